@@ -1,0 +1,4 @@
+"""Allow `python -m mentionwatch`."""
+from mentionwatch.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""The click groups every command hangs on, and the shared state a command needs (config, database).
+
+Command modules in `mentionwatch/commands/` attach themselves to `main` (or to `bench`); `cli.py`
+imports them all. User mistakes raise `click.ClickException` or `ConfigError`: one line, no traceback.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from functools import cached_property
+from pathlib import Path
+
+import click
+
+from mentionwatch.config import (
+    CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, Config, ConfigError, load_config,
+)
+
+CONFIG_ERROR_EXIT = 2
+
+
+class App:
+    """What the global options point at; config and database are opened on first use."""
+
+    def __init__(self, config_path: Path | None, db_path: Path | None):
+        self.config_path_given = config_path is not None
+        self.config_path = Path(config_path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
+        self._db_path = db_path
+
+    @cached_property
+    def config(self) -> Config:
+        """The validated watchlist; a missing default file means an empty watchlist."""
+        if not self.config_path.exists() and not self.config_path_given and CONFIG_ENV not in os.environ:
+            return Config()
+        return load_config(self.config_path)
+
+    @property
+    def has_config_file(self) -> bool:
+        return self.config_path.exists()
+
+    @cached_property
+    def db_path(self) -> Path:
+        if self._db_path is not None:
+            return self._db_path
+        if os.environ.get(DB_ENV):
+            return Path(os.environ[DB_ENV])
+        if self.has_config_file or self.config_path_given:
+            return self.config.database
+        return Path(DEFAULT_DB_NAME)
+
+    @cached_property
+    def db(self):
+        from storage import open_db
+
+        return open_db(self.db_path)
+
+
+class MainGroup(click.Group):
+    """Turns configuration errors into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(CONFIG_ERROR_EXIT)
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help=f"Watchlist file [default: ${CONFIG_ENV} or ./{DEFAULT_CONFIG_NAME}].")
+@click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
+              help=f"SQLite database [default: ${DB_ENV}, the config's 'database', or ./{DEFAULT_DB_NAME}].")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="mentionwatch")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, db_path: Path | None, verbose: int) -> None:
+    """mentionwatch: collect public mentions, score their sentiment, alert on negative spikes."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    ctx.obj = App(config_path, db_path)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print measured speed and accuracy figures."""
+
+
+pass_app = click.make_pass_decorator(App)
+

@@ -1,0 +1,331 @@
+"""The watchlist configuration: a YAML file validated with pydantic.
+
+A watch is one customer, brand or topic: its query, the sources polled for it and, optionally, its
+own alert settings. Secrets never sit in the file: write `${ENV_VAR}` in any value, or give a
+notification's URL through `url_env` / `url_file`. `load_config` turns every problem into a
+`ConfigError` whose message is one line: file, line, field path, what is wrong.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_NAME = "mentionwatch.yaml"
+DEFAULT_DB_NAME = "mentionwatch.db"
+CONFIG_ENV = "MENTIONWATCH_CONFIG"
+DB_ENV = "MENTIONWATCH_DB"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$")
+_DURATION_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as the one line the user sees."""
+
+
+def parse_duration(value: object) -> float:
+    """'90s', '15m', '1h', '2d', '1w' or a number of seconds -> seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 1h, 1d)")
+        seconds = float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be more than 0")
+    return seconds
+
+
+Duration = float  # seconds, parsed from '15m' style text by the validators below
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(_Strict):
+    """What counts as a mention of the watch; matched locally too, since remote search is loose."""
+
+    phrases: list[str] = Field(default_factory=list, description="exact phrases, any one matches")
+    any: list[str] = Field(default_factory=list, description="terms, any one matches")
+    all: list[str] = Field(default_factory=list, description="terms that must all appear")
+    exclude: list[str] = Field(default_factory=list, description="terms or phrases that disqualify")
+    languages: list[str] = Field(default_factory=list, description="ISO 639-1 codes; empty = any")
+
+    @model_validator(mode="after")
+    def _has_something_to_match(self) -> "Query":
+        if not (self.phrases or self.any or self.all):
+            raise ValueError("give at least one of phrases, any, all")
+        return self
+
+    def search_terms(self) -> str:
+        """A plain search string for sources whose remote search takes one."""
+        parts = [f'"{p}"' for p in self.phrases] + list(self.all)
+        if not parts:
+            parts = list(self.any[:1])
+        return " ".join(parts)
+
+
+class SourceConfig(_Strict):
+    """One source polled for a watch. `options` are the source's own (see `mentionwatch sources`)."""
+
+    type: str
+    interval: Duration = 900.0
+    base_url: str | None = None
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    _interval = field_validator("interval", mode="before")(lambda v: parse_duration(v))
+
+
+class ThresholdRule(_Strict):
+    """A simple rule: at least `count` negative mentions within `window`."""
+
+    name: str | None = None
+    count: int = Field(ge=1)
+    window: Duration = 3600.0
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+
+    _window = field_validator("window", mode="before")(lambda v: parse_duration(v))
+
+
+class AlertSettings(_Strict):
+    """How spikes are detected. Every field may be overridden per watch."""
+
+    enabled: bool = True
+    bucket: Duration = 3600.0
+    sensitivity: float = Field(default=0.5, ge=0.0, le=1.0,
+                               description="0 = only the largest spikes, 1 = the faintest")
+    min_count: int = Field(default=5, ge=1, description="fewest negative mentions in a bucket to alert")
+    warmup: Duration = 7 * 86400.0
+    cooldown: Duration = 6 * 3600.0
+    per_source: bool = False
+    thresholds: list[ThresholdRule] = Field(default_factory=list)
+
+    _durations = field_validator("bucket", "warmup", "cooldown", mode="before")(
+        lambda v: parse_duration(v)
+    )
+
+
+class AlertOverrides(_Strict):
+    """Per-watch alert settings: anything left out comes from the global `alerts` section."""
+
+    enabled: bool | None = None
+    bucket: Duration | None = None
+    sensitivity: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_count: int | None = Field(default=None, ge=1)
+    warmup: Duration | None = None
+    cooldown: Duration | None = None
+    per_source: bool | None = None
+    thresholds: list[ThresholdRule] | None = None
+
+    _durations = field_validator("bucket", "warmup", "cooldown", mode="before")(
+        lambda v: None if v is None else parse_duration(v)
+    )
+
+
+class Watch(_Strict):
+    """A customer, brand or topic to monitor."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    description: str = ""
+    query: Query
+    sources: list[SourceConfig] = Field(default_factory=list)
+    alerts: AlertOverrides = Field(default_factory=AlertOverrides)
+
+
+class SentimentConfig(_Strict):
+    """Which model scores sentiment: 'builtin' (works offline), a Hugging Face id or a local path."""
+
+    model: str = "builtin"
+    label_map: dict[str, Literal["negative", "neutral", "positive"]] = Field(default_factory=dict)
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    backend: Literal["auto", "onnx", "torch"] = "auto"
+    device: str = "auto"
+    max_length: int = Field(default=128, ge=8, le=512)
+
+
+class Notification(_Strict):
+    """Where alerts are sent: an apprise URL, read from the environment or a file (it is a secret)."""
+
+    name: str
+    url_env: str | None = None
+    url_file: Path | None = None
+    url: str | None = Field(default=None, description="prefer url_env or url_file: this is a secret")
+    events: list[Literal["opened", "escalated", "resolved"]] = Field(
+        default_factory=lambda: ["opened", "escalated"]
+    )
+    watches: list[str] = Field(default_factory=list, description="empty = every watch")
+
+    @model_validator(mode="after")
+    def _one_url_source(self) -> "Notification":
+        given = [x for x in (self.url_env, self.url_file, self.url) if x]
+        if len(given) != 1:
+            raise ValueError("give exactly one of url_env, url_file, url")
+        return self
+
+    def resolve_url(self) -> str | None:
+        """The apprise URL, or None when its environment variable or file is not there."""
+        if self.url:
+            return self.url
+        if self.url_env:
+            return os.environ.get(self.url_env) or None
+        try:
+            return Path(self.url_file).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+
+class ServiceConfig(_Strict):
+    """Timings of the background service (`mentionwatch run`)."""
+
+    score_interval: Duration = 60.0
+    detect_interval: Duration = 300.0
+    notify_retry_interval: Duration = 120.0
+    jitter: Duration = 30.0
+    misfire_grace: Duration = 300.0
+    max_backoff: Duration = 6 * 3600.0
+
+    _durations = field_validator("*", mode="before")(lambda v: parse_duration(v))
+
+
+class Config(_Strict):
+    """The whole watchlist file."""
+
+    database: Path = Path(DEFAULT_DB_NAME)
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    notifications: list[Notification] = Field(default_factory=list)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    watches: list[Watch] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Config":
+        for kind, names in (("watch", [w.name for w in self.watches]),
+                            ("notification", [n.name for n in self.notifications])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{kind} names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    def watch(self, name: str) -> Watch:
+        for watch in self.watches:
+            if watch.name == name:
+                return watch
+        raise KeyError(name)
+
+    def alert_settings(self, watch_name: str) -> AlertSettings:
+        """The global alert settings with this watch's overrides applied."""
+        overrides = self.watch(watch_name).alerts.model_dump(exclude_none=True)
+        return self.alerts.model_copy(update=overrides)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, interpolate and validate a watchlist file. Raises ConfigError with one clear line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (create one with 'mentionwatch init')") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: str | Path = "<config>") -> Config:
+    """Validate watchlist text; relative database paths are taken from the file's folder."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(_yaml_error_line(path, exc)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the file must be a mapping of settings, not {type(data).__name__}")
+    try:
+        data = _interpolate(data, ())
+    except _MissingEnv as missing:
+        raise ConfigError(
+            f"{path}:{_line_of(node, missing.location)}: {_dotted(missing.location)}: "
+            f"environment variable {missing.name} is not set"
+        ) from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_validation_error_line(path, node, exc)) from None
+    if not config.database.is_absolute() and str(path) != "<config>":
+        config.database = Path(path).resolve().parent / config.database
+    return config
+
+
+class _MissingEnv(Exception):
+    def __init__(self, name: str, location: tuple):
+        super().__init__(name)
+        self.name = name
+        self.location = location
+
+
+def _interpolate(value: Any, location: tuple) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*location, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*location, i)) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        def replace(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise _MissingEnv(name, location)
+            return os.environ[name]
+        return _ENV_REFERENCE.sub(replace, value)
+    return value
+
+
+def _yaml_error_line(path: str | Path, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        return f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem}"
+    return f"{path}: YAML syntax error: {problem}"
+
+
+def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    location = tuple(part for part in first["loc"] if not str(part).startswith("function-"))
+    field = _dotted(location) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{path}:{_line_of(node, location)}: {field}: {message}{suffix}"
+
+
+def _dotted(location: tuple) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_of(node: yaml.Node | None, location: tuple) -> int:
+    """The line in the YAML file of the deepest node on this path (1 when unknown)."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in location:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == str(part)), None)
+            if child is None:  # a missing key: point at the mapping that lacks it
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line

@@ -1,0 +1,141 @@
+"""Reading mentions from a CSV, TSV or JSONL file for `mentionwatch import`.
+
+Rows become `Mention`s; a row that cannot become one is reported with its line number and reason,
+and the rest of the file is still imported.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage import Mention
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which column of the file holds which field."""
+
+    id: str = "id"
+    text: str = "text"
+    created_at: str = "created_at"
+    author: str = "author"
+    url: str = "url"
+    lang: str = "lang"
+    reach: str = "author_reach"
+    title: str = "title"
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (unreadable, or a required column is missing)."""
+
+
+@dataclass
+class RowProblem:
+    line: int
+    reason: str
+
+
+def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[str, ...],
+                  problems: list[RowProblem]) -> Iterator[tuple[int, Mention]]:
+    """Yield (line number, Mention) for each row; rows that are broken go to `problems`."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        rows = _jsonl_rows(path, problems)
+    else:
+        rows = _csv_rows(path, "\t" if suffix in (".tsv", ".tab") else ",", columns, problems)
+    for line, row in rows:
+        mention = _row_to_mention(row, columns, source, watches)
+        if isinstance(mention, str):
+            problems.append(RowProblem(line, mention))
+        else:
+            yield line, mention
+
+
+def _open_text(path: Path):
+    try:
+        # errors='replace': a stray bad byte in one post must not sink the whole file
+        return path.open("r", encoding="utf-8-sig", errors="replace", newline="")
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _csv_rows(path: Path, delimiter: str, columns: ColumnMap,
+              problems: list[RowProblem]) -> Iterator[tuple[int, dict]]:
+    with _open_text(path) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ImportFileError(f"{path}: the file is empty") from None
+        except csv.Error as exc:
+            raise ImportFileError(f"{path}:1: unreadable header: {exc}") from None
+        header = [name.strip() for name in header]
+        missing = [c for c in (columns.id, columns.text, columns.created_at) if c not in header]
+        if missing:
+            raise ImportFileError(
+                f"{path}:1: missing column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(missing)} (columns are: {', '.join(header)[:200]})"
+            )
+        line = reader.line_num + 1
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                problems.append(RowProblem(line, f"malformed CSV: {exc}"))
+                line = reader.line_num + 1
+                continue
+            if values and len(values) != len(header):
+                problems.append(RowProblem(
+                    line, f"expected {len(header)} fields, found {len(values)}"))
+            elif values:
+                yield line, dict(zip(header, values))
+            line = reader.line_num + 1
+
+
+def _jsonl_rows(path: Path, problems: list[RowProblem]) -> Iterator[tuple[int, dict]]:
+    with _open_text(path) as handle:
+        for line, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(RowProblem(line, f"invalid JSON: {exc.msg}"))
+                continue
+            if not isinstance(row, dict):
+                problems.append(RowProblem(line, "expected a JSON object"))
+                continue
+            yield line, row
+
+
+def _row_to_mention(row: dict, columns: ColumnMap, source: str,
+                    watches: tuple[str, ...]) -> Mention | str:
+    """A Mention ready for storage, or the reason this row cannot be one."""
+    mention = Mention(
+        source=source,
+        external_id=row.get(columns.id),
+        text=row.get(columns.text),
+        created_at=row.get(columns.created_at),
+        url=row.get(columns.url),
+        author=row.get(columns.author),
+        author_reach=row.get(columns.reach),
+        title=row.get(columns.title),
+        lang=row.get(columns.lang),
+        watches=watches,
+    )
+    try:
+        return mention.normalized()
+    except (ValueError, TypeError) as exc:
+        reason = str(exc)
+        for field, column in (("external_id", columns.id), ("text", columns.text),
+                              ("created_at", columns.created_at)):
+            reason = reason.replace(f"{field}:", f"{column}:", 1) if reason.startswith(field) else reason
+        return reason

@@ -1,0 +1,203 @@
+"""Schema of the mentionwatch database, as sqlite-utils migrations applied whenever it is opened.
+
+Add a new function at the end to change the schema; never edit one that has shipped.
+"""
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("mentionwatch")
+
+
+@migrations()
+def m001_mentions(db: Database) -> None:
+    """Mentions, the watches each one matched, and full-text search over their text."""
+    db.executescript(
+        """
+        CREATE TABLE mentions (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            url TEXT,
+            author TEXT,
+            author_reach INTEGER,
+            title TEXT,
+            text TEXT NOT NULL,
+            lang TEXT,
+            rating REAL,
+            created_at TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            UNIQUE (source, external_id)
+        );
+        CREATE INDEX idx_mentions_created_at ON mentions (created_at);
+
+        -- one mention may match several watches (customers, brands, topics)
+        CREATE TABLE mention_watches (
+            watch TEXT NOT NULL,
+            mention_id INTEGER NOT NULL REFERENCES mentions (id),
+            matched_at TEXT NOT NULL,
+            PRIMARY KEY (watch, mention_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_mention_watches_mention ON mention_watches (mention_id);
+
+        CREATE VIRTUAL TABLE mentions_fts USING fts5 (
+            title, text, content = 'mentions', content_rowid = 'id'
+        );
+        -- no insert trigger: save_mentions (the only writer) indexes each batch in one statement
+        CREATE TRIGGER mentions_fts_delete AFTER DELETE ON mentions BEGIN
+            INSERT INTO mentions_fts (mentions_fts, rowid, title, text)
+            VALUES ('delete', old.id, old.title, old.text);
+        END;
+        CREATE TRIGGER mentions_fts_update AFTER UPDATE OF title, text ON mentions BEGIN
+            INSERT INTO mentions_fts (mentions_fts, rowid, title, text)
+            VALUES ('delete', old.id, old.title, old.text);
+            INSERT INTO mentions_fts (rowid, title, text) VALUES (new.id, new.title, new.text);
+        END;
+        """
+    )
+
+
+@migrations()
+def m002_scores(db: Database) -> None:
+    """Sentiment scores: one row per (mention, model)."""
+    db.executescript(
+        """
+        CREATE TABLE scores (
+            mention_id INTEGER NOT NULL REFERENCES mentions (id),
+            model_id TEXT NOT NULL,
+            label TEXT NOT NULL CHECK (label IN ('negative', 'neutral', 'positive')),
+            p_negative REAL NOT NULL,
+            p_neutral REAL NOT NULL,
+            p_positive REAL NOT NULL,
+            scored_at TEXT NOT NULL,
+            PRIMARY KEY (mention_id, model_id)
+        );
+        CREATE INDEX idx_scores_model_label ON scores (model_id, label);
+        """
+    )
+
+
+@migrations()
+def m003_alerts(db: Database) -> None:
+    """Alerts, their lifecycle events, the mentions behind them and their notifications."""
+    db.executescript(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            watch TEXT NOT NULL,
+            source TEXT,              -- NULL: all sources of the watch together
+            rule TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'acknowledged', 'resolved')),
+            severity TEXT NOT NULL,
+            score REAL,
+            window_start TEXT NOT NULL,
+            window_end TEXT NOT NULL,
+            observed REAL,
+            expected REAL,
+            opened_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            acknowledged_at TEXT,
+            resolved_at TEXT,
+            owner TEXT,
+            explanation TEXT          -- JSON: top mentions, over-represented terms, sources
+        );
+        CREATE INDEX idx_alerts_watch_status ON alerts (watch, status);
+
+        CREATE TABLE alert_events (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            at TEXT NOT NULL,
+            actor TEXT,
+            kind TEXT NOT NULL,       -- opened, updated, escalated, acknowledged, resolved, note ...
+            detail TEXT
+        );
+        CREATE INDEX idx_alert_events_alert ON alert_events (alert_id);
+
+        CREATE TABLE alert_mentions (
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            mention_id INTEGER NOT NULL REFERENCES mentions (id),
+            rank INTEGER,
+            PRIMARY KEY (alert_id, mention_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_alert_mentions_mention ON alert_mentions (mention_id);
+
+        -- target is the notification's name from the config, never its URL (a secret)
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            target TEXT NOT NULL,
+            state TEXT NOT NULL,      -- the alert state it announces, e.g. 'opened:high'
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (alert_id, target, state)
+        );
+        """
+    )
+
+
+@migrations()
+def m004_crawling(db: Database) -> None:
+    """Crawl runs (one per watch and source per collection) and the cursors that make polls incremental."""
+    db.executescript(
+        """
+        CREATE TABLE crawl_runs (
+            id INTEGER PRIMARY KEY,
+            watch TEXT NOT NULL,
+            source TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'ok', 'partial', 'failed')),
+            fetched INTEGER NOT NULL DEFAULT 0,
+            new INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            errors TEXT,              -- JSON list of error lines
+            seconds REAL
+        );
+        CREATE INDEX idx_crawl_runs_source ON crawl_runs (watch, source, started_at);
+
+        CREATE TABLE cursors (
+            watch TEXT NOT NULL,
+            source TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (watch, source, name)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+@migrations()
+def m005_triage_and_jobs(db: Database) -> None:
+    """Triage marks on mentions, and the service's job-run log."""
+    db.executescript(
+        """
+        CREATE TABLE triage (
+            mention_id INTEGER PRIMARY KEY REFERENCES mentions (id),
+            state TEXT NOT NULL CHECK (state IN ('flagged', 'handled', 'ignored')),
+            actor TEXT,
+            at TEXT NOT NULL,
+            note TEXT
+        );
+
+        CREATE TABLE job_runs (
+            id INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,     -- running, ok, error, skipped
+            detail TEXT,
+            seconds REAL
+        );
+        CREATE INDEX idx_job_runs_job ON job_runs (job_id, started_at);
+        """
+    )

@@ -1,0 +1,55 @@
+"""Shared fixtures: the real public data in ../shared/data, temporary databases, the CLI runner."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("MENTIONWATCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        message = f"real data not found at {path} (../shared/data beside the repository)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)  # in CI missing data is a failure, never a silent skip
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The ../shared/data folder: skipped outside CI when missing, a failure in CI."""
+    return _require(SHARED_DATA)
+
+
+@pytest.fixture
+def shared_file():
+    """shared_file('airline/Tweets.csv') -> the path, with the same skip/fail rule."""
+    return lambda relative: _require(SHARED_DATA / relative)
+
+
+@pytest.fixture
+def db(tmp_path):
+    from storage import open_db
+
+    database = open_db(tmp_path / "test.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Invoke the mentionwatch CLI inside a temporary folder; returns (runner result)."""
+    from mentionwatch.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args, **kwargs):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+    return invoke

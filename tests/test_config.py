@@ -1,0 +1,101 @@
+"""Watchlist config: the starter file is valid, bad files give one clear line and exit code 2."""
+from __future__ import annotations
+
+import pytest
+
+from mentionwatch.config import ConfigError, load_config, parse_config, parse_duration
+
+GOOD = """
+database: data/mw.db
+watches:
+  - name: acme
+    query: {phrases: ["ACME Corp"], exclude: [anvil], languages: [en]}
+    sources:
+      - type: mastodon
+        base_url: https://fosstodon.org
+        interval: 10m
+    alerts: {min_count: 9}
+notifications:
+  - name: team
+    url_env: MW_TEST_URL
+"""
+
+
+def test_starter_file_is_valid(cli, tmp_path):
+    result = cli("init")
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "mentionwatch.yaml")
+    assert config.watches[0].name == "acme"
+    assert config.watches[0].sources[0].interval == 900
+    assert config.database == tmp_path / "mentionwatch.db"
+    assert (tmp_path / "mentionwatch.db").exists()
+
+
+def test_good_config_values_and_overrides(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text(GOOD)
+    config = load_config(path)
+    assert config.database == tmp_path / "data" / "mw.db"
+    assert config.watches[0].sources[0].interval == 600
+    assert config.watches[0].sources[0].base_url == "https://fosstodon.org"
+    settings = config.alert_settings("acme")
+    assert settings.min_count == 9 and settings.bucket == 3600
+
+
+def test_secrets_come_from_environment(tmp_path, monkeypatch):
+    config = parse_config(GOOD)
+    monkeypatch.delenv("MW_TEST_URL", raising=False)
+    assert config.notifications[0].resolve_url() is None
+    monkeypatch.setenv("MW_TEST_URL", "json://127.0.0.1:9/hook")
+    assert config.notifications[0].resolve_url() == "json://127.0.0.1:9/hook"
+
+
+def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
+    text = "watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n      - type: reddit\n        base_url: ${MW_BASE}\n"
+    monkeypatch.setenv("MW_BASE", "http://127.0.0.1:1")
+    assert parse_config(text).watches[0].sources[0].base_url == "http://127.0.0.1:1"
+    monkeypatch.delenv("MW_BASE")
+    with pytest.raises(ConfigError, match=r"<config>:6: watches\[0\]\.sources\[0\]\.base_url: environment variable MW_BASE is not set"):
+        parse_config(text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("watches: [\n  {name: a\n", r"w\.yaml:3:1: YAML syntax error"),
+    ("watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n      - type: reddit\n        interval: soon\n",
+     r"w\.yaml:6: watches\[0\]\.sources\[0\]\.interval: not a duration: 'soon'"),
+    ("watches:\n  - name: a\n    query: {}\n", r"w\.yaml:3: watches\[0\]\.query: give at least one of phrases, any, all"),
+    ("alerts:\n  min_count: lots\n", r"w\.yaml:2: alerts\.min_count: Input should be a valid integer"),
+    ("watches: 3\n", r"w\.yaml:1: watches: Input should be a valid list"),
+    ("- just\n- a list\n", r"w\.yaml:1: the file must be a mapping"),
+    ("colour: blue\n", r"w\.yaml:1: colour: Extra inputs are not permitted"),
+])
+def test_bad_config_gives_one_line(tmp_path, text, expected):
+    path = tmp_path / "w.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_config(path)
+
+
+def test_cli_reports_bad_config_with_exit_2(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text("alerts:\n  cooldown: [1, 2]\n")
+    result = cli("stats")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mentionwatch.yaml:2: alerts.cooldown: not a duration" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_cli_missing_explicit_config(cli):
+    result = cli("--config", "nope.yaml", "stats")
+    assert result.exit_code == 2
+    assert "nope.yaml: no such file" in result.stderr
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("1.5h", 5400), ("2d", 172800), (60, 60)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_duplicate_watch_names_rejected():
+    with pytest.raises(ConfigError, match="watch names must be unique, repeated: a"):
+        parse_config("watches:\n  - {name: a, query: {any: [x]}}\n  - {name: a, query: {any: [y]}}\n")

@@ -1,0 +1,92 @@
+"""Storage: schema, dedupe on (source, external_id), several watches per mention, FTS, atomic batches."""
+from __future__ import annotations
+
+import pytest
+
+from storage import Mention, open_db, save_mentions
+from storage.mentions import existing_external_ids
+
+
+def _mention(i, watches=("acme",), **extra):
+    return Mention(source="test", external_id=str(i), text=f"post number {i} about acme",
+                   created_at=f"2024-03-0{1 + i % 9}T10:00:00+02:00", watches=watches, **extra)
+
+
+def test_schema_wal_and_migrations_recorded(tmp_path):
+    db = open_db(tmp_path / "a.db")
+    assert db.journal_mode == "wal"
+    for table in ("mentions", "mention_watches", "scores", "alerts", "alert_events", "alert_mentions",
+                  "notifications", "crawl_runs", "cursors", "triage", "job_runs", "mentions_fts"):
+        assert db[table].exists(), table
+    applied = [r["name"] for r in db.query("select name from _sqlite_migrations")]
+    assert applied[0] == "m001_mentions"
+    db.close()
+    again = open_db(tmp_path / "a.db")  # reopening applies nothing twice
+    assert [r["name"] for r in again.query("select name from _sqlite_migrations")] == applied
+
+
+def test_dedupe_and_counts(db):
+    first = save_mentions(db, [_mention(i) for i in range(10)])
+    assert (first.inserted, first.present, first.rejected) == (10, 0, 0)
+    second = save_mentions(db, [_mention(i) for i in range(5, 15)])
+    assert (second.inserted, second.present) == (5, 5)
+    assert db["mentions"].count == 15
+    row = db.execute("select created_at from mentions where external_id='1'").fetchone()
+    assert row[0] == "2024-03-02T08:00:00Z"  # stored as UTC
+
+
+def test_mention_matching_several_watches(db):
+    save_mentions(db, [_mention(1, watches=("acme",))])
+    save_mentions(db, [_mention(1, watches=("globex", "acme"))])
+    assert db["mentions"].count == 1
+    watches = sorted(r[0] for r in db.execute("select watch from mention_watches"))
+    assert watches == ["acme", "globex"]
+
+
+def test_malformed_items_skipped_rest_kept(db):
+    items = [_mention(1), Mention("test", "", "no id", "2024-01-01"), _mention(2),
+             Mention("test", "3", "bad time", "yesterday-ish"), Mention("test", "4", "   ", "2024-01-01"),
+             Mention("test", "5", "reach", "2024-01-01", author_reach="many"), _mention(6)]
+    result = save_mentions(db, items)
+    assert result.inserted == 3 and result.rejected == 4
+    reasons = dict(result.rejects)
+    assert reasons["item 2"] == "external_id: missing"
+    assert reasons["id 3"].startswith("created_at: unrecognised timestamp")
+    assert reasons["id 4"] == "text: empty"
+    assert reasons["id 5"].startswith("author_reach: not a number")
+
+
+def test_full_text_search_index_follows_inserts(db):
+    save_mentions(db, [_mention(1), Mention("test", "x", "terrible refund experience", "2024-01-01")])
+    hits = db.execute("select rowid from mentions_fts where mentions_fts match 'refund'").fetchall()
+    assert len(hits) == 1
+    db.execute("update mentions set text = 'all good now' where external_id = 'x'")
+    assert db.execute("select count(*) from mentions_fts where mentions_fts match 'refund'").fetchone()[0] == 0
+
+
+def test_failure_mid_batch_keeps_committed_batches(db, monkeypatch):
+    import storage.mentions as mentions_module
+
+    calls = {"n": 0}
+    original = mentions_module._save_batch
+
+    def failing(database, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        return original(database, batch)
+
+    monkeypatch.setattr(mentions_module, "_save_batch", failing)
+    with pytest.raises(RuntimeError):
+        save_mentions(db, [_mention(i) for i in range(50)], batch_size=10)
+    assert db["mentions"].count == 20
+    assert db.execute("select count(*) from mention_watches").fetchone()[0] == 20
+    monkeypatch.setattr(mentions_module, "_save_batch", original)
+    result = save_mentions(db, [_mention(i) for i in range(50)], batch_size=10)
+    assert (result.inserted, result.present) == (30, 20)
+
+
+def test_existing_external_ids(db):
+    save_mentions(db, [_mention(i) for i in range(3)])
+    assert existing_external_ids(db, "test", ["0", "2", "9"]) == {"0", "2"}
+    assert existing_external_ids(db, "other", ["0"]) == set()
