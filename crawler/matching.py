@@ -1,0 +1,50 @@
+"""Local matching of a post against a watch's query (remote search is loose, so every source re-checks).
+
+Matching is case-insensitive on word boundaries for Latin text; for scripts written without spaces
+(Chinese, Japanese) a term matches as a plain substring.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from mentionwatch.config import Query
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def normalize_text(text: str) -> str:
+    """Lower-cased, NFKC-folded text, so 'ＡＣＭＥ' and 'Acme' compare equal."""
+    return unicodedata.normalize("NFKC", text or "").casefold()
+
+
+@lru_cache(maxsize=4096)
+def _term_pattern(term: str) -> re.Pattern:
+    folded = normalize_text(term).strip()
+    escaped = r"\s+".join(re.escape(part) for part in folded.split())
+    if _CJK.search(folded):
+        return re.compile(escaped)
+    # word boundaries that also work for terms starting/ending with @ # $ and the like
+    return re.compile(rf"(?<![\w]){escaped}(?![\w])")
+
+
+def contains_term(folded_text: str, term: str) -> bool:
+    """Whether already-normalized text contains the term (or phrase) as a whole word."""
+    return bool(term.strip()) and _term_pattern(term).search(folded_text) is not None
+
+
+def matches_query(query: Query, text: str, lang: str | None = None, title: str | None = None) -> bool:
+    """True when the post satisfies the query: a phrase or an `any` term, every `all` term, no
+    exclusion, and (when both sides know it) one of the query's languages."""
+    if query.languages and lang and lang.split("-")[0].lower() not in {l.lower() for l in query.languages}:
+        return False
+    folded = normalize_text(f"{title}\n{text}" if title else text)
+    if any(contains_term(folded, term) for term in query.exclude):
+        return False
+    if query.all and not all(contains_term(folded, term) for term in query.all):
+        return False
+    wanted = query.phrases + query.any
+    if wanted and not any(contains_term(folded, term) for term in wanted):
+        return False
+    return True
