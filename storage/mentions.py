@@ -47,34 +47,42 @@ class Mention:
         """A copy with every field checked and in stored form; ValueError names the bad field."""
         if self.checked:
             return self
-        source = _required_text(self.source, "source", 100)
-        external_id = _required_text(self.external_id, "external_id", 500)
-        text = self.text if isinstance(self.text, str) else None
+        (source, external_id, url, author, author_reach, title, text, lang, rating,
+         created_at) = self.stored_row()
+        return Mention(source, external_id, text, created_at, url, author, author_reach, title,
+                       lang, rating, self.stored_watches(), checked=True)
+
+    def stored_row(self) -> tuple:
+        """The row as stored, in _COLUMNS order, after checking every field (ValueError if bad)."""
+        if self.checked:
+            return (self.source, self.external_id, self.url, self.author, self.author_reach,
+                    self.title, self.text, self.lang, self.rating, self.created_at)
         title = _optional_text(self.title, "title", 2_000)
-        if text is None or not (text.strip() or title):
+        text = self.text
+        if not isinstance(text, str) or not (title or text.strip()):
             raise ValueError("text: empty")
         try:
             created_at = parse_timestamp(self.created_at)
         except ValueError as exc:
             raise ValueError(f"created_at: {exc}") from None
-        return Mention(
-            source=source,
-            external_id=external_id,
-            text=text[:MAX_TEXT_CHARS],
-            created_at=created_at,
-            url=_optional_text(self.url, "url", 4_000),
-            author=_optional_text(self.author, "author", 500),
-            author_reach=_optional_number(self.author_reach, "author_reach", int),
-            title=title,
-            lang=_optional_text(self.lang, "lang", 20),
-            rating=_optional_number(self.rating, "rating", float),
-            watches=tuple(str(w) for w in self.watches),
-            checked=True,
+        return (
+            _required_text(self.source, "source", 100),
+            _required_text(self.external_id, "external_id", 500),
+            _optional_text(self.url, "url", 4_000),
+            _optional_text(self.author, "author", 500),
+            _optional_number(self.author_reach, "author_reach", int),
+            title,
+            text if len(text) <= MAX_TEXT_CHARS else text[:MAX_TEXT_CHARS],
+            _optional_text(self.lang, "lang", 20),
+            _optional_number(self.rating, "rating", float),
+            created_at,
         )
 
-    def row(self) -> tuple:
-        return (self.source, self.external_id, self.url, self.author, self.author_reach,
-                self.title, self.text, self.lang, self.rating, self.created_at)
+    def stored_watches(self) -> tuple[str, ...]:
+        watches = self.watches
+        if type(watches) is tuple and all(type(w) is str for w in watches):
+            return watches
+        return tuple(str(w) for w in watches)
 
 
 @dataclass
@@ -141,38 +149,57 @@ def _batches(items: Iterable[Mention], size: int) -> Iterator[list[Mention]]:
 
 def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
     result = SaveResult()
-    rows, links = [], []
+    rows, watches_of = [], {}
     for position, mention in enumerate(batch):
         try:
-            clean = mention.normalized()
+            row = mention.stored_row()
+            watches = mention.stored_watches()
         except (ValueError, TypeError, AttributeError) as exc:
             key = _describe(mention, position)
             log.warning("rejected mention %s: %s", key, exc)
             result.rejected += 1
             result.rejects.append((key, str(exc)))
             continue
-        rows.append(clean.row())
-        links.extend((watch, clean.source, clean.external_id) for watch in clean.watches)
+        rows.append(row)
+        if watches:
+            key = (row[0], row[1])  # (source, external_id)
+            watches_of[key] = watches_of.get(key, ()) + watches
     if not rows:
         return result
     now = utc_now_iso()
     conn = db.conn
     with db.atomic():
-        # New rows get ids above the current maximum, which is how the FTS index finds them.
+        # New rows get ids above the current maximum: that is how the FTS index and the watch
+        # links find them without a lookup per row.
         last_id = conn.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
         conn.executemany(_INSERT_MENTION, [(*row, now) for row in rows])
         conn.execute(
             "INSERT INTO mentions_fts (rowid, title, text) "
             "SELECT id, title, text FROM mentions WHERE id > ?", [last_id])
-        result.inserted = conn.execute(
-            "SELECT count(*) FROM mentions WHERE id > ?", [last_id]).fetchone()[0]
-        if links:
-            conn.executemany(
-                "INSERT OR IGNORE INTO mention_watches (watch, mention_id, matched_at) "
-                "SELECT ?, id, ? FROM mentions WHERE source = ? AND external_id = ?",
-                [(watch, now, source, external_id) for watch, source, external_id in links])
+        new_ids = conn.execute(
+            "SELECT source, external_id, id FROM mentions WHERE id > ?", [last_id]).fetchall()
+        result.inserted = len(new_ids)
+        if watches_of:
+            _link_watches(conn, watches_of, new_ids, now)
     result.present = len(rows) - result.inserted
     return result
+
+
+def _link_watches(conn, watches_of: dict, new_ids: list, now: str) -> None:
+    """Record which watches each mention matched; a stored mention may gain a new watch."""
+    links = []
+    for source, external_id, mention_id in new_ids:
+        for watch in watches_of.pop((source, external_id), ()):
+            links.append((watch, mention_id, now))
+    conn.executemany(
+        "INSERT OR IGNORE INTO mention_watches (watch, mention_id, matched_at) VALUES (?, ?, ?)",
+        links)
+    # what is left was already stored before this batch
+    conn.executemany(
+        "INSERT OR IGNORE INTO mention_watches (watch, mention_id, matched_at) "
+        "SELECT ?, id, ? FROM mentions WHERE source = ? AND external_id = ?",
+        [(watch, now, source, external_id)
+         for (source, external_id), watches in watches_of.items() for watch in watches])
 
 
 _INSERT_MENTION = (
