@@ -1,0 +1,182 @@
+"""One collection pass: poll a watch's sources once, store what is new, record a crawl run each.
+
+`collect_source` never raises for a source's network or payload problems: they end up in the run's
+`errors` and `status` ('ok', 'partial' when some pages were stored before the failure, 'failed').
+Mentions go through `storage.save_mentions` (the only writer); a page's cursors are saved only after
+its mentions are committed. Scrapy-based sources (`reviews`, `sitemap`) run in their own OS process
+through `crawler.runner.run_spider`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlite_utils import Database
+
+from crawler.cursors import cursor_key, load_cursors, save_cursors
+from crawler.matching import matches_query
+from crawler.pollers import SCRAPY_TYPES, SOURCES
+from crawler.pollers.base import Fetcher, FetchError, Page, make_client
+from mentionwatch.config import Config, SourceConfig, Watch
+from storage import save_mentions, utc_now_iso
+from storage.mentions import existing_external_ids
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CrawlRunResult:
+    """What one poll of one source for one watch did (also stored as a crawl_runs row)."""
+
+    run_id: int
+    watch: str
+    source: str
+    status: str = "ok"  # 'ok' | 'partial' | 'failed'
+    fetched: int = 0
+    new: int = 0
+    duplicates: int = 0  # already stored (the poll stops at the first of them)
+    rejected: int = 0  # malformed items, skipped
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    filtered: int = 0  # fetched but not matching the watch's query locally
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def collect_all(db: Database, config: Config, watch_name: str | None = None,
+                source_type: str | None = None, progress: Callable | None = None, *,
+                transport: httpx.BaseTransport | None = None,
+                sleep: Callable[[float], None] = time.sleep,
+                config_path: str | Path | None = None) -> list[CrawlRunResult]:
+    """Poll every enabled source of every watch (or only the named watch / source type) once.
+
+    `progress(watch, source_cfg, result)` is called after each source when given.
+    """
+    results = []
+    for watch in config.watches:
+        if watch_name is not None and watch.name != watch_name:
+            continue
+        for index, source_cfg in enumerate(watch.sources):
+            if not source_cfg.enabled or (source_type is not None and source_cfg.type != source_type):
+                continue
+            result = collect_source(db, config, watch, source_cfg, transport=transport, sleep=sleep,
+                                    config_path=config_path, source_index=index)
+            results.append(result)
+            if progress is not None:
+                progress(watch, source_cfg, result)
+    return results
+
+
+def collect_source(db: Database, config: Config, watch: Watch, source_cfg: SourceConfig, *,
+                   transport: httpx.BaseTransport | None = None,
+                   sleep: Callable[[float], None] = time.sleep,
+                   config_path: str | Path | None = None,
+                   source_index: int | None = None) -> CrawlRunResult:
+    """Poll one source for one watch, store its new matching mentions, record the crawl run."""
+    started = time.monotonic()
+    result = CrawlRunResult(run_id=_start_run(db, watch.name, source_cfg.type),
+                            watch=watch.name, source=source_cfg.type)
+    pages_stored = 0
+    try:
+        if source_cfg.type in SCRAPY_TYPES:
+            _run_spider(db, config, watch, source_cfg, result, config_path, source_index)
+            pages_stored = 1 if result.fetched else 0
+        elif source_cfg.type not in SOURCES:
+            result.errors.append(f"unknown source type {source_cfg.type!r} "
+                                 f"(see 'mentionwatch sources')")
+        else:
+            pages_stored = _poll(db, watch, source_cfg, result, transport, sleep)
+    except FetchError as exc:
+        result.errors.append(str(exc))
+    except Exception as exc:  # a bug in one source must not stop the others
+        log.debug("collector crashed", exc_info=True)
+        result.errors.append(f"{source_cfg.type}: internal error: {type(exc).__name__}: {str(exc)[:200]}")
+    if result.errors:
+        result.status = "partial" if pages_stored else "failed"
+        for line in result.errors:
+            log.warning("%s/%s: %s", watch.name, source_cfg.type, line)
+    result.seconds = round(time.monotonic() - started, 3)
+    _finish_run(db, result)
+    return result
+
+
+def _poll(db: Database, watch: Watch, source_cfg: SourceConfig, result: CrawlRunResult,
+          transport, sleep) -> int:
+    """Run a poller's pages through matching, storage and cursors; returns pages stored."""
+    info = SOURCES[source_cfg.type]
+    poller_class = info.poller
+    key = cursor_key(source_cfg)
+    min_interval = float(source_cfg.options.get("min_interval", poller_class.min_interval))
+    stored_pages = 0
+    with make_client(transport, headers=poller_class.extra_headers) as client:
+        fetcher = Fetcher(client, min_interval=min_interval, sleep=sleep)
+        poller = poller_class(watch, source_cfg, fetcher, load_cursors(db, watch.name, key),
+                              known=lambda ids: existing_external_ids(db, poller_class.source, ids))
+        for page in poller.pages():
+            _store_page(db, watch, page, result)
+            save_cursors(db, watch.name, key, page.cursors)  # after the page's mentions committed
+            stored_pages += 1
+    return stored_pages
+
+
+def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult) -> None:
+    matching = []
+    for mention in page.mentions:
+        if matches_query(watch.query, mention.text, lang=mention.lang, title=mention.title):
+            mention.watches = (*mention.watches, watch.name)
+            matching.append(mention)
+    saved = save_mentions(db, matching)
+    result.fetched += page.fetched
+    result.filtered += len(page.mentions) - len(matching)
+    result.new += saved.inserted
+    result.duplicates += saved.present + page.already_stored
+    result.rejected += page.rejected + saved.rejected
+    result.errors.extend(page.errors)
+
+
+def _run_spider(db, config, watch, source_cfg, result, config_path, source_index) -> None:
+    """Scrapy-based sources: one OS process per crawl, through the Scrapy half's runner."""
+    try:
+        from crawler.runner import run_spider
+    except ImportError as exc:
+        raise FetchError(f"{source_cfg.type}: the Scrapy runner is not available ({exc})") from None
+    if source_index is None:
+        source_index = watch.sources.index(source_cfg)
+    db_path = _database_path(db)
+    config_arg = str(config_path) if config_path else config.model_dump_json()
+    outcome = run_spider(db_path, config_arg, watch.name, source_index)
+    result.fetched = int(outcome.get("fetched", 0))
+    result.new = int(outcome.get("new", 0))
+    result.duplicates = int(outcome.get("duplicates", 0))
+    result.rejected = int(outcome.get("rejected", 0))
+    result.filtered = int(outcome.get("filtered", 0))
+    result.errors.extend(str(e) for e in outcome.get("errors", []))
+
+
+def _database_path(db: Database) -> str:
+    row = db.execute("PRAGMA database_list").fetchone()
+    return row[2]
+
+
+def _start_run(db: Database, watch: str, source: str) -> int:
+    with db.atomic():
+        cursor = db.conn.execute(
+            "INSERT INTO crawl_runs (watch, source, started_at, status) VALUES (?, ?, ?, 'running')",
+            [watch, source, utc_now_iso()])
+    return cursor.lastrowid
+
+
+def _finish_run(db: Database, result: CrawlRunResult) -> None:
+    with db.atomic():
+        db.conn.execute(
+            "UPDATE crawl_runs SET finished_at = ?, status = ?, fetched = ?, new = ?, duplicates = ?, "
+            "rejected = ?, errors = ?, seconds = ? WHERE id = ?",
+            [utc_now_iso(), result.status, result.fetched, result.new, result.duplicates,
+             result.rejected, json.dumps(result.errors) if result.errors else None, result.seconds,
+             result.run_id])

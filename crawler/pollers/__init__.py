@@ -1,0 +1,73 @@
+"""The sources mentionwatch can poll, and what each needs (`mentionwatch sources` prints this).
+
+`SOURCES` maps a source `type` (as written in the watchlist) to its `SourceInfo`: the poller class
+for httpx-based APIs, or None for the Scrapy-based types, which `crawler.collect` hands to
+`crawler.runner.run_spider`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crawler.pollers.appstore import AppStorePoller
+from crawler.pollers.base import Poller
+from crawler.pollers.bluesky import BlueskyPoller
+from crawler.pollers.github import GitHubPoller
+from crawler.pollers.googleplay import GooglePlayPoller
+from crawler.pollers.hackernews import HackerNewsPoller
+from crawler.pollers.mastodon import MastodonPoller
+from crawler.pollers.reddit import RedditPoller
+from crawler.pollers.rss import RssPoller
+from crawler.pollers.stackexchange import StackExchangePoller
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    type: str
+    description: str
+    options: dict[str, str] = field(default_factory=dict)
+    poller: type[Poller] | None = None  # None: a Scrapy spider
+    secrets: tuple[str, ...] = ()  # environment variables it reads, all optional
+
+
+def _from_poller(type_name: str, poller: type[Poller], secrets: tuple[str, ...] = ()) -> SourceInfo:
+    return SourceInfo(type_name, poller.description, dict(poller.options_doc), poller, secrets)
+
+
+SCRAPY_TYPES = ("reviews", "sitemap")
+
+SOURCES: dict[str, SourceInfo] = {
+    "reddit": _from_poller("reddit", RedditPoller,
+                           ("MENTIONWATCH_REDDIT_CLIENT_ID", "MENTIONWATCH_REDDIT_CLIENT_SECRET")),
+    "hackernews": _from_poller("hackernews", HackerNewsPoller),
+    "mastodon": _from_poller("mastodon", MastodonPoller, ("MENTIONWATCH_MASTODON_TOKEN",)),
+    "bluesky": _from_poller("bluesky", BlueskyPoller, ("MENTIONWATCH_BLUESKY_TOKEN",)),
+    "rss": _from_poller("rss", RssPoller),
+    "appstore": _from_poller("appstore", AppStorePoller),
+    "googleplay": _from_poller("googleplay", GooglePlayPoller),
+    "stackexchange": _from_poller("stackexchange", StackExchangePoller,
+                                  ("MENTIONWATCH_STACKEXCHANGE_KEY",)),
+    "github": _from_poller("github", GitHubPoller, ("MENTIONWATCH_GITHUB_TOKEN",)),
+    "reviews": SourceInfo(
+        "reviews",
+        "Any review site or forum, crawled by a Scrapy spider whose selectors come from the watchlist",
+        {
+            "start_urls": "pages to start from",
+            "item / text / author / date / rating / next_page":
+                "CSS or XPath selectors of a review and its fields (see the spider's docs)",
+        },
+    ),
+    "sitemap": SourceInfo(
+        "sitemap",
+        "Pages listed in a site's sitemap or feed, crawled by a Scrapy spider",
+        {"sitemap_urls": "sitemap.xml or feed URLs", "follow": "URL patterns to crawl"},
+    ),
+}
+
+COMMON_OPTIONS = {
+    "interval": "how often the service polls it, e.g. 15m (default 15m)",
+    "base_url": "another server for the same API (your Mastodon instance, a mirror, a test server)",
+    "enabled": "false to keep it in the file without polling it",
+    "options.min_interval": "seconds between two requests to it (each source has a polite default)",
+}
+
+__all__ = ["COMMON_OPTIONS", "SCRAPY_TYPES", "SOURCES", "SourceInfo"]

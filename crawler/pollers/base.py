@@ -1,0 +1,292 @@
+"""The shared part of every API poller: a polite HTTP fetcher and the poller base class.
+
+`Fetcher` wraps one `httpx.Client` per source: explicit timeouts, a User-Agent naming the project,
+a minimum interval between requests, and retries with exponential backoff that honour `Retry-After`
+on 429 and 5xx answers. Every problem comes out as a `FetchError` whose message is one line (no
+URLs with query strings, no tokens).
+
+A `Poller` turns payloads into `Mention`s with a pure `parse(payload, problems)` (malformed items are
+logged and skipped, never raised) and pages through a source with `pages()`, a generator of `Page`s
+that stops at the first item already stored. Cursors ride on the pages and are saved by the caller
+only after that page's mentions are committed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from mentionwatch import __version__
+from mentionwatch.config import SourceConfig, Watch
+from storage import Mention
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"mentionwatch/{__version__} (+https://github.com/mentionwatch/mentionwatch)"
+DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_TAG = re.compile(r"<[^>]+>")
+_BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|h\d)\b[^>]*>", re.IGNORECASE)
+
+
+class FetchError(Exception):
+    """A request that failed for good; the message is one line for the crawl run's error list."""
+
+
+def make_client(transport: httpx.BaseTransport | None = None, headers: dict | None = None) -> httpx.Client:
+    """The one httpx client of a source (use it as a context manager)."""
+    return httpx.Client(
+        timeout=DEFAULT_TIMEOUT,
+        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        follow_redirects=True,
+        transport=transport,
+    )
+
+
+class Fetcher:
+    """GET with rate limiting, retries and one-line errors. `sleep` and `clock` are injectable."""
+
+    def __init__(self, client: httpx.Client, *, min_interval: float = 1.0, max_retries: int = 3,
+                 backoff: float = 2.0, max_wait: float = 120.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
+        self.client = client
+        self.min_interval = min_interval
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.sleep = sleep
+        self.clock = clock
+        self.requests = 0
+        self._last_request: float | None = None
+
+    def wait(self, seconds: float) -> None:
+        """Pause before the next request (a source asked for it, e.g. Stack Exchange `backoff`)."""
+        if seconds > 0:
+            self.sleep(min(seconds, self.max_wait))
+
+    def request(self, method: str, url: str, *, params: dict | None = None,
+                headers: dict | None = None, data: dict | None = None, auth=None,
+                ok_statuses: Iterable[int] = ()) -> httpx.Response:
+        """One request, retried on timeouts, connection errors, 429 and 5xx; FetchError otherwise."""
+        where = _describe_url(url)
+        for attempt in range(self.max_retries + 1):
+            self._respect_rate_limit()
+            try:
+                response = self.client.request(method, url, params=params, headers=headers,
+                                               data=data, auth=auth)
+            except httpx.TimeoutException:
+                problem, delay = f"{method} {where}: timed out", self._backoff_delay(attempt)
+            except httpx.TransportError as exc:
+                problem, delay = f"{method} {where}: {type(exc).__name__}", self._backoff_delay(attempt)
+            else:
+                if response.status_code < 300 or response.status_code in set(ok_statuses):
+                    return response
+                problem = f"{method} {where}: HTTP {response.status_code} {response.reason_phrase}".rstrip()
+                if response.status_code not in RETRY_STATUSES:
+                    raise FetchError(problem)
+                delay = _retry_after(response)
+                if delay is None:
+                    delay = self._backoff_delay(attempt)
+                elif delay > self.max_wait:
+                    raise FetchError(f"{problem} (Retry-After {delay:.0f}s is longer than "
+                                     f"{self.max_wait:.0f}s; try again later)")
+            if attempt == self.max_retries:
+                break
+            log.info("%s; retrying in %.1fs", problem, delay)
+            self.sleep(delay)
+        raise FetchError(f"{problem} (after {self.max_retries + 1} attempts)")
+
+    def get(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def get_json(self, url: str, **kwargs) -> Any:
+        """GET and decode JSON; HTML or truncated bodies become a FetchError, not a crash."""
+        return decode_json(self.get(url, **kwargs))
+
+    def _respect_rate_limit(self) -> None:
+        now = self.clock()
+        if self._last_request is not None:
+            remaining = self.min_interval - (now - self._last_request)
+            if remaining > 0:
+                self.sleep(remaining)
+                now = self.clock()
+        self._last_request = now
+        self.requests += 1
+
+    def _backoff_delay(self, attempt: int) -> float:
+        return min(self.backoff * (2 ** attempt), self.max_wait)
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """The JSON body of a response, or a FetchError saying what came instead."""
+    where = _describe_url(str(response.request.url)) if response.request else "response"
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if "json" not in content_type:
+        raise FetchError(f"GET {where}: expected JSON, got {content_type or 'no content type'}")
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FetchError(f"GET {where}: invalid JSON (truncated?): {str(exc)[:80]}") from None
+
+
+def _describe_url(url: str) -> str:
+    """Host and path only: query strings may carry search terms or keys, and lines stay short."""
+    try:
+        parsed = httpx.URL(url)
+        return f"{parsed.host}{parsed.path}" if parsed.host else parsed.path
+    except Exception:  # an unparsable URL is still worth a line
+        return url.split("?")[0][:200]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds asked for by a Retry-After header (a number or an HTTP date); None if absent."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (moment - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+@dataclass
+class Page:
+    """One page of a source: its new mentions, and the cursors to save once they are committed."""
+
+    mentions: list[Mention]
+    fetched: int = 0  # items in the payload, malformed ones included
+    rejected: int = 0  # items `parse` skipped as malformed
+    cursors: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # non-fatal problems (e.g. one feed of many)
+    already_stored: int = 0  # items from the first stored one on: the poll stopped there
+
+
+class Poller:
+    """Base of the API pollers. A subclass sets the class attributes and writes parse() and pages()."""
+
+    source: ClassVar[str] = ""  # stored as Mention.source
+    description: ClassVar[str] = ""
+    options_doc: ClassVar[dict[str, str]] = {}
+    default_base_url: ClassVar[str] = ""
+    min_interval: ClassVar[float] = 1.0  # seconds between two requests to this source
+    default_max_pages: ClassVar[int] = 5
+    extra_headers: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, watch: Watch, source_cfg: SourceConfig, fetcher: Fetcher,
+                 cursors: dict[str, str], known: Callable[[list[str]], set[str]]):
+        self.watch = watch
+        self.source_cfg = source_cfg
+        self.options = source_cfg.options
+        self.fetcher = fetcher
+        self.cursors = dict(cursors)
+        self.known = known
+        self.base_url = (source_cfg.base_url or self.default_base_url).rstrip("/")
+
+    @staticmethod
+    def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
+        raise NotImplementedError
+
+    def pages(self) -> Iterator[Page]:
+        raise NotImplementedError
+
+    # helpers for subclasses -------------------------------------------------------------------
+
+    def option(self, name: str, default: Any = None) -> Any:
+        value = self.options.get(name)
+        return default if value is None else value
+
+    @property
+    def max_pages(self) -> int:
+        return int(self.option("max_pages", self.default_max_pages))
+
+    def search_terms(self) -> str:
+        return str(self.option("query") or self.watch.query.search_terms())
+
+    def until_known(self, mentions: list[Mention]) -> tuple[list[Mention], bool]:
+        """The mentions before the first one already stored, and whether one was found."""
+        stored = self.known([m.external_id for m in mentions])
+        for position, mention in enumerate(mentions):
+            if mention.external_id in stored:
+                return mentions[:position], True
+        return mentions, False
+
+    def make_page(self, payload: Any, items: Any = None) -> tuple[Page, bool]:
+        """parse() a payload into a Page cut at the first stored item; also says if one was hit."""
+        problems: list[str] = []
+        mentions = self.parse(payload, problems)
+        fetched = len(items) if isinstance(items, list) else len(mentions) + len(problems)
+        fresh, hit_known = self.until_known(mentions)
+        page = Page(fresh, fetched=fetched, rejected=len(problems),
+                    already_stored=len(mentions) - len(fresh))
+        return page, hit_known
+
+
+def parse_items(items: Any, build: Callable[[dict], Mention | None], source: str,
+                problems: list[str] | None) -> list[Mention]:
+    """Apply `build` to each item; any item that breaks it is logged and skipped.
+
+    `build` may return None for an item that is not a mention at all (e.g. a deleted post).
+    """
+    if problems is None:
+        problems = []
+    if not isinstance(items, list):
+        problems.append(f"{source}: expected a list of items, got {type(items).__name__}")
+        log.warning("%s", problems[-1])
+        return []
+    mentions = []
+    for position, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise ValueError(f"expected an object, got {type(item).__name__}")
+            mention = build(item)
+            if mention is not None:
+                mentions.append(mention.normalized())
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+            problems.append(f"{source}: item {position + 1}: {type(exc).__name__}: {str(exc)[:120]}")
+            log.warning("skipped malformed item: %s", problems[-1])
+    return mentions
+
+
+def dig(node: Any, *path: Any, default: Any = None) -> Any:
+    """node[path[0]][path[1]]... or default when any step is missing or of the wrong type."""
+    for key in path:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+            node = node[key]
+        else:
+            return default
+    return node
+
+
+def text_of(value: Any) -> str:
+    """A string field, '' when missing; anything else is a malformed payload."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def html_to_text(html: str) -> str:
+    """Plain text from the small HTML snippets APIs return (Mastodon statuses, feed summaries)."""
+    import html as html_lib
+
+    text = _BLOCK_TAG.sub("\n", html)
+    text = html_lib.unescape(_TAG.sub("", text))
+    return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+", " ", text)).strip()

@@ -1,0 +1,167 @@
+"""Google Play reviews, through the maintained google-play-scraper library (newest first).
+
+No key needed. The library talks to Google Play with urllib, outside httpx: any failure of it is
+caught and recorded on the crawl run as one line. Google changes that private interface often;
+when the library breaks, `pip install -U google-play-scraper` is the fix.
+
+`parse` also reads a saved Google Play web page (the old 2016 review layout, as in the recorded
+`jp.mixi` page); `options.html_url` polls such a page instead of the library. Current Play pages
+render reviews with JavaScript, so this is only useful for saved or mirrored pages.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from crawler.pollers.base import FetchError, Page, Poller, parse_items, text_of
+from storage import Mention
+
+PAGE_SIZE = 100
+_JA_DATE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
+_WIDTH = re.compile(r"width:\s*(\d+(?:\.\d+)?)%")
+
+
+def _library_reviews(app_id: str, **kwargs) -> tuple[list[dict], Any]:
+    from google_play_scraper import Sort, reviews
+
+    return reviews(app_id, sort=Sort.NEWEST, **kwargs)
+
+
+class GooglePlayPoller(Poller):
+    source = "googleplay"
+    description = "Google Play reviews (google-play-scraper library, newest first)"
+    options_doc = {
+        "app_id": "the app's package name, e.g. 'com.example.app' [required]",
+        "lang": "review language (default 'en')",
+        "country": "store country (default 'us')",
+        "max_pages": "pages of 100 reviews read on the first poll (default 5)",
+        "html_url": "instead: a saved Play page with the old review layout (relative to base_url)",
+    }
+    min_interval = 2.0
+    fetch_reviews: Callable[..., tuple[list[dict], Any]] = staticmethod(_library_reviews)
+
+    @staticmethod
+    def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
+        """google-play-scraper review dicts, or a saved Play web page (HTML text) -> mentions."""
+        if isinstance(payload, (str, bytes)):
+            return _parse_html(payload, problems)
+        return parse_items(payload, _mention_from_review, "googleplay", problems)
+
+    def pages(self) -> Iterator[Page]:
+        if self.option("html_url"):
+            yield self._html_page()
+            return
+        app_id = str(self.option("app_id", "")).strip()
+        if not app_id:
+            raise FetchError("googleplay: options.app_id is required (the app's package name)")
+        token = None
+        for number in range(self.max_pages):
+            if number:
+                self.fetcher.wait(self.fetcher.min_interval)
+            try:
+                reviews, token = self.fetch_reviews(
+                    app_id, lang=self.option("lang", "en"), country=self.option("country", "us"),
+                    count=PAGE_SIZE, continuation_token=token)
+            except Exception as exc:  # the library raises anything from urllib or its own parsing
+                raise FetchError(f"googleplay: {app_id}: {type(exc).__name__}: {str(exc)[:150]}") from None
+            for review in reviews if isinstance(reviews, list) else []:
+                if isinstance(review, dict):
+                    review.setdefault("appId", app_id)
+                    review.setdefault("lang", self.option("lang", "en"))
+            page, hit_known = self.make_page(reviews, reviews)
+            yield page
+            if hit_known or not page.fetched or token is None or len(reviews) < PAGE_SIZE:
+                break
+
+    def _html_page(self) -> Page:
+        url = str(self.option("html_url"))
+        if "://" not in url:
+            url = f"{self.base_url}/{url.lstrip('/')}"
+        response = self.fetcher.get(url)
+        if "html" not in response.headers.get("content-type", ""):
+            raise FetchError("googleplay: html_url did not return an HTML page")
+        page, _ = self.make_page(response.text)
+        return page
+
+
+def _mention_from_review(review: dict) -> Mention:
+    review_id = text_of(review["reviewId"])
+    at = review["at"]
+    app_id = review.get("appId")
+    return Mention(
+        source="googleplay",
+        external_id=review_id,
+        text=text_of(review.get("content")),
+        created_at=at if isinstance(at, dt.datetime) else str(at),
+        url=(f"https://play.google.com/store/apps/details?id={app_id}&reviewId={review_id}"
+             if app_id else None),
+        author=text_of(review.get("userName")) or None,
+        rating=review.get("score"),
+        lang=review.get("lang") if isinstance(review.get("lang"), str) else None,
+    )
+
+
+def _parse_html(payload: str | bytes, problems: list[str] | None) -> list[Mention]:
+    from parsel import Selector
+
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    try:
+        selector = Selector(text=text)
+        app_id = selector.css("[data-docid]::attr(data-docid)").get()
+        lang = selector.xpath("/html/@lang").get()
+        reviews = [_html_review(node, app_id, lang) for node in selector.css("div.single-review")]
+    except (ValueError, TypeError) as exc:  # lxml refuses some inputs (e.g. NUL bytes)
+        if problems is not None:
+            problems.append(f"googleplay: unreadable HTML: {exc}")
+        return []
+    return parse_items(reviews, _mention_from_html_review, "googleplay", problems)
+
+
+def _html_review(node, app_id: str | None, lang: str | None) -> dict:
+    header = node.css("div.review-header")
+    body = node.css("div.review-body")
+    body_text = " ".join(t.strip() for t in body.xpath("./text()").getall() if t.strip())
+    return {
+        "id": header.attrib.get("data-reviewid") if header else None,
+        "author": (node.css("span.author-name ::text").getall() or [None]),
+        "date": node.css("span.review-date::text").get(),
+        "title": body.css("span.review-title::text").get(),
+        "text": body_text,
+        "width": node.css("div.current-rating::attr(style)").get(),
+        "permalink": node.css("a.reviews-permalink::attr(href)").get(),
+        "app_id": app_id, "lang": lang,
+    }
+
+
+def _mention_from_html_review(review: dict) -> Mention:
+    if not review["id"]:
+        raise ValueError("review has no id")
+    author = " ".join(a.strip() for a in review["author"] if a and a.strip()) or None
+    rating = None
+    if review["width"] and _WIDTH.search(review["width"]):
+        rating = round(float(_WIDTH.search(review["width"]).group(1)) / 20, 1)
+    permalink = review["permalink"]
+    return Mention(
+        source="googleplay",
+        external_id=review["id"],
+        text=review["text"],
+        title=review["title"] or None,
+        created_at=_html_date(review["date"]),
+        url=f"https://play.google.com{permalink}" if permalink and permalink.startswith("/") else None,
+        author=author,
+        rating=rating,
+        lang=(review["lang"] or None) and review["lang"].split("_")[0].split("-")[0],
+    )
+
+
+def _html_date(text: str | None) -> str:
+    """'2016年5月8日' (Japanese pages) or anything parse_timestamp understands."""
+    if not text:
+        raise ValueError("review has no date")
+    match = _JA_DATE.search(text)
+    if match:
+        year, month, day = (int(g) for g in match.groups())
+        return dt.datetime(year, month, day, tzinfo=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text.strip()

@@ -1,0 +1,165 @@
+"""Reddit: site or subreddit search (`/search.json`) or a subreddit's newest posts, paged with
+`after`; later polls ask only for what is newer than the newest stored post (`before`).
+
+Anonymous by default. With MENTIONWATCH_REDDIT_CLIENT_ID and MENTIONWATCH_REDDIT_CLIENT_SECRET set,
+it gets an application-only OAuth token (higher limits) and uses oauth.reddit.com. The token is kept
+in memory only and never logged.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from crawler.pollers.base import FetchError, Page, Poller, dig, parse_items, text_of
+from storage import Mention
+
+CLIENT_ID_ENV = "MENTIONWATCH_REDDIT_CLIENT_ID"
+CLIENT_SECRET_ENV = "MENTIONWATCH_REDDIT_CLIENT_SECRET"
+OAUTH_BASE_URL = "https://oauth.reddit.com"
+TOKEN_URL = "https://www.reddit.com/api/v1/access_token"
+MAX_LIMIT = 100
+
+
+class RedditPoller(Poller):
+    source = "reddit"
+    description = "Reddit posts (and comments with mode: comments) from search or a subreddit"
+    options_doc = {
+        "subreddit": "limit to one subreddit, e.g. 'sysadmin' (default: all of Reddit)",
+        "mode": "'search' (default), 'new' (every new post of the subreddit) or 'comments'",
+        "query": "remote search text (default: built from the watch's query)",
+        "limit": "items per request, at most 100 (default 100)",
+        "max_pages": "pages read on the first poll (default 5)",
+    }
+    default_base_url = "https://www.reddit.com"
+    min_interval = 2.0  # anonymous clients get about 10 requests a minute
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.oauth = bool(os.environ.get(CLIENT_ID_ENV) and os.environ.get(CLIENT_SECRET_ENV))
+        if self.oauth and not self.source_cfg.base_url:
+            self.base_url = OAUTH_BASE_URL
+        self._auth_header: dict[str, str] = {}
+
+    @staticmethod
+    def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
+        """A Reddit Listing (posts t3 and comments t1) -> mentions."""
+        children = dig(payload, "data", "children")
+        if children is None and isinstance(payload, dict):
+            children = []
+        return parse_items(children, _mention_from_child, "reddit", problems)
+
+    def pages(self) -> Iterator[Page]:
+        if self.oauth:
+            self._authenticate()
+        newest = self.cursors.get("newest")
+        if newest:
+            newer = yield from self._pages_newer_than(newest)
+            if newer:
+                return
+            # nothing newer: also read the top page, in case the cursor's post was deleted
+            # (Reddit then answers every `before` request with an empty page)
+        yield from self._pages_from_top()
+
+    def _pages_newer_than(self, newest: str) -> Iterator[Page]:
+        """Pages newer than the stored cursor, oldest chunk first; returns how many were found."""
+        found, before = 0, newest
+        for _ in range(self.max_pages):
+            payload = self._listing({"before": before})
+            page, _ = self.make_page(payload, dig(payload, "data", "children"))
+            found += page.fetched
+            names = _child_names(payload)
+            if names:
+                before = names[0]
+                page.cursors = {"newest": before}
+            yield page
+            if page.fetched < self.limit or not names:
+                break
+        return found
+
+    def _pages_from_top(self) -> Iterator[Page]:
+        after, newest = None, None
+        for number in range(self.max_pages):
+            payload = self._listing({"after": after} if after else {})
+            page, hit_known = self.make_page(payload, dig(payload, "data", "children"))
+            names = _child_names(payload)
+            if number == 0 and names:
+                newest = names[0]
+            after = dig(payload, "data", "after")
+            last = hit_known or not isinstance(after, str) or not after or number + 1 == self.max_pages
+            if last and newest:
+                page.cursors = {"newest": newest}
+            yield page
+            if last:
+                break
+
+    @property
+    def limit(self) -> int:
+        return max(1, min(int(self.option("limit", MAX_LIMIT)), MAX_LIMIT))
+
+    def _listing(self, paging: dict) -> Any:
+        subreddit = self.option("subreddit")
+        mode = self.option("mode", "search")
+        prefix = f"/r/{subreddit}" if subreddit else ("/r/all" if mode != "search" else "")
+        params: dict[str, Any] = {"limit": self.limit, "raw_json": 1, **paging}
+        if mode == "new":
+            path = f"{prefix}/new"
+        elif mode == "comments":
+            path = f"{prefix}/comments"
+        else:
+            path = f"{prefix}/search"
+            params.update({"q": self.search_terms(), "sort": "new", "t": "all"})
+            if subreddit:
+                params["restrict_sr"] = 1
+        suffix = "" if self.oauth else ".json"
+        return self.fetcher.get_json(f"{self.base_url}{path}{suffix}", params=params,
+                                     headers=self._auth_header)
+
+    def _authenticate(self) -> None:
+        token_url = f"{self.base_url}/api/v1/access_token" if self.source_cfg.base_url else TOKEN_URL
+        response = self.fetcher.request(
+            "POST", token_url, data={"grant_type": "client_credentials"},
+            auth=httpx.BasicAuth(os.environ[CLIENT_ID_ENV], os.environ[CLIENT_SECRET_ENV]))
+        try:
+            token = response.json()["access_token"]
+        except (ValueError, KeyError, TypeError):
+            raise FetchError("reddit: OAuth token request gave no access_token "
+                             f"(check {CLIENT_ID_ENV}/{CLIENT_SECRET_ENV})") from None
+        self._auth_header = {"Authorization": f"bearer {token}"}
+
+
+def _child_names(payload: Any) -> list[str]:
+    children = dig(payload, "data", "children", default=[])
+    if not isinstance(children, list):
+        return []
+    names = [dig(child, "data", "name") for child in children]
+    return [name for name in names if isinstance(name, str) and name]
+
+
+def _mention_from_child(child: dict) -> Mention | None:
+    kind, data = child.get("kind"), child.get("data")
+    if not isinstance(data, dict):
+        raise ValueError("no data")
+    if kind not in ("t3", "t1"):
+        return None  # 'more' placeholders and other listing kinds are not posts
+    name = data.get("name") or f"{kind}_{data['id']}"
+    permalink = text_of(data.get("permalink"))
+    if kind == "t3":
+        title, text = text_of(data.get("title")), text_of(data.get("selftext"))
+    else:
+        title, text = text_of(data.get("link_title")) or None, text_of(data.get("body"))
+    if text in ("[deleted]", "[removed]"):
+        text = ""
+    author = data.get("author")
+    return Mention(
+        source="reddit",
+        external_id=text_of(name),
+        text=text,
+        title=title or None,
+        created_at=data["created_utc"],
+        url=f"https://www.reddit.com{permalink}" if permalink.startswith("/") else (permalink or None),
+        author=None if author in (None, "[deleted]") else text_of(author),
+        lang=data.get("lang") if isinstance(data.get("lang"), str) else None,
+    )

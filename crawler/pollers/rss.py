@@ -1,0 +1,142 @@
+"""News feeds (RSS or Atom) through feedparser, Google News search feeds included.
+
+Each feed's ETag and Last-Modified are kept as cursors and sent back (If-None-Match /
+If-Modified-Since), so an unchanged feed costs one short 304 answer. One failing feed of several is
+recorded as an error while the others are still read.
+"""
+from __future__ import annotations
+
+import hashlib
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import feedparser
+
+from crawler.pollers.base import FetchError, Page, Poller, html_to_text, parse_items
+from storage import Mention
+
+GOOGLE_NEWS_SEARCH = "https://news.google.com/rss/search"
+
+
+class RssPoller(Poller):
+    source = "rss"
+    description = "News RSS/Atom feeds, including Google News search feeds"
+    options_doc = {
+        "urls": "list of feed URLs",
+        "google_news": "true: also read the Google News search feed for the watch's query",
+        "google_news_locale": "hl/gl/ceid of that feed (default 'en-US', 'US', 'US:en')",
+    }
+    min_interval = 1.0
+
+    @staticmethod
+    def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
+        """Feed XML (bytes or text) or an already parsed feedparser result -> mentions."""
+        feed = payload if isinstance(payload, feedparser.FeedParserDict) else _parse_feed(payload)
+        if feed is None:
+            if problems is not None:
+                problems.append("rss: payload is not a feed")
+            return []
+        language = feed.get("feed", {}).get("language")
+        return parse_items(list(feed.get("entries", [])),
+                           lambda entry: _mention_from_entry(entry, language), "rss", problems)
+
+    def feed_urls(self) -> list[str]:
+        urls = self.option("urls", [])
+        urls = [urls] if isinstance(urls, str) else list(urls)
+        if self.option("google_news"):
+            urls.append(self._google_news_url())
+        return [str(u) for u in urls]
+
+    def pages(self) -> Iterator[Page]:
+        urls = self.feed_urls()
+        if not urls:
+            raise FetchError("rss: no feed URLs (give options.urls or options.google_news: true)")
+        failures = []
+        for url in urls:
+            try:
+                yield self._read_feed(url)
+            except FetchError as exc:
+                failures.append(str(exc))
+                if len(failures) < len(urls):
+                    yield Page([], errors=[str(exc)])
+        if len(failures) == len(urls):
+            raise FetchError(failures[-1] if len(urls) == 1 else
+                             f"all {len(urls)} feeds failed; last: {failures[-1]}")
+
+    def _read_feed(self, url: str) -> Page:
+        slot = hashlib.sha1(url.encode()).hexdigest()[:8]
+        headers = {}
+        if self.cursors.get(f"{slot}.etag"):
+            headers["If-None-Match"] = self.cursors[f"{slot}.etag"]
+        if self.cursors.get(f"{slot}.modified"):
+            headers["If-Modified-Since"] = self.cursors[f"{slot}.modified"]
+        response = self.fetcher.get(self._absolute(url), headers=headers, ok_statuses=(304,))
+        if response.status_code == 304:
+            return Page([])
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        feed = _parse_feed(response.content)
+        if feed is None:
+            raise FetchError(f"rss: {urllib.parse.urlsplit(url).netloc}: not a feed "
+                             f"(got {content_type or 'no content type'})")
+        problems: list[str] = []
+        mentions = self.parse(feed, problems)
+        fresh, _ = self.until_known(mentions) if self.option("stop_at_known", False) else (mentions, False)
+        cursors = {}
+        if response.headers.get("etag"):
+            cursors[f"{slot}.etag"] = response.headers["etag"]
+        if response.headers.get("last-modified"):
+            cursors[f"{slot}.modified"] = response.headers["last-modified"]
+        return Page(fresh, fetched=len(mentions) + len(problems), rejected=len(problems), cursors=cursors)
+
+    def _absolute(self, url: str) -> str:
+        """A relative feed URL is taken from base_url (tests point base_url at a local server)."""
+        if "://" in url or not self.base_url:
+            return url
+        return f"{self.base_url}/{url.lstrip('/')}"
+
+    def _google_news_url(self) -> str:
+        hl, gl, ceid = self.option("google_news_locale", ["en-US", "US", "US:en"])
+        base = self.base_url + "/rss/search" if self.source_cfg.base_url else GOOGLE_NEWS_SEARCH
+        query = urllib.parse.urlencode({"q": self.search_terms(), "hl": hl, "gl": gl, "ceid": ceid})
+        return f"{base}?{query}"
+
+
+def _parse_feed(payload: Any) -> feedparser.FeedParserDict | None:
+    """feedparser result, or None when the payload is no feed at all (HTML, JSON, garbage)."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "replace")
+    if not isinstance(payload, (bytes, bytearray)):
+        return None
+    feed = feedparser.parse(bytes(payload))
+    if not feed.get("entries") and not feed.get("feed", {}).get("title") and feed.get("bozo"):
+        return None
+    if feed.get("version", "") == "" and not feed.get("entries"):
+        return None
+    return feed
+
+
+def _mention_from_entry(entry: dict, language: str | None) -> Mention:
+    link = entry.get("link")
+    external_id = entry.get("id") or link
+    if not external_id:
+        raise ValueError("entry has neither id nor link")
+    summary = entry.get("summary") or ""
+    if not summary and entry.get("content"):
+        summary = entry["content"][0].get("value", "")
+    title = (entry.get("title") or "").strip()
+    created = entry.get("published") or entry.get("updated")
+    if not created:
+        raise ValueError("entry has no date")
+    source = entry.get("source", {})
+    author = entry.get("author") or (source.get("title") if isinstance(source, dict) else None)
+    return Mention(
+        source="rss",
+        external_id=str(external_id),
+        text=html_to_text(str(summary)),
+        title=html_to_text(title) or None,
+        created_at=created,
+        url=str(link) if link else None,
+        author=str(author) if author else None,
+        lang=(str(language).strip().lower() or None) if language else None,
+    )

@@ -1,0 +1,88 @@
+"""Collector commands: `crawl` (poll sources once, then a summary table) and `sources` (what exists)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mentionwatch.app import App, main, pass_app
+
+ALL_FAILED_EXIT = 1
+
+
+@main.command()
+@click.option("--watch", "watch_name", default=None, help="Only this watch.")
+@click.option("--source", "source_type", default=None, help="Only sources of this type, e.g. reddit.")
+@pass_app
+def crawl(app: App, watch_name: str | None, source_type: str | None) -> None:
+    """Poll every enabled source of every watch once and store the new mentions.
+
+    Prints a summary per watch and source. Exit code 1 only when every source failed.
+    """
+    from crawler.collect import collect_all
+    from crawler.pollers import SOURCES
+
+    config = app.config
+    if watch_name is not None and watch_name not in {w.name for w in config.watches}:
+        raise click.ClickException(f"no watch named {watch_name!r} in {app.config_path}")
+    if source_type is not None and source_type not in SOURCES:
+        known = ", ".join(sorted(SOURCES))
+        raise click.ClickException(f"unknown source type {source_type!r} (known: {known})")
+    planned = [(w.name, s.type) for w in config.watches for s in w.sources
+               if s.enabled and watch_name in (None, w.name) and source_type in (None, s.type)]
+    if not planned:
+        click.echo("Nothing to crawl: no enabled sources match (add sources to your watches).")
+        return
+    show_progress = sys.stderr.isatty()
+
+    def progress(watch, source_cfg, result):
+        if show_progress:
+            click.echo(f"  {watch.name}/{source_cfg.type}: {result.status}, {result.new} new "
+                       f"({result.seconds:.1f}s)", err=True)
+
+    if show_progress:
+        click.echo(f"Crawling {len(planned)} source(s)...", err=True)
+    results = collect_all(app.db, config, watch_name=watch_name, source_type=source_type,
+                          progress=progress, config_path=app.config_path if app.has_config_file else None)
+    click.echo(summary_table(results))
+    for result in results:
+        for line in result.errors[:5]:
+            click.echo(f"{result.watch}/{result.source}: {line}", err=True)
+    if results and all(r.status == "failed" for r in results):
+        raise SystemExit(ALL_FAILED_EXIT)
+
+
+def summary_table(results) -> str:
+    """Plain-text table: one row per watch and source, then the totals."""
+    header = ("watch", "source", "status", "fetched", "new", "duplicates", "filtered", "rejected",
+              "errors", "time")
+    rows = [(r.watch, r.source, r.status, r.fetched, r.new, r.duplicates, r.filtered, r.rejected,
+             len(r.errors), f"{r.seconds:.1f}s") for r in results]
+    if len(results) > 1:
+        rows.append(("total", "", "", *(sum(r[i] for r in rows) for i in range(3, 9)),
+                     f"{sum(r.seconds for r in results):.1f}s"))
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [str(v).ljust(w) if i < 3 else str(v).rjust(w) for i, (v, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+@main.command()
+def sources() -> None:
+    """List the supported source types, what they need and their options."""
+    from crawler.pollers import COMMON_OPTIONS, SOURCES
+
+    for info in SOURCES.values():
+        kind = "Scrapy spider" if info.poller is None else "API"
+        click.echo(f"{info.type}  ({kind})")
+        click.echo(f"    {info.description}")
+        if info.secrets:
+            click.echo(f"    optional environment variables: {', '.join(info.secrets)}")
+        for name, text in info.options.items():
+            click.echo(f"    options.{name}: {text}")
+        click.echo("")
+    click.echo("Every source also takes:")
+    for name, text in COMMON_OPTIONS.items():
+        click.echo(f"    {name}: {text}")
