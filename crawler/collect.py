@@ -44,6 +44,7 @@ class CrawlRunResult:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     filtered: int = 0  # fetched but not matching the watch's query locally
+    pages: int = 0  # pages (or feeds) stored before the run ended
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -82,23 +83,21 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
     started = time.monotonic()
     result = CrawlRunResult(run_id=_start_run(db, watch.name, source_cfg.type),
                             watch=watch.name, source=source_cfg.type)
-    pages_stored = 0
     try:
         if source_cfg.type in SCRAPY_TYPES:
             _run_spider(db, config, watch, source_cfg, result, config_path, source_index)
-            pages_stored = 1 if result.fetched else 0
         elif source_cfg.type not in SOURCES:
             result.errors.append(f"unknown source type {source_cfg.type!r} "
                                  f"(see 'mentionwatch sources')")
         else:
-            pages_stored = _poll(db, watch, source_cfg, result, transport, sleep)
+            _poll(db, watch, source_cfg, result, transport, sleep)
     except FetchError as exc:
         result.errors.append(str(exc))
     except Exception as exc:  # a bug in one source must not stop the others
         log.debug("collector crashed", exc_info=True)
         result.errors.append(f"{source_cfg.type}: internal error: {type(exc).__name__}: {str(exc)[:200]}")
     if result.errors:
-        result.status = "partial" if pages_stored else "failed"
+        result.status = "partial" if result.pages or result.new else "failed"
         for line in result.errors:
             log.warning("%s/%s: %s", watch.name, source_cfg.type, line)
     result.seconds = round(time.monotonic() - started, 3)
@@ -107,13 +106,12 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
 
 
 def _poll(db: Database, watch: Watch, source_cfg: SourceConfig, result: CrawlRunResult,
-          transport, sleep) -> int:
-    """Run a poller's pages through matching, storage and cursors; returns pages stored."""
+          transport, sleep) -> None:
+    """Run a poller's pages through matching, storage and cursors."""
     info = SOURCES[source_cfg.type]
     poller_class = info.poller
     key = cursor_key(source_cfg)
     min_interval = float(source_cfg.options.get("min_interval", poller_class.min_interval))
-    stored_pages = 0
     with make_client(transport, headers=poller_class.extra_headers) as client:
         fetcher = Fetcher(client, min_interval=min_interval, sleep=sleep)
         poller = poller_class(watch, source_cfg, fetcher, load_cursors(db, watch.name, key),
@@ -121,8 +119,7 @@ def _poll(db: Database, watch: Watch, source_cfg: SourceConfig, result: CrawlRun
         for page in poller.pages():
             _store_page(db, watch, page, result)
             save_cursors(db, watch.name, key, page.cursors)  # after the page's mentions committed
-            stored_pages += 1
-    return stored_pages
+            result.pages += 1
 
 
 def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult) -> None:
@@ -156,6 +153,7 @@ def _run_spider(db, config, watch, source_cfg, result, config_path, source_index
     result.duplicates = int(outcome.get("duplicates", 0))
     result.rejected = int(outcome.get("rejected", 0))
     result.filtered = int(outcome.get("filtered", 0))
+    result.pages = int(outcome.get("pages", 1 if result.fetched else 0))
     result.errors.extend(str(e) for e in outcome.get("errors", []))
 
 

@@ -52,7 +52,7 @@ class MastodonPoller(Poller):
             ids = _status_ids(statuses)
             if number == 0 and ids:
                 newest = max(ids, key=_id_order)
-            last = hit_known or not ids or number + 1 == self.max_pages
+            last = hit_known or len(ids) < PAGE_LIMIT or number + 1 == self.max_pages
             if last and newest:
                 page.cursors = {"newest_id": newest}
             yield page

@@ -52,17 +52,22 @@ class RssPoller(Poller):
         urls = self.feed_urls()
         if not urls:
             raise FetchError("rss: no feed URLs (give options.urls or options.google_news: true)")
-        failures = []
+        failures: list[str] = []
+        unreported: list[str] = []  # failures not yet attached to a page
         for url in urls:
             try:
-                yield self._read_feed(url)
+                page = self._read_feed(url)
             except FetchError as exc:
                 failures.append(str(exc))
-                if len(failures) < len(urls):
-                    yield Page([], errors=[str(exc)])
+                unreported.append(str(exc))
+                continue
+            page.errors, unreported = unreported, []
+            yield page
         if len(failures) == len(urls):
-            raise FetchError(failures[-1] if len(urls) == 1 else
-                             f"all {len(urls)} feeds failed; last: {failures[-1]}")
+            raise FetchError(failures[0] if len(urls) == 1 else
+                             f"all {len(urls)} feeds failed; first: {failures[0]}")
+        if unreported:
+            yield Page([], errors=unreported)
 
     def _read_feed(self, url: str) -> Page:
         slot = hashlib.sha1(url.encode()).hexdigest()[:8]
@@ -71,7 +76,8 @@ class RssPoller(Poller):
             headers["If-None-Match"] = self.cursors[f"{slot}.etag"]
         if self.cursors.get(f"{slot}.modified"):
             headers["If-Modified-Since"] = self.cursors[f"{slot}.modified"]
-        response = self.fetcher.get(self._absolute(url), headers=headers, ok_statuses=(304,))
+        url = self._absolute(url)
+        response = self.fetcher.get(url, headers=headers, ok_statuses=(304,))
         if response.status_code == 304:
             return Page([])
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()

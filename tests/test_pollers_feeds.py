@@ -1,0 +1,194 @@
+"""RSS feeds (served by a local HTTP server with ETag support) and App Store reviews (JSON and XML)."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from crawler.collect import collect_source
+from crawler.cursors import cursor_key, load_cursors
+from crawler.pollers.appstore import AppStorePoller
+from crawler.pollers.rss import RssPoller
+from mentionwatch.config import Config
+from pollers_replay import BASE_URL, Replay, file_response
+
+BBC = "api/rss/bbc_news_frontpage_2024-08-08.xml"
+NYT = "api/rss/nytimes_world_2024-08-08.xml"
+APPSTORE_US = "api/appstore/customerreviews_us_id1321994487.json"
+APPSTORE_JP_JSON = "api/appstore/customerreviews_jp_id1404176564_page1.json"
+APPSTORE_JP_XML = "api/appstore/customerreviews_jp_id1404176564_page1.xml"
+
+
+class FeedServer:
+    """A local HTTP server for feeds: answers 304 to a matching If-None-Match, logs every request."""
+
+    def __init__(self, feeds: dict[str, bytes]):
+        self.feeds = feeds
+        self.log: list[tuple[str, str | None, int]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = server.feeds.get(self.path)
+                etag = f'"v{len(body)}"' if body else None
+                if body is None:
+                    status = 404
+                elif self.headers.get("If-None-Match") == etag:
+                    status = 304
+                else:
+                    status = 200
+                server.log.append((self.path, self.headers.get("If-None-Match"), status))
+                self.send_response(status)
+                if status == 200:
+                    self.send_header("Content-Type", "application/rss+xml")
+                    self.send_header("ETag", etag)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server(shared_file):
+    server = FeedServer({"/bbc.xml": shared_file(BBC).read_bytes(), "/nyt.xml": shared_file(NYT).read_bytes()})
+    yield server
+    server.close()
+
+
+def make_config(source: dict, query: dict) -> Config:
+    return Config.model_validate({"watches": [{"name": "news", "query": query, "sources": [source]}]})
+
+
+def run(db, config, transport=None):
+    watch = config.watches[0]
+    return collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
+
+
+def test_rss_parse_fields(shared_file):
+    mentions = RssPoller.parse(shared_file(BBC).read_bytes())
+    assert len(mentions) == 54
+    first = mentions[0]
+    assert first.title == "Suspended Labour councillor arrested over counter-protest remarks"
+    assert first.url == "https://www.bbc.com/news/articles/cz074vyvjzvo"
+    assert first.external_id == "https://www.bbc.com/news/articles/cz074vyvjzvo#0"
+    assert first.created_at == "2024-08-08T15:39:03Z"
+    assert first.lang == "en-gb"
+
+
+def test_rss_two_feeds_etag_and_dedupe(feed_server, db):
+    source = {"type": "rss", "base_url": feed_server.url, "options": {"urls": ["/bbc.xml", "/nyt.xml"]}}
+    config = make_config(source, {"any": ["gaza", "israel", "labour", "olympics"]})
+
+    first = run(db, config)
+    assert first.status == "ok", first.errors
+    assert first.fetched == 54 + 60
+    assert first.new >= 2 and first.new + first.filtered == first.fetched
+    assert [status for _, _, status in feed_server.log] == [200, 200]
+    cursors = load_cursors(db, "news", cursor_key(config.watches[0].sources[0]))
+    assert sorted(v for k, v in cursors.items() if k.endswith(".etag")) == sorted(
+        [f'"v{len(feed_server.feeds["/bbc.xml"])}"', f'"v{len(feed_server.feeds["/nyt.xml"])}"'])
+
+    second = run(db, config)  # both feeds unchanged: 304, nothing fetched
+    assert [status for _, _, status in feed_server.log[2:]] == [304, 304]
+    assert (second.status, second.fetched, second.new) == ("ok", 0, 0)
+
+    feed_server.feeds["/bbc.xml"] += b"\n"  # the feed changed (new ETag), same items: all duplicates
+    third = run(db, config)
+    assert third.fetched == 54 and third.new == 0
+    stored_bbc = db.execute("SELECT count(*) FROM mentions WHERE url LIKE '%bbc%'").fetchone()[0]
+    assert third.duplicates == stored_bbc
+
+
+def test_rss_one_broken_feed_does_not_stop_the_other(feed_server, db):
+    source = {"type": "rss", "base_url": feed_server.url, "options": {"urls": ["/missing.xml", "/bbc.xml"]}}
+    result = run(db, make_config(source, {"any": ["labour", "the"]}))
+    assert result.status == "partial"
+    assert result.fetched == 54
+    assert len(result.errors) == 1 and "HTTP 404" in result.errors[0]
+
+
+def test_rss_html_instead_of_feed_fails_cleanly(db):
+    replay = Replay([file_response("/feed", b"<html><body><h1>Welcome</h1></body></html>", "text/html")])
+    source = {"type": "rss", "base_url": BASE_URL, "options": {"urls": ["/feed"]}}
+    result = run(db, make_config(source, {"any": ["x"]}), replay.transport())
+    assert result.status == "failed"
+    assert result.errors == ["rss: replay.test: not a feed (got text/html)"]
+
+
+def test_appstore_parse_json_and_xml_agree(shared_file):
+    from_json = AppStorePoller.parse(json.loads(shared_file(APPSTORE_JP_JSON).read_text()))
+    from_xml = AppStorePoller.parse(shared_file(APPSTORE_JP_XML).read_bytes())
+    assert len(from_json) == len(from_xml) == 50
+    xml_first = from_xml[0]
+    assert xml_first.external_id == "6310006838"
+    assert xml_first.rating == 5.0
+    assert xml_first.title == "髪型追加してもらいたい"
+    assert xml_first.created_at == "2020-08-12T11:06:20Z"
+    assert xml_first.author == "単刀直入にさきいか"
+    # the JSON capture is five days older: the reviews the two captures share agree
+    shared = {m.external_id for m in from_json} & {m.external_id for m in from_xml}
+    assert shared
+    by_id = {m.external_id: m for m in from_xml}
+    for mention in from_json:
+        if mention.external_id in shared:
+            assert (mention.text, mention.rating) == (by_id[mention.external_id].text,
+                                                      by_id[mention.external_id].rating)
+
+
+def test_appstore_poll_pages_and_stops_at_stored(shared_file, db):
+    body = shared_file(APPSTORE_US).read_bytes()
+    payload = json.loads(body)
+    replay = Replay([file_response(
+        "/us/rss/customerreviews/page=1/id=1321994487/sortby=mostrecent/json", body, "application/json")])
+    source = {"type": "appstore", "base_url": BASE_URL, "options": {"app_id": 1321994487, "max_pages": 2}}
+    config = make_config(source, {"any": ["app"]})
+
+    first = run(db, config, replay.transport())
+    # page 2 was not recorded: the 404 ends the poll after page 1 was stored
+    assert first.status == "partial"
+    assert "HTTP 404" in first.errors[0]
+    assert first.fetched == 50
+    ratings = {row[0] for row in db.execute("SELECT rating FROM mentions").fetchall()}
+    assert ratings <= {1.0, 2.0, 3.0, 4.0, 5.0} and len(ratings) > 1
+    stored = db.execute("SELECT count(*) FROM mentions").fetchone()[0]
+    expected = sum(1 for e in payload["feed"]["entry"]
+                   if "app" in (e["title"]["label"] + " " + e["content"]["label"]).lower().split())
+    assert stored == first.new > 0
+    assert stored >= expected  # word-boundary matching also finds "app." and "app,"
+
+    second = run(db, config, replay.transport())
+    assert second.status == "ok" and second.new == 0
+    assert len(replay.requests) == 3  # page 1, page 2 (404), then page 1 only: stopped at a stored review
+
+
+def test_appstore_xml_format(shared_file, db):
+    body = shared_file(APPSTORE_JP_XML).read_bytes()
+    replay = Replay([file_response(
+        "/jp/rss/customerreviews/page=1/id=1404176564/sortby=mostrecent/xml", body, "application/xml")])
+    source = {"type": "appstore", "base_url": BASE_URL,
+              "options": {"app_id": "1404176564", "country": "jp", "format": "xml", "max_pages": 1}}
+    result = run(db, make_config(source, {"any": ["アプリ", "髪型", "ゲーム"]}), replay.transport())
+    assert result.status == "ok", result.errors
+    assert result.fetched == 50 and result.new > 0
+
+
+def test_appstore_needs_numeric_app_id(db):
+    source = {"type": "appstore", "base_url": BASE_URL, "options": {"app_id": "com.example"}}
+    result = run(db, make_config(source, {"any": ["x"]}), Replay([]).transport())
+    assert result.status == "failed"
+    assert result.errors == ["appstore: options.app_id must be the app's numeric id"]
