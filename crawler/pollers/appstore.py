@@ -56,8 +56,11 @@ class AppStorePoller(Poller):
                    f"/sortby=mostrecent/{kind}")
             if kind == "json":
                 payload = self.fetcher.get_json(url)
-                entries = dig(payload, "feed", "entry")
-                page, hit_known = self.make_page(payload, entries if isinstance(entries, list) else None)
+                feed = dig(payload, "feed")
+                if not isinstance(feed, dict):
+                    raise FetchError(f"appstore: page {number}: unexpected response: no feed")
+                entries = feed.get("entry", [])  # no 'entry': an app without reviews
+                page, hit_known = self.make_page(payload, [entries] if isinstance(entries, dict) else entries)
             else:
                 payload = self.fetcher.get(url).content
                 if b"<feed" not in payload[:4000]:

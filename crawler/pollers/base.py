@@ -176,6 +176,9 @@ class Page:
     already_stored: int = 0  # items from the first stored one on: the poll stopped there
 
 
+_NOT_GIVEN = object()
+
+
 class Poller:
     """Base of the API pollers. A subclass sets the class attributes and writes parse() and pages()."""
 
@@ -225,8 +228,15 @@ class Poller:
                 return mentions[:position], True
         return mentions, False
 
-    def make_page(self, payload: Any, items: Any = None) -> tuple[Page, bool]:
-        """parse() a payload into a Page cut at the first stored item; also says if one was hit."""
+    def make_page(self, payload: Any, items: Any = _NOT_GIVEN) -> tuple[Page, bool]:
+        """parse() a payload into a Page cut at the first stored item; also says if one was hit.
+
+        `items` is the payload's list of items when the source has one: anything else there means
+        the whole answer is not what this API sends (an error page, a changed API), not a bad item.
+        """
+        if items is not _NOT_GIVEN and not isinstance(items, list):
+            raise FetchError(f"{self.source}: unexpected response: no list of items "
+                             f"(got {type(payload).__name__})")
         problems: list[str] = []
         mentions = self.parse(payload, problems)
         fetched = len(items) if isinstance(items, list) else len(mentions) + len(problems)

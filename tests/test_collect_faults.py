@@ -1,0 +1,232 @@
+"""Faults at the network edge: 429 with Retry-After, 503, timeouts, truncated JSON, HTML or a wrong
+content type where JSON was expected. The run goes on with the other sources, the error is recorded
+on the crawl run, and no cursor moves past data that was not stored."""
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from crawler.collect import collect_all, collect_source
+from crawler.cursors import cursor_key, load_cursors
+from crawler.pollers.base import Fetcher, FetchError
+from mentionwatch.config import Config
+
+BASE_URL = "http://faults.test"
+
+
+def hn_page(hits: list[dict], page: int = 0, pages: int = 1) -> dict:
+    return {"hits": hits, "page": page, "nbPages": pages, "hitsPerPage": len(hits)}
+
+
+def hn_hit(number: int, text: str = "acme is down again") -> dict:
+    return {"objectID": str(number), "created_at_i": 1_700_000_000 + number, "title": None,
+            "comment_text": text, "author": f"user{number}", "_tags": ["comment"]}
+
+
+def make_config(*sources: dict) -> Config:
+    return Config.model_validate({"watches": [{
+        "name": "acme", "query": {"any": ["acme"]},
+        "sources": [{"base_url": BASE_URL, **s} for s in sources]}]})
+
+
+class Script:
+    """A MockTransport answering each request with the next scripted reply (a Response or an exception)."""
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def transport(self):
+        return httpx.MockTransport(self)
+
+
+def run_hn(db, script, slept=None, options=None):
+    config = make_config({"type": "hackernews", "options": options or {"max_pages": 2}})
+    watch = config.watches[0]
+    sleeps = [] if slept is None else slept
+    return collect_source(db, config, watch, watch.sources[0], transport=script.transport(),
+                          sleep=sleeps.append), config
+
+
+def ok_json(payload) -> httpx.Response:
+    return httpx.Response(200, json=payload)
+
+
+def test_429_with_retry_after_is_honoured(db):
+    slept = []
+    script = Script(httpx.Response(429, headers={"Retry-After": "7"}), ok_json(hn_page([hn_hit(1)])))
+    result, _ = run_hn(db, script, slept)
+    assert result.status == "ok", result.errors
+    assert result.new == 1
+    assert 7.0 in slept
+    assert len(script.requests) == 2
+
+
+def test_retry_after_longer_than_the_limit_gives_up_at_once(db):
+    slept = []
+    script = Script(httpx.Response(429, headers={"Retry-After": "3600"}))
+    result, _ = run_hn(db, script, slept)
+    assert result.status == "failed"
+    assert "Retry-After 3600s" in result.errors[0]
+    assert len(script.requests) == 1 and max(slept, default=0) < 3600
+
+
+def test_persistent_503_backs_off_then_fails(db):
+    slept = []
+    script = Script(httpx.Response(503))
+    result, _ = run_hn(db, script, slept)
+    assert result.status == "failed"
+    assert result.errors == ["GET faults.test/search_by_date: HTTP 503 Service Unavailable "
+                             "(after 4 attempts)"]
+    assert len(script.requests) == 4
+    backoffs = [s for s in slept if s >= 2]
+    assert backoffs == sorted(backoffs) and len(backoffs) == 3  # 2, 4, 8 seconds
+
+
+def test_timeouts_are_retried_then_recorded(db):
+    script = Script(httpx.ReadTimeout("slow"))
+    result, _ = run_hn(db, script)
+    assert result.status == "failed"
+    assert result.errors[0].startswith("GET faults.test/search_by_date: timed out")
+
+
+def test_a_timeout_then_success(db):
+    script = Script(httpx.ConnectTimeout("slow"), ok_json(hn_page([hn_hit(1)])))
+    result, _ = run_hn(db, script)
+    assert (result.status, result.new) == ("ok", 1)
+
+
+@pytest.mark.parametrize("response, message", [
+    (httpx.Response(200, headers={"content-type": "application/json"}, content=b'{"hits": [{"objectID": "1",'),
+     "invalid JSON (truncated?)"),
+    (httpx.Response(200, headers={"content-type": "text/html"}, content=b"<html><body>Service moved</body></html>"),
+     "expected JSON, got text/html"),
+    (httpx.Response(200, headers={"content-type": "text/plain"}, content=json.dumps(hn_page([hn_hit(1)])).encode()),
+     "expected JSON, got text/plain"),
+    (httpx.Response(200, headers={"content-type": "application/json"}, content=b'"just a string"'),
+     "hackernews: unexpected response: no list of items (got str)"),
+    (httpx.Response(200, headers={"content-type": "application/json"}, content=b'{"error": "bad query"}'),
+     "hackernews: unexpected response: no list of items (got dict)"),
+])
+def test_bad_payloads_are_recorded_not_raised(db, response, message):
+    result, _ = run_hn(db, Script(response))
+    row = db.execute("SELECT status, errors FROM crawl_runs WHERE id = ?", [result.run_id]).fetchone()
+    assert result.status == "failed"
+    assert message in result.errors[0]
+    assert row[0] == "failed" and message in json.loads(row[1])[0]
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 0
+
+
+def test_cursor_does_not_move_past_unsaved_pages(db):
+    page_one = hn_page([hn_hit(5), hn_hit(4)], page=0, pages=2)
+    script = Script(ok_json(page_one),
+                    httpx.Response(200, headers={"content-type": "application/json"}, content=b'{"hits": ['))
+    result, config = run_hn(db, script)
+    assert result.status == "partial"
+    assert result.new == 2  # page one is kept
+    key = cursor_key(config.watches[0].sources[0])
+    assert load_cursors(db, "acme", key) == {}  # page two was never stored: no newest-time cursor
+
+    again = Script(ok_json(hn_page([hn_hit(6), hn_hit(5)], page=0, pages=1)))
+    second, _ = run_hn(db, again)
+    assert "numericFilters" not in again.requests[0].url.params
+    assert (second.status, second.new, second.duplicates) == ("ok", 1, 1)
+    assert load_cursors(db, "acme", key) == {"created_at_i": str(1_700_000_006)}
+
+
+def test_one_failing_source_does_not_stop_the_others(db):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/search_by_date"):
+            return ok_json(hn_page([hn_hit(1), hn_hit(2, "unrelated words")]))
+        if request.url.path.startswith("/api/v2/search"):
+            return httpx.Response(200, headers={"content-type": "application/json"}, content=b"[{")
+        return httpx.Response(404)
+
+    config = make_config({"type": "reddit", "options": {}}, {"type": "hackernews"}, {"type": "mastodon"},
+                         {"type": "nosuchsource"})
+    results = collect_all(db, config, transport=httpx.MockTransport(handler), sleep=lambda s: None)
+    statuses = {r.source: r.status for r in results}
+    assert statuses == {"reddit": "failed", "hackernews": "ok", "mastodon": "failed", "nosuchsource": "failed"}
+    assert results[1].new == 1 and results[1].filtered == 1
+    rows = db.execute("SELECT source, status, errors FROM crawl_runs ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["reddit", "hackernews", "mastodon", "nosuchsource"]
+    assert "HTTP 404" in json.loads(rows[0][2])[0]
+    assert rows[1][2] is None
+    assert "invalid JSON" in json.loads(rows[2][2])[0]
+    assert "unknown source type 'nosuchsource'" in json.loads(rows[3][2])[0]
+
+
+def test_all_feeds_failing_is_a_failed_run(db):
+    config = make_config({"type": "rss", "options": {"urls": ["/a.xml", "/b.xml"]}})
+    watch = config.watches[0]
+    transport = httpx.MockTransport(lambda r: httpx.Response(410))
+    result = collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
+    assert result.status == "failed"
+    assert result.errors[0].startswith("all 2 feeds failed")
+
+
+def test_rate_limit_spaces_requests():
+    now = [100.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json={}))) as client:
+        fetcher = Fetcher(client, min_interval=2.5, sleep=sleep, clock=lambda: now[0])
+        fetcher.get_json("http://x.test/a")
+        now[0] += 1.0
+        fetcher.get_json("http://x.test/b")
+        fetcher.get_json("http://x.test/c")
+    assert slept == [1.5, 2.5]
+
+
+def test_retry_after_as_an_http_date():
+    slept = []
+    replies = [httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+               httpx.Response(200, json={"ok": True})]
+    with httpx.Client(transport=httpx.MockTransport(lambda r: replies.pop(0))) as client:
+        fetcher = Fetcher(client, min_interval=0, sleep=slept.append)
+        assert fetcher.get_json("http://x.test/") == {"ok": True}
+    assert slept == [0.0]  # a date in the past: retry at once
+
+
+def test_client_errors_are_not_retried():
+    calls = []
+    with httpx.Client(transport=httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(403))) as client:
+        with pytest.raises(FetchError, match="HTTP 403 Forbidden$"):
+            Fetcher(client, min_interval=0, sleep=lambda s: None).get("http://x.test/private?token=abc")
+    assert len(calls) == 1
+
+
+def test_secrets_never_reach_logs_or_the_database(db, monkeypatch, caplog):
+    monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_ID", "id-123")
+    monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_SECRET", "very-secret-value")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/access_token":
+            return ok_json({"access_token": "token-xyz-789", "token_type": "bearer"})
+        return httpx.Response(500, text="oops")
+
+    config = make_config({"type": "reddit"})
+    watch = config.watches[0]
+    with caplog.at_level(logging.DEBUG):
+        result = collect_source(db, config, watch, watch.sources[0],
+                                transport=httpx.MockTransport(handler), sleep=lambda s: None)
+    assert result.status == "failed"
+    dump = "\n".join(db.iterdump())
+    for secret in ("very-secret-value", "token-xyz-789"):
+        assert secret not in caplog.text
+        assert secret not in dump
+        assert secret not in json.dumps(result.as_dict())
