@@ -201,3 +201,33 @@ def m005_triage_and_jobs(db: Database) -> None:
         CREATE INDEX idx_job_runs_job ON job_runs (job_id, started_at);
         """
     )
+
+
+@migrations()
+def m006_service_state(db: Database) -> None:
+    """What the running service tells `mentionwatch status`: its process and each job's schedule."""
+    db.executescript(
+        """
+        CREATE TABLE service_process (
+            id INTEGER PRIMARY KEY CHECK (id = 1),   -- one service per database
+            pid INTEGER,
+            host TEXT,
+            config_path TEXT,
+            state TEXT NOT NULL,                     -- starting, running, stopping, stopped
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL
+        );
+
+        CREATE TABLE service_jobs (
+            job_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,                      -- collect, score, detect, notify, watchlist
+            watch TEXT,
+            source TEXT,
+            interval_seconds REAL,
+            next_run_at TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,     -- consecutive failed runs (collect jobs back off)
+            backoff_until TEXT,
+            updated_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
