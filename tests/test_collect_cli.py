@@ -1,0 +1,114 @@
+"""`mentionwatch crawl` and `mentionwatch sources`, against a local HTTP server serving recorded data."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from crawler.pollers import SOURCES
+
+HN = "api/hackernews/search_by_date_query-nodejs.json"
+BBC = "api/rss/bbc_news_frontpage_2024-08-08.xml"
+
+
+@pytest.fixture
+def server(shared_file):
+    routes = {
+        "/hn/search_by_date": ("application/json", shared_file(HN).read_bytes()),
+        "/feeds/bbc.xml": ("application/rss+xml", shared_file(BBC).read_bytes()),
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            content_type, body = routes.get(self.path.split("?")[0], ("text/plain", None))
+            self.send_response(200 if body is not None else 404)
+            body = body if body is not None else b"not found"
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def write_config(tmp_path, server: str, hn_path: str = "/hn", feed: str = "/feeds/bbc.xml"):
+    config = {
+        "database": "mw.db",
+        "watches": [
+            {"name": "node", "query": {"any": ["node", "nodejs", "javascript", "npm"]},
+             "sources": [{"type": "hackernews", "base_url": server + hn_path, "options": {"max_pages": 1}}]},
+            {"name": "news", "query": {"any": ["labour", "olympics", "police"]},
+             "sources": [{"type": "rss", "options": {"urls": [server + feed]}}]},
+        ],
+    }
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")  # JSON is valid YAML
+    return path
+
+
+def test_crawl_prints_a_summary_and_stores(cli, tmp_path, server):
+    config = write_config(tmp_path, server)
+    result = cli("--config", config, "crawl")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["watch", "source", "status", "fetched", "new", "duplicates", "filtered",
+                                "rejected", "errors", "time"]
+    rows = {tuple(line.split()[:3]): line.split() for line in lines[1:]}
+    assert rows[("node", "hackernews", "ok")][3] == "20"
+    assert rows[("news", "rss", "ok")][3] == "54"
+    from storage import open_db
+
+    db = open_db(tmp_path / "mw.db")
+    new_total = int(rows[("node", "hackernews", "ok")][4]) + int(rows[("news", "rss", "ok")][4])
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == new_total > 0
+    assert db.execute("SELECT count(*) FROM crawl_runs WHERE status = 'ok'").fetchone()[0] == 2
+
+    again = cli("--config", config, "crawl", "--watch", "news")
+    assert again.exit_code == 0
+    (row,) = [line.split() for line in again.stdout.splitlines()[1:]]
+    assert row[:5] == ["news", "rss", "ok", "54", "0"]
+
+
+def test_crawl_exit_code_only_when_every_source_failed(cli, tmp_path, server):
+    half = write_config(tmp_path, server, hn_path="/missing")
+    result = cli("--config", half, "crawl")
+    assert result.exit_code == 0
+    assert "node/hackernews: GET 127.0.0.1/missing/search_by_date: HTTP 404 Not Found" in result.stderr
+
+    broken = write_config(tmp_path, server, hn_path="/missing", feed="/feeds/none.xml")
+    result = cli("--config", broken, "crawl")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.stdout.count("failed") == 2
+
+
+def test_crawl_filters_and_rejects_unknown_names(cli, tmp_path, server):
+    config = write_config(tmp_path, server)
+    only_rss = cli("--config", config, "crawl", "--source", "rss")
+    assert only_rss.exit_code == 0
+    assert [line.split()[1] for line in only_rss.stdout.splitlines()[1:]] == ["rss"]
+    unknown = cli("--config", config, "crawl", "--watch", "nope")
+    assert unknown.exit_code != 0
+    assert unknown.stderr.strip() == f"Error: no watch named 'nope' in {config}"
+    bad_type = cli("--config", config, "crawl", "--source", "myspace")
+    assert bad_type.exit_code != 0 and "unknown source type 'myspace'" in bad_type.stderr
+
+
+def test_sources_lists_every_type_with_its_options(cli):
+    result = cli("sources")
+    assert result.exit_code == 0
+    for type_name, info in SOURCES.items():
+        assert f"{type_name}  (" in result.stdout
+        for option in info.options:
+            assert f"options.{option}:" in result.stdout
+    assert "reviews  (Scrapy spider)" in result.stdout and "sitemap  (Scrapy spider)" in result.stdout
+    assert "MENTIONWATCH_GITHUB_TOKEN" in result.stdout
