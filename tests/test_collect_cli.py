@@ -112,3 +112,13 @@ def test_sources_lists_every_type_with_its_options(cli):
             assert f"options.{option}:" in result.stdout
     assert "reviews  (Scrapy spider)" in result.stdout and "sitemap  (Scrapy spider)" in result.stdout
     assert "MENTIONWATCH_GITHUB_TOKEN" in result.stdout
+
+
+def test_bench_parsers_prints_a_rate_per_recorded_file(cli, shared_data):
+    result = cli("bench", "parsers", "--data", shared_data, "--seconds", "0.05")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[1]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert rows["r_all_new_2016-12-22.json"][2] == "100"
+    assert rows["nytimes_world_2024-08-08.xml"][2] == "60"
+    assert rows["google_play_review_jp.mixi.html"][2] == "40"
+    assert all(float(row[3].replace(",", "")) > 0 for row in rows.values())

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
-import pytest
-
 from crawler.collect import collect_source
 from crawler.cursors import cursor_key, load_cursors
 from crawler.pollers.bluesky import BlueskyPoller

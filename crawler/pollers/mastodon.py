@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from crawler.pollers.base import Page, Poller, dig, html_to_text, parse_items, text_of
+from crawler.pollers.base import Page, Poller, html_to_text, parse_items, text_of
 from storage import Mention
 
 TOKEN_ENV = "MENTIONWATCH_MASTODON_TOKEN"

@@ -1,11 +1,16 @@
-"""Collector commands: `crawl` (poll sources once, then a summary table) and `sources` (what exists)."""
+"""Collector commands: `crawl` (poll sources once, then a summary table), `sources` (what exists)
+and `bench parsers` (parsing speed on the recorded API responses)."""
 from __future__ import annotations
 
+import json
+import os
 import sys
+import time
+from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, main, pass_app
+from mentionwatch.app import App, bench, main, pass_app
 
 ALL_FAILED_EXIT = 1
 
@@ -86,3 +91,52 @@ def sources() -> None:
     click.echo("Every source also takes:")
     for name, text in COMMON_OPTIONS.items():
         click.echo(f"    {name}: {text}")
+
+
+RECORDED_PAYLOADS = (  # (parser's source type, file under the shared data folder, how to read it)
+    ("reddit", "api/reddit/response_bodies/r_all_new_2016-12-22.json", "json"),
+    ("hackernews", "api/hackernews/search_by_date_query-nodejs.json", "json"),
+    ("mastodon", "api/mastodon/test_entity_searchv2.yaml", "vcr-search"),
+    ("bluesky", "api/bluesky/thread_view_post_with_embed_media.json", "json"),
+    ("rss", "api/rss/nytimes_world_2024-08-08.xml", "bytes"),
+    ("appstore", "api/appstore/customerreviews_us_id1321994487.json", "json"),
+    ("appstore", "api/appstore/customerreviews_jp_id1404176564_page1.xml", "bytes"),
+    ("googleplay", "api/googleplay/google_play_review_jp.mixi.html", "bytes"),
+)
+
+
+@bench.command(name="parsers")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The shared data folder [default: $MENTIONWATCH_SHARED_DATA or ../shared/data].")
+@click.option("--seconds", default=1.0, show_default=True, help="Time spent on each file.")
+def bench_parsers(data_dir: Path | None, seconds: float) -> None:
+    """Parse each recorded API response repeatedly and print items parsed per second."""
+    from crawler.pollers import SOURCES
+
+    data_dir = data_dir or Path(os.environ.get("MENTIONWATCH_SHARED_DATA", "../shared/data"))
+    click.echo(f"{'source':<11} {'file':<52} {'items':>5} {'items/s':>9}")
+    for source_type, relative, kind in RECORDED_PAYLOADS:
+        path = data_dir / relative
+        if not path.exists():
+            click.echo(f"{source_type:<11} {relative:<52} missing", err=True)
+            continue
+        payload = _read_payload(path, kind)
+        parse = SOURCES[source_type].poller.parse
+        items, runs, started = len(parse(payload)), 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            parse(payload)
+            runs += 1
+        rate = items * runs / (time.perf_counter() - started)
+        click.echo(f"{source_type:<11} {path.name:<52} {items:>5} {rate:>9,.0f}")
+
+
+def _read_payload(path: Path, kind: str):
+    if kind == "bytes":
+        return path.read_bytes()
+    if kind == "vcr-search":
+        import yaml
+
+        interactions = yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]
+        body = next(i for i in interactions if "/api/v2/search" in i["request"]["uri"])
+        return json.loads(body["response"]["body"]["string"])
+    return json.loads(path.read_text(encoding="utf-8"))
