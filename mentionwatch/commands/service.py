@@ -1,0 +1,188 @@
+"""Service commands: `run` (the background service), `status` (its health) and `bench pipeline`."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+
+import click
+
+from mentionwatch.app import App, bench, main, pass_app
+from mentionwatch.config import ConfigError, parse_duration
+
+
+def _duration(_ctx, _param, value):
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command()
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per line, for log shippers.")
+@click.option("--reload-check", default="10s", show_default=True, callback=_duration,
+              help="How often the watchlist file is checked for changes (SIGHUP reloads at once).")
+@click.option("--stop-timeout", default="10s", show_default=True, callback=_duration,
+              help="How long SIGTERM/Ctrl-C waits for running jobs to finish.")
+@click.pass_context
+def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: float) -> None:
+    """Run the monitor: collect, score, detect and notify on schedule until stopped.
+
+    Stop it with Ctrl-C or SIGTERM (running jobs finish first). Edit the watchlist while it runs:
+    the change is picked up within --reload-check, or at once with `kill -HUP <pid>`.
+    """
+    from mentionwatch.logging_setup import configure_logging
+    from scheduler import Service, describe_db_error
+
+    app: App = ctx.obj
+    verbose = ctx.parent.params.get("verbose", 0) if ctx.parent else 0
+    secret_filter = configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
+    config = app.config  # a bad watchlist stops here: one line, exit 2
+    secret_filter.update(filter(None, (n.resolve_url() for n in config.notifications)))
+    if not app.has_config_file:
+        raise ConfigError(f"{app.config_path}: no such file (create one with 'mentionwatch init')")
+    try:
+        service = Service(app.config_path, app.db_path, reload_check=reload_check,
+                          stop_timeout=stop_timeout)
+        code = service.run()
+    except sqlite3.DatabaseError as exc:
+        logging.getLogger("mentionwatch.service").error(
+            "cannot start: %s (%s)", describe_db_error(exc), app.db_path)
+        raise SystemExit(1) from None
+    raise SystemExit(code)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Health of the monitor: the service, each job's last and next run, sources, backlog, alerts."""
+    from mentionwatch.service_state import health_report
+    from sentiment import model_id_for
+
+    config = app.config  # a bad watchlist stops here: one line, exit 2
+    try:
+        model_id = model_id_for(config.sentiment)
+    except Exception:  # an unusable model setting: the backlog is then shown without a model
+        model_id = None
+    report = health_report(app.db, model_id)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(format_report(report))
+
+
+def format_report(report: dict) -> str:
+    """The status report as plain text for a terminal."""
+    now = dt.datetime.strptime(report["checked_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    lines = [_service_line(report["service"], now), ""]
+    lines.append("Jobs:")
+    if not report["jobs"]:
+        lines.append("  (none recorded: the service has not run on this database)")
+    job_rows = [("job", "last run", "result", "next run", "note")]
+    service_up = report["service"]["state"] in ("running", "starting")
+    for job in report["jobs"]:
+        next_run = _when(job["next_run_at"], now) if service_up else "- (service not running)"
+        job_rows.append((job["job_id"], _when(job["last_run_at"], now), job["last_status"] or "-",
+                         next_run, _job_note(job)))
+    if report["jobs"]:
+        lines += _table(job_rows)
+    lines += ["", "Sources:"]
+    if not report["sources"]:
+        lines.append("  (no crawl recorded yet)")
+    else:
+        source_rows = [("watch", "source", "last success", "last error")]
+        for src in report["sources"]:
+            error = "-"
+            if src["last_error"]:
+                error = f"{_when(src['last_error_at'], now)}: {src['last_error'][:100]}"
+            source_rows.append((src["watch"], src["source"], _when(src["last_success_at"], now), error))
+        lines += _table(source_rows)
+    backlog = report["backlog"]
+    lines.append("")
+    if backlog["unscored"] is None:
+        lines.append(f"Backlog: {backlog['mentions']} mentions stored (sentiment model unknown)")
+    else:
+        lines.append(f"Backlog: {backlog['unscored']} of {backlog['mentions']} mentions not yet scored "
+                     f"by {backlog['model_id']}")
+    alerts = report["open_alerts"]
+    lines.append(f"Open alerts: {len(alerts)}")
+    for alert in alerts[:20]:
+        where = f"{alert['watch']}/{alert['source']}" if alert["source"] else alert["watch"]
+        lines.append(f"  #{alert['id']} {where} {alert['severity']} {alert['status']} "
+                     f"since {alert['opened_at']} ({alert['rule']})")
+    return "\n".join(lines)
+
+
+def _service_line(service: dict, now: dt.datetime) -> str:
+    if service["state"] == "never started":
+        return "Service: never started on this database (start it with 'mentionwatch run')"
+    return (f"Service: {service['state']} (pid {service['pid']} on {service['host']}, "
+            f"started {_when(service['started_at'], now)}, heartbeat {_when(service['heartbeat_at'], now)})")
+
+
+def _job_note(job: dict) -> str:
+    parts = []
+    if job["failures"]:
+        parts.append(f"{job['failures']} failure(s) in a row, backing off until {job['backoff_until']}")
+    detail = job["last_detail"]
+    if detail:
+        try:
+            detail = json.loads(detail)
+        except ValueError:
+            detail = {"detail": detail}
+        if isinstance(detail, dict):
+            if detail.get("error"):
+                parts.append(str(detail["error"])[:100])
+            elif detail.get("errors"):
+                parts.append(str(detail["errors"][0])[:100])
+            else:
+                numbers = [f"{k} {v}" for k, v in detail.items()
+                           if isinstance(v, int) and not isinstance(v, bool) and k != "crawl_run"]
+                parts.append(", ".join(numbers))
+    return "; ".join(p for p in parts if p)
+
+
+def _when(stamp: str | None, now: dt.datetime) -> str:
+    if not stamp:
+        return "-"
+    moment = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    seconds = (moment - now).total_seconds()
+    return f"{stamp} ({_relative(seconds)})"
+
+
+def _relative(seconds: float) -> str:
+    amount = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if amount >= size:
+            text = f"{amount / size:.0f}{unit}"
+            break
+    else:
+        text = f"{amount:.0f}s"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def _table(rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+            for row in rows]
+
+
+@bench.command(name="pipeline")
+@click.option("--mentions", "stream_size", default=2000, show_default=True,
+              help="Size of the synthetic stream pushed through collect, store, score and detect.")
+@click.option("--poll-interval", default="10s", show_default=True, callback=_duration,
+              help="Poll interval of the local source in the latency run.")
+@click.option("--burst", default=12, show_default=True, help="Negative posts in the scripted burst.")
+def bench_pipeline(stream_size: int, poll_interval: float, burst: int) -> None:
+    """Latency from a post appearing at a local source to its alert, and mentions/s end to end.
+
+    Everything runs on 127.0.0.1 in a temporary folder: a local Hacker News-style API, the real
+    collector, the real sentiment model, the real detector and the real service scheduler.
+    """
+    from mentionwatch.pipeline_bench import run_pipeline_bench
+
+    for line in run_pipeline_bench(stream_size=stream_size, poll_interval=poll_interval, burst=burst):
+        click.echo(line)

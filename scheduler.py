@@ -1,0 +1,577 @@
+"""The background service behind `mentionwatch run`: scheduled collection, scoring, detection, alerts.
+
+One APScheduler 3 `BlockingScheduler` is all the process does. Its jobs, each with an explicit id,
+`max_instances=1`, `coalesce=True` and the configured misfire grace time:
+
+- `collect:<watch>:<source key>`: one per enabled source of each watch, at the source's interval
+  plus jitter. A source whose poll fails backs off exponentially (capped by service.max_backoff);
+  the others carry on. New mentions wake the scoring job.
+- `score`: drains unscored mentions in small committed chunks with one model, loaded once and kept.
+  New scores wake the detection job.
+- `detect`: spike detection (also on its own interval); a new or updated alert is notified at once.
+- `notify`: retries notifications that failed or are due.
+- `watchlist`: reloads the watchlist when its file changes (SIGHUP does the same at once); an
+  invalid file is rejected with one log line and the old jobs keep running.
+- `heartbeat`: tells `mentionwatch status` that the service is alive and when each job runs next.
+
+Every job run is logged as one structured line and stored in `job_runs`. A locked database or a full
+disk is one clear log line and a retry at the job's next run, never a crash. SIGTERM/SIGINT stop
+the scheduler, let running jobs finish (bounded wait) and exit 0.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
+from mentionwatch.service_state import (
+    JobSchedule, close_interrupted_runs, finish_job_run, heartbeat, load_failures, mark_process,
+    save_schedules, start_job_run,
+)
+from storage import open_db
+from storage.timeutil import to_iso
+
+log = logging.getLogger("mentionwatch.service")
+
+HEARTBEAT_SECONDS = 15.0
+DEFAULT_RELOAD_CHECK_SECONDS = 10.0
+DEFAULT_STOP_TIMEOUT_SECONDS = 10.0
+SCORE_CHUNK = 256  # mentions scored and committed per step: a stop request waits for one step only
+FIRST_COLLECT_SPREAD_SECONDS = 10.0  # first polls after a start are spread over this many seconds
+MAX_WORKERS = 6
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True)
+class CollectTarget:
+    """One (watch, source) pair the service polls, under a job id stable across reloads."""
+
+    job_id: str
+    watch: Watch
+    source_cfg: SourceConfig
+    source_index: int
+
+
+def collect_targets(config: Config) -> dict[str, CollectTarget]:
+    """job id -> target for every enabled source; the id uses the source's cursor key, so editing
+    one source's options makes it a new job while reordering the list changes nothing."""
+    from crawler.cursors import cursor_key
+
+    targets = {}
+    for watch in config.watches:
+        seen: Counter[str] = Counter()
+        for index, source_cfg in enumerate(watch.sources):
+            if not source_cfg.enabled:
+                continue
+            key = cursor_key(source_cfg)
+            seen[key] += 1
+            if seen[key] > 1:  # the same source listed twice: keep both, with distinct ids
+                key = f"{key}.{seen[key]}"
+            job_id = f"collect:{watch.name}:{key}"
+            targets[job_id] = CollectTarget(job_id, watch, source_cfg, index)
+    return targets
+
+
+def backoff_seconds(interval: float, failures: int, cap: float) -> float:
+    """Wait before the next poll of a source that failed `failures` times in a row."""
+    if failures <= 0:
+        return interval
+    return min(interval * 2 ** failures, max(cap, interval))
+
+
+def describe_db_error(exc: BaseException) -> str | None:
+    """One line for the database problems that must not crash the service; None for others."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "database is locked by another process; will retry at the job's next run"
+    if "full" in text:
+        return "disk full: the database cannot grow (free some space); will retry at the job's next run"
+    if "readonly" in text or "read-only" in text:
+        return "database is read-only (check file permissions); will retry at the job's next run"
+    if "disk i/o" in text:
+        return "disk I/O error while writing the database; will retry at the job's next run"
+    return f"database error: {exc}; will retry at the job's next run"
+
+
+class Service:
+    """The scheduler, its jobs and their shared state. `run()` blocks until SIGTERM/SIGINT."""
+
+    def __init__(self, config_path: str | Path, db_path: str | Path | None = None, *,
+                 blocking: bool = True,
+                 reload_check: float = DEFAULT_RELOAD_CHECK_SECONDS,
+                 stop_timeout: float = DEFAULT_STOP_TIMEOUT_SECONDS,
+                 connect: Callable[[Path], object] = open_db,
+                 collect_options: dict | None = None):
+        self.config_path = Path(config_path)
+        self.config: Config = load_config(self.config_path)  # ConfigError: the caller says it
+        self.db_path = Path(db_path) if db_path else self.config.database
+        self.reload_check = reload_check
+        self.stop_timeout = stop_timeout
+        self._connect = connect
+        self._collect_options = collect_options or {}
+        self._local = threading.local()
+        self._connections: list = []
+        self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._scorer = None
+        self._scorer_lock = threading.Lock()
+        self._running: set[str] = set()
+        self._rerun: set[str] = set()
+        self._idle = threading.Condition()
+        self._failures: dict[str, int] = {}
+        self._backoff_until: dict[str, str | None] = {}
+        self._intervals: dict[str, tuple[float, float]] = {}
+        self._stopping = threading.Event()
+        self._stamp = _file_stamp(self.config_path)
+        scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
+        self.scheduler = scheduler_class(
+            executors={"default": ThreadPoolExecutor(MAX_WORKERS)},
+            job_defaults={"max_instances": 1, "coalesce": True,
+                          "misfire_grace_time": _whole_seconds(self.config.service.misfire_grace)},
+            timezone=UTC,
+        )
+        self.scheduler.add_listener(self._on_scheduler_event,
+                                    EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+
+    # --- database: one connection per thread -----------------------------------------------------
+
+    def db(self):
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._connect(self.db_path)
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    def _close_connections(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for db in connections:
+            try:
+                db.close()
+            except Exception:  # closing at exit: nothing left to do about it
+                pass
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start, block until a stop signal, wait for running jobs, return the exit code (0)."""
+        self._install_signal_handlers()
+        self.start()
+        return self.finish()
+
+    def start(self) -> None:
+        """Prepare the database and the jobs, then start the scheduler (blocks when blocking)."""
+        db = self.db()
+        interrupted = close_interrupted_runs(db)
+        if interrupted:
+            log.warning("%d job run(s) were interrupted by the previous stop of the service "
+                        "(their committed work is kept)", interrupted)
+        mark_process(db, "starting", str(self.config_path.resolve()))
+        for job_id, (failures, until) in load_failures(db).items():
+            self._failures[job_id], self._backoff_until[job_id] = failures, until
+        summary = self._apply_config(self.config, first=True)
+        mark_process(db, "running")
+        log.info("service started: %d collection jobs, database %s, watchlist %s", summary["collect"],
+                 self.db_path, self.config_path,
+                 extra={"fields": {"event": "started", "pid": os.getpid(), **summary}})
+        self.scheduler.start()
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Stop scheduling new runs; `finish()` then waits for the running ones."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        log.info("%s: no new job runs; waiting up to %.0fs for %d running job(s)", reason,
+                 self.stop_timeout, len(self._running),
+                 extra={"fields": {"event": "stopping", "running": sorted(self._running)}})
+        try:
+            mark_process(self.db(), "stopping")
+        except sqlite3.DatabaseError as exc:
+            log.warning("could not record the stop: %s", describe_db_error(exc))
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def finish(self) -> int:
+        """After the scheduler stopped: bounded wait for running jobs, record the stop, exit code."""
+        with self._idle:
+            finished = self._idle.wait_for(lambda: not self._running, timeout=self.stop_timeout)
+            still_running = sorted(self._running)
+        try:
+            mark_process(self.db(), "stopped")
+        except sqlite3.DatabaseError as exc:
+            log.warning("could not record the stop: %s", describe_db_error(exc))
+        if not finished:
+            log.warning("stopped while %s still ran (over %.0fs); its committed work is kept and "
+                        "the rest is redone at the next start", ", ".join(still_running),
+                        self.stop_timeout, extra={"fields": {"event": "stopped", "unfinished": still_running}})
+            logging.shutdown()
+            os._exit(0)  # worker threads would otherwise be joined at exit, without a bound
+        log.info("service stopped", extra={"fields": {"event": "stopped"}})
+        self._close_connections()
+        return 0
+
+    def _install_signal_handlers(self) -> None:
+        # Handlers only set things in motion on another thread: the main thread may be inside
+        # the scheduler's or logging's locks when a signal arrives.
+        def on_stop(signum, _frame):
+            name = signal.Signals(signum).name
+            threading.Thread(target=self.stop, args=(f"{name} received",), daemon=True).start()
+
+        def on_hup(_signum, _frame):
+            threading.Thread(target=self.reload, args=("SIGHUP",), daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, on_hup)
+
+    # --- jobs from the watchlist -----------------------------------------------------------------
+
+    def _apply_config(self, config: Config, first: bool = False) -> dict:
+        """Make the scheduled jobs match `config`; returns counts of what changed."""
+        now = dt.datetime.now(UTC)
+        service = config.service
+        wanted: dict[str, tuple[str, float, float]] = {  # job id -> (kind, interval, jitter)
+            "score": ("score", service.score_interval, 0.0),
+            "detect": ("detect", service.detect_interval, 0.0),
+            "notify": ("notify", service.notify_retry_interval, 0.0),
+            "watchlist": ("watchlist", self.reload_check, 0.0),
+            "heartbeat": ("heartbeat", HEARTBEAT_SECONDS, 0.0),
+        }
+        for job_id, target in collect_targets(config).items():
+            interval = target.source_cfg.interval
+            wanted[job_id] = ("collect", interval, min(service.jitter, interval / 2))
+        existing = {job.id for job in self.scheduler.get_jobs()}
+        summary = Counter(collect=sum(1 for kind, _, _ in wanted.values() if kind == "collect"))
+        for job_id in sorted(existing - wanted.keys()):
+            self.scheduler.remove_job(job_id)
+            self._intervals.pop(job_id, None)
+            summary["removed"] += 1
+        first_runs = {"score": 1.0, "detect": 2.0, "notify": 3.0,
+                      "watchlist": self.reload_check, "heartbeat": HEARTBEAT_SECONDS}
+        for job_id, (kind, interval, jitter) in wanted.items():
+            trigger = IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=UTC)
+            if job_id not in existing:
+                delay = first_runs.get(job_id)
+                if delay is None:  # a collection job: now (spread a little), or after its back-off
+                    delay = random.uniform(0, min(FIRST_COLLECT_SPREAD_SECONDS, jitter or 0.5))
+                    delay = max(delay, self._seconds_until_backoff_ends(job_id, now))
+                self.scheduler.add_job(
+                    self._run_job, trigger, args=(job_id, kind), id=job_id, name=job_id,
+                    next_run_time=now + dt.timedelta(seconds=delay), replace_existing=True,
+                    misfire_grace_time=_whole_seconds(service.misfire_grace))
+                summary["added"] += 0 if first else 1
+            elif self._intervals.get(job_id) != (interval, jitter):
+                self.scheduler.reschedule_job(job_id, trigger=trigger)
+                summary["rescheduled"] += 1
+            self._intervals[job_id] = (interval, jitter)
+        self._save_all_schedules(replace_all=True)
+        return dict(summary)
+
+    def _seconds_until_backoff_ends(self, job_id: str, now: dt.datetime) -> float:
+        until = self._backoff_until.get(job_id)
+        if not until:
+            return 0.0
+        return max(0.0, (dt.datetime.strptime(until, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                         - now).total_seconds())
+
+    def reload(self, reason: str = "watchlist file changed") -> bool:
+        """Re-read the watchlist and update the jobs; an invalid file changes nothing."""
+        with self._reload_lock:
+            self._stamp = _file_stamp(self.config_path)
+            try:
+                new_config = load_config(self.config_path)
+            except ConfigError as exc:
+                log.error("watchlist rejected (%s), the previous jobs keep running: %s", reason, exc,
+                          extra={"fields": {"event": "reload_rejected"}})
+                return False
+            old_config, self.config = self.config, new_config
+            if Path(new_config.database).resolve() != Path(old_config.database).resolve():
+                log.warning("the watchlist names another database; restart the service to use it")
+            if _model_key(new_config) != _model_key(old_config):
+                with self._scorer_lock:
+                    self._scorer = None  # the score job loads the new model on its next run
+            summary = self._apply_config(new_config)
+            log.info("watchlist reloaded (%s): %d collection jobs, %d added, %d removed, %d rescheduled",
+                     reason, summary.get("collect", 0), summary.get("added", 0),
+                     summary.get("removed", 0), summary.get("rescheduled", 0),
+                     extra={"fields": {"event": "reloaded", **summary}})
+            return True
+
+    def request_run(self, job_id: str) -> None:
+        """Run a job as soon as possible (or right after its current run)."""
+        with self._idle:
+            if job_id in self._running:
+                self._rerun.add(job_id)
+                return
+        self._run_soon(job_id)
+
+    def _run_soon(self, job_id: str, delay: float = 0.0) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            self.scheduler.modify_job(job_id, next_run_time=dt.datetime.now(UTC) + dt.timedelta(seconds=delay))
+        except JobLookupError:
+            pass  # removed by a reload meanwhile
+
+    # --- running one job -------------------------------------------------------------------------
+
+    def _run_job(self, job_id: str, kind: str) -> None:
+        """What the scheduler calls: run the job's body, record and log the run, never crash."""
+        if self._stopping.is_set():
+            return
+        if kind in ("watchlist", "heartbeat"):  # housekeeping: no job_runs row, no log line
+            self._housekeeping(kind)
+            return
+        with self._idle:
+            self._running.add(job_id)
+        started = time.monotonic()
+        status, detail, run_id, unexpected = "error", {}, None, None
+        try:
+            db = self.db()
+            run_id = start_job_run(db, job_id)
+            status, detail = getattr(self, f"_job_{kind}")(db, job_id)
+        except Exception as exc:
+            status = "error"
+            problem = describe_db_error(exc)
+            detail = {"error": problem or f"{type(exc).__name__}: {str(exc)[:300]}"}
+            if problem is None:
+                unexpected = exc
+            _rollback(self._local)
+        finally:
+            seconds = time.monotonic() - started
+            self._record_run(run_id, status, detail, seconds)
+            self._log_run(job_id, kind, status, detail, seconds)
+            self._after_run(job_id, kind, status)
+        if unexpected is not None:
+            raise unexpected  # the scheduler's EVENT_JOB_ERROR listener logs the traceback
+
+    def _record_run(self, run_id, status, detail, seconds) -> None:
+        if run_id is None:
+            return
+        try:
+            finish_job_run(self.db(), run_id, status, detail, seconds)
+        except sqlite3.DatabaseError as exc:
+            _rollback(self._local)
+            log.debug("could not record the job run: %s", exc)
+
+    def _log_run(self, job_id, kind, status, detail, seconds) -> None:
+        level = {"ok": logging.INFO, "skipped": logging.INFO, "partial": logging.WARNING,
+                 "failed": logging.WARNING}.get(status, logging.ERROR)
+        summary = detail.get("error") or ", ".join(
+            f"{k} {v}" for k, v in detail.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+        log.log(level, "job %s: %s in %.2fs%s", job_id, status, seconds, f" ({summary})" if summary else "",
+                extra={"fields": {"job": job_id, "kind": kind, "status": status,
+                                  "seconds": round(seconds, 3), **detail}})
+
+    def _after_run(self, job_id: str, kind: str, status: str) -> None:
+        if kind == "collect":
+            self._update_backoff(job_id, status)
+        try:
+            self._save_schedule(job_id)
+        except sqlite3.DatabaseError:
+            _rollback(self._local)
+        with self._idle:
+            self._running.discard(job_id)
+            again = job_id in self._rerun
+            self._rerun.discard(job_id)
+            self._idle.notify_all()
+        if again:
+            self._run_soon(job_id)
+
+    def _update_backoff(self, job_id: str, status: str) -> None:
+        """A failed poll pushes the next one out exponentially; any success resets it."""
+        if status == "skipped":
+            return
+        interval = self._intervals.get(job_id, (900.0, 0.0))[0]
+        if status in ("ok", "partial"):
+            self._failures[job_id], self._backoff_until[job_id] = 0, None
+        else:
+            failures = self._failures.get(job_id, 0) + 1
+            delay = backoff_seconds(interval, failures, self.config.service.max_backoff)
+            self._failures[job_id] = failures
+            self._backoff_until[job_id] = to_iso(dt.datetime.now(UTC) + dt.timedelta(seconds=delay))
+            if delay > interval:
+                log.warning("source %s failed %d time(s) in a row; next try in %.0fs", job_id,
+                            failures, delay, extra={"fields": {"job": job_id, "event": "backoff",
+                                                               "failures": failures, "delay": delay}})
+            self._run_soon(job_id, delay)
+
+    def _housekeeping(self, kind: str) -> None:
+        try:
+            if kind == "watchlist":
+                if _file_stamp(self.config_path) != self._stamp:
+                    self.reload()
+            else:
+                heartbeat(self.db())
+                self._save_all_schedules()
+        except sqlite3.DatabaseError as exc:
+            _rollback(self._local)
+            log.warning("%s: %s", kind, describe_db_error(exc))
+
+    # --- the job bodies: each returns (status, detail) ---------------------------------------------
+
+    def _job_collect(self, db, job_id: str) -> tuple[str, dict]:
+        from crawler.collect import collect_source
+
+        config = self.config
+        target = collect_targets(config).get(job_id)
+        if target is None:
+            return "skipped", {"reason": "source no longer in the watchlist"}
+        result = collect_source(db, config, target.watch, target.source_cfg,
+                                config_path=self.config_path, source_index=target.source_index,
+                                **self._collect_options)
+        detail = {"watch": target.watch.name, "source": target.source_cfg.type,
+                  "crawl_run": result.run_id, "fetched": result.fetched, "new": result.new,
+                  "duplicates": result.duplicates, "rejected": result.rejected}
+        if result.errors:
+            detail["errors"] = result.errors[:3]
+        if result.new:
+            self.request_run("score")
+        return result.status, detail
+
+    def _job_score(self, db, _job_id: str) -> tuple[str, dict]:
+        from sentiment import score_unscored
+
+        scorer = self._get_scorer()
+        scored = skipped = 0
+        while not self._stopping.is_set():
+            step = score_unscored(db, scorer, limit=SCORE_CHUNK)
+            scored += step.scored
+            skipped += step.skipped
+            if step.scored == 0 or step.scored + step.skipped < SCORE_CHUNK:
+                break
+        if scored:
+            self.request_run("detect")
+        return "ok", {"scored": scored, "skipped": skipped, "model": scorer.model_id}
+
+    def _job_detect(self, db, _job_id: str) -> tuple[str, dict]:
+        from alerts.detect import run_detection
+
+        config = self.config
+        result = run_detection(db, config, notify=True)
+        detail = {"checked": result.checked, "opened": len(result.opened), "updated": len(result.updated)}
+        if result.opened or result.updated:
+            detail.update(self._send_notifications(db, config))
+        return "ok", detail
+
+    def _job_notify(self, db, _job_id: str) -> tuple[str, dict]:
+        detail = self._send_notifications(db, self.config)
+        return ("failed" if detail["failed"] and not detail["sent"] else "ok"), detail
+
+    def _send_notifications(self, db, config: Config) -> dict:
+        from alerts.notify import send_pending
+
+        result = send_pending(db, config)
+        return {"sent": result.sent, "failed": result.failed}
+
+    def _get_scorer(self):
+        with self._scorer_lock:
+            if self._scorer is None:
+                from sentiment import load_scorer
+
+                _quiet_progress_bars()
+                started = time.monotonic()
+                self._scorer = load_scorer(self.config.sentiment)
+                log.info("sentiment model %s loaded in %.1fs", self._scorer.model_id,
+                         time.monotonic() - started,
+                         extra={"fields": {"event": "model_loaded", "model": self._scorer.model_id}})
+            return self._scorer
+
+    # --- state for `mentionwatch status` ---------------------------------------------------------
+
+    def _schedule_of(self, job) -> JobSchedule:
+        kind = job.args[1] if len(job.args) > 1 else job.id
+        watch = source = None
+        if kind == "collect":
+            _, watch, source = job.id.split(":", 2)
+        return JobSchedule(
+            job_id=job.id, kind=kind, watch=watch, source=source,
+            interval_seconds=self._intervals.get(job.id, (None, None))[0],
+            next_run_at=to_iso(job.next_run_time) if job.next_run_time else None,
+            failures=self._failures.get(job.id, 0), backoff_until=self._backoff_until.get(job.id))
+
+    def _visible_jobs(self):
+        return [job for job in self.scheduler.get_jobs() if job.id not in ("watchlist", "heartbeat")]
+
+    def _save_all_schedules(self, replace_all: bool = False) -> None:
+        save_schedules(self.db(), [self._schedule_of(job) for job in self._visible_jobs()],
+                       replace_all=replace_all)
+
+    def _save_schedule(self, job_id: str) -> None:
+        job = self.scheduler.get_job(job_id)
+        if job is not None:
+            save_schedules(self.db(), [self._schedule_of(job)])
+
+    # --- scheduler events ------------------------------------------------------------------------
+
+    def _on_scheduler_event(self, event) -> None:
+        if event.code == EVENT_JOB_ERROR:
+            log.error("job %s raised an unexpected %s; it runs again at its next time",
+                      event.job_id, type(event.exception).__name__,
+                      exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
+                      extra={"fields": {"job": event.job_id, "event": "job_error"}})
+        elif event.code == EVENT_JOB_MISSED:
+            log.warning("job %s missed its run time by more than the misfire grace time (%s)",
+                        event.job_id, event.scheduled_run_time,
+                        extra={"fields": {"job": event.job_id, "event": "missed"}})
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            log.info("job %s is still running; this turn is skipped", event.job_id,
+                     extra={"fields": {"job": event.job_id, "event": "skipped_busy"}})
+
+
+def _quiet_progress_bars() -> None:
+    """Model loading draws progress bars on stderr: noise in a service's log."""
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    except Exception:  # an older or absent transformers: nothing to quiet
+        pass
+
+
+def _file_stamp(path: Path) -> tuple[float, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _model_key(config: Config) -> str:
+    return config.sentiment.model_dump_json()
+
+
+def _whole_seconds(seconds: float) -> int:
+    return max(1, int(round(seconds)))
+
+
+def _rollback(local: threading.local) -> None:
+    db = getattr(local, "db", None)
+    if db is None:
+        return
+    try:
+        db.conn.rollback()
+    except sqlite3.Error:
+        pass
