@@ -111,15 +111,45 @@ def _poll(db: Database, watch: Watch, source_cfg: SourceConfig, result: CrawlRun
     info = SOURCES[source_cfg.type]
     poller_class = info.poller
     key = cursor_key(source_cfg)
-    min_interval = float(source_cfg.options.get("min_interval", poller_class.min_interval))
+    min_interval = _min_interval(source_cfg, poller_class.min_interval)
     with make_client(transport, headers=poller_class.extra_headers) as client:
         fetcher = Fetcher(client, min_interval=min_interval, sleep=sleep)
         poller = poller_class(watch, source_cfg, fetcher, load_cursors(db, watch.name, key),
-                              known=lambda ids: existing_external_ids(db, poller_class.source, ids))
+                              known=lambda ids: stored_for_watch(db, watch.name, poller_class.source, ids))
         for page in poller.pages():
             _store_page(db, watch, page, result)
             save_cursors(db, watch.name, key, page.cursors)  # after the page's mentions committed
             result.pages += 1
+
+
+def _min_interval(source_cfg: SourceConfig, default: float) -> float:
+    value = source_cfg.options.get("min_interval", default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds < 0:
+        raise FetchError(f"{source_cfg.type}: options.min_interval: expected seconds (0 or more), "
+                         f"got {value!r}")
+    return seconds
+
+
+def stored_for_watch(db: Database, watch: str, source: str, external_ids: list[str]) -> set[str]:
+    """Which of these ids are stored *and linked to this watch*: where this watch's poll may stop.
+
+    A post stored for another watch does not count: this watch must still see it (and be linked
+    to it when it matches), and must not stop paging early because of it.
+    """
+    stored = existing_external_ids(db, source, external_ids)
+    if not stored:
+        return stored
+    ids = sorted(stored)
+    marks = ",".join("?" * len(ids))
+    rows = db.execute(
+        "SELECT m.external_id FROM mentions m JOIN mention_watches w ON w.mention_id = m.id "
+        f"WHERE w.watch = ? AND m.source = ? AND m.external_id IN ({marks})",
+        [watch, source, *ids]).fetchall()
+    return {row[0] for row in rows}
 
 
 def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult) -> None:

@@ -230,3 +230,32 @@ def test_secrets_never_reach_logs_or_the_database(db, monkeypatch, caplog):
         assert secret not in caplog.text
         assert secret not in dump
         assert secret not in json.dumps(result.as_dict())
+
+
+def test_a_post_stored_for_one_watch_does_not_stop_another(db):
+    page = hn_page([hn_hit(3, "acme and zenith both down"), hn_hit(2, "zenith is slow")])
+    config = Config.model_validate({"watches": [
+        {"name": "acme", "query": {"any": ["acme"]}, "sources": [{"type": "hackernews", "base_url": BASE_URL}]},
+        {"name": "zenith", "query": {"any": ["zenith"]}, "sources": [{"type": "hackernews", "base_url": BASE_URL}]},
+    ]})
+    results = collect_all(db, config, transport=httpx.MockTransport(lambda r: ok_json(page)), sleep=lambda s: None)
+    assert [(r.watch, r.new, r.duplicates) for r in results] == [("acme", 1, 0), ("zenith", 1, 1)]
+    links = db.execute("SELECT watch, m.external_id FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+                       "ORDER BY watch, m.external_id").fetchall()
+    assert links == [("acme", "3"), ("zenith", "2"), ("zenith", "3")]
+
+
+@pytest.mark.parametrize("source, message", [
+    ({"type": "hackernews", "options": {"max_pages": "lots"}},
+     "hackernews: options.max_pages: expected a whole number of 1 or more, got 'lots'"),
+    ({"type": "reddit", "options": {"mode": "hot"}},
+     "reddit: options.mode: expected one of search, new, comments, got 'hot'"),
+    ({"type": "github", "options": {"min_interval": "fast"}},
+     "github: options.min_interval: expected seconds (0 or more), got 'fast'"),
+])
+def test_bad_options_are_one_clear_line(db, source, message):
+    config = make_config(source)
+    watch = config.watches[0]
+    result = collect_source(db, config, watch, watch.sources[0],
+                            transport=httpx.MockTransport(lambda r: httpx.Response(500)), sleep=lambda s: None)
+    assert (result.status, result.errors) == ("failed", [message])

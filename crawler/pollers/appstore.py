@@ -50,7 +50,7 @@ class AppStorePoller(Poller):
         if not app_id.isdigit():
             raise FetchError("appstore: options.app_id must be the app's numeric id")
         country = str(self.option("country", "us")).lower()
-        kind = "xml" if self.option("format") == "xml" else "json"
+        kind = self.choice_option("format", ("json", "xml"))
         for number in range(1, min(self.max_pages, MAX_PAGES) + 1):
             url = (f"{self.base_url}/{country}/rss/customerreviews/page={number}/id={app_id}"
                    f"/sortby=mostrecent/{kind}")

@@ -213,9 +213,25 @@ class Poller:
         value = self.options.get(name)
         return default if value is None else value
 
+    def int_option(self, name: str, default: int) -> int:
+        """A whole-number option (at least 1); a bad value is one clear error line."""
+        value = self.option(name, default)
+        if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) < 1:
+            raise FetchError(f"{self.source}: options.{name}: expected a whole number of 1 or more, "
+                             f"got {value!r}")
+        return int(value)
+
+    def choice_option(self, name: str, choices: tuple[str, ...]) -> str:
+        """An option that must be one of `choices` (the first is the default)."""
+        value = self.option(name, choices[0])
+        if value not in choices:
+            raise FetchError(f"{self.source}: options.{name}: expected one of {', '.join(choices)}, "
+                             f"got {value!r}")
+        return value
+
     @property
     def max_pages(self) -> int:
-        return int(self.option("max_pages", self.default_max_pages))
+        return self.int_option("max_pages", self.default_max_pages)
 
     def search_terms(self) -> str:
         return str(self.option("query") or self.watch.query.search_terms())

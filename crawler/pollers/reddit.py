@@ -97,11 +97,11 @@ class RedditPoller(Poller):
 
     @property
     def limit(self) -> int:
-        return max(1, min(int(self.option("limit", MAX_LIMIT)), MAX_LIMIT))
+        return min(self.int_option("limit", MAX_LIMIT), MAX_LIMIT)
 
     def _listing(self, paging: dict) -> Any:
         subreddit = self.option("subreddit")
-        mode = self.option("mode", "search")
+        mode = self.choice_option("mode", ("search", "new", "comments"))
         prefix = f"/r/{subreddit}" if subreddit else ("/r/all" if mode != "search" else "")
         params: dict[str, Any] = {"limit": self.limit, "raw_json": 1, **paging}
         if mode == "new":
