@@ -1,0 +1,304 @@
+"""The service's mechanics in-process: job ids, back-off, reload, database trouble, log lines.
+
+Collection is the real collector against local HTTP servers serving the recorded Hacker News
+response; the scoring/detection/notification bodies are replaced by stand-ins here (the end-to-end
+test in test_service_e2e.py runs the real ones in a real subprocess).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import sqlite3
+
+import pytest
+
+from mentionwatch.config import parse_config
+from mentionwatch.logging_setup import JsonFormatter, SecretFilter, TextFormatter, configure_logging
+from scheduler import Service, backoff_seconds, collect_targets, describe_db_error
+from storage import open_db
+from tests.service_fakes import HackerNewsServer, wait_until
+
+HN_FILE = "api/hackernews/search_by_date_query-nodejs.json"
+CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, the connection is refused
+
+
+def _write_config(path, db_path, sources: str, service: str = "") -> None:
+    path.write_text(f"""
+database: {db_path}
+service:
+  score_interval: 1h
+  detect_interval: 1h
+  notify_retry_interval: 1h
+  jitter: 1s
+{service}
+watches:
+  - name: nodejs
+    query:
+      any: [node, nodejs, "node.js"]
+    sources:
+{sources}
+""", encoding="utf-8")
+
+
+def _hn_source(url: str, interval: str = "1h") -> str:
+    return f"""      - type: hackernews
+        interval: {interval}
+        base_url: {url}
+        options: {{min_interval: 0}}
+"""
+
+
+def _stand_in_bodies(service: Service, calls: list) -> None:
+    """Replace the model-backed job bodies: these tests are about scheduling, not scoring."""
+    def body(name):
+        def run(_db, job_id):
+            calls.append(job_id)
+            return "ok", {"stand_in": 1}
+        return run
+    for kind in ("score", "detect", "notify"):
+        setattr(service, f"_job_{kind}", body(kind))
+
+
+@pytest.fixture
+def hn_hits(shared_file):
+    return json.loads(shared_file(HN_FILE).read_text(encoding="utf-8"))["hits"]
+
+
+def _service(tmp_path, sources, **kwargs) -> Service:
+    config_path = tmp_path / "watch.yaml"
+    _write_config(config_path, tmp_path / "svc.db", sources)
+    service = Service(config_path, blocking=False, collect_options={"sleep": lambda _s: None}, **kwargs)
+    return service
+
+
+def test_collect_job_ids_follow_sources_not_positions():
+    config = parse_config("""
+watches:
+  - name: a
+    query: {any: [x]}
+    sources:
+      - {type: hackernews}
+      - {type: rss, options: {urls: [http://one]}}
+      - {type: rss, options: {urls: [http://two]}}
+      - {type: rss, options: {urls: [http://two]}}
+      - {type: reddit, enabled: false}
+""")
+    targets = collect_targets(config)
+    assert len(targets) == 4  # the disabled source has no job, the repeated one gets its own
+    assert all(job_id.startswith("collect:a:") for job_id in targets)
+    reordered = config.model_copy(deep=True)
+    reordered.watches[0].sources.reverse()
+    assert set(collect_targets(reordered)) == set(targets)
+    indexes = {t.source_index for t in targets.values()}
+    assert indexes == {0, 1, 2, 3}
+
+
+def test_backoff_doubles_per_failure_and_stops_at_the_cap():
+    interval, cap = 900.0, 6 * 3600.0
+    delays = [backoff_seconds(interval, n, cap) for n in range(0, 12)]
+    assert delays[0] == interval
+    for before, after in zip(delays, delays[1:]):
+        assert after == min(before * 2, cap)
+    assert max(delays) == cap
+    assert backoff_seconds(7200.0, 5, 600.0) == 7200.0  # a cap below the interval never shortens it
+
+
+def test_database_problems_become_one_clear_line():
+    locked = describe_db_error(sqlite3.OperationalError("database is locked"))
+    full = describe_db_error(sqlite3.OperationalError("database or disk is full"))
+    assert "locked" in locked and "retry" in locked
+    assert "disk full" in full and "\n" not in full
+    assert describe_db_error(ValueError("not a database problem")) is None
+
+
+def test_failing_source_backs_off_and_is_reported_while_the_other_collects(tmp_path, hn_hits, cli):
+    with HackerNewsServer(hn_hits) as hn:
+        sources = _hn_source(hn.url) + f"""      - type: rss
+        interval: 1h
+        base_url: {CLOSED_PORT_URL}
+        options: {{urls: [feed.xml], min_interval: 0}}
+"""
+        service = _service(tmp_path, sources)
+        calls: list = []
+        _stand_in_bodies(service, calls)
+        service.start()
+        try:
+            db = open_db(service.db_path)
+            rss_job = next(j for j in collect_targets(service.config) if ":rss:" in j)
+            hn_job = next(j for j in collect_targets(service.config) if ":hackernews:" in j)
+            row = wait_until(lambda: db.execute(
+                "SELECT failures, backoff_until, next_run_at FROM service_jobs WHERE job_id = ? "
+                "AND failures > 0", [rss_job]).fetchone(), 30, what="the rss job to fail")
+            wait_until(lambda: db.execute("SELECT count(*) FROM job_runs WHERE job_id = ? AND "
+                                          "status = 'ok'", [hn_job]).fetchone()[0], 30,
+                       what="the hackernews job to succeed")
+            assert row[0] == 1
+            assert row[1] == row[2]  # its next run is the end of its back-off ...
+            wait_seconds = (dt.datetime.fromisoformat(row[2].replace("Z", "+00:00"))
+                            - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            assert wait_seconds > 3600  # ... which is longer than its interval
+            stored = db.execute("SELECT count(*) FROM mentions WHERE source = 'hackernews'").fetchone()[0]
+            assert stored > 0
+            assert "score" in calls  # new mentions woke the scoring job
+
+            service._run_job(rss_job, "collect")  # fails again: the wait doubles
+            failures, until = db.execute("SELECT failures, backoff_until FROM service_jobs "
+                                         "WHERE job_id = ?", [rss_job]).fetchone()
+            assert failures == 2 and until > row[1]
+        finally:
+            service.stop("test over")
+            assert service.finish() == 0
+
+    result = cli("--config", tmp_path / "watch.yaml", "status")
+    assert result.exit_code == 0, result.output
+    rss_line = next(line for line in result.output.splitlines() if rss_job in line)
+    assert "failed" in rss_line and "backing off" in rss_line
+    source_line = next(line for line in result.output.splitlines()
+                       if line.strip().startswith("nodejs") and " rss " in f" {line} ")
+    assert "ConnectError" in source_line
+    assert "Service: stopped" in result.output
+    report = json.loads(cli("--config", tmp_path / "watch.yaml", "status", "--json").output)
+    assert report["backlog"]["mentions"] == stored
+    assert report["backlog"]["unscored"] == stored  # the stand-in scored nothing
+
+
+def test_reload_updates_jobs_and_an_invalid_file_keeps_the_old_ones(tmp_path, hn_hits, caplog):
+    caplog.set_level(logging.INFO, logger="mentionwatch.service")
+    with HackerNewsServer(hn_hits) as hn, HackerNewsServer([]) as other:
+        service = _service(tmp_path, _hn_source(hn.url), reload_check=0.2)
+        _stand_in_bodies(service, [])
+        service.start()
+        try:
+            first_jobs = {job.id for job in service.scheduler.get_jobs()}
+            config_path = tmp_path / "watch.yaml"
+            _write_config(config_path, tmp_path / "svc.db",
+                          _hn_source(hn.url, "30m") + _hn_source(other.url))
+            wait_until(lambda: len(service.scheduler.get_jobs()) == len(first_jobs) + 1, 20,
+                       what="the added source's job")
+            old_hn_job = next(j for j in first_jobs if j.startswith("collect:"))
+            assert service.scheduler.get_job(old_hn_job).trigger.interval.total_seconds() == 1800
+            wait_until(lambda: other.requests, 20, what="the new source to be polled")
+            jobs_before = {job.id for job in service.scheduler.get_jobs()}
+
+            config_path.write_text(config_path.read_text() + "\n  - name: [broken\n", encoding="utf-8")
+            wait_until(lambda: any("watchlist rejected" in r.getMessage() for r in caplog.records), 20,
+                       what="the rejection line")
+            rejected = [r.getMessage() for r in caplog.records if "watchlist rejected" in r.getMessage()]
+            assert len(rejected) == 1 and str(config_path) in rejected[0]
+            assert {job.id for job in service.scheduler.get_jobs()} == jobs_before
+
+            _write_config(config_path, tmp_path / "svc.db", _hn_source(other.url))  # fixed, one removed
+            wait_until(lambda: old_hn_job not in {j.id for j in service.scheduler.get_jobs()}, 20,
+                       what="the removed source's job to go")
+        finally:
+            service.stop("test over")
+            assert service.finish() == 0
+    db = open_db(tmp_path / "svc.db")
+    listed = {row[0] for row in db.execute("SELECT job_id FROM service_jobs WHERE kind = 'collect'")}
+    assert old_hn_job not in listed and len(listed) == 1
+
+
+def _connect_with(busy_ms: int | None = None, max_pages: dict | None = None):
+    def connect(path):
+        db = open_db(path)
+        if busy_ms is not None:
+            db.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        if max_pages is not None and max_pages.get("limit"):
+            db.execute(f"PRAGMA max_page_count = {max_pages['limit']}")
+        return db
+    return connect
+
+
+def test_a_locked_database_is_logged_and_retried(tmp_path, hn_hits, caplog):
+    with HackerNewsServer(hn_hits) as hn:
+        service = _service(tmp_path, _hn_source(hn.url), connect=_connect_with(busy_ms=100))
+        _stand_in_bodies(service, [])
+        job_id = next(iter(collect_targets(service.config)))
+        service._apply_config(service.config, first=True)
+        blocker = sqlite3.connect(service.db_path)
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            service._run_job(job_id, "collect")  # must not raise
+        finally:
+            blocker.rollback()
+            blocker.close()
+        lines = [r.getMessage() for r in caplog.records if r.name == "mentionwatch.service"]
+        assert any("database is locked" in line and "retry" in line for line in lines)
+        db = open_db(service.db_path)
+        assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 0
+
+        service._run_job(job_id, "collect")  # the next run goes through
+        assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] > 0
+        assert db.execute("SELECT status FROM job_runs WHERE job_id = ? ORDER BY id DESC LIMIT 1",
+                          [job_id]).fetchone()[0] == "ok"
+
+
+def test_a_full_disk_is_logged_keeps_what_is_stored_and_retries(tmp_path, hn_hits, caplog):
+    limit = {}
+    with HackerNewsServer(hn_hits[:5]) as hn:
+        service = _service(tmp_path, _hn_source(hn.url), connect=_connect_with(max_pages=limit))
+        _stand_in_bodies(service, [])
+        job_id = next(iter(collect_targets(service.config)))
+        service._apply_config(service.config, first=True)
+        service._run_job(job_id, "collect")
+        db = open_db(service.db_path)
+        first_ids = {r[0] for r in db.execute("SELECT external_id FROM mentions")}
+        assert first_ids
+
+        hn.add_hits([{**hit, "created_at_i": hit["created_at_i"] + 10**8} for hit in hn_hits[5:]])
+        limit["limit"] = db.execute("PRAGMA page_count").fetchone()[0]  # no room to grow
+        service._local.db = None  # next run opens a connection with the limit, as a full disk would
+        service._run_job(job_id, "collect")
+        lines = [r.getMessage() for r in caplog.records if r.name in ("mentionwatch.service", "crawler.collect")]
+        assert any("full" in line for line in lines)
+        assert {r[0] for r in db.execute("SELECT external_id FROM mentions")} == first_ids
+
+        limit.clear()
+        service._local.db = None  # space freed
+        service._run_job(job_id, "collect")
+        after = {r[0] for r in db.execute("SELECT external_id FROM mentions")}
+        assert first_ids < after
+
+
+def test_every_job_run_is_one_json_line_without_secrets(tmp_path, hn_hits, monkeypatch):
+    secret = "https://hooks.example.test/T000/B000/abcdefsecret"
+    monkeypatch.setenv("MENTIONWATCH_NOTIFY_URL", secret)
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("json", logging.INFO, stream=stream)
+        with HackerNewsServer(hn_hits) as hn:
+            service = _service(tmp_path, _hn_source(hn.url))
+            _stand_in_bodies(service, [])
+            job_id = next(iter(collect_targets(service.config)))
+            service._apply_config(service.config, first=True)
+            service._run_job(job_id, "collect")
+            service._run_job("score", "score")
+            logging.getLogger("crawler.collect").warning("posting to %s failed", secret)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    runs = [e for e in entries if e.get("job") in (job_id, "score") and "status" in e]
+    assert [e["job"] for e in runs] == [job_id, "score"]
+    collect_line = runs[0]
+    assert collect_line["status"] == "ok" and collect_line["new"] > 0
+    assert collect_line["level"] == "INFO" and collect_line["time"].endswith("Z")
+    assert secret not in stream.getvalue()
+    assert any("[redacted]" in e["message"] for e in entries)
+
+
+def test_text_lines_carry_fields_and_credentials_in_urls_are_hidden():
+    secret_filter = SecretFilter(["tok_123456"])
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "sent to %s with %s", (
+        "https://user:hunter22@example.test/hook", "tok_123456"), None)
+    record.fields = {"job": "collect:a:b", "error": "auth tok_123456 refused"}
+    assert secret_filter.filter(record)
+    line = TextFormatter().format(record)
+    assert "hunter22" not in line and "tok_123456" not in line
+    assert "job=collect:a:b" in line and line.count("[redacted]") == 3
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["error"] == "auth [redacted] refused"
