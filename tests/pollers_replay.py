@@ -32,17 +32,24 @@ class Replay:
 
     recordings: list[Recorded]
     match_params: tuple[str, ...] = ()
+    sequential: bool = False  # each recording answers once, in recorded order (a stream)
+    reusable_paths: tuple[str, ...] = ()  # in sequential mode, paths that may answer again
     requests: list[httpx.Request] = field(default_factory=list)
+    used: set[int] = field(default_factory=set)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        for recorded in self.recordings:
+        for position, recorded in enumerate(self.recordings):
+            if position in self.used:
+                continue
             if recorded.method == request.method and _same_path(recorded.path, request.url.path) and all(
                 recorded.params.get(name) == request.url.params.get(name) for name in self.match_params
             ):
+                if self.sequential and recorded.path not in self.reusable_paths:
+                    self.used.add(position)
                 return httpx.Response(recorded.status, headers=recorded.headers, content=recorded.body)
         return httpx.Response(404, json={"error": "not recorded"})
 

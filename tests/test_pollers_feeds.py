@@ -24,26 +24,35 @@ APPSTORE_JP_XML = "api/appstore/customerreviews_jp_id1404176564_page1.xml"
 class FeedServer:
     """A local HTTP server for feeds: answers 304 to a matching If-None-Match, logs every request."""
 
-    def __init__(self, feeds: dict[str, bytes]):
+    LAST_MODIFIED = "Thu, 08 Aug 2024 19:20:58 GMT"
+
+    def __init__(self, feeds: dict[str, bytes], use_etags: bool = True):
         self.feeds = feeds
+        self.use_etags = use_etags
         self.log: list[tuple[str, str | None, int]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 body = server.feeds.get(self.path)
-                etag = f'"v{len(body)}"' if body else None
+                etag = f'"v{len(body)}"' if body and server.use_etags else None
                 if body is None:
                     status = 404
-                elif self.headers.get("If-None-Match") == etag:
+                elif etag and self.headers.get("If-None-Match") == etag:
+                    status = 304
+                elif not etag and self.headers.get("If-Modified-Since") == server.LAST_MODIFIED:
                     status = 304
                 else:
                     status = 200
-                server.log.append((self.path, self.headers.get("If-None-Match"), status))
+                server.log.append((self.path, self.headers.get("If-None-Match")
+                                   or self.headers.get("If-Modified-Since"), status))
                 self.send_response(status)
                 if status == 200:
                     self.send_header("Content-Type", "application/rss+xml")
-                    self.send_header("ETag", etag)
+                    if etag:
+                        self.send_header("ETag", etag)
+                    else:
+                        self.send_header("Last-Modified", server.LAST_MODIFIED)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
@@ -112,6 +121,29 @@ def test_rss_two_feeds_etag_and_dedupe(feed_server, db):
     assert third.fetched == 54 and third.new == 0
     stored_bbc = db.execute("SELECT count(*) FROM mentions WHERE url LIKE '%bbc%'").fetchone()[0]
     assert third.duplicates == stored_bbc
+
+
+def test_rss_if_modified_since(shared_file, db):
+    server = FeedServer({"/bbc.xml": shared_file(BBC).read_bytes()}, use_etags=False)
+    try:
+        source = {"type": "rss", "options": {"urls": [server.url + "/bbc.xml"]}}
+        config = make_config(source, {"any": ["labour"]})
+        first = run(db, config)
+        second = run(db, config)
+    finally:
+        server.close()
+    assert first.fetched == 54 and second.fetched == 0
+    assert server.log == [("/bbc.xml", None, 200), ("/bbc.xml", FeedServer.LAST_MODIFIED, 304)]
+
+
+def test_google_news_feed_url_is_built_from_the_query(db):
+    replay = Replay([file_response("/rss/search", b"<rss version='2.0'><channel><title>G</title></channel></rss>",
+                                   "application/rss+xml")])
+    source = {"type": "rss", "base_url": BASE_URL, "options": {"google_news": True}}
+    result = run(db, make_config(source, {"phrases": ["ACME Corp"], "all": ["outage"]}), replay.transport())
+    assert result.status == "ok", result.errors
+    params = replay.requests[0].url.params
+    assert (params["q"], params["hl"], params["gl"], params["ceid"]) == ('"ACME Corp" outage', "en-US", "US", "US:en")
 
 
 def test_rss_one_broken_feed_does_not_stop_the_other(feed_server, db):

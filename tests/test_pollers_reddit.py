@@ -125,3 +125,35 @@ def test_malformed_children_are_skipped(kind):
     mentions = RedditPoller.parse(listing, problems)
     assert [m.external_id for m in mentions] == [f"{kind}_ok"]
     assert len(problems) == 3
+
+
+def test_comment_stream_with_an_empty_before_page(shared_file, db, monkeypatch):
+    """The recorded comment stream: 16 comments; a `before` poll answered empty; then 17 comments,
+    one of them new. An empty `before` answer makes the poller re-read the top page."""
+    cassette = shared_file("api/reddit/TestSubredditStreams.test_comments__with_pause.json")
+    monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_ID", "client-id")
+    monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_SECRET", "client-secret")
+    recordings = betamax(cassette)
+    replay = Replay(recordings, sequential=True, reusable_paths=("/api/v1/access_token",))
+    query = {"any": ["kakapo", "the", "a", "i", "nice"]}
+    config = make_config({"subreddit": "kakapo", "mode": "comments", "max_pages": 1}, query)
+
+    first = run(db, config, replay)
+    assert (first.status, first.fetched) == ("ok", 16), first.errors
+    assert replay.requests[1].url.path == "/r/kakapo/comments"
+    first_listing = json.loads(recordings[1].body)
+    stored_first = set(stored(db))
+    assert stored_first == expected_matches(first_listing, query) != set()
+    comment = next(c["data"] for c in first_listing["data"]["children"] if c["data"]["name"] in stored_first)
+    _, link_title, text, author, url, _ = stored(db)[comment["name"]]
+    assert (link_title, text, author) == (comment["link_title"], comment["body"], comment["author"])
+    assert url == f"{comment['link_permalink'].rstrip('/')}/{comment['id']}/"
+
+    second = run(db, config, replay)
+    asked = [r.url.params.get("before") for r in replay.requests if r.url.path.startswith("/r/")]
+    assert asked == [None, "t1_dgauydy", None]  # first poll, the empty `before` poll, the top page
+    third_listing = json.loads(recordings[3].body)
+    assert second.status == "ok"
+    assert second.new == len(expected_matches(third_listing, query) - stored_first) == 1
+    key = cursor_key(config.watches[0].sources[0])
+    assert load_cursors(db, "brand", key)["newest"] == third_listing["data"]["children"][0]["data"]["name"]

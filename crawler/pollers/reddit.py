@@ -146,6 +146,9 @@ def _mention_from_child(child: dict) -> Mention | None:
         return None  # 'more' placeholders and other listing kinds are not posts
     name = data.get("name") or f"{kind}_{data['id']}"
     permalink = text_of(data.get("permalink"))
+    if not permalink and kind == "t1" and data.get("link_permalink"):
+        # older comment payloads have no permalink: the post's address plus the comment id
+        permalink = f"{text_of(data['link_permalink']).rstrip('/')}/{text_of(data['id'])}/"
     if kind == "t3":
         title, text = text_of(data.get("title")), text_of(data.get("selftext"))
     else:
