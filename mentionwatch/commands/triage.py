@@ -1,0 +1,99 @@
+"""Triage commands: export, mark, report, browse, and the export benchmark (`bench export`)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mentionwatch.app import App, bench, main, pass_app
+
+_CHOICE_SENTIMENT = click.Choice(["negative", "neutral", "positive", "unscored"])
+_CHOICE_STATE = click.Choice(["flagged", "handled", "ignored", "none"])
+
+
+def _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query, unhandled,
+             states, limit=None):
+    from mentionwatch.triage.query import FilterError, MentionFilters, parse_time_limit
+
+    try:
+        return MentionFilters(
+            watches=tuple(watches), sources=tuple(sources), sentiments=tuple(sentiments),
+            alert_ids=tuple(alert_ids), since=parse_time_limit(since),
+            until=parse_time_limit(until), min_reach=min_reach, query=query or None,
+            unhandled=unhandled, states=tuple(states), limit=limit)
+    except FilterError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]), default=None,
+              help="File format [default: from the --out file's extension, else csv].")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="File to write.")
+@click.option("--watch", "watches", multiple=True, help="Only mentions of this watch (repeatable).")
+@click.option("--source", "sources", multiple=True, help="Only this source, e.g. reddit (repeatable).")
+@click.option("--sentiment", "sentiments", multiple=True, type=_CHOICE_SENTIMENT,
+              help="Only this sentiment label (repeatable).")
+@click.option("--alert", "alert_ids", multiple=True, type=int,
+              help="Only mentions behind this alert id (repeatable).")
+@click.option("--since", help="From this time on: 2015-02-20, 2015-02-20T08:00:00Z, or 7d / 12h ago.")
+@click.option("--until", help="Before this time (same forms as --since).")
+@click.option("--min-reach", type=click.IntRange(0), help="Only authors with at least this reach.")
+@click.option("--query", help='Full-text search, e.g. "lost bag" OR refund.')
+@click.option("--unhandled", is_flag=True, help="Leave out mentions marked handled or ignored.")
+@click.option("--state", "states", multiple=True, type=_CHOICE_STATE,
+              help="Only this triage state ('none' = never marked; repeatable).")
+@click.option("--limit", type=click.IntRange(1), help="At most this many rows.")
+@pass_app
+def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, since, until,
+           min_reach, query, unhandled, states, limit) -> None:
+    """Write mentions, one row each, to a CSV, JSONL or XLSX file for follow-up.
+
+    Each row has the text, link, author, reach, time, source, sentiment label and probabilities,
+    the alert ids the mention belongs to and its triage state. Example:
+
+      mentionwatch export --watch acme --sentiment negative --unhandled --out todo.xlsx
+    """
+    from mentionwatch.triage.export import export_mentions
+    from mentionwatch.triage.query import choose_model_id, export_rows
+
+    fmt = fmt or {".jsonl": "jsonl", ".xlsx": "xlsx"}.get(out_path.suffix.lower(), "csv")
+    filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
+                       unhandled, states, limit)
+    db = app.db
+    model_id = choose_model_id(db, app.config.sentiment)
+    try:
+        result = export_mentions(export_rows(db, filters, model_id), out_path, fmt)
+    except OSError as exc:
+        raise click.ClickException(f"{out_path}: cannot write: {exc.strerror or exc}") from None
+    click.echo(f"{out_path}: {result.rows} mention{'s' if result.rows != 1 else ''} exported "
+               f"({fmt}{', sentiment from ' + model_id if model_id else ', no sentiment scores'})")
+
+
+@main.command()
+@click.argument("mention_ids", nargs=-1, required=True, type=int)
+@click.option("--state", required=True, type=click.Choice(["flagged", "handled", "ignored"]),
+              help="flagged = needs follow-up; handled = done; ignored = not relevant.")
+@click.option("--note", help="Short note stored with the mark (what was done, ticket number...).")
+@click.option("--by", "actor", help="Who marks it [default: $USER].")
+@pass_app
+def mark(app: App, mention_ids, state, note, actor) -> None:
+    """Mark mentions as flagged, handled or ignored. Example:
+
+      mentionwatch mark 1812 1907 --state handled --by dana --note "replied via DM"
+    """
+    import getpass
+
+    from mentionwatch.triage.marks import UnknownMentions, mark_mentions
+
+    if actor is None:
+        try:
+            actor = getpass.getuser()
+        except (KeyError, OSError):
+            actor = None
+    try:
+        count = mark_mentions(app.db, mention_ids, state, actor=actor, note=note)
+    except UnknownMentions as exc:
+        raise click.ClickException(f"{exc}; nothing was marked") from None
+    click.echo(f"{count} mention{'s' if count != 1 else ''} marked {state}")

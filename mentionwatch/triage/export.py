@@ -1,0 +1,120 @@
+"""Writing selected mentions to CSV, JSONL or XLSX for the people who follow up on them.
+
+Rows are streamed: each writer takes an iterator and keeps only the current row in memory
+(xlsxwriter runs with constant_memory=True). Spreadsheet formats neutralise formula injection:
+a text cell starting with =, +, -, @, tab or carriage return gets a leading single quote (OWASP's
+advice), and XLSX cells are always written as strings, never as formulas.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mentionwatch.triage.query import EXPORT_COLUMNS
+
+FORMATS = ("csv", "jsonl", "xlsx")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header row included
+XLSX_MAX_CELL_CHARS = 32_767
+_XLSX_WIDTHS = {"text": 80, "title": 30, "url": 40, "author": 18, "created_at": 20, "watches": 14}
+
+
+@dataclass
+class ExportResult:
+    rows: int
+    path: Path
+    sheets: int = 1
+
+
+def neutralise(value):
+    """A text value that a spreadsheet would run as a formula, made inert with a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def export_mentions(rows: Iterable[dict], path: Path, fmt: str) -> ExportResult:
+    """Write rows (dicts keyed by EXPORT_COLUMNS) to `path` in format csv, jsonl or xlsx."""
+    writers = {"csv": write_csv, "jsonl": write_jsonl, "xlsx": write_xlsx}
+    if fmt not in writers:
+        raise ValueError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return writers[fmt](rows, path)
+
+
+def write_csv(rows: Iterable[dict], path: Path) -> ExportResult:
+    # utf-8-sig writes a byte-order mark: without it Excel reads UTF-8 as the local code page
+    # and Chinese or emoji come out garbled.
+    count = 0
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(EXPORT_COLUMNS)
+        for row in rows:
+            writer.writerow([neutralise(row[name]) for name in EXPORT_COLUMNS])
+            count += 1
+    return ExportResult(count, path)
+
+
+def write_jsonl(rows: Iterable[dict], path: Path) -> ExportResult:
+    """One JSON object per line; values as stored (JSON is not run as formulas)."""
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps({name: row[name] for name in EXPORT_COLUMNS},
+                                    ensure_ascii=False))
+            handle.write("\n")
+            count += 1
+    return ExportResult(count, path)
+
+
+def write_xlsx(rows: Iterable[dict], path: Path) -> ExportResult:
+    """An Excel workbook; a new sheet starts whenever one reaches Excel's row limit."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {
+        "constant_memory": True,  # rows are flushed to disk as soon as the next row starts
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+    })
+    header_format = workbook.add_format({"bold": True})
+    count, sheets, sheet, sheet_row = 0, 0, None, XLSX_MAX_ROWS
+    try:
+        for row in rows:
+            if sheet_row >= XLSX_MAX_ROWS:
+                sheets += 1
+                sheet = _new_sheet(workbook, sheets, header_format)
+                sheet_row = 1
+            _write_xlsx_row(sheet, sheet_row, row)
+            sheet_row += 1
+            count += 1
+        if sheet is None:
+            sheets = 1
+            _new_sheet(workbook, 1, header_format)
+    finally:
+        workbook.close()
+    return ExportResult(count, path, sheets)
+
+
+def _new_sheet(workbook, number: int, header_format):
+    sheet = workbook.add_worksheet("mentions" if number == 1 else f"mentions {number}")
+    for column, name in enumerate(EXPORT_COLUMNS):
+        sheet.set_column(column, column, _XLSX_WIDTHS.get(name, 12))
+        sheet.write_string(0, column, name, header_format)
+    sheet.freeze_panes(1, 0)
+    return sheet
+
+
+def _write_xlsx_row(sheet, row_number: int, row: dict) -> None:
+    for column, name in enumerate(EXPORT_COLUMNS):
+        value = row[name]
+        if value is None:
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            sheet.write_number(row_number, column, value)
+        else:
+            text = neutralise(str(value))
+            sheet.write_string(row_number, column, text[:XLSX_MAX_CELL_CHARS])

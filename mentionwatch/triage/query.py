@@ -1,0 +1,172 @@
+"""Selecting mentions for export and reports: filters, the sentiment model to read, time limits.
+
+`export_rows(db, filters, model_id)` runs one SQL query and yields one dict per mention straight
+from the cursor, so a million rows never sit in memory at once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from storage.timeutil import parse_timestamp, to_iso
+
+TRIAGE_STATES = ("flagged", "handled", "ignored")
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+_RELATIVE_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")
+_UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+# Column order of every export; the names are what a spreadsheet user sees in the header.
+EXPORT_COLUMNS = (
+    "mention_id", "created_at", "source", "watches", "author", "author_reach", "url", "title",
+    "text", "sentiment", "p_negative", "p_neutral", "p_positive", "alert_ids", "triage_state",
+    "triage_by", "triage_at", "triage_note",
+)
+
+
+class FilterError(ValueError):
+    """A filter value the user typed cannot be used; the message is the one line shown."""
+
+
+@dataclass
+class MentionFilters:
+    """Which mentions to select; every field left empty means 'no limit'."""
+
+    watches: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    sentiments: tuple[str, ...] = ()  # labels, or 'unscored'
+    alert_ids: tuple[int, ...] = ()
+    since: str | None = None  # stored-form UTC text, inclusive
+    until: str | None = None  # stored-form UTC text, exclusive
+    min_reach: int | None = None
+    query: str | None = None  # SQLite FTS5 syntax
+    unhandled: bool = False  # neither handled nor ignored
+    states: tuple[str, ...] = ()  # triage states, or 'none'
+    limit: int | None = None
+    extra_where: list[str] = field(default_factory=list, repr=False)
+
+
+def parse_time_limit(text: str | None, now: dt.datetime | None = None) -> str | None:
+    """'7d' / '12h' (that long before now) or any timestamp -> stored-form UTC text."""
+    if text is None or not str(text).strip():
+        return None
+    match = _RELATIVE_TIME.match(str(text))
+    if match:
+        now = now or dt.datetime.now(dt.timezone.utc)
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        return to_iso(now - dt.timedelta(seconds=seconds))
+    try:
+        return parse_timestamp(text)
+    except ValueError as exc:
+        raise FilterError(f"{text!r} is not a time: {exc} (use e.g. 2015-02-20, "
+                          "2015-02-20T08:00:00Z or 7d)") from None
+
+
+def choose_model_id(db, sentiment_cfg=None) -> str | None:
+    """The sentiment model whose scores are read: the configured one when it has scores,
+    otherwise the model with the most stored scores (None when nothing is scored)."""
+    preferred = None
+    if sentiment_cfg is not None:
+        try:
+            from sentiment import model_id_for
+
+            preferred = model_id_for(sentiment_cfg)
+        except Exception:  # noqa: BLE001 - a missing model file must not stop an export
+            preferred = None
+    if preferred and db.execute("SELECT 1 FROM scores WHERE model_id = ? LIMIT 1",
+                                [preferred]).fetchone():
+        return preferred
+    row = db.execute("SELECT model_id FROM scores GROUP BY model_id "
+                     "ORDER BY count(*) DESC, max(scored_at) DESC LIMIT 1").fetchone()
+    return row[0] if row else preferred
+
+
+def fts_query(db, text: str) -> str:
+    """The FTS5 query to run: as typed when valid, else the words quoted (a stray quote or colon)."""
+    try:
+        db.execute("SELECT 1 FROM mentions_fts WHERE mentions_fts MATCH ? LIMIT 1", [text]).fetchall()
+        return text
+    except sqlite3.OperationalError:
+        return db.quote_fts(text)
+
+
+def where_clause(db, filters: MentionFilters) -> tuple[str, dict]:
+    """SQL conditions over `m` (mentions), `s` (scores) and `t` (triage), with their parameters."""
+    conditions, params = list(filters.extra_where), {}
+
+    def in_list(column: str, name: str, values) -> str:
+        keys = []
+        for index, value in enumerate(values):
+            params[f"{name}{index}"] = value
+            keys.append(f":{name}{index}")
+        return f"{column} IN ({', '.join(keys)})"
+
+    if filters.watches:
+        conditions.append("EXISTS (SELECT 1 FROM mention_watches w WHERE w.mention_id = m.id AND "
+                          + in_list("w.watch", "watch", filters.watches) + ")")
+    if filters.sources:
+        conditions.append(in_list("m.source", "source", filters.sources))
+    if filters.sentiments:
+        labels = [label for label in filters.sentiments if label != "unscored"]
+        parts = [in_list("s.label", "label", labels)] if labels else []
+        if "unscored" in filters.sentiments:
+            parts.append("s.label IS NULL")
+        conditions.append("(" + " OR ".join(parts) + ")")
+    if filters.alert_ids:
+        conditions.append("EXISTS (SELECT 1 FROM alert_mentions am WHERE am.mention_id = m.id AND "
+                          + in_list("am.alert_id", "alert", filters.alert_ids) + ")")
+    if filters.since:
+        conditions.append("m.created_at >= :since")
+        params["since"] = filters.since
+    if filters.until:
+        conditions.append("m.created_at < :until")
+        params["until"] = filters.until
+    if filters.min_reach is not None:
+        conditions.append("m.author_reach >= :min_reach")
+        params["min_reach"] = filters.min_reach
+    if filters.query:
+        conditions.append("m.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH :fts)")
+        params["fts"] = fts_query(db, filters.query)
+    if filters.unhandled:
+        conditions.append("(t.state IS NULL OR t.state = 'flagged')")
+    if filters.states:
+        states = [state for state in filters.states if state != "none"]
+        parts = [in_list("t.state", "state", states)] if states else []
+        if "none" in filters.states:
+            parts.append("t.state IS NULL")
+        conditions.append("(" + " OR ".join(parts) + ")")
+    return (" AND ".join(conditions) or "1"), params
+
+
+def export_sql(db, filters: MentionFilters, model_id: str | None) -> tuple[str, dict]:
+    where, params = where_clause(db, filters)
+    params["model_id"] = model_id
+    sql = f"""
+        SELECT m.id AS mention_id, m.created_at, m.source,
+               (SELECT group_concat(w.watch, ';') FROM mention_watches w
+                 WHERE w.mention_id = m.id) AS watches,
+               m.author, m.author_reach, m.url, m.title, m.text,
+               s.label AS sentiment, s.p_negative, s.p_neutral, s.p_positive,
+               (SELECT group_concat(am.alert_id, ';') FROM alert_mentions am
+                 WHERE am.mention_id = m.id) AS alert_ids,
+               t.state AS triage_state, t.actor AS triage_by, t.at AS triage_at,
+               t.note AS triage_note
+        FROM mentions m
+        LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = :model_id
+        LEFT JOIN triage t ON t.mention_id = m.id
+        WHERE {where}
+        ORDER BY m.created_at, m.id"""
+    if filters.limit:
+        sql += f" LIMIT {int(filters.limit)}"
+    return sql, params
+
+
+def export_rows(db, filters: MentionFilters, model_id: str | None) -> Iterator[dict]:
+    """One dict per selected mention (keys: EXPORT_COLUMNS), read lazily from the cursor."""
+    sql, params = export_sql(db, filters, model_id)
+    cursor = db.conn.execute(sql, params)
+    names = [description[0] for description in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row))

@@ -1,0 +1,211 @@
+"""`mentionwatch export` and `mark`: formula injection, UTF-8/Chinese through XLSX, filters, streaming."""
+from __future__ import annotations
+
+import csv
+import json
+
+import openpyxl
+import pytest
+
+from storage import Mention, open_db, save_mentions
+from mentionwatch.triage.export import neutralise
+from mentionwatch.triage.query import EXPORT_COLUMNS, MentionFilters, export_rows
+
+MODEL = "test-model"
+
+# (external id, source, watches, author, reach, created_at, text, label or None)
+POSTS = [
+    ("p1", "twitter", ("acme",), "alice", 12_000, "2024-03-01T08:00:00Z",
+     "=HYPERLINK(\"http://evil.example\",\"click\") acme refund please", "negative"),
+    ("p2", "twitter", ("acme",), "@bob", 40, "2024-03-01T09:30:00Z",
+     "+1 acme support was quick", "positive"),
+    ("p3", "reddit", ("acme", "globex"), "carol", None, "2024-03-02T10:00:00Z",
+     "-acme and globex both lost my parcel", "negative"),
+    ("p4", "reddit", ("globex",), "dave", 900, "2024-03-03T11:00:00Z",
+     "globex app keeps crashing on login", "negative"),
+    ("p5", "appstore", ("globex",), "erin", 5, "2024-03-04T12:00:00Z",
+     "globex 服务很好，下次还会再来", "positive"),
+    ("p6", "appstore", ("acme",), "frank", 300, "2024-03-05T13:00:00Z",
+     "\tacme neutral remark about pricing", None),
+]
+
+
+def _stock(path):
+    db = open_db(path)
+    save_mentions(db, [Mention(source=src, external_id=eid, text=text, created_at=created,
+                               author=author, author_reach=reach, url=f"https://example.org/{eid}",
+                               watches=watches)
+                       for eid, src, watches, author, reach, created, text, _ in POSTS])
+    ids = dict(db.execute("SELECT external_id, id FROM mentions").fetchall())
+    for eid, *_, label in POSTS:
+        if label:
+            p_neg = 0.9 if label == "negative" else 0.05
+            p_pos = 0.9 if label == "positive" else 0.05
+            db.execute("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [ids[eid], MODEL, label, p_neg, 1 - p_neg - p_pos, p_pos,
+                        "2024-03-06T00:00:00Z"])
+    db.execute("INSERT INTO alerts (id, watch, rule, severity, window_start, window_end, opened_at, "
+               "updated_at) VALUES (7, 'acme', 'spike', 'high', '2024-03-01T00:00:00Z', "
+               "'2024-03-02T12:00:00Z', '2024-03-02T12:00:00Z', '2024-03-02T12:00:00Z')")
+    for eid in ("p1", "p3"):
+        db.execute("INSERT INTO alert_mentions (alert_id, mention_id, rank) VALUES (7, ?, 1)",
+                   [ids[eid]])
+    db.conn.commit()
+    db.close()
+    return ids
+
+
+@pytest.fixture
+def stocked(tmp_path):
+    path = tmp_path / "stocked.db"
+    return path, _stock(path)
+
+
+def _post(eid):
+    return next(p for p in POSTS if p[0] == eid)
+
+
+def _read_csv(path):
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_formula_injection_neutralised_in_csv(cli, stocked, tmp_path):
+    db_path, _ = stocked
+    out = tmp_path / "out.csv"
+    result = cli("--db", db_path, "export", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the file as UTF-8
+    rows = {row["url"].rsplit("/", 1)[1]: row for row in _read_csv(out)}
+    assert rows["p1"]["text"] == "'" + _post("p1")[6]
+    assert rows["p2"]["text"] == "'+1 acme support was quick"
+    assert rows["p2"]["author"] == "'@bob"
+    assert rows["p3"]["text"].startswith("'-acme")
+    assert rows["p6"]["text"].startswith("'\tacme")
+    assert rows["p4"]["text"] == _post("p4")[6]  # harmless text is left exactly as it was
+    assert rows["p5"]["text"] == "globex 服务很好，下次还会再来"
+    for row in rows.values():  # nothing a spreadsheet would run is left in any cell
+        assert not any(value.startswith(("=", "+", "-", "@", "\t", "\r")) for value in row.values())
+
+
+def test_formula_injection_neutralised_in_xlsx(cli, stocked, tmp_path):
+    db_path, _ = stocked
+    out = tmp_path / "out.xlsx"
+    assert cli("--db", db_path, "export", "--format", "xlsx", "--out", out).exit_code == 0
+    sheet = openpyxl.load_workbook(out).active
+    header = [cell.value for cell in sheet[1]]
+    assert header == list(EXPORT_COLUMNS)
+    text_column = header.index("text") + 1
+    cells = {sheet.cell(row, header.index("url") + 1).value.rsplit("/", 1)[1]:
+             sheet.cell(row, text_column) for row in range(2, sheet.max_row + 1)}
+    formula_cell = cells["p1"]
+    assert formula_cell.data_type == "s"  # a string, not a formula ('f')
+    assert formula_cell.value == "'" + _post("p1")[6]
+    assert cells["p2"].value.startswith("'+1")
+    reach = sheet.cell(2, header.index("author_reach") + 1)
+    assert reach.data_type == "n" and reach.value == _post("p1")[4]  # numbers stay numbers
+
+
+def test_chinese_reviews_round_trip_through_xlsx(cli, shared_file, tmp_path):
+    reviews = shared_file("zh/ChnSentiCorp_htl_all.csv")
+    with reviews.open(encoding="utf-8-sig", newline="") as handle:
+        texts = [row["review"] for _, row in zip(range(300), csv.DictReader(handle))
+                 if row["review"].strip()]
+    db = open_db(tmp_path / "zh.db")
+    save_mentions(db, [Mention("ctrip", f"r{i}", text, f"2018-01-01T00:{i // 60:02d}:{i % 60:02d}Z")
+                       for i, text in enumerate(texts)])
+    db.close()
+    out = tmp_path / "zh.xlsx"
+    result = cli("--db", tmp_path / "zh.db", "export", "--out", out)
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out, read_only=True).active
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    text_at = EXPORT_COLUMNS.index("text")
+    assert [row[text_at] for row in rows] == [neutralise(text) for text in texts]
+    assert any("酒店" in row[text_at] for row in rows)
+
+
+@pytest.mark.parametrize("args, keep", [
+    (("--watch", "acme"), lambda p: "acme" in p[2]),
+    (("--watch", "globex", "--source", "reddit"), lambda p: "globex" in p[2] and p[1] == "reddit"),
+    (("--sentiment", "negative"), lambda p: p[7] == "negative"),
+    (("--sentiment", "positive", "--sentiment", "unscored"), lambda p: p[7] in ("positive", None)),
+    (("--alert", "7"), lambda p: p[0] in ("p1", "p3")),
+    (("--since", "2024-03-02", "--until", "2024-03-04T12:00:00Z"),
+     lambda p: "2024-03-02" <= p[5] < "2024-03-04T12:00:00Z"),
+    (("--min-reach", "300"), lambda p: p[4] is not None and p[4] >= 300),
+    (("--query", "globex"), lambda p: "globex" in p[6]),
+    (("--query", "crashing OR parcel"), lambda p: "crashing" in p[6] or "parcel" in p[6]),
+    (("--query", 'lost "my'), lambda p: "lost my" in p[6]),  # broken FTS syntax: words as typed
+    (("--watch", "acme", "--sentiment", "negative", "--min-reach", "1000"), lambda p: p[0] == "p1"),
+])
+def test_filters_give_the_expected_rows(cli, stocked, tmp_path, args, keep):
+    db_path, ids = stocked
+    out = tmp_path / "f.jsonl"
+    result = cli("--db", db_path, "export", "--out", out, *args)
+    assert result.exit_code == 0, result.output
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    expected = [p for p in POSTS if keep(p)]
+    assert expected, "a filter case must keep something"
+    assert [row["mention_id"] for row in got] == [ids[p[0]] for p in expected]
+    assert f"{len(expected)} mention" in result.output
+
+
+def test_rows_carry_sentiment_alerts_and_watches(stocked, tmp_path):
+    db_path, ids = stocked
+    db = open_db(db_path)
+    rows = {row["mention_id"]: row for row in export_rows(db, MentionFilters(), MODEL)}
+    p3 = rows[ids["p3"]]
+    assert p3["sentiment"] == "negative" and p3["p_negative"] == pytest.approx(0.9)
+    assert p3["alert_ids"] == "7"
+    assert sorted(p3["watches"].split(";")) == ["acme", "globex"]
+    assert rows[ids["p6"]]["sentiment"] is None and rows[ids["p6"]]["alert_ids"] is None
+
+
+def test_marks_and_unhandled_export(cli, stocked, tmp_path):
+    db_path, ids = stocked
+    marked = cli("--db", db_path, "mark", ids["p1"], ids["p3"], "--state", "handled",
+                 "--by", "dana", "--note", "replied")
+    assert marked.exit_code == 0 and "2 mentions marked handled" in marked.output
+    assert cli("--db", db_path, "mark", ids["p4"], "--state", "ignored").exit_code == 0
+    assert cli("--db", db_path, "mark", ids["p2"], "--state", "flagged").exit_code == 0
+    out = tmp_path / "todo.csv"
+    assert cli("--db", db_path, "export", "--unhandled", "--out", out).exit_code == 0
+    rows = _read_csv(out)
+    assert sorted(int(r["mention_id"]) for r in rows) == sorted(ids[e] for e in ("p2", "p5", "p6"))
+    flagged = next(r for r in rows if int(r["mention_id"]) == ids["p2"])
+    assert flagged["triage_state"] == "flagged"
+    out_handled = tmp_path / "done.jsonl"
+    cli("--db", db_path, "export", "--state", "handled", "--out", out_handled)
+    done = [json.loads(line) for line in out_handled.read_text().splitlines()]
+    assert {(r["mention_id"], r["triage_by"], r["triage_note"]) for r in done} == {
+        (ids["p1"], "dana", "replied"), (ids["p3"], "dana", "replied")}
+
+
+def test_mark_unknown_id_marks_nothing(cli, stocked):
+    db_path, ids = stocked
+    result = cli("--db", db_path, "mark", ids["p1"], 999_999, "--state", "handled")
+    assert result.exit_code != 0
+    assert "no mention with id 999999; nothing was marked" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    db = open_db(db_path)
+    assert db.execute("SELECT count(*) FROM triage").fetchone()[0] == 0
+
+
+def test_bad_time_is_one_line_error(cli, stocked, tmp_path):
+    db_path, _ = stocked
+    result = cli("--db", db_path, "export", "--since", "last tuesday", "--out", tmp_path / "x.csv")
+    assert result.exit_code == 2
+    assert "'last tuesday' is not a time" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_export_reads_rows_lazily(stocked):
+    """The exporter gets an iterator over the SQL cursor, not a list of every row."""
+    db_path, _ = stocked
+    db = open_db(db_path)
+    rows = export_rows(db, MentionFilters(), MODEL)
+    assert iter(rows) is rows
+    first = next(rows)
+    assert first["created_at"] == POSTS[0][5]
