@@ -7,6 +7,7 @@ delay per request. `WebhookServer` records what apprise's json:// notifications 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -111,7 +112,7 @@ class FeedServer(_Server):
 
     @staticmethod
     def etag_of(body: bytes) -> str:
-        return f'"{abs(hash(body)) % 10**12}"'
+        return '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
 
     def handle_get(self, request):
         path = urllib.parse.urlsplit(request.path).path
@@ -175,3 +176,43 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "co
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+def start_service(config_path, log_path, env: dict | None = None, *extra_args: str):
+    """`python -m mentionwatch --config X run --log-format json` as a real subprocess."""
+    import os
+    import subprocess
+    import sys
+
+    log_file = open(log_path, "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mentionwatch", "--config", str(config_path), "run",
+         "--log-format", "json", "--reload-check", "1s", *extra_args],
+        stdout=log_file, stderr=subprocess.STDOUT, cwd=str(config_path.parent),
+        env={**os.environ, **(env or {})})
+    log_file.close()
+    return process
+
+
+def log_entries(log_path) -> list[dict]:
+    """The JSON log lines a service wrote (anything else, e.g. a traceback, raises)."""
+    entries = []
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            entries.append(json.loads(line))
+    return entries
+
+
+def rss_feed(title: str, items: list[tuple[str, str, str]]) -> bytes:
+    """An RSS 2.0 document; items are (guid, title, description), dated now, one minute apart."""
+    from email.utils import formatdate
+
+    now = time.time()
+    parts = [f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{title}</title>'
+             "<link>http://127.0.0.1/</link><description>test feed</description><language>en</language>"]
+    for position, (guid, item_title, description) in enumerate(items):
+        parts.append(f"<item><title>{item_title}</title><link>http://127.0.0.1/{guid}</link>"
+                     f"<guid>{guid}</guid><description>{description}</description>"
+                     f"<pubDate>{formatdate(now - 60 * position, usegmt=True)}</pubDate></item>")
+    parts.append("</channel></rss>")
+    return "".join(parts).encode("utf-8")

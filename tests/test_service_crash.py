@@ -1,0 +1,143 @@
+"""kill -9 the real service in the middle of collection, then of scoring, and restart it.
+
+Nothing may be lost or duplicated, a feed's cursor (its ETag) may never point past mentions that
+were not committed, and scoring must resume where it stopped without redoing committed scores.
+The feeds are the recorded BBC and NYT front pages, served slowly by a local server.
+"""
+from __future__ import annotations
+
+import html
+import os
+import signal
+
+import feedparser
+import pytest
+
+from storage import open_db
+from tests.service_fakes import FeedServer, log_entries, rss_feed, start_service, wait_until
+
+FEED_FILES = ("api/rss/bbc_news_frontpage_2024-08-08.xml", "api/rss/nytimes_world_2024-08-08.xml")
+FEEDS = 6
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+
+
+def _real_items(shared_file) -> list[tuple[str, str]]:
+    items = []
+    for relative in FEED_FILES:
+        for entry in feedparser.parse(shared_file(relative).read_bytes()).entries:
+            items.append((html.escape(entry.get("title", "")), html.escape(entry.get("summary", ""))))
+    return items
+
+
+def _config(tmp_path, feed_url: str) -> str:
+    urls = ", ".join(f"feed{n}.xml" for n in range(FEEDS))
+    return f"""
+database: {tmp_path / 'crash.db'}
+service: {{score_interval: 1s, detect_interval: 1h, notify_retry_interval: 1h, jitter: 0.1s}}
+alerts: {{enabled: false}}
+watches:
+  - name: acme
+    query: {{phrases: ["ACME Corp"]}}
+    sources:
+      - type: rss
+        interval: 1h
+        base_url: {feed_url}
+        options: {{urls: [{urls}], min_interval: 0}}
+"""
+
+
+def _counts(db) -> tuple[int, int]:
+    mentions, distinct = db.execute("SELECT count(*), count(DISTINCT source || external_id) "
+                                    "FROM mentions").fetchone()
+    return mentions, distinct
+
+
+def _kill(process) -> None:
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def test_kill_during_collection_and_scoring_loses_and_duplicates_nothing(tmp_path, shared_file):
+    real = _real_items(shared_file)
+    feeds = {}
+    for n in range(FEEDS):
+        items = [(f"feed{n}-item{i}", title, f"{text} (ACME Corp)") for i, (title, text) in enumerate(real)]
+        feeds[f"/feed{n}.xml"] = rss_feed(f"feed {n}", items)
+    feed_of_etag = {FeedServer.etag_of(body): path.lstrip("/") for path, body in feeds.items()}
+    per_feed = len(real)
+    total = per_feed * FEEDS
+    config_path = tmp_path / "watch.yaml"
+    log_path = tmp_path / "service.log"
+
+    with FeedServer(feeds, delay=1.0) as server:
+        config_path.write_text(_config(tmp_path, server.url), encoding="utf-8")
+        process = start_service(config_path, log_path)
+        try:
+            db_path = tmp_path / "crash.db"
+            wait_until(db_path.exists, 60, what="the database")
+            db = open_db(db_path)
+            # mid-collection: a crawl run still running with some feeds stored, not all
+            wait_until(lambda: db.execute("SELECT count(*) FROM crawl_runs WHERE status = 'running'")
+                       .fetchone()[0] and 0 < _counts(db)[0] < total - per_feed, 60,
+                       interval=0.05, what="collection in progress")
+        finally:
+            _kill(process)
+
+        stored, distinct = _counts(db)
+        assert stored == distinct and stored % per_feed == 0  # whole feeds only: one commit each
+        cursor_feeds = _feeds_with_cursor(db, feed_of_etag)
+        for feed in cursor_feeds:  # a cursor never points past mentions that were not committed
+            assert _stored_of(db, feed) == per_feed
+        assert db.execute("SELECT status FROM crawl_runs ORDER BY id DESC").fetchone()[0] == "running"
+
+        requests_before = len(server.requests)
+        process = start_service(config_path, log_path)
+        try:
+            wait_until(lambda: _counts(db)[0] == total, 60, what="all feeds stored after the restart")
+            # mid-scoring: some scores committed, not all
+            wait_until(lambda: 0 < _scored(db) < total - 300, 120, interval=0.05,
+                       what="scoring in progress")
+        finally:
+            _kill(process)
+
+        scored_before = dict(db.execute("SELECT mention_id, scored_at FROM scores").fetchall())
+        assert _counts(db) == (total, total)
+        assert len(_feeds_with_cursor(db, feed_of_etag)) == FEEDS
+        assert {f"/{feed}" for feed in cursor_feeds} <= set(server.not_modified)  # ETag reused: 304
+        assert len(server.requests) - requests_before == FEEDS
+
+        process = start_service(config_path, log_path)
+        try:
+            wait_until(lambda: _scored(db) == total, 120, what="scoring to resume and finish")
+            os.kill(process.pid, signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                _kill(process)
+
+    assert _counts(db) == (total, total)
+    rescored = db.execute("SELECT mention_id, scored_at FROM scores").fetchall()
+    assert len(rescored) == total
+    assert all(scored_before[mid] == at for mid, at in rescored if mid in scored_before)
+    interrupted = db.execute("SELECT count(*) FROM job_runs WHERE status = 'interrupted'").fetchone()[0]
+    assert interrupted >= 2  # the killed collection and the killed scoring were recorded as such
+    assert db.execute("SELECT count(*) FROM job_runs WHERE status = 'running'").fetchone()[0] == 0
+    entries = log_entries(log_path)  # every line of all three runs is JSON: no stray tracebacks
+    assert any(e.get("job") == "score" and e.get("status") == "ok" and e.get("scored", 0) > 0
+               for e in entries)
+
+
+def _scored(db) -> int:
+    return db.execute("SELECT count(*) FROM scores").fetchone()[0]
+
+
+def _feeds_with_cursor(db, feed_of_etag: dict[str, str]) -> set[str]:
+    """Feeds whose ETag is stored (cursor names hash the feed URL, so match them by ETag value)."""
+    tags = {value for (value,) in db.execute("SELECT value FROM cursors WHERE name LIKE '%.etag'")}
+    return {feed for etag, feed in feed_of_etag.items() if etag in tags}
+
+
+def _stored_of(db, feed: str) -> int:
+    prefix = feed.removesuffix(".xml") + "-item"
+    return db.execute("SELECT count(*) FROM mentions WHERE external_id LIKE ?", [f"{prefix}%"]).fetchone()[0]
+
