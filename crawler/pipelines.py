@@ -1,0 +1,123 @@
+"""The one item pipeline: check each scraped item, match it against the watch, store it in batches.
+
+A malformed item (no text, a date that cannot be read, ...) is logged with the page it came from and
+counted as rejected; the crawl goes on. Items that do not match the watch's query are counted as
+filtered. The rest go to `storage.save_mentions` every `MENTIONWATCH_BATCH_SIZE` items and when the
+spider closes, so a crash loses at most one batch. The counts land in the crawl stats under
+`mentionwatch/...`, where the runner reads them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+from scrapy.exceptions import DropItem
+
+from crawler.matching import matches_query
+from storage import Mention, open_db, save_mentions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 100
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+
+
+def item_to_mention(item, watch_name: str) -> Mention:
+    """A checked `Mention` from a scraped item; ValueError names the field that is wrong."""
+    text = item.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("text: missing")
+    mention = Mention(
+        source=item.get("source"),
+        external_id=item.get("external_id"),
+        text=text.strip(),
+        created_at=_created_at(item.get("created_at"), item.get("date_format")),
+        url=item.get("url"),
+        author=item.get("author"),
+        title=item.get("title"),
+        lang=item.get("lang"),
+        rating=_rating(item.get("rating")),
+        watches=(watch_name,),
+    )
+    return mention.normalized()
+
+
+def _created_at(raw, date_format: str | None):
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise ValueError("created_at: missing")
+    if date_format and isinstance(raw, str):
+        try:
+            return dt.datetime.strptime(raw.strip(), date_format)
+        except ValueError:
+            raise ValueError(f"created_at: {raw.strip()[:40]!r} does not match "
+                             f"date_format {date_format!r}") from None
+    return raw
+
+
+def _rating(raw) -> float | None:
+    """'4.5', '4,5 / 5', 'Rated 4 out of 5' -> the first number; None when there is none."""
+    if raw is None or isinstance(raw, (int, float)):
+        return raw
+    match = _NUMBER.search(str(raw))
+    if match is None:
+        raise ValueError(f"rating: no number in {str(raw)[:30]!r}")
+    return float(match.group().replace(",", "."))
+
+
+class StoreMentionsPipeline:
+    """Validate -> match -> store in batches; counts go to the crawl stats."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.batch_size = crawler.settings.getint("MENTIONWATCH_BATCH_SIZE", DEFAULT_BATCH_SIZE)
+        self.batch: list[Mention] = []
+        self.db = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        spider = self.crawler.spider
+        self.watch = spider.watch
+        self.db = open_db(spider.db_path)
+        for key in ("fetched", "new", "duplicates", "rejected", "filtered"):
+            self.stats.set_value(f"mentionwatch/{key}", 0)
+
+    def process_item(self, item):
+        self.stats.inc_value("mentionwatch/fetched")
+        try:
+            mention = item_to_mention(item, self.watch.name)
+        except (ValueError, TypeError) as exc:
+            self.stats.inc_value("mentionwatch/rejected")
+            raise DropItem(f"malformed item on {item.get('page_url')}: {exc}",
+                           log_level="WARNING") from None
+        if not matches_query(self.watch.query, mention.text, lang=mention.lang, title=mention.title):
+            self.stats.inc_value("mentionwatch/filtered")
+            raise DropItem(f"{mention.url}: does not match watch {self.watch.name!r}",
+                           log_level="DEBUG")
+        self.batch.append(mention)
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+        return item
+
+    def flush(self) -> None:
+        """Store the pending batch (one transaction); duplicates of stored items are counted."""
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        result = save_mentions(self.db, batch)
+        self.stats.inc_value("mentionwatch/new", result.inserted)
+        self.stats.inc_value("mentionwatch/duplicates", result.present)
+        self.stats.inc_value("mentionwatch/rejected", result.rejected)
+        self.stats.inc_value("mentionwatch/batches")
+
+    def close_spider(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.db is not None:
+                self.db.close()
+                self.db = None

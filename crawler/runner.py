@@ -1,0 +1,233 @@
+"""How a spider runs: `run_spider` starts one OS process per crawl and reads its result.
+
+A Twisted reactor cannot be restarted inside one process (ReactorNotRestartable), so, like scrapyd,
+every crawl gets a fresh `python -m crawler.runner` child. The parent sends the job (database path,
+watch, source, setting overrides) as JSON on the child's stdin; the child runs the spider with
+Scrapy's AsyncCrawlerProcess and prints one result line on stdout. This makes `run_spider` safe to
+call again and again from a long-lived process such as the scheduler.
+
+On a time limit the child is asked to stop (CLOSESPIDER_TIMEOUT) so the pipeline still stores what it
+has; only when it overstays is it terminated, then killed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
+
+log = logging.getLogger(__name__)
+
+RESULT_MARKER = "MENTIONWATCH_RESULT "
+GRACE_SECONDS = 30  # how long a child may take to close after its time limit
+RELAYED_LOG_LINES = 20  # child warnings repeated in the parent's log
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+COUNT_KEYS = ("fetched", "new", "duplicates", "rejected", "filtered")
+
+
+def run_spider(db_path: str | Path, watch: Watch | dict | Any, source_cfg: SourceConfig | dict | str,
+               source_index: int | None = None, *, settings_overrides: dict | None = None,
+               timeout: float | None = None) -> dict:
+    """Crawl one Scrapy source of one watch in a child process; never raises for crawl problems.
+
+    `watch` is a `Watch` (or its dict) and `source_cfg` one of its sources (or its dict). For callers
+    that only hold the whole configuration, `run_spider(db_path, config, watch_name, source_index)`
+    also works: `config` is a `Config`, its JSON text or the path of the watchlist file.
+
+    Returns {fetched, new, duplicates, rejected, filtered, errors: [str], pages, robots_blocked,
+    finish_reason, seconds}. `settings_overrides` are Scrapy settings for this crawl only (tests use
+    them to drop the polite delays); `timeout` is in seconds.
+    """
+    started = time.monotonic()
+    try:
+        if source_index is not None:
+            watch, source_cfg = _source_from_config(watch, source_cfg, source_index)
+        watch, source_cfg = _as_watch(watch), _as_source(source_cfg)
+        _check_options(source_cfg)
+    except ValueError as exc:
+        return _result(errors=[str(exc)], seconds=time.monotonic() - started)
+    job = {
+        "db_path": str(Path(db_path).resolve()),
+        "watch": watch.model_dump(mode="json"),
+        "source": source_cfg.model_dump(mode="json"),
+        "settings": settings_overrides or {},
+        "timeout": timeout,
+    }
+    outcome = _run_child(json.dumps(job), timeout)
+    outcome["seconds"] = round(time.monotonic() - started, 3)
+    return outcome
+
+
+def _source_from_config(config, watch_name: str, source_index: int) -> tuple[Watch, SourceConfig]:
+    if not isinstance(config, Config):
+        text = str(config)
+        try:
+            if text.lstrip().startswith("{"):
+                config = Config.model_validate_json(text)
+            else:
+                config = load_config(text)
+        except (ConfigError, ValueError) as exc:
+            raise ValueError(f"cannot read the configuration: {str(exc).splitlines()[0]}") from None
+    try:
+        watch = config.watch(watch_name)
+        return watch, watch.sources[source_index]
+    except (KeyError, IndexError):
+        raise ValueError(f"no source #{source_index} in watch {watch_name!r}") from None
+
+
+def _as_watch(watch) -> Watch:
+    return watch if isinstance(watch, Watch) else Watch.model_validate(watch)
+
+
+def _as_source(source_cfg) -> SourceConfig:
+    return source_cfg if isinstance(source_cfg, SourceConfig) else SourceConfig.model_validate(source_cfg)
+
+
+def _check_options(source_cfg: SourceConfig) -> None:
+    from crawler.spiders.options import parse_options
+
+    try:
+        parse_options(source_cfg.type, source_cfg.options)
+    except ValueError as exc:
+        raise ValueError(f"{source_cfg.type}: {exc}") from None
+
+
+def _result(**values) -> dict:
+    result = {key: 0 for key in COUNT_KEYS}
+    result.update(errors=[], pages=0, robots_blocked=0, finish_reason=None, seconds=0.0)
+    result.update(values)
+    return result
+
+
+# --- parent side -----------------------------------------------------------------------------
+
+def _run_child(job_text: str, timeout: float | None) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
+    process = subprocess.Popen([sys.executable, "-m", "crawler.runner"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               encoding="utf-8", errors="replace", env=env,
+                               start_new_session=True)  # a Ctrl-C in the terminal is ours to handle
+    stopped_note = None
+    try:
+        stdout, stderr = process.communicate(job_text, timeout=_hard_limit(timeout))
+    except subprocess.TimeoutExpired:
+        stopped_note = f"crawl stopped: still running {timeout:g} s after its time limit"
+        stdout, stderr = _stop(process)
+    except BaseException:
+        _stop(process)
+        raise
+    _relay_warnings(stderr)
+    outcome = _parse_child_output(stdout, stderr, process.returncode)
+    if stopped_note:
+        outcome["errors"].append(stopped_note)
+    return outcome
+
+
+def _hard_limit(timeout: float | None) -> float | None:
+    return None if timeout is None else timeout + GRACE_SECONDS
+
+
+def _stop(process: subprocess.Popen) -> tuple[str, str]:
+    """SIGTERM first (Scrapy closes the spider and the pipeline stores its batch), then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            return process.communicate(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            continue
+    return "", ""
+
+
+def _parse_child_output(stdout: str, stderr: str, returncode: int | None) -> dict:
+    for line in reversed((stdout or "").splitlines()):
+        if line.startswith(RESULT_MARKER):
+            try:
+                return _result(**json.loads(line[len(RESULT_MARKER):]))
+            except (ValueError, TypeError):
+                break
+    last_words = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+    reason = last_words[-1][:300] if last_words else "no output"
+    return _result(errors=[f"the crawl process ended without a result (exit {returncode}): {reason}"])
+
+
+def _relay_warnings(stderr: str) -> None:
+    """Repeat the child's warnings (rejected items, failed pages) in this process's log."""
+    relayed = 0
+    for line in (stderr or "").splitlines():
+        if "] WARNING:" in line or "] ERROR:" in line or "] CRITICAL:" in line:
+            if relayed < RELAYED_LOG_LINES:
+                log.warning("spider: %s", line.split("] ", 1)[-1][:500])
+            relayed += 1
+        else:
+            log.debug("spider: %s", line)
+    if relayed > RELAYED_LOG_LINES:
+        log.warning("spider: ... and %d more warnings", relayed - RELAYED_LOG_LINES)
+
+
+# --- child side ------------------------------------------------------------------------------
+
+def crawl(job: dict) -> dict:
+    """Run one crawl in this process (the child): only ever once per process."""
+    from scrapy.crawler import AsyncCrawlerProcess
+    from scrapy.settings import Settings
+
+    from crawler.spiders import SPIDERS
+    from crawler.spiders.options import parse_options
+
+    watch, source_cfg = _as_watch(job["watch"]), _as_source(job["source"])
+    spider_class = SPIDERS.get(source_cfg.type)
+    if spider_class is None:
+        return _result(errors=[f"{source_cfg.type!r} is not a Scrapy source"])
+    options = parse_options(source_cfg.type, source_cfg.options)
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    if options.min_interval is not None:
+        settings.set("DOWNLOAD_DELAY", options.min_interval, priority="project")
+    if job.get("timeout"):
+        settings.set("CLOSESPIDER_TIMEOUT", float(job["timeout"]), priority="cmdline")
+    settings.update(job.get("settings") or {}, priority="cmdline")
+
+    process = AsyncCrawlerProcess(settings)
+    crawler = process.create_crawler(spider_class)
+    process.crawl(crawler, watch=watch, source=source_cfg, db_path=job["db_path"])
+    process.start()
+    return _crawl_result(crawler)
+
+
+def _crawl_result(crawler) -> dict:
+    stats = crawler.stats.get_stats()
+    spider = getattr(crawler, "spider", None)
+    errors = spider.error_lines() if spider is not None else ["the spider did not start"]
+    reason = stats.get("finish_reason")
+    if reason and reason != "finished":
+        errors.append(f"crawl ended early: {reason}")
+    return _result(**{key: stats.get(f"mentionwatch/{key}", 0) for key in COUNT_KEYS},
+                   errors=errors, pages=stats.get("mentionwatch/pages", 0),
+                   robots_blocked=stats.get("robotstxt/forbidden", 0), finish_reason=reason)
+
+
+def main() -> int:
+    try:
+        job = json.loads(sys.stdin.read())
+        result = crawl(job)
+    except (ValueError, KeyError, TypeError) as exc:
+        result = _result(errors=[f"bad crawl job: {type(exc).__name__}: {str(exc)[:300]}"])
+    print(RESULT_MARKER + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

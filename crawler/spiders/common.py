@@ -1,0 +1,86 @@
+"""What both mentionwatch spiders share: their arguments, the error list, known-id lookups.
+
+A spider gets the watch, its source config and the database path as arguments (the runner passes
+them). Failed requests and crashed callbacks become short lines in `spider.errors`, which the
+runner reports; nothing is raised out of the crawl.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
+from scrapy.spidermiddlewares.httperror import HttpError
+
+from crawler.spiders.options import FieldSelectors, parse_options
+from mentionwatch.config import SourceConfig, Watch
+from storage import open_db
+from storage.mentions import existing_external_ids
+
+MAX_ERROR_LINES = 50
+
+log = logging.getLogger(__name__)
+
+
+class MentionSpiderMixin:
+    """Mixed into both spiders, before the Scrapy base class."""
+
+    source_type: str = ""
+
+    def setup(self, watch: Watch | dict, source: SourceConfig | dict, db_path: str) -> FieldSelectors:
+        """Keep the arguments, validate the options (ValueError: one line naming the field)."""
+        self.watch = watch if isinstance(watch, Watch) else Watch.model_validate(watch)
+        self.source_cfg = source if isinstance(source, SourceConfig) else SourceConfig.model_validate(source)
+        self.db_path = str(db_path)
+        self.errors: list[str] = []
+        self._dropped_errors = 0
+        self._db = None
+        return parse_options(self.source_cfg.type, self.source_cfg.options)
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._on_callback_error, signal=signals.spider_error)
+        return spider
+
+    def count_page(self) -> None:
+        """One more page read for mentions (sitemaps, feeds and robots.txt are not counted)."""
+        self.crawler.stats.inc_value("mentionwatch/pages")
+
+    def add_error(self, line: str) -> None:
+        if len(self.errors) < MAX_ERROR_LINES:
+            self.errors.append(line)
+        else:
+            self._dropped_errors += 1
+
+    def error_lines(self) -> list[str]:
+        extra = [f"... and {self._dropped_errors} more errors"] if self._dropped_errors else []
+        return self.errors + extra
+
+    def on_request_error(self, failure) -> None:
+        """Errback of every request: HTTP errors, timeouts, refused connections."""
+        url = failure.request.url
+        if failure.check(HttpError):
+            self.add_error(f"{url}: HTTP {failure.value.response.status}")
+        elif failure.check(IgnoreRequest):
+            # robots.txt said no: that is politeness, not a failure (counted in the stats)
+            self.logger.info("skipped %s: %s", url, failure.value)
+        else:
+            self.add_error(f"{url}: {failure.type.__name__}: {str(failure.value)[:200]}")
+
+    def _on_callback_error(self, failure, response, spider) -> None:
+        if spider is self:
+            self.add_error(f"{response.url}: could not read the page: "
+                           f"{failure.type.__name__}: {str(failure.value)[:200]}")
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of these ids of this source are stored already (from earlier crawls)."""
+        if self._db is None:
+            self._db = open_db(self.db_path)
+        return existing_external_ids(self._db, self.source_type, ids)
+
+    def closed(self, reason: str) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,129 @@
+"""Reading mentions out of a page with the selectors from the watchlist (shared by both spiders).
+
+With an `item` selector every matching node is one mention and the field selectors are read inside
+it. Without one (sitemap pages) the whole page is one mention, found through common markup
+(og:title, article:published_time, <article> paragraphs) unless the watchlist names selectors.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import urlsplit
+
+from parsel import Selector, SelectorList
+
+from crawler.items import MentionItem
+from crawler.spiders.options import XPATH_PREFIX, FieldSelectors
+
+# tried in order when the watchlist gives no selector for a whole-page mention
+PAGE_DEFAULTS = {
+    "title": ('meta[property="og:title"]::attr(content)', "h1 ::text", "title::text"),
+    "text": ("article p ::text", "main p ::text", "p ::text"),
+    "date": ('meta[property="article:published_time"]::attr(content)', "time::attr(datetime)"),
+    "author": ('meta[name="author"]::attr(content)',),
+}
+
+_SPACES = re.compile(r"\s+")
+
+
+def select(node: Selector, selector: str) -> SelectorList:
+    """Apply a CSS selector, or an XPath one written as 'xpath:...'."""
+    if selector.startswith(XPATH_PREFIX):
+        return node.xpath(selector[len(XPATH_PREFIX):].strip())
+    return node.css(selector)
+
+
+def first_value(node: Selector, selector: str | None) -> str | None:
+    """The first non-blank match, stripped, or None."""
+    if not selector:
+        return None
+    for value in select(node, selector).getall():
+        value = _SPACES.sub(" ", value).strip()
+        if value:
+            return value
+    return None
+
+
+def joined_text(node: Selector, selector: str | None) -> str:
+    """Every text piece the selector matches, joined with single spaces."""
+    if not selector:
+        return ""
+    pieces = (_SPACES.sub(" ", piece).strip() for piece in select(node, selector).getall())
+    return " ".join(piece for piece in pieces if piece)
+
+
+def extract_mentions(response, selectors: FieldSelectors, source: str,
+                     fallback_date: str | None = None) -> list[MentionItem]:
+    """All mentions on one page (one per `item` node, or the page itself when there is no `item`)."""
+    page_lang = selectors.lang or first_value(response, "xpath:/html/@lang")
+    if selectors.item is None:
+        return [_page_mention(response, selectors, source, page_lang, fallback_date)]
+    return [_node_mention(response, node, index, selectors, source, page_lang, fallback_date)
+            for index, node in enumerate(select(response, selectors.item))]
+
+
+def _node_mention(response, node: Selector, index: int, selectors: FieldSelectors, source: str,
+                  page_lang: str | None, fallback_date: str | None) -> MentionItem:
+    text = joined_text(node, selectors.text)
+    author = first_value(node, selectors.author)
+    link = first_value(node, selectors.url)
+    permalink = response.urljoin(link) if link else None
+    site_id = first_value(node, selectors.id)
+    return MentionItem(
+        source=source,
+        external_id=_external_id(response.url, site_id, permalink, author, text),
+        text=text,
+        created_at=first_value(node, selectors.date) or fallback_date,
+        date_format=selectors.date_format,
+        url=permalink or f"{response.url}#{index + 1}",
+        author=author,
+        title=first_value(node, selectors.title),
+        lang=page_lang,
+        rating=first_value(node, selectors.rating),
+        page_url=response.url,
+    )
+
+
+def _page_mention(response, selectors: FieldSelectors, source: str, page_lang: str | None,
+                  fallback_date: str | None) -> MentionItem:
+    def field(name: str) -> str | None:
+        chosen = getattr(selectors, name)
+        if chosen:
+            return joined_text(response, chosen) if name == "text" else first_value(response, chosen)
+        for default in PAGE_DEFAULTS.get(name, ()):
+            value = joined_text(response, default) if name == "text" else first_value(response, default)
+            if value:
+                return value
+        return None
+
+    canonical = first_value(response, 'link[rel="canonical"]::attr(href)')
+    url = response.urljoin(canonical) if canonical else response.url
+    return MentionItem(
+        source=source,
+        external_id=url,  # a page is its own mention: its URL is a stable id
+        text=field("text") or "",
+        created_at=field("date") or fallback_date,
+        date_format=selectors.date_format,
+        url=url,
+        author=field("author"),
+        title=field("title"),
+        lang=page_lang,
+        rating=first_value(response, selectors.rating),
+        page_url=response.url,
+    )
+
+
+def _external_id(page_url: str, site_id: str | None, permalink: str | None, author: str | None,
+                 text: str) -> str:
+    """The site's own id (prefixed with the host), else the permalink, else a content hash.
+
+    The hash leaves out the page URL and the item's position on purpose: new reviews push old ones
+    onto later pages, and the same review must keep the same id.
+    """
+    host = urlsplit(page_url).netloc
+    if site_id:
+        return f"{host}:{site_id}"
+    if permalink:
+        return permalink
+    digest = hashlib.sha1(f"{author or ''}\n{text}".encode("utf-8")).hexdigest()[:20]
+    return f"{host}:sha1:{digest}"

@@ -1,0 +1,131 @@
+"""The watchlist options of the Scrapy-based sources (`reviews`, `sitemap`), checked with pydantic.
+
+A selector is CSS by default (Scrapy's `::text` and `::attr(name)` work) or XPath when written with
+an `xpath:` prefix. Field selectors are read inside one review (the `item` selector); the others
+(`item`, `next_page`) on the whole page. `option_error_line` turns a pydantic error into the one line
+a user sees, naming the field.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cssselect import SelectorError
+from lxml import etree
+from parsel.csstranslator import HTMLTranslator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+XPATH_PREFIX = "xpath:"
+_css_translator = HTMLTranslator()
+
+
+def check_selector(selector: str) -> str:
+    """Compile a CSS or `xpath:` selector once, so a typo is reported before any crawl."""
+    selector = selector.strip()
+    if not selector:
+        raise ValueError("empty selector")
+    try:
+        if selector.startswith(XPATH_PREFIX):
+            etree.XPath(selector[len(XPATH_PREFIX):].strip())
+        else:
+            _css_translator.css_to_xpath(selector)
+    except (SelectorError, etree.XPathSyntaxError) as exc:
+        raise ValueError(f"invalid selector {selector!r}: {exc}") from None
+    return selector
+
+
+class FieldSelectors(BaseModel):
+    """Where each field of a mention is on the page (shared by both spiders)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: str | None = Field(default=None, description="one review / post on a page")
+    text: str | None = Field(default=None, description="its text (all matching text is joined)")
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+    date_format: str | None = Field(default=None,
+                                    description="strptime format when the date is not ISO/RFC, "
+                                                "e.g. '%d %B %Y'")
+    rating: str | None = Field(default=None, description="stars; the first number found is kept")
+    url: str | None = Field(default=None, description="permalink; else page URL + #index")
+    id: str | None = Field(default=None, description="stable id on the site; else a hash")
+    lang: str | None = Field(default=None,
+                             description="language code for every item; else the page's lang")
+    min_interval: float | None = Field(default=None, ge=0, le=600,
+                                       description="seconds between two requests to the site")
+
+    @field_validator("item", "text", "title", "author", "date", "rating", "url", "id")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return None if value is None else check_selector(value)
+
+
+class ReviewOptions(FieldSelectors):
+    """`type: reviews`: listing pages of a review site or forum, followed through `next_page`."""
+
+    start_urls: list[str] = Field(min_length=1)
+    item: str
+    text: str
+    next_page: str | None = None
+    max_pages: int = Field(default=50, ge=1, le=10_000, description="listing pages per start URL")
+    stop_at_known: bool = Field(default=True,
+                                description="stop paging at a page whose reviews are all stored")
+
+    _urls = field_validator("start_urls")(lambda urls: [_check_url(u) for u in urls])
+    _next = field_validator("next_page")(
+        lambda value: None if value is None else check_selector(value))
+
+
+class SitemapOptions(FieldSelectors):
+    """`type: sitemap`: pages listed in sitemaps (or robots.txt, or RSS/Atom feeds), one mention
+    per page unless `item` selects several."""
+
+    sitemap_urls: list[str] = Field(min_length=1)
+    follow: list[str] = Field(default_factory=list,
+                              description="regular expressions; only matching page URLs are crawled")
+    max_pages: int = Field(default=200, ge=1, le=100_000, description="pages crawled per run")
+    skip_known: bool = Field(default=True,
+                             description="do not fetch again a page already stored (page mode)")
+
+    _urls = field_validator("sitemap_urls")(lambda urls: [_check_url(u) for u in urls])
+
+    @field_validator("follow")
+    @classmethod
+    def _regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return patterns
+
+
+OPTION_MODELS: dict[str, type[FieldSelectors]] = {"reviews": ReviewOptions, "sitemap": SitemapOptions}
+
+
+def _check_url(url: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", url or ""):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return url
+
+
+def parse_options(source_type: str, options: dict[str, Any]) -> FieldSelectors:
+    """Validated options of a Scrapy source; ValueError with one line naming the field."""
+    model = OPTION_MODELS.get(source_type)
+    if model is None:
+        raise ValueError(f"{source_type!r} is not a Scrapy source (use one of {', '.join(OPTION_MODELS)})")
+    try:
+        return model.model_validate(options or {})
+    except ValidationError as exc:
+        raise ValueError(option_error_line(exc)) from None
+
+
+def option_error_line(exc: ValidationError) -> str:
+    """'options.item: Field required' style text for the first problem (and how many more)."""
+    errors = exc.errors()
+    first = errors[0]
+    location = ".".join(str(part) for part in ("options", *first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{location}: {message}{more}"

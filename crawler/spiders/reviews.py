@@ -1,0 +1,49 @@
+"""The configurable review/forum spider (`type: reviews`): selectors come from the watchlist.
+
+It starts at each of `start_urls`, reads every `item` on the page with the field selectors, and
+follows `next_page` up to `max_pages` pages. Review sites list the newest first, so once a page holds
+a review stored by an earlier crawl, the older pages behind it are not fetched again (like the API
+pollers stop at the first known item); `stop_at_known: false` turns that off.
+"""
+from __future__ import annotations
+
+import scrapy
+
+from crawler.spiders.common import MentionSpiderMixin
+from crawler.spiders.extract import extract_mentions, first_value
+
+
+class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
+    name = "reviews"
+    source_type = "reviews"
+
+    def __init__(self, watch, source, db_path, **kwargs):
+        super().__init__(**kwargs)
+        self.options = self.setup(watch, source, db_path)
+
+    async def start(self):
+        for url in self.options.start_urls:
+            yield self._listing_request(url, page=1)
+
+    def _listing_request(self, url: str, page: int) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse, errback=self.on_request_error,
+                              cb_kwargs={"page": page})
+
+    def parse(self, response, page: int = 1):
+        self.count_page()
+        items = extract_mentions(response, self.options, self.source_type)
+        yield from items
+        next_link = first_value(response, self.options.next_page)
+        if not next_link:
+            return
+        if page >= self.options.max_pages:
+            self.logger.info("max_pages (%d) reached at %s", self.options.max_pages, response.url)
+            return
+        if self.options.stop_at_known and self._any_known(items):
+            self.logger.info("%s holds reviews stored by an earlier crawl: not paging further",
+                             response.url)
+            return
+        yield self._listing_request(response.urljoin(next_link), page + 1)
+
+    def _any_known(self, items) -> bool:
+        return bool(self.known_ids({item["external_id"] for item in items}))

@@ -1,0 +1,100 @@
+"""The sitemap/feed-driven spider (`type: sitemap`): crawl the pages a site lists.
+
+`sitemap_urls` may name sitemap.xml files (nested sitemap indexes and .gz included), a robots.txt
+(its `Sitemap:` lines), or RSS/Atom feeds. Listed pages are filtered by `follow` patterns, newest
+first (sitemap `lastmod` / feed dates), pages already stored are skipped, and at most `max_pages`
+are fetched per run. Each page is one mention (or several with an `item` selector); a page without
+its own date gets the one its sitemap or feed gave.
+"""
+from __future__ import annotations
+
+import re
+
+import feedparser
+import scrapy
+from scrapy.spiders import SitemapSpider
+
+from crawler.spiders.common import MentionSpiderMixin
+from crawler.spiders.extract import extract_mentions
+from storage import parse_timestamp
+
+_FEED_START = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(rss|feed|rdf:RDF)\b", re.S)
+
+
+class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
+    name = "sitemap"
+    source_type = "sitemap"
+
+    def __init__(self, watch, source, db_path, **kwargs):
+        self.options = self.setup(watch, source, db_path)
+        self.sitemap_urls = self.options.sitemap_urls
+        self.sitemap_rules = [("", "parse_page")]  # `follow` is applied in _pages_to_fetch
+        self._page_patterns = [re.compile(pattern) for pattern in self.options.follow]
+        self._listed_dates: dict[str, str] = {}
+        self._pages_scheduled = 0
+        super().__init__(**kwargs)
+
+    async def start(self):
+        for url in self.sitemap_urls:
+            yield scrapy.Request(url, callback=self._parse_sitemap, errback=self.on_request_error)
+
+    def _parse_sitemap(self, response):
+        """Sitemaps and robots.txt as Scrapy reads them, plus RSS/Atom feeds; every request gets
+        the errback so a failed page shows up in the run's errors."""
+        if _FEED_START.match(response.body[:2048]):
+            requests = self._feed_requests(response)
+        else:
+            requests = super()._parse_sitemap(response)
+        for request in requests:
+            yield request.replace(errback=self.on_request_error)
+
+    def sitemap_filter(self, entries):
+        """Nested sitemaps pass through; page entries are chosen by `_pages_to_fetch`."""
+        if getattr(entries, "type", None) != "urlset":
+            yield from entries
+            return
+        listed = [entry for entry in entries if entry.get("loc")]
+        yield from self._pages_to_fetch(listed, date_key="lastmod")
+
+    def _feed_requests(self, response):
+        feed = feedparser.parse(response.body)
+        listed = [{"loc": response.urljoin(entry.get("link")),
+                   "date": entry.get("published") or entry.get("updated")}
+                  for entry in feed.entries if entry.get("link")]
+        for entry in self._pages_to_fetch(listed, date_key="date"):
+            yield scrapy.Request(entry["loc"], callback=self.parse_page)
+
+    def _pages_to_fetch(self, listed: list[dict], date_key: str) -> list[dict]:
+        """Followed, not yet stored pages, newest first, within what is left of `max_pages`."""
+        listed = [entry for entry in listed if self._followed(entry["loc"])]
+        listed.sort(key=lambda entry: _sortable_date(entry.get(date_key)), reverse=True)
+        if self.options.item is None and self.options.skip_known:
+            known = self.known_ids(entry["loc"] for entry in listed)
+            listed = [entry for entry in listed if entry["loc"] not in known]
+        room = max(self.options.max_pages - self._pages_scheduled, 0)
+        if len(listed) > room:
+            self.logger.info("max_pages (%d) reached: %d listed pages left for the next run",
+                             self.options.max_pages, len(listed) - room)
+            listed = listed[:room]
+        self._pages_scheduled += len(listed)
+        for entry in listed:
+            if entry.get(date_key):
+                self._listed_dates[entry["loc"]] = entry[date_key]
+        return listed
+
+    def _followed(self, url: str) -> bool:
+        return not self._page_patterns or any(p.search(url) for p in self._page_patterns)
+
+    def parse_page(self, response):
+        self.count_page()
+        fallback_date = self._listed_dates.get(response.request.url) or \
+            self._listed_dates.get(response.url)
+        yield from extract_mentions(response, self.options, self.source_type, fallback_date)
+
+
+def _sortable_date(value: str | None) -> str:
+    """Stored-form date text (sorts in time order), or '' when missing or unreadable."""
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return ""

@@ -1,0 +1,201 @@
+"""The real Scrapy engine (through run_spider, one OS process per crawl) against a local site.
+
+The site (tests/sites/review_site.py) has a robots.txt that disallows /private/, listing pages with
+malformed and off-topic reviews, a page that fails once (retried), a page that always answers 500,
+a sitemap index, a news sitemap and an RSS feed. Expected rows are computed from the site's data.
+"""
+from __future__ import annotations
+
+import pytest
+
+from crawler.runner import run_spider
+from crawler.settings import USER_AGENT
+from mentionwatch.config import Config, Watch
+from sites.review_site import ARTICLES, LAST_PAGE, REVIEWS, good_reviews, start_site
+from storage import open_db, parse_timestamp
+
+# keep the crawl quick: no polite delays against our own test server
+FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_TIMES": 1}
+
+REVIEW_SELECTORS = {
+    "item": "div.review",
+    "text": "p.body ::text",
+    "title": "h3::text",
+    "author": ".author::text",
+    "date": "time::attr(datetime)",
+    "rating": ".stars::attr(data-rating)",
+    "url": "a.permalink::attr(href)",
+    "id": "::attr(data-id)",
+    "next_page": "a.next::attr(href)",
+}
+
+
+@pytest.fixture(scope="module")
+def site():
+    site, server = start_site()
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+def review_watch(site, **extra_options) -> Watch:
+    options = {"start_urls": [f"{site.base}/acme/reviews-1.html",
+                              f"{site.base}/private/acme-internal.html"],
+               **REVIEW_SELECTORS, **extra_options}
+    return Watch.model_validate({"name": "acme", "query": {"any": ["acme"]},
+                                 "sources": [{"type": "reviews", "options": options}]})
+
+
+def stored(db_path) -> list[dict]:
+    db = open_db(db_path)
+    try:
+        return list(db.query("SELECT m.*, w.watch FROM mentions m "
+                             "LEFT JOIN mention_watches w ON w.mention_id = m.id ORDER BY m.id"))
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def review_crawls(site, tmp_path_factory):
+    """Two crawls of the review site into one database, with the requests each made."""
+    db_path = tmp_path_factory.mktemp("reviews") / "mentions.db"
+    watch = review_watch(site)
+    site.requests.clear()
+    first = run_spider(db_path, watch, watch.sources[0], settings_overrides=FAST, timeout=120)
+    first_requests = list(site.requests)
+    rows_after_first = stored(db_path)
+    site.requests.clear()
+    second = run_spider(db_path, watch, watch.sources[0], settings_overrides=FAST, timeout=120)
+    return {"first": first, "first_requests": first_requests, "rows": rows_after_first,
+            "second": second, "second_requests": list(site.requests),
+            "rows_after_second": stored(db_path)}
+
+
+def test_every_good_review_is_stored_exactly_once(review_crawls):
+    rows = review_crawls["rows"]
+    expected = good_reviews()
+    assert sorted((r["author"], r["text"]) for r in rows) == \
+        sorted((g["author"], " ".join(g["text"].split())) for g in expected)
+    assert len({(r["source"], r["external_id"]) for r in rows}) == len(rows)
+    assert {r["watch"] for r in rows} == {"acme"}
+    first = review_crawls["first"]
+    assert first["new"] == len(expected)
+    assert first["finish_reason"] == "finished"
+
+
+def test_fields_are_read_with_the_configured_selectors(review_crawls, site):
+    by_author = {r["author"]: r for r in review_crawls["rows"]}
+    for review in good_reviews():
+        row = by_author[review["author"]]
+        assert row["created_at"] == parse_timestamp(review["date"])
+        assert row["rating"] == float(review["stars"])
+        assert row["lang"] == "en"
+        assert row["title"] == review.get("title")
+        if review.get("permalink"):
+            assert row["url"] == site.base + review["permalink"]
+            assert row["external_id"] == site.base + review["permalink"]
+        elif review.get("id"):
+            assert row["external_id"].endswith(":" + review["id"])
+
+
+def test_malformed_and_off_topic_reviews_are_counted_not_stored(review_crawls):
+    first = review_crawls["first"]
+    assert first["rejected"] == sum(1 for r in REVIEWS if r.get("malformed"))
+    assert first["filtered"] == sum(1 for r in REVIEWS if r.get("off_topic"))
+    assert first["duplicates"] == len(REVIEWS) - len(good_reviews()) - first["rejected"] - first["filtered"]
+    assert first["fetched"] == len(REVIEWS)
+    stored_texts = {r["text"] for r in review_crawls["rows"]}
+    for review in REVIEWS:
+        if review.get("malformed") or review.get("off_topic"):
+            assert review["text"] not in stored_texts
+
+
+def test_robots_txt_is_obeyed_and_the_project_user_agent_is_sent(review_crawls, site):
+    requests = review_crawls["first_requests"]
+    assert "/robots.txt" in requests
+    assert not [path for path in requests if path.startswith("/private/")]
+    assert review_crawls["first"]["robots_blocked"] == 1
+    assert site.user_agents == {USER_AGENT}
+
+
+def test_a_failing_page_is_an_error_and_a_flaky_one_is_retried(review_crawls, site):
+    first = review_crawls["first"]
+    broken = f"{site.base}/acme/reviews-{LAST_PAGE + 1}.html"
+    assert first["errors"] == [f"{broken}: HTTP 500"]
+    requests = review_crawls["first_requests"]
+    assert requests.count("/acme/reviews-2.html") == 2  # 500 once, then read
+    assert first["pages"] == LAST_PAGE
+
+
+def test_a_second_crawl_adds_no_duplicates_and_stops_at_known_reviews(review_crawls):
+    second = review_crawls["second"]
+    assert second["new"] == 0
+    assert second["errors"] == []
+    assert len(review_crawls["rows_after_second"]) == len(review_crawls["rows"])
+    listing_pages = [p for p in review_crawls["second_requests"] if p.startswith("/acme/")]
+    assert listing_pages == ["/acme/reviews-1.html"]
+
+
+def test_xpath_selectors_and_paging_without_stop(site, tmp_path):
+    watch = review_watch(site, item="xpath://div[@class='review']",
+                         text="xpath:.//p[@class='body']//text()",
+                         author="xpath:.//span[@class='author']/text()",
+                         stop_at_known=False, max_pages=2)
+    db_path = tmp_path / "x.db"
+    result = run_spider(db_path, watch, watch.sources[0], settings_overrides=FAST, timeout=120)
+    on_two_pages = [g for g in good_reviews() if g["page"] <= 2]
+    assert result["new"] == len(on_two_pages)
+    assert result["pages"] == 2
+    assert sorted(r["author"] for r in stored(db_path)) == sorted(g["author"] for g in on_two_pages)
+
+
+@pytest.fixture(scope="module")
+def sitemap_crawls(site, tmp_path_factory):
+    db_path = tmp_path_factory.mktemp("sitemap") / "mentions.db"
+    config = Config.model_validate({"watches": [{
+        "name": "acme", "query": {"any": ["acme"]},
+        "sources": [{"type": "sitemap", "options": {
+            "sitemap_urls": [f"{site.base}/sitemap.xml", f"{site.base}/blog/feed.rss"],
+            "follow": ["/news/", "/private/", "/blog/"]}}]}]})
+    site.requests.clear()
+    # the (config, watch name, source index) form, as crawler.collect calls it
+    first = run_spider(db_path, config.model_dump_json(), "acme", 0, settings_overrides=FAST,
+                       timeout=120)
+    first_requests = list(site.requests)
+    rows = stored(db_path)
+    site.requests.clear()
+    second = run_spider(db_path, config, "acme", 0, settings_overrides=FAST, timeout=120)
+    return {"first": first, "first_requests": first_requests, "rows": rows, "second": second,
+            "second_requests": list(site.requests), "rows_after_second": stored(db_path)}
+
+
+def on_topic_articles() -> dict:
+    return {path: article for path, article in ARTICLES.items()
+            if "acme" in article[3].lower() and not path.startswith("/private/")}
+
+
+def test_sitemap_and_feed_pages_become_mentions(sitemap_crawls, site):
+    rows = {r["url"].removeprefix(site.base): r for r in sitemap_crawls["rows"]}
+    expected = on_topic_articles()
+    assert set(rows) == set(expected)
+    for path, (title, date, lastmod, body) in expected.items():
+        row = rows[path]
+        assert row["title"] == title
+        assert row["text"] == body
+        assert row["author"] == "Newsdesk"
+        # a page without its own date gets the sitemap's lastmod
+        assert row["created_at"] == parse_timestamp(date or lastmod)
+    first = sitemap_crawls["first"]
+    assert first["new"] == len(expected) and first["errors"] == []
+    assert first["filtered"] == sum(1 for a in ARTICLES.values() if "acme" not in a[3].lower())
+
+
+def test_sitemap_crawl_obeys_robots_and_skips_stored_pages(sitemap_crawls):
+    assert "/sitemap-news.xml" in sitemap_crawls["first_requests"]  # followed from the index
+    for requests in (sitemap_crawls["first_requests"], sitemap_crawls["second_requests"]):
+        assert not [p for p in requests if p.startswith("/private/")]
+    second = sitemap_crawls["second"]
+    assert second["new"] == 0 and second["errors"] == []
+    assert len(sitemap_crawls["rows_after_second"]) == len(sitemap_crawls["rows"])
+    refetched = set(sitemap_crawls["second_requests"]) & set(on_topic_articles())
+    assert refetched == set()
