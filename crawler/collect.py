@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import httpx
 from sqlite_utils import Database
@@ -53,8 +52,7 @@ class CrawlRunResult:
 def collect_all(db: Database, config: Config, watch_name: str | None = None,
                 source_type: str | None = None, progress: Callable | None = None, *,
                 transport: httpx.BaseTransport | None = None,
-                sleep: Callable[[float], None] = time.sleep,
-                config_path: str | Path | None = None) -> list[CrawlRunResult]:
+                sleep: Callable[[float], None] = time.sleep) -> list[CrawlRunResult]:
     """Poll every enabled source of every watch (or only the named watch / source type) once.
 
     `progress(watch, source_cfg, result)` is called after each source when given.
@@ -67,7 +65,7 @@ def collect_all(db: Database, config: Config, watch_name: str | None = None,
             if not source_cfg.enabled or (source_type is not None and source_cfg.type != source_type):
                 continue
             result = collect_source(db, config, watch, source_cfg, transport=transport, sleep=sleep,
-                                    config_path=config_path, source_index=index)
+                                    source_index=index)
             results.append(result)
             if progress is not None:
                 progress(watch, source_cfg, result)
@@ -77,7 +75,6 @@ def collect_all(db: Database, config: Config, watch_name: str | None = None,
 def collect_source(db: Database, config: Config, watch: Watch, source_cfg: SourceConfig, *,
                    transport: httpx.BaseTransport | None = None,
                    sleep: Callable[[float], None] = time.sleep,
-                   config_path: str | Path | None = None,
                    source_index: int | None = None) -> CrawlRunResult:
     """Poll one source for one watch, store its new matching mentions, record the crawl run."""
     started = time.monotonic()
@@ -85,7 +82,7 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
                             watch=watch.name, source=source_cfg.type)
     try:
         if source_cfg.type in SCRAPY_TYPES:
-            _run_spider(db, config, watch, source_cfg, result, config_path, source_index)
+            _run_spider(db, config, watch, source_cfg, result, source_index)
         elif source_cfg.type not in SOURCES:
             result.errors.append(f"unknown source type {source_cfg.type!r} "
                                  f"(see 'mentionwatch sources')")
@@ -167,7 +164,8 @@ def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult) 
     result.errors.extend(page.errors)
 
 
-def _run_spider(db, config, watch, source_cfg, result, config_path, source_index) -> None:
+def _run_spider(db: Database, config: Config, watch: Watch, source_cfg: SourceConfig,
+                result: CrawlRunResult, source_index: int | None) -> None:
     """Scrapy-based sources: one OS process per crawl, through the Scrapy half's runner."""
     try:
         from crawler.runner import run_spider
@@ -175,9 +173,7 @@ def _run_spider(db, config, watch, source_cfg, result, config_path, source_index
         raise FetchError(f"{source_cfg.type}: the Scrapy runner is not available ({exc})") from None
     if source_index is None:
         source_index = watch.sources.index(source_cfg)
-    db_path = _database_path(db)
-    config_arg = str(config_path) if config_path else config.model_dump_json()
-    outcome = run_spider(db_path, config_arg, watch.name, source_index)
+    outcome = run_spider(_database_path(db), config, watch.name, source_index)
     result.fetched = int(outcome.get("fetched", 0))
     result.new = int(outcome.get("new", 0))
     result.duplicates = int(outcome.get("duplicates", 0))

@@ -1,13 +1,16 @@
 """The hand-over to the Scrapy half: `reviews` and `sitemap` sources go to crawler.runner.run_spider.
 
 The runner itself (one OS process per crawl) is tested by the Scrapy half; here a stand-in module
-checks what collect_source passes and how it records the outcome.
+checks what collect_source passes and how it records the outcome, and one real crawl of a local
+page checks the whole hand-over.
 """
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import types
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from crawler.collect import collect_all
 from mentionwatch.config import Config
@@ -21,7 +24,7 @@ def make_config() -> Config:
                     {"type": "sitemap", "options": {"sitemap_urls": ["http://127.0.0.1:1/sitemap.xml"]}}]}]})
 
 
-def test_spider_sources_use_the_runner(db, monkeypatch, tmp_path):
+def test_spider_sources_use_the_runner(db, monkeypatch):
     calls = []
 
     def run_spider(db_path, config, watch_name, source_index):
@@ -32,24 +35,16 @@ def test_spider_sources_use_the_runner(db, monkeypatch, tmp_path):
                 "errors": ["sitemap: 127.0.0.1:1: connection refused"]}
 
     monkeypatch.setitem(sys.modules, "crawler.runner", types.SimpleNamespace(run_spider=run_spider))
-    config_file = tmp_path / "watch.yaml"
-    results = collect_all(db, make_config(), config_path=config_file)
+    config = make_config()
+    results = collect_all(db, config)
     assert [(r.source, r.status) for r in results] == [("reviews", "ok"), ("sitemap", "failed")]
     assert (results[0].fetched, results[0].new, results[0].duplicates, results[0].rejected) == (12, 9, 2, 1)
     assert results[1].errors == ["sitemap: 127.0.0.1:1: connection refused"]
     db_file = db.execute("PRAGMA database_list").fetchone()[2]
-    assert calls == [(db_file, str(config_file), "shop", 1), (db_file, str(config_file), "shop", 2)]
+    assert calls == [(db_file, config, "shop", 1), (db_file, config, "shop", 2)]
     rows = db.execute("SELECT source, status, new, errors FROM crawl_runs ORDER BY id").fetchall()
     assert rows[0] == ("reviews", "ok", 9, None)
     assert rows[1][:3] == ("sitemap", "failed", 0) and "connection refused" in json.loads(rows[1][3])[0]
-
-
-def test_without_a_config_file_the_runner_gets_the_config_as_json(db, monkeypatch):
-    seen = []
-    monkeypatch.setitem(sys.modules, "crawler.runner", types.SimpleNamespace(
-        run_spider=lambda db_path, config, watch, index: seen.append(config) or {"fetched": 0}))
-    collect_all(db, make_config(), source_type="reviews")
-    assert json.loads(seen[0])["watches"][0]["name"] == "shop"
 
 
 def test_a_crashing_runner_is_recorded(db, monkeypatch):
@@ -60,3 +55,45 @@ def test_a_crashing_runner_is_recorded(db, monkeypatch):
     (result,) = collect_all(db, make_config(), source_type="reviews")
     assert result.status == "failed"
     assert result.errors == ["reviews: internal error: RuntimeError: spider process exited with code 1"]
+
+
+def test_a_real_review_crawl_through_collect(db):
+    """End to end with the real runner: a Scrapy child process crawls a local review page."""
+    page = ("<html lang='en'><body>"
+            "<div class='review'><p class='text'>Acme support was slow and rude</p><span class='who'>Ann</span>"
+            "<time>2024-05-01T10:00:00Z</time></div>"
+            "<div class='review'><p class='text'>Acme fixed it quickly</p><span class='who'>Bob</span>"
+            "<time>2024-05-02T10:00:00Z</time></div>"
+            "<div class='review'><p class='text'>Nothing to do with the brand</p><span class='who'>Cy</span>"
+            "<time>2024-05-03T10:00:00Z</time></div></body></html>").encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = page if self.path == "/reviews" else b"User-agent: *\nAllow: /\n"
+            self.send_response(200 if self.path in ("/reviews", "/robots.txt") else 404)
+            self.send_header("Content-Type", "text/html" if self.path == "/reviews" else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = Config.model_validate({"watches": [{
+            "name": "shop", "query": {"any": ["acme"]},
+            "sources": [{"type": "reviews", "options": {
+                "start_urls": [f"http://127.0.0.1:{server.server_address[1]}/reviews"],
+                "item": "div.review", "text": "p.text::text", "author": "span.who::text",
+                "date": "time::text", "min_interval": 0}}]}]})
+        (result,) = collect_all(db, config)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.status == "ok", result.errors
+    assert (result.new, result.filtered) == (2, 1)
+    authors = {row[0] for row in db.execute("SELECT author FROM mentions").fetchall()}
+    assert authors == {"Ann", "Bob"}
+    assert db.execute("SELECT new FROM crawl_runs WHERE id = ?", [result.run_id]).fetchone()[0] == 2

@@ -35,6 +35,35 @@ def _from_poller(type_name: str, poller: type[Poller], secrets: tuple[str, ...] 
 
 SCRAPY_TYPES = ("reviews", "sitemap")
 
+
+def _spider_options(type_name: str, fallback: dict[str, str]) -> dict[str, str]:
+    """The Scrapy source's options as its own option model describes them (fallback if absent)."""
+    try:
+        from crawler.spiders.options import OPTION_MODELS
+    except ImportError:
+        return fallback
+    model = OPTION_MODELS[type_name]
+    described = {}
+    for name, info in model.model_fields.items():
+        text = _description(model, name, fallback)
+        default = info.get_default(call_default_factory=True)
+        if info.is_required():
+            text = f"{text} [required]"
+        elif default not in (None, [], ""):
+            text = f"{text} (default {default})"
+        described[name] = text
+    return described
+
+
+def _description(model, name: str, fallback: dict[str, str]) -> str:
+    """A field's description, looked up in parent models too (subclasses redeclare fields)."""
+    for klass in model.__mro__:
+        field_info = getattr(klass, "model_fields", {}).get(name)
+        if field_info is not None and field_info.description:
+            return field_info.description
+    return fallback.get(name, f"selector of the {name.replace('_', ' ')}")
+
+
 SOURCES: dict[str, SourceInfo] = {
     "reddit": _from_poller("reddit", RedditPoller,
                            ("MENTIONWATCH_REDDIT_CLIENT_ID", "MENTIONWATCH_REDDIT_CLIENT_SECRET")),
@@ -50,16 +79,18 @@ SOURCES: dict[str, SourceInfo] = {
     "reviews": SourceInfo(
         "reviews",
         "Any review site or forum, crawled by a Scrapy spider whose selectors come from the watchlist",
-        {
-            "start_urls": "pages to start from",
+        _spider_options("reviews", {
+            "start_urls": "listing pages to start from",
             "item / text / author / date / rating / next_page":
-                "CSS or XPath selectors of a review and its fields (see the spider's docs)",
-        },
+                "CSS (or 'xpath:...') selectors of one review and its fields",
+            "next_page": "selector of the link to the next listing page",
+        }),
     ),
     "sitemap": SourceInfo(
         "sitemap",
-        "Pages listed in a site's sitemap or feed, crawled by a Scrapy spider",
-        {"sitemap_urls": "sitemap.xml or feed URLs", "follow": "URL patterns to crawl"},
+        "Pages listed in a site's sitemaps or feeds, crawled by a Scrapy spider",
+        _spider_options("sitemap", {"sitemap_urls": "sitemap.xml, robots.txt or feed URLs",
+                                    "follow": "regular expressions of the page URLs to crawl"}),
     ),
 }
 

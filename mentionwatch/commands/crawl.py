@@ -48,7 +48,7 @@ def crawl(app: App, watch_name: str | None, source_type: str | None) -> None:
     if show_progress:
         click.echo(f"Crawling {len(planned)} source(s)...", err=True)
     results = collect_all(app.db, config, watch_name=watch_name, source_type=source_type,
-                          progress=progress, config_path=app.config_path if app.has_config_file else None)
+                          progress=progress)
     click.echo(summary_table(results))
     for result in results:
         for line in result.errors[:5]:
