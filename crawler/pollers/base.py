@@ -130,7 +130,8 @@ def decode_json(response: httpx.Response) -> Any:
     """The JSON body of a response, or a FetchError saying what came instead."""
     where = _describe_url(str(response.request.url)) if response.request else "response"
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if "json" not in content_type:
+    # some older feed services label JSON as text/javascript; HTML, XML or plain text are refused
+    if "json" not in content_type and content_type != "text/javascript":
         raise FetchError(f"GET {where}: expected JSON, got {content_type or 'no content type'}")
     try:
         return json.loads(response.content)
