@@ -53,10 +53,11 @@ class HackerNewsPoller(Poller):
                 break
 
 
-def _newest_time(hits: Any) -> int | None:
-    times = [h.get("created_at_i") for h in hits or [] if isinstance(h, dict)] if isinstance(hits, list) else []
+def _newest_time(hits: list) -> int | None:
+    """The largest created_at_i of a page (Unix seconds), ignoring malformed hits."""
+    times = [hit.get("created_at_i") for hit in hits if isinstance(hit, dict)]
     times = [t for t in times if isinstance(t, int) and not isinstance(t, bool)]
-    return max(times) if times else None
+    return max(times, default=None)
 
 
 def _mention_from_hit(hit: dict) -> Mention:
