@@ -95,8 +95,8 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
         result.errors.append(f"{source_cfg.type}: internal error: {type(exc).__name__}: {str(exc)[:200]}")
     if result.errors:
         result.status = "partial" if result.pages or result.new else "failed"
-        for line in result.errors:
-            log.warning("%s/%s: %s", watch.name, source_cfg.type, line)
+        for line in result.errors:  # INFO: callers (CLI, service) report the errors themselves
+            log.info("%s/%s: %s", watch.name, source_cfg.type, line)
     result.seconds = round(time.monotonic() - started, 3)
     _finish_run(db, result)
     return result
