@@ -97,3 +97,38 @@ def mark(app: App, mention_ids, state, note, actor) -> None:
     except UnknownMentions as exc:
         raise click.ClickException(f"{exc}; nothing was marked") from None
     click.echo(f"{count} mention{'s' if count != 1 else ''} marked {state}")
+
+
+@main.command()
+@click.option("--watch", "watches", multiple=True, help="Watch to report on (repeatable) [default: all].")
+@click.option("--since", help="Start of the period: 2015-02-16, 2015-02-16T08:00:00Z or 7d "
+                              "[default: 7 days before --until].")
+@click.option("--until", help="End of the period (same forms) [default: just after the newest mention].")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for report.html and the PNG charts.")
+@pass_app
+def report(app: App, watches, since, until, out_dir) -> None:
+    """Write PNG charts and one self-contained HTML page (report.html). Example:
+
+      mentionwatch report --watch acme --since 14d --out reports/acme
+    """
+    from mentionwatch.triage.query import FilterError, parse_time_limit
+    from mentionwatch.triage.report import ReportError, build_report
+
+    try:
+        since_text, until_text = parse_time_limit(since), parse_time_limit(until)
+    except FilterError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        result = build_report(app.db, out_dir, watches=list(watches) or None, since=since_text,
+                              until=until_text, sentiment_cfg=app.config.sentiment)
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
+    click.echo(f"{result.html_path}: {len(result.sections)} watch"
+               f"{'es' if len(result.sections) != 1 else ''}, {len(result.charts)} charts, "
+               f"{result.since} to {result.until}")
+    for section in result.sections:
+        click.echo(f"  {section.watch}: risk {section.risk.score:.0f} ({section.risk.level}), "
+                   f"{len(section.alerts)} alert{'s' if len(section.alerts) != 1 else ''}")

@@ -1,0 +1,139 @@
+"""Post-crisis evaluation of an alert: how fast the team reacted and whether things calmed down.
+
+`evaluate_alert(db, alert_id)` gives the time to acknowledge, the time to resolve, and whether the
+negative share of the watch's mentions went back to its baseline after the alert was resolved:
+
+- baseline: negative share of the watch's mentions in the 7 days before the alert window;
+- after: negative share in the 24 hours after resolution;
+- back to baseline when `after <= baseline + max(0.05, 0.2 * baseline)` (a little slack, since
+  shares from a few dozen posts are noisy). Unknown (None) while the alert is not resolved or
+  fewer than 5 scored mentions came in after resolution.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from storage.timeutil import from_iso, to_iso
+
+BASELINE_DAYS = 7
+AFTER_HOURS = 24
+MIN_MENTIONS_AFTER = 5
+
+
+def evaluate_alert(db, alert_id: int, model_id: str | None = None) -> dict:
+    """Figures for one alert (KeyError when there is no such alert); times in seconds."""
+    alert = _alert_row(db, alert_id)
+    model_id = model_id or _model_for_alert(db, alert_id)
+    opened = from_iso(alert["opened_at"])
+    acknowledged_at = alert["acknowledged_at"] or _event_time(db, alert_id, "acknowledged")
+    resolved_at = alert["resolved_at"] or (
+        _event_time(db, alert_id, "resolved") if alert["status"] == "resolved" else None)
+    window_start, window_end = from_iso(alert["window_start"]), from_iso(alert["window_end"])
+
+    baseline = _negative_share(db, alert, model_id,
+                               window_start - dt.timedelta(days=BASELINE_DAYS), window_start)
+    during = _negative_share(db, alert, model_id, window_start, window_end)
+    result = {
+        "alert_id": alert_id,
+        "watch": alert["watch"],
+        "source": alert["source"],
+        "status": alert["status"],
+        "opened_at": alert["opened_at"],
+        "acknowledged_at": acknowledged_at,
+        "resolved_at": resolved_at,
+        "time_to_acknowledge_s": _seconds_between(opened, acknowledged_at),
+        "time_to_resolve_s": _seconds_between(opened, resolved_at),
+        "model_id": model_id,
+        "baseline_negative_share": baseline["share"],
+        "baseline_mentions": baseline["total"],
+        "alert_negative_share": during["share"],
+        "alert_mentions": during["total"],
+        "after_negative_share": None,
+        "after_mentions": 0,
+        "back_to_baseline": None,
+    }
+    if resolved_at:
+        after_start = from_iso(resolved_at)
+        after = _negative_share(db, alert, model_id, after_start,
+                                after_start + dt.timedelta(hours=AFTER_HOURS))
+        result["after_negative_share"] = after["share"]
+        result["after_mentions"] = after["total"]
+        if after["total"] >= MIN_MENTIONS_AFTER and baseline["share"] is not None:
+            limit = baseline["share"] + max(0.05, 0.2 * baseline["share"])
+            result["back_to_baseline"] = after["share"] <= limit
+    result["summary"] = summarise(result)
+    return result
+
+
+def summarise(figures: dict) -> str:
+    """One line a person reads: 'acknowledged after 1h 5m, resolved after 6h; negative share ...'."""
+    parts = []
+    for label, key in (("acknowledged", "time_to_acknowledge_s"), ("resolved", "time_to_resolve_s")):
+        seconds = figures[key]
+        parts.append(f"{label} after {format_duration(seconds)}" if seconds is not None
+                     else f"not {label}")
+    share = lambda value: "n/a" if value is None else f"{value:.0%}"  # noqa: E731
+    shares = (f"negative share {share(figures['baseline_negative_share'])} before, "
+              f"{share(figures['alert_negative_share'])} during")
+    if figures["resolved_at"]:
+        shares += f", {share(figures['after_negative_share'])} in the {AFTER_HOURS} h after"
+    verdict = {True: "back to baseline", False: "NOT back to baseline",
+               None: "back to baseline: not known yet"}[figures["back_to_baseline"]]
+    return f"{', '.join(parts)}; {shares}; {verdict}"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes = int(round(seconds / 60))
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
+
+def _alert_row(db, alert_id: int) -> dict:
+    cursor = db.conn.execute("SELECT * FROM alerts WHERE id = ?", [alert_id])
+    row = cursor.fetchone()
+    if row is None:
+        raise KeyError(f"no alert with id {alert_id}")
+    return dict(zip([d[0] for d in cursor.description], row))
+
+
+def _event_time(db, alert_id: int, kind: str) -> str | None:
+    row = db.execute("SELECT min(at) FROM alert_events WHERE alert_id = ? AND kind = ?",
+                     [alert_id, kind]).fetchone()
+    return row[0] if row else None
+
+
+def _model_for_alert(db, alert_id: int) -> str | None:
+    """The model that scored most of the alert's mentions (else the most used model)."""
+    row = db.execute(
+        "SELECT s.model_id FROM alert_mentions am JOIN scores s ON s.mention_id = am.mention_id "
+        "WHERE am.alert_id = ? GROUP BY s.model_id ORDER BY count(*) DESC LIMIT 1",
+        [alert_id]).fetchone()
+    if row is None:
+        row = db.execute("SELECT model_id FROM scores GROUP BY model_id "
+                         "ORDER BY count(*) DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def _negative_share(db, alert: dict, model_id: str | None, start: dt.datetime,
+                    end: dt.datetime) -> dict:
+    """Scored mentions of the alert's watch (and source, if it has one) in [start, end)."""
+    sql = ("SELECT count(*), sum(s.label = 'negative') FROM mentions m "
+           "JOIN mention_watches w ON w.mention_id = m.id AND w.watch = :watch "
+           "JOIN scores s ON s.mention_id = m.id AND s.model_id = :model "
+           "WHERE m.created_at >= :start AND m.created_at < :end")
+    params = {"watch": alert["watch"], "model": model_id, "start": to_iso(start), "end": to_iso(end)}
+    if alert["source"]:
+        sql += " AND m.source = :source"
+        params["source"] = alert["source"]
+    total, negative = db.execute(sql, params).fetchone()
+    return {"total": total, "negative": negative or 0,
+            "share": (negative or 0) / total if total else None}
+
+
+def _seconds_between(start: dt.datetime, end_text: str | None) -> float | None:
+    return (from_iso(end_text) - start).total_seconds() if end_text else None

@@ -1,0 +1,171 @@
+"""PNG charts for the report (matplotlib, Agg backend: no display needed).
+
+`volume_chart` draws mention volume and negative volume per time bucket, the negative share below
+it, and shades each alert's window; `sources_chart` shows each source's mentions by sentiment.
+Every chart has a fixed pixel size (CHART_SIZES) so pages lay out the same way every time.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from storage.timeutil import from_iso  # noqa: E402
+
+DPI = 100
+CHART_SIZES = {"volume": (1000, 560), "sources": (1000, 360)}  # width, height in pixels
+MIN_SHARE_MENTIONS = 3  # a share from one or two posts is noise: the line has a gap there
+COLOURS = {"negative": "#c0392b", "neutral": "#95a5a6", "positive": "#27ae60",
+           "unscored": "#d5d8dc", "all": "#5d6d7e", "alert": "#f39c12"}
+
+
+@dataclass
+class Series:
+    """Counts per time bucket for one watch."""
+
+    starts: list[dt.datetime]
+    totals: list[int]
+    negatives: list[int]
+    bucket_hours: int
+
+    @property
+    def shares(self) -> list[float]:
+        """Negative share per bucket; NaN (a gap in the line) where too few mentions to tell."""
+        return [n / t if t >= MIN_SHARE_MENTIONS else math.nan
+                for n, t in zip(self.negatives, self.totals)]
+
+
+def choose_bucket_hours(since: str, until: str) -> int:
+    """Hourly buckets up to two weeks, six-hourly up to two months, daily beyond."""
+    span_days = (from_iso(until) - from_iso(since)).total_seconds() / 86400
+    return 1 if span_days <= 14 else 6 if span_days <= 62 else 24
+
+
+def watch_series(db, watch: str, model_id: str | None, since: str, until: str,
+                 bucket_hours: int) -> Series:
+    """Mentions and negative mentions of a watch per bucket in [since, until), gaps filled with 0."""
+    bucket_seconds = bucket_hours * 3600
+    rows = db.execute(
+        "SELECT (CAST(strftime('%s', m.created_at) AS INTEGER) / :size) * :size AS bucket, "
+        "count(*), sum(coalesce(s.label = 'negative', 0)) FROM mentions m "
+        "JOIN mention_watches w ON w.mention_id = m.id AND w.watch = :watch "
+        "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = :model "
+        "WHERE m.created_at >= :since AND m.created_at < :until GROUP BY bucket ORDER BY bucket",
+        {"size": bucket_seconds, "watch": watch, "model": model_id, "since": since,
+         "until": until}).fetchall()
+    counts = {bucket: (total, negative) for bucket, total, negative in rows}
+    first = int(from_iso(since).timestamp()) // bucket_seconds * bucket_seconds
+    last = int(from_iso(until).timestamp() - 1) // bucket_seconds * bucket_seconds
+    starts, totals, negatives = [], [], []
+    for bucket in range(first, last + 1, bucket_seconds):
+        total, negative = counts.get(bucket, (0, 0))
+        starts.append(dt.datetime.fromtimestamp(bucket, tz=dt.timezone.utc))
+        totals.append(total)
+        negatives.append(negative)
+    return Series(starts, totals, negatives, bucket_hours)
+
+
+def source_breakdown(db, watch: str, model_id: str | None, since: str, until: str) -> dict:
+    """{source: {label: count}} for a watch in [since, until); unscored mentions as 'unscored'."""
+    rows = db.execute(
+        "SELECT m.source, coalesce(s.label, 'unscored'), count(*) FROM mentions m "
+        "JOIN mention_watches w ON w.mention_id = m.id AND w.watch = ? "
+        "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = ? "
+        "WHERE m.created_at >= ? AND m.created_at < ? GROUP BY 1, 2",
+        [watch, model_id, since, until]).fetchall()
+    breakdown: dict[str, dict[str, int]] = {}
+    for source, label, count in rows:
+        breakdown.setdefault(source, {})[label] = count
+    return breakdown
+
+
+def volume_chart(series: Series, alerts: list[dict], title: str, path: Path) -> Path:
+    """Two panels: mentions and negative mentions per bucket; negative share; alerts shaded."""
+    fig, (top, bottom) = _figure("volume", rows=2, height_ratios=(3, 2))
+    width = dt.timedelta(hours=series.bucket_hours) * 0.9
+    top.bar(series.starts, series.totals, width=width, align="edge", color=COLOURS["all"],
+            alpha=0.35, label="all mentions")
+    top.bar(series.starts, series.negatives, width=width, align="edge", color=COLOURS["negative"],
+            label="negative")
+    top.set_ylabel(f"mentions per {_bucket_name(series.bucket_hours)}")
+    top.set_title(title, loc="left", fontsize=12)
+
+    shares = series.shares
+    if not all(math.isnan(share) for share in shares):
+        bottom.plot(series.starts, [share * 100 for share in shares], color=COLOURS["negative"],
+                    linewidth=1.2, marker=".", markersize=2, label="negative share")
+        total, negative = sum(series.totals), sum(series.negatives)
+        if total:
+            bottom.axhline(100 * negative / total, color="#333", linestyle="--", linewidth=0.8,
+                           label=f"period average {100 * negative / total:.0f}%")
+    bottom.set_ylim(0, 100)
+    bottom.set_ylabel("negative share (%)")
+    for axis in (top, bottom):
+        _shade_alerts(axis, alerts, series)
+        axis.grid(axis="y", alpha=0.3)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.legend(loc="upper left", fontsize=8)
+    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d\n%H:%M"))
+    return _save(fig, path)
+
+
+def sources_chart(breakdown: dict, title: str, path: Path) -> Path:
+    """Horizontal stacked bars: each source's mentions split by sentiment."""
+    fig, (axis,) = _figure("sources", rows=1)
+    sources = sorted(breakdown, key=lambda s: sum(breakdown[s].values()))
+    left = [0] * len(sources)
+    for label in ("negative", "neutral", "positive", "unscored"):
+        values = [breakdown[s].get(label, 0) for s in sources]
+        if any(values):
+            axis.barh(sources, values, left=left, color=COLOURS[label], label=label)
+            left = [a + b for a, b in zip(left, values)]
+    for row, source in enumerate(sources):
+        total = sum(breakdown[source].values())
+        share = breakdown[source].get("negative", 0) / total if total else 0
+        axis.annotate(f" {total:,} ({share:.0%} negative)", (left[row], row), va="center",
+                      fontsize=8)
+    axis.set_xlabel("mentions")
+    axis.set_title(title, loc="left", fontsize=12)
+    axis.legend(loc="lower right", fontsize=8)
+    axis.margins(x=0.2)
+    return _save(fig, path)
+
+
+def _figure(kind: str, rows: int, height_ratios=None):
+    width, height = CHART_SIZES[kind]
+    fig, axes = plt.subplots(rows, 1, figsize=(width / DPI, height / DPI), dpi=DPI, sharex=True,
+                             gridspec_kw={"height_ratios": height_ratios} if height_ratios else None,
+                             squeeze=False, layout="constrained")
+    return fig, list(axes[:, 0])
+
+
+def _shade_alerts(axis, alerts: list[dict], series: Series) -> None:
+    if not series.starts:
+        return
+    low, high = series.starts[0], series.starts[-1] + dt.timedelta(hours=series.bucket_hours)
+    for alert in alerts:
+        start, end = from_iso(alert["window_start"]), from_iso(alert["window_end"])
+        if end < low or start > high:
+            continue
+        axis.axvspan(max(start, low), min(end, high), color=COLOURS["alert"], alpha=0.25)
+        if axis.get_subplotspec().is_first_row():
+            axis.annotate(f"alert #{alert['id']}", (max(start, low), 1), xycoords=("data", "axes fraction"),
+                          fontsize=8, color="#b9770e", va="top")
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, format="png")
+    plt.close(fig)
+    return path
+
+
+def _bucket_name(hours: int) -> str:
+    return {1: "hour", 24: "day"}.get(hours, f"{hours} h")

@@ -1,0 +1,326 @@
+"""The HTML report: charts, alerts with their explanations, post-crisis figures and risk scores.
+
+`build_report(db, out_dir, ...)` writes PNG charts and one self-contained `report.html` into
+`out_dir`: the charts are embedded as base64 data URIs and the CSS is inline, so the page opens
+offline, can be mailed as one file, and makes no network request.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alerts.postcrisis import evaluate_alert, format_duration
+from mentionwatch.triage import charts
+from mentionwatch.triage.query import choose_model_id
+from mentionwatch.triage.risk import RECENT_HOURS, WatchRisk, watch_risk
+from storage import utc_now_iso
+from storage.timeutil import from_iso, to_iso
+
+DEFAULT_PERIOD_DAYS = 7
+TOP_POSTS = 5
+
+
+@dataclass
+class WatchSection:
+    watch: str
+    risk: WatchRisk
+    alerts: list[dict]
+    charts: dict[str, Path]
+    mentions: int
+    negatives: int
+
+
+@dataclass
+class ReportResult:
+    html_path: Path
+    charts: list[Path] = field(default_factory=list)
+    sections: list[WatchSection] = field(default_factory=list)
+    since: str = ""
+    until: str = ""
+    model_id: str | None = None
+
+
+class ReportError(ValueError):
+    """Nothing to report on (unknown watch, empty period); the message is the line shown."""
+
+
+def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: str | None = None,
+                 until: str | None = None, sentiment_cfg=None) -> ReportResult:
+    """Write charts and report.html for these watches (all when None) over [since, until)."""
+    model_id = choose_model_id(db, sentiment_cfg)
+    known = [row[0] for row in db.execute("SELECT DISTINCT watch FROM mention_watches ORDER BY 1")]
+    for name in watches or []:
+        if name not in known:
+            raise ReportError(f"watch {name!r} has no stored mentions "
+                              f"(known: {', '.join(known) or 'none'})")
+    watches = list(watches or known)
+    if not watches:
+        raise ReportError("the database has no mentions linked to a watch yet")
+    until = until or _after_newest(db, watches)
+    since = since or to_iso(from_iso(until) - dt.timedelta(days=DEFAULT_PERIOD_DAYS))
+    if since >= until:
+        raise ReportError(f"--since {since} is not before --until {until}")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ReportResult(out_dir / "report.html", since=since, until=until, model_id=model_id)
+    bucket_hours = charts.choose_bucket_hours(since, until)
+    for watch in watches:
+        section = _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir)
+        result.sections.append(section)
+        result.charts.extend(section.charts.values())
+    result.sections.sort(key=lambda s: s.risk.score, reverse=True)
+    result.html_path.write_text(render_html(result), encoding="utf-8")
+    return result
+
+
+def _after_newest(db, watches: list[str]) -> str:
+    marks = ",".join("?" * len(watches))
+    newest = db.execute(f"SELECT max(m.created_at) FROM mentions m JOIN mention_watches w "
+                        f"ON w.mention_id = m.id WHERE w.watch IN ({marks})", watches).fetchone()[0]
+    if newest is None:
+        raise ReportError("no mentions for these watches")
+    return to_iso(from_iso(newest) + dt.timedelta(seconds=1))
+
+
+def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> WatchSection:
+    alerts = _alerts(db, watch, since, until)
+    series = charts.watch_series(db, watch, model_id, since, until, bucket_hours)
+    breakdown = charts.source_breakdown(db, watch, model_id, since, until)
+    slug = _slug(watch)
+    chart_paths = {
+        "volume": charts.volume_chart(series, alerts, f"{watch}: mentions, negative mentions and "
+                                      "negative share", out_dir / f"{slug}-volume.png"),
+        "sources": charts.sources_chart(breakdown, f"{watch}: mentions per source by sentiment",
+                                        out_dir / f"{slug}-sources.png"),
+    }
+    for alert in alerts:
+        alert["explanation"] = _parse_explanation(alert.get("explanation"))
+        alert["top_posts"] = _top_posts(db, alert, model_id)
+        if alert["status"] == "resolved":
+            alert["postcrisis"] = evaluate_alert(db, alert["id"], model_id)
+    return WatchSection(watch, watch_risk(db, watch, model_id, until), alerts, chart_paths,
+                        sum(series.totals), sum(series.negatives))
+
+
+def _alerts(db, watch: str, since: str, until: str) -> list[dict]:
+    """Alerts of the watch whose window touches the period, and any still open."""
+    cursor = db.conn.execute(
+        "SELECT * FROM alerts WHERE watch = ? AND ((window_end >= ? AND window_start < ?) "
+        "OR status != 'resolved') ORDER BY window_start", [watch, since, until])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
+def _parse_explanation(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"summary": text}
+    return value if isinstance(value, dict) else {}
+
+
+def _top_posts(db, alert: dict, model_id: str | None) -> list[dict]:
+    """The alert's top mentions: from its explanation, else the linked mentions by rank."""
+    listed = alert["explanation"].get("top_mentions") or []
+    if listed:
+        return [p for p in listed if isinstance(p, dict)][:TOP_POSTS]
+    cursor = db.conn.execute(
+        "SELECT m.id AS mention_id, m.source, m.author, m.author_reach, m.url, m.created_at, "
+        "m.text, s.p_negative FROM alert_mentions am JOIN mentions m ON m.id = am.mention_id "
+        "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = ? WHERE am.alert_id = ? "
+        "ORDER BY am.rank, s.p_negative DESC LIMIT ?", [model_id, alert["id"], TOP_POSTS])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "watch"
+
+
+# ---------------------------------------------------------------- HTML
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", sans-serif;
+       margin: 0 auto; max-width: 1040px; padding: 16px 24px 48px; color: #1c2833; }
+h1 { font-size: 1.6em; margin-bottom: 0; } h2 { border-bottom: 2px solid #d5d8dc; padding-bottom: 4px;
+     margin-top: 2.2em; } h3 { margin-bottom: 0.3em; }
+.meta { color: #5d6d7e; font-size: 0.9em; }
+table { border-collapse: collapse; width: 100%; margin: 0.6em 0; font-size: 0.92em; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e5e8e8; vertical-align: top; }
+th { background: #f4f6f6; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+.level { font-weight: bold; padding: 1px 8px; border-radius: 10px; color: #fff; }
+.level-low { background: #27ae60; } .level-elevated { background: #d4ac0d; }
+.level-high { background: #e67e22; } .level-critical { background: #c0392b; }
+.alert { border: 1px solid #d5d8dc; border-left: 6px solid #f39c12; border-radius: 4px;
+         padding: 6px 14px; margin: 12px 0; }
+.alert.resolved { border-left-color: #27ae60; }
+.post { margin: 4px 0; } .post .who { color: #5d6d7e; font-size: 0.85em; }
+img.chart { display: block; max-width: 100%; height: auto; margin: 10px 0; border: 1px solid #eee; }
+.formula { background: #f8f9f9; padding: 8px 14px; border-radius: 4px; font-size: 0.92em; }
+code { font-size: 0.95em; }
+"""
+
+
+def render_html(result: ReportResult) -> str:
+    """The whole page; every text from the database is escaped."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>mentionwatch report {_e(result.since[:10])} to {_e(result.until[:10])}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>mentionwatch report</h1>",
+        f'<p class="meta">Period {_e(result.since)} to {_e(result.until)} (UTC) &middot; '
+        f"sentiment model {_e(result.model_id or 'none: no scores stored')} &middot; "
+        f"generated {_e(utc_now_iso())}</p>",
+        _risk_table(result.sections),
+    ]
+    for section in result.sections:
+        parts.append(_watch_html(section))
+    parts.append(_formula_html())
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _risk_table(sections: list[WatchSection]) -> str:
+    rows = []
+    for s in sections:
+        r = s.risk
+        rows.append(
+            f'<tr><td><a href="#watch-{_e(_slug(s.watch))}">{_e(s.watch)}</a></td>'
+            f'<td class="num">{r.score:.0f}</td><td>{_level(r.level)}</td>'
+            f'<td class="num">{r.negatives_recent}</td><td class="num">{r.weighted_recent:.1f}</td>'
+            f'<td class="num">{r.weighted_usual:.1f}</td><td class="num">x{r.size:.2f}</td>'
+            f'<td class="num">x{r.speed:.2f}</td><td class="num">{r.open_alerts}</td></tr>')
+    return (
+        "<h2>Risk by watch</h2>"
+        f"<p>Who is heading for trouble, at the end of the period (last {RECENT_HOURS} hours; "
+        'see <a href="#risk-formula">how the score is computed</a>).</p>'
+        "<table><tr><th>watch</th><th>risk</th><th>level</th><th>negative (24 h)</th>"
+        "<th>reach-weighted (24 h)</th><th>usual per 24 h</th><th>size</th><th>speed</th>"
+        "<th>open alerts</th></tr>" + "".join(rows) + "</table>")
+
+
+def _watch_html(section: WatchSection) -> str:
+    r = section.risk
+    share = f"{section.negatives / section.mentions:.0%}" if section.mentions else "n/a"
+    parts = [
+        f'<h2 id="watch-{_e(_slug(section.watch))}">{_e(section.watch)}</h2>',
+        f'<p>{section.mentions:,} mentions in the period, {section.negatives:,} negative ({share}). '
+        f"Risk {r.score:.0f} {_level(r.level)}: {_e(r.explanation())}.</p>",
+    ]
+    for kind, alt in (("volume", "mentions, negative mentions and negative share over time"),
+                      ("sources", "mentions per source by sentiment")):
+        parts.append(_img(section.charts[kind], f"{section.watch}: {alt}"))
+    if r.top_posts:
+        parts.append(f"<h3>Evidence: negative posts with most weight in the last {RECENT_HOURS} h</h3>")
+        parts.extend(_post_html(post) for post in r.top_posts)
+    parts.append(f"<h3>Alerts ({len(section.alerts)})</h3>")
+    if not section.alerts:
+        parts.append("<p>No alert in this period.</p>")
+    parts.extend(_alert_html(alert) for alert in section.alerts)
+    return "\n".join(parts)
+
+
+def _alert_html(alert: dict) -> str:
+    explanation = alert["explanation"]
+    status = alert["status"]
+    head = (f'<div class="alert {_e(status)}"><h3>Alert #{alert["id"]} &middot; {_e(status)} &middot; '
+            f'{_e(alert["severity"])}</h3><p class="meta">window {_e(alert["window_start"])} to '
+            f'{_e(alert["window_end"])}, opened {_e(alert["opened_at"])}'
+            + (f', source {_e(alert["source"])}' if alert.get("source") else "")
+            + (f', observed {alert["observed"]:g} vs expected {alert["expected"]:.1f}'
+               if alert.get("observed") is not None and alert.get("expected") is not None else "")
+            + "</p>")
+    parts = [head]
+    if explanation.get("summary"):
+        parts.append(f"<p>{_e(explanation['summary'])}</p>")
+    terms = [t for t in explanation.get("terms") or [] if isinstance(t, dict)]
+    if terms:
+        parts.append("<p><b>Over-represented words:</b> " + ", ".join(
+            f"{_e(t.get('term'))} ({t.get('count')}, x{float(t.get('lift') or 0):.1f})"
+            for t in terms[:10]) + "</p>")
+    sources = explanation.get("sources") or {}
+    if isinstance(sources, dict) and sources:
+        parts.append("<p><b>Sources:</b> " + ", ".join(
+            f"{_e(name)} {count}" for name, count in sources.items()) + "</p>")
+    if alert.get("postcrisis"):
+        parts.append(_postcrisis_html(alert["postcrisis"]))
+    if alert["top_posts"]:
+        parts.append("<p><b>Top posts</b></p>")
+        parts.extend(_post_html(post) for post in alert["top_posts"])
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def _postcrisis_html(figures: dict) -> str:
+    share = lambda v: "n/a" if v is None else f"{v:.0%}"  # noqa: E731
+    verdict = {True: "yes", False: "no", None: "not known yet"}[figures["back_to_baseline"]]
+    return (
+        "<table><tr><th>time to acknowledge</th><th>time to resolve</th>"
+        "<th>negative share before</th><th>during</th><th>24 h after resolution</th>"
+        "<th>back to baseline</th></tr>"
+        f"<tr><td>{format_duration(figures['time_to_acknowledge_s'])}</td>"
+        f"<td>{format_duration(figures['time_to_resolve_s'])}</td>"
+        f"<td>{share(figures['baseline_negative_share'])} ({figures['baseline_mentions']})</td>"
+        f"<td>{share(figures['alert_negative_share'])} ({figures['alert_mentions']})</td>"
+        f"<td>{share(figures['after_negative_share'])} ({figures['after_mentions']})</td>"
+        f"<td>{verdict}</td></tr></table>")
+
+
+def _post_html(post: dict) -> str:
+    text = " ".join(str(post.get("text") or "").split())
+    if len(text) > 400:
+        text = text[:400] + "…"
+    who = " · ".join(str(x) for x in (
+        post.get("created_at"), post.get("source"), post.get("author"),
+        f"reach {post['author_reach']:,}" if isinstance(post.get("author_reach"), int) else None,
+        f"p(negative) {post['p_negative']:.2f}" if isinstance(post.get("p_negative"), float) else None,
+    ) if x)
+    link = str(post.get("url") or "")
+    link_html = (f' <a href="{_e(link)}" rel="noreferrer">link</a>'
+                 if link.startswith(("http://", "https://")) else "")
+    return f'<div class="post">{_e(text)}<div class="who">{_e(who)}{link_html}</div></div>'
+
+
+def _formula_html() -> str:
+    return (
+        '<h2 id="risk-formula">How the risk score is computed</h2><div class="formula">'
+        "<p>Each negative mention counts with a reach weight <code>w = 1 + log10(1 + reach)</code>: "
+        "1 for an unknown author, about 4 for 1,000 followers, about 7 for a million.</p>"
+        "<ul><li><b>N24</b>: weighted negative mentions in the last 24 hours of the period;</li>"
+        "<li><b>usual</b>: weighted negative mentions per day over the 7 days before;</li>"
+        "<li><b>N6</b>: weighted negative mentions in the last 6 hours;</li>"
+        "<li><b>size</b> = (N24 + 1) / (usual + 1): how many times the usual amount;</li>"
+        "<li><b>speed</b> = (N6 + 1) / (N24 / 4 + 1): above 1 when the last 6 hours run hotter "
+        "than the day as a whole.</li></ul>"
+        "<p><b>risk</b> = 30 &times; log2(size) + 20 &times; log2(speed), counting only parts above 1 "
+        "(speed only when size is above 1), capped to 0&ndash;100. Levels: below 25 low, 25&ndash;50 "
+        "elevated, 50&ndash;75 high, 75 and above critical. Twice the usual negatives give 30; four "
+        "times give 60; four times while accelerating to twice the day's pace give 80.</p>"
+        "<p><b>Post-crisis evaluation</b> of a resolved alert: time from opening to acknowledgement "
+        "and to resolution; negative share in the 7 days before the alert window, during it, and in "
+        "the 24 hours after resolution; back to baseline when the share after is at most the share "
+        "before plus 5 points (or 20% of it, whichever is more), with at least 5 scored mentions "
+        "after.</p></div>")
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img class="chart" alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _level(level: str) -> str:
+    return f'<span class="level level-{_e(level)}">{_e(level)}</span>'
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
