@@ -114,7 +114,7 @@ def _poll(db: Database, watch: Watch, source_cfg: SourceConfig, result: CrawlRun
         poller = poller_class(watch, source_cfg, fetcher, load_cursors(db, watch.name, key),
                               known=lambda ids: stored_for_watch(db, watch.name, poller_class.source, ids))
         for page in poller.pages():
-            _store_page(db, watch, page, result)
+            _store_page(db, watch, page, result, match_terms=_match_terms(source_cfg))
             save_cursors(db, watch.name, key, page.cursors)  # after the page's mentions committed
             result.pages += 1
 
@@ -149,10 +149,19 @@ def stored_for_watch(db: Database, watch: str, source: str, external_ids: list[s
     return {row[0] for row in rows}
 
 
-def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult) -> None:
+def _match_terms(source_cfg: SourceConfig) -> bool:
+    """`options.match_query: false` keeps every item (e.g. all reviews of your own app)."""
+    value = source_cfg.options.get("match_query", True)
+    if not isinstance(value, bool):
+        raise FetchError(f"{source_cfg.type}: options.match_query: expected true or false, got {value!r}")
+    return value
+
+
+def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult, *,
+                match_terms: bool = True) -> None:
     matching = []
     for mention in page.mentions:
-        if matches_query(watch.query, mention.text, lang=mention.lang, title=mention.title):
+        if _matches(watch, mention, match_terms):
             mention.watches = (*mention.watches, watch.name)
             matching.append(mention)
     saved = save_mentions(db, matching)
@@ -162,6 +171,13 @@ def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult) 
     result.duplicates += saved.present + page.already_stored
     result.rejected += page.rejected + saved.rejected
     result.errors.extend(page.errors)
+
+
+def _matches(watch: Watch, mention, match_terms: bool) -> bool:
+    if match_terms:
+        return matches_query(watch.query, mention.text, lang=mention.lang, title=mention.title)
+    languages = {code.lower() for code in watch.query.languages}
+    return not (languages and mention.lang and mention.lang.split("-")[0].lower() not in languages)
 
 
 def _run_spider(db: Database, config: Config, watch: Watch, source_cfg: SourceConfig,

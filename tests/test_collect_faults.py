@@ -259,3 +259,21 @@ def test_bad_options_are_one_clear_line(db, source, message):
     result = collect_source(db, config, watch, watch.sources[0],
                             transport=httpx.MockTransport(lambda r: httpx.Response(500)), sleep=lambda s: None)
     assert (result.status, result.errors) == ("failed", [message])
+
+
+def test_match_query_false_keeps_every_item_but_checks_languages(db):
+    hits = [hn_hit(1, "no brand words here"), hn_hit(2, "nor here")]
+    config = make_config({"type": "hackernews", "options": {"match_query": False}})
+    watch = config.watches[0]
+    transport = httpx.MockTransport(lambda r: ok_json(hn_page(hits)))
+    result = collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
+    assert (result.new, result.filtered) == (2, 0)
+
+    rss = b"""<rss version="2.0"><channel><title>T</title><language>de</language><item><title>Hallo</title>
+    <link>https://x/1</link><pubDate>Thu, 08 Aug 2024 15:39:03 GMT</pubDate></item></channel></rss>"""
+    config = Config.model_validate({"watches": [{"name": "acme", "query": {"any": ["acme"], "languages": ["en"]},
+        "sources": [{"type": "rss", "options": {"urls": ["http://x.test/f"], "match_query": False}}]}]})
+    watch = config.watches[0]
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, content=rss, headers={"content-type": "application/rss+xml"}))
+    german = collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
+    assert (german.new, german.filtered) == (0, 1)

@@ -99,6 +99,8 @@ COMMON_OPTIONS = {
     "base_url": "another server for the same API (your Mastodon instance, a mirror, a test server)",
     "enabled": "false to keep it in the file without polling it",
     "options.min_interval": "seconds between two requests to it (each source has a polite default)",
+    "options.match_query": "false: keep every item, not only those matching the watch's query "
+                           "(e.g. all reviews of your own app; languages still apply)",
 }
 
 __all__ = ["COMMON_OPTIONS", "SCRAPY_TYPES", "SOURCES", "SourceInfo"]
