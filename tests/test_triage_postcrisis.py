@@ -1,0 +1,124 @@
+"""Post-crisis evaluation of alerts (alerts.postcrisis.evaluate_alert) on a hand-built history."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from alerts.postcrisis import evaluate_alert, format_duration
+from storage import Mention, save_mentions
+from storage.timeutil import to_iso
+
+START = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+WINDOW_START = START + dt.timedelta(days=7)
+WINDOW_END = WINDOW_START + dt.timedelta(hours=2)
+RESOLVED = WINDOW_END + dt.timedelta(hours=5)
+
+
+def _posts(db, start, hours, per_hour, negative_every, tag, watch="acme"):
+    """per_hour mentions each hour for `hours` hours; every `negative_every`-th one negative."""
+    mentions, labels = [], []
+    for hour in range(hours):
+        for k in range(per_hour):
+            eid = f"{tag}-{hour}-{k}"
+            mentions.append(Mention("forum", eid, f"acme post {eid}",
+                                    to_iso(start + dt.timedelta(hours=hour, minutes=k)),
+                                    watches=(watch,)))
+            labels.append((eid, "negative" if k % negative_every == 0 else "neutral"))
+    save_mentions(db, mentions)
+    ids = dict(db.execute("SELECT external_id, id FROM mentions").fetchall())
+    db.conn.executemany(
+        "INSERT INTO scores VALUES (?, 'm', ?, ?, ?, 0.0, '2024-06-01T00:00:00Z')",
+        [(ids[eid], label, 0.9 if label == "negative" else 0.1, 0.1 if label == "negative" else 0.9)
+         for eid, label in labels])
+    return [ids[eid] for eid, _ in labels]
+
+
+def _alert(db, status="resolved", acknowledged=True, with_columns=True):
+    opened = to_iso(WINDOW_END)
+    ack = to_iso(WINDOW_END + dt.timedelta(minutes=45))
+    cursor = db.conn.execute(
+        "INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
+        "updated_at, acknowledged_at, resolved_at) VALUES ('acme', 'spike', ?, 'high', ?, ?, ?, ?, ?, ?)",
+        [status, to_iso(WINDOW_START), opened, opened, opened,
+         ack if acknowledged and with_columns else None,
+         to_iso(RESOLVED) if status == "resolved" and with_columns else None])
+    alert_id = cursor.lastrowid
+    if not with_columns:  # only the lifecycle events say when
+        db.conn.executemany("INSERT INTO alert_events (alert_id, at, actor, kind) VALUES (?, ?, 'x', ?)",
+                            [(alert_id, ack, "acknowledged"), (alert_id, to_iso(RESOLVED), "resolved")])
+    db.conn.commit()
+    return alert_id
+
+
+@pytest.fixture
+def history(db):
+    _posts(db, START, 7 * 24, 2, 5, "base")          # baseline: 1 of the 2 per hour negative (50%)
+    _posts(db, WINDOW_START, 2, 20, 1, "spike")       # the alert window: all negative
+    return db
+
+
+def test_back_to_baseline_after_resolution(history):
+    db = history
+    _posts(db, RESOLVED, 24, 2, 5, "after")            # same mix as the baseline
+    figures = evaluate_alert(db, _alert(db))
+    assert figures["time_to_acknowledge_s"] == 45 * 60
+    assert figures["time_to_resolve_s"] == 5 * 3600
+    assert figures["baseline_negative_share"] == pytest.approx(0.5)
+    assert figures["alert_negative_share"] == pytest.approx(1.0)
+    assert figures["after_negative_share"] == pytest.approx(0.5)
+    assert figures["after_mentions"] == 48
+    assert figures["back_to_baseline"] is True
+    assert "back to baseline" in figures["summary"] and "NOT" not in figures["summary"]
+
+
+def test_still_negative_after_resolution(history):
+    db = history
+    _posts(db, RESOLVED, 24, 3, 1, "after")            # everything still negative
+    figures = evaluate_alert(db, _alert(db))
+    assert figures["after_negative_share"] == pytest.approx(1.0)
+    assert figures["back_to_baseline"] is False
+    assert "NOT back to baseline" in figures["summary"]
+
+
+def test_unknown_until_enough_mentions_after(history):
+    db = history
+    _posts(db, RESOLVED, 1, 2, 1, "after")             # 2 mentions after: too few to judge
+    figures = evaluate_alert(db, _alert(db))
+    assert figures["after_mentions"] == 2
+    assert figures["back_to_baseline"] is None
+
+
+def test_open_alert_has_no_resolution_figures(history):
+    db = history
+    figures = evaluate_alert(db, _alert(db, status="open", acknowledged=False))
+    assert figures["time_to_acknowledge_s"] is None and figures["time_to_resolve_s"] is None
+    assert figures["back_to_baseline"] is None
+    assert figures["summary"].startswith("not acknowledged, not resolved")
+
+
+def test_times_from_lifecycle_events_when_columns_are_empty(history):
+    db = history
+    _posts(db, RESOLVED, 24, 2, 5, "after")
+    figures = evaluate_alert(db, _alert(db, with_columns=False))
+    assert figures["time_to_acknowledge_s"] == 45 * 60
+    assert figures["time_to_resolve_s"] == 5 * 3600
+    assert figures["back_to_baseline"] is True
+
+
+def test_other_watches_do_not_count(history):
+    db = history
+    _posts(db, RESOLVED, 24, 4, 1, "other", watch="globex")  # globex is all negative after
+    _posts(db, RESOLVED, 24, 2, 5, "after")
+    assert evaluate_alert(db, _alert(db))["after_negative_share"] == pytest.approx(0.5)
+
+
+def test_unknown_alert(db):
+    with pytest.raises(KeyError):
+        evaluate_alert(db, 12345)
+
+
+@pytest.mark.parametrize("seconds, text", [(59 * 60, "59m"), (3600 + 5 * 60, "1h 5m"),
+                                           (26 * 3600, "1d 2h"), (None, "-")])
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
