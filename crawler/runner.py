@@ -195,7 +195,9 @@ def crawl(job: dict) -> dict:
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     if options.min_interval is not None:
+        # the user's pace for this site: AutoThrottle starts there and only slows down from it
         settings.set("DOWNLOAD_DELAY", options.min_interval, priority="project")
+        settings.set("AUTOTHROTTLE_START_DELAY", options.min_interval, priority="project")
     if job.get("timeout"):
         settings.set("CLOSESPIDER_TIMEOUT", float(job["timeout"]), priority="cmdline")
     settings.update(job.get("settings") or {}, priority="cmdline")

@@ -1,0 +1,255 @@
+"""crawler.runner and the pieces around the spiders: option checks, the child process protocol,
+network failures, the time limit, the item pipeline's checks and the settings.
+
+The crawls here run the real Scrapy engine in a child process against servers on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from scrapy.http import HtmlResponse
+
+from crawler.collect import collect_all
+from crawler.items import MentionItem
+from crawler.pipelines import item_to_mention
+from crawler.runner import RESULT_MARKER, run_spider
+from crawler.spiders.extract import extract_mentions
+from crawler.spiders.options import ReviewOptions, SitemapOptions, parse_options
+from mentionwatch.config import Config
+from sites.review_site import good_reviews, start_site
+from storage import open_db
+
+FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_TIMES": 0}
+WATCH = {"name": "acme", "query": {"any": ["acme"]}}
+
+
+def reviews_source(*start_urls: str, **options) -> dict:
+    return {"type": "reviews", "options": {
+        "start_urls": list(start_urls), "item": "div.review", "text": "p ::text",
+        "date": "time::attr(datetime)", "next_page": "a.next::attr(href)", **options}}
+
+
+# --- options -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options, field", [
+    ({"start_urls": ["http://x.test/"], "text": "p"}, "options.item"),
+    ({"start_urls": ["http://x.test/"], "item": "div[", "text": "p"}, "options.item"),
+    ({"start_urls": ["http://x.test/"], "item": "div", "text": "xpath://p["}, "options.text"),
+    ({"start_urls": ["ftp://x.test/"], "item": "div", "text": "p"}, "options.start_urls"),
+    ({"start_urls": [], "item": "div", "text": "p"}, "options.start_urls"),
+    ({"start_urls": ["http://x.test/"], "item": "div", "text": "p", "colour": "red"},
+     "options.colour"),
+    ({"start_urls": ["http://x.test/"], "item": "div", "text": "p", "max_pages": 0},
+     "options.max_pages"),
+])
+def test_bad_review_options_give_one_line_naming_the_field(tmp_path, options, field):
+    result = run_spider(tmp_path / "x.db", WATCH, {"type": "reviews", "options": options})
+    (error,) = result["errors"]
+    assert error.startswith(f"reviews: {field}:")
+    assert "\n" not in error
+    assert result["new"] == 0
+    assert not (tmp_path / "x.db").exists()  # rejected before any process or database
+
+
+def test_bad_sitemap_options_name_the_field():
+    with pytest.raises(ValueError, match=r"^options\.follow: invalid regular expression"):
+        parse_options("sitemap", {"sitemap_urls": ["https://x.test/sitemap.xml"], "follow": ["("]})
+    assert isinstance(parse_options("sitemap", {"sitemap_urls": ["https://x.test/s.xml"]}),
+                      SitemapOptions)
+
+
+def test_unknown_watch_or_source_in_the_config_form(tmp_path):
+    config = Config.model_validate({"watches": [{**WATCH, "sources": [reviews_source("http://x.test/")]}]})
+    result = run_spider(tmp_path / "x.db", config, "acme", 3)
+    assert result["errors"] == ["no source #3 in watch 'acme'"]
+    result = run_spider(tmp_path / "x.db", tmp_path / "missing.yaml", "acme", 0)
+    assert result["errors"][0].startswith("cannot read the configuration:")
+
+
+# --- the child process -------------------------------------------------------------------------
+
+def test_the_child_answers_a_bad_job_with_a_result_line():
+    child = subprocess.run([sys.executable, "-m", "crawler.runner"], input="not json",
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0
+    (line,) = [l for l in child.stdout.splitlines() if l.startswith(RESULT_MARKER)]
+    result = json.loads(line[len(RESULT_MARKER):])
+    assert result["errors"][0].startswith("bad crawl job: JSONDecodeError")
+    assert "Traceback" not in child.stderr
+
+
+def test_an_unreachable_site_is_an_error_not_an_exception(tmp_path):
+    with socket_on_closed_port() as base:
+        result = run_spider(tmp_path / "x.db", WATCH, reviews_source(f"{base}/reviews"),
+                            settings_overrides={**FAST, "ROBOTSTXT_OBEY": False}, timeout=120)
+    assert result["new"] == 0 and result["pages"] == 0
+    (error,) = result["errors"]
+    assert error.startswith(f"{base}/reviews: ") and "Connection" in error
+
+
+class socket_on_closed_port:
+    """A base URL on a port nothing listens on (bound, then closed)."""
+
+    def __enter__(self) -> str:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.fixture
+def endless_slow_site():
+    """Every page links to the next one and takes a while to answer: a crawl that never ends."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            if self.path == "/robots.txt":
+                body = b""
+            else:
+                number = int(self.path.strip("/") or 0)
+                time.sleep(0.5)
+                body = (f'<div class="review" data-id="{number}"><p>acme page {number}</p>'
+                        f'<time datetime="2024-01-01T00:00:{number % 60:02d}Z">x</time></div>'
+                        f'<a class="next" href="/{number + 1}">next</a>').encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_time_limit_stops_the_crawl_and_keeps_what_was_read(tmp_path, endless_slow_site):
+    db_path = tmp_path / "x.db"
+    result = run_spider(db_path, WATCH, reviews_source(f"{endless_slow_site}/0", max_pages=10_000),
+                        settings_overrides=FAST, timeout=2)
+    assert result["finish_reason"] == "closespider_timeout"
+    assert "crawl ended early: closespider_timeout" in result["errors"]
+    db = open_db(db_path)
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == result["new"]
+    db.close()
+
+
+def test_collect_runs_the_real_spider_and_records_the_run(db):
+    """crawler.collect hands `reviews` sources to run_spider: the whole path, no stand-ins."""
+    site, server = start_site()
+    try:
+        config = Config.model_validate({"watches": [{**WATCH, "sources": [{
+            "type": "reviews", "options": {
+                "start_urls": [f"{site.base}/acme/reviews-1.html"], "item": "div.review",
+                "text": "p.body ::text", "author": ".author::text", "date": "time::attr(datetime)",
+                "id": "::attr(data-id)", "url": "a.permalink::attr(href)",
+                "next_page": "a.next::attr(href)", "min_interval": 0}}]}]})
+        (result,) = collect_all(db, config)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.new == len(good_reviews())
+    assert result.status == "partial"  # the last page answers 500
+    row = db.execute("SELECT source, new, status FROM crawl_runs WHERE id = ?",
+                     [result.run_id]).fetchone()
+    assert row == ("reviews", len(good_reviews()), "partial")
+
+
+# --- extraction and the pipeline's checks ------------------------------------------------------
+
+def page(html: str, url: str = "https://reviews.test/acme?page=1") -> HtmlResponse:
+    return HtmlResponse(url=url, body=html.encode("utf-8"), encoding="utf-8")
+
+
+def review_options(**extra) -> ReviewOptions:
+    return ReviewOptions.model_validate({"start_urls": ["https://reviews.test/acme"],
+                                         "item": "li.r", "text": "q ::text",
+                                         "date": "time::text", **extra})
+
+
+def test_ids_are_stable_when_a_review_moves_to_another_page():
+    html = '<ul><li class="r"><q>Acme <b>rocks</b></q><time>2024-05-01</time></li></ul>'
+    (on_page_1,) = extract_mentions(page(html), review_options(), "reviews")
+    (on_page_2,) = extract_mentions(page(html, "https://reviews.test/acme?page=2"),
+                                    review_options(), "reviews")
+    assert on_page_1["external_id"] == on_page_2["external_id"]
+    assert on_page_1["external_id"].startswith("reviews.test:sha1:")
+    assert on_page_1["text"] == "Acme rocks"
+    assert on_page_1["url"] == "https://reviews.test/acme?page=1#1"
+
+
+def test_date_format_and_ratings_are_read():
+    html = ('<li class="r"><q>Acme ok</q><time>3 May 2024</time><i>Rated 4,5 out of 5</i></li>')
+    (item,) = extract_mentions(page(html), review_options(date_format="%d %B %Y", rating="i::text"),
+                               "reviews")
+    mention = item_to_mention(item, "acme")
+    assert (mention.created_at, mention.rating, mention.watches) == \
+        ("2024-05-03T00:00:00Z", 4.5, ("acme",))
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"text": "   "}, "text"),
+    ({"created_at": None}, "created_at"),
+    ({"created_at": "31/31/2024"}, "created_at"),
+    ({"created_at": "2024-05-01", "date_format": "%d %B %Y"}, "created_at"),
+    ({"rating": "five stars"}, "rating"),
+    ({"external_id": ""}, "external_id"),
+])
+def test_malformed_items_are_rejected_naming_the_field(change, field):
+    item = MentionItem(source="reviews", external_id="x:1", text="Acme", created_at="2024-05-01",
+                       page_url="https://reviews.test/")
+    item.update(change)
+    with pytest.raises(ValueError, match=rf"^{field}:"):
+        item_to_mention(item, "acme")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(html=st.one_of(
+    st.text(max_size=300),
+    st.lists(st.sampled_from(['<li class="r">', "</li>", "<q>", "</q>", "<time>", "</time>",
+                              "Acme", "2024-05-01", "&amp;", "<script>", "<!--", "\x00", "é"]),
+             max_size=40).map("".join)))
+def test_any_page_yields_items_or_clean_rejections(html):
+    """Fuzz: whatever the page holds, extraction never raises and each item is either stored-ready
+    or rejected with a ValueError (the pipeline's skip-and-log boundary)."""
+    options = review_options(rating="i::text", date_format=None)
+    for item in extract_mentions(page(html), options, "reviews"):
+        try:
+            item_to_mention(item, "acme")
+        except ValueError:
+            pass
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+def test_settings_are_polite_and_the_cache_is_opt_in(monkeypatch):
+    import crawler.settings as crawl_settings
+
+    monkeypatch.delenv("MENTIONWATCH_HTTPCACHE", raising=False)
+    crawl_settings = importlib.reload(crawl_settings)
+    assert crawl_settings.ROBOTSTXT_OBEY is True
+    assert crawl_settings.AUTOTHROTTLE_ENABLED is True
+    assert crawl_settings.CONCURRENT_REQUESTS_PER_DOMAIN <= 2
+    assert crawl_settings.USER_AGENT.startswith("mentionwatch/")
+    assert crawl_settings.HTTPCACHE_ENABLED is False
+    monkeypatch.setenv("MENTIONWATCH_HTTPCACHE", "1")
+    assert importlib.reload(crawl_settings).HTTPCACHE_ENABLED is True
+    monkeypatch.delenv("MENTIONWATCH_HTTPCACHE")
+    importlib.reload(crawl_settings)
