@@ -132,3 +132,29 @@ def report(app: App, watches, since, until, out_dir) -> None:
     for section in result.sections:
         click.echo(f"  {section.watch}: risk {section.risk.score:.0f} ({section.risk.level}), "
                    f"{len(section.alerts)} alert{'s' if len(section.alerts) != 1 else ''}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 exposes the view to your whole network.")
+@click.option("--port", default=8015, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--immutable", is_flag=True,
+              help="The file will not change (an archived copy): faster, counts cached.")
+@pass_app
+def browse(app: App, host: str, port: int, immutable: bool) -> None:
+    """Serve a read-only web view of the database (Datasette): alerts, their mentions, search.
+
+      mentionwatch browse            # then open http://127.0.0.1:8015
+    """
+    from mentionwatch.triage.browse import serve
+    from mentionwatch.triage.query import choose_model_id
+
+    if not Path(app.db_path).exists():
+        raise click.ClickException(f"{app.db_path}: no such database (run 'mentionwatch init' first)")
+    db = app.db  # brings the schema up to date before the read-only view opens it
+    model_id = choose_model_id(db, app.config.sentiment)
+    if immutable:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # immutable readers never look at the WAL
+    db.close()
+    click.echo(f"Serving {app.db_path} read-only at http://{host}:{port}/ (Ctrl+C stops)", err=True)
+    serve(Path(app.db_path), model_id, host=host, port=port, immutable=immutable)

@@ -1,0 +1,126 @@
+"""Read-only web view of the database: Datasette with titles, descriptions and canned queries.
+
+Datasette opens the file read-only (SQLite `mode=ro`, or `immutable=1` for an archived copy), so
+nothing typed in the browser can change it; `serve` binds to 127.0.0.1 unless told otherwise.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8015
+
+_MENTION_COLUMNS = ("m.id AS mention_id, m.created_at, m.source, m.author, m.author_reach, m.url, "
+                    "m.text, s.label AS sentiment, round(s.p_negative, 3) AS p_negative, "
+                    "t.state AS triage_state")
+
+
+def _sql_text(value: str | None) -> str:
+    """A SQL string literal (the model id is baked into the canned queries)."""
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def canned_queries(model_id: str | None) -> dict:
+    """The named queries shown on the database page; `:name` parameters become form fields."""
+    scores = f"LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = {_sql_text(model_id)}"
+    triage = "LEFT JOIN triage t ON t.mention_id = m.id"
+    return {
+        "open_alerts": {
+            "title": "Open alerts",
+            "description": "Alerts not yet resolved, newest first, with their summary and how many "
+                           "mentions are behind each. Open 'Mentions of an alert' with an id.",
+            "sql": "SELECT a.id, a.watch, a.source, a.status, a.severity, a.opened_at, "
+                   "a.window_start, a.window_end, a.observed, round(a.expected, 1) AS expected, "
+                   "a.owner, json_extract(a.explanation, '$.summary') AS summary, "
+                   "(SELECT count(*) FROM alert_mentions am WHERE am.alert_id = a.id) AS mentions "
+                   "FROM alerts a WHERE a.status != 'resolved' ORDER BY a.opened_at DESC",
+        },
+        "alert_mentions": {
+            "title": "Mentions of an alert",
+            "description": "The posts behind one alert, in the order the detector ranked them.",
+            "sql": f"SELECT am.rank, {_MENTION_COLUMNS} FROM alert_mentions am "
+                   f"JOIN mentions m ON m.id = am.mention_id {scores} {triage} "
+                   "WHERE am.alert_id = :alert_id ORDER BY am.rank, s.p_negative DESC",
+        },
+        "search": {
+            "title": "Search mentions",
+            "description": 'Full-text search: words, "exact phrases", OR, NOT, prefix*.',
+            "sql": f"SELECT {_MENTION_COLUMNS} FROM mentions_fts "
+                   f"JOIN mentions m ON m.id = mentions_fts.rowid {scores} {triage} "
+                   "WHERE mentions_fts MATCH :q ORDER BY rank LIMIT 500",
+        },
+        "negative_mentions": {
+            "title": "Latest negative mentions of a watch",
+            "description": "Negative mentions of one watch (leave it empty for all), newest first.",
+            "sql": f"SELECT {_MENTION_COLUMNS} FROM mentions m {scores} {triage} "
+                   "WHERE s.label = 'negative' AND (:watch = '' OR m.id IN "
+                   "(SELECT mention_id FROM mention_watches WHERE watch = :watch)) "
+                   "ORDER BY m.created_at DESC LIMIT 500",
+        },
+        "follow_up": {
+            "title": "Flagged for follow-up",
+            "description": "Mentions marked 'flagged' with `mentionwatch mark`, oldest mark first.",
+            "sql": f"SELECT t.at AS flagged_at, t.actor AS flagged_by, t.note, {_MENTION_COLUMNS} "
+                   f"FROM triage t JOIN mentions m ON m.id = t.mention_id {scores} "
+                   "WHERE t.state = 'flagged' ORDER BY t.at",
+        },
+        "alert_timings": {
+            "title": "Alerts: time to acknowledge and resolve",
+            "description": "Hours from opening to acknowledgement and to resolution, per alert.",
+            "sql": "SELECT id, watch, severity, status, opened_at, "
+                   "round((julianday(acknowledged_at) - julianday(opened_at)) * 24, 2) "
+                   "AS hours_to_acknowledge, "
+                   "round((julianday(resolved_at) - julianday(opened_at)) * 24, 2) "
+                   "AS hours_to_resolve FROM alerts ORDER BY opened_at DESC",
+        },
+    }
+
+
+_TABLES = {
+    "mentions": "Every stored post or review: source, author, reach, link, text, time (UTC).",
+    "mention_watches": "Which watch (customer, brand, topic) each mention matched.",
+    "scores": "Sentiment of each mention per model: label and probabilities.",
+    "alerts": "Negative spikes detected per watch, with status, severity and explanation (JSON).",
+    "alert_events": "Lifecycle of each alert: opened, acknowledged, notes, resolved.",
+    "alert_mentions": "The mentions behind each alert.",
+    "notifications": "Alert notifications; target is a name from the config, never a URL.",
+    "triage": "Triage marks: flagged, handled or ignored, by whom and when.",
+    "crawl_runs": "One row per collection run of a watch and source.",
+}
+_HIDDEN = ("mentions_fts", "mentions_fts_config", "mentions_fts_data", "mentions_fts_docsize",
+           "mentions_fts_idx", "_sqlite_migrations", "cursors", "service_process", "service_jobs",
+           "job_runs")
+
+
+def build_metadata(database_name: str, model_id: str | None) -> dict:
+    """Datasette metadata: titles, table descriptions, hidden internals, canned queries."""
+    tables = {name: {"description": text} for name, text in _TABLES.items()}
+    tables.update({name: {"hidden": True} for name in _HIDDEN})
+    return {
+        "title": "mentionwatch",
+        "description": "Read-only view of collected mentions, sentiment, alerts and triage marks. "
+                       f"Sentiment shown from model {model_id or '(none scored yet)'}.",
+        "databases": {database_name: {"tables": tables, "queries": canned_queries(model_id)}},
+    }
+
+
+def make_datasette(db_path: Path, model_id: str | None, *, immutable: bool = False):
+    from datasette.app import Datasette
+
+    path = str(db_path)
+    settings = {"default_page_size": 50, "sql_time_limit_ms": 5000, "allow_download": False,
+                "suggest_facets": False}
+    return Datasette(files=[] if immutable else [path], immutables=[path] if immutable else [],
+                     metadata=build_metadata(db_path.stem, model_id), settings=settings)
+
+
+def serve(db_path: Path, model_id: str | None, *, host: str = DEFAULT_HOST,
+          port: int = DEFAULT_PORT, immutable: bool = False) -> None:
+    """Run the web view until interrupted (Ctrl+C)."""
+    import asyncio
+
+    import uvicorn
+
+    datasette = make_datasette(db_path, model_id, immutable=immutable)
+    asyncio.run(datasette.invoke_startup())
+    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", lifespan="on")
