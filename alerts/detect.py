@@ -1,0 +1,260 @@
+"""Detection over stored mentions: series per watch (and per source), detector, alerts in the database.
+
+`run_detection(db, config, now=None, notify=True)` runs every watch's rules over the last
+HISTORY_DAYS (plus warm-up) of scored mentions. An incident that matches a stored alert (same watch,
+source and rule, overlapping window) updates it; a new one opens an alert. Notifications are queued
+(not sent: `alerts.notify.send_pending` does that) when an alert opens or its severity rises, but
+only for incidents still going on at `now`: spikes found in old, freshly imported history are stored
+without waking anybody. `backtest` replays the same rules over a period and stores nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+
+from alerts import explain
+from alerts.detector import SEVERITIES, DetectorSettings, Incident, detect, threshold_incidents
+from alerts.series import Series, build_series, model_id_to_use, scored_rows
+from storage.timeutil import from_iso, parse_timestamp, to_iso
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 30
+SPIKE_RULE = "spike"
+
+# The detector's fixed defaults, chosen on the NAB Twitter series (see docs/readme/alerts.md).
+BASE_THRESHOLD = 5.0  # robust z at sensitivity 0.5
+BASE_RATIO = 3.0  # observed / expected at sensitivity 0.5
+SMOOTH_SECONDS = 3600.0  # observations add up the last hour (at least one bucket)
+SEASON_SECONDS = 86400.0  # seasonal baseline: same time of day ...
+SEASON_DAYS = 7  # ... on each of the previous 7 days ...
+SEASON_HALFWIDTH_SECONDS = 1800.0  # ... give or take 30 minutes (at least one bucket)
+
+
+@dataclass
+class DetectionResult:
+    opened: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    checked: int = 0
+
+
+@dataclass
+class Finding:
+    """An incident in calendar terms: what an alert row holds."""
+
+    watch: str
+    source: str | None
+    rule: str
+    window_start: str
+    window_end: str
+    observed: float
+    expected: float
+    score: float
+    severity: str
+    opened_at: str  # end of the bucket in which it opened
+    escalations: list[tuple[str, str]]  # (end of bucket, severity)
+    live: bool
+
+
+def detector_settings(settings, bucket_seconds: float | None = None) -> DetectorSettings:
+    """Alert settings from the config (seconds, sensitivity) -> detector settings (buckets)."""
+    bucket = bucket_seconds or settings.bucket
+    strictness = 2.0 ** (1.0 - 2.0 * settings.sensitivity)  # 2 at sensitivity 0, 1 at 0.5, 0.5 at 1
+    return DetectorSettings(
+        season=max(1, round(SEASON_SECONDS / bucket)),
+        season_days=SEASON_DAYS,
+        season_halfwidth=max(1, round(SEASON_HALFWIDTH_SECONDS / bucket)),
+        smooth=max(1, round(SMOOTH_SECONDS / bucket)),
+        threshold=BASE_THRESHOLD * strictness,
+        min_ratio=1.0 + (BASE_RATIO - 1.0) * strictness,
+        min_count=settings.min_count,
+        warmup=int(-(-settings.warmup // bucket)),
+        cooldown=int(-(-settings.cooldown // bucket)),
+    )
+
+
+def _finding(series: Series, rule: str, incident: Incident, span: int) -> Finding:
+    first_bucket = max(0, incident.start - span + 1)
+    return Finding(
+        watch=series.watch, source=series.source, rule=rule,
+        window_start=to_iso(series.bucket_start(first_bucket)),
+        window_end=to_iso(series.bucket_end(incident.end)),
+        observed=incident.observed, expected=round(incident.expected, 3), score=round(incident.z, 3),
+        severity=incident.severity,
+        opened_at=to_iso(series.bucket_end(incident.events[0][0])),
+        escalations=[(to_iso(series.bucket_end(b)), s) for b, kind, s in incident.events if kind == "escalated"],
+        live=incident.active,
+    )
+
+
+def findings_for_series(series: Series, settings) -> list[Finding]:
+    """Every incident of the spike detector and of the threshold rules in one series."""
+    tuned = detector_settings(settings)
+    _stats, incidents = detect(series.negative, tuned)
+    found = [_finding(series, SPIKE_RULE, incident, tuned.smooth) for incident in incidents]
+    for number, rule in enumerate(settings.thresholds, start=1):
+        window = max(1, round(rule.window / settings.bucket))
+        name = "threshold:" + (rule.name or f"{rule.count} in {_duration_text(rule.window)}")
+        for incident in threshold_incidents(series.negative, window, rule.count, tuned.cooldown, rule.severity):
+            found.append(_finding(series, name, incident, window))
+    return found
+
+
+def _duration_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetime, until: dt.datetime) -> list[Series]:
+    """The watch's series over all sources, plus one per source when `per_source` is set."""
+    rows = scored_rows(db, watch_name, model_id, since=to_iso(since), until=to_iso(until))
+    if not rows:
+        return []
+    last_bucket = until - dt.timedelta(seconds=1e-6)
+    all_series = [build_series(rows, watch_name, settings.bucket, last_bucket)]
+    if settings.per_source:
+        for source in sorted({row[1] for row in rows}):
+            all_series.append(build_series(rows, watch_name, settings.bucket, last_bucket, source=source,
+                                           start=all_series[0].start))
+    return all_series
+
+
+def _now(now) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    if isinstance(now, dt.datetime) and now.tzinfo is not None:
+        return now.astimezone(dt.timezone.utc)
+    return from_iso(parse_timestamp(now))
+
+
+def run_detection(db, config, now=None, notify: bool = True) -> DetectionResult:
+    """Detect over stored data up to `now`, open/update alerts, queue notifications (see module doc)."""
+    moment = _now(now)
+    result = DetectionResult()
+    model_id = model_id_to_use(db, config.sentiment)
+    if model_id is None:
+        return result
+    for watch in config.watches:
+        settings = config.alert_settings(watch.name)
+        if not settings.enabled:
+            continue
+        since = moment - dt.timedelta(days=HISTORY_DAYS, seconds=settings.warmup)
+        for series in watch_series(db, watch.name, settings, model_id, since, moment):
+            result.checked += 1
+            for finding in findings_for_series(series, settings):
+                _store(db, config, watch, finding, model_id, settings, moment, notify, result)
+    return result
+
+
+def _store(db, config, watch, finding: Finding, model_id: str, settings, moment: dt.datetime,
+           notify: bool, result: DetectionResult) -> None:
+    from alerts.notify import queue_notifications
+
+    existing = db.execute(
+        """SELECT id, severity, window_end, status, observed, score FROM alerts
+           WHERE watch = ? AND source IS ? AND rule = ? AND window_start < ? AND window_end > ?
+           ORDER BY id DESC LIMIT 1""",
+        [finding.watch, finding.source, finding.rule, finding.window_end, finding.window_start],
+    ).fetchone()
+    now_text = to_iso(moment)
+    if existing is None:
+        explanation, mention_ids = describe(db, watch, finding, model_id, settings)
+        with db.conn:
+            alert_id = db.execute(
+                """INSERT INTO alerts (watch, source, rule, status, severity, score, window_start, window_end,
+                   observed, expected, opened_at, updated_at, explanation)
+                   VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [finding.watch, finding.source, finding.rule, finding.severity, finding.score,
+                 finding.window_start, finding.window_end, finding.observed, finding.expected,
+                 now_text, now_text, json.dumps(explanation, ensure_ascii=False)],
+            ).lastrowid
+            _event(db, alert_id, now_text, "opened", explanation["summary"])
+            _link_mentions(db, alert_id, mention_ids)
+        result.opened.append(alert_id)
+        if notify and finding.live:
+            queue_notifications(db, config, alert_id, "opened", finding.severity)
+        return
+
+    alert_id, severity, window_end, status, observed, score = existing
+    if status == "resolved":
+        return  # a resolved alert is closed for good; a later incident opens a new one
+    grew = finding.window_end > window_end or finding.score > (score or 0) or finding.observed > (observed or 0)
+    if not grew:
+        return
+    escalated = SEVERITIES.index(finding.severity) > SEVERITIES.index(severity)
+    explanation, mention_ids = describe(db, watch, finding, model_id, settings)
+    with db.conn:
+        db.execute(
+            """UPDATE alerts SET severity = ?, score = max(coalesce(score, 0), ?), window_end = max(window_end, ?),
+               observed = max(coalesce(observed, 0), ?), expected = ?, updated_at = ?, explanation = ?
+               WHERE id = ?""",
+            [finding.severity if escalated else severity, finding.score, finding.window_end, finding.observed,
+             finding.expected, now_text, json.dumps(explanation, ensure_ascii=False), alert_id],
+        )
+        kind = "escalated" if escalated else "updated"
+        detail = f"severity {severity} -> {finding.severity}; " if escalated else ""
+        _event(db, alert_id, now_text, kind, detail + explanation["summary"])
+        _link_mentions(db, alert_id, mention_ids)
+    result.updated.append(alert_id)
+    if escalated and notify and finding.live:
+        queue_notifications(db, config, alert_id, "escalated", finding.severity)
+
+
+def _event(db, alert_id: int, at: str, kind: str, detail: str | None, actor: str = "detector") -> None:
+    db.execute("INSERT INTO alert_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
+               [alert_id, at, actor, kind, detail])
+
+
+def _link_mentions(db, alert_id: int, mention_ids: list[int]) -> None:
+    db.conn.executemany("INSERT OR REPLACE INTO alert_mentions (alert_id, mention_id, rank) VALUES (?, ?, ?)",
+                   [(alert_id, mention_id, rank) for rank, mention_id in enumerate(mention_ids, start=1)])
+
+
+def describe(db, watch, finding: Finding, model_id: str, settings) -> tuple[dict, list[int]]:
+    """The explanation JSON of a finding and the ranked ids of the mentions behind it."""
+    negatives = explain.negative_mentions(db, finding.watch, model_id, finding.window_start,
+                                          finding.window_end, finding.source)
+    start, end = from_iso(finding.window_start), from_iso(finding.window_end)
+    ranked = explain.rank_mentions(negatives, start.timestamp(), end.timestamp())
+    baseline_since = to_iso(start - dt.timedelta(seconds=SEASON_SECONDS * SEASON_DAYS))
+    baseline = explain.baseline_texts(db, finding.watch, baseline_since, finding.window_start, finding.source)
+    texts = [f"{m['title'] or ''} {m['text']}" for m in negatives]
+    terms = explain.over_represented_terms(texts, baseline, ignore=explain.query_words(watch))
+    summary = _summary(finding, ranked, terms)
+    return explain.build_explanation(ranked, terms, summary), [m["mention_id"] for m in ranked[: explain.LINKED_MENTIONS]]
+
+
+def _summary(finding: Finding, ranked: list[dict], terms: list[dict]) -> str:
+    where = f" on {finding.source}" if finding.source else ""
+    text = (f"{len(ranked)} negative mentions of {finding.watch}{where} between {finding.window_start} and "
+            f"{finding.window_end}")
+    if finding.rule == SPIKE_RULE:
+        text += f"; peak {finding.observed:g} against {finding.expected:g} expected ({finding.severity})"
+    else:
+        text += f"; rule {finding.rule} ({finding.severity})"
+    if terms:
+        text += "; standing out: " + ", ".join(t["term"] for t in terms[:5])
+    return text
+
+
+def backtest(db, config, since, until, watch_name: str | None = None) -> list[Finding]:
+    """The alerts the rules would have raised for incidents starting in [since, until); stores nothing."""
+    start, end = _now(since), _now(until)
+    model_id = model_id_to_use(db, config.sentiment)
+    if model_id is None:
+        return []
+    findings: list[Finding] = []
+    for watch in config.watches:
+        if watch_name and watch.name != watch_name:
+            continue
+        settings = config.alert_settings(watch.name)
+        if not settings.enabled:
+            continue
+        history = dt.timedelta(seconds=settings.warmup + SEASON_SECONDS * SEASON_DAYS)
+        for series in watch_series(db, watch.name, settings, model_id, start - history, end):
+            findings.extend(f for f in findings_for_series(series, settings) if f.opened_at > to_iso(start))
+    return sorted(findings, key=lambda f: (f.opened_at, f.watch, f.source or ""))

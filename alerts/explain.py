@@ -1,0 +1,117 @@
+"""Why an alert fired: the negative mentions behind it, the terms that stand out, the sources.
+
+The explanation is stored as JSON in `alerts.explanation`:
+{"summary", "top_mentions": [{mention_id, source, author, author_reach, url, created_at, text,
+p_negative}], "terms": [{term, count, baseline_rate, lift}], "sources": {source: count}}.
+Top mentions are ranked by reach (log scale) plus recency inside the alert window; terms are words
+used by more of the alert's negative mentions than of the mentions in the baseline period before it.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+TOP_MENTIONS = 10
+TOP_TERMS = 10
+LINKED_MENTIONS = 500  # alert_mentions rows kept per alert (the highest ranked)
+TEXT_CHARS = 280
+
+_WORD = re.compile(r"[^\W\d_][\w'’-]{2,}", re.UNICODE)
+_STOPWORDS = frozenset("""
+a about after again all also am an and any are as at be because been before being but by can
+could did do does doing don't for from get got had has have having he her here hers him his how
+i i'm if in into is it it's its just me more most my no not now of off on once only or other our
+out over own same she should so some such than that that's the their them then there these they
+this those through to too under until up very was we were what when where which while who why
+will with would you your yours http https www com amp rt via im dont cant its youre thats
+""".split())
+
+
+def negative_mentions(db, watch: str, model_id: str, since: str, until: str, source: str | None = None):
+    """The watch's negative mentions created in [since, until), as dicts."""
+    sql = """SELECT m.id, m.source, m.author, m.author_reach, m.url, m.created_at, m.title, m.text,
+                    s.p_negative
+             FROM mention_watches w JOIN mentions m ON m.id = w.mention_id
+             JOIN scores s ON s.mention_id = m.id AND s.model_id = ? AND s.label = 'negative'
+             WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?"""
+    params = [model_id, watch, since, until]
+    if source is not None:
+        sql += " AND m.source = ?"
+        params.append(source)
+    columns = ("mention_id", "source", "author", "author_reach", "url", "created_at", "title", "text",
+               "p_negative")
+    return [dict(zip(columns, row)) for row in db.execute(sql, params).fetchall()]
+
+
+def baseline_texts(db, watch: str, since: str, until: str, source: str | None = None, limit: int = 5000):
+    """Texts of the watch's mentions (any sentiment) in the baseline period before an alert."""
+    sql = """SELECT coalesce(m.title, '') || ' ' || m.text FROM mention_watches w
+             JOIN mentions m ON m.id = w.mention_id
+             WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?"""
+    params: list = [watch, since, until]
+    if source is not None:
+        sql += " AND m.source = ?"
+        params.append(source)
+    sql += " ORDER BY m.created_at DESC LIMIT ?"
+    params.append(limit)
+    return [row[0] for row in db.execute(sql, params).fetchall()]
+
+
+def rank_mentions(mentions: list[dict], since_epoch: float, until_epoch: float) -> list[dict]:
+    """Highest reach first, later mentions first among equals: log10(1 + reach) + recency (0..1)."""
+    from storage.timeutil import from_iso
+
+    span = max(until_epoch - since_epoch, 1.0)
+
+    def weight(mention: dict) -> float:
+        recency = (from_iso(mention["created_at"]).timestamp() - since_epoch) / span
+        return math.log10(1 + (mention["author_reach"] or 0)) + min(max(recency, 0.0), 1.0)
+
+    return sorted(mentions, key=lambda m: (weight(m), m["created_at"]), reverse=True)
+
+
+def words(text: str) -> set[str]:
+    return {w.lower().strip("'’-") for w in _WORD.findall(text or "")} - _STOPWORDS
+
+
+def over_represented_terms(alert_texts: list[str], baseline: list[str], ignore: set[str] = frozenset(),
+                           limit: int = TOP_TERMS) -> list[dict]:
+    """Words in at least 2 (and 10 %) of the alert's mentions, by lift over the baseline share."""
+    alert_counts = Counter(w for text in alert_texts for w in words(text) if w not in ignore)
+    baseline_counts = Counter(w for text in baseline for w in words(text))
+    needed = max(2, math.ceil(0.1 * len(alert_texts)))
+    terms = []
+    for term, count in alert_counts.items():
+        if count < needed:
+            continue
+        alert_rate = count / len(alert_texts)
+        baseline_rate = baseline_counts[term] / len(baseline) if baseline else 0.0
+        # add-one smoothing so a word never seen before gets a large but finite lift
+        lift = alert_rate / ((baseline_counts[term] + 1) / (len(baseline) + 1))
+        if lift > 1.5:
+            terms.append({"term": term, "count": count, "baseline_rate": round(baseline_rate, 4),
+                          "lift": round(lift, 2)})
+    terms.sort(key=lambda t: (t["lift"] * math.log1p(t["count"]), t["count"]), reverse=True)
+    return terms[:limit]
+
+
+def query_words(watch) -> set[str]:
+    """The watch's own query words: always frequent in its mentions, so never news."""
+    query = watch.query
+    return set().union(*(words(p) for p in [*query.phrases, *query.any, *query.all])) if watch else set()
+
+
+def build_explanation(ranked: list[dict], terms: list[dict], summary: str) -> dict:
+    sources = Counter(m["source"] for m in ranked)
+    top = []
+    for mention in ranked[:TOP_MENTIONS]:
+        text = mention["text"] or ""
+        top.append({
+            "mention_id": mention["mention_id"], "source": mention["source"], "author": mention["author"],
+            "author_reach": mention["author_reach"], "url": mention["url"],
+            "created_at": mention["created_at"],
+            "text": text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…",
+            "p_negative": round(float(mention["p_negative"]), 4),
+        })
+    return {"summary": summary, "top_mentions": top, "terms": terms, "sources": dict(sources.most_common())}

@@ -1,0 +1,134 @@
+"""Alert notifications through apprise: queued per (alert, target, state), sent and retried later.
+
+`queue_notifications` adds one `notifications` row per configured target that wants the event
+('opened', 'escalated', 'resolved') and covers the watch; the UNIQUE (alert_id, target, state) key
+makes the same state never queue twice. `send_pending` delivers due rows, records failures with the
+reason apprise logged (captured with apprise.LogCapture) and schedules retries with exponential
+backoff. The target's URL is a secret: only the notification's name is stored, and the URL is cut
+out of any error text before it is stored or logged. Nothing here raises for a failed send.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+
+from storage.timeutil import to_iso
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+ERROR_CHARS = 300
+
+
+@dataclass
+class NotifyResult:
+    sent: int = 0
+    failed: int = 0
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def targets_for(config, watch: str, event: str):
+    return [n for n in config.notifications if event in n.events and (not n.watches or watch in n.watches)]
+
+
+def queue_notifications(db, config, alert_id: int, event: str, severity: str, now: dt.datetime | None = None) -> int:
+    """Queue the alert's `event` for every target that wants it; returns how many rows were new."""
+    watch = db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    moment = to_iso(now or _utc_now())
+    queued = 0
+    with db.conn:
+        for target in targets_for(config, watch, event):
+            cursor = db.execute(
+                """INSERT OR IGNORE INTO notifications (alert_id, target, state, status, attempts, next_attempt_at,
+                   created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)""",
+                [alert_id, target.name, f"{event}:{severity}", moment, moment],
+            )
+            queued += cursor.rowcount
+    return queued
+
+
+def message_for(db, alert_id: int, state: str) -> tuple[str, str]:
+    """Title and body of a notification: the alert's summary and its top mentions."""
+    watch, source, severity, window_start, window_end, explanation = db.execute(
+        "SELECT watch, source, severity, window_start, window_end, explanation FROM alerts WHERE id = ?",
+        [alert_id],
+    ).fetchone()
+    event = state.split(":", 1)[0]
+    details = json.loads(explanation or "{}")
+    title = f"[mentionwatch] {watch}: negative spike {event} ({severity})"
+    lines = [details.get("summary", f"{watch} {window_start} - {window_end}"), ""]
+    for mention in details.get("top_mentions", [])[:3]:
+        who = mention.get("author") or mention.get("source")
+        lines.append(f"- {who}: {mention.get('text', '')[:200]}" + (f" {mention['url']}" if mention.get("url") else ""))
+    lines.append("")
+    lines.append(f"mentionwatch alerts show {alert_id}")
+    return title, "\n".join(lines)
+
+
+def deliver(url: str, title: str, body: str) -> str | None:
+    """Send one message; None when it went, else the reason (apprise's log, URL removed)."""
+    import apprise
+
+    sender = apprise.Apprise()
+    with apprise.LogCapture(level=logging.INFO) as captured:
+        if not sender.add(url):
+            return "apprise does not understand the notification URL (check its scheme)"
+        try:
+            delivered = sender.notify(title=title, body=body)
+        except Exception as exc:  # a plugin bug must not crash detection
+            return f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS]
+        text = captured.getvalue()
+    if delivered:
+        return None
+    reasons = [line.split(" - ", 2)[-1] for line in text.splitlines() if " - WARNING - " in line or " - ERROR - " in line]
+    reason = "; ".join(reasons) or "apprise reported a failed delivery"
+    return reason.replace(url, "<url>")[:ERROR_CHARS]
+
+
+def backoff_seconds(attempts: int, config) -> float:
+    return min(config.service.max_backoff, config.service.notify_retry_interval * 2 ** max(0, attempts - 1))
+
+
+def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
+    """Deliver every pending notification, and failed ones whose retry time has come."""
+    moment = now or _utc_now()
+    result = NotifyResult()
+    due = db.execute(
+        """SELECT id, alert_id, target, state, attempts FROM notifications
+           WHERE status IN ('pending', 'failed') AND attempts < ? AND coalesce(next_attempt_at, '') <= ?
+           ORDER BY id""",
+        [MAX_ATTEMPTS, to_iso(moment)],
+    ).fetchall()
+    targets = {n.name: n for n in config.notifications}
+    for notification_id, alert_id, target_name, state, attempts in due:
+        target = targets.get(target_name)
+        if target is None:
+            error = f"no notification named {target_name!r} in the config any more"
+        else:
+            url = target.resolve_url()
+            if url is None:
+                where = f"environment variable {target.url_env}" if target.url_env else f"file {target.url_file}"
+                error = f"no URL: {where} is not set or empty"
+            else:
+                title, body = message_for(db, alert_id, state)
+                error = deliver(url, title, body)
+        attempts += 1
+        with db.conn:
+            if error is None:
+                db.execute("UPDATE notifications SET status = 'sent', attempts = ?, last_error = NULL, sent_at = ?, "
+                           "next_attempt_at = NULL WHERE id = ?", [attempts, to_iso(moment), notification_id])
+                result.sent += 1
+            else:
+                retry_at = moment + dt.timedelta(seconds=backoff_seconds(attempts, config))
+                db.execute("UPDATE notifications SET status = 'failed', attempts = ?, last_error = ?, "
+                           "next_attempt_at = ? WHERE id = ?",
+                           [attempts, error, to_iso(retry_at), notification_id])
+                result.failed += 1
+                log.warning("notification %s (alert %s, target %s) failed, attempt %d: %s",
+                            state, alert_id, target_name, attempts, error)
+    return result

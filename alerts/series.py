@@ -1,0 +1,95 @@
+"""Time-bucketed series of a watch's mentions, read from the database.
+
+For one watch (and optionally one source) it counts, per bucket, the mentions whose stored score
+from one sentiment model is negative, all scored mentions, and the negative share. Buckets are
+aligned on multiples of the bucket size since the Unix epoch, so hourly buckets start on the hour.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from storage.timeutil import from_iso, to_iso
+
+
+@dataclass
+class Series:
+    """Counts per bucket; bucket i covers [start + i*bucket, start + (i+1)*bucket)."""
+
+    watch: str
+    source: str | None
+    start: dt.datetime
+    bucket_seconds: float
+    negative: np.ndarray
+    total: np.ndarray
+
+    @property
+    def negative_share(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.total > 0, self.negative / np.maximum(self.total, 1), 0.0)
+
+    def bucket_start(self, index: int) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=index * self.bucket_seconds)
+
+    def bucket_end(self, index: int) -> dt.datetime:
+        return self.bucket_start(index + 1)
+
+    def __len__(self) -> int:
+        return len(self.negative)
+
+
+def model_id_to_use(db, sentiment_cfg) -> str | None:
+    """The configured model's id; without the sentiment package, the model with the most scores."""
+    try:
+        from sentiment import model_id_for
+    except ImportError:
+        row = db.execute("SELECT model_id FROM scores GROUP BY model_id ORDER BY count(*) DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+    return model_id_for(sentiment_cfg)
+
+
+def floor_to_bucket(moment: dt.datetime, bucket_seconds: float) -> dt.datetime:
+    epoch = moment.timestamp()
+    return dt.datetime.fromtimestamp(epoch - epoch % bucket_seconds, tz=dt.timezone.utc)
+
+
+def scored_rows(db, watch: str, model_id: str, since: str | None = None, until: str | None = None,
+                source: str | None = None) -> list[tuple[str, str, str]]:
+    """(created_at, source, label) of the watch's mentions scored by `model_id`, oldest first."""
+    sql = ["SELECT m.created_at, m.source, s.label FROM mention_watches w",
+           "JOIN mentions m ON m.id = w.mention_id",
+           "JOIN scores s ON s.mention_id = m.id AND s.model_id = ?",
+           "WHERE w.watch = ?"]
+    params: list = [model_id, watch]
+    for clause, value in (("m.created_at >= ?", since), ("m.created_at < ?", until), ("m.source = ?", source)):
+        if value is not None:
+            sql.append("AND " + clause)
+            params.append(value)
+    sql.append("ORDER BY m.created_at")
+    return db.execute(" ".join(sql), params).fetchall()
+
+
+def build_series(rows: list[tuple[str, str, str]], watch: str, bucket_seconds: float,
+                 until: dt.datetime, source: str | None = None, start: dt.datetime | None = None) -> Series:
+    """Count rows (created_at, source, label) into buckets from the first row (or `start`) to `until`."""
+    if source is not None:
+        rows = [row for row in rows if row[1] == source]
+    first = start or (from_iso(rows[0][0]) if rows else until)
+    start_bucket = floor_to_bucket(first, bucket_seconds)
+    length = max(1, int((until - start_bucket).total_seconds() // bucket_seconds) + 1)
+    negative = np.zeros(length)
+    total = np.zeros(length)
+    origin = start_bucket.timestamp()
+    for created_at, _source, label in rows:
+        index = int((from_iso(created_at).timestamp() - origin) // bucket_seconds)
+        if 0 <= index < length:
+            total[index] += 1
+            if label == "negative":
+                negative[index] += 1
+    return Series(watch, source, start_bucket, bucket_seconds, negative, total)
+
+
+def iso(moment: dt.datetime) -> str:
+    return to_iso(moment)

@@ -1,0 +1,261 @@
+"""Alert commands: `detect`, `backtest`, `alerts list|show|ack|resolve|note` and `bench nab`."""
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+
+import click
+
+from mentionwatch.app import App, bench, main, pass_app
+
+DEFAULT_NAB_DATA = Path("../shared/data/nab/realTweets")
+DEFAULT_NAB_LABELS = Path("../shared/data/nab/labels/realTweets_windows.json")
+
+
+def _moment(value: str | None, option: str):
+    """A user-given time as stored text, or a one-line error."""
+    if value is None:
+        return None
+    from storage.timeutil import parse_timestamp
+
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (use e.g. 2024-05-01 or 2024-05-01T14:00:00Z)", param_hint=option)
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "cli"
+
+
+@main.command()
+@click.option("--no-notify", is_flag=True, help="Store alerts but queue and send no notifications.")
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="Detect as if it were this time (UTC), e.g. to replay an imported day. Default: now.")
+@pass_app
+def detect(app: App, no_notify: bool, at: str | None) -> None:
+    """Run spike detection over the stored, scored mentions; open or update alerts; send notifications."""
+    from alerts.detect import run_detection
+    from alerts.notify import send_pending
+
+    result = run_detection(app.db, app.config, now=_moment(at, "--at"), notify=not no_notify)
+    click.echo(f"Checked {result.checked} series: {len(result.opened)} alert(s) opened, "
+               f"{len(result.updated)} updated.")
+    for alert_id in result.opened:
+        click.echo(f"  opened #{alert_id}: {_one_line(app.db, alert_id)}")
+    if not no_notify:
+        sent = send_pending(app.db, app.config)
+        if sent.sent or sent.failed:
+            click.echo(f"Notifications: {sent.sent} sent, {sent.failed} failed (retried later).")
+
+
+def _one_line(db, alert_id: int) -> str:
+    row = db.execute("SELECT watch, source, rule, severity, window_start, window_end, observed, expected "
+                     "FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    watch, source, rule, severity, start, end, observed, expected = row
+    where = f"{watch}/{source}" if source else watch
+    return f"{where} {rule} {severity} {start} -> {end} observed {observed:g} expected {expected:g}"
+
+
+@main.command()
+@click.option("--since", required=True, metavar="TIME", help="Start of the replayed period (UTC).")
+@click.option("--until", required=True, metavar="TIME", help="End of the replayed period (UTC).")
+@click.option("--watch", "watch_name", default=None, help="Only this watch.")
+@pass_app
+def backtest(app: App, since: str, until: str, watch_name: str | None) -> None:
+    """List the alerts the current rules would have raised over a past period (stores and sends nothing)."""
+    from alerts.detect import backtest as replay
+
+    start, end = _moment(since, "--since"), _moment(until, "--until")
+    if start >= end:
+        raise click.BadParameter("must be before --until", param_hint="--since")
+    if watch_name and watch_name not in {w.name for w in app.config.watches}:
+        raise click.ClickException(f"no watch named {watch_name!r} in {app.config_path}")
+    findings = replay(app.db, app.config, start, end, watch_name)
+    if not findings:
+        click.echo(f"No alerts would have been raised between {start} and {end}.")
+        return
+    click.echo(f"{len(findings)} alert(s) would have been raised between {start} and {end}:")
+    click.echo(f"{'opened at':20}  {'watch':16} {'source':10} {'rule':18} {'severity':8} "
+               f"{'observed':>8} {'expected':>8}  window")
+    for f in findings:
+        rise = "".join(f", escalated to {s} at {t}" for t, s in f.escalations)
+        click.echo(f"{f.opened_at:20}  {f.watch[:16]:16} {(f.source or '-')[:10]:10} {f.rule[:18]:18} "
+                   f"{f.severity:8} {f.observed:8g} {f.expected:8.1f}  {f.window_start} -> {f.window_end}{rise}")
+
+
+@main.group(name="alerts")
+def alerts_group() -> None:
+    """List, inspect and handle alerts (acknowledge, resolve, add notes)."""
+
+
+@alerts_group.command(name="list")
+@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved", "all"]), default="all",
+              show_default=True)
+@click.option("--watch", "watch_name", default=None, help="Only this watch.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@pass_app
+def list_alerts(app: App, status: str, watch_name: str | None, limit: int) -> None:
+    """The most recent alerts, newest first."""
+    sql = ("SELECT id, status, severity, watch, source, rule, window_start, window_end, observed, expected, owner "
+           "FROM alerts WHERE 1 = 1")
+    params: list = []
+    if status != "all":
+        sql += " AND status = ?"
+        params.append(status)
+    if watch_name:
+        sql += " AND watch = ?"
+        params.append(watch_name)
+    rows = app.db.execute(sql + " ORDER BY window_end DESC, id DESC LIMIT ?", [*params, limit]).fetchall()
+    if not rows:
+        click.echo("No alerts.")
+        return
+    click.echo(f"{'id':>5} {'status':12} {'severity':8} {'watch':16} {'source':10} {'rule':14} "
+               f"{'window start':20} {'observed':>8} {'expected':>8} owner")
+    for (alert_id, state, severity, watch, source, rule, start, _end, observed, expected, owner) in rows:
+        click.echo(f"{alert_id:5d} {state:12} {severity:8} {watch[:16]:16} {(source or '-')[:10]:10} "
+                   f"{rule[:14]:14} {start:20} {observed or 0:8g} {expected or 0:8.1f} {owner or '-'}")
+
+
+@alerts_group.command(name="show")
+@click.argument("alert_id", type=int)
+@pass_app
+def show_alert(app: App, alert_id: int) -> None:
+    """Everything about one alert: numbers, explanation, timeline, notifications."""
+    db = app.db
+    row = db.execute("SELECT * FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if row is None:
+        raise click.ClickException(f"no alert with id {alert_id}")
+    alert = dict(zip([d[0] for d in db.execute("SELECT * FROM alerts LIMIT 0").description], row))
+    explanation = json.loads(alert["explanation"] or "{}")
+    click.echo(f"Alert #{alert_id}  {alert['status']}  severity {alert['severity']}  rule {alert['rule']}")
+    click.echo(f"Watch: {alert['watch']}" + (f"  source: {alert['source']}" if alert["source"] else ""))
+    click.echo(f"Window: {alert['window_start']} -> {alert['window_end']}")
+    click.echo(f"Observed {alert['observed']:g} negative mentions, expected {alert['expected']:g}"
+               f" (score {alert['score']:.1f})")
+    click.echo(f"Owner: {alert['owner'] or '-'}  opened {alert['opened_at']}"
+               + (f"  acknowledged {alert['acknowledged_at']}" if alert["acknowledged_at"] else "")
+               + (f"  resolved {alert['resolved_at']}" if alert["resolved_at"] else ""))
+    click.echo("")
+    click.echo(explanation.get("summary", ""))
+    if explanation.get("sources"):
+        click.echo("Sources: " + ", ".join(f"{s} {n}" for s, n in explanation["sources"].items()))
+    if explanation.get("terms"):
+        click.echo("Terms standing out: " + ", ".join(
+            f"{t['term']} ({t['count']}, x{t['lift']:g})" for t in explanation["terms"]))
+    if explanation.get("top_mentions"):
+        click.echo("Top negative mentions:")
+        for m in explanation["top_mentions"]:
+            reach = f" reach {m['author_reach']}" if m.get("author_reach") else ""
+            click.echo(f"  [{m['mention_id']}] {m['created_at']} {m['source']} {m.get('author') or '-'}{reach}"
+                       f" p_neg {m['p_negative']:.2f}")
+            click.echo(f"      {' '.join((m.get('text') or '').split())}")
+            if m.get("url"):
+                click.echo(f"      {m['url']}")
+    click.echo("Timeline:")
+    for at, actor, kind, detail in db.execute(
+            "SELECT at, actor, kind, detail FROM alert_events WHERE alert_id = ? ORDER BY id", [alert_id]):
+        click.echo(f"  {at} {kind:12} {actor or '-'}" + (f": {detail}" if detail else ""))
+    notes = db.execute("SELECT target, state, status, attempts, last_error FROM notifications "
+                       "WHERE alert_id = ? ORDER BY id", [alert_id]).fetchall()
+    if notes:
+        click.echo("Notifications:")
+        for target, state, status, attempts, error in notes:
+            click.echo(f"  {target} {state} {status} ({attempts} attempt(s))" + (f": {error}" if error else ""))
+    if alert["status"] == "resolved":
+        _print_postcrisis(db, alert_id)
+
+
+def _print_postcrisis(db, alert_id: int) -> None:
+    """The triage area's post-crisis evaluation, when that module is installed."""
+    try:
+        from alerts.postcrisis import evaluate_alert
+    except ImportError:
+        return
+    evaluation = evaluate_alert(db, alert_id)
+    click.echo("Post-crisis evaluation:")
+    for key, value in evaluation.items():
+        click.echo(f"  {key}: {value}")
+
+
+def _lifecycle_step(step, *args, **kwargs) -> None:
+    from alerts.lifecycle import LifecycleError
+
+    try:
+        step(*args, **kwargs)
+    except LifecycleError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@alerts_group.command(name="ack")
+@click.argument("alert_id", type=int)
+@click.option("--actor", default=None, help="Who acknowledges [default: your login name].")
+@click.option("--owner", default=None, help="Who owns the alert from now on [default: the actor].")
+@click.option("--note", default=None, help="A note for the timeline.")
+@pass_app
+def ack(app: App, alert_id: int, actor: str | None, owner: str | None, note: str | None) -> None:
+    """Acknowledge an alert: someone is on it."""
+    from alerts.lifecycle import acknowledge
+
+    _lifecycle_step(acknowledge, app.db, alert_id, _actor(actor), note=note, owner=owner)
+    click.echo(f"Alert #{alert_id} acknowledged, owner {owner or _actor(actor)}.")
+
+
+@alerts_group.command(name="resolve")
+@click.argument("alert_id", type=int)
+@click.option("--actor", default=None, help="Who resolves [default: your login name].")
+@click.option("--note", default=None, help="A note for the timeline, e.g. what was done.")
+@pass_app
+def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) -> None:
+    """Resolve an alert: the incident is over."""
+    from alerts.lifecycle import resolve
+
+    _lifecycle_step(resolve, app.db, alert_id, _actor(actor), note=note, config=app.config)
+    click.echo(f"Alert #{alert_id} resolved.")
+
+
+@alerts_group.command(name="note")
+@click.argument("alert_id", type=int)
+@click.argument("text")
+@click.option("--actor", default=None, help="Who writes the note [default: your login name].")
+@pass_app
+def note_cmd(app: App, alert_id: int, text: str, actor: str | None) -> None:
+    """Add a note to an alert's timeline."""
+    from alerts.lifecycle import add_note
+
+    _lifecycle_step(add_note, app.db, alert_id, _actor(actor), text)
+    click.echo(f"Note added to alert #{alert_id}.")
+
+
+@bench.command(name="nab")
+@click.argument("data_dir", type=click.Path(path_type=Path), default=DEFAULT_NAB_DATA)
+@click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=DEFAULT_NAB_LABELS,
+              show_default=True, help="NAB windows JSON ({file: [[start, end], ...]}).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("nab-results"),
+              show_default=True, help="Where to write one timestamp,value,anomaly_score CSV per series.")
+def bench_nab(data_dir: Path, labels_path: Path, out_dir: Path) -> None:
+    """Run the spike detector over NAB series and print the NAB score of the three profiles."""
+    from alerts.nab import run_benchmark
+    from alerts.nab_detector import nab_detector
+
+    for path, what in ((data_dir, "data folder"), (labels_path, "labels file")):
+        if not path.exists():
+            raise click.ClickException(f"{path}: no such {what}")
+    try:
+        result = run_benchmark(data_dir, labels_path, out_dir, nab_detector)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    click.echo(f"{'series':45} {'profile':20} {'raw':>7} {'TP':>4} {'FP':>4} {'FN':>4}")
+    for f in result.files:
+        click.echo(f"{f.name[:45]:45} {f.profile:20} {f.score:7.3f} {f.tp:4d} {f.fp:4d} {f.fn:4d}")
+    click.echo(f"NAB score over {len(result.window_counts)} series, {sum(result.window_counts)} windows "
+               f"(0 = null detector, 100 = perfect):")
+    for profile, score in result.normalized.items():
+        click.echo(f"  {profile:20} {score:6.1f}")
+    click.echo(f"Results written to {out_dir}")
