@@ -381,6 +381,8 @@ class Service:
                  "failed": logging.WARNING}.get(status, logging.ERROR)
         summary = detail.get("error") or ", ".join(
             f"{k} {v}" for k, v in detail.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+        if detail.get("errors"):
+            summary += f"; {detail['errors'][0]}"
         log.log(level, "job %s: %s in %.2fs%s", job_id, status, seconds, f" ({summary})" if summary else "",
                 extra={"fields": {"job": job_id, "kind": kind, "status": status,
                                   "seconds": round(seconds, 3), **detail}})
@@ -440,8 +442,7 @@ class Service:
         if target is None:
             return "skipped", {"reason": "source no longer in the watchlist"}
         result = collect_source(db, config, target.watch, target.source_cfg,
-                                config_path=self.config_path, source_index=target.source_index,
-                                **self._collect_options)
+                                source_index=target.source_index, **self._collect_options)
         detail = {"watch": target.watch.name, "source": target.source_cfg.type,
                   "crawl_run": result.run_id, "fetched": result.fetched, "new": result.new,
                   "duplicates": result.duplicates, "rejected": result.rejected}
@@ -537,7 +538,7 @@ class Service:
                         event.job_id, event.scheduled_run_time,
                         extra={"fields": {"job": event.job_id, "event": "missed"}})
         elif event.code == EVENT_JOB_MAX_INSTANCES:
-            log.info("job %s is still running; this turn is skipped", event.job_id,
+            log.debug("job %s is still running; this turn is skipped", event.job_id,
                      extra={"fields": {"job": event.job_id, "event": "skipped_busy"}})
 
 

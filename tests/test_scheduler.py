@@ -252,7 +252,7 @@ def test_a_full_disk_is_logged_keeps_what_is_stored_and_retries(tmp_path, hn_hit
         service._local.db = None  # next run opens a connection with the limit, as a full disk would
         service._run_job(job_id, "collect")
         lines = [r.getMessage() for r in caplog.records if r.name in ("mentionwatch.service", "crawler.collect")]
-        assert any("full" in line for line in lines)
+        assert any("full" in line for line in lines), lines
         assert {r[0] for r in db.execute("SELECT external_id FROM mentions")} == first_ids
 
         limit.clear()

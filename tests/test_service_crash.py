@@ -14,7 +14,9 @@ import feedparser
 import pytest
 
 from storage import open_db
-from tests.service_fakes import FeedServer, log_entries, rss_feed, start_service, wait_until
+from tests.service_fakes import (
+    FeedServer, log_entries, rss_feed, start_service, wait_started, wait_until,
+)
 
 FEED_FILES = ("api/rss/bbc_news_frontpage_2024-08-08.xml", "api/rss/nytimes_world_2024-08-08.xml")
 FEEDS = 6
@@ -74,7 +76,7 @@ def test_kill_during_collection_and_scoring_loses_and_duplicates_nothing(tmp_pat
         process = start_service(config_path, log_path)
         try:
             db_path = tmp_path / "crash.db"
-            wait_until(db_path.exists, 60, what="the database")
+            wait_started(log_path, process)
             db = open_db(db_path)
             # mid-collection: a crawl run still running with some feeds stored, not all
             wait_until(lambda: db.execute("SELECT count(*) FROM crawl_runs WHERE status = 'running'")
