@@ -209,3 +209,11 @@ def test_export_reads_rows_lazily(stocked):
     assert iter(rows) is rows
     first = next(rows)
     assert first["created_at"] == POSTS[0][5]
+
+
+def test_bench_export_prints_its_figures(cli):
+    result = cli("bench", "export", "--count", "1000", "--format", "csv", "--no-reference")
+    assert result.exit_code == 0, result.output
+    assert "stored 1,000 synthetic mentions" in result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("export csv"))
+    assert "1,000 rows" in line and "rows/s" in line and "peak RSS" in line

@@ -158,3 +158,38 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
     db.close()
     click.echo(f"Serving {app.db_path} read-only at http://{host}:{port}/ (Ctrl+C stops)", err=True)
     serve(Path(app.db_path), model_id, host=host, port=port, immutable=immutable)
+
+
+@bench.command(name="export")
+@click.option("--count", default=1_000_000, show_default=True, type=click.IntRange(1000, 20_000_000),
+              help="Synthetic mentions to store and export.")
+@click.option("--format", "formats", multiple=True, default=("csv", "jsonl", "xlsx"),
+              show_default=True, type=click.Choice(["csv", "jsonl", "xlsx"]))
+@click.option("--reference/--no-reference", default=True, show_default=True,
+              help="Also load every row with fetchall(), to compare memory with streaming.")
+@click.option("--seed", default=7, show_default=True)
+def bench_export(count: int, formats, reference: bool, seed: int) -> None:
+    """Export rows/s and peak RSS on COUNT stored synthetic mentions (each export in its own process)."""
+    import shutil
+    import tempfile
+
+    from mentionwatch.triage.bench import export_once, fill_database, in_child
+
+    workdir = Path(tempfile.mkdtemp(prefix="mentionwatch-bench-export-"))
+    try:
+        db_path = workdir / "bench.db"
+        filled = in_child(fill_database, str(db_path), count, seed)
+        click.echo(f"stored {count:,} synthetic mentions with scores in {filled['seconds']:.0f} s "
+                   f"(database {db_path.stat().st_size / 2**20:,.0f} MiB)")
+        runs = list(formats) + (["fetchall"] if reference else [])
+        for fmt in runs:
+            figures = in_child(export_once, str(db_path), str(workdir / f"out.{fmt}"), fmt)
+            (workdir / f"out.{fmt}").unlink(missing_ok=True)
+            label = "fetchall (reference)" if fmt == "fetchall" else f"export {fmt}"
+            file_part = f", file {figures['file_mib']:,.0f} MiB" if fmt != "fetchall" else ""
+            click.echo(f"{label:22} {figures['rows']:>10,} rows in {figures['seconds']:6.1f} s = "
+                       f"{figures['rows'] / figures['seconds']:>9,.0f} rows/s; peak RSS "
+                       f"{figures['peak_rss_mib']:,.0f} MiB (after start-up "
+                       f"{figures['rss_before_mib']:,.0f} MiB){file_part}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
