@@ -30,7 +30,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None,
 scalars = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30))
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=15)
+                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=8)
 
 
 def mutated(template):
@@ -113,7 +113,7 @@ def test_well_formed_templates_parse(name):
 @given(data=st.data())
 def test_mutated_items_never_raise(name, data):
     parse, wrap, templates = JSON_CASES[name]
-    items = data.draw(st.lists(st.one_of(*(mutated(t) for t in templates)) | json_values, max_size=5))
+    items = data.draw(st.lists(st.one_of(*(mutated(t) for t in templates)) | json_values, max_size=3))
     check(parse, wrap(items))
 
 
