@@ -1,10 +1,11 @@
 """The one item pipeline: check each scraped item, match it against the watch, store it in batches.
 
 A malformed item (no text, a date that cannot be read, ...) is logged with the page it came from and
-counted as rejected; the crawl goes on. Items that do not match the watch's query are counted as
-filtered. The rest go to `storage.save_mentions` every `MENTIONWATCH_BATCH_SIZE` items and when the
-spider closes, so a crash loses at most one batch. The counts land in the crawl stats under
-`mentionwatch/...`, where the runner reads them.
+counted as rejected; the crawl goes on. Items that do not match the watch's query (or only its
+languages, with `options.match_query: false`) are counted as filtered. The rest go to
+`storage.save_mentions` every `MENTIONWATCH_BATCH_SIZE` items and when the spider closes, so a crash
+loses at most one batch. The counts land in the crawl stats under `mentionwatch/...`, where the
+runner reads them.
 """
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ class StoreMentionsPipeline:
     def open_spider(self) -> None:
         spider = self.crawler.spider
         self.watch = spider.watch
+        self.match_query = spider.options.match_query
         self.db = open_db(spider.db_path)
         for key in ("fetched", "new", "duplicates", "rejected", "filtered"):
             self.stats.set_value(f"mentionwatch/{key}", 0)
@@ -94,7 +96,7 @@ class StoreMentionsPipeline:
             self.stats.inc_value("mentionwatch/rejected")
             raise DropItem(f"malformed item on {item.get('page_url')}: {exc}",
                            log_level="WARNING") from None
-        if not matches_query(self.watch.query, mention.text, lang=mention.lang, title=mention.title):
+        if not self._wanted(mention):
             self.stats.inc_value("mentionwatch/filtered")
             raise DropItem(f"{mention.url}: does not match watch {self.watch.name!r}",
                            log_level="DEBUG")
@@ -102,6 +104,14 @@ class StoreMentionsPipeline:
         if len(self.batch) >= self.batch_size:
             self.flush()
         return item
+
+    def _wanted(self, mention: Mention) -> bool:
+        """The watch's query decides, or with `match_query: false` only its languages do."""
+        query = self.watch.query
+        if self.match_query:
+            return matches_query(query, mention.text, lang=mention.lang, title=mention.title)
+        languages = {code.lower() for code in query.languages}
+        return not (languages and mention.lang and mention.lang.split("-")[0].lower() not in languages)
 
     def flush(self) -> None:
         """Store the pending batch (one transaction); duplicates of stored items are counted."""

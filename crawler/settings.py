@@ -38,6 +38,9 @@ HTTPCACHE_DIR = "httpcache"
 ITEM_PIPELINES = {"crawler.pipelines.StoreMentionsPipeline": 300}
 MENTIONWATCH_BATCH_SIZE = 100  # mentions stored per transaction
 
+# no consoles into a running crawl: Scrapy 2.19's remote control is an HTTP server that runs any
+# Python code sent with its token (kept in a file in the user's profile); the telnet console likewise
+REMOTE_CONTROL_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

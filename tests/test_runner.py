@@ -249,6 +249,7 @@ def test_settings_are_polite_and_the_cache_is_opt_in(monkeypatch):
     assert crawl_settings.CONCURRENT_REQUESTS_PER_DOMAIN <= 2
     assert crawl_settings.USER_AGENT.startswith("mentionwatch/")
     assert crawl_settings.HTTPCACHE_ENABLED is False
+    assert crawl_settings.REMOTE_CONTROL_ENABLED is False and crawl_settings.TELNETCONSOLE_ENABLED is False
     monkeypatch.setenv("MENTIONWATCH_HTTPCACHE", "1")
     assert importlib.reload(crawl_settings).HTTPCACHE_ENABLED is True
     monkeypatch.delenv("MENTIONWATCH_HTTPCACHE")

@@ -57,7 +57,8 @@ def stored(db_path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def review_crawls(site, tmp_path_factory):
-    """Two crawls of the review site into one database, with the requests each made."""
+    """Three crawls of the review site into one database (the last one reading every page again),
+    with the requests each made."""
     db_path = tmp_path_factory.mktemp("reviews") / "mentions.db"
     watch = review_watch(site)
     site.requests.clear()
@@ -66,9 +67,15 @@ def review_crawls(site, tmp_path_factory):
     rows_after_first = stored(db_path)
     site.requests.clear()
     second = run_spider(db_path, watch, watch.sources[0], settings_overrides=FAST, timeout=120)
+    second_requests = list(site.requests)
+    site.requests.clear()
+    full_watch = review_watch(site, stop_at_known=False)
+    full_recrawl = run_spider(db_path, full_watch, full_watch.sources[0], settings_overrides=FAST,
+                              timeout=120)
     return {"first": first, "first_requests": first_requests, "rows": rows_after_first,
-            "second": second, "second_requests": list(site.requests),
-            "rows_after_second": stored(db_path)}
+            "second": second, "second_requests": second_requests,
+            "full_recrawl": full_recrawl, "full_recrawl_requests": list(site.requests),
+            "rows_at_end": stored(db_path)}
 
 
 def test_every_good_review_is_stored_exactly_once(review_crawls):
@@ -131,20 +138,29 @@ def test_a_second_crawl_adds_no_duplicates_and_stops_at_known_reviews(review_cra
     second = review_crawls["second"]
     assert second["new"] == 0
     assert second["errors"] == []
-    assert len(review_crawls["rows_after_second"]) == len(review_crawls["rows"])
+    assert len(review_crawls["rows_at_end"]) == len(review_crawls["rows"])
     listing_pages = [p for p in review_crawls["second_requests"] if p.startswith("/acme/")]
     assert listing_pages == ["/acme/reviews-1.html"]
 
 
-def test_xpath_selectors_and_paging_without_stop(site, tmp_path):
+def test_a_full_recrawl_reads_every_page_and_still_adds_nothing(review_crawls):
+    recrawl = review_crawls["full_recrawl"]
+    assert recrawl["new"] == 0
+    assert recrawl["duplicates"] == review_crawls["first"]["new"] + review_crawls["first"]["duplicates"]
+    assert recrawl["pages"] == LAST_PAGE
+    assert {f"/acme/reviews-{n}.html" for n in range(1, LAST_PAGE + 1)} <= \
+        set(review_crawls["full_recrawl_requests"])
+
+
+def test_xpath_selectors_max_pages_and_match_query_off(site, tmp_path):
     watch = review_watch(site, item="xpath://div[@class='review']",
                          text="xpath:.//p[@class='body']//text()",
                          author="xpath:.//span[@class='author']/text()",
-                         stop_at_known=False, max_pages=2)
+                         max_pages=2, match_query=False)
     db_path = tmp_path / "x.db"
     result = run_spider(db_path, watch, watch.sources[0], settings_overrides=FAST, timeout=120)
-    on_two_pages = [g for g in good_reviews() if g["page"] <= 2]
-    assert result["new"] == len(on_two_pages)
+    on_two_pages = [g for g in good_reviews(keep_off_topic=True) if g["page"] <= 2]
+    assert result["new"] == len(on_two_pages) and result["filtered"] == 0
     assert result["pages"] == 2
     assert sorted(r["author"] for r in stored(db_path)) == sorted(g["author"] for g in on_two_pages)
 
@@ -166,7 +182,7 @@ def sitemap_crawls(site, tmp_path_factory):
     site.requests.clear()
     second = run_spider(db_path, config, "acme", 0, settings_overrides=FAST, timeout=120)
     return {"first": first, "first_requests": first_requests, "rows": rows, "second": second,
-            "second_requests": list(site.requests), "rows_after_second": stored(db_path)}
+            "second_requests": list(site.requests), "rows_at_end": stored(db_path)}
 
 
 def on_topic_articles() -> dict:

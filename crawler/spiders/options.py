@@ -54,6 +54,9 @@ class FieldSelectors(BaseModel):
                              description="language code for every item; else the page's lang")
     min_interval: float | None = Field(default=None, ge=0, le=600,
                                        description="seconds between two requests to the site")
+    match_query: bool = Field(default=True,
+                              description="false: keep every item (the watch's languages still "
+                                          "apply), e.g. all reviews of your own product")
 
     @field_validator("item", "text", "title", "author", "date", "rating", "url", "id")
     @classmethod

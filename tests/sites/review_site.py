@@ -51,12 +51,13 @@ ARTICLES = {
 }
 
 
-def good_reviews() -> list[dict]:
-    """The reviews a correct crawl stores: well-formed, on topic, each once."""
+def good_reviews(keep_off_topic: bool = False) -> list[dict]:
+    """The reviews a correct crawl stores: well-formed, on topic (unless kept), each once."""
     seen, good = set(), []
     for review in REVIEWS:
         key = (review["author"], review["text"])
-        if review.get("malformed") or review.get("off_topic") or key in seen:
+        off_topic = review.get("off_topic") and not keep_off_topic
+        if review.get("malformed") or off_topic or key in seen:
             continue
         seen.add(key)
         good.append(review)

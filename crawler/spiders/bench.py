@@ -1,0 +1,98 @@
+"""Measure the Scrapy spiders: `python -m crawler.spiders.bench [--pages N] [--reviews M]`.
+
+Serves a generated review site on 127.0.0.1 (N listing pages of M reviews each), then times, through
+`run_spider` (one OS process per crawl, as in production):
+  1. a one-page crawl: mostly the cost of starting a process and Scrapy;
+  2. a full crawl of the site into a fresh database: pages and reviews per second;
+  3. a second crawl: what an incremental poll costs when nothing is new (stops at page 1).
+The polite delays are switched off for the local server; real sites are crawled far more slowly
+(AutoThrottle, 2 requests at a time per site), so these figures are the spider's own overhead.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from crawler.runner import run_spider
+
+NO_DELAYS = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "LOG_LEVEL": "WARNING"}
+WORDS = "acme order support refund delivery app login price quality broken great slow".split()
+
+
+def listing_html(page: int, pages: int, reviews: int) -> str:
+    items = []
+    for index in range(reviews):
+        number = page * reviews + index
+        words = " ".join(WORDS[(number + k) % len(WORDS)] for k in range(12))
+        items.append(f'<div class="review" data-id="{number}"><span class="author">user{number}'
+                     f'</span><time datetime="2024-01-01T00:00:00Z"></time>'
+                     f'<p class="body">Acme review {number}: {words}</p></div>')
+    next_link = f'<a class="next" href="/reviews/{page + 1}">next</a>' if page + 1 < pages else ""
+    return f'<html lang="en"><body>{"".join(items)}{next_link}</body></html>'
+
+
+def serve(pages: int, reviews: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            if self.path == "/robots.txt":
+                body = "User-agent: *\nAllow: /\n"
+            else:
+                body = listing_html(int(self.path.rsplit("/", 1)[-1]), pages, reviews)
+            data = body.encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def source(base: str, max_pages: int) -> dict:
+    return {"type": "reviews", "options": {
+        "start_urls": [f"{base}/reviews/0"], "item": "div.review", "text": "p.body::text",
+        "author": ".author::text", "date": "time::attr(datetime)", "id": "::attr(data-id)",
+        "next_page": "a.next::attr(href)", "max_pages": max_pages}}
+
+
+def timed_crawl(db_path: Path, base: str, max_pages: int) -> tuple[dict, float]:
+    watch = {"name": "bench", "query": {"any": ["acme"]}}
+    started = time.perf_counter()
+    result = run_spider(db_path, watch, source(base, max_pages), settings_overrides=NO_DELAYS)
+    return result, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=100, help="listing pages (default 100)")
+    parser.add_argument("--reviews", type=int, default=20, help="reviews per page (default 20)")
+    args = parser.parse_args(argv)
+    server = serve(args.pages, args.reviews)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            _, one_page = timed_crawl(Path(folder) / "one.db", base, max_pages=1)
+            full, full_seconds = timed_crawl(Path(folder) / "full.db", base, args.pages)
+            again, again_seconds = timed_crawl(Path(folder) / "full.db", base, args.pages)
+    finally:
+        server.shutdown()
+    print(f"one-page crawl (process + Scrapy start):  {one_page:6.2f} s")
+    print(f"full crawl: {full['pages']} pages, {full['new']} reviews stored in {full_seconds:.2f} s "
+          f"= {full['pages'] / full_seconds:.1f} pages/s, {full['new'] / full_seconds:.0f} reviews/s")
+    print(f"second crawl: {again['new']} new, {again['pages']} page(s) read in {again_seconds:.2f} s")
+    for result in (full, again):
+        if result["errors"]:
+            print("errors:", "; ".join(result["errors"][:3]))
+
+
+if __name__ == "__main__":
+    main()
