@@ -122,3 +122,16 @@ def test_bench_parsers_prints_a_rate_per_recorded_file(cli, shared_data):
     assert rows["nytimes_world_2024-08-08.xml"][2] == "60"
     assert rows["google_play_review_jp.mixi.html"][2] == "40"
     assert all(float(row[3].replace(",", "")) > 0 for row in rows.values())
+
+
+def test_readme_example_watch_is_valid():
+    import re
+    from pathlib import Path
+
+    from mentionwatch.config import parse_config
+
+    readme = Path(__file__).resolve().parent.parent / "docs" / "readme" / "collectors.md"
+    (example,) = re.findall(r"```yaml\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    config = parse_config(example)
+    types = [source.type for source in config.watches[0].sources]
+    assert set(types) <= set(SOURCES) and len(set(types)) == len(types) == 9
