@@ -212,6 +212,6 @@ def test_sitemap_crawl_obeys_robots_and_skips_stored_pages(sitemap_crawls):
         assert not [p for p in requests if p.startswith("/private/")]
     second = sitemap_crawls["second"]
     assert second["new"] == 0 and second["errors"] == []
-    assert len(sitemap_crawls["rows_after_second"]) == len(sitemap_crawls["rows"])
+    assert len(sitemap_crawls["rows_at_end"]) == len(sitemap_crawls["rows"])
     refetched = set(sitemap_crawls["second_requests"]) & set(on_topic_articles())
     assert refetched == set()
