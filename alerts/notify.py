@@ -75,14 +75,20 @@ def deliver(url: str, title: str, body: str) -> str | None:
     import apprise
 
     sender = apprise.Apprise()
-    with apprise.LogCapture(level=logging.INFO) as captured:
-        if not sender.add(url):
-            return "apprise does not understand the notification URL (check its scheme)"
-        try:
-            delivered = sender.notify(title=title, body=body)
-        except Exception as exc:  # a plugin bug must not crash detection
-            return f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS]
-        text = captured.getvalue()
+    apprise_log = logging.getLogger("apprise")
+    propagating = apprise_log.propagate
+    apprise_log.propagate = False  # apprise logs URLs (secrets); keep its lines out of our logs
+    try:
+        with apprise.LogCapture(level=logging.INFO) as captured:
+            if not sender.add(url):
+                return "apprise does not understand the notification URL (check its scheme)"
+            try:
+                delivered = sender.notify(title=title, body=body)
+            except Exception as exc:  # a plugin bug must not crash detection
+                return f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS]
+            text = captured.getvalue()
+    finally:
+        apprise_log.propagate = propagating
     if delivered:
         return None
     reasons = [line.split(" - ", 2)[-1] for line in text.splitlines() if " - WARNING - " in line or " - ERROR - " in line]

@@ -1,0 +1,197 @@
+"""Notifications: queued once per state, delivered through apprise to a real local webhook, failures
+recorded with apprise's reason and retried with backoff, URLs (secrets) never stored or logged."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from apprise.decorators import notify
+
+from alerts.notify import queue_notifications, send_pending
+from mentionwatch.config import parse_config
+
+SECRET = "s3cr3t-token-42"
+NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+CALLS: list[dict] = []
+
+
+@notify(on="mwnotifytest")
+def _flaky_target(body, title, notify_type, meta, *args, **kwargs):
+    """Our own apprise scheme: fails while the URL's host is 'down', raises for 'broken'."""
+    CALLS.append({"title": title, "body": body, "host": meta.get("host")})
+    if meta.get("host") == "broken":
+        raise RuntimeError("plugin crashed")
+    return meta.get("host") != "down"
+
+
+class Webhook:
+    """A JSON webhook on 127.0.0.1 that answers with `status` and remembers each request."""
+
+    def __init__(self):
+        self.status = 200
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                outer.requests.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(outer.status)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls():
+    CALLS.clear()
+
+
+def make_config(targets: str):
+    return parse_config(f"""
+service: {{notify_retry_interval: 2m, max_backoff: 10m}}
+notifications:
+{targets}
+watches:
+  - name: acme
+    query: {{any: [acme]}}
+  - name: other
+    query: {{any: [other]}}
+""")
+
+
+def add_alert(db, watch="acme", severity="medium") -> int:
+    explanation = {"summary": f"12 negative mentions of {watch}", "terms": [], "sources": {"reddit": 12},
+                   "top_mentions": [{"mention_id": 1, "source": "reddit", "author": "pat", "author_reach": 5,
+                                     "url": "https://example.org/p/1", "created_at": "2025-06-01T11:00:00Z",
+                                     "text": "acme lost my order again", "p_negative": 0.97}]}
+    with db.conn:
+        return db.execute(
+            """INSERT INTO alerts (watch, rule, status, severity, score, window_start, window_end, observed,
+               expected, opened_at, updated_at, explanation) VALUES (?, 'spike', 'open', ?, 9.5,
+               '2025-06-01T11:00:00Z', '2025-06-01T12:00:00Z', 12, 1.5, ?, ?, ?)""",
+            [watch, severity, "2025-06-01T12:00:00Z", "2025-06-01T12:00:00Z", json.dumps(explanation)],
+        ).lastrowid
+
+
+def rows(db):
+    return db.execute("SELECT target, state, status, attempts, last_error, next_attempt_at FROM notifications "
+                      "ORDER BY id").fetchall()
+
+
+def test_json_webhook_gets_the_alert_once(db, webhook, monkeypatch):
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook?token={SECRET}")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    alert_id = add_alert(db)
+    assert queue_notifications(db, config, alert_id, "opened", "medium", now=NOW) == 1
+    assert queue_notifications(db, config, alert_id, "opened", "medium", now=NOW) == 0  # same state
+    assert send_pending(db, config, now=NOW).sent == 1
+    assert send_pending(db, config, now=NOW).sent == 0
+    assert len(webhook.requests) == 1
+    payload = webhook.requests[0]
+    assert "acme" in payload["title"] and "acme lost my order again" in payload["message"]
+    assert rows(db) == [("ops", "opened:medium", "sent", 1, None, None)]
+    # an escalation is a new state: announced once more
+    assert queue_notifications(db, config, alert_id, "escalated", "high", now=NOW) == 1
+    send_pending(db, config, now=NOW)
+    assert len(webhook.requests) == 2
+
+
+def test_failure_is_recorded_with_the_reason_and_retried_with_backoff(db, webhook, monkeypatch, caplog):
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook?token={SECRET}")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    webhook.status = 500
+    caplog.set_level(logging.DEBUG)
+    result = send_pending(db, config, now=NOW)
+    assert (result.sent, result.failed) == (0, 1)
+    [(_target, _state, status, attempts, error, retry_at)] = rows(db)
+    assert (status, attempts) == ("failed", 1)
+    assert "500" in error
+    assert retry_at == "2025-06-01T12:02:00Z"  # notify_retry_interval after the first failure
+
+    assert send_pending(db, config, now=NOW + dt.timedelta(minutes=1)).failed == 0  # not due yet
+    assert send_pending(db, config, now=NOW + dt.timedelta(minutes=2)).failed == 1
+    assert rows(db)[0][5] == "2025-06-01T12:06:00Z"  # doubled: 4 minutes after the second failure
+    later = NOW + dt.timedelta(minutes=6)
+    send_pending(db, config, now=later)
+    assert rows(db)[0][5] == "2025-06-01T12:14:00Z"  # capped at max_backoff (10 minutes)
+
+    webhook.status = 200
+    assert send_pending(db, config, now=later + dt.timedelta(minutes=10)).sent == 1
+    assert rows(db)[0][2:5] == ("sent", 4, None)
+    assert len(webhook.requests) == 4
+
+    stored = json.dumps(db.execute("SELECT * FROM notifications").fetchall())
+    assert SECRET not in stored and "127.0.0.1" not in stored
+    assert SECRET not in caplog.text
+
+
+def test_missing_url_crashing_plugin_and_unknown_scheme_are_failures_not_crashes(db, monkeypatch, caplog):
+    monkeypatch.delenv("MW_NOT_SET", raising=False)
+    monkeypatch.setenv("MW_BROKEN", "mwnotifytest://broken")
+    monkeypatch.setenv("MW_ODD", "nosuchscheme://x")
+    config = make_config("  - {name: nourl, url_env: MW_NOT_SET}\n"
+                         "  - {name: broken, url_env: MW_BROKEN}\n"
+                         "  - {name: odd, url_env: MW_ODD}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    caplog.set_level(logging.DEBUG)
+    result = send_pending(db, config, now=NOW)
+    assert (result.sent, result.failed) == (0, 3)
+    assert "nosuchscheme://" not in caplog.text and "mwnotifytest://" not in caplog.text
+    errors = {target: error for target, _s, _st, _a, error, _r in rows(db)}
+    assert "MW_NOT_SET is not set" in errors["nourl"]
+    assert "exception" in errors["broken"].lower()
+    assert "does not understand" in errors["odd"]
+
+
+def test_targets_follow_events_and_watches(db, monkeypatch):
+    monkeypatch.setenv("MW_A", "mwnotifytest://up")
+    config = make_config("  - {name: everything, url_env: MW_A, events: [opened, escalated, resolved]}\n"
+                         "  - {name: acme-only, url_env: MW_A, watches: [acme]}\n"
+                         "  - {name: other-only, url_env: MW_A, watches: [other]}")
+    acme = add_alert(db, "acme")
+    assert queue_notifications(db, config, acme, "opened", "low", now=NOW) == 2
+    assert queue_notifications(db, config, acme, "resolved", "low", now=NOW) == 1
+    assert {(t, s) for t, s, *_ in rows(db)} == {("everything", "opened:low"), ("acme-only", "opened:low"),
+                                                 ("everything", "resolved:low")}
+    assert send_pending(db, config, now=NOW).sent == 3
+    assert [c["host"] for c in CALLS] == ["up", "up", "up"]
+
+
+def test_a_target_that_stays_down_is_given_up_after_max_attempts(db, monkeypatch):
+    from alerts.notify import MAX_ATTEMPTS
+
+    monkeypatch.setenv("MW_DOWN", "mwnotifytest://down")
+    config = make_config("  - {name: down, url_env: MW_DOWN}")
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    moment = NOW
+    for _ in range(MAX_ATTEMPTS + 3):
+        send_pending(db, config, now=moment)
+        moment += dt.timedelta(hours=1)
+    assert rows(db)[0][3] == MAX_ATTEMPTS
+    assert len(CALLS) == MAX_ATTEMPTS
