@@ -1,0 +1,187 @@
+"""Detection over a real SQLite database: alert rows, updates and escalation, per-source series,
+threshold rules, model choice, and the alerts lifecycle commands."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from alerts.detect import backtest, run_detection
+from mentionwatch.config import parse_config
+from storage import Mention, save_mentions
+
+START = dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc)
+MODEL = "test-model"
+COMPLAINTS = ["checkout keeps failing", "refund never arrived", "app crashes on login", "support ignores me"]
+
+
+def config_text(extra_alerts: str = "", per_source: bool = False) -> str:
+    return f"""
+sentiment: {{model: builtin}}
+alerts:
+  warmup: 4d
+  cooldown: 3h
+  per_source: {str(per_source).lower()}
+{extra_alerts}
+notifications:
+  - {{name: ops, url: "mwdetecttest://ops"}}
+watches:
+  - name: acme
+    query: {{any: [acme]}}
+"""
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_stream(db, model_id: str, days: int = 8, burst: dict | None = None, seed: int = 0) -> None:
+    """A week of ordinary traffic (a few posts an hour, one in five negative), then bursts.
+
+    burst: {hour offset: [(source, count), ...]} extra negative posts in that hour.
+    """
+    rng = np.random.default_rng(seed)
+    mentions, labels = [], []
+    for hour in range(days * 24):
+        moment = START + dt.timedelta(hours=hour)
+        for n in range(rng.poisson(4)):
+            source = "reddit" if n % 2 else "mastodon"
+            negative = rng.random() < 0.2
+            text = f"acme {'is terrible today' if negative else 'shipped my parcel'} #{hour}-{n}"
+            mentions.append(Mention(source, f"{hour}-{n}", text, iso(moment + dt.timedelta(minutes=n)),
+                                    author=f"user{n}", watches=("acme",)))
+            labels.append("negative" if negative else "positive")
+        for source, count in (burst or {}).get(hour, []):
+            for k in range(count):
+                text = f"acme {COMPLAINTS[k % len(COMPLAINTS)]} (post {hour}-{source}-{k})"
+                mentions.append(Mention(source, f"b{hour}-{source}-{k}", text,
+                                        iso(moment + dt.timedelta(minutes=k % 60)), author=f"angry{k}",
+                                        author_reach=10 * k, watches=("acme",)))
+                labels.append("negative")
+    save_mentions(db, mentions)
+    ids = dict(db.execute("SELECT external_id, id FROM mentions").fetchall())
+    probabilities = {"negative": (0.9, 0.05, 0.05), "positive": (0.05, 0.05, 0.9)}
+    db.conn.executemany("INSERT OR IGNORE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(ids[m.external_id], model_id, label, *probabilities[label], "2025-01-01T00:00:00Z")
+                         for m, label in zip(mentions, labels)])
+    db.conn.commit()
+
+
+@pytest.fixture
+def model_id():
+    from sentiment import model_id_for
+
+    return model_id_for(parse_config(config_text()).sentiment)
+
+
+def test_burst_opens_one_alert_that_grows_and_escalates(db, model_id):
+    config = parse_config(config_text())
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 15)], burst_hour + 1: [("reddit", 80)]})
+    first_look = START + dt.timedelta(hours=burst_hour + 1)  # the end of the burst's first hour
+    result = run_detection(db, config, now=first_look, notify=True)
+    assert len(result.opened) == 1 and result.updated == []
+    alert_id = result.opened[0]
+    severity, observed, window_end = db.execute(
+        "SELECT severity, observed, window_end FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    assert observed >= 15 and window_end == iso(first_look)
+
+    second_look = first_look + dt.timedelta(hours=1)
+    result = run_detection(db, config, now=second_look, notify=True)
+    assert result.opened == [] and result.updated == [alert_id]
+    new_severity, new_observed, new_end = db.execute(
+        "SELECT severity, observed, window_end FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    assert new_observed >= 80 and new_end == iso(second_look)
+    assert new_severity != severity
+    kinds = [k for (k,) in db.execute("SELECT kind FROM alert_events WHERE alert_id = ? ORDER BY id", [alert_id])]
+    assert kinds == ["opened", "escalated"]
+    states = [s for (s,) in db.execute("SELECT state FROM notifications ORDER BY id")]
+    assert states == [f"opened:{severity}", f"escalated:{new_severity}"]
+
+    again = run_detection(db, config, now=second_look, notify=True)
+    assert again.opened == [] and again.updated == []
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 2
+
+
+def test_per_source_series_and_sources_in_the_explanation(db, model_id):
+    config = parse_config(config_text(per_source=True))
+    burst_hour = 6 * 24 + 3
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 40), ("mastodon", 2)]})
+    result = run_detection(db, config, now=START + dt.timedelta(hours=burst_hour + 2), notify=False)
+    assert result.checked == 3  # all sources together, reddit, mastodon
+    opened = db.execute("SELECT source, explanation FROM alerts ORDER BY id").fetchall()
+    assert [source for source, _ in opened] == [None, "reddit"]
+    together = json.loads(opened[0][1])
+    assert together["sources"]["reddit"] > together["sources"].get("mastodon", 0)
+    assert {t["term"] for t in together["terms"]} & {"checkout", "refund", "crashes", "support", "failing"}
+    reaches = [m["author_reach"] or 0 for m in together["top_mentions"]]
+    assert reaches == sorted(reaches, reverse=True)  # the loudest voices first
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0  # notify=False
+
+
+def test_threshold_rule_and_backtest_store_nothing(db, model_id):
+    config = parse_config(config_text(extra_alerts="  thresholds:\n    - {count: 6, window: 2h, severity: high}"))
+    add_stream(db, model_id, burst={5 * 24 + 2: [("reddit", 4)], 5 * 24 + 3: [("reddit", 3)]})
+    findings = backtest(db, config, START, START + dt.timedelta(days=8))
+    rules = {f.rule for f in findings}
+    assert "threshold:6 in 2h" in rules
+    rule_hits = [f for f in findings if f.rule.startswith("threshold")]
+    assert all(f.severity == "high" for f in rule_hits)
+    assert any(f.window_start <= iso(START + dt.timedelta(hours=5 * 24 + 3)) < f.window_end for f in rule_hits)
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+
+
+def test_without_the_sentiment_package_the_most_used_model_is_read(db, monkeypatch):
+    add_stream(db, "some-other-model", burst={6 * 24 + 4: [("reddit", 40)]})
+    monkeypatch.setitem(sys.modules, "sentiment", None)  # import sentiment -> ImportError
+    config = parse_config(config_text())
+    result = run_detection(db, config, now=START + dt.timedelta(days=7), notify=False)
+    assert len(result.opened) == 1
+
+
+def test_no_scores_means_nothing_to_check(db):
+    config = parse_config(config_text())
+    assert run_detection(db, config, now=START).checked == 0
+
+
+def test_lifecycle_commands(cli, tmp_path, model_id):
+    from storage import open_db
+
+    (tmp_path / "mentionwatch.yaml").write_text(config_text() + "database: life.db\n")
+    db = open_db(tmp_path / "life.db")
+    add_stream(db, model_id, burst={6 * 24 + 5: [("reddit", 40)]})
+    detected = cli("detect", "--no-notify", "--at", iso(START + dt.timedelta(hours=6 * 24 + 7)))
+    assert detected.exit_code == 0, detected.output
+    alert_id = db.execute("SELECT id FROM alerts").fetchone()[0]
+
+    listed = cli("alerts", "list", "--status", "open")
+    assert listed.exit_code == 0 and f"{alert_id:5d} open" in listed.stdout
+    shown = cli("alerts", "show", alert_id)
+    assert shown.exit_code == 0
+    assert "Top negative mentions:" in shown.stdout and "Terms standing out:" in shown.stdout
+
+    assert cli("alerts", "ack", alert_id, "--actor", "sam", "--note", "looking").exit_code == 0
+    assert cli("alerts", "note", alert_id, "statement drafted", "--actor", "kim").exit_code == 0
+    assert cli("alerts", "resolve", alert_id, "--actor", "sam", "--note", "fixed").exit_code == 0
+    status, owner, acked, resolved = db.execute(
+        "SELECT status, owner, acknowledged_at, resolved_at FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    assert (status, owner) == ("resolved", "sam") and acked and resolved
+    events = db.execute("SELECT actor, kind, detail FROM alert_events WHERE alert_id = ? ORDER BY id",
+                        [alert_id]).fetchall()
+    assert events[1:] == [("sam", "acknowledged", "looking"), ("kim", "note", "statement drafted"),
+                          ("sam", "resolved", "fixed")]
+    shown = cli("alerts", "show", alert_id)
+    assert "Post-crisis evaluation:" in shown.stdout and "time_to_resolve_s" in shown.stdout
+
+    again = cli("alerts", "resolve", alert_id)
+    assert again.exit_code == 1
+    assert again.output.strip() == f"Error: alert {alert_id} is already resolved"
+    missing = cli("alerts", "ack", 999)
+    assert missing.exit_code == 1 and "no alert with id 999" in missing.output
+    assert "Traceback" not in missing.output
+    bad_time = cli("backtest", "--since", "yesterday-ish", "--until", "2025-03-09")
+    assert bad_time.exit_code == 2 and "unrecognised timestamp" in bad_time.output
+    db.close()
