@@ -131,7 +131,8 @@ def test_readme_example_watch_is_valid():
     from mentionwatch.config import parse_config
 
     readme = Path(__file__).resolve().parent.parent / "docs" / "readme" / "collectors.md"
-    (example,) = re.findall(r"```yaml\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    section = readme.read_text(encoding="utf-8").split("### Configuring a source", 1)[1]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     config = parse_config(example)
     types = [source.type for source in config.watches[0].sources]
     assert set(types) <= set(SOURCES) and len(set(types)) == len(types) == 9
