@@ -150,14 +150,19 @@ def _shade_alerts(axis, alerts: list[dict], series: Series) -> None:
     if not series.starts:
         return
     low, high = series.starts[0], series.starts[-1] + dt.timedelta(hours=series.bucket_hours)
+    shown = 0
     for alert in alerts:
         start, end = from_iso(alert["window_start"]), from_iso(alert["window_end"])
         if end < low or start > high:
             continue
-        axis.axvspan(max(start, low), min(end, high), color=COLOURS["alert"], alpha=0.25)
+        axis.axvspan(max(start, low), min(end, high), color=COLOURS["alert"], alpha=0.3, zorder=0)
         if axis.get_subplotspec().is_first_row():
-            axis.annotate(f"alert #{alert['id']}", (max(start, low), 1), xycoords=("data", "axes fraction"),
-                          fontsize=8, color="#b9770e", va="top")
+            # labels step down so that alerts close together stay readable
+            height = 0.97 - 0.08 * (shown % 3)
+            shown += 1
+            axis.annotate(f"alert #{alert['id']}", (max(start, low), height),
+                          xycoords=("data", "axes fraction"), xytext=(2, 0),
+                          textcoords="offset points", fontsize=8, color="#9a5f0a", va="top")
 
 
 def _save(fig, path: Path) -> Path:
