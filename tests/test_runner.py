@@ -22,7 +22,8 @@ from crawler.items import MentionItem
 from crawler.pipelines import item_to_mention
 from crawler.runner import RESULT_MARKER, run_spider
 from crawler.spiders.extract import extract_mentions
-from crawler.spiders.options import ReviewOptions, SitemapOptions, parse_options
+from crawler.spiders.options import (ReviewOptions, SitemapOptions, option_descriptions,
+                                     parse_options)
 from mentionwatch.config import Config
 from sites.review_site import good_reviews, start_site
 from storage import open_db
@@ -64,6 +65,15 @@ def test_bad_sitemap_options_name_the_field():
         parse_options("sitemap", {"sitemap_urls": ["https://x.test/sitemap.xml"], "follow": ["("]})
     assert isinstance(parse_options("sitemap", {"sitemap_urls": ["https://x.test/s.xml"]}),
                       SitemapOptions)
+
+
+@pytest.mark.parametrize("source_type", ["reviews", "sitemap"])
+def test_every_option_is_described(source_type):
+    described = option_descriptions(source_type)
+    assert {"item", "text", "max_pages", "match_query"} <= set(described)
+    assert all(text.strip() for text in described.values())
+    required = {"reviews": {"start_urls", "item", "text"}, "sitemap": {"sitemap_urls"}}[source_type]
+    assert {name for name, text in described.items() if text.startswith("required")} == required
 
 
 def test_unknown_watch_or_source_in_the_config_form(tmp_path):

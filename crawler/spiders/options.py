@@ -41,9 +41,9 @@ class FieldSelectors(BaseModel):
 
     item: str | None = Field(default=None, description="one review / post on a page")
     text: str | None = Field(default=None, description="its text (all matching text is joined)")
-    title: str | None = None
-    author: str | None = None
-    date: str | None = None
+    title: str | None = Field(default=None, description="its title, if it has one")
+    author: str | None = Field(default=None, description="who wrote it")
+    date: str | None = Field(default=None, description="when (ISO, RFC 2822 or date_format)")
     date_format: str | None = Field(default=None,
                                     description="strptime format when the date is not ISO/RFC, "
                                                 "e.g. '%d %B %Y'")
@@ -67,13 +67,13 @@ class FieldSelectors(BaseModel):
 class ReviewOptions(FieldSelectors):
     """`type: reviews`: listing pages of a review site or forum, followed through `next_page`."""
 
-    start_urls: list[str] = Field(min_length=1)
-    item: str
-    text: str
-    next_page: str | None = None
+    start_urls: list[str] = Field(min_length=1, description="first listing page(s)")
+    item: str = Field(description="one review / post on a page")
+    text: str = Field(description="its text (all matching text is joined)")
+    next_page: str | None = Field(default=None, description="link to the next listing page")
     max_pages: int = Field(default=50, ge=1, le=10_000, description="listing pages per start URL")
     stop_at_known: bool = Field(default=True,
-                                description="stop paging at a page whose reviews are all stored")
+                                description="stop paging after a page holding an already stored review")
 
     _urls = field_validator("start_urls")(lambda urls: [_check_url(u) for u in urls])
     _next = field_validator("next_page")(
@@ -84,7 +84,8 @@ class SitemapOptions(FieldSelectors):
     """`type: sitemap`: pages listed in sitemaps (or robots.txt, or RSS/Atom feeds), one mention
     per page unless `item` selects several."""
 
-    sitemap_urls: list[str] = Field(min_length=1)
+    sitemap_urls: list[str] = Field(min_length=1,
+                                    description="sitemap.xml, robots.txt or RSS/Atom feed URLs")
     follow: list[str] = Field(default_factory=list,
                               description="regular expressions; only matching page URLs are crawled")
     max_pages: int = Field(default=200, ge=1, le=100_000, description="pages crawled per run")
@@ -105,6 +106,21 @@ class SitemapOptions(FieldSelectors):
 
 
 OPTION_MODELS: dict[str, type[FieldSelectors]] = {"reviews": ReviewOptions, "sitemap": SitemapOptions}
+
+
+def option_descriptions(source_type: str) -> dict[str, str]:
+    """Each option of a Scrapy source with its description, for `mentionwatch sources`."""
+    model = OPTION_MODELS[source_type]
+    described = {}
+    for name, info in model.model_fields.items():
+        text = info.description or ""
+        if info.is_required():
+            text = f"required; {text}" if text else "required"
+        elif info.default is not None and not callable(info.default_factory):
+            default = str(info.default).lower() if isinstance(info.default, bool) else info.default
+            text = f"{text} (default {default})"
+        described[name] = text
+    return described
 
 
 def _check_url(url: str) -> str:
