@@ -1,14 +1,15 @@
 """Detection over stored mentions: series per watch (and per source), detector, alerts in the database.
 
 `run_detection(db, config, now=None, notify=True)` runs every watch's rules over the last
-HISTORY_DAYS (plus warm-up) of scored mentions. An incident that matches a stored alert (same watch,
-source and rule, overlapping window) updates it; a new one opens an alert. Notifications are queued
+HISTORY_DAYS (plus warm-up) of scored mentions. An incident that matches a stored alert (same watch
+and source, overlapping window, whichever rule found it) updates it; a new one opens an alert. Notifications are queued
 (not sent: `alerts.notify.send_pending` does that) when an alert opens or its severity rises, but
 only for incidents still going on at `now`: spikes found in old, freshly imported history are stored
 without waking anybody. `backtest` replays the same rules over a period and stores nothing.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -152,52 +153,71 @@ def run_detection(db, config, now=None, notify: bool = True) -> DetectionResult:
 
 def _store(db, config, watch, finding: Finding, model_id: str, settings, moment: dt.datetime,
            notify: bool, result: DetectionResult) -> None:
-    from alerts.notify import queue_notifications
-
+    # one incident is one alert: any rule firing on an overlapping window updates the same alert
     existing = db.execute(
-        """SELECT id, severity, window_end, status, observed, score FROM alerts
-           WHERE watch = ? AND source IS ? AND rule = ? AND window_start < ? AND window_end > ?
+        """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score FROM alerts
+           WHERE watch = ? AND source IS ? AND window_start < ? AND window_end > ?
            ORDER BY id DESC LIMIT 1""",
-        [finding.watch, finding.source, finding.rule, finding.window_end, finding.window_start],
+        [finding.watch, finding.source, finding.window_end, finding.window_start],
     ).fetchone()
     now_text = to_iso(moment)
     if existing is None:
-        explanation, mention_ids = describe(db, watch, finding, model_id, settings)
-        with db.conn:
-            alert_id = db.execute(
-                """INSERT INTO alerts (watch, source, rule, status, severity, score, window_start, window_end,
-                   observed, expected, opened_at, updated_at, explanation)
-                   VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [finding.watch, finding.source, finding.rule, finding.severity, finding.score,
-                 finding.window_start, finding.window_end, finding.observed, finding.expected,
-                 now_text, now_text, json.dumps(explanation, ensure_ascii=False)],
-            ).lastrowid
-            _event(db, alert_id, now_text, "opened", explanation["summary"])
-            _link_mentions(db, alert_id, mention_ids)
-        result.opened.append(alert_id)
-        if notify and finding.live:
-            queue_notifications(db, config, alert_id, "opened", finding.severity)
-        return
+        _open_alert(db, config, watch, finding, model_id, settings, now_text, notify, result)
+    else:
+        _update_alert(db, config, watch, finding, existing, model_id, settings, now_text, notify, result)
 
-    alert_id, severity, window_end, status, observed, score = existing
-    if status == "resolved":
-        return  # a resolved alert is closed for good; a later incident opens a new one
-    grew = finding.window_end > window_end or finding.score > (score or 0) or finding.observed > (observed or 0)
-    if not grew:
-        return
-    escalated = SEVERITIES.index(finding.severity) > SEVERITIES.index(severity)
+
+def _open_alert(db, config, watch, finding: Finding, model_id: str, settings, now_text: str, notify: bool,
+                result: DetectionResult) -> None:
+    from alerts.notify import queue_notifications
+
     explanation, mention_ids = describe(db, watch, finding, model_id, settings)
     with db.conn:
+        alert_id = db.execute(
+            """INSERT INTO alerts (watch, source, rule, status, severity, score, window_start, window_end,
+               observed, expected, opened_at, updated_at, explanation)
+               VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [finding.watch, finding.source, finding.rule, finding.severity, finding.score,
+             finding.window_start, finding.window_end, finding.observed, finding.expected,
+             now_text, now_text, json.dumps(explanation, ensure_ascii=False)],
+        ).lastrowid
+        _event(db, alert_id, now_text, "opened", explanation["summary"])
+        _link_mentions(db, alert_id, mention_ids)
+    result.opened.append(alert_id)
+    if notify and finding.live:
+        queue_notifications(db, config, alert_id, "opened", finding.severity)
+
+
+def _update_alert(db, config, watch, finding: Finding, existing: tuple, model_id: str, settings, now_text: str,
+                  notify: bool, result: DetectionResult) -> None:
+    from alerts.notify import queue_notifications
+
+    alert_id, rule, severity, window_start, window_end, status, observed, expected, score = existing
+    if status == "resolved":
+        return  # a resolved alert is closed for good; a later incident opens a new one
+    same_rule = rule == finding.rule
+    escalated = SEVERITIES.index(finding.severity) > SEVERITIES.index(severity)
+    stronger = same_rule and finding.observed > (observed or 0)
+    if not (escalated or stronger or finding.window_end > window_end):
+        return
+    merged = dataclasses.replace(
+        finding, rule=rule, severity=finding.severity if escalated else severity,
+        window_start=min(window_start, finding.window_start), window_end=max(window_end, finding.window_end),
+        observed=finding.observed if stronger else observed, expected=finding.expected if stronger else expected,
+        score=max(score or 0.0, finding.score) if same_rule else score,
+    )
+    explanation, mention_ids = describe(db, watch, merged, model_id, settings)
+    with db.conn:
         db.execute(
-            """UPDATE alerts SET severity = ?, score = max(coalesce(score, 0), ?), window_end = max(window_end, ?),
-               observed = max(coalesce(observed, 0), ?), expected = ?, updated_at = ?, explanation = ?
-               WHERE id = ?""",
-            [finding.severity if escalated else severity, finding.score, finding.window_end, finding.observed,
-             finding.expected, now_text, json.dumps(explanation, ensure_ascii=False), alert_id],
+            """UPDATE alerts SET severity = ?, score = ?, window_start = ?, window_end = ?, observed = ?,
+               expected = ?, updated_at = ?, explanation = ? WHERE id = ?""",
+            [merged.severity, merged.score, merged.window_start, merged.window_end, merged.observed,
+             merged.expected, now_text, json.dumps(explanation, ensure_ascii=False), alert_id],
         )
-        kind = "escalated" if escalated else "updated"
         detail = f"severity {severity} -> {finding.severity}; " if escalated else ""
-        _event(db, alert_id, now_text, kind, detail + explanation["summary"])
+        if not same_rule:
+            detail += f"rule {finding.rule} fired too; "
+        _event(db, alert_id, now_text, "escalated" if escalated else "updated", detail + explanation["summary"])
         _link_mentions(db, alert_id, mention_ids)
     result.updated.append(alert_id)
     if escalated and notify and finding.live:

@@ -185,3 +185,19 @@ def test_lifecycle_commands(cli, tmp_path, model_id):
     bad_time = cli("backtest", "--since", "yesterday-ish", "--until", "2025-03-09")
     assert bad_time.exit_code == 2 and "unrecognised timestamp" in bad_time.output
     db.close()
+
+
+def test_spike_and_threshold_rule_on_one_burst_make_one_alert(db, model_id):
+    config = parse_config(config_text(extra_alerts="  thresholds:\n    - {count: 20, window: 1h, severity: critical}"))
+    burst_hour = 6 * 24 + 8
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 22)]})  # a 'high' spike, and 20 within 1 h
+    result = run_detection(db, config, now=START + dt.timedelta(hours=burst_hour + 2), notify=True)
+    assert len(result.opened) == 1
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
+    alert_id = result.opened[0]
+    rule, severity = db.execute("SELECT rule, severity FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    assert (rule, severity) == ("spike", "critical")
+    details = [d for (d,) in db.execute("SELECT detail FROM alert_events WHERE alert_id = ? ORDER BY id",
+                                        [alert_id])]
+    assert len(details) == 2 and "rule threshold:20 in 1h fired too" in details[1]
+    assert [s for (s,) in db.execute("SELECT state FROM notifications ORDER BY id")] == ["opened:high", "escalated:critical"]
