@@ -120,7 +120,8 @@ def _run_child(job_text: str, timeout: float | None) -> dict:
     try:
         stdout, stderr = process.communicate(job_text, timeout=_hard_limit(timeout))
     except subprocess.TimeoutExpired:
-        stopped_note = f"crawl stopped: still running {timeout:g} s after its time limit"
+        stopped_note = (f"crawl stopped: still running {GRACE_SECONDS:g} s after its "
+                        f"{timeout:g} s time limit")
         stdout, stderr = _stop(process)
     except BaseException:
         _stop(process)

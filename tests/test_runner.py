@@ -161,6 +161,21 @@ def test_the_time_limit_stops_the_crawl_and_keeps_what_was_read(tmp_path, endles
     db.close()
 
 
+def test_a_child_that_overstays_is_stopped(tmp_path, endless_slow_site, monkeypatch):
+    """Past its time limit plus the grace period the child is terminated, then killed; the caller
+    gets a result either way and the database stays usable."""
+    import crawler.runner
+
+    monkeypatch.setattr(crawler.runner, "GRACE_SECONDS", 0.5)
+    db_path = tmp_path / "x.db"
+    result = run_spider(db_path, WATCH, reviews_source(f"{endless_slow_site}/0", max_pages=10_000),
+                        settings_overrides={**FAST, "CLOSESPIDER_TIMEOUT": 0}, timeout=0.5)
+    assert "crawl stopped: still running 0.5 s after its 0.5 s time limit" in result["errors"]
+    db = open_db(db_path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+
+
 def test_collect_runs_the_real_spider_and_records_the_run(db):
     """crawler.collect hands `reviews` sources to run_spider: the whole path, no stand-ins."""
     site, server = start_site()
