@@ -197,6 +197,20 @@ def test_collect_runs_the_real_spider_and_records_the_run(db):
     assert row == ("reviews", len(good_reviews()), "partial")
 
 
+def test_a_page_that_is_no_sitemap_is_an_error(tmp_path):
+    site, server = start_site()
+    try:
+        not_a_sitemap = f"{site.base}/acme/reviews-1.html"
+        result = run_spider(tmp_path / "x.db", WATCH,
+                            {"type": "sitemap", "options": {"sitemap_urls": [not_a_sitemap]}},
+                            settings_overrides=FAST, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result["errors"] == [f"{not_a_sitemap}: neither a sitemap nor an RSS/Atom feed"]
+    assert result["pages"] == 0
+
+
 # --- extraction and the pipeline's checks ------------------------------------------------------
 
 def page(html: str, url: str = "https://reviews.test/acme?page=1") -> HtmlResponse:

@@ -13,12 +13,15 @@ import re
 import feedparser
 import scrapy
 from scrapy.spiders import SitemapSpider
+from scrapy.utils.sitemap import Sitemap
 
 from crawler.spiders.common import MentionSpiderMixin
 from crawler.spiders.extract import extract_mentions
 from storage import parse_timestamp
 
-_FEED_START = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(rss|feed|rdf:RDF)\b", re.S)
+# an RSS/Atom/RDF root element, after any XML declaration, stylesheet, comment or doctype
+_FEED_START = re.compile(
+    rb"^\s*(<\?[^>]*>\s*|<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<(rss|feed|rdf:RDF)\b", re.S)
 
 
 class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
@@ -41,12 +44,26 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
     def _parse_sitemap(self, response):
         """Sitemaps and robots.txt as Scrapy reads them, plus RSS/Atom feeds; every request gets
         the errback so a failed page shows up in the run's errors."""
-        if _FEED_START.match(response.body[:2048]):
+        if _FEED_START.match(response.body[:4096]):
             requests = self._feed_requests(response)
-        else:
+        elif response.url.endswith("/robots.txt") or self._sitemap_type(response) is not None:
             requests = super()._parse_sitemap(response)
+        else:
+            self.add_error(f"{response.url}: neither a sitemap nor an RSS/Atom feed")
+            return
         for request in requests:
             yield request.replace(errback=self.on_request_error)
+
+    def _sitemap_type(self, response) -> str | None:
+        """'urlset' or 'sitemapindex' when the response is a sitemap, else None."""
+        body = self._get_sitemap_body(response)
+        if not body:
+            return None
+        try:
+            kind = Sitemap(body).type
+        except Exception:  # lxml on garbage: not a sitemap, whatever the reason
+            return None
+        return kind if kind in ("urlset", "sitemapindex") else None
 
     def sitemap_filter(self, entries):
         """Nested sitemaps pass through; page entries are chosen by `_pages_to_fetch`."""

@@ -115,7 +115,8 @@ def news_sitemap(base: str) -> str:
 
 
 def blog_feed(base: str) -> str:
-    return ('<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title>'
+    return ('<?xml version="1.0"?>\n<?xml-stylesheet type="text/xsl" href="/feed.xsl"?>\n'
+            '<rss version="2.0"><channel><title>Blog</title>'
             f'<item><title>Acme review</title><link>{base}/blog/acme-review.html</link>'
             '<pubDate>Sat, 06 Apr 2024 08:00:00 +0000</pubDate></item></channel></rss>')
 
