@@ -105,13 +105,17 @@ def volume_chart(series: Series, alerts: list[dict], title: str, path: Path) -> 
         if total:
             bottom.axhline(100 * negative / total, color="#333", linestyle="--", linewidth=0.8,
                            label=f"period average {100 * negative / total:.0f}%")
+        bottom.legend(loc="upper left", fontsize=8)
+    else:
+        bottom.text(0.5, 0.5, f"fewer than {MIN_SHARE_MENTIONS} mentions in every "
+                    f"{_bucket_name(series.bucket_hours)}: no share to show",
+                    transform=bottom.transAxes, ha="center", va="center", color="#5d6d7e")
     bottom.set_ylim(0, 100)
     bottom.set_ylabel("negative share (%)")
     for axis in (top, bottom):
         _shade_alerts(axis, alerts, series)
         axis.grid(axis="y", alpha=0.3)
     top.legend(loc="upper left", fontsize=8)
-    bottom.legend(loc="upper left", fontsize=8)
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d\n%H:%M"))
     return _save(fig, path)
 
@@ -133,7 +137,11 @@ def sources_chart(breakdown: dict, title: str, path: Path) -> Path:
                       fontsize=8)
     axis.set_xlabel("mentions")
     axis.set_title(title, loc="left", fontsize=12)
-    axis.legend(loc="lower right", fontsize=8)
+    if sources:
+        axis.legend(loc="lower right", fontsize=8)
+    else:
+        axis.text(0.5, 0.5, "no mentions in this period", transform=axis.transAxes, ha="center",
+                  va="center", color="#5d6d7e")
     axis.margins(x=0.2)
     return _save(fig, path)
 

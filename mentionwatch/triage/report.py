@@ -281,6 +281,7 @@ def _post_html(post: dict) -> str:
     if len(text) > 400:
         text = text[:400] + "…"
     who = " · ".join(str(x) for x in (
+        f"mention {post['mention_id']}" if post.get("mention_id") is not None else None,
         post.get("created_at"), post.get("source"), post.get("author"),
         f"reach {post['author_reach']:,}" if isinstance(post.get("author_reach"), int) else None,
         f"p(negative) {post['p_negative']:.2f}" if isinstance(post.get("p_negative"), float) else None,
