@@ -57,6 +57,8 @@ class Finding:
     opened_at: str  # end of the bucket in which it opened
     escalations: list[tuple[str, str]]  # (end of bucket, severity)
     live: bool
+    negative_share: float | None = None  # share of negative mentions in the window
+    usual_share: float | None = None  # ... and over the week before it
 
 
 def detector_settings(settings, bucket_seconds: float | None = None) -> DetectorSettings:
@@ -76,8 +78,14 @@ def detector_settings(settings, bucket_seconds: float | None = None) -> Detector
     )
 
 
+def _share(series: Series, first: int, last: int) -> float | None:
+    total = series.total[max(first, 0): last + 1].sum()
+    return round(float(series.negative[max(first, 0): last + 1].sum() / total), 4) if total else None
+
+
 def _finding(series: Series, rule: str, incident: Incident, span: int) -> Finding:
     first_bucket = max(0, incident.start - span + 1)
+    week = round(SEASON_SECONDS * SEASON_DAYS / series.bucket_seconds)
     return Finding(
         watch=series.watch, source=series.source, rule=rule,
         window_start=to_iso(series.bucket_start(first_bucket)),
@@ -87,6 +95,8 @@ def _finding(series: Series, rule: str, incident: Incident, span: int) -> Findin
         opened_at=to_iso(series.bucket_end(incident.events[0][0])),
         escalations=[(to_iso(series.bucket_end(b)), s) for b, kind, s in incident.events if kind == "escalated"],
         live=incident.active,
+        negative_share=_share(series, first_bucket, incident.end),
+        usual_share=_share(series, first_bucket - week, first_bucket - 1),
     )
 
 
@@ -95,7 +105,7 @@ def findings_for_series(series: Series, settings) -> list[Finding]:
     tuned = detector_settings(settings)
     _stats, incidents = detect(series.negative, tuned)
     found = [_finding(series, SPIKE_RULE, incident, tuned.smooth) for incident in incidents]
-    for number, rule in enumerate(settings.thresholds, start=1):
+    for rule in settings.thresholds:
         window = max(1, round(rule.window / settings.bucket))
         name = "threshold:" + (rule.name or f"{rule.count} in {_duration_text(rule.window)}")
         for incident in threshold_incidents(series.negative, window, rule.count, tuned.cooldown, rule.severity):
@@ -256,6 +266,8 @@ def _summary(finding: Finding, ranked: list[dict], terms: list[dict]) -> str:
         text += f"; peak {finding.observed:g} against {finding.expected:g} expected ({finding.severity})"
     else:
         text += f"; rule {finding.rule} ({finding.severity})"
+    if finding.negative_share is not None and finding.usual_share is not None:
+        text += f"; {finding.negative_share:.0%} of its mentions negative (usually {finding.usual_share:.0%})"
     if terms:
         text += "; standing out: " + ", ".join(t["term"] for t in terms[:5])
     return text

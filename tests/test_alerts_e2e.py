@@ -110,6 +110,7 @@ def test_burst_gives_one_alert_naming_the_burst_posts_and_one_notification(loade
     burst_words = {"bag", "bags", "luggage", "lost", "united", "unitedairlines"}
     assert burst_words & {t["term"] for t in details["terms"][:5]}
     assert details["sources"] == {"twitter": len(linked)}
+    assert "of its mentions negative (usually" in details["summary"]
 
     assert len(DELIVERED) == 1
     assert "virgin" in DELIVERED[0]["title"]
