@@ -134,6 +134,7 @@ class Service:
         self._reload_lock = threading.Lock()
         self._scorer = None
         self._scorer_lock = threading.Lock()
+        self._notify_lock = threading.Lock()
         self._running: set[str] = set()
         self._rerun: set[str] = set()
         self._idle = threading.Condition()
@@ -484,7 +485,8 @@ class Service:
     def _send_notifications(self, db, config: Config) -> dict:
         from alerts.notify import send_pending
 
-        result = send_pending(db, config)
+        with self._notify_lock:  # detect and notify both send: one at a time, or a row goes twice
+            result = send_pending(db, config)
         return {"sent": result.sent, "failed": result.failed}
 
     def _get_scorer(self):
