@@ -41,8 +41,8 @@ def run_spider(db_path: str | Path, watch: Watch | dict | Any, source_cfg: Sourc
     that only hold the whole configuration, `run_spider(db_path, config, watch_name, source_index)`
     also works: `config` is a `Config`, its JSON text or the path of the watchlist file.
 
-    Returns {fetched, new, duplicates, rejected, filtered, errors: [str], pages, robots_blocked,
-    finish_reason, seconds}. `settings_overrides` are Scrapy settings for this crawl only (tests use
+    Returns {fetched, new, duplicates, rejected, filtered, errors: [str], pages, batches (storage
+    transactions), robots_blocked, finish_reason, seconds}. `settings_overrides` are Scrapy settings for this crawl only (tests use
     them to drop the polite delays); `timeout` is in seconds.
     """
     started = time.monotonic()
@@ -101,7 +101,7 @@ def _check_options(source_cfg: SourceConfig) -> None:
 
 def _result(**values) -> dict:
     result = {key: 0 for key in COUNT_KEYS}
-    result.update(errors=[], pages=0, robots_blocked=0, finish_reason=None, seconds=0.0)
+    result.update(errors=[], pages=0, batches=0, robots_blocked=0, finish_reason=None, seconds=0.0)
     result.update(values)
     return result
 
@@ -219,6 +219,7 @@ def _crawl_result(crawler) -> dict:
         errors.append(f"crawl ended early: {reason}")
     return _result(**{key: stats.get(f"mentionwatch/{key}", 0) for key in COUNT_KEYS},
                    errors=errors, pages=stats.get("mentionwatch/pages", 0),
+                   batches=stats.get("mentionwatch/batches", 0),
                    robots_blocked=stats.get("robotstxt/forbidden", 0), finish_reason=reason)
 
 

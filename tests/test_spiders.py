@@ -6,6 +6,8 @@ a sitemap index, a news sitemap and an RSS feed. Expected rows are computed from
 """
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from crawler.runner import run_spider
@@ -16,6 +18,8 @@ from storage import open_db, parse_timestamp
 
 # keep the crawl quick: no polite delays against our own test server
 FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_TIMES": 1}
+
+BATCH = 2  # mentions per storage transaction in the first review crawl
 
 REVIEW_SELECTORS = {
     "item": "div.review",
@@ -62,7 +66,8 @@ def review_crawls(site, tmp_path_factory):
     db_path = tmp_path_factory.mktemp("reviews") / "mentions.db"
     watch = review_watch(site)
     site.requests.clear()
-    first = run_spider(db_path, watch, watch.sources[0], settings_overrides=FAST, timeout=120)
+    first = run_spider(db_path, watch, watch.sources[0],
+                       settings_overrides={**FAST, "MENTIONWATCH_BATCH_SIZE": BATCH}, timeout=120)
     first_requests = list(site.requests)
     rows_after_first = stored(db_path)
     site.requests.clear()
@@ -88,6 +93,8 @@ def test_every_good_review_is_stored_exactly_once(review_crawls):
     first = review_crawls["first"]
     assert first["new"] == len(expected)
     assert first["finish_reason"] == "finished"
+    # stored in batches, the last one flushed when the spider closed
+    assert first["batches"] == math.ceil((first["new"] + first["duplicates"]) / BATCH)
 
 
 def test_fields_are_read_with_the_configured_selectors(review_crawls, site):

@@ -20,6 +20,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
     def __init__(self, watch, source, db_path, **kwargs):
         super().__init__(**kwargs)
         self.options = self.setup(watch, source, db_path)
+        self._ids_seen: set[str] = set()  # ids yielded by this crawl so far
 
     async def start(self):
         for url in self.options.start_urls:
@@ -32,6 +33,8 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
     def parse(self, response, page: int = 1):
         self.count_page()
         items = extract_mentions(response, self.options, self.source_type)
+        # asked before the items are yielded: the pipeline stores batches while the crawl runs
+        reached_known = self.options.stop_at_known and self._stored_by_earlier_crawl(items)
         yield from items
         next_link = first_value(response, self.options.next_page)
         if not next_link:
@@ -39,11 +42,16 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         if page >= self.options.max_pages:
             self.logger.info("max_pages (%d) reached at %s", self.options.max_pages, response.url)
             return
-        if self.options.stop_at_known and self._any_known(items):
+        if reached_known:
             self.logger.info("%s holds reviews stored by an earlier crawl: not paging further",
                              response.url)
             return
         yield self._listing_request(response.urljoin(next_link), page + 1)
 
-    def _any_known(self, items) -> bool:
-        return bool(self.known_ids({item["external_id"] for item in items}))
+    def _stored_by_earlier_crawl(self, items) -> bool:
+        """Whether the page holds a review stored before this crawl. Reviews this crawl already
+        yielded (a review repeated on two pages) do not count: they may be stored by now."""
+        ids = {item["external_id"] for item in items}
+        new_to_this_crawl = ids - self._ids_seen
+        self._ids_seen |= ids
+        return bool(self.known_ids(new_to_this_crawl))
