@@ -302,3 +302,16 @@ def test_text_lines_carry_fields_and_credentials_in_urls_are_hidden():
     assert "job=collect:a:b" in line and line.count("[redacted]") == 3
     entry = json.loads(JsonFormatter().format(record))
     assert entry["error"] == "auth [redacted] refused"
+
+
+def test_run_with_a_broken_watchlist_says_one_line_and_exits_2(tmp_path, cli):
+    config_path = tmp_path / "watch.yaml"
+    config_path.write_text("watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n"
+                           "      - {type: rss, interval: soon}\n", encoding="utf-8")
+    result = cli("--config", config_path, "run")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "interval" in lines[0] and f"{config_path}:5" in lines[0]
+    assert "Traceback" not in result.output
+    missing = cli("--config", tmp_path / "nope.yaml", "run")
+    assert missing.exit_code == 2 and "mentionwatch init" in missing.stderr

@@ -38,11 +38,11 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
 
     app: App = ctx.obj
     verbose = ctx.parent.params.get("verbose", 0) if ctx.parent else 0
-    secret_filter = configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
-    config = app.config  # a bad watchlist stops here: one line, exit 2
-    secret_filter.update(filter(None, (n.resolve_url() for n in config.notifications)))
     if not app.has_config_file:
         raise ConfigError(f"{app.config_path}: no such file (create one with 'mentionwatch init')")
+    config = app.config  # a bad watchlist stops here: one line, exit 2
+    secret_filter = configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
+    secret_filter.update(filter(None, (n.resolve_url() for n in config.notifications)))
     try:
         service = Service(app.config_path, app.db_path, reload_check=reload_check,
                           stop_timeout=stop_timeout)
