@@ -22,4 +22,5 @@ class MentionItem(scrapy.Item):
     title = scrapy.Field()
     lang = scrapy.Field()
     rating = scrapy.Field()  # raw text; the first number is kept
+    rating_out_of = scrapy.Field()  # the site's top rating, when it is not 5
     page_url = scrapy.Field()  # the page it was found on (for log lines)

@@ -38,7 +38,7 @@ def item_to_mention(item, watch_name: str) -> Mention:
         author=item.get("author"),
         title=item.get("title"),
         lang=item.get("lang"),
-        rating=_rating(item.get("rating")),
+        rating=_rating(item.get("rating"), item.get("rating_out_of")),
         watches=(watch_name,),
     )
     return mention.normalized()
@@ -56,14 +56,19 @@ def _created_at(raw, date_format: str | None):
     return raw
 
 
-def _rating(raw) -> float | None:
-    """'4.5', '4,5 / 5', 'Rated 4 out of 5' -> the first number; None when there is none."""
-    if raw is None or isinstance(raw, (int, float)):
-        return raw
-    match = _NUMBER.search(str(raw))
-    if match is None:
-        raise ValueError(f"rating: no number in {str(raw)[:30]!r}")
-    return float(match.group().replace(",", "."))
+def _rating(raw, out_of: float | None = None) -> float | None:
+    """'4.5', '4,5 / 5', 'Rated 4 out of 5' -> the first number, as stars out of 5 when the site
+    rates out of something else ('width: 80%' out of 100 -> 4.0); None when there is no rating."""
+    if raw is None:
+        return None
+    if isinstance(raw, (int, float)):
+        number = float(raw)
+    else:
+        match = _NUMBER.search(str(raw))
+        if match is None:
+            raise ValueError(f"rating: no number in {str(raw)[:30]!r}")
+        number = float(match.group().replace(",", "."))
+    return round(number * 5 / out_of, 2) if out_of else number
 
 
 class StoreMentionsPipeline:

@@ -27,6 +27,8 @@ PLAY_2016_SELECTORS = {
     "title": "div.review-body span.review-title::text",
     "text": "xpath:.//div[contains(concat(' ', normalize-space(@class), ' '), ' review-body ')]/text()",
     "url": "a.reviews-permalink::attr(href)",
+    "rating": "div.current-rating::attr(style)",  # "width: 80%"
+    "rating_out_of": 100,
     "match_query": False,  # keep every review of the app, whatever it says
 }
 
@@ -80,4 +82,5 @@ def test_selectors_from_the_watchlist_read_a_real_review_page(play_page_site, tm
         assert row["title"] == poller.title
         assert row["author"] == poller.author
         assert row["lang"] == "ja"
+        assert row["rating"] == poller.rating
         assert urlsplit(row["url"])[2:] == urlsplit(poller.url)[2:]

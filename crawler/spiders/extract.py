@@ -80,6 +80,7 @@ def _node_mention(response, node: Selector, index: int, selectors: FieldSelector
         title=first_value(node, selectors.title),
         lang=page_lang,
         rating=first_value(node, selectors.rating),
+        rating_out_of=selectors.rating_out_of,
         page_url=response.url,
     )
 
@@ -109,6 +110,7 @@ def _page_mention(response, selectors: FieldSelectors, source: str, page_lang: s
         title=field("title"),
         lang=page_lang,
         rating=first_value(response, selectors.rating),
+        rating_out_of=selectors.rating_out_of,
         page_url=response.url,
     )
 

@@ -48,6 +48,9 @@ class FieldSelectors(BaseModel):
                                     description="strptime format when the date is not ISO/RFC, "
                                                 "e.g. '%d %B %Y'")
     rating: str | None = Field(default=None, description="stars; the first number found is kept")
+    rating_out_of: float | None = Field(default=None, gt=0,
+                                        description="the site's top rating when it is not 5 stars "
+                                                    "(10, or 100 for a percentage): turned into stars")
     url: str | None = Field(default=None, description="permalink; else page URL + #index")
     id: str | None = Field(default=None, description="stable id on the site; else a hash")
     lang: str | None = Field(default=None,
