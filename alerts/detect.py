@@ -31,7 +31,8 @@ BASE_RATIO = 3.0  # observed / expected at sensitivity 0.5
 SMOOTH_SECONDS = 3600.0  # observations add up the last hour (at least one bucket)
 SEASON_SECONDS = 86400.0  # seasonal baseline: same time of day ...
 SEASON_DAYS = 7  # ... on each of the previous 7 days ...
-SEASON_HALFWIDTH_SECONDS = 1800.0  # ... give or take 30 minutes (at least one bucket)
+SEASON_HALFWIDTH_SECONDS = 1800.0  # ... give or take 30 minutes (at least one bucket) ...
+MAX_HALFWIDTH_BUCKETS = 6  # ... and at most 6 buckets, which bounds the work with tiny buckets
 
 
 @dataclass
@@ -68,7 +69,7 @@ def detector_settings(settings, bucket_seconds: float | None = None) -> Detector
     return DetectorSettings(
         season=max(1, round(SEASON_SECONDS / bucket)),
         season_days=SEASON_DAYS,
-        season_halfwidth=max(1, round(SEASON_HALFWIDTH_SECONDS / bucket)),
+        season_halfwidth=min(MAX_HALFWIDTH_BUCKETS, max(1, round(SEASON_HALFWIDTH_SECONDS / bucket))),
         smooth=max(1, round(SMOOTH_SECONDS / bucket)),
         threshold=BASE_THRESHOLD * strictness,
         min_ratio=1.0 + (BASE_RATIO - 1.0) * strictness,

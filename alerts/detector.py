@@ -75,35 +75,37 @@ def severity_for(z: float, threshold: float) -> str:
     return SEVERITIES[min(level, len(SEVERITIES) - 1)]
 
 
-def seasonal_past(values: np.ndarray, settings: DetectorSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median, 75th and 25th percentile of the same time of day on the previous days (nan when
-    fewer than half of those buckets are in the past)."""
+def seasonal_past(values: np.ndarray, settings: DetectorSettings, at: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Median, 75th and 25th percentile of the same time of day on the previous days, for the buckets
+    `at` (nan elsewhere, and where fewer than half of those buckets are in the past)."""
     offsets = np.array([-day * settings.season + shift for day in range(1, settings.season_days + 1)
                         for shift in range(-settings.season_halfwidth, settings.season_halfwidth + 1)])
-    positions = np.arange(len(values))[:, None] + offsets[None, :]
-    in_past = (positions >= 0) & (positions < np.arange(len(values))[:, None])
+    positions = at[:, None] + offsets[None, :]
+    in_past = (positions >= 0) & (positions < at[:, None])
     samples = np.where(in_past, values[np.clip(positions, 0, max(len(values) - 1, 0))], np.nan)
     enough = in_past.sum(axis=1) >= len(offsets) / 2
     stats = []
     for q in (50, 75, 25):
         column = np.full(len(values), np.nan)
         if enough.any():
-            column[enough] = np.nanpercentile(samples[enough], q, axis=1)
+            column[at[enough]] = np.nanpercentile(samples[enough], q, axis=1)
         stats.append(column)
     return stats[0], stats[1], stats[2]
 
 
 def bucket_stats(counts, settings: DetectorSettings) -> BucketStats:
-    """Score every bucket against the buckets before it."""
+    """Score every bucket that could be hot against the buckets before it (z 0, expected nan elsewhere)."""
     counts = np.asarray(counts, dtype=float)
     observed = np.convolve(counts, np.ones(settings.smooth))[: len(counts)]
-    expected, upper, lower = seasonal_past(observed, settings)
+    # the spread is at least 1, so fewer than `threshold` mentions can never be hot: skip those buckets
+    could_be_hot = observed >= max(settings.min_count, settings.threshold)
+    could_be_hot[: settings.warmup] = False
+    expected, upper, lower = seasonal_past(observed, settings, np.flatnonzero(could_be_hot))
     spread = np.maximum((upper - lower) / 1.349, np.sqrt(np.maximum(expected, 1.0)))
     with np.errstate(invalid="ignore"):
         z = (observed - expected) / spread
         ratio = (observed + settings.smooth) / (expected + settings.smooth)
-        hot = (z >= settings.threshold) & (ratio >= settings.min_ratio) & (observed >= settings.min_count)
-    hot[: settings.warmup] = False
+        hot = (z >= settings.threshold) & (ratio >= settings.min_ratio) & could_be_hot
     hot[np.isnan(expected)] = False
     return BucketStats(observed, expected, np.nan_to_num(z), np.nan_to_num(ratio), hot)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from storage.timeutil import from_iso, to_iso
+from storage.timeutil import from_iso
 
 
 @dataclass
@@ -89,7 +89,3 @@ def build_series(rows: list[tuple[str, str, str]], watch: str, bucket_seconds: f
             if label == "negative":
                 negative[index] += 1
     return Series(watch, source, start_bucket, bucket_seconds, negative, total)
-
-
-def iso(moment: dt.datetime) -> str:
-    return to_iso(moment)
