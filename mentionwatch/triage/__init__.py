@@ -2,5 +2,5 @@
 
 `query` selects mentions with filters, `export` writes them to CSV/JSONL/XLSX, `marks` records
 flagged/handled/ignored states, `risk` scores each watch, `charts` and `report` build the HTML
-report, and `browse` serves a read-only Datasette view of the database.
+report, `browse` serves a read-only Datasette view of the database, and `bench` measures exports.
 """
