@@ -63,7 +63,10 @@ def score_file(timestamps: list[datetime], detections: list[bool], windows: list
     max_tp = scaled_sigmoid(-1.0)
     probation = probationary_length(len(timestamps))
     index_of = {t: i for i, t in enumerate(timestamps)}
-    spans = sorted((index_of[start], index_of[end]) for start, end in windows)
+    try:
+        spans = sorted((index_of[start], index_of[end]) for start, end in windows)
+    except KeyError as missing:
+        raise ValueError(f"{name}: label window edge {missing.args[0]} is not a timestamp of the series") from None
     window_score = {}  # window left index -> best (first) detection's weighted score, or -fnWeight
     fp_total = 0.0
     tp = fp = 0

@@ -141,3 +141,14 @@ def test_bench_nab_missing_labels_is_one_line(cli, tmp_path):
     assert result.exit_code != 0
     assert "nope.json: no such labels file" in result.output
     assert "Traceback" not in result.output
+
+
+def test_bench_nab_malformed_series_is_one_line(cli, tmp_path, shared_file):
+    data = tmp_path / "realTweets"
+    data.mkdir()
+    (data / "Twitter_volume_CRM.csv").write_text("timestamp,value\n2015-02-26 21:42:53,3\n2015-02-26 21:47:53,lots\n")
+    result = cli("bench", "nab", data, "--labels", shared_file("nab/labels/realTweets_windows.json"),
+                 "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert "Twitter_volume_CRM.csv:3: expected columns timestamp,value" in result.output
