@@ -26,6 +26,7 @@ from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_c
 log = logging.getLogger(__name__)
 
 RESULT_MARKER = "MENTIONWATCH_RESULT "
+DEFAULT_TIMEOUT_SECONDS = 3600  # a crawl's time limit when the caller gives none
 GRACE_SECONDS = 30  # how long a child may take to close after its time limit
 RELAYED_LOG_LINES = 20  # child warnings repeated in the parent's log
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,10 +43,13 @@ def run_spider(db_path: str | Path, watch: Watch | dict | Any, source_cfg: Sourc
     also works: `config` is a `Config`, its JSON text or the path of the watchlist file.
 
     Returns {fetched, new, duplicates, rejected, filtered, errors: [str], pages, batches (storage
-    transactions), robots_blocked, finish_reason, seconds}. `settings_overrides` are Scrapy settings for this crawl only (tests use
-    them to drop the polite delays); `timeout` is in seconds.
+    transactions), robots_blocked, finish_reason, seconds}. `settings_overrides` are Scrapy
+    settings for this crawl only (tests use them to drop the polite delays). `timeout` is in
+    seconds (default: one hour); then the crawl stops, keeping what it stored, and the rest is left
+    for the next run.
     """
     started = time.monotonic()
+    timeout = DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout
     try:
         if source_index is not None:
             watch, source_cfg = _source_from_config(watch, source_cfg, source_index)
@@ -87,7 +91,9 @@ def _as_watch(watch) -> Watch:
 
 
 def _as_source(source_cfg) -> SourceConfig:
-    return source_cfg if isinstance(source_cfg, SourceConfig) else SourceConfig.model_validate(source_cfg)
+    if isinstance(source_cfg, SourceConfig):
+        return source_cfg
+    return SourceConfig.model_validate(source_cfg)
 
 
 def _check_options(source_cfg: SourceConfig) -> None:
@@ -108,7 +114,7 @@ def _result(**values) -> dict:
 
 # --- parent side -----------------------------------------------------------------------------
 
-def _run_child(job_text: str, timeout: float | None) -> dict:
+def _run_child(job_text: str, timeout: float) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
@@ -118,7 +124,7 @@ def _run_child(job_text: str, timeout: float | None) -> dict:
                                start_new_session=True)  # a Ctrl-C in the terminal is ours to handle
     stopped_note = None
     try:
-        stdout, stderr = process.communicate(job_text, timeout=_hard_limit(timeout))
+        stdout, stderr = process.communicate(job_text, timeout=timeout + GRACE_SECONDS)
     except subprocess.TimeoutExpired:
         stopped_note = (f"crawl stopped: still running {GRACE_SECONDS:g} s after its "
                         f"{timeout:g} s time limit")
@@ -131,10 +137,6 @@ def _run_child(job_text: str, timeout: float | None) -> dict:
     if stopped_note:
         outcome["errors"].append(stopped_note)
     return outcome
-
-
-def _hard_limit(timeout: float | None) -> float | None:
-    return None if timeout is None else timeout + GRACE_SECONDS
 
 
 def _stop(process: subprocess.Popen) -> tuple[str, str]:
