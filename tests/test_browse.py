@@ -103,3 +103,27 @@ def test_missing_database_is_one_line(cli, tmp_path):
     assert result.exit_code == 1
     assert "no such database" in result.stderr
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_immutable_view_of_an_archived_copy(tmp_path):
+    """--immutable (for a copy that no longer changes): the same canned queries, in process."""
+    import asyncio
+
+    from mentionwatch.triage.browse import make_datasette
+
+    db_path = tmp_path / "archive.db"
+    ids = _stock(db_path)
+    db = open_db(db_path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # what `browse --immutable` does first
+    db.close()
+    datasette = make_datasette(db_path, "test-model", immutable=True)
+
+    async def fetch(path):
+        response = await datasette.client.get(path)
+        assert response.status_code == 200, response.text[:300]
+        return response.json()
+
+    rows = asyncio.run(fetch("/archive/alert_mentions.json?_shape=array&alert_id=7"))
+    assert sorted(r["mention_id"] for r in rows) == sorted([ids["p1"], ids["p3"]])
+    databases = asyncio.run(fetch("/-/databases.json"))
+    assert [(d["name"], d["is_mutable"]) for d in databases] == [("archive", False)]
