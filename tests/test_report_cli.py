@@ -40,11 +40,14 @@ def test_empty_database(cli, tmp_path):
 
 def test_small_report_names_mentions_and_escapes_text(cli, tmp_path):
     ids = _stock(tmp_path / "s.db")
+    for mention_ids, state in (((ids["p1"], ids["p3"]), "handled"), ((ids["p4"],), "flagged")):
+        assert cli("--db", tmp_path / "s.db", "mark", *mention_ids, "--state", state).exit_code == 0
     result = cli("--db", tmp_path / "s.db", "report", "--watch", "acme", "--since", "2024-02-28",
                  "--out", tmp_path / "r")
     assert result.exit_code == 0, result.output
     page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "Alert #7 &middot; open" in page
+    assert "Triage marks (all time): 0 flagged, 2 handled, 0 ignored." in page  # p4 is globex's
     assert f"mention {ids['p1']}" in page  # ids to use with `mentionwatch mark`
     assert "=HYPERLINK(&quot;http://evil.example&quot;" in page  # shown as text, escaped
     assert "globex" not in page.split('id="watch-acme"')[0]  # only the watch asked for

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from alerts.postcrisis import evaluate_alert, format_duration
 from mentionwatch.triage import charts
+from mentionwatch.triage.marks import triage_counts
 from mentionwatch.triage.query import choose_model_id
 from mentionwatch.triage.risk import RECENT_HOURS, WatchRisk, watch_risk
 from storage import utc_now_iso
@@ -33,6 +34,7 @@ class WatchSection:
     charts: dict[str, Path]
     mentions: int
     negatives: int
+    triage: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,7 +106,7 @@ def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> 
         if alert["status"] == "resolved":
             alert["postcrisis"] = evaluate_alert(db, alert["id"], model_id)
     return WatchSection(watch, watch_risk(db, watch, model_id, until), alerts, chart_paths,
-                        sum(series.totals), sum(series.negatives))
+                        sum(series.totals), sum(series.negatives), triage_counts(db, watch))
 
 
 def _alerts(db, watch: str, since: str, until: str) -> list[dict]:
@@ -216,6 +218,9 @@ def _watch_html(section: WatchSection) -> str:
         f'<h2 id="watch-{_e(_slug(section.watch))}">{_e(section.watch)}</h2>',
         f'<p>{section.mentions:,} mentions in the period, {section.negatives:,} negative ({share}). '
         f"Risk {r.score:.0f} {_level(r.level)}: {_e(r.explanation())}.</p>",
+        "<p>Triage marks (all time): " + ", ".join(
+            f"{section.triage.get(state, 0)} {state}" for state in ("flagged", "handled", "ignored"))
+        + ".</p>",
     ]
     for kind, alt in (("volume", "mentions, negative mentions and negative share over time"),
                       ("sources", "mentions per source by sentiment")):
