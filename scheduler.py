@@ -25,6 +25,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -42,8 +43,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
 from mentionwatch.service_state import (
-    JobSchedule, close_interrupted_runs, finish_job_run, heartbeat, load_failures, mark_process,
-    save_schedules, start_job_run,
+    STALE_HEARTBEAT_SECONDS, JobSchedule, close_interrupted_runs, finish_job_run, heartbeat,
+    load_failures, mark_process, save_schedules, start_job_run,
 )
 from storage import open_db
 from storage.timeutil import to_iso
@@ -110,6 +111,32 @@ def describe_db_error(exc: BaseException) -> str | None:
     if "disk i/o" in text:
         return "disk I/O error while writing the database; will retry at the job's next run"
     return f"database error: {exc}; will retry at the job's next run"
+
+
+class ServiceAlreadyRunning(Exception):
+    """Another live service already works on this database (two would poll everything twice)."""
+
+
+def other_live_service(db) -> str | None:
+    """'pid N on HOST' when another service's heartbeat is fresh and its process is alive."""
+    row = db.execute("SELECT pid, host, state, heartbeat_at FROM service_process WHERE id = 1").fetchone()
+    if row is None:
+        return None
+    pid, host, state, heartbeat_at = row
+    if state not in ("starting", "running", "stopping") or pid == os.getpid():
+        return None
+    age = (dt.datetime.now(UTC) - dt.datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%SZ")
+           .replace(tzinfo=UTC)).total_seconds()
+    if age > STALE_HEARTBEAT_SECONDS:
+        return None
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # killed without a chance to say so
+        except PermissionError:
+            pass  # alive, under another user
+    return f"pid {pid} on {host}"
 
 
 class Service:
@@ -184,6 +211,10 @@ class Service:
     def start(self) -> None:
         """Prepare the database and the jobs, then start the scheduler (blocks when blocking)."""
         db = self.db()
+        other = other_live_service(db)
+        if other:
+            raise ServiceAlreadyRunning(f"another mentionwatch service ({other}) is running on "
+                                        f"{self.db_path}; stop it first")
         interrupted = close_interrupted_runs(db)
         if interrupted:
             log.warning("%d job run(s) were interrupted by the previous stop of the service "
@@ -196,7 +227,8 @@ class Service:
         log.info("service started: %d collection jobs, database %s, watchlist %s", summary["collect"],
                  self.db_path, self.config_path,
                  extra={"fields": {"event": "started", "pid": os.getpid(), **summary}})
-        self.scheduler.start()
+        if not self._stopping.is_set():  # a stop signal during the preparation: do not start
+            self.scheduler.start()
 
     def stop(self, reason: str = "stop requested") -> None:
         """Stop scheduling new runs; `finish()` then waits for the running ones."""

@@ -315,3 +315,32 @@ def test_run_with_a_broken_watchlist_says_one_line_and_exits_2(tmp_path, cli):
     assert "Traceback" not in result.output
     missing = cli("--config", tmp_path / "nope.yaml", "run")
     assert missing.exit_code == 2 and "mentionwatch init" in missing.stderr
+
+
+def test_a_second_service_on_the_same_database_is_refused(tmp_path):
+    import socket
+    import subprocess
+
+    from scheduler import ServiceAlreadyRunning
+    from storage import utc_now_iso
+
+    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL))
+    _stand_in_bodies(service, [])
+    other = subprocess.Popen(["sleep", "60"])  # a live process standing in for the first service
+    try:
+        db = open_db(service.db_path)
+        with db.atomic():
+            db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
+                            "VALUES (1, ?, ?, 'running', ?, ?)",
+                            [other.pid, socket.gethostname(), utc_now_iso(), utc_now_iso()])
+        with pytest.raises(ServiceAlreadyRunning, match=f"pid {other.pid}"):
+            service.start()
+    finally:
+        other.kill()
+        other.wait()
+    service.start()  # once that process is gone, the stale row does not block a start
+    try:
+        assert service.scheduler.running
+    finally:
+        service.stop("test over")
+        assert service.finish() == 0

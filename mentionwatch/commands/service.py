@@ -34,7 +34,7 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
     the change is picked up within --reload-check, or at once with `kill -HUP <pid>`.
     """
     from mentionwatch.logging_setup import configure_logging
-    from scheduler import Service, describe_db_error
+    from scheduler import Service, ServiceAlreadyRunning, describe_db_error
 
     app: App = ctx.obj
     verbose = ctx.parent.params.get("verbose", 0) if ctx.parent else 0
@@ -50,6 +50,9 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
     except sqlite3.DatabaseError as exc:
         logging.getLogger("mentionwatch.service").error(
             "cannot start: %s (%s)", describe_db_error(exc), app.db_path)
+        raise SystemExit(1) from None
+    except ServiceAlreadyRunning as exc:
+        logging.getLogger("mentionwatch.service").error("cannot start: %s", exc)
         raise SystemExit(1) from None
     raise SystemExit(code)
 
