@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,8 @@ def run_spider(db_path: str | Path, watch: Watch | dict | Any, source_cfg: Sourc
             watch, source_cfg = _source_from_config(watch, source_cfg, source_index)
         watch, source_cfg = _as_watch(watch), _as_source(source_cfg)
         _check_options(source_cfg)
-    except ValueError as exc:
-        return _result(errors=[str(exc)], seconds=time.monotonic() - started)
+    except ValueError as exc:  # pydantic's ValidationError included
+        return _result(errors=[_one_line(exc)], seconds=time.monotonic() - started)
     job = {
         "db_path": str(Path(db_path).resolve()),
         "watch": watch.model_dump(mode="json"),
@@ -78,12 +80,21 @@ def _source_from_config(config, watch_name: str, source_index: int) -> tuple[Wat
             else:
                 config = load_config(text)
         except (ConfigError, ValueError) as exc:
-            raise ValueError(f"cannot read the configuration: {str(exc).splitlines()[0]}") from None
+            raise ValueError(f"cannot read the configuration: {_one_line(exc)}") from None
     try:
         watch = config.watch(watch_name)
         return watch, watch.sources[source_index]
     except (KeyError, IndexError):
         raise ValueError(f"no source #{source_index} in watch {watch_name!r}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    """A pydantic error as 'bad watch: query.any: Input should be a valid list'; others as is."""
+    if isinstance(exc, ValidationError):
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "value"
+        return f"bad {exc.title.lower()}: {where}: {problem['msg']}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _as_watch(watch) -> Watch:

@@ -76,12 +76,23 @@ def test_every_option_is_described(source_type):
     assert {name for name, text in described.items() if text.startswith("required")} == required
 
 
+def test_a_bad_watch_or_source_is_one_line(tmp_path):
+    result = run_spider(tmp_path / "x.db", {"name": "acme", "query": {}}, reviews_source("http://x.test/"))
+    assert result["errors"] == ["bad watch: query: Value error, give at least one of phrases, any, all"]
+    result = run_spider(tmp_path / "x.db", WATCH, {"type": "reviews", "interval": "soon"})
+    (error,) = result["errors"]
+    assert error.startswith("bad sourceconfig: interval: ") and "\n" not in error
+
+
 def test_unknown_watch_or_source_in_the_config_form(tmp_path):
     config = Config.model_validate({"watches": [{**WATCH, "sources": [reviews_source("http://x.test/")]}]})
     result = run_spider(tmp_path / "x.db", config, "acme", 3)
     assert result["errors"] == ["no source #3 in watch 'acme'"]
     result = run_spider(tmp_path / "x.db", tmp_path / "missing.yaml", "acme", 0)
     assert result["errors"][0].startswith("cannot read the configuration:")
+    result = run_spider(tmp_path / "x.db", '{"watches": [{"name": "acme"}]}', "acme", 0)
+    assert result["errors"] == ["cannot read the configuration: bad config: watches.0.query: "
+                                "Field required"]
 
 
 # --- the child process -------------------------------------------------------------------------
