@@ -222,3 +222,16 @@ def test_sitemap_crawl_obeys_robots_and_skips_stored_pages(sitemap_crawls):
     assert len(sitemap_crawls["rows_at_end"]) == len(sitemap_crawls["rows"])
     refetched = set(sitemap_crawls["second_requests"]) & set(on_topic_articles())
     assert refetched == set()
+
+
+def test_sitemap_max_pages_takes_the_newest_pages_first(site, tmp_path):
+    news = {path: article for path, article in ARTICLES.items() if path.startswith("/news/")}
+    newest = max(news, key=lambda path: news[path][2])  # by sitemap lastmod
+    source = {"type": "sitemap", "options": {"sitemap_urls": [f"{site.base}/sitemap.xml"],
+                                             "follow": ["/news/"], "max_pages": 1}}
+    site.requests.clear()
+    result = run_spider(tmp_path / "x.db", {"name": "acme", "query": {"any": ["acme"]}}, source,
+                        settings_overrides=FAST, timeout=120)
+    fetched_pages = [path for path in site.requests if path in ARTICLES]
+    assert fetched_pages == [newest]
+    assert result["pages"] == 1
