@@ -1,7 +1,6 @@
 """Triage commands: export, mark, report, browse, and the export benchmark (`bench export`)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click

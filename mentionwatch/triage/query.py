@@ -9,7 +9,7 @@ import datetime as dt
 import re
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from storage.timeutil import parse_timestamp, to_iso
 
@@ -45,7 +45,6 @@ class MentionFilters:
     unhandled: bool = False  # neither handled nor ignored
     states: tuple[str, ...] = ()  # triage states, or 'none'
     limit: int | None = None
-    extra_where: list[str] = field(default_factory=list, repr=False)
 
 
 def parse_time_limit(text: str | None, now: dt.datetime | None = None) -> str | None:
@@ -94,7 +93,8 @@ def fts_query(db, text: str) -> str:
 
 def where_clause(db, filters: MentionFilters) -> tuple[str, dict]:
     """SQL conditions over `m` (mentions), `s` (scores) and `t` (triage), with their parameters."""
-    conditions, params = list(filters.extra_where), {}
+    conditions: list[str] = []
+    params: dict = {}
 
     def in_list(column: str, name: str, values) -> str:
         keys = []
