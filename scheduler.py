@@ -44,7 +44,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
 from mentionwatch.service_state import (
     STALE_HEARTBEAT_SECONDS, JobSchedule, close_interrupted_runs, finish_job_run, heartbeat,
-    load_failures, mark_process, save_schedules, start_job_run,
+    load_failures, mark_process, prune_job_runs, save_schedules, start_job_run,
 )
 from storage import open_db
 from storage.timeutil import to_iso
@@ -57,6 +57,8 @@ DEFAULT_STOP_TIMEOUT_SECONDS = 10.0
 SCORE_CHUNK = 256  # mentions scored and committed per step: a stop request waits for one step only
 FIRST_COLLECT_SPREAD_SECONDS = 10.0  # first polls after a start are spread over this many seconds
 MAX_WORKERS = 6
+JOB_RUNS_KEEP_DAYS = 30  # `job_runs` history kept; crawl runs, mentions and alerts are never pruned
+PRUNE_EVERY_SECONDS = 3600.0
 UTC = dt.timezone.utc
 
 
@@ -169,6 +171,7 @@ class Service:
         self._backoff_until: dict[str, str | None] = {}
         self._intervals: dict[str, tuple[float, float]] = {}
         self._stopping = threading.Event()
+        self._next_prune = 0.0  # job_runs are pruned at the first heartbeat, then hourly
         self._stamp = _file_stamp(self.config_path)
         scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
         self.scheduler = scheduler_class(
@@ -461,6 +464,9 @@ class Service:
             else:
                 heartbeat(self.db())
                 self._save_all_schedules()
+                if time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                    prune_job_runs(self.db(), JOB_RUNS_KEEP_DAYS)
         except sqlite3.DatabaseError as exc:
             _rollback(self._local)
             log.warning("%s: %s", kind, describe_db_error(exc))

@@ -107,6 +107,16 @@ def close_interrupted_runs(db: Database) -> int:
     return cursor.rowcount
 
 
+def prune_job_runs(db: Database, keep_days: float, now: dt.datetime | None = None) -> int:
+    """Forget finished job runs older than `keep_days` (a service writes thousands a day)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    cutoff = to_iso(now - dt.timedelta(days=keep_days))
+    with db.atomic():
+        cursor = db.conn.execute("DELETE FROM job_runs WHERE finished_at IS NOT NULL AND finished_at < ?",
+                                 [cutoff])
+    return cursor.rowcount
+
+
 # --- read by `mentionwatch status` -----------------------------------------------------------
 
 def health_report(db: Database, model_id: str | None, now: dt.datetime | None = None) -> dict:

@@ -344,3 +344,16 @@ def test_a_second_service_on_the_same_database_is_refused(tmp_path):
     finally:
         service.stop("test over")
         assert service.finish() == 0
+
+
+def test_old_job_runs_are_pruned_and_recent_ones_kept(db):
+    from mentionwatch.service_state import finish_job_run, prune_job_runs, start_job_run
+
+    old_run, new_run, running = (start_job_run(db, "score") for _ in range(3))
+    finish_job_run(db, old_run, "ok", {"scored": 1}, 0.1)
+    finish_job_run(db, new_run, "ok", {"scored": 2}, 0.1)
+    db.execute("UPDATE job_runs SET finished_at = '2020-01-01T00:00:00Z' WHERE id = ?", [old_run])
+    db.conn.commit()
+    assert prune_job_runs(db, keep_days=30) == 1
+    left = {row[0] for row in db.execute("SELECT id FROM job_runs")}
+    assert left == {new_run, running}
