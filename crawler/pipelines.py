@@ -10,15 +10,12 @@ runner reads them.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 
 from scrapy.exceptions import DropItem
 
 from crawler.matching import matches_query
 from storage import Mention, open_db, save_mentions
-
-log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 100
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")

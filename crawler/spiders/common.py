@@ -6,7 +6,6 @@ runner reports; nothing is raised out of the crawl.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from scrapy import signals
@@ -18,9 +17,7 @@ from mentionwatch.config import SourceConfig, Watch
 from storage import open_db
 from storage.mentions import existing_external_ids
 
-MAX_ERROR_LINES = 50
-
-log = logging.getLogger(__name__)
+MAX_ERROR_LINES = 50  # a site failing on every page should not flood the crawl run
 
 
 class MentionSpiderMixin:
@@ -31,7 +28,8 @@ class MentionSpiderMixin:
     def setup(self, watch: Watch | dict, source: SourceConfig | dict, db_path: str) -> FieldSelectors:
         """Keep the arguments, validate the options (ValueError: one line naming the field)."""
         self.watch = watch if isinstance(watch, Watch) else Watch.model_validate(watch)
-        self.source_cfg = source if isinstance(source, SourceConfig) else SourceConfig.model_validate(source)
+        self.source_cfg = (source if isinstance(source, SourceConfig)
+                           else SourceConfig.model_validate(source))
         self.db_path = str(db_path)
         self.errors: list[str] = []
         self._dropped_errors = 0
