@@ -222,6 +222,34 @@ def test_a_page_that_is_no_sitemap_is_an_error(tmp_path):
     assert result["pages"] == 0
 
 
+def test_a_child_that_dies_without_a_result_is_one_error_line(caplog):
+    from crawler.runner import _parse_child_output, _relay_warnings
+
+    stderr = ("2024-05-01 10:00:00 [scrapy.core.engine] INFO: Spider opened\n"
+              "2024-05-01 10:00:01 [scrapy.core.scraper] WARNING: Dropped: malformed item\n"
+              "Traceback (most recent call last):\n  ...\nMemoryError: out of memory\n")
+    outcome = _parse_child_output("some stray print\n", stderr, -9)
+    assert outcome["errors"] == ["the crawl process ended without a result (exit -9): "
+                                 "MemoryError: out of memory"]
+    assert outcome["new"] == 0
+    with caplog.at_level("WARNING", logger="crawler.runner"):
+        _relay_warnings(stderr)
+    assert [r.getMessage() for r in caplog.records] == ["spider: WARNING: Dropped: malformed item"]
+
+
+@pytest.mark.parametrize("start, is_feed", [
+    (b'<?xml version="1.0"?><rss version="2.0">', True),
+    (b'\n<?xml version="1.0" encoding="utf-8"?>\n<!-- generator -->\n<feed xmlns="x">', True),
+    (b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="x">', True),
+    (b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">', False),
+    (b"<!doctype html><html><body>rss feed</body></html>", False),
+])
+def test_feeds_are_told_from_sitemaps(start, is_feed):
+    from crawler.spiders.sitemap import _FEED_START
+
+    assert bool(_FEED_START.match(start)) is is_feed
+
+
 # --- extraction and the pipeline's checks ------------------------------------------------------
 
 def page(html: str, url: str = "https://reviews.test/acme?page=1") -> HtmlResponse:
