@@ -34,7 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.events import (
+    EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_SCHEDULER_STARTED,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -181,7 +183,8 @@ class Service:
             timezone=UTC,
         )
         self.scheduler.add_listener(self._on_scheduler_event,
-                                    EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+                                    EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+                                    | EVENT_SCHEDULER_STARTED)
 
     # --- database: one connection per thread -----------------------------------------------------
 
@@ -318,9 +321,11 @@ class Service:
                     next_run_time=now + dt.timedelta(seconds=delay), replace_existing=True,
                     misfire_grace_time=_whole_seconds(service.misfire_grace))
                 summary["added"] += 0 if first else 1
-            elif self._intervals.get(job_id) != (interval, jitter):
-                self.scheduler.reschedule_job(job_id, trigger=trigger)
-                summary["rescheduled"] += 1
+            else:
+                if self._intervals.get(job_id) != (interval, jitter):
+                    self.scheduler.reschedule_job(job_id, trigger=trigger)
+                    summary["rescheduled"] += 1
+                self.scheduler.modify_job(job_id, misfire_grace_time=_whole_seconds(service.misfire_grace))
             self._intervals[job_id] = (interval, jitter)
         self._save_all_schedules(replace_all=True)
         return dict(summary)
@@ -568,7 +573,10 @@ class Service:
     # --- scheduler events ------------------------------------------------------------------------
 
     def _on_scheduler_event(self, event) -> None:
-        if event.code == EVENT_JOB_ERROR:
+        if event.code == EVENT_SCHEDULER_STARTED:
+            if self._stopping.is_set():  # the stop signal came while it was starting
+                self.scheduler.shutdown(wait=False)
+        elif event.code == EVENT_JOB_ERROR:
             log.error("job %s raised an unexpected %s; it runs again at its next time",
                       event.job_id, type(event.exception).__name__,
                       exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
