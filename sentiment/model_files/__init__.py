@@ -1,0 +1,1 @@
+"""Data folder: `model.safetensors`, the committed trained weights of the built-in sentiment model."""

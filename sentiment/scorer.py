@@ -1,0 +1,279 @@
+"""Scorers: turn texts into negative / neutral / positive probabilities, fast.
+
+`load_scorer(sentiment_cfg)` gives the built-in model (`builtin`, offline) or any Hugging Face
+model by id or local path. Both batch texts by length (sorted by token count, padded per batch),
+run under `torch.inference_mode` with all cores, and cut texts to `max_length` tokens. The built-in
+model runs through ONNX Runtime by default (exported once and cached, see `onnx_backend`), or
+through torch on a GPU when one is present.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from sentiment.textprep import clean, is_chinese
+
+log = logging.getLogger(__name__)
+
+LABELS = ("negative", "neutral", "positive")
+HUB_HINT = "offline? set sentiment.model to a local path or 'builtin'"
+
+
+class ModelLoadError(Exception):
+    """A model that cannot be loaded or used; the message is the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class Score:
+    label: str
+    p_negative: float
+    p_neutral: float
+    p_positive: float
+
+
+def scores_from_probabilities(probabilities: np.ndarray) -> list[Score]:
+    return [Score(LABELS[int(np.argmax(row))], float(row[0]), float(row[1]), float(row[2]))
+            for row in probabilities]
+
+
+def model_id_for(sentiment_cfg) -> str:
+    """The id stored with every score, worked out without loading the model."""
+    if sentiment_cfg.model == "builtin":
+        from sentiment.builtin import artifact_hash
+
+        return f"builtin-minilm-{artifact_hash()}"
+    path = Path(sentiment_cfg.model).expanduser()
+    model_id = f"path:{path.resolve()}" if path.exists() else f"hf:{sentiment_cfg.model}"
+    if sentiment_cfg.label_map:
+        mapping = ",".join(f"{k}={v}" for k, v in sorted(sentiment_cfg.label_map.items()))
+        model_id += "#" + hashlib.sha256(mapping.encode()).hexdigest()[:8]
+    return model_id
+
+
+def resolve_device(wanted: str) -> str:
+    import torch
+
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return wanted
+
+
+def use_all_cores() -> None:
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def length_batches(token_counts: list[int], batch_size: int) -> list[list[int]]:
+    """Indexes grouped into batches of similar length, so padding stays small."""
+    order = sorted(range(len(token_counts)), key=lambda i: token_counts[i])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class Scorer:
+    """Base: subclasses set `model_id` and implement `_probabilities(cleaned_texts)`."""
+
+    model_id: str = ""
+    batch_size: int = 64
+    max_length: int = 128
+
+    def score_texts(self, texts: list[str]) -> list[Score]:
+        """One Score per text, in order. Empty texts are neutral without asking the model."""
+        cleaned = [clean(t if isinstance(t, str) else _as_text(t)) for t in texts]
+        result = np.zeros((len(cleaned), 3), dtype=np.float64)
+        result[:, 1] = 1.0
+        present = [i for i, text in enumerate(cleaned) if text]
+        if present:
+            result[present] = self._probabilities([cleaned[i] for i in present])
+        return scores_from_probabilities(result)
+
+    def _probabilities(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _tokenized_batches(self, tokenizer, texts: list[str]):
+        """(indexes, encoded batch) pairs: texts sorted by token count, padded per batch."""
+        ids = tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        for batch in length_batches([len(x) for x in ids], self.batch_size):
+            width = max(len(ids[i]) for i in batch)
+            input_ids = np.full((len(batch), width), tokenizer.pad_token_id or 0, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                input_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
+            yield batch, input_ids, mask
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return "" if value is None else str(value)
+
+
+class BuiltinScorer(Scorer):
+    """The committed MiniLM fine-tune (+ Chinese n-gram model) on ONNX Runtime or torch."""
+
+    def __init__(self, sentiment_cfg, precision: str | None = None, backend: str | None = None):
+        from sentiment import builtin
+
+        self.model_id = model_id_for(sentiment_cfg)
+        self.batch_size = sentiment_cfg.batch_size
+        self.max_length = sentiment_cfg.max_length
+        self.tokenizer = builtin.load_tokenizer()
+        self.net, self.chinese = builtin.load_builtin()
+        self.device = resolve_device(sentiment_cfg.device)
+        self.backend = backend or sentiment_cfg.backend
+        if self.backend == "auto":
+            self.backend = "torch" if self.device != "cpu" else "onnx"
+        use_all_cores()
+        self.session = None
+        self.precision = "fp32"
+        if self.backend == "onnx":
+            from sentiment import onnx_backend
+
+            self.precision = precision or onnx_backend.DEFAULT_PRECISION
+            try:
+                self.session = onnx_backend.session_for(self.net, self.model_id, self.precision)
+            except Exception as exc:  # export needs onnx/onnxscript; torch always works
+                log.warning("ONNX Runtime path unavailable (%s); scoring with torch", exc)
+                self.backend = "torch"
+        if self.backend == "torch":
+            self.net.to(self.device)
+
+    @property
+    def description(self) -> str:
+        if self.backend == "onnx":
+            return f"{self.model_id} (ONNX Runtime {self.precision})"
+        return f"{self.model_id} (torch fp32 on {self.device})"
+
+    def _probabilities(self, texts: list[str]) -> np.ndarray:
+        from sentiment.builtin import ZH_TRANSFORMER_WEIGHT
+
+        probabilities = np.zeros((len(texts), 3), dtype=np.float64)
+        for batch, input_ids, mask in self._tokenized_batches(self.tokenizer, texts):
+            probabilities[batch] = self._run(input_ids, mask)
+        chinese = [i for i, text in enumerate(texts) if is_chinese(text)]
+        if chinese:
+            p_positive = self.chinese.p_positive([texts[i] for i in chinese])
+            polarity = np.stack([1 - p_positive, np.zeros_like(p_positive), p_positive], axis=1)
+            probabilities[chinese] = (ZH_TRANSFORMER_WEIGHT * probabilities[chinese]
+                                      + (1 - ZH_TRANSFORMER_WEIGHT) * polarity)
+        return probabilities
+
+    def _run(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.session is not None:
+            return self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+        import torch
+
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(input_ids).to(self.device),
+                           torch.from_numpy(mask).to(self.device))
+        return out.float().cpu().numpy()
+
+
+class HubScorer(Scorer):
+    """Any sequence-classification model from the Hugging Face hub or a local folder."""
+
+    def __init__(self, sentiment_cfg):
+        import torch
+
+        self.model_id = model_id_for(sentiment_cfg)
+        self.batch_size = sentiment_cfg.batch_size
+        self.max_length = sentiment_cfg.max_length
+        self.device = resolve_device(sentiment_cfg.device)
+        name = sentiment_cfg.model
+        self.tokenizer, self.model = _load_hub_model(name)
+        self.class_of_output = label_mapping(name, self.model.config.id2label, sentiment_cfg.label_map)
+        use_all_cores()
+        self.model.to(self.device).eval()
+        self._torch = torch
+
+    @property
+    def description(self) -> str:
+        return f"{self.model_id} (torch fp32 on {self.device})"
+
+    def _probabilities(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
+        probabilities = np.zeros((len(texts), 3), dtype=np.float64)
+        projection = np.zeros((len(self.class_of_output), 3))
+        for output, label_index in enumerate(self.class_of_output):
+            projection[output, label_index] = 1.0
+        with torch.inference_mode():
+            for batch, input_ids, mask in self._tokenized_batches(self.tokenizer, texts):
+                logits = self.model(input_ids=torch.from_numpy(input_ids).to(self.device),
+                                    attention_mask=torch.from_numpy(mask).to(self.device)).logits
+                probabilities[batch] = torch.softmax(logits.float(), -1).cpu().numpy() @ projection
+        return probabilities
+
+
+def _load_hub_model(name: str):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    local = Path(name).expanduser().exists()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local)
+        model = AutoModelForSequenceClassification.from_pretrained(name, local_files_only=local)
+    except Exception as exc:  # OSError offline, ValueError for odd folders, hub errors...
+        log.debug("loading %s failed: %r", name, exc)
+        raise ModelLoadError(f"model {name} could not be loaded: {HUB_HINT}") from None
+    return tokenizer, model
+
+
+_STARS = {"1": "negative", "2": "negative", "3": "neutral", "4": "positive", "5": "positive"}
+
+
+def label_mapping(name: str, id2label: dict, label_map: dict[str, str]) -> list[int]:
+    """For each model output, the index of negative/neutral/positive it counts towards."""
+    classes = []
+    for index in sorted(int(i) for i in id2label):
+        raw = str(id2label.get(index, id2label.get(str(index), index)))
+        candidates = (raw, raw.lower(), str(index), f"LABEL_{index}")
+        mapped = next((label_map[c] for c in candidates if c in label_map), None)
+        if mapped is None and not label_map:
+            mapped = _recognise(raw)
+        if mapped is None:
+            shown = ", ".join(str(id2label[k]) for k in sorted(id2label, key=int))
+            raise ModelLoadError(
+                f"model {name}: cannot tell what its label {raw!r} means (labels: {shown}); "
+                f"set sentiment.label_map, e.g. {{{raw}: negative}}")
+        classes.append(LABELS.index(mapped))
+    return classes
+
+
+def _recognise(raw: str) -> str | None:
+    text = raw.strip().lower()
+    for prefix, label in (("neg", "negative"), ("neu", "neutral"), ("pos", "positive")):
+        if text.startswith(prefix):
+            return label
+    first = text.split(" ")[0]
+    if text.endswith(("star", "stars")) and first in _STARS:
+        return _STARS[first]
+    return None
+
+
+_LOADED: dict[tuple, Scorer] = {}
+
+
+def load_scorer(sentiment_cfg, cache: bool = True) -> Scorer:
+    """The scorer for this configuration, loaded once per process and kept."""
+    key = (sentiment_cfg.model_dump_json(),)
+    if cache and key in _LOADED:
+        return _LOADED[key]
+    if sentiment_cfg.model == "builtin":
+        try:
+            scorer: Scorer = BuiltinScorer(sentiment_cfg)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"model builtin could not be loaded: {exc}") from None
+    else:
+        scorer = HubScorer(sentiment_cfg)
+    if cache:
+        _LOADED[key] = scorer
+    return scorer
+
+
+ProgressFn = Callable[[int, int], None]

@@ -1,0 +1,93 @@
+"""`score_unscored`: score the stored mentions that have no score yet from a given model.
+
+Mentions are read in pages by id and written one transaction per batch, so a crash loses at most
+one batch and the background service can call this again and again: rows that already have a score
+from `scorer.model_id` are never read. If a whole batch fails (which the scorers avoid), its texts
+are retried one by one and the ones that still fail are logged and skipped.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from storage import utc_now_iso
+from sentiment.textprep import mention_text
+
+log = logging.getLogger(__name__)
+
+WRITE_BATCH = 512
+
+
+@dataclass
+class ScoreRunResult:
+    scored: int
+    skipped: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.scored / self.seconds if self.seconds > 0 else 0.0
+
+
+_UNSCORED = """
+    SELECT m.id, m.text, m.title FROM mentions m
+    WHERE m.id > ? AND NOT EXISTS (
+        SELECT 1 FROM scores s WHERE s.mention_id = m.id AND s.model_id = ?)
+    ORDER BY m.id LIMIT ?
+"""
+
+
+def count_unscored(db, model_id: str) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM mentions m WHERE NOT EXISTS "
+        "(SELECT 1 FROM scores s WHERE s.mention_id = m.id AND s.model_id = ?)", [model_id]).fetchone()
+    return int(row[0])
+
+
+def score_unscored(db, scorer, limit: int | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   batch_size: int = WRITE_BATCH) -> ScoreRunResult:
+    """Score mentions without a score from `scorer.model_id`; `progress(done, total)` after each batch."""
+    started = time.perf_counter()
+    total = count_unscored(db, scorer.model_id)
+    if limit is not None:
+        total = min(total, limit)
+    scored = skipped = 0
+    last_id = 0
+    while scored + skipped < total:
+        page = min(batch_size, total - scored - skipped)
+        rows = db.execute(_UNSCORED, [last_id, scorer.model_id, page]).fetchall()
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        written, failed = _score_and_write(db, scorer, rows)
+        scored += written
+        skipped += failed
+        if progress:
+            progress(scored + skipped, total)
+    return ScoreRunResult(scored, skipped, time.perf_counter() - started)
+
+
+def _score_and_write(db, scorer, rows: list[tuple]) -> tuple[int, int]:
+    ids = [row[0] for row in rows]
+    texts = [mention_text(row[1], row[2]) for row in rows]
+    try:
+        scores = list(zip(ids, scorer.score_texts(texts)))
+    except Exception as exc:  # noqa: BLE001 - one bad text must not stop the batch
+        log.warning("scoring a batch of %d failed (%s); retrying one by one", len(rows), exc)
+        scores = []
+        for mention_id, text in zip(ids, texts):
+            try:
+                scores.append((mention_id, scorer.score_texts([text])[0]))
+            except Exception as single:  # noqa: BLE001
+                log.warning("mention %s skipped: cannot be scored (%s)", mention_id, single)
+    now = utc_now_iso()
+    with db.conn:
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO scores (mention_id, model_id, label, p_negative, p_neutral, "
+            "p_positive, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(mention_id, scorer.model_id, s.label, s.p_negative, s.p_neutral, s.p_positive, now)
+             for mention_id, s in scores])
+    return len(scores), len(rows) - len(scores)

@@ -1,0 +1,169 @@
+"""The built-in sentiment model: a real forward pass, hard inputs, and scoring stored mentions."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from mentionwatch.config import SentimentConfig
+from sentiment import ModelLoadError, Score, load_scorer, model_id_for, score_unscored
+from sentiment.metrics import classification_report
+from sentiment.scorer import BuiltinScorer, label_mapping
+from sentiment.textprep import clean, is_chinese, mention_text
+from storage import Mention, save_mentions
+
+CLEAR = {
+    "I love this phone, the camera is amazing and the battery lasts forever. Best purchase ever!": "positive",
+    "Thank you so much @united, the crew was wonderful and we landed early. Great flight!": "positive",
+    "This is the worst service I have ever had. Rude staff, lost my bag, never again.": "negative",
+    "Terrible app, crashes every time I open it and support never answers. Awful.": "negative",
+    "这家酒店太差了，房间又脏又吵，服务员态度恶劣，再也不来了。": "negative",
+    "菜都凉了，送了两个小时，难吃死了，差评！": "negative",
+    "房间干净整洁，服务热情周到，早餐也很丰盛，非常满意，下次还住这里。": "positive",
+    "味道很好，送餐速度快，分量足，好吃！": "positive",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """ONNX exports go to a folder of this test session, not the user's cache."""
+    folder = tmp_path_factory.getbasetemp() / "mentionwatch-cache"
+    previous = os.environ.get("MENTIONWATCH_CACHE")
+    os.environ["MENTIONWATCH_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("MENTIONWATCH_CACHE", None)
+    else:
+        os.environ["MENTIONWATCH_CACHE"] = previous
+
+
+@pytest.fixture(scope="module")
+def torch_scorer():
+    return BuiltinScorer(SentimentConfig(), backend="torch")
+
+
+@pytest.fixture(scope="module")
+def default_scorer():
+    return load_scorer(SentimentConfig())
+
+
+def _check_probabilities(score: Score) -> None:
+    probabilities = [score.p_negative, score.p_neutral, score.p_positive]
+    assert all(0.0 <= p <= 1.0 for p in probabilities)
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+    assert score.label == ("negative", "neutral", "positive")[int(np.argmax(probabilities))]
+
+
+@pytest.mark.parametrize("scorer_name", ["torch_scorer", "default_scorer"])
+def test_builtin_model_gets_clear_english_and_chinese_texts_right(scorer_name, request):
+    scorer = request.getfixturevalue(scorer_name)
+    scores = scorer.score_texts(list(CLEAR))
+    for (text, expected), score in zip(CLEAR.items(), scores):
+        _check_probabilities(score)
+        assert score.label == expected, text
+        strength = score.p_positive if expected == "positive" else score.p_negative
+        assert strength > 0.5, text
+
+
+def test_default_path_is_onnx_and_agrees_with_torch_fp32(default_scorer, torch_scorer, onnx_cache):
+    assert default_scorer.backend == "onnx"
+    assert list(onnx_cache.glob("*.onnx"))  # exported once, into the cache folder
+    texts = list(CLEAR) + ["ok I guess", "the flight left at 5pm", "meh, not sure about the new update"]
+    fast = default_scorer.score_texts(texts)
+    reference = torch_scorer.score_texts(texts)
+    differences = [abs(a.p_negative - b.p_negative) + abs(a.p_positive - b.p_positive)
+                   for a, b in zip(fast, reference)]
+    assert max(differences) < 0.1  # int8 weights move probabilities a little, not a lot
+    fp32 = BuiltinScorer(SentimentConfig(), precision="fp32", backend="onnx").score_texts(texts)
+    assert [s.p_negative for s in fp32] == pytest.approx([s.p_negative for s in reference], abs=1e-4)
+
+
+def test_scorer_is_loaded_once_and_model_id_needs_no_loading(default_scorer):
+    assert load_scorer(SentimentConfig()) is default_scorer
+    assert default_scorer.model_id == model_id_for(SentimentConfig())
+    assert default_scorer.model_id.startswith("builtin-")
+
+
+def test_hard_inputs_are_scored_without_breaking_the_batch(default_scorer):
+    hard = ["", "   ", "a" * 100_000, "good " * 30_000, bytes(range(256)).decode("latin-1"),
+            "\x00\x01\x02\ufffd\ufffd", "🙂🙂🔥", "ผลิตภัณฑ์นี้ดีมาก", "Это ужасно", "😡" * 500,
+            None, b"\xff\xfe raw bytes"]
+    scores = default_scorer.score_texts(hard + ["I hate this, awful."])
+    assert len(scores) == len(hard) + 1
+    for score in scores:
+        _check_probabilities(score)
+    assert scores[0].label == scores[1].label == "neutral"  # nothing to judge
+    assert scores[-1].label == "negative"  # the normal text after the junk is still right
+
+
+def test_text_preparation():
+    assert clean("@someone look https://t.co/x  great\x00 stuff") == "@user look http great stuff"
+    assert len(clean("x" * 100_000)) <= 2000
+    assert is_chinese("这家酒店很好 hotel") and not is_chinese("hello 你")
+    assert mention_text("body", "Title") == "Title. body"
+    assert mention_text("Title and body", "Title") == "Title and body"
+    assert mention_text(None, None) == ""
+
+
+def _mention(i: int, text: str, title: str | None = None) -> Mention:
+    return Mention(source="test", external_id=str(i), text=text, created_at="2026-01-01T00:00:00Z",
+                   title=title, watches=("acme",))
+
+
+def test_score_unscored_scores_each_mention_once(db, default_scorer):
+    texts = ["Acme support is useless, waited 3 hours", "Love my new Acme blender!",
+             "Acme opens a store in Leeds", "x" * 100_000, "Acme的服务太差了，非常失望"]
+    save_mentions(db, [_mention(i, t) for i, t in enumerate(texts)]
+                  + [_mention(99, "it broke after two days, refund please", title="Acme kettle")])
+    seen = []
+    first = score_unscored(db, default_scorer, progress=lambda done, total: seen.append((done, total)))
+    assert (first.scored, first.skipped) == (6, 0)
+    assert seen[-1] == (6, 6)
+    rows = list(db.query("SELECT m.external_id, s.* FROM scores s JOIN mentions m ON m.id = s.mention_id"))
+    assert len(rows) == 6 and {r["model_id"] for r in rows} == {default_scorer.model_id}
+    by_id = {r["external_id"]: r for r in rows}
+    direct = default_scorer.score_texts(["Acme kettle. it broke after two days, refund please"])[0]
+    # title + text is what was scored (int8 activations are scaled per batch: tiny differences)
+    assert by_id["99"]["p_negative"] == pytest.approx(direct.p_negative, abs=0.01)
+    assert by_id["0"]["label"] == "negative" and by_id["1"]["label"] == "positive"
+    assert by_id["4"]["label"] == "negative"
+
+    assert score_unscored(db, default_scorer).scored == 0  # nothing left for this model
+    save_mentions(db, [_mention(100, "Acme is fine"), _mention(101, "Acme rocks"), _mention(102, "meh")])
+    limited = score_unscored(db, default_scorer, limit=2)
+    assert limited.scored == 2
+    assert score_unscored(db, default_scorer).scored == 1
+
+
+class _FailsOnMarker(BuiltinScorer):
+    """The real model, except that texts containing MARKER make it raise (a corrupt input)."""
+
+    def _probabilities(self, texts):
+        if any("MARKER" in t for t in texts):
+            raise RuntimeError("cannot score this text")
+        return super()._probabilities(texts)
+
+
+def test_a_text_that_breaks_the_model_is_skipped_and_the_rest_stored(db):
+    scorer = _FailsOnMarker(SentimentConfig(), backend="torch")
+    save_mentions(db, [_mention(1, "great"), _mention(2, "MARKER bad"), _mention(3, "awful")])
+    result = score_unscored(db, scorer)
+    assert (result.scored, result.skipped) == (2, 1)
+    stored = {r["mention_id"] for r in db.query("SELECT mention_id FROM scores")}
+    assert len(stored) == 2
+
+
+def test_metrics_on_binary_sets_count_neutral_as_wrong():
+    report = classification_report([0, 0, 2, 2], [0, 1, 2, 2])
+    assert report["accuracy"] == 0.75
+    assert report["macro_recall"] == pytest.approx((0.5 + 1.0) / 2, abs=1e-4)
+    assert report["confusion"][0][1] == 1
+    assert set(report["confusion"]) == {0, 2}
+
+
+def test_label_mapping_explains_unknown_labels():
+    assert label_mapping("m", {0: "NEGATIVE", 1: "Neutral", 2: "pos"}, {}) == [0, 1, 2]
+    assert label_mapping("m", {i: f"{i + 1} stars" for i in range(5)}, {}) == [0, 0, 1, 2, 2]
+    with pytest.raises(ModelLoadError, match="label_map"):
+        label_mapping("m", {0: "LABEL_0", 1: "LABEL_1"}, {})

@@ -1,0 +1,109 @@
+"""Sentiment commands: score, sentiment eval (own files and the held-out sets), model build/info."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from mentionwatch.config import SentimentConfig
+from sentiment import load_scorer
+from storage import Mention, open_db, save_mentions
+
+
+@pytest.fixture(scope="module", autouse=True)
+def onnx_cache(tmp_path_factory):
+    folder = tmp_path_factory.getbasetemp() / "mentionwatch-cache"
+    previous = os.environ.get("MENTIONWATCH_CACHE")
+    os.environ["MENTIONWATCH_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("MENTIONWATCH_CACHE", None)
+    else:
+        os.environ["MENTIONWATCH_CACHE"] = previous
+
+
+def _figure(output: str, name: str) -> float:
+    line = next(line for line in output.splitlines() if line.startswith(f"{name}:"))
+    return float(line.split(":")[1].split()[0])
+
+
+def test_score_command_scores_stored_mentions_and_reports_a_rate(cli, tmp_path):
+    db = open_db(tmp_path / "mentionwatch.db")
+    save_mentions(db, [Mention(source="t", external_id=str(i), text=text, created_at="2026-01-01T00:00:00Z")
+                       for i, text in enumerate(["love it", "hate it", "it is a phone", "糟糕透了"])])
+    db.close()
+    result = cli("score")
+    assert result.exit_code == 0, result.output
+    assert "Scored 4 mentions" in result.stdout and "mentions/s" in result.stdout
+    again = cli("score")
+    assert again.exit_code == 0 and "Nothing to score" in again.stdout
+    db = open_db(tmp_path / "mentionwatch.db")
+    assert db["scores"].count == 4
+    db.close()
+
+
+def test_eval_prints_the_figures_of_a_labeled_csv(cli, tmp_path):
+    rows = [("I love it, wonderful", "2"), ("worst ever, I hate it", "0"), ("the shop opens at 9", "1"),
+            ("great, thanks!", "2"), ("awful and broken", "0"), ("糟糕，太差了", "0")]
+    (tmp_path / "labeled.csv").write_text("review,stars\n" + "".join(f'"{t}",{l}\n' for t, l in rows),
+                                          encoding="utf-8")
+    result = cli("sentiment", "eval", "labeled.csv", "--text-col", "review", "--label-col", "stars",
+                 "--labels", "0=negative,1=neutral,2=positive")
+    assert result.exit_code == 0, result.output
+    scores = load_scorer(SentimentConfig()).score_texts([t for t, _ in rows])
+    expected_correct = sum(s.label == ("negative", "neutral", "positive")[int(l)] for s, (_, l) in zip(scores, rows))
+    assert _figure(result.stdout, "accuracy") == pytest.approx(expected_correct / len(rows), abs=1e-4)
+    for name in ("macro-F1", "macro-recall"):
+        assert 0.0 <= _figure(result.stdout, name) <= 1.0
+    assert "true \\ predicted" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--text-col", "text", "--label-col", "nope"], "no column 'nope'"),
+    (["--text-col", "text", "--label-col", "label"], "is not in --labels"),
+    (["--text-col", "text"], "give --text-col and --label-col"),
+])
+def test_eval_bad_input_is_one_clear_line(cli, tmp_path, args, message):
+    (tmp_path / "bad.csv").write_text("text,label\nfine,0\nodd,7\n", encoding="utf-8")
+    result = cli("sentiment", "eval", "bad.csv", *args, "--labels", "0=negative,1=positive")
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_eval_on_held_out_chinese_reviews(cli, shared_file):
+    """A slice of the held-out hotel reviews (never trained on): binary, neutral counts as wrong."""
+    path = shared_file("zh/ChnSentiCorp_htl_all.csv")
+    result = cli("sentiment", "eval", path, "--text-col", "review", "--label-col", "label",
+                 "--labels", "0=negative,1=positive", "--limit", "300")
+    assert result.exit_code == 0, result.output
+    assert _figure(result.stdout, "texts") == 300
+    assert _figure(result.stdout, "accuracy") > 0.75  # far above the 0.5 of a coin
+
+
+def test_eval_on_tweeteval_validation_files(cli, shared_file):
+    folder = shared_file("tweeteval/tweeteval_sentiment")
+    result = cli("sentiment", "eval", folder / "val_text.txt", "--labels-file", folder / "val_labels.txt",
+                 "--labels", "0=negative,1=neutral,2=positive", "--limit", "300")
+    assert result.exit_code == 0, result.output
+    assert _figure(result.stdout, "macro-recall") > 0.5  # well above the 0.33 of guessing
+
+
+def test_model_build_is_reproducible_from_its_seed(cli, tmp_path):
+    from safetensors.torch import load_file
+
+    first = cli("model", "build", "--seed", "5", "--epochs", "1", "--limit", "200", "--output", "a.safetensors")
+    assert first.exit_code == 0, first.output
+    assert "epoch 1: dev accuracy" in first.stdout and "Chinese n-gram model" in first.stdout
+    second = cli("model", "build", "--seed", "5", "--epochs", "1", "--limit", "200", "--output", "b.safetensors")
+    assert second.exit_code == 0, second.output
+    a, b = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors")
+    assert a.keys() == b.keys() and any(k.startswith("encoder.encoder.layer.5.") for k in a)
+    for key in a:
+        assert (a[key].float() - b[key].float()).abs().max() < 1e-2, key
+
+
+def test_model_info_shows_how_the_builtin_model_was_made(cli):
+    result = cli("model", "info")
+    assert result.exit_code == 0, result.output
+    assert "builtin-minilm-" in result.stdout and '"seed"' in result.stdout

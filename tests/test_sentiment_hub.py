@@ -1,0 +1,74 @@
+"""The Hugging Face path: a tiny BERT built and saved here, loaded by path like any hub model."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mentionwatch.config import SentimentConfig
+from sentiment import ModelLoadError, load_scorer, model_id_for
+
+WORDS = ["good", "bad", "great", "awful", "the", "service", "was", "food", "hotel", "ok"]
+
+
+def _tiny_bert(folder, id2label: dict[int, str]):
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    folder.mkdir()
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    tokenizer = BertTokenizer(str(vocab))
+    config = BertConfig(vocab_size=len(WORDS) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=64, num_labels=len(id2label),
+                        id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config).eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return tokenizer, model
+
+
+def _expected_probabilities(tokenizer, model, text: str) -> list[float]:
+    encoded = tokenizer([text], return_tensors="pt")
+    with torch.no_grad():
+        return torch.softmax(model(**encoded).logits, -1)[0].tolist()
+
+
+def test_a_local_model_with_a_label_map_is_scored_through_transformers(tmp_path):
+    tokenizer, model = _tiny_bert(tmp_path / "tiny", {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
+    settings = SentimentConfig(model=str(tmp_path / "tiny"),
+                               label_map={"LABEL_0": "positive", "LABEL_1": "negative", "LABEL_2": "neutral"})
+    scorer = load_scorer(settings, cache=False)
+    assert scorer.model_id == model_id_for(settings)
+    texts = ["the food was good", "awful hotel", "ok", ""]
+    scores = scorer.score_texts(texts)
+    for text, score in zip(texts[:3], scores):
+        p0, p1, p2 = _expected_probabilities(tokenizer, model, text)
+        assert (score.p_positive, score.p_negative, score.p_neutral) == pytest.approx((p0, p1, p2), abs=1e-5)
+    assert scores[3].label == "neutral"
+
+
+def test_star_labels_are_recognised_and_summed(tmp_path):
+    tokenizer, model = _tiny_bert(tmp_path / "stars", {i: f"{i + 1} stars" for i in range(5)})
+    scorer = load_scorer(SentimentConfig(model=str(tmp_path / "stars")), cache=False)
+    score = scorer.score_texts(["great service"])[0]
+    p = _expected_probabilities(tokenizer, model, "great service")
+    assert score.p_negative == pytest.approx(p[0] + p[1], abs=1e-5)
+    assert score.p_neutral == pytest.approx(p[2], abs=1e-5)
+    assert score.p_positive == pytest.approx(p[3] + p[4], abs=1e-5)
+
+
+def test_unrecognisable_labels_without_a_map_give_one_clear_error(tmp_path):
+    _tiny_bert(tmp_path / "anon", {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
+    with pytest.raises(ModelLoadError, match=r"sentiment\.label_map"):
+        load_scorer(SentimentConfig(model=str(tmp_path / "anon")), cache=False)
+
+
+def test_unreachable_hub_model_gives_the_offline_hint(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no network in tests: the hub is "unreachable"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelLoadError) as error:
+        load_scorer(SentimentConfig(model="no-such-org/no-such-sentiment-model"), cache=False)
+    assert str(error.value) == ("model no-such-org/no-such-sentiment-model could not be loaded: "
+                                "offline? set sentiment.model to a local path or 'builtin'")
