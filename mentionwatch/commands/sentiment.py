@@ -36,6 +36,7 @@ def score(app: App, limit: int | None) -> None:
     from sentiment.store import count_unscored
 
     db = app.db
+    click.echo("Loading the sentiment model (the first use also prepares its fast ONNX copy)...", err=True)
     scorer = _scorer(app)
     waiting = count_unscored(db, scorer.model_id)
     if limit is not None:
