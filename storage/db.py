@@ -35,5 +35,26 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
         db.enable_wal()
     db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed batch
     if migrate:
-        migrations.apply(db)
+        migrate_schema(db)
     return db
+
+
+def migrate_schema(db: Database) -> None:
+    """Apply pending migrations, safely when several processes open the same file at once.
+
+    The write lock is taken first (BEGIN IMMEDIATE, waiting out the busy timeout for another
+    process that is migrating), and only then is the list of applied migrations read, so a
+    process that waited sees the other's work and applies nothing twice. All pending migrations
+    commit together: a database is never left half-migrated. (A migration registered with
+    transactional=False, e.g. one that runs VACUUM, would need to run outside this transaction.)
+    An up-to-date database takes no write lock at all.
+    """
+    if not migrations.pending(db):
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)  # re-reads what is applied, now under the write lock
+    except BaseException:
+        db.rollback()
+        raise
+    db.conn.execute("COMMIT")

@@ -1,6 +1,9 @@
 """Storage: schema, dedupe on (source, external_id), several watches per mention, FTS, atomic batches."""
 from __future__ import annotations
 
+import multiprocessing
+import sqlite3
+
 import pytest
 
 from storage import Mention, open_db, save_mentions
@@ -90,3 +93,43 @@ def test_existing_external_ids(db):
     save_mentions(db, [_mention(i) for i in range(3)])
     assert existing_external_ids(db, "test", ["0", "2", "9"]) == {"0", "2"}
     assert existing_external_ids(db, "other", ["0"]) == set()
+
+
+def _open_at_once(paths, barrier, results):
+    """Child process: for each path, wait for every sibling, then open (and migrate) it together."""
+    for path in paths:
+        try:
+            barrier.wait(timeout=120)
+            db = open_db(path)
+            db["cursors"].insert({"watch": "w", "source": "s", "name": str(multiprocessing.current_process().pid),
+                                  "value": "1", "updated_at": "2025-01-01T00:00:00Z"})
+            db.close()
+            results.put((path, "ok"))
+        except Exception as exc:  # reported to the parent, which fails the test
+            results.put((path, f"{type(exc).__name__}: {exc}"))
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path):
+    from storage.migrations import migrations
+
+    processes, rounds = 4, 5
+    paths = [str(tmp_path / f"new{i}.db") for i in range(rounds)]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(processes)
+    results = context.Queue()
+    children = [context.Process(target=_open_at_once, args=(paths, barrier, results)) for _ in range(processes)]
+    for child in children:
+        child.start()
+    outcomes = [results.get(timeout=180) for _ in range(processes * rounds)]
+    for child in children:
+        child.join(timeout=60)
+    assert [outcome for outcome in outcomes if outcome[1] != "ok"] == []
+    for path in paths:
+        db = open_db(path, migrate=False)
+        assert migrations.pending(db) == []
+        applied = [row[0] for row in db.execute("SELECT name FROM _sqlite_migrations ORDER BY id").fetchall()]
+        assert applied[0] == "m001_mentions" and len(applied) == len(set(applied))
+        assert db.journal_mode == "wal"
+        assert db["cursors"].count == processes  # every process could write once it had opened the file
+        db.close()
+        assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
