@@ -6,6 +6,12 @@ makes the same state never queue twice. `send_pending` delivers due rows, record
 reason apprise logged (captured with apprise.LogCapture) and schedules retries with exponential
 backoff. The target's URL is a secret: only the notification's name is stored, and the URL is cut
 out of any error text before it is stored or logged. Nothing here raises for a failed send.
+
+Several processes may send at once (the service, and `mentionwatch alerts`/`notify` run by hand):
+each row is claimed in its own write transaction before it is sent (`claimed_at` set, `attempts`
+counted) and only the sender whose claim changed the row sends it. A claim older than
+CLAIM_TIMEOUT was left by a sender that died mid-send; the row is due again (it may then have gone
+out twice, never zero times).
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 ERROR_CHARS = 300
+CLAIM_TIMEOUT = dt.timedelta(minutes=10)
 
 
 @dataclass
@@ -100,18 +107,51 @@ def backoff_seconds(attempts: int, config) -> float:
     return min(config.service.max_backoff, config.service.notify_retry_interval * 2 ** max(0, attempts - 1))
 
 
+_DUE = """status IN ('pending', 'failed') AND attempts < :max_attempts
+           AND coalesce(next_attempt_at, '') <= :now AND (claimed_at IS NULL OR claimed_at <= :stale)"""
+
+
+def _claim(db, notification_id: int, attempts: int, moment: dt.datetime) -> bool:
+    """Take the row for this sender; False when another sender claimed or finished it meanwhile.
+
+    One UPDATE in a BEGIN IMMEDIATE transaction re-checks that the row is still due and unchanged
+    (same attempts) under the write lock, so of two senders only one sees rowcount 1.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        claimed = db.conn.execute(
+            f"UPDATE notifications SET claimed_at = :now, attempts = attempts + 1 "
+            f"WHERE id = :id AND attempts = :attempts AND {_DUE}",
+            {"id": notification_id, "attempts": attempts, "max_attempts": MAX_ATTEMPTS,
+             "now": to_iso(moment), "stale": to_iso(moment - CLAIM_TIMEOUT)},
+        ).rowcount == 1
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+    return claimed
+
+
 def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
-    """Deliver every pending notification, and failed ones whose retry time has come."""
+    """Deliver every pending notification, and failed ones whose retry time has come.
+
+    Safe to run in several processes at once: each row is claimed before it is sent (see the
+    module doc), and rows another sender holds are left to it.
+    """
     moment = now or _utc_now()
     result = NotifyResult()
     due = db.execute(
-        """SELECT id, alert_id, target, state, attempts FROM notifications
-           WHERE status IN ('pending', 'failed') AND attempts < ? AND coalesce(next_attempt_at, '') <= ?
-           ORDER BY id""",
-        [MAX_ATTEMPTS, to_iso(moment)],
+        f"SELECT id, alert_id, target, state, attempts, claimed_at FROM notifications WHERE {_DUE} ORDER BY id",
+        {"max_attempts": MAX_ATTEMPTS, "now": to_iso(moment), "stale": to_iso(moment - CLAIM_TIMEOUT)},
     ).fetchall()
     targets = {n.name: n for n in config.notifications}
-    for notification_id, alert_id, target_name, state, attempts in due:
+    for notification_id, alert_id, target_name, state, attempts, claimed_at in due:
+        if not _claim(db, notification_id, attempts, moment):
+            continue  # another process is sending it, or already has
+        if claimed_at is not None:
+            log.warning("notification %s (alert %s, target %s) was claimed at %s by a sender that never "
+                        "finished; sending it again", state, alert_id, target_name, claimed_at)
+        attempts += 1
         target = targets.get(target_name)
         if target is None:
             error = f"no notification named {target_name!r} in the config any more"
@@ -123,16 +163,16 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
             else:
                 title, body = message_for(db, alert_id, state)
                 error = deliver(url, title, body)
-        attempts += 1
         with db.conn:
             if error is None:
                 db.execute("UPDATE notifications SET status = 'sent', attempts = ?, last_error = NULL, sent_at = ?, "
-                           "next_attempt_at = NULL WHERE id = ?", [attempts, to_iso(moment), notification_id])
+                           "next_attempt_at = NULL, claimed_at = NULL WHERE id = ?",
+                           [attempts, to_iso(moment), notification_id])
                 result.sent += 1
             else:
                 retry_at = moment + dt.timedelta(seconds=backoff_seconds(attempts, config))
                 db.execute("UPDATE notifications SET status = 'failed', attempts = ?, last_error = ?, "
-                           "next_attempt_at = ? WHERE id = ?",
+                           "next_attempt_at = ?, claimed_at = NULL WHERE id = ?",
                            [attempts, error, to_iso(retry_at), notification_id])
                 result.failed += 1
                 log.warning("notification %s (alert %s, target %s) failed, attempt %d: %s",

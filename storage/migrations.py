@@ -231,3 +231,15 @@ def m006_service_state(db: Database) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migrations()
+def m007_notification_claims(db: Database) -> None:
+    """When a sender claimed a notification: two processes sending at once never send one row twice."""
+    db.executescript(
+        """
+        -- set (with attempts + 1) just before sending, cleared when the row is marked sent or failed;
+        -- a claim older than alerts.notify.CLAIM_TIMEOUT belongs to a sender that died: due again
+        ALTER TABLE notifications ADD COLUMN claimed_at TEXT;
+        """
+    )

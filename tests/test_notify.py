@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import multiprocessing
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -21,25 +23,37 @@ CALLS: list[dict] = []
 
 @notify(on="mwnotifytest")
 def _flaky_target(body, title, notify_type, meta, *args, **kwargs):
-    """Our own apprise scheme: fails while the URL's host is 'down', raises for 'broken'."""
+    """Our own apprise scheme: fails while the URL's host is 'down', raises for 'broken', takes 50 ms for 'slow'."""
     CALLS.append({"title": title, "body": body, "host": meta.get("host")})
+    if meta.get("host") == "slow":
+        time.sleep(0.05)
     if meta.get("host") == "broken":
         raise RuntimeError("plugin crashed")
     return meta.get("host") != "down"
 
 
 class Webhook:
-    """A JSON webhook on 127.0.0.1 that answers with `status` and remembers each request."""
+    """A JSON webhook on 127.0.0.1 that answers with `status` and remembers each request.
+
+    `delay` seconds pass before each answer; while `hold` is set, requests wait for its release.
+    """
 
     def __init__(self):
         self.status = 200
         self.requests: list[dict] = []
+        self.delay = 0.0
+        self.hold: threading.Event | None = None
+        self.arrived = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 outer.requests.append(json.loads(self.rfile.read(length) or b"{}"))
+                outer.arrived.set()
+                if outer.hold is not None:
+                    outer.hold.wait(timeout=60)
+                time.sleep(outer.delay)
                 self.send_response(outer.status)
                 self.end_headers()
                 self.wfile.write(b"{}")
@@ -53,6 +67,8 @@ class Webhook:
         self.thread.start()
 
     def close(self):
+        if self.hold is not None:
+            self.hold.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -195,3 +211,108 @@ def test_a_target_that_stays_down_is_given_up_after_max_attempts(db, monkeypatch
         moment += dt.timedelta(hours=1)
     assert rows(db)[0][3] == MAX_ATTEMPTS
     assert len(CALLS) == MAX_ATTEMPTS
+
+
+def _send_in_a_process(db_path, targets, barrier, now, results):
+    """Child process: its own connection and config, then send_pending together with its siblings."""
+    from storage import open_db
+
+    db = open_db(db_path)
+    config = make_config(targets)
+    barrier.wait(timeout=120)
+    result = send_pending(db, config, now=now)
+    db.close()
+    results.put((result.sent, result.failed))
+
+
+def test_senders_in_several_processes_send_each_notification_once(db, webhook, monkeypatch, tmp_path):
+    """The service and a hand-run `mentionwatch notify` may send at the same moment: nothing twice."""
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook?token={SECRET}")  # children inherit it
+    targets = "  - {name: ops, url_env: MW_HOOK}"
+    config = make_config(targets)
+    alert_ids = [add_alert(db, watch) for watch in ("acme", "other") * 6]
+    for alert_id in alert_ids:
+        queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    webhook.delay = 0.05  # a slow target keeps every sender busy while the others look for due rows
+    senders = 3
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(senders), context.Queue()
+    children = [context.Process(target=_send_in_a_process,
+                                args=(str(tmp_path / "test.db"), targets, barrier, NOW, results))
+                for _ in range(senders)]
+    for child in children:
+        child.start()
+    outcomes = [results.get(timeout=180) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+    assert sum(sent for sent, _ in outcomes) == len(alert_ids)
+    assert sum(failed for _, failed in outcomes) == 0
+    announced = sorted(int(request["message"].rsplit(" ", 1)[1]) for request in webhook.requests)
+    assert announced == sorted(alert_ids)  # every alert once: no duplicates, none lost
+    assert {row[2:5] for row in rows(db)} == {("sent", 1, None)}
+    assert db.execute("SELECT count(*) FROM notifications WHERE claimed_at IS NOT NULL").fetchone()[0] == 0
+
+
+def test_senders_in_several_threads_send_each_notification_once(tmp_path, monkeypatch):
+    from storage import open_db
+
+    monkeypatch.setenv("MW_SLOW", "mwnotifytest://slow")
+    config = make_config("  - {name: slow, url_env: MW_SLOW}\n  - {name: also-slow, url_env: MW_SLOW}")
+    path = tmp_path / "threads.db"
+    setup = open_db(path)
+    for watch in ("acme", "other") * 5:
+        queue_notifications(setup, config, add_alert(setup, watch), "opened", "medium", now=NOW)
+    expected = setup.execute("SELECT count(*) FROM notifications").fetchone()[0]
+    barrier, outcomes = threading.Barrier(4), []
+
+    def sender():
+        connection = open_db(path)
+        barrier.wait(timeout=60)
+        outcomes.append(send_pending(connection, config, now=NOW).sent)
+        connection.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sum(outcomes) == expected == len(CALLS) == 20
+    assert setup.execute("SELECT count(*) FROM notifications WHERE status = 'sent' AND attempts = 1"
+                         ).fetchone()[0] == expected
+    setup.close()
+
+
+def _send_and_hang(db_path, targets, now):
+    from storage import open_db
+
+    send_pending(open_db(db_path), make_config(targets), now=now)
+
+
+def test_a_sender_killed_mid_send_leaves_the_row_due_again_after_the_claim_timeout(db, webhook, monkeypatch,
+                                                                                   tmp_path, caplog):
+    from alerts.notify import CLAIM_TIMEOUT
+
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook?token={SECRET}")
+    targets = "  - {name: ops, url_env: MW_HOOK}"
+    config = make_config(targets)
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    webhook.hold = threading.Event()  # the webhook never answers: the sender hangs mid-send
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_send_and_hang, args=(str(tmp_path / "test.db"), targets, NOW))
+    child.start()
+    assert webhook.arrived.wait(timeout=120)
+    child.kill()
+    child.join(timeout=30)
+    webhook.hold.set()
+    webhook.hold = None
+    [(_target, _state, status, attempts, _error, _retry)] = rows(db)
+    assert (status, attempts) == ("pending", 1)  # claimed and counted, never marked
+
+    # while the claim is fresh another sender leaves the row alone (its owner may still be sending)
+    assert send_pending(db, config, now=NOW + CLAIM_TIMEOUT - dt.timedelta(seconds=1)).sent == 0
+    assert len(webhook.requests) == 1
+    caplog.set_level(logging.WARNING)
+    assert send_pending(db, config, now=NOW + CLAIM_TIMEOUT).sent == 1
+    assert "never finished" in caplog.text
+    assert rows(db)[0][2:5] == ("sent", 2, None)
+    assert len(webhook.requests) == 2
