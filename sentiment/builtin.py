@@ -77,7 +77,9 @@ class SentimentNet(nn.Module):
 def new_net() -> SentimentNet:
     """MiniLM as shipped by the package, with an untrained head (the start of training)."""
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
     encoder = AutoModel.from_pretrained(encoder_path(), attn_implementation="eager")
     return SentimentNet(encoder)
 
