@@ -28,7 +28,8 @@ def load_cursors(db: Database, watch: str, source_key: str) -> dict[str, str]:
     return {name: value for name, value in rows if value is not None}
 
 
-def save_cursors(db: Database, watch: str, source_key: str, values: dict[str, str]) -> None:
+def save_cursors(db: Database, watch: str, source_key: str, values: dict[str, str | None]) -> None:
+    """Store the cursors; a None value clears one (stored as NULL, which load_cursors leaves out)."""
     if not values:
         return
     now = utc_now_iso()
@@ -37,4 +38,5 @@ def save_cursors(db: Database, watch: str, source_key: str, values: dict[str, st
             "INSERT INTO cursors (watch, source, name, value, updated_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (watch, source, name) DO UPDATE SET value = excluded.value, "
             "updated_at = excluded.updated_at",
-            [(watch, source_key, name, str(value), now) for name, value in values.items()])
+            [(watch, source_key, name, None if value is None else str(value), now)
+             for name, value in values.items()])

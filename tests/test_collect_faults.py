@@ -135,7 +135,8 @@ def test_cursor_does_not_move_past_unsaved_pages(db):
     assert result.status == "partial"
     assert result.new == 2  # page one is kept
     key = cursor_key(config.watches[0].sources[0])
-    assert load_cursors(db, "acme", key) == {}  # page two was never stored: no newest-time cursor
+    # page two was never stored: no newest-time cursor, and a mark that the pass did not finish
+    assert load_cursors(db, "acme", key) == {"unfinished": "1"}
 
     again = Script(ok_json(hn_page([hn_hit(6), hn_hit(5)], page=0, pages=1)))
     second, _ = run_hn(db, again)

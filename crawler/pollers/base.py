@@ -172,9 +172,9 @@ class Page:
     mentions: list[Mention]
     fetched: int = 0  # items in the payload, malformed ones included
     rejected: int = 0  # items `parse` skipped as malformed
-    cursors: dict[str, str] = field(default_factory=dict)
+    cursors: dict[str, str | None] = field(default_factory=dict)  # None clears a cursor
     errors: list[str] = field(default_factory=list)  # non-fatal problems (e.g. one feed of many)
-    already_stored: int = 0  # items from the first stored one on: the poll stopped there
+    already_stored: int = 0  # items from the first stored one on (the poll stopped there), or skipped as stored
 
 
 _NOT_GIVEN = object()
@@ -245,11 +245,14 @@ class Poller:
                 return mentions[:position], True
         return mentions, False
 
-    def make_page(self, payload: Any, items: Any = _NOT_GIVEN) -> tuple[Page, bool]:
+    def make_page(self, payload: Any, items: Any = _NOT_GIVEN, *,
+                  stop_at_known: bool = True) -> tuple[Page, bool]:
         """parse() a payload into a Page cut at the first stored item; also says if one was hit.
 
         `items` is the payload's list of items when the source has one: anything else there means
         the whole answer is not what this API sends (an error page, a changed API), not a bad item.
+        With `stop_at_known=False` the stored items are left out but the page is not cut there (a
+        poller resuming a pass that stopped part-way pages on past what it stored).
         """
         if items is not _NOT_GIVEN and not isinstance(items, list):
             raise FetchError(f"{self.source}: unexpected response: no list of items "
@@ -257,7 +260,12 @@ class Poller:
         problems: list[str] = []
         mentions = self.parse(payload, problems)
         fetched = len(items) if isinstance(items, list) else len(mentions) + len(problems)
-        fresh, hit_known = self.until_known(mentions)
+        if stop_at_known:
+            fresh, hit_known = self.until_known(mentions)
+        else:
+            stored = self.known([m.external_id for m in mentions])
+            fresh = [m for m in mentions if m.external_id not in stored]
+            hit_known = len(fresh) < len(mentions)
         page = Page(fresh, fetched=fetched, rejected=len(problems),
                     already_stored=len(mentions) - len(fresh))
         return page, hit_known
