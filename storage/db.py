@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import time
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -31,12 +32,30 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     db = Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
     db.execute("PRAGMA foreign_keys = ON")
-    if db.journal_mode != "wal":
-        db.enable_wal()
+    _enable_wal(db)
     db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed batch
     if migrate:
         migrate_schema(db)
     return db
+
+
+def _enable_wal(db: Database) -> None:
+    """Switch the file to WAL (it stays so), retrying while another process holds a lock.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers 'database is locked' at
+    once instead of waiting out the busy timeout when another connection is opening the same new
+    file; WAL set by that other connection counts too.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            if db.journal_mode == "wal":
+                return
+            db.enable_wal()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def migrate_schema(db: Database) -> None:

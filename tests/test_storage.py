@@ -112,7 +112,7 @@ def _open_at_once(paths, barrier, results):
 def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path):
     from storage.migrations import migrations
 
-    processes, rounds = 4, 5
+    processes, rounds = 4, 20
     paths = [str(tmp_path / f"new{i}.db") for i in range(rounds)]
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
