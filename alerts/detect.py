@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 30
 SPIKE_RULE = "spike"
 
-# The detector's fixed defaults, chosen on the NAB Twitter series (see docs/readme/alerts.md).
+# The detector's fixed defaults, chosen on the NAB Twitter series (see README.md, "Measured: the NAB Twitter benchmark").
 BASE_THRESHOLD = 5.0  # robust z at sensitivity 0.5
 BASE_RATIO = 3.0  # observed / expected at sensitivity 0.5
 SMOOTH_SECONDS = 3600.0  # observations add up the last hour (at least one bucket)
