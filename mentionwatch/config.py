@@ -240,7 +240,7 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(text: str, path: str | Path = "<config>") -> Config:
-    """Validate watchlist text; relative database paths are taken from the file's folder."""
+    """Validate watchlist text; relative paths (database, url_file, a model folder) are taken from the file's folder."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -261,9 +261,22 @@ def parse_config(text: str, path: str | Path = "<config>") -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_validation_error_line(path, node, exc)) from None
-    if not config.database.is_absolute() and str(path) != "<config>":
-        config.database = Path(path).resolve().parent / config.database
+    if str(path) != "<config>":
+        _anchor_relative_paths(config, Path(path).resolve().parent)
     return config
+
+
+def _anchor_relative_paths(config: Config, folder: Path) -> None:
+    """Paths written in the watchlist mean the same whichever folder the command runs from."""
+    if not config.database.is_absolute():
+        config.database = folder / config.database
+    for notification in config.notifications:
+        if notification.url_file and not notification.url_file.expanduser().is_absolute():
+            notification.url_file = folder / notification.url_file
+    # sentiment.model is a hub id ("org/name") or a folder: a folder beside the watchlist wins
+    model = config.sentiment.model
+    if model != "builtin" and not Path(model).expanduser().is_absolute() and (folder / model).is_dir():
+        config.sentiment.model = str(folder / model)
 
 
 class _MissingEnv(Exception):

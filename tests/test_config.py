@@ -42,6 +42,24 @@ def test_good_config_values_and_overrides(tmp_path):
     assert settings.min_count == 9 and settings.bucket == 3600
 
 
+def test_paths_in_the_watchlist_are_relative_to_its_folder(tmp_path, monkeypatch):
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "team.url").write_text("json://127.0.0.1:9/hook\n")
+    path = tmp_path / "w.yaml"
+    path.write_text("sentiment: {model: models/mine}\n"
+                    "notifications:\n  - {name: team, url_file: secrets/team.url}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the command runs from another folder
+    config = load_config(path)
+    assert config.sentiment.model == str(tmp_path / "models" / "mine")
+    assert config.notifications[0].resolve_url() == "json://127.0.0.1:9/hook"
+    hub_id = tmp_path / "h.yaml"
+    hub_id.write_text("sentiment: {model: cardiffnlp/twitter-roberta-base-sentiment-latest}\n")
+    assert load_config(hub_id).sentiment.model == "cardiffnlp/twitter-roberta-base-sentiment-latest"
+
+
 def test_secrets_come_from_environment(tmp_path, monkeypatch):
     config = parse_config(GOOD)
     monkeypatch.delenv("MW_TEST_URL", raising=False)
