@@ -186,11 +186,11 @@ def _open_alert(db, config, watch, finding: Finding, model_id: str, settings, no
     with db.conn:
         alert_id = db.execute(
             """INSERT INTO alerts (watch, source, rule, status, severity, score, window_start, window_end,
-               observed, expected, opened_at, updated_at, explanation)
-               VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               observed, expected, opened_at, updated_at, explanation, model_id)
+               VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [finding.watch, finding.source, finding.rule, finding.severity, finding.score,
              finding.window_start, finding.window_end, finding.observed, finding.expected,
-             now_text, now_text, json.dumps(explanation, ensure_ascii=False)],
+             now_text, now_text, json.dumps(explanation, ensure_ascii=False), model_id],
         ).lastrowid
         _event(db, alert_id, now_text, "opened", explanation["summary"])
         _link_mentions(db, alert_id, mention_ids)

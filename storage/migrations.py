@@ -243,3 +243,9 @@ def m007_notification_claims(db: Database) -> None:
         ALTER TABLE notifications ADD COLUMN claimed_at TEXT;
         """
     )
+
+
+@migrations()
+def m008_alert_model(db: Database) -> None:
+    """Which sentiment model's scores an alert was counted from (alerts from two models never mix up)."""
+    db.executescript("ALTER TABLE alerts ADD COLUMN model_id TEXT;")

@@ -111,6 +111,8 @@ def test_burst_gives_one_alert_naming_the_burst_posts_and_one_notification(loade
     assert burst_words & {t["term"] for t in details["terms"][:5]}
     assert details["sources"] == {"twitter": len(linked)}
     assert "of its mentions negative (usually" in details["summary"]
+    model_ids = {m for (m,) in db.execute("SELECT DISTINCT model_id FROM scores")}
+    assert db.execute("SELECT model_id FROM alerts").fetchone()[0] in model_ids  # counted from these scores
 
     assert len(DELIVERED) == 1
     assert "virgin" in DELIVERED[0]["title"]

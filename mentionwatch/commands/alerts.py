@@ -138,7 +138,8 @@ def show_alert(app: App, alert_id: int) -> None:
     click.echo(f"Watch: {alert['watch']}" + (f"  source: {alert['source']}" if alert["source"] else ""))
     click.echo(f"Window: {alert['window_start']} -> {alert['window_end']}")
     click.echo(f"Observed {alert['observed']:g} negative mentions, expected {alert['expected']:g}"
-               f" (score {alert['score']:.1f})")
+               f" (score {alert['score']:.1f})"
+               + (f", sentiment by {alert['model_id']}" if alert.get("model_id") else ""))
     click.echo(f"Owner: {alert['owner'] or '-'}  opened {alert['opened_at']}"
                + (f"  acknowledged {alert['acknowledged_at']}" if alert["acknowledged_at"] else "")
                + (f"  resolved {alert['resolved_at']}" if alert["resolved_at"] else ""))
