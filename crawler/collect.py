@@ -3,8 +3,10 @@
 `collect_source` never raises for a source's network or payload problems: they end up in the run's
 `errors` and `status` ('ok', 'partial' when some pages were stored before the failure, 'failed').
 Mentions go through `storage.save_mentions` (the only writer); a page's cursors are saved only after
-its mentions are committed. Scrapy-based sources (`reviews`, `sitemap`) run in their own OS process
-through `crawler.runner.run_spider`.
+its mentions are committed. An `unfinished` cursor marks a pass of a paging poller from before its
+first page is stored until it ends, so a pass that stops part-way is resumed next time instead of
+being cut short at what it stored (see crawler.pollers.base). Scrapy-based sources (`reviews`,
+`sitemap`) run in their own OS process through `crawler.runner.run_spider`.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from sqlite_utils import Database
 from crawler.cursors import cursor_key, load_cursors, save_cursors
 from crawler.matching import matches_query
 from crawler.pollers import SCRAPY_TYPES, SOURCES
-from crawler.pollers.base import Fetcher, FetchError, Page, make_client
+from crawler.pollers.base import UNFINISHED, Fetcher, FetchError, Page, make_client
 from mentionwatch.config import Config, SourceConfig, Watch
 from storage import save_mentions, utc_now_iso
 from storage.mentions import existing_external_ids
@@ -114,9 +116,15 @@ def _poll(db: Database, watch: Watch, source_cfg: SourceConfig, result: CrawlRun
         poller = poller_class(watch, source_cfg, fetcher, load_cursors(db, watch.name, key),
                               known=lambda ids: stored_for_watch(db, watch.name, poller_class.source, ids))
         for page in poller.pages():
+            if poller.resumable and not result.pages and not poller.resuming:
+                # before anything of the pass is stored: if it stops part-way, the next pass pages on
+                # past the stored items instead of stopping at them (see crawler.pollers.base)
+                save_cursors(db, watch.name, key, {UNFINISHED: "1"})
             _store_page(db, watch, page, result, match_terms=_match_terms(source_cfg))
             save_cursors(db, watch.name, key, page.cursors)  # after the page's mentions committed
             result.pages += 1
+        if poller.resumable and (result.pages or poller.resuming):
+            save_cursors(db, watch.name, key, {UNFINISHED: None})  # the pass reached its last page
 
 
 def _min_interval(source_cfg: SourceConfig, default: float) -> float:

@@ -203,9 +203,18 @@ def test_appstore_poll_pages_and_stops_at_stored(shared_file, db):
     assert stored == first.new > 0
     assert stored >= expected  # word-boundary matching also finds "app." and "app,"
 
+    # the first pass did not finish: the next one pages on past page 1's stored reviews to page 2
     second = run(db, config, replay.transport())
-    assert second.status == "ok" and second.new == 0
-    assert len(replay.requests) == 3  # page 1, page 2 (404), then page 1 only: stopped at a stored review
+    assert (second.status, second.new, second.duplicates) == ("partial", 0, stored)
+    assert len(replay.requests) == 4  # page 1, page 2 (404), then page 1 (skipped) and page 2 again
+    replay.recordings.append(file_response(  # page 2 now answers: no more reviews
+        "/us/rss/customerreviews/page=2/id=1321994487/sortby=mostrecent/json", b'{"feed": {}}',
+        "application/json"))
+    third = run(db, config, replay.transport())
+    assert (third.status, third.new, len(replay.requests)) == ("ok", 0, 6)
+
+    fourth = run(db, config, replay.transport())  # the pass finished: page 1 only, stopped at a stored review
+    assert (fourth.status, fourth.new, len(replay.requests)) == ("ok", 0, 7)
 
 
 def test_appstore_xml_format(shared_file, db):

@@ -88,3 +88,99 @@ def test_unauthorised_search_is_recorded(db):
     result = run(db, make_config({"any": ["x"]}, {}), transport)
     assert result.status == "failed"
     assert result.errors == ["GET replay.test/api/v2/search: HTTP 401 Unauthorized"]
+
+
+# a poll interrupted part-way (503 on a later page) ------------------------------------------------
+
+class SearchServer:
+    """A stand-in for /api/v2/search over statuses, newest (highest id) first: `max_id` pages down,
+    `min_id` gives the `limit` statuses just after it. While `failing` is set, the page numbered
+    `fail_page` (0 = the top) answers 503."""
+
+    def __init__(self, statuses: list[dict], fail_page: int = 2):
+        self.statuses = list(statuses)
+        self.fail_page = fail_page
+        self.failing = False
+        self.requests: list = []
+
+    def transport(self):
+        def handle(request):
+            self.requests.append(request)
+            ordered = sorted(self.statuses, key=lambda s: int(s["id"]), reverse=True)
+            params = request.url.params
+            limit = int(params.get("limit", "20"))
+            if params.get("min_id"):
+                chunk = [s for s in ordered if int(s["id"]) > int(params["min_id"])][-limit:]
+            else:
+                older = [s for s in ordered if not params.get("max_id") or int(s["id"]) < int(params["max_id"])]
+                if self.failing and (len(ordered) - len(older)) // limit == self.fail_page:
+                    return httpx.Response(503, json={"error": "overloaded"})
+                chunk = older[:limit]
+            return httpx.Response(200, json={"accounts": [], "statuses": chunk, "hashtags": []})
+
+        return httpx.MockTransport(handle)
+
+
+def _statuses(template: dict, count: int, first_id: int, text: str) -> list[dict]:
+    """Statuses shaped like the recorded one, ids (and times) going up from first_id."""
+    out = []
+    for i in range(count):
+        status_id = str(first_id + i)
+        out.append({**template, "id": status_id, "uri": f"https://example.test/users/u/statuses/{status_id}",
+                    "url": f"https://example.test/@u/{status_id}", "reblog": None, "spoiler_text": "",
+                    "created_at": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.000Z",
+                    "content": f"<p>{text.format(n=status_id)}</p>"})
+    return out
+
+
+def test_an_interrupted_first_poll_resumes_and_reads_the_pages_it_never_reached(shared_file, db, tmp_path):
+    from crawler.cursors import save_cursors
+    from storage import open_db
+
+    recordings = vcr(shared_file("api/mastodon/test_entity_searchv2.yaml"))
+    recorded = json.loads(next(r for r in recordings if r.path == "/api/v2/search").body)["statuses"]
+    template = json.loads(vcr(shared_file("api/mastodon/test_entity_status.yaml"))[0].body)
+    old = [dict(s, id=str(100_000 + n)) for n, s in enumerate(recorded)]  # the real ones are the oldest
+    statuses = old + _statuses(template, 108, 200_000, "the sample status {n}")  # 110: pages of 40, 40, 30
+    fresh = _statuses(template, 5, 300_000, "a newer sample status {n}")
+    config = make_config({"any": ["sample", "halcy", "the"]}, {"max_pages": 5})
+    key = cursor_key(config.watches[0].sources[0])
+
+    def stored_uris(database) -> set[str]:
+        return {row[0] for row in database.execute("SELECT external_id FROM mentions WHERE source = 'mastodon'")}
+
+    control = open_db(tmp_path / "control.db")  # the same poll, never interrupted: what must be stored
+    assert run(control, config, SearchServer(statuses + fresh).transport()).status == "ok"
+    expected = stored_uris(control)
+    control.close()
+    assert len(expected) > 110
+
+    server = SearchServer(statuses)
+    transport = server.transport()
+    server.failing = True
+    first = run(db, config, transport)
+    assert (first.status, first.pages, first.new) == ("partial", 2, 80)
+    assert "HTTP 503" in first.errors[0]
+    assert load_cursors(db, "fedi", key) == {"unfinished": "1"}  # no newest_id: the pass did not finish
+
+    server.failing = False
+    server.statuses += fresh
+    asked = len(server.requests)
+    second = run(db, config, transport)
+    assert second.status == "ok", second.errors
+    assert stored_uris(db) == expected  # the third page was read this time
+    assert (second.new, second.duplicates) == (35, 80)  # pages one and two skipped, not a stop
+    assert len(server.requests) == asked + 3
+    assert load_cursors(db, "fedi", key) == {"newest_id": "300004"}
+
+    asked = len(server.requests)
+    third = run(db, config, transport)  # the finished pass: only newer statuses asked for
+    assert (third.status, third.new, len(server.requests)) == ("ok", 0, asked + 1)
+    assert server.requests[-1].url.params["min_id"] == "300004"
+
+    # without a newest_id (a lost cursor) a finished pass reads from the top and stops at the
+    # first stored status: one request, not three
+    save_cursors(db, "fedi", key, {"newest_id": None})
+    asked = len(server.requests)
+    top = run(db, config, transport)
+    assert (top.status, top.new, top.duplicates, len(server.requests)) == ("ok", 0, 40, asked + 1)

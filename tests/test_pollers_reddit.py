@@ -157,3 +157,104 @@ def test_comment_stream_with_an_empty_before_page(shared_file, db, monkeypatch):
     assert second.new == len(expected_matches(third_listing, query) - stored_first) == 1
     key = cursor_key(config.watches[0].sources[0])
     assert load_cursors(db, "brand", key)["newest"] == third_listing["data"]["children"][0]["data"]["name"]
+
+
+# a poll interrupted part-way (503 on a later page) ------------------------------------------------
+
+class ListingServer:
+    """A stand-in for Reddit's search listing over real recorded posts, newest first: pages of
+    `limit` with `after`, newer posts with `before` (the `limit` just before that post). While
+    `failing` is set, the page numbered `fail_page` (0 = the top) answers 503."""
+
+    def __init__(self, children: list[dict], fail_page: int = 2):
+        self.children = list(children)
+        self.fail_page = fail_page
+        self.failing = False
+        self.requests: list = []
+
+    def add_newer(self, children: list[dict]) -> None:
+        self.children = list(children) + self.children
+
+    def transport(self):
+        import httpx
+
+        def handle(request):
+            self.requests.append(request)
+            names = [c["data"]["name"] for c in self.children]
+            params = request.url.params
+            limit = int(params.get("limit", "25"))
+            if params.get("before"):
+                end = names.index(params["before"]) if params["before"] in names else 0
+                chunk, after = self.children[max(0, end - limit):end], None
+            else:
+                start = names.index(params["after"]) + 1 if params.get("after") in names else 0
+                if self.failing and start // limit == self.fail_page:
+                    return httpx.Response(503, json={"message": "overloaded"})
+                chunk = self.children[start:start + limit]
+                after = chunk[-1]["data"]["name"] if start + limit < len(names) else None
+            return httpx.Response(200, json={"kind": "Listing", "data": {
+                "children": chunk, "after": after, "before": None}})
+
+        return httpx.MockTransport(handle)
+
+
+def _recorded_children(shared_file) -> list[dict]:
+    children = []
+    for name in ("r_all_new_2016-12-22.json", "r_askreddit_new_2016-03-01.json"):  # 2016-12, then 2016-03
+        children += json.loads(shared_file(f"api/reddit/response_bodies/{name}").read_text())["data"]["children"]
+    return children
+
+
+def _newer_children(template: dict, count: int, newest: float) -> list[dict]:
+    """Posts shaped like a recorded one, newer than every recorded post, newest first."""
+    out = []
+    for i in range(count):
+        data = {**template["data"], "name": f"t3_new{i}", "id": f"new{i}", "created_utc": newest - i,
+                "title": f"the new post {i}", "permalink": f"/r/test/comments/new{i}/"}
+        out.append({"kind": "t3", "data": data})
+    return out
+
+
+def test_an_interrupted_first_poll_resumes_and_reads_the_pages_it_never_reached(shared_file, db, tmp_path):
+    from storage import open_db
+
+    children = _recorded_children(shared_file)  # 200 real posts: 8 pages of 25
+    config = make_config({"limit": 25, "max_pages": 10})
+    key = cursor_key(config.watches[0].sources[0])
+    fresh = _newer_children(children[0], 5, 1_500_000_000)
+
+    control_server = ListingServer(fresh + children)  # the same poll, never interrupted: what must be stored
+    control = open_db(tmp_path / "control.db")
+    assert run(control, config, control_server).status == "ok"
+    expected = set(stored(control))
+    control.close()
+    assert len(control_server.requests) == 9  # 205 posts, 25 a page
+    assert len(expected) > 100
+
+    server = ListingServer(children)
+    server.failing = True
+    first = run(db, config, server)
+    assert (first.status, first.pages) == ("partial", 2)
+    assert "HTTP 503" in first.errors[0]
+    on_two_pages = expected_matches({"data": {"children": children[:50]}}, QUERY)
+    assert set(stored(db)) == on_two_pages
+    assert load_cursors(db, "brand", key) == {"unfinished": "1"}  # no `newest`: the pass did not finish
+
+    server.failing = False
+    server.add_newer(fresh)
+    asked = len(server.requests)
+    second = run(db, config, server)
+    assert second.status == "ok", second.errors
+    assert set(stored(db)) == expected  # pages three to eight were read this time
+    assert second.duplicates == len(on_two_pages)  # skipped, not a reason to stop
+    assert len(server.requests) == asked + 9
+    assert load_cursors(db, "brand", key) == {"newest": "t3_new0"}
+
+    # the pass finished: the next poll asks for newer posts, then (none) reads the top page and
+    # stops at its first stored post instead of paging on
+    asked = len(server.requests)
+    third = run(db, config, server)
+    assert (third.status, third.new) == ("ok", 0)
+    sent = [r.url.params for r in server.requests[asked:]]
+    assert [(p.get("before"), p.get("after")) for p in sent] == [("t3_new0", None), (None, None)]
+    assert load_cursors(db, "brand", key) == {"newest": "t3_new0"}

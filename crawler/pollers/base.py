@@ -9,6 +9,14 @@ A `Poller` turns payloads into `Mention`s with a pure `parse(payload, problems)`
 logged and skipped, never raised) and pages through a source with `pages()`, a generator of `Page`s
 that stops at the first item already stored. Cursors ride on the pages and are saved by the caller
 only after that page's mentions are committed.
+
+A pass that stops part-way (an error on page 3, the process killed) must not leave a gap: the next
+pass would stop at the items of pages 1-2 and never reach the older pages. So the caller
+(`crawler.collect`) keeps an `unfinished` cursor for every `resumable` poller, set before a pass's
+first page is stored and cleared when the pass ends normally; while it is set, `make_page` skips
+stored items instead of stopping at them (see `Poller.resuming`), and the poller pages on to its last
+page or `max_pages`. Pollers take their newest-item cursor from page 0 of a pass and save it with the
+pass's last page, so a resumed pass re-reads the top and moves that cursor only once it finishes.
 """
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"mentionwatch/{__version__} (+https://github.com/mentionwatch/mentionwatch)"
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+UNFINISHED = "unfinished"  # cursor kept by crawler.collect: a pass began and has not finished
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|h\d)\b[^>]*>", re.IGNORECASE)
 
@@ -175,6 +184,7 @@ class Page:
     cursors: dict[str, str | None] = field(default_factory=dict)  # None clears a cursor
     errors: list[str] = field(default_factory=list)  # non-fatal problems (e.g. one feed of many)
     already_stored: int = 0  # items from the first stored one on (the poll stopped there), or skipped as stored
+    parsed: list[Mention] = field(default_factory=list, repr=False)  # all of the payload's mentions, stored ones too
 
 
 _NOT_GIVEN = object()
@@ -190,6 +200,8 @@ class Poller:
     min_interval: ClassVar[float] = 1.0  # seconds between two requests to this source
     default_max_pages: ClassVar[int] = 5
     extra_headers: ClassVar[dict[str, str]] = {}
+    # pages newest first and stops at the first stored item: the collector keeps the UNFINISHED mark
+    resumable: ClassVar[bool] = True
 
     def __init__(self, watch: Watch, source_cfg: SourceConfig, fetcher: Fetcher,
                  cursors: dict[str, str], known: Callable[[list[str]], set[str]]):
@@ -234,6 +246,11 @@ class Poller:
     def max_pages(self) -> int:
         return self.int_option("max_pages", self.default_max_pages)
 
+    @property
+    def resuming(self) -> bool:
+        """The previous pass stopped part-way: page past stored items instead of stopping at them."""
+        return self.resumable and bool(self.cursors.get(UNFINISHED))
+
     def search_terms(self) -> str:
         return str(self.option("query") or self.watch.query.search_terms())
 
@@ -246,29 +263,32 @@ class Poller:
         return mentions, False
 
     def make_page(self, payload: Any, items: Any = _NOT_GIVEN, *,
-                  stop_at_known: bool = True) -> tuple[Page, bool]:
-        """parse() a payload into a Page cut at the first stored item; also says if one was hit.
+                  stop_at_known: bool | None = None) -> tuple[Page, bool]:
+        """parse() a payload into a Page cut at the first stored item; also says if it stopped there.
 
         `items` is the payload's list of items when the source has one: anything else there means
         the whole answer is not what this API sends (an error page, a changed API), not a bad item.
-        With `stop_at_known=False` the stored items are left out but the page is not cut there (a
-        poller resuming a pass that stopped part-way pages on past what it stored).
+        `stop_at_known` defaults to `not self.resuming`. When false the stored items are left out but
+        the page is not cut there, and the flag returned is False: a poller resuming a pass that
+        stopped part-way pages on past what it stored (its `hit_known or ...` test needs no change).
         """
         if items is not _NOT_GIVEN and not isinstance(items, list):
             raise FetchError(f"{self.source}: unexpected response: no list of items "
                              f"(got {type(payload).__name__})")
+        if stop_at_known is None:
+            stop_at_known = not self.resuming
         problems: list[str] = []
         mentions = self.parse(payload, problems)
         fetched = len(items) if isinstance(items, list) else len(mentions) + len(problems)
         if stop_at_known:
-            fresh, hit_known = self.until_known(mentions)
+            fresh, stopped = self.until_known(mentions)
         else:
             stored = self.known([m.external_id for m in mentions])
             fresh = [m for m in mentions if m.external_id not in stored]
-            hit_known = len(fresh) < len(mentions)
+            stopped = False
         page = Page(fresh, fetched=fetched, rejected=len(problems),
-                    already_stored=len(mentions) - len(fresh))
-        return page, hit_known
+                    already_stored=len(mentions) - len(fresh), parsed=mentions)
+        return page, stopped
 
 
 def parse_items(items: Any, build: Callable[[dict], Mention | None], source: str,

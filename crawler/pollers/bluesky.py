@@ -52,7 +52,7 @@ class BlueskyPoller(Poller):
                                             params=params, headers=headers)
             page, hit_known = self.make_page(payload, dig(payload, "posts"))
             if number == 0:
-                newest = _newest_time(page.mentions)
+                newest = _newest_time(page.parsed)  # stored ones too: a resumed pass skips them
             cursor = dig(payload, "cursor")
             last = (hit_known or not page.fetched or not isinstance(cursor, str) or not cursor
                     or number + 1 == self.max_pages)

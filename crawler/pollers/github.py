@@ -49,7 +49,7 @@ class GitHubPoller(Poller):
                                             headers=headers)
             page, hit_known = self.make_page(payload, dig(payload, "items"))
             if number == 1:
-                newest = max((m.created_at for m in page.mentions), default=None)
+                newest = max((m.created_at for m in page.parsed), default=None)  # stored ones too
             total = dig(payload, "total_count")
             last = (hit_known or page.fetched < PAGE_SIZE or number == self.max_pages
                     or (isinstance(total, int) and number * PAGE_SIZE >= total))

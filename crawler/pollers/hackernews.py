@@ -3,9 +3,8 @@
 No key needed. The first poll reads up to `max_pages` pages, newest first; later polls ask only for
 items created after the newest one stored (`numericFilters=created_at_i>X`). A poll stops at the
 first item already stored, except after one that stopped part-way (an error on page 3, say, or the
-process killed): the `unfinished` cursor, saved with a pass's first page and cleared with its last,
-makes the next pass page on past the items it stored (skipping them) so the pages it never reached
-are read too; the newest-time cursor moves only when a pass finishes.
+process killed): then the collector's `unfinished` cursor makes it page on past the items it stored
+(see crawler.pollers.base); the newest-time cursor moves only when a pass finishes.
 """
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from crawler.pollers.base import Page, Poller, dig, html_to_text, parse_items, t
 from storage import Mention
 
 HITS_PER_PAGE = 100
-UNFINISHED = "unfinished"  # cursor: a pass began and has not reached its last page yet
 
 
 class HackerNewsPoller(Poller):
@@ -37,7 +35,6 @@ class HackerNewsPoller(Poller):
 
     def pages(self) -> Iterator[Page]:
         since = self.cursors.get("created_at_i")
-        resuming = bool(self.cursors.get(UNFINISHED))  # the last pass stopped part-way: don't stop at its items
         newest = None
         for number in range(self.max_pages):
             params = {"query": self.search_terms(), "tags": self.option("tags", "(story,comment)"),
@@ -46,18 +43,14 @@ class HackerNewsPoller(Poller):
                 params["numericFilters"] = f"created_at_i>{int(since)}"
             payload = self.fetcher.get_json(f"{self.base_url}/search_by_date", params=params)
             hits = dig(payload, "hits")
-            page, hit_known = self.make_page(payload, hits, stop_at_known=not resuming)
+            page, hit_known = self.make_page(payload, hits)  # no stop while resuming
             if number == 0:
                 newest = _newest_time(hits)
             pages_total = dig(payload, "nbPages")
-            last = ((hit_known and not resuming) or not page.fetched or number + 1 == self.max_pages
+            last = (hit_known or not page.fetched or number + 1 == self.max_pages
                     or not isinstance(pages_total, int) or number + 1 >= pages_total)
-            if last:
-                page.cursors = {"created_at_i": str(newest)} if newest is not None else {}
-                if resuming or number > 0:
-                    page.cursors[UNFINISHED] = None  # the pass finished: cleared
-            elif number == 0:
-                page.cursors = {UNFINISHED: "1"}  # stays if the pass ends before its last page
+            if last and newest is not None:
+                page.cursors = {"created_at_i": str(newest)}
             yield page
             if last:
                 break

@@ -28,6 +28,9 @@ class RssPoller(Poller):
         "google_news_locale": "hl/gl/ceid of that feed (default 'en-US', 'US', 'US:en')",
     }
     min_interval = 1.0
+    # each feed is read whole and every item kept (no paging, no stop at a stored item): a pass that
+    # stops part-way leaves no gap, the feeds it did not reach are simply read next time
+    resumable = False
 
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
