@@ -130,7 +130,7 @@ def test_readme_example_watch_is_valid():
 
     from mentionwatch.config import parse_config
 
-    readme = Path(__file__).resolve().parent.parent / "docs" / "readme" / "collectors.md"
+    readme = Path(__file__).resolve().parent.parent / "README.md"
     section = readme.read_text(encoding="utf-8").split("### Configuring a source", 1)[1]
     example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     config = parse_config(example)
