@@ -1,6 +1,7 @@
 """Opening the database: one connection setup (WAL, busy timeout, migrations) used everywhere."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import time
@@ -19,6 +20,36 @@ def utc_now_iso() -> str:
     return to_iso(dt.datetime.now(dt.timezone.utc))
 
 
+class _Database(Database):
+    """sqlite-utils' Database whose transactions take the write lock when they begin.
+
+    `atomic()` of sqlite-utils starts with a plain (deferred) BEGIN. Every transaction here reads
+    before it writes (the highest id, existing rows), and in WAL mode a transaction that read and
+    then wants to write while another connection has committed meanwhile fails at once with
+    'database is locked', without waiting out the busy timeout. BEGIN IMMEDIATE takes the write
+    lock first, waiting for it, so concurrent writers (the service's jobs, a command typed by hand)
+    queue up instead of failing.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self):
+        if self.conn.in_transaction:  # nested: a savepoint, as sqlite-utils does
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
 def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     """Open (creating if needed) a mentionwatch database and bring its schema up to date.
 
@@ -29,7 +60,7 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-    db = Database(conn)
+    db = _Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
     db.execute("PRAGMA foreign_keys = ON")
     _enable_wal(db)

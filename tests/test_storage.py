@@ -133,3 +133,35 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path):
         assert db["cursors"].count == processes  # every process could write once it had opened the file
         db.close()
         assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_concurrent_writers_on_one_file_wait_for_each_other(tmp_path):
+    """Two collectors storing at the same moment (the service runs jobs in threads, each with its
+    own connection) must wait for the write lock, never fail with 'database is locked'."""
+    import threading
+
+    path = tmp_path / "shared.db"
+    open_db(path).close()
+    errors, start = [], threading.Barrier(2)
+
+    def writer(name: str) -> None:
+        db = open_db(path)
+        start.wait()
+        try:
+            for batch in range(40):
+                save_mentions(db, [Mention(source=name, external_id=f"{batch}-{i}", text=f"post {i}",
+                                           created_at="2026-01-01T00:00:00Z") for i in range(20)],
+                              batch_size=10)
+        except sqlite3.OperationalError as exc:
+            errors.append(str(exc))
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    db = open_db(path)
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 2 * 40 * 20
