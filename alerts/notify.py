@@ -114,22 +114,17 @@ _DUE = """status IN ('pending', 'failed') AND attempts < :max_attempts
 def _claim(db, notification_id: int, attempts: int, moment: dt.datetime) -> bool:
     """Take the row for this sender; False when another sender claimed or finished it meanwhile.
 
-    One UPDATE in a BEGIN IMMEDIATE transaction re-checks that the row is still due and unchanged
-    (same attempts) under the write lock, so of two senders only one sees rowcount 1.
+    One UPDATE in a write transaction (storage's `atomic()` takes the write lock first) re-checks
+    that the row is still due and unchanged (same attempts), so of two senders only one sees
+    rowcount 1.
     """
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        claimed = db.conn.execute(
+    with db.atomic():
+        return db.conn.execute(
             f"UPDATE notifications SET claimed_at = :now, attempts = attempts + 1 "
             f"WHERE id = :id AND attempts = :attempts AND {_DUE}",
             {"id": notification_id, "attempts": attempts, "max_attempts": MAX_ATTEMPTS,
              "now": to_iso(moment), "stale": to_iso(moment - CLAIM_TIMEOUT)},
         ).rowcount == 1
-    except BaseException:
-        db.conn.execute("ROLLBACK")
-        raise
-    db.conn.execute("COMMIT")
-    return claimed
 
 
 def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:

@@ -101,10 +101,5 @@ def migrate_schema(db: Database) -> None:
     """
     if not migrations.pending(db):
         return
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
+    with db.atomic():  # BEGIN IMMEDIATE (see _Database)
         migrations.apply(db)  # re-reads what is applied, now under the write lock
-    except BaseException:
-        db.rollback()
-        raise
-    db.conn.execute("COMMIT")
