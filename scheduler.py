@@ -49,6 +49,7 @@ from mentionwatch.service_state import (
     load_failures, mark_process, prune_job_runs, save_schedules, start_job_run,
 )
 from storage import open_db
+from storage.db import database_problem
 from storage.timeutil import to_iso
 
 log = logging.getLogger("mentionwatch.service")
@@ -103,18 +104,8 @@ def backoff_seconds(interval: float, failures: int, cap: float) -> float:
 
 def describe_db_error(exc: BaseException) -> str | None:
     """One line for the database problems that must not crash the service; None for others."""
-    if not isinstance(exc, sqlite3.DatabaseError):
-        return None
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return "database is locked by another process; will retry at the job's next run"
-    if "full" in text:
-        return "disk full: the database cannot grow (free some space); will retry at the job's next run"
-    if "readonly" in text or "read-only" in text:
-        return "database is read-only (check file permissions); will retry at the job's next run"
-    if "disk i/o" in text:
-        return "disk I/O error while writing the database; will retry at the job's next run"
-    return f"database error: {exc}; will retry at the job's next run"
+    problem = database_problem(exc)
+    return None if problem is None else f"{problem}; will retry at the job's next run"
 
 
 class ServiceAlreadyRunning(Exception):
@@ -445,8 +436,8 @@ class Service:
 
     def _update_backoff(self, job_id: str, status: str) -> None:
         """A failed poll pushes the next one out exponentially; any success resets it."""
-        if status == "skipped":
-            return
+        if status not in ("ok", "partial", "failed"):
+            return  # skipped, or an error of the database or the job itself: not the source's fault
         interval = self._intervals.get(job_id, (900.0, 0.0))[0]
         if status in ("ok", "partial"):
             self._failures[job_id], self._backoff_until[job_id] = 0, None

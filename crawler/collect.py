@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -92,6 +93,10 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
             _poll(db, watch, source_cfg, result, transport, sleep)
     except FetchError as exc:
         result.errors.append(str(exc))
+    except sqlite3.DatabaseError as exc:
+        # the database's problem (locked, disk full), not the source's: the caller reports it
+        _record_database_failure(db, result, exc)
+        raise
     except Exception as exc:  # a bug in one source must not stop the others
         log.debug("collector crashed", exc_info=True)
         result.errors.append(f"{source_cfg.type}: internal error: {type(exc).__name__}: {str(exc)[:200]}")
@@ -218,6 +223,17 @@ def _start_run(db: Database, watch: str, source: str) -> int:
             "INSERT INTO crawl_runs (watch, source, started_at, status) VALUES (?, ?, ?, 'running')",
             [watch, source, utc_now_iso()])
     return cursor.lastrowid
+
+
+def _record_database_failure(db: Database, result: CrawlRunResult, exc: sqlite3.DatabaseError) -> None:
+    """Close the crawl run as failed if the database still takes a write (it may not)."""
+    result.status = "failed"
+    result.errors.append(f"database: {exc}")
+    try:
+        db.conn.rollback()
+        _finish_run(db, result)
+    except sqlite3.DatabaseError:
+        log.debug("could not record the failed crawl run %s", result.run_id)
 
 
 def _finish_run(db: Database, result: CrawlRunResult) -> None:

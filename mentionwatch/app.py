@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +17,7 @@ import click
 from mentionwatch.config import (
     CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, Config, ConfigError, load_config,
 )
+from storage.db import database_problem
 
 CONFIG_ERROR_EXIT = 2
 
@@ -57,7 +59,7 @@ class App:
 
 
 class MainGroup(click.Group):
-    """Turns configuration errors into one line and exit code 2."""
+    """Turns configuration errors into one line and exit code 2, database errors into one line and 1."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -65,6 +67,10 @@ class MainGroup(click.Group):
         except ConfigError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(CONFIG_ERROR_EXIT)
+        except sqlite3.DatabaseError as exc:  # locked for longer than the busy timeout, disk full ...
+            where = (vars(ctx.obj).get("db_path") if ctx.obj else None) or "the database"
+            click.echo(f"Error: {database_problem(exc)} ({where})", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -20,6 +20,22 @@ def utc_now_iso() -> str:
     return to_iso(dt.datetime.now(dt.timezone.utc))
 
 
+def database_problem(exc: BaseException) -> str | None:
+    """A plain-words line for a database error (locked, disk full ...); None for other errors."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "database is locked by another process"
+    if "full" in text:
+        return "disk full: the database cannot grow (free some space)"
+    if "readonly" in text or "read-only" in text:
+        return "database is read-only (check file permissions)"
+    if "disk i/o" in text:
+        return "disk I/O error while writing the database"
+    return f"database error: {exc}"
+
+
 class _Database(Database):
     """sqlite-utils' Database whose transactions take the write lock when they begin.
 

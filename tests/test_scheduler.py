@@ -226,8 +226,10 @@ def test_a_locked_database_is_logged_and_retried(tmp_path, hn_hits, caplog):
             blocker.close()
         lines = [r.getMessage() for r in caplog.records if r.name == "mentionwatch.service"]
         assert any("database is locked" in line and "retry" in line for line in lines)
+        assert service._failures.get(job_id, 0) == 0  # the database's fault, not the source's: no back-off
         db = open_db(service.db_path)
         assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM crawl_runs WHERE status = 'running'").fetchone()[0] == 0
 
         service._run_job(job_id, "collect")  # the next run goes through
         assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] > 0

@@ -165,3 +165,12 @@ def test_concurrent_writers_on_one_file_wait_for_each_other(tmp_path):
     assert errors == []
     db = open_db(path)
     assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 2 * 40 * 20
+
+
+def test_a_file_that_is_not_a_database_is_one_error_line(cli, tmp_path):
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("meeting notes, not a database " * 40)
+    result = cli("--db", not_a_db, "stats")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: database error: file is not a database ({not_a_db})"
+    assert not_a_db.read_text().startswith("meeting notes")  # left as it was
