@@ -92,6 +92,8 @@ def _one_line(exc: Exception) -> str:
     """A pydantic error as 'bad watch: query.any: Input should be a valid list'; others as is."""
     if isinstance(exc, ValidationError):
         problem = exc.errors()[0]
+        if problem["type"] == "value_error" and not problem["loc"]:  # a whole-model check's own line
+            return problem["msg"].removeprefix("Value error, ")
         where = ".".join(str(part) for part in problem["loc"]) or "value"
         return f"bad {exc.title.lower()}: {where}: {problem['msg']}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

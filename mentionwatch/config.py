@@ -84,6 +84,18 @@ class SourceConfig(_Strict):
 
     _interval = field_validator("interval", mode="before")(lambda v: parse_duration(v))
 
+    @model_validator(mode="after")
+    def _spider_options_valid(self) -> "SourceConfig":
+        """A typo in a spider's selectors is reported when the watchlist is read, not at crawl time."""
+        if self.type in ("reviews", "sitemap"):
+            from crawler.spiders.options import parse_options  # Scrapy is imported only for these
+
+            try:
+                parse_options(self.type, self.options)
+            except ValueError as exc:  # 'options.item: invalid selector ...'
+                raise ValueError(f"{self.type}: {exc}") from None
+        return self
+
 
 class ThresholdRule(_Strict):
     """A simple rule: at least `count` negative mentions within `window`."""

@@ -20,7 +20,8 @@ def make_config() -> Config:
     return Config.model_validate({"watches": [{
         "name": "shop", "query": {"any": ["acme"]},
         "sources": [{"type": "hackernews", "enabled": False},
-                    {"type": "reviews", "options": {"start_urls": ["http://127.0.0.1:1/reviews"]}},
+                    {"type": "reviews", "options": {"start_urls": ["http://127.0.0.1:1/reviews"],
+                                                    "item": "div.review", "text": "p::text"}},
                     {"type": "sitemap", "options": {"sitemap_urls": ["http://127.0.0.1:1/sitemap.xml"]}}]}]})
 
 

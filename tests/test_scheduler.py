@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import logging
+import os
 import sqlite3
 
 import pytest
@@ -25,7 +26,9 @@ CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, the con
 
 
 def _write_config(path, db_path, sources: str, service: str = "") -> None:
-    path.write_text(f"""
+    """Write the watchlist in one step (a running service's watcher never reads half a file)."""
+    new = path.with_name(path.name + ".new")
+    new.write_text(f"""
 database: {db_path}
 service:
   score_interval: 1h
@@ -40,6 +43,7 @@ watches:
     sources:
 {sources}
 """, encoding="utf-8")
+    os.replace(new, path)
 
 
 def _hn_source(url: str, interval: str = "1h") -> str:
@@ -182,7 +186,9 @@ def test_reload_updates_jobs_and_an_invalid_file_keeps_the_old_ones(tmp_path, hn
             wait_until(lambda: other.requests, 20, what="the new source to be polled")
             jobs_before = {job.id for job in service.scheduler.get_jobs()}
 
-            config_path.write_text(config_path.read_text() + "\n  - name: [broken\n", encoding="utf-8")
+            broken = tmp_path / "watch.yaml.new"  # replaced in one step: the watcher never sees half a file
+            broken.write_text(config_path.read_text() + "\n  - name: [broken\n", encoding="utf-8")
+            os.replace(broken, config_path)
             wait_until(lambda: any("watchlist rejected" in r.getMessage() for r in caplog.records), 20,
                        what="the rejection line")
             rejected = [r.getMessage() for r in caplog.records if "watchlist rejected" in r.getMessage()]
