@@ -158,7 +158,7 @@ class SentimentConfig(_Strict):
 
     model: str = "builtin"
     label_map: dict[str, Literal["negative", "neutral", "positive"]] = Field(default_factory=dict)
-    batch_size: int = Field(default=64, ge=1, le=4096)
+    batch_size: int = Field(default=32, ge=1, le=4096)
     backend: Literal["auto", "onnx", "torch"] = "auto"
     device: str = "auto"
     max_length: int = Field(default=128, ge=8, le=512)

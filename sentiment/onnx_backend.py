@@ -4,7 +4,10 @@ The export is a build product, never committed: it is written on first use to th
 (`$MENTIONWATCH_CACHE`, else `$XDG_CACHE_HOME/mentionwatch`, else `~/.cache/mentionwatch`), named
 after the model id (which holds the hash of the committed weights), so a rebuilt model gets a new
 file. Files are written to a temporary name and renamed, so concurrent processes never read half a
-file. int8 quantizes only the MatMul weights, per output channel (dynamic quantization).
+file. int8 is the fixed-scale quantization of `sentiment.int8` (weights per output channel,
+activations with scales calibrated once on training texts), so a mention's score does not depend
+on the other mentions in its batch; the int8 graph also uses the tanh approximation of GELU. The
+fp32 file stays exact (it matches torch to 1e-4) and is what int8 is compared against.
 """
 from __future__ import annotations
 
@@ -13,11 +16,18 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable, Iterable
+
+from sentiment.int8 import quantize_fixed_scales
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PRECISION = "int8"
 OPSET = 17
+GRAPH_VERSION = 2  # part of the cached files' names: a change in how they are made gives new files
+# ONNX Runtime's fused SkipLayerNormalization kernel took a fifth of the int8 model's time on CPU;
+# Add + LayerNormalization do the same work about 15% faster overall, so it is not fused.
+UNFUSED = "SkipLayerNormFusion"
 
 
 def cache_dir() -> Path:
@@ -27,23 +37,37 @@ def cache_dir() -> Path:
     return base / "mentionwatch"
 
 
-def model_file(net, model_id: str, precision: str) -> Path:
-    """The cached ONNX file for this model and precision, exported/quantized if not there yet."""
+def model_file(net, model_id: str, precision: str, calibration: Callable[[], Iterable] | None = None) -> Path:
+    """The cached ONNX file for this model and precision, exported/quantized if not there yet.
+
+    `calibration()` gives the batches int8 scales are measured on; it is called only when the
+    int8 file has to be made."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     exported = folder / f"{model_id}-exported.onnx"
     if not exported.exists():
         log.info("exporting %s to ONNX (once) at %s", model_id, exported)
         _atomic_write(exported, lambda tmp: export(net, tmp))
-    fp32 = folder / f"{model_id}-fp32.onnx"
+    fp32 = folder / f"{model_id}-fp32-v{GRAPH_VERSION}.onnx"
     if not fp32.exists():
         _atomic_write(fp32, lambda tmp: fuse(exported, tmp, net.encoder.config))
     if precision == "fp32":
         return fp32
-    int8 = folder / f"{model_id}-int8.onnx"
+    int8 = folder / f"{model_id}-int8-v{GRAPH_VERSION}.onnx"
     if not int8.exists():
-        _atomic_write(int8, lambda tmp: quantize(fp32, tmp))
+        if calibration is None:
+            raise ValueError("int8 needs calibration batches")
+        log.info("quantizing %s to int8 (once) at %s", model_id, int8)
+        _atomic_write(int8, lambda tmp: _fast_int8(exported, tmp, net.encoder.config, calibration()))
     return int8
+
+
+def _fast_int8(exported: Path, out_path: Path, encoder_config, calibration: Iterable) -> None:
+    """int8 with the tanh approximation of GELU (7% faster here; the fp32 file stays exact)."""
+    with tempfile.TemporaryDirectory() as folder:
+        approximated = Path(folder) / "fast-fp32.onnx"
+        fuse(exported, approximated, encoder_config, approximate_gelu=True)
+        quantize_fixed_scales(approximated, out_path, calibration)
 
 
 def export(net, path: Path) -> None:
@@ -68,30 +92,19 @@ def _export(net, example_ids, example_mask, path: Path) -> None:
     )
 
 
-def fuse(exported: Path, out_path: Path, encoder_config) -> None:
-    """ONNX Runtime's transformer optimizer: fused attention, LayerNorm and GELU kernels."""
+def fuse(exported: Path, out_path: Path, encoder_config, approximate_gelu: bool = False) -> None:
+    """ONNX Runtime's transformer optimizer: fused attention, embedding and GELU kernels."""
     from onnxruntime.transformers import optimizer
+    from onnxruntime.transformers.fusion_options import FusionOptions
 
+    fusions = FusionOptions("bert")
+    fusions.enable_skip_layer_norm = False  # see UNFUSED
+    fusions.enable_gelu_approximation = approximate_gelu
     optimized = optimizer.optimize_model(
         str(exported), model_type="bert", num_heads=encoder_config.num_attention_heads,
-        hidden_size=encoder_config.hidden_size, opt_level=1, use_gpu=False)
+        hidden_size=encoder_config.hidden_size, opt_level=1, use_gpu=False,
+        optimization_options=fusions)
     optimized.save_model_to_file(str(out_path))
-
-
-def quantize(fp32_path: Path, out_path: Path) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # it advises a pre-processing step the fused graph does not need
-    try:
-        quantize_dynamic(str(fp32_path), str(out_path), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"],
-                         # fused ops have no type inference; their outputs are float
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    finally:
-        root.setLevel(level)
 
 
 def _atomic_write(target: Path, write) -> None:
@@ -105,13 +118,14 @@ def _atomic_write(target: Path, write) -> None:
             os.remove(temporary)
 
 
-def session_for(net, model_id: str, precision: str):
+def session_for(net, model_id: str, precision: str, calibration: Callable[[], Iterable] | None = None):
     """An ONNX Runtime session over all cores (CUDA provider first when one is installed)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, os.cpu_count() or 1)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("optimization.disable_specified_optimizers", UNFUSED)
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                  if p in ort.get_available_providers()]
-    return ort.InferenceSession(str(model_file(net, model_id, precision)), options, providers=providers)
+    return ort.InferenceSession(str(model_file(net, model_id, precision, calibration)), options, providers=providers)

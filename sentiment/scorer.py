@@ -80,7 +80,7 @@ class Scorer:
     """Base: subclasses set `model_id` and implement `_probabilities(cleaned_texts)`."""
 
     model_id: str = ""
-    batch_size: int = 64
+    batch_size: int = 32
     max_length: int = 128
 
     def score_texts(self, texts: list[str]) -> list[Score]:
@@ -138,12 +138,22 @@ class BuiltinScorer(Scorer):
 
             self.precision = precision or onnx_backend.DEFAULT_PRECISION
             try:
-                self.session = onnx_backend.session_for(self.net, self.model_id, self.precision)
+                self.session = onnx_backend.session_for(self.net, self.model_id, self.precision,
+                                                        self._calibration_batches)
             except Exception as exc:  # export needs onnx/onnxscript; torch always works
                 log.warning("ONNX Runtime path unavailable (%s); scoring with torch", exc)
                 self.backend = "torch"
         if self.backend == "torch":
             self.net.to(self.device)
+
+    def _calibration_batches(self):
+        """What int8 activation scales are measured on (once, when the int8 file is made)."""
+        from sentiment.build import DEV_SHARE
+        from sentiment.corpora import calibration_texts
+
+        texts = [clean(text) for text in calibration_texts(DEV_SHARE)]
+        for _, input_ids, mask in self._tokenized_batches(self.tokenizer, texts):
+            yield {"input_ids": input_ids, "attention_mask": mask}
 
     @property
     def description(self) -> str:

@@ -72,11 +72,25 @@ def test_default_path_is_onnx_and_agrees_with_torch_fp32(default_scorer, torch_s
     texts = list(CLEAR) + ["ok I guess", "the flight left at 5pm", "meh, not sure about the new update"]
     fast = default_scorer.score_texts(texts)
     reference = torch_scorer.score_texts(texts)
-    differences = [abs(a.p_negative - b.p_negative) + abs(a.p_positive - b.p_positive)
-                   for a, b in zip(fast, reference)]
-    assert max(differences) < 0.1  # int8 weights move probabilities a little, not a lot
+    differences = [max(abs(a.p_negative - b.p_negative), abs(a.p_neutral - b.p_neutral),
+                       abs(a.p_positive - b.p_positive)) for a, b in zip(fast, reference)]
+    # int8 moves a probability a little, not a lot: on the 2,000 TweetEval tweets 0.03 on average,
+    # 0.14 at the 99th percentile, most on texts near a class boundary (a broken graph moves 0.5+)
+    assert max(differences) < 0.2
+    assert sorted(differences)[len(differences) // 2] < 0.02
+    assert [a.label for a in fast][:len(CLEAR)] == [b.label for b in reference][:len(CLEAR)]
     fp32 = BuiltinScorer(SentimentConfig(), precision="fp32", backend="onnx").score_texts(texts)
     assert [s.p_negative for s in fp32] == pytest.approx([s.p_negative for s in reference], abs=1e-4)
+
+
+def test_a_score_does_not_depend_on_the_other_mentions_in_its_batch(default_scorer):
+    texts = list(CLEAR) + ["ok I guess", "meh, not sure about the new update",
+                           "Delayed again. " * 60, "Great crew, thanks!", ""]
+    together = default_scorer.score_texts(texts)
+    for text, in_batch in zip(texts, together):
+        alone = default_scorer.score_texts([text])[0]
+        assert [alone.p_negative, alone.p_neutral, alone.p_positive] == pytest.approx(
+            [in_batch.p_negative, in_batch.p_neutral, in_batch.p_positive], abs=1e-4), text
 
 
 def test_scorer_is_loaded_once_and_model_id_needs_no_loading(default_scorer):
@@ -124,8 +138,8 @@ def test_score_unscored_scores_each_mention_once(db, default_scorer):
     assert len(rows) == 6 and {r["model_id"] for r in rows} == {default_scorer.model_id}
     by_id = {r["external_id"]: r for r in rows}
     direct = default_scorer.score_texts(["Acme kettle. it broke after two days, refund please"])[0]
-    # title + text is what was scored (int8 activations are scaled per batch: tiny differences)
-    assert by_id["99"]["p_negative"] == pytest.approx(direct.p_negative, abs=0.01)
+    # title + text is what was scored
+    assert by_id["99"]["p_negative"] == pytest.approx(direct.p_negative, abs=1e-4)
     assert by_id["0"]["label"] == "negative" and by_id["1"]["label"] == "positive"
     assert by_id["4"]["label"] == "negative"
 
