@@ -91,18 +91,19 @@ def fix_scales(model, ranges: dict[str, tuple[float, float]]) -> None:
     """Rewrite the dynamic graph in place: fixed QuantizeLinear scales, MatMulIntegerToFloat."""
     from onnx import helper, numpy_helper
 
-    nodes = []
+    nodes, scales = [], []
     for node in model.graph.node:
         if node.op_type != "DynamicQuantizeLinear":
             nodes.append(node)
             continue
         scale, zero_point = uint8_scale(*ranges[node.input[0]])
         quantized, scale_name, zero_point_name = node.output
-        model.graph.initializer.append(numpy_helper.from_array(np.array(scale, np.float32), scale_name))
-        model.graph.initializer.append(numpy_helper.from_array(np.array(zero_point, np.uint8), zero_point_name))
+        scales += [numpy_helper.from_array(np.array(scale, np.float32), scale_name),
+                   numpy_helper.from_array(np.array(zero_point, np.uint8), zero_point_name)]
         nodes.append(helper.make_node("QuantizeLinear", [node.input[0], scale_name, zero_point_name],
                                       [quantized], name=f"{node.name or quantized}_fixed"))
-    fused = _matmuls_to_float(nodes)
+    fused = _matmuls_to_float(nodes)  # raises before anything in the model is changed
+    model.graph.initializer.extend(scales)
     del model.graph.node[:]
     model.graph.node.extend(fused)
 

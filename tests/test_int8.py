@@ -43,7 +43,8 @@ def test_fixed_scales_keep_the_output_close_and_do_not_depend_on_the_batch(tmp_p
     assert np.abs(quantized - reference).max() < 0.05 * np.abs(reference).max()
     # one row alone gives exactly what it gives next to others, even next to a huge row
     with_outlier = np.vstack([x[:1], 50 * x[1:2]])
-    assert np.array_equal(_run(tmp_path / "int8.onnx", x[:1])[0], _run(tmp_path / "int8.onnx", with_outlier)[0])
+    int8 = tmp_path / "int8.onnx"
+    assert np.array_equal(_run(int8, x[:1])[0], _run(int8, with_outlier)[0])
 
 
 def test_scale_matches_what_dynamic_quantization_computes():
