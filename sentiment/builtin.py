@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 ARTIFACT = Path(__file__).parent / "model_files" / "model.safetensors"
-TRAINED_LAYERS = 2
+TRAINED_LAYERS = 3
 ZH_FEATURES = 2**18
 ZH_NGRAMS = (1, 3)
 ZH_TRANSFORMER_WEIGHT = 0.15  # share of the transformer's opinion kept for Chinese text
