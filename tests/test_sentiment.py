@@ -74,8 +74,8 @@ def test_default_path_is_onnx_and_agrees_with_torch_fp32(default_scorer, torch_s
     reference = torch_scorer.score_texts(texts)
     differences = [max(abs(a.p_negative - b.p_negative), abs(a.p_neutral - b.p_neutral),
                        abs(a.p_positive - b.p_positive)) for a, b in zip(fast, reference)]
-    # int8 moves a probability a little, not a lot: on the 2,000 TweetEval tweets 0.03 on average,
-    # 0.14 at the 99th percentile, most on texts near a class boundary (a broken graph moves 0.5+)
+    # int8 moves a probability a little, not a lot: on the 2,000 TweetEval tweets 0.035 on average,
+    # 0.18 at the 99th percentile, most on texts near a class boundary (a broken graph moves 0.5+)
     assert max(differences) < 0.2
     assert sorted(differences)[len(differences) // 2] < 0.02
     assert [a.label for a in fast][:len(CLEAR)] == [b.label for b in reference][:len(CLEAR)]
