@@ -26,6 +26,7 @@ class Timing:
     texts: int
     seconds: float
     report: dict | None = None
+    probabilities: np.ndarray | None = None  # one row (negative, neutral, positive) a text
 
     @property
     def rate(self) -> float:
@@ -60,8 +61,16 @@ def time_scorer(name: str, scorer, labeled: LabeledSet, repeat: int = 1) -> Timi
         scores = scorer.score_texts(labeled.texts)
         durations.append(time.perf_counter() - started)
     predicted = [LABELS.index(s.label) for s in scores]
+    probabilities = np.array([[s.p_negative, s.p_neutral, s.p_positive] for s in scores])
     return Timing(name, len(labeled.texts), float(np.median(durations)),
-                  classification_report(labeled.labels, predicted))
+                  classification_report(labeled.labels, predicted), probabilities)
+
+
+def probability_drift(fast: np.ndarray, exact: np.ndarray) -> dict[str, float]:
+    """Per text, the largest change of a class probability between two paths: mean, p99, max."""
+    per_text = np.abs(fast - exact).max(axis=1)
+    return {"mean": float(per_text.mean()), "p99": float(np.percentile(per_text, 99)),
+            "max": float(per_text.max())}
 
 
 def naive_pipeline(scorer):

@@ -109,3 +109,21 @@ def test_model_info_shows_how_the_builtin_model_was_made(cli):
     result = cli("model", "info")
     assert result.exit_code == 0, result.output
     assert "builtin-minilm-" in result.stdout and '"seed"' in result.stdout
+
+
+def test_bench_sentiment_prints_rates_accuracy_and_int8_drift(cli, shared_data):
+    result = cli("bench", "sentiment", "--count", "60", "--repeat", "1", "--skip-naive",
+                 "--shared-data", shared_data)
+    assert result.exit_code == 0, result.output
+    assert "texts: 60 from TweetEval validation" in result.stdout
+    rows = {line[:58].strip(): line[58:].split() for line in result.stdout.splitlines()
+            if line.startswith(("batched", "project path "))}
+    assert set(rows) == {"batched torch fp32", "batched ONNX fp32", "project path"}
+    for rate, accuracy, macro_recall in rows.values():
+        assert float(rate) > 0 and 0.3 < float(accuracy) <= 1 and 0.3 < float(macro_recall) <= 1
+    # ONNX fp32 is exact, so it scores exactly as torch fp32 does
+    assert rows["batched ONNX fp32"][1:] == rows["batched torch fp32"][1:]
+    drift_line = next(line for line in result.stdout.splitlines() if line.startswith("per text"))
+    mean, p99, largest = (float(word) for word in drift_line.replace(",", " ").split()
+                          if word.replace(".", "").isdigit() and "." in word)
+    assert 0 < mean <= p99 <= largest < 0.5

@@ -193,3 +193,8 @@ def bench_sentiment(app: App, count: int, shared_data: Path, skip_naive: bool, r
     if reference is not None:
         delta = (project.report["accuracy"] - reference.report["accuracy"]) * 100
         click.echo(f"accuracy of the project path vs torch fp32: {delta:+.2f} points")
+    exact = next((t for t in timings if t.name == "batched ONNX fp32"), None)
+    if exact is not None:
+        drift = sb.probability_drift(project.probabilities, exact.probabilities)
+        click.echo(f"per text, a probability of the project path vs ONNX fp32 moves by {drift['mean']:.3f} "
+                   f"on average, {drift['p99']:.3f} at the 99th percentile, {drift['max']:.3f} at most")
