@@ -31,6 +31,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,7 +158,8 @@ class Service:
         self._scorer = None
         self._scorer_lock = threading.Lock()
         self._notify_lock = threading.Lock()
-        self._running: set[str] = set()
+        self._running: set[str] = set()  # job runs under way (finish() waits for them)
+        self._housekeeping_runs = 0  # watchlist checks, reloads, heartbeats under way (likewise)
         self._rerun: set[str] = set()
         self._idle = threading.Condition()
         self._failures: dict[str, int] = {}
@@ -245,7 +247,8 @@ class Service:
     def finish(self) -> int:
         """After the scheduler stopped: bounded wait for running jobs, record the stop, exit code."""
         with self._idle:
-            finished = self._idle.wait_for(lambda: not self._running, timeout=self.stop_timeout)
+            finished = self._idle.wait_for(lambda: not self._running and not self._housekeeping_runs,
+                                           timeout=self.stop_timeout)
             still_running = sorted(self._running)
         try:
             mark_process(self.db(), "stopped")
@@ -330,6 +333,12 @@ class Service:
 
     def reload(self, reason: str = "watchlist file changed") -> bool:
         """Re-read the watchlist and update the jobs; an invalid file changes nothing."""
+        with self._housekeeping_run() as allowed:
+            if not allowed:
+                return False
+            return self._reload(reason)
+
+    def _reload(self, reason: str) -> bool:
         with self._reload_lock:
             self._stamp = _file_stamp(self.config_path)
             try:
@@ -371,12 +380,14 @@ class Service:
 
     def _run_job(self, job_id: str, kind: str) -> None:
         """What the scheduler calls: run the job's body, record and log the run, never crash."""
-        if self._stopping.is_set():
-            return
         if kind in ("watchlist", "heartbeat"):  # housekeeping: no job_runs row, no log line
             self._housekeeping(kind)
             return
         with self._idle:
+            # Checked and counted under one lock: finish() closes the database connections once
+            # nothing is counted, and a run starting after that would use a closed connection.
+            if self._stopping.is_set():
+                return
             self._running.add(job_id)
         started = time.monotonic()
         status, detail, run_id, unexpected = "error", {}, None, None
@@ -452,7 +463,29 @@ class Service:
                                                                "failures": failures, "delay": delay}})
             self._run_soon(job_id, delay)
 
+    @contextmanager
+    def _housekeeping_run(self):
+        """Count housekeeping as under way, as `_run_job` counts runs; yields False when stopping."""
+        with self._idle:
+            if self._stopping.is_set():
+                allowed = False
+            else:
+                allowed = True
+                self._housekeeping_runs += 1
+        try:
+            yield allowed
+        finally:
+            if allowed:
+                with self._idle:
+                    self._housekeeping_runs -= 1
+                    self._idle.notify_all()
+
     def _housekeeping(self, kind: str) -> None:
+        with self._housekeeping_run() as allowed:
+            if allowed:
+                self._housekeeping_step(kind)
+
+    def _housekeeping_step(self, kind: str) -> None:
         try:
             if kind == "watchlist":
                 if _file_stamp(self.config_path) != self._stamp:

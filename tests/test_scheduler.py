@@ -354,6 +354,45 @@ def test_a_second_service_on_the_same_database_is_refused(tmp_path):
         assert service.finish() == 0
 
 
+def test_a_stop_during_a_reload_waits_for_it_before_closing_the_database(tmp_path, monkeypatch):
+    """finish() closes the connections: a reload still writing the schedules must end first.
+
+    (CI once crashed with a segmentation fault when a watchlist reload wrote to a connection that
+    finish() had just closed: housekeeping was not counted among the runs finish() waits for.)
+    """
+    import threading
+
+    import scheduler
+
+    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL))
+    _stand_in_bodies(service, [])
+    service.start()
+    writing, may_finish = threading.Event(), threading.Event()
+    real_save = scheduler.save_schedules
+
+    def slow_save(db, schedules, *, replace_all=False):
+        if replace_all:  # the reload's write: hold it until the stop has been asked for
+            writing.set()
+            may_finish.wait(10)
+        real_save(db, schedules, replace_all=replace_all)
+
+    monkeypatch.setattr(scheduler, "save_schedules", slow_save)
+    _write_config(service.config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL, "30m"))
+    outcome = {}
+    reloader = threading.Thread(target=lambda: outcome.update(reloaded=service.reload("test")))
+    reloader.start()
+    assert writing.wait(10), "the reload never reached its write"
+    service.stop("test over")
+    threading.Timer(0.5, may_finish.set).start()
+    assert service.finish() == 0
+    reloader.join(10)
+    assert outcome == {"reloaded": True}
+    intervals = [row[0] for row in open_db(tmp_path / "svc.db").execute(
+        "SELECT interval_seconds FROM service_jobs WHERE kind = 'collect'")]
+    assert intervals == [1800.0]
+    assert service.reload("after the stop") is False  # nothing starts once the service is stopping
+
+
 def test_old_job_runs_are_pruned_and_recent_ones_kept(db):
     from mentionwatch.service_state import finish_job_run, prune_job_runs, start_job_run
 
