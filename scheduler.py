@@ -249,7 +249,8 @@ class Service:
         with self._idle:
             finished = self._idle.wait_for(lambda: not self._running and not self._housekeeping_runs,
                                            timeout=self.stop_timeout)
-            still_running = sorted(self._running)
+            still_running = sorted(self._running) + (["a watchlist reload or heartbeat"]
+                                                     if self._housekeeping_runs else [])
         try:
             mark_process(self.db(), "stopped")
         except sqlite3.DatabaseError as exc:
@@ -467,11 +468,8 @@ class Service:
     def _housekeeping_run(self):
         """Count housekeeping as under way, as `_run_job` counts runs; yields False when stopping."""
         with self._idle:
-            if self._stopping.is_set():
-                allowed = False
-            else:
-                allowed = True
-                self._housekeeping_runs += 1
+            allowed = not self._stopping.is_set()
+            self._housekeeping_runs += allowed
         try:
             yield allowed
         finally:
