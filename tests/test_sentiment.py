@@ -102,7 +102,7 @@ def test_scorer_is_loaded_once_and_model_id_needs_no_loading(default_scorer):
 def test_hard_inputs_are_scored_without_breaking_the_batch(default_scorer):
     hard = ["", "   ", "a" * 100_000, "good " * 30_000, bytes(range(256)).decode("latin-1"),
             "\x00\x01\x02\ufffd\ufffd", "🙂🙂🔥", "ผลิตภัณฑ์นี้ดีมาก", "Это ужасно", "😡" * 500,
-            None, b"\xff\xfe raw bytes"]
+            None, b"\xff\xfe raw bytes", "差" * 100_000, "服务太差\ud800了", "好\x00评"]
     scores = default_scorer.score_texts(hard + ["I hate this, awful."])
     assert len(scores) == len(hard) + 1
     for score in scores:
@@ -111,9 +111,38 @@ def test_hard_inputs_are_scored_without_breaking_the_batch(default_scorer):
     assert scores[-1].label == "negative"  # the normal text after the junk is still right
 
 
+def test_chinese_model_is_the_mean_of_its_ngram_and_e5_regressions(default_scorer):
+    from sentiment.builtin import ZH_E5_WEIGHT
+    from sentiment.zh_encoder import embed
+
+    chinese = default_scorer.chinese
+    texts = [clean(text) for text, _ in CLEAR.items() if is_chinese(text)]
+    expected = [label == "positive" for text, label in CLEAR.items() if is_chinese(text)]
+    w = chinese.weights
+    ngram = 1 / (1 + np.exp(-(chinese.vectorizer.transform(texts) @ w.ngram_coef + w.ngram_intercept)))
+    e5 = 1 / (1 + np.exp(-(embed(texts) @ w.e5_coef + w.e5_intercept)))
+    assert ZH_E5_WEIGHT == 0.5
+    assert chinese.p_positive(texts) == pytest.approx(0.5 * ngram + 0.5 * e5, abs=1e-6)
+    # each part reads these clear reviews right on its own: neither is dead weight
+    assert list(ngram > 0.5) == expected and list(e5 > 0.5) == expected
+
+
+def test_e5_embeddings_are_normalized_and_independent_of_their_batch():
+    from sentiment.zh_encoder import DIMENSIONS, embed
+
+    texts = ["这家酒店太差了", "味道很好，送餐速度快", "", "bad\ud800 text\x00"]
+    together = embed(texts)
+    assert together.shape == (4, DIMENSIONS) and embed([]).shape == (0, DIMENSIONS)
+    assert np.linalg.norm(together, axis=1) == pytest.approx(1.0, abs=1e-3)
+    for row, text in enumerate(texts):
+        assert np.abs(embed([text])[0] - together[row]).max() < 1e-5
+    assert together[0] @ together[1] < 0.99  # different texts, different vectors
+
+
 def test_text_preparation():
     assert clean("@someone look https://t.co/x  great\x00 stuff") == "@user look http great stuff"
     assert len(clean("x" * 100_000)) <= 2000
+    assert clean("bad\ud800 text") == "bad text"  # tokenizers reject lone surrogates
     assert is_chinese("这家酒店很好 hotel") and not is_chinese("hello 你")
     assert mention_text("body", "Title") == "Title. body"
     assert mention_text("Title and body", "Title") == "Title and body"

@@ -97,10 +97,12 @@ def test_model_build_is_reproducible_from_its_seed(cli, tmp_path):
     first = cli("model", "build", "--seed", "5", "--epochs", "1", "--limit", "200", "--output", "a.safetensors")
     assert first.exit_code == 0, first.output
     assert "epoch 1: dev accuracy" in first.stdout and "Chinese n-gram model" in first.stdout
+    assert "Chinese e5-embedding model" in first.stdout
     second = cli("model", "build", "--seed", "5", "--epochs", "1", "--limit", "200", "--output", "b.safetensors")
     assert second.exit_code == 0, second.output
     a, b = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors")
     assert a.keys() == b.keys() and any(k.startswith("encoder.encoder.layer.5.") for k in a)
+    assert a["zh.e5.coef"].shape == (384,) and a["zh.e5.coef"].abs().max() > 0
     for key in a:
         assert (a[key].float() - b[key].float()).abs().max() < 1e-2, key
 

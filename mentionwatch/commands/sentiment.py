@@ -121,7 +121,7 @@ def model() -> None:
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Where to write the weights [default: the built-in model file in the package].")
 def build(seed: int, epochs: int, limit: int | None, output: Path | None) -> None:
-    """Train the built-in model from the corpora shipped in packages (about 50 minutes on 2 cores)."""
+    """Train the built-in model from the corpora shipped in packages (about an hour on 2 cores)."""
     from sentiment.build import BuildSettings, build as run_build
     from sentiment.builtin import ARTIFACT
 
