@@ -1,9 +1,10 @@
 """Turning a mention into the text a model reads, the same way in training and in scoring.
 
 User names and links carry no sentiment and differ between corpora, so they are replaced by the
-placeholders TweetEval uses (`@user`, `http`). Control characters, undecodable junk and lone surrogates (which tokenizers reject) are dropped,
-and very long texts are cut to a few thousand characters before tokenization (the model reads at
-most `max_length` tokens anyway; tokenizing 100k characters would only waste time).
+placeholders TweetEval uses (`@user`, `http`). Control characters, undecodable junk and lone
+surrogates (which tokenizers reject) are dropped, and very long texts are cut to a few thousand
+characters before tokenization (the model reads at most `max_length` tokens anyway; tokenizing 100k
+characters would only waste time).
 """
 from __future__ import annotations
 
