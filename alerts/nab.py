@@ -177,31 +177,48 @@ def write_results(path: Path, timestamps: list[datetime], values: list[float], f
             writer.writerow([moment.strftime("%Y-%m-%d %H:%M:%S"), f"{value:g}", f"{float(flag):.1f}"])
 
 
+@dataclass
+class LabelledSeries:
+    """One NAB series with its windows; `name` is its path relative to the data folder."""
+
+    name: str
+    timestamps: list[datetime]
+    values: list[float]
+    spans: list[tuple[datetime, datetime]]
+
+
+def labelled_series(data_dir: Path, labels_path: Path) -> list[LabelledSeries]:
+    """Every series under `data_dir` that the labels file has windows for, in name order."""
+    data_dir = Path(data_dir)
+    windows = read_windows(labels_path)
+    found = []
+    for path in sorted(data_dir.rglob("*.csv")):
+        spans = windows_for(windows, data_dir, path)
+        if spans is None:
+            continue
+        timestamps, values = read_series(path)
+        found.append(LabelledSeries(path.relative_to(data_dir).as_posix(), timestamps, values, spans))
+    if not found:
+        raise ValueError(f"no series in {data_dir} has windows in {labels_path}")
+    return found
+
+
 def run_benchmark(data_dir: Path, labels_path: Path, out_dir: Path, detector_for) -> BenchResult:
     """Run `detector_for(bucket_seconds) -> callable(values) -> flags` over every labelled series.
 
     Each series is scanned once, front to back (the detector is causal), with the same settings.
     """
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    windows = read_windows(labels_path)
     files: list[FileScore] = []
     window_counts: list[int] = []
     totals = {profile: 0.0 for profile in PROFILES}
-    series_paths = sorted(p for p in data_dir.rglob("*.csv"))
-    for path in series_paths:
-        spans = windows_for(windows, data_dir, path)
-        if spans is None:
-            continue
-        timestamps, values = read_series(path)
-        flags = detector_for(series_bucket_seconds(timestamps))(values)
-        write_results(out_dir / path.relative_to(data_dir), timestamps, values, flags)
+    for series in labelled_series(data_dir, labels_path):
+        flags = detector_for(series_bucket_seconds(series.timestamps))(series.values)
+        write_results(Path(out_dir) / series.name, series.timestamps, series.values, flags)
         detections = [bool(f) for f in flags]
-        window_counts.append(len(spans))
+        window_counts.append(len(series.spans))
         for profile in PROFILES:
-            scored = score_file(timestamps, detections, spans, profile, path.relative_to(data_dir).as_posix())
+            scored = score_file(series.timestamps, detections, series.spans, profile, series.name)
             files.append(scored)
             totals[profile] += scored.score
-    if not window_counts:
-        raise ValueError(f"no series in {data_dir} has windows in {labels_path}")
     normalized = {p: normalized_score(totals[p], window_counts, p) for p in PROFILES}
     return BenchResult(files, normalized, window_counts)

@@ -260,3 +260,37 @@ def bench_nab(data_dir: Path, labels_path: Path, out_dir: Path) -> None:
     for profile, score in result.normalized.items():
         click.echo(f"  {profile:20} {score:6.1f}")
     click.echo(f"Results written to {out_dir}")
+
+
+@bench.command(name="nab-grid")
+@click.argument("data_dir", type=click.Path(path_type=Path), default=DEFAULT_NAB_DATA)
+@click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=DEFAULT_NAB_LABELS,
+              show_default=True, help="NAB windows JSON ({file: [[start, end], ...]}).")
+def bench_nab_grid(data_dir: Path, labels_path: Path) -> None:
+    """Score a grid of detector settings on NAB series, and choose among them leave-one-series-out."""
+    from alerts import nab_grid
+    from alerts.nab import labelled_series
+
+    for path, what in ((data_dir, "data folder"), (labels_path, "labels file")):
+        if not path.exists():
+            raise click.ClickException(f"{path}: no such {what}")
+    try:
+        series = labelled_series(data_dir, labels_path)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    window_counts = {one.name: len(one.spans) for one in series}
+    cells = nab_grid.grid_cells()
+    click.echo(f"{len(cells)} settings x {len(series)} series, NAB standard profile (0 = null detector, 100 = perfect):")
+    raw = nab_grid.raw_scores(cells, series, progress=lambda cell, scores: click.echo(
+        f"  {cell.label:32} {nab_grid.corpus_score(scores, window_counts):6.1f}"))
+    best = max(cells, key=lambda cell: sum(raw[cell].values()))
+    kept = nab_grid.kept_cell()
+    click.echo(f"Kept setting ({kept.label}): {nab_grid.corpus_score(raw[kept], window_counts):.1f}")
+    click.echo(f"Best on all series ({best.label}): {nab_grid.corpus_score(raw[best], window_counts):.1f}")
+    click.echo("Leave one series out (the best setting on the others, scored on it):")
+    folds = nab_grid.leave_one_out(raw)
+    for fold in folds:
+        chosen = fold.chosen[0].label + (f" and {len(fold.chosen) - 1} tied" if len(fold.chosen) > 1 else "")
+        click.echo(f"  {fold.held_out[:40]:40} chosen: {chosen:32} held-out raw {fold.held_out_raw:7.3f}")
+    held_out = {fold.held_out: fold.held_out_raw for fold in folds}
+    click.echo(f"Held-out score (standard): {nab_grid.corpus_score(held_out, window_counts):.1f}")
