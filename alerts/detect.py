@@ -162,6 +162,14 @@ def run_detection(db, config, now=None, notify: bool = True) -> DetectionResult:
     return result
 
 
+def unconfigured_watches(db, config) -> list[tuple[str, int]]:
+    """(watch, stored mentions) for watches that have mentions but are not in the watchlist file:
+    detection never looks at them, which a user who imported into a new watch name should be told."""
+    configured = {watch.name for watch in config.watches}
+    rows = db.execute("SELECT watch, count(*) FROM mention_watches GROUP BY watch ORDER BY watch").fetchall()
+    return [(name, count) for name, count in rows if name not in configured]
+
+
 def _store(db, config, watch, finding: Finding, model_id: str, settings, moment: dt.datetime,
            notify: bool, result: DetectionResult) -> None:
     # one incident is one alert: any rule firing on an overlapping window updates the same alert

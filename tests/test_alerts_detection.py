@@ -201,3 +201,31 @@ def test_spike_and_threshold_rule_on_one_burst_make_one_alert(db, model_id):
                                         [alert_id])]
     assert len(details) == 2 and "rule threshold:20 in 1h fired too" in details[1]
     assert [s for (s,) in db.execute("SELECT state FROM notifications ORDER BY id")] == ["opened:high", "escalated:critical"]
+
+
+def test_detect_says_what_it_could_not_check(cli, tmp_path, model_id):
+    """Mentions imported into a watch the watchlist file lacks, or a --at far from the stored history,
+    would otherwise give a silent 'Checked 0 series'."""
+    from storage import open_db
+
+    (tmp_path / "mentionwatch.yaml").write_text(config_text() + "database: hint.db\n")
+    db = open_db(tmp_path / "hint.db")
+    add_stream(db, model_id, days=2)
+    save_mentions(db, [Mention("reddit", "g1", "globex broke again", iso(START), watches=("globex",)),
+                       Mention("reddit", "g2", "globex is slow", iso(START), watches=("globex",))])
+
+    in_range = cli("detect", "--no-notify", "--at", iso(START + dt.timedelta(days=2)))
+    assert in_range.exit_code == 0, in_range.output
+    assert "Checked 1 series" in in_range.output and "No scored mentions" not in in_range.output
+    assert "Not checked, not a watch in mentionwatch.yaml: globex (2 mentions)." in in_range.output
+
+    long_after = cli("detect", "--no-notify", "--at", iso(START + dt.timedelta(days=90)))
+    assert long_after.exit_code == 0, long_after.output
+    assert "Checked 0 series" in long_after.output
+    assert "No scored mentions of acme in the 30 days before 2025-05-30T00:00:00Z" in long_after.output
+
+    replayed = cli("backtest", "--since", iso(START), "--until", iso(START + dt.timedelta(days=2)))
+    assert "globex (2 mentions)" in replayed.output
+    only_acme = cli("backtest", "--since", iso(START), "--until", iso(START + dt.timedelta(days=2)), "--watch", "acme")
+    assert "globex" not in only_acme.output
+    db.close()

@@ -41,18 +41,35 @@ def _actor(actor: str | None) -> str:
 @pass_app
 def detect(app: App, no_notify: bool, at: str | None) -> None:
     """Run spike detection over the stored, scored mentions; open or update alerts; send notifications."""
-    from alerts.detect import run_detection
+    from alerts.detect import HISTORY_DAYS, run_detection
     from alerts.notify import send_pending
 
-    result = run_detection(app.db, app.config, now=_moment(at, "--at"), notify=not no_notify)
+    moment = _moment(at, "--at")
+    result = run_detection(app.db, app.config, now=moment, notify=not no_notify)
     click.echo(f"Checked {result.checked} series: {len(result.opened)} alert(s) opened, "
                f"{len(result.updated)} updated.")
     for alert_id in result.opened:
         click.echo(f"  opened #{alert_id}: {_one_line(app.db, alert_id)}")
+    alerting = [w.name for w in app.config.watches if app.config.alert_settings(w.name).enabled]
+    if result.checked == 0 and alerting:
+        click.echo(f"No scored mentions of {', '.join(alerting)} in the "
+                   f"{HISTORY_DAYS} days before {moment or 'now'}: for older history use --at TIME "
+                   "or `mentionwatch backtest` (and `mentionwatch score` for unscored mentions).")
+    _warn_unconfigured(app)
     if not no_notify:
         sent = send_pending(app.db, app.config)
         if sent.sent or sent.failed:
             click.echo(f"Notifications: {sent.sent} sent, {sent.failed} failed (retried later).")
+
+
+def _warn_unconfigured(app: App) -> None:
+    from alerts.detect import unconfigured_watches
+
+    missing = unconfigured_watches(app.db, app.config)
+    if missing:
+        listed = ", ".join(f"{name} ({count} mentions)" for name, count in missing)
+        click.echo(f"Not checked, not a watch in {app.config_path}: {listed}. Add them under `watches:` "
+                   "to have them checked.")
 
 
 def _one_line(db, alert_id: int) -> str:
@@ -78,6 +95,8 @@ def backtest(app: App, since: str, until: str, watch_name: str | None) -> None:
     if watch_name and watch_name not in {w.name for w in app.config.watches}:
         raise click.ClickException(f"no watch named {watch_name!r} in {app.config_path}")
     findings = replay(app.db, app.config, start, end, watch_name)
+    if not watch_name:
+        _warn_unconfigured(app)
     if not findings:
         click.echo(f"No alerts would have been raised between {start} and {end}.")
         return
