@@ -1,0 +1,248 @@
+"""Detector variants measured on the NAB Twitter series and kept out of the product.
+
+The README's table "What was measured" (Spike alerts) lists these rows; this script prints their
+figures again. Each variant reuses the product's own detector pieces (`alerts/detector.py`) and NAB
+scorer (`alerts/nab.py`); only the part being varied is written here. Standard profile throughout.
+
+    .venv/bin/python scripts/experiments/nab_variants.py season        # baseline days x width (2 min)
+    .venv/bin/python scripts/experiments/nab_variants.py two-windows   # 234 pairs of windows (3 min)
+    .venv/bin/python scripts/experiments/nab_variants.py slow-rise     # + a long window for slow rises
+    .venv/bin/python scripts/experiments/nab_variants.py ewma          # EWMA baselines (6 min)
+
+`--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
+beside the repository).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import dataclasses
+import itertools
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from alerts.detector import BucketStats, alert_flags, detect, find_incidents, seasonal_past  # noqa: E402
+from alerts.nab import labelled_series, series_bucket_seconds, score_file  # noqa: E402
+from alerts.nab_grid import Cell, cell_settings, corpus_score, grid_cells, kept_cell, leave_one_out  # noqa: E402
+
+SERIES = []  # the labelled series, loaded once per process (see _load)
+
+
+def _load(data_dir: Path) -> None:
+    SERIES[:] = labelled_series(data_dir / "nab" / "realTweets", data_dir / "nab" / "labels" / "realTweets_windows.json")
+
+
+def _window_counts() -> dict[str, int]:
+    return {one.name: len(one.spans) for one in SERIES}
+
+
+def _raw_score(one, flags) -> float:
+    return score_file(one.timestamps, [bool(f) for f in flags], one.spans, "standard", one.name).score
+
+
+def _in_parallel(function, jobs, data_dir: Path):
+    with ProcessPoolExecutor(2, initializer=_load, initargs=(data_dir,)) as pool:
+        return list(pool.map(function, jobs))
+
+
+# --- season: how many previous days, and how wide a slice of each --------------------------------
+
+def _season_scores(days_and_halfwidth):
+    days, halfwidth = days_and_halfwidth
+    scores = {}
+    for one in SERIES:
+        settings = dataclasses.replace(cell_settings(kept_cell(), series_bucket_seconds(one.timestamps)),
+                                       season_days=days, season_halfwidth=halfwidth)
+        scores[one.name] = _raw_score(one, alert_flags(len(one.values), detect(one.values, settings)[1]))
+    return scores
+
+
+def season(data_dir: Path) -> None:
+    variants = [(days, halfwidth) for days in (5, 7, 10, 14) for halfwidth in (3, 6, 12)]
+    for (days, halfwidth), scores in zip(variants, _in_parallel(_season_scores, variants, data_dir)):
+        print(f"{days} days, same time of day +-{halfwidth * 5} min: {corpus_score(scores, _window_counts()):.1f}")
+
+
+# --- two-windows: a short and a long window at once, an alert from either ------------------------
+
+def _cell_stats(cell: Cell):
+    return [detect(one.values, cell_settings(cell, series_bucket_seconds(one.timestamps)))[0] for one in SERIES]
+
+
+def _either_window_scores(combo, stats_of) -> dict[str, float]:
+    scores = {}
+    for i, one in enumerate(SERIES):
+        stats = [stats_of[cell][i] for cell in combo]
+        merged = BucketStats(stats[0].observed, stats[0].expected, np.maximum.reduce([s.z for s in stats]),
+                             stats[0].ratio, np.logical_or.reduce([s.hot for s in stats]))
+        settings = cell_settings(combo[0], series_bucket_seconds(one.timestamps))
+        scores[one.name] = _raw_score(one, alert_flags(len(one.values), find_incidents(merged, settings)))
+    return scores
+
+
+def _label(combo) -> str:
+    return " + ".join(cell.label for cell in combo)
+
+
+def _combination_scores(combinations, data_dir: Path) -> dict:
+    """Raw scores per series of each combination of windows (an alert from any of them); the
+    bucket statistics of every distinct window are computed once, on both cores."""
+    cells = sorted({cell for combo in combinations for cell in combo})
+    stats_of = dict(zip(cells, _in_parallel(_cell_stats, cells, data_dir)))
+    _load(data_dir)
+    return {combo: _either_window_scores(combo, stats_of) for combo in combinations}
+
+
+def two_windows(data_dir: Path) -> None:
+    short = [Cell(1800.0, z, r) for z in (5.0, 6.0) for r in (3.0, 4.0)]
+    short += [Cell(3600.0, z, r) for z in (4.0, 5.0, 6.0) for r in (2.5, 3.0, 4.0)]
+    long_ = [Cell(s, z, r) for s in (7200.0, 14400.0) for z in (4.0, 5.0, 6.0) for r in (2.0, 2.5, 3.0)]
+    singles = [(cell,) for cell in grid_cells()]
+    pairs = [(a, b) for a in short for b in long_]
+    results = _combination_scores(singles + pairs, data_dir)
+    counts = _window_counts()
+    print(f"{len(pairs)} pairs; the best ten:")
+    for combo in sorted(pairs, key=lambda c: -corpus_score(results[c], counts))[:10]:
+        print(f"  {corpus_score(results[combo], counts):.1f}  {_label(combo)}")
+    print(f"kept setting alone: {corpus_score(results[(kept_cell(),)], counts):.1f}")
+    for name, pool in (("singles", singles), ("pairs", pairs), ("singles and pairs", singles + pairs)):
+        _print_leave_one_out(name, {combo: results[combo] for combo in pool}, _label)
+
+
+def slow_rise(data_dir: Path) -> None:
+    """The kept 1-hour setting plus a long window (3-24 h against the same hours of the previous
+    7 days) with a low ratio bar for slow rises; an alert from either."""
+    long_ = [Cell(hours * 3600.0, z, r) for hours in (3, 6, 12, 24) for z in (3.0, 4.0, 5.0)
+             for r in (1.4, 1.5, 1.6, 1.7, 1.8, 2.0)]
+    singles = [(cell,) for cell in grid_cells()]
+    pairs = [(kept_cell(), cell) for cell in long_]
+    results = _combination_scores(singles + pairs, data_dir)
+    counts = _window_counts()
+    print(f"kept setting alone: {corpus_score(results[(kept_cell(),)], counts):.1f}")
+    for ratio in sorted({cell.ratio for cell in long_}):
+        scores = [corpus_score(results[(kept_cell(), cell)], counts) for cell in long_ if cell.ratio == ratio]
+        print(f"  long window with ratio bar {ratio:g}: {min(scores):.1f}-{max(scores):.1f} over 3-24 h and z 3-5")
+    best = max(pairs, key=lambda c: corpus_score(results[c], counts))
+    print(f"best pair: {corpus_score(results[best], counts):.1f}  {_label(best)}")
+    for name, pool in (("kept + long window", pairs), ("the 27-setting grid and kept + long window", singles + pairs)):
+        _print_leave_one_out(name, {combo: results[combo] for combo in pool}, _label)
+
+
+def _print_leave_one_out(name: str, results: dict, label) -> None:
+    folds = leave_one_out(results)
+    held_out = corpus_score({fold.held_out: fold.held_out_raw for fold in folds}, _window_counts())
+    chosen = sorted({label(choice) for fold in folds for choice in fold.chosen})
+    print(f"leave-one-series-out among {name}: held-out {held_out:.1f}; chosen: {'; '.join(chosen)}")
+
+
+# --- ewma: exponentially weighted baselines instead of the seasonal median ------------------------
+
+HALFLIVES_HOURS = (36, 48, 72, 120, 168)
+EWMA_Z = (3.5, 4.0, 4.5, 5.0, 5.5)
+EWMA_RATIO = (2.5, 3.0, 3.5)
+
+
+def ewma_mean_and_spread(observed: np.ndarray, halflife: float, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exponentially weighted mean and standard deviation of `observed`, each bucket's value built
+    only from buckets at least `lag` before it (so the current window never feeds its own baseline)."""
+    alpha = 1 - 0.5 ** (1 / halflife)
+    mean, spread = np.full(len(observed), np.nan), np.full(len(observed), np.nan)
+    level, variance = observed[0] if len(observed) else 0.0, 0.0
+    for t in range(len(observed)):
+        if t - lag >= 0:
+            deviation = observed[t - lag] - level
+            level += alpha * deviation
+            variance = (1 - alpha) * (variance + alpha * deviation * deviation)
+        mean[t], spread[t] = level, np.sqrt(variance)
+    return mean, spread
+
+
+def _ewma_scores(job) -> tuple:
+    family, halflife_hours, z_bar, ratio_bar = job
+    scores = {}
+    for one in SERIES:
+        settings = cell_settings(kept_cell(), series_bucket_seconds(one.timestamps))
+        counts = np.asarray(one.values, dtype=float)
+        observed = np.convolve(counts, np.ones(settings.smooth))[: len(counts)]
+        mean, ew_spread = ewma_mean_and_spread(observed, halflife_hours * settings.season / 24, settings.smooth)
+        if family == "ewma":
+            expected, spread = mean, ew_spread
+        else:  # "seasonal+ewma spread": the product's seasonal median, its spread never below the EW one
+            expected, upper, lower = seasonal_past(observed, settings, np.arange(settings.warmup, len(observed)))
+            spread = np.maximum((upper - lower) / 1.349, ew_spread)
+        spread = np.maximum(spread, np.sqrt(np.maximum(expected, 1.0)))
+        with np.errstate(invalid="ignore"):
+            z = (observed - expected) / spread
+            ratio = (observed + settings.smooth) / (expected + settings.smooth)
+            hot = (z >= z_bar) & (ratio >= ratio_bar) & (observed >= z_bar)
+        hot[: settings.warmup] = False
+        hot[np.isnan(expected)] = False
+        stats = BucketStats(observed, expected, np.nan_to_num(z), np.nan_to_num(ratio), hot)
+        scores[one.name] = _raw_score(one, alert_flags(len(counts), find_incidents(stats, settings)))
+    return scores
+
+
+def _seasonal_scores(job) -> dict[str, float]:
+    _family, _halflife, z_bar, ratio_bar = job
+    cell = Cell(3600.0, z_bar, ratio_bar)
+    scores = {}
+    for one in SERIES:
+        settings = cell_settings(cell, series_bucket_seconds(one.timestamps))
+        scores[one.name] = _raw_score(one, alert_flags(len(one.values), detect(one.values, settings)[1]))
+    return scores
+
+
+def _family_scores(job):
+    return _seasonal_scores(job) if job[0] == "seasonal" else _ewma_scores(job)
+
+
+def ewma(data_dir: Path) -> None:
+    jobs = [("seasonal", 0, z, r) for z in EWMA_Z for r in EWMA_RATIO]
+    jobs += [(family, h, z, r) for family in ("ewma", "seasonal+ewma spread")
+             for h in HALFLIVES_HOURS for z in EWMA_Z for r in EWMA_RATIO]
+    results = dict(zip(jobs, _in_parallel(_family_scores, jobs, data_dir)))
+    _load(data_dir)
+    counts = _window_counts()
+    for family in ("seasonal", "ewma", "seasonal+ewma spread"):
+        family_results = {job: scores for job, scores in results.items() if job[0] == family}
+        totals = {job: corpus_score(scores, counts) for job, scores in family_results.items()}
+        best = max(totals, key=totals.get)
+        print(f"{family} (1-hour window): {len(totals)} settings, best {totals[best]:.1f} at {_ewma_label(best)}, "
+              f"median {np.median(list(totals.values())):.1f}")
+        if family != "seasonal":
+            for halflife in HALFLIVES_HOURS:
+                row = " ".join(f"{totals[(family, halflife, z, r)]:5.1f}" for z in EWMA_Z for r in EWMA_RATIO)
+                print(f"  half-life {halflife:3d} h, z {EWMA_Z} x ratio {EWMA_RATIO}: {row}")
+        _print_leave_one_out(family, family_results, _ewma_label)
+
+
+def _ewma_label(job) -> str:
+    family, halflife, z_bar, ratio_bar = job
+    prefix = "" if family == "seasonal" else f"half-life {halflife} h, "
+    return f"{prefix}z {z_bar:g}, ratio {ratio_bar:g}"
+
+
+VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument("--data", type=Path,
+                        default=Path(os.environ.get("MENTIONWATCH_SHARED_DATA", REPO.parent / "shared" / "data")))
+    arguments = parser.parse_args()
+    try:
+        _load(arguments.data)
+        VARIANTS[arguments.variant](arguments.data)
+    except (OSError, ValueError) as error:
+        sys.exit(f"{Path(__file__).name}: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""English sentiment variants measured and kept out of the built-in model.
+
+The README's Sentiment section lists these; this script prints their figures again. Choices are made
+on the dev split of the training corpora (`sentiment/corpora.py`, seed 13, as `model build` uses);
+TweetEval validation is only scored, once per variant, with the choice already made.
+
+    .venv/bin/python scripts/experiments/sentiment_variants.py offsets   # class offsets (1 min)
+    .venv/bin/python scripts/experiments/sentiment_variants.py ngrams    # + an n-gram regression (3 min)
+    .venv/bin/python scripts/experiments/sentiment_variants.py e5        # + multilingual-e5-small (10 min)
+
+`--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
+beside the repository).
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from mentionwatch.config import parse_config  # noqa: E402
+from sentiment.build import DEV_SHARE  # noqa: E402
+from sentiment.corpora import english_rows, train_dev_split  # noqa: E402
+from sentiment.scorer import load_scorer  # noqa: E402
+from sentiment.textprep import clean  # noqa: E402
+
+SEED = 13
+
+
+def macro_recall(probabilities: np.ndarray, gold: np.ndarray) -> float:
+    predicted = probabilities.argmax(axis=1)
+    return float(np.mean([np.mean(predicted[gold == k] == k) for k in range(3)]))
+
+
+def tweeteval(data_dir: Path) -> tuple[list[str], np.ndarray]:
+    folder = data_dir / "tweeteval" / "tweeteval_sentiment"
+    texts = (folder / "val_text.txt").read_text(encoding="utf-8").splitlines()
+    gold = np.array([int(x) for x in (folder / "val_labels.txt").read_text().split()])
+    return texts, gold
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_scorer():
+    return load_scorer(parse_config("watches: []\n").sentiment)
+
+
+def builtin_probabilities(texts: list[str]) -> np.ndarray:
+    """The shipped built-in model's probabilities (negative, neutral, positive), as `score` computes them."""
+    scores = builtin_scorer().score_texts(texts)
+    return np.array([[s.p_negative, s.p_neutral, s.p_positive] for s in scores])
+
+
+def offsets(data_dir: Path) -> None:
+    """Add an offset to the negative and positive log-probabilities, chosen for dev macro-recall."""
+    _, dev = train_dev_split(english_rows(), DEV_SHARE, SEED)
+    tweets, tweet_gold = tweeteval(data_dir)
+    dev_p, tweet_p = builtin_probabilities(dev.texts), builtin_probabilities(tweets)
+    dev_gold = np.array(dev.labels)
+
+    def shifted(p, negative, positive):
+        return np.log(p + 1e-9) + np.array([negative, 0.0, positive])
+
+    grid = np.round(np.arange(-1.0, 1.0001, 0.05), 2)
+    best = max((macro_recall(shifted(dev_p, a, c), dev_gold), a, c) for a in grid for c in grid)
+    print(f"no offsets: dev macro-recall {macro_recall(dev_p, dev_gold):.4f}, "
+          f"TweetEval {macro_recall(tweet_p, tweet_gold):.4f}")
+    print(f"best on dev: {best[0]:.4f} at negative {best[1]:+.2f}, positive {best[2]:+.2f}; "
+          f"TweetEval with them {macro_recall(shifted(tweet_p, best[1], best[2]), tweet_gold):.4f}")
+
+
+def ngrams(data_dir: Path) -> None:
+    """Average the built-in model with a word 1-2-gram + character 2-5-gram logistic regression
+    trained on the same English training split; its strength C and weight chosen on dev."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    train, dev = train_dev_split(english_rows(), DEV_SHARE, SEED)
+    tweets, tweet_gold = tweeteval(data_dir)
+    dev_gold = np.array(dev.labels)
+    words = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=3, sublinear_tf=True,
+                            max_features=300_000)
+
+    def prepared(texts):
+        return [clean(t).lower() for t in texts]
+
+    x_train = hstack([words.fit_transform(prepared(train.texts)), chars.fit_transform(prepared(train.texts))]).tocsr()
+
+    def features(texts):
+        return hstack([words.transform(prepared(texts)), chars.transform(prepared(texts))]).tocsr()
+
+    x_dev, x_tweets = features(dev.texts), features(tweets)
+    regressions = {}
+    for c in (0.5, 1.0, 2.0, 4.0, 8.0):
+        model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x_train, train.labels)
+        regressions[c] = (macro_recall(model.predict_proba(x_dev), dev_gold), model)
+        print(f"n-gram regression C={c:g}: dev macro-recall {regressions[c][0]:.4f}")
+    best_c = max(regressions, key=lambda c: regressions[c][0])
+    model = regressions[best_c][1]
+    ngram_dev, ngram_tweets = model.predict_proba(x_dev), model.predict_proba(x_tweets)
+    dev_p, tweet_p = builtin_probabilities(dev.texts), builtin_probabilities(tweets)
+    print(f"built-in alone: dev {macro_recall(dev_p, dev_gold):.4f}, TweetEval {macro_recall(tweet_p, tweet_gold):.4f}; "
+          f"n-gram alone (C={best_c:g}): TweetEval {macro_recall(ngram_tweets, tweet_gold):.4f}")
+    weights = (0.1, 0.2, 0.3, 0.4, 0.5)
+    dev_by_weight = {w: macro_recall((1 - w) * dev_p + w * ngram_dev, dev_gold) for w in weights}
+    for w in weights:
+        print(f"  n-gram weight {w:.1f}: dev {dev_by_weight[w]:.4f}")
+    chosen = max(dev_by_weight, key=dev_by_weight.get)
+    print(f"chosen on dev: weight {chosen:.1f} (dev {dev_by_weight[chosen]:.4f}); "
+          f"TweetEval {macro_recall((1 - chosen) * tweet_p + chosen * ngram_tweets, tweet_gold):.4f}")
+
+
+def e5(data_dir: Path) -> None:
+    """multilingual-e5-small, frozen, as a second English reader: a logistic regression on its sentence
+    embeddings of the first 16,000 training texts, its strength chosen on the first 3,000 dev texts;
+    then averaged half and half with the built-in model."""
+    import time
+
+    from sklearn.linear_model import LogisticRegression
+
+    from sentiment.zh_encoder import embed
+
+    train, dev = train_dev_split(english_rows(), DEV_SHARE, SEED)
+    train_texts, train_gold = [clean(t) for t in train.texts[:16_000]], train.labels[:16_000]
+    dev_texts, dev_gold = [clean(t) for t in dev.texts[:3_000]], np.array(dev.labels[:3_000])
+    tweets, tweet_gold = tweeteval(data_dir)
+    started = time.perf_counter()
+    x_train, x_dev = embed(train_texts), embed(dev_texts)
+    x_tweets = embed([clean(t) for t in tweets])
+    seconds = time.perf_counter() - started
+    print(f"embedded {len(train_texts) + len(dev_texts) + len(tweets)} texts in {seconds:.0f} s "
+          f"({(len(train_texts) + len(dev_texts) + len(tweets)) / seconds:.0f} texts/s)")
+    regressions = {}
+    for c in (0.3, 1.0, 3.0, 10.0):
+        model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(x_train, train_gold)
+        regressions[c] = (macro_recall(model.predict_proba(x_dev), dev_gold), model)
+        print(f"e5 regression C={c:g}: dev macro-recall {regressions[c][0]:.4f}")
+    best_c = max(regressions, key=lambda c: regressions[c][0])
+    model = regressions[best_c][1]
+    e5_dev, e5_tweets = model.predict_proba(x_dev), model.predict_proba(x_tweets)
+    dev_p, tweet_p = builtin_probabilities(dev.texts[:3_000]), builtin_probabilities(tweets)
+    print(f"e5 regression alone (C={best_c:g}): dev {macro_recall(e5_dev, dev_gold):.4f}, "
+          f"TweetEval {macro_recall(e5_tweets, tweet_gold):.4f}")
+    print(f"built-in alone: dev {macro_recall(dev_p, dev_gold):.4f}, TweetEval {macro_recall(tweet_p, tweet_gold):.4f}")
+    print(f"half and half: dev {macro_recall((dev_p + e5_dev) / 2, dev_gold):.4f}, "
+          f"TweetEval {macro_recall((tweet_p + e5_tweets) / 2, tweet_gold):.4f}")
+
+
+VARIANTS = {"offsets": offsets, "ngrams": ngrams, "e5": e5}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument("--data", type=Path,
+                        default=Path(os.environ.get("MENTIONWATCH_SHARED_DATA", REPO.parent / "shared" / "data")))
+    arguments = parser.parse_args()
+    try:
+        VARIANTS[arguments.variant](arguments.data)
+    except (OSError, ValueError) as error:
+        sys.exit(f"{Path(__file__).name}: {error}")
+
+
+if __name__ == "__main__":
+    main()
