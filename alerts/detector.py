@@ -95,13 +95,31 @@ def seasonal_past(values: np.ndarray, settings: DetectorSettings, at: np.ndarray
 
 def bucket_stats(counts, settings: DetectorSettings) -> BucketStats:
     """Score every bucket that could be hot against the buckets before it (z 0, expected nan elsewhere)."""
+    observed = windowed_counts(counts, settings)
+    could_be_hot = hot_candidates(observed, settings)
+    expected, upper, lower = seasonal_past(observed, settings, np.flatnonzero(could_be_hot))
+    return compared_with_baseline(observed, expected, (upper - lower) / 1.349, could_be_hot, settings)
+
+
+def windowed_counts(counts, settings: DetectorSettings) -> np.ndarray:
+    """Mentions in the last `smooth` buckets, at every bucket."""
     counts = np.asarray(counts, dtype=float)
-    observed = np.convolve(counts, np.ones(settings.smooth))[: len(counts)]
+    return np.convolve(counts, np.ones(settings.smooth))[: len(counts)]
+
+
+def hot_candidates(observed: np.ndarray, settings: DetectorSettings) -> np.ndarray:
+    """The buckets past the warm-up that hold enough mentions to be hot at all."""
     # the spread is at least 1, so fewer than `threshold` mentions can never be hot: skip those buckets
     could_be_hot = observed >= max(settings.min_count, settings.threshold)
     could_be_hot[: settings.warmup] = False
-    expected, upper, lower = seasonal_past(observed, settings, np.flatnonzero(could_be_hot))
-    spread = np.maximum((upper - lower) / 1.349, np.sqrt(np.maximum(expected, 1.0)))
+    return could_be_hot
+
+
+def compared_with_baseline(observed: np.ndarray, expected: np.ndarray, spread: np.ndarray,
+                           could_be_hot: np.ndarray, settings: DetectorSettings) -> BucketStats:
+    """z score, ratio and hotness of `observed` against a baseline (expected count and spread, nan
+    where there is none); the spread is never taken below the Poisson spread sqrt(expected)."""
+    spread = np.maximum(spread, np.sqrt(np.maximum(expected, 1.0)))
     with np.errstate(invalid="ignore"):
         z = (observed - expected) / spread
         ratio = (observed + settings.smooth) / (expected + settings.smooth)

@@ -27,7 +27,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from alerts.detector import BucketStats, alert_flags, detect, find_incidents, seasonal_past  # noqa: E402
+from alerts.detector import (BucketStats, alert_flags, compared_with_baseline, detect, find_incidents,  # noqa: E402
+                             hot_candidates, seasonal_past, windowed_counts)
 from alerts.nab import labelled_series, series_bucket_seconds, score_file  # noqa: E402
 from alerts.nab_grid import Cell, cell_settings, corpus_score, grid_cells, kept_cell, leave_one_out  # noqa: E402
 
@@ -163,28 +164,22 @@ def ewma_mean_and_spread(observed: np.ndarray, halflife: float, lag: int) -> tup
     return mean, spread
 
 
-def _ewma_scores(job) -> tuple:
+def _ewma_scores(job) -> dict[str, float]:
     family, halflife_hours, z_bar, ratio_bar = job
     scores = {}
     for one in SERIES:
-        settings = cell_settings(kept_cell(), series_bucket_seconds(one.timestamps))
-        counts = np.asarray(one.values, dtype=float)
-        observed = np.convolve(counts, np.ones(settings.smooth))[: len(counts)]
+        settings = dataclasses.replace(cell_settings(kept_cell(), series_bucket_seconds(one.timestamps)),
+                                       threshold=z_bar, min_ratio=ratio_bar)
+        observed = windowed_counts(one.values, settings)
+        candidates = hot_candidates(observed, settings)
         mean, ew_spread = ewma_mean_and_spread(observed, halflife_hours * settings.season / 24, settings.smooth)
         if family == "ewma":
             expected, spread = mean, ew_spread
         else:  # "seasonal+ewma spread": the product's seasonal median, its spread never below the EW one
-            expected, upper, lower = seasonal_past(observed, settings, np.arange(settings.warmup, len(observed)))
+            expected, upper, lower = seasonal_past(observed, settings, np.flatnonzero(candidates))
             spread = np.maximum((upper - lower) / 1.349, ew_spread)
-        spread = np.maximum(spread, np.sqrt(np.maximum(expected, 1.0)))
-        with np.errstate(invalid="ignore"):
-            z = (observed - expected) / spread
-            ratio = (observed + settings.smooth) / (expected + settings.smooth)
-            hot = (z >= z_bar) & (ratio >= ratio_bar) & (observed >= z_bar)
-        hot[: settings.warmup] = False
-        hot[np.isnan(expected)] = False
-        stats = BucketStats(observed, expected, np.nan_to_num(z), np.nan_to_num(ratio), hot)
-        scores[one.name] = _raw_score(one, alert_flags(len(counts), find_incidents(stats, settings)))
+        stats = compared_with_baseline(observed, expected, spread, candidates, settings)
+        scores[one.name] = _raw_score(one, alert_flags(len(observed), find_incidents(stats, settings)))
     return scores
 
 
