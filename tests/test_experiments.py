@@ -1,4 +1,4 @@
-"""The one-off measurement scripts in scripts/experiments: the pieces their README figures rest on."""
+"""The measurement scripts in scripts/experiments: the pieces their README figures rest on."""
 from __future__ import annotations
 
 import importlib.util

@@ -6,7 +6,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
 
     .venv/bin/python scripts/experiments/nab_variants.py season        # baseline days x width (2 min)
     .venv/bin/python scripts/experiments/nab_variants.py two-windows   # 234 pairs of windows (3 min)
-    .venv/bin/python scripts/experiments/nab_variants.py slow-rise     # + a long window for slow rises
+    .venv/bin/python scripts/experiments/nab_variants.py slow-rise     # + a long window for slow rises (5 min)
     .venv/bin/python scripts/experiments/nab_variants.py ewma          # EWMA baselines (6 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
@@ -15,9 +15,8 @@ beside the repository).
 from __future__ import annotations
 
 import argparse
-import os
 import dataclasses
-import itertools
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -48,7 +47,7 @@ def _raw_score(one, flags) -> float:
 
 
 def _in_parallel(function, jobs, data_dir: Path):
-    with ProcessPoolExecutor(2, initializer=_load, initargs=(data_dir,)) as pool:
+    with ProcessPoolExecutor(os.cpu_count(), initializer=_load, initargs=(data_dir,)) as pool:
         return list(pool.map(function, jobs))
 
 
@@ -93,7 +92,7 @@ def _label(combo) -> str:
 
 def _combination_scores(combinations, data_dir: Path) -> dict:
     """Raw scores per series of each combination of windows (an alert from any of them); the
-    bucket statistics of every distinct window are computed once, on both cores."""
+    bucket statistics of every distinct window are computed once, on all cores."""
     cells = sorted({cell for combo in combinations for cell in combo})
     stats_of = dict(zip(cells, _in_parallel(_cell_stats, cells, data_dir)))
     _load(data_dir)
