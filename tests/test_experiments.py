@@ -42,3 +42,32 @@ def test_experiment_scripts_say_what_is_wrong_with_a_missing_data_folder(tmp_pat
         assert result.returncode != 0
         assert "Traceback" not in result.stderr
         assert script in result.stderr and "nowhere" in result.stderr
+
+
+def test_adaptive_bar_after_a_crisis_plain_rule_misses_the_next_one_cap_and_exclude_do_not():
+    module = _nab_variants()
+    from alerts.detector import BucketStats, DetectorSettings
+
+    day = 24  # hourly buckets
+    settings = DetectorSettings(season=day, smooth=1, threshold=5.0, min_ratio=1.0, warmup=0, cooldown=day)
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 1, 30 * day)
+    crisis = slice(10 * day, 10 * day + 6)  # six hours at z 60: above the 99.5th percentile of 14 days
+    follow_up = 16 * day  # a week later, z 12: a real spike, but far below the crisis
+    z[crisis] = 60.0
+    z[follow_up] = 12.0
+
+    def hot_under(rule, z=z):
+        stats = BucketStats(np.zeros(len(z)), np.zeros(len(z)), z, np.full(len(z), 3.0), z >= settings.threshold)
+        return module.adaptive_hot(stats, settings, quantile=0.995, factor=1.0, days=14, rule=rule)
+
+    for rule in ("plain", "cap", "exclude"):
+        assert hot_under(rule)[crisis].all()
+    assert not hot_under("plain")[follow_up]  # the crisis raised the bar to 60
+    assert hot_under("cap")[follow_up]  # the bar stops at twice the fixed one
+    assert hot_under("exclude")[follow_up]  # the crisis' own buckets do not count
+
+    later_changed = z.copy()
+    later_changed[follow_up + 1:] = 100.0  # what comes after a bucket never changes whether it is hot
+    for rule in ("plain", "exclude"):
+        assert np.array_equal(hot_under(rule)[: follow_up + 1], hot_under(rule, later_changed)[: follow_up + 1])

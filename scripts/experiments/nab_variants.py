@@ -8,6 +8,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py two-windows   # 234 pairs of windows (3 min)
     .venv/bin/python scripts/experiments/nab_variants.py slow-rise     # + a long window for slow rises (5 min)
     .venv/bin/python scripts/experiments/nab_variants.py ewma          # EWMA baselines (6 min)
+    .venv/bin/python scripts/experiments/nab_variants.py adaptive      # a z bar that follows the series' tail (6 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -26,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from alerts.detector import (BucketStats, alert_flags, compared_with_baseline, detect, find_incidents,  # noqa: E402
+from alerts.detector import (BucketStats, DetectorSettings, alert_flags, bucket_stats, compared_with_baseline, detect, find_incidents,  # noqa: E402
                              hot_candidates, seasonal_past, windowed_counts)
 from alerts.nab import labelled_series, series_bucket_seconds, score_file  # noqa: E402
 from alerts.nab_grid import Cell, cell_settings, corpus_score, grid_cells, kept_cell, leave_one_out  # noqa: E402
@@ -222,7 +223,91 @@ def _ewma_label(job) -> str:
     return f"{prefix}z {z_bar:g}, ratio {ratio_bar:g}"
 
 
-VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma}
+# --- adaptive: the z bar rises with the series' own recent tail of z scores ----------------------
+
+ADAPTIVE_QUANTILES = (0.99, 0.995, 0.998)
+ADAPTIVE_FACTORS = (0.8, 1.0, 1.2)
+ADAPTIVE_DAYS = (7, 14, 28)
+ADAPTIVE_Z = (5.0,)
+ADAPTIVE_RATIO = (3.0,)
+ADAPTIVE_RULES = ("plain", "cap", "exclude")
+
+
+def adaptive_hot(stats: BucketStats, settings: DetectorSettings, quantile: float, factor: float, days: int,
+                 rule: str) -> np.ndarray:
+    """The buckets hot under a bar that is the larger of the fixed z bar and `factor` times the
+    `quantile` of the series' z scores over the previous `days` (recomputed every hour, from buckets
+    at least one window old). rule "plain": every past z counts; "cap": the bar never exceeds twice
+    the fixed bar; "exclude": the z scores of buckets that alerted (and a window either side) do not
+    count, so a crisis does not raise the bar for the next one."""
+    z, lag, span = stats.z, settings.smooth, days * settings.season
+    step = max(1, settings.season // 24)
+    excluded = np.zeros(len(z), dtype=bool)
+    hot = np.zeros(len(z), dtype=bool)
+    for start in range(0, len(z), step):
+        first = max(0, start - lag - span)
+        past = z[first: max(0, start - lag)]
+        if rule == "exclude":
+            past = past[~excluded[first: first + len(past)]]
+        bar = settings.threshold
+        if len(past) >= span // 2:
+            bar = max(bar, factor * float(np.quantile(past, quantile)))
+        if rule == "cap":
+            bar = min(bar, 2 * settings.threshold)
+        block = slice(start, start + step)
+        hot[block] = stats.hot[block] & (z[block] >= bar)
+        for t in np.flatnonzero(hot[block]) + start:
+            excluded[max(0, t - lag): t + lag + 1] = True
+    return hot
+
+
+def _adaptive_scores(job) -> dict[str, float]:
+    quantile, factor, days, z_bar, ratio_bar, rule = job
+    scores = {}
+    for one in SERIES:
+        settings = dataclasses.replace(cell_settings(kept_cell(), series_bucket_seconds(one.timestamps)),
+                                       threshold=z_bar, min_ratio=ratio_bar)
+        stats = bucket_stats(one.values, settings)
+        if quantile:
+            stats.hot = adaptive_hot(stats, settings, quantile, factor, days, rule)
+        scores[one.name] = _raw_score(one, alert_flags(len(one.values), find_incidents(stats, settings)))
+    return scores
+
+
+def adaptive(data_dir: Path) -> None:
+    """The kept 1-hour window; the z bar is the larger of the fixed bar and a multiple of a high
+    quantile of the series' own z scores over the previous days, so a series that often bursts needs
+    a bigger burst to alert (three rules, see `adaptive_hot`)."""
+    plain = [(0.0, 0.0, 0, z, r, "fixed") for z in ADAPTIVE_Z for r in ADAPTIVE_RATIO]
+    jobs = plain + [(q, f, d, z, r, rule) for rule in ADAPTIVE_RULES for q in ADAPTIVE_QUANTILES
+                    for f in ADAPTIVE_FACTORS for d in ADAPTIVE_DAYS for z in ADAPTIVE_Z for r in ADAPTIVE_RATIO]
+    results = dict(zip(jobs, _in_parallel(_adaptive_scores, jobs, data_dir)))
+    _load(data_dir)
+    counts = _window_counts()
+    totals = {job: corpus_score(scores, counts) for job, scores in results.items()}
+    for job in plain:
+        print(f"fixed bar only: {totals[job]:.1f}  {_adaptive_label(job)}")
+    for rule in ADAPTIVE_RULES:
+        family = {job: scores for job, scores in results.items() if job[5] == rule}
+        print(f"rule {rule}: {len(family)} settings, median {np.median([totals[j] for j in family]):.1f}, "
+              f"best {max(totals[j] for j in family):.1f}; factor {ADAPTIVE_FACTORS} in each row:")
+        for days in ADAPTIVE_DAYS:
+            for quantile in ADAPTIVE_QUANTILES:
+                row = " ".join(f"{totals[(quantile, factor, days, z, r, rule)]:5.1f}" for factor in ADAPTIVE_FACTORS
+                               for z in ADAPTIVE_Z for r in ADAPTIVE_RATIO)
+                print(f"  {days} days, q{quantile * 100:g}: {row}")
+        _print_leave_one_out(f"the fixed bar and rule {rule}", {**{j: results[j] for j in plain}, **family},
+                             _adaptive_label)
+    _print_leave_one_out("the fixed bar and every rule", results, _adaptive_label)
+
+
+def _adaptive_label(job) -> str:
+    quantile, factor, days, z_bar, ratio_bar, rule = job
+    bar = f"z max({z_bar:g}, {factor:g} x q{quantile * 100:g} of {days} days, {rule})" if quantile else f"z {z_bar:g}"
+    return f"{bar}, ratio {ratio_bar:g}"
+
+
+VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive}
 
 
 def main() -> None:
