@@ -27,8 +27,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from alerts.detector import (BucketStats, DetectorSettings, alert_flags, bucket_stats, compared_with_baseline, detect, find_incidents,  # noqa: E402
-                             hot_candidates, seasonal_past, windowed_counts)
+from alerts.detector import (BucketStats, DetectorSettings, alert_flags, bucket_stats,  # noqa: E402
+                             compared_with_baseline, detect, find_incidents, hot_candidates, seasonal_past,
+                             windowed_counts)
 from alerts.nab import labelled_series, series_bucket_seconds, score_file  # noqa: E402
 from alerts.nab_grid import Cell, cell_settings, corpus_score, grid_cells, kept_cell, leave_one_out  # noqa: E402
 
@@ -228,8 +229,6 @@ def _ewma_label(job) -> str:
 ADAPTIVE_QUANTILES = (0.99, 0.995, 0.998)
 ADAPTIVE_FACTORS = (0.8, 1.0, 1.2)
 ADAPTIVE_DAYS = (7, 14, 28)
-ADAPTIVE_Z = (5.0,)
-ADAPTIVE_RATIO = (3.0,)
 ADAPTIVE_RULES = ("plain", "cap", "exclude")
 
 
@@ -262,49 +261,48 @@ def adaptive_hot(stats: BucketStats, settings: DetectorSettings, quantile: float
 
 
 def _adaptive_scores(job) -> dict[str, float]:
-    quantile, factor, days, z_bar, ratio_bar, rule = job
+    quantile, factor, days, rule = job
     scores = {}
     for one in SERIES:
-        settings = dataclasses.replace(cell_settings(kept_cell(), series_bucket_seconds(one.timestamps)),
-                                       threshold=z_bar, min_ratio=ratio_bar)
+        settings = cell_settings(kept_cell(), series_bucket_seconds(one.timestamps))
         stats = bucket_stats(one.values, settings)
-        if quantile:
+        if rule != "fixed":
             stats.hot = adaptive_hot(stats, settings, quantile, factor, days, rule)
         scores[one.name] = _raw_score(one, alert_flags(len(one.values), find_incidents(stats, settings)))
     return scores
 
 
 def adaptive(data_dir: Path) -> None:
-    """The kept 1-hour window; the z bar is the larger of the fixed bar and a multiple of a high
+    """The kept setting (1-hour window, z 5, ratio 3); the z bar is the larger of the fixed bar and a multiple of a high
     quantile of the series' own z scores over the previous days, so a series that often bursts needs
     a bigger burst to alert (three rules, see `adaptive_hot`)."""
-    plain = [(0.0, 0.0, 0, z, r, "fixed") for z in ADAPTIVE_Z for r in ADAPTIVE_RATIO]
-    jobs = plain + [(q, f, d, z, r, rule) for rule in ADAPTIVE_RULES for q in ADAPTIVE_QUANTILES
-                    for f in ADAPTIVE_FACTORS for d in ADAPTIVE_DAYS for z in ADAPTIVE_Z for r in ADAPTIVE_RATIO]
+    fixed = (0.0, 0.0, 0, "fixed")
+    jobs = [fixed] + [(q, f, d, rule) for rule in ADAPTIVE_RULES for q in ADAPTIVE_QUANTILES
+                      for f in ADAPTIVE_FACTORS for d in ADAPTIVE_DAYS]
     results = dict(zip(jobs, _in_parallel(_adaptive_scores, jobs, data_dir)))
     _load(data_dir)
     counts = _window_counts()
     totals = {job: corpus_score(scores, counts) for job, scores in results.items()}
-    for job in plain:
-        print(f"fixed bar only: {totals[job]:.1f}  {_adaptive_label(job)}")
+    print(f"fixed bar only: {totals[fixed]:.1f}  {_adaptive_label(fixed)}")
     for rule in ADAPTIVE_RULES:
-        family = {job: scores for job, scores in results.items() if job[5] == rule}
+        family = {job: scores for job, scores in results.items() if job[3] == rule}
         print(f"rule {rule}: {len(family)} settings, median {np.median([totals[j] for j in family]):.1f}, "
               f"best {max(totals[j] for j in family):.1f}; factor {ADAPTIVE_FACTORS} in each row:")
         for days in ADAPTIVE_DAYS:
             for quantile in ADAPTIVE_QUANTILES:
-                row = " ".join(f"{totals[(quantile, factor, days, z, r, rule)]:5.1f}" for factor in ADAPTIVE_FACTORS
-                               for z in ADAPTIVE_Z for r in ADAPTIVE_RATIO)
+                row = " ".join(f"{totals[(quantile, factor, days, rule)]:5.1f}" for factor in ADAPTIVE_FACTORS)
                 print(f"  {days} days, q{quantile * 100:g}: {row}")
-        _print_leave_one_out(f"the fixed bar and rule {rule}", {**{j: results[j] for j in plain}, **family},
-                             _adaptive_label)
+        _print_leave_one_out(f"the fixed bar and rule {rule}", {fixed: results[fixed], **family}, _adaptive_label)
     _print_leave_one_out("the fixed bar and every rule", results, _adaptive_label)
 
 
 def _adaptive_label(job) -> str:
-    quantile, factor, days, z_bar, ratio_bar, rule = job
-    bar = f"z max({z_bar:g}, {factor:g} x q{quantile * 100:g} of {days} days, {rule})" if quantile else f"z {z_bar:g}"
-    return f"{bar}, ratio {ratio_bar:g}"
+    quantile, factor, days, rule = job
+    kept = kept_cell()
+    bar = f"{kept.z:g}"
+    if rule != "fixed":
+        bar = f"max({bar}, {factor:g} x q{quantile * 100:g} of {days} days, {rule})"
+    return f"z {bar}, ratio {kept.ratio:g}"
 
 
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive}
