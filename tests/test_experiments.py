@@ -71,3 +71,35 @@ def test_adaptive_bar_after_a_crisis_plain_rule_misses_the_next_one_cap_and_excl
     later_changed[follow_up + 1:] = 100.0  # what comes after a bucket never changes whether it is hot
     for rule in ("plain", "exclude"):
         assert np.array_equal(hot_under(rule)[: follow_up + 1], hot_under(rule, later_changed)[: follow_up + 1])
+
+
+def test_thinning_keeps_a_share_of_each_bucket_and_is_repeatable():
+    thinned_values = _nab_variants().thinned_values
+    counts = np.random.default_rng(3).poisson(200, 5000)
+    quarter = thinned_values(counts, 0.25, seed=1, series_index=0)
+    assert np.all(quarter <= counts) and np.all(quarter >= 0)
+    assert abs(quarter.sum() / counts.sum() - 0.25) < 0.005
+    assert np.array_equal(quarter, thinned_values(counts, 0.25, seed=1, series_index=0))
+    assert not np.array_equal(quarter, thinned_values(counts, 0.25, seed=2, series_index=0))
+    assert not np.array_equal(quarter, thinned_values(counts, 0.25, seed=1, series_index=1))
+    assert np.array_equal(thinned_values(counts, 1.0, seed=1, series_index=0), counts)
+
+
+def test_ratio_prior_in_mentions_lets_a_quiet_series_burst_that_one_per_bucket_hides():
+    variants = _nab_variants()
+    from alerts.detector import bucket_stats
+    from alerts.nab_grid import cell_settings, kept_cell
+
+    settings = cell_settings(kept_cell(), 300.0)  # NAB's 5-minute steps: 12 buckets an hour
+    rng = np.random.default_rng(11)
+    values = rng.poisson(0.1, 288 * 10).astype(float)  # about 1 mention an hour
+    burst = 288 * 9 + 100
+    values[burst: burst + 12] += 1  # 12 more mentions within one hour
+    per_bucket = variants.hot_with_ratio_prior(values, settings, None)
+    assert np.array_equal(per_bucket.hot, bucket_stats(values, settings).hot)
+    in_burst = slice(burst, burst + 24)
+    # one added mention per bucket: (about 13 + 12) / (about 1 + 12) is under the ratio bar of 3
+    assert not per_bucket.hot[in_burst].any()
+    one_mention = variants.hot_with_ratio_prior(values, settings, 1.0)
+    assert one_mention.hot[in_burst].any()
+    assert np.array_equal(one_mention.z, per_bucket.z)  # only the ratio changes

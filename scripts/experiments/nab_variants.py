@@ -9,6 +9,8 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py slow-rise     # + a long window for slow rises (5 min)
     .venv/bin/python scripts/experiments/nab_variants.py ewma          # EWMA baselines (6 min)
     .venv/bin/python scripts/experiments/nab_variants.py adaptive      # a z bar that follows the series' tail (6 min)
+    .venv/bin/python scripts/experiments/nab_variants.py thinned       # the grid on quieter copies of the series (8 min)
+    .venv/bin/python scripts/experiments/nab_variants.py ratio-prior   # the ratio's added count, in mentions (25 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -305,7 +307,123 @@ def _adaptive_label(job) -> str:
     return f"z {bar}, ratio {kept.ratio:g}"
 
 
-VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive}
+# --- thinned: the same series with fewer mentions, like a less talked-about brand ----------------
+
+THINNING_FRACTIONS = (1.0, 0.5, 0.25, 0.1)
+THINNING_SEEDS = (1, 2)
+
+
+def thinned_values(values, fraction: float, seed: int, series_index: int) -> np.ndarray:
+    """Each mention kept with probability `fraction` (binomial thinning): the same events at a
+    lower volume, so the labelled windows still hold, with the relatively larger noise of a quieter
+    series."""
+    counts = np.asarray(values, dtype=np.int64)
+    if fraction >= 1.0:
+        return counts.astype(float)
+    rng = np.random.default_rng([seed, series_index])
+    return rng.binomial(counts, fraction).astype(float)
+
+
+def _thinned_scores(job) -> dict[str, float]:
+    fraction, seed, cell = job
+    scores = {}
+    for index, one in enumerate(SERIES):
+        values = thinned_values(one.values, fraction, seed, index)
+        settings = cell_settings(cell, series_bucket_seconds(one.timestamps))
+        scores[one.name] = _raw_score(one, alert_flags(len(values), detect(values, settings)[1]))
+    return scores
+
+
+def thinned(data_dir: Path) -> None:
+    """The 27-setting grid of `bench nab-grid` on copies of the five series that keep only a fraction
+    of their mentions (half, a quarter, a tenth; two random draws each): does the kept setting hold
+    up on quieter series, and does leave-one-series-out still choose the same cell?"""
+    draws = [(fraction, seed) for fraction in THINNING_FRACTIONS
+             for seed in (THINNING_SEEDS if fraction < 1.0 else THINNING_SEEDS[:1])]
+    jobs = [(fraction, seed, cell) for fraction, seed in draws for cell in grid_cells()]
+    results = dict(zip(jobs, _in_parallel(_thinned_scores, jobs, data_dir)))
+    _load(data_dir)
+    counts = _window_counts()
+    lone_cell = Cell(7200.0, 4.0, 2.5)  # the cell every leave-one-series-out fold picks at full volume
+    for fraction, seed in draws:
+        grid = {cell: results[(fraction, seed, cell)] for cell in grid_cells()}
+        totals = {cell: corpus_score(scores, counts) for cell, scores in grid.items()}
+        best = max(totals, key=totals.get)
+        print(f"{fraction:g} of the mentions (draw {seed}): kept {totals[kept_cell()]:.1f}, "
+              f"{lone_cell.label} {totals[lone_cell]:.1f}, grid median {np.median(list(totals.values())):.1f}, "
+              f"best {totals[best]:.1f} ({best.label})")
+        _print_leave_one_out("the 27 settings", grid, lambda cell: cell.label)
+
+
+# --- ratio-prior: the count added to both sides of the ratio, in mentions instead of buckets -----
+
+RATIO_PRIORS = (None, 1.0, 3.0)  # None: one mention per bucket of the window (the product's rule)
+SCANNED_PRIORS = (1.0, 3.0, 6.0, 9.0, 12.0, 18.0, 24.0, 36.0)  # 12 = one per 5-minute bucket of an hour
+
+
+def hot_with_ratio_prior(values, settings: DetectorSettings, prior: float | None) -> BucketStats:
+    """The product's bucket statistics, with the ratio taken as (observed + prior) / (expected + prior)
+    when a prior (in mentions) is given, instead of adding one mention per bucket of the window."""
+    stats = bucket_stats(values, settings)
+    if prior is None:
+        return stats
+    candidates = hot_candidates(stats.observed, settings)
+    with np.errstate(invalid="ignore"):
+        ratio = (stats.observed + prior) / (stats.expected + prior)
+    stats.ratio = np.nan_to_num(ratio)
+    stats.hot = (stats.z >= settings.threshold) & (stats.ratio >= settings.min_ratio) & candidates
+    stats.hot[np.isnan(stats.expected)] = False
+    return stats
+
+
+def _prior_scores(job) -> dict[str, float]:
+    fraction, seed, prior, cell = job
+    scores = {}
+    for index, one in enumerate(SERIES):
+        values = thinned_values(one.values, fraction, seed, index)
+        settings = cell_settings(cell, series_bucket_seconds(one.timestamps))
+        stats = hot_with_ratio_prior(values, settings, prior)
+        scores[one.name] = _raw_score(one, alert_flags(len(values), find_incidents(stats, settings)))
+    return scores
+
+
+def _prior_label(prior: float | None) -> str:
+    return "one per bucket" if prior is None else f"{prior:g}"
+
+
+def ratio_prior(data_dir: Path) -> None:
+    """The ratio bar compares (observed + c) with (expected + c). The product adds one mention per
+    bucket of the window: 1 with its 1-hour buckets, but 12 on NAB's 5-minute steps, which asks a
+    quiet series for at least 24 more mentions in an hour than 3x normal. Here c is 1 or 3 mentions
+    whatever the bucket, on the full series and on the thinned copies of `thinned`."""
+    draws = [(fraction, seed) for fraction in THINNING_FRACTIONS
+             for seed in (THINNING_SEEDS if fraction < 1.0 else THINNING_SEEDS[:1])]
+    scan = [(1.0, THINNING_SEEDS[0], prior, kept_cell()) for prior in SCANNED_PRIORS]
+    jobs = [(fraction, seed, prior, cell) for fraction, seed in draws for prior in RATIO_PRIORS
+            for cell in grid_cells()]
+    results = dict(zip(scan + jobs, _in_parallel(_prior_scores, scan + jobs, data_dir)))
+    _load(data_dir)
+    counts = _window_counts()
+    print("kept setting on the full series, by added count (mentions):")
+    for job in scan:
+        per_series = " ".join(f"{name.split('_')[-1].removesuffix('.csv')} {raw:.2f}"
+                              for name, raw in results[job].items())
+        print(f"  {job[2]:g}: {corpus_score(results[job], counts):.1f}  (raw: {per_series})")
+    for fraction, seed in draws:
+        print(f"{fraction:g} of the mentions (draw {seed}):")
+        for prior in RATIO_PRIORS:
+            grid = {cell: results[(fraction, seed, prior, cell)] for cell in grid_cells()}
+            totals = {cell: corpus_score(scores, counts) for cell, scores in grid.items()}
+            best = max(totals, key=totals.get)
+            folds = leave_one_out(grid)
+            held_out = corpus_score({fold.held_out: fold.held_out_raw for fold in folds}, counts)
+            print(f"  added count {_prior_label(prior)}: kept {totals[kept_cell()]:.1f}, "
+                  f"grid median {np.median(list(totals.values())):.1f}, best {totals[best]:.1f} ({best.label}), "
+                  f"leave-one-series-out {held_out:.1f}")
+
+
+VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
+            "thinned": thinned, "ratio-prior": ratio_prior}
 
 
 def main() -> None:
