@@ -324,29 +324,24 @@ def thinned_values(values, fraction: float, seed: int, series_index: int) -> np.
     return rng.binomial(counts, fraction).astype(float)
 
 
-def _thinned_scores(job) -> dict[str, float]:
-    fraction, seed, cell = job
-    scores = {}
-    for index, one in enumerate(SERIES):
-        values = thinned_values(one.values, fraction, seed, index)
-        settings = cell_settings(cell, series_bucket_seconds(one.timestamps))
-        scores[one.name] = _raw_score(one, alert_flags(len(values), detect(values, settings)[1]))
-    return scores
+def _thinning_draws() -> list[tuple[float, int]]:
+    """(fraction, seed) of every thinned copy; the full series is drawn once."""
+    return [(fraction, seed) for fraction in THINNING_FRACTIONS
+            for seed in (THINNING_SEEDS if fraction < 1.0 else THINNING_SEEDS[:1])]
 
 
 def thinned(data_dir: Path) -> None:
     """The 27-setting grid of `bench nab-grid` on copies of the five series that keep only a fraction
     of their mentions (half, a quarter, a tenth; two random draws each): does the kept setting hold
     up on quieter series, and does leave-one-series-out still choose the same cell?"""
-    draws = [(fraction, seed) for fraction in THINNING_FRACTIONS
-             for seed in (THINNING_SEEDS if fraction < 1.0 else THINNING_SEEDS[:1])]
-    jobs = [(fraction, seed, cell) for fraction, seed in draws for cell in grid_cells()]
-    results = dict(zip(jobs, _in_parallel(_thinned_scores, jobs, data_dir)))
+    draws = _thinning_draws()
+    jobs = [(fraction, seed, None, cell) for fraction, seed in draws for cell in grid_cells()]
+    results = dict(zip(jobs, _in_parallel(_prior_scores, jobs, data_dir)))
     _load(data_dir)
     counts = _window_counts()
     lone_cell = Cell(7200.0, 4.0, 2.5)  # the cell every leave-one-series-out fold picks at full volume
     for fraction, seed in draws:
-        grid = {cell: results[(fraction, seed, cell)] for cell in grid_cells()}
+        grid = {cell: results[(fraction, seed, None, cell)] for cell in grid_cells()}
         totals = {cell: corpus_score(scores, counts) for cell, scores in grid.items()}
         best = max(totals, key=totals.get)
         print(f"{fraction:g} of the mentions (draw {seed}): kept {totals[kept_cell()]:.1f}, "
@@ -396,8 +391,7 @@ def ratio_prior(data_dir: Path) -> None:
     bucket of the window: 1 with its 1-hour buckets, but 12 on NAB's 5-minute steps, which asks a
     quiet series for at least 24 more mentions in an hour than 3x normal. Here c is 1 or 3 mentions
     whatever the bucket, on the full series and on the thinned copies of `thinned`."""
-    draws = [(fraction, seed) for fraction in THINNING_FRACTIONS
-             for seed in (THINNING_SEEDS if fraction < 1.0 else THINNING_SEEDS[:1])]
+    draws = _thinning_draws()
     scan = [(1.0, THINNING_SEEDS[0], prior, kept_cell()) for prior in SCANNED_PRIORS]
     jobs = [(fraction, seed, prior, cell) for fraction, seed in draws for prior in RATIO_PRIORS
             for cell in grid_cells()]
