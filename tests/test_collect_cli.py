@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from crawler.pollers import SOURCES
+from mentionwatch.local_servers import LocalServer
 
 HN = "api/hackernews/search_by_date_query-nodejs.json"
 BBC = "api/rss/bbc_news_frontpage_2024-08-08.xml"
@@ -20,24 +19,16 @@ def server(shared_file):
         "/feeds/bbc.xml": ("application/rss+xml", shared_file(BBC).read_bytes()),
     }
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            content_type, body = routes.get(self.path.split("?")[0], ("text/plain", None))
-            self.send_response(200 if body is not None else 404)
-            body = body if body is not None else b"not found"
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    class RecordedApis(LocalServer):
+        def handle_get(self, request):
+            content_type, body = routes.get(request.path.split("?")[0], ("text/plain", None))
+            if body is None:
+                self.reply(request, 404, b"not found", "text/plain")
+            else:
+                self.reply(request, 200, body, content_type)
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with RecordedApis() as local:
+        yield local.url
 
 
 def write_config(tmp_path, server: str, hn_path: str = "/hn", feed: str = "/feeds/bbc.xml"):

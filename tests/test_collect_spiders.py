@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import types
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from crawler.collect import collect_all
 from mentionwatch.config import Config
+from mentionwatch.local_servers import LocalServer
 
 
 def make_config() -> Config:
@@ -68,31 +67,22 @@ def test_a_real_review_crawl_through_collect(db):
             "<div class='review'><p class='text'>Nothing to do with the brand</p><span class='who'>Cy</span>"
             "<time>2024-05-03T10:00:00Z</time></div></body></html>").encode()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = page if self.path == "/reviews" else b"User-agent: *\nAllow: /\n"
-            self.send_response(200 if self.path in ("/reviews", "/robots.txt") else 404)
-            self.send_header("Content-Type", "text/html" if self.path == "/reviews" else "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    class ReviewPage(LocalServer):
+        def handle_get(self, request):
+            if request.path == "/reviews":
+                self.reply(request, 200, page, "text/html")
+            else:
+                status = 200 if request.path == "/robots.txt" else 404
+                self.reply(request, status, b"User-agent: *\nAllow: /\n", "text/plain")
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with ReviewPage() as server:
         config = Config.model_validate({"watches": [{
             "name": "shop", "query": {"any": ["acme"]},
             "sources": [{"type": "reviews", "options": {
-                "start_urls": [f"http://127.0.0.1:{server.server_address[1]}/reviews"],
+                "start_urls": [f"{server.url}/reviews"],
                 "item": "div.review", "text": "p.text::text", "author": "span.who::text",
                 "date": "time::text", "min_interval": 0}}]}]})
         (result,) = collect_all(db, config)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result.status == "ok", result.errors
     assert (result.new, result.filtered) == (2, 1)
     authors = {row[0] for row in db.execute("SELECT author FROM mentions").fetchall()}

@@ -8,13 +8,13 @@ import logging
 import multiprocessing
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from apprise.decorators import notify
 
 from alerts.notify import queue_notifications, send_pending
 from mentionwatch.config import parse_config
+from mentionwatch.local_servers import LocalServer
 
 SECRET = "s3cr3t-token-42"
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -32,52 +32,40 @@ def _flaky_target(body, title, notify_type, meta, *args, **kwargs):
     return meta.get("host") != "down"
 
 
-class Webhook:
+class Webhook(LocalServer):
     """A JSON webhook on 127.0.0.1 that answers with `status` and remembers each request.
 
     `delay` seconds pass before each answer; while `hold` is set, requests wait for its release.
     """
 
     def __init__(self):
+        super().__init__()
+        self.port = self.httpd.server_address[1]
         self.status = 200
         self.requests: list[dict] = []
         self.delay = 0.0
         self.hold: threading.Event | None = None
         self.arrived = threading.Event()
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                outer.requests.append(json.loads(self.rfile.read(length) or b"{}"))
-                outer.arrived.set()
-                if outer.hold is not None:
-                    outer.hold.wait(timeout=60)
-                time.sleep(outer.delay)
-                self.send_response(outer.status)
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
+    def handle_post(self, request):
+        length = int(request.headers.get("Content-Length", 0))
+        self.requests.append(json.loads(request.rfile.read(length) or b"{}"))
+        self.arrived.set()
         if self.hold is not None:
-            self.hold.set()
-        self.server.shutdown()
-        self.server.server_close()
+            self.hold.wait(timeout=60)
+        time.sleep(self.delay)
+        self.reply(request, self.status, b"{}", "application/json")
+
+    def __exit__(self, *exc):
+        if self.hold is not None:
+            self.hold.set()  # release the requests still held, so their threads end now
+        super().__exit__(*exc)
 
 
 @pytest.fixture
 def webhook():
-    hook = Webhook()
-    yield hook
-    hook.close()
+    with Webhook() as hook:
+        yield hook
 
 
 @pytest.fixture(autouse=True)

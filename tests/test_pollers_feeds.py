@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -12,6 +10,7 @@ from crawler.cursors import cursor_key, load_cursors
 from crawler.pollers.appstore import AppStorePoller
 from crawler.pollers.rss import RssPoller
 from mentionwatch.config import Config
+from mentionwatch.local_servers import LocalServer
 from pollers_replay import BASE_URL, Replay, file_response
 
 BBC = "api/rss/bbc_news_frontpage_2024-08-08.xml"
@@ -21,62 +20,43 @@ APPSTORE_JP_JSON = "api/appstore/customerreviews_jp_id1404176564_page1.json"
 APPSTORE_JP_XML = "api/appstore/customerreviews_jp_id1404176564_page1.xml"
 
 
-class FeedServer:
-    """A local HTTP server for feeds: answers 304 to a matching If-None-Match, logs every request."""
+class FeedServer(LocalServer):
+    """A local HTTP server for feeds: answers 304 to a matching If-None-Match (or, without ETags, to
+    a matching If-Modified-Since), logs every request."""
 
     LAST_MODIFIED = "Thu, 08 Aug 2024 19:20:58 GMT"
 
     def __init__(self, feeds: dict[str, bytes], use_etags: bool = True):
+        super().__init__()
         self.feeds = feeds
         self.use_etags = use_etags
         self.log: list[tuple[str, str | None, int]] = []
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = server.feeds.get(self.path)
-                etag = f'"v{len(body)}"' if body and server.use_etags else None
-                if body is None:
-                    status = 404
-                elif etag and self.headers.get("If-None-Match") == etag:
-                    status = 304
-                elif not etag and self.headers.get("If-Modified-Since") == server.LAST_MODIFIED:
-                    status = 304
-                else:
-                    status = 200
-                server.log.append((self.path, self.headers.get("If-None-Match")
-                                   or self.headers.get("If-Modified-Since"), status))
-                self.send_response(status)
-                if status == 200:
-                    self.send_header("Content-Type", "application/rss+xml")
-                    if etag:
-                        self.send_header("ETag", etag)
-                    else:
-                        self.send_header("Last-Modified", server.LAST_MODIFIED)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                else:
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def handle_get(self, request):
+        body = self.feeds.get(request.path)
+        etag = f'"v{len(body)}"' if body and self.use_etags else None
+        if body is None:
+            status = 404
+        elif etag and request.headers.get("If-None-Match") == etag:
+            status = 304
+        elif not etag and request.headers.get("If-Modified-Since") == self.LAST_MODIFIED:
+            status = 304
+        else:
+            status = 200
+        self.log.append((request.path, request.headers.get("If-None-Match")
+                         or request.headers.get("If-Modified-Since"), status))
+        if status == 200:
+            validator = {"ETag": etag} if etag else {"Last-Modified": self.LAST_MODIFIED}
+            self.reply(request, 200, body, "application/rss+xml", validator)
+        else:
+            self.reply(request, status, b"", "text/plain")
 
 
 @pytest.fixture
 def feed_server(shared_file):
-    server = FeedServer({"/bbc.xml": shared_file(BBC).read_bytes(), "/nyt.xml": shared_file(NYT).read_bytes()})
-    yield server
-    server.close()
+    with FeedServer({"/bbc.xml": shared_file(BBC).read_bytes(),
+                     "/nyt.xml": shared_file(NYT).read_bytes()}) as server:
+        yield server
 
 
 def make_config(source: dict, query: dict) -> Config:
@@ -124,14 +104,11 @@ def test_rss_two_feeds_etag_and_dedupe(feed_server, db):
 
 
 def test_rss_if_modified_since(shared_file, db):
-    server = FeedServer({"/bbc.xml": shared_file(BBC).read_bytes()}, use_etags=False)
-    try:
+    with FeedServer({"/bbc.xml": shared_file(BBC).read_bytes()}, use_etags=False) as server:
         source = {"type": "rss", "options": {"urls": [server.url + "/bbc.xml"]}}
         config = make_config(source, {"any": ["labour"]})
         first = run(db, config)
         second = run(db, config)
-    finally:
-        server.close()
     assert first.fetched == 54 and second.fetched == 0
     assert server.log == [("/bbc.xml", None, 200), ("/bbc.xml", FeedServer.LAST_MODIFIED, 304)]
 

@@ -9,9 +9,7 @@ import importlib
 import json
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -25,7 +23,8 @@ from crawler.spiders.extract import extract_mentions
 from crawler.spiders.options import (ReviewOptions, SitemapOptions, option_descriptions,
                                      parse_options)
 from mentionwatch.config import Config
-from sites.review_site import good_reviews, start_site
+from mentionwatch.local_servers import LocalServer
+from sites.review_site import good_reviews, serve_site
 from storage import open_db
 
 FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_TIMES": 0}
@@ -135,30 +134,20 @@ class socket_on_closed_port:
 def endless_slow_site():
     """Every page links to the next one and takes a while to answer: a crawl that never ends."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            if self.path == "/robots.txt":
+    class EndlessSlowSite(LocalServer):
+        def handle_get(self, request):
+            if request.path == "/robots.txt":
                 body = b""
             else:
-                number = int(self.path.strip("/") or 0)
+                number = int(request.path.strip("/") or 0)
                 time.sleep(0.5)
                 body = (f'<div class="review" data-id="{number}"><p>acme page {number}</p>'
                         f'<time datetime="2024-01-01T00:00:{number % 60:02d}Z">x</time></div>'
                         f'<a class="next" href="/{number + 1}">next</a>').encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(request, 200, body, "text/html")
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with EndlessSlowSite() as server:
+        yield server.url
 
 
 def test_the_time_limit_stops_the_crawl_and_keeps_what_was_read(tmp_path, endless_slow_site):
@@ -189,8 +178,7 @@ def test_a_child_that_overstays_is_stopped(tmp_path, endless_slow_site, monkeypa
 
 def test_collect_runs_the_real_spider_and_records_the_run(db):
     """crawler.collect hands `reviews` sources to run_spider: the whole path, no stand-ins."""
-    site, server = start_site()
-    try:
+    with serve_site() as site:
         config = Config.model_validate({"watches": [{**WATCH, "sources": [{
             "type": "reviews", "options": {
                 "start_urls": [f"{site.base}/acme/reviews-1.html"], "item": "div.review",
@@ -198,9 +186,6 @@ def test_collect_runs_the_real_spider_and_records_the_run(db):
                 "id": "::attr(data-id)", "url": "a.permalink::attr(href)",
                 "next_page": "a.next::attr(href)", "min_interval": 0}}]}]})
         (result,) = collect_all(db, config)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result.new == len(good_reviews())
     assert result.status == "partial"  # the last page answers 500
     row = db.execute("SELECT source, new, status FROM crawl_runs WHERE id = ?",
@@ -209,15 +194,11 @@ def test_collect_runs_the_real_spider_and_records_the_run(db):
 
 
 def test_a_page_that_is_no_sitemap_is_an_error(tmp_path):
-    site, server = start_site()
-    try:
+    with serve_site() as site:
         not_a_sitemap = f"{site.base}/acme/reviews-1.html"
         result = run_spider(tmp_path / "x.db", WATCH,
                             {"type": "sitemap", "options": {"sitemap_urls": [not_a_sitemap]}},
                             settings_overrides=FAST, timeout=120)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result["errors"] == [f"{not_a_sitemap}: neither a sitemap nor an RSS/Atom feed"]
     assert result["pages"] == 0
 

@@ -13,7 +13,7 @@ import pytest
 from crawler.runner import run_spider
 from crawler.settings import USER_AGENT
 from mentionwatch.config import Config, Watch
-from sites.review_site import ARTICLES, LAST_PAGE, REVIEWS, good_reviews, start_site
+from sites.review_site import ARTICLES, LAST_PAGE, REVIEWS, good_reviews, serve_site
 from storage import open_db, parse_timestamp
 
 # keep the crawl quick: no polite delays against our own test server
@@ -36,10 +36,8 @@ REVIEW_SELECTORS = {
 
 @pytest.fixture(scope="module")
 def site():
-    site, server = start_site()
-    yield site
-    server.shutdown()
-    server.server_close()
+    with serve_site() as site:
+        yield site
 
 
 def review_watch(site, **extra_options) -> Watch:

@@ -5,14 +5,13 @@ both must agree on every review.
 """
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
 
 from crawler.pollers.googleplay import GooglePlayPoller
 from crawler.runner import run_spider
+from mentionwatch.local_servers import LocalServer
 from storage import open_db
 
 FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_TIMES": 0}
@@ -37,24 +36,15 @@ PLAY_2016_SELECTORS = {
 def play_page_site(shared_file):
     html = shared_file("api/googleplay/google_play_review_jp.mixi.html").read_bytes()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            body = b"User-agent: *\nAllow: /\n" if self.path == "/robots.txt" else html
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain" if self.path == "/robots.txt"
-                             else "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    class PlayPage(LocalServer):
+        def handle_get(self, request):
+            if request.path == "/robots.txt":
+                self.reply(request, 200, b"User-agent: *\nAllow: /\n", "text/plain")
+            else:
+                self.reply(request, 200, html, "text/html; charset=utf-8")
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", html
-    server.shutdown()
-    server.server_close()
+    with PlayPage() as server:
+        yield server.url, html
 
 
 def words(text: str | None) -> str | None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from crawler.runner import run_spider
+from mentionwatch.local_servers import LocalServer
 
 NO_DELAYS = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "LOG_LEVEL": "WARNING"}
 WORDS = "acme order support refund delivery app login price quality broken great slow".split()
@@ -35,26 +34,20 @@ def listing_html(page: int, pages: int, reviews: int) -> str:
     return f'<html lang="en"><body>{"".join(items)}{next_link}</body></html>'
 
 
-def serve(pages: int, reviews: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            if self.path == "/robots.txt":
-                body = "User-agent: *\nAllow: /\n"
-            else:
-                body = listing_html(int(self.path.rsplit("/", 1)[-1]), pages, reviews)
-            data = body.encode("utf-8")
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+class GeneratedSite(LocalServer):
+    """The generated review site: /reviews/0 … /reviews/N-1, each linking to the next."""
 
-        def log_message(self, *args):
-            pass
+    def __init__(self, pages: int, reviews: int):
+        super().__init__()
+        self.pages = pages
+        self.reviews = reviews
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    def handle_get(self, request):
+        if request.path == "/robots.txt":
+            body = "User-agent: *\nAllow: /\n"
+        else:
+            body = listing_html(int(request.path.rsplit("/", 1)[-1]), self.pages, self.reviews)
+        self.reply(request, 200, body.encode("utf-8"), "text/html; charset=utf-8")
 
 
 def source(base: str, max_pages: int) -> dict:
@@ -76,15 +69,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pages", type=int, default=100, help="listing pages (default 100)")
     parser.add_argument("--reviews", type=int, default=20, help="reviews per page (default 20)")
     args = parser.parse_args(argv)
-    server = serve(args.pages, args.reviews)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            _, one_page = timed_crawl(Path(folder) / "one.db", base, max_pages=1)
-            full, full_seconds = timed_crawl(Path(folder) / "full.db", base, args.pages)
-            again, again_seconds = timed_crawl(Path(folder) / "full.db", base, args.pages)
-    finally:
-        server.shutdown()
+    with GeneratedSite(args.pages, args.reviews) as site, tempfile.TemporaryDirectory() as folder:
+        _, one_page = timed_crawl(Path(folder) / "one.db", site.url, max_pages=1)
+        full, full_seconds = timed_crawl(Path(folder) / "full.db", site.url, args.pages)
+        again, again_seconds = timed_crawl(Path(folder) / "full.db", site.url, args.pages)
     print(f"one-page crawl (process + Scrapy start):  {one_page:6.2f} s")
     print(f"full crawl: {full['pages']} pages, {full['new']} reviews stored in {full_seconds:.2f} s "
           f"= {full['pages'] / full_seconds:.1f} pages/s, {full['new'] / full_seconds:.0f} reviews/s")

@@ -6,11 +6,13 @@ requested, so tests can prove what was (not) fetched.
 """
 from __future__ import annotations
 
-import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from mentionwatch.local_servers import LocalServer
 
 # One review per dict. `page` is the listing page it sits on. Keys left out are left out of the HTML.
 REVIEWS = [
@@ -164,27 +166,19 @@ def _route(site: SiteServer, path: str) -> tuple[int, str, str]:
     return 404, html, "<h1>Not found</h1>"
 
 
-def start_site() -> tuple[SiteServer, ThreadingHTTPServer]:
+@contextmanager
+def serve_site() -> Iterator[SiteServer]:
+    """Serve the site on 127.0.0.1 while the block runs."""
     site = SiteServer()
-    lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            with lock:
-                site.requests.append(self.path)
-                site.user_agents.add(self.headers.get("User-Agent", ""))
-                status, content_type, body = _route(site, self.path)
-            data = body.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    class Site(LocalServer):
+        def handle_get(self, request):
+            with self.lock:
+                site.requests.append(request.path)
+                site.user_agents.add(request.headers.get("User-Agent", ""))
+                status, content_type, body = _route(site, request.path)
+            self.reply(request, status, body.encode("utf-8"), content_type)
 
-        def log_message(self, *args):  # keep test output quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    site.base = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return site, server
+    with Site() as server:
+        site.base = server.url
+        yield site
