@@ -32,6 +32,19 @@ def shared_file():
     return lambda relative: _require(SHARED_DATA / relative)
 
 
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    """ONNX exports go to a folder of this test session, not the user's cache."""
+    folder = tmp_path_factory.getbasetemp() / "mentionwatch-cache"
+    previous = os.environ.get("MENTIONWATCH_CACHE")
+    os.environ["MENTIONWATCH_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("MENTIONWATCH_CACHE", None)
+    else:
+        os.environ["MENTIONWATCH_CACHE"] = previous
+
+
 @pytest.fixture
 def db(tmp_path):
     from storage import open_db

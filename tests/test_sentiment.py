@@ -1,8 +1,6 @@
 """The built-in sentiment model: a real forward pass, hard inputs, and scoring stored mentions."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -12,6 +10,8 @@ from sentiment.metrics import classification_report
 from sentiment.scorer import BuiltinScorer, label_mapping
 from sentiment.textprep import clean, is_chinese, mention_text
 from storage import Mention, save_mentions
+
+pytestmark = pytest.mark.usefixtures("onnx_cache")
 
 CLEAR = {
     "I love this phone, the camera is amazing and the battery lasts forever. Best purchase ever!": "positive",
@@ -23,19 +23,6 @@ CLEAR = {
     "房间干净整洁，服务热情周到，早餐也很丰盛，非常满意，下次还住这里。": "positive",
     "味道很好，送餐速度快，分量足，好吃！": "positive",
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def onnx_cache(tmp_path_factory):
-    """ONNX exports go to a folder of this test session, not the user's cache."""
-    folder = tmp_path_factory.getbasetemp() / "mentionwatch-cache"
-    previous = os.environ.get("MENTIONWATCH_CACHE")
-    os.environ["MENTIONWATCH_CACHE"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("MENTIONWATCH_CACHE", None)
-    else:
-        os.environ["MENTIONWATCH_CACHE"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -1,25 +1,13 @@
 """Sentiment commands: score, sentiment eval (own files and the held-out sets), model build/info."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from mentionwatch.config import SentimentConfig
 from sentiment import load_scorer
 from storage import Mention, open_db, save_mentions
 
-
-@pytest.fixture(scope="module", autouse=True)
-def onnx_cache(tmp_path_factory):
-    folder = tmp_path_factory.getbasetemp() / "mentionwatch-cache"
-    previous = os.environ.get("MENTIONWATCH_CACHE")
-    os.environ["MENTIONWATCH_CACHE"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("MENTIONWATCH_CACHE", None)
-    else:
-        os.environ["MENTIONWATCH_CACHE"] = previous
+pytestmark = pytest.mark.usefixtures("onnx_cache")
 
 
 def _figure(output: str, name: str) -> float:
