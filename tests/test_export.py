@@ -180,6 +180,10 @@ def test_marks_and_unhandled_export(cli, stocked, tmp_path):
     done = [json.loads(line) for line in out_handled.read_text().splitlines()]
     assert {(r["mention_id"], r["triage_by"], r["triage_note"]) for r in done} == {
         (ids["p1"], "dana", "replied"), (ids["p3"], "dana", "replied")}
+    out_open = tmp_path / "open.jsonl"
+    cli("--db", db_path, "export", "--state", "none", "--state", "ignored", "--out", out_open)
+    not_dealt_with = [json.loads(line)["mention_id"] for line in out_open.read_text().splitlines()]
+    assert sorted(not_dealt_with) == sorted(ids[e] for e in ("p4", "p5", "p6"))
 
 
 def test_mark_unknown_id_marks_nothing(cli, stocked):

@@ -103,17 +103,21 @@ def where_clause(db, filters: MentionFilters) -> tuple[str, dict]:
             keys.append(f":{name}{index}")
         return f"{column} IN ({', '.join(keys)})"
 
+    def in_list_or_null(column: str, name: str, values, null_word: str) -> str:
+        """`column` in the values, or NULL when `null_word` (unscored, none) is among them."""
+        listed = [value for value in values if value != null_word]
+        parts = [in_list(column, name, listed)] if listed else []
+        if null_word in values:
+            parts.append(f"{column} IS NULL")
+        return "(" + " OR ".join(parts) + ")"
+
     if filters.watches:
         conditions.append("EXISTS (SELECT 1 FROM mention_watches w WHERE w.mention_id = m.id AND "
                           + in_list("w.watch", "watch", filters.watches) + ")")
     if filters.sources:
         conditions.append(in_list("m.source", "source", filters.sources))
     if filters.sentiments:
-        labels = [label for label in filters.sentiments if label != "unscored"]
-        parts = [in_list("s.label", "label", labels)] if labels else []
-        if "unscored" in filters.sentiments:
-            parts.append("s.label IS NULL")
-        conditions.append("(" + " OR ".join(parts) + ")")
+        conditions.append(in_list_or_null("s.label", "label", filters.sentiments, "unscored"))
     if filters.alert_ids:
         conditions.append("EXISTS (SELECT 1 FROM alert_mentions am WHERE am.mention_id = m.id AND "
                           + in_list("am.alert_id", "alert", filters.alert_ids) + ")")
@@ -132,11 +136,7 @@ def where_clause(db, filters: MentionFilters) -> tuple[str, dict]:
     if filters.unhandled:
         conditions.append("(t.state IS NULL OR t.state = 'flagged')")
     if filters.states:
-        states = [state for state in filters.states if state != "none"]
-        parts = [in_list("t.state", "state", states)] if states else []
-        if "none" in filters.states:
-            parts.append("t.state IS NULL")
-        conditions.append("(" + " OR ".join(parts) + ")")
+        conditions.append(in_list_or_null("t.state", "state", filters.states, "none"))
     return (" AND ".join(conditions) or "1"), params
 
 
