@@ -127,3 +127,13 @@ def test_readme_example_watch_is_valid():
     config = parse_config(example)
     types = [source.type for source in config.watches[0].sources]
     assert set(types) <= set(SOURCES) and len(set(types)) == len(types) == 9
+
+
+def test_bench_spiders_crawls_the_generated_site_then_stops_at_page_one(cli):
+    result = cli("bench", "spiders", "--pages", "3", "--reviews", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("one-page crawl (process + Scrapy start):")
+    assert lines[1].startswith("full crawl: 3 pages, 6 reviews stored in ")
+    assert lines[2].startswith("second crawl: 0 new, 1 page(s) read in ")
+    assert "errors:" not in result.output

@@ -1,4 +1,4 @@
-"""Measure the Scrapy spiders: `python -m crawler.spiders.bench [--pages N] [--reviews M]`.
+"""Measure the Scrapy spiders: `mentionwatch bench spiders [--pages N] [--reviews M]`.
 
 Serves a generated review site on 127.0.0.1 (N listing pages of M reviews each), then times, through
 `run_spider` (one OS process per crawl, as in production):
@@ -10,7 +10,6 @@ The polite delays are switched off for the local server; real sites are crawled 
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -64,15 +63,12 @@ def timed_crawl(db_path: Path, base: str, max_pages: int) -> tuple[dict, float]:
     return result, time.perf_counter() - started
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=100, help="listing pages (default 100)")
-    parser.add_argument("--reviews", type=int, default=20, help="reviews per page (default 20)")
-    args = parser.parse_args(argv)
-    with GeneratedSite(args.pages, args.reviews) as site, tempfile.TemporaryDirectory() as folder:
+def run_bench(pages: int = 100, reviews: int = 20) -> None:
+    """Serve the generated site, run the three timed crawls and print their figures."""
+    with GeneratedSite(pages, reviews) as site, tempfile.TemporaryDirectory() as folder:
         _, one_page = timed_crawl(Path(folder) / "one.db", site.url, max_pages=1)
-        full, full_seconds = timed_crawl(Path(folder) / "full.db", site.url, args.pages)
-        again, again_seconds = timed_crawl(Path(folder) / "full.db", site.url, args.pages)
+        full, full_seconds = timed_crawl(Path(folder) / "full.db", site.url, pages)
+        again, again_seconds = timed_crawl(Path(folder) / "full.db", site.url, pages)
     print(f"one-page crawl (process + Scrapy start):  {one_page:6.2f} s")
     print(f"full crawl: {full['pages']} pages, {full['new']} reviews stored in {full_seconds:.2f} s "
           f"= {full['pages'] / full_seconds:.1f} pages/s, {full['new'] / full_seconds:.0f} reviews/s")
@@ -80,7 +76,3 @@ def main(argv: list[str] | None = None) -> None:
     for result in (full, again):
         if result["errors"]:
             print("errors:", "; ".join(result["errors"][:3]))
-
-
-if __name__ == "__main__":
-    main()

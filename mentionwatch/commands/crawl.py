@@ -1,5 +1,6 @@
-"""Collector commands: `crawl` (poll sources once, then a summary table), `sources` (what exists)
-and `bench parsers` (parsing speed on the recorded API responses)."""
+"""Collector commands: `crawl` (poll sources once, then a summary table), `sources` (what exists),
+`bench parsers` (parsing speed on the recorded API responses) and `bench spiders` (the Scrapy
+spider on a generated local site)."""
 from __future__ import annotations
 
 import json
@@ -128,6 +129,17 @@ def bench_parsers(data_dir: Path | None, seconds: float) -> None:
             runs += 1
         rate = items * runs / (time.perf_counter() - started)
         click.echo(f"{source_type:<11} {path.name:<52} {items:>5} {rate:>9,.0f}")
+
+
+@bench.command(name="spiders")
+@click.option("--pages", default=100, show_default=True, help="Listing pages of the generated site.")
+@click.option("--reviews", default=20, show_default=True, help="Reviews on each listing page.")
+def bench_spiders(pages: int, reviews: int) -> None:
+    """Time the review spider (real Scrapy, one process per crawl) on a generated site on 127.0.0.1:
+    a one-page crawl, a full crawl and an incremental one, polite delays off."""
+    from crawler.spiders.bench import run_bench
+
+    run_bench(pages, reviews)
 
 
 def _read_payload(path: Path, kind: str):
