@@ -1,5 +1,5 @@
 """Local HTTP servers that stand in for a site, an API or a webhook: used by the benchmarks
-(`mentionwatch bench pipeline`, `python -m crawler.spiders.bench`) and the tests.
+(`mentionwatch bench pipeline`, `mentionwatch bench spiders`) and the tests.
 
 `HackerNewsServer` answers Algolia `search_by_date` requests on 127.0.0.1 from a list of hits,
 honouring `numericFilters` (the poller's cursor) and paging like the real API, so the real
