@@ -67,6 +67,15 @@ def test_full_text_search_index_follows_inserts(db):
     assert db.execute("select count(*) from mentions_fts where mentions_fts match 'refund'").fetchone()[0] == 0
 
 
+def test_full_text_index_merges_less_eagerly_and_stays_whole(db):
+    setting = db.execute("select v from mentions_fts_config where k = 'automerge'").fetchone()
+    assert setting == (16,)
+    # one transaction per mention: 70 index segments, enough for FTS5 to merge them
+    save_mentions(db, [_mention(i) for i in range(70)], batch_size=1)
+    db.execute("insert into mentions_fts (mentions_fts) values ('integrity-check')")  # raises if broken
+    assert db.execute("select count(*) from mentions_fts where mentions_fts match 'acme'").fetchone()[0] == 70
+
+
 def test_failure_mid_batch_keeps_committed_batches(db, monkeypatch):
     import storage.mentions as mentions_module
 
