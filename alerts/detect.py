@@ -264,7 +264,8 @@ def describe(db, watch, finding: Finding, model_id: str, settings) -> tuple[dict
     texts = [f"{m['title'] or ''} {m['text']}" for m in negatives]
     terms = explain.over_represented_terms(texts, baseline, ignore=explain.query_words(watch))
     summary = _summary(finding, ranked, terms)
-    return explain.build_explanation(ranked, terms, summary), [m["mention_id"] for m in ranked[: explain.LINKED_MENTIONS]]
+    # every negative mention of the window is linked, so `export --alert` hands over all of them
+    return explain.build_explanation(ranked, terms, summary), [m["mention_id"] for m in ranked]
 
 
 def _summary(finding: Finding, ranked: list[dict], terms: list[dict]) -> str:

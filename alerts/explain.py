@@ -14,7 +14,6 @@ from collections import Counter
 
 TOP_MENTIONS = 10
 TOP_TERMS = 10
-LINKED_MENTIONS = 500  # alert_mentions rows kept per alert (the highest ranked)
 TEXT_CHARS = 280
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]{2,}", re.UNICODE)

@@ -106,6 +106,20 @@ def test_burst_opens_one_alert_that_grows_and_escalates(db, model_id):
     assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 2
 
 
+def test_every_negative_mention_of_a_big_burst_is_linked_to_its_alert(db, model_id):
+    config = parse_config(config_text())
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 700)]})
+    result = run_detection(db, config, now=START + dt.timedelta(hours=burst_hour + 1), notify=False)
+    [alert_id] = result.opened
+    start, end = db.execute("SELECT window_start, window_end FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    negatives_in_window = db.execute(
+        "SELECT count(*) FROM mentions m JOIN scores s ON s.mention_id = m.id "
+        "WHERE s.label = 'negative' AND m.created_at >= ? AND m.created_at < ?", [start, end]).fetchone()[0]
+    linked = db.execute("SELECT count(*) FROM alert_mentions WHERE alert_id = ?", [alert_id]).fetchone()[0]
+    assert negatives_in_window >= 700 and linked == negatives_in_window  # what export --alert hands over
+
+
 def test_per_source_series_and_sources_in_the_explanation(db, model_id):
     config = parse_config(config_text(per_source=True))
     burst_hour = 6 * 24 + 3
