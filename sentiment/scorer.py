@@ -222,16 +222,56 @@ class HubScorer(Scorer):
 
 
 def _load_hub_model(name: str):
+    """Tokenizer and model from a local folder, the local hub cache, or the hub itself.
+
+    The hub is asked only when the model is not cached, and only after one quick request shows it
+    answers: unreachable, huggingface_hub retries each file for about 25 seconds, logging every try.
+    """
+    folder = Path(name).expanduser()
+    if folder.exists():
+        return _from_pretrained(name, local_files_only=True, where=f"from {folder}")
+    if name.startswith(("/", ".", "~")):
+        raise ModelLoadError(f"model {name} could not be loaded: there is no folder {folder.absolute()}")
+    try:
+        return _transformers_load(name, local_files_only=True)  # downloaded before: no network needed
+    except Exception as exc:  # not in the cache (OSError), or a cached copy that fails: ask the hub
+        log.debug("%s is not usable from the local cache: %r", name, exc)
+    endpoint = _reachable_hub_endpoint()
+    if endpoint is None:
+        raise ModelLoadError(f"model {name} could not be loaded: {HUB_HINT}")
+    return _from_pretrained(name, local_files_only=False, where=f"from {endpoint}")
+
+
+def _from_pretrained(name: str, *, local_files_only: bool, where: str):
+    try:
+        return _transformers_load(name, local_files_only=local_files_only)
+    except Exception as exc:  # OSError for missing files, ValueError for odd folders, hub errors...
+        log.debug("loading %s failed: %r", name, exc)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelLoadError(f"model {name} could not be loaded {where}: {reason}") from None
+
+
+def _transformers_load(name: str, *, local_files_only: bool):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    local = Path(name).expanduser().exists()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local)
-        model = AutoModelForSequenceClassification.from_pretrained(name, local_files_only=local)
-    except Exception as exc:  # OSError offline, ValueError for odd folders, hub errors...
-        log.debug("loading %s failed: %r", name, exc)
-        raise ModelLoadError(f"model {name} could not be loaded: {HUB_HINT}") from None
+    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
+    model = AutoModelForSequenceClassification.from_pretrained(name, local_files_only=local_files_only)
     return tokenizer, model
+
+
+def _reachable_hub_endpoint(timeout_seconds: float = 5.0) -> str | None:
+    """The hub's address if one request to it gets any answer (proxy settings apply), else None."""
+    import httpx
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return None
+    try:
+        httpx.head(constants.ENDPOINT, timeout=timeout_seconds)
+    except httpx.HTTPError as exc:
+        log.debug("the hub at %s does not answer: %r", constants.ENDPOINT, exc)
+        return None
+    return constants.ENDPOINT
 
 
 _STARS = {"1": "negative", "2": "negative", "3": "neutral", "4": "positive", "5": "positive"}

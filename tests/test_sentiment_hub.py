@@ -72,3 +72,48 @@ def test_unreachable_hub_model_gives_the_offline_hint(monkeypatch):
         load_scorer(SentimentConfig(model="no-such-org/no-such-sentiment-model"), cache=False)
     assert str(error.value) == ("model no-such-org/no-such-sentiment-model could not be loaded: "
                                 "offline? set sentiment.model to a local path or 'builtin'")
+
+
+@pytest.fixture
+def hub_at(monkeypatch, tmp_path):
+    """Point huggingface_hub at an address of our choosing, with an empty model cache."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+
+    def point(endpoint: str) -> None:  # what HF_ENDPOINT sets when huggingface_hub is imported
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+        monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    return point
+
+
+def test_a_hub_that_does_not_answer_fails_at_once_with_one_line(hub_at, caplog):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    hub_at(f"http://127.0.0.1:{closed_port}")
+    caplog.set_level("INFO")
+    with pytest.raises(ModelLoadError) as error:
+        load_scorer(SentimentConfig(model="no-such-org/no-such-sentiment-model"), cache=False)
+    assert str(error.value) == ("model no-such-org/no-such-sentiment-model could not be loaded: "
+                                "offline? set sentiment.model to a local path or 'builtin'")
+    assert not [r for r in caplog.records if "Retry" in r.getMessage()]  # no download was tried
+
+
+def test_a_model_the_hub_does_not_have_names_the_hub_in_one_line(hub_at):
+    from mentionwatch.local_servers import LocalServer
+
+    with LocalServer() as hub:  # answers 404 (GET) and 501 (HEAD) to everything
+        hub_at(hub.url)
+        with pytest.raises(ModelLoadError) as error:
+            load_scorer(SentimentConfig(model="no-such-org/no-such-sentiment-model"), cache=False)
+        assert hub.url in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_missing_folder_is_named_as_such(tmp_path):
+    with pytest.raises(ModelLoadError, match="there is no folder"):
+        load_scorer(SentimentConfig(model=str(tmp_path / "no-such-model")), cache=False)
