@@ -7,6 +7,7 @@ notification's URL through `url_env` / `url_file`. `load_config` turns every pro
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -83,6 +84,17 @@ class SourceConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
     _interval = field_validator("interval", mode="before")(lambda v: parse_duration(v))
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        from crawler.source_types import SOURCE_TYPES
+
+        if value not in SOURCE_TYPES:
+            close = difflib.get_close_matches(value, SOURCE_TYPES, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(SOURCE_TYPES)
+            raise ValueError(f"unknown source type {value!r} ({hint})")
+        return value
 
     @model_validator(mode="after")
     def _spider_options_valid(self) -> "SourceConfig":

@@ -105,6 +105,12 @@ def test_sources_lists_every_type_with_its_options(cli):
     assert "MENTIONWATCH_GITHUB_TOKEN" in result.stdout
 
 
+def test_the_watchlist_knows_exactly_the_types_that_can_be_collected():
+    from crawler.source_types import SOURCE_TYPES
+
+    assert sorted(SOURCE_TYPES) == sorted(SOURCES)
+
+
 def test_bench_parsers_prints_a_rate_per_recorded_file(cli, shared_data):
     result = cli("bench", "parsers", "--data", shared_data, "--seconds", "0.05")
     assert result.exit_code == 0, result.output

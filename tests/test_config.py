@@ -86,6 +86,10 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
     ("watches: 3\n", r"w\.yaml:1: watches: Input should be a valid list"),
     ("- just\n- a list\n", r"w\.yaml:1: the file must be a mapping"),
     ("colour: blue\n", r"w\.yaml:1: colour: Extra inputs are not permitted"),
+    ("watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n      - type: hackrnews\n",
+     r"w\.yaml:5: watches\[0\]\.sources\[0\]\.type: unknown source type 'hackrnews' \(did you mean 'hackernews'\?\)"),
+    ("watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n      - type: myspace\n",
+     r"w\.yaml:5: watches\[0\]\.sources\[0\]\.type: unknown source type 'myspace' \(known: reddit, .*, sitemap\)"),
     ("watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n      - type: reviews\n"
      "        options: {start_urls: ['https://example.org/r'], item: 'div[', text: 'p::text'}\n",
      r"w\.yaml:5: watches\[0\]\.sources\[0\]: reviews: options\.item: invalid selector 'div\['"),

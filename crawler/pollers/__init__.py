@@ -33,7 +33,7 @@ def _from_poller(type_name: str, poller: type[Poller], secrets: tuple[str, ...] 
     return SourceInfo(type_name, poller.description, dict(poller.options_doc), poller, secrets)
 
 
-SCRAPY_TYPES = ("reviews", "sitemap")
+from crawler.source_types import SCRAPY_TYPES
 
 
 def _spider_options(type_name: str, fallback: dict[str, str]) -> dict[str, str]:
