@@ -1,7 +1,8 @@
 """The click groups every command hangs on, and the shared state a command needs (config, database).
 
 Command modules in `mentionwatch/commands/` attach themselves to `main` (or to `bench`); `cli.py`
-imports them all. User mistakes raise `click.ClickException` or `ConfigError`: one line, no traceback.
+imports them all. User mistakes raise `UserMistake` or `ConfigError` (exit code 2), other failures
+`click.ClickException` (exit code 1): one line, no traceback.
 """
 from __future__ import annotations
 
@@ -19,7 +20,17 @@ from mentionwatch.config import (
 )
 from storage.db import database_problem
 
-CONFIG_ERROR_EXIT = 2
+CONFIG_ERROR_EXIT = 2  # a mistake in the command, the watchlist or an input file
+
+
+class UserMistake(click.ClickException):
+    """A mistake in the command or in an input file: one line and exit code 2, as for the watchlist.
+
+    Plain `click.ClickException` (exit code 1) is for what the user did not get wrong: a folder
+    that cannot be written, a model that cannot be fetched.
+    """
+
+    exit_code = CONFIG_ERROR_EXIT
 
 
 class App:

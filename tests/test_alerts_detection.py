@@ -191,10 +191,10 @@ def test_lifecycle_commands(cli, tmp_path, model_id):
     assert "Post-crisis evaluation:" in shown.stdout and "time_to_resolve_s" in shown.stdout
 
     again = cli("alerts", "resolve", alert_id)
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert again.output.strip() == f"Error: alert {alert_id} is already resolved"
     missing = cli("alerts", "ack", 999)
-    assert missing.exit_code == 1 and "no alert with id 999" in missing.output
+    assert missing.exit_code == 2 and "no alert with id 999" in missing.output
     assert "Traceback" not in missing.output
     bad_time = cli("backtest", "--since", "yesterday-ish", "--until", "2025-03-09")
     assert bad_time.exit_code == 2 and "unrecognised timestamp" in bad_time.output

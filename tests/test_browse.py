@@ -100,7 +100,7 @@ def test_view_is_read_only(served):
 
 def test_missing_database_is_one_line(cli, tmp_path):
     result = cli("--db", tmp_path / "nope.db", "browse")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no such database" in result.stderr
     assert not (tmp_path / "nope.db").exists()
 

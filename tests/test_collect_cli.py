@@ -88,10 +88,10 @@ def test_crawl_filters_and_rejects_unknown_names(cli, tmp_path, server):
     assert only_rss.exit_code == 0
     assert [line.split()[1] for line in only_rss.stdout.splitlines()[1:]] == ["rss"]
     unknown = cli("--config", config, "crawl", "--watch", "nope")
-    assert unknown.exit_code != 0
+    assert unknown.exit_code == 2
     assert unknown.stderr.strip() == f"Error: no watch named 'nope' in {config}"
     bad_type = cli("--config", config, "crawl", "--source", "myspace")
-    assert bad_type.exit_code != 0 and "unknown source type 'myspace'" in bad_type.stderr
+    assert bad_type.exit_code == 2 and "unknown source type 'myspace'" in bad_type.stderr
 
 
 def test_sources_lists_every_type_with_its_options(cli):

@@ -189,7 +189,7 @@ def test_marks_and_unhandled_export(cli, stocked, tmp_path):
 def test_mark_unknown_id_marks_nothing(cli, stocked):
     db_path, ids = stocked
     result = cli("--db", db_path, "mark", ids["p1"], 999_999, "--state", "handled")
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     assert "no mention with id 999999; nothing was marked" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     db = open_db(db_path)

@@ -82,6 +82,6 @@ def test_bench_nab_grid_without_labelled_series_is_one_line(cli, tmp_path):
     labels_path = tmp_path / "windows.json"
     labels_path.write_text("{}")
     result = cli("bench", "nab-grid", tmp_path / "empty", "--labels", labels_path)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.count("\n") == 1
     assert "no series in" in result.output

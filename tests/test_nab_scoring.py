@@ -138,7 +138,7 @@ def test_bench_nab_writes_results_and_prints_the_three_profiles(cli, shared_data
 def test_bench_nab_missing_labels_is_one_line(cli, tmp_path):
     (tmp_path / "series").mkdir()
     result = cli("bench", "nab", tmp_path / "series", "--labels", tmp_path / "nope.json", "--out", tmp_path / "o")
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     assert "nope.json: no such labels file" in result.output
     assert "Traceback" not in result.output
 
@@ -149,6 +149,6 @@ def test_bench_nab_malformed_series_is_one_line(cli, tmp_path, shared_file):
     (data / "Twitter_volume_CRM.csv").write_text("timestamp,value\n2015-02-26 21:42:53,3\n2015-02-26 21:47:53,lots\n")
     result = cli("bench", "nab", data, "--labels", shared_file("nab/labels/realTweets_windows.json"),
                  "--out", tmp_path / "o")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.count("\n") == 1
     assert "Twitter_volume_CRM.csv:3: expected columns timestamp,value" in result.output

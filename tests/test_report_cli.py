@@ -8,7 +8,7 @@ from test_export import _stock  # the small stocked database of the export tests
 def test_unknown_watch(cli, tmp_path):
     _stock(tmp_path / "s.db")
     result = cli("--db", tmp_path / "s.db", "report", "--watch", "initech", "--out", tmp_path / "r")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip() == ("Error: watch 'initech' has no stored mentions "
                                      "(known: acme, globex)")
     assert not (tmp_path / "r" / "report.html").exists()
@@ -18,7 +18,7 @@ def test_period_the_wrong_way_round(cli, tmp_path):
     _stock(tmp_path / "s.db")
     result = cli("--db", tmp_path / "s.db", "report", "--since", "2024-03-05", "--until",
                  "2024-03-01", "--out", tmp_path / "r")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "is not before --until" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -34,7 +34,7 @@ def test_bad_time(cli, tmp_path):
 def test_empty_database(cli, tmp_path):
     open_db(tmp_path / "empty.db").close()
     result = cli("--db", tmp_path / "empty.db", "report", "--out", tmp_path / "r")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no mentions linked to a watch" in result.stderr
 
 

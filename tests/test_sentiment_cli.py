@@ -54,7 +54,7 @@ def test_eval_prints_the_figures_of_a_labeled_csv(cli, tmp_path):
 def test_eval_bad_input_is_one_clear_line(cli, tmp_path, args, message):
     (tmp_path / "bad.csv").write_text("text,label\nfine,0\nodd,7\n", encoding="utf-8")
     result = cli("sentiment", "eval", "bad.csv", *args, "--labels", "0=negative,1=positive")
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, bench, main, pass_app
+from mentionwatch.app import App, UserMistake, bench, main, pass_app
 
 DEFAULT_NAB_DATA = Path("../shared/data/nab/realTweets")
 DEFAULT_NAB_LABELS = Path("../shared/data/nab/labels/realTweets_windows.json")
@@ -93,7 +93,7 @@ def backtest(app: App, since: str, until: str, watch_name: str | None) -> None:
     if start >= end:
         raise click.BadParameter("must be before --until", param_hint="--since")
     if watch_name and watch_name not in {w.name for w in app.config.watches}:
-        raise click.ClickException(f"no watch named {watch_name!r} in {app.config_path}")
+        raise UserMistake(f"no watch named {watch_name!r} in {app.config_path}")
     findings = replay(app.db, app.config, start, end, watch_name)
     if not watch_name:
         _warn_unconfigured(app)
@@ -150,7 +150,7 @@ def show_alert(app: App, alert_id: int) -> None:
     db = app.db
     row = db.execute("SELECT * FROM alerts WHERE id = ?", [alert_id]).fetchone()
     if row is None:
-        raise click.ClickException(f"no alert with id {alert_id}")
+        raise UserMistake(f"no alert with id {alert_id}")
     alert = dict(zip([d[0] for d in db.execute("SELECT * FROM alerts LIMIT 0").description], row))
     explanation = json.loads(alert["explanation"] or "{}")
     click.echo(f"Alert #{alert_id}  {alert['status']}  severity {alert['severity']}  rule {alert['rule']}")
@@ -210,7 +210,7 @@ def _lifecycle_step(step, *args, **kwargs) -> None:
     try:
         step(*args, **kwargs)
     except LifecycleError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserMistake(str(exc)) from None
 
 
 @alerts_group.command(name="ack")
@@ -266,11 +266,11 @@ def bench_nab(data_dir: Path, labels_path: Path, out_dir: Path) -> None:
 
     for path, what in ((data_dir, "data folder"), (labels_path, "labels file")):
         if not path.exists():
-            raise click.ClickException(f"{path}: no such {what}")
+            raise UserMistake(f"{path}: no such {what}")
     try:
         result = run_benchmark(data_dir, labels_path, out_dir, nab_detector)
     except (ValueError, KeyError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
+        raise UserMistake(str(exc).strip("'\"")) from None
     click.echo(f"{'series':45} {'profile':20} {'raw':>7} {'TP':>4} {'FP':>4} {'FN':>4}")
     for f in result.files:
         click.echo(f"{f.name[:45]:45} {f.profile:20} {f.score:7.3f} {f.tp:4d} {f.fp:4d} {f.fn:4d}")
@@ -292,11 +292,11 @@ def bench_nab_grid(data_dir: Path, labels_path: Path) -> None:
 
     for path, what in ((data_dir, "data folder"), (labels_path, "labels file")):
         if not path.exists():
-            raise click.ClickException(f"{path}: no such {what}")
+            raise UserMistake(f"{path}: no such {what}")
     try:
         series = labelled_series(data_dir, labels_path)
     except (ValueError, KeyError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
+        raise UserMistake(str(exc).strip("'\"")) from None
     window_counts = {one.name: len(one.spans) for one in series}
     cells = nab_grid.grid_cells()
     click.echo(f"{len(cells)} settings x {len(series)} series, NAB standard profile (0 = null detector, 100 = perfect):")

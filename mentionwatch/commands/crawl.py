@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, bench, main, pass_app
+from mentionwatch.app import App, UserMistake, bench, main, pass_app
 
 ALL_FAILED_EXIT = 1
 
@@ -30,10 +30,10 @@ def crawl(app: App, watch_name: str | None, source_type: str | None) -> None:
 
     config = app.config
     if watch_name is not None and watch_name not in {w.name for w in config.watches}:
-        raise click.ClickException(f"no watch named {watch_name!r} in {app.config_path}")
+        raise UserMistake(f"no watch named {watch_name!r} in {app.config_path}")
     if source_type is not None and source_type not in SOURCES:
         known = ", ".join(sorted(SOURCES))
-        raise click.ClickException(f"unknown source type {source_type!r} (known: {known})")
+        raise UserMistake(f"unknown source type {source_type!r} (known: {known})")
     planned = [(w.name, s.type) for w in config.watches for s in w.sources
                if s.enabled and watch_name in (None, w.name) and source_type in (None, s.type)]
     if not planned:

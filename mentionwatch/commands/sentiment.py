@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, bench, main, pass_app
+from mentionwatch.app import App, UserMistake, bench, main, pass_app
 
 
 def _scorer(app: App, model: str | None = None, backend: str | None = None):
@@ -90,7 +90,7 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
     try:
         labeled = read_labeled(file, text_col, label_col, label_spec, labels_file)
     except LabeledFileError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserMistake(str(exc)) from None
     if limit:
         labeled = LabeledSet(labeled.texts[:limit], labeled.labels[:limit])
     scorer = _scorer(app, model, backend)
@@ -99,7 +99,7 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
         labeled, left_out = leave_out_seen(labeled)
         click.echo(f"left out: {left_out} texts found in the model's training corpora (--keep-seen counts them)")
         if not labeled.texts:
-            raise click.ClickException(f"{file}: every text is in the model's training corpora")
+            raise UserMistake(f"{file}: every text is in the model's training corpora")
     report = evaluate(scorer, labeled)
     click.echo(f"texts: {report['n']} ({report['seconds']:.1f}s)")
     click.echo(f"accuracy: {report['accuracy']:.4f}")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, bench, main, pass_app
+from mentionwatch.app import App, UserMistake, bench, main, pass_app
 
 _CHOICE_SENTIMENT = click.Choice(["negative", "neutral", "positive", "unscored"])
 _CHOICE_STATE = click.Choice(["flagged", "handled", "ignored", "none"])
@@ -94,7 +94,7 @@ def mark(app: App, mention_ids, state, note, actor) -> None:
     try:
         count = mark_mentions(app.db, mention_ids, state, actor=actor, note=note)
     except UnknownMentions as exc:
-        raise click.ClickException(f"{exc}; nothing was marked") from None
+        raise UserMistake(f"{exc}; nothing was marked") from None
     click.echo(f"{count} mention{'s' if count != 1 else ''} marked {state}")
 
 
@@ -122,7 +122,7 @@ def report(app: App, watches, since, until, out_dir) -> None:
         result = build_report(app.db, out_dir, watches=list(watches) or None, since=since_text,
                               until=until_text, sentiment_cfg=app.config.sentiment)
     except ReportError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserMistake(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"{result.html_path}: {len(result.sections)} watch"
@@ -149,7 +149,7 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
     from mentionwatch.triage.query import choose_model_id
 
     if not Path(app.db_path).exists():
-        raise click.ClickException(f"{app.db_path}: no such database (run 'mentionwatch init' first)")
+        raise UserMistake(f"{app.db_path}: no such database (run 'mentionwatch init' first)")
     db = app.db  # brings the schema up to date before the read-only view opens it
     model_id = choose_model_id(db, app.config.sentiment)
     if immutable:
