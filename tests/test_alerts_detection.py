@@ -188,7 +188,8 @@ def test_lifecycle_commands(cli, tmp_path, model_id):
     assert events[1:] == [("sam", "acknowledged", "looking"), ("kim", "note", "statement drafted"),
                           ("sam", "resolved", "fixed")]
     shown = cli("alerts", "show", alert_id)
-    assert "Post-crisis evaluation:" in shown.stdout and "time_to_resolve_s" in shown.stdout
+    assert "Post-crisis evaluation:" in shown.stdout and "resolved after" in shown.stdout
+    assert "in the 7 days before" in shown.stdout and "None" not in shown.stdout
 
     again = cli("alerts", "resolve", alert_id)
     assert again.exit_code == 2

@@ -101,11 +101,11 @@ def backtest(app: App, since: str, until: str, watch_name: str | None) -> None:
         click.echo(f"No alerts would have been raised between {start} and {end}.")
         return
     click.echo(f"{len(findings)} alert(s) would have been raised between {start} and {end}:")
-    click.echo(f"{'opened at':20}  {'watch':16} {'source':10} {'rule':18} {'severity':8} "
+    click.echo(f"{'opened at':20}  {'watch':16} {'source':10} {'rule':24} {'severity':8} "
                f"{'observed':>8} {'expected':>8}  window")
     for f in findings:
         rise = "".join(f", escalated to {s} at {t}" for t, s in f.escalations)
-        click.echo(f"{f.opened_at:20}  {f.watch[:16]:16} {(f.source or '-')[:10]:10} {f.rule[:18]:18} "
+        click.echo(f"{f.opened_at:20}  {f.watch[:16]:16} {(f.source or '-')[:10]:10} {f.rule[:24]:24} "
                    f"{f.severity:8} {f.observed:8g} {f.expected:8.1f}  {f.window_start} -> {f.window_end}{rise}")
 
 
@@ -135,11 +135,11 @@ def list_alerts(app: App, status: str, watch_name: str | None, limit: int) -> No
     if not rows:
         click.echo("No alerts.")
         return
-    click.echo(f"{'id':>5} {'status':12} {'severity':8} {'watch':16} {'source':10} {'rule':14} "
+    click.echo(f"{'id':>5} {'status':12} {'severity':8} {'watch':16} {'source':10} {'rule':24} "
                f"{'window start':20} {'observed':>8} {'expected':>8} owner")
     for (alert_id, state, severity, watch, source, rule, start, _end, observed, expected, owner) in rows:
         click.echo(f"{alert_id:5d} {state:12} {severity:8} {watch[:16]:16} {(source or '-')[:10]:10} "
-                   f"{rule[:14]:14} {start:20} {observed or 0:8g} {expected or 0:8.1f} {owner or '-'}")
+                   f"{rule[:24]:24} {start:20} {observed or 0:8g} {expected or 0:8.1f} {owner or '-'}")
 
 
 @alerts_group.command(name="show")
@@ -195,13 +195,15 @@ def show_alert(app: App, alert_id: int) -> None:
 def _print_postcrisis(db, alert_id: int) -> None:
     """The triage area's post-crisis evaluation, when that module is installed."""
     try:
-        from alerts.postcrisis import evaluate_alert
+        from alerts.postcrisis import AFTER_HOURS, BASELINE_DAYS, evaluate_alert
     except ImportError:
         return
-    evaluation = evaluate_alert(db, alert_id)
+    figures = evaluate_alert(db, alert_id)
     click.echo("Post-crisis evaluation:")
-    for key, value in evaluation.items():
-        click.echo(f"  {key}: {value}")
+    click.echo(f"  {figures['summary']}")
+    click.echo(f"  mentions counted: {figures['baseline_mentions']} in the {BASELINE_DAYS} days before, "
+               f"{figures['alert_mentions']} during, {figures['after_mentions']} in the {AFTER_HOURS} h after"
+               + (f" (sentiment by {figures['model_id']})" if figures["model_id"] else ""))
 
 
 def _lifecycle_step(step, *args, **kwargs) -> None:

@@ -125,7 +125,8 @@ def stats(app: App, as_json: bool) -> None:
         click.echo(json.dumps(figures, indent=2))
         return
     click.echo(f"Database: {app.db_path}")
-    click.echo(f"Mentions: {figures['mentions']} ({figures['first']} .. {figures['last']})")
+    period = f" ({figures['first']} .. {figures['last']})" if figures["mentions"] else ""
+    click.echo(f"Mentions: {figures['mentions']}{period}")
     for title, key in (("per source", "per_source"), ("per watch", "per_watch"),
                        ("sentiment", "per_label")):
         if figures[key]:
