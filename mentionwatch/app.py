@@ -68,6 +68,24 @@ class App:
 
         return open_db(self.db_path)
 
+    def require_watches(self, names) -> None:
+        """A watch named on the command line that neither the watchlist nor the database knows is a typo."""
+        configured = {watch.name for watch in self.config.watches}
+        for name in names:
+            if name in configured or self.db.execute(
+                    "SELECT 1 FROM mention_watches WHERE watch = ? UNION ALL "
+                    "SELECT 1 FROM alerts WHERE watch = ? LIMIT 1", [name, name]).fetchone():
+                continue
+            stored = {row[0] for row in self.db.execute(
+                "SELECT DISTINCT watch FROM mention_watches UNION SELECT watch FROM alerts")}
+            known = ", ".join(sorted(configured | stored)) or "none yet"
+            raise UserMistake(f"no watch named {name!r} in {self.config_path} or the database (known: {known})")
+
+    def require_alerts(self, alert_ids) -> None:
+        for alert_id in alert_ids:
+            if not self.db.execute("SELECT 1 FROM alerts WHERE id = ?", [alert_id]).fetchone():
+                raise UserMistake(f"no alert with id {alert_id}")
+
 
 class MainGroup(click.Group):
     """Turns configuration errors into one line and exit code 2, database errors into one line and 1."""

@@ -221,3 +221,17 @@ def test_bench_export_prints_its_figures(cli):
     assert "stored 1,000 synthetic mentions" in result.output
     line = next(line for line in result.output.splitlines() if line.startswith("export csv"))
     assert "1,000 rows" in line and "rows/s" in line and "peak RSS" in line
+
+
+def test_a_misspelt_watch_or_alert_is_a_mistake_not_an_empty_result(cli, stocked, tmp_path):
+    db_path, _ = stocked  # no watchlist file here: the watches are known from the database
+    out = tmp_path / "x.csv"
+    assert cli("--db", db_path, "export", "--watch", "globex", "--out", out).exit_code == 0
+    for args in (("export", "--watch", "acmee", "--out", out), ("search", "refund", "--watch", "acmee"),
+                 ("alerts", "list", "--watch", "acmee")):
+        result = cli("--db", db_path, *args)
+        assert result.exit_code == 2, args
+        assert result.stderr.strip().endswith("or the database (known: acme, globex)")
+        assert "no watch named 'acmee'" in result.stderr
+    missing_alert = cli("--db", db_path, "export", "--alert", "7", "--alert", "8", "--out", out)
+    assert missing_alert.exit_code == 2 and missing_alert.stderr.strip() == "Error: no alert with id 8"

@@ -129,6 +129,7 @@ def list_alerts(app: App, status: str, watch_name: str | None, limit: int) -> No
         sql += " AND status = ?"
         params.append(status)
     if watch_name:
+        app.require_watches([watch_name])
         sql += " AND watch = ?"
         params.append(watch_name)
     rows = app.db.execute(sql + " ORDER BY window_end DESC, id DESC LIMIT ?", [*params, limit]).fetchall()

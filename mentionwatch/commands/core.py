@@ -88,6 +88,8 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
 @pass_app
 def search(app: App, query: str, watch: str | None, limit: int, as_json: bool) -> None:
     """Full-text search over stored mentions (SQLite FTS5 syntax: words, "phrases", OR, NOT, prefix*)."""
+    if watch:
+        app.require_watches([watch])
     rows = _search_rows(app.db, query, watch, limit)
     for row in rows:
         if as_json:

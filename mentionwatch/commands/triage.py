@@ -60,6 +60,8 @@ def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, sin
     fmt = fmt or {".jsonl": "jsonl", ".xlsx": "xlsx"}.get(out_path.suffix.lower(), "csv")
     filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
                        unhandled, states, limit)
+    app.require_watches(watches)
+    app.require_alerts(alert_ids)
     db = app.db
     model_id = choose_model_id(db, app.config.sentiment)
     try:
