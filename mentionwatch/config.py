@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -338,9 +339,42 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
     location = tuple(part for part in first["loc"] if not str(part).startswith("function-"))
     field = _dotted(location) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden" and location:
+        message = _unknown_setting(location)
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{path}:{_line_of(node, location)}: {field}: {message}{suffix}"
+
+
+def _unknown_setting(location: tuple) -> str:
+    """'unknown setting 'sorces' (did you mean 'sources'?)' for a key the model at that place lacks."""
+    name = str(location[-1])
+    close = difflib.get_close_matches(name, _settings_at(location[:-1]), n=1)
+    return f"unknown setting {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _settings_at(location: tuple) -> list[str]:
+    """The setting names allowed at a place in the watchlist ([] when it cannot tell)."""
+    model: type[BaseModel] | None = Config
+    for part in location:
+        if isinstance(part, int):  # an item of a list: the same model
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The settings model an annotation holds: itself, or inside list[...] / ... | None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _dotted(location: tuple) -> str:
