@@ -167,7 +167,7 @@ def test_marks_and_unhandled_export(cli, stocked, tmp_path):
     marked = cli("--db", db_path, "mark", ids["p1"], ids["p3"], "--state", "handled",
                  "--by", "dana", "--note", "replied")
     assert marked.exit_code == 0 and "2 mentions marked handled" in marked.output
-    assert cli("--db", db_path, "mark", ids["p4"], "--state", "ignored").exit_code == 0
+    assert cli("--db", db_path, "mark", ids["p4"], "--state", "ignored", "--actor", "lee").exit_code == 0
     assert cli("--db", db_path, "mark", ids["p2"], "--state", "flagged").exit_code == 0
     out = tmp_path / "todo.csv"
     assert cli("--db", db_path, "export", "--unhandled", "--out", out).exit_code == 0
@@ -180,6 +180,9 @@ def test_marks_and_unhandled_export(cli, stocked, tmp_path):
     done = [json.loads(line) for line in out_handled.read_text().splitlines()]
     assert {(r["mention_id"], r["triage_by"], r["triage_note"]) for r in done} == {
         (ids["p1"], "dana", "replied"), (ids["p3"], "dana", "replied")}
+    out_ignored = tmp_path / "ignored.jsonl"
+    cli("--db", db_path, "export", "--state", "ignored", "--out", out_ignored)
+    assert [json.loads(line)["triage_by"] for line in out_ignored.read_text().splitlines()] == ["lee"]
     out_open = tmp_path / "open.jsonl"
     cli("--db", db_path, "export", "--state", "none", "--state", "ignored", "--out", out_open)
     not_dealt_with = [json.loads(line)["mention_id"] for line in out_open.read_text().splitlines()]

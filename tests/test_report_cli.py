@@ -21,6 +21,10 @@ def test_period_the_wrong_way_round(cli, tmp_path):
     assert result.exit_code == 2
     assert "is not before --until" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    # 7 days back from today is after this old history: the line says where --until came from
+    relative = cli("--db", tmp_path / "s.db", "report", "--since", "7d", "--out", tmp_path / "r")
+    assert relative.exit_code == 2
+    assert "(the newest stored mention; give --until, or --since as a date)" in relative.stderr
 
 
 def test_bad_time(cli, tmp_path):

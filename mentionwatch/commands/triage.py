@@ -77,7 +77,7 @@ def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, sin
 @click.option("--state", required=True, type=click.Choice(["flagged", "handled", "ignored"]),
               help="flagged = needs follow-up; handled = done; ignored = not relevant.")
 @click.option("--note", help="Short note stored with the mark (what was done, ticket number...).")
-@click.option("--by", "actor", help="Who marks it [default: $USER].")
+@click.option("--by", "--actor", "actor", help="Who marks it [default: $USER].")
 @pass_app
 def mark(app: App, mention_ids, state, note, actor) -> None:
     """Mark mentions as flagged, handled or ignored. Example:

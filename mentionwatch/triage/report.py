@@ -63,10 +63,12 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
     watches = list(watches or known)
     if not watches:
         raise ReportError("the database has no mentions linked to a watch yet")
+    given_until = until is not None
     until = until or _after_newest(db, watches)
     since = since or to_iso(from_iso(until) - dt.timedelta(days=DEFAULT_PERIOD_DAYS))
     if since >= until:
-        raise ReportError(f"--since {since} is not before --until {until}")
+        hint = "" if given_until else " (the newest stored mention; give --until, or --since as a date)"
+        raise ReportError(f"--since {since} is not before --until {until}{hint}")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReportResult(out_dir / "report.html", since=since, until=until, model_id=model_id)
