@@ -102,7 +102,7 @@ def _finding(series: Series, rule: str, incident: Incident, span: int) -> Findin
 
 
 def findings_for_series(series: Series, settings) -> list[Finding]:
-    """Every incident of the spike detector and of the threshold rules in one series."""
+    """Every incident of the spike detector and of the threshold rules in one series, by opening time."""
     tuned = detector_settings(settings)
     _stats, incidents = detect(series.negative, tuned)
     found = [_finding(series, SPIKE_RULE, incident, tuned.smooth) for incident in incidents]
@@ -111,7 +111,34 @@ def findings_for_series(series: Series, settings) -> list[Finding]:
         name = "threshold:" + (rule.name or f"{rule.count} in {_duration_text(rule.window)}")
         for incident in threshold_incidents(series.negative, window, rule.count, tuned.cooldown, rule.severity):
             found.append(_finding(series, name, incident, window))
-    return found
+    return sorted(found, key=lambda f: f.opened_at)  # the order a live run meets them in
+
+
+def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
+    """The alert after a finding on an overlapping window (any rule), and whether its severity rose;
+    None when the finding adds nothing. The alert keeps its rule, and its counts unless the same rule
+    saw more."""
+    same_rule = alert.rule == finding.rule
+    escalated = SEVERITIES.index(finding.severity) > SEVERITIES.index(alert.severity)
+    stronger = same_rule and finding.observed > (alert.observed or 0)
+    if not (escalated or stronger or finding.window_end > alert.window_end):
+        return None
+    escalations = alert.escalations + ([(_reached_at(finding), finding.severity)] if escalated else [])
+    merged = dataclasses.replace(
+        finding, rule=alert.rule, severity=finding.severity if escalated else alert.severity,
+        window_start=min(alert.window_start, finding.window_start),
+        window_end=max(alert.window_end, finding.window_end),
+        observed=finding.observed if stronger else alert.observed,
+        expected=finding.expected if stronger else alert.expected,
+        score=max(alert.score or 0.0, finding.score) if same_rule else alert.score,
+        opened_at=alert.opened_at, escalations=escalations,
+    )
+    return merged, escalated
+
+
+def _reached_at(finding: Finding) -> str:
+    """When a finding reached its (final) severity."""
+    return finding.escalations[-1][0] if finding.escalations else finding.opened_at
 
 
 def _duration_text(seconds: float) -> str:
@@ -214,17 +241,14 @@ def _update_alert(db, config, watch, finding: Finding, existing: tuple, model_id
     alert_id, rule, severity, window_start, window_end, status, observed, expected, score = existing
     if status == "resolved":
         return  # a resolved alert is closed for good; a later incident opens a new one
-    same_rule = rule == finding.rule
-    escalated = SEVERITIES.index(finding.severity) > SEVERITIES.index(severity)
-    stronger = same_rule and finding.observed > (observed or 0)
-    if not (escalated or stronger or finding.window_end > window_end):
+    stored = dataclasses.replace(finding, rule=rule, severity=severity, window_start=window_start,
+                                 window_end=window_end, observed=observed, expected=expected, score=score,
+                                 escalations=[])
+    change = merge_into(stored, finding)
+    if change is None:
         return
-    merged = dataclasses.replace(
-        finding, rule=rule, severity=finding.severity if escalated else severity,
-        window_start=min(window_start, finding.window_start), window_end=max(window_end, finding.window_end),
-        observed=finding.observed if stronger else observed, expected=finding.expected if stronger else expected,
-        score=max(score or 0.0, finding.score) if same_rule else score,
-    )
+    merged, escalated = change
+    same_rule = rule == finding.rule
     explanation, mention_ids = describe(db, watch, merged, model_id, settings)
     with db.conn:
         db.execute(
@@ -298,5 +322,23 @@ def backtest(db, config, since, until, watch_name: str | None = None) -> list[Fi
             continue
         history = dt.timedelta(seconds=settings.warmup + SEASON_SECONDS * SEASON_DAYS)
         for series in watch_series(db, watch.name, settings, model_id, start - history, end):
-            findings.extend(f for f in findings_for_series(series, settings) if f.opened_at > to_iso(start))
+            alerts = merged_alerts(findings_for_series(series, settings))
+            findings.extend(alert for alert in alerts if alert.opened_at > to_iso(start))
     return sorted(findings, key=lambda f: (f.opened_at, f.watch, f.source or ""))
+
+
+def merged_alerts(findings: list[Finding]) -> list[Finding]:
+    """One series' findings (by opening time) as the alerts a live run makes of them: a finding whose
+    window overlaps an alert's, whichever rule found it, updates that alert (see `_store`)."""
+    alerts: list[Finding] = []
+    for finding in findings:
+        overlapping = next((i for i in range(len(alerts) - 1, -1, -1)
+                            if alerts[i].window_start < finding.window_end
+                            and alerts[i].window_end > finding.window_start), None)
+        if overlapping is None:
+            alerts.append(finding)
+            continue
+        change = merge_into(alerts[overlapping], finding)
+        if change is not None:
+            alerts[overlapping] = change[0]
+    return alerts

@@ -218,6 +218,22 @@ def test_spike_and_threshold_rule_on_one_burst_make_one_alert(db, model_id):
     assert [s for (s,) in db.execute("SELECT state FROM notifications ORDER BY id")] == ["opened:high", "escalated:critical"]
 
 
+def test_backtest_lists_the_alerts_a_live_run_raises(db, model_id):
+    config = parse_config(config_text(extra_alerts="  thresholds:\n    - {count: 20, window: 1h, severity: critical}"))
+    first, second = 5 * 24 + 8, 6 * 24 + 20  # both rules on the first burst, the spike alone on the second
+    add_stream(db, model_id, burst={first: [("reddit", 22)], second: [("mastodon", 15)]})
+    end = START + dt.timedelta(hours=second + 3)
+    replayed = backtest(db, config, START, end)
+    moment = START + dt.timedelta(days=4)
+    while moment <= end:  # a live service detecting every hour
+        run_detection(db, config, now=moment, notify=False)
+        moment += dt.timedelta(hours=1)
+    live = db.execute("SELECT rule, severity, window_start, window_end FROM alerts ORDER BY id").fetchall()
+    assert len(live) == 2
+    assert [(f.rule, f.severity, f.window_start, f.window_end) for f in replayed] == live
+    assert [severity for _, severity in replayed[0].escalations] == ["critical"]
+
+
 def test_detect_says_what_it_could_not_check(cli, tmp_path, model_id):
     """Mentions imported into a watch the watchlist file lacks, or a --at far from the stored history,
     would otherwise give a silent 'Checked 0 series'."""
