@@ -18,6 +18,7 @@ from crawler.pollers.mastodon import MastodonPoller
 from crawler.pollers.reddit import RedditPoller
 from crawler.pollers.rss import RssPoller
 from crawler.pollers.stackexchange import StackExchangePoller
+from crawler.source_types import SCRAPY_TYPES
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,6 @@ class SourceInfo:
 
 def _from_poller(type_name: str, poller: type[Poller], secrets: tuple[str, ...] = ()) -> SourceInfo:
     return SourceInfo(type_name, poller.description, dict(poller.options_doc), poller, secrets)
-
-
-from crawler.source_types import SCRAPY_TYPES
 
 
 def _spider_options(type_name: str, fallback: dict[str, str]) -> dict[str, str]:

@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, bench, main, pass_app
-from mentionwatch.config import DEFAULT_CONFIG_NAME
 from mentionwatch.importer import ColumnMap, ImportFileError, RowProblem, read_mentions
 
 REJECTED_ROWS_EXIT = 3
