@@ -33,13 +33,20 @@ class UserMistake(click.ClickException):
     exit_code = CONFIG_ERROR_EXIT
 
 
+# Commands that only work on mentions already stored: on a database file that does not exist they
+# say so (a mistyped --db) instead of creating an empty one and reporting nothing.
+NEED_AN_EXISTING_DATABASE = frozenset(
+    {"alerts", "backtest", "browse", "detect", "export", "mark", "report", "score", "search", "stats", "status"})
+
+
 class App:
     """What the global options point at; config and database are opened on first use."""
 
-    def __init__(self, config_path: Path | None, db_path: Path | None):
+    def __init__(self, config_path: Path | None, db_path: Path | None, *, db_must_exist: bool = False):
         self.config_path_given = config_path is not None
         self.config_path = Path(config_path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
         self._db_path = db_path
+        self.db_must_exist = db_must_exist
 
     @cached_property
     def config(self) -> Config:
@@ -66,6 +73,8 @@ class App:
     def db(self):
         from storage import open_db
 
+        if self.db_must_exist and not Path(self.db_path).exists():
+            raise UserMistake(f"{self.db_path}: no such database (run 'mentionwatch init' first, or check --db)")
         return open_db(self.db_path)
 
     def require_watches(self, names) -> None:
@@ -115,7 +124,7 @@ def main(ctx: click.Context, config_path: Path | None, db_path: Path | None, ver
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    ctx.obj = App(config_path, db_path)
+    ctx.obj = App(config_path, db_path, db_must_exist=ctx.invoked_subcommand in NEED_AN_EXISTING_DATABASE)
 
 
 @main.group()

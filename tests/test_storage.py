@@ -183,3 +183,21 @@ def test_a_file_that_is_not_a_database_is_one_error_line(cli, tmp_path):
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: database error: file is not a database ({not_a_db})"
     assert not_a_db.read_text().startswith("meeting notes")  # left as it was
+
+
+@pytest.mark.parametrize("command", [("stats",), ("search", "refund"), ("alerts", "list"), ("status",)])
+def test_a_mistyped_database_path_is_one_line_and_creates_nothing(cli, tmp_path, command):
+    typo = tmp_path / "mentionwach.db"
+    result = cli("--db", typo, *command)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"Error: {typo}: no such database "
+                                     "(run 'mentionwatch init' first, or check --db)")
+    assert not typo.exists()
+
+
+def test_commands_that_store_mentions_create_the_database(cli, tmp_path):
+    feed = tmp_path / "posts.csv"
+    feed.write_text("id,text,created_at\n1,hello acme,2024-01-01T00:00:00Z\n", encoding="utf-8")
+    fresh = tmp_path / "fresh.db"
+    assert cli("--db", fresh, "import", feed, "--source", "csv").exit_code == 0
+    assert fresh.exists() and cli("--db", fresh, "stats").exit_code == 0

@@ -150,8 +150,6 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
     from mentionwatch.triage.browse import serve
     from mentionwatch.triage.query import choose_model_id
 
-    if not Path(app.db_path).exists():
-        raise UserMistake(f"{app.db_path}: no such database (run 'mentionwatch init' first)")
     db = app.db  # brings the schema up to date before the read-only view opens it
     model_id = choose_model_id(db, app.config.sentiment)
     if immutable:
