@@ -20,7 +20,7 @@ from mentionwatch.config import (
 )
 from storage.db import database_problem
 
-CONFIG_ERROR_EXIT = 2  # a mistake in the command, the watchlist or an input file
+MISTAKE_EXIT = 2  # a mistake in the command, the watchlist or an input file
 
 
 class UserMistake(click.ClickException):
@@ -30,7 +30,7 @@ class UserMistake(click.ClickException):
     that cannot be written, a model that cannot be fetched.
     """
 
-    exit_code = CONFIG_ERROR_EXIT
+    exit_code = MISTAKE_EXIT
 
 
 # Commands that only work on mentions already stored: on a database file that does not exist they
@@ -77,6 +77,11 @@ class App:
             raise UserMistake(f"{self.db_path}: no such database (run 'mentionwatch init' first, or check --db)")
         return open_db(self.db_path)
 
+    def require_configured_watch(self, name: str | None) -> None:
+        """For commands that need the watch's settings (crawl, backtest): it must be in the watchlist."""
+        if name is not None and name not in {watch.name for watch in self.config.watches}:
+            raise UserMistake(f"no watch named {name!r} in {self.config_path}")
+
     def require_watches(self, names) -> None:
         """A watch named on the command line that neither the watchlist nor the database knows is a typo."""
         configured = {watch.name for watch in self.config.watches}
@@ -104,7 +109,7 @@ class MainGroup(click.Group):
             return super().invoke(ctx)
         except ConfigError as exc:
             click.echo(f"Error: {exc}", err=True)
-            ctx.exit(CONFIG_ERROR_EXIT)
+            ctx.exit(MISTAKE_EXIT)
         except sqlite3.DatabaseError as exc:  # locked for longer than the busy timeout, disk full ...
             where = (vars(ctx.obj).get("db_path") if ctx.obj else None) or "the database"
             click.echo(f"Error: {database_problem(exc)} ({where})", err=True)

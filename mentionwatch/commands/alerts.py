@@ -92,8 +92,7 @@ def backtest(app: App, since: str, until: str, watch_name: str | None) -> None:
     start, end = _moment(since, "--since"), _moment(until, "--until")
     if start >= end:
         raise click.BadParameter("must be before --until", param_hint="--since")
-    if watch_name and watch_name not in {w.name for w in app.config.watches}:
-        raise UserMistake(f"no watch named {watch_name!r} in {app.config_path}")
+    app.require_configured_watch(watch_name)
     findings = replay(app.db, app.config, start, end, watch_name)
     if not watch_name:
         _warn_unconfigured(app)

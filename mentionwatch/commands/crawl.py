@@ -29,8 +29,7 @@ def crawl(app: App, watch_name: str | None, source_type: str | None) -> None:
     from crawler.pollers import SOURCES
 
     config = app.config
-    if watch_name is not None and watch_name not in {w.name for w in config.watches}:
-        raise UserMistake(f"no watch named {watch_name!r} in {app.config_path}")
+    app.require_configured_watch(watch_name)
     if source_type is not None and source_type not in SOURCES:
         known = ", ".join(sorted(SOURCES))
         raise UserMistake(f"unknown source type {source_type!r} (known: {known})")
