@@ -59,6 +59,13 @@ class App:
     def has_config_file(self) -> bool:
         return self.config_path.exists()
 
+    def require_config_file(self) -> None:
+        """For commands that do nothing without a watchlist (crawl, run): a missing one is a mistake,
+        not an empty watchlist, so a scheduled job started in the wrong folder does not pass silently."""
+        if not self.has_config_file:
+            raise ConfigError(f"{self.config_path}: no such file (create one with 'mentionwatch init', "
+                              "or give --config)")
+
     @cached_property
     def db_path(self) -> Path:
         if self._db_path is not None:
@@ -73,6 +80,8 @@ class App:
     def db(self):
         from storage import open_db
 
+        if Path(self.db_path).is_dir():
+            raise UserMistake(f"{self.db_path}: is a folder, not a database file (check --db)")
         if self.db_must_exist and not Path(self.db_path).exists():
             raise UserMistake(f"{self.db_path}: no such database (run 'mentionwatch init' first, or check --db)")
         return open_db(self.db_path)
@@ -129,6 +138,7 @@ def main(ctx: click.Context, config_path: Path | None, db_path: Path | None, ver
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    hide_secrets_in_logs(level)
     ctx.obj = App(config_path, db_path, db_must_exist=ctx.invoked_subcommand in NEED_AN_EXISTING_DATABASE)
 
 
@@ -138,4 +148,15 @@ def bench() -> None:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def hide_secrets_in_logs(level: int) -> None:
+    """Command-line logs get the service's protections: tokens from the environment are redacted,
+    and httpx's request lines (full URLs, query-string keys included) stay quiet even with -vv."""
+    from mentionwatch.logging_setup import SecretFilter, quiet_libraries, secrets_from_environment
+
+    quiet_libraries(level)
+    secret_filter = SecretFilter(secrets_from_environment())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(secret_filter)
 

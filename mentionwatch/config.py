@@ -114,11 +114,21 @@ class ThresholdRule(_Strict):
     """A simple rule: at least `count` negative mentions within `window`."""
 
     name: str | None = None
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, strict=True)
     window: Duration = 3600.0
     severity: Literal["low", "medium", "high", "critical"] = "medium"
 
     _window = field_validator("window", mode="before")(lambda v: parse_duration(v))
+
+
+MIN_BUCKET, MAX_BUCKET = 60.0, 86400.0
+
+
+def _check_bucket(seconds: float) -> float:
+    """Counting per second would make millions of buckets a day; a bucket over a day hides the hour."""
+    if not MIN_BUCKET <= seconds <= MAX_BUCKET:
+        raise ValueError(f"a bucket must be between 1m and 1d, not {seconds:g}s")
+    return seconds
 
 
 class AlertSettings(_Strict):
@@ -128,7 +138,8 @@ class AlertSettings(_Strict):
     bucket: Duration = 3600.0
     sensitivity: float = Field(default=0.5, ge=0.0, le=1.0,
                                description="0 = only the largest spikes, 1 = the faintest")
-    min_count: int = Field(default=5, ge=1, description="fewest negative mentions in a bucket to alert")
+    min_count: int = Field(default=5, ge=1, strict=True,
+                           description="fewest negative mentions in a bucket to alert")
     warmup: Duration = 7 * 86400.0
     cooldown: Duration = 6 * 3600.0
     per_source: bool = False
@@ -137,6 +148,7 @@ class AlertSettings(_Strict):
     _durations = field_validator("bucket", "warmup", "cooldown", mode="before")(
         lambda v: parse_duration(v)
     )
+    _bucket = field_validator("bucket")(lambda v: _check_bucket(v))
 
 
 class AlertOverrides(_Strict):
@@ -145,7 +157,7 @@ class AlertOverrides(_Strict):
     enabled: bool | None = None
     bucket: Duration | None = None
     sensitivity: float | None = Field(default=None, ge=0.0, le=1.0)
-    min_count: int | None = Field(default=None, ge=1)
+    min_count: int | None = Field(default=None, ge=1, strict=True)
     warmup: Duration | None = None
     cooldown: Duration | None = None
     per_source: bool | None = None
@@ -154,6 +166,7 @@ class AlertOverrides(_Strict):
     _durations = field_validator("bucket", "warmup", "cooldown", mode="before")(
         lambda v: None if v is None else parse_duration(v)
     )
+    _bucket = field_validator("bucket")(lambda v: None if v is None else _check_bucket(v))
 
 
 class Watch(_Strict):
@@ -271,6 +284,7 @@ def parse_config(text: str, path: str | Path = "<config>") -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_error_line(path, exc)) from None
+    _refuse_duplicate_keys(path, node)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -341,9 +355,30 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden" and location:
         message = _unknown_setting(location)
+    elif first["type"] == "model_type":  # pydantic would name the internal class
+        given = first.get("input")
+        message = ("is empty: write its settings indented below it, or leave it out" if given is None
+                   else f"should be settings (name: value lines), not {type(given).__name__}")
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{path}:{_line_of(node, location)}: {field}: {message}{suffix}"
+
+
+def _refuse_duplicate_keys(path: str | Path, node: yaml.Node | None) -> None:
+    """YAML keeps the last of two equal keys without a word; in a watchlist that hides a mistake."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):  # a list or mapping as a key: pydantic refuses it
+                continue
+            if key.value in seen:
+                raise ConfigError(f"{path}:{key.start_mark.line + 1}: {key.value!r} is set twice "
+                                  "in the same place (only one would count)")
+            seen.add(key.value)
+            _refuse_duplicate_keys(path, value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(path, item)
 
 
 def _unknown_setting(location: tuple) -> str:

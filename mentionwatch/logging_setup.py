@@ -120,7 +120,12 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO,
     # "raised an exception") would double the service's: its event listener logs those
     logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))
     logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
+    quiet_libraries(level)
+    return secret_filter
+
+
+def quiet_libraries(level: int) -> None:
+    """Libraries log at WARNING and above only: httpx's INFO lines carry full request URLs."""
     for noisy in ("httpx", "httpcore", "urllib3", "filelock", "transformers", "onnx_model",
                   "onnx_model_bert", "fusion_base", "fusion_utils", "fusion_options"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    return secret_filter

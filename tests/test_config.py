@@ -96,6 +96,14 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
     ("watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n      - type: reviews\n"
      "        options: {start_urls: ['https://example.org/r'], item: 'div[', text: 'p::text'}\n",
      r"w\.yaml:5: watches\[0\]\.sources\[0\]: reviews: options\.item: invalid selector 'div\['"),
+    ("alerts:\n  bucket: 0.001s\n", r"w\.yaml:2: alerts\.bucket: a bucket must be between 1m and 1d, not 0\.001s"),
+    ("watches:\n  - name: a\n    query: {any: [x]}\n    alerts: {bucket: 2d}\n",
+     r"w\.yaml:4: watches\[0\]\.alerts\.bucket: a bucket must be between 1m and 1d"),
+    ("alerts:\n  min_count: true\n", r"w\.yaml:2: alerts\.min_count: Input should be a valid integer"),
+    ("alerts:\n  thresholds:\n    - count: 2.5\n", r"w\.yaml:3: alerts\.thresholds\[0\]\.count: Input should be a valid integer"),
+    ("alerts:\n  bucket: 1h\n  cooldown: 2h\n  bucket: 2h\n", r"w\.yaml:4: 'bucket' is set twice in the same place"),
+    ("alerts:\nwatches: []\n", r"w\.yaml:1: alerts: is empty: write its settings indented below it, or leave it out$"),
+    ("alerts: 5\n", r"w\.yaml:1: alerts: should be settings \(name: value lines\), not int$"),
 ])
 def test_bad_config_gives_one_line(tmp_path, text, expected):
     path = tmp_path / "w.yaml"

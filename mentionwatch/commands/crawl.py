@@ -28,6 +28,7 @@ def crawl(app: App, watch_name: str | None, source_type: str | None) -> None:
     from crawler.collect import collect_all
     from crawler.pollers import SOURCES
 
+    app.require_config_file()
     config = app.config
     app.require_configured_watch(watch_name)
     if source_type is not None and source_type not in SOURCES:

@@ -9,7 +9,7 @@ import sqlite3
 import click
 
 from mentionwatch.app import App, bench, main, pass_app
-from mentionwatch.config import ConfigError, parse_duration
+from mentionwatch.config import parse_duration
 
 
 def _duration(_ctx, _param, value):
@@ -38,8 +38,7 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
 
     app: App = ctx.obj
     verbose = ctx.parent.params.get("verbose", 0) if ctx.parent else 0
-    if not app.has_config_file:
-        raise ConfigError(f"{app.config_path}: no such file (create one with 'mentionwatch init')")
+    app.require_config_file()
     config = app.config  # a bad watchlist stops here: one line, exit 2
     secret_filter = configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
     secret_filter.update(filter(None, (n.resolve_url() for n in config.notifications)))
