@@ -92,6 +92,9 @@ def test_crawl_filters_and_rejects_unknown_names(cli, tmp_path, server):
     assert unknown.stderr.strip() == f"Error: no watch named 'nope' in {config}"
     bad_type = cli("--config", config, "crawl", "--source", "myspace")
     assert bad_type.exit_code == 2 and "unknown source type 'myspace'" in bad_type.stderr
+    both = cli("--config", config, "crawl", "--source", "rss", "--source", "hackernews")
+    assert both.exit_code == 0, both.output
+    assert sorted(line.split()[1] for line in both.stdout.splitlines()[1:-1]) == ["hackernews", "rss"]
 
 
 def test_sources_lists_every_type_with_its_options(cli):
@@ -119,6 +122,13 @@ def test_bench_parsers_prints_a_rate_per_recorded_file(cli, shared_data):
     assert rows["nytimes_world_2024-08-08.xml"][2] == "60"
     assert rows["google_play_review_jp.mixi.html"][2] == "40"
     assert all(float(row[3].replace(",", "")) > 0 for row in rows.values())
+
+
+def test_bench_parsers_without_the_data_is_an_error_not_a_table(cli, tmp_path):
+    result = cli("bench", "parsers", "--data", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "no such folder" in result.stderr
+    result = cli("bench", "parsers", "--data", tmp_path)  # a folder without the recorded files
+    assert result.exit_code == 1 and "8 of 8 recorded files are missing" in result.stderr
 
 
 def test_readme_example_watch_is_valid():

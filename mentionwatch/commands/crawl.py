@@ -17,10 +17,11 @@ ALL_FAILED_EXIT = 1
 
 
 @main.command()
-@click.option("--watch", "watch_name", default=None, help="Only this watch.")
-@click.option("--source", "source_type", default=None, help="Only sources of this type, e.g. reddit.")
+@click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeat for more).")
+@click.option("--source", "source_types", multiple=True,
+              help="Only sources of this type, e.g. reddit (repeat for more).")
 @pass_app
-def crawl(app: App, watch_name: str | None, source_type: str | None) -> None:
+def crawl(app: App, watch_names: tuple[str, ...], source_types: tuple[str, ...]) -> None:
     """Poll every enabled source of every watch once and store the new mentions.
 
     Prints a summary per watch and source. Exit code 1 only when every source failed.
@@ -30,12 +31,15 @@ def crawl(app: App, watch_name: str | None, source_type: str | None) -> None:
 
     app.require_config_file()
     config = app.config
-    app.require_configured_watch(watch_name)
-    if source_type is not None and source_type not in SOURCES:
-        known = ", ".join(sorted(SOURCES))
-        raise UserMistake(f"unknown source type {source_type!r} (known: {known})")
+    watch_names, source_types = tuple(dict.fromkeys(watch_names)), tuple(dict.fromkeys(source_types))
+    for name in watch_names:
+        app.require_configured_watch(name)
+    for source_type in source_types:
+        if source_type not in SOURCES:
+            known = ", ".join(sorted(SOURCES))
+            raise UserMistake(f"unknown source type {source_type!r} (known: {known})")
     planned = [(w.name, s.type) for w in config.watches for s in w.sources
-               if s.enabled and watch_name in (None, w.name) and source_type in (None, s.type)]
+               if s.enabled and _chosen(w.name, watch_names) and _chosen(s.type, source_types)]
     if not planned:
         click.echo("Nothing to crawl: no enabled sources match (add sources to your watches).")
         return
@@ -48,14 +52,22 @@ def crawl(app: App, watch_name: str | None, source_type: str | None) -> None:
 
     if show_progress:
         click.echo(f"Crawling {len(planned)} source(s)...", err=True)
-    results = collect_all(app.db, config, watch_name=watch_name, source_type=source_type,
-                          progress=progress)
+    results = []
+    for watch_name in watch_names or (None,):
+        for source_type in source_types or (None,):
+            results += collect_all(app.db, config, watch_name=watch_name, source_type=source_type,
+                                   progress=progress)
     click.echo(summary_table(results))
     for result in results:
         for line in result.errors[:5]:
             click.echo(f"{result.watch}/{result.source}: {line}", err=True)
     if results and all(r.status == "failed" for r in results):
         raise SystemExit(ALL_FAILED_EXIT)
+
+
+def _chosen(name: str, wanted: tuple[str, ...]) -> bool:
+    """No --watch / --source given means all of them."""
+    return not wanted or name in wanted
 
 
 def summary_table(results) -> str:
@@ -115,11 +127,15 @@ def bench_parsers(data_dir: Path | None, seconds: float) -> None:
     from crawler.pollers import SOURCES
 
     data_dir = data_dir or Path(os.environ.get("MENTIONWATCH_SHARED_DATA", "../shared/data"))
+    if not data_dir.is_dir():
+        raise UserMistake(f"{data_dir}: no such folder (give --data or set MENTIONWATCH_SHARED_DATA)")
     click.echo(f"{'source':<11} {'file':<52} {'items':>5} {'items/s':>9}")
+    missing = 0
     for source_type, relative, kind in RECORDED_PAYLOADS:
         path = data_dir / relative
         if not path.exists():
             click.echo(f"{source_type:<11} {relative:<52} missing", err=True)
+            missing += 1
             continue
         payload = _read_payload(path, kind)
         parse = SOURCES[source_type].poller.parse
@@ -129,6 +145,9 @@ def bench_parsers(data_dir: Path | None, seconds: float) -> None:
             runs += 1
         rate = items * runs / (time.perf_counter() - started)
         click.echo(f"{source_type:<11} {path.name:<52} {items:>5} {rate:>9,.0f}")
+    if missing:
+        raise click.ClickException(f"{missing} of {len(RECORDED_PAYLOADS)} recorded files are missing "
+                                   f"under {data_dir}")
 
 
 @bench.command(name="spiders")
