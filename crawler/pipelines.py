@@ -15,7 +15,7 @@ import re
 from scrapy.exceptions import DropItem
 
 from crawler.matching import matches_query
-from storage import Mention, open_db, save_mentions
+from storage import Mention, open_db, parse_timestamp, save_mentions
 
 DEFAULT_BATCH_SIZE = 100
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
@@ -42,15 +42,22 @@ def item_to_mention(item, watch_name: str) -> Mention:
 
 
 def _created_at(raw, date_format: str | None):
+    """`date_format` first, then the usual ISO/RFC forms: a site may mix both (a `datetime`
+    attribute on some reviews, "3 May 2024" on others). Neither: ValueError."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise ValueError("created_at: missing")
-    if date_format and isinstance(raw, str):
-        try:
-            return dt.datetime.strptime(raw.strip(), date_format)
-        except ValueError:
-            raise ValueError(f"created_at: {raw.strip()[:40]!r} does not match "
-                             f"date_format {date_format!r}") from None
-    return raw
+    if not (date_format and isinstance(raw, str)):
+        return raw
+    text = raw.strip()
+    try:
+        return dt.datetime.strptime(text, date_format)
+    except ValueError:
+        pass
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise ValueError(f"created_at: {text[:40]!r} matches neither date_format {date_format!r} "
+                         f"nor an ISO/RFC date") from None
 
 
 def _rating(raw, out_of: float | None = None) -> float | None:
@@ -76,6 +83,8 @@ class StoreMentionsPipeline:
         self.stats = crawler.stats
         self.batch_size = crawler.settings.getint("MENTIONWATCH_BATCH_SIZE", DEFAULT_BATCH_SIZE)
         self.batch: list[Mention] = []
+        self.batch_pages: set[str] = set()  # pages the pending batch's mentions came from
+        self.stored_pages: set[str] = set()  # pages with mentions committed to the database
         self.db = None
 
     @classmethod
@@ -87,7 +96,7 @@ class StoreMentionsPipeline:
         self.watch = spider.watch
         self.match_query = spider.options.match_query
         self.db = open_db(spider.db_path)
-        for key in ("fetched", "new", "duplicates", "rejected", "filtered"):
+        for key in ("fetched", "new", "duplicates", "rejected", "filtered", "pages_stored"):
             self.stats.set_value(f"mentionwatch/{key}", 0)
 
     def process_item(self, item):
@@ -103,6 +112,7 @@ class StoreMentionsPipeline:
             raise DropItem(f"{mention.url}: does not match watch {self.watch.name!r}",
                            log_level="DEBUG")
         self.batch.append(mention)
+        self.batch_pages.add(item.get("page_url") or mention.url)
         if len(self.batch) >= self.batch_size:
             self.flush()
         return item
@@ -120,7 +130,12 @@ class StoreMentionsPipeline:
         if not self.batch:
             return
         batch, self.batch = self.batch, []
+        pages, self.batch_pages = self.batch_pages, set()
         result = save_mentions(self.db, batch)
+        # a page counts as stored once its mentions are committed, new or stored by an earlier
+        # crawl: the run's status ('partial' or 'failed' after an error) depends on it
+        self.stored_pages |= pages
+        self.stats.set_value("mentionwatch/pages_stored", len(self.stored_pages))
         self.stats.inc_value("mentionwatch/new", result.inserted)
         self.stats.inc_value("mentionwatch/duplicates", result.present)
         self.stats.inc_value("mentionwatch/rejected", result.rejected)

@@ -44,11 +44,12 @@ def run_spider(db_path: str | Path, watch: Watch | dict | Any, source_cfg: Sourc
     that only hold the whole configuration, `run_spider(db_path, config, watch_name, source_index)`
     also works: `config` is a `Config`, its JSON text or the path of the watchlist file.
 
-    Returns {fetched, new, duplicates, rejected, filtered, errors: [str], pages, batches (storage
-    transactions), robots_blocked, finish_reason, seconds}. `settings_overrides` are Scrapy
-    settings for this crawl only (tests use them to drop the polite delays). `timeout` is in
-    seconds (default: one hour); then the crawl stops, keeping what it stored, and the rest is left
-    for the next run.
+    Returns {fetched, new, duplicates, rejected, filtered, errors: [str], pages (pages whose
+    mentions are in the database, new or stored before: what makes a run with errors 'partial'
+    rather than 'failed'), pages_read, batches (storage transactions), robots_blocked,
+    finish_reason, seconds}. `settings_overrides` are Scrapy settings for this crawl only (tests
+    use them to drop the polite delays). `timeout` is in seconds (default: one hour); then the
+    crawl stops, keeping what it stored, and the rest is left for the next run.
     """
     started = time.monotonic()
     timeout = DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout
@@ -110,7 +111,8 @@ def _as_source(source_cfg) -> SourceConfig:
 
 def _result(**values) -> dict:
     result = {key: 0 for key in COUNT_KEYS}
-    result.update(errors=[], pages=0, batches=0, robots_blocked=0, finish_reason=None, seconds=0.0)
+    result.update(errors=[], pages=0, pages_read=0, batches=0, robots_blocked=0, finish_reason=None,
+                  seconds=0.0)
     result.update(values)
     return result
 
@@ -223,7 +225,8 @@ def _crawl_result(crawler) -> dict:
     if reason and reason != "finished":
         errors.append(f"crawl ended early: {reason}")
     return _result(**{key: stats.get(f"mentionwatch/{key}", 0) for key in COUNT_KEYS},
-                   errors=errors, pages=stats.get("mentionwatch/pages", 0),
+                   errors=errors, pages=stats.get("mentionwatch/pages_stored", 0),
+                   pages_read=stats.get("mentionwatch/pages", 0),
                    batches=stats.get("mentionwatch/batches", 0),
                    robots_blocked=stats.get("robotstxt/forbidden", 0), finish_reason=reason)
 

@@ -10,9 +10,12 @@ import json
 import sys
 import types
 
+import pytest
+
 from crawler.collect import collect_all
 from mentionwatch.config import Config
 from mentionwatch.local_servers import LocalServer
+from sites.review_site import LAST_PAGE, REDESIGNED_PAGE, SHORT_LIST, serve_site
 
 
 def make_config() -> Config:
@@ -88,3 +91,41 @@ def test_a_real_review_crawl_through_collect(db):
     authors = {row[0] for row in db.execute("SELECT author FROM mentions").fetchall()}
     assert authors == {"Ann", "Bob"}
     assert db.execute("SELECT new FROM crawl_runs WHERE id = ?", [result.run_id]).fetchone()[0] == 2
+
+
+def collect_reviews(db, base: str, start_paths: list[str], **options):
+    """One collection pass of a `reviews` source over pages of the test site."""
+    config = Config.model_validate({"watches": [{
+        "name": "acme", "query": {"any": ["acme"]},
+        "sources": [{"type": "reviews", "options": {
+            "start_urls": [base + path for path in start_paths], "item": "div.review",
+            "text": "p.body ::text", "author": ".author::text", "date": "time::attr(datetime)",
+            "id": "::attr(data-id)", "next_page": "a.next::attr(href)", "min_interval": 0,
+            **options}}]}]})
+    (result,) = collect_all(db, config)
+    row = db.execute("SELECT status, new, errors FROM crawl_runs WHERE id = ?",
+                     [result.run_id]).fetchone()
+    return result, row
+
+
+@pytest.mark.parametrize("start_paths, status", [
+    ([REDESIGNED_PAGE], "failed"),
+    ([REDESIGNED_PAGE, SHORT_LIST[0]], "partial"),  # the other start page still yields its review
+])
+def test_a_start_page_without_items_is_recorded_as_an_error(db, start_paths, status):
+    with serve_site() as site:
+        result, (row_status, _, errors) = collect_reviews(db, site.base, start_paths)
+    expected = f"{site.base}{REDESIGNED_PAGE}: item selector 'div.review' matched nothing (site changed?)"
+    assert (result.status, result.errors) == (status, [expected])
+    assert (row_status, json.loads(errors)) == (status, [expected])
+
+
+def test_a_failing_page_after_a_page_that_stored_nothing_is_a_failed_run(db):
+    """Page 3's reviews are all rejected (the date selector reads author names), page 4 answers
+    500: nothing was stored, so the run failed."""
+    with serve_site() as site:
+        result, row = collect_reviews(db, site.base, [f"/acme/reviews-{LAST_PAGE}.html"],
+                                      date=".author::text")
+    broken = f"{site.base}/acme/reviews-{LAST_PAGE + 1}.html: HTTP 500"
+    assert (result.status, result.new, result.rejected, result.errors) == ("failed", 0, 2, [broken])
+    assert row[:2] == ("failed", 0)

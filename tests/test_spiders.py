@@ -10,11 +10,14 @@ import math
 
 import pytest
 
+from crawler.items import MentionItem
+from crawler.pipelines import item_to_mention
 from crawler.runner import run_spider
 from crawler.settings import USER_AGENT
 from mentionwatch.config import Config, Watch
-from sites.review_site import ARTICLES, LAST_PAGE, REVIEWS, good_reviews, serve_site
-from storage import open_db, parse_timestamp
+from sites.review_site import (ARTICLES, LAST_PAGE, REDESIGNED_PAGE, REVIEWS, SHORT_LIST,
+                               good_reviews, serve_site)
+from storage import open_db, parse_timestamp, utc_now_iso
 
 # keep the crawl quick: no polite delays against our own test server
 FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_TIMES": 1}
@@ -168,6 +171,85 @@ def test_xpath_selectors_max_pages_and_match_query_off(site, tmp_path):
     assert result["new"] == len(on_two_pages) and result["filtered"] == 0
     assert result["pages"] == 2
     assert sorted(r["author"] for r in stored(db_path)) == sorted(g["author"] for g in on_two_pages)
+
+
+def crawl_reviews(site, db_path, start_paths, **options) -> dict:
+    """One `reviews` crawl of the listed pages of the test site with REVIEW_SELECTORS (changed or,
+    with None, left out by `options`)."""
+    selectors = {**REVIEW_SELECTORS, **options}
+    source = {"type": "reviews", "options": {
+        "start_urls": [site.base + path for path in start_paths],
+        **{name: value for name, value in selectors.items() if value is not None}}}
+    return run_spider(db_path, {"name": "acme", "query": {"any": ["acme"]}}, source,
+                      settings_overrides=FAST, timeout=120)
+
+
+@pytest.mark.parametrize("date_selector", [None, "time.nowhere::text"],
+                         ids=["no date selector", "date selector matching nothing"])
+def test_reviews_without_a_date_get_the_time_their_page_was_fetched(site, tmp_path, date_selector):
+    before = utc_now_iso()
+    result = crawl_reviews(site, tmp_path / "x.db", ["/acme/reviews-1.html"], date=date_selector,
+                           max_pages=1)
+    after = utc_now_iso()
+    on_page_1 = [r for r in REVIEWS if r["page"] == 1 and r["text"]]  # r4's bad date is not read
+    assert (result["new"], result["rejected"], result["errors"]) == (len(on_page_1), 1, [])
+    rows = stored(tmp_path / "x.db")
+    assert sorted(r["author"] for r in rows) == sorted(r["author"] for r in on_page_1)
+    assert all(before <= r["created_at"] <= after for r in rows)
+
+
+def test_date_format_still_reads_iso_dates(site, tmp_path):
+    """The README's example: a `datetime` attribute (ISO) together with a date_format."""
+    result = crawl_reviews(site, tmp_path / "x.db", ["/acme/reviews-1.html"],
+                           date_format="%d %B %Y", stop_at_known=False)
+    assert result["new"] == len(good_reviews())
+    assert result["rejected"] == sum(1 for r in REVIEWS if r.get("malformed"))  # "sometime last week"
+    by_author = {r["author"]: r for r in stored(tmp_path / "x.db")}
+    for review in good_reviews():
+        assert by_author[review["author"]]["created_at"] == parse_timestamp(review["date"])
+
+
+@pytest.mark.parametrize("raw, expected", [("3 May 2024", "2024-05-03T00:00:00Z"),
+                                           ("2024-05-01T10:00:00+02:00", "2024-05-01T08:00:00Z")])
+def test_date_format_is_tried_first_then_the_usual_forms(raw, expected):
+    item = MentionItem(source="reviews", external_id="x:1", text="Acme", created_at=raw,
+                       date_format="%d %B %Y", page_url="https://reviews.test/")
+    assert item_to_mention(item, "acme").created_at == expected
+
+
+def test_a_date_matching_neither_form_is_rejected_naming_both():
+    item = MentionItem(source="reviews", external_id="x:1", text="Acme", created_at="last week",
+                       date_format="%d %B %Y", page_url="https://reviews.test/")
+    with pytest.raises(ValueError, match=r"^created_at: 'last week' matches neither date_format "
+                                         r"'%d %B %Y' nor an ISO/RFC date$"):
+        item_to_mention(item, "acme")
+
+
+def test_a_start_page_whose_item_selector_matches_nothing_is_an_error(site, tmp_path):
+    result = crawl_reviews(site, tmp_path / "x.db", [REDESIGNED_PAGE])
+    assert result["errors"] == [f"{site.base}{REDESIGNED_PAGE}: item selector 'div.review' "
+                                f"matched nothing (site changed?)"]
+    assert (result["fetched"], result["pages"], result["pages_read"]) == (0, 0, 1)
+
+
+def test_an_empty_page_at_the_end_of_the_list_is_no_error(site, tmp_path):
+    site.requests.clear()
+    result = crawl_reviews(site, tmp_path / "x.db", [SHORT_LIST[0]])
+    assert SHORT_LIST[1] in site.requests
+    assert (result["new"], result["errors"]) == (1, [])
+    assert (result["pages"], result["pages_read"]) == (1, 2)
+
+
+def test_pages_counts_only_pages_whose_mentions_were_stored(site, tmp_path):
+    """`pages` decides 'partial' against 'failed': a page whose reviews were all rejected or
+    filtered stored nothing; one whose reviews were stored before does count."""
+    last = f"/acme/reviews-{LAST_PAGE}.html"  # its next page answers 500
+    all_rejected = crawl_reviews(site, tmp_path / "x.db", [last], date=".author::text")
+    assert (all_rejected["new"], all_rejected["pages"], all_rejected["pages_read"]) == (0, 0, 1)
+    stored_now = crawl_reviews(site, tmp_path / "x.db", [last])
+    assert (stored_now["new"], stored_now["pages"]) == (2, 1)
+    stored_before = crawl_reviews(site, tmp_path / "x.db", [last], stop_at_known=False)
+    assert (stored_before["new"], stored_before["duplicates"], stored_before["pages"]) == (0, 2, 1)
 
 
 @pytest.fixture(scope="module")

@@ -70,9 +70,9 @@ def run_bench(pages: int = 100, reviews: int = 20) -> None:
         full, full_seconds = timed_crawl(Path(folder) / "full.db", site.url, pages)
         again, again_seconds = timed_crawl(Path(folder) / "full.db", site.url, pages)
     print(f"one-page crawl (process + Scrapy start):  {one_page:6.2f} s")
-    print(f"full crawl: {full['pages']} pages, {full['new']} reviews stored in {full_seconds:.2f} s "
-          f"= {full['pages'] / full_seconds:.1f} pages/s, {full['new'] / full_seconds:.0f} reviews/s")
-    print(f"second crawl: {again['new']} new, {again['pages']} page(s) read in {again_seconds:.2f} s")
+    print(f"full crawl: {full['pages_read']} pages, {full['new']} reviews stored in {full_seconds:.2f} s "
+          f"= {full['pages_read'] / full_seconds:.1f} pages/s, {full['new'] / full_seconds:.0f} reviews/s")
+    print(f"second crawl: {again['new']} new, {again['pages_read']} page(s) read in {again_seconds:.2f} s")
     for result in (full, again):
         if result["errors"]:
             print("errors:", "; ".join(result["errors"][:3]))

@@ -45,8 +45,9 @@ class FieldSelectors(BaseModel):
     author: str | None = Field(default=None, description="who wrote it")
     date: str | None = Field(default=None, description="when (ISO, RFC 2822 or date_format)")
     date_format: str | None = Field(default=None,
-                                    description="strptime format when the date is not ISO/RFC, "
-                                                "e.g. '%d %B %Y'")
+                                    description="strptime format for dates that are not ISO/RFC, "
+                                                "e.g. '%d %B %Y' (tried first; ISO/RFC dates are "
+                                                "still read)")
     rating: str | None = Field(default=None, description="stars; the first number found is kept")
     rating_out_of: float | None = Field(default=None, gt=0,
                                         description="the site's top rating when it is not 5 stars "
@@ -73,6 +74,9 @@ class ReviewOptions(FieldSelectors):
     start_urls: list[str] = Field(min_length=1, description="first listing page(s)")
     item: str = Field(description="one review / post on a page")
     text: str = Field(description="its text (all matching text is joined)")
+    date: str | None = Field(default=None,
+                             description="when (ISO, RFC 2822 or date_format); without it, or where "
+                                         "it matches nothing, the time the page was fetched")
     next_page: str | None = Field(default=None, description="link to the next listing page")
     max_pages: int = Field(default=50, ge=1, le=10_000, description="listing pages per start URL")
     stop_at_known: bool = Field(default=True,

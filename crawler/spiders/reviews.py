@@ -4,6 +4,10 @@ It starts at each of `start_urls`, reads every `item` on the page with the field
 follows `next_page` up to `max_pages` pages. Review sites list the newest first, so once a page holds
 a review stored by an earlier crawl, the older pages behind it are not fetched again (like the API
 pollers stop at the first known item); `stop_at_known: false` turns that off.
+
+A review without a date (no `date` selector, or it matches nothing on that review) is dated with the
+time its page was fetched. A start page whose `item` selector matches nothing is an error line: the
+site has most likely changed its markup, and a silent `ok` would hide that for good.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import scrapy
 
 from crawler.spiders.common import MentionSpiderMixin
 from crawler.spiders.extract import extract_mentions, first_value
+from storage import utc_now_iso
 
 
 class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
@@ -32,7 +37,11 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
 
     def parse(self, response, page: int = 1):
         self.count_page()
-        items = extract_mentions(response, self.options, self.source_type)
+        items = extract_mentions(response, self.options, self.source_type, fallback_date=utc_now_iso())
+        if not items and page == 1:
+            # later pages may legitimately be empty (the end of the list); a start page may not
+            self.add_error(f"{response.url}: item selector {self.options.item!r} matched nothing "
+                           f"(site changed?)")
         # asked before the items are yielded: the pipeline stores batches while the crawl runs
         reached_known = self.options.stop_at_known and self._stored_by_earlier_crawl(items)
         yield from items

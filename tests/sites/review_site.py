@@ -38,6 +38,13 @@ REVIEWS = [
 LAST_PAGE = 3  # its "next" link points at a page that always answers 500
 FLAKY_PAGE = 2  # answers 500 once, then works (Scrapy retries it)
 
+# The same shop after a redesign: no `div.review` any more, so the usual selectors match nothing.
+REDESIGNED_PAGE = "/acme/redesigned.html"
+# A short list: page 1 holds one review and links to page 2, which says there are no more.
+SHORT_LIST = ("/shop/reviews-1.html", "/shop/reviews-2.html")
+SHORT_LIST_REVIEW = {"page": 1, "id": "s1", "author": "Eve", "date": "2024-03-06T12:00:00Z",
+                     "stars": "4", "text": "Acme kettle works well."}
+
 ARTICLES = {
     # path: (title, date meta or None, lastmod in the sitemap, body)
     "/news/acme-outage.html": ("Acme outage hits thousands", "2024-04-02T08:00:00Z", "2024-04-02",
@@ -90,6 +97,18 @@ def listing_page(number: int) -> str:
     next_link = f'<a class="next" href="/acme/reviews-{number + 1}.html">next</a>'
     return (f'<html lang="en"><head><title>Acme reviews, page {number}</title></head><body>'
             f'<a href="/private/acme-internal.html">staff</a>{reviews}{next_link}</body></html>')
+
+
+def redesigned_page() -> str:
+    return ('<html lang="en"><body><article class="rv"><p>Acme support ignored my ticket.</p>'
+            '</article></body></html>')
+
+
+def short_list_page(path: str) -> str:
+    if path == SHORT_LIST[0]:
+        return (f'<html lang="en"><body>{_review_html(SHORT_LIST_REVIEW)}'
+                f'<a class="next" href="{SHORT_LIST[1]}">next</a></body></html>')
+    return '<html lang="en"><body><p>No more reviews.</p></body></html>'
 
 
 def article_page(path: str) -> str:
@@ -155,6 +174,10 @@ def _route(site: SiteServer, path: str) -> tuple[int, str, str]:
             site.failures[path] += 1
             return 500, html, "<h1>try again</h1>"
         return 200, html, listing_page(number)
+    if path == REDESIGNED_PAGE:
+        return 200, html, redesigned_page()
+    if path in SHORT_LIST:
+        return 200, html, short_list_page(path)
     if path in ARTICLES:
         return 200, html, article_page(path)
     if path == "/sitemap.xml":
