@@ -7,6 +7,12 @@ its mentions are committed. An `unfinished` cursor marks a pass of a paging poll
 first page is stored until it ends, so a pass that stops part-way is resumed next time instead of
 being cut short at what it stored (see crawler.pollers.base). Scrapy-based sources (`reviews`,
 `sitemap`) run in their own OS process through `crawler.runner.run_spider`.
+
+A source that sends the watch's query as a remote search (and has no `options.query`) is polled once
+per search of `Query.searches()`: most search APIs have no OR, so one search string would miss
+posts matching only the other terms. Each search has its own cursors (its `options.query` is part of
+the cursor key), so a term added to the query gets a first poll of its own; the crawl run still has
+one row per watch and source, with the counts of all its searches (see `search_polls`).
 """
 from __future__ import annotations
 
@@ -90,7 +96,7 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
             result.errors.append(f"unknown source type {source_cfg.type!r} "
                                  f"(see 'mentionwatch sources')")
         else:
-            _poll(db, watch, source_cfg, result, transport, sleep)
+            _poll_searches(db, watch, source_cfg, result, transport, sleep)
     except FetchError as exc:
         result.errors.append(str(exc))
     except sqlite3.DatabaseError as exc:
@@ -109,27 +115,111 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
     return result
 
 
-def _poll(db: Database, watch: Watch, source_cfg: SourceConfig, result: CrawlRunResult,
-          transport, sleep) -> None:
-    """Run a poller's pages through matching, storage and cursors."""
-    info = SOURCES[source_cfg.type]
-    poller_class = info.poller
-    key = cursor_key(source_cfg)
+def search_polls(watch: Watch, source_cfg: SourceConfig) -> list[SourceConfig]:
+    """The polls of one source: one per search of the watch's query when the source searches
+    remotely without its own `options.query`, else the source itself (listing modes, feeds)."""
+    options = source_cfg.options
+    if options.get("query") or not _searches_remotely(source_cfg):
+        return [source_cfg]
+    polls = [_with_options(source_cfg, query=search) for search in watch.query.searches()]
+    if source_cfg.type == "rss":  # the feeds in `urls` are read once, by a poll of their own
+        polls = [_with_options(poll, urls=[]) for poll in polls]
+        if options.get("urls"):
+            polls.insert(0, _with_options(source_cfg, google_news=False))
+    return polls
+
+
+def _searches_remotely(source_cfg: SourceConfig) -> bool:
+    if source_cfg.type == "rss":  # only its Google News feed is a search
+        return bool(source_cfg.options.get("google_news"))
+    return SOURCES[source_cfg.type].poller.searches_remotely(source_cfg.options)
+
+
+def _with_options(source_cfg: SourceConfig, **options) -> SourceConfig:
+    return source_cfg.model_copy(update={"options": {**source_cfg.options, **options}})
+
+
+def _poll_searches(db: Database, watch: Watch, source_cfg: SourceConfig, result: CrawlRunResult,
+                   transport, sleep) -> None:
+    """Poll a source once per search (see search_polls), adding up what each stored in `result`."""
+    poller_class = SOURCES[source_cfg.type].poller
     min_interval = _min_interval(source_cfg, poller_class.min_interval)
+    match_terms = _match_terms(source_cfg)
+    polls = search_polls(watch, source_cfg)
     with make_client(transport, headers=poller_class.extra_headers) as client:
-        fetcher = Fetcher(client, min_interval=min_interval, sleep=sleep)
-        poller = poller_class(watch, source_cfg, fetcher, load_cursors(db, watch.name, key),
-                              known=lambda ids: stored_for_watch(db, watch.name, poller_class.source, ids))
+        fetcher = Fetcher(client, min_interval=min_interval, sleep=sleep)  # one pause for all searches
+        if len(polls) == 1:
+            _poll(db, watch, polls[0], fetcher, result, match_terms)
+            return
+        seen_by_earlier: set[str] = set()
+        failures: list[tuple[str, str]] = []  # (search, error)
+        for number, poll_cfg in enumerate(polls):
+            try:
+                _poll(db, watch, poll_cfg, fetcher, result, match_terms, seen_by_earlier=seen_by_earlier)
+            except FetchError as exc:
+                failures.append((_search_label(poll_cfg), str(exc)))
+                left = len(polls) - number - 1
+                if exc.whole_source and left:  # unreachable, refused, rate-limited: the rest would fail too
+                    result.errors.extend(_search_errors(failures, len(polls) - left))
+                    result.errors[-1] += f"; {left} more search(es) not tried"
+                    return
+    result.errors.extend(_search_errors(failures, len(polls)))
+
+
+def _search_errors(failures: list[tuple[str, str]], tried: int) -> list[str]:
+    """One line per failed search, naming it; a single line when every search tried failed alike."""
+    if len(failures) == tried and len({error for _, error in failures}) == 1:
+        return [failures[0][1]]
+    return [f"search {search}: {error}" for search, error in failures]
+
+
+def _search_label(poll_cfg: SourceConfig) -> str:
+    return str(poll_cfg.options.get("query") or "feeds")
+
+
+def _poll(db: Database, watch: Watch, poll_cfg: SourceConfig, fetcher: Fetcher, result: CrawlRunResult,
+          match_terms: bool, *, seen_by_earlier: set[str] | None = None) -> None:
+    """Run a poller's pages through matching, storage and cursors.
+
+    `seen_by_earlier` is given when the source is polled with several searches: the ids the earlier
+    searches of this crawl handled, which do not stop this search (nothing says this search saw what
+    is older than them), and to which this search adds its own.
+    """
+    poller_class = SOURCES[poll_cfg.type].poller
+    key = cursor_key(poll_cfg)
+    cursors = load_cursors(db, watch.name, key)
+    several = seen_by_earlier is not None
+    if several and poller_class.resumable and not cursors:
+        # a search never polled (a new term): other searches stored some of its posts, so it must
+        # read back its first `max_pages` instead of stopping at them
+        cursors[UNFINISHED] = "1"
+
+    def known(ids: list[str]) -> set[str]:
+        stored = stored_for_watch(db, watch.name, poller_class.source, ids)
+        return stored - seen_by_earlier if several else stored
+
+    poller = poller_class(watch, poll_cfg, fetcher, cursors, known=known)
+    if several and poller.resumable:
+        # marked before the first request: a search that fails at once must not stop, next time, at
+        # posts the other searches store meanwhile
+        save_cursors(db, watch.name, key, {UNFINISHED: "1"})
+    pages, seen = 0, set()
+    try:
         for page in poller.pages():
-            if poller.resumable and not result.pages and not poller.resuming:
+            if poller.resumable and not pages and not poller.resuming:
                 # before anything of the pass is stored: if it stops part-way, the next pass pages on
                 # past the stored items instead of stopping at them (see crawler.pollers.base)
                 save_cursors(db, watch.name, key, {UNFINISHED: "1"})
-            _store_page(db, watch, page, result, match_terms=_match_terms(source_cfg))
+            _store_page(db, watch, page, result, match_terms=match_terms)
             save_cursors(db, watch.name, key, page.cursors)  # after the page's mentions committed
+            seen.update(m.external_id for m in page.mentions)
+            pages += 1
             result.pages += 1
-        if poller.resumable and (result.pages or poller.resuming):
-            save_cursors(db, watch.name, key, {UNFINISHED: None})  # the pass reached its last page
+    finally:
+        if several:
+            seen_by_earlier.update(seen)
+    if poller.resumable and (pages or poller.resuming or several):
+        save_cursors(db, watch.name, key, {UNFINISHED: None})  # the pass reached its last page
 
 
 def _min_interval(source_cfg: SourceConfig, default: float) -> float:

@@ -1,7 +1,8 @@
 """Per-watch, per-source cursors (newest id seen, ETag, ...) that make polls incremental.
 
 A watch may poll two sources of one type (two feeds, two subreddits), so cursors are keyed by the
-type plus a short hash of the source's settings. Callers save cursors only after the mentions they
+type plus a short hash of the source's settings; crawler.collect polls a searching source once per
+search of the watch's query, with that search as `options.query`, so each search has its own. Callers save cursors only after the mentions they
 cover are committed, so a cursor never points past unsaved data.
 """
 from __future__ import annotations

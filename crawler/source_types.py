@@ -1,12 +1,175 @@
-"""The source types a watchlist may name, without importing their pollers or spiders.
+"""The source types a watchlist may name, and the options of the API ones, without importing their
+pollers or spiders.
 
 The watchlist is checked on every command; importing all the pollers and Scrapy's selectors for
 that would cost about half a second. `crawler.pollers.SOURCES` describes each of these types (a test
-keeps the two lists in step).
+keeps the two lists, and the option names below and each poller's `options_doc`, in step).
+`check_api_options` is what the watchlist runs on a poller's `options`, so a misspelt option or a
+bad value is reported when the file is read rather than silently ignored or found at crawl time.
 """
 from __future__ import annotations
+
+import difflib
+import math
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
 
 SCRAPY_TYPES = ("reviews", "sitemap")
 POLLER_TYPES = ("reddit", "hackernews", "mastodon", "bluesky", "rss", "appstore", "googleplay",
                 "stackexchange", "github")
 SOURCE_TYPES = POLLER_TYPES + SCRAPY_TYPES
+
+
+@dataclass(frozen=True)
+class Option:
+    """What one option of an API source accepts.
+
+    kind: 'text', 'whole' (a whole number from `low` to `high`), 'seconds' (0 or more), 'flag'
+    (true/false), 'choice' (one of `choices`), 'digits', 'urls' (one URL or a list of them) or
+    'url' (a URL, or a path taken from base_url when one is set), 'strings' (a list of `count` texts).
+    """
+
+    kind: str = "text"
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    low: int = 1
+    high: int | None = None
+    count: int = 0
+    hint: str = ""  # added to the message when the value is wrong
+
+
+_QUERY = Option()
+_MAX_PAGES = Option("whole")
+COMMON_API_OPTIONS = {"min_interval": Option("seconds"), "match_query": Option("flag")}
+
+API_OPTIONS: dict[str, dict[str, Option]] = {
+    "reddit": {"subreddit": Option(), "mode": Option("choice", choices=("search", "new", "comments")),
+               "query": _QUERY, "limit": Option("whole", high=100), "max_pages": _MAX_PAGES},
+    "hackernews": {"query": _QUERY, "tags": Option(), "max_pages": _MAX_PAGES},
+    "mastodon": {"tag": Option(), "query": _QUERY, "token_env": Option(), "max_pages": _MAX_PAGES},
+    "bluesky": {"query": _QUERY, "lang": Option(), "token_env": Option(), "max_pages": _MAX_PAGES},
+    "rss": {"urls": Option("urls"), "google_news": Option("flag"),
+            "google_news_locale": Option("strings", count=3, hint="e.g. [en-GB, GB, 'GB:en']"),
+            "query": _QUERY},
+    "appstore": {"app_id": Option("digits", required=True,
+                                  hint="the number in the app's App Store address, …/id1321994487"),
+                 "country": Option(), "format": Option("choice", choices=("json", "xml")),
+                 "max_pages": Option("whole", high=10)},
+    "googleplay": {"app_id": Option(), "lang": Option(), "country": Option(), "max_pages": _MAX_PAGES,
+                   "html_url": Option("url")},
+    "stackexchange": {"site": Option(), "query": _QUERY, "max_pages": _MAX_PAGES},
+    "github": {"query": _QUERY, "qualifiers": Option(), "max_pages": _MAX_PAGES},
+}
+
+# a source that needs one of these options given (true, not empty) to have anything to read
+NEEDS_ONE_OF: dict[str, tuple[str, ...]] = {
+    "rss": ("urls", "google_news"),
+    "googleplay": ("app_id", "html_url"),
+}
+
+
+class OptionProblem(ValueError):
+    """A bad option: `option` names it (None: the options as a whole), the message says what is wrong."""
+
+    def __init__(self, option: str | None, message: str):
+        super().__init__(message)
+        self.option = option
+
+
+def check_api_options(source_type: str, options: dict[str, Any], has_base_url: bool) -> None:
+    """Raise OptionProblem for the first unknown, missing or bad option of an API source."""
+    known = {**API_OPTIONS[source_type], **COMMON_API_OPTIONS}
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            raise OptionProblem(name, f"unknown option {name!r} for {source_type}"
+                                      + (f" (did you mean {close[0]!r}?)" if close else ""))
+    for name, spec in known.items():
+        value = options.get(name)
+        if value is None:  # left out, or written with no value: the poller's default
+            if spec.required:
+                raise OptionProblem(None, f"{source_type} needs options.{name}"
+                                          + (f" ({spec.hint})" if spec.hint else ""))
+            continue
+        problem = _value_problem(spec, value, has_base_url)
+        if problem:
+            raise OptionProblem(name, problem + (f" ({spec.hint})" if spec.hint else ""))
+    alternatives = NEEDS_ONE_OF.get(source_type, ())
+    if alternatives and not any(options.get(name) for name in alternatives):
+        given = " or ".join(f"options.{name}" for name in alternatives)
+        raise OptionProblem(None, f"{source_type} needs {given}")
+
+
+def http_url_problem(url: Any) -> str | None:
+    """Why this is not an absolute http(s) URL, or None when it is one."""
+    parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or \
+            any(c.isspace() for c in url):
+        return f"not an http(s) URL: {url!r} (write it whole, starting with http:// or https://)"
+    return None
+
+
+def _value_problem(spec: Option, value: Any, has_base_url: bool) -> str | None:
+    """What is wrong with an option's value, or None."""
+    if spec.kind == "text":
+        # a bare `no` or `on` in YAML is a boolean, not the text the user meant
+        if isinstance(value, (bool, list, dict)):
+            return f"expected text, got {_shown(value)} (put it in quotes)"
+    elif spec.kind == "whole":
+        number = int(value) if _is_whole(value) else None
+        if number is None or number < spec.low or (spec.high is not None and number > spec.high):
+            limits = (f"from {spec.low} to {spec.high}" if spec.high is not None
+                      else f"of {spec.low} or more")
+            return f"expected a whole number {limits}, got {_shown(value)}"
+    elif spec.kind == "seconds":
+        if isinstance(value, bool) or not _is_number(value) or float(value) < 0:
+            return f"expected seconds (0 or more), got {_shown(value)}"
+    elif spec.kind == "flag":
+        if not isinstance(value, bool):
+            return f"expected true or false, got {_shown(value)}"
+    elif spec.kind == "choice":
+        if value not in spec.choices:
+            return f"expected one of {', '.join(spec.choices)}, got {_shown(value)}"
+    elif spec.kind == "digits":
+        if isinstance(value, bool) or not str(value).strip().isdigit():
+            return f"expected digits only, got {_shown(value)}"
+    elif spec.kind == "strings":
+        if not (isinstance(value, list) and len(value) == spec.count
+                and all(isinstance(v, str) for v in value)):
+            return f"expected a list of {spec.count} texts, got {_shown(value)}"
+    elif spec.kind in ("url", "urls"):
+        urls = value if spec.kind == "urls" and isinstance(value, list) else [value]
+        for url in urls:
+            problem = _url_or_path_problem(url, has_base_url)
+            if problem:
+                return problem
+    return None
+
+
+def _url_or_path_problem(url: Any, has_base_url: bool) -> str | None:
+    """A path ('/feed.xml') is read from base_url; without one only a whole http(s) URL will do."""
+    if isinstance(url, str) and has_base_url and "://" not in url and url.strip() and \
+            not any(c.isspace() for c in url):
+        return None
+    return http_url_problem(url)
+
+
+def _is_whole(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in YAML: true/false in lower case, text quoted."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)

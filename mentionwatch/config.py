@@ -67,12 +67,25 @@ class Query(_Strict):
             raise ValueError("give at least one of phrases, any, all")
         return self
 
+    def searches(self) -> list[str]:
+        """The remote searches that together fetch everything the query can match: one per phrase
+        (quoted) and per `any` term, each with the `all` terms added; only `all` terms: one search.
+
+        Sources search with these one at a time (crawler.collect), since most search APIs have no OR.
+        """
+        required = " ".join(self.all)
+        wanted = ['"' + phrase.replace('"', "") + '"' for phrase in self.phrases] + list(self.any)
+        if not wanted:
+            return [required]
+        return list(dict.fromkeys(f"{term} {required}".strip() for term in wanted))
+
     def search_terms(self) -> str:
-        """A plain search string for sources whose remote search takes one."""
-        parts = [f'"{p}"' for p in self.phrases] + list(self.all)
-        if not parts:
-            parts = list(self.any[:1])
-        return " ".join(parts)
+        """One search string for the whole query, for a source searched once: the searches joined
+        with OR (which Google News, Reddit and GitHub understand)."""
+        searches = self.searches()
+        if len(searches) == 1:
+            return searches[0]
+        return " OR ".join(f"({search})" if self.all else search for search in searches)
 
 
 class SourceConfig(_Strict):
@@ -97,6 +110,30 @@ class SourceConfig(_Strict):
             raise ValueError(f"unknown source type {value!r} ({hint})")
         return value
 
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_base_url(cls, value: str | None) -> str | None:
+        from crawler.source_types import http_url_problem
+
+        problem = None if value is None else http_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _api_options_valid(self) -> "SourceConfig":
+        """A misspelt option or a bad value of an API source is reported when the watchlist is read."""
+        from crawler.source_types import POLLER_TYPES, OptionProblem, check_api_options
+
+        if self.type in POLLER_TYPES:
+            try:
+                check_api_options(self.type, self.options, has_base_url=self.base_url is not None)
+            except OptionProblem as problem:
+                if problem.option is None:
+                    raise ValueError(str(problem)) from None
+                raise _option_error(problem.option, str(problem), self.options[problem.option]) from None
+        return self
+
     @model_validator(mode="after")
     def _spider_options_valid(self) -> "SourceConfig":
         """A typo in a spider's selectors is reported when the watchlist is read, not at crawl time."""
@@ -108,6 +145,18 @@ class SourceConfig(_Strict):
             except ValueError as exc:  # 'options.item: invalid selector ...'
                 raise ValueError(f"{self.type}: {exc}") from None
         return self
+
+
+def _option_error(option: str, message: str, value: Any) -> ValidationError:
+    """An error placed at `options.<option>`, so the error line gives that option's own line.
+
+    pydantic adds the location of a ValidationError raised inside a validator to its own.
+    """
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+
+    detail = InitErrorDetails(type=PydanticCustomError("value_error", "{message}", {"message": message}),
+                              loc=("options", option), input=value)
+    return ValidationError.from_exception_data("SourceConfig", [detail])
 
 
 class ThresholdRule(_Strict):

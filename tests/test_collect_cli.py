@@ -36,7 +36,8 @@ def write_config(tmp_path, server: str, hn_path: str = "/hn", feed: str = "/feed
         "database": "mw.db",
         "watches": [
             {"name": "node", "query": {"any": ["node", "nodejs", "javascript", "npm"]},
-             "sources": [{"type": "hackernews", "base_url": server + hn_path, "options": {"max_pages": 1}}]},
+             "sources": [{"type": "hackernews", "base_url": server + hn_path,
+                          "options": {"max_pages": 1, "query": "nodejs"}}]},
             {"name": "news", "query": {"any": ["labour", "olympics", "police"]},
              "sources": [{"type": "rss", "options": {"urls": [server + feed]}}]},
         ],
@@ -73,7 +74,8 @@ def test_crawl_exit_code_only_when_every_source_failed(cli, tmp_path, server):
     half = write_config(tmp_path, server, hn_path="/missing")
     result = cli("--config", half, "crawl")
     assert result.exit_code == 0
-    assert "node/hackernews: GET 127.0.0.1/missing/search_by_date: HTTP 404 Not Found" in result.stderr
+    port = server.rsplit(":", 1)[1]
+    assert f"node/hackernews: GET 127.0.0.1:{port}/missing/search_by_date: HTTP 404 Not Found" in result.stderr
 
     broken = write_config(tmp_path, server, hn_path="/missing", feed="/feeds/none.xml")
     result = cli("--config", broken, "crawl")

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from pydantic import ValidationError
 
 from crawler.collect import collect_source
 from crawler.cursors import cursor_key, load_cursors
@@ -136,7 +138,42 @@ def test_rss_html_instead_of_feed_fails_cleanly(db):
     source = {"type": "rss", "base_url": BASE_URL, "options": {"urls": ["/feed"]}}
     result = run(db, make_config(source, {"any": ["x"]}), replay.transport())
     assert result.status == "failed"
-    assert result.errors == ["rss: replay.test: not a feed (got text/html)"]
+    assert result.errors == ["rss: replay.test/feed: not a feed (got text/html)"]
+
+
+def test_rss_error_names_the_feed_path_but_not_its_query(feed_server, db):
+    feed_server.feeds["/news/world.rss?key=SECRET123"] = b"<html><body>Log in</body></html>"
+    source = {"type": "rss", "base_url": feed_server.url,
+              "options": {"urls": ["/bbc.xml", "/news/world.rss?key=SECRET123"]}}
+    result = run(db, make_config(source, {"any": ["labour"]}))
+    assert result.status == "partial"
+    assert len(result.errors) == 1
+    assert re.fullmatch(r"rss: 127\.0\.0\.1(:\d+)?/news/world\.rss: not a feed \(got application/rss\+xml\)",
+                        result.errors[0]), result.errors
+
+
+def test_rss_cut_off_feed_is_an_error_and_keeps_its_complete_entries(shared_file, db):
+    whole = shared_file(BBC).read_bytes()
+    cut = whole[:whole.index(b"<description>", 5000) + 40]  # in the middle of an entry's text
+    closed = cut.count(b"</item>")
+    with FeedServer({"/cut.xml": cut, "/nyt.xml": shared_file(NYT).read_bytes()}) as server:
+        source = {"type": "rss", "base_url": server.url, "options": {"urls": ["/cut.xml", "/nyt.xml"]}}
+        config = make_config(source, {"any": ["the", "a"]})
+        first = run(db, config)
+        second = run(db, config)
+    assert first.status == "partial"
+    assert len(first.errors) == 1
+    assert re.fullmatch(r"rss: 127\.0\.0\.1(:\d+)?/cut\.xml: feed cut off \(XML error at line \d+: [^)]+\); "
+                        rf"kept the {closed} complete entries before it", first.errors[0]), first.errors
+    assert first.rejected == 0  # the entry cut in two is not counted as a malformed one
+    complete = {mention.url for mention in RssPoller.parse(whole)[:closed]}
+    stored = {row[0] for row in db.execute("SELECT url FROM mentions WHERE url LIKE '%bbc%'")}
+    assert stored and stored <= complete
+    # its ETag is not kept: the next poll reads the cut feed again, while the whole one answers 304
+    cut_requests = [entry for entry in server.log if entry[0] == "/cut.xml"]
+    assert [validator for _, validator, _ in cut_requests] == [None, None]
+    assert [status for path, _, status in server.log if path == "/nyt.xml"] == [200, 304]
+    assert second.errors == first.errors
 
 
 def test_appstore_parse_json_and_xml_agree(shared_file):
@@ -205,8 +242,7 @@ def test_appstore_xml_format(shared_file, db):
     assert result.fetched == 50 and result.new > 0
 
 
-def test_appstore_needs_numeric_app_id(db):
+def test_appstore_needs_numeric_app_id():
     source = {"type": "appstore", "base_url": BASE_URL, "options": {"app_id": "com.example"}}
-    result = run(db, make_config(source, {"any": ["x"]}), Replay([]).transport())
-    assert result.status == "failed"
-    assert result.errors == ["appstore: options.app_id must be the app's numeric id"]
+    with pytest.raises(ValidationError, match="app_id\n.*expected digits only, got 'com.example'"):
+        make_config(source, {"any": ["x"]})  # refused when the watchlist is read, before any crawl

@@ -49,7 +49,9 @@ def test_first_poll_then_incremental_poll(shared_file, db):
     body = shared_file(RECORDED).read_bytes()
     payload = json.loads(body)
     replay = Replay([file_response("/search_by_date", body, "application/json; charset=utf-8")])
-    config = make_config({"any": ["node", "nodejs", "node.js", "javascript", "npm"]}, {"max_pages": 1})
+    # one search (options.query), as recorded; tests/test_collect_search_terms.py has one per term
+    config = make_config({"any": ["node", "nodejs", "node.js", "javascript", "npm"]},
+                         {"max_pages": 1, "query": "nodejs"})
 
     first = run(db, config, replay)
     assert first.status == "ok", first.errors
@@ -78,7 +80,7 @@ def test_pages_until_last_page(shared_file, db):
     def handler(request):
         return httpx.Response(200, json=pages[int(request.url.params["page"])])
 
-    config = make_config({"any": ["node", "nodejs", "javascript", "npm", "the"]})
+    config = make_config({"any": ["node", "nodejs", "javascript", "npm", "the"]}, {"query": "nodejs"})
     watch = config.watches[0]
     result = collect_source(db, config, watch, watch.sources[0], transport=httpx.MockTransport(handler),
                             sleep=lambda s: None)
@@ -123,7 +125,7 @@ def _stored_ids(db) -> set[str]:
 def _server_config(url: str) -> Config:
     return Config.model_validate({"watches": [{
         "name": "node", "query": {"any": ["node", "nodejs", "node.js", "javascript", "npm"]},
-        "sources": [{"type": "hackernews", "base_url": url}]}]})
+        "sources": [{"type": "hackernews", "base_url": url, "options": {"query": "node"}}]}]})
 
 
 def test_an_interrupted_first_poll_resumes_and_reads_the_pages_it_never_reached(shared_file, db, tmp_path):

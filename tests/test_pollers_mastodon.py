@@ -83,11 +83,13 @@ def test_boosts_are_stored_as_the_original(shared_file):
     assert mention.author == original["account"]["acct"]
 
 
-def test_unauthorised_search_is_recorded(db):
+def test_unauthorised_search_is_recorded(db, monkeypatch):
+    monkeypatch.delenv("MENTIONWATCH_MASTODON_TOKEN", raising=False)
     transport = httpx.MockTransport(lambda request: httpx.Response(401, json={"error": "login"}))
     result = run(db, make_config({"any": ["x"]}, {}), transport)
     assert result.status == "failed"
-    assert result.errors == ["GET replay.test/api/v2/search: HTTP 401 Unauthorized"]
+    assert result.errors == ["GET replay.test/api/v2/search: HTTP 401 Unauthorized "
+                             "(MENTIONWATCH_MASTODON_TOKEN is not set: put an access token in it)"]
 
 
 # a poll interrupted part-way (503 on a later page) ------------------------------------------------
@@ -143,7 +145,7 @@ def test_an_interrupted_first_poll_resumes_and_reads_the_pages_it_never_reached(
     old = [dict(s, id=str(100_000 + n)) for n, s in enumerate(recorded)]  # the real ones are the oldest
     statuses = old + _statuses(template, 108, 200_000, "the sample status {n}")  # 110: pages of 40, 40, 30
     fresh = _statuses(template, 5, 300_000, "a newer sample status {n}")
-    config = make_config({"any": ["sample", "halcy", "the"]}, {"max_pages": 5})
+    config = make_config({"any": ["sample", "halcy", "the"]}, {"max_pages": 5, "query": "sample"})
     key = cursor_key(config.watches[0].sources[0])
 
     def stored_uris(database) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from crawler.collect import collect_source
+from crawler.collect import collect_source, search_polls
 from crawler.cursors import cursor_key, load_cursors
 from crawler.pollers.bluesky import BlueskyPoller
 from crawler.pollers.googleplay import GooglePlayPoller
@@ -54,7 +54,8 @@ def test_bluesky_search_since_cursor_and_dedupe(shared_file, db):
     assert (first.status, first.fetched, first.new) == ("ok", 1, 1)
     sent = replay.requests[0].url.params
     assert sent["sort"] == "latest" and sent["lang"] == "en" and "since" not in sent
-    cursors = load_cursors(db, "w", cursor_key(config.watches[0].sources[0]))
+    (search,) = search_polls(config.watches[0], config.watches[0].sources[0])  # cursors per search
+    cursors = load_cursors(db, "w", cursor_key(search))
     assert cursors == {"since": "2023-09-28T12:49:36Z"}
 
     second = run(db, config, replay.transport())

@@ -2,7 +2,7 @@
 
 `Fetcher` wraps one `httpx.Client` per source: explicit timeouts, a User-Agent naming the project,
 a minimum interval between requests, and retries with exponential backoff that honour `Retry-After`
-on 429 and 5xx answers. Every problem comes out as a `FetchError` whose message is one line (no
+on 429 and 5xx answers (and on 403 when it carries one: GitHub's secondary rate limit). Every problem comes out as a `FetchError` whose message is one line (no
 URLs with query strings, no tokens).
 
 A `Poller` turns payloads into `Mention`s with a pure `parse(payload, problems)` (malformed items are
@@ -24,6 +24,7 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,13 +42,24 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"mentionwatch/{__version__} (+https://github.com/mentionwatch/mentionwatch)"
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# answers that no other search of the same source would escape (see FetchError.whole_source):
+# refused credentials, no such endpoint (a wrong base_url), rate limits
+SOURCE_WIDE_STATUSES = frozenset({401, 403, 404, 407, 410, 429})
 UNFINISHED = "unfinished"  # cursor kept by crawler.collect: a pass began and has not finished
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|h\d)\b[^>]*>", re.IGNORECASE)
 
 
 class FetchError(Exception):
-    """A request that failed for good; the message is one line for the crawl run's error list."""
+    """A request that failed for good; the message is one line for the crawl run's error list.
+
+    `whole_source`: the source itself is unusable right now (unreachable, refusing our credentials,
+    rate-limiting us, a bad option), so the other searches of the same poll need not be tried.
+    """
+
+    def __init__(self, message: str, *, whole_source: bool = False):
+        super().__init__(message)
+        self.whole_source = whole_source
 
 
 def make_client(transport: httpx.BaseTransport | None = None, headers: dict | None = None) -> httpx.Client:
@@ -94,25 +106,30 @@ class Fetcher:
                                                data=data, auth=auth)
             except httpx.TimeoutException:
                 problem, delay = f"{method} {where}: timed out", self._backoff_delay(attempt)
+                whole_source = True
             except httpx.TransportError as exc:
-                problem, delay = f"{method} {where}: {type(exc).__name__}", self._backoff_delay(attempt)
+                problem, delay = f"{method} {where}: {_transport_problem(exc)}", self._backoff_delay(attempt)
+                whole_source = True
             else:
-                if response.status_code < 300 or response.status_code in set(ok_statuses):
+                status = response.status_code
+                if status < 300 or status in set(ok_statuses):
                     return response
-                problem = f"{method} {where}: HTTP {response.status_code} {response.reason_phrase}".rstrip()
-                if response.status_code not in RETRY_STATUSES:
-                    raise FetchError(problem)
+                problem = f"{method} {where}: HTTP {status} {response.reason_phrase}".rstrip()
+                whole_source = status in SOURCE_WIDE_STATUSES
                 delay = _retry_after(response)
+                # a 403 with Retry-After is a rate limit (GitHub's secondary one), not a refusal
+                if status not in RETRY_STATUSES and not (status == 403 and delay is not None):
+                    raise FetchError(problem, whole_source=whole_source)
                 if delay is None:
                     delay = self._backoff_delay(attempt)
                 elif delay > self.max_wait:
                     raise FetchError(f"{problem} (Retry-After {delay:.0f}s is longer than "
-                                     f"{self.max_wait:.0f}s; try again later)")
+                                     f"{self.max_wait:.0f}s; try again later)", whole_source=True)
             if attempt == self.max_retries:
                 break
             log.info("%s; retrying in %.1fs", problem, delay)
             self.sleep(delay)
-        raise FetchError(f"{problem} (after {self.max_retries + 1} attempts)")
+        raise FetchError(f"{problem} (after {self.max_retries + 1} attempts)", whole_source=whole_source)
 
     def get(self, url: str, **kwargs) -> httpx.Response:
         return self.request("GET", url, **kwargs)
@@ -135,6 +152,25 @@ class Fetcher:
         return min(self.backoff * (2 ** attempt), self.max_wait)
 
 
+def with_token_hint(error: FetchError, variable: str, what: str = "an access token") -> FetchError:
+    """A refusal (HTTP 401/403) while the token's variable is unset: the line says so."""
+    if re.search(r"HTTP 40[13]\b", str(error)) and not os.environ.get(variable):
+        return FetchError(f"{error} ({variable} is not set: put {what} in it)",
+                          whole_source=error.whole_source)
+    return error
+
+
+def warn_once(message: str, *args) -> None:
+    """A configuration warning, logged once per process (a source is polled again and again)."""
+    text = message % args if args else message
+    if text not in _WARNED:
+        _WARNED.add(text)
+        log.warning("%s", text)
+
+
+_WARNED: set[str] = set()
+
+
 def decode_json(response: httpx.Response) -> Any:
     """The JSON body of a response, or a FetchError saying what came instead."""
     where = _describe_url(str(response.request.url)) if response.request else "response"
@@ -149,12 +185,48 @@ def decode_json(response: httpx.Response) -> Any:
 
 
 def _describe_url(url: str) -> str:
-    """Host and path only: query strings may carry search terms or keys, and lines stay short."""
+    """Host, port (when not the default) and path only: query strings may carry search terms or keys,
+    user:password@ credentials, and lines stay short."""
     try:
         parsed = httpx.URL(url)
-        return f"{parsed.host}{parsed.path}" if parsed.host else parsed.path
+        if not parsed.host:
+            return parsed.path
+        host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host  # an IPv6 address
+        port = f":{parsed.port}" if parsed.port is not None else ""
+        return f"{host}{port}{parsed.path}"
     except Exception:  # an unparsable URL is still worth a line
-        return url.split("?")[0][:200]
+        return url.split("?")[0].rsplit("@", 1)[-1][:200]
+
+
+_PLAIN_REASONS = (  # (words in the OS's message, what to say)
+    ("connection refused", "connection refused"),
+    ("name or service not known", "host name not found"),
+    ("nodename nor servname", "host name not found"),
+    ("temporary failure in name resolution", "DNS lookup failed, no internet?"),
+    ("getaddrinfo failed", "host name not found"),
+    ("network is unreachable", "network unreachable, no internet?"),
+    ("no route to host", "no route to host"),
+    ("connection reset", "connection reset by the server"),
+    ("certificate verify failed", "TLS certificate not trusted"),
+)
+_FALLBACK_REASONS = {
+    "ConnectError": "could not connect",
+    "ReadError": "connection broken while reading the answer",
+    "WriteError": "connection broken while sending the request",
+    "RemoteProtocolError": "the server closed the connection or answered with broken HTTP",
+    "ProxyError": "the proxy refused the request",
+    "UnsupportedProtocol": "not an http(s) address",
+}
+
+
+def _transport_problem(exc: httpx.TransportError) -> str:
+    """'connection refused (ConnectError)': the reason in plain words, then the error's type."""
+    name = type(exc).__name__
+    message = " ".join(str(exc).lower().split())  # one line
+    reason = next((plain for words, plain in _PLAIN_REASONS if words in message), None)
+    if reason is None:
+        reason = re.sub(r"^\[errno -?\d+\]\s*", "", message)[:120] or _FALLBACK_REASONS.get(name)
+    return f"{reason} ({name})" if reason else name
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -231,7 +303,7 @@ class Poller:
         value = self.option(name, default)
         if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) < 1:
             raise FetchError(f"{self.source}: options.{name}: expected a whole number of 1 or more, "
-                             f"got {value!r}")
+                             f"got {value!r}", whole_source=True)
         return int(value)
 
     def choice_option(self, name: str, choices: tuple[str, ...]) -> str:
@@ -239,7 +311,7 @@ class Poller:
         value = self.option(name, choices[0])
         if value not in choices:
             raise FetchError(f"{self.source}: options.{name}: expected one of {', '.join(choices)}, "
-                             f"got {value!r}")
+                             f"got {value!r}", whole_source=True)
         return value
 
     @property
@@ -251,7 +323,14 @@ class Poller:
         """The previous pass stopped part-way: page past stored items instead of stopping at them."""
         return self.resumable and bool(self.cursors.get(UNFINISHED))
 
+    @classmethod
+    def searches_remotely(cls, options: dict) -> bool:
+        """Whether these options make the source send the watch's query as a remote search; then
+        crawler.collect polls it once per search of `Query.searches()` (listing modes: once)."""
+        return False
+
     def search_terms(self) -> str:
+        """`options.query` (crawler.collect sets it to one search of the watch's query per poll)."""
         return str(self.option("query") or self.watch.query.search_terms())
 
     def until_known(self, mentions: list[Mention]) -> tuple[list[Mention], bool]:

@@ -10,7 +10,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from crawler.pollers.base import Page, Poller, dig, parse_items, text_of
+from crawler.pollers.base import (FetchError, Page, Poller, dig, parse_items, text_of,
+                                  warn_once, with_token_hint)
 from storage import Mention, parse_timestamp
 
 TOKEN_ENV = "MENTIONWATCH_BLUESKY_TOKEN"
@@ -29,6 +30,10 @@ class BlueskyPoller(Poller):
     default_base_url = "https://public.api.bsky.app"
     min_interval = 1.0
 
+    @classmethod
+    def searches_remotely(cls, options: dict) -> bool:
+        return True
+
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
         """A searchPosts response ({posts: [postView]}) or a getPostThread one -> mentions."""
@@ -39,7 +44,11 @@ class BlueskyPoller(Poller):
     def pages(self) -> Iterator[Page]:
         since = self.cursors.get("since")
         cursor, newest = None, None
-        token = os.environ.get(self.option("token_env", TOKEN_ENV))
+        variable = str(self.option("token_env", TOKEN_ENV))
+        token = os.environ.get(variable)
+        if not token and self.option("token_env"):
+            warn_once("bluesky: options.token_env names %s, which is not set: searching without a token",
+                      variable)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         languages = self.watch.query.languages
         lang = self.option("lang", languages[0] if len(languages) == 1 else None)
@@ -48,8 +57,11 @@ class BlueskyPoller(Poller):
             for name, value in (("since", since), ("lang", lang), ("cursor", cursor)):
                 if value:
                     params[name] = value
-            payload = self.fetcher.get_json(f"{self.base_url}/xrpc/app.bsky.feed.searchPosts",
-                                            params=params, headers=headers)
+            try:
+                payload = self.fetcher.get_json(f"{self.base_url}/xrpc/app.bsky.feed.searchPosts",
+                                                params=params, headers=headers)
+            except FetchError as exc:
+                raise with_token_hint(exc, variable, "an access token (JWT)") from None
             page, hit_known = self.make_page(payload, dig(payload, "posts"))
             if number == 0:
                 newest = _newest_time(page.parsed)  # stored ones too: a resumed pass skips them

@@ -30,6 +30,10 @@ class GitHubPoller(Poller):
     min_interval = 6.0  # 10 searches a minute without a token
     extra_headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
+    @classmethod
+    def searches_remotely(cls, options: dict) -> bool:
+        return True
+
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
         """An issue search response ({items: [issue]}) -> mentions."""

@@ -1,7 +1,9 @@
 """Google Play reviews, through the maintained google-play-scraper library (newest first).
 
 No key needed. The library talks to Google Play with urllib, outside httpx: any failure of it is
-caught and recorded on the crawl run as one line. Google changes that private interface often;
+caught and recorded on the crawl run as one line. Its `reviews()` swallows its own errors (an
+unreachable Play store, a wrong app_id) and answers "no reviews", so when a pass gets no review at
+all the app's Play page is read with the Fetcher: an error there fails the run with one line. Google changes that private interface often;
 when the library breaks, `pip install -U google-play-scraper` is the fix.
 
 `parse` also reads a saved Google Play web page (the old 2016 review layout, as in the recorded
@@ -19,6 +21,7 @@ from crawler.pollers.base import FetchError, Page, Poller, parse_items, text_of
 from storage import Mention
 
 PAGE_SIZE = 100
+PLAY_BASE_URL = "https://play.google.com"
 _JA_DATE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
 _WIDTH = re.compile(r"width:\s*(\d+(?:\.\d+)?)%")
 
@@ -66,6 +69,8 @@ class GooglePlayPoller(Poller):
                     count=PAGE_SIZE, continuation_token=token)
             except Exception as exc:  # the library raises anything from urllib or its own parsing
                 raise FetchError(f"googleplay: {app_id}: {type(exc).__name__}: {str(exc)[:150]}") from None
+            if number == 0 and not reviews:
+                self._check_app_page(app_id)
             for review in reviews if isinstance(reviews, list) else []:
                 if isinstance(review, dict):
                     review.setdefault("appId", app_id)
@@ -74,6 +79,17 @@ class GooglePlayPoller(Poller):
             yield page
             if hit_known or not page.fetched or token is None or len(reviews) < PAGE_SIZE:
                 break
+
+    def _check_app_page(self, app_id: str) -> None:
+        """No review at all: tell 'the app has none' from 'the library could not reach Google Play'."""
+        url = f"{self.source_cfg.base_url or PLAY_BASE_URL}/store/apps/details"
+        params = {"id": app_id, "hl": self.option("lang", "en"), "gl": self.option("country", "us")}
+        try:
+            self.fetcher.get(url, params=params)
+        except FetchError as exc:
+            hint = " (is options.app_id the package name?)" if "HTTP 404" in str(exc) else ""
+            raise FetchError(f"googleplay: {app_id}: no reviews came back and the app's Play page "
+                             f"could not be read: {exc}{hint}", whole_source=True) from None
 
     def _html_page(self) -> Page:
         url = str(self.option("html_url"))

@@ -28,6 +28,10 @@ class HackerNewsPoller(Poller):
     default_base_url = "https://hn.algolia.com/api/v1"
     min_interval = 1.0
 
+    @classmethod
+    def searches_remotely(cls, options: dict) -> bool:
+        return True
+
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
         """An Algolia search response -> mentions (stories and comments)."""

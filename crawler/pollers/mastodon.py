@@ -12,7 +12,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from crawler.pollers.base import Page, Poller, html_to_text, parse_items, text_of
+from crawler.pollers.base import (FetchError, Page, Poller, html_to_text, parse_items, text_of,
+                                  warn_once, with_token_hint)
 from storage import Mention
 
 TOKEN_ENV = "MENTIONWATCH_MASTODON_TOKEN"
@@ -30,6 +31,10 @@ class MastodonPoller(Poller):
     }
     default_base_url = "https://mastodon.social"
     min_interval = 1.0  # instances allow 300 requests per 5 minutes
+
+    @classmethod
+    def searches_remotely(cls, options: dict) -> bool:
+        return not options.get("tag")  # a hashtag timeline is a listing
 
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
@@ -75,7 +80,11 @@ class MastodonPoller(Poller):
                 break
 
     def _request(self, paging: dict) -> list:
-        token = os.environ.get(self.option("token_env", TOKEN_ENV))
+        variable = str(self.option("token_env", TOKEN_ENV))
+        token = os.environ.get(variable)
+        if not token and self.option("token_env"):
+            warn_once("mastodon: options.token_env names %s, which is not set: polling without a token",
+                      variable)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         tag = self.option("tag")
         params = {"limit": PAGE_LIMIT, **paging}
@@ -84,7 +93,10 @@ class MastodonPoller(Poller):
         else:
             url = f"{self.base_url}/api/v2/search"
             params.update({"q": self.search_terms(), "type": "statuses", "resolve": "false"})
-        payload = self.fetcher.get_json(url, params=params, headers=headers)
+        try:
+            payload = self.fetcher.get_json(url, params=params, headers=headers)
+        except FetchError as exc:
+            raise with_token_hint(exc, variable) from None
         statuses = payload.get("statuses") if isinstance(payload, dict) else payload
         return statuses if isinstance(statuses, list) else payload
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from crawler.pollers.base import FetchError, Page, Poller, dig, parse_items, text_of
+from crawler.pollers.base import FetchError, Page, Poller, dig, parse_items, text_of, warn_once
 from storage import Mention
 
 CLIENT_ID_ENV = "MENTIONWATCH_REDDIT_CLIENT_ID"
@@ -36,9 +36,18 @@ class RedditPoller(Poller):
     default_base_url = "https://www.reddit.com"
     min_interval = 2.0  # anonymous clients get about 10 requests a minute
 
+    @classmethod
+    def searches_remotely(cls, options: dict) -> bool:
+        return options.get("mode") in (None, "search")  # 'new' and 'comments' list a subreddit
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.oauth = bool(os.environ.get(CLIENT_ID_ENV) and os.environ.get(CLIENT_SECRET_ENV))
+        have_id, have_secret = bool(os.environ.get(CLIENT_ID_ENV)), bool(os.environ.get(CLIENT_SECRET_ENV))
+        self.oauth = have_id and have_secret
+        if have_id != have_secret:
+            missing = CLIENT_SECRET_ENV if have_id else CLIENT_ID_ENV
+            warn_once("reddit: %s is set but %s is not: polling anonymously (OAuth needs both)",
+                      CLIENT_ID_ENV if have_id else CLIENT_SECRET_ENV, missing)
         if self.oauth and not self.source_cfg.base_url:
             self.base_url = OAUTH_BASE_URL
         self._auth_header: dict[str, str] = {}

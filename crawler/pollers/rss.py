@@ -2,21 +2,27 @@
 
 Each feed's ETag and Last-Modified are kept as cursors and sent back (If-None-Match /
 If-Modified-Since), so an unchanged feed costs one short 304 answer. One failing feed of several is
-recorded as an error while the others are still read.
+recorded as an error while the others are still read. A cut-off answer (the XML ends before the
+document does) is an error line for that feed; the entries closed before the cut are kept and its
+cursors are not saved, so the next poll reads the whole feed again.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 import urllib.parse
+import xml.sax
 from collections.abc import Iterator
 from typing import Any
 
 import feedparser
 
-from crawler.pollers.base import FetchError, Page, Poller, html_to_text, parse_items
+from crawler.pollers.base import FetchError, Page, Poller, _describe_url, html_to_text, parse_items
 from storage import Mention
 
 GOOGLE_NEWS_SEARCH = "https://news.google.com/rss/search"
+_ENTRY_END = re.compile(rb"</(?:\w+:)?(?:item|entry)\s*>")
+_DOCUMENT_END = re.compile(rb"</(?:\w+:)?(?:rss|feed|RDF)\s*>\s*$")
 
 
 class RssPoller(Poller):
@@ -26,6 +32,7 @@ class RssPoller(Poller):
         "urls": "list of feed URLs",
         "google_news": "true: also read the Google News search feed for the watch's query",
         "google_news_locale": "hl/gl/ceid of that feed (default 'en-US', 'US', 'US:en')",
+        "query": "Google News search text (default: built from the watch's query)",
     }
     min_interval = 1.0
     # each feed is read whole and every item kept (no paging, no stop at a stored item): a pass that
@@ -64,7 +71,7 @@ class RssPoller(Poller):
                 failures.append(str(exc))
                 unreported.append(str(exc))
                 continue
-            page.errors, unreported = unreported, []
+            page.errors, unreported = unreported + page.errors, []
             yield page
         if len(failures) == len(urls):
             raise FetchError(failures[0] if len(urls) == 1 else
@@ -84,18 +91,28 @@ class RssPoller(Poller):
         if response.status_code == 304:
             return Page([])
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        where = _describe_url(url)  # host and path: never the query string, which may hold a key
         feed = _parse_feed(response.content)
         if feed is None:
-            raise FetchError(f"rss: {urllib.parse.urlsplit(url).netloc}: not a feed "
-                             f"(got {content_type or 'no content type'})")
+            raise FetchError(f"rss: {where}: not a feed (got {content_type or 'no content type'})")
+        cut_off = _cut_off_error(response.content, feed)
+        if cut_off:
+            # the entry being written at the cut may lack its text or date: keep only closed ones
+            feed["entries"] = feed["entries"][:len(_ENTRY_END.findall(response.content))]
         problems: list[str] = []
         mentions = self.parse(feed, problems)  # feeds are short and not always in date order: keep all
+        page = Page(mentions, fetched=len(mentions) + len(problems), rejected=len(problems))
+        if cut_off:  # no cursors: a 304 next time would leave the rest of the feed unread
+            page.errors = [f"rss: {where}: feed cut off ({cut_off}); "
+                           f"kept the {len(feed['entries'])} complete entries before it"]
+            return page
         cursors = {}
         if response.headers.get("etag"):
             cursors[f"{slot}.etag"] = response.headers["etag"]
         if response.headers.get("last-modified"):
             cursors[f"{slot}.modified"] = response.headers["last-modified"]
-        return Page(mentions, fetched=len(mentions) + len(problems), rejected=len(problems), cursors=cursors)
+        page.cursors = cursors
+        return page
 
     def _absolute(self, url: str) -> str:
         """A relative feed URL is taken from base_url (tests point base_url at a local server)."""
@@ -122,6 +139,18 @@ def _parse_feed(payload: Any) -> feedparser.FeedParserDict | None:
     if feed.get("version", "") == "" and not feed.get("entries"):
         return None
     return feed
+
+
+def _cut_off_error(payload: bytes, feed: feedparser.FeedParserDict) -> str | None:
+    """The XML error of a feed that stops before its closing tag (a cut-off answer), else None.
+
+    Other XML errors (an undefined `&nbsp;`, a stray tag) are common in feeds that feedparser's
+    lenient parser still reads whole, so they are not reported.
+    """
+    error = feed.get("bozo_exception")
+    if not isinstance(error, xml.sax.SAXParseException) or _DOCUMENT_END.search(payload):
+        return None
+    return f"XML error at line {error.getLineNumber()}: {error.getMessage()}"
 
 
 def _mention_from_entry(entry: dict, language: str | None) -> Mention:

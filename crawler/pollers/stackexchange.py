@@ -30,6 +30,10 @@ class StackExchangePoller(Poller):
     default_max_pages = 3
     min_interval = 1.0
 
+    @classmethod
+    def searches_remotely(cls, options: dict) -> bool:
+        return True
+
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
         """A search/advanced response ({items: [question]}) -> mentions."""
