@@ -1,12 +1,16 @@
 """Reading mentions from a CSV, TSV or JSONL file for `mentionwatch import`.
 
 Rows become `Mention`s; a row that cannot become one is reported with its line number and reason,
-and the rest of the file is still imported.
+and the rest of the file is still imported. That includes a row with bytes that are not text in the
+file's encoding: they are read as lone surrogates ('surrogateescape') so the row can be found and
+rejected, instead of being changed silently into U+FFFD.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +19,9 @@ from pathlib import Path
 from storage import Mention
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+DEFAULT_ENCODING = "utf-8"
+_UNDECODED_BYTE = re.compile("[\udc80-\udcff]")  # what 'surrogateescape' makes of a bad byte
 
 
 @dataclass(frozen=True)
@@ -41,14 +48,27 @@ class RowProblem:
     reason: str
 
 
+def check_encoding(name: str) -> str:
+    """The encoding's canonical name; ValueError when Python knows no such text encoding."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise ValueError(f"unknown encoding {name!r} (e.g. utf-8, cp1252, latin-1)") from None
+    if not getattr(info, "_is_text_encoding", True):  # base64, zlib ... are not text encodings
+        raise ValueError(f"{name!r} is not a text encoding")
+    return info.name
+
+
 def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[str, ...],
-                  problems: list[RowProblem]) -> Iterator[tuple[int, Mention]]:
+                  problems: list[RowProblem], encoding: str = DEFAULT_ENCODING,
+                  ) -> Iterator[tuple[int, Mention]]:
     """Yield (line number, Mention) for each row; rows that are broken go to `problems`."""
     suffix = path.suffix.lower()
+    text_file = _TextFile(path, encoding)
     if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = _jsonl_rows(path, problems)
+        rows = _jsonl_rows(text_file, problems)
     else:
-        rows = _csv_rows(path, "\t" if suffix in (".tsv", ".tab") else ",", columns, problems)
+        rows = _csv_rows(text_file, "\t" if suffix in (".tsv", ".tab") else ",", columns, problems)
     for line, row in rows:
         mention = _row_to_mention(row, columns, source, watches)
         if isinstance(mention, str):
@@ -57,17 +77,34 @@ def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[st
             yield line, mention
 
 
-def _open_text(path: Path):
-    try:
-        # errors='replace': a stray bad byte in one post must not sink the whole file
-        return path.open("r", encoding="utf-8-sig", errors="replace", newline="")
-    except OSError as exc:
-        raise ImportFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+@dataclass(frozen=True)
+class _TextFile:
+    path: Path
+    encoding: str
+
+    def open(self):
+        # utf-8-sig: skip the byte-order mark Excel puts at the start of a "CSV UTF-8" file
+        encoding = "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
+        try:
+            return self.path.open("r", encoding=encoding, errors="surrogateescape", newline="")
+        except OSError as exc:
+            raise ImportFileError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+
+    def not_text_reason(self) -> str:
+        """Why a row with undecodable bytes is rejected."""
+        if codecs.lookup(self.encoding).name == "utf-8":
+            return "not UTF-8 text (try --encoding cp1252)"
+        return f"not {self.encoding} text (check --encoding)"
 
 
-def _csv_rows(path: Path, delimiter: str, columns: ColumnMap,
+def _has_undecoded_bytes(values) -> bool:
+    return any(isinstance(v, str) and _UNDECODED_BYTE.search(v) for v in values)
+
+
+def _csv_rows(text_file: _TextFile, delimiter: str, columns: ColumnMap,
               problems: list[RowProblem]) -> Iterator[tuple[int, dict]]:
-    with _open_text(path) as handle:
+    path = text_file.path
+    with text_file.open() as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:
             header = next(reader)
@@ -75,6 +112,8 @@ def _csv_rows(path: Path, delimiter: str, columns: ColumnMap,
             raise ImportFileError(f"{path}: the file is empty") from None
         except csv.Error as exc:
             raise ImportFileError(f"{path}:1: unreadable header: {exc}") from None
+        if _has_undecoded_bytes(header):
+            raise ImportFileError(f"{path}:1: header is {text_file.not_text_reason()}")
         header = [name.strip() for name in header]
         missing = [c for c in (columns.id, columns.text, columns.created_at) if c not in header]
         if missing:
@@ -95,15 +134,20 @@ def _csv_rows(path: Path, delimiter: str, columns: ColumnMap,
             if values and len(values) != len(header):
                 problems.append(RowProblem(
                     line, f"expected {len(header)} fields, found {len(values)}"))
+            elif _has_undecoded_bytes(values):
+                problems.append(RowProblem(line, text_file.not_text_reason()))
             elif values:
                 yield line, dict(zip(header, values))
             line = reader.line_num + 1
 
 
-def _jsonl_rows(path: Path, problems: list[RowProblem]) -> Iterator[tuple[int, dict]]:
-    with _open_text(path) as handle:
+def _jsonl_rows(text_file: _TextFile, problems: list[RowProblem]) -> Iterator[tuple[int, dict]]:
+    with text_file.open() as handle:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
+                continue
+            if _UNDECODED_BYTE.search(text):
+                problems.append(RowProblem(line, text_file.not_text_reason()))
                 continue
             try:
                 row = json.loads(text)

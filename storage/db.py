@@ -20,10 +20,19 @@ def utc_now_iso() -> str:
     return to_iso(dt.datetime.now(dt.timezone.utc))
 
 
+class NewerSchemaError(sqlite3.DatabaseError):
+    """The database has migrations this mentionwatch does not know: a newer version wrote it.
+
+    A DatabaseError, so every place that reports database errors in one line reports this one too.
+    """
+
+
 def database_problem(exc: BaseException) -> str | None:
     """A plain-words line for a database error (locked, disk full ...); None for other errors."""
     if not isinstance(exc, sqlite3.DatabaseError):
         return None
+    if isinstance(exc, NewerSchemaError):
+        return str(exc)
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return "database is locked by another process"
@@ -79,6 +88,11 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     db = _Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
     db.execute("PRAGMA foreign_keys = ON")
+    try:
+        refuse_newer_schema(db)  # before anything is written, even the journal mode
+    except NewerSchemaError:
+        db.close()
+        raise
     _enable_wal(db)
     db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed batch
     if migrate:
@@ -103,6 +117,19 @@ def _enable_wal(db: Database) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def refuse_newer_schema(db: Database) -> None:
+    """Raise NewerSchemaError when the database records a migration this code does not have.
+
+    Writing to a schema this version does not know could corrupt data the newer version relies on.
+    """
+    known = {migration.name for migration in migrations._migrations}  # sqlite-utils has no public list
+    unknown = [applied.name for applied in migrations.applied(db) if applied.name not in known]
+    if unknown:
+        raise NewerSchemaError(
+            f"database was written by a newer mentionwatch (unknown migration "
+            f"{', '.join(unknown)}); upgrade mentionwatch")
 
 
 def migrate_schema(db: Database) -> None:

@@ -6,19 +6,26 @@ links each stored mention to every watch it matched.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
 from storage.db import utc_now_iso
-from storage.timeutil import parse_timestamp
+from storage.timeutil import parse_timestamp, to_iso
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 100_000
 DEFAULT_BATCH_SIZE = 5_000
+MAX_SQLITE_INTEGER = 2**63 - 1  # SQLite INTEGER is a signed 64-bit number
+# Mentions dated outside these bounds are bad data (a year 0001 or 9999 placeholder, a wrong epoch
+# unit): they would stretch every chart and report over centuries, so they are rejected.
+EARLIEST_CREATED_AT = "1990-01-01T00:00:00Z"
+FUTURE_ALLOWANCE = dt.timedelta(days=1)  # clocks and time zones of sources differ a little
 
 _COLUMNS = (
     "source", "external_id", "url", "author", "author_reach",
@@ -52,8 +59,11 @@ class Mention:
         return Mention(source, external_id, text, created_at, url, author, author_reach, title,
                        lang, rating, self.stored_watches(), checked=True)
 
-    def stored_row(self) -> tuple:
-        """The row as stored, in _COLUMNS order, after checking every field (ValueError if bad)."""
+    def stored_row(self, latest_created_at: str | None = None) -> tuple:
+        """The row as stored, in _COLUMNS order, after checking every field (ValueError if bad).
+
+        `latest_created_at` is the latest time allowed (default: now plus FUTURE_ALLOWANCE).
+        """
         if self.checked:
             return (self.source, self.external_id, self.url, self.author, self.author_reach,
                     self.title, self.text, self.lang, self.rating, self.created_at)
@@ -61,21 +71,18 @@ class Mention:
         text = self.text
         if not isinstance(text, str) or not (title or text.strip()):
             raise ValueError("text: empty")
-        try:
-            created_at = parse_timestamp(self.created_at)
-        except ValueError as exc:
-            raise ValueError(f"created_at: {exc}") from None
+        _check_encodable(text, "text")
         return (
             _required_text(self.source, "source", 100),
             _required_text(self.external_id, "external_id", 500),
             _optional_text(self.url, "url", 4_000),
             _optional_text(self.author, "author", 500),
-            _optional_number(self.author_reach, "author_reach", int),
+            _optional_count(self.author_reach, "author_reach"),
             title,
             text if len(text) <= MAX_TEXT_CHARS else text[:MAX_TEXT_CHARS],
             _optional_text(self.lang, "lang", 20),
-            _optional_number(self.rating, "rating", float),
-            created_at,
+            _optional_rating(self.rating),
+            _created_at(self.created_at, latest_created_at or latest_allowed_created_at()),
         )
 
     def stored_watches(self) -> tuple[str, ...]:
@@ -147,12 +154,18 @@ def _batches(items: Iterable[Mention], size: int) -> Iterator[list[Mention]]:
         yield batch
 
 
+def latest_allowed_created_at() -> str:
+    """The latest `created_at` a mention may have now, as stored text."""
+    return to_iso(dt.datetime.now(dt.timezone.utc) + FUTURE_ALLOWANCE)
+
+
 def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
     result = SaveResult()
     rows, watches_of = [], {}
+    latest = latest_allowed_created_at()
     for position, mention in enumerate(batch):
         try:
-            row = mention.stored_row()
+            row = mention.stored_row(latest)
             watches = mention.stored_watches()
         except (ValueError, TypeError, AttributeError) as exc:
             key = _describe(mention, position)
@@ -213,6 +226,19 @@ def _describe(mention: object, position: int) -> str:
     return f"id {external_id}" if external_id not in (None, "") else f"item {position + 1}"
 
 
+def _created_at(value: object, latest: str) -> str:
+    try:
+        created_at = parse_timestamp(value)
+    except ValueError as exc:
+        raise ValueError(f"created_at: {exc}") from None
+    # stored text is fixed-width, so comparing the text compares the times
+    if created_at < EARLIEST_CREATED_AT:
+        raise ValueError(f"created_at: {created_at} is before {EARLIEST_CREATED_AT[:4]}")
+    if created_at > latest:
+        raise ValueError(f"created_at: {created_at} is in the future")
+    return created_at
+
+
 def _required_text(value: object, name: str, limit: int) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
@@ -220,6 +246,7 @@ def _required_text(value: object, name: str, limit: int) -> str:
         raise ValueError(f"{name}: missing")
     if len(value) > limit:
         raise ValueError(f"{name}: longer than {limit} characters")
+    _check_encodable(value, name)
     return value.strip()
 
 
@@ -228,13 +255,40 @@ def _optional_text(value: object, name: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"{name}: expected text, got {type(value).__name__}")
+    _check_encodable(value, name)
     return value[:limit]
 
 
-def _optional_number(value: object, name: str, kind: type):
+def _check_encodable(value: str, name: str) -> None:
+    """SQLite stores UTF-8: a lone surrogate (e.g. JSON "\\udc80") would fail the whole batch."""
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name}: not valid Unicode text (contains a lone surrogate)") from None
+
+
+def _optional_count(value: object, name: str) -> int | None:
+    """A whole number that fits SQLite's INTEGER (a larger one would fail the whole batch)."""
     if value is None or value == "":
         return None
     try:
-        return kind(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float('inf'))
         raise ValueError(f"{name}: not a number: {str(value)[:30]!r}") from None
+    if not 0 <= number <= MAX_SQLITE_INTEGER:
+        raise ValueError(f"{name}: {str(value)[:30]} is out of range (0 to {MAX_SQLITE_INTEGER})")
+    return number
+
+
+def _optional_rating(value: object) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float(10**400)
+        raise ValueError(f"rating: not a number: {str(value)[:30]!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"rating: {str(value)[:30]} is not a finite number")
+    return number

@@ -24,7 +24,14 @@ def to_iso(moment: dt.datetime) -> str:
     """Format a datetime as stored text (naive datetimes are taken as UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).strftime(ISO_FORMAT)
+    try:
+        utc = moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+02:00 is before year 1 in UTC
+        raise ValueError(f"timestamp {moment.isoformat()} out of range") from None
+    # not strftime: on Linux its %Y does not zero-pad years before 1000 ('1-01-01'), which breaks
+    # the fixed width that makes text order time order
+    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+            f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z")
 
 
 def parse_timestamp(value: object) -> str:
@@ -48,9 +55,11 @@ def parse_timestamp(value: object) -> str:
     if text.lstrip("-").replace(".", "", 1).isdigit():
         return _from_epoch(float(text))
     try:
-        return to_iso(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
+        iso = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        pass
+        iso = None
+    if iso is not None:
+        return to_iso(iso)  # a ValueError here says out of range, not unrecognised
     for fmt in _EXTRA_FORMATS:
         try:
             return to_iso(dt.datetime.strptime(text, fmt))

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 AIRLINE_ARGS = ("--source", "twitter", "--watch", "airlines", "--id-col", "tweet_id",
                 "--text-col", "text", "--time-col", "tweet_created", "--author-col", "name")
 
@@ -106,3 +108,96 @@ def test_killed_import_loses_no_committed_row(tmp_path, shared_file):
     assert f"{14485 - kept} inserted" in rerun.stdout
     conn = sqlite3.connect(db_path)
     assert conn.execute("select count(*) from mentions").fetchone()[0] == 14485
+
+
+def _stored(tmp_path, sql="select count(*) from mentions"):
+    return sqlite3.connect(tmp_path / "mentionwatch.db").execute(sql).fetchall()
+
+
+def test_a_reach_sqlite_cannot_hold_rejects_that_row_only(cli, tmp_path):
+    path = tmp_path / "reach.csv"
+    rows = [f"{i},post {i},2024-01-01T10:00:00Z,{100000000000000000000 if i == 50 else i}"
+            for i in range(1, 101)]
+    path.write_text("id,text,created_at,author_reach\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = cli("import", path)
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        f"{path}:51: rejected: author_reach: 100000000000000000000 is out of range (0 to 9223372036854775807)"]
+    assert "99 inserted, 0 already present, 1 rejected" in result.stdout
+    jsonl = tmp_path / "reach.jsonl"
+    jsonl.write_text('{"id": "j1", "text": "a", "created_at": "2024-01-01", "author_reach": 1e30}\n'
+                     '{"id": "j2", "text": "b", "created_at": "2024-01-01", "author_reach": 7}\n')
+    result = cli("import", jsonl)
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"{jsonl}:1: rejected: author_reach: 1e+30 is out of range")
+    assert _stored(tmp_path) == [(100,)]
+
+
+def test_bytes_that_are_not_utf8_reject_the_row_and_encoding_reads_them(cli, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("id,text,created_at\n1,café crème,2024-01-01\n2,plain,2024-01-01\n".encode("cp1252"))
+    result = cli("import", path)
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [f"{path}:2: rejected: not UTF-8 text (try --encoding cp1252)"]
+    assert _stored(tmp_path, "select text from mentions") == [("plain",)]  # never 'caf\ufffd'
+    again = cli("import", path, "--encoding", "cp1252")
+    assert again.exit_code == 0, again.output
+    assert "1 inserted, 1 already present, 0 rejected" in again.stdout
+    assert _stored(tmp_path, "select text from mentions where external_id = '1'") == [("café crème",)]
+
+
+def test_undecodable_jsonl_line_rejected_and_unknown_encoding_is_a_mistake(cli, tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b'{"id": 1, "text": "caf\xe9", "created_at": "2024-01-01"}\n'
+                     b'{"id": 2, "text": "fine", "created_at": "2024-01-01"}\n')
+    result = cli("import", path)
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [f"{path}:1: rejected: not UTF-8 text (try --encoding cp1252)"]
+    wrong = cli("import", path, "--encoding", "latin-9x")
+    assert wrong.exit_code == 2
+    assert wrong.stderr.strip() == "Error: --encoding: unknown encoding 'latin-9x' (e.g. utf-8, cp1252, latin-1)"
+
+
+def test_dates_before_1990_or_in_the_future_are_rejected(cli, tmp_path):
+    import datetime as dt
+
+    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = tmp_path / "dates.csv"
+    path.write_text("id,text,created_at\n"
+                    "1,far future,9999-12-31T23:59:59Z\n"
+                    "2,year one,0001-01-01\n"
+                    "3,just before,1989-12-31T23:59:59Z\n"
+                    "4,first allowed,1990-01-01\n"
+                    f"5,a source clock ahead by hours,{soon}\n", encoding="utf-8")
+    result = cli("import", path)
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        f"{path}:2: rejected: created_at: 9999-12-31T23:59:59Z is in the future",
+        f"{path}:3: rejected: created_at: 0001-01-01T00:00:00Z is before 1990",
+        f"{path}:4: rejected: created_at: 1989-12-31T23:59:59Z is before 1990",
+    ]
+    assert _stored(tmp_path, "select external_id from mentions order by 1") == [("4",), ("5",)]
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--source", "", "Error: --source: must not be empty"),
+    ("--source", "   ", "Error: --source: must not be empty"),
+    ("--watch", "bad name!", "Error: --watch: 'bad name!' is not a valid watch name"),
+    ("--watch", "", "Error: --watch: '' is not a valid watch name"),
+])
+def test_unusable_source_or_watch_is_one_mistake_and_stores_nothing(cli, tmp_path, option, value, message):
+    path = tmp_path / "posts.csv"
+    path.write_text("id,text,created_at\n1,hello,2024-01-01\n2,again,2024-01-02\n", encoding="utf-8")
+    result = cli("import", path, option, value)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message)
+    assert not (tmp_path / "mentionwatch.db").exists() or _stored(tmp_path) == [(0,)]
+
+
+def test_watch_names_follow_the_watchlist_rule(cli, tmp_path):
+    path = tmp_path / "posts.csv"
+    path.write_text("id,text,created_at\n1,hello,2024-01-01\n", encoding="utf-8")
+    assert cli("import", path, "--watch", "acme.eu_2-x", "--watch", "B2").exit_code == 0
+    assert sorted(_stored(tmp_path, "select watch from mention_watches")) == [("B2",), ("acme.eu_2-x",)]
+    assert cli("import", path, "--watch", "-leading-dash").exit_code == 2
+    assert cli("import", path, "--watch", "x" * 65).exit_code == 2

@@ -201,3 +201,84 @@ def test_commands_that_store_mentions_create_the_database(cli, tmp_path):
     fresh = tmp_path / "fresh.db"
     assert cli("--db", fresh, "import", feed, "--source", "csv").exit_code == 0
     assert fresh.exists() and cli("--db", fresh, "stats").exit_code == 0
+
+
+def test_an_item_sqlite_cannot_hold_is_rejected_alone_and_the_batch_kept(db, caplog):
+    """Pollers store through save_mentions too: one odd value must not fail the whole batch."""
+    bad = [
+        Mention("test", "huge", "reach", "2024-01-01", author_reach=10**20),
+        Mention("test", "inf", "reach", "2024-01-01", author_reach=float("inf")),
+        Mention("test", "negative", "reach", "2024-01-01", author_reach=-1),
+        Mention("test", "nan", "rating", "2024-01-01", rating=float("nan")),
+        Mention("test", "surrogate", "lone \udc80 surrogate", "2024-01-01"),
+        Mention("test", "future", "year 9999", "9999-12-31T23:59:59Z"),
+        Mention("test", "ancient", "year 1", "0001-01-01"),
+    ]
+    items = [_mention(1), *bad, _mention(2), Mention("test", "max", "biggest", "2024-01-01",
+                                                     author_reach=2**63 - 1)]
+    with caplog.at_level("WARNING", logger="storage.mentions"):
+        result = save_mentions(db, items)
+    assert (result.inserted, result.rejected) == (3, len(bad))
+    reasons = dict(result.rejects)
+    assert reasons["id huge"] == "author_reach: 100000000000000000000 is out of range (0 to 9223372036854775807)"
+    assert reasons["id inf"] == "author_reach: not a number: 'inf'"
+    assert reasons["id negative"].startswith("author_reach: -1 is out of range")
+    assert reasons["id nan"] == "rating: nan is not a finite number"
+    assert reasons["id surrogate"] == "text: not valid Unicode text (contains a lone surrogate)"
+    assert reasons["id future"] == "created_at: 9999-12-31T23:59:59Z is in the future"
+    assert reasons["id ancient"] == "created_at: 0001-01-01T00:00:00Z is before 1990"
+    assert "rejected mention id huge" in caplog.text
+    assert db.execute("select author_reach from mentions where external_id = 'max'").fetchone() == (2**63 - 1,)
+
+
+def test_years_before_1000_keep_the_fixed_width_so_text_order_is_time_order():
+    import datetime as dt
+
+    from storage.timeutil import from_iso, parse_timestamp, to_iso
+
+    assert parse_timestamp("0001-01-01") == "0001-01-01T00:00:00Z"
+    assert to_iso(dt.datetime(999, 1, 1, tzinfo=dt.timezone.utc)) == "0999-01-01T00:00:00Z"
+    assert parse_timestamp(parse_timestamp("0999-01-01")) == "0999-01-01T00:00:00Z"  # re-parsable
+    assert from_iso("0001-01-01T00:00:00Z") == dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
+    stamps = [parse_timestamp(v) for v in ("2015-03-01", "1000-01-01", "0999-01-01", "1001-01-01")]
+    assert sorted(stamps) == ["0999-01-01T00:00:00Z", "1000-01-01T00:00:00Z", "1001-01-01T00:00:00Z",
+                              "2015-03-01T00:00:00Z"]
+    with pytest.raises(ValueError, match="out of range"):
+        parse_timestamp("0001-01-01T00:00:00+02:00")  # before year 1 once in UTC
+
+
+def _database_from_a_newer_version(path):
+    open_db(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("insert into _sqlite_migrations (migration_set, name, applied_at) "
+                 "values ('mentionwatch', 'm010_future_thing', '2030-01-01')")
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+def test_a_database_written_by_a_newer_version_is_refused_untouched(tmp_path):
+    from storage.db import NewerSchemaError, database_problem
+
+    path = tmp_path / "newer.db"
+    before = _database_from_a_newer_version(path)
+    with pytest.raises(NewerSchemaError) as caught:
+        open_db(path)
+    assert database_problem(caught.value) == (
+        "database was written by a newer mentionwatch (unknown migration m010_future_thing); "
+        "upgrade mentionwatch")
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [("stats",), ("import", "posts.csv")])
+def test_commands_on_a_newer_database_say_so_in_one_line_and_write_nothing(cli, tmp_path, command):
+    (tmp_path / "posts.csv").write_text("id,text,created_at\n1,hello,2024-01-01\n", encoding="utf-8")
+    path = tmp_path / "newer.db"
+    before = _database_from_a_newer_version(path)
+    result = cli("--db", path, *command)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: database was written by a newer mentionwatch (unknown migration m010_future_thing); "
+        f"upgrade mentionwatch ({path})")
+    assert path.read_bytes() == before
+    assert sqlite3.connect(path).execute("select count(*) from mentions").fetchone() == (0,)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, bench, main, pass_app
-from mentionwatch.importer import ColumnMap, ImportFileError, RowProblem, read_mentions
+from mentionwatch.app import App, UserMistake, bench, main, pass_app
+from mentionwatch.importer import (
+    DEFAULT_ENCODING, ColumnMap, ImportFileError, RowProblem, check_encoding, read_mentions,
+)
 
 REJECTED_ROWS_EXIT = 3
+MAX_SOURCE_CHARS = 100  # as storage accepts
 SHOWN_PROBLEMS = 20
 
 
@@ -48,10 +52,12 @@ def init(app: App, force: bool) -> None:
 @click.option("--reach-col", default="author_reach", show_default=True,
               help="Column with the author's followers/reach.")
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--encoding", default=DEFAULT_ENCODING, show_default=True,
+              help="Text encoding of FILE, e.g. cp1252 for a CSV saved by Excel on Windows.")
 @pass_app
 def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col: str, text_col: str,
             time_col: str, author_col: str, url_col: str, lang_col: str, reach_col: str,
-            batch_size: int) -> None:
+            batch_size: int, encoding: str) -> None:
     """Import mentions from a CSV, TSV or JSONL FILE (columns id,text,created_at[,author,url,lang]).
 
     Rows already stored are counted, not duplicated; broken rows are listed with their line and
@@ -59,14 +65,24 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     """
     from storage import save_mentions
 
+    source = _import_source(source)
+    _check_import_watches(watches)
+    try:
+        encoding = check_encoding(encoding)
+    except ValueError as exc:
+        raise UserMistake(f"--encoding: {exc}") from None
     columns = ColumnMap(id=id_col, text=text_col, created_at=time_col, author=author_col,
                         url=url_col, lang=lang_col, reach=reach_col)
     problems: list[RowProblem] = []
     try:
-        rows = read_mentions(file, columns, source, watches, problems)
+        rows = read_mentions(file, columns, source, watches, problems, encoding)
         result = save_mentions(app.db, (mention for _, mention in rows), batch_size=batch_size)
     except ImportFileError as exc:
         click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except UnicodeDecodeError as exc:  # bytes even 'surrogateescape' cannot keep (e.g. in UTF-16)
+        click.echo(f"Error: {file}: cannot be read as {encoding} text ({exc.reason}); rows before "
+                   "that point were stored, check --encoding", err=True)
         raise SystemExit(2) from None
     for problem in problems[:SHOWN_PROBLEMS]:
         click.echo(f"{file}:{problem.line}: rejected: {problem.reason}", err=True)
@@ -77,6 +93,28 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
                f"{rejected} rejected")
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)
+
+
+def _import_source(source: str) -> str:
+    """--source as stored; an unusable one is one mistake, not a rejection of every row."""
+    source = source.strip()
+    if not source:
+        raise UserMistake("--source: must not be empty")
+    if len(source) > MAX_SOURCE_CHARS:
+        raise UserMistake(f"--source: longer than {MAX_SOURCE_CHARS} characters")
+    return source
+
+
+def _check_import_watches(watches: tuple[str, ...]) -> None:
+    """--watch must follow the watchlist's rule for watch names, or no watchlist could declare it."""
+    from mentionwatch.config import Watch
+
+    (pattern,) = [rule.pattern for rule in Watch.model_fields["name"].metadata
+                  if getattr(rule, "pattern", None)]
+    for watch in watches:
+        if not re.fullmatch(pattern, watch):
+            raise UserMistake(f"--watch: {watch!r} is not a valid watch name (1-64 letters, digits, "
+                              "'_', '.' or '-', starting with a letter or digit, as in the watchlist)")
 
 
 @main.command()
