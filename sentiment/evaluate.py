@@ -79,10 +79,12 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int]) -> 
     raw_labels = _read_lines(labels_file)
     while raw_labels and not raw_labels[-1].strip():
         raw_labels.pop()
-    if len(texts) < len(raw_labels) or len(texts) > len(raw_labels) + 1:
+    while len(texts) > len(raw_labels) and not texts[-1].strip():  # blank lines at the end only
+        texts.pop()
+    if len(texts) != len(raw_labels):
         raise LabeledFileError(f"{labels_file}: {len(raw_labels)} labels for {len(texts)} texts in {path}")
     labels = [_label_index(raw, mapping, f"{labels_file}:{n}") for n, raw in enumerate(raw_labels, 1)]
-    return LabeledSet(texts[: len(labels)], labels)
+    return LabeledSet(texts, labels)
 
 
 def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int]) -> LabeledSet:

@@ -79,6 +79,27 @@ def test_eval_on_tweeteval_validation_files(cli, shared_file):
     assert _figure(result.stdout, "macro-recall") > 0.5  # well above the 0.33 of guessing
 
 
+@pytest.mark.parametrize("texts, labels, problem", [
+    ("a\nb\nc\n", "0\n1\n", "2 labels for 3 texts"),  # was scored as 2 texts, the third one dropped
+    ("a\nb\n", "0\n1\n1\n1\n", "4 labels for 2 texts"),
+])
+def test_eval_refuses_text_and_label_files_of_different_lengths(cli, tmp_path, texts, labels, problem):
+    (tmp_path / "t.txt").write_text(texts)
+    (tmp_path / "l.txt").write_text(labels)
+    result = cli("sentiment", "eval", "t.txt", "--labels-file", "l.txt", "--labels", "0=negative,1=positive")
+    assert result.exit_code == 2
+    assert problem in result.output
+
+
+def test_eval_ignores_blank_lines_at_the_end_of_the_text_file(tmp_path):
+    from sentiment.evaluate import read_labeled
+
+    (tmp_path / "t.txt").write_text("good\nbad\n\n\n")
+    (tmp_path / "l.txt").write_text("1\n0\n")
+    labeled = read_labeled(tmp_path / "t.txt", labels="0=negative,1=positive", labels_file=tmp_path / "l.txt")
+    assert labeled.texts == ["good", "bad"]
+
+
 def test_model_build_is_reproducible_from_its_seed(cli, tmp_path):
     from safetensors.torch import load_file
 

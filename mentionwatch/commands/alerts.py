@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, bench, main, pass_app
+from mentionwatch.cli_types import count_at_least, fits_sqlite
 
 DEFAULT_NAB_DATA = Path("../shared/data/nab/realTweets")
 DEFAULT_NAB_LABELS = Path("../shared/data/nab/labels/realTweets_windows.json")
@@ -110,14 +111,14 @@ def backtest(app: App, since: str, until: str, watch_name: str | None) -> None:
 
 @main.group(name="alerts")
 def alerts_group() -> None:
-    """List, inspect and handle alerts (acknowledge, resolve, add notes)."""
+    """List, show, acknowledge and resolve alerts, and add notes to them."""
 
 
 @alerts_group.command(name="list")
 @click.option("--status", type=click.Choice(["open", "acknowledged", "resolved", "all"]), default="all",
               show_default=True)
 @click.option("--watch", "watch_name", default=None, help="Only this watch.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--limit", type=count_at_least(1), default=50, show_default=True)
 @pass_app
 def list_alerts(app: App, status: str, watch_name: str | None, limit: int) -> None:
     """The most recent alerts, newest first."""
@@ -147,6 +148,7 @@ def list_alerts(app: App, status: str, watch_name: str | None, limit: int) -> No
 @pass_app
 def show_alert(app: App, alert_id: int) -> None:
     """Everything about one alert: numbers, explanation, timeline, notifications."""
+    _storable_id(alert_id)
     db = app.db
     row = db.execute("SELECT * FROM alerts WHERE id = ?", [alert_id]).fetchone()
     if row is None:
@@ -206,11 +208,18 @@ def _print_postcrisis(db, alert_id: int) -> None:
                + (f" (sentiment by {figures['model_id']})" if figures["model_id"] else ""))
 
 
-def _lifecycle_step(step, *args, **kwargs) -> None:
+def _storable_id(alert_id: int) -> None:
+    """An id SQLite cannot hold is an id no alert has; it must never reach the driver."""
+    if not fits_sqlite(alert_id):
+        raise UserMistake(f"no alert with id {alert_id}")
+
+
+def _lifecycle_step(step, db, alert_id: int, *args, **kwargs) -> None:
     from alerts.lifecycle import LifecycleError
 
+    _storable_id(alert_id)
     try:
-        step(*args, **kwargs)
+        step(db, alert_id, *args, **kwargs)
     except LifecycleError as exc:
         raise UserMistake(str(exc)) from None
 

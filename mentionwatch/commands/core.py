@@ -125,8 +125,15 @@ def _check_import_watches(watches: tuple[str, ...]) -> None:
 @pass_app
 def search(app: App, query: str, watch: str | None, limit: int, as_json: bool) -> None:
     """Full-text search over stored mentions (SQLite FTS5 syntax: words, "phrases", OR, NOT, prefix*)."""
+    from mentionwatch.app import UserMistake
+    from mentionwatch.triage.query import FilterError, fts_query
+
     if watch:
         app.require_watches([watch])
+    try:
+        query = fts_query(app.db, query)  # an empty query is a mistake, not a database error
+    except FilterError as exc:
+        raise UserMistake(str(exc)) from None
     rows = _search_rows(app.db, query, watch, limit)
     for row in rows:
         if as_json:

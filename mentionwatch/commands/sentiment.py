@@ -69,11 +69,11 @@ def sentiment_group() -> None:
 
 
 @sentiment_group.command(name="eval")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--text-col", help="Column holding the text (CSV/TSV).")
 @click.option("--label-col", help="Column holding the label (CSV/TSV).")
 @click.option("--labels", "label_spec", help="How labels map, e.g. 0=negative,1=neutral,2=positive.")
-@click.option("--labels-file", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--labels-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="One label per line, for FILE with one text per line (TweetEval layout).")
 @click.option("--model", help="Model to measure instead of the configured one ('builtin', an id or a path).")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), help="Override sentiment.backend.")

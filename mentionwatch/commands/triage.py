@@ -6,23 +6,75 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, bench, main, pass_app
+from mentionwatch.cli_types import count_at_least, fits_sqlite
 
 _CHOICE_SENTIMENT = click.Choice(["negative", "neutral", "positive", "unscored"])
 _CHOICE_STATE = click.Choice(["flagged", "handled", "ignored", "none"])
 
 
-def _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query, unhandled,
-             states, limit=None):
-    from mentionwatch.triage.query import FilterError, MentionFilters, parse_time_limit
+def _bad_option(option: str, problem: str) -> UserMistake:
+    """One line naming the option, worded as click words its own checks (exit 2)."""
+    return UserMistake(f"Invalid value for {option}: {problem}")
+
+
+def _time_option(value: str | None, option: str) -> str | None:
+    """A --since/--until value as stored text, or a one-line error naming the option."""
+    from mentionwatch.triage.query import FilterError, parse_time_limit
 
     try:
-        return MentionFilters(
-            watches=tuple(watches), sources=tuple(sources), sentiments=tuple(sentiments),
-            alert_ids=tuple(alert_ids), since=parse_time_limit(since),
-            until=parse_time_limit(until), min_reach=min_reach, query=query or None,
-            unhandled=unhandled, states=tuple(states), limit=limit)
+        return parse_time_limit(value)
     except FilterError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise _bad_option(option, str(exc)) from None
+
+
+def _period(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """--since and --until as stored text; a period the wrong way round is a mistake."""
+    since_text, until_text = _time_option(since, "--since"), _time_option(until, "--until")
+    if since_text and until_text and since_text >= until_text:
+        raise _bad_option("--since", f"{since_text} is not before --until {until_text}")
+    return since_text, until_text
+
+
+def _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query, unhandled,
+             states, limit=None):
+    from mentionwatch.triage.query import MentionFilters
+
+    since_text, until_text = _period(since, until)
+    return MentionFilters(
+        watches=tuple(watches), sources=tuple(sources), sentiments=tuple(sentiments),
+        alert_ids=tuple(alert_ids), since=since_text, until=until_text, min_reach=min_reach,
+        query=query, unhandled=unhandled, states=tuple(states), limit=limit)
+
+
+def _require_sources(db, sources) -> None:
+    """A --source that is neither a source type nor stored in the database is a typo."""
+    from crawler.source_types import SOURCE_TYPES
+
+    stored = {row[0] for row in db.execute("SELECT DISTINCT source FROM mentions")}
+    for name in sources:
+        if name not in SOURCE_TYPES and name not in stored:
+            known = ", ".join(sorted(stored | set(SOURCE_TYPES)))
+            raise UserMistake(f"no source named {name!r} among the source types or in the "
+                              f"database (known: {known})")
+
+
+def _require_alerts(app: App, alert_ids) -> None:
+    for alert_id in alert_ids:
+        if not fits_sqlite(alert_id):  # never sent to SQLite, which cannot hold it
+            raise UserMistake(f"no alert with id {alert_id}")
+    app.require_alerts(alert_ids)
+
+
+def _checked_query(db, query: str | None) -> str | None:
+    """The --query to run, checked before any file is opened; None when not given."""
+    from mentionwatch.triage.query import FilterError, fts_query
+
+    if query is None:
+        return None
+    try:
+        return fts_query(db, query)
+    except FilterError as exc:
+        raise _bad_option("--query", str(exc)) from None
 
 
 @main.command()
@@ -38,12 +90,12 @@ def _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, q
               help="Only mentions behind this alert id (repeatable).")
 @click.option("--since", help="From this time on: 2015-02-20, 2015-02-20T08:00:00Z, or 7d / 12h ago.")
 @click.option("--until", help="Before this time (same forms as --since).")
-@click.option("--min-reach", type=click.IntRange(0), help="Only authors with at least this reach.")
+@click.option("--min-reach", type=count_at_least(0), help="Only authors with at least this reach.")
 @click.option("--query", help='Full-text search, e.g. "lost bag" OR refund.')
 @click.option("--unhandled", is_flag=True, help="Leave out mentions marked handled or ignored.")
 @click.option("--state", "states", multiple=True, type=_CHOICE_STATE,
               help="Only this triage state ('none' = never marked; repeatable).")
-@click.option("--limit", type=click.IntRange(1), help="At most this many rows.")
+@click.option("--limit", type=count_at_least(1), help="At most this many rows.")
 @pass_app
 def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, since, until,
            min_reach, query, unhandled, states, limit) -> None:
@@ -61,8 +113,10 @@ def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, sin
     filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
                        unhandled, states, limit)
     app.require_watches(watches)
-    app.require_alerts(alert_ids)
+    _require_alerts(app, alert_ids)
     db = app.db
+    _require_sources(db, sources)
+    filters.query = _checked_query(db, query)
     model_id = choose_model_id(db, app.config.sentiment)
     try:
         result = export_mentions(export_rows(db, filters, model_id), out_path, fmt)
@@ -113,13 +167,9 @@ def report(app: App, watches, since, until, out_dir) -> None:
 
       mentionwatch report --watch acme --since 14d --out reports/acme
     """
-    from mentionwatch.triage.query import FilterError, parse_time_limit
     from mentionwatch.triage.report import ReportError, build_report
 
-    try:
-        since_text, until_text = parse_time_limit(since), parse_time_limit(until)
-    except FilterError as exc:
-        raise click.UsageError(str(exc)) from None
+    since_text, until_text = _period(since, until)
     try:
         result = build_report(app.db, out_dir, watches=list(watches) or None, since=since_text,
                               until=until_text, sentiment_cfg=app.config.sentiment)
@@ -147,7 +197,7 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
 
       mentionwatch browse            # then open http://127.0.0.1:8015
     """
-    from mentionwatch.triage.browse import serve
+    from mentionwatch.triage.browse import ListenError, listen, serve
     from mentionwatch.triage.query import choose_model_id
 
     db = app.db  # brings the schema up to date before the read-only view opens it
@@ -155,8 +205,14 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
     if immutable:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # immutable readers never look at the WAL
     db.close()
-    click.echo(f"Serving {app.db_path} read-only at http://{host}:{port}/ (Ctrl+C stops)", err=True)
-    serve(Path(app.db_path), model_id, host=host, port=port, immutable=immutable)
+    try:
+        sock = listen(host, port)
+    except ListenError as exc:
+        raise UserMistake(str(exc)) from None
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving {app.db_path} read-only at http://{shown_host}:{port}/ (Ctrl+C stops)",
+               err=True)
+    serve(Path(app.db_path), model_id, sock, immutable=immutable)
 
 
 @bench.command(name="export")

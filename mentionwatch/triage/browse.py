@@ -5,6 +5,8 @@ nothing typed in the browser can change it; `serve` binds to 127.0.0.1 unless to
 """
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
@@ -114,13 +116,40 @@ def make_datasette(db_path: Path, model_id: str | None, *, immutable: bool = Fal
                      metadata=build_metadata(db_path.stem, model_id), settings=settings)
 
 
-def serve(db_path: Path, model_id: str | None, *, host: str = DEFAULT_HOST,
-          port: int = DEFAULT_PORT, immutable: bool = False) -> None:
-    """Run the web view until interrupted (Ctrl+C)."""
+class ListenError(OSError):
+    """The address cannot be listened on (port taken, no such address); the message is the line shown."""
+
+
+def listen(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:
+    """A socket listening on host:port, bound before anything says the view is served."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn decides
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        sock.bind((host, port))
+        sock.listen()
+    except OSError as exc:  # socket.gaierror (a bad host name) is an OSError too
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {_reason(exc)}") from None
+    return sock
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use"
+    return exc.strerror or str(exc)
+
+
+def serve(db_path: Path, model_id: str | None, sock: socket.socket, *,
+          immutable: bool = False) -> None:
+    """Run the web view on a socket from `listen` until interrupted (Ctrl+C)."""
     import asyncio
 
     import uvicorn
 
     datasette = make_datasette(db_path, model_id, immutable=immutable)
     asyncio.run(datasette.invoke_startup())
-    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", lifespan="on")
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(datasette.app(), host=host, port=port, log_level="warning",
+                            lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
+from mentionwatch.triage.atomic import replacing  # noqa: E402
 from storage.timeutil import from_iso  # noqa: E402
 
 DPI = 100
@@ -115,6 +116,9 @@ def volume_chart(series: Series, alerts: list[dict], title: str, path: Path) -> 
     for axis in (top, bottom):
         _shade_alerts(axis, alerts, series)
         axis.grid(axis="y", alpha=0.3)
+    if series.starts:  # the x axis spans the period exactly (margins could pass year 9999)
+        top.set_xlim(series.starts[0], _plus(series.starts[-1],
+                                             dt.timedelta(hours=series.bucket_hours)))
     top.legend(loc="upper left", fontsize=8)
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d\n%H:%M"))
     return _save(fig, path)
@@ -157,7 +161,7 @@ def _figure(kind: str, rows: int, height_ratios=None):
 def _shade_alerts(axis, alerts: list[dict], series: Series) -> None:
     if not series.starts:
         return
-    low, high = series.starts[0], series.starts[-1] + dt.timedelta(hours=series.bucket_hours)
+    low, high = series.starts[0], _plus(series.starts[-1], dt.timedelta(hours=series.bucket_hours))
     shown = 0
     for alert in alerts:
         start, end = from_iso(alert["window_start"]), from_iso(alert["window_end"])
@@ -173,10 +177,22 @@ def _shade_alerts(axis, alerts: list[dict], series: Series) -> None:
                           textcoords="offset points", fontsize=8, color="#9a5f0a", va="top")
 
 
+def _plus(moment: dt.datetime, delta: dt.timedelta) -> dt.datetime:
+    """moment + delta, stopping at the end of year 9999 (a bad date stored as 9999-12-31)."""
+    # Not dt.datetime.max: its microseconds round up to year 10000 in matplotlib's float dates.
+    last = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=moment.tzinfo)
+    try:
+        return min(moment + delta, last)
+    except OverflowError:
+        return last
+
+
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    plt.close(fig)
+    try:
+        with replacing(path) as temporary:  # a chart from an earlier report survives a failure
+            fig.savefig(temporary, dpi=DPI, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 

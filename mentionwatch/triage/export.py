@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mentionwatch.triage.atomic import replacing
 from mentionwatch.triage.query import EXPORT_COLUMNS
 
 FORMATS = ("csv", "jsonl", "xlsx")
@@ -37,12 +38,18 @@ def neutralise(value):
 
 
 def export_mentions(rows: Iterable[dict], path: Path, fmt: str) -> ExportResult:
-    """Write rows (dicts keyed by EXPORT_COLUMNS) to `path` in format csv, jsonl or xlsx."""
+    """Write rows (dicts keyed by EXPORT_COLUMNS) to `path` in format csv, jsonl or xlsx.
+
+    An existing file at `path` is replaced only when the new one is complete: after an error or
+    an interruption it is left as it was.
+    """
     writers = {"csv": write_csv, "jsonl": write_jsonl, "xlsx": write_xlsx}
     if fmt not in writers:
         raise ValueError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return writers[fmt](rows, path)
+    with replacing(path) as temporary:
+        result = writers[fmt](rows, temporary)
+    result.path = path
+    return result
 
 
 def write_csv(rows: Iterable[dict], path: Path) -> ExportResult:

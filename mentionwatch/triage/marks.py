@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mentionwatch.cli_types import fits_sqlite
 from storage import utc_now_iso
 from mentionwatch.triage.query import TRIAGE_STATES
 
@@ -25,8 +26,8 @@ def mark_mentions(db, mention_ids: Iterable[int], state: str, actor: str | None 
     if state not in TRIAGE_STATES:
         raise ValueError(f"state must be one of {', '.join(TRIAGE_STATES)}, not {state!r}")
     ids = sorted(set(int(i) for i in mention_ids))
-    missing = [i for i in ids
-               if not db.execute("SELECT 1 FROM mentions WHERE id = ?", [i]).fetchone()]
+    missing = [i for i in ids if not fits_sqlite(i)  # SQLite cannot even take such an id
+               or not db.execute("SELECT 1 FROM mentions WHERE id = ?", [i]).fetchone()]
     if missing:
         raise UnknownMentions(missing)
     now = utc_now_iso()

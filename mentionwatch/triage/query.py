@@ -55,10 +55,14 @@ def parse_time_limit(text: str | None, now: dt.datetime | None = None) -> str | 
     if match:
         now = now or dt.datetime.now(dt.timezone.utc)
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        return to_iso(now - dt.timedelta(seconds=seconds))
+        try:
+            return to_iso(now - dt.timedelta(seconds=seconds))
+        except OverflowError:  # timedelta or the date itself out of range: before year 1
+            raise FilterError(f"{text.strip()[:40]!r} reaches back before year 1 (use a date such as "
+                              "2015-02-20, or a shorter span such as 30d)") from None
     try:
         return parse_timestamp(text)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise FilterError(f"{text!r} is not a time: {exc} (use e.g. 2015-02-20, "
                           "2015-02-20T08:00:00Z or 7d)") from None
 
@@ -83,12 +87,21 @@ def choose_model_id(db, sentiment_cfg=None) -> str | None:
 
 
 def fts_query(db, text: str) -> str:
-    """The FTS5 query to run: as typed when valid, else the words quoted (a stray quote or colon)."""
+    """The FTS5 query to run: as typed when valid, else the words quoted (a stray quote or colon).
+
+    Raises FilterError when nothing is left to search for (an empty or blank query, or one made
+    only of quotes): FTS5 would fail with a bare 'syntax error near ""'.
+    """
+    if not text.strip():
+        raise FilterError("the search query is empty")
     try:
         db.execute("SELECT 1 FROM mentions_fts WHERE mentions_fts MATCH ? LIMIT 1", [text]).fetchall()
         return text
     except sqlite3.OperationalError:
-        return db.quote_fts(text)
+        quoted = db.quote_fts(text)
+    if not quoted.strip():
+        raise FilterError(f"the search query {text!r} has no words to search for")
+    return quoted
 
 
 def where_clause(db, filters: MentionFilters) -> tuple[str, dict]:

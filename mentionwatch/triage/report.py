@@ -16,6 +16,7 @@ from pathlib import Path
 
 from alerts.postcrisis import evaluate_alert, format_duration
 from mentionwatch.triage import charts
+from mentionwatch.triage.atomic import replacing
 from mentionwatch.triage.marks import triage_counts
 from mentionwatch.triage.query import choose_model_id
 from mentionwatch.triage.risk import RECENT_HOURS, WatchRisk, watch_risk
@@ -23,6 +24,9 @@ from storage import utc_now_iso
 from storage.timeutil import from_iso, to_iso
 
 DEFAULT_PERIOD_DAYS = 7
+# A mention dated more than this after now cannot be real (a bad clock or a bad import); the
+# default end of the period ignores it, so one such row does not move the report to year 9999.
+FUTURE_SLACK = dt.timedelta(days=1)
 TOP_POSTS = 5
 
 
@@ -78,15 +82,23 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
         result.sections.append(section)
         result.charts.extend(section.charts.values())
     result.sections.sort(key=lambda s: s.risk.score, reverse=True)
-    result.html_path.write_text(render_html(result), encoding="utf-8")
+    with replacing(result.html_path) as temporary:  # the previous report survives a failure
+        temporary.write_text(render_html(result), encoding="utf-8")
     return result
 
 
 def _after_newest(db, watches: list[str]) -> str:
+    """Just after the newest mention of these watches that is not dated in the future."""
     marks = ",".join("?" * len(watches))
-    newest = db.execute(f"SELECT max(m.created_at) FROM mentions m JOIN mention_watches w "
-                        f"ON w.mention_id = m.id WHERE w.watch IN ({marks})", watches).fetchone()[0]
+    horizon = to_iso(dt.datetime.now(dt.timezone.utc) + FUTURE_SLACK)
+    newest, any_at_all = db.execute(
+        f"SELECT max(CASE WHEN m.created_at <= ? THEN m.created_at END), count(*) FROM mentions m "
+        f"JOIN mention_watches w ON w.mention_id = m.id WHERE w.watch IN ({marks})",
+        [horizon, *watches]).fetchone()
     if newest is None:
+        if any_at_all:
+            raise ReportError(f"every mention of these watches is dated after {horizon}; "
+                              "give --since and --until")
         raise ReportError("no mentions for these watches")
     return to_iso(from_iso(newest) + dt.timedelta(seconds=1))
 
@@ -112,10 +124,11 @@ def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> 
 
 
 def _alerts(db, watch: str, since: str, until: str) -> list[dict]:
-    """Alerts of the watch whose window touches the period, and any still open."""
+    """Alerts of the watch active in the period: the window touches it, or the alert started
+    before the period ends and is still not resolved (an incident carried into the period)."""
     cursor = db.conn.execute(
-        "SELECT * FROM alerts WHERE watch = ? AND ((window_end >= ? AND window_start < ?) "
-        "OR status != 'resolved') ORDER BY window_start", [watch, since, until])
+        "SELECT * FROM alerts WHERE watch = ? AND window_start < ? AND "
+        "(window_end >= ? OR status != 'resolved') ORDER BY window_start", [watch, until, since])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor]
 
@@ -231,6 +244,8 @@ def _watch_html(section: WatchSection) -> str:
         parts.append(f"<h3>Evidence: negative posts with most weight in the last {RECENT_HOURS} h</h3>")
         parts.extend(_post_html(post) for post in r.top_posts)
     parts.append(f"<h3>Alerts ({len(section.alerts)})</h3>")
+    parts.append('<p class="meta">Alerts whose window falls in the period, and alerts started '
+                 "before its end that are still not resolved.</p>")
     if not section.alerts:
         parts.append("<p>No alert in this period.</p>")
     parts.extend(_alert_html(alert) for alert in section.alerts)

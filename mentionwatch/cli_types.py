@@ -1,0 +1,23 @@
+"""Click parameter types shared by commands that pass numbers on to SQLite.
+
+SQLite stores integers in 64 bits: a bigger Python int makes the driver raise OverflowError.
+Counts and limits are bounded here, so click rejects them with its usual one-line range error.
+Row ids are not bounded (a huge id is just an id that does not exist): `fits_sqlite` lets a
+command say "no alert with id ..." without ever sending the number to SQLite.
+"""
+from __future__ import annotations
+
+import click
+
+SQLITE_MAX_INT = 2**63 - 1
+SQLITE_MIN_INT = -(2**63)
+
+
+def count_at_least(minimum: int) -> click.IntRange:
+    """A count, limit or threshold from `minimum` up to the largest integer SQLite can store."""
+    return click.IntRange(minimum, SQLITE_MAX_INT)
+
+
+def fits_sqlite(value: int) -> bool:
+    """Whether SQLite can take this integer as a parameter."""
+    return SQLITE_MIN_INT <= value <= SQLITE_MAX_INT

@@ -1,0 +1,29 @@
+"""Replace an output file only once its new content is complete.
+
+An export or report written straight to its target would truncate the previous file first: an
+error or Ctrl+C halfway leaves a header-only CSV or a corrupt workbook where a good file was.
+`replacing(path)` hands out a temporary path in the same folder (so the final rename stays on one
+file system, where it is atomic) and renames it over `path` only when the block ends normally.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it becomes `path`, otherwise it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The real suffix stays last: some writers (xlsxwriter, matplotlib) look at it.
+    temporary = path.with_name(f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:  # also KeyboardInterrupt: the old file must survive Ctrl+C
+        temporary.unlink(missing_ok=True)
+        raise
