@@ -509,7 +509,7 @@ class Service:
             return "skipped", {"reason": "source no longer in the watchlist"}
         result = collect_source(db, config, target.watch, target.source_cfg,
                                 source_index=target.source_index, **self._collect_options)
-        detail = {"watch": target.watch.name, "source": target.source_cfg.type,
+        detail = {"watch": target.watch.name, "source": result.source,
                   "crawl_run": result.run_id, "fetched": result.fetched, "new": result.new,
                   "duplicates": result.duplicates, "rejected": result.rejected}
         if result.errors:

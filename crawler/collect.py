@@ -87,8 +87,8 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
                    source_index: int | None = None) -> CrawlRunResult:
     """Poll one source for one watch, store its new matching mentions, record the crawl run."""
     started = time.monotonic()
-    result = CrawlRunResult(run_id=_start_run(db, watch.name, source_cfg.type),
-                            watch=watch.name, source=source_cfg.type)
+    label = source_label(watch, source_cfg, source_index)
+    result = CrawlRunResult(run_id=_start_run(db, watch.name, label), watch=watch.name, source=label)
     try:
         if source_cfg.type in SCRAPY_TYPES:
             _run_spider(db, config, watch, source_cfg, result, source_index)
@@ -109,10 +109,23 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
     if result.errors:
         result.status = "partial" if result.pages or result.new else "failed"
         for line in result.errors:  # INFO: callers (CLI, service) report the errors themselves
-            log.info("%s/%s: %s", watch.name, source_cfg.type, line)
+            log.info("%s/%s: %s", watch.name, label, line)
     result.seconds = round(time.monotonic() - started, 3)
     _finish_run(db, result)
     return result
+
+
+def source_label(watch: Watch, source_cfg: SourceConfig, source_index: int | None = None) -> str:
+    """How crawl runs name a source: its type, numbered (`github#2`) when the watch has several of
+    that type, so `crawl` and `status` can tell them apart."""
+    same_type = [i for i, other in enumerate(watch.sources) if other.type == source_cfg.type]
+    if len(same_type) < 2:
+        return source_cfg.type
+    if source_index is None:
+        source_index = next((i for i, other in enumerate(watch.sources) if other is source_cfg), None)
+    if source_index not in same_type:  # a source built outside the watch's list
+        return source_cfg.type
+    return f"{source_cfg.type}#{same_type.index(source_index) + 1}"
 
 
 def search_polls(watch: Watch, source_cfg: SourceConfig) -> list[SourceConfig]:

@@ -99,6 +99,23 @@ def test_crawl_filters_and_rejects_unknown_names(cli, tmp_path, server):
     assert sorted(line.split()[1] for line in both.stdout.splitlines()[1:-1]) == ["hackernews", "rss"]
 
 
+def test_two_sources_of_one_type_are_told_apart_in_crawl_and_status(cli, tmp_path, server):
+    config = {"database": "mw.db", "watches": [{
+        "name": "news", "query": {"any": ["labour", "olympics", "police"]},
+        "sources": [{"type": "rss", "options": {"urls": [server + "/feeds/bbc.xml"]}},
+                    {"type": "rss", "options": {"urls": [server + "/feeds/gone.xml"]}}]}]}
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    result = cli("--config", path, "crawl")
+    rows = {line.split()[1]: line.split()[2] for line in result.stdout.splitlines()[1:-1]}
+    assert rows == {"rss#1": "ok", "rss#2": "failed"}
+    assert "news/rss#2: " in result.stderr and "gone.xml" in result.stderr
+    status = json.loads(cli("--config", path, "status", "--json").stdout)
+    by_source = {entry["source"]: entry for entry in status["sources"]}
+    assert by_source["rss#1"]["last_error"] is None and by_source["rss#1"]["last_success_at"]
+    assert by_source["rss#2"]["last_success_at"] is None and "HTTP 404" in by_source["rss#2"]["last_error"]
+
+
 def test_sources_lists_every_type_with_its_options(cli):
     result = cli("sources")
     assert result.exit_code == 0

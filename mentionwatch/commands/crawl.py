@@ -47,7 +47,7 @@ def crawl(app: App, watch_names: tuple[str, ...], source_types: tuple[str, ...])
 
     def progress(watch, source_cfg, result):
         if show_progress:
-            click.echo(f"  {watch.name}/{source_cfg.type}: {result.status}, {result.new} new "
+            click.echo(f"  {watch.name}/{result.source}: {result.status}, {result.new} new "
                        f"({result.seconds:.1f}s)", err=True)
 
     if show_progress:
