@@ -183,11 +183,13 @@ def _search_errors(failures: list[tuple[str, str]], tried: int) -> list[str]:
     """One line per failed search, naming it; a single line when every search tried failed alike."""
     if len(failures) == tried and len({error for _, error in failures}) == 1:
         return [failures[0][1]]
-    return [f"search {search}: {error}" for search, error in failures]
+    return [f"{search}: {error}" for search, error in failures]
 
 
 def _search_label(poll_cfg: SourceConfig) -> str:
-    return str(poll_cfg.options.get("query") or "feeds")
+    """'search acme' for a search; 'feeds' for the poll of an rss source's own feeds."""
+    query = poll_cfg.options.get("query")
+    return f"search {query}" if query else "feeds"
 
 
 def _poll(db: Database, watch: Watch, poll_cfg: SourceConfig, fetcher: Fetcher, result: CrawlRunResult,

@@ -26,6 +26,9 @@ class LabeledFileError(Exception):
 class LabeledSet:
     texts: list[str]
     labels: list[int]
+    # the classes declared with --labels: macro figures average over all of them, also over one
+    # that happens to be missing from a slice (empty: the classes present in `labels`)
+    classes: tuple[int, ...] = ()
 
 
 def parse_label_map(spec: str | None) -> dict[str, int]:
@@ -60,11 +63,14 @@ def read_labeled(path: Path, text_col: str | None = None, label_col: str | None 
                  labels: str | None = None, labels_file: Path | None = None) -> LabeledSet:
     mapping = parse_label_map(labels)
     if labels_file is not None:
-        return _read_line_files(path, labels_file, mapping)
-    if not text_col or not label_col:
+        labeled = _read_line_files(path, labels_file, mapping)
+    elif not text_col or not label_col:
         raise LabeledFileError(f"{path}: give --text-col and --label-col "
                                "(or --labels-file for one-text-a-line files)")
-    return _read_table(path, text_col, label_col, mapping)
+    else:
+        labeled = _read_table(path, text_col, label_col, mapping)
+    labeled.classes = tuple(sorted(set(mapping.values())))
+    return labeled
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -119,7 +125,7 @@ def leave_out_seen(labeled: LabeledSet) -> tuple[LabeledSet, int]:
 
     index = builtin_training_index()
     kept = [(text, label) for text, label in zip(labeled.texts, labeled.labels) if not index.seen(text)]
-    unseen = LabeledSet([t for t, _ in kept], [l for _, l in kept])
+    unseen = LabeledSet([t for t, _ in kept], [l for _, l in kept], labeled.classes)
     return unseen, len(labeled.texts) - len(unseen.texts)
 
 
@@ -127,6 +133,6 @@ def evaluate(scorer, labeled: LabeledSet) -> dict:
     """Scores every text; returns the report plus the time it took."""
     started = time.perf_counter()
     predicted = [LABEL_NAMES.index(s.label) for s in scorer.score_texts(labeled.texts)]
-    report = classification_report(labeled.labels, predicted)
+    report = classification_report(labeled.labels, predicted, labeled.classes or None)
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report

@@ -283,3 +283,16 @@ def test_reddit_with_only_a_client_id_warns_that_the_secret_is_unset(db, monkeyp
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("MENTIONWATCH_REDDIT_CLIENT_SECRET is not" in w for w in warnings)
     assert not any("id-abc123" in w for w in warnings)
+
+
+def test_an_unreachable_news_site_skips_the_remaining_google_news_searches(db):
+    port = closed_port()
+    config = Config.model_validate({"watches": [{
+        "name": "acme", "query": {"any": ["alpha", "beta", "gamma"]},
+        "sources": [{"type": "rss", "base_url": f"http://127.0.0.1:{port}",
+                     "options": {"urls": ["/feed.xml"], "google_news": True}}]}]})
+    result = crawl(db, config)
+    assert result.status == "failed"
+    assert len(result.errors) == 1, result.errors  # the feeds failed; the 3 searches were not sent
+    assert result.errors[0].startswith(f"GET 127.0.0.1:{port}/feed.xml: connection refused")
+    assert result.errors[0].endswith("; 3 more search(es) not tried")

@@ -138,3 +138,16 @@ def test_bench_sentiment_prints_rates_accuracy_and_int8_drift(cli, shared_data):
     mean, p99, largest = (float(word) for word in drift_line.replace(",", " ").split()
                           if word.replace(".", "").isdigit() and "." in word)
     assert 0 < mean <= p99 <= largest < 0.5
+
+
+def test_eval_averages_over_every_declared_class_even_one_missing_from_the_file(cli, tmp_path):
+    """A slice with only positive gold labels: a wrong 'negative' answer must pull macro-F1 down."""
+    rows = ["text,label", '"I love this, wonderful service",1', '"Great, thank you so much!",1',
+            '"Best flight ever, fantastic crew",1', '"Terrible, awful, the worst delay ever",1']
+    (tmp_path / "slice.csv").write_text("\n".join(rows) + "\n")
+    result = cli("sentiment", "eval", "slice.csv", "--text-col", "text", "--label-col", "label",
+                 "--labels", "0=negative,1=positive", "--keep-seen")
+    assert result.exit_code == 0, result.output
+    assert _figure(result.stdout, "accuracy") == 0.75  # the last text is read as negative
+    assert _figure(result.stdout, "macro-F1") < 0.5  # (0.857 + 0) / 2, not the positive class alone
+    assert any(line.startswith("negative ") for line in result.stdout.splitlines())  # its row shown

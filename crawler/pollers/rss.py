@@ -62,20 +62,22 @@ class RssPoller(Poller):
         urls = self.feed_urls()
         if not urls:
             raise FetchError("rss: no feed URLs (give options.urls or options.google_news: true)")
-        failures: list[str] = []
+        failures: list[FetchError] = []
         unreported: list[str] = []  # failures not yet attached to a page
         for url in urls:
             try:
                 page = self._read_feed(url)
             except FetchError as exc:
-                failures.append(str(exc))
+                failures.append(exc)
                 unreported.append(str(exc))
                 continue
             page.errors, unreported = unreported + page.errors, []
             yield page
         if len(failures) == len(urls):
-            raise FetchError(failures[0] if len(urls) == 1 else
-                             f"all {len(urls)} feeds failed; first: {failures[0]}")
+            # the site down or refusing us for every feed: the source's other searches are skipped
+            whole_source = all(failure.whole_source for failure in failures)
+            raise FetchError(str(failures[0]) if len(urls) == 1 else
+                             f"all {len(urls)} feeds failed; first: {failures[0]}", whole_source=whole_source)
         if unreported:
             yield Page([], errors=unreported)
 

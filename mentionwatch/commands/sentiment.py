@@ -92,7 +92,7 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
     except LabeledFileError as exc:
         raise UserMistake(str(exc)) from None
     if limit:
-        labeled = LabeledSet(labeled.texts[:limit], labeled.labels[:limit])
+        labeled = LabeledSet(labeled.texts[:limit], labeled.labels[:limit], labeled.classes)
     scorer = _scorer(app, model, backend)
     click.echo(f"model: {_describe(scorer)}")
     if scorer.model_id.startswith("builtin-") and not keep_seen:
