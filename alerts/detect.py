@@ -199,72 +199,74 @@ def unconfigured_watches(db, config) -> list[tuple[str, int]]:
 
 def _store(db, config, watch, finding: Finding, model_id: str, settings, moment: dt.datetime,
            notify: bool, result: DetectionResult) -> None:
-    # one incident is one alert: any rule firing on an overlapping window updates the same alert
-    existing = db.execute(
-        """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score FROM alerts
-           WHERE watch = ? AND source IS ? AND window_start < ? AND window_end > ?
-           ORDER BY id DESC LIMIT 1""",
-        [finding.watch, finding.source, finding.window_end, finding.window_start],
-    ).fetchone()
+    from alerts.notify import queue_notifications
+
     now_text = to_iso(moment)
-    if existing is None:
-        _open_alert(db, config, watch, finding, model_id, settings, now_text, notify, result)
-    else:
-        _update_alert(db, config, watch, finding, existing, model_id, settings, now_text, notify, result)
+    # The write lock is taken before looking for the incident's alert, so two detections at once
+    # (the service and a `detect` typed by hand) cannot both open one for the same incident.
+    with db.atomic():
+        # one incident is one alert: any rule firing on an overlapping window updates the same alert
+        existing = db.execute(
+            """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score
+               FROM alerts WHERE watch = ? AND source IS ? AND window_start < ? AND window_end > ?
+               ORDER BY id DESC LIMIT 1""",
+            [finding.watch, finding.source, finding.window_end, finding.window_start],
+        ).fetchone()
+        if existing is None:
+            event = _open_alert(db, watch, finding, model_id, settings, now_text, result)
+        else:
+            event = _update_alert(db, watch, finding, existing, model_id, settings, now_text, result)
+    if event is not None and notify and finding.live:
+        queue_notifications(db, config, event[0], event[1], finding.severity)
 
 
-def _open_alert(db, config, watch, finding: Finding, model_id: str, settings, now_text: str, notify: bool,
-                result: DetectionResult) -> None:
-    from alerts.notify import queue_notifications
-
+def _open_alert(db, watch, finding: Finding, model_id: str, settings, now_text: str,
+                result: DetectionResult) -> tuple[int, str]:
+    """Insert the alert (inside _store's transaction); returns (alert id, 'opened') to notify."""
     explanation, mention_ids = describe(db, watch, finding, model_id, settings)
-    with db.conn:
-        alert_id = db.execute(
-            """INSERT INTO alerts (watch, source, rule, status, severity, score, window_start, window_end,
-               observed, expected, opened_at, updated_at, explanation, model_id)
-               VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [finding.watch, finding.source, finding.rule, finding.severity, finding.score,
-             finding.window_start, finding.window_end, finding.observed, finding.expected,
-             now_text, now_text, json.dumps(explanation, ensure_ascii=False), model_id],
-        ).lastrowid
-        _event(db, alert_id, now_text, "opened", explanation["summary"])
-        _link_mentions(db, alert_id, mention_ids)
+    alert_id = db.execute(
+        """INSERT INTO alerts (watch, source, rule, status, severity, score, window_start, window_end,
+           observed, expected, opened_at, updated_at, explanation, model_id)
+           VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [finding.watch, finding.source, finding.rule, finding.severity, finding.score,
+         finding.window_start, finding.window_end, finding.observed, finding.expected,
+         now_text, now_text, json.dumps(explanation, ensure_ascii=False), model_id],
+    ).lastrowid
+    _event(db, alert_id, now_text, "opened", explanation["summary"])
+    _link_mentions(db, alert_id, mention_ids)
     result.opened.append(alert_id)
-    if notify and finding.live:
-        queue_notifications(db, config, alert_id, "opened", finding.severity)
+    return alert_id, "opened"
 
 
-def _update_alert(db, config, watch, finding: Finding, existing: tuple, model_id: str, settings, now_text: str,
-                  notify: bool, result: DetectionResult) -> None:
-    from alerts.notify import queue_notifications
-
+def _update_alert(db, watch, finding: Finding, existing: tuple, model_id: str, settings, now_text: str,
+                  result: DetectionResult) -> tuple[int, str] | None:
+    """Merge the finding into its alert (inside _store's transaction); (alert id, 'escalated') when
+    the severity rose, else None."""
     alert_id, rule, severity, window_start, window_end, status, observed, expected, score = existing
     if status == "resolved":
-        return  # a resolved alert is closed for good; a later incident opens a new one
+        return None  # a resolved alert is closed for good; a later incident opens a new one
     stored = dataclasses.replace(finding, rule=rule, severity=severity, window_start=window_start,
                                  window_end=window_end, observed=observed, expected=expected, score=score,
                                  escalations=[])
     change = merge_into(stored, finding)
     if change is None:
-        return
+        return None
     merged, escalated = change
-    same_rule = rule == finding.rule
     explanation, mention_ids = describe(db, watch, merged, model_id, settings)
-    with db.conn:
-        db.execute(
-            """UPDATE alerts SET severity = ?, score = ?, window_start = ?, window_end = ?, observed = ?,
-               expected = ?, updated_at = ?, explanation = ? WHERE id = ?""",
-            [merged.severity, merged.score, merged.window_start, merged.window_end, merged.observed,
-             merged.expected, now_text, json.dumps(explanation, ensure_ascii=False), alert_id],
-        )
-        detail = f"severity {severity} -> {finding.severity}; " if escalated else ""
-        if not same_rule:
-            detail += f"rule {finding.rule} fired too; "
-        _event(db, alert_id, now_text, "escalated" if escalated else "updated", detail + explanation["summary"])
-        _link_mentions(db, alert_id, mention_ids)
-    result.updated.append(alert_id)
-    if escalated and notify and finding.live:
-        queue_notifications(db, config, alert_id, "escalated", finding.severity)
+    db.execute(
+        """UPDATE alerts SET severity = ?, score = ?, window_start = ?, window_end = ?, observed = ?,
+           expected = ?, updated_at = ?, explanation = ? WHERE id = ?""",
+        [merged.severity, merged.score, merged.window_start, merged.window_end, merged.observed,
+         merged.expected, now_text, json.dumps(explanation, ensure_ascii=False), alert_id],
+    )
+    detail = f"severity {severity} -> {finding.severity}; " if escalated else ""
+    if rule != finding.rule:
+        detail += f"rule {finding.rule} fired too; "
+    _event(db, alert_id, now_text, "escalated" if escalated else "updated", detail + explanation["summary"])
+    _link_mentions(db, alert_id, mention_ids)
+    if alert_id not in result.updated and alert_id not in result.opened:  # two rules, one alert
+        result.updated.append(alert_id)
+    return (alert_id, "escalated") if escalated else None
 
 
 def _event(db, alert_id: int, at: str, kind: str, detail: str | None, actor: str = "detector") -> None:

@@ -260,3 +260,43 @@ def test_detect_says_what_it_could_not_check(cli, tmp_path, model_id):
     only_acme = cli("backtest", "--since", iso(START), "--until", iso(START + dt.timedelta(days=2)), "--watch", "acme")
     assert "globex" not in only_acme.output
     db.close()
+
+
+def _detect_in_another_process(path: str, moment: dt.datetime, start) -> None:
+    import time
+
+    import alerts.detect
+    from storage import open_db
+
+    explain = alerts.detect.describe
+
+    def slow_describe(*args, **kwargs):  # a big incident takes a while to explain: widen the race
+        time.sleep(0.3)
+        return explain(*args, **kwargs)
+
+    alerts.detect.describe = slow_describe  # this forked process only
+    own = open_db(path)  # its own connection, as a second program has
+    start.wait()
+    run_detection(own, parse_config(config_text()), now=moment, notify=True)
+    own.close()
+
+
+def test_detections_running_at_once_open_one_alert_per_incident(db, model_id, tmp_path):
+    """The service and a `detect` typed by hand may run together: one incident is still one alert,
+    and its 'opened' notification is queued once."""
+    import multiprocessing
+
+    burst_hour = 6 * 24 + 8
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 30)]})
+    moment = START + dt.timedelta(hours=burst_hour + 1)
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(4)
+    workers = [context.Process(target=_detect_in_another_process, args=(str(tmp_path / "test.db"), moment, start))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
+    assert [s for (s,) in db.execute("SELECT state FROM notifications")] == ["opened:high"]
