@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from alerts import explain
 from alerts.detector import SEVERITIES, DetectorSettings, Incident, detect, threshold_incidents
 from alerts.series import Series, build_series, model_id_to_use, scored_rows
+from mentionwatch.config import duration_text
 from storage.timeutil import from_iso, parse_timestamp, to_iso
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def findings_for_series(series: Series, settings) -> list[Finding]:
     found = [_finding(series, SPIKE_RULE, incident, tuned.smooth) for incident in incidents]
     for rule in settings.thresholds:
         window = max(1, round(rule.window / settings.bucket))
-        name = "threshold:" + (rule.name or f"{rule.count} in {_duration_text(rule.window)}")
+        name = "threshold:" + (rule.name or f"{rule.count} in {duration_text(rule.window)}")
         for incident in threshold_incidents(series.negative, window, rule.count, tuned.cooldown, rule.severity):
             found.append(_finding(series, name, incident, window))
     return sorted(found, key=lambda f: f.opened_at)  # the order a live run meets them in
@@ -139,13 +140,6 @@ def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
 def _reached_at(finding: Finding) -> str:
     """When a finding reached its (final) severity."""
     return finding.escalations[-1][0] if finding.escalations else finding.opened_at
-
-
-def _duration_text(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
 
 
 def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetime, until: dt.datetime) -> list[Series]:

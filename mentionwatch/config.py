@@ -45,6 +45,14 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
+def duration_text(seconds: float) -> str:
+    """3600 -> '1h', 5400 -> '90m': the shortest whole unit, as a watchlist would write it."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 Duration = float  # seconds, parsed from '15m' style text by the validators below
 
 
@@ -148,15 +156,19 @@ class SourceConfig(_Strict):
 
 
 def _option_error(option: str, message: str, value: Any) -> ValidationError:
-    """An error placed at `options.<option>`, so the error line gives that option's own line.
+    """An error placed at `options.<option>`, so the error line gives that option's own line."""
+    return _error_at(("options", option), message, value)
 
-    pydantic adds the location of a ValidationError raised inside a validator to its own.
-    """
+
+def _error_at(location: tuple, message: str, value: Any) -> ValidationError:
+    """An error placed at `location` below the model being validated, so the error line names that
+    setting and its line. pydantic adds the location of a ValidationError raised inside a validator
+    to its own."""
     from pydantic_core import InitErrorDetails, PydanticCustomError
 
     detail = InitErrorDetails(type=PydanticCustomError("value_error", "{message}", {"message": message}),
-                              loc=("options", option), input=value)
-    return ValidationError.from_exception_data("SourceConfig", [detail])
+                              loc=location, input=value)
+    return ValidationError.from_exception_data("Config", [detail])
 
 
 class ThresholdRule(_Strict):
@@ -251,6 +263,13 @@ class Notification(_Strict):
     )
     watches: list[str] = Field(default_factory=list, description="empty = every watch")
 
+    @field_validator("events")
+    @classmethod
+    def _some_event(cls, events: list[str]) -> list[str]:
+        if not events:
+            raise ValueError("give at least one of opened, escalated, resolved (or leave events out)")
+        return events
+
     @model_validator(mode="after")
     def _one_url_source(self) -> "Notification":
         given = [x for x in (self.url_env, self.url_file, self.url) if x]
@@ -302,6 +321,36 @@ class Config(_Strict):
                 raise ValueError(f"{kind} names must be unique, repeated: {', '.join(dupes)}")
         return self
 
+    @model_validator(mode="after")
+    def _notified_watches_exist(self) -> "Config":
+        """A misspelt watch in a notification's `watches` would silently keep that target quiet."""
+        names = [watch.name for watch in self.watches]
+        for number, notification in enumerate(self.notifications):
+            for position, name in enumerate(notification.watches):
+                if name not in names:
+                    close = difflib.get_close_matches(name, names, n=1)
+                    hint = f"did you mean {close[0]!r}?" if close else "known: " + (", ".join(names) or "none")
+                    raise _error_at(("notifications", number, "watches", position),
+                                    f"no watch named {name!r} ({hint})", name)
+        return self
+
+    @model_validator(mode="after")
+    def _threshold_windows_fit_the_bucket(self) -> "Config":
+        """Counts are kept per bucket, so a rule's window must be whole buckets (30m on 1h buckets
+        would silently be read as 1h)."""
+        checks = [(("alerts",), self.alerts, "")]
+        for number, watch in enumerate(self.watches):
+            own_rules = watch.alerts.thresholds is not None
+            checks.append(((("watches", number, "alerts") if own_rules else ("alerts",)),
+                           self.alert_settings(watch.name), f" of watch {watch.name!r}"))
+        for location, settings, whose in checks:
+            for number, rule in enumerate(settings.thresholds):
+                if rule.window % settings.bucket:
+                    raise _error_at((*location, "thresholds", number, "window"),
+                                    f"{duration_text(rule.window)} is not a whole number of buckets "
+                                    f"(the bucket{whose} is {duration_text(settings.bucket)})", rule.window)
+        return self
+
     def watch(self, name: str) -> Watch:
         for watch in self.watches:
             if watch.name == name:
@@ -310,8 +359,11 @@ class Config(_Strict):
 
     def alert_settings(self, watch_name: str) -> AlertSettings:
         """The global alert settings with this watch's overrides applied."""
-        overrides = self.watch(watch_name).alerts.model_dump(exclude_none=True)
-        return self.alerts.model_copy(update=overrides)
+        overrides = self.watch(watch_name).alerts
+        # attributes, not model_dump(): that would turn the watch's threshold rules into plain dicts
+        changed = {name: getattr(overrides, name) for name in type(overrides).model_fields
+                   if getattr(overrides, name) is not None}
+        return self.alerts.model_copy(update=changed)
 
 
 def load_config(path: str | Path) -> Config:
@@ -348,7 +400,7 @@ def parse_config(text: str, path: str | Path = "<config>") -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_validation_error_line(path, node, exc)) from None
+        raise ConfigError(_hide_environment_values(_validation_error_line(path, node, exc), text)) from None
     if str(path) != "<config>":
         _anchor_relative_paths(config, Path(path).resolve().parent)
     return config
@@ -387,6 +439,16 @@ def _interpolate(value: Any, location: tuple) -> Any:
             return os.environ[name]
         return _ENV_REFERENCE.sub(replace, value)
     return value
+
+
+def _hide_environment_values(line: str, text: str) -> str:
+    """A value that came from ${NAME} may be a secret (a webhook URL, a token): an error line shows
+    `${NAME}` in its place."""
+    for name in sorted(set(_ENV_REFERENCE.findall(text))):
+        value = os.environ.get(name, "")
+        if len(value) >= 4:  # shorter values would replace ordinary characters
+            line = line.replace(value, "${" + name + "}")
+    return line
 
 
 def _yaml_error_line(path: str | Path, exc: yaml.YAMLError) -> str:

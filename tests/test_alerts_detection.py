@@ -300,3 +300,16 @@ def test_detections_running_at_once_open_one_alert_per_incident(db, model_id, tm
     assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
     assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
     assert [s for (s,) in db.execute("SELECT state FROM notifications")] == ["opened:high"]
+
+
+def test_a_watch_s_own_threshold_rules_are_applied(db, model_id):
+    from alerts.detect import findings_for_series, watch_series
+
+    text = config_text() + "    alerts:\n      thresholds:\n        - {count: 20, window: 2h, name: surge}\n"
+    settings = parse_config(text).alert_settings("acme")
+    burst_hour = 6 * 24 + 8
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 12)], burst_hour + 1: [("reddit", 12)]})
+    until = START + dt.timedelta(hours=burst_hour + 4)
+    rules = {finding.rule for series in watch_series(db, "acme", settings, model_id, START, until)
+             for finding in findings_for_series(series, settings)}
+    assert "threshold:surge" in rules  # 24 in 2 hours; the watch's rules were plain dicts before

@@ -104,6 +104,18 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
     ("alerts:\n  bucket: 1h\n  cooldown: 2h\n  bucket: 2h\n", r"w\.yaml:4: 'bucket' is set twice in the same place"),
     ("alerts:\nwatches: []\n", r"w\.yaml:1: alerts: is empty: write its settings indented below it, or leave it out$"),
     ("alerts: 5\n", r"w\.yaml:1: alerts: should be settings \(name: value lines\), not int$"),
+    ("notifications:\n  - name: t\n    url_env: X\n    watches: [airline]\n"
+     "watches:\n  - name: airlines\n    query: {any: [x]}\n",
+     r"w\.yaml:4: notifications\[0\]\.watches\[0\]: no watch named 'airline' \(did you mean 'airlines'\?\)"),
+    ("notifications:\n  - {name: t, url_env: X, events: []}\n",
+     r"w\.yaml:2: notifications\[0\]\.events: give at least one of opened, escalated, resolved"),
+    ("alerts:\n  thresholds:\n    - {count: 20, window: 30m}\n",
+     r"w\.yaml:3: alerts\.thresholds\[0\]\.window: 30m is not a whole number of buckets \(the bucket is 1h\)"),
+    ("alerts:\n  bucket: 15m\n  thresholds:\n    - {count: 20, window: 30m}\n"
+     "watches:\n  - name: a\n    query: {any: [x]}\n    alerts: {bucket: 20m}\n",
+     r"w\.yaml:4: alerts\.thresholds\[0\]\.window: 30m .*\(the bucket of watch 'a' is 20m\)"),
+    ("watches:\n  - name: a\n    query: {any: [x]}\n    alerts:\n      thresholds:\n        - {count: 3, window: 90m}\n",
+     r"w\.yaml:6: watches\[0\]\.alerts\.thresholds\[0\]\.window: 90m is not a whole number of buckets"),
 ])
 def test_bad_config_gives_one_line(tmp_path, text, expected):
     path = tmp_path / "w.yaml"
@@ -135,3 +147,14 @@ def test_parse_duration(text, seconds):
 def test_duplicate_watch_names_rejected():
     with pytest.raises(ConfigError, match="watch names must be unique, repeated: a"):
         parse_config("watches:\n  - {name: a, query: {any: [x]}}\n  - {name: a, query: {any: [y]}}\n")
+
+
+def test_a_value_from_the_environment_is_not_echoed_in_an_error_line(monkeypatch):
+    """It may be a secret: a webhook URL, a base_url with a password in it."""
+    monkeypatch.setenv("MW_BASE", "ftp://user:PASSLEAK1@host/x")
+    text = ("watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n"
+            "      - {type: hackernews, base_url: '${MW_BASE}'}\n")
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, "w.yaml")
+    assert "PASSLEAK1" not in str(error.value)
+    assert "not an http(s) URL: '${MW_BASE}'" in str(error.value)
