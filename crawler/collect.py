@@ -30,6 +30,7 @@ from crawler.cursors import cursor_key, load_cursors, save_cursors
 from crawler.matching import matches_query
 from crawler.pollers import SCRAPY_TYPES, SOURCES
 from crawler.pollers.base import UNFINISHED, Fetcher, FetchError, Page, make_client
+from crawler.source_types import source_label
 from mentionwatch.config import Config, SourceConfig, Watch
 from storage import save_mentions, utc_now_iso
 from storage.mentions import existing_external_ids
@@ -113,19 +114,6 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
     result.seconds = round(time.monotonic() - started, 3)
     _finish_run(db, result)
     return result
-
-
-def source_label(watch: Watch, source_cfg: SourceConfig, source_index: int | None = None) -> str:
-    """How crawl runs name a source: its type, numbered (`github#2`) when the watch has several of
-    that type, so `crawl` and `status` can tell them apart."""
-    same_type = [i for i, other in enumerate(watch.sources) if other.type == source_cfg.type]
-    if len(same_type) < 2:
-        return source_cfg.type
-    if source_index is None:
-        source_index = next((i for i, other in enumerate(watch.sources) if other is source_cfg), None)
-    if source_index not in same_type:  # a source built outside the watch's list
-        return source_cfg.type
-    return f"{source_cfg.type}#{same_type.index(source_index) + 1}"
 
 
 def search_polls(watch: Watch, source_cfg: SourceConfig) -> list[SourceConfig]:

@@ -173,3 +173,16 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return repr(value)
+
+
+def source_label(watch, source_cfg, source_index: int | None = None) -> str:
+    """How crawl runs name a source: its type, numbered (`github#2`) when the watch has several of
+    that type, so `crawl` and `status` can tell them apart."""
+    same_type = [i for i, other in enumerate(watch.sources) if other.type == source_cfg.type]
+    if len(same_type) < 2:
+        return source_cfg.type
+    if source_index is None:
+        source_index = next((i for i, other in enumerate(watch.sources) if other is source_cfg), None)
+    if source_index not in same_type:  # a source built outside the watch's list
+        return source_cfg.type
+    return f"{source_cfg.type}#{same_type.index(source_index) + 1}"

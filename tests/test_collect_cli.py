@@ -115,6 +115,15 @@ def test_two_sources_of_one_type_are_told_apart_in_crawl_and_status(cli, tmp_pat
     assert by_source["rss#1"]["last_error"] is None and by_source["rss#1"]["last_success_at"]
     assert by_source["rss#2"]["last_success_at"] is None and "HTTP 404" in by_source["rss#2"]["last_error"]
 
+    config["watches"][0]["sources"].pop()  # the broken feed is removed from the watchlist
+    path.write_text(json.dumps(config), encoding="utf-8")
+    cli("--config", path, "crawl")
+    status = json.loads(cli("--config", path, "status", "--json").stdout)
+    assert {(e["source"], e["in_watchlist"]) for e in status["sources"]} == {
+        ("rss", True), ("rss#1", False), ("rss#2", False)}
+    table = cli("--config", path, "status").stdout
+    assert "rss#2 (not in the watchlist)" in table
+
 
 def test_sources_lists_every_type_with_its_options(cli):
     result = cli("sources")

@@ -70,10 +70,23 @@ def status(app: App, as_json: bool) -> None:
     except Exception:  # an unusable model setting: the backlog is then shown without a model
         model_id = None
     report = health_report(app.db, model_id)
+    if app.has_config_file:
+        _mark_sources_in_watchlist(report["sources"], config)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(format_report(report))
+
+
+def _mark_sources_in_watchlist(sources: list[dict], config) -> None:
+    """Crawl runs outlive the sources that made them: one removed from the watchlist (or disabled)
+    is marked, so its old error is not taken for a live failure."""
+    from crawler.source_types import source_label
+
+    current = {(watch.name, source_label(watch, source, index)) for watch in config.watches
+               for index, source in enumerate(watch.sources) if source.enabled}
+    for entry in sources:
+        entry["in_watchlist"] = (entry["watch"], entry["source"]) in current
 
 
 def format_report(report: dict) -> str:
@@ -100,7 +113,8 @@ def format_report(report: dict) -> str:
             error = "-"
             if src["last_error"]:
                 error = f"{_when(src['last_error_at'], now)}: {src['last_error'][:100]}"
-            source_rows.append((src["watch"], src["source"], _when(src["last_success_at"], now), error))
+            name = src["source"] if src.get("in_watchlist", True) else f"{src['source']} (not in the watchlist)"
+            source_rows.append((src["watch"], name, _when(src["last_success_at"], now), error))
         lines += _table(source_rows)
     backlog = report["backlog"]
     lines.append("")
