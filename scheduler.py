@@ -44,6 +44,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from alerts.notify import warn_about_targets
 from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
 from mentionwatch.service_state import (
     STALE_HEARTBEAT_SECONDS, JobSchedule, close_interrupted_runs, finish_job_run, heartbeat,
@@ -226,6 +227,7 @@ class Service:
         log.info("service started: %d collection jobs, database %s, watchlist %s", summary["collect"],
                  self.db_path, self.config_path,
                  extra={"fields": {"event": "started", "pid": os.getpid(), **summary}})
+        warn_about_targets(self.config)
         if not self._stopping.is_set():  # a stop signal during the preparation: do not start
             self.scheduler.start()
 
@@ -359,6 +361,7 @@ class Service:
                      reason, summary.get("collect", 0), summary.get("added", 0),
                      summary.get("removed", 0), summary.get("rescheduled", 0),
                      extra={"fields": {"event": "reloaded", **summary}})
+            warn_about_targets(new_config)
             return True
 
     def request_run(self, job_id: str) -> None:

@@ -38,8 +38,9 @@ def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: s
         _event(db, alert_id, actor, "acknowledged", note, now)
 
 
-def resolve(db, alert_id: int, actor: str, note: str | None = None, config=None) -> None:
-    """The incident is over. With the config, queues 'resolved' notifications for targets that want them."""
+def resolve(db, alert_id: int, actor: str, note: str | None = None, config=None) -> int:
+    """The incident is over. With the config, queues 'resolved' notifications for targets that want
+    them; returns how many were queued."""
     status = _status(db, alert_id)
     if status == "resolved":
         raise LifecycleError(f"alert {alert_id} is already resolved")
@@ -53,7 +54,8 @@ def resolve(db, alert_id: int, actor: str, note: str | None = None, config=None)
         from alerts.notify import queue_notifications
 
         severity = db.execute("SELECT severity FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
-        queue_notifications(db, config, alert_id, "resolved", severity)
+        return queue_notifications(db, config, alert_id, "resolved", severity)
+    return 0
 
 
 def add_note(db, alert_id: int, actor: str, note: str) -> None:

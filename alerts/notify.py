@@ -15,10 +15,12 @@ out twice, never zero times).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from storage.timeutil import to_iso
 
@@ -37,6 +39,48 @@ class NotifyResult:
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def url_problem(target) -> str | None:
+    """Why this target has no usable URL now (its variable unset, its file missing or empty, a
+    scheme apprise does not know), or None. Never includes the URL itself."""
+    import apprise
+
+    url = target.resolve_url()
+    if url is None:
+        if target.url_env:
+            return f"no URL: environment variable {target.url_env} is not set or empty"
+        if not Path(target.url_file).is_file():
+            return f"no URL: file {target.url_file} does not exist"
+        return f"no URL: file {target.url_file} is empty or cannot be read"
+    with _apprise_lines_kept_out():
+        understood = apprise.Apprise().add(url)
+    return None if understood else "apprise does not understand the notification URL (check its scheme)"
+
+
+@contextlib.contextmanager
+def _apprise_lines_kept_out():
+    """apprise logs URLs (secrets): its lines stay out of our logs while it runs."""
+    apprise_log = logging.getLogger("apprise")
+    propagating = apprise_log.propagate
+    apprise_log.propagate = False
+    try:
+        yield
+    finally:
+        apprise_log.propagate = propagating
+
+
+def target_problems(config) -> list[str]:
+    """A line for each notification target that could not send now."""
+    return [f"notification {target.name!r}: {problem}" for target in config.notifications
+            if (problem := url_problem(target))]
+
+
+def warn_about_targets(config) -> None:
+    """Logs target_problems: told when the service starts or reloads, not found out when the first
+    alert fails to go out."""
+    for line in target_problems(config):
+        log.warning("%s: alerts for it will fail until this is fixed", line)
 
 
 def targets_for(config, watch: str, event: str):
@@ -82,20 +126,14 @@ def deliver(url: str, title: str, body: str) -> str | None:
     import apprise
 
     sender = apprise.Apprise()
-    apprise_log = logging.getLogger("apprise")
-    propagating = apprise_log.propagate
-    apprise_log.propagate = False  # apprise logs URLs (secrets); keep its lines out of our logs
-    try:
-        with apprise.LogCapture(level=logging.INFO) as captured:
-            if not sender.add(url):
-                return "apprise does not understand the notification URL (check its scheme)"
-            try:
-                delivered = sender.notify(title=title, body=body)
-            except Exception as exc:  # a plugin bug must not crash detection
-                return f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS]
-            text = captured.getvalue()
-    finally:
-        apprise_log.propagate = propagating
+    with _apprise_lines_kept_out(), apprise.LogCapture(level=logging.INFO) as captured:
+        if not sender.add(url):
+            return "apprise does not understand the notification URL (check its scheme)"
+        try:
+            delivered = sender.notify(title=title, body=body)
+        except Exception as exc:  # a plugin bug must not crash detection
+            return f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS]
+        text = captured.getvalue()
     if delivered:
         return None
     reasons = [line.split(" - ", 2)[-1] for line in text.splitlines() if " - WARNING - " in line or " - ERROR - " in line]
@@ -153,8 +191,7 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
         else:
             url = target.resolve_url()
             if url is None:
-                where = f"environment variable {target.url_env}" if target.url_env else f"file {target.url_file}"
-                error = f"no URL: {where} is not set or empty"
+                error = url_problem(target) or "no URL"
             else:
                 title, body = message_for(db, alert_id, state)
                 error = deliver(url, title, body)
@@ -172,4 +209,8 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
                 result.failed += 1
                 log.warning("notification %s (alert %s, target %s) failed, attempt %d: %s",
                             state, alert_id, target_name, attempts, error)
+                if attempts >= MAX_ATTEMPTS:
+                    log.error("notification %s (alert %s, target %s) given up after %d attempts; "
+                              "'mentionwatch alerts show %s' has its last error",
+                              state, alert_id, target_name, attempts, alert_id)
     return result

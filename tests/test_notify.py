@@ -187,18 +187,54 @@ def test_targets_follow_events_and_watches(db, monkeypatch):
     assert [c["host"] for c in CALLS] == ["up", "up", "up"]
 
 
-def test_a_target_that_stays_down_is_given_up_after_max_attempts(db, monkeypatch):
+def test_a_target_that_stays_down_is_given_up_after_max_attempts(db, monkeypatch, caplog):
     from alerts.notify import MAX_ATTEMPTS
 
     monkeypatch.setenv("MW_DOWN", "mwnotifytest://down")
     config = make_config("  - {name: down, url_env: MW_DOWN}")
     queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
     moment = NOW
+    caplog.set_level(logging.WARNING)
     for _ in range(MAX_ATTEMPTS + 3):
         send_pending(db, config, now=moment)
         moment += dt.timedelta(hours=1)
     assert rows(db)[0][3] == MAX_ATTEMPTS
     assert len(CALLS) == MAX_ATTEMPTS
+    given_up = [r for r in caplog.records if "given up" in r.getMessage()]
+    assert len(given_up) == 1 and given_up[0].levelname == "ERROR"  # said once, after the last try
+
+
+def test_targets_that_cannot_send_are_named_before_any_alert(tmp_path, monkeypatch, caplog):
+    from alerts.notify import target_problems, warn_about_targets
+
+    monkeypatch.delenv("MW_NOT_SET", raising=False)
+    monkeypatch.setenv("MW_ODD", "nosuchscheme://x")
+    monkeypatch.setenv("MW_GOOD", "json://127.0.0.1:9/hook")
+    (tmp_path / "empty.url").write_text("\n")
+    config = make_config("  - {name: unset, url_env: MW_NOT_SET}\n"
+                         f"  - {{name: nofile, url_file: {tmp_path / 'nosuch.url'}}}\n"
+                         f"  - {{name: emptyfile, url_file: {tmp_path / 'empty.url'}}}\n"
+                         "  - {name: odd, url_env: MW_ODD}\n"
+                         "  - {name: good, url_env: MW_GOOD}")
+    assert target_problems(config) == [
+        "notification 'unset': no URL: environment variable MW_NOT_SET is not set or empty",
+        f"notification 'nofile': no URL: file {tmp_path / 'nosuch.url'} does not exist",
+        f"notification 'emptyfile': no URL: file {tmp_path / 'empty.url'} is empty or cannot be read",
+        "notification 'odd': apprise does not understand the notification URL (check its scheme)",
+    ]
+    caplog.set_level(logging.WARNING)
+    warn_about_targets(config)
+    assert len(caplog.records) == 4 and "nosuchscheme" not in caplog.text
+
+
+def test_status_says_which_targets_cannot_send(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("MW_NOT_SET", raising=False)
+    (tmp_path / "mentionwatch.yaml").write_text(
+        "notifications:\n  - {name: team, url_env: MW_NOT_SET}\nwatches: []\n")
+    assert cli("init").exit_code == 0
+    result = cli("status")
+    assert result.exit_code == 0, result.output
+    assert "Cannot send: notification 'team': no URL: environment variable MW_NOT_SET is not set" in result.stdout
 
 
 def _send_in_a_process(db_path, targets, barrier, now, results):
@@ -304,3 +340,13 @@ def test_a_sender_killed_mid_send_leaves_the_row_due_again_after_the_claim_timeo
     assert "never finished" in caplog.text
     assert rows(db)[0][2:5] == ("sent", 2, None)
     assert len(webhook.requests) == 2
+
+
+def test_resolving_queues_the_resolved_notification_and_says_how_many(db, monkeypatch):
+    from alerts.lifecycle import resolve
+
+    monkeypatch.setenv("MW_A", "mwnotifytest://up")
+    config = make_config("  - {name: all, url_env: MW_A, events: [opened, resolved]}\n"
+                         "  - {name: quiet, url_env: MW_A}")
+    assert resolve(db, add_alert(db), "sam", config=config) == 1
+    assert [(t, s) for t, s, *_ in rows(db)] == [("all", "resolved:medium")]

@@ -214,12 +214,12 @@ def _storable_id(alert_id: int) -> None:
         raise UserMistake(f"no alert with id {alert_id}")
 
 
-def _lifecycle_step(step, db, alert_id: int, *args, **kwargs) -> None:
+def _lifecycle_step(step, db, alert_id: int, *args, **kwargs):
     from alerts.lifecycle import LifecycleError
 
     _storable_id(alert_id)
     try:
-        step(db, alert_id, *args, **kwargs)
+        return step(db, alert_id, *args, **kwargs)
     except LifecycleError as exc:
         raise UserMistake(str(exc)) from None
 
@@ -247,8 +247,11 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
     """Resolve an alert: the incident is over."""
     from alerts.lifecycle import resolve
 
-    _lifecycle_step(resolve, app.db, alert_id, _actor(actor), note=note, config=app.config)
+    queued = _lifecycle_step(resolve, app.db, alert_id, _actor(actor), note=note, config=app.config)
     click.echo(f"Alert #{alert_id} resolved.")
+    if queued:
+        click.echo(f"The 'resolved' notification ({queued} target(s)) is sent by the running service, "
+                   "or by the next 'mentionwatch detect'.")
 
 
 @alerts_group.command(name="note")

@@ -71,7 +71,10 @@ def status(app: App, as_json: bool) -> None:
         model_id = None
     report = health_report(app.db, model_id)
     if app.has_config_file:
+        from alerts.notify import target_problems
+
         _mark_sources_in_watchlist(report["sources"], config)
+        report["notification_problems"] = target_problems(config)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -124,6 +127,8 @@ def format_report(report: dict) -> str:
         lines.append(f"Backlog: {backlog['unscored']} of {backlog['mentions']} mentions not yet scored "
                      f"by {backlog['model_id']}")
     alerts = report["open_alerts"]
+    for problem in report.get("notification_problems", []):
+        lines.append(f"Cannot send: {problem}")
     lines.append(f"Open alerts: {len(alerts)}")
     for alert in alerts[:20]:
         where = f"{alert['watch']}/{alert['source']}" if alert["source"] else alert["watch"]
