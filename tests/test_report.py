@@ -220,3 +220,17 @@ def test_report_renders_in_headless_chromium_with_charts_visible(airline_report,
     keep = os.environ.get("MENTIONWATCH_KEEP_SCREENSHOT")
     if keep:
         shutil.copy(screenshot, keep)
+
+
+@pytest.mark.parametrize("since, until, hours", [
+    ("2025-01-01T00:00:00Z", "2025-01-08T00:00:00Z", 1),
+    ("2025-01-01T00:00:00Z", "2025-02-15T00:00:00Z", 6),
+    ("2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 24),
+    ("1990-01-01T00:00:00Z", "9999-12-31T00:00:00Z", 24 * 2926),  # one bar per 8 years, 1,000 bars
+])
+def test_chart_bars_stay_few_enough_to_draw(since, until, hours):
+    from mentionwatch.triage.charts import MAX_BARS, choose_bucket_hours
+    from storage.timeutil import from_iso
+
+    assert choose_bucket_hours(since, until) == hours
+    assert (from_iso(until) - from_iso(since)).total_seconds() / 3600 / hours <= MAX_BARS

@@ -43,9 +43,15 @@ class Series:
                 for n, t in zip(self.negatives, self.totals)]
 
 
+MAX_BARS = 1000  # a chart with more bars than pixels says nothing and takes long to draw
+
+
 def choose_bucket_hours(since: str, until: str) -> int:
-    """Hourly buckets up to two weeks, six-hourly up to two months, daily beyond."""
+    """Hourly buckets up to two weeks, six-hourly up to two months, daily up to MAX_BARS days,
+    then as many days per bar as keeps the chart at MAX_BARS bars at most."""
     span_days = (from_iso(until) - from_iso(since)).total_seconds() / 86400
+    if span_days > MAX_BARS:
+        return 24 * math.ceil(span_days / MAX_BARS)
     return 1 if span_days <= 14 else 6 if span_days <= 62 else 24
 
 
@@ -197,4 +203,6 @@ def _save(fig, path: Path) -> Path:
 
 
 def _bucket_name(hours: int) -> str:
+    if hours > 24 and hours % 24 == 0:
+        return f"{hours // 24} days"
     return {1: "hour", 24: "day"}.get(hours, f"{hours} h")
