@@ -55,7 +55,7 @@ def url_problem(target) -> str | None:
         return f"no URL: file {target.url_file} is empty or cannot be read"
     with _apprise_lines_kept_out():
         understood = apprise.Apprise().add(url)
-    return None if understood else "apprise does not understand the notification URL (check its scheme)"
+    return None if understood else "apprise cannot use the notification URL (check its scheme and that no part is missing)"
 
 
 @contextlib.contextmanager
@@ -128,7 +128,7 @@ def deliver(url: str, title: str, body: str) -> str | None:
     sender = apprise.Apprise()
     with _apprise_lines_kept_out(), apprise.LogCapture(level=logging.INFO) as captured:
         if not sender.add(url):
-            return "apprise does not understand the notification URL (check its scheme)"
+            return "apprise cannot use the notification URL (check its scheme and that no part is missing)"
         try:
             delivered = sender.notify(title=title, body=body)
         except Exception as exc:  # a plugin bug must not crash detection

@@ -88,7 +88,7 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
                    source_index: int | None = None) -> CrawlRunResult:
     """Poll one source for one watch, store its new matching mentions, record the crawl run."""
     started = time.monotonic()
-    label = source_label(watch, source_cfg, source_index)
+    label = source_label(watch, source_cfg)
     result = CrawlRunResult(run_id=_start_run(db, watch.name, label), watch=watch.name, source=label)
     try:
         if source_cfg.type in SCRAPY_TYPES:

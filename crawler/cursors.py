@@ -7,20 +7,16 @@ cover are committed, so a cursor never points past unsaved data.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-
 from sqlite_utils import Database
 
+from crawler.source_types import settings_key
 from mentionwatch.config import SourceConfig
 from storage import utc_now_iso
 
 
 def cursor_key(source_cfg: SourceConfig) -> str:
     """'reddit:1a2b3c4d': stable while the source's type, base_url and options stay the same."""
-    settings = json.dumps({"base_url": source_cfg.base_url, "options": source_cfg.options},
-                          sort_keys=True, default=str)
-    return f"{source_cfg.type}:{hashlib.sha1(settings.encode()).hexdigest()[:8]}"
+    return f"{source_cfg.type}:{settings_key(source_cfg)}"
 
 
 def load_cursors(db: Database, watch: str, source_key: str) -> dict[str, str]:

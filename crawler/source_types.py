@@ -10,6 +10,8 @@ bad value is reported when the file is read rather than silently ignored or foun
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
 import urllib.parse
 from dataclasses import dataclass
@@ -175,14 +177,18 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-def source_label(watch, source_cfg, source_index: int | None = None) -> str:
-    """How crawl runs name a source: its type, numbered (`github#2`) when the watch has several of
-    that type, so `crawl` and `status` can tell them apart."""
-    same_type = [i for i, other in enumerate(watch.sources) if other.type == source_cfg.type]
-    if len(same_type) < 2:
+def settings_key(source_cfg) -> str:
+    """8 hex digits that stay the same while the source's base_url and options do (cursors and the
+    service's job ids use it, so does source_label)."""
+    settings = json.dumps({"base_url": source_cfg.base_url, "options": source_cfg.options},
+                          sort_keys=True, default=str)
+    return hashlib.sha1(settings.encode()).hexdigest()[:8]
+
+
+def source_label(watch, source_cfg) -> str:
+    """How crawl runs name a source: its type, or, when the watch has several of that type, the
+    type and its settings key (`rss#3f9a21c0`), so `crawl` and `status` tell them apart and a run's
+    history stays with its source when another one is removed or the list is reordered."""
+    if sum(1 for other in watch.sources if other.type == source_cfg.type) < 2:
         return source_cfg.type
-    if source_index is None:
-        source_index = next((i for i, other in enumerate(watch.sources) if other is source_cfg), None)
-    if source_index not in same_type:  # a source built outside the watch's list
-        return source_cfg.type
-    return f"{source_cfg.type}#{same_type.index(source_index) + 1}"
+    return f"{source_cfg.type}#{settings_key(source_cfg)}"

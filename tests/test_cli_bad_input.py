@@ -6,6 +6,7 @@ Each test here failed before its fix: tracebacks (OverflowError) for huge number
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -238,3 +239,24 @@ def test_alerts_help_names_show(cli):
     result = cli("--help")
     alerts_line = next(line for line in result.output.splitlines() if line.strip().startswith("alerts"))
     assert "show" in alerts_line
+
+
+def test_replacing_follows_links_keeps_permissions_and_writes_through_special_files(tmp_path):
+    import os
+    import stat
+
+    from mentionwatch.triage.atomic import replacing
+
+    target = tmp_path / "real.csv"
+    target.write_text("old")
+    os.chmod(target, 0o600)
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    with replacing(link) as temporary:
+        Path(temporary).write_text("new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with replacing(fifo) as written:
+        assert written == fifo  # a named pipe (or /dev/stdout) is written directly

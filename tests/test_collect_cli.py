@@ -100,29 +100,31 @@ def test_crawl_filters_and_rejects_unknown_names(cli, tmp_path, server):
 
 
 def test_two_sources_of_one_type_are_told_apart_in_crawl_and_status(cli, tmp_path, server):
+    from crawler.source_types import source_label
+    from mentionwatch.config import Config
+
+    feeds = ["/feeds/bbc.xml", "/feeds/gone.xml", "/feeds/bbc.xml?copy"]
     config = {"database": "mw.db", "watches": [{
         "name": "news", "query": {"any": ["labour", "olympics", "police"]},
-        "sources": [{"type": "rss", "options": {"urls": [server + "/feeds/bbc.xml"]}},
-                    {"type": "rss", "options": {"urls": [server + "/feeds/gone.xml"]}}]}]}
+        "sources": [{"type": "rss", "options": {"urls": [server + feed]}} for feed in feeds]}]}
+    watch = Config.model_validate(config).watches[0]
+    working, gone, copy = (source_label(watch, source) for source in watch.sources)
+    assert working.startswith("rss#") and len({working, gone, copy}) == 3
     path = tmp_path / "mentionwatch.yaml"
     path.write_text(json.dumps(config), encoding="utf-8")
     result = cli("--config", path, "crawl")
     rows = {line.split()[1]: line.split()[2] for line in result.stdout.splitlines()[1:-1]}
-    assert rows == {"rss#1": "ok", "rss#2": "failed"}
-    assert "news/rss#2: " in result.stderr and "gone.xml" in result.stderr
+    assert rows == {working: "ok", gone: "failed", copy: "ok"}
+    assert f"news/{gone}: " in result.stderr and "gone.xml" in result.stderr
+
+    config["watches"][0]["sources"].pop(0)  # the first feed is removed: the others keep their history
+    path.write_text(json.dumps(config), encoding="utf-8")
     status = json.loads(cli("--config", path, "status", "--json").stdout)
     by_source = {entry["source"]: entry for entry in status["sources"]}
-    assert by_source["rss#1"]["last_error"] is None and by_source["rss#1"]["last_success_at"]
-    assert by_source["rss#2"]["last_success_at"] is None and "HTTP 404" in by_source["rss#2"]["last_error"]
-
-    config["watches"][0]["sources"].pop()  # the broken feed is removed from the watchlist
-    path.write_text(json.dumps(config), encoding="utf-8")
-    cli("--config", path, "crawl")
-    status = json.loads(cli("--config", path, "status", "--json").stdout)
-    assert {(e["source"], e["in_watchlist"]) for e in status["sources"]} == {
-        ("rss", True), ("rss#1", False), ("rss#2", False)}
-    table = cli("--config", path, "status").stdout
-    assert "rss#2 (not in the watchlist)" in table
+    assert by_source[gone]["in_watchlist"] and "HTTP 404" in by_source[gone]["last_error"]
+    assert by_source[copy]["in_watchlist"] and by_source[copy]["last_error"] is None
+    assert not by_source[working]["in_watchlist"]
+    assert f"{working} (not in the watchlist)" in cli("--config", path, "status").stdout
 
 
 def test_sources_lists_every_type_with_its_options(cli):

@@ -170,7 +170,7 @@ def test_missing_url_crashing_plugin_and_unknown_scheme_are_failures_not_crashes
     errors = {target: error for target, _s, _st, _a, error, _r in rows(db)}
     assert "MW_NOT_SET is not set" in errors["nourl"]
     assert "exception" in errors["broken"].lower()
-    assert "does not understand" in errors["odd"]
+    assert "cannot use the notification URL" in errors["odd"]
 
 
 def test_targets_follow_events_and_watches(db, monkeypatch):
@@ -220,7 +220,7 @@ def test_targets_that_cannot_send_are_named_before_any_alert(tmp_path, monkeypat
         "notification 'unset': no URL: environment variable MW_NOT_SET is not set or empty",
         f"notification 'nofile': no URL: file {tmp_path / 'nosuch.url'} does not exist",
         f"notification 'emptyfile': no URL: file {tmp_path / 'empty.url'} is empty or cannot be read",
-        "notification 'odd': apprise does not understand the notification URL (check its scheme)",
+        "notification 'odd': apprise cannot use the notification URL (check its scheme and that no part is missing)",
     ]
     caplog.set_level(logging.WARNING)
     warn_about_targets(config)

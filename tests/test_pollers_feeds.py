@@ -176,6 +176,18 @@ def test_rss_cut_off_feed_is_an_error_and_keeps_its_complete_entries(shared_file
     assert second.errors == first.errors
 
 
+def test_rss_feed_cut_off_before_any_entry_ended_is_a_failed_source(shared_file, db):
+    whole = shared_file(BBC).read_bytes()
+    cut = whole[:whole.index(b"<item>") + 30]  # inside the first entry
+    with FeedServer({"/cut.xml": cut}) as server:
+        config = make_config({"type": "rss", "base_url": server.url, "options": {"urls": ["/cut.xml"]}},
+                             {"any": ["the", "a"]})
+        result = run(db, config)
+    assert result.status == "failed"  # it was 'partial' with nothing read
+    assert re.fullmatch(r"rss: 127\.0\.0\.1(:\d+)?/cut\.xml: feed cut off \(.+\) before its first entry ended",
+                        result.errors[0]), result.errors
+
+
 def test_appstore_parse_json_and_xml_agree(shared_file):
     from_json = AppStorePoller.parse(json.loads(shared_file(APPSTORE_JP_JSON).read_text()))
     from_xml = AppStorePoller.parse(shared_file(APPSTORE_JP_XML).read_bytes())

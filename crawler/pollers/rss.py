@@ -101,6 +101,8 @@ class RssPoller(Poller):
         if cut_off:
             # the entry being written at the cut may lack its text or date: keep only closed ones
             feed["entries"] = feed["entries"][:len(_ENTRY_END.findall(response.content))]
+            if not feed["entries"]:  # nothing usable came: the feed failed, not partly worked
+                raise FetchError(f"rss: {where}: feed cut off ({cut_off}) before its first entry ended")
         problems: list[str] = []
         mentions = self.parse(feed, problems)  # feeds are short and not always in date order: keep all
         page = Page(mentions, fetched=len(mentions) + len(problems), rejected=len(problems))

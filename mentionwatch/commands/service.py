@@ -86,8 +86,8 @@ def _mark_sources_in_watchlist(sources: list[dict], config) -> None:
     is marked, so its old error is not taken for a live failure."""
     from crawler.source_types import source_label
 
-    current = {(watch.name, source_label(watch, source, index)) for watch in config.watches
-               for index, source in enumerate(watch.sources) if source.enabled}
+    current = {(watch.name, source_label(watch, source)) for watch in config.watches
+               for source in watch.sources if source.enabled}
     for entry in sources:
         entry["in_watchlist"] = (entry["watch"], entry["source"]) in current
 

@@ -16,13 +16,25 @@ from pathlib import Path
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it becomes `path`, otherwise it is removed."""
+    """Yield a temporary path beside `path`; on success it becomes `path`, otherwise it is removed.
+
+    A symbolic link is followed (the file it points at is replaced, the link stays), the previous
+    file's permissions are kept, and what is not a plain file (/dev/stdout, a named pipe) is
+    written directly, since it cannot be replaced.
+    """
     path = Path(path)
+    if path.exists() and not path.resolve().is_file():
+        yield path
+        return
+    path = path.resolve() if path.is_symlink() else path
     path.parent.mkdir(parents=True, exist_ok=True)
+    previous_mode = path.stat().st_mode & 0o7777 if path.exists() else None
     # The real suffix stays last: some writers (xlsxwriter, matplotlib) look at it.
     temporary = path.with_name(f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}")
     try:
         yield temporary
+        if previous_mode is not None:
+            os.chmod(temporary, previous_mode)  # an export with author data stays as private as before
         os.replace(temporary, path)
     except BaseException:  # also KeyboardInterrupt: the old file must survive Ctrl+C
         temporary.unlink(missing_ok=True)
