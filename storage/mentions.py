@@ -7,8 +7,10 @@ links each stored mention to every watch it matched.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -155,8 +157,14 @@ def _batches(items: Iterable[Mention], size: int) -> Iterator[list[Mention]]:
 
 
 def latest_allowed_created_at() -> str:
-    """The latest `created_at` a mention may have now, as stored text."""
-    return to_iso(dt.datetime.now(dt.timezone.utc) + FUTURE_ALLOWANCE)
+    """The latest `created_at` a mention may have now, as stored text. Importers and pollers check
+    every mention against it, so it is worked out once a minute (a day's allowance needs no more)."""
+    return _latest_allowed_in_minute(int(time.time() // 60))
+
+
+@functools.lru_cache(maxsize=1)
+def _latest_allowed_in_minute(minute: int) -> str:
+    return to_iso(dt.datetime.fromtimestamp(minute * 60, dt.timezone.utc) + FUTURE_ALLOWANCE)
 
 
 def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:

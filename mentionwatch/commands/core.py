@@ -125,7 +125,6 @@ def _check_import_watches(watches: tuple[str, ...]) -> None:
 @pass_app
 def search(app: App, query: str, watch: str | None, limit: int, as_json: bool) -> None:
     """Full-text search over stored mentions (SQLite FTS5 syntax: words, "phrases", OR, NOT, prefix*)."""
-    from mentionwatch.app import UserMistake
     from mentionwatch.triage.query import FilterError, fts_query
 
     if watch:
