@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 ERROR_CHARS = 300
 CLAIM_TIMEOUT = dt.timedelta(minutes=10)
+UNUSABLE_URL = "apprise cannot use the notification URL (check its scheme and that no part is missing)"
 
 
 @dataclass
@@ -48,14 +49,19 @@ def url_problem(target) -> str | None:
 
     url = target.resolve_url()
     if url is None:
-        if target.url_env:
-            return f"no URL: environment variable {target.url_env} is not set or empty"
-        if not Path(target.url_file).is_file():
-            return f"no URL: file {target.url_file} does not exist"
-        return f"no URL: file {target.url_file} is empty or cannot be read"
+        return _missing_url_problem(target)
     with _apprise_lines_kept_out():
         understood = apprise.Apprise().add(url)
-    return None if understood else "apprise cannot use the notification URL (check its scheme and that no part is missing)"
+    return None if understood else UNUSABLE_URL
+
+
+def _missing_url_problem(target) -> str:
+    """Why target.resolve_url() found no URL: its variable unset, its file missing or empty."""
+    if target.url_env:
+        return f"no URL: environment variable {target.url_env} is not set or empty"
+    if not Path(target.url_file).is_file():
+        return f"no URL: file {target.url_file} does not exist"
+    return f"no URL: file {target.url_file} is empty or cannot be read"
 
 
 @contextlib.contextmanager
@@ -72,7 +78,16 @@ def _apprise_lines_kept_out():
 
 def target_problems(config) -> list[str]:
     """A line for each notification target that could not send now."""
-    return [f"notification {target.name!r}: {problem}" for target in config.notifications
+    return _problem_lines(config.notifications)
+
+
+def event_target_problems(db, config, alert_id: int, event: str) -> list[str]:
+    """target_problems, for only the targets that get this alert's `event`."""
+    return _problem_lines(targets_for(config, _watch_of(db, alert_id), event))
+
+
+def _problem_lines(targets) -> list[str]:
+    return [f"notification {target.name!r}: {problem}" for target in targets
             if (problem := url_problem(target))]
 
 
@@ -87,9 +102,13 @@ def targets_for(config, watch: str, event: str):
     return [n for n in config.notifications if event in n.events and (not n.watches or watch in n.watches)]
 
 
+def _watch_of(db, alert_id: int) -> str:
+    return db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+
+
 def queue_notifications(db, config, alert_id: int, event: str, severity: str, now: dt.datetime | None = None) -> int:
     """Queue the alert's `event` for every target that wants it; returns how many rows were new."""
-    watch = db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    watch = _watch_of(db, alert_id)
     moment = to_iso(now or _utc_now())
     queued = 0
     with db.conn:
@@ -128,7 +147,7 @@ def deliver(url: str, title: str, body: str) -> str | None:
     sender = apprise.Apprise()
     with _apprise_lines_kept_out(), apprise.LogCapture(level=logging.INFO) as captured:
         if not sender.add(url):
-            return "apprise cannot use the notification URL (check its scheme and that no part is missing)"
+            return UNUSABLE_URL
         try:
             delivered = sender.notify(title=title, body=body)
         except Exception as exc:  # a plugin bug must not crash detection
@@ -165,6 +184,17 @@ def _claim(db, notification_id: int, attempts: int, moment: dt.datetime) -> bool
         ).rowcount == 1
 
 
+def _send_one(db, target, target_name: str, alert_id: int, state: str) -> str | None:
+    """Send one notification to `target` (None: no longer configured); None when it went, else why not."""
+    if target is None:
+        return f"no notification named {target_name!r} in the config any more"
+    url = target.resolve_url()
+    if url is None:
+        return _missing_url_problem(target)
+    title, body = message_for(db, alert_id, state)
+    return deliver(url, title, body)
+
+
 def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
     """Deliver every pending notification, and failed ones whose retry time has come.
 
@@ -185,16 +215,7 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
             log.warning("notification %s (alert %s, target %s) was claimed at %s by a sender that never "
                         "finished; sending it again", state, alert_id, target_name, claimed_at)
         attempts += 1
-        target = targets.get(target_name)
-        if target is None:
-            error = f"no notification named {target_name!r} in the config any more"
-        else:
-            url = target.resolve_url()
-            if url is None:
-                error = url_problem(target) or "no URL"
-            else:
-                title, body = message_for(db, alert_id, state)
-                error = deliver(url, title, body)
+        error = _send_one(db, targets.get(target_name), target_name, alert_id, state)
         with db.conn:
             if error is None:
                 db.execute("UPDATE notifications SET status = 'sent', attempts = ?, last_error = NULL, sent_at = ?, "

@@ -167,12 +167,28 @@ def test_empty_export_query_is_a_mistake(cli, db_path, tmp_path, query):
     _one_line_mistake(result, "Invalid value for --query: the search query is empty")
 
 
-def test_query_of_only_a_quote_has_no_words(cli, db_path):
-    _one_line_mistake(cli("--db", db_path, "search", '"'),
-                      "the search query '\"' has no words to search for")
-    # other stray FTS5 syntax is searched as plain words, never a 'database error'
-    for query in ("AND", '"unclosed', "text:", "NEAR("):
-        assert cli("--db", db_path, "search", query).exit_code == 0, query
+NO_WORDS = "has no words to search for (punctuation and symbols are not indexed)"
+
+
+@pytest.mark.parametrize("query", ['"', "*", "()", '"" ', "-", "€", "* () -"])
+def test_query_without_a_word_is_a_mistake(cli, db_path, tmp_path, query):
+    # before: 0 results and exit code 0, as if nothing had been posted
+    _one_line_mistake(cli("--db", db_path, "search", query), f"the search query {query!r} {NO_WORDS}")
+    result = cli("--db", db_path, "export", "--query", query, "--out", tmp_path / "x.csv")
+    _one_line_mistake(result, f"Invalid value for --query: the search query {query!r} {NO_WORDS}")
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("query, found", [
+    ("globex", 3), ('"lost my parcel"', 1), ("crashing OR refund", 2), ("globex NOT crashing", 2),
+    ("crash*", 1), ("服务很好", 1),
+    # stray FTS5 syntax is searched as plain words, never a 'database error'
+    ("AND", 1), ('"unclosed', 0), ("text:", 0), ("NEAR(", 0), ("acme -", 4),
+])
+def test_queries_with_words_are_searched(cli, db_path, query, found):
+    result = cli("--db", db_path, "search", query)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"{found} mention{'s' if found != 1 else ''} found"
 
 
 # ---------------------------------------------------------------- 7. unknown source

@@ -237,6 +237,60 @@ def test_status_says_which_targets_cannot_send(cli, tmp_path, monkeypatch):
     assert "Cannot send: notification 'team': no URL: environment variable MW_NOT_SET is not set" in result.stdout
 
 
+def test_a_missing_url_is_looked_up_once_per_send(db, tmp_path, monkeypatch):
+    from mentionwatch.config import Notification
+
+    lookups = []
+    real_resolve = Notification.resolve_url
+    monkeypatch.setattr(Notification, "resolve_url",
+                        lambda target: lookups.append(target.name) or real_resolve(target))
+    config = make_config(f"  - {{name: nofile, url_file: {tmp_path / 'nosuch.url'}}}")
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    assert send_pending(db, config, now=NOW).failed == 1
+    assert lookups == ["nofile"]  # before: a second lookup only to word the error
+    assert rows(db)[0][4] == f"no URL: file {tmp_path / 'nosuch.url'} does not exist"
+
+
+def _resolve_with_targets(cli, tmp_path, targets: str):
+    """`alerts resolve` on a fresh alert of acme, with these notification targets configured."""
+    from storage import open_db
+
+    (tmp_path / "mentionwatch.yaml").write_text(
+        f"notifications:\n{targets}\nwatches:\n  - {{name: acme, query: {{any: [acme]}}}}\n")
+    assert cli("init").exit_code == 0
+    db = open_db(tmp_path / "mentionwatch.db")
+    alert_id = add_alert(db)
+    db.close()
+    return cli("alerts", "resolve", alert_id, "--actor", "sam")
+
+
+def test_resolve_warns_about_targets_that_cannot_send_it(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("MW_NOT_SET", raising=False)
+    monkeypatch.setenv("MW_ODD", f"nosuchscheme://{SECRET}")
+    monkeypatch.setenv("MW_GOOD", f"json://127.0.0.1:9/hook?token={SECRET}")
+    result = _resolve_with_targets(cli, tmp_path,
+                                   "  - {name: unset, url_env: MW_NOT_SET, events: [resolved]}\n"
+                                   "  - {name: odd, url_env: MW_ODD, events: [resolved]}\n"
+                                   "  - {name: good, url_env: MW_GOOD, events: [resolved]}\n"
+                                   "  - {name: notresolved, url_env: MW_NOT_SET}")
+    assert result.exit_code == 0, result.output
+    assert "(3 target(s)) is sent by the running service" in result.stdout
+    assert result.stderr.splitlines() == [
+        "Warning: notification 'unset': no URL: environment variable MW_NOT_SET is not set or empty: "
+        "the 'resolved' message will fail until this is fixed.",
+        "Warning: notification 'odd': apprise cannot use the notification URL (check its scheme and "
+        "that no part is missing): the 'resolved' message will fail until this is fixed.",
+    ]
+    assert SECRET not in result.output and "nosuchscheme" not in result.output
+
+
+def test_resolve_with_targets_that_can_send_warns_nothing(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MW_GOOD", "json://127.0.0.1:9/hook")
+    result = _resolve_with_targets(cli, tmp_path, "  - {name: good, url_env: MW_GOOD, events: [resolved]}")
+    assert result.exit_code == 0, result.output
+    assert "(1 target(s))" in result.stdout and result.stderr == ""
+
+
 def _send_in_a_process(db_path, targets, barrier, now, results):
     """Child process: its own connection and config, then send_pending together with its siblings."""
     from storage import open_db

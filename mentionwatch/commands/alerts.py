@@ -252,6 +252,15 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
     if queued:
         click.echo(f"The 'resolved' notification ({queued} target(s)) is sent by the running service, "
                    "or by the next 'mentionwatch detect'.")
+        _warn_unsendable(app, alert_id, "resolved")
+
+
+def _warn_unsendable(app: App, alert_id: int, event: str) -> None:
+    """Names each target of the alert's `event` that cannot send now (the problem, never the URL)."""
+    from alerts.notify import event_target_problems
+
+    for problem in event_target_problems(app.db, app.config, alert_id, event):
+        click.echo(f"Warning: {problem}: the '{event}' message will fail until this is fixed.", err=True)
 
 
 @alerts_group.command(name="note")

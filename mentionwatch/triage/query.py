@@ -5,6 +5,7 @@ from the cursor, so a million rows never sit in memory at once.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import sqlite3
@@ -89,19 +90,34 @@ def choose_model_id(db, sentiment_cfg=None) -> str | None:
 def fts_query(db, text: str) -> str:
     """The FTS5 query to run: as typed when valid, else the words quoted (a stray quote or colon).
 
-    Raises FilterError when nothing is left to search for (an empty or blank query, or one made
-    only of quotes): FTS5 would fail with a bare 'syntax error near ""'.
+    Raises FilterError when nothing is left to search for (a blank query, or one of only
+    punctuation such as '*', '()' or '-'): FTS5 would fail with a bare 'syntax error', or quietly
+    find nothing.
     """
     if not text.strip():
         raise FilterError("the search query is empty")
+    if not has_searchable_word(text):
+        raise FilterError(f"the search query {text!r} has no words to search for "
+                          "(punctuation and symbols are not indexed)")
     try:
         db.execute("SELECT 1 FROM mentions_fts WHERE mentions_fts MATCH ? LIMIT 1", [text]).fetchall()
         return text
     except sqlite3.OperationalError:
-        quoted = db.quote_fts(text)
-    if not quoted.strip():
-        raise FilterError(f"the search query {text!r} has no words to search for")
-    return quoted
+        return db.quote_fts(text)
+
+
+def has_searchable_word(text: str) -> bool:
+    """Whether FTS5's tokenizer finds at least one word in `text`.
+
+    SQLite's own tokenizer decides rather than a Python guess: its Unicode tables differ from
+    Python's (it searches emoji newer than Unicode 6.1, for one). It runs on a throw-away in-memory
+    table with the default tokenizer (unicode61), which mentions_fts uses too.
+    """
+    with contextlib.closing(sqlite3.connect(":memory:")) as probe:
+        probe.execute("CREATE VIRTUAL TABLE probe USING fts5 (text)")
+        probe.execute("CREATE VIRTUAL TABLE probe_words USING fts5vocab (probe, 'instance')")
+        probe.execute("INSERT INTO probe (text) VALUES (?)", [text])
+        return probe.execute("SELECT 1 FROM probe_words LIMIT 1").fetchone() is not None
 
 
 def where_clause(db, filters: MentionFilters) -> tuple[str, dict]:
