@@ -218,6 +218,8 @@ def _poll(db: Database, watch: Watch, poll_cfg: SourceConfig, fetcher: Fetcher, 
             seen.update(m.external_id for m in page.mentions)
             pages += 1
             result.pages += 1
+    except FetchError as exc:
+        raise poller.explain_refusal(exc) from None
     finally:
         if several:
             seen_by_earlier.update(seen)

@@ -106,7 +106,18 @@ def _as_watch(watch) -> Watch:
 def _as_source(source_cfg) -> SourceConfig:
     if isinstance(source_cfg, SourceConfig):
         return source_cfg
-    return SourceConfig.model_validate(source_cfg)
+    try:
+        return SourceConfig.model_validate(source_cfg)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["loc"][:1] != ("options",):
+            raise
+        from crawler.spiders.options import dotted
+
+        # a bad option is placed at its field (the watchlist's error line gives that line):
+        # here it reads 'reviews: options.item: ...'
+        message = first["msg"].removeprefix("Value error, ")
+        raise ValueError(f"{source_cfg.get('type')}: {dotted(first['loc'])}: {message}") from None
 
 
 def _result(**values) -> dict:

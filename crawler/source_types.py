@@ -72,11 +72,20 @@ NEEDS_ONE_OF: dict[str, tuple[str, ...]] = {
 
 
 class OptionProblem(ValueError):
-    """A bad option: `option` names it (None: the options as a whole), the message says what is wrong."""
+    """A bad option: `option` names it (None: the options as a whole), `index` the item of a list
+    that is wrong (so the error line gives that item's own line), the message says what is wrong."""
 
-    def __init__(self, option: str | None, message: str):
+    def __init__(self, option: str | None, message: str, index: int | None = None):
         super().__init__(message)
         self.option = option
+        self.index = index
+
+    @property
+    def location(self) -> tuple:
+        """Where below `options` the problem is: (), (option,) or (option, index)."""
+        if self.option is None:
+            return ()
+        return (self.option,) if self.index is None else (self.option, self.index)
 
 
 def check_api_options(source_type: str, options: dict[str, Any], has_base_url: bool) -> None:
@@ -94,9 +103,10 @@ def check_api_options(source_type: str, options: dict[str, Any], has_base_url: b
                 raise OptionProblem(None, f"{source_type} needs options.{name}"
                                           + (f" ({spec.hint})" if spec.hint else ""))
             continue
-        problem = _value_problem(spec, value, has_base_url)
+        index, problem = _url_problem(spec, value, has_base_url)
+        problem = problem or _value_problem(spec, value)
         if problem:
-            raise OptionProblem(name, problem + (f" ({spec.hint})" if spec.hint else ""))
+            raise OptionProblem(name, problem + (f" ({spec.hint})" if spec.hint else ""), index)
     alternatives = NEEDS_ONE_OF.get(source_type, ())
     if alternatives and not any(options.get(name) for name in alternatives):
         given = " or ".join(f"options.{name}" for name in alternatives)
@@ -112,8 +122,21 @@ def http_url_problem(url: Any) -> str | None:
     return None
 
 
-def _value_problem(spec: Option, value: Any, has_base_url: bool) -> str | None:
-    """What is wrong with an option's value, or None."""
+def _url_problem(spec: Option, value: Any, has_base_url: bool) -> tuple[int | None, str | None]:
+    """(the position of the first bad URL in a list, or None; what is wrong with it, or None)."""
+    if spec.kind not in ("url", "urls"):
+        return None, None
+    if spec.kind == "urls" and isinstance(value, list):
+        for index, url in enumerate(value):
+            problem = _url_or_path_problem(url, has_base_url)
+            if problem:
+                return index, problem
+        return None, None
+    return None, _url_or_path_problem(value, has_base_url)
+
+
+def _value_problem(spec: Option, value: Any) -> str | None:
+    """What is wrong with an option's value (URLs aside: see _url_problem), or None."""
     if spec.kind == "text":
         # a bare `no` or `on` in YAML is a boolean, not the text the user meant
         if isinstance(value, (bool, list, dict)):
@@ -140,12 +163,6 @@ def _value_problem(spec: Option, value: Any, has_base_url: bool) -> str | None:
         if not (isinstance(value, list) and len(value) == spec.count
                 and all(isinstance(v, str) for v in value)):
             return f"expected a list of {spec.count} texts, got {_shown(value)}"
-    elif spec.kind in ("url", "urls"):
-        urls = value if spec.kind == "urls" and isinstance(value, list) else [value]
-        for url in urls:
-            problem = _url_or_path_problem(url, has_base_url)
-            if problem:
-                return problem
     return None
 
 

@@ -139,25 +139,26 @@ class SourceConfig(_Strict):
             except OptionProblem as problem:
                 if problem.option is None:
                     raise ValueError(str(problem)) from None
-                raise _option_error(problem.option, str(problem), self.options[problem.option]) from None
+                raise _option_error(problem.location, str(problem), self.options[problem.option]) from None
         return self
 
     @model_validator(mode="after")
     def _spider_options_valid(self) -> "SourceConfig":
         """A typo in a spider's selectors is reported when the watchlist is read, not at crawl time."""
         if self.type in ("reviews", "sitemap"):
-            from crawler.spiders.options import parse_options  # Scrapy is imported only for these
+            from crawler.spiders.options import OptionsError, parse_options  # Scrapy only for these
 
             try:
                 parse_options(self.type, self.options)
-            except ValueError as exc:  # 'options.item: invalid selector ...'
-                raise ValueError(f"{self.type}: {exc}") from None
+            except OptionsError as exc:  # placed at the option (or list item): its own line
+                raise _error_at(("options", *exc.location), exc.message, None) from None
         return self
 
 
-def _option_error(option: str, message: str, value: Any) -> ValidationError:
-    """An error placed at `options.<option>`, so the error line gives that option's own line."""
-    return _error_at(("options", option), message, value)
+def _option_error(location: tuple, message: str, value: Any) -> ValidationError:
+    """An error placed at `options.<option>` (or one item of a list option), so the error line
+    gives that option's, or that item's, own line."""
+    return _error_at(("options", *location), message, value)
 
 
 def _error_at(location: tuple, message: str, value: Any) -> ValidationError:

@@ -285,3 +285,66 @@ def test_match_query_false_keeps_every_item_but_checks_languages(db):
     transport = httpx.MockTransport(lambda r: httpx.Response(200, content=rss, headers={"content-type": "application/rss+xml"}))
     german = collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
     assert (german.new, german.filtered) == (0, 1)
+
+
+# a refusal (401/403) names the credential variables that are unset ------------------------------
+
+CREDENTIAL_HINTS = {  # source type -> what its refusal adds while none of its variables is set
+    "github": "(MENTIONWATCH_GITHUB_TOKEN is not set: put a personal access token in it)",
+    "stackexchange": "(MENTIONWATCH_STACKEXCHANGE_KEY is not set: put a Stack Apps key in it)",
+    "reddit": "(MENTIONWATCH_REDDIT_CLIENT_ID and MENTIONWATCH_REDDIT_CLIENT_SECRET are not set: "
+              "put a Reddit app's client id and that app's secret in them)",
+}
+
+
+def refused(db, source_type: str, status: int) -> list[str]:
+    config = make_config({"type": source_type})
+    watch = config.watches[0]
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, json={"error": "no"}))
+    return collect_source(db, config, watch, watch.sources[0], transport=transport,
+                          sleep=lambda s: None).errors
+
+
+def unset_credentials(monkeypatch) -> None:
+    from crawler.pollers import SOURCES
+
+    for info in SOURCES.values():
+        for variable in info.secrets:
+            monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize("source_type", sorted(CREDENTIAL_HINTS))
+def test_a_refusal_names_the_unset_credential_variables(db, monkeypatch, source_type, status):
+    unset_credentials(monkeypatch)
+    (line,) = refused(db, source_type, status)
+    assert line.endswith(f"HTTP {status} {httpx.codes.get_reason_phrase(status)} "
+                         f"{CREDENTIAL_HINTS[source_type]}")
+
+
+def test_a_refusal_names_only_the_variables_still_unset(db, monkeypatch):
+    unset_credentials(monkeypatch)
+    monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_ID", "id-abc123")  # no secret: polls anonymously
+    (line,) = refused(db, "reddit", 403)
+    assert line.endswith("HTTP 403 Forbidden (MENTIONWATCH_REDDIT_CLIENT_SECRET is not set: "
+                         "put that app's secret in it)")
+    monkeypatch.setenv("MENTIONWATCH_GITHUB_TOKEN", "ghp-abc123")  # set but refused: no hint
+    (line,) = refused(db, "github", 401)
+    assert line.endswith("HTTP 401 Unauthorized")
+    (line,) = refused(db, "stackexchange", 404)  # not a refusal: no hint
+    assert line.endswith("HTTP 404 Not Found")
+
+
+def test_every_credential_variable_a_poller_reads_is_declared():
+    """A poller module naming a MENTIONWATCH_* variable lists it in `credentials`, so a refusal
+    names it and `mentionwatch sources` shows it."""
+    import inspect
+    import re
+
+    from crawler.pollers import SOURCES
+
+    for source_type, info in SOURCES.items():
+        if info.poller is None:
+            continue
+        named = set(re.findall(r"MENTIONWATCH_[A-Z_]+", inspect.getsource(inspect.getmodule(info.poller))))
+        assert named == set(info.poller.credentials) == set(info.secrets), source_type

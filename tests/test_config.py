@@ -95,7 +95,7 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
      r"w\.yaml:5: watches\[0\]\.sources\[0\]\.type: unknown source type 'myspace' \(known: reddit, .*, sitemap\)"),
     ("watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n      - type: reviews\n"
      "        options: {start_urls: ['https://example.org/r'], item: 'div[', text: 'p::text'}\n",
-     r"w\.yaml:5: watches\[0\]\.sources\[0\]: reviews: options\.item: invalid selector 'div\['"),
+     r"w\.yaml:6: watches\[0\]\.sources\[0\]\.options\.item: invalid selector 'div\['"),
     ("alerts:\n  bucket: 0.001s\n", r"w\.yaml:2: alerts\.bucket: a bucket must be between 1m and 1d, not 0\.001s"),
     ("watches:\n  - name: a\n    query: {any: [x]}\n    alerts: {bucket: 2d}\n",
      r"w\.yaml:4: watches\[0\]\.alerts\.bucket: a bucket must be between 1m and 1d"),

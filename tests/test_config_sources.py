@@ -87,12 +87,39 @@ def test_rss_feed_url_without_scheme_is_refused(tmp_path):
     with pytest.raises(ConfigError) as caught:
         read(tmp_path, '      - type: rss\n        options: {urls: ["www.theregister.com/headlines.atom"]}\n')
     assert str(caught.value).endswith(
-        "w.yaml:6: watches[0].sources[0].options.urls: not an http(s) URL: "
+        "w.yaml:6: watches[0].sources[0].options.urls[0]: not an http(s) URL: "
         "'www.theregister.com/headlines.atom' (write it whole, starting with http:// or https://)")
 
 
+@pytest.mark.parametrize("source_type, option, extra", [
+    ("rss", "urls", ""),
+    ("reviews", "start_urls", "          item: div.review\n          text: p ::text\n"),
+    ("sitemap", "sitemap_urls", ""),
+], ids=["rss", "reviews", "sitemap"])
+def test_a_bad_url_in_a_list_is_reported_at_its_own_line(tmp_path, source_type, option, extra):
+    sources = (f"      - type: {source_type}\n        options:\n{extra}          {option}:\n"
+               "            - https://example.org/first\n"
+               "            - https://example.org/second\n"
+               "            - example.org/third\n")
+    with pytest.raises(ConfigError) as caught:
+        read(tmp_path, sources)
+    bad_line = (HEAD + sources).splitlines().index("            - example.org/third") + 1
+    assert str(caught.value) == (
+        f"{tmp_path / 'w.yaml'}:{bad_line}: watches[0].sources[0].options.{option}[2]: not an "
+        "http(s) URL: 'example.org/third' (write it whole, starting with http:// or https://)")
+
+
+def test_a_spider_option_is_reported_at_its_own_line(tmp_path):
+    sources = ("      - type: sitemap\n        options:\n"
+               "          sitemap_urls: ['https://example.org/sitemap.xml']\n"
+               "          follow:\n            - /news/\n            - '/t/('\n")
+    with pytest.raises(ConfigError, match=r"w\.yaml:10: watches\[0\]\.sources\[0\]\.options\.follow\[1\]: "
+                                          r"invalid regular expression '/t/\('"):
+        read(tmp_path, sources)
+
+
 def test_rss_feed_path_needs_a_base_url(tmp_path):
-    with pytest.raises(ConfigError, match=r"options\.urls: not an http\(s\) URL: '/bbc\.xml'"):
+    with pytest.raises(ConfigError, match=r"options\.urls\[0\]: not an http\(s\) URL: '/bbc\.xml'"):
         read(tmp_path, "      - type: rss\n        options: {urls: [/bbc.xml]}\n")
     config = read(tmp_path, "      - type: rss\n        base_url: http://127.0.0.1:8765\n"
                             "        options: {urls: [/bbc.xml, nyt.xml, 'https://x.example/feed']}\n")

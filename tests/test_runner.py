@@ -43,7 +43,7 @@ def reviews_source(*start_urls: str, **options) -> dict:
     ({"start_urls": ["http://x.test/"], "text": "p"}, "options.item"),
     ({"start_urls": ["http://x.test/"], "item": "div[", "text": "p"}, "options.item"),
     ({"start_urls": ["http://x.test/"], "item": "div", "text": "xpath://p["}, "options.text"),
-    ({"start_urls": ["ftp://x.test/"], "item": "div", "text": "p"}, "options.start_urls"),
+    ({"start_urls": ["ftp://x.test/"], "item": "div", "text": "p"}, "options.start_urls[0]"),
     ({"start_urls": [], "item": "div", "text": "p"}, "options.start_urls"),
     ({"start_urls": ["http://x.test/"], "item": "div", "text": "p", "colour": "red"},
      "options.colour"),
@@ -60,7 +60,7 @@ def test_bad_review_options_give_one_line_naming_the_field(tmp_path, options, fi
 
 
 def test_bad_sitemap_options_name_the_field():
-    with pytest.raises(ValueError, match=r"^options\.follow: invalid regular expression"):
+    with pytest.raises(ValueError, match=r"^options\.follow\[0\]: invalid regular expression"):
         parse_options("sitemap", {"sitemap_urls": ["https://x.test/sitemap.xml"], "follow": ["("]})
     assert isinstance(parse_options("sitemap", {"sitemap_urls": ["https://x.test/s.xml"]}),
                       SitemapOptions)

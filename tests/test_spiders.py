@@ -15,8 +15,8 @@ from crawler.pipelines import item_to_mention
 from crawler.runner import run_spider
 from crawler.settings import USER_AGENT
 from mentionwatch.config import Config, Watch
-from sites.review_site import (ARTICLES, LAST_PAGE, REDESIGNED_PAGE, REVIEWS, SHORT_LIST,
-                               good_reviews, serve_site)
+from sites.review_site import (ARTICLES, FORUM_REDESIGNED, FORUM_SITEMAP, FORUM_THREADS, LAST_PAGE,
+                               REDESIGNED_PAGE, REVIEWS, SHORT_LIST, good_reviews, serve_site)
 from storage import open_db, parse_timestamp, utc_now_iso
 
 # keep the crawl quick: no polite delays against our own test server
@@ -315,3 +315,32 @@ def test_sitemap_max_pages_takes_the_newest_pages_first(site, tmp_path):
     fetched_pages = [path for path in site.requests if path in ARTICLES]
     assert fetched_pages == [newest]
     assert result["pages"] == 1
+
+
+@pytest.fixture(scope="module")
+def forum_crawl(site, tmp_path_factory):
+    """A sitemap crawl with an `item` selector: thread pages whose posts have no date (the forum's
+    sitemap gives none either), and one thread page after a redesign."""
+    db_path = tmp_path_factory.mktemp("forum") / "mentions.db"
+    source = {"type": "sitemap", "options": {"sitemap_urls": [site.base + FORUM_SITEMAP],
+                                             "item": "div.post", "text": "p ::text",
+                                             "author": ".author::text"}}
+    before = utc_now_iso()
+    result = run_spider(db_path, {"name": "acme", "query": {"any": ["acme"]}}, source,
+                        settings_overrides=FAST, timeout=120)
+    return {"result": result, "rows": stored(db_path), "before": before, "after": utc_now_iso()}
+
+
+def test_sitemap_items_without_a_date_get_the_time_their_page_was_fetched(forum_crawl):
+    posts = [post for thread in FORUM_THREADS.values() for post in thread]
+    rows = forum_crawl["rows"]
+    assert (forum_crawl["result"]["new"], forum_crawl["result"]["rejected"]) == (len(posts), 0)
+    assert sorted((r["author"], r["text"]) for r in rows) == sorted(posts)
+    assert all(forum_crawl["before"] <= r["created_at"] <= forum_crawl["after"] for r in rows)
+
+
+def test_a_sitemap_page_whose_item_selector_matches_nothing_is_an_error(forum_crawl, site):
+    result = forum_crawl["result"]
+    assert result["errors"] == [f"{site.base}{FORUM_REDESIGNED}: item selector 'div.post' "
+                                f"matched nothing (site changed?)"]
+    assert (result["pages"], result["pages_read"]) == (len(FORUM_THREADS), len(FORUM_THREADS) + 1)

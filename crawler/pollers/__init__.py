@@ -30,8 +30,9 @@ class SourceInfo:
     secrets: tuple[str, ...] = ()  # environment variables it reads, all optional
 
 
-def _from_poller(type_name: str, poller: type[Poller], secrets: tuple[str, ...] = ()) -> SourceInfo:
-    return SourceInfo(type_name, poller.description, dict(poller.options_doc), poller, secrets)
+def _from_poller(type_name: str, poller: type[Poller]) -> SourceInfo:
+    return SourceInfo(type_name, poller.description, dict(poller.options_doc), poller,
+                      tuple(poller.credentials))
 
 
 def _spider_options(type_name: str, fallback: dict[str, str]) -> dict[str, str]:
@@ -63,17 +64,15 @@ def _description(model, name: str, fallback: dict[str, str]) -> str:
 
 
 SOURCES: dict[str, SourceInfo] = {
-    "reddit": _from_poller("reddit", RedditPoller,
-                           ("MENTIONWATCH_REDDIT_CLIENT_ID", "MENTIONWATCH_REDDIT_CLIENT_SECRET")),
+    "reddit": _from_poller("reddit", RedditPoller),
     "hackernews": _from_poller("hackernews", HackerNewsPoller),
-    "mastodon": _from_poller("mastodon", MastodonPoller, ("MENTIONWATCH_MASTODON_TOKEN",)),
-    "bluesky": _from_poller("bluesky", BlueskyPoller, ("MENTIONWATCH_BLUESKY_TOKEN",)),
+    "mastodon": _from_poller("mastodon", MastodonPoller),
+    "bluesky": _from_poller("bluesky", BlueskyPoller),
     "rss": _from_poller("rss", RssPoller),
     "appstore": _from_poller("appstore", AppStorePoller),
     "googleplay": _from_poller("googleplay", GooglePlayPoller),
-    "stackexchange": _from_poller("stackexchange", StackExchangePoller,
-                                  ("MENTIONWATCH_STACKEXCHANGE_KEY",)),
-    "github": _from_poller("github", GitHubPoller, ("MENTIONWATCH_GITHUB_TOKEN",)),
+    "stackexchange": _from_poller("stackexchange", StackExchangePoller),
+    "github": _from_poller("github", GitHubPoller),
     "reviews": SourceInfo(
         "reviews",
         "Any review site or forum, crawled by a Scrapy spider whose selectors come from the watchlist",

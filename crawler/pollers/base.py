@@ -152,12 +152,18 @@ class Fetcher:
         return min(self.backoff * (2 ** attempt), self.max_wait)
 
 
-def with_token_hint(error: FetchError, variable: str, what: str = "an access token") -> FetchError:
-    """A refusal (HTTP 401/403) while the token's variable is unset: the line says so."""
-    if re.search(r"HTTP 40[13]\b", str(error)) and not os.environ.get(variable):
-        return FetchError(f"{error} ({variable} is not set: put {what} in it)",
-                          whole_source=error.whole_source)
-    return error
+def with_token_hint(error: FetchError, variables: dict[str, str]) -> FetchError:
+    """A refusal (HTTP 401/403) while credential variables are unset: the line names them.
+
+    `variables` maps each environment variable to what goes in it ('an access token').
+    """
+    unset = {name: what for name, what in variables.items() if not os.environ.get(name)}
+    if not unset or not re.search(r"HTTP 40[13]\b", str(error)):
+        return error
+    names, things = " and ".join(unset), " and ".join(unset.values())
+    verb, pronoun = ("is", "it") if len(unset) == 1 else ("are", "them")
+    return FetchError(f"{error} ({names} {verb} not set: put {things} in {pronoun})",
+                      whole_source=error.whole_source)
 
 
 def warn_once(message: str, *args) -> None:
@@ -274,6 +280,9 @@ class Poller:
     extra_headers: ClassVar[dict[str, str]] = {}
     # pages newest first and stops at the first stored item: the collector keeps the UNFINISHED mark
     resumable: ClassVar[bool] = True
+    # environment variables it reads credentials from (all optional) -> what goes in each; a
+    # refusal while one is unset names it (see explain_refusal)
+    credentials: ClassVar[dict[str, str]] = {}
 
     def __init__(self, watch: Watch, source_cfg: SourceConfig, fetcher: Fetcher,
                  cursors: dict[str, str], known: Callable[[list[str]], set[str]]):
@@ -313,6 +322,26 @@ class Poller:
             raise FetchError(f"{self.source}: options.{name}: expected one of {', '.join(choices)}, "
                              f"got {value!r}", whole_source=True)
         return value
+
+    def credential_variables(self) -> dict[str, str]:
+        """`credentials`, with a single token's variable renamed by `options.token_env` if given."""
+        renamed = self.option("token_env") if "token_env" in self.options_doc else None
+        if renamed and len(self.credentials) == 1:
+            return {str(renamed): next(iter(self.credentials.values()))}
+        return dict(self.credentials)
+
+    def bearer_headers(self) -> dict[str, str]:
+        """An Authorization header with the token from its variable; none while that is unset."""
+        (variable,) = self.credential_variables()
+        token = os.environ.get(variable)
+        if not token and self.option("token_env"):
+            warn_once("%s: options.token_env names %s, which is not set: polling without a token",
+                      self.source, variable)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def explain_refusal(self, error: FetchError) -> FetchError:
+        """The error, naming the unset credential variables when the source refused us (401/403)."""
+        return with_token_hint(error, self.credential_variables())
 
     @property
     def max_pages(self) -> int:

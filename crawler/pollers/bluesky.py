@@ -6,12 +6,10 @@ environment variable named by `token_env` (default MENTIONWATCH_BLUESKY_TOKEN) i
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
-from crawler.pollers.base import (FetchError, Page, Poller, dig, parse_items, text_of,
-                                  warn_once, with_token_hint)
+from crawler.pollers.base import Page, Poller, dig, parse_items, text_of
 from storage import Mention, parse_timestamp
 
 TOKEN_ENV = "MENTIONWATCH_BLUESKY_TOKEN"
@@ -28,6 +26,7 @@ class BlueskyPoller(Poller):
         "max_pages": "pages of 100 read on the first poll (default 5)",
     }
     default_base_url = "https://public.api.bsky.app"
+    credentials = {TOKEN_ENV: "an access token (JWT)"}
     min_interval = 1.0
 
     @classmethod
@@ -44,12 +43,7 @@ class BlueskyPoller(Poller):
     def pages(self) -> Iterator[Page]:
         since = self.cursors.get("since")
         cursor, newest = None, None
-        variable = str(self.option("token_env", TOKEN_ENV))
-        token = os.environ.get(variable)
-        if not token and self.option("token_env"):
-            warn_once("bluesky: options.token_env names %s, which is not set: searching without a token",
-                      variable)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = self.bearer_headers()
         languages = self.watch.query.languages
         lang = self.option("lang", languages[0] if len(languages) == 1 else None)
         for number in range(self.max_pages):
@@ -57,11 +51,8 @@ class BlueskyPoller(Poller):
             for name, value in (("since", since), ("lang", lang), ("cursor", cursor)):
                 if value:
                     params[name] = value
-            try:
-                payload = self.fetcher.get_json(f"{self.base_url}/xrpc/app.bsky.feed.searchPosts",
-                                                params=params, headers=headers)
-            except FetchError as exc:
-                raise with_token_hint(exc, variable, "an access token (JWT)") from None
+            payload = self.fetcher.get_json(f"{self.base_url}/xrpc/app.bsky.feed.searchPosts",
+                                            params=params, headers=headers)
             page, hit_known = self.make_page(payload, dig(payload, "posts"))
             if number == 0:
                 newest = _newest_time(page.parsed)  # stored ones too: a resumed pass skips them

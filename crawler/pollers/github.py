@@ -6,7 +6,6 @@ the newest stored one (`created:>...` in the query).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +27,7 @@ class GitHubPoller(Poller):
     default_base_url = "https://api.github.com"
     default_max_pages = 3
     min_interval = 6.0  # 10 searches a minute without a token
+    credentials = {TOKEN_ENV: "a personal access token"}
     extra_headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
     @classmethod
@@ -40,8 +40,7 @@ class GitHubPoller(Poller):
         return parse_items(dig(payload, "items"), _mention_from_issue, "github", problems)
 
     def pages(self) -> Iterator[Page]:
-        token = os.environ.get(TOKEN_ENV)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = self.bearer_headers()
         since = self.cursors.get("created")
         query = " ".join(part for part in (self.search_terms(), self.option("qualifiers", ""),
                                            f"created:>{since}" if since else "") if part)

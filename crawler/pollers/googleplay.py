@@ -4,7 +4,10 @@ No key needed. The library talks to Google Play with urllib, outside httpx: any 
 caught and recorded on the crawl run as one line. Its `reviews()` swallows its own errors (an
 unreachable Play store, a wrong app_id) and answers "no reviews", so when a pass gets no review at
 all the app's Play page is read with the Fetcher: an error there fails the run with one line. Google changes that private interface often;
-when the library breaks, `pip install -U google-play-scraper` is the fix.
+when the library breaks, `pip install -U google-play-scraper` is the fix. A library that can no
+longer read Google's answer while the page reads fine still looks like "no reviews": it gives the
+same empty answer for an app with no reviews in that language (it catches its own parse errors for
+that case too), and today's Play page cannot tell the two apart, so such a poll stays `ok`.
 
 `parse` also reads a saved Google Play web page (the old 2016 review layout, as in the recorded
 `jp.mixi` page); `options.html_url` polls such a page instead of the library. Current Play pages

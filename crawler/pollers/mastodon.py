@@ -8,12 +8,10 @@ Statuses are stored under their global `uri`, so the same post seen from two ins
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
-from crawler.pollers.base import (FetchError, Page, Poller, html_to_text, parse_items, text_of,
-                                  warn_once, with_token_hint)
+from crawler.pollers.base import Page, Poller, html_to_text, parse_items, text_of
 from storage import Mention
 
 TOKEN_ENV = "MENTIONWATCH_MASTODON_TOKEN"
@@ -30,6 +28,7 @@ class MastodonPoller(Poller):
         "max_pages": "pages of 40 read on the first poll (default 5)",
     }
     default_base_url = "https://mastodon.social"
+    credentials = {TOKEN_ENV: "an access token"}
     min_interval = 1.0  # instances allow 300 requests per 5 minutes
 
     @classmethod
@@ -80,12 +79,6 @@ class MastodonPoller(Poller):
                 break
 
     def _request(self, paging: dict) -> list:
-        variable = str(self.option("token_env", TOKEN_ENV))
-        token = os.environ.get(variable)
-        if not token and self.option("token_env"):
-            warn_once("mastodon: options.token_env names %s, which is not set: polling without a token",
-                      variable)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         tag = self.option("tag")
         params = {"limit": PAGE_LIMIT, **paging}
         if tag:
@@ -93,10 +86,7 @@ class MastodonPoller(Poller):
         else:
             url = f"{self.base_url}/api/v2/search"
             params.update({"q": self.search_terms(), "type": "statuses", "resolve": "false"})
-        try:
-            payload = self.fetcher.get_json(url, params=params, headers=headers)
-        except FetchError as exc:
-            raise with_token_hint(exc, variable) from None
+        payload = self.fetcher.get_json(url, params=params, headers=self.bearer_headers())
         statuses = payload.get("statuses") if isinstance(payload, dict) else payload
         return statuses if isinstance(statuses, list) else payload
 

@@ -34,6 +34,7 @@ class RedditPoller(Poller):
         "max_pages": "pages read on the first poll (default 5)",
     }
     default_base_url = "https://www.reddit.com"
+    credentials = {CLIENT_ID_ENV: "a Reddit app's client id", CLIENT_SECRET_ENV: "that app's secret"}
     min_interval = 2.0  # anonymous clients get about 10 requests a minute
 
     @classmethod

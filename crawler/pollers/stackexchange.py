@@ -29,6 +29,7 @@ class StackExchangePoller(Poller):
     default_base_url = "https://api.stackexchange.com"
     default_max_pages = 3
     min_interval = 1.0
+    credentials = {KEY_ENV: "a Stack Apps key"}
 
     @classmethod
     def searches_remotely(cls, options: dict) -> bool:

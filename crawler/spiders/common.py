@@ -1,8 +1,11 @@
-"""What both mentionwatch spiders share: their arguments, the error list, known-id lookups.
+"""What both mentionwatch spiders share: their arguments, the error list, known-id lookups, and
+reading a fetched page's mentions.
 
 A spider gets the watch, its source config and the database path as arguments (the runner passes
 them). Failed requests and crashed callbacks become short lines in `spider.errors`, which the
-runner reports; nothing is raised out of the crawl.
+runner reports; nothing is raised out of the crawl. `read_mentions` dates a mention that has no date
+of its own with the one its listing gave (sitemap lastmod, feed date), else with the time its page
+was fetched, and reports a page where the `item` selector matches nothing.
 """
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from crawler.items import MentionItem
+from crawler.spiders.extract import extract_mentions
 from crawler.spiders.options import FieldSelectors, parse_options
 from mentionwatch.config import SourceConfig, Watch
-from storage import open_db
+from storage import open_db, utc_now_iso
 from storage.mentions import existing_external_ids
 
 MAX_ERROR_LINES = 50  # a site failing on every page should not flood the crawl run
@@ -45,6 +50,19 @@ class MentionSpiderMixin:
     def count_page(self) -> None:
         """One more page read for mentions (sitemaps, feeds and robots.txt are not counted)."""
         self.crawler.stats.inc_value("mentionwatch/pages")
+
+    def read_mentions(self, response, listed_date: str | None = None, *,
+                      expect_items: bool = True) -> list[MentionItem]:
+        """The mentions of a fetched page (counted as read). With `expect_items`, a page where the
+        `item` selector matches nothing is an error line: the site most likely changed its markup,
+        and a silent `ok` would hide that for good."""
+        self.count_page()
+        items = extract_mentions(response, self.options, self.source_type,
+                                 fallback_date=listed_date or utc_now_iso())
+        if not items and expect_items:
+            self.add_error(f"{response.url}: item selector {self.options.item!r} matched nothing "
+                           f"(site changed?)")
+        return items
 
     def add_error(self, line: str) -> None:
         if len(self.errors) < MAX_ERROR_LINES:

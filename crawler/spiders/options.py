@@ -2,18 +2,20 @@
 
 A selector is CSS by default (Scrapy's `::text` and `::attr(name)` work) or XPath when written with
 an `xpath:` prefix. Field selectors are read inside one review (the `item` selector); the others
-(`item`, `next_page`) on the whole page. `option_error_line` turns a pydantic error into the one line
-a user sees, naming the field.
+(`item`, `next_page`) on the whole page. A bad option is an `OptionsError`: one line naming the
+field (and the item, in a list of URLs or patterns), with its place for the watchlist's error line.
 """
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from cssselect import SelectorError
 from lxml import etree
 from parsel.csstranslator import HTMLTranslator
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crawler.source_types import http_url_problem
 
 XPATH_PREFIX = "xpath:"
 _css_translator = HTMLTranslator()
@@ -32,6 +34,36 @@ def check_selector(selector: str) -> str:
     except (SelectorError, etree.XPathSyntaxError) as exc:
         raise ValueError(f"invalid selector {selector!r}: {exc}") from None
     return selector
+
+
+def _check_url(url: str) -> str:
+    problem = http_url_problem(url)
+    if problem:
+        raise ValueError(problem)
+    return url
+
+
+def _check_pattern(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    return pattern
+
+
+# checked one by one, so an error's location names the item (and the watchlist gives its line)
+Urls = list[Annotated[str, AfterValidator(_check_url)]]
+Patterns = list[Annotated[str, AfterValidator(_check_pattern)]]
+
+
+class OptionsError(ValueError):
+    """Bad options of a Scrapy source. str(): the one line, e.g. 'options.start_urls[1]: not an
+    http(s) URL: ...'; `location` (below `options`) and `message` let the watchlist place it."""
+
+    def __init__(self, location: tuple, message: str):
+        super().__init__(f"{dotted(('options', *location))}: {message}")
+        self.location = location
+        self.message = message
 
 
 class FieldSelectors(BaseModel):
@@ -71,7 +103,7 @@ class FieldSelectors(BaseModel):
 class ReviewOptions(FieldSelectors):
     """`type: reviews`: listing pages of a review site or forum, followed through `next_page`."""
 
-    start_urls: list[str] = Field(min_length=1, description="first listing page(s)")
+    start_urls: Urls = Field(min_length=1, description="first listing page(s)")
     item: str = Field(description="one review / post on a page")
     text: str = Field(description="its text (all matching text is joined)")
     date: str | None = Field(default=None,
@@ -82,7 +114,6 @@ class ReviewOptions(FieldSelectors):
     stop_at_known: bool = Field(default=True,
                                 description="stop paging after a page holding an already stored review")
 
-    _urls = field_validator("start_urls")(lambda urls: [_check_url(u) for u in urls])
     _next = field_validator("next_page")(
         lambda value: None if value is None else check_selector(value))
 
@@ -91,25 +122,16 @@ class SitemapOptions(FieldSelectors):
     """`type: sitemap`: pages listed in sitemaps (or robots.txt, or RSS/Atom feeds), one mention
     per page unless `item` selects several."""
 
-    sitemap_urls: list[str] = Field(min_length=1,
-                                    description="sitemap.xml, robots.txt or RSS/Atom feed URLs")
-    follow: list[str] = Field(default_factory=list,
-                              description="regular expressions; only matching page URLs are crawled")
+    sitemap_urls: Urls = Field(min_length=1,
+                               description="sitemap.xml, robots.txt or RSS/Atom feed URLs")
+    follow: Patterns = Field(default_factory=list,
+                             description="regular expressions; only matching page URLs are crawled")
+    date: str | None = Field(default=None,
+                             description="when (ISO, RFC 2822 or date_format); failing that, the date "
+                                         "the sitemap or feed gives, else the time the page was fetched")
     max_pages: int = Field(default=200, ge=1, le=100_000, description="pages crawled per run")
     skip_known: bool = Field(default=True,
                              description="do not fetch again a page already stored (page mode)")
-
-    _urls = field_validator("sitemap_urls")(lambda urls: [_check_url(u) for u in urls])
-
-    @field_validator("follow")
-    @classmethod
-    def _regexes(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-        return patterns
 
 
 OPTION_MODELS: dict[str, type[FieldSelectors]] = {"reviews": ReviewOptions, "sitemap": SitemapOptions}
@@ -130,28 +152,26 @@ def option_descriptions(source_type: str) -> dict[str, str]:
     return described
 
 
-def _check_url(url: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", url or ""):
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    return url
-
-
 def parse_options(source_type: str, options: dict[str, Any]) -> FieldSelectors:
-    """Validated options of a Scrapy source; ValueError with one line naming the field."""
+    """Validated options of a Scrapy source; OptionsError (a ValueError) naming the field."""
     model = OPTION_MODELS.get(source_type)
     if model is None:
         raise ValueError(f"{source_type!r} is not a Scrapy source (use one of {', '.join(OPTION_MODELS)})")
     try:
         return model.model_validate(options or {})
     except ValidationError as exc:
-        raise ValueError(option_error_line(exc)) from None
+        raise options_error(exc) from None
 
 
-def option_error_line(exc: ValidationError) -> str:
-    """'options.item: Field required' style text for the first problem (and how many more)."""
+def options_error(exc: ValidationError) -> OptionsError:
+    """The first problem, 'options.item: Field required' style (and how many more)."""
     errors = exc.errors()
     first = errors[0]
-    location = ".".join(str(part) for part in ("options", *first["loc"]))
     message = first["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{location}: {message}{more}"
+    return OptionsError(tuple(first["loc"]), f"{message}{more}")
+
+
+def dotted(location: tuple) -> str:
+    """('options', 'start_urls', 1) -> 'options.start_urls[1]'."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")

@@ -14,8 +14,7 @@ from __future__ import annotations
 import scrapy
 
 from crawler.spiders.common import MentionSpiderMixin
-from crawler.spiders.extract import extract_mentions, first_value
-from storage import utc_now_iso
+from crawler.spiders.extract import first_value
 
 
 class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
@@ -36,12 +35,8 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
                               cb_kwargs={"page": page})
 
     def parse(self, response, page: int = 1):
-        self.count_page()
-        items = extract_mentions(response, self.options, self.source_type, fallback_date=utc_now_iso())
-        if not items and page == 1:
-            # later pages may legitimately be empty (the end of the list); a start page may not
-            self.add_error(f"{response.url}: item selector {self.options.item!r} matched nothing "
-                           f"(site changed?)")
+        # later pages may legitimately be empty (the end of the list); a start page may not
+        items = self.read_mentions(response, expect_items=page == 1)
         # asked before the items are yielded: the pipeline stores batches while the crawl runs
         reached_known = self.options.stop_at_known and self._stored_by_earlier_crawl(items)
         yield from items

@@ -3,8 +3,10 @@
 `sitemap_urls` may name sitemap.xml files (nested sitemap indexes and .gz included), a robots.txt
 (its `Sitemap:` lines), or RSS/Atom feeds. Listed pages are filtered by `follow` patterns, newest
 first (sitemap `lastmod` / feed dates), pages already stored are skipped, and at most `max_pages`
-are fetched per run. Each page is one mention (or several with an `item` selector); a page without
-its own date gets the one its sitemap or feed gave.
+are fetched per run. Each page is one mention (or several with an `item` selector); a mention without
+its own date gets the one its sitemap or feed gave, else the time its page was fetched. A page where
+the `item` selector matches nothing is an error line, as in the `reviews` spider: every listed page
+should hold items (a forum thread its posts), so the site has most likely changed its markup.
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from scrapy.spiders import SitemapSpider
 from scrapy.utils.sitemap import Sitemap
 
 from crawler.spiders.common import MentionSpiderMixin
-from crawler.spiders.extract import extract_mentions
 from storage import parse_timestamp
 
 # an RSS/Atom/RDF root element, after any XML declaration, stylesheet, comment or doctype
@@ -103,10 +104,9 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         return not self._page_patterns or any(p.search(url) for p in self._page_patterns)
 
     def parse_page(self, response):
-        self.count_page()
-        fallback_date = self._listed_dates.get(response.request.url) or \
+        listed_date = self._listed_dates.get(response.request.url) or \
             self._listed_dates.get(response.url)
-        yield from extract_mentions(response, self.options, self.source_type, fallback_date)
+        yield from self.read_mentions(response, listed_date)
 
 
 def _sortable_date(value: str | None) -> str:

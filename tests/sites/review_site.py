@@ -45,6 +45,15 @@ SHORT_LIST = ("/shop/reviews-1.html", "/shop/reviews-2.html")
 SHORT_LIST_REVIEW = {"page": 1, "id": "s1", "author": "Eve", "date": "2024-03-06T12:00:00Z",
                      "stars": "4", "text": "Acme kettle works well."}
 
+# A forum listed in its own sitemap (no lastmod): thread pages whose posts carry no date, and one
+# thread page after a redesign, where the posts are no longer `div.post`.
+FORUM_SITEMAP = "/forum/sitemap.xml"
+FORUM_THREADS = {  # path: [(author, text), ...]
+    "/forum/t/acme-kettle.html": [("Eve", "My Acme kettle leaks."),
+                                  ("Finn", "Acme replaced mine for free.")],
+}
+FORUM_REDESIGNED = "/forum/t/acme-redesigned.html"
+
 ARTICLES = {
     # path: (title, date meta or None, lastmod in the sitemap, body)
     "/news/acme-outage.html": ("Acme outage hits thousands", "2024-04-02T08:00:00Z", "2024-04-02",
@@ -121,6 +130,20 @@ def article_page(path: str) -> str:
             f'<p>{escape(body)}</p></article></body></html>')
 
 
+def forum_page(path: str) -> str:
+    if path == FORUM_REDESIGNED:
+        return '<html lang="en"><body><article class="msg"><p>Acme again.</p></article></body></html>'
+    posts = "".join(f'<div class="post"><span class="author">{escape(author)}</span>'
+                    f'<p>{escape(text)}</p></div>' for author, text in FORUM_THREADS[path])
+    return f'<html lang="en"><body>{posts}</body></html>'
+
+
+def forum_sitemap(base: str) -> str:
+    urls = "".join(f"<url><loc>{base}{path}</loc></url>" for path in (*FORUM_THREADS, FORUM_REDESIGNED))
+    return ('<?xml version="1.0" encoding="UTF-8"?>'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>')
+
+
 def sitemap_index(base: str) -> str:
     return ('<?xml version="1.0" encoding="UTF-8"?>'
             '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
@@ -180,6 +203,10 @@ def _route(site: SiteServer, path: str) -> tuple[int, str, str]:
         return 200, html, short_list_page(path)
     if path in ARTICLES:
         return 200, html, article_page(path)
+    if path in FORUM_THREADS or path == FORUM_REDESIGNED:
+        return 200, html, forum_page(path)
+    if path == FORUM_SITEMAP:
+        return 200, xml, forum_sitemap(site.base)
     if path == "/sitemap.xml":
         return 200, xml, sitemap_index(site.base)
     if path == "/sitemap-news.xml":
