@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from sentiment.textprep import clean, is_chinese
+from sentiment.textprep import clean, emoji_as_words, is_chinese
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,8 @@ class BuiltinScorer(Scorer):
         from sentiment.builtin import ZH_TRANSFORMER_WEIGHT
 
         probabilities = np.zeros((len(texts), 3), dtype=np.float64)
-        for batch, input_ids, mask in self._tokenized_batches(self.tokenizer, texts):
+        spelled_out = [emoji_as_words(text) for text in texts]  # MiniLM knows no emoji
+        for batch, input_ids, mask in self._tokenized_batches(self.tokenizer, spelled_out):
             probabilities[batch] = self._run(input_ids, mask)
         chinese = [i for i, text in enumerate(texts) if is_chinese(text)]
         if chinese:

@@ -5,10 +5,18 @@ placeholders TweetEval uses (`@user`, `http`). Control characters, undecodable j
 surrogates (which tokenizers reject) are dropped, and very long texts are cut to a few thousand
 characters before tokenization (the model reads at most `max_length` tokens anyway; tokenizing 100k
 characters would only waste time).
+
+The built-in English encoder has no emoji in its vocabulary (each one becomes "unknown"), and its
+training texts have none. A mention made only of emoji would read as a row of unknowns, the same
+for "😡😡😡" as for "😍", so for such mentions `emoji_as_words` spells them out by their Unicode
+names ("pouting face"). Mentions with words of their own are left as they are: spelling out their
+emoji too made the model worse on the emoji-bearing airline tweets (README, Sentiment). Hub
+models, which often know emoji, always get them as they are.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 
 MAX_CHARS = 2000  # far more than 128 tokens need, small enough to tokenize fast
 CJK_SHARE_FOR_CHINESE = 0.3
@@ -19,6 +27,11 @@ _JUNK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd\ud800-\udfff]+")  # controls,
 _SPACES = re.compile(r"\s+")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTER = re.compile(r"[^\W\d_]")
+# pictographs, dingbats and other emoji symbols (not arrows, maths or box drawing); joiners, variation selectors, skin tones and flag
+# letters are matched too so they can be dropped (they carry no sentiment and have long names)
+_EMOJI = re.compile("[\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\u3297\u3299\U0001F000-\U0001FAFF\u200d\ufe0e\ufe0f\U000E0020-\U000E007F]+")
+_PLACEHOLDERS = re.compile(r"@user|\bhttp\b")
+_SILENT_EMOJI_PARTS = re.compile("[\u200d\ufe0e\ufe0f\U0001F3FB-\U0001F3FF\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F]")
 
 
 def mention_text(text: str | None, title: str | None = None) -> str:
@@ -47,3 +60,21 @@ def is_chinese(text: str) -> bool:
         return False
     cjk = sum(1 for ch in letters if _CJK.match(ch))
     return cjk / len(letters) >= CJK_SHARE_FOR_CHINESE
+
+
+def emoji_as_words(text: str) -> str:
+    """A cleaned mention with emoji and no words of its own, its emoji spelled out by their Unicode
+    names ("😡😡" -> "pouting face pouting face"); any other text unchanged."""
+    if not _EMOJI.search(text) or _has_words(text):
+        return text
+    return _SPACES.sub(" ", _EMOJI.sub(_spelled_out, text)).strip()
+
+
+def _has_words(text: str) -> bool:
+    """Letters outside emoji and the @user / http placeholders (see `clean`)."""
+    return bool(_LETTER.search(_PLACEHOLDERS.sub(" ", _EMOJI.sub(" ", text))))
+
+
+def _spelled_out(run: re.Match) -> str:
+    names = [unicodedata.name(ch, "").lower() for ch in _SILENT_EMOJI_PARTS.sub("", run.group())]
+    return " " + " ".join(name for name in names if name) + " "

@@ -8,7 +8,7 @@ from mentionwatch.config import SentimentConfig
 from sentiment import ModelLoadError, Score, load_scorer, model_id_for, score_unscored
 from sentiment.metrics import classification_report
 from sentiment.scorer import BuiltinScorer, label_mapping
-from sentiment.textprep import clean, is_chinese, mention_text
+from sentiment.textprep import clean, emoji_as_words, is_chinese, mention_text
 from storage import Mention, save_mentions
 
 pytestmark = pytest.mark.usefixtures("onnx_cache")
@@ -134,6 +134,27 @@ def test_text_preparation():
     assert mention_text("body", "Title") == "Title. body"
     assert mention_text("Title and body", "Title") == "Title and body"
     assert mention_text(None, None) == ""
+    assert clean("so good 😍") == "so good 😍"  # hub models that know emoji get them as they are
+
+
+def test_emoji_of_a_mention_without_words_are_spelled_out_for_the_builtin_encoder():
+    assert emoji_as_words("😡😡!") == "pouting face pouting face !"
+    assert emoji_as_words("@user 😭 http") == "@user loudly crying face http"
+    # skin tones, joiners, variation selectors and flag letters are dropped, not named
+    assert emoji_as_words("👍🏽 ❤️ 🇺🇸 👨‍👩‍👧") == "thumbs up sign heavy black heart man woman girl"
+    # with words of its own a mention is read as it is (as the model was trained)
+    assert emoji_as_words("delayed again 😡") == "delayed again 😡"
+    assert emoji_as_words("太慢了 😡") == "太慢了 😡"
+    assert emoji_as_words("→ :)") == "→ :)"
+
+
+def test_emoji_only_mentions_are_read_by_the_builtin_model(default_scorer):
+    # MiniLM's vocabulary has no emoji: unnamed, each of these was one "unknown" token, all neutral
+    scores = default_scorer.score_texts(["😡😡😡", "😭😭", "🤮", "😍", "😊", "🥰"])
+    assert [s.label for s in scores] == ["negative"] * 3 + ["positive"] * 3
+    for score in scores:
+        _check_probabilities(score)
+        assert max(score.p_negative, score.p_positive) > 0.8
 
 
 def _mention(i: int, text: str, title: str | None = None) -> Mention:

@@ -8,6 +8,7 @@ exception, printed as a ceiling and used for nothing: the best offsets TweetEval
     .venv/bin/python scripts/experiments/sentiment_variants.py offsets   # class offsets (1 min)
     .venv/bin/python scripts/experiments/sentiment_variants.py ngrams    # + an n-gram regression (3 min)
     .venv/bin/python scripts/experiments/sentiment_variants.py e5        # + multilingual-e5-small (10 min)
+    .venv/bin/python scripts/experiments/sentiment_variants.py emoji     # emoji spelled out (1 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -27,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from mentionwatch.config import parse_config  # noqa: E402
 from sentiment.build import DEV_SHARE  # noqa: E402
-from sentiment.corpora import english_rows, train_dev_split  # noqa: E402
+from sentiment.corpora import LABEL_INDEX, english_rows, train_dev_split  # noqa: E402
 from sentiment.scorer import load_scorer  # noqa: E402
 from sentiment.textprep import clean  # noqa: E402
 
@@ -166,7 +167,41 @@ def e5(data_dir: Path) -> None:
           f"TweetEval {macro_recall((tweet_p + e5_tweets) / 2, tweet_gold):.4f}")
 
 
-VARIANTS = {"offsets": offsets, "ngrams": ngrams, "e5": e5}
+def emoji(data_dir: Path) -> None:
+    """Emoji spelled out by name in every mention, or (as shipped) only in mentions without words.
+
+    Measured on the labelled airline tweets that hold emoji: the only labelled English texts here
+    with emoji (TweetEval and the training corpora have none). Their text without the emoji is in
+    the training corpus, so these figures favour reading them as trained; they are no held-out test.
+    """
+    import csv
+
+    from sentiment import scorer as scorer_module
+    from sentiment import textprep
+
+    with open(data_dir / "airline" / "Tweets.csv", encoding="utf-8", errors="replace") as handle:
+        rows = [row for row in csv.DictReader(handle) if textprep._EMOJI.search(row["text"])]
+    texts = [row["text"] for row in rows]
+    gold = np.array([LABEL_INDEX[row["airline_sentiment"]] for row in rows])
+    wordless = np.array([not textprep._has_words(clean(text)) for text in texts])
+    print(f"airline tweets with emoji: {len(texts)}, {int(wordless.sum())} of them without words")
+    ways = {"as trained: emoji left as they are (unknown tokens)": lambda text: text,
+            "shipped: spelled out when the tweet has no words": textprep.emoji_as_words,
+            "every tweet's emoji spelled out": lambda text: textprep._EMOJI.sub(textprep._spelled_out, text)}
+    shipped = scorer_module.emoji_as_words
+    try:
+        for name, spell in ways.items():
+            scorer_module.emoji_as_words = spell
+            predicted = builtin_probabilities(texts).argmax(axis=1)
+            on_wordless = (f"; without words {np.mean(predicted[wordless] == gold[wordless]):.3f}"
+                           if wordless.any() else "")
+            print(f"{name}: accuracy {np.mean(predicted == gold):.3f}, "
+                  f"macro-recall {macro_recall(np.eye(3)[predicted], gold):.3f}{on_wordless}")
+    finally:
+        scorer_module.emoji_as_words = shipped
+
+
+VARIANTS = {"offsets": offsets, "ngrams": ngrams, "e5": e5, "emoji": emoji}
 
 
 def main() -> None:
