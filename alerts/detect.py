@@ -1,11 +1,16 @@
 """Detection over stored mentions: series per watch (and per source), detector, alerts in the database.
 
 `run_detection(db, config, now=None, notify=True)` runs every watch's rules over the last
-HISTORY_DAYS (plus warm-up) of scored mentions. An incident that matches a stored alert (same watch
-and source, overlapping window, whichever rule found it) updates it; a new one opens an alert. Notifications are queued
-(not sent: `alerts.notify.send_pending` does that) when an alert opens or its severity rises, but
-only for incidents still going on at `now`: spikes found in old, freshly imported history are stored
-without waking anybody. `backtest` replays the same rules over a period and stores nothing.
+HISTORY_DAYS (plus warm-up) of scored mentions. What several rules find in one incident is merged
+first (`merged_alerts`), so a new incident opens one alert at the highest severity it reached, with
+one 'opened' notification. An incident that matches a stored alert (same watch and source,
+overlapping window) updates it. Notifications are queued (not sent: `alerts.notify.send_pending`
+does that) when an alert opens or its severity rises, but only for incidents still going on at
+`now`: spikes found in old, freshly imported history are stored without waking anybody.
+
+An alert's `opened_at` is when the rules would have raised it (the end of its first hot bucket,
+never later than the run's time); its timeline events are written at the time they were recorded.
+`backtest` replays the same rules over a period and stores nothing.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 30
 SPIKE_RULE = "spike"
+# A run whose time is this much before the clock replays the past (`detect --at`).
+REPLAY_MARGIN = dt.timedelta(minutes=1)
 
 # The detector's fixed defaults, chosen on the NAB Twitter series (see README.md, "Measured: the NAB Twitter benchmark").
 BASE_THRESHOLD = 5.0  # robust z at sensitivity 0.5
@@ -41,6 +48,7 @@ class DetectionResult:
     opened: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     checked: int = 0
+    unchecked: list[str] = field(default_factory=list)  # alerting watches without scored mentions in the period
 
 
 @dataclass
@@ -52,13 +60,17 @@ class Finding:
     rule: str
     window_start: str
     window_end: str
-    observed: float
-    expected: float
+    observed: float  # mentions in the rule's window at the peak: [peak_start, peak_end)
+    expected: float  # spike rule: the usual count; threshold rule: the rule's count
     score: float
-    severity: str
-    opened_at: str  # end of the bucket in which it opened
-    escalations: list[tuple[str, str]]  # (end of bucket, severity)
+    severity: str  # the highest severity reached
+    opened_at: str  # when a run would have raised it: end of its first hot bucket, at most the run's time
+    opened_severity: str
+    escalations: list[tuple[str, str]]  # (when reached, severity), each higher than the one before
     live: bool
+    peak_start: str
+    peak_end: str
+    rules: tuple[str, ...] = ()  # every rule that fired on the incident
     negative_share: float | None = None  # share of negative mentions in the window
     usual_share: float | None = None  # ... and over the week before it
 
@@ -88,15 +100,18 @@ def _share(series: Series, first: int, last: int) -> float | None:
 def _finding(series: Series, rule: str, incident: Incident, span: int) -> Finding:
     first_bucket = max(0, incident.start - span + 1)
     week = round(SEASON_SECONDS * SEASON_DAYS / series.bucket_seconds)
+    steps = [(to_iso(series.known_at(bucket)), severity) for bucket, _kind, severity in incident.events]
     return Finding(
         watch=series.watch, source=series.source, rule=rule,
         window_start=to_iso(series.bucket_start(first_bucket)),
         window_end=to_iso(series.bucket_end(incident.end)),
         observed=incident.observed, expected=round(incident.expected, 3), score=round(incident.z, 3),
         severity=incident.severity,
-        opened_at=to_iso(series.bucket_end(incident.events[0][0])),
-        escalations=[(to_iso(series.bucket_end(b)), s) for b, kind, s in incident.events if kind == "escalated"],
+        opened_at=steps[0][0], opened_severity=steps[0][1], escalations=steps[1:],
         live=incident.active,
+        peak_start=to_iso(series.bucket_start(max(0, incident.peak - span + 1))),
+        peak_end=to_iso(series.bucket_end(incident.peak)),
+        rules=(rule,),
         negative_share=_share(series, first_bucket, incident.end),
         usual_share=_share(series, first_bucket - week, first_bucket - 1),
     )
@@ -118,28 +133,50 @@ def findings_for_series(series: Series, settings) -> list[Finding]:
 def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
     """The alert after a finding on an overlapping window (any rule), and whether its severity rose;
     None when the finding adds nothing. The alert keeps its rule, and its counts unless the same rule
-    saw more."""
+    saw more. Its severity steps are those of both, in time order: a step the alert had already
+    reached (by another rule, earlier) is no escalation."""
     same_rule = alert.rule == finding.rule
-    escalated = SEVERITIES.index(finding.severity) > SEVERITIES.index(alert.severity)
+    steps = rising_steps(severity_steps(alert) + severity_steps(finding))
+    escalated = _rank(steps[-1][1]) > _rank(alert.severity)
     stronger = same_rule and finding.observed > (alert.observed or 0)
     if not (escalated or stronger or finding.window_end > alert.window_end):
         return None
-    escalations = alert.escalations + ([(_reached_at(finding), finding.severity)] if escalated else [])
+    peak = finding if stronger else alert
     merged = dataclasses.replace(
-        finding, rule=alert.rule, severity=finding.severity if escalated else alert.severity,
+        finding, rule=alert.rule, severity=steps[-1][1],
+        opened_at=steps[0][0], opened_severity=steps[0][1], escalations=steps[1:],
         window_start=min(alert.window_start, finding.window_start),
         window_end=max(alert.window_end, finding.window_end),
-        observed=finding.observed if stronger else alert.observed,
-        expected=finding.expected if stronger else alert.expected,
+        observed=peak.observed, expected=peak.expected, peak_start=peak.peak_start, peak_end=peak.peak_end,
         score=max(alert.score or 0.0, finding.score) if same_rule else alert.score,
-        opened_at=alert.opened_at, escalations=escalations,
+        rules=_all_rules(alert, finding), live=alert.live or finding.live,
     )
     return merged, escalated
 
 
-def _reached_at(finding: Finding) -> str:
-    """When a finding reached its (final) severity."""
-    return finding.escalations[-1][0] if finding.escalations else finding.opened_at
+def severity_steps(finding: Finding) -> list[tuple[str, str]]:
+    """(time, severity) of its opening and of each escalation."""
+    return [(finding.opened_at, finding.opened_severity), *finding.escalations]
+
+
+def rising_steps(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The steps in time order that raise the severity; of several at one time, the highest."""
+    kept: list[tuple[str, str]] = []
+    for at, severity in sorted(steps, key=lambda step: (step[0], _rank(step[1]))):
+        if kept and _rank(severity) <= _rank(kept[-1][1]):
+            continue
+        if kept and kept[-1][0] == at:
+            kept.pop()
+        kept.append((at, severity))
+    return kept
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity)
+
+
+def _all_rules(alert: Finding, finding: Finding) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*alert.rules, *finding.rules)))
 
 
 def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetime, until: dt.datetime) -> list[Series]:
@@ -153,6 +190,8 @@ def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetim
         for source in sorted({row[1] for row in rows}):
             all_series.append(build_series(rows, watch_name, settings.bucket, last_bucket, source=source,
                                            start=all_series[0].start))
+    for series in all_series:
+        series.ends_at = until
     return all_series
 
 
@@ -164,6 +203,24 @@ def _now(now) -> dt.datetime:
     return from_iso(parse_timestamp(now))
 
 
+def is_replay(moment) -> bool:
+    """A run at a time in the past replays history: it is not news for anybody."""
+    return _now(moment) < _now(None) - REPLAY_MARGIN
+
+
+@dataclass
+class _Run:
+    """One detection run: where it writes, as of when, and whether it tells anybody."""
+
+    db: object
+    config: object
+    model_id: str
+    moment: dt.datetime  # the time detection looks from (`--at`, or now)
+    recorded: str  # the clock when it runs: when its timeline events happen
+    notify: bool
+    result: DetectionResult
+
+
 def run_detection(db, config, now=None, notify: bool = True) -> DetectionResult:
     """Detect over stored data up to `now`, open/update alerts, queue notifications (see module doc)."""
     moment = _now(now)
@@ -171,15 +228,19 @@ def run_detection(db, config, now=None, notify: bool = True) -> DetectionResult:
     model_id = model_id_to_use(db, config.sentiment)
     if model_id is None:
         return result
+    run = _Run(db, config, model_id, moment, to_iso(_now(None)), notify, result)
     for watch in config.watches:
         settings = config.alert_settings(watch.name)
         if not settings.enabled:
             continue
         since = moment - dt.timedelta(days=HISTORY_DAYS, seconds=settings.warmup)
-        for series in watch_series(db, watch.name, settings, model_id, since, moment):
+        all_series = watch_series(db, watch.name, settings, model_id, since, moment)
+        if not all_series:
+            result.unchecked.append(watch.name)
+        for series in all_series:
             result.checked += 1
-            for finding in findings_for_series(series, settings):
-                _store(db, config, watch, finding, model_id, settings, moment, notify, result)
+            for alert in merged_alerts(findings_for_series(series, settings)):
+                _store(run, watch, settings, alert)
     return result
 
 
@@ -191,76 +252,93 @@ def unconfigured_watches(db, config) -> list[tuple[str, int]]:
     return [(name, count) for name, count in rows if name not in configured]
 
 
-def _store(db, config, watch, finding: Finding, model_id: str, settings, moment: dt.datetime,
-           notify: bool, result: DetectionResult) -> None:
+def _store(run: _Run, watch, settings, alert: Finding) -> None:
     from alerts.notify import queue_notifications
 
-    now_text = to_iso(moment)
     # The write lock is taken before looking for the incident's alert, so two detections at once
     # (the service and a `detect` typed by hand) cannot both open one for the same incident.
-    with db.atomic():
+    with run.db.atomic():
         # one incident is one alert: any rule firing on an overlapping window updates the same alert
-        existing = db.execute(
-            """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score
+        existing = run.db.execute(
+            """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score,
+                      opened_at, explanation
                FROM alerts WHERE watch = ? AND source IS ? AND window_start < ? AND window_end > ?
                ORDER BY id DESC LIMIT 1""",
-            [finding.watch, finding.source, finding.window_end, finding.window_start],
+            [alert.watch, alert.source, alert.window_end, alert.window_start],
         ).fetchone()
         if existing is None:
-            event = _open_alert(db, watch, finding, model_id, settings, now_text, result)
+            event = _open_alert(run, watch, settings, alert)
         else:
-            event = _update_alert(db, watch, finding, existing, model_id, settings, now_text, result)
-    if event is not None and notify and finding.live:
-        queue_notifications(db, config, event[0], event[1], finding.severity)
+            event = _update_alert(run, watch, settings, alert, existing)
+    if event is not None and run.notify and alert.live:
+        queue_notifications(run.db, run.config, *event)
 
 
-def _open_alert(db, watch, finding: Finding, model_id: str, settings, now_text: str,
-                result: DetectionResult) -> tuple[int, str]:
-    """Insert the alert (inside _store's transaction); returns (alert id, 'opened') to notify."""
-    explanation, mention_ids = describe(db, watch, finding, model_id, settings)
-    alert_id = db.execute(
+def _open_alert(run: _Run, watch, settings, alert: Finding) -> tuple[int, str, str]:
+    """Insert the alert at the highest severity it reached (inside _store's transaction); returns
+    (alert id, 'opened', severity) to notify."""
+    explanation, mention_ids = describe(run.db, watch, alert, run.model_id, settings)
+    alert_id = run.db.execute(
         """INSERT INTO alerts (watch, source, rule, status, severity, score, window_start, window_end,
            observed, expected, opened_at, updated_at, explanation, model_id)
            VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [finding.watch, finding.source, finding.rule, finding.severity, finding.score,
-         finding.window_start, finding.window_end, finding.observed, finding.expected,
-         now_text, now_text, json.dumps(explanation, ensure_ascii=False), model_id],
+        [alert.watch, alert.source, alert.rule, alert.severity, alert.score,
+         alert.window_start, alert.window_end, alert.observed, alert.expected,
+         alert.opened_at, run.recorded, json.dumps(explanation, ensure_ascii=False), run.model_id],
     ).lastrowid
-    _event(db, alert_id, now_text, "opened", explanation["summary"])
-    _link_mentions(db, alert_id, mention_ids)
-    result.opened.append(alert_id)
-    return alert_id, "opened"
+    detail = f"{_replay_note(run)}rules fired: {', '.join(alert.rules)}; {explanation['summary']}"
+    _event(run.db, alert_id, run.recorded, "opened", detail)
+    _link_mentions(run.db, alert_id, mention_ids)
+    run.result.opened.append(alert_id)
+    return alert_id, "opened", alert.severity
 
 
-def _update_alert(db, watch, finding: Finding, existing: tuple, model_id: str, settings, now_text: str,
-                  result: DetectionResult) -> tuple[int, str] | None:
-    """Merge the finding into its alert (inside _store's transaction); (alert id, 'escalated') when
-    the severity rose, else None."""
-    alert_id, rule, severity, window_start, window_end, status, observed, expected, score = existing
+def _update_alert(run: _Run, watch, settings, alert: Finding, existing: tuple) -> tuple[int, str, str] | None:
+    """Merge the alert found now into its stored alert (inside _store's transaction);
+    (alert id, 'escalated', severity) when the severity rose, else None."""
+    (alert_id, rule, severity, window_start, window_end, status, observed, expected, score, opened_at,
+     stored_explanation) = existing
     if status == "resolved":
         return None  # a resolved alert is closed for good; a later incident opens a new one
-    stored = dataclasses.replace(finding, rule=rule, severity=severity, window_start=window_start,
-                                 window_end=window_end, observed=observed, expected=expected, score=score,
-                                 escalations=[])
-    change = merge_into(stored, finding)
+    stored_details = json.loads(stored_explanation or "{}")
+    peak = stored_details.get("peak") or {}
+    stored = dataclasses.replace(
+        alert, rule=rule, severity=severity, opened_severity=severity, opened_at=opened_at, escalations=[],
+        window_start=window_start, window_end=window_end, observed=observed, expected=expected, score=score,
+        peak_start=peak.get("start", ""), peak_end=peak.get("end", ""),
+        rules=tuple(stored_details.get("rules") or (rule,)))
+    change = merge_into(stored, alert)
     if change is None:
         return None
     merged, escalated = change
-    explanation, mention_ids = describe(db, watch, merged, model_id, settings)
-    db.execute(
+    explanation, mention_ids = describe(run.db, watch, merged, run.model_id, settings)
+    run.db.execute(
         """UPDATE alerts SET severity = ?, score = ?, window_start = ?, window_end = ?, observed = ?,
            expected = ?, updated_at = ?, explanation = ? WHERE id = ?""",
         [merged.severity, merged.score, merged.window_start, merged.window_end, merged.observed,
-         merged.expected, now_text, json.dumps(explanation, ensure_ascii=False), alert_id],
+         merged.expected, run.recorded, json.dumps(explanation, ensure_ascii=False), alert_id],
     )
-    detail = f"severity {severity} -> {finding.severity}; " if escalated else ""
-    if rule != finding.rule:
-        detail += f"rule {finding.rule} fired too; "
-    _event(db, alert_id, now_text, "escalated" if escalated else "updated", detail + explanation["summary"])
-    _link_mentions(db, alert_id, mention_ids)
-    if alert_id not in result.updated and alert_id not in result.opened:  # two rules, one alert
-        result.updated.append(alert_id)
-    return (alert_id, "escalated") if escalated else None
+    detail = _replay_note(run)
+    if escalated:
+        detail += f"severity {severity} -> {merged.severity} at {_reached_at(merged)}; "
+    others = [name for name in alert.rules if name != rule]
+    if others:
+        detail += f"rule {', '.join(others)} fired too; "
+    _event(run.db, alert_id, run.recorded, "escalated" if escalated else "updated", detail + explanation["summary"])
+    _link_mentions(run.db, alert_id, mention_ids)
+    if alert_id not in run.result.updated and alert_id not in run.result.opened:
+        run.result.updated.append(alert_id)
+    return (alert_id, "escalated", merged.severity) if escalated else None
+
+
+def _reached_at(alert: Finding) -> str:
+    """When the alert reached its (highest) severity."""
+    return alert.escalations[-1][0] if alert.escalations else alert.opened_at
+
+
+def _replay_note(run: _Run) -> str:
+    """Events are written at the clock's time; a replay also says which time it looked from."""
+    return f"replay as of {to_iso(run.moment)}; " if is_replay(run.moment) else ""
 
 
 def _event(db, alert_id: int, at: str, kind: str, detail: str | None, actor: str = "detector") -> None:
@@ -284,18 +362,19 @@ def describe(db, watch, finding: Finding, model_id: str, settings) -> tuple[dict
     texts = [f"{m['title'] or ''} {m['text']}" for m in negatives]
     terms = explain.over_represented_terms(texts, baseline, ignore=explain.query_words(watch))
     summary = _summary(finding, ranked, terms)
+    explanation = explain.build_explanation(ranked, terms, summary)
+    explanation["peak"] = {"start": finding.peak_start, "end": finding.peak_end}
+    explanation["rules"] = list(finding.rules)
     # every negative mention of the window is linked, so `export --alert` hands over all of them
-    return explain.build_explanation(ranked, terms, summary), [m["mention_id"] for m in ranked]
+    return explanation, [m["mention_id"] for m in ranked]
 
 
 def _summary(finding: Finding, ranked: list[dict], terms: list[dict]) -> str:
     where = f" on {finding.source}" if finding.source else ""
+    peak = explain.peak_text(finding.rule, finding.observed, finding.expected, finding.score,
+                             {"start": finding.peak_start, "end": finding.peak_end})
     text = (f"{len(ranked)} negative mentions of {finding.watch}{where} between {finding.window_start} and "
-            f"{finding.window_end}")
-    if finding.rule == SPIKE_RULE:
-        text += f"; peak {finding.observed:g} against {finding.expected:g} expected ({finding.severity})"
-    else:
-        text += f"; rule {finding.rule} ({finding.severity})"
+            f"{finding.window_end}; {peak} ({finding.severity})")
     if finding.negative_share is not None and finding.usual_share is not None:
         text += f"; {finding.negative_share:.0%} of its mentions negative (usually {finding.usual_share:.0%})"
     if terms:
@@ -303,15 +382,19 @@ def _summary(finding: Finding, ranked: list[dict], terms: list[dict]) -> str:
     return text
 
 
-def backtest(db, config, since, until, watch_name: str | None = None) -> list[Finding]:
-    """The alerts the rules would have raised for incidents starting in [since, until); stores nothing."""
+def backtest(db, config, since, until, watch_names=()) -> list[Finding]:
+    """The alerts of the watches named (default: all) that a live run at some time in [since, until)
+    would have opened or updated: opened before `until`, and hot up to `since` or later (some
+    opened before `since`). Stores nothing."""
     start, end = _now(since), _now(until)
     model_id = model_id_to_use(db, config.sentiment)
     if model_id is None:
         return []
+    if isinstance(watch_names, str):
+        watch_names = (watch_names,)
     findings: list[Finding] = []
     for watch in config.watches:
-        if watch_name and watch.name != watch_name:
+        if watch_names and watch.name not in watch_names:
             continue
         settings = config.alert_settings(watch.name)
         if not settings.enabled:
@@ -319,7 +402,8 @@ def backtest(db, config, since, until, watch_name: str | None = None) -> list[Fi
         history = dt.timedelta(seconds=settings.warmup + SEASON_SECONDS * SEASON_DAYS)
         for series in watch_series(db, watch.name, settings, model_id, start - history, end):
             alerts = merged_alerts(findings_for_series(series, settings))
-            findings.extend(alert for alert in alerts if alert.opened_at > to_iso(start))
+            findings.extend(alert for alert in alerts
+                            if alert.opened_at < to_iso(end) and alert.window_end >= to_iso(start))
     return sorted(findings, key=lambda f: (f.opened_at, f.watch, f.source or ""))
 
 
@@ -335,6 +419,7 @@ def merged_alerts(findings: list[Finding]) -> list[Finding]:
             alerts.append(finding)
             continue
         change = merge_into(alerts[overlapping], finding)
-        if change is not None:
-            alerts[overlapping] = change[0]
+        alerts[overlapping] = change[0] if change else dataclasses.replace(
+            alerts[overlapping], rules=_all_rules(alerts[overlapping], finding),
+            live=alerts[overlapping].live or finding.live)
     return alerts

@@ -172,7 +172,8 @@ def alert_flags(length: int, incidents: list[Incident]) -> np.ndarray:
 
 
 def threshold_incidents(counts, window: int, count: int, cooldown: int, severity: str) -> list[Incident]:
-    """A simple rule: at least `count` mentions within the last `window` buckets."""
+    """A simple rule: at least `count` mentions within the last `window` buckets. A fixed count needs
+    no history, so it applies from the first bucket, warm-up or not."""
     counts = np.asarray(counts, dtype=float)
     in_window = np.convolve(counts, np.ones(max(1, window)))[: len(counts)]
     hot = in_window >= count

@@ -101,6 +101,23 @@ def query_words(watch) -> set[str]:
     return set().union(*(words(p) for p in [*query.phrases, *query.any, *query.all])) if watch else set()
 
 
+def peak_text(rule: str, observed, expected, score, peak: dict | None) -> str:
+    """An alert's numbers in words. The spike rule compares the peak with the usual count; a
+    threshold rule's `expected` is the rule's own count, and its score only observed/count."""
+    from mentionwatch.config import duration_text
+    from storage.timeutil import from_iso
+
+    span = when = ""
+    if peak and peak.get("start") and peak.get("end"):
+        seconds = (from_iso(peak["end"]) - from_iso(peak["start"])).total_seconds()
+        span = f" in {duration_text(seconds)}"
+        when = f" ({peak['start']} -> {peak['end']})"
+    text = f"{observed or 0:g} negative mentions{span} at peak{when}"
+    if rule.startswith("threshold:"):
+        return f"{text}, rule: at least {expected or 0:g}{span}"
+    return f"{text}, {round(expected or 0, 1):g} expected ({score or 0:.1f} spreads above normal)"
+
+
 def build_explanation(ranked: list[dict], terms: list[dict], summary: str) -> dict:
     sources = Counter(m["source"] for m in ranked)
     top = []

@@ -35,7 +35,13 @@ def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: s
         db.execute("""UPDATE alerts SET status = 'acknowledged', owner = ?, updated_at = ?,
                       acknowledged_at = coalesce(acknowledged_at, ?) WHERE id = ?""",
                    [owner or actor, now, now, alert_id])
-        _event(db, alert_id, actor, "acknowledged", note, now)
+        _event(db, alert_id, actor, "acknowledged", _handover(actor, owner, note), now)
+
+
+def _handover(actor: str, owner: str | None, note: str | None) -> str | None:
+    """The timeline detail of an acknowledgement: who owns the alert when that is not the actor."""
+    parts = [f"owner {owner}"] if owner and owner != actor else []
+    return "; ".join([*parts, note] if note else parts) or None
 
 
 def resolve(db, alert_id: int, actor: str, note: str | None = None, config=None) -> int:
@@ -46,9 +52,10 @@ def resolve(db, alert_id: int, actor: str, note: str | None = None, config=None)
         raise LifecycleError(f"alert {alert_id} is already resolved")
     now = utc_now_iso()
     with db.conn:
+        # acknowledged_at stays empty when nobody acknowledged it: resolving is no acknowledgement
         db.execute("""UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ?,
-                      owner = coalesce(owner, ?), acknowledged_at = coalesce(acknowledged_at, ?) WHERE id = ?""",
-                   [now, now, actor, now, alert_id])
+                      owner = coalesce(owner, ?) WHERE id = ?""",
+                   [now, now, actor, alert_id])
         _event(db, alert_id, actor, "resolved", note, now)
     if config is not None:
         from alerts.notify import queue_notifications

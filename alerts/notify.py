@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mentionwatch.logging_setup import redact
 from storage.timeutil import to_iso
 
 log = logging.getLogger(__name__)
@@ -124,13 +125,14 @@ def queue_notifications(db, config, alert_id: int, event: str, severity: str, no
 
 def message_for(db, alert_id: int, state: str) -> tuple[str, str]:
     """Title and body of a notification: the alert's summary and its top mentions."""
-    watch, source, severity, window_start, window_end, explanation = db.execute(
-        "SELECT watch, source, severity, window_start, window_end, explanation FROM alerts WHERE id = ?",
+    watch, source, rule, severity, window_start, window_end, explanation = db.execute(
+        "SELECT watch, source, rule, severity, window_start, window_end, explanation FROM alerts WHERE id = ?",
         [alert_id],
     ).fetchone()
     event = state.split(":", 1)[0]
     details = json.loads(explanation or "{}")
-    title = f"[mentionwatch] {watch}: negative spike {event} ({severity})"
+    what = "negative mentions over a threshold" if rule.startswith("threshold:") else "negative spike"
+    title = f"[mentionwatch] {watch}: {what} {event} ({severity})"
     lines = [details.get("summary", f"{watch} {window_start} - {window_end}"), ""]
     for mention in details.get("top_mentions", [])[:3]:
         who = mention.get("author") or mention.get("source")
@@ -216,6 +218,8 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
                         "finished; sending it again", state, alert_id, target_name, claimed_at)
         attempts += 1
         error = _send_one(db, targets.get(target_name), target_name, alert_id, state)
+        if error is not None:
+            error = redact(error)  # apprise's reason may quote part of the URL (a token, a password)
         with db.conn:
             if error is None:
                 db.execute("UPDATE notifications SET status = 'sent', attempts = ?, last_error = NULL, sent_at = ?, "

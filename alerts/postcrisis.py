@@ -1,7 +1,9 @@
 """Post-crisis evaluation of an alert: how fast the team reacted and whether things calmed down.
 
-`evaluate_alert(db, alert_id)` gives the time to acknowledge, the time to resolve, and whether the
-negative share of the watch's mentions went back to its baseline after the alert was resolved:
+`evaluate_alert(db, alert_id)` gives the time to acknowledge, the time to resolve (both counted from
+the alert's opening, or from its recording when the detector found it later: a replay, or freshly
+imported history), and whether the negative share of the watch's mentions went back to its baseline
+after the alert was resolved:
 
 - baseline: negative share of the watch's mentions in the 7 days before the alert window;
 - after: negative share in the 24 hours after resolution;
@@ -18,14 +20,15 @@ from storage.timeutil import from_iso, to_iso
 BASELINE_DAYS = 7
 AFTER_HOURS = 24
 MIN_MENTIONS_AFTER = 5
+LATE_RECORDING = dt.timedelta(hours=1)  # recorded this long after opening: found late, or by a replay
 
 
 def evaluate_alert(db, alert_id: int, model_id: str | None = None) -> dict:
     """Figures for one alert (KeyError when there is no such alert); times in seconds."""
     alert = _alert_row(db, alert_id)
     model_id = model_id or _model_for_alert(db, alert_id)
-    opened = from_iso(alert["opened_at"])
-    acknowledged_at = alert["acknowledged_at"] or _event_time(db, alert_id, "acknowledged")
+    opened = _clock_start(db, alert)
+    acknowledged_at = _acknowledged_at(db, alert)
     resolved_at = alert["resolved_at"] or (
         _event_time(db, alert_id, "resolved") if alert["status"] == "resolved" else None)
     window_start, window_end = from_iso(alert["window_start"]), from_iso(alert["window_end"])
@@ -39,6 +42,7 @@ def evaluate_alert(db, alert_id: int, model_id: str | None = None) -> dict:
         "source": alert["source"],
         "status": alert["status"],
         "opened_at": alert["opened_at"],
+        "counted_from": to_iso(opened),
         "acknowledged_at": acknowledged_at,
         "resolved_at": resolved_at,
         "time_to_acknowledge_s": _seconds_between(opened, acknowledged_at),
@@ -79,7 +83,16 @@ def summarise(figures: dict) -> str:
         shares += f", {share(figures['after_negative_share'])} in the {AFTER_HOURS} h after"
     verdict = {True: "back to baseline", False: "NOT back to baseline",
                None: "back to baseline: not known yet"}[figures["back_to_baseline"]]
-    return f"{', '.join(parts)}; {shares}; {verdict}"
+    late = _recorded_late(figures)
+    return f"{', '.join(parts)}{late}; {shares}; {verdict}"
+
+
+def _recorded_late(figures: dict) -> str:
+    """Says so when the times count from the alert's recording rather than its opening."""
+    counted_from = figures.get("counted_from")
+    if not counted_from or from_iso(counted_from) - from_iso(figures["opened_at"]) <= LATE_RECORDING:
+        return ""
+    return f" (counted from {counted_from}, when it was recorded)"
 
 
 def format_duration(seconds: float | None) -> str:
@@ -99,6 +112,23 @@ def _alert_row(db, alert_id: int) -> dict:
     if row is None:
         raise KeyError(f"no alert with id {alert_id}")
     return dict(zip([d[0] for d in cursor.description], row))
+
+
+def _clock_start(db, alert: dict) -> dt.datetime:
+    """When the team could first know of the alert: its opening, or, for an alert found later (by a
+    replay with `detect --at`, or in freshly imported history), when the detector recorded it."""
+    opened = from_iso(alert["opened_at"])
+    recorded = _event_time(db, alert["id"], "opened")
+    return max(opened, from_iso(recorded)) if recorded else opened
+
+
+def _acknowledged_at(db, alert: dict) -> str | None:
+    """When someone acknowledged the alert, None if nobody did. Resolving used to fill
+    acknowledged_at as well: equal to resolved_at, without an 'acknowledged' event, it is that."""
+    event = _event_time(db, alert["id"], "acknowledged")
+    if alert["acknowledged_at"] and not event and alert["acknowledged_at"] == alert["resolved_at"]:
+        return None
+    return alert["acknowledged_at"] or event
 
 
 def _event_time(db, alert_id: int, kind: str) -> str | None:

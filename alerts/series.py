@@ -24,6 +24,7 @@ class Series:
     bucket_seconds: float
     negative: np.ndarray
     total: np.ndarray
+    ends_at: dt.datetime | None = None  # where the data ends (the run's time); None: the last bucket's end
 
     @property
     def negative_share(self) -> np.ndarray:
@@ -35,6 +36,11 @@ class Series:
 
     def bucket_end(self, index: int) -> dt.datetime:
         return self.bucket_start(index + 1)
+
+    def known_at(self, index: int) -> dt.datetime:
+        """When a run first sees the bucket: its end, or the run's time while the bucket is still filling."""
+        end = self.bucket_end(index)
+        return min(end, self.ends_at) if self.ends_at else end
 
     def __len__(self) -> int:
         return len(self.negative)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import json
 import re
 import sys
@@ -21,6 +22,8 @@ from storage import Mention
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 DEFAULT_ENCODING = "utf-8"
+MAX_SHOWN_COLUMNS = 100  # in the missing-column error; more are counted, not listed
+MAX_COLUMN_NAME_CHARS = 60
 _UNDECODED_BYTE = re.compile("[\udc80-\udcff]")  # what 'surrogateescape' makes of a bad byte
 
 
@@ -115,12 +118,11 @@ def _csv_rows(text_file: _TextFile, delimiter: str, columns: ColumnMap,
         if _has_undecoded_bytes(header):
             raise ImportFileError(f"{path}:1: header is {text_file.not_text_reason()}")
         header = [name.strip() for name in header]
-        missing = [c for c in (columns.id, columns.text, columns.created_at) if c not in header]
+        required = {"--id-col": columns.id, "--text-col": columns.text,
+                    "--time-col": columns.created_at}
+        missing = {option: name for option, name in required.items() if name not in header}
         if missing:
-            raise ImportFileError(
-                f"{path}:1: missing column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(missing)} (columns are: {', '.join(header)[:200]})"
-            )
+            raise ImportFileError(f"{path}:1: {missing_columns_message(missing, header)}")
         line = reader.line_num + 1
         while True:
             try:
@@ -139,6 +141,27 @@ def _csv_rows(text_file: _TextFile, delimiter: str, columns: ColumnMap,
             elif values:
                 yield line, dict(zip(header, values))
             line = reader.line_num + 1
+
+
+def missing_columns_message(missing: dict[str, str], header: list[str]) -> str:
+    """'missing column created_at (did you mean --time-col tweet_created?) (columns are: ...)':
+    `missing` maps each option to the column it names; every column of the file is listed, uncut."""
+    described = []
+    for option, name in missing.items():
+        close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
+        described.append(f"{name} (did you mean {option} {close[0]}?)" if close else name)
+    shown = [_short(name) for name in header[:MAX_SHOWN_COLUMNS]]
+    if len(header) > MAX_SHOWN_COLUMNS:
+        shown.append(f"and {len(header) - MAX_SHOWN_COLUMNS} more")
+    return (f"missing column{'s' if len(missing) > 1 else ''} {', '.join(described)} "
+            f"(columns are: {', '.join(shown)})")
+
+
+def _short(column: str) -> str:
+    # a "column name" this long is a data row read as the header (a file without one)
+    if len(column) <= MAX_COLUMN_NAME_CHARS:
+        return column
+    return column[:MAX_COLUMN_NAME_CHARS].rsplit(" ", 1)[0] + "…"
 
 
 def _jsonl_rows(text_file: _TextFile, problems: list[RowProblem]) -> Iterator[tuple[int, dict]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 
 import numpy as np
@@ -38,11 +39,13 @@ def iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def add_stream(db, model_id: str, days: int = 8, burst: dict | None = None, seed: int = 0) -> None:
+def add_stream(db, model_id: str, days: int = 8, burst: dict | None = None, seed: int = 0,
+               watch: str = "acme") -> None:
     """A week of ordinary traffic (a few posts an hour, one in five negative), then bursts.
 
     burst: {hour offset: [(source, count), ...]} extra negative posts in that hour.
     """
+    tag = "" if watch == "acme" else f"{watch}-"
     rng = np.random.default_rng(seed)
     mentions, labels = [], []
     for hour in range(days * 24):
@@ -51,15 +54,15 @@ def add_stream(db, model_id: str, days: int = 8, burst: dict | None = None, seed
             source = "reddit" if n % 2 else "mastodon"
             negative = rng.random() < 0.2
             text = f"acme {'is terrible today' if negative else 'shipped my parcel'} #{hour}-{n}"
-            mentions.append(Mention(source, f"{hour}-{n}", text, iso(moment + dt.timedelta(minutes=n)),
-                                    author=f"user{n}", watches=("acme",)))
+            mentions.append(Mention(source, f"{tag}{hour}-{n}", text, iso(moment + dt.timedelta(minutes=n)),
+                                    author=f"user{n}", watches=(watch,)))
             labels.append("negative" if negative else "positive")
         for source, count in (burst or {}).get(hour, []):
             for k in range(count):
                 text = f"acme {COMPLAINTS[k % len(COMPLAINTS)]} (post {hour}-{source}-{k})"
-                mentions.append(Mention(source, f"b{hour}-{source}-{k}", text,
+                mentions.append(Mention(source, f"{tag}b{hour}-{source}-{k}", text,
                                         iso(moment + dt.timedelta(minutes=k % 60)), author=f"angry{k}",
-                                        author_reach=10 * k, watches=("acme",)))
+                                        author_reach=10 * k, watches=(watch,)))
                 labels.append("negative")
     save_mentions(db, mentions)
     ids = dict(db.execute("SELECT external_id, id FROM mentions").fetchall())
@@ -172,7 +175,7 @@ def test_lifecycle_commands(cli, tmp_path, model_id):
     alert_id = db.execute("SELECT id FROM alerts").fetchone()[0]
 
     listed = cli("alerts", "list", "--status", "open")
-    assert listed.exit_code == 0 and f"{alert_id:5d} open" in listed.stdout
+    assert listed.exit_code == 0 and f"{alert_id}  open" in listed.stdout
     shown = cli("alerts", "show", alert_id)
     assert shown.exit_code == 0
     assert "Top negative mentions:" in shown.stdout and "Terms standing out:" in shown.stdout
@@ -212,10 +215,11 @@ def test_spike_and_threshold_rule_on_one_burst_make_one_alert(db, model_id):
     alert_id = result.opened[0]
     rule, severity = db.execute("SELECT rule, severity FROM alerts WHERE id = ?", [alert_id]).fetchone()
     assert (rule, severity) == ("spike", "critical")
-    details = [d for (d,) in db.execute("SELECT detail FROM alert_events WHERE alert_id = ? ORDER BY id",
-                                        [alert_id])]
-    assert len(details) == 2 and "rule threshold:20 in 1h fired too" in details[1]
-    assert [s for (s,) in db.execute("SELECT state FROM notifications ORDER BY id")] == ["opened:high", "escalated:critical"]
+    events = db.execute("SELECT kind, detail FROM alert_events WHERE alert_id = ? ORDER BY id", [alert_id]).fetchall()
+    # both rules fired in the same hour: one 'opened' at the highest severity, naming both rules
+    assert [kind for kind, _ in events] == ["opened"]
+    assert "rules fired: spike, threshold:20 in 1h" in events[0][1]
+    assert [s for (s,) in db.execute("SELECT state FROM notifications ORDER BY id")] == ["opened:critical"]
 
 
 def test_backtest_lists_the_alerts_a_live_run_raises(db, model_id):
@@ -231,7 +235,7 @@ def test_backtest_lists_the_alerts_a_live_run_raises(db, model_id):
     live = db.execute("SELECT rule, severity, window_start, window_end FROM alerts ORDER BY id").fetchall()
     assert len(live) == 2
     assert [(f.rule, f.severity, f.window_start, f.window_end) for f in replayed] == live
-    assert [severity for _, severity in replayed[0].escalations] == ["critical"]
+    assert (replayed[0].opened_severity, replayed[0].escalations) == ("critical", [])  # both rules at once
 
 
 def test_detect_says_what_it_could_not_check(cli, tmp_path, model_id):
@@ -313,3 +317,235 @@ def test_a_watch_s_own_threshold_rules_are_applied(db, model_id):
     rules = {finding.rule for series in watch_series(db, "acme", settings, model_id, START, until)
              for finding in findings_for_series(series, settings)}
     assert "threshold:surge" in rules  # 24 in 2 hours; the watch's rules were plain dicts before
+
+
+# ------------------------------------------------ what a PR analyst walking through the README found
+
+LONG_WATCH = "globex-customer-care-emea-north"
+
+
+def two_watch_setup(cli, tmp_path, model_id, acme_burst: dict, globex_burst: dict, extra_alerts: str = ""):
+    """acme and a watch with a long name, each with its own stream, in a config the CLI reads."""
+    from storage import open_db
+
+    (tmp_path / "mentionwatch.yaml").write_text(
+        config_text(extra_alerts) + f"  - name: {LONG_WATCH}\n    query: {{any: [globex]}}\ndatabase: two.db\n")
+    db = open_db(tmp_path / "two.db")
+    add_stream(db, model_id, burst=acme_burst)
+    add_stream(db, model_id, burst=globex_burst, watch=LONG_WATCH, seed=1)
+    return db
+
+
+def _rows(output: str, watch: str) -> list[str]:
+    return [line for line in output.splitlines() if f" {watch} " in line]
+
+
+def test_backtest_and_alerts_list_take_the_watch_option_repeated(cli, tmp_path, model_id):
+    burst = 6 * 24 + 5
+    db = two_watch_setup(cli, tmp_path, model_id, {burst: [("reddit", 40)]}, {burst + 20: [("reddit", 40)]})
+    period = ("--since", iso(START), "--until", iso(START + dt.timedelta(days=8)))
+    both = cli("backtest", *period, "--watch", "acme", "--watch", LONG_WATCH)
+    assert both.exit_code == 0, both.output
+    assert "2 alert(s)" in both.stdout
+    assert _rows(both.stdout, "acme") and _rows(both.stdout, LONG_WATCH)
+
+    assert cli("detect", "--at", iso(START + dt.timedelta(days=8))).exit_code == 0
+    listed = cli("alerts", "list", "--watch", "acme", "--watch", LONG_WATCH)
+    assert listed.exit_code == 0, listed.output
+    assert _rows(listed.stdout, "acme") and _rows(listed.stdout, LONG_WATCH)
+    only_one = cli("alerts", "list", "--watch", LONG_WATCH)
+    assert _rows(only_one.stdout, LONG_WATCH) and not _rows(only_one.stdout, "acme")
+    db.close()
+
+
+def test_alerts_list_never_cuts_names_and_sorts_by_the_opening_time_it_shows(cli, tmp_path, model_id):
+    first = 6 * 24 + 5
+    long_incident = {first + hour: [("reddit", 40)] for hour in range(6)}  # opened first, ends last
+    db = two_watch_setup(cli, tmp_path, model_id, long_incident, {first + 2: [("reddit", 40)]})
+    assert cli("detect", "--at", iso(START + dt.timedelta(days=8))).exit_code == 0
+    listed = cli("alerts", "list")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert lines[0] == "2 alert(s), most recently opened first:"
+    assert lines[1].split()[:4] == ["id", "status", "severity", "opened"]
+    assert [line.split()[4] for line in lines[2:]] == [LONG_WATCH, "acme"]  # the later opening first
+    opened = [line.split()[3] for line in lines[2:]]
+    assert opened == sorted(opened, reverse=True)
+    replayed = cli("backtest", "--since", iso(START), "--until", iso(START + dt.timedelta(days=8)))
+    assert _rows(replayed.stdout, LONG_WATCH)
+    db.close()
+
+
+def test_backtest_lists_an_incident_going_on_at_since(cli, tmp_path, model_id):
+    """Three hours of bursts from hour `burst`: a period starting at the peak hour still shows it."""
+    burst = 6 * 24 + 14
+    db = two_watch_setup(cli, tmp_path, model_id, {burst + hour: [("reddit", 30)] for hour in range(3)}, {})
+    opened = START + dt.timedelta(hours=burst + 1)  # the end of the first hot hour
+    at_opening = cli("backtest", "--since", iso(opened), "--until", iso(opened + dt.timedelta(hours=3)),
+                     "--watch", "acme")
+    assert "1 alert(s)" in at_opening.stdout and "opened before --since" not in at_opening.stdout
+    later = cli("backtest", "--since", iso(opened + dt.timedelta(hours=1)),
+                "--until", iso(opened + dt.timedelta(hours=3)), "--watch", "acme")
+    assert "1 alert(s)" in later.stdout, later.output
+    [row] = _rows(later.stdout, "acme")
+    assert row.startswith(iso(opened)) and row.endswith("opened before --since")
+    db.close()
+
+
+def test_backtest_period_includes_since_and_excludes_until(db, model_id):
+    config = parse_config(config_text())
+    burst = 6 * 24 + 5
+    add_stream(db, model_id, burst={burst: [("reddit", 40)]})
+    opened = START + dt.timedelta(hours=burst + 1)
+    assert backtest(db, config, opened - dt.timedelta(hours=3), opened) == []
+    [alert] = backtest(db, config, opened, opened + dt.timedelta(hours=3))
+    assert alert.opened_at == iso(opened)
+
+
+def _finding(rule: str, opened_at: str, severity: str, escalations=(), window=("2015-02-22T16:00:00Z",
+                                                                                 "2015-02-23T02:00:00Z")):
+    from alerts.detect import Finding
+
+    return Finding(watch="delta", source=None, rule=rule, window_start=window[0], window_end=window[1],
+                   observed=30.0, expected=5.0, score=10.0,
+                   severity=escalations[-1][1] if escalations else severity, opened_at=opened_at,
+                   opened_severity=severity, escalations=list(escalations), live=False,
+                   peak_start=window[0], peak_end=window[1], rules=(rule,))
+
+
+def test_merged_escalations_are_the_ones_a_live_run_makes_in_time_order():
+    from alerts.detect import merged_alerts
+
+    spike = _finding("spike", "2015-02-22T16:00:00Z", "low", [("2015-02-22T23:00:00Z", "medium")])
+    rule = _finding("threshold:20 in 1h", "2015-02-22T17:00:00Z", "high")
+    [alert] = merged_alerts([spike, rule])
+    assert (alert.opened_at, alert.opened_severity) == ("2015-02-22T16:00:00Z", "low")
+    assert alert.escalations == [("2015-02-22T17:00:00Z", "high")]  # medium at 23:00 never happens
+    assert alert.severity == "high" and alert.rules == ("spike", "threshold:20 in 1h")
+
+    same_hour = _finding("spike", "2015-02-22T17:00:00Z", "medium")
+    [alert] = merged_alerts([same_hour, rule])
+    assert (alert.opened_severity, alert.escalations) == ("high", [])  # one opening, at the highest
+
+
+def test_detect_names_the_watches_it_could_not_check_even_when_it_checked_others(cli, tmp_path, model_id):
+    from storage import open_db
+
+    (tmp_path / "mentionwatch.yaml").write_text(
+        config_text() + "  - name: globex\n    query: {any: [globex]}\ndatabase: some.db\n")
+    db = open_db(tmp_path / "some.db")
+    add_stream(db, model_id, days=2)
+    result = cli("detect", "--at", iso(START + dt.timedelta(days=2)))
+    assert result.exit_code == 0, result.output
+    assert "Checked 1 series" in result.stdout
+    [line] = [line for line in result.stdout.splitlines() if "No scored mentions" in line]
+    assert line.startswith("No scored mentions of globex in the 30 days before 2025-03-03T00:00:00Z")
+    db.close()
+
+
+def test_an_alert_opens_when_its_first_hot_hour_ends_not_when_detection_ran(db, model_id):
+    from alerts.lifecycle import acknowledge
+    from alerts.postcrisis import evaluate_alert
+
+    config = parse_config(config_text())
+    burst = 6 * 24 + 5
+    add_stream(db, model_id, burst={burst: [("reddit", 40)], burst + 1: [("reddit", 40)]})
+    [alert_id] = run_detection(db, config, now=START + dt.timedelta(days=8), notify=False).opened
+    opened_at = db.execute("SELECT opened_at FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    assert opened_at == iso(START + dt.timedelta(hours=burst + 1))
+
+    acknowledge(db, alert_id, "sam")  # today: the alert was found by a replay of 2025
+    figures = evaluate_alert(db, alert_id)
+    assert 0 <= figures["time_to_acknowledge_s"] < 60  # counted from when it was recorded
+    assert "when it was recorded" in figures["summary"]
+
+
+def test_an_alert_found_mid_hour_opens_at_the_time_of_the_run(db, model_id):
+    config = parse_config(config_text())
+    burst = 6 * 24 + 5
+    add_stream(db, model_id, burst={burst: [("reddit", 40)]})
+    moment = START + dt.timedelta(hours=burst, minutes=45)  # 40 posts at minutes 0-39: hot already
+    [alert_id] = run_detection(db, config, now=moment, notify=False).opened
+    assert db.execute("SELECT opened_at FROM alerts WHERE id = ?", [alert_id]).fetchone()[0] == iso(moment)
+
+
+def test_a_replay_notifies_nobody_unless_asked(cli, tmp_path, model_id):
+    from storage import open_db
+
+    (tmp_path / "mentionwatch.yaml").write_text(config_text() + "database: replay.db\n")
+    db = open_db(tmp_path / "replay.db")
+    burst = 6 * 24 + 5
+    add_stream(db, model_id, burst={burst: [("reddit", 40)]})
+    during = iso(START + dt.timedelta(hours=burst + 1))  # the incident is still going on then
+    replay = cli("detect", "--at", during)
+    assert replay.exit_code == 0, replay.output
+    assert "1 alert(s) opened" in replay.stdout
+    assert "no notifications queued or sent; add --notify to send them" in replay.stdout
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
+
+    db.execute("DELETE FROM alert_mentions")
+    db.execute("DELETE FROM alert_events")
+    db.execute("DELETE FROM alerts")
+    db.conn.commit()
+    asked = cli("detect", "--at", during, "--notify")
+    assert asked.exit_code == 0, asked.output
+    assert "add --notify" not in asked.stdout
+    assert [s.split(":")[0] for (s,) in db.execute("SELECT state FROM notifications")] == ["opened"]
+    db.close()
+
+
+def test_threshold_alerts_are_worded_against_their_rule_and_fire_during_warm_up(cli, tmp_path, model_id):
+    """Day 2 is inside the 4-day warm-up: the spike rule is silent, the fixed threshold fires."""
+    from alerts.notify import message_for
+    from storage import open_db
+
+    rule = "  thresholds:\n    - {count: 20, window: 1h, severity: high}"
+    (tmp_path / "mentionwatch.yaml").write_text(config_text(rule) + "database: rule.db\n")
+    db = open_db(tmp_path / "rule.db")
+    burst = 2 * 24 + 10
+    add_stream(db, model_id, days=3, burst={burst: [("reddit", 25)]})
+    assert cli("detect", "--at", iso(START + dt.timedelta(days=3))).exit_code == 0
+    alert_id, rule_name, opened_at = db.execute("SELECT id, rule, opened_at FROM alerts").fetchone()
+    assert rule_name == "threshold:20 in 1h" and opened_at < iso(START + dt.timedelta(days=4))
+
+    peak = f"({iso(START + dt.timedelta(hours=burst))} -> {iso(START + dt.timedelta(hours=burst + 1))})"
+    shown = cli("alerts", "show", alert_id).stdout
+    assert f"negative mentions in 1h at peak {peak}, rule: at least 20 in 1h" in shown
+    assert "expected" not in shown and "score" not in shown
+    [row] = _rows(cli("alerts", "list").stdout, "acme")
+    assert re.search(r" threshold:20 in 1h +\d+ +- +\d{4}-", row)  # peak count, and no expected count
+    title, body = message_for(db, alert_id, "opened:high")
+    assert "over a threshold" in title and "spike" not in title
+    assert "rule: at least 20 in 1h" in body and "expected" not in body
+    reported = cli("report", "--since", iso(START), "--until", iso(START + dt.timedelta(days=3)), "--out", "rep")
+    assert reported.exit_code == 0, reported.output
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert f"{peak}, rule: at least 20 in 1h".replace(">", "&gt;") in html and "vs expected" not in html
+    db.close()
+
+
+def _two_alerts(cli, tmp_path, model_id):
+    from storage import open_db
+
+    (tmp_path / "mentionwatch.yaml").write_text(config_text() + "database: life2.db\n")
+    db = open_db(tmp_path / "life2.db")
+    add_stream(db, model_id, burst={6 * 24 + 5: [("reddit", 40)], 7 * 24 + 5: [("reddit", 40)]})
+    assert cli("detect", "--at", iso(START + dt.timedelta(days=8))).exit_code == 0
+    return db, [i for (i,) in db.execute("SELECT id FROM alerts ORDER BY id")]
+
+
+def test_acknowledging_for_someone_else_shows_the_handover(cli, tmp_path, model_id):
+    db, (alert_id, _other) = _two_alerts(cli, tmp_path, model_id)
+    assert cli("alerts", "ack", alert_id, "--actor", "root", "--owner", "sam", "--note", "yours").exit_code == 0
+    shown = cli("alerts", "show", alert_id).stdout
+    assert "acknowledged root: owner sam; yours" in " ".join(shown.split())
+    db.close()
+
+
+def test_an_alert_resolved_without_acknowledgement_is_not_acknowledged(cli, tmp_path, model_id):
+    db, (_one, alert_id) = _two_alerts(cli, tmp_path, model_id)
+    assert cli("alerts", "resolve", alert_id, "--actor", "kim").exit_code == 0
+    assert db.execute("SELECT acknowledged_at FROM alerts WHERE id = ?", [alert_id]).fetchone()[0] is None
+    shown = cli("alerts", "show", alert_id).stdout
+    assert "not acknowledged, resolved after" in shown and "acknowledged after" not in shown
+    db.close()

@@ -84,7 +84,7 @@ def loaded(tmp_path, shared_file, monkeypatch):
 def test_burst_gives_one_alert_naming_the_burst_posts_and_one_notification(loaded, cli):
     db, _config, burst_ids = loaded
     at = (BURST_START + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    first = cli("detect", "--at", at)
+    first = cli("detect", "--at", at, "--notify")  # a replay notifies only when asked
     assert first.exit_code == 0, first.output
     assert "1 alert(s) opened" in first.stdout
     assert "1 sent" in first.stdout
@@ -118,7 +118,7 @@ def test_burst_gives_one_alert_naming_the_burst_posts_and_one_notification(loade
     assert "virgin" in DELIVERED[0]["title"]
     assert f"alerts show {alert_id}" in DELIVERED[0]["body"]
 
-    again = cli("detect", "--at", at)
+    again = cli("detect", "--at", at, "--notify")
     assert again.exit_code == 0, again.output
     assert "0 alert(s) opened" in again.stdout
     assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
@@ -141,7 +141,7 @@ def test_backtest_lists_the_burst_without_storing_or_notifying(loaded, cli):
 
 def test_a_burst_that_is_already_over_is_stored_but_wakes_nobody(loaded, cli):
     db, _config, _burst = loaded
-    result = cli("detect", "--at", "2015-02-24T12:00:00Z")  # 17 h later: past the 6 h cooldown
+    result = cli("detect", "--at", "2015-02-24T12:00:00Z", "--notify")  # 17 h later: past the 6 h cooldown
     assert result.exit_code == 0, result.output
     assert "1 alert(s) opened" in result.stdout
     assert DELIVERED == []

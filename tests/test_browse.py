@@ -76,6 +76,8 @@ def test_canned_queries_answer(served):
 
     found = _json(f"{base}/watch/search.json", q="crashing")
     assert [row["mention_id"] for row in found] == [ids["p4"]]
+    found = _json(f"{base}/watch/search.json", q="globex OR parcel")
+    assert [row["mention_id"] for row in found] == [ids["p5"], ids["p4"], ids["p3"]]  # newest first
 
     negative = _json(f"{base}/watch/negative_mentions.json", watch="globex")
     expected = {ids[p[0]] for p in POSTS if "globex" in p[2] and p[7] == "negative"}
@@ -86,6 +88,19 @@ def test_canned_queries_answer(served):
 
     page = httpx.get(f"{base}/watch", timeout=10).text
     assert "Open alerts" in page and "Search mentions" in page
+
+
+@pytest.mark.parametrize("query, posts", [
+    ("服务", ["p5"]),              # inside '服务很好，': before, only the whole run was found
+    ("很好 GLOBEX", ["p5"]),       # every part, the Latin word too, as text, in any case
+    ("服务_ 服%好", []),           # _ and % are characters here, not LIKE wildcards
+    ('"再来" 下次*', ["p5"]),      # quotes and * are left out
+    ("服务 OR crashing", []),      # OR is not an operator here (the README says so)
+])
+def test_search_view_finds_chinese_words_as_text(served, query, posts):
+    base, ids, _ = served
+    found = _json(f"{base}/watch/search.json", q=query)
+    assert [row["mention_id"] for row in found] == [ids[p] for p in posts]
 
 
 def test_view_is_read_only(served):

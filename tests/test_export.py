@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 
 import openpyxl
 import pytest
 
 from storage import Mention, open_db, save_mentions
-from mentionwatch.triage.export import neutralise
+from mentionwatch.triage.export import xlsx_header
 from mentionwatch.triage.query import EXPORT_COLUMNS, MentionFilters, export_rows
 
 MODEL = "test-model"
@@ -88,22 +89,67 @@ def test_formula_injection_neutralised_in_csv(cli, stocked, tmp_path):
         assert not any(value.startswith(("=", "+", "-", "@", "\t", "\r")) for value in row.values())
 
 
+def _xlsx_rows(path):
+    """{external id: {column: cell}} of the first sheet; the header as written."""
+    sheet = openpyxl.load_workbook(path).active
+    header = [cell.value for cell in sheet[1]]
+    rows = {}
+    for row in sheet.iter_rows(min_row=2):
+        cells = dict(zip(EXPORT_COLUMNS, row))
+        rows[cells["url"].value.rsplit("/", 1)[1]] = cells
+    return header, rows
+
+
 def test_formula_injection_neutralised_in_xlsx(cli, stocked, tmp_path):
     db_path, _ = stocked
     out = tmp_path / "out.xlsx"
     assert cli("--db", db_path, "export", "--format", "xlsx", "--out", out).exit_code == 0
-    sheet = openpyxl.load_workbook(out).active
-    header = [cell.value for cell in sheet[1]]
-    assert header == list(EXPORT_COLUMNS)
-    text_column = header.index("text") + 1
-    cells = {sheet.cell(row, header.index("url") + 1).value.rsplit("/", 1)[1]:
-             sheet.cell(row, text_column) for row in range(2, sheet.max_row + 1)}
-    formula_cell = cells["p1"]
+    header, rows = _xlsx_rows(out)
+    assert header == [xlsx_header(name) for name in EXPORT_COLUMNS]
+    formula_cell = rows["p1"]["text"]
     assert formula_cell.data_type == "s"  # a string, not a formula ('f')
-    assert formula_cell.value == "'" + _post("p1")[6]
-    assert cells["p2"].value.startswith("'+1")
-    reach = sheet.cell(2, header.index("author_reach") + 1)
+    # a string cell is never run: the text is exactly as posted, without the CSV's leading quote
+    assert formula_cell.value == _post("p1")[6]
+    assert rows["p2"]["text"].value == "+1 acme support was quick"
+    assert rows["p2"]["author"].value == "@bob" and rows["p2"]["author"].data_type == "s"
+    assert rows["p6"]["text"].value == _post("p6")[6]
+    reach = rows["p1"]["author_reach"]
     assert reach.data_type == "n" and reach.value == _post("p1")[4]  # numbers stay numbers
+
+
+def test_xlsx_text_that_looks_like_a_formula_stays_text(cli, tmp_path):
+    db = open_db(tmp_path / "f.db")
+    save_mentions(db, [Mention("forum", eid, text, "2024-03-01T08:00:00Z", author=author,
+                               url=f"https://example.org/{eid}")
+                       for eid, text, author in (("f1", "=1+1", "@united"),
+                                                 ("f2", "@united lost my bag", "=cmd|' /C calc'!A0"))])
+    db.close()
+    out = tmp_path / "f.xlsx"
+    assert cli("--db", tmp_path / "f.db", "export", "--out", out).exit_code == 0
+    _, rows = _xlsx_rows(out)
+    assert rows["f1"]["text"].value == "=1+1" and rows["f1"]["text"].data_type == "s"
+    assert rows["f2"]["text"].value == "@united lost my bag"
+    assert rows["f2"]["author"].value == "=cmd|' /C calc'!A0"
+    assert rows["f2"]["author"].data_type == "s"
+    formulas = openpyxl.load_workbook(out, data_only=False).active
+    assert not any(cell.data_type == "f" for row in formulas.iter_rows() for cell in row)
+
+
+def test_xlsx_times_are_utc_date_times(cli, stocked, tmp_path):
+    db_path, ids = stocked
+    assert cli("--db", db_path, "mark", ids["p2"], "--state", "flagged").exit_code == 0
+    out = tmp_path / "t.xlsx"
+    assert cli("--db", db_path, "export", "--out", out).exit_code == 0
+    header, rows = _xlsx_rows(out)
+    assert header[EXPORT_COLUMNS.index("created_at")] == "created_at (UTC)"
+    assert header[EXPORT_COLUMNS.index("triage_at")] == "triage_at (UTC)"
+    created = rows["p1"]["created_at"]
+    assert created.is_date and created.value == dt.datetime(2024, 3, 1, 8, 0, 0)  # 08:00:00Z
+    assert created.number_format == "yyyy-mm-dd hh:mm:ss"
+    marked = rows["p2"]["triage_at"]
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    assert marked.is_date and abs(now - marked.value) < dt.timedelta(minutes=5)
+    assert rows["p1"]["triage_at"].value is None  # never marked
 
 
 def test_chinese_reviews_round_trip_through_xlsx(cli, shared_file, tmp_path):
@@ -121,7 +167,7 @@ def test_chinese_reviews_round_trip_through_xlsx(cli, shared_file, tmp_path):
     sheet = openpyxl.load_workbook(out, read_only=True).active
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
     text_at = EXPORT_COLUMNS.index("text")
-    assert [row[text_at] for row in rows] == [neutralise(text) for text in texts]
+    assert [row[text_at] for row in rows] == texts  # exactly as stored, no formula quote
     assert any("酒店" in row[text_at] for row in rows)
 
 
@@ -197,6 +243,36 @@ def test_mark_unknown_id_marks_nothing(cli, stocked):
     assert len(result.stderr.strip().splitlines()) == 1
     db = open_db(db_path)
     assert db.execute("SELECT count(*) FROM triage").fetchone()[0] == 0
+
+
+def test_json_file_name_is_refused_with_a_hint(cli, stocked, tmp_path):
+    db_path, _ = stocked
+    result = cli("--db", db_path, "export", "--out", tmp_path / "x.json")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"Error: Invalid value for --out: '{tmp_path / 'x.json'}': the JSON export is JSON Lines "
+        "(one object per line): name the file x.jsonl, or give --format jsonl")
+    assert not (tmp_path / "x.json").exists()
+    asked = cli("--db", db_path, "export", "--format", "jsonl", "--out", tmp_path / "x.json")
+    assert asked.exit_code == 0, asked.output
+    lines = (tmp_path / "x.json").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(POSTS) and json.loads(lines[0])["text"] == POSTS[0][6]
+
+
+def test_until_a_date_is_midnight_and_the_error_says_how_to_get_the_whole_day(cli, stocked,
+                                                                              tmp_path):
+    db_path, _ = stocked
+    for command, out in (("export", tmp_path / "d.csv"), ("report", tmp_path / "r")):
+        result = cli("--db", db_path, command, "--since", "2024-03-02", "--until", "2024-03-02",
+                     "--out", out)
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            "Error: Invalid value for --since: 2024-03-02T00:00:00Z is not before --until "
+            "2024-03-02T00:00:00Z (a date means midnight at its start and --until is not "
+            "included: use --until 2024-03-03 for the whole of 2024-03-02)")
+    whole_day = cli("--db", db_path, "export", "--since", "2024-03-02", "--until", "2024-03-03",
+                    "--out", tmp_path / "d.jsonl")
+    assert whole_day.exit_code == 0 and "1 mention exported" in whole_day.output  # p3, 10:00
 
 
 def test_bad_time_is_one_line_error(cli, stocked, tmp_path):

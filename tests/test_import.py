@@ -1,6 +1,7 @@
 """`mentionwatch import`: real airline tweets, broken rows, JSONL, and a process killed mid-import."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -59,6 +60,18 @@ def test_missing_column_is_one_line_exit_2(cli, tmp_path):
     result = cli("import", path)
     assert result.exit_code == 2
     assert result.stderr.strip() == f"Error: {path}:1: missing columns text, created_at (columns are: id, body, when)"
+
+
+def test_missing_column_names_the_closest_and_lists_every_column_uncut(cli, shared_file):
+    tweets = shared_file("airline/Tweets.csv")
+    result = cli("import", tweets, "--id-col", "tweet_id", "--text-col", "Text")  # no created_at
+    assert result.exit_code == 2
+    with tweets.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert len(", ".join(header)) > 200  # the list the old message cut after 200 characters
+    assert result.stderr.strip() == (
+        f"Error: {tweets}:1: missing columns Text (did you mean --text-col text?), created_at "
+        f"(did you mean --time-col tweet_created?) (columns are: {', '.join(header)})")
 
 
 def test_jsonl_import_and_search(cli, tmp_path):
@@ -184,6 +197,9 @@ def test_dates_before_1990_or_in_the_future_are_rejected(cli, tmp_path):
     ("--source", "   ", "Error: --source: must not be empty"),
     ("--watch", "bad name!", "Error: --watch: 'bad name!' is not a valid watch name"),
     ("--watch", "", "Error: --watch: '' is not a valid watch name"),
+    ("--watch", "café", "Error: --watch: 'café' is not a valid watch name: 'é' is not allowed; use "
+                        "1-64 ASCII letters (A-Z, a-z), digits, '_', '.' or '-', starting with a "
+                        "letter or digit"),
 ])
 def test_unusable_source_or_watch_is_one_mistake_and_stores_nothing(cli, tmp_path, option, value, message):
     path = tmp_path / "posts.csv"
@@ -201,3 +217,17 @@ def test_watch_names_follow_the_watchlist_rule(cli, tmp_path):
     assert sorted(_stored(tmp_path, "select watch from mention_watches")) == [("B2",), ("acme.eu_2-x",)]
     assert cli("import", path, "--watch", "-leading-dash").exit_code == 2
     assert cli("import", path, "--watch", "x" * 65).exit_code == 2
+
+
+def test_reimport_with_a_new_watch_says_how_many_mentions_it_gained(cli, tmp_path):
+    path = tmp_path / "posts.csv"
+    path.write_text("id,text,created_at\n1,hello,2024-01-01\n2,again,2024-01-02\n", encoding="utf-8")
+    assert cli("import", path).stdout.strip() == f"{path}: 2 inserted, 0 already present, 0 rejected"
+    path.write_text("id,text,created_at\n1,hello,2024-01-01\n2,again,2024-01-02\n"
+                    "3,new one,2024-01-03\n", encoding="utf-8")
+    linked = cli("import", path, "--watch", "acme")
+    assert linked.stdout.strip() == (f"{path}: 1 inserted, 2 already present, 0 rejected; "
+                                     "2 already-stored mentions added to watch acme")
+    again = cli("import", path, "--watch", "acme")  # nothing new to link: nothing to say
+    assert again.stdout.strip() == f"{path}: 0 inserted, 3 already present, 0 rejected"
+    assert _stored(tmp_path, "select count(*) from mention_watches where watch = 'acme'") == [(3,)]

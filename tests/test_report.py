@@ -234,3 +234,50 @@ def test_chart_bars_stay_few_enough_to_draw(since, until, hours):
 
     assert choose_bucket_hours(since, until) == hours
     assert (from_iso(until) - from_iso(since)).total_seconds() / 3600 / hours <= MAX_BARS
+
+
+def test_chinese_source_names_draw_without_warnings_and_times_say_utc(tmp_path, monkeypatch):
+    import datetime as dt
+    import warnings
+
+    from mentionwatch.triage import charts
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        charts.sources_chart({"应用商店": {"negative": 5, "positive": 3}, "twitter": {"neutral": 2}},
+                             "waimai: 外卖 mentions per source", tmp_path / "s.png")
+        series = charts.Series([dt.datetime(2024, 3, 1, h, tzinfo=dt.timezone.utc) for h in range(3)],
+                               [4, 5, 6], [1, 2, 3], 1)
+        charts.volume_chart(series, [], "应用商店 volume", tmp_path / "v.png")
+    assert [str(w.message) for w in caught] == []
+    assert png_size(tmp_path / "s.png") == CHART_SIZES["sources"]
+    drawn = []
+    monkeypatch.setattr(charts, "_save", lambda fig, path: drawn.append(fig) or path)
+    charts.volume_chart(series, [], "volume", tmp_path / "v2.png")
+    assert drawn[0].axes[-1].get_xlabel() == "time (UTC)"
+
+
+def test_a_cjk_font_is_chosen_only_when_it_has_the_glyphs(monkeypatch):
+    import matplotlib
+    from matplotlib import font_manager
+
+    from mentionwatch.triage import charts
+
+    dejavu = font_manager.findfont("DejaVu Sans")
+    charts.cjk_font_family.cache_clear()
+    try:
+        monkeypatch.setattr(charts, "_cjk_font_candidates", lambda: [dejavu, "/no/such/font.ttf"])
+        assert charts.cjk_font_family() is None  # DejaVu Sans has no Chinese glyphs
+        monkeypatch.undo()
+        charts.cjk_font_family.cache_clear()
+        installed = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True,
+                                   check=False).stdout if shutil.which("fc-list") else ""
+        family = charts.cjk_font_family()
+        if installed.strip():  # a Chinese font is installed: the charts use it as a fallback
+            assert family is not None
+            with charts._chart_style():
+                assert matplotlib.rcParams["font.family"] == ["DejaVu Sans", family]
+        else:
+            assert family is None
+    finally:
+        charts.cjk_font_family.cache_clear()

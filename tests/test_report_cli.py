@@ -21,10 +21,12 @@ def test_period_the_wrong_way_round(cli, tmp_path):
     assert result.exit_code == 2
     assert "is not before --until" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    # 7 days back from today is after this old history: the line says where --until came from
+    # 7 days back from today is after this old history: the line says where the period ended
     relative = cli("--db", tmp_path / "s.db", "report", "--since", "7d", "--out", tmp_path / "r")
     assert relative.exit_code == 2
-    assert "(the newest stored mention; give --until, or --since as a date)" in relative.stderr
+    assert relative.stderr.strip().endswith(
+        "is after the newest stored mention, 2024-03-05T13:00:00Z (give --until, or --since as "
+        "a date)")
 
 
 def test_bad_time(cli, tmp_path):
@@ -57,3 +59,59 @@ def test_small_report_names_mentions_and_escapes_text(cli, tmp_path):
     assert "globex" not in page.split('id="watch-acme"')[0]  # only the watch asked for
     assert sorted(p.name for p in (tmp_path / "r").glob("*.png")) == ["acme-sources.png",
                                                                      "acme-volume.png"]
+
+
+def _add_new_watch(db_path, watch, times):
+    """Negative mentions of a watch first seen at `times` (it has no history before them)."""
+    from test_export import MODEL
+
+    from storage import Mention, save_mentions
+
+    db = open_db(db_path)
+    save_mentions(db, [Mention("forum", f"{watch}-{i}", f"{watch} is awful", at, watches=(watch,))
+                       for i, at in enumerate(times)])
+    db.conn.execute("INSERT INTO scores SELECT id, ?, 'negative', 0.9, 0.05, 0.05, "
+                    "'2024-03-06T00:00:00Z' FROM mentions WHERE external_id LIKE ?",
+                    [MODEL, f"{watch}-%"])
+    db.conn.commit()
+    db.close()
+
+
+def test_a_watch_without_history_has_no_risk_level_and_comes_last(cli, tmp_path):
+    _stock(tmp_path / "s.db")
+    _add_new_watch(tmp_path / "s.db", "crisis", [f"2024-03-05T{h:02d}:00:00Z" for h in range(8, 12)])
+    result = cli("--db", tmp_path / "s.db", "report", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # the period ends with the newest mention (13:00:00), not one second after it
+    assert lines[0].endswith("2024-02-27T13:00:01Z to 2024-03-05T13:00:00Z (the newest mention)")
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["acme", "globex", "crisis"]
+    assert lines[-1] == "  crisis: no baseline yet, 0 alerts"
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "Period 2024-02-27T13:00:01Z to 2024-03-05T13:00:00Z (the newest mention)" in page
+    row = page[page.index('<tr><td><a href="#watch-crisis">'):].split("</tr>")[0]
+    assert "no baseline yet" in row and "critical" not in row and "x5.00" not in row
+    assert '<td class="num">&ndash;</td>' in row  # no score, usual amount or size
+    section = page[page.index('<h2 id="watch-crisis">'):].split("<img")[0]
+    assert "Risk <span class=\"level level-no-baseline-yet\">no baseline yet</span>" in section
+    assert "size x" not in section
+
+
+def test_report_shows_who_handled_an_alert_and_the_resolution_note(cli, tmp_path):
+    from alerts.lifecycle import acknowledge, add_note, resolve
+
+    _stock(tmp_path / "s.db")
+    db = open_db(tmp_path / "s.db")
+    acknowledge(db, 7, "dana", note="on it", owner="sam")
+    add_note(db, 7, "lee", "statement sent to the press <b>now</b>")
+    resolve(db, 7, "dana", note="refunds issued")
+    db.close()
+    result = cli("--db", tmp_path / "s.db", "report", "--watch", "acme", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    alert = page[page.index("Alert #7"):].split('<div class="alert')[0]
+    assert "<b>Handling:</b> owner sam; acknowledged " in alert
+    assert " by dana.</p>" in alert
+    assert "<b>Resolution note:</b> refunds issued" in alert
+    assert "lee (note): statement sent to the press &lt;b&gt;now&lt;/b&gt;" in alert
+    assert "dana (acknowledged): " in alert and "on it</li>" in alert

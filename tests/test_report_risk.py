@@ -96,3 +96,19 @@ def test_other_models_and_open_alerts(db):
                                           (50, "high"), (80, "critical")])
 def test_levels(score, level):
     assert risk_level(score) == level
+
+
+def test_a_watch_without_a_day_of_history_has_no_score(db):
+    _last_day(db, "newco", 42, hours=10)  # a burst, and nothing before it to compare with
+    _negatives(db, "young", [END - dt.timedelta(hours=36)])  # 12 h of history: still too little
+    _last_day(db, "young", 20)
+    _negatives(db, "known", [END - dt.timedelta(hours=49)])  # a day of history (quiet) is enough
+    _last_day(db, "known", 20)
+    newco, young, known = (watch_risk(db, w, "m", to_iso(END)) for w in ("newco", "young", "known"))
+    for risk in (newco, young):
+        assert not risk.has_baseline
+        assert risk.score is None and risk.size is None and risk.weighted_usual is None
+        assert risk.level == "no baseline yet"
+        assert "no baseline yet" in risk.explanation() and "size" not in risk.explanation()
+    assert newco.negatives_recent == 42 and newco.weighted_recent == pytest.approx(42)
+    assert known.has_baseline and known.level == "critical" and known.size > 10

@@ -122,3 +122,15 @@ def test_unknown_alert(db):
                                            (26 * 3600, "1d 2h"), (None, "-")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_acknowledged_at_filled_in_by_an_older_resolve_is_no_acknowledgement(history):
+    """Resolving used to fill acknowledged_at too (with the resolution time): nobody acknowledged."""
+    db = history
+    alert_id = _alert(db)
+    db.conn.execute("UPDATE alerts SET acknowledged_at = resolved_at WHERE id = ?", [alert_id])
+    db.conn.execute("INSERT INTO alert_events (alert_id, at, actor, kind) VALUES (?, ?, 'x', 'resolved')",
+                    [alert_id, to_iso(RESOLVED)])
+    figures = evaluate_alert(db, alert_id)
+    assert figures["time_to_acknowledge_s"] is None
+    assert figures["summary"].startswith("not acknowledged, resolved after 5h")

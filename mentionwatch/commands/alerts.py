@@ -36,31 +36,43 @@ def _actor(actor: str | None) -> str:
 
 
 @main.command()
-@click.option("--no-notify", is_flag=True, help="Store alerts but queue and send no notifications.")
+@click.option("--notify/--no-notify", "notify", default=None,
+              help="Queue and send notifications, or store alerts telling nobody "
+                   "[default: notify, except for a replay: --at in the past].")
 @click.option("--at", "at", default=None, metavar="TIME",
               help="Detect as if it were this time (UTC), e.g. to replay an imported day. Default: now.")
 @pass_app
-def detect(app: App, no_notify: bool, at: str | None) -> None:
+def detect(app: App, notify: bool | None, at: str | None) -> None:
     """Run spike detection over the stored, scored mentions; open or update alerts; send notifications."""
-    from alerts.detect import HISTORY_DAYS, run_detection
+    from alerts.detect import is_replay, run_detection
     from alerts.notify import send_pending
 
     moment = _moment(at, "--at")
-    result = run_detection(app.db, app.config, now=moment, notify=not no_notify)
+    replay = moment is not None and is_replay(moment)
+    if notify is None:
+        notify = not replay
+    result = run_detection(app.db, app.config, now=moment, notify=notify)
     click.echo(f"Checked {result.checked} series: {len(result.opened)} alert(s) opened, "
                f"{len(result.updated)} updated.")
     for alert_id in result.opened:
         click.echo(f"  opened #{alert_id}: {_one_line(app.db, alert_id)}")
-    alerting = [w.name for w in app.config.watches if app.config.alert_settings(w.name).enabled]
-    if result.checked == 0 and alerting:
-        click.echo(f"No scored mentions of {', '.join(alerting)} in the "
-                   f"{HISTORY_DAYS} days before {moment or 'now'}: for older history use --at TIME "
-                   "or `mentionwatch backtest` (and `mentionwatch score` for unscored mentions).")
+    _warn_unchecked(result.unchecked, moment)
     _warn_unconfigured(app)
-    if not no_notify:
+    if replay and not notify:
+        click.echo("A replay (--at in the past): no notifications queued or sent; add --notify to send them.")
+    if notify:
         sent = send_pending(app.db, app.config)
         if sent.sent or sent.failed:
             click.echo(f"Notifications: {sent.sent} sent, {sent.failed} failed (retried later).")
+
+
+def _warn_unchecked(watches: list[str], moment: str | None) -> None:
+    from alerts.detect import HISTORY_DAYS
+
+    if watches:
+        click.echo(f"No scored mentions of {', '.join(watches)} in the {HISTORY_DAYS} days before "
+                   f"{moment or 'now'}, not checked (older history: --at TIME or `mentionwatch backtest`; "
+                   "unscored mentions: `mentionwatch score`).")
 
 
 def _warn_unconfigured(app: App) -> None:
@@ -74,39 +86,71 @@ def _warn_unconfigured(app: App) -> None:
 
 
 def _one_line(db, alert_id: int) -> str:
-    row = db.execute("SELECT watch, source, rule, severity, window_start, window_end, observed, expected "
-                     "FROM alerts WHERE id = ?", [alert_id]).fetchone()
-    watch, source, rule, severity, start, end, observed, expected = row
+    row = db.execute("SELECT watch, source, rule, severity, window_start, window_end, observed, expected, score, "
+                     "explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    watch, source, rule, severity, start, end, observed, expected, score, explanation = row
     where = f"{watch}/{source}" if source else watch
-    return f"{where} {rule} {severity} {start} -> {end} observed {observed:g} expected {expected:g}"
+    return f"{where} {rule} {severity} {start} -> {end}: {_peak(rule, observed, expected, score, explanation)}"
+
+
+def _peak(rule: str, observed, expected, score, explanation: str | None) -> str:
+    from alerts.explain import peak_text
+
+    return peak_text(rule, observed, expected, score, json.loads(explanation or "{}").get("peak"))
+
+
+def _expected_cell(rule: str, expected) -> str:
+    """A threshold rule expects nothing: its `expected` is the rule's count, named in the rule."""
+    return "-" if rule.startswith("threshold:") or expected is None else f"{expected:.1f}"
+
+
+def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> None:
+    """Columns as wide as their content (names are never cut); `right`: right-aligned columns."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
+    for row in (headers, *rows):
+        cells = [cell.rjust(width) if i in right else cell.ljust(width)
+                 for i, (cell, width) in enumerate(zip(row, widths))]
+        click.echo("  ".join(cells).rstrip())
 
 
 @main.command()
-@click.option("--since", required=True, metavar="TIME", help="Start of the replayed period (UTC).")
-@click.option("--until", required=True, metavar="TIME", help="End of the replayed period (UTC).")
-@click.option("--watch", "watch_name", default=None, help="Only this watch.")
+@click.option("--since", required=True, metavar="TIME", help="Start of the replayed period (UTC, included).")
+@click.option("--until", required=True, metavar="TIME", help="End of the replayed period (UTC, not included).")
+@click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeatable) [default: all].")
 @pass_app
-def backtest(app: App, since: str, until: str, watch_name: str | None) -> None:
+def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> None:
     """List the alerts the current rules would have raised over a past period (stores and sends nothing)."""
     from alerts.detect import backtest as replay
 
     start, end = _moment(since, "--since"), _moment(until, "--until")
     if start >= end:
         raise click.BadParameter("must be before --until", param_hint="--since")
-    app.require_configured_watch(watch_name)
-    findings = replay(app.db, app.config, start, end, watch_name)
-    if not watch_name:
+    for name in watch_names:
+        app.require_configured_watch(name)
+    findings = replay(app.db, app.config, start, end, watch_names)
+    if not watch_names:
         _warn_unconfigured(app)
+    period = f"between {start} (included) and {end} (not included)"
     if not findings:
-        click.echo(f"No alerts would have been raised between {start} and {end}.")
+        click.echo(f"No alerts would have been raised for incidents {period}.")
         return
-    click.echo(f"{len(findings)} alert(s) would have been raised between {start} and {end}:")
-    click.echo(f"{'opened at':20}  {'watch':16} {'source':10} {'rule':24} {'severity':8} "
-               f"{'observed':>8} {'expected':>8}  window")
-    for f in findings:
-        rise = "".join(f", escalated to {s} at {t}" for t, s in f.escalations)
-        click.echo(f"{f.opened_at:20}  {f.watch[:16]:16} {(f.source or '-')[:10]:10} {f.rule[:24]:24} "
-                   f"{f.severity:8} {f.observed:8g} {f.expected:8.1f}  {f.window_start} -> {f.window_end}{rise}")
+    click.echo(f"{len(findings)} alert(s) would have been raised for incidents {period}, oldest opened first:")
+    rows = [[f.opened_at, f.watch, f.source or "-", f.rule, f.severity, f"{f.observed:g}",
+             _expected_cell(f.rule, f.expected), f"{f.window_start} -> {f.window_end}", _backtest_notes(f, start)]
+            for f in findings]
+    _table(["opened at", "watch", "source", "rule", "severity", "peak", "expected", "window", "notes"], rows,
+           right={5, 6})
+
+
+def _backtest_notes(finding, since: str) -> str:
+    notes = ["opened before --since"] if finding.opened_at < since else []
+    if finding.escalations:
+        notes.append(f"opened {finding.opened_severity}, "
+                     + ", ".join(f"escalated to {severity} at {at}" for at, severity in finding.escalations))
+    others = [rule for rule in finding.rules if rule != finding.rule]
+    if others:
+        notes.append(f"also fired: {', '.join(others)}")
+    return "; ".join(notes)
 
 
 @main.group(name="alerts")
@@ -117,30 +161,32 @@ def alerts_group() -> None:
 @alerts_group.command(name="list")
 @click.option("--status", type=click.Choice(["open", "acknowledged", "resolved", "all"]), default="all",
               show_default=True)
-@click.option("--watch", "watch_name", default=None, help="Only this watch.")
+@click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeatable).")
 @click.option("--limit", type=count_at_least(1), default=50, show_default=True)
 @pass_app
-def list_alerts(app: App, status: str, watch_name: str | None, limit: int) -> None:
-    """The most recent alerts, newest first."""
-    sql = ("SELECT id, status, severity, watch, source, rule, window_start, window_end, observed, expected, owner "
-           "FROM alerts WHERE 1 = 1")
+def list_alerts(app: App, status: str, watch_names: tuple[str, ...], limit: int) -> None:
+    """The most recently opened alerts, newest first."""
+    sql = ("SELECT id, status, severity, opened_at, watch, source, rule, observed, expected, window_start, "
+           "window_end, owner FROM alerts WHERE 1 = 1")
     params: list = []
     if status != "all":
         sql += " AND status = ?"
         params.append(status)
-    if watch_name:
-        app.require_watches([watch_name])
-        sql += " AND watch = ?"
-        params.append(watch_name)
-    rows = app.db.execute(sql + " ORDER BY window_end DESC, id DESC LIMIT ?", [*params, limit]).fetchall()
+    if watch_names:
+        app.require_watches(watch_names)
+        sql += f" AND watch IN ({', '.join('?' * len(watch_names))})"
+        params.extend(watch_names)
+    rows = app.db.execute(sql + " ORDER BY opened_at DESC, id DESC LIMIT ?", [*params, limit]).fetchall()
     if not rows:
         click.echo("No alerts.")
         return
-    click.echo(f"{'id':>5} {'status':12} {'severity':8} {'watch':16} {'source':10} {'rule':24} "
-               f"{'window start':20} {'observed':>8} {'expected':>8} owner")
-    for (alert_id, state, severity, watch, source, rule, start, _end, observed, expected, owner) in rows:
-        click.echo(f"{alert_id:5d} {state:12} {severity:8} {watch[:16]:16} {(source or '-')[:10]:10} "
-                   f"{rule[:24]:24} {start:20} {observed or 0:8g} {expected or 0:8.1f} {owner or '-'}")
+    click.echo(f"{len(rows)} alert(s), most recently opened first:")
+    table = [[str(alert_id), state, severity, opened, watch, source or "-", rule, f"{observed or 0:g}",
+              _expected_cell(rule, expected), f"{start} -> {end}", owner or "-"]
+             for (alert_id, state, severity, opened, watch, source, rule, observed, expected, start, end, owner)
+             in rows]
+    _table(["id", "status", "severity", "opened", "watch", "source", "rule", "peak", "expected", "window",
+            "owner"], table, right={0, 7, 8})
 
 
 @alerts_group.command(name="show")
@@ -158,9 +204,11 @@ def show_alert(app: App, alert_id: int) -> None:
     click.echo(f"Alert #{alert_id}  {alert['status']}  severity {alert['severity']}  rule {alert['rule']}")
     click.echo(f"Watch: {alert['watch']}" + (f"  source: {alert['source']}" if alert["source"] else ""))
     click.echo(f"Window: {alert['window_start']} -> {alert['window_end']}")
-    click.echo(f"Observed {alert['observed']:g} negative mentions, expected {alert['expected']:g}"
-               f" (score {alert['score']:.1f})"
-               + (f", sentiment by {alert['model_id']}" if alert.get("model_id") else ""))
+    click.echo(_peak(alert["rule"], alert["observed"], alert["expected"], alert["score"], alert["explanation"])
+               + (f"; sentiment by {alert['model_id']}" if alert.get("model_id") else ""))
+    fired = explanation.get("rules") or []
+    if len(fired) > 1:
+        click.echo(f"Rules fired: {', '.join(fired)}")
     click.echo(f"Owner: {alert['owner'] or '-'}  opened {alert['opened_at']}"
                + (f"  acknowledged {alert['acknowledged_at']}" if alert["acknowledged_at"] else "")
                + (f"  resolved {alert['resolved_at']}" if alert["resolved_at"] else ""))
@@ -251,7 +299,7 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
     click.echo(f"Alert #{alert_id} resolved.")
     if queued:
         click.echo(f"The 'resolved' notification ({queued} target(s)) is sent by the running service, "
-                   "or by the next 'mentionwatch detect'.")
+                   "or by the next 'mentionwatch detect' (not a replay with --at).")
         _warn_unsendable(app, alert_id, "resolved")
 
 

@@ -1,10 +1,8 @@
-"""Foundation commands: init, import, search, stats, and the ingest benchmark."""
+"""Foundation commands: init, import, search, stats, and the ingest and search benchmarks."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import sqlite3
 import tempfile
 import time
 from importlib import resources
@@ -74,6 +72,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     columns = ColumnMap(id=id_col, text=text_col, created_at=time_col, author=author_col,
                         url=url_col, lang=lang_col, reach=reach_col)
     problems: list[RowProblem] = []
+    links_before = _watch_link_counts(app.db, watches)
     try:
         rows = read_mentions(file, columns, source, watches, problems, encoding)
         result = save_mentions(app.db, (mention for _, mention in rows), batch_size=batch_size)
@@ -90,9 +89,28 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         click.echo(f"... and {len(problems) - SHOWN_PROBLEMS} more rejected rows", err=True)
     rejected = len(problems) + result.rejected
     click.echo(f"{file}: {result.inserted} inserted, {result.present} already present, "
-               f"{rejected} rejected")
+               f"{rejected} rejected"
+               + _newly_linked_text(app.db, links_before, result.inserted))
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)
+
+
+def _watch_link_counts(db, watches: tuple[str, ...]) -> dict[str, int]:
+    """How many mentions each watch has, to tell afterwards how many an import added to it."""
+    return {watch: db.execute("SELECT count(*) FROM mention_watches WHERE watch = ?",
+                              [watch]).fetchone()[0] for watch in dict.fromkeys(watches)}
+
+
+def _newly_linked_text(db, links_before: dict[str, int], inserted: int) -> str:
+    """'; 2759 already-stored mentions added to watch united': mentions stored before that an
+    import with a new --watch linked to it (every inserted mention is linked as well)."""
+    parts = []
+    for watch, before in links_before.items():
+        gained = _watch_link_counts(db, (watch,))[watch] - before - inserted
+        if gained > 0:
+            parts.append(f"{gained} already-stored mention{'s' if gained != 1 else ''} added to "
+                         f"watch {watch}")
+    return "".join(f"; {part}" for part in parts)
 
 
 def _import_source(source: str) -> str:
@@ -107,57 +125,71 @@ def _import_source(source: str) -> str:
 
 def _check_import_watches(watches: tuple[str, ...]) -> None:
     """--watch must follow the watchlist's rule for watch names, or no watchlist could declare it."""
-    from mentionwatch.config import Watch
+    from mentionwatch.config import watch_name_problem
 
-    (pattern,) = [rule.pattern for rule in Watch.model_fields["name"].metadata
-                  if getattr(rule, "pattern", None)]
     for watch in watches:
-        if not re.fullmatch(pattern, watch):
-            raise UserMistake(f"--watch: {watch!r} is not a valid watch name (1-64 letters, digits, "
-                              "'_', '.' or '-', starting with a letter or digit, as in the watchlist)")
+        problem = watch_name_problem(watch)
+        if problem:
+            raise UserMistake(f"--watch: {problem}")
 
 
 @main.command()
 @click.argument("query")
-@click.option("--watch", help="Only mentions of this watch.")
+@click.option("--watch", "watches", multiple=True,
+              help="Only mentions of this watch (repeatable: mentions of any of them).")
+@click.option("--since", help="Only mentions from this time on: 2015-02-20, 2015-02-20T08:00:00Z, "
+                              "or 7d / 12h ago.")
+@click.option("--sort", "order", type=click.Choice(["newest", "oldest", "relevance"]), default="newest",
+              show_default=True, help="Time order, or relevance (best match first; not for Chinese, "
+                                      "Japanese or Korean words).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_app
-def search(app: App, query: str, watch: str | None, limit: int, as_json: bool) -> None:
-    """Full-text search over stored mentions (SQLite FTS5 syntax: words, "phrases", OR, NOT, prefix*)."""
-    from mentionwatch.triage.query import FilterError, fts_query
+def search(app: App, query: str, watches: tuple[str, ...], since: str | None, order: str, limit: int,
+           as_json: bool) -> None:
+    """Full-text search over stored mentions, newest first: words, "phrases", OR, NOT, prefix*.
 
-    if watch:
-        app.require_watches([watch])
+    Chinese, Japanese and Korean words are found wherever they stand in a post. Each line starts
+    with the mention id, as `mark` takes it.
+    """
+    from mentionwatch.triage.query import FilterError, MentionFilters, search_rows
+
+    app.require_watches(watches)
+    filters = MentionFilters(watches=watches, since=_since_option(since), query=query, limit=limit)
     try:
-        query = fts_query(app.db, query)  # an empty query is a mistake, not a database error
-    except FilterError as exc:
+        rows = search_rows(app.db, filters, order)
+    except FilterError as exc:  # an empty query is a mistake, not a database error
         raise UserMistake(str(exc)) from None
-    rows = _search_rows(app.db, query, watch, limit)
     for row in rows:
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
             text = " ".join(row["text"].split())
-            click.echo(f"{row['created_at']}  {row['source']}  {row['author'] or '-'}  {text[:160]}")
+            click.echo(f"{row['id']}  {row['created_at']}  {row['source']}  {row['author'] or '-'}  "
+                       f"{text[:160]}")
     if not as_json:
-        click.echo(f"{len(rows)} mention{'s' if len(rows) != 1 else ''} found", err=True)
+        click.echo(_found_line(len(rows), limit, order), err=True)
 
 
-def _search_rows(db, query: str, watch: str | None, limit: int) -> list[dict]:
-    sql = (
-        "SELECT m.id, m.source, m.external_id, m.created_at, m.author, m.url, m.text "
-        "FROM mentions_fts JOIN mentions m ON m.id = mentions_fts.rowid "
-        + ("JOIN mention_watches w ON w.mention_id = m.id AND w.watch = :watch " if watch else "")
-        + "WHERE mentions_fts MATCH :query ORDER BY rank LIMIT :limit"
-    )
-    params = {"query": query, "watch": watch, "limit": limit}
+def _since_option(since: str | None) -> str | None:
+    from mentionwatch.triage.query import FilterError, parse_time_limit
+
     try:
-        return list(db.query(sql, params))
-    except sqlite3.OperationalError:
-        # not valid FTS syntax (a stray quote or colon): search for the words as typed
-        params["query"] = db.quote_fts(query)
-        return list(db.query(sql, params))
+        return parse_time_limit(since)
+    except FilterError as exc:
+        raise UserMistake(f"Invalid value for --since: {exc}") from None
+
+
+def _found_line(count: int, limit: int, order: str) -> str:
+    """'3 mentions found, newest first (...)': how many, in which order, what the first column is."""
+    from mentionwatch.triage.query import SEARCH_ORDERS
+
+    if count == 0:
+        return "0 mentions found"
+    found = f"{count} mention{'s' if count != 1 else ''} found"
+    if count == limit:
+        found = f"{count} mentions shown (--limit {limit}: there may be more)"
+    return f"{found}, {SEARCH_ORDERS[order]} (the first column is the mention id)"
 
 
 @main.command()
@@ -258,3 +290,37 @@ def _time_insert_all(path: Path, rows: list[dict], *, wal: bool) -> float:
     seconds = time.perf_counter() - started
     raw.close()
     return seconds
+
+
+@bench.command(name="search")
+@click.option("--count", default=1_000_000, show_default=True, type=click.IntRange(1000, 10_000_000))
+@click.option("--seed", default=7, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000),
+              help="As search --limit.")
+@click.option("--keep", "keep_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Reuse this database if it exists, else fill and keep it (a million takes a minute).")
+def bench_search(count: int, seed: int, limit: int, keep_path: Path | None) -> None:
+    """Time `search` on synthetic mentions (one in 10 Chinese): words, phrases, Chinese words.
+
+    Chinese words are found as text, so a query with one reads every mention that the other
+    filters (--watch, --since, the index's words) leave; an absent word shows that worst case.
+    """
+    from mentionwatch.search_bench import fill_database, time_cases
+
+    workdir = None
+    if keep_path is None:
+        workdir = Path(tempfile.mkdtemp(prefix="mentionwatch-bench-"))
+        path = workdir / "search.db"
+    else:
+        path = keep_path
+    try:
+        if not path.exists():
+            seconds = fill_database(path, count, seed)
+            click.echo(f"stored {count:,} synthetic mentions in {seconds:.1f} s")
+        click.echo(f"search, newest first, --limit {limit}; median of 3 runs:")
+        for case in time_cases(path, limit):
+            click.echo(f"  {case['label']:<40} {case['ms']:>8.1f} ms  {case['rows']:>3} found  "
+                       f"{case['query']}")
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,6 +1,8 @@
 """Triage commands: export, mark, report, browse, and the export benchmark (`bench export`)."""
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 
 import click
@@ -10,6 +12,7 @@ from mentionwatch.cli_types import count_at_least, fits_sqlite
 
 _CHOICE_SENTIMENT = click.Choice(["negative", "neutral", "positive", "unscored"])
 _CHOICE_STATE = click.Choice(["flagged", "handled", "ignored", "none"])
+_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _bad_option(option: str, problem: str) -> UserMistake:
@@ -31,8 +34,24 @@ def _period(since: str | None, until: str | None) -> tuple[str | None, str | Non
     """--since and --until as stored text; a period the wrong way round is a mistake."""
     since_text, until_text = _time_option(since, "--since"), _time_option(until, "--until")
     if since_text and until_text and since_text >= until_text:
-        raise _bad_option("--since", f"{since_text} is not before --until {until_text}")
+        raise _bad_option("--since", f"{since_text} is not before --until {until_text}"
+                          + _whole_day_hint(since_text, until))
     return since_text, until_text
+
+
+def _whole_day_hint(since_text: str, until: str) -> str:
+    """'--until 2015-02-22' is midnight at the start of that day, and --until is not included:
+    when the user probably meant the whole day, name the date that covers it."""
+    if not _BARE_DATE.fullmatch(until.strip()):
+        return ""
+    day = dt.date.fromisoformat(until.strip())
+    if day == dt.date.max:
+        return ""
+    next_day = day + dt.timedelta(days=1)
+    if since_text >= f"{next_day.isoformat()}T00:00:00Z":
+        return ""
+    return (f" (a date means midnight at its start and --until is not included: use --until "
+            f"{next_day.isoformat()} for the whole of {day.isoformat()})")
 
 
 def _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query, unhandled,
@@ -77,6 +96,17 @@ def _checked_query(db, query: str | None) -> str | None:
         raise _bad_option("--query", str(exc)) from None
 
 
+def _format_from_name(out_path: Path) -> str:
+    """The export format a file name asks for: .xlsx, .jsonl, else CSV; .json is refused, since
+    a .json file is expected to hold one JSON document and the export writes JSON Lines."""
+    suffix = out_path.suffix.lower()
+    if suffix == ".json":
+        raise _bad_option("--out", f"{str(out_path)!r}: the JSON export is JSON Lines (one object "
+                          f"per line): name the file {out_path.with_suffix('.jsonl').name}, or "
+                          "give --format jsonl")
+    return {".jsonl": "jsonl", ".xlsx": "xlsx"}.get(suffix, "csv")
+
+
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]), default=None,
               help="File format [default: from the --out file's extension, else csv].")
@@ -88,8 +118,10 @@ def _checked_query(db, query: str | None) -> str | None:
               help="Only this sentiment label (repeatable).")
 @click.option("--alert", "alert_ids", multiple=True, type=int,
               help="Only mentions behind this alert id (repeatable).")
-@click.option("--since", help="From this time on: 2015-02-20, 2015-02-20T08:00:00Z, or 7d / 12h ago.")
-@click.option("--until", help="Before this time (same forms as --since).")
+@click.option("--since", help="From this time on (UTC): 2015-02-20, 2015-02-20T08:00:00Z, or 7d / "
+                              "12h ago.")
+@click.option("--until", help="Before this time, not included (same forms as --since; a date is "
+                              "midnight at its start, so --until 2015-02-21 ends with 20 February).")
 @click.option("--min-reach", type=count_at_least(0), help="Only authors with at least this reach.")
 @click.option("--query", help='Full-text search, e.g. "lost bag" OR refund.')
 @click.option("--unhandled", is_flag=True, help="Leave out mentions marked handled or ignored.")
@@ -109,7 +141,7 @@ def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, sin
     from mentionwatch.triage.export import export_mentions
     from mentionwatch.triage.query import choose_model_id, export_rows
 
-    fmt = fmt or {".jsonl": "jsonl", ".xlsx": "xlsx"}.get(out_path.suffix.lower(), "csv")
+    fmt = fmt or _format_from_name(out_path)
     filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
                        unhandled, states, limit)
     app.require_watches(watches)
@@ -158,7 +190,8 @@ def mark(app: App, mention_ids, state, note, actor) -> None:
 @click.option("--watch", "watches", multiple=True, help="Watch to report on (repeatable) [default: all].")
 @click.option("--since", help="Start of the period: 2015-02-16, 2015-02-16T08:00:00Z or 7d "
                               "[default: 7 days before --until].")
-@click.option("--until", help="End of the period (same forms) [default: just after the newest mention].")
+@click.option("--until", help="End of the period, not included (same forms; a date is midnight at "
+                              "its start) [default: the newest mention, included].")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Folder for report.html and the PNG charts.")
 @pass_app
@@ -179,9 +212,11 @@ def report(app: App, watches, since, until, out_dir) -> None:
         raise click.ClickException(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"{result.html_path}: {len(result.sections)} watch"
                f"{'es' if len(result.sections) != 1 else ''}, {len(result.charts)} charts, "
-               f"{result.since} to {result.until}")
+               f"{result.period_text}")
     for section in result.sections:
-        click.echo(f"  {section.watch}: risk {section.risk.score:.0f} ({section.risk.level}), "
+        risk = section.risk
+        risk_text = f"risk {risk.score:.0f} ({risk.level})" if risk.has_baseline else risk.level
+        click.echo(f"  {section.watch}: {risk_text}, "
                    f"{len(section.alerts)} alert{'s' if len(section.alerts) != 1 else ''}")
 
 

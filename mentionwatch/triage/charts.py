@@ -3,11 +3,19 @@
 `volume_chart` draws mention volume and negative volume per time bucket, the negative share below
 it, and shades each alert's window; `sources_chart` shows each source's mentions by sentiment.
 Every chart has a fixed pixel size (CHART_SIZES) so pages lay out the same way every time.
+Text falls back to an installed font with Chinese, Japanese and Korean glyphs when there is one
+(source names such as 应用商店); matplotlib's warnings never reach the terminal.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import math
+import re
+import shutil
+import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 
 from mentionwatch.triage.atomic import replacing  # noqa: E402
 from storage.timeutil import from_iso  # noqa: E402
@@ -25,6 +34,62 @@ CHART_SIZES = {"volume": (1000, 560), "sources": (1000, 360)}  # width, height i
 MIN_SHARE_MENTIONS = 3  # a share from one or two posts is noise: the line has a gap there
 COLOURS = {"negative": "#c0392b", "neutral": "#95a5a6", "positive": "#27ae60",
            "unscored": "#d5d8dc", "all": "#5d6d7e", "alert": "#f39c12"}
+
+
+BASE_FONT = "DejaVu Sans"  # matplotlib's own font, always there
+CJK_SAMPLE = "中"
+_CJK_FONT_NAME = re.compile(r"CJK|Hei|Ming|Song|Kai|Gothic|Mincho|WenQuanYi|WQY|Fallback|"
+                            r"Noto Sans (SC|TC|HK|JP|KR)|PingFang|YaHei|SimSun|Nanum|Malgun", re.I)
+_FONT_VARIANTS = ("bold", "black", "heavy", "light", "thin", "medium", "italic")
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_font_family() -> str | None:
+    """The family name of an installed font with CJK glyphs, or None when there is none."""
+    for path in _cjk_font_candidates():
+        try:
+            if _has_glyph(path, CJK_SAMPLE):
+                font_manager.fontManager.addfont(path)  # known to matplotlib even if added lately
+                return font_manager.FontProperties(fname=path).get_name()
+        except (OSError, RuntimeError, ValueError):  # a broken or unreadable font file
+            continue
+    return None
+
+
+def _cjk_font_candidates() -> list[str]:
+    """Font files that may have CJK glyphs: fontconfig's Chinese fonts (it also knows fonts
+    installed after matplotlib cached its font list), then matplotlib's fonts named like CJK
+    fonts; regular sans-serif faces first."""
+    paths = []
+    fc_list = shutil.which("fc-list")
+    if fc_list:
+        try:
+            listed = subprocess.run([fc_list, "-f", "%{file}\n", ":lang=zh"], capture_output=True,
+                                    text=True, timeout=10, check=False).stdout
+            paths.extend(line.strip() for line in listed.splitlines() if line.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    paths.extend(font.fname for font in font_manager.fontManager.ttflist
+                 if _CJK_FONT_NAME.search(font.name))
+    plain_first = lambda path: (any(v in Path(path).name.lower() for v in _FONT_VARIANTS),  # noqa: E731
+                                "serif" in Path(path).name.lower(), path)
+    return sorted(dict.fromkeys(paths), key=plain_first)
+
+
+def _has_glyph(path: str, char: str) -> bool:
+    from matplotlib.ft2font import FT2Font
+
+    return FT2Font(path).get_char_index(ord(char)) != 0
+
+
+@contextlib.contextmanager
+def _chart_style():
+    """CJK glyphs from a fallback font when one is installed; with none, a missing glyph is a
+    box in the chart, and the warning matplotlib prints for it is kept off the terminal."""
+    families = [BASE_FONT, *filter(None, [cjk_font_family()])]
+    with warnings.catch_warnings(), matplotlib.rc_context({"font.family": families}):
+        warnings.simplefilter("ignore")
+        yield
 
 
 @dataclass
@@ -95,6 +160,11 @@ def source_breakdown(db, watch: str, model_id: str | None, since: str, until: st
 
 def volume_chart(series: Series, alerts: list[dict], title: str, path: Path) -> Path:
     """Two panels: mentions and negative mentions per bucket; negative share; alerts shaded."""
+    with _chart_style():
+        return _draw_volume(series, alerts, title, path)
+
+
+def _draw_volume(series: Series, alerts: list[dict], title: str, path: Path) -> Path:
     fig, (top, bottom) = _figure("volume", rows=2, height_ratios=(3, 2))
     width = dt.timedelta(hours=series.bucket_hours) * 0.9
     top.bar(series.starts, series.totals, width=width, align="edge", color=COLOURS["all"],
@@ -126,12 +196,18 @@ def volume_chart(series: Series, alerts: list[dict], title: str, path: Path) -> 
         top.set_xlim(series.starts[0], _plus(series.starts[-1],
                                              dt.timedelta(hours=series.bucket_hours)))
     top.legend(loc="upper left", fontsize=8)
-    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d\n%H:%M"))
+    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d\n%H:%M", tz=dt.timezone.utc))
+    bottom.set_xlabel("time (UTC)")
     return _save(fig, path)
 
 
 def sources_chart(breakdown: dict, title: str, path: Path) -> Path:
     """Horizontal stacked bars: each source's mentions split by sentiment."""
+    with _chart_style():
+        return _draw_sources(breakdown, title, path)
+
+
+def _draw_sources(breakdown: dict, title: str, path: Path) -> Path:
     fig, (axis,) = _figure("sources", rows=1)
     sources = sorted(breakdown, key=lambda s: sum(breakdown[s].values()))
     left = [0] * len(sources)

@@ -1,13 +1,15 @@
 """Writing selected mentions to CSV, JSONL or XLSX for the people who follow up on them.
 
 Rows are streamed: each writer takes an iterator and keeps only the current row in memory
-(xlsxwriter runs with constant_memory=True). Spreadsheet formats neutralise formula injection:
-a text cell starting with =, +, -, @, tab or carriage return gets a leading single quote (OWASP's
-advice), and XLSX cells are always written as strings, never as formulas.
+(xlsxwriter runs with constant_memory=True). Formula injection is neutralised: in CSV a text cell
+starting with =, +, -, @, tab or carriage return gets a leading single quote (OWASP's advice); in
+XLSX every text is written as a string cell, which Excel never runs, so it keeps its exact value.
+XLSX times are real Excel date-times in UTC.
 """
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +22,10 @@ FORMATS = ("csv", "jsonl", "xlsx")
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header row included
 XLSX_MAX_CELL_CHARS = 32_767
-_XLSX_WIDTHS = {"text": 80, "title": 30, "url": 40, "author": 18, "created_at": 20, "watches": 14}
+_XLSX_WIDTHS = {"text": 80, "title": 30, "url": 40, "author": 18, "created_at": 20, "watches": 14,
+                "triage_at": 20}
+XLSX_TIME_COLUMNS = ("created_at", "triage_at")  # written as Excel date-times, headed "... (UTC)"
+XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
 @dataclass
@@ -87,41 +92,60 @@ def write_xlsx(rows: Iterable[dict], path: Path) -> ExportResult:
         "strings_to_urls": False,
         "strings_to_numbers": False,
     })
-    header_format = workbook.add_format({"bold": True})
+    formats = {"header": workbook.add_format({"bold": True}),
+               "time": workbook.add_format({"num_format": XLSX_TIME_FORMAT})}
     count, sheets, sheet, sheet_row = 0, 0, None, XLSX_MAX_ROWS
     try:
         for row in rows:
             if sheet_row >= XLSX_MAX_ROWS:
                 sheets += 1
-                sheet = _new_sheet(workbook, sheets, header_format)
+                sheet = _new_sheet(workbook, sheets, formats)
                 sheet_row = 1
-            _write_xlsx_row(sheet, sheet_row, row)
+            _write_xlsx_row(sheet, sheet_row, row, formats)
             sheet_row += 1
             count += 1
         if sheet is None:
             sheets = 1
-            _new_sheet(workbook, 1, header_format)
+            _new_sheet(workbook, 1, formats)
     finally:
         workbook.close()
     return ExportResult(count, path, sheets)
 
 
-def _new_sheet(workbook, number: int, header_format):
+def xlsx_header(name: str) -> str:
+    return f"{name} (UTC)" if name in XLSX_TIME_COLUMNS else name
+
+
+def _new_sheet(workbook, number: int, formats: dict):
     sheet = workbook.add_worksheet("mentions" if number == 1 else f"mentions {number}")
     for column, name in enumerate(EXPORT_COLUMNS):
         sheet.set_column(column, column, _XLSX_WIDTHS.get(name, 12))
-        sheet.write_string(0, column, name, header_format)
+        sheet.write_string(0, column, xlsx_header(name), formats["header"])
     sheet.freeze_panes(1, 0)
     return sheet
 
 
-def _write_xlsx_row(sheet, row_number: int, row: dict) -> None:
+def _write_xlsx_row(sheet, row_number: int, row: dict, formats: dict) -> None:
     for column, name in enumerate(EXPORT_COLUMNS):
         value = row[name]
         if value is None:
             continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = _utc_moment(value) if name in XLSX_TIME_COLUMNS else None
+        if moment is not None:
+            sheet.write_datetime(row_number, column, moment, formats["time"])
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             sheet.write_number(row_number, column, value)
         else:
-            text = neutralise(str(value))
-            sheet.write_string(row_number, column, text[:XLSX_MAX_CELL_CHARS])
+            # a string cell is never a formula, whatever it starts with: no quote needed
+            sheet.write_string(row_number, column, str(value)[:XLSX_MAX_CELL_CHARS])
+
+
+def _utc_moment(value) -> dt.datetime | None:
+    """A stored UTC time ('2015-02-24T19:35:52Z') as the naive datetime Excel takes (it has no
+    time zones); None for anything else, which is then written as text."""
+    if not (isinstance(value, str) and value.endswith("Z")):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value[:-1])  # far faster than strptime, per cell
+    except ValueError:
+        return None

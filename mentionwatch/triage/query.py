@@ -1,7 +1,7 @@
-"""Selecting mentions for export and reports: filters, the sentiment model to read, time limits.
+"""Selecting mentions for export, reports and search: filters, the sentiment model to read, time limits.
 
 `export_rows(db, filters, model_id)` runs one SQL query and yields one dict per mention straight
-from the cursor, so a million rows never sit in memory at once.
+from the cursor, so a million rows never sit in memory at once. `search_rows` is `search`'s.
 """
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import datetime as dt
 import re
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from mentionwatch.triage import fulltext
 from storage.timeutil import parse_timestamp, to_iso
 
 TRIAGE_STATES = ("flagged", "handled", "ignored")
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 _RELATIVE_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")
 _UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+SEARCH_ORDERS = {"newest": "newest first", "oldest": "oldest first", "relevance": "best match first"}
+_SEARCH_COLUMNS = "m.id, m.source, m.external_id, m.created_at, m.author, m.url, m.text"
 
 # Column order of every export; the names are what a spreadsheet user sees in the header.
 EXPORT_COLUMNS = (
@@ -42,7 +45,7 @@ class MentionFilters:
     since: str | None = None  # stored-form UTC text, inclusive
     until: str | None = None  # stored-form UTC text, exclusive
     min_reach: int | None = None
-    query: str | None = None  # SQLite FTS5 syntax
+    query: str | None = None  # SQLite FTS5 syntax; CJK words found as text (fulltext.py)
     unhandled: bool = False  # neither handled nor ignored
     states: tuple[str, ...] = ()  # triage states, or 'none'
     limit: int | None = None
@@ -88,11 +91,12 @@ def choose_model_id(db, sentiment_cfg=None) -> str | None:
 
 
 def fts_query(db, text: str) -> str:
-    """The FTS5 query to run: as typed when valid, else the words quoted (a stray quote or colon).
+    """The query to run: as typed when valid, else the words quoted (a stray quote or colon).
 
     Raises FilterError when nothing is left to search for (a blank query, or one of only
     punctuation such as '*', '()' or '-'): FTS5 would fail with a bare 'syntax error', or quietly
-    find nothing.
+    find nothing; and when it uses Chinese, Japanese or Korean words with syntax that cannot be
+    followed for them (see fulltext.py).
     """
     if not text.strip():
         raise FilterError("the search query is empty")
@@ -101,9 +105,25 @@ def fts_query(db, text: str) -> str:
                           "(punctuation and symbols are not indexed)")
     try:
         db.execute("SELECT 1 FROM mentions_fts WHERE mentions_fts MATCH ? LIMIT 1", [text]).fetchall()
-        return text
+        query = text
     except sqlite3.OperationalError:
-        return db.quote_fts(text)
+        query = db.quote_fts(text)
+    try:
+        fulltext.parse(query)
+    except fulltext.UnsupportedQuery as exc:
+        raise FilterError(f"the search query {text!r}: {exc}") from None
+    return query
+
+
+def query_condition(db, text: str, params: dict) -> str:
+    """SQL over `m` (mentions) for the full-text query `text`, its parameters added to `params`.
+
+    Words go through the index; Chinese, Japanese and Korean words are found as text (fulltext.py).
+    """
+    try:
+        return fulltext.search_condition(fts_query(db, text), params)
+    except fulltext.UnsupportedQuery as exc:
+        raise FilterError(f"the search query {text!r}: {exc}") from None
 
 
 def has_searchable_word(text: str) -> bool:
@@ -160,8 +180,7 @@ def where_clause(db, filters: MentionFilters) -> tuple[str, dict]:
         conditions.append("m.author_reach >= :min_reach")
         params["min_reach"] = filters.min_reach
     if filters.query:
-        conditions.append("m.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH :fts)")
-        params["fts"] = fts_query(db, filters.query)
+        conditions.append(query_condition(db, filters.query, params))
     if filters.unhandled:
         conditions.append("(t.state IS NULL OR t.state = 'flagged')")
     if filters.states:
@@ -199,3 +218,30 @@ def export_rows(db, filters: MentionFilters, model_id: str | None) -> Iterator[d
     names = [description[0] for description in cursor.description]
     for row in cursor:
         yield dict(zip(names, row))
+
+
+def search_rows(db, filters: MentionFilters, order: str) -> list[dict]:
+    """The mentions `filters.query` finds, in `order` (a key of SEARCH_ORDERS), at most filters.limit."""
+    filters = replace(filters, query=fts_query(db, filters.query or ""))  # blank: a mistake, not all
+    if order == "relevance":
+        return _ranked_search_rows(db, filters)
+    where, params = where_clause(db, filters)
+    in_order = "m.created_at {0}, m.id {0}".format("DESC" if order == "newest" else "ASC")
+    # ids first, then their rows: sorting ids alone is 1.5x quicker when a word is in every
+    # other post (measured on a million); sorting whole rows would carry every text along
+    sql = (f"SELECT {_SEARCH_COLUMNS} FROM mentions m WHERE m.id IN (SELECT m.id FROM mentions m "
+           f"WHERE {where} ORDER BY {in_order} LIMIT {int(filters.limit or -1)}) ORDER BY {in_order}")
+    return list(db.query(sql, params))
+
+
+def _ranked_search_rows(db, filters: MentionFilters) -> list[dict]:
+    """Best match first: FTS5's bm25 rank, which only words looked up in the index have."""
+    query = filters.query
+    if fulltext.has_no_space_script(query):
+        raise FilterError("--sort relevance cannot rank Chinese, Japanese or Korean words: they are "
+                          "found as text, not through the index (use --sort newest or oldest)")
+    where, params = where_clause(db, replace(filters, query=None))
+    params["fts"] = query
+    sql = (f"SELECT {_SEARCH_COLUMNS} FROM mentions_fts JOIN mentions m ON m.id = mentions_fts.rowid "
+           f"WHERE mentions_fts MATCH :fts AND {where} ORDER BY rank LIMIT {int(filters.limit or -1)}")
+    return list(db.query(sql, params))

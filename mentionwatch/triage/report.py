@@ -14,12 +14,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alerts.explain import peak_text
 from alerts.postcrisis import evaluate_alert, format_duration
 from mentionwatch.triage import charts
 from mentionwatch.triage.atomic import replacing
 from mentionwatch.triage.marks import triage_counts
 from mentionwatch.triage.query import choose_model_id
-from mentionwatch.triage.risk import RECENT_HOURS, WatchRisk, watch_risk
+from mentionwatch.triage.risk import (
+    MIN_BASELINE_DAYS, NO_BASELINE, RECENT_HOURS, WatchRisk, watch_risk,
+)
 from storage import utc_now_iso
 from storage.timeutil import from_iso, to_iso
 
@@ -47,8 +50,17 @@ class ReportResult:
     charts: list[Path] = field(default_factory=list)
     sections: list[WatchSection] = field(default_factory=list)
     since: str = ""
-    until: str = ""
+    until: str = ""  # not included
     model_id: str | None = None
+    newest: str | None = None  # the newest mention, when it set the end of the period
+
+    @property
+    def period_text(self) -> str:
+        """The period as a reader expects it: ending at the newest mention, or at --until,
+        which is not included."""
+        if self.newest:
+            return f"{self.since} to {self.newest} (the newest mention)"
+        return f"{self.since} up to {self.until} (not included)"
 
 
 class ReportError(ValueError):
@@ -67,28 +79,40 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
     watches = list(watches or known)
     if not watches:
         raise ReportError("the database has no mentions linked to a watch yet")
-    given_until = until is not None
-    until = until or _after_newest(db, watches)
+    newest = None if until is not None else _newest(db, watches)
+    if newest is not None:  # the period takes in the newest mention: it ends just after it
+        until = to_iso(from_iso(newest) + dt.timedelta(seconds=1))
     since = since or to_iso(from_iso(until) - dt.timedelta(days=DEFAULT_PERIOD_DAYS))
     if since >= until:
-        hint = "" if given_until else " (the newest stored mention; give --until, or --since as a date)"
-        raise ReportError(f"--since {since} is not before --until {until}{hint}")
+        if newest is not None:
+            raise ReportError(f"--since {since} is after the newest stored mention, "
+                              f"{newest} (give --until, or --since as a date)")
+        raise ReportError(f"--since {since} is not before --until {until}")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = ReportResult(out_dir / "report.html", since=since, until=until, model_id=model_id)
+    result = ReportResult(out_dir / "report.html", since=since, until=until, model_id=model_id,
+                          newest=newest)
     bucket_hours = charts.choose_bucket_hours(since, until)
     for watch in watches:
         section = _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir)
         result.sections.append(section)
         result.charts.extend(section.charts.values())
-    result.sections.sort(key=lambda s: s.risk.score, reverse=True)
+    result.sections.sort(key=_risk_order)
     with replacing(result.html_path) as temporary:  # the previous report survives a failure
         temporary.write_text(render_html(result), encoding="utf-8")
     return result
 
 
-def _after_newest(db, watches: list[str]) -> str:
-    """Just after the newest mention of these watches that is not dated in the future."""
+def _risk_order(section: WatchSection) -> tuple:
+    """Highest risk first; watches without a baseline after every scored one, loudest first."""
+    risk = section.risk
+    if risk.has_baseline:
+        return (0, -risk.score, section.watch)
+    return (1, -risk.weighted_recent, section.watch)
+
+
+def _newest(db, watches: list[str]) -> str:
+    """The newest mention of these watches that is not dated in the future."""
     marks = ",".join("?" * len(watches))
     horizon = to_iso(dt.datetime.now(dt.timezone.utc) + FUTURE_SLACK)
     newest, any_at_all = db.execute(
@@ -100,7 +124,7 @@ def _after_newest(db, watches: list[str]) -> str:
             raise ReportError(f"every mention of these watches is dated after {horizon}; "
                               "give --since and --until")
         raise ReportError("no mentions for these watches")
-    return to_iso(from_iso(newest) + dt.timedelta(seconds=1))
+    return newest
 
 
 def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> WatchSection:
@@ -117,6 +141,7 @@ def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> 
     for alert in alerts:
         alert["explanation"] = _parse_explanation(alert.get("explanation"))
         alert["top_posts"] = _top_posts(db, alert, model_id)
+        alert["handling"] = _handling_events(db, alert["id"])
         if alert["status"] == "resolved":
             alert["postcrisis"] = evaluate_alert(db, alert["id"], model_id)
     return WatchSection(watch, watch_risk(db, watch, model_id, until), alerts, chart_paths,
@@ -157,6 +182,15 @@ def _top_posts(db, alert: dict, model_id: str | None) -> list[dict]:
     return [dict(zip(names, row)) for row in cursor]
 
 
+def _handling_events(db, alert_id: int) -> list[dict]:
+    """Who acknowledged, noted and resolved the alert, when, and what they wrote."""
+    cursor = db.conn.execute(
+        "SELECT at, actor, kind, detail FROM alert_events WHERE alert_id = ? AND kind IN "
+        "('acknowledged', 'note', 'resolved') ORDER BY at, id", [alert_id])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "watch"
 
@@ -176,6 +210,7 @@ th { background: #f4f6f6; }
 .level { font-weight: bold; padding: 1px 8px; border-radius: 10px; color: #fff; }
 .level-low { background: #27ae60; } .level-elevated { background: #d4ac0d; }
 .level-high { background: #e67e22; } .level-critical { background: #c0392b; }
+.level-no-baseline-yet { background: #7f8c8d; }
 .alert { border: 1px solid #d5d8dc; border-left: 6px solid #f39c12; border-radius: 4px;
          padding: 6px 14px; margin: 12px 0; }
 .alert.resolved { border-left-color: #27ae60; }
@@ -192,10 +227,11 @@ def render_html(result: ReportResult) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>mentionwatch report {_e(result.since[:10])} to {_e(result.until[:10])}</title>",
+        f"<title>mentionwatch report {_e(result.since[:10])} to "
+        f"{_e((result.newest or result.until)[:10])}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>mentionwatch report</h1>",
-        f'<p class="meta">Period {_e(result.since)} to {_e(result.until)} (UTC) &middot; '
+        f'<p class="meta">Period {_e(result.period_text)}, times in UTC &middot; '
         f"sentiment model {_e(result.model_id or 'none: no scores stored')} &middot; "
         f"generated {_e(utc_now_iso())}</p>",
         _risk_table(result.sections),
@@ -213,9 +249,10 @@ def _risk_table(sections: list[WatchSection]) -> str:
         r = s.risk
         rows.append(
             f'<tr><td><a href="#watch-{_e(_slug(s.watch))}">{_e(s.watch)}</a></td>'
-            f'<td class="num">{r.score:.0f}</td><td>{_level(r.level)}</td>'
+            f'<td class="num">{_risk_figure(r.score, "{:.0f}")}</td><td>{_level(r.level)}</td>'
             f'<td class="num">{r.negatives_recent}</td><td class="num">{r.weighted_recent:.1f}</td>'
-            f'<td class="num">{r.weighted_usual:.1f}</td><td class="num">x{r.size:.2f}</td>'
+            f'<td class="num">{_risk_figure(r.weighted_usual, "{:.1f}")}</td>'
+            f'<td class="num">{_risk_figure(r.size, "x{:.2f}")}</td>'
             f'<td class="num">x{r.speed:.2f}</td><td class="num">{r.open_alerts}</td></tr>')
     return (
         "<h2>Risk by watch</h2>"
@@ -223,7 +260,10 @@ def _risk_table(sections: list[WatchSection]) -> str:
         'see <a href="#risk-formula">how the score is computed</a>).</p>'
         "<table><tr><th>watch</th><th>risk</th><th>level</th><th>negative (24 h)</th>"
         "<th>reach-weighted (24 h)</th><th>usual per 24 h</th><th>size</th><th>speed</th>"
-        "<th>open alerts</th></tr>" + "".join(rows) + "</table>")
+        "<th>open alerts</th></tr>" + "".join(rows) + "</table>"
+        + (f'<p class="meta">&ndash;: {NO_BASELINE}, less than {MIN_BASELINE_DAYS} day of '
+           f"mentions before the last {RECENT_HOURS} hours to compare with.</p>"
+           if any(not s.risk.has_baseline for s in sections) else ""))
 
 
 def _watch_html(section: WatchSection) -> str:
@@ -232,7 +272,7 @@ def _watch_html(section: WatchSection) -> str:
     parts = [
         f'<h2 id="watch-{_e(_slug(section.watch))}">{_e(section.watch)}</h2>',
         f'<p>{section.mentions:,} mentions in the period, {section.negatives:,} negative ({share}). '
-        f"Risk {r.score:.0f} {_level(r.level)}: {_e(r.explanation())}.</p>",
+        f"{_risk_words(r)} {_level(r.level)}: {_e(r.explanation())}.</p>",
         "<p>Triage marks (all time): " + ", ".join(
             f"{section.triage.get(state, 0)} {state}" for state in ("flagged", "handled", "ignored"))
         + ".</p>",
@@ -259,7 +299,8 @@ def _alert_html(alert: dict) -> str:
             f'{_e(alert["severity"])}</h3><p class="meta">window {_e(alert["window_start"])} to '
             f'{_e(alert["window_end"])}, opened {_e(alert["opened_at"])}'
             + (f', source {_e(alert["source"])}' if alert.get("source") else "")
-            + (f', observed {alert["observed"]:g} vs expected {alert["expected"]:.1f}'
+            + (", " + _e(peak_text(alert["rule"], alert["observed"], alert["expected"], alert.get("score"),
+                                   explanation.get("peak")))
                if alert.get("observed") is not None and alert.get("expected") is not None else "")
             + "</p>")
     parts = [head]
@@ -274,12 +315,37 @@ def _alert_html(alert: dict) -> str:
     if isinstance(sources, dict) and sources:
         parts.append("<p><b>Sources:</b> " + ", ".join(
             f"{_e(name)} {count}" for name, count in sources.items()) + "</p>")
+    parts.append(_handling_html(alert))
     if alert.get("postcrisis"):
         parts.append(_postcrisis_html(alert["postcrisis"]))
     if alert["top_posts"]:
         parts.append("<p><b>Top posts</b></p>")
         parts.extend(_post_html(post) for post in alert["top_posts"])
     parts.append("</div>")
+    return "\n".join(parts)
+
+
+def _handling_html(alert: dict) -> str:
+    """Owner, acknowledgement, resolution (by whom, with its note) and the notes written."""
+    events = alert.get("handling") or []
+    resolutions = [e for e in events if e["kind"] == "resolved"]
+    resolution = resolutions[-1] if alert["status"] == "resolved" and resolutions else None
+    facts = []
+    if alert.get("owner"):
+        facts.append(f"owner {_e(alert['owner'])}")
+    if alert.get("acknowledged_at"):
+        facts.append(f"acknowledged {_e(alert['acknowledged_at'])}")
+    if alert["status"] == "resolved":
+        by = f" by {_e(resolution['actor'])}" if resolution and resolution["actor"] else ""
+        facts.append(f"resolved {_e(alert.get('resolved_at'))}{by}")
+    parts = [f"<p><b>Handling:</b> {'; '.join(facts)}.</p>"] if facts else []
+    if resolution and resolution["detail"]:
+        parts.append(f"<p><b>Resolution note:</b> {_e(resolution['detail'])}</p>")
+    notes = [e for e in events if e["detail"] and e is not resolution]
+    if notes:
+        parts.append("<p><b>Notes</b></p><ul>" + "".join(
+            f"<li>{_e(e['at'])} &middot; {_e(e['actor'] or 'unknown')} ({_e(e['kind'])}): "
+            f"{_e(e['detail'])}</li>" for e in notes) + "</ul>")
     return "\n".join(parts)
 
 
@@ -329,6 +395,9 @@ def _formula_html() -> str:
         "(speed only when size is above 1), capped to 0&ndash;100. Levels: below 25 low, 25&ndash;50 "
         "elevated, 50&ndash;75 high, 75 and above critical. Twice the usual negatives give 30; four "
         "times give 60; four times while accelerating to twice the day's pace give 80.</p>"
+        f"<p>A watch with less than {MIN_BASELINE_DAYS} day of mentions before the last "
+        f"{RECENT_HOURS} hours has no usual amount to compare with: it gets no score and the "
+        f"level <i>{NO_BASELINE}</i>, and is listed after the watches with a score.</p>"
         "<p><b>Post-crisis evaluation</b> of a resolved alert: time from opening to acknowledgement "
         "and to resolution; negative share in the 7 days before the alert window, during it, and in "
         "the 24 hours after resolution; back to baseline when the share after is at most the share "
@@ -342,7 +411,16 @@ def _img(path: Path, alt: str) -> str:
 
 
 def _level(level: str) -> str:
-    return f'<span class="level level-{_e(level)}">{_e(level)}</span>'
+    return f'<span class="level level-{_e(_slug(level))}">{_e(level)}</span>'
+
+
+def _risk_words(risk: WatchRisk) -> str:
+    return f"Risk {risk.score:.0f}" if risk.has_baseline else "Risk"
+
+
+def _risk_figure(value: float | None, form: str) -> str:
+    """A risk figure, or an en dash where there is none (no baseline to compare with)."""
+    return "&ndash;" if value is None else _e(form.format(value))
 
 
 def _e(value) -> str:

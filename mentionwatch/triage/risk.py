@@ -14,6 +14,9 @@ mentions up to the end of the report period:
 
 Twice the usual negatives gives 30 (elevated), four times 60 (high), four times and accelerating
 to double the day's pace 80 (critical).
+
+A watch with less than MIN_BASELINE_DAYS of mentions before the last 24 hours has nothing to
+compare with: it gets no score, no level but "no baseline yet", and no size.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from storage.timeutil import from_iso, to_iso
 RECENT_HOURS = 24
 SPEED_HOURS = 6
 BASELINE_DAYS = 7
+MIN_BASELINE_DAYS = 1
+NO_BASELINE = "no baseline yet"
 LEVELS = ((75, "critical"), (50, "high"), (25, "elevated"), (0, "low"))
 EVIDENCE_POSTS = 5
 
@@ -43,13 +48,13 @@ class WatchRisk:
     """A watch's risk score with the figures behind it."""
 
     watch: str
-    score: float
+    score: float | None  # None: no baseline yet
     level: str
     end: str
     weighted_recent: float  # N24
-    weighted_usual: float  # E24
+    weighted_usual: float | None  # E24; None: no baseline yet
     weighted_last6h: float  # N6
-    size: float
+    size: float | None  # None: no baseline yet
     speed: float
     negatives_recent: int
     mentions_recent: int
@@ -59,13 +64,21 @@ class WatchRisk:
     open_alerts: int
     top_posts: list[dict] = field(default_factory=list)
 
+    @property
+    def has_baseline(self) -> bool:
+        return self.score is not None
+
     def explanation(self) -> str:
-        usual = (f"{self.weighted_usual:.1f} usual" if self.baseline_days >= 1
-                 else "no baseline yet")
+        if self.has_baseline:
+            compared = (f"reach-weighted {self.weighted_recent:.1f} vs {self.weighted_usual:.1f} "
+                        f"usual; size x{self.size:.2f}")
+        else:
+            compared = (f"reach-weighted {self.weighted_recent:.1f}; {NO_BASELINE}: less than "
+                        f"{MIN_BASELINE_DAYS} day of mentions before the last {RECENT_HOURS} h "
+                        "to compare with")
         return (f"{self.negatives_recent} negative of {self.mentions_recent} mentions in the last "
-                f"{RECENT_HOURS} h (reach-weighted {self.weighted_recent:.1f} vs {usual}; "
-                f"size x{self.size:.2f}); last {SPEED_HOURS} h weighted {self.weighted_last6h:.1f} "
-                f"(speed x{self.speed:.2f})")
+                f"{RECENT_HOURS} h ({compared}); last {SPEED_HOURS} h weighted "
+                f"{self.weighted_last6h:.1f} (speed x{self.speed:.2f})")
 
 
 def watch_risk(db, watch: str, model_id: str | None, end: str) -> WatchRisk:
@@ -92,13 +105,13 @@ def watch_risk(db, watch: str, model_id: str | None, end: str) -> WatchRisk:
                 last6h += weight
         else:
             baseline += weight
-    usual = baseline / baseline_days if baseline_days >= 1 else 0.0
-    size = (recent + 1) / (usual + 1)
     speed = (last6h + 1) / (recent / (RECENT_HOURS / SPEED_HOURS) + 1)
-    score = 30 * math.log2(size) if size > 1 else 0.0
-    if size > 1 and speed > 1:
-        score += 20 * math.log2(speed)
-    score = round(min(max(score, 0.0), 100.0), 1)
+    if baseline_days >= MIN_BASELINE_DAYS:
+        usual = baseline / baseline_days
+        size = (recent + 1) / (usual + 1)
+        score = _score(size, speed)
+    else:  # nothing to compare with: any amount would look like a surge
+        usual = size = score = None
 
     counts_recent = _counts(db, watch, model_id, recent_start, end_time)
     counts_baseline = _counts(db, watch, model_id, baseline_start, recent_start)
@@ -106,14 +119,25 @@ def watch_risk(db, watch: str, model_id: str | None, end: str) -> WatchRisk:
     open_alerts = db.execute("SELECT count(*) FROM alerts WHERE watch = ? AND status != 'resolved'",
                              [watch]).fetchone()[0]
     return WatchRisk(
-        watch=watch, score=score, level=risk_level(score), end=end,
-        weighted_recent=round(recent, 2), weighted_usual=round(usual, 2),
-        weighted_last6h=round(last6h, 2), size=round(size, 3), speed=round(speed, 3),
+        watch=watch, score=score, level=NO_BASELINE if score is None else risk_level(score),
+        end=end, weighted_recent=round(recent, 2), weighted_usual=_rounded(usual, 2),
+        weighted_last6h=round(last6h, 2), size=_rounded(size, 3), speed=round(speed, 3),
         negatives_recent=counts_recent[1], mentions_recent=counts_recent[0],
         share_recent=_share(counts_recent), share_baseline=_share(counts_baseline),
         baseline_days=round(baseline_days, 2), open_alerts=open_alerts,
         top_posts=posts[:EVIDENCE_POSTS],
     )
+
+
+def _score(size: float, speed: float) -> float:
+    score = 30 * math.log2(size) if size > 1 else 0.0
+    if size > 1 and speed > 1:
+        score += 20 * math.log2(speed)
+    return round(min(max(score, 0.0), 100.0), 1)
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def _negatives(db, watch: str, model_id: str | None, start: dt.datetime, end: dt.datetime):

@@ -1,0 +1,217 @@
+"""`mentionwatch search` and `export --query`: Chinese, Japanese and Korean words, several watches,
+mention ids and the order of the results.
+
+Each test here failed before its fix: a Chinese word was found only where it stood alone between
+punctuation, only the last --watch was kept, and the output had no ids and no stated order.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import sqlite3
+
+import pytest
+
+from mentionwatch.triage.query import MentionFilters, search_rows, where_clause
+from storage import Mention, open_db, save_mentions
+from test_export import _stock  # the small stocked database of the export tests
+
+# (external id, title, text), one minute apart, p1 oldest
+POSTS = [
+    ("p1", None, "酒店太差了，房间很脏，不会再来"),
+    ("p2", None, "酒店很好，wifi 很快"),
+    ("p3", None, "送餐太慢了"),
+    ("p4", None, "味道不错，就是太慢"),
+    ("p5", None, "このホテルのサービスは最悪でした"),
+    ("p6", None, "배송이 너무 느려요"),
+    ("p7", None, "the hotel wifi was slow"),
+    ("p8", "酒店评价", "great stay, would come back"),
+    ("p9", None, "我的iPhone手机坏了"),
+    ("p10", None, "บริการแย่มาก"),
+]
+
+
+@pytest.fixture
+def posts_db(tmp_path):
+    path = tmp_path / "cjk.db"
+    db = open_db(path)
+    save_mentions(db, [Mention("forum", eid, text, f"2024-05-01T08:{minute:02d}:00Z", title=title,
+                               watches=("w",))
+                       for minute, (eid, title, text) in enumerate(POSTS)])
+    db.close()
+    return path
+
+
+def _found(cli, db_path, query, *args) -> list[str]:
+    result = cli("--db", db_path, "search", query, "--json", "--limit", "100", *args)
+    assert result.exit_code == 0, result.output
+    return sorted(json.loads(line)["external_id"] for line in result.stdout.splitlines())
+
+
+def _one_line_mistake(result, expected: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [f"Error: {expected}"]
+
+
+# ---------------------------------------------------------------- 1. Chinese, Japanese, Korean
+
+def test_every_review_with_a_chinese_word_is_found(cli, shared_file, tmp_path):
+    """The tester's case: real takeaway reviews, imported as JSONL; 太慢 ('too slow') stands inside
+    longer runs of characters, which the index holds as one word each."""
+    with shared_file("zh/waimai_10k.csv").open(encoding="utf-8", newline="") as handle:
+        reviews = [row["review"] for _, row in zip(range(3000), csv.DictReader(handle))]
+    feed = tmp_path / "waimai.jsonl"
+    feed.write_text("".join(json.dumps({"id": i, "text": text, "created_at": 1_700_000_000 + 60 * i,
+                                        "lang": "zh"}, ensure_ascii=False) + "\n"
+                            for i, text in enumerate(reviews)), encoding="utf-8")
+    assert cli("import", feed, "--source", "waimai", "--watch", "waimai").exit_code == 0
+    slow = sum("太慢" in text for text in reviews)
+    assert slow > 20
+    for query in ("太慢", "太慢*"):
+        result = cli("search", query, "--watch", "waimai", "--limit", "10000", "--json")
+        assert len(result.stdout.splitlines()) == slow, query  # before: 1 and 10 of 84
+        out = tmp_path / "slow.csv"
+        result = cli("export", "--query", query, "--watch", "waimai", "--out", out)
+        assert result.exit_code == 0, result.output
+        assert f"{slow} mentions exported" in result.output
+    both = sum("太慢" in text and "好吃" in text for text in reviews)
+    assert len(cli("search", "太慢 好吃", "--limit", "10000", "--json").stdout.splitlines()) == both
+
+
+@pytest.mark.parametrize("query, found", [
+    ("酒店", ["p1", "p2", "p8"]),                       # inside a run, and in a title
+    ("酒店 wifi", ["p2"]),                               # a CJK word AND an indexed word
+    ("太慢 OR 很脏", ["p1", "p3", "p4"]),
+    ("太慢 NOT 味道", ["p3"]),
+    ("太慢 NOT 酒店", ["p3", "p4"]),                     # no title (NULL) still counts as 'not in it'
+    ("(酒店 OR hotel) NOT 太差", ["p2", "p7", "p8"]),
+    ("太慢*", ["p3", "p4"]),
+    ('"wifi 很快"', ["p2"]),                             # a quoted CJK phrase: exactly that text
+    ('"WIFI 很快"', ["p2"]),                             # ASCII letters in it: any case, as the index
+    ("酒店　很脏", ["p1"]),                               # the ideographic space separates words
+    ("サービス", ["p5"]),                                # Japanese
+    ("배송", ["p6"]),                                    # Korean: a particle is attached (배송이)
+    ("บริการ", ["p10"]),                                  # Thai, also written without spaces
+    ("iphone手机", ["p9"]),
+    ("hotel", ["p7"]),                                   # words alone: the index, as before
+    ("太_", []),                                         # _ and % are characters, not wildcards
+])
+def test_cjk_words_are_found_inside_the_text(cli, posts_db, query, found):
+    assert _found(cli, posts_db, query) == found
+
+
+@pytest.mark.parametrize("query, construct", [
+    ("NEAR(酒店 很脏)", "NEAR(...)"),
+    ("title:酒店", "a column filter (title:, text:)"),
+    ("^酒店", "^ (start of a column)"),
+    ("酒店 + 很脏", "+ (joining phrases)"),
+])
+def test_syntax_that_cannot_apply_to_cjk_words_is_refused(cli, posts_db, tmp_path, query, construct):
+    problem = (f"the search query {query!r}: {construct} cannot be used with Chinese, Japanese or "
+               "Korean words, which are found as text (words, \"phrases\", AND, OR, NOT and brackets can)")
+    _one_line_mistake(cli("--db", posts_db, "search", query), problem)
+    result = cli("--db", posts_db, "export", "--query", query, "--out", tmp_path / "x.csv")
+    _one_line_mistake(result, f"Invalid value for --query: {problem}")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_such_syntax_still_works_on_the_other_words(cli, posts_db):
+    assert _found(cli, posts_db, "NEAR(hotel slow) OR 太慢") == ["p3", "p4", "p7"]
+    assert _found(cli, posts_db, "text:wifi 酒店") == ["p2"]
+
+
+def test_relevance_order_is_refused_for_cjk_words(cli, posts_db):
+    _one_line_mistake(cli("--db", posts_db, "search", "酒店", "--sort", "relevance"),
+                      "--sort relevance cannot rank Chinese, Japanese or Korean words: they are found "
+                      "as text, not through the index (use --sort newest or oldest)")
+
+
+SIGNS = "甲乙丙丁"
+OPERATOR_QUERIES = [
+    "甲 乙", "甲 OR 乙", "甲 NOT 乙", "甲 OR 乙 丙", "甲 乙 NOT 丙", "甲 NOT 乙 丙", "甲 AND 乙 NOT 丙",
+    "甲 OR 乙 AND 丙", "甲 NOT 乙 NOT 丙", "甲 OR 乙 NOT 丙", "(甲 OR 乙) NOT 丙", "甲 NOT (乙 OR 丙)",
+    "甲 AND (乙 OR 丙 丁)", "(甲 OR 乙) AND (丙 OR 丁) NOT 甲 乙", "甲 OR 乙 OR 丙 NOT 丁 AND 甲",
+]
+
+
+@pytest.mark.parametrize("query", OPERATOR_QUERIES)
+def test_operators_keep_the_precedence_of_the_index(tmp_path, query):
+    """With one character per word, separated by spaces, the index and text containment find the
+    same posts, so any difference is a difference in how AND, OR, NOT and brackets group."""
+    db = open_db(tmp_path / "signs.db")
+    subsets = [" ".join(c) for size in range(1, 5) for c in itertools.combinations(SIGNS, size)]
+    save_mentions(db, [Mention("t", str(i), text, "2024-01-01T00:00:00Z")
+                       for i, text in enumerate(subsets)])
+    where, params = where_clause(db, MentionFilters(query=query))
+    assert ":q" in where and "LIKE" in where  # the CJK path, not one FTS5 MATCH
+    ours = {row[0] for row in db.execute(f"SELECT m.id FROM mentions m WHERE {where}", params)}
+    index = {row[0] for row in db.execute("SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?",
+                                          [query])}
+    assert ours == index and index
+
+
+def test_a_third_party_tool_needs_no_python_function(posts_db):
+    """The SQL runs on a plain sqlite3 connection (what Datasette or the sqlite3 shell has)."""
+    db = open_db(posts_db)
+    where, params = where_clause(db, MentionFilters(query="酒店 NOT 太差"))
+    plain = sqlite3.connect(posts_db)
+    rows = plain.execute(f"SELECT external_id FROM mentions m WHERE {where} ORDER BY 1", params).fetchall()
+    assert rows == [("p2",), ("p8",)]
+
+
+# ---------------------------------------------------------------- 2. several watches
+
+def test_watch_is_repeatable_and_means_any_of_them(cli, tmp_path):
+    db_path = tmp_path / "s.db"
+    _stock(db_path)
+    query = "refund OR parcel OR crashing"  # p1 (acme), p3 (acme and globex), p4 (globex)
+    assert _found(cli, db_path, query, "--watch", "acme") == ["p1", "p3"]
+    assert _found(cli, db_path, query, "--watch", "globex") == ["p3", "p4"]
+    assert _found(cli, db_path, query, "--watch", "acme", "--watch", "globex") == ["p1", "p3", "p4"]
+
+
+# ---------------------------------------------------------------- 3. ids and order
+
+def test_lines_start_with_the_mention_id_newest_first(cli, posts_db):
+    db = open_db(posts_db)
+    ids = dict(db.execute("SELECT external_id, id FROM mentions").fetchall())
+    result = cli("--db", posts_db, "search", "酒店")
+    assert result.exit_code == 0, result.output
+    assert [int(line.split()[0]) for line in result.stdout.splitlines()] == [ids["p8"], ids["p2"], ids["p1"]]
+    assert result.stderr.strip() == "3 mentions found, newest first (the first column is the mention id)"
+    oldest = cli("--db", posts_db, "search", "酒店", "--sort", "oldest", "--limit", "2")
+    assert [int(line.split()[0]) for line in oldest.stdout.splitlines()] == [ids["p1"], ids["p2"]]
+    assert oldest.stderr.strip() == ("2 mentions shown (--limit 2: there may be more), oldest first "
+                                     "(the first column is the mention id)")
+    marked = cli("--db", posts_db, "mark", str(ids["p8"]), "--state", "flagged")
+    assert marked.exit_code == 0, marked.output
+
+
+def test_relevance_order_for_words(cli, tmp_path):
+    db = open_db(tmp_path / "r.db")
+    save_mentions(db, [
+        Mention("t", "once", "refund asked once, among many other words here", "2024-01-02T00:00:00Z"),
+        Mention("t", "thrice", "refund refund refund", "2024-01-01T00:00:00Z")])
+    newest = search_rows(db, MentionFilters(query="refund", limit=5), "newest")
+    ranked = search_rows(db, MentionFilters(query="refund", limit=5), "relevance")
+    db.close()
+    assert [row["external_id"] for row in newest] == ["once", "thrice"]
+    assert [row["external_id"] for row in ranked] == ["thrice", "once"]
+    result = cli("--db", tmp_path / "r.db", "search", "refund", "--sort", "relevance")
+    assert result.stderr.strip().endswith("found, best match first (the first column is the mention id)")
+
+
+def test_since_limits_the_search(cli, posts_db):
+    assert _found(cli, posts_db, "酒店", "--since", "2024-05-01T08:01:00Z") == ["p2", "p8"]
+    _one_line_mistake(cli("--db", posts_db, "search", "酒店", "--since", "soon"),
+                      "Invalid value for --since: 'soon' is not a time: unrecognised timestamp 'soon' "
+                      "(use e.g. 2015-02-20, 2015-02-20T08:00:00Z or 7d)")
+
+
+def test_bench_search_prints_its_figures(cli):
+    result = cli("bench", "search", "--count", "2000")
+    assert result.exit_code == 0, result.output
+    assert "stored 2,000 synthetic mentions" in result.output
+    line = next(line for line in result.output.splitlines() if "Chinese word, absent (reads all)" in line)
+    assert " ms " in line and "0 found" in line
