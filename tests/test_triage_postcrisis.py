@@ -134,3 +134,33 @@ def test_acknowledged_at_filled_in_by_an_older_resolve_is_no_acknowledgement(his
     figures = evaluate_alert(db, alert_id)
     assert figures["time_to_acknowledge_s"] is None
     assert figures["summary"].startswith("not acknowledged, resolved after 5h")
+
+
+def _browse_timings(db, alert_id: int) -> tuple:
+    from mentionwatch.triage.browse import canned_queries
+
+    sql = canned_queries("m")["alert_timings"]["sql"]
+    row = [r for r in db.execute(sql).fetchall() if r[0] == alert_id][0]
+    return row[5], row[6]  # hours_to_acknowledge, hours_to_resolve
+
+
+def test_browse_view_times_alerts_as_the_post_crisis_figures_do(history):
+    """The browse view's 'time to acknowledge and resolve' counts from the same start, and reads
+    the same acknowledgement, as `alerts show` and the report (alerts/postcrisis.py)."""
+    db = history
+    live = _alert(db)
+    assert _browse_timings(db, live) == (0.75, 5.0)
+
+    replayed = _alert(db)  # found by a replay 3 hours after it would have opened
+    recorded = WINDOW_END + dt.timedelta(hours=3)
+    db.conn.execute("INSERT INTO alert_events (alert_id, at, actor, kind) VALUES (?, ?, 'detector', 'opened')",
+                    [replayed, to_iso(recorded)])
+    db.conn.execute("UPDATE alerts SET acknowledged_at = ? WHERE id = ?",
+                    [to_iso(recorded + dt.timedelta(minutes=30)), replayed])
+    figures = evaluate_alert(db, replayed)
+    assert _browse_timings(db, replayed) == (figures["time_to_acknowledge_s"] / 3600,
+                                             figures["time_to_resolve_s"] / 3600) == (0.5, 2.0)
+
+    never_acknowledged = _alert(db)
+    db.conn.execute("UPDATE alerts SET acknowledged_at = resolved_at WHERE id = ?", [never_acknowledged])
+    assert _browse_timings(db, never_acknowledged) == (None, 5.0)

@@ -109,12 +109,22 @@ def canned_queries(model_id: str | None) -> dict:
         },
         "alert_timings": {
             "title": "Alerts: time to acknowledge and resolve",
-            "description": "Hours from opening to acknowledgement and to resolution, per alert.",
-            "sql": "SELECT id, watch, severity, status, opened_at, "
-                   "round((julianday(acknowledged_at) - julianday(opened_at)) * 24, 2) "
+            "description": "Hours from opening to acknowledgement and to resolution, per alert "
+                           "(counted from when the alert was recorded, for an alert found later by "
+                           "a replay or in imported history, as `alerts show` does).",
+            # the clock starts at max(opened_at, the 'opened' event) and a resolve that filled in
+            # acknowledged_at without an 'acknowledged' event is no acknowledgement (alerts/postcrisis.py)
+            "sql": "WITH timed AS (SELECT a.*, max(a.opened_at, coalesce("
+                   "(SELECT min(e.at) FROM alert_events e WHERE e.alert_id = a.id AND e.kind = 'opened'), "
+                   "a.opened_at)) AS clock_start, "
+                   "(SELECT min(e.at) FROM alert_events e WHERE e.alert_id = a.id "
+                   "AND e.kind = 'acknowledged') AS ack_event FROM alerts a) "
+                   "SELECT id, watch, severity, status, opened_at, "
+                   "round((julianday(coalesce(nullif(acknowledged_at, CASE WHEN ack_event IS NULL "
+                   "THEN resolved_at END), ack_event)) - julianday(clock_start)) * 24, 2) "
                    "AS hours_to_acknowledge, "
-                   "round((julianday(resolved_at) - julianday(opened_at)) * 24, 2) "
-                   "AS hours_to_resolve FROM alerts ORDER BY opened_at DESC",
+                   "round((julianday(resolved_at) - julianday(clock_start)) * 24, 2) "
+                   "AS hours_to_resolve FROM timed ORDER BY opened_at DESC",
         },
     }
 
