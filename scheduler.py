@@ -11,8 +11,13 @@ One APScheduler 3 `BlockingScheduler` is all the process does. Its jobs, each wi
 - `detect`: spike detection (also on its own interval); a new or updated alert is notified at once.
 - `notify`: retries notifications that failed or are due.
 - `watchlist`: reloads the watchlist when its file changes (SIGHUP does the same at once); an
-  invalid file is rejected with one log line and the old jobs keep running.
+  invalid file, or a sentiment model that cannot be loaded, is rejected with one log line and the
+  old jobs (and model) keep running. What the service sees of the watchlist (a rejected change, its
+  notification targets that cannot send, its model) is recorded for `mentionwatch status`.
 - `heartbeat`: tells `mentionwatch status` that the service is alive and when each job runs next.
+
+Before every job run and heartbeat the database file is checked: deleted or replaced by another
+file, the service logs an ERROR and stops (exit code 1) instead of writing on into the old one.
 
 Every job run is logged as one structured line and stored in `job_runs`. A locked database or a full
 disk is one clear log line and a retry at the job's next run, never a crash. SIGTERM/SIGINT stop
@@ -25,7 +30,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import sqlite3
 import threading
 import time
@@ -48,8 +52,10 @@ from alerts.notify import warn_about_targets
 from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
 from mentionwatch.service_state import (
     STALE_HEARTBEAT_SECONDS, JobSchedule, close_interrupted_runs, finish_job_run, heartbeat,
-    load_failures, mark_process, prune_job_runs, save_schedules, start_job_run,
+    load_failures, mark_process, process_alive, prune_job_runs, record_service_view, save_schedules,
+    start_job_run,
 )
+from sentiment.scorer import ModelLoadError, missing_model_folder
 from storage import open_db
 from storage.db import database_problem
 from storage.timeutil import to_iso
@@ -64,6 +70,7 @@ FIRST_COLLECT_SPREAD_SECONDS = 10.0  # first polls after a start are spread over
 MAX_WORKERS = 6
 JOB_RUNS_KEEP_DAYS = 30  # `job_runs` history kept; crawl runs, mentions and alerts are never pruned
 PRUNE_EVERY_SECONDS = 3600.0
+STOP_WRITE_TIMEOUT_MS = 2000  # the last writes of a stop wait this long for a lock held by a job
 UTC = dt.timezone.utc
 
 
@@ -124,15 +131,8 @@ def other_live_service(db) -> str | None:
         return None
     age = (dt.datetime.now(UTC) - dt.datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%SZ")
            .replace(tzinfo=UTC)).total_seconds()
-    if age > STALE_HEARTBEAT_SECONDS:
-        return None
-    if host == socket.gethostname():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None  # killed without a chance to say so
-        except PermissionError:
-            pass  # alive, under another user
+    if age > STALE_HEARTBEAT_SECONDS or not process_alive(pid, host):
+        return None  # killed without a chance to say so
     return f"pid {pid} on {host}"
 
 
@@ -143,14 +143,20 @@ class Service:
                  blocking: bool = True,
                  reload_check: float = DEFAULT_RELOAD_CHECK_SECONDS,
                  stop_timeout: float = DEFAULT_STOP_TIMEOUT_SECONDS,
-                 connect: Callable[[Path], object] = open_db,
+                 connect: Callable[[Path], object] | None = None,
                  collect_options: dict | None = None):
         self.config_path = Path(config_path)
         self.config: Config = load_config(self.config_path)  # ConfigError: the caller says it
+        problem = missing_model_folder(self.config.sentiment.model)
+        if problem:
+            raise ConfigError(f"{self.config_path}: sentiment.model: {problem}")
         self.db_path = Path(db_path) if db_path else self.config.database
+        self.exit_code = 0  # 1 when the service stopped on its own because of a problem
+        self._db_identity: tuple[int, int] | None = None  # the database file the service opened
+        self._db_gone = False  # that file was deleted or replaced: nothing more is written
         self.reload_check = reload_check
         self.stop_timeout = stop_timeout
-        self._connect = connect
+        self._connect = connect or open_db
         self._collect_options = collect_options or {}
         self._local = threading.local()
         self._connections: list = []
@@ -214,12 +220,14 @@ class Service:
         other = other_live_service(db)
         if other:
             raise ServiceAlreadyRunning(f"another mentionwatch service ({other}) is running on "
-                                        f"{self.db_path}; stop it first")
+                                        f"{self.db_path.resolve()}; stop it first")
+        self._db_identity = _file_identity(self.db_path)
         interrupted = close_interrupted_runs(db)
         if interrupted:
             log.warning("%d job run(s) were interrupted by the previous stop of the service "
                         "(their committed work is kept)", interrupted)
         mark_process(db, "starting", str(self.config_path.resolve()))
+        self._record_view(self.config)
         for job_id, (failures, until) in load_failures(db).items():
             self._failures[job_id], self._backoff_until[job_id] = failures, until
         summary = self._apply_config(self.config, first=True)
@@ -239,10 +247,7 @@ class Service:
         log.info("%s: no new job runs; waiting up to %.0fs for %d running job(s)", reason,
                  self.stop_timeout, len(self._running),
                  extra={"fields": {"event": "stopping", "running": sorted(self._running)}})
-        try:
-            mark_process(self.db(), "stopping")
-        except sqlite3.DatabaseError as exc:
-            log.warning("could not record the stop: %s", describe_db_error(exc))
+        self._record_state("stopping")
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
@@ -253,19 +258,55 @@ class Service:
                                            timeout=self.stop_timeout)
             still_running = sorted(self._running) + (["a watchlist reload or heartbeat"]
                                                      if self._housekeeping_runs else [])
-        try:
-            mark_process(self.db(), "stopped")
-        except sqlite3.DatabaseError as exc:
-            log.warning("could not record the stop: %s", describe_db_error(exc))
+        if not finished:
+            self._close_unfinished_runs()
+        self._record_state("stopped")
         if not finished:
             log.warning("stopped while %s still ran (over %.0fs); its committed work is kept and "
                         "the rest is redone at the next start", ", ".join(still_running),
                         self.stop_timeout, extra={"fields": {"event": "stopped", "unfinished": still_running}})
             logging.shutdown()
-            os._exit(0)  # worker threads would otherwise be joined at exit, without a bound
+            os._exit(self.exit_code)  # worker threads would otherwise be joined at exit, without a bound
         log.info("service stopped", extra={"fields": {"event": "stopped"}})
         self._close_connections()
-        return 0
+        return self.exit_code
+
+    def _record_state(self, state: str) -> None:
+        if self._db_gone:  # a new connection would create (or write into) the file now at the path
+            return
+        try:
+            mark_process(self.db(), state)
+        except sqlite3.DatabaseError as exc:
+            log.warning("could not record the stop: %s", describe_db_error(exc))
+
+    def _close_unfinished_runs(self) -> None:
+        """Job runs (and their crawl runs) that overstayed the stop are recorded as interrupted now:
+        the process exits without waiting for them, and `status` must not show them as running."""
+        if self._db_gone:
+            return
+        db = self.db()
+        try:
+            # this and the last state change wait briefly for a lock a job may hold: a stop must not hang
+            db.execute(f"PRAGMA busy_timeout = {STOP_WRITE_TIMEOUT_MS}")
+            close_interrupted_runs(db)
+        except sqlite3.DatabaseError as exc:  # the next start closes them
+            log.warning("could not record the unfinished runs: %s", describe_db_error(exc))
+
+    def _database_file_replaced(self) -> bool:
+        """True when the database file was deleted or replaced since the start: then an ERROR is
+        logged and the service stops (exit code 1), since all it would write from now on goes
+        into a file nobody can open any more, and a second service could start on the new one."""
+        if self._db_identity is None or _file_identity(self.db_path) == self._db_identity:
+            return False
+        self._db_gone = True
+        if not self._stopping.is_set():
+            self.exit_code = 1
+            log.error("the database file %s was deleted or replaced while the service ran; stopping, "
+                      "so that nothing more goes into the old file (start the service again to use "
+                      "the file now at that path)", self.db_path.resolve(),
+                      extra={"fields": {"event": "database_replaced"}})
+            self.stop("database file deleted or replaced")
+        return True
 
     def _install_signal_handlers(self) -> None:
         # Handlers only set things in motion on another thread: the main thread may be inside
@@ -347,22 +388,51 @@ class Service:
             try:
                 new_config = load_config(self.config_path)
             except ConfigError as exc:
-                log.error("watchlist rejected (%s), the previous jobs keep running: %s", reason, exc,
-                          extra={"fields": {"event": "reload_rejected"}})
-                return False
-            old_config, self.config = self.config, new_config
+                return self._reject(reason, str(exc))
+            old_config = self.config
+            if _model_key(new_config) != _model_key(old_config):
+                try:  # loaded now, so that a model that cannot be used never replaces one that works
+                    new_scorer = self._load_model(new_config)
+                except ModelLoadError as exc:
+                    return self._reject(reason, f"{self.config_path}: sentiment.model: {exc}")
+                with self._scorer_lock:
+                    self._scorer = new_scorer
+            self.config = new_config
             if Path(new_config.database).resolve() != Path(old_config.database).resolve():
                 log.warning("the watchlist names another database; restart the service to use it")
-            if _model_key(new_config) != _model_key(old_config):
-                with self._scorer_lock:
-                    self._scorer = None  # the score job loads the new model on its next run
             summary = self._apply_config(new_config)
             log.info("watchlist reloaded (%s): %d collection jobs, %d added, %d removed, %d rescheduled",
                      reason, summary.get("collect", 0), summary.get("added", 0),
                      summary.get("removed", 0), summary.get("rescheduled", 0),
                      extra={"fields": {"event": "reloaded", **summary}})
+            self._record_view(new_config)
             warn_about_targets(new_config)
             return True
+
+    def _reject(self, reason: str, problem: str) -> bool:
+        """A watchlist change that cannot be used: one log line, recorded for `status`; the
+        previous watchlist keeps running."""
+        log.error("watchlist rejected (%s), the previous jobs keep running: %s", reason, problem,
+                  extra={"fields": {"event": "reload_rejected"}})
+        self._record_view(self.config, watchlist_problem=problem)
+        return False
+
+    def _record_view(self, config: Config, watchlist_problem: str | None = None) -> None:
+        """What `mentionwatch status` shows as the service sees it: status runs in another
+        environment (no secrets set, another user) and may not read the watchlist as it does."""
+        from alerts.notify import target_problems
+        from sentiment import model_id_for
+
+        try:
+            model_id = model_id_for(config.sentiment)
+        except Exception:  # an odd model setting: the score job reports it; status shows no model
+            model_id = None
+        try:
+            record_service_view(self.db(), watchlist_problem=watchlist_problem,
+                                notification_problems=target_problems(config), model_id=model_id)
+        except sqlite3.DatabaseError as exc:
+            _rollback(self._local)
+            log.warning("could not record the watchlist's state for status: %s", describe_db_error(exc))
 
     def request_run(self, job_id: str) -> None:
         """Run a job as soon as possible (or right after its current run)."""
@@ -387,6 +457,8 @@ class Service:
         if kind in ("watchlist", "heartbeat"):  # housekeeping: no job_runs row, no log line
             self._housekeeping(kind)
             return
+        if self._database_file_replaced():
+            return
         with self._idle:
             # Checked and counted under one lock: finish() closes the database connections once
             # nothing is counted, and a run starting after that would use a closed connection.
@@ -401,7 +473,7 @@ class Service:
             status, detail = getattr(self, f"_job_{kind}")(db, job_id)
         except Exception as exc:
             status = "error"
-            problem = describe_db_error(exc)
+            problem = _known_problem(exc)
             detail = {"error": problem or f"{type(exc).__name__}: {str(exc)[:300]}"}
             if problem is None:
                 unexpected = exc
@@ -491,7 +563,7 @@ class Service:
             if kind == "watchlist":
                 if _file_stamp(self.config_path) != self._stamp:
                     self.reload()
-            else:
+            elif not self._database_file_replaced():
                 heartbeat(self.db())
                 self._save_all_schedules()
                 if time.monotonic() >= self._next_prune:
@@ -560,15 +632,20 @@ class Service:
     def _get_scorer(self):
         with self._scorer_lock:
             if self._scorer is None:
-                from sentiment import load_scorer
-
-                _quiet_progress_bars()
-                started = time.monotonic()
-                self._scorer = load_scorer(self.config.sentiment)
-                log.info("sentiment model %s loaded in %.1fs", self._scorer.model_id,
-                         time.monotonic() - started,
-                         extra={"fields": {"event": "model_loaded", "model": self._scorer.model_id}})
+                self._scorer = self._load_model(self.config)
             return self._scorer
+
+    @staticmethod
+    def _load_model(config: Config):
+        """The configured sentiment model, loaded (ModelLoadError: one line saying why not)."""
+        from sentiment import load_scorer
+
+        _quiet_progress_bars()
+        started = time.monotonic()
+        scorer = load_scorer(config.sentiment)
+        log.info("sentiment model %s loaded in %.1fs", scorer.model_id, time.monotonic() - started,
+                 extra={"fields": {"event": "model_loaded", "model": scorer.model_id}})
+        return scorer
 
     # --- state for `mentionwatch status` ---------------------------------------------------------
 
@@ -613,6 +690,23 @@ class Service:
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             log.debug("job %s is still running; this turn is skipped", event.job_id,
                      extra={"fields": {"job": event.job_id, "event": "skipped_busy"}})
+
+
+def _known_problem(exc: BaseException) -> str | None:
+    """One line for an error a job run may meet in normal operation (the database locked or full,
+    a sentiment model that cannot be loaded); None for a bug, which is logged with its traceback."""
+    if isinstance(exc, ModelLoadError):
+        return f"{exc}; will retry at the job's next run"
+    return describe_db_error(exc)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file now at `path`, or None when there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _quiet_progress_bars() -> None:

@@ -32,6 +32,7 @@ from crawler.pollers import SCRAPY_TYPES, SOURCES
 from crawler.pollers.base import UNFINISHED, Fetcher, FetchError, Page, make_client
 from crawler.source_types import source_label
 from mentionwatch.config import Config, SourceConfig, Watch
+from mentionwatch.logging_setup import redact_data
 from storage import save_mentions, utc_now_iso
 from storage.mentions import existing_external_ids
 
@@ -332,6 +333,8 @@ def _record_database_failure(db: Database, result: CrawlRunResult, exc: sqlite3.
 
 
 def _finish_run(db: Database, result: CrawlRunResult) -> None:
+    """Store the run; its error lines are redacted first, so callers print what was stored."""
+    result.errors = redact_data(result.errors)
     with db.atomic():
         db.conn.execute(
             "UPDATE crawl_runs SET finished_at = ?, status = ?, fetched = ?, new = ?, duplicates = ?, "

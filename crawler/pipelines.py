@@ -15,6 +15,7 @@ import re
 from scrapy.exceptions import DropItem
 
 from crawler.matching import matches_query
+from mentionwatch.logging_setup import redact
 from storage import Mention, open_db, parse_timestamp, save_mentions
 
 DEFAULT_BATCH_SIZE = 100
@@ -28,10 +29,10 @@ def item_to_mention(item, watch_name: str) -> Mention:
         raise ValueError("text: missing")
     mention = Mention(
         source=item.get("source"),
-        external_id=item.get("external_id"),
+        external_id=_without_secrets(item.get("external_id")),
         text=text.strip(),
         created_at=_created_at(item.get("created_at"), item.get("date_format")),
-        url=item.get("url"),
+        url=_without_secrets(item.get("url")),
         author=item.get("author"),
         title=item.get("title"),
         lang=item.get("lang"),
@@ -39,6 +40,11 @@ def item_to_mention(item, watch_name: str) -> Mention:
         watches=(watch_name,),
     )
     return mention.normalized()
+
+
+def _without_secrets(value):
+    """A page's address may carry the site's key (`?key=${SITE_KEY}`): never stored."""
+    return redact(value) if isinstance(value, str) else value
 
 
 def _created_at(raw, date_format: str | None):

@@ -2,12 +2,15 @@
 
 A Twisted reactor cannot be restarted inside one process (ReactorNotRestartable), so, like scrapyd,
 every crawl gets a fresh `python -m crawler.runner` child. The parent sends the job (database path,
-watch, source, setting overrides) as JSON on the child's stdin; the child runs the spider with
-Scrapy's AsyncCrawlerProcess and prints one result line on stdout. This makes `run_spider` safe to
-call again and again from a long-lived process such as the scheduler.
+watch, source, setting overrides, the secret values to hide) as JSON on the child's stdin; the child
+runs the spider with Scrapy's AsyncCrawlerProcess and prints one result line on stdout. This makes
+`run_spider` safe to call again and again from a long-lived process such as the scheduler. What the
+child reports (error lines, its log on stderr) is redacted again by the parent
+(`mentionwatch.logging_setup.redact`).
 
 On a time limit the child is asked to stop (CLOSESPIDER_TIMEOUT) so the pipeline still stores what it
-has; only when it overstays is it terminated, then killed.
+has; only when it overstays is it terminated, then killed. A child whose parent dies (the service
+killed with kill -9) dies with it, so no orphan crawls on beside a restarted service.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,10 +28,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
+from mentionwatch.logging_setup import known_secrets, redact, redact_data, remember_secrets
 
 log = logging.getLogger(__name__)
 
 RESULT_MARKER = "MENTIONWATCH_RESULT "
+PARENT_PID_ENV = "MENTIONWATCH_CRAWL_PARENT"  # tells the child whose death it must not outlive
 DEFAULT_TIMEOUT_SECONDS = 3600  # a crawl's time limit when the caller gives none
 GRACE_SECONDS = 30  # how long a child may take to close after its time limit
 RELAYED_LOG_LINES = 20  # child warnings repeated in the parent's log
@@ -65,6 +71,7 @@ def run_spider(db_path: str | Path, watch: Watch | dict | Any, source_cfg: Sourc
         "source": source_cfg.model_dump(mode="json"),
         "settings": settings_overrides or {},
         "timeout": timeout,
+        "secrets": known_secrets(),  # the ${VAR} values this process read: the child hides them too
     }
     outcome = _run_child(json.dumps(job), timeout)
     outcome["seconds"] = round(time.monotonic() - started, 3)
@@ -134,6 +141,7 @@ def _run_child(job_text: str, timeout: float) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
+    env[PARENT_PID_ENV] = str(os.getpid())
     process = subprocess.Popen([sys.executable, "-m", "crawler.runner"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                encoding="utf-8", errors="replace", env=env,
@@ -152,6 +160,7 @@ def _run_child(job_text: str, timeout: float) -> dict:
     outcome = _parse_child_output(stdout, stderr, process.returncode)
     if stopped_note:
         outcome["errors"].append(stopped_note)
+    outcome["errors"] = redact_data(outcome["errors"])  # they quote the URLs fetched, keys included
     return outcome
 
 
@@ -184,7 +193,7 @@ def _parse_child_output(stdout: str, stderr: str, returncode: int | None) -> dic
 def _relay_warnings(stderr: str) -> None:
     """Repeat the child's warnings (rejected items, failed pages) in this process's log."""
     relayed = 0
-    for line in (stderr or "").splitlines():
+    for line in redact(stderr or "").splitlines():
         if "] WARNING:" in line or "] ERROR:" in line or "] CRITICAL:" in line:
             if relayed < RELAYED_LOG_LINES:
                 log.warning("spider: %s", line.split("] ", 1)[-1][:500])
@@ -205,6 +214,7 @@ def crawl(job: dict) -> dict:
     from crawler.spiders import SPIDERS
     from crawler.spiders.options import parse_options
 
+    remember_secrets(job.get("secrets") or [])  # kept out of the mentions' URLs and ids
     watch, source_cfg = _as_watch(job["watch"]), _as_source(job["source"])
     spider_class = SPIDERS.get(source_cfg.type)
     if spider_class is None:
@@ -242,7 +252,40 @@ def _crawl_result(crawler) -> dict:
                    robots_blocked=stats.get("robotstxt/forbidden", 0), finish_reason=reason)
 
 
+def die_with_parent() -> None:
+    """End this child as soon as the process that started it is gone (killed with kill -9, say):
+    an orphan would go on storing reviews beside the restarted service. Batches it committed stay."""
+    parent = int(os.environ.get(PARENT_PID_ENV) or 0)
+    if not parent:
+        return  # started by hand
+    if not _kill_me_with_parent():  # not Linux: look at the parent now and then
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # it died before the lines above took effect
+        os._exit(1)
+
+
+def _kill_me_with_parent() -> bool:
+    """Linux: the kernel sends SIGKILL to this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
 def main() -> int:
+    die_with_parent()
     try:
         job = json.loads(sys.stdin.read())
         result = crawl(job)

@@ -59,6 +59,11 @@ class App:
     def has_config_file(self) -> bool:
         return self.config_path.exists()
 
+    @property
+    def db_path_given(self) -> bool:
+        """Whether --db or $MENTIONWATCH_DB names the database (else the watchlist does)."""
+        return self._db_path is not None or bool(os.environ.get(DB_ENV))
+
     def require_config_file(self) -> None:
         """For commands that do nothing without a watchlist (crawl, run): a missing one is a mistake,
         not an empty watchlist, so a scheduled job started in the wrong folder does not pass silently."""
@@ -151,12 +156,12 @@ pass_app = click.make_pass_decorator(App)
 
 
 def hide_secrets_in_logs(level: int) -> None:
-    """Command-line logs get the service's protections: tokens from the environment are redacted,
-    and httpx's request lines (full URLs, query-string keys included) stay quiet even with -vv."""
-    from mentionwatch.logging_setup import SecretFilter, quiet_libraries, secrets_from_environment
+    """Command-line logs get the service's protections: secrets are redacted (see
+    logging_setup.redact), and httpx's request lines stay quiet even with -vv."""
+    from mentionwatch.logging_setup import SecretFilter, quiet_libraries
 
     quiet_libraries(level)
-    secret_filter = SecretFilter(secrets_from_environment())
+    secret_filter = SecretFilter()
     for handler in logging.getLogger().handlers:
         handler.addFilter(secret_filter)
 

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mentionwatch.logging_setup import remember_secrets
+
 DEFAULT_CONFIG_NAME = "mentionwatch.yaml"
 DEFAULT_DB_NAME = "mentionwatch.db"
 CONFIG_ENV = "MENTIONWATCH_CONFIG"
@@ -231,14 +233,50 @@ class AlertOverrides(_Strict):
     _bucket = field_validator("bucket")(lambda v: None if v is None else _check_bucket(v))
 
 
+WATCH_NAME_RULE = ("1-64 ASCII letters (A-Z, a-z), digits, '_', '.' or '-', starting with a letter "
+                   "or digit")
+_WATCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_WATCH_NAME_CHAR = re.compile(r"[A-Za-z0-9_.-]")
+
+
+def watch_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a watch name, as one plain sentence; None when it can.
+
+    Watch names become file names (report charts), URL parts and command arguments: ASCII only.
+    """
+    if _WATCH_NAME.fullmatch(name):
+        return None
+    bad = list(dict.fromkeys(char for char in name if not _WATCH_NAME_CHAR.fullmatch(char)))
+    if not name:
+        problem = "it is empty"
+    elif bad:
+        shown = [repr(char) for char in bad]
+        listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+        problem = f"{listed} {'is' if len(bad) == 1 else 'are'} not allowed"
+    elif len(name) > 64:
+        problem = f"it is {len(name)} characters long"
+    else:
+        problem = f"it starts with {name[0]!r}"
+    return f"{name!r} is not a valid watch name: {problem}; use {WATCH_NAME_RULE}"
+
+
+def _check_watch_name(name: str) -> str:
+    problem = watch_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
 class Watch(_Strict):
     """A customer, brand or topic to monitor."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str
     description: str = ""
     query: Query
     sources: list[SourceConfig] = Field(default_factory=list)
     alerts: AlertOverrides = Field(default_factory=AlertOverrides)
+
+    _name = field_validator("name")(lambda v: _check_watch_name(v))
 
 
 class SentimentConfig(_Strict):
@@ -280,6 +318,11 @@ class Notification(_Strict):
 
     def resolve_url(self) -> str | None:
         """The apprise URL, or None when its environment variable or file is not there."""
+        url = self._read_url()
+        remember_secrets([url])  # a webhook URL is a secret: hidden in logs and stored errors
+        return url
+
+    def _read_url(self) -> str | None:
         if self.url:
             return self.url
         if self.url_env:
@@ -367,8 +410,12 @@ class Config(_Strict):
         return self.alerts.model_copy(update=changed)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read, interpolate and validate a watchlist file. Raises ConfigError with one clear line."""
+def load_config(path: str | Path, *, keep_unset_env: bool = False) -> Config:
+    """Read, interpolate and validate a watchlist file. Raises ConfigError with one clear line.
+
+    With `keep_unset_env`, a `${NAME}` whose variable is not set stays as written instead of being
+    an error (for `status`, which may run without the service's secrets).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -376,10 +423,10 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: no such file (create one with 'mentionwatch init')") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse_config(text, path)
+    return parse_config(text, path, keep_unset_env=keep_unset_env)
 
 
-def parse_config(text: str, path: str | Path = "<config>") -> Config:
+def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bool = False) -> Config:
     """Validate watchlist text; relative paths (database, url_file, a model folder) are taken from the file's folder."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -392,7 +439,7 @@ def parse_config(text: str, path: str | Path = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the file must be a mapping of settings, not {type(data).__name__}")
     try:
-        data = _interpolate(data, ())
+        data = _interpolate(data, (), keep_unset_env)
     except _MissingEnv as missing:
         raise ConfigError(
             f"{path}:{_line_of(node, missing.location)}: {_dotted(missing.location)}: "
@@ -427,16 +474,19 @@ class _MissingEnv(Exception):
         self.location = location
 
 
-def _interpolate(value: Any, location: tuple) -> Any:
+def _interpolate(value: Any, location: tuple, keep_unset: bool = False) -> Any:
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*location, k)) for k, v in value.items()}
+        return {k: _interpolate(v, (*location, k), keep_unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*location, i)) for i, v in enumerate(value)]
+        return [_interpolate(v, (*location, i), keep_unset) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
         def replace(match: re.Match) -> str:
             name = match.group(1)
             if name not in os.environ:
+                if keep_unset:
+                    return match.group(0)
                 raise _MissingEnv(name, location)
+            remember_secrets([os.environ[name]])  # hidden in logs and stored errors from now on
             return os.environ[name]
         return _ENV_REFERENCE.sub(replace, value)
     return value

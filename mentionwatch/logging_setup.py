@@ -1,9 +1,15 @@
-"""Log output of the background service: one line per event, as text or as JSON for log shippers.
+"""Log output of the background service, and the redaction of secrets from logs and stored errors.
 
 A log call may carry structured fields with `extra={"fields": {...}}`; the text format appends them
-as `key=value`, the JSON format puts them at the top level of the object. A `SecretFilter` on the
-handler replaces any known secret (notification URLs, tokens from the environment) with
-`[redacted]`, so a secret that slips into an error message still never reaches the log.
+as `key=value`, the JSON format puts them at the top level of the object.
+
+`redact` hides secrets in any text: the values the watchlist read with `${VAR}`, notification URLs,
+tokens named by `token_env` (all announced with `remember_secrets`), the `MENTIONWATCH_*` variables
+that hold a token, key, password or URL, credentials in URLs (`user:password@`) and the values of
+query parameters named like a key, token, secret, password, signature or auth. Every stored error
+text goes through it (`redact_data` for lists and dicts), and a `SecretFilter` on each log handler
+applies it to a record's message, arguments, fields and traceback, so a secret that slips into an
+error message still never reaches the log or the database.
 """
 from __future__ import annotations
 
@@ -13,45 +19,48 @@ import logging
 import os
 import re
 import sys
+import urllib.parse
 from collections.abc import Iterable
 
 REDACTED = "[redacted]"
-_SECRET_ENV_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|KEY|URL|WEBHOOK)", re.IGNORECASE)
-_URL_CREDENTIALS = re.compile(r"(\w+://)[^/\s:@]+:[^/\s@]+@")
+_SECRET_ENV_NAME = re.compile(r"(TOKEN|SECRET|PASS|KEY|URL|WEBHOOK|AUTH|CREDENTIAL)", re.IGNORECASE)
+_NOT_SECRET_ENV = ("MENTIONWATCH_CONFIG", "MENTIONWATCH_DB")  # paths, named in ordinary messages
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^/?#\s@]+@")
+_QUERY_PARAMETER = re.compile(r"(?P<lead>[?&;](?P<name>[\w.\-\[\]%]+)=)(?P<value>[^&#\s\"'<>]+)")
+_SECRET_PARAMETER_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "pass",
+                           "signature", "sig", "auth", "authorization", "credential", "credentials"}
+_SECRET_PARAMETER_ENDINGS = ("key", "token", "secret", "password", "signature")  # apiKey, accessToken
+_TRAILING_PUNCTUATION = re.compile(r"[.,:;)\]]+$")  # ends a sentence, not the value
 _MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words
 
+_remembered: set[str] = set()  # secrets this process has met (see remember_secrets)
 
-class SecretFilter(logging.Filter):
-    """Replaces known secret values, and user:password in URLs, in every record's text."""
 
-    def __init__(self, secrets: Iterable[str] = ()):
-        super().__init__()
-        self.secrets: list[str] = []
-        self.update(secrets)
+def remember_secrets(values: Iterable[str | None]) -> None:
+    """Hide these values from now on, in this process's logs and in what it stores.
 
-    def update(self, secrets: Iterable[str]) -> None:
-        found = {s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}
-        # longest first, so a secret containing another is replaced whole
-        self.secrets = sorted(set(self.secrets) | found, key=len, reverse=True)
+    Also their percent-encoded forms (a URL-encoded copy of a secret is as good as the secret) and,
+    for a URL, its password and secret query values, which an error may quote on their own.
+    """
+    for value in values:
+        if not value:
+            continue
+        for secret in (value, *_secret_parts_of_url(value)):
+            if len(secret) >= _MIN_SECRET_LENGTH:
+                _remembered.update({secret, urllib.parse.quote(secret, safe=""),
+                                    urllib.parse.quote_plus(secret, safe="")})
 
-    def clean(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self.clean(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, None
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            record.fields = {k: self.clean(v) if isinstance(v, str) else v for k, v in fields.items()}
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = self.clean(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
+def _secret_parts_of_url(value: str) -> list[str]:
+    if "://" not in value:
+        return []
+    try:
+        parts = urllib.parse.urlsplit(value.strip())
+        password = parts.password
+    except ValueError:  # not a URL after all
+        return []
+    query = urllib.parse.parse_qsl(parts.query)
+    return [part for part in (password, *(v for k, v in query if is_secret_parameter(k))) if part]
 
 
 def secrets_from_environment(environ: dict[str, str] | None = None) -> list[str]:
@@ -59,7 +68,83 @@ def secrets_from_environment(environ: dict[str, str] | None = None) -> list[str]
     environ = os.environ if environ is None else environ
     return [value for name, value in environ.items()
             if name.upper().startswith("MENTIONWATCH_") and _SECRET_ENV_NAME.search(name)
-            and name.upper() not in ("MENTIONWATCH_CONFIG", "MENTIONWATCH_DB")]
+            and name.upper() not in _NOT_SECRET_ENV]
+
+
+def known_secrets() -> list[str]:
+    """Every secret value to hide now, longest first (a secret containing another is hidden whole).
+
+    The environment is read at each call: a variable set after start-up is covered too.
+    """
+    found = {*_remembered, *secrets_from_environment()}
+    return sorted((s for s in found if s and len(s) >= _MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def redact(text: str) -> str:
+    """The text with every known secret, URL credential and secret query parameter replaced."""
+    for secret in known_secrets():
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
+    return _QUERY_PARAMETER.sub(_redact_parameter, text)
+
+
+def redact_data(value):
+    """`redact` applied to every text inside lists, tuples and dicts (fields, stored JSON details);
+    other objects become their redacted text, as they would be written anyway."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {key: redact_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(item) for item in value]
+    return redact(value if isinstance(value, str) else str(value))
+
+
+def is_secret_parameter(name: str) -> bool:
+    """`key`, `api_key`, `apiKey`, `access_token`, `X-Amz-Signature`, `auth` ... but not `keyword`."""
+    words = [word for word in re.split(r"[^a-z0-9]+", urllib.parse.unquote(name).lower()) if word]
+    return any(word in _SECRET_PARAMETER_WORDS or word.endswith(_SECRET_PARAMETER_ENDINGS)
+               or word.startswith("auth") for word in words)
+
+
+def _redact_parameter(match: re.Match) -> str:
+    if not is_secret_parameter(match["name"]):
+        return match[0]
+    value = match["value"]
+    rest = value.removeprefix(REDACTED)  # a known secret there was already replaced
+    trailing = _TRAILING_PUNCTUATION.search(rest)
+    ending = trailing[0] if trailing and (trailing.start() > 0 or rest != value) else ""
+    return f"{match['lead']}{REDACTED}{ending}"
+
+
+class SecretFilter(logging.Filter):
+    """Redacts every record's message, arguments, fields, traceback and stack (see `redact`)."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        super().__init__()
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        """More values to hide; they are hidden in stored errors too (see remember_secrets)."""
+        remember_secrets(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.fields = redact_data(fields)
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
 
 
 def _utc_timestamp(record: logging.LogRecord) -> str:
@@ -109,7 +194,7 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO,
     """Send every log record to stderr (or `stream`) in the chosen format; returns the secret filter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    secret_filter = SecretFilter([*secrets_from_environment(), *secrets])
+    secret_filter = SecretFilter(secrets)
     handler.addFilter(secret_filter)
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -1,9 +1,10 @@
 """What the background service records about itself, and the health report built from it.
 
 The service (scheduler.py) writes three things another process can read: the `service_process`
-row (pid, state, heartbeat), one `service_jobs` row per scheduled job (next run, failures, back-off)
-and one `job_runs` row per job run. `health_report` joins them with crawl runs, the unscored
-backlog and open alerts for `mentionwatch status`.
+row (pid, state, heartbeat, and what it sees of its watchlist: a rejected change, notification
+targets that cannot send, its sentiment model), one `service_jobs` row per scheduled job (next run,
+failures, back-off) and one `job_runs` row per job run. `health_report` joins them with crawl runs,
+the unscored backlog, notifications not yet delivered and open alerts for `mentionwatch status`.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from mentionwatch.logging_setup import redact, redact_data
 from storage import utc_now_iso
 from storage.timeutil import from_iso, to_iso
 
@@ -49,6 +51,33 @@ def mark_process(db: Database, state: str, config_path: str | None = None) -> No
             "started_at = CASE WHEN excluded.state = 'starting' THEN excluded.started_at "
             "ELSE started_at END",
             [os.getpid(), socket.gethostname(), config_path, state, now, now])
+
+
+def record_service_view(db: Database, *, watchlist_problem: str | None,
+                        notification_problems: list[str], model_id: str | None) -> None:
+    """What this service sees of its watchlist (at start and at each reload): `status` may run
+    without the service's environment and shows this while the service runs."""
+    with db.atomic():
+        db.conn.execute(
+            "UPDATE service_process SET watchlist_problem = ?, notification_problems = ?, model_id = ? "
+            "WHERE id = 1 AND pid = ?",
+            [redact(watchlist_problem) if watchlist_problem else None,
+             json.dumps(redact_data(notification_problems)), model_id, os.getpid()])
+
+
+def process_alive(pid: int, host: str) -> bool:
+    """Whether the process can be alive: on this host it is asked; another host's is assumed alive."""
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, under another user
+    except OSError:  # e.g. an odd pid on Windows: cannot tell
+        return True
+    return True
 
 
 def heartbeat(db: Database) -> None:
@@ -90,6 +119,7 @@ def start_job_run(db: Database, job_id: str) -> int:
 
 def finish_job_run(db: Database, run_id: int, status: str, detail: dict | str | None,
                    seconds: float) -> None:
+    detail = redact_data(detail)  # error lines may quote a URL with its key
     text = json.dumps(detail, default=str) if isinstance(detail, dict) else detail
     with db.atomic():
         db.conn.execute(
@@ -97,13 +127,24 @@ def finish_job_run(db: Database, run_id: int, status: str, detail: dict | str | 
             [utc_now_iso(), status, text, round(seconds, 3), run_id])
 
 
+INTERRUPTED_CRAWL_ERRORS = json.dumps(["interrupted: the service stopped during this crawl"])
+
+
 def close_interrupted_runs(db: Database) -> int:
-    """Job runs left 'running' by a killed service become 'interrupted'; returns how many."""
+    """Job runs left 'running' by a killed service become 'interrupted', and crawl runs left
+    'running' are closed as failed, saying so; returns how many job runs.
+
+    Only one service works on a database, so a crawl run still 'running' when it starts (or stops
+    without waiting) is its own, or one of a `mentionwatch crawl` typed by hand meanwhile, which
+    writes its real outcome over this when it ends.
+    """
+    now = utc_now_iso()
     with db.atomic():
         cursor = db.conn.execute(
             "UPDATE job_runs SET status = 'interrupted', finished_at = ?, "
-            "detail = 'the service stopped during this run' WHERE status = 'running'",
-            [utc_now_iso()])
+            "detail = 'the service stopped during this run' WHERE status = 'running'", [now])
+        db.conn.execute("UPDATE crawl_runs SET status = 'failed', finished_at = ?, errors = ? "
+                        "WHERE status = 'running'", [now, INTERRUPTED_CRAWL_ERRORS])
     return cursor.rowcount
 
 
@@ -120,30 +161,42 @@ def prune_job_runs(db: Database, keep_days: float, now: dt.datetime | None = Non
 # --- read by `mentionwatch status` -----------------------------------------------------------
 
 def health_report(db: Database, model_id: str | None, now: dt.datetime | None = None) -> dict:
-    """Everything `mentionwatch status` prints, as plain data (also its --json output)."""
+    """Everything `mentionwatch status` prints, as plain data (also its --json output).
+
+    `model_id` is the model of the watchlist as the caller reads it; while the service runs, the
+    model it recorded is the one the backlog is counted for.
+    """
     now = now or dt.datetime.now(dt.timezone.utc)
+    service = _service(db, now)
+    if service.get("alive") and service.get("model_id"):
+        model_id = service["model_id"]
     return {
         "checked_at": to_iso(now),
-        "service": _service(db, now),
+        "service": service,
         "jobs": _jobs(db),
         "sources": _sources(db),
         "backlog": _backlog(db, model_id),
+        "undelivered_notifications": _undelivered_notifications(db),
         "open_alerts": _open_alerts(db),
     }
 
 
 def _service(db: Database, now: dt.datetime) -> dict:
-    row = db.execute("SELECT pid, host, config_path, state, started_at, heartbeat_at "
-                     "FROM service_process WHERE id = 1").fetchone()
+    row = db.execute("SELECT pid, host, config_path, state, started_at, heartbeat_at, watchlist_problem, "
+                     "notification_problems, model_id FROM service_process WHERE id = 1").fetchone()
     if row is None:
-        return {"state": "never started"}
-    pid, host, config_path, state, started_at, heartbeat_at = row
+        return {"state": "never started", "alive": False}
+    pid, host, config_path, state, started_at, heartbeat_at, watchlist_problem, targets, model_id = row
     age = (now - from_iso(heartbeat_at)).total_seconds()
-    if state in ("running", "starting", "stopping") and age > STALE_HEARTBEAT_SECONDS:
-        state = f"not responding (was {state}; killed or hung?)"
-    return {"state": state, "pid": pid, "host": host, "config": config_path,
+    alive = state in ("running", "starting", "stopping")
+    if alive and not process_alive(pid, host):
+        state, alive = f"not running (was {state}; process {pid} is gone: killed or crashed)", False
+    elif alive and age > STALE_HEARTBEAT_SECONDS:
+        state, alive = f"not responding (was {state}; killed or hung?)", False
+    return {"state": state, "alive": alive, "pid": pid, "host": host, "config": config_path,
             "started_at": started_at, "heartbeat_at": heartbeat_at,
-            "heartbeat_age_seconds": round(age)}
+            "heartbeat_age_seconds": round(age), "watchlist_problem": watchlist_problem,
+            "notification_problems": json.loads(targets) if targets else [], "model_id": model_id}
 
 
 def _jobs(db: Database) -> list[dict]:
@@ -202,6 +255,20 @@ def _backlog(db: Database, model_id: str | None) -> dict:
         "SELECT count(*) FROM mentions m WHERE NOT EXISTS "
         "(SELECT 1 FROM scores s WHERE s.mention_id = m.id AND s.model_id = ?)", [model_id]).fetchone()[0]
     return {"mentions": total, "unscored": unscored, "model_id": model_id}
+
+
+def _undelivered_notifications(db: Database) -> list[dict]:
+    """Notifications not sent yet: waiting for their first try, failed and due again, or given up."""
+    from alerts.notify import MAX_ATTEMPTS
+
+    rows = db.execute(
+        "SELECT id, alert_id, target, state, attempts, last_error, next_attempt_at, created_at "
+        "FROM notifications WHERE status IN ('pending', 'failed') ORDER BY id").fetchall()
+    keys = ("id", "alert_id", "target", "state", "attempts", "last_error", "next_attempt_at", "created_at")
+    notifications = [dict(zip(keys, row)) for row in rows]
+    for notification in notifications:
+        notification["given_up"] = notification["attempts"] >= MAX_ATTEMPTS
+    return notifications
 
 
 def _open_alerts(db: Database) -> list[dict]:

@@ -231,8 +231,9 @@ def _load_hub_model(name: str):
     folder = Path(name).expanduser()
     if folder.exists():
         return _from_pretrained(name, local_files_only=True, where=f"from {folder}")
-    if name.startswith(("/", ".", "~")):
-        raise ModelLoadError(f"model {name} could not be loaded: there is no folder {folder.absolute()}")
+    problem = missing_model_folder(name)
+    if problem:
+        raise ModelLoadError(problem)
     try:
         return _transformers_load(name, local_files_only=True)  # downloaded before: no network needed
     except Exception as exc:  # not in the cache (OSError), or a cached copy that fails: ask the hub
@@ -241,6 +242,16 @@ def _load_hub_model(name: str):
     if endpoint is None:
         raise ModelLoadError(f"model {name} could not be loaded: {HUB_HINT}")
     return _from_pretrained(name, local_files_only=False, where=f"from {endpoint}")
+
+
+def missing_model_folder(name: str) -> str | None:
+    """Why a model written as a folder path ('/...', './...', '~/...') cannot be loaded, found out
+    without loading anything: the folder is not there. None for 'builtin', a hub id or a folder
+    that exists (whether it holds a usable model is only known by loading it)."""
+    folder = Path(name).expanduser()
+    if name == "builtin" or not name.startswith(("/", ".", "~")) or folder.exists():
+        return None
+    return f"model {name} could not be loaded: there is no folder {folder.absolute()}"
 
 
 def _from_pretrained(name: str, *, local_files_only: bool, where: str):

@@ -260,3 +260,16 @@ def m009_fts_automerge(db: Database) -> None:
     the database, so it is made here.
     """
     db.execute("INSERT INTO mentions_fts (mentions_fts, rank) VALUES ('automerge', 16)")
+
+
+@migrations()
+def m010_service_view(db: Database) -> None:
+    """What the running service sees of its watchlist, for `mentionwatch status` (which may run in
+    another environment, without the service's secrets, and read the file differently)."""
+    db.executescript(
+        """
+        ALTER TABLE service_process ADD COLUMN watchlist_problem TEXT;      -- its last change it rejected
+        ALTER TABLE service_process ADD COLUMN notification_problems TEXT;  -- JSON list of lines, no URLs
+        ALTER TABLE service_process ADD COLUMN model_id TEXT;               -- the sentiment model it uses
+        """
+    )

@@ -66,3 +66,15 @@ def cli(tmp_path, monkeypatch):
         return runner.invoke(main, [str(a) for a in args], catch_exceptions=False, **kwargs)
 
     return invoke
+
+
+@pytest.fixture(autouse=True)
+def _secrets_stay_with_their_test():
+    """Values a test's watchlist read with ${VAR} are remembered process-wide for redaction
+    (mentionwatch.logging_setup.remember_secrets): forgotten after the test, so one test's
+    `http://127.0.0.1:1` does not hide part of another test's URLs."""
+    from mentionwatch import logging_setup
+
+    before = set(logging_setup._remembered)
+    yield
+    logging_setup._remembered.intersection_update(before)

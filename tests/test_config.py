@@ -116,6 +116,17 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
      r"w\.yaml:4: alerts\.thresholds\[0\]\.window: 30m .*\(the bucket of watch 'a' is 20m\)"),
     ("watches:\n  - name: a\n    query: {any: [x]}\n    alerts:\n      thresholds:\n        - {count: 3, window: 90m}\n",
      r"w\.yaml:6: watches\[0\]\.alerts\.thresholds\[0\]\.window: 90m is not a whole number of buckets"),
+    # watch names: plain words naming the characters that are not allowed, never a regex
+    ("watches:\n  - name: 外卖\n    query: {any: [外卖]}\n",
+     r"w\.yaml:2: watches\[0\]\.name: '外卖' is not a valid watch name: '外' and '卖' are not "
+     r"allowed; use 1-64 ASCII letters \(A-Z, a-z\), digits, '_', '\.' or '-', starting with a "
+     r"letter or digit$"),
+    ("watches:\n  - name: café\n    query: {any: [x]}\n",
+     r"w\.yaml:2: watches\[0\]\.name: 'café' is not a valid watch name: 'é' is not allowed; use"),
+    ("watches:\n  - name: _acme\n    query: {any: [x]}\n",
+     r"w\.yaml:2: watches\[0\]\.name: '_acme' is not a valid watch name: it starts with '_'; use"),
+    ("watches:\n  - name: " + "a" * 65 + "\n    query: {any: [x]}\n",
+     r"watches\[0\]\.name: 'a{65}' is not a valid watch name: it is 65 characters long; use"),
 ])
 def test_bad_config_gives_one_line(tmp_path, text, expected):
     path = tmp_path / "w.yaml"

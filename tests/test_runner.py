@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ from scrapy.http import HtmlResponse
 from crawler.collect import collect_all
 from crawler.items import MentionItem
 from crawler.pipelines import item_to_mention
-from crawler.runner import RESULT_MARKER, run_spider
+from crawler.runner import PROJECT_ROOT, RESULT_MARKER, run_spider
 from crawler.spiders.extract import extract_mentions
 from crawler.spiders.options import (ReviewOptions, SitemapOptions, option_descriptions,
                                      parse_options)
@@ -216,6 +218,79 @@ def test_a_child_that_dies_without_a_result_is_one_error_line(caplog):
     with caplog.at_level("WARNING", logger="crawler.runner"):
         _relay_warnings(stderr)
     assert [r.getMessage() for r in caplog.records] == ["spider: WARNING: Dropped: malformed item"]
+
+
+def test_a_page_that_is_not_html_is_one_plain_error_line(tmp_path, caplog):
+    """A site answering garbage as JSON with status 200: one line saying so, no Scrapy
+    'Spider error processing' traceback relayed into the log."""
+
+    class JsonGarbageSite(LocalServer):
+        def handle_get(self, request):
+            if request.path == "/robots.txt":
+                return self.reply(request, 404, b"", "text/plain")
+            self.reply(request, 200, b"<html><body>\x00 garbage {{{ not json", "application/json")
+
+    with JsonGarbageSite() as site, caplog.at_level("WARNING", logger="crawler.runner"):
+        result = run_spider(tmp_path / "x.db", WATCH, reviews_source(f"{site.url}/reviews/acme"),
+                            settings_overrides=FAST, timeout=120)
+    assert result["errors"] == [f"{site.url}/reviews/acme: not an HTML page (Content-Type: application/json)"]
+    relayed = [r.getMessage() for r in caplog.records]
+    assert not [line for line in relayed if "Spider error" in line or "Traceback" in line], relayed
+
+
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat", encoding="ascii").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry))
+    return children
+
+
+def _gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie nobody reaped yet (what is left of a killed orphan)."""
+    try:
+        stat = open(f"/proc/{pid}/stat", encoding="ascii").read()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_crawl_process_dies_with_its_parent(tmp_path, endless_slow_site):
+    """kill -9 of the service must not leave its crawl running on, storing mentions beside a
+    restarted service: the `python -m crawler.runner` child ends with its parent."""
+    parent_code = (
+        "import sys; from crawler.runner import run_spider; "
+        f"run_spider({str(tmp_path / 'x.db')!r}, {WATCH!r}, "
+        f"{reviews_source(f'{endless_slow_site}/0', max_pages=10_000)!r}, "
+        f"settings_overrides={FAST!r}, timeout=600)")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=str(PROJECT_ROOT))
+    crawlers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not crawlers and time.monotonic() < deadline:
+            crawlers = [pid for pid in _children_of(parent.pid)
+                        if b"crawler.runner" in open(f"/proc/{pid}/cmdline", "rb").read()]
+            time.sleep(0.05)
+        assert crawlers, "the crawl process never started"
+        time.sleep(1.0)  # the child is crawling by now
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while not _gone(crawlers[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(crawlers[0]), "the crawl process outlived its parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for pid in crawlers:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("start, is_feed", [

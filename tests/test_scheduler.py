@@ -1,4 +1,5 @@
-"""The service's mechanics in-process: job ids, back-off, reload, database trouble, log lines.
+"""The service's mechanics in-process: job ids, back-off, reload, database trouble (locked, full,
+deleted), an unusable sentiment model, log lines, and `status` as the service sees it.
 
 Collection is the real collector against local HTTP servers serving the recorded Hacker News
 response; the scoring/detection/notification bodies are replaced by stand-ins here (the end-to-end
@@ -332,7 +333,8 @@ def test_a_second_service_on_the_same_database_is_refused(tmp_path):
     from scheduler import ServiceAlreadyRunning
     from storage import utc_now_iso
 
-    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL))
+    (tmp_path / "elsewhere").mkdir()
+    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL), db_path=tmp_path / "elsewhere" / ".." / "svc.db")
     _stand_in_bodies(service, [])
     other = subprocess.Popen(["sleep", "60"])  # a live process standing in for the first service
     try:
@@ -341,8 +343,9 @@ def test_a_second_service_on_the_same_database_is_refused(tmp_path):
             db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
                             "VALUES (1, ?, ?, 'running', ?, ?)",
                             [other.pid, socket.gethostname(), utc_now_iso(), utc_now_iso()])
-        with pytest.raises(ServiceAlreadyRunning, match=f"pid {other.pid}"):
+        with pytest.raises(ServiceAlreadyRunning, match=f"pid {other.pid}") as refused:
             service.start()
+        assert f"running on {(tmp_path / 'svc.db').resolve()}; stop it first" in str(refused.value)
     finally:
         other.kill()
         other.wait()
@@ -404,3 +407,224 @@ def test_old_job_runs_are_pruned_and_recent_ones_kept(db):
     assert prune_job_runs(db, keep_days=30) == 1
     left = {row[0] for row in db.execute("SELECT id FROM job_runs")}
     assert left == {new_run, running}
+
+
+# --- the database file, the model, what status shows ----------------------------------------------
+
+def _remove_database(db_path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{db_path}{suffix}"):
+            os.remove(f"{db_path}{suffix}")
+
+
+@pytest.mark.parametrize("how, noticed_by", [("deleted", "collect"), ("replaced", "heartbeat")])
+def test_a_deleted_or_replaced_database_file_stops_the_service(tmp_path, hn_hits, caplog, how, noticed_by):
+    """Deleted: the service would write on into a file nobody can open; replaced (a restored
+    backup): into the old one. Either way it says so once and stops with exit code 1."""
+    caplog.set_level(logging.INFO, logger="mentionwatch.service")
+    with HackerNewsServer(hn_hits[:5]) as hn:
+        service = _service(tmp_path, _hn_source(hn.url))
+        _stand_in_bodies(service, [])
+        job_id = next(iter(collect_targets(service.config)))
+        service.start()
+        try:
+            db = open_db(service.db_path)
+            wait_until(lambda: db.execute("SELECT count(*) FROM job_runs WHERE job_id = ? AND status = 'ok'",
+                                          [job_id]).fetchone()[0], 30, what="a first collection")
+            db.close()
+            service.scheduler.pause()  # the test says which run comes next
+            requests_before = len(hn.requests)
+            if how == "deleted":
+                _remove_database(service.db_path)
+            else:
+                restored = tmp_path / "restored.db"
+                open_db(restored).close()
+                _remove_database(service.db_path)
+                os.replace(restored, service.db_path)
+            hn.add_hits([{**hit, "created_at_i": hit["created_at_i"] + 10**8} for hit in hn_hits[5:10]])
+            if noticed_by == "collect":
+                service._run_job(job_id, "collect")  # its next run
+            else:
+                service._housekeeping("heartbeat")
+            assert service._stopping.is_set()
+        finally:
+            service.stop("test over")
+            code = service.finish()
+        assert code == 1
+        assert len(hn.requests) == requests_before  # nothing more collected into the old file
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert "deleted or replaced" in errors[0] and str(service.db_path.resolve()) in errors[0]
+    if how == "deleted":
+        assert not service.db_path.exists()  # not re-created empty by the stop
+    else:
+        assert open_db(service.db_path).execute("SELECT count(*) FROM service_process").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("model", ["nonexistent-model", "empty-folder"])
+def test_a_sentiment_model_that_cannot_be_loaded_is_rejected_on_reload(tmp_path, caplog, cli, model):
+    caplog.set_level(logging.INFO, logger="mentionwatch.service")
+    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL))
+    _stand_in_bodies(service, [])
+    service.start()
+    try:
+        jobs_before = {job.id for job in service.scheduler.get_jobs()}
+        (tmp_path / "empty-folder").mkdir()
+        _write_config(service.config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL, "30m"),
+                      service=f"sentiment: {{model: {tmp_path / model}}}")
+        assert service.reload("test") is False
+        assert service.config.sentiment.model == "builtin"  # the previous model is kept ...
+        assert {job.id for job in service.scheduler.get_jobs()} == jobs_before  # ... and the old jobs
+        interval = service.scheduler.get_job(next(iter(collect_targets(service.config)))).trigger.interval
+        assert interval.total_seconds() == 3600
+        result = cli("--config", service.config_path, "status")
+    finally:
+        service.stop("test over")
+        assert service.finish() == 0
+    rejected = [r for r in caplog.records if "watchlist rejected" in r.getMessage()]
+    assert len(rejected) == 1 and rejected[0].exc_info is None
+    assert f"sentiment.model: model {tmp_path / model} could not be loaded" in rejected[0].getMessage()
+    assert result.exit_code == 0, result.output
+    watchlist_line = next(line for line in result.stdout.splitlines() if line.startswith("Watchlist:"))
+    assert "sentiment.model" in watchlist_line and str(tmp_path / model) in watchlist_line
+    assert "keeps running with the previous watchlist" in result.stdout
+
+
+def test_a_model_that_fails_to_load_in_the_score_job_is_one_error_line(tmp_path, caplog):
+    """A folder that is no model (or a hub id that cannot be fetched) is only found out by loading."""
+    caplog.set_level(logging.INFO)
+    (tmp_path / "not-a-model").mkdir()
+    config_path = tmp_path / "watch.yaml"
+    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL),
+                  service=f"sentiment: {{model: {tmp_path / 'not-a-model'}}}")
+    service = Service(config_path, blocking=False)
+    service._apply_config(service.config, first=True)
+    service._run_job("score", "score")  # must not raise: no traceback in the log
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "could not be loaded" in errors[0].getMessage() and "retry" in errors[0].getMessage()
+    detail = open_db(service.db_path).execute(
+        "SELECT status, detail FROM job_runs WHERE job_id = 'score'").fetchone()
+    assert detail[0] == "error" and "could not be loaded" in json.loads(detail[1])["error"]
+
+
+def test_a_missing_model_folder_is_a_watchlist_mistake_at_start(tmp_path):
+    from mentionwatch.config import ConfigError
+
+    config_path = tmp_path / "watch.yaml"
+    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL),
+                  service=f"sentiment: {{model: {tmp_path / 'nonexistent-model'}}}")
+    with pytest.raises(ConfigError, match=r"sentiment\.model: .*there is no folder"):
+        Service(config_path, blocking=False)
+
+
+def test_status_shows_what_the_service_sees_not_this_shell(tmp_path, monkeypatch, cli):
+    """The service has secrets in its environment (systemd's EnvironmentFile) that the shell
+    running `status` has not: status must neither fail nor report the service's targets broken."""
+    monkeypatch.setenv("MW_TEST_HOOK", "json://127.0.0.1:9/hook")
+    monkeypatch.setenv("MW_TEST_FEED_KEY", "feedkey123")
+    config_path = tmp_path / "watch.yaml"
+    _write_config(config_path, tmp_path / "svc.db", f"""      - type: rss
+        interval: 1h
+        base_url: {CLOSED_PORT_URL}
+        options: {{urls: ["feed.xml?apikey=${{MW_TEST_FEED_KEY}}"], min_interval: 0}}
+""", service="notifications:\n  - {name: team, url_env: MW_TEST_HOOK}")
+    service = Service(config_path, blocking=False)
+    _stand_in_bodies(service, [])
+    service.start()
+    try:
+        monkeypatch.delenv("MW_TEST_HOOK")  # `status` from another shell, without the secrets
+        monkeypatch.delenv("MW_TEST_FEED_KEY")
+        running = cli("--config", config_path, "status")
+    finally:
+        service.stop("test over")
+        assert service.finish() == 0
+    assert running.exit_code == 0, running.output
+    assert "Service: running" in running.stdout
+    assert "Cannot send" not in running.stdout and "Watchlist:" not in running.stdout
+    stopped = cli("--config", config_path, "status")  # no service: this shell's view is all there is
+    assert stopped.exit_code == 0
+    assert "Cannot send: notification 'team': no URL: environment variable MW_TEST_HOOK" in stopped.stdout
+
+
+def test_status_with_a_broken_watchlist_still_reports_health(tmp_path, cli, caplog):
+    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL), reload_check=0.2)
+    _stand_in_bodies(service, [])
+    service.start()
+    try:
+        broken = service.config_path.with_name("watch.yaml.new")  # replaced in one step
+        broken.write_text(service.config_path.read_text().replace("score_interval: 1h", "score_interval: soon"),
+                          encoding="utf-8")
+        os.replace(broken, service.config_path)
+        wait_until(lambda: any("watchlist rejected" in r.getMessage() for r in caplog.records), 20,
+                   what="the rejection")
+        running = cli("--config", service.config_path, "status")
+        as_json = json.loads(cli("--config", service.config_path, "status", "--json").stdout)
+    finally:
+        service.stop("test over")
+        assert service.finish() == 0
+    assert running.exit_code == 0, running.output
+    lines = running.stdout.splitlines()
+    assert lines[0].startswith("Service: running")
+    assert lines[1].startswith(f"Watchlist: {service.config_path}:") and "service.score_interval" in lines[1]
+    assert "keeps running with the previous watchlist" in lines[2]
+    assert "Jobs:" in running.stdout and "collect:nodejs:" in running.stdout
+    assert "service.score_interval" in as_json["watchlist_problem"]
+    stopped = cli("--config", service.config_path, "status")
+    assert stopped.exit_code == 0 and "'mentionwatch run' will not start until this is fixed" in stopped.stdout
+
+
+def test_status_lists_notifications_not_delivered(tmp_path, cli, monkeypatch):
+    from alerts.notify import MAX_ATTEMPTS, queue_notifications, send_pending
+    from mentionwatch.config import load_config
+
+    monkeypatch.setenv("MW_TEST_HOOK", f"json://{CLOSED_PORT_URL.removeprefix('http://')}/hook")
+    config_path = tmp_path / "watch.yaml"
+    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL),
+                  service="notifications:\n  - {name: team, url_env: MW_TEST_HOOK}")
+    config = load_config(config_path)
+    db = open_db(config.database)
+    alert_ids = []
+    for watch in ("nodejs", "nodejs-old"):
+        with db.conn:
+            alert_ids.append(db.execute(
+                "INSERT INTO alerts (watch, rule, severity, window_start, window_end, opened_at, updated_at) "
+                "VALUES (?, 'spike', 'high', '2025-06-01T11:00:00Z', '2025-06-01T12:00:00Z', "
+                "'2025-06-01T12:00:00Z', '2025-06-01T12:00:00Z')", [watch]).lastrowid)
+        queue_notifications(db, config, alert_ids[-1], "opened", "high")
+    assert send_pending(db, config).failed == 2  # nothing listens: both wait for a retry
+    with db.conn:
+        db.execute("UPDATE notifications SET attempts = ? WHERE alert_id = ?", [MAX_ATTEMPTS, alert_ids[1]])
+
+    result = cli("--config", config_path, "status")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = lines.index("Notifications not delivered: 2")
+    retrying, given_up = lines[start + 1], lines[start + 2]
+    assert retrying.startswith(f"  alert #{alert_ids[0]} to team (opened:high): 1 failed attempt(s), next try 20")
+    assert "last error:" in retrying
+    assert given_up.startswith(f"  alert #{alert_ids[1]} to team (opened:high): "
+                               f"given up after {MAX_ATTEMPTS} attempts")
+    report = json.loads(cli("--config", config_path, "status", "--json").stdout)
+    assert [n["alert_id"] for n in report["undelivered_notifications"]] == alert_ids
+    assert "127.0.0.1:9/hook" not in result.stdout
+
+
+def test_status_tells_a_killed_service_at_once_on_the_same_host(tmp_path, cli):
+    import socket
+    import subprocess
+
+    from storage import utc_now_iso
+
+    config_path = tmp_path / "watch.yaml"
+    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL))
+    gone = subprocess.Popen(["sleep", "0"])  # a process that existed and is gone, like a kill -9'd service
+    gone.wait()
+    db = open_db(tmp_path / "svc.db")
+    with db.atomic():
+        db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
+                        "VALUES (1, ?, ?, 'running', ?, ?)",
+                        [gone.pid, socket.gethostname(), utc_now_iso(), utc_now_iso()])  # fresh heartbeat
+    result = cli("--config", config_path, "status")
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"Service: not running (was running; process {gone.pid} is gone")

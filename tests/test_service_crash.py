@@ -8,6 +8,9 @@ The service scores while it collects, so the collected mentions alone may all be
 test can look. The scoring kill therefore happens on a backlog imported while the service is down
 (as `mentionwatch import` would): thousands of mentions, committed 256 at a time, so the test sees
 scoring part done however fast the machine is.
+
+The other tests here are about the process too: the database deleted under it, a stop that does not
+wait for a slow crawl, SIGHUPs while it starts up.
 """
 from __future__ import annotations
 
@@ -108,6 +111,8 @@ def test_kill_during_collection_and_scoring_loses_and_duplicates_nothing(tmp_pat
             _kill(process)
 
         assert _counts(db) == (total, total)
+        assert db.execute("SELECT status, errors FROM crawl_runs WHERE id = ?", [killed_run]).fetchone() == (
+            "failed", '["interrupted: the service stopped during this crawl"]')  # closed by the restart
         assert len(_feeds_with_cursor(db, feed_of_etag)) == FEEDS
         assert {f"/{feed}" for feed in cursor_feeds} <= set(server.not_modified)  # ETag reused: 304
         assert len(server.requests) - requests_before == FEEDS
@@ -175,3 +180,116 @@ def _stored_of(db, feed: str) -> int:
     prefix = feed.removesuffix(".xml") + "-item"
     return db.execute("SELECT count(*) FROM mentions WHERE external_id LIKE ?", [f"{prefix}%"]).fetchone()[0]
 
+
+
+def test_a_deleted_database_stops_the_service_with_exit_code_1(tmp_path):
+    """Deleting the database under a running service must not go unnoticed: it would write on into
+    the deleted file while a second service could start on a new one."""
+    config_path = tmp_path / "watch.yaml"
+    log_path = tmp_path / "service.log"
+    with FeedServer({"/feed0.xml": rss_feed("feed 0", [("a1", "ACME Corp news", "ACME Corp")])}) as server:
+        config_path.write_text(_config(tmp_path, server.url), encoding="utf-8")
+        process = start_service(config_path, log_path)
+        try:
+            wait_started(log_path, process)
+            db_path = tmp_path / "crash.db"
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(f"{db_path}{suffix}"):
+                    os.remove(f"{db_path}{suffix}")
+            code = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                _kill(process)
+    assert code == 1
+    errors = [e for e in log_entries(log_path) if e["level"] == "ERROR"]
+    assert len(errors) == 1 and "deleted or replaced" in errors[0]["message"]
+    assert not db_path.exists()
+
+
+def test_a_stop_that_outwaits_a_crawl_leaves_nothing_running(tmp_path, cli):
+    """SIGTERM with a crawl still running past --stop-timeout: the process exits without it, and
+    its job run and crawl run are recorded as interrupted, not left 'running' for status to show."""
+    feeds = {f"/feed{n}.xml": rss_feed(f"feed {n}", [(f"f{n}", "ACME Corp", "ACME Corp")]) for n in range(FEEDS)}
+    config_path = tmp_path / "watch.yaml"
+    log_path = tmp_path / "service.log"
+    with FeedServer(feeds, delay=3.0) as server:
+        config_path.write_text(_config(tmp_path, server.url), encoding="utf-8")
+        process = start_service(config_path, log_path, None, "--stop-timeout", "1s")
+        try:
+            wait_started(log_path, process)
+            db = open_db(tmp_path / "crash.db")
+            wait_until(lambda: db.execute("SELECT count(*) FROM crawl_runs WHERE status = 'running'")
+                       .fetchone()[0], 30, interval=0.05, what="a crawl under way")
+            os.kill(process.pid, signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                _kill(process)
+    assert db.execute("SELECT count(*) FROM job_runs WHERE status = 'running'").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM crawl_runs WHERE status = 'running'").fetchone()[0] == 0
+    result = cli("--config", config_path, "status")
+    assert result.stdout.startswith("Service: stopped")
+    collect_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("collect:"))
+    assert " interrupted " in collect_line
+
+
+def test_a_sighup_while_the_service_starts_does_not_kill_it(tmp_path):
+    """SIGHUP means 'reload': one that comes during the imports and set-up, before the service's
+    handler is in place, must not end the process (SIGHUP's default action)."""
+    import subprocess
+    import sys
+    import time
+
+    config_path = tmp_path / "watch.yaml"
+    log_path = tmp_path / "service.log"
+    config_path.write_text(_config(tmp_path, "http://127.0.0.1:9"), encoding="utf-8")
+    command = [sys.executable, "-m", "mentionwatch", "--config", str(config_path), "run", "--log-format", "json"]
+    # exec'd from a process that restores SIGHUP's default: the test runner's shell may ignore it
+    launcher = ("import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+                "os.execv(sys.argv[1], sys.argv[1:])")
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen([sys.executable, "-c", launcher, *command], stdout=log_file,
+                                   stderr=subprocess.STDOUT, cwd=str(tmp_path))
+    try:
+        first_seen = _first_hangup_disposition(process)
+        hangups = 0
+        while '"event": "started"' not in log_path.read_text(encoding="utf-8") and process.poll() is None:
+            os.kill(process.pid, signal.SIGHUP)  # from the imports on, until the service runs
+            hangups += 1
+            time.sleep(0.02)
+        assert process.poll() is None, f"killed by SIGHUP number {hangups}: exit {process.returncode}"
+        assert first_seen == "ignored"  # protected from its first lines on, not only from the handler
+        os.kill(process.pid, signal.SIGHUP)  # once started, SIGHUP reloads
+        wait_until(lambda: any(e.get("event") == "reloaded" for e in log_entries(log_path)), 30,
+                   what="the SIGHUP reload")
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            _kill(process)
+
+
+def _first_hangup_disposition(process) -> str:
+    """'ignored' or 'caught': what the service process (after the launcher's exec) first does with
+    SIGHUP, read from /proc."""
+    import sys
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/<pid>/status")
+    hup = 1 << (signal.SIGHUP - 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            argv = open(f"/proc/{process.pid}/cmdline", "rb").read().split(b"\0")
+            status = open(f"/proc/{process.pid}/status", encoding="ascii").read()
+        except OSError:
+            argv, status = [], ""
+        if argv[1:3] == [b"-m", b"mentionwatch"]:  # exec'd: the service itself
+            masks = dict(line.split(":", 1) for line in status.splitlines() if line.startswith("Sig"))
+            if int(masks["SigIgn"], 16) & hup:
+                return "ignored"
+            if int(masks["SigCgt"], 16) & hup:
+                return "caught"
+        time.sleep(0.002)
+    raise AssertionError("the service never set up SIGHUP")

@@ -35,6 +35,7 @@ import httpx
 
 from mentionwatch import __version__
 from mentionwatch.config import SourceConfig, Watch
+from mentionwatch.logging_setup import remember_secrets
 from storage import Mention
 
 log = logging.getLogger(__name__)
@@ -334,6 +335,7 @@ class Poller:
         """An Authorization header with the token from its variable; none while that is unset."""
         (variable,) = self.credential_variables()
         token = os.environ.get(variable)
+        remember_secrets([token])  # token_env may name any variable, not only MENTIONWATCH_*
         if not token and self.option("token_env"):
             warn_once("%s: options.token_env names %s, which is not set: polling without a token",
                       self.source, variable)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.items import MentionItem
@@ -63,6 +64,15 @@ class MentionSpiderMixin:
             self.add_error(f"{response.url}: item selector {self.options.item!r} matched nothing "
                            f"(site changed?)")
         return items
+
+    def unreadable(self, response) -> bool:
+        """True, with one error line, for a page selectors cannot read: JSON, an image, a download
+        (a site answering an error in JSON with status 200, say)."""
+        if isinstance(response, TextResponse) and response.selector.type in ("html", "xml"):
+            return False
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1")[:80]
+        self.add_error(f"{response.url}: not an HTML page (Content-Type: {content_type or 'none'})")
+        return True
 
     def add_error(self, line: str) -> None:
         if len(self.errors) < MAX_ERROR_LINES:

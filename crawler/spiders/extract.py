@@ -122,7 +122,7 @@ def _external_id(page_url: str, site_id: str | None, permalink: str | None, auth
     The hash leaves out the page URL and the item's position on purpose: new reviews push old ones
     onto later pages, and the same review must keep the same id.
     """
-    host = urlsplit(page_url).netloc
+    host = urlsplit(page_url).netloc.rpartition("@")[2]  # without user:password@
     if site_id:
         return f"{host}:{site_id}"
     if permalink:

@@ -35,6 +35,8 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
                               cb_kwargs={"page": page})
 
     def parse(self, response, page: int = 1):
+        if self.unreadable(response):
+            return
         # later pages may legitimately be empty (the end of the list); a start page may not
         items = self.read_mentions(response, expect_items=page == 1)
         # asked before the items are yielded: the pipeline stores batches while the crawl runs

@@ -104,6 +104,8 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         return not self._page_patterns or any(p.search(url) for p in self._page_patterns)
 
     def parse_page(self, response):
+        if self.unreadable(response):
+            return
         listed_date = self._listed_dates.get(response.request.url) or \
             self._listed_dates.get(response.url)
         yield from self.read_mentions(response, listed_date)

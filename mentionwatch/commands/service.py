@@ -4,12 +4,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sqlite3
+from pathlib import Path
 
 import click
 
 from mentionwatch.app import App, bench, main, pass_app
-from mentionwatch.config import parse_duration
+from mentionwatch.config import DEFAULT_DB_NAME, Config, ConfigError, load_config, parse_duration
 
 
 def _duration(_ctx, _param, value):
@@ -34,7 +36,8 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
     the change is picked up within --reload-check, or at once with `kill -HUP <pid>`.
     """
     from mentionwatch.logging_setup import configure_logging
-    from scheduler import Service, ServiceAlreadyRunning, describe_db_error
+    from scheduler import Service, ServiceAlreadyRunning
+    from storage.db import database_problem
 
     app: App = ctx.obj
     verbose = ctx.parent.params.get("verbose", 0) if ctx.parent else 0
@@ -47,8 +50,8 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
                           stop_timeout=stop_timeout)
         code = service.run()
     except sqlite3.DatabaseError as exc:
-        logging.getLogger("mentionwatch.service").error(
-            "cannot start: %s (%s)", describe_db_error(exc), app.db_path)
+        logging.getLogger("mentionwatch.service").error(  # no retry here: the process ends
+            "cannot start: %s (%s)", database_problem(exc), Path(app.db_path).resolve())
         raise SystemExit(1) from None
     except ServiceAlreadyRunning as exc:
         logging.getLogger("mentionwatch.service").error("cannot start: %s", exc)
@@ -62,23 +65,70 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
 def status(app: App, as_json: bool) -> None:
     """Health of the monitor: the service, each job's last and next run, sources, backlog, alerts."""
     from mentionwatch.service_state import health_report
-    from sentiment import model_id_for
 
-    config = app.config  # a bad watchlist stops here: one line, exit 2
-    try:
-        model_id = model_id_for(config.sentiment)
-    except Exception:  # an unusable model setting: the backlog is then shown without a model
-        model_id = None
-    report = health_report(app.db, model_id)
-    if app.has_config_file:
-        from alerts.notify import target_problems
-
+    config, own_problem = _watchlist_for_status(app)
+    report = health_report(app.db, _model_id(config))
+    service = report["service"]
+    report["watchlist_problem"] = own_problem or (service["watchlist_problem"] if service["alive"] else None)
+    if config is not None and app.has_config_file:
         _mark_sources_in_watchlist(report["sources"], config)
-        report["notification_problems"] = target_problems(config)
+    report["notification_problems"] = _notification_problems(app, config, service)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(format_report(report))
+
+
+def _watchlist_for_status(app: App) -> tuple[Config | None, str | None]:
+    """The watchlist as far as status can read it, and its mistake (one line) if it has one: the
+    health report is shown all the same. A ${VAR} set for the service but not in this shell is no
+    mistake here (it stays as written)."""
+    if not app.has_config_file:
+        return app.config, None  # an empty watchlist, or the 'no such file' mistake for a named one
+    try:
+        config = load_config(app.config_path, keep_unset_env=True)
+    except ConfigError as exc:
+        if not app.db_path_given:
+            app.db_path = _database_named_in(app.config_path)
+        return None, str(exc)
+    app.config = config
+    return config, None
+
+
+def _database_named_in(config_path: Path) -> Path:
+    """The database of a watchlist that has a mistake: its top-level `database:` line when one is
+    there, else the default beside the file, as a valid watchlist would give."""
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    match = re.search(r"^database:[ \t]*(['\"]?)([^'\"#\n]*?)\1[ \t]*(#.*)?$", text, re.MULTILINE)
+    name = match.group(2).strip() if match else ""
+    path = Path(name if name and "${" not in name else DEFAULT_DB_NAME)
+    return path if path.is_absolute() else config_path.resolve().parent / path
+
+
+def _model_id(config: Config | None) -> str | None:
+    from sentiment import model_id_for
+
+    if config is None:
+        return None
+    try:
+        return model_id_for(config.sentiment)
+    except Exception:  # an unusable model setting: the backlog is then shown without a model
+        return None
+
+
+def _notification_problems(app: App, config: Config | None, service: dict) -> list[str]:
+    """Targets that cannot send: as the running service sees them (its environment has the
+    secrets), else as this shell does."""
+    if service["alive"]:
+        return service["notification_problems"]
+    if config is None or not app.has_config_file:
+        return []
+    from alerts.notify import target_problems
+
+    return target_problems(config)
 
 
 def _mark_sources_in_watchlist(sources: list[dict], config) -> None:
@@ -95,8 +145,9 @@ def _mark_sources_in_watchlist(sources: list[dict], config) -> None:
 def format_report(report: dict) -> str:
     """The status report as plain text for a terminal."""
     now = dt.datetime.strptime(report["checked_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-    lines = [_service_line(report["service"], now), ""]
-    lines.append("Jobs:")
+    lines = [_service_line(report["service"], now)]
+    lines += _watchlist_lines(report.get("watchlist_problem"), report["service"])
+    lines += ["", "Jobs:"]
     if not report["jobs"]:
         lines.append("  (none recorded: the service has not run on this database)")
     job_rows = [("job", "last run", "result", "next run", "note")]
@@ -127,6 +178,7 @@ def format_report(report: dict) -> str:
         lines.append(f"Backlog: {backlog['unscored']} of {backlog['mentions']} mentions not yet scored "
                      f"by {backlog['model_id']}")
     alerts = report["open_alerts"]
+    lines += _undelivered_lines(report.get("undelivered_notifications", []), now)
     for problem in report.get("notification_problems", []):
         lines.append(f"Cannot send: {problem}")
     lines.append(f"Open alerts: {len(alerts)}")
@@ -135,6 +187,34 @@ def format_report(report: dict) -> str:
         lines.append(f"  #{alert['id']} {where} {alert['severity']} {alert['status']} "
                      f"since {alert['opened_at']} ({alert['rule']})")
     return "\n".join(lines)
+
+
+def _watchlist_lines(problem: str | None, service: dict) -> list[str]:
+    if not problem:
+        return []
+    consequence = ("the service keeps running with the previous watchlist until this is fixed"
+                   if service.get("alive") else "'mentionwatch run' will not start until this is fixed")
+    return [f"Watchlist: {problem}", f"  {consequence}"]
+
+
+def _undelivered_lines(notifications: list[dict], now: dt.datetime) -> list[str]:
+    """Alerts the team has not been told about yet: each notification waiting, retrying or given up."""
+    if not notifications:
+        return []
+    lines = [f"Notifications not delivered: {len(notifications)}"]
+    for item in notifications[:20]:
+        what = f"  alert #{item['alert_id']} to {item['target']} ({item['state']}): "
+        if item["given_up"]:
+            what += f"given up after {item['attempts']} attempts"
+        elif item["attempts"]:
+            what += (f"{item['attempts']} failed attempt(s), next try "
+                     f"{_when(item['next_attempt_at'], now)}")
+        else:
+            what += f"waiting for its first try since {_when(item['created_at'], now)}"
+        if item["last_error"]:
+            what += f"; last error: {item['last_error'][:100]}"
+        lines.append(what)
+    return lines
 
 
 def _service_line(service: dict, now: dt.datetime) -> str:
