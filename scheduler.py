@@ -191,6 +191,9 @@ class Service:
     def db(self):
         db = getattr(self._local, "db", None)
         if db is None:
+            # a thread's first connection to a deleted file would create a new, empty database there
+            if self._db_gone or self._database_file_replaced():
+                raise sqlite3.OperationalError("the database file was deleted or replaced: the service stops")
             db = self._connect(self.db_path)
             self._local.db = db
             with self._lock:
@@ -627,7 +630,8 @@ class Service:
 
         with self._notify_lock:  # detect and notify both send: one at a time, or a row goes twice
             result = send_pending(db, config)
-        return {"sent": result.sent, "failed": result.failed}
+        return {"sent": result.sent, "failed": result.failed, "unconfirmed": result.unconfirmed,
+                "superseded": result.superseded}
 
     def _get_scorer(self):
         with self._scorer_lock:

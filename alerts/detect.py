@@ -8,6 +8,10 @@ overlapping window) updates it. Notifications are queued (not sent: `alerts.noti
 does that) when an alert opens or its severity rises, but only for incidents still going on at
 `now`: spikes found in old, freshly imported history are stored without waking anybody.
 
+A resolved alert is closed for good. When its incident goes on (hot buckets before the cooldown has
+passed), the part after the resolution is judged on the mentions created since then alone and, if
+still hot, opens a new alert (`alerts_for_series`); `backtest` knows no resolutions.
+
 An alert's `opened_at` is when the rules would have raised it (the end of its first hot bucket,
 never later than the run's time); its timeline events are written at the time they were recorded.
 `backtest` replays the same rules over a period and stores nothing.
@@ -21,7 +25,8 @@ import logging
 from dataclasses import dataclass, field
 
 from alerts import explain
-from alerts.detector import SEVERITIES, DetectorSettings, Incident, detect, threshold_incidents
+from alerts.detector import (SEVERITIES, DetectorSettings, Incident, bucket_stats, find_incidents,
+                             threshold_incidents)
 from alerts.series import Series, build_series, model_id_to_use, scored_rows
 from mentionwatch.config import duration_text
 from storage.timeutil import from_iso, parse_timestamp, to_iso
@@ -73,6 +78,7 @@ class Finding:
     rules: tuple[str, ...] = ()  # every rule that fired on the incident
     negative_share: float | None = None  # share of negative mentions in the window
     usual_share: float | None = None  # ... and over the week before it
+    follows: int | None = None  # the resolved alert whose incident this one continues, after its resolution
 
 
 def detector_settings(settings, bucket_seconds: float | None = None) -> DetectorSettings:
@@ -97,19 +103,19 @@ def _share(series: Series, first: int, last: int) -> float | None:
     return round(float(series.negative[max(first, 0): last + 1].sum() / total), 4) if total else None
 
 
-def _finding(series: Series, rule: str, incident: Incident, span: int) -> Finding:
+def _finding(series: Series, rule: str, incident: Incident, span: int, not_before: str | None = None) -> Finding:
     first_bucket = max(0, incident.start - span + 1)
     week = round(SEASON_SECONDS * SEASON_DAYS / series.bucket_seconds)
     steps = [(to_iso(series.known_at(bucket)), severity) for bucket, _kind, severity in incident.events]
     return Finding(
         watch=series.watch, source=series.source, rule=rule,
-        window_start=to_iso(series.bucket_start(first_bucket)),
+        window_start=max(to_iso(series.bucket_start(first_bucket)), not_before or ""),
         window_end=to_iso(series.bucket_end(incident.end)),
         observed=incident.observed, expected=round(incident.expected, 3), score=round(incident.z, 3),
         severity=incident.severity,
         opened_at=steps[0][0], opened_severity=steps[0][1], escalations=steps[1:],
         live=incident.active,
-        peak_start=to_iso(series.bucket_start(max(0, incident.peak - span + 1))),
+        peak_start=max(to_iso(series.bucket_start(max(0, incident.peak - span + 1))), not_before or ""),
         peak_end=to_iso(series.bucket_end(incident.peak)),
         rules=(rule,),
         negative_share=_share(series, first_bucket, incident.end),
@@ -117,17 +123,64 @@ def _finding(series: Series, rule: str, incident: Incident, span: int) -> Findin
     )
 
 
-def findings_for_series(series: Series, settings) -> list[Finding]:
-    """Every incident of the spike detector and of the threshold rules in one series, by opening time."""
+def findings_for_series(series: Series, settings, since: str | None = None, recent=None) -> list[Finding]:
+    """Every incident of the spike detector and of the threshold rules in one series, by opening time.
+    With `since`, only mentions created from then on count (`recent`: their negative counts), judged
+    against the baseline of the whole series, and no window starts before it."""
     tuned = detector_settings(settings)
-    _stats, incidents = detect(series.negative, tuned)
-    found = [_finding(series, SPIKE_RULE, incident, tuned.smooth) for incident in incidents]
+    judged = series.negative if recent is None else recent
+    incidents = find_incidents(bucket_stats(series.negative, tuned, judged=recent), tuned)
+    found = [_finding(series, SPIKE_RULE, incident, tuned.smooth, since) for incident in incidents]
     for rule in settings.thresholds:
         window = max(1, round(rule.window / settings.bucket))
         name = "threshold:" + (rule.name or f"{rule.count} in {duration_text(rule.window)}")
-        for incident in threshold_incidents(series.negative, window, rule.count, tuned.cooldown, rule.severity):
-            found.append(_finding(series, name, incident, window))
+        for incident in threshold_incidents(judged, window, rule.count, tuned.cooldown, rule.severity):
+            found.append(_finding(series, name, incident, window, since))
     return sorted(found, key=lambda f: f.opened_at)  # the order a live run meets them in
+
+
+def alerts_for_series(run: _Run, series: Series, settings) -> list[Finding]:
+    """The series' alerts for `_store`. A resolved alert is closed for good, even while the detector's
+    incident goes on (its cooldown has not passed): the part of the incident after the resolution,
+    counting only mentions created since then, stands in for the incident and opens an alert of its own."""
+    resolutions = _resolutions(run.db, series)
+    alerts: list[Finding] = []
+    for alert in merged_alerts(findings_for_series(series, settings)):
+        resolved = _latest_resolution(alert, resolutions)
+        alerts.extend(_after_resolution(run, series, settings, alert, *resolved) if resolved else [alert])
+    return alerts
+
+
+def _resolutions(db, series: Series) -> list[tuple[int, str, str, str]]:
+    """(id, window start, window end, resolved at) of the series' resolved alerts."""
+    return db.execute(
+        """SELECT id, window_start, window_end, resolved_at FROM alerts
+           WHERE watch = ? AND source IS ? AND status = 'resolved' AND resolved_at IS NOT NULL""",
+        [series.watch, series.source]).fetchall()
+
+
+def _latest_resolution(alert: Finding, resolutions) -> tuple[int, str] | None:
+    """(id, resolved at) of the last resolution of an alert on the incident before the incident ended."""
+    during = [(resolved_at, alert_id) for alert_id, start, end, resolved_at in resolutions
+              if _overlap(alert, start, end) and resolved_at < alert.window_end]
+    return (max(during)[1], max(during)[0]) if during else None
+
+
+def _overlap(alert: Finding, start: str, end: str) -> bool:
+    return alert.window_start < end and alert.window_end > start
+
+
+def _after_resolution(run: _Run, series: Series, settings, alert: Finding, resolved_id: int,
+                      resolved_at: str) -> list[Finding]:
+    """The alerts that the incident's mentions created since `resolved_at` make on their own."""
+    rows = scored_rows(run.db, series.watch, run.model_id, since=resolved_at, until=to_iso(series.ends_at),
+                       source=series.source)
+    last_bucket = series.ends_at - dt.timedelta(seconds=1e-6)
+    recent = build_series(rows, series.watch, series.bucket_seconds, last_bucket, source=series.source,
+                          start=series.start).negative
+    later = merged_alerts(findings_for_series(series, settings, since=resolved_at, recent=recent))
+    return [dataclasses.replace(part, follows=resolved_id) for part in later
+            if _overlap(part, alert.window_start, alert.window_end)]
 
 
 def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
@@ -239,7 +292,7 @@ def run_detection(db, config, now=None, notify: bool = True) -> DetectionResult:
             result.unchecked.append(watch.name)
         for series in all_series:
             result.checked += 1
-            for alert in merged_alerts(findings_for_series(series, settings)):
+            for alert in alerts_for_series(run, series, settings):
                 _store(run, watch, settings, alert)
     return result
 
@@ -258,13 +311,15 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
     # The write lock is taken before looking for the incident's alert, so two detections at once
     # (the service and a `detect` typed by hand) cannot both open one for the same incident.
     with run.db.atomic():
-        # one incident is one alert: any rule firing on an overlapping window updates the same alert
+        # one incident is one alert: any rule firing on an overlapping window updates the same alert,
+        # unless that alert was resolved before this one opened (see alerts_for_series)
         existing = run.db.execute(
             """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score,
                       opened_at, explanation
                FROM alerts WHERE watch = ? AND source IS ? AND window_start < ? AND window_end > ?
+                 AND NOT (status = 'resolved' AND resolved_at <= ?)
                ORDER BY id DESC LIMIT 1""",
-            [alert.watch, alert.source, alert.window_end, alert.window_start],
+            [alert.watch, alert.source, alert.window_end, alert.window_start, alert.opened_at],
         ).fetchone()
         if existing is None:
             event = _open_alert(run, watch, settings, alert)
@@ -286,7 +341,8 @@ def _open_alert(run: _Run, watch, settings, alert: Finding) -> tuple[int, str, s
          alert.window_start, alert.window_end, alert.observed, alert.expected,
          alert.opened_at, run.recorded, json.dumps(explanation, ensure_ascii=False), run.model_id],
     ).lastrowid
-    detail = f"{_replay_note(run)}rules fired: {', '.join(alert.rules)}; {explanation['summary']}"
+    after = f"new wave after alert #{alert.follows} was resolved; " if alert.follows else ""
+    detail = f"{_replay_note(run)}{after}rules fired: {', '.join(alert.rules)}; {explanation['summary']}"
     _event(run.db, alert_id, run.recorded, "opened", detail)
     _link_mentions(run.db, alert_id, mention_ids)
     run.result.opened.append(alert_id)
@@ -373,13 +429,23 @@ def _summary(finding: Finding, ranked: list[dict], terms: list[dict]) -> str:
     where = f" on {finding.source}" if finding.source else ""
     peak = explain.peak_text(finding.rule, finding.observed, finding.expected, finding.score,
                              {"start": finding.peak_start, "end": finding.peak_end})
-    text = (f"{len(ranked)} negative mentions of {finding.watch}{where} between {finding.window_start} and "
-            f"{finding.window_end}; {peak} ({finding.severity})")
+    text = (f"{len(ranked)} negative mentions of {finding.watch}{where} {_window_words(finding)}; "
+            f"{peak} ({finding.severity})")
     if finding.negative_share is not None and finding.usual_share is not None:
         text += f"; {finding.negative_share:.0%} of its mentions negative (usually {finding.usual_share:.0%})"
     if terms:
         text += "; standing out: " + ", ".join(t["term"] for t in terms[:5])
     return text
+
+
+def _window_words(finding: Finding) -> str:
+    """'between 2015-02-22 17:00 and 23:00 UTC', or 'since 06:00 UTC' while its last hour is not over."""
+    start, end = from_iso(finding.window_start), from_iso(finding.window_end)
+    start_text = start.strftime("%Y-%m-%d %H:%M")
+    if end > dt.datetime.now(dt.timezone.utc):
+        return f"since {start_text} UTC"
+    end_text = end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M")
+    return f"between {start_text} and {end_text} UTC"
 
 
 def backtest(db, config, since, until, watch_names=()) -> list[Finding]:

@@ -93,11 +93,13 @@ def seasonal_past(values: np.ndarray, settings: DetectorSettings, at: np.ndarray
     return stats[0], stats[1], stats[2]
 
 
-def bucket_stats(counts, settings: DetectorSettings) -> BucketStats:
-    """Score every bucket that could be hot against the buckets before it (z 0, expected nan elsewhere)."""
-    observed = windowed_counts(counts, settings)
+def bucket_stats(counts, settings: DetectorSettings, judged=None) -> BucketStats:
+    """Score every bucket that could be hot against the buckets before it (z 0, expected nan elsewhere).
+    `judged`: other counts to score against the baseline that `counts` make (default: `counts`)."""
+    history = windowed_counts(counts, settings)
+    observed = history if judged is None else windowed_counts(judged, settings)
     could_be_hot = hot_candidates(observed, settings)
-    expected, upper, lower = seasonal_past(observed, settings, np.flatnonzero(could_be_hot))
+    expected, upper, lower = seasonal_past(history, settings, np.flatnonzero(could_be_hot))
     return compared_with_baseline(observed, expected, (upper - lower) / 1.349, could_be_hot, settings)
 
 
@@ -173,15 +175,29 @@ def alert_flags(length: int, incidents: list[Incident]) -> np.ndarray:
 
 def threshold_incidents(counts, window: int, count: int, cooldown: int, severity: str) -> list[Incident]:
     """A simple rule: at least `count` mentions within the last `window` buckets. A fixed count needs
-    no history, so it applies from the first bucket, warm-up or not."""
+    no history, so it applies from the first bucket, warm-up or not. The rule's severity is where
+    it starts: one level up each time the count in the window doubles past the rule's count (2x, 4x,
+    8x), as the spike rule's does with each doubling of its z score."""
     counts = np.asarray(counts, dtype=float)
     in_window = np.convolve(counts, np.ones(max(1, window)))[: len(counts)]
     hot = in_window >= count
     stats = BucketStats(in_window, np.full(len(counts), float(count)), in_window / count,
                         in_window / count, hot)
     rule = DetectorSettings(threshold=1.0, warmup=0, cooldown=cooldown)
-    incidents = find_incidents(stats, rule)
-    for incident in incidents:  # a threshold rule has one fixed severity
-        incident.severity = severity
-        incident.events = [(incident.start, "opened", severity)]
+    incidents = find_incidents(stats, rule)  # severities low, medium ... per doubling of in_window / count
+    for incident in incidents:
+        _raise_by(incident, SEVERITIES.index(severity))
     return incidents
+
+
+def _raise_by(incident: Incident, levels: int) -> None:
+    """Shift an incident's severities up (capped at critical), dropping steps the cap makes equal."""
+    def raised(severity: str) -> str:
+        return SEVERITIES[min(SEVERITIES.index(severity) + levels, len(SEVERITIES) - 1)]
+
+    events: list[tuple[int, str, str]] = []
+    for bucket, kind, severity in incident.events:
+        if not events or raised(severity) != events[-1][2]:
+            events.append((bucket, kind, raised(severity)))
+    incident.events = events
+    incident.severity = raised(incident.severity)

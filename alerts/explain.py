@@ -4,7 +4,8 @@ The explanation is stored as JSON in `alerts.explanation`:
 {"summary", "top_mentions": [{mention_id, source, author, author_reach, url, created_at, text,
 p_negative}], "terms": [{term, count, baseline_rate, lift}], "sources": {source: count}}.
 Top mentions are ranked by reach (log scale) plus recency inside the alert window; terms are words
-used by more of the alert's negative mentions than of the mentions in the baseline period before it.
+(in Chinese and Japanese, pairs of neighbouring characters) used by more of the alert's negative
+mentions than of the mentions in the baseline period before it.
 """
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ TOP_TERMS = 10
 TEXT_CHARS = 280
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]{2,}", re.UNICODE)
+# Han ideographs and kana. A run of them is a whole clause ("等了三个小时都没人理"), not a word, and
+# finding words in it needs a dictionary; pairs of neighbouring characters are the usual stand-in
+# (most Chinese words are two characters: 小时, 没人), and a pair that is no word rarely repeats
+# across posts often enough to stand out. Korean is written with spaces, so its words are kept.
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _STOPWORDS = frozenset("""
 a about after again all also am an and any are as at be because been before being but by can
 could did do does doing don't for from get got had has have having he her here hers him his how
@@ -71,7 +77,15 @@ def rank_mentions(mentions: list[dict], since_epoch: float, until_epoch: float) 
 
 
 def words(text: str) -> set[str]:
-    return {w.lower().strip("'’-") for w in _WORD.findall(text or "")} - _STOPWORDS
+    """The terms of a text: its words, and for Chinese and Japanese, which are written without spaces,
+    each pair of neighbouring characters (see _CJK_RUN)."""
+    text = text or ""
+    latin = {w.lower().strip("'’-") for w in _WORD.findall(_CJK_RUN.sub(" ", text))} - _STOPWORDS
+    return latin | {pair for run in _CJK_RUN.findall(text) for pair in _bigrams(run)}
+
+
+def _bigrams(run: str) -> set[str]:
+    return {run} if len(run) == 1 else {run[i:i + 2] for i in range(len(run) - 1)}
 
 
 def over_represented_terms(alert_texts: list[str], baseline: list[str], ignore: set[str] = frozenset(),

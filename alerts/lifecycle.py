@@ -1,8 +1,8 @@
 """An alert's life: open -> acknowledged -> resolved, with an owner, notes, and an event per step.
 
 Every step writes an `alert_events` row (time, actor, kind, detail). Resolving queues a 'resolved'
-notification for the targets that asked for that event. Wrong steps (an unknown alert, acknowledging a
-resolved one) raise LifecycleError with a one-line message.
+notification for the targets that asked for that event and were told about the alert. Wrong steps
+(an unknown alert, acknowledging a resolved one) raise LifecycleError with a one-line message.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _handover(actor: str, owner: str | None, note: str | None) -> str | None:
 
 def resolve(db, alert_id: int, actor: str, note: str | None = None, config=None) -> int:
     """The incident is over. With the config, queues 'resolved' notifications for targets that want
-    them; returns how many were queued."""
+    them and heard of the alert (see alerts.notify); returns how many were queued."""
     status = _status(db, alert_id)
     if status == "resolved":
         raise LifecycleError(f"alert {alert_id} is already resolved")

@@ -7,6 +7,15 @@ reason apprise logged (captured with apprise.LogCapture) and schedules retries w
 backoff. The target's URL is a secret: only the notification's name is stored, and the URL is cut
 out of any error text before it is stored or logged. Nothing here raises for a failed send.
 
+Order and relevance, per alert and target: a message waits while an earlier one of the same alert to
+the same target is still on its way, so a team never reads "escalated" before "opened". A message
+that is no longer true when its turn comes is not sent but marked 'superseded' with the reason: an
+'opened' or 'escalated' of an alert resolved meanwhile, an escalation a later one replaces, a
+'resolved' for a target that was never told about the alert (a replay, `detect --no-notify`, an
+opening that never got through). A web hook that takes the request but does not answer within the
+read timeout may well have got it: the row is marked 'unconfirmed' and not sent again (a retry
+would repeat the message, up to MAX_ATTEMPTS times).
+
 Several processes may send at once (the service, and `mentionwatch alerts`/`notify` run by hand):
 each row is claimed in its own write transaction before it is sent (`claimed_at` set, `attempts`
 counted) and only the sender whose claim changed the row sends it. A claim older than
@@ -23,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mentionwatch.logging_setup import redact
-from storage.timeutil import to_iso
+from storage.timeutil import from_iso, to_iso
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +40,32 @@ MAX_ATTEMPTS = 8
 ERROR_CHARS = 300
 CLAIM_TIMEOUT = dt.timedelta(minutes=10)
 UNUSABLE_URL = "apprise cannot use the notification URL (check its scheme and that no part is missing)"
+# Seconds to wait for a target to accept the connection and to answer, unless its URL says (cto=, rto=);
+# apprise's own 4 s read timeout cut off web hooks that answer slowly, and each retry then repeated
+# the message. A plugin whose own default is longer (e-mail: 15 s) keeps it.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+TOLD = ("sent", "unconfirmed")  # outcomes after which the target has (most likely) read the message
+NOTIFY_TYPES = {"low": "info", "medium": "warning", "high": "failure", "critical": "failure"}
+POST_CHARS = 200
+# apprise sends plain text to these as it is, yet Mattermost renders it as Markdown: escaped here
+MARKDOWN_AS_TEXT_SCHEMES = {"mmost", "mmosts"}
 
 
 @dataclass
 class NotifyResult:
     sent: int = 0
     failed: int = 0
+    superseded: int = 0
+    unconfirmed: int = 0
+
+
+@dataclass
+class Delivery:
+    """What became of one send: error None means it went; unanswered means the request went out
+    but no answer came within the read timeout (it may well have arrived)."""
+    error: str | None = None
+    unanswered: bool = False
 
 
 def _utc_now() -> dt.datetime:
@@ -108,12 +137,18 @@ def _watch_of(db, alert_id: int) -> str:
 
 
 def queue_notifications(db, config, alert_id: int, event: str, severity: str, now: dt.datetime | None = None) -> int:
-    """Queue the alert's `event` for every target that wants it; returns how many rows were new."""
-    watch = _watch_of(db, alert_id)
+    """Queue the alert's `event` for every target that wants it; returns how many rows were new.
+
+    'resolved' is queued only for targets that heard (or may still hear) of the alert: the others
+    would be told an incident is over that nobody told them about.
+    """
+    targets = targets_for(config, _watch_of(db, alert_id), event)
+    if event == "resolved":
+        targets = [target for target in targets if _may_have_heard(db, alert_id, target)]
     moment = to_iso(now or _utc_now())
     queued = 0
     with db.conn:
-        for target in targets_for(config, watch, event):
+        for target in targets:
             cursor = db.execute(
                 """INSERT OR IGNORE INTO notifications (alert_id, target, state, status, attempts, next_attempt_at,
                    created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)""",
@@ -123,43 +158,201 @@ def queue_notifications(db, config, alert_id: int, event: str, severity: str, no
     return queued
 
 
-def message_for(db, alert_id: int, state: str) -> tuple[str, str]:
-    """Title and body of a notification: the alert's summary and its top mentions."""
-    watch, source, rule, severity, window_start, window_end, explanation = db.execute(
-        "SELECT watch, source, rule, severity, window_start, window_end, explanation FROM alerts WHERE id = ?",
-        [alert_id],
-    ).fetchone()
-    event = state.split(":", 1)[0]
-    details = json.loads(explanation or "{}")
-    what = "negative mentions over a threshold" if rule.startswith("threshold:") else "negative spike"
-    title = f"[mentionwatch] {watch}: {what} {event} ({severity})"
-    lines = [details.get("summary", f"{watch} {window_start} - {window_end}"), ""]
-    for mention in details.get("top_mentions", [])[:3]:
+def _announces_alerts(target) -> bool:
+    """Whether the target takes the messages that announce an alert (not only 'resolved')."""
+    return target is not None and bool({"opened", "escalated"} & set(target.events))
+
+
+def _heard_of(db, alert_id: int, target, statuses: tuple[str, ...]) -> bool:
+    """Whether an 'opened' or 'escalated' message of the alert has one of `statuses` for this target;
+    for a target that takes only 'resolved': for any target (the alert was announced)."""
+    sql = (f"SELECT 1 FROM notifications WHERE alert_id = ? AND state NOT LIKE 'resolved:%' "
+           f"AND status IN ({', '.join('?' * len(statuses))})")
+    params = [alert_id, *statuses]
+    if _announces_alerts(target):
+        sql += " AND target = ?"
+        params.append(target.name)
+    return db.execute(sql + " LIMIT 1", params).fetchone() is not None
+
+
+def _may_have_heard(db, alert_id: int, target) -> bool:
+    return _heard_of(db, alert_id, target, (*TOLD, "pending", "failed"))
+
+
+def _was_told(db, alert_id: int, target) -> bool:
+    return _heard_of(db, alert_id, target, TOLD)
+
+
+# --- the message -------------------------------------------------------------------------------------
+
+def message_for(db, alert_id: int, state: str, target_name: str | None = None) -> tuple[str, str]:
+    """Title and plain-text body of the message announcing `state` ('opened:high') of the alert.
+
+    The body is plain text (deliver() says so to apprise, which escapes it for HTML and Markdown
+    targets); post text is public and untrusted.
+    """
+    alert = _alert_row(db, alert_id)
+    event, severity = state.split(":", 1)
+    what = "negative mentions over a threshold" if alert["rule"].startswith("threshold:") else "negative spike"
+    title = f"[mentionwatch] {alert['watch']}: alert #{alert_id} {_headline(db, alert, event, severity, target_name)}"
+    if event == "resolved":
+        lines = _resolved_lines(db, alert)
+    else:
+        lines = _status_lines(db, alert, event, severity) + [""] + _explanation_lines(alert)
+    lines += ["", *_command_lines(alert)]
+    return f"{title} - {what}", "\n".join(lines)
+
+
+def _alert_row(db, alert_id: int) -> dict:
+    cursor = db.execute("SELECT id, watch, source, rule, status, severity, window_start, window_end, opened_at, "
+                        "acknowledged_at, resolved_at, owner, explanation FROM alerts WHERE id = ?", [alert_id])
+    return dict(zip([column[0] for column in cursor.description], cursor.fetchone()))
+
+
+def _headline(db, alert: dict, event: str, severity: str, target_name: str | None) -> str:
+    if event == "escalated":
+        before = _severity_told_before(db, alert["id"], target_name, severity)
+        return f"escalated {before} -> {severity}" if before else f"escalated to {severity}"
+    if event == "resolved":
+        return f"resolved (was {severity})"
+    return f"opened ({severity})"
+
+
+def _severity_told_before(db, alert_id: int, target_name: str | None, severity: str) -> str | None:
+    """The severity this target last heard of the alert (what the escalation grew from)."""
+    row = db.execute(
+        "SELECT state FROM notifications WHERE alert_id = ? AND target = ? AND state NOT LIKE 'resolved:%' "
+        f"AND status IN {TOLD} AND state != ? ORDER BY coalesce(sent_at, created_at) DESC, id DESC LIMIT 1",
+        [alert_id, target_name, f"escalated:{severity}"]).fetchone()
+    return row[0].split(":", 1)[1] if row else None
+
+
+def _status_lines(db, alert: dict, event: str, severity: str) -> list[str]:
+    """Severity now (when it moved on since this message was queued) and who owns the alert."""
+    lines = []
+    if alert["severity"] != severity:
+        lines.append(f"Severity is now {alert['severity']} (this message was queued at {severity}).")
+    if alert["acknowledged_at"]:
+        actor = _last_event_actor(db, alert["id"], "acknowledged")
+        lines.append(f"Acknowledged by {actor} at {_utc_text(alert['acknowledged_at'])}, owner {alert['owner']}.")
+    elif event == "escalated":
+        lines.append("Not acknowledged yet.")
+    return lines
+
+
+def _explanation_lines(alert: dict) -> list[str]:
+    details = json.loads(alert["explanation"] or "{}")
+    lines = [details.get("summary") or f"{alert['watch']} {alert['window_start']} - {alert['window_end']}"]
+    mentions = details.get("top_mentions", [])[:3]
+    if mentions:
+        lines += ["", "Top negative mentions:"]
+    for mention in mentions:
         who = mention.get("author") or mention.get("source")
-        lines.append(f"- {who}: {mention.get('text', '')[:200]}" + (f" {mention['url']}" if mention.get("url") else ""))
-    lines.append("")
-    lines.append(f"mentionwatch alerts show {alert_id}")
-    return title, "\n".join(lines)
+        lines.append(f"- {who}: {_shortened(mention.get('text') or '')}")
+        if mention.get("url"):
+            lines.append(f"  {mention['url']}")
+    return lines
 
 
-def deliver(url: str, title: str, body: str) -> str | None:
-    """Send one message; None when it went, else the reason (apprise's log, URL removed)."""
+def _shortened(text: str, limit: int = POST_CHARS) -> str:
+    """The post on one line, cut at a word boundary with an ellipsis when longer than `limit`."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def _resolved_lines(db, alert: dict) -> list[str]:
+    """Who resolved the alert, when, after how long, and the note they left."""
+    actor, at, note = db.execute(
+        "SELECT actor, at, detail FROM alert_events WHERE alert_id = ? AND kind = 'resolved' ORDER BY id DESC LIMIT 1",
+        [alert["id"]]).fetchone() or (alert["owner"], alert["resolved_at"], None)
+    resolved_at = alert["resolved_at"] or at
+    lines = [f"The incident is over: resolved by {actor or '-'} at {_utc_text(resolved_at)}, "
+             f"{_duration(alert['opened_at'], resolved_at)} after it opened ({_utc_text(alert['opened_at'])})."]
+    if note:
+        lines.append(f"Note: {' '.join(note.split())}")
+    return lines
+
+
+def _command_lines(alert: dict) -> list[str]:
+    lines = [] if alert["status"] != "open" else [f"Acknowledge: mentionwatch alerts ack {alert['id']}"]
+    return lines + [f"Details: mentionwatch alerts show {alert['id']}"]
+
+
+def _last_event_actor(db, alert_id: int, kind: str) -> str:
+    row = db.execute("SELECT actor FROM alert_events WHERE alert_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+                     [alert_id, kind]).fetchone()
+    return (row and row[0]) or "-"
+
+
+def _utc_text(iso: str | None) -> str:
+    """'2025-06-01 12:00 UTC' for a stored ISO time."""
+    if not iso:
+        return "-"
+    return from_iso(iso).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(start: str, end: str | None) -> str:
+    if not end:
+        return "-"
+    minutes = max(0, int((from_iso(end) - from_iso(start)).total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"]
+    return " ".join(parts)
+
+
+def notify_type_for(state: str) -> str:
+    """apprise's notify type for a state: success when resolved, else by severity (info to failure)."""
+    event, severity = state.split(":", 1)
+    return "success" if event == "resolved" else NOTIFY_TYPES.get(severity, "info")
+
+
+# --- sending -----------------------------------------------------------------------------------------
+
+def deliver(url: str, title: str, body: str, notify_type: str = "info") -> Delivery:
+    """Send one plain-text message; the error is apprise's logged reason (URL removed)."""
     import apprise
 
     sender = apprise.Apprise()
-    with _apprise_lines_kept_out(), apprise.LogCapture(level=logging.INFO) as captured:
+    with _apprise_lines_kept_out(), apprise.LogCapture(level=logging.DEBUG) as captured:
         if not sender.add(url):
-            return UNUSABLE_URL
+            return Delivery(UNUSABLE_URL)
+        _apply_default_timeouts(sender, url)
+        if url.split("://", 1)[0].lower() in MARKDOWN_AS_TEXT_SCHEMES:
+            from apprise.conversion.format import text_to_markdown
+
+            body = text_to_markdown(body)
         try:
-            delivered = sender.notify(title=title, body=body)
+            delivered = sender.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT,
+                                      notify_type=notify_type)
         except Exception as exc:  # a plugin bug must not crash detection
-            return f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS]
+            return Delivery(f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS])
         text = captured.getvalue()
     if delivered:
-        return None
+        return Delivery()
     reasons = [line.split(" - ", 2)[-1] for line in text.splitlines() if " - WARNING - " in line or " - ERROR - " in line]
     reason = "; ".join(reasons) or "apprise reported a failed delivery"
-    return reason.replace(url, "<url>")[:ERROR_CHARS]
+    # requests' ReadTimeout: the request was sent, the answer did not come in time
+    unanswered = "Read timed out" in text
+    if unanswered:
+        reason = f"no answer within the read timeout, so it may well have arrived; not sent again ({reason})"
+    return Delivery(reason.replace(url, "<url>")[:ERROR_CHARS], unanswered=unanswered)
+
+
+def _apply_default_timeouts(sender, url: str) -> None:
+    """CONNECT_TIMEOUT and READ_TIMEOUT where the URL gives no cto= or rto= (never shortening a
+    plugin's own longer default)."""
+    from apprise.utils.parse import parse_url
+
+    given = (parse_url(url, verify_host=False) or {}).get("qsd") or {}
+    for server in sender:
+        if "cto" not in given:
+            server.socket_connect_timeout = max(server.socket_connect_timeout, CONNECT_TIMEOUT)
+        if "rto" not in given:
+            server.socket_read_timeout = max(server.socket_read_timeout, READ_TIMEOUT)
 
 
 def backoff_seconds(attempts: int, config) -> float:
@@ -168,6 +361,10 @@ def backoff_seconds(attempts: int, config) -> float:
 
 _DUE = """status IN ('pending', 'failed') AND attempts < :max_attempts
            AND coalesce(next_attempt_at, '') <= :now AND (claimed_at IS NULL OR claimed_at <= :stale)"""
+
+
+def _due_params(moment: dt.datetime) -> dict:
+    return {"max_attempts": MAX_ATTEMPTS, "now": to_iso(moment), "stale": to_iso(moment - CLAIM_TIMEOUT)}
 
 
 def _claim(db, notification_id: int, attempts: int, moment: dt.datetime) -> bool:
@@ -181,61 +378,125 @@ def _claim(db, notification_id: int, attempts: int, moment: dt.datetime) -> bool
         return db.conn.execute(
             f"UPDATE notifications SET claimed_at = :now, attempts = attempts + 1 "
             f"WHERE id = :id AND attempts = :attempts AND {_DUE}",
-            {"id": notification_id, "attempts": attempts, "max_attempts": MAX_ATTEMPTS,
-             "now": to_iso(moment), "stale": to_iso(moment - CLAIM_TIMEOUT)},
+            {"id": notification_id, "attempts": attempts, **_due_params(moment)},
         ).rowcount == 1
 
 
-def _send_one(db, target, target_name: str, alert_id: int, state: str) -> str | None:
-    """Send one notification to `target` (None: no longer configured); None when it went, else why not."""
+def _supersede(db, notification_id: int, attempts: int, moment: dt.datetime, reason: str) -> bool:
+    """Mark a due row 'superseded' (never sent) with the reason; False when another sender took it."""
+    with db.atomic():
+        return db.conn.execute(
+            f"UPDATE notifications SET status = 'superseded', last_error = :reason, next_attempt_at = NULL "
+            f"WHERE id = :id AND attempts = :attempts AND {_DUE}",
+            {"id": notification_id, "attempts": attempts, "reason": reason, **_due_params(moment)},
+        ).rowcount == 1
+
+
+WAIT = "wait"
+
+
+def _hold_back(db, target, notification_id: int, alert_id: int, target_name: str, state: str) -> str | None:
+    """WAIT while an earlier message of the alert to this target is on its way; a reason when the
+    message is no longer true (it is superseded); None to send it now."""
+    earlier = db.execute(
+        "SELECT 1 FROM notifications WHERE alert_id = ? AND target = ? AND id < ? "
+        "AND status IN ('pending', 'failed') AND attempts < ? LIMIT 1",
+        [alert_id, target_name, notification_id, MAX_ATTEMPTS]).fetchone()
+    if earlier:
+        return WAIT
+    event = state.split(":", 1)[0]
+    resolved = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0] == "resolved"
+    if event != "resolved" and resolved:
+        return "the alert was resolved before this message went out"
+    if event == "escalated" and _later_escalation(db, notification_id, alert_id, target_name):
+        return "a later escalation of the alert replaces it"
+    if event == "resolved" and not _was_told(db, alert_id, target):
+        return "this target was never told about the alert"
+    return None
+
+
+def _later_escalation(db, notification_id: int, alert_id: int, target_name: str) -> bool:
+    return db.execute("SELECT 1 FROM notifications WHERE alert_id = ? AND target = ? AND id > ? "
+                      "AND state LIKE 'escalated:%' AND status IN ('pending', 'failed') LIMIT 1",
+                      [alert_id, target_name, notification_id]).fetchone() is not None
+
+
+def _send_one(db, target, target_name: str, alert_id: int, state: str) -> Delivery:
+    """Send one notification to `target` (None: no longer configured)."""
     if target is None:
-        return f"no notification named {target_name!r} in the config any more"
+        return Delivery(f"no notification named {target_name!r} in the config any more")
     url = target.resolve_url()
     if url is None:
-        return _missing_url_problem(target)
-    title, body = message_for(db, alert_id, state)
-    return deliver(url, title, body)
+        return Delivery(_missing_url_problem(target))
+    title, body = message_for(db, alert_id, state, target_name)
+    return deliver(url, title, body, notify_type_for(state))
 
 
 def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
-    """Deliver every pending notification, and failed ones whose retry time has come.
+    """Deliver every pending notification, and failed ones whose retry time has come, in order per
+    alert and target; superseded ones are marked, not sent (see the module doc).
 
     Safe to run in several processes at once: each row is claimed before it is sent (see the
-    module doc), and rows another sender holds are left to it.
+    module doc), and rows another sender holds are left to it. A target that fails is not tried
+    again in the same pass, so one slow or dead target does not hold up the others for long.
     """
     moment = now or _utc_now()
     result = NotifyResult()
     due = db.execute(
         f"SELECT id, alert_id, target, state, attempts, claimed_at FROM notifications WHERE {_DUE} ORDER BY id",
-        {"max_attempts": MAX_ATTEMPTS, "now": to_iso(moment), "stale": to_iso(moment - CLAIM_TIMEOUT)},
+        _due_params(moment),
     ).fetchall()
     targets = {n.name: n for n in config.notifications}
+    failing: set[str] = set()
     for notification_id, alert_id, target_name, state, attempts, claimed_at in due:
+        if target_name in failing:
+            continue
+        held = _hold_back(db, targets.get(target_name), notification_id, alert_id, target_name, state)
+        if held == WAIT:
+            continue
+        if held is not None:
+            if _supersede(db, notification_id, attempts, moment, held):
+                result.superseded += 1
+                log.info("notification %s (alert %s, target %s) not sent: %s", state, alert_id, target_name, held)
+            continue
         if not _claim(db, notification_id, attempts, moment):
             continue  # another process is sending it, or already has
         if claimed_at is not None:
             log.warning("notification %s (alert %s, target %s) was claimed at %s by a sender that never "
                         "finished; sending it again", state, alert_id, target_name, claimed_at)
-        attempts += 1
-        error = _send_one(db, targets.get(target_name), target_name, alert_id, state)
-        if error is not None:
-            error = redact(error)  # apprise's reason may quote part of the URL (a token, a password)
-        with db.conn:
-            if error is None:
-                db.execute("UPDATE notifications SET status = 'sent', attempts = ?, last_error = NULL, sent_at = ?, "
-                           "next_attempt_at = NULL, claimed_at = NULL WHERE id = ?",
-                           [attempts, to_iso(moment), notification_id])
-                result.sent += 1
-            else:
-                retry_at = moment + dt.timedelta(seconds=backoff_seconds(attempts, config))
-                db.execute("UPDATE notifications SET status = 'failed', attempts = ?, last_error = ?, "
-                           "next_attempt_at = ?, claimed_at = NULL WHERE id = ?",
-                           [attempts, error, to_iso(retry_at), notification_id])
-                result.failed += 1
-                log.warning("notification %s (alert %s, target %s) failed, attempt %d: %s",
-                            state, alert_id, target_name, attempts, error)
-                if attempts >= MAX_ATTEMPTS:
-                    log.error("notification %s (alert %s, target %s) given up after %d attempts; "
-                              "'mentionwatch alerts show %s' has its last error",
-                              state, alert_id, target_name, attempts, alert_id)
+        delivery = _send_one(db, targets.get(target_name), target_name, alert_id, state)
+        if delivery.error is not None and not delivery.unanswered:
+            failing.add(target_name)
+        _record(db, config, result, moment, (notification_id, alert_id, target_name, state, attempts + 1), delivery)
     return result
+
+
+def _record(db, config, result: NotifyResult, moment: dt.datetime, row: tuple, delivery: Delivery) -> None:
+    """Store what became of one send: sent, unconfirmed (not sent again), or failed (retried later)."""
+    notification_id, alert_id, target_name, state, attempts = row
+    # apprise's reason may quote part of the URL (a token, a password)
+    error = redact(delivery.error) if delivery.error is not None else None
+    with db.conn:
+        if error is None or delivery.unanswered:
+            db.execute("UPDATE notifications SET status = ?, attempts = ?, last_error = ?, sent_at = ?, "
+                       "next_attempt_at = NULL, claimed_at = NULL WHERE id = ?",
+                       ["unconfirmed" if delivery.unanswered else "sent", attempts, error, to_iso(moment),
+                        notification_id])
+        else:
+            retry_at = moment + dt.timedelta(seconds=backoff_seconds(attempts, config))
+            db.execute("UPDATE notifications SET status = 'failed', attempts = ?, last_error = ?, "
+                       "next_attempt_at = ?, claimed_at = NULL WHERE id = ?",
+                       [attempts, error, to_iso(retry_at), notification_id])
+    if error is None:
+        result.sent += 1
+    elif delivery.unanswered:
+        result.unconfirmed += 1
+        log.warning("notification %s (alert %s, target %s): %s", state, alert_id, target_name, error)
+    else:
+        result.failed += 1
+        log.warning("notification %s (alert %s, target %s) failed, attempt %d: %s",
+                    state, alert_id, target_name, attempts, error)
+        if attempts >= MAX_ATTEMPTS:
+            log.error("notification %s (alert %s, target %s) given up after %d attempts; "
+                      "'mentionwatch alerts show %s' has its last error",
+                      state, alert_id, target_name, attempts, alert_id)

@@ -273,3 +273,35 @@ def m010_service_view(db: Database) -> None:
         ALTER TABLE service_process ADD COLUMN model_id TEXT;               -- the sentiment model it uses
         """
     )
+
+
+@migrations()
+def m011_notification_outcomes(db: Database) -> None:
+    """Two more outcomes of a notification: 'superseded' (not sent: the alert was resolved first, a
+    later escalation replaced it, or its target never heard of the alert) and 'unconfirmed' (sent,
+    but the target did not answer in time; not sent again, so it is not repeated)."""
+    db.executescript(
+        """
+        CREATE TABLE notifications_new (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            target TEXT NOT NULL,     -- the notification's name from the config, never its URL
+            state TEXT NOT NULL,      -- the alert state it announces, e.g. 'opened:high'
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'failed', 'superseded', 'unconfirmed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,          -- for 'superseded' and 'unconfirmed': why
+            next_attempt_at TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            claimed_at TEXT,
+            UNIQUE (alert_id, target, state)
+        );
+        INSERT INTO notifications_new (id, alert_id, target, state, status, attempts, last_error,
+                                       next_attempt_at, created_at, sent_at, claimed_at)
+            SELECT id, alert_id, target, state, status, attempts, last_error, next_attempt_at, created_at,
+                   sent_at, claimed_at FROM notifications;
+        DROP TABLE notifications;
+        ALTER TABLE notifications_new RENAME TO notifications;
+        """
+    )

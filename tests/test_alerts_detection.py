@@ -512,6 +512,7 @@ def test_threshold_alerts_are_worded_against_their_rule_and_fire_during_warm_up(
     shown = cli("alerts", "show", alert_id).stdout
     assert f"negative mentions in 1h at peak {peak}, rule: at least 20 in 1h" in shown
     assert "expected" not in shown and "score" not in shown
+    assert "one level up each time the peak doubles past the rule's count" in shown
     [row] = _rows(cli("alerts", "list").stdout, "acme")
     assert re.search(r" threshold:20 in 1h +\d+ +- +\d{4}-", row)  # peak count, and no expected count
     title, body = message_for(db, alert_id, "opened:high")
@@ -549,3 +550,91 @@ def test_an_alert_resolved_without_acknowledgement_is_not_acknowledged(cli, tmp_
     shown = cli("alerts", "show", alert_id).stdout
     assert "not acknowledged, resolved after" in shown and "acknowledged after" not in shown
     db.close()
+
+
+def _resolve_at(db, alert_id: int, moment: dt.datetime) -> None:
+    """Resolve the alert as if at `moment` (the lifecycle stamps the clock's time)."""
+    from alerts.lifecycle import resolve
+
+    resolve(db, alert_id, "sam")
+    db.execute("UPDATE alerts SET resolved_at = ? WHERE id = ?", [iso(moment), alert_id])
+    db.conn.commit()
+
+
+def test_a_new_wave_after_resolution_opens_a_new_alert_even_within_the_cooldown(db, model_id):
+    config = parse_config(config_text())  # cooldown 3h: the detector sees one incident
+    first, wave = 6 * 24 + 5, 6 * 24 + 7
+    add_stream(db, model_id, burst={first: [("reddit", 40)], wave: [("reddit", 120)]})
+    [resolved_id] = run_detection(db, config, now=START + dt.timedelta(hours=first + 1)).opened
+    resolved_at = START + dt.timedelta(hours=first + 1, minutes=30)
+    _resolve_at(db, resolved_id, resolved_at)
+    quiet = run_detection(db, config, now=START + dt.timedelta(hours=first + 2))
+    assert quiet.opened == [] and quiet.updated == []  # what came before the resolution stays closed
+
+    later = START + dt.timedelta(hours=wave + 1)
+    [new_id] = run_detection(db, config, now=later).opened
+    window_start, observed, status = db.execute(
+        "SELECT window_start, observed, status FROM alerts WHERE id = ?", [new_id]).fetchone()
+    assert window_start >= iso(resolved_at) and status == "open"
+    assert 120 <= observed < 160  # the wave's hour, not the first burst's 40 posts
+    linked = db.execute("SELECT min(m.created_at) FROM alert_mentions a JOIN mentions m ON m.id = a.mention_id "
+                        "WHERE a.alert_id = ?", [new_id]).fetchone()[0]
+    assert linked >= iso(resolved_at)
+    opened = db.execute("SELECT detail FROM alert_events WHERE alert_id = ? AND kind = 'opened'", [new_id]).fetchone()
+    assert f"after alert #{resolved_id} was resolved" in opened[0]
+    states = db.execute("SELECT alert_id, state FROM notifications ORDER BY id").fetchall()
+    assert [alert_id for alert_id, state in states if state.startswith("opened")] == [resolved_id, new_id]
+    assert db.execute("SELECT status FROM alerts WHERE id = ?", [resolved_id]).fetchone()[0] == "resolved"
+
+    again = run_detection(db, config, now=later)  # the same data: no alert opens twice
+    assert again.opened == [] and again.updated == []
+    assert run_detection(db, config, now=later + dt.timedelta(hours=1)).opened == []
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 2
+    [replayed] = backtest(db, config, START, later)  # a replay knows no resolutions: one incident
+    assert replayed.window_start < iso(resolved_at)
+
+
+def test_a_threshold_alert_escalates_as_its_peak_doubles_past_the_rule(db, model_id):
+    rule = "  thresholds:\n    - {count: 20, window: 1h, severity: medium}"
+    config = parse_config(config_text(rule))
+    burst = 2 * 24 + 10  # inside the warm-up: the spike rule is silent
+    add_stream(db, model_id, days=3, burst={burst: [("reddit", 25)], burst + 1: [("reddit", 90)]})
+    [alert_id] = run_detection(db, config, now=START + dt.timedelta(hours=burst + 1)).opened
+    assert db.execute("SELECT severity FROM alerts WHERE id = ?", [alert_id]).fetchone()[0] == "medium"
+    grown = run_detection(db, config, now=START + dt.timedelta(hours=burst + 2))
+    assert grown.updated == [alert_id]
+    # 90+ in the hour is over 4x the rule's 20: two doublings, two levels up
+    assert db.execute("SELECT severity FROM alerts WHERE id = ?", [alert_id]).fetchone()[0] == "critical"
+    states = [s for (s,) in db.execute("SELECT state FROM notifications ORDER BY id")]
+    assert states == ["opened:medium", "escalated:critical"]
+    [replayed] = backtest(db, config, START, START + dt.timedelta(days=3))
+    assert (replayed.opened_severity, [s for _at, s in replayed.escalations]) == ("medium", ["critical"])
+
+
+def test_chinese_terms_standing_out_are_character_pairs_not_whole_sentences():
+    from alerts.explain import over_represented_terms, words
+
+    alert = ["等了三个小时都没人理", "客服等了两个小时，没人理", "客服电话没人接", "退款三天了还没到账，客服没人理"]
+    baseline = ["酒店很好，房间干净", "外卖很快，味道不错", "服务态度很好"] * 5
+    terms = [t["term"] for t in over_represented_terms(alert, baseline)]
+    assert {"客服", "没人", "小时"} <= set(terms)
+    assert "等了三个小时都没人理" not in terms and all(len(term) == 2 for term in terms)
+    assert words("ACME checkout keeps failing, it's awful") == {"acme", "checkout", "keeps", "failing", "awful"}
+
+
+def test_an_alert_summary_names_its_window_in_utc_and_says_since_while_it_goes_on():
+    from alerts.detect import Finding, _window_words
+    from storage.timeutil import to_iso
+
+    def finding(start, end):
+        return Finding(watch="acme", source=None, rule="spike", window_start=start, window_end=end,
+                       observed=9, expected=1, score=6, severity="low", opened_at=start,
+                       opened_severity="low", escalations=[], live=True, peak_start=start, peak_end=end)
+
+    assert _window_words(finding("2015-02-22T17:00:00Z", "2015-02-22T23:00:00Z")) == \
+        "between 2015-02-22 17:00 and 23:00 UTC"
+    assert _window_words(finding("2015-02-22T17:00:00Z", "2015-02-23T01:00:00Z")) == \
+        "between 2015-02-22 17:00 and 2015-02-23 01:00 UTC"
+    hour = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    ongoing = finding(to_iso(hour - dt.timedelta(hours=2)), to_iso(hour + dt.timedelta(hours=1)))
+    assert _window_words(ongoing) == f"since {(hour - dt.timedelta(hours=2)):%Y-%m-%d %H:%M} UTC"

@@ -146,3 +146,20 @@ def test_a_burst_that_is_already_over_is_stored_but_wakes_nobody(loaded, cli):
     assert "1 alert(s) opened" in result.stdout
     assert DELIVERED == []
     assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
+
+
+def test_resolving_an_alert_nobody_was_told_about_tells_nobody(loaded, cli, tmp_path):
+    """A replay stores the burst's alert without a message: resolving it later must not announce it."""
+    db, _config, _burst = loaded
+    replay = cli("detect", "--at", (BURST_START + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert replay.exit_code == 0, replay.output
+    (alert_id,) = db.execute("SELECT id FROM alerts").fetchone()
+    config_file = tmp_path / "mentionwatch.yaml"
+    config_file.write_text(CONFIG.replace("url_env: MW_E2E_HOOK", "url_env: MW_E2E_HOOK\n    events: [opened, resolved]"))
+    resolved = cli("alerts", "resolve", alert_id, "--note", "old incident")
+    assert resolved.exit_code == 0, resolved.output
+    assert "No 'resolved' message: no notification target was told about this alert." in resolved.stdout
+    later = cli("detect")  # a live run sends whatever is due
+    assert later.exit_code == 0, later.output
+    assert DELIVERED == []
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0

@@ -3,9 +3,13 @@ recorded with apprise's reason and retried with backoff, URLs (secrets) never st
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.message
+import email.policy
 import json
 import logging
 import multiprocessing
+import socketserver
 import threading
 import time
 
@@ -54,7 +58,10 @@ class Webhook(LocalServer):
         if self.hold is not None:
             self.hold.wait(timeout=60)
         time.sleep(self.delay)
-        self.reply(request, self.status, b"{}", "application/json")
+        try:
+            self.reply(request, self.status, b"{}", "application/json")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the sender stopped waiting (its read timeout)
 
     def __exit__(self, *exc):
         if self.hold is not None:
@@ -98,6 +105,14 @@ def add_alert(db, watch="acme", severity="medium") -> int:
                '2025-06-01T11:00:00Z', '2025-06-01T12:00:00Z', 12, 1.5, ?, ?, ?)""",
             [watch, severity, "2025-06-01T12:00:00Z", "2025-06-01T12:00:00Z", json.dumps(explanation)],
         ).lastrowid
+
+
+def mark_told(db, alert_id: int, target: str, state: str = "opened:medium") -> None:
+    """As if `state` had reached `target` earlier."""
+    with db.conn:
+        db.execute("INSERT INTO notifications (alert_id, target, state, status, attempts, created_at, sent_at) "
+                   "VALUES (?, ?, ?, 'sent', 1, '2025-06-01T12:00:00Z', '2025-06-01T12:00:00Z')",
+                   [alert_id, target, state])
 
 
 def rows(db):
@@ -260,6 +275,7 @@ def _resolve_with_targets(cli, tmp_path, targets: str):
     assert cli("init").exit_code == 0
     db = open_db(tmp_path / "mentionwatch.db")
     alert_id = add_alert(db)
+    mark_told(db, alert_id, "team")  # announced: only then is 'resolved' news to anyone
     db.close()
     return cli("alerts", "resolve", alert_id, "--actor", "sam")
 
@@ -402,5 +418,271 @@ def test_resolving_queues_the_resolved_notification_and_says_how_many(db, monkey
     monkeypatch.setenv("MW_A", "mwnotifytest://up")
     config = make_config("  - {name: all, url_env: MW_A, events: [opened, resolved]}\n"
                          "  - {name: quiet, url_env: MW_A}")
-    assert resolve(db, add_alert(db), "sam", config=config) == 1
-    assert [(t, s) for t, s, *_ in rows(db)] == [("all", "resolved:medium")]
+    alert_id = add_alert(db)
+    mark_told(db, alert_id, "all")
+    mark_told(db, alert_id, "quiet")
+    assert resolve(db, alert_id, "sam", config=config) == 1
+    assert [(t, s) for t, s, *_ in rows(db) if s.startswith("resolved")] == [("all", "resolved:medium")]
+
+
+# --- what the messages say, and how they are formatted ------------------------------------------------
+
+HOSTILE_POST = 'ACME </p><h1>HACKED</h1><a href="https://evil.example">click</a> & AT&T < **bold** [x](https://evil.example)'
+HOSTILE_AUTHOR = "<img src=x onerror=alert(1)>"
+
+
+class SmtpReceiver(socketserver.ThreadingTCPServer):
+    """Just enough SMTP on 127.0.0.1 to take apprise's e-mails (no TLS, no login); keeps each message."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _SmtpSession)
+        self.messages: list[email.message.EmailMessage] = []
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+
+class _SmtpSession(socketserver.StreamRequestHandler):
+    def handle(self):
+        self.request.settimeout(10)
+        self.wfile.write(b"220 localhost ESMTP\r\n")
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                self.wfile.write(b"354 end with a dot\r\n")
+                data = b"".join(iter(self.rfile.readline, b".\r\n"))
+                self.server.messages.append(email.message_from_bytes(data, policy=email.policy.default))
+                self.wfile.write(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:  # EHLO, MAIL, RCPT, RSET, NOOP
+                self.wfile.write(b"250 ok\r\n")
+
+
+def add_hostile_alert(db) -> int:
+    alert_id = add_alert(db, severity="high")
+    explanation = {"summary": "12 negative mentions of acme", "top_mentions": [
+        {"mention_id": 1, "source": "reddit", "author": HOSTILE_AUTHOR, "text": HOSTILE_POST + "\nsecond line",
+         "url": "https://example.org/p/1", "created_at": "2025-06-01T11:00:00Z", "p_negative": 0.9}]}
+    with db.conn:
+        db.execute("UPDATE alerts SET explanation = ? WHERE id = ?", [json.dumps(explanation), alert_id])
+    return alert_id
+
+
+def test_an_email_carries_post_text_as_text_never_as_markup(db, monkeypatch):
+    with SmtpReceiver() as smtp:
+        monkeypatch.setenv("MW_MAIL", f"mailto://127.0.0.1:{smtp.server_address[1]}"
+                                      "?from=mw@example.org&to=team@example.org")
+        config = make_config("  - {name: mail, url_env: MW_MAIL}")
+        alert_id = add_hostile_alert(db)
+        queue_notifications(db, config, alert_id, "opened", "high", now=NOW)
+        assert send_pending(db, config, now=NOW).sent == 1
+    [message] = smtp.messages
+    assert [part.get_content_type() for part in message.walk()] == ["text/plain"]  # no HTML part to inject into
+    text = message.get_content()
+    assert f"- {HOSTILE_AUTHOR}: {HOSTILE_POST} second line\r\n" in text  # verbatim, one post on one line
+    assert text.index("12 negative mentions") < text.index("Top negative mentions:")  # lines kept
+
+
+def test_a_markdown_target_gets_post_text_escaped(db, webhook, monkeypatch):
+    monkeypatch.setenv("MW_MM", f"mmost://127.0.0.1:{webhook.port}/{SECRET}")
+    config = make_config("  - {name: chat, url_env: MW_MM}")
+    queue_notifications(db, config, add_hostile_alert(db), "opened", "high", now=NOW)
+    assert send_pending(db, config, now=NOW).sent == 1
+    text = webhook.requests[0]["text"]
+    assert r"\*\*bold\*\*" in text and r"\[x\]\(https://evil" in text
+
+
+def test_webhooks_get_the_severity_as_the_message_type_and_a_parseable_title(db, webhook, monkeypatch):
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    config = make_config("  - {name: ops, url_env: MW_HOOK, events: [opened, resolved]}")
+    alert_id = add_alert(db, severity="high")
+    long_post = "acme " + "refund " * 40 + "never came"
+    with db.conn:
+        db.execute("UPDATE alerts SET explanation = json_set(explanation, '$.top_mentions[0].text', ?)",
+                   [long_post])
+    queue_notifications(db, config, alert_id, "opened", "high", now=NOW)
+    send_pending(db, config, now=NOW)
+    [opened] = webhook.requests
+    assert opened["type"] == "failure"
+    assert opened["title"] == f"[mentionwatch] acme: alert #{alert_id} opened (high) - negative spike"
+    body = opened["message"]
+    assert f"Acknowledge: mentionwatch alerts ack {alert_id}" in body
+    assert f"Details: mentionwatch alerts show {alert_id}" in body
+    post_line = next(line for line in body.splitlines() if line.startswith("- pat: "))
+    assert post_line.endswith("refund…") and len(post_line) <= len("- pat: ") + 201  # cut between words
+    assert "\n  https://example.org/p/1\n" in body  # the link on its own line
+
+    from alerts.lifecycle import resolve
+    resolve(db, alert_id, "sam", note="refunds issued", config=config)
+    send_pending(db, config)  # now: the 'resolved' message was queued at the clock's time
+    assert webhook.requests[1]["type"] == "success"
+
+
+def test_the_resolved_message_says_who_when_how_long_and_why(db, webhook, monkeypatch):
+    from alerts.lifecycle import resolve
+
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    config = make_config("  - {name: ops, url_env: MW_HOOK, events: [opened, resolved]}")
+    alert_id = add_alert(db)
+    mark_told(db, alert_id, "ops")
+    resolve(db, alert_id, "sam", note="refunds issued", config=config)
+    with db.conn:  # resolved 2 h 5 min after it opened
+        db.execute("UPDATE alerts SET resolved_at = '2025-06-01T14:05:00Z' WHERE id = ?", [alert_id])
+    assert send_pending(db, config).sent == 1
+    [message] = webhook.requests
+    assert message["title"] == f"[mentionwatch] acme: alert #{alert_id} resolved (was medium) - negative spike"
+    assert message["message"].splitlines() == [
+        "The incident is over: resolved by sam at 2025-06-01 14:05 UTC, 2 h 5 min after it opened "
+        "(2025-06-01 12:00 UTC).",
+        "Note: refunds issued",
+        "",
+        f"Details: mentionwatch alerts show {alert_id}",
+    ]
+
+
+def test_an_escalation_says_what_it_grew_from_and_who_owns_it(db, webhook, monkeypatch):
+    from alerts.lifecycle import acknowledge
+
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    send_pending(db, config, now=NOW)
+    acknowledge(db, alert_id, "sam", owner="dana")
+    with db.conn:
+        db.execute("UPDATE alerts SET severity = 'critical' WHERE id = ?", [alert_id])
+    queue_notifications(db, config, alert_id, "escalated", "critical", now=NOW)
+    send_pending(db, config, now=NOW)
+    escalated = webhook.requests[1]
+    assert escalated["title"].startswith(f"[mentionwatch] acme: alert #{alert_id} escalated medium -> critical")
+    acknowledged_line = escalated["message"].splitlines()[0]
+    assert acknowledged_line.startswith("Acknowledged by sam at ") and acknowledged_line.endswith(" UTC, owner dana.")
+    assert "alerts ack" not in escalated["message"]  # already owned
+
+
+# --- order: no stale message, no message nobody needs ---------------------------------------------------
+
+def test_messages_of_an_alert_resolved_before_they_went_out_are_dropped(db, monkeypatch):
+    from alerts.lifecycle import resolve
+
+    monkeypatch.setenv("MW_DOWN", "mwnotifytest://down")
+    config = make_config("  - {name: team, url_env: MW_DOWN}")  # opened and escalated, not resolved
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    assert send_pending(db, config, now=NOW).failed == 1
+    resolve(db, alert_id, "sam", config=config)
+    monkeypatch.setenv("MW_DOWN", "mwnotifytest://up")  # the target is back
+    result = send_pending(db, config, now=NOW + dt.timedelta(hours=1))
+    assert (result.sent, result.superseded) == (0, 1)
+    assert [c["host"] for c in CALLS] == ["down"]  # the stale 'opened' never went
+    [(_target, state, status, _attempts, reason, _retry)] = rows(db)
+    assert (state, status) == ("opened:medium", "superseded")
+    assert reason == "the alert was resolved before this message went out"
+
+
+def test_an_escalation_waits_for_the_opening_of_its_alert(db, monkeypatch):
+    monkeypatch.setenv("MW_T", "mwnotifytest://down")
+    config = make_config("  - {name: team, url_env: MW_T}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    send_pending(db, config, now=NOW)  # fails: retried in 2 minutes
+    with db.conn:
+        db.execute("UPDATE alerts SET severity = 'high' WHERE id = ?", [alert_id])
+    queue_notifications(db, config, alert_id, "escalated", "high", now=NOW)
+    monkeypatch.setenv("MW_T", "mwnotifytest://up")
+    assert send_pending(db, config, now=NOW + dt.timedelta(minutes=1)).sent == 0  # waits for the opening
+    assert send_pending(db, config, now=NOW + dt.timedelta(minutes=2)).sent == 2
+    titles = [c["title"] for c in CALLS[1:]]
+    assert "opened (medium)" in titles[0] and "escalated medium -> high" in titles[1]
+    assert CALLS[1]["body"].startswith("Severity is now high (this message was queued at medium).")
+
+
+def test_a_later_escalation_replaces_one_not_sent_yet(db, monkeypatch):
+    monkeypatch.setenv("MW_T", "mwnotifytest://up")
+    config = make_config("  - {name: team, url_env: MW_T}")
+    alert_id = add_alert(db)
+    mark_told(db, alert_id, "team")
+    queue_notifications(db, config, alert_id, "escalated", "high", now=NOW)
+    queue_notifications(db, config, alert_id, "escalated", "critical", now=NOW)
+    result = send_pending(db, config, now=NOW)
+    assert (result.sent, result.superseded) == (1, 1)
+    assert len(CALLS) == 1 and "escalated medium -> critical" in CALLS[0]["title"]
+
+
+def test_resolved_goes_only_to_targets_told_about_the_alert(db, monkeypatch):
+    from alerts.lifecycle import resolve
+
+    monkeypatch.setenv("MW_T", "mwnotifytest://up")
+    config = make_config("  - {name: told, url_env: MW_T, events: [opened, resolved]}\n"
+                         "  - {name: never-told, url_env: MW_T, events: [opened, resolved]}\n"
+                         "  - {name: closures-only, url_env: MW_T, events: [resolved]}")
+    replayed = add_alert(db)  # as after a replay or `detect --no-notify`: nobody was told
+    assert resolve(db, replayed, "sam", config=config) == 0
+    announced = add_alert(db)
+    mark_told(db, announced, "told")
+    assert resolve(db, announced, "sam", config=config) == 2  # told, and the target taking only 'resolved'
+    assert send_pending(db, config).sent == 2
+    assert {c["title"].split(" - ")[0] for c in CALLS} == {f"[mentionwatch] acme: alert #{announced} resolved (was medium)"}
+
+
+def test_resolved_waits_for_an_opening_still_on_its_way_and_is_dropped_if_it_never_arrived(db, monkeypatch):
+    from alerts.lifecycle import resolve
+
+    monkeypatch.setenv("MW_T", "mwnotifytest://down")
+    config = make_config("  - {name: team, url_env: MW_T, events: [opened, resolved]}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    send_pending(db, config, now=NOW)
+    assert resolve(db, alert_id, "sam", config=config) == 1  # the opening may still get through
+    result = send_pending(db, config)  # now: after the retry time of the failed opening
+    assert (result.sent, result.superseded) == (0, 2)  # it did not: neither message goes
+    assert {row[2] for row in rows(db)} == {"superseded"}
+    assert [c["host"] for c in CALLS] == ["down"]
+
+
+# --- slow and dead targets ------------------------------------------------------------------------------
+
+def test_a_slow_webhook_gets_the_message_once(db, webhook, monkeypatch):
+    """apprise alone gives up after 4 s while the hook is still working, and each retry repeated it."""
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    webhook.delay = 5
+    assert send_pending(db, config, now=NOW).sent == 1
+    assert len(webhook.requests) == 1 and rows(db)[0][2] == "sent"
+
+
+def test_a_webhook_that_never_answers_in_time_is_unconfirmed_and_not_repeated(db, webhook, monkeypatch, caplog):
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook?rto=0.5&token={SECRET}")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    webhook.delay = 1.5
+    caplog.set_level(logging.WARNING)
+    result = send_pending(db, config, now=NOW)
+    assert (result.sent, result.failed, result.unconfirmed) == (0, 0, 1)
+    assert send_pending(db, config, now=NOW + dt.timedelta(hours=1)).unconfirmed == 0
+    assert len(webhook.requests) == 1
+    [(_target, _state, status, attempts, error, retry_at)] = rows(db)
+    assert (status, attempts, retry_at) == ("unconfirmed", 1, None)
+    assert error.startswith("no answer within the read timeout, so it may well have arrived; not sent again")
+    assert SECRET not in error + caplog.text
+
+
+def test_a_failing_target_is_tried_once_per_pass(db, monkeypatch):
+    monkeypatch.setenv("MW_DOWN", "mwnotifytest://down")
+    monkeypatch.setenv("MW_UP", "mwnotifytest://up")
+    config = make_config("  - {name: down, url_env: MW_DOWN}\n  - {name: up, url_env: MW_UP}")
+    for watch in ("acme", "other", "acme"):
+        queue_notifications(db, config, add_alert(db, watch), "opened", "medium", now=NOW)
+    result = send_pending(db, config, now=NOW)
+    assert (result.sent, result.failed) == (3, 1)
+    assert [c["host"] for c in CALLS].count("down") == 1

@@ -167,7 +167,7 @@ def test_notification_errors_are_stored_redacted(db, monkeypatch):
     queue_notifications(db, config, alert_id, "opened", "high")
     # a plugin's reason that quotes the token on its own, without the rest of the URL
     monkeypatch.setattr(alerts.notify, "deliver",
-                        lambda url, title, body: "401: token NOTIFYTOKEN321 revoked")
+                        lambda url, title, body, notify_type: alerts.notify.Delivery("401: token NOTIFYTOKEN321 revoked"))
     assert send_pending(db, config).failed == 1
     (error,) = db.execute("SELECT last_error FROM notifications").fetchone()
     assert error == f"401: token {REDACTED} revoked"

@@ -62,8 +62,17 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
         click.echo("A replay (--at in the past): no notifications queued or sent; add --notify to send them.")
     if notify:
         sent = send_pending(app.db, app.config)
-        if sent.sent or sent.failed:
-            click.echo(f"Notifications: {sent.sent} sent, {sent.failed} failed (retried later).")
+        if sent.sent or sent.failed or sent.unconfirmed or sent.superseded:
+            click.echo(f"Notifications: {_sent_summary(sent)}.")
+
+
+def _sent_summary(sent) -> str:
+    parts = [f"{sent.sent} sent", f"{sent.failed} failed (retried later)"]
+    if sent.unconfirmed:
+        parts.append(f"{sent.unconfirmed} unconfirmed (no answer in time; not sent again)")
+    if sent.superseded:
+        parts.append(f"{sent.superseded} no longer needed (not sent; 'alerts show' says why)")
+    return ", ".join(parts)
 
 
 def _warn_unchecked(watches: list[str], moment: str | None) -> None:
@@ -206,6 +215,8 @@ def show_alert(app: App, alert_id: int) -> None:
     click.echo(f"Window: {alert['window_start']} -> {alert['window_end']}")
     click.echo(_peak(alert["rule"], alert["observed"], alert["expected"], alert["score"], alert["explanation"])
                + (f"; sentiment by {alert['model_id']}" if alert.get("model_id") else ""))
+    if alert["rule"].startswith("threshold:"):
+        click.echo("Severity: the rule's own, one level up each time the peak doubles past the rule's count")
     fired = explanation.get("rules") or []
     if len(fired) > 1:
         click.echo(f"Rules fired: {', '.join(fired)}")
@@ -301,6 +312,15 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
         click.echo(f"The 'resolved' notification ({queued} target(s)) is sent by the running service, "
                    "or by the next 'mentionwatch detect' (not a replay with --at).")
         _warn_unsendable(app, alert_id, "resolved")
+    elif _wants_event(app, alert_id, "resolved"):
+        click.echo("No 'resolved' message: no notification target was told about this alert.")
+
+
+def _wants_event(app: App, alert_id: int, event: str) -> bool:
+    from alerts.notify import targets_for
+
+    (watch,) = app.db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    return bool(targets_for(app.config, watch, event))
 
 
 def _warn_unsendable(app: App, alert_id: int, event: str) -> None:
