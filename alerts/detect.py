@@ -467,10 +467,21 @@ def backtest(db, config, since, until, watch_names=()) -> list[Finding]:
             continue
         history = dt.timedelta(seconds=settings.warmup + SEASON_SECONDS * SEASON_DAYS)
         for series in watch_series(db, watch.name, settings, model_id, start - history, end):
-            alerts = merged_alerts(findings_for_series(series, settings))
-            findings.extend(alert for alert in alerts
-                            if alert.opened_at < to_iso(end) and alert.window_end >= to_iso(start))
+            before_end = [_as_of(finding, to_iso(end)) for finding in findings_for_series(series, settings)
+                          if finding.opened_at < to_iso(end)]
+            findings.extend(alert for alert in merged_alerts(before_end)
+                            if alert.window_end >= to_iso(start))
     return sorted(findings, key=lambda f: (f.opened_at, f.watch, f.source or ""))
+
+
+def _as_of(finding: Finding, end: str) -> Finding:
+    """The finding as a live run before `end` (not included) saw it: escalations reached at `end`
+    or later are outside the period, and its severity is the one reached before."""
+    escalations = [(at, severity) for at, severity in finding.escalations if at < end]
+    if len(escalations) == len(finding.escalations):
+        return finding
+    severity = escalations[-1][1] if escalations else finding.opened_severity
+    return dataclasses.replace(finding, escalations=escalations, severity=severity)
 
 
 def merged_alerts(findings: list[Finding]) -> list[Finding]:

@@ -83,11 +83,11 @@ def summarise(figures: dict) -> str:
         shares += f", {share(figures['after_negative_share'])} in the {AFTER_HOURS} h after"
     verdict = {True: "back to baseline", False: "NOT back to baseline",
                None: "back to baseline: not known yet"}[figures["back_to_baseline"]]
-    late = _recorded_late(figures)
+    late = recorded_late(figures)
     return f"{', '.join(parts)}{late}; {shares}; {verdict}"
 
 
-def _recorded_late(figures: dict) -> str:
+def recorded_late(figures: dict) -> str:
     """Says so when the times count from the alert's recording rather than its opening."""
     counted_from = figures.get("counted_from")
     if not counted_from or from_iso(counted_from) - from_iso(figures["opened_at"]) <= LATE_RECORDING:

@@ -39,6 +39,8 @@ class ColumnMap:
     lang: str = "lang"
     reach: str = "author_reach"
     title: str = "title"
+    # optional columns the user named (option -> column): a CSV/TSV file must have them too
+    named: tuple[tuple[str, str], ...] = ()
 
 
 class ImportFileError(Exception):
@@ -119,7 +121,7 @@ def _csv_rows(text_file: _TextFile, delimiter: str, columns: ColumnMap,
             raise ImportFileError(f"{path}:1: header is {text_file.not_text_reason()}")
         header = [name.strip() for name in header]
         required = {"--id-col": columns.id, "--text-col": columns.text,
-                    "--time-col": columns.created_at}
+                    "--time-col": columns.created_at, **dict(columns.named)}
         missing = {option: name for option, name in required.items() if name not in header}
         if missing:
             raise ImportFileError(f"{path}:1: {missing_columns_message(missing, header)}")
@@ -148,13 +150,33 @@ def missing_columns_message(missing: dict[str, str], header: list[str]) -> str:
     `missing` maps each option to the column it names; every column of the file is listed, uncut."""
     described = []
     for option, name in missing.items():
-        close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
-        described.append(f"{name} (did you mean {option} {close[0]}?)" if close else name)
+        close = closest_column(name, header)
+        described.append(f"{name} (did you mean {option} {close}?)" if close else name)
     shown = [_short(name) for name in header[:MAX_SHOWN_COLUMNS]]
     if len(header) > MAX_SHOWN_COLUMNS:
         shown.append(f"and {len(header) - MAX_SHOWN_COLUMNS} more")
     return (f"missing column{'s' if len(missing) > 1 else ''} {', '.join(described)} "
             f"(columns are: {', '.join(shown)})")
+
+
+def closest_column(name: str, header: list[str]) -> str | None:
+    """The file's column most likely meant by `name`: the same name in another case, then one
+    with `name` as one of its words (tweet_id for id, user_name for name), then a spelling
+    neighbour (tweet_created for created_at, name for nme); None when nothing is close."""
+    wanted = name.lower()
+    for column in header:
+        if column.lower() == wanted:
+            return column
+    wanted_words = set(_words(name))
+    with_the_words = [column for column in header if wanted_words and wanted_words <= set(_words(column))]
+    if with_the_words:
+        return min(with_the_words, key=len)
+    close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _words(column: str) -> list[str]:
+    return [word for word in re.split(r"[^0-9a-z]+", column.lower()) if word]
 
 
 def _short(column: str) -> str:

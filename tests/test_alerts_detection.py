@@ -638,3 +638,27 @@ def test_an_alert_summary_names_its_window_in_utc_and_says_since_while_it_goes_o
     hour = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
     ongoing = finding(to_iso(hour - dt.timedelta(hours=2)), to_iso(hour + dt.timedelta(hours=1)))
     assert _window_words(ongoing) == f"since {(hour - dt.timedelta(hours=2)):%Y-%m-%d %H:%M} UTC"
+
+
+def test_backtest_leaves_out_an_escalation_made_at_until(db, model_id):
+    """--until is not included: a change a live run would make at --until is outside the period,
+    and the severity listed is the one reached before it."""
+    config = parse_config(config_text())
+    burst = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst: [("reddit", 15)], burst + 1: [("reddit", 80)]})
+    opened, escalated = (START + dt.timedelta(hours=burst + h) for h in (1, 2))
+    [whole] = backtest(db, config, opened, escalated + dt.timedelta(hours=1))
+    assert [at for at, _severity in whole.escalations] == [iso(escalated)]
+    [cut] = backtest(db, config, opened, escalated)
+    assert cut.opened_at == iso(opened) and cut.escalations == []
+    assert cut.severity == cut.opened_severity == whole.opened_severity != whole.severity
+
+
+def test_backtest_with_an_empty_day_gives_the_whole_day_hint(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text(config_text())
+    result = cli("backtest", "--since", "2015-02-22", "--until", "2015-02-22")
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip().endswith(
+        "(a date means midnight at its start and --until is not included: use --until 2015-02-23 "
+        "for the whole of 2015-02-22)")

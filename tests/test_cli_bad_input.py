@@ -182,14 +182,57 @@ def test_query_without_a_word_is_a_mistake(cli, db_path, tmp_path, query):
 @pytest.mark.parametrize("query, found", [
     ("globex", 3), ('"lost my parcel"', 1), ("crashing OR refund", 2), ("globex NOT crashing", 2),
     ("crash*", 1), ("服务很好", 1),
-    # stray FTS5 syntax is searched as plain words, never a 'database error'
-    ("AND", 1), ('"unclosed', 0), ("text:", 0), ("NEAR(", 0), ("acme -", 4),
+    # stray punctuation separates words, never a 'database error' nor the whole query as a phrase
+    ('"AND"', 1), ("text:", 0), ("acme -", 4), ("crashing OR refund!", 2), ("refund & acme", 1),
+    ("crashing, globex", 1), ("globex OR 1=1", 3), ("{refund}", 1), ("+parcel", 1), ("*parcel", 1),
+    ("lost-my-parcel", 1), ("(crashing OR refund) %", 2), ("服务很好！", 1), ("globex 服务很好?", 1),
 ])
 def test_queries_with_words_are_searched(cli, db_path, query, found):
     result = cli("--db", db_path, "search", query)
     assert result.exit_code == 0, result.output
     assert result.stderr.strip().startswith(f"{found} mention{'s' if found != 1 else ''} found")
     assert len(result.stdout.splitlines()) == found
+
+
+BOTH_SIDES = "{0} needs words on both sides (to search for the word itself, write \"{0}\" in quotes)"
+
+
+@pytest.mark.parametrize("query, problem", [
+    # before: 0 found and exit code 0 (the whole query searched as one literal phrase)
+    ("(crashing OR refund", "a bracket '(' is not closed"),
+    ("NEAR(", "a bracket '(' is not closed"),
+    ("(服务很好", "a bracket '(' is not closed"),
+    ("服务很好)", "a closing bracket ')' has no opening one"),
+    ("refund () acme", "the brackets () hold no word"),
+    ('"unclosed', "a quote (\") is not closed: '\"unclosed'"),
+    ("AND", BOTH_SIDES.format("AND")),
+    ("refund OR", BOTH_SIDES.format("OR")),
+    ("OR 服务很好", BOTH_SIDES.format("OR")),
+    ("NOT refund", BOTH_SIDES.format("NOT")),
+    ("refund OR NOT acme!", BOTH_SIDES.format("OR")),
+    ("acme -refund", "'-refund': a minus does not leave a word out; write NOT refund after the words "
+                     "to keep"),
+    ("globex -服务很好", "'-服务很好': a minus does not leave a word out; write NOT 服务很好 after the "
+                        "words to keep"),
+])
+def test_malformed_query_is_a_mistake(cli, db_path, tmp_path, query, problem):
+    expected = f"the search query {query!r}: {problem}"
+    _one_line_mistake(cli("--db", db_path, "search", query), expected)
+    result = cli("--db", db_path, "export", "--query", query, "--out", tmp_path / "x.csv")
+    _one_line_mistake(result, f"Invalid value for --query: {expected}")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_lowercase_operator_gets_a_hint_when_nothing_is_found(cli, db_path, tmp_path):
+    result = cli("--db", db_path, "search", "crashing or refund")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines() == [
+        "0 mentions found",
+        "hint: 'or' was searched as a word; AND, OR and NOT are operators only in capitals (OR)"]
+    result = cli("--db", db_path, "export", "--query", "crashing or refund", "--out", tmp_path / "x.csv")
+    assert "hint: 'or' was searched as a word" in result.stderr
+    found = cli("--db", db_path, "search", "acme and globex")  # found: no hint
+    assert found.stderr.strip() == "1 mention found, newest first (the first column is the mention id)"
 
 
 # ---------------------------------------------------------------- 7. unknown source

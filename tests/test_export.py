@@ -182,7 +182,7 @@ def test_chinese_reviews_round_trip_through_xlsx(cli, shared_file, tmp_path):
     (("--min-reach", "300"), lambda p: p[4] is not None and p[4] >= 300),
     (("--query", "globex"), lambda p: "globex" in p[6]),
     (("--query", "crashing OR parcel"), lambda p: "crashing" in p[6] or "parcel" in p[6]),
-    (("--query", 'lost "my'), lambda p: "lost my" in p[6]),  # broken FTS syntax: words as typed
+    (("--query", '"lost my" parcel!'), lambda p: "lost my parcel" in p[6]),  # '!' separates words
     (("--watch", "acme", "--sentiment", "negative", "--min-reach", "1000"), lambda p: p[0] == "p1"),
 ])
 def test_filters_give_the_expected_rows(cli, stocked, tmp_path, args, keep):

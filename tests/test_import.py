@@ -85,7 +85,8 @@ def test_jsonl_import_and_search(cli, tmp_path):
     found = cli("search", "refund", "--json")
     hit = json.loads(found.stdout.splitlines()[0])
     assert hit["external_id"] == "2" and hit["url"] == "https://x/2"
-    assert cli("search", 'unbalanced "quote').exit_code == 0
+    unclosed = cli("search", 'unbalanced "quote')  # refused in one line, never an empty answer
+    assert unclosed.exit_code == 2 and "not closed" in unclosed.output
 
 
 def test_killed_import_loses_no_committed_row(tmp_path, shared_file):
@@ -231,3 +232,44 @@ def test_reimport_with_a_new_watch_says_how_many_mentions_it_gained(cli, tmp_pat
     again = cli("import", path, "--watch", "acme")  # nothing new to link: nothing to say
     assert again.stdout.strip() == f"{path}: 0 inserted, 3 already present, 0 rejected"
     assert _stored(tmp_path, "select count(*) from mention_watches where watch = 'acme'") == [(3,)]
+
+
+def test_an_optional_column_named_but_absent_is_refused_and_nothing_stored(cli, shared_file, tmp_path):
+    tweets = shared_file("airline/Tweets.csv")
+    result = cli("import", tweets, "--source", "twitter", "--watch", "united", "--id-col", "tweet_id",
+                 "--text-col", "text", "--time-col", "tweet_created", "--author-col", "nme",
+                 "--url-col", "nosuch")
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(
+        f"Error: {tweets}:1: missing columns nme (did you mean --author-col name?), nosuch "
+        "(columns are: tweet_id,")
+    assert _stored(tmp_path) == [(0,)]
+
+
+def test_optional_columns_left_at_their_default_may_be_absent(cli, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("id,text,created_at\n1,fine,2024-01-01T10:00:00Z\n")
+    assert cli("import", path).exit_code == 0  # no author, url, lang or author_reach column
+    named = cli("import", path, "--lang-col", "lang")  # named on purpose: then it must be there
+    assert named.exit_code == 2 and "missing column lang (columns are: id, text, created_at)" in named.stderr
+
+
+def test_every_missing_column_gets_its_own_suggestion(cli, shared_file):
+    tweets = shared_file("airline/Tweets.csv")
+    result = cli("import", tweets, "--source", "twitter", "--watch", "airlines")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"Error: {tweets}:1: missing columns id (did you mean --id-col tweet_id?), created_at "
+        "(did you mean --time-col tweet_created?) (columns are:")
+
+
+def test_closest_column_prefers_a_whole_word_then_the_spelling():
+    from mentionwatch.importer import closest_column
+
+    header = ["tweet_id", "airline_sentiment_confidence", "name", "tweet_created", "Text"]
+    assert closest_column("id", header) == "tweet_id"  # not ...confidence, where "id" is no word
+    assert closest_column("text", header) == "Text"
+    assert closest_column("created_at", header) == "tweet_created"
+    assert closest_column("nme", header) == "name"
+    assert closest_column("nosuch", header) is None

@@ -88,8 +88,9 @@ def test_other_models_and_open_alerts(db):
     db.execute("INSERT INTO alerts (watch, rule, severity, window_start, window_end, opened_at, "
                "updated_at) VALUES ('acme', 'spike', 'high', 'a', 'b', 'c', 'd')")
     assert watch_risk(db, "acme", "m", to_iso(END)).open_alerts == 1
-    nothing = watch_risk(db, "acme", "another-model", to_iso(END))
-    assert nothing.score == 0 and nothing.negatives_recent == 0
+    nothing = watch_risk(db, "acme", "another-model", to_iso(END))  # scored by "m" only
+    assert nothing.score is None and nothing.level == "not scored yet"
+    assert nothing.negatives_recent == 0 and nothing.unscored_recent == 30
 
 
 @pytest.mark.parametrize("score, level", [(0, "low"), (24.9, "low"), (25, "elevated"),
@@ -112,3 +113,50 @@ def test_a_watch_without_a_day_of_history_has_no_score(db):
         assert "no baseline yet" in risk.explanation() and "size" not in risk.explanation()
     assert newco.negatives_recent == 42 and newco.weighted_recent == pytest.approx(42)
     assert known.has_baseline and known.level == "critical" and known.size > 10
+
+
+def _unscored(db, watch, times):
+    save_mentions(db, [Mention("app", f"{watch}-u-{i}", "外卖送得太慢", to_iso(t), watches=(watch,))
+                       for i, t in enumerate(times)])
+
+
+def test_unscored_mentions_give_no_risk_level_and_say_so(db):
+    _unscored(db, "waimai", [END - dt.timedelta(hours=h) for h in range(1, 24 * 8)])
+    risk = watch_risk(db, "waimai", "m", to_iso(END))
+    assert risk.score is None and risk.level == "not scored yet" and not risk.has_score
+    assert risk.unscored_recent == 24 and risk.all_recent == 24  # hours 1 to 24 before END
+    text = risk.explanation()
+    assert text.startswith("no risk score: 191 of 191 mentions of the last 24 h and the 7 days "
+                           "before not scored yet: run mentionwatch score")
+    assert "0 mentions in the last 24 h" not in text and "low" not in text
+
+
+def test_an_unscored_comparison_week_is_no_quiet_week(db):
+    _unscored(db, "acme", [END - dt.timedelta(days=d) for d in range(2, 8)])  # the week: unscored
+    _last_day(db, "acme", 3)  # the last day: scored, and negative
+    risk = watch_risk(db, "acme", "m", to_iso(END))
+    assert risk.level == "not scored yet" and risk.score is None
+    assert risk.unscored_baseline == 6 and risk.unscored_recent == 0
+    assert "6 of 9 mentions" in risk.explanation()
+    assert "so far 3 negative of 3 mentions in the last 24 h" in risk.explanation()
+
+
+def test_a_fully_scored_watch_has_a_level_and_no_unscored_note(db):
+    _steady(db, "calm", 4)
+    _last_day(db, "calm", 4)
+    risk = watch_risk(db, "calm", "m", to_iso(END))
+    assert risk.has_score and risk.scored_enough and risk.unscored_text() == ""
+    assert "4 negative of 4 mentions in the last 24 h" in risk.explanation()
+
+
+def test_a_small_scoring_backlog_keeps_the_score_and_is_named(db):
+    """A running service scores new mentions a minute or so after they arrive: a report made in
+    between must not lose the watch's risk level over the few waiting."""
+    _steady(db, "busy", 10)
+    _last_day(db, "busy", 40)
+    _unscored(db, "busy", [END - dt.timedelta(minutes=m) for m in (1, 2)])  # 2 of 112 waiting
+    risk = watch_risk(db, "busy", "m", to_iso(END))
+    assert risk.scored_enough and risk.level == "high" and risk.score is not None
+    assert "40 negative of 40 scored mentions in the last 24 h (2 of 112 mentions" in risk.explanation()
+    _unscored(db, "busy", [END - dt.timedelta(minutes=m) for m in range(3, 10)])  # over 5% of today waiting
+    assert watch_risk(db, "busy", "m", to_iso(END)).level == "not scored yet"

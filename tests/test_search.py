@@ -116,6 +116,36 @@ def test_syntax_that_cannot_apply_to_cjk_words_is_refused(cli, posts_db, tmp_pat
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.parametrize("query", ["+太慢", "*慢", "%慢", "太慢'", "{太慢}", "太慢！", "「太慢」", "太慢。"])
+def test_stray_punctuation_around_a_cjk_word_is_a_separator(cli, posts_db, tmp_path, query):
+    """Before: 0 found and exit code 0, the punctuation searched as part of the text."""
+    assert _found(cli, posts_db, query) == ["p3", "p4"]
+    result = cli("--db", posts_db, "export", "--query", query, "--out", tmp_path / "x.csv")
+    assert "2 mentions exported" in result.output
+
+
+@pytest.mark.parametrize("query, found", [
+    ("太慢 OR 很脏!", ["p1", "p3", "p4"]),
+    ("太慢 OR 很脏?", ["p1", "p3", "p4"]),
+    ("酒店, 很脏", ["p1"]),
+    ("酒店 & wifi", ["p2"]),
+    ("(太慢 OR hotel!) NOT 味道", ["p3", "p7"]),
+    ("太慢！味道", ["p4"]),                               # full-width punctuation inside a bareword
+])
+def test_stray_punctuation_keeps_the_operators(cli, posts_db, query, found):
+    assert _found(cli, posts_db, query) == found
+
+
+@pytest.mark.parametrize("query, problem", [
+    ("(太慢 OR 很慢", "a bracket '(' is not closed"),
+    ("太慢)", "a closing bracket ')' has no opening one"),
+    ("太慢 OR", 'OR needs words on both sides (to search for the word itself, write "OR" in quotes)'),
+    ("太慢 -很慢", "'-很慢': a minus does not leave a word out; write NOT 很慢 after the words to keep"),
+])
+def test_a_broken_structure_is_refused_for_cjk_as_for_words(cli, posts_db, query, problem):
+    _one_line_mistake(cli("--db", posts_db, "search", query), f"the search query {query!r}: {problem}")
+
+
 def test_such_syntax_still_works_on_the_other_words(cli, posts_db):
     assert _found(cli, posts_db, "NEAR(hotel slow) OR 太慢") == ["p3", "p4", "p7"]
     assert _found(cli, posts_db, "text:wifi 酒店") == ["p2"]
@@ -184,6 +214,9 @@ def test_lines_start_with_the_mention_id_newest_first(cli, posts_db):
     assert [int(line.split()[0]) for line in oldest.stdout.splitlines()] == [ids["p1"], ids["p2"]]
     assert oldest.stderr.strip() == ("2 mentions shown (--limit 2: there may be more), oldest first "
                                      "(the first column is the mention id)")
+    one = cli("--db", posts_db, "search", "酒店", "--limit", "1")
+    assert one.stderr.strip() == ("1 mention shown (--limit 1: there may be more), newest first "
+                                  "(the first column is the mention id)")
     marked = cli("--db", posts_db, "mark", str(ids["p8"]), "--state", "flagged")
     assert marked.exit_code == 0, marked.output
 

@@ -131,9 +131,12 @@ def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> 
     """List the alerts the current rules would have raised over a past period (stores and sends nothing)."""
     from alerts.detect import backtest as replay
 
+    from mentionwatch.commands.triage import whole_day_hint
+
     start, end = _moment(since, "--since"), _moment(until, "--until")
-    if start >= end:
-        raise click.BadParameter("must be before --until", param_hint="--since")
+    if start >= end:  # one line, worded as export's, with its hint for a date meant as a whole day
+        raise UserMistake(f"Invalid value for --since: {start} is not before --until {end}"
+                          + whole_day_hint(start, until))
     for name in watch_names:
         app.require_configured_watch(name)
     findings = replay(app.db, app.config, start, end, watch_names)

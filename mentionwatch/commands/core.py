@@ -70,7 +70,8 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     except ValueError as exc:
         raise UserMistake(f"--encoding: {exc}") from None
     columns = ColumnMap(id=id_col, text=text_col, created_at=time_col, author=author_col,
-                        url=url_col, lang=lang_col, reach=reach_col)
+                        url=url_col, lang=lang_col, reach=reach_col,
+                        named=_named_optional_columns(click.get_current_context()))
     problems: list[RowProblem] = []
     links_before = _watch_link_counts(app.db, watches)
     try:
@@ -93,6 +94,19 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
                + _newly_linked_text(app.db, links_before, result.inserted))
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)
+
+
+_OPTIONAL_COLUMN_OPTIONS = {"author_col": "--author-col", "url_col": "--url-col",
+                            "lang_col": "--lang-col", "reach_col": "--reach-col"}
+
+
+def _named_optional_columns(ctx: click.Context) -> tuple[tuple[str, str], ...]:
+    """(option, column) of the optional columns given on the command line: a column the user
+    names must be in the file, while a default one (author, url ...) may be absent."""
+    from click.core import ParameterSource
+
+    return tuple((option, ctx.params[param]) for param, option in _OPTIONAL_COLUMN_OPTIONS.items()
+                 if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT)
 
 
 def _watch_link_counts(db, watches: tuple[str, ...]) -> dict[str, int]:
@@ -153,6 +167,7 @@ def search(app: App, query: str, watches: tuple[str, ...], since: str | None, or
     with the mention id, as `mark` takes it.
     """
     from mentionwatch.triage.query import FilterError, MentionFilters, search_rows
+    from mentionwatch.triage.query_syntax import lowercase_operator_hint
 
     app.require_watches(watches)
     filters = MentionFilters(watches=watches, since=_since_option(since), query=query, limit=limit)
@@ -169,6 +184,9 @@ def search(app: App, query: str, watches: tuple[str, ...], since: str | None, or
                        f"{text[:160]}")
     if not as_json:
         click.echo(_found_line(len(rows), limit, order), err=True)
+    hint = None if rows else lowercase_operator_hint(query)
+    if hint:
+        click.echo(hint, err=True)
 
 
 def _since_option(since: str | None) -> str | None:
@@ -188,7 +206,7 @@ def _found_line(count: int, limit: int, order: str) -> str:
         return "0 mentions found"
     found = f"{count} mention{'s' if count != 1 else ''} found"
     if count == limit:
-        found = f"{count} mentions shown (--limit {limit}: there may be more)"
+        found = f"{count} mention{'s' if count != 1 else ''} shown (--limit {limit}: there may be more)"
     return f"{found}, {SEARCH_ORDERS[order]} (the first column is the mention id)"
 
 

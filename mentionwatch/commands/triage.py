@@ -35,11 +35,11 @@ def _period(since: str | None, until: str | None) -> tuple[str | None, str | Non
     since_text, until_text = _time_option(since, "--since"), _time_option(until, "--until")
     if since_text and until_text and since_text >= until_text:
         raise _bad_option("--since", f"{since_text} is not before --until {until_text}"
-                          + _whole_day_hint(since_text, until))
+                          + whole_day_hint(since_text, until))
     return since_text, until_text
 
 
-def _whole_day_hint(since_text: str, until: str) -> str:
+def whole_day_hint(since_text: str, until: str) -> str:
     """'--until 2015-02-22' is midnight at the start of that day, and --until is not included:
     when the user probably meant the whole day, name the date that covers it."""
     if not _BARE_DATE.fullmatch(until.strip()):
@@ -140,6 +140,7 @@ def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, sin
     """
     from mentionwatch.triage.export import export_mentions
     from mentionwatch.triage.query import choose_model_id, export_rows
+    from mentionwatch.triage.query_syntax import lowercase_operator_hint
 
     fmt = fmt or _format_from_name(out_path)
     filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
@@ -156,6 +157,9 @@ def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, sin
         raise click.ClickException(f"{out_path}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"{out_path}: {result.rows} mention{'s' if result.rows != 1 else ''} exported "
                f"({fmt}{', sentiment from ' + model_id if model_id else ', no sentiment scores'})")
+    hint = None if result.rows or not query else lowercase_operator_hint(query)
+    if hint:
+        click.echo(hint, err=True)
 
 
 @main.command()
@@ -214,10 +218,17 @@ def report(app: App, watches, since, until, out_dir) -> None:
                f"{'es' if len(result.sections) != 1 else ''}, {len(result.charts)} charts, "
                f"{result.period_text}")
     for section in result.sections:
-        risk = section.risk
-        risk_text = f"risk {risk.score:.0f} ({risk.level})" if risk.has_baseline else risk.level
-        click.echo(f"  {section.watch}: {risk_text}, "
-                   f"{len(section.alerts)} alert{'s' if len(section.alerts) != 1 else ''}")
+        click.echo(f"  {section.watch}: {_section_line(section)}")
+
+
+def _section_line(section) -> str:
+    """'risk 12 (low), 1 alert', 'no baseline yet, 0 alerts' or 'not scored yet, 0 alerts;
+    5,040 of 5,040 mentions not scored yet: run mentionwatch score'."""
+    risk = section.risk
+    risk_text = f"risk {risk.score:.0f} ({risk.level})" if risk.has_score else risk.level
+    alerts = f"{len(section.alerts)} alert{'s' if len(section.alerts) != 1 else ''}"
+    unscored = section.unscored_text() or risk.unscored_text()
+    return f"{risk_text}, {alerts}" + (f"; {unscored}" if unscored else "")
 
 
 @main.command()

@@ -100,12 +100,18 @@ class Series:
     totals: list[int]
     negatives: list[int]
     bucket_hours: int
+    scored: list[int] | None = None  # mentions with a score, the share's base [default: all]
+
+    def __post_init__(self):
+        if self.scored is None:
+            self.scored = list(self.totals)
 
     @property
     def shares(self) -> list[float]:
-        """Negative share per bucket; NaN (a gap in the line) where too few mentions to tell."""
-        return [n / t if t >= MIN_SHARE_MENTIONS else math.nan
-                for n, t in zip(self.negatives, self.totals)]
+        """Negative share of the scored mentions per bucket; NaN (a gap in the line) where too few
+        are scored to tell."""
+        return [n / s if s >= MIN_SHARE_MENTIONS else math.nan
+                for n, s in zip(self.negatives, self.scored)]
 
 
 MAX_BARS = 1000  # a chart with more bars than pixels says nothing and takes long to draw
@@ -126,22 +132,23 @@ def watch_series(db, watch: str, model_id: str | None, since: str, until: str,
     bucket_seconds = bucket_hours * 3600
     rows = db.execute(
         "SELECT (CAST(strftime('%s', m.created_at) AS INTEGER) / :size) * :size AS bucket, "
-        "count(*), sum(coalesce(s.label = 'negative', 0)) FROM mentions m "
+        "count(*), sum(coalesce(s.label = 'negative', 0)), count(s.label) FROM mentions m "
         "JOIN mention_watches w ON w.mention_id = m.id AND w.watch = :watch "
         "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = :model "
         "WHERE m.created_at >= :since AND m.created_at < :until GROUP BY bucket ORDER BY bucket",
         {"size": bucket_seconds, "watch": watch, "model": model_id, "since": since,
          "until": until}).fetchall()
-    counts = {bucket: (total, negative) for bucket, total, negative in rows}
+    counts = {bucket: (total, negative, scored) for bucket, total, negative, scored in rows}
     first = int(from_iso(since).timestamp()) // bucket_seconds * bucket_seconds
     last = int(from_iso(until).timestamp() - 1) // bucket_seconds * bucket_seconds
-    starts, totals, negatives = [], [], []
+    starts, totals, negatives, scored = [], [], [], []
     for bucket in range(first, last + 1, bucket_seconds):
-        total, negative = counts.get(bucket, (0, 0))
+        total, negative, scored_count = counts.get(bucket, (0, 0, 0))
         starts.append(dt.datetime.fromtimestamp(bucket, tz=dt.timezone.utc))
         totals.append(total)
         negatives.append(negative)
-    return Series(starts, totals, negatives, bucket_hours)
+        scored.append(scored_count)
+    return Series(starts, totals, negatives, bucket_hours, scored)
 
 
 def source_breakdown(db, watch: str, model_id: str | None, since: str, until: str) -> dict:
@@ -178,13 +185,13 @@ def _draw_volume(series: Series, alerts: list[dict], title: str, path: Path) -> 
     if not all(math.isnan(share) for share in shares):
         bottom.plot(series.starts, [share * 100 for share in shares], color=COLOURS["negative"],
                     linewidth=1.2, marker=".", markersize=2, label="negative share")
-        total, negative = sum(series.totals), sum(series.negatives)
+        total, negative = sum(series.scored), sum(series.negatives)
         if total:
             bottom.axhline(100 * negative / total, color="#333", linestyle="--", linewidth=0.8,
                            label=f"period average {100 * negative / total:.0f}%")
         bottom.legend(loc="upper left", fontsize=8)
     else:
-        bottom.text(0.5, 0.5, f"fewer than {MIN_SHARE_MENTIONS} mentions in every "
+        bottom.text(0.5, 0.5, f"fewer than {MIN_SHARE_MENTIONS} scored mentions in every "
                     f"{_bucket_name(series.bucket_hours)}: no share to show",
                     transform=bottom.transAxes, ha="center", va="center", color="#5d6d7e")
     bottom.set_ylim(0, 100)
@@ -217,9 +224,7 @@ def _draw_sources(breakdown: dict, title: str, path: Path) -> Path:
             axis.barh(sources, values, left=left, color=COLOURS[label], label=label)
             left = [a + b for a, b in zip(left, values)]
     for row, source in enumerate(sources):
-        total = sum(breakdown[source].values())
-        share = breakdown[source].get("negative", 0) / total if total else 0
-        axis.annotate(f" {total:,} ({share:.0%} negative)", (left[row], row), va="center",
+        axis.annotate(f" {_source_note(breakdown[source])}", (left[row], row), va="center",
                       fontsize=8)
     axis.set_xlabel("mentions")
     axis.set_title(title, loc="left", fontsize=12)
@@ -230,6 +235,20 @@ def _draw_sources(breakdown: dict, title: str, path: Path) -> Path:
                   va="center", color="#5d6d7e")
     axis.margins(x=0.2)
     return _save(fig, path)
+
+
+def _source_note(labels: dict[str, int]) -> str:
+    """'5,040 (12% negative)', or with unscored ones '5,040 (12% negative of 40 scored, 5,000
+    not scored yet)': the share is of the scored mentions only."""
+    total = sum(labels.values())
+    unscored = labels.get("unscored", 0)
+    scored = total - unscored
+    if not scored:
+        return f"{total:,} (not scored yet)"
+    share = f"{labels.get('negative', 0) / scored:.0%} negative"
+    if not unscored:
+        return f"{total:,} ({share})"
+    return f"{total:,} ({share} of {scored:,} scored, {unscored:,} not scored yet)"
 
 
 def _figure(kind: str, rows: int, height_ratios=None):

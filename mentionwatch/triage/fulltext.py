@@ -12,11 +12,14 @@ Here each word or "phrase" of the query that holds such characters is matched as
 
 AND, OR, NOT and brackets keep their FTS5 meaning and precedence. What has no meaning for text
 containment (NEAR, a column filter such as title:, ^ and +) is refused around CJK words with
-UnsupportedQuery. A query without CJK characters is one FTS5 MATCH, exactly as typed.
+UnsupportedQuery. A query without CJK characters is one FTS5 MATCH. Punctuation inside a bareword
+splits it (太慢！很慢 is 太慢 and 很慢), as the tokenizer splits the indexed text.
 """
 from __future__ import annotations
 
+import itertools
 import re
+import unicodedata
 from dataclasses import dataclass
 
 # Scripts written without spaces between words (or, for Hangul, with particles attached to them).
@@ -268,12 +271,28 @@ def _tokens(query: str) -> list[tuple]:
             value = match.group("quoted")[1:-1].replace('""', '"')
             tokens.append(("string", value, match.start("quoted"), match.end()))
         elif match.group("bare"):
-            word = match.group("bare")
-            kind = word if word in ("AND", "OR", "NOT") else "string"
-            tokens.append((kind, word, match.start("bare"), match.end()))
+            tokens.extend(_bare_words(match.group("bare"), match.start("bare")))
         else:
             tokens.append((match.group("punct"), match.group("punct"), match.start("punct"), match.end()))
     return tokens
+
+
+def _bare_words(bare: str, start: int) -> list[tuple]:
+    """The tokens of a bareword. FTS5 takes any non-ASCII character into one, but its tokenizer
+    splits at punctuation (太慢！很慢 holds 太慢 and 很慢), so a CJK word must not include it."""
+    tokens = []
+    position = start
+    for is_punctuation, run in itertools.groupby(bare, _is_punctuation):
+        word = "".join(run)
+        if not is_punctuation:
+            kind = word if word in ("AND", "OR", "NOT") else "string"
+            tokens.append((kind, word, position, position + len(word)))
+        position += len(word)
+    return tokens
+
+
+def _is_punctuation(char: str) -> bool:
+    return not char.isascii() and unicodedata.category(char).startswith("P")
 
 
 def _group(operator: str, parts: list):

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from mentionwatch.triage import fulltext
+from mentionwatch.triage import fulltext, query_syntax
 from storage.timeutil import parse_timestamp, to_iso
 
 TRIAGE_STATES = ("flagged", "handled", "ignored")
@@ -91,28 +91,47 @@ def choose_model_id(db, sentiment_cfg=None) -> str | None:
 
 
 def fts_query(db, text: str) -> str:
-    """The query to run: as typed when valid, else the words quoted (a stray quote or colon).
+    """The query to run: as typed when it is valid FTS5, else with stray punctuation read as word
+    separators (query_syntax.py).
 
     Raises FilterError when nothing is left to search for (a blank query, or one of only
     punctuation such as '*', '()' or '-'): FTS5 would fail with a bare 'syntax error', or quietly
-    find nothing; and when it uses Chinese, Japanese or Korean words with syntax that cannot be
-    followed for them (see fulltext.py).
+    find nothing; when its structure is broken (an unclosed bracket or quote, a dangling OR);
+    and when it uses Chinese, Japanese or Korean words with syntax that cannot be followed for them
+    (see fulltext.py).
     """
     if not text.strip():
         raise FilterError("the search query is empty")
     if not has_searchable_word(text):
         raise FilterError(f"the search query {text!r} has no words to search for "
                           "(punctuation and symbols are not indexed)")
-    try:
-        db.execute("SELECT 1 FROM mentions_fts WHERE mentions_fts MATCH ? LIMIT 1", [text]).fetchall()
-        query = text
-    except sqlite3.OperationalError:
-        query = db.quote_fts(text)
+    query = text if _fts_error(db, text) is None else _repaired(db, text)
     try:
         fulltext.parse(query)
     except fulltext.UnsupportedQuery as exc:
         raise FilterError(f"the search query {text!r}: {exc}") from None
     return query
+
+
+def _repaired(db, text: str) -> str:
+    """`text`, which FTS5 refused, with its stray punctuation as word separators."""
+    try:
+        query = query_syntax.repaired_query(text)
+    except query_syntax.UnreadableQuery as exc:
+        raise FilterError(f"the search query {text!r}: {exc}") from None
+    error = _fts_error(db, query)
+    if error is not None:  # never searched as something else: an empty answer would look real
+        raise FilterError(f"the search query {text!r} cannot be read ({error})")
+    return query
+
+
+def _fts_error(db, query: str) -> str | None:
+    """FTS5's complaint about `query`, None when it is valid."""
+    try:
+        db.execute("SELECT 1 FROM mentions_fts WHERE mentions_fts MATCH ? LIMIT 1", [query]).fetchall()
+    except sqlite3.OperationalError as exc:
+        return str(exc)
+    return None
 
 
 def query_condition(db, text: str, params: dict) -> str:

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alerts.explain import peak_text
-from alerts.postcrisis import evaluate_alert, format_duration
+from alerts.postcrisis import evaluate_alert, format_duration, recorded_late
 from mentionwatch.triage import charts
 from mentionwatch.triage.atomic import replacing
 from mentionwatch.triage.marks import triage_counts
 from mentionwatch.triage.query import choose_model_id
 from mentionwatch.triage.risk import (
-    MIN_BASELINE_DAYS, NO_BASELINE, RECENT_HOURS, WatchRisk, watch_risk,
+    BASELINE_DAYS, MIN_BASELINE_DAYS, NO_BASELINE, NOT_SCORED, RECENT_HOURS, WatchRisk, watch_risk,
 )
 from storage import utc_now_iso
 from storage.timeutil import from_iso, to_iso
@@ -42,6 +42,18 @@ class WatchSection:
     mentions: int
     negatives: int
     triage: dict[str, int] = field(default_factory=dict)
+    scored: int = 0  # mentions of the period scored by the model used
+
+    @property
+    def unscored(self) -> int:
+        return self.mentions - self.scored
+
+    def unscored_text(self) -> str:
+        """'5040 of 5040 mentions not scored yet: run mentionwatch score', or ''."""
+        if not self.unscored:
+            return ""
+        return (f"{self.unscored:,} of {self.mentions:,} mentions not scored yet: "
+                "run mentionwatch score")
 
 
 @dataclass
@@ -104,9 +116,10 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
 
 
 def _risk_order(section: WatchSection) -> tuple:
-    """Highest risk first; watches without a baseline after every scored one, loudest first."""
+    """Highest risk first; watches without a score (no baseline, or mentions not scored yet) after
+    every scored one, loudest first."""
     risk = section.risk
-    if risk.has_baseline:
+    if risk.has_score:
         return (0, -risk.score, section.watch)
     return (1, -risk.weighted_recent, section.watch)
 
@@ -145,7 +158,8 @@ def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> 
         if alert["status"] == "resolved":
             alert["postcrisis"] = evaluate_alert(db, alert["id"], model_id)
     return WatchSection(watch, watch_risk(db, watch, model_id, until), alerts, chart_paths,
-                        sum(series.totals), sum(series.negatives), triage_counts(db, watch))
+                        sum(series.totals), sum(series.negatives), triage_counts(db, watch),
+                        scored=sum(series.scored))
 
 
 def _alerts(db, watch: str, since: str, until: str) -> list[dict]:
@@ -210,7 +224,7 @@ th { background: #f4f6f6; }
 .level { font-weight: bold; padding: 1px 8px; border-radius: 10px; color: #fff; }
 .level-low { background: #27ae60; } .level-elevated { background: #d4ac0d; }
 .level-high { background: #e67e22; } .level-critical { background: #c0392b; }
-.level-no-baseline-yet { background: #7f8c8d; }
+.level-no-baseline-yet, .level-not-scored-yet { background: #7f8c8d; }
 .alert { border: 1px solid #d5d8dc; border-left: 6px solid #f39c12; border-radius: 4px;
          padding: 6px 14px; margin: 12px 0; }
 .alert.resolved { border-left-color: #27ae60; }
@@ -250,10 +264,12 @@ def _risk_table(sections: list[WatchSection]) -> str:
         rows.append(
             f'<tr><td><a href="#watch-{_e(_slug(s.watch))}">{_e(s.watch)}</a></td>'
             f'<td class="num">{_risk_figure(r.score, "{:.0f}")}</td><td>{_level(r.level)}</td>'
-            f'<td class="num">{r.negatives_recent}</td><td class="num">{r.weighted_recent:.1f}</td>'
-            f'<td class="num">{_risk_figure(r.weighted_usual, "{:.1f}")}</td>'
-            f'<td class="num">{_risk_figure(r.size, "x{:.2f}")}</td>'
-            f'<td class="num">x{r.speed:.2f}</td><td class="num">{r.open_alerts}</td></tr>')
+            f'<td class="num">{_counted_figure(r, r.negatives_recent, "{}")}</td>'
+            f'<td class="num">{_counted_figure(r, r.weighted_recent, "{:.1f}")}</td>'
+            f'<td class="num">{_scored_figure(r, r.weighted_usual, "{:.1f}")}</td>'
+            f'<td class="num">{_scored_figure(r, r.size, "x{:.2f}")}</td>'
+            f'<td class="num">{_scored_figure(r, r.speed, "x{:.2f}")}</td>'
+            f'<td class="num">{r.open_alerts}</td></tr>')
     return (
         "<h2>Risk by watch</h2>"
         f"<p>Who is heading for trouble, at the end of the period (last {RECENT_HOURS} hours; "
@@ -261,18 +277,27 @@ def _risk_table(sections: list[WatchSection]) -> str:
         "<table><tr><th>watch</th><th>risk</th><th>level</th><th>negative (24 h)</th>"
         "<th>reach-weighted (24 h)</th><th>usual per 24 h</th><th>size</th><th>speed</th>"
         "<th>open alerts</th></tr>" + "".join(rows) + "</table>"
-        + (f'<p class="meta">&ndash;: {NO_BASELINE}, less than {MIN_BASELINE_DAYS} day of '
-           f"mentions before the last {RECENT_HOURS} hours to compare with.</p>"
-           if any(not s.risk.has_baseline for s in sections) else ""))
+        + _dash_note(sections))
+
+
+def _dash_note(sections: list[WatchSection]) -> str:
+    """What an en dash in the risk table stands for, when there is one."""
+    reasons = []
+    if any(s.risk.scored_enough and not s.risk.has_baseline for s in sections):
+        reasons.append(f"{NO_BASELINE}, less than {MIN_BASELINE_DAYS} day of mentions before the "
+                       f"last {RECENT_HOURS} hours to compare with")
+    if any(not s.risk.scored_enough for s in sections):
+        reasons.append(f"{NOT_SCORED}, mentions of the last {RECENT_HOURS} hours or the "
+                       f"{BASELINE_DAYS} days before have no sentiment score: run mentionwatch score")
+    return f'<p class="meta">&ndash;: {"; or ".join(reasons)}.</p>' if reasons else ""
 
 
 def _watch_html(section: WatchSection) -> str:
     r = section.risk
-    share = f"{section.negatives / section.mentions:.0%}" if section.mentions else "n/a"
     parts = [
         f'<h2 id="watch-{_e(_slug(section.watch))}">{_e(section.watch)}</h2>',
-        f'<p>{section.mentions:,} mentions in the period, {section.negatives:,} negative ({share}). '
-        f"{_risk_words(r)} {_level(r.level)}: {_e(r.explanation())}.</p>",
+        f"<p>{_e(_period_counts(section))} {_risk_words(r)} {_level(r.level)}: "
+        f"{_e(r.explanation())}.</p>",
         "<p>Triage marks (all time): " + ", ".join(
             f"{section.triage.get(state, 0)} {state}" for state in ("flagged", "handled", "ignored"))
         + ".</p>",
@@ -290,6 +315,18 @@ def _watch_html(section: WatchSection) -> str:
         parts.append("<p>No alert in this period.</p>")
     parts.extend(_alert_html(alert) for alert in section.alerts)
     return "\n".join(parts)
+
+
+def _period_counts(section: WatchSection) -> str:
+    """'5,040 mentions in the period, 120 negative (2%).', saying how many are not scored yet:
+    an unscored mention is not a mention that is not negative."""
+    share = f"{section.negatives / section.scored:.0%}" if section.scored else "n/a"
+    if not section.unscored:
+        return (f"{section.mentions:,} mentions in the period, {section.negatives:,} negative "
+                f"({share}).")
+    negatives = (f" {section.negatives:,} negative of the {section.scored:,} scored ({share})."
+                 if section.scored else "")
+    return f"{section.mentions:,} mentions in the period; {section.unscored_text()}.{negatives}"
 
 
 def _alert_html(alert: dict) -> str:
@@ -361,7 +398,16 @@ def _postcrisis_html(figures: dict) -> str:
         f"<td>{share(figures['baseline_negative_share'])} ({figures['baseline_mentions']})</td>"
         f"<td>{share(figures['alert_negative_share'])} ({figures['alert_mentions']})</td>"
         f"<td>{share(figures['after_negative_share'])} ({figures['after_mentions']})</td>"
-        f"<td>{verdict}</td></tr></table>")
+        f"<td>{verdict}</td></tr></table>" + _counted_from_html(figures))
+
+
+def _counted_from_html(figures: dict) -> str:
+    """For an alert found late (a replay, imported history): the times count from its recording."""
+    late = recorded_late(figures).strip()
+    if not late:
+        return ""
+    return f'<p class="meta">Times to acknowledge and resolve {_e(late.strip("()"))}.</p>'
+
 
 
 def _post_html(post: dict) -> str:
@@ -397,9 +443,13 @@ def _formula_html() -> str:
         "times give 60; four times while accelerating to twice the day's pace give 80.</p>"
         f"<p>A watch with less than {MIN_BASELINE_DAYS} day of mentions before the last "
         f"{RECENT_HOURS} hours has no usual amount to compare with: it gets no score and the "
-        f"level <i>{NO_BASELINE}</i>, and is listed after the watches with a score.</p>"
+        f"level <i>{NO_BASELINE}</i>, and is listed after the watches with a score. So is a watch "
+        f"with mentions of the last {RECENT_HOURS} hours or the {BASELINE_DAYS} days before that "
+        f"have no sentiment score yet (<i>{NOT_SCORED}</i>): counting them as not negative "
+        "would make any wave look calm.</p>"
         "<p><b>Post-crisis evaluation</b> of a resolved alert: time from opening to acknowledgement "
-        "and to resolution; negative share in the 7 days before the alert window, during it, and in "
+        "and to resolution (for an alert found later, by a replay or in imported history, from "
+        "when it was recorded); negative share in the 7 days before the alert window, during it, and in "
         "the 24 hours after resolution; back to baseline when the share after is at most the share "
         "before plus 5 points (or 20% of it, whichever is more), with at least 5 scored mentions "
         "after.</p></div>")
@@ -415,7 +465,19 @@ def _level(level: str) -> str:
 
 
 def _risk_words(risk: WatchRisk) -> str:
-    return f"Risk {risk.score:.0f}" if risk.has_baseline else "Risk"
+    return f"Risk {risk.score:.0f}" if risk.has_score else "Risk"
+
+
+def _counted_figure(risk: WatchRisk, value: float, form: str) -> str:
+    """A count of the last 24 h; an en dash while some of them are not scored (it would be
+    read as all there is)."""
+    return _risk_figure(None if risk.unscored_recent else value, form)
+
+
+def _scored_figure(risk: WatchRisk, value: float | None, form: str) -> str:
+    """A figure behind the score; an en dash for a watch with no score, whose figures would
+    compare nothing (no baseline) or count only part of its mentions (not scored yet)."""
+    return _risk_figure(value if risk.has_score else None, form)
 
 
 def _risk_figure(value: float | None, form: str) -> str:

@@ -16,7 +16,11 @@ Twice the usual negatives gives 30 (elevated), four times 60 (high), four times 
 to double the day's pace 80 (critical).
 
 A watch with less than MIN_BASELINE_DAYS of mentions before the last 24 hours has nothing to
-compare with: it gets no score, no level but "no baseline yet", and no size.
+compare with: it gets no score, no level but "no baseline yet", and no size. A watch with mentions
+not scored yet (by the model used) in the last 24 hours or in the 7 days before - more than
+MAX_UNSCORED_SHARE of either - gets no score either, and the level "not scored yet": counting its
+unscored mentions as not negative would call a wave nobody has scored "low". A smaller backlog (a
+running service scores new mentions every minute or so) is scored and named in the explanation.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ SPEED_HOURS = 6
 BASELINE_DAYS = 7
 MIN_BASELINE_DAYS = 1
 NO_BASELINE = "no baseline yet"
+NOT_SCORED = "not scored yet"
+MAX_UNSCORED_SHARE = 0.05
 LEVELS = ((75, "critical"), (50, "high"), (25, "elevated"), (0, "low"))
 EVIDENCE_POSTS = 5
 
@@ -48,7 +54,7 @@ class WatchRisk:
     """A watch's risk score with the figures behind it."""
 
     watch: str
-    score: float | None  # None: no baseline yet
+    score: float | None  # None: no baseline yet, or mentions not scored yet
     level: str
     end: str
     weighted_recent: float  # N24
@@ -57,28 +63,56 @@ class WatchRisk:
     size: float | None  # None: no baseline yet
     speed: float
     negatives_recent: int
-    mentions_recent: int
+    mentions_recent: int  # scored ones
     share_recent: float | None
     share_baseline: float | None
     baseline_days: float
     open_alerts: int
     top_posts: list[dict] = field(default_factory=list)
+    unscored_recent: int = 0  # mentions of the last 24 h not scored by the model used
+    unscored_baseline: int = 0  # ... and of the 7 days before
+    all_recent: int = 0  # every mention of the last 24 h, scored or not
+    all_baseline: int = 0
+
+    @property
+    def has_score(self) -> bool:
+        return self.score is not None
 
     @property
     def has_baseline(self) -> bool:
-        return self.score is not None
+        return self.weighted_usual is not None
+
+    @property
+    def scored_enough(self) -> bool:
+        """False when too many mentions are unscored for a score (see the module docstring)."""
+        return self.level != NOT_SCORED
+
+    def unscored_text(self) -> str:
+        """'5040 of 5040 mentions not scored yet: run mentionwatch score', or ''."""
+        unscored = self.unscored_recent + self.unscored_baseline
+        if not unscored:
+            return ""
+        return (f"{unscored:,} of {self.all_recent + self.all_baseline:,} mentions of the last "
+                f"{RECENT_HOURS} h and the {BASELINE_DAYS} days before not scored yet: "
+                "run mentionwatch score")
 
     def explanation(self) -> str:
-        if self.has_baseline:
-            compared = (f"reach-weighted {self.weighted_recent:.1f} vs {self.weighted_usual:.1f} "
-                        f"usual; size x{self.size:.2f}")
-        else:
-            compared = (f"reach-weighted {self.weighted_recent:.1f}; {NO_BASELINE}: less than "
-                        f"{MIN_BASELINE_DAYS} day of mentions before the last {RECENT_HOURS} h "
-                        "to compare with")
-        return (f"{self.negatives_recent} negative of {self.mentions_recent} mentions in the last "
-                f"{RECENT_HOURS} h ({compared}); last {SPEED_HOURS} h weighted "
-                f"{self.weighted_last6h:.1f} (speed x{self.speed:.2f})")
+        scored = " scored" if self.unscored_recent else ""
+        counted = (f"{self.negatives_recent} negative of {self.mentions_recent}{scored} mentions "
+                   f"in the last {RECENT_HOURS} h")
+        if not self.scored_enough:
+            so_far = f"; so far {counted}" if self.mentions_recent else ""
+            return f"no risk score: {self.unscored_text()}{so_far}"
+        if self.unscored_text():
+            counted += f" ({self.unscored_text()})"
+        last6h = f"last {SPEED_HOURS} h weighted {self.weighted_last6h:.1f}"
+        if not self.has_baseline:  # no size, and a speed alone scores nothing
+            return (f"{counted} (reach-weighted {self.weighted_recent:.1f}; {NO_BASELINE}: less "
+                    f"than {MIN_BASELINE_DAYS} day of mentions before the last {RECENT_HOURS} h "
+                    f"to compare with); {last6h}")
+        return (f"{counted} (reach-weighted {self.weighted_recent:.1f} vs "
+                f"{self.weighted_usual:.1f} usual; size x{self.size:.2f}); {last6h} "
+                f"(speed x{self.speed:.2f})")
 
 
 def watch_risk(db, watch: str, model_id: str | None, end: str) -> WatchRisk:
@@ -115,18 +149,29 @@ def watch_risk(db, watch: str, model_id: str | None, end: str) -> WatchRisk:
 
     counts_recent = _counts(db, watch, model_id, recent_start, end_time)
     counts_baseline = _counts(db, watch, model_id, baseline_start, recent_start)
+    all_recent = _all_mentions(db, watch, recent_start, end_time)
+    all_baseline = _all_mentions(db, watch, baseline_start, recent_start)
+    unscored = (all_recent - counts_recent[0], all_baseline - counts_baseline[0])
+    level = NO_BASELINE if score is None else risk_level(score)
+    if _too_many(unscored[0], all_recent) or _too_many(unscored[1], all_baseline):
+        score, level = None, NOT_SCORED  # a score from part of the mentions would understate the wave
     posts.sort(key=lambda p: (p["weight"] * p["p_negative"], p["created_at"]), reverse=True)
     open_alerts = db.execute("SELECT count(*) FROM alerts WHERE watch = ? AND status != 'resolved'",
                              [watch]).fetchone()[0]
     return WatchRisk(
-        watch=watch, score=score, level=NO_BASELINE if score is None else risk_level(score),
+        watch=watch, score=score, level=level,
         end=end, weighted_recent=round(recent, 2), weighted_usual=_rounded(usual, 2),
         weighted_last6h=round(last6h, 2), size=_rounded(size, 3), speed=round(speed, 3),
         negatives_recent=counts_recent[1], mentions_recent=counts_recent[0],
         share_recent=_share(counts_recent), share_baseline=_share(counts_baseline),
         baseline_days=round(baseline_days, 2), open_alerts=open_alerts,
-        top_posts=posts[:EVIDENCE_POSTS],
+        top_posts=posts[:EVIDENCE_POSTS], unscored_recent=unscored[0],
+        unscored_baseline=unscored[1], all_recent=all_recent, all_baseline=all_baseline,
     )
+
+
+def _too_many(unscored: int, mentions: int) -> bool:
+    return unscored > MAX_UNSCORED_SHARE * mentions
 
 
 def _score(size: float, speed: float) -> float:
@@ -162,6 +207,14 @@ def _counts(db, watch, model_id, start: dt.datetime, end: dt.datetime) -> tuple[
         "WHERE m.created_at >= ? AND m.created_at < ?",
         [watch, model_id, to_iso(start), to_iso(end)]).fetchone()
     return total, negative or 0
+
+
+def _all_mentions(db, watch, start: dt.datetime, end: dt.datetime) -> int:
+    """Every mention of the watch in [start, end), scored or not."""
+    return db.execute(
+        "SELECT count(*) FROM mentions m JOIN mention_watches w ON w.mention_id = m.id "
+        "AND w.watch = ? WHERE m.created_at >= ? AND m.created_at < ?",
+        [watch, to_iso(start), to_iso(end)]).fetchone()[0]
 
 
 def _share(counts: tuple[int, int]) -> float | None:

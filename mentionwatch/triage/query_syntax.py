@@ -1,0 +1,115 @@
+"""Reading a search query that FTS5 cannot parse: stray punctuation separates words, a broken
+structure is refused.
+
+FTS5 fails on any character outside its syntax ('delay OR late!', '太慢, 很慢', '%慢'). The index
+ignores punctuation, so here it separates words as it does in the indexed text: `late!` is `late`,
+a lone `&`, `+` or `%` is dropped, and punctuation inside a run of letters keeps its words together
+as a phrase, as the index sees them (`don't` is the phrase "don t", `wi-fi` is "wi fi").
+Everything that is still structure must be well formed, or the query is refused (UnreadableQuery)
+rather than searched as something else: quotes and brackets closed, AND / OR / NOT with words on
+both sides, and no `-word` (a minus does not leave a word out in FTS5: NOT does).
+
+Kept as they are: "quoted phrases", brackets, AND / OR / NOT, a `*` right after a word (prefix)
+and a title: or text: column filter in front of a word.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+
+OPERATORS = ("AND", "OR", "NOT")
+COLUMNS = ("title", "text")
+_PIECE = re.compile(r'\s*(?:(?P<quoted>"(?:[^"]|"")*")|(?P<bracket>[()])|(?P<chunk>[^\s"()]+))')
+
+
+class UnreadableQuery(ValueError):
+    """The query's structure is broken; the message says where, in one line."""
+
+
+def is_word_char(char: str) -> bool:
+    """Whether `char` belongs to a word, roughly as FTS5's tokenizer decides: ASCII letters, digits
+    and _, and any other character that is neither a space nor punctuation (CJK, emoji ...)."""
+    if char.isascii():
+        return char.isalnum() or char in "_\x1a"
+    return not char.isspace() and not unicodedata.category(char).startswith("P")
+
+
+def repaired_query(query: str) -> str:
+    """`query` as valid FTS5 text: stray punctuation turned into word separators.
+
+    Raises UnreadableQuery for an unclosed quote or bracket, empty brackets, an operator without
+    words on both sides, or a `-word`.
+    """
+    pieces = [piece for piece in _pieces(query) if piece]
+    _check_brackets(pieces)
+    _check_operators(pieces)
+    return " ".join(pieces)
+
+
+def lowercase_operator_hint(query: str) -> str | None:
+    """A line for when nothing was found and `query` has `and`, `or` or `not` outside quotes in
+    other than capitals: FTS5 searched it as a word, rarely what was meant then."""
+    chunks = [match.group("chunk") for match in _PIECE.finditer(query) if match.group("chunk")]
+    word = next((chunk for chunk in chunks if chunk.upper() in OPERATORS and chunk not in OPERATORS),
+                None)
+    if word is None:
+        return None
+    return (f"hint: {word!r} was searched as a word; AND, OR and NOT are operators only in capitals "
+            f"({word.upper()})")
+
+
+def _pieces(query: str) -> list[str]:
+    """Quoted phrases, brackets, operators and words (FTS5 text each); '' for what has no word."""
+    pieces = []
+    position = 0
+    while query[position:].strip():
+        match = _PIECE.match(query, position)
+        if match is None:  # only a quote the pattern could not close is left
+            raise UnreadableQuery(f"a quote (\") is not closed: {query[position:].strip()[:20]!r}")
+        position = match.end()
+        pieces.append(match.group("quoted") or match.group("bracket") or _chunk(match.group("chunk")))
+    return pieces
+
+
+def _chunk(chunk: str) -> str:
+    """One run of characters between spaces, quotes and brackets, as FTS5 text."""
+    if chunk in OPERATORS:
+        return chunk
+    column = next((name + ":" for name in COLUMNS if chunk.startswith(name + ":")), "")
+    if not _words(chunk[len(column):]):
+        column = ""  # 'text:' alone is the word text
+    rest = chunk[len(column):]
+    words = _words(rest)
+    if not words:
+        return ""
+    if len(rest) > 1 and rest[0] == "-" and is_word_char(rest[1]):
+        raise UnreadableQuery(f"{chunk!r}: a minus does not leave a word out; write NOT {rest[1:]} "
+                              "after the words to keep")
+    phrase = words[0] if len(words) == 1 else '"' + " ".join(words) + '"'
+    prefix = "*" if rest.endswith("*") and is_word_char(rest[-2:-1] or " ") else ""
+    return column + phrase + prefix
+
+
+def _words(text: str) -> list[str]:
+    return ["".join(run) for is_word, run in itertools.groupby(text, is_word_char) if is_word]
+
+
+def _check_brackets(pieces: list[str]) -> None:
+    depth = 0
+    for previous, piece in zip([None] + pieces, pieces):
+        if piece == ")" and previous == "(":
+            raise UnreadableQuery("the brackets () hold no word")
+        depth += {"(": 1, ")": -1}.get(piece, 0)
+        if depth < 0:
+            raise UnreadableQuery("a closing bracket ')' has no opening one")
+    if depth > 0:
+        raise UnreadableQuery("a bracket '(' is not closed")
+
+
+def _check_operators(pieces: list[str]) -> None:
+    padded = [None] + pieces + [None]
+    for before, piece, after in zip(padded, padded[1:], padded[2:]):
+        if piece in OPERATORS and (before in (None, "(", *OPERATORS) or after in (None, ")", *OPERATORS)):
+            raise UnreadableQuery(f"{piece} needs words on both sides (to search for the word "
+                                  f"itself, write \"{piece}\" in quotes)")
