@@ -72,6 +72,7 @@ JOB_RUNS_KEEP_DAYS = 30  # `job_runs` history kept; crawl runs, mentions and ale
 PRUNE_EVERY_SECONDS = 3600.0
 STOP_WRITE_TIMEOUT_MS = 2000  # the last writes of a stop wait this long for a lock held by a job
 UTC = dt.timezone.utc
+WAL_SUFFIXES = ("-wal", "-shm")  # SQLite's files beside a WAL-mode database
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,9 @@ class Service:
         self.exit_code = 0  # 1 when the service stopped on its own because of a problem
         self._db_identity: tuple[int, int] | None = None  # the database file the service opened
         self._db_gone = False  # that file was deleted or replaced: nothing more is written
+        self._db_damaged = False  # SQLite found the file malformed: nothing more is written
+        self._wal_identities: dict[str, tuple[int, int] | None] = {}  # its -wal/-shm files
+        self._set_aside: list[Path] = []  # those files, renamed once the database was replaced
         self.reload_check = reload_check
         self.stop_timeout = stop_timeout
         self._connect = connect or open_db
@@ -225,6 +229,8 @@ class Service:
             raise ServiceAlreadyRunning(f"another mentionwatch service ({other}) is running on "
                                         f"{self.db_path.resolve()}; stop it first")
         self._db_identity = _file_identity(self.db_path)
+        self._wal_identities = {suffix: _file_identity(_sibling(self.db_path, suffix))
+                                for suffix in WAL_SUFFIXES}
         interrupted = close_interrupted_runs(db)
         if interrupted:
             log.warning("%d job run(s) were interrupted by the previous stop of the service "
@@ -256,6 +262,7 @@ class Service:
 
     def finish(self) -> int:
         """After the scheduler stopped: bounded wait for running jobs, record the stop, exit code."""
+        self._database_file_replaced()  # replaced after the last check: its old log is set aside too
         with self._idle:
             finished = self._idle.wait_for(lambda: not self._running and not self._housekeeping_runs,
                                            timeout=self.stop_timeout)
@@ -271,11 +278,14 @@ class Service:
             logging.shutdown()
             os._exit(self.exit_code)  # worker threads would otherwise be joined at exit, without a bound
         log.info("service stopped", extra={"fields": {"event": "stopped"}})
+        checkpointed = self._db_gone and self._checkpoint_old_database()
         self._close_connections()
+        if checkpointed:
+            self._remove_set_aside_files()
         return self.exit_code
 
     def _record_state(self, state: str) -> None:
-        if self._db_gone:  # a new connection would create (or write into) the file now at the path
+        if self._db_gone or self._db_damaged:  # a new connection would create (or write into) the file now at the path
             return
         try:
             mark_process(self.db(), state)
@@ -285,7 +295,7 @@ class Service:
     def _close_unfinished_runs(self) -> None:
         """Job runs (and their crawl runs) that overstayed the stop are recorded as interrupted now:
         the process exits without waiting for them, and `status` must not show them as running."""
-        if self._db_gone:
+        if self._db_gone or self._db_damaged:
             return
         db = self.db()
         try:
@@ -301,7 +311,9 @@ class Service:
         into a file nobody can open any more, and a second service could start on the new one."""
         if self._db_identity is None or _file_identity(self.db_path) == self._db_identity:
             return False
-        self._db_gone = True
+        if not self._db_gone:
+            self._db_gone = True
+            self._set_aside_old_wal()
         if not self._stopping.is_set():
             self.exit_code = 1
             log.error("the database file %s was deleted or replaced while the service ran; stopping, "
@@ -309,6 +321,68 @@ class Service:
                       "the file now at that path)", self.db_path.resolve(),
                       extra={"fields": {"event": "database_replaced"}})
             self.stop("database file deleted or replaced")
+        return True
+
+    def _set_aside_old_wal(self) -> None:
+        """Rename the replaced database's -wal and -shm away from the path, at once: SQLite would
+        apply that old log to the new file when it next opens it, and damage it. SQLite itself
+        neither checkpoints nor deletes them when the database file has moved.
+
+        Only files with the (device, inode) seen at the start are renamed: the service's open
+        connections keep those inodes alive, so a file with that identity cannot be a new one."""
+        stamp = dt.datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for suffix, identity in self._wal_identities.items():
+            path = _sibling(self.db_path, suffix)
+            if identity is None or _file_identity(path) != identity:
+                continue  # gone with the old file, or one of the new file's
+            aside = path.with_name(f"{path.name}.replaced-{stamp}")
+            try:
+                path.rename(aside)
+            except OSError as exc:
+                log.error("could not move %s away from the restored database: %s; delete it "
+                          "before the service starts again", path, exc)
+                continue
+            self._set_aside.append(aside)
+            log.warning("moved the replaced database's %s to %s, so that it is not applied to the "
+                        "file now at %s", path.name, aside.name, self.db_path,
+                        extra={"fields": {"event": "wal_set_aside", "file": str(aside)}})
+
+    def _checkpoint_old_database(self) -> bool:
+        """Write the set-aside log into the replaced file (still open here, perhaps kept under
+        another name); True when nothing is left in the log."""
+        with self._lock:
+            connection = self._connections[0] if self._connections else None
+        if connection is None or not self._set_aside:
+            return False
+        try:
+            busy, _frames, _done = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.DatabaseError:
+            busy = 1
+        if busy:
+            log.warning("the replaced database's log was not fully written back; it stays in %s",
+                        ", ".join(str(path) for path in self._set_aside))
+        return not busy
+
+    def _remove_set_aside_files(self) -> None:
+        for path in self._set_aside:
+            try:
+                path.unlink()
+            except OSError:
+                pass  # already gone, or not ours to remove: harmless beside the database
+
+    def _stop_if_damaged(self, exc: BaseException) -> bool:
+        """A malformed database file: every write from now on could damage it further, so the
+        service stops (one ERROR line, exit code 1) instead of retrying forever."""
+        if not _is_corruption(exc):
+            return False
+        if not self._db_damaged:
+            self._db_damaged = True
+            self.exit_code = 1
+            log.error("the database file %s is damaged (%s); stopping. Restore a backup with the "
+                      "service stopped (or move it into place with mv, never cp over the live "
+                      "file), then start the service again", self.db_path.resolve(), exc,
+                      extra={"fields": {"event": "database_damaged"}})
+            self.stop("database file damaged")
         return True
 
     def _install_signal_handlers(self) -> None:
@@ -481,6 +555,7 @@ class Service:
             if problem is None:
                 unexpected = exc
             _rollback(self._local)
+            self._stop_if_damaged(exc)
         finally:
             seconds = time.monotonic() - started
             self._record_run(run_id, status, detail, seconds)
@@ -574,7 +649,8 @@ class Service:
                     prune_job_runs(self.db(), JOB_RUNS_KEEP_DAYS)
         except sqlite3.DatabaseError as exc:
             _rollback(self._local)
-            log.warning("%s: %s", kind, describe_db_error(exc))
+            if not self._stop_if_damaged(exc):
+                log.warning("%s: %s", kind, describe_db_error(exc))
 
     # --- the job bodies: each returns (status, detail) ---------------------------------------------
 
@@ -711,6 +787,20 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_dev, stat.st_ino
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _is_corruption(exc: BaseException) -> bool:
+    """SQLITE_CORRUPT (and SQLITE_NOTADB): the file itself is malformed, not merely busy."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    return "malformed" in str(exc) or "not a database" in str(exc)
 
 
 def _quiet_progress_bars() -> None:

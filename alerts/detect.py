@@ -123,6 +123,10 @@ def _finding(series: Series, rule: str, incident: Incident, span: int, not_befor
     )
 
 
+def threshold_rule_name(rule) -> str:
+    return "threshold:" + (rule.name or f"{rule.count} in {duration_text(rule.window)}")
+
+
 def findings_for_series(series: Series, settings, since: str | None = None, recent=None) -> list[Finding]:
     """Every incident of the spike detector and of the threshold rules in one series, by opening time.
     With `since`, only mentions created from then on count (`recent`: their negative counts), judged
@@ -133,7 +137,7 @@ def findings_for_series(series: Series, settings, since: str | None = None, rece
     found = [_finding(series, SPIKE_RULE, incident, tuned.smooth, since) for incident in incidents]
     for rule in settings.thresholds:
         window = max(1, round(rule.window / settings.bucket))
-        name = "threshold:" + (rule.name or f"{rule.count} in {duration_text(rule.window)}")
+        name = threshold_rule_name(rule)
         for incident in threshold_incidents(judged, window, rule.count, tuned.cooldown, rule.severity):
             found.append(_finding(series, name, incident, window, since))
     return sorted(found, key=lambda f: f.opened_at)  # the order a live run meets them in
@@ -417,18 +421,28 @@ def describe(db, watch, finding: Finding, model_id: str, settings) -> tuple[dict
     baseline = explain.baseline_texts(db, finding.watch, baseline_since, finding.window_start, finding.source)
     texts = [f"{m['title'] or ''} {m['text']}" for m in negatives]
     terms = explain.over_represented_terms(texts, baseline, ignore=explain.query_words(watch))
-    summary = _summary(finding, ranked, terms)
+    peak = {"start": finding.peak_start, "end": finding.peak_end}
+    if (window := rule_window(finding.rule, settings)) is not None:
+        peak["rule_window"] = window
+    summary = _summary(finding, ranked, terms, peak)
     explanation = explain.build_explanation(ranked, terms, summary)
-    explanation["peak"] = {"start": finding.peak_start, "end": finding.peak_end}
+    explanation["peak"] = peak
     explanation["rules"] = list(finding.rules)
     # every negative mention of the window is linked, so `export --alert` hands over all of them
     return explanation, [m["mention_id"] for m in ranked]
 
 
-def _summary(finding: Finding, ranked: list[dict], terms: list[dict]) -> str:
+def rule_window(rule: str, settings) -> float | None:
+    """A threshold rule's own window (seconds), found by the name `findings_for_series` gives it."""
+    for threshold in settings.thresholds:
+        if rule == threshold_rule_name(threshold):
+            return threshold.window
+    return None
+
+
+def _summary(finding: Finding, ranked: list[dict], terms: list[dict], peak_span: dict) -> str:
     where = f" on {finding.source}" if finding.source else ""
-    peak = explain.peak_text(finding.rule, finding.observed, finding.expected, finding.score,
-                             {"start": finding.peak_start, "end": finding.peak_end})
+    peak = explain.peak_text(finding.rule, finding.observed, finding.expected, finding.score, peak_span)
     text = (f"{len(ranked)} negative mentions of {finding.watch}{where} {_window_words(finding)}; "
             f"{peak} ({finding.severity})")
     if finding.negative_share is not None and finding.usual_share is not None:

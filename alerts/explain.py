@@ -117,19 +117,31 @@ def query_words(watch) -> set[str]:
 
 def peak_text(rule: str, observed, expected, score, peak: dict | None) -> str:
     """An alert's numbers in words. The spike rule compares the peak with the usual count; a
-    threshold rule's `expected` is the rule's own count, and its score only observed/count."""
-    from mentionwatch.config import duration_text
+    threshold rule's `expected` is the rule's own count, stated with the rule's own window
+    (`peak["rule_window"]`, seconds; the peak's span may be shorter, after a resolution)."""
     from storage.timeutil import from_iso
 
     span = when = ""
-    if peak and peak.get("start") and peak.get("end"):
+    peak = peak or {}
+    if peak.get("start") and peak.get("end"):
         seconds = (from_iso(peak["end"]) - from_iso(peak["start"])).total_seconds()
-        span = f" in {duration_text(seconds)}"
+        span = f" in {readable_duration(seconds)}"
         when = f" ({peak['start']} -> {peak['end']})"
     text = f"{observed or 0:g} negative mentions{span} at peak{when}"
     if rule.startswith("threshold:"):
-        return f"{text}, rule: at least {expected or 0:g}{span}"
+        window = f" in {readable_duration(peak['rule_window'])}" if peak.get("rule_window") else span
+        return f"{text}, rule: at least {expected or 0:g}{window}"
     return f"{text}, {round(expected or 0, 1):g} expected ({score or 0:.1f} spreads above normal)"
+
+
+def readable_duration(seconds: float) -> str:
+    """'1h' or '30m' for a whole unit, as a watchlist writes it; else in minutes: '51 min', '2 h 5 min'."""
+    from mentionwatch.config import duration_text
+
+    if seconds % 60 == 0 or seconds < 60:
+        return duration_text(seconds)
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def build_explanation(ranked: list[dict], terms: list[dict], summary: str) -> dict:

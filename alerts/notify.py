@@ -12,7 +12,8 @@ the same target is still on its way, so a team never reads "escalated" before "o
 that is no longer true when its turn comes is not sent but marked 'superseded' with the reason: an
 'opened' or 'escalated' of an alert resolved meanwhile, an escalation a later one replaces, a
 'resolved' for a target that was never told about the alert (a replay, `detect --no-notify`, an
-opening that never got through). A web hook that takes the request but does not answer within the
+opening that never got through), an escalation up to the severity a late opening already stated
+(an opening is titled with the alert's severity when it goes). A web hook that takes the request but does not answer within the
 read timeout may well have got it: the row is marked 'unconfirmed' and not sent again (a retry
 would repeat the message, up to MAX_ATTEMPTS times).
 
@@ -25,12 +26,14 @@ out twice, never zero times).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from alerts.detector import SEVERITIES
 from mentionwatch.logging_setup import redact
 from storage.timeutil import from_iso, to_iso
 
@@ -48,6 +51,7 @@ READ_TIMEOUT = 60.0
 TOLD = ("sent", "unconfirmed")  # outcomes after which the target has (most likely) read the message
 NOTIFY_TYPES = {"low": "info", "medium": "warning", "high": "failure", "critical": "failure"}
 POST_CHARS = 200
+OPENING_SAID = "the opening already said the alert is"  # why an escalation it made redundant is not sent
 # apprise sends plain text to these as it is, yet Mattermost renders it as Markdown: escaped here
 MARKDOWN_AS_TEXT_SCHEMES = {"mmost", "mmosts"}
 
@@ -66,6 +70,7 @@ class Delivery:
     but no answer came within the read timeout (it may well have arrived)."""
     error: str | None = None
     unanswered: bool = False
+    stated_severity: str | None = None  # the severity its title gave (an opening: the alert's, when sent)
 
 
 def _utc_now() -> dt.datetime:
@@ -193,8 +198,10 @@ def message_for(db, alert_id: int, state: str, target_name: str | None = None) -
     """
     alert = _alert_row(db, alert_id)
     event, severity = state.split(":", 1)
+    # a late opening is titled with the severity of now, not the one it was queued at
+    stated = alert["severity"] if event == "opened" else severity
     what = "negative mentions over a threshold" if alert["rule"].startswith("threshold:") else "negative spike"
-    title = f"[mentionwatch] {alert['watch']}: alert #{alert_id} {_headline(db, alert, event, severity, target_name)}"
+    title = f"[mentionwatch] {alert['watch']}: alert #{alert_id} {_headline(db, alert, event, stated, target_name)}"
     if event == "resolved":
         lines = _resolved_lines(db, alert)
     else:
@@ -219,18 +226,27 @@ def _headline(db, alert: dict, event: str, severity: str, target_name: str | Non
 
 
 def _severity_told_before(db, alert_id: int, target_name: str | None, severity: str) -> str | None:
-    """The severity this target last heard of the alert (what the escalation grew from)."""
-    row = db.execute(
+    """The severity this target last heard of the alert (what the escalation grew from): the highest
+    told, since an alert's severity only rises. An escalation superseded because the opening already
+    stated its severity counts as told."""
+    rows = db.execute(
         "SELECT state FROM notifications WHERE alert_id = ? AND target = ? AND state NOT LIKE 'resolved:%' "
-        f"AND status IN {TOLD} AND state != ? ORDER BY coalesce(sent_at, created_at) DESC, id DESC LIMIT 1",
-        [alert_id, target_name, f"escalated:{severity}"]).fetchone()
-    return row[0].split(":", 1)[1] if row else None
+        f"AND (status IN {TOLD} OR (status = 'superseded' AND last_error LIKE ?)) AND state != ?",
+        [alert_id, target_name, f"{OPENING_SAID}%", f"escalated:{severity}"]).fetchall()
+    told = [row[0].split(":", 1)[1] for row in rows]
+    return max(told, key=_severity_rank) if told else None
+
+
+def _severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 def _status_lines(db, alert: dict, event: str, severity: str) -> list[str]:
     """Severity now (when it moved on since this message was queued) and who owns the alert."""
     lines = []
-    if alert["severity"] != severity:
+    if event == "opened" and alert["severity"] != severity:
+        lines.append(f"Opened at {severity}; it has grown to {alert['severity']} since.")
+    elif alert["severity"] != severity:
         lines.append(f"Severity is now {alert['severity']} (this message was queued at {severity}).")
     if alert["acknowledged_at"]:
         actor = _last_event_actor(db, alert["id"], "acknowledged")
@@ -429,7 +445,33 @@ def _send_one(db, target, target_name: str, alert_id: int, state: str) -> Delive
     if url is None:
         return Delivery(_missing_url_problem(target))
     title, body = message_for(db, alert_id, state, target_name)
-    return deliver(url, title, body, notify_type_for(state))
+    stated = _stated_state(db, alert_id, state)
+    delivery = deliver(url, title, body, notify_type_for(stated))
+    return dataclasses.replace(delivery, stated_severity=stated.split(":", 1)[1])
+
+
+def _stated_state(db, alert_id: int, state: str) -> str:
+    """The state the message states: an opening gives the alert's severity at the time it is sent."""
+    event = state.split(":", 1)[0]
+    if event != "opened":
+        return state
+    return f"opened:{_alert_row(db, alert_id)['severity']}"
+
+
+def _supersede_escalations_told(db, alert_id: int, target_name: str, stated: str) -> int:
+    """After an opening that stated `stated` reached the target: its escalations waiting to go, up to
+    that severity, would only repeat it; they are marked superseded (never sent)."""
+    waiting = db.execute(
+        "SELECT id, state FROM notifications WHERE alert_id = ? AND target = ? "
+        "AND state LIKE 'escalated:%' AND status IN ('pending', 'failed')",
+        [alert_id, target_name]).fetchall()
+    told = [notification_id for notification_id, state in waiting
+            if _severity_rank(state.split(":", 1)[1]) <= _severity_rank(stated)]
+    with db.atomic():
+        return sum(db.conn.execute(
+            "UPDATE notifications SET status = 'superseded', last_error = ?, next_attempt_at = NULL "
+            "WHERE id = ? AND status IN ('pending', 'failed') AND claimed_at IS NULL",
+            [f"{OPENING_SAID} {stated}", notification_id]).rowcount for notification_id in told)
 
 
 def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
@@ -468,6 +510,9 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
         if delivery.error is not None and not delivery.unanswered:
             failing.add(target_name)
         _record(db, config, result, moment, (notification_id, alert_id, target_name, state, attempts + 1), delivery)
+        if state.startswith("opened:") and (delivery.error is None or delivery.unanswered):
+            result.superseded += _supersede_escalations_told(db, alert_id, target_name,
+                                                             delivery.stated_severity)
     return result
 
 

@@ -170,13 +170,16 @@ def health_report(db: Database, model_id: str | None, now: dt.datetime | None = 
     service = _service(db, now)
     if service.get("alive") and service.get("model_id"):
         model_id = service["model_id"]
+    jobs = _jobs(db)
+    if service.get("process_gone"):
+        _show_runs_interrupted(jobs)
     return {
         "checked_at": to_iso(now),
         "service": service,
-        "jobs": _jobs(db),
+        "jobs": jobs,
         "sources": _sources(db),
         "backlog": _backlog(db, model_id),
-        "undelivered_notifications": _undelivered_notifications(db),
+        "undelivered_notifications": _undelivered_notifications(db, now),
         "open_alerts": _open_alerts(db),
     }
 
@@ -189,13 +192,14 @@ def _service(db: Database, now: dt.datetime) -> dict:
     pid, host, config_path, state, started_at, heartbeat_at, watchlist_problem, targets, model_id = row
     age = (now - from_iso(heartbeat_at)).total_seconds()
     alive = state in ("running", "starting", "stopping")
-    if alive and not process_alive(pid, host):
+    gone = alive and not process_alive(pid, host)
+    if gone:
         state, alive = f"not running (was {state}; process {pid} is gone: killed or crashed)", False
     elif alive and age > STALE_HEARTBEAT_SECONDS:
         state, alive = f"not responding (was {state}; killed or hung?)", False
     return {"state": state, "alive": alive, "pid": pid, "host": host, "config": config_path,
             "started_at": started_at, "heartbeat_at": heartbeat_at,
-            "heartbeat_age_seconds": round(age), "watchlist_problem": watchlist_problem,
+            "heartbeat_age_seconds": round(age), "process_gone": gone, "watchlist_problem": watchlist_problem,
             "notification_problems": json.loads(targets) if targets else [], "model_id": model_id}
 
 
@@ -211,6 +215,18 @@ def _jobs(db: Database) -> list[dict]:
     keys = ("job_id", "kind", "watch", "source", "interval_seconds", "next_run_at", "failures",
             "backoff_until", "last_run_at", "last_status", "last_detail", "last_seconds")
     return [dict(zip(keys, row)) for row in rows]
+
+
+GONE_RUN_DETAIL = "the service process is gone (killed or crashed) during this run"
+
+
+def _show_runs_interrupted(jobs: list[dict]) -> None:
+    """The service process is known to be gone: its runs still 'running' in the database ended with
+    it. They are shown as interrupted (the next start closes them in the database)."""
+    for job in jobs:
+        if job["last_status"] == "running":
+            job["last_status"] = "interrupted"
+            job["last_detail"] = json.dumps({"error": GONE_RUN_DETAIL})
 
 
 def _sources(db: Database) -> list[dict]:
@@ -257,17 +273,29 @@ def _backlog(db: Database, model_id: str | None) -> dict:
     return {"mentions": total, "unscored": unscored, "model_id": model_id}
 
 
-def _undelivered_notifications(db: Database) -> list[dict]:
-    """Notifications not sent yet: waiting for their first try, failed and due again, or given up."""
+UNCONFIRMED_RECENT_DAYS = 7
+UNCONFIRMED_TEXT = "unconfirmed: the receiver took the request but did not answer in time; not re-sent"
+
+
+def _undelivered_notifications(db: Database, now: dt.datetime) -> list[dict]:
+    """Notifications not sent yet (waiting for their first try, failed and due again, or given up),
+    and recent 'unconfirmed' ones (a target that may not have been told): of alerts not resolved, or
+    sent in the last UNCONFIRMED_RECENT_DAYS days."""
     from alerts.notify import MAX_ATTEMPTS
 
+    since = to_iso(now - dt.timedelta(days=UNCONFIRMED_RECENT_DAYS))
     rows = db.execute(
-        "SELECT id, alert_id, target, state, attempts, last_error, next_attempt_at, created_at "
-        "FROM notifications WHERE status IN ('pending', 'failed') ORDER BY id").fetchall()
-    keys = ("id", "alert_id", "target", "state", "attempts", "last_error", "next_attempt_at", "created_at")
+        "SELECT n.id, n.alert_id, n.target, n.state, n.attempts, n.last_error, n.next_attempt_at, "
+        "n.created_at, n.status = 'unconfirmed', n.sent_at FROM notifications n "
+        "LEFT JOIN alerts a ON a.id = n.alert_id WHERE n.status IN ('pending', 'failed') "
+        "OR (n.status = 'unconfirmed' AND (a.status != 'resolved' OR n.sent_at >= ?)) ORDER BY n.id",
+        [since]).fetchall()
+    keys = ("id", "alert_id", "target", "state", "attempts", "last_error", "next_attempt_at", "created_at",
+            "unconfirmed", "sent_at")
     notifications = [dict(zip(keys, row)) for row in rows]
     for notification in notifications:
-        notification["given_up"] = notification["attempts"] >= MAX_ATTEMPTS
+        notification["unconfirmed"] = bool(notification["unconfirmed"])
+        notification["given_up"] = not notification["unconfirmed"] and notification["attempts"] >= MAX_ATTEMPTS
     return notifications
 
 

@@ -595,15 +595,55 @@ def test_an_escalation_waits_for_the_opening_of_its_alert(db, monkeypatch):
     alert_id = add_alert(db)
     queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
     send_pending(db, config, now=NOW)  # fails: retried in 2 minutes
-    with db.conn:
-        db.execute("UPDATE alerts SET severity = 'high' WHERE id = ?", [alert_id])
-    queue_notifications(db, config, alert_id, "escalated", "high", now=NOW)
+    queue_notifications(db, config, alert_id, "escalated", "high", now=NOW)  # severity stays medium here
     monkeypatch.setenv("MW_T", "mwnotifytest://up")
     assert send_pending(db, config, now=NOW + dt.timedelta(minutes=1)).sent == 0  # waits for the opening
     assert send_pending(db, config, now=NOW + dt.timedelta(minutes=2)).sent == 2
     titles = [c["title"] for c in CALLS[1:]]
     assert "opened (medium)" in titles[0] and "escalated medium -> high" in titles[1]
-    assert CALLS[1]["body"].startswith("Severity is now high (this message was queued at medium).")
+
+
+def test_a_late_opening_states_the_severity_of_now_and_makes_its_escalation_redundant(db, webhook, monkeypatch):
+    """The target was down while the alert grew: its opening arrives titled (and typed) with the
+    severity of now, and the escalation it already told is not sent as well."""
+    monkeypatch.setenv("MW_HOOK", "mwnotifytest://down")
+    config = make_config("  - {name: team, url_env: MW_HOOK}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    send_pending(db, config, now=NOW)  # fails: retried in 2 minutes
+    with db.conn:
+        db.execute("UPDATE alerts SET severity = 'critical' WHERE id = ?", [alert_id])
+    queue_notifications(db, config, alert_id, "escalated", "critical", now=NOW)
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    result = send_pending(db, config, now=NOW + dt.timedelta(minutes=2))
+    assert (result.sent, result.superseded) == (1, 1)
+    [opened] = webhook.requests
+    assert opened["title"].startswith(f"[mentionwatch] acme: alert #{alert_id} opened (critical)")
+    assert opened["type"] == "failure"
+    assert opened["message"].startswith("Opened at medium; it has grown to critical since.")
+    escalation = rows(db)[1]
+    assert escalation[1:3] == ("escalated:critical", "superseded")
+    assert escalation[4] == "the opening already said the alert is critical"
+    assert send_pending(db, config, now=NOW + dt.timedelta(hours=1)).sent == 0  # never sent later
+
+
+def test_an_escalation_past_what_a_late_opening_said_grows_from_that(db, monkeypatch):
+    monkeypatch.setenv("MW_T", "mwnotifytest://down")
+    config = make_config("  - {name: team, url_env: MW_T}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    send_pending(db, config, now=NOW)
+    with db.conn:
+        db.execute("UPDATE alerts SET severity = 'high' WHERE id = ?", [alert_id])
+    queue_notifications(db, config, alert_id, "escalated", "high", now=NOW)
+    monkeypatch.setenv("MW_T", "mwnotifytest://up")
+    assert send_pending(db, config, now=NOW + dt.timedelta(minutes=2)).sent == 1  # opened (high)
+    with db.conn:
+        db.execute("UPDATE alerts SET severity = 'critical' WHERE id = ?", [alert_id])
+    queue_notifications(db, config, alert_id, "escalated", "critical", now=NOW + dt.timedelta(minutes=3))
+    assert send_pending(db, config, now=NOW + dt.timedelta(minutes=3)).sent == 1
+    titles = [c["title"] for c in CALLS[1:]]
+    assert "opened (high)" in titles[0] and "escalated high -> critical" in titles[1]
 
 
 def test_a_later_escalation_replaces_one_not_sent_yet(db, monkeypatch):
@@ -686,3 +726,23 @@ def test_a_failing_target_is_tried_once_per_pass(db, monkeypatch):
     result = send_pending(db, config, now=NOW)
     assert (result.sent, result.failed) == (3, 1)
     assert [c["host"] for c in CALLS].count("down") == 1
+
+
+def test_a_threshold_alert_states_its_rule_window_and_readable_durations():
+    """A window that starts at a resolution is shorter than the rule's: the rule keeps its own window."""
+    from alerts.detect import rule_window
+    from alerts.explain import peak_text, readable_duration
+
+    config = parse_config("""
+watches:
+  - name: acme
+    query: {any: [acme]}
+    alerts: {thresholds: [{count: 20, window: 1h, severity: medium}]}
+""")
+    window = rule_window("threshold:20 in 1h", config.watches[0].alerts)
+    assert window == 3600 and rule_window("spike", config.watches[0].alerts) is None
+    peak = {"start": "2025-06-01T11:08:48Z", "end": "2025-06-01T12:00:00Z", "rule_window": window}
+    text = peak_text("threshold:20 in 1h", 25, 20, 1.25, peak)
+    assert text == ("25 negative mentions in 51 min at peak (2025-06-01T11:08:48Z -> 2025-06-01T12:00:00Z), "
+                    "rule: at least 20 in 1h")
+    assert [readable_duration(s) for s in (3600, 1800, 45, 3072, 7510)] == ["1h", "30m", "45s", "51 min", "2 h 5 min"]

@@ -630,3 +630,89 @@ def test_status_tells_a_killed_service_at_once_on_the_same_host(tmp_path, cli):
     result = cli("--config", config_path, "status")
     assert result.exit_code == 0
     assert result.stdout.startswith(f"Service: not running (was running; process {gone.pid} is gone")
+
+
+def test_status_shows_the_runs_of_a_killed_service_as_interrupted(tmp_path, cli):
+    """kill -9: the job runs it left 'running' ended with it; the next start closes them in the database."""
+    import socket
+    import subprocess
+
+    from mentionwatch.service_state import JobSchedule, save_schedules, start_job_run
+    from storage import utc_now_iso
+
+    config_path = tmp_path / "watch.yaml"
+    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL))
+    gone = subprocess.Popen(["sleep", "0"])
+    gone.wait()
+    db = open_db(tmp_path / "svc.db")
+    with db.atomic():
+        db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
+                        "VALUES (1, ?, ?, 'running', ?, ?)",
+                        [gone.pid, socket.gethostname(), utc_now_iso(), utc_now_iso()])
+    save_schedules(db, [JobSchedule("score", "score", interval_seconds=60)])
+    start_job_run(db, "score")  # never finished: the process died during it
+    result = cli("--config", config_path, "status")
+    assert result.exit_code == 0, result.output
+    score_line = next(line for line in result.stdout.splitlines() if line.startswith("  score "))
+    assert " interrupted " in score_line and " running " not in score_line
+    assert "the service process is gone (killed or crashed) during this run" in score_line
+    report = json.loads(cli("--config", config_path, "status", "--json").stdout)
+    assert [job["last_status"] for job in report["jobs"]] == ["interrupted"]
+    assert db.execute("SELECT status FROM job_runs").fetchone()[0] == "running"  # status only reads
+
+
+def test_status_lists_recent_unconfirmed_notifications(tmp_path, cli):
+    """A web hook that took the request but did not answer: the team may not have been told."""
+    config_path = tmp_path / "watch.yaml"
+    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL))
+    db = open_db(tmp_path / "svc.db")
+    recent = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    alert_ids = {}
+    for name, status, sent_at in (("open", "open", "2025-06-01T12:00:00Z"),
+                                  ("resolved-recently", "resolved", recent),
+                                  ("resolved-long-ago", "resolved", "2025-06-01T12:00:00Z")):
+        with db.conn:
+            alert_ids[name] = db.execute(
+                "INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
+                "updated_at) VALUES ('nodejs', 'spike', ?, 'high', '2025-06-01T11:00:00Z', "
+                "'2025-06-01T12:00:00Z', '2025-06-01T12:00:00Z', '2025-06-01T12:00:00Z')", [status]).lastrowid
+            db.execute("INSERT INTO notifications (alert_id, target, state, status, attempts, last_error, "
+                       "created_at, sent_at) VALUES (?, 'team', 'opened:high', 'unconfirmed', 1, "
+                       "'no answer within the read timeout', ?, ?)", [alert_ids[name], sent_at, sent_at])
+    result = cli("--config", config_path, "status")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = lines.index("Notifications not delivered: 2")
+    for line, name in zip(lines[start + 1:start + 3], ("open", "resolved-recently")):
+        assert line.startswith(f"  alert #{alert_ids[name]} to team (opened:high): unconfirmed: the receiver "
+                               "took the request but did not answer in time; not re-sent (sent ")
+    report = json.loads(cli("--config", config_path, "status", "--json").stdout)
+    listed = report["undelivered_notifications"]
+    assert [n["alert_id"] for n in listed] == [alert_ids["open"], alert_ids["resolved-recently"]]
+    assert all(n["unconfirmed"] and not n["given_up"] for n in listed)
+
+
+def test_a_database_damaged_under_the_service_stops_it(tmp_path, caplog):
+    """A backup copied over the live file (same inode) is malformed once SQLite mixes it with the
+    live log: retrying at every run would go on forever, so the service says how to recover and stops."""
+    caplog.set_level(logging.INFO, logger="mentionwatch.service")
+    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL))
+    _stand_in_bodies(service, [])
+    service.start()
+    try:
+        service.scheduler.pause()
+        other = open_db(service.db_path, migrate=False)
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page read from the file from now on
+        other.close()
+        with open(service.db_path, "r+b") as live:  # what `cp` over it leaves: other pages, same inode
+            live.seek(4096)
+            live.write(b"\xa5" * (os.path.getsize(service.db_path) - 4096))
+        service._housekeeping("heartbeat")
+        assert service._stopping.is_set()
+    finally:
+        service.stop("test over")
+        code = service.finish()
+    assert code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert "is damaged" in errors[0] and "never cp" in errors[0]

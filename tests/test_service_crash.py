@@ -206,6 +206,54 @@ def test_a_deleted_database_stops_the_service_with_exit_code_1(tmp_path):
     assert not db_path.exists()
 
 
+def _backup_with_marker(path) -> None:
+    """A valid mentionwatch database (WAL mode, no -wal left) that only the backup has a marker in."""
+    backup = open_db(path)
+    backup.execute("CREATE TABLE restored_marker (note TEXT)")
+    backup.execute("INSERT INTO restored_marker VALUES ('from the backup')")
+    backup.conn.commit()
+    backup.close()
+
+
+def test_a_backup_moved_over_the_running_database_is_used_intact(tmp_path):
+    """`mv backup.db crash.db` under the running service: SQLite leaves the replaced file's -wal at
+    the path (it neither checkpoints nor deletes it when the file has moved), and applying that old
+    log to the backup damaged it. The service must set it aside, exit 1, and start on the backup."""
+    config_path = tmp_path / "watch.yaml"
+    db_path = tmp_path / "crash.db"
+    with FeedServer({"/feed0.xml": rss_feed("feed 0", [("a1", "ACME Corp news", "ACME Corp")])}) as server:
+        config_path.write_text(_config(tmp_path, server.url), encoding="utf-8")
+        process = start_service(config_path, tmp_path / "first.log")
+        try:
+            wait_started(tmp_path / "first.log", process)
+            live = open_db(db_path)  # committed into the WAL; the service's connections block a checkpoint
+            live.execute("CREATE TABLE only_in_the_old_file (x INTEGER)")
+            live.conn.executemany("INSERT INTO only_in_the_old_file VALUES (?)", [(n,) for n in range(2000)])
+            live.conn.commit()
+            live.close()
+            assert os.path.getsize(f"{db_path}-wal") > 0
+            _backup_with_marker(tmp_path / "backup.db")
+            os.rename(tmp_path / "backup.db", db_path)
+            code = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                _kill(process)
+        assert code == 1
+        restored = open_db(db_path, migrate=False)
+        assert restored.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert restored.execute("SELECT note FROM restored_marker").fetchall() == [("from the backup",)]
+        assert "only_in_the_old_file" not in restored.table_names()
+        restored.close()
+        again = start_service(config_path, tmp_path / "second.log")
+        try:
+            wait_started(tmp_path / "second.log", again)
+            again.send_signal(signal.SIGTERM)
+            assert again.wait(timeout=60) == 0
+        finally:
+            if again.poll() is None:
+                _kill(again)
+
+
 def test_a_stop_that_outwaits_a_crawl_leaves_nothing_running(tmp_path, cli):
     """SIGTERM with a crawl still running past --stop-timeout: the process exits without it, and
     its job run and crawl run are recorded as interrupted, not left 'running' for status to show."""

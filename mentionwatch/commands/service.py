@@ -198,12 +198,18 @@ def _watchlist_lines(problem: str | None, service: dict) -> list[str]:
 
 
 def _undelivered_lines(notifications: list[dict], now: dt.datetime) -> list[str]:
-    """Alerts the team has not been told about yet: each notification waiting, retrying or given up."""
+    """Alerts the team has not been told about yet: each notification waiting, retrying or given up,
+    and those that may not have reached it (unconfirmed)."""
+    from mentionwatch.service_state import UNCONFIRMED_TEXT
+
     if not notifications:
         return []
     lines = [f"Notifications not delivered: {len(notifications)}"]
     for item in notifications[:20]:
         what = f"  alert #{item['alert_id']} to {item['target']} ({item['state']}): "
+        if item.get("unconfirmed"):
+            lines.append(what + f"{UNCONFIRMED_TEXT} (sent {_when(item['sent_at'], now)})")
+            continue
         if item["given_up"]:
             what += f"given up after {item['attempts']} attempts"
         elif item["attempts"]:
