@@ -25,16 +25,20 @@ import logging
 from dataclasses import dataclass, field
 
 from alerts import explain
-from alerts.detector import (SEVERITIES, DetectorSettings, Incident, bucket_stats, find_incidents,
+from alerts.detector import (DetectorSettings, Incident, bucket_stats, find_incidents, severity_rank,
                              threshold_incidents)
-from alerts.series import Series, build_series, model_id_to_use, scored_rows
+from alerts.lifecycle import record_event
+from alerts.notify import queue_notifications
+from alerts.series import Series, build_series, scored_rows
 from mentionwatch.config import duration_text
+from sentiment import model_id_for
 from storage.timeutil import from_iso, parse_timestamp, to_iso
 
 log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 30
 SPIKE_RULE = "spike"
+DETECTOR = "detector"  # the actor of the timeline events detection writes
 # A run whose time is this much before the clock replays the past (`detect --at`).
 REPLAY_MARGIN = dt.timedelta(minutes=1)
 
@@ -194,7 +198,7 @@ def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
     reached (by another rule, earlier) is no escalation."""
     same_rule = alert.rule == finding.rule
     steps = rising_steps(severity_steps(alert) + severity_steps(finding))
-    escalated = _rank(steps[-1][1]) > _rank(alert.severity)
+    escalated = severity_rank(steps[-1][1]) > severity_rank(alert.severity)
     stronger = same_rule and finding.observed > (alert.observed or 0)
     if not (escalated or stronger or finding.window_end > alert.window_end):
         return None
@@ -219,17 +223,13 @@ def severity_steps(finding: Finding) -> list[tuple[str, str]]:
 def rising_steps(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The steps in time order that raise the severity; of several at one time, the highest."""
     kept: list[tuple[str, str]] = []
-    for at, severity in sorted(steps, key=lambda step: (step[0], _rank(step[1]))):
-        if kept and _rank(severity) <= _rank(kept[-1][1]):
+    for at, severity in sorted(steps, key=lambda step: (step[0], severity_rank(step[1]))):
+        if kept and severity_rank(severity) <= severity_rank(kept[-1][1]):
             continue
         if kept and kept[-1][0] == at:
             kept.pop()
         kept.append((at, severity))
     return kept
-
-
-def _rank(severity: str) -> int:
-    return SEVERITIES.index(severity)
 
 
 def _all_rules(alert: Finding, finding: Finding) -> tuple[str, ...]:
@@ -282,9 +282,7 @@ def run_detection(db, config, now=None, notify: bool = True) -> DetectionResult:
     """Detect over stored data up to `now`, open/update alerts, queue notifications (see module doc)."""
     moment = _now(now)
     result = DetectionResult()
-    model_id = model_id_to_use(db, config.sentiment)
-    if model_id is None:
-        return result
+    model_id = model_id_for(config.sentiment)
     run = _Run(db, config, model_id, moment, to_iso(_now(None)), notify, result)
     for watch in config.watches:
         settings = config.alert_settings(watch.name)
@@ -310,10 +308,11 @@ def unconfigured_watches(db, config) -> list[tuple[str, int]]:
 
 
 def _store(run: _Run, watch, settings, alert: Finding) -> None:
-    from alerts.notify import queue_notifications
-
     # The write lock is taken before looking for the incident's alert, so two detections at once
-    # (the service and a `detect` typed by hand) cannot both open one for the same incident.
+    # (the service and a `detect` typed by hand) cannot both open one for the same incident. The
+    # notifications are queued in the same transaction: a crash after the alert was written but
+    # before they were queued would leave an alert that is never announced (the next run finds it
+    # unchanged and queues nothing).
     with run.db.atomic():
         # one incident is one alert: any rule firing on an overlapping window updates the same alert,
         # unless that alert was resolved before this one opened (see alerts_for_series)
@@ -329,14 +328,14 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
             event = _open_alert(run, watch, settings, alert)
         else:
             event = _update_alert(run, watch, settings, alert, existing)
-    if event is not None and run.notify and alert.live:
-        queue_notifications(run.db, run.config, *event)
+        if event is not None and run.notify and alert.live:
+            queue_notifications(run.db, run.config, *event)
 
 
 def _open_alert(run: _Run, watch, settings, alert: Finding) -> tuple[int, str, str]:
     """Insert the alert at the highest severity it reached (inside _store's transaction); returns
     (alert id, 'opened', severity) to notify."""
-    explanation, mention_ids = describe(run.db, watch, alert, run.model_id, settings)
+    explanation, mention_ids = describe(run.db, watch, alert, run.model_id, settings, run.moment)
     alert_id = run.db.execute(
         """INSERT INTO alerts (watch, source, rule, status, severity, score, window_start, window_end,
            observed, expected, opened_at, updated_at, explanation, model_id)
@@ -347,7 +346,7 @@ def _open_alert(run: _Run, watch, settings, alert: Finding) -> tuple[int, str, s
     ).lastrowid
     after = f"new wave after alert #{alert.follows} was resolved; " if alert.follows else ""
     detail = f"{_replay_note(run)}{after}rules fired: {', '.join(alert.rules)}; {explanation['summary']}"
-    _event(run.db, alert_id, run.recorded, "opened", detail)
+    record_event(run.db, alert_id, "opened", detail, actor=DETECTOR, at=run.recorded)
     _link_mentions(run.db, alert_id, mention_ids)
     run.result.opened.append(alert_id)
     return alert_id, "opened", alert.severity
@@ -371,7 +370,7 @@ def _update_alert(run: _Run, watch, settings, alert: Finding, existing: tuple) -
     if change is None:
         return None
     merged, escalated = change
-    explanation, mention_ids = describe(run.db, watch, merged, run.model_id, settings)
+    explanation, mention_ids = describe(run.db, watch, merged, run.model_id, settings, run.moment)
     run.db.execute(
         """UPDATE alerts SET severity = ?, score = ?, window_start = ?, window_end = ?, observed = ?,
            expected = ?, updated_at = ?, explanation = ? WHERE id = ?""",
@@ -384,7 +383,8 @@ def _update_alert(run: _Run, watch, settings, alert: Finding, existing: tuple) -
     others = [name for name in alert.rules if name != rule]
     if others:
         detail += f"rule {', '.join(others)} fired too; "
-    _event(run.db, alert_id, run.recorded, "escalated" if escalated else "updated", detail + explanation["summary"])
+    record_event(run.db, alert_id, "escalated" if escalated else "updated", detail + explanation["summary"],
+                 actor=DETECTOR, at=run.recorded)
     _link_mentions(run.db, alert_id, mention_ids)
     if alert_id not in run.result.updated and alert_id not in run.result.opened:
         run.result.updated.append(alert_id)
@@ -401,18 +401,14 @@ def _replay_note(run: _Run) -> str:
     return f"replay as of {to_iso(run.moment)}; " if is_replay(run.moment) else ""
 
 
-def _event(db, alert_id: int, at: str, kind: str, detail: str | None, actor: str = "detector") -> None:
-    db.execute("INSERT INTO alert_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
-               [alert_id, at, actor, kind, detail])
-
-
 def _link_mentions(db, alert_id: int, mention_ids: list[int]) -> None:
     db.conn.executemany("INSERT OR REPLACE INTO alert_mentions (alert_id, mention_id, rank) VALUES (?, ?, ?)",
                    [(alert_id, mention_id, rank) for rank, mention_id in enumerate(mention_ids, start=1)])
 
 
-def describe(db, watch, finding: Finding, model_id: str, settings) -> tuple[dict, list[int]]:
-    """The explanation JSON of a finding and the ranked ids of the mentions behind it."""
+def describe(db, watch, finding: Finding, model_id: str, settings, as_of: dt.datetime) -> tuple[dict, list[int]]:
+    """The explanation JSON of a finding as a run at `as_of` words it, and the ranked ids of the
+    mentions behind it."""
     negatives = explain.negative_mentions(db, finding.watch, model_id, finding.window_start,
                                           finding.window_end, finding.source)
     start, end = from_iso(finding.window_start), from_iso(finding.window_end)
@@ -424,7 +420,7 @@ def describe(db, watch, finding: Finding, model_id: str, settings) -> tuple[dict
     peak = {"start": finding.peak_start, "end": finding.peak_end}
     if (window := rule_window(finding.rule, settings)) is not None:
         peak["rule_window"] = window
-    summary = _summary(finding, ranked, terms, peak)
+    summary = _summary(finding, ranked, terms, peak, as_of)
     explanation = explain.build_explanation(ranked, terms, summary)
     explanation["peak"] = peak
     explanation["rules"] = list(finding.rules)
@@ -440,10 +436,10 @@ def rule_window(rule: str, settings) -> float | None:
     return None
 
 
-def _summary(finding: Finding, ranked: list[dict], terms: list[dict], peak_span: dict) -> str:
+def _summary(finding: Finding, ranked: list[dict], terms: list[dict], peak_span: dict, as_of: dt.datetime) -> str:
     where = f" on {finding.source}" if finding.source else ""
     peak = explain.peak_text(finding.rule, finding.observed, finding.expected, finding.score, peak_span)
-    text = (f"{len(ranked)} negative mentions of {finding.watch}{where} {_window_words(finding)}; "
+    text = (f"{len(ranked)} negative mentions of {finding.watch}{where} {_window_words(finding, as_of)}; "
             f"{peak} ({finding.severity})")
     if finding.negative_share is not None and finding.usual_share is not None:
         text += f"; {finding.negative_share:.0%} of its mentions negative (usually {finding.usual_share:.0%})"
@@ -452,11 +448,12 @@ def _summary(finding: Finding, ranked: list[dict], terms: list[dict], peak_span:
     return text
 
 
-def _window_words(finding: Finding) -> str:
-    """'between 2015-02-22 17:00 and 23:00 UTC', or 'since 06:00 UTC' while its last hour is not over."""
+def _window_words(finding: Finding, as_of: dt.datetime) -> str:
+    """'between 2015-02-22 17:00 and 23:00 UTC', or 'since 2015-02-22 17:00 UTC' while its last
+    bucket is not over at `as_of` (the time the run looks from: a replay words it as of then)."""
     start, end = from_iso(finding.window_start), from_iso(finding.window_end)
     start_text = start.strftime("%Y-%m-%d %H:%M")
-    if end > dt.datetime.now(dt.timezone.utc):
+    if end > as_of:
         return f"since {start_text} UTC"
     end_text = end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M")
     return f"between {start_text} and {end_text} UTC"
@@ -467,11 +464,7 @@ def backtest(db, config, since, until, watch_names=()) -> list[Finding]:
     would have opened or updated: opened before `until`, and hot up to `since` or later (some
     opened before `since`). Stores nothing."""
     start, end = _now(since), _now(until)
-    model_id = model_id_to_use(db, config.sentiment)
-    if model_id is None:
-        return []
-    if isinstance(watch_names, str):
-        watch_names = (watch_names,)
+    model_id = model_id_for(config.sentiment)
     findings: list[Finding] = []
     for watch in config.watches:
         if watch_names and watch.name not in watch_names:

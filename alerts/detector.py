@@ -28,6 +28,11 @@ import numpy as np
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
+def severity_rank(severity: str) -> int:
+    """Position in SEVERITIES (higher is worse); -1 for a name that is not a severity."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
 @dataclass(frozen=True)
 class DetectorSettings:
     """Every knob of the detector, in buckets (see the module docstring)."""

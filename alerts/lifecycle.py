@@ -1,16 +1,29 @@
 """An alert's life: open -> acknowledged -> resolved, with an owner, notes, and an event per step.
 
-Every step writes an `alert_events` row (time, actor, kind, detail). Resolving queues a 'resolved'
-notification for the targets that asked for that event and were told about the alert. Wrong steps
-(an unknown alert, acknowledging a resolved one) raise LifecycleError with a one-line message.
+Every step writes an `alert_events` row (time, actor, kind, detail); `record_event` is the one writer
+of that table, used by detection too. Resolving queues a 'resolved' notification for the targets
+that asked for that event and were told about the alert. Wrong steps (an unknown alert,
+acknowledging a resolved one) raise LifecycleError with a one-line message.
+
+Each step checks the alert's status and writes inside one write transaction (`db.atomic()`, which
+takes the write lock first), so a step another process took meanwhile is seen: a resolved alert is
+never flipped back to acknowledged, nor resolved twice. The 'resolved' notification is queued in
+that same transaction: a crash cannot leave a resolved alert whose message was never queued.
 """
 from __future__ import annotations
 
+from alerts.notify import queue_notifications
 from storage.db import utc_now_iso
 
 
 class LifecycleError(Exception):
     """A lifecycle step that cannot be taken, phrased for the user."""
+
+
+def record_event(db, alert_id: int, kind: str, detail: str | None, *, actor: str, at: str) -> None:
+    """Add a step to the alert's timeline (inside the caller's transaction)."""
+    db.execute("INSERT INTO alert_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
+               [alert_id, at, actor, kind, detail])
 
 
 def _status(db, alert_id: int) -> str:
@@ -20,22 +33,21 @@ def _status(db, alert_id: int) -> str:
     return row[0]
 
 
-def _event(db, alert_id: int, actor: str, kind: str, detail: str | None, at: str) -> None:
-    db.execute("INSERT INTO alert_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
-               [alert_id, at, actor, kind, detail])
+def _require_unresolved(db, alert_id: int) -> None:
+    """Raise LifecycleError unless the alert exists and is not resolved (call under the write lock)."""
+    if _status(db, alert_id) == "resolved":
+        raise LifecycleError(f"alert {alert_id} is already resolved")
 
 
 def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: str | None = None) -> None:
     """Someone has seen the alert and owns it (the actor, unless another owner is named)."""
-    status = _status(db, alert_id)
-    if status == "resolved":
-        raise LifecycleError(f"alert {alert_id} is already resolved")
-    now = utc_now_iso()
-    with db.conn:
+    with db.atomic():
+        _require_unresolved(db, alert_id)
+        now = utc_now_iso()
         db.execute("""UPDATE alerts SET status = 'acknowledged', owner = ?, updated_at = ?,
-                      acknowledged_at = coalesce(acknowledged_at, ?) WHERE id = ?""",
+                      acknowledged_at = coalesce(acknowledged_at, ?) WHERE id = ? AND status != 'resolved'""",
                    [owner or actor, now, now, alert_id])
-        _event(db, alert_id, actor, "acknowledged", _handover(actor, owner, note), now)
+        record_event(db, alert_id, "acknowledged", _handover(actor, owner, note), actor=actor, at=now)
 
 
 def _handover(actor: str, owner: str | None, note: str | None) -> str | None:
@@ -47,30 +59,26 @@ def _handover(actor: str, owner: str | None, note: str | None) -> str | None:
 def resolve(db, alert_id: int, actor: str, note: str | None = None, config=None) -> int:
     """The incident is over. With the config, queues 'resolved' notifications for targets that want
     them and heard of the alert (see alerts.notify); returns how many were queued."""
-    status = _status(db, alert_id)
-    if status == "resolved":
-        raise LifecycleError(f"alert {alert_id} is already resolved")
-    now = utc_now_iso()
-    with db.conn:
+    with db.atomic():
+        _require_unresolved(db, alert_id)
+        now = utc_now_iso()
         # acknowledged_at stays empty when nobody acknowledged it: resolving is no acknowledgement
         db.execute("""UPDATE alerts SET status = 'resolved', resolved_at = ?, updated_at = ?,
-                      owner = coalesce(owner, ?) WHERE id = ?""",
+                      owner = coalesce(owner, ?) WHERE id = ? AND status != 'resolved'""",
                    [now, now, actor, alert_id])
-        _event(db, alert_id, actor, "resolved", note, now)
-    if config is not None:
-        from alerts.notify import queue_notifications
-
+        record_event(db, alert_id, "resolved", note, actor=actor, at=now)
+        if config is None:
+            return 0
         severity = db.execute("SELECT severity FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
         return queue_notifications(db, config, alert_id, "resolved", severity)
-    return 0
 
 
 def add_note(db, alert_id: int, actor: str, note: str) -> None:
     """A free-text note on the alert's timeline."""
-    _status(db, alert_id)
-    if not note.strip():
-        raise LifecycleError("a note needs some text")
-    now = utc_now_iso()
-    with db.conn:
+    with db.atomic():
+        _status(db, alert_id)
+        if not note.strip():
+            raise LifecycleError("a note needs some text")
+        now = utc_now_iso()
         db.execute("UPDATE alerts SET updated_at = ? WHERE id = ?", [now, alert_id])
-        _event(db, alert_id, actor, "note", note, now)
+        record_event(db, alert_id, "note", note, actor=actor, at=now)

@@ -17,7 +17,7 @@ opening that never got through), an escalation up to the severity a late opening
 read timeout may well have got it: the row is marked 'unconfirmed' and not sent again (a retry
 would repeat the message, up to MAX_ATTEMPTS times).
 
-Several processes may send at once (the service, and `mentionwatch alerts`/`notify` run by hand):
+Several processes may send at once (the service, and `mentionwatch detect` run by hand):
 each row is claimed in its own write transaction before it is sent (`claimed_at` set, `attempts`
 counted) and only the sender whose claim changed the row sends it. A claim older than
 CLAIM_TIMEOUT was left by a sender that died mid-send; the row is due again (it may then have gone
@@ -33,7 +33,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from alerts.detector import SEVERITIES
+from alerts.detector import severity_rank
 from mentionwatch.logging_setup import redact
 from storage.timeutil import from_iso, to_iso
 
@@ -145,14 +145,15 @@ def queue_notifications(db, config, alert_id: int, event: str, severity: str, no
     """Queue the alert's `event` for every target that wants it; returns how many rows were new.
 
     'resolved' is queued only for targets that heard (or may still hear) of the alert: the others
-    would be told an incident is over that nobody told them about.
+    would be told an incident is over that nobody told them about. Called inside the transaction
+    that wrote the alert's change, the rows commit with it (a savepoint); else in one of their own.
     """
-    targets = targets_for(config, _watch_of(db, alert_id), event)
-    if event == "resolved":
-        targets = [target for target in targets if _may_have_heard(db, alert_id, target)]
     moment = to_iso(now or _utc_now())
     queued = 0
-    with db.conn:
+    with db.atomic():
+        targets = targets_for(config, _watch_of(db, alert_id), event)
+        if event == "resolved":
+            targets = [target for target in targets if _may_have_heard(db, alert_id, target)]
         for target in targets:
             cursor = db.execute(
                 """INSERT OR IGNORE INTO notifications (alert_id, target, state, status, attempts, next_attempt_at,
@@ -231,14 +232,11 @@ def _severity_told_before(db, alert_id: int, target_name: str | None, severity: 
     stated its severity counts as told."""
     rows = db.execute(
         "SELECT state FROM notifications WHERE alert_id = ? AND target = ? AND state NOT LIKE 'resolved:%' "
-        f"AND (status IN {TOLD} OR (status = 'superseded' AND last_error LIKE ?)) AND state != ?",
-        [alert_id, target_name, f"{OPENING_SAID}%", f"escalated:{severity}"]).fetchall()
+        f"AND (status IN ({', '.join('?' * len(TOLD))}) OR (status = 'superseded' AND last_error LIKE ?)) "
+        "AND state != ?",
+        [alert_id, target_name, *TOLD, f"{OPENING_SAID}%", f"escalated:{severity}"]).fetchall()
     told = [row[0].split(":", 1)[1] for row in rows]
-    return max(told, key=_severity_rank) if told else None
-
-
-def _severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+    return max(told, key=severity_rank) if told else None
 
 
 def _status_lines(db, alert: dict, event: str, severity: str) -> list[str]:
@@ -466,7 +464,7 @@ def _supersede_escalations_told(db, alert_id: int, target_name: str, stated: str
         "AND state LIKE 'escalated:%' AND status IN ('pending', 'failed')",
         [alert_id, target_name]).fetchall()
     told = [notification_id for notification_id, state in waiting
-            if _severity_rank(state.split(":", 1)[1]) <= _severity_rank(stated)]
+            if severity_rank(state.split(":", 1)[1]) <= severity_rank(stated)]
     with db.atomic():
         return sum(db.conn.execute(
             "UPDATE notifications SET status = 'superseded', last_error = ?, next_attempt_at = NULL "
@@ -521,7 +519,7 @@ def _record(db, config, result: NotifyResult, moment: dt.datetime, row: tuple, d
     notification_id, alert_id, target_name, state, attempts = row
     # apprise's reason may quote part of the URL (a token, a password)
     error = redact(delivery.error) if delivery.error is not None else None
-    with db.conn:
+    with db.atomic():
         if error is None or delivery.unanswered:
             db.execute("UPDATE notifications SET status = ?, attempts = ?, last_error = ?, sent_at = ?, "
                        "next_attempt_at = NULL, claimed_at = NULL WHERE id = ?",

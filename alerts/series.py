@@ -46,16 +46,6 @@ class Series:
         return len(self.negative)
 
 
-def model_id_to_use(db, sentiment_cfg) -> str | None:
-    """The configured model's id; without the sentiment package, the model with the most scores."""
-    try:
-        from sentiment import model_id_for
-    except ImportError:
-        row = db.execute("SELECT model_id FROM scores GROUP BY model_id ORDER BY count(*) DESC LIMIT 1").fetchone()
-        return row[0] if row else None
-    return model_id_for(sentiment_cfg)
-
-
 def floor_to_bucket(moment: dt.datetime, bucket_seconds: float) -> dt.datetime:
     epoch = moment.timestamp()
     return dt.datetime.fromtimestamp(epoch - epoch % bucket_seconds, tz=dt.timezone.utc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -19,7 +18,9 @@ MODEL = "test-model"
 COMPLAINTS = ["checkout keeps failing", "refund never arrived", "app crashes on login", "support ignores me"]
 
 
-def config_text(extra_alerts: str = "", per_source: bool = False) -> str:
+def config_text(extra_alerts: str = "", per_source: bool = False, target_events: str = "") -> str:
+    """A watchlist with watch acme and target ops; target_events ('opened, resolved'): what ops gets."""
+    events = f", events: [{target_events}]" if target_events else ""
     return f"""
 sentiment: {{model: builtin}}
 alerts:
@@ -28,7 +29,7 @@ alerts:
   per_source: {str(per_source).lower()}
 {extra_alerts}
 notifications:
-  - {{name: ops, url: "mwdetecttest://ops"}}
+  - {{name: ops, url: "mwdetecttest://ops"{events}}}
 watches:
   - name: acme
     query: {{any: [acme]}}
@@ -151,12 +152,13 @@ def test_threshold_rule_and_backtest_store_nothing(db, model_id):
     assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
 
 
-def test_without_the_sentiment_package_the_most_used_model_is_read(db, monkeypatch):
+def test_only_the_configured_model_s_scores_are_read(db):
+    """Detection does not fall back to another model's scores (as the triage commands do): alerts
+    would change meaning with the model, so a watch scored only by another one is 'not checked'."""
     add_stream(db, "some-other-model", burst={6 * 24 + 4: [("reddit", 40)]})
-    monkeypatch.setitem(sys.modules, "sentiment", None)  # import sentiment -> ImportError
     config = parse_config(config_text())
     result = run_detection(db, config, now=START + dt.timedelta(days=7), notify=False)
-    assert len(result.opened) == 1
+    assert (result.opened, result.checked, result.unchecked) == ([], 0, ["acme"])
 
 
 def test_no_scores_means_nothing_to_check(db):
@@ -264,46 +266,6 @@ def test_detect_says_what_it_could_not_check(cli, tmp_path, model_id):
     only_acme = cli("backtest", "--since", iso(START), "--until", iso(START + dt.timedelta(days=2)), "--watch", "acme")
     assert "globex" not in only_acme.output
     db.close()
-
-
-def _detect_in_another_process(path: str, moment: dt.datetime, start) -> None:
-    import time
-
-    import alerts.detect
-    from storage import open_db
-
-    explain = alerts.detect.describe
-
-    def slow_describe(*args, **kwargs):  # a big incident takes a while to explain: widen the race
-        time.sleep(0.3)
-        return explain(*args, **kwargs)
-
-    alerts.detect.describe = slow_describe  # this forked process only
-    own = open_db(path)  # its own connection, as a second program has
-    start.wait()
-    run_detection(own, parse_config(config_text()), now=moment, notify=True)
-    own.close()
-
-
-def test_detections_running_at_once_open_one_alert_per_incident(db, model_id, tmp_path):
-    """The service and a `detect` typed by hand may run together: one incident is still one alert,
-    and its 'opened' notification is queued once."""
-    import multiprocessing
-
-    burst_hour = 6 * 24 + 8
-    add_stream(db, model_id, burst={burst_hour: [("reddit", 30)]})
-    moment = START + dt.timedelta(hours=burst_hour + 1)
-    context = multiprocessing.get_context("fork")
-    start = context.Barrier(4)
-    workers = [context.Process(target=_detect_in_another_process, args=(str(tmp_path / "test.db"), moment, start))
-               for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(120)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
-    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
-    assert [s for (s,) in db.execute("SELECT state FROM notifications")] == ["opened:high"]
 
 
 def test_a_watch_s_own_threshold_rules_are_applied(db, model_id):
@@ -624,20 +586,32 @@ def test_chinese_terms_standing_out_are_character_pairs_not_whole_sentences():
 
 def test_an_alert_summary_names_its_window_in_utc_and_says_since_while_it_goes_on():
     from alerts.detect import Finding, _window_words
-    from storage.timeutil import to_iso
 
     def finding(start, end):
         return Finding(watch="acme", source=None, rule="spike", window_start=start, window_end=end,
                        observed=9, expected=1, score=6, severity="low", opened_at=start,
                        opened_severity="low", escalations=[], live=True, peak_start=start, peak_end=end)
 
-    assert _window_words(finding("2015-02-22T17:00:00Z", "2015-02-22T23:00:00Z")) == \
+    later = dt.datetime(2015, 2, 24, tzinfo=dt.timezone.utc)
+    assert _window_words(finding("2015-02-22T17:00:00Z", "2015-02-22T23:00:00Z"), later) == \
         "between 2015-02-22 17:00 and 23:00 UTC"
-    assert _window_words(finding("2015-02-22T17:00:00Z", "2015-02-23T01:00:00Z")) == \
+    assert _window_words(finding("2015-02-22T17:00:00Z", "2015-02-23T01:00:00Z"), later) == \
         "between 2015-02-22 17:00 and 2015-02-23 01:00 UTC"
-    hour = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
-    ongoing = finding(to_iso(hour - dt.timedelta(hours=2)), to_iso(hour + dt.timedelta(hours=1)))
-    assert _window_words(ongoing) == f"since {(hour - dt.timedelta(hours=2)):%Y-%m-%d %H:%M} UTC"
+    during_last_hour = dt.datetime(2015, 2, 22, 22, 30, tzinfo=dt.timezone.utc)
+    assert _window_words(finding("2015-02-22T17:00:00Z", "2015-02-22T23:00:00Z"), during_last_hour) == \
+        "since 2015-02-22 17:00 UTC"
+
+
+def test_a_replay_words_its_summary_as_of_the_time_it_looks_from(db, model_id):
+    """`detect --at` during a burst's first hour: the hour is not over at that time, whatever the clock says."""
+    config = parse_config(config_text())
+    burst_hour = START + dt.timedelta(hours=6 * 24 + 10)
+    add_stream(db, model_id, burst={6 * 24 + 10: [("reddit", 40)]})  # minutes 0 to 39 of the hour
+    [alert_id] = run_detection(db, config, now=burst_hour + dt.timedelta(minutes=45), notify=False).opened
+    explanation, window_end = db.execute("SELECT explanation, window_end FROM alerts WHERE id = ?",
+                                         [alert_id]).fetchone()
+    assert window_end == iso(burst_hour + dt.timedelta(hours=1))
+    assert f" since {burst_hour:%Y-%m-%d %H:%M} UTC; " in json.loads(explanation)["summary"]
 
 
 def test_backtest_leaves_out_an_escalation_made_at_until(db, model_id):

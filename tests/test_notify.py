@@ -252,18 +252,13 @@ def test_status_says_which_targets_cannot_send(cli, tmp_path, monkeypatch):
     assert "Cannot send: notification 'team': no URL: environment variable MW_NOT_SET is not set" in result.stdout
 
 
-def test_a_missing_url_is_looked_up_once_per_send(db, tmp_path, monkeypatch):
-    from mentionwatch.config import Notification
-
-    lookups = []
-    real_resolve = Notification.resolve_url
-    monkeypatch.setattr(Notification, "resolve_url",
-                        lambda target: lookups.append(target.name) or real_resolve(target))
+def test_a_missing_url_file_fails_the_send_with_its_name_and_a_retry(db, tmp_path):
     config = make_config(f"  - {{name: nofile, url_file: {tmp_path / 'nosuch.url'}}}")
     queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
     assert send_pending(db, config, now=NOW).failed == 1
-    assert lookups == ["nofile"]  # before: a second lookup only to word the error
-    assert rows(db)[0][4] == f"no URL: file {tmp_path / 'nosuch.url'} does not exist"
+    assert rows(db) == [("nofile", "opened:medium", "failed", 1,
+                         f"no URL: file {tmp_path / 'nosuch.url'} does not exist",
+                         "2025-06-01T12:02:00Z")]  # retried after notify_retry_interval
 
 
 def _resolve_with_targets(cli, tmp_path, targets: str):
@@ -320,7 +315,7 @@ def _send_in_a_process(db_path, targets, barrier, now, results):
 
 
 def test_senders_in_several_processes_send_each_notification_once(db, webhook, monkeypatch, tmp_path):
-    """The service and a hand-run `mentionwatch notify` may send at the same moment: nothing twice."""
+    """The service and a hand-run `mentionwatch detect` may send at the same moment: nothing twice."""
     monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook?token={SECRET}")  # children inherit it
     targets = "  - {name: ops, url_env: MW_HOOK}"
     config = make_config(targets)
