@@ -6,7 +6,7 @@ Mentions go through `storage.save_mentions` (the only writer); a page's cursors 
 its mentions are committed. An `unfinished` cursor marks a pass of a paging poller from before its
 first page is stored until it ends, so a pass that stops part-way is resumed next time instead of
 being cut short at what it stored (see crawler.pollers.base). Scrapy-based sources (`reviews`,
-`sitemap`) run in their own OS process through `crawler.runner.run_spider`.
+`sitemap`) run in their own OS process through `crawler.runner.run_spider_from_config`.
 
 A source that sends the watch's query as a remote search (and has no `options.query`) is polled once
 per search of `Query.searches()`: most search APIs have no OR, so one search string would miss
@@ -27,14 +27,15 @@ import httpx
 from sqlite_utils import Database
 
 from crawler.cursors import cursor_key, load_cursors, save_cursors
-from crawler.matching import matches_query
+from crawler.matching import wanted
 from crawler.pollers import SCRAPY_TYPES, SOURCES
 from crawler.pollers.base import UNFINISHED, Fetcher, FetchError, Page, make_client
+from crawler.runner import run_spider_from_config
 from crawler.source_types import source_label
 from mentionwatch.config import Config, SourceConfig, Watch
 from mentionwatch.logging_setup import redact_data
 from storage import save_mentions, utc_now_iso
-from storage.mentions import existing_external_ids
+from storage.mentions import stored_for_watch
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +95,7 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
     try:
         if source_cfg.type in SCRAPY_TYPES:
             _run_spider(db, config, watch, source_cfg, result, source_index)
-        elif source_cfg.type not in SOURCES:
-            result.errors.append(f"unknown source type {source_cfg.type!r} "
-                                 f"(see 'mentionwatch sources')")
-        else:
+        else:  # the watchlist admits only known types (SourceConfig._known_type)
             _poll_searches(db, watch, source_cfg, result, transport, sleep)
     except FetchError as exc:
         result.errors.append(str(exc))
@@ -240,24 +238,6 @@ def _min_interval(source_cfg: SourceConfig, default: float) -> float:
     return seconds
 
 
-def stored_for_watch(db: Database, watch: str, source: str, external_ids: list[str]) -> set[str]:
-    """Which of these ids are stored *and linked to this watch*: where this watch's poll may stop.
-
-    A post stored for another watch does not count: this watch must still see it (and be linked
-    to it when it matches), and must not stop paging early because of it.
-    """
-    stored = existing_external_ids(db, source, external_ids)
-    if not stored:
-        return stored
-    ids = sorted(stored)
-    marks = ",".join("?" * len(ids))
-    rows = db.execute(
-        "SELECT m.external_id FROM mentions m JOIN mention_watches w ON w.mention_id = m.id "
-        f"WHERE w.watch = ? AND m.source = ? AND m.external_id IN ({marks})",
-        [watch, source, *ids]).fetchall()
-    return {row[0] for row in rows}
-
-
 def _match_terms(source_cfg: SourceConfig) -> bool:
     """`options.match_query: false` keeps every item (e.g. all reviews of your own app)."""
     value = source_cfg.options.get("match_query", True)
@@ -270,7 +250,8 @@ def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult, 
                 match_terms: bool = True) -> None:
     matching = []
     for mention in page.mentions:
-        if _matches(watch, mention, match_terms):
+        if wanted(watch.query, mention.text, lang=mention.lang, title=mention.title,
+                  match_terms=match_terms):
             mention.watches = (*mention.watches, watch.name)
             matching.append(mention)
     saved = save_mentions(db, matching)
@@ -282,23 +263,12 @@ def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult, 
     result.errors.extend(page.errors)
 
 
-def _matches(watch: Watch, mention, match_terms: bool) -> bool:
-    if match_terms:
-        return matches_query(watch.query, mention.text, lang=mention.lang, title=mention.title)
-    languages = {code.lower() for code in watch.query.languages}
-    return not (languages and mention.lang and mention.lang.split("-")[0].lower() not in languages)
-
-
 def _run_spider(db: Database, config: Config, watch: Watch, source_cfg: SourceConfig,
                 result: CrawlRunResult, source_index: int | None) -> None:
     """Scrapy-based sources: one OS process per crawl, through the Scrapy half's runner."""
-    try:
-        from crawler.runner import run_spider
-    except ImportError as exc:
-        raise FetchError(f"{source_cfg.type}: the Scrapy runner is not available ({exc})") from None
     if source_index is None:
         source_index = watch.sources.index(source_cfg)
-    outcome = run_spider(_database_path(db), config, watch.name, source_index)
+    outcome = run_spider_from_config(_database_path(db), config, watch.name, source_index)
     result.fetched = int(outcome.get("fetched", 0))
     result.new = int(outcome.get("new", 0))
     result.duplicates = int(outcome.get("duplicates", 0))

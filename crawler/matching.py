@@ -1,7 +1,8 @@
 """Local matching of a post against a watch's query (remote search is loose, so every source re-checks).
 
 Matching is case-insensitive on word boundaries for Latin text; for scripts written without spaces
-(Chinese, Japanese) a term matches as a plain substring.
+(Chinese, Japanese) a term matches as a plain substring. `wanted` is what both collectors ask (the
+pollers' crawler.collect and the spiders' pipeline), `options.match_query: false` included.
 """
 from __future__ import annotations
 
@@ -34,17 +35,34 @@ def contains_term(folded_text: str, term: str) -> bool:
     return bool(term.strip()) and _term_pattern(term).search(folded_text) is not None
 
 
+def wanted(query: Query, text: str, *, lang: str | None = None, title: str | None = None,
+           match_terms: bool = True) -> bool:
+    """Whether a collector keeps the post: the query decides, or with `match_terms` false (the
+    source's `options.match_query: false`) only its languages do."""
+    if match_terms:
+        return matches_query(query, text, lang=lang, title=title)
+    return in_languages(query, lang)
+
+
+def in_languages(query: Query, lang: str | None) -> bool:
+    """True unless both the query and the post name languages and the post's is not among them
+    ('en-GB' counts as 'en')."""
+    if not (query.languages and lang):
+        return True
+    return lang.split("-")[0].lower() in {code.lower() for code in query.languages}
+
+
 def matches_query(query: Query, text: str, lang: str | None = None, title: str | None = None) -> bool:
     """True when the post satisfies the query: a phrase or an `any` term, every `all` term, no
     exclusion, and (when both sides know it) one of the query's languages."""
-    if query.languages and lang and lang.split("-")[0].lower() not in {l.lower() for l in query.languages}:
+    if not in_languages(query, lang):
         return False
     folded = normalize_text(f"{title}\n{text}" if title else text)
     if any(contains_term(folded, term) for term in query.exclude):
         return False
     if query.all and not all(contains_term(folded, term) for term in query.all):
         return False
-    wanted = query.phrases + query.any
-    if wanted and not any(contains_term(folded, term) for term in wanted):
+    wanted_terms = query.phrases + query.any
+    if wanted_terms and not any(contains_term(folded, term) for term in wanted_terms):
         return False
     return True

@@ -14,7 +14,7 @@ import re
 
 from scrapy.exceptions import DropItem
 
-from crawler.matching import matches_query
+from crawler.matching import wanted
 from mentionwatch.logging_setup import redact
 from storage import Mention, open_db, parse_timestamp, save_mentions
 
@@ -113,7 +113,8 @@ class StoreMentionsPipeline:
             self.stats.inc_value("mentionwatch/rejected")
             raise DropItem(f"malformed item on {item.get('page_url')}: {exc}",
                            log_level="WARNING") from None
-        if not self._wanted(mention):
+        if not wanted(self.watch.query, mention.text, lang=mention.lang, title=mention.title,
+                      match_terms=self.match_query):
             self.stats.inc_value("mentionwatch/filtered")
             raise DropItem(f"{mention.url}: does not match watch {self.watch.name!r}",
                            log_level="DEBUG")
@@ -122,14 +123,6 @@ class StoreMentionsPipeline:
         if len(self.batch) >= self.batch_size:
             self.flush()
         return item
-
-    def _wanted(self, mention: Mention) -> bool:
-        """The watch's query decides, or with `match_query: false` only its languages do."""
-        query = self.watch.query
-        if self.match_query:
-            return matches_query(query, mention.text, lang=mention.lang, title=mention.title)
-        languages = {code.lower() for code in query.languages}
-        return not (languages and mention.lang and mention.lang.split("-")[0].lower() not in languages)
 
     def flush(self) -> None:
         """Store the pending batch (one transaction); duplicates of stored items are counted."""

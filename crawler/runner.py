@@ -1,4 +1,5 @@
-"""How a spider runs: `run_spider` starts one OS process per crawl and reads its result.
+"""How a spider runs: `run_spider` (or `run_spider_from_config`) starts one OS process per crawl and
+reads its result.
 
 A Twisted reactor cannot be restarted inside one process (ReactorNotRestartable), so, like scrapyd,
 every crawl gets a fresh `python -m crawler.runner` child. The parent sends the job (database path,
@@ -23,10 +24,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
+from crawler.spiders.options import dotted, first_problem
 from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
 from mentionwatch.logging_setup import known_secrets, redact, redact_data, remember_secrets
 
@@ -41,14 +42,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COUNT_KEYS = ("fetched", "new", "duplicates", "rejected", "filtered")
 
 
-def run_spider(db_path: str | Path, watch: Watch | dict | Any, source_cfg: SourceConfig | dict | str,
-               source_index: int | None = None, *, settings_overrides: dict | None = None,
-               timeout: float | None = None) -> dict:
+def run_spider(db_path: str | Path, watch: Watch | dict, source_cfg: SourceConfig | dict, *,
+               settings_overrides: dict | None = None, timeout: float | None = None) -> dict:
     """Crawl one Scrapy source of one watch in a child process; never raises for crawl problems.
 
-    `watch` is a `Watch` (or its dict) and `source_cfg` one of its sources (or its dict). For callers
-    that only hold the whole configuration, `run_spider(db_path, config, watch_name, source_index)`
-    also works: `config` is a `Config`, its JSON text or the path of the watchlist file.
+    `watch` is a `Watch` (or its dict) and `source_cfg` one of its sources (or its dict).
 
     Returns {fetched, new, duplicates, rejected, filtered, errors: [str], pages (pages whose
     mentions are in the database, new or stored before: what makes a run with errors 'partial'
@@ -58,13 +56,33 @@ def run_spider(db_path: str | Path, watch: Watch | dict | Any, source_cfg: Sourc
     crawl stops, keeping what it stored, and the rest is left for the next run.
     """
     started = time.monotonic()
-    timeout = DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout
     try:
-        if source_index is not None:
-            watch, source_cfg = _source_from_config(watch, source_cfg, source_index)
         watch, source_cfg = _as_watch(watch), _as_source(source_cfg)  # checks the spider options too
     except ValueError as exc:  # pydantic's ValidationError included
         return _result(errors=[_one_line(exc)], seconds=time.monotonic() - started)
+    return _crawl_in_child(db_path, watch, source_cfg, started, settings_overrides, timeout)
+
+
+def run_spider_from_config(db_path: str | Path, config: Config | str | Path, watch_name: str,
+                           source_index: int, *, settings_overrides: dict | None = None,
+                           timeout: float | None = None) -> dict:
+    """`run_spider` for callers that hold the whole configuration (crawler.collect): the source is
+    the `source_index`-th of watch `watch_name`. `config` is a `Config`, its JSON text or the path
+    of the watchlist file. A configuration that cannot be read, or that has no such source, is an
+    error line of the result, as in `run_spider`."""
+    started = time.monotonic()
+    try:
+        watch, source_cfg = _source_from_config(config, watch_name, source_index)
+    except ValueError as exc:
+        return _result(errors=[_one_line(exc)], seconds=time.monotonic() - started)
+    return _crawl_in_child(db_path, watch, source_cfg, started, settings_overrides, timeout)
+
+
+def _crawl_in_child(db_path: str | Path, watch: Watch, source_cfg: SourceConfig, started: float,
+                    settings_overrides: dict | None, timeout: float | None) -> dict:
+    """Send the job to a `python -m crawler.runner` child and return its result, timed from
+    `started` (the caller's start, before its checks)."""
+    timeout = DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout
     job = {
         "db_path": str(Path(db_path).resolve()),
         "watch": watch.model_dump(mode="json"),
@@ -78,7 +96,8 @@ def run_spider(db_path: str | Path, watch: Watch | dict | Any, source_cfg: Sourc
     return outcome
 
 
-def _source_from_config(config, watch_name: str, source_index: int) -> tuple[Watch, SourceConfig]:
+def _source_from_config(config: Config | str | Path, watch_name: str,
+                        source_index: int) -> tuple[Watch, SourceConfig]:
     if not isinstance(config, Config):
         text = str(config)
         try:
@@ -96,13 +115,12 @@ def _source_from_config(config, watch_name: str, source_index: int) -> tuple[Wat
 
 
 def _one_line(exc: Exception) -> str:
-    """A pydantic error as 'bad watch: query.any: Input should be a valid list'; others as is."""
+    """A pydantic error as 'bad watch: query.any[0]: Input should be a valid string'; others as is."""
     if isinstance(exc, ValidationError):
-        problem = exc.errors()[0]
-        if problem["type"] == "value_error" and not problem["loc"]:  # a whole-model check's own line
-            return problem["msg"].removeprefix("Value error, ")
-        where = ".".join(str(part) for part in problem["loc"]) or "value"
-        return f"bad {exc.title.lower()}: {where}: {problem['msg']}"
+        location, message = first_problem(exc)
+        if not location:  # a whole-model check's own line
+            return message
+        return f"bad {exc.title.lower()}: {dotted(location)}: {message}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
@@ -116,15 +134,12 @@ def _as_source(source_cfg) -> SourceConfig:
     try:
         return SourceConfig.model_validate(source_cfg)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        if first["loc"][:1] != ("options",):
+        location, message = first_problem(exc)
+        if location[:1] != ("options",):
             raise
-        from crawler.spiders.options import dotted
-
         # a bad option is placed at its field (the watchlist's error line gives that line):
         # here it reads 'reviews: options.item: ...'
-        message = first["msg"].removeprefix("Value error, ")
-        raise ValueError(f"{source_cfg.get('type')}: {dotted(first['loc'])}: {message}") from None
+        raise ValueError(f"{source_cfg.get('type')}: {dotted(location)}: {message}") from None
 
 
 def _result(**values) -> dict:

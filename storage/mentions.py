@@ -131,16 +131,32 @@ def save_mentions(
 
 
 def existing_external_ids(db: Database, source: str, external_ids: Iterable[str]) -> set[str]:
-    """Which of these ids of one source are already stored (collectors stop paging at them)."""
+    """Which of these ids of one source are already stored, for any watch."""
+    return _ids_found(db, "SELECT m.external_id FROM mentions m WHERE m.source = ?", [source],
+                      external_ids)
+
+
+def stored_for_watch(db: Database, watch: str, source: str, external_ids: Iterable[str]) -> set[str]:
+    """Which of these ids of one source are stored *and linked to this watch*: where this watch's
+    collector (poller or spider) may stop paging, or skip a page.
+
+    A post stored for another watch does not count: this watch must still see it (and be linked
+    to it when it matches), and must not stop paging early because of it.
+    """
+    return _ids_found(
+        db, "SELECT m.external_id FROM mentions m JOIN mention_watches w ON w.mention_id = m.id "
+            "WHERE w.watch = ? AND m.source = ?", [watch, source], external_ids)
+
+
+def _ids_found(db: Database, select: str, params: list, external_ids: Iterable[str]) -> set[str]:
+    """Which of these ids `select` finds (it reads `mentions m` and ends in a WHERE clause), asked
+    in chunks that stay under SQLite's limit on query parameters."""
     ids = [str(i) for i in external_ids]
     found: set[str] = set()
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
-        rows = db.execute(
-            f"SELECT external_id FROM mentions WHERE source = ? AND external_id IN ({marks})",
-            [source, *chunk],
-        ).fetchall()
+        rows = db.execute(f"{select} AND m.external_id IN ({marks})", [*params, *chunk]).fetchall()
         found.update(row[0] for row in rows)
     return found
 

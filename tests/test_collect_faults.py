@@ -155,7 +155,8 @@ def test_one_failing_source_does_not_stop_the_others(db):
         return httpx.Response(404)
 
     config = make_config({"type": "reddit", "options": {}}, {"type": "hackernews"}, {"type": "mastodon"})
-    # the watchlist refuses unknown types; one built in code still fails alone, the others go on
+    # the watchlist refuses unknown types; one built in code (a bug) fails alone as an internal
+    # error, and the others go on
     config.watches[0].sources.append(SourceConfig.model_construct(
         type="nosuchsource", interval=900.0, base_url=BASE_URL, enabled=True, options={}))
     results = collect_all(db, config, transport=httpx.MockTransport(handler), sleep=lambda s: None)
@@ -167,7 +168,7 @@ def test_one_failing_source_does_not_stop_the_others(db):
     assert "HTTP 404" in json.loads(rows[0][2])[0]
     assert rows[1][2] is None
     assert "invalid JSON" in json.loads(rows[2][2])[0]
-    assert "unknown source type 'nosuchsource'" in json.loads(rows[3][2])[0]
+    assert json.loads(rows[3][2]) == ["nosuchsource: internal error: KeyError: 'nosuchsource'"]
 
 
 def test_all_feeds_failing_is_a_failed_run(db):

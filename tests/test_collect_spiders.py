@@ -1,17 +1,17 @@
-"""The hand-over to the Scrapy half: `reviews` and `sitemap` sources go to crawler.runner.run_spider.
+"""The hand-over to the Scrapy half: `reviews` and `sitemap` sources go to
+crawler.runner.run_spider_from_config.
 
-The runner itself (one OS process per crawl) is tested by the Scrapy half; here a stand-in module
+The runner itself (one OS process per crawl) is tested by the Scrapy half; here a stand-in runner
 checks what collect_source passes and how it records the outcome, and one real crawl of a local
 page checks the whole hand-over.
 """
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
 
+import crawler.collect
 from crawler.collect import collect_all
 from mentionwatch.config import Config
 from mentionwatch.local_servers import LocalServer
@@ -30,14 +30,14 @@ def make_config() -> Config:
 def test_spider_sources_use_the_runner(db, monkeypatch):
     calls = []
 
-    def run_spider(db_path, config, watch_name, source_index):
+    def run_spider_from_config(db_path, config, watch_name, source_index):
         calls.append((db_path, config, watch_name, source_index))
         if source_index == 1:
             return {"fetched": 12, "new": 9, "duplicates": 2, "rejected": 1, "errors": []}
         return {"fetched": 0, "new": 0, "duplicates": 0, "rejected": 0,
                 "errors": ["sitemap: 127.0.0.1:1: connection refused"]}
 
-    monkeypatch.setitem(sys.modules, "crawler.runner", types.SimpleNamespace(run_spider=run_spider))
+    monkeypatch.setattr(crawler.collect, "run_spider_from_config", run_spider_from_config)
     config = make_config()
     results = collect_all(db, config)
     assert [(r.source, r.status) for r in results] == [("reviews", "ok"), ("sitemap", "failed")]
@@ -51,10 +51,10 @@ def test_spider_sources_use_the_runner(db, monkeypatch):
 
 
 def test_a_crashing_runner_is_recorded(db, monkeypatch):
-    def run_spider(*args):
+    def run_spider_from_config(*args):
         raise RuntimeError("spider process exited with code 1")
 
-    monkeypatch.setitem(sys.modules, "crawler.runner", types.SimpleNamespace(run_spider=run_spider))
+    monkeypatch.setattr(crawler.collect, "run_spider_from_config", run_spider_from_config)
     (result,) = collect_all(db, make_config(), source_type="reviews")
     assert result.status == "failed"
     assert result.errors == ["reviews: internal error: RuntimeError: spider process exited with code 1"]

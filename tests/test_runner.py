@@ -20,14 +20,14 @@ from scrapy.http import HtmlResponse
 from crawler.collect import collect_all
 from crawler.items import MentionItem
 from crawler.pipelines import item_to_mention
-from crawler.runner import PROJECT_ROOT, RESULT_MARKER, run_spider
+from crawler.runner import PROJECT_ROOT, RESULT_MARKER, run_spider, run_spider_from_config
 from crawler.spiders.extract import extract_mentions
-from crawler.spiders.options import (ReviewOptions, SitemapOptions, option_descriptions,
-                                     parse_options)
+from crawler.spiders.options import ReviewOptions, SitemapOptions, parse_options
 from mentionwatch.config import Config
 from mentionwatch.local_servers import LocalServer
 from sites.review_site import good_reviews, serve_site
 from storage import open_db
+from tests.service_fakes import wait_until
 
 FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_TIMES": 0}
 WATCH = {"name": "acme", "query": {"any": ["acme"]}}
@@ -68,18 +68,29 @@ def test_bad_sitemap_options_name_the_field():
                       SitemapOptions)
 
 
-@pytest.mark.parametrize("source_type", ["reviews", "sitemap"])
-def test_every_option_is_described(source_type):
-    described = option_descriptions(source_type)
-    assert {"item", "text", "max_pages", "match_query"} <= set(described)
+@pytest.mark.parametrize("source_type, model", [("reviews", ReviewOptions),
+                                                 ("sitemap", SitemapOptions)])
+def test_sources_describes_every_spider_option(cli, source_type, model):
+    """What `mentionwatch sources` prints for a Scrapy source: every option of its model, each
+    with a description, the required ones marked, defaults as the watchlist writes them."""
+    described = _options_printed(cli("sources").stdout, source_type)
+    assert set(described) == set(model.model_fields)
     assert all(text.strip() for text in described.values())
     required = {"reviews": {"start_urls", "item", "text"}, "sitemap": {"sitemap_urls"}}[source_type]
-    assert {name for name, text in described.items() if text.startswith("required")} == required
+    assert {name for name, text in described.items() if text.endswith("[required]")} == required
+    assert described["match_query"].endswith("(default true)")
+
+
+def _options_printed(stdout: str, source_type: str) -> dict[str, str]:
+    """{option: description} from the `options.NAME: TEXT` lines of one source's section."""
+    section = stdout.split(f"\n{source_type}  (", 1)[1].split("\n\n", 1)[0]
+    lines = [line.strip() for line in section.splitlines() if line.strip().startswith("options.")]
+    return dict(line.removeprefix("options.").split(": ", 1) for line in lines)
 
 
 def test_a_bad_watch_or_source_is_one_line(tmp_path):
     result = run_spider(tmp_path / "x.db", {"name": "acme", "query": {}}, reviews_source("http://x.test/"))
-    assert result["errors"] == ["bad watch: query: Value error, give at least one of phrases, any, all"]
+    assert result["errors"] == ["bad watch: query: give at least one of phrases, any, all"]
     result = run_spider(tmp_path / "x.db", WATCH, {"type": "reviews", "interval": "soon"})
     (error,) = result["errors"]
     assert error.startswith("bad sourceconfig: interval: ") and "\n" not in error
@@ -87,13 +98,16 @@ def test_a_bad_watch_or_source_is_one_line(tmp_path):
 
 def test_unknown_watch_or_source_in_the_config_form(tmp_path):
     config = Config.model_validate({"watches": [{**WATCH, "sources": [reviews_source("http://x.test/")]}]})
-    result = run_spider(tmp_path / "x.db", config, "acme", 3)
+    result = run_spider_from_config(tmp_path / "x.db", config, "acme", 3)
     assert result["errors"] == ["no source #3 in watch 'acme'"]
-    result = run_spider(tmp_path / "x.db", tmp_path / "missing.yaml", "acme", 0)
+    result = run_spider_from_config(tmp_path / "x.db", config, "nobody", 0)
+    assert result["errors"] == ["no source #0 in watch 'nobody'"]
+    result = run_spider_from_config(tmp_path / "x.db", tmp_path / "missing.yaml", "acme", 0)
     assert result["errors"][0].startswith("cannot read the configuration:")
-    result = run_spider(tmp_path / "x.db", '{"watches": [{"name": "acme"}]}', "acme", 0)
-    assert result["errors"] == ["cannot read the configuration: bad config: watches.0.query: "
+    result = run_spider_from_config(tmp_path / "x.db", '{"watches": [{"name": "acme"}]}', "acme", 0)
+    assert result["errors"] == ["cannot read the configuration: bad config: watches[0].query: "
                                 "Field required"]
+    assert not (tmp_path / "x.db").exists()  # refused before any process or database
 
 
 # --- the child process -------------------------------------------------------------------------
@@ -134,10 +148,13 @@ class socket_on_closed_port:
 
 @pytest.fixture
 def endless_slow_site():
-    """Every page links to the next one and takes a while to answer: a crawl that never ends."""
+    """Every page links to the next one and takes a while to answer: a crawl that never ends.
+    Yields the server, whose `requests` lists the paths asked for so far."""
 
     class EndlessSlowSite(LocalServer):
         def handle_get(self, request):
+            with self.lock:
+                self.requests.append(request.path)
             if request.path == "/robots.txt":
                 body = b""
             else:
@@ -149,12 +166,12 @@ def endless_slow_site():
             self.reply(request, 200, body, "text/html")
 
     with EndlessSlowSite() as server:
-        yield server.url
+        yield server
 
 
 def test_the_time_limit_stops_the_crawl_and_keeps_what_was_read(tmp_path, endless_slow_site):
     db_path = tmp_path / "x.db"
-    result = run_spider(db_path, WATCH, reviews_source(f"{endless_slow_site}/0", max_pages=10_000),
+    result = run_spider(db_path, WATCH, reviews_source(f"{endless_slow_site.url}/0", max_pages=10_000),
                         settings_overrides=FAST, timeout=2)
     assert result["finish_reason"] == "closespider_timeout"
     assert "crawl ended early: closespider_timeout" in result["errors"]
@@ -170,7 +187,7 @@ def test_a_child_that_overstays_is_stopped(tmp_path, endless_slow_site, monkeypa
 
     monkeypatch.setattr(crawler.runner, "GRACE_SECONDS", 0.5)
     db_path = tmp_path / "x.db"
-    result = run_spider(db_path, WATCH, reviews_source(f"{endless_slow_site}/0", max_pages=10_000),
+    result = run_spider(db_path, WATCH, reviews_source(f"{endless_slow_site.url}/0", max_pages=10_000),
                         settings_overrides={**FAST, "CLOSESPIDER_TIMEOUT": 0}, timeout=0.5)
     assert "crawl stopped: still running 0.5 s after its 0.5 s time limit" in result["errors"]
     db = open_db(db_path)
@@ -267,7 +284,7 @@ def test_the_crawl_process_dies_with_its_parent(tmp_path, endless_slow_site):
     parent_code = (
         "import sys; from crawler.runner import run_spider; "
         f"run_spider({str(tmp_path / 'x.db')!r}, {WATCH!r}, "
-        f"{reviews_source(f'{endless_slow_site}/0', max_pages=10_000)!r}, "
+        f"{reviews_source(f'{endless_slow_site.url}/0', max_pages=10_000)!r}, "
         f"settings_overrides={FAST!r}, timeout=600)")
     parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=str(PROJECT_ROOT))
     crawlers: list[int] = []
@@ -278,7 +295,9 @@ def test_the_crawl_process_dies_with_its_parent(tmp_path, endless_slow_site):
                         if b"crawler.runner" in open(f"/proc/{pid}/cmdline", "rb").read()]
             time.sleep(0.05)
         assert crawlers, "the crawl process never started"
-        time.sleep(1.0)  # the child is crawling by now
+        # crawling: page 0 was read and its next page asked for
+        wait_until(lambda: "/1" in endless_slow_site.requests, 60, interval=0.05,
+                   what="the crawl to ask for page 1")
         parent.kill()
         parent.wait(timeout=10)
         deadline = time.monotonic() + 10

@@ -1,4 +1,4 @@
-"""The real Scrapy engine (through run_spider, one OS process per crawl) against a local site.
+"""The real Scrapy engine (through crawler.runner, one OS process per crawl) against a local site.
 
 The site (tests/sites/review_site.py) has a robots.txt that disallows /private/, listing pages with
 malformed and off-topic reviews, a page that fails once (retried), a page that always answers 500,
@@ -12,7 +12,7 @@ import pytest
 
 from crawler.items import MentionItem
 from crawler.pipelines import item_to_mention
-from crawler.runner import run_spider
+from crawler.runner import run_spider, run_spider_from_config
 from crawler.settings import USER_AGENT
 from mentionwatch.config import Config, Watch
 from sites.review_site import (ARTICLES, FORUM_REDESIGNED, FORUM_SITEMAP, FORUM_THREADS, LAST_PAGE,
@@ -262,12 +262,12 @@ def sitemap_crawls(site, tmp_path_factory):
             "follow": ["/news/", "/private/", "/blog/"]}}]}]})
     site.requests.clear()
     # the (config, watch name, source index) form, as crawler.collect calls it
-    first = run_spider(db_path, config.model_dump_json(), "acme", 0, settings_overrides=FAST,
-                       timeout=120)
+    first = run_spider_from_config(db_path, config.model_dump_json(), "acme", 0,
+                                   settings_overrides=FAST, timeout=120)
     first_requests = list(site.requests)
     rows = stored(db_path)
     site.requests.clear()
-    second = run_spider(db_path, config, "acme", 0, settings_overrides=FAST, timeout=120)
+    second = run_spider_from_config(db_path, config, "acme", 0, settings_overrides=FAST, timeout=120)
     return {"first": first, "first_requests": first_requests, "rows": rows, "second": second,
             "second_requests": list(site.requests), "rows_at_end": stored(db_path)}
 

@@ -2,7 +2,8 @@
 
 `SOURCES` maps a source `type` (as written in the watchlist) to its `SourceInfo`: the poller class
 for httpx-based APIs, or None for the Scrapy-based types, which `crawler.collect` hands to
-`crawler.runner.run_spider`.
+`crawler.runner.run_spider_from_config` (their options are described by their option models,
+`crawler.spiders.options.option_descriptions`).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from crawler.pollers.reddit import RedditPoller
 from crawler.pollers.rss import RssPoller
 from crawler.pollers.stackexchange import StackExchangePoller
 from crawler.source_types import SCRAPY_TYPES
+from crawler.spiders.options import option_descriptions
 
 
 @dataclass(frozen=True)
@@ -35,34 +37,6 @@ def _from_poller(type_name: str, poller: type[Poller]) -> SourceInfo:
                       tuple(poller.credentials))
 
 
-def _spider_options(type_name: str, fallback: dict[str, str]) -> dict[str, str]:
-    """The Scrapy source's options as its own option model describes them (fallback if absent)."""
-    try:
-        from crawler.spiders.options import OPTION_MODELS
-    except ImportError:
-        return fallback
-    model = OPTION_MODELS[type_name]
-    described = {}
-    for name, info in model.model_fields.items():
-        text = _description(model, name, fallback)
-        default = info.get_default(call_default_factory=True)
-        if info.is_required():
-            text = f"{text} [required]"
-        elif default not in (None, [], ""):
-            text = f"{text} (default {default})"
-        described[name] = text
-    return described
-
-
-def _description(model, name: str, fallback: dict[str, str]) -> str:
-    """A field's description, looked up in parent models too (subclasses redeclare fields)."""
-    for klass in model.__mro__:
-        field_info = getattr(klass, "model_fields", {}).get(name)
-        if field_info is not None and field_info.description:
-            return field_info.description
-    return fallback.get(name, f"selector of the {name.replace('_', ' ')}")
-
-
 SOURCES: dict[str, SourceInfo] = {
     "reddit": _from_poller("reddit", RedditPoller),
     "hackernews": _from_poller("hackernews", HackerNewsPoller),
@@ -76,18 +50,12 @@ SOURCES: dict[str, SourceInfo] = {
     "reviews": SourceInfo(
         "reviews",
         "Any review site or forum, crawled by a Scrapy spider whose selectors come from the watchlist",
-        _spider_options("reviews", {
-            "start_urls": "listing pages to start from",
-            "item / text / author / date / rating / next_page":
-                "CSS (or 'xpath:...') selectors of one review and its fields",
-            "next_page": "selector of the link to the next listing page",
-        }),
+        option_descriptions("reviews"),
     ),
     "sitemap": SourceInfo(
         "sitemap",
         "Pages listed in a site's sitemaps or feeds, crawled by a Scrapy spider",
-        _spider_options("sitemap", {"sitemap_urls": "sitemap.xml, robots.txt or feed URLs",
-                                    "follow": "regular expressions of the page URLs to crawl"}),
+        option_descriptions("sitemap"),
     ),
 }
 

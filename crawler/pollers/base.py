@@ -87,7 +87,6 @@ class Fetcher:
         self.max_wait = max_wait
         self.sleep = sleep
         self.clock = clock
-        self.requests = 0
         self._last_request: float | None = None
 
     def wait(self, seconds: float) -> None:
@@ -99,7 +98,7 @@ class Fetcher:
                 headers: dict | None = None, data: dict | None = None, auth=None,
                 ok_statuses: Iterable[int] = ()) -> httpx.Response:
         """One request, retried on timeouts, connection errors, 429 and 5xx; FetchError otherwise."""
-        where = _describe_url(url)
+        where = describe_url(url)
         for attempt in range(self.max_retries + 1):
             self._respect_rate_limit()
             try:
@@ -147,7 +146,6 @@ class Fetcher:
                 self.sleep(remaining)
                 now = self.clock()
         self._last_request = now
-        self.requests += 1
 
     def _backoff_delay(self, attempt: int) -> float:
         return min(self.backoff * (2 ** attempt), self.max_wait)
@@ -180,7 +178,7 @@ _WARNED: set[str] = set()
 
 def decode_json(response: httpx.Response) -> Any:
     """The JSON body of a response, or a FetchError saying what came instead."""
-    where = _describe_url(str(response.request.url)) if response.request else "response"
+    where = describe_url(str(response.request.url)) if response.request else "response"
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     # some older feed services label JSON as text/javascript; HTML, XML or plain text are refused
     if "json" not in content_type and content_type != "text/javascript":
@@ -191,7 +189,7 @@ def decode_json(response: httpx.Response) -> Any:
         raise FetchError(f"GET {where}: invalid JSON (truncated?): {str(exc)[:80]}") from None
 
 
-def _describe_url(url: str) -> str:
+def describe_url(url: str) -> str:
     """Host, port (when not the default) and path only: query strings may carry search terms or keys,
     user:password@ credentials, and lines stay short."""
     try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import feedparser
 
-from crawler.pollers.base import FetchError, Page, Poller, _describe_url, html_to_text, parse_items
+from crawler.pollers.base import FetchError, Page, Poller, describe_url, html_to_text, parse_items
 from storage import Mention
 
 GOOGLE_NEWS_SEARCH = "https://news.google.com/rss/search"
@@ -93,7 +93,7 @@ class RssPoller(Poller):
         if response.status_code == 304:
             return Page([])
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        where = _describe_url(url)  # host and path: never the query string, which may hold a key
+        where = describe_url(url)  # host and path: never the query string, which may hold a key
         feed = _parse_feed(response.content)
         if feed is None:
             raise FetchError(f"rss: {where}: not a feed (got {content_type or 'no content type'})")

@@ -1,5 +1,5 @@
-"""What both mentionwatch spiders share: their arguments, the error list, known-id lookups, and
-reading a fetched page's mentions.
+"""What both mentionwatch spiders share: their arguments, the error list, known-id lookups (ids
+stored for the spider's watch), and reading a fetched page's mentions.
 
 A spider gets the watch, its source config and the database path as arguments (the runner passes
 them). Failed requests and crashed callbacks become short lines in `spider.errors`, which the
@@ -21,7 +21,7 @@ from crawler.spiders.extract import extract_mentions
 from crawler.spiders.options import FieldSelectors, parse_options
 from mentionwatch.config import SourceConfig, Watch
 from storage import open_db, utc_now_iso
-from storage.mentions import existing_external_ids
+from storage.mentions import stored_for_watch
 
 MAX_ERROR_LINES = 50  # a site failing on every page should not flood the crawl run
 
@@ -101,10 +101,11 @@ class MentionSpiderMixin:
                            f"{failure.type.__name__}: {str(failure.value)[:200]}")
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
-        """Which of these ids of this source are stored already (from earlier crawls)."""
+        """Which of these ids of this source are stored already *for this watch* (by earlier
+        crawls): one stored for another watch must still be read, to be linked to this one."""
         if self._db is None:
             self._db = open_db(self.db_path)
-        return existing_external_ids(self._db, self.source_type, ids)
+        return stored_for_watch(self._db, self.watch.name, self.source_type, ids)
 
     def closed(self, reason: str) -> None:
         if self._db is not None:

@@ -112,7 +112,8 @@ class ReviewOptions(FieldSelectors):
     next_page: str | None = Field(default=None, description="link to the next listing page")
     max_pages: int = Field(default=50, ge=1, le=10_000, description="listing pages per start URL")
     stop_at_known: bool = Field(default=True,
-                                description="stop paging after a page holding an already stored review")
+                                description="stop paging after a page holding a review already "
+                                            "stored for this watch")
 
     _next = field_validator("next_page")(
         lambda value: None if value is None else check_selector(value))
@@ -131,25 +132,31 @@ class SitemapOptions(FieldSelectors):
                                          "the sitemap or feed gives, else the time the page was fetched")
     max_pages: int = Field(default=200, ge=1, le=100_000, description="pages crawled per run")
     skip_known: bool = Field(default=True,
-                             description="do not fetch again a page already stored (page mode)")
+                             description="do not fetch again a page already stored for this "
+                                         "watch (page mode)")
 
 
 OPTION_MODELS: dict[str, type[FieldSelectors]] = {"reviews": ReviewOptions, "sitemap": SitemapOptions}
 
 
 def option_descriptions(source_type: str) -> dict[str, str]:
-    """Each option of a Scrapy source with its description, for `mentionwatch sources`."""
-    model = OPTION_MODELS[source_type]
+    """Each option of a Scrapy source with its description, as `mentionwatch sources` prints it:
+    '[required]' after a required one (as the API sources write it), else its default if any."""
     described = {}
-    for name, info in model.model_fields.items():
+    for name, info in OPTION_MODELS[source_type].model_fields.items():
         text = info.description or ""
+        default = info.get_default(call_default_factory=True)
         if info.is_required():
-            text = f"required; {text}" if text else "required"
-        elif info.default is not None and not callable(info.default_factory):
-            default = str(info.default).lower() if isinstance(info.default, bool) else info.default
-            text = f"{text} (default {default})"
+            text = f"{text} [required]"
+        elif default not in (None, [], ""):
+            text = f"{text} (default {_yaml_value(default)})"
         described[name] = text
     return described
+
+
+def _yaml_value(value: Any) -> str:
+    """A default as the watchlist writes it: `true`, not Python's `True`."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def parse_options(source_type: str, options: dict[str, Any]) -> FieldSelectors:
@@ -165,11 +172,17 @@ def parse_options(source_type: str, options: dict[str, Any]) -> FieldSelectors:
 
 def options_error(exc: ValidationError) -> OptionsError:
     """The first problem, 'options.item: Field required' style (and how many more)."""
+    return OptionsError(*first_problem(exc))
+
+
+def first_problem(exc: ValidationError) -> tuple[tuple, str]:
+    """The location and message of a validation error's first problem, without pydantic's
+    'Value error, ' prefix, and how many more there are: (('item',), 'Field required (and 1 more)')."""
     errors = exc.errors()
     first = errors[0]
     message = first["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return OptionsError(tuple(first["loc"]), f"{message}{more}")
+    return tuple(first["loc"]), f"{message}{more}"
 
 
 def dotted(location: tuple) -> str:

@@ -2,8 +2,9 @@
 
 It starts at each of `start_urls`, reads every `item` on the page with the field selectors, and
 follows `next_page` up to `max_pages` pages. Review sites list the newest first, so once a page holds
-a review stored by an earlier crawl, the older pages behind it are not fetched again (like the API
-pollers stop at the first known item); `stop_at_known: false` turns that off.
+a review stored for this watch by an earlier crawl, the older pages behind it are not fetched again
+(like the API pollers stop at the first known item); `stop_at_known: false` turns that off. Reviews
+stored for another watch do not stop it: this watch must still read (and be linked to) them.
 
 A review without a date (no `date` selector, or it matches nothing on that review) is dated with the
 time its page was fetched. A start page whose `item` selector matches nothing is an error line: the
@@ -55,8 +56,9 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         yield self._listing_request(response.urljoin(next_link), page + 1)
 
     def _stored_by_earlier_crawl(self, items) -> bool:
-        """Whether the page holds a review stored before this crawl. Reviews this crawl already
-        yielded (a review repeated on two pages) do not count: they may be stored by now."""
+        """Whether the page holds a review stored for this watch before this crawl. Reviews this
+        crawl already yielded (a review repeated on two pages) do not count: they may be stored by
+        now."""
         ids = {item["external_id"] for item in items}
         new_to_this_crawl = ids - self._ids_seen
         self._ids_seen |= ids

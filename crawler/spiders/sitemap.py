@@ -2,11 +2,12 @@
 
 `sitemap_urls` may name sitemap.xml files (nested sitemap indexes and .gz included), a robots.txt
 (its `Sitemap:` lines), or RSS/Atom feeds. Listed pages are filtered by `follow` patterns, newest
-first (sitemap `lastmod` / feed dates), pages already stored are skipped, and at most `max_pages`
-are fetched per run. Each page is one mention (or several with an `item` selector); a mention without
-its own date gets the one its sitemap or feed gave, else the time its page was fetched. A page where
-the `item` selector matches nothing is an error line, as in the `reviews` spider: every listed page
-should hold items (a forum thread its posts), so the site has most likely changed its markup.
+first (sitemap `lastmod` / feed dates), pages already stored for this watch are skipped (one stored
+for another watch is fetched, to be linked to this one), and at most `max_pages` are fetched per
+run. Each page is one mention (or several with an `item` selector); a mention without its own date
+gets the one its sitemap or feed gave, else the time its page was fetched. A page where the `item`
+selector matches nothing is an error line, as in the `reviews` spider: every listed page should hold
+items (a forum thread its posts), so the site has most likely changed its markup.
 """
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             yield scrapy.Request(entry["loc"], callback=self.parse_page)
 
     def _pages_to_fetch(self, listed: list[dict], date_key: str) -> list[dict]:
-        """Followed, not yet stored pages, newest first, within what is left of `max_pages`."""
+        """Followed pages not yet stored for this watch, newest first, within what is left of
+        `max_pages`."""
         listed = [entry for entry in listed if self._followed(entry["loc"])]
         listed.sort(key=lambda entry: _sortable_date(entry.get(date_key)), reverse=True)
         if self.options.item is None and self.options.skip_known:
