@@ -6,8 +6,9 @@ One APScheduler 3 `BlockingScheduler` is all the process does. Its jobs, each wi
 - `collect:<watch>:<source key>`: one per enabled source of each watch, at the source's interval
   plus jitter. A source whose poll fails backs off exponentially (capped by service.max_backoff);
   the others carry on. New mentions wake the scoring job.
-- `score`: drains unscored mentions in small committed chunks with one model, loaded once and kept.
-  New scores wake the detection job.
+- `score`: drains unscored mentions in small committed chunks with one model, loaded once and kept,
+  walking forward by mention id: one that cannot be scored is logged and passed over (tried again
+  at the next start), so it never holds back newer ones. New scores wake the detection job.
 - `detect`: spike detection (also on its own interval); a new or updated alert is notified at once.
 - `notify`: retries notifications that failed or are due.
 - `watchlist`: reloads the watchlist when its file changes (SIGHUP does the same at once); an
@@ -51,14 +52,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from alerts.notify import warn_about_targets
 from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
 from mentionwatch.service_state import (
-    STALE_HEARTBEAT_SECONDS, JobSchedule, close_interrupted_runs, finish_job_run, heartbeat,
-    load_failures, mark_process, process_alive, prune_job_runs, record_service_view, save_schedules,
-    start_job_run,
+    JobSchedule, close_interrupted_runs, finish_job_run, heartbeat, live_service, load_failures,
+    mark_process, prune_job_runs, record_service_view, save_schedules, start_job_run,
 )
-from sentiment.scorer import ModelLoadError, missing_model_folder
+from sentiment.scorer import ModelLoadError, configured_model_id, missing_model_folder
 from storage import open_db
 from storage.db import database_problem
-from storage.timeutil import to_iso
+from storage.timeutil import from_iso, to_iso
 
 log = logging.getLogger("mentionwatch.service")
 
@@ -123,18 +123,11 @@ class ServiceAlreadyRunning(Exception):
 
 
 def other_live_service(db) -> str | None:
-    """'pid N on HOST' when another service's heartbeat is fresh and its process is alive."""
-    row = db.execute("SELECT pid, host, state, heartbeat_at FROM service_process WHERE id = 1").fetchone()
-    if row is None:
+    """'pid N on HOST' when another service is alive on this database (see `live_service`)."""
+    service = live_service(db)
+    if service is None or service["pid"] == os.getpid():
         return None
-    pid, host, state, heartbeat_at = row
-    if state not in ("starting", "running", "stopping") or pid == os.getpid():
-        return None
-    age = (dt.datetime.now(UTC) - dt.datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%SZ")
-           .replace(tzinfo=UTC)).total_seconds()
-    if age > STALE_HEARTBEAT_SECONDS or not process_alive(pid, host):
-        return None  # killed without a chance to say so
-    return f"pid {pid} on {host}"
+    return f"pid {service['pid']} on {service['host']}"
 
 
 class Service:
@@ -168,6 +161,10 @@ class Service:
         self._reload_lock = threading.Lock()
         self._scorer = None
         self._scorer_lock = threading.Lock()
+        # model id -> the highest mention id the score job has read. Ids only grow, so the
+        # mentions below it that are still unscored failed to score: they are retried once per
+        # start of the service (and by `mentionwatch score`), never ahead of newer mentions.
+        self._score_after: dict[str, int] = {}
         self._notify_lock = threading.Lock()
         self._running: set[str] = set()  # job runs under way (finish() waits for them)
         self._housekeeping_runs = 0  # watchlist checks, reloads, heartbeats under way (likewise)
@@ -216,7 +213,8 @@ class Service:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Start, block until a stop signal, wait for running jobs, return the exit code (0)."""
+        """Start, block until a stop signal, wait for running jobs, return the exit code (0, or 1
+        when the service stopped on a database problem: its file deleted, replaced or damaged)."""
         self._install_signal_handlers()
         self.start()
         return self.finish()
@@ -449,8 +447,7 @@ class Service:
         until = self._backoff_until.get(job_id)
         if not until:
             return 0.0
-        return max(0.0, (dt.datetime.strptime(until, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-                         - now).total_seconds())
+        return max(0.0, (from_iso(until) - now).total_seconds())
 
     def reload(self, reason: str = "watchlist file changed") -> bool:
         """Re-read the watchlist and update the jobs; an invalid file changes nothing."""
@@ -498,12 +495,8 @@ class Service:
         """What `mentionwatch status` shows as the service sees it: status runs in another
         environment (no secrets set, another user) and may not read the watchlist as it does."""
         from alerts.notify import target_problems
-        from sentiment import model_id_for
 
-        try:
-            model_id = model_id_for(config.sentiment)
-        except Exception:  # an odd model setting: the score job reports it; status shows no model
-            model_id = None
+        model_id = configured_model_id(config.sentiment)  # None: the score job reports the problem
         try:
             record_service_view(self.db(), watchlist_problem=watchlist_problem,
                                 notification_problems=target_problems(config), model_id=model_id)
@@ -673,15 +666,20 @@ class Service:
         return result.status, detail
 
     def _job_score(self, db, _job_id: str) -> tuple[str, dict]:
+        """Score the backlog in committed chunks, each starting after the last mention the one
+        before read: mentions that cannot be scored are passed over, never read again by this
+        process for this model (see `_score_after`), and stay in the unscored backlog."""
         from sentiment import score_unscored
 
         scorer = self._get_scorer()
         scored = skipped = 0
         while not self._stopping.is_set():
-            step = score_unscored(db, scorer, limit=SCORE_CHUNK)
+            after_id = self._score_after.get(scorer.model_id, 0)
+            step = score_unscored(db, scorer, limit=SCORE_CHUNK, after_id=after_id)
+            self._score_after[scorer.model_id] = step.last_id
             scored += step.scored
             skipped += step.skipped
-            if step.scored == 0 or step.scored + step.skipped < SCORE_CHUNK:
+            if step.scored + step.skipped < SCORE_CHUNK:  # the end of the backlog
                 break
         if scored:
             self.request_run("detect")
@@ -813,7 +811,8 @@ def _quiet_progress_bars() -> None:
         pass
 
 
-def _file_stamp(path: Path) -> tuple[float, int] | None:
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """(modification time in ns, size) of the watchlist file: a change means a reload."""
     try:
         stat = path.stat()
     except OSError:

@@ -6,6 +6,8 @@ imports them all. User mistakes raise `UserMistake` or `ConfigError` (exit code 
 """
 from __future__ import annotations
 
+import errno
+import getpass
 import logging
 import os
 import sqlite3
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from mentionwatch.cli_types import fits_sqlite
 from mentionwatch.config import (
     CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, Config, ConfigError, load_config,
 )
@@ -89,7 +92,11 @@ class App:
             raise UserMistake(f"{self.db_path}: is a folder, not a database file (check --db)")
         if self.db_must_exist and not Path(self.db_path).exists():
             raise UserMistake(f"{self.db_path}: no such database (run 'mentionwatch init' first, or check --db)")
-        return open_db(self.db_path)
+        try:
+            return open_db(self.db_path)
+        except OSError as exc:  # its folder cannot be made: under a file, or a missing mount
+            raise click.ClickException(f"cannot create the database {self.db_path}: "
+                                       f"{describe_os_error(exc)}") from None
 
     def require_configured_watch(self, name: str | None) -> None:
         """For commands that need the watch's settings (crawl, backtest): it must be in the watchlist."""
@@ -110,13 +117,47 @@ class App:
             raise UserMistake(f"no watch named {name!r} in {self.config_path} or the database (known: {known})")
 
     def require_alerts(self, alert_ids) -> None:
+        """Each id must be an alert's; one SQLite cannot hold is no alert's, and never reaches it."""
         for alert_id in alert_ids:
-            if not self.db.execute("SELECT 1 FROM alerts WHERE id = ?", [alert_id]).fetchone():
+            if not fits_sqlite(alert_id) or not self.db.execute(
+                    "SELECT 1 FROM alerts WHERE id = ?", [alert_id]).fetchone():
                 raise UserMistake(f"no alert with id {alert_id}")
 
 
+def actor_or_login_name(actor: str | None) -> str:
+    """Who does something by hand (acknowledges an alert, marks a mention): the name given, else
+    the login name, else 'cli' (a container may have no login name)."""
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no $USER and no password entry; no pwd module
+        return "cli"
+
+
+SHARED_DATA_ENV = "MENTIONWATCH_SHARED_DATA"
+
+
+def shared_data_folder() -> Path:
+    """The shared data folder the benchmarks read: $MENTIONWATCH_SHARED_DATA, else ../shared/data."""
+    return Path(os.environ.get(SHARED_DATA_ENV) or "../shared/data")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """'PATH: why' for a file-system error, in plain words where the system's own misleads
+    (creating a folder under a regular file says 'File exists')."""
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, FileExistsError) and exc.filename and not Path(exc.filename).is_dir():
+        reason = "is a file, not a folder"
+    elif isinstance(exc, NotADirectoryError):
+        reason = "a part of this path is a file, not a folder"
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 class MainGroup(click.Group):
-    """Turns configuration errors into one line and exit code 2, database errors into one line and 1."""
+    """Turns configuration errors into one line and exit code 2, database and file-system errors
+    into one line and exit code 1. Commands word the errors they expect better themselves; this
+    is the backstop, so that no traceback reaches the user."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -127,6 +168,11 @@ class MainGroup(click.Group):
         except sqlite3.DatabaseError as exc:  # locked for longer than the busy timeout, disk full ...
             where = (vars(ctx.obj).get("db_path") if ctx.obj else None) or "the database"
             click.echo(f"Error: {database_problem(exc)} ({where})", err=True)
+            ctx.exit(1)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # output piped into `head`: click ends quietly
+                raise
+            click.echo(f"Error: {describe_os_error(exc)}", err=True)
             ctx.exit(1)
 
 

@@ -25,6 +25,7 @@ DEFAULT_ENCODING = "utf-8"
 MAX_SHOWN_COLUMNS = 100  # in the missing-column error; more are counted, not listed
 MAX_COLUMN_NAME_CHARS = 60
 _UNDECODED_BYTE = re.compile("[\udc80-\udcff]")  # what 'surrogateescape' makes of a bad byte
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,27 @@ def check_encoding(name: str) -> str:
     return info.name
 
 
+def file_name_problem(path: Path) -> str | None:
+    """Why a file cannot be imported, told by its name alone: a .json file is expected to hold
+    one JSON document (an array, say), while the import reads JSON Lines, one object per line.
+    Every one of its lines would be rejected as invalid JSON; the export refuses .json alike."""
+    if path.suffix.lower() != ".json":
+        return None
+    return (f"{path}: import reads JSON Lines (one JSON object per line), not a .json document: "
+            f"if the file has one object per line, name it {path.with_suffix('.jsonl').name}; "
+            "a JSON array can be converted with: jq -c '.[]'")
+
+
 def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[str, ...],
                   problems: list[RowProblem], encoding: str = DEFAULT_ENCODING,
                   ) -> Iterator[tuple[int, Mention]]:
     """Yield (line number, Mention) for each row; rows that are broken go to `problems`."""
+    problem = file_name_problem(path)
+    if problem:
+        raise ImportFileError(problem)
     suffix = path.suffix.lower()
     text_file = _TextFile(path, encoding)
-    if suffix in (".jsonl", ".ndjson", ".json"):
+    if suffix in JSON_LINES_SUFFIXES:
         rows = _jsonl_rows(text_file, problems)
     else:
         rows = _csv_rows(text_file, "\t" if suffix in (".tsv", ".tab") else ",", columns, problems)

@@ -119,15 +119,8 @@ def _redact_parameter(match: re.Match) -> str:
 
 
 class SecretFilter(logging.Filter):
-    """Redacts every record's message, arguments, fields, traceback and stack (see `redact`)."""
-
-    def __init__(self, secrets: Iterable[str] = ()):
-        super().__init__()
-        self.update(secrets)
-
-    def update(self, secrets: Iterable[str]) -> None:
-        """More values to hide; they are hidden in stored errors too (see remember_secrets)."""
-        remember_secrets(secrets)
+    """Redacts every record's message, arguments, fields, traceback and stack (see `redact`);
+    the values to hide are announced with `remember_secrets`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -189,12 +182,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(log_format: str = "text", level: int = logging.INFO,
-                      secrets: Iterable[str] = (), stream=None) -> SecretFilter:
+def configure_logging(log_format: str = "text", level: int = logging.INFO, stream=None) -> SecretFilter:
     """Send every log record to stderr (or `stream`) in the chosen format; returns the secret filter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    secret_filter = SecretFilter(secrets)
+    secret_filter = SecretFilter()
     handler.addFilter(secret_filter)
     root = logging.getLogger()
     for old in list(root.handlers):

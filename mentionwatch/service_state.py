@@ -167,7 +167,7 @@ def health_report(db: Database, model_id: str | None, now: dt.datetime | None = 
     model it recorded is the one the backlog is counted for.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
-    service = _service(db, now)
+    service = recorded_service(db, now)
     if service.get("alive") and service.get("model_id"):
         model_id = service["model_id"]
     jobs = _jobs(db)
@@ -184,7 +184,15 @@ def health_report(db: Database, model_id: str | None, now: dt.datetime | None = 
     }
 
 
-def _service(db: Database, now: dt.datetime) -> dict:
+def live_service(db: Database, now: dt.datetime | None = None) -> dict | None:
+    """The recorded service (see `recorded_service`) when it is alive, else None."""
+    service = recorded_service(db, now or dt.datetime.now(dt.timezone.utc))
+    return service if service["alive"] else None
+
+
+def recorded_service(db: Database, now: dt.datetime) -> dict:
+    """The service this database records, and whether it is alive: in a running state, with a
+    heartbeat at most STALE_HEARTBEAT_SECONDS old and, on this host, a process still there."""
     row = db.execute("SELECT pid, host, config_path, state, started_at, heartbeat_at, watchlist_problem, "
                      "notification_problems, model_id FROM service_process WHERE id = 1").fetchone()
     if row is None:
@@ -264,13 +272,12 @@ def _first_error(errors_json: str | None) -> str | None:
 
 
 def _backlog(db: Database, model_id: str | None) -> dict:
+    from sentiment.store import count_unscored
+
     total = db.execute("SELECT count(*) FROM mentions").fetchone()[0]
     if model_id is None:
         return {"mentions": total, "unscored": None, "model_id": None}
-    unscored = db.execute(
-        "SELECT count(*) FROM mentions m WHERE NOT EXISTS "
-        "(SELECT 1 FROM scores s WHERE s.mention_id = m.id AND s.model_id = ?)", [model_id]).fetchone()[0]
-    return {"mentions": total, "unscored": unscored, "model_id": model_id}
+    return {"mentions": total, "unscored": count_unscored(db, model_id), "model_id": model_id}
 
 
 UNCONFIRMED_RECENT_DAYS = 7

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment.corpora import LABELS
+from sentiment.scorer import LABELS
 from sentiment.evaluate import LabeledSet
 from sentiment.metrics import classification_report
 
@@ -132,7 +132,3 @@ def _pipeline_label_index(scorer, label: str) -> int:
         return LABELS.index(label)
     id2label = {str(v): int(k) for k, v in scorer.model.config.id2label.items()}
     return int(scorer.class_of_output[id2label[label]])
-
-
-def agreement(a: list, b: list) -> float:
-    return float(np.mean([x == y for x, y in zip(a, b)])) if a else 0.0

@@ -133,16 +133,23 @@ def chinese_vectorizer():
 
 
 def save_artifact(net: SentimentNet, chinese: ChineseWeights, info: dict, path: Path) -> None:
-    """Write the trained weights as fp16 safetensors, with how they were made in the metadata."""
+    """Write the trained weights as fp16 safetensors, with how they were made in the metadata.
+
+    The file at `path` is replaced only once the new one is complete: an interrupted or failed
+    write leaves the committed model as it was.
+    """
     from safetensors.torch import save_file
+
+    from mentionwatch.triage.atomic import replacing
 
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in net.trained_state().items()}
     tensors["zh.coef"] = torch.from_numpy(chinese.ngram_coef.astype(np.float32)).to(torch.float16)
     tensors["zh.intercept"] = torch.tensor([chinese.ngram_intercept], dtype=torch.float32)
     tensors["zh.e5.coef"] = torch.from_numpy(chinese.e5_coef.astype(np.float32))
     tensors["zh.e5.intercept"] = torch.tensor([chinese.e5_intercept], dtype=torch.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"info": json.dumps(info, sort_keys=True)})
+    metadata = {"info": json.dumps(info, sort_keys=True)}
+    with replacing(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
 
 
 def artifact_info(path: Path | None = None) -> dict:

@@ -13,7 +13,6 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -54,6 +53,15 @@ def model_id_for(sentiment_cfg) -> str:
         mapping = ",".join(f"{k}={v}" for k, v in sorted(sentiment_cfg.label_map.items()))
         model_id += "#" + hashlib.sha256(mapping.encode()).hexdigest()[:8]
     return model_id
+
+
+def configured_model_id(sentiment_cfg) -> str | None:
+    """`model_id_for`, or None when the setting gives no id (the built-in model's file missing,
+    say): for the commands that only report on stored scores, where that must not stop them."""
+    try:
+        return model_id_for(sentiment_cfg)
+    except Exception:  # noqa: BLE001 - whatever the setting's problem, the scoring itself reports it
+        return None
 
 
 def resolve_device(wanted: str) -> str:
@@ -337,5 +345,3 @@ def load_scorer(sentiment_cfg, cache: bool = True) -> Scorer:
         _LOADED[key] = scorer
     return scorer
 
-
-ProgressFn = Callable[[int, int], None]

@@ -3,7 +3,9 @@
 Mentions are read in pages by id and written one transaction per batch, so a crash loses at most
 one batch and the background service can call this again and again: rows that already have a score
 from `scorer.model_id` are never read. If a whole batch fails (which the scorers avoid), its texts
-are retried one by one and the ones that still fail are logged and skipped.
+are retried one by one and the ones that still fail are logged and skipped: they stay unscored
+(and counted by `count_unscored`). A caller that scores in chunks passes the returned `last_id` as
+the next chunk's `after_id`, so mentions skipped in one chunk are not read again by the next.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ class ScoreRunResult:
     scored: int
     skipped: int
     seconds: float
+    last_id: int = 0  # the highest mention id read (scored or skipped); `after_id` if none was
 
     @property
     def rate(self) -> float:
@@ -39,23 +42,26 @@ _UNSCORED = """
 """
 
 
-def count_unscored(db, model_id: str) -> int:
+def count_unscored(db, model_id: str, after_id: int = 0) -> int:
+    """Mentions (with an id above `after_id`) that have no score from `model_id`."""
     row = db.execute(
-        "SELECT count(*) FROM mentions m WHERE NOT EXISTS "
-        "(SELECT 1 FROM scores s WHERE s.mention_id = m.id AND s.model_id = ?)", [model_id]).fetchone()
+        "SELECT count(*) FROM mentions m WHERE m.id > ? AND NOT EXISTS "
+        "(SELECT 1 FROM scores s WHERE s.mention_id = m.id AND s.model_id = ?)",
+        [after_id, model_id]).fetchone()
     return int(row[0])
 
 
 def score_unscored(db, scorer, limit: int | None = None,
                    progress: Callable[[int, int], None] | None = None,
-                   batch_size: int = WRITE_BATCH) -> ScoreRunResult:
-    """Score mentions without a score from `scorer.model_id`; `progress(done, total)` after each batch."""
+                   batch_size: int = WRITE_BATCH, after_id: int = 0) -> ScoreRunResult:
+    """Score mentions with an id above `after_id` and no score from `scorer.model_id`, lowest id
+    first; `progress(done, total)` after each batch."""
     started = time.perf_counter()
-    total = count_unscored(db, scorer.model_id)
+    total = count_unscored(db, scorer.model_id, after_id)
     if limit is not None:
         total = min(total, limit)
     scored = skipped = 0
-    last_id = 0
+    last_id = after_id
     while scored + skipped < total:
         page = min(batch_size, total - scored - skipped)
         rows = db.execute(_UNSCORED, [last_id, scorer.model_id, page]).fetchall()
@@ -67,7 +73,7 @@ def score_unscored(db, scorer, limit: int | None = None,
         skipped += failed
         if progress:
             progress(scored + skipped, total)
-    return ScoreRunResult(scored, skipped, time.perf_counter() - started)
+    return ScoreRunResult(scored, skipped, time.perf_counter() - started, last_id)
 
 
 def _score_and_write(db, scorer, rows: list[tuple]) -> tuple[int, int]:

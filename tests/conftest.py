@@ -1,22 +1,31 @@
-"""Shared fixtures: the real public data in ../shared/data, temporary databases, the CLI runner."""
+"""Shared fixtures: the real public data in ../shared/data, temporary databases, the CLI runner,
+and the one rule for tests that cannot run everywhere: `skip_unless_ci` (skipped on a developer's
+machine that lacks something, a failure in CI, where every test must run)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from click.testing import CliRunner
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MENTIONWATCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def skip_unless_ci(message: str) -> NoReturn:
+    """Skip the calling test for a missing tool, file or permission; in CI (CI=true) fail it
+    instead, so that nothing there passes by being skipped silently."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _require(path: Path) -> Path:
     if not path.exists():
-        message = f"real data not found at {path} (../shared/data beside the repository)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)  # in CI missing data is a failure, never a silent skip
-        pytest.skip(message)
+        skip_unless_ci(f"real data not found at {path} (../shared/data beside the repository)")
     return path
 
 

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from conftest import skip_unless_ci
 from mentionwatch.local_servers import LocalServer
 from storage import open_db
 
@@ -95,7 +96,8 @@ def test_a_read_only_database_says_cannot_start_and_promises_no_retry(tmp_path):
         "database: mw.db\nwatches:\n  - {name: acme, query: {any: [acme]}, sources: "
         "[{type: rss, base_url: 'http://127.0.0.1:9', options: {urls: [f.xml]}}]}\n", encoding="utf-8")
     if not _immutable(database):
-        pytest.skip("cannot make a file read-only here")
+        skip_unless_ci("cannot make a file read-only here (as root: chattr +i, which needs "
+                       "CAP_LINUX_IMMUTABLE)")
     try:
         env = {key: value for key, value in os.environ.items() if not key.startswith("MENTIONWATCH_")}
         result = subprocess.run([sys.executable, "-m", "mentionwatch", "run"], cwd=tmp_path, env=env,

@@ -135,6 +135,23 @@ def test_xlsx_text_that_looks_like_a_formula_stays_text(cli, tmp_path):
     assert not any(cell.data_type == "f" for row in formulas.iter_rows() for cell in row)
 
 
+def test_xlsx_cells_cut_to_excels_limit_are_counted_in_the_summary(cli, tmp_path):
+    db = open_db(tmp_path / "long.db")
+    long_text = "acme " + "the parcel never came " * 2_000  # over 32,767 characters
+    save_mentions(db, [Mention("forum", eid, text, "2024-03-01T08:00:00Z", url=f"https://example.org/{eid}")
+                       for eid, text in (("long", long_text), ("short", "acme is fine"))])
+    db.close()
+    out = tmp_path / "long.xlsx"
+    result = cli("--db", tmp_path / "long.db", "export", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith(
+        "; 1 cell cut to Excel's limit of 32,767 characters (csv or jsonl keep every character)")
+    _, rows = _xlsx_rows(out)
+    assert rows["long"]["text"].value == long_text[:32_767]
+    as_csv = cli("--db", tmp_path / "long.db", "export", "--out", tmp_path / "long.csv")
+    assert as_csv.exit_code == 0 and "Excel's limit" not in as_csv.stdout
+
+
 def test_xlsx_times_are_utc_date_times(cli, stocked, tmp_path):
     db_path, ids = stocked
     assert cli("--db", db_path, "mark", ids["p2"], "--state", "flagged").exit_code == 0

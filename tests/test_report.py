@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from conftest import skip_unless_ci
 from mentionwatch.triage.charts import CHART_SIZES
 from storage import open_db
 
@@ -176,9 +177,7 @@ def _chromium():
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):
             return shutil.which(name)
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("chromium is not installed (scripts/test.sh installs Debian's chromium)")
-    pytest.skip("chromium is not installed")
+    skip_unless_ci("chromium is not installed (scripts/test.sh installs Debian's chromium)")
 
 
 _CHECK_SCRIPT = """<script>

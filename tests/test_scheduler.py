@@ -17,7 +17,9 @@ import sqlite3
 import pytest
 
 from mentionwatch.config import parse_config
-from mentionwatch.logging_setup import JsonFormatter, SecretFilter, TextFormatter, configure_logging
+from mentionwatch.logging_setup import (
+    JsonFormatter, SecretFilter, TextFormatter, configure_logging, remember_secrets,
+)
 from scheduler import Service, backoff_seconds, collect_targets, describe_db_error
 from storage import open_db
 from tests.service_fakes import HackerNewsServer, wait_until
@@ -301,7 +303,8 @@ def test_every_job_run_is_one_json_line_without_secrets(tmp_path, hn_hits, monke
 
 
 def test_text_lines_carry_fields_and_credentials_in_urls_are_hidden():
-    secret_filter = SecretFilter(["tok_123456"])
+    remember_secrets(["tok_123456"])  # forgotten after the test (conftest's _secrets_stay_with_their_test)
+    secret_filter = SecretFilter()
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "sent to %s with %s", (
         "https://user:hunter22@example.test/hook", "tok_123456"), None)
     record.fields = {"job": "collect:a:b", "error": "auth tok_123456 refused"}

@@ -218,3 +218,21 @@ def test_label_mapping_explains_unknown_labels():
     assert label_mapping("m", {i: f"{i + 1} stars" for i in range(5)}, {}) == [0, 0, 1, 2, 2]
     with pytest.raises(ModelLoadError, match="label_map"):
         label_mapping("m", {0: "LABEL_0", 1: "LABEL_1"}, {})
+
+
+def test_save_artifact_replaces_the_file_whole(tmp_path):
+    """The weights are written beside the file and renamed over it: no half-written model file."""
+    from sentiment.builtin import (
+        ZH_FEATURES, ChineseWeights, artifact_info, load_builtin, new_net, save_artifact,
+    )
+
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"the previous model")
+    target.chmod(0o640)
+    chinese = ChineseWeights(np.zeros(ZH_FEATURES), 0.0, np.full(384, 0.5), 0.25)
+    save_artifact(new_net(), chinese, {"seed": 5}, target)
+    assert [path.name for path in tmp_path.iterdir()] == ["model.safetensors"]
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert artifact_info(target) == {"seed": 5}
+    _, loaded = load_builtin(target)
+    assert loaded.weights.e5_intercept == 0.25

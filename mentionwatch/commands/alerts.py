@@ -1,17 +1,19 @@
 """Alert commands: `detect`, `backtest`, `alerts list|show|ack|resolve|note` and `bench nab`."""
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, UserMistake, bench, main, pass_app
-from mentionwatch.cli_types import count_at_least, fits_sqlite
+from mentionwatch.app import (
+    App, UserMistake, actor_or_login_name, bench, main, pass_app, shared_data_folder,
+)
+from mentionwatch.cli_types import count_at_least
+from mentionwatch.text_table import table_lines
 
-DEFAULT_NAB_DATA = Path("../shared/data/nab/realTweets")
-DEFAULT_NAB_LABELS = Path("../shared/data/nab/labels/realTweets_windows.json")
+NAB_DATA = Path("nab/realTweets")  # in the shared data folder
+NAB_LABELS = Path("nab/labels/realTweets_windows.json")
 
 
 def _moment(value: str | None, option: str):
@@ -24,15 +26,6 @@ def _moment(value: str | None, option: str):
         return parse_timestamp(value)
     except ValueError as exc:
         raise click.BadParameter(f"{exc} (use e.g. 2024-05-01 or 2024-05-01T14:00:00Z)", param_hint=option)
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "cli"
 
 
 @main.command()
@@ -114,12 +107,8 @@ def _expected_cell(rule: str, expected) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> None:
-    """Columns as wide as their content (names are never cut); `right`: right-aligned columns."""
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
-    for row in (headers, *rows):
-        cells = [cell.rjust(width) if i in right else cell.ljust(width)
-                 for i, (cell, width) in enumerate(zip(row, widths))]
-        click.echo("  ".join(cells).rstrip())
+    for line in table_lines([headers, *rows], right):
+        click.echo(line)
 
 
 @main.command()
@@ -206,12 +195,10 @@ def list_alerts(app: App, status: str, watch_names: tuple[str, ...], limit: int)
 @pass_app
 def show_alert(app: App, alert_id: int) -> None:
     """Everything about one alert: numbers, explanation, timeline, notifications."""
-    _storable_id(alert_id)
+    app.require_alerts([alert_id])
     db = app.db
-    row = db.execute("SELECT * FROM alerts WHERE id = ?", [alert_id]).fetchone()
-    if row is None:
-        raise UserMistake(f"no alert with id {alert_id}")
-    alert = dict(zip([d[0] for d in db.execute("SELECT * FROM alerts LIMIT 0").description], row))
+    cursor = db.execute("SELECT * FROM alerts WHERE id = ?", [alert_id])
+    alert = dict(zip([column[0] for column in cursor.description], cursor.fetchone()))
     explanation = json.loads(alert["explanation"] or "{}")
     click.echo(f"Alert #{alert_id}  {alert['status']}  severity {alert['severity']}  rule {alert['rule']}")
     click.echo(f"Watch: {alert['watch']}" + (f"  source: {alert['source']}" if alert["source"] else ""))
@@ -257,11 +244,9 @@ def show_alert(app: App, alert_id: int) -> None:
 
 
 def _print_postcrisis(db, alert_id: int) -> None:
-    """The triage area's post-crisis evaluation, when that module is installed."""
-    try:
-        from alerts.postcrisis import AFTER_HOURS, BASELINE_DAYS, evaluate_alert
-    except ImportError:
-        return
+    """The triage area's post-crisis evaluation of a resolved alert."""
+    from alerts.postcrisis import AFTER_HOURS, BASELINE_DAYS, evaluate_alert
+
     figures = evaluate_alert(db, alert_id)
     click.echo("Post-crisis evaluation:")
     click.echo(f"  {figures['summary']}")
@@ -270,18 +255,12 @@ def _print_postcrisis(db, alert_id: int) -> None:
                + (f" (sentiment by {figures['model_id']})" if figures["model_id"] else ""))
 
 
-def _storable_id(alert_id: int) -> None:
-    """An id SQLite cannot hold is an id no alert has; it must never reach the driver."""
-    if not fits_sqlite(alert_id):
-        raise UserMistake(f"no alert with id {alert_id}")
-
-
-def _lifecycle_step(step, db, alert_id: int, *args, **kwargs):
+def _lifecycle_step(step, app: App, alert_id: int, *args, **kwargs):
     from alerts.lifecycle import LifecycleError
 
-    _storable_id(alert_id)
+    app.require_alerts([alert_id])
     try:
-        return step(db, alert_id, *args, **kwargs)
+        return step(app.db, alert_id, *args, **kwargs)
     except LifecycleError as exc:
         raise UserMistake(str(exc)) from None
 
@@ -296,8 +275,9 @@ def ack(app: App, alert_id: int, actor: str | None, owner: str | None, note: str
     """Acknowledge an alert: someone is on it."""
     from alerts.lifecycle import acknowledge
 
-    _lifecycle_step(acknowledge, app.db, alert_id, _actor(actor), note=note, owner=owner)
-    click.echo(f"Alert #{alert_id} acknowledged, owner {owner or _actor(actor)}.")
+    actor = actor_or_login_name(actor)
+    _lifecycle_step(acknowledge, app, alert_id, actor, note=note, owner=owner)
+    click.echo(f"Alert #{alert_id} acknowledged, owner {owner or actor}.")
 
 
 @alerts_group.command(name="resolve")
@@ -309,7 +289,8 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
     """Resolve an alert: the incident is over."""
     from alerts.lifecycle import resolve
 
-    queued = _lifecycle_step(resolve, app.db, alert_id, _actor(actor), note=note, config=app.config)
+    queued = _lifecycle_step(resolve, app, alert_id, actor_or_login_name(actor), note=note,
+                             config=app.config)
     click.echo(f"Alert #{alert_id} resolved.")
     if queued:
         click.echo(f"The 'resolved' notification ({queued} target(s)) is sent by the running service, "
@@ -343,24 +324,52 @@ def note_cmd(app: App, alert_id: int, text: str, actor: str | None) -> None:
     """Add a note to an alert's timeline."""
     from alerts.lifecycle import add_note
 
-    _lifecycle_step(add_note, app.db, alert_id, _actor(actor), text)
+    _lifecycle_step(add_note, app, alert_id, actor_or_login_name(actor), text)
     click.echo(f"Note added to alert #{alert_id}.")
 
 
-@bench.command(name="nab")
-@click.argument("data_dir", type=click.Path(path_type=Path), default=DEFAULT_NAB_DATA)
-@click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=DEFAULT_NAB_LABELS,
-              show_default=True, help="NAB windows JSON ({file: [[start, end], ...]}).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("nab-results"),
-              show_default=True, help="Where to write one timestamp,value,anomaly_score CSV per series.")
-def bench_nab(data_dir: Path, labels_path: Path, out_dir: Path) -> None:
-    """Run the spike detector over NAB series and print the NAB score of the three profiles."""
-    from alerts.nab import run_benchmark
-    from alerts.nab_detector import nab_detector
+_NAB_LABELS_HELP = ("NAB windows JSON ({file: [[start, end], ...]}) "
+                    f"[default: {NAB_LABELS} in the shared data folder, as DATA_DIR].")
 
+
+def _nab_inputs(data_dir: Path | None, labels_path: Path | None) -> tuple[Path, Path]:
+    """DATA_DIR and --labels, by default from the shared data folder; both must be there."""
+    data_dir = data_dir or shared_data_folder() / NAB_DATA
+    labels_path = labels_path or shared_data_folder() / NAB_LABELS
     for path, what in ((data_dir, "data folder"), (labels_path, "labels file")):
         if not path.exists():
             raise UserMistake(f"{path}: no such {what}")
+    _check_labels_file(labels_path)
+    return data_dir, labels_path
+
+
+def _check_labels_file(labels_path: Path) -> None:
+    """The labels must be a JSON object: said naming the file, which the NAB reader's error does not."""
+    try:
+        labels = json.loads(labels_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+        raise UserMistake(f"{labels_path}: not a NAB labels file: not JSON ({reason})") from None
+    if not isinstance(labels, dict):
+        raise UserMistake(f'{labels_path}: not a NAB labels file: expected a JSON object '
+                          '{"file.csv": [[start, end], ...]}')
+
+
+@bench.command(name="nab")
+@click.argument("data_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--labels", "labels_path", type=click.Path(path_type=Path), help=_NAB_LABELS_HELP)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("nab-results"),
+              show_default=True, help="Where to write one timestamp,value,anomaly_score CSV per series.")
+def bench_nab(data_dir: Path | None, labels_path: Path | None, out_dir: Path) -> None:
+    """Run the spike detector over NAB series and print the NAB score of the three profiles.
+
+    DATA_DIR holds the series [default: nab/realTweets in the shared data folder:
+    $MENTIONWATCH_SHARED_DATA, else ../shared/data].
+    """
+    from alerts.nab import run_benchmark
+    from alerts.nab_detector import nab_detector
+
+    data_dir, labels_path = _nab_inputs(data_dir, labels_path)
     try:
         result = run_benchmark(data_dir, labels_path, out_dir, nab_detector)
     except (ValueError, KeyError) as exc:
@@ -376,17 +385,17 @@ def bench_nab(data_dir: Path, labels_path: Path, out_dir: Path) -> None:
 
 
 @bench.command(name="nab-grid")
-@click.argument("data_dir", type=click.Path(path_type=Path), default=DEFAULT_NAB_DATA)
-@click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=DEFAULT_NAB_LABELS,
-              show_default=True, help="NAB windows JSON ({file: [[start, end], ...]}).")
-def bench_nab_grid(data_dir: Path, labels_path: Path) -> None:
-    """Score a grid of detector settings on NAB series, and choose among them leave-one-series-out."""
+@click.argument("data_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--labels", "labels_path", type=click.Path(path_type=Path), help=_NAB_LABELS_HELP)
+def bench_nab_grid(data_dir: Path | None, labels_path: Path | None) -> None:
+    """Score a grid of detector settings on NAB series, and choose among them leave-one-series-out.
+
+    DATA_DIR as for `bench nab`.
+    """
     from alerts import nab_grid
     from alerts.nab import labelled_series
 
-    for path, what in ((data_dir, "data folder"), (labels_path, "labels file")):
-        if not path.exists():
-            raise UserMistake(f"{path}: no such {what}")
+    data_dir, labels_path = _nab_inputs(data_dir, labels_path)
     try:
         series = labelled_series(data_dir, labels_path)
     except (ValueError, KeyError) as exc:

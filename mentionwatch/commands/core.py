@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, UserMistake, bench, main, pass_app
+from mentionwatch.app import App, UserMistake, bench, describe_os_error, main, pass_app
 from mentionwatch.importer import (
-    DEFAULT_ENCODING, ColumnMap, ImportFileError, RowProblem, check_encoding, read_mentions,
+    DEFAULT_ENCODING, ColumnMap, ImportFileError, RowProblem, check_encoding, file_name_problem,
+    read_mentions,
 )
 
 REJECTED_ROWS_EXIT = 3
@@ -29,12 +30,19 @@ def init(app: App, force: bool) -> None:
     if target.exists() and not force:
         click.echo(f"{target} already exists; keeping it (use --force to overwrite).")
     else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(resources.files("mentionwatch").joinpath("starter.yaml").read_text("utf-8"),
-                          encoding="utf-8")
+        _write_starter_watchlist(target)
         click.echo(f"Wrote {target}: edit its watches, sources and notifications.")
     app.db  # creates the database file and its tables
     click.echo(f"Database ready at {app.db_path}")
+
+
+def _write_starter_watchlist(target: Path) -> None:
+    starter = resources.files("mentionwatch").joinpath("starter.yaml").read_text("utf-8")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(starter, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the watchlist {target}: {describe_os_error(exc)}") from None
 
 
 @main.command(name="import")
@@ -63,6 +71,9 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     """
     from storage import save_mentions
 
+    name_problem = file_name_problem(file)
+    if name_problem:  # before the database is created
+        raise UserMistake(name_problem)
     source = _import_source(source)
     _check_import_watches(watches)
     try:
@@ -78,12 +89,10 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         rows = read_mentions(file, columns, source, watches, problems, encoding)
         result = save_mentions(app.db, (mention for _, mention in rows), batch_size=batch_size)
     except ImportFileError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        raise SystemExit(2) from None
+        raise UserMistake(str(exc)) from None
     except UnicodeDecodeError as exc:  # bytes even 'surrogateescape' cannot keep (e.g. in UTF-16)
-        click.echo(f"Error: {file}: cannot be read as {encoding} text ({exc.reason}); rows before "
-                   "that point were stored, check --encoding", err=True)
-        raise SystemExit(2) from None
+        raise UserMistake(f"{file}: cannot be read as {encoding} text ({exc.reason}); rows before "
+                          "that point were stored, check --encoding") from None
     for problem in problems[:SHOWN_PROBLEMS]:
         click.echo(f"{file}:{problem.line}: rejected: {problem.reason}", err=True)
     if len(problems) > SHOWN_PROBLEMS:
@@ -214,8 +223,12 @@ def _found_line(count: int, limit: int, order: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @pass_app
 def stats(app: App, as_json: bool) -> None:
-    """Counts of stored mentions per source and watch, scores, alerts and crawl runs."""
-    figures = collect_stats(app.db)
+    """Counts of stored mentions per source and watch, scores, alerts and crawl runs.
+
+    Unscored mentions are those without a score from the configured sentiment model, as `score`
+    and `status` count them.
+    """
+    figures = collect_stats(app.db, _configured_model_id(app))
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return
@@ -226,12 +239,34 @@ def stats(app: App, as_json: bool) -> None:
                        ("sentiment", "per_label")):
         if figures[key]:
             click.echo(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in figures[key].items()))
-    click.echo(f"Unscored mentions: {figures['unscored']}")
+    click.echo(_unscored_line(figures))
     click.echo(f"Alerts: {figures['alerts_open']} open, {figures['alerts_total']} in all")
     click.echo(f"Crawl runs: {figures['crawl_runs']}")
 
 
-def collect_stats(db) -> dict:
+def _configured_model_id(app: App) -> str | None:
+    """The watchlist's model; None when the watchlist or the model's file cannot be read (the
+    other figures do not need them)."""
+    from mentionwatch.config import ConfigError
+    from sentiment.scorer import configured_model_id
+
+    try:
+        return configured_model_id(app.config.sentiment)
+    except ConfigError:
+        return None
+
+
+def _unscored_line(figures: dict) -> str:
+    if figures["unscored_model"] is None:
+        return ("Unscored mentions: not counted (the configured sentiment model is unknown: "
+                "check the watchlist and 'mentionwatch model info')")
+    return f"Unscored mentions: {figures['unscored']} (no score from {figures['unscored_model']})"
+
+
+def collect_stats(db, model_id: str | None) -> dict:
+    """The figures of `stats`; the unscored count is for `model_id` (None: not counted)."""
+    from sentiment.store import count_unscored
+
     one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
     pairs = lambda sql: dict(db.execute(sql).fetchall())  # noqa: E731
     return {
@@ -241,8 +276,8 @@ def collect_stats(db) -> dict:
         "per_source": pairs("SELECT source, count(*) FROM mentions GROUP BY source ORDER BY 2 DESC"),
         "per_watch": pairs("SELECT watch, count(*) FROM mention_watches GROUP BY watch ORDER BY 2 DESC"),
         "per_label": pairs("SELECT label, count(*) FROM scores GROUP BY label ORDER BY 2 DESC"),
-        "unscored": one("SELECT count(*) FROM mentions m WHERE NOT EXISTS "
-                        "(SELECT 1 FROM scores s WHERE s.mention_id = m.id)"),
+        "unscored": None if model_id is None else count_unscored(db, model_id),
+        "unscored_model": model_id,
         "alerts_open": one("SELECT count(*) FROM alerts WHERE status != 'resolved'"),
         "alerts_total": one("SELECT count(*) FROM alerts"),
         "crawl_runs": one("SELECT count(*) FROM crawl_runs"),

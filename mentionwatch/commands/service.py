@@ -10,8 +10,10 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, bench, main, pass_app
+from mentionwatch.app import App, bench, describe_os_error, main, pass_app
 from mentionwatch.config import DEFAULT_DB_NAME, Config, ConfigError, load_config, parse_duration
+from mentionwatch.text_table import table_lines
+from storage.timeutil import from_iso
 
 
 def _duration(_ctx, _param, value):
@@ -42,9 +44,9 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
     app: App = ctx.obj
     verbose = ctx.parent.params.get("verbose", 0) if ctx.parent else 0
     app.require_config_file()
-    config = app.config  # a bad watchlist stops here: one line, exit 2
-    secret_filter = configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
-    secret_filter.update(filter(None, (n.resolve_url() for n in config.notifications)))
+    app.config  # a bad watchlist stops here: one line, exit 2
+    # notification URLs are hidden from the log once read: the service reads them as it starts
+    configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
     try:
         service = Service(app.config_path, app.db_path, reload_check=reload_check,
                           stop_timeout=stop_timeout)
@@ -55,6 +57,10 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
         raise SystemExit(1) from None
     except ServiceAlreadyRunning as exc:
         logging.getLogger("mentionwatch.service").error("cannot start: %s", exc)
+        raise SystemExit(1) from None
+    except OSError as exc:  # the database's folder cannot be made
+        logging.getLogger("mentionwatch.service").error(
+            "cannot start: cannot create the database %s: %s", app.db_path, describe_os_error(exc))
         raise SystemExit(1) from None
     raise SystemExit(code)
 
@@ -109,14 +115,10 @@ def _database_named_in(config_path: Path) -> Path:
 
 
 def _model_id(config: Config | None) -> str | None:
-    from sentiment import model_id_for
+    """The watchlist's model, whose backlog is shown; None shows the backlog without a model."""
+    from sentiment.scorer import configured_model_id
 
-    if config is None:
-        return None
-    try:
-        return model_id_for(config.sentiment)
-    except Exception:  # an unusable model setting: the backlog is then shown without a model
-        return None
+    return None if config is None else configured_model_id(config.sentiment)
 
 
 def _notification_problems(app: App, config: Config | None, service: dict) -> list[str]:
@@ -144,7 +146,7 @@ def _mark_sources_in_watchlist(sources: list[dict], config) -> None:
 
 def format_report(report: dict) -> str:
     """The status report as plain text for a terminal."""
-    now = dt.datetime.strptime(report["checked_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    now = from_iso(report["checked_at"])
     lines = [_service_line(report["service"], now)]
     lines += _watchlist_lines(report.get("watchlist_problem"), report["service"])
     lines += ["", "Jobs:"]
@@ -157,7 +159,7 @@ def format_report(report: dict) -> str:
         job_rows.append((job["job_id"], _when(job["last_run_at"], now), job["last_status"] or "-",
                          next_run, _job_note(job)))
     if report["jobs"]:
-        lines += _table(job_rows)
+        lines += table_lines(job_rows, indent="  ")
     lines += ["", "Sources:"]
     if not report["sources"]:
         lines.append("  (no crawl recorded yet)")
@@ -169,7 +171,7 @@ def format_report(report: dict) -> str:
                 error = f"{_when(src['last_error_at'], now)}: {src['last_error'][:100]}"
             name = src["source"] if src.get("in_watchlist", True) else f"{src['source']} (not in the watchlist)"
             source_rows.append((src["watch"], name, _when(src["last_success_at"], now), error))
-        lines += _table(source_rows)
+        lines += table_lines(source_rows, indent="  ")
     backlog = report["backlog"]
     lines.append("")
     if backlog["unscored"] is None:
@@ -255,8 +257,7 @@ def _job_note(job: dict) -> str:
 def _when(stamp: str | None, now: dt.datetime) -> str:
     if not stamp:
         return "-"
-    moment = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-    seconds = (moment - now).total_seconds()
+    seconds = (from_iso(stamp) - now).total_seconds()
     return f"{stamp} ({_relative(seconds)})"
 
 
@@ -269,12 +270,6 @@ def _relative(seconds: float) -> str:
     else:
         text = f"{amount:.0f}s"
     return f"in {text}" if seconds > 0 else f"{text} ago"
-
-
-def _table(rows: list[tuple]) -> list[str]:
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
-            for row in rows]
 
 
 @bench.command(name="pipeline")

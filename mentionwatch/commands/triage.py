@@ -7,11 +7,14 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, UserMistake, bench, main, pass_app
-from mentionwatch.cli_types import count_at_least, fits_sqlite
+from mentionwatch.app import App, UserMistake, actor_or_login_name, bench, main, pass_app
+from mentionwatch.cli_types import count_at_least
+from mentionwatch.triage.export import FORMATS, XLSX_MAX_CELL_CHARS
+from mentionwatch.triage.query import TRIAGE_STATES
+from sentiment.scorer import LABELS
 
-_CHOICE_SENTIMENT = click.Choice(["negative", "neutral", "positive", "unscored"])
-_CHOICE_STATE = click.Choice(["flagged", "handled", "ignored", "none"])
+_CHOICE_SENTIMENT = click.Choice([*LABELS, "unscored"])
+_CHOICE_STATE = click.Choice([*TRIAGE_STATES, "none"])
 _BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -77,13 +80,6 @@ def _require_sources(db, sources) -> None:
                               f"database (known: {known})")
 
 
-def _require_alerts(app: App, alert_ids) -> None:
-    for alert_id in alert_ids:
-        if not fits_sqlite(alert_id):  # never sent to SQLite, which cannot hold it
-            raise UserMistake(f"no alert with id {alert_id}")
-    app.require_alerts(alert_ids)
-
-
 def _checked_query(db, query: str | None) -> str | None:
     """The --query to run, checked before any file is opened; None when not given."""
     from mentionwatch.triage.query import FilterError, fts_query
@@ -108,7 +104,7 @@ def _format_from_name(out_path: Path) -> str:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="File format [default: from the --out file's extension, else csv].")
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="File to write.")
@@ -146,7 +142,7 @@ def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, sin
     filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
                        unhandled, states, limit)
     app.require_watches(watches)
-    _require_alerts(app, alert_ids)
+    app.require_alerts(alert_ids)
     db = app.db
     _require_sources(db, sources)
     filters.query = _checked_query(db, query)
@@ -156,35 +152,36 @@ def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, sin
     except OSError as exc:
         raise click.ClickException(f"{out_path}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"{out_path}: {result.rows} mention{'s' if result.rows != 1 else ''} exported "
-               f"({fmt}{', sentiment from ' + model_id if model_id else ', no sentiment scores'})")
+               f"({fmt}{', sentiment from ' + model_id if model_id else ', no sentiment scores'})"
+               + _cut_cells_text(result.cut_cells))
     hint = None if result.rows or not query else lowercase_operator_hint(query)
     if hint:
         click.echo(hint, err=True)
 
 
+def _cut_cells_text(cut_cells: int) -> str:
+    if not cut_cells:
+        return ""
+    return (f"; {cut_cells} cell{'s' if cut_cells != 1 else ''} cut to Excel's limit of "
+            f"{XLSX_MAX_CELL_CHARS:,} characters (csv or jsonl keep every character)")
+
+
 @main.command()
 @click.argument("mention_ids", nargs=-1, required=True, type=int)
-@click.option("--state", required=True, type=click.Choice(["flagged", "handled", "ignored"]),
+@click.option("--state", required=True, type=click.Choice(TRIAGE_STATES),
               help="flagged = needs follow-up; handled = done; ignored = not relevant.")
 @click.option("--note", help="Short note stored with the mark (what was done, ticket number...).")
-@click.option("--by", "--actor", "actor", help="Who marks it [default: $USER].")
+@click.option("--by", "--actor", "actor", help="Who marks it [default: your login name].")
 @pass_app
 def mark(app: App, mention_ids, state, note, actor) -> None:
     """Mark mentions as flagged, handled or ignored. Example:
 
       mentionwatch mark 1812 1907 --state handled --by dana --note "replied via DM"
     """
-    import getpass
-
     from mentionwatch.triage.marks import UnknownMentions, mark_mentions
 
-    if actor is None:
-        try:
-            actor = getpass.getuser()
-        except (KeyError, OSError):
-            actor = None
     try:
-        count = mark_mentions(app.db, mention_ids, state, actor=actor, note=note)
+        count = mark_mentions(app.db, mention_ids, state, actor=actor_or_login_name(actor), note=note)
     except UnknownMentions as exc:
         raise UserMistake(f"{exc}; nothing was marked") from None
     click.echo(f"{count} mention{'s' if count != 1 else ''} marked {state}")
@@ -265,7 +262,7 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
 @click.option("--count", default=1_000_000, show_default=True, type=click.IntRange(1000, 20_000_000),
               help="Synthetic mentions to store and export.")
 @click.option("--format", "formats", multiple=True, default=("csv", "jsonl", "xlsx"),
-              show_default=True, type=click.Choice(["csv", "jsonl", "xlsx"]))
+              show_default=True, type=click.Choice(FORMATS))
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Also load every row with fetchall(), to compare memory with streaming.")
 @click.option("--seed", default=7, show_default=True)

@@ -3,8 +3,9 @@
 Rows are streamed: each writer takes an iterator and keeps only the current row in memory
 (xlsxwriter runs with constant_memory=True). Formula injection is neutralised: in CSV a text cell
 starting with =, +, -, @, tab or carriage return gets a leading single quote (OWASP's advice); in
-XLSX every text is written as a string cell, which Excel never runs, so it keeps its exact value.
-XLSX times are real Excel date-times in UTC.
+XLSX every text is written as a string cell, which Excel never runs, so it keeps its exact value,
+up to Excel's 32,767 characters a cell: a longer text is cut there, and the export counts the cut
+cells (`ExportResult.cut_cells`) for the command to say so. XLSX times are real Excel date-times in UTC.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class ExportResult:
     rows: int
     path: Path
     sheets: int = 1
+    cut_cells: int = 0  # XLSX texts cut to XLSX_MAX_CELL_CHARS
 
 
 def neutralise(value):
@@ -94,14 +96,14 @@ def write_xlsx(rows: Iterable[dict], path: Path) -> ExportResult:
     })
     formats = {"header": workbook.add_format({"bold": True}),
                "time": workbook.add_format({"num_format": XLSX_TIME_FORMAT})}
-    count, sheets, sheet, sheet_row = 0, 0, None, XLSX_MAX_ROWS
+    count, sheets, sheet, sheet_row, cut_cells = 0, 0, None, XLSX_MAX_ROWS, 0
     try:
         for row in rows:
             if sheet_row >= XLSX_MAX_ROWS:
                 sheets += 1
                 sheet = _new_sheet(workbook, sheets, formats)
                 sheet_row = 1
-            _write_xlsx_row(sheet, sheet_row, row, formats)
+            cut_cells += _write_xlsx_row(sheet, sheet_row, row, formats)
             sheet_row += 1
             count += 1
         if sheet is None:
@@ -109,7 +111,7 @@ def write_xlsx(rows: Iterable[dict], path: Path) -> ExportResult:
             _new_sheet(workbook, 1, formats)
     finally:
         workbook.close()
-    return ExportResult(count, path, sheets)
+    return ExportResult(count, path, sheets, cut_cells)
 
 
 def xlsx_header(name: str) -> str:
@@ -125,7 +127,9 @@ def _new_sheet(workbook, number: int, formats: dict):
     return sheet
 
 
-def _write_xlsx_row(sheet, row_number: int, row: dict, formats: dict) -> None:
+def _write_xlsx_row(sheet, row_number: int, row: dict, formats: dict) -> int:
+    """Write one mention; returns how many of its texts were cut to Excel's cell limit."""
+    cut = 0
     for column, name in enumerate(EXPORT_COLUMNS):
         value = row[name]
         if value is None:
@@ -137,7 +141,10 @@ def _write_xlsx_row(sheet, row_number: int, row: dict, formats: dict) -> None:
             sheet.write_number(row_number, column, value)
         else:
             # a string cell is never a formula, whatever it starts with: no quote needed
-            sheet.write_string(row_number, column, str(value)[:XLSX_MAX_CELL_CHARS])
+            text = str(value)
+            cut += len(text) > XLSX_MAX_CELL_CHARS
+            sheet.write_string(row_number, column, text[:XLSX_MAX_CELL_CHARS])
+    return cut
 
 
 def _utc_moment(value) -> dt.datetime | None:

@@ -16,7 +16,6 @@ from mentionwatch.triage import fulltext, query_syntax
 from storage.timeutil import parse_timestamp, to_iso
 
 TRIAGE_STATES = ("flagged", "handled", "ignored")
-SENTIMENT_LABELS = ("negative", "neutral", "positive")
 _RELATIVE_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")
 _UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 SEARCH_ORDERS = {"newest": "newest first", "oldest": "oldest first", "relevance": "best match first"}
@@ -74,14 +73,10 @@ def parse_time_limit(text: str | None, now: dt.datetime | None = None) -> str | 
 def choose_model_id(db, sentiment_cfg=None) -> str | None:
     """The sentiment model whose scores are read: the configured one when it has scores,
     otherwise the model with the most stored scores (None when nothing is scored)."""
-    preferred = None
-    if sentiment_cfg is not None:
-        try:
-            from sentiment import model_id_for
+    from sentiment.scorer import configured_model_id
 
-            preferred = model_id_for(sentiment_cfg)
-        except Exception:  # noqa: BLE001 - a missing model file must not stop an export
-            preferred = None
+    # a missing model file must not stop an export: then the most used model's scores are read
+    preferred = configured_model_id(sentiment_cfg) if sentiment_cfg is not None else None
     if preferred and db.execute("SELECT 1 FROM scores WHERE model_id = ? LIMIT 1",
                                 [preferred]).fetchone():
         return preferred

@@ -1,0 +1,109 @@
+"""The service's score job with the real built-in model and a real SQLite file: mentions that
+cannot be scored must not hold back the ones stored after them.
+
+A text the model cannot score is made the way test_sentiment.py makes one: the real model, except
+that it raises on texts holding a marker (as it would on a corrupt input).
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from mentionwatch.config import SentimentConfig
+from scheduler import SCORE_CHUNK, Service
+from sentiment.scorer import BuiltinScorer
+from storage import Mention, open_db, save_mentions
+
+MARKER = "UNSCORABLE"
+GOOD_TEXTS = ("Acme support is useless, waited 3 hours", "Love my new Acme blender!",
+              "Acme opens a store in Leeds", "the Acme kettle broke after two days",
+              "Acme's new app is great")
+
+
+class _FailsOnMarker(BuiltinScorer):
+    """The real model, except that texts containing MARKER make it raise."""
+
+    def _probabilities(self, texts):
+        if any(MARKER in text for text in texts):
+            raise RuntimeError("cannot score this text")
+        return super()._probabilities(texts)
+
+
+@pytest.fixture(scope="module")
+def failing_scorer():
+    return _FailsOnMarker(SentimentConfig(), backend="torch")
+
+
+def _mention(number: int, text: str) -> Mention:
+    return Mention(source="test", external_id=str(number), text=text,
+                   created_at="2026-01-01T00:00:00Z", watches=("acme",))
+
+
+def _service(tmp_path) -> Service:
+    config_path = tmp_path / "watch.yaml"
+    config_path.write_text(f"""
+database: {tmp_path / 'svc.db'}
+watches:
+  - name: acme
+    query: {{any: [acme]}}
+    sources:
+      - {{type: rss, base_url: "http://127.0.0.1:9", options: {{urls: [feed.xml]}}}}
+""", encoding="utf-8")
+    return Service(config_path, blocking=False)
+
+
+def _last_score_run(db) -> dict:
+    (detail,) = db.execute("SELECT detail FROM job_runs WHERE job_id = 'score' "
+                           "ORDER BY id DESC LIMIT 1").fetchone()
+    return json.loads(detail)
+
+
+def _scored_ids(db) -> set[str]:
+    return {row[0] for row in db.execute(
+        "SELECT m.external_id FROM scores s JOIN mentions m ON m.id = s.mention_id")}
+
+
+def test_unscorable_mentions_do_not_starve_newer_ones(tmp_path, failing_scorer, caplog, cli):
+    caplog.set_level(logging.WARNING, logger="sentiment.store")
+    service = _service(tmp_path)
+    service._scorer = failing_scorer  # the model the job would load, with its one fault
+    db = open_db(service.db_path)
+    broken = SCORE_CHUNK + 44  # more than a whole chunk: the old job never got past them
+    save_mentions(db, [_mention(n, f"{MARKER} post {n}") for n in range(broken)]
+                  + [_mention(broken + n, text) for n, text in enumerate(GOOD_TEXTS)])
+
+    service._run_job("score", "score")
+    assert _scored_ids(db) == {str(broken + n) for n in range(len(GOOD_TEXTS))}
+    run = _last_score_run(db)
+    assert (run["scored"], run["skipped"]) == (len(GOOD_TEXTS), broken)
+    skipped_lines = [r for r in caplog.records if "cannot be scored" in r.getMessage()]
+    assert len(skipped_lines) == broken  # each one named once in the log
+
+    save_mentions(db, [_mention(10_000, "Acme refunded me in a day, thank you")])
+    service._run_job("score", "score")  # the next run reads only what is new
+    assert "10000" in _scored_ids(db)
+    run = _last_score_run(db)
+    assert (run["scored"], run["skipped"]) == (1, 0)
+    assert len([r for r in caplog.records if "cannot be scored" in r.getMessage()]) == broken
+
+    report = cli("--config", service.config_path, "status")
+    assert report.exit_code == 0, report.output
+    assert (f"Backlog: {broken} of {broken + len(GOOD_TEXTS) + 1} mentions not yet scored by "
+            f"{failing_scorer.model_id}") in report.stdout  # the ones that failed stay visible
+    service._close_connections()
+
+
+def test_score_unscored_starts_after_the_given_id(db, failing_scorer):
+    from sentiment import score_unscored
+
+    save_mentions(db, [_mention(1, "great"), _mention(2, f"{MARKER} bad"), _mention(3, "awful"),
+                       _mention(4, "fine")])
+    ids = [row[0] for row in db.execute("SELECT id FROM mentions ORDER BY id")]
+    first = score_unscored(db, failing_scorer, limit=2)
+    assert (first.scored, first.skipped, first.last_id) == (1, 1, ids[1])
+    rest = score_unscored(db, failing_scorer, limit=2, after_id=first.last_id)
+    assert (rest.scored, rest.skipped, rest.last_id) == (2, 0, ids[3])
+    nothing = score_unscored(db, failing_scorer, after_id=rest.last_id)
+    assert (nothing.scored, nothing.skipped, nothing.last_id) == (0, 0, ids[3])
