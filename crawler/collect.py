@@ -31,7 +31,7 @@ from crawler.matching import wanted
 from crawler.pollers import SCRAPY_TYPES, SOURCES
 from crawler.pollers.base import UNFINISHED, Fetcher, FetchError, Page, make_client
 from crawler.runner import run_spider_from_config
-from crawler.source_types import source_label
+from crawler.source_types import settings_key, source_label
 from mentionwatch.config import Config, SourceConfig, Watch
 from mentionwatch.logging_setup import redact_data
 from storage import save_mentions, utc_now_iso
@@ -65,16 +65,18 @@ def collect_all(db: Database, config: Config, watch_name: str | None = None,
                 source_type: str | None = None, progress: Callable | None = None, *,
                 transport: httpx.BaseTransport | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> list[CrawlRunResult]:
-    """Poll every enabled source of every watch (or only the named watch / source type) once.
+    """Poll every enabled source of every watch (or only the named watch / source) once.
 
-    `progress(watch, source_cfg, result)` is called after each source when given.
+    `source_type` is a type (`rss`: every rss source) or one source's label as `crawl` and
+    `status` show it (`rss#3f9a21c0`, see `source_chosen`). `progress(watch, source_cfg, result)`
+    is called after each source when given.
     """
     results = []
     for watch in config.watches:
         if watch_name is not None and watch.name != watch_name:
             continue
         for index, source_cfg in enumerate(watch.sources):
-            if not source_cfg.enabled or (source_type is not None and source_cfg.type != source_type):
+            if not source_cfg.enabled or not source_chosen(source_cfg, source_type):
                 continue
             result = collect_source(db, config, watch, source_cfg, transport=transport, sleep=sleep,
                                     source_index=index)
@@ -82,6 +84,14 @@ def collect_all(db: Database, config: Config, watch_name: str | None = None,
             if progress is not None:
                 progress(watch, source_cfg, result)
     return results
+
+
+def source_chosen(source_cfg: SourceConfig, wanted: str | None) -> bool:
+    """Whether `wanted` (None: everything) names this source: its type, or its type and settings
+    key (`hackernews#c6ef8eb9`, the label of one of several sources of a type)."""
+    if wanted is None or wanted == source_cfg.type:
+        return True
+    return wanted == f"{source_cfg.type}#{settings_key(source_cfg)}"
 
 
 def collect_source(db: Database, config: Config, watch: Watch, source_cfg: SourceConfig, *,

@@ -7,11 +7,20 @@ cover are committed, so a cursor never points past unsaved data.
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
 from sqlite_utils import Database
 
 from crawler.source_types import settings_key
 from mentionwatch.config import SourceConfig
-from storage import utc_now_iso
+from storage import parse_timestamp, to_iso, utc_now_iso
+from storage.timeutil import from_iso
 
 
 def cursor_key(source_cfg: SourceConfig) -> str:
@@ -37,3 +46,285 @@ def save_cursors(db: Database, watch: str, source_key: str, values: dict[str, st
             "updated_at = excluded.updated_at",
             [(watch, source_key, name, None if value is None else str(value), now)
              for name, value in values.items()])
+
+
+# --- shared by the newest-first pollers (hackernews, stackexchange, github, bluesky) --------------
+#
+# These APIs answer newest first, filtered by time ("created after the cursor"), and a poll reads at
+# most `max_pages` pages. More new posts than that between two polls (a burst) must not be lost: the
+# posts below the last page read would be older than the next poll's cursor and never asked for
+# again. So a poll that stops at `max_pages` before reaching its cursor records the stretch it did
+# not read as a *gap* (cursor `gaps`: a JSON list of {after, until} times, newest first), and every
+# poll, after its new posts, reads up to `max_pages` more pages from the gaps, newest gap first,
+# asking the API for that time window only (until it is empty). While a gap is left the poll adds
+# one error line saying which posts are not read yet, so the run is `partial`.
+#
+# Cursors are worked out from the items that were accepted (parsed, not rejected as malformed), from
+# their normalised time (Unix seconds, whatever unit the API used), and never move past the poll's
+# start: a post dated in the future cannot hide the posts made after it. A stored cursor later than
+# the poll's start is corrupt (from an older version, or a bad clock): it is ignored, with a warning.
+
+GAPS = "gaps"
+MAX_GAPS = 20  # more (a source bursting poll after poll): the two oldest are merged into one
+log = logging.getLogger(__name__)
+
+
+def required_id(value: Any, name: str) -> str:
+    """An item's id as text: a non-empty string or a whole number.
+
+    A null, missing or empty id raises ValueError (the item is rejected as malformed): `str(None)`
+    would store every such item under the id 'None', and the second would count as a duplicate.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected text or a number, got {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if value is None or isinstance(value, str):
+        raise ValueError(f"{name}: missing")
+    raise TypeError(f"{name}: expected text or a number, got {type(value).__name__}")
+
+
+def unix_time(value: Any) -> int | None:
+    """Unix seconds of a timestamp as storage reads it (ISO text, seconds or milliseconds), or None."""
+    try:
+        return int(from_iso(parse_timestamp(value)).timestamp())
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def iso_time(seconds: int) -> str:
+    """'2026-12-05T08:03:20Z' for Unix seconds."""
+    return to_iso(dt.datetime.fromtimestamp(seconds, dt.timezone.utc))
+
+
+def seconds_cursor(value: str) -> int:
+    """A cursor stored as Unix seconds ('1700000000'); ValueError if it is not one."""
+    return int(str(value).strip())
+
+
+def iso_cursor(value: str) -> int:
+    """A cursor stored as an ISO time; ValueError if it is not one."""
+    seconds = unix_time(value if not str(value).strip().isdigit() else None)
+    if seconds is None:
+        raise ValueError(f"not a time: {value!r}")
+    return seconds
+
+
+@dataclass
+class Window:
+    """A time window of a newest-first search: after < time <= until (None: unbounded)."""
+
+    after: int | None = None
+    until: int | None = None
+    resume: str | None = None  # a gap read by position: the page (or API cursor) to go on from
+    by_position: bool = False  # the server ignored `until`: page on through its answers instead
+
+    def as_json(self) -> dict:
+        data: dict[str, Any] = {"after": iso_time(self.after), "until": iso_time(self.until)}
+        if self.by_position:
+            data.update(by_position=True, resume=self.resume)
+        return data
+
+
+@dataclass
+class Batch:
+    """What a poller's `fetch` got from one request of a window."""
+
+    page: Any  # crawler.pollers.base.Page from make_page(..., stop_at_known=False): stored items skipped
+    times: dict[str, int]  # external id -> Unix seconds, of the accepted items (the time the API filters on)
+    next: str | None  # the page number or API cursor of the next page; None: this was the last
+    total: int | None = None  # the API's count of the window's items, when it gives one
+
+
+def created_times(mentions: list) -> dict[str, int]:
+    """external id -> Unix seconds of each accepted mention, from its normalised `created_at` (never
+    a raw field: a time in milliseconds must not make a cursor 1000 times too far)."""
+    times = {}
+    for mention in mentions:
+        seconds = unix_time(mention.created_at)
+        if seconds is not None:
+            times[mention.external_id] = seconds
+    return times
+
+
+def newest_first_pages(poller, fetch: Callable[[Window, str | None], Batch], *, name: str,
+                       decode: Callable[[str], int] = seconds_cursor,
+                       encode: Callable[[int], str] = str) -> Iterator:
+    """The pages of one poll of a newest-first, time-filtered search (see the notes above).
+
+    `fetch(window, token)` makes one request for the window (from the page number or API cursor
+    `token`, None for the first page) and returns a Batch. `name` is the poller's newest-time
+    cursor, stored with `encode` and read back with `decode`.
+
+    The new posts' pass stops at the first stored post (unless the poll resumes one that stopped
+    part-way, see Poller.resuming), but only at one dated at or before the cursor (the poll's start
+    on a first poll): a stored post dated in the future does not say the posts after it were read.
+    """
+    from crawler.pollers.base import Page
+
+    start = int(time.time())
+    source = poller.source
+    top = _stored_time(poller.cursors, name, decode, start, source)
+    gaps = _stored_gaps(poller.cursors.get(GAPS), start, source)
+    saved_gaps = [GAPS in poller.cursors]  # a gaps cursor is stored: clear it when none is left
+    budget = poller.max_pages
+    stop_at_known = not poller.resuming
+    estimates: dict[int, int] = {}  # id(gap) -> posts left in it, where the API counts them
+
+    def gap_cursor() -> dict[str, str | None]:
+        if not (gaps or saved_gaps[0]):
+            return {}
+        saved_gaps[0] = bool(gaps)
+        return {GAPS: json.dumps([gap.as_json() for gap in gaps]) if gaps else None}
+
+    # the new posts, newest first, down to the cursor (or the first stored post)
+    window, token = Window(after=top), None
+    newest = oldest = total = None
+    fetched, reached = 0, False
+    for number in range(budget):
+        batch = fetch(window, token)
+        hit_known = stop_at_known and _cut_at_known(batch.page, batch.times,
+                                                    top if top is not None else start)
+        times = [min(t, start) for t in batch.times.values()]
+        if times:
+            newest = max(times) if newest is None else max(newest, max(times))
+            oldest = min(times) if oldest is None else min(oldest, min(times))
+        fetched += batch.page.fetched
+        if number == 0:
+            total = batch.total
+        reached = (hit_known or batch.next is None
+                   or (top is not None and oldest is not None and oldest <= top))
+        if reached or number + 1 == budget:
+            cursors: dict[str, str | None] = {}
+            new_top = top if newest is None or (top is not None and newest <= top) else newest
+            if not reached and top is not None and oldest is not None:
+                gap = Window(after=top, until=oldest)  # not read: after the cursor, up to `oldest`
+                gaps.insert(0, gap)
+                if total is not None:
+                    estimates[id(gap)] = max(0, total - fetched)
+                _merge_oldest(gaps)
+            if new_top is not None:
+                cursors[name] = encode(new_top)
+            cursors.update(gap_cursor())
+            batch.page.cursors = cursors
+            yield batch.page
+            break
+        yield batch.page
+        token = batch.next
+
+    # then what earlier polls (or this one) had no room for, newest gap first
+    spent = 0
+    while gaps and spent < budget:
+        gap = gaps[0]
+        token = gap.resume if gap.by_position else None
+        while spent < budget:
+            batch = fetch(Window(gap.after, gap.until), token)
+            spent += 1
+            raw = list(batch.times.values())
+            if any(t > gap.until + 1 for t in raw):
+                gap.by_position = True  # the server ignored `until`: page on through its answers
+            lowest = min(raw, default=None)
+            closed = batch.next is None or (lowest is not None and lowest <= gap.after)
+            if closed:
+                gaps.remove(gap)
+            elif gap.by_position:
+                gap.resume = batch.next
+            elif lowest is not None and lowest < gap.until:
+                gap.until = lowest  # everything after it is read (`until` counts itself in)
+                if batch.total is not None:
+                    estimates[id(gap)] = max(0, batch.total - batch.page.fetched)
+            else:  # a whole page in one second (or nothing readable): go on by position
+                gap.by_position, gap.resume = True, batch.next
+            if gap.by_position:
+                estimates.pop(id(gap), None)
+            batch.page.cursors = gap_cursor()
+            yield batch.page
+            if closed:
+                break
+            token = gap.resume if gap.by_position else None
+
+    if gaps or (top is not None and newest is None and not reached):
+        yield Page([], errors=[_gap_line(source, gaps, estimates, budget, top)])
+
+
+def _cut_at_known(page, times: dict[str, int], bound: int) -> bool:
+    """Cut the page at its first stored item dated at or before `bound` (no date: any); say if cut.
+
+    The page comes from make_page(stop_at_known=False), so its stored items are already left out.
+    What follows the cut is counted as already stored, as make_page's own cut does.
+    """
+    fresh = {id(m) for m in page.mentions}
+    for position, mention in enumerate(page.parsed):
+        if id(mention) in fresh:
+            continue
+        seconds = times.get(mention.external_id)
+        if seconds is None or seconds <= bound:
+            page.mentions = [m for m in page.parsed[:position] if id(m) in fresh]
+            page.already_stored = len(page.parsed) - len(page.mentions)
+            return True
+    return False
+
+
+def _gap_line(source: str, gaps: list[Window], estimates: dict[int, int], budget: int,
+              top: int | None) -> str:
+    """One line for the crawl run: which posts are not read yet, and why."""
+    if not gaps:  # pages of nothing but malformed items: the cursor stays, the same posts come back
+        return (f"{source}: {budget} page(s) of posts since {iso_time(top)} held no readable post; "
+                f"they are read again next poll")
+    count = (f"about {sum(estimates[id(g)] for g in gaps)} posts"
+             if all(id(g) in estimates for g in gaps) else "posts")
+    stretch = "" if len(gaps) == 1 else f" (in {len(gaps)} stretches)"
+    return (f"{source}: {count} from {iso_time(min(g.after for g in gaps))} to "
+            f"{iso_time(max(g.until for g in gaps))}{stretch} not read yet: more new posts than "
+            f"{budget} page(s) per poll hold; the next polls read them (a larger options.max_pages "
+            f"catches up sooner)")
+
+
+def _merge_oldest(gaps: list[Window]) -> None:
+    """At most MAX_GAPS gaps: the two oldest become one (read again whole, nothing is lost)."""
+    while len(gaps) > MAX_GAPS:
+        older, newer = gaps.pop(), gaps.pop()
+        gaps.append(Window(after=older.after, until=newer.until))
+
+
+def _stored_time(cursors: dict[str, str], name: str, decode: Callable[[str], int], start: int,
+                 source: str) -> int | None:
+    """The stored newest-time cursor, or None when there is none or it is corrupt (warned)."""
+    value = cursors.get(name)
+    if value is None:
+        return None
+    try:
+        seconds = decode(value)
+        if seconds > start:
+            raise ValueError("after this poll's start")
+    except (ValueError, TypeError, OverflowError) as exc:
+        log.warning("%s: stored cursor %s=%r ignored as corrupt (%s): this poll reads as a first "
+                    "poll does, down to the first stored post", source, name, str(value)[:40], exc)
+        return None
+    return seconds
+
+
+def _stored_gaps(value: str | None, start: int, source: str) -> list[Window]:
+    """The stored gaps that make sense (after < until <= start); others are dropped, warned."""
+    if not value:
+        return []
+    try:
+        raw = json.loads(value)
+        if not isinstance(raw, list):
+            raise ValueError("not a list")
+    except ValueError as exc:
+        log.warning("%s: stored cursor %s ignored as corrupt (%s)", source, GAPS, exc)
+        return []
+    gaps = []
+    for item in raw:
+        after = unix_time(item.get("after")) if isinstance(item, dict) else None
+        until = unix_time(item.get("until")) if isinstance(item, dict) else None
+        if after is None or until is None or not after < until <= start:
+            log.warning("%s: stored gap %r ignored as corrupt", source, str(item)[:120])
+            continue
+        resume = item.get("resume")
+        by_position = item.get("by_position") is True and isinstance(resume, str) and bool(resume)
+        gaps.append(Window(after, until, resume if by_position else None, by_position))
+    return gaps

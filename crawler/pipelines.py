@@ -10,6 +10,7 @@ runner reads them.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 
 from scrapy.exceptions import DropItem
@@ -18,12 +19,18 @@ from crawler.matching import wanted
 from mentionwatch.logging_setup import redact
 from storage import Mention, open_db, parse_timestamp, save_mentions
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_BATCH_SIZE = 100
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 
 
-def item_to_mention(item, watch_name: str) -> Mention:
-    """A checked `Mention` from a scraped item; ValueError names the field that is wrong."""
+def item_to_mention(item, watch_name: str, warnings: list[str] | None = None) -> Mention:
+    """A checked `Mention` from a scraped item; ValueError names the field that is wrong.
+
+    Only the id, the text and the date make an item unusable: an optional field that cannot be read
+    (a rating with no number in it) is left empty, with a line added to `warnings` when given.
+    """
     text = item.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("text: missing")
@@ -36,7 +43,7 @@ def item_to_mention(item, watch_name: str) -> Mention:
         author=item.get("author"),
         title=item.get("title"),
         lang=item.get("lang"),
-        rating=_rating(item.get("rating"), item.get("rating_out_of")),
+        rating=_optional(_rating, "rating", warnings, item.get("rating"), item.get("rating_out_of")),
         watches=(watch_name,),
     )
     return mention.normalized()
@@ -66,19 +73,50 @@ def _created_at(raw, date_format: str | None):
                          f"nor an ISO/RFC date") from None
 
 
+def _optional(read, field: str, warnings: list[str] | None, *raw):
+    """An optional field's value, or None (with a warning) when it cannot be read."""
+    try:
+        return read(*raw)
+    except ValueError as exc:
+        if warnings is not None:
+            warnings.append(f"{field}: {exc}; kept without it")
+        return None
+
+
+# star glyphs as sites draw a rating: filled, half and empty ones
+_FILLED_STARS = set("\u2605\u2b50\u272a\u272b\u272c\u272d\u272e\u272f\U0001f31f")  # ★ ⭐ ✪ … ✯ 🌟
+_HALF_STARS = set("\u2be8\u2be9\u2bea\u2beb\u2bd2")  # ⯨ ⯩ ⯪ ⯫ ⯒
+_EMPTY_STARS = set("\u2606\u2729\u2730")  # ☆ ✩ ✰
+_STAR_GLYPHS = _FILLED_STARS | _HALF_STARS | _EMPTY_STARS
+
+
 def _rating(raw, out_of: float | None = None) -> float | None:
-    """'4.5', '4,5 / 5', 'Rated 4 out of 5' -> the first number, as stars out of 5 when the site
-    rates out of something else ('width: 80%' out of 100 -> 4.0); None when there is no rating."""
+    """'4.5', '4,5 / 5', 'Rated 4 out of 5' -> the first number; '★★☆☆☆' (only star glyphs) -> the
+    filled stars (a half star counts 0.5); as stars out of 5 when the site rates out of something
+    else ('width: 80%' out of 100 -> 4.0). None when there is no rating; ValueError when there is
+    text with neither a number nor only stars in it."""
     if raw is None:
         return None
     if isinstance(raw, (int, float)):
         number = float(raw)
     else:
         match = _NUMBER.search(str(raw))
-        if match is None:
-            raise ValueError(f"rating: no number in {str(raw)[:30]!r}")
-        number = float(match.group().replace(",", "."))
+        if match is not None:
+            number = float(match.group().replace(",", "."))
+        else:
+            number = _stars(str(raw))
+            if number is None:
+                raise ValueError(f"no number in {str(raw)[:30]!r}")
     return round(number * 5 / out_of, 2) if out_of else number
+
+
+def _stars(text: str) -> float | None:
+    """The filled stars of a text made only of star glyphs (and spaces), else None."""
+    glyphs = [char for char in text if not char.isspace() and char != "\ufe0f"]  # ⭐️'s selector
+    if not glyphs or any(char not in _STAR_GLYPHS for char in glyphs):
+        return None
+    return sum(1.0 if char in _FILLED_STARS else 0.5 if char in _HALF_STARS else 0.0
+               for char in glyphs)
 
 
 class StoreMentionsPipeline:
@@ -107,12 +145,15 @@ class StoreMentionsPipeline:
 
     def process_item(self, item):
         self.stats.inc_value("mentionwatch/fetched")
+        warnings: list[str] = []
         try:
-            mention = item_to_mention(item, self.watch.name)
+            mention = item_to_mention(item, self.watch.name, warnings)
         except (ValueError, TypeError) as exc:
             self.stats.inc_value("mentionwatch/rejected")
             raise DropItem(f"malformed item on {item.get('page_url')}: {exc}",
                            log_level="WARNING") from None
+        for warning in warnings:
+            logger.warning("item %s on %s: %s", mention.external_id, item.get("page_url"), warning)
         if not wanted(self.watch.query, mention.text, lang=mention.lang, title=mention.title,
                       match_terms=self.match_query):
             self.stats.inc_value("mentionwatch/filtered")
@@ -132,9 +173,14 @@ class StoreMentionsPipeline:
         pages, self.batch_pages = self.batch_pages, set()
         result = save_mentions(self.db, batch)
         # a page counts as stored once its mentions are committed, new or stored by an earlier
-        # crawl: the run's status ('partial' or 'failed' after an error) depends on it
+        # crawl: the run's status ('partial' or 'failed' after an error) depends on it. The spider
+        # adds the pages it did not fetch again because they are stored (sitemap `skip_known`).
         self.stored_pages |= pages
-        self.stats.set_value("mentionwatch/pages_stored", len(self.stored_pages))
+        note = getattr(self.crawler.spider, "note_pages_in_database", None)
+        if note is not None:
+            note(pages)
+        else:
+            self.stats.set_value("mentionwatch/pages_stored", len(self.stored_pages))
         self.stats.inc_value("mentionwatch/new", result.inserted)
         self.stats.inc_value("mentionwatch/duplicates", result.present)
         self.stats.inc_value("mentionwatch/rejected", result.rejected)

@@ -140,29 +140,29 @@ def _value_problem(spec: Option, value: Any) -> str | None:
     if spec.kind == "text":
         # a bare `no` or `on` in YAML is a boolean, not the text the user meant
         if isinstance(value, (bool, list, dict)):
-            return f"expected text, got {_shown(value)} (put it in quotes)"
+            return f"expected text, got {shown_value(value)} (put it in quotes)"
     elif spec.kind == "whole":
         number = int(value) if _is_whole(value) else None
         if number is None or number < spec.low or (spec.high is not None and number > spec.high):
             limits = (f"from {spec.low} to {spec.high}" if spec.high is not None
                       else f"of {spec.low} or more")
-            return f"expected a whole number {limits}, got {_shown(value)}"
+            return f"expected a whole number {limits}, got {shown_value(value)}"
     elif spec.kind == "seconds":
         if isinstance(value, bool) or not _is_number(value) or float(value) < 0:
-            return f"expected seconds (0 or more), got {_shown(value)}"
+            return f"expected seconds (0 or more), got {shown_value(value)}"
     elif spec.kind == "flag":
         if not isinstance(value, bool):
-            return f"expected true or false, got {_shown(value)}"
+            return f"expected true or false, got {shown_value(value)}"
     elif spec.kind == "choice":
         if value not in spec.choices:
-            return f"expected one of {', '.join(spec.choices)}, got {_shown(value)}"
+            return f"expected one of {', '.join(spec.choices)}, got {shown_value(value)}"
     elif spec.kind == "digits":
         if isinstance(value, bool) or not str(value).strip().isdigit():
-            return f"expected digits only, got {_shown(value)}"
+            return f"expected digits only, got {shown_value(value)}"
     elif spec.kind == "strings":
         if not (isinstance(value, list) and len(value) == spec.count
                 and all(isinstance(v, str) for v in value)):
-            return f"expected a list of {spec.count} texts, got {_shown(value)}"
+            return f"expected a list of {spec.count} texts, got {shown_value(value)}"
     return None
 
 
@@ -187,10 +187,13 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _shown(value: Any) -> str:
-    """A value as the user wrote it in YAML: true/false in lower case, text quoted."""
+def shown_value(value: Any) -> str:
+    """A value as the user wrote it in YAML: true/false in lower case, text quoted (also used for the
+    Scrapy sources' options, so both kinds of source word a bad value alike)."""
     if isinstance(value, bool):
         return str(value).lower()
+    if value is None:
+        return "nothing"
     return repr(value)
 
 

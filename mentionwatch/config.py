@@ -278,6 +278,22 @@ class Watch(_Strict):
 
     _name = field_validator("name")(lambda v: _check_watch_name(v))
 
+    @model_validator(mode="after")
+    def _no_source_twice(self) -> "Watch":
+        """Two sources with the same type, base_url and options would be polled twice under one
+        label (`hackernews#c6ef8eb9`), sharing their cursors: a pasted copy, refused."""
+        from crawler.source_types import settings_key
+
+        first_at: dict[tuple[str, str], int] = {}
+        for position, source in enumerate(self.sources):
+            key = (source.type, settings_key(source))
+            if key in first_at:
+                raise _error_at(("sources", position),
+                                f"the same source as sources[{first_at[key]}] ({source.type} with the "
+                                "same base_url and options): remove one of them", None)
+            first_at[key] = position
+        return self
+
 
 class SentimentConfig(_Strict):
     """Which model scores sentiment: 'builtin' (works offline), a Hugging Face id or a local path."""
@@ -517,10 +533,15 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden" and location:
         message = _unknown_setting(location)
-    elif first["type"] == "model_type":  # pydantic would name the internal class
+    elif first["type"] in ("model_type", "dict_type"):  # pydantic would name the internal class
         given = first.get("input")
-        message = ("is empty: write its settings indented below it, or leave it out" if given is None
-                   else f"should be settings (name: value lines), not {type(given).__name__}")
+        what = "options" if location[-1:] == ("options",) else "settings"
+        message = (f"is empty: write its {what} indented below it, or leave it out" if given is None
+                   else f"should be {what} (name: value lines), not {type(given).__name__}")
+    elif first["type"] in ("bool_type", "bool_parsing"):  # as the sources' options say it
+        from crawler.source_types import shown_value
+
+        message = f"expected true or false, got {shown_value(first.get('input'))}"
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{path}:{_line_of(node, location)}: {field}: {message}{suffix}"

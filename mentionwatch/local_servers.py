@@ -14,6 +14,16 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def within_numeric_filters(created_at_i: int, filters: list[str]) -> bool:
+    """Algolia's `numericFilters` on `created_at_i`, as the poller sends them: `created_at_i>N`, and
+    for a stretch it could not read before, `created_at_i>N,created_at_i<M` (commas mean AND)."""
+    for condition in (part for value in filters for part in value.split(",")):
+        for operator, holds in ((">", created_at_i.__gt__), ("<", created_at_i.__lt__)):
+            if condition.startswith("created_at_i" + operator) and not holds(int(condition.split(operator, 1)[1])):
+                return False
+    return True
+
+
 class LocalServer:
     """A ThreadingHTTPServer on a free local port, run in a thread; use as a context manager."""
 
@@ -84,12 +94,7 @@ class HackerNewsServer(LocalServer):
         if not parsed.path.endswith("/search_by_date"):
             return self.reply(request, 404, b"{}", "application/json")
         params = urllib.parse.parse_qs(parsed.query)
-        newer_than = None
-        for condition in params.get("numericFilters", []):
-            if condition.startswith("created_at_i>"):
-                newer_than = int(condition.split(">", 1)[1])
-        if newer_than is not None:
-            hits = [h for h in hits if h.get("created_at_i", 0) > newer_than]
+        hits = [h for h in hits if within_numeric_filters(h.get("created_at_i", 0), params.get("numericFilters", []))]
         per_page = int(params.get("hitsPerPage", ["20"])[0])
         page = int(params.get("page", ["0"])[0])
         pages = max(1, -(-len(hits) // per_page))

@@ -238,12 +238,14 @@ def _show_runs_interrupted(jobs: list[dict]) -> None:
 
 
 def _sources(db: Database) -> list[dict]:
-    """Per watch and source: the last run, the last success, the last error."""
+    """Per watch and source: the last run, the last success, the last error, each dated when its run
+    ended. A `partial` run (one page or feed failed, the rest was read) is both a success and an
+    error: a sitemap with one dead link must not read as never collecting."""
     rows = db.execute(
         """
         SELECT watch, source,
                max(started_at),
-               max(CASE WHEN status = 'ok' THEN finished_at END),
+               max(CASE WHEN status IN ('ok', 'partial') THEN finished_at END),
                max(CASE WHEN status IN ('failed', 'partial') THEN id END)
         FROM crawl_runs GROUP BY watch, source ORDER BY watch, source
         """).fetchall()
@@ -252,7 +254,7 @@ def _sources(db: Database) -> list[dict]:
         entry = {"watch": watch, "source": source, "last_run_at": last_run,
                  "last_success_at": last_ok, "last_error_at": None, "last_error": None}
         if last_error_id is not None:
-            at, errors = db.execute("SELECT started_at, errors FROM crawl_runs WHERE id = ?",
+            at, errors = db.execute("SELECT coalesce(finished_at, started_at), errors FROM crawl_runs WHERE id = ?",
                                     [last_error_id]).fetchone()
             entry["last_error_at"] = at
             entry["last_error"] = _first_error(errors)

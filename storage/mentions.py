@@ -275,8 +275,14 @@ def _required_text(value: object, name: str, limit: int) -> str:
 
 
 def _optional_text(value: object, name: str, limit: int) -> str | None:
+    """None when empty; a number is kept as its text (an author named 42), other types refused
+    (a collector's `parse_items` then keeps the mention without this field)."""
     if value is None or value == "":
         return None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**100:
+        value = str(value)
+    elif isinstance(value, float) and math.isfinite(value):
+        value = str(value)
     if not isinstance(value, str):
         raise ValueError(f"{name}: expected text, got {type(value).__name__}")
     _check_encodable(value, name)

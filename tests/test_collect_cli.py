@@ -127,6 +127,26 @@ def test_two_sources_of_one_type_are_told_apart_in_crawl_and_status(cli, tmp_pat
     assert f"{working} (not in the watchlist)" in cli("--config", path, "status").stdout
 
 
+def test_status_counts_a_partial_run_as_collecting_and_dates_runs_by_their_end(cli, tmp_path):
+    from storage.db import open_db
+
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(json.dumps({"database": "mw.db", "watches": [{
+        "name": "news", "query": {"any": ["acme"]}, "sources": [{"type": "hackernews"}]}]}), encoding="utf-8")
+    db = open_db(tmp_path / "mw.db")
+    runs = [("2026-12-01T10:00:00Z", "2026-12-01T10:00:05Z", "ok", None),
+            ("2026-12-01T11:00:00Z", "2026-12-01T11:02:00Z", "partial", '["GET a/b: HTTP 404 Not Found"]'),
+            ("2026-12-01T12:00:00Z", "2026-12-01T12:03:30Z", "failed", '["GET a/c: timed out"]')]
+    for started, finished, state, errors in runs:
+        db.execute("INSERT INTO crawl_runs (watch, source, started_at, finished_at, status, errors) "
+                   "VALUES ('news', 'hackernews', ?, ?, ?, ?)", [started, finished, state, errors])
+    db.conn.commit()
+    source = json.loads(cli("--config", path, "status", "--json").stdout)["sources"][0]
+    assert source["last_success_at"] == "2026-12-01T11:02:00Z"  # the partial run collected
+    assert source["last_error_at"] == "2026-12-01T12:03:30Z"  # when the failing run gave up
+    assert source["last_error"] == "GET a/c: timed out"
+
+
 def test_sources_lists_every_type_with_its_options(cli):
     result = cli("sources")
     assert result.exit_code == 0
@@ -183,3 +203,54 @@ def test_bench_spiders_crawls_the_generated_site_then_stops_at_page_one(cli):
     assert lines[1].startswith("full crawl: 3 pages, 6 reviews stored in ")
     assert lines[2].startswith("second crawl: 0 new, 1 page(s) read in ")
     assert "errors:" not in result.output
+
+
+def test_crawl_says_how_many_error_lines_it_left_out(cli, tmp_path):
+    """Seven start pages answer 404: five lines are printed, then one saying two more were left out
+    and where all of them are kept."""
+    with LocalServer() as site:  # answers 404 to everything, robots.txt included (allow all)
+        paths = [f"/reviews/{n}.html" for n in range(1, 8)]
+        config = {"database": "mw.db", "watches": [{
+            "name": "shop", "query": {"any": ["acme"]},
+            "sources": [{"type": "reviews", "options": {
+                "start_urls": [site.url + path for path in paths], "item": "div.review",
+                "text": "p ::text", "min_interval": 0}}]}]}
+        path = tmp_path / "mentionwatch.yaml"
+        path.write_text(json.dumps(config), encoding="utf-8")
+        result = cli("--config", path, "crawl")
+    assert result.exit_code == 1  # the only source failed
+    lines = [line for line in result.stderr.splitlines() if line.startswith("shop/reviews: ")]
+    assert len(lines) == 6 and all(line.endswith(": HTTP 404") for line in lines[:5])
+    assert lines[5] == ("shop/reviews: … and 2 more errors (all 7 are kept in the database: table "
+                        "crawl_runs, id 1; see mentionwatch browse)")
+    from storage import open_db
+
+    db = open_db(tmp_path / "mw.db")
+    assert len(json.loads(db.execute("SELECT errors FROM crawl_runs WHERE id = 1").fetchone()[0])) == 7
+
+
+def test_crawl_source_takes_the_label_of_one_of_several_sources_of_a_type(cli, tmp_path, server):
+    from crawler.source_types import source_label
+    from mentionwatch.config import Config
+
+    config = {"database": "mw.db", "watches": [{
+        "name": "node", "query": {"any": ["node", "nodejs"]},
+        "sources": [{"type": "hackernews", "base_url": server + "/hn",
+                     "options": {"max_pages": 1, "query": query}} for query in ("nodejs", "node")]}]}
+    watch = Config.model_validate(config).watches[0]
+    first, second = (source_label(watch, source) for source in watch.sources)
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    result = cli("--config", path, "crawl", "--source", second)
+    assert result.exit_code == 0, result.output
+    assert [line.split()[1] for line in result.stdout.splitlines()[1:]] == [second]
+    # a label together with its whole type: each source once
+    both = cli("--config", path, "crawl", "--source", first, "--source", "hackernews")
+    assert sorted(line.split()[1] for line in both.stdout.splitlines()[1:-1]) == sorted([first, second])
+    unknown = cli("--config", path, "crawl", "--source", "hackernews#00000000")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip() == (
+        f"Error: no hackernews source labelled 'hackernews#00000000' in the watchlist (its hackernews "
+        f"sources: {', '.join(sorted([first, second]))})")
+    bad_type = cli("--config", path, "crawl", "--source", "hackernewz#00000000")
+    assert bad_type.exit_code == 2 and "unknown source type 'hackernewz'" in bad_type.stderr

@@ -18,7 +18,7 @@ from crawler.pollers import base
 from crawler.pollers.base import Fetcher, FetchError, make_client
 from crawler.pollers.googleplay import GooglePlayPoller
 from mentionwatch.config import Config, Query
-from mentionwatch.local_servers import HackerNewsServer, LocalServer, synthetic_hits
+from mentionwatch.local_servers import HackerNewsServer, LocalServer, synthetic_hits, within_numeric_filters
 
 NEWEST = 1_750_000_000
 
@@ -44,8 +44,7 @@ class SearchingHackerNews(HackerNewsServer):
             return self.reply(request, 500, b"{}", "application/json")
         words = query.replace('"', " ").lower().split()
         hits = [h for h in hits if all(w in h["comment_text"].lower() for w in words)]
-        newer_than = params.get("numericFilters", "created_at_i>0").split(">", 1)[1]
-        hits = [h for h in hits if h["created_at_i"] > int(newer_than)]
+        hits = [h for h in hits if within_numeric_filters(h["created_at_i"], [params.get("numericFilters", "")])]
         body = {"hits": hits[:100], "page": 0, "nbPages": 1, "nbHits": len(hits), "hitsPerPage": 100}
         self.reply(request, 200, json.dumps(body).encode(), "application/json")
 

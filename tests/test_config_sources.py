@@ -198,3 +198,76 @@ def test_crawl_with_a_misspelt_option_exits_2_before_any_request(cli, tmp_path):
         "unknown option 'max_page' for hackernews (did you mean 'max_pages'?)")
     assert len(result.output.strip().splitlines()) == 1
     assert server.requests == []
+
+
+# --- the Scrapy sources' options and the generic settings, worded as the API sources' options are ---
+
+@pytest.mark.parametrize("sources, expected", [
+    ("      - type: reviews\n        options:\n          start_urls: ['https://x.example/r']\n"
+     "          item: div.review\n          text: p::text\n          nextpage: a.next::attr(href)\n",
+     r"w\.yaml:10: watches\[0\]\.sources\[0\]\.options\.nextpage: "
+     r"unknown option 'nextpage' for reviews \(did you mean 'next_page'\?\)$"),
+    ("      - type: hackernews\n        options:\n",
+     r"w\.yaml:6: watches\[0\]\.sources\[0\]\.options: "
+     r"is empty: write its options indented below it, or leave it out$"),
+    ("      - type: hackernews\n        options: [max_pages, 2]\n",
+     r"w\.yaml:6: watches\[0\]\.sources\[0\]\.options: "
+     r"should be options \(name: value lines\), not list$"),
+    ("      - type: reddit\n        enabled: maybe\n",
+     r"w\.yaml:6: watches\[0\]\.sources\[0\]\.enabled: expected true or false, got 'maybe'$"),
+    ("      - type: sitemap\n        options: {sitemap_urls: ['https://x.example/s.xml'], skip_known: 'yes'}\n",
+     r"w\.yaml:6: .*options\.skip_known: expected true or false, got 'yes'$"),
+    ("      - type: reviews\n        options:\n          start_urls: ['https://x.example/r']\n"
+     "          item: div.review\n          text: p::text\n          max_pages: 0\n",
+     r"w\.yaml:10: .*options\.max_pages: expected a whole number from 1 to 10000, got 0$"),
+    ("      - type: reviews\n        options:\n          start_urls: ['https://x.example/r']\n"
+     "          item: div.review\n          text: p::text\n          min_interval: fast\n",
+     r"w\.yaml:10: .*options\.min_interval: expected seconds from 0 to 600, got 'fast'$"),
+    ("      - type: reviews\n        options:\n          start_urls: https://x.example/r\n"
+     "          item: div.review\n          text: p::text\n",
+     r"w\.yaml:7: .*options\.start_urls: expected a list, got 'https://x\.example/r' "
+     r"\(write it as a list: \[https://x\.example/r\]\)$"),
+    ("      - type: reviews\n        options:\n          start_urls: ['https://x.example/r']\n",
+     r"w\.yaml:7: .*options\.item: reviews needs options\.item and options\.text$"),
+    ("      - type: reviews\n        options:\n          start_urls: ['https://x.example/r']\n"
+     "          text: p::text\n",
+     r"w\.yaml:7: .*options\.item: reviews needs options\.item \(one review / post on a page\)$"),
+], ids=["unknown spider option", "empty options", "options as a list", "enabled as text",
+        "spider flag as text", "spider max_pages", "spider min_interval", "start_urls as text",
+        "two required options missing", "one required option missing"])
+def test_config_errors_read_like_the_api_sources_ones(tmp_path, sources, expected):
+    with pytest.raises(ConfigError) as caught:
+        read(tmp_path, sources)
+    assert re.search(expected, str(caught.value)), str(caught.value)
+    assert "\n" not in str(caught.value)
+    for pydantic_wording in ("Extra inputs", "Input should", "Field required"):
+        assert pydantic_wording not in str(caught.value)
+
+
+# --- the same source twice in one watch --------------------------------------------------------
+
+def test_the_same_source_twice_in_a_watch_is_refused_naming_both(tmp_path):
+    sources = ("      - type: rss\n        options: {urls: ['https://x.example/a.xml']}\n"
+               "      - type: hackernews\n        base_url: http://127.0.0.1:8765\n"
+               "        options: {min_interval: 0}\n"
+               "      - type: hackernews            # pasted twice\n"
+               "        base_url: http://127.0.0.1:8765\n        options: {min_interval: 0}\n")
+    with pytest.raises(ConfigError) as caught:
+        read(tmp_path, sources)
+    assert str(caught.value) == (
+        f"{tmp_path / 'w.yaml'}:10: watches[0].sources[2]: the same source as sources[1] (hackernews "
+        "with the same base_url and options): remove one of them")
+
+
+def test_sources_of_one_type_that_differ_are_accepted(tmp_path):
+    sources = ("      - type: hackernews\n        options: {min_interval: 0}\n"
+               "      - type: hackernews\n        options: {min_interval: 0, max_pages: 1}\n"
+               "      - type: hackernews\n        base_url: http://127.0.0.1:8765\n"
+               "        options: {min_interval: 0}\n")
+    assert len(read(tmp_path, sources).watches[0].sources) == 3
+    # the same source in two watches is two watches' business, not a mistake
+    path = tmp_path / "two.yaml"
+    path.write_text("watches:\n" + "".join(
+        f"  - name: {name}\n    query: {{any: [x]}}\n    sources:\n      - type: hackernews\n"
+        for name in ("a", "b")))
+    assert len(load_config(path).watches) == 2

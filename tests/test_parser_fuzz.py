@@ -161,3 +161,52 @@ def test_markup_samples_parse(name):
 def test_corrupted_markup_never_raises(name, data):
     parse, sample = MARKUP_CASES[name]
     check(parse, data.draw(corrupted(sample)))
+
+
+# a bad optional field costs that field, not the item (#10) ------------------------------------------
+
+AUTHOR_PATHS = {"hackernews": ("author",), "github": ("user", "login"),
+                "stackexchange": ("owner", "display_name"), "appstore": ("author", "name", "label"),
+                "googleplay": ("userName",)}
+
+
+def with_value(template: dict, path: tuple, value) -> dict:
+    import copy
+
+    item = copy.deepcopy(template)
+    node = item
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return item
+
+
+@pytest.mark.parametrize("name", sorted(AUTHOR_PATHS))
+def test_a_numeric_author_is_kept_as_its_text(name):
+    parse, wrap, templates = JSON_CASES[name]
+    problems: list[str] = []
+    (mention,) = parse(wrap([with_value(templates[0], AUTHOR_PATHS[name], 42)]), problems)
+    assert (mention.author, problems) == ("42", [])
+
+
+def test_parse_items_drops_a_bad_optional_field_and_keeps_the_item(caplog):
+    from crawler.pollers.base import parse_items
+
+    def build(item):
+        return Mention("test", item["id"], "acme text", "2024-05-01T00:00:00Z", rating=item.get("rating"),
+                       author=item.get("author"), url=item.get("url"))
+
+    caplog.set_level(logging.WARNING)
+    problems: list[str] = []
+    items = [{"id": "1", "rating": "★★☆☆☆"}, {"id": "2", "author": 7, "url": ["x"]}, {"id": ""}]
+    kept = parse_items(items, build, "test", problems)
+    assert [(m.external_id, m.rating, m.author, m.url) for m in kept] == [("1", None, None, None),
+                                                                          ("2", None, "7", None)]
+    assert problems == ["test: item 3: ValueError: external_id: missing"]  # an id is not optional
+    assert "test: item 1: rating: not a number: '★★☆☆☆'; kept the item without its rating" in caplog.text
+    assert "test: item 2: url: expected text, got list; kept the item without its url" in caplog.text
+
+
+def test_storage_keeps_a_numeric_author_or_title_as_text():
+    stored = Mention("test", "1", "text", "2024-05-01T00:00:00Z", author=42, title=3.5).normalized()
+    assert (stored.author, stored.title) == ("42", "3.5")

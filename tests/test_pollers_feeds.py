@@ -1,7 +1,9 @@
 """RSS feeds (served by a local HTTP server with ETag support) and App Store reviews (JSON and XML)."""
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import re
 
 import pytest
@@ -258,3 +260,154 @@ def test_appstore_needs_numeric_app_id():
     source = {"type": "appstore", "base_url": BASE_URL, "options": {"app_id": "com.example"}}
     with pytest.raises(ValidationError, match="app_id\n.*expected digits only, got 'com.example'"):
         make_config(source, {"any": ["x"]})  # refused when the watchlist is read, before any crawl
+
+
+# a dead feed and the Google News searches of the same source (#5) -------------------------------------
+
+GOOGLE_NEWS_ANSWER = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Google News</title><item>'
+                      b'<title>acme recalls product</title><link>https://news.example.com/1</link><guid>gn1</guid>'
+                      b'<pubDate>Tue, 04 Jun 2024 10:00:00 GMT</pubDate><description>acme recall</description>'
+                      b'</item></channel></rss>')
+
+
+class GoogleNews(LocalServer):
+    def handle_get(self, request):
+        self.requests.append(request.path)
+        self.reply(request, 200, GOOGLE_NEWS_ANSWER, "application/rss+xml")
+
+
+def test_a_dead_feed_on_another_host_does_not_stop_the_google_news_searches(db):
+    with FeedServer({}) as blog, GoogleNews() as news:  # two hosts: the blog has removed its feed
+        source = {"type": "rss", "base_url": news.url,
+                  "options": {"urls": [blog.url + "/blog/feed.xml"], "google_news": True}}
+        result = run(db, make_config(source, {"any": ["acme", "acme corp"]}))
+    port = blog.url.rsplit(":", 1)[1]
+    assert result.status == "partial"
+    assert result.errors == [f"feeds: GET 127.0.0.1:{port}/blog/feed.xml: HTTP 404 Not Found"]
+    assert len(news.requests) == 2 and all(path.startswith("/rss/search?") for path in news.requests)
+    assert result.new == 1
+
+
+def test_a_dead_feed_on_the_google_news_host_still_stops_its_searches(db):
+    with GoogleNews() as news:  # the feed is on the host the searches go to, and that host says 404
+        news.handle_get = lambda request: (news.requests.append(request.path),
+                                           news.reply(request, 404, b"", "text/plain"))
+        source = {"type": "rss", "base_url": news.url, "options": {"urls": ["/blog/feed.xml"], "google_news": True}}
+        result = run(db, make_config(source, {"any": ["acme", "acme corp"]}))
+    assert result.status == "failed"
+    assert result.errors[0].endswith("/blog/feed.xml: HTTP 404 Not Found; 2 more search(es) not tried")
+    assert news.requests == ["/blog/feed.xml"]
+
+
+# RSS items without a date (#13) ---------------------------------------------------------------------
+
+def forum_feed(channel_date: str = "") -> bytes:
+    return (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Acme forum</title>'
+            b'<link>https://forum.example.com/</link><description>Latest topics</description>'
+            + channel_date.encode() +
+            b'<item><title>acme app keeps crashing</title><link>https://forum.example.com/t/1</link>'
+            b'<guid>https://forum.example.com/t/1</guid><description>acme crashes on start.</description></item>'
+            b'<item><title>acme refund never arrived</title><description>no link, no guid</description></item>'
+            b'<item><title>acme refund</title><link>https://forum.example.com/t/2</link>'
+            b'<guid>https://forum.example.com/t/2</guid><description>Still waiting for acme.</description>'
+            b'<pubDate>Mon, 03 Jun 2024 08:00:00 GMT</pubDate></item>'
+            b'</channel></rss>')
+
+
+def stored_dates(db) -> dict[str, str]:
+    return dict(db.execute("SELECT url, created_at FROM mentions").fetchall())
+
+
+def test_undated_rss_items_take_the_channels_last_build_date(db, caplog):
+    feed = forum_feed("<lastBuildDate>Tue, 04 Jun 2024 10:00:00 GMT</lastBuildDate>"
+                      "<pubDate>Sat, 01 Jun 2024 00:00:00 GMT</pubDate>")
+    with FeedServer({"/forum/latest.rss": feed}) as server, caplog.at_level(logging.INFO):
+        source = {"type": "rss", "options": {"urls": [server.url + "/forum/latest.rss"]}}
+        result = run(db, make_config(source, {"any": ["acme"]}))
+    assert (result.status, result.fetched, result.new, result.rejected) == ("ok", 3, 2, 1)
+    assert stored_dates(db) == {"https://forum.example.com/t/1": "2024-06-04T10:00:00Z",
+                                "https://forum.example.com/t/2": "2024-06-03T08:00:00Z"}
+    # log lines about an item name the feed it came from
+    port = server.url.rsplit(":", 1)[1]
+    assert f"skipped malformed item: rss 127.0.0.1:{port}/forum/latest.rss: item 2: ValueError: " \
+           "entry has neither id nor link" in caplog.text
+
+
+def test_undated_rss_items_without_a_channel_date_take_the_fetch_time(db):
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with FeedServer({"/latest.rss": forum_feed()}) as server:
+        result = run(db, make_config({"type": "rss", "options": {"urls": [server.url + "/latest.rss"]}},
+                                     {"any": ["acme"]}))
+    after = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (result.status, result.new) == ("ok", 2), result.errors
+    assert before <= stored_dates(db)["https://forum.example.com/t/1"] <= after
+
+
+# a bad optional field costs only that field (#10) -----------------------------------------------------
+
+def test_appstore_review_with_a_numeric_author_or_an_odd_rating_is_kept(shared_file, db, caplog):
+    payload = json.loads(shared_file(APPSTORE_US).read_text(encoding="utf-8"))
+    entries = payload["feed"]["entry"]
+    entries[0]["author"]["name"]["label"] = 42  # a user named by a number
+    entries[1]["im:rating"]["label"] = "★★☆☆☆"  # a rating no number can be read from
+    entries[2]["title"]["label"] = {"unexpected": "object"}
+    replay = Replay([file_response("/us/rss/customerreviews/page=1/id=1321994487/sortby=mostrecent/json",
+                                   json.dumps(payload).encode(), "application/json")])
+    source = {"type": "appstore", "base_url": BASE_URL,
+              "options": {"app_id": 1321994487, "max_pages": 1, "match_query": False}}
+    with caplog.at_level(logging.WARNING):
+        result = run(db, make_config(source, {"any": ["app"]}), replay.transport())
+    assert (result.status, result.fetched, result.rejected, result.new) == ("ok", 50, 0, 50), result.errors
+    rows = {row[0]: row[1:] for row in db.execute("SELECT external_id, author, rating, title FROM mentions")}
+    assert rows[entries[0]["id"]["label"]][0] == "42"
+    assert rows[entries[1]["id"]["label"]][1] is None
+    assert rows[entries[2]["id"]["label"]][2] is None
+    assert "appstore: item 2: rating: not a number: '★★☆☆☆'; kept the item without its rating" in caplog.text
+    assert "appstore: item 3: title: expected text, got dict; kept the item without it" in caplog.text
+
+
+# googleplay with base_url: the library and the safety check read the same host (#20) ---------------
+
+class PlayMirror(LocalServer):
+    """Serves the app's Play page but not the review endpoint the library posts to."""
+
+    def handle_get(self, request):
+        self.requests.append(f"GET {request.path}")
+        self.reply(request, 200, b"<html>app</html>", "text/html")
+
+    def handle_post(self, request):
+        self.requests.append(f"POST {request.path}")
+        request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        self.reply(request, 404, b"<html>no</html>", "text/html")
+
+
+def test_googleplay_library_goes_to_base_url_and_its_failure_is_reported(db):
+    with PlayMirror() as mirror:  # the real library, pointed at the mirror
+        source = {"type": "googleplay", "base_url": mirror.url, "options": {"app_id": "com.exists.app"}}
+        result = run(db, make_config(source, {"any": ["acme"]}))
+    port = mirror.url.rsplit(":", 1)[1]
+    assert result.status == "failed"
+    assert result.errors == [f"googleplay: com.exists.app: no reviews came back: the library's POST "
+                             f"127.0.0.1:{port}/_/PlayStoreUi/data/batchexecute failed: HTTP 404 "
+                             "(is options.app_id the package name?)"]
+    assert mirror.requests and all(r.startswith("POST /_/PlayStoreUi/data/batchexecute?") for r in mirror.requests)
+    from google_play_scraper.constants.request import Formats  # the library is left as it was
+    assert Formats.Reviews.build(lang="en", country="us").startswith("https://play.google.com/")
+
+
+def test_googleplay_check_reads_the_host_the_library_used(db, monkeypatch):
+    from crawler.pollers.googleplay import GooglePlayPoller
+    from pollers_replay import Replay as Answers
+
+    asked = []
+    monkeypatch.setattr(GooglePlayPoller, "fetch_reviews",
+                        staticmethod(lambda app_id, **kw: (asked.append(kw.get("base_url")), ([], None))[1]))
+    answers = Answers([file_response("/store/apps/details", b"<html>app</html>", "text/html")])
+    for base_url, host in ((None, "play.google.com"), ("https://play-mirror.test", "play-mirror.test")):
+        source = {"type": "googleplay", "options": {"app_id": "com.acme.app"}}
+        if base_url:
+            source["base_url"] = base_url
+        result = run(db, make_config(source, {"any": ["acme"]}), answers.transport())
+        assert result.status == "ok", result.errors
+        assert answers.requests[-1].url.host == host
+    assert asked == [None, "https://play-mirror.test"]

@@ -194,3 +194,44 @@ def test_an_interrupted_incremental_poll_resumes_too(db):
         asked = len(server.requests)
         stopped = _poll_server(db, config)
         assert (stopped.status, stopped.new, stopped.duplicates, len(server.requests)) == ("ok", 0, 100, asked + 1)
+
+
+def test_hits_without_an_object_id_are_rejected_not_stored_as_none(shared_file, db):
+    """objectID null, missing or empty: each hit is rejected as malformed (logged, counted), the rest
+    of the page is stored, and nothing is stored under the id 'None'."""
+    payload = json.loads(shared_file(RECORDED).read_text())
+    hits = payload["hits"]
+    hits[0]["objectID"] = None
+    hits[1]["objectID"] = None
+    del hits[2]["objectID"]
+    hits[3]["objectID"] = ""
+    problems = []
+    mentions = HackerNewsPoller.parse(payload, problems)
+    assert len(mentions) == 16 and len(problems) == 4
+    assert "objectID: missing" in problems[0]
+
+    replay = Replay([file_response("/search_by_date", json.dumps(payload).encode(), "application/json")])
+    config = make_config({"any": ["node", "nodejs", "node.js", "javascript", "npm", "the", "a"]},
+                         {"max_pages": 1, "query": "nodejs"})
+    result = run(db, config, replay)
+    assert (result.status, result.fetched, result.rejected) == ("ok", 20, 4)
+    assert result.new + result.filtered == 16
+    ids = _stored_ids(db)
+    assert "None" not in ids and "" not in ids
+    urls = [row[0] for row in db.execute("SELECT url FROM mentions")]
+    assert not any(url.endswith("id=None") for url in urls)
+
+
+def test_script_and_style_text_is_not_part_of_a_comment_nor_a_reason_to_keep_it(shared_file, db):
+    """A comment whose only mention of the watch is inside <script>/<style> is not a mention."""
+    payload = json.loads(shared_file(RECORDED).read_text())
+    hits = payload["hits"][:2]
+    hits[0]["comment_text"] = "<p>Great product.</p><script>var brand='zorblax';</script><style>.zorblax{}</style>"
+    hits[1]["comment_text"] = "<p>zorblax is great</p><noscript>enable js</noscript> &lt;script&gt; shown as text"
+    assert [m.text for m in HackerNewsPoller.parse({**payload, "hits": hits})] == [
+        "Great product.", "zorblax is great\n <script> shown as text"]
+    body = json.dumps({**payload, "hits": hits, "nbPages": 1}).encode()
+    replay = Replay([file_response("/search_by_date", body, "application/json; charset=utf-8")])
+    result = run(db, make_config({"any": ["zorblax"]}, {"max_pages": 1}), replay)
+    assert (result.new, result.filtered) == (1, 1), result.errors
+    assert [row["text"] for row in db.query("SELECT text FROM mentions")] == ["zorblax is great\n <script> shown as text"]

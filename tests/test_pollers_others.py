@@ -169,3 +169,30 @@ def test_github_issue_search_with_token(db, monkeypatch):
     assert replay.requests[-1].url.params["q"] == "acme is:issue created:>2024-03-01T10:00:00Z"
     runs = db.execute("SELECT errors FROM crawl_runs").fetchall()
     assert all("ghp_secret_value" not in (row[0] or "") for row in runs)
+
+
+def test_github_and_stackexchange_items_without_an_id_are_rejected(db):
+    """An id that is JSON null is a malformed item (rejected, counted), not the id 'None': the
+    second such item would otherwise be dropped as a duplicate of the first."""
+    issues = {"total_count": 3, "items": [
+        {"id": None, "number": 3, "title": "acme crashes on login", "body": "",
+         "created_at": "2024-05-03T10:00:00Z", "html_url": "https://github.com/acme/app/issues/3"},
+        {"id": None, "number": 2, "title": "acme loses data on sync", "body": "",
+         "created_at": "2024-05-02T10:00:00Z", "html_url": "https://github.com/acme/app/issues/2"},
+        {"id": 501, "number": 1, "title": "acme docs typo", "body": "",
+         "created_at": "2024-05-01T10:00:00Z", "html_url": "https://github.com/acme/app/issues/1"}]}
+    replay = Replay([file_response("/search/issues", json.dumps(issues).encode(), "application/json")])
+    config = make_config({"type": "github", "base_url": BASE_URL}, {"any": ["acme"]})
+    result = run(db, config, replay.transport())
+    assert (result.status, result.new, result.duplicates, result.rejected) == ("ok", 1, 0, 2)
+    assert [r[0] for r in db.execute("SELECT external_id FROM mentions")] == ["501"]
+
+    page = stackexchange_page()
+    page["items"][0]["question_id"] = None
+    replay = Replay([file_response("/2.3/search/advanced", json.dumps(page).encode(), "application/json")])
+    config = make_config({"type": "stackexchange", "base_url": BASE_URL, "options": {"query": "acme"}},
+                         {"any": ["acme", "unrelated"]})
+    result = run(db, config, replay.transport())
+    assert (result.fetched, result.new, result.rejected) == (3, 1, 2)  # 'yesterday-ish' and the null id
+    stored = {r[0] for r in db.execute("SELECT external_id FROM mentions WHERE source = 'stackexchange'")}
+    assert stored == {"stackoverflow.com:10"}

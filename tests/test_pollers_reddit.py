@@ -259,3 +259,24 @@ def test_an_interrupted_first_poll_resumes_and_reads_the_pages_it_never_reached(
     sent = [r.url.params for r in server.requests[asked:]]
     assert [(p.get("before"), p.get("after")) for p in sent] == [("t3_new0", None), (None, None)]
     assert load_cursors(db, "brand", key) == {"newest": "t3_new0"}
+
+
+def test_children_without_an_id_are_rejected_not_stored_as_none(shared_file, db):
+    """`name` and `id` null (or empty): rejected as malformed, never stored as 't3_None'."""
+    body = shared_file("api/reddit/response_bodies/r_all_new_2016-12-22.json").read_bytes()
+    listing = json.loads(body)
+    children = listing["data"]["children"]
+    children[0]["data"]["name"], children[0]["data"]["id"] = None, None
+    children[1]["data"]["name"], children[1]["data"]["id"] = None, None
+    children[2]["data"]["name"], children[2]["data"]["id"] = "", ""
+    del children[3]["data"]["name"]  # the id alone still names it
+    problems = []
+    mentions = RedditPoller.parse(listing, problems)
+    assert len(problems) == 3 and "id: missing" in problems[0]
+    assert len(mentions) == 97
+    assert mentions[0].external_id == "t3_" + children[3]["data"]["id"]
+
+    replay = Replay([file_response("/r/all/new.json", json.dumps(listing).encode(), "application/json")])
+    result = run(db, make_config({"subreddit": "all", "mode": "new", "max_pages": 1}), replay)
+    assert (result.status, result.fetched, result.rejected) == ("ok", 100, 3)
+    assert not {"t3_None", "t3_", "None"} & set(stored(db))

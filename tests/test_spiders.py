@@ -125,27 +125,36 @@ def test_malformed_and_off_topic_reviews_are_counted_not_stored(review_crawls):
             assert review["text"] not in stored_texts
 
 
+def blocked_start_url(site) -> str:
+    """The error line of review_watch's start URL that robots.txt disallows."""
+    return (f"{site.base}/private/acme-internal.html: disallowed by the site's robots.txt "
+            f"({site.base}/robots.txt), so this start URL is never fetched")
+
+
 def test_robots_txt_is_obeyed_and_the_project_user_agent_is_sent(review_crawls, site):
     requests = review_crawls["first_requests"]
     assert "/robots.txt" in requests
     assert not [path for path in requests if path.startswith("/private/")]
     assert review_crawls["first"]["robots_blocked"] == 1
+    # a start URL robots.txt disallows can never be read: an error line naming it, every crawl
+    assert blocked_start_url(site) in review_crawls["first"]["errors"]
+    assert blocked_start_url(site) in review_crawls["second"]["errors"]
     assert site.user_agents == {USER_AGENT}
 
 
 def test_a_failing_page_is_an_error_and_a_flaky_one_is_retried(review_crawls, site):
     first = review_crawls["first"]
     broken = f"{site.base}/acme/reviews-{LAST_PAGE + 1}.html"
-    assert first["errors"] == [f"{broken}: HTTP 500"]
+    assert first["errors"] == [blocked_start_url(site), f"{broken}: HTTP 500"]
     requests = review_crawls["first_requests"]
     assert requests.count("/acme/reviews-2.html") == 2  # 500 once, then read
     assert first["pages"] == LAST_PAGE
 
 
-def test_a_second_crawl_adds_no_duplicates_and_stops_at_known_reviews(review_crawls):
+def test_a_second_crawl_adds_no_duplicates_and_stops_at_known_reviews(review_crawls, site):
     second = review_crawls["second"]
     assert second["new"] == 0
-    assert second["errors"] == []
+    assert second["errors"] == [blocked_start_url(site)]
     assert len(review_crawls["rows_at_end"]) == len(review_crawls["rows"])
     listing_pages = [p for p in review_crawls["second_requests"] if p.startswith("/acme/")]
     assert listing_pages == ["/acme/reviews-1.html"]

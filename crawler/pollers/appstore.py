@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
-from crawler.pollers.base import FetchError, Page, Poller, dig, parse_items, text_of
+from crawler.pollers.base import FetchError, Page, Poller, dig, optional_text, parse_items, text_of
 from storage import Mention
 
 MAX_PAGES = 10  # Apple's limit
@@ -81,10 +81,10 @@ def _mention_from_json(entry: dict, fallback_time: Any) -> Mention:
         source="appstore",
         external_id=review_id,
         text=text_of(dig(entry, "content", "label")),
-        title=text_of(dig(entry, "title", "label")) or None,
+        title=optional_text(dig(entry, "title", "label"), "title"),
         created_at=created,
-        url=text_of(dig(entry, "link", "attributes", "href")) or None,
-        author=text_of(dig(entry, "author", "name", "label")) or None,
+        url=optional_text(dig(entry, "link", "attributes", "href"), "url"),
+        author=optional_text(dig(entry, "author", "name", "label"), "author"),
         rating=rating,
     )
 

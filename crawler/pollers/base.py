@@ -1,9 +1,13 @@
 """The shared part of every API poller: a polite HTTP fetcher and the poller base class.
 
-`Fetcher` wraps one `httpx.Client` per source: explicit timeouts, a User-Agent naming the project,
-a minimum interval between requests, and retries with exponential backoff that honour `Retry-After`
-on 429 and 5xx answers (and on 403 when it carries one: GitHub's secondary rate limit). Every problem comes out as a `FetchError` whose message is one line (no
-URLs with query strings, no tokens).
+`Fetcher` wraps one `httpx.Client` per source: explicit timeouts, a wall-clock limit on each
+request (REQUEST_DEADLINE: httpx's timeouts are per socket operation, so a server trickling its
+answer would hold a poll for as long as it likes), a User-Agent naming the project, a minimum
+interval between requests, and retries with exponential backoff that honour `Retry-After` on 429
+and 5xx answers (and on 403 when it carries one: GitHub's secondary rate limit), and the end of a
+rate limit an API announces in its own way (GitHub's `X-RateLimit-Reset`, Stack Exchange's
+`throttle_violation`). Every problem comes out as a `FetchError` whose message is one line (no URLs
+with query strings, no tokens), with the API's own short error message when its body has one.
 
 A `Poller` turns payloads into `Mention`s with a pure `parse(payload, problems)` (malformed items are
 logged and skipped, never raised) and pages through a source with `pages()`, a generator of `Page`s
@@ -20,6 +24,8 @@ pass's last page, so a resumed pass re-reads the top and moves that cursor only 
 """
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import datetime as dt
 import email.utils
 import json
@@ -31,17 +37,21 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import httpcore
 import httpx
 
 from mentionwatch import __version__
 from mentionwatch.config import SourceConfig, Watch
-from mentionwatch.logging_setup import remember_secrets
+from mentionwatch.logging_setup import redact, remember_secrets
 from storage import Mention
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"mentionwatch/{__version__} (+https://github.com/mentionwatch/mentionwatch)"
-DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)  # per socket operation (connect, each read)
+# the longest one request may take in all (connecting, sending, the whole answer, its redirects)
+REQUEST_DEADLINE = 60.0
+MAX_REDIRECTS = 20  # httpx's default
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # answers that no other search of the same source would escape (see FetchError.whole_source):
 # refused credentials, no such endpoint (a wrong base_url), rate limits
@@ -49,6 +59,8 @@ SOURCE_WIDE_STATUSES = frozenset({401, 403, 404, 407, 410, 429})
 UNFINISHED = "unfinished"  # cursor kept by crawler.collect: a pass began and has not finished
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|h\d)\b[^>]*>", re.IGNORECASE)
+# what a browser does not show: its text must not make a post count as a mention
+_HIDDEN_ELEMENT = re.compile(r"<(script|style|noscript)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
 
 
 class FetchError(Exception):
@@ -56,31 +68,131 @@ class FetchError(Exception):
 
     `whole_source`: the source itself is unusable right now (unreachable, refusing our credentials,
     rate-limiting us, a bad option), so the other searches of the same poll need not be tried.
+
+    `retry_at`: when the source said its rate limit ends (UTC), if it did and that was too far off
+    to wait for.
     """
 
-    def __init__(self, message: str, *, whole_source: bool = False):
+    def __init__(self, message: str, *, whole_source: bool = False, retry_at: dt.datetime | None = None):
         super().__init__(message)
         self.whole_source = whole_source
+        self.retry_at = retry_at
 
 
 def make_client(transport: httpx.BaseTransport | None = None, headers: dict | None = None) -> httpx.Client:
-    """The one httpx client of a source (use it as a context manager)."""
-    return httpx.Client(
+    """The one httpx client of a source (use it as a context manager).
+
+    Its own network transports (not a `transport` given by a test) keep to the deadline a
+    `Fetcher` sets for each request.
+    """
+    client = httpx.Client(
         timeout=DEFAULT_TIMEOUT,
         headers={"User-Agent": USER_AGENT, **(headers or {})},
         follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
         transport=transport,
     )
+    if transport is None:
+        for own in (client._transport, *client._mounts.values()):  # proxies from the environment too
+            keeps_deadlines(own)
+    return client
+
+
+def keeps_deadlines(transport: httpx.BaseTransport | None) -> bool:
+    """Make an httpx.HTTPTransport's connections honour the deadline of the request in progress
+    (see `Fetcher.request`): every connect, read and write gets at most the time left, so the
+    request stops at the deadline however slowly the server trickles its answer. Says whether it
+    could (httpx keeps its connection pool in a private attribute: a test checks it still does)."""
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, _DeadlineBackend):
+        return True
+    if not isinstance(backend, httpcore.NetworkBackend):
+        log.debug("cannot set request deadlines on %r", transport)
+        return False
+    pool._network_backend = _DeadlineBackend(backend)
+    return True
+
+
+@dataclass
+class _Deadline:
+    at: float  # time.monotonic()
+    reached: bool = False
+
+
+_DEADLINE: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar("request_deadline", default=None)
+
+
+def _within_deadline(operation: Callable[[float | None], Any], timeout: float | None, too_slow: type) -> Any:
+    """operation(timeout), with the timeout cut to the time left before the current deadline."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return operation(timeout)
+    left = deadline.at - time.monotonic()
+    if left <= 0:
+        deadline.reached = True
+        raise too_slow("request deadline reached")
+    if timeout is not None and timeout < left:
+        return operation(timeout)
+    try:
+        return operation(left)
+    except httpcore.TimeoutException:
+        deadline.reached = True
+        raise
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return _within_deadline(lambda t: self._stream.read(max_bytes, t), timeout, httpcore.ReadTimeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        return _within_deadline(lambda t: self._stream.write(buffer, t), timeout, httpcore.WriteTimeout)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(_within_deadline(
+            lambda t: self._stream.start_tls(ssl_context, server_hostname, t), timeout, httpcore.ConnectTimeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend):
+        self._backend = backend
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None, socket_options=None) -> httpcore.NetworkStream:
+        return _DeadlineStream(_within_deadline(
+            lambda t: self._backend.connect_tcp(host, port, t, local_address, socket_options),
+            timeout, httpcore.ConnectTimeout))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options=None) -> httpcore.NetworkStream:
+        return _DeadlineStream(_within_deadline(
+            lambda t: self._backend.connect_unix_socket(path, t, socket_options), timeout,
+            httpcore.ConnectTimeout))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
 
 
 class Fetcher:
     """GET with rate limiting, retries and one-line errors. `sleep` and `clock` are injectable."""
 
     def __init__(self, client: httpx.Client, *, min_interval: float = 1.0, max_retries: int = 3,
-                 backoff: float = 2.0, max_wait: float = 120.0,
+                 backoff: float = 2.0, max_wait: float = 120.0, deadline: float | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic):
         self.client = client
+        # seconds one request may take in all, on the real clock (default REQUEST_DEADLINE)
+        self.deadline = REQUEST_DEADLINE if deadline is None else deadline
         self.min_interval = min_interval
         self.max_retries = max_retries
         self.backoff = backoff
@@ -97,34 +209,61 @@ class Fetcher:
     def request(self, method: str, url: str, *, params: dict | None = None,
                 headers: dict | None = None, data: dict | None = None, auth=None,
                 ok_statuses: Iterable[int] = ()) -> httpx.Response:
-        """One request, retried on timeouts, connection errors, 429 and 5xx; FetchError otherwise."""
+        """One request, retried on timeouts, connection errors, 429, 5xx and rate limits with a
+        known end; FetchError otherwise."""
         where = describe_url(url)
         for attempt in range(self.max_retries + 1):
             self._respect_rate_limit()
+            deadline = _Deadline(time.monotonic() + self.deadline)
+            token = _DEADLINE.set(deadline)
             try:
                 response = self.client.request(method, url, params=params, headers=headers,
                                                data=data, auth=auth)
             except httpx.TimeoutException:
+                if deadline.reached:  # retrying would only stall the poll as long again
+                    raise FetchError(f"{method} {where}: answer too slow (over {self.deadline:g} s)",
+                                     whole_source=True) from None
                 problem, delay = f"{method} {where}: timed out", self._backoff_delay(attempt)
                 whole_source = True
             except httpx.TransportError as exc:
-                problem, delay = f"{method} {where}: {_transport_problem(exc)}", self._backoff_delay(attempt)
+                problem, delay = f"{method} {where}: {network_problem(exc)}", self._backoff_delay(attempt)
                 whole_source = True
+            except httpx.TooManyRedirects:  # the server sends us round in a circle: not worth a retry
+                raise FetchError(f"{method} {where}: redirect loop (more than {self.client.max_redirects} "
+                                 f"redirects)", whole_source=True) from None
+            except httpx.DecodingError as exc:  # e.g. a body that is not the gzip its header says
+                raise FetchError(f"{method} {where}: the answer could not be decoded "
+                                 f"({_one_line(str(exc))[:100] or 'DecodingError'})") from None
             else:
                 status = response.status_code
                 if status < 300 or status in set(ok_statuses):
                     return response
+                detail = api_error_detail(response)
                 problem = f"{method} {where}: HTTP {status} {response.reason_phrase}".rstrip()
+                if detail:
+                    problem += f": {detail}"
                 whole_source = status in SOURCE_WIDE_STATUSES
                 delay = _retry_after(response)
+                limited_until = None if delay is not None else _rate_limit_end(response)
+                if limited_until is not None:  # an API's own rate limit, with its end: like Retry-After
+                    whole_source = True
+                    delay = max(1.0, (limited_until - _utc_now()).total_seconds())
                 # a 403 with Retry-After is a rate limit (GitHub's secondary one), not a refusal
-                if status not in RETRY_STATUSES and not (status == 403 and delay is not None):
-                    raise FetchError(problem, whole_source=whole_source)
+                if (status not in RETRY_STATUSES and not (status == 403 and delay is not None)
+                        and limited_until is None):
+                    raise FetchError(problem, whole_source=whole_source or _is_rate_limit(response))
                 if delay is None:
                     delay = self._backoff_delay(attempt)
+                elif delay > self.max_wait and limited_until is not None:
+                    raise FetchError(f"{problem} (rate limited until {_when(limited_until)}, "
+                                     f"in {_duration(delay)}; not waiting that long)",
+                                     whole_source=True, retry_at=limited_until)
                 elif delay > self.max_wait:
                     raise FetchError(f"{problem} (Retry-After {delay:.0f}s is longer than "
-                                     f"{self.max_wait:.0f}s; try again later)", whole_source=True)
+                                     f"{self.max_wait:.0f}s; try again later)", whole_source=True,
+                                     retry_at=_utc_now() + dt.timedelta(seconds=delay))
+            finally:
+                _DEADLINE.reset(token)
             if attempt == self.max_retries:
                 break
             log.info("%s; retrying in %.1fs", problem, delay)
@@ -177,16 +316,129 @@ _WARNED: set[str] = set()
 
 
 def decode_json(response: httpx.Response) -> Any:
-    """The JSON body of a response, or a FetchError saying what came instead."""
+    """The JSON body of a response, or a FetchError saying what came instead.
+
+    Bytes that are not UTF-8 (one Latin-1 character in one item) do not cost the whole answer:
+    they become U+FFFD in that item's text, with one warning for the answer.
+    """
     where = describe_url(str(response.request.url)) if response.request else "response"
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = response.content
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:100].lower()
+    if not start:
+        raise FetchError(f"GET {where}: empty answer (HTTP {response.status_code}, {len(body)} bytes)")
+    if start.startswith(b"<"):  # markup where JSON was expected: a login, error or moved page
+        if "xml" in content_type or start.startswith((b"<?xml", b"<rss", b"<feed")):
+            raise FetchError(f"GET {where}: expected JSON, got XML ({content_type or 'no content type'})")
+        raise FetchError(f"GET {where}: expected JSON, got an HTML page")
     # some older feed services label JSON as text/javascript; HTML, XML or plain text are refused
     if "json" not in content_type and content_type != "text/javascript":
         raise FetchError(f"GET {where}: expected JSON, got {content_type or 'no content type'}")
     try:
-        return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FetchError(f"GET {where}: invalid JSON (truncated?): {str(exc)[:80]}") from None
+        text = body.decode(json.detect_encoding(body))
+    except UnicodeDecodeError as exc:
+        text = body.decode(exc.encoding, "replace")
+        log.warning("GET %s: the answer is not valid %s (first bad byte at %d); the bad bytes are "
+                    "kept as U+FFFD", where, exc.encoding.upper(), exc.start)
+    except LookupError:  # not an encoding JSON may have
+        raise FetchError(f"GET {where}: invalid JSON (not UTF-8, -16 or -32 text)") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not text[exc.pos:].strip():  # the text ended where more was expected
+            raise FetchError(f"GET {where}: invalid JSON (truncated?): the answer ends after "
+                             f"{len(body)} bytes: {exc.msg}") from None
+        raise FetchError(f"GET {where}: invalid JSON at line {exc.lineno} column {exc.colno}: "
+                         f"{exc.msg}") from None
+    except ValueError as exc:  # e.g. a number too long to convert
+        raise FetchError(f"GET {where}: invalid JSON: {str(exc)[:80]}") from None
+
+
+# fields of an API's JSON error answer, in the order they are quoted (name, then message)
+_ERROR_NAME_FIELDS = ("error_name",)  # Stack Exchange: throttle_violation, access_token_invalid, ...
+_ERROR_MESSAGE_FIELDS = ("error_message", "message", "error_description", "detail")
+_MAX_DETAIL = 160
+
+
+def api_error_detail(response: httpx.Response) -> str | None:
+    """The API's short error name and message from a JSON error body (Stack Exchange
+    `error_name`/`error_message`, GitHub `message`, Bluesky `error` + `message`), one line,
+    redacted; None when the body has none. A lone `error` field is not quoted (often a bare code)."""
+    body = _json_error_body(response)
+    if body is None:
+        return None
+    message = next((body[k] for k in _ERROR_MESSAGE_FIELDS if isinstance(body.get(k), str)), None)
+    name = next((body[k] for k in _ERROR_NAME_FIELDS if isinstance(body.get(k), str)), None)
+    if name is None and message is not None and isinstance(body.get("error"), str):
+        name = body["error"]
+    parts = [_one_line(p) for p in (name, message) if p and _one_line(p)]
+    parts = [p for p in dict.fromkeys(parts) if p.lower() != response.reason_phrase.lower()]
+    if not parts:
+        return None
+    detail = redact(": ".join(parts))
+    return detail if len(detail) <= _MAX_DETAIL else detail[:_MAX_DETAIL - 1].rstrip() + "…"
+
+
+def _json_error_body(response: httpx.Response) -> dict | None:
+    content = response.content
+    if not content or len(content) > 64_000 or not content.lstrip()[:1] == b"{":
+        return None
+    try:
+        body = json.loads(content.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+_AVAILABLE_IN = re.compile(r"available in (\d{1,9}) seconds?", re.IGNORECASE)
+
+
+def _is_rate_limit(response: httpx.Response) -> bool:
+    """An API-specific rate-limit answer, whether or not it says when the limit ends."""
+    body = _json_error_body(response) or {}
+    return (body.get("error_name") == "throttle_violation"  # Stack Exchange (HTTP 400)
+            or (response.status_code in (403, 429)
+                and response.headers.get("x-ratelimit-remaining", "").strip() == "0"))  # GitHub
+
+
+def _rate_limit_end(response: httpx.Response) -> dt.datetime | None:
+    """When an API's own rate limit ends (UTC), as GitHub (`X-RateLimit-Remaining: 0` with
+    `X-RateLimit-Reset`, Unix seconds) or Stack Exchange (`throttle_violation`, "more requests
+    available in N seconds") tell it; None when this is no such answer or it does not say."""
+    if not _is_rate_limit(response):
+        return None
+    reset = response.headers.get("x-ratelimit-reset", "").strip()
+    if reset.isdigit() and len(reset) <= 12:
+        return dt.datetime.fromtimestamp(int(reset), dt.timezone.utc)
+    body = _json_error_body(response) or {}
+    match = _AVAILABLE_IN.search(str(body.get("error_message", "")))
+    if match:
+        return _utc_now() + dt.timedelta(seconds=int(match.group(1)))
+    return None
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(seconds: float) -> str:
+    """'3d04h', '22h55m', '3m20s', '45s'."""
+    seconds = int(round(seconds))
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def describe_url(url: str) -> str:
@@ -224,10 +476,12 @@ _FALLBACK_REASONS = {
 }
 
 
-def _transport_problem(exc: httpx.TransportError) -> str:
-    """'connection refused (ConnectError)': the reason in plain words, then the error's type."""
+def network_problem(exc: BaseException) -> str:
+    """'connection refused (ConnectError)': the reason of a network error (httpx's, or urllib's
+    URLError) in plain words, then the error's type."""
     name = type(exc).__name__
     message = " ".join(str(exc).lower().split())  # one line
+    message = re.sub(r"^<urlopen error (.*)>$", r"\1", message)
     reason = next((plain for words, plain in _PLAIN_REASONS if words in message), None)
     if reason is None:
         reason = re.sub(r"^\[errno -?\d+\]\s*", "", message)[:120] or _FALLBACK_REASONS.get(name)
@@ -403,7 +657,9 @@ def parse_items(items: Any, build: Callable[[dict], Mention | None], source: str
                 problems: list[str] | None) -> list[Mention]:
     """Apply `build` to each item; any item that breaks it is logged and skipped.
 
-    `build` may return None for an item that is not a mention at all (e.g. a deleted post).
+    `build` may return None for an item that is not a mention at all (e.g. a deleted post). Only an
+    unusable id, text or date costs the item: a bad optional field (author, title, url, lang,
+    rating, author_reach) is left empty with a warning naming it (see `optional_text`).
     """
     if problems is None:
         problems = []
@@ -413,16 +669,39 @@ def parse_items(items: Any, build: Callable[[dict], Mention | None], source: str
         return []
     mentions = []
     for position, item in enumerate(items):
+        where = f"{source}: item {position + 1}"
+        token = _ITEM.set(where)
         try:
             if not isinstance(item, dict):
                 raise ValueError(f"expected an object, got {type(item).__name__}")
             mention = build(item)
             if mention is not None:
-                mentions.append(mention.normalized())
+                mentions.append(_normalized_without_bad_optional_fields(mention, where))
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
-            problems.append(f"{source}: item {position + 1}: {type(exc).__name__}: {str(exc)[:120]}")
+            problems.append(f"{where}: {type(exc).__name__}: {str(exc)[:120]}")
             log.warning("skipped malformed item: %s", problems[-1])
+        finally:
+            _ITEM.reset(token)
     return mentions
+
+
+# what a mention can do without: a bad value there is dropped, not the whole mention
+OPTIONAL_FIELDS = ("url", "author", "author_reach", "title", "lang", "rating")
+_ITEM: contextvars.ContextVar[str | None] = contextvars.ContextVar("parsed_item", default=None)
+
+
+def _normalized_without_bad_optional_fields(mention: Mention, where: str) -> Mention:
+    """mention.normalized(), with each optional field it refuses left empty (and a warning)."""
+    for _ in range(len(OPTIONAL_FIELDS) + 1):
+        try:
+            return mention.normalized()
+        except ValueError as exc:  # storage names the field first: 'rating: not a number: ...'
+            name = str(exc).split(":", 1)[0]
+            if name not in OPTIONAL_FIELDS or getattr(mention, name) is None:
+                raise
+            log.warning("%s: %s; kept the item without its %s", where, str(exc)[:120], name)
+            mention = dataclasses.replace(mention, **{name: None})
+    return mention.normalized()
 
 
 def dig(node: Any, *path: Any, default: Any = None) -> Any:
@@ -438,18 +717,31 @@ def dig(node: Any, *path: Any, default: Any = None) -> Any:
 
 
 def text_of(value: Any) -> str:
-    """A string field, '' when missing; anything else is a malformed payload."""
+    """A string field, '' when missing; a number is kept as its text (an author named 42);
+    anything else (an object, a list) is a malformed payload."""
     if value is None:
         return ""
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {type(value).__name__}")
-    return value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected text, got {type(value).__name__}")
+
+
+def optional_text(value: Any, name: str) -> str | None:
+    """An optional text field (author, title, url): None when missing or empty, a number as its
+    text, and None with a warning naming the field when it is anything else; never raises."""
+    try:
+        return text_of(value) or None
+    except (TypeError, ValueError) as exc:  # ValueError: an int too long to write out
+        log.warning("%s: %s: %s; kept the item without it", _ITEM.get() or "item", name, exc)
+        return None
 
 
 def html_to_text(html: str) -> str:
     """Plain text from the small HTML snippets APIs return (Mastodon statuses, feed summaries)."""
     import html as html_lib
 
-    text = _BLOCK_TAG.sub("\n", html)
+    text = _BLOCK_TAG.sub("\n", _HIDDEN_ELEMENT.sub(" ", html))
     text = html_lib.unescape(_TAG.sub("", text))
     return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+", " ", text)).strip()

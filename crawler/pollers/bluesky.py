@@ -1,5 +1,8 @@
 """Bluesky posts through `app.bsky.feed.searchPosts` (newest first, paged with `cursor`); later
-polls ask only for posts after the newest stored one (`since`), optionally in one language (`lang`).
+polls ask only for posts after the newest one read (`since`), optionally in one language (`lang`).
+The cursor is the posts' sortAt (the server's indexedAt, or createdAt when earlier), never later
+than the poll's start; more new posts than `max_pages` pages are read by the next polls (`since` and
+`until` windows, see crawler.cursors.newest_first_pages).
 
 Bluesky's public AppView may require a login for search: put an access token (JWT) in the
 environment variable named by `token_env` (default MENTIONWATCH_BLUESKY_TOKEN) if it answers 401/403.
@@ -9,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from crawler.cursors import Batch, Window, iso_cursor, iso_time, newest_first_pages, unix_time
 from crawler.pollers.base import Page, Poller, dig, parse_items, text_of
 from storage import Mention, parse_timestamp
 
@@ -23,7 +27,8 @@ class BlueskyPoller(Poller):
         "query": "remote search text (default: built from the watch's query)",
         "lang": "only posts in this language, e.g. 'en' (default: the watch's first language, if any)",
         "token_env": f"environment variable holding an access token (default {TOKEN_ENV})",
-        "max_pages": "pages of 100 read on the first poll (default 5)",
+        "max_pages": "pages of 100 per poll (default 5): how far back the first poll reads; later polls "
+                     "read up to this many of new posts, then of any backlog",
     }
     default_base_url = "https://public.api.bsky.app"
     credentials = {TOKEN_ENV: "an access token (JWT)"}
@@ -41,33 +46,48 @@ class BlueskyPoller(Poller):
         return parse_items(dig(payload, "posts"), _mention_from_post, "bluesky", problems)
 
     def pages(self) -> Iterator[Page]:
-        since = self.cursors.get("since")
-        cursor, newest = None, None
-        headers = self.bearer_headers()
+        self._headers = self.bearer_headers()
         languages = self.watch.query.languages
-        lang = self.option("lang", languages[0] if len(languages) == 1 else None)
-        for number in range(self.max_pages):
-            params = {"q": self.search_terms(), "sort": "latest", "limit": PAGE_LIMIT}
-            for name, value in (("since", since), ("lang", lang), ("cursor", cursor)):
-                if value:
-                    params[name] = value
-            payload = self.fetcher.get_json(f"{self.base_url}/xrpc/app.bsky.feed.searchPosts",
-                                            params=params, headers=headers)
-            page, hit_known = self.make_page(payload, dig(payload, "posts"))
-            if number == 0:
-                newest = _newest_time(page.parsed)  # stored ones too: a resumed pass skips them
-            cursor = dig(payload, "cursor")
-            last = (hit_known or not page.fetched or not isinstance(cursor, str) or not cursor
-                    or number + 1 == self.max_pages)
-            if last and newest:
-                page.cursors = {"since": newest}
-            yield page
-            if last:
-                break
+        self._lang = self.option("lang", languages[0] if len(languages) == 1 else None)
+        return newest_first_pages(self, self._fetch, name="since", decode=iso_cursor, encode=iso_time)
+
+    def _fetch(self, window: Window, token: str | None) -> Batch:
+        """One page of the posts in `window`, newest first by Bluesky's sortAt (`since`, `until`)."""
+        params = {"q": self.search_terms(), "sort": "latest", "limit": PAGE_LIMIT}
+        since = iso_time(window.after) if window.after is not None else None  # counts itself in
+        until = iso_time(window.until + 1) if window.until is not None else None  # does not
+        for name, value in (("since", since), ("until", until), ("lang", self._lang), ("cursor", token)):
+            if value:
+                params[name] = value
+        payload = self.fetcher.get_json(f"{self.base_url}/xrpc/app.bsky.feed.searchPosts",
+                                        params=params, headers=self._headers)
+        posts = dig(payload, "posts")
+        # stored items are skipped, not stopped at: newest_first_pages decides where to stop
+        page, _ = self.make_page(payload, posts, stop_at_known=False)
+        cursor = dig(payload, "cursor")
+        more = bool(page.fetched) and isinstance(cursor, str) and bool(cursor)
+        total = dig(payload, "hitsTotal")
+        return Batch(page, _sort_times(posts, page.parsed), cursor if more else None,
+                     total if isinstance(total, int) and not isinstance(total, bool) else None)
 
 
-def _newest_time(mentions: list[Mention]) -> str | None:
-    return max((m.created_at for m in mentions), default=None)
+def _sort_times(posts: Any, accepted: list[Mention]) -> dict[str, int]:
+    """Unix seconds of each accepted post's sortAt, the time `since` and `until` filter on: the
+    server's indexedAt, or the author's createdAt when that is earlier. Never createdAt alone: a
+    client clock 20 hours fast would move the cursor past every post of the next 20 hours. A post
+    without a readable indexedAt gives no time."""
+    ids = {m.external_id for m in accepted}
+    times = {}
+    for post in posts if isinstance(posts, list) else []:
+        uri = post.get("uri") if isinstance(post, dict) else None
+        if not isinstance(uri, str) or uri.strip() not in ids:
+            continue
+        indexed = unix_time(post.get("indexedAt"))
+        if indexed is None:
+            continue
+        created = unix_time(dig(post, "record", "createdAt"))
+        times[uri.strip()] = indexed if created is None else min(indexed, created)
+    return times
 
 
 def _thread_posts(thread: Any) -> list:

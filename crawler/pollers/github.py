@@ -2,13 +2,16 @@
 
 Works without a token (10 searches a minute); with MENTIONWATCH_GITHUB_TOKEN set, 30 a minute.
 The token is sent as a header only and never logged. Later polls ask only for issues created after
-the newest stored one (`created:>...` in the query).
+the newest one read (`created:>...` in the query); more new ones than `max_pages` pages are read by
+the next polls (`created:A..B` windows, see crawler.cursors.newest_first_pages).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from crawler.cursors import (Batch, Window, created_times, iso_cursor, iso_time, newest_first_pages,
+                             required_id)
 from crawler.pollers.base import Page, Poller, dig, parse_items, text_of
 from storage import Mention
 
@@ -22,7 +25,8 @@ class GitHubPoller(Poller):
     options_doc = {
         "query": "remote search text (default: built from the watch's query)",
         "qualifiers": "extra GitHub search qualifiers, e.g. 'repo:org/name is:issue'",
-        "max_pages": "pages of 100 read on the first poll (default 3)",
+        "max_pages": "pages of 100 per poll (default 3): how far back the first poll reads; later polls "
+                     "read up to this many of new posts, then of any backlog",
     }
     default_base_url = "https://api.github.com"
     default_max_pages = 3
@@ -40,34 +44,34 @@ class GitHubPoller(Poller):
         return parse_items(dig(payload, "items"), _mention_from_issue, "github", problems)
 
     def pages(self) -> Iterator[Page]:
-        headers = self.bearer_headers()
-        since = self.cursors.get("created")
-        query = " ".join(part for part in (self.search_terms(), self.option("qualifiers", ""),
-                                           f"created:>{since}" if since else "") if part)
-        newest = None
-        for number in range(1, self.max_pages + 1):
-            params = {"q": query, "sort": "created", "order": "desc", "per_page": PAGE_SIZE,
-                      "page": number}
-            payload = self.fetcher.get_json(f"{self.base_url}/search/issues", params=params,
-                                            headers=headers)
-            page, hit_known = self.make_page(payload, dig(payload, "items"))
-            if number == 1:
-                newest = max((m.created_at for m in page.parsed), default=None)  # stored ones too
-            total = dig(payload, "total_count")
-            last = (hit_known or page.fetched < PAGE_SIZE or number == self.max_pages
-                    or (isinstance(total, int) and number * PAGE_SIZE >= total))
-            if last and newest:
-                page.cursors = {"created": newest}
-            yield page
-            if last:
-                break
+        self._headers = self.bearer_headers()
+        return newest_first_pages(self, self._fetch, name="created", decode=iso_cursor, encode=iso_time)
+
+    def _fetch(self, window: Window, token: str | None) -> Batch:
+        """One page of the issues created in `window`, newest first (a `created:` qualifier)."""
+        number = int(token or 1)
+        if window.until is not None:  # a range counts both ends in
+            created = f"created:{iso_time((window.after or 0) + 1)}..{iso_time(window.until)}"
+        else:
+            created = f"created:>{iso_time(window.after)}" if window.after is not None else ""
+        query = " ".join(part for part in (self.search_terms(), self.option("qualifiers", ""), created)
+                         if part)
+        params = {"q": query, "sort": "created", "order": "desc", "per_page": PAGE_SIZE, "page": number}
+        payload = self.fetcher.get_json(f"{self.base_url}/search/issues", params=params,
+                                        headers=self._headers)
+        # stored items are skipped, not stopped at: newest_first_pages decides where to stop
+        page, _ = self.make_page(payload, dig(payload, "items"), stop_at_known=False)
+        total = dig(payload, "total_count")
+        total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        more = page.fetched >= PAGE_SIZE and not (total is not None and number * PAGE_SIZE >= total)
+        return Batch(page, created_times(page.parsed), str(number + 1) if more else None, total)
 
 
 def _mention_from_issue(issue: dict) -> Mention:
     user = issue.get("user") or {}
     return Mention(
         source="github",
-        external_id=str(issue["id"]),
+        external_id=required_id(issue.get("id"), "id"),
         text=text_of(issue.get("body")),
         title=text_of(issue.get("title")) or None,
         created_at=issue["created_at"],

@@ -2,12 +2,19 @@
 
 No key needed. The library talks to Google Play with urllib, outside httpx: any failure of it is
 caught and recorded on the crawl run as one line. Its `reviews()` swallows its own errors (an
-unreachable Play store, a wrong app_id) and answers "no reviews", so when a pass gets no review at
-all the app's Play page is read with the Fetcher: an error there fails the run with one line. Google changes that private interface often;
+unreachable Play store, a wrong app_id) and answers "no reviews", so the poller watches the
+library's requests: when a pass gets no review at all and one of them failed, that failure is the
+run's error line. Otherwise, with no review at all, the app's Play page is read with the Fetcher:
+an error there fails the run with one line. Google changes that private interface often;
 when the library breaks, `pip install -U google-play-scraper` is the fix. A library that can no
 longer read Google's answer while the page reads fine still looks like "no reviews": it gives the
 same empty answer for an app with no reviews in that language (it catches its own parse errors for
 that case too), and today's Play page cannot tell the two apart, so such a poll stays `ok`.
+
+`base_url` (a mirror or proxy of Google Play) applies to the library too: its review requests go
+to `{base_url}/_/PlayStoreUi/data/batchexecute`, and the Play page check reads
+`{base_url}/store/apps/details`, so the check always reads the host the library used. Without
+`base_url` both go to https://play.google.com.
 
 `parse` also reads a saved Google Play web page (the old 2016 review layout, as in the recorded
 `jp.mixi` page); `options.html_url` polls such a page instead of the library. Current Play pages
@@ -17,22 +24,83 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from crawler.pollers.base import FetchError, Page, Poller, parse_items, text_of
+from crawler.pollers.base import (FetchError, Page, Poller, describe_url, network_problem, optional_text,
+                                  parse_items, text_of)
 from storage import Mention
 
 PAGE_SIZE = 100
 PLAY_BASE_URL = "https://play.google.com"
 _JA_DATE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
 _WIDTH = re.compile(r"width:\s*(\d+(?:\.\d+)?)%")
+# the library keeps its request URL and request function as module state: one call at a time
+_LIBRARY_LOCK = threading.Lock()
 
 
-def _library_reviews(app_id: str, **kwargs) -> tuple[list[dict], Any]:
+class LibraryRequestFailed(Exception):
+    """The library's own request failed and it answered "no reviews" anyway; one line."""
+
+
+def _library_reviews(app_id: str, *, base_url: str | None = None, **kwargs) -> tuple[list[dict], Any]:
+    """google_play_scraper.reviews() against `base_url` (default Google Play); raises
+    LibraryRequestFailed when it answers no review because its request failed."""
     from google_play_scraper import Sort, reviews
+    from google_play_scraper.constants.request import Formats
+    from google_play_scraper.features import reviews as reviews_module
 
-    return reviews(app_id, sort=Sort.NEWEST, **kwargs)
+    endpoint = Formats.Reviews
+    failures: list[BaseException] = []
+    real_post = getattr(reviews_module, "post", None)
+
+    def watched_post(*args, **kw):
+        try:
+            return real_post(*args, **kw)
+        except Exception as exc:
+            failures.append(exc)
+            raise
+
+    redirected = False
+    with _LIBRARY_LOCK:
+        try:
+            if base_url:
+                base_url = base_url.rstrip("/")
+                url_format = getattr(type(endpoint), "URL_FORMAT", None)
+                if isinstance(url_format, str) and "URL_FORMAT" not in vars(endpoint):
+                    endpoint.URL_FORMAT = url_format.replace(PLAY_BASE_URL, base_url, 1)
+                    redirected = True
+                if not (redirected and endpoint.build(lang="en", country="us").startswith(base_url + "/")):
+                    raise LibraryRequestFailed(
+                        "this google-play-scraper version cannot be pointed at base_url; remove "
+                        "base_url (or give options.html_url)")
+            request_url = endpoint.build(lang=kwargs.get("lang", "en"), country=kwargs.get("country", "us"))
+            if real_post is not None:
+                reviews_module.post = watched_post
+            found, token = reviews(app_id, sort=Sort.NEWEST, **kwargs)
+        finally:
+            if real_post is not None:
+                reviews_module.post = real_post
+            if redirected:
+                del endpoint.URL_FORMAT
+    if not found and failures:
+        raise LibraryRequestFailed(f"no reviews came back: the library's POST {describe_url(request_url)} "
+                                   f"failed: {_library_problem(failures[-1])}")
+    return found, token
+
+
+def _library_problem(exc: BaseException) -> str:
+    """The library's request failure in plain words: 'connection refused (URLError)', 'HTTP 404'."""
+    message = " ".join(str(exc).split())
+    status = re.search(r"\((\d{3})\)|Status code (\d{3})", message)
+    if status:
+        code = status.group(1) or status.group(2)
+        hint = " (is options.app_id the package name?)" if code == "404" else ""
+        return f"HTTP {code}{hint}"
+    if "PlayGatewayError" in message:
+        return "Google Play refused it (rate limit: PlayGatewayError)"
+    return network_problem(exc)
 
 
 class GooglePlayPoller(Poller):
@@ -66,10 +134,13 @@ class GooglePlayPoller(Poller):
         for number in range(self.max_pages):
             if number:
                 self.fetcher.wait(self.fetcher.min_interval)
+            extra = {"base_url": self.base_url} if self.source_cfg.base_url else {}
             try:
                 reviews, token = self.fetch_reviews(
                     app_id, lang=self.option("lang", "en"), country=self.option("country", "us"),
-                    count=PAGE_SIZE, continuation_token=token)
+                    count=PAGE_SIZE, continuation_token=token, **extra)
+            except LibraryRequestFailed as exc:
+                raise FetchError(f"googleplay: {app_id}: {exc}", whole_source=True) from None
             except Exception as exc:  # the library raises anything from urllib or its own parsing
                 raise FetchError(f"googleplay: {app_id}: {type(exc).__name__}: {str(exc)[:150]}") from None
             if number == 0 and not reviews:
@@ -84,8 +155,9 @@ class GooglePlayPoller(Poller):
                 break
 
     def _check_app_page(self, app_id: str) -> None:
-        """No review at all: tell 'the app has none' from 'the library could not reach Google Play'."""
-        url = f"{self.source_cfg.base_url or PLAY_BASE_URL}/store/apps/details"
+        """No review at all: tell 'the app has none' from 'the library could not reach Google Play'.
+        The page is read from the host the library used (base_url, else Google Play)."""
+        url = f"{self.base_url if self.source_cfg.base_url else PLAY_BASE_URL}/store/apps/details"
         params = {"id": app_id, "hl": self.option("lang", "en"), "gl": self.option("country", "us")}
         try:
             self.fetcher.get(url, params=params)
@@ -116,7 +188,7 @@ def _mention_from_review(review: dict) -> Mention:
         created_at=at if isinstance(at, dt.datetime) else str(at),
         url=(f"https://play.google.com/store/apps/details?id={app_id}&reviewId={review_id}"
              if app_id else None),
-        author=text_of(review.get("userName")) or None,
+        author=optional_text(review.get("userName"), "author"),
         rating=review.get("score"),
         lang=review.get("lang") if isinstance(review.get("lang"), str) else None,
     )

@@ -1,16 +1,19 @@
 """Hacker News stories and comments through the Algolia search API (`search_by_date`).
 
 No key needed. The first poll reads up to `max_pages` pages, newest first; later polls ask only for
-items created after the newest one stored (`numericFilters=created_at_i>X`). A poll stops at the
+items created after the newest one read (`numericFilters=created_at_i>X`). A poll stops at the
 first item already stored, except after one that stopped part-way (an error on page 3, say, or the
 process killed): then the collector's `unfinished` cursor makes it page on past the items it stored
-(see crawler.pollers.base); the newest-time cursor moves only when a pass finishes.
+(see crawler.pollers.base); the newest-time cursor moves only when a pass finishes. A later poll
+with more new items than `max_pages` pages records the rest as a gap and reads it with
+`created_at_i>X,created_at_i<Y` windows (see crawler.cursors.newest_first_pages).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from crawler.cursors import Batch, Window, created_times, newest_first_pages, required_id
 from crawler.pollers.base import Page, Poller, dig, html_to_text, parse_items, text_of
 from storage import Mention
 
@@ -23,7 +26,8 @@ class HackerNewsPoller(Poller):
     options_doc = {
         "query": "remote search text (default: built from the watch's query)",
         "tags": "Algolia tags filter (default '(story,comment)')",
-        "max_pages": "pages of 100 read on the first poll (default 5)",
+        "max_pages": "pages of 100 per poll (default 5): how far back the first poll reads; later polls "
+                     "read up to this many of new posts, then of any backlog",
     }
     default_base_url = "https://hn.algolia.com/api/v1"
     min_interval = 1.0
@@ -38,37 +42,31 @@ class HackerNewsPoller(Poller):
         return parse_items(dig(payload, "hits"), _mention_from_hit, "hackernews", problems)
 
     def pages(self) -> Iterator[Page]:
-        since = self.cursors.get("created_at_i")
-        newest = None
-        for number in range(self.max_pages):
-            params = {"query": self.search_terms(), "tags": self.option("tags", "(story,comment)"),
-                      "hitsPerPage": HITS_PER_PAGE, "page": number}
-            if since:
-                params["numericFilters"] = f"created_at_i>{int(since)}"
-            payload = self.fetcher.get_json(f"{self.base_url}/search_by_date", params=params)
-            hits = dig(payload, "hits")
-            page, hit_known = self.make_page(payload, hits)  # no stop while resuming
-            if number == 0:
-                newest = _newest_time(hits)
-            pages_total = dig(payload, "nbPages")
-            last = (hit_known or not page.fetched or number + 1 == self.max_pages
-                    or not isinstance(pages_total, int) or number + 1 >= pages_total)
-            if last and newest is not None:
-                page.cursors = {"created_at_i": str(newest)}
-            yield page
-            if last:
-                break
+        return newest_first_pages(self, self._fetch, name="created_at_i")
 
-
-def _newest_time(hits: list) -> int | None:
-    """The largest created_at_i of a page (Unix seconds), ignoring malformed hits."""
-    times = [hit.get("created_at_i") for hit in hits if isinstance(hit, dict)]
-    times = [t for t in times if isinstance(t, int) and not isinstance(t, bool)]
-    return max(times, default=None)
+    def _fetch(self, window: Window, token: str | None) -> Batch:
+        """One page of the hits in `window`, newest first (`numericFilters` on created_at_i)."""
+        number = int(token or 0)
+        params = {"query": self.search_terms(), "tags": self.option("tags", "(story,comment)"),
+                  "hitsPerPage": HITS_PER_PAGE, "page": number}
+        filters = []
+        if window.after is not None:
+            filters.append(f"created_at_i>{window.after}")
+        if window.until is not None:
+            filters.append(f"created_at_i<{window.until + 1}")  # as documented: X<created_at_i<Y
+        if filters:
+            params["numericFilters"] = ",".join(filters)
+        payload = self.fetcher.get_json(f"{self.base_url}/search_by_date", params=params)
+        # stored items are skipped, not stopped at: newest_first_pages decides where to stop
+        page, _ = self.make_page(payload, dig(payload, "hits"), stop_at_known=False)
+        pages_total, hits_total = dig(payload, "nbPages"), dig(payload, "nbHits")
+        more = bool(page.fetched) and isinstance(pages_total, int) and number + 1 < pages_total
+        return Batch(page, created_times(page.parsed), str(number + 1) if more else None,
+                     hits_total if isinstance(hits_total, int) and not isinstance(hits_total, bool) else None)
 
 
 def _mention_from_hit(hit: dict) -> Mention:
-    object_id = hit["objectID"]
+    object_id = required_id(hit.get("objectID"), "objectID")
     title = text_of(hit.get("title")) or None
     body = text_of(hit.get("comment_text")) or text_of(hit.get("story_text"))
     is_comment = "comment" in (hit.get("_tags") or []) or bool(hit.get("comment_text"))
@@ -77,7 +75,7 @@ def _mention_from_hit(hit: dict) -> Mention:
         created = hit["created_at"]
     return Mention(
         source="hackernews",
-        external_id=str(object_id),
+        external_id=object_id,
         text=html_to_text(body),
         title=title if not is_comment else (text_of(hit.get("story_title")) or None),
         created_at=created,

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from crawler.cursors import required_id
 from crawler.pollers.base import FetchError, Page, Poller, dig, parse_items, text_of, warn_once
 from storage import Mention
 
@@ -154,7 +155,10 @@ def _mention_from_child(child: dict) -> Mention | None:
         raise ValueError("no data")
     if kind not in ("t3", "t1"):
         return None  # 'more' placeholders and other listing kinds are not posts
-    name = data.get("name") or f"{kind}_{data['id']}"
+    name = data.get("name")  # 't3_5jo13y'; older payloads have only the id
+    if name is None or name == "":
+        name = f"{kind}_{required_id(data.get('id'), 'id')}"
+    name = required_id(name, "name")
     permalink = text_of(data.get("permalink"))
     if not permalink and kind == "t1" and data.get("link_permalink"):
         # older comment payloads have no permalink: the post's address plus the comment id
@@ -168,7 +172,7 @@ def _mention_from_child(child: dict) -> Mention | None:
     author = data.get("author")
     return Mention(
         source="reddit",
-        external_id=text_of(name),
+        external_id=name,
         text=text,
         title=title or None,
         created_at=data["created_utc"],

@@ -5,10 +5,20 @@ If-Modified-Since), so an unchanged feed costs one short 304 answer. One failing
 recorded as an error while the others are still read. A cut-off answer (the XML ends before the
 document does) is an error line for that feed; the entries closed before the cut are kept and its
 cursors are not saved, so the next poll reads the whole feed again.
+
+An rss source with `urls` and `google_news` is polled as one poll of its feeds plus one per search
+(see crawler.collect.search_polls). A failure of its own feeds stops those searches only when it
+came from the host they go to (a dead blog feed says nothing about Google News).
+
+Entries without a date of their own (`pubDate` is optional in RSS 2.0) get the channel's
+`lastBuildDate` or `pubDate`, else the time the feed was read, as the HTML spiders do. Log lines
+about an entry name its feed (host and path).
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import logging
 import re
 import urllib.parse
 import xml.sax
@@ -16,9 +26,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import feedparser
+import httpx
 
 from crawler.pollers.base import FetchError, Page, Poller, describe_url, html_to_text, parse_items
 from storage import Mention
+from storage.timeutil import parse_timestamp, to_iso
+
+log = logging.getLogger(__name__)
 
 GOOGLE_NEWS_SEARCH = "https://news.google.com/rss/search"
 _ENTRY_END = re.compile(rb"</(?:\w+:)?(?:item|entry)\s*>")
@@ -40,16 +54,29 @@ class RssPoller(Poller):
     resumable = False
 
     @staticmethod
-    def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
-        """Feed XML (bytes or text) or an already parsed feedparser result -> mentions."""
+    def parse(payload: Any, problems: list[str] | None = None, *, read_at: str | None = None,
+              label: str = "rss") -> list[Mention]:
+        """Feed XML (bytes or text) or an already parsed feedparser result -> mentions.
+
+        An entry without a date gets the channel's lastBuildDate or pubDate, else `read_at` (when
+        the feed was fetched); with neither it is rejected. `label` starts its log lines."""
         feed = payload if isinstance(payload, feedparser.FeedParserDict) else _parse_feed(payload)
         if feed is None:
             if problems is not None:
-                problems.append("rss: payload is not a feed")
+                problems.append(f"{label}: payload is not a feed")
             return []
-        language = feed.get("feed", {}).get("language")
-        return parse_items(list(feed.get("entries", [])),
-                           lambda entry: _mention_from_entry(entry, language), "rss", problems)
+        channel = feed.get("feed", {})
+        language = channel.get("language")
+        entries = list(feed.get("entries", []))
+        fallback, what = _channel_date(channel), "the channel's date"
+        if fallback is None and read_at:
+            fallback, what = read_at, "the time the feed was read"
+        undated = sum(1 for e in entries if isinstance(e, dict) and not _entry_date(e))
+        if undated and fallback:
+            log.info("%s: %d entr%s without a date: dated with %s (%s)", label, undated,
+                     "y" if undated == 1 else "ies", what, fallback)
+        return parse_items(entries, lambda entry: _mention_from_entry(entry, language, fallback),
+                           label, problems)
 
     def feed_urls(self) -> list[str]:
         urls = self.option("urls", [])
@@ -62,22 +89,26 @@ class RssPoller(Poller):
         urls = self.feed_urls()
         if not urls:
             raise FetchError("rss: no feed URLs (give options.urls or options.google_news: true)")
-        failures: list[FetchError] = []
+        failures: list[tuple[str, FetchError]] = []  # (feed URL, its error)
         unreported: list[str] = []  # failures not yet attached to a page
         for url in urls:
             try:
                 page = self._read_feed(url)
             except FetchError as exc:
-                failures.append(exc)
+                failures.append((url, exc))
                 unreported.append(str(exc))
                 continue
             page.errors, unreported = unreported + page.errors, []
             yield page
         if len(failures) == len(urls):
-            # the site down or refusing us for every feed: the source's other searches are skipped
-            whole_source = all(failure.whole_source for failure in failures)
-            raise FetchError(str(failures[0]) if len(urls) == 1 else
-                             f"all {len(urls)} feeds failed; first: {failures[0]}", whole_source=whole_source)
+            # the site down or refusing us for every feed: the source's other searches (its Google
+            # News feeds) are skipped, but only when the failures came from the host they go to
+            search_host = _host(self._google_news_base())
+            whole_source = all(exc.whole_source and _host(self._absolute(url)) == search_host
+                               for url, exc in failures)
+            first = failures[0][1]
+            raise FetchError(str(first) if len(urls) == 1 else f"all {len(urls)} feeds failed; first: {first}",
+                             whole_source=whole_source, retry_at=first.retry_at)
         if unreported:
             yield Page([], errors=unreported)
 
@@ -104,7 +135,9 @@ class RssPoller(Poller):
             if not feed["entries"]:  # nothing usable came: the feed failed, not partly worked
                 raise FetchError(f"rss: {where}: feed cut off ({cut_off}) before its first entry ended")
         problems: list[str] = []
-        mentions = self.parse(feed, problems)  # feeds are short and not always in date order: keep all
+        read_at = to_iso(dt.datetime.now(dt.timezone.utc))
+        # feeds are short and not always in date order: keep all
+        mentions = self.parse(feed, problems, read_at=read_at, label=f"rss {where}")
         page = Page(mentions, fetched=len(mentions) + len(problems), rejected=len(problems))
         if cut_off:  # no cursors: a 304 next time would leave the rest of the feed unread
             page.errors = [f"rss: {where}: feed cut off ({cut_off}); "
@@ -124,11 +157,40 @@ class RssPoller(Poller):
             return url
         return f"{self.base_url}/{url.lstrip('/')}"
 
+    def _google_news_base(self) -> str:
+        return self.base_url + "/rss/search" if self.source_cfg.base_url else GOOGLE_NEWS_SEARCH
+
     def _google_news_url(self) -> str:
         hl, gl, ceid = self.option("google_news_locale", ["en-US", "US", "US:en"])
-        base = self.base_url + "/rss/search" if self.source_cfg.base_url else GOOGLE_NEWS_SEARCH
+        base = self._google_news_base()
         query = urllib.parse.urlencode({"q": self.search_terms(), "hl": hl, "gl": gl, "ceid": ceid})
         return f"{base}?{query}"
+
+
+def _host(url: str) -> tuple[str, int | None] | None:
+    try:
+        parsed = httpx.URL(url)
+    except Exception:  # an unparsable URL shares no host with anything
+        return None
+    return (parsed.host.lower(), parsed.port) if parsed.host else None
+
+
+def _entry_date(entry: dict) -> Any:
+    # dict.get: feedparser's own get() maps a missing `updated` to `published` with a warning
+    return dict.get(entry, "published") or dict.get(entry, "updated")
+
+
+def _channel_date(channel: dict) -> str | None:
+    """The channel's lastBuildDate (feedparser: `updated`) or pubDate (`published`), if readable."""
+    for key in ("updated", "published"):
+        value = dict.get(channel, key) if isinstance(channel, dict) else None
+        if isinstance(value, str) and value.strip():
+            try:
+                parse_timestamp(value)
+            except ValueError:
+                continue
+            return value
+    return None
 
 
 def _parse_feed(payload: Any) -> feedparser.FeedParserDict | None:
@@ -157,7 +219,7 @@ def _cut_off_error(payload: bytes, feed: feedparser.FeedParserDict) -> str | Non
     return f"XML error at line {error.getLineNumber()}: {error.getMessage()}"
 
 
-def _mention_from_entry(entry: dict, language: str | None) -> Mention:
+def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | None = None) -> Mention:
     link = entry.get("link")
     external_id = entry.get("id") or link
     if not external_id:
@@ -166,9 +228,9 @@ def _mention_from_entry(entry: dict, language: str | None) -> Mention:
     if not summary and entry.get("content"):
         summary = entry["content"][0].get("value", "")
     title = (entry.get("title") or "").strip()
-    created = entry.get("published") or entry.get("updated")
+    created = _entry_date(entry) or fallback_date
     if not created:
-        raise ValueError("entry has no date")
+        raise ValueError("entry has no date (and neither has the feed)")
     source = entry.get("source", {})
     author = entry.get("author") or (source.get("title") if isinstance(source, dict) else None)
     return Mention(

@@ -2,7 +2,9 @@
 
 No key needed (300 requests a day per IP); with a key in MENTIONWATCH_STACKEXCHANGE_KEY the quota
 is 10,000. The API's `backoff` field (seconds to wait before the next request) is always honoured.
-Later polls ask only for questions created after the newest stored one (`fromdate`).
+Later polls ask only for questions created after the newest one read (`fromdate`); more new ones
+than `max_pages` pages are read by the next polls (`fromdate` and `todate` windows, see
+crawler.cursors.newest_first_pages).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+from crawler.cursors import Batch, Window, created_times, newest_first_pages, required_id
 from crawler.pollers.base import Page, Poller, dig, html_to_text, parse_items, text_of
 from storage import Mention
 
@@ -24,7 +27,8 @@ class StackExchangePoller(Poller):
     options_doc = {
         "site": "which site, e.g. 'stackoverflow' (default), 'superuser', 'serverfault'",
         "query": "remote search text (default: built from the watch's query)",
-        "max_pages": "pages of 100 read on the first poll (default 3)",
+        "max_pages": "pages of 100 per poll (default 3): how far back the first poll reads; later polls "
+                     "read up to this many of new posts, then of any backlog",
     }
     default_base_url = "https://api.stackexchange.com"
     default_max_pages = 3
@@ -41,35 +45,30 @@ class StackExchangePoller(Poller):
         return parse_items(dig(payload, "items"), _mention_from_question, "stackexchange", problems)
 
     def pages(self) -> Iterator[Page]:
-        site = str(self.option("site", "stackoverflow"))
-        since = self.cursors.get("fromdate")
-        newest = None
-        for number in range(1, self.max_pages + 1):
-            params = {"q": self.search_terms(), "site": site, "sort": "creation", "order": "desc",
-                      "page": number, "pagesize": PAGE_SIZE, "filter": "withbody"}
-            if since:
-                params["fromdate"] = int(since) + 1
-            if os.environ.get(KEY_ENV):
-                params["key"] = os.environ[KEY_ENV]
-            payload = self.fetcher.get_json(f"{self.base_url}/2.3/search/advanced", params=params)
-            page, hit_known = self.make_page(payload, dig(payload, "items"))
-            if number == 1:
-                newest = _newest_creation(dig(payload, "items"))
-            last = hit_known or not page.fetched or not dig(payload, "has_more") or number == self.max_pages
-            if last and newest:
-                page.cursors = {"fromdate": str(newest)}
-            yield page
-            backoff = dig(payload, "backoff")
-            if isinstance(backoff, (int, float)) and not isinstance(backoff, bool):
-                self.fetcher.wait(float(backoff))  # the API bans clients that ignore it
-            if last:
-                break
+        return newest_first_pages(self, self._fetch, name="fromdate")
 
-
-def _newest_creation(items: Any) -> int | None:
-    dates = [dig(q, "creation_date") for q in items] if isinstance(items, list) else []
-    dates = [d for d in dates if isinstance(d, int) and not isinstance(d, bool)]
-    return max(dates) if dates else None
+    def _fetch(self, window: Window, token: str | None) -> Batch:
+        """One page of the questions created in `window`, newest first (`fromdate`, `todate`)."""
+        number = int(token or 1)
+        params = {"q": self.search_terms(), "site": str(self.option("site", "stackoverflow")),
+                  "sort": "creation", "order": "desc", "page": number, "pagesize": PAGE_SIZE,
+                  "filter": "withbody"}
+        if window.after is not None:
+            params["fromdate"] = window.after + 1
+        if window.until is not None:
+            params["todate"] = window.until + 1  # whether the API counts todate in or not
+        if os.environ.get(KEY_ENV):
+            params["key"] = os.environ[KEY_ENV]
+        payload = self.fetcher.get_json(f"{self.base_url}/2.3/search/advanced", params=params)
+        # stored items are skipped, not stopped at: newest_first_pages decides where to stop
+        page, _ = self.make_page(payload, dig(payload, "items"), stop_at_known=False)
+        backoff = dig(payload, "backoff")
+        if isinstance(backoff, (int, float)) and not isinstance(backoff, bool):
+            self.fetcher.wait(float(backoff))  # the API bans clients that ignore it
+        more = bool(page.fetched) and dig(payload, "has_more") is True
+        total = dig(payload, "total")  # only with a filter that asks for it
+        return Batch(page, created_times(page.parsed), str(number + 1) if more else None,
+                     total if isinstance(total, int) and not isinstance(total, bool) else None)
 
 
 def _mention_from_question(question: dict) -> Mention:
@@ -79,7 +78,7 @@ def _mention_from_question(question: dict) -> Mention:
     reputation = owner.get("reputation") if isinstance(owner, dict) else None
     return Mention(
         source="stackexchange",
-        external_id=f"{site}:{question['question_id']}",
+        external_id=f"{site}:{required_id(question.get('question_id'), 'question_id')}",
         text=html_to_text(text_of(question.get("body"))),
         title=html_to_text(text_of(question.get("title"))) or None,
         created_at=question["creation_date"],

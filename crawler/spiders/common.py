@@ -3,14 +3,18 @@ stored for the spider's watch), and reading a fetched page's mentions.
 
 A spider gets the watch, its source config and the database path as arguments (the runner passes
 them). Failed requests and crashed callbacks become short lines in `spider.errors`, which the
-runner reports; nothing is raised out of the crawl. `read_mentions` dates a mention that has no date
-of its own with the one its listing gave (sitemap lastmod, feed date), else with the time its page
-was fetched, and reports a page where the `item` selector matches nothing.
+runner reports; nothing is raised out of the crawl. A page robots.txt disallows is skipped quietly,
+unless it is one of the source's own URLs (`start_request`): then the source can never read it, and
+that is an error line. `read_mentions` dates a mention that has no date of its own with the one its
+listing gave (sitemap lastmod, feed date), else with the time its page was fetched, and reports a
+page where the `item` selector matches nothing.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
 
+import scrapy
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import TextResponse
@@ -24,6 +28,8 @@ from storage import open_db, utc_now_iso
 from storage.mentions import stored_for_watch
 
 MAX_ERROR_LINES = 50  # a site failing on every page should not flood the crawl run
+START = "mentionwatch_start"  # request meta: a start URL (start_urls, sitemap_urls) of the source
+ROBOTS_REFUSAL = "robots.txt"  # in the IgnoreRequest of Scrapy's RobotsTxtMiddleware
 
 
 class MentionSpiderMixin:
@@ -40,6 +46,10 @@ class MentionSpiderMixin:
         self.errors: list[str] = []
         self._dropped_errors = 0
         self._db = None
+        # pages whose mentions are in the database, stored by this crawl or an earlier one: what
+        # makes a run with errors 'partial' rather than 'failed' (the runner reads the stat)
+        self.pages_in_database: set[str] = set()
+        self.robots_blocked: list[str] = []  # URLs robots.txt kept this crawl from fetching
         return parse_options(self.source_cfg.type, self.source_cfg.options)
 
     @classmethod
@@ -47,6 +57,18 @@ class MentionSpiderMixin:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._on_callback_error, signal=signals.spider_error)
         return spider
+
+    def note_pages_in_database(self, urls: Iterable[str]) -> None:
+        """These pages' mentions are in the database (committed now, or known from an earlier
+        crawl and so not fetched again)."""
+        self.pages_in_database.update(urls)
+        self.crawler.stats.set_value("mentionwatch/pages_stored", len(self.pages_in_database))
+
+    def start_request(self, url: str, **kwargs) -> scrapy.Request:
+        """A request for one of the source's own URLs: if robots.txt disallows it, that is an error
+        line, since the source can then never read anything there."""
+        meta = {**kwargs.pop("meta", {}), START: True}
+        return scrapy.Request(url, errback=self.on_request_error, meta=meta, **kwargs)
 
     def count_page(self) -> None:
         """One more page read for mentions (sitemaps, feeds and robots.txt are not counted)."""
@@ -89,8 +111,16 @@ class MentionSpiderMixin:
         url = failure.request.url
         if failure.check(HttpError):
             self.add_error(f"{url}: HTTP {failure.value.response.status}")
+        elif failure.check(IgnoreRequest) and ROBOTS_REFUSAL in str(failure.value):
+            # a page robots.txt disallows is skipped (politeness, counted in the stats); one of the
+            # source's own URLs, though, means the source can never collect anything there
+            self.robots_blocked.append(url)
+            if failure.request.meta.get(START):
+                self.add_error(f"{url}: disallowed by the site's robots.txt ({_robots_url(url)}), "
+                               "so this start URL is never fetched")
+            else:
+                self.logger.info("skipped %s: %s", url, failure.value)
         elif failure.check(IgnoreRequest):
-            # robots.txt said no: that is politeness, not a failure (counted in the stats)
             self.logger.info("skipped %s: %s", url, failure.value)
         else:
             self.add_error(f"{url}: {failure.type.__name__}: {str(failure.value)[:200]}")
@@ -111,3 +141,9 @@ class MentionSpiderMixin:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _robots_url(url: str) -> str:
+    """The robots.txt that rules over this URL."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], "/robots.txt", "", ""))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from parsel import Selector, SelectorList
+from parsel.csstranslator import HTMLTranslator
 
 from crawler.items import MentionItem
 from crawler.spiders.options import XPATH_PREFIX, FieldSelectors
@@ -26,6 +28,13 @@ PAGE_DEFAULTS = {
 _SPACES = re.compile(r"\s+")
 
 
+# what a page holds but never shows: `p ::text` would pick up a <script>'s code (and a brand name in
+# it, a false mention), a <style> sheet or a <noscript> notice
+_HIDDEN = "self::script or self::style or self::noscript"
+_NAMES_HIDDEN = re.compile(r"\b(script|style|noscript)\b", re.I)
+_css_translator = HTMLTranslator()
+
+
 def select(node: Selector, selector: str) -> SelectorList:
     """Apply a CSS selector, or an XPath one written as 'xpath:...'."""
     if selector.startswith(XPATH_PREFIX):
@@ -33,11 +42,37 @@ def select(node: Selector, selector: str) -> SelectorList:
     return node.css(selector)
 
 
+def select_visible(node: Selector, selector: str) -> SelectorList:
+    """`select`, leaving out what sits inside a <script>, <style> or <noscript> element below `node`
+    (a selector that names one of them explicitly gets what it asks for)."""
+    visible = _visible_xpath(selector)
+    if visible is None:
+        return select(node, selector)
+    depth = node.xpath("count(ancestor::node())").get()
+    try:
+        return node.xpath(visible, mw_depth=float(depth or 0))
+    except ValueError:  # an XPath whose result is not a node set (string(...), count(...))
+        return select(node, selector)
+
+
+@lru_cache(maxsize=256)
+def _visible_xpath(selector: str) -> str | None:
+    """The selector as XPath, keeping only nodes with no hidden element between them and the node
+    it is applied to (ancestors deeper than it); None when it should be applied as written."""
+    if _NAMES_HIDDEN.search(selector):
+        return None
+    if selector.startswith(XPATH_PREFIX):
+        xpath = selector[len(XPATH_PREFIX):].strip()
+    else:
+        xpath = _css_translator.css_to_xpath(selector)
+    return f"({xpath})[not(ancestor::*[{_HIDDEN}][count(ancestor::node()) > $mw_depth])]"
+
+
 def first_value(node: Selector, selector: str | None) -> str | None:
     """The first non-blank match, stripped, or None."""
     if not selector:
         return None
-    for value in select(node, selector).getall():
+    for value in select_visible(node, selector).getall():
         value = _SPACES.sub(" ", value).strip()
         if value:
             return value
@@ -48,7 +83,7 @@ def joined_text(node: Selector, selector: str | None) -> str:
     """Every text piece the selector matches, joined with single spaces."""
     if not selector:
         return ""
-    pieces = (_SPACES.sub(" ", piece).strip() for piece in select(node, selector).getall())
+    pieces = (_SPACES.sub(" ", piece).strip() for piece in select_visible(node, selector).getall())
     return " ".join(piece for piece in pieces if piece)
 
 

@@ -7,6 +7,8 @@ field (and the item, in a list of URLs or patterns), with its place for the watc
 """
 from __future__ import annotations
 
+import datetime as dt
+import difflib
 import re
 from typing import Annotated, Any
 
@@ -15,7 +17,7 @@ from lxml import etree
 from parsel.csstranslator import HTMLTranslator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from crawler.source_types import http_url_problem
+from crawler.source_types import http_url_problem, shown_value
 
 XPATH_PREFIX = "xpath:"
 _css_translator = HTMLTranslator()
@@ -34,6 +36,28 @@ def check_selector(selector: str) -> str:
     except (SelectorError, etree.XPathSyntaxError) as exc:
         raise ValueError(f"invalid selector {selector!r}: {exc}") from None
     return selector
+
+
+_BAD_DIRECTIVE = re.compile(r"^'(.*)' is a bad directive in format")
+
+
+def check_date_format(date_format: str) -> str:
+    """A strptime format with a directive strptime does not know (`%Q`), a lone `%` at its end, or
+    no directive at all (`dd/mm/yyyy`) would make every date it should read unreadable: refused."""
+    try:
+        dt.datetime.strptime("", date_format)
+    except ValueError as exc:
+        bad = _BAD_DIRECTIVE.match(str(exc))
+        if bad:
+            raise ValueError(f"invalid date_format {date_format!r}: %{bad.group(1)} is not a strptime "
+                             "directive (use e.g. '%d %B %Y'; write %% for a % sign)") from None
+        if str(exc).startswith("stray %"):
+            raise ValueError(f"invalid date_format {date_format!r}: a lone % at its end (write %% for "
+                             "a % sign)") from None
+    if not re.search(r"%[^%]", date_format.replace("%%", "")):
+        raise ValueError(f"invalid date_format {date_format!r}: it has no % directive, so it can "
+                         "read no date (write it as strptime does, e.g. '%d/%m/%Y')")
+    return date_format
 
 
 def _check_url(url: str) -> str:
@@ -80,7 +104,8 @@ class FieldSelectors(BaseModel):
                                     description="strptime format for dates that are not ISO/RFC, "
                                                 "e.g. '%d %B %Y' (tried first; ISO/RFC dates are "
                                                 "still read)")
-    rating: str | None = Field(default=None, description="stars; the first number found is kept")
+    rating: str | None = Field(default=None, description="stars; the first number found is kept "
+                                                         "('★★★☆☆' only: the filled stars)")
     rating_out_of: float | None = Field(default=None, gt=0,
                                         description="the site's top rating when it is not 5 stars "
                                                     "(10, or 100 for a percentage): turned into stars")
@@ -90,7 +115,7 @@ class FieldSelectors(BaseModel):
                              description="language code for every item; else the page's lang")
     min_interval: float | None = Field(default=None, ge=0, le=600,
                                        description="seconds between two requests to the site")
-    match_query: bool = Field(default=True,
+    match_query: bool = Field(default=True, strict=True,
                               description="false: keep every item (the watch's languages still "
                                           "apply), e.g. all reviews of your own product")
 
@@ -98,6 +123,11 @@ class FieldSelectors(BaseModel):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         return None if value is None else check_selector(value)
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format_reads(cls, value: str | None) -> str | None:
+        return None if value is None else check_date_format(value)
 
 
 class ReviewOptions(FieldSelectors):
@@ -111,7 +141,7 @@ class ReviewOptions(FieldSelectors):
                                          "it matches nothing, the time the page was fetched")
     next_page: str | None = Field(default=None, description="link to the next listing page")
     max_pages: int = Field(default=50, ge=1, le=10_000, description="listing pages per start URL")
-    stop_at_known: bool = Field(default=True,
+    stop_at_known: bool = Field(default=True, strict=True,
                                 description="stop paging after a page holding a review already "
                                             "stored for this watch")
 
@@ -131,7 +161,7 @@ class SitemapOptions(FieldSelectors):
                              description="when (ISO, RFC 2822 or date_format); failing that, the date "
                                          "the sitemap or feed gives, else the time the page was fetched")
     max_pages: int = Field(default=200, ge=1, le=100_000, description="pages crawled per run")
-    skip_known: bool = Field(default=True,
+    skip_known: bool = Field(default=True, strict=True,
                              description="do not fetch again a page already stored for this "
                                          "watch (page mode)")
 
@@ -167,12 +197,74 @@ def parse_options(source_type: str, options: dict[str, Any]) -> FieldSelectors:
     try:
         return model.model_validate(options or {})
     except ValidationError as exc:
-        raise options_error(exc) from None
+        raise options_error(exc, source_type) from None
 
 
-def options_error(exc: ValidationError) -> OptionsError:
-    """The first problem, 'options.item: Field required' style (and how many more)."""
-    return OptionsError(*first_problem(exc))
+def options_error(exc: ValidationError, source_type: str) -> OptionsError:
+    """The first problem, worded as the API sources' options are ('options.nextpage: unknown option
+    'nextpage' for reviews (did you mean 'next_page'?)'), and how many more there are."""
+    errors = exc.errors()
+    first = errors[0]
+    location = tuple(first["loc"])
+    message = _option_message(first, OPTION_MODELS[source_type], source_type)
+    others = len(errors) - 1
+    missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing" and len(e["loc"]) == 1]
+    if first["type"] == "missing" and len(missing) > 1:  # every required option left out, in one line
+        message = (f"{source_type} needs " + ", ".join(f"options.{name}" for name in missing[:-1])
+                   + f" and options.{missing[-1]}")
+        others -= len(missing) - 1
+    more = f" (and {others} more)" if others else ""
+    return OptionsError(location, f"{message}{more}")
+
+
+def _option_message(error: dict, model: type[FieldSelectors], source_type: str) -> str:
+    """One pydantic problem of a Scrapy source's options in the words `check_api_options` uses."""
+    kind, location, value = error["type"], tuple(error["loc"]), error.get("input")
+    name = str(location[0]) if location else ""
+    field = model.model_fields.get(name)
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(name, list(model.model_fields), n=1)
+        return f"unknown option {name!r} for {source_type}" + \
+            (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind == "missing" and field is not None:
+        return f"{source_type} needs options.{name}" + \
+            (f" ({field.description})" if field.description else "")
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {shown_value(value)}"
+    if field is not None and (kind.startswith(("int_", "float_")) or kind in _BOUNDS):
+        return f"expected {_number_wanted(name, field)}, got {shown_value(value)}"
+    if kind == "string_type":
+        return f"expected text, got {shown_value(value)}" + \
+            (" (put it in quotes)" if isinstance(value, bool) else "")
+    if kind == "list_type":
+        hint = f" (write it as a list: [{value}])" if isinstance(value, str) else ""
+        return f"expected a list, got {shown_value(value)}{hint}"
+    if kind == "too_short":
+        return f"expected at least one {'URL' if name.endswith('urls') else 'item'}, got an empty list"
+    return error["msg"].removeprefix("Value error, ")
+
+
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _number_wanted(name: str, field) -> str:
+    """'a whole number from 1 to 10000', 'seconds from 0 to 600', 'a number more than 0'."""
+    whole = field.annotation is int
+    low = high = None
+    above = False
+    for rule in field.metadata:
+        if getattr(rule, "ge", None) is not None:
+            low = rule.ge
+        elif getattr(rule, "gt", None) is not None:
+            low, above = rule.gt, True
+        if getattr(rule, "le", None) is not None:
+            high = rule.le
+    noun = "a whole number" if whole else ("seconds" if name == "min_interval" else "a number")
+    if low is not None and high is not None:
+        return f"{noun} from {low:g} to {high:g}"
+    if low is not None:
+        return f"{noun} more than {low:g}" if above else f"{noun} of {low:g} or more"
+    return noun
 
 
 def first_problem(exc: ValidationError) -> tuple[tuple, str]:

@@ -8,7 +8,8 @@ stored for another watch do not stop it: this watch must still read (and be link
 
 A review without a date (no `date` selector, or it matches nothing on that review) is dated with the
 time its page was fetched. A start page whose `item` selector matches nothing is an error line: the
-site has most likely changed its markup, and a silent `ok` would hide that for good.
+site has most likely changed its markup, and a silent `ok` would hide that for good. So is a start
+page that robots.txt disallows (later pages it disallows are skipped quietly).
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         self._ids_seen: set[str] = set()  # ids yielded by this crawl so far
 
     async def start(self):
-        for url in self.options.start_urls:
-            yield self._listing_request(url, page=1)
+        for url in self.options.start_urls:  # one disallowed by robots.txt is an error line
+            yield self.start_request(url, callback=self.parse, cb_kwargs={"page": 1})
 
     def _listing_request(self, url: str, page: int) -> scrapy.Request:
         return scrapy.Request(url, callback=self.parse, errback=self.on_request_error,

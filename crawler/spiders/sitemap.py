@@ -8,6 +8,10 @@ run. Each page is one mention (or several with an `item` selector); a mention wi
 gets the one its sitemap or feed gave, else the time its page was fetched. A page where the `item`
 selector matches nothing is an error line, as in the `reviews` spider: every listed page should hold
 items (a forum thread its posts), so the site has most likely changed its markup.
+
+Pages skipped as already stored count as pages in the database, so one dead page listed beside them
+makes the run `partial`, not `failed`. A sitemap URL disallowed by robots.txt is an error line, and
+so is a crawl where every listed page it asked for is disallowed (one such page alone is skipped).
 """
 from __future__ import annotations
 
@@ -37,11 +41,13 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         self._page_patterns = [re.compile(pattern) for pattern in self.options.follow]
         self._listed_dates: dict[str, str] = {}
         self._pages_scheduled = 0
+        self._listed_requested: set[str] = set()  # URLs of the listed pages asked for
+        self._listed_known = 0  # listed pages not fetched: stored for this watch before
         super().__init__(**kwargs)
 
     async def start(self):
-        for url in self.sitemap_urls:
-            yield scrapy.Request(url, callback=self._parse_sitemap, errback=self.on_request_error)
+        for url in self.sitemap_urls:  # one disallowed by robots.txt is an error line
+            yield self.start_request(url, callback=self._parse_sitemap)
 
     def _parse_sitemap(self, response):
         """Sitemaps and robots.txt as Scrapy reads them, plus RSS/Atom feeds; every request gets
@@ -54,6 +60,8 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             self.add_error(f"{response.url}: neither a sitemap nor an RSS/Atom feed")
             return
         for request in requests:
+            if request.callback == self.parse_page:
+                self._listed_requested.add(request.url)
             yield request.replace(errback=self.on_request_error)
 
     def _sitemap_type(self, response) -> str | None:
@@ -91,6 +99,10 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         if self.options.item is None and self.options.skip_known:
             known = self.known_ids(entry["loc"] for entry in listed)
             listed = [entry for entry in listed if entry["loc"] not in known]
+            # their mentions are in the database: with a dead page beside them the run is
+            # 'partial', not 'failed'
+            self.note_pages_in_database(known)
+            self._listed_known += len(known)
         room = max(self.options.max_pages - self._pages_scheduled, 0)
         if len(listed) > room:
             self.logger.info("max_pages (%d) reached: %d listed pages left for the next run",
@@ -104,6 +116,15 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
 
     def _followed(self, url: str) -> bool:
         return not self._page_patterns or any(p.search(url) for p in self._page_patterns)
+
+    def closed(self, reason: str) -> None:
+        """Every listed page disallowed by robots.txt (none stored before): the source can never
+        collect anything, which is an error line rather than a quiet `ok`."""
+        blocked = [url for url in self.robots_blocked if url in self._listed_requested]
+        if blocked and len(blocked) == len(self._listed_requested) and not self._listed_known:
+            self.add_error(f"all {len(blocked)} listed page(s) are disallowed by the site's robots.txt "
+                           f"(e.g. {blocked[0]}), so none can be read")
+        super().closed(reason)
 
     def parse_page(self, response):
         if self.unreadable(response):

@@ -14,20 +14,21 @@ import click
 from mentionwatch.app import App, UserMistake, bench, main, pass_app
 
 ALL_FAILED_EXIT = 1
+ERROR_LINES_SHOWN = 5  # per source; the rest are counted, and all are kept in crawl_runs
 
 
 @main.command()
 @click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeat for more).")
 @click.option("--source", "source_types", multiple=True,
-              help="Only sources of this type, e.g. reddit (repeat for more).")
+              help="Only sources of this type, e.g. reddit, or the one source a label of the table "
+                   "names, e.g. rss#3f9a21c0 (repeat for more).")
 @pass_app
 def crawl(app: App, watch_names: tuple[str, ...], source_types: tuple[str, ...]) -> None:
     """Poll every enabled source of every watch once and store the new mentions.
 
     Prints a summary per watch and source. Exit code 1 only when every source failed.
     """
-    from crawler.collect import collect_all
-    from crawler.pollers import SOURCES
+    from crawler.collect import collect_all, source_chosen
 
     app.require_config_file()
     config = app.config
@@ -35,11 +36,12 @@ def crawl(app: App, watch_names: tuple[str, ...], source_types: tuple[str, ...])
     for name in watch_names:
         app.require_configured_watch(name)
     for source_type in source_types:
-        if source_type not in SOURCES:
-            known = ", ".join(sorted(SOURCES))
-            raise UserMistake(f"unknown source type {source_type!r} (known: {known})")
+        _check_source_choice(config, source_type)
+    # a label (rss#3f9a21c0) of a type also given whole (rss) would crawl that source twice
+    source_types = tuple(s for s in source_types if "#" not in s or s.partition("#")[0] not in source_types)
     planned = [(w.name, s.type) for w in config.watches for s in w.sources
-               if s.enabled and _chosen(w.name, watch_names) and _chosen(s.type, source_types)]
+               if s.enabled and _chosen(w.name, watch_names)
+               and (not source_types or any(source_chosen(s, wanted) for wanted in source_types))]
     if not planned:
         click.echo("Nothing to crawl: no enabled sources match (add sources to your watches).")
         return
@@ -59,10 +61,36 @@ def crawl(app: App, watch_names: tuple[str, ...], source_types: tuple[str, ...])
                                    progress=progress)
     click.echo(summary_table(results))
     for result in results:
-        for line in result.errors[:5]:
+        for line in result.errors[:ERROR_LINES_SHOWN]:
             click.echo(f"{result.watch}/{result.source}: {line}", err=True)
+        left_out = len(result.errors) - ERROR_LINES_SHOWN
+        if left_out > 0:
+            click.echo(f"{result.watch}/{result.source}: … and {left_out} more error"
+                       f"{'s' if left_out > 1 else ''} (all {len(result.errors)} are kept in the "
+                       f"database: table crawl_runs, id {result.run_id}; see mentionwatch browse)",
+                       err=True)
     if results and all(r.status == "failed" for r in results):
         raise SystemExit(ALL_FAILED_EXIT)
+
+
+def _check_source_choice(config, wanted: str) -> None:
+    """A --source value must be a known type, or the label of a source of the watchlist
+    (`type#key`, as `crawl` and `status` show a source when its watch has several of a type)."""
+    from crawler.pollers import SOURCES
+    from crawler.source_types import settings_key
+
+    source_type, label_key, key = wanted.partition("#")
+    if source_type not in SOURCES:
+        known = ", ".join(sorted(SOURCES))
+        raise UserMistake(f"unknown source type {source_type!r} (known: {known})")
+    if not label_key:
+        return
+    labels = sorted({f"{s.type}#{settings_key(s)}" for w in config.watches for s in w.sources
+                     if s.type == source_type})
+    if wanted not in labels:
+        known = ", ".join(labels) if labels else "none"
+        raise UserMistake(f"no {source_type} source labelled {wanted!r} in the watchlist "
+                          f"(its {source_type} sources: {known})")
 
 
 def _chosen(name: str, wanted: tuple[str, ...]) -> bool:
