@@ -20,9 +20,10 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sentiment.scorer import LABELS
+
 log = logging.getLogger(__name__)
 
-LABELS = ("negative", "neutral", "positive")
 LABEL_INDEX = {name: i for i, name in enumerate(LABELS)}
 
 

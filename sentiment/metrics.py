@@ -1,7 +1,7 @@
 """Accuracy, macro-F1, macro-recall and the confusion matrix, for any set of label indexes."""
 from __future__ import annotations
 
-LABEL_NAMES = ("negative", "neutral", "positive")
+from sentiment.scorer import LABELS as LABEL_NAMES
 
 
 def classification_report(gold: list[int], predicted: list[int], classes: list[int] | None = None) -> dict:

