@@ -5,7 +5,8 @@ One APScheduler 3 `BlockingScheduler` is all the process does. Its jobs, each wi
 
 - `collect:<watch>:<source key>`: one per enabled source of each watch, at the source's interval
   plus jitter. A source whose poll fails backs off exponentially (capped by service.max_backoff);
-  the others carry on. New mentions wake the scoring job.
+  the others carry on. A source that said its rate limit ends later than that (the crawl run's
+  `retry_at`) is polled again only once it has ended. New mentions wake the scoring job.
 - `score`: drains unscored mentions in small committed chunks with one model, loaded once and kept,
   walking forward by mention id: one that cannot be scored is logged and passed over (tried again
   at the next start), so it never holds back newer ones. New scores wake the detection job.
@@ -73,6 +74,7 @@ PRUNE_EVERY_SECONDS = 3600.0
 STOP_WRITE_TIMEOUT_MS = 2000  # the last writes of a stop wait this long for a lock held by a job
 UTC = dt.timezone.utc
 WAL_SUFFIXES = ("-wal", "-shm")  # SQLite's files beside a WAL-mode database
+RATE_LIMITED_UNTIL = "rate_limited_until"  # a collect run's detail: when the source's rate limit ends
 
 
 @dataclass(frozen=True)
@@ -436,7 +438,11 @@ class Service:
                 summary["added"] += 0 if first else 1
             else:
                 if self._intervals.get(job_id) != (interval, jitter):
-                    self.scheduler.reschedule_job(job_id, trigger=trigger)
+                    job = self.scheduler.reschedule_job(job_id, trigger=trigger)
+                    wait = self._seconds_until_backoff_ends(job_id, now)
+                    if wait and job.next_run_time and job.next_run_time < now + dt.timedelta(seconds=wait):
+                        # a new interval does not end a back-off or a rate limit early
+                        self.scheduler.modify_job(job_id, next_run_time=now + dt.timedelta(seconds=wait))
                     summary["rescheduled"] += 1
                 self.scheduler.modify_job(job_id, misfire_grace_time=_whole_seconds(service.misfire_grace))
             self._intervals[job_id] = (interval, jitter)
@@ -553,7 +559,7 @@ class Service:
             seconds = time.monotonic() - started
             self._record_run(run_id, status, detail, seconds)
             self._log_run(job_id, kind, status, detail, seconds)
-            self._after_run(job_id, kind, status)
+            self._after_run(job_id, kind, status, detail)
         if unexpected is not None:
             raise unexpected  # the scheduler's EVENT_JOB_ERROR listener logs the traceback
 
@@ -577,9 +583,9 @@ class Service:
                 extra={"fields": {"job": job_id, "kind": kind, "status": status,
                                   "seconds": round(seconds, 3), **detail}})
 
-    def _after_run(self, job_id: str, kind: str, status: str) -> None:
+    def _after_run(self, job_id: str, kind: str, status: str, detail: dict | None = None) -> None:
         if kind == "collect":
-            self._update_backoff(job_id, status)
+            self._update_backoff(job_id, status, (detail or {}).get(RATE_LIMITED_UNTIL))
         try:
             self._save_schedule(job_id)
         except sqlite3.DatabaseError:
@@ -592,23 +598,35 @@ class Service:
         if again:
             self._run_soon(job_id)
 
-    def _update_backoff(self, job_id: str, status: str) -> None:
-        """A failed poll pushes the next one out exponentially; any success resets it."""
+    def _update_backoff(self, job_id: str, status: str, rate_limited_until: str | None = None) -> None:
+        """A failed poll pushes the next one out exponentially; any success resets it. A source
+        rate-limiting us until `rate_limited_until` (ISO, UTC) is not polled again before then."""
         if status not in ("ok", "partial", "failed"):
             return  # skipped, or an error of the database or the job itself: not the source's fault
         interval = self._intervals.get(job_id, (900.0, 0.0))[0]
+        now = dt.datetime.now(UTC)
+        limit = 0.0 if not rate_limited_until else (from_iso(rate_limited_until) - now).total_seconds()
         if status in ("ok", "partial"):
             self._failures[job_id], self._backoff_until[job_id] = 0, None
+            delay = interval
         else:
             failures = self._failures.get(job_id, 0) + 1
             delay = backoff_seconds(interval, failures, self.config.service.max_backoff)
             self._failures[job_id] = failures
-            self._backoff_until[job_id] = to_iso(dt.datetime.now(UTC) + dt.timedelta(seconds=delay))
-            if delay > interval:
+            if delay > interval and delay >= limit:
                 log.warning("source %s failed %d time(s) in a row; next try in %.0fs", job_id,
                             failures, delay, extra={"fields": {"job": job_id, "event": "backoff",
                                                                "failures": failures, "delay": delay}})
-            self._run_soon(job_id, delay)
+        if limit > delay:  # the rate limit ends after the usual wait: a try before would prolong it
+            delay = limit
+            log.warning("source %s is rate limited until %s; next try then (in %.0fs)", job_id,
+                        rate_limited_until, delay,
+                        extra={"fields": {"job": job_id, "event": "rate_limited", "delay": delay,
+                                          "until": rate_limited_until}})
+        elif status != "failed":
+            return  # the job's next run is the trigger's, an interval from now
+        self._backoff_until[job_id] = to_iso(now + dt.timedelta(seconds=delay))
+        self._run_soon(job_id, delay)
 
     @contextmanager
     def _housekeeping_run(self):
@@ -661,6 +679,12 @@ class Service:
                   "duplicates": result.duplicates, "rejected": result.rejected}
         if result.errors:
             detail["errors"] = result.errors[:3]
+        if result.retry_at is not None and result.retry_at > dt.datetime.now(UTC):
+            until = to_iso(_whole_second_after(result.retry_at))
+            detail[RATE_LIMITED_UNTIL] = until
+            # first, so that `mentionwatch status` shows it as the job's note
+            detail["errors"] = [f"rate limited until {until}: waiting for the rate limit to end "
+                                f"before the next try", *result.errors[:2]]
         if result.new:
             self.request_run("score")
         return result.status, detail
@@ -822,6 +846,12 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
 
 def _model_key(config: Config) -> str:
     return config.sentiment.model_dump_json()
+
+
+def _whole_second_after(moment: dt.datetime) -> dt.datetime:
+    """`moment` rounded up to a whole second (stored times have none: never a moment too early)."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + dt.timedelta(seconds=1)
 
 
 def _whole_seconds(seconds: float) -> int:

@@ -13,9 +13,14 @@ per search of `Query.searches()`: most search APIs have no OR, so one search str
 posts matching only the other terms. Each search has its own cursors (its `options.query` is part of
 the cursor key), so a term added to the query gets a first poll of its own; the crawl run still has
 one row per watch and source, with the counts of all its searches (see `search_polls`).
+
+A source that rate-limits us for longer than the fetcher waits says when the limit ends
+(`FetchError.retry_at`); the run keeps the latest such end in `retry_at`, and the service polls the
+source again no earlier than that (see scheduler.Service._update_backoff).
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sqlite3
@@ -56,9 +61,20 @@ class CrawlRunResult:
     seconds: float = 0.0
     filtered: int = 0  # fetched but not matching the watch's query locally
     pages: int = 0  # pages (or feeds) stored before the run ended
+    # when the source's rate limit ends (UTC), if one of its errors said so: the latest such end
+    retry_at: dt.datetime | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.retry_at is not None:
+            data["retry_at"] = self.retry_at.isoformat()
+        return data
+
+    def note_retry_at(self, error: FetchError) -> None:
+        """Keep the end of the rate limit `error` announced, if it is later than the one kept."""
+        retry_at = error.retry_at
+        if retry_at is not None and (self.retry_at is None or retry_at > self.retry_at):
+            self.retry_at = retry_at
 
 
 def collect_all(db: Database, config: Config, watch_name: str | None = None,
@@ -109,6 +125,7 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
             _poll_searches(db, watch, source_cfg, result, transport, sleep)
     except FetchError as exc:
         result.errors.append(str(exc))
+        result.note_retry_at(exc)
     except sqlite3.DatabaseError as exc:
         # the database's problem (locked, disk full), not the source's: the caller reports it
         _record_database_failure(db, result, exc)
@@ -168,6 +185,7 @@ def _poll_searches(db: Database, watch: Watch, source_cfg: SourceConfig, result:
                 _poll(db, watch, poll_cfg, fetcher, result, match_terms, seen_by_earlier=seen_by_earlier)
             except FetchError as exc:
                 failures.append((_search_label(poll_cfg), str(exc)))
+                result.note_retry_at(exc)
                 left = len(polls) - number - 1
                 if exc.whole_source and left:  # unreachable, refused, rate-limited: the rest would fail too
                     result.errors.extend(_search_errors(failures, len(polls) - left))

@@ -301,7 +301,7 @@ def with_token_hint(error: FetchError, variables: dict[str, str]) -> FetchError:
     names, things = " and ".join(unset), " and ".join(unset.values())
     verb, pronoun = ("is", "it") if len(unset) == 1 else ("are", "them")
     return FetchError(f"{error} ({names} {verb} not set: put {things} in {pronoun})",
-                      whole_source=error.whole_source)
+                      whole_source=error.whole_source, retry_at=error.retry_at)
 
 
 def warn_once(message: str, *args) -> None:

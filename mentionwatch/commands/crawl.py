@@ -4,14 +4,14 @@ spider on a generated local site)."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, UserMistake, bench, main, pass_app
+from mentionwatch.app import App, UserMistake, bench, main, pass_app, shared_data_folder
+from mentionwatch.text_table import table_lines
 
 ALL_FAILED_EXIT = 1
 ERROR_LINES_SHOWN = 5  # per source; the rest are counted, and all are kept in crawl_runs
@@ -107,12 +107,7 @@ def summary_table(results) -> str:
     if len(results) > 1:
         rows.append(("total", "", "", *(sum(r[i] for r in rows) for i in range(3, 9)),
                      f"{sum(r.seconds for r in results):.1f}s"))
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [str(v).ljust(w) if i < 3 else str(v).rjust(w) for i, (v, w) in enumerate(zip(row, widths))]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return "\n".join(table_lines([header, *rows], right=range(3, len(header))))
 
 
 @main.command()
@@ -154,7 +149,7 @@ def bench_parsers(data_dir: Path | None, seconds: float) -> None:
     """Parse each recorded API response repeatedly and print items parsed per second."""
     from crawler.pollers import SOURCES
 
-    data_dir = data_dir or Path(os.environ.get("MENTIONWATCH_SHARED_DATA", "../shared/data"))
+    data_dir = data_dir or shared_data_folder()
     if not data_dir.is_dir():
         raise UserMistake(f"{data_dir}: no such folder (give --data or set MENTIONWATCH_SHARED_DATA)")
     click.echo(f"{'source':<11} {'file':<52} {'items':>5} {'items/s':>9}")

@@ -168,10 +168,16 @@ def source_breakdown(db, watch: str, model_id: str | None, since: str, until: st
 def volume_chart(series: Series, alerts: list[dict], title: str, path: Path) -> Path:
     """Two panels: mentions and negative mentions per bucket; negative share; alerts shaded."""
     with _chart_style():
-        return _draw_volume(series, alerts, title, path)
+        return _save(_draw_volume(series, alerts, title), path)
 
 
-def _draw_volume(series: Series, alerts: list[dict], title: str, path: Path) -> Path:
+def volume_figure(series: Series, alerts: list[dict], title: str):
+    """The figure `volume_chart` saves (a matplotlib Figure, open: close it with plt.close)."""
+    with _chart_style():
+        return _draw_volume(series, alerts, title)
+
+
+def _draw_volume(series: Series, alerts: list[dict], title: str):
     fig, (top, bottom) = _figure("volume", rows=2, height_ratios=(3, 2))
     width = dt.timedelta(hours=series.bucket_hours) * 0.9
     top.bar(series.starts, series.totals, width=width, align="edge", color=COLOURS["all"],
@@ -205,7 +211,7 @@ def _draw_volume(series: Series, alerts: list[dict], title: str, path: Path) -> 
     top.legend(loc="upper left", fontsize=8)
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d\n%H:%M", tz=dt.timezone.utc))
     bottom.set_xlabel("time (UTC)")
-    return _save(fig, path)
+    return fig
 
 
 def sources_chart(breakdown: dict, title: str, path: Path) -> Path:
