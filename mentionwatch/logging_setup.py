@@ -60,7 +60,10 @@ def _secret_parts_of_url(value: str) -> list[str]:
     except ValueError:  # not a URL after all
         return []
     query = urllib.parse.parse_qsl(parts.query)
-    return [part for part in (password, *(v for k, v in query if is_secret_parameter(k))) if part]
+    # error lines quote an address as host/path, without its scheme
+    without_scheme = value.strip().split("://", 1)[1]
+    return [part for part in (without_scheme, without_scheme.rstrip("/"), password,
+                              *(v for k, v in query if is_secret_parameter(k))) if part]
 
 
 def secrets_from_environment(environ: dict[str, str] | None = None) -> list[str]:

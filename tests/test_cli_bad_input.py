@@ -273,8 +273,9 @@ def test_browse_on_an_impossible_address(cli, db_path):
 def test_sentiment_eval_of_a_missing_file_says_so(cli):
     result = cli("sentiment", "eval", "missing.csv")
     assert result.exit_code == 2
-    assert "File 'missing.csv' does not exist" in result.stderr
-    assert "--text-col" not in result.stderr
+    assert result.stderr == "Error: missing.csv: no such file\n"  # one line, no usage text
+    labels = cli("sentiment", "eval", __file__, "--labels-file", "missing-labels.txt")
+    assert (labels.exit_code, labels.stderr) == (2, "Error: missing-labels.txt: no such file\n")
 
 
 # ---------------------------------------------------------------- 10. report alerts and alerts help

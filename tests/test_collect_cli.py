@@ -146,6 +146,15 @@ def test_status_counts_a_partial_run_as_collecting_and_dates_runs_by_their_end(c
     assert source["last_error_at"] == "2026-12-01T12:03:30Z"  # when the failing run gave up
     assert source["last_error"] == "GET a/c: timed out"
 
+    long_error = "GET a/d: host name not found (ConnectError) (after 4 attempts); " + "more words " * 12
+    db.execute("INSERT INTO crawl_runs (watch, source, started_at, finished_at, status, errors) "
+               "VALUES ('news', 'hackernews', '2026-12-01T13:00:00Z', '2026-12-01T13:00:09Z', 'failed', ?)",
+               [json.dumps([long_error.strip()])])
+    db.conn.commit()
+    shown = cli("--config", path, "status").stdout
+    assert "(after 4 attempts); more words" in shown and "words…" in shown  # cut at a word, marked
+    assert json.loads(cli("--config", path, "status", "--json").stdout)["sources"][0]["last_error"] == long_error.strip()
+
 
 def test_sources_lists_every_type_with_its_options(cli):
     result = cli("sources")

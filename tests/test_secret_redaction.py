@@ -268,6 +268,34 @@ def test_crawl_keeps_the_site_key_out_of_its_output_the_database_and_status(tmp_
     _assert_status_clean(config_path)
 
 
+def test_an_address_read_whole_from_a_variable_is_hidden_also_without_its_scheme(tmp_path):
+    """Error lines quote an address as host/path: `base_url: ${VAR}` must not leak through them."""
+    with LocalServer() as closed:  # a port nothing listens on once the server is gone
+        port = closed.url.rsplit(":", 1)[1]
+    secret_path = "privateinstance9137"
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text("""
+database: mentionwatch.db
+watches:
+  - name: acme
+    query: {any: [acme]}
+    sources:
+      - {type: hackernews, base_url: "${PRIVATE_HN_URL}", options: {max_pages: 1}}
+""", encoding="utf-8")
+    env = {**os.environ, "PRIVATE_HN_URL": f"http://127.0.0.1:{port}/{secret_path}"}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "mentionwatch", "--config", str(path), *args],
+                              capture_output=True, text=True, timeout=180, cwd=tmp_path, env=env)
+
+    crawl = run("crawl")
+    assert crawl.returncode == 1 and "connection refused" in crawl.stderr, crawl.stderr
+    assert f"GET {REDACTED}/search_by_date" in crawl.stderr
+    for where, text in [("crawl", crawl.stdout + crawl.stderr), ("status", run("status", "--json").stdout),
+                        *((p.name, p.read_bytes().decode("latin-1")) for p in tmp_path.glob("mentionwatch.db*"))]:
+        assert secret_path not in text, where
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="needs POSIX signals")
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_service_keeps_the_site_key_out_of_its_log_the_database_and_status(tmp_path, log_format):

@@ -64,7 +64,7 @@ def _write_starter_watchlist(target: Path) -> None:
 def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col: str, text_col: str,
             time_col: str, author_col: str, url_col: str, lang_col: str, reach_col: str,
             batch_size: int, encoding: str) -> None:
-    """Import mentions from a CSV, TSV or JSONL FILE (columns id,text,created_at[,author,url,lang]).
+    """Import mentions from a CSV, TSV or JSONL FILE (columns id,text,created_at[,author,author_reach,url,lang]).
 
     Rows already stored are counted, not duplicated; broken rows are listed with their line and
     skipped. Exit code 3 when some rows were rejected, 2 when the file cannot be used at all.
@@ -351,7 +351,7 @@ def _time_insert_all(path: Path, rows: list[dict], *, wal: bool) -> float:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000),
               help="As search --limit.")
 @click.option("--keep", "keep_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Reuse this database if it exists, else fill and keep it (a million takes a minute).")
+              help="Reuse this database if it exists, else fill and keep it (a million takes under a minute).")
 def bench_search(count: int, seed: int, limit: int, keep_path: Path | None) -> None:
     """Time `search` on synthetic mentions (one in 10 Chinese): words, phrases, Chinese words.
 

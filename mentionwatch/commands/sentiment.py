@@ -72,11 +72,11 @@ def sentiment_group() -> None:
 
 
 @sentiment_group.command(name="eval")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--text-col", help="Column holding the text (CSV/TSV).")
 @click.option("--label-col", help="Column holding the label (CSV/TSV).")
 @click.option("--labels", "label_spec", help="How labels map, e.g. 0=negative,1=neutral,2=positive.")
-@click.option("--labels-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+@click.option("--labels-file", type=click.Path(path_type=Path, dir_okay=False),
               help="One label per line, for FILE with one text per line (TweetEval layout).")
 @click.option("--model", help="Model to measure instead of the configured one ('builtin', an id or a path).")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), help="Override sentiment.backend.")
@@ -90,6 +90,9 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
     from sentiment.evaluate import LabeledFileError, LabeledSet, evaluate, leave_out_seen, read_labeled
     from sentiment.metrics import format_confusion
 
+    for path in (file, labels_file):  # one line, not click's usage text: the README promises it
+        if path is not None and not path.is_file():
+            raise UserMistake(f"{path}: no such file")
     try:
         labeled = read_labeled(file, text_col, label_col, label_spec, labels_file)
     except LabeledFileError as exc:

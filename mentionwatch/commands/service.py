@@ -168,7 +168,7 @@ def format_report(report: dict) -> str:
         for src in report["sources"]:
             error = "-"
             if src["last_error"]:
-                error = f"{_when(src['last_error_at'], now)}: {src['last_error'][:100]}"
+                error = f"{_when(src['last_error_at'], now)}: {_shortened(src['last_error'])}"
             name = src["source"] if src.get("in_watchlist", True) else f"{src['source']} (not in the watchlist)"
             source_rows.append((src["watch"], name, _when(src["last_success_at"], now), error))
         lines += table_lines(source_rows, indent="  ")
@@ -220,7 +220,7 @@ def _undelivered_lines(notifications: list[dict], now: dt.datetime) -> list[str]
         else:
             what += f"waiting for its first try since {_when(item['created_at'], now)}"
         if item["last_error"]:
-            what += f"; last error: {item['last_error'][:100]}"
+            what += f"; last error: {_shortened(item['last_error'])}"
         lines.append(what)
     return lines
 
@@ -244,9 +244,9 @@ def _job_note(job: dict) -> str:
             detail = {"detail": detail}
         if isinstance(detail, dict):
             if detail.get("error"):
-                parts.append(str(detail["error"])[:100])
+                parts.append(_shortened(str(detail["error"])))
             elif detail.get("errors"):
-                parts.append(str(detail["errors"][0])[:100])
+                parts.append(_shortened(str(detail["errors"][0])))
             else:
                 numbers = [f"{k} {v}" for k, v in detail.items()
                            if isinstance(v, int) and not isinstance(v, bool) and k != "crawl_run"]
@@ -288,3 +288,11 @@ def bench_pipeline(stream_size: int, poll_interval: float, burst: int) -> None:
 
     for line in run_pipeline_bench(stream_size=stream_size, poll_interval=poll_interval, burst=burst):
         click.echo(line)
+
+
+def _shortened(text: str, limit: int = 120) -> str:
+    """An error line cut to fit a table row, at a word and with '…' so it does not look broken
+    (`status --json` has the whole line)."""
+    if len(text) <= limit:
+        return text
+    return text[:limit - 1].rsplit(" ", 1)[0] + "…"

@@ -176,7 +176,7 @@ def _cut_cells_text(cut_cells: int) -> str:
 def mark(app: App, mention_ids, state, note, actor) -> None:
     """Mark mentions as flagged, handled or ignored. Example:
 
-      mentionwatch mark 1812 1907 --state handled --by dana --note "replied via DM"
+      mentionwatch mark 1812 1907 --state handled --by dana --note "replied by DM"
     """
     from mentionwatch.triage.marks import UnknownMentions, mark_mentions
 
