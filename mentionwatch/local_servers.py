@@ -70,8 +70,11 @@ class LocalServer:
         request.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(body)
+        try:
+            request.end_headers()
+            request.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a crawl stopped at its time limit): nothing to answer
 
 
 class HackerNewsServer(LocalServer):
