@@ -27,6 +27,7 @@ DB_ENV = "MENTIONWATCH_DB"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$")
 _DURATION_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class ConfigError(Exception):
@@ -305,6 +306,15 @@ class SentimentConfig(_Strict):
     device: str = "auto"
     max_length: int = Field(default=128, ge=8, le=512)
 
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        """What torch is given: checked here, so a typo is one line, not a traceback at scoring."""
+        device = value.strip().lower()
+        if not _DEVICE.match(device):
+            raise ValueError(f"unknown device {value!r} (use auto, cpu, cuda, cuda:N or mps)")
+        return device
+
 
 class Notification(_Strict):
     """Where alerts are sent: an apprise URL, read from the environment or a file (it is a secret)."""
@@ -477,10 +487,12 @@ def _anchor_relative_paths(config: Config, folder: Path) -> None:
     for notification in config.notifications:
         if notification.url_file and not notification.url_file.expanduser().is_absolute():
             notification.url_file = folder / notification.url_file
-    # sentiment.model is a hub id ("org/name") or a folder: a folder beside the watchlist wins
+    # sentiment.model is a hub id ("org/name") or a folder: one written as a relative path
+    # ('./x', '../x') is always beside the watchlist; for 'org/name' a folder beside it wins
     model = config.sentiment.model
-    if model != "builtin" and not Path(model).expanduser().is_absolute() and (folder / model).is_dir():
-        config.sentiment.model = str(folder / model)
+    if model != "builtin" and not Path(model).expanduser().is_absolute():
+        if model in (".", "..") or model.startswith(("./", "../", ".\\", "..\\")) or (folder / model).is_dir():
+            config.sentiment.model = os.path.normpath(folder / model)
 
 
 class _MissingEnv(Exception):

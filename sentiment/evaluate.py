@@ -9,13 +9,18 @@ For the built-in model, texts found in its training corpora are left out (`senti
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from sentiment.metrics import LABEL_NAMES, classification_report
+
+
+_UNDECODED_BYTE = re.compile("[\udc80-\udcff]")  # what 'surrogateescape' makes of a bad byte
 
 
 class LabeledFileError(Exception):
@@ -60,29 +65,64 @@ def _label_index(raw: str, mapping: dict[str, int], where: str) -> int:
 
 
 def read_labeled(path: Path, text_col: str | None = None, label_col: str | None = None,
-                 labels: str | None = None, labels_file: Path | None = None) -> LabeledSet:
+                 labels: str | None = None, labels_file: Path | None = None,
+                 encoding: str = "utf-8") -> LabeledSet:
+    """The labeled texts of `path`; files are read as `encoding` text (a leading UTF-8 byte-order
+    mark is dropped), and bytes that are not such text are refused with their line."""
     mapping = parse_label_map(labels)
     if labels_file is not None:
-        labeled = _read_line_files(path, labels_file, mapping)
+        labeled = _read_line_files(path, labels_file, mapping, encoding)
     elif not text_col or not label_col:
         raise LabeledFileError(f"{path}: give --text-col and --label-col "
                                "(or --labels-file for one-text-a-line files)")
     else:
-        labeled = _read_table(path, text_col, label_col, mapping)
+        labeled = _read_table(path, text_col, label_col, mapping, encoding)
     labeled.classes = tuple(sorted(set(mapping.values())))
     return labeled
 
 
-def _read_lines(path: Path) -> list[str]:
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def _open_text(path: Path, encoding: str):
+    """utf-8-sig for UTF-8: Excel's "CSV UTF-8" starts with a byte-order mark. Undecodable bytes
+    become lone surrogates (surrogateescape), found per line by `_refuse_undecoded`."""
+    return path.open(encoding="utf-8-sig" if _is_utf8(encoding) else encoding,
+                     errors="surrogateescape", newline="")
+
+
+def _refuse_undecoded(path: Path, line: int, text: str, encoding: str) -> None:
+    if _UNDECODED_BYTE.search(text):
+        reason = ("not UTF-8 text (try --encoding cp1252)" if _is_utf8(encoding)
+                  else f"not {encoding} text (check --encoding)")
+        raise LabeledFileError(f"{path}:{line}: {reason}")
+
+
+def _read_lines(path: Path, encoding: str) -> list[str]:
+    """One entry per line: split at \\n (a \\r before it dropped) and nothing else, so a U+2028 or
+    form feed inside a tweet does not shift the texts against their labels."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with _open_text(path, encoding) as handle:
+            text = handle.read()
     except OSError as exc:
         raise LabeledFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:  # bytes even surrogateescape cannot keep (UTF-16, say)
+        raise LabeledFileError(f"{path}: cannot be read as {encoding} text ({exc.reason}); "
+                               "check --encoding") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":  # the newline that ends the last line
+        lines.pop()
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    for number, line in enumerate(lines, 1):
+        _refuse_undecoded(path, number, line, encoding)
+    return lines
 
 
-def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int]) -> LabeledSet:
-    texts = _read_lines(path)
-    raw_labels = _read_lines(labels_file)
+def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
+                     encoding: str = "utf-8") -> LabeledSet:
+    texts = _read_lines(path, encoding)
+    raw_labels = _read_lines(labels_file, encoding)
     while raw_labels and not raw_labels[-1].strip():
         raw_labels.pop()
     while len(texts) > len(raw_labels) and not texts[-1].strip():  # blank lines at the end only
@@ -93,14 +133,16 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int]) -> 
     return LabeledSet(texts, labels)
 
 
-def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int]) -> LabeledSet:
+def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int],
+                encoding: str = "utf-8") -> LabeledSet:
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     texts, labels = [], []
     try:
-        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        with _open_text(path, encoding) as handle:
             reader = csv.DictReader(handle, delimiter=delimiter)
             header = reader.fieldnames or []
+            _refuse_undecoded(path, 1, "".join(header), encoding)
             for column in (text_col, label_col):
                 if column not in header:
                     raise LabeledFileError(f"{path}:1: no column {column!r} (columns: {', '.join(header)})")
@@ -108,10 +150,14 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
                 where = f"{path}:{reader.line_num}: {label_col}"
                 if row.get(label_col) is None or row.get(text_col) is None:
                     raise LabeledFileError(f"{where}: the row has too few fields")
+                _refuse_undecoded(path, reader.line_num, row[text_col] + row[label_col], encoding)
                 labels.append(_label_index(row[label_col], mapping, where))
                 texts.append(row[text_col])
     except OSError as exc:
         raise LabeledFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:  # bytes even surrogateescape cannot keep (UTF-16, say)
+        raise LabeledFileError(f"{path}: cannot be read as {encoding} text ({exc.reason}); "
+                               "check --encoding") from None
     except csv.Error as exc:
         raise LabeledFileError(f"{path}: not a valid CSV/TSV file: {exc}") from None
     if not texts:

@@ -65,10 +65,26 @@ def configured_model_id(sentiment_cfg) -> str | None:
 
 
 def resolve_device(wanted: str) -> str:
+    """The torch device for `sentiment.device`; ModelLoadError (one line) when the device named
+    is not on this machine or not in this torch build."""
     import torch
 
     if wanted == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"sentiment.device: {wanted} requested but no CUDA GPU or CUDA build "
+                                 "of torch is available; use auto or cpu")
+        _, _, number = wanted.partition(":")
+        if number and int(number) >= torch.cuda.device_count():
+            raise ModelLoadError(f"sentiment.device: {wanted} requested but this machine has "
+                                 f"{torch.cuda.device_count()} CUDA GPU(s) (cuda:0 is the first); "
+                                 "use auto, cpu or cuda")
+    elif wanted == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ModelLoadError("sentiment.device: mps requested but no Apple GPU is available; "
+                                 "use auto or cpu")
     return wanted
 
 
@@ -238,6 +254,9 @@ def _load_hub_model(name: str):
     """
     folder = Path(name).expanduser()
     if folder.exists():
+        problem = not_a_model_folder(folder)
+        if problem:
+            raise ModelLoadError(f"model {name} could not be loaded: {problem}")
         return _from_pretrained(name, local_files_only=True, where=f"from {folder}")
     problem = missing_model_folder(name)
     if problem:
@@ -262,13 +281,42 @@ def missing_model_folder(name: str) -> str | None:
     return f"model {name} could not be loaded: there is no folder {folder.absolute()}"
 
 
+# a Hugging Face model folder has config.json and at least one of these for its tokenizer
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
+                    "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def not_a_model_folder(folder: Path) -> str | None:
+    """Why an existing path plainly holds no Hugging Face model (a file; a folder without
+    config.json or tokenizer files), as one complete line; None when it may be one."""
+    if not folder.is_dir():
+        return "it is a file, not a model folder"
+    missing = []
+    if not (folder / "config.json").is_file():
+        missing.append("no config.json")
+    if not any((folder / file).is_file() for file in _TOKENIZER_FILES):
+        missing.append("no tokenizer file such as tokenizer.json or vocab.txt")
+    if missing:
+        return f"not a model folder ({'; '.join(missing)})"
+    return None
+
+
 def _from_pretrained(name: str, *, local_files_only: bool, where: str):
     try:
         return _transformers_load(name, local_files_only=local_files_only)
     except Exception as exc:  # OSError for missing files, ValueError for odd folders, hub errors...
         log.debug("loading %s failed: %r", name, exc)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        reason = _one_line(str(exc)) or type(exc).__name__
         raise ModelLoadError(f"model {name} could not be loaded {where}: {reason}") from None
+
+
+def _one_line(message: str, limit: int = 300) -> str:
+    """A library's message, many lines, as one line: joined, not cut after its first line (which
+    may end in "one of:"); a long one is shortened at a word, with '...'."""
+    text = " ".join(message.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _transformers_load(name: str, *, local_files_only: bool):

@@ -236,7 +236,7 @@ def stats(app: App, as_json: bool) -> None:
     period = f" ({figures['first']} .. {figures['last']})" if figures["mentions"] else ""
     click.echo(f"Mentions: {figures['mentions']}{period}")
     for title, key in (("per source", "per_source"), ("per watch", "per_watch"),
-                       ("sentiment", "per_label")):
+                       (f"sentiment ({figures['unscored_model']})", "per_label")):
         if figures[key]:
             click.echo(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in figures[key].items()))
     click.echo(_unscored_line(figures))
@@ -264,7 +264,7 @@ def _unscored_line(figures: dict) -> str:
 
 
 def collect_stats(db, model_id: str | None) -> dict:
-    """The figures of `stats`; the unscored count is for `model_id` (None: not counted)."""
+    """The figures of `stats`; the label and unscored counts are for `model_id` (None: not counted)."""
     from sentiment.store import count_unscored
 
     one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
@@ -275,7 +275,10 @@ def collect_stats(db, model_id: str | None) -> dict:
         "last": one("SELECT max(created_at) FROM mentions"),
         "per_source": pairs("SELECT source, count(*) FROM mentions GROUP BY source ORDER BY 2 DESC"),
         "per_watch": pairs("SELECT watch, count(*) FROM mention_watches GROUP BY watch ORDER BY 2 DESC"),
-        "per_label": pairs("SELECT label, count(*) FROM scores GROUP BY label ORDER BY 2 DESC"),
+        # labels from the configured model only: scores of other models never mix with them
+        "per_label": {} if model_id is None else dict(db.execute(
+            "SELECT label, count(*) FROM scores WHERE model_id = ? GROUP BY label ORDER BY 2 DESC",
+            [model_id]).fetchall()),
         "unscored": None if model_id is None else count_unscored(db, model_id),
         "unscored_model": model_id,
         "alerts_open": one("SELECT count(*) FROM alerts WHERE status != 'resolved'"),

@@ -34,13 +34,18 @@ def _describe(scorer) -> str:
 @click.option("--limit", type=click.IntRange(1), default=None, help="Score at most this many mentions.")
 @pass_app
 def score(app: App, limit: int | None) -> None:
-    """Score the sentiment of every stored mention that has no score from the configured model."""
-    from sentiment import score_unscored
+    """Score the sentiment of every stored mention that has no score from the configured model.
+
+    Ctrl-C stops it; the scores stored by then are kept, and running it again goes on (exit code 130)."""
     from sentiment.store import count_unscored
 
     db = app.db
     click.echo("Loading the sentiment model (the first use also prepares its fast ONNX copy)...", err=True)
-    scorer = _scorer(app)
+    try:
+        scorer = _scorer(app)
+    except KeyboardInterrupt:
+        click.echo("\nInterrupted while loading the model: nothing was scored.", err=True)
+        raise SystemExit(INTERRUPTED_EXIT) from None
     waiting = count_unscored(db, scorer.model_id)
     if limit is not None:
         waiting = min(waiting, limit)
@@ -48,6 +53,32 @@ def score(app: App, limit: int | None) -> None:
         click.echo(f"Nothing to score: every mention has a score from {scorer.model_id}.")
         return
     click.echo(f"Scoring {waiting} mentions with {_describe(scorer)}", err=True)
+    stored_before = _stored_scores(db, scorer.model_id)
+    try:
+        result = _score_with_progress(db, scorer, limit, waiting)
+    except KeyboardInterrupt:  # each batch is its own transaction: what was written stays
+        stored = _stored_scores(db, scorer.model_id) - stored_before
+        click.echo(f"\nInterrupted: {stored} mentions scored and stored before the interrupt "
+                   f"({count_unscored(db, scorer.model_id)} still unscored); run 'mentionwatch score' "
+                   "again to go on from there.", err=True)
+        raise SystemExit(INTERRUPTED_EXIT) from None
+    click.echo(f"Scored {result.scored} mentions in {result.seconds:.1f}s ({result.rate:.0f} mentions/s)"
+               + (f"; {result.skipped} could not be scored (see the log)" if result.skipped else ""))
+    counts = db.execute("SELECT label, count(*) FROM scores WHERE model_id = ? GROUP BY label",
+                        [scorer.model_id]).fetchall()
+    click.echo("Totals for this model: " + ", ".join(f"{label} {n}" for label, n in sorted(counts)))
+
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+
+
+def _stored_scores(db, model_id: str) -> int:
+    return db.execute("SELECT count(*) FROM scores WHERE model_id = ?", [model_id]).fetchone()[0]
+
+
+def _score_with_progress(db, scorer, limit: int | None, waiting: int):
+    from sentiment import score_unscored
+
     if sys.stderr.isatty():
         with click.progressbar(length=waiting, label="scoring", file=sys.stderr) as bar:
             state = {"done": 0}
@@ -56,14 +87,8 @@ def score(app: App, limit: int | None) -> None:
                 bar.update(done - state["done"])
                 state["done"] = done
 
-            result = score_unscored(db, scorer, limit=limit, progress=progress)
-    else:
-        result = score_unscored(db, scorer, limit=limit)
-    click.echo(f"Scored {result.scored} mentions in {result.seconds:.1f}s ({result.rate:.0f} mentions/s)"
-               + (f"; {result.skipped} could not be scored (see the log)" if result.skipped else ""))
-    counts = db.execute("SELECT label, count(*) FROM scores WHERE model_id = ? GROUP BY label",
-                        [scorer.model_id]).fetchall()
-    click.echo("Totals for this model: " + ", ".join(f"{label} {n}" for label, n in sorted(counts)))
+            return score_unscored(db, scorer, limit=limit, progress=progress)
+    return score_unscored(db, scorer, limit=limit)
 
 
 @main.group(name="sentiment")
@@ -83,9 +108,11 @@ def sentiment_group() -> None:
 @click.option("--limit", type=click.IntRange(1), help="Use only the first N labeled texts.")
 @click.option("--keep-seen", is_flag=True,
               help="Also count texts the built-in model saw in training (left out by default).")
+@click.option("--encoding", default="utf-8", show_default=True,
+              help="Text encoding of FILE (and --labels-file), e.g. cp1252 for a CSV saved by Excel on Windows.")
 @pass_app
 def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, model, backend, limit,
-          keep_seen) -> None:
+          keep_seen, encoding) -> None:
     """Accuracy, macro-F1, macro-recall and confusion matrix of the model on a labeled FILE."""
     from sentiment.evaluate import LabeledFileError, LabeledSet, evaluate, leave_out_seen, read_labeled
     from sentiment.metrics import format_confusion
@@ -93,8 +120,14 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
     for path in (file, labels_file):  # one line, not click's usage text: the README promises it
         if path is not None and not path.is_file():
             raise UserMistake(f"{path}: no such file")
+    from mentionwatch.importer import check_encoding
+
     try:
-        labeled = read_labeled(file, text_col, label_col, label_spec, labels_file)
+        encoding = check_encoding(encoding)
+    except ValueError as exc:
+        raise UserMistake(f"--encoding: {exc}") from None
+    try:
+        labeled = read_labeled(file, text_col, label_col, label_spec, labels_file, encoding)
     except LabeledFileError as exc:
         raise UserMistake(str(exc)) from None
     if limit:
