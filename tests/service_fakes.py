@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import urllib.parse
 
@@ -68,6 +69,29 @@ class WebhookServer(LocalServer):
         with self.lock:
             self.received.append(body)
         self.reply(request, 200, b"{}", "application/json")
+
+
+
+def write_watchlist(path, db_path, sources: str, service: str = "") -> None:
+    """Write a service watchlist (one watch, `nodejs`, with the given source lines) in one step: a
+    running service's watcher never reads half a file."""
+    new = path.with_name(path.name + ".new")
+    new.write_text(f"""
+database: {db_path}
+service:
+  score_interval: 1h
+  detect_interval: 1h
+  notify_retry_interval: 1h
+  jitter: 1s
+{service}
+watches:
+  - name: nodejs
+    query:
+      any: [node, nodejs, "node.js"]
+    sources:
+{sources}
+""", encoding="utf-8")
+    os.replace(new, path)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):

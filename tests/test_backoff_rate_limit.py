@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 import urllib.parse
 
@@ -18,7 +17,7 @@ import httpx
 from mentionwatch.local_servers import LocalServer
 from scheduler import RATE_LIMITED_UNTIL, Service, collect_targets
 from storage import open_db
-from tests.service_fakes import wait_until
+from tests.service_fakes import wait_until, write_watchlist
 
 UTC = dt.timezone.utc
 BAN_SECONDS = 82512  # far longer than the interval (1h) and its back-off (2h)
@@ -51,25 +50,6 @@ class ThrottlingStackExchange(LocalServer):
         self.reply(request, 400, json.dumps(body).encode(), "application/json; charset=utf-8")
 
 
-def _write_config(path, db_path, source: str) -> None:
-    new = path.with_name(path.name + ".new")
-    new.write_text(f"""
-database: {db_path}
-service:
-  score_interval: 1h
-  detect_interval: 1h
-  notify_retry_interval: 1h
-  jitter: 1s
-watches:
-  - name: nodejs
-    query:
-      any: [node, nodejs, "node.js"]
-    sources:
-{source}
-""", encoding="utf-8")
-    os.replace(new, path)
-
-
 def _source(kind: str, url: str) -> str:
     return f"""      - type: {kind}
         interval: 1h
@@ -80,7 +60,7 @@ def _source(kind: str, url: str) -> str:
 
 def _start(tmp_path, source: str, **collect_options) -> Service:
     config_path = tmp_path / "watch.yaml"
-    _write_config(config_path, tmp_path / "svc.db", source)
+    write_watchlist(config_path, tmp_path / "svc.db", source)
     service = Service(config_path, blocking=False,
                       collect_options={"sleep": lambda _s: None, **collect_options})
     for kind in ("score", "detect", "notify"):  # about scheduling, not scoring
@@ -201,7 +181,7 @@ def test_a_new_interval_does_not_end_a_ban_early(tmp_path):
             db = open_db(service.db_path)
             [job_id] = collect_targets(service.config)
             _failures, until, _next_run = _job_row(db, job_id)
-            _write_config(service.config_path, service.db_path,
+            write_watchlist(service.config_path, service.db_path,
                           _source("stackexchange", server.url).replace("interval: 1h", "interval: 2h"))
             assert service.reload("test") and list(collect_targets(service.config)) == [job_id]
             assert service._intervals[job_id][0] == 7200  # rescheduled ...

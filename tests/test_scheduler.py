@@ -22,31 +22,10 @@ from mentionwatch.logging_setup import (
 )
 from scheduler import Service, backoff_seconds, collect_targets, describe_db_error
 from storage import open_db
-from tests.service_fakes import HackerNewsServer, wait_until
+from tests.service_fakes import HackerNewsServer, wait_until, write_watchlist
 
 HN_FILE = "api/hackernews/search_by_date_query-nodejs.json"
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, the connection is refused
-
-
-def _write_config(path, db_path, sources: str, service: str = "") -> None:
-    """Write the watchlist in one step (a running service's watcher never reads half a file)."""
-    new = path.with_name(path.name + ".new")
-    new.write_text(f"""
-database: {db_path}
-service:
-  score_interval: 1h
-  detect_interval: 1h
-  notify_retry_interval: 1h
-  jitter: 1s
-{service}
-watches:
-  - name: nodejs
-    query:
-      any: [node, nodejs, "node.js"]
-    sources:
-{sources}
-""", encoding="utf-8")
-    os.replace(new, path)
 
 
 def _hn_source(url: str, interval: str = "1h") -> str:
@@ -75,7 +54,7 @@ def hn_hits(shared_file):
 
 def _service(tmp_path, sources, **kwargs) -> Service:
     config_path = tmp_path / "watch.yaml"
-    _write_config(config_path, tmp_path / "svc.db", sources)
+    write_watchlist(config_path, tmp_path / "svc.db", sources)
     service = Service(config_path, blocking=False, collect_options={"sleep": lambda _s: None}, **kwargs)
     return service
 
@@ -180,7 +159,7 @@ def test_reload_updates_jobs_and_an_invalid_file_keeps_the_old_ones(tmp_path, hn
         try:
             first_jobs = {job.id for job in service.scheduler.get_jobs()}
             config_path = tmp_path / "watch.yaml"
-            _write_config(config_path, tmp_path / "svc.db",
+            write_watchlist(config_path, tmp_path / "svc.db",
                           _hn_source(hn.url, "30m") + _hn_source(other.url))
             wait_until(lambda: len(service.scheduler.get_jobs()) == len(first_jobs) + 1, 20,
                        what="the added source's job")
@@ -198,7 +177,7 @@ def test_reload_updates_jobs_and_an_invalid_file_keeps_the_old_ones(tmp_path, hn
             assert len(rejected) == 1 and str(config_path) in rejected[0]
             assert {job.id for job in service.scheduler.get_jobs()} == jobs_before
 
-            _write_config(config_path, tmp_path / "svc.db", _hn_source(other.url))  # fixed, one removed
+            write_watchlist(config_path, tmp_path / "svc.db", _hn_source(other.url))  # fixed, one removed
             wait_until(lambda: old_hn_job not in {j.id for j in service.scheduler.get_jobs()}, 20,
                        what="the removed source's job to go")
         finally:
@@ -383,7 +362,7 @@ def test_a_stop_during_a_reload_waits_for_it_before_closing_the_database(tmp_pat
         real_save(db, schedules, replace_all=replace_all)
 
     monkeypatch.setattr(scheduler, "save_schedules", slow_save)
-    _write_config(service.config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL, "30m"))
+    write_watchlist(service.config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL, "30m"))
     outcome = {}
     reloader = threading.Thread(target=lambda: outcome.update(reloaded=service.reload("test")))
     reloader.start()
@@ -473,7 +452,7 @@ def test_a_sentiment_model_that_cannot_be_loaded_is_rejected_on_reload(tmp_path,
     try:
         jobs_before = {job.id for job in service.scheduler.get_jobs()}
         (tmp_path / "empty-folder").mkdir()
-        _write_config(service.config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL, "30m"),
+        write_watchlist(service.config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL, "30m"),
                       service=f"sentiment: {{model: {tmp_path / model}}}")
         assert service.reload("test") is False
         assert service.config.sentiment.model == "builtin"  # the previous model is kept ...
@@ -498,7 +477,7 @@ def test_a_model_that_fails_to_load_in_the_score_job_is_one_error_line(tmp_path,
     caplog.set_level(logging.INFO)
     (tmp_path / "not-a-model").mkdir()
     config_path = tmp_path / "watch.yaml"
-    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL),
+    write_watchlist(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL),
                   service=f"sentiment: {{model: {tmp_path / 'not-a-model'}}}")
     service = Service(config_path, blocking=False)
     service._apply_config(service.config, first=True)
@@ -515,7 +494,7 @@ def test_a_missing_model_folder_is_a_watchlist_mistake_at_start(tmp_path):
     from mentionwatch.config import ConfigError
 
     config_path = tmp_path / "watch.yaml"
-    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL),
+    write_watchlist(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL),
                   service=f"sentiment: {{model: {tmp_path / 'nonexistent-model'}}}")
     with pytest.raises(ConfigError, match=r"sentiment\.model: .*there is no folder"):
         Service(config_path, blocking=False)
@@ -527,7 +506,7 @@ def test_status_shows_what_the_service_sees_not_this_shell(tmp_path, monkeypatch
     monkeypatch.setenv("MW_TEST_HOOK", "json://127.0.0.1:9/hook")
     monkeypatch.setenv("MW_TEST_FEED_KEY", "feedkey123")
     config_path = tmp_path / "watch.yaml"
-    _write_config(config_path, tmp_path / "svc.db", f"""      - type: rss
+    write_watchlist(config_path, tmp_path / "svc.db", f"""      - type: rss
         interval: 1h
         base_url: {CLOSED_PORT_URL}
         options: {{urls: ["feed.xml?apikey=${{MW_TEST_FEED_KEY}}"], min_interval: 0}}
@@ -583,7 +562,7 @@ def test_status_lists_notifications_not_delivered(tmp_path, cli, monkeypatch):
 
     monkeypatch.setenv("MW_TEST_HOOK", f"json://{CLOSED_PORT_URL.removeprefix('http://')}/hook")
     config_path = tmp_path / "watch.yaml"
-    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL),
+    write_watchlist(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL),
                   service="notifications:\n  - {name: team, url_env: MW_TEST_HOOK}")
     config = load_config(config_path)
     db = open_db(config.database)
@@ -622,7 +601,7 @@ def test_status_tells_a_killed_service_at_once_on_the_same_host(tmp_path, cli):
     from storage import utc_now_iso
 
     config_path = tmp_path / "watch.yaml"
-    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL))
+    write_watchlist(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL))
     gone = subprocess.Popen(["sleep", "0"])  # a process that existed and is gone, like a kill -9'd service
     gone.wait()
     db = open_db(tmp_path / "svc.db")
@@ -644,7 +623,7 @@ def test_status_shows_the_runs_of_a_killed_service_as_interrupted(tmp_path, cli)
     from storage import utc_now_iso
 
     config_path = tmp_path / "watch.yaml"
-    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL))
+    write_watchlist(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL))
     gone = subprocess.Popen(["sleep", "0"])
     gone.wait()
     db = open_db(tmp_path / "svc.db")
@@ -667,7 +646,7 @@ def test_status_shows_the_runs_of_a_killed_service_as_interrupted(tmp_path, cli)
 def test_status_lists_recent_unconfirmed_notifications(tmp_path, cli):
     """A web hook that took the request but did not answer: the team may not have been told."""
     config_path = tmp_path / "watch.yaml"
-    _write_config(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL))
+    write_watchlist(config_path, tmp_path / "svc.db", _hn_source(CLOSED_PORT_URL))
     db = open_db(tmp_path / "svc.db")
     recent = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     alert_ids = {}
