@@ -162,91 +162,114 @@ def newest_first_pages(poller, fetch: Callable[[Window, str | None], Batch], *, 
     part-way, see Poller.resuming), but only at one dated at or before the cursor (the poll's start
     on a first poll): a stored post dated in the future does not say the posts after it were read.
     """
-    from crawler.pollers.base import Page
+    yield from _NewestFirstPoll(poller, fetch, name, decode, encode).pages()
 
-    start = int(time.time())
-    source = poller.source
-    top = _stored_time(poller.cursors, name, decode, start, source)
-    gaps = _stored_gaps(poller.cursors.get(GAPS), start, source)
-    saved_gaps = [GAPS in poller.cursors]  # a gaps cursor is stored: clear it when none is left
-    budget = poller.max_pages
-    stop_at_known = not poller.resuming
-    estimates: dict[int, int] = {}  # id(gap) -> posts left in it, where the API counts them
 
-    def gap_cursor() -> dict[str, str | None]:
-        if not (gaps or saved_gaps[0]):
+class _NewestFirstPoll:
+    """One poll of a newest-first search: its new posts, then the gaps, then a line if any is left."""
+
+    def __init__(self, poller, fetch: Callable[[Window, str | None], Batch], name: str,
+                 decode: Callable[[str], int], encode: Callable[[int], str]):
+        self.fetch, self.name, self.encode = fetch, name, encode
+        self.start = int(time.time())
+        self.source = poller.source
+        self.top = _stored_time(poller.cursors, name, decode, self.start, self.source)
+        self.gaps = _stored_gaps(poller.cursors.get(GAPS), self.start, self.source)
+        self.gaps_stored = GAPS in poller.cursors  # clear the stored cursor when none is left
+        self.budget = poller.max_pages
+        self.stop_at_known = not poller.resuming
+        self.estimates: dict[int, int] = {}  # id(gap) -> posts left in it, where the API counts them
+        self.newest: int | None = None  # the newest accepted post of the new posts' pass
+        self.reached = False  # the new posts' pass got down to the cursor (or a stored post)
+
+    def pages(self) -> Iterator:
+        from crawler.pollers.base import Page
+
+        yield from self._new_posts()
+        yield from self._gap_pages()
+        if self.gaps or (self.top is not None and self.newest is None and not self.reached):
+            yield Page([], errors=[_gap_line(self.source, self.gaps, self.estimates, self.budget, self.top)])
+
+    def _gap_cursor(self) -> dict[str, str | None]:
+        if not (self.gaps or self.gaps_stored):
             return {}
-        saved_gaps[0] = bool(gaps)
-        return {GAPS: json.dumps([gap.as_json() for gap in gaps]) if gaps else None}
+        self.gaps_stored = bool(self.gaps)
+        return {GAPS: json.dumps([gap.as_json() for gap in self.gaps]) if self.gaps else None}
 
-    # the new posts, newest first, down to the cursor (or the first stored post)
-    window, token = Window(after=top), None
-    newest = oldest = total = None
-    fetched, reached = 0, False
-    for number in range(budget):
-        batch = fetch(window, token)
-        hit_known = stop_at_known and _cut_at_known(batch.page, batch.times,
-                                                    top if top is not None else start)
-        times = [min(t, start) for t in batch.times.values()]
-        if times:
-            newest = max(times) if newest is None else max(newest, max(times))
-            oldest = min(times) if oldest is None else min(oldest, min(times))
-        fetched += batch.page.fetched
-        if number == 0:
-            total = batch.total
-        reached = (hit_known or batch.next is None
-                   or (top is not None and oldest is not None and oldest <= top))
-        if reached or number + 1 == budget:
-            cursors: dict[str, str | None] = {}
-            new_top = top if newest is None or (top is not None and newest <= top) else newest
-            if not reached and top is not None and oldest is not None:
-                gap = Window(after=top, until=oldest)  # not read: after the cursor, up to `oldest`
-                gaps.insert(0, gap)
-                if total is not None:
-                    estimates[id(gap)] = max(0, total - fetched)
-                _merge_oldest(gaps)
-            if new_top is not None:
-                cursors[name] = encode(new_top)
-            cursors.update(gap_cursor())
-            batch.page.cursors = cursors
+    def _new_posts(self) -> Iterator:
+        """The new posts, newest first, down to the cursor (or the first stored post); a gap is
+        recorded when `max_pages` runs out first."""
+        top, start = self.top, self.start
+        window, token = Window(after=top), None
+        oldest = total = None
+        fetched = 0
+        for number in range(self.budget):
+            batch = self.fetch(window, token)
+            hit_known = self.stop_at_known and _cut_at_known(batch.page, batch.times,
+                                                             top if top is not None else start)
+            times = [min(t, start) for t in batch.times.values()]
+            if times:
+                self.newest = max(times) if self.newest is None else max(self.newest, max(times))
+                oldest = min(times) if oldest is None else min(oldest, min(times))
+            fetched += batch.page.fetched
+            if number == 0:
+                total = batch.total
+            self.reached = (hit_known or batch.next is None
+                            or (top is not None and oldest is not None and oldest <= top))
+            if self.reached or number + 1 == self.budget:
+                if not self.reached and top is not None and oldest is not None:
+                    gap = Window(after=top, until=oldest)  # not read: after the cursor, up to `oldest`
+                    self.gaps.insert(0, gap)
+                    if total is not None:
+                        self.estimates[id(gap)] = max(0, total - fetched)
+                    _merge_oldest(self.gaps)
+                batch.page.cursors = {**self._newest_cursor(), **self._gap_cursor()}
+                yield batch.page
+                return
             yield batch.page
-            break
-        yield batch.page
-        token = batch.next
+            token = batch.next
 
-    # then what earlier polls (or this one) had no room for, newest gap first
-    spent = 0
-    while gaps and spent < budget:
-        gap = gaps[0]
-        token = gap.resume if gap.by_position else None
-        while spent < budget:
-            batch = fetch(Window(gap.after, gap.until), token)
-            spent += 1
-            raw = list(batch.times.values())
-            if any(t > gap.until + 1 for t in raw):
-                gap.by_position = True  # the server ignored `until`: page on through its answers
-            lowest = min(raw, default=None)
-            closed = batch.next is None or (lowest is not None and lowest <= gap.after)
-            if closed:
-                gaps.remove(gap)
-            elif gap.by_position:
-                gap.resume = batch.next
-            elif lowest is not None and lowest < gap.until:
-                gap.until = lowest  # everything after it is read (`until` counts itself in)
-                if batch.total is not None:
-                    estimates[id(gap)] = max(0, batch.total - batch.page.fetched)
-            else:  # a whole page in one second (or nothing readable): go on by position
-                gap.by_position, gap.resume = True, batch.next
-            if gap.by_position:
-                estimates.pop(id(gap), None)
-            batch.page.cursors = gap_cursor()
-            yield batch.page
-            if closed:
-                break
+    def _newest_cursor(self) -> dict[str, str]:
+        newest, top = self.newest, self.top
+        new_top = top if newest is None or (top is not None and newest <= top) else newest
+        return {} if new_top is None else {self.name: self.encode(new_top)}
+
+    def _gap_pages(self) -> Iterator:
+        """What earlier polls (or this one) had no room for, newest gap first, within `max_pages`."""
+        spent = 0
+        while self.gaps and spent < self.budget:
+            gap = self.gaps[0]
             token = gap.resume if gap.by_position else None
+            while spent < self.budget:
+                batch = self.fetch(Window(gap.after, gap.until), token)
+                spent += 1
+                closed = self._narrow(gap, batch)
+                batch.page.cursors = self._gap_cursor()
+                yield batch.page
+                if closed:
+                    break
+                token = gap.resume if gap.by_position else None
 
-    if gaps or (top is not None and newest is None and not reached):
-        yield Page([], errors=[_gap_line(source, gaps, estimates, budget, top)])
+    def _narrow(self, gap: Window, batch: Batch) -> bool:
+        """Shrink the gap by what the batch read; True when it is all read (and dropped)."""
+        raw = list(batch.times.values())
+        if any(t > gap.until + 1 for t in raw):
+            gap.by_position = True  # the server ignored `until`: page on through its answers
+        lowest = min(raw, default=None)
+        closed = batch.next is None or (lowest is not None and lowest <= gap.after)
+        if closed:
+            self.gaps.remove(gap)
+        elif gap.by_position:
+            gap.resume = batch.next
+        elif lowest is not None and lowest < gap.until:
+            gap.until = lowest  # everything after it is read (`until` counts itself in)
+            if batch.total is not None:
+                self.estimates[id(gap)] = max(0, batch.total - batch.page.fetched)
+        else:  # a whole page in one second (or nothing readable): go on by position
+            gap.by_position, gap.resume = True, batch.next
+        if gap.by_position:
+            self.estimates.pop(id(gap), None)
+        return closed
 
 
 def _cut_at_known(page, times: dict[str, int], bound: int) -> bool:
