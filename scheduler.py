@@ -59,6 +59,7 @@ from mentionwatch.service_state import (
 from sentiment.scorer import ModelLoadError, configured_model_id, missing_model_folder
 from storage import open_db
 from storage.db import database_problem
+from storage.erasure import erase_old_mentions
 from storage.timeutil import from_iso, to_iso
 
 log = logging.getLogger("mentionwatch.service")
@@ -69,8 +70,9 @@ DEFAULT_STOP_TIMEOUT_SECONDS = 10.0
 SCORE_CHUNK = 256  # mentions scored and committed per step: a stop request waits for one step only
 FIRST_COLLECT_SPREAD_SECONDS = 10.0  # first polls after a start are spread over this many seconds
 MAX_WORKERS = 6
-JOB_RUNS_KEEP_DAYS = 30  # `job_runs` history kept; crawl runs, mentions and alerts are never pruned
+JOB_RUNS_KEEP_DAYS = 30  # `job_runs` history kept; crawl runs and alerts are never pruned
 PRUNE_EVERY_SECONDS = 3600.0
+RETENTION_EVERY_SECONDS = 86400.0  # `service.keep_mentions`: old mentions are erased once a day
 STOP_WRITE_TIMEOUT_MS = 2000  # the last writes of a stop wait this long for a lock held by a job
 UTC = dt.timezone.utc
 WAL_SUFFIXES = ("-wal", "-shm")  # SQLite's files beside a WAL-mode database
@@ -177,6 +179,7 @@ class Service:
         self._intervals: dict[str, tuple[float, float]] = {}
         self._stopping = threading.Event()
         self._next_prune = 0.0  # job_runs are pruned at the first heartbeat, then hourly
+        self._next_retention = 0.0  # likewise, old mentions (when keep_mentions is set), then daily
         self._stamp = _file_stamp(self.config_path)
         scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
         self.scheduler = scheduler_class(
@@ -658,6 +661,9 @@ class Service:
                 if time.monotonic() >= self._next_prune:
                     self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
                     prune_job_runs(self.db(), JOB_RUNS_KEEP_DAYS)
+                if self.config.service.keep_mentions and time.monotonic() >= self._next_retention:
+                    self._next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
+                    erase_old_mentions(self.db(), self.config.service.keep_mentions)
         except sqlite3.DatabaseError as exc:
             _rollback(self._local)
             if not self._stop_if_damaged(exc):

@@ -286,7 +286,7 @@ def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult, 
     result.fetched += page.fetched
     result.filtered += len(page.mentions) - len(matching)
     result.new += saved.inserted
-    result.duplicates += saved.present + page.already_stored
+    result.duplicates += saved.present + saved.forgotten + page.already_stored
     result.rejected += page.rejected + saved.rejected
     result.errors.extend(page.errors)
 

@@ -182,7 +182,7 @@ class StoreMentionsPipeline:
         else:
             self.stats.set_value("mentionwatch/pages_stored", len(self.stored_pages))
         self.stats.inc_value("mentionwatch/new", result.inserted)
-        self.stats.inc_value("mentionwatch/duplicates", result.present)
+        self.stats.inc_value("mentionwatch/duplicates", result.present + result.forgotten)
         self.stats.inc_value("mentionwatch/rejected", result.rejected)
         self.stats.inc_value("mentionwatch/batches")
 

@@ -56,6 +56,7 @@ def duration_text(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+MIN_KEEP_MENTIONS = 14 * 86400.0
 Duration = float  # seconds, parsed from '15m' style text by the validators below
 
 
@@ -368,8 +369,17 @@ class ServiceConfig(_Strict):
     jitter: Duration = 30.0
     misfire_grace: Duration = 300.0
     max_backoff: Duration = 6 * 3600.0
+    keep_mentions: Duration | None = None  # erase mentions older than this once a day; None: keep all
 
-    _durations = field_validator("*", mode="before")(lambda v: parse_duration(v))
+    _durations = field_validator("*", mode="before")(lambda v: None if v is None else parse_duration(v))
+
+    @field_validator("keep_mentions")
+    @classmethod
+    def _long_enough_for_detection(cls, seconds: float | None) -> float | None:
+        if seconds is not None and seconds < MIN_KEEP_MENTIONS:
+            raise ValueError(f"at least {duration_text(MIN_KEEP_MENTIONS)}: spike detection compares "
+                             "each hour with the past week, and backtests need history")
+        return seconds
 
 
 class Config(_Strict):

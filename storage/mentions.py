@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from storage.db import utc_now_iso
+from storage.erasure import forgotten_positions, lowest_new_mention_id
 from storage.timeutil import parse_timestamp, to_iso
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,14 @@ class SaveResult:
     inserted: int = 0
     present: int = 0  # already stored (also counts repeats inside the same call)
     rejected: int = 0
+    forgotten: int = 0  # posts or authors erased on request (`mentionwatch forget`): not stored again
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
 
     def add(self, other: "SaveResult") -> None:
         self.inserted += other.inserted
         self.present += other.present
         self.rejected += other.rejected
+        self.forgotten += other.forgotten
         self.rejects.extend(other.rejects)
 
 
@@ -206,10 +209,19 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
     now = utc_now_iso()
     conn = db.conn
     with db.atomic():
+        forgotten = forgotten_positions(conn, rows)
+        if forgotten:
+            result.forgotten = len(forgotten)
+            rows = [row for position, row in enumerate(rows) if position not in forgotten]
         # New rows get ids above the current maximum: that is how the FTS index and the watch
-        # links find them without a lookup per row.
-        last_id = conn.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
-        conn.executemany(_INSERT_MENTION, [(*row, now) for row in rows])
+        # links find them without a lookup per row. Above erased ids too, which SQLite would reuse.
+        highest_id = conn.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
+        last_id = lowest_new_mention_id(conn)
+        if last_id == highest_id:
+            conn.executemany(_INSERT_MENTION, [(*row, now) for row in rows])
+        else:
+            conn.executemany(_INSERT_MENTION_WITH_ID,
+                             [(last_id + n, *row, now) for n, row in enumerate(rows, start=1)])
         conn.execute(
             "INSERT INTO mentions_fts (rowid, title, text) "
             "SELECT id, title, text FROM mentions WHERE id > ?", [last_id])
@@ -219,6 +231,8 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
         if watches_of:
             _link_watches(conn, watches_of, new_ids, now)
     result.present = len(rows) - result.inserted
+    if result.forgotten:
+        log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)
     return result
 
 
@@ -242,6 +256,10 @@ def _link_watches(conn, watches_of: dict, new_ids: list, now: str) -> None:
 _INSERT_MENTION = (
     f"INSERT OR IGNORE INTO mentions ({', '.join(_COLUMNS)}, fetched_at) "
     f"VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
+)
+_INSERT_MENTION_WITH_ID = (
+    f"INSERT OR IGNORE INTO mentions (id, {', '.join(_COLUMNS)}, fetched_at) "
+    f"VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})"
 )
 
 

@@ -305,3 +305,29 @@ def m011_notification_outcomes(db: Database) -> None:
         ALTER TABLE notifications_new RENAME TO notifications;
         """
     )
+
+
+@migrations()
+def m012_erasures(db: Database) -> None:
+    """Erasing mentions on request (`mentionwatch forget`): a log of each erasure, and what must
+    never be stored again. No name, text or post id is kept: only keyed hashes of them."""
+    db.executescript(
+        """
+        CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT,
+            what TEXT NOT NULL,           -- e.g. 'one author on reddit', never the author's name
+            mentions INTEGER NOT NULL,    -- how many stored mentions were erased
+            highest_mention_id INTEGER,   -- new mentions get ids above it: an erased id never returns
+            created_before TEXT           -- set when history before it is kept out of later storing
+        );
+
+        -- posts and authors that are not stored again when a source or an import brings them back
+        CREATE TABLE forgotten (
+            key TEXT PRIMARY KEY,         -- sha256 of the post's (source, id) or the author's (source, name)
+            kind TEXT NOT NULL CHECK (kind IN ('post', 'author')),
+            erasure_id INTEGER NOT NULL REFERENCES erasures (id)
+        ) WITHOUT ROWID;
+        """
+    )

@@ -98,8 +98,10 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     if len(problems) > SHOWN_PROBLEMS:
         click.echo(f"... and {len(problems) - SHOWN_PROBLEMS} more rejected rows", err=True)
     rejected = len(problems) + result.rejected
+    forgotten = (f", {result.forgotten} not stored (erased on request before: mentionwatch forget)"
+                 if result.forgotten else "")
     click.echo(f"{file}: {result.inserted} inserted, {result.present} already present, "
-               f"{rejected} rejected"
+               f"{rejected} rejected" + forgotten
                + _newly_linked_text(app.db, links_before, result.inserted))
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)

@@ -139,10 +139,12 @@ _TABLES = {
     "notifications": "Alert notifications; target is a name from the config, never a URL.",
     "triage": "Triage marks: flagged, handled or ignored, by whom and when.",
     "crawl_runs": "One row per collection run of a watch and source.",
+    "erasures": "Mentions erased with mentionwatch forget or by service.keep_mentions: when, by whom, "
+                "what kind, how many (never whose).",
 }
 _HIDDEN = ("mentions_fts", "mentions_fts_config", "mentions_fts_data", "mentions_fts_docsize",
            "mentions_fts_idx", "_sqlite_migrations", "cursors", "service_process", "service_jobs",
-           "job_runs")
+           "job_runs", "forgotten")
 
 
 def build_metadata(database_name: str, model_id: str | None) -> dict:

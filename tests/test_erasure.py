@@ -1,0 +1,199 @@
+"""Erasing mentions on request (`mentionwatch forget`) and by age (`service.keep_mentions`): what
+goes, what stays, what is kept out of later storing, and that the erased text leaves the file."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from alerts.detect import run_detection
+from mentionwatch.config import ConfigError, parse_config
+from storage import Mention, open_db, save_mentions
+from storage.erasure import Selection, erase, erase_old_mentions
+from tests.test_alerts_detection import START, add_stream, config_text
+
+
+@pytest.fixture
+def model_id():
+    from sentiment import model_id_for
+
+    return model_id_for(parse_config(config_text()).sentiment)
+
+
+def _alert_with_angry_posts(db, model_id):
+    """A week of traffic, then a burst of complaints by authors angry0, angry1 ...; one alert."""
+    config = parse_config(config_text())
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 30)]})
+    result = run_detection(db, config, now=START + dt.timedelta(hours=burst_hour + 1), notify=False)
+    [alert_id] = result.opened
+    return alert_id
+
+
+def _ids_of(db, author: str) -> list[int]:
+    return [i for (i,) in db.execute("SELECT id FROM mentions WHERE author = ?", [author])]
+
+
+def test_forgetting_an_author_erases_posts_scores_marks_links_and_quotes(db, model_id):
+    alert_id = _alert_with_angry_posts(db, model_id)
+    explanation = json.loads(db.execute("SELECT explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()[0])
+    quoted = {m["author"] for m in explanation["top_mentions"]}
+    author = sorted(a for a in quoted if a.startswith("angry"))[0]
+    ids = _ids_of(db, author)
+    assert ids
+    db.execute("INSERT INTO triage (mention_id, state, actor, at) VALUES (?, 'flagged', 't', '2025-03-08T00:00:00Z')",
+               [ids[0]])
+    db.conn.commit()
+    observed_before, total_before = db.execute(
+        "SELECT observed, (SELECT count(*) FROM mentions) FROM alerts WHERE id = ?", [alert_id]).fetchone()
+
+    erasure_id, plan = erase(db, Selection(author=author.upper()), what="one author on every source",
+                             actor="dana", remember_posts=True, remember_authors=[("*", author)])
+
+    assert sorted(plan.mention_ids) == sorted(ids)  # any case of the name
+    assert plan.alerts == {alert_id: len(ids)} and plan.triage_marks == 1
+    marks = ",".join("?" * len(ids))
+    for table in ("mentions", "scores", "triage", "alert_mentions", "mention_watches"):
+        column = "id" if table == "mentions" else "mention_id"
+        assert db.execute(f"SELECT count(*) FROM {table} WHERE {column} IN ({marks})", ids).fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == total_before - len(ids)
+    # the alert stays, with its counts, without the erased quotes, and its timeline says why
+    observed, explanation_text = db.execute(
+        "SELECT observed, explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    assert observed == observed_before
+    assert author not in {m["author"] for m in json.loads(explanation_text)["top_mentions"]}
+    kind, detail, actor = db.execute(
+        "SELECT kind, detail, actor FROM alert_events WHERE alert_id = ? ORDER BY id DESC LIMIT 1", [alert_id]).fetchone()
+    assert (kind, actor) == ("erased", "dana") and detail.startswith(f"{len(ids)} post")
+    # nothing stored names the author any more: the log and the keep-out list hold no name
+    for table in ("erasures", "forgotten", "alert_events", "alerts"):
+        for row in db.execute(f"SELECT * FROM {table}"):
+            assert author not in json.dumps(row)
+    assert db.execute("SELECT count(*) FROM forgotten WHERE erasure_id = ?", [erasure_id]).fetchone()[0] \
+        == len(ids) + 1  # each post, and the author
+
+
+def test_erased_posts_and_authors_are_not_stored_again(db):
+    def post(external_id, author, source="reddit"):
+        return Mention(source, external_id, f"acme post {external_id}", "2025-03-01T10:00:00Z",
+                       author=author, watches=("acme",))
+
+    save_mentions(db, [post("p1", "Jane"), post("p2", "bob"), post("p3", "carl")])
+    erase(db, Selection(author="jane"), what="one author on every source", actor="t",
+          remember_posts=True, remember_authors=[("*", "jane")])
+    erase(db, Selection(mention_ids=tuple(_ids_of(db, "carl"))), what="1 mention id", actor="t",
+          remember_posts=True)
+    again = save_mentions(db, [post("p1", "Jane"), post("p2", "bob"), post("p3", "carl"),
+                               post("p4", "JANE", source="mastodon"), post("p5", "dora")])
+    assert (again.inserted, again.present, again.forgotten) == (1, 1, 3)
+    stored = {a for (a,) in db.execute("SELECT author FROM mentions")}
+    assert stored == {"bob", "dora"}
+
+
+def test_an_erasure_that_allows_posts_again_keeps_nothing_out(db):
+    mention = Mention("reddit", "p1", "acme post", "2025-03-01T10:00:00Z", author="jane")
+    save_mentions(db, [mention])
+    erase(db, Selection(author="jane"), what="one author on every source", actor="t")
+    assert save_mentions(db, [mention]).inserted == 1
+
+
+def test_an_erased_id_never_comes_back_for_another_post(db):
+    save_mentions(db, [Mention("reddit", f"p{n}", f"acme {n}", "2025-03-01T10:00:00Z") for n in range(3)])
+    highest = db.execute("SELECT max(id) FROM mentions").fetchone()[0]
+    erase(db, Selection(mention_ids=(highest,)), what="1 mention id", actor="t")
+    save_mentions(db, [Mention("reddit", "p9", "acme new", "2025-03-01T11:00:00Z")])
+    new_id = db.execute("SELECT id FROM mentions WHERE external_id = 'p9'").fetchone()[0]
+    assert new_id > highest  # SQLite alone would give the erased id to the new post
+
+
+def test_retention_erases_old_history_and_keeps_it_out(db):
+    now = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+    old = [Mention("rss", f"old{n}", "acme old news", "2025-04-01T00:00:00Z") for n in range(4)]
+    recent = [Mention("rss", f"new{n}", "acme news", "2025-05-25T00:00:00Z") for n in range(2)]
+    save_mentions(db, old + recent)
+    assert erase_old_mentions(db, keep_seconds=30 * 86400, now=now) == 4
+    assert erase_old_mentions(db, keep_seconds=30 * 86400, now=now) == 0  # nothing more, no new log entry
+    assert db.execute("SELECT count(*) FROM erasures").fetchone()[0] == 1
+    again = save_mentions(db, old + [Mention("rss", "newest", "acme", "2025-05-31T00:00:00Z")])
+    assert (again.inserted, again.forgotten) == (1, 4)  # a feed that still lists old items
+
+
+def test_erased_words_leave_the_database_file(tmp_path):
+    path = tmp_path / "erase.db"
+    db = open_db(path)
+    save_mentions(db, [Mention("reddit", "p1", "zorblaxian complaint about acme", "2025-03-01T10:00:00Z",
+                               author="Quuxwellington"),
+                       Mention("reddit", "p2", "ordinary words about acme", "2025-03-01T10:00:00Z")])
+    erase(db, Selection(author="quuxwellington"), what="one author on every source", actor="t")
+    db.close()
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("erase.db"))
+    assert b"ordinary" in data  # the check can see text that is still stored
+    assert b"zorblaxian" not in data and b"Quuxwellington" not in data
+
+
+def test_keep_mentions_shorter_than_two_weeks_is_refused():
+    with pytest.raises(ConfigError, match="keep_mentions.*at least 14d"):
+        parse_config("service: {keep_mentions: 3d}\nwatches: []\n")
+    assert parse_config("service: {keep_mentions: 400d}\nwatches: []\n").service.keep_mentions == 400 * 86400
+
+
+def test_forget_shows_first_and_erases_only_with_yes(tmp_path, cli):
+    csv = tmp_path / "m.csv"
+    csv.write_text("id,text,created_at,author\n1,acme is bad,2025-03-01T10:00:00Z,Jane\n"
+                   "2,acme is fine,2025-03-01T11:00:00Z,bob\n3,acme again,2025-03-02T10:00:00Z,jane\n",
+                   encoding="utf-8")
+    db_path = tmp_path / "cli.db"
+    assert cli("--db", str(db_path), "import", str(csv)).exit_code == 0
+
+    preview = cli("--db", str(db_path), "forget", "--author", "JANE")
+    assert preview.exit_code == 0 and "Would erase 2 mentions (import 2)" in preview.output
+    assert "--yes" in preview.output
+    assert open_db(db_path).execute("SELECT count(*) FROM mentions").fetchone()[0] == 3
+
+    done = cli("--db", str(db_path), "forget", "--author", "JANE", "--yes", "--by", "dana")
+    assert done.exit_code == 0 and "Erased 2 mentions (import 2); erasure #1." in done.output
+    assert "kept out of later crawls and imports" in done.output
+    again = cli("--db", str(db_path), "import", str(csv))
+    assert "0 inserted, 1 already present, 0 rejected, 2 not stored (erased on request" in again.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["7", "99"], "no mention with id 7, 99; nothing was erased"),
+    (["--before", "30d", "--author", "x"], "--before erases by age and is used on its own"),
+    ([], "say what to erase"),
+    (["--source", "reddit"], "--source narrows --author or --url"),
+    (["--author", " "], "Invalid value for --author: empty"),
+    (["--before", "someday"], "Invalid value for --before"),
+])
+def test_forget_mistakes_are_one_line_and_erase_nothing(tmp_path, cli, args, message):
+    db_path = tmp_path / "cli.db"
+    db = open_db(db_path)
+    save_mentions(db, [Mention("reddit", "p1", "acme", "2025-03-01T10:00:00Z", author="x")])
+    db.close()
+    result = cli("--db", str(db_path), "forget", *args, "--yes")
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert open_db(db_path).execute("SELECT count(*) FROM mentions").fetchone()[0] == 1
+
+
+def test_the_service_erases_mentions_older_than_keep_mentions(tmp_path):
+    from scheduler import Service
+    from tests.service_fakes import wait_until, write_watchlist
+
+    config_path, db_path = tmp_path / "watch.yaml", tmp_path / "svc.db"
+    write_watchlist(config_path, db_path, "      []", service="  keep_mentions: 30d")
+    db = open_db(db_path)
+    now = dt.datetime.now(dt.timezone.utc)
+    save_mentions(db, [Mention("rss", "old", "node news", now - dt.timedelta(days=40)),
+                       Mention("rss", "new", "node news", now - dt.timedelta(days=2))])
+    service = Service(config_path, blocking=False)
+    service.start()
+    try:
+        wait_until(lambda: db.execute("SELECT count(*) FROM erasures").fetchone()[0] == 1, 30,
+                   what="the daily retention run")
+    finally:
+        service.stop("test over")
+        service.finish()
+    assert [e for (e,) in db.execute("SELECT external_id FROM mentions")] == ["new"]
+    assert db.execute("SELECT actor, mentions FROM erasures").fetchone() == ("service", 1)
