@@ -64,7 +64,16 @@ def save_cursors(db: Database, watch: str, source_key: str, values: dict[str, st
 # start: a post dated in the future cannot hide the posts made after it. A stored cursor later than
 # the poll's start is corrupt (from an older version, or a bad clock): it is ignored, with a warning.
 
+#
+# Search indexes lag: a post can first show up in the API a while after a poll that already read
+# newer ones (Algolia and GitHub search index within minutes), or in the same second as the newest
+# post read. So the new posts' pass asks for a little more than "after the cursor": everything after
+# the cursor minus OVERLAP_SECONDS, and leaves out what is stored already. It still stops once it
+# is down to the cursor, so the overlap is read where it fits on the pages the new posts need (a
+# quiet source: always), never at the cost of a request or of `max_pages`.
+
 GAPS = "gaps"
+OVERLAP_SECONDS = 300
 MAX_GAPS = 20  # more (a source bursting poll after poll): the two oldest are merged into one
 log = logging.getLogger(__name__)
 
@@ -200,13 +209,14 @@ class _NewestFirstPoll:
         """The new posts, newest first, down to the cursor (or the first stored post); a gap is
         recorded when `max_pages` runs out first."""
         top, start = self.top, self.start
-        window, token = Window(after=top), None
+        floor = None if top is None else top - OVERLAP_SECONDS  # read down to here (see OVERLAP_SECONDS)
+        window, token = Window(after=floor), None
         oldest = total = None
         fetched = 0
         for number in range(self.budget):
             batch = self.fetch(window, token)
             hit_known = self.stop_at_known and _cut_at_known(batch.page, batch.times,
-                                                             top if top is not None else start)
+                                                             floor if floor is not None else start)
             times = [min(t, start) for t in batch.times.values()]
             if times:
                 self.newest = max(times) if self.newest is None else max(self.newest, max(times))
@@ -214,6 +224,8 @@ class _NewestFirstPoll:
             fetched += batch.page.fetched
             if number == 0:
                 total = batch.total
+            # Down to the cursor is enough: the overlap below it is read where it shares a page
+            # with new posts, and costs no request of its own.
             self.reached = (hit_known or batch.next is None
                             or (top is not None and oldest is not None and oldest <= top))
             if self.reached or number + 1 == self.budget:

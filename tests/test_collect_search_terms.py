@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from crawler.collect import collect_source, search_polls
-from crawler.cursors import cursor_key, load_cursors
+from crawler.cursors import OVERLAP_SECONDS, cursor_key, load_cursors
 from crawler.pollers import base
 from crawler.pollers.base import Fetcher, FetchError, make_client
 from crawler.pollers.googleplay import GooglePlayPoller
@@ -120,7 +120,8 @@ def test_every_any_term_is_searched_and_each_search_keeps_its_own_cursor(db):
         second = crawl(db, config)
         assert (second.status, second.new) == ("ok", 1)
         sent = {q["query"]: q["numericFilters"] for q in server.queries()[asked:]}
-        assert sent == {"alpha": f"created_at_i>{NEWEST}", "beta": f"created_at_i>{NEWEST - 100}"}
+        assert sent == {"alpha": f"created_at_i>{NEWEST - OVERLAP_SECONDS}",
+                        "beta": f"created_at_i>{NEWEST - 100 - OVERLAP_SECONDS}"}  # each its own cursor
 
 
 def test_a_term_added_to_the_query_gets_a_first_poll_of_its_own(db):

@@ -27,7 +27,7 @@ import urllib.parse
 import httpx
 
 from crawler.collect import collect_source, search_polls
-from crawler.cursors import GAPS, cursor_key, iso_time, load_cursors, save_cursors
+from crawler.cursors import GAPS, OVERLAP_SECONDS, cursor_key, iso_time, load_cursors, save_cursors
 from mentionwatch.config import Config
 
 HN_RECORDED = "api/hackernews/search_by_date_query-nodejs.json"
@@ -123,7 +123,7 @@ def test_hackernews_burst_larger_than_max_pages_is_read_by_the_next_poll(shared_
     assert saved["created_at_i"] == str(now - 600)  # the newest comment read: new posts come next
     assert len(json.loads(saved[GAPS])) == 1
     sent = server.filters()[asked:]
-    assert sent[:2] == [f"created_at_i>{old_cursor}"] * 2  # the new posts, pages 0 and 1
+    assert sent[:2] == [f"created_at_i>{old_cursor - OVERLAP_SECONDS}"] * 2  # the new posts, pages 0 and 1
     assert all(f.startswith(f"created_at_i>{old_cursor},created_at_i<") for f in sent[2:])  # the gap
     row = db.execute("SELECT status, errors FROM crawl_runs WHERE id = ?", [second.run_id]).fetchone()
     assert row[0] == "partial" and "not read yet" in row[1]
@@ -191,6 +191,23 @@ def test_hackernews_an_interrupted_backlog_poll_keeps_its_progress(shared_file, 
     assert GAPS not in cursors(db, config)
 
 
+def test_hackernews_a_post_the_search_index_shows_late_is_still_read(shared_file, db):
+    """Algolia indexes with a lag: a post from the cursor's own second, or from half a minute
+    before it, can first appear after the poll that set the cursor. The next poll asks for the
+    cursor less OVERLAP_SECONDS, so it is read; what is stored already is skipped."""
+    now = int(time.time())
+    server = Algolia(hn_hits(shared_file, 1, 100, now - 600, "acme first comment {n}"))
+    config = make_config("hackernews")
+    poll(db, config, server)
+    server.hits += hn_hits(shared_file, 1, 200, now - 60, "acme new comment {n}")
+    server.hits += hn_hits(shared_file, 1, 300, now - 600, "acme same second comment {n}")
+    server.hits += hn_hits(shared_file, 1, 400, now - 630, "acme late indexed comment {n}")
+    second = poll(db, config, server)
+    assert (second.status, second.new, second.duplicates) == ("ok", 3, 1)
+    assert server.filters()[-1] == f"created_at_i>{now - 600 - OVERLAP_SECONDS}"
+    assert cursors(db, config) == {"created_at_i": str(now - 60)}
+
+
 def test_hackernews_cursor_ignores_rejected_hits_and_stays_before_the_poll(shared_file, db):
     now = int(time.time())
     good = hn_hits(shared_file, 1, 1001, now - 3600, "acme is down again {n}")
@@ -204,7 +221,7 @@ def test_hackernews_cursor_ignores_rejected_hits_and_stays_before_the_poll(share
     server.hits += hn_hits(shared_file, 1, 1003, now - 60, "acme outage, new comment {n}")
     second = poll(db, config, server)
     assert (second.status, second.new) == ("ok", 1)
-    assert server.filters()[-1] == f"created_at_i>{now - 3600}"
+    assert server.filters()[-1] == f"created_at_i>{now - 3600 - OVERLAP_SECONDS}"
     assert cursors(db, config) == {"created_at_i": str(now - 60)}
 
 
@@ -305,7 +322,7 @@ def test_stackexchange_cursor_from_a_time_in_milliseconds_is_in_seconds(db):
     assert poll(db, config, server).new == 1
     assert cursors(db, config) == {"fromdate": str(now - 3600)}
     poll(db, config, server)
-    assert server.requests[-1].url.params["fromdate"] == str(now - 3600 + 1)
+    assert server.requests[-1].url.params["fromdate"] == str(now - 3600 - OVERLAP_SECONDS + 1)
 
 
 # GitHub (/search/issues) -----------------------------------------------------------------------
@@ -351,7 +368,7 @@ def test_github_burst_larger_than_max_pages_is_not_lost(db):
     second = poll(db, config, server)
     assert (second.status, second.new) == ("ok", 150)
     assert cursors(db, config) == {"created": iso_time(now - 600)}
-    assert server.requests[-2].url.params["q"] == f"acme created:>{iso_time(now - 86_400)}"
+    assert server.requests[-2].url.params["q"] == f"acme created:>{iso_time(now - 86_400 - OVERLAP_SECONDS)}"
     assert server.requests[-1].url.params["q"].startswith(f"acme created:{iso_time(now - 86_400 + 1)}..")
 
 
@@ -406,7 +423,7 @@ def test_bluesky_since_cursor_comes_from_the_server_time_not_the_author_clock(sh
 
     server.posts.append(bluesky_post(shared_file, "c3", now - 5, now - 5, "acme outage right now"))
     second = poll(db, config, server)
-    assert server.requests[-1].url.params["since"] == iso_time(now - 1800)
+    assert server.requests[-1].url.params["since"] == iso_time(now - 1800 - OVERLAP_SECONDS)
     assert (second.status, second.new) == ("ok", 1)
     assert stored_texts(db, "bluesky", "acme outage right now") == 1
 

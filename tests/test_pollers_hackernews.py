@@ -8,7 +8,7 @@ import urllib.parse
 import httpx
 
 from crawler.collect import collect_source
-from crawler.cursors import cursor_key, load_cursors
+from crawler.cursors import OVERLAP_SECONDS, cursor_key, load_cursors
 from crawler.pollers.hackernews import HackerNewsPoller
 from mentionwatch.config import Config
 from mentionwatch.local_servers import HackerNewsServer, synthetic_hits
@@ -64,7 +64,7 @@ def test_first_poll_then_incremental_poll(shared_file, db):
     assert replay.requests[0].headers["user-agent"].startswith("mentionwatch/")
 
     second = run(db, config, replay)  # the recording ignores the filter: the poll stops at stored items
-    assert replay.requests[-1].url.params["numericFilters"] == f"created_at_i>{newest}"
+    assert replay.requests[-1].url.params["numericFilters"] == f"created_at_i>{newest - OVERLAP_SECONDS}"
     assert second.new == 0
     assert second.duplicates >= 1
     assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == first.new
@@ -164,7 +164,7 @@ def test_an_interrupted_first_poll_resumes_and_reads_the_pages_it_never_reached(
         third = _poll_server(db, config)
         assert (third.status, third.new) == ("ok", 2)
         assert len(server.requests) == asked + 1
-        assert f"numericFilters=created_at_i%3E{newest + 60}" in server.requests[-1]
+        assert f"numericFilters=created_at_i%3E{newest + 60 - OVERLAP_SECONDS}" in server.requests[-1]
 
 
 def test_an_interrupted_incremental_poll_resumes_too(db):
@@ -183,7 +183,8 @@ def test_an_interrupted_incremental_poll_resumes_too(db):
         server.failing = False
         resumed = _poll_server(db, config)
         assert len(_stored_ids(db)) == 300
-        assert (resumed.status, resumed.new, resumed.duplicates) == ("ok", 50, 200)
+        # pages one and two again, and the first poll's 50 posts, in the overlap below the cursor
+        assert (resumed.status, resumed.new, resumed.duplicates) == ("ok", 50, 250)
         assert load_cursors(db, "node", key) == {"created_at_i": str(newest + 1000)}
         asked = len(server.requests)
         nothing_new = _poll_server(db, config)

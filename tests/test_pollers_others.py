@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from crawler.collect import collect_source, search_polls
-from crawler.cursors import cursor_key, load_cursors
+from crawler.cursors import OVERLAP_SECONDS, cursor_key, load_cursors
 from crawler.pollers.bluesky import BlueskyPoller
 from crawler.pollers.googleplay import GooglePlayPoller
 from mentionwatch.config import Config
@@ -59,7 +59,7 @@ def test_bluesky_search_since_cursor_and_dedupe(shared_file, db):
     assert cursors == {"since": "2023-09-28T12:49:36Z"}
 
     second = run(db, config, replay.transport())
-    assert replay.requests[-1].url.params["since"] == "2023-09-28T12:49:36Z"
+    assert replay.requests[-1].url.params["since"] == "2023-09-28T12:44:36Z"  # the cursor less OVERLAP_SECONDS
     assert (second.new, second.duplicates) == (0, 1)
 
 
@@ -148,7 +148,7 @@ def test_stackexchange_honours_backoff_and_fromdate(db):
     title, text, author, reach = db.execute("SELECT title, text, author, author_reach FROM mentions").fetchone()
     assert (title, text, author, reach) == ("Acme SDK & login fails", "Acme login fails", "dev", 120)
     run(db, config, replay.transport())
-    assert replay.requests[-1].url.params["fromdate"] == str(1_700_000_100 + 1)
+    assert replay.requests[-1].url.params["fromdate"] == str(1_700_000_100 - OVERLAP_SECONDS + 1)
 
 
 def test_github_issue_search_with_token(db, monkeypatch):
@@ -166,7 +166,7 @@ def test_github_issue_search_with_token(db, monkeypatch):
     assert request.headers["authorization"] == "Bearer ghp_secret_value"
     assert request.url.params["q"] == "acme is:issue"
     run(db, config, replay.transport())
-    assert replay.requests[-1].url.params["q"] == "acme is:issue created:>2024-03-01T10:00:00Z"
+    assert replay.requests[-1].url.params["q"] == "acme is:issue created:>2024-03-01T09:55:00Z"  # less the overlap
     runs = db.execute("SELECT errors FROM crawl_runs").fetchall()
     assert all("ghp_secret_value" not in (row[0] or "") for row in runs)
 
