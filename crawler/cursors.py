@@ -145,6 +145,7 @@ class Batch:
     times: dict[str, int]  # external id -> Unix seconds, of the accepted items (the time the API filters on)
     next: str | None  # the page number or API cursor of the next page; None: this was the last
     total: int | None = None  # the API's count of the window's items, when it gives one
+    capped: bool = False  # no next page although more match: the API serves only so many per query
 
 
 def created_times(mentions: list) -> dict[str, int]:
@@ -226,9 +227,9 @@ class _NewestFirstPoll:
                 total = batch.total
             # Down to the cursor is enough: the overlap below it is read where it shares a page
             # with new posts, and costs no request of its own.
-            self.reached = (hit_known or batch.next is None
+            self.reached = (hit_known or (batch.next is None and not batch.capped)
                             or (top is not None and oldest is not None and oldest <= top))
-            if self.reached or number + 1 == self.budget:
+            if self.reached or number + 1 == self.budget or batch.next is None:
                 if not self.reached and top is not None and oldest is not None:
                     gap = Window(after=top, until=oldest)  # not read: after the cursor, up to `oldest`
                     self.gaps.insert(0, gap)
@@ -268,7 +269,9 @@ class _NewestFirstPoll:
         if any(t > gap.until + 1 for t in raw):
             gap.by_position = True  # the server ignored `until`: page on through its answers
         lowest = min(raw, default=None)
-        closed = batch.next is None or (lowest is not None and lowest <= gap.after)
+        # a capped answer is read on by narrowing the window, which a gap read by position cannot
+        closed = ((batch.next is None and (not batch.capped or gap.by_position))
+                  or (lowest is not None and lowest <= gap.after))
         if closed:
             self.gaps.remove(gap)
         elif gap.by_position:

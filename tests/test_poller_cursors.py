@@ -25,6 +25,7 @@ import time
 import urllib.parse
 
 import httpx
+import pytest
 
 from crawler.collect import collect_source, search_polls
 from crawler.cursors import GAPS, OVERLAP_SECONDS, cursor_key, iso_time, load_cursors, save_cursors
@@ -68,7 +69,10 @@ def page_of(items: list, page: int, per_page: int) -> list:
 class Algolia:
     """search_by_date over `hits`: newest first, `numericFilters` on created_at_i (comma-separated
     conditions, all of them applied, as Algolia does), `page`/`hitsPerPage`, nbPages and nbHits.
-    With `honour_until` off it ignores upper bounds, as simpler stand-ins do."""
+    With `honour_until` off it ignores upper bounds, as simpler stand-ins do. Like Algolia, it
+    serves the first 1,000 hits of a query and no more (nbPages at most 10; nbHits counts all)."""
+
+    MAX_HITS = 1_000
 
     def __init__(self, hits: list[dict], honour_until: bool = True):
         self.hits = list(hits)
@@ -85,9 +89,10 @@ class Algolia:
                 continue
             hits = [h for h in hits if OPERATORS[op](h[field], int(value))]
         per_page, page = int(params["hitsPerPage"]), int(params["page"])
+        served = hits[:self.MAX_HITS]
         return httpx.Response(200, json={
-            "hits": page_of(hits, page, per_page), "nbHits": len(hits), "page": page,
-            "nbPages": max(1, math.ceil(len(hits) / per_page)), "hitsPerPage": per_page})
+            "hits": page_of(served, page, per_page), "nbHits": len(hits), "page": page,
+            "nbPages": max(1, math.ceil(len(served) / per_page)), "hitsPerPage": per_page})
 
     def filters(self) -> list[str]:
         return [r.url.params.get("numericFilters", "") for r in self.requests]
@@ -189,6 +194,26 @@ def test_hackernews_an_interrupted_backlog_poll_keeps_its_progress(shared_file, 
     assert statuses == ["partial", "partial", "partial", "ok"]
     assert stored_texts(db, "hackernews", "acme outage comment%") == 400
     assert GAPS not in cursors(db, config)
+
+
+@pytest.mark.parametrize("source_type", ["hackernews", "github"])
+def test_a_burst_beyond_the_apis_1000_results_per_query_is_not_lost(shared_file, db, source_type):
+    """Algolia and GitHub serve 1,000 results per query, whatever max_pages says: the rest of the
+    burst must be read by narrowing the time window, not taken as the end of the answer."""
+    now = int(time.time())
+    if source_type == "hackernews":
+        server = Algolia(hn_hits(shared_file, 5, 10_000, now - 86_400, "acme old comment {n}"))
+        burst = hn_hits(shared_file, 1_500, 20_000, now - 600, "acme outage comment {n}")
+    else:
+        server = GitHubSearch(issues(5, 100, now - 86_400, "Acme old issue {n}"))
+        burst = issues(1_500, 20_000, now - 600, "Acme outage issue {n}")
+    config = make_config(source_type, {"max_pages": 14})
+    poll(db, config, server)
+    (server.hits if source_type == "hackernews" else server.items).extend(burst)
+    results = [poll(db, config, server) for _ in range(2)]
+    assert [r.status for r in results] == ["ok", "ok"], [r.errors for r in results]
+    assert sum(r.new for r in results) == 1_500
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 1_505
 
 
 def test_hackernews_a_post_the_search_index_shows_late_is_still_read(shared_file, db):
@@ -329,7 +354,8 @@ def test_stackexchange_cursor_from_a_time_in_milliseconds_is_in_seconds(db):
 
 class GitHubSearch:
     """Issue search over `items`: newest first, `created:>T` and `created:A..B` (both ends in) in
-    `q`, `page` from 1, `per_page`, total_count."""
+    `q`, `page` from 1, `per_page`, total_count. Like GitHub, it serves the first 1,000 results of
+    a query: a page beyond them is HTTP 422."""
 
     def __init__(self, items: list[dict]):
         self.items = list(items)
@@ -346,6 +372,8 @@ class GitHubSearch:
                 low, high = qualifier.split("..")
                 items = [i for i in items if low <= i["created_at"] <= high]
         size, page = int(params["per_page"]), int(params["page"])
+        if (page - 1) * size >= 1_000:
+            return httpx.Response(422, json={"message": "Only the first 1000 search results are available"})
         return httpx.Response(200, json={"total_count": len(items), "incomplete_results": False,
                                          "items": page_of(items, page - 1, size)})
 

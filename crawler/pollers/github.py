@@ -17,6 +17,7 @@ from storage import Mention
 
 TOKEN_ENV = "MENTIONWATCH_GITHUB_TOKEN"
 PAGE_SIZE = 100
+MAX_RESULTS = 1_000  # the search API serves the first 1,000 results of a query, no more
 
 
 class GitHubPoller(Poller):
@@ -64,7 +65,9 @@ class GitHubPoller(Poller):
         total = dig(payload, "total_count")
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
         more = page.fetched >= PAGE_SIZE and not (total is not None and number * PAGE_SIZE >= total)
-        return Batch(page, created_times(page.parsed), str(number + 1) if more else None, total)
+        capped = more and number * PAGE_SIZE >= MAX_RESULTS  # page 11 would be an error (HTTP 422)
+        return Batch(page, created_times(page.parsed), str(number + 1) if more and not capped else None,
+                     total, capped)
 
 
 def _mention_from_issue(issue: dict) -> Mention:

@@ -61,8 +61,10 @@ class HackerNewsPoller(Poller):
         page, _ = self.make_page(payload, dig(payload, "hits"), stop_at_known=False)
         pages_total, hits_total = dig(payload, "nbPages"), dig(payload, "nbHits")
         more = bool(page.fetched) and isinstance(pages_total, int) and number + 1 < pages_total
-        return Batch(page, created_times(page.parsed), str(number + 1) if more else None,
-                     hits_total if isinstance(hits_total, int) and not isinstance(hits_total, bool) else None)
+        hits_total = hits_total if isinstance(hits_total, int) and not isinstance(hits_total, bool) else None
+        # Algolia serves 1,000 hits per query (nbPages stops at 10) whatever nbHits says
+        capped = bool(page.fetched) and not more and (hits_total or 0) > (number + 1) * HITS_PER_PAGE
+        return Batch(page, created_times(page.parsed), str(number + 1) if more else None, hits_total, capped)
 
 
 def _mention_from_hit(hit: dict) -> Mention:
