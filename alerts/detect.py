@@ -244,12 +244,31 @@ def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetim
     last_bucket = until - dt.timedelta(seconds=1e-6)
     all_series = [build_series(rows, watch_name, settings.bucket, last_bucket)]
     if settings.per_source:
-        for source in sorted({row[1] for row in rows}):
+        first_in_window = {}
+        for created_at, source, _label in rows:
+            first_in_window.setdefault(source, created_at)
+        for source in sorted(first_in_window):
+            start = all_series[0].start
+            if _new_source(db, watch_name, source, first_in_window[source], since):
+                start = from_iso(first_in_window[source])  # its warm-up counts from its first mention
             all_series.append(build_series(rows, watch_name, settings.bucket, last_bucket, source=source,
-                                           start=all_series[0].start))
+                                           start=start))
     for series in all_series:
         series.ends_at = until
     return all_series
+
+
+def _new_source(db, watch_name: str, source: str, first_in_window: str, since: dt.datetime) -> bool:
+    """Whether the source's first mention of the watch is its first in the window, after the
+    window's start: a source added to the watch lately, whose series must not start with days of
+    zeros it never had (they would stand in for the warm-up)."""
+    if first_in_window <= to_iso(since):
+        return False
+    earlier = db.execute(
+        "SELECT 1 FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+        "WHERE w.watch = ? AND m.source = ? AND m.created_at < ? LIMIT 1",
+        [watch_name, source, first_in_window]).fetchone()
+    return earlier is None
 
 
 def _now(now) -> dt.datetime:
@@ -327,9 +346,20 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
         if existing is None:
             event = _open_alert(run, watch, settings, alert)
         else:
-            event = _update_alert(run, watch, settings, alert, existing)
+            event = _update_alert(run, watch, settings, alert, existing) or _unannounced(run, existing[0])
         if event is not None and run.notify and alert.live:
             queue_notifications(run.db, run.config, *event)
+
+
+def _unannounced(run: _Run, alert_id: int) -> tuple[int, str, str] | None:
+    """(alert id, 'opened', severity) for an alert still going on that nobody was ever told of: a
+    replay (`detect --at` a few minutes back) or `detect --no-notify` stored it while it was live,
+    and this run would otherwise find it unchanged and say nothing."""
+    status, severity = run.db.execute("SELECT status, severity FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    announced = run.db.execute("SELECT 1 FROM notifications WHERE alert_id = ? LIMIT 1", [alert_id]).fetchone()
+    if status == "resolved" or announced is not None:
+        return None
+    return alert_id, "opened", severity
 
 
 def _open_alert(run: _Run, watch, settings, alert: Finding) -> tuple[int, str, str]:

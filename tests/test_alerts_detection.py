@@ -636,3 +636,48 @@ def test_backtest_with_an_empty_day_gives_the_whole_day_hint(cli, tmp_path):
     assert result.stderr.strip().endswith(
         "(a date means midnight at its start and --until is not included: use --until 2015-02-23 "
         "for the whole of 2015-02-22)")
+
+
+def test_an_incident_a_replay_stored_is_announced_by_the_next_run_while_it_goes_on(db, model_id):
+    """`detect --at` a few minutes back (or --no-notify) stores the alert quietly; the next notifying
+    run finds it unchanged, and must still tell the team about an incident that is going on."""
+    config = parse_config(config_text())
+    burst = 6 * 24 + 5
+    add_stream(db, model_id, burst={burst: [("reddit", 40)]})
+    during = START + dt.timedelta(hours=burst + 1)
+    [alert_id] = run_detection(db, config, now=during, notify=False).opened
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
+
+    later = run_detection(db, config, now=during + dt.timedelta(minutes=5), notify=True)
+    assert later.opened == []
+    states = [s for (s,) in db.execute("SELECT state FROM notifications WHERE alert_id = ?", [alert_id])]
+    assert [s.split(":")[0] for s in states] == ["opened"]
+    run_detection(db, config, now=during + dt.timedelta(minutes=10), notify=True)
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 1  # not twice
+
+
+def test_an_incident_over_when_the_next_run_comes_is_not_announced_late(db, model_id):
+    config = parse_config(config_text())
+    burst = 6 * 24 + 5
+    add_stream(db, model_id, burst={burst: [("reddit", 40)]})
+    run_detection(db, config, now=START + dt.timedelta(hours=burst + 1), notify=False)
+    run_detection(db, config, now=START + dt.timedelta(hours=burst + 30), notify=True)  # long over
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
+
+
+def test_a_source_added_to_a_watch_waits_out_its_own_warm_up(db, model_id):
+    """With per_source, a source that starts mid-window must not be judged against days of zeros
+    it never had: its first ordinary hours are not a spike."""
+    config = parse_config(config_text(per_source=True))
+    add_stream(db, model_id)
+    first_day = 6 * 24 + 2
+    new_posts = [Mention("bluesky", f"bsky-{hour}-{k}", f"acme is terrible {hour}-{k}",
+                         iso(START + dt.timedelta(hours=hour, minutes=k)), watches=("acme",))
+                 for hour in range(first_day, first_day + 3) for k in range(8)]
+    save_mentions(db, new_posts)
+    ids = dict(db.execute("SELECT external_id, id FROM mentions WHERE source = 'bluesky'").fetchall())
+    db.conn.executemany("INSERT INTO scores VALUES (?, ?, 'negative', 0.9, 0.05, 0.05, '2025-01-01T00:00:00Z')",
+                        [(ids[m.external_id], model_id) for m in new_posts])
+    db.conn.commit()
+    run_detection(db, config, now=START + dt.timedelta(hours=first_day + 3), notify=False)
+    assert db.execute("SELECT count(*) FROM alerts WHERE source = 'bluesky'").fetchone()[0] == 0
