@@ -52,6 +52,7 @@ class Mention:
     rating: float | None = None  # review stars, when the source has them
     watches: tuple[str, ...] = field(default_factory=tuple)
     checked: bool = field(default=False, repr=False, compare=False)  # already normalized
+    cut: bool = field(default=False, repr=False, compare=False)  # normalizing cut its text to MAX_TEXT_CHARS
 
     def normalized(self) -> "Mention":
         """A copy with every field checked and in stored form; ValueError names the bad field."""
@@ -60,7 +61,7 @@ class Mention:
         (source, external_id, url, author, author_reach, title, text, lang, rating,
          created_at) = self.stored_row()
         return Mention(source, external_id, text, created_at, url, author, author_reach, title,
-                       lang, rating, self.stored_watches(), checked=True)
+                       lang, rating, self.stored_watches(), checked=True, cut=len(text) < len(self.text))
 
     def stored_row(self, latest_created_at: str | None = None) -> tuple:
         """The row as stored, in _COLUMNS order, after checking every field (ValueError if bad).
@@ -103,6 +104,7 @@ class SaveResult:
     present: int = 0  # already stored (also counts repeats inside the same call)
     rejected: int = 0
     forgotten: int = 0  # posts or authors erased on request (`mentionwatch forget`): not stored again
+    cut: int = 0  # texts longer than MAX_TEXT_CHARS, stored cut to that length
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
 
     def add(self, other: "SaveResult") -> None:
@@ -110,6 +112,7 @@ class SaveResult:
         self.present += other.present
         self.rejected += other.rejected
         self.forgotten += other.forgotten
+        self.cut += other.cut
         self.rejects.extend(other.rejects)
 
 
@@ -201,6 +204,8 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
             result.rejects.append((key, str(exc)))
             continue
         rows.append(row)
+        if mention.cut or len(row[6]) < len(mention.text):
+            result.cut += 1
         if watches:
             key = (row[0], row[1])  # (source, external_id)
             watches_of[key] = watches_of.get(key, ()) + watches

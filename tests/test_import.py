@@ -273,3 +273,14 @@ def test_closest_column_prefers_a_whole_word_then_the_spelling():
     assert closest_column("created_at", header) == "tweet_created"
     assert closest_column("nme", header) == "name"
     assert closest_column("nosuch", header) is None
+
+
+def test_a_text_longer_than_the_limit_is_stored_cut_and_the_import_says_so(tmp_path, cli):
+    from storage.mentions import MAX_TEXT_CHARS
+
+    csv = tmp_path / "long.csv"
+    csv.write_text("id,text,created_at\n1," + "a" * (MAX_TEXT_CHARS + 50) + ",2025-03-01T10:00:00Z\n"
+                   "2,short,2025-03-01T10:00:00Z\n", encoding="utf-8")
+    result = cli("--db", str(tmp_path / "t.db"), "import", str(csv))
+    assert result.exit_code == 0, result.output
+    assert "2 inserted, 0 already present, 0 rejected, 1 text cut to 100,000 characters" in result.output
