@@ -51,6 +51,7 @@ def test_interrupted_export_keeps_the_previous_file(db_path, tmp_path, suffix):
 
 def test_failed_export_command_keeps_the_previous_file(cli, db_path, tmp_path):
     out = tmp_path / "exports" / "x.csv"
+    out.parent.mkdir()  # export creates no folder
     assert cli("--db", db_path, "export", "--watch", "globex", "--out", out).exit_code == 0
     before = out.read_bytes()
     result = cli("--db", db_path, "export", "--query", "   ", "--out", out)

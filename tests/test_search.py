@@ -95,7 +95,8 @@ def test_every_review_with_a_chinese_word_is_found(cli, shared_file, tmp_path):
     ("บริการ", ["p10"]),                                  # Thai, also written without spaces
     ("iphone手机", ["p9"]),
     ("hotel", ["p7"]),                                   # words alone: the index, as before
-    ("太_", []),                                         # _ and % are characters, not wildcards
+    ('"太_"', []),                                       # _ and % are characters, not wildcards
+    ("太_", ["p1", "p3", "p4"]),                         # a bare _ separates words, as in the index
 ])
 def test_cjk_words_are_found_inside_the_text(cli, posts_db, query, found):
     assert _found(cli, posts_db, query) == found

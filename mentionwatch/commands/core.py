@@ -15,6 +15,8 @@ from mentionwatch.importer import (
     DEFAULT_ENCODING, ColumnMap, ImportFileError, RowProblem, check_encoding, file_name_problem,
     read_mentions,
 )
+from mentionwatch.terminal import json_line, terminal_safe
+from storage.mentions import MAX_TEXT_CHARS
 
 REJECTED_ROWS_EXIT = 3
 MAX_SOURCE_CHARS = 100  # as storage accepts
@@ -100,6 +102,8 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     rejected = len(problems) + result.rejected
     forgotten = (f", {result.forgotten} not stored (erased on request before: mentionwatch forget)"
                  if result.forgotten else "")
+    if result.cut:
+        forgotten += f", {result.cut} text{'s' if result.cut > 1 else ''} cut to {MAX_TEXT_CHARS:,} characters"
     click.echo(f"{file}: {result.inserted} inserted, {result.present} already present, "
                f"{rejected} rejected" + forgotten
                + _newly_linked_text(app.db, links_before, result.inserted))
@@ -187,17 +191,19 @@ def search(app: App, query: str, watches: tuple[str, ...], since: str | None, or
     except FilterError as exc:  # an empty query is a mistake, not a database error
         raise UserMistake(str(exc)) from None
     for row in rows:
-        if as_json:
-            click.echo(json.dumps(row, ensure_ascii=False))
-        else:
-            text = " ".join(row["text"].split())
-            click.echo(f"{row['id']}  {row['created_at']}  {row['source']}  {row['author'] or '-'}  "
-                       f"{text[:160]}")
+        click.echo(json_line(row) if as_json else _search_line(row))
     if not as_json:
         click.echo(_found_line(len(rows), limit, order), err=True)
     hint = None if rows else lowercase_operator_hint(query)
     if hint:
         click.echo(hint, err=True)
+
+
+def _search_line(row: dict) -> str:
+    """One found mention on one line; what posts hold is shown, never obeyed by the terminal."""
+    text = " ".join(row["text"].split())
+    return terminal_safe(f"{row['id']}  {row['created_at']}  {row['source']}  {row['author'] or '-'}  "
+                         f"{text[:160]}")
 
 
 def _since_option(since: str | None) -> str | None:

@@ -92,6 +92,19 @@ def _checked_query(db, query: str | None) -> str | None:
         raise _bad_option("--query", str(exc)) from None
 
 
+def _export_target(out_text: str) -> Path:
+    """--out as a path whose folder exists: a missing folder is more likely a typo than a wish
+    for a new tree, so none is created (nor the folder a dangling link points into)."""
+    if not out_text.strip():
+        raise _bad_option("--out", "the file name is empty")
+    out_path = Path(out_text)
+    folder = (out_path.resolve() if out_path.is_symlink() else out_path).parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise _bad_option("--out", f"folder {str(folder)!r} {problem}")
+    return out_path
+
+
 def _format_from_name(out_path: Path) -> str:
     """The export format a file name asks for: .xlsx, .jsonl, else CSV; .json is refused, since
     a .json file is expected to hold one JSON document and the export writes JSON Lines."""
@@ -106,8 +119,8 @@ def _format_from_name(out_path: Path) -> str:
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="File format [default: from the --out file's extension, else csv].")
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="File to write.")
+@click.option("--out", "out_text", required=True, type=click.Path(dir_okay=False),
+              help="File to write, in a folder that exists.")
 @click.option("--watch", "watches", multiple=True, help="Only mentions of this watch (repeatable).")
 @click.option("--source", "sources", multiple=True, help="Only this source, e.g. reddit (repeatable).")
 @click.option("--sentiment", "sentiments", multiple=True, type=_CHOICE_SENTIMENT,
@@ -125,7 +138,7 @@ def _format_from_name(out_path: Path) -> str:
               help="Only this triage state ('none' = never marked; repeatable).")
 @click.option("--limit", type=count_at_least(1), help="At most this many rows.")
 @pass_app
-def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, since, until,
+def export(app: App, fmt, out_text, watches, sources, sentiments, alert_ids, since, until,
            min_reach, query, unhandled, states, limit) -> None:
     """Write mentions, one row each, to a CSV, JSONL or XLSX file for follow-up.
 
@@ -138,6 +151,7 @@ def export(app: App, fmt, out_path, watches, sources, sentiments, alert_ids, sin
     from mentionwatch.triage.query import choose_model_id, export_rows
     from mentionwatch.triage.query_syntax import lowercase_operator_hint
 
+    out_path = _export_target(out_text)
     fmt = fmt or _format_from_name(out_path)
     filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
                        unhandled, states, limit)
@@ -201,14 +215,20 @@ def report(app: App, watches, since, until, out_dir) -> None:
 
       mentionwatch report --watch acme --since 14d --out reports/acme
     """
+    from mentionwatch.triage.charts import ChartError
     from mentionwatch.triage.report import ReportError, build_report
 
     since_text, until_text = _period(since, until)
+    if out_dir.is_symlink() and not out_dir.exists():  # mkdir would fail with 'File exists'
+        raise _bad_option("--out", f"{str(out_dir)!r} is a link to {str(out_dir.resolve())!r}, "
+                          "which does not exist")
     try:
         result = build_report(app.db, out_dir, watches=list(watches) or None, since=since_text,
                               until=until_text, sentiment_cfg=app.config.sentiment)
     except ReportError as exc:
         raise UserMistake(str(exc)) from None
+    except ChartError as exc:
+        raise click.ClickException(f"{out_dir}: {exc} (report.html was not written)") from None
     except OSError as exc:
         raise click.ClickException(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"{result.html_path}: {len(result.sections)} watch"

@@ -20,14 +20,17 @@ def replacing(path: Path) -> Iterator[Path]:
 
     A symbolic link is followed (the file it points at is replaced, the link stays), the previous
     file's permissions are kept, and what is not a plain file (/dev/stdout, a named pipe) is
-    written directly, since it cannot be replaced.
+    written directly, since it cannot be replaced. A missing folder of `path` is created, but never
+    the folder a dangling link points into: that fails as a missing folder (FileNotFoundError).
     """
     path = Path(path)
     if path.exists() and not path.resolve().is_file():
         yield path
         return
-    path = path.resolve() if path.is_symlink() else path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path = path.resolve()  # a dangling link's folder is not created: the link is likely stale
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
     previous_mode = path.stat().st_mode & 0o7777 if path.exists() else None
     # The real suffix stays last: some writers (xlsxwriter, matplotlib) look at it.
     temporary = path.with_name(f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}")

@@ -4,7 +4,9 @@
 it, and shades each alert's window; `sources_chart` shows each source's mentions by sentiment.
 Every chart has a fixed pixel size (CHART_SIZES) so pages lay out the same way every time.
 Text falls back to an installed font with Chinese, Japanese and Korean glyphs when there is one
-(source names such as 应用商店); matplotlib's warnings never reach the terminal.
+(source names such as 应用商店); matplotlib's warnings never reach the terminal. Every label is
+drawn as written: a name with `$...$` is not read as math. A chart that cannot be drawn raises
+ChartError, whose message is one line for the user.
 """
 from __future__ import annotations
 
@@ -82,14 +84,33 @@ def _has_glyph(path: str, char: str) -> bool:
     return FT2Font(path).get_char_index(ord(char)) != 0
 
 
+class ChartError(RuntimeError):
+    """A chart could not be drawn; the message is the one line shown."""
+
+
 @contextlib.contextmanager
 def _chart_style():
     """CJK glyphs from a fallback font when one is installed; with none, a missing glyph is a
-    box in the chart, and the warning matplotlib prints for it is kept off the terminal."""
+    box in the chart, and the warning matplotlib prints for it is kept off the terminal. Names
+    from the database are drawn literally: with math parsing on, 'cost $5 or $6' would be drawn
+    as a formula and an unbalanced one such as '$\\frac{1}{$' would stop the report."""
     families = [BASE_FONT, *filter(None, [cjk_font_family()])]
-    with warnings.catch_warnings(), matplotlib.rc_context({"font.family": families}):
+    style = {"font.family": families, "text.parse_math": False}
+    with warnings.catch_warnings(), matplotlib.rc_context(style):
         warnings.simplefilter("ignore")
         yield
+
+
+@contextlib.contextmanager
+def _drawing(path: Path):
+    """Turns a failure inside matplotlib into ChartError naming the chart (file errors pass)."""
+    try:
+        yield
+    except (OSError, ChartError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - matplotlib raises many kinds; each is one line here
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ChartError(f"cannot draw the chart {path.name}: {reason}") from exc
 
 
 @dataclass
@@ -167,7 +188,7 @@ def source_breakdown(db, watch: str, model_id: str | None, since: str, until: st
 
 def volume_chart(series: Series, alerts: list[dict], title: str, path: Path) -> Path:
     """Two panels: mentions and negative mentions per bucket; negative share; alerts shaded."""
-    with _chart_style():
+    with _drawing(path), _chart_style():
         return _save(_draw_volume(series, alerts, title), path)
 
 
@@ -216,7 +237,7 @@ def _draw_volume(series: Series, alerts: list[dict], title: str):
 
 def sources_chart(breakdown: dict, title: str, path: Path) -> Path:
     """Horizontal stacked bars: each source's mentions split by sentiment."""
-    with _chart_style():
+    with _drawing(path), _chart_style():
         return _draw_sources(breakdown, title, path)
 
 

@@ -2,7 +2,9 @@
 
 Rows are streamed: each writer takes an iterator and keeps only the current row in memory
 (xlsxwriter runs with constant_memory=True). Formula injection is neutralised: in CSV a text cell
-starting with =, +, -, @, tab or carriage return gets a leading single quote (OWASP's advice); in
+starting with =, +, -, @, tab or carriage return gets a leading single quote (OWASP's advice), and
+every field is quoted, since a spreadsheet whose list separator is ';' (German or French Windows)
+splits an unquoted field at each ';' and the piece after one could start a formula; in
 XLSX every text is written as a string cell, which Excel never runs, so it keeps its exact value,
 up to Excel's 32,767 characters a cell: a longer text is cut there, and the export counts the cut
 cells (`ExportResult.cut_cells`) for the command to say so. XLSX times are real Excel date-times in UTC.
@@ -64,7 +66,7 @@ def write_csv(rows: Iterable[dict], path: Path) -> ExportResult:
     # and Chinese or emoji come out garbled.
     count = 0
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)  # quoted fields are never split
         writer.writerow(EXPORT_COLUMNS)
         for row in rows:
             writer.writerow([neutralise(row[name]) for name in EXPORT_COLUMNS])

@@ -12,8 +12,9 @@ Here each word or "phrase" of the query that holds such characters is matched as
 
 AND, OR, NOT and brackets keep their FTS5 meaning and precedence. What has no meaning for text
 containment (NEAR, a column filter such as title:, ^ and +) is refused around CJK words with
-UnsupportedQuery. A query without CJK characters is one FTS5 MATCH. Punctuation inside a bareword
-splits it (太慢！很慢 is 太慢 and 很慢), as the tokenizer splits the indexed text.
+UnsupportedQuery. A query without CJK characters is one FTS5 MATCH. Punctuation and '_' inside a
+bareword split it (太慢！很慢 is 太慢 and 很慢, 酒店_wifi is 酒店 and wifi), as the tokenizer splits
+the indexed text.
 """
 from __future__ import annotations
 
@@ -278,8 +279,9 @@ def _tokens(query: str) -> list[tuple]:
 
 
 def _bare_words(bare: str, start: int) -> list[tuple]:
-    """The tokens of a bareword. FTS5 takes any non-ASCII character into one, but its tokenizer
-    splits at punctuation (太慢！很慢 holds 太慢 and 很慢), so a CJK word must not include it."""
+    """The tokens of a bareword. FTS5 takes any non-ASCII character and '_' into one, but its
+    tokenizer splits at punctuation (太慢！很慢 holds 太慢 and 很慢; lost_bag holds lost and bag),
+    so a CJK word must not include it."""
     tokens = []
     position = start
     for is_punctuation, run in itertools.groupby(bare, _is_punctuation):
@@ -292,7 +294,9 @@ def _bare_words(bare: str, start: int) -> list[tuple]:
 
 
 def _is_punctuation(char: str) -> bool:
-    return not char.isascii() and unicodedata.category(char).startswith("P")
+    """Whether the tokenizer separates words at `char`: '_' is the one ASCII such character
+    a bareword can hold (FTS5 barewords are letters, digits, '_' and non-ASCII)."""
+    return char == "_" or (not char.isascii() and unicodedata.category(char).startswith("P"))
 
 
 def _group(operator: str, parts: list):

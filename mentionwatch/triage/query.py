@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from mentionwatch.triage import fulltext, query_syntax
-from storage.timeutil import parse_timestamp, to_iso
+from storage.timeutil import from_iso, parse_timestamp, to_iso
 
 TRIAGE_STATES = ("flagged", "handled", "ignored")
 _RELATIVE_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")
@@ -51,7 +51,12 @@ class MentionFilters:
 
 
 def parse_time_limit(text: str | None, now: dt.datetime | None = None) -> str | None:
-    """'7d' / '12h' (that long before now) or any timestamp -> stored-form UTC text."""
+    """'7d' / '12h' (that long before now) or any timestamp -> stored-form UTC text.
+
+    Stored times are whole seconds, so a limit with a fraction of a second is rounded up to the
+    next whole one: as --since it leaves out a mention at the second before it, as --until (not
+    included) it keeps one.
+    """
     if text is None or not str(text).strip():
         return None
     match = _RELATIVE_TIME.match(str(text))
@@ -59,15 +64,39 @@ def parse_time_limit(text: str | None, now: dt.datetime | None = None) -> str | 
         now = now or dt.datetime.now(dt.timezone.utc)
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         try:
-            return to_iso(now - dt.timedelta(seconds=seconds))
+            moment = now - dt.timedelta(seconds=seconds)
+            return _next_second(to_iso(moment)) if moment.microsecond else to_iso(moment)
         except OverflowError:  # timedelta or the date itself out of range: before year 1
             raise FilterError(f"{text.strip()[:40]!r} reaches back before year 1 (use a date such as "
                               "2015-02-20, or a shorter span such as 30d)") from None
     try:
-        return parse_timestamp(text)
+        stored = parse_timestamp(text)
     except (ValueError, OverflowError) as exc:
         raise FilterError(f"{text!r} is not a time: {exc} (use e.g. 2015-02-20, "
                           "2015-02-20T08:00:00Z or 7d)") from None
+    return _next_second(stored) if _has_fraction(str(text)) else stored
+
+
+def _has_fraction(text: str) -> bool:
+    """Whether a timestamp names a moment inside a second (ISO 8601 or Unix seconds with a
+    fraction), which parse_timestamp cuts down to the whole second."""
+    text = text.strip()
+    if text.lstrip("-").replace(".", "", 1).isdigit():  # Unix seconds, or milliseconds as it reads them
+        seconds = float(text)
+        seconds = seconds / 1000.0 if seconds > 1e11 else seconds
+        return seconds != int(seconds)
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).microsecond != 0
+    except ValueError:
+        return False
+
+
+def _next_second(stored: str) -> str:
+    """The stored time one second later; the last second of year 9999 stays as it is."""
+    try:
+        return to_iso(from_iso(stored) + dt.timedelta(seconds=1))
+    except OverflowError:
+        return stored
 
 
 def choose_model_id(db, sentiment_cfg=None) -> str | None:
