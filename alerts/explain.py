@@ -64,7 +64,8 @@ def baseline_texts(db, watch: str, since: str, until: str, source: str | None = 
 
 
 def rank_mentions(mentions: list[dict], since_epoch: float, until_epoch: float) -> list[dict]:
-    """Highest reach first, later mentions first among equals: log10(1 + reach) + recency (0..1)."""
+    """By log10(1 + reach) + recency (0 at the window's start, 1 at its end): a tenfold reach weighs
+    as much as the whole window, so a late post passes an early one with up to 10x its reach."""
     from storage.timeutil import from_iso
 
     span = max(until_epoch - since_epoch, 1.0)

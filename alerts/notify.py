@@ -13,8 +13,9 @@ that is no longer true when its turn comes is not sent but marked 'superseded' w
 'opened' or 'escalated' of an alert resolved meanwhile, an escalation a later one replaces, a
 'resolved' for a target that was never told about the alert (a replay, `detect --no-notify`, an
 opening that never got through), an escalation up to the severity a late opening already stated
-(an opening is titled with the alert's severity when it goes). A web hook that takes the request but does not answer within the
-read timeout may well have got it: the row is marked 'unconfirmed' and not sent again (a retry
+(an opening is titled with the alert's severity when it goes; its row keeps the state it was
+queued at, with 'sent as opened (critical)' noted in last_error). A web hook that takes the request
+but does not answer within the read timeout may well have got it: the row is marked 'unconfirmed' and not sent again (a retry
 would repeat the message, up to MAX_ATTEMPTS times).
 
 Several processes may send at once (the service, and `mentionwatch detect` run by hand):
@@ -202,13 +203,15 @@ def message_for(db, alert_id: int, state: str, target_name: str | None = None) -
     # a late opening is titled with the severity of now, not the one it was queued at
     stated = alert["severity"] if event == "opened" else severity
     what = "negative mentions over a threshold" if alert["rule"].startswith("threshold:") else "negative spike"
-    title = f"[mentionwatch] {alert['watch']}: alert #{alert_id} {_headline(db, alert, event, stated, target_name)}"
+    where = f"{alert['watch']}/{alert['source']}" if alert["source"] else alert["watch"]
+    title = f"[mentionwatch] {where}: alert #{alert_id} {_headline(db, alert, event, stated, target_name)}"
     if event == "resolved":
-        lines = _resolved_lines(db, alert)
+        sections = [_resolved_lines(db, alert)]
     else:
-        lines = _status_lines(db, alert, event, severity) + [""] + _explanation_lines(alert)
-    lines += ["", *_command_lines(alert)]
-    return f"{title} - {what}", "\n".join(lines)
+        sections = [_status_lines(db, alert, event, severity), _explanation_lines(alert)]
+    sections.append(_command_lines(alert))
+    body = "\n\n".join("\n".join(lines) for lines in sections if lines)
+    return f"{title} - {what}", body
 
 
 def _alert_row(db, alert_id: int) -> dict:
@@ -514,6 +517,16 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
     return result
 
 
+def _stated_note(state: str, delivery: Delivery) -> str | None:
+    """What a message said when it was not its queued state, for `alerts show`: a late opening is
+    titled with the alert's severity when it went. The row keeps its queued state, the key that
+    keeps a state from being queued (and sent) twice."""
+    event, queued = state.split(":", 1)
+    if delivery.stated_severity in (None, queued):
+        return None
+    return f"sent as {event} ({delivery.stated_severity})"
+
+
 def _record(db, config, result: NotifyResult, moment: dt.datetime, row: tuple, delivery: Delivery) -> None:
     """Store what became of one send: sent, unconfirmed (not sent again), or failed (retried later)."""
     notification_id, alert_id, target_name, state, attempts = row
@@ -521,9 +534,10 @@ def _record(db, config, result: NotifyResult, moment: dt.datetime, row: tuple, d
     error = redact(delivery.error) if delivery.error is not None else None
     with db.atomic():
         if error is None or delivery.unanswered:
+            outcome = "; ".join(filter(None, [error, _stated_note(state, delivery)])) or None
             db.execute("UPDATE notifications SET status = ?, attempts = ?, last_error = ?, sent_at = ?, "
                        "next_attempt_at = NULL, claimed_at = NULL WHERE id = ?",
-                       ["unconfirmed" if delivery.unanswered else "sent", attempts, error, to_iso(moment),
+                       ["unconfirmed" if delivery.unanswered else "sent", attempts, outcome, to_iso(moment),
                         notification_id])
         else:
             retry_at = moment + dt.timedelta(seconds=backoff_seconds(attempts, config))

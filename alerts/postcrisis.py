@@ -20,7 +20,7 @@ from storage.timeutil import from_iso, to_iso
 BASELINE_DAYS = 7
 AFTER_HOURS = 24
 MIN_MENTIONS_AFTER = 5
-LATE_RECORDING = dt.timedelta(hours=1)  # recorded this long after opening: found late, or by a replay
+LATE_RECORDING = dt.timedelta(hours=1)  # recorded more than this after opening: found late, or by a replay
 
 
 def evaluate_alert(db, alert_id: int, model_id: str | None = None) -> dict:
@@ -116,10 +116,15 @@ def _alert_row(db, alert_id: int) -> dict:
 
 def _clock_start(db, alert: dict) -> dt.datetime:
     """When the team could first know of the alert: its opening, or, for an alert found later (by a
-    replay with `detect --at`, or in freshly imported history), when the detector recorded it."""
+    replay with `detect --at`, or in freshly imported history), when the detector recorded it.
+
+    A live alert is recorded a few minutes after its opening (the next detection run): counting
+    from the recording there would shorten its times against the 'resolved' message's."""
     opened = from_iso(alert["opened_at"])
     recorded = _event_time(db, alert["id"], "opened")
-    return max(opened, from_iso(recorded)) if recorded else opened
+    if recorded and from_iso(recorded) - opened > LATE_RECORDING:
+        return from_iso(recorded)
+    return opened
 
 
 def _acknowledged_at(db, alert: dict) -> str | None:

@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import sys
+import unicodedata
 from functools import cached_property
 from pathlib import Path
 
@@ -124,11 +125,24 @@ class App:
                 raise UserMistake(f"no alert with id {alert_id}")
 
 
+def person_name(value: str | None, option: str) -> str | None:
+    """A name given with `option` (--actor, --owner), stripped; None when none or only blanks.
+
+    A name with control characters (a newline, a tab, an escape) is refused: it would forge rows
+    in tables and timelines printed later.
+    """
+    name = (value or "").strip()
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise UserMistake(f"{option}: a name cannot hold control characters (newline, tab, escape): {name!r}")
+    return name or None
+
+
 def actor_or_login_name(actor: str | None) -> str:
-    """Who does something by hand (acknowledges an alert, marks a mention): the name given, else
-    the login name, else 'cli' (a container may have no login name)."""
-    if actor:
-        return actor
+    """Who does something by hand (acknowledges an alert, marks a mention): the name given (--actor,
+    also spelled --by), else the login name, else 'cli' (a container may have no login name)."""
+    name = person_name(actor, "--actor")
+    if name:
+        return name
     try:
         return getpass.getuser()
     except (KeyError, OSError, ImportError):  # no $USER and no password entry; no pwd module

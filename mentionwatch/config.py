@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 import typing
+import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -187,13 +188,18 @@ class ThresholdRule(_Strict):
     _window = field_validator("window", mode="before")(lambda v: parse_duration(v))
 
 
-MIN_BUCKET, MAX_BUCKET = 60.0, 86400.0
+DAY_SECONDS = 86400.0
+MIN_BUCKET, MAX_BUCKET = 60.0, DAY_SECONDS
 
 
 def _check_bucket(seconds: float) -> float:
-    """Counting per second would make millions of buckets a day; a bucket over a day hides the hour."""
+    """Counting per second would make millions of buckets a day; a bucket over a day hides the hour.
+    The baseline compares each bucket with the same time on earlier days, so a day must be a whole
+    number of buckets (with 7m ones the time of day would drift from one day to the next)."""
     if not MIN_BUCKET <= seconds <= MAX_BUCKET:
         raise ValueError(f"a bucket must be between 1m and 1d, not {seconds:g}s")
+    if DAY_SECONDS % seconds:
+        raise ValueError(f"a bucket must divide a day evenly, e.g. 5m, 15m, 1h; not {duration_text(seconds)}")
     return seconds
 
 
@@ -328,6 +334,17 @@ class Notification(_Strict):
         default_factory=lambda: ["opened", "escalated"]
     )
     watches: list[str] = Field(default_factory=list, description="empty = every watch")
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, name: str) -> str:
+        """The name is shown in `alerts show` and in logs: a blank one names nothing."""
+        if not name.strip():
+            raise ValueError("a notification needs a name that is not blank, e.g. team-chat")
+        if any(unicodedata.category(char) == "Cc" for char in name):
+            raise ValueError(f"{name!r} cannot be a notification name: it holds control characters "
+                             "(newline, tab, escape)")
+        return name
 
     @field_validator("events")
     @classmethod

@@ -681,3 +681,12 @@ def test_a_source_added_to_a_watch_waits_out_its_own_warm_up(db, model_id):
     db.conn.commit()
     run_detection(db, config, now=START + dt.timedelta(hours=first_day + 3), notify=False)
     assert db.execute("SELECT count(*) FROM alerts WHERE source = 'bluesky'").fetchone()[0] == 0
+
+
+def test_detect_at_a_future_time_is_refused_in_one_line(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text(config_text() + "database: future.db\n")
+    cli("init")  # creates the database beside the watchlist
+    result = cli("detect", "--at", "2999-01-01T00:00:00Z")
+    assert result.exit_code == 2
+    assert "--at" in result.output and "is in the future" in result.output
+    assert "Traceback" not in result.output

@@ -52,16 +52,20 @@ def test_stats_counts_unscored_mentions_for_the_configured_model(cli, tmp_path, 
     assert "Unscored mentions: not counted (the configured sentiment model is unknown" in without_model.stdout
 
 
+def _open_alert(db) -> int:
+    with db.atomic():
+        return db.conn.execute(
+            "INSERT INTO alerts (watch, rule, severity, window_start, window_end, opened_at, updated_at) "
+            "VALUES ('acme', 'spike', 'high', '2024-01-01T00:00:00Z', '2024-01-01T01:00:00Z', "
+            "'2024-01-01T01:00:00Z', '2024-01-01T01:00:00Z')").lastrowid
+
+
 def test_mark_and_ack_record_the_login_name_by_default(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("LOGNAME", "dana")  # what getpass.getuser() reads first
     db_path = tmp_path / "m.db"
     (mention_id,) = _stored(db_path, 1)
     db = open_db(db_path)
-    with db.atomic():
-        alert_id = db.conn.execute(
-            "INSERT INTO alerts (watch, rule, severity, window_start, window_end, opened_at, updated_at) "
-            "VALUES ('acme', 'spike', 'high', '2024-01-01T00:00:00Z', '2024-01-01T01:00:00Z', "
-            "'2024-01-01T01:00:00Z', '2024-01-01T01:00:00Z')").lastrowid
+    alert_id = _open_alert(db)
 
     assert cli("--db", db_path, "mark", mention_id, "--state", "handled").exit_code == 0
     ack = cli("--db", db_path, "alerts", "ack", alert_id)
@@ -70,3 +74,45 @@ def test_mark_and_ack_record_the_login_name_by_default(cli, tmp_path, monkeypatc
     assert db.execute("SELECT actor FROM triage").fetchone()[0] == "dana"
     assert db.execute("SELECT owner FROM alerts").fetchone()[0] == "dana"
     assert "[default: your login name]" in cli("mark", "--help").stdout
+
+
+def test_a_blank_name_is_the_login_name_and_one_with_control_characters_is_refused(cli, tmp_path, monkeypatch):
+    """A name is printed in tables and timelines: a newline in it would forge their rows."""
+    monkeypatch.setenv("LOGNAME", "dana")
+    db_path = tmp_path / "m.db"
+    (mention_id,) = _stored(db_path, 1)
+    db = open_db(db_path)
+    alert_id = _open_alert(db)
+
+    assert cli("--db", db_path, "mark", mention_id, "--state", "handled", "--by", "   ").exit_code == 0
+    ack = cli("--db", db_path, "alerts", "ack", alert_id, "--actor", " \t ")
+    assert ack.stdout.strip() == f"Alert #{alert_id} acknowledged, owner dana."
+    assert db.execute("SELECT actor FROM triage").fetchone()[0] == "dana"
+    assert db.execute("SELECT actor FROM alert_events WHERE kind = 'acknowledged'").fetchone()[0] == "dana"
+
+    forged = cli("--db", db_path, "alerts", "note", alert_id, "called the airline",
+                 "--actor", "bob\n  2026-12-05T11:00:00Z resolved     dana")
+    assert forged.exit_code == 2
+    assert forged.stderr.splitlines() == [
+        "Error: --actor: a name cannot hold control characters (newline, tab, escape): "
+        "'bob\\n  2026-12-05T11:00:00Z resolved     dana'"]
+    assert cli("--db", db_path, "mark", mention_id, "--state", "flagged", "--by", "eve\x1b[2J").exit_code == 2
+    assert db.execute("SELECT count(*) FROM alert_events WHERE kind = 'note'").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM triage").fetchone()[0] == 1
+
+
+def test_an_owner_is_stripped_and_one_with_control_characters_is_refused(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOGNAME", "dana")
+    db_path = tmp_path / "m.db"
+    _stored(db_path, 1)
+    db = open_db(db_path)
+    alert_id = _open_alert(db)
+
+    forged = cli("--db", db_path, "alerts", "ack", alert_id, "--owner", "eve\n 9  resolved  low")
+    assert forged.exit_code == 2
+    assert forged.stderr.startswith("Error: --owner: a name cannot hold control characters")
+    assert db.execute("SELECT owner FROM alerts").fetchone()[0] is None
+
+    ack = cli("--db", db_path, "alerts", "ack", alert_id, "--owner", "   ")
+    assert ack.stdout.strip() == f"Alert #{alert_id} acknowledged, owner dana."
+    assert db.execute("SELECT owner FROM alerts").fetchone()[0] == "dana"

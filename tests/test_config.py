@@ -99,6 +99,17 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
     ("alerts:\n  bucket: 0.001s\n", r"w\.yaml:2: alerts\.bucket: a bucket must be between 1m and 1d, not 0\.001s"),
     ("watches:\n  - name: a\n    query: {any: [x]}\n    alerts: {bucket: 2d}\n",
      r"w\.yaml:4: watches\[0\]\.alerts\.bucket: a bucket must be between 1m and 1d"),
+    # the baseline compares the same time of day, so a day must be whole buckets
+    ("alerts:\n  bucket: 7m\n",
+     r"w\.yaml:2: alerts\.bucket: a bucket must divide a day evenly, e\.g\. 5m, 15m, 1h; not 7m$"),
+    ("watches:\n  - name: a\n    query: {any: [x]}\n    alerts: {bucket: 25m}\n",
+     r"w\.yaml:4: watches\[0\]\.alerts\.bucket: a bucket must divide a day evenly, e\.g\. 5m, 15m, 1h; not 25m$"),
+    ("notifications:\n  - {name: '   ', url_env: X}\n",
+     r"w\.yaml:2: notifications\[0\]\.name: a notification needs a name that is not blank"),
+    ("notifications:\n  - {name: '', url_env: X}\n",
+     r"w\.yaml:2: notifications\[0\]\.name: a notification needs a name that is not blank"),
+    ("notifications:\n  - {name: \"team\\tchat\", url_env: X}\n",
+     r"w\.yaml:2: notifications\[0\]\.name: 'team\\tchat' cannot be a notification name: it holds control"),
     ("alerts:\n  min_count: true\n", r"w\.yaml:2: alerts\.min_count: Input should be a valid integer"),
     ("alerts:\n  thresholds:\n    - count: 2.5\n", r"w\.yaml:3: alerts\.thresholds\[0\]\.count: Input should be a valid integer"),
     ("alerts:\n  bucket: 1h\n  cooldown: 2h\n  bucket: 2h\n", r"w\.yaml:4: 'bucket' is set twice in the same place"),
@@ -148,6 +159,13 @@ def test_cli_missing_explicit_config(cli):
     result = cli("--config", "nope.yaml", "stats")
     assert result.exit_code == 2
     assert "nope.yaml: no such file" in result.stderr
+
+
+@pytest.mark.parametrize("bucket", ["1m", "90s", "5m", "20m", "45m", "1h", "3h", "8h", "12h", "1d"])
+def test_every_bucket_that_divides_a_day_is_accepted(bucket):
+    config = parse_config(f"alerts: {{bucket: {bucket}}}\nwatches:\n  - name: a\n    query: {{any: [x]}}\n"
+                          f"    alerts: {{bucket: {bucket}}}\n")
+    assert config.alert_settings("a").bucket == parse_duration(bucket)
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("1.5h", 5400), ("2d", 172800), (60, 60)])

@@ -510,6 +510,7 @@ def test_webhooks_get_the_severity_as_the_message_type_and_a_parseable_title(db,
     assert opened["type"] == "failure"
     assert opened["title"] == f"[mentionwatch] acme: alert #{alert_id} opened (high) - negative spike"
     body = opened["message"]
+    assert body.startswith("12 negative mentions of acme\n")  # no blank line before the summary
     assert f"Acknowledge: mentionwatch alerts ack {alert_id}" in body
     assert f"Details: mentionwatch alerts show {alert_id}" in body
     post_line = next(line for line in body.splitlines() if line.startswith("- pat: "))
@@ -520,6 +521,21 @@ def test_webhooks_get_the_severity_as_the_message_type_and_a_parseable_title(db,
     resolve(db, alert_id, "sam", note="refunds issued", config=config)
     send_pending(db, config)  # now: the 'resolved' message was queued at the clock's time
     assert webhook.requests[1]["type"] == "success"
+
+
+def test_a_per_source_alert_names_its_source_in_the_title(db, webhook, monkeypatch):
+    """With per_source: true one incident can open an alert for the watch and one per source."""
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    whole, reddit = add_alert(db, severity="high"), add_alert(db, severity="high")
+    with db.conn:
+        db.execute("UPDATE alerts SET source = 'reddit' WHERE id = ?", [reddit])
+    for alert_id in (whole, reddit):
+        queue_notifications(db, config, alert_id, "opened", "high", now=NOW)
+    assert send_pending(db, config, now=NOW).sent == 2
+    assert [request["title"] for request in webhook.requests] == [
+        f"[mentionwatch] acme: alert #{whole} opened (high) - negative spike",
+        f"[mentionwatch] acme/reddit: alert #{reddit} opened (high) - negative spike"]
 
 
 def test_the_resolved_message_says_who_when_how_long_and_why(db, webhook, monkeypatch):
@@ -616,7 +632,9 @@ def test_a_late_opening_states_the_severity_of_now_and_makes_its_escalation_redu
     assert opened["title"].startswith(f"[mentionwatch] acme: alert #{alert_id} opened (critical)")
     assert opened["type"] == "failure"
     assert opened["message"].startswith("Opened at medium; it has grown to critical since.")
-    escalation = rows(db)[1]
+    opening, escalation = rows(db)
+    # its row keeps the state it was queued at (the key against a second sending) and says what went
+    assert opening[1:5] == ("opened:medium", "sent", 2, "sent as opened (critical)")
     assert escalation[1:3] == ("escalated:critical", "superseded")
     assert escalation[4] == "the opening already said the alert is critical"
     assert send_pending(db, config, now=NOW + dt.timedelta(hours=1)).sent == 0  # never sent later

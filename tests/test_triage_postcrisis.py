@@ -164,3 +164,20 @@ def test_browse_view_times_alerts_as_the_post_crisis_figures_do(history):
     never_acknowledged = _alert(db)
     db.conn.execute("UPDATE alerts SET acknowledged_at = resolved_at WHERE id = ?", [never_acknowledged])
     assert _browse_timings(db, never_acknowledged) == (None, 5.0)
+
+
+def test_a_live_alert_is_timed_from_its_opening_as_its_resolved_message_is(history):
+    """The detection run that records a live alert comes a few minutes after its opening: the
+    post-crisis times still count from the opening, as the 'resolved' message does."""
+    from alerts.notify import message_for
+
+    db = history
+    alert_id = _alert(db)
+    db.conn.execute("INSERT INTO alert_events (alert_id, at, actor, kind) VALUES (?, ?, 'detector', 'opened')",
+                    [alert_id, to_iso(WINDOW_END + dt.timedelta(minutes=2))])
+    figures = evaluate_alert(db, alert_id)
+    assert figures["counted_from"] == to_iso(WINDOW_END)
+    assert (figures["time_to_acknowledge_s"], figures["time_to_resolve_s"]) == (45 * 60, 5 * 3600)
+    assert figures["summary"].startswith("acknowledged after 45m, resolved after 5h 0m;")
+    _, body = message_for(db, alert_id, "resolved:high")
+    assert "5 h 0 min after it opened" in body

@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import (
-    App, UserMistake, actor_or_login_name, bench, main, pass_app, shared_data_folder,
+    App, UserMistake, actor_or_login_name, bench, main, pass_app, person_name, shared_data_folder,
 )
 from mentionwatch.cli_types import count_at_least
+from mentionwatch.terminal import terminal_safe
 from mentionwatch.text_table import table_lines
 
 NAB_DATA = Path("nab/realTweets")  # in the shared data folder
@@ -41,6 +42,9 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
     from alerts.notify import send_pending
 
     moment = _moment(at, "--at")
+    if moment is not None and _in_the_future(moment):
+        raise click.BadParameter(f"{moment} is in the future: detection can look from now or from a past "
+                                 "time only", param_hint="--at")
     replay = moment is not None and is_replay(moment)
     if notify is None:
         notify = not replay
@@ -57,6 +61,15 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
         sent = send_pending(app.db, app.config)
         if sent.sent or sent.failed or sent.unconfirmed or sent.superseded:
             click.echo(f"Notifications: {_sent_summary(sent)}.")
+
+
+def _in_the_future(moment: str) -> bool:
+    """A minute's leeway: a time typed from a clock slightly ahead is taken as now."""
+    import datetime as dt
+
+    from storage.timeutil import from_iso
+
+    return from_iso(moment) > dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
 
 
 def _sent_summary(sent) -> str:
@@ -200,47 +213,53 @@ def show_alert(app: App, alert_id: int) -> None:
     cursor = db.execute("SELECT * FROM alerts WHERE id = ?", [alert_id])
     alert = dict(zip([column[0] for column in cursor.description], cursor.fetchone()))
     explanation = json.loads(alert["explanation"] or "{}")
-    click.echo(f"Alert #{alert_id}  {alert['status']}  severity {alert['severity']}  rule {alert['rule']}")
-    click.echo(f"Watch: {alert['watch']}" + (f"  source: {alert['source']}" if alert["source"] else ""))
-    click.echo(f"Window: {alert['window_start']} -> {alert['window_end']}")
-    click.echo(_peak(alert["rule"], alert["observed"], alert["expected"], alert["score"], alert["explanation"])
-               + (f"; sentiment by {alert['model_id']}" if alert.get("model_id") else ""))
+    _say(f"Alert #{alert_id}  {alert['status']}  severity {alert['severity']}  rule {alert['rule']}")
+    _say(f"Watch: {alert['watch']}" + (f"  source: {alert['source']}" if alert["source"] else ""))
+    _say(f"Window: {alert['window_start']} -> {alert['window_end']}")
+    _say(_peak(alert["rule"], alert["observed"], alert["expected"], alert["score"], alert["explanation"])
+         + (f"; sentiment by {alert['model_id']}" if alert.get("model_id") else ""))
     if alert["rule"].startswith("threshold:"):
-        click.echo("Severity: the rule's own, one level up each time the peak doubles past the rule's count")
+        _say("Severity: the rule's own, one level up each time the peak doubles past the rule's count")
     fired = explanation.get("rules") or []
     if len(fired) > 1:
-        click.echo(f"Rules fired: {', '.join(fired)}")
-    click.echo(f"Owner: {alert['owner'] or '-'}  opened {alert['opened_at']}"
-               + (f"  acknowledged {alert['acknowledged_at']}" if alert["acknowledged_at"] else "")
-               + (f"  resolved {alert['resolved_at']}" if alert["resolved_at"] else ""))
-    click.echo("")
-    click.echo(explanation.get("summary", ""))
+        _say(f"Rules fired: {', '.join(fired)}")
+    _say(f"Owner: {alert['owner'] or '-'}  opened {alert['opened_at']}"
+         + (f"  acknowledged {alert['acknowledged_at']}" if alert["acknowledged_at"] else "")
+         + (f"  resolved {alert['resolved_at']}" if alert["resolved_at"] else ""))
+    _say("")
+    _say(explanation.get("summary", ""))
     if explanation.get("sources"):
-        click.echo("Sources: " + ", ".join(f"{s} {n}" for s, n in explanation["sources"].items()))
+        _say("Sources: " + ", ".join(f"{s} {n}" for s, n in explanation["sources"].items()))
     if explanation.get("terms"):
-        click.echo("Terms standing out: " + ", ".join(
+        _say("Terms standing out: " + ", ".join(
             f"{t['term']} ({t['count']}, x{t['lift']:g})" for t in explanation["terms"]))
     if explanation.get("top_mentions"):
-        click.echo("Top negative mentions:")
+        _say("Top negative mentions:")
         for m in explanation["top_mentions"]:
             reach = f" reach {m['author_reach']}" if m.get("author_reach") else ""
-            click.echo(f"  [{m['mention_id']}] {m['created_at']} {m['source']} {m.get('author') or '-'}{reach}"
-                       f" p_neg {m['p_negative']:.2f}")
-            click.echo(f"      {' '.join((m.get('text') or '').split())}")
+            _say(f"  [{m['mention_id']}] {m['created_at']} {m['source']} {m.get('author') or '-'}{reach}"
+                 f" p_neg {m['p_negative']:.2f}")
+            _say(f"      {' '.join((m.get('text') or '').split())}")
             if m.get("url"):
-                click.echo(f"      {m['url']}")
-    click.echo("Timeline:")
+                _say(f"      {m['url']}")
+    _say("Timeline:")
     for at, actor, kind, detail in db.execute(
             "SELECT at, actor, kind, detail FROM alert_events WHERE alert_id = ? ORDER BY id", [alert_id]):
-        click.echo(f"  {at} {kind:12} {actor or '-'}" + (f": {detail}" if detail else ""))
+        _say(f"  {at} {kind:12} {actor or '-'}" + (f": {detail}" if detail else ""))
     notes = db.execute("SELECT target, state, status, attempts, last_error FROM notifications "
                        "WHERE alert_id = ? ORDER BY id", [alert_id]).fetchall()
     if notes:
-        click.echo("Notifications:")
+        _say("Notifications:")
         for target, state, status, attempts, error in notes:
-            click.echo(f"  {target} {state} {status} ({attempts} attempt(s))" + (f": {error}" if error else ""))
+            _say(f"  {target} {state} {status} ({attempts} attempt(s))" + (f": {error}" if error else ""))
     if alert["status"] == "resolved":
         _print_postcrisis(db, alert_id)
+
+
+def _say(line: str) -> None:
+    """Print a line of `alerts show`: post texts, authors, URLs, notes and names come from the
+    database, so a terminal is shown them, never made to obey them."""
+    click.echo(terminal_safe(line))
 
 
 def _print_postcrisis(db, alert_id: int) -> None:
@@ -248,11 +267,11 @@ def _print_postcrisis(db, alert_id: int) -> None:
     from alerts.postcrisis import AFTER_HOURS, BASELINE_DAYS, evaluate_alert
 
     figures = evaluate_alert(db, alert_id)
-    click.echo("Post-crisis evaluation:")
-    click.echo(f"  {figures['summary']}")
-    click.echo(f"  mentions counted: {figures['baseline_mentions']} in the {BASELINE_DAYS} days before, "
+    _say("Post-crisis evaluation:")
+    _say(f"  {figures['summary']}")
+    _say(f"  mentions counted: {figures['baseline_mentions']} in the {BASELINE_DAYS} days before, "
                f"{figures['alert_mentions']} during, {figures['after_mentions']} in the {AFTER_HOURS} h after"
-               + (f" (sentiment by {figures['model_id']})" if figures["model_id"] else ""))
+         + (f" (sentiment by {figures['model_id']})" if figures["model_id"] else ""))
 
 
 def _lifecycle_step(step, app: App, alert_id: int, *args, **kwargs):
@@ -276,6 +295,7 @@ def ack(app: App, alert_id: int, actor: str | None, owner: str | None, note: str
     from alerts.lifecycle import acknowledge
 
     actor = actor_or_login_name(actor)
+    owner = person_name(owner, "--owner")
     _lifecycle_step(acknowledge, app, alert_id, actor, note=note, owner=owner)
     click.echo(f"Alert #{alert_id} acknowledged, owner {owner or actor}.")
 

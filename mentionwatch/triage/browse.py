@@ -112,13 +112,15 @@ def canned_queries(model_id: str | None) -> dict:
             "description": "Hours from opening to acknowledgement and to resolution, per alert "
                            "(counted from when the alert was recorded, for an alert found later by "
                            "a replay or in imported history, as `alerts show` does).",
-            # the clock starts at max(opened_at, the 'opened' event) and a resolve that filled in
-            # acknowledged_at without an 'acknowledged' event is no acknowledgement (alerts/postcrisis.py)
-            "sql": "WITH timed AS (SELECT a.*, max(a.opened_at, coalesce("
-                   "(SELECT min(e.at) FROM alert_events e WHERE e.alert_id = a.id AND e.kind = 'opened'), "
-                   "a.opened_at)) AS clock_start, "
-                   "(SELECT min(e.at) FROM alert_events e WHERE e.alert_id = a.id "
-                   "AND e.kind = 'acknowledged') AS ack_event FROM alerts a) "
+            # the clock starts at the 'opened' event when it was recorded more than an hour after
+            # opened_at (found late), else at opened_at; and a resolve that filled in acknowledged_at
+            # without an 'acknowledged' event is no acknowledgement (alerts/postcrisis.py)
+            "sql": "WITH recorded AS (SELECT a.*, (SELECT min(e.at) FROM alert_events e "
+                   "WHERE e.alert_id = a.id AND e.kind = 'opened') AS recorded_at FROM alerts a), "
+                   "timed AS (SELECT r.*, CASE WHEN julianday(recorded_at) - julianday(opened_at) > 1.0 / 24 "
+                   "THEN recorded_at ELSE opened_at END AS clock_start, "
+                   "(SELECT min(e.at) FROM alert_events e WHERE e.alert_id = r.id "
+                   "AND e.kind = 'acknowledged') AS ack_event FROM recorded r) "
                    "SELECT id, watch, severity, status, opened_at, "
                    "round((julianday(coalesce(nullif(acknowledged_at, CASE WHEN ack_event IS NULL "
                    "THEN resolved_at END), ack_event)) - julianday(clock_start)) * 24, 2) "
