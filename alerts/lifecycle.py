@@ -41,6 +41,7 @@ def _require_unresolved(db, alert_id: int) -> None:
 
 def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: str | None = None) -> None:
     """Someone has seen the alert and owns it (the actor, unless another owner is named)."""
+    note = _text_or_none(note)
     with db.atomic():
         _require_unresolved(db, alert_id)
         now = utc_now_iso()
@@ -59,6 +60,7 @@ def _handover(actor: str, owner: str | None, note: str | None) -> str | None:
 def resolve(db, alert_id: int, actor: str, note: str | None = None, config=None) -> int:
     """The incident is over. With the config, queues 'resolved' notifications for targets that want
     them and heard of the alert (see alerts.notify); returns how many were queued."""
+    note = _text_or_none(note)
     with db.atomic():
         _require_unresolved(db, alert_id)
         now = utc_now_iso()
@@ -71,6 +73,11 @@ def resolve(db, alert_id: int, actor: str, note: str | None = None, config=None)
             return 0
         severity = db.execute("SELECT severity FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
         return queue_notifications(db, config, alert_id, "resolved", severity)
+
+
+def _text_or_none(note: str | None) -> str | None:
+    """A note as stored: without the spaces around it; one of nothing but spaces is no note."""
+    return note.strip() or None if note is not None else None
 
 
 def add_note(db, alert_id: int, actor: str, note: str) -> None:

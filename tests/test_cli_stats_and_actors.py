@@ -116,3 +116,16 @@ def test_an_owner_is_stripped_and_one_with_control_characters_is_refused(cli, tm
     ack = cli("--db", db_path, "alerts", "ack", alert_id, "--owner", "   ")
     assert ack.stdout.strip() == f"Alert #{alert_id} acknowledged, owner dana."
     assert db.execute("SELECT owner FROM alerts").fetchone()[0] == "dana"
+
+
+def test_a_note_of_only_spaces_on_ack_or_resolve_is_no_note(db):
+    from alerts.lifecycle import acknowledge, resolve
+
+    db.execute("INSERT INTO alerts (watch, rule, severity, window_start, window_end, opened_at, updated_at) "
+               "VALUES ('acme', 'spike', 'low', '2025-03-01T00:00:00Z', '2025-03-01T01:00:00Z', "
+               "'2025-03-01T01:00:00Z', '2025-03-01T01:00:00Z')")
+    db.conn.commit()
+    acknowledge(db, 1, "dana", note="   ")
+    resolve(db, 1, "dana", note="  refunds issued \n")
+    details = [d for (d,) in db.execute("SELECT detail FROM alert_events WHERE alert_id = 1 ORDER BY id")]
+    assert details == [None, "refunds issued"]
