@@ -1,6 +1,7 @@
 """Local matching of a post against a watch's query (remote search is loose, so every source re-checks).
 
-Matching is case-insensitive on word boundaries for Latin text; for scripts written without spaces
+Matching is case-insensitive on word boundaries for Latin text (a Chinese, Japanese, Korean or Thai
+letter next to a Latin term counts as a boundary); for terms in scripts written without spaces
 (Chinese, Japanese) a term matches as a plain substring. `wanted` is what both collectors ask (the
 pollers' crawler.collect and the spiders' pipeline), `options.match_query: false` included.
 """
@@ -12,7 +13,13 @@ from functools import lru_cache
 
 from mentionwatch.config import Query
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_UNSPACED_LETTERS = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK = re.compile(f"[{_UNSPACED_LETTERS}]")
+# A Latin term ends where a letter of a spaced script (or a digit, or _) does not follow it. Thai,
+# Chinese and Japanese are written without spaces and Korean particles are written on to the word
+# ("Acmeのアプリ", "我喜欢Acme手机", "Acme를"), so their letters end a Latin term as a space would.
+_NOT_AFTER_WORD = rf"(?<![^\W{_UNSPACED_LETTERS}])"
+_NOT_BEFORE_WORD = rf"(?![^\W{_UNSPACED_LETTERS}])"
 
 
 def normalize_text(text: str) -> str:
@@ -27,7 +34,7 @@ def _term_pattern(term: str) -> re.Pattern:
     if _CJK.search(folded):
         return re.compile(escaped)
     # word boundaries that also work for terms starting/ending with @ # $ and the like
-    return re.compile(rf"(?<![\w]){escaped}(?![\w])")
+    return re.compile(f"{_NOT_AFTER_WORD}{escaped}{_NOT_BEFORE_WORD}")
 
 
 def contains_term(folded_text: str, term: str) -> bool:

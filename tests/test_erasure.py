@@ -177,7 +177,8 @@ def test_forget_mistakes_are_one_line_and_erase_nothing(tmp_path, cli, args, mes
     assert open_db(db_path).execute("SELECT count(*) FROM mentions").fetchone()[0] == 1
 
 
-def test_the_service_erases_mentions_older_than_keep_mentions(tmp_path):
+def test_the_service_erases_mentions_older_than_keep_mentions(tmp_path, onnx_cache):
+    # onnx_cache: the service's score job loads the model; its ONNX files go where the other tests' do
     from scheduler import Service
     from tests.service_fakes import wait_until, write_watchlist
 

@@ -1,4 +1,6 @@
 """Local query matching used by every collector."""
+import pytest
+
 from crawler.matching import matches_query
 from mentionwatch.config import Query
 
@@ -20,3 +22,17 @@ def test_all_terms_and_cjk_substrings():
     zh = Query(any=["小米"])
     assert matches_query(zh, "我的小米手机坏了")
     assert matches_query(Query(any=["ＡＣＭＥ"]), "acme rocks")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Acmeのアプリは最高です", True),   # Japanese writes a brand on to the next word
+    ("我喜欢Acme手机", True),           # so does Chinese
+    ("Acme를 샀어요", True),            # a Korean particle on the brand
+    ("ร้าน Acmeดีมาก", True),           # Thai has no spaces between words
+    ("Acme のアプリ", True),
+    ("acmecorp rocks", False),          # a Latin letter, digit or _ still continues the word
+    ("acme2 is out", False),
+    ("my_acme", False),
+])
+def test_a_latin_brand_written_on_to_chinese_japanese_korean_or_thai_text_matches(text, expected):
+    assert matches_query(Query(any=["acme"]), text) is expected
