@@ -59,7 +59,7 @@ from mentionwatch.service_state import (
 from sentiment.scorer import ModelLoadError, configured_model_id, missing_model_folder
 from storage import open_db
 from storage.db import database_problem
-from storage.erasure import erase_old_mentions
+from storage.erasure import erase_old_mentions, wipe_log
 from storage.timeutil import from_iso, to_iso
 
 log = logging.getLogger("mentionwatch.service")
@@ -180,6 +180,7 @@ class Service:
         self._stopping = threading.Event()
         self._next_prune = 0.0  # job_runs are pruned at the first heartbeat, then hourly
         self._next_retention = 0.0  # likewise, old mentions (when keep_mentions is set), then daily
+        self._wiped_erasure: int | None = None  # the latest erasure whose old pages are gone from the files
         self._stamp = _file_stamp(self.config_path)
         scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
         self.scheduler = scheduler_class(
@@ -664,10 +665,21 @@ class Service:
                 if self.config.service.keep_mentions and time.monotonic() >= self._next_retention:
                     self._next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
                     erase_old_mentions(self.db(), self.config.service.keep_mentions)
+                self._wipe_after_erasures()
         except sqlite3.DatabaseError as exc:
             _rollback(self._local)
             if not self._stop_if_damaged(exc):
                 log.warning("%s: %s", kind, describe_db_error(exc))
+
+    def _wipe_after_erasures(self) -> None:
+        """After an erasure (`mentionwatch forget` in another process, or retention), copy the
+        write-ahead log into the database file and empty it, as soon as no program reads an older
+        state of the file: until then older copies of the erased pages are in one or the other."""
+        db = self.db()
+        latest = db.execute("SELECT max(id) FROM erasures").fetchone()[0]
+        if latest is not None and latest != self._wiped_erasure:
+            if wipe_log(db):
+                self._wiped_erasure = latest
 
     # --- the job bodies: each returns (status, detail) ---------------------------------------------
 

@@ -474,7 +474,7 @@ def _summary(finding: Finding, ranked: list[dict], terms: list[dict], peak_span:
     if finding.negative_share is not None and finding.usual_share is not None:
         text += f"; {finding.negative_share:.0%} of its mentions negative (usually {finding.usual_share:.0%})"
     if terms:
-        text += "; standing out: " + ", ".join(t["term"] for t in terms[:5])
+        text += explain.STANDING_OUT + ", ".join(t["term"] for t in terms[:5])
     return text
 
 

@@ -110,6 +110,37 @@ def over_represented_terms(alert_texts: list[str], baseline: list[str], ignore: 
     return terms[:limit]
 
 
+STANDING_OUT = "; standing out: "  # where a summary lists its terms (last, see alerts.detect._summary)
+
+
+def without_erased_words(explanation: dict, erased_texts: list[str]):
+    """The explanation less what erased posts gave its terms, and a function that rewrites a
+    summary or timeline line's 'standing out' list the same way (`mentionwatch forget`).
+
+    Each term's count loses the erased posts that used it; a term left in fewer than 2 posts goes
+    (it may be the erased person's own name or words), and so does any word of the erased posts
+    from the lists in older lines."""
+    erased_counts = Counter(w for text in erased_texts for w in words(text))
+    kept = []
+    for term in explanation.get("terms") or []:
+        remaining = term["count"] - erased_counts[term["term"]]
+        if remaining >= 2:
+            kept.append({**term, "count": remaining})
+    dropped = set(erased_counts) - {term["term"] for term in kept}
+
+    def rewrite(line: str) -> str:
+        head, marker, listed = line.partition(STANDING_OUT)
+        if not marker:
+            return line
+        remaining_terms = [term for term in listed.split(", ") if term not in dropped]
+        return head + (marker + ", ".join(remaining_terms) if remaining_terms else "")
+
+    cleaned = {**explanation, "terms": kept} if "terms" in explanation else dict(explanation)
+    if cleaned.get("summary"):
+        cleaned["summary"] = rewrite(cleaned["summary"])
+    return cleaned, rewrite
+
+
 def query_words(watch) -> set[str]:
     """The watch's own query words: always frequent in its mentions, so never news."""
     query = watch.query

@@ -4,14 +4,17 @@ than a date (`mentionwatch forget`).
 A person may ask to have their posts removed (GDPR's right to erasure), a platform's terms may
 require deleting posts that were deleted there, and a team may keep only a year of history. An
 erasure removes the mentions and everything attached to them (scores, watch links, triage marks,
-the alert links and the alerts' quoted top posts) in one transaction; the alerts themselves stay,
-with their counts, and their timelines say how many of their posts were erased.
+the alert links, the alerts' quoted top posts and the words of theirs an alert lists as standing
+out) in one transaction; the alerts themselves stay, with their counts, and their timelines say
+how many of their posts were erased.
 
 Erased posts and authors can be remembered, so that the next crawl or import does not store them
 again. What is remembered is a SHA-256 hash of (source, post id) or (source, author name), never
-the name, the text or the id itself; the erasure log (`erasures`) says what kind of erasure it was
-and how many mentions it removed, without naming anyone. New mentions get ids above every erased
-id, so an id quoted in an old export or alert never comes to mean another post.
+the name, the text or the id itself. A hash hides a name from sight, not from someone who guesses
+it: whoever holds the database can check whether a given name was erased. The erasure log
+(`erasures`) says what kind of erasure it was and how many mentions it removed, without naming
+anyone. New mentions get ids above every erased id, so an id quoted in an old export or alert never
+comes to mean another post.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import unicodedata
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -28,6 +33,7 @@ from storage.timeutil import to_iso
 log = logging.getLogger(__name__)
 
 ANY_SOURCE = "*"  # an author forgotten on every source
+MIN_AGE_KEPT_OUT = dt.timedelta(days=14)  # history kept out by date must be at least this old
 _CHUNK = 500  # ids per statement, under SQLite's limit on parameters
 
 
@@ -36,8 +42,30 @@ def post_key(source: str, external_id: str) -> str:
 
 
 def author_key(source: str, author: str) -> str:
-    """Author names are compared without case: 'AcmeFan' and 'acmefan' are one person on a site."""
-    return _hash("author", source, author.strip().casefold())
+    """One person's name however it is written (see `author_form`)."""
+    return _hash("author", source, author_form(author))
+
+
+def author_form(author: str | None) -> str | None:
+    """An author name as compared: Unicode-folded (NFKC: full-width 'Ｊａｎｅ' is 'Jane'), without
+    case, invisible characters, surrounding spaces or a leading '@' ('@Jane_Doe' is 'jane_doe')."""
+    if author is None:
+        return None
+    folded = unicodedata.normalize("NFKC", author).casefold()
+    visible = "".join(char for char in folded if unicodedata.category(char) != "Cf")
+    return visible.strip().lstrip("@").strip()
+
+
+def url_form(url: str | None) -> str | None:
+    """An address as compared: scheme and host without case or 'www.', no trailing '/', no
+    fragment and no utm_* tracking parameters; http and https are one address."""
+    if not url:
+        return url
+    parts = urllib.parse.urlsplit(url.strip())
+    host = (parts.hostname or "").removeprefix("www.")
+    query = [(key, value) for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+             if not key.lower().startswith("utm_")]
+    return f"{host}{parts.path.rstrip('/')}?{urllib.parse.urlencode(query)}"
 
 
 def _hash(kind: str, source: str, value: str) -> str:
@@ -72,22 +100,18 @@ class Plan:
 
 def plan_erasure(db, selection: Selection) -> Plan:
     """The mentions the selection finds, and what hangs on them."""
+    _register_functions(db)
     conditions, params = [], []
     if selection.mention_ids:
-        marks = ",".join("?" * len(selection.mention_ids))
-        conditions.append(f"id IN ({marks})")
-        params.extend(selection.mention_ids)
+        conditions.append("id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(selection.mention_ids)))
+    narrowed = " AND source = ?" if selection.source else ""
     if selection.author:
-        _register_casefold(db)
-        narrowed = " AND source = ?" if selection.source else ""
-        conditions.append(f"(mw_casefold(author) = ?{narrowed})")
-        params.append(selection.author.strip().casefold())
-        params.extend([selection.source] if selection.source else [])
+        conditions.append(f"(mw_author_form(author) = ?{narrowed})")
+        params += [author_form(selection.author)] + ([selection.source] if selection.source else [])
     if selection.url:
-        narrowed = " AND source = ?" if selection.source else ""
-        conditions.append(f"(url = ?{narrowed})")
-        params.append(selection.url.strip())
-        params.extend([selection.source] if selection.source else [])
+        conditions.append(f"(mw_url_form(url) = ?{narrowed})")
+        params += [url_form(selection.url)] + ([selection.source] if selection.source else [])
     if selection.before:
         conditions.append("created_at < ?")
         params.append(selection.before)
@@ -110,17 +134,27 @@ def plan_erasure(db, selection: Selection) -> Plan:
     return plan
 
 
-def _register_casefold(db) -> None:
-    """SQLite's lower() changes ASCII letters only; author names are compared as author_key does."""
-    db.conn.create_function("mw_casefold", 1, lambda text: text.strip().casefold() if text else text,
-                            deterministic=True)
+def _register_functions(db) -> None:
+    """SQLite's lower() changes ASCII letters only: names and addresses are compared as Python
+    folds them."""
+    db.conn.create_function("mw_author_form", 1, author_form, deterministic=True)
+    db.conn.create_function("mw_url_form", 1, url_form, deterministic=True)
+
+
+@dataclass
+class Erasure:
+    """What `erase` did."""
+
+    erasure_id: int
+    plan: Plan
+    file_clean: bool  # False: another program was reading, erased text may stay in the file a while
 
 
 def erase(db, selection: Selection, *, what: str, actor: str | None, remember_posts: bool = False,
-          remember_authors: list[tuple[str, str]] = ()) -> tuple[int, Plan]:
-    """Delete the selected mentions and everything attached to them, in one transaction; return
-    the erasure's id and what it removed (worked out again under the write lock, so a mention
-    stored since a preview is not missed).
+          remember_authors: list[tuple[str, str]] = ()) -> Erasure:
+    """Delete the selected mentions and everything attached to them, in one transaction (the
+    selection is worked out again under the write lock, so a mention stored since a preview is not
+    missed).
 
     `remember_posts` keeps the erased posts from being stored again (with `before`: any post
     created before it, so a crawl does not bring back old pages); `remember_authors` lists
@@ -129,10 +163,19 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
     now = utc_now_iso()
     db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left with the erased text
     try:
-        return _erase(db, selection, now, what, actor, remember_posts, remember_authors)
+        erasure_id, plan = _erase(db, selection, now, what, actor, remember_posts, remember_authors)
     finally:
         db.execute("PRAGMA secure_delete = OFF")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # and out of the write-ahead log file
+    return Erasure(erasure_id, plan, file_clean=wipe_log(db))
+
+
+def wipe_log(db) -> bool:
+    """Copy the write-ahead log into the database file and empty it, so that no older copy of an
+    erased page stays in either. False when another program is reading an older state of the file:
+    then only part could be copied, and the rest goes at a later checkpoint (the service makes one
+    at its next heartbeat after an erasure)."""
+    busy, log_frames, copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy and log_frames == copied
 
 
 def _erase(db, selection, now, what, actor, remember_posts, remember_authors) -> tuple[int, Plan]:
@@ -171,11 +214,24 @@ def erase_old_mentions(db, keep_seconds: float, now: dt.datetime | None = None) 
     selection = Selection(before=cutoff)
     if not db.execute("SELECT 1 FROM mentions WHERE created_at < ? LIMIT 1", [cutoff]).fetchone():
         return 0
-    _, plan = erase(db, selection, what=f"mentions created before {cutoff} (service.keep_mentions)",
-                    actor="service", remember_posts=True)
+    done = erase(db, selection, what=f"mentions created before {cutoff} (service.keep_mentions)",
+                 actor="service", remember_posts=True)
     log.info("retention: erased %d mentions created before %s (service.keep_mentions)",
-             len(plan.mention_ids), cutoff)
-    return len(plan.mention_ids)
+             len(done.plan.mention_ids), cutoff)
+    return len(done.plan.mention_ids)
+
+
+def kept_out_before(db) -> str | None:
+    """The date before which no mention is stored (history erased by age), or None."""
+    return db.execute("SELECT max(created_before) FROM erasures").fetchone()[0]
+
+
+def lift_cutoff(db) -> str | None:
+    """Let history erased by age be stored again; returns the date that applied, if any."""
+    with db.atomic():
+        cutoff = kept_out_before(db)
+        db.execute("UPDATE erasures SET created_before = NULL WHERE created_before IS NOT NULL")
+    return cutoff
 
 
 def _stored_posts(db, mention_ids: list[int]) -> list[tuple[str, str]]:
@@ -187,18 +243,37 @@ def _stored_posts(db, mention_ids: list[int]) -> list[tuple[str, str]]:
 
 
 def _scrub_alerts(db, plan: Plan, now: str, actor: str | None, what: str) -> None:
-    """Take the erased posts out of the alerts' stored explanations, and say so in their timelines."""
+    """Take the erased posts out of the alerts' stored explanations (their quotes, and their words
+    among the terms standing out, in the summary and the timeline), and say so in the timelines."""
+    from alerts.explain import without_erased_words
+
     erased = set(plan.mention_ids)
     for alert_id, linked in sorted(plan.alerts.items()):
+        erased_texts = _erased_texts(db, alert_id, plan.mention_ids)
         row = db.execute("SELECT explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()
         explanation = json.loads(row[0]) if row and row[0] else {}
-        kept = [m for m in explanation.get("top_mentions", []) if m.get("mention_id") not in erased]
         if "top_mentions" in explanation:
-            explanation["top_mentions"] = kept
-            db.execute("UPDATE alerts SET explanation = ? WHERE id = ?", [json.dumps(explanation), alert_id])
+            explanation["top_mentions"] = [m for m in explanation["top_mentions"]
+                                           if m.get("mention_id") not in erased]
+        explanation, rewrite = without_erased_words(explanation, erased_texts)
+        db.execute("UPDATE alerts SET explanation = ? WHERE id = ?", [json.dumps(explanation), alert_id])
+        for event_id, detail in db.execute("SELECT id, detail FROM alert_events WHERE alert_id = ? "
+                                           "AND detail IS NOT NULL", [alert_id]).fetchall():
+            if rewrite(detail) != detail:
+                db.execute("UPDATE alert_events SET detail = ? WHERE id = ?", [rewrite(detail), event_id])
         db.execute("INSERT INTO alert_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
                    [alert_id, now, actor, "erased",
                     f"{_posts(linked)} behind this alert erased ({what})"])
+
+
+def _erased_texts(db, alert_id: int, mention_ids: list[int]) -> list[str]:
+    texts = []
+    for chunk in _chunks(mention_ids):
+        marks = ",".join("?" * len(chunk))
+        texts.extend(f"{title or ''}\n{text}" for title, text in db.execute(
+            f"SELECT m.title, m.text FROM alert_mentions am JOIN mentions m ON m.id = am.mention_id "
+            f"WHERE am.alert_id = ? AND am.mention_id IN ({marks})", [alert_id, *chunk]))
+    return texts
 
 
 def _posts(count: int) -> str:

@@ -331,3 +331,19 @@ def m012_erasures(db: Database) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migrations()
+def m013_mastodon_full_accounts(db: Database) -> None:
+    """Mastodon authors as 'user@host' throughout: the API writes an account of the instance asked as
+    plain 'user', which names a different person on every instance. Stored ones get the host of their
+    post's address (https://mastodon.social/@halcy/1104... -> halcy@mastodon.social)."""
+    db.execute(
+        """
+        UPDATE mentions
+        SET author = author || '@' || substr(url, instr(url, '://') + 3,
+                                             instr(substr(url, instr(url, '://') + 3), '/') - 1)
+        WHERE source = 'mastodon' AND author IS NOT NULL AND instr(author, '@') = 0
+          AND instr(url, '://') > 0 AND instr(substr(url, instr(url, '://') + 3), '/') > 1
+        """
+    )

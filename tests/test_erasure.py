@@ -48,8 +48,10 @@ def test_forgetting_an_author_erases_posts_scores_marks_links_and_quotes(db, mod
     observed_before, total_before = db.execute(
         "SELECT observed, (SELECT count(*) FROM mentions) FROM alerts WHERE id = ?", [alert_id]).fetchone()
 
-    erasure_id, plan = erase(db, Selection(author=author.upper()), what="one author on every source",
-                             actor="dana", remember_posts=True, remember_authors=[("*", author)])
+    done = erase(db, Selection(author=author.upper()), what="one author on every source",
+                 actor="dana", remember_posts=True, remember_authors=[("*", author)])
+    erasure_id, plan = done.erasure_id, done.plan
+    assert done.file_clean
 
     assert sorted(plan.mention_ids) == sorted(ids)  # any case of the name
     assert plan.alerts == {alert_id: len(ids)} and plan.triage_marks == 1
@@ -155,7 +157,7 @@ def test_forget_shows_first_and_erases_only_with_yes(tmp_path, cli):
     assert done.exit_code == 0 and "Erased 2 mentions (import 2); erasure #1." in done.output
     assert "kept out of later crawls and imports" in done.output
     again = cli("--db", str(db_path), "import", str(csv))
-    assert "0 inserted, 1 already present, 0 rejected, 2 not stored (erased on request" in again.output
+    assert "0 inserted, 1 already present, 0 rejected, 2 not stored (erased before and kept out" in again.output
 
 
 @pytest.mark.parametrize("args, message", [
@@ -198,3 +200,105 @@ def test_the_service_erases_mentions_older_than_keep_mentions(tmp_path, onnx_cac
         service.finish()
     assert [e for (e,) in db.execute("SELECT external_id FROM mentions")] == ["new"]
     assert db.execute("SELECT actor, mentions FROM erasures").fetchone() == ("service", 1)
+
+
+def test_an_author_is_found_however_the_name_is_written(db):
+    """NFC or NFD, full-width letters, a zero-width space, a leading @: one person, one name."""
+    import unicodedata
+
+    stored = unicodedata.normalize("NFC", "José_Müller")
+    save_mentions(db, [Mention("reddit", "p1", "acme post", "2025-03-01T10:00:00Z", author=stored)])
+    done = erase(db, Selection(author="@" + unicodedata.normalize("NFD", "JOSÉ_MÜLLER")),
+                 what="one author on every source", actor="t", remember_posts=True,
+                 remember_authors=[("*", "@" + unicodedata.normalize("NFD", "JOSÉ_MÜLLER"))])
+    assert len(done.plan.mention_ids) == 1
+    comeback = [Mention("reddit", "p2", "acme", "2025-03-02T10:00:00Z", author="Ｊｏｓé_Müller"),
+                Mention("reddit", "p3", "acme", "2025-03-02T10:00:00Z", author="josé_\u200bmüller"),
+                Mention("reddit", "p4", "acme", "2025-03-02T10:00:00Z", author="josé_miller")]
+    assert save_mentions(db, comeback).forgotten == 2
+    assert [a for (a,) in db.execute("SELECT author FROM mentions")] == ["josé_miller"]
+
+
+def test_an_address_is_found_however_it_is_written(db):
+    save_mentions(db, [Mention("reddit", "p1", "acme post", "2025-03-01T10:00:00Z",
+                               url="https://www.reddit.com/r/acme/comments/abc/")])
+    plan = erase(db, Selection(url="http://reddit.com/r/acme/comments/abc?utm_source=share#top"),
+                 what="one address on every source", actor="t").plan
+    assert len(plan.mention_ids) == 1
+
+
+def test_erased_posts_words_leave_the_alert_terms_summary_and_timeline(db, model_id):
+    """One author's complaints all carry her surname: after forget, it is no term of the alert."""
+    config = parse_config(config_text())
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id)
+    burst = [Mention("reddit", f"z{k}", f"acme Zwicklbauer here, refund never arrived ({k})",
+                     iso(START + dt.timedelta(hours=burst_hour, minutes=k)), author="jane_doe",
+                     watches=("acme",)) for k in range(25)]
+    save_mentions(db, burst)
+    ids = dict(db.execute("SELECT external_id, id FROM mentions WHERE author = 'jane_doe'").fetchall())
+    db.conn.executemany("INSERT INTO scores VALUES (?, ?, 'negative', 0.9, 0.05, 0.05, '2025-01-01T00:00:00Z')",
+                        [(i, model_id) for i in ids.values()])
+    db.conn.commit()
+    [alert_id] = run_detection(db, config, now=START + dt.timedelta(hours=burst_hour + 1), notify=False).opened
+    before = db.execute("SELECT explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    assert "zwicklbauer" in before  # the check can see the word
+
+    erase(db, Selection(author="jane_doe"), what="one author on every source", actor="t")
+    explanation = db.execute("SELECT explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    events = " ".join(d for (d,) in db.execute("SELECT detail FROM alert_events WHERE alert_id = ?", [alert_id]))
+    assert "zwicklbauer" not in explanation.lower() and "zwicklbauer" not in events.lower()
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_forget_before_a_recent_or_future_date_is_refused_unless_nothing_is_kept_out(tmp_path, cli):
+    db_path = tmp_path / "cli.db"
+    open_db(db_path).close()
+    future = cli("--db", str(db_path), "forget", "--before", "2031-01-01", "--yes")
+    assert future.exit_code == 2 and "less than 14 days ago" in future.output
+    assert len(future.output.strip().splitlines()) == 1
+    recent = cli("--db", str(db_path), "forget", "--before", "3d", "--yes")
+    assert recent.exit_code == 2
+    wipe = cli("--db", str(db_path), "forget", "--before", "0d", "--allow-again", "--yes")
+    assert wipe.exit_code == 0, wipe.output
+
+
+def test_a_date_cutoff_can_be_lifted(db, tmp_path, cli):
+    old = Mention("rss", "old", "acme old news", "2020-01-01T00:00:00Z")
+    save_mentions(db, [old])
+    erase(db, Selection(before="2021-01-01T00:00:00Z"), what="x", actor="t", remember_posts=True)
+    assert save_mentions(db, [old]).forgotten == 1
+    db_path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    lifted = cli("--db", db_path, "forget", "--lift-cutoff")
+    assert lifted.exit_code == 0 and "2021-01-01T00:00:00Z may be stored again" in lifted.output
+    assert save_mentions(db, [old]).inserted == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["99999999999999999999999", "--yes"], "Invalid value for '[MENTION_IDS]...'"),
+    (["--url", "https://nowhere.example/x", "--yes"], "no stored mention at the address given with --url"),
+    (["--lift-cutoff", "--author", "x"], "--lift-cutoff is used on its own"),
+])
+def test_more_forget_mistakes_are_one_line(tmp_path, cli, args, message):
+    db_path = tmp_path / "cli.db"
+    open_db(db_path).close()
+    result = cli("--db", str(db_path), "forget", *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_many_unknown_ids_are_summed_up_not_listed(tmp_path, cli):
+    db_path = tmp_path / "cli.db"
+    open_db(db_path).close()
+    result = cli("--db", str(db_path), "forget", *map(str, range(1, 1001)))
+    assert result.exit_code == 2
+    assert "no mention with id 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 990 more; nothing was erased" in result.output
+
+
+def test_forget_on_a_database_that_does_not_exist_creates_none(tmp_path, cli):
+    result = cli("--db", str(tmp_path / "nosuch.db"), "forget", "--author", "x", "--yes")
+    assert result.exit_code == 2
+    assert not (tmp_path / "nosuch.db").exists()

@@ -186,3 +186,27 @@ def test_an_interrupted_first_poll_resumes_and_reads_the_pages_it_never_reached(
     asked = len(server.requests)
     top = run(db, config, transport)
     assert (top.status, top.new, top.duplicates, len(server.requests)) == ("ok", 0, 40, asked + 1)
+
+
+def test_an_account_of_the_instance_asked_is_stored_with_its_host(shared_file):
+    """The API writes 'halcy' for halcy@mastodon.social when asked at mastodon.social, and
+    'halcy@icosahedron.website' for another person: the stored author always names the host."""
+    recordings = vcr(shared_file("api/mastodon/test_entity_status.yaml"))
+    statuses = [json.loads(r.body) for r in recordings]
+    local = next(s for s in statuses if isinstance(s, dict) and s.get("account", {}).get("acct") == "halcy")
+    (mention,) = MastodonPoller.parse([local])
+    assert mention.author == "halcy@mastodon.social"
+
+
+def test_stored_local_accounts_get_their_host_when_the_database_is_upgraded(db):
+    from storage.migrations import m013_mastodon_full_accounts
+
+    db.execute("INSERT INTO mentions (source, external_id, url, author, text, created_at, fetched_at) VALUES "
+               "('mastodon', 'u1', 'https://a.example/@alice/1', 'alice', 't', '2025-01-01T00:00:00Z', "
+               "'2025-01-01T00:00:00Z'), ('mastodon', 'u2', 'https://a.example/@bob@b.example/2', "
+               "'bob@b.example', 't', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z'), "
+               "('reddit', 'u3', 'https://reddit.com/r/x/3', 'carol', 't', '2025-01-01T00:00:00Z', "
+               "'2025-01-01T00:00:00Z')")
+    m013_mastodon_full_accounts(db)
+    authors = [a for (a,) in db.execute("SELECT author FROM mentions ORDER BY external_id")]
+    assert authors == ["alice@a.example", "bob@b.example", "carol"]

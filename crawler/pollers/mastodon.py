@@ -8,6 +8,7 @@ Statuses are stored under their global `uri`, so the same post seen from two ins
 """
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +104,17 @@ def _status_ids(statuses: Any) -> list[str]:
     return [i for i in ids if isinstance(i, str) and i.isdigit()]
 
 
+def _full_account(account: dict) -> str | None:
+    """'user@host' for every author. The API writes an account of the instance asked as plain
+    'user', which names a different person on every instance (and would make `mentionwatch forget
+    --author alice@a.example` miss her posts): the host is taken from the account's own address."""
+    acct = text_of(account.get("acct"))
+    if not acct or "@" in acct:
+        return acct or None
+    host = urllib.parse.urlsplit(text_of(account.get("url"))).hostname
+    return f"{acct}@{host}" if host else acct
+
+
 def _mention_from_status(status: dict) -> Mention | None:
     if isinstance(status.get("reblog"), dict):
         status = status["reblog"]  # a boost: the mention is the original post
@@ -118,7 +130,7 @@ def _mention_from_status(status: dict) -> Mention | None:
         text=f"{spoiler}\n{text}".strip() if spoiler else text,
         created_at=status["created_at"],
         url=text_of(status.get("url")) or text_of(status.get("uri")) or None,
-        author=text_of(account.get("acct")) or None,
+        author=_full_account(account),
         author_reach=reach if isinstance(reach, int) and not isinstance(reach, bool) else None,
         lang=text_of(status.get("language")) or None,
     )

@@ -100,7 +100,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     if len(problems) > SHOWN_PROBLEMS:
         click.echo(f"... and {len(problems) - SHOWN_PROBLEMS} more rejected rows", err=True)
     rejected = len(problems) + result.rejected
-    forgotten = (f", {result.forgotten} not stored (erased on request before: mentionwatch forget)"
+    forgotten = (f", {result.forgotten} not stored (erased before and kept out: see mentionwatch forget)"
                  if result.forgotten else "")
     if result.cut:
         forgotten += f", {result.cut} text{'s' if result.cut > 1 else ''} cut to {MAX_TEXT_CHARS:,} characters"

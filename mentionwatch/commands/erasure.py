@@ -2,26 +2,37 @@
 source, or everything older than a date), after showing what would go."""
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
 from mentionwatch.app import App, UserMistake, actor_or_login_name, main, pass_app
 
+MAX_MENTION_ID = 2**63 - 1  # SQLite's largest integer
+SHOWN_MISSING_IDS = 10
+
 
 @main.command()
-@click.argument("mention_ids", nargs=-1, type=int)
-@click.option("--author", help="Every stored post of this author (name as stored, any case).")
-@click.option("--url", help="The post at this address.")
+@click.argument("mention_ids", nargs=-1, type=click.IntRange(1, MAX_MENTION_ID))
+@click.option("--author", help="Every stored post of this author (name as stored; case, width and a "
+                               "leading @ do not matter).")
+@click.option("--url", help="The post at this address (http or https, a trailing / and utm_ "
+                            "parameters do not matter).")
 @click.option("--source", help="Only on this source, e.g. reddit (with --author or --url) "
                                "[default: every source].")
 @click.option("--before", help="Every mention created before this time: 2025-01-01, or an age "
-                               "such as 365d (keeping a year). Not combined with the others.")
+                               "such as 365d (keeping a year); at least 14 days ago. Not combined "
+                               "with the others.")
 @click.option("--allow-again", is_flag=True,
               help="Do not keep the erased posts (the author, the history before --before) out of "
                    "later crawls and imports.")
+@click.option("--lift-cutoff", is_flag=True,
+              help="Let mentions older than an earlier --before (or service.keep_mentions) be "
+                   "stored again. Used on its own.")
 @click.option("--yes", is_flag=True, help="Erase. Without it, only say what would be erased.")
 @click.option("--by", "--actor", "actor", help="Who erases, for the log [default: your login name].")
 @pass_app
-def forget(app: App, mention_ids, author, url, source, before, allow_again, yes, actor) -> None:
+def forget(app: App, mention_ids, author, url, source, before, allow_again, lift_cutoff, yes, actor) -> None:
     """Erase stored mentions: by id, by author, by address, or older than a date. Examples:
 
     \b
@@ -37,24 +48,45 @@ def forget(app: App, mention_ids, author, url, source, before, allow_again, yes,
     """
     from storage.erasure import ANY_SOURCE, erase, plan_erasure
 
-    selection = _selection(app, mention_ids, author, url, source, before)
-    plan = plan_erasure(app.db, selection)
-    if plan.missing_ids:
-        raise UserMistake(f"no mention with id {', '.join(map(str, plan.missing_ids))}; nothing was erased")
+    if lift_cutoff:
+        _lift_cutoff(app, mention_ids or author or url or source or before or allow_again)
+        return
     remember = not allow_again
+    selection = _selection(app, mention_ids, author, url, source, before, remember)
+    plan = plan_erasure(app.db, selection)
+    _refuse_what_is_not_stored(app, plan, selection)
     if not yes:
         click.echo(_preview(plan, selection, remember))
         return
     authors = [(source or ANY_SOURCE, author)] if (author and remember) else []
-    erasure_id, done = erase(app.db, selection, what=_what(selection), actor=actor_or_login_name(actor),
-                             remember_posts=remember, remember_authors=authors)
-    click.echo(f"Erased {_mentions(len(done.mention_ids))}{_by_source(done)}; erasure #{erasure_id}."
-               + _alerts_text(done))
+    done = erase(app.db, selection, what=_what(selection), actor=actor_or_login_name(actor),
+                 remember_posts=remember, remember_authors=authors)
+    click.echo(f"Erased {_mentions(len(done.plan.mention_ids))}{_by_source(done.plan)}; "
+               f"erasure #{done.erasure_id}." + _alerts_text(done.plan))
     if remember:
         click.echo(_kept_out_text(selection))
+    if not done.file_clean:
+        click.echo("Warning: another program (the service, a long export or report) is reading the "
+                   "database: the erased text leaves the database file once it has finished (the "
+                   "running service sees to it within a minute). Nothing erased can be read any more.",
+                   err=True)
 
 
-def _selection(app: App, mention_ids, author, url, source, before):
+def _lift_cutoff(app: App, anything_else) -> None:
+    from storage.erasure import lift_cutoff
+
+    if anything_else:
+        raise UserMistake("--lift-cutoff is used on its own")
+    cutoff = lift_cutoff(app.db)
+    if cutoff is None:
+        click.echo("No history was kept out by date: nothing to lift.")
+    else:
+        click.echo(f"Mentions created before {cutoff} may be stored again. (With "
+                   "service.keep_mentions set, the service keeps out old history again at its next "
+                   "daily run.)")
+
+
+def _selection(app: App, mention_ids, author, url, source, before, remember: bool):
     from mentionwatch.commands.triage import _require_sources, _time_option
     from storage.erasure import Selection
 
@@ -66,13 +98,44 @@ def _selection(app: App, mention_ids, author, url, source, before):
         raise UserMistake("--before erases by age and is used on its own, without ids, --author or --url")
     if source and not (author or url):
         raise UserMistake("--source narrows --author or --url; give one of them")
+    before_text = _time_option(before, "--before") if before else None
+    if before_text and remember:
+        _refuse_recent_cutoff(before_text)
     selection = Selection(mention_ids=tuple(dict.fromkeys(mention_ids)), author=author, url=url,
-                          source=source, before=_time_option(before, "--before") if before else None)
+                          source=source, before=before_text)
     if selection.is_empty():
         raise UserMistake("say what to erase: mention ids, --author, --url or --before (see --help)")
     if source:
         _require_sources(app.db, [source])
     return selection
+
+
+def _refuse_recent_cutoff(before_text: str) -> None:
+    """History erased by age is kept out of later storing: a date in the future, or a few days
+    ago (a typo for another year), would keep out what the monitor collects next."""
+    from storage.erasure import MIN_AGE_KEPT_OUT
+    from storage.timeutil import from_iso, to_iso
+
+    latest = dt.datetime.now(dt.timezone.utc) - MIN_AGE_KEPT_OUT
+    if from_iso(before_text) > latest:
+        raise UserMistake(
+            f"Invalid value for --before: {before_text} is less than {MIN_AGE_KEPT_OUT.days} days ago; "
+            f"mentions older than it would be kept out of every later crawl, new ones included. Use "
+            f"a date before {to_iso(latest)[:10]}, or add --allow-again to erase without keeping out")
+
+
+def _refuse_what_is_not_stored(app: App, plan, selection) -> None:
+    """Ids or an address that match nothing are a mistake (a typo), not an erasure of nothing."""
+    from storage.erasure import Selection, plan_erasure
+
+    if plan.missing_ids:
+        shown = ", ".join(map(str, plan.missing_ids[:SHOWN_MISSING_IDS]))
+        more = len(plan.missing_ids) - SHOWN_MISSING_IDS
+        listed = f"{shown} and {more} more" if more > 0 else shown
+        raise UserMistake(f"no mention with id {listed}; nothing was erased")
+    if selection.url and not plan_erasure(app.db, Selection(url=selection.url, source=selection.source)).mention_ids:
+        where = f" on {selection.source}" if selection.source else ""
+        raise UserMistake(f"no stored mention at the address given with --url{where}; nothing was erased")
 
 
 def _what(selection) -> str:
@@ -93,8 +156,9 @@ def _what(selection) -> str:
 def _preview(plan, selection, remember: bool) -> str:
     if not plan.mention_ids:
         lines = ["No stored mention matches."]
-        if selection.author and remember:
-            lines.append("With --yes, this author's posts would be kept out of later crawls and imports.")
+        if remember and (selection.author or selection.before):
+            lines.append("With --yes: " + _kept_out_text(selection, "would be").lower().rstrip(".")
+                         + " all the same.")
         return "\n".join(lines)
     lines = [f"Would erase {_mentions(len(plan.mention_ids))}{_by_source(plan)}, with "
              f"{plan.scores} sentiment score{'s' if plan.scores != 1 else ''} and "
@@ -107,8 +171,8 @@ def _preview(plan, selection, remember: bool) -> str:
 
 def _kept_out_text(selection, verb: str = "are") -> str:
     if selection.before:
-        return (f"Mentions created before {selection.before} {verb} not stored again by crawls and "
-                "imports.")
+        return (f"Mentions created before {selection.before} {verb} kept out of later crawls and "
+                "imports (forget --lift-cutoff lets them in again).")
     if selection.author:
         where = f"on {selection.source}" if selection.source else "on any source"
         return f"This author's posts {where} {verb} kept out of later crawls and imports."
