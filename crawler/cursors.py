@@ -8,6 +8,7 @@ cover are committed, so a cursor never points past unsaved data.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
@@ -26,6 +27,12 @@ from storage.timeutil import from_iso
 def cursor_key(source_cfg: SourceConfig) -> str:
     """'reddit:1a2b3c4d': stable while the source's type, base_url and options stay the same."""
     return f"{source_cfg.type}:{settings_key(source_cfg)}"
+
+
+def url_digest(url: str) -> str:
+    """A cursor name for an address: its hash, since an address may hold a secret (a `${VAR}` key)
+    and cursor names are stored as they are."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
 
 
 def load_cursors(db: Database, watch: str, source_key: str) -> dict[str, str]:

@@ -115,10 +115,19 @@ def check_api_options(source_type: str, options: dict[str, Any], has_base_url: b
 
 def http_url_problem(url: Any) -> str | None:
     """Why this is not an absolute http(s) URL, or None when it is one."""
-    parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or \
+    try:
+        parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname or \
             any(c.isspace() for c in url):
         return f"not an http(s) URL: {url!r} (write it whole, starting with http:// or https://)"
+    try:
+        port = parsed.port
+    except ValueError:  # out of range, or not a number
+        port = 0
+    if port == 0:
+        return f"bad port in {url!r} (a port is a number from 1 to 65535)"
     return None
 
 

@@ -151,13 +151,18 @@ def test_a_failing_page_is_an_error_and_a_flaky_one_is_retried(review_crawls, si
     assert first["pages"] == LAST_PAGE
 
 
-def test_a_second_crawl_adds_no_duplicates_and_stops_at_known_reviews(review_crawls, site):
+def test_a_second_crawl_adds_no_duplicates_and_reads_on_where_the_first_failed(review_crawls, site):
+    """The first crawl ended on a failing page, so the second one does not stop at the reviews it
+    stored: it reads on (skipping them) to the page the first could not read, which fails again.
+    (tests/test_spiders_walk_fixes.py: a listing that ended cleanly stops at its known reviews.)"""
     second = review_crawls["second"]
     assert second["new"] == 0
-    assert second["errors"] == [blocked_start_url(site)]
+    broken = f"{site.base}/acme/reviews-{LAST_PAGE + 1}.html"
+    assert second["errors"] == [blocked_start_url(site), f"{broken}: HTTP 500"]
     assert len(review_crawls["rows_at_end"]) == len(review_crawls["rows"])
     listing_pages = [p for p in review_crawls["second_requests"] if p.startswith("/acme/")]
-    assert listing_pages == ["/acme/reviews-1.html"]
+    assert list(dict.fromkeys(listing_pages)) == \
+        [f"/acme/reviews-{n}.html" for n in range(1, LAST_PAGE + 2)]  # the failing one retried
 
 
 def test_a_full_recrawl_reads_every_page_and_still_adds_nothing(review_crawls):

@@ -5,7 +5,11 @@ A spider gets the watch, its source config and the database path as arguments (t
 them). Failed requests and crashed callbacks become short lines in `spider.errors`, which the
 runner reports; nothing is raised out of the crawl. A page robots.txt disallows is skipped quietly,
 unless it is one of the source's own URLs (`start_request`): then the source can never read it, and
-that is an error line. `read_mentions` dates a mention that has no date of its own with the one its
+that is an error line. Start requests bypass the duplicate filter (a cookie wall redirecting back to
+its start URL must still be read), and a start URL that never gets a response (a redirect loop, a
+request dropped on the way) is an error line too, so such a run is never a silent `ok`. A 429/503
+asking to wait longer than RETRY_AFTER_MAX_WAIT is given up on at once (see crawler.spiders.retry),
+with a line saying so. `read_mentions` dates a mention that has no date of its own with the one its
 listing gave (sitemap lastmod, feed date), else with the time its page was fetched, and reports a
 page where the `item` selector matches nothing.
 """
@@ -21,6 +25,7 @@ from scrapy.http import TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.items import MentionItem
+from crawler.spiders.retry import RETRY_AFTER_MAX_WAIT, retry_after_seconds, wait_wording
 from crawler.spiders.extract import extract_mentions
 from crawler.spiders.options import FieldSelectors, parse_options
 from mentionwatch.config import SourceConfig, Watch
@@ -28,7 +33,7 @@ from storage import open_db, utc_now_iso
 from storage.mentions import stored_for_watch
 
 MAX_ERROR_LINES = 50  # a site failing on every page should not flood the crawl run
-START = "mentionwatch_start"  # request meta: a start URL (start_urls, sitemap_urls) of the source
+START = "mentionwatch_start"  # request meta: the start URL (start_urls, sitemap_urls) it began as
 ROBOTS_REFUSAL = "robots.txt"  # in the IgnoreRequest of Scrapy's RobotsTxtMiddleware
 
 
@@ -50,13 +55,21 @@ class MentionSpiderMixin:
         # makes a run with errors 'partial' rather than 'failed' (the runner reads the stat)
         self.pages_in_database: set[str] = set()
         self.robots_blocked: list[str] = []  # URLs robots.txt kept this crawl from fetching
+        self._start_urls_answered: set[str] = set()  # start URLs that got a response or an error
         return parse_options(self.source_cfg.type, self.source_cfg.options)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._on_callback_error, signal=signals.spider_error)
+        crawler.signals.connect(spider._on_response, signal=signals.response_received)
         return spider
+
+    def database(self):
+        """The spider's own connection to the database (opened on first use)."""
+        if self._db is None:
+            self._db = open_db(self.db_path)
+        return self._db
 
     def note_pages_in_database(self, urls: Iterable[str]) -> None:
         """These pages' mentions are in the database (committed now, or known from an earlier
@@ -67,8 +80,15 @@ class MentionSpiderMixin:
     def start_request(self, url: str, **kwargs) -> scrapy.Request:
         """A request for one of the source's own URLs: if robots.txt disallows it, that is an error
         line, since the source can then never read anything there."""
-        meta = {**kwargs.pop("meta", {}), START: True}
-        return scrapy.Request(url, errback=self.on_request_error, meta=meta, **kwargs)
+        meta = {**kwargs.pop("meta", {}), START: url}
+        # dont_filter: a cookie wall that redirects back to the start URL would otherwise be
+        # dropped as a duplicate, silently
+        return scrapy.Request(url, errback=self.on_request_error, meta=meta, dont_filter=True,
+                              **kwargs)
+
+    def _on_response(self, response, request, spider) -> None:
+        if spider is self and request.meta.get(START):
+            self._start_urls_answered.add(request.meta[START])
 
     def count_page(self) -> None:
         """One more page read for mentions (sitemaps, feeds and robots.txt are not counted)."""
@@ -109,8 +129,11 @@ class MentionSpiderMixin:
     def on_request_error(self, failure) -> None:
         """Errback of every request: HTTP errors, timeouts, refused connections."""
         url = failure.request.url
+        start_url = failure.request.meta.get(START)
+        if start_url:
+            self._start_urls_answered.add(start_url)
         if failure.check(HttpError):
-            self.add_error(f"{url}: HTTP {failure.value.response.status}")
+            self.add_error(f"{url}: {_http_problem(failure.value.response)}")
         elif failure.check(IgnoreRequest) and ROBOTS_REFUSAL in str(failure.value):
             # a page robots.txt disallows is skipped (politeness, counted in the stats); one of the
             # source's own URLs, though, means the source can never collect anything there
@@ -120,6 +143,9 @@ class MentionSpiderMixin:
                                "so this start URL is never fetched")
             else:
                 self.logger.info("skipped %s: %s", url, failure.value)
+        elif failure.check(IgnoreRequest) and start_url:
+            # a redirect loop, more redirects than allowed: the source can read nothing there
+            self.add_error(f"{start_url}: not read: {_ignored_reason(failure.value)}")
         elif failure.check(IgnoreRequest):
             self.logger.info("skipped %s: %s", url, failure.value)
         else:
@@ -127,20 +153,46 @@ class MentionSpiderMixin:
 
     def _on_callback_error(self, failure, response, spider) -> None:
         if spider is self:
-            self.add_error(f"{response.url}: could not read the page: "
+            # no response: the error came from building a request (a bad start URL), not a page
+            where = response.url if response is not None else "a request"
+            self.add_error(f"{where}: could not read the page: "
                            f"{failure.type.__name__}: {str(failure.value)[:200]}")
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of these ids of this source are stored already *for this watch* (by earlier
         crawls): one stored for another watch must still be read, to be linked to this one."""
-        if self._db is None:
-            self._db = open_db(self.db_path)
-        return stored_for_watch(self._db, self.watch.name, self.source_type, ids)
+        return stored_for_watch(self.database(), self.watch.name, self.source_type, ids)
+
+    def report_unanswered_start_urls(self, start_urls: Iterable[str], reason: str) -> None:
+        """A start URL that got neither a page nor an error (dropped on the way) is an error line;
+        after a crawl stopped early, 'crawl ended early' says it already."""
+        if reason != "finished":
+            return
+        for url in start_urls:
+            if url not in self._start_urls_answered:
+                self.add_error(f"{url}: never read (the request was dropped before any answer)")
 
     def closed(self, reason: str) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _http_problem(response) -> str:
+    """'HTTP 503', or 'HTTP 429 (rate limited for 1h00m; not waiting that long)' when the site asked
+    for a longer wait than the spider makes."""
+    wait = retry_after_seconds(response)
+    if response.status in (429, 503) and wait is not None and wait > RETRY_AFTER_MAX_WAIT:
+        return f"HTTP {response.status} ({wait_wording(wait)}; not waiting that long)"
+    return f"HTTP {response.status}"
+
+
+def _ignored_reason(exc: Exception) -> str:
+    """Why Scrapy dropped a request, in the user's words."""
+    text = str(exc)
+    if "max redirections" in text:
+        return "too many redirects (a redirect loop, or a login or cookie wall?)"
+    return text[:200] or "the request was dropped"
 
 
 def _robots_url(url: str) -> str:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from cssselect import SelectorError
 from lxml import etree
+from parsel import Selector
 from parsel.csstranslator import HTMLTranslator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -23,18 +24,29 @@ XPATH_PREFIX = "xpath:"
 _css_translator = HTMLTranslator()
 
 
+# a selector is tried once on this, so an XPath naming an unknown function or variable (which
+# compiles) is reported when the watchlist is read, not on every crawl
+_TINY_PAGE = "<html><body><div><p>x</p></div></body></html>"
+
+
 def check_selector(selector: str) -> str:
-    """Compile a CSS or `xpath:` selector once, so a typo is reported before any crawl."""
+    """Compile a CSS or `xpath:` selector and apply it once, so a typo is reported before any
+    crawl."""
     selector = selector.strip()
     if not selector:
         raise ValueError("empty selector")
     try:
         if selector.startswith(XPATH_PREFIX):
-            etree.XPath(selector[len(XPATH_PREFIX):].strip())
+            xpath = selector[len(XPATH_PREFIX):].strip()
+            etree.XPath(xpath)
+            Selector(text=_TINY_PAGE).xpath(xpath)
         else:
             _css_translator.css_to_xpath(selector)
     except (SelectorError, etree.XPathSyntaxError) as exc:
         raise ValueError(f"invalid selector {selector!r}: {exc}") from None
+    except ValueError as exc:  # parsel's 'XPath error: Unregistered function in foo(.)'
+        reason = str(exc).removeprefix("XPath error: ").split(" in ")[0]
+        raise ValueError(f"invalid selector {selector!r}: {reason}") from None
     return selector
 
 

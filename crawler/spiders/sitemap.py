@@ -12,18 +12,31 @@ items (a forum thread its posts), so the site has most likely changed its markup
 Pages skipped as already stored count as pages in the database, so one dead page listed beside them
 makes the run `partial`, not `failed`. A sitemap URL disallowed by robots.txt is an error line, and
 so is a crawl where every listed page it asked for is disallowed (one such page alone is skipped).
+Listed pages robots.txt disallows are left out before `max_pages` is applied, so they never use up
+the run's pages. A relative `<loc>` is read against its sitemap's URL; a malformed one (a port out of
+range) is skipped with a warning, the rest of the sitemap is read.
+
+A page is stored under its canonical URL (`<link rel="canonical">`), which may differ from the URL
+its sitemap lists (a trailing slash, a `utm_` query, http for https). Such a listed URL is remembered
+with its canonical one (cursors named `canonical` and a hash of the listed URL), so that the next crawl knows the
+page is stored and does not fetch it again.
 """
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import feedparser
 import scrapy
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.spiders import SitemapSpider
 from scrapy.utils.sitemap import Sitemap
 
+from crawler.cursors import cursor_key, load_cursors, save_cursors, url_digest
 from crawler.spiders.common import MentionSpiderMixin
 from storage import parse_timestamp
+
+CANONICAL_CURSOR = "canonical "  # + url_digest(listed URL): the canonical URL its page is stored under
 
 # an RSS/Atom/RDF root element, after any XML declaration, stylesheet, comment or doctype
 _FEED_START = re.compile(
@@ -43,9 +56,17 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         self._pages_scheduled = 0
         self._listed_requested: set[str] = set()  # URLs of the listed pages asked for
         self._listed_known = 0  # listed pages not fetched: stored for this watch before
+        self._canonical_of: dict[str, str] = {}  # url_digest(listed URL) -> canonical URL, from earlier crawls
+        self._new_canonicals: dict[str, str] = {}  # the same, found by this crawl
         super().__init__(**kwargs)
 
     async def start(self):
+        if self._skips_known():
+            self._canonical_of = {
+                name[len(CANONICAL_CURSOR):]: value
+                for name, value in load_cursors(self.database(), self.watch.name,
+                                                cursor_key(self.source_cfg)).items()
+                if name.startswith(CANONICAL_CURSOR)}
         for url in self.sitemap_urls:  # one disallowed by robots.txt is an error line
             yield self.start_request(url, callback=self._parse_sitemap)
 
@@ -54,8 +75,10 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         the errback so a failed page shows up in the run's errors."""
         if _FEED_START.match(response.body[:4096]):
             requests = self._feed_requests(response)
-        elif response.url.endswith("/robots.txt") or self._sitemap_type(response) is not None:
+        elif response.url.endswith("/robots.txt"):
             requests = super()._parse_sitemap(response)
+        elif self._sitemap_type(response) is not None:
+            requests = self._sitemap_requests(response)
         else:
             self.add_error(f"{response.url}: neither a sitemap nor an RSS/Atom feed")
             return
@@ -75,19 +98,40 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             return None
         return kind if kind in ("urlset", "sitemapindex") else None
 
-    def sitemap_filter(self, entries):
-        """Nested sitemaps pass through; page entries are chosen by `_pages_to_fetch`."""
-        if getattr(entries, "type", None) != "urlset":
-            yield from entries
-            return
-        listed = [entry for entry in entries if entry.get("loc")]
-        yield from self._pages_to_fetch(listed, date_key="lastmod")
+    def _sitemap_requests(self, response) -> list[scrapy.Request]:
+        """The nested sitemaps of an index, or the pages of a urlset chosen by `_pages_to_fetch`."""
+        sitemap = Sitemap(self._get_sitemap_body(response))
+        listed = self._usable_entries(sitemap, response)
+        if sitemap.type == "sitemapindex":
+            return [scrapy.Request(entry["loc"], callback=self._parse_sitemap) for entry in listed]
+        return [scrapy.Request(entry["loc"], callback=self.parse_page)
+                for entry in self._pages_to_fetch(listed, date_key="lastmod")]
+
+    def _usable_entries(self, entries, response) -> list[dict]:
+        """The sitemap's entries with a `loc` made absolute against the sitemap's URL; a malformed
+        one is skipped with a warning (it must not cost the pages listed after it)."""
+        usable = []
+        for entry in entries:
+            url = self._request_url(entry.get("loc"), response)
+            if url is not None:
+                usable.append({**entry, "loc": url})
+        return usable
+
+    def _request_url(self, loc: str | None, response) -> str | None:
+        """A listed URL as Scrapy requests it, or None (with a warning) when it cannot be."""
+        if not loc:
+            return None
+        try:
+            return scrapy.Request(response.urljoin(loc.strip())).url
+        except ValueError as exc:
+            self.logger.warning("%s: skipped the listed URL %r: %s", response.url, loc[:200], exc)
+            return None
 
     def _feed_requests(self, response):
         feed = feedparser.parse(response.body)
-        listed = [{"loc": response.urljoin(entry.get("link")),
-                   "date": entry.get("published") or entry.get("updated")}
-                  for entry in feed.entries if entry.get("link")]
+        listed = self._usable_entries(
+            [{"loc": entry.get("link"), "date": entry.get("published") or entry.get("updated")}
+             for entry in feed.entries if entry.get("link")], response)
         for entry in self._pages_to_fetch(listed, date_key="date"):
             yield scrapy.Request(entry["loc"], callback=self.parse_page)
 
@@ -96,9 +140,10 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         `max_pages`."""
         listed = [entry for entry in listed if self._followed(entry["loc"])]
         listed.sort(key=lambda entry: _sortable_date(entry.get(date_key)), reverse=True)
-        if self.options.item is None and self.options.skip_known:
-            known = self.known_ids(entry["loc"] for entry in listed)
-            listed = [entry for entry in listed if entry["loc"] not in known]
+        listed = self._without_disallowed(listed)
+        if self._skips_known():
+            known = self.known_ids(self._stored_id(entry["loc"]) for entry in listed)
+            listed = [entry for entry in listed if self._stored_id(entry["loc"]) not in known]
             # their mentions are in the database: with a dead page beside them the run is
             # 'partial', not 'failed'
             self.note_pages_in_database(known)
@@ -114,6 +159,51 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
                 self._listed_dates[entry["loc"]] = entry[date_key]
         return listed
 
+    def _skips_known(self) -> bool:
+        return self.options.item is None and self.options.skip_known
+
+    def _stored_id(self, listed_url: str) -> str:
+        """The id a listed page is stored under: its canonical URL, when an earlier crawl found
+        one that differs, else the listed URL."""
+        return self._canonical_of.get(url_digest(listed_url), listed_url)
+
+    def _without_disallowed(self, listed: list[dict]) -> list[dict]:
+        """The entries robots.txt allows (as far as this crawl has read it): those it disallows must
+        not use up `max_pages`. They count as pages robots.txt kept from this crawl."""
+        allowed, blocked = [], []
+        for entry in listed:
+            if self._robots_allows(entry["loc"]):
+                allowed.append(entry)
+            else:
+                blocked.append(entry["loc"])
+        if blocked:
+            self.robots_blocked.extend(blocked)
+            self._listed_requested.update(blocked)
+            self.crawler.stats.inc_value("robotstxt/forbidden", len(blocked))
+            self.logger.info("skipped %d listed page(s) robots.txt disallows, e.g. %s",
+                             len(blocked), blocked[0])
+        return allowed
+
+    def _robots_allows(self, url: str) -> bool:
+        """False when robots.txt, already read for the URL's site, disallows it; a site whose
+        robots.txt is not read yet is left to Scrapy's RobotsTxtMiddleware."""
+        robots = self._robots_middleware()
+        if robots is None:
+            return True
+        parser = robots._parsers.get(urlsplit(url).netloc)
+        if parser is None or not hasattr(parser, "allowed"):  # none, or still being fetched
+            return True
+        user_agent = robots._robotstxt_useragent or robots._default_useragent
+        return parser.allowed(url, user_agent)
+
+    def _robots_middleware(self) -> RobotsTxtMiddleware | None:
+        if not self.settings.getbool("ROBOTSTXT_OBEY"):
+            return None
+        for middleware in self.crawler.engine.downloader.middleware.middlewares:
+            if isinstance(middleware, RobotsTxtMiddleware):
+                return middleware
+        return None
+
     def _followed(self, url: str) -> bool:
         return not self._page_patterns or any(p.search(url) for p in self._page_patterns)
 
@@ -124,14 +214,22 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         if blocked and len(blocked) == len(self._listed_requested) and not self._listed_known:
             self.add_error(f"all {len(blocked)} listed page(s) are disallowed by the site's robots.txt "
                            f"(e.g. {blocked[0]}), so none can be read")
+        self.report_unanswered_start_urls(self.sitemap_urls, reason)
+        if self._new_canonicals:
+            save_cursors(self.database(), self.watch.name, cursor_key(self.source_cfg),
+                         {CANONICAL_CURSOR + url_digest(listed): canonical
+                          for listed, canonical in self._new_canonicals.items()})
         super().closed(reason)
 
     def parse_page(self, response):
         if self.unreadable(response):
             return
-        listed_date = self._listed_dates.get(response.request.url) or \
-            self._listed_dates.get(response.url)
-        yield from self.read_mentions(response, listed_date)
+        listed_url = (response.meta.get("redirect_urls") or [response.request.url])[0]
+        listed_date = self._listed_dates.get(listed_url) or self._listed_dates.get(response.url)
+        mentions = self.read_mentions(response, listed_date)
+        if self._skips_known() and mentions and mentions[0]["external_id"] != listed_url:
+            self._new_canonicals[listed_url] = mentions[0]["external_id"]
+        yield from mentions
 
 
 def _sortable_date(value: str | None) -> str:
