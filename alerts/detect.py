@@ -357,7 +357,7 @@ def _unannounced(run: _Run, alert_id: int) -> tuple[int, str, str] | None:
     and this run would otherwise find it unchanged and say nothing."""
     status, severity = run.db.execute("SELECT status, severity FROM alerts WHERE id = ?", [alert_id]).fetchone()
     announced = run.db.execute("SELECT 1 FROM notifications WHERE alert_id = ? LIMIT 1", [alert_id]).fetchone()
-    if status == "resolved" or announced is not None:
+    if status != "open" or announced is not None:  # acknowledged: somebody knows already
         return None
     return alert_id, "opened", severity
 

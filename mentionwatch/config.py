@@ -58,6 +58,7 @@ def duration_text(seconds: float) -> str:
 
 
 MIN_KEEP_MENTIONS = 14 * 86400.0
+BASELINE_SECONDS = 7 * 86400.0  # the detector compares each hour with the same hour of the past week
 Duration = float  # seconds, parsed from '15m' style text by the validators below
 
 
@@ -446,6 +447,22 @@ class Config(_Strict):
                     raise _error_at((*location, "thresholds", number, "window"),
                                     f"{duration_text(rule.window)} is not a whole number of buckets "
                                     f"(the bucket{whose} is {duration_text(settings.bucket)})", rule.window)
+        return self
+
+    @model_validator(mode="after")
+    def _history_kept_covers_the_warmup(self) -> "Config":
+        """Retention shorter than a warm-up plus the week of baseline would keep spike alerts from
+        ever opening, silently."""
+        keep = self.service.keep_mentions
+        if keep is None:
+            return self
+        warmups = [self.alerts.warmup] + [self.alert_settings(w.name).warmup for w in self.watches]
+        needed = max(warmups) + BASELINE_SECONDS
+        if keep < needed:
+            raise _error_at(("service", "keep_mentions"),
+                            f"{duration_text(keep)} keeps less than the longest warm-up "
+                            f"({duration_text(max(warmups))}) plus the week of history spike detection "
+                            f"compares with: keep at least {duration_text(needed)}", keep)
         return self
 
     def watch(self, name: str) -> Watch:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 ANY_SOURCE = "*"  # an author forgotten on every source
 MIN_AGE_KEPT_OUT = dt.timedelta(days=14)  # history kept out by date must be at least this old
+ERASE_BATCH = 10_000  # mentions per transaction of a big erasure
 _CHUNK = 500  # ids per statement, under SQLite's limit on parameters
 
 
@@ -100,6 +101,16 @@ class Plan:
 
 def plan_erasure(db, selection: Selection) -> Plan:
     """The mentions the selection finds, and what hangs on them."""
+    outside = not db.conn.in_transaction
+    plan = _counted(db, _selected_ids(db, selection))
+    if outside:
+        db.conn.commit()  # the temp table's rows opened a transaction: a preview leaves none open
+    found = set(plan.mention_ids)
+    plan.missing_ids = [i for i in selection.mention_ids if i not in found]
+    return plan
+
+
+def _selected_ids(db, selection: Selection) -> list[int]:
     _register_functions(db)
     conditions, params = [], []
     if selection.mention_ids:
@@ -110,28 +121,40 @@ def plan_erasure(db, selection: Selection) -> Plan:
         conditions.append(f"(mw_author_form(author) = ?{narrowed})")
         params += [author_form(selection.author)] + ([selection.source] if selection.source else [])
     if selection.url:
-        conditions.append(f"(mw_url_form(url) = ?{narrowed})")
-        params += [url_form(selection.url)] + ([selection.source] if selection.source else [])
+        # instr() on the address's last path part first: the Python comparison then reads a few
+        # rows, not every stored one
+        last_part = urllib.parse.urlsplit(selection.url.strip()).path.rstrip("/").rsplit("/", 1)[-1]
+        conditions.append(f"(instr(url, ?) AND mw_url_form(url) = ?{narrowed})")
+        params += [last_part, url_form(selection.url)] + ([selection.source] if selection.source else [])
     if selection.before:
         conditions.append("created_at < ?")
         params.append(selection.before)
     if not conditions:
-        return Plan(mention_ids=[])
-    rows = db.execute(f"SELECT id, source FROM mentions WHERE {' OR '.join(conditions)} ORDER BY id",
-                      params).fetchall()
-    plan = Plan(mention_ids=[row[0] for row in rows], per_source=Counter(row[1] for row in rows))
-    found = set(plan.mention_ids)
-    plan.missing_ids = [i for i in selection.mention_ids if i not in found]
-    for chunk in _chunks(plan.mention_ids):
-        marks = ",".join("?" * len(chunk))
-        plan.scores += db.execute(f"SELECT count(*) FROM scores WHERE mention_id IN ({marks})", chunk).fetchone()[0]
-        plan.triage_marks += db.execute(
-            f"SELECT count(*) FROM triage WHERE mention_id IN ({marks})", chunk).fetchone()[0]
-        for alert_id, linked in db.execute(
-                f"SELECT alert_id, count(*) FROM alert_mentions WHERE mention_id IN ({marks}) "
-                f"GROUP BY alert_id", chunk):
-            plan.alerts[alert_id] += linked
+        return []
+    return [row[0] for row in db.execute(
+        f"SELECT id FROM mentions WHERE {' OR '.join(conditions)} ORDER BY id", params)]
+
+
+def _counted(db, mention_ids: list[int]) -> Plan:
+    """A plan for these mention ids: what hangs on them (read through the temp table `erasing`)."""
+    _fill_erasing(db, mention_ids)
+    plan = Plan(mention_ids=mention_ids)
+    plan.per_source = Counter(dict(db.execute(
+        "SELECT source, count(*) FROM mentions WHERE id IN (SELECT id FROM temp.erasing) GROUP BY source")))
+    plan.scores = db.execute(
+        "SELECT count(*) FROM scores WHERE mention_id IN (SELECT id FROM temp.erasing)").fetchone()[0]
+    plan.triage_marks = db.execute(
+        "SELECT count(*) FROM triage WHERE mention_id IN (SELECT id FROM temp.erasing)").fetchone()[0]
+    plan.alerts = Counter(dict(db.execute(
+        "SELECT alert_id, count(*) FROM alert_mentions WHERE mention_id IN (SELECT id FROM temp.erasing) "
+        "GROUP BY alert_id")))
     return plan
+
+
+def _fill_erasing(db, mention_ids: list[int]) -> None:
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS erasing (id INTEGER PRIMARY KEY)")
+    db.execute("DELETE FROM temp.erasing")
+    db.conn.executemany("INSERT INTO temp.erasing (id) VALUES (?)", [(i,) for i in mention_ids])
 
 
 def _register_functions(db) -> None:
@@ -152,58 +175,97 @@ class Erasure:
 
 def erase(db, selection: Selection, *, what: str, actor: str | None, remember_posts: bool = False,
           remember_authors: list[tuple[str, str]] = ()) -> Erasure:
-    """Delete the selected mentions and everything attached to them, in one transaction (the
-    selection is worked out again under the write lock, so a mention stored since a preview is not
-    missed).
+    """Delete the selected mentions and everything attached to them.
+
+    Big erasures (a year of history) go in batches of ERASE_BATCH mentions, one transaction each, so
+    that collectors writing at the same time wait seconds, not minutes. The last transaction works
+    the selection out again under the write lock (a mention stored since the preview, or since the
+    first batch, is not missed) and records what is kept out. Then the full-text index is merged,
+    to take the erased words out of it, and the write-ahead log emptied (see `wipe_log`).
 
     `remember_posts` keeps the erased posts from being stored again (with `before`: any post
     created before it, so a crawl does not bring back old pages); `remember_authors` lists
     (source or ANY_SOURCE, author name) whose posts are not stored again. `what` describes the
     erasure for the log and must not name anyone."""
-    now = utc_now_iso()
+    step = _Step(db, utc_now_iso(), what, actor)
     db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left with the erased text
     try:
-        erasure_id, plan = _erase(db, selection, now, what, actor, remember_posts, remember_authors)
+        ids = _selected_ids(db, selection)
+        for start in range(0, max(len(ids) - ERASE_BATCH, 0), ERASE_BATCH):
+            with db.atomic():
+                step.erase_batch(ids[start:start + ERASE_BATCH], remember_posts and not selection.before)
+        with db.atomic():
+            step.erase_batch(_selected_ids(db, selection), remember_posts and not selection.before)
+            step.finish(kept_out_before=selection.before if remember_posts else None,
+                        authors=remember_authors)
+        if step.plan.mention_ids:
+            # A deleted row's words stay in the full-text index's older segments until they are
+            # merged; merging them all takes the erased words out of the file.
+            with db.atomic():
+                db.execute("INSERT INTO mentions_fts (mentions_fts) VALUES ('optimize')")
     finally:
         db.execute("PRAGMA secure_delete = OFF")
-    return Erasure(erasure_id, plan, file_clean=wipe_log(db))
+    return Erasure(step.erasure_id, step.plan, file_clean=wipe_log(db))
+
+
+class _Step:
+    """One erasure, batch by batch: the log entry, the running totals, the keep-out records."""
+
+    def __init__(self, db, now: str, what: str, actor: str | None):
+        self.db, self.now, self.what, self.actor = db, now, what, actor
+        self.erasure_id: int | None = None
+        self.plan = Plan(mention_ids=[])
+        self.posts: list[tuple[str, str]] = []
+
+    def erase_batch(self, mention_ids: list[int], remember_posts: bool) -> None:
+        """Inside a transaction: delete these mentions and what hangs on them."""
+        db = self.db
+        if self.erasure_id is None:  # first: new mentions get ids above the erased ones from now on
+            self.erasure_id = db.execute(
+                "INSERT INTO erasures (at, actor, what, mentions, highest_mention_id) VALUES (?, ?, ?, 0, ?)",
+                [self.now, self.actor, self.what, lowest_new_mention_id(db.conn)]).lastrowid
+        batch = _counted(db, mention_ids)
+        if remember_posts:
+            self.posts += db.execute(
+                "SELECT source, external_id FROM mentions WHERE id IN (SELECT id FROM temp.erasing)").fetchall()
+        _scrub_alerts(db, batch)
+        for table in ("scores", "triage", "alert_mentions", "mention_watches"):
+            db.execute(f"DELETE FROM {table} WHERE mention_id IN (SELECT id FROM temp.erasing)")
+        db.execute("DELETE FROM mentions WHERE id IN (SELECT id FROM temp.erasing)")  # the FTS trigger follows
+        self.plan.mention_ids += mention_ids
+        self.plan.per_source.update(batch.per_source)
+        self.plan.scores += batch.scores
+        self.plan.triage_marks += batch.triage_marks
+        self.plan.alerts.update(batch.alerts)
+
+    def finish(self, kept_out_before: str | None, authors: list[tuple[str, str]]) -> None:
+        """Inside the last batch's transaction: the totals, the timelines, what is kept out."""
+        db = self.db
+        db.execute("UPDATE erasures SET mentions = ?, created_before = ? WHERE id = ?",
+                   [len(self.plan.mention_ids), kept_out_before, self.erasure_id])
+        for alert_id, linked in sorted(self.plan.alerts.items()):
+            db.execute("INSERT INTO alert_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
+                       [alert_id, self.now, self.actor, "erased",
+                        f"{_posts(linked)} behind this alert erased ({self.what})"])
+        keys = [(post_key(source, external_id), "post") for source, external_id in self.posts]
+        keys += [(author_key(source, author), "author") for source, author in authors]
+        db.conn.executemany("INSERT OR IGNORE INTO forgotten (key, kind, erasure_id) VALUES (?, ?, ?)",
+                            [(key, kind, self.erasure_id) for key, kind in keys])
 
 
 def wipe_log(db) -> bool:
     """Copy the write-ahead log into the database file and empty it, so that no older copy of an
     erased page stays in either. False when another program is reading an older state of the file:
     then only part could be copied, and the rest goes at a later checkpoint (the service makes one
-    at its next heartbeat after an erasure)."""
-    busy, log_frames, copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    at its next heartbeat after an erasure). It never waits for others: a checkpoint that waited
+    would hold up every writer meanwhile."""
+    timeout = db.execute("PRAGMA busy_timeout").fetchone()[0]
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        busy, log_frames, copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
     return not busy and log_frames == copied
-
-
-def _erase(db, selection, now, what, actor, remember_posts, remember_authors) -> tuple[int, Plan]:
-    with db.atomic():
-        plan = plan_erasure(db, selection)
-        # history erased by age is kept out by its date (below), not post by post
-        posts = _stored_posts(db, plan.mention_ids) if remember_posts and not selection.before else []
-        kept_out_before = selection.before if remember_posts else None
-        erasure_id = db.execute(
-            "INSERT INTO erasures (at, actor, what, mentions, highest_mention_id, created_before) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [now, actor, what, len(plan.mention_ids), lowest_new_mention_id(db.conn), kept_out_before]
-        ).lastrowid
-        _scrub_alerts(db, plan, now, actor, what)
-        for chunk in _chunks(plan.mention_ids):
-            marks = ",".join("?" * len(chunk))
-            for table in ("scores", "triage", "alert_mentions", "mention_watches"):
-                db.execute(f"DELETE FROM {table} WHERE mention_id IN ({marks})", chunk)
-            db.execute(f"DELETE FROM mentions WHERE id IN ({marks})", chunk)  # the FTS trigger follows
-        keys = [(post_key(source, external_id), "post") for source, external_id in posts]
-        keys += [(author_key(source, author), "author") for source, author in remember_authors]
-        db.conn.executemany("INSERT OR IGNORE INTO forgotten (key, kind, erasure_id) VALUES (?, ?, ?)",
-                            [(key, kind, erasure_id) for key, kind in keys])
-        if plan.mention_ids:
-            # A deleted row's words stay in the full-text index's older segments until they are
-            # merged; merging them all now takes the erased words out of the file.
-            db.execute("INSERT INTO mentions_fts (mentions_fts) VALUES ('optimize')")
-    return erasure_id, plan
 
 
 def erase_old_mentions(db, keep_seconds: float, now: dt.datetime | None = None) -> int:
@@ -234,55 +296,33 @@ def lift_cutoff(db) -> str | None:
     return cutoff
 
 
-def _stored_posts(db, mention_ids: list[int]) -> list[tuple[str, str]]:
-    posts = []
-    for chunk in _chunks(mention_ids):
-        marks = ",".join("?" * len(chunk))
-        posts.extend(db.execute(f"SELECT source, external_id FROM mentions WHERE id IN ({marks})", chunk))
-    return posts
-
-
-def _scrub_alerts(db, plan: Plan, now: str, actor: str | None, what: str) -> None:
-    """Take the erased posts out of the alerts' stored explanations (their quotes, and their words
-    among the terms standing out, in the summary and the timeline), and say so in the timelines."""
+def _scrub_alerts(db, batch: Plan) -> None:
+    """Take the batch's posts out of the alerts' stored explanations (their quotes, and their words
+    among the terms standing out, in the summary and the timeline)."""
     from alerts.explain import without_erased_words
 
-    erased = set(plan.mention_ids)
-    for alert_id, linked in sorted(plan.alerts.items()):
-        erased_texts = _erased_texts(db, alert_id, plan.mention_ids)
+    erased = set(batch.mention_ids)
+    texts_of: dict[int, list[str]] = {}
+    for alert_id, title, text in db.execute(
+            "SELECT am.alert_id, m.title, m.text FROM alert_mentions am JOIN mentions m ON m.id = am.mention_id "
+            "WHERE am.mention_id IN (SELECT id FROM temp.erasing)"):
+        texts_of.setdefault(alert_id, []).append(f"{title or ''}\n{text}")
+    for alert_id in sorted(batch.alerts):
         row = db.execute("SELECT explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()
         explanation = json.loads(row[0]) if row and row[0] else {}
         if "top_mentions" in explanation:
             explanation["top_mentions"] = [m for m in explanation["top_mentions"]
                                            if m.get("mention_id") not in erased]
-        explanation, rewrite = without_erased_words(explanation, erased_texts)
+        explanation, rewrite = without_erased_words(explanation, texts_of.get(alert_id, []))
         db.execute("UPDATE alerts SET explanation = ? WHERE id = ?", [json.dumps(explanation), alert_id])
         for event_id, detail in db.execute("SELECT id, detail FROM alert_events WHERE alert_id = ? "
                                            "AND detail IS NOT NULL", [alert_id]).fetchall():
             if rewrite(detail) != detail:
                 db.execute("UPDATE alert_events SET detail = ? WHERE id = ?", [rewrite(detail), event_id])
-        db.execute("INSERT INTO alert_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
-                   [alert_id, now, actor, "erased",
-                    f"{_posts(linked)} behind this alert erased ({what})"])
-
-
-def _erased_texts(db, alert_id: int, mention_ids: list[int]) -> list[str]:
-    texts = []
-    for chunk in _chunks(mention_ids):
-        marks = ",".join("?" * len(chunk))
-        texts.extend(f"{title or ''}\n{text}" for title, text in db.execute(
-            f"SELECT m.title, m.text FROM alert_mentions am JOIN mentions m ON m.id = am.mention_id "
-            f"WHERE am.alert_id = ? AND am.mention_id IN ({marks})", [alert_id, *chunk]))
-    return texts
 
 
 def _posts(count: int) -> str:
     return "1 post" if count == 1 else f"{count} posts"
-
-
-def _chunks(ids: list[int]):
-    for start in range(0, len(ids), _CHUNK):
-        yield list(ids[start:start + _CHUNK])
 
 
 def lowest_new_mention_id(conn) -> int:

@@ -337,13 +337,18 @@ def m012_erasures(db: Database) -> None:
 def m013_mastodon_full_accounts(db: Database) -> None:
     """Mastodon authors as 'user@host' throughout: the API writes an account of the instance asked as
     plain 'user', which names a different person on every instance. Stored ones get the host of their
-    post's address (https://mastodon.social/@halcy/1104... -> halcy@mastodon.social)."""
-    db.execute(
-        """
-        UPDATE mentions
-        SET author = author || '@' || substr(url, instr(url, '://') + 3,
-                                             instr(substr(url, instr(url, '://') + 3), '/') - 1)
-        WHERE source = 'mastodon' AND author IS NOT NULL AND instr(author, '@') = 0
-          AND instr(url, '://') > 0 AND instr(substr(url, instr(url, '://') + 3), '/') > 1
-        """
-    )
+    post's address (https://mastodon.social/@halcy/1104... -> halcy@mastodon.social), read as the
+    poller reads the account's address (crawler.pollers.mastodon._full_account)."""
+    import urllib.parse
+
+    rows = db.execute("SELECT id, author, url FROM mentions WHERE source = 'mastodon' "
+                      "AND author IS NOT NULL AND instr(author, '@') = 0").fetchall()
+    updates = []
+    for mention_id, author, url in rows:
+        try:
+            host = urllib.parse.urlsplit(url or "").hostname
+        except ValueError:  # an address Python cannot read (a bad port, say): left as it is
+            host = None
+        if host:
+            updates.append((f"{author}@{host}", mention_id))
+    db.conn.executemany("UPDATE mentions SET author = ? WHERE id = ?", updates)

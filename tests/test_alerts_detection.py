@@ -690,3 +690,16 @@ def test_detect_at_a_future_time_is_refused_in_one_line(cli, tmp_path):
     assert result.exit_code == 2
     assert "--at" in result.output and "is in the future" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_acknowledged_alert_a_replay_stored_is_not_announced_as_opened(db, model_id):
+    from alerts.lifecycle import acknowledge
+
+    config = parse_config(config_text())
+    burst = 6 * 24 + 5
+    add_stream(db, model_id, burst={burst: [("reddit", 40)]})
+    during = START + dt.timedelta(hours=burst + 1)
+    [alert_id] = run_detection(db, config, now=during, notify=False).opened
+    acknowledge(db, alert_id, "dana")
+    run_detection(db, config, now=during + dt.timedelta(minutes=5), notify=True)
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0

@@ -302,3 +302,27 @@ def test_forget_on_a_database_that_does_not_exist_creates_none(tmp_path, cli):
     result = cli("--db", str(tmp_path / "nosuch.db"), "forget", "--author", "x", "--yes")
     assert result.exit_code == 2
     assert not (tmp_path / "nosuch.db").exists()
+
+
+def test_a_big_erasure_goes_in_batches_and_is_one_erasure(db, model_id, monkeypatch):
+    import storage.erasure
+
+    monkeypatch.setattr(storage.erasure, "ERASE_BATCH", 7)
+    alert_id = _alert_with_angry_posts(db, model_id)
+    total = db.execute("SELECT count(*) FROM mentions").fetchone()[0]
+    done = erase(db, Selection(before="2026-01-01T00:00:00Z"), what="everything", actor="t", remember_posts=True)
+    assert len(done.plan.mention_ids) == total and db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 0
+    assert db.execute("SELECT mentions, created_before FROM erasures").fetchall() == [(total, "2026-01-01T00:00:00Z")]
+    erased_events = db.execute("SELECT detail FROM alert_events WHERE alert_id = ? AND kind = 'erased'",
+                               [alert_id]).fetchall()
+    linked = done.plan.alerts[alert_id]
+    assert linked > 7 and erased_events == [(f"{linked} posts behind this alert erased (everything)",)]
+
+
+def test_keep_mentions_must_cover_the_longest_warmup_and_a_week():
+    with pytest.raises(ConfigError, match="keep_mentions.*keep at least 27d"):
+        parse_config("service: {keep_mentions: 14d}\nalerts: {warmup: 20d}\nwatches: []\n")
+    with pytest.raises(ConfigError, match="keep at least 37d"):
+        parse_config("service: {keep_mentions: 30d}\nwatches:\n  - name: acme\n    query: {any: [acme]}\n"
+                     "    alerts: {warmup: 30d}\n")
+    assert parse_config("service: {keep_mentions: 14d}\nwatches: []\n").service.keep_mentions == 14 * 86400

@@ -210,3 +210,15 @@ def test_stored_local_accounts_get_their_host_when_the_database_is_upgraded(db):
     m013_mastodon_full_accounts(db)
     authors = [a for (a,) in db.execute("SELECT author FROM mentions ORDER BY external_id")]
     assert authors == ["alice@a.example", "bob@b.example", "carol"]
+
+
+def test_the_upgrade_reads_odd_addresses_as_the_poller_does(db):
+    from storage.migrations import m013_mastodon_full_accounts
+
+    rows = [("o1", "https://m.example:8443/@a/1"), ("o2", "https://user:pw@m.example/@a/2"),
+            ("o3", "https://m.example?x=1"), ("o4", None)]
+    db.conn.executemany("INSERT INTO mentions (source, external_id, url, author, text, created_at, fetched_at) "
+                        "VALUES ('mastodon', ?, ?, 'a', 't', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')", rows)
+    m013_mastodon_full_accounts(db)
+    authors = [a for (a,) in db.execute("SELECT author FROM mentions ORDER BY external_id")]
+    assert authors == ["a@m.example", "a@m.example", "a@m.example", "a"]

@@ -82,8 +82,8 @@ def _lift_cutoff(app: App, anything_else) -> None:
         click.echo("No history was kept out by date: nothing to lift.")
     else:
         click.echo(f"Mentions created before {cutoff} may be stored again. (With "
-                   "service.keep_mentions set, the service keeps out old history again at its next "
-                   "daily run.)")
+                   "service.keep_mentions set, the service erases what is older than that within a "
+                   "day.)")
 
 
 def _selection(app: App, mention_ids, author, url, source, before, remember: bool):
