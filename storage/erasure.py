@@ -42,31 +42,43 @@ def post_key(source: str, external_id: str) -> str:
     return _hash("post", source, external_id)
 
 
+CASE_SENSITIVE_NAMES = frozenset({"hackernews"})  # 'Dang' and 'dang' are two accounts there
+
+
 def author_key(source: str, author: str) -> str:
     """One person's name however it is written (see `author_form`)."""
-    return _hash("author", source, author_form(author))
+    return _hash("author", source, author_form(author, source))
 
 
-def author_form(author: str | None) -> str | None:
+def author_form(author: str | None, source: str | None = None) -> str | None:
     """An author name as compared: Unicode-folded (NFKC: full-width 'Ｊａｎｅ' is 'Jane'), without
-    case, invisible characters, surrounding spaces or a leading '@' ('@Jane_Doe' is 'jane_doe')."""
+    invisible characters, surrounding spaces or a leading '@', and without case ('@Jane_Doe' is
+    'jane_doe') except on sources whose names differ by case (CASE_SENSITIVE_NAMES)."""
     if author is None:
         return None
-    folded = unicodedata.normalize("NFKC", author).casefold()
+    folded = unicodedata.normalize("NFKC", author)
+    if source not in CASE_SENSITIVE_NAMES:
+        folded = folded.casefold()
     visible = "".join(char for char in folded if unicodedata.category(char) != "Cf")
     return visible.strip().lstrip("@").strip()
 
 
 def url_form(url: str | None) -> str | None:
-    """An address as compared: scheme and host without case or 'www.', no trailing '/', no
-    fragment and no utm_* tracking parameters; http and https are one address."""
+    """An address as compared: host without case or 'www.', no trailing '/' and no utm_* tracking
+    parameters; http and https are one address. The port and the #fragment count: a review without
+    an address of its own is stored as its page's address plus '#N', and each is another post."""
     if not url:
         return url
-    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # an address Python cannot read is compared as written
+        return url.strip()
     host = (parts.hostname or "").removeprefix("www.")
     query = [(key, value) for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
              if not key.lower().startswith("utm_")]
-    return f"{host}{parts.path.rstrip('/')}?{urllib.parse.urlencode(query)}"
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    return f"{host}{port}{parts.path.rstrip('/')}?{urllib.parse.urlencode(query)}{fragment}"
 
 
 def _hash(kind: str, source: str, value: str) -> str:
@@ -118,14 +130,14 @@ def _selected_ids(db, selection: Selection) -> list[int]:
         params.append(json.dumps(list(selection.mention_ids)))
     narrowed = " AND source = ?" if selection.source else ""
     if selection.author:
-        conditions.append(f"(mw_author_form(author) = ?{narrowed})")
-        params += [author_form(selection.author)] + ([selection.source] if selection.source else [])
+        conditions.append(f"(mw_author_form(author, source) = mw_author_form(?, source){narrowed})")
+        params += [selection.author] + ([selection.source] if selection.source else [])
     if selection.url:
-        # instr() on the address's last path part first: the Python comparison then reads a few
-        # rows, not every stored one
-        last_part = urllib.parse.urlsplit(selection.url.strip()).path.rstrip("/").rsplit("/", 1)[-1]
+        # instr() on the address's most telling part first (the last path part, or the longest
+        # query value: item?id=123): the Python comparison then reads a few rows, not every one
         conditions.append(f"(instr(url, ?) AND mw_url_form(url) = ?{narrowed})")
-        params += [last_part, url_form(selection.url)] + ([selection.source] if selection.source else [])
+        params += [_telling_part(selection.url), url_form(selection.url)] + (
+            [selection.source] if selection.source else [])
     if selection.before:
         conditions.append("created_at < ?")
         params.append(selection.before)
@@ -133,6 +145,16 @@ def _selected_ids(db, selection: Selection) -> list[int]:
         return []
     return [row[0] for row in db.execute(
         f"SELECT id FROM mentions WHERE {' OR '.join(conditions)} ORDER BY id", params)]
+
+
+def _telling_part(url: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:
+        return ""
+    candidates = [parts.path.rstrip("/").rsplit("/", 1)[-1]]
+    candidates += [value for key, value in urllib.parse.parse_qsl(parts.query) if not key.lower().startswith("utm_")]
+    return max(candidates, key=len)
 
 
 def _counted(db, mention_ids: list[int]) -> Plan:
@@ -160,7 +182,7 @@ def _fill_erasing(db, mention_ids: list[int]) -> None:
 def _register_functions(db) -> None:
     """SQLite's lower() changes ASCII letters only: names and addresses are compared as Python
     folds them."""
-    db.conn.create_function("mw_author_form", 1, author_form, deterministic=True)
+    db.conn.create_function("mw_author_form", 2, author_form, deterministic=True)
     db.conn.create_function("mw_url_form", 1, url_form, deterministic=True)
 
 
@@ -187,17 +209,17 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
     created before it, so a crawl does not bring back old pages); `remember_authors` lists
     (source or ANY_SOURCE, author name) whose posts are not stored again. `what` describes the
     erasure for the log and must not name anyone."""
-    step = _Step(db, utc_now_iso(), what, actor)
+    step = _Step(db, utc_now_iso(), what, actor, kept_out_before=selection.before if remember_posts else None,
+                 authors=list(remember_authors))
+    each_post = remember_posts and not selection.before  # history erased by age is kept out by its date
     db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left with the erased text
     try:
         ids = _selected_ids(db, selection)
         for start in range(0, max(len(ids) - ERASE_BATCH, 0), ERASE_BATCH):
             with db.atomic():
-                step.erase_batch(ids[start:start + ERASE_BATCH], remember_posts and not selection.before)
-        with db.atomic():
-            step.erase_batch(_selected_ids(db, selection), remember_posts and not selection.before)
-            step.finish(kept_out_before=selection.before if remember_posts else None,
-                        authors=remember_authors)
+                step.erase_batch(ids[start:start + ERASE_BATCH], each_post)
+        with db.atomic():  # the rest, and what was stored since the first batch
+            step.erase_batch(_selected_ids(db, selection), each_post)
         if step.plan.mention_ids:
             # A deleted row's words stay in the full-text index's older segments until they are
             # merged; merging them all takes the erased words out of the file.
@@ -209,25 +231,31 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
 
 
 class _Step:
-    """One erasure, batch by batch: the log entry, the running totals, the keep-out records."""
+    """One erasure, batch by batch. Each batch's transaction leaves a true record (the log entry's
+    count, the timelines, what is kept out), so an erasure stopped between batches (a killed
+    process) keeps out what it erased and says how many it did; running it again erases the rest."""
 
-    def __init__(self, db, now: str, what: str, actor: str | None):
+    def __init__(self, db, now: str, what: str, actor: str | None, kept_out_before: str | None,
+                 authors: list[tuple[str, str]]):
         self.db, self.now, self.what, self.actor = db, now, what, actor
+        self.kept_out_before, self.authors = kept_out_before, authors
         self.erasure_id: int | None = None
         self.plan = Plan(mention_ids=[])
-        self.posts: list[tuple[str, str]] = []
+        self.event_of: dict[int, int] = {}  # alert id -> its 'erased' timeline entry
 
     def erase_batch(self, mention_ids: list[int], remember_posts: bool) -> None:
-        """Inside a transaction: delete these mentions and what hangs on them."""
+        """Inside a transaction: delete these mentions and what hangs on them, and record it."""
         db = self.db
-        if self.erasure_id is None:  # first: new mentions get ids above the erased ones from now on
-            self.erasure_id = db.execute(
-                "INSERT INTO erasures (at, actor, what, mentions, highest_mention_id) VALUES (?, ?, ?, 0, ?)",
-                [self.now, self.actor, self.what, lowest_new_mention_id(db.conn)]).lastrowid
+        if self.erasure_id is None:
+            self._start()
+        # new mentions get ids above the erased ones, also above one stored since the first batch
+        db.execute("UPDATE erasures SET highest_mention_id = max(highest_mention_id, ?) WHERE id = ?",
+                   [lowest_new_mention_id(db.conn), self.erasure_id])
         batch = _counted(db, mention_ids)
         if remember_posts:
-            self.posts += db.execute(
+            posts = db.execute(
                 "SELECT source, external_id FROM mentions WHERE id IN (SELECT id FROM temp.erasing)").fetchall()
+            self._keep_out([(post_key(source, external_id), "post") for source, external_id in posts])
         _scrub_alerts(db, batch)
         for table in ("scores", "triage", "alert_mentions", "mention_watches"):
             db.execute(f"DELETE FROM {table} WHERE mention_id IN (SELECT id FROM temp.erasing)")
@@ -237,20 +265,30 @@ class _Step:
         self.plan.scores += batch.scores
         self.plan.triage_marks += batch.triage_marks
         self.plan.alerts.update(batch.alerts)
+        db.execute("UPDATE erasures SET mentions = ? WHERE id = ?", [len(self.plan.mention_ids), self.erasure_id])
+        self._tell_alerts(batch)
 
-    def finish(self, kept_out_before: str | None, authors: list[tuple[str, str]]) -> None:
-        """Inside the last batch's transaction: the totals, the timelines, what is kept out."""
-        db = self.db
-        db.execute("UPDATE erasures SET mentions = ?, created_before = ? WHERE id = ?",
-                   [len(self.plan.mention_ids), kept_out_before, self.erasure_id])
-        for alert_id, linked in sorted(self.plan.alerts.items()):
-            db.execute("INSERT INTO alert_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
-                       [alert_id, self.now, self.actor, "erased",
-                        f"{_posts(linked)} behind this alert erased ({self.what})"])
-        keys = [(post_key(source, external_id), "post") for source, external_id in self.posts]
-        keys += [(author_key(source, author), "author") for source, author in authors]
-        db.conn.executemany("INSERT OR IGNORE INTO forgotten (key, kind, erasure_id) VALUES (?, ?, ?)",
-                            [(key, kind, self.erasure_id) for key, kind in keys])
+    def _start(self) -> None:
+        """The log entry, and from the first batch on: the author and the history kept out."""
+        self.erasure_id = self.db.execute(
+            "INSERT INTO erasures (at, actor, what, mentions, highest_mention_id, created_before) "
+            "VALUES (?, ?, ?, 0, 0, ?)", [self.now, self.actor, self.what, self.kept_out_before]).lastrowid
+        self._keep_out([(author_key(source, author), "author") for source, author in self.authors])
+
+    def _keep_out(self, keys: list[tuple[str, str]]) -> None:
+        self.db.conn.executemany("INSERT OR IGNORE INTO forgotten (key, kind, erasure_id) VALUES (?, ?, ?)",
+                                 [(key, kind, self.erasure_id) for key, kind in keys])
+
+    def _tell_alerts(self, batch: Plan) -> None:
+        """One timeline line per alert and erasure, its count kept up to date batch by batch."""
+        for alert_id in sorted(batch.alerts):
+            detail = f"{_posts(self.plan.alerts[alert_id])} behind this alert erased ({self.what})"
+            if alert_id in self.event_of:
+                self.db.execute("UPDATE alert_events SET detail = ? WHERE id = ?", [detail, self.event_of[alert_id]])
+            else:
+                self.event_of[alert_id] = self.db.execute(
+                    "INSERT INTO alert_events (alert_id, at, actor, kind, detail) VALUES (?, ?, ?, 'erased', ?)",
+                    [alert_id, self.now, self.actor, detail]).lastrowid
 
 
 def wipe_log(db) -> bool:

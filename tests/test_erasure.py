@@ -10,7 +10,7 @@ import pytest
 from alerts.detect import run_detection
 from mentionwatch.config import ConfigError, parse_config
 from storage import Mention, open_db, save_mentions
-from storage.erasure import Selection, erase, erase_old_mentions
+from storage.erasure import Selection, erase, erase_old_mentions, plan_erasure
 from tests.test_alerts_detection import START, add_stream, config_text
 
 
@@ -222,7 +222,7 @@ def test_an_author_is_found_however_the_name_is_written(db):
 def test_an_address_is_found_however_it_is_written(db):
     save_mentions(db, [Mention("reddit", "p1", "acme post", "2025-03-01T10:00:00Z",
                                url="https://www.reddit.com/r/acme/comments/abc/")])
-    plan = erase(db, Selection(url="http://reddit.com/r/acme/comments/abc?utm_source=share#top"),
+    plan = erase(db, Selection(url="http://reddit.com/r/acme/comments/abc?utm_source=share"),
                  what="one address on every source", actor="t").plan
     assert len(plan.mention_ids) == 1
 
@@ -326,3 +326,82 @@ def test_keep_mentions_must_cover_the_longest_warmup_and_a_week():
         parse_config("service: {keep_mentions: 30d}\nwatches:\n  - name: acme\n    query: {any: [acme]}\n"
                      "    alerts: {warmup: 30d}\n")
     assert parse_config("service: {keep_mentions: 14d}\nwatches: []\n").service.keep_mentions == 14 * 86400
+
+
+def test_posts_of_one_page_told_apart_by_fragment_or_port_are_different_posts(db):
+    """A review without an address of its own is stored as its page's address plus '#N'."""
+    page = "https://shop.example/acme/reviews?page=2"
+    save_mentions(db, [Mention("reviews", f"r{n}", f"review {n} of acme", "2025-03-01T10:00:00Z",
+                               url=f"{page}#{n}") for n in range(5)]
+                  + [Mention("rss", "p1", "acme", "2025-03-01T10:00:00Z", url="http://h.example:8080/p/1"),
+                     Mention("rss", "p2", "acme", "2025-03-01T10:00:00Z", url="http://h.example:9090/p/1")])
+    assert len(plan_erasure(db, Selection(url=f"{page}#3")).mention_ids) == 1
+    assert len(plan_erasure(db, Selection(url="http://h.example:8080/p/1")).mention_ids) == 1
+
+
+def test_hacker_news_names_differing_in_case_are_two_people(db):
+    save_mentions(db, [Mention("hackernews", "1", "acme", "2025-03-01T10:00:00Z", author="dang"),
+                       Mention("hackernews", "2", "acme", "2025-03-01T10:00:00Z", author="Dang"),
+                       Mention("reddit", "3", "acme", "2025-03-01T10:00:00Z", author="Dang")])
+    erase(db, Selection(author="dang", source="hackernews"), what="x", actor="t",
+          remember_authors=[("hackernews", "dang")])
+    assert sorted(a for (a,) in db.execute("SELECT source || ':' || author FROM mentions")) == [
+        "hackernews:Dang", "reddit:Dang"]
+
+
+def test_an_unreadable_stored_address_does_not_break_forget_url(db):
+    save_mentions(db, [Mention("rss", "bad", "acme", "2025-03-01T10:00:00Z", url="http://[broken/post/99"),
+                       Mention("rss", "good", "acme", "2025-03-01T10:00:00Z", url="https://ok.example/post/99")])
+    assert len(erase(db, Selection(url="https://ok.example/post/99"), what="x", actor="t").plan.mention_ids) == 1
+
+
+def test_a_mention_stored_during_a_big_erasure_never_gets_an_erased_id(db, monkeypatch):
+    """Collectors write between batches: one that matches is erased by the last batch, and may
+    hold the highest id; the next new mention must still get an id above it."""
+    import contextlib
+
+    import storage.erasure
+
+    monkeypatch.setattr(storage.erasure, "ERASE_BATCH", 3)
+    save_mentions(db, [Mention("reddit", f"p{n}", "acme", "2025-03-01T10:00:00Z", author="jane") for n in range(7)])
+    transaction = db.atomic
+    committed = []
+
+    @contextlib.contextmanager
+    def then_a_collector_writes():
+        with transaction():
+            yield db
+        committed.append(True)
+        if len(committed) == 1:  # after the first batch, before the last
+            other = open_db(db.conn.execute("PRAGMA database_list").fetchone()[2])
+            save_mentions(other, [Mention("reddit", "late", "acme again", "2025-03-02T10:00:00Z", author="jane")])
+            other.close()
+
+    monkeypatch.setattr(db, "atomic", then_a_collector_writes)
+    erase(db, Selection(author="jane"), what="x", actor="t")
+    monkeypatch.setattr(db, "atomic", transaction)
+    assert db.execute("SELECT mentions FROM erasures").fetchone()[0] == 8  # seven, then the late one
+    save_mentions(db, [Mention("reddit", "next", "acme", "2025-03-03T10:00:00Z", author="bob")])
+    assert db.execute("SELECT id FROM mentions WHERE external_id = 'next'").fetchone()[0] > 8
+
+
+def test_an_erasure_stopped_between_batches_keeps_out_what_it_erased_and_says_so(db, monkeypatch):
+    import storage.erasure
+
+    monkeypatch.setattr(storage.erasure, "ERASE_BATCH", 3)
+    posts = [Mention("reddit", f"p{n}", "acme", "2025-03-01T10:00:00Z", author="jane") for n in range(7)]
+    save_mentions(db, posts)
+    original = storage.erasure._Step.erase_batch
+
+    def killed_after_one_batch(step, ids, remember):
+        if step.plan.mention_ids:
+            raise KeyboardInterrupt  # the process stopped here
+        original(step, ids, remember)
+
+    monkeypatch.setattr(storage.erasure._Step, "erase_batch", killed_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        erase(db, Selection(author="jane"), what="x", actor="t", remember_posts=True,
+              remember_authors=[("*", "jane")])
+    assert db.execute("SELECT mentions FROM erasures").fetchone()[0] == 3
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 4
+    assert save_mentions(db, posts).forgotten == 7  # the author is kept out from the first batch on
