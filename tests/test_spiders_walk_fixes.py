@@ -330,3 +330,115 @@ def test_a_callback_error_without_a_response_is_an_error_line(tmp_path):
         "start_urls": ["http://example.org/list"], **SELECTORS}}, tmp_path / "m.db")
     spider._on_callback_error(Failure(ValueError("Port out of range")), None, spider)
     assert spider.errors == ["a request: could not read the page: ValueError: Port out of range"]
+
+
+# --- re-test of the resume marks and canonical cursors -------------------------------------------
+
+def clear_cursors(db_path) -> None:
+    """What an older version's database looks like: reviews stored, no marks."""
+    db = open_db(db_path)
+    try:
+        db.execute("DELETE FROM cursors")
+        db.conn.commit()
+    finally:
+        db.close()
+
+
+def asked_pages(site: Site) -> list[str]:
+    return [path for path in site.requests if path != "/robots.txt"]
+
+
+def test_an_unfinished_listing_is_resumed_after_an_option_edit(tmp_path):
+    """Page 2 fails; the operator then edits an option (max_pages). The mark is not filed under a
+    hash of the options, so the next crawl still reads on to pages 2-4."""
+    db_path = tmp_path / "m.db"
+    ids = [f"r{n}" for n in range(12, 0, -1)]
+    with Site({}) as site:
+        paged_listing(site, ids)
+        site.pages["/list?page=2"] = [(503, HTML, "busy"), site.pages["/list?page=2"]]
+        first = crawl_reviews(site, db_path)
+        second = crawl_reviews(site, db_path, max_pages=20)
+    assert first["new"] == 3
+    assert second["errors"] == [] and second["new"] == 9
+    assert stored(db_path) == review_ids(site, ids)
+
+
+def test_a_listing_with_stored_reviews_but_no_mark_is_not_a_first_crawl(tmp_path):
+    """An upgraded database (reviews stored, no mark): a burst cut by max_pages must be read on by
+    the next crawl, not marked done as if the listing were new."""
+    db_path = tmp_path / "m.db"
+    old = [f"r{n}" for n in range(6, 0, -1)]
+    burst = [f"r{n}" for n in range(12, 6, -1)]
+    with Site({}) as site:
+        paged_listing(site, old)
+        crawl_reviews(site, db_path, max_pages=1)
+        clear_cursors(db_path)
+        time.sleep(1.1)
+        paged_listing(site, burst + old)
+        cut = crawl_reviews(site, db_path, max_pages=1)
+        resumed = crawl_reviews(site, db_path, max_pages=1)
+    assert cut["new"] == 3 and resumed["new"] == 3
+    assert stored(db_path) == review_ids(site, burst + old[:3])
+
+
+@pytest.mark.parametrize("last_next", ["#reviews", "?page=2#top"])
+def test_a_next_link_to_the_same_page_with_a_fragment_ends_the_list(tmp_path, last_next):
+    """Page 2's next link is itself plus a fragment: the listing ends there (done), so the next
+    crawl stops at page 1's stored reviews instead of re-reading the listing."""
+    db_path = tmp_path / "m.db"
+    with Site({}) as site:
+        site.pages["/list?page=1"] = listing(["r6", "r5", "r4"], "/list?page=2")
+        site.pages["/list?page=2"] = listing(["r3", "r2", "r1"], last_next)
+        first = crawl_reviews(site, db_path)
+        site.pages["/list?page=1"] = listing(["r7", "r6", "r5", "r4"], "/list?page=2")
+        site.requests.clear()
+        second = crawl_reviews(site, db_path)
+    assert first["new"] == 6 and first["errors"] == []
+    assert second["new"] == 1 and asked_pages(site) == ["/list?page=1"]
+
+
+def test_a_later_page_robots_txt_disallows_ends_the_list(tmp_path):
+    db_path = tmp_path / "m.db"
+    with Site({}) as site:
+        site.pages["/list?page=1"] = listing(["r6", "r5"], "/list?page=2")
+        site.pages["/list?page=2"] = listing(["r4", "r3"], "/private/3")
+        site.pages["/private/3"] = listing(["r2", "r1"], None)
+        first = crawl_reviews(site, db_path)
+        site.pages["/list?page=1"] = listing(["r7", "r6", "r5"], "/list?page=2")
+        site.requests.clear()
+        second = crawl_reviews(site, db_path)
+    assert first["new"] == 4 and first["errors"] == []
+    assert second["new"] == 1 and asked_pages(site) == ["/list?page=1"]
+
+
+def test_canonicals_survive_an_option_edit(tmp_path):
+    db_path = tmp_path / "m.db"
+    with Site({}) as site:
+        canonical_site(site, 3)
+        options = {"sitemap_urls": [f"{site.url}/sitemap.xml"]}
+        first = crawl(site, db_path, "sitemap", options)
+        edited = crawl(site, db_path, "sitemap", {**options, "max_pages": 40})
+    assert first["new"] == 3 and edited["pages_read"] == 0
+
+
+def test_one_canonical_for_every_page_is_not_remembered(tmp_path):
+    """A misconfigured CMS gives every listed page the canonical URL /a/0 (itself listed); once the
+    site is fixed, the other pages are fetched and stored."""
+    db_path = tmp_path / "m.db"
+    with Site({}) as site:
+        canonical_site(site, 4)
+        urls = "".join(f"<url><loc>{site.url}/a/{n}</loc></url>" for n in range(4))
+        site.pages["/sitemap.xml"] = (200, XML, '<?xml version="1.0"?><urlset xmlns="http://www.'
+                                                f'sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>')
+        for n in range(4):
+            fixed = (200, HTML, f'<html lang="en"><body><article><p>Acme article {n}</p></article>'
+                                '</body></html>')
+            broken = (200, HTML, '<html lang="en"><head><link rel="canonical" href="/a/0"></head>'
+                                 f'<body><article><p>Acme article {n}</p></article></body></html>')
+            site.pages[f"/a/{n}"] = [broken, fixed]
+        options = {"sitemap_urls": [f"{site.url}/sitemap.xml"]}
+        first = crawl(site, db_path, "sitemap", options)
+        second = crawl(site, db_path, "sitemap", options)
+    assert first["new"] == 1
+    assert second["new"] == 3
+    assert stored(db_path) == sorted(f"{site.url}/a/{n}" for n in range(4))

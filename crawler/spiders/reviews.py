@@ -21,13 +21,22 @@ how far back a new listing is read.
 A review without a date (no `date` selector, or it matches nothing on that review) is dated with the
 time its page was fetched. A start page whose `item` selector matches nothing is an error line: the
 site has most likely changed its markup, and a silent `ok` would hide that for good. So is a start
-page that robots.txt disallows (later pages it disallows are skipped quietly).
+page that robots.txt disallows; a later page it disallows (or one not fetched for another lasting
+reason, such as too many redirects) ends the list, as does a next link back to a page already read
+(the same page with a `#fragment`): left unfinished, every crawl would re-read the listing.
+
+The marks are filed under `reviews:listings`, not a hash of the options, so that an option edit
+keeps them (those an older version filed under the options' hash are read too). A listing counts as
+new (its first crawl) only if no review of this source type is stored for the watch.
 """
 from __future__ import annotations
 
 import json
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.spidermiddlewares.httperror import HttpError
+from w3lib.url import canonicalize_url
 
 from crawler.cursors import cursor_key, load_cursors, save_cursors, url_digest
 from crawler.spiders.common import MentionSpiderMixin
@@ -35,6 +44,9 @@ from crawler.spiders.extract import first_value
 from storage import utc_now_iso
 
 LISTING_CURSOR = "listing "  # + url_digest(start URL): the state of that listing's last crawl
+# filed under the source type, not cursor_key (a hash of all the options): editing an option must
+# not lose an unfinished listing's mark. Marks under the options' key (older versions) are read too.
+LISTINGS_KEY = "reviews:listings"
 DONE = "done"
 
 
@@ -46,7 +58,8 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         super().__init__(**kwargs)
         self.options = self.setup(watch, source, db_path)
         self._ids_seen: set[str] = set()  # ids yielded by this crawl so far
-        self._pages_requested: set[str] = set()
+        self._pages_requested: set[str] = set()  # canonical URLs (no fragment) asked for
+        self._pages_read: set[str] = set()  # canonical URLs of the pages parsed
         # start URL -> {"since": time, "first": bool}: the listing's unfinished mark; `_resume`
         # holds those the last crawl left unfinished, which this one resumes
         self._marks: dict[str, dict] = {}
@@ -57,33 +70,55 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         if self.options.stop_at_known:
             self._mark_listings_unfinished()
         for url in self.options.start_urls:  # one disallowed by robots.txt is an error line
-            self._pages_requested.add(url)
+            self._pages_requested.add(_page_key(url))
             yield self.start_request(url, callback=self.parse,
                                      cb_kwargs={"page": 1, "listing": url, "counted": 1})
 
     def _mark_listings_unfinished(self) -> None:
         """Before anything is stored: each listing is unfinished until it ends cleanly (a crawl
         killed part-way leaves the mark). One already unfinished keeps its time and is resumed."""
-        db, key = self.database(), cursor_key(self.source_cfg)
-        cursors = load_cursors(db, self.watch.name, key)
+        db = self.database()
+        cursors = {**load_cursors(db, self.watch.name, cursor_key(self.source_cfg)),
+                   **load_cursors(db, self.watch.name, LISTINGS_KEY)}
         now, marks = utc_now_iso(), {}
         for url in self.options.start_urls:
-            state = cursors.get(LISTING_CURSOR + url_digest(url))
+            name = LISTING_CURSOR + url_digest(url)
+            state = cursors.get(name)
             resume = _unfinished(state)
             if resume is not None:
                 self._marks[url] = self._resume[url] = resume
+                marks[name] = state  # an older version's mark moves to LISTINGS_KEY
                 continue
-            self._marks[url] = {"since": now, "first": state is None}
-            marks[LISTING_CURSOR + url_digest(url)] = json.dumps(self._marks[url])
-        save_cursors(db, self.watch.name, key, marks)
+            # never crawled: no mark, and no review stored for this watch (a database from before
+            # the marks, or marks under an older key, must not be taken for a new listing)
+            first = state is None and not self._reviews_stored()
+            self._marks[url] = {"since": now, "first": first}
+            marks[name] = json.dumps(self._marks[url])
+        save_cursors(db, self.watch.name, LISTINGS_KEY, marks)
+
+    def _reviews_stored(self) -> bool:
+        """Whether any mention of this source type is stored for this watch."""
+        return self.database().execute(
+            "SELECT 1 FROM mentions m JOIN mention_watches w ON w.mention_id = m.id "
+            "WHERE w.watch = ? AND m.source = ? LIMIT 1",
+            [self.watch.name, self.source_type]).fetchone() is not None
 
     def _listing_request(self, url: str, page: int, listing: str, counted: int) -> scrapy.Request:
-        self._pages_requested.add(url)
+        self._pages_requested.add(_page_key(url))
+        # dont_filter: the duplicate filter would drop a page silently (one redirected to a page
+        # read before, say), leaving the listing unfinished for good; parse ends the list there
         return scrapy.Request(url, callback=self.parse, errback=self.on_request_error,
+                              dont_filter=True,
                               cb_kwargs={"page": page, "listing": listing, "counted": counted})
 
     def parse(self, response, page: int = 1, listing: str | None = None, counted: int = 1):
         listing = listing or response.url
+        if page > 1 and _page_key(response.url) in self._pages_read:
+            self.logger.info("%s was read before by this crawl: end of the list", response.url)
+            self._listings_done.add(listing)
+            return
+        self._pages_read.add(_page_key(response.url))
+        self._pages_requested.add(_page_key(response.url))
         if self.unreadable(response):
             return
         # later pages may legitimately be empty (the end of the list); a start page may not
@@ -123,7 +158,22 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
             self.logger.info("%s: next_page link %r is not an http(s) URL: end of the list",
                              response.url, link[:100])
             return None
-        return None if url in self._pages_requested else url
+        if _page_key(url) in self._pages_requested:  # itself, or a page before (fragment aside)
+            self.logger.info("%s: next_page link %r leads to a page already read: end of the list",
+                             response.url, link[:100])
+            return None
+        return url
+
+    def on_request_error(self, failure) -> None:
+        """A later listing page that is not fetched for good (robots.txt disallows it, too many
+        redirects) ends the list: left unfinished, every crawl would re-read the listing down to it."""
+        super().on_request_error(failure)
+        listing = failure.request.cb_kwargs.get("listing")
+        if (listing and failure.request.cb_kwargs.get("page", 1) > 1
+                and failure.check(IgnoreRequest) and not failure.check(HttpError)):
+            self.logger.info("%s not fetched (%s): end of the listing %s", failure.request.url,
+                             failure.value, listing)
+            self._listings_done.add(listing)
 
     def _known_on_page(self, items, listing: str) -> tuple[bool, bool]:
         """(whether paging stops here, whether the page was read before: every review on it
@@ -167,8 +217,13 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         self.report_unanswered_start_urls(self.options.start_urls, reason)
         if self.options.stop_at_known:
             done = {LISTING_CURSOR + url_digest(url): DONE for url in self._listings_done}
-            save_cursors(self.database(), self.watch.name, cursor_key(self.source_cfg), done)
+            save_cursors(self.database(), self.watch.name, LISTINGS_KEY, done)
         super().closed(reason)
+
+
+def _page_key(url: str) -> str:
+    """A page's URL as the duplicate filter compares it: without its fragment, query sorted."""
+    return canonicalize_url(url)
 
 
 def _unfinished(state: str | None) -> dict | None:

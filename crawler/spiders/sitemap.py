@@ -19,7 +19,10 @@ range) is skipped with a warning, the rest of the sitemap is read.
 A page is stored under its canonical URL (`<link rel="canonical">`), which may differ from the URL
 its sitemap lists (a trailing slash, a `utm_` query, http for https). Such a listed URL is remembered
 with its canonical one (cursors named `canonical` and a hash of the listed URL), so that the next crawl knows the
-page is stored and does not fetch it again.
+page is stored and does not fetch it again. They are filed under `sitemap:canonicals` (an option
+edit keeps them). A pair is not remembered (and one remembered is cleared) when the canonical URL is
+another URL the sitemap lists or the canonical of another listed URL too: a site giving every page
+one canonical URL would otherwise keep its other pages from ever being fetched, even once fixed.
 """
 from __future__ import annotations
 
@@ -37,6 +40,9 @@ from crawler.spiders.common import MentionSpiderMixin
 from storage import parse_timestamp
 
 CANONICAL_CURSOR = "canonical "  # + url_digest(listed URL): the canonical URL its page is stored under
+# filed under the source type, not cursor_key (a hash of all the options): editing an option must
+# not make every page be fetched again. Those under the options' key (older versions) are read too.
+CANONICALS_KEY = "sitemap:canonicals"
 
 # an RSS/Atom/RDF root element, after any XML declaration, stylesheet, comment or doctype
 _FEED_START = re.compile(
@@ -57,15 +63,20 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         self._listed_requested: set[str] = set()  # URLs of the listed pages asked for
         self._listed_known = 0  # listed pages not fetched: stored for this watch before
         self._canonical_of: dict[str, str] = {}  # url_digest(listed URL) -> canonical URL, from earlier crawls
-        self._new_canonicals: dict[str, str] = {}  # the same, found by this crawl
+        self._new_canonicals: dict[str, str] = {}  # listed URL -> canonical URL, found by this crawl
+        self._listed_urls: set[str] = set()  # every URL the sitemaps and feeds list, this crawl
+        self._canonicals_filed: set[str] = set()  # cursor names read under CANONICALS_KEY
         super().__init__(**kwargs)
 
     async def start(self):
         if self._skips_known():
+            db = self.database()
+            filed = load_cursors(db, self.watch.name, CANONICALS_KEY)
+            self._canonicals_filed = {name for name in filed if name.startswith(CANONICAL_CURSOR)}
             self._canonical_of = {
                 name[len(CANONICAL_CURSOR):]: value
-                for name, value in load_cursors(self.database(), self.watch.name,
-                                                cursor_key(self.source_cfg)).items()
+                for name, value in {**load_cursors(db, self.watch.name, cursor_key(self.source_cfg)),
+                                    **filed}.items()
                 if name.startswith(CANONICAL_CURSOR)}
         for url in self.sitemap_urls:  # one disallowed by robots.txt is an error line
             yield self.start_request(url, callback=self._parse_sitemap)
@@ -138,6 +149,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
     def _pages_to_fetch(self, listed: list[dict], date_key: str) -> list[dict]:
         """Followed pages not yet stored for this watch, newest first, within what is left of
         `max_pages`."""
+        self._listed_urls.update(entry["loc"] for entry in listed)
         listed = [entry for entry in listed if self._followed(entry["loc"])]
         listed.sort(key=lambda entry: _sortable_date(entry.get(date_key)), reverse=True)
         listed = self._without_disallowed(listed)
@@ -164,8 +176,34 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
 
     def _stored_id(self, listed_url: str) -> str:
         """The id a listed page is stored under: its canonical URL, when an earlier crawl found
-        one that differs, else the listed URL."""
-        return self._canonical_of.get(url_digest(listed_url), listed_url)
+        one that differs, else the listed URL. A canonical URL that the sitemap lists itself is
+        no longer trusted (see `_remembered_canonicals`): the page is fetched again."""
+        canonical = self._canonical_of.get(url_digest(listed_url))
+        if canonical is None or canonical in self._listed_urls:
+            return listed_url
+        return canonical
+
+    def _remembered_canonicals(self) -> dict[str, str | None]:
+        """The cursors to save: each listed URL this crawl found stored under another canonical
+        one, except where that canonical URL is itself another page the sitemap lists, or is the
+        canonical of another listed URL too (a misconfigured CMS giving every page one canonical
+        URL: remembered, the other pages would never be fetched again, even once the site is
+        fixed). Such pairs remembered by an earlier crawl are cleared (None)."""
+        remembered = {**self._canonical_of,
+                      **{url_digest(listed): canonical
+                         for listed, canonical in self._new_canonicals.items()}}
+        shared: dict[str, int] = {}
+        for canonical in remembered.values():
+            shared[canonical] = shared.get(canonical, 0) + 1
+        values: dict[str, str | None] = {}
+        for digest, canonical in remembered.items():
+            if shared[canonical] > 1 or canonical in self._listed_urls:
+                if digest in self._canonical_of:
+                    values[CANONICAL_CURSOR + digest] = None
+            elif (CANONICAL_CURSOR + digest not in self._canonicals_filed
+                  or self._canonical_of[digest] != canonical):
+                values[CANONICAL_CURSOR + digest] = canonical
+        return values
 
     def _without_disallowed(self, listed: list[dict]) -> list[dict]:
         """The entries robots.txt allows (as far as this crawl has read it): those it disallows must
@@ -215,10 +253,12 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             self.add_error(f"all {len(blocked)} listed page(s) are disallowed by the site's robots.txt "
                            f"(e.g. {blocked[0]}), so none can be read")
         self.report_unanswered_start_urls(self.sitemap_urls, reason)
-        if self._new_canonicals:
-            save_cursors(self.database(), self.watch.name, cursor_key(self.source_cfg),
-                         {CANONICAL_CURSOR + url_digest(listed): canonical
-                          for listed, canonical in self._new_canonicals.items()})
+        if self._skips_known():
+            values = self._remembered_canonicals()
+            # older versions' cursors under the options' key: cleared there as well
+            stale = {name: None for name, value in values.items() if value is None}
+            save_cursors(self.database(), self.watch.name, CANONICALS_KEY, values)
+            save_cursors(self.database(), self.watch.name, cursor_key(self.source_cfg), stale)
         super().closed(reason)
 
     def parse_page(self, response):
