@@ -522,11 +522,12 @@ class Service:
                 return
         self._run_soon(job_id)
 
-    def _run_soon(self, job_id: str, delay: float = 0.0) -> None:
+    def _run_soon(self, job_id: str, delay: float = 0.0, at: dt.datetime | None = None) -> None:
+        """Run the job after `delay` seconds, or at `at`."""
         if self._stopping.is_set():
             return
         try:
-            self.scheduler.modify_job(job_id, next_run_time=dt.datetime.now(UTC) + dt.timedelta(seconds=delay))
+            self.scheduler.modify_job(job_id, next_run_time=at or dt.datetime.now(UTC) + dt.timedelta(seconds=delay))
         except JobLookupError:
             pass  # removed by a reload meanwhile
 
@@ -629,8 +630,10 @@ class Service:
                                           "until": rate_limited_until}})
         elif status != "failed":
             return  # the job's next run is the trigger's, an interval from now
-        self._backoff_until[job_id] = to_iso(now + dt.timedelta(seconds=delay))
-        self._run_soon(job_id, delay)
+        # one moment for both, so the stored end of the back-off is the next run's time exactly
+        until = from_iso(to_iso(now + dt.timedelta(seconds=delay)))
+        self._backoff_until[job_id] = to_iso(until)
+        self._run_soon(job_id, at=until)
 
     @contextmanager
     def _housekeeping_run(self):

@@ -256,7 +256,7 @@ class Fetcher:
                     delay = self._backoff_delay(attempt)
                 elif delay > self.max_wait and limited_until is not None:
                     raise FetchError(f"{problem} (rate limited until {_when(limited_until)}, "
-                                     f"in {_duration(delay)}; not waiting that long)",
+                                     f"in {duration_wording(delay)}; not waiting that long)",
                                      whole_source=True, retry_at=limited_until)
                 elif delay > self.max_wait:
                     raise FetchError(f"{problem} (Retry-After {delay:.0f}s is longer than "
@@ -425,7 +425,7 @@ def _when(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _duration(seconds: float) -> str:
+def duration_wording(seconds: float) -> str:
     """'3d04h', '22h55m', '3m20s', '45s'."""
     seconds = int(round(seconds))
     if seconds >= 2 * 86400:
@@ -490,10 +490,14 @@ def network_problem(exc: BaseException) -> str:
 
 def _retry_after(response: httpx.Response) -> float | None:
     """Seconds asked for by a Retry-After header (a number or an HTTP date); None if absent."""
-    value = response.headers.get("retry-after")
+    return retry_after_seconds(response.headers.get("retry-after"))
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds a Retry-After value asks for (a number or an HTTP date); None if absent or unreadable."""
+    value = (value or "").strip()
     if not value:
         return None
-    value = value.strip()
     if value.isdigit():
         return float(value)
     try:

@@ -25,7 +25,7 @@ from scrapy.http import TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.items import MentionItem
-from crawler.spiders.retry import RETRY_AFTER_MAX_WAIT, retry_after_seconds, wait_wording
+from crawler.spiders.retry import RETRY_AFTER_MAX_WAIT, response_retry_after, wait_wording
 from crawler.spiders.extract import extract_mentions
 from crawler.spiders.options import FieldSelectors, parse_options
 from mentionwatch.config import SourceConfig, Watch
@@ -181,7 +181,7 @@ class MentionSpiderMixin:
 def _http_problem(response) -> str:
     """'HTTP 503', or 'HTTP 429 (rate limited for 1h00m; not waiting that long)' when the site asked
     for a longer wait than the spider makes."""
-    wait = retry_after_seconds(response)
+    wait = response_retry_after(response)
     if response.status in (429, 503) and wait is not None and wait > RETRY_AFTER_MAX_WAIT:
         return f"HTTP {response.status} ({wait_wording(wait)}; not waiting that long)"
     return f"HTTP {response.status}"
