@@ -200,10 +200,11 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
     """Delete the selected mentions and everything attached to them.
 
     Big erasures (a year of history) go in batches of ERASE_BATCH mentions, one transaction each, so
-    that collectors writing at the same time wait seconds, not minutes. The last transaction works
-    the selection out again under the write lock (a mention stored since the preview, or since the
-    first batch, is not missed) and records what is kept out. Then the full-text index is merged,
-    to take the erased words out of it, and the write-ahead log emptied (see `wipe_log`).
+    that collectors writing at the same time wait seconds, not minutes; each batch records what it
+    erased and keeps out (see _Step). The last transaction works the selection out again under the
+    write lock, so a mention stored since the preview, or since the first batch, is not missed.
+    Then the full-text index is merged, to take the erased words out of it, and the write-ahead log
+    emptied (see `wipe_log`).
 
     `remember_posts` keeps the erased posts from being stored again (with `before`: any post
     created before it, so a crawl does not bring back old pages); `remember_authors` lists
