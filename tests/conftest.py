@@ -87,3 +87,12 @@ def _secrets_stay_with_their_test():
     before = set(logging_setup._remembered)
     yield
     logging_setup._remembered.intersection_update(before)
+
+
+@pytest.fixture
+def model_id():
+    """The id of the built-in sentiment model: what detection reads scores of by default."""
+    from mentionwatch.config import SentimentConfig
+    from sentiment import model_id_for
+
+    return model_id_for(SentimentConfig(model="builtin"))

@@ -7,7 +7,6 @@ import json
 import re
 
 import numpy as np
-import pytest
 
 from alerts.detect import backtest, run_detection
 from mentionwatch.config import parse_config
@@ -72,13 +71,6 @@ def add_stream(db, model_id: str, days: int = 8, burst: dict | None = None, seed
                         [(ids[m.external_id], model_id, label, *probabilities[label], "2025-01-01T00:00:00Z")
                          for m, label in zip(mentions, labels)])
     db.conn.commit()
-
-
-@pytest.fixture
-def model_id():
-    from sentiment import model_id_for
-
-    return model_id_for(parse_config(config_text()).sentiment)
 
 
 def test_burst_opens_one_alert_that_grows_and_escalates(db, model_id):

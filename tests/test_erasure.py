@@ -14,13 +14,6 @@ from storage.erasure import Selection, erase, erase_old_mentions, plan_erasure
 from tests.test_alerts_detection import START, add_stream, config_text
 
 
-@pytest.fixture
-def model_id():
-    from sentiment import model_id_for
-
-    return model_id_for(parse_config(config_text()).sentiment)
-
-
 def _alert_with_angry_posts(db, model_id):
     """A week of traffic, then a burst of complaints by authors angry0, angry1 ...; one alert."""
     config = parse_config(config_text())
