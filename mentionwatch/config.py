@@ -13,10 +13,11 @@ import re
 import typing
 import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from mentionwatch.logging_setup import remember_secrets
 
@@ -66,14 +67,70 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_YAML_TRUTH = ("YAML reads a bare yes, no, on, off, true or false as {value}: put the word in quotes, "
+               "e.g. 'no' or 'On'")
+
+
+def _query_term(value: object) -> str:
+    """One term of a query: text that is not blank. A number (`3M` is text, `7` is not) becomes its
+    text; a YAML truth value is refused with a hint, since `On` or `no` was meant as a word."""
+    if isinstance(value, bool):
+        raise ValueError(_YAML_TRUTH.format(value=str(value).lower()))
+    if isinstance(value, (int, float)):
+        value = str(value)
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("a term cannot be blank")
+    return value
+
+
+# ISO 639-2 codes and English names that sources write for common languages, by ISO 639-1 code
+_LANGUAGE_ALIASES = {
+    "ar": ("ara", "arabic"), "bn": ("ben", "bengali"), "cs": ("ces", "cze", "czech"),
+    "da": ("dan", "danish"), "de": ("deu", "ger", "german", "deutsch"), "el": ("ell", "gre", "greek"),
+    "en": ("eng", "english"), "es": ("spa", "spanish", "español", "espanol"), "fa": ("fas", "per", "persian"),
+    "fi": ("fin", "finnish"), "fr": ("fra", "fre", "french", "français", "francais"), "he": ("heb", "hebrew"),
+    "hi": ("hin", "hindi"), "hu": ("hun", "hungarian"), "id": ("ind", "indonesian"),
+    "it": ("ita", "italian", "italiano"), "ja": ("jpn", "japanese"), "ko": ("kor", "korean"),
+    "ms": ("msa", "may", "malay"), "nl": ("nld", "dut", "dutch"), "no": ("nor", "nob", "nb", "norwegian"),
+    "pl": ("pol", "polish"), "pt": ("por", "portuguese", "português"), "ro": ("ron", "rum", "romanian"),
+    "ru": ("rus", "russian"), "sv": ("swe", "swedish"), "th": ("tha", "thai"), "tr": ("tur", "turkish"),
+    "uk": ("ukr", "ukrainian"), "vi": ("vie", "vietnamese"), "zh": ("zho", "chi", "chinese"),
+}
+_LANGUAGE_BY_ALIAS = {alias: code for code, aliases in _LANGUAGE_ALIASES.items() for alias in aliases}
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}$")
+
+
+def language_code(tag: str) -> str:
+    """A language as a source or a watchlist writes it -> its primary code, lower case:
+    'en-GB', 'en_US', 'eng' and 'English' -> 'en'; a code not in the table is kept as it is."""
+    primary = re.split(r"[-_]", tag.strip().lower(), maxsplit=1)[0]
+    return _LANGUAGE_BY_ALIAS.get(primary, primary)
+
+
+def _query_language(value: object) -> str:
+    """A language of a query: an ISO 639 code (en, de, zh, or en-US, eng, which count as en)."""
+    if isinstance(value, bool):
+        raise ValueError(_YAML_TRUTH.format(value=str(value).lower()) + " (Norwegian is 'no')")
+    code = language_code(str(value))
+    if not _LANGUAGE_TAG.match(code):
+        raise ValueError(f"{value!r} is not a language code: use a two-letter ISO 639-1 code such as "
+                         "en, de, zh")
+    return code
+
+
+QueryTerm = Annotated[str, BeforeValidator(_query_term)]
+QueryLanguage = Annotated[str, BeforeValidator(_query_language)]
+
+
 class Query(_Strict):
     """What counts as a mention of the watch; matched locally too, since remote search is loose."""
 
-    phrases: list[str] = Field(default_factory=list, description="exact phrases, any one matches")
-    any: list[str] = Field(default_factory=list, description="terms, any one matches")
-    all: list[str] = Field(default_factory=list, description="terms that must all appear")
-    exclude: list[str] = Field(default_factory=list, description="terms or phrases that disqualify")
-    languages: list[str] = Field(default_factory=list, description="ISO 639-1 codes; empty = any")
+    phrases: list[QueryTerm] = Field(default_factory=list, description="exact phrases, any one matches")
+    any: list[QueryTerm] = Field(default_factory=list, description="terms, any one matches")
+    all: list[QueryTerm] = Field(default_factory=list, description="terms that must all appear")
+    exclude: list[QueryTerm] = Field(default_factory=list, description="terms or phrases that disqualify")
+    languages: list[QueryLanguage] = Field(default_factory=list,
+                                           description="ISO 639-1 codes (en-US counts as en); empty = any")
 
     @model_validator(mode="after")
     def _has_something_to_match(self) -> "Query":
@@ -598,6 +655,8 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
         from crawler.source_types import shown_value
 
         message = f"expected true or false, got {shown_value(first.get('input'))}"
+    if first["type"] == "string_type" or message.startswith("YAML reads"):  # text that YAML made true/false
+        message = _yaml_truth_hint(node, location, first.get("input")) or message
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{path}:{_line_of(node, location)}: {field}: {message}{suffix}"
@@ -660,17 +719,28 @@ def _dotted(location: tuple) -> str:
 
 def _line_of(node: yaml.Node | None, location: tuple) -> int:
     """The line in the YAML file of the deepest node on this path (1 when unknown)."""
-    line = node.start_mark.line + 1 if node is not None else 1
+    deepest = _deepest_node(node, location)
+    return deepest.start_mark.line + 1 if deepest is not None else 1
+
+
+def _deepest_node(node: yaml.Node | None, location: tuple) -> yaml.Node | None:
+    """The YAML node at this path, or the deepest one on it that exists."""
     for part in location:
         child = None
         if isinstance(node, yaml.MappingNode):
             child = next((v for k, v in node.value if k.value == str(part)), None)
-            if child is None:  # a missing key: point at the mapping that lacks it
-                break
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             child = node.value[part]
-        if child is None:
+        if child is None:  # a missing key: the mapping that lacks it
             break
         node = child
-        line = node.start_mark.line + 1
-    return line
+    return node
+
+
+def _yaml_truth_hint(node: yaml.Node | None, location: tuple, given: object) -> str | None:
+    """For text that YAML read as true/false (a watch named `on`, a term `No`): the hint to quote it."""
+    scalar = _deepest_node(node, location)
+    if not isinstance(given, bool) or not isinstance(scalar, yaml.ScalarNode):
+        return None
+    return (f"YAML reads a bare {scalar.value} as {str(given).lower()}: put it in quotes "
+            f"('{scalar.value}') to mean the word")

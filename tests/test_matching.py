@@ -36,3 +36,61 @@ def test_all_terms_and_cjk_substrings():
 ])
 def test_a_latin_brand_written_on_to_chinese_japanese_korean_or_thai_text_matches(text, expected):
     assert matches_query(Query(any=["acme"]), text) is expected
+
+
+@pytest.mark.parametrize("term, text, expected", [
+    ("McDonald's", "McDonald’s fries were cold again", True),   # a phone's curly apostrophe
+    ("McDonald’s", "mcdonald's fries", True),                    # a term pasted from a word processor
+    ("7-Eleven", "7‑Eleven (non-breaking hyphen)", True),
+    ("7-Eleven", "the 7–Eleven on Main St", True),
+    ("acme", "ACME™ launches a new rocket", True),               # NFKC alone reads ACME™ as 'acmetm'
+    ("acme", "Acme℠ services", True),
+    ("Nestlé", "Nestle boycott", True),                           # accents on Latin letters
+    ("Citroen", "CITROËN C3", True),
+    ("iş bankası", "İŞ BANKASI şubesi kapalı", True),             # Turkish dotted and dotless i
+    ("Türk Hava Yolları", "TÜRK HAVA YOLLARI", True),
+    ("мой", "мои", False),                                        # й is a letter of its own, not и + accent
+    ("acme", "Acmeㅋㅋㅋ 최고", True),                              # Korean jamo end a Latin word
+    ("acme", "Acme𠮷野家", True),                                  # an ideograph beyond the first plane
+    ("acme", "Acmeမှာ ဝယ်တယ်", True),                               # Burmese
+    ("acme", "ទិញAcmeនៅ", True),                                   # Khmer
+    ("अमूल", "अमूल दूध", True),
+    ("अमूल", "यह अमूल्य समय है", False),                             # a vowel sign continues the word
+])
+def test_spelling_variants_a_post_uses_still_match(term, text, expected):
+    assert matches_query(Query(any=[term]), text) is expected
+
+
+def test_a_phrase_does_not_run_from_the_title_into_the_text():
+    query = Query(phrases=["ACME Corp"])
+    assert not matches_query(query, "Corp. policy says no refunds", title="Our review of Acme")
+    assert matches_query(query, "acme corp again", title="Review")
+    assert matches_query(Query(all=["acme", "refund"]), "no refund", title="Acme")  # terms may be in either
+
+
+@pytest.mark.parametrize("written", ["en", "en-GB", "en_US", "EN", "eng", "English"])
+def test_the_ways_sources_write_english_count_as_english(written):
+    assert matches_query(Query(any=["acme"], languages=["en"]), "acme", lang=written)
+    assert not matches_query(Query(any=["acme"], languages=["de"]), "acme", lang=written)
+
+
+def test_a_query_language_is_read_as_its_primary_code():
+    assert Query(any=["acme"], languages=["en-US", "ENG", "zh_Hans"]).languages == ["en", "en", "zh"]
+    assert matches_query(Query(any=["acme"], languages=["en-US"]), "acme", lang="en")
+
+
+@pytest.mark.parametrize("query, message", [
+    ({"any": [""]}, "a term cannot be blank"),
+    ({"phrases": ["   "]}, "a term cannot be blank"),
+    ({"any": ["acme"], "all": [""]}, "a term cannot be blank"),
+    ({"any": [True]}, "put the word in quotes"),                  # YAML read `On` or `yes` as true
+    ({"any": ["acme"], "languages": [False]}, "Norwegian is 'no'"),
+    ({"any": ["acme"], "languages": ["en glish"]}, "is not a language code"),
+])
+def test_a_query_that_could_match_nothing_is_refused(query, message):
+    with pytest.raises(ValueError, match=message):
+        Query(**query)
+
+
+def test_a_number_in_a_query_is_its_text():
+    assert Query(any=[7, "3M"]).any == ["7", "3M"]
