@@ -44,21 +44,28 @@ NEED_AN_EXISTING_DATABASE = frozenset(
      "status"})
 
 
+# Commands that poll the sources: only these need the sources' secrets (`${TOKEN}` in their
+# settings) to be set; the others read the watchlist with such a value left as written.
+NEED_THE_SOURCES_SECRETS = frozenset({"crawl", "run"})
+
+
 class App:
     """What the global options point at; config and database are opened on first use."""
 
-    def __init__(self, config_path: Path | None, db_path: Path | None, *, db_must_exist: bool = False):
+    def __init__(self, config_path: Path | None, db_path: Path | None, *, db_must_exist: bool = False,
+                 needs_source_secrets: bool = True):
         self.config_path_given = config_path is not None
         self.config_path = Path(config_path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
         self._db_path = db_path
         self.db_must_exist = db_must_exist
+        self.needs_source_secrets = needs_source_secrets
 
     @cached_property
     def config(self) -> Config:
         """The validated watchlist; a missing default file means an empty watchlist."""
         if not self.config_path.exists() and not self.config_path_given and CONFIG_ENV not in os.environ:
             return Config()
-        return load_config(self.config_path)
+        return load_config(self.config_path, keep_unset_env=not self.needs_source_secrets)
 
     @property
     def has_config_file(self) -> bool:
@@ -205,7 +212,8 @@ def main(ctx: click.Context, config_path: Path | None, db_path: Path | None, ver
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     hide_secrets_in_logs(level)
-    ctx.obj = App(config_path, db_path, db_must_exist=ctx.invoked_subcommand in NEED_AN_EXISTING_DATABASE)
+    ctx.obj = App(config_path, db_path, db_must_exist=ctx.invoked_subcommand in NEED_AN_EXISTING_DATABASE,
+                  needs_source_secrets=ctx.invoked_subcommand in NEED_THE_SOURCES_SECRETS)
 
 
 @main.group()

@@ -540,8 +540,10 @@ class Config(_Strict):
 def load_config(path: str | Path, *, keep_unset_env: bool = False) -> Config:
     """Read, interpolate and validate a watchlist file. Raises ConfigError with one clear line.
 
-    With `keep_unset_env`, a `${NAME}` whose variable is not set stays as written instead of being
-    an error (for `status`, which may run without the service's secrets).
+    With `keep_unset_env`, a `${NAME}` in a source's settings whose variable is not set stays as
+    written instead of being an error: for the commands that never poll a source (`status`,
+    `report`, `search` …), which may run without the service's secrets. Elsewhere (the database's
+    path, say) it is still an error.
     """
     path = Path(path)
     try:
@@ -603,6 +605,11 @@ class _MissingEnv(Exception):
         self.location = location
 
 
+def _in_a_source(location: tuple) -> bool:
+    """Whether a setting is part of a watch's source (watches[i].sources[j]...)."""
+    return location[:1] == ("watches",) and location[2:3] == ("sources",)
+
+
 def _interpolate(value: Any, location: tuple, keep_unset: bool = False) -> Any:
     if isinstance(value, dict):
         return {k: _interpolate(v, (*location, k), keep_unset) for k, v in value.items()}
@@ -612,7 +619,7 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool = False) -> Any:
         def replace(match: re.Match) -> str:
             name = match.group(1)
             if name not in os.environ:
-                if keep_unset:
+                if keep_unset and _in_a_source(location):
                     return match.group(0)
                 raise _MissingEnv(name, location)
             remember_secrets([os.environ[name]])  # hidden in logs and stored errors from now on

@@ -198,3 +198,36 @@ def test_a_value_from_the_environment_is_not_echoed_in_an_error_line(monkeypatch
         parse_config(text, "w.yaml")
     assert "PASSLEAK1" not in str(error.value)
     assert "not an http(s) URL: '${MW_BASE}'" in str(error.value)
+
+
+_WATCHLIST_WITH_A_SOURCE_TOKEN = """\
+watches:
+  - name: acme
+    query: {any: [acme]}
+    sources:
+      - type: rss
+        options: {urls: ["https://feeds.example.com/acme?key=${MW_UNSET_FEED_KEY}"]}
+"""
+
+
+def test_commands_that_poll_no_source_run_without_the_sources_secrets(cli, tmp_path, monkeypatch):
+    """A PR lead opening the report or searching needs no source token; collecting does."""
+    monkeypatch.delenv("MW_UNSET_FEED_KEY", raising=False)
+    (tmp_path / "mentionwatch.yaml").write_text(_WATCHLIST_WITH_A_SOURCE_TOKEN)
+    from storage import open_db
+
+    open_db(tmp_path / "mentionwatch.db").close()
+    for command in (["stats"], ["search", "acme"], ["alerts", "list"]):
+        result = cli(*command)
+        assert result.exit_code == 0, (command, result.output)
+    crawl = cli("crawl")
+    assert crawl.exit_code == 2
+    assert "environment variable MW_UNSET_FEED_KEY is not set" in crawl.stderr
+
+
+def test_an_unset_variable_outside_the_sources_is_still_an_error(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("MW_UNSET_DATA_DIR", raising=False)
+    (tmp_path / "mentionwatch.yaml").write_text("database: ${MW_UNSET_DATA_DIR}/mentionwatch.db\n")
+    result = cli("stats")
+    assert result.exit_code == 2
+    assert "database: environment variable MW_UNSET_DATA_DIR is not set" in result.stderr
