@@ -31,6 +31,8 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -448,7 +450,21 @@ def _send_one(db, target, target_name: str, alert_id: int, state: str) -> Delive
     title, body = message_for(db, alert_id, state, target_name)
     stated = _stated_state(db, alert_id, state)
     delivery = deliver(url, title, body, notify_type_for(stated))
-    return dataclasses.replace(delivery, stated_severity=stated.split(":", 1)[1])
+    return dataclasses.replace(delivery, error=_without_address(delivery.error, url, target_name),
+                               stated_severity=stated.split(":", 1)[1])
+
+
+def _without_address(error: str | None, url: str, target_name: str) -> str | None:
+    """apprise's reason names the host it sent to ('… sending JSON notification to hooks.acme.com'):
+    the URL is a secret (for Slack its first token is in the host's place), so the error says the
+    notification's name instead."""
+    try:
+        host = urllib.parse.urlsplit(url.strip()).hostname if "://" in url else None
+    except ValueError:  # not readable as a URL: apprise will not have quoted a host either
+        return error
+    if error is None or not host or len(host) < 4:
+        return error
+    return re.sub(re.escape(host), f"the address of {target_name!r}", error, flags=re.IGNORECASE)
 
 
 def _stated_state(db, alert_id: int, state: str) -> str:

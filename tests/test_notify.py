@@ -759,3 +759,21 @@ watches:
     assert text == ("25 negative mentions in 51 min at peak (2025-06-01T11:08:48Z -> 2025-06-01T12:00:00Z), "
                     "rule: at least 20 in 1h")
     assert [readable_duration(s) for s in (3600, 1800, 45, 3072, 7510)] == ["1h", "30m", "45s", "51 min", "2 h 5 min"]
+
+
+def test_a_failed_send_stores_no_part_of_the_address(db, monkeypatch):
+    """apprise's reason names the host it could not reach; the stored error names the notification."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MW_HOOK", f"json://ops:{SECRET}@localhost:{port}/hook")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    assert send_pending(db, config, now=NOW).failed == 1
+    [(_target, _state, status, _attempts, error, _retry_at)] = rows(db)
+    assert status == "failed"
+    assert "localhost" not in error and SECRET not in error
+    assert "the address of 'ops'" in error
