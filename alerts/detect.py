@@ -48,8 +48,12 @@ BASE_RATIO = 3.0  # observed / expected at sensitivity 0.5
 SMOOTH_SECONDS = 3600.0  # observations add up the last hour (at least one bucket)
 SEASON_SECONDS = 86400.0  # seasonal baseline: same time of day ...
 SEASON_DAYS = 7  # ... on each of the previous 7 days ...
-SEASON_HALFWIDTH_SECONDS = 1800.0  # ... give or take 30 minutes (at least one bucket) ...
-MAX_HALFWIDTH_BUCKETS = 6  # ... and at most 6 buckets, which bounds the work with tiny buckets
+# ... give or take an hour (at least one bucket), so that the hour a daylight-saving change moves a
+# daily rush by is still "the same time of day" ...
+SEASON_HALFWIDTH_SECONDS = 3600.0
+# ... and at most 6 buckets, which bounds the work with tiny buckets: buckets under 10 minutes get
+# less than an hour (30 minutes with 5-minute buckets, the setting measured on NAB's series)
+MAX_HALFWIDTH_BUCKETS = 6
 
 
 @dataclass
@@ -199,7 +203,9 @@ def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
     same_rule = alert.rule == finding.rule
     steps = rising_steps(severity_steps(alert) + severity_steps(finding))
     escalated = severity_rank(steps[-1][1]) > severity_rank(alert.severity)
-    stronger = same_rule and finding.observed > (alert.observed or 0)
+    # the peak is the bucket that stood out most (highest score), as the detector picks it; its
+    # count, expected count and score are kept together
+    stronger = same_rule and finding.score > (alert.score or 0.0)
     if not (escalated or stronger or finding.window_end > alert.window_end):
         return None
     peak = finding if stronger else alert
@@ -209,7 +215,7 @@ def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
         window_start=min(alert.window_start, finding.window_start),
         window_end=max(alert.window_end, finding.window_end),
         observed=peak.observed, expected=peak.expected, peak_start=peak.peak_start, peak_end=peak.peak_end,
-        score=max(alert.score or 0.0, finding.score) if same_rule else alert.score,
+        score=peak.score if same_rule else alert.score,
         rules=_all_rules(alert, finding), live=alert.live or finding.live,
     )
     return merged, escalated
@@ -439,15 +445,17 @@ def _link_mentions(db, alert_id: int, mention_ids: list[int]) -> None:
 def describe(db, watch, finding: Finding, model_id: str, settings, as_of: dt.datetime) -> tuple[dict, list[int]]:
     """The explanation JSON of a finding as a run at `as_of` words it, and the ranked ids of the
     mentions behind it."""
+    # a replay (`detect --at`) must not explain its alert with posts written after its moment
+    seen_until = min(finding.window_end, to_iso(as_of))
     negatives = explain.negative_mentions(db, finding.watch, model_id, finding.window_start,
-                                          finding.window_end, finding.source)
+                                          seen_until, finding.source)
     start, end = from_iso(finding.window_start), from_iso(finding.window_end)
     ranked = explain.rank_mentions(negatives, start.timestamp(), end.timestamp())
     baseline_since = to_iso(start - dt.timedelta(seconds=SEASON_SECONDS * SEASON_DAYS))
     baseline = explain.baseline_texts(db, finding.watch, baseline_since, finding.window_start, finding.source)
     texts = [f"{m['title'] or ''} {m['text']}" for m in negatives]
     terms = explain.over_represented_terms(texts, baseline, ignore=explain.query_words(watch))
-    peak = {"start": finding.peak_start, "end": finding.peak_end}
+    peak = {"start": finding.peak_start, "end": min(finding.peak_end, seen_until)}
     if (window := rule_window(finding.rule, settings)) is not None:
         peak["rule_window"] = window
     summary = _summary(finding, ranked, terms, peak, as_of)
@@ -489,10 +497,11 @@ def _window_words(finding: Finding, as_of: dt.datetime) -> str:
     return f"between {start_text} and {end_text} UTC"
 
 
-def backtest(db, config, since, until, watch_names=()) -> list[Finding]:
+def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | None = None) -> list[Finding]:
     """The alerts of the watches named (default: all) that a live run at some time in [since, until)
     would have opened or updated: opened before `until`, and hot up to `since` or later (some
-    opened before `since`). Stores nothing."""
+    opened before `since`). Stores nothing. Watches with no scored mentions in the period (or the
+    history before it) are added to `unchecked` when it is given."""
     start, end = _now(since), _now(until)
     model_id = model_id_for(config.sentiment)
     findings: list[Finding] = []
@@ -503,7 +512,10 @@ def backtest(db, config, since, until, watch_names=()) -> list[Finding]:
         if not settings.enabled:
             continue
         history = dt.timedelta(seconds=settings.warmup + SEASON_SECONDS * SEASON_DAYS)
-        for series in watch_series(db, watch.name, settings, model_id, start - history, end):
+        all_series = watch_series(db, watch.name, settings, model_id, start - history, end)
+        if not all_series and unchecked is not None:
+            unchecked.append(watch.name)
+        for series in all_series:
             before_end = [_as_of(finding, to_iso(end)) for finding in findings_for_series(series, settings)
                           if finding.opened_at < to_iso(end)]
             findings.extend(alert for alert in merged_alerts(before_end)

@@ -141,7 +141,11 @@ def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> 
                           + whole_day_hint(start, until))
     for name in watch_names:
         app.require_configured_watch(name)
-    findings = replay(app.db, app.config, start, end, watch_names)
+    unchecked: list[str] = []
+    findings = replay(app.db, app.config, start, end, watch_names, unchecked)
+    if unchecked:
+        click.echo(f"No scored mentions of {', '.join(unchecked)} between {start} and {end}, not checked "
+                   "(unscored mentions: `mentionwatch score`).")
     if not watch_names:
         _warn_unconfigured(app)
     period = f"between {start} (included) and {end} (not included)"
