@@ -243,16 +243,19 @@ def _all_rules(alert: Finding, finding: Finding) -> tuple[str, ...]:
 
 
 def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetime, until: dt.datetime) -> list[Series]:
-    """The watch's series over all sources, plus one per source when `per_source` is set."""
+    """The watch's series over all sources, plus one per source when `per_source` is set and the
+    period holds more than one source."""
     rows = scored_rows(db, watch_name, model_id, since=to_iso(since), until=to_iso(until))
     if not rows:
         return []
     last_bucket = until - dt.timedelta(seconds=1e-6)
     all_series = [build_series(rows, watch_name, settings.bucket, last_bucket)]
-    if settings.per_source:
-        first_in_window = {}
-        for created_at, source, _label in rows:
-            first_in_window.setdefault(source, created_at)
+    first_in_window: dict[str, str] = {}
+    for created_at, source, _label in rows:
+        first_in_window.setdefault(source, created_at)
+    # a watch read from one source only: its own series would be the watch's again, and every
+    # alert would come twice
+    if settings.per_source and len(first_in_window) > 1:
         for source in sorted(first_in_window):
             start = all_series[0].start
             if _new_source(db, watch_name, source, first_in_window[source], since):

@@ -101,3 +101,14 @@ def test_backtest_says_which_watches_it_could_not_check(cli, tmp_path):
     assert result.exit_code == 0
     assert "No scored mentions of acme between 2015-03-01" in result.output
     assert "mentionwatch score" in result.output
+
+
+def test_per_source_on_a_watch_read_from_one_source_raises_each_alert_once(db, model_id):
+    config = parse_config(config_text(per_source=True))
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 60)]})
+    with db.conn:
+        db.execute("UPDATE mentions SET source = 'reddit'")  # one source only
+    run_detection(db, config, now=START + dt.timedelta(hours=burst_hour + 2), notify=False)
+    alerts = db.execute("SELECT watch, source FROM alerts").fetchall()
+    assert alerts == [("acme", None)]
