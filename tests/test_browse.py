@@ -70,7 +70,7 @@ def test_canned_queries_answer(served):
     alerts = _json(f"{base}/watch/open_alerts.json")
     assert [(a["id"], a["watch"], a["mentions"]) for a in alerts] == [(7, "acme", 2)]
 
-    behind = _json(f"{base}/watch/alert_mentions.json", alert_id=7)
+    behind = _json(f"{base}/watch/mentions_of_alert.json", alert_id=7)
     assert sorted(row["mention_id"] for row in behind) == sorted([ids["p1"], ids["p3"]])
     assert {row["sentiment"] for row in behind} == {"negative"}
 
@@ -138,7 +138,7 @@ def test_immutable_view_of_an_archived_copy(tmp_path):
         assert response.status_code == 200, response.text[:300]
         return response.json()
 
-    rows = asyncio.run(fetch("/archive/alert_mentions.json?_shape=array&alert_id=7"))
+    rows = asyncio.run(fetch("/archive/mentions_of_alert.json?_shape=array&alert_id=7"))
     assert sorted(r["mention_id"] for r in rows) == sorted([ids["p1"], ids["p3"]])
     databases = asyncio.run(fetch("/-/databases.json"))
     assert [(d["name"], d["is_mutable"]) for d in databases] == [("archive", False)]

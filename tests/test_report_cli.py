@@ -9,8 +9,8 @@ def test_unknown_watch(cli, tmp_path):
     _stock(tmp_path / "s.db")
     result = cli("--db", tmp_path / "s.db", "report", "--watch", "initech", "--out", tmp_path / "r")
     assert result.exit_code == 2
-    assert result.stderr.strip() == ("Error: watch 'initech' has no stored mentions "
-                                     "(known: acme, globex)")
+    assert result.stderr.strip() == ("Error: no watch named 'initech' in the watchlist or the "
+                                     "database (known: acme, globex)")
     assert not (tmp_path / "r" / "report.html").exists()
 
 

@@ -86,7 +86,7 @@ def test_other_models_and_open_alerts(db):
     _steady(db, "acme", 3)
     _last_day(db, "acme", 30)
     db.execute("INSERT INTO alerts (watch, rule, severity, window_start, window_end, opened_at, "
-               "updated_at) VALUES ('acme', 'spike', 'high', 'a', 'b', 'c', 'd')")
+               "updated_at) VALUES ('acme', 'spike', 'high', 'a', 'b', '2024-06-09T00:00:00Z', 'd')")
     assert watch_risk(db, "acme", "m", to_iso(END)).open_alerts == 1
     nothing = watch_risk(db, "acme", "another-model", to_iso(END))  # scored by "m" only
     assert nothing.score is None and nothing.level == "not scored yet"

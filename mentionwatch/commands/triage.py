@@ -207,10 +207,10 @@ def mark(app: App, mention_ids, state, note, actor) -> None:
                               "[default: 7 days before --until].")
 @click.option("--until", help="End of the period, not included (same forms; a date is midnight at "
                               "its start) [default: the newest mention, included].")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", "out_text", required=True, type=click.Path(file_okay=False),
               help="Folder for report.html and the PNG charts.")
 @pass_app
-def report(app: App, watches, since, until, out_dir) -> None:
+def report(app: App, watches, since, until, out_text) -> None:
     """Write PNG charts and one self-contained HTML page (report.html). Example:
 
       mentionwatch report --watch acme --since 14d --out reports/acme
@@ -219,12 +219,12 @@ def report(app: App, watches, since, until, out_dir) -> None:
     from mentionwatch.triage.report import ReportError, build_report
 
     since_text, until_text = _period(since, until)
-    if out_dir.is_symlink() and not out_dir.exists():  # mkdir would fail with 'File exists'
-        raise _bad_option("--out", f"{str(out_dir)!r} is a link to {str(out_dir.resolve())!r}, "
-                          "which does not exist")
+    out_dir = _report_folder(out_text)
+    configured = [watch.name for watch in app.config.watches]
     try:
         result = build_report(app.db, out_dir, watches=list(watches) or None, since=since_text,
-                              until=until_text, sentiment_cfg=app.config.sentiment)
+                              until=until_text, sentiment_cfg=app.config.sentiment,
+                              configured=configured)
     except ReportError as exc:
         raise UserMistake(str(exc)) from None
     except ChartError as exc:
@@ -238,12 +238,32 @@ def report(app: App, watches, since, until, out_dir) -> None:
         click.echo(f"  {section.watch}: {_section_line(section)}")
 
 
+def _report_folder(out_text: str) -> Path:
+    """--out for the report: a folder, created with the folders above it when missing, but not
+    through a link that points nowhere (mkdir would say only 'File exists') nor under a file; an
+    empty name is refused rather than read as the current folder."""
+    if not out_text.strip():
+        raise _bad_option("--out", "the folder name is empty")
+    out_dir = Path(out_text)
+    for folder in (out_dir, *out_dir.parents):
+        if folder.is_symlink() and not folder.exists():
+            raise _bad_option("--out", f"{str(folder)!r} is a link to {str(folder.resolve())!r}, "
+                              "which does not exist")
+        if folder.exists():
+            if not folder.is_dir():
+                raise _bad_option("--out", f"{str(folder)!r} is not a folder")
+            break
+    return out_dir
+
+
 def _section_line(section) -> str:
     """'risk 12 (low), 1 alert', 'no baseline yet, 0 alerts' or 'not scored yet, 0 alerts;
     5,040 of 5,040 mentions not scored yet: run mentionwatch score'."""
     risk = section.risk
     risk_text = f"risk {risk.score:.0f} ({risk.level})" if risk.has_score else risk.level
     alerts = f"{len(section.alerts)} alert{'s' if len(section.alerts) != 1 else ''}"
+    if not section.mentions:
+        return f"{risk_text}, {alerts}; no mentions in the period"
     unscored = section.unscored_text() or risk.unscored_text()
     return f"{risk_text}, {alerts}" + (f"; {unscored}" if unscored else "")
 
@@ -275,7 +295,11 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {app.db_path} read-only at http://{shown_host}:{port}/ (Ctrl+C stops)",
                err=True)
-    serve(Path(app.db_path), model_id, sock, immutable=immutable)
+    try:
+        serve(Path(app.db_path), model_id, sock, immutable=immutable)
+    except KeyboardInterrupt:  # Ctrl+C: the server has shut down; that is how it is stopped
+        pass
+    click.echo("stopped", err=True)
 
 
 @bench.command(name="export")

@@ -2,17 +2,30 @@
 
 Datasette opens the file read-only (SQLite `mode=ro`, or `immutable=1` for an archived copy), so
 nothing typed in the browser can change it; `serve` binds to 127.0.0.1 unless told otherwise.
+
+This module is also a small Datasette plugin (`register_plugin`) that fits Datasette 0.65 to a
+read-only view: a POST, PUT or DELETE gets 405 (Datasette itself fails with a 500 on a POST to a
+table or to a canned query that does not write), a refused request prints no traceback (Datasette
+prints ~300 lines with `rich` installed, for a statement that is not a SELECT too), and a text
+with control or invisible formatting characters (a bidi override such as U+202E) is shown with
+them escaped ('\\u202e'), as on the terminal, instead of in another order than it is stored.
 """
 from __future__ import annotations
 
 import errno
 import socket
+import sys
 from pathlib import Path
 
+from datasette import Response, hookimpl
+from markupsafe import escape
+
+from mentionwatch.terminal import LINE_BREAKS, is_hidden, terminal_safe
 from mentionwatch.triage.fulltext import NO_SPACE_RANGES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8015
+PLUGIN_NAME = "mentionwatch-browse"
 
 _MENTION_COLUMNS = ("m.id AS mention_id, m.created_at, m.source, m.author, m.author_reach, m.url, "
                     "m.text, s.label AS sentiment, round(s.p_negative, 3) AS p_negative, "
@@ -71,13 +84,17 @@ def canned_queries(model_id: str | None) -> dict:
             "title": "Open alerts",
             "description": "Alerts not yet resolved, newest first, with their summary and how many "
                            "mentions are behind each. Open 'Mentions of an alert' with an id.",
+            # a threshold rule expects nothing: its `expected` is the rule's own count (as in
+            # `alerts list`, where it shows as '-')
             "sql": "SELECT a.id, a.watch, a.source, a.status, a.severity, a.opened_at, "
-                   "a.window_start, a.window_end, a.observed, round(a.expected, 1) AS expected, "
+                   "a.window_start, a.window_end, a.observed, CASE WHEN a.rule LIKE 'threshold:%' "
+                   "THEN NULL ELSE round(a.expected, 1) END AS expected, "
                    "a.owner, json_extract(a.explanation, '$.summary') AS summary, "
                    "(SELECT count(*) FROM alert_mentions am WHERE am.alert_id = a.id) AS mentions "
                    "FROM alerts a WHERE a.status != 'resolved' ORDER BY a.opened_at DESC",
         },
-        "alert_mentions": {
+        # not "alert_mentions": a canned query of a table's name hides the table
+        "mentions_of_alert": {
             "title": "Mentions of an alert",
             "description": "The posts behind one alert, in the order the detector ranked them.",
             "sql": f"SELECT am.rank, {_MENTION_COLUMNS} FROM alert_mentions am "
@@ -161,8 +178,54 @@ def build_metadata(database_name: str, model_id: str | None) -> dict:
     }
 
 
+# Datasette hooks: this module is registered as a Datasette plugin (see register_plugin).
+@hookimpl
+def render_cell(value):
+    """A text with a control or invisible formatting character, shown with those escaped."""
+    if isinstance(value, str) and any(is_hidden(c) and c not in LINE_BREAKS for c in value):
+        return escape(terminal_safe(value))
+    return None
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """Answers 405 to a request that would change something: the view only reads."""
+    return _reading_only
+
+
+READING_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _reading_only(app):
+    """The ASGI app `app`, answering 405 to any method but GET, HEAD and OPTIONS."""
+
+    async def guarded(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] not in READING_METHODS:
+            refusal = Response.text("405 Method Not Allowed: this view is read-only\n", status=405,
+                                    headers={"Allow": ", ".join(READING_METHODS)})
+            await refusal.asgi_send(send)
+            return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def register_plugin() -> None:
+    """Registers this module's hooks with Datasette once, and keeps Datasette from printing a
+    long traceback for each refused request: without `rich` it prints none for a refusal (a 4xx)
+    and a plain one for a real failure, so it is told `rich` is not there."""
+    from datasette.plugins import pm
+
+    pm.get_plugin("datasette.handle_exception").rich = None  # Datasette's own exception handler
+    if not pm.is_registered(sys.modules[__name__]):
+        pm.register(sys.modules[__name__], name=PLUGIN_NAME)
+
+
 def make_datasette(db_path: Path, model_id: str | None, *, immutable: bool = False):
+    """A Datasette for the database, read-only, with the canned queries and this module's hooks."""
     from datasette.app import Datasette
+
+    register_plugin()
 
     path = str(db_path)
     settings = {"default_page_size": 50, "sql_time_limit_ms": 5000, "allow_download": False,

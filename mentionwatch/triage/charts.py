@@ -1,7 +1,11 @@
 """PNG charts for the report (matplotlib, Agg backend: no display needed).
 
 `volume_chart` draws mention volume and negative volume per time bucket, the negative share below
-it, and shades each alert's window; `sources_chart` shows each source's mentions by sentiment.
+it, and shades each alert's window, with the alert's number in a strip above the chart (numbers
+that would overprint each other take another row; those with no room are listed in a caption);
+a first or last bucket that the period covers only in part is hatched, and legends stand beside
+the plots. `sources_chart` shows each source's mentions by sentiment. An empty period gives 0-based
+axes and a note, and a long title is wrapped.
 Every chart has a fixed pixel size (CHART_SIZES) so pages lay out the same way every time.
 Text falls back to an installed font with Chinese, Japanese and Korean glyphs when there is one
 (source names such as 应用商店); matplotlib's warnings never reach the terminal. Every label is
@@ -17,6 +21,7 @@ import math
 import re
 import shutil
 import subprocess
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,8 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mentionwatch.triage.atomic import replacing  # noqa: E402
 from storage.timeutil import from_iso  # noqa: E402
@@ -36,6 +43,13 @@ CHART_SIZES = {"volume": (1000, 560), "sources": (1000, 360)}  # width, height i
 MIN_SHARE_MENTIONS = 3  # a share from one or two posts is noise: the line has a gap there
 COLOURS = {"negative": "#c0392b", "neutral": "#95a5a6", "positive": "#27ae60",
            "unscored": "#d5d8dc", "all": "#5d6d7e", "alert": "#f39c12"}
+PARTIAL_STYLE = {"hatch": "////", "edgecolor": "white", "linewidth": 0}  # a bucket cut by the period
+EMPTY_NOTE = "no mentions in this period"
+LABEL_LANES = 3  # rows of alert numbers above the volume chart
+LABEL_GAP_PX = 6  # the least room between two alert numbers in a row
+CAPTION_ALERTS = 30  # alert numbers listed at most in the caption of those with no room
+TITLE_WIDTH = 80  # columns of a title line (a Chinese character takes two)
+MAX_TITLE_LINES = 3
 
 
 BASE_FONT = "DejaVu Sans"  # matplotlib's own font, always there
@@ -122,10 +136,26 @@ class Series:
     negatives: list[int]
     bucket_hours: int
     scored: list[int] | None = None  # mentions with a score, the share's base [default: all]
+    since: dt.datetime | None = None  # the period, which may start or end inside a bucket
+    until: dt.datetime | None = None
 
     def __post_init__(self):
         if self.scored is None:
             self.scored = list(self.totals)
+
+    @property
+    def partial(self) -> list[bool]:
+        """Per bucket, whether the period covers only part of it (its first or last bucket when
+        the period starts or ends inside one): such a bar counts fewer hours than the others."""
+        flags = [False] * len(self.starts)
+        if not self.starts:
+            return flags
+        if self.since is not None and self.since > self.starts[0]:
+            flags[0] = True
+        bucket_end = _plus(self.starts[-1], dt.timedelta(hours=self.bucket_hours))
+        if self.until is not None and self.until < bucket_end:
+            flags[-1] = True
+        return flags
 
     @property
     def shares(self) -> list[float]:
@@ -169,7 +199,8 @@ def watch_series(db, watch: str, model_id: str | None, since: str, until: str,
         totals.append(total)
         negatives.append(negative)
         scored.append(scored_count)
-    return Series(starts, totals, negatives, bucket_hours, scored)
+    return Series(starts, totals, negatives, bucket_hours, scored, from_iso(since),
+                  from_iso(until))
 
 
 def source_breakdown(db, watch: str, model_id: str | None, since: str, until: str) -> dict:
@@ -199,49 +230,153 @@ def volume_figure(series: Series, alerts: list[dict], title: str):
 
 
 def _draw_volume(series: Series, alerts: list[dict], title: str):
-    fig, (top, bottom) = _figure("volume", rows=2, height_ratios=(3, 2))
-    width = dt.timedelta(hours=series.bucket_hours) * 0.9
-    top.bar(series.starts, series.totals, width=width, align="edge", color=COLOURS["all"],
-            alpha=0.35, label="all mentions")
-    top.bar(series.starts, series.negatives, width=width, align="edge", color=COLOURS["negative"],
-            label="negative")
-    top.set_ylabel(f"mentions per {_bucket_name(series.bucket_hours)}")
-    top.set_title(title, loc="left", fontsize=12)
+    spans = _alerts_in_period(alerts, series)
+    if spans:  # a strip above the chart holds the alert numbers, clear of bars and legends
+        fig, (strip, top, bottom) = _figure("volume", rows=3, height_ratios=(0.6, 3, 2))
+    else:
+        fig, (top, bottom) = _figure("volume", rows=2, height_ratios=(3, 2))
+        strip = None
+    _draw_counts(top, series, bool(spans))
+    _draw_shares(bottom, series)
+    for axis in filter(None, (strip, top, bottom)):
+        _shade(axis, spans)
+    _time_axis(bottom, series)
+    (strip or top).set_title(wrapped_title(title), loc="left", fontsize=12)
+    if spans:
+        _label_alerts(fig, strip, spans)
+    return fig
 
+
+def _draw_counts(axis, series: Series, alerts_shown: bool) -> None:
+    """Mentions and negative mentions per bucket; a bucket the period covers only in part is
+    hatched and lighter, so that its smaller count does not read as a dip."""
+    width = dt.timedelta(hours=series.bucket_hours) * 0.9
+    partial = series.partial
+    for hatched in (False, True):
+        chosen = [i for i, flag in enumerate(partial) if flag == hatched]
+        if not chosen:
+            continue
+        starts = [series.starts[i] for i in chosen]
+        extra = PARTIAL_STYLE if hatched else {}
+        axis.bar(starts, [series.totals[i] for i in chosen], width=width, align="edge",
+                 color=COLOURS["all"], alpha=0.2 if hatched else 0.35,
+                 label=None if hatched else "all mentions", **extra)
+        axis.bar(starts, [series.negatives[i] for i in chosen], width=width, align="edge",
+                 color=COLOURS["negative"], alpha=0.45 if hatched else 1.0,
+                 label=None if hatched else "negative", **extra)
+    axis.set_ylabel(f"mentions per {_bucket_name(series.bucket_hours)}")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if any(series.totals):
+        axis.set_ylim(bottom=0)
+    else:  # nothing to scale to: a 0-based axis and a note instead of -0.04 to 0.04
+        axis.set_ylim(0, 1)
+        _note(axis, EMPTY_NOTE)
+    axis.grid(axis="y", alpha=0.3)
+    handles, labels = axis.get_legend_handles_labels()
+    if any(partial):
+        handles.append(Patch(facecolor=COLOURS["negative"], alpha=0.45, **PARTIAL_STYLE))
+        labels.append(f"partial {_bucket_name(series.bucket_hours)}:\nthe period covers\n"
+                      "only part of it")
+    if alerts_shown:
+        handles.append(Patch(color=COLOURS["alert"], alpha=0.3))
+        labels.append("alert window\n(#number above)")
+    _legend_beside(axis, handles, labels)
+
+
+def _draw_shares(axis, series: Series) -> None:
+    """The negative share per bucket and the period's average; a note when there is none."""
     shares = series.shares
-    if not all(math.isnan(share) for share in shares):
-        bottom.plot(series.starts, [share * 100 for share in shares], color=COLOURS["negative"],
-                    linewidth=1.2, marker=".", markersize=2, label="negative share")
+    if not any(series.totals):
+        _note(axis, EMPTY_NOTE)
+    elif all(math.isnan(share) for share in shares):
+        _note(axis, f"fewer than {MIN_SHARE_MENTIONS} scored mentions in every "
+                    f"{_bucket_name(series.bucket_hours)}: no share to show")
+    else:
+        axis.plot(series.starts, [share * 100 for share in shares], color=COLOURS["negative"],
+                  linewidth=1.2, marker=".", markersize=2, label="negative share")
         total, negative = sum(series.scored), sum(series.negatives)
         if total:
-            bottom.axhline(100 * negative / total, color="#333", linestyle="--", linewidth=0.8,
-                           label=f"period average {100 * negative / total:.0f}%")
-        bottom.legend(loc="upper left", fontsize=8)
-    else:
-        bottom.text(0.5, 0.5, f"fewer than {MIN_SHARE_MENTIONS} scored mentions in every "
-                    f"{_bucket_name(series.bucket_hours)}: no share to show",
-                    transform=bottom.transAxes, ha="center", va="center", color="#5d6d7e")
-    bottom.set_ylim(0, 100)
-    bottom.set_ylabel("negative share (%)")
-    for axis in (top, bottom):
-        _shade_alerts(axis, alerts, series)
-        axis.grid(axis="y", alpha=0.3)
-    if series.starts:  # the x axis spans the period exactly (margins could pass year 9999)
-        top.set_xlim(series.starts[0], _plus(series.starts[-1],
-                                             dt.timedelta(hours=series.bucket_hours)))
-    top.legend(loc="upper left", fontsize=8)
-    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d\n%H:%M", tz=dt.timezone.utc))
-    bottom.set_xlabel("time (UTC)")
-    return fig
+            axis.axhline(100 * negative / total, color="#333", linestyle="--", linewidth=0.8,
+                         label=f"period average\n{100 * negative / total:.0f}%")
+        _legend_beside(axis, *axis.get_legend_handles_labels())
+    axis.set_ylim(0, 100)
+    axis.set_ylabel("negative share (%)")
+    axis.grid(axis="y", alpha=0.3)
+
+
+def _note(axis, text: str) -> None:
+    """A grey line of text in the middle of an axis (what is missing there, and why)."""
+    axis.text(0.5, 0.5, text, transform=axis.transAxes, ha="center", va="center", color="#5d6d7e")
+
+
+def _legend_beside(axis, handles, labels) -> None:
+    """The legend to the right of the plot, where it hides no bar and no alert number."""
+    axis.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                fontsize=8)
+
+
+def _time_axis(axis, series: Series) -> None:
+    """The x axis spans the period's buckets exactly (margins could pass year 9999); the dates
+    show the year where the span needs it, and the time of day only where ticks are not whole
+    days."""
+    if series.starts:
+        axis.set_xlim(series.starts[0], _plus(series.starts[-1],
+                                              dt.timedelta(hours=series.bucket_hours)))
+    locator = mdates.AutoDateLocator(tz=dt.timezone.utc)
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
+        locator, tz=dt.timezone.utc, formats=["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"]))
+    axis.set_xlabel("time (UTC)")
+
+
+def wrapped_title(title: str, limit: int = TITLE_WIDTH) -> str:
+    """The title in lines of at most `limit` columns (a Chinese, Japanese or Korean character
+    takes two), at most MAX_TITLE_LINES of them: a long watch name would run off the chart."""
+    lines, line = [], ""
+    for word in title.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if _columns(candidate) <= limit:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        while _columns(word) > limit:  # a word longer than a line is cut
+            cut = _fitting(word, limit)
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    lines.append(line)
+    if len(lines) > MAX_TITLE_LINES:
+        lines = lines[:MAX_TITLE_LINES]
+        lines[-1] = lines[-1][:_fitting(lines[-1], limit - 1)] + "…"
+    return "\n".join(lines)
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _fitting(word: str, limit: int) -> int:
+    """How many leading characters of `word` fit in `limit` columns (at least one)."""
+    count = 0
+    while count < len(word) and _columns(word[:count + 1]) <= limit:
+        count += 1
+    return max(count, 1)
 
 
 def sources_chart(breakdown: dict, title: str, path: Path) -> Path:
     """Horizontal stacked bars: each source's mentions split by sentiment."""
     with _drawing(path), _chart_style():
-        return _draw_sources(breakdown, title, path)
+        return _save(_draw_sources(breakdown, title), path)
 
 
-def _draw_sources(breakdown: dict, title: str, path: Path) -> Path:
+def sources_figure(breakdown: dict, title: str):
+    """The figure `sources_chart` saves (a matplotlib Figure, open: close it with plt.close)."""
+    with _chart_style():
+        return _draw_sources(breakdown, title)
+
+
+def _draw_sources(breakdown: dict, title: str):
     fig, (axis,) = _figure("sources", rows=1)
     sources = sorted(breakdown, key=lambda s: sum(breakdown[s].values()))
     left = [0] * len(sources)
@@ -254,14 +389,16 @@ def _draw_sources(breakdown: dict, title: str, path: Path) -> Path:
         axis.annotate(f" {_source_note(breakdown[source])}", (left[row], row), va="center",
                       fontsize=8)
     axis.set_xlabel("mentions")
-    axis.set_title(title, loc="left", fontsize=12)
+    axis.set_title(wrapped_title(title), loc="left", fontsize=12)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     if sources:
         axis.legend(loc="lower right", fontsize=8)
-    else:
-        axis.text(0.5, 0.5, "no mentions in this period", transform=axis.transAxes, ha="center",
-                  va="center", color="#5d6d7e")
-    axis.margins(x=0.2)
-    return _save(fig, path)
+        axis.margins(x=0.2)
+    else:  # nothing to scale to: a 0-based axis and a note instead of -0.06 to 0.06
+        axis.set_xlim(0, 1)
+        axis.set_yticks([])
+        _note(axis, EMPTY_NOTE)
+    return fig
 
 
 def _source_note(labels: dict[str, int]) -> str:
@@ -286,23 +423,67 @@ def _figure(kind: str, rows: int, height_ratios=None):
     return fig, list(axes[:, 0])
 
 
-def _shade_alerts(axis, alerts: list[dict], series: Series) -> None:
+def _alerts_in_period(alerts: list[dict], series: Series) -> list[tuple[dict, dt.datetime,
+                                                                          dt.datetime]]:
+    """(alert, start, end) for each alert whose window overlaps the chart, cut to it, earliest
+    first."""
     if not series.starts:
-        return
+        return []
     low, high = series.starts[0], _plus(series.starts[-1], dt.timedelta(hours=series.bucket_hours))
-    shown = 0
+    spans = []
     for alert in alerts:
         start, end = from_iso(alert["window_start"]), from_iso(alert["window_end"])
-        if end < low or start > high:
+        if end >= low and start <= high:
+            spans.append((alert, max(start, low), min(end, high)))
+    return sorted(spans, key=lambda span: span[1])
+
+
+def _shade(axis, spans) -> None:
+    """Each alert's window, shaded behind what the axis shows."""
+    for _alert, start, end in spans:
+        axis.axvspan(start, end, color=COLOURS["alert"], alpha=0.3, zorder=0)
+
+
+def _label_alerts(fig, strip, spans) -> None:
+    """Writes each alert's number in the strip above the chart, at the start of its window, in
+    the first of LABEL_LANES rows where it overlaps no other number; numbers that find no room
+    are listed in a caption under the chart instead."""
+    strip.set_yticks([])
+    strip.tick_params(axis="x", bottom=False)
+    strip.set_ylabel("alerts", rotation=0, ha="right", va="center", fontsize=8)
+    fig.draw_without_rendering()  # lays the figure out: pixel positions are final from here
+    renderer = fig.canvas.get_renderer()
+    right_edge = strip.get_window_extent(renderer).x1
+    lane_ends = [-math.inf] * LABEL_LANES
+    left_out = []
+    for alert, start, _end in spans:
+        label = strip.text(start, 0.5, f" #{alert['id']}", transform=strip.get_xaxis_transform(),
+                           fontsize=8, color="#9a5f0a", va="center", ha="left")
+        box = label.get_window_extent(renderer)
+        if box.x1 > right_edge:  # at the right end: written leftwards from the edge
+            label.set_x(strip.get_xlim()[1])
+            label.set_horizontalalignment("right")
+            box = label.get_window_extent(renderer)
+        lane = next((i for i, end in enumerate(lane_ends) if box.x0 >= end + LABEL_GAP_PX), None)
+        if lane is None:
+            label.remove()
+            left_out.append(alert)
             continue
-        axis.axvspan(max(start, low), min(end, high), color=COLOURS["alert"], alpha=0.3, zorder=0)
-        if axis.get_subplotspec().is_first_row():
-            # labels step down so that alerts close together stay readable
-            height = 0.97 - 0.08 * (shown % 3)
-            shown += 1
-            axis.annotate(f"alert #{alert['id']}", (max(start, low), height),
-                          xycoords=("data", "axes fraction"), xytext=(2, 0),
-                          textcoords="offset points", fontsize=8, color="#9a5f0a", va="top")
+        label.set_y(1 - (lane + 0.5) / LABEL_LANES)
+        lane_ends[lane] = box.x1
+    if left_out:
+        _caption(fig, left_out)
+
+
+def _caption(fig, left_out: list[dict]) -> None:
+    """A line under the chart naming the shaded alerts whose number found no room above it."""
+    names = ", ".join(f"#{alert['id']}" for alert in left_out[:CAPTION_ALERTS])
+    more = len(left_out) - CAPTION_ALERTS
+    names += f" and {more} more" if more > 0 else ""
+    alerts = "alerts" if len(left_out) > 1 else "alert"
+    fig.text(0.01, 0.008, f"Also shaded, no room for their numbers above: {alerts} {names} (see "
+             "the alert list).", fontsize=8, color="#9a5f0a", ha="left", va="bottom")
+    fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))  # room for the caption
 
 
 def _plus(moment: dt.datetime, delta: dt.timedelta) -> dt.datetime:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from alerts.explain import peak_text
 from alerts.postcrisis import evaluate_alert, format_duration, recorded_late
+from mentionwatch.terminal import terminal_safe
 from mentionwatch.triage import charts
 from mentionwatch.triage.atomic import replacing
 from mentionwatch.triage.marks import triage_counts
@@ -31,6 +32,14 @@ DEFAULT_PERIOD_DAYS = 7
 # default end of the period ignores it, so one such row does not move the report to year 9999.
 FUTURE_SLACK = dt.timedelta(days=1)
 TOP_POSTS = 5
+TOP_POSTS_RANKING = (
+    "The alert's negative mentions in the order the detector ranks them: log10(1 + the author's "
+    "reach) plus how late in the alert window the post came (0 at its start, 1 at its end), so "
+    "ten times the reach counts as much as the whole window; the first five are shown.")
+OPEN_ALERTS_MEANING = (
+    "Open alerts: alerts of the watch opened before the end of the period and not resolved by "
+    "then (one resolved since still counts; one opened after the period does not).")
+_SPREADS = re.compile(r"\((\d+(?:\.\d+)?) spreads above normal\)")
 
 
 @dataclass
@@ -80,20 +89,24 @@ class ReportError(ValueError):
 
 
 def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: str | None = None,
-                 until: str | None = None, sentiment_cfg=None) -> ReportResult:
-    """Write charts and report.html for these watches (all when None) over [since, until)."""
+                 until: str | None = None, sentiment_cfg=None,
+                 configured: list[str] | None = None) -> ReportResult:
+    """Write charts and report.html for these watches (all when None) over [since, until).
+
+    `configured` names the watches of the watchlist: one with no stored mention yet is reported
+    too (its section says so), and can be named in `watches`."""
     model_id = choose_model_id(db, sentiment_cfg)
-    known = [row[0] for row in db.execute("SELECT DISTINCT watch FROM mention_watches ORDER BY 1")]
+    known = _known_watches(db, configured or [])
     for name in watches or []:
         if name not in known:
-            raise ReportError(f"watch {name!r} has no stored mentions "
-                              f"(known: {', '.join(known) or 'none'})")
+            raise ReportError(f"no watch named {name!r} in the watchlist or the database "
+                              f"(known: {', '.join(sorted(known)) or 'none'})")
     watches = list(watches or known)
     if not watches:
         raise ReportError("the database has no mentions linked to a watch yet")
-    newest = None if until is not None else _newest(db, watches)
-    if newest is not None:  # the period takes in the newest mention: it ends just after it
-        until = to_iso(from_iso(newest) + dt.timedelta(seconds=1))
+    newest = None
+    if until is None:
+        until, newest = _default_end(db, watches)
     since = since or to_iso(from_iso(until) - dt.timedelta(days=DEFAULT_PERIOD_DAYS))
     if since >= until:
         if newest is not None:
@@ -124,19 +137,36 @@ def _risk_order(section: WatchSection) -> tuple:
     return (1, -risk.weighted_recent, section.watch)
 
 
-def _newest(db, watches: list[str]) -> str:
-    """The newest mention of these watches that is not dated in the future."""
-    marks = ",".join("?" * len(watches))
+def _known_watches(db, configured: list[str]) -> list[str]:
+    """The watchlist's watches, then those only the database knows (of mentions or alerts)."""
+    stored = [row[0] for row in db.execute(
+        "SELECT watch FROM mention_watches UNION SELECT watch FROM alerts ORDER BY 1")]
+    return list(dict.fromkeys([*configured, *stored]))
+
+
+def _default_end(db, watches: list[str]) -> tuple[str, str | None]:
+    """(until, newest) when --until is not given: just after the newest mention of these
+    watches, or of any watch when they have none yet (a watch just added to the watchlist), or
+    now when the database has no mention at all (newest is then None)."""
+    for chosen in (watches, None):
+        newest = _newest(db, chosen)
+        if newest is not None:
+            return to_iso(from_iso(newest) + dt.timedelta(seconds=1)), newest
+    return utc_now_iso(), None
+
+
+def _newest(db, watches: list[str] | None) -> str | None:
+    """The newest mention of these watches (of any watch when None) that is not dated in the
+    future; None when they have no mention at all."""
     horizon = to_iso(dt.datetime.now(dt.timezone.utc) + FUTURE_SLACK)
+    chosen = "" if watches is None else f"WHERE w.watch IN ({','.join('?' * len(watches))})"
     newest, any_at_all = db.execute(
         f"SELECT max(CASE WHEN m.created_at <= ? THEN m.created_at END), count(*) FROM mentions m "
-        f"JOIN mention_watches w ON w.mention_id = m.id WHERE w.watch IN ({marks})",
-        [horizon, *watches]).fetchone()
-    if newest is None:
-        if any_at_all:
-            raise ReportError(f"every mention of these watches is dated after {horizon}; "
-                              "give --since and --until")
-        raise ReportError("no mentions for these watches")
+        f"JOIN mention_watches w ON w.mention_id = m.id {chosen}",
+        [horizon, *(watches or [])]).fetchone()
+    if newest is None and any_at_all:
+        raise ReportError(f"every mention of these watches is dated after {horizon}; "
+                          "give --since and --until")
     return newest
 
 
@@ -277,7 +307,7 @@ def _risk_table(sections: list[WatchSection]) -> str:
         "<table><tr><th>watch</th><th>risk</th><th>level</th><th>negative (24 h)</th>"
         "<th>reach-weighted (24 h)</th><th>usual per 24 h</th><th>size</th><th>speed</th>"
         "<th>open alerts</th></tr>" + "".join(rows) + "</table>"
-        + _dash_note(sections))
+        + _dash_note(sections) + f'<p class="meta">{_e(OPEN_ALERTS_MEANING)}</p>')
 
 
 def _dash_note(sections: list[WatchSection]) -> str:
@@ -320,6 +350,8 @@ def _watch_html(section: WatchSection) -> str:
 def _period_counts(section: WatchSection) -> str:
     """'5,040 mentions in the period, 120 negative (2%).', saying how many are not scored yet:
     an unscored mention is not a mention that is not negative."""
+    if not section.mentions:
+        return "No mentions of this watch in the period."
     share = f"{section.negatives / section.scored:.0%}" if section.scored else "n/a"
     if not section.unscored:
         return (f"{section.mentions:,} mentions in the period, {section.negatives:,} negative "
@@ -336,13 +368,13 @@ def _alert_html(alert: dict) -> str:
             f'{_e(alert["severity"])}</h3><p class="meta">window {_e(alert["window_start"])} to '
             f'{_e(alert["window_end"])}, opened {_e(alert["opened_at"])}'
             + (f', source {_e(alert["source"])}' if alert.get("source") else "")
-            + (", " + _e(peak_text(alert["rule"], alert["observed"], alert["expected"], alert.get("score"),
-                                   explanation.get("peak")))
+            + (", " + _e(plain_words(peak_text(alert["rule"], alert["observed"], alert["expected"],
+                                               alert.get("score"), explanation.get("peak"))))
                if alert.get("observed") is not None and alert.get("expected") is not None else "")
             + "</p>")
     parts = [head]
     if explanation.get("summary"):
-        parts.append(f"<p>{_e(explanation['summary'])}</p>")
+        parts.append(f"<p>{_e(plain_words(explanation['summary']))}</p>")
     terms = [t for t in explanation.get("terms") or [] if isinstance(t, dict)]
     if terms:
         parts.append("<p><b>Over-represented words:</b> " + ", ".join(
@@ -356,7 +388,7 @@ def _alert_html(alert: dict) -> str:
     if alert.get("postcrisis"):
         parts.append(_postcrisis_html(alert["postcrisis"]))
     if alert["top_posts"]:
-        parts.append("<p><b>Top posts</b></p>")
+        parts.append(f'<p><b>Top posts</b></p><p class="meta">{_e(TOP_POSTS_RANKING)}</p>')
         parts.extend(_post_html(post) for post in alert["top_posts"])
     parts.append("</div>")
     return "\n".join(parts)
@@ -387,7 +419,6 @@ def _handling_html(alert: dict) -> str:
 
 
 def _postcrisis_html(figures: dict) -> str:
-    share = lambda v: "n/a" if v is None else f"{v:.0%}"  # noqa: E731
     verdict = {True: "yes", False: "no", None: "not known yet"}[figures["back_to_baseline"]]
     return (
         "<table><tr><th>time to acknowledge</th><th>time to resolve</th>"
@@ -395,10 +426,23 @@ def _postcrisis_html(figures: dict) -> str:
         "<th>back to baseline</th></tr>"
         f"<tr><td>{format_duration(figures['time_to_acknowledge_s'])}</td>"
         f"<td>{format_duration(figures['time_to_resolve_s'])}</td>"
-        f"<td>{share(figures['baseline_negative_share'])} ({figures['baseline_mentions']})</td>"
-        f"<td>{share(figures['alert_negative_share'])} ({figures['alert_mentions']})</td>"
-        f"<td>{share(figures['after_negative_share'])} ({figures['after_mentions']})</td>"
+        f"<td>{_share_of(figures['baseline_negative_share'], figures['baseline_mentions'])}</td>"
+        f"<td>{_share_of(figures['alert_negative_share'], figures['alert_mentions'])}</td>"
+        f"<td>{_share_of(figures['after_negative_share'], figures['after_mentions'])}</td>"
         f"<td>{verdict}</td></tr></table>" + _counted_from_html(figures))
+
+
+def _share_of(share: float | None, scored: int) -> str:
+    """'65% of 2,347 scored mentions', or 'n/a: no scored mentions'."""
+    if share is None or not scored:
+        return "n/a: no scored mentions"
+    return f"{share:.0%} of {scored:,} scored mention{'s' if scored != 1 else ''}"
+
+
+def plain_words(text: str) -> str:
+    """An alert's figures for a reader who is no statistician: '(40.0 spreads above normal)'
+    becomes '(40.0 times the usual variation above normal)'."""
+    return _SPREADS.sub(r"(\1 times the usual variation above normal)", text)
 
 
 def _counted_from_html(figures: dict) -> str:
@@ -421,7 +465,7 @@ def _post_html(post: dict) -> str:
         f"p(negative) {post['p_negative']:.2f}" if isinstance(post.get("p_negative"), float) else None,
     ) if x)
     link = str(post.get("url") or "")
-    link_html = (f' <a href="{_e(link)}" rel="noreferrer">link</a>'
+    link_html = (f' <a href="{html.escape(link, quote=True)}" rel="noreferrer">link</a>'
                  if link.startswith(("http://", "https://")) else "")
     return f'<div class="post">{_e(text)}<div class="who">{_e(who)}{link_html}</div></div>'
 
@@ -486,4 +530,7 @@ def _risk_figure(value: float | None, form: str) -> str:
 
 
 def _e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """Text for the page, HTML-escaped; control and invisible formatting characters are written
+    as their escape ('\\u202e'), as on the terminal: a bidi override would show a post's words
+    in another order than they are stored, and a zero-width character would hide."""
+    return html.escape("" if value is None else terminal_safe(value), quote=True)

@@ -67,7 +67,7 @@ class WatchRisk:
     share_recent: float | None
     share_baseline: float | None
     baseline_days: float
-    open_alerts: int
+    open_alerts: int  # open at `end` (see open_alerts_at)
     top_posts: list[dict] = field(default_factory=list)
     unscored_recent: int = 0  # mentions of the last 24 h not scored by the model used
     unscored_baseline: int = 0  # ... and of the 7 days before
@@ -156,8 +156,7 @@ def watch_risk(db, watch: str, model_id: str | None, end: str) -> WatchRisk:
     if _too_many(unscored[0], all_recent) or _too_many(unscored[1], all_baseline):
         score, level = None, NOT_SCORED  # a score from part of the mentions would understate the wave
     posts.sort(key=lambda p: (p["weight"] * p["p_negative"], p["created_at"]), reverse=True)
-    open_alerts = db.execute("SELECT count(*) FROM alerts WHERE watch = ? AND status != 'resolved'",
-                             [watch]).fetchone()[0]
+    open_alerts = open_alerts_at(db, watch, end)
     return WatchRisk(
         watch=watch, score=score, level=level,
         end=end, weighted_recent=round(recent, 2), weighted_usual=_rounded(usual, 2),
@@ -168,6 +167,14 @@ def watch_risk(db, watch: str, model_id: str | None, end: str) -> WatchRisk:
         top_posts=posts[:EVIDENCE_POSTS], unscored_recent=unscored[0],
         unscored_baseline=unscored[1], all_recent=all_recent, all_baseline=all_baseline,
     )
+
+
+def open_alerts_at(db, watch: str, end: str) -> int:
+    """Alerts of the watch open at `end`: opened before it and not resolved before it. An alert
+    opened after the period, or resolved within it, does not count; one resolved since does."""
+    return db.execute(
+        "SELECT count(*) FROM alerts WHERE watch = ? AND opened_at < ? "
+        "AND (status != 'resolved' OR resolved_at >= ?)", [watch, end, end]).fetchone()[0]
 
 
 def _too_many(unscored: int, mentions: int) -> bool:
