@@ -289,10 +289,23 @@ def _resolved_lines(db, alert: dict) -> list[str]:
         [alert["id"]]).fetchone() or (alert["owner"], alert["resolved_at"], None)
     resolved_at = alert["resolved_at"] or at
     lines = [f"The incident is over: resolved by {actor or '-'} at {_utc_text(resolved_at)}, "
-             f"{_duration(alert['opened_at'], resolved_at)} after it opened ({_utc_text(alert['opened_at'])})."]
+             f"{_time_to_resolve(db, alert, resolved_at)}."]
     if note:
         lines.append(f"Note: {' '.join(note.split())}")
     return lines
+
+
+def _time_to_resolve(db, alert: dict, resolved_at: str) -> str:
+    """Counted from when the team could first know, as `alerts show` counts it: the opening, or, for
+    an alert recorded late (a replay, imported history), its recording."""
+    from alerts.postcrisis import clock_start
+
+    start = clock_start(db, alert)
+    counted_from = to_iso(start)
+    if start == from_iso(alert["opened_at"]):
+        return f"{_duration(alert['opened_at'], resolved_at)} after it opened ({_utc_text(alert['opened_at'])})"
+    return (f"{_duration(counted_from, resolved_at)} after it was recorded ({_utc_text(counted_from)}; "
+            f"the incident began {_utc_text(alert['opened_at'])})")
 
 
 def _command_lines(alert: dict) -> list[str]:

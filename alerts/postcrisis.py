@@ -27,7 +27,7 @@ def evaluate_alert(db, alert_id: int, model_id: str | None = None) -> dict:
     """Figures for one alert (KeyError when there is no such alert); times in seconds."""
     alert = _alert_row(db, alert_id)
     model_id = model_id or _model_for_alert(db, alert_id)
-    opened = _clock_start(db, alert)
+    opened = clock_start(db, alert)
     acknowledged_at = _acknowledged_at(db, alert)
     resolved_at = alert["resolved_at"] or (
         _event_time(db, alert_id, "resolved") if alert["status"] == "resolved" else None)
@@ -114,7 +114,7 @@ def _alert_row(db, alert_id: int) -> dict:
     return dict(zip([d[0] for d in cursor.description], row))
 
 
-def _clock_start(db, alert: dict) -> dt.datetime:
+def clock_start(db, alert: dict) -> dt.datetime:
     """When the team could first know of the alert: its opening, or, for an alert found later (by a
     replay with `detect --at`, or in freshly imported history), when the detector recorded it.
 

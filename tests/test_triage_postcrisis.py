@@ -181,3 +181,20 @@ def test_a_live_alert_is_timed_from_its_opening_as_its_resolved_message_is(histo
     assert figures["summary"].startswith("acknowledged after 45m, resolved after 5h 0m;")
     _, body = message_for(db, alert_id, "resolved:high")
     assert "5 h 0 min after it opened" in body
+
+
+def test_a_replayed_alert_is_timed_from_its_recording_as_alerts_show_times_it(history):
+    """An alert found by a replay 3 hours late: the 'resolved' message counts from the recording,
+    as `alerts show` does, not from the old opening (which once read '4304 d 6 h')."""
+    from alerts.notify import message_for
+
+    db = history
+    alert_id = _alert(db)
+    recorded = WINDOW_END + dt.timedelta(hours=3)
+    db.conn.execute("INSERT INTO alert_events (alert_id, at, actor, kind) VALUES (?, ?, 'detector', 'opened')",
+                    [alert_id, to_iso(recorded)])
+    figures = evaluate_alert(db, alert_id)
+    assert figures["counted_from"] == to_iso(recorded)
+    _, body = message_for(db, alert_id, "resolved:high")
+    assert "2 h 0 min after it was recorded" in body  # resolved 5 h after the opening
+    assert "the incident began" in body
