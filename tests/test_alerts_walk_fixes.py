@@ -112,3 +112,24 @@ def test_per_source_on_a_watch_read_from_one_source_raises_each_alert_once(db, m
     run_detection(db, config, now=START + dt.timedelta(hours=burst_hour + 2), notify=False)
     alerts = db.execute("SELECT watch, source FROM alerts").fetchall()
     assert alerts == [("acme", None)]
+
+
+def test_alerts_show_says_where_a_merged_alert_got_its_severity(cli, tmp_path, model_id):
+    """Two threshold rules on one incident: 'high' came from the second, so the line about the first
+    rule's own severity would mislead."""
+    from storage import open_db
+
+    (tmp_path / "mentionwatch.yaml").write_text(
+        "alerts:\n  thresholds:\n    - {count: 40, window: 1h, severity: low}\n"
+        "    - {count: 100, window: 3h, severity: high, name: big3h}\n"
+        "watches:\n  - name: acme\n    query: {any: [acme]}\n")
+    db = open_db(tmp_path / "mentionwatch.db")
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 45)], burst_hour + 1: [("reddit", 45)],
+                                    burst_hour + 2: [("reddit", 45)]})
+    db.close()
+    assert cli("detect", "--at", iso(START + dt.timedelta(hours=burst_hour + 4))).exit_code == 0
+    shown = cli("alerts", "show", "1").output
+    assert "Rules fired: threshold:40 in 1h, threshold:big3h" in shown
+    assert "the severity is the highest any of them reached" in shown
+    assert "the rule's own" not in shown

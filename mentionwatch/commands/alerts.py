@@ -222,11 +222,12 @@ def show_alert(app: App, alert_id: int) -> None:
     _say(f"Window: {alert['window_start']} -> {alert['window_end']}")
     _say(_peak(alert["rule"], alert["observed"], alert["expected"], alert["score"], alert["explanation"])
          + (f"; sentiment by {alert['model_id']}" if alert.get("model_id") else ""))
-    if alert["rule"].startswith("threshold:"):
-        _say("Severity: the rule's own, one level up each time the peak doubles past the rule's count")
     fired = explanation.get("rules") or []
     if len(fired) > 1:
-        _say(f"Rules fired: {', '.join(fired)}")
+        _say(f"Rules fired: {', '.join(fired)} (the severity is the highest any of them reached; "
+             f"the peak is {alert['rule']}'s)")
+    elif alert["rule"].startswith("threshold:"):
+        _say("Severity: the rule's own, one level up each time the peak doubles past the rule's count")
     _say(f"Owner: {alert['owner'] or '-'}  opened {alert['opened_at']}"
          + (f"  acknowledged {alert['acknowledged_at']}" if alert["acknowledged_at"] else "")
          + (f"  resolved {alert['resolved_at']}" if alert["resolved_at"] else ""))
