@@ -255,7 +255,7 @@ def _check_bucket(seconds: float) -> float:
     The baseline compares each bucket with the same time on earlier days, so a day must be a whole
     number of buckets (with 7m ones the time of day would drift from one day to the next)."""
     if not MIN_BUCKET <= seconds <= MAX_BUCKET:
-        raise ValueError(f"a bucket must be between 1m and 1d, not {seconds:g}s")
+        raise ValueError(f"a bucket must be between 1m and 1d, not {duration_text(seconds)}")
     if DAY_SECONDS % seconds:
         raise ValueError(f"a bucket must divide a day evenly, e.g. 5m, 15m, 1h; not {duration_text(seconds)}")
     return seconds

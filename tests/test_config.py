@@ -97,6 +97,7 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
      "        options: {start_urls: ['https://example.org/r'], item: 'div[', text: 'p::text'}\n",
      r"w\.yaml:6: watches\[0\]\.sources\[0\]\.options\.item: invalid selector 'div\['"),
     ("alerts:\n  bucket: 0.001s\n", r"w\.yaml:2: alerts\.bucket: a bucket must be between 1m and 1d, not 0\.001s"),
+    ("alerts:\n  bucket: 2d\n", r"w\.yaml:2: alerts\.bucket: a bucket must be between 1m and 1d, not 2d$"),
     ("watches:\n  - name: a\n    query: {any: [x]}\n    alerts: {bucket: 2d}\n",
      r"w\.yaml:4: watches\[0\]\.alerts\.bucket: a bucket must be between 1m and 1d"),
     # the baseline compares the same time of day, so a day must be whole buckets
