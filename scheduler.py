@@ -182,6 +182,7 @@ class Service:
         self._next_retention = 0.0  # likewise, old mentions (when keep_mentions is set), then daily
         self._wiped_erasure: int | None = None  # the latest erasure whose old pages are gone from the files
         self._stamp = _file_stamp(self.config_path)
+        self.blocking = blocking
         scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
         self.scheduler = scheduler_class(
             executors={"default": ThreadPoolExecutor(MAX_WORKERS)},
@@ -279,8 +280,10 @@ class Service:
             log.warning("stopped while %s still ran (over %.0fs); its committed work is kept and "
                         "the rest is redone at the next start", ", ".join(still_running),
                         self.stop_timeout, extra={"fields": {"event": "stopped", "unfinished": still_running}})
-            logging.shutdown()
-            os._exit(self.exit_code)  # worker threads would otherwise be joined at exit, without a bound
+            if self.blocking:  # `mentionwatch run`: the process is the service's own
+                logging.shutdown()
+                os._exit(self.exit_code)  # worker threads would otherwise be joined at exit, without a bound
+            return self.exit_code  # a service inside another program (tests): never end that program
         log.info("service stopped", extra={"fields": {"event": "stopped"}})
         checkpointed = self._db_gone and self._checkpoint_old_database()
         self._close_connections()

@@ -5,4 +5,14 @@ cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-exec .venv/bin/python -m pytest "$@"
+# A test run cut short inside the pytest process (something calling os._exit) would end with exit
+# code 0 and no summary; conftest.py leaves this file only when the session really finished.
+finished="$(mktemp -u /tmp/mentionwatch-tests-finished.XXXXXX)"
+status=0
+MENTIONWATCH_TESTS_FINISHED="$finished" .venv/bin/python -m pytest "$@" || status=$?
+if [ ! -e "$finished" ]; then
+  echo "scripts/test.sh: the test run stopped before its end (no pytest summary): counted as a failure" >&2
+  exit 1
+fi
+rm -f "$finished"
+exit "$status"

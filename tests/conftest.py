@@ -96,3 +96,10 @@ def model_id():
     from sentiment import model_id_for
 
     return model_id_for(SentimentConfig(model="builtin"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tell scripts/test.sh the session reached its end (see there: a run cut short must fail)."""
+    marker = os.environ.get("MENTIONWATCH_TESTS_FINISHED")
+    if marker:
+        Path(marker).write_text(str(int(exitstatus)), encoding="utf-8")

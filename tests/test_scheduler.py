@@ -698,3 +698,26 @@ def test_a_database_damaged_under_the_service_stops_it(tmp_path, caplog):
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, errors
     assert "is damaged" in errors[0] and "never cp" in errors[0]
+
+
+def test_a_service_inside_another_program_never_ends_that_program(tmp_path):
+    """`finish` with a job still running after the stop timeout: `mentionwatch run` ends its own
+    process, but a service started inside another program (a test run) only returns. Ending the
+    host with exit code 0 once made a CI run stop half-way and look green."""
+    import threading
+
+    release = threading.Event()
+    service = _service(tmp_path, "      []", stop_timeout=0.5)
+
+    def slow_score(_db, _job_id):
+        release.wait(30)
+        return "ok", {}
+
+    service._job_score = slow_score
+    service.start()
+    try:
+        wait_until(lambda: "score" in " ".join(service._running), 20, what="the score job to start")
+        service.stop("test over")
+        assert service.finish() == 0  # returned: the test process is still here
+    finally:
+        release.set()
