@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage import Mention
+from storage.mentions import LINKED_BY_IMPORT
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -234,6 +235,7 @@ def _row_to_mention(row: dict, columns: ColumnMap, source: str,
         title=row.get(columns.title),
         lang=row.get(columns.lang),
         watches=watches,
+        linked_by=LINKED_BY_IMPORT,  # linked to --watch unchecked: `rematch` leaves such links
     )
     try:
         return mention.normalized()

@@ -2,7 +2,11 @@
 
 Collectors, spiders and imports all yield `Mention` objects; `save_mentions` validates them, writes
 them in batches (each batch one transaction), never duplicates a (source, external_id) pair, and
-links each stored mention to every watch it matched.
+links each stored mention to every watch it matched. A link records how it was made
+(`mention_watches.linked_by`): 'query' when a collector matched the watch's query (the column's
+default, so the collectors' insert does not name it), 'import' when `mentionwatch import --watch`
+linked a row of a file (`Mention.linked_by`); `mentionwatch rematch` re-applies queries to the first
+kind only.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ MAX_SQLITE_INTEGER = 2**63 - 1  # SQLite INTEGER is a signed 64-bit number
 # unit): they would stretch every chart and report over centuries, so they are rejected.
 EARLIEST_CREATED_AT = "1990-01-01T00:00:00Z"
 FUTURE_ALLOWANCE = dt.timedelta(days=1)  # clocks and time zones of sources differ a little
+LINKED_BY_QUERY = "query"  # how a watch link was made (mention_watches.linked_by)
+LINKED_BY_IMPORT = "import"
 
 _COLUMNS = (
     "source", "external_id", "url", "author", "author_reach",
@@ -53,6 +59,7 @@ class Mention:
     watches: tuple[str, ...] = field(default_factory=tuple)
     checked: bool = field(default=False, repr=False, compare=False)  # already normalized
     cut: bool = field(default=False, repr=False, compare=False)  # normalizing cut its text to MAX_TEXT_CHARS
+    linked_by: str = field(default=LINKED_BY_QUERY, repr=False, compare=False)  # or LINKED_BY_IMPORT
 
     def normalized(self) -> "Mention":
         """A copy with every field checked and in stored form; ValueError names the bad field."""
@@ -61,7 +68,8 @@ class Mention:
         (source, external_id, url, author, author_reach, title, text, lang, rating,
          created_at) = self.stored_row()
         return Mention(source, external_id, text, created_at, url, author, author_reach, title,
-                       lang, rating, self.stored_watches(), checked=True, cut=len(text) < len(self.text))
+                       lang, rating, self.stored_watches(), checked=True, cut=len(text) < len(self.text),
+                       linked_by=self.linked_by)
 
     def stored_row(self, latest_created_at: str | None = None) -> tuple:
         """The row as stored, in _COLUMNS order, after checking every field (ValueError if bad).
@@ -191,7 +199,7 @@ def _latest_allowed_in_minute(minute: int) -> str:
 
 def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
     result = SaveResult()
-    rows, watches_of = [], {}
+    rows, watches_of, imported_of = [], {}, {}  # (source, external_id) -> watches, by how linked
     latest = latest_allowed_created_at()
     for position, mention in enumerate(batch):
         try:
@@ -208,7 +216,8 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
             result.cut += 1
         if watches:
             key = (row[0], row[1])  # (source, external_id)
-            watches_of[key] = watches_of.get(key, ()) + watches
+            links = watches_of if mention.linked_by == LINKED_BY_QUERY else imported_of
+            links[key] = links.get(key, ()) + watches
     if not rows:
         return result
     now = utc_now_iso()
@@ -235,6 +244,8 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
         result.inserted = len(new_ids)
         if watches_of:
             _link_watches(conn, watches_of, new_ids, now)
+        if imported_of:
+            _link_imported(conn, imported_of, new_ids, now)
     result.present = len(rows) - result.inserted
     if result.forgotten:
         log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)
@@ -257,6 +268,22 @@ def _link_watches(conn, watches_of: dict, new_ids: list, now: str) -> None:
         [(watch, now, source, external_id)
          for (source, external_id), watches in watches_of.items() for watch in watches])
 
+
+def _link_imported(conn, watches_of: dict, new_ids: list, now: str) -> None:
+    """Like _link_watches, for links an import makes: recorded as 'import', also when the mention
+    was already linked to the watch by a query (the file is what the analyst chose to bring in)."""
+    links = [(watch, mention_id, now) for source, external_id, mention_id in new_ids
+             for watch in watches_of.pop((source, external_id), ())]
+    conn.executemany(_IMPORT_LINK + "VALUES (?, ?, ?, 'import')" + _AS_IMPORT, links)
+    conn.executemany(  # what is left was already stored before this batch
+        _IMPORT_LINK + "SELECT ?, id, ?, 'import' FROM mentions WHERE source = ? AND external_id = ?"
+        + _AS_IMPORT,
+        [(watch, now, source, external_id)
+         for (source, external_id), watches in watches_of.items() for watch in watches])
+
+
+_IMPORT_LINK = "INSERT INTO mention_watches (watch, mention_id, matched_at, linked_by) "
+_AS_IMPORT = " ON CONFLICT (watch, mention_id) DO UPDATE SET linked_by = 'import'"
 
 _INSERT_MENTION = (
     f"INSERT OR IGNORE INTO mentions ({', '.join(_COLUMNS)}, fetched_at) "

@@ -352,3 +352,18 @@ def m013_mastodon_full_accounts(db: Database) -> None:
         if host:
             updates.append((f"{author}@{host}", mention_id))
     db.conn.executemany("UPDATE mentions SET author = ? WHERE id = ?", updates)
+
+
+@migrations()
+def m014_link_origin(db: Database) -> None:
+    """How each watch link was made (`linked_by`): 'query' (a collector matched the watch's query)
+    or 'import' (`mentionwatch import --watch`, which links every row of the file unchecked).
+    `mentionwatch rematch` applies an edited query to the first kind only.
+
+    The column's default is 'query', so the collectors' insert does not name it. Links stored before
+    this migration get NULL: whether an import made them is not known (rematch treats them as query
+    links and counts them apart)."""
+    # db.execute, not executescript (which commits first): both steps stay in the migration's transaction
+    db.execute("ALTER TABLE mention_watches ADD COLUMN linked_by TEXT DEFAULT 'query' "
+               "CHECK (linked_by IN ('query', 'import'))")
+    db.execute("UPDATE mention_watches SET linked_by = NULL")

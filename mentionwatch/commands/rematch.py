@@ -1,0 +1,124 @@
+"""The `rematch` command: apply the watches' current queries to the mentions already stored, after
+showing what would change (the work is done in storage/rematch.py)."""
+from __future__ import annotations
+
+import time
+
+import click
+
+from mentionwatch.app import App, UserMistake, main, pass_app
+from mentionwatch.terminal import terminal_safe
+
+EXAMPLE_CHARS = 80
+
+
+@main.command()
+@click.option("--watch", "watches", multiple=True,
+              help="Only this watch (repeatable) [default: every watch in the watchlist].")
+@click.option("--yes", is_flag=True, help="Apply. Without it, only say what would change.")
+@pass_app
+def rematch(app: App, watches: tuple[str, ...], yes: bool) -> None:
+    """Apply each watch's current query to the mentions already stored. Examples:
+
+    \b
+      mentionwatch rematch                  # shows what would change, with example posts
+      mentionwatch rematch --watch acme --yes
+
+    A mention linked to the watch that its query no longer matches (an `exclude` added) is
+    unlinked from it; a stored mention it now matches (a widened query) is linked. The mentions
+    themselves stay. Links made by `import --watch` are kept, and so are the posts behind alerts.
+    """
+    from storage.rematch import WatchRule, apply_rematch, plan_rematch
+
+    rules = [WatchRule.of(watch) for watch in _chosen_watches(app, watches)]
+    started = time.monotonic()
+    plan = plan_rematch(app.db, rules)
+    if not yes:
+        for changes in plan.watches:
+            click.echo("\n".join(_preview_lines(changes)))
+        click.echo(_read_line(plan, time.monotonic() - started))
+        click.echo("Nothing is changed yet: run the same command with --yes to apply.")
+        return
+    apply_rematch(app.db, plan)
+    for changes in plan.watches:
+        click.echo(_done_line(changes))
+    click.echo(_read_line(plan, time.monotonic() - started))
+
+
+def _chosen_watches(app: App, names: tuple[str, ...]) -> list:
+    """The watches named (each must be in the watchlist), else every watch of the watchlist."""
+    for name in names:
+        app.require_configured_watch(name)
+    configured = app.config.watches
+    if not configured:
+        raise UserMistake(f"no watches in {app.config_path}: nothing to match stored mentions against")
+    chosen = set(names)
+    return [watch for watch in configured if not chosen or watch.name in chosen]
+
+
+def _preview_lines(changes) -> list[str]:
+    if not (changes.unlink or changes.link):
+        return [f"{changes.watch}: nothing to change.", *_kept_lines(changes, "would stay")]
+    lines = [f"{changes.watch}: would unlink {_mentions(len(changes.unlink))} its query no longer "
+             f"matches{_unknown_origin(changes)}, and link {_mentions(len(changes.link))} it now matches."]
+    lines += _examples("unlink", changes.unlink_examples, len(changes.unlink))
+    lines += _examples("link", changes.link_examples, len(changes.link))
+    lines += _kept_lines(changes, "would stay")
+    return lines
+
+
+def _unknown_origin(changes) -> str:
+    count = changes.unlink_of_unknown_origin
+    if not count:
+        return ""
+    return (f" ({count} of them linked before mentionwatch recorded how links are made: an "
+            "import --watch made before then is unlinked too, if its posts do not match)")
+
+
+def _examples(verb: str, examples, total: int) -> list[str]:
+    if not examples:
+        return []
+    lines = [f"  {verb}, e.g. (id, source, text):"]
+    for example in examples:
+        lines.append(f"    {example.mention_id}  {terminal_safe(example.source)}  "
+                     f"{terminal_safe(example.text[:EXAMPLE_CHARS])}")
+    if total > len(examples):
+        lines.append(f"    ... and {total - len(examples):,} more")
+    return lines
+
+
+def _kept_lines(changes, verb: str) -> list[str]:
+    """What rematch leaves for this watch, and why; `verb`: 'would stay' or 'stayed'."""
+    lines = []
+    if changes.imports_kept:
+        lines.append(f"  {_links(changes.imports_kept)} made by 'mentionwatch import --watch "
+                     f"{changes.watch}' that the query does not match {verb} (an import is not checked "
+                     "against the query).")
+    for source, count in sorted(changes.left_alone.items()):
+        lines.append(f"  {_mentions(count)} from {terminal_safe(source)} {verb} linked "
+                     f"(collected with options.match_query: false, not by the query).")
+    if changes.alerts:
+        ids = ", ".join(f"#{alert_id}" for alert_id in sorted(changes.alerts))
+        lines.append(f"  {_mentions(sum(changes.alerts.values()), 'unlinked post')} {verb} behind "
+                     f"alert{'s' if len(changes.alerts) > 1 else ''} {ids} (an alert keeps the posts "
+                     "it was raised on).")
+    return lines
+
+
+def _done_line(changes) -> str:
+    line = f"{changes.watch}: unlinked {_mentions(changes.unlinked)}, linked {_mentions(changes.linked)}."
+    return "\n".join([line, *_kept_lines(changes, "stayed")])
+
+
+def _read_line(plan, seconds: float) -> str:
+    return (f"{plan.mentions_read:,} stored mention{'s' if plan.mentions_read != 1 else ''} matched against "
+            f"the quer{'ies' if len(plan.watches) != 1 else 'y'} of {len(plan.watches)} "
+            f"watch{'es' if len(plan.watches) != 1 else ''} in {seconds:.1f} s.")
+
+
+def _mentions(count: int, noun: str = "mention") -> str:
+    return f"1 {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def _links(count: int) -> str:
+    return "1 link" if count == 1 else f"{count:,} links"
