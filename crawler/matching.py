@@ -100,11 +100,19 @@ def in_languages(query: Query, lang: str | None) -> bool:
 def matches_query(query: Query, text: str, lang: str | None = None, title: str | None = None) -> bool:
     """True when the post satisfies the query: a phrase or an `any` term, every `all` term, no
     exclusion, and (when both sides know it) one of the query's languages."""
+    return in_languages(query, lang) and matches_folded(query, folded_post(text, title), lang)
+
+
+def folded_post(text: str, title: str | None = None) -> str:
+    """A post's title and text folded for matching, once for any number of queries."""
+    folded = normalize_text(text)
+    return normalize_text(title) + _FIELD_BREAK + folded if title else folded
+
+
+def matches_folded(query: Query, folded: str, lang: str | None = None) -> bool:
+    """`matches_query` for a post already folded with `folded_post`."""
     if not in_languages(query, lang):
         return False
-    folded = normalize_text(text)
-    if title:
-        folded = normalize_text(title) + _FIELD_BREAK + folded
     if any(contains_term(folded, term) for term in query.exclude):
         return False
     if query.all and not all(contains_term(folded, term) for term in query.all):

@@ -2,8 +2,8 @@
 
 Collectors match a post against its watch's query once, when they store it; editing the query
 later changes only what is collected from then on. `plan_rematch` reads every stored mention and
-matches it with `crawler.matching.matches_query`, the call the collectors make, against each
-chosen watch's current query; `apply_rematch` then
+matches it as the collectors do (`crawler.matching`: the post folded once, then tried against each
+chosen watch's current query); `apply_rematch` then
 
 * unlinks from the watch the mentions linked to it that the query no longer matches (only their
   `mention_watches` row goes: the mention, its scores, its triage mark and its other watches stay),
@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from crawler.matching import matches_query
+from crawler.matching import folded_post, matches_folded
 from storage.db import utc_now_iso
 from storage.mentions import LINKED_BY_IMPORT
 
@@ -102,8 +102,9 @@ def plan_rematch(db, rules: Iterable[WatchRule], *, chunk: int = READ_CHUNK) -> 
         if not rows:
             break
         links = _links_between(db, [rule.name for rule in rules], rows[0][0], rows[-1][0])
+        folded = [folded_post(text, title) for _id, _source, title, text, _lang in rows]  # once for all watches
         for rule, changes in zip(rules, plan.watches):
-            _match_rows(rule, changes, rows, links)
+            _match_rows(rule, changes, rows, folded, links)
         plan.mentions_read += len(rows)
         last_id = rows[-1][0]
     for changes in plan.watches:
@@ -118,15 +119,15 @@ def _links_between(db, watches: list[str], first_id: int, last_id: int) -> dict[
         "AND watch IN (SELECT value FROM json_each(?))", [first_id, last_id, json.dumps(watches)])}
 
 
-def _match_rows(rule: WatchRule, changes: WatchChanges, rows: list[tuple], links: dict) -> None:
-    """Sort one chunk of mentions into the watch's changes."""
-    for mention_id, source, title, text, lang in rows:
+def _match_rows(rule: WatchRule, changes: WatchChanges, rows: list[tuple], folded: list[str], links: dict) -> None:
+    """Sort one chunk of mentions (and their folded texts) into the watch's changes."""
+    for (mention_id, source, title, text, lang), folded_text in zip(rows, folded):
         linked_by = links.get((mention_id, rule.name), _NOT_LINKED)
         if source in rule.unqueried_sources:
             if linked_by is not _NOT_LINKED:
                 changes.left_alone[source] += 1
             continue
-        matched = matches_query(rule.query, text, lang=lang, title=title)
+        matched = matches_folded(rule.query, folded_text, lang=lang)
         if matched and linked_by is _NOT_LINKED:
             changes.link.append(mention_id)
             _keep_example(changes.link_examples, mention_id, source, title, text)
