@@ -398,3 +398,23 @@ def test_an_erasure_stopped_between_batches_keeps_out_what_it_erased_and_says_so
     assert db.execute("SELECT mentions FROM erasures").fetchone()[0] == 3
     assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 4
     assert save_mentions(db, posts).forgotten == 7  # the author is kept out from the first batch on
+
+
+def test_one_post_behind_two_alerts_is_counted_per_alert(tmp_path, cli):
+    """One erased post quoted by alerts #1 and #2 is one post each, not '2 posts' in all."""
+    csv = tmp_path / "m.csv"
+    csv.write_text("id,text,created_at\n1,acme is bad,2025-03-01T10:00:00Z\n", encoding="utf-8")
+    db_path = tmp_path / "cli.db"
+    assert cli("--db", str(db_path), "import", str(csv)).exit_code == 0
+    db = open_db(db_path)
+    with db.conn:
+        for _ in range(2):
+            alert_id = db.execute(
+                "INSERT INTO alerts (watch, rule, severity, window_start, window_end, opened_at, updated_at) "
+                "VALUES ('acme', 'spike', 'low', '2025-03-01T10:00:00Z', '2025-03-01T11:00:00Z', "
+                "'2025-03-01T11:00:00Z', '2025-03-01T11:00:00Z')").lastrowid
+            db.execute("INSERT INTO alert_mentions (alert_id, mention_id, rank) VALUES (?, 1, 1)", [alert_id])
+    db.close()
+    done = cli("--db", str(db_path), "forget", "1", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "Alerts lost posts from their explanations: #1 1 post, #2 1 post." in done.output

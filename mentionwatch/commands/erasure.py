@@ -182,11 +182,13 @@ def _kept_out_text(selection, verb: str = "are") -> str:
 def _alerts_text(plan, mood: str = "") -> str:
     if not plan.alerts:
         return ""
-    ids = ", ".join(f"#{alert_id}" for alert_id in sorted(plan.alerts))
     verb = "would lose" if mood == "would" else "lost"
-    several = len(plan.alerts) > 1
-    return (f" Alert{'s' if several else ''} {ids} {verb} {_mentions(sum(plan.alerts.values()), 'post')} "
-            f"from {'their' if several else 'its'} explanation{'s' if several else ''}.")
+    if len(plan.alerts) == 1:
+        [(alert_id, count)] = plan.alerts.items()
+        return f" Alert #{alert_id} {verb} {_mentions(count, 'post')} from its explanation."
+    # per alert: one post behind two alerts is one post, not two
+    each = ", ".join(f"#{alert_id} {_mentions(plan.alerts[alert_id], 'post')}" for alert_id in sorted(plan.alerts))
+    return f" Alerts {verb} posts from their explanations: {each}."
 
 
 def _mentions(count: int, noun: str = "mention") -> str:
