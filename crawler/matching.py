@@ -66,8 +66,11 @@ def normalize_text(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _term_pattern(term: str) -> re.Pattern:
+def _term_pattern(term: str) -> re.Pattern | None:
+    """The term's pattern; None for a term that folds to nothing (it would match anywhere)."""
     folded = normalize_text(term).strip()
+    if not folded:
+        return None
     escaped = r"\s+".join(re.escape(part) for part in folded.split())
     if _CJK.search(folded):
         return re.compile(escaped)
@@ -77,7 +80,8 @@ def _term_pattern(term: str) -> re.Pattern:
 
 def contains_term(folded_text: str, term: str) -> bool:
     """Whether already-normalized text contains the term (or phrase) as a whole word."""
-    return bool(term.strip()) and _term_pattern(term).search(folded_text) is not None
+    pattern = _term_pattern(term)
+    return pattern is not None and pattern.search(folded_text) is not None
 
 
 def wanted(query: Query, text: str, *, lang: str | None = None, title: str | None = None,

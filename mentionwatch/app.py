@@ -20,7 +20,8 @@ import click
 
 from mentionwatch.cli_types import fits_sqlite
 from mentionwatch.config import (
-    CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, Config, ConfigError, load_config,
+    CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, KEEP_UNSET_IN_SOURCES, Config, ConfigError,
+    load_config,
 )
 from storage.db import database_problem
 
@@ -65,7 +66,8 @@ class App:
         """The validated watchlist; a missing default file means an empty watchlist."""
         if not self.config_path.exists() and not self.config_path_given and CONFIG_ENV not in os.environ:
             return Config()
-        return load_config(self.config_path, keep_unset_env=not self.needs_source_secrets)
+        keep = False if self.needs_source_secrets else KEEP_UNSET_IN_SOURCES
+        return load_config(self.config_path, keep_unset_env=keep)
 
     @property
     def has_config_file(self) -> bool:

@@ -72,14 +72,18 @@ _YAML_TRUTH = ("YAML reads a bare yes, no, on, off, true or false as {value}: pu
 
 
 def _query_term(value: object) -> str:
-    """One term of a query: text that is not blank. A number (`3M` is text, `7` is not) becomes its
-    text; a YAML truth value is refused with a hint, since `On` or `no` was meant as a word."""
+    """One term of a query: text that matching does not fold to nothing. A YAML truth value or
+    number is refused with a hint: `On`, `no` or `007` was meant as a word (and YAML would have
+    turned 007 into 7, 3.10 into 3.1)."""
     if isinstance(value, bool):
         raise ValueError(_YAML_TRUTH.format(value=str(value).lower()))
     if isinstance(value, (int, float)):
-        value = str(value)
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("a term cannot be blank")
+        raise ValueError(f"YAML reads a bare {value} as a number: put the term in quotes ('{value}')")
+    if isinstance(value, str):
+        from crawler.matching import normalize_text  # matching imports this module
+
+        if not normalize_text(value).strip():
+            raise ValueError("a term cannot be blank (signs that matching ignores, such as ™, do not count)")
     return value
 
 
@@ -186,6 +190,8 @@ class SourceConfig(_Strict):
     def _absolute_base_url(cls, value: str | None) -> str | None:
         from crawler.source_types import http_url_problem
 
+        if _holds_unset_variable(value):  # read without the sources' secrets (see load_config)
+            return value
         problem = None if value is None else http_url_problem(value)
         if problem:
             raise ValueError(problem)
@@ -196,6 +202,8 @@ class SourceConfig(_Strict):
         """A misspelt option or a bad value of an API source is reported when the watchlist is read."""
         from crawler.source_types import POLLER_TYPES, OptionProblem, check_api_options
 
+        if _holds_unset_variable(self.options):  # read without the sources' secrets (see load_config)
+            return self
         if self.type in POLLER_TYPES:
             try:
                 check_api_options(self.type, self.options, has_base_url=self.base_url is not None)
@@ -208,7 +216,7 @@ class SourceConfig(_Strict):
     @model_validator(mode="after")
     def _spider_options_valid(self) -> "SourceConfig":
         """A typo in a spider's selectors is reported when the watchlist is read, not at crawl time."""
-        if self.type in ("reviews", "sitemap"):
+        if self.type in ("reviews", "sitemap") and not _holds_unset_variable(self.options):
             from crawler.spiders.options import OptionsError, parse_options  # Scrapy only for these
 
             try:
@@ -216,6 +224,18 @@ class SourceConfig(_Strict):
             except OptionsError as exc:  # placed at the option (or list item): its own line
                 raise _error_at(("options", *exc.location), exc.message, None) from None
         return self
+
+
+def _holds_unset_variable(value: Any) -> bool:
+    """Whether a setting still holds a `${NAME}` after interpolation: its variable was unset and the
+    watchlist was read for a command that polls no source, so the value cannot be checked."""
+    if isinstance(value, str):
+        return _ENV_REFERENCE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_unset_variable(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_unset_variable(item) for item in value)
+    return False
 
 
 def _option_error(location: tuple, message: str, value: Any) -> ValidationError:
@@ -537,13 +557,17 @@ class Config(_Strict):
         return self.alerts.model_copy(update=changed)
 
 
-def load_config(path: str | Path, *, keep_unset_env: bool = False) -> Config:
+KEEP_UNSET_IN_SOURCES = "sources"
+
+
+def load_config(path: str | Path, *, keep_unset_env: bool | str = False) -> Config:
     """Read, interpolate and validate a watchlist file. Raises ConfigError with one clear line.
 
-    With `keep_unset_env`, a `${NAME}` in a source's settings whose variable is not set stays as
-    written instead of being an error: for the commands that never poll a source (`status`,
-    `report`, `search` …), which may run without the service's secrets. Elsewhere (the database's
-    path, say) it is still an error.
+    With `keep_unset_env=KEEP_UNSET_IN_SOURCES`, a `${NAME}` in a source's settings whose variable
+    is not set stays as written (and unchecked) instead of being an error: for the commands that
+    never poll a source (`report`, `search` …), which may run without the service's secrets;
+    elsewhere (the database's path, say) it is still an error. With `keep_unset_env=True` it stays
+    anywhere: for `status`, a health check run from any shell.
     """
     path = Path(path)
     try:
@@ -555,7 +579,7 @@ def load_config(path: str | Path, *, keep_unset_env: bool = False) -> Config:
     return parse_config(text, path, keep_unset_env=keep_unset_env)
 
 
-def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bool = False) -> Config:
+def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bool | str = False) -> Config:
     """Validate watchlist text; relative paths (database, url_file, a model folder) are taken from the file's folder."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -610,7 +634,7 @@ def _in_a_source(location: tuple) -> bool:
     return location[:1] == ("watches",) and location[2:3] == ("sources",)
 
 
-def _interpolate(value: Any, location: tuple, keep_unset: bool = False) -> Any:
+def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) -> Any:
     if isinstance(value, dict):
         return {k: _interpolate(v, (*location, k), keep_unset) for k, v in value.items()}
     if isinstance(value, list):
@@ -619,7 +643,7 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool = False) -> Any:
         def replace(match: re.Match) -> str:
             name = match.group(1)
             if name not in os.environ:
-                if keep_unset and _in_a_source(location):
+                if keep_unset is True or (keep_unset == KEEP_UNSET_IN_SOURCES and _in_a_source(location)):
                     return match.group(0)
                 raise _MissingEnv(name, location)
             remember_secrets([os.environ[name]])  # hidden in logs and stored errors from now on
@@ -745,9 +769,10 @@ def _deepest_node(node: yaml.Node | None, location: tuple) -> yaml.Node | None:
 
 
 def _yaml_truth_hint(node: yaml.Node | None, location: tuple, given: object) -> str | None:
-    """For text that YAML read as true/false (a watch named `on`, a term `No`): the hint to quote it."""
+    """For text that YAML read as true/false or a number (a watch named `on`, a term `No` or `007`):
+    the hint to quote it, in the file's own spelling."""
     scalar = _deepest_node(node, location)
-    if not isinstance(given, bool) or not isinstance(scalar, yaml.ScalarNode):
+    if not isinstance(given, (bool, int, float)) or not isinstance(scalar, yaml.ScalarNode):
         return None
-    return (f"YAML reads a bare {scalar.value} as {str(given).lower()}: put it in quotes "
-            f"('{scalar.value}') to mean the word")
+    read_as = str(given).lower() if isinstance(given, bool) else f"the number {given}"
+    return f"YAML reads a bare {scalar.value} as {read_as}: put it in quotes ('{scalar.value}') to mean the text"

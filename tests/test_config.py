@@ -119,8 +119,10 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
      r"w\.yaml:4: watches\[0\]\.query\.any\[1\]: YAML reads a bare On as true: put it in quotes \('On'\)"),
     ("watches:\n  - name: a\n    query:\n      any: [x]\n      languages: [No]\n",
      r"w\.yaml:5: watches\[0\]\.query\.languages\[0\]: YAML reads a bare No as false"),
+    ("watches:\n  - name: a\n    query:\n      any: [x, 007]\n",
+     r"w\.yaml:4: watches\[0\]\.query\.any\[1\]: YAML reads a bare 007 as the number 7: put it in quotes \('007'\)"),
     ("watches:\n  - name: a\n    query:\n      any: [x, '  ']\n",
-     r"w\.yaml:4: watches\[0\]\.query\.any\[1\]: a term cannot be blank$"),
+     r"w\.yaml:4: watches\[0\]\.query\.any\[1\]: a term cannot be blank \(signs that matching"),
     ("watches:\n  - name: a\n    query:\n      any: [x]\n      languages: [en, Englisch]\n",
      r"w\.yaml:5: watches\[0\]\.query\.languages\[1\]: 'Englisch' is not a language code"),
     ("alerts:\n  thresholds:\n    - count: 2.5\n", r"w\.yaml:3: alerts\.thresholds\[0\]\.count: Input should be a valid integer"),
@@ -208,6 +210,10 @@ watches:
     sources:
       - type: rss
         options: {urls: ["https://feeds.example.com/acme?key=${MW_UNSET_FEED_KEY}"]}
+      - type: rss
+        options: {urls: ["${MW_UNSET_FEED_KEY}"]}
+      - type: mastodon
+        base_url: ${MW_UNSET_FEED_KEY}
 """
 
 
@@ -232,3 +238,17 @@ def test_an_unset_variable_outside_the_sources_is_still_an_error(cli, tmp_path, 
     result = cli("stats")
     assert result.exit_code == 2
     assert "database: environment variable MW_UNSET_DATA_DIR is not set" in result.stderr
+
+
+def test_status_reads_a_watchlist_whose_variables_are_unset_anywhere(cli, tmp_path, monkeypatch):
+    """`status` is a health check run from any shell: an unset variable (a systemd credentials
+    folder, say) is no watchlist mistake there."""
+    from storage import open_db
+
+    monkeypatch.delenv("MW_UNSET_CREDENTIALS", raising=False)
+    (tmp_path / "mentionwatch.yaml").write_text(
+        "notifications:\n  - {name: team, url_file: ${MW_UNSET_CREDENTIALS}/team.url}\n"
+        "watches:\n  - name: acme\n    query: {any: [acme]}\n")
+    open_db(tmp_path / "mentionwatch.db").close()
+    result = cli("status")
+    assert "environment variable MW_UNSET_CREDENTIALS is not set" not in result.output

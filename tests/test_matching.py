@@ -92,5 +92,14 @@ def test_a_query_that_could_match_nothing_is_refused(query, message):
         Query(**query)
 
 
-def test_a_number_in_a_query_is_its_text():
-    assert Query(any=[7, "3M"]).any == ["7", "3M"]
+@pytest.mark.parametrize("term", [7, 3.10])
+def test_a_number_in_a_query_is_refused_not_rewritten(term):
+    """YAML reads 007 as 7 and 3.10 as 3.1: taken as text, the watch would match other posts."""
+    with pytest.raises(ValueError, match="as a number: put the term in quotes"):
+        Query(any=[term])
+
+
+def test_a_term_that_folds_to_nothing_is_refused():
+    with pytest.raises(ValueError, match="a term cannot be blank"):
+        Query(any=["™"])
+    assert Query(any=["3M"]).any == ["3M"]
