@@ -14,5 +14,10 @@ if [ ! -e "$finished" ]; then
   echo "scripts/test.sh: the test run stopped before its end (no pytest summary): counted as a failure" >&2
   exit 1
 fi
+recorded="$(cat "$finished")"
 rm -f "$finished"
+if [ "$status" = 0 ] && [ "$recorded" != 0 ]; then  # the process was ended after a failing session
+  echo "scripts/test.sh: pytest finished with status $recorded but the process exited 0: counted as a failure" >&2
+  exit "$recorded"
+fi
 exit "$status"
