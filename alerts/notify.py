@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerts.detector import severity_rank
-from mentionwatch.logging_setup import redact
+from mentionwatch.logging_setup import REDACTED, redact
 from storage.timeutil import from_iso, to_iso
 
 log = logging.getLogger(__name__)
@@ -468,16 +468,22 @@ def _send_one(db, target, target_name: str, alert_id: int, state: str) -> Delive
 
 
 def _without_address(error: str | None, url: str, target_name: str) -> str | None:
-    """apprise's reason names the host it sent to ('… sending JSON notification to hooks.acme.com'):
-    the URL is a secret (for Slack its first token is in the host's place), so the error says the
-    notification's name instead."""
+    """apprise's reason names parts of the URL ('… sending JSON notification to hooks.acme.com',
+    "… to topic 'acme-alerts-7f3k'"): the URL is a secret (a Slack token stands in the host's place,
+    an ntfy topic in the path), so the host is named by the notification and the rest hidden."""
+    if error is None or "://" not in url:
+        return error
     try:
-        host = urllib.parse.urlsplit(url.strip()).hostname if "://" in url else None
-    except ValueError:  # not readable as a URL: apprise will not have quoted a host either
+        parts = urllib.parse.urlsplit(url.strip())
+        host, user, password = parts.hostname, parts.username, parts.password
+    except ValueError:  # not readable as a URL: apprise will not have quoted parts of it either
         return error
-    if error is None or not host or len(host) < 4:
-        return error
-    return re.sub(re.escape(host), f"the address of {target_name!r}", error, flags=re.IGNORECASE)
+    hidden = [(host, f"the address of {target_name!r}")]
+    hidden += [(part, REDACTED) for part in (user, password, *parts.path.split("/"))]
+    for secret, shown in sorted(hidden, key=lambda pair: -len(pair[0] or "")):
+        if secret and len(secret) >= 4:
+            error = re.sub(re.escape(urllib.parse.unquote(secret)), shown, error, flags=re.IGNORECASE)
+    return error
 
 
 def _stated_state(db, alert_id: int, state: str) -> str:

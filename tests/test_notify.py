@@ -777,3 +777,17 @@ def test_a_failed_send_stores_no_part_of_the_address(db, monkeypatch):
     assert status == "failed"
     assert "localhost" not in error and SECRET not in error
     assert "the address of 'ops'" in error
+
+
+def test_a_failed_send_stores_no_ntfy_topic(db, webhook, monkeypatch):
+    """On ntfy the topic works as a password; apprise's reason quotes it."""
+    topic = "acme-alerts-7f3k2q"
+    monkeypatch.setenv("MW_HOOK", f"ntfy://127.0.0.1:{webhook.port}/{topic}")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    webhook.status = 500
+    assert send_pending(db, config, now=NOW).failed == 1
+    [(_target, _state, status, _attempts, error, _retry_at)] = rows(db)
+    assert status == "failed" and error
+    assert topic not in error and "127.0.0.1" not in error
