@@ -86,6 +86,24 @@ def test_open_alerts_are_those_open_at_the_end_of_the_period(cli, tmp_path):
     assert "opened before the end of the period and not resolved by then" in page
 
 
+def test_the_default_period_holds_an_alert_opened_after_the_newest_post(cli, tmp_path):
+    """Detection opens an alert a few minutes after the posts behind it: a report with no --until
+    must still count it as open (it once said 0 beside the listed live alert)."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    db = open_db(tmp_path / "live.db")
+    save_mentions(db, [Mention("hackernews", str(i), "acme is broken again",
+                               (now - dt.timedelta(minutes=60 - i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                               watches=("acme",)) for i in range(50)])  # the newest 11 minutes ago
+    _insert_alert(db, "acme", (now - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    db.conn.commit()
+    db.close()
+    result = cli("--db", tmp_path / "live.db", "report", "--watch", "acme", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    row = page[page.index('<tr><td><a href="#watch-acme">'):].split("</tr>")[0]
+    assert row.endswith('<td class="num">1</td>')
+
+
 # ------------------------------------------------------------------ 2. alert numbers readable
 
 def test_alert_numbers_overprint_nothing_and_every_alert_is_named():

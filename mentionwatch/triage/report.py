@@ -146,13 +146,23 @@ def _known_watches(db, configured: list[str]) -> list[str]:
 
 def _default_end(db, watches: list[str]) -> tuple[str, str | None]:
     """(until, newest) when --until is not given: just after the newest mention of these
-    watches, or of any watch when they have none yet (a watch just added to the watchlist), or
-    now when the database has no mention at all (newest is then None)."""
+    watches (or their latest alert's opening, when later), or of any watch when they have none yet
+    (a watch just added to the watchlist), or now when the database has no mention at all (newest
+    is then None)."""
     for chosen in (watches, None):
         newest = _newest(db, chosen)
         if newest is not None:
-            return to_iso(from_iso(newest) + dt.timedelta(seconds=1)), newest
+            # an alert is opened by a run a few minutes after the posts behind it: the period holds it
+            last = max(newest, _latest_opening(db, watches) or newest)
+            return to_iso(from_iso(last) + dt.timedelta(seconds=1)), newest
     return utc_now_iso(), None
+
+
+def _latest_opening(db, watches: list[str]) -> str | None:
+    """When the latest alert of these watches opened (None without alerts), never after now."""
+    latest = db.execute(f"SELECT max(opened_at) FROM alerts WHERE watch IN ({', '.join('?' * len(watches))})",
+                        watches).fetchone()[0]
+    return min(latest, utc_now_iso()) if latest else None
 
 
 def _newest(db, watches: list[str] | None) -> str | None:
