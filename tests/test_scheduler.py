@@ -682,6 +682,12 @@ def test_a_database_damaged_under_the_service_stops_it(tmp_path, caplog):
     _stand_in_bodies(service, [])
     service.start()
     try:
+        # the source's first poll (a closed port: it fails at once) must be over before the file is
+        # damaged, or it too logs the damage, as a job error
+        watcher = open_db(service.db_path, migrate=False)
+        wait_until(lambda: watcher.execute("SELECT count(*) FROM crawl_runs WHERE finished_at IS NOT NULL")
+                   .fetchone()[0] >= 1, 30, what="the first poll")
+        watcher.close()
         service.scheduler.pause()
         other = open_db(service.db_path, migrate=False)
         other.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page read from the file from now on
