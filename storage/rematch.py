@@ -49,12 +49,26 @@ class WatchRule:
     name: str
     query: object  # mentionwatch.config.Query
     unqueried_sources: frozenset[str] = frozenset()  # collected with options.match_query: false
+    # the sources whose posts may be linked (None: any); the watch's own by default, since
+    # collection goes on linking only those: posts of other sources would count up to the
+    # rematch and stop there, a false step in the watch's baseline
+    linkable_sources: frozenset[str] | None = None
 
     @classmethod
-    def of(cls, watch) -> "WatchRule":
-        """The rule for a configured `mentionwatch.config.Watch`."""
+    def of(cls, watch, db=None) -> "WatchRule":
+        """The rule for a configured `mentionwatch.config.Watch`; with `db`, new links are limited
+        to the watch's own sources: its source types and the sources of the posts linked to it."""
         unqueried = {source.type for source in watch.sources if source.options.get("match_query") is False}
-        return cls(watch.name, watch.query, frozenset(unqueried))
+        linkable = None if db is None else frozenset(
+            {source.type for source in watch.sources} | _linked_sources(db, watch.name))
+        return cls(watch.name, watch.query, frozenset(unqueried), linkable)
+
+
+def _linked_sources(db, watch: str) -> set[str]:
+    """The sources of the posts linked to the watch."""
+    return {source for (source,) in db.execute(
+        "SELECT DISTINCT m.source FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+        "WHERE w.watch = ?", [watch])}
 
 
 @dataclass
@@ -76,6 +90,7 @@ class WatchChanges:
     unlink_of_unknown_origin: int = 0  # of `unlink`: links stored before linked_by was recorded
     imports_kept: int = 0  # import links the query does not match: kept
     left_alone: Counter = field(default_factory=Counter)  # source -> mentions not matched (match_query: false)
+    other_sources: Counter = field(default_factory=Counter)  # source -> matching posts not linked (not its own)
     unlink_examples: list[Example] = field(default_factory=list)
     link_examples: list[Example] = field(default_factory=list)
     alerts: Counter = field(default_factory=Counter)  # alert id -> unlinked posts behind it (they stay)
@@ -128,7 +143,9 @@ def _match_rows(rule: WatchRule, changes: WatchChanges, rows: list[tuple], folde
                 changes.left_alone[source] += 1
             continue
         matched = matches_folded(rule.query, folded_text, lang=lang)
-        if matched and linked_by is _NOT_LINKED:
+        if matched and linked_by is _NOT_LINKED and not _linkable(rule, source):
+            changes.other_sources[source] += 1
+        elif matched and linked_by is _NOT_LINKED:
             changes.link.append(mention_id)
             _keep_example(changes.link_examples, mention_id, source, title, text)
         elif not matched and linked_by == LINKED_BY_IMPORT:
@@ -137,6 +154,10 @@ def _match_rows(rule: WatchRule, changes: WatchChanges, rows: list[tuple], folde
             changes.unlink.append(mention_id)
             changes.unlink_of_unknown_origin += linked_by is None
             _keep_example(changes.unlink_examples, mention_id, source, title, text)
+
+
+def _linkable(rule: WatchRule, source: str) -> bool:
+    return rule.linkable_sources is None or source in rule.linkable_sources
 
 
 def _keep_example(examples: list[Example], mention_id: int, source: str, title: str | None, text: str) -> None:

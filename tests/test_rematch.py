@@ -91,6 +91,24 @@ def test_a_widened_query_links_a_post_stored_for_another_watch(cli, tmp_path):
     assert ("globex", 1, "query") in _links(tmp_path)
 
 
+def test_posts_of_a_source_the_watch_does_not_collect_from_are_linked_only_when_asked(cli, tmp_path):
+    """globex is read from reddit only: a hackernews post stored for acme that its widened query
+    matches would count up to the rematch and never after (collection goes on with reddit)."""
+    _watchlist(tmp_path, globex_terms="globex, anvil")
+    _store(tmp_path, [_post("h1", "the acme anvil broke", "acme", source="hackernews"),
+                      _post("r1", "globex says hi", "globex")])
+
+    preview = cli("rematch", "--watch", "globex")
+    assert "globex: nothing to change." in preview.output
+    assert "1 mention from hackernews, a source this watch does not collect from, matches its query" \
+        in preview.output
+    assert cli("rematch", "--watch", "globex", "--yes").exit_code == 0
+    assert _linked(tmp_path, "globex") == {"r1"}
+
+    assert cli("rematch", "--watch", "globex", "--any-source", "--yes").exit_code == 0
+    assert _linked(tmp_path, "globex") == {"r1", "h1"}
+
+
 def test_links_made_by_import_are_kept(cli, tmp_path):
     _watchlist(tmp_path)
     (tmp_path / "file.csv").write_text("id,text,created_at\nf1,nothing about any brand,2025-03-01T10:00:00Z\n"

@@ -15,9 +15,12 @@ EXAMPLE_CHARS = 80
 @main.command()
 @click.option("--watch", "watches", multiple=True,
               help="Only this watch (repeatable) [default: every watch in the watchlist].")
+@click.option("--any-source", is_flag=True,
+              help="Also link posts of sources the watch does not collect from (collection will not go on "
+                   "linking them).")
 @click.option("--yes", is_flag=True, help="Apply. Without it, only say what would change.")
 @pass_app
-def rematch(app: App, watches: tuple[str, ...], yes: bool) -> None:
+def rematch(app: App, watches: tuple[str, ...], any_source: bool, yes: bool) -> None:
     """Apply each watch's current query to the mentions already stored. Examples:
 
     \b
@@ -27,10 +30,12 @@ def rematch(app: App, watches: tuple[str, ...], yes: bool) -> None:
     A mention linked to the watch that its query no longer matches (an `exclude` added) is
     unlinked from it; a stored mention it now matches (a widened query) is linked. The mentions
     themselves stay. Links made by `import --watch` are kept, and so are the posts behind alerts.
+    Only posts of the watch's own sources are linked (its source types, and the sources of the
+    posts linked to it) unless --any-source is given.
     """
     from storage.rematch import WatchRule, apply_rematch, plan_rematch
 
-    rules = [WatchRule.of(watch) for watch in _chosen_watches(app, watches)]
+    rules = [WatchRule.of(watch, None if any_source else app.db) for watch in _chosen_watches(app, watches)]
     started = time.monotonic()
     plan = plan_rematch(app.db, rules)
     if not yes:
@@ -94,6 +99,10 @@ def _kept_lines(changes, verb: str) -> list[str]:
         lines.append(f"  {_links(changes.imports_kept)} made by 'mentionwatch import --watch "
                      f"{changes.watch}' that the query does not match {verb} (an import is not checked "
                      "against the query).")
+    for source, count in sorted(changes.other_sources.items()):
+        lines.append(f"  {_mentions(count)} from {terminal_safe(source)}, a source this watch does not collect "
+                     f"from, {'matches' if count == 1 else 'match'} its query: not linked (--any-source "
+                     f"links {'it' if count == 1 else 'them'}).")
     for source, count in sorted(changes.left_alone.items()):
         lines.append(f"  {_mentions(count)} from {terminal_safe(source)} {verb} linked "
                      f"(collected with options.match_query: false, not by the query).")
