@@ -210,3 +210,10 @@ def test_parse_items_drops_a_bad_optional_field_and_keeps_the_item(caplog):
 def test_storage_keeps_a_numeric_author_or_title_as_text():
     stored = Mention("test", "1", "text", "2024-05-01T00:00:00Z", author=42, title=3.5).normalized()
     assert (stored.author, stored.title) == ("42", "3.5")
+
+
+def test_an_xml_declaration_naming_an_unknown_encoding_is_a_problem_not_a_crash():
+    """Found by the fuzz test above (a spliced byte made 'utf-8' 'u-tf-8'): expat raised LookupError."""
+    problems: list[str] = []
+    assert AppStorePoller.parse(b'<?xml version="1.0" encoding="u-tf-8"?><feed/>', problems) == []
+    assert problems and "not XML" in problems[0]

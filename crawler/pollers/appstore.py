@@ -96,6 +96,9 @@ def _parse_xml(payload: bytes | str, problems: list[str] | None) -> list[Mention
     except ET.ParseError as exc:
         problems.append(f"appstore: not XML: {exc}")
         return []
+    except LookupError as exc:  # an encoding the XML declaration names that Python does not know
+        problems.append(f"appstore: not XML: {exc}")
+        return []
     entries = [_xml_entry(e) for e in root.iter(f"{_ATOM}entry")]
     return parse_items(entries, lambda e: _mention_from_xml(e), "appstore", problems)
 
