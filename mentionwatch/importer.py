@@ -3,30 +3,46 @@
 Rows become `Mention`s; a row that cannot become one is reported with its line number and reason,
 and the rest of the file is still imported. That includes a row with bytes that are not text in the
 file's encoding: they are read as lone surrogates ('surrogateescape') so the row can be found and
-rejected, instead of being changed silently into U+FFFD.
+rejected, instead of being changed silently into U+FFFD. A CSV quote that is never closed costs the
+line it opened on, not the rest of the file. What is read but not stored whole (a reach that is no
+number, an author that is a JSON object) is counted in `ImportNotes.warnings`.
 """
 from __future__ import annotations
 
 import codecs
 import csv
 import difflib
+import html
 import json
 import re
 import sys
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage import Mention
-from storage.mentions import LINKED_BY_IMPORT
+from storage.mentions import LINKED_BY_IMPORT, MAX_SQLITE_INTEGER
+from storage.timeutil import parse_file_timestamp
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 DEFAULT_ENCODING = "utf-8"
 MAX_SHOWN_COLUMNS = 100  # in the missing-column error; more are counted, not listed
 MAX_COLUMN_NAME_CHARS = 60
-_UNDECODED_BYTE = re.compile("[\udc80-\udcff]")  # what 'surrogateescape' makes of a bad byte
+# what 'surrogateescape' makes of a bad byte, and a lone surrogate in UTF-16 ('surrogatepass')
+_UNDECODED_BYTE = re.compile("[\ud800-\udfff]")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t", "|": "|"}  # --delimiter
+MAX_RECORD_LINES = 1_000  # a quoted field running over more lines is taken for an unclosed quote
+SNIFFED_BYTES = 65_536  # how much of the file tells its kind and encoding
+# 5.70306E+17: what Excel shows (and saves as CSV) for a long number such as a tweet id
+_EXCEL_SHORTENED = re.compile(r"\d(?:[.,]\d+)?E\+\d+")
+_EXACT_FLOAT_INTEGERS = 2**53  # a float id beyond this has lost digits
+_THOUSANDS = re.compile(r"\d{1,3}(?:([,\u00a0 '])\d{3})(?:\1\d{3})*|\d{1,3}(?:\.\d{3}){2,}")
+_SHORT_COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmMbB])")  # 1.2K followers, 1,5M
+_COUNT_UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
+_SINGLE_BYTE_ENCODINGS = {"cp1252", "iso8859-1", "iso8859-15", "cp1250", "mac-roman"}  # codecs' names
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,34 @@ class ColumnMap:
     # optional columns the user named (option -> column): a CSV/TSV file must have them too
     named: tuple[tuple[str, str], ...] = ()
 
+    def options(self) -> dict[str, str]:
+        """Option -> column of the columns a file must have: the required ones, the named ones."""
+        return {"--id-col": self.id, "--text-col": self.text, "--time-col": self.created_at,
+                **dict(self.named)}
+
+    def paths(self) -> tuple[str, ...]:
+        """The columns that may be dotted paths into a JSON object (user.screen_name)."""
+        return tuple(column for column in (self.id, self.text, self.created_at, self.author,
+                                           self.url, self.lang, self.reach, self.title)
+                     if "." in column)
+
+    def of_field(self) -> dict[str, str]:
+        """Mention field -> the file's column, to name the column in a reason."""
+        return {"external_id": self.id, "text": self.text, "created_at": self.created_at,
+                "author_reach": self.reach, "author": self.author, "url": self.url,
+                "lang": self.lang, "title": self.title}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read the file: its encoding, separator and date order, and whether to keep
+    HTML entities (&amp;) as written."""
+
+    encoding: str = DEFAULT_ENCODING
+    delimiter: str | None = None  # None: told by the header line
+    date_order: str | None = None  # 'dmy' or 'mdy' for 03/05/2026
+    keep_entities: bool = False
+
 
 class ImportFileError(Exception):
     """The file as a whole cannot be imported (unreadable, or a required column is missing)."""
@@ -53,6 +97,42 @@ class ImportFileError(Exception):
 class RowProblem:
     line: int
     reason: str
+
+
+@dataclass
+class ImportNotes:
+    """What reading a file found besides the mentions: rejected rows, warnings (message ->
+    [count, first line]), the ids of texts cut to length, and a failure that ended the reading."""
+
+    problems: list[RowProblem] = field(default_factory=list)
+    warnings: dict[str, list[int]] = field(default_factory=dict)
+    cut_ids: set[str] = field(default_factory=set)
+    stopped: str | None = None  # why the file could not be read to its end
+
+    def reject(self, line: int, reason: str) -> None:
+        self.problems.append(RowProblem(line, reason))
+
+    def warn(self, message: str, line: int = 0) -> None:
+        counted = self.warnings.setdefault(message, [0, line])
+        counted[0] += 1
+
+    def warning_lines(self) -> list[str]:
+        """'author: 2 values left out (an object, not text); the posts kept (first on line 3)':
+        one line for each kind of warning."""
+        lines = []
+        for message, (count, line) in self.warnings.items():
+            where = f" (first on line {line})" if line else ""
+            plural = "" if count == 1 else "s"
+            lines.append(message.replace("{count}", str(count)).replace("{s}", plural) + where)
+        return lines
+
+
+def delimiter_option(value: str) -> str:
+    """The separator --delimiter names (',', ';', 'tab' or '|'); ValueError for another."""
+    try:
+        return DELIMITERS[value]
+    except KeyError:
+        raise ValueError(f"{value!r} is not one of ',', ';', 'tab', '|'") from None
 
 
 def check_encoding(name: str) -> str:
@@ -78,24 +158,66 @@ def file_name_problem(path: Path) -> str | None:
 
 
 def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[str, ...],
-                  problems: list[RowProblem], encoding: str = DEFAULT_ENCODING,
+                  notes: ImportNotes, options: ReadOptions = ReadOptions(),
                   ) -> Iterator[tuple[int, Mention]]:
-    """Yield (line number, Mention) for each row; rows that are broken go to `problems`."""
+    """Yield (line number, Mention) for each row; broken rows and warnings go to `notes`."""
     problem = file_name_problem(path)
     if problem:
         raise ImportFileError(problem)
     suffix = path.suffix.lower()
-    text_file = _TextFile(path, encoding)
+    text_file = _TextFile(path, _sniff_encoding(path, options.encoding, notes))
     if suffix in JSON_LINES_SUFFIXES:
-        rows = _jsonl_rows(text_file, problems)
+        rows = _jsonl_rows(text_file, columns, notes)
     else:
-        rows = _csv_rows(text_file, "\t" if suffix in (".tsv", ".tab") else ",", columns, problems)
+        default = "\t" if suffix in (".tsv", ".tab") else ","
+        rows = _csv_rows(text_file, options.delimiter or default, options.delimiter is None,
+                         columns, notes)
     for line, row in rows:
-        mention = _row_to_mention(row, columns, source, watches)
-        if isinstance(mention, str):
-            problems.append(RowProblem(line, mention))
-        else:
-            yield line, mention
+        try:
+            mention = _row_to_mention(row, columns, source, watches, options, notes, line)
+        except ValueError as exc:
+            notes.reject(line, str(exc))
+            continue
+        if mention.cut:
+            notes.cut_ids.add(mention.external_id)
+        yield line, mention
+
+
+def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:
+    """The encoding to read the file with, told by its first bytes where they are sure: a
+    byte-order mark wins over --encoding. ImportFileError for a workbook, archive or PDF."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFFED_BYTES)
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if head.startswith(b"PK\x03\x04"):
+        raise ImportFileError(f"{path}: this is an Excel workbook or ZIP archive, not CSV: "
+                              "save it as CSV UTF-8 (Excel: File > Save As > CSV UTF-8)")
+    if head.startswith(b"%PDF"):
+        raise ImportFileError(f"{path}: this is a PDF document, not CSV, TSV or JSON Lines")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # Excel's "Unicode text"; the codec reads the byte order from the mark
+    name = codecs.lookup(encoding).name
+    if head.startswith(codecs.BOM_UTF8):
+        if name not in ("utf-8", "utf-8-sig"):
+            notes.warn(f"the file starts with a UTF-8 byte-order mark: read as UTF-8, not {encoding}")
+        return "utf-8-sig"
+    if name in _SINGLE_BYTE_ENCODINGS and _looks_like_utf8(head):
+        notes.warn(f"the file looks like UTF-8 text but is read as {encoding} (--encoding): "
+                   "leave --encoding out if letters come out wrong (é as Ã©)")
+    return "utf-8-sig" if name == "utf-8" else encoding
+
+
+def _looks_like_utf8(head: bytes) -> bool:
+    """Non-ASCII bytes that are all valid UTF-8 (a cut character at the end is allowed)."""
+    if head.isascii():
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -104,61 +226,165 @@ class _TextFile:
     encoding: str
 
     def open(self):
-        # utf-8-sig: skip the byte-order mark Excel puts at the start of a "CSV UTF-8" file
-        encoding = "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
+        # surrogatepass: UTF-16 keeps a lone surrogate (a broken character) for its row to reject
+        errors = "surrogatepass" if self.encoding.startswith("utf-16") else "surrogateescape"
         try:
-            return self.path.open("r", encoding=encoding, errors="surrogateescape", newline="")
+            return self.path.open("r", encoding=self.encoding, errors=errors, newline="")
         except OSError as exc:
             raise ImportFileError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
 
     def not_text_reason(self) -> str:
         """Why a row with undecodable bytes is rejected."""
-        if codecs.lookup(self.encoding).name == "utf-8":
+        name = codecs.lookup(self.encoding).name
+        if name in ("utf-8", "utf-8-sig"):
             return "not UTF-8 text (try --encoding cp1252)"
+        if name.startswith("utf-16"):
+            return "not UTF-16 text (a broken character)"
         return f"not {self.encoding} text (check --encoding)"
+
+    def lines(self, handle, notes: ImportNotes) -> Iterator[tuple[int, str]]:
+        """(number, line) of the file's lines; a file that cannot be decoded further (UTF-16
+        cut in the middle of a character) ends here, with `notes.stopped` saying why."""
+        number = 0
+        try:
+            for number, line in enumerate(handle, start=1):
+                yield number, line
+        except UnicodeDecodeError as exc:
+            notes.stopped = (f"{self.path}:{number + 1}: cannot be read as {self.encoding} text "
+                             f"({exc.reason})")
 
 
 def _has_undecoded_bytes(values) -> bool:
     return any(isinstance(v, str) and _UNDECODED_BYTE.search(v) for v in values)
 
 
-def _csv_rows(text_file: _TextFile, delimiter: str, columns: ColumnMap,
-              problems: list[RowProblem]) -> Iterator[tuple[int, dict]]:
+class _UnclosedQuote(Exception):
+    """The record being read would run to the end of the file or over MAX_RECORD_LINES."""
+
+
+class _RecordLines:
+    """The lines csv.reader reads, with those of the record being read kept: a record that a
+    stray quote made run on is given back, and read again from its second line."""
+
+    def __init__(self, lines: Iterator[tuple[int, str]]):
+        self._lines = lines
+        self._given_back: deque[tuple[int, str]] = deque()
+        self.record: list[tuple[int, str]] = []  # (number, line) of the record being read
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if len(self.record) >= MAX_RECORD_LINES:
+            raise _UnclosedQuote
+        numbered = self._given_back.popleft() if self._given_back else next(self._lines, None)
+        if numbered is None:
+            if self.record:  # csv.reader asks for more: a quoted field is open at the end
+                raise _UnclosedQuote
+            raise StopIteration
+        self.record.append(numbered)
+        return numbered[1]
+
+    def start_record(self) -> None:
+        self.record = []
+
+    def first_line(self) -> int:
+        return self.record[0][0]
+
+    def read_again_from_second_line(self) -> None:
+        self._given_back.extendleft(reversed(self.record[1:]))
+
+
+def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: ColumnMap,
+              notes: ImportNotes) -> Iterator[tuple[int, dict]]:
     path = text_file.path
     with text_file.open() as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ImportFileError(f"{path}: the file is empty") from None
-        except csv.Error as exc:
-            raise ImportFileError(f"{path}:1: unreadable header: {exc}") from None
-        if _has_undecoded_bytes(header):
-            raise ImportFileError(f"{path}:1: header is {text_file.not_text_reason()}")
-        header = [name.strip() for name in header]
-        required = {"--id-col": columns.id, "--text-col": columns.text,
-                    "--time-col": columns.created_at, **dict(columns.named)}
+        lines = text_file.lines(handle, notes)
+        first = next(lines, None)
+        if first is None or not first[1].strip():
+            raise ImportFileError(f"{path}: the file is empty" if first is None else
+                                  f"{path}:1: the first line is empty: it must name the columns")
+        if detect:
+            delimiter = _header_delimiter(first[1], delimiter, columns)
+        header = _read_header(text_file, first[1], delimiter)
+        required = columns.options()
         missing = {option: name for option, name in required.items() if name not in header}
         if missing:
             raise ImportFileError(f"{path}:1: {missing_columns_message(missing, header)}")
-        line = reader.line_num + 1
-        while True:
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                problems.append(RowProblem(line, f"malformed CSV: {exc}"))
-                line = reader.line_num + 1
-                continue
-            if values and len(values) != len(header):
-                problems.append(RowProblem(
-                    line, f"expected {len(header)} fields, found {len(values)}"))
-            elif _has_undecoded_bytes(values):
-                problems.append(RowProblem(line, text_file.not_text_reason()))
-            elif values:
-                yield line, dict(zip(header, values))
-            line = reader.line_num + 1
+        yield from _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
+
+
+def _header_delimiter(line: str, default: str, columns: ColumnMap) -> str:
+    """The separator that makes the header line hold the most of the expected column names
+    (',' ';' tab '|'); on a tie the file name's, unless it leaves the line one column."""
+    wanted = set(columns.options().values()) | {columns.author, columns.url, columns.lang,
+                                                columns.reach, columns.title}
+
+    def fit(delimiter: str) -> tuple[int, bool, bool]:
+        names = [name.strip() for name in _split_line(line, delimiter)]
+        return len(wanted.intersection(names)), len(names) > 1, delimiter == default
+
+    return max((default, ",", ";", "\t", "|"), key=fit)
+
+
+def _split_line(line: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=delimiter, strict=True), [])
+    except csv.Error:
+        return []
+
+
+def _read_header(text_file: _TextFile, line: str, delimiter: str) -> list[str]:
+    path = text_file.path
+    try:
+        header = next(csv.reader([line], delimiter=delimiter, strict=True), [])
+    except csv.Error as exc:
+        raise ImportFileError(f"{path}:1: unreadable header: {exc}") from None
+    if _has_undecoded_bytes(header):
+        raise ImportFileError(f"{path}:1: header is {text_file.not_text_reason()}")
+    return [name.strip() for name in header]
+
+
+def _csv_records(text_file: _TextFile, lines: _RecordLines, delimiter: str, header: list[str],
+                 notes: ImportNotes) -> Iterator[tuple[int, dict]]:
+    """(line, row) of each record after the header; a malformed one is rejected at the line it
+    starts on, and one that a quote made run over lines is read again from its second line."""
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    width = len(header)
+    while True:
+        lines.start_record()
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, _UnclosedQuote) as exc:
+            _reject_malformed(lines, exc, notes)
+            continue
+        line = lines.first_line()
+        joined = "".join(values)
+        if not joined.strip():  # a blank line, or one of empty cells (,,,)
+            continue
+        if len(values) != width:
+            if len(lines.record) > 1:
+                _reject_malformed(lines, _UnclosedQuote(), notes)
+            else:
+                notes.reject(line, f"expected {width} fields, found {len(values)}")
+        elif _UNDECODED_BYTE.search(joined):
+            notes.reject(line, text_file.not_text_reason())
+        else:
+            yield line, dict(zip(header, values))
+
+
+def _reject_malformed(lines: _RecordLines, exc: Exception, notes: ImportNotes) -> None:
+    if len(lines.record) > 1 or isinstance(exc, _UnclosedQuote):
+        notes.reject(lines.first_line(), 'malformed CSV: a quote (") opened on this line is not '
+                                         "closed where the row ends; read on from the next line")
+        lines.read_again_from_second_line()
+    elif "expected after" in str(exc):
+        notes.reject(lines.first_line(), 'malformed CSV: a quoted field has a stray quote (") '
+                                         'inside: write it as "" or leave the field unquoted')
+    else:
+        notes.reject(lines.first_line(), f"malformed CSV: {exc}")
 
 
 def missing_columns_message(missing: dict[str, str], header: list[str]) -> str:
@@ -202,38 +428,63 @@ def _short(column: str) -> str:
     return column[:MAX_COLUMN_NAME_CHARS].rsplit(" ", 1)[0] + "…"
 
 
-def _jsonl_rows(text_file: _TextFile, problems: list[RowProblem]) -> Iterator[tuple[int, dict]]:
+def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
+                notes: ImportNotes) -> Iterator[tuple[int, dict]]:
+    """(line, object) of each JSON line; a column found in no object is warned about once."""
+    unseen = columns.options()  # option -> column, while no line has had the column
+    paths = columns.paths()
     with text_file.open() as handle:
-        for line, text in enumerate(handle, start=1):
+        for line, text in text_file.lines(handle, notes):
             if not text.strip():
                 continue
             if _UNDECODED_BYTE.search(text):
-                problems.append(RowProblem(line, text_file.not_text_reason()))
+                notes.reject(line, text_file.not_text_reason())
                 continue
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                problems.append(RowProblem(line, f"invalid JSON: {exc.msg}"))
+                notes.reject(line, f"invalid JSON: {exc.msg}")
                 continue
             if not isinstance(row, dict):
-                problems.append(RowProblem(line, "expected a JSON object"))
+                notes.reject(line, "expected a JSON object")
                 continue
+            if paths:
+                row = _with_paths(row, paths)
+            if unseen:
+                unseen = {option: column for option, column in unseen.items() if column not in row}
             yield line, row
+    for option, column in unseen.items():
+        notes.warn(f"no line has {column} ({option})")
 
 
-def _row_to_mention(row: dict, columns: ColumnMap, source: str,
-                    watches: tuple[str, ...]) -> Mention | str:
-    """A Mention ready for storage, or the reason this row cannot be one."""
+def _with_paths(row: dict, paths: tuple[str, ...]) -> dict:
+    """`row` with the value of each dotted column (user.screen_name) that is not a key itself
+    but a path into nested objects."""
+    for column in paths:
+        if column not in row:
+            value = row
+            for key in column.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                row[column] = value
+    return row
+
+
+def _row_to_mention(row: dict, columns: ColumnMap, source: str, watches: tuple[str, ...],
+                    options: ReadOptions, notes: ImportNotes, line: int) -> Mention:
+    """A Mention ready for storage; ValueError says why this row cannot be one, naming the
+    file's column."""
+    unescape = not options.keep_entities
     mention = Mention(
         source=source,
-        external_id=row.get(columns.id),
-        text=row.get(columns.text),
-        created_at=row.get(columns.created_at),
-        url=row.get(columns.url),
-        author=row.get(columns.author),
-        author_reach=row.get(columns.reach),
-        title=row.get(columns.title),
-        lang=row.get(columns.lang),
+        external_id=_external_id(row.get(columns.id), columns.id),
+        text=_text(row.get(columns.text), columns.text, unescape),
+        created_at=_created_at(row.get(columns.created_at), columns.created_at, options.date_order),
+        url=_optional(row.get(columns.url), columns.url, notes, line),
+        author=_optional(row.get(columns.author), columns.author, notes, line),
+        author_reach=_reach(row.get(columns.reach), columns.reach, notes, line),
+        title=_entities(_optional(row.get(columns.title), columns.title, notes, line), unescape),
+        lang=_optional(row.get(columns.lang), columns.lang, notes, line),
         watches=watches,
         linked_by=LINKED_BY_IMPORT,  # linked to --watch unchecked: `rematch` leaves such links
     )
@@ -241,7 +492,108 @@ def _row_to_mention(row: dict, columns: ColumnMap, source: str,
         return mention.normalized()
     except (ValueError, TypeError) as exc:
         reason = str(exc)
-        for field, column in (("external_id", columns.id), ("text", columns.text),
-                              ("created_at", columns.created_at)):
-            reason = reason.replace(f"{field}:", f"{column}:", 1) if reason.startswith(field) else reason
-        return reason
+        field_name, _, rest = reason.partition(":")
+        column = columns.of_field().get(field_name)
+        raise ValueError(f"{column}:{rest}" if column and rest else reason) from None
+
+
+def _external_id(value: object, column: str) -> object:
+    """The id as stored text; ValueError for one that lost digits on its way: Excel's
+    5.70306E+17, or a JSON float."""
+    if isinstance(value, str) and "E+" in value and _EXCEL_SHORTENED.fullmatch(value.strip()):
+        raise ValueError(f"{column}: looks like a number Excel shortened ({value.strip()}): "
+                         "digits are lost; export the column as text")
+    if isinstance(value, float):
+        if not value.is_integer() or abs(value) > _EXACT_FLOAT_INTEGERS:
+            raise ValueError(f"{column}: looks like a number shortened to floating point "
+                             f"({value!r}): digits are lost; write the id as text")
+        return str(int(value))
+    return value
+
+
+def _text(value: object, column: str, unescape: bool) -> str:
+    if isinstance(value, str):
+        return _entities(value, unescape)
+    if value is None:
+        return ""  # a title may stand for it
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"{column}: expected text, got {_json_kind(value)}")
+
+
+def _entities(text: str | None, unescape: bool) -> str | None:
+    """AT&amp;T as AT&T, as collectors store it; tags (<b>) stay as written."""
+    return html.unescape(text) if unescape and text and "&" in text else text
+
+
+def _created_at(value: object, column: str, date_order: str | None) -> str:
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"{column}: expected a time, got {_json_kind(value)}")
+    try:
+        return parse_file_timestamp(value, date_order)
+    except ValueError as exc:
+        raise ValueError(f"{column}: {exc}") from None
+
+
+def _optional(value: object, column: str, notes: ImportNotes, line: int) -> str | None:
+    """Text or a number as text; anything else (a JSON object, list, true) is left out and
+    counted, and the post kept."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    notes.warn(f"{column}: {{count}} value{{s}} left out ({_json_kind(value)}, not text); "
+               "the post{s} kept", line)
+    return None
+
+
+def _reach(value: object, column: str, notes: ImportNotes, line: int) -> int | None:
+    """A follower count read as people write it (12,300, 1.2K, 1.5M, 1200.0); one that is no
+    number is left out and counted, one out of range rejects the row."""
+    if value is None or value == "":
+        return None
+    number = _count(value)
+    if number is None:
+        notes.warn(f"{column}: {{count}} value{{s}} left out (not a number of followers); "
+                   "the post{s} kept", line)
+        return None
+    if not 0 <= number <= MAX_SQLITE_INTEGER:
+        raise ValueError(f"{column}: {str(value).strip()[:30]} is out of range "
+                         f"(0 to {MAX_SQLITE_INTEGER})")
+    return number
+
+
+def _count(value: object) -> int | None:
+    """12300 from 12300, 12,300, 12 300, 1.2K, 1200.0; None when it is no number."""
+    if isinstance(value, str):
+        return _count_text(value.strip())
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return round(value) if value == value and abs(value) != float("inf") else None
+    return None
+
+
+def _count_text(text: str) -> int | None:
+    if text.isdigit():
+        return int(text)
+    if _THOUSANDS.fullmatch(text):
+        return int(re.sub(r"\D", "", text))
+    short = _SHORT_COUNT.fullmatch(text)
+    if short:
+        return round(float(short[1].replace(",", ".")) * _COUNT_UNITS[short[2].lower()])
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return _count(number)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return "true/false" if isinstance(value, bool) else type(value).__name__

@@ -1,6 +1,9 @@
 """Timestamps: every time stored by mentionwatch is UTC ISO-8601 text, `YYYY-MM-DDTHH:MM:SSZ`.
 
 One fixed-width format means text order is time order, so SQL can compare and bucket times directly.
+`parse_timestamp` reads what collectors meet; `parse_file_timestamp` reads a file's column for
+`mentionwatch import`, where it refuses to guess: an unknown zone name or a slash date that reads
+both day-first and month-first is an error, not a time that may be hours or months off.
 """
 from __future__ import annotations
 
@@ -10,14 +13,43 @@ from email.utils import parsedate_to_datetime
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _STORED_FORM = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+DATE_ORDERS = ("dmy", "mdy")
 
 _EXTRA_FORMATS = (
     "%Y-%m-%d %H:%M:%S %z",  # 2015-02-24 11:35:52 -0800 (Twitter exports)
     "%a %b %d %H:%M:%S %z %Y",  # Wed Aug 27 13:08:45 +0000 2008 (Twitter API v1)
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%d",
-    "%d/%m/%Y %H:%M",
 )
+_DAY_FIRST_FORMAT = "%d/%m/%Y %H:%M"  # what parse_timestamp has always read; files say their order
+
+# Zone names with one meaning, as UTC offsets. RFC 2822's US names are here too; names with
+# several meanings (IST: India, Ireland or Israel; CST: US Central or China) are refused.
+ZONE_OFFSETS = {
+    "UT": "+0000", "UTC": "+0000", "GMT": "+0000", "WET": "+0000", "WEST": "+0100",
+    "BST": "+0100", "CET": "+0100", "CEST": "+0200", "MEZ": "+0100", "MESZ": "+0200",
+    "EET": "+0200", "EEST": "+0300", "MSK": "+0300", "JST": "+0900", "KST": "+0900",
+    "HKT": "+0800", "SGT": "+0800", "AEST": "+1000", "AEDT": "+1100", "NZST": "+1200",
+    "NZDT": "+1300", "EST": "-0500", "EDT": "-0400", "CDT": "-0500", "MST": "-0700",
+    "MDT": "-0600", "PST": "-0800", "PDT": "-0700", "AKST": "-0900", "AKDT": "-0800",
+    "HST": "-1000",
+}
+AMBIGUOUS_ZONES = {"IST": "India, Ireland or Israel", "CST": "US Central or China",
+                   "AST": "Atlantic or Arabia", "ADT": "Atlantic or Arabia"}
+_RFC_ZONES = {"UT", "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "AST",
+              "ADT"}  # email.utils knows these: collectors' dates keep reading them as it does
+_NAMED_OFFSET = re.compile(r"(?<![A-Za-z])(?:GMT|UTC|UT)(?=[+-]\d)")  # GMT+0100 is +0100
+_ZONE_NAME = re.compile(r"(?<![\w+-])([A-Z]{2,5})(?![\w])")
+_NOT_ZONES = {"AM", "PM", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
+              "NOV", "DEC", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"}
+# JavaScript's Date.toString(): Thu Mar 05 2026 14:02:00 GMT+0100 (Central European Standard Time)
+_JAVASCRIPT_FORM = re.compile(r"(\w{3} \w{3} \d\d \d{4} \d\d:\d\d:\d\d) GMT([+-]\d{4})(?: \(.*\))?")
+# 05/03/2026, 3/5/26 2:02 PM, 05-03-2026 14:02:33, 05.03.2026 14:02 (dots: always day first)
+_NUMERIC_DATE = re.compile(
+    r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d\d)"
+    r"(?:[ T]+(\d{1,2}):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:\s*([AaPp])\.?[Mm]\.?)?)?")
+# Excel stores a date as days since 1899-12-30: 32874 is 1990-01-01, 73051 is 2100-01-01
+_EXCEL_DAYS = (32874, 73051)
 
 
 def to_iso(moment: dt.datetime) -> str:
@@ -40,6 +72,18 @@ def parse_timestamp(value: object) -> str:
     Accepts datetimes, Unix seconds (int/float or digit strings), ISO 8601 (with `Z` or an offset),
     RFC 2822 (RSS) and a few common export formats. Raises ValueError with a short reason otherwise.
     """
+    return _parse(value, strict=False, date_order=None)
+
+
+def parse_file_timestamp(value: object, date_order: str | None = None) -> str:
+    """Like parse_timestamp, for a column of an imported file, guessing nothing: a zone name
+    must have one meaning ('CET', never 'IST'), a numeric date like 03/05/2026 needs
+    `date_order` ('dmy' or 'mdy') unless only one order makes a date, and a number that
+    looks like an Excel date (46086.58) is refused with a hint. No zone means UTC."""
+    return _parse(value, strict=True, date_order=date_order)
+
+
+def _parse(value: object, strict: bool, date_order: str | None) -> str:
     if isinstance(value, str) and _STORED_FORM.fullmatch(value):
         dt.datetime.fromisoformat(value[:-1])  # still rejects impossible dates such as 2024-02-30
         return value
@@ -48,19 +92,34 @@ def parse_timestamp(value: object) -> str:
     if isinstance(value, bool) or value is None:
         raise ValueError("missing timestamp")
     if isinstance(value, (int, float)):
-        return _from_epoch(float(value))
+        return _from_number(float(value), strict)
     text = str(value).strip()
     if not text:
         raise ValueError("empty timestamp")
     if text.lstrip("-").replace(".", "", 1).isdigit():
-        return _from_epoch(float(text))
+        return _from_number(float(text), strict, text)
+    return _from_text(text, strict, date_order)
+
+
+def _from_text(text: str, strict: bool, date_order: str | None, shown: str | None = None) -> str:
+    """`shown`: the text as written, when `text` is it with its zone name made an offset."""
     try:
         iso = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         iso = None
     if iso is not None:
         return to_iso(iso)  # a ValueError here says out of range, not unrecognised
-    for fmt in _EXTRA_FORMATS:
+    javascript = _JAVASCRIPT_FORM.fullmatch(text)
+    if javascript:
+        return to_iso(dt.datetime.strptime(f"{javascript[1]} {javascript[2]}", "%a %b %d %Y %H:%M:%S %z"))
+    if shown is None:
+        with_offset = _zone_name_as_offset(_NAMED_OFFSET.sub("", text), strict)
+        if with_offset != text:
+            return _from_text(with_offset, strict, date_order, shown=text)
+    numeric = _NUMERIC_DATE.fullmatch(text) if strict else None
+    if numeric:
+        return to_iso(_numeric_date(numeric, date_order, shown or text))
+    for fmt in _EXTRA_FORMATS if strict else (*_EXTRA_FORMATS, _DAY_FIRST_FORMAT):
         try:
             return to_iso(dt.datetime.strptime(text, fmt))
         except ValueError:
@@ -68,7 +127,71 @@ def parse_timestamp(value: object) -> str:
     try:
         return to_iso(parsedate_to_datetime(text))
     except (TypeError, ValueError, IndexError):
-        raise ValueError(f"unrecognised timestamp {text[:40]!r}") from None
+        raise ValueError(f"unrecognised timestamp {(shown or text)[:40]!r}") from None
+
+
+def _zone_name_as_offset(text: str, strict: bool) -> str:
+    """`text` with its zone name ('CET') written as an offset ('+0100'). Collectors' dates keep
+    what email.utils makes of RFC 2822's names and of unknown ones; a file's (strict) must
+    name a zone with one meaning."""
+    match = _ZONE_NAME.search(text)
+    if not match or match[1] in _NOT_ZONES:
+        return text
+    name = match[1]
+    if not strict and (name in _RFC_ZONES or name not in ZONE_OFFSETS):
+        return text
+    if name in AMBIGUOUS_ZONES:
+        raise ValueError(f"time zone {name!r} is ambiguous ({AMBIGUOUS_ZONES[name]}): "
+                         "give a UTC offset such as +0100")
+    if name not in ZONE_OFFSETS:
+        raise ValueError(f"unknown time zone {name!r}: give a UTC offset such as +0100")
+    return f"{text[:match.start()]}{ZONE_OFFSETS[name]}{text[match.end():]}"
+
+
+def _numeric_date(match: re.Match, date_order: str | None, text: str) -> dt.datetime:
+    """03/05/2026 14:02, 3/5/26 2:02 PM: day and month in `date_order`; with none given, only a
+    date that one order alone can read (25/03/2026). Dots are always day first (05.03.2026)."""
+    first, separator, second, year, hour, minute, second_, half = match.groups()
+    if separator == ".":
+        date_order = "dmy"
+    orders = [date_order] if date_order else [
+        order for order in DATE_ORDERS if _valid_day_month(first, second, order)]
+    if len(orders) > 1:
+        raise ValueError(f"{text[:40]!r} may be day/month or month/day: give --date-order dmy or mdy")
+    order = orders[0] if orders else date_order or "dmy"
+    day, month = (first, second) if order == "dmy" else (second, first)
+    hours = _hour_of_day(int(hour or 0), half, text)
+    try:
+        return dt.datetime(_full_year(year), int(month), int(day), hours, int(minute or 0),
+                           int(second_ or 0))
+    except ValueError:
+        layout = "day/month/year" if order == "dmy" else "month/day/year"
+        raise ValueError(f"{text[:40]!r} is not a date read as {layout}") from None
+
+
+def _valid_day_month(first: str, second: str, order: str) -> bool:
+    day, month = (int(first), int(second)) if order == "dmy" else (int(second), int(first))
+    return 1 <= month <= 12 and 1 <= day <= 31
+
+
+def _hour_of_day(hour: int, half: str | None, text: str) -> int:
+    if not half:
+        return hour
+    if not 1 <= hour <= 12:
+        raise ValueError(f"{text[:40]!r}: hour {hour} with AM/PM")
+    return hour % 12 + (12 if half in "Pp" else 0)
+
+
+def _full_year(year: str) -> int:
+    """2026 for '26': a two-digit year is in this century (dates before 1990 are refused anyway)."""
+    return int(year) + 2000 if len(year) == 2 else int(year)
+
+
+def _from_number(seconds: float, strict: bool = False, text: str | None = None) -> str:
+    if strict and _EXCEL_DAYS[0] <= seconds <= _EXCEL_DAYS[1]:
+        raise ValueError(f"{text or seconds} looks like an Excel date number: format the column as "
+                         "a date (or give Unix seconds)")
+    return _from_epoch(seconds)
 
 
 def _from_epoch(seconds: float) -> str:

@@ -12,11 +12,12 @@ import click
 
 from mentionwatch.app import App, UserMistake, bench, describe_os_error, main, pass_app
 from mentionwatch.importer import (
-    DEFAULT_ENCODING, ColumnMap, ImportFileError, RowProblem, check_encoding, file_name_problem,
-    read_mentions,
+    DEFAULT_ENCODING, ColumnMap, ImportFileError, ImportNotes, ReadOptions, check_encoding, delimiter_option,
+    file_name_problem, read_mentions,
 )
 from mentionwatch.terminal import json_line, terminal_safe
 from storage.mentions import MAX_TEXT_CHARS
+from storage.timeutil import DATE_ORDERS
 
 REJECTED_ROWS_EXIT = 3
 MAX_SOURCE_CHARS = 100  # as storage accepts
@@ -61,12 +62,20 @@ def _write_starter_watchlist(target: Path) -> None:
               help="Column with the author's followers/reach.")
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--encoding", default=DEFAULT_ENCODING, show_default=True,
-              help="Text encoding of FILE, e.g. cp1252 for a CSV saved by Excel on Windows.")
+              help="Text encoding of FILE, e.g. cp1252 for a CSV saved by older Excel as plain "
+                   "'CSV' (Excel's 'CSV UTF-8' needs none).")
+@click.option("--delimiter", help="Column separator: ',', ';', 'tab' or '|' (default: the one "
+                                  "that makes the header hold the expected columns).")
+@click.option("--date-order", type=click.Choice(DATE_ORDERS),
+              help="Order of day and month in dates such as 03/05/2026 (dmy: 3 May; mdy: 5 March).")
+@click.option("--keep-entities", is_flag=True,
+              help="Store HTML entities (&amp;) in text and title as written, not unescaped.")
 @pass_app
 def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col: str, text_col: str,
             time_col: str, author_col: str, url_col: str, lang_col: str, reach_col: str,
-            batch_size: int, encoding: str) -> None:
-    """Import mentions from a CSV, TSV or JSONL FILE (columns id,text,created_at[,author,author_reach,url,lang]).
+            batch_size: int, encoding: str, delimiter: str | None, date_order: str | None,
+            keep_entities: bool) -> None:
+    """Import mentions from a CSV, TSV or JSONL FILE (columns id,text,created_at[,author,author_reach,url,lang,title]).
 
     Rows already stored are counted, not duplicated; broken rows are listed with their line and
     skipped. Exit code 3 when some rows were rejected, 2 when the file cannot be used at all.
@@ -78,37 +87,71 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         raise UserMistake(name_problem)
     source = _import_source(source)
     _check_import_watches(watches)
-    try:
-        encoding = check_encoding(encoding)
-    except ValueError as exc:
-        raise UserMistake(f"--encoding: {exc}") from None
+    options = _read_options(encoding, delimiter, date_order, keep_entities)
     columns = ColumnMap(id=id_col, text=text_col, created_at=time_col, author=author_col,
                         url=url_col, lang=lang_col, reach=reach_col,
                         named=_named_optional_columns(click.get_current_context()))
-    problems: list[RowProblem] = []
+    notes = ImportNotes()
     links_before = _watch_link_counts(app.db, watches)
+    highest_id = app.db.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
     try:
-        rows = read_mentions(file, columns, source, watches, problems, encoding)
+        rows = read_mentions(file, columns, source, watches, notes, options)
         result = save_mentions(app.db, (mention for _, mention in rows), batch_size=batch_size)
     except ImportFileError as exc:
         raise UserMistake(str(exc)) from None
-    except UnicodeDecodeError as exc:  # bytes even 'surrogateescape' cannot keep (e.g. in UTF-16)
-        raise UserMistake(f"{file}: cannot be read as {encoding} text ({exc.reason}); rows before "
-                          "that point were stored, check --encoding") from None
-    for problem in problems[:SHOWN_PROBLEMS]:
-        click.echo(f"{file}:{problem.line}: rejected: {problem.reason}", err=True)
-    if len(problems) > SHOWN_PROBLEMS:
-        click.echo(f"... and {len(problems) - SHOWN_PROBLEMS} more rejected rows", err=True)
-    rejected = len(problems) + result.rejected
+    _show_rejects_and_warnings(file, notes)
+    if notes.stopped:
+        stored = (f"the {result.inserted} new mention before it was stored" if result.inserted == 1
+                  else f"the {result.inserted} new mentions before it were stored")
+        raise UserMistake(f"{notes.stopped}: {stored}, nothing after it; check --encoding or the "
+                          "end of the file")
+    rejected = len(notes.problems) + result.rejected
     forgotten = (f", {result.forgotten} not stored (erased before and kept out: see mentionwatch forget)"
                  if result.forgotten else "")
-    if result.cut:
-        forgotten += f", {result.cut} text{'s' if result.cut > 1 else ''} cut to {MAX_TEXT_CHARS:,} characters"
+    cut = _stored_cut_texts(app.db, highest_id, source, notes.cut_ids)
+    if cut:
+        forgotten += f", {cut} text{'s' if cut > 1 else ''} cut to {MAX_TEXT_CHARS:,} characters"
     click.echo(f"{file}: {result.inserted} inserted, {result.present} already present, "
                f"{rejected} rejected" + forgotten
                + _newly_linked_text(app.db, links_before, result.inserted))
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)
+
+
+def _show_rejects_and_warnings(file: Path, notes: ImportNotes) -> None:
+    """The rejected rows (the first SHOWN_PROBLEMS), then one line for each kind of warning."""
+    problems = notes.problems
+    for problem in problems[:SHOWN_PROBLEMS]:
+        click.echo(f"{file}:{problem.line}: rejected: {problem.reason}", err=True)
+    if len(problems) > SHOWN_PROBLEMS:
+        click.echo(f"... and {len(problems) - SHOWN_PROBLEMS} more rejected rows", err=True)
+    for warning in notes.warning_lines():
+        click.echo(f"{file}: warning: {warning}", err=True)
+
+
+def _read_options(encoding: str, delimiter: str | None, date_order: str | None,
+                  keep_entities: bool) -> ReadOptions:
+    """The import's reading options, checked: an unknown encoding or separator is one mistake."""
+    try:
+        encoding = check_encoding(encoding)
+    except ValueError as exc:
+        raise UserMistake(f"--encoding: {exc}") from None
+    try:
+        delimiter = delimiter_option(delimiter) if delimiter is not None else None
+    except ValueError as exc:
+        raise UserMistake(f"--delimiter: {exc}") from None
+    return ReadOptions(encoding=encoding, delimiter=delimiter, date_order=date_order,
+                       keep_entities=keep_entities)
+
+
+def _stored_cut_texts(db, highest_id: int, source: str, cut_ids: set[str]) -> int:
+    """How many of the texts cut to MAX_TEXT_CHARS this import stored (new rows get ids above
+    the highest before it); those of mentions already present are not counted."""
+    if not cut_ids:
+        return 0
+    stored = db.execute("SELECT external_id FROM mentions WHERE id > ? AND source = ? "
+                        "AND length(text) = ?", [highest_id, source, MAX_TEXT_CHARS]).fetchall()
+    return len(cut_ids.intersection(row[0] for row in stored))
 
 
 _OPTIONAL_COLUMN_OPTIONS = {"author_col": "--author-col", "url_col": "--url-col",
