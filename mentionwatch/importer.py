@@ -34,12 +34,15 @@ MAX_COLUMN_NAME_CHARS = 60
 _UNDECODED_BYTE = re.compile("[\ud800-\udfff]")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t", "|": "|"}  # --delimiter
-MAX_RECORD_LINES = 1_000  # a quoted field running over more lines is taken for an unclosed quote
+# a quoted field running over more characters is taken for an unclosed quote: ten times the longest
+# text kept (100,000 characters), so a real post with many line breaks is never cut off
+MAX_RECORD_CHARS = 1_000_000
 SNIFFED_BYTES = 65_536  # how much of the file tells its kind and encoding
 # 5.70306E+17: what Excel shows (and saves as CSV) for a long number such as a tweet id
-_EXCEL_SHORTENED = re.compile(r"\d(?:[.,]\d+)?E\+\d+")
+_EXCEL_SHORTENED = re.compile(r"\d[.,]\d+[eE]\+?\d+|\d[eE]\+\d+")  # 5.70306E+17, 5.7e17, 5E+17 (not '1e3')
 _EXACT_FLOAT_INTEGERS = 2**53  # a float id beyond this has lost digits
-_THOUSANDS = re.compile(r"\d{1,3}(?:([,\u00a0 '])\d{3})(?:\1\d{3})*|\d{1,3}(?:\.\d{3}){2,}")
+# 12,300 / 12 300 / 12'300 / 12.300 (a reach counts people: 12.300 is no fraction of one)
+_THOUSANDS = re.compile(r"\d{1,3}(?:([,.\u00a0 '])\d{3})(?:\1\d{3})*")
 _SHORT_COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmMbB])")  # 1.2K followers, 1,5M
 _COUNT_UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 _SINGLE_BYTE_ENCODINGS = {"cp1252", "iso8859-1", "iso8859-15", "cp1250", "mac-roman"}  # codecs' names
@@ -259,7 +262,7 @@ def _has_undecoded_bytes(values) -> bool:
 
 
 class _UnclosedQuote(Exception):
-    """The record being read would run to the end of the file or over MAX_RECORD_LINES."""
+    """The record being read would run to the end of the file or over MAX_RECORD_CHARS."""
 
 
 class _RecordLines:
@@ -270,12 +273,13 @@ class _RecordLines:
         self._lines = lines
         self._given_back: deque[tuple[int, str]] = deque()
         self.record: list[tuple[int, str]] = []  # (number, line) of the record being read
+        self._record_chars = 0
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
-        if len(self.record) >= MAX_RECORD_LINES:
+        if self._record_chars > MAX_RECORD_CHARS:
             raise _UnclosedQuote
         numbered = self._given_back.popleft() if self._given_back else next(self._lines, None)
         if numbered is None:
@@ -283,10 +287,12 @@ class _RecordLines:
                 raise _UnclosedQuote
             raise StopIteration
         self.record.append(numbered)
+        self._record_chars += len(numbered[1])
         return numbered[1]
 
     def start_record(self) -> None:
         self.record = []
+        self._record_chars = 0
 
     def first_line(self) -> int:
         return self.record[0][0]
@@ -500,7 +506,7 @@ def _row_to_mention(row: dict, columns: ColumnMap, source: str, watches: tuple[s
 def _external_id(value: object, column: str) -> object:
     """The id as stored text; ValueError for one that lost digits on its way: Excel's
     5.70306E+17, or a JSON float."""
-    if isinstance(value, str) and "E+" in value and _EXCEL_SHORTENED.fullmatch(value.strip()):
+    if isinstance(value, str) and _EXCEL_SHORTENED.fullmatch(value.strip()):
         raise ValueError(f"{column}: looks like a number Excel shortened ({value.strip()}): "
                          "digits are lost; export the column as text")
     if isinstance(value, float):
@@ -521,9 +527,15 @@ def _text(value: object, column: str, unescape: bool) -> str:
     raise ValueError(f"{column}: expected text, got {_json_kind(value)}")
 
 
+_ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
 def _entities(text: str | None, unescape: bool) -> str | None:
-    """AT&amp;T as AT&T, as collectors store it; tags (<b>) stay as written."""
-    return html.unescape(text) if unescape and text and "&" in text else text
+    """AT&amp;T as AT&T, as collectors store it; tags (<b>) stay as written. Only entities ended by
+    ';' are read: html.unescape alone would also make '&region=us' in an address '®ion=us'."""
+    if not (unescape and text and "&" in text):
+        return text
+    return _ENTITY.sub(lambda entity: html.unescape(entity[0]), text)
 
 
 def _created_at(value: object, column: str, date_order: str | None) -> str:

@@ -112,6 +112,12 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
     javascript = _JAVASCRIPT_FORM.fullmatch(text)
     if javascript:
         return to_iso(dt.datetime.strptime(f"{javascript[1]} {javascript[2]}", "%a %b %d %Y %H:%M:%S %z"))
+    if strict and shown is None and not _NUMERIC_DATE.fullmatch(text):
+        # a file's date read word by word: 2:02 PM as 14:02, 'cet' as 'CET'
+        written = _upper_zone_names(_twenty_four_hour(text, text))
+        if written != text:
+            return _from_text(_zone_name_as_offset(_NAMED_OFFSET.sub("", written), strict), strict,
+                              date_order, shown=text)
     if shown is None:
         with_offset = _zone_name_as_offset(_NAMED_OFFSET.sub("", text), strict)
         if with_offset != text:
@@ -124,10 +130,45 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
             return to_iso(dt.datetime.strptime(text, fmt))
         except ValueError:
             continue
+    if strict and any(character.isdigit() for character in text):  # a date with a word it cannot read
+        _refuse_unread_words(text, shown or text)
     try:
         return to_iso(parsedate_to_datetime(text))
     except (TypeError, ValueError, IndexError):
         raise ValueError(f"unrecognised timestamp {(shown or text)[:40]!r}") from None
+
+
+_HALF_DAY_TIME = re.compile(r"\b(\d{1,2}):(\d\d)(?::(\d\d))?\s*([AaPp])\.?[Mm]\.?(?![A-Za-z])")
+_WORD = re.compile(r"[A-Za-z]+(?:/[A-Za-z_]+)*")
+# words a date may hold besides a zone name: months and days, in full or cut short
+_DATE_WORDS = {"JAN", "JANUARY", "FEB", "FEBRUARY", "MAR", "MARCH", "APR", "APRIL", "MAY", "JUN", "JUNE",
+               "JUL", "JULY", "AUG", "AUGUST", "SEP", "SEPT", "SEPTEMBER", "OCT", "OCTOBER", "NOV",
+               "NOVEMBER", "DEC", "DECEMBER", "MON", "MONDAY", "TUE", "TUES", "TUESDAY", "WED",
+               "WEDNESDAY", "THU", "THUR", "THURS", "THURSDAY", "FRI", "FRIDAY", "SAT", "SATURDAY",
+               "SUN", "SUNDAY", "T", "Z", "GMT", "UTC", "UT"}
+
+
+def _twenty_four_hour(text: str, shown: str) -> str:
+    """'2:02 PM' -> '14:02:00' (email.utils and strptime would drop the PM, 12 hours off)."""
+    def replaced(match: re.Match) -> str:
+        hour = _hour_of_day(int(match[1]), match[4], shown)
+        return f"{hour:02d}:{match[2]}:{match[3] or '00'}"
+    return _HALF_DAY_TIME.sub(replaced, text)
+
+
+def _upper_zone_names(text: str) -> str:
+    """'cet' or 'Cet' -> 'CET', so a zone name is read whatever its case."""
+    known = ZONE_OFFSETS.keys() | AMBIGUOUS_ZONES.keys()
+    return _WORD.sub(lambda match: match[0].upper() if match[0].upper() in known else match[0], text)
+
+
+def _refuse_unread_words(text: str, shown: str) -> None:
+    """A word the date's formats do not read ('Europe/Berlin', a zone name nobody knows) would be
+    dropped, and the time taken as UTC: refused instead."""
+    for word in _WORD.findall(text):
+        if word.upper() not in _DATE_WORDS:
+            raise ValueError(f"unknown time zone or word {word!r} in {shown[:40]!r}: give a UTC offset "
+                             "such as +0100")
 
 
 def _zone_name_as_offset(text: str, strict: bool) -> str:

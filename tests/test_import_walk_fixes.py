@@ -338,3 +338,59 @@ def test_an_excel_date_number_gets_a_hint(cli, tmp_path):
     assert result.stderr.splitlines() == [
         f"{path}:2: rejected: created_at: 46086.584722 looks like an Excel date number: format the "
         "column as a date (or give Unix seconds)"]
+
+
+# a re-test of the fixes above
+
+
+def test_a_quoted_text_over_many_lines_is_one_post_even_when_its_lines_look_like_rows(cli, tmp_path):
+    """A pasted table inside a post (1,500 lines, each shaped like a row) is text, not 1,500 posts."""
+    pasted = "\n".join(f"{n},injected row {n},{TIME}" for n in range(1500))
+    path = _csv(tmp_path, f'long,"{pasted}",{TIME}\nafter,next post,{TIME}\n')
+    result = cli("import", path)
+    assert result.exit_code == 0, result.output
+    assert [external_id for external_id, _ in _stored(tmp_path)] == ["long", "after"]
+
+
+@pytest.mark.parametrize("written, stored", [
+    ("Mar 5, 2026 2:02 PM", "2026-03-05T14:02:00Z"),
+    ("Tue, 24 Feb 2015 11:35:52 PM", "2015-02-24T23:35:52Z"),
+    ("Thu, 05 Mar 2026 2:02:00 PM -0500", "2026-03-05T19:02:00Z"),
+    ("05 Mar 2026 14:02 cet", "2026-03-05T13:02:00Z"),
+])
+def test_am_pm_and_zone_names_in_any_case_are_read_not_dropped(written, stored):
+    from storage.timeutil import parse_file_timestamp
+
+    assert parse_file_timestamp(written) == stored
+
+
+@pytest.mark.parametrize("written, reason", [
+    ("05 Mar 2026 14:02 ist", "ambiguous"),
+    ("05 Mar 2026 14:02 Europe/Berlin", "unknown time zone or word 'Europe/Berlin'"),
+])
+def test_a_word_a_date_cannot_read_is_refused_not_taken_as_utc(written, reason):
+    from storage.timeutil import parse_file_timestamp
+
+    with pytest.raises(ValueError, match=reason):
+        parse_file_timestamp(written)
+
+
+def test_only_entities_ended_by_a_semicolon_are_read(cli, tmp_path):
+    address = "https://shop.example/item?id=1&region=us&currency=eur&copy=2&not=3"
+    path = _csv(tmp_path, f'e1,"{address} AT&amp;T tea&not coffee",{TIME}\n')
+    assert cli("import", path).exit_code == 0
+    assert _stored(tmp_path) == [("e1", f"{address} AT&T tea&not coffee")]
+
+
+@pytest.mark.parametrize("shortened", ["5.70306e+17", "5.7E17", "5E+17"])
+def test_every_form_of_a_shortened_id_is_refused(cli, tmp_path, shortened):
+    path = _csv(tmp_path, f"{shortened},text,{TIME}\n1e3,a real id,{TIME}\n")
+    result = cli("import", path)
+    assert "looks like a number Excel shortened" in result.stderr
+    assert _stored(tmp_path) == [("1e3", "a real id")]
+
+
+def test_a_reach_with_a_dot_between_thousands_is_a_whole_count(cli, tmp_path):
+    path = _csv(tmp_path, f"r1,text,{TIME},12.300\n", header="id,text,created_at,author_reach\n")
+    assert cli("import", path).exit_code == 0
+    assert _stored(tmp_path, "select author_reach from mentions") == [(12300,)]
