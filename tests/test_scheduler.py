@@ -413,8 +413,13 @@ def test_a_deleted_or_replaced_database_file_stops_the_service(tmp_path, hn_hits
             db = open_db(service.db_path)
             wait_until(lambda: db.execute("SELECT count(*) FROM job_runs WHERE job_id = ? AND status = 'ok'",
                                           [job_id]).fetchone()[0], 30, what="a first collection")
+            # the new mentions start a score run: it must be over before the file goes, or it too
+            # reports the missing file (a second ERROR line, seen under load)
+            wait_until(lambda: db.execute("SELECT count(*) FROM job_runs WHERE job_id = 'score' AND "
+                                          "finished_at IS NOT NULL").fetchone()[0], 30, what="the score run")
             db.close()
             service.scheduler.pause()  # the test says which run comes next
+            wait_until(lambda: not service._running, 30, what="the running jobs to end")
             requests_before = len(hn.requests)
             if how == "deleted":
                 _remove_database(service.db_path)
@@ -687,8 +692,11 @@ def test_a_database_damaged_under_the_service_stops_it(tmp_path, caplog):
         watcher = open_db(service.db_path, migrate=False)
         wait_until(lambda: watcher.execute("SELECT count(*) FROM crawl_runs WHERE finished_at IS NOT NULL")
                    .fetchone()[0] >= 1, 30, what="the first poll")
+        wait_until(lambda: watcher.execute("SELECT count(*) FROM job_runs WHERE job_id = 'score' AND "
+                                           "finished_at IS NOT NULL").fetchone()[0], 30, what="the first score run")
         watcher.close()
         service.scheduler.pause()
+        wait_until(lambda: not service._running, 30, what="the running jobs to end")
         other = open_db(service.db_path, migrate=False)
         other.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page read from the file from now on
         other.close()
