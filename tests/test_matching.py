@@ -56,6 +56,14 @@ def test_a_latin_brand_written_on_to_chinese_japanese_korean_or_thai_text_matche
     ("acme", "ទិញAcmeនៅ", True),                                   # Khmer
     ("अमूल", "अमूल दूध", True),
     ("अमूल", "यह अमूल्य समय है", False),                             # a vowel sign continues the word
+    ("acme", "I ❤️Acme", True),                                    # an emoji's variation selector
+    ("acme", "1️⃣Acme", True),                                     # a keycap
+    ("acme", "𝐀𝐂𝐌𝐄 rocks", True),                                  # styled capitals
+    ("McDonald's", "McDonald´s", True),                           # ´ typed as an apostrophe
+    ("Orsted", "Ørsted news", True),                              # letters with a stroke
+    ("Dien May Xanh", "Điện Máy Xanh", True),
+    ("acme", "Ac\u00adme", True),                                  # a soft hyphen inside the word
+    ("acme", "acme\u200bcorp", True),                              # a zero-width space ends it
 ])
 def test_spelling_variants_a_post_uses_still_match(term, text, expected):
     assert matches_query(Query(any=[term]), text) is expected
@@ -66,6 +74,11 @@ def test_a_phrase_does_not_run_from_the_title_into_the_text():
     assert not matches_query(query, "Corp. policy says no refunds", title="Our review of Acme")
     assert matches_query(query, "acme corp again", title="Review")
     assert matches_query(Query(all=["acme", "refund"]), "no refund", title="Acme")  # terms may be in either
+
+
+@pytest.mark.parametrize("undetermined", ["und", "zxx"])
+def test_a_post_whose_source_could_not_tell_its_language_is_kept(undetermined):
+    assert matches_query(Query(any=["acme"], languages=["en"]), "acme", lang=undetermined)
 
 
 @pytest.mark.parametrize("written", ["en", "en-GB", "en_US", "EN", "eng", "English"])
@@ -86,6 +99,7 @@ def test_a_query_language_is_read_as_its_primary_code():
     ({"any": [True]}, "put the word in quotes"),                  # YAML read `On` or `yes` as true
     ({"any": ["acme"], "languages": [False]}, "Norwegian is 'no'"),
     ({"any": ["acme"], "languages": ["en glish"]}, "is not a language code"),
+    ({"any": ["\u200b"]}, "a term cannot be blank"),                # only an invisible character
 ])
 def test_a_query_that_could_match_nothing_is_refused(query, message):
     with pytest.raises(ValueError, match=message):
