@@ -13,6 +13,7 @@ import codecs
 import csv
 import difflib
 import html
+import html.entities
 import json
 import re
 import sys
@@ -535,7 +536,16 @@ def _entities(text: str | None, unescape: bool) -> str | None:
     ';' are read: html.unescape alone would also make '&region=us' in an address '®ion=us'."""
     if not (unescape and text and "&" in text):
         return text
-    return _ENTITY.sub(lambda entity: html.unescape(entity[0]), text)
+    return _ENTITY.sub(_entity_read, text)
+
+
+def _entity_read(entity: re.Match) -> str:
+    """An entity's character: a number, or a name HTML knows whole ('&region;' stays as written,
+    where html.unescape would read its start '&reg' and leave '®ion;')."""
+    written = entity[0]
+    if written[1] == "#" or written[1:] in html.entities.html5:
+        return html.unescape(written)
+    return written
 
 
 def _created_at(value: object, column: str, date_order: str | None) -> str:
@@ -589,7 +599,7 @@ def _count(value: object) -> int | None:
 
 
 def _count_text(text: str) -> int | None:
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not '²', a digit int() cannot read
         return int(text)
     if _THOUSANDS.fullmatch(text):
         return int(re.sub(r"\D", "", text))

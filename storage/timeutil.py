@@ -38,7 +38,9 @@ AMBIGUOUS_ZONES = {"IST": "India, Ireland or Israel", "CST": "US Central or Chin
                    "AST": "Atlantic or Arabia", "ADT": "Atlantic or Arabia"}
 _RFC_ZONES = {"UT", "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "AST",
               "ADT"}  # email.utils knows these: collectors' dates keep reading them as it does
-_NAMED_OFFSET = re.compile(r"(?<![A-Za-z])(?:GMT|UTC|UT)(?=[+-]\d)")  # GMT+0100 is +0100
+# an offset as people write it after a time: GMT+1, UTC-5, +01, +05:30, GMT+01:00 (email.utils
+# reads only +HHMM: +1 would be one minute, +05:30 dropped and taken as UTC)
+_WRITTEN_OFFSET = re.compile(r"(?<![\w:+-])(?:GMT|UTC|UT)?([+-])(\d{1,2})(?::?(\d\d))?(?![\w:])")
 _ZONE_NAME = re.compile(r"(?<![\w+-])([A-Z]{2,5})(?![\w])")
 _NOT_ZONES = {"AM", "PM", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
               "NOV", "DEC", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"}
@@ -112,14 +114,16 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
     javascript = _JAVASCRIPT_FORM.fullmatch(text)
     if javascript:
         return to_iso(dt.datetime.strptime(f"{javascript[1]} {javascript[2]}", "%a %b %d %Y %H:%M:%S %z"))
-    if strict and shown is None and not _NUMERIC_DATE.fullmatch(text):
-        # a file's date read word by word: 2:02 PM as 14:02, 'cet' as 'CET'
-        written = _upper_zone_names(_twenty_four_hour(text, text))
+    if shown is None and not (strict and _NUMERIC_DATE.fullmatch(text)):
+        # read word by word: 2:02 PM as 14:02 (email.utils would drop the PM); in a file's dates
+        # also 'cet' as 'CET'
+        written = _twenty_four_hour(text, text)
+        written = _upper_zone_names(written) if strict else written
         if written != text:
-            return _from_text(_zone_name_as_offset(_NAMED_OFFSET.sub("", written), strict), strict,
+            return _from_text(_zone_name_as_offset(_offsets_as_hhmm(written), strict), strict,
                               date_order, shown=text)
     if shown is None:
-        with_offset = _zone_name_as_offset(_NAMED_OFFSET.sub("", text), strict)
+        with_offset = _zone_name_as_offset(_offsets_as_hhmm(text), strict)
         if with_offset != text:
             return _from_text(with_offset, strict, date_order, shown=text)
     numeric = _NUMERIC_DATE.fullmatch(text) if strict else None
@@ -132,6 +136,8 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
             continue
     if strict and any(character.isdigit() for character in text):  # a date with a word it cannot read
         _refuse_unread_words(text, shown or text)
+    if strict and not re.search(r"\d:\d\d", text):  # email.utils would take an offset or a year for a time
+        raise ValueError(f"unrecognised timestamp {(shown or text)[:40]!r}")
     try:
         return to_iso(parsedate_to_datetime(text))
     except (TypeError, ValueError, IndexError):
@@ -146,6 +152,17 @@ _DATE_WORDS = {"JAN", "JANUARY", "FEB", "FEBRUARY", "MAR", "MARCH", "APR", "APRI
                "NOVEMBER", "DEC", "DECEMBER", "MON", "MONDAY", "TUE", "TUES", "TUESDAY", "WED",
                "WEDNESDAY", "THU", "THUR", "THURS", "THURSDAY", "FRI", "FRIDAY", "SAT", "SATURDAY",
                "SUN", "SUNDAY", "T", "Z", "GMT", "UTC", "UT"}
+
+
+def _offsets_as_hhmm(text: str) -> str:
+    """'GMT+1' -> '+0100', '+05:30' -> '+0530': offsets after a time, in the form email.utils reads.
+    Only after a time of day (hh:mm), so that a date's own dashes are never taken for one."""
+    time_of_day = re.search(r"\d:\d\d", text)
+    if not time_of_day:
+        return text
+    head, tail = text[:time_of_day.end()], text[time_of_day.end():]
+    return head + _WRITTEN_OFFSET.sub(
+        lambda match: f"{match[1]}{int(match[2]):02d}{match[3] or '00'}", tail)
 
 
 def _twenty_four_hour(text: str, shown: str) -> str:
@@ -175,8 +192,9 @@ def _zone_name_as_offset(text: str, strict: bool) -> str:
     """`text` with its zone name ('CET') written as an offset ('+0100'). Collectors' dates keep
     what email.utils makes of RFC 2822's names and of unknown ones; a file's (strict) must
     name a zone with one meaning."""
-    match = _ZONE_NAME.search(text)
-    if not match or match[1] in _NOT_ZONES:
+    match = next((found for found in _ZONE_NAME.finditer(text)
+                  if found[1] not in _NOT_ZONES and found[1] not in _DATE_WORDS), None)
+    if not match:
         return text
     name = match[1]
     if not strict and (name in _RFC_ZONES or name not in ZONE_OFFSETS):

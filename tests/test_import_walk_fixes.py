@@ -394,3 +394,41 @@ def test_a_reach_with_a_dot_between_thousands_is_a_whole_count(cli, tmp_path):
     path = _csv(tmp_path, f"r1,text,{TIME},12.300\n", header="id,text,created_at,author_reach\n")
     assert cli("import", path).exit_code == 0
     assert _stored(tmp_path, "select author_reach from mentions") == [(12300,)]
+
+
+# a code review of the fixes above
+
+
+@pytest.mark.parametrize("written, stored", [
+    ("05 Mar 2026 14:02 GMT+1", "2026-03-05T13:02:00Z"),           # was read as one minute
+    ("05 Mar 2026 14:02 UTC-5", "2026-03-05T19:02:00Z"),
+    ("Thu, 05 Mar 2026 14:02:00 +05:30", "2026-03-05T08:32:00Z"),  # was dropped: taken as UTC
+    ("05 Mar 2026 14:02 GMT+01:00", "2026-03-05T13:02:00Z"),
+    ("05 JUNE 2026 14:02 CET", "2026-06-05T13:02:00Z"),            # a month in capitals hid the zone
+    ("THU, 05 MAR 2026 14:02:00 CET", "2026-03-05T13:02:00Z"),
+])
+def test_offsets_as_people_write_them_are_read_by_files_and_collectors(written, stored):
+    from storage.timeutil import parse_file_timestamp, parse_timestamp
+
+    assert parse_file_timestamp(written) == stored
+    assert parse_timestamp(written) == stored
+
+
+def test_a_date_without_a_time_is_not_given_its_offset_as_a_time():
+    from storage.timeutil import parse_file_timestamp
+
+    with pytest.raises(ValueError, match="unrecognised timestamp"):
+        parse_file_timestamp("March 5, 2026 UTC+01:00")  # was stored as 01:00
+
+
+def test_an_entity_html_does_not_know_whole_stays_as_written(cli, tmp_path):
+    path = _csv(tmp_path, f'e1,"see &region; &notit; &pounds; but &eacute; and &#233;",{TIME}\n')
+    assert cli("import", path).exit_code == 0
+    assert _stored(tmp_path) == [("e1", "see &region; &notit; &pounds; but é and é")]
+
+
+def test_a_reach_of_a_superscript_digit_is_left_out_not_the_post(cli, tmp_path):
+    path = _csv(tmp_path, f"r1,text,{TIME},\u00b2\n", header="id,text,created_at,author_reach\n")
+    result = cli("import", path)
+    assert result.exit_code == 0, result.output
+    assert _stored(tmp_path, "select external_id, author_reach from mentions") == [("r1", None)]
