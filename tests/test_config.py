@@ -247,8 +247,10 @@ def test_status_reads_a_watchlist_whose_variables_are_unset_anywhere(cli, tmp_pa
 
     monkeypatch.delenv("MW_UNSET_CREDENTIALS", raising=False)
     (tmp_path / "mentionwatch.yaml").write_text(
-        "notifications:\n  - {name: team, url_file: ${MW_UNSET_CREDENTIALS}/team.url}\n"
+        "notifications:\n  - name: team\n    url_file: ${MW_UNSET_CREDENTIALS}/team.url\n"
         "watches:\n  - name: acme\n    query: {any: [acme]}\n")
     open_db(tmp_path / "mentionwatch.db").close()
     result = cli("status")
     assert "environment variable MW_UNSET_CREDENTIALS is not set" not in result.output
+    assert "Watchlist:" not in result.output  # no watchlist problem reported at all
+    assert "Traceback" not in result.output
