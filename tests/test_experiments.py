@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from alerts.detector import DetectorSettings
 from conftest import REPO_ROOT
 
 
@@ -46,7 +47,7 @@ def test_experiment_scripts_say_what_is_wrong_with_a_missing_data_folder(tmp_pat
 
 def test_adaptive_bar_after_a_crisis_plain_rule_misses_the_next_one_cap_and_exclude_do_not():
     module = _nab_variants()
-    from alerts.detector import BucketStats, DetectorSettings
+    from alerts.detector import BucketStats
 
     day = 24  # hourly buckets
     settings = DetectorSettings(season=day, smooth=1, threshold=5.0, min_ratio=1.0, warmup=0, cooldown=day)
@@ -103,3 +104,17 @@ def test_ratio_prior_in_mentions_lets_a_quiet_series_burst_that_one_per_bucket_h
     one_mention = variants.hot_with_ratio_prior(values, settings, 1.0)
     assert one_mention.hot[in_burst].any()
     assert np.array_equal(one_mention.z, per_bucket.z)  # only the ratio changes
+
+
+def test_recent_level_uses_only_windows_before_the_current_one_and_is_clipped():
+    variants = _nab_variants()
+    settings = DetectorSettings(season=24, smooth=2)
+    observed = np.full(40, 10.0)
+    expected = np.full(40, 10.0)
+    observed[30:] = 100.0  # a surge from bucket 30 on
+    level = variants.recent_level(observed, expected, settings, hours=3, clip=(1.0, 1.5))
+    assert level[31] == 1.0  # the surge is in the current window only: it does not raise its own baseline
+    assert level[32] > 1.0  # one window later it does
+    assert level[39] == 1.5  # clipped
+    quiet = variants.recent_level(np.zeros(40), expected, settings, hours=3, clip=(0.5, 2.0))
+    assert 0.5 <= quiet[20] < 1.0

@@ -11,6 +11,8 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py adaptive      # a z bar that follows the series' tail (6 min)
     .venv/bin/python scripts/experiments/nab_variants.py thinned       # the grid on quieter copies of the series (8 min)
     .venv/bin/python scripts/experiments/nab_variants.py ratio-prior   # the ratio's added count, in mentions (25 min)
+    .venv/bin/python scripts/experiments/nab_variants.py vote          # alert where enough of the 27 settings agree (2 min)
+    .venv/bin/python scripts/experiments/nab_variants.py level         # baseline scaled by the recent level (5 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -416,8 +418,98 @@ def ratio_prior(data_dir: Path) -> None:
                   f"leave-one-series-out {held_out:.1f}")
 
 
+# --- vote: alert where a share of the 27 grid settings is hot at once --------------------------
+
+VOTE_SHARES = tuple(round(0.04 * k, 2) for k in range(1, 20))
+
+
+def _grid_stats(index: int) -> list[BucketStats]:
+    one = SERIES[index]
+    return [detect(one.values, cell_settings(cell, series_bucket_seconds(one.timestamps)))[0] for cell in grid_cells()]
+
+
+def _vote_scores(stats_by_series, share: float) -> dict[str, float]:
+    scores = {}
+    for one, stats in zip(SERIES, stats_by_series):
+        agreeing = np.mean([cell_stats.hot for cell_stats in stats], axis=0)
+        kept = stats[grid_cells().index(kept_cell())]
+        strongest = np.maximum.reduce([cell_stats.z for cell_stats in stats])
+        voted = BucketStats(kept.observed, kept.expected, strongest, kept.ratio, agreeing >= share - 1e-9)
+        settings = cell_settings(kept_cell(), series_bucket_seconds(one.timestamps))
+        scores[one.name] = _raw_score(one, alert_flags(len(one.values), find_incidents(voted, settings)))
+    return scores
+
+
+def vote(data_dir: Path) -> None:
+    """An alert opens where at least a given share of the 27 settings of `bench nab-grid` is hot:
+    a vote should not hang on one narrow cell, so it might carry over better."""
+    stats_by_series = _in_parallel(_grid_stats, range(len(SERIES)), data_dir)
+    results = {share: _vote_scores(stats_by_series, share) for share in VOTE_SHARES}
+    counts = _window_counts()
+    for share, scores in results.items():
+        print(f"share of the settings hot >= {share:.2f}: {corpus_score(scores, counts):.1f}")
+    _print_leave_one_out("the shares", results, lambda share: f"{share:.2f}")
+
+
+# --- level: the seasonal baseline scaled by how busy the last hours were -------------------------
+
+LEVEL_HOURS = (3, 6, 12, 24)
+LEVEL_CLIPS = ((1.0, 1.5), (1.0, 2.0), (0.67, 1.5), (0.5, 2.0))
+LEVEL_Z = (4.0, 5.0)
+LEVEL_RATIO = (2.5, 3.0)
+
+
+def recent_level(observed: np.ndarray, expected: np.ndarray, settings: DetectorSettings, hours: int,
+                 clip: tuple[float, float]) -> np.ndarray:
+    """(mentions) / (seasonal median) over the `hours` windows that end one window before each
+    bucket, with one mention per bucket added to both, clipped to `clip`; 1 where there is no history."""
+    observed_sum, expected_sum = np.zeros(len(observed)), np.zeros(len(observed))
+    positions = np.arange(len(observed))
+    for hour in range(hours):
+        past = positions - settings.smooth * (hour + 1)
+        valid = past >= 0
+        observed_sum[valid] += observed[past[valid]]
+        expected_sum[valid] += np.nan_to_num(expected[past[valid]])
+    prior = hours * settings.smooth
+    return np.clip((observed_sum + prior) / (expected_sum + prior), *clip)
+
+
+def _level_scores(job) -> dict[str, float]:
+    hours, clip, z_bar, ratio_bar = job
+    scores = {}
+    for one in SERIES:
+        settings = cell_settings(Cell(3600.0, z_bar, ratio_bar), series_bucket_seconds(one.timestamps))
+        observed = windowed_counts(one.values, settings)
+        expected, upper, lower = seasonal_past(observed, settings, np.arange(len(observed)))
+        level = recent_level(observed, expected, settings, hours, clip)
+        stats = compared_with_baseline(observed, expected * level, (upper - lower) / 1.349 * level,
+                                       hot_candidates(observed, settings), settings)
+        scores[one.name] = _raw_score(one, alert_flags(len(observed), find_incidents(stats, settings)))
+    return scores
+
+
+def level(data_dir: Path) -> None:
+    """Expected (and spread) = the seasonal median times the ratio of mentions to that median over
+    the last 3-24 hours, so a day that is busy all along needs a bigger jump (a trend-following
+    baseline; 1-hour window)."""
+    jobs = [(hours, clip, z, r) for hours in LEVEL_HOURS for clip in LEVEL_CLIPS for z in LEVEL_Z for r in LEVEL_RATIO]
+    results = dict(zip(jobs, _in_parallel(_level_scores, jobs, data_dir)))
+    counts = _window_counts()
+    totals = {job: corpus_score(scores, counts) for job, scores in results.items()}
+    print(f"{len(jobs)} settings: best {max(totals.values()):.1f}, median {np.median(list(totals.values())):.1f}")
+    for job in sorted(totals, key=totals.get, reverse=True)[:5]:
+        print(f"  {totals[job]:.1f}  {_level_label(job)}")
+    _print_leave_one_out("the level settings", results, _level_label)
+
+
+def _level_label(job) -> str:
+    hours, (low, high), z_bar, ratio_bar = job
+    return f"last {hours} h, clipped {low:g}-{high:g}, z {z_bar:g}, ratio {ratio_bar:g}"
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
-            "thinned": thinned, "ratio-prior": ratio_prior}
+            "thinned": thinned, "ratio-prior": ratio_prior,
+            "vote": vote, "level": level}
 
 
 def main() -> None:
