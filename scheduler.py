@@ -739,7 +739,7 @@ class Service:
         config = self.config
         result = run_detection(db, config, notify=True)
         detail = {"checked": result.checked, "opened": len(result.opened), "updated": len(result.updated)}
-        if result.opened or result.updated:
+        if result.opened or result.updated or result.queued:
             detail.update(self._send_notifications(db, config))
         return "ok", detail
 

@@ -62,6 +62,7 @@ class DetectionResult:
     updated: list[int] = field(default_factory=list)
     checked: int = 0
     unchecked: list[str] = field(default_factory=list)  # alerting watches without scored mentions in the period
+    queued: int = 0  # notification messages queued (an alert nobody heard of can be announced unchanged)
 
 
 @dataclass
@@ -212,13 +213,22 @@ def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
     merged = dataclasses.replace(
         finding, rule=alert.rule, severity=steps[-1][1],
         opened_at=steps[0][0], opened_severity=steps[0][1], escalations=steps[1:],
-        window_start=min(alert.window_start, finding.window_start),
+        window_start=_merged_start(alert, finding),
         window_end=max(alert.window_end, finding.window_end),
         observed=peak.observed, expected=peak.expected, peak_start=peak.peak_start, peak_end=peak.peak_end,
         score=peak.score if same_rule else alert.score,
         rules=_all_rules(alert, finding), live=alert.live or finding.live,
     )
     return merged, escalated
+
+
+def _merged_start(alert: Finding, finding: Finding) -> str:
+    """Where the merged alert's window starts. A finding that opened later extends the alert forward
+    only: a count rule's look-back (a day, for "70 in 1d") would otherwise stretch the alert back
+    over an earlier, separate incident, which a later run would then merge into it."""
+    if finding.opened_at >= alert.opened_at:
+        return alert.window_start
+    return min(alert.window_start, finding.window_start)
 
 
 def severity_steps(finding: Finding) -> list[tuple[str, str]]:
@@ -355,9 +365,13 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
         if existing is None:
             event = _open_alert(run, watch, settings, alert)
         else:
-            event = _update_alert(run, watch, settings, alert, existing) or _unannounced(run, existing[0])
+            never_announced = _unannounced(run, existing[0])
+            event = _update_alert(run, watch, settings, alert, existing)
+            if never_announced is not None:
+                # the team first hears of it now: that is its opening, at the severity it has reached
+                event = (existing[0], "opened", event[2] if event else never_announced[2])
         if event is not None and run.notify and alert.live:
-            queue_notifications(run.db, run.config, *event)
+            run.result.queued += queue_notifications(run.db, run.config, *event)
 
 
 def _unannounced(run: _Run, alert_id: int) -> tuple[int, str, str] | None:
@@ -412,9 +426,10 @@ def _update_alert(run: _Run, watch, settings, alert: Finding, existing: tuple) -
     explanation, mention_ids = describe(run.db, watch, merged, run.model_id, settings, run.moment)
     run.db.execute(
         """UPDATE alerts SET severity = ?, score = ?, window_start = ?, window_end = ?, observed = ?,
-           expected = ?, updated_at = ?, explanation = ? WHERE id = ?""",
+           expected = ?, updated_at = ?, explanation = ?, model_id = ? WHERE id = ?""",
+        # after a change of model the explanation (and what `alerts show` evaluates) is this model's
         [merged.severity, merged.score, merged.window_start, merged.window_end, merged.observed,
-         merged.expected, run.recorded, json.dumps(explanation, ensure_ascii=False), alert_id],
+         merged.expected, run.recorded, json.dumps(explanation, ensure_ascii=False), run.model_id, alert_id],
     )
     detail = _replay_note(run)
     if escalated:
@@ -441,6 +456,9 @@ def _replay_note(run: _Run) -> str:
 
 
 def _link_mentions(db, alert_id: int, mention_ids: list[int]) -> None:
+    """Link the alert's ranked mentions. A post linked before but no longer ranked (scored again, or
+    no longer matched by the watch) stays linked, for the record, without a rank: ranks never repeat."""
+    db.execute("UPDATE alert_mentions SET rank = NULL WHERE alert_id = ?", [alert_id])
     db.conn.executemany("INSERT OR REPLACE INTO alert_mentions (alert_id, mention_id, rank) VALUES (?, ?, ?)",
                    [(alert_id, mention_id, rank) for rank, mention_id in enumerate(mention_ids, start=1)])
 

@@ -26,7 +26,7 @@ LATE_RECORDING = dt.timedelta(hours=1)  # recorded more than this after opening:
 def evaluate_alert(db, alert_id: int, model_id: str | None = None) -> dict:
     """Figures for one alert (KeyError when there is no such alert); times in seconds."""
     alert = _alert_row(db, alert_id)
-    model_id = model_id or _model_for_alert(db, alert_id)
+    model_id = model_id or alert.get("model_id") or _model_for_alert(db, alert_id)
     opened = clock_start(db, alert)
     acknowledged_at = _acknowledged_at(db, alert)
     resolved_at = alert["resolved_at"] or (
@@ -143,7 +143,8 @@ def _event_time(db, alert_id: int, kind: str) -> str | None:
 
 
 def _model_for_alert(db, alert_id: int) -> str | None:
-    """The model that scored most of the alert's mentions (else the most used model)."""
+    """For an alert stored before alerts kept their model: the model that scored most of its
+    mentions (else the most used model)."""
     row = db.execute(
         "SELECT s.model_id FROM alert_mentions am JOIN scores s ON s.mention_id = am.mention_id "
         "WHERE am.alert_id = ? GROUP BY s.model_id ORDER BY count(*) DESC LIMIT 1",

@@ -247,7 +247,8 @@ def m007_notification_claims(db: Database) -> None:
 
 @migrations()
 def m008_alert_model(db: Database) -> None:
-    """Which sentiment model's scores an alert was counted from (alerts from two models never mix up)."""
+    """Which sentiment model's scores an alert was (last) counted from, so that its evaluation
+    counts with the same model."""
     db.executescript("ALTER TABLE alerts ADD COLUMN model_id TEXT;")
 
 

@@ -99,7 +99,7 @@ def canned_queries(model_id: str | None) -> dict:
             "description": "The posts behind one alert, in the order the detector ranked them.",
             "sql": f"SELECT am.rank, {_MENTION_COLUMNS} FROM alert_mentions am "
                    f"JOIN mentions m ON m.id = am.mention_id {scores} {triage} "
-                   "WHERE am.alert_id = :alert_id ORDER BY am.rank, s.p_negative DESC",
+                   "WHERE am.alert_id = :alert_id ORDER BY am.rank IS NULL, am.rank, s.p_negative DESC",
         },
         "search": {
             "title": "Search mentions",

@@ -231,7 +231,7 @@ def _top_posts(db, alert: dict, model_id: str | None) -> list[dict]:
         "SELECT m.id AS mention_id, m.source, m.author, m.author_reach, m.url, m.created_at, "
         "m.text, s.p_negative FROM alert_mentions am JOIN mentions m ON m.id = am.mention_id "
         "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = ? WHERE am.alert_id = ? "
-        "ORDER BY am.rank, s.p_negative DESC LIMIT ?", [model_id, alert["id"], TOP_POSTS])
+        "ORDER BY am.rank IS NULL, am.rank, s.p_negative DESC LIMIT ?", [model_id, alert["id"], TOP_POSTS])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor]
 
