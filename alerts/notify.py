@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import logging
 import re
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,16 +103,28 @@ def _missing_url_problem(target) -> str:
     return f"no URL: file {target.url_file} is empty or cannot be read"
 
 
+_KEEPING_OUT = {"depth": 0, "propagating": True}
+_KEEPING_OUT_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _apprise_lines_kept_out():
-    """apprise logs URLs (secrets): its lines stay out of our logs while it runs."""
+    """apprise logs URLs (secrets): its lines stay out of our logs while it runs. The service sends
+    and checks targets from several threads at once: the first to enter switches apprise's lines
+    off, the last to leave switches them back (one thread leaving must not let another's through)."""
     apprise_log = logging.getLogger("apprise")
-    propagating = apprise_log.propagate
-    apprise_log.propagate = False
+    with _KEEPING_OUT_LOCK:
+        if _KEEPING_OUT["depth"] == 0:
+            _KEEPING_OUT["propagating"] = apprise_log.propagate
+            apprise_log.propagate = False
+        _KEEPING_OUT["depth"] += 1
     try:
         yield
     finally:
-        apprise_log.propagate = propagating
+        with _KEEPING_OUT_LOCK:
+            _KEEPING_OUT["depth"] -= 1
+            if _KEEPING_OUT["depth"] == 0:
+                apprise_log.propagate = _KEEPING_OUT["propagating"]
 
 
 def target_problems(config) -> list[str]:
@@ -404,12 +417,15 @@ def _claim(db, notification_id: int, attempts: int, moment: dt.datetime) -> bool
 
     One UPDATE in a write transaction (storage's `atomic()` takes the write lock first) re-checks
     that the row is still due and unchanged (same attempts), so of two senders only one sees
-    rowcount 1.
+    rowcount 1. It also re-checks that the alert was not resolved since `_hold_back` looked: then
+    the row stays as it is, and the next round supersedes it.
     """
     with db.atomic():
         return db.conn.execute(
             f"UPDATE notifications SET claimed_at = :now, attempts = attempts + 1 "
-            f"WHERE id = :id AND attempts = :attempts AND {_DUE}",
+            f"WHERE id = :id AND attempts = :attempts AND {_DUE} "
+            f"AND (state LIKE 'resolved:%' OR NOT EXISTS "
+            f"(SELECT 1 FROM alerts WHERE alerts.id = notifications.alert_id AND alerts.status = 'resolved'))",
             {"id": notification_id, "attempts": attempts, **_due_params(moment)},
         ).rowcount == 1
 

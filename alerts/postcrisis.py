@@ -23,8 +23,11 @@ MIN_MENTIONS_AFTER = 5
 LATE_RECORDING = dt.timedelta(hours=1)  # recorded more than this after opening: found late, or by a replay
 
 
-def evaluate_alert(db, alert_id: int, model_id: str | None = None) -> dict:
-    """Figures for one alert (KeyError when there is no such alert); times in seconds."""
+def evaluate_alert(db, alert_id: int, model_id: str | None = None, now: dt.datetime | None = None) -> dict:
+    """Figures for one alert as of `now` (default: the clock; KeyError when there is no such alert);
+    times in seconds. Until AFTER_HOURS have passed since the resolution, the "after" figures cover
+    the time so far, and whether it is back to baseline is not known yet."""
+    now = now or dt.datetime.now(dt.timezone.utc)
     alert = _alert_row(db, alert_id)
     model_id = model_id or alert.get("model_id") or _model_for_alert(db, alert_id)
     opened = clock_start(db, alert)
@@ -54,15 +57,18 @@ def evaluate_alert(db, alert_id: int, model_id: str | None = None) -> dict:
         "alert_mentions": during["total"],
         "after_negative_share": None,
         "after_mentions": 0,
+        "after_seconds": None,  # how much of the AFTER_HOURS after the resolution has passed
         "back_to_baseline": None,
     }
     if resolved_at:
         after_start = from_iso(resolved_at)
-        after = _negative_share(db, alert, model_id, after_start,
-                                after_start + dt.timedelta(hours=AFTER_HOURS))
+        after_end = min(after_start + dt.timedelta(hours=AFTER_HOURS), max(now, after_start))
+        after = _negative_share(db, alert, model_id, after_start, after_end)
         result["after_negative_share"] = after["share"]
         result["after_mentions"] = after["total"]
-        if after["total"] >= MIN_MENTIONS_AFTER and baseline["share"] is not None:
+        result["after_seconds"] = (after_end - after_start).total_seconds()
+        if (after_complete(result) and after["total"] >= MIN_MENTIONS_AFTER
+                and baseline["share"] is not None):
             limit = baseline["share"] + max(0.05, 0.2 * baseline["share"])
             result["back_to_baseline"] = after["share"] <= limit
     result["summary"] = summarise(result)
@@ -80,11 +86,22 @@ def summarise(figures: dict) -> str:
     shares = (f"negative share {share(figures['baseline_negative_share'])} before, "
               f"{share(figures['alert_negative_share'])} during")
     if figures["resolved_at"]:
-        shares += f", {share(figures['after_negative_share'])} in the {AFTER_HOURS} h after"
+        shares += f", {share(figures['after_negative_share'])} {after_period(figures)}"
     verdict = {True: "back to baseline", False: "NOT back to baseline",
                None: "back to baseline: not known yet"}[figures["back_to_baseline"]]
     late = recorded_late(figures)
     return f"{', '.join(parts)}{late}; {shares}; {verdict}"
+
+
+def after_complete(figures: dict) -> bool:
+    return figures.get("after_seconds") is not None and figures["after_seconds"] >= AFTER_HOURS * 3600
+
+
+def after_period(figures: dict) -> str:
+    """'in the 24 h after', or 'in the 3h 10m since the resolution (so far)' before they have passed."""
+    if figures.get("after_seconds") is None or after_complete(figures):
+        return f"in the {AFTER_HOURS} h after"
+    return f"in the {format_duration(figures['after_seconds'])} since the resolution (so far)"
 
 
 def recorded_late(figures: dict) -> str:

@@ -104,3 +104,35 @@ def test_linked_posts_never_share_a_rank_after_an_update(db, model_id):
     unranked = db.execute("SELECT count(*) FROM alert_mentions WHERE alert_id = ? AND rank IS NULL",
                           [alert_id]).fetchone()[0]
     assert unranked == 5  # still linked, for the record
+
+
+def test_a_message_is_not_claimed_for_sending_once_its_alert_is_resolved(db, model_id):
+    from alerts.notify import _claim
+
+    config = parse_config(config_text())
+    burst = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst: [("reddit", 40)]})
+    [alert_id] = run_detection(db, config, now=START + dt.timedelta(hours=burst + 1), notify=True).opened
+    [(row_id, attempts)] = db.execute("SELECT id, attempts FROM notifications WHERE alert_id = ?", [alert_id])
+    now = dt.datetime.now(dt.timezone.utc)
+    # resolved between the sender's check and its claim (by another process)
+    resolve(db, alert_id, "sam")
+    assert not _claim(db, row_id, attempts, now)
+    status, claimed = db.execute("SELECT status, claimed_at FROM notifications WHERE id = ?", [row_id]).fetchone()
+    assert (status, claimed) == ("pending", None)
+
+
+def test_apprise_lines_stay_out_while_any_thread_still_sends():
+    import logging
+
+    from alerts.notify import _apprise_lines_kept_out
+
+    apprise_log = logging.getLogger("apprise")
+    assert apprise_log.propagate
+    first, second = _apprise_lines_kept_out(), _apprise_lines_kept_out()
+    first.__enter__()
+    second.__enter__()  # another thread starts sending
+    first.__exit__(None, None, None)  # the first thread is done
+    assert not apprise_log.propagate  # the second is still sending: its lines stay out
+    second.__exit__(None, None, None)
+    assert apprise_log.propagate

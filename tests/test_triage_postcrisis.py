@@ -198,3 +198,16 @@ def test_a_replayed_alert_is_timed_from_its_recording_as_alerts_show_times_it(hi
     _, body = message_for(db, alert_id, "resolved:high")
     assert "2 h 0 min after it was recorded" in body  # resolved 5 h after the opening
     assert "the incident began" in body
+
+
+def test_before_the_24_hours_after_have_passed_the_verdict_waits_and_says_so_far(history):
+    db = history
+    _posts(db, RESOLVED, 3, 10, 1, "after")  # three hours of posts after the resolution, all negative
+    alert_id = _alert(db)
+    early = evaluate_alert(db, alert_id, now=RESOLVED + dt.timedelta(hours=3))
+    assert early["after_mentions"] == 30 and early["after_seconds"] == 3 * 3600
+    assert early["back_to_baseline"] is None  # 3 hours of 24: not known yet
+    assert "in the 3h 0m since the resolution (so far)" in early["summary"]
+    assert "back to baseline: not known yet" in early["summary"]
+    later = evaluate_alert(db, alert_id, now=RESOLVED + dt.timedelta(days=2))
+    assert later["back_to_baseline"] is False and "in the 24 h after" in later["summary"]

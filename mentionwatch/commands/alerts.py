@@ -269,13 +269,13 @@ def _say(line: str) -> None:
 
 def _print_postcrisis(db, alert_id: int) -> None:
     """The triage area's post-crisis evaluation of a resolved alert."""
-    from alerts.postcrisis import AFTER_HOURS, BASELINE_DAYS, evaluate_alert
+    from alerts.postcrisis import BASELINE_DAYS, after_period, evaluate_alert
 
     figures = evaluate_alert(db, alert_id)
     _say("Post-crisis evaluation:")
     _say(f"  {figures['summary']}")
     _say(f"  mentions counted: {figures['baseline_mentions']} in the {BASELINE_DAYS} days before, "
-               f"{figures['alert_mentions']} during, {figures['after_mentions']} in the {AFTER_HOURS} h after"
+               f"{figures['alert_mentions']} during, {figures['after_mentions']} {after_period(figures)}"
          + (f" (sentiment by {figures['model_id']})" if figures["model_id"] else ""))
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alerts.explain import peak_text
-from alerts.postcrisis import evaluate_alert, format_duration, recorded_late
+from alerts.postcrisis import after_complete, evaluate_alert, format_duration, recorded_late
 from mentionwatch.terminal import terminal_safe
 from mentionwatch.triage import charts
 from mentionwatch.triage.atomic import replacing
@@ -196,7 +196,7 @@ def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> 
         alert["top_posts"] = _top_posts(db, alert, model_id)
         alert["handling"] = _handling_events(db, alert["id"])
         if alert["status"] == "resolved":
-            alert["postcrisis"] = evaluate_alert(db, alert["id"], model_id)
+            alert["postcrisis"] = evaluate_alert(db, alert["id"], model_id, now=from_iso(until))
     return WatchSection(watch, watch_risk(db, watch, model_id, until), alerts, chart_paths,
                         sum(series.totals), sum(series.negatives), triage_counts(db, watch),
                         scored=sum(series.scored))
@@ -438,8 +438,15 @@ def _postcrisis_html(figures: dict) -> str:
         f"<td>{format_duration(figures['time_to_resolve_s'])}</td>"
         f"<td>{_share_of(figures['baseline_negative_share'], figures['baseline_mentions'])}</td>"
         f"<td>{_share_of(figures['alert_negative_share'], figures['alert_mentions'])}</td>"
-        f"<td>{_share_of(figures['after_negative_share'], figures['after_mentions'])}</td>"
+        f"<td>{_share_of(figures['after_negative_share'], figures['after_mentions'])}{_so_far(figures)}</td>"
         f"<td>{verdict}</td></tr></table>" + _counted_from_html(figures))
+
+
+def _so_far(figures: dict) -> str:
+    """' (first 3h 10m)' while the 24 hours after the resolution have not all passed."""
+    if not figures["after_seconds"] or after_complete(figures):  # none of it in the period: nothing to add
+        return ""
+    return f" (first {format_duration(figures['after_seconds'])})"
 
 
 def _share_of(share: float | None, scored: int) -> str:
