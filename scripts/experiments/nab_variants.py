@@ -13,6 +13,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py ratio-prior   # the ratio's added count, in mentions (25 min)
     .venv/bin/python scripts/experiments/nab_variants.py vote          # alert where enough of the 27 settings agree (2 min)
     .venv/bin/python scripts/experiments/nab_variants.py level         # baseline scaled by the recent level (5 min)
+    .venv/bin/python scripts/experiments/nab_variants.py level-prior   # the ratio's added count from the series' level (1 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -507,9 +508,95 @@ def _level_label(job) -> str:
     return f"last {hours} h, clipped {low:g}-{high:g}, z {z_bar:g}, ratio {ratio_bar:g}"
 
 
+# --- level-prior: the ratio's added count from the series' own typical volume --------------------
+
+LEVEL_PRIOR_SHARES = (0.0, 0.2, 0.35, 0.5, 1.0)  # 0: one mention per bucket of the window only
+LEVEL_PRIOR_Z = (4.0, 5.0, 6.0)
+LEVEL_PRIOR_RATIO = (2.0, 2.5, 3.0)
+
+
+def typical_level(observed: np.ndarray, settings: DetectorSettings) -> np.ndarray:
+    """The median of the windowed counts over the previous 7 days (taken once an hour, from whole
+    windows before the hour), at every bucket; nan until a day has passed."""
+    level = np.full(len(observed), np.nan)
+    for start in range(settings.season, len(observed), settings.smooth):
+        past = observed[max(0, start - 7 * settings.season):start:settings.smooth]
+        level[start:start + settings.smooth] = np.median(past)
+    return level
+
+
+def _level_prior_draw(draw) -> dict:
+    """Raw scores per series of every setting, on one thinned copy of the five series."""
+    fraction, seed = draw
+    results: dict = {}
+    for index, one in enumerate(SERIES):
+        settings = cell_settings(kept_cell(), series_bucket_seconds(one.timestamps))
+        observed = windowed_counts(thinned_values(one.values, fraction, seed, index), settings)
+        expected, upper, lower = seasonal_past(observed, settings, np.arange(len(observed)))
+        spread = np.maximum((upper - lower) / 1.349, np.sqrt(np.maximum(expected, 1.0)))
+        level = typical_level(observed, settings)
+        for share in LEVEL_PRIOR_SHARES:
+            added = np.maximum(share * np.nan_to_num(level), settings.smooth)
+            with np.errstate(invalid="ignore"):
+                z = np.nan_to_num((observed - expected) / spread)
+                ratio = np.nan_to_num((observed + added) / (expected + added))
+            for z_bar in LEVEL_PRIOR_Z:
+                for ratio_bar in LEVEL_PRIOR_RATIO:
+                    tuned = dataclasses.replace(settings, threshold=z_bar, min_ratio=ratio_bar)
+                    hot = (z >= z_bar) & (ratio >= ratio_bar) & hot_candidates(observed, tuned) & ~np.isnan(expected)
+                    stats = BucketStats(observed, expected, z, ratio, hot)
+                    flags = alert_flags(len(observed), find_incidents(stats, tuned))
+                    results.setdefault((share, z_bar, ratio_bar), {})[one.name] = _raw_score(one, flags)
+    return results
+
+
+def level_prior(data_dir: Path) -> None:
+    """The ratio bar compares (observed + c) with (expected + c), c one mention per bucket of the
+    window (12 an hour on NAB's steps). Here c is at least that, and at least a share of the series'
+    typical hourly volume, so a busy series needs a surge that counts against its whole level, not
+    only against a quiet hour's. Share 0 is the seasonal detector itself at the same bars: what the
+    bars alone change. On the full series and the thinned copies of `thinned`."""
+    draws = _thinning_draws()
+    counts = _window_counts()
+    by_draw = _in_parallel(_level_prior_draw, draws, data_dir)
+    for (fraction, seed), results in zip(draws, by_draw):
+        totals = {job: corpus_score(scores, counts) for job, scores in results.items()}
+        best = max(totals, key=totals.get)
+        shown = [(0.0, 5.0, 3.0), (0.0, 5.0, 2.5), (0.35, 5.0, 2.5), (0.35, 4.0, 2.5)]
+        print(f"{fraction:g} of the mentions (draw {seed}): " + ", ".join(
+            f"{_level_prior_label(job)} {totals[job]:.1f}" for job in shown)
+            + f"; best {totals[best]:.1f} ({_level_prior_label(best)})")
+        _print_leave_one_out("the level-prior settings", results, _level_prior_label)
+    _print_chosen_at_every_volume(draws, by_draw)
+
+
+def _print_chosen_at_every_volume(draws, by_draw) -> None:
+    """Leave-one-series-out where the setting (of the seasonal detector's bars, share 0) is chosen on
+    the other four series at every volume at once, then scored on the held-out series at each."""
+    bars = [job for job in by_draw[0] if job[0] == 0.0]
+    names = [one.name for one in SERIES]
+    chosen = {}
+    for held_out in names:
+        on_others = {job: sum(results[job][name] for results in by_draw for name in names if name != held_out)
+                     for job in bars}
+        chosen[held_out] = max(on_others, key=on_others.get)
+    print("chosen on four series at every volume: " + "; ".join(
+        f"without {name.split('_')[-1].removesuffix('.csv')}: {_level_prior_label(job)}"
+        for name, job in chosen.items()))
+    for (fraction, seed), results in zip(draws, by_draw):
+        held = {name: results[chosen[name]][name] for name in names}
+        print(f"  held out, {fraction:g} of the mentions (draw {seed}): {corpus_score(held, _window_counts()):.1f}")
+
+
+def _level_prior_label(job) -> str:
+    share, z_bar, ratio_bar = job
+    prior = "per bucket" if share == 0 else f"{share:g} x level"
+    return f"added {prior}, z {z_bar:g}, ratio {ratio_bar:g}"
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
-            "vote": vote, "level": level}
+            "vote": vote, "level": level, "level-prior": level_prior}
 
 
 def main() -> None:
