@@ -90,9 +90,9 @@ class CollectTarget:
 
 
 def collect_targets(config: Config) -> dict[str, CollectTarget]:
-    """job id -> target for every enabled source; the id uses the source's cursor key, so editing
+    """job id -> target for every enabled source; the id hashes all the source's settings, so editing
     one source's options makes it a new job while reordering the list changes nothing."""
-    from crawler.cursors import cursor_key
+    from crawler.source_types import settings_key
 
     targets = {}
     for watch in config.watches:
@@ -100,7 +100,7 @@ def collect_targets(config: Config) -> dict[str, CollectTarget]:
         for index, source_cfg in enumerate(watch.sources):
             if not source_cfg.enabled:
                 continue
-            key = cursor_key(source_cfg)
+            key = f"{source_cfg.type}:{settings_key(source_cfg)}"
             seen[key] += 1
             if seen[key] > 1:  # the same source listed twice: keep both, with distinct ids
                 key = f"{key}.{seen[key]}"

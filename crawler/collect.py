@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 import httpx
 from sqlite_utils import Database
 
-from crawler.cursors import cursor_key, load_cursors, save_cursors
+from crawler.cursors import cursor_key, load_source_cursors, save_cursors
 from crawler.matching import wanted
 from crawler.pollers import SCRAPY_TYPES, SOURCES
 from crawler.pollers.base import UNFINISHED, Fetcher, FetchError, Page, make_client
@@ -217,7 +217,7 @@ def _poll(db: Database, watch: Watch, poll_cfg: SourceConfig, fetcher: Fetcher, 
     """
     poller_class = SOURCES[poll_cfg.type].poller
     key = cursor_key(poll_cfg)
-    cursors = load_cursors(db, watch.name, key)
+    cursors = load_source_cursors(db, watch.name, poll_cfg)
     several = seen_by_earlier is not None
     if several and poller_class.resumable and not cursors:
         # a search never polled (a new term): other searches stored some of its posts, so it must

@@ -24,9 +24,34 @@ from storage import parse_timestamp, to_iso, utc_now_iso
 from storage.timeutil import from_iso
 
 
+# Options that say how often, how far or as whom a source is read, not what it reads. Changing them
+# keeps the source's cursors, and so its gaps: raising max_pages to catch up after a burst (as the
+# gap line advises) must not make the source start over and lose the posts not read yet.
+PACING_OPTIONS = frozenset({"max_pages", "min_interval", "limit", "token_env"})
+
+
 def cursor_key(source_cfg: SourceConfig) -> str:
-    """'reddit:1a2b3c4d': stable while the source's type, base_url and options stay the same."""
+    """'reddit:1a2b3c4d': stable while the source's type, base_url and what it reads stay the same."""
+    what_is_read = {name: value for name, value in source_cfg.options.items() if name not in PACING_OPTIONS}
+    return f"{source_cfg.type}:{settings_key(source_cfg, what_is_read)}"
+
+
+def _key_before_pacing_options(source_cfg: SourceConfig) -> str:
+    """The cursor key of versions before PACING_OPTIONS: a hash of all the options."""
     return f"{source_cfg.type}:{settings_key(source_cfg)}"
+
+
+def load_source_cursors(db: Database, watch: str, source_cfg: SourceConfig) -> dict[str, str]:
+    """The source's cursors. Cursors stored by an older version under a key that hashed every option
+    are moved to the current key the first time, so an upgrade does not start the source over."""
+    key = cursor_key(source_cfg)
+    cursors = load_cursors(db, watch, key)
+    old_key = _key_before_pacing_options(source_cfg)
+    if cursors or old_key == key:
+        return cursors
+    cursors = load_cursors(db, watch, old_key)
+    save_cursors(db, watch, key, cursors)
+    return cursors
 
 
 def url_digest(url: str) -> str:

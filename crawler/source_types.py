@@ -206,10 +206,11 @@ def shown_value(value: Any) -> str:
     return repr(value)
 
 
-def settings_key(source_cfg) -> str:
-    """8 hex digits that stay the same while the source's base_url and options do (cursors and the
-    service's job ids use it, so does source_label)."""
-    settings = json.dumps({"base_url": source_cfg.base_url, "options": source_cfg.options},
+def settings_key(source_cfg, options: dict | None = None) -> str:
+    """8 hex digits that stay the same while the source's base_url and options do (the service's job
+    ids use it, so does source_label; cursors hash only the options that say what is read)."""
+    settings = json.dumps({"base_url": source_cfg.base_url,
+                           "options": source_cfg.options if options is None else options},
                           sort_keys=True, default=str)
     return hashlib.sha1(settings.encode()).hexdigest()[:8]
 

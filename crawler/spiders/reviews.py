@@ -38,13 +38,13 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 from w3lib.url import canonicalize_url
 
-from crawler.cursors import cursor_key, load_cursors, save_cursors, url_digest
+from crawler.cursors import load_cursors, load_source_cursors, save_cursors, url_digest
 from crawler.spiders.common import MentionSpiderMixin
 from crawler.spiders.extract import first_value
 from storage import utc_now_iso
 
 LISTING_CURSOR = "listing "  # + url_digest(start URL): the state of that listing's last crawl
-# filed under the source type, not cursor_key (a hash of all the options): editing an option must
+# filed under the source type, not cursor_key (a hash of the options): editing an option must
 # not lose an unfinished listing's mark. Marks under the options' key (older versions) are read too.
 LISTINGS_KEY = "reviews:listings"
 DONE = "done"
@@ -78,7 +78,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         """Before anything is stored: each listing is unfinished until it ends cleanly (a crawl
         killed part-way leaves the mark). One already unfinished keeps its time and is resumed."""
         db = self.database()
-        cursors = {**load_cursors(db, self.watch.name, cursor_key(self.source_cfg)),
+        cursors = {**load_source_cursors(db, self.watch.name, self.source_cfg),
                    **load_cursors(db, self.watch.name, LISTINGS_KEY)}
         now, marks = utc_now_iso(), {}
         for url in self.options.start_urls:

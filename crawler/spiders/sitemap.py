@@ -35,12 +35,12 @@ from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.spiders import SitemapSpider
 from scrapy.utils.sitemap import Sitemap
 
-from crawler.cursors import cursor_key, load_cursors, save_cursors, url_digest
+from crawler.cursors import cursor_key, load_cursors, load_source_cursors, save_cursors, url_digest
 from crawler.spiders.common import MentionSpiderMixin
 from storage import parse_timestamp
 
 CANONICAL_CURSOR = "canonical "  # + url_digest(listed URL): the canonical URL its page is stored under
-# filed under the source type, not cursor_key (a hash of all the options): editing an option must
+# filed under the source type, not cursor_key (a hash of the options): editing an option must
 # not make every page be fetched again. Those under the options' key (older versions) are read too.
 CANONICALS_KEY = "sitemap:canonicals"
 
@@ -75,7 +75,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             self._canonicals_filed = {name for name in filed if name.startswith(CANONICAL_CURSOR)}
             self._canonical_of = {
                 name[len(CANONICAL_CURSOR):]: value
-                for name, value in {**load_cursors(db, self.watch.name, cursor_key(self.source_cfg)),
+                for name, value in {**load_source_cursors(db, self.watch.name, self.source_cfg),
                                     **filed}.items()
                 if name.startswith(CANONICAL_CURSOR)}
         for url in self.sitemap_urls:  # one disallowed by robots.txt is an error line
