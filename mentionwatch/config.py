@@ -494,6 +494,12 @@ class Config(_Strict):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{kind} names must be unique, repeated: {', '.join(dupes)}")
+        # report files are named after the watch: on a disk that ignores case (macOS, Windows)
+        # 'acme' and 'Acme' would overwrite each other's charts
+        folded = [w.name.casefold() for w in self.watches]
+        alike = [w.name for w in self.watches if folded.count(w.name.casefold()) > 1]
+        if alike:
+            raise ValueError(f"watch names must differ by more than capital letters: {', '.join(alike)}")
         return self
 
     @model_validator(mode="after")

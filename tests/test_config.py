@@ -192,6 +192,12 @@ def test_duplicate_watch_names_rejected():
         parse_config("watches:\n  - {name: a, query: {any: [x]}}\n  - {name: a, query: {any: [y]}}\n")
 
 
+def test_watch_names_that_differ_only_in_capitals_rejected():
+    # report charts are named after the watch: one would overwrite the other on macOS or Windows
+    with pytest.raises(ConfigError, match="watch names must differ by more than capital letters: acme, Acme"):
+        parse_config("watches:\n  - {name: acme, query: {any: [x]}}\n  - {name: Acme, query: {any: [y]}}\n")
+
+
 def test_a_value_from_the_environment_is_not_echoed_in_an_error_line(monkeypatch):
     """It may be a secret: a webhook URL, a base_url with a password in it."""
     monkeypatch.setenv("MW_BASE", "ftp://user:PASSLEAK1@host/x")
