@@ -107,3 +107,36 @@ def test_score_unscored_starts_after_the_given_id(db, failing_scorer):
     assert (rest.scored, rest.skipped, rest.last_id) == (2, 0, ids[3])
     nothing = score_unscored(db, failing_scorer, after_id=rest.last_id)
     assert (nothing.scored, nothing.skipped, nothing.last_id) == (0, 0, ids[3])
+
+
+class _SlowModel(BuiltinScorer):
+    """The real model at the pace of a slow one (the Chinese path scores about 40 reviews a second)."""
+
+    def _probabilities(self, texts):
+        import time
+
+        time.sleep(0.01 * len(texts))
+        return super()._probabilities(texts)
+
+
+def test_a_slow_model_stores_its_scores_in_small_batches_so_an_interrupt_loses_little(db, monkeypatch):
+    import sentiment.store as store
+
+    monkeypatch.setattr(store, "FIRST_WRITE_BATCH", 8)
+    monkeypatch.setattr(store, "SECONDS_PER_WRITE", 0.1)
+    save_mentions(db, [_mention(number, f"acme review number {number}") for number in range(60)])
+    done = []
+    result = store.score_unscored(db, _SlowModel(SentimentConfig(), backend="torch"),
+                                  progress=lambda scored, total: done.append(scored))
+    assert result.scored == 60
+    batches = [after - before for before, after in zip([0] + done, done)]
+    assert batches[0] == 8
+    assert all(size <= 16 for size in batches)  # about 0.1 s each at 100 a second, never 512 at once
+
+
+def test_batches_last_about_three_seconds_between_64_and_512_mentions():
+    from sentiment.store import _next_batch_size
+
+    assert _next_batch_size(512, 1.0, 512) == 512  # 512 a second: the large batches stay
+    assert _next_batch_size(512, 12.8, 512) == 120  # 40 a second: 3 s worth
+    assert _next_batch_size(64, 60.0, 512) == 64  # never below the first batch's size
