@@ -1,30 +1,46 @@
-"""Apple App Store customer reviews from the iTunes RSS feed (JSON, or the same feed as Atom XML).
+"""Apple App Store customer reviews from the iTunes RSS feed (Atom XML, or the same feed as JSON).
 
-No key needed. Apple serves at most 10 pages of 50 reviews per app and country, most recent first;
-each poll reads pages until it reaches a review already stored. Some captured JSON feeds carry no
-date per review: those reviews get the feed's `updated` time instead.
+No key needed. Apple serves at most 10 pages of 50 reviews per app and country, most recent first.
+XML is the default format: it gives every review its own date, where the captured JSON feeds give
+none (only the feed's `updated` time, the same for every review).
+
+A poll skips stored reviews instead of stopping at them (an edited review keeps its id and may come
+back at the top, as on Google Play), and stops at the first page that reaches what the last
+finished poll read: a review dated at or before its newest review date (cursor `newest`), or, for
+reviews without a date of their own, one whose id is not above the highest id it read (cursor
+`newest_id`; Apple numbers reviews in the order they are written). A review without a date of its
+own is stored only when its id is above `newest_id`, dated with the feed's `updated` time (it was
+written since the last poll); on a first poll such reviews are left out, so that up to 500 reviews
+of every age do not land on one instant.
 """
 from __future__ import annotations
 
+import logging
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
+from crawler.cursors import _stored_time, iso_cursor, iso_time, unix_time
 from crawler.pollers.base import FetchError, Page, Poller, dig, optional_text, parse_items, text_of
 from storage import Mention
 
 MAX_PAGES = 10  # Apple's limit
+PAGE_SIZE = 50
+NEWEST = "newest"  # cursor: the newest review date a finished poll read (ISO), never after its start
+NEWEST_ID = "newest_id"  # cursor: the highest review id a finished poll read
+log = logging.getLogger(__name__)
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _IM = "{http://itunes.apple.com/rss}"
 
 
 class AppStorePoller(Poller):
     source = "appstore"
-    description = "Apple App Store customer reviews (iTunes RSS, JSON; pages 1-10)"
+    description = "Apple App Store customer reviews (iTunes RSS, XML; pages 1-10)"
     options_doc = {
         "app_id": "the app's numeric id (from its App Store URL: .../id1234567890) [required]",
         "country": "two-letter store country (default 'us')",
-        "format": "'json' (default) or 'xml' (the same feed as Atom)",
+        "format": "'xml' (default: a date per review) or 'json' (the same feed, maybe without dates)",
         "max_pages": "pages of 50 reviews read per poll, 1-10 (default 10)",
     }
     default_base_url = "https://itunes.apple.com"
@@ -50,25 +66,80 @@ class AppStorePoller(Poller):
         if not app_id.isdigit():
             raise FetchError("appstore: options.app_id must be the app's numeric id")
         country = str(self.option("country", "us")).lower()
-        kind = self.choice_option("format", ("json", "xml"))
-        for number in range(1, min(self.max_pages, MAX_PAGES) + 1):
-            url = (f"{self.base_url}/{country}/rss/customerreviews/page={number}/id={app_id}"
-                   f"/sortby=mostrecent/{kind}")
-            if kind == "json":
-                payload = self.fetcher.get_json(url)
-                feed = dig(payload, "feed")
-                if not isinstance(feed, dict):
-                    raise FetchError(f"appstore: page {number}: unexpected response: no feed")
-                entries = feed.get("entry", [])  # no 'entry': an app without reviews
-                page, hit_known = self.make_page(payload, [entries] if isinstance(entries, dict) else entries)
-            else:
-                payload = self.fetcher.get(url).content
-                if b"<feed" not in payload[:4000]:
-                    raise FetchError(f"appstore: page {number}: expected an Atom feed, got something else")
-                page, hit_known = self.make_page(payload)
+        kind = self.choice_option("format", ("xml", "json"))
+        start = int(time.time())
+        top = _stored_time(self.cursors, NEWEST, iso_cursor, start, self.source)
+        top_id = _review_number(self.cursors.get(NEWEST_ID))
+        newest, newest_id = top, top_id
+        last_page = min(self.max_pages, MAX_PAGES)
+        for number in range(1, last_page + 1):
+            page, dated = self._fetch_page(app_id, country, kind, number)
+            undated = [m for m in page.parsed if m.external_id not in dated]
+            self._leave_out_undated_backlog(page, undated, top_id)
+            # a review dated in the future must not hide the reviews written after it
+            newest = _highest(newest, [min(t, start) for t in dated.values()])
+            newest_id = _highest(newest_id, [_review_number(m.external_id) for m in page.parsed])
+            reached = ((top is not None and any(t <= top for t in dated.values()))
+                       or (bool(undated) and _old_by_id(undated[-1], top_id)))
+            if reached or not page.fetched or page.fetched < PAGE_SIZE or number == last_page:
+                # saved with the pass's last page: a pass that breaks off reads it all again
+                page.cursors = {**({NEWEST: iso_time(newest)} if newest is not None else {}),
+                                **({NEWEST_ID: str(newest_id)} if newest_id is not None else {})}
+                yield page
+                return
             yield page
-            if hit_known or not page.fetched or page.fetched < 50:
-                break
+
+    def _fetch_page(self, app_id: str, country: str, kind: str, number: int) -> tuple[Page, dict[str, int]]:
+        """One page of the feed, stored reviews left out (not stopped at), and the Unix time of
+        each accepted review that has a date of its own."""
+        url = (f"{self.base_url}/{country}/rss/customerreviews/page={number}/id={app_id}"
+               f"/sortby=mostrecent/{kind}")
+        if kind == "json":
+            payload = self.fetcher.get_json(url)
+            feed = dig(payload, "feed")
+            if not isinstance(feed, dict):
+                raise FetchError(f"appstore: page {number}: unexpected response: no feed")
+            entries = feed.get("entry", [])  # no 'entry': an app without reviews
+            entries = [entries] if isinstance(entries, dict) else entries
+            page, _ = self.make_page(payload, entries, stop_at_known=False)
+            own = {str(dig(e, "id", "label")).strip() for e in entries if dig(e, "updated", "label")}
+        else:
+            payload = self.fetcher.get(url).content
+            if b"<feed" not in payload[:4000]:
+                raise FetchError(f"appstore: page {number}: expected an Atom feed, got something else")
+            page, _ = self.make_page(payload, stop_at_known=False)
+            own = {m.external_id for m in page.parsed}  # an XML review without a date is refused
+        dated = {m.external_id: unix_time(m.created_at) for m in page.parsed if m.external_id in own}
+        return page, {k: v for k, v in dated.items() if v is not None}
+
+    def _leave_out_undated_backlog(self, page: Page, undated: list[Mention], top_id: int | None) -> None:
+        """Keep a review without its own date only when it is newer than the last poll (see the
+        module's notes): its stand-in date, the feed's time, is then near enough."""
+        old = {id(m) for m in undated if _old_by_id(m, top_id)}
+        if not old:
+            return
+        skipped = [m for m in page.mentions if id(m) in old]
+        page.mentions = [m for m in page.mentions if id(m) not in old]
+        if skipped and top_id is None:
+            log.warning("appstore: %d reviews left out: the JSON feed gives them no date (only the "
+                        "feed's time); format: xml has their dates. Reviews written from now on are kept",
+                        len(skipped))
+
+
+def _highest(current: int | None, values: list[int | None]) -> int | None:
+    return max([v for v in (current, *values) if v is not None], default=None)
+
+
+def _review_number(value: object) -> int | None:
+    """A review id (or the `newest_id` cursor) as a number; None when it is not one."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and len(text) <= 40 else None
+
+
+def _old_by_id(mention: Mention, top_id: int | None) -> bool:
+    """A review whose id is not above the last poll's `newest_id` (on a first poll: every review)."""
+    number = _review_number(mention.external_id)
+    return top_id is None or number is None or number <= top_id
 
 
 def _mention_from_json(entry: dict, fallback_time: Any) -> Mention:

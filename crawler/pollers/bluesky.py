@@ -2,7 +2,8 @@
 polls ask only for posts after the newest one read (`since`), optionally in one language (`lang`).
 The cursor is the posts' sortAt (the server's indexedAt, or createdAt when earlier), never later
 than the poll's start; more new posts than `max_pages` pages are read by the next polls (`since` and
-`until` windows, see crawler.cursors.newest_first_pages).
+`until` windows, see crawler.cursors.newest_first_pages). A post is dated by its createdAt, or by its
+indexedAt where the author's clock made createdAt impossible (see _created_at).
 
 Bluesky's public AppView may require a login for search: put an access token (JWT) in the
 environment variable named by `token_env` (default MENTIONWATCH_BLUESKY_TOKEN) if it answers 401/403.
@@ -15,9 +16,11 @@ from typing import Any
 from crawler.cursors import Batch, Window, iso_cursor, iso_time, newest_first_pages, unix_time
 from crawler.pollers.base import Page, Poller, dig, parse_items, text_of
 from storage import Mention, parse_timestamp
+from storage.mentions import EARLIEST_CREATED_AT
 
 TOKEN_ENV = "MENTIONWATCH_BLUESKY_TOKEN"
 PAGE_LIMIT = 100
+CLOCK_TOLERANCE = 600  # seconds a createdAt may be after indexedAt (the author's clock a little fast)
 
 
 class BlueskyPoller(Poller):
@@ -119,11 +122,30 @@ def _mention_from_post(post: dict) -> Mention:
         source="bluesky",
         external_id=uri,
         text=text,
-        created_at=parse_timestamp(record.get("createdAt") or post["indexedAt"]),
+        created_at=_created_at(record.get("createdAt"), post.get("indexedAt")),
         url=f"https://bsky.app/profile/{handle or author.get('did')}/post/{rkey}" if rkey else None,
         author=handle or None,
         lang=lang,
     )
+
+
+def _created_at(created: Any, indexed: Any) -> str:
+    """The author's createdAt, unless it cannot be right: then the server's indexedAt.
+
+    createdAt is whatever the author's client wrote. A clock far ahead, or reset to 1970, would get
+    a real post refused as malformed (storage takes no time more than a day ahead, or before 1990),
+    and a time after the server indexed the post is wrong anyway. An earlier createdAt is kept:
+    indexing can lag, and a post imported from an archive carries its first date on purpose."""
+    try:
+        indexed_at = parse_timestamp(indexed)
+    except (ValueError, TypeError, OverflowError):
+        return parse_timestamp(created)  # nothing to compare with or fall back to
+    try:
+        created_at = parse_timestamp(created)
+    except (ValueError, TypeError, OverflowError):
+        return indexed_at
+    too_late = unix_time(created_at) > unix_time(indexed_at) + CLOCK_TOLERANCE
+    return indexed_at if too_late or created_at < EARLIEST_CREATED_AT else created_at
 
 
 def _embed_text(post: dict) -> str:

@@ -16,6 +16,12 @@ to `{base_url}/_/PlayStoreUi/data/batchexecute`, and the Play page check reads
 `{base_url}/store/apps/details`, so the check always reads the host the library used. Without
 `base_url` both go to https://play.google.com.
 
+Google Play's "newest" order is by a review's last update, and an edited review keeps its id: an
+edited review that is stored already comes back at the top. So a poll does not stop at stored
+reviews (it skips them); it stops at the first page that reaches the newest review time of the
+last finished poll (cursor `newest`), or at `max_pages`. A first poll (no cursor) reads `max_pages`.
+The stored text of an edited review stays its first version (storage keeps what it has).
+
 `parse` also reads a saved Google Play web page (the old 2016 review layout, as in the recorded
 `jp.mixi` page); `options.html_url` polls such a page instead of the library. Current Play pages
 render reviews with JavaScript, so this is only useful for saved or mirrored pages.
@@ -25,14 +31,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from crawler.cursors import _stored_time, iso_cursor, iso_time, unix_time
 from crawler.pollers.base import (FetchError, Page, Poller, describe_url, network_problem, optional_text,
                                   parse_items, text_of)
 from storage import Mention
 
 PAGE_SIZE = 100
+NEWEST = "newest"  # cursor: the newest review time a finished poll read (ISO), never after its start
 PLAY_BASE_URL = "https://play.google.com"
 _JA_DATE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
 _WIDTH = re.compile(r"width:\s*(\d+(?:\.\d+)?)%")
@@ -110,7 +119,7 @@ class GooglePlayPoller(Poller):
         "app_id": "the app's package name, e.g. 'com.example.app' [required]",
         "lang": "review language (default 'en')",
         "country": "store country (default 'us')",
-        "max_pages": "pages of 100 reviews read on the first poll (default 5)",
+        "max_pages": "pages of 100 reviews read per poll at most (default 5): how far back the first poll reads",
         "html_url": "instead: a saved Play page with the old review layout (relative to base_url)",
     }
     min_interval = 2.0
@@ -130,29 +139,46 @@ class GooglePlayPoller(Poller):
         app_id = str(self.option("app_id", "")).strip()
         if not app_id:
             raise FetchError("googleplay: options.app_id is required (the app's package name)")
-        token = None
+        start = int(time.time())
+        top = _stored_time(self.cursors, NEWEST, iso_cursor, start, self.source)
+        newest, token = top, None
         for number in range(self.max_pages):
             if number:
                 self.fetcher.wait(self.fetcher.min_interval)
-            extra = {"base_url": self.base_url} if self.source_cfg.base_url else {}
-            try:
-                reviews, token = self.fetch_reviews(
-                    app_id, lang=self.option("lang", "en"), country=self.option("country", "us"),
-                    count=PAGE_SIZE, continuation_token=token, **extra)
-            except LibraryRequestFailed as exc:
-                raise FetchError(f"googleplay: {app_id}: {exc}", whole_source=True) from None
-            except Exception as exc:  # the library raises anything from urllib or its own parsing
-                raise FetchError(f"googleplay: {app_id}: {type(exc).__name__}: {str(exc)[:150]}") from None
+            reviews, token = self._fetch(app_id, token)
             if number == 0 and not reviews:
                 self._check_app_page(app_id)
-            for review in reviews if isinstance(reviews, list) else []:
-                if isinstance(review, dict):
-                    review.setdefault("appId", app_id)
-                    review.setdefault("lang", self.option("lang", "en"))
-            page, hit_known = self.make_page(reviews, reviews)
+            # stored reviews are skipped, not stopped at: an edited one comes back at the top
+            page, _ = self.make_page(reviews, reviews, stop_at_known=False)
+            times = [t for t in (unix_time(m.created_at) for m in page.parsed) if t is not None]
+            if times:
+                latest = min(max(times), start)  # a review dated in the future must not hide later ones
+                newest = latest if newest is None else max(newest, latest)
+            reached = top is not None and any(t <= top for t in times)
+            if (reached or not page.fetched or token is None or len(reviews) < PAGE_SIZE
+                    or number + 1 == self.max_pages):
+                if newest is not None:  # saved with the pass's last page: a broken pass reads again
+                    page.cursors = {NEWEST: iso_time(newest)}
+                yield page
+                return
             yield page
-            if hit_known or not page.fetched or token is None or len(reviews) < PAGE_SIZE:
-                break
+
+    def _fetch(self, app_id: str, token: Any) -> tuple[list, Any]:
+        """One page of reviews from the library (newest first), and the token of the next."""
+        extra = {"base_url": self.base_url} if self.source_cfg.base_url else {}
+        try:
+            reviews, token = self.fetch_reviews(
+                app_id, lang=self.option("lang", "en"), country=self.option("country", "us"),
+                count=PAGE_SIZE, continuation_token=token, **extra)
+        except LibraryRequestFailed as exc:
+            raise FetchError(f"googleplay: {app_id}: {exc}", whole_source=True) from None
+        except Exception as exc:  # the library raises anything from urllib or its own parsing
+            raise FetchError(f"googleplay: {app_id}: {type(exc).__name__}: {str(exc)[:150]}") from None
+        for review in reviews if isinstance(reviews, list) else []:
+            if isinstance(review, dict):
+                review.setdefault("appId", app_id)
+                review.setdefault("lang", self.option("lang", "en"))
+        return reviews, token
 
     def _check_app_page(self, app_id: str) -> None:
         """No review at all: tell 'the app has none' from 'the library could not reach Google Play'.
@@ -185,13 +211,21 @@ def _mention_from_review(review: dict) -> Mention:
         source="googleplay",
         external_id=review_id,
         text=text_of(review.get("content")),
-        created_at=at if isinstance(at, dt.datetime) else str(at),
+        created_at=_library_time(at) if isinstance(at, dt.datetime) else str(at),
         url=(f"https://play.google.com/store/apps/details?id={app_id}&reviewId={review_id}"
              if app_id else None),
         author=optional_text(review.get("userName"), "author"),
         rating=review.get("score"),
         lang=review.get("lang") if isinstance(review.get("lang"), str) else None,
     )
+
+
+def _library_time(moment: dt.datetime) -> dt.datetime:
+    """A time from google-play-scraper as an aware UTC datetime. The library makes its times
+    (`at`, `repliedAt`) with datetime.fromtimestamp(): naive, in the host's local zone, where storage
+    would read a naive time as UTC. astimezone() on a naive datetime takes it as local time (and
+    fromtimestamp's `fold` keeps the repeated hour of a DST change right)."""
+    return moment.astimezone(dt.timezone.utc) if moment.tzinfo is None else moment
 
 
 def _parse_html(payload: str | bytes, problems: list[str] | None) -> list[Mention]:

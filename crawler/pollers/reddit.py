@@ -1,5 +1,10 @@
 """Reddit: site or subreddit search (`/search.json`) or a subreddit's newest posts, paged with
-`after`; later polls ask only for what is newer than the newest stored post (`before`).
+`after`; later polls ask only for what is newer than the newest post read (`before`).
+
+A stored post is a stop only at or below that cursor: a watch's other Reddit sources (a search and a
+subreddit's listing) store posts of this one too, which says nothing about the posts under them. So
+the `before` pages and a first poll leave stored posts out without stopping there, bounded by the
+cursor and `max_pages`.
 
 Anonymous by default. With MENTIONWATCH_REDDIT_CLIENT_ID and MENTIONWATCH_REDDIT_CLIENT_SECRET set,
 it gets an application-only OAuth token (higher limits) and uses oauth.reddit.com. The token is kept
@@ -72,14 +77,14 @@ class RedditPoller(Poller):
                 return
             # nothing newer: also read the top page, in case the cursor's post was deleted
             # (Reddit then answers every `before` request with an empty page)
-        yield from self._pages_from_top()
+        yield from self._pages_from_top(newest)
 
     def _pages_newer_than(self, newest: str) -> Iterator[Page]:
         """Pages newer than the stored cursor, oldest chunk first; returns how many were found."""
         found, before = 0, newest
         for _ in range(self.max_pages):
             payload = self._listing({"before": before})
-            page, _ = self.make_page(payload, dig(payload, "data", "children"))
+            page, _ = self.make_page(payload, dig(payload, "data", "children"), stop_at_known=False)
             found += page.fetched
             names = _child_names(payload)
             if names:
@@ -90,11 +95,14 @@ class RedditPoller(Poller):
                 break
         return found
 
-    def _pages_from_top(self) -> Iterator[Page]:
+    def _pages_from_top(self, cursor: str | None) -> Iterator[Page]:
+        """Newest first, down to the first stored post at or below `cursor` (None: a first poll,
+        which reads `max_pages`)."""
         after, newest = None, None
         for number in range(self.max_pages):
             payload = self._listing({"after": after} if after else {})
-            page, hit_known = self.make_page(payload, dig(payload, "data", "children"))
+            page, _ = self.make_page(payload, dig(payload, "data", "children"), stop_at_known=False)
+            hit_known = cursor is not None and not self.resuming and _cut_at_read(page, cursor)
             names = _child_names(payload)
             if number == 0 and names:
                 newest = names[0]
@@ -139,6 +147,34 @@ class RedditPoller(Poller):
             raise FetchError("reddit: OAuth token request gave no access_token "
                              f"(check {CLIENT_ID_ENV}/{CLIENT_SECRET_ENV})") from None
         self._auth_header = {"Authorization": f"bearer {token}"}
+
+
+def _cut_at_read(page: Page, cursor: str) -> bool:
+    """Cut the page (from make_page(stop_at_known=False), stored posts already left out) at its
+    first stored post at or below `cursor`, which this source's earlier polls read down from; say
+    if it was cut. What follows the cut counts as already stored, as make_page's own cut does."""
+    fresh = {id(m) for m in page.mentions}
+    for position, mention in enumerate(page.parsed):
+        if id(mention) not in fresh and _at_or_below(mention.external_id, cursor):
+            page.mentions = [m for m in page.parsed[:position] if id(m) in fresh]
+            page.already_stored = len(page.parsed) - len(page.mentions)
+            return True
+    return False
+
+
+def _at_or_below(name: str, cursor: str) -> bool:
+    """Whether the fullname `name` ('t3_5jo13y') is the cursor's or older: Reddit ids of one kind
+    are base-36 numbers that grow with time. Ids that do not compare are not (nothing is lost)."""
+    if name == cursor:
+        return True
+    kind, _, number = name.partition("_")
+    cursor_kind, _, cursor_number = cursor.partition("_")
+    if kind != cursor_kind:
+        return False
+    try:
+        return int(number, 36) <= int(cursor_number, 36)
+    except ValueError:
+        return False
 
 
 def _child_names(payload: Any) -> list[str]:
