@@ -186,6 +186,7 @@ def test_all_feeds_failing_is_a_failed_run(db):
     result = collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
     assert result.status == "failed"
     assert result.errors[0].startswith("all 2 feeds failed")
+    assert "/a.xml" in result.errors[0] and "/b.xml" in result.errors[0]  # each feed's own error, not only the first
 
 
 def test_rate_limit_spaces_requests():

@@ -107,7 +107,7 @@ class RssPoller(Poller):
             whole_source = all(exc.whole_source and _host(self._absolute(url)) == search_host
                                for url, exc in failures)
             first = failures[0][1]
-            raise FetchError(str(first) if len(urls) == 1 else f"all {len(urls)} feeds failed; first: {first}",
+            raise FetchError(str(first) if len(urls) == 1 else _all_failed(failures),
                              whole_source=whole_source, retry_at=first.retry_at)
         if unreported:
             yield Page([], errors=unreported)
@@ -166,6 +166,16 @@ class RssPoller(Poller):
         query = urllib.parse.urlencode({"q": self.search_terms(), "hl": hl, "gl": gl, "ceid": ceid})
         return f"{base}?{query}"
 
+
+
+SHOWN_FAILURES = 5
+
+
+def _all_failed(failures: list[tuple[str, FetchError]]) -> str:
+    """One line naming each feed's error (the first SHOWN_FAILURES), not only the first feed's."""
+    shown = "; ".join(str(exc) for _url, exc in failures[:SHOWN_FAILURES])
+    more = len(failures) - SHOWN_FAILURES
+    return f"all {len(failures)} feeds failed: {shown}" + (f"; and {more} more" if more > 0 else "")
 
 def _host(url: str) -> tuple[str, int | None] | None:
     try:
