@@ -23,6 +23,9 @@ each row is claimed in its own write transaction before it is sent (`claimed_at`
 counted) and only the sender whose claim changed the row sends it. A claim older than
 CLAIM_TIMEOUT was left by a sender that died mid-send; the row is due again (it may then have gone
 out twice, never zero times).
+
+`send_test` sends `mentionwatch notify test`'s message through the same `deliver` (and the same
+redaction of its reason), storing nothing.
 """
 from __future__ import annotations
 
@@ -135,6 +138,15 @@ def target_problems(config) -> list[str]:
 def event_target_problems(db, config, alert_id: int, event: str) -> list[str]:
     """target_problems, for only the targets that get this alert's `event`."""
     return _problem_lines(targets_for(config, _watch_of(db, alert_id), event))
+
+
+def event_target_problem_pairs(db, config, alert_id: int, event: str) -> list[tuple[str, str]]:
+    """(name, problem) of each target this alert's `event` is queued for that could not send it
+    from this process (its environment, its files) now."""
+    queued = {row[0] for row in db.execute("SELECT target FROM notifications WHERE alert_id = ? AND state LIKE ?",
+                                           [alert_id, f"{event}:%"])}
+    return [(target.name, problem) for target in targets_for(config, _watch_of(db, alert_id), event)
+            if target.name in queued and (problem := url_problem(target))]
 
 
 def _problem_lines(targets) -> list[str]:
@@ -384,7 +396,51 @@ def deliver(url: str, title: str, body: str, notify_type: str = "info") -> Deliv
     unanswered = "Read timed out" in text
     if unanswered:
         reason = f"no answer within the read timeout, so it may well have arrived; not sent again ({reason})"
+    else:
+        reason = _with_failure_kind(reason, text)
     return Delivery(reason.replace(url, "<url>")[:ERROR_CHARS], unanswered=unanswered)
+
+
+# What apprise's debug lines (the socket exception text of requests and urllib3) may say, and the
+# plain words said instead. Only these fixed words and a port number are taken from those lines:
+# the lines themselves quote the host, the path and the query of the URL (secrets).
+_FAILURE_KINDS = (
+    (("connection refused", "econnrefused", "errno 111]", "winerror 10061"), "connection refused"),
+    (("name or service not known", "failed to resolve", "nodename nor servname", "name resolution",
+      "getaddrinfo failed", "no address associated with hostname"), "host name not found in DNS"),
+    (("connecttimeout", "connect timeout"), "no connection within the connect timeout"),
+    (("no route to host",), "no route to the host"),
+    (("network is unreachable",), "network unreachable"),
+    (("certificate_verify_failed", "certificate verify failed"), "TLS certificate not trusted"),
+    (("sslerror", "ssl:", "wrong version number"), "TLS handshake failed"),
+    (("connection reset",), "connection reset by the receiver"),
+    (("remotedisconnected", "connection aborted"), "the receiver closed the connection without an answer"),
+)
+_EXCEPTION_LINES = ("Socket Exception:", "I/O Exception:")  # how apprise's plugins log requests' errors
+_PORT = re.compile(r"\bport=(\d{1,5})\b")
+
+
+def _failure_kind(captured: str) -> str | None:
+    """The kind of a connection failure in apprise's captured lines ('connection refused (port 9)'),
+    built from fixed words and a port number only; None when the lines do not tell. Only the lines
+    where apprise's plugins log the exception are read (not the payload: post text, public)."""
+    exceptions = "\n".join(message for line in captured.splitlines()
+                           if (message := line.split(" - ", 2)[-1]).startswith(_EXCEPTION_LINES))
+    lowered = exceptions.lower()
+    kind = next((words for markers, words in _FAILURE_KINDS if any(marker in lowered for marker in markers)), None)
+    if kind is None:
+        return None
+    port = _PORT.search(exceptions)
+    return f"{kind} (port {port[1]})" if port else kind
+
+
+def _with_failure_kind(reason: str, captured: str) -> str:
+    """apprise's warning ('A Connection error occurred sending JSON notification to …') with the
+    kind of failure its debug lines give, unless the warning already says it."""
+    kind = _failure_kind(captured)
+    if kind is None or kind.split(" (", 1)[0].lower() in reason.lower():
+        return reason
+    return f"{reason.rstrip(' .')}: {kind}"
 
 
 def _apply_default_timeouts(sender, url: str) -> None:
@@ -481,6 +537,38 @@ def _send_one(db, target, target_name: str, alert_id: int, state: str) -> Delive
     delivery = deliver(url, title, body, notify_type_for(stated))
     return dataclasses.replace(delivery, error=_without_address(delivery.error, url, target_name),
                                stated_severity=stated.split(":", 1)[1])
+
+
+TEST_TITLE = "[mentionwatch] test message — no alert"
+
+
+def notify_test_message(target_name: str, watchlist: str, host: str) -> tuple[str, str]:
+    """Title and body of `mentionwatch notify test`'s message: clearly no alert."""
+    return (f"{TEST_TITLE} ({target_name})",
+            "mentionwatch test message — no alert. Nothing happened: this only checks that messages "
+            f"reach you.\n\nSent by `mentionwatch notify test` on {host} to notification {target_name!r} "
+            f"of the watchlist {watchlist}. Alerts for this target come the same way.")
+
+
+def send_test(target, watchlist: str, host: str) -> tuple[str, str | None]:
+    """Send the test message to `target` the way alerts go (deliver(): apprise's lines kept out of
+    our logs; the reason without the address, redacted, as stored for an alert). Stores nothing.
+
+    Returns ('sent', None), ('no URL', why), ('failed', reason) or ('unconfirmed', reason): no
+    answer within the read timeout.
+    """
+    url = target.resolve_url()
+    if url is None:
+        return "no URL", _missing_url_problem(target).removeprefix("no URL: ")
+    title, body = notify_test_message(target.name, watchlist, host)
+    try:
+        delivery = deliver(url, title, body, "info")
+    except Exception as exc:  # never a traceback: said as a failure, as for an alert
+        delivery = Delivery(f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS])
+    error = _without_address(delivery.error, url, target.name)
+    if error is None:
+        return "sent", None
+    return ("unconfirmed" if delivery.unanswered else "failed"), redact(error)
 
 
 def _without_address(error: str | None, url: str, target_name: str) -> str | None:

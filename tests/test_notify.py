@@ -287,10 +287,12 @@ def test_resolve_warns_about_targets_that_cannot_send_it(cli, tmp_path, monkeypa
     assert result.exit_code == 0, result.output
     assert "(3 target(s)) is sent by the running service" in result.stdout
     assert result.stderr.splitlines() == [
-        "Warning: notification 'unset': no URL: environment variable MW_NOT_SET is not set or empty: "
-        "the 'resolved' message will fail until this is fixed.",
-        "Warning: notification 'odd': apprise cannot use the notification URL (check its scheme and "
-        "that no part is missing): the 'resolved' message will fail until this is fixed.",
+        "Warning: this shell cannot send to notification 'unset' (no URL: environment variable MW_NOT_SET is "
+        "not set or empty); the 'resolved' message is queued all the same, and the service sends it if it can "
+        "('mentionwatch status' shows what the service sees).",
+        "Warning: this shell cannot send to notification 'odd' (apprise cannot use the notification URL (check "
+        "its scheme and that no part is missing)); the 'resolved' message is queued all the same, and the "
+        "service sends it if it can ('mentionwatch status' shows what the service sees).",
     ]
     assert SECRET not in result.output and "nosuchscheme" not in result.output
 

@@ -321,23 +321,47 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
         click.echo(f"The 'resolved' notification ({queued} target(s)) is sent by the running service, "
                    "or by the next 'mentionwatch detect' (not a replay with --at).")
         _warn_unsendable(app, alert_id, "resolved")
-    elif _wants_event(app, alert_id, "resolved"):
-        click.echo("No 'resolved' message: no notification target was told about this alert.")
+    else:
+        click.echo(f"No 'resolved' message: {_why_no_message(app, alert_id, 'resolved')}.")
 
 
-def _wants_event(app: App, alert_id: int, event: str) -> bool:
+def _why_no_message(app: App, alert_id: int, event: str) -> str:
+    """Why resolving queued no message: no target takes it, or none of those was told of the alert."""
     from alerts.notify import targets_for
 
     (watch,) = app.db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone()
-    return bool(targets_for(app.config, watch, event))
+    if targets_for(app.config, watch, event):
+        return "no notification target was told about this alert"
+    if not app.config.notifications:
+        return "the watchlist has no notification targets"
+    return (f"no notification target takes '{event}' messages of watch {watch!r} "
+            f"(add {event} to a target's events to have one)")
 
 
 def _warn_unsendable(app: App, alert_id: int, event: str) -> None:
-    """Names each target of the alert's `event` that cannot send now (the problem, never the URL)."""
-    from alerts.notify import event_target_problems
+    """Names each target of the alert's queued `event` that cannot send (the problem, never the URL).
 
-    for problem in event_target_problems(app.db, app.config, alert_id, event):
-        click.echo(f"Warning: {problem}: the '{event}' message will fail until this is fixed.", err=True)
+    This shell is not the sender: the service (or a `detect` that notifies) sends queued messages,
+    with its own environment and files. While the service runs, the problems it recorded at its
+    start or reload are what count; else this shell's view is told as this shell's.
+    """
+    from alerts.notify import event_target_problem_pairs
+    from mentionwatch.service_state import live_service
+
+    problems = event_target_problem_pairs(app.db, app.config, alert_id, event)
+    service = live_service(app.db) if problems else None
+    for name, problem in problems:
+        if service is None:
+            click.echo(f"Warning: this shell cannot send to notification {name!r} ({problem}); the '{event}' "
+                       "message is queued all the same, and the service sends it if it can ('mentionwatch "
+                       "status' shows what the service sees).", err=True)
+            continue
+        prefix = f"notification {name!r}: "
+        for seen in service["notification_problems"]:
+            if seen.startswith(prefix):  # the running service cannot send it either
+                click.echo(f"Warning: the running service cannot send to notification {name!r} "
+                           f"({seen.removeprefix(prefix)}): the '{event}' message will fail until this is fixed.",
+                           err=True)
 
 
 @alerts_group.command(name="note")

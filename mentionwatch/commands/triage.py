@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from pathlib import Path
 
@@ -9,13 +10,14 @@ import click
 
 from mentionwatch.app import App, UserMistake, actor_or_login_name, bench, main, pass_app
 from mentionwatch.cli_types import count_at_least
-from mentionwatch.triage.export import FORMATS, XLSX_MAX_CELL_CHARS
+from mentionwatch.triage.export import FORMATS, STREAM_FORMATS, XLSX_MAX_CELL_CHARS
 from mentionwatch.triage.query import TRIAGE_STATES
 from sentiment.scorer import LABELS
 
 _CHOICE_SENTIMENT = click.Choice([*LABELS, "unscored"])
 _CHOICE_STATE = click.Choice([*TRIAGE_STATES, "none"])
 _BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+STDOUT_NAME = "-"  # `export --out -`: standard output (a file named '-' is --out ./-)
 
 
 def _bad_option(option: str, problem: str) -> UserMistake:
@@ -23,19 +25,21 @@ def _bad_option(option: str, problem: str) -> UserMistake:
     return UserMistake(f"Invalid value for {option}: {problem}")
 
 
-def _time_option(value: str | None, option: str) -> str | None:
-    """A --since/--until value as stored text, or a one-line error naming the option."""
+def _time_option(value: str | None, option: str, now: dt.datetime | None = None) -> str | None:
+    """A --since/--until value as stored text (7d counted back from `now`, default the current
+    time), or a one-line error naming the option."""
     from mentionwatch.triage.query import FilterError, parse_time_limit
 
     try:
-        return parse_time_limit(value)
+        return parse_time_limit(value, now=now)
     except FilterError as exc:
         raise _bad_option(option, str(exc)) from None
 
 
-def _period(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+def _period(since: str | None, until: str | None,
+            now: dt.datetime | None = None) -> tuple[str | None, str | None]:
     """--since and --until as stored text; a period the wrong way round is a mistake."""
-    since_text, until_text = _time_option(since, "--since"), _time_option(until, "--until")
+    since_text, until_text = _time_option(since, "--since", now), _time_option(until, "--until", now)
     if since_text and until_text and since_text >= until_text:
         raise _bad_option("--since", f"{since_text} is not before --until {until_text}"
                           + whole_day_hint(since_text, until))
@@ -120,7 +124,8 @@ def _format_from_name(out_path: Path) -> str:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="File format [default: from the --out file's extension, else csv].")
 @click.option("--out", "out_text", required=True, type=click.Path(dir_okay=False),
-              help="File to write, in a folder that exists.")
+              help="File to write, in a folder that exists; - writes csv or jsonl to standard "
+                   "output.")
 @click.option("--watch", "watches", multiple=True, help="Only mentions of this watch (repeatable).")
 @click.option("--source", "sources", multiple=True, help="Only this source, e.g. reddit (repeatable).")
 @click.option("--sentiment", "sentiments", multiple=True, type=_CHOICE_SENTIMENT,
@@ -151,8 +156,16 @@ def export(app: App, fmt, out_text, watches, sources, sentiments, alert_ids, sin
     from mentionwatch.triage.query import choose_model_id, export_rows
     from mentionwatch.triage.query_syntax import lowercase_operator_hint
 
-    out_path = _export_target(out_text)
-    fmt = fmt or _format_from_name(out_path)
+    to_stdout = out_text == STDOUT_NAME
+    if to_stdout:
+        fmt = fmt or "csv"
+        if fmt not in STREAM_FORMATS:
+            raise _bad_option("--out", f"'-' (standard output) takes --format csv or jsonl, not "
+                              f"{fmt}: write a workbook to a file, e.g. --out todo.xlsx")
+        out_path = Path(STDOUT_NAME)
+    else:
+        out_path = _export_target(out_text)
+        fmt = fmt or _format_from_name(out_path)
     filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
                        unhandled, states, limit)
     app.require_watches(watches)
@@ -161,16 +174,44 @@ def export(app: App, fmt, out_text, watches, sources, sentiments, alert_ids, sin
     _require_sources(db, sources)
     filters.query = _checked_query(db, query)
     model_id = choose_model_id(db, app.config.sentiment)
-    try:
-        result = export_mentions(export_rows(db, filters, model_id), out_path, fmt)
-    except OSError as exc:
-        raise click.ClickException(f"{out_path}: cannot write: {exc.strerror or exc}") from None
-    click.echo(f"{out_path}: {result.rows} mention{'s' if result.rows != 1 else ''} exported "
+    if to_stdout:
+        rows = _export_to_stdout(export_rows(db, filters, model_id), fmt)
+        cut_cells, shown = 0, "standard output"
+    else:
+        try:
+            result = export_mentions(export_rows(db, filters, model_id), out_path, fmt)
+        except OSError as exc:
+            raise click.ClickException(f"{out_path}: cannot write: {exc.strerror or exc}") from None
+        rows, cut_cells, shown = result.rows, result.cut_cells, str(out_path)
+    # with --out - the rows are standard output: the summary goes to standard error
+    click.echo(f"{shown}: {rows} mention{'s' if rows != 1 else ''} exported "
                f"({fmt}{', sentiment from ' + model_id if model_id else ', no sentiment scores'})"
-               + _cut_cells_text(result.cut_cells))
-    hint = None if result.rows or not query else lowercase_operator_hint(query)
+               + _cut_cells_text(cut_cells), err=to_stdout)
+    hint = None if rows or not query else lowercase_operator_hint(query)
     if hint:
         click.echo(hint, err=True)
+
+
+def _export_to_stdout(rows, fmt: str) -> int:
+    """Stream the rows to standard output; returns how many. A reader that stops early
+    (`| head`) ends the export quietly, as other Unix tools do."""
+    import os
+    import sys
+
+    from mentionwatch.triage.export import export_to_stream
+
+    try:
+        sys.stdout.flush()
+        return export_to_stream(rows, sys.stdout.buffer, fmt)
+    except BrokenPipeError:
+        try:  # Python would report the broken pipe again when it flushes standard output at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass
+        raise SystemExit(141) from None  # 128 + SIGPIPE, what a shell reports for `yes | head`
+    except OSError as exc:
+        raise click.ClickException(f"standard output: cannot write: {exc.strerror or exc}") from None
 
 
 def _cut_cells_text(cut_cells: int) -> str:
@@ -206,7 +247,8 @@ def mark(app: App, mention_ids, state, note, actor) -> None:
 @click.option("--since", help="Start of the period: 2015-02-16, 2015-02-16T08:00:00Z or 7d "
                               "[default: 7 days before --until].")
 @click.option("--until", help="End of the period, not included (same forms; a date is midnight at "
-                              "its start) [default: the newest mention, included].")
+                              "its start) [default: the newest mention of the watches reported, "
+                              "included; now after --since 7d, or when nothing came since].")
 @click.option("--out", "out_text", required=True, type=click.Path(file_okay=False),
               help="Folder for report.html and the PNG charts.")
 @pass_app
@@ -218,13 +260,17 @@ def report(app: App, watches, since, until, out_text) -> None:
     from mentionwatch.triage.charts import ChartError
     from mentionwatch.triage.report import ReportError, build_report
 
-    since_text, until_text = _period(since, until)
+    from storage.timeutil import to_iso
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # 7d is 7 days up to this now
+    since_text, until_text = _period(since, until, now)
     out_dir = _report_folder(out_text)
     configured = [watch.name for watch in app.config.watches]
     try:
         result = build_report(app.db, out_dir, watches=list(watches) or None, since=since_text,
                               until=until_text, sentiment_cfg=app.config.sentiment,
-                              configured=configured)
+                              configured=configured, since_from_now=_counts_back(since),
+                              now=to_iso(now))
     except ReportError as exc:
         raise UserMistake(str(exc)) from None
     except ChartError as exc:
@@ -236,6 +282,17 @@ def report(app: App, watches, since, until, out_text) -> None:
                f"{result.period_text}")
     for section in result.sections:
         click.echo(f"  {section.watch}: {_section_line(section)}")
+    if result.newest and len(result.sections) > 1 and any(
+            s.newest_long_before and s.mentions for s in result.sections):
+        click.echo("  (the period ends with the newest mention of all these watches: for a watch "
+                   "whose mentions end long before, give --until, or report it alone with --watch)")
+
+
+def _counts_back(since: str | None) -> bool:
+    """Whether --since is counted back from now (7d, 12h): the period then ends now."""
+    from mentionwatch.triage.query import _RELATIVE_TIME
+
+    return since is not None and bool(_RELATIVE_TIME.match(since))
 
 
 def _report_folder(out_text: str) -> Path:
@@ -258,14 +315,16 @@ def _report_folder(out_text: str) -> Path:
 
 def _section_line(section) -> str:
     """'risk 12 (low), 1 alert', 'no baseline yet, 0 alerts' or 'not scored yet, 0 alerts;
-    5,040 of 5,040 mentions not scored yet: run mentionwatch score'."""
+    5,040 of 5,040 mentions not scored yet: run mentionwatch score'; '; its newest mention is
+    2017-09-27T23:33:24Z' added for a watch whose mentions end long before the period does."""
     risk = section.risk
     risk_text = f"risk {risk.score:.0f} ({risk.level})" if risk.has_score else risk.level
     alerts = f"{len(section.alerts)} alert{'s' if len(section.alerts) != 1 else ''}"
+    quiet = f"; {section.quiet_text()}" if section.newest_long_before else ""
     if not section.mentions:
-        return f"{risk_text}, {alerts}; no mentions in the period"
+        return f"{risk_text}, {alerts}; no mentions in the period{quiet}"
     unscored = section.unscored_text() or risk.unscored_text()
-    return f"{risk_text}, {alerts}" + (f"; {unscored}" if unscored else "")
+    return f"{risk_text}, {alerts}" + (f"; {unscored}" if unscored else "") + quiet
 
 
 @main.command()

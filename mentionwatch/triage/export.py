@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from mentionwatch.triage.atomic import replacing
 from mentionwatch.triage.query import EXPORT_COLUMNS
 
 FORMATS = ("csv", "jsonl", "xlsx")
+STREAM_FORMATS = ("csv", "jsonl")  # those that can go to standard output (`--out -`)
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header row included
 XLSX_MAX_CELL_CHARS = 32_767
@@ -61,29 +63,56 @@ def export_mentions(rows: Iterable[dict], path: Path, fmt: str) -> ExportResult:
     return result
 
 
+def export_to_stream(rows: Iterable[dict], binary, fmt: str) -> int:
+    """Write rows as csv or jsonl to a binary stream (standard output); returns the row count.
+
+    UTF-8 without a byte-order mark, which a program reading a pipe does not expect (a file for
+    Excel gets one); the stream is flushed but not closed."""
+    writers = {"csv": _csv_rows, "jsonl": _jsonl_rows}
+    if fmt not in writers:
+        raise ValueError(f"the {fmt} format cannot be written to standard output "
+                         f"(use {' or '.join(STREAM_FORMATS)})")
+    handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+    try:
+        count = writers[fmt](rows, handle)
+        handle.flush()
+    finally:
+        handle.detach()  # the stream stays open for whoever owns it
+    return count
+
+
 def write_csv(rows: Iterable[dict], path: Path) -> ExportResult:
     # utf-8-sig writes a byte-order mark: without it Excel reads UTF-8 as the local code page
     # and Chinese or emoji come out garbled.
-    count = 0
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)  # quoted fields are never split
-        writer.writerow(EXPORT_COLUMNS)
-        for row in rows:
-            writer.writerow([neutralise(row[name]) for name in EXPORT_COLUMNS])
-            count += 1
+        count = _csv_rows(rows, handle)
     return ExportResult(count, path)
+
+
+def _csv_rows(rows: Iterable[dict], handle) -> int:
+    count = 0
+    writer = csv.writer(handle, quoting=csv.QUOTE_ALL)  # quoted fields are never split
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow([neutralise(row[name]) for name in EXPORT_COLUMNS])
+        count += 1
+    return count
 
 
 def write_jsonl(rows: Iterable[dict], path: Path) -> ExportResult:
     """One JSON object per line; values as stored (JSON is not run as formulas)."""
-    count = 0
     with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps({name: row[name] for name in EXPORT_COLUMNS},
-                                    ensure_ascii=False))
-            handle.write("\n")
-            count += 1
+        count = _jsonl_rows(rows, handle)
     return ExportResult(count, path)
+
+
+def _jsonl_rows(rows: Iterable[dict], handle) -> int:
+    count = 0
+    for row in rows:
+        handle.write(json.dumps({name: row[name] for name in EXPORT_COLUMNS}, ensure_ascii=False))
+        handle.write("\n")
+        count += 1
+    return count
 
 
 def write_xlsx(rows: Iterable[dict], path: Path) -> ExportResult:

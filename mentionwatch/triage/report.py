@@ -52,6 +52,13 @@ class WatchSection:
     negatives: int
     triage: dict[str, int] = field(default_factory=dict)
     scored: int = 0  # mentions of the period scored by the model used
+    # the watch's own newest mention, when it is more than DEFAULT_PERIOD_DAYS before the end of
+    # the period (a watch gone quiet, or history imported next to newer watches); else None
+    newest_long_before: str | None = None
+
+    def quiet_text(self) -> str:
+        """'its newest mention is 2015-02-24T19:53:37Z', or ''."""
+        return f"its newest mention is {self.newest_long_before}" if self.newest_long_before else ""
 
     @property
     def unscored(self) -> int:
@@ -74,13 +81,16 @@ class ReportResult:
     until: str = ""  # not included
     model_id: str | None = None
     newest: str | None = None  # the newest mention, when it set the end of the period
+    ends_now: bool = False  # no --until, and the period ends now (see build_report)
 
     @property
     def period_text(self) -> str:
-        """The period as a reader expects it: ending at the newest mention, or at --until,
+        """The period as a reader expects it: ending at the newest mention, now, or at --until,
         which is not included."""
         if self.newest:
             return f"{self.since} to {self.newest} (the newest mention)"
+        if self.ends_now:
+            return f"{self.since} to {self.until} (now)"
         return f"{self.since} up to {self.until} (not included)"
 
 
@@ -90,8 +100,16 @@ class ReportError(ValueError):
 
 def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: str | None = None,
                  until: str | None = None, sentiment_cfg=None,
-                 configured: list[str] | None = None) -> ReportResult:
+                 configured: list[str] | None = None, since_from_now: bool = False,
+                 now: str | None = None) -> ReportResult:
     """Write charts and report.html for these watches (all when None) over [since, until).
+
+    Without `until` the period ends just after the newest mention of these watches (one period
+    for them all), except that it ends now when `since` was counted back from now
+    (`since_from_now`, a --since such as 7d: "the last 7 days") or when `since` is a time after
+    the newest mention (a quiet spell up to now): a quiet period is reported, empty, rather than
+    refused. A `since` after now is refused. `now` (stored form) is the moment `since` was
+    counted back from, default the current time.
 
     `configured` names the watches of the watchlist: one with no stored mention yet is reported
     too (its section says so), and can be named in `watches`."""
@@ -104,22 +122,29 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
     watches = list(watches or known)
     if not watches:
         raise ReportError("the database has no mentions linked to a watch yet")
-    newest = None
+    newest, ends_now = None, False
     if until is None:
-        until, newest = _default_end(db, watches)
+        now = now or utc_now_iso()
+        if since_from_now:
+            until, ends_now = now, True
+        else:
+            until, newest = _default_end(db, watches)
+            if since is not None and since >= until and since < now:
+                until, newest, ends_now = now, None, True  # nothing since: a quiet spell, up to now
+        if since is not None and since >= until:
+            raise ReportError(f"--since {since} is in the future (now is {now}; give --until "
+                              "for a period of mentions dated in the future)")
     since = since or to_iso(from_iso(until) - dt.timedelta(days=DEFAULT_PERIOD_DAYS))
     if since >= until:
-        if newest is not None:
-            raise ReportError(f"--since {since} is after the newest stored mention, "
-                              f"{newest} (give --until, or --since as a date)")
         raise ReportError(f"--since {since} is not before --until {until}")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReportResult(out_dir / "report.html", since=since, until=until, model_id=model_id,
-                          newest=newest)
+                          newest=newest, ends_now=ends_now)
     bucket_hours = charts.choose_bucket_hours(since, until)
     for watch in watches:
         section = _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir)
+        section.newest_long_before = _newest_long_before(db, watch, until)
         result.sections.append(section)
         result.charts.extend(section.charts.values())
     result.sections.sort(key=_risk_order)
@@ -156,6 +181,17 @@ def _default_end(db, watches: list[str]) -> tuple[str, str | None]:
             last = max(newest, _latest_opening(db, watches) or newest)
             return to_iso(from_iso(last) + dt.timedelta(seconds=1)), newest
     return utc_now_iso(), None
+
+
+def _newest_long_before(db, watch: str, until: str) -> str | None:
+    """The watch's newest mention before `until` when it is more than DEFAULT_PERIOD_DAYS
+    before it, else None (also for a watch with no mention before `until`)."""
+    newest = db.execute(
+        "SELECT max(m.created_at) FROM mentions m JOIN mention_watches w ON w.mention_id = m.id "
+        "WHERE w.watch = ? AND m.created_at < ?", [watch, until]).fetchone()[0]
+    if newest is None or from_iso(until) - from_iso(newest) <= dt.timedelta(days=DEFAULT_PERIOD_DAYS):
+        return None
+    return newest
 
 
 def _latest_opening(db, watches: list[str]) -> str | None:
@@ -360,15 +396,18 @@ def _watch_html(section: WatchSection) -> str:
 def _period_counts(section: WatchSection) -> str:
     """'5,040 mentions in the period, 120 negative (2%).', saying how many are not scored yet:
     an unscored mention is not a mention that is not negative."""
+    quiet = (f" The newest mention of this watch is {section.newest_long_before}."
+             if section.newest_long_before else "")
     if not section.mentions:
-        return "No mentions of this watch in the period."
+        return f"No mentions of this watch in the period.{quiet}"
     share = f"{section.negatives / section.scored:.0%}" if section.scored else "n/a"
     if not section.unscored:
         return (f"{section.mentions:,} mentions in the period, {section.negatives:,} negative "
-                f"({share}).")
+                f"({share}).{quiet}")
     negatives = (f" {section.negatives:,} negative of the {section.scored:,} scored ({share})."
                  if section.scored else "")
-    return f"{section.mentions:,} mentions in the period; {section.unscored_text()}.{negatives}"
+    return (f"{section.mentions:,} mentions in the period; {section.unscored_text()}.{negatives}"
+            f"{quiet}")
 
 
 def _alert_html(alert: dict) -> str:
