@@ -392,8 +392,10 @@ def deliver(url: str, title: str, body: str, notify_type: str = "info") -> Deliv
         return Delivery()
     reasons = [line.split(" - ", 2)[-1] for line in text.splitlines() if " - WARNING - " in line or " - ERROR - " in line]
     reason = "; ".join(reasons) or "apprise reported a failed delivery"
-    # requests' ReadTimeout: the request was sent, the answer did not come in time
-    unanswered = "Read timed out" in text
+    # requests' ReadTimeout: the request was sent, the answer did not come in time. Only the lines
+    # that log an exception are read: the debug log also holds the payload, and a post may say it
+    unanswered = any("Read timed out" in line for line in text.splitlines()
+                     if any(marker in line for marker in _EXCEPTION_LINES))
     if unanswered:
         reason = f"no answer within the read timeout, so it may well have arrived; not sent again ({reason})"
     else:

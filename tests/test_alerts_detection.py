@@ -252,6 +252,10 @@ def test_detect_says_what_it_could_not_check(cli, tmp_path, model_id):
     assert long_after.exit_code == 0, long_after.output
     assert "Checked 0 series" in long_after.output
     assert "No scored mentions of acme in the 30 days before 2025-05-30T00:00:00Z" in long_after.output
+    assert "mentionwatch score" not in long_after.output  # they are scored, only not in the period
+    save_mentions(db, [Mention("reddit", "late", "acme again", iso(START + dt.timedelta(days=80)), watches=("acme",))])
+    unscored = cli("detect", "--no-notify", "--at", iso(START + dt.timedelta(days=90)))
+    assert "they have unscored mentions: `mentionwatch score`" in unscored.output
 
     replayed = cli("backtest", "--since", iso(START), "--until", iso(START + dt.timedelta(days=2)))
     assert "globex (2 mentions)" in replayed.output

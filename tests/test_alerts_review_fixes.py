@@ -136,3 +136,16 @@ def test_apprise_lines_stay_out_while_any_thread_still_sends():
     assert not apprise_log.propagate  # the second is still sending: its lines stay out
     second.__exit__(None, None, None)
     assert apprise_log.propagate
+
+
+def test_a_post_that_says_read_timed_out_does_not_make_a_refused_delivery_unconfirmed():
+    import socket
+
+    from alerts.notify import deliver
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    delivery = deliver(f"json://127.0.0.1:{port}/", "alert", "customer: 'checkout page: Read timed out'")
+    assert delivery.error is not None
+    assert not delivery.unanswered  # refused, so retried; only a real read timeout is left unconfirmed

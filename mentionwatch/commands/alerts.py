@@ -53,7 +53,7 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
                f"{len(result.updated)} updated.")
     for alert_id in result.opened:
         click.echo(f"  opened #{alert_id}: {_one_line(app.db, alert_id)}")
-    _warn_unchecked(result.unchecked, moment)
+    _warn_unchecked(app, result.unchecked, moment)
     _warn_unconfigured(app)
     if replay and not notify:
         click.echo("A replay (--at in the past): no notifications queued or sent; add --notify to send them.")
@@ -81,13 +81,32 @@ def _sent_summary(sent) -> str:
     return ", ".join(parts)
 
 
-def _warn_unchecked(watches: list[str], moment: str | None) -> None:
+def _warn_unchecked(app: App, watches: list[str], moment: str | None) -> None:
+    import datetime as dt
+
     from alerts.detect import HISTORY_DAYS
+    from storage import utc_now_iso
+    from storage.timeutil import from_iso, to_iso
 
     if watches:
+        end = moment or utc_now_iso()
+        start = to_iso(from_iso(end) - dt.timedelta(days=HISTORY_DAYS))
         click.echo(f"No scored mentions of {', '.join(watches)} in the {HISTORY_DAYS} days before "
-                   f"{moment or 'now'}, not checked (older history: --at TIME or `mentionwatch backtest`; "
-                   "unscored mentions: `mentionwatch score`).")
+                   f"{moment or 'now'}, not checked (older history: --at TIME or `mentionwatch backtest`"
+                   f"{_unscored_hint(app, watches, start, end)}).")
+
+
+def _unscored_hint(app: App, watches: list[str], start: str, end: str) -> str:
+    """'; unscored mentions: ...' when some of these watches' mentions of the period have no score."""
+    from sentiment import model_id_for
+
+    marks = ", ".join("?" for _ in watches)
+    unscored = app.db.execute(
+        f"SELECT 1 FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+        f"LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = ? "
+        f"WHERE w.watch IN ({marks}) AND m.created_at >= ? AND m.created_at < ? AND s.mention_id IS NULL LIMIT 1",
+        [model_id_for(app.config.sentiment), *watches, start, end]).fetchone()
+    return "; they have unscored mentions: `mentionwatch score`" if unscored else ""
 
 
 def _warn_unconfigured(app: App) -> None:
@@ -144,8 +163,9 @@ def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> 
     unchecked: list[str] = []
     findings = replay(app.db, app.config, start, end, watch_names, unchecked)
     if unchecked:
-        click.echo(f"No scored mentions of {', '.join(unchecked)} between {start} and {end}, not checked "
-                   "(unscored mentions: `mentionwatch score`).")
+        hint = _unscored_hint(app, unchecked, start, end).removeprefix("; ")
+        click.echo(f"No scored mentions of {', '.join(unchecked)} between {start} and {end}, not checked"
+                   + (f" ({hint})." if hint else "."))
     if not watch_names:
         _warn_unconfigured(app)
     period = f"between {start} (included) and {end} (not included)"
