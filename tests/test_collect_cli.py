@@ -165,6 +165,9 @@ def test_sources_lists_every_type_with_its_options(cli):
             assert f"options.{option}:" in result.stdout
     assert "reviews  (Scrapy spider)" in result.stdout and "sitemap  (Scrapy spider)" in result.stdout
     assert "MENTIONWATCH_GITHUB_TOKEN" in result.stdout
+    # what base_url replaces: the address up to the API's own paths, which differs by type
+    assert "(default https://hn.algolia.com/api/v1)" in result.stdout
+    assert "(default https://itunes.apple.com)" in result.stdout
 
 
 def test_the_watchlist_knows_exactly_the_types_that_can_be_collected():

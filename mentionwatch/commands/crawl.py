@@ -121,12 +121,25 @@ def sources() -> None:
         click.echo(f"    {info.description}")
         if info.secrets:
             click.echo(f"    optional environment variables: {', '.join(info.secrets)}")
+        default_address = _default_base_url(info.poller)
+        if default_address:
+            click.echo(f"    base_url: the API's address, to use another server or a proxy (default {default_address})")
         for name, text in info.options.items():
             click.echo(f"    options.{name}: {text}")
         click.echo("")
     click.echo("Every source also takes:")
     for name, text in COMMON_OPTIONS.items():
         click.echo(f"    {name}: {text}")
+
+
+def _default_base_url(poller) -> str:
+    if poller is None:
+        return ""
+    if poller.source == "googleplay":  # the library's host (crawler.pollers.googleplay)
+        from crawler.pollers.googleplay import PLAY_BASE_URL
+
+        return PLAY_BASE_URL
+    return poller.default_base_url
 
 
 RECORDED_PAYLOADS = (  # (parser's source type, file under the shared data folder, how to read it)
