@@ -438,6 +438,21 @@ class Notification(_Strict):
             raise ValueError("give exactly one of url_env, url_file, url")
         return self
 
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_the_file(cls, url: str | None) -> str | None:
+        """`url` is for an address that holds no secret (a local test hook); a password in it would
+        sit in a file that is shared, backed up and shown. (A token in a URL's path cannot be told
+        from a path: the README says to keep such URLs out of the file too.)"""
+        from mentionwatch.logging_setup import known_secrets
+
+        with_password = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:([^/@]*)@", url or "")
+        # a password read from ${ENV_VAR} is not in the file (it was remembered as a secret)
+        if with_password and with_password.group(1) and with_password.group(1) not in known_secrets():
+            raise ValueError("this URL holds a password: put it in an environment variable (url_env) "
+                             "or a file (url_file), not in the watchlist")
+        return url
+
     def resolve_url(self) -> str | None:
         """The apprise URL, or None when its environment variable or file is not there."""
         url = self._read_url()

@@ -198,6 +198,16 @@ def test_watch_names_that_differ_only_in_capitals_rejected():
         parse_config("watches:\n  - {name: acme, query: {any: [x]}}\n  - {name: Acme, query: {any: [y]}}\n")
 
 
+def test_a_notification_url_with_a_password_written_in_the_file_is_refused(monkeypatch):
+    text = "notifications:\n  - {{name: team, url: \"{url}\"}}\nwatches:\n  - {{name: a, query: {{any: [x]}}}}\n"
+    with pytest.raises(ConfigError, match="this URL holds a password") as refused:
+        parse_config(text.format(url="mailtos://pr:hunter2-secret@example.com"))
+    assert "hunter2" not in str(refused.value)
+    monkeypatch.setenv("MW_TEST_MAIL_URL", "mailtos://pr:hunter3-secret@example.com")
+    assert parse_config(text.format(url="${MW_TEST_MAIL_URL}")).notifications[0].url.startswith("mailtos://")
+    assert parse_config(text.format(url="json://127.0.0.1:8080/hook")).notifications[0].url  # no secret in it
+
+
 def test_a_value_from_the_environment_is_not_echoed_in_an_error_line(monkeypatch):
     """It may be a secret: a webhook URL, a base_url with a password in it."""
     monkeypatch.setenv("MW_BASE", "ftp://user:PASSLEAK1@host/x")
