@@ -224,6 +224,23 @@ def test_client_errors_are_not_retried():
     assert len(calls) == 1
 
 
+def test_no_dns_is_tried_twice_not_four_times_a_refused_connection_four_times():
+    def unreachable(message):
+        def handler(request):
+            calls.append(request)
+            raise httpx.ConnectError(message, request=request)
+        return handler
+
+    for message, attempts in (("[Errno -3] Temporary failure in name resolution", 2),
+                              ("[Errno -2] Name or service not known", 2),
+                              ("[Errno 111] Connection refused", 4)):
+        calls, slept = [], []
+        with httpx.Client(transport=httpx.MockTransport(unreachable(message))) as client:
+            with pytest.raises(FetchError, match=rf"\(after {attempts} attempts\)$"):
+                Fetcher(client, min_interval=0, sleep=slept.append).get("http://x.test/feed")
+        assert len(calls) == attempts and len(slept) == attempts - 1
+
+
 def test_secrets_never_reach_logs_or_the_database(db, monkeypatch, caplog):
     monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_ID", "id-123")
     monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_SECRET", "very-secret-value")

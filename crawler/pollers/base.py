@@ -226,8 +226,11 @@ class Fetcher:
                 problem, delay = f"{method} {where}: timed out", self._backoff_delay(attempt)
                 whole_source = True
             except httpx.TransportError as exc:
-                problem, delay = f"{method} {where}: {network_problem(exc)}", self._backoff_delay(attempt)
+                reason = network_problem(exc)
+                problem, delay = f"{method} {where}: {reason}", self._backoff_delay(attempt)
                 whole_source = True
+                if attempt >= 1 and reason.startswith(_HARDLY_PASSING):
+                    break  # no DNS or no network: tried twice, the rest is waiting for nothing
             except httpx.TooManyRedirects:  # the server sends us round in a circle: not worth a retry
                 raise FetchError(f"{method} {where}: redirect loop (more than {self.client.max_redirects} "
                                  f"redirects)", whole_source=True) from None
@@ -268,7 +271,7 @@ class Fetcher:
                 break
             log.info("%s; retrying in %.1fs", problem, delay)
             self.sleep(delay)
-        raise FetchError(f"{problem} (after {self.max_retries + 1} attempts)", whole_source=whole_source)
+        raise FetchError(f"{problem} (after {attempt + 1} attempts)", whole_source=whole_source)
 
     def get(self, url: str, **kwargs) -> httpx.Response:
         return self.request("GET", url, **kwargs)
@@ -454,6 +457,10 @@ def describe_url(url: str) -> str:
     except Exception:  # an unparsable URL is still worth a line
         return url.split("?")[0].rsplit("@", 1)[-1][:200]
 
+
+# Reasons a few seconds will not mend (an offline machine, a misspelt host): retried once, not
+# max_retries times, so an offline crawl of several sources fails in seconds, not a minute.
+_HARDLY_PASSING = ("host name not found", "DNS lookup failed", "network unreachable")
 
 _PLAIN_REASONS = (  # (words in the OS's message, what to say)
     ("connection refused", "connection refused"),
