@@ -129,6 +129,8 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
         texts.pop()
     if len(texts) != len(raw_labels):
         raise LabeledFileError(f"{labels_file}: {len(raw_labels)} labels for {len(texts)} texts in {path}")
+    if not texts:
+        raise LabeledFileError(f"{path}: no texts (the file is empty)")
     labels = [_label_index(raw, mapping, f"{labels_file}:{n}") for n, raw in enumerate(raw_labels, 1)]
     return LabeledSet(texts, labels)
 

@@ -40,13 +40,16 @@ def cache_dir() -> Path:
 Calibration = Callable[[], Iterable[dict]]  # gives the batches int8 scales are measured on
 
 
-def model_file(net, model_id: str, precision: str, calibration: Calibration | None = None) -> Path:
+def model_file(net, model_id: str, precision: str, calibration: Calibration | None = None,
+               calibrated_on: str = "") -> Path:
     """The cached ONNX file for this model and precision, exported/quantized if not there yet.
 
     `calibration()` gives the batches int8 scales are measured on; it is called only when the
-    int8 file has to be made."""
+    int8 file has to be made. `calibrated_on` tells apart int8 files whose scales were measured on
+    differently made batches (another max_length): part of the file's name."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_temporaries(folder)
     exported = folder / f"{model_id}-exported.onnx"
     if not exported.exists():
         log.info("exporting %s to ONNX (once) at %s", model_id, exported)
@@ -56,7 +59,7 @@ def model_file(net, model_id: str, precision: str, calibration: Calibration | No
         _atomic_write(fp32, lambda tmp: fuse(exported, tmp, net.encoder.config))
     if precision == "fp32":
         return fp32
-    int8 = folder / f"{model_id}-int8-v{GRAPH_VERSION}.onnx"
+    int8 = folder / f"{model_id}-int8-v{GRAPH_VERSION}{calibrated_on}.onnx"
     if not int8.exists():
         if calibration is None:
             raise ValueError("int8 needs calibration batches")
@@ -110,6 +113,22 @@ def fuse(exported: Path, out_path: Path, encoder_config, approximate_gelu: bool 
     optimized.save_model_to_file(str(out_path))
 
 
+ABANDONED_AFTER_SECONDS = 3600
+
+
+def _remove_abandoned_temporaries(folder: Path) -> None:
+    """Half-written files (about 90 MB each) of a process killed while it made a model file: the
+    `finally` that removes them does not run on SIGKILL or a power cut. One writing now is younger."""
+    import time
+
+    for temporary in folder.glob("*.onnx.tmp"):
+        try:
+            if time.time() - temporary.stat().st_mtime > ABANDONED_AFTER_SECONDS:
+                temporary.unlink()
+        except OSError:
+            continue
+
+
 def _atomic_write(target: Path, write) -> None:
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
     os.close(handle)
@@ -121,7 +140,8 @@ def _atomic_write(target: Path, write) -> None:
             os.remove(temporary)
 
 
-def session_for(net, model_id: str, precision: str, calibration: Calibration | None = None):
+def session_for(net, model_id: str, precision: str, calibration: Calibration | None = None,
+                calibrated_on: str = ""):
     """An ONNX Runtime session over all cores (CUDA provider first when one is installed)."""
     import onnxruntime as ort
 
@@ -131,5 +151,11 @@ def session_for(net, model_id: str, precision: str, calibration: Calibration | N
     options.add_session_config_entry("optimization.disable_specified_optimizers", UNFUSED)
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                  if p in ort.get_available_providers()]
-    path = model_file(net, model_id, precision, calibration)
-    return ort.InferenceSession(str(path), options, providers=providers)
+    path = model_file(net, model_id, precision, calibration, calibrated_on)
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # noqa: BLE001 - a damaged cached file (a disk error, a copy cut short)
+        log.warning("the cached ONNX model %s cannot be read (%s); making it again", path, str(exc)[:200])
+        path.unlink(missing_ok=True)
+        path = model_file(net, model_id, precision, calibration, calibrated_on)
+        return ort.InferenceSession(str(path), options, providers=providers)

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 LABELS = ("negative", "neutral", "positive")
 HUB_HINT = "offline? set sentiment.model to a local path or 'builtin'"
+DEFAULT_MAX_LENGTH = 128  # SentimentConfig's default: the int8 file made for it keeps its old name
 
 
 class ModelLoadError(Exception):
@@ -162,8 +163,10 @@ class BuiltinScorer(Scorer):
 
             self.precision = precision or onnx_backend.DEFAULT_PRECISION
             try:
+                # int8 scales measured on batches of another length make another file
+                calibrated_on = "" if self.max_length == DEFAULT_MAX_LENGTH else f"-len{self.max_length}"
                 self.session = onnx_backend.session_for(self.net, self.model_id, self.precision,
-                                                        self._calibration_batches)
+                                                        self._calibration_batches, calibrated_on)
             except Exception as exc:  # export needs onnx/onnxscript; torch always works
                 log.warning("ONNX Runtime path unavailable (%s); scoring with torch", exc)
                 self.backend = "torch"
@@ -223,6 +226,7 @@ class HubScorer(Scorer):
         self.device = resolve_device(sentiment_cfg.device)
         name = sentiment_cfg.model
         self.tokenizer, self.model = _load_hub_model(name)
+        self.max_length = min(self.max_length, _model_limit(self.tokenizer, self.model.config))
         self.class_of_output = label_mapping(name, self.model.config.id2label, sentiment_cfg.label_map)
         use_all_cores()
         self.model.to(self.device).eval()
@@ -244,6 +248,22 @@ class HubScorer(Scorer):
                                     attention_mask=torch.from_numpy(mask).to(self.device)).logits
                 probabilities[batch] = torch.softmax(logits.float(), -1).cpu().numpy() @ projection
         return probabilities
+
+
+def _model_limit(tokenizer, model_config) -> int:
+    """The most tokens the model can read: its tokenizer's model_max_length when it says (tokenizers
+    without one report a huge number), else its position embeddings (RoBERTa keeps 2 of them for
+    padding). A longer text would make the model raise, and the batch would be scored one by one
+    with the long texts left unscored."""
+    limits = []
+    told = getattr(tokenizer, "model_max_length", None)
+    if isinstance(told, int) and 0 < told < 100_000:
+        limits.append(told)
+    positions = getattr(model_config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        offset = 2 if getattr(model_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else 0
+        limits.append(positions - offset)
+    return min(limits) if limits else 10**9
 
 
 def _load_hub_model(name: str):

@@ -54,8 +54,10 @@ def clean(text: str | None) -> str:
 
 
 def is_chinese(text: str) -> bool:
-    """True when at least 30% of the letters are Chinese characters."""
-    letters = _LETTER.findall(text[:MAX_CHARS])
+    """True when at least 30% of the letters are Chinese characters (user names, links and their
+    placeholders left out: "@小王 垃圾！ https://t.cn/abc" is Chinese)."""
+    words = _PLACEHOLDERS.sub(" ", _LINK.sub(" ", _USER.sub(" ", text[:MAX_CHARS])))
+    letters = _LETTER.findall(words)
     if not letters:
         return False
     cjk = sum(1 for ch in letters if _CJK.match(ch))
