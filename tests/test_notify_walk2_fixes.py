@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from apprise.decorators import notify
 
 from alerts.notify import queue_notifications, send_pending
 from mentionwatch.config import parse_config
+from mentionwatch.local_servers import LocalServer
 
 SECRET = "s3cr3t-walk2-token"
 PATH_SECRET = "pathsecretwalk2"
@@ -35,36 +34,18 @@ def _clear_calls():
     CALLS.clear()
 
 
-class JsonHook:
-    """A JSON webhook on 127.0.0.1 (http.server) that remembers each request and answers 200."""
+class JsonHook(LocalServer):
+    """A JSON webhook on 127.0.0.1 that remembers each request's path and JSON body and answers 200."""
 
     def __init__(self):
-        self.requests: list[dict] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers.get("Content-Length", 0))
-                owner.requests.append({"path": self.path, "json": json.loads(self.rfile.read(length) or b"{}")})
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        super().__init__()
+        self.posted: list[dict] = []
         self.port = self.httpd.server_address[1]
 
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def handle_post(self, request):
+        length = int(request.headers.get("Content-Length", 0))
+        self.posted.append({"path": request.path, "json": json.loads(request.rfile.read(length) or b"{}")})
+        self.reply(request, 200, b"{}", "application/json")
 
 
 @pytest.fixture
@@ -105,8 +86,8 @@ def test_notify_test_reaches_a_json_webhook_and_stores_nothing(cli, tmp_path, mo
     result = cli("notify", "test")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1] == "  team: sent"
-    assert len(hook.requests) == 1
-    payload = hook.requests[0]["json"]
+    assert len(hook.posted) == 1
+    payload = hook.posted[0]["json"]
     assert "test message — no alert" in payload["title"] and "team" in payload["title"]
     assert "mentionwatch test message — no alert" in payload["message"]
     assert str((tmp_path / WATCHLIST).resolve()) in payload["message"] and "'team'" in payload["message"]

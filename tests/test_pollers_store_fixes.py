@@ -10,13 +10,12 @@ import time
 
 import pytest
 
-from crawler.collect import collect_source
 from crawler.cursors import cursor_key, load_cursors
 from crawler.pollers import googleplay
 from crawler.pollers.bluesky import BlueskyPoller
 from crawler.pollers.googleplay import GooglePlayPoller
-from mentionwatch.config import Config
 from pollers_replay import BASE_URL, Replay, file_response
+from test_pollers_others import make_config, run
 
 APPSTORE_JP_JSON = "api/appstore/customerreviews_jp_id1404176564_page1.json"
 APPSTORE_JP_XML = "api/appstore/customerreviews_jp_id1404176564_page1.xml"
@@ -24,13 +23,6 @@ BLUESKY_THREAD = "api/bluesky/thread_view_post_with_embed_media.json"
 JP_PAGE = "/jp/rss/customerreviews/page={}/id=1404176564/sortby=mostrecent/{}"
 
 
-def make_config(source: dict, query: dict) -> Config:
-    return Config.model_validate({"watches": [{"name": "w", "query": query, "sources": [source]}]})
-
-
-def run(db, config, transport=None):
-    watch = config.watches[0]
-    return collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
 
 
 def stored(db, column: str = "external_id") -> dict[str, str]:
