@@ -17,6 +17,9 @@ One APScheduler 3 `BlockingScheduler` is all the process does. Its jobs, each wi
   old jobs (and model) keep running. What the service sees of the watchlist (a rejected change, its
   notification targets that cannot send, its model) is recorded for `mentionwatch status`.
 - `heartbeat`: tells `mentionwatch status` that the service is alive and when each job runs next.
+  It runs on a worker thread of its own, so slow collections filling the pool never delay it.
+- `maintenance`: prunes old job runs (hourly) and erases old mentions (`service.keep_mentions`,
+  daily), in the ordinary pool, so that a long erasure never holds up the heartbeat either.
 
 Before every job run and heartbeat the database file is checked: deleted or replaced by another
 file, the service logs an ERROR and stops (exit code 1) instead of writing on into the old one.
@@ -32,6 +35,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -52,9 +56,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.notify import warn_about_targets
 from mentionwatch.config import Config, ConfigError, SourceConfig, Watch, load_config
+from mentionwatch.logging_setup import redact
 from mentionwatch.service_state import (
-    JobSchedule, close_interrupted_runs, finish_job_run, heartbeat, live_service, load_failures,
-    mark_process, prune_job_runs, record_service_view, save_schedules, start_job_run,
+    JobSchedule, close_interrupted_runs, finish_job_run, heartbeat, load_failures, mark_process,
+    prune_job_runs, record_service_view, recorded_service, save_schedules, start_job_run,
 )
 from sentiment.scorer import ModelLoadError, configured_model_id, missing_model_folder
 from storage import open_db
@@ -70,6 +75,9 @@ DEFAULT_STOP_TIMEOUT_SECONDS = 10.0
 SCORE_CHUNK = 256  # mentions scored and committed per step: a stop request waits for one step only
 FIRST_COLLECT_SPREAD_SECONDS = 10.0  # first polls after a start are spread over this many seconds
 MAX_WORKERS = 6
+HEARTBEAT_EXECUTOR = "heartbeat"  # the heartbeat's own one-thread pool: never queued behind jobs
+HOUSEKEEPING_KINDS = ("watchlist", "heartbeat", "maintenance")  # no job_runs row, no log line
+MAX_BACKOFF_DOUBLINGS = 64  # 2**64 times any interval is past every cap; more would overflow a float
 JOB_RUNS_KEEP_DAYS = 30  # `job_runs` history kept; crawl runs and alerts are never pruned
 PRUNE_EVERY_SECONDS = 3600.0
 RETENTION_EVERY_SECONDS = 86400.0  # `service.keep_mentions`: old mentions are erased once a day
@@ -113,7 +121,8 @@ def backoff_seconds(interval: float, failures: int, cap: float) -> float:
     """Wait before the next poll of a source that failed `failures` times in a row."""
     if failures <= 0:
         return interval
-    return min(interval * 2 ** failures, max(cap, interval))
+    # the exponent is bounded first: a source failing for months counts thousands of failures
+    return min(interval * 2.0 ** min(failures, MAX_BACKOFF_DOUBLINGS), max(cap, interval))
 
 
 def describe_db_error(exc: BaseException) -> str | None:
@@ -127,11 +136,18 @@ class ServiceAlreadyRunning(Exception):
 
 
 def other_live_service(db) -> str | None:
-    """'pid N on HOST' when another service is alive on this database (see `live_service`)."""
-    service = live_service(db)
-    if service is None or service["pid"] == os.getpid():
+    """'pid N on HOST' when another service is alive on this database (see `live_service`), or
+    its process is still there on this host, however old its heartbeat: a hung service still
+    holds the database and may go on writing at any moment."""
+    service = recorded_service(db, dt.datetime.now(UTC))
+    if "pid" not in service or (service["pid"] == os.getpid() and service["host"] == socket.gethostname()):
         return None
-    return f"pid {service['pid']} on {service['host']}"
+    if service["alive"]:
+        return f"pid {service['pid']} on {service['host']}"
+    if service.get("hung"):
+        return (f"pid {service['pid']} on {service['host']}, not responding: its last heartbeat is "
+                f"{service['heartbeat_age_seconds']}s old, but the process is still there (hung?)")
+    return None
 
 
 class Service:
@@ -178,14 +194,18 @@ class Service:
         self._backoff_until: dict[str, str | None] = {}
         self._intervals: dict[str, tuple[float, float]] = {}
         self._stopping = threading.Event()
-        self._next_prune = 0.0  # job_runs are pruned at the first heartbeat, then hourly
+        self._claimed = False  # start() recorded this process as the database's service
+        self._stop_write_failed = False  # a write of the stop could not be made (logged once)
+        self._schedules_unsaved = False  # a reload's job list is not in the database yet
+        self._next_prune = 0.0  # job_runs are pruned at the first maintenance run, then hourly
         self._next_retention = 0.0  # likewise, old mentions (when keep_mentions is set), then daily
         self._wiped_erasure: int | None = None  # the latest erasure whose old pages are gone from the files
         self._stamp = _file_stamp(self.config_path)
         self.blocking = blocking
         scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
         self.scheduler = scheduler_class(
-            executors={"default": ThreadPoolExecutor(MAX_WORKERS)},
+            executors={"default": ThreadPoolExecutor(MAX_WORKERS),
+                       HEARTBEAT_EXECUTOR: ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True,
                           "misfire_grace_time": _whole_seconds(self.config.service.misfire_grace)},
             timezone=UTC,
@@ -207,6 +227,22 @@ class Service:
             with self._lock:
                 self._connections.append(db)
         return db
+
+    def _close_thread_connection(self) -> None:
+        """Close this thread's connection (a short-lived thread's, such as a SIGHUP reload's:
+        kept, each would hold a file descriptor until the process ends)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            return
+        self._local.db = None
+        with self._lock:
+            ours = any(c is db for c in self._connections)  # else finish() took it, and closes it
+            self._connections = [c for c in self._connections if c is not db]
+        if ours:
+            try:
+                db.close()
+            except Exception:  # nothing left to do about it
+                pass
 
     def _close_connections(self) -> None:
         with self._lock:
@@ -241,6 +277,7 @@ class Service:
             log.warning("%d job run(s) were interrupted by the previous stop of the service "
                         "(their committed work is kept)", interrupted)
         mark_process(db, "starting", str(self.config_path.resolve()))
+        self._claimed = True  # from now on the process row is this service's to update
         self._record_view(self.config)
         for job_id, (failures, until) in load_failures(db).items():
             self._failures[job_id], self._backoff_until[job_id] = failures, until
@@ -261,7 +298,7 @@ class Service:
         log.info("%s: no new job runs; waiting up to %.0fs for %d running job(s)", reason,
                  self.stop_timeout, len(self._running),
                  extra={"fields": {"event": "stopping", "running": sorted(self._running)}})
-        self._record_state("stopping")
+        self._record_state("stopping")  # before finish() can write 'stopped'; bounded (see there)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
@@ -292,24 +329,40 @@ class Service:
         return self.exit_code
 
     def _record_state(self, state: str) -> None:
+        """Record the stop ('stopping', 'stopped') in the process row, waiting only briefly for a
+        lock another program holds: a stop must end within its bound (systemd kills after
+        TimeoutStopSec). Nothing is written before start() claimed the row: a stop signal during
+        the start-up must not record this process as the database's service (another one may be)."""
+        if not self._claimed:
+            return
         if self._db_gone or self._db_damaged:  # a new connection would create (or write into) the file now at the path
             return
         try:
-            mark_process(self.db(), state)
+            db = self.db()
+            with _short_busy_timeout(db):
+                mark_process(db, state)
         except sqlite3.DatabaseError as exc:
-            log.warning("could not record the stop: %s", describe_db_error(exc))
+            _rollback(self._local)
+            if self._stop_write_failed:
+                log.debug("could not record the state %r either: %s", state, exc)
+                return
+            self._stop_write_failed = True
+            log.warning("could not record the stop (%s); stopping all the same: `mentionwatch status` "
+                        "tells that the process is gone once it has exited", database_problem(exc),
+                        extra={"fields": {"event": "stop_not_recorded", "state": state}})
 
     def _close_unfinished_runs(self) -> None:
         """Job runs (and their crawl runs) that overstayed the stop are recorded as interrupted now:
         the process exits without waiting for them, and `status` must not show them as running."""
         if self._db_gone or self._db_damaged:
             return
-        db = self.db()
         try:
-            # this and the last state change wait briefly for a lock a job may hold: a stop must not hang
-            db.execute(f"PRAGMA busy_timeout = {STOP_WRITE_TIMEOUT_MS}")
-            close_interrupted_runs(db)
+            db = self.db()
+            # this and the state changes wait briefly for a lock a job may hold: a stop must not hang
+            with _short_busy_timeout(db):
+                close_interrupted_runs(db)
         except sqlite3.DatabaseError as exc:  # the next start closes them
+            _rollback(self._local)
             log.warning("could not record the unfinished runs: %s", describe_db_error(exc))
 
     def _database_file_replaced(self) -> bool:
@@ -400,7 +453,7 @@ class Service:
             threading.Thread(target=self.stop, args=(f"{name} received",), daemon=True).start()
 
         def on_hup(_signum, _frame):
-            threading.Thread(target=self.reload, args=("SIGHUP",), daemon=True).start()
+            threading.Thread(target=self._reload_on_signal, daemon=True).start()
 
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
@@ -419,6 +472,7 @@ class Service:
             "notify": ("notify", service.notify_retry_interval, 0.0),
             "watchlist": ("watchlist", self.reload_check, 0.0),
             "heartbeat": ("heartbeat", HEARTBEAT_SECONDS, 0.0),
+            "maintenance": ("maintenance", HEARTBEAT_SECONDS, 0.0),
         }
         for job_id, target in collect_targets(config).items():
             interval = target.source_cfg.interval
@@ -430,7 +484,8 @@ class Service:
             self._intervals.pop(job_id, None)
             summary["removed"] += 1
         first_runs = {"score": 1.0, "detect": 2.0, "notify": 3.0,
-                      "watchlist": self.reload_check, "heartbeat": HEARTBEAT_SECONDS}
+                      "watchlist": self.reload_check, "heartbeat": HEARTBEAT_SECONDS,
+                      "maintenance": HEARTBEAT_SECONDS}
         for job_id, (kind, interval, jitter) in wanted.items():
             trigger = IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=UTC)
             if job_id not in existing:
@@ -441,7 +496,8 @@ class Service:
                 self.scheduler.add_job(
                     self._run_job, trigger, args=(job_id, kind), id=job_id, name=job_id,
                     next_run_time=now + dt.timedelta(seconds=delay), replace_existing=True,
-                    misfire_grace_time=_whole_seconds(service.misfire_grace))
+                    misfire_grace_time=_whole_seconds(service.misfire_grace),
+                    executor=HEARTBEAT_EXECUTOR if kind == "heartbeat" else "default")
                 summary["added"] += 0 if first else 1
             else:
                 if self._intervals.get(job_id) != (interval, jitter):
@@ -453,7 +509,20 @@ class Service:
                     summary["rescheduled"] += 1
                 self.scheduler.modify_job(job_id, misfire_grace_time=_whole_seconds(service.misfire_grace))
             self._intervals[job_id] = (interval, jitter)
-        self._save_all_schedules(replace_all=True)
+        if first:
+            self._save_all_schedules(replace_all=True)
+            return dict(summary)
+        try:
+            self._save_all_schedules(replace_all=True)
+            self._schedules_unsaved = False
+        except sqlite3.DatabaseError as exc:  # the jobs are updated all the same: recorded at the next heartbeat
+            _rollback(self._local)
+            if self._stop_if_damaged(exc):
+                return dict(summary)
+            self._schedules_unsaved = True
+            log.warning("the reloaded jobs could not be recorded for `mentionwatch status` yet (%s); "
+                        "the next heartbeat records them", database_problem(exc),
+                        extra={"fields": {"event": "schedules_not_recorded"}})
         return dict(summary)
 
     def _seconds_until_backoff_ends(self, job_id: str, now: dt.datetime) -> float:
@@ -462,12 +531,30 @@ class Service:
             return 0.0
         return max(0.0, (from_iso(until) - now).total_seconds())
 
+    def _reload_on_signal(self) -> None:
+        """A SIGHUP's thread: reload, say any problem in one log line (never a bare traceback on
+        stderr, past the log's format and its secret filter), and close the thread's connection."""
+        try:
+            self.reload("SIGHUP")
+        except Exception as exc:  # a bug: logged with its traceback, through the service's log
+            log.error("the SIGHUP reload failed with an unexpected %s; the previous jobs keep running",
+                      type(exc).__name__, exc_info=True, extra={"fields": {"event": "reload_failed"}})
+        finally:
+            self._close_thread_connection()
+
     def reload(self, reason: str = "watchlist file changed") -> bool:
         """Re-read the watchlist and update the jobs; an invalid file changes nothing."""
         with self._housekeeping_run() as allowed:
             if not allowed:
                 return False
-            return self._reload(reason)
+            try:
+                return self._reload(reason)
+            except sqlite3.DatabaseError as exc:
+                _rollback(self._local)
+                if not self._stop_if_damaged(exc):
+                    log.warning("watchlist reload (%s): %s", reason, describe_db_error(exc),
+                                extra={"fields": {"event": "reload_failed"}})
+                return False
 
     def _reload(self, reason: str) -> bool:
         with self._reload_lock:
@@ -538,7 +625,7 @@ class Service:
 
     def _run_job(self, job_id: str, kind: str) -> None:
         """What the scheduler calls: run the job's body, record and log the run, never crash."""
-        if kind in ("watchlist", "heartbeat"):  # housekeeping: no job_runs row, no log line
+        if kind in HOUSEKEEPING_KINDS:  # housekeeping: no job_runs row, no log line
             self._housekeeping(kind)
             return
         if self._database_file_replaced():
@@ -558,7 +645,8 @@ class Service:
         except Exception as exc:
             status = "error"
             problem = _known_problem(exc)
-            detail = {"error": problem or f"{type(exc).__name__}: {str(exc)[:300]}"}
+            # redacted before it is cut: a known secret cut in two would no longer be recognised
+            detail = {"error": problem or f"{type(exc).__name__}: {redact(str(exc))[:300]}"}
             if problem is None:
                 unexpected = exc
             _rollback(self._local)
@@ -592,17 +680,20 @@ class Service:
                                   "seconds": round(seconds, 3), **detail}})
 
     def _after_run(self, job_id: str, kind: str, status: str, detail: dict | None = None) -> None:
-        if kind == "collect":
-            self._update_backoff(job_id, status, (detail or {}).get(RATE_LIMITED_UNTIL))
+        again = False
         try:
-            self._save_schedule(job_id)
-        except sqlite3.DatabaseError:
-            _rollback(self._local)
-        with self._idle:
-            self._running.discard(job_id)
-            again = job_id in self._rerun
-            self._rerun.discard(job_id)
-            self._idle.notify_all()
+            if kind == "collect":
+                self._update_backoff(job_id, status, (detail or {}).get(RATE_LIMITED_UNTIL))
+            try:
+                self._save_schedule(job_id)
+            except sqlite3.DatabaseError:
+                _rollback(self._local)
+        finally:  # whatever failed above, the run is over: finish() must not wait for it
+            with self._idle:
+                self._running.discard(job_id)
+                again = job_id in self._rerun
+                self._rerun.discard(job_id)
+                self._idle.notify_all()
         if again:
             self._run_soon(job_id)
 
@@ -662,16 +753,22 @@ class Service:
             if kind == "watchlist":
                 if _file_stamp(self.config_path) != self._stamp:
                     self.reload()
-            elif not self._database_file_replaced():
+            elif self._database_file_replaced():
+                pass
+            elif kind == "heartbeat":  # on its own thread: kept short, never waits for the pool
                 heartbeat(self.db())
-                self._save_all_schedules()
+                unsaved = self._schedules_unsaved
+                self._save_all_schedules(replace_all=unsaved)
+                if unsaved:
+                    self._schedules_unsaved = False
+                self._wipe_after_erasures()  # never waits for a lock (see wipe_log)
+            else:  # maintenance: may take long (an erasure), in the ordinary pool
                 if time.monotonic() >= self._next_prune:
                     self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
                     prune_job_runs(self.db(), JOB_RUNS_KEEP_DAYS)
                 if self.config.service.keep_mentions and time.monotonic() >= self._next_retention:
                     self._next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
                     erase_old_mentions(self.db(), self.config.service.keep_mentions)
-                self._wipe_after_erasures()
         except sqlite3.DatabaseError as exc:
             _rollback(self._local)
             if not self._stop_if_damaged(exc):
@@ -787,7 +884,7 @@ class Service:
             failures=self._failures.get(job.id, 0), backoff_until=self._backoff_until.get(job.id))
 
     def _visible_jobs(self):
-        return [job for job in self.scheduler.get_jobs() if job.id not in ("watchlist", "heartbeat")]
+        return [job for job in self.scheduler.get_jobs() if job.id not in HOUSEKEEPING_KINDS]
 
     def _save_all_schedules(self, replace_all: bool = False) -> None:
         save_schedules(self.db(), [self._schedule_of(job) for job in self._visible_jobs()],
@@ -876,6 +973,18 @@ def _whole_second_after(moment: dt.datetime) -> dt.datetime:
     """`moment` rounded up to a whole second (stored times have none: never a moment too early)."""
     whole = moment.replace(microsecond=0)
     return whole if whole == moment else whole + dt.timedelta(seconds=1)
+
+
+@contextmanager
+def _short_busy_timeout(db, milliseconds: int = STOP_WRITE_TIMEOUT_MS):
+    """Writes of a stop wait this briefly for a lock another program holds; the connection's own
+    busy timeout is restored after (the thread may be a job's, still running)."""
+    before = db.execute("PRAGMA busy_timeout").fetchone()[0]
+    db.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+    try:
+        yield db
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(before)}")
 
 
 def _whole_seconds(seconds: float) -> int:

@@ -80,6 +80,25 @@ def process_alive(pid: int, host: str) -> bool:
     return True
 
 
+PROCESS_START_SLACK_SECONDS = 5  # the clock readings compared below agree to about a second
+
+
+def process_started_after(pid: int, moment: dt.datetime) -> bool:
+    """Whether the process now holding `pid` on this host started after `moment`: then it is not
+    the one that recorded itself then (its pid was reused, say after a reboot). False when that
+    cannot be told (no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22, starttime: clock ticks after the boot
+        with open("/proc/stat", encoding="ascii") as file:
+            boot = next(int(line.split()[1]) for line in file if line.startswith("btime "))
+        started = boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return started > moment.timestamp() + PROCESS_START_SLACK_SECONDS
+
+
 def heartbeat(db: Database) -> None:
     with db.atomic():
         db.conn.execute("UPDATE service_process SET heartbeat_at = ? WHERE id = 1 AND pid = ?",
@@ -192,7 +211,11 @@ def live_service(db: Database, now: dt.datetime | None = None) -> dict | None:
 
 def recorded_service(db: Database, now: dt.datetime) -> dict:
     """The service this database records, and whether it is alive: in a running state, with a
-    heartbeat at most STALE_HEARTBEAT_SECONDS old and, on this host, a process still there."""
+    heartbeat at most STALE_HEARTBEAT_SECONDS old and, on this host, a process still there.
+
+    `hung` is True for a service in a running state whose heartbeat is older than that while its
+    process is still there on this host: it is not alive for `status`, but it holds the database,
+    and a second service must not start beside it."""
     row = db.execute("SELECT pid, host, config_path, state, started_at, heartbeat_at, watchlist_problem, "
                      "notification_problems, model_id FROM service_process WHERE id = 1").fetchone()
     if row is None:
@@ -200,12 +223,24 @@ def recorded_service(db: Database, now: dt.datetime) -> dict:
     pid, host, config_path, state, started_at, heartbeat_at, watchlist_problem, targets, model_id = row
     age = (now - from_iso(heartbeat_at)).total_seconds()
     alive = state in ("running", "starting", "stopping")
+    here = host == socket.gethostname()
     gone = alive and not process_alive(pid, host)
+    if alive and not gone and here and age > STALE_HEARTBEAT_SECONDS and started_at:
+        # a process that started after the service did holds its pid now (a reboot, say): the
+        # service is gone. Asked only of a stale heartbeat: a fresh one proves the service there,
+        # even when the clock jumped since its start (no clock at boot: NTP sets it later)
+        gone = process_started_after(pid, from_iso(started_at))
+    hung = False
     if gone:
         state, alive = f"not running (was {state}; process {pid} is gone: killed or crashed)", False
     elif alive and age > STALE_HEARTBEAT_SECONDS:
-        state, alive = f"not responding (was {state}; killed or hung?)", False
-    return {"state": state, "alive": alive, "pid": pid, "host": host, "config": config_path,
+        if here:  # the process is there: hung (or starved), not killed
+            hung = True
+            state = f"not responding (was {state}; process {pid} is still there: hung?)"
+        else:
+            state = f"not responding (was {state}; killed or hung?)"
+        alive = False
+    return {"state": state, "alive": alive, "hung": hung, "pid": pid, "host": host, "config": config_path,
             "started_at": started_at, "heartbeat_at": heartbeat_at,
             "heartbeat_age_seconds": round(age), "process_gone": gone, "watchlist_problem": watchlist_problem,
             "notification_problems": json.loads(targets) if targets else [], "model_id": model_id}
