@@ -215,7 +215,7 @@ class _NewestFirstPoll:
         self.fetch, self.name, self.encode = fetch, name, encode
         self.start = int(time.time())
         self.source = poller.source
-        self.top = _stored_time(poller.cursors, name, decode, self.start, self.source)
+        self.top = stored_time(poller.cursors, name, decode, self.start, self.source)
         self.gaps = _stored_gaps(poller.cursors.get(GAPS), self.start, self.source)
         self.gaps_stored = GAPS in poller.cursors  # clear the stored cursor when none is left
         self.budget = poller.max_pages
@@ -359,7 +359,7 @@ def _merge_oldest(gaps: list[Window]) -> None:
         gaps.append(Window(after=older.after, until=newer.until))
 
 
-def _stored_time(cursors: dict[str, str], name: str, decode: Callable[[str], int], start: int,
+def stored_time(cursors: dict[str, str], name: str, decode: Callable[[str], int], start: int,
                  source: str) -> int | None:
     """The stored newest-time cursor, or None when there is none or it is corrupt (warned)."""
     value = cursors.get(name)

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
-from crawler.cursors import _stored_time, iso_cursor, iso_time, unix_time
+from crawler.cursors import stored_time, iso_cursor, iso_time, unix_time
 from crawler.pollers.base import FetchError, Page, Poller, dig, optional_text, parse_items, text_of
 from storage import Mention
 
@@ -68,7 +68,7 @@ class AppStorePoller(Poller):
         country = str(self.option("country", "us")).lower()
         kind = self.choice_option("format", ("xml", "json"))
         start = int(time.time())
-        top = _stored_time(self.cursors, NEWEST, iso_cursor, start, self.source)
+        top = stored_time(self.cursors, NEWEST, iso_cursor, start, self.source)
         top_id = _review_number(self.cursors.get(NEWEST_ID))
         newest, newest_id = top, top_id
         last_page = min(self.max_pages, MAX_PAGES)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from crawler.cursors import _stored_time, iso_cursor, iso_time, unix_time
+from crawler.cursors import stored_time, iso_cursor, iso_time, unix_time
 from crawler.pollers.base import (FetchError, Page, Poller, describe_url, network_problem, optional_text,
                                   parse_items, text_of)
 from storage import Mention
@@ -140,7 +140,7 @@ class GooglePlayPoller(Poller):
         if not app_id:
             raise FetchError("googleplay: options.app_id is required (the app's package name)")
         start = int(time.time())
-        top = _stored_time(self.cursors, NEWEST, iso_cursor, start, self.source)
+        top = stored_time(self.cursors, NEWEST, iso_cursor, start, self.source)
         newest, token = top, None
         for number in range(self.max_pages):
             if number:
