@@ -285,7 +285,8 @@ def test_resolve_warns_about_targets_that_cannot_send_it(cli, tmp_path, monkeypa
                                    "  - {name: good, url_env: MW_GOOD, events: [resolved]}\n"
                                    "  - {name: notresolved, url_env: MW_NOT_SET}")
     assert result.exit_code == 0, result.output
-    assert "(3 target(s)) is sent by the running service" in result.stdout
+    assert ("(3 target(s)) is queued: no service is running now; the service sends it when it runs, "
+            "or the next 'mentionwatch detect' does") in result.stdout
     assert result.stderr.splitlines() == [
         "Warning: this shell cannot send to notification 'unset' (no URL: environment variable MW_NOT_SET is "
         "not set or empty); the 'resolved' message is queued all the same, and the service sends it if it can "

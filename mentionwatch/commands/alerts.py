@@ -338,8 +338,12 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
                              config=app.config)
     click.echo(f"Alert #{alert_id} resolved.")
     if queued:
-        click.echo(f"The 'resolved' notification ({queued} target(s)) is sent by the running service, "
-                   "or by the next 'mentionwatch detect' (not a replay with --at).")
+        from mentionwatch.service_state import live_service
+
+        sender = ("is sent by the running service" if live_service(app.db) is not None
+                  else "is queued: no service is running now; the service sends it when it runs")
+        click.echo(f"The 'resolved' notification ({queued} target(s)) {sender}, "
+                   "or the next 'mentionwatch detect' does (not a replay with --at).")
         _warn_unsendable(app, alert_id, "resolved")
     else:
         click.echo(f"No 'resolved' message: {_why_no_message(app, alert_id, 'resolved')}.")
