@@ -219,9 +219,11 @@ def _poll(db: Database, watch: Watch, poll_cfg: SourceConfig, fetcher: Fetcher, 
     key = cursor_key(poll_cfg)
     cursors = load_source_cursors(db, watch.name, poll_cfg)
     several = seen_by_earlier is not None
-    if several and poller_class.resumable and not cursors:
-        # a search never polled (a new term): other searches stored some of its posts, so it must
-        # read back its first `max_pages` instead of stopping at them
+    never_polled = poller_class.resumable and not cursors
+    if never_polled:
+        # a source or search never polled (a new term, a second source of the type): other sources
+        # or searches of the watch stored some of its posts, so it must read back its first
+        # `max_pages` instead of stopping at them
         cursors[UNFINISHED] = "1"
 
     def known(ids: list[str]) -> set[str]:
@@ -229,9 +231,9 @@ def _poll(db: Database, watch: Watch, poll_cfg: SourceConfig, fetcher: Fetcher, 
         return stored - seen_by_earlier if several else stored
 
     poller = poller_class(watch, poll_cfg, fetcher, cursors, known=known)
-    if several and poller.resumable:
+    if (several or never_polled) and poller.resumable:
         # marked before the first request: a search that fails at once must not stop, next time, at
-        # posts the other searches store meanwhile
+        # posts the other sources or searches store meanwhile
         save_cursors(db, watch.name, key, {UNFINISHED: "1"})
     pages, seen = 0, set()
     try:

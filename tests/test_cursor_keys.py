@@ -57,3 +57,20 @@ def test_cursors_stored_under_the_old_key_are_carried_over(db):
     assert result.status == "ok"
     assert f"numericFilters=created_at_i%3E{NEWEST - OVERLAP_SECONDS}" in asked  # after the old cursor
     assert load_cursors(db, "node", cursor_key(source))["created_at_i"] == str(NEWEST)
+
+
+def test_a_second_source_of_a_type_reads_past_posts_the_first_stored(db):
+    hits = synthetic_hits(250, 63_000_000, NEWEST, "node {n}")
+    with HackerNewsServer(hits) as server:
+        first = _config(server.url, {"max_pages": 1})
+        assert _poll(db, first).new == 100  # the newest page
+        config = Config.model_validate({"watches": [{
+            "name": "node", "query": {"any": ["node", "javascript"]},
+            "sources": [{"type": "hackernews", "base_url": server.url, "options": {"query": "node", "max_pages": 1}},
+                        {"type": "hackernews", "base_url": server.url,
+                         "options": {"query": "node", "tags": "(story,comment)", "max_pages": 3}}]}]})
+        watch = config.watches[0]
+        second = collect_source(db, config, watch, watch.sources[1], sleep=lambda s: None)
+    assert second.status == "ok", second.errors
+    assert (second.new, second.duplicates) == (150, 100)  # not stopped at the first source's posts
+    assert _stored(db) == 250
