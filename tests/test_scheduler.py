@@ -331,7 +331,12 @@ def test_a_second_service_on_the_same_database_is_refused(tmp_path):
     finally:
         other.kill()
         other.wait()
-    service.start()  # once that process is gone, the stale row does not block a start
+    starts_once_the_other_is_gone(service)
+
+
+def starts_once_the_other_is_gone(service) -> None:
+    """Once the other service's process is gone, its stale row does not block a start."""
+    service.start()
     try:
         assert service.scheduler.running
     finally:

@@ -27,6 +27,7 @@ from scheduler import Service, ServiceAlreadyRunning, backoff_seconds, collect_t
 from storage import open_db, utc_now_iso
 from storage.timeutil import to_iso
 from tests.service_fakes import LocalServer, wait_until, write_watchlist
+from tests.test_scheduler import starts_once_the_other_is_gone
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # nothing listens: a poll fails at once
 
@@ -145,12 +146,7 @@ def test_a_second_service_is_refused_while_a_hung_one_is_still_there(tmp_path, c
     finally:
         hung.kill()
         hung.wait()
-    service.start()  # once that process is gone, the stale row does not block a start
-    try:
-        assert service.scheduler.running
-    finally:
-        service.stop("test over")
-        assert service.finish() == 0
+    starts_once_the_other_is_gone(service)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="a process's start time is read from /proc")
@@ -165,12 +161,7 @@ def test_a_reused_pid_is_no_hung_service(tmp_path):
                               started_at=to_iso(dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)))
         report = recorded_service(open_db(service.db_path), dt.datetime.now(dt.timezone.utc))
         assert report["process_gone"] is True and report["hung"] is False
-        service.start()
-        try:
-            assert service.scheduler.running
-        finally:
-            service.stop("test over")
-            assert service.finish() == 0
+        starts_once_the_other_is_gone(service)  # its process is another's now: gone all the same
     finally:
         stranger.kill()
         stranger.wait()
