@@ -7,6 +7,7 @@ it. Without one (sitemap pages) the whole page is one mention, found through com
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -16,6 +17,10 @@ from parsel.csstranslator import HTMLTranslator
 
 from crawler.items import MentionItem
 from crawler.spiders.options import XPATH_PREFIX, FieldSelectors
+from storage import parse_timestamp
+
+logger = logging.getLogger(__name__)
+MAX_ID_CHARS = 500  # storage refuses a longer external_id
 
 # tried in order when the watchlist gives no selector for a whole-page mention
 PAGE_DEFAULTS = {
@@ -26,6 +31,8 @@ PAGE_DEFAULTS = {
 }
 
 _SPACES = re.compile(r"\s+")
+# W3C Datetime's reduced forms, valid in a sitemap's <lastmod> and a <time datetime>: 'YYYY', 'YYYY-MM'
+_YEAR_OR_MONTH = re.compile(r"\d{4}(-\d{2})?")
 
 
 # what a page holds but never shows: `p ::text` would pick up a <script>'s code (and a brand name in
@@ -101,8 +108,7 @@ def _node_mention(response, node: Selector, index: int, selectors: FieldSelector
                   page_lang: str | None, fallback_date: str | None) -> MentionItem:
     text = joined_text(node, selectors.text)
     author = first_value(node, selectors.author)
-    link = first_value(node, selectors.url)
-    permalink = response.urljoin(link) if link else None
+    permalink = _absolute_url(response, first_value(node, selectors.url), "url")
     site_id = first_value(node, selectors.id)
     return MentionItem(
         source=source,
@@ -133,12 +139,12 @@ def _page_mention(response, selectors: FieldSelectors, source: str, page_lang: s
         return None
 
     canonical = first_value(response, 'link[rel="canonical"]::attr(href)')
-    url = response.urljoin(canonical) if canonical else response.url
+    url = _absolute_url(response, canonical, "canonical link") or response.url
     return MentionItem(
         source=source,
-        external_id=url,  # a page is its own mention: its URL is a stable id
+        external_id=url_id(url),  # a page is its own mention: its URL is a stable id
         text=field("text") or "",
-        created_at=field("date") or fallback_date,
+        created_at=(field("date") if selectors.date else _page_date(response)) or fallback_date,
         date_format=selectors.date_format,
         url=url,
         author=field("author"),
@@ -148,6 +154,51 @@ def _page_mention(response, selectors: FieldSelectors, source: str, page_lang: s
         rating_out_of=selectors.rating_out_of,
         page_url=response.url,
     )
+
+
+def _page_date(response) -> str | None:
+    """The page's date from common markup: the first candidate that reads as a date. A <time> may
+    hold a time of day or a duration ('09:00', 'PT5M'): taken as the date, it would get the page
+    rejected instead of dated by its sitemap or feed."""
+    for default in PAGE_DEFAULTS["date"]:
+        for value in select_visible(response, default).getall():
+            date = readable_date(value)
+            if date is not None:
+                return date
+    return None
+
+
+def readable_date(value: str | None) -> str | None:
+    """A date as stored text, or None when it is missing or cannot be read. W3C's 'YYYY' and
+    'YYYY-MM' are their first day (parse_timestamp would read '2024' as Unix seconds)."""
+    text = (value or "").strip()
+    if _YEAR_OR_MONTH.fullmatch(text):
+        text = f"{text}-01-01"[:10]
+    try:
+        return parse_timestamp(text) if text else None
+    except ValueError:
+        return None
+
+
+def _absolute_url(response, link: str | None, field: str) -> str | None:
+    """`link` made absolute against the page, or None (with a warning) when it is malformed
+    ('http://[broken'): a bad link must not cost the page's other mentions."""
+    if not link:
+        return None
+    try:
+        return response.urljoin(link)
+    except ValueError as exc:
+        logger.warning("%s: %s %r left out: %s", response.url, field, link[:200], exc)
+        return None
+
+
+def url_id(url: str) -> str:
+    """A URL as a mention's id; one too long to store (a slug of percent-encoded Japanese words
+    soon passes 500 characters) as its host and a hash of it."""
+    if len(url) <= MAX_ID_CHARS:
+        return url
+    host = urlsplit(url).netloc.rpartition("@")[2]
+    return f"{host}:url-sha1:{hashlib.sha1(url.encode('utf-8')).hexdigest()}"
 
 
 def _external_id(page_url: str, site_id: str | None, permalink: str | None, author: str | None,
@@ -161,6 +212,6 @@ def _external_id(page_url: str, site_id: str | None, permalink: str | None, auth
     if site_id:
         return f"{host}:{site_id}"
     if permalink:
-        return permalink
+        return url_id(permalink)
     digest = hashlib.sha1(f"{author or ''}\n{text}".encode("utf-8")).hexdigest()[:20]
     return f"{host}:sha1:{digest}"

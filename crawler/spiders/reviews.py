@@ -152,13 +152,16 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
             return None
         try:
             url = response.urljoin(link)
-        except ValueError:
+            key = _page_key(url)  # a port out of range fails here
+        except ValueError as exc:
+            self.logger.warning("%s: next_page link %r is malformed (%s): end of the list",
+                                response.url, link[:100], exc)
             return None
         if not url.startswith(("http://", "https://")):
             self.logger.info("%s: next_page link %r is not an http(s) URL: end of the list",
                              response.url, link[:100])
             return None
-        if _page_key(url) in self._pages_requested:  # itself, or a page before (fragment aside)
+        if key in self._pages_requested:  # itself, or a page before (fragment aside)
             self.logger.info("%s: next_page link %r leads to a page already read: end of the list",
                              response.url, link[:100])
             return None

@@ -37,16 +37,18 @@ from scrapy.utils.sitemap import Sitemap
 
 from crawler.cursors import cursor_key, load_cursors, load_source_cursors, save_cursors, url_digest
 from crawler.spiders.common import MentionSpiderMixin
-from storage import parse_timestamp
+from crawler.spiders.extract import readable_date, url_id
 
 CANONICAL_CURSOR = "canonical "  # + url_digest(listed URL): the canonical URL its page is stored under
 # filed under the source type, not cursor_key (a hash of the options): editing an option must
 # not make every page be fetched again. Those under the options' key (older versions) are read too.
 CANONICALS_KEY = "sitemap:canonicals"
 
-# an RSS/Atom/RDF root element, after any XML declaration, stylesheet, comment or doctype
+# an RSS/Atom/RDF root element, after a UTF-8 byte order mark and any XML declaration,
+# stylesheet, comment or doctype
 _FEED_START = re.compile(
-    rb"^\s*(<\?[^>]*>\s*|<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<(rss|feed|rdf:RDF)\b", re.S)
+    rb"^(\xef\xbb\xbf)?\s*(<\?[^>]*>\s*|<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<(rss|feed|rdf:RDF)\b",
+    re.S)
 
 
 class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
@@ -151,7 +153,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         `max_pages`."""
         self._listed_urls.update(entry["loc"] for entry in listed)
         listed = [entry for entry in listed if self._followed(entry["loc"])]
-        listed.sort(key=lambda entry: _sortable_date(entry.get(date_key)), reverse=True)
+        listed.sort(key=lambda entry: readable_date(entry.get(date_key)) or "", reverse=True)
         listed = self._without_disallowed(listed)
         if self._skips_known():
             known = self.known_ids(self._stored_id(entry["loc"]) for entry in listed)
@@ -167,8 +169,10 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             listed = listed[:room]
         self._pages_scheduled += len(listed)
         for entry in listed:
-            if entry.get(date_key):
-                self._listed_dates[entry["loc"]] = entry[date_key]
+            # an unreadable date ('2024-05-03 or so') is no date: the page's fetch time is used
+            date = readable_date(entry.get(date_key))
+            if date is not None:
+                self._listed_dates[entry["loc"]] = date
         return listed
 
     def _skips_known(self) -> bool:
@@ -180,8 +184,8 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         no longer trusted (see `_remembered_canonicals`): the page is fetched again."""
         canonical = self._canonical_of.get(url_digest(listed_url))
         if canonical is None or canonical in self._listed_urls:
-            return listed_url
-        return canonical
+            return url_id(listed_url)
+        return url_id(canonical)
 
     def _remembered_canonicals(self) -> dict[str, str | None]:
         """The cursors to save: each listed URL this crawl found stored under another canonical
@@ -267,14 +271,6 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         listed_url = (response.meta.get("redirect_urls") or [response.request.url])[0]
         listed_date = self._listed_dates.get(listed_url) or self._listed_dates.get(response.url)
         mentions = self.read_mentions(response, listed_date)
-        if self._skips_known() and mentions and mentions[0]["external_id"] != listed_url:
-            self._new_canonicals[listed_url] = mentions[0]["external_id"]
+        if self._skips_known() and mentions and mentions[0]["url"] != listed_url:
+            self._new_canonicals[listed_url] = mentions[0]["url"]
         yield from mentions
-
-
-def _sortable_date(value: str | None) -> str:
-    """Stored-form date text (sorts in time order), or '' when missing or unreadable."""
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        return ""
