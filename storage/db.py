@@ -88,6 +88,10 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     db = _Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
     db.execute("PRAGMA foreign_keys = ON")
+    # Freed space is overwritten with zeros, as SQLite builds with SQLITE_SECURE_DELETE do anyway: a
+    # full-text merge or a page split leaves no old copy of a post in free pages, where an erasure
+    # (`mentionwatch forget`), which zeroes only what it deletes itself, could not reach it.
+    db.execute("PRAGMA secure_delete = ON")
     try:
         refuse_newer_schema(db)  # before anything is written, even the journal mode
     except NewerSchemaError:

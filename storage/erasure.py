@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import unicodedata
 import urllib.parse
 from collections import Counter
@@ -154,7 +155,10 @@ def _telling_part(url: str) -> str:
         return ""
     candidates = [parts.path.rstrip("/").rsplit("/", 1)[-1]]
     candidates += [value for key, value in urllib.parse.parse_qsl(parts.query) if not key.lower().startswith("utm_")]
-    return max(candidates, key=len)
+    # a query value is read decoded ('Acme+Anvil' as 'Acme Anvil', '%3A' as ':'), while the stored
+    # address may be written either way: only a run of characters that are never escaped is looked for
+    runs = [run for candidate in candidates for run in re.findall(r"[A-Za-z0-9._~-]+", candidate)]
+    return max(runs, key=len, default="")
 
 
 def _counted(db, mention_ids: list[int]) -> Plan:
@@ -213,6 +217,7 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
     step = _Step(db, utc_now_iso(), what, actor, kept_out_before=selection.before if remember_posts else None,
                  authors=list(remember_authors))
     each_post = remember_posts and not selection.before  # history erased by age is kept out by its date
+    secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]  # as open_db set it: kept after
     db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left with the erased text
     try:
         ids = _selected_ids(db, selection)
@@ -227,7 +232,7 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
             with db.atomic():
                 db.execute("INSERT INTO mentions_fts (mentions_fts) VALUES ('optimize')")
     finally:
-        db.execute("PRAGMA secure_delete = OFF")
+        db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
     return Erasure(step.erasure_id, step.plan, file_clean=wipe_log(db))
 
 

@@ -42,6 +42,9 @@ _RFC_ZONES = {"UT", "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST
 # reads only +HHMM: +1 would be one minute, +05:30 dropped and taken as UTC)
 _WRITTEN_OFFSET = re.compile(r"(?<![\w:+-])(?:GMT|UTC|UT)?([+-])(\d{1,2})(?::?(\d\d))?(?![\w:])")
 _ZONE_NAME = re.compile(r"(?<![\w+-])([A-Z]{2,5})(?![\w])")
+# a time written with the name of UTC after it ('2026-03-05 14:02:00 UTC', as database exports write
+# it): the name says what a time without a zone means anyway, so it is read without it
+_UTC_NAME_AT_END = re.compile(r"(?<=\S)\s+(?:UTC|GMT|UT)$", re.IGNORECASE)
 _NOT_ZONES = {"AM", "PM", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
               "NOV", "DEC", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"}
 # JavaScript's Date.toString(): Thu Mar 05 2026 14:02:00 GMT+0100 (Central European Standard Time)
@@ -98,6 +101,7 @@ def _parse(value: object, strict: bool, date_order: str | None) -> str:
     text = str(value).strip()
     if not text:
         raise ValueError("empty timestamp")
+    text = _UTC_NAME_AT_END.sub("", text)
     if text.lstrip("-").replace(".", "", 1).isdigit():
         return _from_number(float(text), strict, text)
     return _from_text(text, strict, date_order)
