@@ -201,7 +201,7 @@ def _parse_child_output(stdout: str, stderr: str, returncode: int | None) -> dic
             except (ValueError, TypeError):
                 break
     last_words = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
-    reason = last_words[-1][:300] if last_words else "no output"
+    reason = redact(last_words[-1])[:300] if last_words else "no output"  # redacted before cut: a secret may straddle the cut
     return _result(errors=[f"the crawl process ended without a result (exit {returncode}): {reason}"])
 
 

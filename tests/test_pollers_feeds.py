@@ -420,3 +420,22 @@ def test_googleplay_check_reads_the_host_the_library_used(db, monkeypatch):
         assert result.status == "ok", result.errors
         assert answers.requests[-1].url.host == host
     assert asked == [None, "https://play-mirror.test"]
+
+
+def test_an_rss_item_with_an_id_too_long_to_store_is_kept_under_a_hash(db):
+    """A link with a long percent-encoded slug passes storage's 500-character id limit: the item
+    was rejected on every poll. It is stored once, under its host and a hash of the link."""
+    slug = "%E6%97%A5%E6%9C%AC" * 40  # 720 characters of percent-encoded Japanese
+    link = f"https://forum.example.com/t/{slug}".encode()
+    feed = (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Acme forum</title>'
+            b'<item><title>acme outage</title><link>' + link + b'</link><guid>' + link + b'</guid>'
+            b'<description>acme is down.</description><pubDate>Mon, 03 Jun 2024 08:00:00 GMT</pubDate></item>'
+            b'</channel></rss>')
+    with FeedServer({"/long.rss": feed}) as server:
+        config = make_config({"type": "rss", "options": {"urls": [server.url + "/long.rss"]}}, {"any": ["acme"]})
+        first, second = run(db, config), run(db, config)
+    assert (first.status, first.new, first.rejected) == ("ok", 1, 0), first.errors
+    assert second.new == 0
+    (external_id, url), = db.execute("SELECT external_id, url FROM mentions").fetchall()
+    assert external_id.startswith("forum.example.com:url-sha1:") and len(external_id) < 100
+    assert url == link.decode()

@@ -237,6 +237,19 @@ def test_a_child_that_dies_without_a_result_is_one_error_line(caplog):
     assert [r.getMessage() for r in caplog.records] == ["spider: WARNING: Dropped: malformed item"]
 
 
+def test_a_secret_straddling_the_cut_of_a_dying_childs_last_words_is_hidden():
+    """The child's last line is cut to 300 characters for the error; cut first, the tail of a
+    token at the cut no longer matched the secret and showed in part."""
+    from crawler.runner import _parse_child_output
+    from mentionwatch.logging_setup import remember_secrets
+
+    token = "tok-" + "s3cr3t" * 10
+    remember_secrets([token])
+    line = "x" * 250 + f"RuntimeError: bad answer for {token}"  # the cut falls inside the token
+    outcome = _parse_child_output("", line + "\n", 1)
+    assert "s3cr3t" not in outcome["errors"][0]
+
+
 def test_a_page_that_is_not_html_is_one_plain_error_line(tmp_path, caplog):
     """A site answering garbage as JSON with status 200: one line saying so, no Scrapy
     'Spider error processing' traceback relayed into the log."""

@@ -28,6 +28,7 @@ from typing import Any
 import feedparser
 import httpx
 
+from crawler.ids import url_id
 from crawler.pollers.base import FetchError, Page, Poller, describe_url, html_to_text, parse_items
 from storage import Mention
 from storage.timeutil import parse_timestamp, to_iso
@@ -245,7 +246,7 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
     author = entry.get("author") or (source.get("title") if isinstance(source, dict) else None)
     return Mention(
         source="rss",
-        external_id=str(external_id),
+        external_id=url_id(str(external_id)),
         text=html_to_text(str(summary)),
         title=html_to_text(title) or None,
         created_at=created,

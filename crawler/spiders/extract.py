@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 from parsel import Selector, SelectorList
 from parsel.csstranslator import HTMLTranslator
 
+from crawler.ids import url_id
 from crawler.items import MentionItem
 from crawler.spiders.options import XPATH_PREFIX, FieldSelectors
 from storage import parse_timestamp
 
 logger = logging.getLogger(__name__)
-MAX_ID_CHARS = 500  # storage refuses a longer external_id
 
 # tried in order when the watchlist gives no selector for a whole-page mention
 PAGE_DEFAULTS = {
@@ -190,15 +190,6 @@ def _absolute_url(response, link: str | None, field: str) -> str | None:
     except ValueError as exc:
         logger.warning("%s: %s %r left out: %s", response.url, field, link[:200], exc)
         return None
-
-
-def url_id(url: str) -> str:
-    """A URL as a mention's id; one too long to store (a slug of percent-encoded Japanese words
-    soon passes 500 characters) as its host and a hash of it."""
-    if len(url) <= MAX_ID_CHARS:
-        return url
-    host = urlsplit(url).netloc.rpartition("@")[2]
-    return f"{host}:url-sha1:{hashlib.sha1(url.encode('utf-8')).hexdigest()}"
 
 
 def _external_id(page_url: str, site_id: str | None, permalink: str | None, author: str | None,

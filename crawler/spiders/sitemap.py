@@ -37,7 +37,8 @@ from scrapy.utils.sitemap import Sitemap
 
 from crawler.cursors import cursor_key, load_cursors, load_source_cursors, save_cursors, url_digest
 from crawler.spiders.common import MentionSpiderMixin
-from crawler.spiders.extract import readable_date, url_id
+from crawler.ids import url_id
+from crawler.spiders.extract import readable_date
 
 CANONICAL_CURSOR = "canonical "  # + url_digest(listed URL): the canonical URL its page is stored under
 # filed under the source type, not cursor_key (a hash of the options): editing an option must
