@@ -118,3 +118,22 @@ def test_recent_level_uses_only_windows_before_the_current_one_and_is_clipped():
     assert level[39] == 1.5  # clipped
     quiet = variants.recent_level(np.zeros(40), expected, settings, hours=3, clip=(0.5, 2.0))
     assert 0.5 <= quiet[20] < 1.0
+
+
+def test_weekday_factor_uses_whole_past_days_only_and_is_clipped():
+    import datetime as dt
+
+    variants = _nab_variants()
+    start = dt.datetime(2015, 3, 2)  # a Monday
+    timestamps = [start + dt.timedelta(hours=h) for h in range(24 * 28)]
+    # Sundays carry half a weekday's mentions
+    values = [5.0 if moment.weekday() == 6 else 10.0 for moment in timestamps]
+    factor = variants.weekday_factor(values, timestamps, weeks=2, clip=(0.33, 2.0))
+    by_day = {moment.date(): f for moment, f in zip(timestamps, factor)}
+    assert by_day[dt.date(2015, 3, 8)] == 1.0  # the first Sunday: no whole week before it
+    assert by_day[dt.date(2015, 3, 15)] == 0.5  # later Sundays: half the week's median day
+    assert by_day[dt.date(2015, 3, 16)] == 1.0  # a Monday is a typical day
+    values[-24:] = [1000.0] * 24  # a burst on the last day does not change its own factor
+    assert np.array_equal(variants.weekday_factor(values, timestamps, 2, (0.33, 2.0)), factor)
+    clipped = variants.weekday_factor(values, timestamps, weeks=2, clip=(0.8, 1.0))
+    assert clipped.min() == 0.8

@@ -14,6 +14,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py vote          # alert where enough of the 27 settings agree (2 min)
     .venv/bin/python scripts/experiments/nab_variants.py level         # baseline scaled by the recent level (5 min)
     .venv/bin/python scripts/experiments/nab_variants.py level-prior   # the ratio's added count from the series' level (1 min)
+    .venv/bin/python scripts/experiments/nab_variants.py weekday       # the baseline scaled by the day of the week (7-13 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -594,9 +595,71 @@ def _level_prior_label(job) -> str:
     return f"added {prior}, z {z_bar:g}, ratio {ratio_bar:g}"
 
 
+# --- weekday: the baseline scaled by the day of the week ------------------------------------------
+
+WEEKDAY_WEEKS = (1, 2, 3)
+WEEKDAY_CLIPS = ((0.5, 1.0), (0.5, 1.5), (0.33, 2.0))
+WEEKDAY_Z = (4.0, 5.0)
+WEEKDAY_RATIO = (2.5, 3.0)
+
+
+def weekday_factor(values, timestamps, weeks: int, clip: tuple[float, float]) -> np.ndarray:
+    """For every bucket, how busy its day of the week is: the mean daily total of the same weekday
+    over the previous `weeks` weeks (those there are) over the median daily total of the previous
+    7 days, clipped to `clip`; 1 until a whole week has passed. Whole UTC days before the bucket's
+    day only, so it is causal."""
+    days = np.array([moment.toordinal() for moment in timestamps])
+    first = days[0]
+    totals = np.bincount(days - first, weights=np.asarray(values, dtype=float))
+    factor_of_day = np.ones(len(totals))
+    for day in range(8, len(totals)):  # day 0 may be partial: a week of whole days from day 1
+        same_weekday = [totals[day - 7 * k] for k in range(1, weeks + 1) if day - 7 * k >= 1]
+        typical = np.median(totals[day - 7:day])
+        if typical > 0:
+            factor_of_day[day] = np.clip(np.mean(same_weekday) / typical, *clip)
+    return factor_of_day[days - first]
+
+
+def _weekday_scores(job) -> dict[str, float]:
+    weeks, clip, z_bar, ratio_bar = job
+    scores = {}
+    for one in SERIES:
+        settings = cell_settings(Cell(3600.0, z_bar, ratio_bar), series_bucket_seconds(one.timestamps))
+        observed = windowed_counts(one.values, settings)
+        expected, upper, lower = seasonal_past(observed, settings, np.arange(len(observed)))
+        factor = weekday_factor(one.values, one.timestamps, weeks, clip)
+        stats = compared_with_baseline(observed, expected * factor, (upper - lower) / 1.349 * factor,
+                                       hot_candidates(observed, settings), settings)
+        scores[one.name] = _raw_score(one, alert_flags(len(observed), find_incidents(stats, settings)))
+    return scores
+
+
+def weekday(data_dir: Path) -> None:
+    """The seasonal median (and its spread) times a day-of-week factor, so a quiet Sunday expects
+    fewer mentions than the week's median and a busy Monday more (1-hour window). Clip (1, 1) is the
+    seasonal detector itself at the same bars."""
+    clips = WEEKDAY_CLIPS + ((1.0, 1.0),)
+    jobs = [(weeks, clip, z, r) for weeks in WEEKDAY_WEEKS for clip in clips for z in WEEKDAY_Z
+            for r in WEEKDAY_RATIO if clip != (1.0, 1.0) or weeks == 1]
+    results = dict(zip(jobs, _in_parallel(_weekday_scores, jobs, data_dir)))
+    counts = _window_counts()
+    totals = {job: corpus_score(scores, counts) for job, scores in results.items()}
+    print(f"{len(jobs)} settings: best {max(totals.values()):.1f}, median {np.median(list(totals.values())):.1f}")
+    for job in sorted(totals, key=totals.get, reverse=True):
+        print(f"  {totals[job]:.1f}  {_weekday_label(job)}")
+    _print_leave_one_out("the weekday settings", results, _weekday_label)
+
+
+def _weekday_label(job) -> str:
+    weeks, (low, high), z_bar, ratio_bar = job
+    if (low, high) == (1.0, 1.0):
+        return f"no weekday factor, z {z_bar:g}, ratio {ratio_bar:g}"
+    return f"{weeks} week(s) of weekdays, clipped {low:g}-{high:g}, z {z_bar:g}, ratio {ratio_bar:g}"
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
-            "vote": vote, "level": level, "level-prior": level_prior}
+            "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday}
 
 
 def main() -> None:
