@@ -8,6 +8,7 @@ notification's URL through `url_env` / `url_file`. `load_config` turns every pro
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import typing
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from mentionwatch.logging_setup import remember_secrets
 
@@ -29,6 +30,14 @@ DB_ENV = "MENTIONWATCH_DB"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$")
 _DURATION_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MALFORMED_REFERENCE = re.compile(r"\$\{[^}]*\}?")  # what is left once the good ${NAME} are read
+_SHELL_REFERENCE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
+# paths and addresses, where `$NAME` can only be a shell-style reference, never meant literally
+_NO_SHELL_REFERENCE = (("database",), ("notifications", "*", "url"), ("notifications", "*", "url_file"))
+# settings that name an environment variable: `${NAME}` there would read the secret in its place
+_VARIABLE_NAME_SETTINGS = (("notifications", "*", "url_env"),
+                           ("watches", "*", "sources", "*", "options", "token_env"))
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -45,6 +54,8 @@ def parse_duration(value: object) -> float:
         if not match:
             raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 1h, 1d)")
         seconds = float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+    if not math.isfinite(seconds):  # YAML's .inf and .nan
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 1h, 1d)")
     if seconds <= 0:
         raise ValueError("a duration must be more than 0")
     return seconds
@@ -56,6 +67,20 @@ def duration_text(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+WATCHLIST_CONTEXT = {"watchlist": True}  # validation context of a watchlist file, see parse_config
+
+
+def _watchlist_duration(value: object, info: ValidationInfo) -> float:
+    """A duration setting. In a watchlist file a bare number is refused: `interval: 15` or
+    `cooldown: 6` was meant in minutes or hours, and would be read as seconds. (A configuration
+    passed on as JSON, to the spiders' process, keeps its durations as numbers of seconds.)"""
+    if (info.context or {}).get("watchlist") and isinstance(value, (int, float)) \
+            and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        raise ValueError(f"{value:g} has no unit: write e.g. {value:g}s (seconds), {value:g}m "
+                         f"(minutes), {value:g}h (hours) or {value:g}d (days)")
+    return parse_duration(value)
 
 
 MIN_KEEP_MENTIONS = 14 * 86400.0
@@ -172,7 +197,7 @@ class SourceConfig(_Strict):
     enabled: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
 
-    _interval = field_validator("interval", mode="before")(lambda v: parse_duration(v))
+    _interval = field_validator("interval", mode="before")(lambda v, info: _watchlist_duration(v, info))
 
     @field_validator("type")
     @classmethod
@@ -263,7 +288,7 @@ class ThresholdRule(_Strict):
     window: Duration = 3600.0
     severity: Literal["low", "medium", "high", "critical"] = "medium"
 
-    _window = field_validator("window", mode="before")(lambda v: parse_duration(v))
+    _window = field_validator("window", mode="before")(lambda v, info: _watchlist_duration(v, info))
 
 
 DAY_SECONDS = 86400.0
@@ -296,7 +321,7 @@ class AlertSettings(_Strict):
     thresholds: list[ThresholdRule] = Field(default_factory=list)
 
     _durations = field_validator("bucket", "warmup", "cooldown", mode="before")(
-        lambda v: parse_duration(v)
+        lambda v, info: _watchlist_duration(v, info)
     )
     _bucket = field_validator("bucket")(lambda v: _check_bucket(v))
 
@@ -314,7 +339,7 @@ class AlertOverrides(_Strict):
     thresholds: list[ThresholdRule] | None = None
 
     _durations = field_validator("bucket", "warmup", "cooldown", mode="before")(
-        lambda v: None if v is None else parse_duration(v)
+        lambda v, info: None if v is None else _watchlist_duration(v, info)
     )
     _bucket = field_validator("bucket")(lambda v: None if v is None else _check_bucket(v))
 
@@ -431,6 +456,27 @@ class Notification(_Strict):
             raise ValueError("give at least one of opened, escalated, resolved (or leave events out)")
         return events
 
+    @field_validator("url_env")
+    @classmethod
+    def _a_variable_name(cls, name: str | None) -> str | None:
+        """`url_env: ${SLACK_URL}` (or `$SLACK_URL`) would look up a variable named after the URL
+        itself: never set, so alerts would never go out, and the URL would be printed as its
+        "name". The value is not quoted: it may be that URL."""
+        if name is not None and not _ENV_NAME.fullmatch(name):
+            raise ValueError("url_env takes the name of the environment variable that holds the URL, "
+                             "e.g. url_env: MENTIONWATCH_NOTIFY_URL (no $, no ${ }, not the URL itself)")
+        return name
+
+    @field_validator("url_file", mode="before")
+    @classmethod
+    def _not_a_url(cls, value: object) -> object:
+        """A URL given as url_file (`url_file: ${SLACK_URL}`) would be looked for as a file, and
+        shown as a missing file's name. The value is not quoted: it may be that URL."""
+        if isinstance(value, str) and "://" in value:
+            raise ValueError("url_file takes the path of a file that holds the URL, not the URL itself "
+                             "(for a URL in an environment variable: url_env: VARIABLE_NAME)")
+        return value
+
     @model_validator(mode="after")
     def _one_url_source(self) -> "Notification":
         given = [x for x in (self.url_env, self.url_file, self.url) if x]
@@ -481,7 +527,9 @@ class ServiceConfig(_Strict):
     max_backoff: Duration = 6 * 3600.0
     keep_mentions: Duration | None = None  # erase mentions older than this once a day; None: keep all
 
-    _durations = field_validator("*", mode="before")(lambda v: None if v is None else parse_duration(v))
+    _durations = field_validator("*", mode="before")(
+        lambda v, info: None if v is None else _watchlist_duration(v, info)
+    )
 
     @field_validator("keep_mentions")
     @classmethod
@@ -501,6 +549,14 @@ class Config(_Strict):
     notifications: list[Notification] = Field(default_factory=list)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     watches: list[Watch] = Field(default_factory=list)
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _a_file_name(cls, value: object) -> object:
+        """`database: ""` would name the watchlist's folder: refused here, not as a folder later."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: write a file name such as mentionwatch.db, or leave it out")
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Config":
@@ -619,8 +675,11 @@ def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bo
             f"{path}:{_line_of(node, missing.location)}: {_dotted(missing.location)}: "
             f"environment variable {missing.name} is not set"
         ) from None
+    except _BadReference as bad:
+        raise ConfigError(f"{path}:{_line_of(node, bad.location)}: {_dotted(bad.location)}: "
+                          f"{bad.problem}") from None
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context=WATCHLIST_CONTEXT)
     except ValidationError as exc:
         raise ConfigError(_hide_environment_values(_validation_error_line(path, node, exc), text)) from None
     if str(path) != "<config>":
@@ -650,6 +709,38 @@ class _MissingEnv(Exception):
         self.location = location
 
 
+class _BadReference(Exception):
+    def __init__(self, problem: str, location: tuple):
+        super().__init__(problem)
+        self.problem = problem
+        self.location = location
+
+
+def _check_references(value: str, location: tuple) -> None:
+    """A reference this file cannot read would stay in the value as written, without a word:
+    `database: ${DATA:-mw.db}` would name a file `${DATA:-mw.db}`, `database: $DATA` one `$DATA`."""
+    if _at_one_of(location, _VARIABLE_NAME_SETTINGS):
+        raise _BadReference(f"{location[-1]} takes the name of an environment variable as it is, "
+                            f"e.g. {location[-1]}: MY_VARIABLE (no $, no ${{ }})", location)
+    rest = _ENV_REFERENCE.sub("", value)
+    malformed = _MALFORMED_REFERENCE.search(rest)
+    if malformed:
+        raise _BadReference(f"{malformed.group(0)!r} is not an environment variable reference this file "
+                            "can read: write ${NAME}, NAME being letters, digits and _ (no default, "
+                            "no spaces)", location)
+    shell_style = _SHELL_REFERENCE.search(rest)
+    if shell_style and _at_one_of(location, _NO_SHELL_REFERENCE):
+        name = shell_style.group(0)[1:]
+        raise _BadReference(f"to read the environment variable {name}, write ${{{name}}} "
+                            f"(with braces), not ${name}", location)
+
+
+def _at_one_of(location: tuple, patterns: tuple) -> bool:
+    """Whether a setting's location is one of these ('*': any list item)."""
+    return any(len(pattern) == len(location) and all(p in ("*", part) for p, part in zip(pattern, location))
+               for pattern in patterns)
+
+
 def _in_a_source(location: tuple) -> bool:
     """Whether a setting is part of a watch's source (watches[i].sources[j]...)."""
     return location[:1] == ("watches",) and location[2:3] == ("sources",)
@@ -660,6 +751,8 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
         return {k: _interpolate(v, (*location, k), keep_unset) for k, v in value.items()}
     if isinstance(value, list):
         return [_interpolate(v, (*location, i), keep_unset) for i, v in enumerate(value)]
+    if isinstance(value, str) and "$" in value:
+        _check_references(value, location)
     if isinstance(value, str) and "${" in value:
         def replace(match: re.Match) -> str:
             name = match.group(1)
@@ -703,6 +796,10 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
         what = "options" if location[-1:] == ("options",) else "settings"
         message = (f"is empty: write its {what} indented below it, or leave it out" if given is None
                    else f"should be {what} (name: value lines), not {type(given).__name__}")
+    elif first["type"] == "path_type":  # pydantic would name its internal class
+        given = first.get("input")
+        message = ("is empty: write a file name, or leave it out" if given is None
+                   else f"should be a file name, not {type(given).__name__}")
     elif first["type"] in ("bool_type", "bool_parsing"):  # as the sources' options say it
         from crawler.source_types import shown_value
 
@@ -714,8 +811,13 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
     return f"{path}:{_line_of(node, location)}: {field}: {message}{suffix}"
 
 
-def _refuse_duplicate_keys(path: str | Path, node: yaml.Node | None) -> None:
-    """YAML keeps the last of two equal keys without a word; in a watchlist that hides a mistake."""
+def _refuse_duplicate_keys(path: str | Path, node: yaml.Node | None, _inside: frozenset = frozenset()) -> None:
+    """YAML keeps the last of two equal keys without a word; in a watchlist that hides a mistake.
+    An alias inside the anchor it names (`a: &x [*x]`) is refused too: it never ends."""
+    if id(node) in _inside:
+        raise ConfigError(f"{path}:{node.start_mark.line + 1}: an alias (*name) is used inside the anchor "
+                          "(&name) it refers to, so this setting would never end")
+    _inside = _inside | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
@@ -725,10 +827,10 @@ def _refuse_duplicate_keys(path: str | Path, node: yaml.Node | None) -> None:
                 raise ConfigError(f"{path}:{key.start_mark.line + 1}: {key.value!r} is set twice "
                                   "in the same place (only one would count)")
             seen.add(key.value)
-            _refuse_duplicate_keys(path, value)
+            _refuse_duplicate_keys(path, value, _inside)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            _refuse_duplicate_keys(path, item)
+            _refuse_duplicate_keys(path, item, _inside)
 
 
 def _unknown_setting(location: tuple) -> str:

@@ -185,9 +185,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(log_format: str = "text", level: int = logging.INFO, stream=None) -> SecretFilter:
-    """Send every log record to stderr (or `stream`) in the chosen format; returns the secret filter."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+LOG_FILE_MAX_BYTES = 10 * 1024 * 1024  # a log file is renamed FILE.1 when it reaches this size ...
+LOG_FILE_BACKUPS = 5  # ... and at most this many old ones are kept: 60 MB in all, for months of lines
+
+
+def configure_logging(log_format: str = "text", level: int = logging.INFO, stream=None,
+                      log_file: str | os.PathLike | None = None) -> SecretFilter:
+    """Send every log record to stderr (or `stream`, or `log_file`: rotated, so that a service left
+    running for months never fills the disk) in the chosen format; returns the secret filter.
+    An OSError (the file's folder missing or not writable) is raised before anything changes."""
+    if log_file is not None:
+        from logging.handlers import RotatingFileHandler
+
+        handler = RotatingFileHandler(log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS,
+                                      encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     secret_filter = SecretFilter()
     handler.addFilter(secret_filter)

@@ -30,8 +30,12 @@ def _duration(_ctx, _param, value):
               help="How often the watchlist file is checked for changes (SIGHUP reloads at once).")
 @click.option("--stop-timeout", default="10s", show_default=True, callback=_duration,
               help="How long SIGTERM/Ctrl-C waits for running jobs to finish.")
+@click.option("--log-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the log to this file instead of stderr. It never grows past 10 MB: it is "
+                   "then renamed FILE.1 (FILE.2 ... FILE.5 the older ones; older still are deleted).")
 @click.pass_context
-def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: float) -> None:
+def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: float,
+        log_file: Path | None) -> None:
     """Run the monitor: collect, score, detect and notify on schedule until stopped.
 
     Stop it with Ctrl-C or SIGTERM (running jobs finish first). Edit the watchlist while it runs:
@@ -46,7 +50,10 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
     app.require_config_file()
     app.config  # a bad watchlist stops here: one line, exit 2
     # notification URLs are hidden from the log once read: the service reads them as it starts
-    configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
+    try:
+        configure_logging(log_format, logging.DEBUG if verbose else logging.INFO, log_file=log_file)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the log file {log_file}: {exc.strerror or exc}") from None
     try:
         service = Service(app.config_path, app.db_path, reload_check=reload_check,
                           stop_timeout=stop_timeout)
