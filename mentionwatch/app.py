@@ -178,10 +178,29 @@ def describe_os_error(exc: OSError) -> str:
     return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: Python's stand-ins for undecodable bytes
+        return False
+    return True
+
+
 class MainGroup(click.Group):
     """Turns configuration errors into one line and exit code 2, database and file-system errors
     into one line and exit code 1. Commands word the errors they expect better themselves; this
     is the backstop, so that no traceback reaches the user."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:
+            if not _is_text(arg):
+                # bytes the terminal's encoding could not read (a name typed in a Latin-1 terminal):
+                # SQLite refuses them deep inside a search or an export, with a traceback
+                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                click.echo(f"Error: the argument {shown!r} holds bytes that are not UTF-8 text "
+                           "(check the terminal's encoding)", err=True)
+                ctx.exit(MISTAKE_EXIT)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -322,3 +322,16 @@ def test_replacing_follows_links_keeps_permissions_and_writes_through_special_fi
     os.mkfifo(fifo)
     with replacing(fifo) as written:
         assert written == fifo  # a named pipe (or /dev/stdout) is written directly
+
+
+# ------------------------------------------- 7. arguments the terminal's encoding could not read
+
+@pytest.mark.parametrize("args", [["search", "caf\udce9"], ["export", "--watch", "x\udce9", "--out", "-"],
+                                  ["alerts", "list", "--watch", "x\udce9"]])
+def test_an_argument_with_bytes_that_are_not_utf8_is_one_line(cli, db_path, args):
+    """A word typed in a Latin-1 terminal reaches Python as lone surrogates, which SQLite refuses
+    deep inside a search or an export (a UnicodeEncodeError traceback)."""
+    shown = args[-3] if args[0] == "export" else args[-1]
+    readable = shown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    _one_line_mistake(cli("--db", db_path, *args),
+                      f"the argument {readable!r} holds bytes that are not UTF-8 text (check the terminal's encoding)")

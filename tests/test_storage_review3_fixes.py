@@ -25,7 +25,8 @@ def test_a_time_written_with_utc_or_gmt_after_it_is_imported_as_utc(tmp_path, cl
 
 def test_forget_with_bytes_the_terminal_could_not_read_is_one_line(tmp_path, cli):
     """An --author, --url or --by holding bytes that are not UTF-8 (Python reads them as lone
-    surrogates) ended in a UnicodeEncodeError traceback."""
+    surrogates) ended in a UnicodeEncodeError traceback. Any command's arguments are checked so,
+    before anything runs (mentionwatch/app.py)."""
     db_path = tmp_path / "t.db"
     db = open_db(db_path)
     save_mentions(db, [Mention("reddit", "p1", "acme", "2025-03-01T10:00:00Z", author="jos\u00e9")])
@@ -34,7 +35,7 @@ def test_forget_with_bytes_the_terminal_could_not_read_is_one_line(tmp_path, cli
                  ["1", "--by", "dana\udce9"]):
         result = cli("--db", db_path, "forget", *args, "--yes")
         assert result.exit_code == 2, result.output
-        assert "not valid text" in result.output and len(result.output.strip().splitlines()) == 1
+        assert "not UTF-8 text" in result.output and len(result.output.strip().splitlines()) == 1
     assert open_db(db_path).execute("SELECT count(*) FROM mentions").fetchone()[0] == 1
 
 

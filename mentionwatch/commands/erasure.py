@@ -52,7 +52,6 @@ def forget(app: App, mention_ids, author, url, source, before, allow_again, lift
         _lift_cutoff(app, mention_ids or author or url or source or before or allow_again)
         return
     remember = not allow_again
-    _refuse_undecodable("--by", actor)
     selection = _selection(app, mention_ids, author, url, source, before, remember)
     plan = plan_erasure(app.db, selection)
     _refuse_what_is_not_stored(app, plan, selection)
@@ -91,8 +90,6 @@ def _selection(app: App, mention_ids, author, url, source, before, remember: boo
     from mentionwatch.commands.triage import _require_sources, _time_option
     from storage.erasure import Selection
 
-    for option, value in (("--author", author), ("--url", url)):
-        _refuse_undecodable(option, value)
     if author is not None and not author.strip():
         raise UserMistake("Invalid value for --author: empty")
     if url is not None and not url.strip():
@@ -111,18 +108,6 @@ def _selection(app: App, mention_ids, author, url, source, before, remember: boo
     if source:
         _require_sources(app.db, [source])
     return selection
-
-
-def _refuse_undecodable(option: str, value: str | None) -> None:
-    """Bytes the terminal's encoding could not read come in as lone surrogates, which SQLite cannot
-    take: one line, not a traceback."""
-    if value is None:
-        return
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UserMistake(f"Invalid value for {option}: not valid text (it holds bytes that are not "
-                          "UTF-8: check the terminal's encoding)") from None
 
 
 def _refuse_recent_cutoff(before_text: str) -> None:
