@@ -174,6 +174,9 @@ def export(app: App, fmt, out_text, watches, sources, sentiments, alert_ids, sin
     _require_sources(db, sources)
     filters.query = _checked_query(db, query)
     model_id = choose_model_id(db, app.config.sentiment)
+    # the configured model is chosen even when nothing is scored yet: then the summary says so
+    scored = model_id is not None and db.execute(
+        "SELECT 1 FROM scores WHERE model_id = ? LIMIT 1", [model_id]).fetchone() is not None
     if to_stdout:
         rows = _export_to_stdout(export_rows(db, filters, model_id), fmt)
         cut_cells, shown = 0, "standard output"
@@ -185,7 +188,7 @@ def export(app: App, fmt, out_text, watches, sources, sentiments, alert_ids, sin
         rows, cut_cells, shown = result.rows, result.cut_cells, str(out_path)
     # with --out - the rows are standard output: the summary goes to standard error
     click.echo(f"{shown}: {rows} mention{'s' if rows != 1 else ''} exported "
-               f"({fmt}{', sentiment from ' + model_id if model_id else ', no sentiment scores'})"
+               f"({fmt}{', sentiment from ' + model_id if scored else ', no sentiment scores'})"
                + _cut_cells_text(cut_cells), err=to_stdout)
     hint = None if rows or not query else lowercase_operator_hint(query)
     if hint:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from mentionwatch.triage import fulltext, query_syntax
+from storage.mentions import EARLIEST_CREATED_AT
 from storage.timeutil import from_iso, parse_timestamp, to_iso
 
 TRIAGE_STATES = ("flagged", "handled", "ignored")
@@ -74,14 +75,25 @@ def parse_time_limit(text: str | None, now: dt.datetime | None = None) -> str | 
     except (ValueError, OverflowError) as exc:
         raise FilterError(f"{text!r} is not a time: {exc} (use e.g. 2015-02-20, "
                           "2015-02-20T08:00:00Z or 7d)") from None
+    if _is_number(str(text)) and stored < EARLIEST_CREATED_AT:
+        # a year (2015) or a date without dashes (20150220) would be Unix seconds in 1970:
+        # a period of no mention at all, or of every one, without a word
+        raise FilterError(f"{text.strip()!r} is read as Unix seconds, {stored}, before any "
+                          "mention can be dated: write a date such as 2015-02-20 (or 7d)")
     return _next_second(stored) if _has_fraction(str(text)) else stored
+
+
+def _is_number(text: str) -> bool:
+    """Whether a timestamp is a plain number (Unix seconds or milliseconds, as parse_timestamp
+    reads it)."""
+    return text.strip().lstrip("-").replace(".", "", 1).isdigit()
 
 
 def _has_fraction(text: str) -> bool:
     """Whether a timestamp names a moment inside a second (ISO 8601 or Unix seconds with a
     fraction), which parse_timestamp cuts down to the whole second."""
     text = text.strip()
-    if text.lstrip("-").replace(".", "", 1).isdigit():  # Unix seconds, or milliseconds as it reads them
+    if _is_number(text):  # Unix seconds, or milliseconds as it reads them
         seconds = float(text)
         seconds = seconds / 1000.0 if seconds > 1e11 else seconds
         return seconds != int(seconds)

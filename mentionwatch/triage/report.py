@@ -22,7 +22,8 @@ from mentionwatch.triage.atomic import replacing
 from mentionwatch.triage.marks import triage_counts
 from mentionwatch.triage.query import choose_model_id
 from mentionwatch.triage.risk import (
-    BASELINE_DAYS, MIN_BASELINE_DAYS, NO_BASELINE, NOT_SCORED, RECENT_HOURS, WatchRisk, watch_risk,
+    BASELINE_DAYS, MIN_BASELINE_DAYS, NO_BASELINE, NOT_SCORED, RECENT_HOURS, WatchRisk, before,
+    watch_risk,
 )
 from storage import utc_now_iso
 from storage.timeutil import from_iso, to_iso
@@ -119,7 +120,7 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
         if name not in known:
             raise ReportError(f"no watch named {name!r} in the watchlist or the database "
                               f"(known: {', '.join(sorted(known)) or 'none'})")
-    watches = list(watches or known)
+    watches = list(dict.fromkeys(watches or known))  # --watch acme --watch acme: one section
     if not watches:
         raise ReportError("the database has no mentions linked to a watch yet")
     newest, ends_now = None, False
@@ -134,7 +135,7 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
         if since is not None and since >= until:
             raise ReportError(f"--since {since} is in the future (now is {now}; give --until "
                               "for a period of mentions dated in the future)")
-    since = since or to_iso(from_iso(until) - dt.timedelta(days=DEFAULT_PERIOD_DAYS))
+    since = since or to_iso(before(from_iso(until), dt.timedelta(days=DEFAULT_PERIOD_DAYS)))
     if since >= until:
         raise ReportError(f"--since {since} is not before --until {until}")
 
