@@ -41,7 +41,7 @@ class UserMistake(click.ClickException):
 # Commands that only work on mentions already stored: on a database file that does not exist they
 # say so (a mistyped --db) instead of creating an empty one and reporting nothing.
 NEED_AN_EXISTING_DATABASE = frozenset(
-    {"alerts", "backtest", "browse", "detect", "export", "forget", "mark", "rematch", "report", "score", "search",
+    {"alerts", "backtest", "backup", "browse", "detect", "export", "forget", "mark", "rematch", "report", "score", "search",
      "stats", "status"})
 
 

@@ -25,7 +25,7 @@ ignore_hangup_until_the_service_handles_it(sys.argv[1:])  # before the slow impo
 
 from mentionwatch.app import main  # noqa: E402
 from mentionwatch.commands import (  # noqa: E402,F401  (importing a module registers its commands)
-    alerts, core, crawl, erasure, notify, rematch, sentiment, service, triage,
+    alerts, backup, core, crawl, erasure, notify, rematch, sentiment, service, triage,
 )
 
 __all__ = ["main"]
