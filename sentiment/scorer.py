@@ -45,7 +45,7 @@ def scores_from_probabilities(probabilities: np.ndarray) -> list[Score]:
 def model_id_for(sentiment_cfg) -> str:
     """The id stored with every score, worked out without loading the model."""
     if sentiment_cfg.model == "builtin":
-        from sentiment.builtin import artifact_hash
+        from sentiment.artifact import artifact_hash  # not sentiment.builtin: that imports torch
 
         return f"builtin-minilm-{artifact_hash()}"
     path = Path(sentiment_cfg.model).expanduser()
