@@ -5,8 +5,9 @@ a mention's probabilities moved by up to 0.16 depending on which mentions shared
 each activation gets one scale, measured once on calibration texts from the training corpora, and
 every matrix product (the attention projections included) runs on int8:
 
-1. `quantize_dynamic` quantizes the weights (per output channel) and inserts a
-   DynamicQuantizeLinear before each quantized product;
+1. `quantize_dynamic` quantizes the weights (per output channel, to 7 bits: on CPUs without
+   AVX-512 VNNI, ONNX Runtime sums pairs of uint8 x int8 products in 16 bits, and full 8-bit
+   weights overflow them) and inserts a DynamicQuantizeLinear before each quantized product;
 2. that graph is run over the calibration texts and the min/max of each of those inputs is
    kept (min/max, not a percentile: clipping the rare large activations of a transformer
    costs far more accuracy than the coarser steps);
@@ -51,6 +52,7 @@ def _quantize_dynamic(fp32_path: Path, out_path: Path) -> None:
     root.setLevel(logging.ERROR)  # it advises a pre-processing step the fused graph does not need
     try:
         quantize_dynamic(str(fp32_path), str(out_path), weight_type=QuantType.QInt8, per_channel=True,
+                         reduce_range=True,  # 7-bit weights: no 16-bit overflow on AVX2-only CPUs
                          op_types_to_quantize=["MatMul", "Attention"],
                          # fused ops have no type inference; their outputs are float
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})

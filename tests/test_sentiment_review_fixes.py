@@ -48,10 +48,11 @@ def test_an_int8_file_calibrated_at_another_length_has_its_own_name(tmp_path, mo
     net = object()
     for name in ("exported", "fp32-v2"):  # present already: only the int8 file's name is asked for
         (tmp_path / f"m-{name}.onnx").write_bytes(b"")
-    (tmp_path / "m-int8-v2.onnx").write_bytes(b"")
-    (tmp_path / "m-int8-v2-len64.onnx").write_bytes(b"")
-    assert onnx_backend.model_file(net, "m", "int8").name == "m-int8-v2.onnx"
-    assert onnx_backend.model_file(net, "m", "int8", calibrated_on="-len64").name == "m-int8-v2-len64.onnx"
+    int8 = f"m-int8-v{onnx_backend.INT8_VERSION}"
+    (tmp_path / f"{int8}.onnx").write_bytes(b"")
+    (tmp_path / f"{int8}-len64.onnx").write_bytes(b"")
+    assert onnx_backend.model_file(net, "m", "int8").name == f"{int8}.onnx"
+    assert onnx_backend.model_file(net, "m", "int8", calibrated_on="-len64").name == f"{int8}-len64.onnx"
 
 
 def test_a_hub_model_reads_at_most_its_own_positions(tmp_path):
