@@ -331,3 +331,16 @@ def test_a_misspelt_watch_or_alert_is_a_mistake_not_an_empty_result(cli, stocked
         assert "no watch named 'acmee'" in result.stderr
     missing_alert = cli("--db", db_path, "export", "--alert", "7", "--alert", "8", "--out", out)
     assert missing_alert.exit_code == 2 and missing_alert.stderr.strip() == "Error: no alert with id 8"
+
+
+def test_limit_keeps_the_newest_rows_written_in_time_order(cli, stocked, tmp_path):
+    """`--limit 3` of a triage export: the latest posts, not the oldest ones."""
+    db_path, ids = stocked
+    out = tmp_path / "latest.csv"
+    result = cli("--db", db_path, "export", "--watch", "globex", "--limit", "2", "--out", out)
+    assert result.exit_code == 0, result.output
+    with open(out, newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["mention_id"]) for row in rows] == [ids["p4"], ids["p5"]]
+    everything = cli("--db", db_path, "export", "--limit", "100", "--out", tmp_path / "all.csv")
+    assert everything.exit_code == 0 and "6 mentions exported" in everything.output

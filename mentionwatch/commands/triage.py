@@ -141,7 +141,7 @@ def _format_from_name(out_path: Path) -> str:
 @click.option("--unhandled", is_flag=True, help="Leave out mentions marked handled or ignored.")
 @click.option("--state", "states", multiple=True, type=_CHOICE_STATE,
               help="Only this triage state ('none' = never marked; repeatable).")
-@click.option("--limit", type=count_at_least(1), help="At most this many rows.")
+@click.option("--limit", type=count_at_least(1), help="At most this many rows: the newest ones.")
 @pass_app
 def export(app: App, fmt, out_text, watches, sources, sentiments, alert_ids, since, until,
            min_reach, query, unhandled, states, limit) -> None:

@@ -259,11 +259,11 @@ def export_sql(db, filters: MentionFilters, model_id: str | None) -> tuple[str, 
         FROM mentions m
         LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = :model_id
         LEFT JOIN triage t ON t.mention_id = m.id
-        WHERE {where}
-        ORDER BY m.created_at, m.id"""
-    if filters.limit:
-        sql += f" LIMIT {int(filters.limit)}"
-    return sql, params
+        WHERE {where}"""
+    if filters.limit:  # the newest N (a triage export wants the latest posts), still written in time order
+        return (f"SELECT * FROM ({sql} ORDER BY m.created_at DESC, m.id DESC LIMIT {int(filters.limit)}) "
+                "ORDER BY created_at, mention_id"), params
+    return sql + " ORDER BY m.created_at, m.id", params
 
 
 def export_rows(db, filters: MentionFilters, model_id: str | None) -> Iterator[dict]:
