@@ -36,6 +36,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mentionwatch.triage.atomic import replacing  # noqa: E402
+from mentionwatch.triage.risk import watch_mentions_sql  # noqa: E402
 from storage.timeutil import from_iso  # noqa: E402
 
 DPI = 100
@@ -178,13 +179,15 @@ def choose_bucket_hours(since: str, until: str) -> int:
 
 
 def watch_series(db, watch: str, model_id: str | None, since: str, until: str,
-                 bucket_hours: int) -> Series:
-    """Mentions and negative mentions of a watch per bucket in [since, until), gaps filled with 0."""
+                 bucket_hours: int, links: int | None = None) -> Series:
+    """Mentions and negative mentions of a watch per bucket in [since, until), gaps filled with 0.
+    The mentions are read from the period's or from the watch's, whichever are fewer
+    (risk.window_first; `links`: the watch's links, when counted already)."""
     bucket_seconds = bucket_hours * 3600
     rows = db.execute(
         "SELECT (CAST(strftime('%s', m.created_at) AS INTEGER) / :size) * :size AS bucket, "
-        "count(*), sum(coalesce(s.label = 'negative', 0)), count(s.label) FROM mentions m "
-        "JOIN mention_watches w ON w.mention_id = m.id AND w.watch = :watch "
+        "count(*), sum(coalesce(s.label = 'negative', 0)), count(s.label) FROM "
+        f"{watch_mentions_sql(db, watch, since, until, links)} "
         "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = :model "
         "WHERE m.created_at >= :since AND m.created_at < :until GROUP BY bucket ORDER BY bucket",
         {"size": bucket_seconds, "watch": watch, "model": model_id, "since": since,
@@ -203,14 +206,16 @@ def watch_series(db, watch: str, model_id: str | None, since: str, until: str,
                   from_iso(until))
 
 
-def source_breakdown(db, watch: str, model_id: str | None, since: str, until: str) -> dict:
-    """{source: {label: count}} for a watch in [since, until); unscored mentions as 'unscored'."""
+def source_breakdown(db, watch: str, model_id: str | None, since: str, until: str,
+                     links: int | None = None) -> dict:
+    """{source: {label: count}} for a watch in [since, until); unscored mentions as 'unscored'.
+    The mentions are read as in watch_series."""
     rows = db.execute(
-        "SELECT m.source, coalesce(s.label, 'unscored'), count(*) FROM mentions m "
-        "JOIN mention_watches w ON w.mention_id = m.id AND w.watch = ? "
-        "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = ? "
-        "WHERE m.created_at >= ? AND m.created_at < ? GROUP BY 1, 2",
-        [watch, model_id, since, until]).fetchall()
+        "SELECT m.source, coalesce(s.label, 'unscored'), count(*) FROM "
+        f"{watch_mentions_sql(db, watch, since, until, links)} "
+        "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = :model "
+        "WHERE m.created_at >= :since AND m.created_at < :until GROUP BY 1, 2 ORDER BY 1, 2",
+        {"watch": watch, "model": model_id, "since": since, "until": until}).fetchall()
     breakdown: dict[str, dict[str, int]] = {}
     for source, label, count in rows:
         breakdown.setdefault(source, {})[label] = count
