@@ -50,6 +50,7 @@ MAX_ATTEMPTS = 8
 ERROR_CHARS = 300
 CLAIM_TIMEOUT = dt.timedelta(minutes=10)
 UNUSABLE_URL = "apprise cannot use the notification URL (check its scheme and that no part is missing)"
+_UNSET_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Seconds to wait for a target to accept the connection and to answer, unless its URL says (cto=, rto=);
 # apprise's own 4 s read timeout cut off web hooks that answer slowly, and each retry then repeated
 # the message. A plugin whose own default is longer (e-mail: 15 s) keeps it.
@@ -92,6 +93,9 @@ def url_problem(target) -> str | None:
     url = target.resolve_url()
     if url is None:
         return _missing_url_problem(target)
+    unset = _UNSET_REFERENCE.search(url)  # kept as written by a command that sends nothing itself
+    if unset:
+        return f"environment variable {unset.group(1)} (in its url) is not set in this shell"
     with _apprise_lines_kept_out():
         understood = apprise.Apprise().add(url)
     return None if understood else UNUSABLE_URL

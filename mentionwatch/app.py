@@ -21,6 +21,7 @@ import click
 from mentionwatch.cli_types import fits_sqlite
 from mentionwatch.config import (
     CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, KEEP_UNSET_IN_SOURCES, Config, ConfigError,
+    database_setting,
     load_config,
 )
 from storage.db import database_problem
@@ -45,9 +46,10 @@ NEED_AN_EXISTING_DATABASE = frozenset(
      "stats", "status"})
 
 
-# Commands that poll the sources: only these need the sources' secrets (`${TOKEN}` in their
-# settings) to be set; the others read the watchlist with such a value left as written.
-NEED_THE_SOURCES_SECRETS = frozenset({"crawl", "run"})
+# Commands that poll the sources or send notifications: only these need the secrets (`${TOKEN}`
+# in a source's or a notification's settings) to be set; the others read the watchlist with such a
+# value left as written (a PR lead resolving an alert needs neither the API tokens nor the webhook).
+NEED_THE_SOURCES_SECRETS = frozenset({"crawl", "run", "detect", "notify"})
 
 
 class App:
@@ -60,6 +62,7 @@ class App:
         self._db_path = db_path
         self.db_must_exist = db_must_exist
         self.needs_source_secrets = needs_source_secrets
+        self.config_mistake: str | None = None  # set when the database was found despite a mistake
 
     @cached_property
     def config(self) -> Config:
@@ -92,7 +95,14 @@ class App:
         if os.environ.get(DB_ENV):
             return Path(os.environ[DB_ENV])
         if self.has_config_file or self.config_path_given:
-            return self.config.database
+            try:
+                return self.config.database
+            except ConfigError as mistake:
+                database = database_setting(self.config_path) if self.has_config_file else None
+                if database is None or not database.is_file():  # nothing stored to show: the mistake
+                    raise
+                self.config_mistake = str(mistake)  # the commands that go on say so
+                return database
         return Path(DEFAULT_DB_NAME)
 
     @cached_property
@@ -204,7 +214,12 @@ class MainGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            mistake = getattr(ctx.obj, "config_mistake", None)
+            if mistake:  # stats, alerts list … went on with what is stored: the mistake is still there
+                click.echo(f"Warning: {mistake} (only the database setting was read; mend the file "
+                           "before the commands that need the rest)", err=True)
+            return result
         except ConfigError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(MISTAKE_EXIT)

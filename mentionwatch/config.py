@@ -640,9 +640,10 @@ KEEP_UNSET_IN_SOURCES = "sources"
 def load_config(path: str | Path, *, keep_unset_env: bool | str = False) -> Config:
     """Read, interpolate and validate a watchlist file. Raises ConfigError with one clear line.
 
-    With `keep_unset_env=KEEP_UNSET_IN_SOURCES`, a `${NAME}` in a source's settings whose variable
-    is not set stays as written (and unchecked) instead of being an error: for the commands that
-    never poll a source (`report`, `search` …), which may run without the service's secrets;
+    With `keep_unset_env=KEEP_UNSET_IN_SOURCES`, a `${NAME}` in a source's or a notification's
+    settings whose variable is not set stays as written (and unchecked) instead of being an error:
+    for the commands that neither poll a source nor send a message (`report`, `search`,
+    `alerts resolve` …), which may run without the service's secrets;
     elsewhere (the database's path, say) it is still an error. With `keep_unset_env=True` it stays
     anywhere: for `status`, a health check run from any shell.
     """
@@ -654,6 +655,26 @@ def load_config(path: str | Path, *, keep_unset_env: bool | str = False) -> Conf
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     return parse_config(text, path, keep_unset_env=keep_unset_env)
+
+
+def database_setting(path: str | Path) -> Path | None:
+    """The database a watchlist names, read on its own (None when even that cannot be read): for
+    the commands that only read what is stored (`stats`, `alerts list` …), which must keep working
+    while someone's edit has left a mistake elsewhere in the file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    value = data.get("database", DEFAULT_DB_NAME) if isinstance(data, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        value = _interpolate(value, ("database",))
+    except (_MissingEnv, _BadReference):
+        return None
+    database = Path(value)
+    return database if database.is_absolute() else path.resolve().parent / database
 
 
 def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bool | str = False) -> Config:
@@ -741,6 +762,11 @@ def _at_one_of(location: tuple, patterns: tuple) -> bool:
                for pattern in patterns)
 
 
+def _in_a_notification(location: tuple) -> bool:
+    """Whether a setting is part of a notification target (notifications[i]...)."""
+    return location[:1] == ("notifications",)
+
+
 def _in_a_source(location: tuple) -> bool:
     """Whether a setting is part of a watch's source (watches[i].sources[j]...)."""
     return location[:1] == ("watches",) and location[2:3] == ("sources",)
@@ -757,7 +783,8 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
         def replace(match: re.Match) -> str:
             name = match.group(1)
             if name not in os.environ:
-                if keep_unset is True or (keep_unset == KEEP_UNSET_IN_SOURCES and _in_a_source(location)):
+                if keep_unset is True or (keep_unset == KEEP_UNSET_IN_SOURCES
+                                          and (_in_a_source(location) or _in_a_notification(location))):
                     return match.group(0)
                 raise _MissingEnv(name, location)
             remember_secrets([os.environ[name]])  # hidden in logs and stored errors from now on
@@ -780,7 +807,8 @@ def _yaml_error_line(path: str | Path, exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     if mark is not None:
-        return f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem}"
+        return (f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem} "
+                "(check this line's indentation against the lines above it, and quote a value that holds ': ')")
     return f"{path}: YAML syntax error: {problem}"
 
 

@@ -1,0 +1,53 @@
+"""What a first-time user's walkthrough (third) found: a watchlist mistake or an unset webhook
+variable must not lock the alert inbox during an incident."""
+from __future__ import annotations
+
+from storage import Mention, open_db, save_mentions
+
+WATCHLIST = """\
+database: m.db
+{extra}
+watches:
+  - name: acme
+    query: {{any: [acme]}}
+"""
+
+
+def _setup(tmp_path, extra: str) -> None:
+    (tmp_path / "mentionwatch.yaml").write_text(WATCHLIST.format(extra=extra), encoding="utf-8")
+    db = open_db(tmp_path / "m.db")
+    save_mentions(db, [Mention("reddit", "p1", "acme is down", "2025-03-01T10:00:00Z", watches=("acme",))])
+    db.close()
+
+
+def test_a_mistake_elsewhere_in_the_watchlist_does_not_lock_stats_and_the_alert_inbox(cli, tmp_path):
+    _setup(tmp_path, "alerts:\n  min_cont: 5")
+    for command in (["stats"], ["alerts", "list"], ["search", "acme"]):
+        result = cli(*command)
+        if command[0] == "search":  # reads the watches: refused, one line
+            assert result.exit_code == 2 and "min_cont" in result.stderr
+            continue
+        assert result.exit_code == 0, result.output
+        warning = result.stderr.strip().splitlines()
+        assert len(warning) == 1 and warning[0].startswith("Warning: mentionwatch.yaml:3: alerts.min_cont")
+    assert "1" in cli("stats").stdout  # the stored mention is counted from m.db beside the watchlist
+
+
+def test_an_unset_webhook_variable_stops_only_the_commands_that_send(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("MW_TEST_HOOK", raising=False)
+    _setup(tmp_path, "notifications:\n  - name: team\n    url: ${MW_TEST_HOOK}")
+    for command in (["alerts", "list"], ["search", "acme"], ["stats"]):
+        result = cli(*command)
+        assert result.exit_code == 0 and "MW_TEST_HOOK" not in result.stderr, (command, result.output)
+    detect = cli("detect")
+    assert detect.exit_code == 2 and "environment variable MW_TEST_HOOK is not set" in detect.stderr
+    status = cli("status")
+    assert "notification 'team': environment variable MW_TEST_HOOK (in its url) is not set in this shell" \
+        in status.output
+
+
+def test_a_yaml_syntax_error_says_where_to_look(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text("watches:\n  - name: acme\n     query: x\n", encoding="utf-8")
+    result = cli("stats")
+    assert result.exit_code == 2
+    assert "check this line's indentation" in result.stderr
