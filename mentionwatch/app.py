@@ -112,6 +112,11 @@ class App:
         if Path(self.db_path).is_dir():
             raise UserMistake(f"{self.db_path}: is a folder, not a database file (check --db)")
         if self.db_must_exist and not Path(self.db_path).exists():
+            if not (self.has_config_file or self.config_path_given or self.db_path_given):
+                # most likely run in another folder than the watchlist's: `init` here would start afresh
+                raise UserMistake(f"{self.db_path}: no such database, and no {self.config_path} in "
+                                  f"{Path.cwd()}: run the command in your watchlist's folder, or give "
+                                  "--config (run 'mentionwatch init' only to start a new watchlist here)")
             raise UserMistake(f"{self.db_path}: no such database (run 'mentionwatch init' first, or check --db)")
         try:
             return open_db(self.db_path)

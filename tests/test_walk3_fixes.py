@@ -51,3 +51,24 @@ def test_a_yaml_syntax_error_says_where_to_look(cli, tmp_path):
     result = cli("stats")
     assert result.exit_code == 2
     assert "check this line's indentation" in result.stderr
+
+
+def test_backtest_and_detect_refuse_a_bare_year_as_export_does(cli, tmp_path):
+    _setup(tmp_path, "")
+    for command, option in ((["backtest", "--since", "2015", "--until", "2015-02-25"], "--since"),
+                            (["detect", "--at", "20150225"], "--at")):
+        result = cli(*command)
+        assert result.exit_code == 2
+        assert result.stderr.strip().splitlines() == [
+            f"Error: Invalid value for {option}: {command[command.index(option) + 1]!r} is read as "
+            f"{'1970-01-01T00:33:35Z' if option == '--since' else '1970-08-22T05:17:05Z'}, before any "
+            "mention can be dated: write a date such as 2015-02-20"]
+
+
+def test_a_command_run_outside_the_watchlists_folder_says_so(cli, tmp_path):
+    result = cli("alerts", "list")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: mentionwatch.db: no such database, and no mentionwatch.yaml in {tmp_path}: run the command "
+        "in your watchlist's folder, or give --config (run 'mentionwatch init' only to start a new watchlist here)"]
+    assert not (tmp_path / "mentionwatch.db").exists()

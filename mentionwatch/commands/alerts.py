@@ -23,10 +23,16 @@ def _moment(value: str | None, option: str):
         return None
     from storage.timeutil import parse_timestamp
 
+    from storage.mentions import EARLIEST_CREATED_AT
+
     try:
-        return parse_timestamp(value)
+        moment = parse_timestamp(value)
     except ValueError as exc:
-        raise click.BadParameter(f"{exc} (use e.g. 2024-05-01 or 2024-05-01T14:00:00Z)", param_hint=option)
+        raise UserMistake(f"Invalid value for {option}: {exc} (use e.g. 2024-05-01 or 2024-05-01T14:00:00Z)") from None
+    if moment < EARLIEST_CREATED_AT:  # a year (2015) or 20150220 read as Unix seconds in 1970
+        raise UserMistake(f"Invalid value for {option}: {value.strip()!r} is read as {moment}, before any "
+                          "mention can be dated: write a date such as 2015-02-20")
+    return moment
 
 
 @main.command()

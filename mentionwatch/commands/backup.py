@@ -23,7 +23,7 @@ def backup(app: App, file: Path, force: bool) -> None:
 
     app.db.close()  # refuses a missing database or one a newer mentionwatch wrote, as other commands do
     if file.parent and not file.parent.is_dir():
-        raise UserMistake(f"{file.parent}: no such folder")
+        raise UserMistake(f"{file.parent}: no such folder (make it first: mkdir -p {file.parent})")
     try:
         summary = backup_database(Path(app.db_path), file, replace=force)
     except BackupError as exc:
