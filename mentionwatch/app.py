@@ -225,6 +225,13 @@ class MainGroup(click.Group):
                 click.echo(f"Warning: {mistake} (only the database setting was read; mend the file "
                            "before the commands that need the rest)", err=True)
             return result
+        except click.NoSuchOption as exc:
+            if exc.option_name not in ("--config", "--db"):
+                raise
+            command = ctx.invoked_subcommand or "COMMAND"
+            click.echo(f"Error: {exc.option_name} goes before the command: mentionwatch "
+                       f"{exc.option_name} FILE {command} ...", err=True)
+            ctx.exit(MISTAKE_EXIT)
         except ConfigError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(MISTAKE_EXIT)

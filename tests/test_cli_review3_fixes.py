@@ -167,6 +167,7 @@ def test_run_log_file_option(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "cannot start: database error: file is not a database" in (tmp_path / "mw.log").read_text()
     assert "cannot start" not in result.stderr
+    assert result.stderr.strip() == "mentionwatch run: logging to mw.log ('mentionwatch status' shows how it is doing)"
     missing = subprocess.run([*command, "logs/mw.log"], cwd=tmp_path, env=env, capture_output=True,
                              text=True, timeout=120)
     assert missing.returncode == 1

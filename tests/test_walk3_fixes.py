@@ -72,3 +72,9 @@ def test_a_command_run_outside_the_watchlists_folder_says_so(cli, tmp_path):
         f"Error: mentionwatch.db: no such database, and no mentionwatch.yaml in {tmp_path}: run the command "
         "in your watchlist's folder, or give --config (run 'mentionwatch init' only to start a new watchlist here)"]
     assert not (tmp_path / "mentionwatch.db").exists()
+
+
+def test_config_after_the_command_says_where_it_goes(cli, tmp_path):
+    result = cli("crawl", "--config", "mentionwatch.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --config goes before the command: mentionwatch --config FILE crawl ..."

@@ -54,6 +54,9 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
         configure_logging(log_format, logging.DEBUG if verbose else logging.INFO, log_file=log_file)
     except OSError as exc:
         raise click.ClickException(f"cannot write the log file {log_file}: {exc.strerror or exc}") from None
+    if log_file is not None:  # else the terminal stays blank, as if it hung
+        click.echo(f"mentionwatch run: logging to {log_file} ('mentionwatch status' shows how it is doing)",
+                   err=True)
     try:
         service = Service(app.config_path, app.db_path, reload_check=reload_check,
                           stop_timeout=stop_timeout)
