@@ -813,7 +813,9 @@ def _yaml_error_line(path: str | Path, exc: yaml.YAMLError) -> str:
 
 
 def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: ValidationError) -> str:
-    first = exc.errors()[0]
+    errors = exc.errors()
+    # a misspelt required key ('querry:') is both "unknown" and "missing": the unknown one says why
+    first = next((error for error in errors if error["type"] == "extra_forbidden"), errors[0])
     location = tuple(part for part in first["loc"] if not str(part).startswith("function-"))
     field = _dotted(location) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")

@@ -78,3 +78,13 @@ def test_config_after_the_command_says_where_it_goes(cli, tmp_path):
     result = cli("crawl", "--config", "mentionwatch.yaml")
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: --config goes before the command: mentionwatch --config FILE crawl ..."
+
+
+def test_a_misspelt_required_key_is_named_as_unknown_with_a_suggestion(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text(
+        "watches:\n  - name: acme\n    querry: {any: [acme]}\n", encoding="utf-8")
+    result = cli("detect")
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert line.startswith("Error: mentionwatch.yaml:3: watches[0].querry: unknown setting 'querry'")
+    assert "did you mean 'query'" in line and "(and 1 more problem)" in line
