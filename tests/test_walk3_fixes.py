@@ -88,3 +88,20 @@ def test_a_misspelt_required_key_is_named_as_unknown_with_a_suggestion(cli, tmp_
     line = result.stderr.strip()
     assert line.startswith("Error: mentionwatch.yaml:3: watches[0].querry: unknown setting 'querry'")
     assert "did you mean 'query'" in line and "(and 1 more problem)" in line
+
+
+def test_a_second_file_numbered_like_the_first_is_warned_about(cli, tmp_path):
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("id,text,created_at\n1,acme refund please,2024-01-01T00:00:00Z\n"
+                     "2,acme again,2024-01-01T00:00:00Z\n", encoding="utf-8")
+    second.write_text("id,text,created_at\n1,a different acme post,2024-01-02T00:00:00Z\n"
+                      "2,acme again,2024-01-01T00:00:00Z\n", encoding="utf-8")
+    assert cli("import", first).exit_code == 0
+    again = cli("import", first)  # the same file again: nothing to warn about
+    assert again.exit_code == 0 and "warning" not in again.stderr
+    result = cli("import", second)
+    assert result.exit_code == 0
+    assert "0 inserted, 2 already present" in result.stdout
+    assert result.stderr.strip() == (
+        f"{second}: warning: 1 row had the id of a stored import mention with another text, "
+        "and was not stored: a file that numbers its rows as another one did needs its own --source")

@@ -96,7 +96,9 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     highest_id = app.db.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
     try:
         rows = read_mentions(file, columns, source, watches, notes, options)
-        result = save_mentions(app.db, (mention for _, mention in rows), batch_size=batch_size)
+        clashes: list[int] = [0]
+        mentions = _counting_id_clashes(app.db, (mention for _, mention in rows), clashes)
+        result = save_mentions(app.db, mentions, batch_size=batch_size)
     except ImportFileError as exc:
         raise UserMistake(str(exc)) from None
     _show_rejects_and_warnings(file, notes)
@@ -114,8 +116,39 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     click.echo(f"{file}: {result.inserted} inserted, {result.present} already present, "
                f"{rejected} rejected" + forgotten
                + _newly_linked_text(app.db, links_before, result.inserted))
+    if clashes[0]:
+        click.echo(f"{file}: warning: {clashes[0]} row{'s' if clashes[0] > 1 else ''} had the id of a stored "
+                   f"{source} mention with another text, and {'were' if clashes[0] > 1 else 'was'} not stored: "
+                   "a file that numbers its rows as another one did needs its own --source", err=True)
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)
+
+
+def _counting_id_clashes(db, mentions, clashes: list[int], chunk_size: int = 1000):
+    """The mentions, unchanged; `clashes[0]` counts those whose (source, id) is stored already
+    with another text: "already present", but a different post (two files numbered alike)."""
+    chunk: list = []
+    for mention in mentions:
+        chunk.append(mention)
+        if len(chunk) >= chunk_size:
+            clashes[0] += _clashing(db, chunk)
+            yield from chunk
+            chunk = []
+    clashes[0] += _clashing(db, chunk)
+    yield from chunk
+
+
+def _clashing(db, chunk: list) -> int:
+    texts_by_source: dict[str, dict[str, str]] = {}  # an import has one source: one query per chunk
+    for mention in chunk:
+        texts_by_source.setdefault(mention.source, {})[str(mention.external_id)] = mention.text[:MAX_TEXT_CHARS]
+    clashing = 0
+    for source, texts in texts_by_source.items():
+        marks = ", ".join("?" * len(texts))
+        stored = db.execute(f"SELECT external_id, text FROM mentions WHERE source = ? AND external_id IN ({marks})",
+                            [source, *texts]).fetchall()
+        clashing += sum(1 for external_id, text in stored if texts[external_id] != text)
+    return clashing
 
 
 def _show_rejects_and_warnings(file: Path, notes: ImportNotes) -> None:
