@@ -21,3 +21,21 @@ def count_at_least(minimum: int) -> click.IntRange:
 def fits_sqlite(value: int) -> bool:
     """Whether SQLite can take this integer as a parameter."""
     return SQLITE_MIN_INT <= value <= SQLITE_MAX_INT
+
+
+class AlertIdType(click.ParamType):
+    """An alert id, also as the tool writes it ('#5'): copied from a notification or a list."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().removeprefix("#")
+        try:
+            return int(text)
+        except ValueError:
+            self.fail(f"{value!r} is not an alert id (a number such as 5 or #5)", param, ctx)
+
+
+ALERT_ID = AlertIdType()

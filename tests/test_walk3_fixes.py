@@ -105,3 +105,11 @@ def test_a_second_file_numbered_like_the_first_is_warned_about(cli, tmp_path):
     assert result.stderr.strip() == (
         f"{second}: warning: 1 row had the id of a stored import mention with another text, "
         "and was not stored: a file that numbers its rows as another one did needs its own --source")
+
+
+def test_an_alert_id_is_taken_as_the_tool_writes_it(cli, tmp_path):
+    _setup(tmp_path, "")
+    for written in ("#7", "7"):
+        result = cli("alerts", "show", written)
+        assert result.exit_code == 2 and result.stderr.strip() == "Error: no alert with id 7"
+    assert "is not an alert id" in cli("alerts", "show", "x7").stderr

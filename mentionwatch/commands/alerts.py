@@ -9,7 +9,7 @@ import click
 from mentionwatch.app import (
     App, UserMistake, actor_or_login_name, bench, main, pass_app, person_name, shared_data_folder,
 )
-from mentionwatch.cli_types import count_at_least
+from mentionwatch.cli_types import ALERT_ID, count_at_least
 from mentionwatch.terminal import terminal_safe
 from mentionwatch.text_table import table_lines
 
@@ -234,7 +234,7 @@ def list_alerts(app: App, status: str, watch_names: tuple[str, ...], limit: int)
 
 
 @alerts_group.command(name="show")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=ALERT_ID)
 @pass_app
 def show_alert(app: App, alert_id: int) -> None:
     """Everything about one alert: numbers, explanation, timeline, notifications."""
@@ -316,7 +316,7 @@ def _lifecycle_step(step, app: App, alert_id: int, *args, **kwargs):
 
 
 @alerts_group.command(name="ack")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=ALERT_ID)
 @click.option("--actor", default=None, help="Who acknowledges [default: your login name].")
 @click.option("--owner", default=None, help="Who owns the alert from now on [default: the actor].")
 @click.option("--note", default=None, help="A note for the timeline.")
@@ -332,7 +332,7 @@ def ack(app: App, alert_id: int, actor: str | None, owner: str | None, note: str
 
 
 @alerts_group.command(name="resolve")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=ALERT_ID)
 @click.option("--actor", default=None, help="Who resolves [default: your login name].")
 @click.option("--note", default=None, help="A note for the timeline, e.g. what was done.")
 @pass_app
@@ -395,7 +395,7 @@ def _warn_unsendable(app: App, alert_id: int, event: str) -> None:
 
 
 @alerts_group.command(name="note")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=ALERT_ID)
 @click.argument("text")
 @click.option("--actor", default=None, help="Who writes the note [default: your login name].")
 @pass_app

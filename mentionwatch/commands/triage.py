@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, actor_or_login_name, bench, main, pass_app
-from mentionwatch.cli_types import count_at_least
+from mentionwatch.cli_types import ALERT_ID, count_at_least
 from mentionwatch.triage.export import FORMATS, STREAM_FORMATS, XLSX_MAX_CELL_CHARS
 from mentionwatch.triage.query import TRIAGE_STATES
 from sentiment.scorer import LABELS
@@ -130,7 +130,7 @@ def _format_from_name(out_path: Path) -> str:
 @click.option("--source", "sources", multiple=True, help="Only this source, e.g. reddit (repeatable).")
 @click.option("--sentiment", "sentiments", multiple=True, type=_CHOICE_SENTIMENT,
               help="Only this sentiment label (repeatable).")
-@click.option("--alert", "alert_ids", multiple=True, type=int,
+@click.option("--alert", "alert_ids", multiple=True, type=ALERT_ID,
               help="Only mentions behind this alert id (repeatable).")
 @click.option("--since", help="From this time on (UTC): 2015-02-20, 2015-02-20T08:00:00Z, or 7d / "
                               "12h ago.")
