@@ -39,21 +39,27 @@ def _require_unresolved(db, alert_id: int) -> None:
         raise LifecycleError(f"alert {alert_id} is already resolved")
 
 
-def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: str | None = None) -> None:
-    """Someone has seen the alert and owns it (the actor, unless another owner is named)."""
+def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: str | None = None) -> str | None:
+    """Someone has seen the alert and owns it (the actor, unless another owner is named). Returns
+    the owner it was taken over from, if it had another one."""
     note = _text_or_none(note)
     with db.atomic():
         _require_unresolved(db, alert_id)
         now = utc_now_iso()
+        previous = db.execute("SELECT owner FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+        taken_from = previous if previous and previous != (owner or actor) else None
         db.execute("""UPDATE alerts SET status = 'acknowledged', owner = ?, updated_at = ?,
                       acknowledged_at = coalesce(acknowledged_at, ?) WHERE id = ? AND status != 'resolved'""",
                    [owner or actor, now, now, alert_id])
-        record_event(db, alert_id, "acknowledged", _handover(actor, owner, note), actor=actor, at=now)
+        record_event(db, alert_id, "acknowledged", _handover(actor, owner, note, taken_from), actor=actor, at=now)
+    return taken_from
 
 
-def _handover(actor: str, owner: str | None, note: str | None) -> str | None:
-    """The timeline detail of an acknowledgement: who owns the alert when that is not the actor."""
+def _handover(actor: str, owner: str | None, note: str | None, taken_from: str | None = None) -> str | None:
+    """The timeline detail of an acknowledgement: who owns the alert when that is not the actor,
+    and whom it was taken over from."""
     parts = [f"owner {owner}"] if owner and owner != actor else []
+    parts += [f"taken over from {taken_from}"] if taken_from else []
     return "; ".join([*parts, note] if note else parts) or None
 
 

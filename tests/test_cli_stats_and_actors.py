@@ -129,3 +129,19 @@ def test_a_note_of_only_spaces_on_ack_or_resolve_is_no_note(db):
     resolve(db, 1, "dana", note="  refunds issued \n")
     details = [d for (d,) in db.execute("SELECT detail FROM alert_events WHERE alert_id = 1 ORDER BY id")]
     assert details == [None, "refunds issued"]
+
+
+def test_acknowledging_an_alert_someone_else_owns_says_it_was_taken_over(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOGNAME", "dana")
+    db_path = tmp_path / "m.db"
+    _stored(db_path, 1)
+    db = open_db(db_path)
+    alert_id = _open_alert(db)
+    assert cli("--db", db_path, "alerts", "ack", alert_id, "--owner", "sam").exit_code == 0
+    again = cli("--db", db_path, "alerts", "ack", alert_id)
+    assert again.stdout.strip() == f"Alert #{alert_id} acknowledged, owner dana (taken over from sam)."
+    details = [row[0] for row in db.execute("SELECT detail FROM alert_events WHERE kind = 'acknowledged' "
+                                            "ORDER BY id")]
+    assert details == ["owner sam", "taken over from sam"]
+    same = cli("--db", db_path, "alerts", "ack", alert_id)  # dana again: nothing taken over
+    assert same.stdout.strip() == f"Alert #{alert_id} acknowledged, owner dana."

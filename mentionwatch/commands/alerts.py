@@ -327,8 +327,9 @@ def ack(app: App, alert_id: int, actor: str | None, owner: str | None, note: str
 
     actor = actor_or_login_name(actor)
     owner = person_name(owner, "--owner")
-    _lifecycle_step(acknowledge, app, alert_id, actor, note=note, owner=owner)
-    click.echo(f"Alert #{alert_id} acknowledged, owner {owner or actor}.")
+    taken_from = _lifecycle_step(acknowledge, app, alert_id, actor, note=note, owner=owner)
+    click.echo(f"Alert #{alert_id} acknowledged, owner {owner or actor}"
+               + (f" (taken over from {taken_from})." if taken_from else "."))
 
 
 @alerts_group.command(name="resolve")
