@@ -113,3 +113,14 @@ def test_an_alert_id_is_taken_as_the_tool_writes_it(cli, tmp_path):
         result = cli("alerts", "show", written)
         assert result.exit_code == 2 and result.stderr.strip() == "Error: no alert with id 7"
     assert "is not an alert id" in cli("alerts", "show", "x7").stderr
+
+
+def test_import_refuses_a_watch_that_differs_from_one_only_in_capitals(cli, tmp_path):
+    _setup(tmp_path, "")
+    posts = tmp_path / "p.csv"
+    posts.write_text("id,text,created_at\n9,acme again,2024-01-01T00:00:00Z\n", encoding="utf-8")
+    result = cli("import", posts, "--watch", "Acme")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("Error: --watch Acme: there is a watch named 'acme' (names that differ "
+                                     "only in capitals would be two watches): use --watch acme")
+    assert cli("import", posts, "--watch", "acme").exit_code == 0

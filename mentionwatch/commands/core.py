@@ -86,7 +86,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     if name_problem:  # before the database is created
         raise UserMistake(name_problem)
     source = _import_source(source)
-    _check_import_watches(watches)
+    _check_import_watches(app, watches)
     options = _read_options(encoding, delimiter, date_order, keep_entities)
     columns = ColumnMap(id=id_col, text=text_col, created_at=time_col, author=author_col,
                         url=url_col, lang=lang_col, reach=reach_col,
@@ -228,14 +228,28 @@ def _import_source(source: str) -> str:
     return source
 
 
-def _check_import_watches(watches: tuple[str, ...]) -> None:
-    """--watch must follow the watchlist's rule for watch names, or no watchlist could declare it."""
-    from mentionwatch.config import watch_name_problem
+def _check_import_watches(app: App, watches: tuple[str, ...]) -> None:
+    """--watch must follow the watchlist's rule for watch names, or no watchlist could declare it,
+    and must not differ only in capitals from a watch there is ('Acme' beside 'acme' would be two)."""
+    from mentionwatch.config import ConfigError, watch_name_problem
 
     for watch in watches:
         problem = watch_name_problem(watch)
         if problem:
             raise UserMistake(f"--watch: {problem}")
+    if not watches:
+        return
+    try:
+        known = {watch.name for watch in app.config.watches}
+    except ConfigError:  # the import itself does not need the watchlist
+        known = set()
+    if Path(app.db_path).is_file():
+        known |= {name for (name,) in app.db.execute("SELECT DISTINCT watch FROM mention_watches")}
+    for watch in watches:
+        same_but_case = sorted(name for name in known if name.lower() == watch.lower() and name != watch)
+        if same_but_case and watch not in known:
+            raise UserMistake(f"--watch {watch}: there is a watch named {same_but_case[0]!r} (names that differ "
+                              f"only in capitals would be two watches): use --watch {same_but_case[0]}")
 
 
 @main.command()
