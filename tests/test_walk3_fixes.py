@@ -124,3 +124,13 @@ def test_import_refuses_a_watch_that_differs_from_one_only_in_capitals(cli, tmp_
     assert result.stderr.strip() == ("Error: --watch Acme: there is a watch named 'acme' (names that differ "
                                      "only in capitals would be two watches): use --watch acme")
     assert cli("import", posts, "--watch", "acme").exit_code == 0
+
+
+def test_search_since_after_every_stored_mention_says_how_old_they_are(cli, tmp_path):
+    _setup(tmp_path, "")
+    result = cli("search", "acme", "--since", "7d")
+    assert result.exit_code == 0
+    found, hint = result.stderr.strip().splitlines()
+    assert found == "0 mentions found"
+    assert hint.startswith("hint: the newest stored mention is from 2025-03-01T10:00:00Z, before --since 20")
+    assert "hint" not in cli("search", "nothinglikethis").stderr

@@ -284,9 +284,19 @@ def search(app: App, query: str, watches: tuple[str, ...], since: str | None, or
         click.echo(json_line(row) if as_json else _search_line(row))
     if not as_json:
         click.echo(_found_line(len(rows), limit, order), err=True)
-    hint = None if rows else lowercase_operator_hint(query)
+    hint = None if rows else (lowercase_operator_hint(query) or _older_than_since_hint(app.db, filters.since))
     if hint:
         click.echo(hint, err=True)
+
+
+def _older_than_since_hint(db, since: str | None) -> str | None:
+    """Nothing found with --since, and every stored mention is older (imported history, say)."""
+    if since is None:
+        return None
+    newest = db.execute("SELECT max(created_at) FROM mentions").fetchone()[0]
+    if newest is None or newest >= since:
+        return None
+    return f"hint: the newest stored mention is from {newest}, before --since {since}"
 
 
 def _search_line(row: dict) -> str:
