@@ -25,6 +25,7 @@ def test_score_command_scores_stored_mentions_and_reports_a_rate(cli, tmp_path):
     assert "Scored 4 mentions" in result.stdout and "mentions/s" in result.stdout
     again = cli("score")
     assert again.exit_code == 0 and "Nothing to score" in again.stdout
+    assert "Loading the sentiment model" not in again.stderr  # known without loading it (2-6 s)
     db = open_db(tmp_path / "mentionwatch.db")
     assert db["scores"].count == 4
     db.close()

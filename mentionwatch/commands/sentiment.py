@@ -39,7 +39,13 @@ def score(app: App, limit: int | None) -> None:
     Ctrl-C stops it; the scores stored by then are kept, and running it again goes on (exit code 130)."""
     from sentiment.store import count_unscored
 
+    from sentiment.scorer import configured_model_id
+
     db = app.db
+    known_id = configured_model_id(app.config.sentiment)  # worked out without loading the model
+    if known_id is not None and count_unscored(db, known_id) == 0:
+        click.echo(f"Nothing to score: every mention has a score from {known_id}.")
+        return
     click.echo("Loading the sentiment model (the first use also prepares its fast ONNX copy)...", err=True)
     try:
         scorer = _scorer(app)
