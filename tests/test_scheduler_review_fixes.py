@@ -206,21 +206,33 @@ def test_a_run_is_over_even_when_its_back_off_cannot_be_worked_out(tmp_path):
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="needs POSIX signals")
 def test_sighups_leave_no_connection_behind(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="mentionwatch.service")
-    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL))
+    made = []  # (thread, connection): a connection of a thread that has ended must be closed
+
+    def connect(path):
+        made.append((threading.current_thread(), open_db(path)))
+        return made[-1][1]
+
+    def left_behind():
+        return [conn for thread, conn in made
+                if not thread.is_alive() and any(c is conn for c in service._connections)]
+
+    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL), connect=connect)
     _stand_in_bodies(service)
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         service._install_signal_handlers()
         service.start()
         time.sleep(0.5)
-        before = len(service._connections)
         for _ in range(10):
             os.kill(os.getpid(), signal.SIGHUP)
             time.sleep(0.05)
         wait_until(lambda: sum("watchlist reloaded (SIGHUP)" in r.getMessage() for r in caplog.records) == 10,
                    30, what="ten SIGHUP reloads")
-        wait_until(lambda: len(service._connections) <= before + 1, 10,
+        # counting the service's connections instead raced with job threads opening theirs under load
+        wait_until(lambda: not left_behind() and all(not thread.is_alive() for thread, _ in made
+                                                     if "_reload_on_signal" in thread.name), 10,
                    what="the reload threads' connections closed")
+        assert sum("_reload_on_signal" in thread.name for thread, _ in made) == 10  # one per reload
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
