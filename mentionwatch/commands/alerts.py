@@ -202,35 +202,60 @@ def alerts_group() -> None:
     """List, show, acknowledge and resolve alerts, and add notes to them."""
 
 
+ACTIVE_STATUSES = ("open", "acknowledged")  # what `alerts list` shows by default: still needing attention
+
+
 @alerts_group.command(name="list")
-@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved", "all"]), default="all",
-              show_default=True)
+@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved", "all"]), default=None,
+              help="Only alerts in this status ('all' as --all) [default: open and acknowledged].")
+@click.option("--all", "every_status", is_flag=True, help="Alerts in every status, resolved ones included.")
 @click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeatable).")
 @click.option("--limit", type=count_at_least(1), default=50, show_default=True)
 @pass_app
-def list_alerts(app: App, status: str, watch_names: tuple[str, ...], limit: int) -> None:
-    """The most recently opened alerts, newest first."""
+def list_alerts(app: App, status: str | None, every_status: bool, watch_names: tuple[str, ...], limit: int) -> None:
+    """The most recently opened alerts, newest first: by default the open and acknowledged ones."""
+    if every_status and status not in (None, "all"):
+        raise UserMistake(f"--all lists every status and --status {status} one: give one of them")
+    if every_status:
+        status = "all"
     sql = ("SELECT id, status, severity, opened_at, watch, source, rule, observed, expected, window_start, "
            "window_end, owner FROM alerts WHERE 1 = 1")
     params: list = []
-    if status != "all":
-        sql += " AND status = ?"
-        params.append(status)
+    watch_sql = ""
     if watch_names:
         app.require_watches(watch_names)
-        sql += f" AND watch IN ({', '.join('?' * len(watch_names))})"
-        params.extend(watch_names)
+        watch_sql = f" AND watch IN ({', '.join('?' * len(watch_names))})"
+    if status is None:
+        sql += f" AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})"
+        params.extend(ACTIVE_STATUSES)
+    elif status != "all":
+        sql += " AND status = ?"
+        params.append(status)
+    sql += watch_sql
+    params.extend(watch_names)
     rows = app.db.execute(sql + " ORDER BY opened_at DESC, id DESC LIMIT ?", [*params, limit]).fetchall()
     if not rows:
-        click.echo("No alerts.")
-        return
-    click.echo(f"{len(rows)} alert(s), most recently opened first:")
-    table = [[str(alert_id), state, severity, opened, watch, source or "-", rule, f"{observed or 0:g}",
-              _expected_cell(rule, expected), f"{start} -> {end}", owner or "-"]
-             for (alert_id, state, severity, opened, watch, source, rule, observed, expected, start, end, owner)
-             in rows]
-    _table(["id", "status", "severity", "opened", "watch", "source", "rule", "peak", "expected", "window",
-            "owner"], table, right={0, 7, 8})
+        click.echo(f"No {_status_words(status)}alerts.")
+    else:
+        click.echo(f"{len(rows)} alert(s), most recently opened first:")
+        table = [[str(alert_id), state, severity, opened, watch, source or "-", rule, f"{observed or 0:g}",
+                  _expected_cell(rule, expected), f"{start} -> {end}", owner or "-"]
+                 for (alert_id, state, severity, opened, watch, source, rule, observed, expected, start, end,
+                      owner) in rows]
+        _table(["id", "status", "severity", "opened", "watch", "source", "rule", "peak", "expected", "window",
+                "owner"], table, right={0, 7, 8})
+    if status is None:
+        (hidden,) = app.db.execute("SELECT count(*) FROM alerts WHERE status = 'resolved'" + watch_sql,
+                                   list(watch_names)).fetchone()
+        if hidden:
+            click.echo(f"{hidden} resolved alert{'' if hidden == 1 else 's'} not shown: --status resolved or --all.")
+
+
+def _status_words(status: str | None) -> str:
+    """'open or acknowledged ' for the default listing, 'resolved ' for --status resolved, '' for all."""
+    if status is None:
+        return " or ".join(ACTIVE_STATUSES) + " "
+    return "" if status == "all" else f"{status} "
 
 
 @alerts_group.command(name="show")
