@@ -13,6 +13,7 @@ import os
 import re
 import typing
 import unicodedata
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -112,6 +113,55 @@ def _query_term(value: object) -> str:
     return value
 
 
+# Every ISO 639-1 code, with the language's English name (which a watchlist may write by mistake)
+ISO_639_1 = {
+    "aa": "Afar", "ab": "Abkhazian", "ae": "Avestan", "af": "Afrikaans", "ak": "Akan", "am": "Amharic",
+    "an": "Aragonese", "ar": "Arabic", "as": "Assamese", "av": "Avaric", "ay": "Aymara",
+    "az": "Azerbaijani", "ba": "Bashkir", "be": "Belarusian", "bg": "Bulgarian", "bh": "Bihari",
+    "bi": "Bislama", "bm": "Bambara", "bn": "Bengali", "bo": "Tibetan", "br": "Breton", "bs": "Bosnian",
+    "ca": "Catalan", "ce": "Chechen", "ch": "Chamorro", "co": "Corsican", "cr": "Cree", "cs": "Czech",
+    "cu": "Church Slavic", "cv": "Chuvash", "cy": "Welsh", "da": "Danish", "de": "German",
+    "dv": "Divehi", "dz": "Dzongkha", "ee": "Ewe", "el": "Greek", "en": "English", "eo": "Esperanto",
+    "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "ff": "Fulah", "fi": "Finnish",
+    "fj": "Fijian", "fo": "Faroese", "fr": "French", "fy": "Western Frisian", "ga": "Irish",
+    "gd": "Scottish Gaelic", "gl": "Galician", "gn": "Guarani", "gu": "Gujarati", "gv": "Manx",
+    "ha": "Hausa", "he": "Hebrew", "hi": "Hindi", "ho": "Hiri Motu", "hr": "Croatian", "ht": "Haitian",
+    "hu": "Hungarian", "hy": "Armenian", "hz": "Herero", "ia": "Interlingua", "id": "Indonesian",
+    "ie": "Interlingue", "ig": "Igbo", "ii": "Sichuan Yi", "ik": "Inupiaq", "io": "Ido",
+    "is": "Icelandic", "it": "Italian", "iu": "Inuktitut", "ja": "Japanese", "jv": "Javanese",
+    "ka": "Georgian", "kg": "Kongo", "ki": "Kikuyu", "kj": "Kuanyama", "kk": "Kazakh",
+    "kl": "Kalaallisut", "km": "Khmer", "kn": "Kannada", "ko": "Korean", "kr": "Kanuri",
+    "ks": "Kashmiri", "ku": "Kurdish", "kv": "Komi", "kw": "Cornish", "ky": "Kyrgyz", "la": "Latin",
+    "lb": "Luxembourgish", "lg": "Ganda", "li": "Limburgish", "ln": "Lingala", "lo": "Lao",
+    "lt": "Lithuanian", "lu": "Luba-Katanga", "lv": "Latvian", "mg": "Malagasy", "mh": "Marshallese",
+    "mi": "Maori", "mk": "Macedonian", "ml": "Malayalam", "mn": "Mongolian", "mr": "Marathi",
+    "ms": "Malay", "mt": "Maltese", "my": "Burmese", "na": "Nauru", "nb": "Norwegian Bokmål",
+    "nd": "North Ndebele", "ne": "Nepali", "ng": "Ndonga", "nl": "Dutch", "nn": "Norwegian Nynorsk",
+    "no": "Norwegian", "nr": "South Ndebele", "nv": "Navajo", "ny": "Chichewa", "oc": "Occitan",
+    "oj": "Ojibwa", "om": "Oromo", "or": "Oriya", "os": "Ossetian", "pa": "Punjabi", "pi": "Pali",
+    "pl": "Polish", "ps": "Pashto", "pt": "Portuguese", "qu": "Quechua", "rm": "Romansh", "rn": "Rundi",
+    "ro": "Romanian", "ru": "Russian", "rw": "Kinyarwanda", "sa": "Sanskrit", "sc": "Sardinian",
+    "sd": "Sindhi", "se": "Northern Sami", "sg": "Sango", "si": "Sinhala", "sk": "Slovak",
+    "sl": "Slovenian", "sm": "Samoan", "sn": "Shona", "so": "Somali", "sq": "Albanian", "sr": "Serbian",
+    "ss": "Swati", "st": "Southern Sotho", "su": "Sundanese", "sv": "Swedish", "sw": "Swahili",
+    "ta": "Tamil", "te": "Telugu", "tg": "Tajik", "th": "Thai", "ti": "Tigrinya", "tk": "Turkmen",
+    "tl": "Tagalog", "tn": "Tswana", "to": "Tonga", "tr": "Turkish", "ts": "Tsonga", "tt": "Tatar",
+    "tw": "Twi", "ty": "Tahitian", "ug": "Uyghur", "uk": "Ukrainian", "ur": "Urdu", "uz": "Uzbek",
+    "ve": "Venda", "vi": "Vietnamese", "vo": "Volapük", "wa": "Walloon", "wo": "Wolof", "xh": "Xhosa",
+    "yi": "Yiddish", "yo": "Yoruba", "za": "Zhuang", "zh": "Chinese", "zu": "Zulu",
+}
+# ISO 3166-1 countries, for a region after the language (en-GB, pt_BR); XK (Kosovo) as CLDR has it
+_COUNTRIES = frozenset("""
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT
+    BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH
+    ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT
+    HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS
+    LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI
+    NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG
+    SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG
+    UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW
+""".split())
+_REGION_MISTAKES = {"UK": "GB"}  # en-UK: the United Kingdom's code is GB
 # ISO 639-2 codes and English names that sources write for common languages, by ISO 639-1 code
 _LANGUAGE_ALIASES = {
     "ar": ("ara", "arabic"), "bn": ("ben", "bengali"), "cs": ("ces", "cze", "czech"),
@@ -126,7 +176,11 @@ _LANGUAGE_ALIASES = {
     "uk": ("ukr", "ukrainian"), "vi": ("vie", "vietnamese"), "zh": ("zho", "chi", "chinese"),
 }
 _LANGUAGE_BY_ALIAS = {alias: code for code, aliases in _LANGUAGE_ALIASES.items() for alias in aliases}
-_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}$")
+_LANGUAGE_BY_NAME = {name.casefold(): code for code, name in ISO_639_1.items()}
+_TAG_PARTS = re.compile(r"([^-_]*)(?:([-_])(.*))?", re.DOTALL)  # 'en', '-', 'GB'
+# after the language, besides a country: a script (Hans), a UN region (419) or a variant (1901)
+_SCRIPT_REGION_OR_VARIANT = re.compile(r"[A-Za-z]{4}|[0-9]{3}|[0-9][A-Za-z0-9]{3}")
+_LANGUAGE_EXAMPLES = "use a two-letter ISO 639-1 code such as en, de, zh (or en-GB, pt_BR)"
 
 
 def language_code(tag: str) -> str:
@@ -136,15 +190,62 @@ def language_code(tag: str) -> str:
     return _LANGUAGE_BY_ALIAS.get(primary, primary)
 
 
+def language_problem(tag: str, *, aliases: bool) -> str | None:
+    """Why `tag` is not an ISO 639-1 code, alone or with a script or region ('en', 'en-GB',
+    'zh_Hans'), as one sentence that suggests the closest real code; None when it is one.
+    With `aliases`, 'eng' and 'English' count as 'en' (a query's languages are compared by code);
+    without, they are refused (a source's `lang` option is sent to the site as it is written)."""
+    primary, separator, rest = _TAG_PARTS.fullmatch(tag.strip()).groups(default="")
+    code = primary.lower()
+    if aliases:
+        code = _LANGUAGE_BY_ALIAS.get(code, code)
+    bad_subtag = _bad_subtag(rest)
+    if code not in ISO_639_1:
+        closest = _closest_language(primary)
+        if closest and separator and not bad_subtag:
+            closest += separator + rest
+        return _not_a_language(tag, closest)
+    if bad_subtag:
+        region = _REGION_MISTAKES.get(bad_subtag.upper())
+        suggestion = primary + separator + region if region and rest == bad_subtag else primary
+        return _not_a_language(tag, suggestion, f"{bad_subtag!r} is not a country, region or script")
+    return None
+
+
+def _bad_subtag(rest: str) -> str | None:
+    """The first part after the language that is neither a script (Hans), a country (GB), a UN region
+    (419) nor a numbered variant (1901): 'XX' in en-XX. (Other parts of a BCP 47 tag say nothing
+    a watchlist needs.)"""
+    for subtag in re.split(r"[-_]", rest) if rest else []:
+        if subtag.upper() not in _COUNTRIES and not _SCRIPT_REGION_OR_VARIANT.fullmatch(subtag):
+            return subtag
+    return None
+
+
+def _closest_language(text: str) -> str | None:
+    """The ISO 639-1 code `text` most likely means: 'eng', 'English', 'Englisch' -> 'en'."""
+    word = text.strip().casefold()
+    known = {**_LANGUAGE_BY_NAME, **_LANGUAGE_BY_ALIAS}
+    if word in known:
+        return known[word]
+    # only names: a near miss of a two- or three-letter code is as likely another language
+    close = difflib.get_close_matches(word, [name for name in known if len(name) > 3], n=1, cutoff=0.8)
+    return known[close[0]] if close else None
+
+
+def _not_a_language(tag: str, suggestion: str | None, why: str = "") -> str:
+    hint = f" (did you mean {suggestion!r}?)" if suggestion else f": {_LANGUAGE_EXAMPLES}"
+    return f"{tag!r} is not a language code" + (f": {why}" if why else "") + hint
+
+
 def _query_language(value: object) -> str:
-    """A language of a query: an ISO 639 code (en, de, zh, or en-US, eng, which count as en)."""
+    """A language of a query: an ISO 639-1 code (en, de, zh, or en-US, eng, which count as en)."""
     if isinstance(value, bool):
         raise ValueError(_YAML_TRUTH.format(value=str(value).lower()) + " (Norwegian is 'no')")
-    code = language_code(str(value))
-    if not _LANGUAGE_TAG.match(code):
-        raise ValueError(f"{value!r} is not a language code: use a two-letter ISO 639-1 code such as "
-                         "en, de, zh")
-    return code
+    problem = language_problem(str(value), aliases=True)
+    if problem:
+        raise ValueError(problem)
+    return language_code(str(value))
 
 
 QueryTerm = Annotated[str, BeforeValidator(_query_term)]
@@ -248,6 +349,18 @@ class SourceConfig(_Strict):
                 parse_options(self.type, self.options)
             except OptionsError as exc:  # placed at the option (or list item): its own line
                 raise _error_at(("options", *exc.location), exc.message, None) from None
+        return self
+
+    @model_validator(mode="after")
+    def _lang_option_valid(self) -> "SourceConfig":
+        """`options.lang` (bluesky, googleplay, the spiders) goes to the site, or onto every item, as
+        written: a made-up code would keep every post out, or in, without a word."""
+        lang = self.options.get("lang")
+        # a bare number (`lang: 1`) is checked as text; true/false was refused with its own hint
+        if isinstance(lang, (str, int, float)) and not isinstance(lang, bool) and not _holds_unset_variable(lang):
+            problem = language_problem(str(lang), aliases=False)
+            if problem:
+                raise _option_error(("lang",), problem, lang)
         return self
 
 
@@ -426,6 +539,67 @@ class SentimentConfig(_Strict):
         return device
 
 
+# apprise schemes whose URL is made of tokens or keys (from apprise's list of services): written in
+# the watchlist, such a URL would leave its secret in a file that is shared, backed up and shown
+_TOKEN_SCHEMES = frozenset("""
+    bark barks boxcar bluesky chantify d7sms dingtalk discord fcm feishu flock gchat gitter gotify
+    gotifys guilded hassio hassios ifttt join kavenegar kumulos lametric lametrics lark line mailgun
+    mastodon mastodons toot toots matrix matrixs misskey misskeys mmost mmosts msgbird msteams notica
+    notifiarr notifico o365 azure onesignal opsgenie pagerduty pagertree pbul pjet pjets popcorn
+    pover prowl psafer psafers push pushdeer pushdeers pushed pushme pushy reddit resend revolt
+    rocket rockets ryver schan sendgrid seven ses signal signals signl4 sinch slack smseagle
+    smseagles smsmgr sns sparkpost spush splunk victorops strmlabs synology synologys tgram telegram
+    threema twilio twist twitter tweet vonage nexmo voipms webex wxteams wecombot whatsapp
+    workflow workflows wxpusher zulip
+""".split())
+# https addresses of services that carry their secret in the path: (what, host, path start)
+_SECRET_WEBHOOKS = (
+    ("Slack web hook", r"hooks\.slack\.com", r"/(services|workflows|triggers)/\w"),
+    ("Discord web hook", r"((canary|ptb)\.)?discord(app)?\.com", r"/api/webhooks/\w"),
+    ("Microsoft Teams web hook", r"[\w-]+\.webhook\.office\.com", r"/\w"),
+    ("Microsoft Teams web hook", r"outlook\.office(365)?\.com", r"/webhook/\w"),
+    ("Telegram bot", r"api\.telegram\.org", r"/bot\w"),
+    ("Zapier web hook", r"hooks\.zapier\.com", r"/hooks/catch/\w"),
+    ("IFTTT web hook", r"maker\.ifttt\.com", r"/trigger/.*/key/\w"),
+)
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
+
+
+def _token_in_url(url: str) -> str | None:
+    """Why this notification URL holds a token (its scheme, its host, a `token=` parameter), in a
+    few words that do not quote it; None when nothing in it looks like a token."""
+    from mentionwatch.logging_setup import is_secret_parameter
+
+    match = _URL_SCHEME.fullmatch(url.strip())
+    if not match:
+        return None
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme in _TOKEN_SCHEMES and re.search(r"[A-Za-z0-9]", rest):
+        return f"{scheme}:// URLs are made of tokens"
+    if scheme in ("ntfy", "ntfys") and "@" in rest.split("/", 1)[0]:
+        return "the part before @ of an ntfy URL is an access token"
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket: apprise reports it when sending
+        return None
+    for what, host_pattern, path_start in _SECRET_WEBHOOKS:
+        if re.fullmatch(host_pattern, host) and re.match(path_start, parts.path):
+            return f"a {what} address carries its token"
+    secret = next((name for name, value in urllib.parse.parse_qsl(parts.query) if is_secret_parameter(name)), None)
+    return f"its {secret}= parameter is a secret" if secret else None
+
+
+def _written_in_the_file(url: str) -> str:
+    """The URL less every value read from ${ENV_VAR} (remembered as a secret) and every ${ENV_VAR}
+    left unread (see load_config): what the file itself says."""
+    from mentionwatch.logging_setup import known_secrets
+
+    for secret in known_secrets():
+        url = url.replace(secret, "")
+    return _ENV_REFERENCE.sub("", url)
+
+
 class Notification(_Strict):
     """Where alerts are sent: an apprise URL, read from the environment or a file (it is a secret)."""
 
@@ -488,8 +662,7 @@ class Notification(_Strict):
     @classmethod
     def _no_password_in_the_file(cls, url: str | None) -> str | None:
         """`url` is for an address that holds no secret (a local test hook); a password in it would
-        sit in a file that is shared, backed up and shown. (A token in a URL's path cannot be told
-        from a path: the README says to keep such URLs out of the file too.)"""
+        sit in a file that is shared, backed up and shown. (A token: see _no_token_in_the_file.)"""
         from mentionwatch.logging_setup import known_secrets
 
         with_password = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:([^/@]*)@", url or "")
@@ -498,6 +671,18 @@ class Notification(_Strict):
             raise ValueError("this URL holds a password: put it in an environment variable (url_env) "
                              "or a file (url_file), not in the watchlist")
         return url
+
+    @model_validator(mode="after")
+    def _no_token_in_the_file(self) -> "Notification":
+        """Like a password, a token in `url` would sit in the watchlist: in a scheme made of tokens
+        (slack://), the path of a web hook (hooks.slack.com/services/…) or a `token=` parameter.
+        Neither the URL nor the token is quoted."""
+        why = _token_in_url(_written_in_the_file(self.url)) if self.url else None
+        if why:
+            raise _error_at(("url",), f"notification {self.name!r}: this URL holds a token ({why}): "
+                                      "give it with url_env (an environment variable) or url_file "
+                                      "(a file) instead, not in the watchlist", None)
+        return self
 
     def resolve_url(self) -> str | None:
         """The apprise URL, or None when its environment variable or file is not there."""
