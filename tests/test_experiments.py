@@ -89,9 +89,9 @@ def test_thinning_keeps_a_share_of_each_bucket_and_is_repeatable():
 def test_ratio_prior_in_mentions_lets_a_quiet_series_burst_that_one_per_bucket_hides():
     variants = _nab_variants()
     from alerts.detector import bucket_stats
-    from alerts.nab_grid import cell_settings, kept_cell
+    from alerts.nab_grid import cell_settings
 
-    settings = cell_settings(kept_cell(), 300.0)  # NAB's 5-minute steps: 12 buckets an hour
+    settings = cell_settings(variants.kept_cell(), 300.0)  # NAB's 5-minute steps: 12 buckets an hour
     rng = np.random.default_rng(11)
     values = rng.poisson(0.1, 288 * 10).astype(float)  # about 1 mention an hour
     burst = 288 * 9 + 100
@@ -137,3 +137,28 @@ def test_weekday_factor_uses_whole_past_days_only_and_is_clipped():
     assert np.array_equal(variants.weekday_factor(values, timestamps, 2, (0.33, 2.0)), factor)
     clipped = variants.weekday_factor(values, timestamps, weeks=2, clip=(0.8, 1.0))
     assert clipped.min() == 0.8
+
+
+def test_bars_flags_are_the_products_alerts_at_each_pair_of_bars():
+    """The `bars` experiment computes the baseline once for every pair of bars: at each pair, its
+    alerts must be the ones the product's detector gives with those bars."""
+    import dataclasses
+
+    from alerts.detector import alert_flags, detect
+    from alerts.nab_grid import Cell, cell_settings
+
+    variants = _nab_variants()
+    rng = np.random.default_rng(3)
+    values = rng.poisson(4, 288 * 12).astype(float)
+    for start, size in ((288 * 8 + 50, 9), (288 * 10 + 140, 5), (288 * 11 + 10, 3)):
+        values[start: start + 12] += size  # bursts of different sizes: some pairs of bars catch them
+    settings = cell_settings(Cell(3600.0, 5.0, 3.0), 300.0)
+    flags_at = variants.bars_flags(values, settings)
+    alerts_seen = set()
+    for z_bar in variants.BARS_Z:
+        for ratio_bar in variants.BARS_RATIO:
+            tuned = dataclasses.replace(settings, threshold=z_bar, min_ratio=ratio_bar)
+            expected = alert_flags(len(values), detect(values, tuned)[1])
+            assert np.array_equal(flags_at(z_bar, ratio_bar), expected), (z_bar, ratio_bar)
+            alerts_seen.add(int(expected.sum()))
+    assert len(alerts_seen) > 1  # the bursts tell the pairs apart

@@ -65,7 +65,7 @@ def test_bench_nab_grid_prints_every_setting_the_kept_score_and_a_consistent_hel
     lines = result.output.splitlines()
     cell_lines = [line for line in lines if re.match(r"\s+window \S+, z", line)]
     assert len(cell_lines) == 27
-    kept = float(re.search(r"Kept setting \(window 1h, z 5, ratio 3\): (-?[\d.]+)", result.output).group(1))
+    kept = float(re.search(r"Kept setting \(window 1h, z 5, ratio 2.5\): (-?[\d.]+)", result.output).group(1))
     bench = cli("bench", "nab", data, "--labels", labels_path, "--out", tmp_path / "out")
     standard = float(re.search(r"^\s+standard\s+(-?[\d.]+)", bench.output, re.M).group(1))
     assert kept == standard
