@@ -23,6 +23,9 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from alerts import explain
 from alerts.detector import (DetectorSettings, Incident, bucket_stats, find_incidents, severity_rank,
@@ -133,6 +136,19 @@ def _finding(series: Series, rule: str, incident: Incident, span: int, not_befor
     )
 
 
+def utc_offsets(series: Series, time_zone: str) -> np.ndarray | None:
+    """Seconds east of UTC at the start of every bucket, in `time_zone` (None for UTC), so that the
+    detector compares a bucket with the same local time on earlier days across daylight-saving
+    changes. Looked up once per quarter hour, the finest step time zones change by."""
+    if time_zone == "UTC":
+        return None
+    zone = ZoneInfo(time_zone)
+    starts = series.start.timestamp() + np.arange(len(series)) * series.bucket_seconds
+    quarters, quarter_of_bucket = np.unique(starts // 900, return_inverse=True)
+    offsets = [dt.datetime.fromtimestamp(quarter * 900, zone).utcoffset().total_seconds() for quarter in quarters]
+    return np.asarray(offsets)[quarter_of_bucket]
+
+
 def threshold_rule_name(rule) -> str:
     return "threshold:" + (rule.name or f"{rule.count} in {duration_text(rule.window)}")
 
@@ -143,7 +159,8 @@ def findings_for_series(series: Series, settings, since: str | None = None, rece
     against the baseline of the whole series, and no window starts before it."""
     tuned = detector_settings(settings)
     judged = series.negative if recent is None else recent
-    incidents = find_incidents(bucket_stats(series.negative, tuned, judged=recent), tuned)
+    local_time = utc_offsets(series, settings.timezone)
+    incidents = find_incidents(bucket_stats(series.negative, tuned, judged=recent, utc_offsets=local_time), tuned)
     found = [_finding(series, SPIKE_RULE, incident, tuned.smooth, since) for incident in incidents]
     for rule in settings.thresholds:
         window = max(1, round(rule.window / settings.bucket))

@@ -80,15 +80,20 @@ def severity_for(z: float, threshold: float) -> str:
     return SEVERITIES[min(level, len(SEVERITIES) - 1)]
 
 
-def seasonal_past(values: np.ndarray, settings: DetectorSettings, at: np.ndarray) -> tuple[np.ndarray, ...]:
+def seasonal_past(values: np.ndarray, settings: DetectorSettings, at: np.ndarray,
+                  utc_offsets: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """Median, 75th and 25th percentile of the same time of day on the previous days, for the buckets
-    `at` (nan elsewhere, and where fewer than half of those buckets are in the past)."""
-    offsets = np.array([-day * settings.season + shift for day in range(1, settings.season_days + 1)
-                        for shift in range(-settings.season_halfwidth, settings.season_halfwidth + 1)])
-    positions = at[:, None] + offsets[None, :]
+    `at` (nan elsewhere, and where fewer than half of those buckets are in the past).
+    `utc_offsets`: seconds east of UTC at every bucket, for a time of day in a local time zone (a day
+    that daylight saving shortens or lengthens is then not 24 hours of buckets); None: UTC."""
+    days = np.repeat(np.arange(1, settings.season_days + 1), 2 * settings.season_halfwidth + 1)
+    shifts = np.tile(np.arange(-settings.season_halfwidth, settings.season_halfwidth + 1), settings.season_days)
+    positions = at[:, None] - days[None, :] * settings.season + shifts[None, :]
+    if utc_offsets is not None and len(at):
+        positions += _local_day_shift(utc_offsets, settings, at, days)
     in_past = (positions >= 0) & (positions < at[:, None])
     samples = np.where(in_past, values[np.clip(positions, 0, max(len(values) - 1, 0))], np.nan)
-    enough = in_past.sum(axis=1) >= len(offsets) / 2
+    enough = in_past.sum(axis=1) >= len(days) / 2
     stats = []
     for q in (50, 75, 25):
         column = np.full(len(values), np.nan)
@@ -98,13 +103,23 @@ def seasonal_past(values: np.ndarray, settings: DetectorSettings, at: np.ndarray
     return stats[0], stats[1], stats[2]
 
 
-def bucket_stats(counts, settings: DetectorSettings, judged=None) -> BucketStats:
+def _local_day_shift(utc_offsets: np.ndarray, settings: DetectorSettings, at: np.ndarray,
+                     days: np.ndarray) -> np.ndarray:
+    """Buckets to add to "the same bucket `day` days earlier" so that it is the same local time: one
+    hour's worth later for the days before a spring-forward change, one earlier before a fall-back."""
+    bucket_seconds = 86400.0 / settings.season
+    earlier = np.clip(at[:, None] - days[None, :] * settings.season, 0, len(utc_offsets) - 1)
+    return np.rint((utc_offsets[at][:, None] - utc_offsets[earlier]) / bucket_seconds).astype(int)
+
+
+def bucket_stats(counts, settings: DetectorSettings, judged=None, utc_offsets=None) -> BucketStats:
     """Score every bucket that could be hot against the buckets before it (z 0, expected nan elsewhere).
-    `judged`: other counts to score against the baseline that `counts` make (default: `counts`)."""
+    `judged`: other counts to score against the baseline that `counts` make (default: `counts`);
+    `utc_offsets`: see `seasonal_past`."""
     history = windowed_counts(counts, settings)
     observed = history if judged is None else windowed_counts(judged, settings)
     could_be_hot = hot_candidates(observed, settings)
-    expected, upper, lower = seasonal_past(history, settings, np.flatnonzero(could_be_hot))
+    expected, upper, lower = seasonal_past(history, settings, np.flatnonzero(could_be_hot), utc_offsets)
     return compared_with_baseline(observed, expected, (upper - lower) / 1.349, could_be_hot, settings)
 
 

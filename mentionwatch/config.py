@@ -14,6 +14,7 @@ import re
 import typing
 import unicodedata
 import urllib.parse
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -419,6 +420,28 @@ def _check_bucket(seconds: float) -> float:
     return seconds
 
 
+TIME_ZONE_EXAMPLES = "a time zone name such as Europe/Paris, America/New_York or UTC"
+
+
+def _time_zone(value: object) -> str:
+    """An IANA time zone name: the spike detector's "same time of day" is counted in it."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected {TIME_ZONE_EXAMPLES}")
+    name = value.strip()
+    try:
+        zoneinfo.ZoneInfo(name)
+        return name
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # ValueError: a path such as ../x or /etc
+        pass
+    known = {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
+    close = known.get(name.casefold()) or next(iter(difflib.get_close_matches(name, sorted(known.values()), n=1)), None)
+    hint = f" (did you mean {close!r}?)" if close else f": use {TIME_ZONE_EXAMPLES}"
+    raise ValueError(f"{name!r} is not a time zone{hint}")
+
+
+TimeZone = Annotated[str, BeforeValidator(_time_zone)]
+
+
 class AlertSettings(_Strict):
     """How spikes are detected. Every field may be overridden per watch."""
 
@@ -431,6 +454,7 @@ class AlertSettings(_Strict):
     warmup: Duration = 7 * 86400.0
     cooldown: Duration = 6 * 3600.0
     per_source: bool = False
+    timezone: TimeZone = "UTC"  # where "the same time of day" on earlier days is counted
     thresholds: list[ThresholdRule] = Field(default_factory=list)
 
     _durations = field_validator("bucket", "warmup", "cooldown", mode="before")(
@@ -449,6 +473,7 @@ class AlertOverrides(_Strict):
     warmup: Duration | None = None
     cooldown: Duration | None = None
     per_source: bool | None = None
+    timezone: TimeZone | None = None
     thresholds: list[ThresholdRule] | None = None
 
     _durations = field_validator("bucket", "warmup", "cooldown", mode="before")(
