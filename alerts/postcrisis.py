@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from mentionwatch.triage.query import choose_model_id
 from storage.timeutil import from_iso, to_iso
 
 BASELINE_DAYS = 7
@@ -161,15 +162,12 @@ def _event_time(db, alert_id: int, kind: str) -> str | None:
 
 def _model_for_alert(db, alert_id: int) -> str | None:
     """For an alert stored before alerts kept their model: the model that scored most of its
-    mentions (else the most used model)."""
+    mentions (else the most used model, as `choose_model_id` picks it)."""
     row = db.execute(
         "SELECT s.model_id FROM alert_mentions am JOIN scores s ON s.mention_id = am.mention_id "
         "WHERE am.alert_id = ? GROUP BY s.model_id ORDER BY count(*) DESC LIMIT 1",
         [alert_id]).fetchone()
-    if row is None:
-        row = db.execute("SELECT model_id FROM scores GROUP BY model_id "
-                         "ORDER BY count(*) DESC LIMIT 1").fetchone()
-    return row[0] if row else None
+    return row[0] if row else choose_model_id(db)  # the model export and report would read
 
 
 def _negative_share(db, alert: dict, model_id: str | None, start: dt.datetime,

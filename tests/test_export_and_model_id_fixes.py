@@ -192,3 +192,19 @@ def test_ties_go_to_the_latest_scorer_then_the_first_name(db):
     assert choose_model_id(db) == "zeta"
     db.execute("UPDATE scores SET scored_at = '2024-01-02' WHERE model_id = 'zeta'")
     assert choose_model_id(db) == "beta"  # same count and time: the first by name
+
+
+def test_an_old_alert_without_linked_mentions_reads_the_model_export_would(db):
+    """Post-crisis evaluation of an alert stored before alerts kept their model and without linked
+    mentions falls back on the most used model, with choose_model_id's tie-break (the latest scorer),
+    not on whichever model SQLite happened to sort first."""
+    from alerts.postcrisis import _model_for_alert
+
+    db.conn.executemany("INSERT INTO mentions (id, source, external_id, text, created_at, fetched_at) "
+                        "VALUES (?, 'forum', ?, 'acme', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
+                        [(1, "a"), (2, "b")])
+    db.conn.executemany("INSERT INTO scores VALUES (?, ?, 'neutral', 0.1, 0.8, 0.1, ?)",
+                        [(1, "alpha", "2024-01-01"), (2, "alpha", "2024-01-01"),
+                         (1, "beta", "2024-01-05"), (2, "beta", "2024-01-05")])
+    db.conn.commit()
+    assert _model_for_alert(db, 99) == choose_model_id(db) == "beta"
