@@ -61,7 +61,7 @@ watches:
     query: {{any: [acme]}}
     sources:
       - type: hackernews
-        interval: {poll_interval}
+        interval: {poll_interval:g}s
         base_url: "{hn_url}"
         options: {{min_interval: 0, max_pages: {math.ceil(count / 100) + 1}}}
 """
