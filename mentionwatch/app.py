@@ -227,11 +227,13 @@ class MainGroup(click.Group):
             return result
         except click.NoSuchOption as exc:
             if exc.option_name not in ("--config", "--db"):
-                raise
+                _one_line_usage_error(ctx, exc)
             command = ctx.invoked_subcommand or "COMMAND"
             click.echo(f"Error: {exc.option_name} goes before the command: mentionwatch "
                        f"{exc.option_name} FILE {command} ...", err=True)
             ctx.exit(MISTAKE_EXIT)
+        except click.UsageError as exc:
+            _one_line_usage_error(ctx, exc)
         except ConfigError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(MISTAKE_EXIT)
@@ -244,6 +246,15 @@ class MainGroup(click.Group):
                 raise
             click.echo(f"Error: {describe_os_error(exc)}", err=True)
             ctx.exit(1)
+
+
+def _one_line_usage_error(ctx: click.Context, exc: click.UsageError) -> None:
+    """A wrong option value, a missing option or an unknown command as one line (click's own
+    message, then where the options are listed) instead of click's usage block."""
+    command_path = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+    message = " ".join(exc.format_message().split())
+    click.echo(f"Error: {message} ('{command_path} --help' lists the options)", err=True)
+    ctx.exit(MISTAKE_EXIT)
 
 
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -383,6 +383,16 @@ def _option_error(location: tuple, message: str, value: Any) -> ValidationError:
     return _error_at(("options", *location), message, value)
 
 
+def _first_repeat(names: list[str], key) -> int | None:
+    """The position of the first name whose `key` an earlier name has, or None."""
+    seen = set()
+    for position, name in enumerate(names):
+        if key(name) in seen:
+            return position
+        seen.add(key(name))
+    return None
+
+
 def _error_at(location: tuple, message: str, value: Any) -> ValidationError:
     """An error placed at `location` below the model being validated, so the error line names that
     setting and its line. pydantic adds the location of a ValidationError raised inside a validator
@@ -421,6 +431,10 @@ def _check_bucket(seconds: float) -> float:
 
 
 TIME_ZONE_EXAMPLES = "a time zone name such as Europe/Paris, America/New_York or UTC"
+# names the zone database holds as fixed offsets, which never move for daylight saving: what the
+# setting is for (EST all year is not New York's time from March to November)
+_NO_DAYLIGHT_SAVING = {"EST": ("UTC-5", "America/New_York", "America/Panama"),
+                       "MST": ("UTC-7", "America/Denver", "America/Phoenix")}
 
 
 def _time_zone(value: object) -> str:
@@ -428,6 +442,10 @@ def _time_zone(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected {TIME_ZONE_EXAMPLES}")
     name = value.strip()
+    if name.upper() in _NO_DAYLIGHT_SAVING:
+        offset, moving, fixed = _NO_DAYLIGHT_SAVING[name.upper()]
+        raise ValueError(f"{name!r} is {offset} all year, without daylight saving: write a place, "
+                         f"e.g. {moving} (or {fixed} for {offset} all year)")
     try:
         zoneinfo.ZoneInfo(name)
         return name
@@ -685,7 +703,7 @@ class Notification(_Strict):
 
     @field_validator("url")
     @classmethod
-    def _no_password_in_the_file(cls, url: str | None) -> str | None:
+    def _no_password_in_the_file(cls, url: str | None, info: ValidationInfo) -> str | None:
         """`url` is for an address that holds no secret (a local test hook); a password in it would
         sit in a file that is shared, backed up and shown. (A token: see _no_token_in_the_file.)"""
         from mentionwatch.logging_setup import known_secrets
@@ -693,7 +711,8 @@ class Notification(_Strict):
         with_password = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:([^/@]*)@", url or "")
         # a password read from ${ENV_VAR} is not in the file (it was remembered as a secret)
         if with_password and with_password.group(1) and with_password.group(1) not in known_secrets():
-            raise ValueError("this URL holds a password: put it in an environment variable (url_env) "
+            named = f"notification {info.data['name']!r}: " if info.data.get("name") else ""
+            raise ValueError(f"{named}this URL holds a password: put it in an environment variable (url_env) "
                              "or a file (url_file), not in the watchlist")
         return url
 
@@ -770,17 +789,20 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Config":
-        for kind, names in (("watch", [w.name for w in self.watches]),
-                            ("notification", [n.name for n in self.notifications])):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
-                raise ValueError(f"{kind} names must be unique, repeated: {', '.join(dupes)}")
+        for kind, section, names in (("watch", "watches", [w.name for w in self.watches]),
+                                     ("notification", "notifications", [n.name for n in self.notifications])):
+            repeat = _first_repeat(names, str)
+            if repeat is not None:
+                raise _error_at((section, repeat, "name"), f"{kind} names must be unique: {names[repeat]!r} "
+                                f"is also the name of {section}[{names.index(names[repeat])}]", names[repeat])
         # report files are named after the watch: on a disk that ignores case (macOS, Windows)
         # 'acme' and 'Acme' would overwrite each other's charts
-        folded = [w.name.casefold() for w in self.watches]
-        alike = [w.name for w in self.watches if folded.count(w.name.casefold()) > 1]
-        if alike:
-            raise ValueError(f"watch names must differ by more than capital letters: {', '.join(alike)}")
+        names = [w.name for w in self.watches]
+        repeat = _first_repeat(names, str.casefold)
+        if repeat is not None:
+            first = [name.casefold() for name in names].index(names[repeat].casefold())
+            raise _error_at(("watches", repeat, "name"), "watch names must differ by more than capital "
+                            f"letters: {names[first]}, {names[repeat]}", names[repeat])
         return self
 
     @model_validator(mode="after")
@@ -1016,6 +1038,8 @@ def _hide_environment_values(line: str, text: str) -> str:
 def _yaml_error_line(path: str | Path, exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None and "'\\t'" in problem:
+        return f"{path}:{mark.line + 1}:{mark.column + 1}: a tab: indent with spaces, not tabs"
     if mark is not None:
         return (f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem} "
                 "(check this line's indentation against the lines above it, and quote a value that holds ': ')")
@@ -1040,6 +1064,10 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
         given = first.get("input")
         message = ("is empty: write a file name, or leave it out" if given is None
                    else f"should be a file name, not {type(given).__name__}")
+    elif first["type"] == "list_type":  # `languages: en` for `languages: [en]`
+        given = first.get("input")
+        shown = "nothing" if given is None else repr(given) if isinstance(given, str) else type(given).__name__
+        message = f"should be a list, such as [a, b] (or '- ' lines below it), not {shown}"
     elif first["type"] in ("bool_type", "bool_parsing"):  # as the sources' options say it
         from crawler.source_types import shown_value
 

@@ -83,7 +83,7 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
      r"w\.yaml:6: watches\[0\]\.sources\[0\]\.interval: not a duration: 'soon'"),
     ("watches:\n  - name: a\n    query: {}\n", r"w\.yaml:3: watches\[0\]\.query: give at least one of phrases, any, all"),
     ("alerts:\n  min_count: lots\n", r"w\.yaml:2: alerts\.min_count: Input should be a valid integer"),
-    ("watches: 3\n", r"w\.yaml:1: watches: Input should be a valid list"),
+    ("watches: 3\n", r"w\.yaml:1: watches: should be a list, such as \[a, b\] \(or '- ' lines below it\), not int"),
     ("- just\n- a list\n", r"w\.yaml:1: the file must be a mapping"),
     ("colour: blue\n", r"w\.yaml:1: colour: unknown setting 'colour'$"),
     ("alerts:\n  cooldwn: 3h\n", r"w\.yaml:2: alerts\.cooldwn: unknown setting 'cooldwn' \(did you mean 'cooldown'\?\)"),
@@ -188,7 +188,7 @@ def test_parse_duration(text, seconds):
 
 
 def test_duplicate_watch_names_rejected():
-    with pytest.raises(ConfigError, match="watch names must be unique, repeated: a"):
+    with pytest.raises(ConfigError, match=r"watch names must be unique: 'a' is also the name of watches\[0\]"):
         parse_config("watches:\n  - {name: a, query: {any: [x]}}\n  - {name: a, query: {any: [y]}}\n")
 
 
