@@ -16,6 +16,13 @@ AIRLINE_ARGS = ("--source", "twitter", "--watch", "airlines", "--id-col", "tweet
                 "--text-col", "text", "--time-col", "tweet_created", "--author-col", "name")
 
 
+@pytest.fixture(autouse=True)
+def _database_named(tmp_path, monkeypatch):
+    """The database named, as in a watchlist's folder: an import that would create one in a folder
+    without a watchlist adds a note to its output (tests/test_walk4_fixes.py)."""
+    monkeypatch.setenv("MENTIONWATCH_DB", str(tmp_path / "mentionwatch.db"))
+
+
 def test_airline_tweets_import_once(cli, shared_file, tmp_path):
     tweets = shared_file("airline/Tweets.csv")
     assert cli("init").exit_code == 0

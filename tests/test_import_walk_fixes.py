@@ -16,6 +16,13 @@ def _stored(tmp_path, sql="select external_id, text from mentions order by id"):
     return sqlite3.connect(tmp_path / "mentionwatch.db").execute(sql).fetchall()
 
 
+@pytest.fixture(autouse=True)
+def _database_named(tmp_path, monkeypatch):
+    """The database named, as in a watchlist's folder: an import that would create one in a folder
+    without a watchlist adds a note to its output (tests/test_walk4_fixes.py)."""
+    monkeypatch.setenv("MENTIONWATCH_DB", str(tmp_path / "mentionwatch.db"))
+
+
 def _csv(tmp_path, body: str, name="posts.csv", header=HEADER):
     path = tmp_path / name
     path.write_text(header + body, encoding="utf-8")

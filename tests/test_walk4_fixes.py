@@ -88,3 +88,23 @@ def test_a_fixed_us_offset_is_refused_for_the_place(cli, tmp_path, zone, place):
 
 def test_a_place_without_daylight_saving_is_fine():
     assert parse_config(config_text("  timezone: America/Phoenix")).alerts.timezone == "America/Phoenix"
+
+
+def test_an_import_in_a_folder_without_a_watchlist_says_where_the_mentions_went(cli, tmp_path):
+    posts = tmp_path / "posts.csv"
+    posts.write_text("id,text,created_at\n1,acme is down,2026-03-05T14:02:00Z\n", encoding="utf-8")
+    first = cli("import", posts)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith(f"{posts}: 1 inserted")
+    assert first.stderr.splitlines() == [
+        f"Note: there is no mentionwatch.yaml in {tmp_path}, so the mentions went into a new database, "
+        "mentionwatch.db; to add them to your watchlist's, run the command in its folder or give --config"]
+    assert cli("import", posts).stderr == ""  # the database is there now: said once is enough
+
+
+def test_an_import_in_a_watchlists_folder_says_nothing_more(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text(STARTER, encoding="utf-8")
+    posts = tmp_path / "posts.csv"
+    posts.write_text("id,text,created_at\n1,acme is down,2026-03-05T14:02:00Z\n", encoding="utf-8")
+    result = cli("import", posts)
+    assert result.exit_code == 0 and result.stderr == "", result.output

@@ -22,6 +22,7 @@ from storage.timeutil import DATE_ORDERS
 REJECTED_ROWS_EXIT = 3
 MAX_SOURCE_CHARS = 100  # as storage accepts
 SHOWN_PROBLEMS = 20
+ALERT_STATUSES = ("open", "acknowledged", "resolved")  # as the alerts table allows them, in `stats`'s order
 
 
 @main.command()
@@ -87,6 +88,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         raise UserMistake(name_problem)
     source = _import_source(source)
     _check_import_watches(app, watches)
+    new_database_without_a_watchlist = _new_database_without_a_watchlist(app)
     options = _read_options(encoding, delimiter, date_order, keep_entities)
     columns = ColumnMap(id=id_col, text=text_col, created_at=time_col, author=author_col,
                         url=url_col, lang=lang_col, reach=reach_col,
@@ -116,12 +118,23 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     click.echo(f"{file}: {result.inserted} inserted, {result.present} already present, "
                f"{rejected} rejected" + forgotten
                + _newly_linked_text(app.db, links_before, result.inserted))
+    if new_database_without_a_watchlist:
+        click.echo(f"Note: there is no {app.config_path} in {Path.cwd()}, so the mentions went into a new "
+                   f"database, {app.db_path}; to add them to your watchlist's, run the command in its folder "
+                   "or give --config", err=True)
     if clashes[0]:
         click.echo(f"{file}: warning: {clashes[0]} row{'s' if clashes[0] > 1 else ''} had the id of a stored "
                    f"{source} mention with another text, and {'were' if clashes[0] > 1 else 'was'} not stored: "
                    "a file that numbers its rows as another one did needs its own --source", err=True)
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)
+
+
+def _new_database_without_a_watchlist(app: App) -> bool:
+    """Whether this import is about to create the default database in a folder without a watchlist:
+    most likely a command run in the wrong folder (the Downloads folder the CSV is in)."""
+    named = app.has_config_file or app.config_path_given or app.db_path_given
+    return not named and not Path(app.db_path).exists()
 
 
 def _counting_id_clashes(db, mentions, clashes: list[int], chunk_size: int = 1000):
@@ -331,7 +344,7 @@ def _found_line(count: int, limit: int, order: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @pass_app
 def stats(app: App, as_json: bool) -> None:
-    """Counts of stored mentions per source and watch, scores, alerts and crawl runs.
+    """Counts of stored mentions per source and watch, scores, alerts per status and crawl runs.
 
     Unscored mentions are those without a score from the configured sentiment model, as `score`
     and `status` count them.
@@ -348,7 +361,7 @@ def stats(app: App, as_json: bool) -> None:
         if figures[key]:
             click.echo(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in figures[key].items()))
     click.echo(_unscored_line(figures))
-    click.echo(f"Alerts: {figures['alerts_open']} open, {figures['alerts_total']} in all")
+    click.echo("Alerts: " + ", ".join(f"{count} {status}" for status, count in figures["alerts_by_status"].items()))
     click.echo(f"Crawl runs: {figures['crawl_runs']}")
 
 
@@ -389,8 +402,12 @@ def collect_stats(db, model_id: str | None) -> dict:
             [model_id]).fetchall()),
         "unscored": None if model_id is None else count_unscored(db, model_id),
         "unscored_model": model_id,
+        # alerts_open counts the alerts not resolved (acknowledged ones too), as it always has;
+        # alerts_by_status has each status apart, as `stats` prints them
         "alerts_open": one("SELECT count(*) FROM alerts WHERE status != 'resolved'"),
         "alerts_total": one("SELECT count(*) FROM alerts"),
+        "alerts_by_status": {status: 0 for status in ALERT_STATUSES} | pairs(
+            "SELECT status, count(*) FROM alerts GROUP BY status"),
         "crawl_runs": one("SELECT count(*) FROM crawl_runs"),
     }
 
