@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.db import BUSY_TIMEOUT_SECONDS
+from storage.db import BUSY_TIMEOUT_SECONDS, create_private_file
 
 
 @dataclass
@@ -40,6 +40,7 @@ def backup_database(source: Path, destination: Path, *, replace: bool = False) -
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
     partial.unlink(missing_ok=True)
     try:
+        create_private_file(partial)  # 0600 while it fills (VACUUM INTO accepts an empty file)
         _vacuum_into(source, partial)
         summary = _checked(partial)
         os.chmod(partial, os.stat(source).st_mode & 0o777)  # as private as the database itself

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -79,11 +80,16 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     """Open (creating if needed) a mentionwatch database and bring its schema up to date.
 
     The connection waits up to 30 s for a lock held by another process (the service and the
-    CLI may share one file), and WAL lets readers go on while a writer commits.
+    CLI may share one file), and WAL lets readers go on while a writer commits. A new database file
+    is created private to its owner (0600, see create_private_file); an existing one keeps its
+    permissions.
     """
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+    in_memory = str(path) == ":memory:"  # a throw-away database: no file, and no WAL to switch to
+    if not in_memory:
+        create_private_file(path)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     db = _Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
@@ -97,11 +103,34 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     except NewerSchemaError:
         db.close()
         raise
-    _enable_wal(db)
+    if not in_memory:  # SQLite keeps ':memory:' in journal mode 'memory': waiting for WAL never ends
+        _enable_wal(db)
     db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed batch
     if migrate:
         migrate_schema(db)
     return db
+
+
+def create_private_file(path: str | Path) -> bool:
+    """Create `path` as an empty file its owner alone may read and write (0600); True if created.
+
+    Done before SQLite opens a new database, which would otherwise create it readable by everyone
+    (0644 under the usual umask 022): the file holds collected posts, authors and alert notes.
+    SQLite gives the `-wal`, `-shm` and `-journal` files the database file's permissions, so they
+    follow. An empty file is a new, empty database to SQLite. A file that already exists (made
+    by another process a moment ago too: O_EXCL) is left exactly as it is, permissions included:
+    a team may have given its group access on purpose. Any other failure (a folder that cannot be
+    written) is left for SQLite to report in its own words, as before. Nothing is done on Windows,
+    where these permission bits mean nothing.
+    """
+    if os.name == "nt":
+        return False
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except OSError:
+        return False
+    os.close(descriptor)
+    return True
 
 
 def _enable_wal(db: Database) -> None:
