@@ -16,6 +16,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py level-prior   # the ratio's added count from the series' level (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py weekday       # the baseline scaled by the day of the week (7-13 min)
     .venv/bin/python scripts/experiments/nab_variants.py bars          # z and ratio bars at every volume (1-2 min)
+    .venv/bin/python scripts/experiments/nab_variants.py timezone      # days counted in US time (1 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -729,9 +731,41 @@ def _bars_label(job) -> str:
     return f"z {job[0]:g}, ratio {job[1]:g}"
 
 
+# --- timezone: "the same time of day" in US time, across the change to daylight saving ----------
+
+TIME_ZONES = (None, "America/New_York", "America/Los_Angeles")
+
+
+def _timezone_scores(job) -> dict[str, float]:
+    from zoneinfo import ZoneInfo
+
+    zone_name, z_bar, ratio_bar = job
+    scores = {}
+    for one in SERIES:
+        settings = cell_settings(Cell(3600.0, z_bar, ratio_bar), series_bucket_seconds(one.timestamps))
+        offsets = None
+        if zone_name:
+            zone = ZoneInfo(zone_name)
+            offsets = np.array([moment.replace(tzinfo=dt.timezone.utc).astimezone(zone).utcoffset().total_seconds()
+                                for moment in one.timestamps])
+        stats = bucket_stats(np.asarray(one.values, dtype=float), settings, utc_offsets=offsets)
+        scores[one.name] = _raw_score(one, alert_flags(len(one.values), find_incidents(stats, settings)))
+    return scores
+
+
+def timezone(data_dir: Path) -> None:
+    """The seasonal baseline with its days counted in US time (`alerts.timezone`): the series run
+    from February to April 2015, across the change of 8 March, and tweets follow American hours."""
+    jobs = [(zone, z, r) for zone in TIME_ZONES for z, r in ((5.0, 2.5), (5.0, 3.0), (4.0, 2.5))]
+    counts = _window_counts()
+    for job, scores in zip(jobs, _in_parallel(_timezone_scores, jobs, data_dir)):
+        print(f"{job[0] or 'UTC'}, z {job[1]:g}, ratio {job[2]:g}: {corpus_score(scores, counts):.1f}")
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
-            "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars}
+            "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
+            "timezone": timezone}
 
 
 def main() -> None:
