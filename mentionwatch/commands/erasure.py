@@ -55,16 +55,35 @@ def forget(app: App, mention_ids, author, url, source, before, allow_again, lift
     selection = _selection(app, mention_ids, author, url, source, before, remember)
     plan = plan_erasure(app.db, selection)
     _refuse_what_is_not_stored(app, plan, selection)
+    # an author none of whose posts is stored: a misspelt name, said so; kept out all the same
+    # (their later posts are not stored), refused where nothing would be kept out (--allow-again)
+    no_author = _no_author_text(app, plan, selection)
+    if no_author and not remember:
+        raise UserMistake(f"{no_author[:1].lower()}{no_author[1:]}; nothing was erased."
+                          + _close_authors_text(app.db, author))
     if not yes:
-        click.echo(_preview(plan, selection, remember))
+        if no_author:
+            no_author += "." + _close_authors_text(app.db, author)
+        click.echo(_preview(plan, selection, remember, no_author))
         return
     authors = [(source or ANY_SOURCE, author)] if (author and remember) else []
     done = erase(app.db, selection, what=_what(selection), actor=actor_or_login_name(actor),
                  remember_posts=remember, remember_authors=authors)
-    click.echo(f"Erased {_mentions(len(done.plan.mention_ids))}{_by_source(done.plan)}; "
-               f"erasure #{done.erasure_id}." + _alerts_text(done.plan))
-    if remember:
-        click.echo(_kept_out_text(selection))
+    author_only = not (selection.mention_ids or selection.url)
+    if no_author and author_only and done.plan.mention_ids:
+        no_author = None  # a post of theirs was stored since the check, and erased
+    if no_author and author_only:
+        where = f"on {selection.source}" if selection.source else "on any source"
+        click.echo(f"{no_author}.{_close_authors_text(app.db, author)}")
+        click.echo(f"Their posts {where} will be kept out of later crawls and imports "
+                   f"(erasure #{done.erasure_id}).")
+    else:
+        click.echo(f"Erased {_mentions(len(done.plan.mention_ids))}{_by_source(done.plan)}; "
+                   f"erasure #{done.erasure_id}." + _alerts_text(done.plan))
+        if no_author:  # beside ids or an address that were found; the close names still stored
+            click.echo(f"{no_author}.{_close_authors_text(app.db, author)}")
+        if remember:
+            click.echo(_kept_out_text(selection))
     if not done.file_clean:
         click.echo("Warning: another program (the service, a long export or report) is reading the "
                    "database: the erased text leaves the database file once it has finished (the "
@@ -138,6 +157,53 @@ def _refuse_what_is_not_stored(app: App, plan, selection) -> None:
         raise UserMistake(f"no stored mention at the address given with --url{where}; nothing was erased")
 
 
+def _no_author_text(app: App, plan, selection) -> str | None:
+    """For an --author that no stored mention is by: a sentence saying so, without its full stop;
+    None when the author has posts stored, or no --author was given."""
+    from mentionwatch.terminal import terminal_safe
+    from storage.erasure import Selection, plan_erasure
+
+    if not selection.author:
+        return None
+    if selection.mention_ids or selection.url:  # the plan holds what those found too
+        if plan_erasure(app.db, Selection(author=selection.author, source=selection.source)).mention_ids:
+            return None
+    elif plan.mention_ids:
+        return None
+    where = f" on {selection.source}" if selection.source else ""
+    return (f"No stored mention is by '{terminal_safe(selection.author.strip())}'{where} (check the "
+            "spelling: names are matched as stored, apart from case, width and a leading @)")
+
+
+def _close_authors_text(db, author: str) -> str:
+    """' Stored authors with a close name: a (reddit), b (mastodon).', or '' when none is close."""
+    from mentionwatch.terminal import terminal_safe
+
+    close = _close_authors(db, author)
+    if not close:
+        return ""
+    return " Stored authors with a close name: " + ", ".join(
+        f"{terminal_safe(name)} ({terminal_safe(source)})" for name, source in close) + "."
+
+
+def _close_authors(db, author: str, count: int = 3) -> list[tuple[str, str]]:
+    """Up to `count` (name, source) of stored authors whose names are close to `author`'s (on
+    any source: the name may be stored on another one than --source says)."""
+    import difflib
+
+    from storage.erasure import author_form
+
+    wanted = author_form(author) or ""
+    reach = max(2, len(wanted) // 3)
+    names: dict[str, tuple[str, str]] = {}  # compared form: (name as stored, its source)
+    for name, source in db.execute("SELECT DISTINCT author, source FROM mentions WHERE author IS NOT NULL "
+                                   "AND length(author) BETWEEN ? AND ?",
+                                   [len(wanted) - reach, len(wanted) + reach + 2]):
+        names.setdefault(author_form(name) or "", (name, source))
+    names.pop("", None)
+    return [names[form] for form in difflib.get_close_matches(wanted, list(names), n=count, cutoff=0.75)]
+
+
 def _what(selection) -> str:
     """How the erasure log describes it: never a name, an address or a text."""
     where = f"on {selection.source}" if selection.source else "on every source"
@@ -153,30 +219,33 @@ def _what(selection) -> str:
     return "mentionwatch forget: " + ", ".join(parts)
 
 
-def _preview(plan, selection, remember: bool) -> str:
+def _preview(plan, selection, remember: bool, no_author: str | None = None) -> str:
     if not plan.mention_ids:
-        lines = ["No stored mention matches."]
+        lines = [no_author or "No stored mention matches."]
         if remember and (selection.author or selection.before):
-            lines.append("With --yes: " + _kept_out_text(selection, "would be").lower().rstrip(".")
-                         + " all the same.")
+            # only the sentence's first letter goes lower case, never a date or a name in it
+            kept_out = _kept_out_text(selection, "would be", " all the same")
+            lines.append(f"With --yes: {kept_out[:1].lower()}{kept_out[1:]}")
         return "\n".join(lines)
     lines = [f"Would erase {_mentions(len(plan.mention_ids))}{_by_source(plan)}, with "
              f"{plan.scores} sentiment score{'s' if plan.scores != 1 else ''} and "
              f"{plan.triage_marks} triage mark{'s' if plan.triage_marks != 1 else ''}." + _alerts_text(plan, "would")]
+    if no_author:
+        lines.append(no_author)
     if remember:
         lines.append(_kept_out_text(selection, "would be"))
     lines.append("Nothing is erased yet: run the same command with --yes to erase.")
     return "\n".join(lines)
 
 
-def _kept_out_text(selection, verb: str = "are") -> str:
+def _kept_out_text(selection, verb: str = "are", also: str = "") -> str:
     if selection.before:
         return (f"Mentions created before {selection.before} {verb} kept out of later crawls and "
-                "imports (forget --lift-cutoff lets them in again).")
+                f"imports{also} (forget --lift-cutoff lets them in again).")
     if selection.author:
         where = f"on {selection.source}" if selection.source else "on any source"
-        return f"This author's posts {where} {verb} kept out of later crawls and imports."
-    return f"The erased posts {verb} kept out of later crawls and imports."
+        return f"This author's posts {where} {verb} kept out of later crawls and imports{also}."
+    return f"The erased posts {verb} kept out of later crawls and imports{also}."
 
 
 def _alerts_text(plan, mood: str = "") -> str:

@@ -89,6 +89,7 @@ def status(app: App, as_json: bool) -> None:
     if config is not None and app.has_config_file:
         _mark_sources_in_watchlist(report["sources"], config)
     report["notification_problems"] = _notification_problems(app, config, service)
+    _add_acknowledgements(app.db, report["open_alerts"])
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -143,6 +144,19 @@ def _notification_problems(app: App, config: Config | None, service: dict) -> li
     return target_problems(config)
 
 
+def _add_acknowledgements(db, alerts: list[dict]) -> None:
+    """When each acknowledged alert was first acknowledged, and its owner: the column, else (a
+    database that never filled it) the first 'acknowledged' entry of its timeline."""
+    if not alerts:
+        return
+    found = {alert_id: (acknowledged_at, owner) for alert_id, acknowledged_at, owner in db.execute(
+        "SELECT id, coalesce(acknowledged_at, (SELECT min(at) FROM alert_events e WHERE e.alert_id = a.id "
+        "AND e.kind = 'acknowledged')), owner FROM alerts a WHERE id IN (SELECT value FROM json_each(?))",
+        [json.dumps([alert["id"] for alert in alerts])])}
+    for alert in alerts:
+        alert["acknowledged_at"], alert["owner"] = found.get(alert["id"], (None, None))
+
+
 def _mark_sources_in_watchlist(sources: list[dict], config) -> None:
     """Crawl runs outlive the sources that made them: one removed from the watchlist (or disabled)
     is marked, so its old error is not taken for a live failure."""
@@ -193,12 +207,25 @@ def format_report(report: dict) -> str:
     lines += _undelivered_lines(report.get("undelivered_notifications", []), now)
     for problem in report.get("notification_problems", []):
         lines.append(f"Cannot send: {problem}")
-    lines.append(f"Open alerts: {len(alerts)}")
+    acknowledged = sum(alert["status"] == "acknowledged" for alert in alerts)
+    lines.append(f"Alerts: {len(alerts) - acknowledged} open, {acknowledged} acknowledged")
     for alert in alerts[:20]:
         where = f"{alert['watch']}/{alert['source']}" if alert["source"] else alert["watch"]
-        lines.append(f"  #{alert['id']} {where} {alert['severity']} {alert['status']} "
-                     f"since {alert['opened_at']} ({alert['rule']})")
+        lines.append(f"  #{alert['id']} {where} {alert['severity']} {_alert_state(alert)} ({alert['rule']})")
     return "\n".join(lines)
+
+
+def _alert_state(alert: dict) -> str:
+    """'open since <opened>', or for an acknowledged alert when that was and its owner (its opening
+    may be long before: replayed history)."""
+    if alert["status"] != "acknowledged":
+        return f"{alert['status']} since {alert['opened_at']}"
+    state = "acknowledged"
+    if alert.get("acknowledged_at"):
+        state += f" {alert['acknowledged_at']}"
+    if alert.get("owner"):
+        state += f", owner {alert['owner']}"
+    return f"{state}, opened {alert['opened_at']}"
 
 
 def _watchlist_lines(problem: str | None, service: dict) -> list[str]:
