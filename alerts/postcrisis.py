@@ -90,8 +90,21 @@ def summarise(figures: dict) -> str:
         shares += f", {share(figures['after_negative_share'])} {after_period(figures)}"
     verdict = {True: "back to baseline", False: "NOT back to baseline",
                None: "back to baseline: not known yet"}[figures["back_to_baseline"]]
+    if figures["back_to_baseline"] is None and after_complete(figures):
+        verdict = _why_it_cannot_be_told(figures)
     late = recorded_late(figures)
     return f"{', '.join(parts)}{late}; {shares}; {verdict}"
+
+
+def _why_it_cannot_be_told(figures: dict) -> str:
+    """The verdict once the hours after the resolution are over and still none can be given: waiting
+    longer will not change it (history replayed long after it happened has no mentions after a
+    resolution made today)."""
+    count = figures["after_mentions"]
+    if count < MIN_MENTIONS_AFTER:
+        return (f"back to baseline: cannot tell ({count} scored mention{'' if count == 1 else 's'} in the "
+                f"{AFTER_HOURS} h after the resolution; {MIN_MENTIONS_AFTER} needed)")
+    return "back to baseline: cannot tell (no scored mentions in the week before the alert)"
 
 
 def after_complete(figures: dict) -> bool:

@@ -89,6 +89,20 @@ def test_unknown_until_enough_mentions_after(history):
     assert figures["back_to_baseline"] is None
 
 
+def test_too_few_mentions_once_the_day_after_is_over_is_not_waited_for(history):
+    """History replayed long after it happened has nothing after a resolution made today: once the
+    24 hours are over, the verdict says it cannot tell, and why, instead of 'not known yet'."""
+    db = history
+    _posts(db, RESOLVED, 1, 2, 1, "after")
+    alert_id = _alert(db)
+    figures = evaluate_alert(db, alert_id, now=RESOLVED + dt.timedelta(days=30))
+    assert figures["back_to_baseline"] is None
+    assert figures["summary"].endswith("back to baseline: cannot tell (2 scored mentions in the 24 h after "
+                                       "the resolution; 5 needed)")
+    within_the_day = evaluate_alert(db, alert_id, now=RESOLVED + dt.timedelta(hours=3))
+    assert within_the_day["summary"].endswith("back to baseline: not known yet")
+
+
 def test_open_alert_has_no_resolution_figures(history):
     db = history
     figures = evaluate_alert(db, _alert(db, status="open", acknowledged=False))
