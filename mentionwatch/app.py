@@ -215,7 +215,10 @@ class MainGroup(click.Group):
                 click.echo(f"Error: the argument {shown!r} holds bytes that are not UTF-8 text "
                            "(check the terminal's encoding)", err=True)
                 ctx.exit(MISTAKE_EXIT)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # mentionwatch --bogus, mentionwatch --config (no file)
+            _one_line_usage_error(ctx, exc)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -250,11 +253,17 @@ class MainGroup(click.Group):
 
 def _one_line_usage_error(ctx: click.Context, exc: click.UsageError) -> None:
     """A wrong option value, a missing option or an unknown command as one line (click's own
-    message, then where the options are listed) instead of click's usage block."""
+    message, then where the help is) instead of click's usage block. A group given no command
+    (`mentionwatch alerts`) still shows its help: click signals that with a UsageError too."""
+    if isinstance(exc, NO_ARGS_IS_HELP):
+        raise exc
     command_path = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
-    message = " ".join(exc.format_message().split())
-    click.echo(f"Error: {message} ('{command_path} --help' lists the options)", err=True)
+    message = exc.format_message().replace("\n", " ")
+    click.echo(f"Error: {message} (see '{command_path} --help')", err=True)
     ctx.exit(MISTAKE_EXIT)
+
+
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click 8.2 and later
 
 
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})

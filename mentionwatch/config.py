@@ -8,6 +8,7 @@ notification's URL through `url_env` / `url_file`. `load_config` turns every pro
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import os
 import re
@@ -180,7 +181,12 @@ _LANGUAGE_BY_ALIAS = {alias: code for code, aliases in _LANGUAGE_ALIASES.items()
 _LANGUAGE_BY_NAME = {name.casefold(): code for code, name in ISO_639_1.items()}
 _TAG_PARTS = re.compile(r"([^-_]*)(?:([-_])(.*))?", re.DOTALL)  # 'en', '-', 'GB'
 # after the language, besides a country: a script (Hans), a UN region (419) or a variant (1901)
-_SCRIPT_REGION_OR_VARIANT = re.compile(r"[A-Za-z]{4}|[0-9]{3}|[0-9][A-Za-z0-9]{3}")
+_SCRIPT_REGION_OR_VARIANT = re.compile(r"[A-Za-z]{4}|[0-9]{3}|[0-9][A-Za-z0-9]{3}|[A-Za-z0-9]{5,8}")
+# languages with only a three-letter code (fil, yue, haw, ckb), as sources tag posts with them
+_ONLY_THREE_LETTERS = re.compile(r"(?!(?:" + "|".join(
+    alias for alias in _LANGUAGE_BY_ALIAS if len(alias) == 3) + r")$)[a-z]{3}")
+# the codes ISO 639-1 replaced, which Google and Java still write: Hebrew, Indonesian, Yiddish
+_LEGACY_CODES = {"iw": "he", "in": "id", "ji": "yi"}
 _LANGUAGE_EXAMPLES = "use a two-letter ISO 639-1 code such as en, de, zh (or en-GB, pt_BR)"
 
 
@@ -200,13 +206,14 @@ def language_problem(tag: str, *, aliases: bool) -> str | None:
     code = primary.lower()
     if aliases:
         code = _LANGUAGE_BY_ALIAS.get(code, code)
-    bad_subtag = _bad_subtag(rest)
-    if code not in ISO_639_1:
+    bad_subtag = _bad_subtag(rest) if separator else None
+    real_all_the_same = code in _LEGACY_CODES or _ONLY_THREE_LETTERS.fullmatch(code)  # iw, fil, yue
+    if code not in ISO_639_1 and not real_all_the_same:
         closest = _closest_language(primary)
-        if closest and separator and not bad_subtag:
+        if closest and separator and bad_subtag is None:
             closest += separator + rest
         return _not_a_language(tag, closest)
-    if bad_subtag:
+    if bad_subtag is not None:
         region = _REGION_MISTAKES.get(bad_subtag.upper())
         suggestion = primary + separator + region if region and rest == bad_subtag else primary
         return _not_a_language(tag, suggestion, f"{bad_subtag!r} is not a country, region or script")
@@ -217,7 +224,9 @@ def _bad_subtag(rest: str) -> str | None:
     """The first part after the language that is neither a script (Hans), a country (GB), a UN region
     (419) nor a numbered variant (1901): 'XX' in en-XX. (Other parts of a BCP 47 tag say nothing
     a watchlist needs.)"""
-    for subtag in re.split(r"[-_]", rest) if rest else []:
+    for subtag in re.split(r"[-_]", rest):
+        if subtag.lower() == "x":  # private use: whatever follows is the writer's own
+            return None
         if subtag.upper() not in _COUNTRIES and not _SCRIPT_REGION_OR_VARIANT.fullmatch(subtag):
             return subtag
     return None
@@ -435,6 +444,11 @@ TIME_ZONE_EXAMPLES = "a time zone name such as Europe/Paris, America/New_York or
 # setting is for (EST all year is not New York's time from March to November)
 _NO_DAYLIGHT_SAVING = {"EST": ("UTC-5", "America/New_York", "America/Panama"),
                        "MST": ("UTC-7", "America/Denver", "America/Phoenix")}
+# abbreviations people write for a time zone, and the place to write instead
+_ZONE_ABBREVIATIONS = {"EDT": "America/New_York", "CST": "America/Chicago", "CDT": "America/Chicago",
+                       "MDT": "America/Denver", "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
+                       "BST": "Europe/London", "CEST": "Europe/Paris", "IST": "Asia/Kolkata",
+                       "JST": "Asia/Tokyo", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney"}
 
 
 def _time_zone(value: object) -> str:
@@ -442,19 +456,31 @@ def _time_zone(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected {TIME_ZONE_EXAMPLES}")
     name = value.strip()
+    if name.upper() in ("UTC", "Z"):
+        return "UTC"
     if name.upper() in _NO_DAYLIGHT_SAVING:
         offset, moving, fixed = _NO_DAYLIGHT_SAVING[name.upper()]
         raise ValueError(f"{name!r} is {offset} all year, without daylight saving: write a place, "
                          f"e.g. {moving} (or {fixed} for {offset} all year)")
-    try:
-        zoneinfo.ZoneInfo(name)
+    zones = _time_zones()  # not ZoneInfo(name): 'Europe' is a folder of the database, not a zone
+    if name in zones:
         return name
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # ValueError: a path such as ../x or /etc
-        pass
-    known = {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
-    close = known.get(name.casefold()) or next(iter(difflib.get_close_matches(name, sorted(known.values()), n=1)), None)
-    hint = f" (did you mean {close!r}?)" if close else f": use {TIME_ZONE_EXAMPLES}"
-    raise ValueError(f"{name!r} is not a time zone{hint}")
+    raise ValueError(f"{name!r} is not a time zone{_time_zone_hint(name, zones)}")
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())  # a walk through the zone database: once
+
+
+def _time_zone_hint(name: str, zones: frozenset[str]) -> str:
+    """' (did you mean ...?)' for a misspelt zone or a common abbreviation, else examples. A short
+    name is an abbreviation, not a misspelling: its closest spelling (PST -> MST) would mislead."""
+    known = {zone.casefold(): zone for zone in zones if zone.upper() not in _NO_DAYLIGHT_SAVING}
+    close = known.get(name.casefold()) or _ZONE_ABBREVIATIONS.get(name.upper())
+    if close is None and len(name) > 4:
+        close = next(iter(difflib.get_close_matches(name, sorted(known.values()), n=1)), None)
+    return f" (did you mean {close!r}?)" if close else f": use {TIME_ZONE_EXAMPLES}"
 
 
 TimeZone = Annotated[str, BeforeValidator(_time_zone)]
@@ -590,7 +616,7 @@ _TOKEN_SCHEMES = frozenset("""
     mastodon mastodons toot toots matrix matrixs misskey misskeys mmost mmosts msgbird msteams notica
     notifiarr notifico o365 azure onesignal opsgenie pagerduty pagertree pbul pjet pjets popcorn
     pover prowl psafer psafers push pushdeer pushdeers pushed pushme pushy reddit resend revolt
-    rocket rockets ryver schan sendgrid seven ses signal signals signl4 sinch slack smseagle
+    rocket rockets ryver schan sendgrid seven ses signl4 sinch slack smseagle
     smseagles smsmgr sns sparkpost spush splunk victorops strmlabs synology synologys tgram telegram
     threema twilio twist twitter tweet vonage nexmo voipms webex wxteams wecombot whatsapp
     workflow workflows wxpusher zulip
@@ -627,7 +653,8 @@ def _token_in_url(url: str) -> str | None:
     except ValueError:  # e.g. an unclosed IPv6 bracket: apprise reports it when sending
         return None
     for what, host_pattern, path_start in _SECRET_WEBHOOKS:
-        if re.fullmatch(host_pattern, host) and re.match(path_start, parts.path):
+        # the token is the path's last part: left empty, it comes from ${ENV_VAR}, not the file
+        if re.fullmatch(host_pattern, host) and re.match(path_start, parts.path) and parts.path.split("/")[-1]:
             return f"a {what} address carries its token"
     secret = next((name for name, value in urllib.parse.parse_qsl(parts.query) if is_secret_parameter(name)), None)
     return f"its {secret}= parameter is a secret" if secret else None

@@ -105,10 +105,10 @@ def redact_data(value):
 
 
 def is_secret_parameter(name: str) -> bool:
-    """`key`, `api_key`, `apiKey`, `access_token`, `X-Amz-Signature`, `auth` ... but not `keyword`."""
+    """`key`, `api_key`, `apiKey`, `access_token`, `X-Amz-Signature`, `auth` ... but not `keyword`
+    or `author`."""
     words = [word for word in re.split(r"[^a-z0-9]+", urllib.parse.unquote(name).lower()) if word]
-    return any(word in _SECRET_PARAMETER_WORDS or word.endswith(_SECRET_PARAMETER_ENDINGS)
-               or word.startswith("auth") for word in words)
+    return any(word in _SECRET_PARAMETER_WORDS or word.endswith(_SECRET_PARAMETER_ENDINGS) for word in words)
 
 
 def _redact_parameter(match: re.Match) -> str:

@@ -59,7 +59,7 @@ USE_ISO = "use a two-letter ISO 639-1 code such as en, de, zh (or en-GB, pt_BR)"
 @pytest.mark.parametrize("code, expected", [
     ("xx", f"'xx' is not a language code: {USE_ISO}"),
     ("qq", f"'qq' is not a language code: {USE_ISO}"),
-    ("xyz", f"'xyz' is not a language code: {USE_ISO}"),
+    ("abcd", f"'abcd' is not a language code: {USE_ISO}"),  # three letters may be a real ISO 639-3 code (fil)
     ("en-XX", "'en-XX' is not a language code: 'XX' is not a country, region or script (did you mean 'en'?)"),
     ("en-UK", "'en-UK' is not a language code: 'UK' is not a country, region or script (did you mean 'en-GB'?)"),
     ("de_ZZ", "'de_ZZ' is not a language code: 'ZZ' is not a country, region or script (did you mean 'de'?)"),

@@ -41,7 +41,7 @@ def test_a_usage_error_is_one_line_naming_the_help(cli, tmp_path, args, says, co
     line = _only_error(cli(*args))
     # the test runner calls the program 'main'; a shell, 'mentionwatch'
     shown = command.replace("mentionwatch", "main", 1)
-    assert line.startswith(f"Error: {says}") and line.endswith(f"('{shown} --help' lists the options)"), line
+    assert line.startswith(f"Error: {says}") and line.endswith(f"(see '{shown} --help')"), line
 
 
 def test_the_help_itself_still_shows_the_usage(cli):
@@ -108,3 +108,54 @@ def test_an_import_in_a_watchlists_folder_says_nothing_more(cli, tmp_path):
     posts.write_text("id,text,created_at\n1,acme is down,2026-03-05T14:02:00Z\n", encoding="utf-8")
     result = cli("import", posts)
     assert result.exit_code == 0 and result.stderr == "", result.output
+
+
+def test_a_group_without_its_command_still_shows_its_help(cli):
+    result = cli("alerts")
+    assert "Usage: main alerts [OPTIONS] COMMAND" in result.output and "Commands:" in result.output
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--bogus"], "No such option '--bogus'"),
+    (["--config"], "Option '--config' requires an argument."),
+    (["nosuchcommand"], "No such command 'nosuchcommand'."),
+])
+def test_a_usage_error_before_the_command_is_one_line_too(cli, args, says):
+    line = _only_error(cli(*args))
+    assert line.startswith(f"Error: {says}") and line.endswith("(see 'main --help')"), line
+
+
+@pytest.mark.parametrize("zone, says", [
+    ("Pacific", "'Pacific' is not a time zone"),  # a folder of the zone database
+    ("Europe", "'Europe' is not a time zone"),
+    ("PST", "'PST' is not a time zone (did you mean 'America/Los_Angeles'?)"),
+    ("CEST", "'CEST' is not a time zone (did you mean 'Europe/Paris'?)"),
+    ("x" * 300, "is not a time zone"),
+])
+def test_a_zone_folder_or_an_abbreviation_is_one_line_with_the_place(cli, tmp_path, zone, says):
+    line = _error_for(cli, tmp_path, config_text(f"  timezone: {zone}"))
+    assert "alerts.timezone" in line and says in line and "MST" not in line, line
+
+
+@pytest.mark.parametrize("written", ["utc", "UTC", "Z"])
+def test_utc_may_be_written_as_people_write_it(written):
+    assert parse_config(config_text(f"  timezone: {written}")).alerts.timezone == "UTC"
+
+
+@pytest.mark.parametrize("language", ["fil", "yue", "haw", "ckb", "ca-ES-valencia", "sl-rozaj", "en-x-custom"])
+def test_languages_with_only_a_three_letter_code_or_a_variant_are_real(language):
+    languages = parse_config(config_text().replace("{any: [acme]}", f"{{any: [acme], languages: [{language}]}}")
+                             ).watches[0].query.languages
+    assert languages == [language.split("-")[0]]
+
+
+@pytest.mark.parametrize("url", [
+    "https://hooks.slack.com/services/T0123/B0456/${MW_TEST_HOOK_TOKEN}",  # the token from the environment
+    "https://discord.com/api/webhooks/123456/${MW_TEST_HOOK_TOKEN}",
+    "signal://localhost:8080/+12345678901/+12345678902",  # a self-hosted signal-cli: no token
+    "json://localhost/hook?author=me",  # author is no auth parameter
+])
+def test_urls_without_a_token_in_the_file_are_accepted(monkeypatch, url):
+    monkeypatch.setenv("MW_TEST_HOOK_TOKEN", "abcdefghijklmnop")
+    config = parse_config(STARTER.replace("json://127.0.0.1:9/x", url))
+    assert config.notifications[0].url.startswith(url.split("$")[0])
