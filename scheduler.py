@@ -563,6 +563,10 @@ class Service:
                 new_config = load_config(self.config_path)
             except ConfigError as exc:
                 return self._reject(reason, str(exc))
+            except Exception as exc:  # a bug in a check: the old jobs go on, and `status` says why
+                log.error("reading the watchlist failed with an unexpected %s", type(exc).__name__, exc_info=True,
+                          extra={"fields": {"event": "reload_failed"}})
+                return self._reject(reason, f"{self.config_path}: could not be read ({type(exc).__name__}: {exc})")
             old_config = self.config
             if _model_key(new_config) != _model_key(old_config):
                 try:  # loaded now, so that a model that cannot be used never replaces one that works

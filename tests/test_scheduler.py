@@ -740,3 +740,25 @@ def test_a_service_inside_another_program_never_ends_that_program(tmp_path):
         assert service.finish() == 0  # returned: the test process is still here
     finally:
         release.set()
+
+
+def test_an_unexpected_error_reading_the_watchlist_is_a_rejection_status_shows(tmp_path, monkeypatch, caplog, cli):
+    """A bug in a watchlist check must not end a reload silently: the old jobs go on, and the
+    problem is recorded for `status` like any rejected change."""
+    import scheduler
+
+    with HackerNewsServer([]) as hn:
+        service = _service(tmp_path, _hn_source(hn.url))
+        _stand_in_bodies(service, [])
+        service.start()
+        try:
+            def broken_check(_path):
+                raise RuntimeError("a check went wrong")
+            monkeypatch.setattr(scheduler, "load_config", broken_check)
+            assert service.reload("test") is False
+        finally:
+            service.stop("test over")
+            assert service.finish() == 0
+    assert any("unexpected RuntimeError" in record.getMessage() for record in caplog.records)
+    report = json.loads(cli("--config", tmp_path / "watch.yaml", "status", "--json").output)
+    assert report["service"]["watchlist_problem"].endswith("could not be read (RuntimeError: a check went wrong)")
