@@ -162,3 +162,15 @@ def test_bars_flags_are_the_products_alerts_at_each_pair_of_bars():
             assert np.array_equal(flags_at(z_bar, ratio_bar), expected), (z_bar, ratio_bar)
             alerts_seen.add(int(expected.sum()))
     assert len(alerts_seen) > 1  # the bursts tell the pairs apart
+
+
+def test_short_window_labelled_points_are_5_minute_peaks_amazon_1_april_among_them(shared_data, capsys):
+    """The `short-window` experiment's premise: each labelled point, seen in a 5-minute window, and
+    Amazon's 1 April point (the window the 1-hour setting misses) a 4.5x peak."""
+    variants = _nab_variants()
+    variants._load(shared_data)
+    variants._print_labelled_points(shared_data)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 17  # every labelled point of the five series, none lost to a time mismatch
+    amazon = next(line for line in lines if "AMZN" in line and "04-01 21:57" in line)
+    assert "282 in 5 min" in amazon and "ratio 4.5" in amazon

@@ -17,6 +17,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py weekday       # the baseline scaled by the day of the week (7-13 min)
     .venv/bin/python scripts/experiments/nab_variants.py bars          # z and ratio bars at every volume (1-2 min)
     .venv/bin/python scripts/experiments/nab_variants.py timezone      # days counted in US time (1 min)
+    .venv/bin/python scripts/experiments/nab_variants.py short-window  # 5- and 10-minute windows, alone or added (3 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -41,6 +43,7 @@ from alerts.detector import (BucketStats, DetectorSettings, alert_flags, bucket_
                              windowed_counts)
 from alerts.nab import labelled_series, series_bucket_seconds, score_file  # noqa: E402
 from alerts.nab_grid import Cell, cell_settings, corpus_score, grid_cells, leave_one_out  # noqa: E402
+from alerts.nab_grid import kept_cell as product_cell  # noqa: E402
 
 SERIES = []  # the labelled series, loaded once per process (see _load)
 
@@ -762,10 +765,54 @@ def timezone(data_dir: Path) -> None:
         print(f"{job[0] or 'UTC'}, z {job[1]:g}, ratio {job[2]:g}: {corpus_score(scores, counts):.1f}")
 
 
+# --- short-window: NAB's labels sit on 5-minute peaks; a 5- or 10-minute window, alone or added ---
+
+SHORT_CELLS = [Cell(seconds, z, r) for seconds in (300.0, 600.0) for z in (10.0, 12.0, 15.0, 20.0)
+               for r in (3.0, 4.0, 6.0)]
+
+
+def _labelled_points(data_dir: Path) -> dict[str, list[dt.datetime]]:
+    raw = json.loads((data_dir / "nab" / "labels" / "realTweets_labels.json").read_text(encoding="utf-8"))
+    return {key.split("/")[-1]: [dt.datetime.fromisoformat(text) for text in points] for key, points in raw.items()}
+
+
+def _print_labelled_points(data_dir: Path) -> None:
+    """How each labelled point looks in a 5-minute window: its count, baseline, z and ratio."""
+    points = _labelled_points(data_dir)
+    for one in SERIES:
+        settings = cell_settings(Cell(300.0, 5.0, 2.5), series_bucket_seconds(one.timestamps))
+        stats = bucket_stats(np.asarray(one.values, dtype=float), settings)
+        where = {moment: index for index, moment in enumerate(one.timestamps)}
+        for moment in points.get(one.name, []):
+            at = where[moment]
+            print(f"  {one.name} {moment:%m-%d %H:%M}: {stats.observed[at]:.0f} in 5 min, expected "
+                  f"{stats.expected[at]:.0f}, z {stats.z[at]:.1f}, ratio {stats.ratio[at]:.1f}")
+
+
+def short_window(data_dir: Path) -> None:
+    """NAB's labelled points are 5-minute peaks (Amazon's 1 April window is one: 282 tweets in 5
+    minutes where 62 are expected, diluted to 1.5x in an hour). Score 5- and 10-minute windows with
+    high bars, alone and added to the product's 1-hour setting (an alert from either)."""
+    print("the labelled points, seen in a 5-minute window:")
+    _print_labelled_points(data_dir)
+    product = product_cell()
+    singles = [(cell,) for cell in SHORT_CELLS]
+    pairs = [(product, cell) for cell in SHORT_CELLS]
+    results = _combination_scores([(product,)] + singles + pairs, data_dir)
+    counts = _window_counts()
+    names = sorted(counts)
+    print("raw per series: " + " ".join(name.split("_")[-1].removesuffix(".csv") for name in names))
+    for combo in [(product,)] + singles + pairs:
+        print(f"  {corpus_score(results[combo], counts):5.1f}  {_label(combo)}   "
+              + " ".join(f"{results[combo][name]:.2f}" for name in names))
+    for name, pool in (("short windows alone", singles), ("the product's setting plus a short window", pairs)):
+        _print_leave_one_out(name, {combo: results[combo] for combo in pool}, _label)
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
             "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
-            "timezone": timezone}
+            "timezone": timezone, "short-window": short_window}
 
 
 def main() -> None:
