@@ -24,13 +24,15 @@ MIN_MENTIONS_AFTER = 5
 LATE_RECORDING = dt.timedelta(hours=1)  # recorded more than this after opening: found late, or by a replay
 
 
-def evaluate_alert(db, alert_id: int, model_id: str | None = None, now: dt.datetime | None = None) -> dict:
+def evaluate_alert(db, alert_id: int, model_id: str | None = None, now: dt.datetime | None = None,
+                   sentiment_cfg=None) -> dict:
     """Figures for one alert as of `now` (default: the clock; KeyError when there is no such alert);
     times in seconds. Until AFTER_HOURS have passed since the resolution, the "after" figures cover
-    the time so far, and whether it is back to baseline is not known yet."""
+    the time so far, and whether it is back to baseline is not known yet. `sentiment_cfg` (the
+    watchlist's) names the model read for an old alert whose model is not known otherwise."""
     now = now or dt.datetime.now(dt.timezone.utc)
     alert = _alert_row(db, alert_id)
-    model_id = model_id or alert.get("model_id") or _model_for_alert(db, alert_id)
+    model_id = model_id or alert.get("model_id") or _model_for_alert(db, alert_id, sentiment_cfg)
     opened = clock_start(db, alert)
     acknowledged_at = _acknowledged_at(db, alert)
     resolved_at = alert["resolved_at"] or (
@@ -173,14 +175,15 @@ def _event_time(db, alert_id: int, kind: str) -> str | None:
     return row[0] if row else None
 
 
-def _model_for_alert(db, alert_id: int) -> str | None:
+def _model_for_alert(db, alert_id: int, sentiment_cfg=None) -> str | None:
     """For an alert stored before alerts kept their model: the model that scored most of its
-    mentions (else the most used model, as `choose_model_id` picks it)."""
+    mentions (else the configured model when it has scores, or the most used one, as
+    `choose_model_id` picks it)."""
     row = db.execute(
         "SELECT s.model_id FROM alert_mentions am JOIN scores s ON s.mention_id = am.mention_id "
         "WHERE am.alert_id = ? GROUP BY s.model_id ORDER BY count(*) DESC LIMIT 1",
         [alert_id]).fetchone()
-    return row[0] if row else choose_model_id(db)  # the model export and report would read
+    return row[0] if row else choose_model_id(db, sentiment_cfg)  # what export and report read
 
 
 def _negative_share(db, alert: dict, model_id: str | None, start: dt.datetime,

@@ -251,6 +251,9 @@ class MainGroup(click.Group):
             ctx.exit(1)
 
 
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click 8.2 and later
+
+
 def _one_line_usage_error(ctx: click.Context, exc: click.UsageError) -> None:
     """A wrong option value, a missing option or an unknown command as one line (click's own
     message, then where the help is) instead of click's usage block. A group given no command
@@ -261,9 +264,6 @@ def _one_line_usage_error(ctx: click.Context, exc: click.UsageError) -> None:
     message = exc.format_message().replace("\n", " ")
     click.echo(f"Error: {message} (see '{command_path} --help')", err=True)
     ctx.exit(MISTAKE_EXIT)
-
-
-NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click 8.2 and later
 
 
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -42,6 +42,9 @@ SNIFFED_BYTES = 65_536  # how much of the file tells its kind and encoding
 # 5.70306E+17: what Excel shows (and saves as CSV) for a long number such as a tweet id
 _EXCEL_SHORTENED = re.compile(r"\d[.,]\d+[eE]\+?\d+|\d[eE]\+\d+")  # 5.70306E+17, 5.7e17, 5E+17 (not '1e3')
 _EXACT_FLOAT_INTEGERS = 2**53  # a float id beyond this has lost digits
+# a number where a time belongs: scientific notation (5.70306E+17), or an integer of 12 digits and
+# more (read as Unix milliseconds, so refused only past year 9999: an id, most likely)
+_NUMBER_NOT_TIME = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+|[+-]?\d{12,}")
 # 12,300 / 12 300 / 12'300 / 12.300 (a reach counts people: 12.300 is no fraction of one)
 _THOUSANDS = re.compile(r"\d{1,3}(?:([,.\u00a0 '])\d{3})(?:\1\d{3})*")
 _SHORT_COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmMbB])")  # 1.2K followers, 1,5M
@@ -554,7 +557,19 @@ def _created_at(value: object, column: str, date_order: str | None) -> str:
     try:
         return parse_file_timestamp(value, date_order)
     except ValueError as exc:
-        raise ValueError(f"{column}: {exc}") from None
+        raise ValueError(f"{column}: {_number_not_time(value) or exc}") from None
+
+
+def _number_not_time(value: object) -> str | None:
+    """The reason for a number in the time column (what Excel makes of a tweet id pasted there);
+    None for any other value."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value).strip()
+    if not _NUMBER_NOT_TIME.fullmatch(text):
+        return None
+    return (f"{text[:40]} looks like a number, not a date "
+            "(did a spreadsheet program rewrite this column?)")
 
 
 def _optional(value: object, column: str, notes: ImportNotes, line: int) -> str | None:

@@ -1,8 +1,8 @@
 """Timestamps: every time stored by mentionwatch is UTC ISO-8601 text, `YYYY-MM-DDTHH:MM:SSZ`.
 
 One fixed-width format means text order is time order, so SQL can compare and bucket times directly.
-`parse_timestamp` reads what collectors meet; `parse_file_timestamp` reads a file's column for
-`mentionwatch import`, where it refuses to guess: an unknown zone name or a slash date that reads
+`parse_timestamp` reads what collectors meet; `parse_given_time` what is typed on the command line;
+`parse_file_timestamp` reads a file's column for `mentionwatch import`, where it refuses to guess: an unknown zone name or a slash date that reads
 both day-first and month-first is an error, not a time that may be hours or months off.
 """
 from __future__ import annotations
@@ -86,6 +86,17 @@ def parse_file_timestamp(value: object, date_order: str | None = None) -> str:
     `date_order` ('dmy' or 'mdy') unless only one order makes a date, and a number that
     looks like an Excel date (46086.58) is refused with a hint. No zone means UTC."""
     return _parse(value, strict=True, date_order=date_order)
+
+
+def parse_given_time(value: object) -> str:
+    """A time typed on the command line (--since, --before, --at): read as parse_timestamp reads
+    it, except that a numeric date is never guessed: 25/03/2026 is read (one order alone makes a
+    date), 03/05/2026 is refused, as `import` refuses it without --date-order."""
+    text = str(value).strip()
+    numeric = _NUMERIC_DATE.fullmatch(text)
+    if numeric is None:
+        return parse_timestamp(value)
+    return to_iso(_numeric_date(numeric, None, text, ambiguous_hint="write the date as YYYY-MM-DD"))
 
 
 def _parse(value: object, strict: bool, date_order: str | None) -> str:
@@ -211,7 +222,8 @@ def _zone_name_as_offset(text: str, strict: bool) -> str:
     return f"{text[:match.start()]}{ZONE_OFFSETS[name]}{text[match.end():]}"
 
 
-def _numeric_date(match: re.Match, date_order: str | None, text: str) -> dt.datetime:
+def _numeric_date(match: re.Match, date_order: str | None, text: str,
+                  ambiguous_hint: str = "give --date-order dmy or mdy") -> dt.datetime:
     """03/05/2026 14:02, 3/5/26 2:02 PM: day and month in `date_order`; with none given, only a
     date that one order alone can read (25/03/2026). Dots are always day first (05.03.2026)."""
     first, separator, second, year, hour, minute, second_, half = match.groups()
@@ -220,7 +232,7 @@ def _numeric_date(match: re.Match, date_order: str | None, text: str) -> dt.date
     orders = [date_order] if date_order else [
         order for order in DATE_ORDERS if _valid_day_month(first, second, order)]
     if len(orders) > 1:
-        raise ValueError(f"{text[:40]!r} may be day/month or month/day: give --date-order dmy or mdy")
+        raise ValueError(f"{text[:40]!r} may be day/month or month/day: {ambiguous_hint}")
     order = orders[0] if orders else date_order or "dmy"
     day, month = (first, second) if order == "dmy" else (second, first)
     hours = _hour_of_day(int(hour or 0), half, text)

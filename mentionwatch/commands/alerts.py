@@ -21,12 +21,11 @@ def _moment(value: str | None, option: str):
     """A user-given time as stored text, or a one-line error."""
     if value is None:
         return None
-    from storage.timeutil import parse_timestamp
-
     from storage.mentions import EARLIEST_CREATED_AT
+    from storage.timeutil import parse_given_time
 
     try:
-        moment = parse_timestamp(value)
+        moment = parse_given_time(value)
     except ValueError as exc:
         raise UserMistake(f"Invalid value for {option}: {exc} (use e.g. 2024-05-01 or 2024-05-01T14:00:00Z)") from None
     if moment < EARLIEST_CREATED_AT:  # a year (2015) or 20150220 read as Unix seconds in 1970
@@ -309,7 +308,7 @@ def show_alert(app: App, alert_id: int) -> None:
         for target, state, status, attempts, error in notes:
             _say(f"  {target} {state} {status} ({attempts} attempt(s))" + (f": {error}" if error else ""))
     if alert["status"] == "resolved":
-        _print_postcrisis(db, alert_id)
+        _print_postcrisis(db, alert_id, _sentiment_settings(app))
 
 
 def _say(line: str) -> None:
@@ -318,11 +317,22 @@ def _say(line: str) -> None:
     click.echo(terminal_safe(line))
 
 
-def _print_postcrisis(db, alert_id: int) -> None:
+def _sentiment_settings(app: App):
+    """The watchlist's sentiment settings; None when the watchlist cannot be read (showing an
+    alert does not need it)."""
+    from mentionwatch.config import ConfigError
+
+    try:
+        return app.config.sentiment
+    except ConfigError:
+        return None
+
+
+def _print_postcrisis(db, alert_id: int, sentiment_cfg=None) -> None:
     """The triage area's post-crisis evaluation of a resolved alert."""
     from alerts.postcrisis import BASELINE_DAYS, after_period, evaluate_alert
 
-    figures = evaluate_alert(db, alert_id)
+    figures = evaluate_alert(db, alert_id, sentiment_cfg=sentiment_cfg)
     _say("Post-crisis evaluation:")
     _say(f"  {figures['summary']}")
     _say(f"  mentions counted: {figures['baseline_mentions']} in the {BASELINE_DAYS} days before, "

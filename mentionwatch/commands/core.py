@@ -294,7 +294,7 @@ def search(app: App, query: str, watches: tuple[str, ...], since: str | None, or
     except FilterError as exc:  # an empty query is a mistake, not a database error
         raise UserMistake(str(exc)) from None
     for row in rows:
-        click.echo(json_line(row) if as_json else _search_line(row))
+        click.echo(json_line(_search_json(row)) if as_json else _search_line(row))
     if not as_json:
         click.echo(_found_line(len(rows), limit, order), err=True)
     hint = None if rows else (lowercase_operator_hint(query) or _older_than_since_hint(app.db, filters.since))
@@ -310,6 +310,11 @@ def _older_than_since_hint(db, since: str | None) -> str | None:
     if newest is None or newest >= since:
         return None
     return f"hint: the newest stored mention is from {newest}, before --since {since}"
+
+
+def _search_json(row: dict) -> dict:
+    """A found mention for --json: `mention_id` too, the name export gives the id (`id` stays)."""
+    return {"id": row["id"], "mention_id": row["id"], **row}
 
 
 def _search_line(row: dict) -> str:

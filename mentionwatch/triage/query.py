@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from mentionwatch.triage import fulltext, query_syntax
 from storage.mentions import EARLIEST_CREATED_AT
-from storage.timeutil import from_iso, parse_timestamp, to_iso
+from storage.timeutil import from_iso, parse_given_time, to_iso
 
 TRIAGE_STATES = ("flagged", "handled", "ignored")
 _RELATIVE_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")
@@ -71,7 +71,7 @@ def parse_time_limit(text: str | None, now: dt.datetime | None = None) -> str | 
             raise FilterError(f"{text.strip()[:40]!r} reaches back before year 1 (use a date such as "
                               "2015-02-20, or a shorter span such as 30d)") from None
     try:
-        stored = parse_timestamp(text)
+        stored = parse_given_time(text)
     except (ValueError, OverflowError) as exc:
         raise FilterError(f"{text!r} is not a time: {exc} (use e.g. 2015-02-20, "
                           "2015-02-20T08:00:00Z or 7d)") from None

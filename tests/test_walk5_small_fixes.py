@@ -1,0 +1,146 @@
+"""Small fixes from the fifth walkthrough: `search --json` names the id as export does, a number in
+an imported file's time column says what it probably is, and the post-crisis evaluation of an old
+alert reads the configured sentiment model, and a date typed on the command line is never read
+day-first by guess."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alerts.postcrisis import evaluate_alert
+from mentionwatch.config import SentimentConfig
+from storage import Mention, open_db, save_mentions
+
+CONFIGURED = SentimentConfig(model="org/configured-model")
+CONFIGURED_ID = "hf:org/configured-model"  # sentiment.scorer.model_id_for(CONFIGURED)
+TIME = "2024-05-01T08:00:00Z"
+
+
+# ---------------------------------------------------------------- search --json
+
+
+def test_search_json_names_the_id_mention_id_as_export_does(cli, tmp_path):
+    path = tmp_path / "m.db"
+    db = open_db(path)
+    save_mentions(db, [Mention("forum", f"p{n}", f"acme post {n}", TIME, watches=("acme",))
+                       for n in range(2)])
+    db.close()
+    result = cli("--db", path, "search", "acme", "--json")
+    assert result.exit_code == 0, result.output
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(found) == 2
+    for mention in found:
+        assert mention["mention_id"] == mention["id"]  # `id` kept for existing scripts
+    assert list(found[0])[:2] == ["id", "mention_id"]
+
+
+# ---------------------------------------------------------------- import: a number as a time
+
+NUMBER_HINT = "looks like a number, not a date (did a spreadsheet program rewrite this column?)"
+
+
+@pytest.mark.parametrize("written", ["5.70306E+17", "5,70306E+17", "1.43655e+09", "570306133677760513"])
+def test_a_number_in_the_time_column_says_what_it_looks_like(cli, tmp_path, monkeypatch, written):
+    monkeypatch.setenv("MENTIONWATCH_DB", str(tmp_path / "mentionwatch.db"))
+    path = tmp_path / "posts.csv"
+    path.write_text(f'id,text,created_at\na,first,"{written}"\nb,kept,{TIME}\n', encoding="utf-8")
+    result = cli("import", path)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.splitlines() == [f"{path}:2: rejected: created_at: {written} {NUMBER_HINT}"]
+    assert "1 inserted, 0 already present, 1 rejected" in result.stdout
+
+
+@pytest.mark.parametrize("written, reason", [
+    ("46086.58", "looks like an Excel date number"),  # its own hint stays
+    ("not a date", "unrecognised timestamp 'not a date'"),
+])
+def test_other_bad_times_keep_their_reason(cli, tmp_path, monkeypatch, written, reason):
+    monkeypatch.setenv("MENTIONWATCH_DB", str(tmp_path / "mentionwatch.db"))
+    path = tmp_path / "posts.csv"
+    path.write_text(f"id,text,created_at\na,first,{written}\n", encoding="utf-8")
+    result = cli("import", path)
+    assert reason in result.stderr and "spreadsheet program" not in result.stderr
+
+
+# ---------------------------------------------------------------- post-crisis: the configured model
+
+
+def _old_alert_with_two_models_scored(db) -> int:
+    """A resolved alert stored before alerts kept their model, with no linked mentions; the
+    configured model scored one mention, another model (the most used) two."""
+    save_mentions(db, [Mention("forum", f"p{n}", f"acme post {n}", TIME, watches=("acme",))
+                       for n in range(2)])
+    ids = [row[0] for row in db.execute("SELECT id FROM mentions ORDER BY id")]
+    db.conn.executemany("INSERT INTO scores VALUES (?, ?, 'negative', 0.9, 0.1, 0.0, ?)",
+                        [(ids[0], CONFIGURED_ID, "2024-05-02T00:00:00Z"),
+                         (ids[0], "most-used", "2024-05-03T00:00:00Z"),
+                         (ids[1], "most-used", "2024-05-03T00:00:00Z")])
+    cursor = db.conn.execute(
+        "INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
+        "updated_at, resolved_at) VALUES ('acme', 'spike', 'resolved', 'high', ?, ?, ?, ?, ?)",
+        ["2024-05-01T07:00:00Z", "2024-05-01T09:00:00Z", "2024-05-01T09:00:00Z",
+         "2024-05-01T09:00:00Z", "2024-05-01T12:00:00Z"])
+    db.conn.commit()
+    return cursor.lastrowid
+
+
+def test_an_old_alert_reads_the_configured_model_when_it_has_scores(db):
+    alert_id = _old_alert_with_two_models_scored(db)
+    assert evaluate_alert(db, alert_id, sentiment_cfg=CONFIGURED)["model_id"] == CONFIGURED_ID
+    assert evaluate_alert(db, alert_id)["model_id"] == "most-used"  # nothing configured
+
+
+def test_a_configured_model_without_scores_falls_back_on_the_most_used(db):
+    alert_id = _old_alert_with_two_models_scored(db)
+    never_used = SentimentConfig(model="org/never-used")
+    assert evaluate_alert(db, alert_id, sentiment_cfg=never_used)["model_id"] == "most-used"
+
+
+def test_alerts_show_evaluates_with_the_watchlists_model(cli, tmp_path):
+    db = open_db(tmp_path / "m.db")
+    alert_id = _old_alert_with_two_models_scored(db)
+    db.close()
+    (tmp_path / "mentionwatch.yaml").write_text(
+        "database: m.db\nsentiment:\n  model: org/configured-model\n"
+        "watches:\n  - name: acme\n    query: {any: [acme]}\n", encoding="utf-8")
+    result = cli("alerts", "show", alert_id)
+    assert result.exit_code == 0, result.output
+    assert f"(sentiment by {CONFIGURED_ID})" in result.stdout
+
+
+def test_alerts_show_with_a_broken_watchlist_still_evaluates(cli, tmp_path):
+    db = open_db(tmp_path / "m.db")
+    alert_id = _old_alert_with_two_models_scored(db)
+    db.close()
+    (tmp_path / "mentionwatch.yaml").write_text("sentiment: {model: [\n", encoding="utf-8")
+    result = cli("--db", tmp_path / "m.db", "alerts", "show", alert_id)
+    assert result.exit_code == 0, result.output
+    assert "(sentiment by most-used)" in result.stdout
+
+
+# ---------------------------------------------------------------- command-line dates: no guessing
+
+
+def test_command_line_dates_read_only_what_one_order_makes_a_date():
+    from storage.timeutil import parse_given_time
+
+    assert parse_given_time("25/03/2026") == "2026-03-25T00:00:00Z"
+    assert parse_given_time("3/25/2026 2:02 PM") == "2026-03-25T14:02:00Z"
+    assert parse_given_time("05.03.2026 14:02") == "2026-03-05T14:02:00Z"  # dots: day first
+    assert parse_given_time("2026-03-05") == "2026-03-05T00:00:00Z"
+    with pytest.raises(ValueError, match="write the date as YYYY-MM-DD"):
+        parse_given_time("03/05/2026 14:02")  # was read as 3 May without a word
+
+
+@pytest.mark.parametrize("command", [
+    ("export", "--out", "-", "--since"), ("search", "acme", "--since"),
+    ("backtest", "--until", "2026-06-01", "--since"), ("detect", "--at")])
+def test_an_ambiguous_date_on_the_command_line_is_one_line_error(cli, tmp_path, command):
+    path = tmp_path / "m.db"
+    open_db(path).close()
+    result = cli("--db", path, *command, "03/05/2026 14:02")
+    assert result.exit_code != 0
+    assert "may be day/month or month/day: write the date as YYYY-MM-DD" in result.output
+    assert "--date-order" not in result.output  # an option of import only
+    assert "Traceback" not in result.output
