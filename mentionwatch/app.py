@@ -201,10 +201,38 @@ def _is_text(value: str) -> bool:
     return True
 
 
+class _NamesItselfInUsageErrors:
+    """A usage error found while parsing this command's own arguments names this command: click
+    leaves the context out of some ("Option '--status' requires an argument"), and the one-line
+    error would then point at `mentionwatch --help` instead of `mentionwatch alerts list --help`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if exc.ctx is None:
+                exc.ctx = ctx
+            raise
+
+
+class Command(_NamesItselfInUsageErrors, click.Command):
+    """Every mentionwatch command (see _NamesItselfInUsageErrors)."""
+
+
+class Group(_NamesItselfInUsageErrors, click.Group):
+    """Every group of commands below `mentionwatch` (alerts, bench, notify ...)."""
+
+    command_class = Command
+    group_class = type  # groups inside it are of this class too
+
+
 class MainGroup(click.Group):
     """Turns configuration errors into one line and exit code 2, database and file-system errors
     into one line and exit code 1. Commands word the errors they expect better themselves; this
     is the backstop, so that no traceback reaches the user."""
+
+    command_class = Command
+    group_class = Group
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         for arg in args:
@@ -261,7 +289,7 @@ def _one_line_usage_error(ctx: click.Context, exc: click.UsageError) -> None:
     if isinstance(exc, NO_ARGS_IS_HELP):
         raise exc
     command_path = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
-    message = exc.format_message().replace("\n", " ")
+    message = " ".join(exc.format_message().split())  # click lists choices on lines, with tabs
     click.echo(f"Error: {message} (see '{command_path} --help')", err=True)
     ctx.exit(MISTAKE_EXIT)
 

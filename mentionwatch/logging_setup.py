@@ -189,16 +189,30 @@ LOG_FILE_MAX_BYTES = 10 * 1024 * 1024  # a log file is renamed FILE.1 when it re
 LOG_FILE_BACKUPS = 5  # ... and at most this many old ones are kept: 60 MB in all, for months of lines
 
 
+def _private_rotating_handler(log_file: str | os.PathLike) -> logging.Handler:
+    """A log file rotated at LOG_FILE_MAX_BYTES, created (and re-created after each rotation)
+    readable by its owner alone, as the database is: its lines name sources, watches and alerts.
+    A log file that already exists keeps its permissions."""
+    from logging.handlers import RotatingFileHandler
+
+    from storage.db import create_private_file
+
+    class PrivateRotatingFileHandler(RotatingFileHandler):
+        def _open(self):
+            create_private_file(self.baseFilename)
+            return super()._open()
+
+    return PrivateRotatingFileHandler(log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS,
+                                      encoding="utf-8")
+
+
 def configure_logging(log_format: str = "text", level: int = logging.INFO, stream=None,
                       log_file: str | os.PathLike | None = None) -> SecretFilter:
     """Send every log record to stderr (or `stream`, or `log_file`: rotated, so that a service left
     running for months never fills the disk) in the chosen format; returns the secret filter.
     An OSError (the file's folder missing or not writable) is raised before anything changes."""
     if log_file is not None:
-        from logging.handlers import RotatingFileHandler
-
-        handler = RotatingFileHandler(log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS,
-                                      encoding="utf-8")
+        handler = _private_rotating_handler(log_file)
     else:
         handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())

@@ -170,5 +170,6 @@ def test_run_log_file_option(tmp_path):
     assert result.stderr.strip() == "mentionwatch run: logging to mw.log ('mentionwatch status' shows how it is doing)"
     missing = subprocess.run([*command, "logs/mw.log"], cwd=tmp_path, env=env, capture_output=True,
                              text=True, timeout=120)
-    assert missing.returncode == 1
-    assert missing.stderr.strip() == "Error: cannot write the log file logs/mw.log: No such file or directory"
+    assert missing.returncode == 2  # a mistake in the command, as a folder given as the file is
+    assert missing.stderr.strip() == ("Error: cannot write the log file logs/mw.log: No such file or directory"
+                                      " (the folder logs does not exist)")

@@ -144,3 +144,72 @@ def test_an_ambiguous_date_on_the_command_line_is_one_line_error(cli, tmp_path, 
     assert "may be day/month or month/day: write the date as YYYY-MM-DD" in result.output
     assert "--date-order" not in result.output  # an option of import only
     assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- usage errors name the command
+
+
+@pytest.mark.parametrize("args, help_of", [
+    (("export", "--sentiment"), "mentionwatch export"),
+    (("alerts", "list", "--status"), "mentionwatch alerts list"),
+    (("bench", "nab", "--out"), "mentionwatch bench nab"),
+])
+def test_an_option_without_its_value_points_at_its_commands_help(cli, args, help_of):
+    result = cli(*args, prog_name="mentionwatch")
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(f"(see '{help_of} --help')"), result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_missing_choice_option_lists_the_choices_on_one_line_without_tabs(cli, tmp_path):
+    open_db(tmp_path / "m.db").close()
+    result = cli("--db", tmp_path / "m.db", "mark", "1", prog_name="mentionwatch")
+    assert result.exit_code == 2
+    assert "Choose from: flagged, handled, ignored (see 'mentionwatch mark --help')" in result.output
+    assert "\t" not in result.output
+
+
+# ---------------------------------------------------------------- new exports and logs are private
+
+
+def _mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_new_output_file_is_private_an_existing_one_keeps_its_permissions(tmp_path):
+    from mentionwatch.triage.atomic import replacing
+
+    new = tmp_path / "alert-6.csv"
+    with replacing(new) as temporary:
+        temporary.write_text("mention_id\n")
+    assert _mode(new) == 0o600  # under the usual umask it was 0644: posts and authors for anyone
+
+    shared = tmp_path / "shared.csv"
+    shared.write_text("old\n")
+    shared.chmod(0o640)  # a team's group given access on purpose
+    with replacing(shared) as temporary:
+        temporary.write_text("new\n")
+    assert _mode(shared) == 0o640 and shared.read_text() == "new\n"
+
+
+def test_the_service_log_file_is_private_and_stays_so_after_rotation(tmp_path, monkeypatch):
+    import logging
+
+    from mentionwatch import logging_setup
+
+    monkeypatch.setattr(logging_setup, "LOG_FILE_MAX_BYTES", 200)
+    log_file = tmp_path / "mentionwatch.log"
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        logging_setup.configure_logging("text", logging.INFO, log_file=log_file)
+        for number in range(20):
+            logging.getLogger("mentionwatch.service").info("job collect: ok (%d)", number)
+        for handler in root.handlers:
+            handler.close()
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    rotated = tmp_path / "mentionwatch.log.1"
+    assert rotated.exists()  # it did rotate: the file in use now was created again
+    assert _mode(log_file) == 0o600 and _mode(rotated) == 0o600

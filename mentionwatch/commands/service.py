@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, bench, describe_os_error, main, pass_app
+from mentionwatch.app import App, UserMistake, bench, describe_os_error, main, pass_app
 from mentionwatch.config import DEFAULT_DB_NAME, Config, ConfigError, load_config, parse_duration
 from mentionwatch.text_table import table_lines
 from storage.timeutil import from_iso
@@ -53,7 +53,7 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
     try:
         configure_logging(log_format, logging.DEBUG if verbose else logging.INFO, log_file=log_file)
     except OSError as exc:
-        raise click.ClickException(f"cannot write the log file {log_file}: {exc.strerror or exc}") from None
+        raise _log_file_problem(log_file, exc) from None
     if log_file is not None:  # else the terminal stays blank, as if it hung
         click.echo(f"mentionwatch run: logging to {log_file} ('mentionwatch status' shows how it is doing)",
                    err=True)
@@ -73,6 +73,17 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
             "cannot start: cannot create the database %s: %s", app.db_path, describe_os_error(exc))
         raise SystemExit(1) from None
     raise SystemExit(code)
+
+
+def _log_file_problem(log_file: Path, error: OSError) -> click.ClickException:
+    """A log file path that names a missing folder or a folder is a mistake in the command (exit 2);
+    one that cannot be written (permissions, a full disk) is not (exit 1)."""
+    reason = f"cannot write the log file {log_file}: {error.strerror or error}"
+    if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+        return UserMistake(f"{reason} (the folder {log_file.parent} does not exist)")
+    if isinstance(error, IsADirectoryError):
+        return UserMistake(f"{reason} (give a file name in that folder)")
+    return click.ClickException(reason)
 
 
 @main.command()

@@ -19,7 +19,7 @@ def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it becomes `path`, otherwise it is removed.
 
     A symbolic link is followed (the file it points at is replaced, the link stays), the previous
-    file's permissions are kept, and what is not a plain file (/dev/stdout, a named pipe) is
+    file's permissions are kept (a new file is readable by its owner alone, as the database is), and what is not a plain file (/dev/stdout, a named pipe) is
     written directly, since it cannot be replaced. A missing folder of `path` is created, but never
     the folder a dangling link points into: that fails as a missing folder (FileNotFoundError).
     """
@@ -38,6 +38,8 @@ def replacing(path: Path) -> Iterator[Path]:
         yield temporary
         if previous_mode is not None:
             os.chmod(temporary, previous_mode)  # an export with author data stays as private as before
+        elif os.name != "nt":
+            os.chmod(temporary, 0o600)  # a new one holds posts and authors, as the database does
         os.replace(temporary, path)
     except BaseException:  # also KeyboardInterrupt: the old file must survive Ctrl+C
         temporary.unlink(missing_ok=True)
