@@ -9,11 +9,15 @@ table or to a canned query that does not write), a refused request prints no tra
 prints ~300 lines with `rich` installed, for a statement that is not a SELECT too), and a text
 with control or invisible formatting characters (a bidi override such as U+202E) is shown with
 them escaped ('\\u202e'), as on the terminal, instead of in another order than it is stored.
+A mistyped search ('"unbalanced', 'refund AND') is told on the page in the line `mentionwatch
+search` gives, and a failed query is one short line on the console, never its whole SQL.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -21,7 +25,8 @@ from datasette import Response, hookimpl
 from markupsafe import escape
 
 from mentionwatch.terminal import LINE_BREAKS, is_hidden, terminal_safe
-from mentionwatch.triage.fulltext import NO_SPACE_RANGES
+from mentionwatch.triage.fulltext import NO_SPACE_RANGES, has_no_space_script
+from mentionwatch.triage.query import FilterError, fts_query
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8015
@@ -38,15 +43,17 @@ def _sql_text(value: str | None) -> str:
 
 
 def _search_sql(scores: str, triage: str) -> str:
-    """The "Search mentions" query, in SQL alone (Datasette runs it; no Python function is there).
+    """The "Search mentions" query (Datasette runs it; nothing is added to the database).
 
     A query with a character of a script written without spaces (fulltext.NO_SPACE_RANGES) is
     matched as text, every space-separated part contained in the title or text (LIKE: ASCII
-    letters in any case, as the index and `search` do), because the index
-    holds a whole run of such characters as one word; any other query goes to the index. The first
-    table of each branch, `typed`, is one row, so the branch that does not apply never runs. The
-    500 newest are chosen by id and time alone, then joined: 1.5-2x quicker than sorting whole rows
-    when a word is in every other post (measured on a million).
+    letters in any case, as the index and `search` do), because the index holds a whole run of
+    such characters as one word. Any other query goes to the index as `:_fts_q`, the box read as
+    `mentionwatch search` reads it (see _fts_parameter: a mistyped query is refused in its line).
+    A branch that does not apply never runs: the text one starts from `typed`, one row, and the
+    index one is skipped when `:_fts_q` is NULL (a query read as text, or a blank box, which finds
+    nothing). The 500 newest are chosen by id and time alone, then joined: 1.5-2x quicker than
+    sorting whole rows when a word is in every other post (measured on a million).
     """
     is_no_space = " OR ".join(f"code BETWEEN {low} AND {high}" for low, high in NO_SPACE_RANGES)
     return f"""WITH RECURSIVE
@@ -62,9 +69,8 @@ def _search_sql(scores: str, triage: str) -> str:
     SELECT '%' || replace(replace(replace(word, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'
     FROM part WHERE word != ''),
   found(id, created_at) AS (
-    SELECT m.id, m.created_at FROM typed CROSS JOIN mentions_fts
-      JOIN mentions m ON m.id = mentions_fts.rowid
-      WHERE NOT typed.as_text AND mentions_fts MATCH :q
+    SELECT m.id, m.created_at FROM mentions_fts JOIN mentions m ON m.id = mentions_fts.rowid
+      WHERE :_fts_q IS NOT NULL AND mentions_fts MATCH :_fts_q
     UNION ALL
     SELECT m.id, m.created_at FROM typed CROSS JOIN mentions m
       WHERE typed.as_text AND NOT EXISTS (
@@ -238,6 +244,56 @@ def render_cell(value):
     return None
 
 
+class SearchMistake(sqlite3.DatabaseError):
+    """The search box holds a query that cannot be searched; the message is the line shown.
+
+    A DatabaseError, so that Datasette shows it on the query's page, above the form, as it shows
+    a failed query."""
+
+
+@hookimpl
+def register_magic_parameters(datasette):
+    """`:_fts_<box>` in a canned query: the box read as the index is to read it (_fts_parameter)."""
+    return [("fts", _fts_parameter)]
+
+
+def _fts_parameter(box: str, request) -> str | None:
+    """The query typed in the box `box` as `mentionwatch search` would give it to FTS5 (stray
+    punctuation as word separators), or None when the index is not asked: for a blank box, and
+    for a query with Chinese, Japanese or Korean characters, which the search query reads as text.
+
+    Raises SearchMistake with the line `search` shows for a query it refuses: an unclosed quote or
+    bracket, AND / OR / NOT without words on both sides, no word at all ('*')."""
+    text = request.args.get(box) or ""
+    if not text.strip() or has_no_space_script(text):
+        return None
+    # fts_query tries the query on an index with the columns of mentions_fts; an empty one will do
+    with contextlib.closing(sqlite3.connect(":memory:")) as probe:
+        probe.execute("CREATE VIRTUAL TABLE mentions_fts USING fts5 (title, text)")
+        try:
+            return fts_query(probe, text)
+        except FilterError as exc:
+            raise SearchMistake(str(exc)) from None
+
+
+def _one_line_errors(execute):
+    """Database.execute, printing a failed query as one short line on the console instead of the
+    whole SQL with the connection and parameters (~2,300 characters for "Search mentions"); a
+    SearchMistake is the visitor's typing, told on the page, so it prints nothing."""
+
+    async def execute_quietly(sql, params=None, *, log_sql_errors=True, **options):
+        try:
+            return await execute(sql, params, log_sql_errors=False, **options)
+        except SearchMistake:
+            raise
+        except sqlite3.DatabaseError as exc:
+            if log_sql_errors:
+                print(f"ERROR: a query failed: {exc}", file=sys.stderr, flush=True)
+            raise
+
+    return execute_quietly
+
+
 @hookimpl
 def asgi_wrapper(datasette):
     """Answers 405 to a request that would change something: the view only reads."""
@@ -281,8 +337,12 @@ def make_datasette(db_path: Path, model_id: str | None, *, immutable: bool = Fal
     path = str(db_path)
     settings = {"default_page_size": 50, "sql_time_limit_ms": 5000, "allow_download": False,
                 "suggest_facets": False}
-    return Datasette(files=[] if immutable else [path], immutables=[path] if immutable else [],
-                     metadata=build_metadata(db_path.stem, model_id), settings=settings)
+    datasette = Datasette(files=[] if immutable else [path],
+                          immutables=[path] if immutable else [],
+                          metadata=build_metadata(db_path.stem, model_id), settings=settings)
+    for database in datasette.databases.values():  # Datasette logs a failed query's whole SQL
+        database.execute = _one_line_errors(database.execute)
+    return datasette
 
 
 class ListenError(OSError):
