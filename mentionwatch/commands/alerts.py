@@ -129,7 +129,19 @@ def _one_line(db, alert_id: int) -> str:
                      "explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()
     watch, source, rule, severity, start, end, observed, expected, score, explanation = row
     where = f"{watch}/{source}" if source else watch
-    return f"{where} {rule} {severity} {start} -> {end}: {_peak(rule, observed, expected, score, explanation)}"
+    peak = _peak(rule, observed, expected, score, explanation)
+    return f"{where} {rule} {severity} {_window_text(start, end)}: {peak}"
+
+
+ONGOING = "now (ongoing)"
+
+
+def _window_text(start: str, end: str | None) -> str:
+    """'START -> END', or 'START -> now (ongoing)' while END is still ahead: the stored end of a
+    window still growing is the end of its current bucket (the hour), not a time already seen."""
+    from storage import utc_now_iso
+
+    return f"{start} -> {ONGOING if end is not None and end > utc_now_iso() else end}"
 
 
 def _peak(rule: str, observed, expected, score, explanation: str | None) -> str:
@@ -238,7 +250,7 @@ def list_alerts(app: App, status: str | None, every_status: bool, watch_names: t
     else:
         click.echo(f"{len(rows)} alert(s), most recently opened first:")
         table = [[str(alert_id), state, severity, opened, watch, source or "-", rule, f"{observed or 0:g}",
-                  _expected_cell(rule, expected), f"{start} -> {end}", owner or "-"]
+                  _expected_cell(rule, expected), _window_text(start, end), owner or "-"]
                  for (alert_id, state, severity, opened, watch, source, rule, observed, expected, start, end,
                       owner) in rows]
         _table(["id", "status", "severity", "opened", "watch", "source", "rule", "peak", "expected", "window",
@@ -269,7 +281,7 @@ def show_alert(app: App, alert_id: int) -> None:
     explanation = json.loads(alert["explanation"] or "{}")
     _say(f"Alert #{alert_id}  {alert['status']}  severity {alert['severity']}  rule {alert['rule']}")
     _say(f"Watch: {alert['watch']}" + (f"  source: {alert['source']}" if alert["source"] else ""))
-    _say(f"Window: {alert['window_start']} -> {alert['window_end']}")
+    _say(f"Window: {_window_text(alert['window_start'], alert['window_end'])}")
     _say(_peak(alert["rule"], alert["observed"], alert["expected"], alert["score"], alert["explanation"])
          + (f"; sentiment by {alert['model_id']}" if alert.get("model_id") else ""))
     fired = explanation.get("rules") or []

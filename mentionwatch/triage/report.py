@@ -366,10 +366,9 @@ def _risk_table(sections: list[WatchSection]) -> str:
 
 def _dash_note(sections: list[WatchSection]) -> str:
     """What an en dash in the risk table stands for, when there is one."""
-    reasons = []
-    if any(s.risk.scored_enough and not s.risk.has_baseline for s in sections):
-        reasons.append(f"{NO_BASELINE}, less than {MIN_BASELINE_DAYS} day of mentions before the "
-                       f"last {RECENT_HOURS} hours to compare with")
+    unbased = [s.risk for s in sections if s.risk.scored_enough and not s.risk.has_baseline]
+    reasons = [f"{NO_BASELINE}, {reason} to compare with"
+               for reason in dict.fromkeys(risk.no_baseline_reason() for risk in unbased)]
     if any(not s.risk.scored_enough for s in sections):
         reasons.append(f"{NOT_SCORED}, mentions of the last {RECENT_HOURS} hours or the "
                        f"{BASELINE_DAYS} days before have no sentiment score: run mentionwatch score")
@@ -550,7 +549,8 @@ def _formula_html() -> str:
         "elevated, 50&ndash;75 high, 75 and above critical. Twice the usual negatives give 30; four "
         "times give 60; four times while accelerating to twice the day's pace give 80.</p>"
         f"<p>A watch with less than {MIN_BASELINE_DAYS} day of mentions before the last "
-        f"{RECENT_HOURS} hours has no usual amount to compare with: it gets no score and the "
+        f"{RECENT_HOURS} hours, or with no mention at all in the {BASELINE_DAYS} days before them "
+        "(a source down for a week), has no usual amount to compare with: it gets no score and the "
         f"level <i>{NO_BASELINE}</i>, and is listed after the watches with a score. So is a watch "
         f"with mentions of the last {RECENT_HOURS} hours or the {BASELINE_DAYS} days before that "
         f"have no sentiment score yet (<i>{NOT_SCORED}</i>): counting them as not negative "

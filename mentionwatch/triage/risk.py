@@ -16,7 +16,12 @@ Twice the usual negatives gives 30 (elevated), four times 60 (high), four times 
 to double the day's pace 80 (critical).
 
 A watch with less than MIN_BASELINE_DAYS of mentions before the last 24 hours has nothing to
-compare with: it gets no score, no level but "no baseline yet", and no size. A watch with mentions
+compare with: it gets no score, no level but "no baseline yet", and no size. So does a watch with
+older history but no mention at all (scored or not, of any sentiment) in the 7 days before: a week
+with none is most likely a week nothing was collected (a source down), and a usual of 0 would make
+any amount a surge ("100 (critical)"). One mention in the week is enough to compare with: it shows
+the watch was being collected, and a quiet week that turns into a wave is what the score is for.
+A watch with mentions
 not scored yet (by the model used) in the last 24 hours or in the 7 days before - more than
 MAX_UNSCORED_SHARE of either - gets no score either, and the level "not scored yet": counting its
 unscored mentions as not negative would call a wave nobody has scored "low". A smaller backlog (a
@@ -96,6 +101,18 @@ class WatchRisk:
                 f"{RECENT_HOURS} h and the {BASELINE_DAYS} days before not scored yet: "
                 "run mentionwatch score")
 
+    @property
+    def baseline_empty(self) -> bool:
+        """No baseline although the watch has older history: the 7 days before hold no mention.
+        (A watch whose first mention falls in those days has that one in them.)"""
+        return not self.has_baseline and self.baseline_days > 0 and not self.all_baseline
+
+    def no_baseline_reason(self) -> str:
+        """Why there is nothing to compare with."""
+        if self.baseline_empty:
+            return f"no mentions in the {BASELINE_DAYS} days before the last {RECENT_HOURS} h"
+        return f"less than {MIN_BASELINE_DAYS} day of mentions before the last {RECENT_HOURS} h"
+
     def explanation(self) -> str:
         scored = " scored" if self.unscored_recent else ""
         counted = (f"{self.negatives_recent} negative of {self.mentions_recent}{scored} mentions "
@@ -107,9 +124,8 @@ class WatchRisk:
             counted += f" ({self.unscored_text()})"
         last6h = f"last {SPEED_HOURS} h weighted {self.weighted_last6h:.1f}"
         if not self.has_baseline:  # no size, and a speed alone scores nothing
-            return (f"{counted} (reach-weighted {self.weighted_recent:.1f}; {NO_BASELINE}: less "
-                    f"than {MIN_BASELINE_DAYS} day of mentions before the last {RECENT_HOURS} h "
-                    f"to compare with); {last6h}")
+            return (f"{counted} (reach-weighted {self.weighted_recent:.1f}; {NO_BASELINE}: "
+                    f"{self.no_baseline_reason()} to compare with); {last6h}")
         return (f"{counted} (reach-weighted {self.weighted_recent:.1f} vs "
                 f"{self.weighted_usual:.1f} usual; size x{self.size:.2f}); {last6h} "
                 f"(speed x{self.speed:.2f})")
@@ -143,17 +159,17 @@ def watch_risk(db, watch: str, model_id: str | None, end: str,
         else:
             baseline += weight
     speed = (last6h + 1) / (recent / (RECENT_HOURS / SPEED_HOURS) + 1)
-    if baseline_days >= MIN_BASELINE_DAYS:
+    all_recent = _all_mentions(db, watch, recent_start, end_time, links)
+    all_baseline = _all_mentions(db, watch, baseline_start, recent_start, links)
+    if baseline_days >= MIN_BASELINE_DAYS and all_baseline:
         usual = baseline / baseline_days
         size = (recent + 1) / (usual + 1)
         score = _score(size, speed)
-    else:  # nothing to compare with: any amount would look like a surge
+    else:  # nothing to compare with (see the module docstring): any amount would look like a surge
         usual = size = score = None
 
     counts_recent = _counts(db, watch, model_id, recent_start, end_time, links)
     counts_baseline = _counts(db, watch, model_id, baseline_start, recent_start, links)
-    all_recent = _all_mentions(db, watch, recent_start, end_time, links)
-    all_baseline = _all_mentions(db, watch, baseline_start, recent_start, links)
     unscored = (all_recent - counts_recent[0], all_baseline - counts_baseline[0])
     level = NO_BASELINE if score is None else risk_level(score)
     if _too_many(unscored[0], all_recent) or _too_many(unscored[1], all_baseline):
