@@ -169,6 +169,7 @@ class Service:
         self._db_identity: tuple[int, int] | None = None  # the database file the service opened
         self._db_gone = False  # that file was deleted or replaced: nothing more is written
         self._db_damaged = False  # SQLite found the file malformed: nothing more is written
+        self._trouble_lock = threading.Lock()  # one thread (of several that find it) says it and stops
         self._wal_identities: dict[str, tuple[int, int] | None] = {}  # its -wal/-shm files
         self._set_aside: list[Path] = []  # those files, renamed once the database was replaced
         self.reload_check = reload_check
@@ -371,10 +372,12 @@ class Service:
         into a file nobody can open any more, and a second service could start on the new one."""
         if self._db_identity is None or _file_identity(self.db_path) == self._db_identity:
             return False
-        if not self._db_gone:
-            self._db_gone = True
-            self._set_aside_old_wal()
-        if not self._stopping.is_set():
+        with self._trouble_lock:  # jobs on several threads may find it at once: one line, one stop
+            first = not self._db_gone
+            if first:
+                self._db_gone = True
+                self._set_aside_old_wal()  # done before any caller goes on (finish() checkpoints after)
+        if first and not self._stopping.is_set():
             self.exit_code = 1
             log.error("the database file %s was deleted or replaced while the service ran; stopping, "
                       "so that nothing more goes into the old file (start the service again to use "
@@ -435,8 +438,9 @@ class Service:
         service stops (one ERROR line, exit code 1) instead of retrying forever."""
         if not _is_corruption(exc):
             return False
-        if not self._db_damaged:
-            self._db_damaged = True
+        with self._trouble_lock:  # jobs on several threads may find it at once: one line, one stop
+            first, self._db_damaged = not self._db_damaged, True
+        if first:
             self.exit_code = 1
             log.error("the database file %s is damaged (%s); stopping. Restore a backup with the "
                       "service stopped (or move it into place with mv, never cp over the live "

@@ -59,6 +59,7 @@ READ_TIMEOUT = 60.0
 TOLD = ("sent", "unconfirmed")  # outcomes after which the target has (most likely) read the message
 NOTIFY_TYPES = {"low": "info", "medium": "warning", "high": "failure", "critical": "failure"}
 POST_CHARS = 200
+URL_PART_CHARS = 4  # shorter user, password or path parts of a URL are not hidden in a reason
 OPENING_SAID = "the opening already said the alert is"  # why an escalation it made redundant is not sent
 # apprise sends plain text to these as it is, yet Mattermost renders it as Markdown: escaped here
 MARKDOWN_AS_TEXT_SCHEMES = {"mmost", "mmosts"}
@@ -424,6 +425,9 @@ _FAILURE_KINDS = (
 )
 _EXCEPTION_LINES = ("Socket Exception:", "I/O Exception:")  # how apprise's plugins log requests' errors
 _PORT = re.compile(r"\bport=(\d{1,5})\b")
+# the end _with_failure_kind() gives a reason: fixed words and a port, no part of the URL to hide
+_FIXED_TAIL = re.compile(": (?:%s)(?: \\(port \\d{1,5}\\))?$"
+                         % "|".join(re.escape(words) for _markers, words in _FAILURE_KINDS))
 
 
 def _failure_kind(captured: str) -> str | None:
@@ -580,7 +584,12 @@ def send_test(target, watchlist: str, host: str) -> tuple[str, str | None]:
 def _without_address(error: str | None, url: str, target_name: str) -> str | None:
     """apprise's reason names parts of the URL ('… sending JSON notification to hooks.acme.com',
     "… to topic 'acme-alerts-7f3k'"): the URL is a secret (a Slack token stands in the host's place,
-    an ntfy topic in the path), so the host is named by the notification and the rest hidden."""
+    an ntfy topic in the path), so the host is named by the notification and the rest hidden.
+
+    All in one pass (a replacement is never searched again). The host is found in any case (urlsplit
+    lowercases it); the user, password and path parts as written, as whole words, from
+    URL_PART_CHARS on: shorter ones would hide ordinary words. The failure kind deliver() added at
+    the end is fixed words, kept as they are."""
     if error is None or "://" not in url:
         return error
     try:
@@ -588,12 +597,26 @@ def _without_address(error: str | None, url: str, target_name: str) -> str | Non
         host, user, password = parts.hostname, parts.username, parts.password
     except ValueError:  # not readable as a URL: apprise will not have quoted parts of it either
         return error
-    hidden = [(host, f"the address of {target_name!r}")]
-    hidden += [(part, REDACTED) for part in (user, password, *parts.path.split("/"))]
-    for secret, shown in sorted(hidden, key=lambda pair: -len(pair[0] or "")):
-        if secret and len(secret) >= 4:
-            error = re.sub(re.escape(urllib.parse.unquote(secret)), shown, error, flags=re.IGNORECASE)
-    return error
+    hidden = _address_patterns(host, (user, password, *parts.path.split("/")), target_name)
+    if not hidden:
+        return error
+    tail = _FIXED_TAIL.search(error)
+    said, kept = (error[:tail.start()], tail[0]) if tail else (error, "")
+    pattern = re.compile("|".join(f"({source})" for source, _shown in hidden))
+    return pattern.sub(lambda match: hidden[match.lastindex - 1][1], said) + kept
+
+
+def _address_patterns(host: str | None, secrets, target_name: str) -> list[tuple[str, str]]:
+    """(regex, shown instead) for the host and each secret part of the URL (as written and unquoted),
+    longest first, so that a part inside a longer one does not cut that one short."""
+    hidden = {}
+    if host and len(host) >= URL_PART_CHARS:
+        hidden[host] = (f"(?i:{re.escape(host)})", f"the address of {target_name!r}")
+    for secret in secrets:
+        for form in {secret, urllib.parse.unquote(secret)} if secret else ():
+            if len(form) >= URL_PART_CHARS and form not in hidden:
+                hidden[form] = (rf"(?<!\w){re.escape(form)}(?!\w)", REDACTED)
+    return [hidden[text] for text in sorted(hidden, key=len, reverse=True)]
 
 
 def _stated_state(db, alert_id: int, state: str) -> str:
