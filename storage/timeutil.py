@@ -91,11 +91,17 @@ def parse_file_timestamp(value: object, date_order: str | None = None) -> str:
 def parse_given_time(value: object) -> str:
     """A time typed on the command line (--since, --before, --at): read as parse_timestamp reads
     it, except that a numeric date is never guessed: 25/03/2026 is read (one order alone makes a
-    date), 03/05/2026 is refused, as `import` refuses it without --date-order."""
-    text = str(value).strip()
-    numeric = _NUMERIC_DATE.fullmatch(text)
+    date), 03/05/2026 is refused, as `import` refuses it without --date-order; so are a two-digit
+    year (24-03-01 may be year first) and such a date followed by anything but a time (or UTC)."""
+    text = _UTC_NAME_AT_END.sub("", str(value).strip())
+    numeric = _NUMERIC_DATE.match(text)
     if numeric is None:
         return parse_timestamp(value)
+    if len(numeric[4]) != 4:
+        raise ValueError(f"{text[:40]!r}: write the year in full, or the date as YYYY-MM-DD")
+    if numeric.end() != len(text):
+        raise ValueError(f"{text[:40]!r} is not read: write it as YYYY-MM-DD HH:MM (UTC), or with an "
+                         "offset, such as 2026-03-05T14:02:00+01:00")
     return to_iso(_numeric_date(numeric, None, text, ambiguous_hint="write the date as YYYY-MM-DD"))
 
 
@@ -231,6 +237,8 @@ def _numeric_date(match: re.Match, date_order: str | None, text: str,
         date_order = "dmy"
     orders = [date_order] if date_order else [
         order for order in DATE_ORDERS if _valid_day_month(first, second, order)]
+    if len(orders) > 1 and int(first) == int(second):  # 01/01/2026: either order, the same date
+        orders = orders[:1]
     if len(orders) > 1:
         raise ValueError(f"{text[:40]!r} may be day/month or month/day: {ambiguous_hint}")
     order = orders[0] if orders else date_order or "dmy"

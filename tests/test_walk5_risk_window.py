@@ -125,6 +125,18 @@ def test_alerts_show_and_the_detect_line_agree(cli, two_alerts):
     assert f" {start} -> {end}: " in _one_line(db, over)
 
 
+def test_an_alert_resolved_before_its_hour_ends_shows_the_resolution_not_ongoing(cli, two_alerts):
+    db, ongoing, _over = two_alerts
+    resolved = cli("alerts", "resolve", ongoing)
+    assert resolved.exit_code == 0, resolved.output
+    start, resolved_at = db.execute("SELECT window_start, resolved_at FROM alerts WHERE id = ?",
+                                    [ongoing]).fetchone()
+    assert resolved_at is not None
+    listed = cli("alerts", "list", "--all").stdout
+    assert f"{start} -> {resolved_at}" in listed and "ongoing" not in listed
+    assert f"Window: {start} -> {resolved_at}" in cli("alerts", "show", ongoing).stdout.splitlines()
+
+
 def test_detect_on_a_fresh_burst_prints_the_window_as_ongoing(cli, tmp_path, model_id, monkeypatch):
     """The walkthrough: detect at 02:07:57 on a burst of this hour printed '-> 03:00:00Z'. The
     clock is set to the run's moment (a replay with --at, as if run live then); once that hour is

@@ -126,22 +126,25 @@ def _warn_unconfigured(app: App) -> None:
 
 def _one_line(db, alert_id: int) -> str:
     row = db.execute("SELECT watch, source, rule, severity, window_start, window_end, observed, expected, score, "
-                     "explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()
-    watch, source, rule, severity, start, end, observed, expected, score, explanation = row
+                     "explanation, resolved_at FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    watch, source, rule, severity, start, end, observed, expected, score, explanation, resolved_at = row
     where = f"{watch}/{source}" if source else watch
     peak = _peak(rule, observed, expected, score, explanation)
-    return f"{where} {rule} {severity} {_window_text(start, end)}: {peak}"
+    return f"{where} {rule} {severity} {_window_text(start, end, resolved_at)}: {peak}"
 
 
 ONGOING = "now (ongoing)"
 
 
-def _window_text(start: str, end: str | None) -> str:
+def _window_text(start: str, end: str | None, resolved_at: str | None = None) -> str:
     """'START -> END', or 'START -> now (ongoing)' while END is still ahead: the stored end of a
-    window still growing is the end of its current bucket (the hour), not a time already seen."""
+    window still growing is the end of its current bucket (the hour), not a time already seen. An
+    alert resolved before that end is over: its window ends at the resolution."""
     from storage import utc_now_iso
 
-    return f"{start} -> {ONGOING if end is not None and end > utc_now_iso() else end}"
+    if end is None or end <= utc_now_iso():
+        return f"{start} -> {end}"
+    return f"{start} -> {resolved_at or ONGOING}"
 
 
 def _peak(rule: str, observed, expected, score, explanation: str | None) -> str:
@@ -230,7 +233,7 @@ def list_alerts(app: App, status: str | None, every_status: bool, watch_names: t
     if every_status:
         status = "all"
     sql = ("SELECT id, status, severity, opened_at, watch, source, rule, observed, expected, window_start, "
-           "window_end, owner FROM alerts WHERE 1 = 1")
+           "window_end, owner, resolved_at FROM alerts WHERE 1 = 1")
     params: list = []
     watch_sql = ""
     if watch_names:
@@ -250,9 +253,9 @@ def list_alerts(app: App, status: str | None, every_status: bool, watch_names: t
     else:
         click.echo(f"{len(rows)} alert(s), most recently opened first:")
         table = [[str(alert_id), state, severity, opened, watch, source or "-", rule, f"{observed or 0:g}",
-                  _expected_cell(rule, expected), _window_text(start, end), owner or "-"]
+                  _expected_cell(rule, expected), _window_text(start, end, resolved_at), owner or "-"]
                  for (alert_id, state, severity, opened, watch, source, rule, observed, expected, start, end,
-                      owner) in rows]
+                      owner, resolved_at) in rows]
         _table(["id", "status", "severity", "opened", "watch", "source", "rule", "peak", "expected", "window",
                 "owner"], table, right={0, 7, 8})
     if status is None:
@@ -281,7 +284,7 @@ def show_alert(app: App, alert_id: int) -> None:
     explanation = json.loads(alert["explanation"] or "{}")
     _say(f"Alert #{alert_id}  {alert['status']}  severity {alert['severity']}  rule {alert['rule']}")
     _say(f"Watch: {alert['watch']}" + (f"  source: {alert['source']}" if alert["source"] else ""))
-    _say(f"Window: {_window_text(alert['window_start'], alert['window_end'])}")
+    _say(f"Window: {_window_text(alert['window_start'], alert['window_end'], alert['resolved_at'])}")
     _say(_peak(alert["rule"], alert["observed"], alert["expected"], alert["score"], alert["explanation"])
          + (f"; sentiment by {alert['model_id']}" if alert.get("model_id") else ""))
     fired = explanation.get("rules") or []
