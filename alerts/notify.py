@@ -586,10 +586,9 @@ def _without_address(error: str | None, url: str, target_name: str) -> str | Non
     "… to topic 'acme-alerts-7f3k'"): the URL is a secret (a Slack token stands in the host's place,
     an ntfy topic in the path), so the host is named by the notification and the rest hidden.
 
-    All in one pass (a replacement is never searched again). The host is found in any case (urlsplit
-    lowercases it); the user, password and path parts as written, as whole words, from
-    URL_PART_CHARS on: shorter ones would hide ordinary words. The failure kind deliver() added at
-    the end is fixed words, kept as they are."""
+    All in one pass (a replacement is never searched again), from URL_PART_CHARS on: shorter parts
+    would hide ordinary words (how each part is found: _address_patterns). The failure kind
+    deliver() added at the end is fixed words, kept as they are."""
     if error is None or "://" not in url:
         return error
     try:
@@ -597,7 +596,7 @@ def _without_address(error: str | None, url: str, target_name: str) -> str | Non
         host, user, password = parts.hostname, parts.username, parts.password
     except ValueError:  # not readable as a URL: apprise will not have quoted parts of it either
         return error
-    hidden = _address_patterns(host, (user, password, *parts.path.split("/")), target_name)
+    hidden = _address_patterns(host, (user, password), parts.path.split("/"), target_name)
     if not hidden:
         return error
     tail = _FIXED_TAIL.search(error)
@@ -606,15 +605,24 @@ def _without_address(error: str | None, url: str, target_name: str) -> str | Non
     return pattern.sub(lambda match: hidden[match.lastindex - 1][1], said) + kept
 
 
-def _address_patterns(host: str | None, secrets, target_name: str) -> list[tuple[str, str]]:
+def _address_patterns(host: str | None, credentials, path_parts, target_name: str) -> list[tuple[str, str]]:
     """(regex, shown instead) for the host and each secret part of the URL (as written and unquoted),
-    longest first, so that a part inside a longer one does not cut that one short."""
+    longest first, so that a part inside a longer one does not cut that one short.
+
+    The host, user and password are found in any case and anywhere. So is a path part with a
+    digit or a sign in it (a token, an ntfy topic such as acme-alerts-7f3k: a server may quote it in
+    another case, or run into other text); a path part of letters alone (json, connection, team) is
+    found only as written and as a whole word, so that it does not hide the same word in a reason."""
     hidden = {}
     if host and len(host) >= URL_PART_CHARS:
         hidden[host] = (f"(?i:{re.escape(host)})", f"the address of {target_name!r}")
-    for secret in secrets:
+    for secret, is_credential in [(part, True) for part in credentials] + [(part, False) for part in path_parts]:
         for form in {secret, urllib.parse.unquote(secret)} if secret else ():
-            if len(form) >= URL_PART_CHARS and form not in hidden:
+            if len(form) < URL_PART_CHARS or form in hidden:
+                continue
+            if is_credential or not form.isalpha():
+                hidden[form] = (f"(?i:{re.escape(form)})", REDACTED)
+            else:
                 hidden[form] = (rf"(?<!\w){re.escape(form)}(?!\w)", REDACTED)
     return [hidden[text] for text in sorted(hidden, key=len, reverse=True)]
 

@@ -190,20 +190,34 @@ LOG_FILE_BACKUPS = 5  # ... and at most this many old ones are kept: 60 MB in al
 
 
 def _private_rotating_handler(log_file: str | os.PathLike) -> logging.Handler:
-    """A log file rotated at LOG_FILE_MAX_BYTES, created (and re-created after each rotation)
-    readable by its owner alone, as the database is: its lines name sources, watches and alerts.
-    A log file that already exists keeps its permissions."""
+    """A log file rotated at LOG_FILE_MAX_BYTES, created readable by its owner alone, as the
+    database is: its lines name sources, watches and alerts. A log file that already exists keeps
+    its permissions, and the file begun after a rotation gets those of the one rotated (a team may
+    have given a log reader's group access on purpose)."""
     from logging.handlers import RotatingFileHandler
 
     from storage.db import create_private_file
 
     class PrivateRotatingFileHandler(RotatingFileHandler):
+        def doRollover(self):
+            kept_mode = _mode_of(self.baseFilename)
+            super().doRollover()  # renames the file and opens a new one through _open
+            if kept_mode is not None and os.path.exists(self.baseFilename):
+                os.chmod(self.baseFilename, kept_mode)
+
         def _open(self):
             create_private_file(self.baseFilename)
             return super()._open()
 
     return PrivateRotatingFileHandler(log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS,
                                       encoding="utf-8")
+
+
+def _mode_of(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return None
 
 
 def configure_logging(log_format: str = "text", level: int = logging.INFO, stream=None,

@@ -69,6 +69,16 @@ def test_a_part_inside_a_longer_one_does_not_cut_it_short():
     assert _without_address(error, url, "ops") == f"topic '{REDACTED}' refused; {REDACTED} said so"
 
 
+def test_tokens_and_credentials_are_hidden_in_any_case_and_run_into_other_text():
+    """What the old, case-blind search hid stays hidden: a topic or token (a part with a digit or a
+    sign) quoted in another case or run into other letters, a user quoted in lower case."""
+    url = "ntfy://AdminUser:s3cret@ntfy.example/Acme-Alerts-7f3k/Tok3nXYZabc"
+    error = "topic acme-alerts-7f3k refused (key tok3nxyzabcdef) for adminuser@ntfy.example"
+    hidden = _without_address(error, url, "ops")
+    for secret in ("acme-alerts", "tok3n", "adminuser"):
+        assert secret not in hidden.lower(), hidden
+
+
 def test_short_parts_and_the_failure_kind_are_kept():
     url = "json://127.0.0.1:9/mw/connection/refused"
     error = "A Connection error occurred sending JSON notification to 127.0.0.1 (mw): connection refused (port 9)"

@@ -228,3 +228,27 @@ def test_the_service_log_file_is_private_and_stays_so_after_rotation(tmp_path, m
     rotated = tmp_path / "mentionwatch.log.1"
     assert rotated.exists()  # it did rotate: the file in use now was created again
     assert _mode(log_file) == 0o600 and _mode(rotated) == 0o600
+
+
+def test_a_log_file_shared_on_purpose_stays_shared_after_rotation(tmp_path, monkeypatch):
+    import logging
+
+    from mentionwatch import logging_setup
+
+    monkeypatch.setattr(logging_setup, "LOG_FILE_MAX_BYTES", 200)
+    log_file = tmp_path / "mentionwatch.log"
+    log_file.write_text("")
+    log_file.chmod(0o640)  # a log shipper's group reads it
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        logging_setup.configure_logging("text", logging.INFO, log_file=log_file)
+        for number in range(20):
+            logging.getLogger("mentionwatch.service").info("job collect: ok (%d)", number)
+        for handler in root.handlers:
+            handler.close()
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert (tmp_path / "mentionwatch.log.2").exists()
+    assert _mode(log_file) == 0o640 and _mode(tmp_path / "mentionwatch.log.1") == 0o640

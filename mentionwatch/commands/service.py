@@ -80,10 +80,15 @@ def _log_file_problem(log_file: Path, error: OSError) -> click.ClickException:
     one that cannot be written (permissions, a full disk) is not (exit 1)."""
     reason = f"cannot write the log file {log_file}: {error.strerror or error}"
     if isinstance(error, (FileNotFoundError, NotADirectoryError)):
-        return UserMistake(f"{reason} (the folder {log_file.parent} does not exist)")
+        return UserMistake(f"{reason} (the folder {_shown_folder(log_file)} does not exist)")
     if isinstance(error, IsADirectoryError):
         return UserMistake(f"{reason} (give a file name in that folder)")
     return click.ClickException(reason)
+
+
+def _shown_folder(log_file: Path) -> Path:
+    """The folder the log file would go in; for a link, the folder it points into."""
+    return log_file.resolve().parent if log_file.is_symlink() else log_file.parent
 
 
 @main.command()
