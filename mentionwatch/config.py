@@ -1095,6 +1095,8 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
         given = first.get("input")
         shown = "nothing" if given is None else repr(given) if isinstance(given, str) else type(given).__name__
         message = f"should be a list, such as [a, b] (or '- ' lines below it), not {shown}"
+    elif first["type"] == "missing" and location:  # pydantic says "Field required"
+        message = _missing_setting(location)
     elif first["type"] in ("bool_type", "bool_parsing"):  # as the sources' options say it
         from crawler.source_types import shown_value
 
@@ -1104,6 +1106,16 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{path}:{_line_of(node, location)}: {field}: {message}{suffix}"
+
+
+def _missing_setting(location: tuple) -> str:
+    """What to write for a required setting left out; a source's type lists the types."""
+    name = location[-1]
+    if name == "type" and "sources" in location:
+        from crawler.source_types import SOURCE_TYPES
+
+        return f"is missing: every source needs a type, one of {', '.join(SOURCE_TYPES)}"
+    return f"is missing: add a '{name}:' line"
 
 
 def _refuse_duplicate_keys(path: str | Path, node: yaml.Node | None, _inside: frozenset = frozenset()) -> None:

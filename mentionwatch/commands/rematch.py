@@ -42,7 +42,8 @@ def rematch(app: App, watches: tuple[str, ...], any_source: bool, yes: bool) -> 
         for changes in plan.watches:
             click.echo("\n".join(_preview_lines(changes)))
         click.echo(_read_line(plan, time.monotonic() - started))
-        click.echo("Nothing is changed yet: run the same command with --yes to apply.")
+        if any(changes.unlink or changes.link for changes in plan.watches):  # else there is nothing to apply
+            click.echo("Nothing is changed yet: run the same command with --yes to apply.")
         return
     apply_rematch(app.db, plan)
     for changes in plan.watches:

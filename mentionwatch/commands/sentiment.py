@@ -145,12 +145,30 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
         click.echo(f"left out: {left_out} texts found in the model's training corpora (--keep-seen counts them)")
         if not labeled.texts:
             raise UserMistake(f"{file}: every text is in the model's training corpora")
+    warning = _missing_classes_warning(labeled, limit)
+    if warning:
+        click.echo(warning, err=True)
     report = evaluate(scorer, labeled)
     click.echo(f"texts: {report['n']} ({report['seconds']:.1f}s)")
     click.echo(f"accuracy: {report['accuracy']:.4f}")
     click.echo(f"macro-F1: {report['macro_f1']:.4f}")
     click.echo(f"macro-recall: {report['macro_recall']:.4f}")
     click.echo(format_confusion(report["confusion"]))
+
+
+def _missing_classes_warning(labeled, limit: int | None) -> str | None:
+    """A warning when a declared label has no text left to score (a file sorted by label and cut
+    with --limit, or one whose texts of a label were all in the training corpora): the macro
+    figures then average in a class that was never tried."""
+    from sentiment.scorer import LABELS
+
+    missing = [LABELS[index] for index in labeled.classes if index not in set(labeled.labels)]
+    if not missing or not labeled.texts:
+        return None
+    cause = (" (the file may be sorted by label: --limit took the first rows)" if limit
+             else "")
+    return (f"Warning: no {' or '.join(missing)} text among the {len(labeled.texts)} scored{cause}; "
+            "the macro figures count that label as never found")
 
 
 @main.group()
