@@ -230,8 +230,9 @@ def info() -> None:
 @bench.command(name="sentiment")
 @click.option("--count", default=2000, show_default=True, type=click.IntRange(10),
               help="How many texts (TweetEval validation texts when present).")
-@click.option("--shared-data", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help=f"Folder with tweeteval/ [default: ${SHARED_DATA_ENV} or ../shared/data].")
+@click.option("--data", "--shared-data", "shared_data", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help=f"Folder with tweeteval/, as for bench parsers [default: ${SHARED_DATA_ENV} "
+              "or ../shared/data].")
 @click.option("--skip-naive", is_flag=True, help="Leave out the slow per-text pipeline.")
 @click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 20),
               help="Passes over the texts per batched path; the median time is reported.")
