@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ class Option:
     kind: 'text', 'whole' (a whole number from `low` to `high`), 'seconds' (0 or more), 'flag'
     (true/false), 'choice' (one of `choices`), 'digits', 'urls' (one URL or a list of them) or
     'url' (a URL, or a path taken from base_url when one is set), 'strings' (a list of `count` texts).
+    A 'text' with a `pattern` (a regular expression the whole text must match) is refused otherwise
+    as not being `expects`.
     """
 
     kind: str = "text"
@@ -39,14 +42,23 @@ class Option:
     high: int | None = None
     count: int = 0
     hint: str = ""  # added to the message when the value is wrong
+    pattern: str = ""
+    expects: str = ""
 
 
 _QUERY = Option()
+_COUNTRY = Option(pattern=r"[A-Za-z]{2}", expects="a two-letter country code (e.g. us, gb, jp)")
+# Reddit's names: letters, digits and _, up to 21; 'a+b' reads several; a leading r/ is left out;
+# empty: all of Reddit
+_SUBREDDIT_NAME = r"[A-Za-z0-9_]{1,21}"
+_SUBREDDIT = Option(pattern=rf"((?:/?[rR]/)?{_SUBREDDIT_NAME}(?:\+{_SUBREDDIT_NAME})*/?)?",
+                    expects="a subreddit name: letters, digits and _, at most 21 (the name after r/ "
+                            "in its address, e.g. sysadmin)")
 _MAX_PAGES = Option("whole")
 COMMON_API_OPTIONS = {"min_interval": Option("seconds"), "match_query": Option("flag")}
 
 API_OPTIONS: dict[str, dict[str, Option]] = {
-    "reddit": {"subreddit": Option(), "mode": Option("choice", choices=("search", "new", "comments")),
+    "reddit": {"subreddit": _SUBREDDIT, "mode": Option("choice", choices=("search", "new", "comments")),
                "query": _QUERY, "limit": Option("whole", high=100), "max_pages": _MAX_PAGES},
     "hackernews": {"query": _QUERY, "tags": Option(), "max_pages": _MAX_PAGES},
     "mastodon": {"tag": Option(), "query": _QUERY, "token_env": Option(), "max_pages": _MAX_PAGES},
@@ -56,11 +68,15 @@ API_OPTIONS: dict[str, dict[str, Option]] = {
             "query": _QUERY},
     "appstore": {"app_id": Option("digits", required=True,
                                   hint="the number in the app's App Store address, …/id1321994487"),
-                 "country": Option(), "format": Option("choice", choices=("json", "xml")),
+                 "country": _COUNTRY, "format": Option("choice", choices=("json", "xml")),
                  "max_pages": Option("whole", high=10)},
-    "googleplay": {"app_id": Option(), "lang": Option(), "country": Option(), "max_pages": _MAX_PAGES,
+    "googleplay": {"app_id": Option(pattern=r"[A-Za-z0-9_.]+", expects="a package name: letters, "
+                                    "digits, _ and dots, no spaces (e.g. com.example.app)"),
+                   "lang": Option(), "country": _COUNTRY, "max_pages": _MAX_PAGES,
                    "html_url": Option("url")},
-    "stackexchange": {"site": Option(), "query": _QUERY, "max_pages": _MAX_PAGES},
+    "stackexchange": {"site": Option(pattern=r"[a-z0-9.-]+", expects="a site's API name: lower case, "
+                                     "no spaces (e.g. stackoverflow, superuser, ru.stackoverflow)"),
+                      "query": _QUERY, "max_pages": _MAX_PAGES},
     "github": {"query": _QUERY, "qualifiers": Option(), "max_pages": _MAX_PAGES},
 }
 
@@ -113,6 +129,12 @@ def check_api_options(source_type: str, options: dict[str, Any], has_base_url: b
         raise OptionProblem(None, f"{source_type} needs {given}")
 
 
+def subreddit_name(value: Any) -> str:
+    """The subreddit as Reddit's paths take it: 'r/sysadmin' or '/r/sysadmin/' -> 'sysadmin'."""
+    name = str(value).strip().strip("/")
+    return name[2:] if name[:2] in ("r/", "R/") else name
+
+
 def http_url_problem(url: Any) -> str | None:
     """Why this is not an absolute http(s) URL, or None when it is one."""
     try:
@@ -150,6 +172,8 @@ def _value_problem(spec: Option, value: Any) -> str | None:
         # a bare `no` or `on` in YAML is a boolean, not the text the user meant
         if isinstance(value, (bool, list, dict)):
             return f"expected text, got {shown_value(value)} (put it in quotes)"
+        if spec.pattern and not re.fullmatch(spec.pattern, str(value)):
+            return f"expected {spec.expects}, got {shown_value(value)}"
     elif spec.kind == "whole":
         number = int(value) if _is_whole(value) else None
         if number is None or number < spec.low or (spec.high is not None and number > spec.high):
@@ -208,8 +232,10 @@ def shown_value(value: Any) -> str:
 
 def settings_key(source_cfg, options: dict | None = None) -> str:
     """8 hex digits that stay the same while the source's base_url and options do (the service's job
-    ids use it, so does source_label; cursors hash only the options that say what is read)."""
-    settings = json.dumps({"base_url": source_cfg.base_url,
+    ids use it, so does source_label; cursors hash only the options that say what is read).
+    base_url counts as written (`${TOKEN}`, not the token), so a new token keeps the source's key."""
+    base_url = getattr(source_cfg, "written_base_url", source_cfg.base_url)
+    settings = json.dumps({"base_url": base_url,
                            "options": source_cfg.options if options is None else options},
                           sort_keys=True, default=str)
     return hashlib.sha1(settings.encode()).hexdigest()[:8]

@@ -223,10 +223,10 @@ def test_crawl_with_a_misspelt_option_exits_2_before_any_request(cli, tmp_path):
     ("      - type: reviews\n        options:\n          start_urls: ['https://x.example/r']\n"
      "          item: div.review\n          text: p::text\n          min_interval: fast\n",
      r"w\.yaml:10: .*options\.min_interval: expected seconds from 0 to 600, got 'fast'$"),
-    ("      - type: reviews\n        options:\n          start_urls: https://x.example/r\n"
-     "          item: div.review\n          text: p::text\n",
-     r"w\.yaml:7: .*options\.start_urls: expected a list, got 'https://x\.example/r' "
-     r"\(write it as a list: \[https://x\.example/r\]\)$"),
+    ("      - type: reviews\n        options:\n          start_urls: x.example/r\n"
+     "          item: div.review\n          text: p::text\n",  # one value is a list of one: checked as a URL
+     r"w\.yaml:7: .*options\.start_urls: not an http\(s\) URL: 'x\.example/r' "
+     r"\(write it whole, starting with http:// or https://\)$"),
     ("      - type: reviews\n        options:\n          start_urls: ['https://x.example/r']\n",
      r"w\.yaml:7: .*options\.item: reviews needs options\.item and options\.text$"),
     ("      - type: reviews\n        options:\n          start_urls: ['https://x.example/r']\n"

@@ -12,7 +12,7 @@ from typing import Any
 
 from crawler.cursors import (Batch, Window, created_times, iso_cursor, iso_time, newest_first_pages,
                              required_id)
-from crawler.pollers.base import Page, Poller, dig, parse_items, text_of
+from crawler.pollers.base import Page, Poller, dig, optional_text, parse_items, text_of
 from storage import Mention
 
 TOKEN_ENV = "MENTIONWATCH_GITHUB_TOKEN"
@@ -71,13 +71,12 @@ class GitHubPoller(Poller):
 
 
 def _mention_from_issue(issue: dict) -> Mention:
-    user = issue.get("user") or {}
     return Mention(
         source="github",
         external_id=required_id(issue.get("id"), "id"),
         text=text_of(issue.get("body")),
-        title=text_of(issue.get("title")) or None,
+        title=optional_text(issue.get("title"), "title"),
         created_at=issue["created_at"],
-        url=text_of(issue.get("html_url")) or None,
-        author=text_of(user.get("login")) or None if isinstance(user, dict) else None,
+        url=optional_text(issue.get("html_url"), "url"),
+        author=optional_text(dig(issue, "user", "login"), "author"),
     )

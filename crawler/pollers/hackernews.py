@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from crawler.cursors import Batch, Window, created_times, newest_first_pages, required_id
-from crawler.pollers.base import Page, Poller, dig, html_to_text, parse_items, text_of
+from crawler.pollers.base import Page, Poller, dig, html_to_text, optional_text, parse_items, text_of
 from storage import Mention
 
 HITS_PER_PAGE = 100
@@ -67,11 +67,15 @@ class HackerNewsPoller(Poller):
         return Batch(page, created_times(page.parsed), str(number + 1) if more else None, hits_total, capped)
 
 
+def is_comment_hit(hit: dict) -> bool:
+    """A comment (its title is its story's) rather than a story."""
+    return "comment" in (hit.get("_tags") or []) or bool(hit.get("comment_text"))
+
+
 def _mention_from_hit(hit: dict) -> Mention:
     object_id = required_id(hit.get("objectID"), "objectID")
-    title = text_of(hit.get("title")) or None
+    title = optional_text(hit.get("story_title" if is_comment_hit(hit) else "title"), "title")
     body = text_of(hit.get("comment_text")) or text_of(hit.get("story_text"))
-    is_comment = "comment" in (hit.get("_tags") or []) or bool(hit.get("comment_text"))
     created = hit.get("created_at_i")
     if created is None:
         created = hit["created_at"]
@@ -79,9 +83,9 @@ def _mention_from_hit(hit: dict) -> Mention:
         source="hackernews",
         external_id=object_id,
         text=html_to_text(body),
-        title=title if not is_comment else (text_of(hit.get("story_title")) or None),
+        title=title,
         created_at=created,
         url=f"https://news.ycombinator.com/item?id={object_id}",
-        author=text_of(hit.get("author")) or None,
+        author=optional_text(hit.get("author"), "author"),
         author_reach=None,
     )

@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 
 from crawler.cursors import required_id
-from crawler.pollers.base import FetchError, Page, Poller, dig, parse_items, text_of, warn_once
+from crawler.pollers.base import (FetchError, Page, Poller, dig, optional_text, parse_items, text_of,
+                                  warn_once)
+from crawler.source_types import subreddit_name
 from storage import Mention
 
 CLIENT_ID_ENV = "MENTIONWATCH_REDDIT_CLIENT_ID"
@@ -33,7 +35,8 @@ class RedditPoller(Poller):
     source = "reddit"
     description = "Reddit posts (and comments with mode: comments) from search or a subreddit"
     options_doc = {
-        "subreddit": "limit to one subreddit, e.g. 'sysadmin' (default: all of Reddit)",
+        "subreddit": "limit to one subreddit, e.g. 'sysadmin' (or 'r/sysadmin'; 'a+b' for two) "
+                     "(default: all of Reddit)",
         "mode": "'search' (default), 'new' (every new post of the subreddit) or 'comments'",
         "query": "remote search text (default: built from the watch's query)",
         "limit": "items per request, at most 100 (default 100)",
@@ -119,7 +122,7 @@ class RedditPoller(Poller):
         return min(self.int_option("limit", MAX_LIMIT), MAX_LIMIT)
 
     def _listing(self, paging: dict) -> Any:
-        subreddit = self.option("subreddit")
+        subreddit = subreddit_name(self.option("subreddit") or "")
         mode = self.choice_option("mode", ("search", "new", "comments"))
         prefix = f"/r/{subreddit}" if subreddit else ("/r/all" if mode != "search" else "")
         params: dict[str, Any] = {"limit": self.limit, "raw_json": 1, **paging}
@@ -185,6 +188,17 @@ def _child_names(payload: Any) -> list[str]:
     return [name for name in names if isinstance(name, str) and name]
 
 
+def _post_url(kind: str, data: dict) -> str | None:
+    """The post's address; None (with a warning) when its permalink is malformed."""
+    permalink = optional_text(data.get("permalink"), "url") or ""
+    if not permalink and kind == "t1" and data.get("link_permalink"):
+        # older comment payloads have no permalink: the post's address plus the comment id
+        post = optional_text(data["link_permalink"], "url")
+        comment = optional_text(data.get("id"), "url")
+        permalink = f"{post.rstrip('/')}/{comment}/" if post and comment else ""
+    return f"https://www.reddit.com{permalink}" if permalink.startswith("/") else (permalink or None)
+
+
 def _mention_from_child(child: dict) -> Mention | None:
     kind, data = child.get("kind"), child.get("data")
     if not isinstance(data, dict):
@@ -195,24 +209,20 @@ def _mention_from_child(child: dict) -> Mention | None:
     if name is None or name == "":
         name = f"{kind}_{required_id(data.get('id'), 'id')}"
     name = required_id(name, "name")
-    permalink = text_of(data.get("permalink"))
-    if not permalink and kind == "t1" and data.get("link_permalink"):
-        # older comment payloads have no permalink: the post's address plus the comment id
-        permalink = f"{text_of(data['link_permalink']).rstrip('/')}/{text_of(data['id'])}/"
     if kind == "t3":
-        title, text = text_of(data.get("title")), text_of(data.get("selftext"))
+        title, text = optional_text(data.get("title"), "title"), text_of(data.get("selftext"))
     else:
-        title, text = text_of(data.get("link_title")) or None, text_of(data.get("body"))
+        title, text = optional_text(data.get("link_title"), "title"), text_of(data.get("body"))
     if text in ("[deleted]", "[removed]"):
         text = ""
-    author = data.get("author")
+    author = optional_text(data.get("author"), "author")
     return Mention(
         source="reddit",
         external_id=name,
         text=text,
-        title=title or None,
+        title=title,
         created_at=data["created_utc"],
-        url=f"https://www.reddit.com{permalink}" if permalink.startswith("/") else (permalink or None),
-        author=None if author in (None, "[deleted]") else text_of(author),
+        url=_post_url(kind, data),
+        author=None if author == "[deleted]" else author,
         lang=data.get("lang") if isinstance(data.get("lang"), str) else None,
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from crawler.cursors import Batch, Window, created_times, newest_first_pages, required_id
-from crawler.pollers.base import Page, Poller, dig, html_to_text, parse_items, text_of
+from crawler.pollers.base import Page, Poller, dig, html_to_text, optional_text, parse_items, text_of
 from storage import Mention
 
 KEY_ENV = "MENTIONWATCH_STACKEXCHANGE_KEY"
@@ -71,18 +71,22 @@ class StackExchangePoller(Poller):
                      total if isinstance(total, int) and not isinstance(total, bool) else None)
 
 
+def _optional_html(value, name: str) -> str | None:
+    """An optional field holding HTML entities, as text; None (with a warning) when malformed."""
+    return html_to_text(optional_text(value, name) or "") or None
+
+
 def _mention_from_question(question: dict) -> Mention:
-    owner = question.get("owner") or {}
     link = text_of(question.get("link"))
     site = urllib.parse.urlsplit(link).netloc or "stackexchange"  # ids are unique per site
-    reputation = owner.get("reputation") if isinstance(owner, dict) else None
+    reputation = dig(question, "owner", "reputation")
     return Mention(
         source="stackexchange",
         external_id=f"{site}:{required_id(question.get('question_id'), 'question_id')}",
         text=html_to_text(text_of(question.get("body"))),
-        title=html_to_text(text_of(question.get("title"))) or None,
+        title=_optional_html(question.get("title"), "title"),
         created_at=question["creation_date"],
         url=link or None,
-        author=html_to_text(text_of(owner.get("display_name"))) or None if isinstance(owner, dict) else None,
+        author=_optional_html(dig(question, "owner", "display_name"), "author"),
         author_reach=reputation if isinstance(reputation, int) and not isinstance(reputation, bool) else None,
     )

@@ -16,7 +16,7 @@ from cssselect import SelectorError
 from lxml import etree
 from parsel import Selector
 from parsel.csstranslator import HTMLTranslator
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from crawler.source_types import http_url_problem, shown_value
 
@@ -87,9 +87,14 @@ def _check_pattern(pattern: str) -> str:
     return pattern
 
 
+def _one_or_list(value: Any) -> Any:
+    """A single text is a list of one (`start_urls: https://…/page1`), as rss `urls` takes it."""
+    return [value] if isinstance(value, str) else value
+
+
 # checked one by one, so an error's location names the item (and the watchlist gives its line)
-Urls = list[Annotated[str, AfterValidator(_check_url)]]
-Patterns = list[Annotated[str, AfterValidator(_check_pattern)]]
+Urls = Annotated[list[Annotated[str, AfterValidator(_check_url)]], BeforeValidator(_one_or_list)]
+Patterns = Annotated[list[Annotated[str, AfterValidator(_check_pattern)]], BeforeValidator(_one_or_list)]
 
 
 class OptionsError(ValueError):
@@ -209,15 +214,15 @@ def parse_options(source_type: str, options: dict[str, Any]) -> FieldSelectors:
     try:
         return model.model_validate(options or {})
     except ValidationError as exc:
-        raise options_error(exc, source_type) from None
+        raise options_error(exc, source_type, options) from None
 
 
-def options_error(exc: ValidationError, source_type: str) -> OptionsError:
+def options_error(exc: ValidationError, source_type: str, options: dict | None = None) -> OptionsError:
     """The first problem, worded as the API sources' options are ('options.nextpage: unknown option
     'nextpage' for reviews (did you mean 'next_page'?)'), and how many more there are."""
     errors = exc.errors()
     first = errors[0]
-    location = tuple(first["loc"])
+    location = _as_written(tuple(first["loc"]), options or {})
     message = _option_message(first, OPTION_MODELS[source_type], source_type)
     others = len(errors) - 1
     missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing" and len(e["loc"]) == 1]
@@ -248,12 +253,18 @@ def _option_message(error: dict, model: type[FieldSelectors], source_type: str) 
     if kind == "string_type":
         return f"expected text, got {shown_value(value)}" + \
             (" (put it in quotes)" if isinstance(value, bool) else "")
-    if kind == "list_type":
-        hint = f" (write it as a list: [{value}])" if isinstance(value, str) else ""
-        return f"expected a list, got {shown_value(value)}{hint}"
+    if kind == "list_type":  # one text is taken as a list of one (see _one_or_list)
+        return f"expected a list, got {shown_value(value)}"
     if kind == "too_short":
         return f"expected at least one {'URL' if name.endswith('urls') else 'item'}, got an empty list"
     return error["msg"].removeprefix("Value error, ")
+
+
+def _as_written(location: tuple, options: dict) -> tuple:
+    """('start_urls', 0) -> ('start_urls',) when start_urls was written as one text, not a list."""
+    if len(location) == 2 and location[1] == 0 and isinstance(options.get(location[0]), str):
+        return location[:1]
+    return location
 
 
 _BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
