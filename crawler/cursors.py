@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlite_utils import Database
@@ -41,17 +42,36 @@ def _key_before_pacing_options(source_cfg: SourceConfig) -> str:
     return f"{source_cfg.type}:{settings_key(source_cfg)}"
 
 
+def _as_filled_in(source_cfg: SourceConfig) -> SimpleNamespace:
+    """The source as keys saw it before they hashed base_url as written: its `${VAR}` filled in."""
+    return SimpleNamespace(type=source_cfg.type, base_url=source_cfg.base_url,
+                           written_base_url=source_cfg.base_url, options=source_cfg.options)
+
+
+def older_cursor_keys(source_cfg: SourceConfig) -> list[str]:
+    """The keys earlier versions kept this source's cursors under, newest first (none equal to
+    cursor_key): every option hashed (before PACING_OPTIONS), a filled-in base_url (a secret in it
+    made a new token a new source)."""
+    filled = _as_filled_in(source_cfg)
+    keys = [_key_before_pacing_options(source_cfg), cursor_key(filled), _key_before_pacing_options(filled)]
+    current = cursor_key(source_cfg)
+    return [key for key in dict.fromkeys(keys) if key != current]
+
+
 def load_source_cursors(db: Database, watch: str, source_cfg: SourceConfig) -> dict[str, str]:
-    """The source's cursors. Cursors stored by an older version under a key that hashed every option
-    are moved to the current key the first time, so an upgrade does not start the source over."""
+    """The source's cursors. Cursors stored by an older version under another key (see
+    older_cursor_keys) are moved to the current key the first time, so an upgrade does not start
+    the source over."""
     key = cursor_key(source_cfg)
     cursors = load_cursors(db, watch, key)
-    old_key = _key_before_pacing_options(source_cfg)
-    if cursors or old_key == key:
+    if cursors:
         return cursors
-    cursors = load_cursors(db, watch, old_key)
-    save_cursors(db, watch, key, cursors)
-    return cursors
+    for old_key in older_cursor_keys(source_cfg):
+        cursors = load_cursors(db, watch, old_key)
+        if cursors:
+            save_cursors(db, watch, key, cursors)
+            return cursors
+    return {}
 
 
 def url_digest(url: str) -> str:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
-                      field_validator, model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+                      ValidationInfo, field_validator, model_validator)
 
 from mentionwatch.logging_setup import remember_secrets
 
@@ -307,8 +307,15 @@ class SourceConfig(_Strict):
     base_url: str | None = None
     enabled: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
+    _written_base_url: str | None = PrivateAttr(default=None)  # set by parse_config
 
     _interval = field_validator("interval", mode="before")(lambda v, info: _watchlist_duration(v, info))
+
+    @property
+    def written_base_url(self) -> str | None:
+        """base_url as the watchlist writes it, `${VAR}` unread: what the source's key hashes, so a
+        new token in it does not make it a new source."""
+        return self.base_url if self._written_base_url is None else self._written_base_url
 
     @field_validator("type")
     @classmethod
@@ -948,6 +955,7 @@ def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bo
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the file must be a mapping of settings, not {type(data).__name__}")
+    written = data
     try:
         data = _interpolate(data, (), keep_unset_env)
     except _MissingEnv as missing:
@@ -964,7 +972,18 @@ def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bo
         raise ConfigError(_hide_environment_values(_validation_error_line(path, node, exc), text)) from None
     if str(path) != "<config>":
         _anchor_relative_paths(config, Path(path).resolve().parent)
+    _keep_written_base_urls(config, written)
     return config
+
+
+def _keep_written_base_urls(config: Config, written: dict) -> None:
+    """Each source's base_url as the file writes it (see SourceConfig.written_base_url)."""
+    for watch, written_watch in zip(config.watches, written.get("watches") or []):
+        sources = written_watch.get("sources") if isinstance(written_watch, dict) else None
+        for source, written_source in zip(watch.sources, sources or []):
+            value = written_source.get("base_url") if isinstance(written_source, dict) else None
+            if isinstance(value, str):
+                source._written_base_url = value
 
 
 def _anchor_relative_paths(config: Config, folder: Path) -> None:
