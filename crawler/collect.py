@@ -40,7 +40,6 @@ from crawler.source_types import settings_key, source_label
 from mentionwatch.config import Config, SourceConfig, Watch
 from mentionwatch.logging_setup import redact_data
 from storage import save_mentions, utc_now_iso
-from storage.erasure import forgotten_post_ids
 from storage.mentions import stored_for_watch
 
 log = logging.getLogger(__name__)
@@ -232,8 +231,6 @@ def _poll(db: Database, watch: Watch, poll_cfg: SourceConfig, fetcher: Fetcher, 
         return stored - seen_by_earlier if several else stored
 
     poller = poller_class(watch, poll_cfg, fetcher, cursors, known=known)
-    # a feed reader whose ids changed asks whether a post was forgotten under its former id
-    poller.forgotten = lambda ids: forgotten_post_ids(db.conn, poller_class.source, ids)
     if (several or never_polled) and poller.resumable:
         # marked before the first request: a search that fails at once must not stop, next time, at
         # posts the other sources or searches store meanwhile

@@ -21,9 +21,3 @@ def url_id(url: str) -> str:
     except ValueError:  # not a URL at all ('http://[broken...'): the hash alone identifies it
         host = ""
     return f"{host}:url-sha1:{hashlib.sha1(url.encode('utf-8')).hexdigest()}"
-
-
-def without_fragment(url: str) -> str:
-    """`url` less its `#fragment`, which names a place on the page, not another page (the query is
-    kept: it may be what tells two pages apart)."""
-    return url.strip().partition("#")[0]

@@ -48,11 +48,11 @@ class Option:
 
 _QUERY = Option()
 _COUNTRY = Option(pattern=r"[A-Za-z]{2}", expects="a two-letter country code (e.g. us, gb, jp)")
-# Reddit's names: letters, digits and _, up to 21; 'a+b' reads several; a leading r/ is left out;
-# empty: all of Reddit
-_SUBREDDIT_NAME = r"[A-Za-z0-9_]{1,21}"
-_SUBREDDIT = Option(pattern=rf"((?:/?[rR]/)?{_SUBREDDIT_NAME}(?:\+{_SUBREDDIT_NAME})*/?)?",
-                    expects="a subreddit name: letters, digits and _, at most 21 (the name after r/ "
+# Reddit's names: letters, digits and _, 2 to 21; 'a+b' reads several, 'all-a-b' all of Reddit but
+# those; a leading r/ is left out; empty: all of Reddit
+_SUBREDDIT_NAME = r"[A-Za-z0-9_]{2,21}"
+_SUBREDDIT = Option(pattern=rf"\s*((?:/?[rR]/)?(?:{_SUBREDDIT_NAME}(?:\+{_SUBREDDIT_NAME})*|all(?:-{_SUBREDDIT_NAME})+)/?)?\s*",
+                    expects="a subreddit name: letters, digits and _, 2 to 21 (the name after r/ "
                             "in its address, e.g. sysadmin)")
 _MAX_PAGES = Option("whole")
 COMMON_API_OPTIONS = {"min_interval": Option("seconds"), "match_query": Option("flag")}

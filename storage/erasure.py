@@ -376,17 +376,6 @@ def lowest_new_mention_id(conn) -> int:
         "coalesce((SELECT max(highest_mention_id) FROM erasures), 0))").fetchone()[0]
 
 
-def forgotten_post_ids(conn, source: str, external_ids: list[str]) -> set[str]:
-    """Which of these ids of `source` belong to posts forgotten by id (kept out of later storing)."""
-    key_of = {post_key(source, external_id): external_id for external_id in external_ids}
-    keys, found = list(key_of), set()
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start:start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        found.update(key_of[key] for (key,) in conn.execute(f"SELECT key FROM forgotten WHERE key IN ({marks})", chunk))
-    return found
-
-
 def forgotten_positions(conn, rows: list[tuple]) -> set[int]:
     """Which of these stored-form rows (source, external_id, url, author, ... created_at) are of a
     forgotten post or author, or older than erased history; cheap when nothing was ever kept out."""

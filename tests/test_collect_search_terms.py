@@ -83,7 +83,7 @@ def test_searches_cover_every_phrase_and_any_term_with_the_all_terms():
 
 def test_listing_modes_and_an_explicit_query_stay_one_poll():
     config = Config.model_validate({"watches": [{"name": "w", "query": {"any": ["a", "b"]}, "sources": [
-        {"type": "reddit", "options": {"subreddit": "x", "mode": "new"}},
+        {"type": "reddit", "options": {"subreddit": "acme", "mode": "new"}},
         {"type": "mastodon", "options": {"tag": "acme"}},
         {"type": "hackernews", "options": {"query": "a OR b"}},
         {"type": "mastodon"},

@@ -155,11 +155,13 @@ def read(tmp_path, sources: str):
 @pytest.mark.parametrize("sources, expected", [
     ("      - type: reddit\n        options: {subreddit: 'sys admin'}\n",
      r"w\.yaml:6: watches\[0\]\.sources\[0\]\.options\.subreddit: expected a subreddit name: letters, "
-     r"digits and _, at most 21 \(the name after r/ in its address, e\.g\. sysadmin\), got 'sys admin'$"),
+     r"digits and _, 2 to 21 \(the name after r/ in its address, e\.g\. sysadmin\), got 'sys admin'$"),
     ("      - type: reddit\n        options:\n          mode: new\n"
      "          subreddit: https://www.reddit.com/r/sysadmin\n",
      r"w\.yaml:8: .*options\.subreddit: expected a subreddit name: .*got 'https://www\.reddit\.com/r/sysadmin'"),
     ("      - type: reddit\n        options: {subreddit: abcdefghijklmnopqrstuv}\n",
+     r"w\.yaml:6: .*options\.subreddit: expected a subreddit name"),
+    ("      - type: reddit\n        options: {subreddit: 'r/'}\n",  # would read /r/r
      r"w\.yaml:6: .*options\.subreddit: expected a subreddit name"),
     ("      - type: appstore\n        options:\n          app_id: 1321994487\n          country: usa\n",
      r"w\.yaml:8: .*options\.country: expected a two-letter country code \(e\.g\. us, gb, jp\), got 'usa'$"),
@@ -171,7 +173,7 @@ def read(tmp_path, sources: str):
     ("      - type: stackexchange\n        options: {site: stack overflow}\n",
      r"w\.yaml:6: .*options\.site: expected a site's API name: lower case, no spaces \(e\.g\. "
      r"stackoverflow, superuser, ru\.stackoverflow\), got 'stack overflow'$"),
-], ids=["subreddit with a space", "subreddit as an address", "subreddit too long", "appstore country",
+], ids=["subreddit with a space", "subreddit as an address", "subreddit too long", "r/ alone", "appstore country",
         "googleplay package", "googleplay country", "stackexchange site"])
 def test_bad_names_are_refused_when_the_watchlist_is_read(tmp_path, sources, expected):
     with pytest.raises(ConfigError) as caught:
@@ -183,12 +185,13 @@ def test_bad_names_are_refused_when_the_watchlist_is_read(tmp_path, sources, exp
 def test_real_names_are_accepted(tmp_path):
     config = read(tmp_path, "      - type: reddit\n        options: {subreddit: r/sysadmin}\n"
                             "      - type: reddit\n        options: {subreddit: AskReddit+de, mode: new}\n"
+                            "      - type: reddit\n        options: {subreddit: ' all-pics-funny'}\n"
                             "      - type: appstore\n        options: {app_id: 1404176564, country: JP}\n"
                             "      - type: googleplay\n        options: {app_id: jp.mixi, country: jp}\n"
                             "      - type: googleplay\n        options: {app_id: com.acme_2.app}\n"
                             "      - type: stackexchange\n        options: {site: ru.stackoverflow}\n"
                             "      - type: stackexchange\n        options: {site: meta.stackexchange}\n")
-    assert len(config.watches[0].sources) == 7
+    assert len(config.watches[0].sources) == 8
 
 
 # 4. a spider's list option given one text --------------------------------------------------------------

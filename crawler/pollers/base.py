@@ -556,8 +556,6 @@ class Poller:
         self.fetcher = fetcher
         self.cursors = dict(cursors)
         self.known = known
-        # ids -> those of posts forgotten by id (set by crawler.collect; none when run on its own)
-        self.forgotten: Callable[[list[str]], set[str]] = lambda ids: set()
         self.base_url = (source_cfg.base_url or self.default_base_url).rstrip("/")
 
     @staticmethod

@@ -13,13 +13,6 @@ came from the host they go to (a dead blog feed says nothing about Google News).
 Entries without a date of their own (`pubDate` is optional in RSS 2.0) get the channel's
 `lastBuildDate` or `pubDate`, else the time the feed was read, as the HTML spiders do. Log lines
 about an entry name its feed (host and path).
-
-An entry's id is its link, less any `#fragment`: feeds give one article several guids (the BBC's
-`…/cg586r7np4go#2` and `#9`, renumbered from one day to the next), and each new guid must not store
-it again. The guid (else the link as written) stays the id of an entry without a link, or whose link
-names no one post: the channel's own address, or one that entries of other dates share. Versions
-before this used the guid: an entry stored under it counts as stored (`_read_feed`), so an upgrade
-does not store the feeds' articles again.
 """
 from __future__ import annotations
 
@@ -29,13 +22,13 @@ import logging
 import re
 import urllib.parse
 import xml.sax
-from collections.abc import Iterator, Set
+from collections.abc import Iterator
 from typing import Any
 
 import feedparser
 import httpx
 
-from crawler.ids import url_id, without_fragment
+from crawler.ids import url_id
 from crawler.pollers.base import FetchError, Page, Poller, describe_url, html_to_text, parse_items
 from storage import Mention
 from storage.timeutil import parse_timestamp, to_iso
@@ -83,8 +76,7 @@ class RssPoller(Poller):
         if undated and fallback:
             log.info("%s: %d entr%s without a date: dated with %s (%s)", label, undated,
                      "y" if undated == 1 else "ies", what, fallback)
-        post_links = _post_links(entries, channel)
-        return parse_items(entries, lambda entry: _mention_from_entry(entry, language, fallback, post_links),
+        return parse_items(entries, lambda entry: _mention_from_entry(entry, language, fallback),
                            label, problems)
 
     def feed_urls(self) -> list[str]:
@@ -147,9 +139,7 @@ class RssPoller(Poller):
         read_at = to_iso(dt.datetime.now(dt.timezone.utc))
         # feeds are short and not always in date order: keep all
         mentions = self.parse(feed, problems, read_at=read_at, label=f"rss {where}")
-        fresh = self._not_stored_under_old_ids(mentions, feed)
-        page = Page(fresh, fetched=len(mentions) + len(problems), rejected=len(problems),
-                    already_stored=len(mentions) - len(fresh), parsed=mentions)
+        page = Page(mentions, fetched=len(mentions) + len(problems), rejected=len(problems))
         if cut_off:  # no cursors: a 304 next time would leave the rest of the feed unread
             page.errors = [f"rss: {where}: feed cut off ({cut_off}); "
                            f"kept the {len(feed['entries'])} complete entries before it"]
@@ -161,14 +151,6 @@ class RssPoller(Poller):
             cursors[f"{slot}.modified"] = response.headers["last-modified"]
         page.cursors = cursors
         return page
-
-    def _not_stored_under_old_ids(self, mentions: list[Mention], feed: dict) -> list[Mention]:
-        """The mentions less those this watch stored under the id an earlier version gave them, and
-        those forgotten (`mentionwatch forget`) under that id: kept out, as they were."""
-        old_ids = _old_ids(feed)
-        asked = sorted({old for m in mentions for old in old_ids.get(m.external_id, ())})
-        kept_out = self.known(asked) | (self.forgotten(asked) if asked else set())
-        return [m for m in mentions if not kept_out & old_ids.get(m.external_id, set())]
 
     def _absolute(self, url: str) -> str:
         """A relative feed URL is taken from base_url (tests point base_url at a local server)."""
@@ -248,61 +230,11 @@ def _cut_off_error(payload: bytes, feed: feedparser.FeedParserDict) -> str | Non
     return f"XML error at line {error.getLineNumber()}: {error.getMessage()}"
 
 
-def _bare_link(entry: Any) -> str | None:
-    """The entry's link less its `#fragment`, or None."""
-    link = entry.get("link") if isinstance(entry, dict) else None
-    if not isinstance(link, str):
-        return None
-    return without_fragment(link) or None
-
-
-def _post_links(entries: list, channel: dict) -> set[str]:
-    """The links (less fragments) of this feed that each name one post: not the channel's own
-    address (a feed whose entries all point at its front page), nor one shared by entries of
-    different dates (a page listing several posts)."""
-    dates: dict[str, set] = {}
-    for entry in entries:
-        link = _bare_link(entry)
-        if link:
-            dates.setdefault(link, set()).add(str(_entry_date(entry)))
-    home = _bare_link(channel) if isinstance(channel, dict) else None
-    return {link for link, seen in dates.items() if len(seen) == 1 and link != home}
-
-
-def _old_id(entry: dict) -> str | None:
-    """The id versions before link ids gave an entry: its guid, else its link as written."""
-    value = entry.get("id") or entry.get("link")
-    return url_id(str(value)) if value else None
-
-
-def _entry_id(entry: dict, post_links: set[str]) -> str:
-    """The entry's link less its fragment when that names one post, else its old id."""
-    link = _bare_link(entry)
-    external_id = url_id(link) if link in post_links else _old_id(entry)
+def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | None = None) -> Mention:
+    link = entry.get("link")
+    external_id = entry.get("id") or link
     if not external_id:
         raise ValueError("entry has neither id nor link")
-    return external_id
-
-
-def _old_ids(feed: dict) -> dict[str, set[str]]:
-    """id -> the other ids earlier versions gave its entries (only where they differ)."""
-    entries = [e for e in feed.get("entries", []) if isinstance(e, dict)]
-    post_links = _post_links(entries, feed.get("feed", {}))
-    old_ids: dict[str, set[str]] = {}
-    for entry in entries:
-        try:
-            new, old = _entry_id(entry, post_links), _old_id(entry)
-        except ValueError:  # no id at all: parse rejected it
-            continue
-        if old and old != new:
-            old_ids.setdefault(new, set()).add(old)
-    return old_ids
-
-
-def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | None = None,
-                        post_links: Set[str] = frozenset()) -> Mention:
-    link = entry.get("link")
-    external_id = _entry_id(entry, post_links)
     summary = entry.get("summary") or ""
     if not summary and entry.get("content"):
         summary = entry["content"][0].get("value", "")
@@ -314,7 +246,7 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
     author = entry.get("author") or (source.get("title") if isinstance(source, dict) else None)
     return Mention(
         source="rss",
-        external_id=external_id,
+        external_id=url_id(str(external_id)),
         text=html_to_text(str(summary)),
         title=html_to_text(title) or None,
         created_at=created,
