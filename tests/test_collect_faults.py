@@ -122,9 +122,9 @@ def test_a_timeout_then_success(db):
     (httpx.Response(200, headers={"content-type": "text/plain"}, content=json.dumps(hn_page([hn_hit(1)])).encode()),
      "expected JSON, got text/plain"),
     (httpx.Response(200, headers={"content-type": "application/json"}, content=b'"just a string"'),
-     "hackernews: unexpected response: no list of items (got str)"),
+     "hackernews: GET faults.test/search_by_date: unexpected response: no list of items (got str)"),
     (httpx.Response(200, headers={"content-type": "application/json"}, content=b'{"error": "bad query"}'),
-     "hackernews: unexpected response: no list of items (got dict)"),
+     "hackernews: GET faults.test/search_by_date: unexpected response: no list of items (got dict)"),
 ])
 def test_bad_payloads_are_recorded_not_raised(db, response, message):
     result, _ = run_hn(db, Script(response))

@@ -200,6 +200,7 @@ class Fetcher:
         self.sleep = sleep
         self.clock = clock
         self._last_request: float | None = None
+        self.last_asked: str | None = None  # 'GET host/path' of the latest request, for error lines
 
     def wait(self, seconds: float) -> None:
         """Pause before the next request (a source asked for it, e.g. Stack Exchange `backoff`)."""
@@ -212,6 +213,7 @@ class Fetcher:
         """One request, retried on timeouts, connection errors, 429, 5xx and rate limits with a
         known end; FetchError otherwise."""
         where = describe_url(url)
+        self.last_asked = f"{method} {where}"
         for attempt in range(self.max_retries + 1):
             self._respect_rate_limit()
             deadline = _Deadline(time.monotonic() + self.deadline)
@@ -646,8 +648,9 @@ class Poller:
         stopped part-way pages on past what it stored (its `hit_known or ...` test needs no change).
         """
         if items is not _NOT_GIVEN and not isinstance(items, list):
-            raise FetchError(f"{self.source}: unexpected response: no list of items "
-                             f"(got {type(payload).__name__})")
+            asked = getattr(self.fetcher, "last_asked", None)
+            raise FetchError(f"{self.source}: {asked + ': ' if asked else ''}unexpected response: no list "
+                             f"of items (got {type(payload).__name__})")
         if stop_at_known is None:
             stop_at_known = not self.resuming
         problems: list[str] = []
