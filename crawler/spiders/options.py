@@ -113,7 +113,7 @@ class FieldSelectors(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item: str | None = Field(default=None, description="one review / post on a page")
-    text: str | None = Field(default=None, description="its text (all matching text is joined)")
+    text: str | None = Field(default=None, description="its text; all matching text is joined")
     title: str | None = Field(default=None, description="its title, if it has one")
     author: str | None = Field(default=None, description="who wrote it")
     date: str | None = Field(default=None, description="when (ISO, RFC 2822 or date_format)")
@@ -152,7 +152,7 @@ class ReviewOptions(FieldSelectors):
 
     start_urls: Urls = Field(min_length=1, description="first listing page(s)")
     item: str = Field(description="one review / post on a page")
-    text: str = Field(description="its text (all matching text is joined)")
+    text: str = Field(description="its text; all matching text is joined")
     date: str | None = Field(default=None,
                              description="when (ISO, RFC 2822 or date_format); without it, or where "
                                          "it matches nothing, the time the page was fetched")
