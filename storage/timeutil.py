@@ -241,6 +241,10 @@ def _numeric_date(match: re.Match, date_order: str | None, text: str,
         orders = orders[:1]
     if len(orders) > 1:
         raise ValueError(f"{text[:40]!r} may be day/month or month/day: {ambiguous_hint}")
+    if not date_order and len(year) == 2 and _valid_day_month(year, second, "dmy"):
+        # 24-03-01 reads as 24 March 2001, and as 2024-03-01 written year first
+        raise ValueError(f"{text[:40]!r} may also be year/month/day: give --date-order dmy or mdy, or write "
+                         "the year in full")
     order = orders[0] if orders else date_order or "dmy"
     day, month = (first, second) if order == "dmy" else (second, first)
     hours = _hour_of_day(int(hour or 0), half, text)

@@ -252,3 +252,14 @@ def test_a_log_file_shared_on_purpose_stays_shared_after_rotation(tmp_path, monk
         root.setLevel(saved[1])
     assert (tmp_path / "mentionwatch.log.2").exists()
     assert _mode(log_file) == 0o640 and _mode(tmp_path / "mentionwatch.log.1") == 0o640
+
+
+def test_an_imported_two_digit_year_date_that_reads_year_first_too_needs_the_order():
+    """24-03-01: 24 March 2001, or 2024-03-01 written year first; no longer read as the first."""
+    from storage.timeutil import parse_file_timestamp
+
+    with pytest.raises(ValueError, match="may also be year/month/day: give --date-order"):
+        parse_file_timestamp("24-03-01")
+    assert parse_file_timestamp("24-03-01", "dmy") == "2001-03-24T00:00:00Z"  # the order given decides
+    assert parse_file_timestamp("31/12/99") == "2099-12-31T00:00:00Z"  # no 99th day: one reading
+    assert parse_file_timestamp("05.03.26") == "2026-03-05T00:00:00Z"  # dots: day first
