@@ -39,24 +39,33 @@ def served(tmp_path_factory):
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert process.poll() is None, process.stderr.read()[-2000:]
-            try:
-                if httpx.get(f"{base}/-/versions.json", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "browse did not answer"
-            time.sleep(0.3)
+        wait_until_serving(process, base, lambda: process.stderr.read())
         yield base, ids, db_path
     finally:
-        process.terminate()
+        stop(process)
+
+
+def wait_until_serving(process: subprocess.Popen, base: str, console) -> None:
+    """Until browse answers at `base`; `console()` is its output, shown if it ends first."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        assert process.poll() is None, console()[-2000:]
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if httpx.get(f"{base}/-/versions.json", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "browse did not answer"
+        time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _json(url, **params):

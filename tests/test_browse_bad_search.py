@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from test_browse import STARTUP_SECONDS, _free_port
+from test_browse import _free_port, stop, wait_until_serving
 from test_export import _stock  # the small stocked database of the export tests
 
 MISTAKES = {  # the box, and what `mentionwatch search` says of it
@@ -38,24 +38,10 @@ def served(tmp_path_factory):
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert process.poll() is None, console_path.read_text()[-2000:]
-            try:
-                if httpx.get(f"{base}/-/versions.json", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "browse did not answer"
-            time.sleep(0.3)
+        wait_until_serving(process, base, console_path.read_text)
         yield base, db_path, console_path
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _page_errors(page: str) -> list[str]:

@@ -207,13 +207,13 @@ def test_a_new_output_file_is_private_an_existing_one_keeps_its_permissions(tmp_
     assert _mode(shared) == 0o640 and shared.read_text() == "new\n"
 
 
-def test_the_service_log_file_is_private_and_stays_so_after_rotation(tmp_path, monkeypatch):
+def _log_twenty_lines(log_file) -> None:
+    """The service's logging into `log_file` for 20 lines (rotated every 200 bytes by the tests),
+    then the handlers of the test session back."""
     import logging
 
     from mentionwatch import logging_setup
 
-    monkeypatch.setattr(logging_setup, "LOG_FILE_MAX_BYTES", 200)
-    log_file = tmp_path / "mentionwatch.log"
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     try:
@@ -225,31 +225,27 @@ def test_the_service_log_file_is_private_and_stays_so_after_rotation(tmp_path, m
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_the_service_log_file_is_private_and_stays_so_after_rotation(tmp_path, monkeypatch):
+    from mentionwatch import logging_setup
+
+    monkeypatch.setattr(logging_setup, "LOG_FILE_MAX_BYTES", 200)
+    log_file = tmp_path / "mentionwatch.log"
+    _log_twenty_lines(log_file)
     rotated = tmp_path / "mentionwatch.log.1"
     assert rotated.exists()  # it did rotate: the file in use now was created again
     assert _mode(log_file) == 0o600 and _mode(rotated) == 0o600
 
 
 def test_a_log_file_shared_on_purpose_stays_shared_after_rotation(tmp_path, monkeypatch):
-    import logging
-
     from mentionwatch import logging_setup
 
     monkeypatch.setattr(logging_setup, "LOG_FILE_MAX_BYTES", 200)
     log_file = tmp_path / "mentionwatch.log"
     log_file.write_text("")
     log_file.chmod(0o640)  # a log shipper's group reads it
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    try:
-        logging_setup.configure_logging("text", logging.INFO, log_file=log_file)
-        for number in range(20):
-            logging.getLogger("mentionwatch.service").info("job collect: ok (%d)", number)
-        for handler in root.handlers:
-            handler.close()
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
+    _log_twenty_lines(log_file)
     assert (tmp_path / "mentionwatch.log.2").exists()
     assert _mode(log_file) == 0o640 and _mode(tmp_path / "mentionwatch.log.1") == 0o640
 

@@ -17,8 +17,9 @@ from crawler.pollers.hackernews import HackerNewsPoller
 from crawler.pollers.reddit import RedditPoller
 from crawler.pollers.stackexchange import StackExchangePoller
 from crawler.spiders.options import parse_options
-from mentionwatch.config import Config, ConfigError, load_config
+from mentionwatch.config import Config, ConfigError
 from pollers_replay import BASE_URL, Replay, file_response
+from test_config_sources import read  # the watchlist with these sources, read
 
 HN_RECORDED = "api/hackernews/search_by_date_query-nodejs.json"
 REDDIT_RECORDED = "api/reddit/response_bodies/r_all_new_2016-12-22.json"
@@ -143,13 +144,6 @@ def test_subreddit_with_r_prefix_reads_that_subreddit(db, written):
 
 # 2, 3. values refused when the watchlist is read -----------------------------------------------------
 
-HEAD = "watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n"
-
-
-def read(tmp_path, sources: str):
-    path = tmp_path / "w.yaml"
-    path.write_text(HEAD + sources)
-    return load_config(path)
 
 
 @pytest.mark.parametrize("sources, expected", [
