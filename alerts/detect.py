@@ -1,8 +1,8 @@
 """Detection over stored mentions: series per watch (and per source), detector, alerts in the database.
 
 `run_detection(db, config, now=None, notify=True)` runs every watch's rules over the last
-HISTORY_DAYS (plus warm-up) of scored mentions. What several rules find in one incident is merged
-first (`merged_alerts`), so a new incident opens one alert at the highest severity it reached, with
+HISTORY_DAYS of scored mentions (plus the warm-up, or the week of baseline when that is longer).
+What several rules find in one incident is merged first (`merged_alerts`), so a new incident opens one alert at the highest severity it reached, with
 one 'opened' notification. An incident that matches a stored alert (same watch and source,
 overlapping window) updates it. Notifications are queued (not sent: `alerts.notify.send_pending`
 does that) when an alert opens or its severity rises, but only for incidents still going on at
@@ -111,6 +111,21 @@ def detector_settings(settings, bucket_seconds: float | None = None) -> Detector
     )
 
 
+def baseline_buckets(tuned: DetectorSettings) -> int:
+    """How far back a bucket's baseline reaches: the same time of day on each of the previous days,
+    give or take the half-width, and an hour more for a daylight-saving change."""
+    hour = -(-3600 * tuned.season // round(SEASON_SECONDS))
+    return tuned.season * tuned.season_days + tuned.season_halfwidth + hour
+
+
+def history_needed(settings) -> dt.timedelta:
+    """How much history before the first bucket it judges a run reads: the warm-up, or the baseline
+    when that reaches further back (a short warm-up). Every bucket judged then has its whole
+    baseline, as it had when a live run judged it, whatever time a later run looks from."""
+    bucket = settings.bucket
+    return dt.timedelta(seconds=max(settings.warmup, baseline_buckets(detector_settings(settings)) * bucket))
+
+
 def _share(series: Series, first: int, last: int) -> float | None:
     total = series.total[max(first, 0): last + 1].sum()
     return round(float(series.negative[max(first, 0): last + 1].sum() / total), 4) if total else None
@@ -158,6 +173,8 @@ def findings_for_series(series: Series, settings, since: str | None = None, rece
     With `since`, only mentions created from then on count (`recent`: their negative counts), judged
     against the baseline of the whole series, and no window starts before it."""
     tuned = detector_settings(settings)
+    if series.history_cut:
+        tuned = dataclasses.replace(tuned, warmup=max(tuned.warmup, baseline_buckets(tuned)))
     judged = series.negative if recent is None else recent
     local_time = utc_offsets(series, settings.timezone)
     incidents = find_incidents(bucket_stats(series.negative, tuned, judged=recent, utc_offsets=local_time), tuned)
@@ -193,7 +210,7 @@ def _resolutions(db, series: Series) -> list[tuple[int, str, str, str]]:
 def _latest_resolution(alert: Finding, resolutions) -> tuple[int, str] | None:
     """(id, resolved at) of the last resolution of an alert on the incident before the incident ended."""
     during = [(resolved_at, alert_id) for alert_id, start, end, resolved_at in resolutions
-              if _overlap(alert, start, end) and resolved_at < alert.window_end]
+              if _overlap(alert, start, end) and resolved_at <= alert.window_end]
     return (max(during)[1], max(during)[0]) if during else None
 
 
@@ -277,7 +294,11 @@ def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetim
     if not rows:
         return []
     last_bucket = until - dt.timedelta(seconds=1e-6)
-    all_series = [build_series(rows, watch_name, settings.bucket, last_bucket)]
+    # with older mentions left out, the series starts at `since` (its quiet start is real), not at
+    # the first mention after it
+    history_cut = _mentioned_before(db, watch_name, since)
+    all_series = [build_series(rows, watch_name, settings.bucket, last_bucket, start=since if history_cut else None)]
+    all_series[0].history_cut = history_cut
     first_in_window: dict[str, str] = {}
     for created_at, source, _label in rows:
         first_in_window.setdefault(source, created_at)
@@ -285,14 +306,22 @@ def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetim
     # alert would come twice
     if settings.per_source and len(first_in_window) > 1:
         for source in sorted(first_in_window):
-            start = all_series[0].start
+            start, cut = all_series[0].start, history_cut
             if _new_source(db, watch_name, source, first_in_window[source], since):
-                start = from_iso(first_in_window[source])  # its warm-up counts from its first mention
+                # its warm-up counts from its first mention
+                start, cut = from_iso(first_in_window[source]), False
             all_series.append(build_series(rows, watch_name, settings.bucket, last_bucket, source=source,
                                            start=start))
+            all_series[-1].history_cut = cut
     for series in all_series:
         series.ends_at = until
     return all_series
+
+
+def _mentioned_before(db, watch_name: str, since: dt.datetime) -> bool:
+    return db.execute(
+        "SELECT 1 FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+        "WHERE w.watch = ? AND m.created_at < ? LIMIT 1", [watch_name, to_iso(since)]).fetchone() is not None
 
 
 def _new_source(db, watch_name: str, source: str, first_in_window: str, since: dt.datetime) -> bool:
@@ -344,7 +373,7 @@ def run_detection(db, config, now=None, notify: bool = True) -> DetectionResult:
         settings = config.alert_settings(watch.name)
         if not settings.enabled:
             continue
-        since = moment - dt.timedelta(days=HISTORY_DAYS, seconds=settings.warmup)
+        since = moment - dt.timedelta(days=HISTORY_DAYS) - history_needed(settings)
         all_series = watch_series(db, watch.name, settings, model_id, since, moment)
         if not all_series:
             result.unchecked.append(watch.name)
@@ -381,15 +410,28 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
             [alert.watch, alert.source, alert.window_end, alert.window_start, alert.opened_at],
         ).fetchone()
         if existing is None:
-            event = _open_alert(run, watch, settings, alert)
+            events = [_open_alert(run, watch, settings, alert)]
         else:
             never_announced = _unannounced(run, existing[0])
             event = _update_alert(run, watch, settings, alert, existing)
+            events = [event] if event else []
             if never_announced is not None:
-                # the team first hears of it now: that is its opening, at the severity it has reached
-                event = (existing[0], "opened", event[2] if event else never_announced[2])
-        if event is not None and run.notify and alert.live:
-            run.result.queued += queue_notifications(run.db, run.config, *event)
+                events = _first_announcement(never_announced, event)
+        if run.notify and alert.live:
+            for alert_id, kind, severity, *unless_taking in events:
+                run.result.queued += queue_notifications(run.db, run.config, alert_id, kind, severity,
+                                                         unless_taking=unless_taking[0] if unless_taking else None)
+
+
+def _first_announcement(never_announced: tuple[int, str, str], event: tuple | None) -> list[tuple]:
+    """The team first hears of an alert now: that is its opening, at the severity it has reached. A
+    target that takes escalations but not openings (a pager for the worst only) still hears this
+    run's escalation, as it would have had the opening been announced."""
+    alert_id, _opened, severity = never_announced
+    if event is None:
+        return [never_announced]
+    opening = (alert_id, "opened", event[2])
+    return [opening, (*event, "opened")] if event[1] == "escalated" else [opening]
 
 
 def _unannounced(run: _Run, alert_id: int) -> tuple[int, str, str] | None:
@@ -550,8 +592,7 @@ def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | No
         settings = config.alert_settings(watch.name)
         if not settings.enabled:
             continue
-        history = dt.timedelta(seconds=settings.warmup + SEASON_SECONDS * SEASON_DAYS)
-        all_series = watch_series(db, watch.name, settings, model_id, start - history, end)
+        all_series = watch_series(db, watch.name, settings, model_id, start - history_needed(settings), end)
         if not all_series and unchecked is not None:
             unchecked.append(watch.name)
         for series in all_series:

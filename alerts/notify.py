@@ -174,8 +174,10 @@ def _watch_of(db, alert_id: int) -> str:
     return db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
 
 
-def queue_notifications(db, config, alert_id: int, event: str, severity: str, now: dt.datetime | None = None) -> int:
-    """Queue the alert's `event` for every target that wants it; returns how many rows were new.
+def queue_notifications(db, config, alert_id: int, event: str, severity: str, now: dt.datetime | None = None,
+                        unless_taking: str | None = None) -> int:
+    """Queue the alert's `event` for every target that wants it (and does not take the event
+    `unless_taking` too, when given); returns how many rows were new.
 
     'resolved' is queued only for targets that heard (or may still hear) of the alert: the others
     would be told an incident is over that nobody told them about. Called inside the transaction
@@ -185,6 +187,8 @@ def queue_notifications(db, config, alert_id: int, event: str, severity: str, no
     queued = 0
     with db.atomic():
         targets = targets_for(config, _watch_of(db, alert_id), event)
+        if unless_taking:
+            targets = [target for target in targets if unless_taking not in target.events]
         if event == "resolved":
             targets = [target for target in targets if _may_have_heard(db, alert_id, target)]
         for target in targets:

@@ -25,6 +25,9 @@ class Series:
     negative: np.ndarray
     total: np.ndarray
     ends_at: dt.datetime | None = None  # where the data ends (the run's time); None: the last bucket's end
+    # the watch has older mentions than `start` that were left out: the series starts mid-history,
+    # so a bucket may be judged only once its whole baseline lies inside it (see alerts.detect)
+    history_cut: bool = False
 
     @property
     def negative_share(self) -> np.ndarray:
