@@ -111,6 +111,11 @@ def save_cursors(db: Database, watch: str, source_key: str, values: dict[str, st
 # asking the API for that time window only (until it is empty). While a gap is left the poll adds
 # one error line saying which posts are not read yet, so the run is `partial`.
 #
+# An answer the API marks incomplete (GitHub's `incomplete_results`: the search timed out and left
+# out matches, from anywhere in the window) does not count as a read: the cursor stays where it was
+# (on a first poll, it goes no further than the oldest post read), no gap is narrowed by it, and a
+# line says so (the run is `partial`); the next poll asks for the same window again.
+#
 # Cursors are worked out from the items that were accepted (parsed, not rejected as malformed), from
 # their normalised time (Unix seconds, whatever unit the API used), and never move past the poll's
 # start: a post dated in the future cannot hide the posts made after it. A stored cursor later than
@@ -198,6 +203,7 @@ class Batch:
     next: str | None  # the page number or API cursor of the next page; None: this was the last
     total: int | None = None  # the API's count of the window's items, when it gives one
     capped: bool = False  # no next page although more match: the API serves only so many per query
+    incomplete: bool = False  # the API said matches are missing from its answer (a search that timed out)
 
 
 def created_times(mentions: list) -> dict[str, int]:
@@ -242,15 +248,24 @@ class _NewestFirstPoll:
         self.stop_at_known = not poller.resuming
         self.estimates: dict[int, int] = {}  # id(gap) -> posts left in it, where the API counts them
         self.newest: int | None = None  # the newest accepted post of the new posts' pass
+        self.oldest: int | None = None  # the oldest accepted post of the new posts' pass
         self.reached = False  # the new posts' pass got down to the cursor (or a stored post)
+        self.incomplete = False  # an answer left matches out: the cursor must not pass them
 
     def pages(self) -> Iterator:
         from crawler.pollers.base import Page
 
         yield from self._new_posts()
         yield from self._gap_pages()
-        if self.gaps or (self.top is not None and self.newest is None and not self.reached):
-            yield Page([], errors=[_gap_line(self.source, self.gaps, self.estimates, self.budget, self.top)])
+        errors = []
+        if self.incomplete:
+            errors.append(f"{self.source}: the API left matches out of its answer (incomplete results: "
+                          f"the search timed out); the next poll asks for them again")
+        if self.gaps or (self.top is not None and self.newest is None and not self.reached
+                         and not self.incomplete):
+            errors.append(_gap_line(self.source, self.gaps, self.estimates, self.budget, self.top))
+        if errors:
+            yield Page([], errors=errors)
 
     def _gap_cursor(self) -> dict[str, str | None]:
         if not (self.gaps or self.gaps_stored):
@@ -264,25 +279,28 @@ class _NewestFirstPoll:
         top, start = self.top, self.start
         floor = None if top is None else top - OVERLAP_SECONDS  # read down to here (see OVERLAP_SECONDS)
         window, token = Window(after=floor), None
-        oldest = total = None
+        total = None
         fetched = 0
         for number in range(self.budget):
             batch = self.fetch(window, token)
+            self.incomplete = self.incomplete or batch.incomplete
             hit_known = self.stop_at_known and _cut_at_known(batch.page, batch.times,
                                                              floor if floor is not None else start)
             times = [min(t, start) for t in batch.times.values()]
             if times:
                 self.newest = max(times) if self.newest is None else max(self.newest, max(times))
-                oldest = min(times) if oldest is None else min(oldest, min(times))
+                self.oldest = min(times) if self.oldest is None else min(self.oldest, min(times))
             fetched += batch.page.fetched
             if number == 0:
                 total = batch.total
             # Down to the cursor is enough: the overlap below it is read where it shares a page
             # with new posts, and costs no request of its own.
+            oldest = self.oldest
             self.reached = (hit_known or (batch.next is None and not batch.capped)
                             or (top is not None and oldest is not None and oldest <= top))
             if self.reached or number + 1 == self.budget or batch.next is None:
-                if not self.reached and top is not None and oldest is not None:
+                # an incomplete pass keeps the cursor, so the next poll reads this stretch anyway
+                if not self.reached and not self.incomplete and top is not None and oldest is not None:
                     gap = Window(after=top, until=oldest)  # not read: after the cursor, up to `oldest`
                     self.gaps.insert(0, gap)
                     if total is not None:
@@ -296,6 +314,8 @@ class _NewestFirstPoll:
 
     def _newest_cursor(self) -> dict[str, str]:
         newest, top = self.newest, self.top
+        if self.incomplete:  # the missing posts may be anywhere in the pass: keep the cursor
+            newest = top if top is not None else self.oldest  # (a first poll: its oldest post read)
         new_top = top if newest is None or (top is not None and newest <= top) else newest
         return {} if new_top is None else {self.name: self.encode(new_top)}
 
@@ -308,6 +328,10 @@ class _NewestFirstPoll:
             while spent < self.budget:
                 batch = self.fetch(Window(gap.after, gap.until), token)
                 spent += 1
+                if batch.incomplete:  # the gap stays as it was: the next poll asks again
+                    self.incomplete = True
+                    yield batch.page
+                    return
                 closed = self._narrow(gap, batch)
                 batch.page.cursors = self._gap_cursor()
                 yield batch.page
@@ -418,3 +442,63 @@ def _stored_gaps(value: str | None, start: int, source: str) -> list[Window]:
         by_position = item.get("by_position") is True and isinstance(resume, str) and bool(resume)
         gaps.append(Window(after, until, resume if by_position else None, by_position))
     return gaps
+
+
+# --- shared by the app stores' review listings (googleplay, appstore) -----------------------------
+#
+# These list reviews newest first and cannot be asked for a time window, so the stretch a burst
+# leaves unread cannot be a gap asked for later. Instead a later poll that runs out of `max_pages`
+# before the last poll's newest review keeps its cursor where it was (with a line, so the run is
+# `partial`) and remembers the stretch it read (cursor `read`: the lowest and highest mark of its
+# reviews, their time or number). The next poll reads from the top again, and pages holding only
+# reviews of that stretch cost it none of `max_pages`: it reads on to the reviews not read yet.
+# Which pages are free only decides how far a poll reads, never what it stores.
+
+READ = "read"
+MAX_REQUESTS_PER_PAGE = 10  # a poll makes at most max_pages × this many requests, free pages included
+
+
+class ListingBudget:
+    """`max_pages` of one poll of a review listing: pages the last poll read already are free."""
+
+    def __init__(self, cursors: dict[str, str], max_pages: int):
+        self.max_pages = max_pages
+        self.had_stretch = READ in cursors
+        self.read_before = _stored_stretch(cursors.get(READ))
+        self.spent = self.requests = 0
+        self.low: int | None = None  # the lowest and highest mark this poll read
+        self.high: int | None = None
+
+    def spend(self, marks: list[int]) -> bool:
+        """Count a page of reviews with these marks; True when the poll has no page left."""
+        self.requests += 1
+        if marks:
+            self.low = min(marks) if self.low is None else min(self.low, *marks)
+            self.high = max(marks) if self.high is None else max(self.high, *marks)
+        before = self.read_before
+        if not (before and marks and all(before[0] <= mark <= before[1] for mark in marks)):
+            self.spent += 1
+        return self.spent >= self.max_pages or self.requests >= self.max_pages * MAX_REQUESTS_PER_PAGE
+
+    def cursors(self, reached: bool) -> dict[str, str | None]:
+        """The `read` cursor to save with the poll's last page: cleared once a poll got down to
+        the last poll's place, else the stretch this poll read (it read on from the top)."""
+        if reached:
+            return {READ: None} if self.had_stretch else {}
+        return {} if self.low is None else {READ: f"{self.low}..{self.high}"}
+
+
+def _stored_stretch(value: str | None) -> tuple[int, int] | None:
+    low, _, high = (value or "").partition("..")
+    return (int(low), int(high)) if low.isdigit() and high.isdigit() else None
+
+
+def unread_reviews_line(source: str, page: int, oldest: int | None, top: int | None,
+                        max_pages: int) -> str:
+    """The run's line when a poll of a review listing stopped above the last poll's place: the
+    page it stopped at, the time of the oldest review it read and the last poll's newest (if known)."""
+    read = f" (reviews of {iso_time(oldest)})" if oldest is not None else ""
+    place = f" ({iso_time(top)})" if top is not None else ""
+    return (f"{source}: new reviews not all read yet: the poll stopped at page {page}{read}, above "
+            f"the last poll's newest review{place}: more new reviews than {max_pages} page(s) per "
+            f"poll hold; the next polls read them (a larger options.max_pages catches up sooner)")

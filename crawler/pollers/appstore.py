@@ -12,16 +12,22 @@ reviews without a date of their own, one whose id is not above the highest id it
 own is stored only when its id is above `newest_id`, dated with the feed's `updated` time (it was
 written since the last poll); on a first poll such reviews are left out, so that up to 500 reviews
 of every age do not land on one instant.
+
+A later poll that runs out of `max_pages` before that (a burst) keeps both cursors, says so in a
+line, and the next polls read on past the pages it read (crawler.cursors.ListingBudget; a page
+number is no place to come back to, as new reviews push the older ones down the pages). A later
+poll that reads Apple's 10th page without getting there says the reviews below cannot be read.
 """
 from __future__ import annotations
 
 import logging
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from crawler.cursors import stored_time, iso_cursor, iso_time, unix_time
+from crawler.cursors import (ListingBudget, iso_cursor, iso_time, stored_time, unix_time,
+                             unread_reviews_line)
 from crawler.pollers.base import FetchError, Page, Poller, dig, optional_text, parse_items, text_of
 from storage import Mention
 
@@ -41,7 +47,8 @@ class AppStorePoller(Poller):
         "app_id": "the app's numeric id (from its App Store URL: .../id1234567890) [required]",
         "country": "two-letter store country (default 'us')",
         "format": "'xml' (default: a date per review) or 'json' (the same feed, maybe without dates)",
-        "max_pages": "pages of 50 reviews read per poll, 1-10 (default 10)",
+        "max_pages": "pages of 50 reviews read per poll, 1-10 (default 10); after a burst, pages the "
+                     "last poll read already do not count",
     }
     default_base_url = "https://itunes.apple.com"
     default_max_pages = MAX_PAGES
@@ -70,21 +77,35 @@ class AppStorePoller(Poller):
         start = int(time.time())
         top = stored_time(self.cursors, NEWEST, iso_cursor, start, self.source)
         top_id = _review_number(self.cursors.get(NEWEST_ID))
-        newest, newest_id = top, top_id
-        last_page = min(self.max_pages, MAX_PAGES)
-        for number in range(1, last_page + 1):
+        first_poll = top is None and top_id is None
+        budget = ListingBudget(self.cursors, min(self.max_pages, MAX_PAGES))
+        newest, newest_id, oldest = top, top_id, None
+        for number in range(1, MAX_PAGES + 1):
             page, dated = self._fetch_page(app_id, country, kind, number)
             undated = [m for m in page.parsed if m.external_id not in dated]
             self._leave_out_undated_backlog(page, undated, top_id)
             # a review dated in the future must not hide the reviews written after it
             newest = _highest(newest, [min(t, start) for t in dated.values()])
-            newest_id = _highest(newest_id, [_review_number(m.external_id) for m in page.parsed])
+            oldest = _lowest(oldest, dated.values())
+            numbers = [_review_number(m.external_id) for m in page.parsed]
+            newest_id = _highest(newest_id, numbers)
             reached = ((top is not None and any(t <= top for t in dated.values()))
                        or (bool(undated) and _old_by_id(undated[-1], top_id)))
-            if reached or not page.fetched or page.fetched < PAGE_SIZE or number == last_page:
+            last = not page.fetched or page.fetched < PAGE_SIZE or number == MAX_PAGES
+            # review numbers mark the pages read: JSON reviews may have no date
+            out_of_pages = budget.spend([n for n in numbers if n is not None])
+            if reached or last or out_of_pages:
                 # saved with the pass's last page: a pass that breaks off reads it all again
-                page.cursors = {**({NEWEST: iso_time(newest)} if newest is not None else {}),
-                                **({NEWEST_ID: str(newest_id)} if newest_id is not None else {})}
+                if reached or last or first_poll:
+                    page.cursors = {**budget.cursors(reached=True),
+                                    **({NEWEST: iso_time(newest)} if newest is not None else {}),
+                                    **({NEWEST_ID: str(newest_id)} if newest_id is not None else {})}
+                else:  # a burst: the cursor stays until a poll gets down to it
+                    page.cursors = budget.cursors(reached=False)
+                    page.errors.append(unread_reviews_line(self.source, number, oldest, top,
+                                                           self.max_pages))
+                if number == MAX_PAGES and not (reached or first_poll) and page.fetched >= PAGE_SIZE:
+                    page.errors.append(_past_apple_limit_line(oldest))
                 yield page
                 return
             yield page
@@ -126,8 +147,20 @@ class AppStorePoller(Poller):
                         len(skipped))
 
 
-def _highest(current: int | None, values: list[int | None]) -> int | None:
+def _past_apple_limit_line(oldest: int | None) -> str:
+    """Apple's last page read without reaching the last poll's place: the rest cannot be read."""
+    below = f" (before {iso_time(oldest)})" if oldest is not None else ""
+    return (f"appstore: reviews older than page {MAX_PAGES}{below} and newer than the last poll's "
+            f"newest review could not be read: Apple serves only the {MAX_PAGES * PAGE_SIZE} most "
+            f"recent reviews; a shorter interval keeps up")
+
+
+def _highest(current: int | None, values: Iterable[int | None]) -> int | None:
     return max([v for v in (current, *values) if v is not None], default=None)
+
+
+def _lowest(current: int | None, values: Iterable[int | None]) -> int | None:
+    return min([v for v in (current, *values) if v is not None], default=None)
 
 
 def _review_number(value: object) -> int | None:

@@ -3,7 +3,8 @@
 Works without a token (10 searches a minute); with MENTIONWATCH_GITHUB_TOKEN set, 30 a minute.
 The token is sent as a header only and never logged. Later polls ask only for issues created after
 the newest one read (`created:>...` in the query); more new ones than `max_pages` pages are read by
-the next polls (`created:A..B` windows, see crawler.cursors.newest_first_pages).
+the next polls (`created:A..B` windows, see crawler.cursors.newest_first_pages). An answer with
+`incomplete_results: true` (the search timed out and left matches out) does not move the cursor.
 """
 from __future__ import annotations
 
@@ -66,8 +67,10 @@ class GitHubPoller(Poller):
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
         more = page.fetched >= PAGE_SIZE and not (total is not None and number * PAGE_SIZE >= total)
         capped = more and number * PAGE_SIZE >= MAX_RESULTS  # page 11 would be an error (HTTP 422)
+        # the search timed out and left matches out: not a complete read of the window
+        incomplete = dig(payload, "incomplete_results") is True
         return Batch(page, created_times(page.parsed), str(number + 1) if more and not capped else None,
-                     total, capped)
+                     total, capped, incomplete)
 
 
 def _mention_from_issue(issue: dict) -> Mention:

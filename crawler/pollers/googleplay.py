@@ -20,6 +20,10 @@ Google Play's "newest" order is by a review's last update, and an edited review 
 edited review that is stored already comes back at the top. So a poll does not stop at stored
 reviews (it skips them); it stops at the first page that reaches the newest review time of the
 last finished poll (cursor `newest`), or at `max_pages`. A first poll (no cursor) reads `max_pages`.
+A later poll that runs out of pages first (a burst of new reviews) keeps the cursor, says so in a
+line, and the next polls read on past the pages it read (crawler.cursors.ListingBudget): the
+library's continuation token is not kept for them, as nothing says how long Google honours it, and
+the library answers a refused token as it answers the end of the reviews.
 The stored text of an edited review stays its first version (storage keeps what it has).
 
 `parse` also reads a saved Google Play web page (the old 2016 review layout, as in the recorded
@@ -29,13 +33,15 @@ render reviews with JavaScript, so this is only useful for saved or mirrored pag
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from crawler.cursors import stored_time, iso_cursor, iso_time, unix_time
+from crawler.cursors import (ListingBudget, iso_cursor, iso_time, stored_time, unix_time,
+                             unread_reviews_line)
 from crawler.pollers.base import (FetchError, Page, Poller, describe_url, network_problem, optional_text,
                                   parse_items, text_of)
 from storage import Mention
@@ -119,7 +125,8 @@ class GooglePlayPoller(Poller):
         "app_id": "the app's package name, e.g. 'com.example.app' [required]",
         "lang": "review language (default 'en')",
         "country": "store country (default 'us')",
-        "max_pages": "pages of 100 reviews read per poll at most (default 5): how far back the first poll reads",
+        "max_pages": "pages of 100 reviews read per poll at most (default 5): how far back the first poll "
+                     "reads; after a burst, pages the last poll read already do not count",
         "html_url": "instead: a saved Play page with the old review layout (relative to base_url)",
     }
     min_interval = 2.0
@@ -141,8 +148,9 @@ class GooglePlayPoller(Poller):
             raise FetchError("googleplay: options.app_id is required (the app's package name)")
         start = int(time.time())
         top = stored_time(self.cursors, NEWEST, iso_cursor, start, self.source)
-        newest, token = top, None
-        for number in range(self.max_pages):
+        budget = ListingBudget(self.cursors, self.max_pages)
+        newest, oldest, token = top, None, None
+        for number in itertools.count():
             if number:
                 self.fetcher.wait(self.fetcher.min_interval)
             reviews, token = self._fetch(app_id, token)
@@ -154,11 +162,19 @@ class GooglePlayPoller(Poller):
             if times:
                 latest = min(max(times), start)  # a review dated in the future must not hide later ones
                 newest = latest if newest is None else max(newest, latest)
+                oldest = min(times) if oldest is None else min(oldest, min(times))
             reached = top is not None and any(t <= top for t in times)
-            if (reached or not page.fetched or token is None or len(reviews) < PAGE_SIZE
-                    or number + 1 == self.max_pages):
-                if newest is not None:  # saved with the pass's last page: a broken pass reads again
-                    page.cursors = {NEWEST: iso_time(newest)}
+            last = not page.fetched or token is None or len(reviews) < PAGE_SIZE
+            out_of_pages = budget.spend(times)
+            if reached or last or out_of_pages:
+                # saved with the pass's last page: a broken pass reads again
+                if reached or last or top is None:  # read down to the last poll's place (or first poll)
+                    page.cursors = {**budget.cursors(reached=True),
+                                    **({NEWEST: iso_time(newest)} if newest is not None else {})}
+                else:  # a burst: the cursor stays until a poll gets down to it
+                    page.cursors = budget.cursors(reached=False)
+                    page.errors.append(unread_reviews_line(self.source, number + 1, oldest, top,
+                                                           self.max_pages))
                 yield page
                 return
             yield page

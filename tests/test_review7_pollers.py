@@ -1,0 +1,234 @@
+"""Review 7: new posts that a poll had no room for, or that an answer left out, are not lost.
+
+- Google Play and the App Store list reviews newest first and cannot be asked for a time window: a
+  burst of more new reviews than `max_pages` pages keeps the cursor where it was (the run is
+  `partial`, with a line saying so) and the next poll reads on past the pages read already, even
+  when their reviews were not stored (not matching the query).
+- GitHub search answering `incomplete_results: true` left matches out: the cursor does not move
+  past them and the run says so; the next poll asks again.
+
+The real collector and a real SQLite file; stand-ins only at the network edge (the Play library's
+call, an httpx.MockTransport).
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import time
+
+import httpx
+import pytest
+
+from crawler.collect import collect_source
+from crawler.cursors import cursor_key, iso_time, load_cursors
+from crawler.pollers import googleplay
+from crawler.pollers.googleplay import GooglePlayPoller
+from mentionwatch.config import Config
+from test_poller_cursors import GitHubSearch, issues
+from test_poller_cursors import cursors as github_cursors, make_config as github_config, poll as github_poll
+from test_pollers_store_fixes import atom_feed
+
+
+def make_config(source: dict) -> Config:
+    return Config.model_validate({"watches": [{"name": "w", "query": {"any": ["acme"]}, "sources": [
+        {**source, "options": {"min_interval": 0, **source["options"]}}]}]})
+
+
+def poll(db, config: Config, transport=None):
+    watch = config.watches[0]
+    return collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
+
+
+def stored_ids(db, source: str) -> set[str]:
+    return {row[0] for row in db.execute("SELECT external_id FROM mentions WHERE source = ?", [source])}
+
+
+def source_cursors(db, config: Config) -> dict[str, str]:
+    return load_cursors(db, "w", cursor_key(config.watches[0].sources[0]))
+
+
+# Google Play -------------------------------------------------------------------------------------
+
+class PlayLibrary:
+    """google_play_scraper.reviews() over `reviews` (newest first), paged by an offset token."""
+
+    def __init__(self):
+        self.reviews: list[dict] = []
+
+    def fetch(self, app_id, *, count, continuation_token=None, **kwargs):
+        start = continuation_token or 0
+        page = copy.deepcopy(self.reviews[start:start + count])
+        return page, (start + count if start + count < len(self.reviews) else None)
+
+
+def play_review(number: int, at: dt.datetime, text: str = "acme review {n}") -> dict:
+    return {"reviewId": f"gp{number}", "content": text.format(n=number), "score": 4, "userName": "u",
+            "at": at}
+
+
+def test_googleplay_burst_beyond_max_pages_is_read_by_the_next_poll(db, monkeypatch):
+    monkeypatch.setattr(googleplay, "PAGE_SIZE", 4)
+    library = PlayLibrary()
+    monkeypatch.setattr(GooglePlayPoller, "fetch_reviews", staticmethod(library.fetch))
+    config = make_config({"type": "googleplay", "options": {"app_id": "com.acme", "max_pages": 2}})
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    old = [play_review(n, now - dt.timedelta(days=1, minutes=n)) for n in range(3)]
+    library.reviews = old
+    assert poll(db, config).new == 3
+    first_cursor = source_cursors(db, config)["newest"]
+
+    # 14 new reviews (3.5 pages), every other one not about acme: filtered, never stored
+    burst = [play_review(100 + n, now - dt.timedelta(minutes=n),
+                         "acme review {n}" if n % 2 else "unrelated review {n}") for n in range(14)]
+    library.reviews = burst + old
+    second = poll(db, config)
+    assert (second.status, second.new) == ("partial", 4), second.errors
+    (line,) = second.errors
+    assert line.startswith("googleplay: new reviews not all read yet: the poll stopped at page 2")
+    assert "options.max_pages" in line
+    assert source_cursors(db, config)["newest"] == first_cursor  # kept until the burst is read
+
+    third = poll(db, config)  # pages 1-2 were read: they cost no page, so pages 3-4 are reached
+    assert (third.status, third.new) == ("ok", 3), third.errors
+    about_acme = {f"gp{100 + n}" for n in range(1, 14, 2)}
+    assert stored_ids(db, "googleplay") == {f"gp{n}" for n in range(3)} | about_acme
+    assert source_cursors(db, config) == {"newest": iso_time(int(now.timestamp()))}
+
+
+# App Store ---------------------------------------------------------------------------------------
+
+class AppStoreFeed:
+    """The iTunes customer-reviews feed over `reviews` ((id, Unix time), most recent first):
+    pages of 50, numbered 1-10, as Apple serves them."""
+
+    def __init__(self):
+        self.reviews: list[tuple[int, int]] = []
+        self.pages_asked: list[int] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        number = int(re.search(r"/page=(\d+)/", request.url.path).group(1))
+        self.pages_asked.append(number)
+        chunk = self.reviews[(number - 1) * 50:number * 50] if number <= 10 else []
+        body = atom_feed([(str(review_id), iso_time(at), f"acme review {review_id}")
+                          for review_id, at in chunk])
+        return httpx.Response(200, content=body, headers={"content-type": "application/atom+xml"})
+
+
+def appstore_config(max_pages: int) -> Config:
+    return make_config({"type": "appstore", "base_url": "http://itunes.test",
+                        "options": {"app_id": "123", "max_pages": max_pages, "match_query": False}})
+
+
+def test_appstore_burst_beyond_max_pages_is_read_by_the_next_poll(db):
+    feed, now = AppStoreFeed(), int(time.time()) - 60
+    config = appstore_config(max_pages=2)
+    feed.reviews = [(1000 - n, now - 86_400 - n) for n in range(20)]
+    assert poll(db, config, httpx.MockTransport(feed)).new == 20
+    first_cursors = source_cursors(db, config)
+
+    feed.reviews = [(5000 - n, now - 10 * n) for n in range(180)] + feed.reviews
+    second = poll(db, config, httpx.MockTransport(feed))
+    assert (second.status, second.new) == ("partial", 100), second.errors
+    (line,) = second.errors
+    assert line.startswith("appstore: new reviews not all read yet: the poll stopped at page 2")
+    assert {name: source_cursors(db, config)[name] for name in first_cursors} == first_cursors
+
+    feed.pages_asked.clear()
+    third = poll(db, config, httpx.MockTransport(feed))
+    assert (third.status, third.new) == ("ok", 80), third.errors
+    assert feed.pages_asked == [1, 2, 3, 4]  # pages 1-2 read again at no cost of max_pages
+    assert len(stored_ids(db, "appstore")) == 200
+    assert source_cursors(db, config) == {"newest": iso_time(now), "newest_id": "5000"}
+
+
+def test_appstore_reviews_past_apples_ten_pages_are_named_not_lost_silently(db):
+    feed, now = AppStoreFeed(), int(time.time()) - 60
+    config = appstore_config(max_pages=10)
+    feed.reviews = [(1000 - n, now - 86_400 - n) for n in range(5)]
+    poll(db, config, httpx.MockTransport(feed))
+    feed.reviews = [(9000 - n, now - n) for n in range(520)] + feed.reviews  # 20 beyond page 10
+    result = poll(db, config, httpx.MockTransport(feed))
+    assert (result.status, result.new) == ("partial", 500)
+    (line,) = result.errors
+    assert "could not be read: Apple serves only the 500 most recent reviews" in line
+    assert source_cursors(db, config)["newest_id"] == "9000"  # nothing more can be read: moved on
+
+
+# GitHub ------------------------------------------------------------------------------------------
+
+class TimingOutGitHubSearch(GitHubSearch):
+    """GitHub issue search whose searches time out while `incomplete` is set: the answer then
+    leaves out every issue with an odd id and says `incomplete_results: true`."""
+
+    incomplete = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if not self.incomplete:
+            return super().__call__(request)
+        everything = self.items
+        self.items = [item for item in everything if item["id"] % 2 == 0]
+        try:
+            response = super().__call__(request)
+        finally:
+            self.items = everything
+        return httpx.Response(200, json={**response.json(), "incomplete_results": True})
+
+
+def test_github_incomplete_answer_does_not_move_the_cursor_past_what_it_left_out(db):
+    now = int(time.time())
+    server = TimingOutGitHubSearch(issues(10, 100, now - 86_400, "Acme old issue {n}"))
+    config = github_config("github")
+    assert github_poll(db, config, server).new == 10
+    first_cursor = github_cursors(db, config)
+
+    server.items += issues(10, 1000, now - 3600, "Acme new issue {n}")
+    server.incomplete = True
+    second = github_poll(db, config, server)
+    assert (second.status, second.new) == ("partial", 5), second.errors
+    (line,) = second.errors
+    assert line.startswith("github: the API left matches out of its answer (incomplete results")
+    assert github_cursors(db, config) == first_cursor  # not past the issues it left out
+
+    server.incomplete = False
+    third = github_poll(db, config, server)
+    assert (third.status, third.new) == ("ok", 5), third.errors
+    assert len(stored_ids(db, "github")) == 20
+    assert github_cursors(db, config) == {"created": iso_time(now - 3600)}
+
+
+def test_github_incomplete_answer_leaves_a_gap_as_it_was(db):
+    now = int(time.time())
+    server = TimingOutGitHubSearch(issues(5, 100, now - 86_400, "Acme old issue {n}"))
+    config = github_config("github", {"max_pages": 1})
+    github_poll(db, config, server)
+    server.items += issues(250, 1000, now - 600, "Acme outage issue {n}")
+    second = github_poll(db, config, server)  # 100 new, then a page of the gap: about 50 left
+    assert second.status == "partial" and second.new > 150, second.errors
+    gaps = github_cursors(db, config)["gaps"]
+
+    server.incomplete = True
+    third = github_poll(db, config, server)
+    assert third.status == "partial"
+    assert any("incomplete results" in line for line in third.errors), third.errors
+    assert github_cursors(db, config)["gaps"] == gaps  # the gap answer was incomplete: not narrowed
+
+    server.incomplete = False
+    fourth = github_poll(db, config, server)
+    assert fourth.status == "ok", fourth.errors
+    assert len(stored_ids(db, "github")) == 255
+    assert "gaps" not in github_cursors(db, config)
+
+
+@pytest.mark.parametrize("incomplete", [False, True])
+def test_github_first_poll_with_an_incomplete_answer_keeps_its_place_at_the_oldest_issue_read(db, incomplete):
+    now = int(time.time())
+    server = TimingOutGitHubSearch(issues(10, 100, now - 3600, "Acme issue {n}"))
+    server.incomplete = incomplete
+    config = github_config("github")
+    github_poll(db, config, server)
+    expected = now - 3600 - 8 if incomplete else now - 3600  # ids 100-109: 109 (odd) is left out
+    assert github_cursors(db, config) == {"created": iso_time(expected)}
+    server.incomplete = False
+    github_poll(db, config, server)
+    assert len(stored_ids(db, "github")) == 10
