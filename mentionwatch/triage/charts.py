@@ -4,13 +4,16 @@
 it, and shades each alert's window, with the alert's number in a strip above the chart (numbers
 that would overprint each other take another row; those with no room are listed in a caption);
 a first or last bucket that the period covers only in part is hatched, and legends stand beside
-the plots. `sources_chart` shows each source's mentions by sentiment. An empty period gives 0-based
-axes and a note, and a long title is wrapped.
+the plots. `sources_chart` shows each source's mentions by sentiment, with the count written after
+each bar kept inside the plot and the legend beside it. An empty period gives 0-based axes and a
+note, a long title is wrapped and a long source name is cut with '…'.
 Every chart has a fixed pixel size (CHART_SIZES) so pages lay out the same way every time.
 Text falls back to an installed font with Chinese, Japanese and Korean glyphs when there is one
 (source names such as 应用商店); matplotlib's warnings never reach the terminal. Every label is
-drawn as written: a name with `$...$` is not read as math. A chart that cannot be drawn raises
-ChartError, whose message is one line for the user.
+drawn as written: a name with `$...$` is not read as math, and a control or invisible formatting
+character in a name is drawn as its escape ('\\u202e'), as on the terminal and in report.html
+(`chart_text`), so a right-to-left override does not reverse the name. A chart that cannot be
+drawn raises ChartError, whose message is one line for the user.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from mentionwatch.terminal import terminal_safe  # noqa: E402
 from mentionwatch.triage.atomic import replacing  # noqa: E402
 from mentionwatch.triage.risk import watch_mentions_sql  # noqa: E402
 from storage.timeutil import from_iso  # noqa: E402
@@ -51,6 +55,9 @@ LABEL_GAP_PX = 6  # the least room between two alert numbers in a row
 CAPTION_ALERTS = 30  # alert numbers listed at most in the caption of those with no room
 TITLE_WIDTH = 80  # columns of a title line (a Chinese character takes two)
 MAX_TITLE_LINES = 3
+SOURCE_LABEL_WIDTH = 32  # columns of a source name beside its bar (a Chinese character takes two)
+NOTE_PAD_PX = 6  # room left between a bar's note and the right edge of the sources plot
+MIN_BAR_ROOM = 0.2  # the least share of the sources plot's width left to the bars
 
 
 BASE_FONT = "DejaVu Sans"  # matplotlib's own font, always there
@@ -97,6 +104,14 @@ def _has_glyph(path: str, char: str) -> bool:
     from matplotlib.ft2font import FT2Font
 
     return FT2Font(path).get_char_index(ord(char)) != 0
+
+
+def chart_text(value: object) -> str:
+    """Text from the database (a watch or source name) as drawn on a chart: line breaks and tabs
+    as spaces, other control and invisible formatting characters as their escape ('\\u202e'), the
+    same as on the terminal and in report.html. Drawn raw, a right-to-left override would show the
+    name reversed and a tab would be a box."""
+    return terminal_safe(value)
 
 
 class ChartError(RuntimeError):
@@ -246,7 +261,7 @@ def _draw_volume(series: Series, alerts: list[dict], title: str):
     for axis in filter(None, (strip, top, bottom)):
         _shade(axis, spans)
     _time_axis(bottom, series)
-    (strip or top).set_title(wrapped_title(title), loc="left", fontsize=12)
+    (strip or top).set_title(wrapped_title(chart_text(title)), loc="left", fontsize=12)
     if spans:
         _label_alerts(fig, strip, spans)
     return fig
@@ -384,26 +399,55 @@ def sources_figure(breakdown: dict, title: str):
 def _draw_sources(breakdown: dict, title: str):
     fig, (axis,) = _figure("sources", rows=1)
     sources = sorted(breakdown, key=lambda s: sum(breakdown[s].values()))
+    rows = list(range(len(sources)))  # a row per source, even where two names are drawn alike
     left = [0] * len(sources)
     for label in ("negative", "neutral", "positive", "unscored"):
         values = [breakdown[s].get(label, 0) for s in sources]
-        if any(values):
-            axis.barh(sources, values, left=left, color=COLOURS[label], label=label)
+        drawn = [row for row in rows if values[row]]  # an empty bar would pin the axis's end
+        if drawn:
+            axis.barh(drawn, [values[row] for row in drawn], left=[left[row] for row in drawn],
+                      color=COLOURS[label], label=label)
             left = [a + b for a, b in zip(left, values)]
-    for row, source in enumerate(sources):
-        axis.annotate(f" {_source_note(breakdown[source])}", (left[row], row), va="center",
-                      fontsize=8)
+    notes = [axis.annotate(f" {_source_note(breakdown[source])}", (left[row], row), va="center",
+                           fontsize=8) for row, source in enumerate(sources)]
     axis.set_xlabel("mentions")
-    axis.set_title(wrapped_title(title), loc="left", fontsize=12)
+    axis.set_title(wrapped_title(chart_text(title)), loc="left", fontsize=12)
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     if sources:
-        axis.legend(loc="lower right", fontsize=8)
-        axis.margins(x=0.2)
+        axis.set_yticks(rows, [source_label(source) for source in sources])
+        _legend_beside(axis, *axis.get_legend_handles_labels())
+        _fit_notes(fig, axis, notes, left)
     else:  # nothing to scale to: a 0-based axis and a note instead of -0.06 to 0.06
         axis.set_xlim(0, 1)
         axis.set_yticks([])
         _note(axis, EMPTY_NOTE)
     return fig
+
+
+def source_label(source: str) -> str:
+    """A source's name as drawn beside its bar: escaped as `chart_text` does, and cut with '…'
+    past SOURCE_LABEL_WIDTH columns, as a longer name would squeeze the bars off the chart."""
+    text = chart_text(source)
+    if _columns(text) <= SOURCE_LABEL_WIDTH:
+        return text
+    return text[:_fitting(text, SOURCE_LABEL_WIDTH - 1)] + "…"
+
+
+def _fit_notes(fig, axis, notes, ends: list[int]) -> None:
+    """Ends the x axis where each bar's note (its count and negative share, written after the
+    bar) still fits inside the plot, so that none runs under the legend beside it or off the
+    chart. A note too wide for the plot at any scale is left as drawn."""
+    for note in notes:  # the plot's width is laid out without them; they are fitted into it
+        note.set_in_layout(False)
+    fig.draw_without_rendering()  # lays the figure out: the plot's width in pixels is final
+    renderer = fig.canvas.get_renderer()
+    width = axis.get_window_extent(renderer).width
+    high = max(ends) * 1.05
+    for note, end in zip(notes, ends):
+        room = width - note.get_window_extent(renderer).width - NOTE_PAD_PX
+        if room > width * MIN_BAR_ROOM:
+            high = max(high, end * width / room)
+    axis.set_xlim(0, high)
 
 
 def _source_note(labels: dict[str, int]) -> str:
