@@ -5,7 +5,8 @@ and the rest of the file is still imported. That includes a row with bytes that 
 file's encoding: they are read as lone surrogates ('surrogateescape') so the row can be found and
 rejected, instead of being changed silently into U+FFFD. A CSV quote that is never closed costs the
 line it opened on, not the rest of the file. What is read but not stored whole (a reach that is no
-number, an author that is a JSON object) is counted in `ImportNotes.warnings`.
+number, an author that is a JSON object) is counted in `ImportNotes.warnings`, and so is a row whose
+id an earlier row of the file had with another text (only the first is stored).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from pathlib import Path
 from storage import Mention
 from storage.mentions import LINKED_BY_IMPORT, MAX_SQLITE_INTEGER
 from storage.timeutil import parse_file_timestamp
+
+from mentionwatch.terminal import terminal_safe
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -50,6 +53,10 @@ _THOUSANDS = re.compile(r"\d{1,3}(?:([,.\u00a0 '])\d{3})(?:\1\d{3})*")
 _SHORT_COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmMbB])")  # 1.2K followers, 1,5M
 _COUNT_UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 _SINGLE_BYTE_ENCODINGS = {"cp1252", "iso8859-1", "iso8859-15", "cp1250", "mac-roman"}  # codecs' names
+# a compressed file's first bytes -> what it is and the command that unpacks it
+_COMPRESSED = {b"\x1f\x8b": ("gzip-compressed", "gunzip"), b"BZh": ("bzip2-compressed", "bunzip2"),
+               b"\xfd7zXZ\x00": ("xz-compressed", "unxz")}
+_SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}  # as --delimiter takes them
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,11 @@ class ColumnMap:
         """Option -> column of the columns a file must have: the required ones, the named ones."""
         return {"--id-col": self.id, "--text-col": self.text, "--time-col": self.created_at,
                 **dict(self.named)}
+
+    def read(self) -> tuple[str, ...]:
+        """Every column the import reads when the file has it."""
+        return (self.id, self.text, self.created_at, self.author, self.url, self.lang, self.reach,
+                self.title, *dict(self.named).values())
 
     def paths(self) -> tuple[str, ...]:
         """The columns that may be dotted paths into a JSON object (user.screen_name)."""
@@ -173,20 +185,26 @@ def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[st
         raise ImportFileError(problem)
     suffix = path.suffix.lower()
     text_file = _TextFile(path, _sniff_encoding(path, options.encoding, notes))
-    if suffix in JSON_LINES_SUFFIXES:
+    json_lines = suffix in JSON_LINES_SUFFIXES
+    if json_lines:
         rows = _jsonl_rows(text_file, columns, notes)
     else:
         default = "\t" if suffix in (".tsv", ".tab") else ","
         rows = _csv_rows(text_file, options.delimiter or default, options.delimiter is None,
                          columns, notes)
+    texts_of_ids: dict[str, int] = {}  # id -> hash of the text of the first row with it
     for line, row in rows:
         try:
-            mention = _row_to_mention(row, columns, source, watches, options, notes, line)
+            mention = _row_to_mention(row, columns, source, watches, options, notes, line, json_lines)
         except ValueError as exc:
             notes.reject(line, str(exc))
             continue
         if mention.cut:
             notes.cut_ids.add(mention.external_id)
+        first_text = texts_of_ids.setdefault(mention.external_id, hash(mention.text))
+        if first_text != hash(mention.text):  # stored is the first row's text: this one is lost
+            notes.warn("{count} row{s} not stored: an earlier row of this file has the same id "
+                       "with another text (ids must be unique in a file)", line)
         yield line, mention
 
 
@@ -203,9 +221,17 @@ def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:
                               "save it as CSV UTF-8 (Excel: File > Save As > CSV UTF-8)")
     if head.startswith(b"%PDF"):
         raise ImportFileError(f"{path}: this is a PDF document, not CSV, TSV or JSON Lines")
+    for magic, (kind, command) in _COMPRESSED.items():
+        if head.startswith(magic):
+            raise ImportFileError(f"{path}: this is a {kind} file, not CSV, TSV or JSON Lines: "
+                                  f"unpack it first ({command} {path})")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # Excel's "Unicode text"; the codec reads the byte order from the mark
     name = codecs.lookup(encoding).name
+    utf16 = None if name.startswith(("utf-16", "utf-32")) else _utf16_without_bom(head)
+    if utf16:
+        raise ImportFileError(f"{path}: looks like UTF-16 text without a byte-order mark "
+                              f"(a NUL byte beside each letter): try --encoding {utf16}")
     if head.startswith(codecs.BOM_UTF8):
         if name not in ("utf-8", "utf-8-sig"):
             notes.warn(f"the file starts with a UTF-8 byte-order mark: read as UTF-8, not {encoding}")
@@ -214,6 +240,20 @@ def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:
         notes.warn(f"the file looks like UTF-8 text but is read as {encoding} (--encoding): "
                    "leave --encoding out if letters come out wrong (é as Ã©)")
     return "utf-8-sig" if name == "utf-8" else encoding
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when the first line is written in UTF-16, each of its letters
+    (ASCII or Latin-1) a byte beside a NUL byte, which text in UTF-8 or cp1252 never has; else None."""
+    sample = head[:512]
+    for name, letters, nuls in (("utf-16-le", sample[0::2], sample[1::2]),
+                                ("utf-16-be", sample[1::2], sample[0::2])):
+        end = letters.find(b"\n")
+        line = letters[:end] if end >= 0 else letters[:len(nuls)]
+        if (len(line) >= 2 and b"\x00" not in line
+                and not nuls[:len(line)].strip(b"\x00")):
+            return name
+    return None
 
 
 def _looks_like_utf8(head: bytes) -> bool:
@@ -317,10 +357,22 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
         if detect:
             delimiter = _header_delimiter(first[1], delimiter, columns)
         header = _read_header(text_file, first[1], delimiter)
+        repeated = _repeated_read_column(header, columns)
+        if repeated:
+            raise ImportFileError(f"{path}:1: the header has the column {terminal_safe(repeated)} "
+                                  "twice: rename or remove one, so that it is clear which to import")
         required = columns.options()
         missing = {option: name for option, name in required.items() if name not in header}
         if missing:
-            raise ImportFileError(f"{path}:1: {missing_columns_message(missing, header)}")
+            other = _other_separator(header, delimiter, columns)
+            if other:
+                names = terminal_safe(", ".join(missing.values()))
+                raise ImportFileError(
+                    f"{path}:1: missing column{'s' if len(missing) > 1 else ''} {names}: the header is "
+                    f"one column, '{terminal_safe(_short(header[0]))}', which contains {other}: is the "
+                    f"file separated by {other}? (--delimiter {other})")
+            taken = set(columns.read()) - set(missing.values())
+            raise ImportFileError(f"{path}:1: {missing_columns_message(missing, header, taken)}")
         yield from _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
 
 
@@ -335,6 +387,31 @@ def _header_delimiter(line: str, default: str, columns: ColumnMap) -> str:
         return len(wanted.intersection(names)), len(names) > 1, delimiter == default
 
     return max((default, ",", ";", "\t", "|"), key=fit)
+
+
+def _repeated_read_column(header: list[str], columns: ColumnMap) -> str | None:
+    """A column the import reads that the header names twice (which one holds the text?); a
+    repeated column the import does not read is harmless."""
+    read = set(columns.read())
+    seen: set[str] = set()
+    for name in header:
+        if name in seen and name in read:
+            return name
+        seen.add(name)
+    return None
+
+
+def _other_separator(header: list[str], delimiter: str, columns: ColumnMap) -> str | None:
+    """How --delimiter names another separator (',' ';' tab '|') when the header read with
+    `delimiter` is one column that this other one splits into columns the import asks for."""
+    if len(header) != 1:
+        return None
+    wanted = set(columns.options().values())
+    for separator, option in _SEPARATOR_NAMES.items():
+        if separator != delimiter and separator in header[0]:
+            if wanted.intersection(name.strip() for name in _split_line(header[0], separator)):
+                return option
+    return None
 
 
 def _split_line(line: str, delimiter: str) -> list[str]:
@@ -397,14 +474,18 @@ def _reject_malformed(lines: _RecordLines, exc: Exception, notes: ImportNotes) -
         notes.reject(lines.first_line(), f"malformed CSV: {exc}")
 
 
-def missing_columns_message(missing: dict[str, str], header: list[str]) -> str:
+def missing_columns_message(missing: dict[str, str], header: list[str],
+                            taken: set[str] = frozenset()) -> str:
     """'missing column created_at (did you mean --time-col tweet_created?) (columns are: ...)':
-    `missing` maps each option to the column it names; every column of the file is listed, uncut."""
+    `missing` maps each option to the column it names; every column of the file is listed, uncut.
+    A column `taken` (read for another option) is never suggested. Control characters are escaped."""
+    free = [column for column in header if column not in taken]
     described = []
     for option, name in missing.items():
-        close = closest_column(name, header)
-        described.append(f"{name} (did you mean {option} {close}?)" if close else name)
-    shown = [_short(name) for name in header[:MAX_SHOWN_COLUMNS]]
+        close = closest_column(name, free)
+        name = terminal_safe(name)
+        described.append(f"{name} (did you mean {option} {terminal_safe(close)}?)" if close else name)
+    shown = [terminal_safe(_short(name)) for name in header[:MAX_SHOWN_COLUMNS]]
     if len(header) > MAX_SHOWN_COLUMNS:
         shown.append(f"and {len(header) - MAX_SHOWN_COLUMNS} more")
     return (f"missing column{'s' if len(missing) > 1 else ''} {', '.join(described)} "
@@ -481,13 +562,14 @@ def _with_paths(row: dict, paths: tuple[str, ...]) -> dict:
 
 
 def _row_to_mention(row: dict, columns: ColumnMap, source: str, watches: tuple[str, ...],
-                    options: ReadOptions, notes: ImportNotes, line: int) -> Mention:
+                    options: ReadOptions, notes: ImportNotes, line: int,
+                    json_lines: bool = False) -> Mention:
     """A Mention ready for storage; ValueError says why this row cannot be one, naming the
     file's column."""
     unescape = not options.keep_entities
     mention = Mention(
         source=source,
-        external_id=_external_id(row.get(columns.id), columns.id),
+        external_id=_external_id(row.get(columns.id), columns.id, json_lines),
         text=_text(row.get(columns.text), columns.text, unescape),
         created_at=_created_at(row.get(columns.created_at), columns.created_at, options.date_order),
         url=_optional(row.get(columns.url), columns.url, notes, line),
@@ -507,9 +589,13 @@ def _row_to_mention(row: dict, columns: ColumnMap, source: str, watches: tuple[s
         raise ValueError(f"{column}:{rest}" if column and rest else reason) from None
 
 
-def _external_id(value: object, column: str) -> object:
-    """The id as stored text; ValueError for one that lost digits on its way: Excel's
-    5.70306E+17, or a JSON float."""
+def _external_id(value: object, column: str, json_lines: bool = False) -> object:
+    """The id as stored text; ValueError for one that lost digits on its way (Excel's
+    5.70306E+17, or a JSON float), and for a JSON value that is no id (true, an object, "")."""
+    if isinstance(value, bool) or isinstance(value, (dict, list)):
+        raise ValueError(f"{column}: expected text or a number, got {_json_value_kind(value)}")
+    if json_lines and isinstance(value, str) and not value.strip():
+        raise ValueError(f"{column}: empty")  # an empty CSV cell stays 'missing', as before
     if isinstance(value, str) and _EXCEL_SHORTENED.fullmatch(value.strip()):
         raise ValueError(f"{column}: looks like a number Excel shortened ({value.strip()}): "
                          "digits are lost; export the column as text")
@@ -552,8 +638,8 @@ def _entity_read(entity: re.Match) -> str:
 
 
 def _created_at(value: object, column: str, date_order: str | None) -> str:
-    if isinstance(value, (dict, list)):
-        raise ValueError(f"{column}: expected a time, got {_json_kind(value)}")
+    if isinstance(value, (dict, list, bool)):
+        raise ValueError(f"{column}: expected a time, got {_json_value_kind(value)}")
     try:
         return parse_file_timestamp(value, date_order)
     except ValueError as exc:
@@ -634,3 +720,8 @@ def _json_kind(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     return "true/false" if isinstance(value, bool) else type(value).__name__
+
+
+def _json_value_kind(value: object) -> str:
+    """'true', 'false', 'an object' or 'a list': what a JSON value that is no text or number is."""
+    return json.dumps(value) if isinstance(value, bool) else _json_kind(value)
