@@ -79,11 +79,27 @@ def _watchlist_duration(value: object, info: ValidationInfo) -> float:
     """A duration setting. In a watchlist file a bare number is refused: `interval: 15` or
     `cooldown: 6` was meant in minutes or hours, and would be read as seconds. (A configuration
     passed on as JSON, to the spiders' process, keeps its durations as numbers of seconds.)"""
-    if (info.context or {}).get("watchlist") and isinstance(value, (int, float)) \
-            and not isinstance(value, bool) and math.isfinite(value) and value > 0:
-        raise ValueError(f"{value:g} has no unit: write e.g. {value:g}s (seconds), {value:g}m "
-                         f"(minutes), {value:g}h (hours) or {value:g}d (days)")
+    if (info.context or {}).get("watchlist"):
+        number = _number_without_unit(value)
+        if number is not None:
+            raise ValueError(f"{number:g} has no unit: write e.g. {number:g}s (seconds), {number:g}m "
+                             f"(minutes), {number:g}h (hours) or {number:g}d (days)")
     return parse_duration(value)
+
+
+def _number_without_unit(value: object) -> float | None:
+    """The number of `interval: 15`, and of `interval: '15'` or `${MINUTES}` holding 15 (a quoted
+    number is still a number without a unit); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match or match.group(2):
+            return None
+        value = float(match.group(1))
+    if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
 
 
 MIN_KEEP_MENTIONS = 14 * 86400.0

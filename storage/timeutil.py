@@ -20,6 +20,7 @@ _EXTRA_FORMATS = (
     "%a %b %d %H:%M:%S %z %Y",  # Wed Aug 27 13:08:45 +0000 2008 (Twitter API v1)
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%d",
+    "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y",  # 24 Feb 2015, February 24, 2015: the month is a word
 )
 _DAY_FIRST_FORMAT = "%d/%m/%Y %H:%M"  # what parse_timestamp has always read; files say their order
 
@@ -53,6 +54,11 @@ _JAVASCRIPT_FORM = re.compile(r"(\w{3} \w{3} \d\d \d{4} \d\d:\d\d:\d\d) GMT([+-]
 _NUMERIC_DATE = re.compile(
     r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d\d)"
     r"(?:[ T]+(\d{1,2}):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:\s*([AaPp])\.?[Mm]\.?)?)?")
+# year first: 2015/2/17, 2015/02/17 10:00, 2015.02.17 (Chinese and Japanese spreadsheets write dates
+# so); and 2015年2月17日 10:00. Year, month, day: nobody writes year, day, month
+_YEAR_FIRST_DATE = re.compile(
+    r"(\d{4})(?:([/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日)"
+    r"(?:[ T]*(\d{1,2}):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:\s*([+-]\d{4}))?)?")
 # Excel stores a date as days since 1899-12-30: 32874 is 1990-01-01, 73051 is 2100-01-01
 _EXCEL_DAYS = (32874, 73051)
 
@@ -132,6 +138,9 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
         iso = None
     if iso is not None:
         return to_iso(iso)  # a ValueError here says out of range, not unrecognised
+    year_first = _YEAR_FIRST_DATE.fullmatch(text)
+    if year_first:
+        return to_iso(_year_first_date(year_first, shown or text))
     javascript = _JAVASCRIPT_FORM.fullmatch(text)
     if javascript:
         return to_iso(dt.datetime.strptime(f"{javascript[1]} {javascript[2]}", "%a %b %d %Y %H:%M:%S %z"))
@@ -254,6 +263,16 @@ def _numeric_date(match: re.Match, date_order: str | None, text: str,
     except ValueError:
         layout = "day/month/year" if order == "dmy" else "month/day/year"
         raise ValueError(f"{text[:40]!r} is not a date read as {layout}") from None
+
+
+def _year_first_date(match: re.Match, text: str) -> dt.datetime:
+    year, _separator, month, day, cjk_month, cjk_day, hour, minute, second, offset = match.groups()
+    zone = dt.datetime.strptime(offset, "%z").tzinfo if offset else None
+    try:
+        return dt.datetime(int(year), int(month or cjk_month), int(day or cjk_day), int(hour or 0),
+                           int(minute or 0), int(second or 0), tzinfo=zone)
+    except ValueError:
+        raise ValueError(f"{text[:40]!r} is not a date read as year/month/day") from None
 
 
 def _valid_day_month(first: str, second: str, order: str) -> bool:

@@ -55,14 +55,19 @@ def test_a_yaml_syntax_error_says_where_to_look(cli, tmp_path):
 
 def test_backtest_and_detect_refuse_a_bare_year_as_export_does(cli, tmp_path):
     _setup(tmp_path, "")
-    for command, option in ((["backtest", "--since", "2015", "--until", "2015-02-25"], "--since"),
-                            (["detect", "--at", "20150225"], "--at")):
+    result = cli("detect", "--at", "20150225")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: Invalid value for --at: '20150225' is read as 1970-08-22T05:17:05Z, before any "
+        "mention can be dated: write a date such as 2015-02-20"]
+    # backtest reads its period as export does, in export's words
+    for command in (["backtest", "--since", "2015", "--until", "2015-02-25"],
+                    ["export", "--since", "2015", "--until", "2015-02-25", "--out", "x.csv"]):
         result = cli(*command)
         assert result.exit_code == 2
         assert result.stderr.strip().splitlines() == [
-            f"Error: Invalid value for {option}: {command[command.index(option) + 1]!r} is read as "
-            f"{'1970-01-01T00:33:35Z' if option == '--since' else '1970-08-22T05:17:05Z'}, before any "
-            "mention can be dated: write a date such as 2015-02-20"]
+            "Error: Invalid value for --since: '2015' is read as Unix seconds, 1970-01-01T00:33:35Z, "
+            "before any mention can be dated: write a date such as 2015-02-20 (or 7d)"]
 
 
 def test_a_command_run_outside_the_watchlists_folder_says_so(cli, tmp_path):

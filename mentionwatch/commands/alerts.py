@@ -164,20 +164,21 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozense
 
 
 @main.command()
-@click.option("--since", required=True, metavar="TIME", help="Start of the replayed period (UTC, included).")
-@click.option("--until", required=True, metavar="TIME", help="End of the replayed period (UTC, not included).")
+@click.option("--since", required=True, metavar="TIME",
+              help="Start of the replayed period (UTC, included): 2015-02-20, 2015-02-20T08:00:00Z, or 30d ago.")
+@click.option("--until", required=True, metavar="TIME",
+              help="End of the replayed period (UTC, not included), written as --since (1d: a day ago).")
 @click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeatable) [default: all].")
 @pass_app
 def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> None:
     """List the alerts the current rules would have raised over a past period (stores and sends nothing)."""
     from alerts.detect import backtest as replay
 
-    from mentionwatch.commands.triage import whole_day_hint
+    from mentionwatch.commands.triage import _period
 
-    start, end = _moment(since, "--since"), _moment(until, "--until")
-    if start >= end:  # one line, worded as export's, with its hint for a date meant as a whole day
-        raise UserMistake(f"Invalid value for --since: {start} is not before --until {end}"
-                          + whole_day_hint(start, until))
+    # read as export, report and search read a period: 30d, a fraction of a second rounded up, and
+    # one line (with its hint for a date meant as a whole day) for a period the wrong way round
+    start, end = _period(since, until)
     for name in watch_names:
         app.require_configured_watch(name)
     unchecked: list[str] = []

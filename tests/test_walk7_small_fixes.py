@@ -1,0 +1,70 @@
+"""What the seventh first-time user's walkthrough found: a duration written as a quoted number
+('6', or ${VAR} holding 6) slipped past the no-unit check; year-first dates as Chinese and Japanese
+spreadsheets write them, and dates with the month as a word, were refused; backtest read its period
+unlike export (no 30d, a fraction of a second cut down instead of rounded up)."""
+from __future__ import annotations
+
+import pytest
+
+from storage.timeutil import parse_file_timestamp, parse_given_time, parse_timestamp
+
+WATCH = "watches:\n  - name: acme\n    query: {any: [acme]}\n"
+
+
+@pytest.mark.parametrize("written, environment", [("'6'", {}), ('"6"', {}), ("${COOL}", {"COOL": "6"})])
+def test_a_quoted_number_is_still_a_duration_without_a_unit(cli, tmp_path, monkeypatch, written, environment):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "mentionwatch.yaml").write_text(f"alerts:\n  cooldown: {written}\n{WATCH}", encoding="utf-8")
+    result = cli("backtest", "--since", "2015-02-20", "--until", "2015-02-21")
+    assert result.exit_code == 2, result.output
+    assert ("mentionwatch.yaml:2: alerts.cooldown: 6 has no unit: write e.g. 6s (seconds), 6m (minutes), "
+            "6h (hours) or 6d (days)") in result.output
+
+
+def test_a_quoted_duration_with_a_unit_is_read(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("COOL", "6h")
+    (tmp_path / "mentionwatch.yaml").write_text(f"alerts:\n  cooldown: ${{COOL}}\n{WATCH}", encoding="utf-8")
+    assert cli("init").exit_code == 0
+    assert cli("backtest", "--since", "2015-02-20", "--until", "2015-02-21").exit_code == 0
+
+
+@pytest.mark.parametrize("written, stored", [
+    ("2015/2/17 10:00", "2015-02-17T10:00:00Z"),
+    ("2015/02/22", "2015-02-22T00:00:00Z"),
+    ("2015.02.17 10:00:05", "2015-02-17T10:00:05Z"),
+    ("2015年2月17日", "2015-02-17T00:00:00Z"),
+    ("2015年2月17日 10:00", "2015-02-17T10:00:00Z"),
+    ("2015/2/17 10:00 +0800", "2015-02-17T02:00:00Z"),
+    ("2015/2/17 10:00 CET", "2015-02-17T09:00:00Z"),
+    ("24 Feb 2015", "2015-02-24T00:00:00Z"),
+    ("February 24, 2015", "2015-02-24T00:00:00Z"),
+])
+def test_year_first_dates_and_month_words_are_read_everywhere(written, stored):
+    for read in (parse_file_timestamp, parse_given_time, parse_timestamp):
+        assert read(written) == stored
+
+
+@pytest.mark.parametrize("written", ["2015/13/01", "2015/02/30", "2015年13月1日"])
+def test_an_impossible_year_first_date_says_how_it_was_read(written):
+    with pytest.raises(ValueError, match="is not a date read as year/month/day"):
+        parse_file_timestamp(written)
+
+
+def test_import_reads_a_chinese_spreadsheet_s_dates(cli, tmp_path):
+    (tmp_path / "zh.csv").write_text("id,text,created_at\nz1,外卖很慢,2015/2/17 10:00\nz2,好吃,2015年2月18日\n",
+                                     encoding="utf-8")
+    result = cli("import", "zh.csv", "--source", "waimai", "--watch", "acme")
+    assert result.exit_code == 0, result.output
+    assert "2 inserted" in result.output
+
+
+def test_backtest_reads_its_period_as_export_does(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text(WATCH, encoding="utf-8")
+    assert cli("init").exit_code == 0
+    result = cli("backtest", "--since", "2015-02-22T10:00:00.5Z", "--until", "2015-02-23")
+    assert result.exit_code == 0, result.output
+    assert "between 2015-02-22T10:00:01Z (included)" in result.output  # rounded up, as export does
+    result = cli("backtest", "--since", "30d", "--until", "1d")
+    assert result.exit_code == 0, result.output
+    assert "(included)" in result.output
