@@ -225,7 +225,7 @@ def _after_resolution(run: _Run, series: Series, settings, alert: Finding, resol
                        source=series.source)
     last_bucket = series.ends_at - dt.timedelta(seconds=1e-6)
     recent = build_series(rows, series.watch, series.bucket_seconds, last_bucket, source=series.source,
-                          start=series.start).negative
+                          start=series.start, time_zone=settings.timezone).negative
     later = merged_alerts(findings_for_series(series, settings, since=resolved_at, recent=recent))
     return [dataclasses.replace(part, follows=resolved_id) for part in later
             if _overlap(part, alert.window_start, alert.window_end)]
@@ -297,7 +297,8 @@ def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetim
     # with older mentions left out, the series starts at `since` (its quiet start is real), not at
     # the first mention after it
     history_cut = _mentioned_before(db, watch_name, since)
-    all_series = [build_series(rows, watch_name, settings.bucket, last_bucket, start=since if history_cut else None)]
+    all_series = [build_series(rows, watch_name, settings.bucket, last_bucket, start=since if history_cut else None,
+                               time_zone=settings.timezone)]
     all_series[0].history_cut = history_cut
     first_in_window: dict[str, str] = {}
     for created_at, source, _label in rows:
@@ -311,7 +312,7 @@ def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetim
                 # its warm-up counts from its first mention
                 start, cut = from_iso(first_in_window[source]), False
             all_series.append(build_series(rows, watch_name, settings.bucket, last_bucket, source=source,
-                                           start=start))
+                                           start=start, time_zone=settings.timezone))
             all_series[-1].history_cut = cut
     for series in all_series:
         series.ends_at = until

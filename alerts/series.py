@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -49,9 +50,23 @@ class Series:
         return len(self.negative)
 
 
-def floor_to_bucket(moment: dt.datetime, bucket_seconds: float) -> dt.datetime:
-    epoch = moment.timestamp()
-    return dt.datetime.fromtimestamp(epoch - epoch % bucket_seconds, tz=dt.timezone.utc)
+def floor_to_bucket(moment: dt.datetime, bucket_seconds: float, zone_offset: float = 0.0) -> dt.datetime:
+    """The start of the bucket holding `moment`. Buckets are laid out from midnight at `zone_offset`
+    seconds east of UTC, so that with a time zone a day bucket is a local day (see zone_offset)."""
+    local = moment.timestamp() + zone_offset
+    return dt.datetime.fromtimestamp(local - local % bucket_seconds - zone_offset, tz=dt.timezone.utc)
+
+
+def zone_offset(time_zone: str) -> float:
+    """The zone's standard offset from UTC in seconds (the smaller of its January and July offsets,
+    daylight saving left out): one fixed layout of buckets all year, so that an alert's window does
+    not move when the clocks change. A day bucket in America/New_York runs from 05:00 UTC, midnight
+    in winter and 01:00 in summer; in UTC, or with a one-hour bucket in a zone a whole number of
+    hours from UTC, nothing changes."""
+    if time_zone == "UTC":
+        return 0.0
+    zone = ZoneInfo(time_zone)
+    return min(dt.datetime(2001, month, 1, tzinfo=zone).utcoffset().total_seconds() for month in (1, 7))
 
 
 def scored_rows(db, watch: str, model_id: str, since: str | None = None, until: str | None = None,
@@ -71,12 +86,14 @@ def scored_rows(db, watch: str, model_id: str, since: str | None = None, until: 
 
 
 def build_series(rows: list[tuple[str, str, str]], watch: str, bucket_seconds: float,
-                 until: dt.datetime, source: str | None = None, start: dt.datetime | None = None) -> Series:
-    """Count rows (created_at, source, label) into buckets from the first row (or `start`) to `until`."""
+                 until: dt.datetime, source: str | None = None, start: dt.datetime | None = None,
+                 time_zone: str = "UTC") -> Series:
+    """Count rows (created_at, source, label) into buckets from the first row (or `start`) to `until`,
+    buckets laid out in `time_zone` (see zone_offset)."""
     if source is not None:
         rows = [row for row in rows if row[1] == source]
     first = start or (from_iso(rows[0][0]) if rows else until)
-    start_bucket = floor_to_bucket(first, bucket_seconds)
+    start_bucket = floor_to_bucket(first, bucket_seconds, zone_offset(time_zone))
     length = max(1, int((until - start_bucket).total_seconds() // bucket_seconds) + 1)
     negative = np.zeros(length)
     total = np.zeros(length)

@@ -68,3 +68,33 @@ def test_backtest_reads_its_period_as_export_does(cli, tmp_path):
     result = cli("backtest", "--since", "30d", "--until", "1d")
     assert result.exit_code == 0, result.output
     assert "(included)" in result.output
+
+
+def _negative_posts(db, model_id, times) -> None:
+    from storage import Mention, save_mentions
+
+    save_mentions(db, [Mention("reddit", f"n{i}", f"acme broke again {i}", moment, watches=("acme",))
+                       for i, moment in enumerate(times)])
+    db.conn.executemany("INSERT INTO scores VALUES (?, ?, 'negative', 0.9, 0.05, 0.05, '2025-01-01T00:00:00Z')",
+                        [(mention_id, model_id) for (mention_id,) in db.execute("SELECT id FROM mentions")])
+    db.conn.commit()
+
+
+@pytest.mark.parametrize("time_zone, window", [
+    ("America/New_York", ("2015-02-22T05:00:00Z", "2015-02-23T05:00:00Z")),  # the New York day
+    ("UTC", ("2015-02-23T00:00:00Z", "2015-02-24T00:00:00Z")),
+])
+def test_a_day_bucket_is_a_day_of_the_alerts_time_zone(db, model_id, time_zone, window):
+    from alerts.detect import backtest
+    from mentionwatch.config import parse_config
+
+    # 60 posts on the evening of 22 February in New York (23 February in UTC), 40 the next afternoon
+    evening = [f"2015-02-23T0{hour}:{minute:02d}:00Z" for hour in (1, 2, 3) for minute in range(0, 60, 3)]
+    afternoon = [f"2015-02-23T1{hour}:{minute:02d}:00Z" for hour in (4, 5) for minute in range(0, 60, 3)]
+    _negative_posts(db, model_id, evening + afternoon)
+    config = parse_config(f"""
+alerts: {{bucket: 1d, timezone: {time_zone}, thresholds: [{{count: 60, window: 1d}}]}}
+{WATCH}""")
+    findings = backtest(db, config, "2015-02-20T00:00:00Z", "2015-02-26T00:00:00Z")
+    assert [(f.window_start, f.window_end) for f in findings] == [window]
+    assert findings[0].observed == (60 if time_zone != "UTC" else 100)
