@@ -23,10 +23,14 @@ def fits_sqlite(value: int) -> bool:
     return SQLITE_MIN_INT <= value <= SQLITE_MAX_INT
 
 
-class AlertIdType(click.ParamType):
-    """An alert id, also as the tool writes it ('#5'): copied from a notification or a list."""
+class RowIdType(click.ParamType):
+    """An alert's or a mention's id, also as the tool writes an alert's ('#5'): copied from a
+    notification or a list."""
 
     name = "integer"
+
+    def __init__(self, kind: str):
+        self.kind = kind
 
     def convert(self, value, param, ctx):
         if isinstance(value, int):
@@ -35,7 +39,8 @@ class AlertIdType(click.ParamType):
         try:
             return int(text)
         except ValueError:
-            self.fail(f"{value!r} is not an alert id (a number such as 5 or #5)", param, ctx)
+            self.fail(f"{value!r} is not {self.kind} id (a number such as 5 or #5)", param, ctx)
 
 
-ALERT_ID = AlertIdType()
+ALERT_ID = RowIdType("an alert")
+MENTION_ID = RowIdType("a mention")

@@ -514,7 +514,7 @@ class AlertSettings(_Strict):
 
     enabled: bool = True
     bucket: Duration = 3600.0
-    sensitivity: float = Field(default=0.5, ge=0.0, le=1.0,
+    sensitivity: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False,
                                description="0 = only the largest spikes, 1 = the faintest")
     min_count: int = Field(default=5, ge=1, strict=True,
                            description="fewest negative mentions in a bucket to alert")
@@ -535,7 +535,7 @@ class AlertOverrides(_Strict):
 
     enabled: bool | None = None
     bucket: Duration | None = None
-    sensitivity: float | None = Field(default=None, ge=0.0, le=1.0)
+    sensitivity: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     min_count: int | None = Field(default=None, ge=1, strict=True)
     warmup: Duration | None = None
     cooldown: Duration | None = None
@@ -934,9 +934,19 @@ def load_config(path: str | Path, *, keep_unset_env: bool | str = False) -> Conf
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file (create one with 'mentionwatch init')") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(_not_utf8(path, exc)) from None
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     return parse_config(text, path, keep_unset_env=keep_unset_env)
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """'mentionwatch.yaml:21: not UTF-8 text …': the line of the first byte that is not, as an
+    editor saving in Latin-1 or Windows-1252 writes é."""
+    line = exc.object[:exc.start].count(b"\n") + 1
+    return (f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}): save the file as "
+            "UTF-8 in your editor")
 
 
 def database_setting(path: str | Path) -> Path | None:

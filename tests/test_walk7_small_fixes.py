@@ -98,3 +98,28 @@ alerts: {{bucket: 1d, timezone: {time_zone}, thresholds: [{{count: 60, window: 1
     findings = backtest(db, config, "2015-02-20T00:00:00Z", "2015-02-26T00:00:00Z")
     assert [(f.window_start, f.window_end) for f in findings] == [window]
     assert findings[0].observed == (60 if time_zone != "UTC" else 100)
+
+
+def test_a_watchlist_saved_in_latin_1_names_the_line(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_bytes(f"{WATCH}# caf\xe9\n".encode("latin-1"))
+    result = cli("backtest", "--since", "2d", "--until", "1d")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: mentionwatch.yaml:4: not UTF-8 text (byte 0xe9): save the file as UTF-8 in your editor"]
+
+
+def test_an_endless_sensitivity_is_not_a_number(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text(f"alerts: {{sensitivity: .nan}}\n{WATCH}", encoding="utf-8")
+    result = cli("backtest", "--since", "2d", "--until", "1d")
+    assert result.exit_code == 2
+    assert "alerts.sensitivity: Input should be a finite number" in result.output
+
+
+def test_mark_takes_a_mention_id_written_with_a_hash(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text(WATCH, encoding="utf-8")
+    assert cli("init").exit_code == 0
+    result = cli("mark", "#7", "--state", "handled")
+    assert result.exit_code == 2
+    assert "no mention with id 7" in result.output  # read as the id 7, not refused as text
+    result = cli("mark", "x7", "--state", "handled")
+    assert "'x7' is not a mention id (a number such as 5 or #5)" in result.output

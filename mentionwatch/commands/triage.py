@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, actor_or_login_name, bench, main, pass_app
-from mentionwatch.cli_types import ALERT_ID, count_at_least
+from mentionwatch.cli_types import ALERT_ID, MENTION_ID, count_at_least
 from mentionwatch.triage.export import FORMATS, STREAM_FORMATS, XLSX_MAX_CELL_CHARS
 from mentionwatch.triage.query import TRIAGE_STATES
 from sentiment.scorer import LABELS
@@ -225,7 +225,7 @@ def _cut_cells_text(cut_cells: int) -> str:
 
 
 @main.command()
-@click.argument("mention_ids", nargs=-1, required=True, type=int)
+@click.argument("mention_ids", nargs=-1, required=True, type=MENTION_ID)
 @click.option("--state", required=True, type=click.Choice(TRIAGE_STATES),
               help="flagged = needs follow-up; handled = done; ignored = not relevant.")
 @click.option("--note", help="Short note stored with the mark (what was done, ticket number...).")
