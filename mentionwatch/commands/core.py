@@ -168,11 +168,11 @@ def _show_rejects_and_warnings(file: Path, notes: ImportNotes) -> None:
     """The rejected rows (the first SHOWN_PROBLEMS), then one line for each kind of warning."""
     problems = notes.problems
     for problem in problems[:SHOWN_PROBLEMS]:
-        click.echo(f"{file}:{problem.line}: rejected: {problem.reason}", err=True)
+        click.echo(f"{file}:{problem.line}: rejected: {terminal_safe(problem.reason)}", err=True)
     if len(problems) > SHOWN_PROBLEMS:
         click.echo(f"... and {len(problems) - SHOWN_PROBLEMS} more rejected rows", err=True)
     for warning in notes.warning_lines():
-        click.echo(f"{file}: warning: {warning}", err=True)
+        click.echo(f"{file}: warning: {terminal_safe(warning)}", err=True)
 
 
 def _read_options(encoding: str, delimiter: str | None, date_order: str | None,
