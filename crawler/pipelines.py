@@ -6,6 +6,11 @@ languages, with `options.match_query: false`) are counted as filtered. The rest 
 `storage.save_mentions` every `MENTIONWATCH_BATCH_SIZE` items and when the spider closes, so a crash
 loses at most one batch. The counts land in the crawl stats under `mentionwatch/...`, where the
 runner reads them.
+
+The spider is told what became of its items (the `note_...` methods of
+crawler.spiders.common.MentionSpiderMixin): stored, dropped (filtered or rejected), or not stored
+because the database failed. A batch the database refuses is an error line of the run, never a
+silent loss: the spider then leaves its pages for the next crawl to read again.
 """
 from __future__ import annotations
 
@@ -127,7 +132,7 @@ class StoreMentionsPipeline:
         self.stats = crawler.stats
         self.batch_size = crawler.settings.getint("MENTIONWATCH_BATCH_SIZE", DEFAULT_BATCH_SIZE)
         self.batch: list[Mention] = []
-        self.batch_pages: set[str] = set()  # pages the pending batch's mentions came from
+        self.batch_items: list = []  # the scraped items of the pending batch, in the same order
         self.stored_pages: set[str] = set()  # pages with mentions committed to the database
         self.db = None
 
@@ -150,6 +155,7 @@ class StoreMentionsPipeline:
             mention = item_to_mention(item, self.watch.name, warnings)
         except (ValueError, TypeError) as exc:
             self.stats.inc_value("mentionwatch/rejected")
+            self._tell_spider("note_item_dropped", item, "rejected")
             raise DropItem(f"malformed item on {item.get('page_url')}: {exc}",
                            log_level="WARNING") from None
         for warning in warnings:
@@ -157,34 +163,49 @@ class StoreMentionsPipeline:
         if not wanted(self.watch.query, mention.text, lang=mention.lang, title=mention.title,
                       match_terms=self.match_query):
             self.stats.inc_value("mentionwatch/filtered")
+            self._tell_spider("note_item_dropped", item, "filtered")
             raise DropItem(f"{mention.url}: does not match watch {self.watch.name!r}",
                            log_level="DEBUG")
         self.batch.append(mention)
-        self.batch_pages.add(item.get("page_url") or mention.url)
+        self.batch_items.append(item)
         if len(self.batch) >= self.batch_size:
             self.flush()
         return item
 
     def flush(self) -> None:
-        """Store the pending batch (one transaction); duplicates of stored items are counted."""
+        """Store the pending batch (one transaction); duplicates of stored items are counted. A
+        batch the database refuses goes to the spider's `note_storage_failed` (an error line)."""
         if not self.batch:
             return
         batch, self.batch = self.batch, []
-        pages, self.batch_pages = self.batch_pages, set()
-        result = save_mentions(self.db, batch)
+        items, self.batch_items = self.batch_items, []
+        try:
+            result = save_mentions(self.db, batch)
+        except Exception as exc:  # whatever the database raised: reported, not dropped silently
+            if not self._tell_spider("note_storage_failed", items, exc):
+                logger.error("could not store %d mention(s): %s: %s", len(items),
+                             type(exc).__name__, exc)
+            return
         # a page counts as stored once its mentions are committed, new or stored by an earlier
         # crawl: the run's status ('partial' or 'failed' after an error) depends on it. The spider
         # adds the pages it did not fetch again because they are stored (sitemap `skip_known`).
+        pages = {item.get("page_url") or mention.url for item, mention in zip(items, batch)}
         self.stored_pages |= pages
-        note = getattr(self.crawler.spider, "note_pages_in_database", None)
-        if note is not None:
-            note(pages)
-        else:
+        if not self._tell_spider("note_pages_in_database", pages):
             self.stats.set_value("mentionwatch/pages_stored", len(self.stored_pages))
+        self._tell_spider("note_items_stored", items)
         self.stats.inc_value("mentionwatch/new", result.inserted)
         self.stats.inc_value("mentionwatch/duplicates", result.present + result.forgotten)
         self.stats.inc_value("mentionwatch/rejected", result.rejected)
         self.stats.inc_value("mentionwatch/batches")
+
+    def _tell_spider(self, method: str, *args) -> bool:
+        """Call the spider's `method` if it has one (both mentionwatch spiders do); False if not."""
+        note = getattr(self.crawler.spider, method, None)
+        if note is None:
+            return False
+        note(*args)
+        return True
 
     def close_spider(self) -> None:
         try:

@@ -77,6 +77,25 @@ class MentionSpiderMixin:
         self.pages_in_database.update(urls)
         self.crawler.stats.set_value("mentionwatch/pages_stored", len(self.pages_in_database))
 
+    # what the pipeline tells the spider about its items (crawler.pipelines)
+
+    def note_items_stored(self, items: list) -> None:
+        """These items are committed to the database (new, or stored before)."""
+
+    def note_item_dropped(self, item, reason: str) -> None:
+        """The pipeline dropped this item: `reason` is 'filtered' (it does not match the watch) or
+        'rejected' (malformed)."""
+
+    def note_storage_failed(self, items: list, exc: Exception) -> None:
+        """The database refused the batch holding these items: an error line, so the run is not a
+        silent `ok`. Nothing marks their pages read, so the next crawl reads them again."""
+        pages = sorted({item.get("page_url") or "?" for item in items})
+        where = pages[0] + (f" (and {len(pages) - 1} more pages)" if len(pages) > 1 else "")
+        line = (f"{where}: could not store {len(items)} mention(s): {type(exc).__name__}: "
+                f"{str(exc)[:200]}")
+        self.logger.error(line)
+        self.add_error(line)
+
     def start_request(self, url: str, **kwargs) -> scrapy.Request:
         """A request for one of the source's own URLs: if robots.txt disallows it, that is an error
         line, since the source can then never read anything there."""

@@ -180,7 +180,8 @@ class SitemapOptions(FieldSelectors):
     max_pages: int = Field(default=200, ge=1, le=100_000, description="pages crawled per run")
     skip_known: bool = Field(default=True, strict=True,
                              description="do not fetch again a page already stored for this "
-                                         "watch (page mode)")
+                                         "watch, or found not to match it at the date the "
+                                         "sitemap gives now (page mode)")
 
 
 OPTION_MODELS: dict[str, type[FieldSelectors]] = {"reviews": ReviewOptions, "sitemap": SitemapOptions}

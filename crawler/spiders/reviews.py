@@ -6,17 +6,22 @@ follows `next_page` (an http(s) link; anything else, such as a disabled button's
 first, so once a page holds a review stored for this watch by an earlier crawl, the older pages
 behind it are not fetched again (like the API pollers stop at the first known item);
 `stop_at_known: false` turns that off. Reviews stored for another watch do not stop it: this watch
-must still read (and be linked to) them.
+must still read (and be linked to) them. Nor do reviews another listing of the watch stored first
+(a site's forum and its product pages share ids): each listing remembers the hashed ids of the
+reviews its finished crawls read (cursor `seen` + a hash of its start URL, filed under
+`reviews:seen`; the newest MEMORY_LIMIT), and stops only at a stored review among them.
 
 A listing that stops part-way (a page failing, the crawl's time limit, `max_pages` reached before
 the known reviews, the process killed) must not leave a gap: the next crawl would stop at the
 reviews of its first pages and never reach the older ones. So each start URL has a cursor, set to
 "unfinished since <time>" before its crawl stores anything and set to "done" when the listing ends
-cleanly (its last page, or a page holding reviews stored before). While it is unfinished, the
-next crawl skips the reviews stored since that time instead of stopping at them (pages holding only
-those do not count towards `max_pages`) and stops at reviews stored before it: the pages never
-reached are read. A listing's first crawl ever that reaches `max_pages` is done: `max_pages` bounds
-how far back a new listing is read.
+cleanly (its last page, or a page holding reviews stored before) with nothing left unstored (a
+batch the database refused leaves it unfinished). While it is unfinished, the next crawl skips the
+reviews the unfinished crawl(s) read (stored since that time, or filtered or rejected by them: the
+mark keeps their hashed ids) instead of stopping at them (pages holding only those do not count
+towards `max_pages`) and stops at reviews stored before it: the pages never reached are read. A
+listing's first crawl ever that reaches `max_pages` is done: `max_pages` bounds how far back a new
+listing is read.
 
 A review without a date (no `date` selector, or it matches nothing on that review) is dated with the
 time its page was fetched. A start page whose `item` selector matches nothing is an error line: the
@@ -26,11 +31,14 @@ reason, such as too many redirects) ends the list, as does a next link back to a
 (the same page with a `#fragment`): left unfinished, every crawl would re-read the listing.
 
 The marks are filed under `reviews:listings`, not a hash of the options, so that an option edit
-keeps them (those an older version filed under the options' hash are read too). A listing counts as
-new (its first crawl) only if no review of this source type is stored for the watch.
+keeps them (those an older version filed under the options' hash are read too). A listing without
+a mark is new (its first crawl), unless the database is from before the marks: reviews of this
+source type stored for the watch, and no listing of it marked. Marks and memories of an older
+version (no `seen` cursor) stop at any review stored for the watch, as that version did.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 
 import scrapy
@@ -48,6 +56,9 @@ LISTING_CURSOR = "listing "  # + url_digest(start URL): the state of that listin
 # not lose an unfinished listing's mark. Marks under the options' key (older versions) are read too.
 LISTINGS_KEY = "reviews:listings"
 DONE = "done"
+SEEN_CURSOR = "seen "  # + url_digest(start URL): hashed ids of the reviews its finished crawls read
+SEEN_KEY = "reviews:seen"  # where the SEEN_CURSORs are filed (an option edit keeps them too)
+MEMORY_LIMIT = 2000  # hashed review ids kept per listing, in `seen` and in an unfinished mark
 
 
 class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
@@ -60,11 +71,18 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         self._ids_seen: set[str] = set()  # ids yielded by this crawl so far
         self._pages_requested: set[str] = set()  # canonical URLs (no fragment) asked for
         self._pages_read: set[str] = set()  # canonical URLs of the pages parsed
-        # start URL -> {"since": time, "first": bool}: the listing's unfinished mark; `_resume`
-        # holds those the last crawl left unfinished, which this one resumes
+        # start URL -> {"since": time, "first": bool, "read": [hashed ids]}: the listing's
+        # unfinished mark; `_resume` holds those the last crawl left unfinished, which this one
+        # resumes; "read" are the reviews the unfinished crawl(s) read (stored, filtered, rejected)
         self._marks: dict[str, dict] = {}
         self._resume: dict[str, dict] = {}
+        # start URL -> hashed ids its finished crawls read, newest first (None: an older version's
+        # listing, with no such memory)
+        self._seen: dict[str, dict[str, None] | None] = {}
+        self._listing_of_page: dict[str, tuple[str, int]] = {}  # page URL -> (start URL, page)
+        self._read_now: dict[str, dict[str, int]] = {}  # start URL -> {hashed id: page} read now
         self._listings_done: set[str] = set()  # start URLs whose listing ended cleanly this crawl
+        self._listings_failed: set[str] = set()  # start URLs with a batch the database refused
 
     async def start(self):
         if self.options.stop_at_known:
@@ -80,21 +98,29 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         db = self.database()
         cursors = {**load_source_cursors(db, self.watch.name, self.source_cfg),
                    **load_cursors(db, self.watch.name, LISTINGS_KEY)}
-        now, marks = utc_now_iso(), {}
+        # a database from before the marks (reviews stored, no listing marked) must not have its
+        # listings taken for new ones
+        before_marks = (not any(name.startswith(LISTING_CURSOR) for name in cursors)
+                        and self._reviews_stored())
+        memories = load_cursors(db, self.watch.name, SEEN_KEY)
+        now, marks, seen = utc_now_iso(), {}, {}
         for url in self.options.start_urls:
             name = LISTING_CURSOR + url_digest(url)
             state = cursors.get(name)
+            self._seen[url] = _memory(memories.get(SEEN_CURSOR + url_digest(url)))
             resume = _unfinished(state)
             if resume is not None:
                 self._marks[url] = self._resume[url] = resume
                 marks[name] = state  # an older version's mark moves to LISTINGS_KEY
                 continue
-            # never crawled: no mark, and no review stored for this watch (a database from before
-            # the marks, or marks under an older key, must not be taken for a new listing)
-            first = state is None and not self._reviews_stored()
-            self._marks[url] = {"since": now, "first": first}
+            first = state is None and not before_marks
+            if first:  # nothing read yet: saved now, so a crawl killed part-way keeps it
+                self._seen[url] = {}
+                seen[SEEN_CURSOR + url_digest(url)] = "[]"
+            self._marks[url] = {"since": now, "first": first, "read": []}
             marks[name] = json.dumps(self._marks[url])
         save_cursors(db, self.watch.name, LISTINGS_KEY, marks)
+        save_cursors(db, self.watch.name, SEEN_KEY, seen)
 
     def _reviews_stored(self) -> bool:
         """Whether any mention of this source type is stored for this watch."""
@@ -119,6 +145,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
             return
         self._pages_read.add(_page_key(response.url))
         self._pages_requested.add(_page_key(response.url))
+        self._listing_of_page[response.url] = (listing, page)
         if self.unreadable(response):
             return
         # later pages may legitimately be empty (the end of the list); a start page may not
@@ -179,24 +206,61 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
             self._listings_done.add(listing)
 
     def _known_on_page(self, items, listing: str) -> tuple[bool, bool]:
-        """(whether paging stops here, whether the page was read before: every review on it
-        stored by the unfinished crawl(s) this one resumes).
+        """(whether paging stops here, whether the page was read before: every review on it read
+        by the unfinished crawl(s) this one resumes).
 
-        Paging stops at a review stored for this watch by an earlier crawl; while the listing is
-        resumed, only at one stored before the unfinished crawl began. Reviews this crawl already
-        yielded (a review repeated on two pages) do not count: they may be stored by now."""
+        Reviews this crawl already yielded (a review repeated on two pages) do not count: they may
+        be stored by now."""
         ids = {item["external_id"] for item in items}
         new_to_this_crawl = ids - self._ids_seen
         self._ids_seen |= ids
         if not self.options.stop_at_known or not new_to_this_crawl:
             return False, False
         stored = self._stored_times(new_to_this_crawl)
-        resume = self._resume.get(listing)
-        if resume is None:
-            return bool(stored), False
-        if any(matched_at < resume["since"] for matched_at in stored.values()):
+        if self._stops_at(stored, listing):
             return True, False
-        return False, new_to_this_crawl == ids and set(stored) == ids
+        resumed = listing in self._resume
+        return False, resumed and new_to_this_crawl == ids and self._read_before(ids, stored, listing)
+
+    def _stops_at(self, stored: dict[str, str], listing: str) -> bool:
+        """Whether paging stops at these reviews stored for the watch: at one an earlier finished
+        crawl of this listing read (another listing of the watch may have stored the others)."""
+        seen = self._seen.get(listing)
+        if seen is not None:
+            return any(_id_hash(external_id) in seen for external_id in stored)
+        # an older version's listing, with no memory of its reviews: any review stored for the
+        # watch, while it is resumed only one stored before the unfinished crawl(s) began
+        resume = self._resume.get(listing)
+        return any(resume is None or matched_at < resume["since"] for matched_at in stored.values())
+
+    def _read_before(self, ids: set[str], stored: dict[str, str], listing: str) -> bool:
+        """Whether the unfinished crawl(s) read every one of these reviews: stored since they began,
+        or filtered or rejected by them (their mark keeps the hashed ids)."""
+        mark = self._marks[listing]
+        read = set(mark["read"])
+        return all(_id_hash(external_id) in read or stored.get(external_id, "") >= mark["since"]
+                   for external_id in ids)
+
+    def note_items_stored(self, items: list) -> None:
+        for item in items:
+            self._note_read(item)
+
+    def note_item_dropped(self, item, reason: str) -> None:
+        self._note_read(item)  # filtered or rejected: read all the same
+
+    def _note_read(self, item) -> None:
+        listing, page = self._listing_of_page.get(item.get("page_url"), (None, 0))
+        if listing is not None and item.get("external_id"):
+            self._read_now.setdefault(listing, {}).setdefault(_id_hash(item["external_id"]), page)
+
+    def note_storage_failed(self, items: list, exc: Exception) -> None:
+        """An error line; the listings of these pages stay unfinished, so the next crawl reads them
+        again."""
+        super().note_storage_failed(items, exc)
+        for item in items:
+            listing, _ = self._listing_of_page.get(item.get("page_url"), (None, 0))
+            if listing is not None:
+                self._listings_failed.add(listing)
 
     def _stored_times(self, ids: set[str]) -> dict[str, str]:
         """When each of these ids was stored for this watch (those that are)."""
@@ -219,9 +283,26 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
     def closed(self, reason: str) -> None:
         self.report_unanswered_start_urls(self.options.start_urls, reason)
         if self.options.stop_at_known:
-            done = {LISTING_CURSOR + url_digest(url): DONE for url in self._listings_done}
-            save_cursors(self.database(), self.watch.name, LISTINGS_KEY, done)
+            marks, seen = self._listing_cursors()
+            save_cursors(self.database(), self.watch.name, LISTINGS_KEY, marks)
+            save_cursors(self.database(), self.watch.name, SEEN_KEY, seen)
         super().closed(reason)
+
+    def _listing_cursors(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Each listing's mark, and its `seen` memory: done (and what it read added to its memory)
+        when it ended cleanly with everything stored, else still unfinished, with what this crawl
+        read added to the mark."""
+        marks, seen = {}, {}
+        for url, mark in self._marks.items():
+            digest = url_digest(url)
+            read_now = self._read_now.get(url, {})
+            read = sorted(read_now, key=read_now.get) + mark["read"]  # newest (first pages) first
+            if url in self._listings_done and url not in self._listings_failed:
+                marks[LISTING_CURSOR + digest] = DONE
+                seen[SEEN_CURSOR + digest] = json.dumps(_newest(read + list(self._seen[url] or ())))
+            else:
+                marks[LISTING_CURSOR + digest] = json.dumps({**mark, "read": _newest(read)})
+        return marks, seen
 
 
 def _page_key(url: str) -> str:
@@ -230,11 +311,33 @@ def _page_key(url: str) -> str:
 
 
 def _unfinished(state: str | None) -> dict | None:
-    """{"since", "first"} of a listing cursor that says unfinished; None for done or none."""
+    """{"since", "first", "read"} of a listing cursor that says unfinished; None for done or none."""
     if not state or state == DONE:
         return None
     try:
         value = json.loads(state)
-        return {"since": str(value["since"]), "first": bool(value.get("first"))}
-    except (ValueError, TypeError, KeyError):
+        read = value.get("read") or []
+        return {"since": str(value["since"]), "first": bool(value.get("first")),
+                "read": [str(hashed) for hashed in read] if isinstance(read, list) else []}
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
+
+
+def _memory(value: str | None) -> dict[str, None] | None:
+    """A `seen` cursor as an ordered set of hashed ids; None when there is none (or unreadable)."""
+    try:
+        hashes = json.loads(value) if value else None
+    except ValueError:
+        return None
+    return dict.fromkeys(str(hashed) for hashed in hashes) if isinstance(hashes, list) else None
+
+
+def _id_hash(external_id: str) -> str:
+    """A review id as the marks keep it: hashed, since an id may hold a URL, and cursor values
+    are stored as they are."""
+    return hashlib.sha256(str(external_id).encode("utf-8")).hexdigest()[:16]
+
+
+def _newest(hashes: list[str]) -> list[str]:
+    """The first MEMORY_LIMIT distinct hashes (the newest reviews come first)."""
+    return list(dict.fromkeys(hashes))[:MEMORY_LIMIT]

@@ -23,9 +23,17 @@ page is stored and does not fetch it again. They are filed under `sitemap:canoni
 edit keeps them). A pair is not remembered (and one remembered is cleared) when the canonical URL is
 another URL the sitemap lists or the canonical of another listed URL too: a site giving every page
 one canonical URL would otherwise keep its other pages from ever being fetched, even once fixed.
+
+A page fetched and found not to match the watch is not stored, yet must not be fetched on every
+crawl: it would use up `max_pages` again and again, and the older listed pages would never be
+reached. So such pages are remembered (cursor `unmatched`, under the source's cursor key: a hash of
+each listed URL with the date its sitemap or feed gave, at most UNMATCHED_LIMIT of them, for the
+watch's query as it was) and left out until their date changes, the query changes, or an option
+that says what is read (selectors, `match_query`, ...) is edited.
 """
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -44,6 +52,8 @@ CANONICAL_CURSOR = "canonical "  # + url_digest(listed URL): the canonical URL i
 # filed under the source type, not cursor_key (a hash of the options): editing an option must
 # not make every page be fetched again. Those under the options' key (older versions) are read too.
 CANONICALS_KEY = "sitemap:canonicals"
+UNMATCHED_CURSOR = "unmatched"  # {"query": hash, "pages": {page hash: listed date or ""}}
+UNMATCHED_LIMIT = 5000  # pages remembered as not matching the watch
 
 # an RSS/Atom/RDF root element, after a UTF-8 byte order mark and any XML declaration,
 # stylesheet, comment or doctype
@@ -69,18 +79,25 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         self._new_canonicals: dict[str, str] = {}  # listed URL -> canonical URL, found by this crawl
         self._listed_urls: set[str] = set()  # every URL the sitemaps and feeds list, this crawl
         self._canonicals_filed: set[str] = set()  # cursor names read under CANONICALS_KEY
+        # page hash -> listed date ("" for none) of pages found not to match the watch: those of
+        # earlier crawls, and those this crawl found
+        self._unmatched: dict[str, str] = {}
+        self._unmatched_now: dict[str, str] = {}
+        self._listed_unmatched = 0  # listed pages not fetched: found not to match before
+        self._listed_of_page: dict[str, str] = {}  # fetched page URL -> the URL its sitemap lists
         super().__init__(**kwargs)
 
     async def start(self):
         if self._skips_known():
             db = self.database()
             filed = load_cursors(db, self.watch.name, CANONICALS_KEY)
+            own = load_source_cursors(db, self.watch.name, self.source_cfg)
             self._canonicals_filed = {name for name in filed if name.startswith(CANONICAL_CURSOR)}
             self._canonical_of = {
                 name[len(CANONICAL_CURSOR):]: value
-                for name, value in {**load_source_cursors(db, self.watch.name, self.source_cfg),
-                                    **filed}.items()
+                for name, value in {**own, **filed}.items()
                 if name.startswith(CANONICAL_CURSOR)}
+            self._unmatched = _unmatched_pages(own.get(UNMATCHED_CURSOR), self._query_hash())
         for url in self.sitemap_urls:  # one disallowed by robots.txt is an error line
             yield self.start_request(url, callback=self._parse_sitemap)
 
@@ -163,6 +180,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             # 'partial', not 'failed'
             self.note_pages_in_database(known)
             self._listed_known += len(known)
+            listed = self._without_unmatched(listed, date_key)
         room = max(self.options.max_pages - self._pages_scheduled, 0)
         if len(listed) > room:
             self.logger.info("max_pages (%d) reached: %d listed pages left for the next run",
@@ -175,6 +193,37 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             if date is not None:
                 self._listed_dates[entry["loc"]] = date
         return listed
+
+    def _without_unmatched(self, listed: list[dict], date_key: str) -> list[dict]:
+        """The entries less those an earlier crawl found not to match the watch, at the date they
+        are listed with now."""
+        fetch = [entry for entry in listed
+                 if self._unmatched.get(_page_hash(entry["loc"])) != _listed_date(entry, date_key)]
+        self._listed_unmatched += len(listed) - len(fetch)
+        return fetch
+
+    def note_item_dropped(self, item, reason: str) -> None:
+        """A page that does not match the watch is remembered, with its listed date."""
+        listed_url = self._listed_of_page.get(item.get("page_url"))
+        if reason == "filtered" and listed_url is not None and self._skips_known():
+            self._unmatched_now[_page_hash(listed_url)] = self._listed_dates.get(listed_url, "")
+
+    def _unmatched_to_save(self) -> str | None:
+        """The `unmatched` cursor: the pages remembered before that were not fetched again, then
+        those found now; past UNMATCHED_LIMIT, pages no longer listed go first, then the oldest."""
+        if not (self._unmatched or self._unmatched_now):
+            return None
+        listed = {_page_hash(url) for url in self._listed_urls}
+        fetched = {_page_hash(url) for url in self._listed_requested}
+        kept = {digest: date for digest, date in self._unmatched.items() if digest not in fetched}
+        pages = ([(digest, date) for digest, date in kept.items() if digest not in listed]
+                 + [(digest, date) for digest, date in kept.items() if digest in listed]
+                 + list(self._unmatched_now.items()))
+        return json.dumps({"query": self._query_hash(), "pages": dict(pages[-UNMATCHED_LIMIT:])})
+
+    def _query_hash(self) -> str:
+        """What the pages were matched against: another query may match them."""
+        return url_digest(self.watch.query.model_dump_json())[:16]
 
     def _skips_known(self) -> bool:
         return self.options.item is None and self.options.skip_known
@@ -254,24 +303,48 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         """Every listed page disallowed by robots.txt (none stored before): the source can never
         collect anything, which is an error line rather than a quiet `ok`."""
         blocked = [url for url in self.robots_blocked if url in self._listed_requested]
-        if blocked and len(blocked) == len(self._listed_requested) and not self._listed_known:
+        if (blocked and len(blocked) == len(self._listed_requested)
+                and not (self._listed_known or self._listed_unmatched)):
             self.add_error(f"all {len(blocked)} listed page(s) are disallowed by the site's robots.txt "
                            f"(e.g. {blocked[0]}), so none can be read")
         self.report_unanswered_start_urls(self.sitemap_urls, reason)
         if self._skips_known():
             values = self._remembered_canonicals()
             # older versions' cursors under the options' key: cleared there as well
-            stale = {name: None for name, value in values.items() if value is None}
+            own = {name: None for name, value in values.items() if value is None}
             save_cursors(self.database(), self.watch.name, CANONICALS_KEY, values)
-            save_cursors(self.database(), self.watch.name, cursor_key(self.source_cfg), stale)
+            unmatched = self._unmatched_to_save()
+            if unmatched is not None:
+                own[UNMATCHED_CURSOR] = unmatched
+            save_cursors(self.database(), self.watch.name, cursor_key(self.source_cfg), own)
         super().closed(reason)
 
     def parse_page(self, response):
         if self.unreadable(response):
             return
         listed_url = (response.meta.get("redirect_urls") or [response.request.url])[0]
+        self._listed_of_page[response.url] = listed_url
         listed_date = self._listed_dates.get(listed_url) or self._listed_dates.get(response.url)
         mentions = self.read_mentions(response, listed_date)
         if self._skips_known() and mentions and mentions[0]["url"] != listed_url:
             self._new_canonicals[listed_url] = mentions[0]["url"]
         yield from mentions
+
+
+def _page_hash(url: str) -> str:
+    """A listed page as the `unmatched` cursor keeps it: a short hash (an address may hold a secret)."""
+    return url_digest(url)[:16]
+
+
+def _listed_date(entry: dict, date_key: str) -> str:
+    return readable_date(entry.get(date_key)) or ""
+
+
+def _unmatched_pages(value: str | None, query_hash: str) -> dict[str, str]:
+    """The pages of an `unmatched` cursor saved for this query; none for another query (or none)."""
+    try:
+        saved = json.loads(value) if value else {}
+        pages = saved.get("pages") if saved.get("query") == query_hash else {}
+    except (ValueError, AttributeError):
+        return {}
+    return {str(digest): str(date) for digest, date in pages.items()} if isinstance(pages, dict) else {}
