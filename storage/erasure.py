@@ -43,12 +43,31 @@ def post_key(source: str, external_id: str) -> str:
     return _hash("post", source, external_id)
 
 
-CASE_SENSITIVE_NAMES = frozenset({"hackernews"})  # 'Dang' and 'dang' are two accounts there
+# An author forgotten on every source is kept under two keys: as compared on the sources where case
+# does not count, and as written for those where it does, so that `forget --author Dang` keeps out
+# Hacker News' Dang, not dang. (Erasures before these two kept one key, ANY_SOURCE's, with the case
+# folded: still matched on every source, as they were.)
+EVERY_SOURCE_FOLDED, EVERY_SOURCE_AS_WRITTEN = "*any", "*any-cased"
+CASE_SENSITIVE_NAMES = frozenset({"hackernews", EVERY_SOURCE_AS_WRITTEN})  # 'Dang' and 'dang' are two accounts there
 
 
 def author_key(source: str, author: str) -> str:
     """One person's name however it is written (see `author_form`)."""
     return _hash("author", source, author_form(author, source))
+
+
+def kept_out_author_keys(source: str, author: str) -> list[str]:
+    """The keys that keep an author out: of one source, or of every source (ANY_SOURCE)."""
+    if source != ANY_SOURCE:
+        return [author_key(source, author)]
+    return [author_key(EVERY_SOURCE_FOLDED, author), author_key(EVERY_SOURCE_AS_WRITTEN, author)]
+
+
+def incoming_author_keys(source: str, author: str) -> list[str]:
+    """The keys an incoming post's author is looked up under: its source's, every source's as that
+    source compares names, and the single every-source key of older erasures."""
+    every = EVERY_SOURCE_AS_WRITTEN if source in CASE_SENSITIVE_NAMES else EVERY_SOURCE_FOLDED
+    return [author_key(source, author), author_key(every, author), author_key(ANY_SOURCE, author)]
 
 
 def author_form(author: str | None, source: str | None = None) -> str | None:
@@ -279,7 +298,8 @@ class _Step:
         self.erasure_id = self.db.execute(
             "INSERT INTO erasures (at, actor, what, mentions, highest_mention_id, created_before) "
             "VALUES (?, ?, ?, 0, 0, ?)", [self.now, self.actor, self.what, self.kept_out_before]).lastrowid
-        self._keep_out([(author_key(source, author), "author") for source, author in self.authors])
+        self._keep_out([(key, "author") for source, author in self.authors
+                        for key in kept_out_author_keys(source, author)])
 
     def _keep_out(self, keys: list[tuple[str, str]]) -> None:
         self.db.conn.executemany("INSERT OR IGNORE INTO forgotten (key, kind, erasure_id) VALUES (?, ?, ?)",
@@ -390,7 +410,7 @@ def forgotten_positions(conn, rows: list[tuple]) -> set[int]:
         source, external_id, author = row[0], row[1], row[3]
         keys = [post_key(source, external_id)]
         if author:
-            keys += [author_key(source, author), author_key(ANY_SOURCE, author)]
+            keys += incoming_author_keys(source, author)
         for key in keys:
             keys_of.setdefault(key, []).append(position)
     all_keys = list(keys_of)

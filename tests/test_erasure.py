@@ -66,7 +66,7 @@ def test_forgetting_an_author_erases_posts_scores_marks_links_and_quotes(db, mod
         for row in db.execute(f"SELECT * FROM {table}"):
             assert author not in json.dumps(row)
     assert db.execute("SELECT count(*) FROM forgotten WHERE erasure_id = ?", [erasure_id]).fetchone()[0] \
-        == len(ids) + 1  # each post, and the author
+        == len(ids) + 2  # each post, and the author (on every source: as compared with and without case)
 
 
 def test_erased_posts_and_authors_are_not_stored_again(db):
@@ -418,3 +418,30 @@ def test_one_post_behind_two_alerts_is_counted_per_alert(tmp_path, cli):
     done = cli("--db", str(db_path), "forget", "1", "--yes")
     assert done.exit_code == 0, done.output
     assert "Alerts lost posts from their explanations: #1 1 post, #2 1 post." in done.output
+
+
+def test_an_author_forgotten_on_every_source_keeps_case_where_the_source_does(db):
+    from storage.erasure import ANY_SOURCE
+
+    save_mentions(db, [Mention("hackernews", "1", "acme", "2025-03-01T10:00:00Z", author="Dang"),
+                       Mention("hackernews", "2", "acme", "2025-03-01T10:00:00Z", author="dang")])
+    erase(db, Selection(author="Dang"), what="x", actor="t", remember_authors=[(ANY_SOURCE, "Dang")])
+    assert [a for (a,) in db.execute("SELECT author FROM mentions")] == ["dang"]
+    later = save_mentions(db, [Mention("hackernews", "3", "acme again", "2025-03-02T10:00:00Z", author="dang"),
+                               Mention("hackernews", "4", "acme again", "2025-03-02T10:00:00Z", author="Dang"),
+                               Mention("reddit", "5", "acme again", "2025-03-02T10:00:00Z", author="DANG")])
+    assert (later.inserted, later.forgotten) == (1, 2)  # HN's dang is someone else; Reddit has no case
+    assert sorted(a for (a,) in db.execute("SELECT author FROM mentions")) == ["dang", "dang"]
+
+
+def test_an_author_forgotten_on_every_source_before_the_case_rule_stays_kept_out(db):
+    """Erasures written before the two every-source keys kept one, with the case folded: still
+    matched on every source, Hacker News included, as before."""
+    from storage.erasure import ANY_SOURCE, author_key
+
+    erasure = erase(db, Selection(author="nobody"), what="x", actor="t")
+    db.execute("INSERT INTO forgotten (key, kind, erasure_id) VALUES (?, 'author', ?)",
+               [author_key(ANY_SOURCE, "Dang"), erasure.erasure_id])
+    db.conn.commit()
+    later = save_mentions(db, [Mention("hackernews", "1", "acme", "2025-03-02T10:00:00Z", author="dang")])
+    assert later.forgotten == 1
