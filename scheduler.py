@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apscheduler.events import (
-    EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_SCHEDULER_STARTED,
+    EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_SCHEDULER_STARTED,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -62,6 +62,7 @@ from mentionwatch.service_state import (
     prune_job_runs, record_service_view, recorded_service, save_schedules, start_job_run,
 )
 from sentiment.scorer import ModelLoadError, configured_model_id, missing_model_folder
+from sentiment.store import ScoringFailed
 from storage import open_db
 from storage.db import database_problem
 from storage.erasure import erase_old_mentions, wipe_log
@@ -189,6 +190,11 @@ class Service:
         self._notify_lock = threading.Lock()
         self._running: set[str] = set()  # job runs under way (finish() waits for them)
         self._housekeeping_runs = 0  # watchlist checks, reloads, heartbeats under way (likewise)
+        # jobs APScheduler still counts as running: from the start of a run until its executed (or
+        # error) event, which comes after APScheduler counts the run as over. A run asked for in
+        # between (request_run) waits for that event: asked for sooner, APScheduler would skip it
+        # as a second instance and the job would wait a whole interval.
+        self._busy: set[str] = set()
         self._rerun: set[str] = set()
         self._idle = threading.Condition()
         self._failures: dict[str, int] = {}
@@ -214,6 +220,7 @@ class Service:
         self.scheduler.add_listener(self._on_scheduler_event,
                                     EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
                                     | EVENT_SCHEDULER_STARTED)
+        self.scheduler.add_listener(self._on_run_over, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
 
     # --- database: one connection per thread -----------------------------------------------------
 
@@ -615,10 +622,19 @@ class Service:
     def request_run(self, job_id: str) -> None:
         """Run a job as soon as possible (or right after its current run)."""
         with self._idle:
-            if job_id in self._running:
-                self._rerun.add(job_id)
+            if job_id in self._busy:
+                self._rerun.add(job_id)  # run again once this run is over (see _on_run_over)
                 return
         self._run_soon(job_id)
+
+    def _on_run_over(self, event) -> None:
+        """APScheduler counts the job's run as over: a run asked for meanwhile can start now."""
+        with self._idle:
+            self._busy.discard(event.job_id)
+            again = event.job_id in self._rerun
+            self._rerun.discard(event.job_id)
+        if again:
+            self._run_soon(event.job_id)
 
     def _run_soon(self, job_id: str, delay: float = 0.0, at: dt.datetime | None = None) -> None:
         """Run the job after `delay` seconds, or at `at`."""
@@ -644,6 +660,7 @@ class Service:
             if self._stopping.is_set():
                 return
             self._running.add(job_id)
+            self._busy.add(job_id)
         started = time.monotonic()
         status, detail, run_id, unexpected = "error", {}, None, None
         try:
@@ -688,7 +705,6 @@ class Service:
                                   "seconds": round(seconds, 3), **detail}})
 
     def _after_run(self, job_id: str, kind: str, status: str, detail: dict | None = None) -> None:
-        again = False
         try:
             if kind == "collect":
                 self._update_backoff(job_id, status, (detail or {}).get(RATE_LIMITED_UNTIL))
@@ -699,11 +715,7 @@ class Service:
         finally:  # whatever failed above, the run is over: finish() must not wait for it
             with self._idle:
                 self._running.discard(job_id)
-                again = job_id in self._rerun
-                self._rerun.discard(job_id)
                 self._idle.notify_all()
-        if again:
-            self._run_soon(job_id)
 
     def _update_backoff(self, job_id: str, status: str, rate_limited_until: str | None = None) -> None:
         """A failed poll pushes the next one out exponentially; any success resets it. A source
@@ -873,7 +885,13 @@ class Service:
 
         _quiet_progress_bars()
         started = time.monotonic()
-        scorer = load_scorer(config.sentiment)
+        try:
+            scorer = load_scorer(config.sentiment)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # out of memory, a broken file ...: one line too, never a traceback
+            raise ModelLoadError(f"model {config.sentiment.model!r} could not be loaded: "
+                                 f"{type(exc).__name__}: {redact(str(exc))[:300]}") from exc
         log.info("sentiment model %s loaded in %.1fs", scorer.model_id, time.monotonic() - started,
                  extra={"fields": {"event": "model_loaded", "model": scorer.model_id}})
         return scorer
@@ -926,7 +944,7 @@ class Service:
 def _known_problem(exc: BaseException) -> str | None:
     """One line for an error a job run may meet in normal operation (the database locked or full,
     a sentiment model that cannot be loaded); None for a bug, which is logged with its traceback."""
-    if isinstance(exc, ModelLoadError):
+    if isinstance(exc, (ModelLoadError, ScoringFailed)):
         return f"{exc}; will retry at the job's next run"
     return describe_db_error(exc)
 

@@ -91,23 +91,50 @@ def _next_batch_size(rows: int, seconds: float, largest: int) -> int:
 
 
 def _score_and_write(db, scorer, rows: list[tuple]) -> tuple[int, int]:
+    """(scores stored, mentions passed over because they cannot be scored). A mention erased while
+    its batch was being scored is neither: its score is not stored."""
     ids = [row[0] for row in rows]
     texts = [mention_text(row[1], row[2]) for row in rows]
     try:
         scores = list(zip(ids, scorer.score_texts(texts)))
     except Exception as exc:  # noqa: BLE001 - one bad text must not stop the batch
         log.warning("scoring a batch of %d failed (%s); retrying one by one", len(rows), exc)
-        scores = []
-        for mention_id, text in zip(ids, texts):
-            try:
-                scores.append((mention_id, scorer.score_texts([text])[0]))
-            except Exception as single:  # noqa: BLE001
-                log.warning("mention %s skipped: cannot be scored (%s)", mention_id, single)
+        scores = _one_by_one(scorer, ids, texts)
     now = utc_now_iso()
     with db.conn:
+        before = db.conn.total_changes
+        # only for mentions still stored: `forget` or the retention job may have erased one meanwhile
         db.conn.executemany(
             "INSERT OR REPLACE INTO scores (mention_id, model_id, label, p_negative, p_neutral, "
-            "p_positive, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(mention_id, scorer.model_id, s.label, s.p_negative, s.p_neutral, s.p_positive, now)
+            "p_positive, scored_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM mentions WHERE id = ?)",
+            [(mention_id, scorer.model_id, s.label, s.p_negative, s.p_neutral, s.p_positive, now, mention_id)
              for mention_id, s in scores])
-    return len(scores), len(rows) - len(scores)
+        stored = db.conn.total_changes - before
+    return stored, len(rows) - len(scores)
+
+
+class ScoringFailed(Exception):
+    """The model fails on any text (out of memory, say), not on these texts: nothing is passed
+    over, and the next run tries the same mentions again."""
+
+
+PROBE_TEXT = "ok"  # a text any working model scores
+
+
+def _one_by_one(scorer, ids: list[int], texts: list[str]) -> list[tuple]:
+    """(mention id, score) of the texts that can be scored alone; a text that cannot is passed
+    over. When none can, the model is tried on PROBE_TEXT: if that fails too, the model is at
+    fault (ScoringFailed), and passing over the batch would pass over every mention it meets."""
+    scores = []
+    for mention_id, text in zip(ids, texts):
+        try:
+            scores.append((mention_id, scorer.score_texts([text])[0]))
+        except Exception as single:  # noqa: BLE001
+            log.warning("mention %s skipped: cannot be scored (%s)", mention_id, single)
+    if not scores:
+        try:
+            scorer.score_texts([PROBE_TEXT])
+        except Exception as exc:  # noqa: BLE001
+            raise ScoringFailed(f"the sentiment model fails on any text ({type(exc).__name__}: "
+                                f"{str(exc)[:200]})") from exc
+    return scores

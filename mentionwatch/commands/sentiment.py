@@ -60,8 +60,14 @@ def score(app: App, limit: int | None) -> None:
         return
     click.echo(f"Scoring {waiting} mentions with {_describe(scorer)}", err=True)
     stored_before = _stored_scores(db, scorer.model_id)
+    from sentiment.store import ScoringFailed
+
     try:
         result = _score_with_progress(db, scorer, limit, waiting)
+    except ScoringFailed as exc:  # the model, not the texts: what was stored before stays
+        stored = _stored_scores(db, scorer.model_id) - stored_before
+        raise click.ClickException(f"{exc}; {stored} mentions scored and stored before it, "
+                          f"{count_unscored(db, scorer.model_id)} still unscored") from None
     except KeyboardInterrupt:  # each batch is its own transaction: what was written stays
         stored = _stored_scores(db, scorer.model_id) - stored_before
         click.echo(f"\nInterrupted: {stored} mentions scored and stored before the interrupt "
