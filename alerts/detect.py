@@ -296,7 +296,7 @@ def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetim
     last_bucket = until - dt.timedelta(seconds=1e-6)
     # with older mentions left out, the series starts at `since` (its quiet start is real), not at
     # the first mention after it
-    history_cut = _mentioned_before(db, watch_name, since)
+    history_cut = _scored_before(db, watch_name, model_id, since)
     all_series = [build_series(rows, watch_name, settings.bucket, last_bucket, start=since if history_cut else None,
                                time_zone=settings.timezone)]
     all_series[0].history_cut = history_cut
@@ -319,10 +319,12 @@ def watch_series(db, watch_name: str, settings, model_id: str, since: dt.datetim
     return all_series
 
 
-def _mentioned_before(db, watch_name: str, since: dt.datetime) -> bool:
+def _scored_before(db, watch_name: str, model_id: str, since: dt.datetime) -> bool:
+    """Whether the watch has mentions scored by the model from before `since` (history left out)."""
     return db.execute(
         "SELECT 1 FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
-        "WHERE w.watch = ? AND m.created_at < ? LIMIT 1", [watch_name, to_iso(since)]).fetchone() is not None
+        "JOIN scores s ON s.mention_id = m.id AND s.model_id = ? "
+        "WHERE w.watch = ? AND m.created_at < ? LIMIT 1", [model_id, watch_name, to_iso(since)]).fetchone() is not None
 
 
 def _new_source(db, watch_name: str, source: str, first_in_window: str, since: dt.datetime) -> bool:
@@ -593,7 +595,9 @@ def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | No
         settings = config.alert_settings(watch.name)
         if not settings.enabled:
             continue
-        all_series = watch_series(db, watch.name, settings, model_id, start - history_needed(settings), end)
+        # what a live run at `start` reads: an incident going on at `start` opens when it did
+        history = dt.timedelta(days=HISTORY_DAYS) + history_needed(settings)
+        all_series = watch_series(db, watch.name, settings, model_id, start - history, end)
         if not all_series and unchecked is not None:
             unchecked.append(watch.name)
         for series in all_series:

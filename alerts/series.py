@@ -58,15 +58,16 @@ def floor_to_bucket(moment: dt.datetime, bucket_seconds: float, zone_offset: flo
 
 
 def zone_offset(time_zone: str) -> float:
-    """The zone's standard offset from UTC in seconds (the smaller of its January and July offsets,
-    daylight saving left out): one fixed layout of buckets all year, so that an alert's window does
-    not move when the clocks change. A day bucket in America/New_York runs from 05:00 UTC, midnight
+    """The zone's standard offset from UTC in seconds (the smaller of its January and July offsets
+    this year, daylight saving left out): one fixed layout of buckets all year, so that an alert's
+    window does not move when the clocks change. A day bucket in America/New_York runs from 05:00 UTC, midnight
     in winter and 01:00 in summer; in UTC, or with a one-hour bucket in a zone a whole number of
     hours from UTC, nothing changes."""
     if time_zone == "UTC":
         return 0.0
     zone = ZoneInfo(time_zone)
-    return min(dt.datetime(2001, month, 1, tzinfo=zone).utcoffset().total_seconds() for month in (1, 7))
+    year = dt.date.today().year  # the zone's rules of today: some zones moved since (Istanbul, 2016)
+    return min(dt.datetime(year, month, 1, tzinfo=zone).utcoffset().total_seconds() for month in (1, 7))
 
 
 def scored_rows(db, watch: str, model_id: str, since: str | None = None, until: str | None = None,

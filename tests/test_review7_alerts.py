@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from alerts.detect import backtest, run_detection
 from alerts.lifecycle import resolve
 from mentionwatch.config import parse_config
@@ -77,3 +79,39 @@ def test_a_resolution_at_the_end_of_the_incident_keeps_it_closed(db, model_id):
     result = run_detection(db, config, now=hour_start + dt.timedelta(hours=1, minutes=5), notify=False)
     assert result.opened == []
     assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
+
+
+def test_backtest_starting_inside_an_incident_shows_when_it_opened(db, model_id):
+    first_hot = 15 * 24 + 10
+    add_stream(db, model_id, days=20, burst={first_hot + hour: [("reddit", 40)] for hour in range(6)})
+    config = parse_config(config_text())
+    spike = START + dt.timedelta(hours=first_hot)
+    run_detection(db, config, now=spike + dt.timedelta(hours=3), notify=False)
+    [(live_opened, live_start)] = db.execute("SELECT opened_at, window_start FROM alerts").fetchall()
+    [under_way] = backtest(db, config, spike + dt.timedelta(hours=2), spike + dt.timedelta(days=1))
+    assert (under_way.opened_at, under_way.window_start) == (live_opened, live_start)
+
+
+@pytest.mark.parametrize("time_zone", ["Europe/Istanbul", "Asia/Almaty", "America/New_York", "Asia/Kolkata"])
+def test_a_day_bucket_starts_at_midnight_of_the_zone_s_standard_time_today(time_zone):
+    from zoneinfo import ZoneInfo
+
+    from alerts.series import floor_to_bucket, zone_offset
+
+    winter_noon = dt.datetime(dt.date.today().year, 1, 15, 12, tzinfo=ZoneInfo(time_zone))
+    start = floor_to_bucket(winter_noon.astimezone(dt.timezone.utc), 86400, zone_offset(time_zone))
+    assert start.astimezone(ZoneInfo(time_zone)).time() == dt.time(0, 0)
+
+
+def test_mentions_not_scored_by_the_model_do_not_cut_the_series(db, model_id):
+    """A new model that has scored only the last days: its series starts at its first score (with
+    its warm-up), not at a month of zeros standing in for history it has not scored yet."""
+    from alerts.detect import watch_series
+    from storage import Mention, save_mentions
+
+    add_stream(db, model_id, days=8)
+    save_mentions(db, [Mention("reddit", "old", "acme long ago", "2024-12-01T10:00:00Z", watches=("acme",))])
+    config = parse_config(config_text())
+    [series] = watch_series(db, "acme", config.alert_settings("acme"), model_id,
+                            START - dt.timedelta(days=2), START + dt.timedelta(days=8))
+    assert not series.history_cut and series.start == START
