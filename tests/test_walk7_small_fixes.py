@@ -123,3 +123,21 @@ def test_mark_takes_a_mention_id_written_with_a_hash(cli, tmp_path):
     assert "no mention with id 7" in result.output  # read as the id 7, not refused as text
     result = cli("mark", "x7", "--state", "handled")
     assert "'x7' is not a mention id (a number such as 5 or #5)" in result.output
+
+
+def test_a_sitemap_page_listed_without_a_date_is_checked_again_after_a_week():
+    """Remembered as not matching, an undated page would otherwise never be fetched again, even once
+    edited to mention the watch (or when it answered a maintenance page the one time it was read)."""
+    import datetime as dt
+
+    from crawler.spiders.sitemap import UNDATED_RECHECK_DAYS, _still_unmatched
+
+    today = dt.date.today()
+    found = lambda days_ago: "@" + (today - dt.timedelta(days=days_ago)).isoformat()  # noqa: E731
+    assert _still_unmatched(found(0), "")
+    assert _still_unmatched(found(UNDATED_RECHECK_DAYS - 1), "")
+    assert not _still_unmatched(found(UNDATED_RECHECK_DAYS), "")
+    assert not _still_unmatched(found(0), "2024-06-01")  # it has a date now
+    assert _still_unmatched("2024-05-01", "2024-05-01")
+    assert not _still_unmatched("2024-05-01", "2024-06-01")  # edited: read again
+    assert not _still_unmatched(None, "2024-05-01")

@@ -29,10 +29,12 @@ crawl: it would use up `max_pages` again and again, and the older listed pages w
 reached. So such pages are remembered (cursor `unmatched`, under the source's cursor key: a hash of
 each listed URL with the date its sitemap or feed gave, at most UNMATCHED_LIMIT of them, for the
 watch's query as it was) and left out until their date changes, the query changes, or an option
-that says what is read (selectors, `match_query`, ...) is edited.
+that says what is read (selectors, `match_query`, ...) is edited; a page listed without a date is
+fetched again UNDATED_RECHECK_DAYS after it was found not to match.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from urllib.parse import urlsplit
@@ -52,8 +54,11 @@ CANONICAL_CURSOR = "canonical "  # + url_digest(listed URL): the canonical URL i
 # filed under the source type, not cursor_key (a hash of the options): editing an option must
 # not make every page be fetched again. Those under the options' key (older versions) are read too.
 CANONICALS_KEY = "sitemap:canonicals"
-UNMATCHED_CURSOR = "unmatched"  # {"query": hash, "pages": {page hash: listed date or ""}}
+UNMATCHED_CURSOR = "unmatched"  # {"query": hash, "pages": {page hash: listed date, or "@" + day found}}
 UNMATCHED_LIMIT = 5000  # pages remembered as not matching the watch
+# a page listed without a date may change unannounced (an edit, a maintenance page answered once):
+# it is fetched again this many days after it was found not to match
+UNDATED_RECHECK_DAYS = 7
 
 # an RSS/Atom/RDF root element, after a UTF-8 byte order mark and any XML declaration,
 # stylesheet, comment or doctype
@@ -198,7 +203,8 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         """The entries less those an earlier crawl found not to match the watch, at the date they
         are listed with now."""
         fetch = [entry for entry in listed
-                 if self._unmatched.get(_page_hash(entry["loc"])) != _listed_date(entry, date_key)]
+                 if not _still_unmatched(self._unmatched.get(_page_hash(entry["loc"])),
+                                         _listed_date(entry, date_key))]
         self._listed_unmatched += len(listed) - len(fetch)
         return fetch
 
@@ -206,7 +212,8 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         """A page that does not match the watch is remembered, with its listed date."""
         listed_url = self._listed_of_page.get(item.get("page_url"))
         if reason == "filtered" and listed_url is not None and self._skips_known():
-            self._unmatched_now[_page_hash(listed_url)] = self._listed_dates.get(listed_url, "")
+            self._unmatched_now[_page_hash(listed_url)] = (self._listed_dates.get(listed_url)
+                                                           or "@" + dt.date.today().isoformat())
 
     def _unmatched_to_save(self) -> str | None:
         """The `unmatched` cursor: the pages remembered before that were not fetched again, then
@@ -334,6 +341,20 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
 def _page_hash(url: str) -> str:
     """A listed page as the `unmatched` cursor keeps it: a short hash (an address may hold a secret)."""
     return url_digest(url)[:16]
+
+
+def _still_unmatched(remembered: str | None, listed_date: str) -> bool:
+    """Whether a page found not to match is left out: listed at the date it had then, or listed
+    without a date and found less than UNDATED_RECHECK_DAYS ago."""
+    if remembered is None:
+        return False
+    if not remembered.startswith("@"):
+        return bool(listed_date) and remembered == listed_date
+    try:
+        found = dt.date.fromisoformat(remembered[1:])
+    except ValueError:
+        return False
+    return not listed_date and (dt.date.today() - found).days < UNDATED_RECHECK_DAYS
 
 
 def _listed_date(entry: dict, date_key: str) -> str:
