@@ -112,9 +112,15 @@ def save_cursors(db: Database, watch: str, source_key: str, values: dict[str, st
 # one error line saying which posts are not read yet, so the run is `partial`.
 #
 # An answer the API marks incomplete (GitHub's `incomplete_results`: the search timed out and left
-# out matches, from anywhere in the window) does not count as a read: the cursor stays where it was
-# (on a first poll, it goes no further than the oldest post read), no gap is narrowed by it, and a
-# line says so (the run is `partial`); the next poll asks for the same window again.
+# out matches, from anywhere in the window) is read for what it shows, but the window it covered
+# does not count as read: it is kept as a gap marked `incomplete` (to be asked for again; such
+# windows join where they touch), and a line says so (the run is `partial`). So the cursor and the
+# gaps still move on past the posts it shows (a source whose searches keep timing out is not
+# stuck), and the next polls ask for that window again: after the gaps not read at all (which always
+# come first, so that windows that keep timing out cannot hold up the rest), with the pages left of
+# `max_pages`. An incomplete answer to such a window leaves it as it was. A first poll is the
+# exception: its cursor goes no further than the oldest post read, so the next poll reads it all
+# again.
 #
 # Cursors are worked out from the items that were accepted (parsed, not rejected as malformed), from
 # their normalised time (Unix seconds, whatever unit the API used), and never move past the poll's
@@ -186,11 +192,14 @@ class Window:
     until: int | None = None
     resume: str | None = None  # a gap read by position: the page (or API cursor) to go on from
     by_position: bool = False  # the server ignored `until`: page on through its answers instead
+    incomplete: bool = False  # read once, but the answer left matches out: to be asked for again
 
     def as_json(self) -> dict:
         data: dict[str, Any] = {"after": iso_time(self.after), "until": iso_time(self.until)}
         if self.by_position:
             data.update(by_position=True, resume=self.resume)
+        if self.incomplete:
+            data.update(incomplete=True)
         return data
 
 
@@ -258,18 +267,20 @@ class _NewestFirstPoll:
         yield from self._new_posts()
         yield from self._gap_pages()
         errors = []
-        if self.incomplete:
-            errors.append(f"{self.source}: the API left matches out of its answer (incomplete results: "
-                          f"the search timed out); the next poll asks for them again")
-        if self.gaps or (self.top is not None and self.newest is None and not self.reached
-                         and not self.incomplete):
-            errors.append(_gap_line(self.source, self.gaps, self.estimates, self.budget, self.top))
+        unread = [gap for gap in self.gaps if not gap.incomplete]
+        to_ask_again = [gap for gap in self.gaps if gap.incomplete]
+        if self.incomplete or to_ask_again:
+            errors.append(_incomplete_line(self.source, self.incomplete, to_ask_again))
+        if unread or (self.top is not None and self.newest is None and not self.reached
+                      and not self.incomplete):
+            errors.append(_gap_line(self.source, unread, self.estimates, self.budget, self.top))
         if errors:
             yield Page([], errors=errors)
 
     def _gap_cursor(self) -> dict[str, str | None]:
         if not (self.gaps or self.gaps_stored):
             return {}
+        _join_touching(self.gaps)
         self.gaps_stored = bool(self.gaps)
         return {GAPS: json.dumps([gap.as_json() for gap in self.gaps]) if self.gaps else None}
 
@@ -299,14 +310,16 @@ class _NewestFirstPoll:
             self.reached = (hit_known or (batch.next is None and not batch.capped)
                             or (top is not None and oldest is not None and oldest <= top))
             if self.reached or number + 1 == self.budget or batch.next is None:
-                # an incomplete pass keeps the cursor, so the next poll reads this stretch anyway
-                if not self.reached and not self.incomplete and top is not None and oldest is not None:
+                if not self.reached and top is not None and oldest is not None:
                     gap = Window(after=top, until=oldest)  # not read: after the cursor, up to `oldest`
                     self.gaps.insert(0, gap)
-                    if total is not None:
+                    if total is not None and not self.incomplete:
                         self.estimates[id(gap)] = max(0, total - fetched)
-                    _merge_oldest(self.gaps)
-                batch.page.cursors = {**self._newest_cursor(), **self._gap_cursor()}
+                cursor = self._newest_cursor()
+                if self.incomplete and top is not None:  # the stretch read is to be asked for again
+                    self._ask_again(top if self.reached or oldest is None else oldest, self.newest)
+                _merge_oldest(self.gaps)
+                batch.page.cursors = {**cursor, **self._gap_cursor()}
                 yield batch.page
                 return
             yield batch.page
@@ -314,30 +327,63 @@ class _NewestFirstPoll:
 
     def _newest_cursor(self) -> dict[str, str]:
         newest, top = self.newest, self.top
-        if self.incomplete:  # the missing posts may be anywhere in the pass: keep the cursor
-            newest = top if top is not None else self.oldest  # (a first poll: its oldest post read)
+        if self.incomplete and top is None:  # a first poll: no further than its oldest post read,
+            newest = self.oldest  # so that the next poll reads it all again
         new_top = top if newest is None or (top is not None and newest <= top) else newest
         return {} if new_top is None else {self.name: self.encode(new_top)}
 
+    def _ask_again(self, after: int, until: int | None) -> None:
+        """Keep the window (after, until] that an incomplete answer covered as a gap to be asked
+        for again; joined to the newest gap when that is one too and they touch."""
+        until = None if until is None else min(until, self.start)
+        if until is None or until <= after:
+            return
+        newest = self.gaps[0] if self.gaps else None
+        if newest is not None and newest.incomplete and not newest.by_position and newest.until >= after:
+            newest.until = max(newest.until, until)
+        else:
+            self.gaps.insert(0, Window(after=after, until=until, incomplete=True))
+
     def _gap_pages(self) -> Iterator:
-        """What earlier polls (or this one) had no room for, newest gap first, within `max_pages`."""
+        """What earlier polls (or this one) had no room for, newest gap first, within `max_pages`;
+        then the windows that incomplete answers covered, newest first, with the pages left."""
         spent = 0
-        while self.gaps and spent < self.budget:
-            gap = self.gaps[0]
+        order = sorted(self.gaps, key=lambda gap: gap.incomplete)  # stable: newest first within each
+        for gap in order:
             token = gap.resume if gap.by_position else None
-            while spent < self.budget:
+            while spent < self.budget and any(g is gap for g in self.gaps):  # (not joined to another)
                 batch = self.fetch(Window(gap.after, gap.until), token)
                 spent += 1
-                if batch.incomplete:  # the gap stays as it was: the next poll asks again
+                if batch.incomplete:
                     self.incomplete = True
-                    yield batch.page
-                    return
-                closed = self._narrow(gap, batch)
+                    closed = self._left_out(gap, batch)
+                else:
+                    closed = self._narrow(gap, batch)
                 batch.page.cursors = self._gap_cursor()
                 yield batch.page
                 if closed:
                     break
                 token = gap.resume if gap.by_position else None
+            if spent >= self.budget:
+                return
+
+    def _left_out(self, gap: Window, batch: Batch) -> bool:
+        """An incomplete answer to a gap: the stretch it covered is kept to be asked for again, and
+        a gap not read before is narrowed below it (to be read on); True when done with the gap for
+        this poll. A window asked for again, or a gap read by position, stays as it was."""
+        self.estimates.pop(id(gap), None)  # the API's count of an incomplete answer says little
+        if gap.incomplete or gap.by_position:
+            return True
+        lowest = min(batch.times.values(), default=None)
+        if (batch.next is None and not batch.capped) or (lowest is not None and lowest <= gap.after):
+            gap.incomplete = True  # all of it answered (incompletely): ask for all of it again
+            return True
+        if lowest is None or lowest >= gap.until:  # nothing to narrow it by: ask again next poll
+            return True
+        position = next(n for n, g in enumerate(self.gaps) if g is gap)
+        self.gaps.insert(position, Window(after=lowest, until=gap.until, incomplete=True))
+        gap.until = lowest  # read on below what the answer showed
+        return False
 
     def _narrow(self, gap: Window, batch: Batch) -> bool:
         """Shrink the gap by what the batch read; True when it is all read (and dropped)."""
@@ -396,11 +442,38 @@ def _gap_line(source: str, gaps: list[Window], estimates: dict[int, int], budget
             f"catches up sooner)")
 
 
+def _incomplete_line(source: str, this_poll: bool, to_ask_again: list[Window]) -> str:
+    """One line for the crawl run: answers left matches out, and which windows are asked again."""
+    answer = "its answer" if this_poll else "an earlier answer"
+    line = f"{source}: the API left matches out of {answer} (incomplete results: the search timed out)"
+    if not to_ask_again:  # a first poll: its cursor stays at the oldest post read
+        return f"{line}; the next poll asks for them again"
+    stretch = "" if len(to_ask_again) == 1 else f" (in {len(to_ask_again)} stretches)"
+    return (f"{line}; the next polls ask for the posts from "
+            f"{iso_time(min(g.after for g in to_ask_again))} to "
+            f"{iso_time(max(g.until for g in to_ask_again))}{stretch} again")
+
+
+def _join_touching(gaps: list[Window]) -> None:
+    """Windows to be asked for again that touch become one (the newer one, stretched down)."""
+    position = 0
+    while position + 1 < len(gaps):
+        newer, older = gaps[position], gaps[position + 1]
+        if (newer.incomplete and older.incomplete and not (newer.by_position or older.by_position)
+                and older.until >= newer.after):
+            newer.after = min(newer.after, older.after)
+            del gaps[position + 1]
+        else:
+            position += 1
+
+
 def _merge_oldest(gaps: list[Window]) -> None:
-    """At most MAX_GAPS gaps: the two oldest become one (read again whole, nothing is lost)."""
+    """At most MAX_GAPS gaps: the two oldest become one (read again whole, nothing is lost; a gap
+    not read yet and a window to be asked for again become a gap not read yet)."""
     while len(gaps) > MAX_GAPS:
         older, newer = gaps.pop(), gaps.pop()
-        gaps.append(Window(after=older.after, until=newer.until))
+        gaps.append(Window(after=older.after, until=newer.until,
+                           incomplete=older.incomplete and newer.incomplete))
 
 
 def stored_time(cursors: dict[str, str], name: str, decode: Callable[[str], int], start: int,
@@ -440,7 +513,8 @@ def _stored_gaps(value: str | None, start: int, source: str) -> list[Window]:
             continue
         resume = item.get("resume")
         by_position = item.get("by_position") is True and isinstance(resume, str) and bool(resume)
-        gaps.append(Window(after, until, resume if by_position else None, by_position))
+        gaps.append(Window(after, until, resume if by_position else None, by_position,
+                           item.get("incomplete") is True))
     return gaps
 
 
@@ -451,8 +525,15 @@ def _stored_gaps(value: str | None, start: int, source: str) -> list[Window]:
 # before the last poll's newest review keeps its cursor where it was (with a line, so the run is
 # `partial`) and remembers the stretch it read (cursor `read`: the lowest and highest mark of its
 # reviews, their time or number). The next poll reads from the top again, and pages holding only
-# reviews of that stretch cost it none of `max_pages`: it reads on to the reviews not read yet.
+# reviews of that stretch cost it none of `max_pages`: it reads on to the reviews not read yet, and
+# remembers the stretch read before and its own together where they meet (new reviews on top push
+# the stretch down the pages; what it read on below the stretch makes it longer).
 # Which pages are free only decides how far a poll reads, never what it stores.
+#
+# Free pages still cost a request: a poll makes at most max_pages × MAX_REQUESTS_PER_PAGE requests.
+# A poll stopped by that bound above the last poll's place reached as deep as any poll can (new
+# reviews only push the rest further down), so the reviews below cannot be read: the poll gives them
+# up with a line naming them, and moves the cursor on as a poll that got there does.
 
 READ = "read"
 MAX_REQUESTS_PER_PAGE = 10  # a poll makes at most max_pages × this many requests, free pages included
@@ -478,14 +559,25 @@ class ListingBudget:
         before = self.read_before
         if not (before and marks and all(before[0] <= mark <= before[1] for mark in marks)):
             self.spent += 1
-        return self.spent >= self.max_pages or self.requests >= self.max_pages * MAX_REQUESTS_PER_PAGE
+        return self.spent >= self.max_pages or self.capped
+
+    @property
+    def capped(self) -> bool:
+        """The poll made as many requests as a poll may: no poll can read deeper than this one."""
+        return self.requests >= self.max_pages * MAX_REQUESTS_PER_PAGE
 
     def cursors(self, reached: bool) -> dict[str, str | None]:
         """The `read` cursor to save with the poll's last page: cleared once a poll got down to
-        the last poll's place, else the stretch this poll read (it read on from the top)."""
+        the last poll's place (or gave up, see `capped`), else the stretch this poll read (it read
+        on from the top), together with the stretch read before where the two meet."""
         if reached:
             return {READ: None} if self.had_stretch else {}
-        return {} if self.low is None else {READ: f"{self.low}..{self.high}"}
+        if self.low is None:
+            return {}
+        low, high, before = self.low, self.high, self.read_before
+        if before and low <= before[1] and high >= before[0]:  # one stretch, read without a break
+            low, high = min(low, before[0]), max(high, before[1])
+        return {READ: f"{low}..{high}"}
 
 
 def _stored_stretch(value: str | None) -> tuple[int, int] | None:
@@ -502,3 +594,14 @@ def unread_reviews_line(source: str, page: int, oldest: int | None, top: int | N
     return (f"{source}: new reviews not all read yet: the poll stopped at page {page}{read}, above "
             f"the last poll's newest review{place}: more new reviews than {max_pages} page(s) per "
             f"poll hold; the next polls read them (a larger options.max_pages catches up sooner)")
+
+
+def unreachable_reviews_line(source: str, requests: int, oldest: int | None, top: int | None) -> str:
+    """The run's line when a poll of a review listing made as many requests as a poll may (see
+    ListingBudget.capped) above the last poll's place: the reviews below are given up."""
+    since = f" since the last poll's newest review ({iso_time(top)})" if top is not None else ""
+    before = f" and older than {iso_time(oldest)}" if oldest is not None else ""
+    return (f"{source}: new reviews{since}{before} could not be read: the poll read {requests} "
+            f"pages, as many as a poll may (options.max_pages × {MAX_REQUESTS_PER_PAGE}, pages read "
+            f"already included), without getting down to them, and no later poll gets further; the "
+            f"cursor moves on past them (a larger options.max_pages or a shorter interval keeps up)")

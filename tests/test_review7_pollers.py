@@ -4,8 +4,11 @@
   burst of more new reviews than `max_pages` pages keeps the cursor where it was (the run is
   `partial`, with a line saying so) and the next poll reads on past the pages read already, even
   when their reviews were not stored (not matching the query).
-- GitHub search answering `incomplete_results: true` left matches out: the cursor does not move
-  past them and the run says so; the next poll asks again.
+  A backlog deeper than a poll may read (max_pages × 10 requests, free pages included) is given
+  up with a line, and the cursor moves on: no poll gets stuck re-reading the same pages.
+- GitHub search answering `incomplete_results: true` left matches out: what it shows is read on
+  (the cursor and the gaps move on), the window it covered is kept to be asked for again, and the
+  run says so.
 
 The real collector and a real SQLite file; stand-ins only at the network edge (the Play library's
 call, an httpx.MockTransport).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import re
 import time
 
@@ -21,7 +25,7 @@ import httpx
 import pytest
 
 from crawler.collect import collect_source
-from crawler.cursors import cursor_key, iso_time, load_cursors
+from crawler.cursors import MAX_REQUESTS_PER_PAGE, cursor_key, iso_time, load_cursors
 from crawler.pollers import googleplay
 from crawler.pollers.googleplay import GooglePlayPoller
 from mentionwatch.config import Config
@@ -94,6 +98,77 @@ def test_googleplay_burst_beyond_max_pages_is_read_by_the_next_poll(db, monkeypa
     about_acme = {f"gp{100 + n}" for n in range(1, 14, 2)}
     assert stored_ids(db, "googleplay") == {f"gp{n}" for n in range(3)} | about_acme
     assert source_cursors(db, config) == {"newest": iso_time(int(now.timestamp()))}
+
+
+def test_googleplay_backlog_deeper_than_a_poll_may_read_is_given_up_with_a_line(db, monkeypatch):
+    monkeypatch.setattr(googleplay, "PAGE_SIZE", 4)
+    library, calls = PlayLibrary(), []
+
+    def fetch(*args, **kwargs):
+        calls.append(kwargs.get("continuation_token"))
+        return library.fetch(*args, **kwargs)
+
+    monkeypatch.setattr(GooglePlayPoller, "fetch_reviews", staticmethod(fetch))
+    config = make_config({"type": "googleplay", "options": {"app_id": "com.acme", "max_pages": 1}})
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    old = [play_review(n, now - dt.timedelta(days=3, minutes=n)) for n in range(3)]
+    library.reviews = old
+    assert poll(db, config).new == 3
+    first_cursor = source_cursors(db, config)["newest"]
+
+    # 15 pages of new reviews: a poll may make 1 × 10 requests, so the last 5 pages are out of reach
+    library.reviews = [play_review(100 + n, now - dt.timedelta(minutes=n)) for n in range(60)] + old
+    results = []
+    for _ in range(12):
+        calls.clear()
+        results.append((poll(db, config), len(calls)))
+        if results[-1][0].status == "ok":
+            break
+    *reading, (gave_up, requests), (after, after_requests) = results
+    assert [(r.status, r.new, n) for r, n in reading] == [("partial", 4, n) for n in range(1, 10)]
+    assert source_cursors(db, config)["newest"] != first_cursor  # moved on when the poll gave up
+    assert (gave_up.status, gave_up.new, requests) == ("partial", 4, MAX_REQUESTS_PER_PAGE)
+    (line,) = gave_up.errors
+    assert line.startswith(f"googleplay: new reviews since the last poll's newest review ({first_cursor}) "
+                           f"and older than ")
+    assert "could not be read" in line and "the cursor moves on past them" in line
+    assert (after.status, after.new, after_requests) == ("ok", 0, 1)  # back to a page a poll
+    assert len(stored_ids(db, "googleplay")) == 3 + 40
+    assert source_cursors(db, config) == {"newest": iso_time(int(now.timestamp()))}
+
+
+def test_googleplay_stretch_read_before_is_kept_when_new_reviews_push_it_down(db, monkeypatch):
+    monkeypatch.setattr(googleplay, "PAGE_SIZE", 4)
+    library, calls = PlayLibrary(), []
+
+    def fetch(*args, **kwargs):
+        calls.append(kwargs.get("continuation_token"))
+        return library.fetch(*args, **kwargs)
+
+    monkeypatch.setattr(GooglePlayPoller, "fetch_reviews", staticmethod(fetch))
+    config = make_config({"type": "googleplay", "options": {"app_id": "com.acme", "max_pages": 2}})
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    old = [play_review(n, now - dt.timedelta(days=3, minutes=n)) for n in range(3)]
+    library.reviews = old
+    poll(db, config)
+    burst = [play_review(100 + n, now - dt.timedelta(hours=1, minutes=n)) for n in range(24)]
+    library.reviews = burst + old
+    assert poll(db, config).new == 8  # pages 1-2 of the burst: its 8 newest reviews
+    # 6 more on top: the next poll reads them and 2 of the stretch read before (pages 1-2)
+    on_top = [play_review(200 + n, now - dt.timedelta(minutes=n)) for n in range(6)]
+    library.reviews = on_top + library.reviews
+    assert poll(db, config).new == 6
+    calls.clear()
+    fourth = poll(db, config)
+    # pages 1-3 hold only reviews read before (the second poll's stretch is remembered with the
+    # third's, which reached into it), so max_pages goes to pages 4-5: 6 reviews not read yet.
+    # (Remembering the third poll's stretch alone, page 3 would cost a page: 2 new reviews.)
+    assert (fourth.status, fourth.new, len(calls)) == ("partial", 6, 5), fourth.errors
+    fifth = poll(db, config)
+    assert (fifth.status, fifth.new) == ("partial", 8), fifth.errors
+    sixth = poll(db, config)
+    assert (sixth.status, sixth.new) == ("ok", 2), sixth.errors
+    assert len(stored_ids(db, "googleplay")) == 3 + 24 + 6
 
 
 # App Store ---------------------------------------------------------------------------------------
@@ -175,12 +250,11 @@ class TimingOutGitHubSearch(GitHubSearch):
         return httpx.Response(200, json={**response.json(), "incomplete_results": True})
 
 
-def test_github_incomplete_answer_does_not_move_the_cursor_past_what_it_left_out(db):
+def test_github_incomplete_answer_keeps_the_window_it_covered_to_be_asked_again(db):
     now = int(time.time())
     server = TimingOutGitHubSearch(issues(10, 100, now - 86_400, "Acme old issue {n}"))
     config = github_config("github")
     assert github_poll(db, config, server).new == 10
-    first_cursor = github_cursors(db, config)
 
     server.items += issues(10, 1000, now - 3600, "Acme new issue {n}")
     server.incomplete = True
@@ -188,7 +262,12 @@ def test_github_incomplete_answer_does_not_move_the_cursor_past_what_it_left_out
     assert (second.status, second.new) == ("partial", 5), second.errors
     (line,) = second.errors
     assert line.startswith("github: the API left matches out of its answer (incomplete results")
-    assert github_cursors(db, config) == first_cursor  # not past the issues it left out
+    assert line.endswith(f"the next polls ask for the posts from {iso_time(now - 86_400)} to "
+                         f"{iso_time(now - 3600)} again")
+    assert github_cursors(db, config) == {  # the cursor moves on; what it covered is asked again
+        "created": iso_time(now - 3600),
+        "gaps": json.dumps([{"after": iso_time(now - 86_400), "until": iso_time(now - 3600),
+                             "incomplete": True}])}
 
     server.incomplete = False
     third = github_poll(db, config, server)
@@ -197,7 +276,7 @@ def test_github_incomplete_answer_does_not_move_the_cursor_past_what_it_left_out
     assert github_cursors(db, config) == {"created": iso_time(now - 3600)}
 
 
-def test_github_incomplete_answer_leaves_a_gap_as_it_was(db):
+def test_github_incomplete_answer_to_a_gap_keeps_its_window_to_be_asked_again(db):
     now = int(time.time())
     server = TimingOutGitHubSearch(issues(5, 100, now - 86_400, "Acme old issue {n}"))
     config = github_config("github", {"max_pages": 1})
@@ -211,7 +290,9 @@ def test_github_incomplete_answer_leaves_a_gap_as_it_was(db):
     third = github_poll(db, config, server)
     assert third.status == "partial"
     assert any("incomplete results" in line for line in third.errors), third.errors
-    assert github_cursors(db, config)["gaps"] == gaps  # the gap answer was incomplete: not narrowed
+    # the gap's answer was incomplete: its window is kept whole, to be asked for again
+    assert json.loads(github_cursors(db, config)["gaps"]) == [{**gap, "incomplete": True}
+                                                              for gap in json.loads(gaps)]
 
     server.incomplete = False
     fourth = github_poll(db, config, server)
@@ -232,3 +313,32 @@ def test_github_first_poll_with_an_incomplete_answer_keeps_its_place_at_the_olde
     server.incomplete = False
     github_poll(db, config, server)
     assert len(stored_ids(db, "github")) == 10
+
+
+def test_github_answers_that_keep_coming_back_incomplete_do_not_stop_the_reading(db):
+    now = int(time.time())
+    server = TimingOutGitHubSearch(issues(5, 100, now - 86_400, "Acme old issue {n}"))
+    config = github_config("github", {"max_pages": 1})
+    github_poll(db, config, server)
+    server.items += issues(400, 1000, now - 4000, "Acme outage issue {n}")
+    server.incomplete = True  # every answer from now on leaves out the odd ids: 200 of the burst
+    results = [github_poll(db, config, server) for _ in range(3)]
+    assert all(r.status == "partial" for r in results)
+    assert all(any("incomplete results" in line for line in r.errors) for r in results)
+    assert len(stored_ids(db, "github")) == 5 + 200  # every issue the answers show is read
+    cursors = github_cursors(db, config)
+    assert cursors["created"] == iso_time(now - 4000)  # moved on
+    (window,) = json.loads(cursors["gaps"])  # all that the incomplete answers covered, to ask again
+    assert window == {"after": iso_time(now - 86_400), "until": iso_time(now - 4000), "incomplete": True}
+
+    server.incomplete = False  # the search works again: the window is asked for, as the line said
+    server.requests.clear()
+    for _ in range(8):
+        last = github_poll(db, config, server)
+        if last.status == "ok":
+            break
+    assert last.status == "ok", last.errors
+    assert server.requests[1].url.params["q"] == (f"acme created:{iso_time(now - 86_400 + 1)}.."
+                                                  f"{iso_time(now - 4000)}")
+    assert len(stored_ids(db, "github")) == 405
+    assert github_cursors(db, config) == {"created": iso_time(now - 4000)}

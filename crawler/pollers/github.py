@@ -4,7 +4,8 @@ Works without a token (10 searches a minute); with MENTIONWATCH_GITHUB_TOKEN set
 The token is sent as a header only and never logged. Later polls ask only for issues created after
 the newest one read (`created:>...` in the query); more new ones than `max_pages` pages are read by
 the next polls (`created:A..B` windows, see crawler.cursors.newest_first_pages). An answer with
-`incomplete_results: true` (the search timed out and left matches out) does not move the cursor.
+`incomplete_results: true` (the search timed out and left matches out) is read for what it shows,
+and the `created:A..B` window it covered is kept to be asked for again by the next polls.
 """
 from __future__ import annotations
 

@@ -21,9 +21,10 @@ edited review that is stored already comes back at the top. So a poll does not s
 reviews (it skips them); it stops at the first page that reaches the newest review time of the
 last finished poll (cursor `newest`), or at `max_pages`. A first poll (no cursor) reads `max_pages`.
 A later poll that runs out of pages first (a burst of new reviews) keeps the cursor, says so in a
-line, and the next polls read on past the pages it read (crawler.cursors.ListingBudget): the
-library's continuation token is not kept for them, as nothing says how long Google honours it, and
-the library answers a refused token as it answers the end of the reviews.
+line, and the next polls read on past the pages it read (crawler.cursors.ListingBudget), up to
+`max_pages` × 10 pages from the top: a backlog deeper than that is given up with a line and the
+cursor moves on. The library's continuation token is not kept for them, as nothing says how long
+Google honours it, and the library answers a refused token as it answers the end of the reviews.
 The stored text of an edited review stays its first version (storage keeps what it has).
 
 `parse` also reads a saved Google Play web page (the old 2016 review layout, as in the recorded
@@ -41,7 +42,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from crawler.cursors import (ListingBudget, iso_cursor, iso_time, stored_time, unix_time,
-                             unread_reviews_line)
+                             unreachable_reviews_line, unread_reviews_line)
 from crawler.pollers.base import (FetchError, Page, Poller, describe_url, network_problem, optional_text,
                                   parse_items, text_of)
 from storage import Mention
@@ -168,9 +169,13 @@ class GooglePlayPoller(Poller):
             out_of_pages = budget.spend(times)
             if reached or last or out_of_pages:
                 # saved with the pass's last page: a broken pass reads again
-                if reached or last or top is None:  # read down to the last poll's place (or first poll)
+                # read down to the last poll's place (or a first poll), or as deep as any poll can
+                if reached or last or top is None or budget.capped:
                     page.cursors = {**budget.cursors(reached=True),
                                     **({NEWEST: iso_time(newest)} if newest is not None else {})}
+                    if not (reached or last or top is None):  # the reviews below are given up
+                        page.errors.append(unreachable_reviews_line(self.source, budget.requests,
+                                                                    oldest, top))
                 else:  # a burst: the cursor stays until a poll gets down to it
                     page.cursors = budget.cursors(reached=False)
                     page.errors.append(unread_reviews_line(self.source, number + 1, oldest, top,
