@@ -1,18 +1,23 @@
 """The Scrapy sources against small local sites, for what the seventh review found: a batch the
 database refuses (#1), sitemap pages that do not match the watch fetched on every crawl (#2),
-filtered reviews counted towards `max_pages` on every resumed crawl (#3), and a `reviews` listing
-stopping at a review another listing of the watch stored (#4).
+filtered reviews counted towards `max_pages` on every resumed crawl (#3), a `reviews` listing
+stopping at a review another listing of the watch stored (#4), and a resumed listing stuck for good
+once its unfinished mark is full (#5).
 
 Every crawl runs the real Scrapy engine in its own process (crawler.runner), against a server on
 127.0.0.1 whose pages each test sets, into a real SQLite file.
 """
 from __future__ import annotations
 
+import json
+import os
+
 from crawler.collect import collect_all
+from crawler.cursors import load_cursors
 from crawler.runner import run_spider
 from mentionwatch.config import Config
-from mentionwatch.local_servers import LocalServer
 from storage import open_db
+from test_spiders_review3_fixes import Site as ServedPages
 
 FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RETRY_TIMES": 0}
 WATCH = {"name": "acme", "query": {"any": ["acme"]}}
@@ -21,21 +26,8 @@ SELECTORS = {"item": "div.review", "text": "p ::text", "id": "::attr(data-id)",
              "next_page": "a.next::attr(href)"}
 
 
-class Site(LocalServer):
-    """Serves `pages` ({path with query: (status, content type, body)})."""
-
-    def __init__(self):
-        super().__init__()
-        self.pages: dict[str, tuple[int, str, str]] = {}
-
-    def handle_get(self, request):
-        with self.lock:
-            self.requests.append(request.path)
-        if request.path == "/robots.txt":
-            self.reply(request, 200, b"User-agent: *\nAllow: /\n", "text/plain")
-            return
-        status, content_type, body = self.pages.get(request.path, (404, HTML, "<h1>Not found</h1>"))
-        self.reply(request, status, body.encode("utf-8"), content_type)
+class Site(ServedPages):
+    """Serves `pages` ({path with query: (status, content type, body)}), and says which were asked for."""
 
     def asked_pages(self) -> list[str]:
         return [path for path in self.requests if path != "/robots.txt"]
@@ -244,3 +236,75 @@ def test_a_review_another_listing_stored_does_not_stop_a_listing(tmp_path):
     # the forum's own earlier crawl read x1 and y1: it stops there now
     assert again["new"] == 1 and site.asked_pages() == ["/forum?page=1"]
     assert stored(db_path) == ["x1", "x2", "x3", "x4", "y1", "y2", "y3", "y4", "y5"]
+
+
+# --- #5: a resumed listing whose unfinished mark is full --------------------------------------------
+
+def memory_limit(monkeypatch, tmp_path, limit: int) -> None:
+    """The crawls keep at most `limit` hashed ids per listing (reviews.MEMORY_LIMIT, 2,000): each
+    runs in a child process, so a sitecustomize on the children's PYTHONPATH sets it there."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(
+        f"import crawler.spiders.reviews as reviews\nreviews.MEMORY_LIMIT = {limit}\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
+
+
+def unfinished_mark(db_path) -> dict:
+    db = open_db(db_path)
+    try:
+        (mark,) = load_cursors(db, WATCH["name"], "reviews:listings").values()
+    finally:
+        db.close()
+    return json.loads(mark)
+
+
+def test_a_resumed_listing_gets_done_however_many_ids_its_mark_would_need(tmp_path, monkeypatch):
+    """A burst of 6 pages (an off-topic review and a new one each) above the stored ones, max_pages
+    2, the mark limited to 2 ids. The mark kept every review read (stored ones too), cut to the 2
+    newest: the filtered ids of page 2 on were lost, those pages counted again on every crawl, and
+    each crawl stopped at page 3 for good. Now the mark keeps only the filtered ids and the deepest
+    page reached, and each crawl reads 2 pages further until the stored reviews."""
+    memory_limit(monkeypatch, tmp_path, 2)
+    db_path = tmp_path / "m.db"
+    old = on_topic("old1", "old0")
+    with Site() as site:
+        listing(site, "list", old)
+        crawl_reviews(site, db_path, max_pages=2)
+        burst = []
+        for p in range(6):  # newest first
+            burst += off_topic(f"off{p}") + on_topic(f"new{p}")
+        listing(site, "list", burst + old)
+        asked, marks = [], []
+        for _ in range(5):
+            run = crawl_reviews(site, db_path, max_pages=2)
+            assert run["errors"] == []
+            asked.append(len(site.asked_pages()))
+            marks.append(unfinished_mark(db_path) if len(marks) < 3 else None)
+    assert asked == [2, 4, 6, 7, 1]  # done at the 4th: page 7 holds the stored reviews
+    assert stored(db_path) == sorted(["old0", "old1", *(f"new{p}" for p in range(6))])
+    # the limit holds (it did take effect in the crawls): the ids of the deepest filtered reviews
+    assert [(len(mark["read"]), mark["pages"]) for mark in marks[:3]] == [(2, 2), (2, 4), (2, 6)]
+
+
+def test_reviews_stored_while_stop_at_known_was_off_do_not_hold_a_listing_back(tmp_path, monkeypatch):
+    """Crawls with `stop_at_known: false` store a burst of 6 pages; they are not in the listing's
+    memory and were stored before the mark that `stop_at_known: true` sets again, so they do not
+    stop it and its mark must keep their ids (more than its limit of 2). Each crawl still reads 2
+    pages further, until the reviews of its last finished crawl."""
+    memory_limit(monkeypatch, tmp_path, 2)
+    db_path = tmp_path / "m.db"
+    old = on_topic("old1", "old0")
+    with Site() as site:
+        listing(site, "list", old)
+        crawl_reviews(site, db_path, max_pages=2)
+        listing(site, "list", on_topic(*(f"new{n}" for n in range(12))) + old)
+        off = crawl_reviews(site, db_path, max_pages=6, stop_at_known=False)
+        asked = []
+        for _ in range(5):
+            run = crawl_reviews(site, db_path, max_pages=2)
+            assert run["errors"] == [] and run["new"] == 0
+            asked.append(len(site.asked_pages()))
+    assert off["new"] == 12
+    assert asked == [2, 4, 6, 7, 1]  # done at the 4th: page 7 holds old1 and old0

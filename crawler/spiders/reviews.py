@@ -18,8 +18,12 @@ reviews of its first pages and never reach the older ones. So each start URL has
 cleanly (its last page, or a page holding reviews stored before) with nothing left unstored (a
 batch the database refused leaves it unfinished). While it is unfinished, the next crawl skips the
 reviews the unfinished crawl(s) read (stored since that time, or filtered or rejected by them: the
-mark keeps their hashed ids) instead of stopping at them (pages holding only those do not count
-towards `max_pages`) and stops at reviews stored before it: the pages never reached are read. A
+mark keeps the hashed ids of those read but not stored since then) instead of stopping at them, and
+stops at reviews stored before it: the pages never reached are read. Neither the pages holding only
+those reviews nor the pages down to the deepest one the unfinished crawl(s) reached (the mark keeps
+its number) count towards `max_pages`, so each crawl reads up to `max_pages` pages past where they
+stopped: the listing gets done however deep it is, even once the mark holds more than MEMORY_LIMIT
+ids (it keeps those of the deepest pages read: the ones the newest reviews push past that page). A
 listing's first crawl ever that reaches `max_pages` is done: `max_pages` bounds how far back a new
 listing is read.
 
@@ -71,16 +75,19 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         self._ids_seen: set[str] = set()  # ids yielded by this crawl so far
         self._pages_requested: set[str] = set()  # canonical URLs (no fragment) asked for
         self._pages_read: set[str] = set()  # canonical URLs of the pages parsed
-        # start URL -> {"since": time, "first": bool, "read": [hashed ids]}: the listing's
-        # unfinished mark; `_resume` holds those the last crawl left unfinished, which this one
-        # resumes; "read" are the reviews the unfinished crawl(s) read (stored, filtered, rejected)
+        # start URL -> {"since": time, "first": bool, "read": [hashed ids], "pages": int}: the
+        # listing's unfinished mark; `_resume` holds those the last crawl left unfinished, which
+        # this one resumes; "read" are the reviews the unfinished crawl(s) read that are not stored
+        # since `since` (filtered, rejected, stored before: `_read_before` tells the others by their
+        # stored time), newest first; "pages" the deepest page number they reached
         self._marks: dict[str, dict] = {}
         self._resume: dict[str, dict] = {}
         # start URL -> hashed ids its finished crawls read, newest first (None: an older version's
         # listing, with no such memory)
         self._seen: dict[str, dict[str, None] | None] = {}
         self._listing_of_page: dict[str, tuple[str, int]] = {}  # page URL -> (start URL, page)
-        self._read_now: dict[str, dict[str, int]] = {}  # start URL -> {hashed id: page} read now
+        self._read_now: dict[str, dict[str, int]] = {}  # start URL -> {review id: page} read now
+        self._deepest: dict[str, int] = {}  # start URL -> the deepest page number read now
         self._listings_done: set[str] = set()  # start URLs whose listing ended cleanly this crawl
         self._listings_failed: set[str] = set()  # start URLs with a batch the database refused
 
@@ -117,7 +124,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
             if first:  # nothing read yet: saved now, so a crawl killed part-way keeps it
                 self._seen[url] = {}
                 seen[SEEN_CURSOR + url_digest(url)] = "[]"
-            self._marks[url] = {"since": now, "first": first, "read": []}
+            self._marks[url] = {"since": now, "first": first, "read": [], "pages": 0}
             marks[name] = json.dumps(self._marks[url])
         save_cursors(db, self.watch.name, LISTINGS_KEY, marks)
         save_cursors(db, self.watch.name, SEEN_KEY, seen)
@@ -148,6 +155,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         self._listing_of_page[response.url] = (listing, page)
         if self.unreadable(response):
             return
+        self._deepest[listing] = max(self._deepest.get(listing, 0), page)
         # later pages may legitimately be empty (the end of the list); a start page may not
         items = self.read_mentions(response, expect_items=page == 1)
         # asked before the items are yielded: the pipeline stores batches while the crawl runs
@@ -162,7 +170,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
                              response.url)
             self._listings_done.add(listing)
             return
-        if not read_before:
+        if not read_before and not self._reached_before(listing, page):
             counted += 1
         if counted > self.options.max_pages:
             self.logger.info("max_pages (%d) reached at %s", self.options.max_pages, response.url)
@@ -235,11 +243,20 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
 
     def _read_before(self, ids: set[str], stored: dict[str, str], listing: str) -> bool:
         """Whether the unfinished crawl(s) read every one of these reviews: stored since they began,
-        or filtered or rejected by them (their mark keeps the hashed ids)."""
+        or else read by them (filtered, rejected, stored before: their mark keeps those hashed ids,
+        at most MEMORY_LIMIT; `_reached_before` covers the pages whose ids it dropped)."""
         mark = self._marks[listing]
         read = set(mark["read"])
         return all(_id_hash(external_id) in read or stored.get(external_id, "") >= mark["since"]
                    for external_id in ids)
+
+    def _reached_before(self, listing: str, page: int) -> bool:
+        """Whether the unfinished crawl(s) this one resumes read down to this page number or past
+        it. Such a page does not count towards `max_pages` even when the mark no longer holds the
+        ids of its reviews: else, once the mark is full, the pages whose ids it dropped would count
+        on every crawl, and a deep listing would never be read past them."""
+        resume = self._resume.get(listing)
+        return resume is not None and page <= resume["pages"]
 
     def note_items_stored(self, items: list) -> None:
         for item in items:
@@ -251,7 +268,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
     def _note_read(self, item) -> None:
         listing, page = self._listing_of_page.get(item.get("page_url"), (None, 0))
         if listing is not None and item.get("external_id"):
-            self._read_now.setdefault(listing, {}).setdefault(_id_hash(item["external_id"]), page)
+            self._read_now.setdefault(listing, {}).setdefault(str(item["external_id"]), page)
 
     def note_storage_failed(self, items: list, exc: Exception) -> None:
         """An error line; the listings of these pages stay unfinished, so the next crawl reads them
@@ -291,18 +308,39 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
     def _listing_cursors(self) -> tuple[dict[str, str], dict[str, str]]:
         """Each listing's mark, and its `seen` memory: done (and what it read added to its memory)
         when it ended cleanly with everything stored, else still unfinished, with what this crawl
-        read added to the mark."""
+        read and `_read_before` needs added to the mark (and the deepest page it reached)."""
         marks, seen = {}, {}
         for url, mark in self._marks.items():
             digest = url_digest(url)
             read_now = self._read_now.get(url, {})
-            read = sorted(read_now, key=read_now.get) + mark["read"]  # newest (first pages) first
+            read_ids = sorted(read_now, key=read_now.get)  # newest (first pages) first
             if url in self._listings_done and url not in self._listings_failed:
                 marks[LISTING_CURSOR + digest] = DONE
+                # this crawl read the listing from its first page to its end: all it holds
+                read = [_id_hash(external_id) for external_id in read_ids] + mark["read"]
                 seen[SEEN_CURSOR + digest] = json.dumps(_newest(read + list(self._seen[url] or ())))
             else:
-                marks[LISTING_CURSOR + digest] = json.dumps({**mark, "read": _newest(read)})
+                marks[LISTING_CURSOR + digest] = json.dumps(
+                    {**mark, "read": self._unfinished_read(url, mark, read_ids),
+                     "pages": max(mark.get("pages", 0), self._deepest.get(url, 0))})
         return marks, seen
+
+    def _unfinished_read(self, url: str, mark: dict, read_ids: list[str]) -> list[str]:
+        """The hashed ids an unfinished mark keeps: those of the reviews read (by this crawl or the
+        ones it resumes) that `_read_before` cannot tell by their stored time (filtered, rejected,
+        or stored for the watch before `since`), newest first; at most MEMORY_LIMIT, those of the
+        deepest pages (the pages down to the deepest one reached do not count anyway: the ids
+        matter for those the newest reviews pushed past it)."""
+        stored = self._stored_times(set(read_ids)) if read_ids else {}
+        now = [_id_hash(external_id) for external_id in read_ids
+               if not stored.get(external_id, "") >= mark["since"]]
+        now_set = set(now)
+        earlier = [hashed for hashed in mark["read"] if hashed not in now_set]
+        # ids of earlier crawls this one did not meet again lie past its last page when it did
+        # not get as deep as they did (a page failed); else they are gone from the listing
+        deeper = self._deepest.get(url, 0) < mark.get("pages", 0)
+        read = list(dict.fromkeys(now + earlier if deeper else earlier + now))
+        return read[-MEMORY_LIMIT:]
 
 
 def _page_key(url: str) -> str:
@@ -311,14 +349,17 @@ def _page_key(url: str) -> str:
 
 
 def _unfinished(state: str | None) -> dict | None:
-    """{"since", "first", "read"} of a listing cursor that says unfinished; None for done or none."""
+    """{"since", "first", "read", "pages"} of a listing cursor that says unfinished; None for done
+    or none."""
     if not state or state == DONE:
         return None
     try:
         value = json.loads(state)
         read = value.get("read") or []
+        pages = value.get("pages") or 0  # none in an older version's mark
         return {"since": str(value["since"]), "first": bool(value.get("first")),
-                "read": [str(hashed) for hashed in read] if isinstance(read, list) else []}
+                "read": [str(hashed) for hashed in read] if isinstance(read, list) else [],
+                "pages": pages if isinstance(pages, int) and not isinstance(pages, bool) else 0}
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
 
