@@ -281,6 +281,7 @@ class _NewestFirstPoll:
         if not (self.gaps or self.gaps_stored):
             return {}
         _join_touching(self.gaps)
+        _merge_oldest(self.gaps)  # reading the backlog may have split a gap past MAX_GAPS
         self.gaps_stored = bool(self.gaps)
         return {GAPS: json.dumps([gap.as_json() for gap in self.gaps]) if self.gaps else None}
 
@@ -317,7 +318,9 @@ class _NewestFirstPoll:
                         self.estimates[id(gap)] = max(0, total - fetched)
                 cursor = self._newest_cursor()
                 if self.incomplete and top is not None:  # the stretch read is to be asked for again
-                    self._ask_again(top if self.reached or oldest is None else oldest, self.newest)
+                    # down to the floor it asked from: a post indexed late inside the overlap may be
+                    # what the answer left out
+                    self._ask_again(floor if self.reached or oldest is None else oldest, self.newest)
                 _merge_oldest(self.gaps)
                 batch.page.cursors = {**cursor, **self._gap_cursor()}
                 yield batch.page

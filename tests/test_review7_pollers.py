@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from crawler.collect import collect_source
-from crawler.cursors import MAX_REQUESTS_PER_PAGE, cursor_key, iso_time, load_cursors
+from crawler.cursors import MAX_REQUESTS_PER_PAGE, OVERLAP_SECONDS, cursor_key, iso_time, load_cursors
 from crawler.pollers import googleplay
 from crawler.pollers.googleplay import GooglePlayPoller
 from mentionwatch.config import Config
@@ -262,11 +262,14 @@ def test_github_incomplete_answer_keeps_the_window_it_covered_to_be_asked_again(
     assert (second.status, second.new) == ("partial", 5), second.errors
     (line,) = second.errors
     assert line.startswith("github: the API left matches out of its answer (incomplete results")
-    assert line.endswith(f"the next polls ask for the posts from {iso_time(now - 86_400)} to "
+    # what it covered, from the overlap below the cursor it asked from (a post indexed late may
+    # be what it left out), is asked again
+    floor = now - 86_400 - OVERLAP_SECONDS
+    assert line.endswith(f"the next polls ask for the posts from {iso_time(floor)} to "
                          f"{iso_time(now - 3600)} again")
-    assert github_cursors(db, config) == {  # the cursor moves on; what it covered is asked again
+    assert github_cursors(db, config) == {  # the cursor moves on
         "created": iso_time(now - 3600),
-        "gaps": json.dumps([{"after": iso_time(now - 86_400), "until": iso_time(now - 3600),
+        "gaps": json.dumps([{"after": iso_time(floor), "until": iso_time(now - 3600),
                              "incomplete": True}])}
 
     server.incomplete = False
@@ -290,13 +293,16 @@ def test_github_incomplete_answer_to_a_gap_keeps_its_window_to_be_asked_again(db
     third = github_poll(db, config, server)
     assert third.status == "partial"
     assert any("incomplete results" in line for line in third.errors), third.errors
-    # the gap's answer was incomplete: its window is kept whole, to be asked for again
-    assert json.loads(github_cursors(db, config)["gaps"]) == [{**gap, "incomplete": True}
-                                                              for gap in json.loads(gaps)]
+    # the gap's answer was incomplete: its window is kept whole, to be asked for again (joined
+    # with the overlap below the cursor, which the new posts' incomplete answer covered)
+    kept = json.loads(github_cursors(db, config)["gaps"])
+    assert all(window["incomplete"] for window in kept)
+    assert all(any(window["after"] <= gap["after"] and gap["until"] <= window["until"] for window in kept)
+               for gap in json.loads(gaps))
 
     server.incomplete = False
-    fourth = github_poll(db, config, server)
-    assert fourth.status == "ok", fourth.errors
+    later = [github_poll(db, config, server) for _ in range(3)]  # a page of the backlog each
+    assert later[-1].status == "ok", later[-1].errors
     assert len(stored_ids(db, "github")) == 255
     assert "gaps" not in github_cursors(db, config)
 
@@ -342,3 +348,81 @@ def test_github_answers_that_keep_coming_back_incomplete_do_not_stop_the_reading
                                                   f"{iso_time(now - 4000)}")
     assert len(stored_ids(db, "github")) == 405
     assert github_cursors(db, config) == {"created": iso_time(now - 4000)}
+
+
+# --- newest-first polls driven directly, against a fake search API ------------------------------
+
+class _FakeSearch:
+    """A search API over {id: unix time}, newest first, `page_size` a page; `incomplete(window)`
+    says when an answer leaves the odd ids out (a search that timed out)."""
+
+    def __init__(self, items: dict[int, int], page_size: int = 10):
+        self.items, self.page_size = dict(items), page_size
+        self.incomplete = lambda window: False
+
+    def fetch(self, window, token):
+        from crawler.cursors import Batch, iso_time
+        from crawler.pollers.base import Page
+        from storage import Mention
+
+        incomplete = self.incomplete(window)
+        found = sorted(((i, t) for i, t in self.items.items()
+                        if (window.after is None or t > window.after)
+                        and (window.until is None or t <= window.until)
+                        and not (incomplete and i % 2)), key=lambda item: (-item[1], item[0]))
+        number = int(token or 1)
+        chunk = found[(number - 1) * self.page_size:number * self.page_size]
+        mentions = [Mention("github", str(i), "acme", iso_time(t)) for i, t in chunk]
+        more = len(found) > number * self.page_size
+        return Batch(Page(mentions, fetched=len(mentions)), {str(i): t for i, t in chunk},
+                     str(number + 1) if more else None, len(found), False, incomplete)
+
+
+def _poll(search: _FakeSearch, cursors: dict, stored: set, max_pages: int = 3) -> None:
+    from types import SimpleNamespace
+
+    from crawler.cursors import iso_cursor, newest_first_pages
+
+    poller = SimpleNamespace(source="github", cursors=dict(cursors), max_pages=max_pages, resuming=False)
+    for page in newest_first_pages(poller, search.fetch, name="created", decode=iso_cursor, encode=iso_time):
+        stored.update(m.external_id for m in page.mentions)
+        for name, value in page.cursors.items():
+            if value is None:
+                cursors.pop(name, None)
+            else:
+                cursors[name] = value
+
+
+def test_a_post_indexed_late_in_the_overlap_is_asked_again_after_an_incomplete_answer():
+    from crawler.cursors import iso_cursor
+
+    now = int(time.time())
+    search = _FakeSearch({2 * n: now - 86400 - 60 * n for n in range(5)})
+    cursors, stored = {}, set()
+    _poll(search, cursors, stored)
+    top = iso_cursor(cursors["created"])
+    search.items.update({1000 + 2 * n: now - 3600 - 60 * n for n in range(5)})
+    search.items[101] = top - 100  # dated before the cursor, inside the overlap: the index was late
+    search.incomplete = lambda window: True  # and this answer leaves it out
+    _poll(search, cursors, stored)
+    search.incomplete = lambda window: False
+    for _ in range(2):
+        _poll(search, cursors, stored)
+    assert "101" in stored
+
+
+def test_reading_the_backlog_never_saves_more_than_max_gaps():
+    from crawler.cursors import MAX_GAPS
+
+    now = int(time.time())
+    base, items, gaps = now - 100 * 86400, {}, []
+    for day in range(MAX_GAPS):  # as many unread stretches as may be kept, 30 posts each
+        until = base + (MAX_GAPS - day) * 86400
+        gaps.append({"after": iso_time(until - 36000), "until": iso_time(until)})
+        items.update({1 + day * 30 + n: until - 60 * n for n in range(30)})
+    cursors = {"created": iso_time(base + (MAX_GAPS + 1) * 86400), "gaps": json.dumps(gaps)}
+    search = _FakeSearch(items)
+    search.incomplete = lambda window: window.until is not None  # the backlog's answers time out
+    for _ in range(3):
+        _poll(search, cursors, set())
+        assert len(json.loads(cursors.get("gaps") or "[]")) <= MAX_GAPS

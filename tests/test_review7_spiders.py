@@ -308,3 +308,23 @@ def test_reviews_stored_while_stop_at_known_was_off_do_not_hold_a_listing_back(t
             asked.append(len(site.asked_pages()))
     assert off["new"] == 12
     assert asked == [2, 4, 6, 7, 1]  # done at the 4th: page 7 holds old1 and old0
+
+
+def test_a_listing_that_never_ends_is_not_read_further_on_every_crawl(tmp_path):
+    """4 pages of off-topic reviews, then empty pages that each link to the next, without end: the
+    pages down to the deepest one reached were free even when they showed nothing, so each crawl
+    read max_pages further than the last, for ever."""
+    db_path = tmp_path / "m.db"
+    with Site() as site:
+        listing(site, "list", off_topic(*(f"r{n}" for n in range(8))))
+        site.pages["/list?page=4"] = (200, HTML, site.pages["/list?page=4"][2].replace(
+            "</body>", '<a class="next" href="/list?page=5">Next</a></body>'))
+        for number in range(5, 60):
+            site.pages[f"/list?page={number}"] = (
+                200, HTML, f'<html lang="en"><body><a class="next" href="/list?page={number + 1}">Next'
+                           '</a></body></html>')
+        asked = []
+        for _ in range(6):
+            crawl_reviews(site, db_path, max_pages=2)
+            asked.append(len(site.asked_pages()))
+    assert asked[-1] == asked[-2] == asked[-3]  # bounded: no crawl goes further than the one before

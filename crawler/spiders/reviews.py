@@ -158,6 +158,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         self._deepest[listing] = max(self._deepest.get(listing, 0), page)
         # later pages may legitimately be empty (the end of the list); a start page may not
         items = self.read_mentions(response, expect_items=page == 1)
+        shows_new = bool({item["external_id"] for item in items} - self._ids_seen)
         # asked before the items are yielded: the pipeline stores batches while the crawl runs
         reached_known, read_before = self._known_on_page(items, listing)
         yield from items
@@ -170,7 +171,9 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
                              response.url)
             self._listings_done.add(listing)
             return
-        if not read_before and not self._reached_before(listing, page):
+        # a page showing no review new to this crawl (empty, or the last one's again) always
+        # counts: else a listing that never ends would be read further on every crawl
+        if not read_before and not (shows_new and self._reached_before(listing, page)):
             counted += 1
         if counted > self.options.max_pages:
             self.logger.info("max_pages (%d) reached at %s", self.options.max_pages, response.url)
