@@ -100,7 +100,9 @@ def test_googleplay_burst_beyond_max_pages_is_read_by_the_next_poll(db, monkeypa
     assert source_cursors(db, config) == {"newest": iso_time(int(now.timestamp()))}
 
 
-def test_googleplay_backlog_deeper_than_a_poll_may_read_is_given_up_with_a_line(db, monkeypatch):
+def _play_with_three_old_reviews(monkeypatch, max_pages: int):
+    """A Google Play app with 3 reviews three days old, 4 a page, whose requests are counted:
+    (library, calls, config, now, the old reviews)."""
     monkeypatch.setattr(googleplay, "PAGE_SIZE", 4)
     library, calls = PlayLibrary(), []
 
@@ -109,10 +111,14 @@ def test_googleplay_backlog_deeper_than_a_poll_may_read_is_given_up_with_a_line(
         return library.fetch(*args, **kwargs)
 
     monkeypatch.setattr(GooglePlayPoller, "fetch_reviews", staticmethod(fetch))
-    config = make_config({"type": "googleplay", "options": {"app_id": "com.acme", "max_pages": 1}})
+    config = make_config({"type": "googleplay", "options": {"app_id": "com.acme", "max_pages": max_pages}})
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    old = [play_review(n, now - dt.timedelta(days=3, minutes=n)) for n in range(3)]
-    library.reviews = old
+    library.reviews = [play_review(n, now - dt.timedelta(days=3, minutes=n)) for n in range(3)]
+    return library, calls, config, now, list(library.reviews)
+
+
+def test_googleplay_backlog_deeper_than_a_poll_may_read_is_given_up_with_a_line(db, monkeypatch):
+    library, calls, config, now, old = _play_with_three_old_reviews(monkeypatch, max_pages=1)
     assert poll(db, config).new == 3
     first_cursor = source_cursors(db, config)["newest"]
 
@@ -138,18 +144,7 @@ def test_googleplay_backlog_deeper_than_a_poll_may_read_is_given_up_with_a_line(
 
 
 def test_googleplay_stretch_read_before_is_kept_when_new_reviews_push_it_down(db, monkeypatch):
-    monkeypatch.setattr(googleplay, "PAGE_SIZE", 4)
-    library, calls = PlayLibrary(), []
-
-    def fetch(*args, **kwargs):
-        calls.append(kwargs.get("continuation_token"))
-        return library.fetch(*args, **kwargs)
-
-    monkeypatch.setattr(GooglePlayPoller, "fetch_reviews", staticmethod(fetch))
-    config = make_config({"type": "googleplay", "options": {"app_id": "com.acme", "max_pages": 2}})
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    old = [play_review(n, now - dt.timedelta(days=3, minutes=n)) for n in range(3)]
-    library.reviews = old
+    library, calls, config, now, old = _play_with_three_old_reviews(monkeypatch, max_pages=2)
     poll(db, config)
     burst = [play_review(100 + n, now - dt.timedelta(hours=1, minutes=n)) for n in range(24)]
     library.reviews = burst + old
