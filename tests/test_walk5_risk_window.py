@@ -13,7 +13,6 @@ from storage import Mention, open_db, save_mentions
 from storage.timeutil import to_iso
 
 MODEL = "test-model"
-NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
 def _scored(db, watch, times, label="negative", tag="x"):
@@ -60,7 +59,7 @@ def test_one_mention_in_the_week_is_a_baseline_and_a_new_watch_keeps_its_reason(
 
 def test_the_walkthrough_report_says_no_baseline_not_critical(cli, tmp_path):
     db = open_db(tmp_path / "w.db")
-    _airlines(db, NOW)
+    _airlines(db, dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
     db.close()
     result = cli("--db", tmp_path / "w.db", "report", "--watch", "airlines", "--since", "1d",
                  "--out", tmp_path / "reports" / "day")
@@ -94,9 +93,12 @@ def _alert(db, start: dt.datetime, end: dt.datetime) -> int:
 def two_alerts(tmp_path):
     """#1 still growing: its window ends at the end of the current hour; #2 over yesterday."""
     db = _config(tmp_path)
-    hour_end = NOW.replace(minute=0, second=0) + dt.timedelta(hours=1)
-    ongoing = _alert(db, NOW - dt.timedelta(minutes=1), hour_end + dt.timedelta(minutes=1))
-    over = _alert(db, NOW - dt.timedelta(days=1, hours=3), NOW - dt.timedelta(days=1))
+    # the time the test runs, not the time the module was imported: the suite may reach this test
+    # after the hour the module was imported in has ended
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    hour_end = now.replace(minute=0, second=0) + dt.timedelta(hours=1)
+    ongoing = _alert(db, now - dt.timedelta(minutes=1), hour_end + dt.timedelta(minutes=1))
+    over = _alert(db, now - dt.timedelta(days=1, hours=3), now - dt.timedelta(days=1))
     db.conn.commit()
     yield db, ongoing, over
     db.close()
