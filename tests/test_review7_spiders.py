@@ -9,6 +9,7 @@ Every crawl runs the real Scrapy engine in its own process (crawler.runner), aga
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -260,18 +261,26 @@ def unfinished_mark(db_path) -> dict:
     return json.loads(mark)
 
 
+@contextlib.contextmanager
+def _two_old_reviews_crawled(monkeypatch, tmp_path, db_path):
+    """A site whose listing holds two reviews, crawled once (done), the mark limited to 2 ids:
+    yields (site, those reviews)."""
+    memory_limit(monkeypatch, tmp_path, 2)
+    old = on_topic("old1", "old0")
+    with Site() as site:
+        listing(site, "list", old)
+        crawl_reviews(site, db_path, max_pages=2)
+        yield site, old
+
+
 def test_a_resumed_listing_gets_done_however_many_ids_its_mark_would_need(tmp_path, monkeypatch):
     """A burst of 6 pages (an off-topic review and a new one each) above the stored ones, max_pages
     2, the mark limited to 2 ids. The mark kept every review read (stored ones too), cut to the 2
     newest: the filtered ids of page 2 on were lost, those pages counted again on every crawl, and
     each crawl stopped at page 3 for good. Now the mark keeps only the filtered ids and the deepest
     page reached, and each crawl reads 2 pages further until the stored reviews."""
-    memory_limit(monkeypatch, tmp_path, 2)
     db_path = tmp_path / "m.db"
-    old = on_topic("old1", "old0")
-    with Site() as site:
-        listing(site, "list", old)
-        crawl_reviews(site, db_path, max_pages=2)
+    with _two_old_reviews_crawled(monkeypatch, tmp_path, db_path) as (site, old):
         burst = []
         for p in range(6):  # newest first
             burst += off_topic(f"off{p}") + on_topic(f"new{p}")
@@ -293,12 +302,8 @@ def test_reviews_stored_while_stop_at_known_was_off_do_not_hold_a_listing_back(t
     memory and were stored before the mark that `stop_at_known: true` sets again, so they do not
     stop it and its mark must keep their ids (more than its limit of 2). Each crawl still reads 2
     pages further, until the reviews of its last finished crawl."""
-    memory_limit(monkeypatch, tmp_path, 2)
     db_path = tmp_path / "m.db"
-    old = on_topic("old1", "old0")
-    with Site() as site:
-        listing(site, "list", old)
-        crawl_reviews(site, db_path, max_pages=2)
+    with _two_old_reviews_crawled(monkeypatch, tmp_path, db_path) as (site, old):
         listing(site, "list", on_topic(*(f"new{n}" for n in range(12))) + old)
         off = crawl_reviews(site, db_path, max_pages=6, stop_at_known=False)
         asked = []
