@@ -28,6 +28,7 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 
+from crawler.ids import bare_feed_guid
 from storage.db import utc_now_iso
 from storage.timeutil import to_iso
 
@@ -409,6 +410,9 @@ def forgotten_positions(conn, rows: list[tuple]) -> set[int]:
     for position, row in enumerate(rows):
         source, external_id, author = row[0], row[1], row[3]
         keys = [post_key(source, external_id)]
+        bare_guid = bare_feed_guid(external_id) if source == "rss" else None
+        if bare_guid:  # erased before feed items were put under their site
+            keys.append(post_key(source, bare_guid))
         if author:
             keys += incoming_author_keys(source, author)
         for key in keys:

@@ -206,10 +206,11 @@ def _old_database(path) -> None:
     db = open_db(path, migrate=False)
     with db.atomic():
         for migration in migrations._migrations:
-            if migration.name != "m014_link_origin":
-                migration.fn(db)
-                db["_sqlite_migrations"].insert({"migration_set": "mentionwatch", "name": migration.name,
-                                                 "applied_at": "2025-01-01"}, alter=True)
+            if migration.name == "m014_link_origin":
+                break
+            migration.fn(db)
+            db["_sqlite_migrations"].insert({"migration_set": "mentionwatch", "name": migration.name,
+                                             "applied_at": "2025-01-01"}, alter=True)
     conn = db.conn
     conn.executemany("INSERT INTO mentions (id, source, external_id, text, created_at, fetched_at) "
                      "VALUES (?, 'reddit', ?, ?, '2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z')",

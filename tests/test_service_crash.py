@@ -179,7 +179,7 @@ def _feeds_with_cursor(db, feed_of_etag: dict[str, str]) -> set[str]:
 
 
 def _stored_of(db, feed: str) -> int:
-    prefix = feed.removesuffix(".xml") + "-item"
+    prefix = "feed-guid:127.0.0.1/" + feed.removesuffix(".xml") + "-item"  # bare guids go under their site
     return db.execute("SELECT count(*) FROM mentions WHERE external_id LIKE ?", [f"{prefix}%"]).fetchone()[0]
 
 

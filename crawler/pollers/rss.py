@@ -28,7 +28,7 @@ from typing import Any
 import feedparser
 import httpx
 
-from crawler.ids import url_id
+from crawler.ids import feed_entry_id, url_id
 from crawler.pollers.base import FetchError, Page, Poller, describe_url, html_to_text, parse_items
 from storage import Mention
 from storage.timeutil import parse_timestamp, to_iso
@@ -232,8 +232,8 @@ def _cut_off_error(payload: bytes, feed: feedparser.FeedParserDict) -> str | Non
 
 def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | None = None) -> Mention:
     link = entry.get("link")
-    external_id = entry.get("id") or link
-    if not external_id:
+    guid = entry.get("id")
+    if not guid and not link:
         raise ValueError("entry has neither id nor link")
     summary = entry.get("summary") or ""
     if not summary and entry.get("content"):
@@ -246,7 +246,7 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
     author = entry.get("author") or (source.get("title") if isinstance(source, dict) else None)
     return Mention(
         source="rss",
-        external_id=url_id(str(external_id)),
+        external_id=feed_entry_id(str(guid), str(link) if link else None) if guid else url_id(str(link)),
         text=html_to_text(str(summary)),
         title=html_to_text(title) or None,
         created_at=created,
