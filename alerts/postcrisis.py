@@ -41,6 +41,8 @@ def evaluate_alert(db, alert_id: int, model_id: str | None = None, now: dt.datet
 
     baseline = _negative_share(db, alert, model_id,
                                window_start - dt.timedelta(days=BASELINE_DAYS), window_start)
+    if resolved_at:  # resolved while it lasted: what came after the resolution counts as "after"
+        window_end = max(window_start, min(window_end, from_iso(resolved_at)))
     during = _negative_share(db, alert, model_id, window_start, window_end)
     result = {
         "alert_id": alert_id,

@@ -225,3 +225,19 @@ def test_before_the_24_hours_after_have_passed_the_verdict_waits_and_says_so_far
     assert "back to baseline: not known yet" in early["summary"]
     later = evaluate_alert(db, alert_id, now=RESOLVED + dt.timedelta(days=2))
     assert later["back_to_baseline"] is False and "in the 24 h after" in later["summary"]
+
+
+def test_an_alert_resolved_while_it_lasted_counts_later_posts_only_after(db):
+    """Resolved an hour into a two-hour window: the second hour's posts are "after", not also "during"."""
+    _posts(db, START, 7 * 24, 2, 5, "base")
+    _posts(db, WINDOW_START, 1, 20, 1, "spike")                       # first hour: all negative
+    _posts(db, WINDOW_START + dt.timedelta(hours=1), 1, 10, 5, "calm")  # second hour, after the resolution
+    opened, resolved = to_iso(WINDOW_START + dt.timedelta(minutes=30)), to_iso(WINDOW_START + dt.timedelta(hours=1))
+    alert_id = db.conn.execute(
+        "INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, updated_at, "
+        "resolved_at) VALUES ('acme', 'spike', 'resolved', 'high', ?, ?, ?, ?, ?)",
+        [to_iso(WINDOW_START), to_iso(WINDOW_END), opened, resolved, resolved]).lastrowid
+    db.conn.commit()
+    figures = evaluate_alert(db, alert_id, now=WINDOW_END + dt.timedelta(days=2))
+    assert (figures["alert_mentions"], figures["alert_negative_share"]) == (20, pytest.approx(1.0))
+    assert figures["after_mentions"] == 10

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import html
 import json
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from alerts.explain import peak_text
 from alerts.postcrisis import after_complete, evaluate_alert, format_duration, recorded_late
+from mentionwatch.config import watch_name_problem
 from mentionwatch.terminal import terminal_safe
 from mentionwatch.triage import charts
 from mentionwatch.triage.atomic import replacing
@@ -82,12 +84,16 @@ class ReportResult:
     until: str = ""  # not included
     model_id: str | None = None
     newest: str | None = None  # the newest mention, when it set the end of the period
+    latest_opening: str | None = None  # the latest alert's opening, when it set the end, after `newest`
     ends_now: bool = False  # no --until, and the period ends now (see build_report)
 
     @property
     def period_text(self) -> str:
         """The period as a reader expects it: ending at the newest mention, now, or at --until,
         which is not included."""
+        if self.latest_opening:
+            return (f"{self.since} to {self.latest_opening} (the latest alert's opening; "
+                    f"the newest mention is {self.newest})")
         if self.newest:
             return f"{self.since} to {self.newest} (the newest mention)"
         if self.ends_now:
@@ -123,15 +129,16 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
     watches = list(dict.fromkeys(watches or known))  # --watch acme --watch acme: one section
     if not watches:
         raise ReportError("the database has no mentions linked to a watch yet")
-    newest, ends_now = None, False
+    newest, latest_opening, ends_now = None, None, False
     if until is None:
         now = now or utc_now_iso()
         if since_from_now:
             until, ends_now = now, True
         else:
-            until, newest = _default_end(db, watches)
+            until, newest, latest_opening = _default_end(db, watches)
             if since is not None and since >= until and since < now:
-                until, newest, ends_now = now, None, True  # nothing since: a quiet spell, up to now
+                # nothing since: a quiet spell, up to now
+                until, newest, latest_opening, ends_now = now, None, None, True
         if since is not None and since >= until:
             raise ReportError(f"--since {since} is in the future (now is {now}; give --until "
                               "for a period of mentions dated in the future)")
@@ -141,7 +148,7 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReportResult(out_dir / "report.html", since=since, until=until, model_id=model_id,
-                          newest=newest, ends_now=ends_now)
+                          newest=newest, latest_opening=latest_opening, ends_now=ends_now)
     bucket_hours = charts.choose_bucket_hours(since, until)
     for watch in watches:
         section = _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir)
@@ -175,18 +182,19 @@ def _known_watches(db, configured: list[str]) -> list[str]:
     return list(dict.fromkeys([*configured, *stored]))
 
 
-def _default_end(db, watches: list[str]) -> tuple[str, str | None]:
-    """(until, newest) when --until is not given: just after the newest mention of these
-    watches (or their latest alert's opening, when later), or of any watch when they have none yet
-    (a watch just added to the watchlist), or now when the database has no mention at all (newest
-    is then None)."""
+def _default_end(db, watches: list[str]) -> tuple[str, str | None, str | None]:
+    """(until, newest, latest opening) when --until is not given: just after the newest mention of
+    these watches (or their latest alert's opening, when later: it is then given too), or of any
+    watch when they have none yet (a watch just added to the watchlist), or now when the database
+    has no mention at all (newest is then None)."""
     for chosen in (watches, None):
         newest = _newest(db, chosen)
         if newest is not None:
             # an alert is opened by a run a few minutes after the posts behind it: the period holds it
-            last = max(newest, _latest_opening(db, watches) or newest)
-            return to_iso(from_iso(last) + dt.timedelta(seconds=1)), newest
-    return utc_now_iso(), None
+            opening = _latest_opening(db, watches)
+            last = max(newest, opening or newest)
+            return to_iso(from_iso(last) + dt.timedelta(seconds=1)), newest, opening if last != newest else None
+    return utc_now_iso(), None, None
 
 
 def _newest_long_before(db, watch: str, until: str) -> str | None:
@@ -247,11 +255,13 @@ def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> 
 
 
 def _alerts(db, watch: str, since: str, until: str) -> list[dict]:
-    """Alerts of the watch active in the period: the window touches it, or the alert started
-    before the period ends and is still not resolved (an incident carried into the period)."""
+    """Alerts of the watch active in the period: the window overlaps it, or the alert started
+    before the period ends and was not resolved before it began (an incident carried into the
+    period, however long ago it was resolved since: the risk table counts it open at the end)."""
     cursor = db.conn.execute(
         "SELECT * FROM alerts WHERE watch = ? AND window_start < ? AND "
-        "(window_end >= ? OR status != 'resolved') ORDER BY window_start", [watch, until, since])
+        "(window_end > ? OR status != 'resolved' OR resolved_at > ?) ORDER BY window_start",
+        [watch, until, since, since])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor]
 
@@ -290,7 +300,13 @@ def _handling_events(db, alert_id: int) -> list[dict]:
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "watch"
+    """The watch's name in chart file names and page anchors: the name itself when it is a valid
+    watch name (those are safe in both, and differ by more than capitals), else its safe characters
+    and a hash of the whole, so that no two watches share charts ('acme' and 'acme-' did)."""
+    if watch_name_problem(name) is None:
+        return name
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[:40] or "watch"
+    return f"{safe}-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}"
 
 
 # ---------------------------------------------------------------- HTML
@@ -393,7 +409,7 @@ def _watch_html(section: WatchSection) -> str:
         parts.extend(_post_html(post) for post in r.top_posts)
     parts.append(f"<h3>Alerts ({len(section.alerts)})</h3>")
     parts.append('<p class="meta">Alerts whose window falls in the period, and alerts started '
-                 "before its end that are still not resolved.</p>")
+                 "before its end that were not resolved when it began.</p>")
     if not section.alerts:
         parts.append("<p>No alert in this period.</p>")
     parts.extend(_alert_html(alert) for alert in section.alerts)
@@ -569,7 +585,7 @@ def _img(path: Path, alt: str) -> str:
 
 
 def _level(level: str) -> str:
-    return f'<span class="level level-{_e(_slug(level))}">{_e(level)}</span>'
+    return f'<span class="level level-{_e(level.replace(" ", "-"))}">{_e(level)}</span>'
 
 
 def _risk_words(risk: WatchRisk) -> str:

@@ -30,6 +30,7 @@ running service scores new mentions every minute or so) is scored and named in t
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -145,7 +146,7 @@ def watch_risk(db, watch: str, model_id: str | None, end: str,
     baseline_days = max((recent_start - covered_from).total_seconds() / 86400, 0.0)
 
     recent, baseline, last6h = 0.0, 0.0, 0.0
-    posts = []
+    top: list[tuple] = []  # a heap of the EVIDENCE_POSTS strongest posts: a viral day holds millions
     links = watch_links(db, watch) if links is None else links
     # stored times compare as text in time order (storage.timeutil): no parsing of each row
     recent_from, fast_from = to_iso(recent_start), to_iso(fast_start)
@@ -153,7 +154,7 @@ def watch_risk(db, watch: str, model_id: str | None, end: str,
         weight = reach_weight(row["author_reach"])
         if row["created_at"] >= recent_from:
             recent += weight
-            posts.append({**row, "weight": round(weight, 2)})  # its text etc. added below
+            _keep_strongest(top, {**row, "weight": round(weight, 2)})  # its text etc. added below
             if row["created_at"] >= fast_from:
                 last6h += weight
         else:
@@ -174,7 +175,7 @@ def watch_risk(db, watch: str, model_id: str | None, end: str,
     level = NO_BASELINE if score is None else risk_level(score)
     if _too_many(unscored[0], all_recent) or _too_many(unscored[1], all_baseline):
         score, level = None, NOT_SCORED  # a score from part of the mentions would understate the wave
-    posts.sort(key=lambda p: (p["weight"] * p["p_negative"], p["created_at"]), reverse=True)
+    posts = [post for *_, post in sorted(top, reverse=True)]
     open_alerts = open_alerts_at(db, watch, end)
     return WatchRisk(
         watch=watch, score=score, level=level,
@@ -183,7 +184,7 @@ def watch_risk(db, watch: str, model_id: str | None, end: str,
         negatives_recent=counts_recent[1], mentions_recent=counts_recent[0],
         share_recent=_share(counts_recent), share_baseline=_share(counts_baseline),
         baseline_days=round(baseline_days, 2), open_alerts=open_alerts,
-        top_posts=_with_details(db, posts[:EVIDENCE_POSTS]), unscored_recent=unscored[0],
+        top_posts=_with_details(db, posts), unscored_recent=unscored[0],
         unscored_baseline=unscored[1], all_recent=all_recent, all_baseline=all_baseline,
     )
 
@@ -328,13 +329,25 @@ def _negatives(db, watch: str, model_id: str | None, start: dt.datetime, end: dt
         yield dict(zip(names, row))
 
 
+def _keep_strongest(heap: list[tuple], post: dict) -> None:
+    """Keep `post` in `heap` if it is among the EVIDENCE_POSTS strongest so far (reach-weighted
+    negativity, then the newest; the earlier read wins a tie, as a stable sort would keep it)."""
+    entry = (post["weight"] * post["p_negative"], post["created_at"], -post["mention_id"], post)
+    if len(heap) < EVIDENCE_POSTS:
+        heapq.heappush(heap, entry)
+    elif entry[:3] > heap[0][:3]:
+        heapq.heapreplace(heap, entry)
+
+
 def _with_details(db, posts: list[dict]) -> list[dict]:
-    """The evidence posts with their source, author, link and text, keys in the order shown."""
+    """The evidence posts with their source, author, link and text, keys in the order shown; a post
+    erased since it was read (by `forget`, while the report ran) is left out."""
     ids = [post["mention_id"] for post in posts]
     details = {row[0]: dict(zip(_POST_DETAILS, row[1:])) for row in db.conn.execute(
         f"SELECT id, {', '.join(_POST_DETAILS)} FROM mentions WHERE id IN ({', '.join('?' * len(ids))})",
         ids)} if ids else {}
-    return [{key: {**post, **details[post["mention_id"]]}[key] for key in _POST_KEYS} for post in posts]
+    return [{key: {**post, **details[post["mention_id"]]}[key] for key in _POST_KEYS}
+            for post in posts if post["mention_id"] in details]
 
 
 def _counts(db, watch, model_id, start: dt.datetime, end: dt.datetime,
