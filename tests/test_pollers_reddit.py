@@ -280,3 +280,72 @@ def test_children_without_an_id_are_rejected_not_stored_as_none(shared_file, db)
     result = run(db, make_config({"subreddit": "all", "mode": "new", "max_pages": 1}), replay)
     assert (result.status, result.fetched, result.rejected) == ("ok", 100, 3)
     assert not {"t3_None", "t3_", "None"} & set(stored(db))
+
+
+# the cursor's post removed (review 8) -------------------------------------------------------------
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while number:
+        number, digit = divmod(number, 36)
+        text = digits[digit] + text
+    return text
+
+
+def _posts_above(template: dict, newest_name: str, count: int, text: str) -> list[dict]:
+    """`count` posts with ids above `newest_name`, as Reddit numbers newer posts, newest first."""
+    base = int(newest_name.partition("_")[2], 36)
+    out = []
+    for i in range(count, 0, -1):
+        post_id = _base36(base + i)
+        data = {**template["data"], "name": f"t3_{post_id}", "id": post_id, "title": f"post {i}",
+                "selftext": text, "created_utc": template["data"]["created_utc"] + i,
+                "permalink": f"/r/test/comments/{post_id}/"}
+        out.append({"kind": "t3", "data": data})
+    return out
+
+
+def test_a_burst_after_the_cursors_post_was_removed_is_read_by_the_next_polls(shared_file, db):
+    children = _recorded_children(shared_file)[:100]
+    config = make_config({"subreddit": "test", "mode": "new", "limit": 25, "max_pages": 2},
+                         {"any": ["acme"]})
+    key = cursor_key(config.watches[0].sources[0])
+    server = ListingServer(children)
+    assert run(db, config, server).status == "ok"
+    cursor = load_cursors(db, "brand", key)["newest"]
+    assert cursor == children[0]["data"]["name"]
+
+    server.children.remove(children[0])  # removed: every `before` it answers empty
+    burst = _posts_above(children[0], cursor, 80, "acme is down again")
+    server.add_newer(burst)
+    second = run(db, config, server)
+    assert second.status == "partial" and "the next polls read on" in second.errors[0]
+    assert second.new == 50  # two pages of 25
+    third = run(db, config, server)
+    assert (third.status, third.new) == ("ok", 30), third.errors
+    assert set(stored(db)) == {c["data"]["name"] for c in burst}
+    assert load_cursors(db, "brand", key) == {"newest": burst[0]["data"]["name"]}  # the gap is closed
+
+
+def test_a_quiet_poll_reads_one_top_page_even_when_nothing_was_stored(shared_file, db):
+    children = _recorded_children(shared_file)[:100]
+    config = make_config({"subreddit": "test", "mode": "new", "limit": 25, "max_pages": 4},
+                         {"any": ["no-such-word-anywhere"]})
+    server = ListingServer(children)
+    run(db, config, server)
+    asked = len(server.requests)
+    quiet = run(db, config, server)
+    assert (quiet.status, quiet.new) == ("ok", 0)
+    assert len(server.requests) - asked == 2  # the empty `before` page, then the top page only
+
+
+def test_a_removed_or_deleted_comment_is_no_mention(shared_file):
+    listing = json.loads(shared_file("api/reddit/response_bodies/r_all_new_2016-12-22.json").read_text())
+    comment = {"kind": "t1", "data": {**listing["data"]["children"][0]["data"], "name": "t1_abc",
+                                      "link_title": "acme thread", "author": "[deleted]"}}
+    removed = {"kind": "t1", "data": {**comment["data"], "body": "[removed]"}}
+    deleted = {"kind": "t1", "data": {**comment["data"], "name": "t1_abd", "body": "[deleted]"}}
+    kept = {"kind": "t1", "data": {**comment["data"], "name": "t1_abe", "body": "acme broke"}}
+    parsed = RedditPoller.parse({"data": {"children": [removed, deleted, kept]}})
+    assert [m.external_id for m in parsed] == ["t1_abe"]

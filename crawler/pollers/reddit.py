@@ -6,6 +6,12 @@ subreddit's listing) store posts of this one too, which says nothing about the p
 the `before` pages and a first poll leave stored posts out without stopping there, bounded by the
 cursor and `max_pages`.
 
+When the cursor's post is removed, Reddit answers every `before` request with an empty page, so the
+poll reads from the top down to the first post at or below the cursor (stored or not: every one of
+them was read by an earlier poll). A burst deeper than `max_pages` pages is then a gap: the place
+reached (`gap_after`) and the cursor under it (`gap_floor`) are kept, and the next polls read on
+from there, after what is new, until they reach it; the run says so and is `partial` meanwhile.
+
 Anonymous by default. With MENTIONWATCH_REDDIT_CLIENT_ID and MENTIONWATCH_REDDIT_CLIENT_SECRET set,
 it gets an application-only OAuth token (higher limits) and uses oauth.reddit.com. The token is kept
 in memory only and never logged.
@@ -74,13 +80,15 @@ class RedditPoller(Poller):
         if self.oauth:
             self._authenticate()
         newest = self.cursors.get("newest")
-        if newest:
-            newer = yield from self._pages_newer_than(newest)
-            if newer:
-                return
-            # nothing newer: also read the top page, in case the cursor's post was deleted
-            # (Reddit then answers every `before` request with an empty page)
-        yield from self._pages_from_top(newest)
+        newer = (yield from self._pages_newer_than(newest)) if newest else 0
+        new_gap = False
+        if not newer:
+            # nothing newer, or the cursor's post was removed (Reddit then answers every `before`
+            # request with an empty page): read from the top down to the cursor
+            new_gap = yield from self._pages_from_top(newest)
+        gap_after, gap_floor = self.cursors.get("gap_after"), self.cursors.get("gap_floor")
+        if gap_after and gap_floor and not new_gap:  # a new gap takes in the old one's floor
+            yield from self._gap_pages(gap_after, gap_floor)
 
     def _pages_newer_than(self, newest: str) -> Iterator[Page]:
         """Pages newer than the stored cursor, oldest chunk first; returns how many were found."""
@@ -99,8 +107,9 @@ class RedditPoller(Poller):
         return found
 
     def _pages_from_top(self, cursor: str | None) -> Iterator[Page]:
-        """Newest first, down to the first stored post at or below `cursor` (None: a first poll,
-        which reads `max_pages`)."""
+        """Newest first, down to the first post at or below `cursor` (None: a first poll, which
+        reads `max_pages`); not reaching it within `max_pages` leaves a gap for the next polls
+        (returns whether it did)."""
         after, newest = None, None
         for number in range(self.max_pages):
             payload = self._listing({"after": after} if after else {})
@@ -110,12 +119,39 @@ class RedditPoller(Poller):
             if number == 0 and names:
                 newest = names[0]
             after = dig(payload, "data", "after")
-            last = hit_known or not isinstance(after, str) or not after or number + 1 == self.max_pages
+            more = isinstance(after, str) and bool(after)
+            last = hit_known or not more or number + 1 == self.max_pages
             if last and newest:
                 page.cursors = {"newest": newest}
+            gap = last and more and not hit_known and cursor is not None and not self.resuming
+            if gap:
+                page.cursors.update(gap_after=after, gap_floor=self.cursors.get("gap_floor") or cursor)
+                page.errors.append(f"reddit: more new posts than {self.max_pages} pages since the last "
+                                   "poll (its newest post was removed): the next polls read on")
             yield page
             if last:
-                break
+                return gap
+        return False
+
+    def _gap_pages(self, after: str, floor: str) -> Iterator[Page]:
+        """Read on down from `after`, a gap's place, to the first post at or below `floor`."""
+        for number in range(self.max_pages):
+            payload = self._listing({"after": after})
+            page, _ = self.make_page(payload, dig(payload, "data", "children"), stop_at_known=False)
+            reached = _cut_at_read(page, floor)
+            place, after = after, dig(payload, "data", "after")
+            if reached or not (isinstance(after, str) and after) or not page.fetched:
+                page.cursors = {"gap_after": None, "gap_floor": None}
+                if not reached and not page.fetched:  # the place's own post was removed since
+                    page.errors.append(f"reddit: nothing is listed after {place} any more: the posts "
+                                       f"between it and {floor} are not read")
+                yield page
+                return
+            page.cursors = {"gap_after": after}
+            if number + 1 == self.max_pages:
+                page.errors.append("reddit: still more posts since the newest one read before the "
+                                   "last burst: the next polls read on")
+            yield page
 
     @property
     def limit(self) -> int:
@@ -154,11 +190,12 @@ class RedditPoller(Poller):
 
 def _cut_at_read(page: Page, cursor: str) -> bool:
     """Cut the page (from make_page(stop_at_known=False), stored posts already left out) at its
-    first stored post at or below `cursor`, which this source's earlier polls read down from; say
-    if it was cut. What follows the cut counts as already stored, as make_page's own cut does."""
+    first post at or below `cursor`, which this source's earlier polls read down from (stored or
+    not: one the query left out was read too); say if it was cut. What follows the cut counts as
+    already stored, as make_page's own cut does."""
     fresh = {id(m) for m in page.mentions}
     for position, mention in enumerate(page.parsed):
-        if id(mention) not in fresh and _at_or_below(mention.external_id, cursor):
+        if _at_or_below(mention.external_id, cursor):
             page.mentions = [m for m in page.parsed[:position] if id(m) in fresh]
             page.already_stored = len(page.parsed) - len(page.mentions)
             return True
@@ -213,6 +250,8 @@ def _mention_from_child(child: dict) -> Mention | None:
         title, text = optional_text(data.get("title"), "title"), text_of(data.get("selftext"))
     else:
         title, text = optional_text(data.get("link_title"), "title"), text_of(data.get("body"))
+        if text in ("[deleted]", "[removed]"):
+            return None  # a removed comment says nothing: only its thread's title would be left
     if text in ("[deleted]", "[removed]"):
         text = ""
     author = optional_text(data.get("author"), "author")
