@@ -505,3 +505,21 @@ def test_a_post_erased_under_its_bare_guid_stays_out(db):
         result = run(db, make_config(source, {"any": ["acme"]}))
     assert result.new == 0
     assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 0
+
+
+def test_plain_text_fields_keep_their_less_than_signs():
+    """A title feedparser finds no markup in and an Atom `type="text"` field are text, not HTML: their
+    '<' and '>' once cut out the words between them (and the brand, so the post was filtered)."""
+    rss = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+           b'<title>Benchmarks: 1 &lt; 2 for Acme Corp, rivals &gt; 3</title><link>https://x.example/1</link>'
+           b'<description>&lt;p&gt;Results &lt;b&gt;inside&lt;/b&gt;&lt;/p&gt;</description>'
+           b'<pubDate>Tue, 04 Jun 2024 10:00:00 GMT</pubDate></item></channel></rss>')
+    atom = (b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            b'<id>urn:f</id><updated>2024-06-04T10:00:00Z</updated><entry><id>urn:e1</id>'
+            b'<title type="text">Release notes</title><updated>2024-06-04T10:00:00Z</updated>'
+            b'<content type="text">if x &lt; 3 the Acme Corp client retries; if y &gt; 5 it stops</content>'
+            b'</entry></feed>')
+    (item,) = RssPoller.parse(rss)
+    assert (item.title, item.text) == ("Benchmarks: 1 < 2 for Acme Corp, rivals > 3", "Results inside")
+    (entry,) = RssPoller.parse(atom)
+    assert entry.text == "if x < 3 the Acme Corp client retries; if y > 5 it stops"

@@ -235,9 +235,11 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
     guid = entry.get("id")
     if not guid and not link:
         raise ValueError("entry has neither id nor link")
-    summary = entry.get("summary") or ""
-    if not summary and entry.get("content"):
-        summary = entry["content"][0].get("value", "")
+    content = entry["content"][0] if entry.get("content") else {}
+    # an Atom entry's summary may be its content, which alone says its type
+    summary, summary_type = entry.get("summary") or "", _type_of(entry.get("summary_detail") or content)
+    if not summary and content:
+        summary, summary_type = content.get("value", ""), _type_of(content)
     title = (entry.get("title") or "").strip()
     created = _entry_date(entry) or fallback_date
     if not created:
@@ -247,10 +249,24 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
     return Mention(
         source="rss",
         external_id=feed_entry_id(str(guid), str(link) if link else None) if guid else url_id(str(link)),
-        text=html_to_text(str(summary)),
-        title=html_to_text(title) or None,
+        text=_as_text(str(summary), summary_type),
+        title=_as_text(title, _type_of(entry.get("title_detail"))) or None,
         created_at=created,
         url=str(link) if link else None,
         author=str(author) if author else None,
         lang=(str(language).strip().lower() or None) if language else None,
     )
+
+
+def _type_of(detail: Any) -> str:
+    """The content type feedparser gives a field ('text/plain', 'text/html'); HTML when unknown."""
+    kind = detail.get("type") if isinstance(detail, dict) else None
+    return kind if isinstance(kind, str) and kind else "text/html"
+
+
+def _as_text(value: str, content_type: str) -> str:
+    """A feed field as plain text: HTML is stripped, plain text (an Atom `type="text"` field, an RSS
+    title feedparser found no markup in) is kept as it is: its '1 < 2' is no tag."""
+    if content_type == "text/plain":
+        return re.sub(r"[ \t]+", " ", value).strip()
+    return html_to_text(value)
