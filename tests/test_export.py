@@ -152,6 +152,19 @@ def test_xlsx_cells_cut_to_excels_limit_are_counted_in_the_summary(cli, tmp_path
     assert as_csv.exit_code == 0 and "Excel's limit" not in as_csv.stdout
 
 
+def test_xlsx_cells_are_cut_as_excel_counts_an_emoji_as_two(cli, tmp_path):
+    db = open_db(tmp_path / "emoji.db")
+    emoji_text = "acme! " + "\U0001F621" * 20_000  # 20,006 characters, 40,006 UTF-16 units
+    save_mentions(db, [Mention("forum", "angry", emoji_text, "2024-03-01T08:00:00Z", url="https://example.org/angry")])
+    db.close()
+    out = tmp_path / "emoji.xlsx"
+    result = cli("--db", tmp_path / "emoji.db", "export", "--out", out)
+    assert result.exit_code == 0 and "1 cell cut to Excel's limit" in result.stdout
+    _, rows = _xlsx_rows(out)
+    written = rows["angry"]["text"].value
+    assert emoji_text.startswith(written) and len(written.encode("utf-16-le")) // 2 == 32_766  # 6 + 2 x 16,380: no half emoji
+
+
 def test_xlsx_times_are_utc_date_times(cli, stocked, tmp_path):
     db_path, ids = stocked
     assert cli("--db", db_path, "mark", ids["p2"], "--state", "flagged").exit_code == 0

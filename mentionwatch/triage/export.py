@@ -31,7 +31,7 @@ STREAM_FORMATS = ("csv", "jsonl")  # those that can go to standard output (`--ou
 FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 FORMULA_TRIGGERS = FORMULA_STARTS + ("\t", "\r")  # OWASP's list, the full-width forms added
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header row included
-XLSX_MAX_CELL_CHARS = 32_767
+XLSX_MAX_CELL_CHARS = 32_767  # counted in UTF-16 units, as Excel counts
 _XLSX_WIDTHS = {"text": 80, "title": 30, "url": 40, "author": 18, "created_at": 20, "watches": 14,
                 "triage_at": 20}
 XLSX_TIME_COLUMNS = ("created_at", "triage_at")  # written as Excel date-times, headed "... (UTC)"
@@ -184,9 +184,21 @@ def _write_xlsx_row(sheet, row_number: int, row: dict, formats: dict) -> int:
         else:
             # a string cell is never a formula, whatever it starts with: no quote needed
             text = str(value)
-            cut += len(text) > XLSX_MAX_CELL_CHARS
-            sheet.write_string(row_number, column, text[:XLSX_MAX_CELL_CHARS])
+            fitting = _fitting_a_cell(text)
+            cut += fitting != text
+            sheet.write_string(row_number, column, fitting)
     return cut
+
+
+def _fitting_a_cell(text: str) -> str:
+    """The text cut to what an Excel cell holds: XLSX_MAX_CELL_CHARS UTF-16 units, which is how
+    Excel counts (an emoji is two), never splitting a character."""
+    if len(text) * 2 <= XLSX_MAX_CELL_CHARS:  # fast path: even all-emoji text fits
+        return text
+    units = text.encode("utf-16-le")
+    if len(units) <= 2 * XLSX_MAX_CELL_CHARS:
+        return text
+    return units[:2 * XLSX_MAX_CELL_CHARS].decode("utf-16-le", errors="ignore")
 
 
 def _utc_moment(value) -> dt.datetime | None:
