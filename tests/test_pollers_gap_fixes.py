@@ -70,6 +70,8 @@ class Mastodon(JsonServer):
     def __init__(self, statuses: list[dict]):
         super().__init__()
         self.statuses = list(statuses)
+        self.hidden: set[str] = set()  # left out of a search page after it is taken, as Mastodon
+        # leaves out statuses the asking account may not see and those deleted since indexed
 
     def answer(self, path, params):
         limit = int(params.get("limit", 20))
@@ -81,7 +83,8 @@ class Mastodon(JsonServer):
             if path.startswith("/api/v1/timelines/tag/"):
                 return hits[-limit:]
         if path == "/api/v2/search":
-            return {"accounts": [], "hashtags": [], "statuses": hits[:limit]}
+            return {"accounts": [], "hashtags": [],
+                    "statuses": [s for s in hits[:limit] if s["id"] not in self.hidden]}
         if path.startswith("/api/v1/timelines/tag/"):
             return hits[:limit]
         return None
@@ -123,7 +126,9 @@ def test_mastodon_search_reads_a_burst_of_more_than_one_page(db):
         asked = len(server.requests)
         second = poll(db, config)
         assert (second.status, second.new, second.errors) == ("ok", 60, [])
-        assert [server.params(n).get("max_id") for n in range(asked, len(server.requests))] == [None, "2020"]
+        # the third request finds nothing: a short page is no end (Mastodon leaves out statuses the
+        # asker may not see after taking the page), an empty one is
+        assert [server.params(n).get("max_id") for n in range(asked, len(server.requests))] == [None, "2020", "2000"]
         assert all(server.params(n)["min_id"] == "1004" for n in range(asked, len(server.requests)))
         assert load_cursors(db, "w", cursor_key(config.watches[0].sources[0])) == {"newest_id": "2059"}
         assert len(stored_ids(db, "mastodon")) == 65
@@ -145,14 +150,29 @@ def test_mastodon_search_burst_beyond_max_pages_is_a_gap_the_next_polls_read(db)
                                              GAPS: json.dumps([{"min_id": "1004", "max_id": "2020"}])}
 
         asked = len(server.requests)
-        third = poll(db, config)  # nothing newer; the rest of the gap
-        assert (third.status, third.new, third.errors) == ("ok", 20, [])
+        third = poll(db, config)  # nothing newer; the rest of the gap, a short page: no end yet
+        assert (third.status, third.new) == ("partial", 20)
         assert [server.params(n).get("max_id") for n in range(asked, len(server.requests))] == [None, "2020"]
-        assert load_cursors(db, "w", key) == {"newest_id": "2099"}
         assert len(stored_ids(db, "mastodon")) == 105
+        fourth = poll(db, config)  # the gap's empty page closes it
+        assert (fourth.status, fourth.new, fourth.errors) == ("ok", 0, [])
+        assert load_cursors(db, "w", key) == {"newest_id": "2099"}
 
         asked = len(server.requests)
         assert poll(db, config).new == 0 and len(server.requests) == asked + 1  # back to one request
+
+
+def test_mastodon_search_page_short_of_a_hidden_status_is_no_end(db):
+    """A page of 39 (one status left out after the page was taken) once ended the poll, and the
+    60 statuses under it were never read."""
+    with Mastodon([status(1000 + n) for n in range(3)]) as server:
+        config = make_config([{"type": "mastodon", "base_url": server.url, "options": {"query": "acme"}}])
+        poll(db, config)
+        server.statuses += [status(2000 + n) for n in range(100)]
+        server.hidden = {"2095"}  # on the first page, newest first
+        second = poll(db, config)
+        assert (second.status, second.new, second.errors) == ("ok", 99, [])
+        assert len(stored_ids(db, "mastodon")) == 102
 
 
 def test_mastodon_unreadable_stored_gaps_are_dropped(db):

@@ -10,8 +10,9 @@ statuses, as crawler.cursors does for the time-filtered newest-first pollers. St
 statuses of one instance only, so this poller keeps id stretches instead of those pollers' times.
 
 A stored status stops no poll: another source of the watch (another instance) may have stored it,
-which says nothing about the statuses under it. Polls are bounded by the cursor, `max_pages` and a
-short page; stored statuses are only left out.
+which says nothing about the statuses under it. Polls are bounded by the cursor, `max_pages` and an
+empty search page (a short one is no end: see `_is_empty`) or a short timeline page; stored
+statuses are only left out.
 
 Many instances only return statuses for a search when the request is authenticated: put an access
 token in the environment variable named by `token_env` (default MENTIONWATCH_MASTODON_TOKEN).
@@ -105,7 +106,7 @@ class MastodonPoller(Poller):
 
     def _search_newer_than(self, newest_id: str) -> Iterator[Page]:
         """The matches after the cursor, newest first (`min_id` filters, `max_id` pages down),
-        until a short page; a stretch `max_pages` has no room for becomes a gap. The new cursor
+        until an empty page; a stretch `max_pages` has no room for becomes a gap. The new cursor
         and the gap are saved together, with the last page."""
         max_id, newest = None, None
         for number in range(self.max_pages):
@@ -114,7 +115,7 @@ class MastodonPoller(Poller):
             ids = _status_ids(statuses)
             if number == 0 and ids:
                 newest = max(ids, key=_id_order)
-            reached = _is_short(statuses)
+            reached = _is_empty(statuses)
             if reached or not ids or number + 1 == self.max_pages:
                 if not reached:  # not down to the cursor: the rest, under the oldest read, is a gap
                     _add_gap(self._gaps, newest_id, min(ids, key=_id_order) if ids else max_id)
@@ -135,7 +136,7 @@ class MastodonPoller(Poller):
             statuses = self._request(_window(gap["min_id"], gap["max_id"]))
             page, _ = self.make_page(statuses, statuses, stop_at_known=False)
             ids = _status_ids(statuses)
-            if _is_short(statuses) or not ids:
+            if _is_empty(statuses) or not ids:
                 gaps.remove(gap)
             else:
                 gap["max_id"] = min(ids, key=_id_order)
@@ -169,9 +170,11 @@ def _window(min_id: str, max_id: str | None) -> dict[str, str]:
     return {"min_id": min_id, **({"max_id": max_id} if max_id else {})}
 
 
-def _is_short(statuses: Any) -> bool:
-    """Fewer than a full page: the search has nothing more in its window."""
-    return not isinstance(statuses, list) or len(statuses) < PAGE_LIMIT
+def _is_empty(statuses: Any) -> bool:
+    """Nothing on the page: the search has nothing more in its window. A short page is no end:
+    Mastodon takes a page of matches, then leaves out those the asking account may not see
+    (blocked or muted authors) and those deleted since they were indexed."""
+    return not isinstance(statuses, list) or not statuses
 
 
 def _add_gap(gaps: list[dict[str, str]], min_id: str, max_id: str | None) -> None:
