@@ -34,13 +34,18 @@ def bluesky_search_response(shared_file, text: str) -> dict:
 
 
 def test_bluesky_parse_post_view(shared_file):
-    (mention,) = BlueskyPoller.parse(json.loads(shared_file(BLUESKY_THREAD).read_text()))
+    payload = json.loads(shared_file(BLUESKY_THREAD).read_text())
+    problems: list[str] = []
+    # the recording is a quote with an image and no text or alt text: no mention of its own
+    assert (BlueskyPoller.parse(payload, problems), problems) == ([], [])
+    payload["thread"]["post"]["record"]["text"] = "the python sdk"
+    (mention,) = BlueskyPoller.parse(payload)
     assert mention.external_id == "at://did:plc:kvwvcn5iqfooopmyzvb4qzba/app.bsky.feed.post/3kaheyt6vpc22"
     assert mention.url == "https://bsky.app/profile/test.marshal.dev/post/3kaheyt6vpc22"
     assert mention.author == "test.marshal.dev"
     assert mention.created_at == "2023-09-28T12:49:36Z"
     assert mention.lang == "en"
-    assert mention.text == "test"  # an image post: the quoted post's text stands in
+    assert mention.text == "the python sdk"  # its own text only, not the quoted post's ('test')
 
 
 def test_bluesky_search_since_cursor_and_dedupe(shared_file, db):

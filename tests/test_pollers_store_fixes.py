@@ -246,6 +246,7 @@ def test_appstore_json_reviews_without_dates_are_not_piled_onto_one_instant(shar
 
 def bluesky_post(shared_file, created_at) -> dict:
     post = json.loads(shared_file(BLUESKY_THREAD).read_text())["thread"]["post"]
+    post["record"]["text"] = "acme ate my data"  # the recording is a quote with no text of its own
     post["indexedAt"] = "2024-05-01T10:00:00.000Z"
     if created_at is None:
         del post["record"]["createdAt"]

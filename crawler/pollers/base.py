@@ -5,7 +5,8 @@ request (REQUEST_DEADLINE: httpx's timeouts are per socket operation, so a serve
 answer would hold a poll for as long as it likes), a User-Agent naming the project, a minimum
 interval between requests, and retries with exponential backoff that honour `Retry-After` on 429
 and 5xx answers (and on 403 when it carries one: GitHub's secondary rate limit), and the end of a
-rate limit an API announces in its own way (GitHub's `X-RateLimit-Reset`, Stack Exchange's
+rate limit an API announces in its own way (no requests remaining and a reset time in
+`X-RateLimit-*` or `RateLimit-*` headers: GitHub, Mastodon, Reddit, Bluesky; Stack Exchange's
 `throttle_violation`). Every problem comes out as a `FetchError` whose message is one line (no URLs
 with query strings, no tokens), with the API's own short error message when its body has one.
 
@@ -30,6 +31,7 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -57,8 +59,13 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # refused credentials, no such endpoint (a wrong base_url), rate limits
 SOURCE_WIDE_STATUSES = frozenset({401, 403, 404, 407, 410, 429})
 UNFINISHED = "unfinished"  # cursor kept by crawler.collect: a pass began and has not finished
-_TAG = re.compile(r"<[^>]+>")
-_BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|h\d)\b[^>]*>", re.IGNORECASE)
+# a tag starts with a letter, '/', '!' or '?' right after '<', as a browser reads it: 'x < 3 and y > 5' is text
+_TAG = re.compile(r"<[A-Za-z/!?][^>]*>")
+# tags that end a line in a browser, so the words on either side stay apart (`<td>Acme</td><td>Corp`)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|br|div|li|ul|ol|h\d|hr|pre|blockquote|table|caption|thead|tbody|tfoot|tr|td|th|dl|dt|dd"
+    r"|section|article|header|footer|aside|nav|main|figure|figcaption|address|details|summary)\b[^>]*>",
+    re.IGNORECASE)
 # what a browser does not show: its text must not make a post count as a mention
 _HIDDEN_ELEMENT = re.compile(r"<(script|style|noscript)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
 
@@ -398,28 +405,78 @@ def _json_error_body(response: httpx.Response) -> dict | None:
 _AVAILABLE_IN = re.compile(r"available in (\d{1,9}) seconds?", re.IGNORECASE)
 
 
+# (remaining, reset) header pairs: GitHub, Mastodon and Reddit use the X- names, Bluesky the others
+_RATE_LIMIT_HEADERS = (("x-ratelimit-remaining", "x-ratelimit-reset"),
+                       ("ratelimit-remaining", "ratelimit-reset"))
+# a reset below this (2001-09-09 as Unix time) counts seconds from now (Reddit), not a Unix time
+_SECONDS_FROM_NOW_BELOW = 10**9
+
+
 def _is_rate_limit(response: httpx.Response) -> bool:
     """An API-specific rate-limit answer, whether or not it says when the limit ends."""
     body = _json_error_body(response) or {}
     return (body.get("error_name") == "throttle_violation"  # Stack Exchange (HTTP 400)
-            or (response.status_code in (403, 429)
-                and response.headers.get("x-ratelimit-remaining", "").strip() == "0"))  # GitHub
+            or (response.status_code in (403, 429) and _spent_limit_reset(response) is not None))
+
+
+def _spent_limit_reset(response: httpx.Response) -> str | None:
+    """The reset header's value ('' when absent) of a rate limit with no requests left; None when
+    no remaining-requests header says 0 (Reddit writes it as a float: '0.0')."""
+    for remaining, reset in _RATE_LIMIT_HEADERS:
+        left = _header_number(response.headers.get(remaining))
+        if left is not None and left <= 0:
+            return response.headers.get(reset, "").strip()
+    return None
+
+
+def _header_number(value: str | None) -> float | None:
+    try:
+        number = float((value or "").strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _rate_limit_end(response: httpx.Response) -> dt.datetime | None:
-    """When an API's own rate limit ends (UTC), as GitHub (`X-RateLimit-Remaining: 0` with
-    `X-RateLimit-Reset`, Unix seconds) or Stack Exchange (`throttle_violation`, "more requests
-    available in N seconds") tell it; None when this is no such answer or it does not say."""
+    """When an API's own rate limit ends (UTC), as its headers (no requests remaining, and the
+    reset moment) or Stack Exchange (`throttle_violation`, "more requests available in N seconds")
+    tell it; None when this is no such answer or it does not say."""
     if not _is_rate_limit(response):
         return None
-    reset = response.headers.get("x-ratelimit-reset", "").strip()
-    if reset.isdigit() and len(reset) <= 12:
-        return dt.datetime.fromtimestamp(int(reset), dt.timezone.utc)
+    end = _reset_moment(_spent_limit_reset(response) or "")
+    if end is not None:
+        return end
     body = _json_error_body(response) or {}
     match = _AVAILABLE_IN.search(str(body.get("error_message", "")))
     if match:
         return _utc_now() + dt.timedelta(seconds=int(match.group(1)))
     return None
+
+
+def _reset_moment(value: str) -> dt.datetime | None:
+    """The moment (UTC) a rate-limit reset header names: Unix seconds (GitHub, Bluesky), seconds
+    from now (Reddit: '240') or an ISO 8601 time (Mastodon); None when unreadable."""
+    number = _header_number(value)
+    if number is None:
+        return _iso_moment(value)
+    if number < 0:
+        return None
+    if number < _SECONDS_FROM_NOW_BELOW:
+        return _utc_now() + dt.timedelta(seconds=number)
+    try:
+        return dt.datetime.fromtimestamp(number, dt.timezone.utc)
+    except (OverflowError, ValueError, OSError):  # past the year 9999
+        return None
+
+
+def _iso_moment(value: str) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
 
 
 def _utc_now() -> dt.datetime:

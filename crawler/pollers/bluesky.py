@@ -5,6 +5,10 @@ than the poll's start; more new posts than `max_pages` pages are read by the nex
 `until` windows, see crawler.cursors.newest_first_pages). A post is dated by its createdAt, or by its
 indexedAt where the author's clock made createdAt impossible (see _created_at).
 
+A post's text is its own (an image-only post: its images' alt texts), never a quoted post's text:
+that post is found by search on its own. A quote with nothing of its own is no mention and is skipped.
+An author whose handle failed verification (`handle.invalid`) is known by their DID.
+
 Bluesky's public AppView may require a login for search: put an access token (JWT) in the
 environment variable named by `token_env` (default MENTIONWATCH_BLUESKY_TOKEN) if it answers 401/403.
 """
@@ -14,13 +18,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from crawler.cursors import Batch, Window, iso_cursor, iso_time, newest_first_pages, unix_time
-from crawler.pollers.base import Page, Poller, dig, parse_items, text_of
+from crawler.pollers.base import Page, Poller, dig, optional_text, parse_items, text_of
 from storage import Mention, parse_timestamp
 from storage.mentions import EARLIEST_CREATED_AT
 
 TOKEN_ENV = "MENTIONWATCH_BLUESKY_TOKEN"
 PAGE_LIMIT = 100
 CLOCK_TOLERANCE = 600  # seconds a createdAt may be after indexedAt (the author's clock a little fast)
+INVALID_HANDLE = "handle.invalid"  # what the AppView shows for a handle that failed verification
+QUOTE_EMBEDS = ("app.bsky.embed.record", "app.bsky.embed.recordWithMedia")
 
 
 class BlueskyPoller(Poller):
@@ -105,28 +111,42 @@ def _thread_posts(thread: Any) -> list:
     return posts
 
 
-def _mention_from_post(post: dict) -> Mention:
+def _mention_from_post(post: dict) -> Mention | None:
+    """A post view as a mention; None for a quote with nothing of its own (see _own_text)."""
     uri = text_of(post["uri"])
     record = post.get("record")
     if not isinstance(record, dict):
         raise TypeError("record is not an object")
-    author = post.get("author") or {}
-    handle = text_of(author.get("handle"))
+    text = _own_text(post, record)
+    if not text.strip() and _is_quote(post):
+        return None
     langs = record.get("langs")
     lang = langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) else None
     rkey = uri.rsplit("/", 1)[-1]
-    text = text_of(record.get("text"))
-    if not text.strip():
-        text = _embed_text(post)
+    author = _author(post.get("author") or {}, uri)
     return Mention(
         source="bluesky",
         external_id=uri,
         text=text,
         created_at=_created_at(record.get("createdAt"), post.get("indexedAt")),
-        url=f"https://bsky.app/profile/{handle or author.get('did')}/post/{rkey}" if rkey else None,
-        author=handle or None,
+        url=f"https://bsky.app/profile/{author}/post/{rkey}" if rkey and author else None,
+        author=author,
         lang=lang,
     )
+
+
+def _author(author: dict, uri: str) -> str | None:
+    """The author's handle, else their DID (from the author, else from the at:// URI).
+
+    A handle that failed verification comes as 'handle.invalid', shared by every such account and
+    useless in a link; bsky.app takes a DID in a profile address instead."""
+    handle = text_of(author.get("handle")).strip()
+    if handle and handle.lower() != INVALID_HANDLE:
+        return handle
+    did = optional_text(author.get("did"), "author")
+    if not did and uri.startswith("at://did:"):
+        did = uri.removeprefix("at://").split("/", 1)[0]
+    return did or None
 
 
 def _created_at(created: Any, indexed: Any) -> str:
@@ -148,14 +168,21 @@ def _created_at(created: Any, indexed: Any) -> str:
     return indexed_at if too_late or created_at < EARLIEST_CREATED_AT else created_at
 
 
-def _embed_text(post: dict) -> str:
-    """Alt texts and quoted text stand in for an empty post body (image-only posts)."""
+def _own_text(post: dict, record: dict) -> str:
+    """The post's text; for an image-only post the images' alt texts. Never a quoted post's text:
+    that post is a mention of its own, which search finds by itself."""
+    text = text_of(record.get("text"))
+    if text.strip():
+        return text
     parts = []
     images = dig(post, "embed", "media", "images") or dig(post, "embed", "images") or []
     for image in images if isinstance(images, list) else []:
         if isinstance(image, dict) and isinstance(image.get("alt"), str) and image["alt"].strip():
             parts.append(image["alt"])
-    quoted = dig(post, "embed", "record", "record", "value", "text")
-    if isinstance(quoted, str) and quoted.strip():
-        parts.append(quoted)
     return "\n".join(parts)
+
+
+def _is_quote(post: dict) -> bool:
+    """Whether the post embeds another record (a quote, with or without media of its own)."""
+    kinds = (dig(post, "embed", "$type"), dig(post, "record", "embed", "$type"))
+    return any(isinstance(kind, str) and kind.split("#")[0] in QUOTE_EMBEDS for kind in kinds)
