@@ -210,6 +210,7 @@ def test_chinese_reviews_round_trip_through_xlsx(cli, shared_file, tmp_path):
     (("--since", "2024-03-02", "--until", "2024-03-04T12:00:00Z"),
      lambda p: "2024-03-02" <= p[5] < "2024-03-04T12:00:00Z"),
     (("--min-reach", "300"), lambda p: p[4] is not None and p[4] >= 300),
+    (("--min-reach", "0"), lambda p: True),  # no floor: unknown reach (p3) stays in
     (("--query", "globex"), lambda p: "globex" in p[6]),
     (("--query", "crashing OR parcel"), lambda p: "crashing" in p[6] or "parcel" in p[6]),
     (("--query", '"lost my" parcel!'), lambda p: "lost my parcel" in p[6]),  # '!' separates words

@@ -243,7 +243,7 @@ def where_clause(db, filters: MentionFilters) -> tuple[str, dict]:
     if filters.until:
         conditions.append("m.created_at < :until")
         params["until"] = filters.until
-    if filters.min_reach is not None:
+    if filters.min_reach:  # 0 asks for no floor: authors of unknown reach stay in
         conditions.append("m.author_reach >= :min_reach")
         params["min_reach"] = filters.min_reach
     if filters.query:
