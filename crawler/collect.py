@@ -72,9 +72,12 @@ class CrawlRunResult:
 
     def note_retry_at(self, error: FetchError) -> None:
         """Keep the end of the rate limit `error` announced, if it is later than the one kept."""
-        retry_at = error.retry_at
-        if retry_at is not None and (self.retry_at is None or retry_at > self.retry_at):
-            self.retry_at = retry_at
+        self.note_pause_until(error.retry_at)
+
+    def note_pause_until(self, moment: dt.datetime | None) -> None:
+        """Keep `moment` as the end of the source's rate limit, if it is later than the one kept."""
+        if moment is not None and (self.retry_at is None or moment > self.retry_at):
+            self.retry_at = moment
 
 
 def collect_all(db: Database, config: Config, watch_name: str | None = None,
@@ -175,22 +178,31 @@ def _poll_searches(db: Database, watch: Watch, source_cfg: SourceConfig, result:
     polls = search_polls(watch, source_cfg)
     with make_client(transport, headers=poller_class.extra_headers) as client:
         fetcher = Fetcher(client, min_interval=min_interval, sleep=sleep)  # one pause for all searches
-        if len(polls) == 1:
-            _poll(db, watch, polls[0], fetcher, result, match_terms)
-            return
-        seen_by_earlier: set[str] = set()
-        failures: list[tuple[str, str]] = []  # (search, error)
-        for number, poll_cfg in enumerate(polls):
-            try:
-                _poll(db, watch, poll_cfg, fetcher, result, match_terms, seen_by_earlier=seen_by_earlier)
-            except FetchError as exc:
-                failures.append((_search_label(poll_cfg), str(exc)))
-                result.note_retry_at(exc)
-                left = len(polls) - number - 1
-                if exc.whole_source and left:  # unreachable, refused, rate-limited: the rest would fail too
-                    result.errors.extend(_search_errors(failures, len(polls) - left))
-                    result.errors[-1] += f"; {left} more search(es) not tried"
-                    return
+        try:
+            _poll_each(db, watch, polls, fetcher, result, match_terms)
+        finally:
+            result.note_pause_until(fetcher.hold_until)  # a long pause asked for: the next poll waits too
+
+
+def _poll_each(db: Database, watch: Watch, polls: list[SourceConfig], fetcher: Fetcher,
+               result: CrawlRunResult, match_terms) -> None:
+    """Poll each search of a source in turn, with one fetcher (see _poll_searches)."""
+    if len(polls) == 1:
+        _poll(db, watch, polls[0], fetcher, result, match_terms)
+        return
+    seen_by_earlier: set[str] = set()
+    failures: list[tuple[str, str]] = []  # (search, error)
+    for number, poll_cfg in enumerate(polls):
+        try:
+            _poll(db, watch, poll_cfg, fetcher, result, match_terms, seen_by_earlier=seen_by_earlier)
+        except FetchError as exc:
+            failures.append((_search_label(poll_cfg), str(exc)))
+            result.note_retry_at(exc)
+            left = len(polls) - number - 1
+            if exc.whole_source and left:  # unreachable, refused, rate-limited: the rest would fail too
+                result.errors.extend(_search_errors(failures, len(polls) - left))
+                result.errors[-1] += f"; {left} more search(es) not tried"
+                return
     result.errors.extend(_search_errors(failures, len(polls)))
 
 

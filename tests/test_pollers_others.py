@@ -156,6 +156,39 @@ def test_stackexchange_honours_backoff_and_fromdate(db):
     assert replay.requests[-1].url.params["fromdate"] == str(1_700_000_100 - OVERLAP_SECONDS + 1)
 
 
+def test_stackexchange_backoff_longer_than_a_poll_waits_holds_the_next_request_and_poll(db):
+    """A backoff of 5 minutes was slept for 2 and the next page asked early, which the API
+    punishes with a ban: the poll now ends with one line, and the run carries the pause's end."""
+    import datetime as dt
+
+    first, second = stackexchange_page(backoff=300), stackexchange_page()
+    first["has_more"] = True
+    replay = Replay([file_response("/2.3/search/advanced", json.dumps(page).encode(), "application/json")
+                     for page in (first, second)], sequential=True)
+    config = make_config({"type": "stackexchange", "base_url": BASE_URL}, {"any": ["acme"]})
+    watch = config.watches[0]
+    slept = []
+    result = collect_source(db, config, watch, watch.sources[0], transport=replay.transport(),
+                            sleep=slept.append)
+    assert len(replay.requests) == 1 and 300 not in slept and 120 not in slept
+    assert (result.status, result.new) == ("partial", 1)
+    (line,) = result.errors
+    assert "the source asked for a pause until" in line and "not waiting that long" in line
+    now = dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(seconds=290) < result.retry_at - now <= dt.timedelta(seconds=300)
+
+
+def test_stackexchange_long_backoff_on_the_last_page_still_holds_the_next_poll(db):
+    replay = Replay([file_response("/2.3/search/advanced", json.dumps(stackexchange_page(backoff=600)).encode(),
+                                   "application/json")])
+    config = make_config({"type": "stackexchange", "base_url": BASE_URL}, {"any": ["acme"]})
+    watch = config.watches[0]
+    result = collect_source(db, config, watch, watch.sources[0], transport=replay.transport(),
+                            sleep=lambda s: None)
+    assert (result.status, result.new) == ("ok", 1)
+    assert result.retry_at is not None and result.as_dict()["retry_at"]  # the service waits for it
+
+
 def test_github_issue_search_with_token(db, monkeypatch):
     monkeypatch.setenv("MENTIONWATCH_GITHUB_TOKEN", "ghp_secret_value")
     items = {"total_count": 1, "items": [{

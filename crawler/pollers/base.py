@@ -208,11 +208,26 @@ class Fetcher:
         self.clock = clock
         self._last_request: float | None = None
         self.last_asked: str | None = None  # 'GET host/path' of the latest request, for error lines
+        # a pause the source asked for that is longer than max_wait: no request before it ends
+        self.hold_until: dt.datetime | None = None
 
     def wait(self, seconds: float) -> None:
-        """Pause before the next request (a source asked for it, e.g. Stack Exchange `backoff`)."""
-        if seconds > 0:
-            self.sleep(min(seconds, self.max_wait))
+        """Pause before the next request (a source asked for it, e.g. Stack Exchange `backoff`).
+        A pause longer than `max_wait` is not slept: the next request through this fetcher fails
+        at once, and the caller keeps `hold_until` so that the next poll waits for it too."""
+        if seconds > self.max_wait:
+            self.hold_until = _utc_now() + dt.timedelta(seconds=seconds)
+        elif seconds > 0:
+            self.sleep(seconds)
+
+    def _respect_hold(self, method: str, where: str) -> None:
+        if self.hold_until is None:
+            return
+        left = (self.hold_until - _utc_now()).total_seconds()
+        if left > 0:
+            raise FetchError(f"{method} {where}: the source asked for a pause until {_when(self.hold_until)} "
+                             f"(in {duration_wording(left)}; not waiting that long)",
+                             whole_source=True, retry_at=self.hold_until)
 
     def request(self, method: str, url: str, *, params: dict | None = None,
                 headers: dict | None = None, data: dict | None = None, auth=None,
@@ -221,6 +236,7 @@ class Fetcher:
         known end; FetchError otherwise."""
         where = describe_url(url)
         self.last_asked = f"{method} {where}"
+        self._respect_hold(method, where)
         for attempt in range(self.max_retries + 1):
             self._respect_rate_limit()
             deadline = _Deadline(time.monotonic() + self.deadline)

@@ -1,7 +1,8 @@
 """Stack Exchange questions (Stack Overflow by default) through `/2.3/search/advanced`.
 
 No key needed (300 requests a day per IP); with a key in MENTIONWATCH_STACKEXCHANGE_KEY the quota
-is 10,000. The API's `backoff` field (seconds to wait before the next request) is always honoured.
+is 10,000. The API's `backoff` field (seconds to wait before the next request) is always honoured:
+slept when short, else the poll ends and the next one waits (Fetcher.wait).
 Later polls ask only for questions created after the newest one read (`fromdate`); more new ones
 than `max_pages` pages are read by the next polls (`fromdate` and `todate` windows, see
 crawler.cursors.newest_first_pages).

@@ -180,7 +180,10 @@ def bench_parsers(data_dir: Path | None, seconds: float) -> None:
             parse(payload)
             runs += 1
         rate = items * runs / (time.perf_counter() - started)
-        click.echo(f"{source_type:<11} {path.name:<52} {items:>5} {rate:>9,.0f}")
+        # a file whose items are no mentions (Bluesky's recorded post is a quote with no text of
+        # its own) has no rate to show
+        shown = f"{rate:>9,.0f}" if items else f"{'-':>9}  (no mention in this answer)"
+        click.echo(f"{source_type:<11} {path.name:<52} {items:>5} {shown}")
     if missing:
         raise click.ClickException(f"{missing} of {len(RECORDED_PAYLOADS)} recorded files are missing "
                                    f"under {data_dir}")
