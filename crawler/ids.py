@@ -27,24 +27,23 @@ def url_id(url: str) -> str:
     return f"{host}:url-sha1:{hashlib.sha1(url.encode('utf-8')).hexdigest()}"
 
 
-def feed_entry_id(guid: str, link: str | None) -> str:
+def feed_entry_id(guid: str, feed_site: str | None) -> str:
     """A feed item's id: its guid when that names the item everywhere (a URL, a `tag:` or `urn:`
-    URI), else the guid under the host of the item's link, so that item '1' of one site and item
-    '1' of another are two posts. Without a link the bare guid is all there is."""
-    host = _hostname(link) if link and not _URI_LIKE.match(guid) else None
-    return url_id(f"{FEED_GUID_PREFIX}{host}/{guid}" if host else guid)
+    URI), else the guid under the site (host, and port if any) of the feed it came from, so that
+    item '1' of one blog and item '1' of another are two posts, while a site's two feeds carrying
+    its item '1' give one. Without a feed site (a payload parsed on its own) the bare guid."""
+    if feed_site and not _URI_LIKE.match(guid):
+        return url_id(f"{FEED_GUID_PREFIX}{feed_site}/{guid}")
+    return url_id(guid)
 
 
-def bare_feed_guid(external_id: str) -> str | None:
-    """The id `feed_entry_id` gave before it put bare guids under their site (None for any other
-    id): a post erased then was kept out under that id."""
-    if not external_id.startswith(FEED_GUID_PREFIX):
-        return None
-    return url_id(external_id[len(FEED_GUID_PREFIX):].partition("/")[2])
-
-
-def _hostname(url: str) -> str | None:
+def feed_site(feed_url: str) -> str | None:
+    """'blog.example:8080' of 'https://user@Blog.Example:8080/feed.xml': host (lower case) and port."""
     try:
-        return urlsplit(url).hostname
+        parts = urlsplit(feed_url)
+        host, port = parts.hostname, parts.port
     except ValueError:  # an address Python cannot read: no site to put the guid under
         return None
+    if not host:
+        return None
+    return f"{host}:{port}" if port else host

@@ -28,7 +28,6 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 
-from crawler.ids import bare_feed_guid
 from storage.db import utc_now_iso
 from storage.timeutil import to_iso
 
@@ -397,9 +396,11 @@ def lowest_new_mention_id(conn) -> int:
         "coalesce((SELECT max(highest_mention_id) FROM erasures), 0))").fetchone()[0]
 
 
-def forgotten_positions(conn, rows: list[tuple]) -> set[int]:
+def forgotten_positions(conn, rows: list[tuple], earlier_ids: dict[int, str] | None = None) -> set[int]:
     """Which of these stored-form rows (source, external_id, url, author, ... created_at) are of a
-    forgotten post or author, or older than erased history; cheap when nothing was ever kept out."""
+    forgotten post or author, or older than erased history; cheap when nothing was ever kept out.
+    `earlier_ids` (row position -> id) names the id a row's post had before its source's ids
+    changed: a post erased under that id stays out too."""
     found: set[int] = set()
     before = conn.execute("SELECT max(created_before) FROM erasures").fetchone()[0]
     if before:
@@ -410,9 +411,8 @@ def forgotten_positions(conn, rows: list[tuple]) -> set[int]:
     for position, row in enumerate(rows):
         source, external_id, author = row[0], row[1], row[3]
         keys = [post_key(source, external_id)]
-        bare_guid = bare_feed_guid(external_id) if source == "rss" else None
-        if bare_guid:  # erased before feed items were put under their site
-            keys.append(post_key(source, bare_guid))
+        if earlier_ids and position in earlier_ids:
+            keys.append(post_key(source, earlier_ids[position]))
         if author:
             keys += incoming_author_keys(source, author)
         for key in keys:

@@ -10,6 +10,7 @@ kind only.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -60,6 +61,9 @@ class Mention:
     checked: bool = field(default=False, repr=False, compare=False)  # already normalized
     cut: bool = field(default=False, repr=False, compare=False)  # normalizing cut its text to MAX_TEXT_CHARS
     linked_by: str = field(default=LINKED_BY_QUERY, repr=False, compare=False)  # or LINKED_BY_IMPORT
+    # the id an earlier version of its collector gave this post: stored under it with the same url,
+    # it stays there, and erased under it, it stays out (see _save_batch)
+    earlier_id: str | None = field(default=None, repr=False, compare=False)
 
     def normalized(self) -> "Mention":
         """A copy with every field checked and in stored form; ValueError names the bad field."""
@@ -69,7 +73,7 @@ class Mention:
          created_at) = self.stored_row()
         return Mention(source, external_id, text, created_at, url, author, author_reach, title,
                        lang, rating, self.stored_watches(), checked=True, cut=len(text) < len(self.text),
-                       linked_by=self.linked_by)
+                       linked_by=self.linked_by, earlier_id=self.earlier_id)
 
     def stored_row(self, latest_created_at: str | None = None) -> tuple:
         """The row as stored, in _COLUMNS order, after checking every field (ValueError if bad).
@@ -163,15 +167,20 @@ def stored_for_watch(db: Database, watch: str, source: str, external_ids: Iterab
 
 
 def _ids_found(db: Database, select: str, params: list, external_ids: Iterable[str]) -> set[str]:
-    """Which of these ids `select` finds (it reads `mentions m` and ends in a WHERE clause), asked
-    in chunks that stay under SQLite's limit on query parameters."""
+    """Which of these ids `select` finds (it reads `mentions m`, selects the id first and ends in a
+    WHERE clause)."""
+    return {row[0] for row in _rows_found(db, select, params, external_ids)}
+
+
+def _rows_found(db: Database, select: str, params: list, external_ids: Iterable[str]) -> set[tuple]:
+    """The rows `select` gives for these ids (it reads `mentions m` and ends in a WHERE clause),
+    asked in chunks that stay under SQLite's limit on query parameters."""
     ids = [str(i) for i in external_ids]
-    found: set[str] = set()
+    found: set[tuple] = set()
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
-        rows = db.execute(f"{select} AND m.external_id IN ({marks})", [*params, *chunk]).fetchall()
-        found.update(row[0] for row in rows)
+        found.update(db.execute(f"{select} AND m.external_id IN ({marks})", [*params, *chunk]).fetchall())
     return found
 
 
@@ -200,8 +209,13 @@ def _latest_allowed_in_minute(minute: int) -> str:
 def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
     result = SaveResult()
     rows, watches_of, imported_of = [], {}, {}  # (source, external_id) -> watches, by how linked
+    earlier_ids: dict[int, str] = {}  # row position -> the earlier id of a post not stored under it
+    stored_earlier = _stored_earlier_ids(db, batch)
     latest = latest_allowed_created_at()
     for position, mention in enumerate(batch):
+        if mention.earlier_id and (mention.source, mention.earlier_id, mention.url) in stored_earlier:
+            # stored before its collector's ids changed: it keeps its id, and is found as stored
+            mention = dataclasses.replace(mention, external_id=mention.earlier_id, checked=False)
         try:
             row = mention.stored_row(latest)
             watches = mention.stored_watches()
@@ -211,6 +225,8 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
             result.rejected += 1
             result.rejects.append((key, str(exc)))
             continue
+        if mention.earlier_id and mention.earlier_id != row[1]:
+            earlier_ids[len(rows)] = mention.earlier_id
         rows.append(row)
         if mention.cut or len(row[6]) < len(mention.text):
             result.cut += 1
@@ -223,7 +239,7 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
     now = utc_now_iso()
     conn = db.conn
     with db.atomic():
-        forgotten = forgotten_positions(conn, rows)
+        forgotten = forgotten_positions(conn, rows, earlier_ids)
         if forgotten:
             result.forgotten = len(forgotten)
             rows = [row for position, row in enumerate(rows) if position not in forgotten]
@@ -250,6 +266,20 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
     if result.forgotten:
         log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)
     return result
+
+
+def _stored_earlier_ids(db: Database, batch: list[Mention]) -> set[tuple[str, str, str | None]]:
+    """(source, id, url) of the posts stored under an earlier id of one of the batch's mentions.
+    The url tells the same post from another one the earlier ids confused (item '1' of two blogs)."""
+    wanted: dict[str, list[str]] = {}
+    for mention in batch:
+        if mention.earlier_id and isinstance(mention.source, str):
+            wanted.setdefault(mention.source, []).append(mention.earlier_id)
+    found: set[tuple] = set()
+    for source, ids in wanted.items():
+        found |= _rows_found(db, "SELECT m.source, m.external_id, m.url FROM mentions m WHERE m.source = ?",
+                             [source], ids)
+    return found
 
 
 def _link_watches(conn, watches_of: dict, new_ids: list, now: str) -> None:

@@ -378,33 +378,3 @@ def m015_scores_model_time_index(db: Database) -> None:
     # db.execute, not executescript (which commits first): it stays in the migration's transaction
     db.execute("CREATE INDEX idx_scores_model_time ON scores (model_id, scored_at)")
 
-
-@migrations()
-def m016_feed_guids_by_site(db: Database) -> None:
-    """News-feed items whose guid is no address ('1', '48213') are stored under the host of their
-    link ('feed-guid:example.com/1'), as crawler.ids.feed_entry_id now names them: two sites' item
-    '1' were one post, and the second site's never stored. Imported rows keep their ids (a re-import
-    of the same file must find them)."""
-    import hashlib
-    import re
-    import urllib.parse
-
-    uri_like = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-    rows = db.execute(
-        "SELECT id, external_id, url FROM mentions WHERE source = 'rss' AND url IS NOT NULL "
-        "AND id NOT IN (SELECT mention_id FROM mention_watches WHERE linked_by = 'import')").fetchall()
-    updates = []
-    for mention_id, external_id, url in rows:
-        if uri_like.match(external_id) or ":url-sha1:" in external_id:  # an address, or hashed
-            continue
-        try:
-            host = urllib.parse.urlsplit(url).hostname
-        except ValueError:  # an address Python cannot read: left as it is, as the poller does
-            host = None
-        if not host:
-            continue
-        new_id = f"feed-guid:{host}/{external_id}"
-        if len(new_id) > 500:  # stored hashed, as crawler.ids.url_id stores a long id
-            new_id = f":url-sha1:{hashlib.sha1(new_id.encode('utf-8')).hexdigest()}"
-        updates.append((new_id, mention_id))
-    db.conn.executemany("UPDATE mentions SET external_id = ? WHERE id = ?", updates)

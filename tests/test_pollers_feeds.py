@@ -441,68 +441,82 @@ def test_an_rss_item_with_an_id_too_long_to_store_is_kept_under_a_hash(db):
     assert url == link.decode()
 
 
-# feed items whose guid is no address (review 7) -------------------------------------------------------
+# feed items whose guid is no address (reviews 7 and 8) ------------------------------------------------
 
-def numbered_feed(site: str, title: str) -> bytes:
+def numbered_feed(title: str, link: str = "https://blog.example/posts/1") -> bytes:
     """A feed whose one item has the guid '1' (a bare number, as many blog engines write)."""
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{site}</title><item>'
-            f'<title>{title}</title><link>https://{site}/posts/1</link><guid isPermaLink="false">1</guid>'
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+            f'<title>{title}</title><link>{link}</link><guid isPermaLink="false">1</guid>'
             f'<pubDate>Tue, 04 Jun 2024 10:00:00 GMT</pubDate><description>{title}</description>'
             f'</item></channel></rss>').encode()
 
 
-def test_two_sites_item_1_are_two_posts(db):
-    feeds = {"/a.xml": numbered_feed("blog-a.example", "acme recall"),
-             "/b.xml": numbered_feed("blog-b.example", "acme outage")}
-    with FeedServer(feeds) as server:
-        source = {"type": "rss", "base_url": server.url, "options": {"urls": ["/a.xml", "/b.xml"]}}
-        result = run(db, make_config(source, {"any": ["acme"]}))
+def poll_feeds(db, *servers_and_paths):
+    """One rss source reading these (server, path) feeds."""
+    urls = [server.url + path for server, path in servers_and_paths]
+    return run(db, make_config({"type": "rss", "options": {"urls": urls}}, {"any": ["acme"]}))
+
+
+def test_two_sites_item_1_are_two_posts_even_when_both_link_to_one_news_site(db):
+    # link blogs: their items link elsewhere, so the feed's own site tells them apart
+    with FeedServer({"/a.xml": numbered_feed("acme recall", "https://news.example/a")}) as blog_a, \
+            FeedServer({"/b.xml": numbered_feed("acme outage", "https://news.example/b")}) as blog_b:
+        result = poll_feeds(db, (blog_a, "/a.xml"), (blog_b, "/b.xml"))
+        sites = [server.url.removeprefix("http://") for server in (blog_a, blog_b)]
     assert (result.status, result.new) == ("ok", 2)
     stored = sorted(row[0] for row in db.execute("SELECT external_id FROM mentions"))
-    assert stored == ["feed-guid:blog-a.example/1", "feed-guid:blog-b.example/1"]
+    assert stored == sorted(f"feed-guid:{site}/1" for site in sites)
 
 
-def test_address_guids_and_items_without_a_link_keep_their_guid():
+def test_one_sites_two_feeds_carrying_its_item_1_give_one_post(db):
+    feed = numbered_feed("acme recall")
+    with FeedServer({"/all.xml": feed, "/recalls.xml": feed}) as blog:
+        result = poll_feeds(db, (blog, "/all.xml"), (blog, "/recalls.xml"))
+    assert (result.new, result.duplicates) == (1, 1)
+
+
+def test_address_guids_keep_their_guid_and_a_payload_read_alone_its_bare_guid():
     feed = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
             b'<item><title>a</title><link>https://x.example/a</link><guid>tag:x.example,2024:post-7</guid>'
             b'<pubDate>Tue, 04 Jun 2024 10:00:00 GMT</pubDate></item>'
             b'<item><title>b</title><guid isPermaLink="false">8</guid>'
             b'<pubDate>Tue, 04 Jun 2024 10:00:00 GMT</pubDate></item></channel></rss>')
     assert [m.external_id for m in RssPoller.parse(feed)] == ["tag:x.example,2024:post-7", "8"]
+    from_site = RssPoller.parse(feed, feed_url="https://User@X.Example:8443/feed.xml")
+    assert [m.external_id for m in from_site] == ["tag:x.example,2024:post-7", "feed-guid:x.example:8443/8"]
 
 
-def test_upgrading_puts_stored_bare_guids_under_their_site_and_leaves_the_rest(db):
-    from storage.migrations import m016_feed_guids_by_site
+def _stored_before_the_change(db, link: str = "https://blog.example/posts/1") -> None:
+    from storage import Mention, save_mentions
 
-    rows = [("1", "https://blog-a.example/posts/1"), ("https://n.example/2", "https://n.example/2"),
-            ("tag:x.example,2024:3", "https://x.example/3"), ("4", None), ("5", "https://blog-a.example/5")]
-    db.conn.executemany("INSERT INTO mentions (source, external_id, url, text, created_at, fetched_at) VALUES "
-                        "('rss', ?, ?, 't', '2024-06-04T10:00:00Z', '2024-06-04T10:00:00Z')", rows)
-    imported = db.execute("SELECT id FROM mentions WHERE external_id = '5'").fetchone()[0]
-    db.execute("INSERT INTO mention_watches (watch, mention_id, matched_at, linked_by) "
-               "VALUES ('news', ?, '2024-06-04T10:00:00Z', 'import')", [imported])
-    m016_feed_guids_by_site(db)
-    stored = [i for (i,) in db.execute("SELECT external_id FROM mentions ORDER BY id")]
-    assert stored == ["feed-guid:blog-a.example/1", "https://n.example/2", "tag:x.example,2024:3", "4", "5"]
-    # the upgraded id is the one the poller now gives, so the next poll finds the post stored
-    with FeedServer({"/a.xml": numbered_feed("blog-a.example", "acme recall")}) as server:
-        source = {"type": "rss", "base_url": server.url, "options": {"urls": ["/a.xml"]}}
-        result = run(db, make_config(source, {"any": ["acme"]}))
+    save_mentions(db, [Mention(source="rss", external_id="1", url=link, text="acme recall",
+                               created_at="2024-06-04T10:00:00Z", watches=("news",))])
+
+
+def test_a_post_stored_under_its_bare_guid_keeps_it_and_is_not_stored_twice(db):
+    _stored_before_the_change(db)
+    with FeedServer({"/a.xml": numbered_feed("acme recall")}) as blog:
+        result = poll_feeds(db, (blog, "/a.xml"))
     assert (result.new, result.duplicates) == (0, 1)
+    assert [row[0] for row in db.execute("SELECT external_id FROM mentions")] == ["1"]
+
+
+def test_another_sites_item_1_is_not_taken_for_a_post_stored_under_its_bare_guid(db):
+    _stored_before_the_change(db, link="https://other-blog.example/posts/1")
+    with FeedServer({"/a.xml": numbered_feed("acme recall")}) as blog:
+        result = poll_feeds(db, (blog, "/a.xml"))
+    assert result.new == 1  # its link differs: another post
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 2
 
 
 def test_a_post_erased_under_its_bare_guid_stays_out(db):
-    from storage import Mention, save_mentions
     from storage.erasure import Selection, erase
 
-    # stored, then erased, before guids were put under their site
-    save_mentions(db, [Mention(source="rss", external_id="1", url="https://blog-a.example/posts/1",
-                               text="acme recall", created_at="2024-06-04T10:00:00Z")])
+    _stored_before_the_change(db)
     (mention_id,) = db.execute("SELECT id FROM mentions").fetchone()
     erase(db, Selection(mention_ids=(mention_id,)), what="request", actor="dana", remember_posts=True)
-    with FeedServer({"/a.xml": numbered_feed("blog-a.example", "acme recall")}) as server:
-        source = {"type": "rss", "base_url": server.url, "options": {"urls": ["/a.xml"]}}
-        result = run(db, make_config(source, {"any": ["acme"]}))
+    with FeedServer({"/a.xml": numbered_feed("acme recall")}) as blog:
+        result = poll_feeds(db, (blog, "/a.xml"))
     assert result.new == 0
     assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 0
 

@@ -179,8 +179,9 @@ def _feeds_with_cursor(db, feed_of_etag: dict[str, str]) -> set[str]:
 
 
 def _stored_of(db, feed: str) -> int:
-    prefix = "feed-guid:127.0.0.1/" + feed.removesuffix(".xml") + "-item"  # bare guids go under their site
-    return db.execute("SELECT count(*) FROM mentions WHERE external_id LIKE ?", [f"{prefix}%"]).fetchone()[0]
+    item = feed.removesuffix(".xml") + "-item"  # bare guids go under their feed's site: feed-guid:HOST:PORT/
+    return db.execute("SELECT count(*) FROM mentions WHERE external_id LIKE ?",
+                      [f"feed-guid:127.0.0.1:%/{item}%"]).fetchone()[0]
 
 
 

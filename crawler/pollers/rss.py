@@ -28,7 +28,7 @@ from typing import Any
 import feedparser
 import httpx
 
-from crawler.ids import feed_entry_id, url_id
+from crawler.ids import feed_entry_id, feed_site, url_id
 from crawler.pollers.base import FetchError, Page, Poller, describe_url, html_to_text, parse_items
 from storage import Mention
 from storage.timeutil import parse_timestamp, to_iso
@@ -56,11 +56,12 @@ class RssPoller(Poller):
 
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None, *, read_at: str | None = None,
-              label: str = "rss") -> list[Mention]:
+              label: str = "rss", feed_url: str | None = None) -> list[Mention]:
         """Feed XML (bytes or text) or an already parsed feedparser result -> mentions.
 
         An entry without a date gets the channel's lastBuildDate or pubDate, else `read_at` (when
-        the feed was fetched); with neither it is rejected. `label` starts its log lines."""
+        the feed was fetched); with neither it is rejected. `label` starts its log lines. A guid
+        that is no address is kept under the site of `feed_url` (crawler.ids.feed_entry_id)."""
         feed = payload if isinstance(payload, feedparser.FeedParserDict) else _parse_feed(payload)
         if feed is None:
             if problems is not None:
@@ -76,7 +77,8 @@ class RssPoller(Poller):
         if undated and fallback:
             log.info("%s: %d entr%s without a date: dated with %s (%s)", label, undated,
                      "y" if undated == 1 else "ies", what, fallback)
-        return parse_items(entries, lambda entry: _mention_from_entry(entry, language, fallback),
+        site = feed_site(feed_url) if feed_url else None
+        return parse_items(entries, lambda entry: _mention_from_entry(entry, language, fallback, site),
                            label, problems)
 
     def feed_urls(self) -> list[str]:
@@ -138,7 +140,7 @@ class RssPoller(Poller):
         problems: list[str] = []
         read_at = to_iso(dt.datetime.now(dt.timezone.utc))
         # feeds are short and not always in date order: keep all
-        mentions = self.parse(feed, problems, read_at=read_at, label=f"rss {where}")
+        mentions = self.parse(feed, problems, read_at=read_at, label=f"rss {where}", feed_url=url)
         page = Page(mentions, fetched=len(mentions) + len(problems), rejected=len(problems))
         if cut_off:  # no cursors: a 304 next time would leave the rest of the feed unread
             page.errors = [f"rss: {where}: feed cut off ({cut_off}); "
@@ -230,7 +232,8 @@ def _cut_off_error(payload: bytes, feed: feedparser.FeedParserDict) -> str | Non
     return f"XML error at line {error.getLineNumber()}: {error.getMessage()}"
 
 
-def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | None = None) -> Mention:
+def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | None = None,
+                        site: str | None = None) -> Mention:
     link = entry.get("link")
     guid = entry.get("id")
     if not guid and not link:
@@ -246,9 +249,12 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
         raise ValueError("entry has no date (and neither has the feed)")
     source = entry.get("source", {})
     author = entry.get("author") or (source.get("title") if isinstance(source, dict) else None)
+    external_id = feed_entry_id(str(guid), site) if guid else url_id(str(link))
+    earlier_id = url_id(str(guid)) if guid else None  # a bare guid was once an id of its own
     return Mention(
         source="rss",
-        external_id=feed_entry_id(str(guid), str(link) if link else None) if guid else url_id(str(link)),
+        external_id=external_id,
+        earlier_id=earlier_id if earlier_id != external_id else None,
         text=_as_text(str(summary), summary_type),
         title=_as_text(title, _type_of(entry.get("title_detail"))) or None,
         created_at=created,
