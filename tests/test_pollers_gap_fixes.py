@@ -175,6 +175,15 @@ def test_mastodon_search_page_short_of_a_hidden_status_is_no_end(db):
         assert len(stored_ids(db, "mastodon")) == 102
 
 
+def test_mastodon_first_search_poll_reads_past_a_page_short_of_a_hidden_status(db):
+    with Mastodon([status(1000 + n) for n in range(120)]) as server:
+        server.hidden = {"1110"}
+        config = make_config([{"type": "mastodon", "base_url": server.url,
+                               "options": {"query": "acme", "max_pages": 5}}])
+        first = poll(db, config)
+        assert (first.status, first.new) == ("ok", 119)
+
+
 def test_mastodon_unreadable_stored_gaps_are_dropped(db):
     with Mastodon([status(1000)]) as server:
         config = make_config([{"type": "mastodon", "base_url": server.url, "options": {"query": "acme"}}])

@@ -164,7 +164,8 @@ def test_comment_stream_with_an_empty_before_page(shared_file, db, monkeypatch):
 
 class ListingServer:
     """A stand-in for Reddit's search listing over real recorded posts, newest first: pages of
-    `limit` with `after`, newer posts with `before` (the `limit` just before that post). While
+    `limit` with `after`, newer posts with `before` (the `limit` just before that post); nothing
+    before or after a post that is gone. While
     `failing` is set, the page numbered `fail_page` (0 = the top) answers 503."""
 
     def __init__(self, children: list[dict], fail_page: int = 2):
@@ -187,8 +188,10 @@ class ListingServer:
             if params.get("before"):
                 end = names.index(params["before"]) if params["before"] in names else 0
                 chunk, after = self.children[max(0, end - limit):end], None
+            elif params.get("after") and params["after"] not in names:
+                chunk, after = [], None  # a removed post lists nothing after it
             else:
-                start = names.index(params["after"]) + 1 if params.get("after") in names else 0
+                start = names.index(params["after"]) + 1 if params.get("after") else 0
                 if self.failing and start // limit == self.fail_page:
                     return httpx.Response(503, json={"message": "overloaded"})
                 chunk = self.children[start:start + limit]
@@ -349,3 +352,39 @@ def test_a_removed_or_deleted_comment_is_no_mention(shared_file):
     kept = {"kind": "t1", "data": {**comment["data"], "name": "t1_abe", "body": "acme broke"}}
     parsed = RedditPoller.parse({"data": {"children": [removed, deleted, kept]}})
     assert [m.external_id for m in parsed] == ["t1_abe"]
+
+
+def _burst_after_a_removed_cursor(shared_file, db, max_pages=2):
+    """A first poll of 100 posts, then its newest post removed and 80 new ones matching."""
+    children = _recorded_children(shared_file)[:100]
+    config = make_config({"subreddit": "test", "mode": "new", "limit": 25, "max_pages": max_pages},
+                         {"any": ["acme"]})
+    server = ListingServer(children, fail_page=1)
+    assert run(db, config, server).status == "ok"
+    cursor = load_cursors(db, "brand", cursor_key(config.watches[0].sources[0]))["newest"]
+    server.children.remove(children[0])
+    burst = _posts_above(children[0], cursor, 80, "acme is down again")
+    server.add_newer(burst)
+    return config, server, {c["data"]["name"] for c in burst}
+
+
+def test_a_burst_read_by_a_pass_that_resumes_after_an_error_is_still_read_whole(shared_file, db):
+    config, server, burst = _burst_after_a_removed_cursor(shared_file, db)
+    server.failing = True  # the second page of the top answers 503
+    assert run(db, config, server).status == "partial"
+    server.failing = False
+    for _ in range(3):
+        run(db, config, server)
+    assert set(stored(db)) == burst
+
+
+def test_a_gap_whose_place_was_removed_is_read_down_from_the_top(shared_file, db):
+    config, server, burst = _burst_after_a_removed_cursor(shared_file, db)
+    assert run(db, config, server).status == "partial"  # 50 read, the gap's place below them
+    key = cursor_key(config.watches[0].sources[0])
+    place = load_cursors(db, "brand", key)["gap_after"]
+    server.children = [c for c in server.children if c["data"]["name"] != place]
+    for _ in range(3):
+        run(db, config, server)
+    assert set(stored(db)) == burst  # the place itself was read with the page it ends
+    assert "gap_after" not in load_cursors(db, "brand", key)

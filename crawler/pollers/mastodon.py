@@ -82,7 +82,9 @@ class MastodonPoller(Poller):
             ids = _status_ids(statuses)
             if number == 0 and ids:
                 newest = max(ids, key=_id_order)
-            last = len(ids) < PAGE_LIMIT or number + 1 == self.max_pages
+            # a search page may be short of statuses the asker may not see: only an empty one ends
+            ended = _is_empty(statuses) if not self.option("tag") else len(ids) < PAGE_LIMIT
+            last = ended or not ids or number + 1 == self.max_pages
             if last and newest:
                 page.cursors = {"newest_id": newest}
             yield page

@@ -114,7 +114,9 @@ class RedditPoller(Poller):
         for number in range(self.max_pages):
             payload = self._listing({"after": after} if after else {})
             page, _ = self.make_page(payload, dig(payload, "data", "children"), stop_at_known=False)
-            hit_known = cursor is not None and not self.resuming and _cut_at_read(page, cursor)
+            # `newest` moves only when a pass ends, so every post at or below it was read, even
+            # when this pass resumes one that stopped part-way
+            hit_known = cursor is not None and _cut_at_read(page, cursor)
             names = _child_names(payload)
             if number == 0 and names:
                 newest = names[0]
@@ -123,7 +125,7 @@ class RedditPoller(Poller):
             last = hit_known or not more or number + 1 == self.max_pages
             if last and newest:
                 page.cursors = {"newest": newest}
-            gap = last and more and not hit_known and cursor is not None and not self.resuming
+            gap = last and more and not hit_known and cursor is not None
             if gap:
                 page.cursors.update(gap_after=after, gap_floor=self.cursors.get("gap_floor") or cursor)
                 page.errors.append(f"reddit: more new posts than {self.max_pages} pages since the last "
@@ -133,18 +135,23 @@ class RedditPoller(Poller):
                 return gap
         return False
 
-    def _gap_pages(self, after: str, floor: str) -> Iterator[Page]:
-        """Read on down from `after`, a gap's place, to the first post at or below `floor`."""
+    def _gap_pages(self, after: str | None, floor: str) -> Iterator[Page]:
+        """Read on down from `after`, a gap's place, to the first post at or below `floor`. When the
+        place's own post was removed (Reddit then lists nothing after it), read down from the top
+        instead, leaving stored posts out: slower, but nothing in the gap is lost."""
         for number in range(self.max_pages):
-            payload = self._listing({"after": after})
+            payload = self._listing({"after": after} if after else {})
             page, _ = self.make_page(payload, dig(payload, "data", "children"), stop_at_known=False)
             reached = _cut_at_read(page, floor)
             place, after = after, dig(payload, "data", "after")
-            if reached or not (isinstance(after, str) and after) or not page.fetched:
+            more = isinstance(after, str) and bool(after)
+            if not reached and not page.fetched and place is not None:
+                after = None  # the place is gone: the next page is the top
+            elif reached or not more:
                 page.cursors = {"gap_after": None, "gap_floor": None}
-                if not reached and not page.fetched:  # the place's own post was removed since
-                    page.errors.append(f"reddit: nothing is listed after {place} any more: the posts "
-                                       f"between it and {floor} are not read")
+                if not reached:  # Reddit lists about 1,000 posts, no more
+                    page.errors.append(f"reddit: the listing ends before {floor}, the newest post read "
+                                       "before the last burst: the posts between are not read")
                 yield page
                 return
             page.cursors = {"gap_after": after}
