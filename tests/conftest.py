@@ -89,6 +89,17 @@ def _secrets_stay_with_their_test():
     logging_setup._remembered.intersection_update(before)
 
 
+@pytest.fixture(autouse=True)
+def _site_pauses_stay_with_their_test():
+    """A long pause a site asked for holds every request to it from this process
+    (crawler.pollers.base._SITE_HOLDS): forgotten after the test, as the recorded sites are shared."""
+    from crawler.pollers import base
+
+    yield
+    with base._SITE_HOLDS_LOCK:
+        base._SITE_HOLDS.clear()
+
+
 @pytest.fixture
 def model_id():
     """The id of the built-in sentiment model: what detection reads scores of by default."""

@@ -173,9 +173,24 @@ def test_stackexchange_backoff_longer_than_a_poll_waits_holds_the_next_request_a
     assert len(replay.requests) == 1 and 300 not in slept and 120 not in slept
     assert (result.status, result.new) == ("partial", 1)
     (line,) = result.errors
-    assert "the source asked for a pause until" in line and "not waiting that long" in line
+    assert "the site asked for a pause until" in line and "not waiting that long" in line
     now = dt.datetime.now(dt.timezone.utc)
     assert dt.timedelta(seconds=290) < result.retry_at - now <= dt.timedelta(seconds=300)
+
+
+def test_stackexchange_long_backoff_holds_another_watchs_poll_of_the_site(db):
+    from crawler.collect import collect_all
+
+    replay = Replay([file_response("/2.3/search/advanced", json.dumps(stackexchange_page(backoff=600)).encode(),
+                                   "application/json")])
+    config = Config.model_validate({"watches": [
+        {"name": name, "query": {"any": ["acme"]}, "sources": [{"type": "stackexchange", "base_url": BASE_URL}]}
+        for name in ("first", "second")]})
+    first, second = collect_all(db, config, transport=replay.transport(), sleep=lambda s: None)
+    assert len(replay.requests) == 1  # the second watch asked nothing during the pause
+    assert (first.status, second.status) == ("ok", "failed")
+    assert "the site asked for a pause until" in second.errors[0]
+    assert second.retry_at == first.retry_at is not None
 
 
 def test_stackexchange_long_backoff_on_the_last_page_still_holds_the_next_poll(db):
@@ -234,3 +249,21 @@ def test_github_and_stackexchange_items_without_an_id_are_rejected(db):
     assert (result.fetched, result.new, result.rejected) == (3, 1, 2)  # 'yesterday-ish' and the null id
     stored = {r[0] for r in db.execute("SELECT external_id FROM mentions WHERE source = 'stackexchange'")}
     assert stored == {"stackoverflow.com:10"}
+
+
+def test_crawl_says_when_a_long_pause_asked_on_the_last_page_ends(cli, tmp_path):
+    from mentionwatch.local_servers import LocalServer
+
+    class StackExchange(LocalServer):
+        def handle_get(self, request):
+            self.reply(request, 200, json.dumps(stackexchange_page(backoff=600)).encode(), "application/json")
+
+    with StackExchange() as server:
+        (tmp_path / "w.yaml").write_text(
+            f"database: {tmp_path / 'm.db'}\nwatches:\n  - name: acme\n    query: {{any: [acme]}}\n"
+            f"    sources:\n      - type: stackexchange\n        base_url: {server.url}\n"
+            "        options: {min_interval: 0}\n", encoding="utf-8")
+        result = cli("--config", tmp_path / "w.yaml", "crawl")
+    assert result.exit_code == 0, result.output
+    assert "acme/stackexchange: the site asked for a pause until" in result.stderr
+    assert "the service polls it again after that" in result.stderr

@@ -34,7 +34,9 @@ import logging
 import math
 import os
 import re
+import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -208,26 +210,32 @@ class Fetcher:
         self.clock = clock
         self._last_request: float | None = None
         self.last_asked: str | None = None  # 'GET host/path' of the latest request, for error lines
-        # a pause the source asked for that is longer than max_wait: no request before it ends
+        # a pause the site asked for that is longer than max_wait: no request before it ends
         self.hold_until: dt.datetime | None = None
+        self._last_host: str | None = None
 
     def wait(self, seconds: float) -> None:
         """Pause before the next request (a source asked for it, e.g. Stack Exchange `backoff`).
-        A pause longer than `max_wait` is not slept: the next request through this fetcher fails
-        at once, and the caller keeps `hold_until` so that the next poll waits for it too."""
+        A pause longer than `max_wait` is not slept: until it ends, every request to that site
+        from this process (other watches' polls too) fails at once, and the caller keeps
+        `hold_until` so that the service's next poll waits for it too."""
         if seconds > self.max_wait:
             self.hold_until = _utc_now() + dt.timedelta(seconds=seconds)
+            if self._last_host:
+                _hold_site(self._last_host, self.hold_until)
         elif seconds > 0:
             self.sleep(seconds)
 
-    def _respect_hold(self, method: str, where: str) -> None:
-        if self.hold_until is None:
+    def _respect_hold(self, method: str, where: str, host: str | None) -> None:
+        """FetchError (with its end) while a long pause the site asked for lasts."""
+        ends = [end for end in (self.hold_until, _site_hold(host)) if end is not None]
+        if not ends or max(ends) <= _utc_now():
             return
+        self.hold_until = max(ends)
         left = (self.hold_until - _utc_now()).total_seconds()
-        if left > 0:
-            raise FetchError(f"{method} {where}: the source asked for a pause until {_when(self.hold_until)} "
-                             f"(in {duration_wording(left)}; not waiting that long)",
-                             whole_source=True, retry_at=self.hold_until)
+        raise FetchError(f"{method} {where}: the site asked for a pause until {_when(self.hold_until)} "
+                         f"(in {duration_wording(left)}; not waiting that long)",
+                         whole_source=True, retry_at=self.hold_until)
 
     def request(self, method: str, url: str, *, params: dict | None = None,
                 headers: dict | None = None, data: dict | None = None, auth=None,
@@ -236,7 +244,8 @@ class Fetcher:
         known end; FetchError otherwise."""
         where = describe_url(url)
         self.last_asked = f"{method} {where}"
-        self._respect_hold(method, where)
+        self._last_host = _host_of(url)
+        self._respect_hold(method, where, self._last_host)
         for attempt in range(self.max_retries + 1):
             self._respect_rate_limit()
             deadline = _Deadline(time.monotonic() + self.deadline)
@@ -497,6 +506,30 @@ def _iso_moment(value: str) -> dt.datetime | None:
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+# site -> end of a long pause it asked for (Stack Exchange's `backoff` binds every request from
+# this address, whichever watch makes it)
+_SITE_HOLDS: dict[str, dt.datetime] = {}
+_SITE_HOLDS_LOCK = threading.Lock()
+
+
+def _hold_site(host: str, until: dt.datetime) -> None:
+    with _SITE_HOLDS_LOCK:
+        if host not in _SITE_HOLDS or _SITE_HOLDS[host] < until:
+            _SITE_HOLDS[host] = until
+
+
+def _site_hold(host: str | None) -> dt.datetime | None:
+    with _SITE_HOLDS_LOCK:
+        return _SITE_HOLDS.get(host) if host else None
+
+
+def _host_of(url: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(url).hostname
+    except ValueError:
+        return None
 
 
 def _when(moment: dt.datetime) -> str:

@@ -63,6 +63,10 @@ def crawl(app: App, watch_names: tuple[str, ...], source_types: tuple[str, ...])
     for result in results:
         for line in result.errors[:ERROR_LINES_SHOWN]:
             click.echo(f"{result.watch}/{result.source}: {line}", err=True)
+        if result.retry_at is not None and not result.errors:  # a long pause asked on the last page
+            click.echo(f"{result.watch}/{result.source}: the site asked for a pause until "
+                       f"{result.retry_at:%Y-%m-%d %H:%M} UTC: the service polls it again after that",
+                       err=True)
         left_out = len(result.errors) - ERROR_LINES_SHOWN
         if left_out > 0:
             click.echo(f"{result.watch}/{result.source}: … and {left_out} more error"
