@@ -193,7 +193,7 @@ def alerts_for_series(run: _Run, series: Series, settings) -> list[Finding]:
     counting only mentions created since then, stands in for the incident and opens an alert of its own."""
     resolutions = _resolutions(run.db, series)
     alerts: list[Finding] = []
-    for alert in merged_alerts(findings_for_series(series, settings)):
+    for alert in merged_alerts(findings_for_series(series, settings), settings.cooldown):
         resolved = _latest_resolution(alert, resolutions)
         alerts.extend(_after_resolution(run, series, settings, alert, *resolved) if resolved else [alert])
     return alerts
@@ -226,7 +226,8 @@ def _after_resolution(run: _Run, series: Series, settings, alert: Finding, resol
     last_bucket = series.ends_at - dt.timedelta(seconds=1e-6)
     recent = build_series(rows, series.watch, series.bucket_seconds, last_bucket, source=series.source,
                           start=series.start, time_zone=settings.timezone).negative
-    later = merged_alerts(findings_for_series(series, settings, since=resolved_at, recent=recent))
+    later = merged_alerts(findings_for_series(series, settings, since=resolved_at, recent=recent),
+                          settings.cooldown)
     return [dataclasses.replace(part, follows=resolved_id) for part in later
             if _overlap(part, alert.window_start, alert.window_end)]
 
@@ -402,15 +403,17 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
     # before they were queued would leave an alert that is never announced (the next run finds it
     # unchanged and queues nothing).
     with run.db.atomic():
-        # one incident is one alert: any rule firing on an overlapping window updates the same alert,
-        # unless that alert was resolved before this one opened (see alerts_for_series)
+        # one incident is one alert: any rule firing on an overlapping window, or one starting within
+        # the cooldown after it, updates the same alert, unless that alert was resolved before this
+        # one opened (see alerts_for_series)
+        reach = to_iso(from_iso(alert.window_start) - dt.timedelta(seconds=settings.cooldown))
         existing = run.db.execute(
             """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score,
                       opened_at, explanation
                FROM alerts WHERE watch = ? AND source IS ? AND window_start < ? AND window_end > ?
                  AND NOT (status = 'resolved' AND resolved_at <= ?)
                ORDER BY id DESC LIMIT 1""",
-            [alert.watch, alert.source, alert.window_end, alert.window_start, alert.opened_at],
+            [alert.watch, alert.source, alert.window_end, reach, alert.opened_at],
         ).fetchone()
         if existing is None:
             events = [_open_alert(run, watch, settings, alert)]
@@ -603,7 +606,7 @@ def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | No
         for series in all_series:
             before_end = [_as_of(finding, to_iso(end)) for finding in findings_for_series(series, settings)
                           if finding.opened_at < to_iso(end)]
-            findings.extend(alert for alert in merged_alerts(before_end)
+            findings.extend(alert for alert in merged_alerts(before_end, settings.cooldown)
                             if alert.window_end >= to_iso(start))
     return sorted(findings, key=lambda f: (f.opened_at, f.watch, f.source or ""))
 
@@ -618,14 +621,16 @@ def _as_of(finding: Finding, end: str) -> Finding:
     return dataclasses.replace(finding, escalations=escalations, severity=severity)
 
 
-def merged_alerts(findings: list[Finding]) -> list[Finding]:
+def merged_alerts(findings: list[Finding], cooldown: float = 0.0) -> list[Finding]:
     """One series' findings (by opening time) as the alerts a live run makes of them: a finding whose
-    window overlaps an alert's, whichever rule found it, updates that alert (see `_store`)."""
+    window overlaps an alert's, or starts less than `cooldown` seconds after it ends, whichever rule
+    found it, updates that alert (see `_store`): one incident is one alert."""
     alerts: list[Finding] = []
     for finding in findings:
+        reach = to_iso(from_iso(finding.window_start) - dt.timedelta(seconds=cooldown))
         overlapping = next((i for i in range(len(alerts) - 1, -1, -1)
                             if alerts[i].window_start < finding.window_end
-                            and alerts[i].window_end > finding.window_start), None)
+                            and alerts[i].window_end > reach), None)
         if overlapping is None:
             alerts.append(finding)
             continue

@@ -2,6 +2,7 @@
 threshold rules, model choice, and the alerts lifecycle commands."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -699,3 +700,42 @@ def test_an_acknowledged_alert_a_replay_stored_is_not_announced_as_opened(db, mo
     acknowledge(db, alert_id, "dana")
     run_detection(db, config, now=during + dt.timedelta(minutes=5), notify=True)
     assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
+
+
+# one incident is one alert across rules, within the cooldown (walkthrough 8) ---------------------
+
+def test_rules_firing_back_to_back_within_the_cooldown_make_one_alert():
+    from alerts.detect import merged_alerts
+
+    threshold = _finding("threshold:20 in 1h", "2015-02-22T03:00:00Z", "medium",
+                         window=("2015-02-22T02:00:00Z", "2015-02-22T07:00:00Z"))
+    spike = _finding("spike", "2015-02-22T09:00:00Z", "high", window=("2015-02-22T08:00:00Z", "2015-02-22T09:00:00Z"))
+    again = _finding("threshold:20 in 1h", "2015-02-22T14:00:00Z", "medium",
+                     window=("2015-02-22T13:00:00Z", "2015-02-22T14:00:00Z"))
+    [alert] = merged_alerts([threshold, spike, again], cooldown=6 * 3600)
+    assert (alert.window_start, alert.window_end) == ("2015-02-22T02:00:00Z", "2015-02-22T14:00:00Z")
+    assert alert.escalations == [("2015-02-22T09:00:00Z", "high")]
+    assert len(merged_alerts([threshold, spike, again], cooldown=0)) == 3  # touching is not overlapping
+    # a finding starting a whole cooldown after the alert's end is a new incident
+    assert len(merged_alerts([threshold, spike, again], cooldown=4 * 3600)) == 2
+
+
+def test_a_live_run_adds_a_finding_within_the_cooldown_to_the_stored_alert(db, model_id, monkeypatch):
+    import alerts.detect as detect
+
+    config = parse_config(config_text())  # cooldown 3h
+    add_stream(db, model_id)
+    end = START + dt.timedelta(days=8)
+    threshold = dataclasses.replace(
+        _finding("threshold:20 in 1h", iso(end - dt.timedelta(hours=4)), "medium",
+                 window=(iso(end - dt.timedelta(hours=5)), iso(end - dt.timedelta(hours=3)))), watch="acme", live=True)
+    spike = dataclasses.replace(
+        _finding("spike", iso(end - dt.timedelta(minutes=30)), "high",
+                 window=(iso(end - dt.timedelta(hours=1)), iso(end))), watch="acme", live=True)
+    monkeypatch.setattr(detect, "findings_for_series", lambda *args, **kwargs: [threshold])
+    [first] = run_detection(db, config, now=end - dt.timedelta(hours=2), notify=False).opened
+    monkeypatch.setattr(detect, "findings_for_series", lambda *args, **kwargs: [spike])
+    second = run_detection(db, config, now=end, notify=False)
+    assert second.opened == [] and second.updated == [first]
+    assert db.execute("SELECT window_start, window_end, severity FROM alerts").fetchall() == [
+        (iso(end - dt.timedelta(hours=5)), iso(end), "high")]
