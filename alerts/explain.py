@@ -178,14 +178,17 @@ def readable_duration(seconds: float) -> str:
 
 def build_explanation(ranked: list[dict], terms: list[dict], summary: str) -> dict:
     sources = Counter(m["source"] for m in ranked)
-    top = []
-    for mention in ranked[:TOP_MENTIONS]:
-        text = mention["text"] or ""
-        top.append({
-            "mention_id": mention["mention_id"], "source": mention["source"], "author": mention["author"],
-            "author_reach": mention["author_reach"], "url": mention["url"],
-            "created_at": mention["created_at"],
-            "text": text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…",
-            "p_negative": round(float(mention["p_negative"]), 4),
-        })
+    top = [top_entry(mention) for mention in ranked[:TOP_MENTIONS]]
     return {"summary": summary, "top_mentions": top, "terms": terms, "sources": dict(sources.most_common())}
+
+
+def top_entry(mention: dict) -> dict:
+    """One of the explanation's top mentions, from a row with its columns (and `p_negative`)."""
+    text = mention["text"] or ""
+    return {
+        "mention_id": mention["mention_id"], "source": mention["source"], "author": mention["author"],
+        "author_reach": mention["author_reach"], "url": mention["url"],
+        "created_at": mention["created_at"],
+        "text": text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…",
+        "p_negative": round(float(mention["p_negative"] or 0.0), 4),
+    }

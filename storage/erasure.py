@@ -375,14 +375,32 @@ def _scrub_alerts(db, batch: Plan) -> None:
         row = db.execute("SELECT explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()
         explanation = json.loads(row[0]) if row and row[0] else {}
         if "top_mentions" in explanation:
-            explanation["top_mentions"] = [m for m in explanation["top_mentions"]
-                                           if m.get("mention_id") not in erased]
+            top = explanation["top_mentions"]
+            kept = [m for m in top if m.get("mention_id") not in erased]
+            # the next ranked posts behind the alert take the erased ones' places
+            explanation["top_mentions"] = kept if len(kept) == len(top) else _next_ranked(db, alert_id, len(top))
         explanation, rewrite = without_erased_words(explanation, texts_of.get(alert_id, []))
         db.execute("UPDATE alerts SET explanation = ? WHERE id = ?", [json.dumps(explanation), alert_id])
         for event_id, detail in db.execute("SELECT id, detail FROM alert_events WHERE alert_id = ? "
                                            "AND detail IS NOT NULL", [alert_id]).fetchall():
             if rewrite(detail) != detail:
                 db.execute("UPDATE alert_events SET detail = ? WHERE id = ?", [rewrite(detail), event_id])
+
+
+def _next_ranked(db, alert_id: int, count: int) -> list[dict]:
+    """The alert's `count` best ranked posts that are not being erased, as its explanation's top
+    mentions (alerts.explain.top_entry), scored by the alert's model."""
+    from alerts.explain import top_entry
+
+    cursor = db.execute(
+        "SELECT m.id AS mention_id, m.source, m.author, m.author_reach, m.url, m.created_at, m.text, "
+        "s.p_negative FROM alert_mentions am JOIN mentions m ON m.id = am.mention_id "
+        "JOIN alerts a ON a.id = am.alert_id "
+        "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = a.model_id "
+        "WHERE am.alert_id = ? AND am.rank IS NOT NULL AND m.id NOT IN (SELECT id FROM temp.erasing) "
+        "ORDER BY am.rank LIMIT ?", [alert_id, count])
+    names = [d[0] for d in cursor.description]
+    return [top_entry(dict(zip(names, row))) for row in cursor.fetchall()]
 
 
 def _posts(count: int) -> str:

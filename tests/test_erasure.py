@@ -445,3 +445,22 @@ def test_an_author_forgotten_on_every_source_before_the_case_rule_stays_kept_out
     db.conn.commit()
     later = save_mentions(db, [Mention("hackernews", "1", "acme", "2025-03-02T10:00:00Z", author="dang")])
     assert later.forgotten == 1
+
+
+def test_the_next_ranked_posts_take_the_erased_authors_places_among_the_top_mentions(db, model_id):
+    """Walkthrough 8: erasing the loudest author left `alerts show` with no top mentions at all,
+    though the alert still had twenty posts behind it."""
+    alert_id = _alert_with_angry_posts(db, model_id)
+    before = json.loads(db.execute("SELECT explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()[0])
+    top_before = [m["mention_id"] for m in before["top_mentions"]]
+    erased_author = before["top_mentions"][0]["author"]
+    erase(db, Selection(author=erased_author), what="one author", actor="dana")
+    after = json.loads(db.execute("SELECT explanation FROM alerts WHERE id = ?", [alert_id]).fetchone()[0])
+    top_after = after["top_mentions"]
+    ranked = [i for (i,) in db.execute("SELECT mention_id FROM alert_mentions WHERE alert_id = ? "
+                                       "AND rank IS NOT NULL ORDER BY rank", [alert_id])]
+    assert len(top_after) == len(top_before) and ranked[:len(top_before)] == [m["mention_id"] for m in top_after]
+    assert erased_author not in {m["author"] for m in top_after}
+    kept = [i for i in top_before if i in ranked]
+    assert [m["mention_id"] for m in top_after][:len(kept)] == kept  # the others keep their order
+    assert all(m["p_negative"] > 0.5 and m["text"] for m in top_after)
