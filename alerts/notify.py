@@ -22,7 +22,8 @@ Several processes may send at once (the service, and `mentionwatch detect` run b
 each row is claimed in its own write transaction before it is sent (`claimed_at` set, `attempts`
 counted) and only the sender whose claim changed the row sends it. A claim older than
 CLAIM_TIMEOUT was left by a sender that died mid-send; the row is due again (it may then have gone
-out twice, never zero times).
+out twice, never zero times). A service that stops mid-send settles its own sends instead
+(`settle_interrupted_sends`): 'unconfirmed', as for a target that does not answer in time.
 
 `send_test` sends `mentionwatch notify test`'s message through the same `deliver` (and the same
 redaction of its reason), storing nothing.
@@ -58,6 +59,13 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 TOLD = ("sent", "unconfirmed")  # outcomes after which the target has (most likely) read the message
 NOTIFY_TYPES = {"low": "info", "medium": "warning", "high": "failure", "critical": "failure"}
+STOPPED_MID_SEND = ("the service stopped while the target had not answered yet, so it may well have "
+                    "arrived; not sent again")
+# notification rows this process is sending right now: a service that stops before the target
+# answers settles them (settle_interrupted_sends) instead of leaving a claim that another sender
+# takes up CLAIM_TIMEOUT later, repeating a message the team most likely got
+_SENDING: set[int] = set()
+_SENDING_LOCK = threading.Lock()
 POST_CHARS = 200
 URL_PART_CHARS = 4  # shorter user, password or path parts of a URL are not hidden in a reason
 OPENING_SAID = "the opening already said the alert is"  # why an escalation it made redundant is not sent
@@ -687,7 +695,8 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
         if claimed_at is not None:
             log.warning("notification %s (alert %s, target %s) was claimed at %s by a sender that never "
                         "finished; sending it again", state, alert_id, target_name, claimed_at)
-        delivery = _send_one(db, targets.get(target_name), target_name, alert_id, state)
+        with _sending(notification_id):
+            delivery = _send_one(db, targets.get(target_name), target_name, alert_id, state)
         if delivery.error is not None and not delivery.unanswered:
             failing.add(target_name)
         _record(db, config, result, moment, (notification_id, alert_id, target_name, state, attempts + 1), delivery)
@@ -695,6 +704,32 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
             result.superseded += _supersede_escalations_told(db, alert_id, target_name,
                                                              delivery.stated_severity)
     return result
+
+
+@contextlib.contextmanager
+def _sending(notification_id: int):
+    with _SENDING_LOCK:
+        _SENDING.add(notification_id)
+    try:
+        yield
+    finally:
+        with _SENDING_LOCK:
+            _SENDING.discard(notification_id)
+
+
+def settle_interrupted_sends(db, now: dt.datetime | None = None) -> int:
+    """Mark the sends this process began and the stop cuts short 'unconfirmed', as a target that
+    does not answer in time is: not sent again. Returns how many."""
+    with _SENDING_LOCK:
+        cut_short = sorted(_SENDING)
+    moment = to_iso(now or _utc_now())
+    with db.atomic():
+        for notification_id in cut_short:
+            db.execute("UPDATE notifications SET status = 'unconfirmed', last_error = ?, sent_at = ?, "
+                       "next_attempt_at = NULL, claimed_at = NULL "
+                       "WHERE id = ? AND status IN ('pending', 'failed') AND claimed_at IS NOT NULL",
+                       [STOPPED_MID_SEND, moment, notification_id])
+    return len(cut_short)
 
 
 def _stated_note(state: str, delivery: Delivery) -> str | None:

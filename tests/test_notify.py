@@ -794,3 +794,27 @@ def test_a_failed_send_stores_no_ntfy_topic(db, webhook, monkeypatch):
     [(_target, _state, status, _attempts, error, _retry_at)] = rows(db)
     assert status == "failed" and error
     assert topic not in error and "127.0.0.1" not in error
+
+
+def test_a_send_the_service_stop_cuts_short_is_unconfirmed_not_sent_again(db, webhook, monkeypatch, tmp_path):
+    """Walkthrough 8: the service stopped (SIGTERM) while a slow webhook had the message; its claim
+    was taken up ten minutes later and the team got the message twice."""
+    from alerts.notify import CLAIM_TIMEOUT, STOPPED_MID_SEND, settle_interrupted_sends
+    from storage import open_db
+
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    webhook.hold = threading.Event()  # the webhook takes the message and answers only later
+    sender = threading.Thread(target=lambda: send_pending(open_db(tmp_path / "test.db"), config, now=NOW))
+    sender.start()
+    assert webhook.arrived.wait(timeout=60)
+    # the stop: the service's own connection settles what its sender threads have in flight
+    assert settle_interrupted_sends(open_db(tmp_path / "test.db"), now=NOW) == 1
+    [(_target, _state, status, attempts, error, retry_at)] = rows(db)
+    assert (status, attempts, error, retry_at) == ("unconfirmed", 1, STOPPED_MID_SEND, None)
+    assert send_pending(db, config, now=NOW + CLAIM_TIMEOUT + dt.timedelta(minutes=1)).sent == 0
+    assert len(webhook.requests) == 1
+    webhook.hold.set()
+    sender.join(timeout=60)
+    assert settle_interrupted_sends(db) == 0  # nothing in flight any more
