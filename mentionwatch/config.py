@@ -292,7 +292,24 @@ class Query(_Strict):
     def _has_something_to_match(self) -> "Query":
         if not (self.phrases or self.any or self.all):
             raise ValueError("give at least one of phrases, any, all")
+        blocking = self._exclusion_blocking_everything()
+        if blocking:
+            raise ValueError(f"exclude {blocking!r} is in every post the query wants (matching ignores "
+                             "case and accents): the watch would match nothing")
         return self
+
+    def _exclusion_blocking_everything(self) -> str | None:
+        """An `exclude` term that every post the query wants contains (it is part of an `all` term,
+        or of every phrase and `any` term), so that nothing could ever match; None when none is."""
+        from crawler.matching import contains_term, normalize_text  # it reads this module
+
+        wanted = [normalize_text(term) for term in self.phrases + self.any]
+        required = [normalize_text(term) for term in self.all]
+        for term in self.exclude:
+            if any(contains_term(folded, term) for folded in required) or (
+                    wanted and all(contains_term(folded, term) for folded in wanted)):
+                return term
+        return None
 
     def searches(self) -> list[str]:
         """The remote searches that together fetch everything the query can match: one per phrase

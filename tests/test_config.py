@@ -82,6 +82,12 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
     ("watches:\n  - name: a\n    query: {any: [x]}\n    sources:\n      - type: reddit\n        interval: soon\n",
      r"w\.yaml:6: watches\[0\]\.sources\[0\]\.interval: not a duration: 'soon'"),
     ("watches:\n  - name: a\n    query: {}\n", r"w\.yaml:3: watches\[0\]\.query: give at least one of phrases, any, all"),
+    # an exclusion every wanted post holds (walkthrough 8: `rematch` would have unlinked them all)
+    ("watches:\n  - name: a\n    query: {any: [united, united airlines], exclude: [\u00dcnited]}\n",
+     r"w\.yaml:3: watches\[0\]\.query: exclude '\u00dcnited' is in every post the query wants \(matching "
+     r"ignores case and accents\): the watch would match nothing"),
+    ("watches:\n  - name: a\n    query: {any: [x], all: [Acme Corp], exclude: [acme]}\n",
+     r"w\.yaml:3: watches\[0\]\.query: exclude 'acme' is in every post"),
     ("alerts:\n  min_count: lots\n", r"w\.yaml:2: alerts\.min_count: Input should be a valid integer"),
     ("watches: 3\n", r"w\.yaml:1: watches: should be a list, such as \[a, b\] \(or '- ' lines below it\), not int"),
     ("- just\n- a list\n", r"w\.yaml:1: the file must be a mapping"),
