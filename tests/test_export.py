@@ -358,3 +358,15 @@ def test_limit_keeps_the_newest_rows_written_in_time_order(cli, stocked, tmp_pat
     assert [int(row["mention_id"]) for row in rows] == [ids["p4"], ids["p5"]]
     everything = cli("--db", db_path, "export", "--limit", "100", "--out", tmp_path / "all.csv")
     assert everything.exit_code == 0 and "6 mentions exported" in everything.output
+
+
+def test_choices_are_taken_in_any_case(cli, stocked, tmp_path):
+    """Walkthrough 8: `--sentiment Negative`, `--format XLSX` and `--state Handled` were refused."""
+    db_path, ids = stocked
+    assert cli("--db", db_path, "mark", ids["p1"], "--state", "Handled").exit_code == 0
+    out = tmp_path / "n.jsonl"
+    result = cli("--db", db_path, "export", "--sentiment", "Negative", "--state", "HANDLED",
+                 "--format", "JSONL", "--out", out)
+    assert result.exit_code == 0, result.output
+    [row] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert (row["mention_id"], row["sentiment"], row["triage_state"]) == (ids["p1"], "negative", "handled")

@@ -221,7 +221,7 @@ ACTIVE_STATUSES = ("open", "acknowledged")  # what `alerts list` shows by defaul
 
 
 @alerts_group.command(name="list")
-@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved", "all"]), default=None,
+@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved", "all"], case_sensitive=False), default=None,
               help="Only alerts in this status ('all' as --all) [default: open and acknowledged].")
 @click.option("--all", "every_status", is_flag=True, help="Alerts in every status, resolved ones included.")
 @click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeatable).")

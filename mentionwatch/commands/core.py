@@ -67,7 +67,7 @@ def _write_starter_watchlist(target: Path) -> None:
                    "'CSV' (Excel's 'CSV UTF-8' needs none).")
 @click.option("--delimiter", help="Column separator: ',', ';', 'tab' or '|' (default: the one "
                                   "that makes the header hold the expected columns).")
-@click.option("--date-order", type=click.Choice(DATE_ORDERS),
+@click.option("--date-order", type=click.Choice(DATE_ORDERS, case_sensitive=False),
               help="Order of day and month in dates such as 03/05/2026 (dmy: 3 May; mdy: 5 March).")
 @click.option("--keep-entities", is_flag=True,
               help="Store HTML entities (&amp;) in text and title as written, not unescaped.")
@@ -271,7 +271,7 @@ def _check_import_watches(app: App, watches: tuple[str, ...]) -> None:
               help="Only mentions of this watch (repeatable: mentions of any of them).")
 @click.option("--since", help="Only mentions from this time on: 2015-02-20, 2015-02-20T08:00:00Z, "
                               "or 7d / 12h ago.")
-@click.option("--sort", "order", type=click.Choice(["newest", "oldest", "relevance"]), default="newest",
+@click.option("--sort", "order", type=click.Choice(["newest", "oldest", "relevance"], case_sensitive=False), default="newest",
               show_default=True, help="Time order, or relevance (best match first; not for Chinese, "
                                       "Japanese or Korean words).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))

@@ -116,7 +116,7 @@ def sentiment_group() -> None:
 @click.option("--labels-file", type=click.Path(path_type=Path, dir_okay=False),
               help="One label per line, for FILE with one text per line (TweetEval layout).")
 @click.option("--model", help="Model to measure instead of the configured one ('builtin', an id or a path).")
-@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), help="Override sentiment.backend.")
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"], case_sensitive=False), help="Override sentiment.backend.")
 @click.option("--limit", type=click.IntRange(1), help="Use only the first N labeled texts.")
 @click.option("--keep-seen", is_flag=True,
               help="Also count texts the built-in model saw in training (left out by default).")

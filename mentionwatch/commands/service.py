@@ -24,7 +24,7 @@ def _duration(_ctx, _param, value):
 
 
 @main.command()
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+@click.option("--log-format", type=click.Choice(["text", "json"], case_sensitive=False), default="text", show_default=True,
               help="json: one JSON object per line, for log shippers.")
 @click.option("--reload-check", default="10s", show_default=True, callback=_duration,
               help="How often the watchlist file is checked for changes (SIGHUP reloads at once).")

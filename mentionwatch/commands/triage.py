@@ -14,8 +14,8 @@ from mentionwatch.triage.export import FORMATS, STREAM_FORMATS, XLSX_MAX_CELL_CH
 from mentionwatch.triage.query import TRIAGE_STATES
 from sentiment.scorer import LABELS
 
-_CHOICE_SENTIMENT = click.Choice([*LABELS, "unscored"])
-_CHOICE_STATE = click.Choice([*TRIAGE_STATES, "none"])
+_CHOICE_SENTIMENT = click.Choice([*LABELS, "unscored"], case_sensitive=False)
+_CHOICE_STATE = click.Choice([*TRIAGE_STATES, "none"], case_sensitive=False)
 _BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 STDOUT_NAME = "-"  # `export --out -`: standard output (a file named '-' is --out ./-)
 
@@ -121,7 +121,7 @@ def _format_from_name(out_path: Path) -> str:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+@click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default=None,
               help="File format [default: from the --out file's extension, else csv].")
 @click.option("--out", "out_text", required=True, type=click.Path(dir_okay=False),
               help="File to write, in a folder that exists; - writes csv or jsonl to standard "
@@ -226,7 +226,7 @@ def _cut_cells_text(cut_cells: int) -> str:
 
 @main.command()
 @click.argument("mention_ids", nargs=-1, required=True, type=MENTION_ID)
-@click.option("--state", required=True, type=click.Choice(TRIAGE_STATES),
+@click.option("--state", required=True, type=click.Choice(TRIAGE_STATES, case_sensitive=False),
               help="flagged = needs follow-up; handled = done; ignored = not relevant.")
 @click.option("--note", help="Short note stored with the mark (what was done, ticket number...).")
 @click.option("--by", "--actor", "actor", help="Who marks it [default: your login name].")
@@ -368,7 +368,7 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
 @click.option("--count", default=1_000_000, show_default=True, type=click.IntRange(1000, 20_000_000),
               help="Synthetic mentions to store and export.")
 @click.option("--format", "formats", multiple=True, default=("csv", "jsonl", "xlsx"),
-              show_default=True, type=click.Choice(FORMATS))
+              show_default=True, type=click.Choice(FORMATS, case_sensitive=False))
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Also load every row with fetchall(), to compare memory with streaming.")
 @click.option("--seed", default=7, show_default=True)
