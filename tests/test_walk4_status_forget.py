@@ -194,3 +194,14 @@ def test_a_stored_author_is_erased_as_before(cli, tmp_path):
         "Erased 1 mention (reddit 1); erasure #1.",
         "This author's posts on any source are kept out of later crawls and imports.",
     ]
+
+
+def test_a_name_typed_without_its_accents_is_shown_the_stored_one(cli, tmp_path):
+    """Walkthrough 8: an erasure request typed 'Jose Nunez' got no hint of the stored 'José Núñez'."""
+    db_path = tmp_path / "a.db"
+    db = open_db(db_path)
+    save_mentions(db, [Mention("reddit", "p1", "acme is bad", "2025-03-01T10:00:00Z", author="José Núñez")])
+    db.close()
+    preview = cli("--db", db_path, "forget", "--author", "Jose Nunez")
+    assert preview.exit_code == 0, preview.output
+    assert "Stored authors with a close name: José Núñez (reddit)." in preview.stdout

@@ -188,18 +188,23 @@ def _close_authors_text(db, author: str) -> str:
 
 def _close_authors(db, author: str, count: int = 3) -> list[tuple[str, str]]:
     """Up to `count` (name, source) of stored authors whose names are close to `author`'s (on
-    any source: the name may be stored on another one than --source says)."""
+    any source: the name may be stored on another one than --source says). Accents do not count
+    here: a request typed 'Jose Nunez' is shown the stored 'José Núñez'."""
     import difflib
 
+    from crawler.matching import normalize_text
     from storage.erasure import author_form
 
-    wanted = author_form(author) or ""
+    def compared(name: str) -> str:
+        return normalize_text(author_form(name) or "")
+
+    wanted = compared(author)
     reach = max(2, len(wanted) // 3)
     names: dict[str, tuple[str, str]] = {}  # compared form: (name as stored, its source)
     for name, source in db.execute("SELECT DISTINCT author, source FROM mentions WHERE author IS NOT NULL "
                                    "AND length(author) BETWEEN ? AND ?",
                                    [len(wanted) - reach, len(wanted) + reach + 2]):
-        names.setdefault(author_form(name) or "", (name, source))
+        names.setdefault(compared(name), (name, source))
     names.pop("", None)
     return [names[form] for form in difflib.get_close_matches(wanted, list(names), n=count, cutoff=0.75)]
 
