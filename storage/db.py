@@ -179,3 +179,18 @@ def migrate_schema(db: Database) -> None:
         return
     with db.atomic():  # BEGIN IMMEDIATE (see _Database)
         migrations.apply(db)  # re-reads what is applied, now under the write lock
+
+
+@contextlib.contextmanager
+def read_snapshot(db: Database):
+    """A series of reads that see one state of the database (in WAL mode: what was committed when
+    the first of them ran), while the service goes on writing. Inside a transaction already: that one."""
+    if db.conn.in_transaction:
+        yield
+        return
+    db.conn.execute("BEGIN")  # deferred: takes no lock, only pins the snapshot at the first read
+    try:
+        yield
+    finally:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")  # nothing was written: ends the read

@@ -80,3 +80,28 @@ def test_the_evidence_posts_are_the_strongest_of_many(db):
     # the stable sort of every post, strongest first, that the report once kept in memory whole
     expected = sorted(posts, key=lambda p: (round(reach_weight(p[3]), 2), p[2]), reverse=True)[:EVIDENCE_POSTS]
     assert [post["mention_id"] for post in risk.top_posts] == [ids[eid] for eid, *_ in expected]
+
+
+def test_a_report_reads_one_state_of_the_database_while_mentions_keep_coming(db, tmp_path, monkeypatch):
+    """The service stores mentions while a report is built: its charts, counts and risk must come
+    from one state of the database (they once disagreed: "-12 of 30 mentions not scored yet")."""
+    from mentionwatch.triage import charts, report
+
+    _save_scored(db, [(f"a{i}", "acme", f"2024-03-05T{10 + i % 10:02d}:00:00Z", None) for i in range(30)])
+    db_path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    original = charts.watch_series
+
+    def series_then_new_mentions(*args, **kwargs):
+        series = original(*args, **kwargs)
+        other = open_db(db_path)  # another program (the service) stores 12 posts, not scored yet
+        save_mentions(other, [Mention("reddit", f"late{i}", "acme is broken", "2024-03-05T19:30:00Z",
+                                      watches=("acme",)) for i in range(12)])
+        other.close()
+        return series
+
+    monkeypatch.setattr(charts, "watch_series", series_then_new_mentions)
+    result = report.build_report(db, tmp_path / "r", watches=["acme"], since="2024-03-05T00:00:00Z",
+                                 until="2024-03-06T00:00:00Z")
+    [section] = result.sections
+    assert (section.mentions, section.risk.all_recent, section.risk.unscored_recent) == (30, 30, 0)
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 42  # stored, read after the report

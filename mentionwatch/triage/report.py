@@ -28,6 +28,7 @@ from mentionwatch.triage.risk import (
     edge_created_at, watch_links, watch_risk,
 )
 from storage import utc_now_iso
+from storage.db import read_snapshot
 from storage.timeutil import from_iso, to_iso
 
 DEFAULT_PERIOD_DAYS = 7
@@ -119,7 +120,15 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
     counted back from, default the current time.
 
     `configured` names the watches of the watchlist: one with no stored mention yet is reported
-    too (its section says so), and can be named in `watches`."""
+    too (its section says so), and can be named in `watches`. Every figure is read from one state
+    of the database (`read_snapshot`): the service may be storing and scoring meanwhile."""
+    with read_snapshot(db):
+        return _build_report(db, out_dir, watches, since, until, sentiment_cfg, configured,
+                             since_from_now, now)
+
+
+def _build_report(db, out_dir: Path, watches, since, until, sentiment_cfg, configured, since_from_now,
+                  now) -> ReportResult:
     model_id = choose_model_id(db, sentiment_cfg)
     known = _known_watches(db, configured or [])
     for name in watches or []:
