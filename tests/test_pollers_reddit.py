@@ -388,3 +388,18 @@ def test_a_gap_whose_place_was_removed_is_read_down_from_the_top(shared_file, db
         run(db, config, server)
     assert set(stored(db)) == burst  # the place itself was read with the page it ends
     assert "gap_after" not in load_cursors(db, "brand", key)
+
+
+def test_a_gap_whose_place_was_removed_is_kept_when_a_poll_has_room_for_one_page_only(shared_file, db):
+    config, server, burst = _burst_after_a_removed_cursor(shared_file, db, max_pages=1)
+    assert run(db, config, server).status == "partial"
+    key = cursor_key(config.watches[0].sources[0])
+    place = load_cursors(db, "brand", key)["gap_after"]
+    server.children = [c for c in server.children if c["data"]["name"] != place]
+    after_empty_page = run(db, config, server)  # its one gap page is the empty answer after the place
+    assert after_empty_page.status == "partial"
+    assert load_cursors(db, "brand", key)["gap_after"] == "top"
+    for _ in range(6):
+        run(db, config, server)
+    assert set(stored(db)) == burst
+    assert "gap_after" not in load_cursors(db, "brand", key)

@@ -35,6 +35,7 @@ CLIENT_SECRET_ENV = "MENTIONWATCH_REDDIT_CLIENT_SECRET"
 OAUTH_BASE_URL = "https://oauth.reddit.com"
 TOKEN_URL = "https://www.reddit.com/api/v1/access_token"
 MAX_LIMIT = 100
+GAP_FROM_TOP = "top"  # a gap's place when its post was removed: read it down from the top of the listing
 
 
 class RedditPoller(Poller):
@@ -135,17 +136,18 @@ class RedditPoller(Poller):
                 return gap
         return False
 
-    def _gap_pages(self, after: str | None, floor: str) -> Iterator[Page]:
-        """Read on down from `after`, a gap's place, to the first post at or below `floor`. When the
+    def _gap_pages(self, place: str, floor: str) -> Iterator[Page]:
+        """Read on down from `place` (a gap's `after`) to the first post at or below `floor`. When the
         place's own post was removed (Reddit then lists nothing after it), read down from the top
-        instead, leaving stored posts out: slower, but nothing in the gap is lost."""
+        instead (the place GAP_FROM_TOP), leaving stored posts out: slower, but nothing is lost."""
+        after = None if place == GAP_FROM_TOP else place
         for number in range(self.max_pages):
             payload = self._listing({"after": after} if after else {})
             page, _ = self.make_page(payload, dig(payload, "data", "children"), stop_at_known=False)
             reached = _cut_at_read(page, floor)
-            place, after = after, dig(payload, "data", "after")
+            asked, after = after, dig(payload, "data", "after")
             more = isinstance(after, str) and bool(after)
-            if not reached and not page.fetched and place is not None:
+            if not reached and not page.fetched and asked is not None:
                 after = None  # the place is gone: the next page is the top
             elif reached or not more:
                 page.cursors = {"gap_after": None, "gap_floor": None}
@@ -154,7 +156,7 @@ class RedditPoller(Poller):
                                        "before the last burst: the posts between are not read")
                 yield page
                 return
-            page.cursors = {"gap_after": after}
+            page.cursors = {"gap_after": after or GAP_FROM_TOP}
             if number + 1 == self.max_pages:
                 page.errors.append("reddit: still more posts since the newest one read before the "
                                    "last burst: the next polls read on")
