@@ -38,7 +38,8 @@ def feed_entry_id(guid: str, feed_site: str | None) -> str:
 
 
 def feed_site(feed_url: str) -> str | None:
-    """'blog.example:8080' of 'https://user@Blog.Example:8080/feed.xml': host (lower case) and port."""
+    """'blog.example:8080' of 'https://user@www.Blog.Example:8080/feed.xml': host (lower case,
+    without 'www.') and a port other than the scheme's own, so one site written two ways is one."""
     try:
         parts = urlsplit(feed_url)
         host, port = parts.hostname, parts.port
@@ -46,4 +47,6 @@ def feed_site(feed_url: str) -> str | None:
         return None
     if not host:
         return None
-    return f"{host}:{port}" if port else host
+    host = host.removeprefix("www.")
+    default_port = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return f"{host}:{port}" if port and port != default_port else host

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from storage.db import utc_now_iso
-from storage.erasure import forgotten_positions, lowest_new_mention_id
+from storage.erasure import forgotten_positions, lowest_new_mention_id, url_form
 from storage.timeutil import parse_timestamp, to_iso
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ class Mention:
     checked: bool = field(default=False, repr=False, compare=False)  # already normalized
     cut: bool = field(default=False, repr=False, compare=False)  # normalizing cut its text to MAX_TEXT_CHARS
     linked_by: str = field(default=LINKED_BY_QUERY, repr=False, compare=False)  # or LINKED_BY_IMPORT
-    # the id an earlier version of its collector gave this post: stored under it with the same url,
-    # it stays there, and erased under it, it stays out (see _save_batch)
+    # the id an earlier version of its collector gave this post: stored under it with the same url
+    # and title, it stays there, and erased under it, it stays out (see _save_batch)
     earlier_id: str | None = field(default=None, repr=False, compare=False)
 
     def normalized(self) -> "Mention":
@@ -213,7 +213,8 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
     stored_earlier = _stored_earlier_ids(db, batch)
     latest = latest_allowed_created_at()
     for position, mention in enumerate(batch):
-        if mention.earlier_id and (mention.source, mention.earlier_id, mention.url) in stored_earlier:
+        if mention.earlier_id and _same_post_key(mention.source, mention.earlier_id, mention.url,
+                                                 mention.title) in stored_earlier:
             # stored before its collector's ids changed: it keeps its id, and is found as stored
             mention = dataclasses.replace(mention, external_id=mention.earlier_id, checked=False)
         try:
@@ -268,18 +269,27 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
     return result
 
 
-def _stored_earlier_ids(db: Database, batch: list[Mention]) -> set[tuple[str, str, str | None]]:
-    """(source, id, url) of the posts stored under an earlier id of one of the batch's mentions.
-    The url tells the same post from another one the earlier ids confused (item '1' of two blogs)."""
+def _stored_earlier_ids(db: Database, batch: list[Mention]) -> set[tuple]:
+    """`_same_post_key`s of the posts stored under an earlier id of one of the batch's mentions.
+    The address and title tell the same post from another one the earlier ids confused (item '1'
+    of two blogs)."""
     wanted: dict[str, list[str]] = {}
     for mention in batch:
         if mention.earlier_id and isinstance(mention.source, str):
             wanted.setdefault(mention.source, []).append(mention.earlier_id)
     found: set[tuple] = set()
     for source, ids in wanted.items():
-        found |= _rows_found(db, "SELECT m.source, m.external_id, m.url FROM mentions m WHERE m.source = ?",
-                             [source], ids)
+        rows = _rows_found(db, "SELECT m.external_id, m.source, m.url, m.title FROM mentions m "
+                               "WHERE m.source = ?", [source], ids)
+        found.update(_same_post_key(source, external_id, url, title) for external_id, source, url, title in rows)
     return found
+
+
+def _same_post_key(source: str, external_id: str, url, title) -> tuple:
+    """What must agree for a post to be the one stored under an earlier id: the id, the address as
+    compared (scheme, 'www.' and tracking parameters aside) and the title."""
+    return (source, external_id, url_form(url) if isinstance(url, str) else None,
+            title.strip() if isinstance(title, str) else None)
 
 
 def _link_watches(conn, watches_of: dict, new_ids: list, now: str) -> None:

@@ -489,7 +489,7 @@ def test_address_guids_keep_their_guid_and_a_payload_read_alone_its_bare_guid():
 def _stored_before_the_change(db, link: str = "https://blog.example/posts/1") -> None:
     from storage import Mention, save_mentions
 
-    save_mentions(db, [Mention(source="rss", external_id="1", url=link, text="acme recall",
+    save_mentions(db, [Mention(source="rss", external_id="1", url=link, title="acme recall", text="acme recall",
                                created_at="2024-06-04T10:00:00Z", watches=("news",))])
 
 
@@ -507,6 +507,25 @@ def test_another_sites_item_1_is_not_taken_for_a_post_stored_under_its_bare_guid
         result = poll_feeds(db, (blog, "/a.xml"))
     assert result.new == 1  # its link differs: another post
     assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 2
+
+
+def test_a_post_stored_under_its_bare_guid_is_found_over_https_but_not_under_another_title(db):
+    from storage import Mention, save_mentions
+
+    save_mentions(db, [Mention(source="rss", external_id="1", url="http://www.blog.example/posts/1/",
+                               title="acme recall", text="acme recall", created_at="2024-06-04T10:00:00Z")])
+    with FeedServer({"/a.xml": numbered_feed("acme recall")}) as blog:  # https://blog.example/posts/1
+        assert poll_feeds(db, (blog, "/a.xml")).new == 0
+    # another link blog's item 1, pointing at the same article under its own title: another post
+    with FeedServer({"/b.xml": numbered_feed("acme recall, my take", "http://www.blog.example/posts/1/")}) as other:
+        assert poll_feeds(db, (other, "/b.xml")).new == 1
+
+
+def test_one_feed_written_with_and_without_www_is_one_site():
+    from crawler.ids import feed_site
+
+    assert feed_site("https://www.Blog.Example/feed") == feed_site("https://blog.example:443/feed") == "blog.example"
+    assert feed_site("http://blog.example:8080/feed") == "blog.example:8080"
 
 
 def test_a_post_erased_under_its_bare_guid_stays_out(db):
