@@ -232,6 +232,18 @@ def _after_resolution(run: _Run, series: Series, settings, alert: Finding, resol
             if _overlap(part, alert.window_start, alert.window_end)]
 
 
+def _same_incident(alert: Finding, finding: Finding, cooldown: float) -> bool:
+    """Whether `finding` belongs to `alert`'s incident: their windows overlap, or it fired within the
+    cooldown after the alert's window. Measured from when it fired, not from its window's start: a
+    count rule's window looks back a whole day ("70 in 1d"). One rule's own incidents never meet
+    this way (the detector ends one after `cooldown` quiet buckets); another rule's hot hours in
+    between can join them, as the team lived them."""
+    if alert.window_start >= finding.window_end:
+        return False
+    fired_after_end = from_iso(finding.opened_at) - dt.timedelta(seconds=cooldown)
+    return alert.window_end > finding.window_start or to_iso(fired_after_end) < alert.window_end
+
+
 def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
     """The alert after a finding on an overlapping window (any rule), and whether its severity rose;
     None when the finding adds nothing. The alert keeps its rule, and its counts unless the same rule
@@ -406,14 +418,15 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
         # one incident is one alert: any rule firing on an overlapping window, or one starting within
         # the cooldown after it, updates the same alert, unless that alert was resolved before this
         # one opened (see alerts_for_series)
-        reach = to_iso(from_iso(alert.window_start) - dt.timedelta(seconds=settings.cooldown))
+        reach = to_iso(from_iso(alert.opened_at) - dt.timedelta(seconds=settings.cooldown))
         existing = run.db.execute(
             """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score,
                       opened_at, explanation
-               FROM alerts WHERE watch = ? AND source IS ? AND window_start < ? AND window_end > ?
+               FROM alerts WHERE watch = ? AND source IS ? AND window_start < ?
+                 AND (window_end > ? OR window_end > ?)
                  AND NOT (status = 'resolved' AND resolved_at <= ?)
                ORDER BY id DESC LIMIT 1""",
-            [alert.watch, alert.source, alert.window_end, reach, alert.opened_at],
+            [alert.watch, alert.source, alert.window_end, alert.window_start, reach, alert.opened_at],
         ).fetchone()
         if existing is None:
             events = [_open_alert(run, watch, settings, alert)]
@@ -623,14 +636,12 @@ def _as_of(finding: Finding, end: str) -> Finding:
 
 def merged_alerts(findings: list[Finding], cooldown: float = 0.0) -> list[Finding]:
     """One series' findings (by opening time) as the alerts a live run makes of them: a finding whose
-    window overlaps an alert's, or starts less than `cooldown` seconds after it ends, whichever rule
-    found it, updates that alert (see `_store`): one incident is one alert."""
+    window overlaps an alert's, or that fires less than `cooldown` seconds after the alert's window
+    ends, updates that alert (see `_store`): one incident is one alert."""
     alerts: list[Finding] = []
     for finding in findings:
-        reach = to_iso(from_iso(finding.window_start) - dt.timedelta(seconds=cooldown))
         overlapping = next((i for i in range(len(alerts) - 1, -1, -1)
-                            if alerts[i].window_start < finding.window_end
-                            and alerts[i].window_end > reach), None)
+                            if _same_incident(alerts[i], finding, cooldown)), None)
         if overlapping is None:
             alerts.append(finding)
             continue

@@ -739,3 +739,20 @@ def test_a_live_run_adds_a_finding_within_the_cooldown_to_the_stored_alert(db, m
     assert second.opened == [] and second.updated == [first]
     assert db.execute("SELECT window_start, window_end, severity FROM alerts").fetchall() == [
         (iso(end - dt.timedelta(hours=5)), iso(end), "high")]
+
+
+def test_a_day_long_count_rule_reaches_back_from_when_it_fired_not_from_its_look_back():
+    """Review: with "70 in 1d" the window starts a day before the rule fires, and the cooldown was
+    counted from there: a second incident 27 hours after the first was folded into it, unannounced."""
+    from alerts.detect import findings_for_series, merged_alerts
+    from alerts.series import Series
+    from mentionwatch.config import AlertSettings
+
+    settings = AlertSettings(thresholds=[{"count": 70, "window": "1d"}], min_count=10**6)  # spike rule off
+    negatives = np.zeros(24 * 12)
+    negatives[200] = negatives[200 + 24 + 26] = 70
+    series = Series("acme", None, START, settings.bucket, negatives, negatives + 50)
+    series.ends_at = START + dt.timedelta(hours=len(negatives))
+    findings = findings_for_series(series, settings)
+    assert len(findings) == 2
+    assert len(merged_alerts(findings, settings.cooldown)) == 2
