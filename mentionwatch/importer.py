@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import functools
 import html
 import html.entities
 import json
@@ -27,6 +28,7 @@ from storage import Mention
 from storage.mentions import LINKED_BY_IMPORT, MAX_SQLITE_INTEGER
 from storage.timeutil import parse_file_timestamp
 
+from mentionwatch.legacy_text import east_asian_encoding, not_utf8_hint
 from mentionwatch.terminal import terminal_safe
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -236,6 +238,10 @@ def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:
         if name not in ("utf-8", "utf-8-sig"):
             notes.warn(f"the file starts with a UTF-8 byte-order mark: read as UTF-8, not {encoding}")
         return "utf-8-sig"
+    east_asian = east_asian_encoding(head) if name in _SINGLE_BYTE_ENCODINGS and not head.isascii() else None
+    if east_asian and not _looks_like_utf8(head):
+        notes.warn(f"the file reads as {east_asian[1]} text in --encoding {east_asian[0]}: read as "
+                   f"{encoding} (--encoding), its letters come out garbled; give --encoding {east_asian[0]}")
     if name in _SINGLE_BYTE_ENCODINGS and _looks_like_utf8(head):
         notes.warn(f"the file looks like UTF-8 text but is read as {encoding} (--encoding): "
                    "leave --encoding out if letters come out wrong (é as Ã©)")
@@ -272,6 +278,10 @@ class _TextFile:
     path: Path
     encoding: str
 
+    @functools.cached_property
+    def not_utf8_hint(self) -> str:
+        return not_utf8_hint(self.path)  # read once, for the first row refused
+
     def open(self):
         # surrogatepass: UTF-16 keeps a lone surrogate (a broken character) for its row to reject
         errors = "surrogatepass" if self.encoding.startswith("utf-16") else "surrogateescape"
@@ -284,7 +294,7 @@ class _TextFile:
         """Why a row with undecodable bytes is rejected."""
         name = codecs.lookup(self.encoding).name
         if name in ("utf-8", "utf-8-sig"):
-            return "not UTF-8 text (try --encoding cp1252)"
+            return f"not UTF-8 text ({self.not_utf8_hint})"
         if name.startswith("utf-16"):
             return "not UTF-16 text (a broken character)"
         return f"not {self.encoding} text (check --encoding)"

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mentionwatch.legacy_text import not_utf8_hint
 from sentiment.metrics import LABEL_NAMES, classification_report
 
 
@@ -94,7 +95,7 @@ def _open_text(path: Path, encoding: str):
 
 def _refuse_undecoded(path: Path, line: int, text: str, encoding: str) -> None:
     if _UNDECODED_BYTE.search(text):
-        reason = ("not UTF-8 text (try --encoding cp1252)" if _is_utf8(encoding)
+        reason = (f"not UTF-8 text ({not_utf8_hint(path)})" if _is_utf8(encoding)
                   else f"not {encoding} text (check --encoding)")
         raise LabeledFileError(f"{path}:{line}: {reason}")
 

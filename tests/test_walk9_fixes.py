@@ -1,0 +1,53 @@
+"""After the ninth walkthrough (a brand team in Shanghai and Tokyo): Chinese and Japanese files
+saved by Excel in their local encodings, Korean words among an alert's terms, Chinese and
+Japanese times, and the hints a China-based user gets for time zones and languages."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+HEADER = "id,text,created_at\n"
+
+
+@pytest.fixture(autouse=True)
+def _database_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("MENTIONWATCH_DB", str(tmp_path / "mentionwatch.db"))
+
+
+def _stored_texts(tmp_path) -> list[str]:
+    return [row[0] for row in sqlite3.connect(tmp_path / "mentionwatch.db").execute(
+        "SELECT text FROM mentions ORDER BY id")]
+
+
+@pytest.mark.parametrize("encoding, language, text", [
+    ("gbk", "Chinese", "我在汉庭酒店住了三晚，服务太差了"),
+    ("shift_jis", "Japanese", "このアプリはすぐに落ちます、ひどい"),
+])
+def test_a_local_excel_csv_gets_the_encoding_that_reads_it_and_that_one_stores_it_whole(
+        cli, tmp_path, encoding, language, text):
+    path = tmp_path / "reviews.csv"
+    path.write_bytes((HEADER + f"1,{text},2024-03-05T06:00:00Z\n").encode(encoding))
+    refused = cli("import", path)
+    assert refused.exit_code == 3
+    hinted = {"Chinese": "gb18030", "Japanese": "cp932"}[language]
+    assert refused.stderr.splitlines() == [
+        f"{path}:2: rejected: not UTF-8 text (try --encoding {hinted}: it reads as {language} that way)"]
+    assert cli("import", path, "--encoding", hinted).exit_code == 0
+    assert _stored_texts(tmp_path) == [text]
+
+
+def test_reading_a_chinese_file_as_cp1252_is_said_to_garble_it(cli, tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_bytes((HEADER + "1,我在汉庭酒店住了三晚,2024-03-05T06:00:00Z\n").encode("gbk"))
+    result = cli("import", path, "--encoding", "cp1252")
+    assert ("the file reads as Chinese text in --encoding gb18030: read as cp1252 (--encoding), its "
+            "letters come out garbled; give --encoding gb18030") in result.stderr
+
+
+def test_a_french_cp1252_file_still_gets_the_cp1252_hint(cli, tmp_path):
+    path = tmp_path / "avis.csv"
+    path.write_bytes((HEADER + "1,très déçu: le café était froid à l'arrivée,2024-03-05T06:00:00Z\n")
+                     .encode("cp1252"))
+    refused = cli("import", path)
+    assert refused.stderr.splitlines() == [f"{path}:2: rejected: not UTF-8 text (try --encoding cp1252)"]
