@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 
 TOP_MENTIONS = 10
 TOP_TERMS = 10
 TEXT_CHARS = 280
 
-_WORD = re.compile(r"[^\W\d_][\w'’-]{2,}", re.UNICODE)
+# words of three letters or more; in Korean (Hangul syllables) two, as most Korean words, brand
+# names among them (삼성), are two syllables long
+_WORD = re.compile(r"[^\W\d_][\w'’-]{2,}|[\uac00-\ud7a3]{2}", re.UNICODE)
 # Han ideographs and kana. A run of them is a whole clause ("等了三个小时都没人理"), not a word, and
 # finding words in it needs a dictionary; pairs of neighbouring characters are the usual stand-in
 # (most Chinese words are two characters: 小时, 没人), and a pair that is no word rarely repeats
@@ -79,8 +82,9 @@ def rank_mentions(mentions: list[dict], since_epoch: float, until_epoch: float) 
 
 def words(text: str) -> set[str]:
     """The terms of a text: its words, and for Chinese and Japanese, which are written without spaces,
-    each pair of neighbouring characters (see _CJK_RUN)."""
-    text = text or ""
+    each pair of neighbouring characters (see _CJK_RUN). Full-width letters count as the usual ones
+    (ＩＲＩＡＭ is IRIAM)."""
+    text = unicodedata.normalize("NFKC", text or "")
     latin = {w.lower().strip("'’-") for w in _WORD.findall(_CJK_RUN.sub(" ", text))} - _STOPWORDS
     return latin | {pair for run in _CJK_RUN.findall(text) for pair in _bigrams(run)}
 

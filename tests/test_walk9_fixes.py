@@ -51,3 +51,14 @@ def test_a_french_cp1252_file_still_gets_the_cp1252_hint(cli, tmp_path):
                      .encode("cp1252"))
     refused = cli("import", path)
     assert refused.stderr.splitlines() == [f"{path}:2: rejected: not UTF-8 text (try --encoding cp1252)"]
+
+
+def test_korean_two_syllable_words_and_full_width_letters_are_terms():
+    from alerts.explain import over_represented_terms, words
+
+    assert words("삼성 갤럭시 배터리 문제") == {"삼성", "갤럭시", "배터리", "문제"}
+    assert words("ＩＲＩＡＭ crashed") == words("IRIAM crashed") == {"iriam", "crashed"}
+    assert "ｲﾘｱﾑ" not in words("ｲﾘｱﾑ 落ちる") and "イリ" in words("ｲﾘｱﾑ 落ちる")  # half-width kana read as kana
+    alert = ["삼성 배터리 문제 심각", "삼성 배터리 또 문제", "배터리 문제 있어요 삼성"]
+    baseline = ["오늘 날씨 좋아요", "커피 맛있어요"] * 10
+    assert {term["term"] for term in over_represented_terms(alert, baseline)} >= {"삼성", "배터리", "문제"}
