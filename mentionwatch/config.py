@@ -248,10 +248,20 @@ def _bad_subtag(rest: str) -> str | None:
     return None
 
 
+# refused, but what they mean is plain: a country's code for its language ('jp' is Japan), a
+# language's name in itself (中文)
+_LANGUAGE_MISTAKES = {
+    "jp": "ja", "cn": "zh", "gr": "el", "dk": "da", "cz": "cs", "ua": "uk", "vn": "vi", "gb": "en",
+    "us": "en", "中文": "zh", "汉语": "zh", "漢語": "zh", "普通话": "zh", "國語": "zh", "日本語": "ja",
+    "한국어": "ko", "русский": "ru", "español": "es", "français": "fr", "deutsch": "de",
+    "português": "pt", "italiano": "it", "nederlands": "nl", "türkçe": "tr", "العربية": "ar",
+}
+
+
 def _closest_language(text: str) -> str | None:
-    """The ISO 639-1 code `text` most likely means: 'eng', 'English', 'Englisch' -> 'en'."""
+    """The ISO 639-1 code `text` most likely means: 'eng', 'English', 'Englisch', 'jp', '中文'."""
     word = text.strip().casefold()
-    known = {**_LANGUAGE_BY_NAME, **_LANGUAGE_BY_ALIAS}
+    known = {**_LANGUAGE_BY_NAME, **_LANGUAGE_BY_ALIAS, **_LANGUAGE_MISTAKES}
     if word in known:
         return known[word]
     # only names: a near miss of a two- or three-letter code is as likely another language
@@ -485,10 +495,24 @@ TIME_ZONE_EXAMPLES = "a time zone name such as Europe/Paris, America/New_York or
 _NO_DAYLIGHT_SAVING = {"EST": ("UTC-5", "America/New_York", "America/Panama"),
                        "MST": ("UTC-7", "America/Denver", "America/Phoenix")}
 # abbreviations people write for a time zone, and the place to write instead
-_ZONE_ABBREVIATIONS = {"EDT": "America/New_York", "CST": "America/Chicago", "CDT": "America/Chicago",
+_ZONE_ABBREVIATIONS = {"EDT": "America/New_York", "CDT": "America/Chicago",
                        "MDT": "America/Denver", "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
                        "BST": "Europe/London", "CEST": "Europe/Paris", "IST": "Asia/Kolkata",
-                       "JST": "Asia/Tokyo", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney"}
+                       "JST": "Asia/Tokyo", "KST": "Asia/Seoul", "HKT": "Asia/Hong_Kong",
+                       "SGT": "Asia/Singapore", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney"}
+_AMBIGUOUS_ZONES = {"CST": "'America/Chicago' (US Central) or 'Asia/Shanghai' (China)"}
+# big cities whose zone is named after another one
+_ZONE_CITIES = {"beijing": "Asia/Shanghai", "peking": "Asia/Shanghai", "shenzhen": "Asia/Shanghai",
+                "guangzhou": "Asia/Shanghai", "chengdu": "Asia/Shanghai", "hangzhou": "Asia/Shanghai",
+                "osaka": "Asia/Tokyo", "kyoto": "Asia/Tokyo", "mumbai": "Asia/Kolkata", "delhi": "Asia/Kolkata",
+                "bangalore": "Asia/Kolkata", "hanoi": "Asia/Bangkok", "san francisco": "America/Los_Angeles",
+                "seattle": "America/Los_Angeles", "boston": "America/New_York", "washington": "America/New_York",
+                "munich": "Europe/Berlin", "milan": "Europe/Rome", "barcelona": "Europe/Madrid"}
+# 'UTC+8', 'GMT-05:00', '+0530': an offset, not a zone
+_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+_PLACE_AT_OFFSET = {"+8": "Asia/Shanghai", "+9": "Asia/Tokyo", "+5:30": "Asia/Kolkata", "+1": "Europe/Paris",
+                    "+0": "Europe/London", "-5": "America/New_York", "-8": "America/Los_Angeles",
+                    "+7": "Asia/Bangkok", "+10": "Australia/Sydney", "-3": "America/Sao_Paulo"}
 
 
 def _time_zone(value: object) -> str:
@@ -516,11 +540,28 @@ def _time_zones() -> frozenset[str]:
 def _time_zone_hint(name: str, zones: frozenset[str]) -> str:
     """' (did you mean ...?)' for a misspelt zone or a common abbreviation, else examples. A short
     name is an abbreviation, not a misspelling: its closest spelling (PST -> MST) would mislead."""
+    offset = _OFFSET.fullmatch(name.strip())
+    if offset:
+        return _offset_hint(*offset.groups())
+    if name.upper() in _AMBIGUOUS_ZONES:
+        return f" (did you mean {_AMBIGUOUS_ZONES[name.upper()]}?)"
     known = {zone.casefold(): zone for zone in zones if zone.upper() not in _NO_DAYLIGHT_SAVING}
-    close = known.get(name.casefold()) or _ZONE_ABBREVIATIONS.get(name.upper())
+    close = (known.get(name.casefold()) or _ZONE_ABBREVIATIONS.get(name.upper())
+             or _ZONE_CITIES.get(" ".join(name.replace("_", " ").casefold().split())))
     if close is None and len(name) > 4:
         close = next(iter(difflib.get_close_matches(name, sorted(known.values()), n=1)), None)
     return f" (did you mean {close!r}?)" if close else f": use {TIME_ZONE_EXAMPLES}"
+
+
+def _offset_hint(sign: str, hours: str, minutes: str | None) -> str:
+    """For 'UTC+8': the place to write (its summer time kept), or the fixed zone of that offset
+    (IANA names it with the sign reversed: Etc/GMT-8 is UTC+8)."""
+    written = f"{sign}{int(hours)}" + (f":{minutes}" if minutes and minutes != "00" else "")
+    place = _PLACE_AT_OFFSET.get(written)
+    fixed = f"Etc/GMT{'-' if sign == '+' else '+'}{int(hours)}" if not minutes or minutes == "00" else None
+    choices = " or ".join(repr(zone) for zone in (place, fixed) if zone)
+    return (f": a time zone is a place, not an offset (did you mean {choices}?)" if choices
+            else f": a time zone is a place, not an offset: use {TIME_ZONE_EXAMPLES}")
 
 
 TimeZone = Annotated[str, BeforeValidator(_time_zone)]

@@ -62,3 +62,25 @@ def test_korean_two_syllable_words_and_full_width_letters_are_terms():
     alert = ["삼성 배터리 문제 심각", "삼성 배터리 또 문제", "배터리 문제 있어요 삼성"]
     baseline = ["오늘 날씨 좋아요", "커피 맛있어요"] * 10
     assert {term["term"] for term in over_represented_terms(alert, baseline)} >= {"삼성", "배터리", "문제"}
+
+
+@pytest.mark.parametrize("written, hint", [
+    ("CST", "(did you mean 'America/Chicago' (US Central) or 'Asia/Shanghai' (China)?)"),
+    ("UTC+8", ": a time zone is a place, not an offset (did you mean 'Asia/Shanghai' or 'Etc/GMT-8'?)"),
+    ("+0530", ": a time zone is a place, not an offset (did you mean 'Asia/Kolkata'?)"),
+    ("Beijing", "(did you mean 'Asia/Shanghai'?)"),
+])
+def test_time_zone_hints_for_a_team_in_china_and_for_offsets(written, hint):
+    from mentionwatch.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as refused:
+        parse_config(f"alerts:\n  timezone: '{written}'\nwatches:\n  - {{name: a, query: {{any: [x]}}}}\n")
+    assert str(refused.value).endswith(f"alerts.timezone: {written!r} is not a time zone {hint}".replace(" :", ":"))
+
+
+@pytest.mark.parametrize("written, meant", [("jp", "ja"), ("cn", "zh"), ("中文", "zh"), ("日本語", "ja")])
+def test_a_country_code_or_a_languages_own_name_gets_its_language_code(written, meant):
+    from mentionwatch.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=f"is not a language code \\(did you mean '{meant}'\\?\\)"):
+        parse_config(f"watches:\n  - {{name: a, query: {{any: [x], languages: [{written}]}}}}\n")
