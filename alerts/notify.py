@@ -37,6 +37,7 @@ import json
 import logging
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,10 +62,10 @@ TOLD = ("sent", "unconfirmed")  # outcomes after which the target has (most like
 NOTIFY_TYPES = {"low": "info", "medium": "warning", "high": "failure", "critical": "failure"}
 STOPPED_MID_SEND = ("the service stopped while the target had not answered yet, so it may well have "
                     "arrived; not sent again")
-# notification rows this process is sending right now: a service that stops before the target
-# answers settles them (settle_interrupted_sends) instead of leaving a claim that another sender
-# takes up CLAIM_TIMEOUT later, repeating a message the team most likely got
-_SENDING: set[int] = set()
+# notification rows this process is sending right now (id -> when the send began, monotonic): a
+# service that stops before the target answers settles them (settle_interrupted_sends) instead of
+# leaving a claim that another sender takes up CLAIM_TIMEOUT later
+_SENDING: dict[int, float] = {}
 _SENDING_LOCK = threading.Lock()
 POST_CHARS = 200
 URL_PART_CHARS = 4  # shorter user, password or path parts of a URL are not hidden in a reason
@@ -663,7 +664,7 @@ def _supersede_escalations_told(db, alert_id: int, target_name: str, stated: str
             [f"{OPENING_SAID} {stated}", notification_id]).rowcount for notification_id in told)
 
 
-def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
+def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: True) -> NotifyResult:
     """Deliver every pending notification, and failed ones whose retry time has come, in order per
     alert and target; superseded ones are marked, not sent (see the module doc).
 
@@ -680,6 +681,8 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
     targets = {n.name: n for n in config.notifications}
     failing: set[str] = set()
     for notification_id, alert_id, target_name, state, attempts, claimed_at in due:
+        if not keep_going():  # the service is stopping: no new send it could not see through
+            break
         if target_name in failing:
             continue
         held = _hold_back(db, targets.get(target_name), notification_id, alert_id, target_name, state)
@@ -709,27 +712,34 @@ def send_pending(db, config, now: dt.datetime | None = None) -> NotifyResult:
 @contextlib.contextmanager
 def _sending(notification_id: int):
     with _SENDING_LOCK:
-        _SENDING.add(notification_id)
+        _SENDING[notification_id] = time.monotonic()
     try:
         yield
     finally:
         with _SENDING_LOCK:
-            _SENDING.discard(notification_id)
+            _SENDING.pop(notification_id, None)
 
 
 def settle_interrupted_sends(db, now: dt.datetime | None = None) -> int:
-    """Mark the sends this process began and the stop cuts short 'unconfirmed', as a target that
-    does not answer in time is: not sent again. Returns how many."""
+    """The sends this process began and a stop cuts short, settled before it exits: one going on
+    for longer than CONNECT_TIMEOUT has reached the target, which has not answered yet, so it is
+    'unconfirmed' (not sent again), as a target that does not answer in time is; a younger one may
+    still be connecting, so its claim is released and the next start sends it. Returns how many."""
     with _SENDING_LOCK:
-        cut_short = sorted(_SENDING)
+        began = dict(_SENDING)
     moment = to_iso(now or _utc_now())
     with db.atomic():
-        for notification_id in cut_short:
-            db.execute("UPDATE notifications SET status = 'unconfirmed', last_error = ?, sent_at = ?, "
-                       "next_attempt_at = NULL, claimed_at = NULL "
-                       "WHERE id = ? AND status IN ('pending', 'failed') AND claimed_at IS NOT NULL",
-                       [STOPPED_MID_SEND, moment, notification_id])
-    return len(cut_short)
+        for notification_id, started in began.items():
+            if time.monotonic() - started > CONNECT_TIMEOUT:
+                db.execute("UPDATE notifications SET status = 'unconfirmed', last_error = ?, sent_at = ?, "
+                           "next_attempt_at = NULL, claimed_at = NULL "
+                           "WHERE id = ? AND status IN ('pending', 'failed') AND claimed_at IS NOT NULL",
+                           [STOPPED_MID_SEND, moment, notification_id])
+            else:
+                db.execute("UPDATE notifications SET claimed_at = NULL, attempts = max(attempts - 1, 0) "
+                           "WHERE id = ? AND status IN ('pending', 'failed') AND claimed_at IS NOT NULL",
+                           [notification_id])
+    return len(began)
 
 
 def _stated_note(state: str, delivery: Delivery) -> str | None:

@@ -799,8 +799,11 @@ def test_a_failed_send_stores_no_ntfy_topic(db, webhook, monkeypatch):
 def test_a_send_the_service_stop_cuts_short_is_unconfirmed_not_sent_again(db, webhook, monkeypatch, tmp_path):
     """Walkthrough 8: the service stopped (SIGTERM) while a slow webhook had the message; its claim
     was taken up ten minutes later and the team got the message twice."""
+    from alerts import notify
     from alerts.notify import CLAIM_TIMEOUT, STOPPED_MID_SEND, settle_interrupted_sends
     from storage import open_db
+
+    monkeypatch.setattr(notify, "CONNECT_TIMEOUT", 0.0)  # the send has been going on for longer
 
     monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
     config = make_config("  - {name: ops, url_env: MW_HOOK}")
@@ -818,3 +821,34 @@ def test_a_send_the_service_stop_cuts_short_is_unconfirmed_not_sent_again(db, we
     webhook.hold.set()
     sender.join(timeout=60)
     assert settle_interrupted_sends(db) == 0  # nothing in flight any more
+
+
+def test_a_send_the_stop_cuts_short_while_it_may_still_be_connecting_is_sent_at_the_next_start(
+        db, webhook, monkeypatch, tmp_path):
+    """Review: a send younger than the connect timeout may not have reached the target: marked
+    unconfirmed, it would never be sent. Its claim is released instead."""
+    from alerts.notify import settle_interrupted_sends
+    from storage import open_db
+
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    config = make_config("  - {name: ops, url_env: MW_HOOK}")
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    webhook.hold = threading.Event()
+    sender = threading.Thread(target=lambda: send_pending(open_db(tmp_path / "test.db"), config, now=NOW))
+    sender.start()
+    assert webhook.arrived.wait(timeout=60)
+    assert settle_interrupted_sends(open_db(tmp_path / "test.db"), now=NOW) == 1
+    [(_target, _state, status, attempts, error, _retry)] = rows(db)
+    assert (status, attempts, error) == ("pending", 0, None)
+    claimed = db.execute("SELECT claimed_at FROM notifications").fetchone()[0]
+    assert claimed is None  # the next start sends it at once, not ten minutes later
+    webhook.hold.set()
+    sender.join(timeout=60)
+
+
+def test_a_sender_told_to_stop_claims_no_new_row(db, monkeypatch):
+    monkeypatch.setenv("MW_A", "mwnotifytest://up")
+    config = make_config("  - {name: a, url_env: MW_A}")
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    assert send_pending(db, config, now=NOW, keep_going=lambda: False).sent == 0
+    assert rows(db)[0][2:4] == ("pending", 0) and CALLS == []
