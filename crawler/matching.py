@@ -93,6 +93,12 @@ def _term_pattern(term: str) -> tuple[re.Pattern, tuple[str, ...]] | None:
     return re.compile(f"{_NOT_AFTER_WORD}{escaped}{_NOT_BEFORE_WORD}"), words
 
 
+def matched_as_text(term: str) -> bool:
+    """Whether the term is matched anywhere in a post's text, not as a word of its own: Chinese
+    and Japanese, written without spaces."""
+    return bool(_CJK.search(normalize_text(term)))
+
+
 def contains_term(folded_text: str, term: str) -> bool:
     """Whether already-normalized text contains the term (or phrase) as a whole word."""
     compiled = _term_pattern(term)

@@ -311,13 +311,19 @@ class Query(_Strict):
     def _exclusion_blocking_everything(self) -> str | None:
         """An `exclude` term that every post the query wants contains (it is part of an `all` term,
         or of every phrase and `any` term), so that nothing could ever match; None when none is."""
-        from crawler.matching import contains_term, normalize_text  # it reads this module
+        from crawler.matching import contains_term, matched_as_text, normalize_text  # it reads this module
 
-        wanted = [normalize_text(term) for term in self.phrases + self.any]
-        required = [normalize_text(term) for term in self.all]
+        def always_excluded(wanted_term: str, excluded: str) -> bool:
+            # a Chinese or Japanese term matches inside longer text ('東京acmeshop'), where a Latin
+            # exclusion needs a word of its own: only another such term is sure to be there
+            if matched_as_text(wanted_term) and not matched_as_text(excluded):
+                return False
+            return contains_term(normalize_text(wanted_term), excluded)
+
+        wanted = self.phrases + self.any
         for term in self.exclude:
-            if any(contains_term(folded, term) for folded in required) or (
-                    wanted and all(contains_term(folded, term) for folded in wanted)):
+            if any(always_excluded(required, term) for required in self.all) or (
+                    wanted and all(always_excluded(wanted_term, term) for wanted_term in wanted)):
                 return term
         return None
 

@@ -84,3 +84,13 @@ def test_a_country_code_or_a_languages_own_name_gets_its_language_code(written, 
 
     with pytest.raises(ConfigError, match=f"is not a language code \\(did you mean '{meant}'\\?\\)"):
         parse_config(f"watches:\n  - {{name: a, query: {{any: [x], languages: [{written}]}}}}\n")
+
+
+def test_a_latin_exclusion_beside_a_chinese_term_is_no_refusal():
+    """Review: '東京Acme' matches inside '東京Acmeshop', where the exclusion 'acme' (a word of its
+    own) does not: the watch can match, and was refused."""
+    from mentionwatch.config import ConfigError, parse_config
+
+    parse_config("watches:\n  - {name: a, query: {any: [東京Acme], exclude: [acme]}}\n")
+    with pytest.raises(ConfigError, match="exclude '東京' is in every post"):
+        parse_config("watches:\n  - {name: a, query: {any: [東京Acme], exclude: [東京]}}\n")

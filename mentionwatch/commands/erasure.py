@@ -200,13 +200,16 @@ def _close_authors(db, author: str, count: int = 3) -> list[tuple[str, str]]:
 
     wanted = compared(author)
     reach = max(2, len(wanted) // 3)
-    names: dict[str, tuple[str, str]] = {}  # compared form: (name as stored, its source)
+    # compared form: each (name as stored, its source); every spelling is shown, since the erasure
+    # itself keeps accents ('José Núñez' and 'Jose Nunez' are two requests)
+    names: dict[str, list[tuple[str, str]]] = {}
     for name, source in db.execute("SELECT DISTINCT author, source FROM mentions WHERE author IS NOT NULL "
                                    "AND length(author) BETWEEN ? AND ?",
                                    [len(wanted) - reach, len(wanted) + reach + 2]):
-        names.setdefault(compared(name), (name, source))
+        names.setdefault(compared(name), []).append((name, source))
     names.pop("", None)
-    return [names[form] for form in difflib.get_close_matches(wanted, list(names), n=count, cutoff=0.75)]
+    close = difflib.get_close_matches(wanted, list(names), n=count, cutoff=0.75)
+    return [spelling for form in close for spelling in sorted(names[form])][:2 * count]
 
 
 def _what(selection) -> str:
