@@ -55,10 +55,12 @@ _NUMERIC_DATE = re.compile(
     r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d\d)"
     r"(?:[ T]+(\d{1,2}):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:\s*([AaPp])\.?[Mm]\.?)?)?")
 # year first: 2015/2/17, 2015/02/17 10:00, 2015.02.17 (Chinese and Japanese spreadsheets write dates
-# so); and 2015年2月17日 10:00. Year, month, day: nobody writes year, day, month
+# so); and 2015年2月17日 10:00, 2015年2月17日(火) 14時05分, 14时05分30秒. Year, month, day: nobody
+# writes year, day, month
 _YEAR_FIRST_DATE = re.compile(
-    r"(\d{4})(?:([/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日)"
-    r"(?:[ T]*(\d{1,2}):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:\s*([+-]\d{4}))?)?")
+    r"(\d{4})(?:([/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日(?:\s*[(（][^)）]{1,3}[)）])?)"
+    r"(?:[ T]*(\d{1,2})(?::(\d\d)(?::(\d\d)(?:\.\d+)?)?|[時时](\d{1,2})分(?:(\d{1,2})秒)?)"
+    r"(?:\s*([+-]\d{4}))?)?")
 # Excel stores a date as days since 1899-12-30: 32874 is 1990-01-01, 73051 is 2100-01-01
 _EXCEL_DAYS = (32874, 73051)
 
@@ -266,11 +268,12 @@ def _numeric_date(match: re.Match, date_order: str | None, text: str,
 
 
 def _year_first_date(match: re.Match, text: str) -> dt.datetime:
-    year, _separator, month, day, cjk_month, cjk_day, hour, minute, second, offset = match.groups()
+    (year, _separator, month, day, cjk_month, cjk_day, hour, minute, second, cjk_minute, cjk_second,
+     offset) = match.groups()
     zone = dt.datetime.strptime(offset, "%z").tzinfo if offset else None
     try:
         return dt.datetime(int(year), int(month or cjk_month), int(day or cjk_day), int(hour or 0),
-                           int(minute or 0), int(second or 0), tzinfo=zone)
+                           int(minute or cjk_minute or 0), int(second or cjk_second or 0), tzinfo=zone)
     except ValueError:
         raise ValueError(f"{text[:40]!r} is not a date read as year/month/day") from None
 

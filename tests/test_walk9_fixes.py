@@ -94,3 +94,15 @@ def test_a_latin_exclusion_beside_a_chinese_term_is_no_refusal():
     parse_config("watches:\n  - {name: a, query: {any: [東京Acme], exclude: [acme]}}\n")
     with pytest.raises(ConfigError, match="exclude '東京' is in every post"):
         parse_config("watches:\n  - {name: a, query: {any: [東京Acme], exclude: [東京]}}\n")
+
+
+@pytest.mark.parametrize("written, stored", [
+    ("2024年3月5日 14時05分", "2024-03-05T14:05:00Z"),
+    ("2024年3月5日 14时05分30秒", "2024-03-05T14:05:30Z"),
+    ("2024年3月5日(火) 14:05", "2024-03-05T14:05:00Z"),
+    ("2024年3月5日（周二）14:05 +0800", "2024-03-05T06:05:00Z"),
+])
+def test_chinese_and_japanese_times_are_read(written, stored):
+    from storage.timeutil import parse_file_timestamp, parse_timestamp
+
+    assert parse_timestamp(written) == parse_file_timestamp(written) == stored
