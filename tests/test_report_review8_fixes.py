@@ -10,7 +10,7 @@ import random
 from mentionwatch.triage.risk import EVIDENCE_POSTS, reach_weight, watch_risk
 from storage import Mention, open_db, save_mentions
 from test_export import MODEL, _stock  # the small stocked database of the export tests
-from test_report_walk_fixes import _insert_alert
+from test_report_walk_fixes import _insert_alert, report_with_acme_row
 
 
 def _save_scored(db, posts: list[tuple[str, str, str, int | None]], p_negative=0.9) -> None:
@@ -48,11 +48,8 @@ def test_an_alert_open_through_the_whole_period_is_listed_as_well_as_counted(cli
     _insert_alert(db, "acme", "2024-03-01T00:00:00Z", "resolved", "2026-01-01T00:00:00Z")
     db.conn.commit()
     db.close()
-    result = cli("--db", tmp_path / "s.db", "report", "--watch", "acme", "--since", "2024-03-01T12:00:00Z",
-                 "--until", "2024-03-03", "--out", tmp_path / "r")
-    assert result.exit_code == 0, result.output
-    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
-    row = page[page.index('<tr><td><a href="#watch-acme">'):].split("</tr>")[0]
+    page, row = report_with_acme_row(cli, tmp_path / "s.db", tmp_path / "r", "--since", "2024-03-01T12:00:00Z",
+                                     "--until", "2024-03-03")
     assert row.endswith('<td class="num">1</td>')  # the risk table counts it open at the end
     assert "<h3>Alerts (1)</h3>" in page
 

@@ -68,6 +68,14 @@ def _insert_alert(db, watch, opened_at, status="open", resolved_at=None):
                [watch, opened_at, opened_at, opened_at, opened_at, status, resolved_at])
 
 
+def report_with_acme_row(cli, db_path, out, *args) -> tuple[str, str]:
+    """report.html of `mentionwatch report --watch acme ARGS`, and acme's row of its risk table."""
+    result = cli("--db", db_path, "report", "--watch", "acme", *args, "--out", out)
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    return page, page[page.index('<tr><td><a href="#watch-acme">'):].split("</tr>")[0]
+
+
 def test_open_alerts_are_those_open_at_the_end_of_the_period(cli, tmp_path):
     _stock(tmp_path / "s.db")  # alert 7 of acme: opened 2024-03-02T12:00, still open
     db = open_db(tmp_path / "s.db")
@@ -77,11 +85,8 @@ def test_open_alerts_are_those_open_at_the_end_of_the_period(cli, tmp_path):
     _insert_alert(db, "acme", "2024-03-05T09:00:00Z", "acknowledged")  # nor this one
     db.conn.commit()
     db.close()
-    result = cli("--db", tmp_path / "s.db", "report", "--watch", "acme", "--since", "2024-02-28",
-                 "--until", "2024-03-03", "--out", tmp_path / "r")
-    assert result.exit_code == 0, result.output
-    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
-    row = page[page.index('<tr><td><a href="#watch-acme">'):].split("</tr>")[0]
+    page, row = report_with_acme_row(cli, tmp_path / "s.db", tmp_path / "r", "--since", "2024-02-28",
+                                     "--until", "2024-03-03")
     assert row.endswith('<td class="num">2</td>')  # alert 7 and the one resolved since
     assert "opened before the end of the period and not resolved by then" in page
 
