@@ -362,7 +362,8 @@ class Service:
     def _close_unfinished_runs(self) -> None:
         """Job runs (and their crawl runs) that overstayed the stop are recorded as interrupted now:
         the process exits without waiting for them, and `status` must not show them as running.
-        A notification cut short mid-send is marked unconfirmed (alerts.notify.settle_interrupted_sends)."""
+        A notification cut short mid-send is released, for the next start to send (see
+        alerts.notify.settle_interrupted_sends)."""
         if self._db_gone or self._db_damaged:
             return
         try:
@@ -370,7 +371,7 @@ class Service:
             # this and the state changes wait briefly for a lock a job may hold: a stop must not hang
             with _short_busy_timeout(db):
                 close_interrupted_runs(db)
-                settle_interrupted_sends(db)  # not sent again by the next start: it may well have arrived
+                settle_interrupted_sends(db)  # sent at the next start, not CLAIM_TIMEOUT later
         except sqlite3.DatabaseError as exc:  # the next start closes them
             _rollback(self._local)
             log.warning("could not record the unfinished runs: %s", describe_db_error(exc))

@@ -22,8 +22,8 @@ Several processes may send at once (the service, and `mentionwatch detect` run b
 each row is claimed in its own write transaction before it is sent (`claimed_at` set, `attempts`
 counted) and only the sender whose claim changed the row sends it. A claim older than
 CLAIM_TIMEOUT was left by a sender that died mid-send; the row is due again (it may then have gone
-out twice, never zero times). A service that stops mid-send settles its own sends instead
-(`settle_interrupted_sends`): 'unconfirmed', as for a target that does not answer in time.
+out twice, never zero times). A service that stops mid-send releases its own claims
+(`settle_interrupted_sends`), so the next start sends them at once.
 
 `send_test` sends `mentionwatch notify test`'s message through the same `deliver` (and the same
 redaction of its reason), storing nothing.
@@ -37,7 +37,6 @@ import json
 import logging
 import re
 import threading
-import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,12 +59,10 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 TOLD = ("sent", "unconfirmed")  # outcomes after which the target has (most likely) read the message
 NOTIFY_TYPES = {"low": "info", "medium": "warning", "high": "failure", "critical": "failure"}
-STOPPED_MID_SEND = ("the service stopped while the target had not answered yet, so it may well have "
-                    "arrived; not sent again")
-# notification rows this process is sending right now (id -> when the send began, monotonic): a
-# service that stops before the target answers settles them (settle_interrupted_sends) instead of
-# leaving a claim that another sender takes up CLAIM_TIMEOUT later
-_SENDING: dict[int, float] = {}
+# notification rows this process is sending right now: a service that stops before the target
+# answers releases their claims (settle_interrupted_sends) instead of leaving them for another
+# sender to take up CLAIM_TIMEOUT later
+_SENDING: set[int] = set()
 _SENDING_LOCK = threading.Lock()
 POST_CHARS = 200
 URL_PART_CHARS = 4  # shorter user, password or path parts of a URL are not hidden in a reason
@@ -712,33 +709,26 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
 @contextlib.contextmanager
 def _sending(notification_id: int):
     with _SENDING_LOCK:
-        _SENDING[notification_id] = time.monotonic()
+        _SENDING.add(notification_id)
     try:
         yield
     finally:
         with _SENDING_LOCK:
-            _SENDING.pop(notification_id, None)
+            _SENDING.discard(notification_id)
 
 
-def settle_interrupted_sends(db, now: dt.datetime | None = None) -> int:
-    """The sends this process began and a stop cuts short, settled before it exits: one going on
-    for longer than CONNECT_TIMEOUT has reached the target, which has not answered yet, so it is
-    'unconfirmed' (not sent again), as a target that does not answer in time is; a younger one may
-    still be connecting, so its claim is released and the next start sends it. Returns how many."""
+def settle_interrupted_sends(db) -> int:
+    """Release the claims of the sends this process began and a stop cuts short, so that the next
+    start sends them at once rather than CLAIM_TIMEOUT later. Whether the target got the message
+    is not known (it may still have been connecting): sent again, it may arrive twice, never zero
+    times. Returns how many."""
     with _SENDING_LOCK:
-        began = dict(_SENDING)
-    moment = to_iso(now or _utc_now())
+        began = sorted(_SENDING)
     with db.atomic():
-        for notification_id, started in began.items():
-            if time.monotonic() - started > CONNECT_TIMEOUT:
-                db.execute("UPDATE notifications SET status = 'unconfirmed', last_error = ?, sent_at = ?, "
-                           "next_attempt_at = NULL, claimed_at = NULL "
-                           "WHERE id = ? AND status IN ('pending', 'failed') AND claimed_at IS NOT NULL",
-                           [STOPPED_MID_SEND, moment, notification_id])
-            else:
-                db.execute("UPDATE notifications SET claimed_at = NULL, attempts = max(attempts - 1, 0) "
-                           "WHERE id = ? AND status IN ('pending', 'failed') AND claimed_at IS NOT NULL",
-                           [notification_id])
+        for notification_id in began:
+            db.execute("UPDATE notifications SET claimed_at = NULL, attempts = max(attempts - 1, 0) "
+                       "WHERE id = ? AND status IN ('pending', 'failed') AND claimed_at IS NOT NULL",
+                       [notification_id])
     return len(began)
 
 
