@@ -233,15 +233,18 @@ def _after_resolution(run: _Run, series: Series, settings, alert: Finding, resol
 
 
 def _same_incident(alert: Finding, finding: Finding, cooldown: float) -> bool:
-    """Whether `finding` belongs to `alert`'s incident: their windows overlap, or it fired within the
-    cooldown after the alert's window. Measured from when it fired, not from its window's start: a
-    count rule's window looks back a whole day ("70 in 1d"). One rule's own incidents never meet
-    this way (the detector ends one after `cooldown` quiet buckets); another rule's hot hours in
-    between can join them, as the team lived them."""
+    """Whether `finding` belongs to `alert`'s incident. A finding that fired after the alert opened
+    belongs to it when it fired before the cooldown after the alert's window ran out: measured from
+    when it fired, not from its window's start, which a count rule sets a whole day back ("70 in
+    1d"), over the earlier incident. One rule's own incidents never meet this way (the detector
+    ends one after `cooldown` quiet buckets); another rule's hot hours in between can join them, as
+    the team lived them. A finding that fired first or with it belongs when their windows overlap."""
     if alert.window_start >= finding.window_end:
         return False
-    fired_after_end = from_iso(finding.opened_at) - dt.timedelta(seconds=cooldown)
-    return alert.window_end > finding.window_start or to_iso(fired_after_end) < alert.window_end
+    if finding.opened_at <= alert.opened_at:  # found with it or before it: their windows decide
+        return alert.window_end > finding.window_start
+    reach = to_iso(from_iso(finding.opened_at) - dt.timedelta(seconds=cooldown))
+    return reach < alert.window_end
 
 
 def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
@@ -415,18 +418,19 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
     # before they were queued would leave an alert that is never announced (the next run finds it
     # unchanged and queues nothing).
     with run.db.atomic():
-        # one incident is one alert: any rule firing on an overlapping window, or one starting within
-        # the cooldown after it, updates the same alert, unless that alert was resolved before this
-        # one opened (see alerts_for_series)
+        # one incident is one alert (see _same_incident): any rule firing before the cooldown after
+        # its window ran out updates the same alert, unless that alert was resolved before this one
+        # opened (see alerts_for_series)
         reach = to_iso(from_iso(alert.opened_at) - dt.timedelta(seconds=settings.cooldown))
         existing = run.db.execute(
             """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score,
                       opened_at, explanation
                FROM alerts WHERE watch = ? AND source IS ? AND window_start < ?
-                 AND (window_end > ? OR window_end > ?)
+                 AND CASE WHEN ? <= opened_at THEN window_end > ? ELSE window_end > ? END
                  AND NOT (status = 'resolved' AND resolved_at <= ?)
                ORDER BY id DESC LIMIT 1""",
-            [alert.watch, alert.source, alert.window_end, alert.window_start, reach, alert.opened_at],
+            [alert.watch, alert.source, alert.window_end, alert.opened_at, alert.window_start, reach,
+             alert.opened_at],
         ).fetchone()
         if existing is None:
             events = [_open_alert(run, watch, settings, alert)]

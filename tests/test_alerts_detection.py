@@ -749,10 +749,11 @@ def test_a_day_long_count_rule_reaches_back_from_when_it_fired_not_from_its_look
     from mentionwatch.config import AlertSettings
 
     settings = AlertSettings(thresholds=[{"count": 70, "window": "1d"}], min_count=10**6)  # spike rule off
-    negatives = np.zeros(24 * 12)
-    negatives[200] = negatives[200 + 24 + 26] = 70
-    series = Series("acme", None, START, settings.bucket, negatives, negatives + 50)
-    series.ends_at = START + dt.timedelta(hours=len(negatives))
-    findings = findings_for_series(series, settings)
-    assert len(findings) == 2
-    assert len(merged_alerts(findings, settings.cooldown)) == 2
+    for quiet_hours in (12, 20, 26):  # after the first incident's day: each time a new incident
+        negatives = np.zeros(24 * 12)
+        negatives[200] = negatives[200 + 24 + quiet_hours] = 70
+        series = Series("acme", None, START, settings.bucket, negatives, negatives + 50)
+        series.ends_at = START + dt.timedelta(hours=len(negatives))
+        findings = findings_for_series(series, settings)
+        assert len(findings) == 2
+        assert len(merged_alerts(findings, settings.cooldown)) == 2, quiet_hours
