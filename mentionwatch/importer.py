@@ -240,8 +240,8 @@ def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:
         return "utf-8-sig"
     east_asian = east_asian_encoding(head) if name in _SINGLE_BYTE_ENCODINGS and not head.isascii() else None
     if east_asian and not _looks_like_utf8(head):
-        notes.warn(f"the file reads as {east_asian[1]} text in --encoding {east_asian[0]}: read as "
-                   f"{encoding} (--encoding), its letters come out garbled; give --encoding {east_asian[0]}")
+        notes.warn(f"the file looks like {east_asian[1]} text, which --encoding {encoding} garbles: "
+                   f"try --encoding {east_asian[0]}")
     if name in _SINGLE_BYTE_ENCODINGS and _looks_like_utf8(head):
         notes.warn(f"the file looks like UTF-8 text but is read as {encoding} (--encoding): "
                    "leave --encoding out if letters come out wrong (é as Ã©)")

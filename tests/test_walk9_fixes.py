@@ -7,6 +7,8 @@ import sqlite3
 
 import pytest
 
+from mentionwatch.legacy_text import CHINESE_OR_KOREAN, east_asian_encoding
+
 HEADER = "id,text,created_at\n"
 
 
@@ -30,9 +32,9 @@ def test_a_local_excel_csv_gets_the_encoding_that_reads_it_and_that_one_stores_i
     path.write_bytes((HEADER + f"1,{text},2024-03-05T06:00:00Z\n").encode(encoding))
     refused = cli("import", path)
     assert refused.exit_code == 3
-    hinted = {"Chinese": "gb18030", "Japanese": "cp932"}[language]
+    hinted, named = {"Chinese": ("gb18030", CHINESE_OR_KOREAN), "Japanese": ("cp932", ("cp932", "Japanese"))}[language]
     assert refused.stderr.splitlines() == [
-        f"{path}:2: rejected: not UTF-8 text (try --encoding {hinted}: it reads as {language} that way)"]
+        f"{path}:2: rejected: not UTF-8 text (it reads as {named[1]} text: try --encoding {named[0]})"]
     assert cli("import", path, "--encoding", hinted).exit_code == 0
     assert _stored_texts(tmp_path) == [text]
 
@@ -41,8 +43,19 @@ def test_reading_a_chinese_file_as_cp1252_is_said_to_garble_it(cli, tmp_path):
     path = tmp_path / "reviews.csv"
     path.write_bytes((HEADER + "1,我在汉庭酒店住了三晚,2024-03-05T06:00:00Z\n").encode("gbk"))
     result = cli("import", path, "--encoding", "cp1252")
-    assert ("the file reads as Chinese text in --encoding gb18030: read as cp1252 (--encoding), its "
-            "letters come out garbled; give --encoding gb18030") in result.stderr
+    assert (f"the file looks like {CHINESE_OR_KOREAN[1]} text, which --encoding cp1252 garbles: "
+            f"try --encoding {CHINESE_OR_KOREAN[0]}") in result.stderr
+
+
+@pytest.mark.parametrize("encoding, text, found", [
+    ("cp949", "서비스가 너무 나빠요 정말", CHINESE_OR_KOREAN),  # Korean reads as Chinese in gb18030
+    ("big5", "這個產品品質很差", CHINESE_OR_KOREAN),
+    ("cp932", "東京電力株式会社", CHINESE_OR_KOREAN),  # kanji only: no kana to tell
+    ("cp1250", "Źdźbło trawy jest zielone i ładne", None),  # a few pairs among Latin letters
+    ("cp1254", "Türkçe çok güzel şey", None),
+])
+def test_east_asian_bytes_are_told_by_kana_and_by_their_share_of_the_text(encoding, text, found):
+    assert east_asian_encoding((HEADER + f"1,{text},2024-03-05T06:00:00Z\n").encode(encoding)) == found
 
 
 def test_a_french_cp1252_file_still_gets_the_cp1252_hint(cli, tmp_path):
