@@ -403,3 +403,47 @@ def test_a_gap_whose_place_was_removed_is_kept_when_a_poll_has_room_for_one_page
         run(db, config, server)
     assert set(stored(db)) == burst
     assert "gap_after" not in load_cursors(db, "brand", key)
+
+
+class CappedListing(ListingServer):
+    """Reddit lists its newest `cap` posts only: nothing after a post further down."""
+
+    def __init__(self, children: list[dict], cap: int):
+        super().__init__(children)
+        self.cap = cap
+
+    def transport(self):
+        import httpx
+
+        inner = super().transport()
+
+        def handle(request):
+            every, self.children = self.children, self.children[:self.cap]
+            try:
+                return inner.handle_request(request)
+            finally:
+                self.children = every
+
+        return httpx.MockTransport(handle)
+
+
+def test_a_gap_below_what_reddit_lists_is_given_up_with_a_line_not_read_for_ever(shared_file, db):
+    """Review: once read back from the top, a gap whose place fell below Reddit's ~1,000 listed posts
+    found nothing after it again and again: the gap never closed, every poll 'partial'."""
+    children = _recorded_children(shared_file)[:100]
+    config = make_config({"subreddit": "test", "mode": "new", "limit": 100, "max_pages": 1}, {"any": ["acme"]})
+    server = CappedListing(children, cap=1000)
+    run(db, config, server)
+    key = cursor_key(config.watches[0].sources[0])
+    cursor = load_cursors(db, "brand", key)["newest"]
+    server.children.remove(children[0])
+    server.add_newer(_posts_above(children[0], cursor, 1500, "acme is down again"))
+    lines, polls = run(db, config, server).errors, 1  # 100 of the 1,500 read: a gap below them
+    assert "gap_after" in load_cursors(db, "brand", key)
+    while "gap_after" in load_cursors(db, "brand", key) and polls < 150:
+        newest = server.children[0]["data"]["name"]
+        server.add_newer(_posts_above(server.children[0], newest, 12, "acme again"))
+        lines += run(db, config, server).errors
+        polls += 1
+    assert "gap_after" not in load_cursors(db, "brand", key), lines[-3:]
+    assert any("the listing ends before" in line for line in lines), lines

@@ -128,7 +128,8 @@ class RedditPoller(Poller):
                 page.cursors = {"newest": newest}
             gap = last and more and not hit_known and cursor is not None
             if gap:
-                page.cursors.update(gap_after=after, gap_floor=self.cursors.get("gap_floor") or cursor)
+                page.cursors.update(gap_after=after, gap_floor=self.cursors.get("gap_floor") or cursor,
+                                    gap_reread=None)
                 page.errors.append(f"reddit: more new posts than {self.max_pages} pages since the last "
                                    "poll (its newest post was removed): the next polls read on")
             yield page
@@ -141,22 +142,26 @@ class RedditPoller(Poller):
         place's own post was removed (Reddit then lists nothing after it), read down from the top
         instead (the place GAP_FROM_TOP), leaving stored posts out: slower, but nothing is lost."""
         after = None if place == GAP_FROM_TOP else place
+        read_from_top = bool(self.cursors.get("gap_reread"))  # this gap went back to the top once
         for number in range(self.max_pages):
             payload = self._listing({"after": after} if after else {})
             page, _ = self.make_page(payload, dig(payload, "data", "children"), stop_at_known=False)
             reached = _cut_at_read(page, floor)
             asked, after = after, dig(payload, "data", "after")
             more = isinstance(after, str) and bool(after)
-            if not reached and not page.fetched and asked is not None:
-                after = None  # the place is gone: the next page is the top
-            elif reached or not more:
-                page.cursors = {"gap_after": None, "gap_floor": None}
+            gone = not reached and not page.fetched and asked is not None
+            if gone and not read_from_top:
+                after, read_from_top = None, True  # the place was removed: the next page is the top
+                page.cursors = {"gap_reread": "1"}
+            elif gone or reached or not more:
+                # gone again after a read from the top: past the ~1,000 posts Reddit lists
+                page.cursors = {"gap_after": None, "gap_floor": None, "gap_reread": None}
                 if not reached:  # Reddit lists about 1,000 posts, no more
                     page.errors.append(f"reddit: the listing ends before {floor}, the newest post read "
                                        "before the last burst: the posts between are not read")
                 yield page
                 return
-            page.cursors = {"gap_after": after or GAP_FROM_TOP}
+            page.cursors = {**page.cursors, "gap_after": after or GAP_FROM_TOP}
             if number + 1 == self.max_pages:
                 page.errors.append("reddit: still more posts since the newest one read before the "
                                    "last burst: the next polls read on")
