@@ -548,7 +548,7 @@ def _time_zone_hint(name: str, zones: frozenset[str]) -> str:
     name is an abbreviation, not a misspelling: its closest spelling (PST -> MST) would mislead."""
     offset = _OFFSET.fullmatch(name.strip())
     if offset:
-        return _offset_hint(*offset.groups())
+        return _offset_hint(*offset.groups(), zones)
     if name.upper() in _AMBIGUOUS_ZONES:
         return f" (did you mean {_AMBIGUOUS_ZONES[name.upper()]}?)"
     known = {zone.casefold(): zone for zone in zones if zone.upper() not in _NO_DAYLIGHT_SAVING}
@@ -559,12 +559,16 @@ def _time_zone_hint(name: str, zones: frozenset[str]) -> str:
     return f" (did you mean {close!r}?)" if close else f": use {TIME_ZONE_EXAMPLES}"
 
 
-def _offset_hint(sign: str, hours: str, minutes: str | None) -> str:
+def _offset_hint(sign: str, hours: str, minutes: str | None, zones: frozenset[str]) -> str:
     """For 'UTC+8': the place to write (its summer time kept), or the fixed zone of that offset
-    (IANA names it with the sign reversed: Etc/GMT-8 is UTC+8)."""
-    written = f"{sign}{int(hours)}" + (f":{minutes}" if minutes and minutes != "00" else "")
+    (IANA names it with the sign reversed: Etc/GMT-8 is UTC+8); for 'UTC+0', UTC."""
+    whole_hours = not minutes or minutes == "00"
+    if whole_hours and int(hours) == 0:
+        return " (did you mean 'UTC'?)"
+    written = f"{sign}{int(hours)}" + ("" if whole_hours else f":{minutes}")
     place = _PLACE_AT_OFFSET.get(written)
-    fixed = f"Etc/GMT{'-' if sign == '+' else '+'}{int(hours)}" if not minutes or minutes == "00" else None
+    fixed = f"Etc/GMT{'-' if sign == '+' else '+'}{int(hours)}" if whole_hours else None
+    fixed = fixed if fixed in zones else None  # Etc/GMT-14 is the last: UTC+99 is no offset at all
     choices = " or ".join(repr(zone) for zone in (place, fixed) if zone)
     return (f": a time zone is a place, not an offset (did you mean {choices}?)" if choices
             else f": a time zone is a place, not an offset: use {TIME_ZONE_EXAMPLES}")

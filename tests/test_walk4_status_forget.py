@@ -207,3 +207,15 @@ def test_a_name_typed_without_its_accents_is_shown_the_stored_one(cli, tmp_path)
     assert preview.exit_code == 0, preview.output
     # both spellings: each is a request of its own, the erasure keeps accents
     assert "Stored authors with a close name: Jose Nunez (bluesky), José Núñez (reddit)." in preview.stdout
+
+
+def test_a_close_name_stored_on_several_sources_is_listed_once_with_them(cli, tmp_path):
+    db_path = tmp_path / "a.db"
+    db = open_db(db_path)
+    save_mentions(db, [Mention(source, f"p{n}", "acme", "2025-03-01T10:00:00Z", author="jose nunez")
+                       for n, source in enumerate(("reddit", "bluesky", "mastodon"))]
+                  + [Mention("reddit", "p9", "acme", "2025-03-01T10:00:00Z", author="José Núñez")])
+    db.close()
+    preview = cli("--db", db_path, "forget", "--author", "Jose Nunes")
+    assert ("Stored authors with a close name: José Núñez (reddit), jose nunez (bluesky, mastodon, reddit)."
+            in preview.stdout), preview.stdout

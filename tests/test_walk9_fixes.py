@@ -82,6 +82,9 @@ def test_korean_two_syllable_words_and_full_width_letters_are_terms():
     ("UTC+8", ": a time zone is a place, not an offset (did you mean 'Asia/Shanghai' or 'Etc/GMT-8'?)"),
     ("+0530", ": a time zone is a place, not an offset (did you mean 'Asia/Kolkata'?)"),
     ("Beijing", "(did you mean 'Asia/Shanghai'?)"),
+    ("UTC+99", ": a time zone is a place, not an offset: use a time zone name such as Europe/Paris, "
+               "America/New_York or UTC"),  # no Etc/GMT-99 suggested: there is none
+    ("UTC+0", "(did you mean 'UTC'?)"),
 ])
 def test_time_zone_hints_for_a_team_in_china_and_for_offsets(written, hint):
     from mentionwatch.config import ConfigError, parse_config

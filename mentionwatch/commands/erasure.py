@@ -183,13 +183,15 @@ def _close_authors_text(db, author: str) -> str:
     if not close:
         return ""
     return " Stored authors with a close name: " + ", ".join(
-        f"{terminal_safe(name)} ({terminal_safe(source)})" for name, source in close) + "."
+        f"{terminal_safe(name)} ({', '.join(terminal_safe(source) for source in sources)})"
+        for name, sources in close) + "."
 
 
-def _close_authors(db, author: str, count: int = 3) -> list[tuple[str, str]]:
-    """Up to `count` (name, source) of stored authors whose names are close to `author`'s (on
-    any source: the name may be stored on another one than --source says). Accents do not count
-    here: a request typed 'Jose Nunez' is shown the stored 'José Núñez'."""
+def _close_authors(db, author: str, count: int = 3) -> list[tuple[str, list[str]]]:
+    """(name, its sources) of stored authors whose names are close to `author`'s (on any source:
+    the name may be stored on another one than --source says), the `count` closest forms with every
+    spelling of each. Accents do not count here: a request typed 'Jose Nunez' is shown the stored
+    'José Núñez'."""
     import difflib
 
     from crawler.matching import normalize_text
@@ -209,7 +211,11 @@ def _close_authors(db, author: str, count: int = 3) -> list[tuple[str, str]]:
         names.setdefault(compared(name), []).append((name, source))
     names.pop("", None)
     close = difflib.get_close_matches(wanted, list(names), n=count, cutoff=0.75)
-    return [spelling for form in close for spelling in sorted(names[form])][:2 * count]
+    spellings: dict[str, list[str]] = {}
+    for form in close:
+        for name, source in sorted(names[form]):
+            spellings.setdefault(name, []).append(source)
+    return list(spellings.items())
 
 
 def _what(selection) -> str:
