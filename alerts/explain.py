@@ -127,22 +127,27 @@ def without_erased_words(explanation: dict, erased_texts: list[str]):
     erased_counts = Counter(w for text in erased_texts for w in words(text))
     kept = []
     for term in explanation.get("terms") or []:
-        remaining = term["count"] - erased_counts[term["term"]]
+        # a term stored before words() folded width ('ｉｒｉａｍ') is compared as it folds now
+        remaining = term["count"] - erased_counts[_width_folded(term["term"])]
         if remaining >= 2:
             kept.append({**term, "count": remaining})
-    dropped = set(erased_counts) - {term["term"] for term in kept}
+    dropped = set(erased_counts) - {_width_folded(term["term"]) for term in kept}
 
     def rewrite(line: str) -> str:
         head, marker, listed = line.partition(STANDING_OUT)
         if not marker:
             return line
-        remaining_terms = [term for term in listed.split(", ") if term not in dropped]
+        remaining_terms = [term for term in listed.split(", ") if _width_folded(term) not in dropped]
         return head + (marker + ", ".join(remaining_terms) if remaining_terms else "")
 
     cleaned = {**explanation, "terms": kept} if "terms" in explanation else dict(explanation)
     if cleaned.get("summary"):
         cleaned["summary"] = rewrite(cleaned["summary"])
     return cleaned, rewrite
+
+
+def _width_folded(term: str) -> str:
+    return unicodedata.normalize("NFKC", term)
 
 
 def query_words(watch) -> set[str]:

@@ -122,3 +122,15 @@ def test_chinese_and_japanese_times_are_read(written, stored):
     from storage.timeutil import parse_file_timestamp, parse_timestamp
 
     assert parse_timestamp(written) == parse_file_timestamp(written) == stored
+
+
+def test_forget_takes_an_erased_authors_full_width_term_out_of_an_older_explanation():
+    """Review: terms stored before full-width letters were folded ('ｉｒｉａｍ') stayed after the
+    posts that gave them were erased."""
+    from alerts.explain import STANDING_OUT, without_erased_words
+
+    explanation = {"terms": [{"term": "ｉｒｉａｍ", "count": 3}, {"term": "crash", "count": 5}],
+                   "summary": f"9 negative mentions{STANDING_OUT}ｉｒｉａｍ, crash"}
+    cleaned, _ = without_erased_words(explanation, ["ＩＲＩＡＭ crash"] * 2)
+    assert [term["term"] for term in cleaned["terms"]] == ["crash"]
+    assert cleaned["summary"].endswith(f"{STANDING_OUT}crash")
