@@ -61,7 +61,7 @@ from mentionwatch.service_state import (
     JobSchedule, close_interrupted_runs, finish_job_run, heartbeat, load_failures, mark_process,
     prune_job_runs, record_service_view, recorded_service, save_schedules, start_job_run,
 )
-from sentiment.scorer import ModelLoadError, configured_model_id, missing_model_folder
+from sentiment.scorer import ModelLoadError, configured_model_id, missing_model_folder, unreadable_watches
 from sentiment.store import ScoringFailed
 from storage import open_db
 from storage.db import database_problem
@@ -295,6 +295,8 @@ class Service:
                  self.db_path, self.config_path,
                  extra={"fields": {"event": "started", "pid": os.getpid(), **summary}})
         warn_about_targets(self.config)
+        for line in unreadable_watches(self.config):
+            log.warning("%s", line)
         if not self._stopping.is_set():  # a stop signal during the preparation: do not start
             self.scheduler.start()
 

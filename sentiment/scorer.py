@@ -42,6 +42,21 @@ def scores_from_probabilities(probabilities: np.ndarray) -> list[Score]:
             for row in probabilities]
 
 
+BUILTIN_LANGUAGES = ("en", "zh")  # what the built-in model reads (see the README's Sentiment)
+
+
+def unreadable_watches(config) -> list[str]:
+    """One line for each watch whose `languages` the built-in model reads none of (a Japanese or
+    Korean watch): its mentions would come out neutral, and its negative spikes never seen."""
+    if config.sentiment.model != "builtin":
+        return []
+    return [f"watch {watch.name} takes only {', '.join(watch.query.languages)} posts, which the built-in "
+            "sentiment model cannot read (English and Chinese only): most will come out neutral; set "
+            "sentiment.model to a multilingual model (README: Sentiment)"
+            for watch in config.watches
+            if watch.query.languages and not set(watch.query.languages) & set(BUILTIN_LANGUAGES)]
+
+
 def model_id_for(sentiment_cfg) -> str:
     """The id stored with every score, worked out without loading the model."""
     if sentiment_cfg.model == "builtin":

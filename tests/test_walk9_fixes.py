@@ -134,3 +134,22 @@ def test_forget_takes_an_erased_authors_full_width_term_out_of_an_older_explanat
     cleaned, _ = without_erased_words(explanation, ["ＩＲＩＡＭ crash"] * 2)
     assert [term["term"] for term in cleaned["terms"]] == ["crash"]
     assert cleaned["summary"].endswith(f"{STANDING_OUT}crash")
+
+
+def test_a_watch_of_languages_the_built_in_model_cannot_read_is_warned_about(cli, tmp_path):
+    """Walkthrough 9: of 39 Japanese App Store reviews, 15 of the 17 one- and two-star ones came out
+    neutral, and nothing said the built-in model reads English and Chinese only."""
+    from mentionwatch.config import parse_config
+    from sentiment.scorer import unreadable_watches
+
+    text = ("sentiment: {model: builtin}\nwatches:\n  - {name: tokyo, query: {any: [アプリ], languages: [ja]}}\n"
+            "  - {name: shanghai, query: {any: [美团], languages: [zh]}}\n  - {name: anywhere, query: {any: [x]}}\n")
+    [line] = unreadable_watches(parse_config(text))
+    assert line.startswith("watch tokyo takes only ja posts, which the built-in sentiment model cannot read")
+    from storage import open_db
+
+    open_db(tmp_path / "mentionwatch.db").close()  # the database this module's tests name
+    (tmp_path / "w.yaml").write_text(text, encoding="utf-8")
+    result = cli("--config", tmp_path / "w.yaml", "score")
+    assert result.exit_code == 0, result.output
+    assert "Warning: watch tokyo takes only ja posts" in result.stderr

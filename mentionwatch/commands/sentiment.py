@@ -39,9 +39,11 @@ def score(app: App, limit: int | None) -> None:
     Ctrl-C stops it; the scores stored by then are kept, and running it again goes on (exit code 130)."""
     from sentiment.store import count_unscored
 
-    from sentiment.scorer import configured_model_id
+    from sentiment.scorer import configured_model_id, unreadable_watches
 
     db = app.db
+    for line in unreadable_watches(app.config):
+        click.echo(f"Warning: {line}", err=True)
     known_id = configured_model_id(app.config.sentiment)  # worked out without loading the model
     if known_id is not None and count_unscored(db, known_id) == 0:
         click.echo(f"Nothing to score: every mention has a score from {known_id}.")
