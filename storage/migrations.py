@@ -377,4 +377,3 @@ def m015_scores_model_time_index(db: Database) -> None:
     look-up instead of a read of all its rows (0.54 s -> 0.10 s with a million scores)."""
     # db.execute, not executescript (which commits first): it stays in the migration's transaction
     db.execute("CREATE INDEX idx_scores_model_time ON scores (model_id, scored_at)")
-
