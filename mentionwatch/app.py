@@ -27,6 +27,7 @@ from mentionwatch.config import (
 from storage.db import database_problem
 
 MISTAKE_EXIT = 2  # a mistake in the command, the watchlist or an input file
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 class UserMistake(click.ClickException):
@@ -277,6 +278,9 @@ class MainGroup(click.Group):
                 raise
             click.echo(f"Error: {describe_os_error(exc)}", err=True)
             ctx.exit(1)
+        except KeyboardInterrupt:  # click would print "Aborted!" and exit 1, as for a failure
+            click.echo("\nInterrupted.", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
 
 
 NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click 8.2 and later

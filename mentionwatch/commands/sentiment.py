@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import (
-    SHARED_DATA_ENV, App, UserMistake, bench, describe_os_error, main, pass_app, shared_data_folder,
+    INTERRUPTED_EXIT, SHARED_DATA_ENV, App, UserMistake, bench, describe_os_error, main, pass_app,
+    shared_data_folder,
 )
 
 
@@ -82,8 +83,6 @@ def score(app: App, limit: int | None) -> None:
                         [scorer.model_id]).fetchall()
     click.echo("Totals for this model: " + ", ".join(f"{label} {n}" for label, n in sorted(counts)))
 
-
-INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 def _stored_scores(db, model_id: str) -> int:
