@@ -562,7 +562,7 @@ def describe(db, watch, finding: Finding, model_id: str, settings, as_of: dt.dat
     peak = {"start": finding.peak_start, "end": min(finding.peak_end, seen_until)}
     if (window := rule_window(finding.rule, settings)) is not None:
         peak["rule_window"] = window
-    summary = _summary(finding, ranked, terms, peak, as_of)
+    summary = _summary(finding, ranked, terms, peak, as_of, settings.timezone)
     explanation = explain.build_explanation(ranked, terms, summary)
     explanation["peak"] = peak
     explanation["rules"] = list(finding.rules)
@@ -578,10 +578,12 @@ def rule_window(rule: str, settings) -> float | None:
     return None
 
 
-def _summary(finding: Finding, ranked: list[dict], terms: list[dict], peak_span: dict, as_of: dt.datetime) -> str:
+def _summary(finding: Finding, ranked: list[dict], terms: list[dict], peak_span: dict, as_of: dt.datetime,
+             time_zone: str = "UTC") -> str:
     where = f" on {finding.source}" if finding.source else ""
     peak = explain.peak_text(finding.rule, finding.observed, finding.expected, finding.score, peak_span)
-    text = (f"{len(ranked)} negative mentions of {finding.watch}{where} {_window_words(finding, as_of)}; "
+    window = _window_words(finding, as_of) + _local_window_words(finding, as_of, time_zone)
+    text = (f"{len(ranked)} negative mentions of {finding.watch}{where} {window}; "
             f"{peak} ({finding.severity})")
     if finding.negative_share is not None and finding.usual_share is not None:
         text += f"; {finding.negative_share:.0%} of its mentions negative (usually {finding.usual_share:.0%})"
@@ -599,6 +601,26 @@ def _window_words(finding: Finding, as_of: dt.datetime) -> str:
         return f"since {start_text} UTC"
     end_text = end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M")
     return f"between {start_text} and {end_text} UTC"
+
+
+def _local_window_words(finding: Finding, as_of: dt.datetime, time_zone: str) -> str:
+    """' (Asia/Shanghai: 2015-02-23 01:00 to 07:00)': the window in the watch's `timezone` as well, for
+    a team that reads its notifications in local time; '' for a zone on UTC all year."""
+    zone = ZoneInfo(time_zone)
+    if _always_utc(zone):
+        return ""
+    start = from_iso(finding.window_start).astimezone(zone)
+    end = from_iso(finding.window_end).astimezone(zone)
+    start_text = start.strftime("%Y-%m-%d %H:%M")
+    if from_iso(finding.window_end) > as_of:
+        return f" ({time_zone}: since {start_text})"
+    end_text = end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M")
+    return f" ({time_zone}: {start_text} to {end_text})"
+
+
+def _always_utc(zone: ZoneInfo) -> bool:
+    """UTC, Etc/GMT, Africa/Abidjan ...: no offset in January or July (London has one in July)."""
+    return all(dt.datetime(2024, month, 1, tzinfo=zone).utcoffset() == dt.timedelta(0) for month in (1, 7))
 
 
 def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | None = None) -> list[Finding]:

@@ -3,11 +3,12 @@ rush that a daylight-saving change moves by an hour in UTC is still the usual ru
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pytest
 
-from alerts.detect import backtest, utc_offsets
+from alerts.detect import Finding, _local_window_words, backtest, run_detection, utc_offsets
 from alerts.detector import DetectorSettings, seasonal_past
 from alerts.series import Series
 from mentionwatch.config import parse_config
@@ -92,3 +93,31 @@ def test_a_wrong_time_zone_is_one_line_naming_the_key(cli, tmp_path, written, sa
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
     assert "alerts.timezone" in lines[0] and says in lines[0], lines[0]
+
+
+def test_an_alerts_summary_gives_its_window_in_the_watchs_time_zone_too(db, model_id):
+    """The summary is the line a notification and `alerts show` lead with: a team in New York reads
+    its window in New York time as well as in UTC (walkthrough 9 found it in UTC only)."""
+    _new_york_rush(db, model_id, seed=6)
+    burst_hour = dt.datetime(2015, 3, 16, 19, tzinfo=dt.timezone.utc)
+    save_mentions(db, [Mention("reddit", f"burst{k}", "acme support is terrible", iso(burst_hour + dt.timedelta(minutes=k)),
+                               watches=("acme",)) for k in range(40)])
+    db.conn.execute("INSERT INTO scores SELECT id, ?, 'negative', 0.9, 0.05, 0.05, '2015-01-01T00:00:00Z' "
+                    "FROM mentions WHERE id NOT IN (SELECT mention_id FROM scores)", [model_id])
+    db.conn.commit()
+    run_detection(db, _config("1h", "America/New_York"), now=burst_hour + dt.timedelta(hours=3), notify=False)
+    [summary] = [json.loads(row[0])["summary"] for row in db.execute("SELECT explanation FROM alerts")]
+    assert "between 2015-03-16 19:00 and 20:00 UTC (America/New_York: 2015-03-16 15:00 to 16:00);" in summary
+
+
+def test_a_watch_on_utc_gets_no_second_time():
+    finding = Finding("acme", None, "spike", "2015-03-16T19:00:00Z", "2015-03-16T20:00:00Z", 40, 2, 9, "high",
+                      "2015-03-16T20:00:00Z", "high", [], False, "2015-03-16T19:00:00Z", "2015-03-16T20:00:00Z")
+    after = dt.datetime(2015, 3, 17, tzinfo=dt.timezone.utc)
+    assert _local_window_words(finding, after, "UTC") == ""
+    assert _local_window_words(finding, after, "Africa/Abidjan") == ""  # on UTC all year
+    assert _local_window_words(finding, after, "Europe/London") == " (Europe/London: 2015-03-16 19:00 to 20:00)"
+    assert _local_window_words(finding, after, "Asia/Shanghai") == (
+        " (Asia/Shanghai: 2015-03-17 03:00 to 04:00)")
+    still_open = dt.datetime(2015, 3, 16, 19, 30, tzinfo=dt.timezone.utc)
+    assert _local_window_words(finding, still_open, "Asia/Tokyo") == " (Asia/Tokyo: since 2015-03-17 04:00)"
