@@ -265,7 +265,10 @@ def test_a_date_cutoff_can_be_lifted(db, tmp_path, cli):
     erase(db, Selection(before="2021-01-01T00:00:00Z"), what="x", actor="t", remember_posts=True)
     assert save_mentions(db, [old]).forgotten == 1
     db_path = db.conn.execute("PRAGMA database_list").fetchone()[2]
-    lifted = cli("--db", db_path, "forget", "--lift-cutoff")
+    preview = cli("--db", db_path, "forget", "--lift-cutoff")
+    assert preview.exit_code == 0 and "Nothing is lifted yet" in preview.output, preview.output
+    assert save_mentions(db, [old]).forgotten == 1  # as every other forget, nothing without --yes
+    lifted = cli("--db", db_path, "forget", "--lift-cutoff", "--yes")
     assert lifted.exit_code == 0 and "2021-01-01T00:00:00Z may be stored again" in lifted.output
     assert save_mentions(db, [old]).inserted == 1
 

@@ -99,7 +99,7 @@ def test_forget_before_keeps_the_date_as_written_when_nothing_matches(cli, inbox
     assert result.stdout.splitlines() == [
         "No stored mention matches.",
         "With --yes: mentions created before 2015-01-01T00:00:00Z would be kept out of later crawls "
-        "and imports all the same (forget --lift-cutoff lets them in again).",
+        "and imports all the same (forget --lift-cutoff --yes lets them in again).",
     ]
 
 

@@ -28,8 +28,8 @@ SHOWN_MISSING_IDS = 10
                    "later crawls and imports.")
 @click.option("--lift-cutoff", is_flag=True,
               help="Let mentions older than an earlier --before (or service.keep_mentions) be "
-                   "stored again. Used on its own.")
-@click.option("--yes", is_flag=True, help="Erase. Without it, only say what would be erased.")
+                   "stored again. Used on its own (with --yes).")
+@click.option("--yes", is_flag=True, help="Erase (or lift). Without it, only say what would be done.")
 @click.option("--by", "--actor", "actor", help="Who erases, for the log [default: your login name].")
 @pass_app
 def forget(app: App, mention_ids, author, url, source, before, allow_again, lift_cutoff, yes, actor) -> None:
@@ -49,7 +49,7 @@ def forget(app: App, mention_ids, author, url, source, before, allow_again, lift
     from storage.erasure import ANY_SOURCE, erase, plan_erasure
 
     if lift_cutoff:
-        _lift_cutoff(app, mention_ids or author or url or source or before or allow_again)
+        _lift_cutoff(app, mention_ids or author or url or source or before or allow_again, yes)
         return
     remember = not allow_again
     selection = _selection(app, mention_ids, author, url, source, before, remember)
@@ -91,14 +91,18 @@ def forget(app: App, mention_ids, author, url, source, before, allow_again, lift
                    err=True)
 
 
-def _lift_cutoff(app: App, anything_else) -> None:
-    from storage.erasure import lift_cutoff
+def _lift_cutoff(app: App, anything_else, yes: bool) -> None:
+    """Without --yes, only say what would change, as every other use of `forget` does."""
+    from storage.erasure import kept_out_before, lift_cutoff
 
     if anything_else:
         raise UserMistake("--lift-cutoff is used on its own")
-    cutoff = lift_cutoff(app.db)
+    cutoff = lift_cutoff(app.db) if yes else kept_out_before(app.db)
     if cutoff is None:
         click.echo("No history was kept out by date: nothing to lift.")
+    elif not yes:
+        click.echo(f"Mentions created before {cutoff} are kept out of crawls and imports. Nothing "
+                   "is lifted yet: run the same command with --yes to let them in again.")
     else:
         click.echo(f"Mentions created before {cutoff} may be stored again. (With "
                    "service.keep_mentions set, the service erases what is older than that within a "
@@ -255,7 +259,7 @@ def _preview(plan, selection, remember: bool, no_author: str | None = None) -> s
 def _kept_out_text(selection, verb: str = "are", also: str = "") -> str:
     if selection.before:
         return (f"Mentions created before {selection.before} {verb} kept out of later crawls and "
-                f"imports{also} (forget --lift-cutoff lets them in again).")
+                f"imports{also} (forget --lift-cutoff --yes lets them in again).")
     if selection.author:
         where = f"on {selection.source}" if selection.source else "on any source"
         return f"This author's posts {where} {verb} kept out of later crawls and imports{also}."
