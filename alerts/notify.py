@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerts.detector import severity_rank
+from mentionwatch.config import url_file_text
 from mentionwatch.logging_setup import REDACTED, redact
 from storage.timeutil import from_iso, to_iso
 
@@ -51,6 +52,10 @@ MAX_ATTEMPTS = 8
 ERROR_CHARS = 300
 CLAIM_TIMEOUT = dt.timedelta(minutes=10)
 UNUSABLE_URL = "apprise cannot use the notification URL (check its scheme and that no part is missing)"
+# apprise takes "json://a json://b" as two targets, and counts the send failed when either fails:
+# the one that worked would get the message again with every retry
+SEVERAL_URLS = ("the notification URL holds several apprise URLs: give each its own notification "
+                "target (with its own name), so that one failing is not retried through the others")
 _UNSET_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Seconds to wait for a target to accept the connection and to answer, unless its URL says (cto=, rto=);
 # apprise's own 4 s read timeout cut off web hooks that answer slowly, and each retry then repeated
@@ -103,18 +108,28 @@ def url_problem(target) -> str | None:
     unset = _UNSET_REFERENCE.search(url)  # kept as written by a command that sends nothing itself
     if unset:
         return f"environment variable {unset.group(1)} (in its url) is not set in this shell"
+    sender = apprise.Apprise()
     with _apprise_lines_kept_out():
-        understood = apprise.Apprise().add(url)
-    return None if understood else UNUSABLE_URL
+        understood = sender.add(url)
+    if not understood:
+        return UNUSABLE_URL
+    return SEVERAL_URLS if len(sender) > 1 else None
 
 
 def _missing_url_problem(target) -> str:
     """Why target.resolve_url() found no URL: its variable unset, its file missing or empty."""
     if target.url_env:
         return f"no URL: environment variable {target.url_env} is not set or empty"
-    if not Path(target.url_file).is_file():
+    path = Path(target.url_file)
+    if not path.is_file():
         return f"no URL: file {target.url_file} does not exist"
-    return f"no URL: file {target.url_file} is empty or cannot be read"
+    try:
+        url_file_text(path.read_bytes())
+    except UnicodeError:
+        return f"no URL: file {target.url_file} is not UTF-8 text (save it as UTF-8)"
+    except OSError as exc:
+        return f"no URL: file {target.url_file} cannot be read ({exc.strerror or type(exc).__name__})"
+    return f"no URL: file {target.url_file} is empty"
 
 
 _KEEPING_OUT = {"depth": 0, "propagating": True}
@@ -392,17 +407,23 @@ def deliver(url: str, title: str, body: str, notify_type: str = "info") -> Deliv
     with _apprise_lines_kept_out(), apprise.LogCapture(level=logging.DEBUG) as captured:
         if not sender.add(url):
             return Delivery(UNUSABLE_URL)
+        if len(sender) > 1:
+            return Delivery(SEVERAL_URLS)
         _apply_default_timeouts(sender, url)
         if url.split("://", 1)[0].lower() in MARKDOWN_AS_TEXT_SCHEMES:
             from apprise.conversion.format import text_to_markdown
 
             body = text_to_markdown(body)
+        deadline = _send_deadline(sender)
         try:
-            delivered = sender.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT,
-                                      notify_type=notify_type)
+            delivered = _notify_within(deadline, sender, title=title, body=body,
+                                       body_format=apprise.NotifyFormat.TEXT, notify_type=notify_type)
         except Exception as exc:  # a plugin bug must not crash detection
             return Delivery(f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS])
         text = captured.getvalue()
+    if delivered is None:
+        return Delivery(f"no complete answer within {deadline:.0f} s (the receiver kept the connection "
+                        "open), so it may well have arrived; not sent again", unanswered=True)
     if delivered:
         return Delivery()
     reasons = [line.split(" - ", 2)[-1] for line in text.splitlines() if " - WARNING - " in line or " - ERROR - " in line]
@@ -461,6 +482,36 @@ def _with_failure_kind(reason: str, captured: str) -> str:
     if kind is None or kind.split(" (", 1)[0].lower() in reason.lower():
         return reason
     return f"{reason.rstrip(' .')}: {kind}"
+
+
+def _send_deadline(sender) -> float:
+    """Seconds a whole send may take: the read timeout bounds each read, not the answer, so a
+    receiver that sends a byte now and then would hold the service's notifying (and detecting) for
+    as long as it liked. Twice a connection and an answer, and some seconds more."""
+    slowest = max((server.socket_connect_timeout + server.socket_read_timeout for server in sender),
+                  default=CONNECT_TIMEOUT + READ_TIMEOUT)
+    return 2 * slowest + 5
+
+
+def _notify_within(deadline: float, sender, **message) -> bool | None:
+    """sender.notify(**message) in a worker thread; None when it has not finished after `deadline`
+    seconds (the worker is left to end on its own: a daemon, it does not keep the service up)."""
+    outcome: dict = {}
+
+    def send() -> None:
+        try:
+            outcome["delivered"] = sender.notify(**message)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=send, name="notification-send", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        return None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["delivered"]
 
 
 def _apply_default_timeouts(sender, url: str) -> None:
@@ -696,7 +747,12 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
             log.warning("notification %s (alert %s, target %s) was claimed at %s by a sender that never "
                         "finished; sending it again", state, alert_id, target_name, claimed_at)
         with _sending(notification_id):
-            delivery = _send_one(db, targets.get(target_name), target_name, alert_id, state)
+            try:
+                delivery = _send_one(db, targets.get(target_name), target_name, alert_id, state)
+            except Exception as exc:  # one target's surprise must not stop the others' messages
+                log.exception("notification %s (alert %s, target %s): unexpected error", state, alert_id,
+                              target_name)
+                delivery = Delivery(f"unexpected error ({type(exc).__name__}; see the service log)")
         if delivery.error is not None and not delivery.unanswered:
             failing.add(target_name)
         _record(db, config, result, moment, (notification_id, alert_id, target_name, state, attempts + 1), delivery)

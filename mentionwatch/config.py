@@ -7,6 +7,7 @@ notification's URL through `url_env` / `url_file`. `load_config` turns every pro
 """
 from __future__ import annotations
 
+import codecs
 import difflib
 import functools
 import math
@@ -858,9 +859,17 @@ class Notification(_Strict):
         if self.url_env:
             return os.environ.get(self.url_env) or None
         try:
-            return Path(self.url_file).read_text(encoding="utf-8").strip() or None
-        except OSError:
+            return url_file_text(Path(self.url_file).read_bytes()).strip() or None
+        except (OSError, UnicodeError):  # told by the notifier: "... is not UTF-8 text"
             return None
+
+
+def url_file_text(data: bytes) -> str:
+    """A url_file's text: UTF-8, with or without a byte-order mark, or UTF-16 with one (what
+    Notepad and PowerShell write); UnicodeError for other bytes."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
 
 
 class ServiceConfig(_Strict):

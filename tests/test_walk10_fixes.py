@@ -2,9 +2,12 @@
 without its fix."""
 from __future__ import annotations
 
+import time
+
 from mentionwatch.triage import export as export_module
 
 from tests.test_export import _stock
+from tests.test_notify import webhook  # noqa: F401  (a fixture)
 
 
 def test_ctrl_c_during_an_export_exits_130_and_keeps_the_previous_file(cli, tmp_path, monkeypatch):
@@ -25,3 +28,117 @@ def test_ctrl_c_during_an_export_exits_130_and_keeps_the_previous_file(cli, tmp_
     assert "Aborted" not in result.output and "Traceback" not in result.output
     assert result.stderr.strip() == "Interrupted."
     assert out.read_text(encoding="utf-8") == "yesterday's export\n"
+
+
+# ------------------------------------------------------------------ review 9: notifications
+
+def _queue_one(db, config) -> int:
+    from alerts.notify import queue_notifications
+    from tests.test_notify import NOW, add_alert
+
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    return alert_id
+
+
+def test_a_url_file_written_by_notepad_is_read_and_one_in_another_encoding_is_named(db, webhook, tmp_path):
+    """A UTF-16 url_file (Notepad, PowerShell) crashed the service at start, `status` and `notify
+    test` with a traceback, and the pass that met it sent nothing to any target."""
+    from alerts.notify import send_pending, target_problems
+    from tests.test_notify import NOW, make_config, rows
+
+    notepad = tmp_path / "team.url"
+    notepad.write_bytes(f"json://127.0.0.1:{webhook.port}/team\r\n".encode("utf-16"))
+    latin = tmp_path / "ops.url"
+    latin.write_bytes("json://127.0.0.1:1/Zürich".encode("cp1252"))
+    config = make_config(f"  - {{name: team, url_file: {notepad}}}\n  - {{name: ops, url_file: {latin}}}")
+    assert target_problems(config) == [f"notification 'ops': no URL: file {latin} is not UTF-8 text (save it as UTF-8)"]
+    _queue_one(db, config)
+    result = send_pending(db, config, now=NOW)
+    assert (result.sent, result.failed) == (1, 1)
+    assert len(webhook.requests) == 1
+    assert [(target, status) for target, _state, status, *_ in rows(db)] == [("team", "sent"), ("ops", "failed")]
+
+
+def test_one_targets_unexpected_error_is_recorded_and_the_others_still_get_theirs(db, webhook, monkeypatch):
+    import alerts.notify as notify
+    from tests.test_notify import NOW, make_config, rows
+
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    config = make_config("  - {name: first, url_env: MW_HOOK}\n  - {name: second, url_env: MW_HOOK}")
+    real = notify.message_for
+
+    def fails_for_the_first(db, alert_id, state, target_name=None):
+        if target_name == "first":
+            raise KeyError("explanation")
+        return real(db, alert_id, state, target_name)
+
+    monkeypatch.setattr(notify, "message_for", fails_for_the_first)
+    _queue_one(db, config)
+    result = notify.send_pending(db, config, now=NOW)
+    assert (result.sent, result.failed) == (1, 1) and len(webhook.requests) == 1
+    first, second = rows(db)
+    assert first[2] == "failed" and first[4] == "unexpected error (KeyError; see the service log)"
+    assert first[5] is not None  # retried later, not left claimed
+    assert second[2] == "sent"
+
+
+def test_a_target_url_holding_two_apprise_urls_is_refused(db, webhook, monkeypatch):
+    """apprise sends "json://a json://b" to both and counts the send failed when one fails: the one
+    that worked got the same message on every retry (8 times)."""
+    from alerts.notify import SEVERAL_URLS, send_pending, target_problems
+    from tests.test_notify import NOW, make_config, rows
+
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/ok json://127.0.0.1:1/down")
+    config = make_config("  - {name: team, url_env: MW_HOOK}")
+    assert target_problems(config) == [f"notification 'team': {SEVERAL_URLS}"]
+    _queue_one(db, config)
+    send_pending(db, config, now=NOW)
+    assert webhook.requests == []
+    assert rows(db)[0][2:5] == ("failed", 1, SEVERAL_URLS)
+
+
+class _TricklingHook:
+    """Answers a POST with a header line every half second for a minute: a stuck proxy."""
+
+    def __enter__(self):
+        from mentionwatch.local_servers import LocalServer
+
+        class Trickle(LocalServer):
+            def handle_post(self, request):
+                request.rfile.read(int(request.headers.get("Content-Length", 0)))
+                request.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(120):
+                    try:
+                        request.wfile.write(b"X-Still: here\r\n")
+                        request.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(0.5)
+
+        self.server = Trickle().__enter__()
+        self.port = self.server.httpd.server_address[1]
+        return self
+
+    def __exit__(self, *exc):
+        self.server.__exit__(*exc)
+
+
+def test_a_receiver_that_trickles_its_answer_cannot_hold_the_sender(db, monkeypatch):
+    """The read timeout bounds each read, not the answer: a receiver sending a line every half
+    second held a send for as long as it liked (the service's detection waits for its sends)."""
+    from alerts.notify import send_pending
+    from tests.test_notify import NOW, make_config, rows
+
+    with _TricklingHook() as hook:
+        monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{hook.port}/hook?cto=1&rto=1")
+        config = make_config("  - {name: team, url_env: MW_HOOK}")
+        _queue_one(db, config)
+        started = time.monotonic()
+        result = send_pending(db, config, now=NOW)
+        took = time.monotonic() - started
+    assert result.unconfirmed == 1
+    assert took < 40  # deadline 2 x (1 + 1) + 5 = 9 s; the receiver would have gone on for a minute
+    status, attempts, error = rows(db)[0][2:5]
+    assert (status, attempts) == ("unconfirmed", 1)
+    assert error.startswith("no complete answer within 9 s")
