@@ -611,10 +611,13 @@ def _local_window_words(finding: Finding, as_of: dt.datetime, time_zone: str) ->
         return ""
     start = from_iso(finding.window_start).astimezone(zone)
     end = from_iso(finding.window_end).astimezone(zone)
-    start_text = start.strftime("%Y-%m-%d %H:%M")
+    # a window across a change of the clocks names each side's offset: 01:00 EDT to 01:00 EST
+    clocks_changed = start.utcoffset() != end.utcoffset()
+    zone_name = " %Z" if clocks_changed else ""
+    start_text = start.strftime("%Y-%m-%d %H:%M" + zone_name)
     if from_iso(finding.window_end) > as_of:
         return f" ({time_zone}: since {start_text})"
-    end_text = end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M")
+    end_text = end.strftime(("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M") + zone_name)
     return f" ({time_zone}: {start_text} to {end_text})"
 
 

@@ -3,7 +3,7 @@
 `queue_notifications` adds one `notifications` row per configured target that wants the event
 ('opened', 'escalated', 'resolved') and covers the watch; the UNIQUE (alert_id, target, state) key
 makes the same state never queue twice. `send_pending` delivers due rows, records failures with the
-reason apprise logged (captured with apprise.LogCapture) and schedules retries with exponential
+reason apprise logged (its lines of that send only) and schedules retries with exponential
 backoff. The target's URL is a secret: only the notification's name is stored, and the URL is cut
 out of any error text before it is stored or logged. Nothing here raises for a failed send.
 
@@ -16,14 +16,16 @@ opening that never got through), an escalation up to the severity a late opening
 (an opening is titled with the alert's severity when it goes; its row keeps the state it was
 queued at, with 'sent as opened (critical)' noted in last_error). A web hook that takes the request
 but does not answer within the read timeout may well have got it: the row is marked 'unconfirmed' and not sent again (a retry
-would repeat the message, up to MAX_ATTEMPTS times).
+would repeat the message, up to MAX_ATTEMPTS times). So is a send still going at its deadline (a
+receiver that trickles its answer); nothing more goes to that URL until it has ended.
 
 Several processes may send at once (the service, and `mentionwatch detect` run by hand):
 each row is claimed in its own write transaction before it is sent (`claimed_at` set, `attempts`
 counted) and only the sender whose claim changed the row sends it. A claim older than
 CLAIM_TIMEOUT was left by a sender that died mid-send; the row is due again (it may then have gone
 out twice, never zero times). A service that stops mid-send releases its own claims
-(`settle_interrupted_sends`), so the next start sends them at once.
+(`settle_interrupted_sends`), and so does a send stopped by Ctrl-C, so the next start sends them
+at once.
 
 `send_test` sends `mentionwatch notify test`'s message through the same `deliver` (and the same
 redaction of its reason), storing nothing.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import io
 import json
 import logging
 import re
@@ -91,6 +94,7 @@ class Delivery:
     error: str | None = None
     unanswered: bool = False
     stated_severity: str | None = None  # the severity its title gave (an opening: the alert's, when sent)
+    cut_off: bool = False  # still going at its deadline (unanswered too): nothing more to that target now
 
 
 def _utc_now() -> dt.datetime:
@@ -132,7 +136,7 @@ def _missing_url_problem(target) -> str:
     return f"no URL: file {target.url_file} is empty"
 
 
-_KEEPING_OUT = {"depth": 0, "propagating": True}
+_KEEPING_OUT = {"depth": 0, "propagating": True, "level": logging.NOTSET}
 _KEEPING_OUT_LOCK = threading.Lock()
 
 
@@ -145,7 +149,9 @@ def _apprise_lines_kept_out():
     with _KEEPING_OUT_LOCK:
         if _KEEPING_OUT["depth"] == 0:
             _KEEPING_OUT["propagating"] = apprise_log.propagate
+            _KEEPING_OUT["level"] = apprise_log.level
             apprise_log.propagate = False
+            apprise_log.setLevel(logging.DEBUG)  # for the failure kinds of its debug lines (sends)
         _KEEPING_OUT["depth"] += 1
     try:
         yield
@@ -154,6 +160,7 @@ def _apprise_lines_kept_out():
             _KEEPING_OUT["depth"] -= 1
             if _KEEPING_OUT["depth"] == 0:
                 apprise_log.propagate = _KEEPING_OUT["propagating"]
+                apprise_log.setLevel(_KEEPING_OUT["level"])
 
 
 def target_problems(config) -> list[str]:
@@ -400,30 +407,33 @@ def notify_type_for(state: str) -> str:
 # --- sending -----------------------------------------------------------------------------------------
 
 def deliver(url: str, title: str, body: str, notify_type: str = "info") -> Delivery:
-    """Send one plain-text message; the error is apprise's logged reason (URL removed)."""
+    """Send one plain-text message; the error is apprise's logged reason (URL removed).
+
+    The send runs in a worker thread with a deadline (see `_send_deadline`): one that has not ended
+    by then is said unconfirmed and left to end on its own, and `still_sending(url)` holds until it
+    has. Its lines stay out of our logs and of the next send's reasons meanwhile."""
     import apprise
 
-    sender = apprise.Apprise()
-    with _apprise_lines_kept_out(), apprise.LogCapture(level=logging.DEBUG) as captured:
+    sender = apprise.Apprise(asset=_asset_without_service_deadline())
+    with _apprise_lines_kept_out():
         if not sender.add(url):
             return Delivery(UNUSABLE_URL)
-        if len(sender) > 1:
-            return Delivery(SEVERAL_URLS)
-        _apply_default_timeouts(sender, url)
-        if url.split("://", 1)[0].lower() in MARKDOWN_AS_TEXT_SCHEMES:
-            from apprise.conversion.format import text_to_markdown
+    if len(sender) > 1:
+        return Delivery(SEVERAL_URLS)
+    _apply_default_timeouts(sender, url)
+    if url.split("://", 1)[0].lower() in MARKDOWN_AS_TEXT_SCHEMES:
+        from apprise.conversion.format import text_to_markdown
 
-            body = text_to_markdown(body)
-        deadline = _send_deadline(sender)
-        try:
-            delivered = _notify_within(deadline, sender, title=title, body=body,
-                                       body_format=apprise.NotifyFormat.TEXT, notify_type=notify_type)
-        except Exception as exc:  # a plugin bug must not crash detection
-            return Delivery(f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:ERROR_CHARS])
-        text = captured.getvalue()
-    if delivered is None:
+        body = text_to_markdown(body)
+    deadline = _send_deadline(sender)
+    outcome = _send_within(url, deadline, sender, title=title, body=body,
+                           body_format=apprise.NotifyFormat.TEXT, notify_type=notify_type)
+    if outcome is None:
         return Delivery(f"no complete answer within {deadline:.0f} s (the receiver kept the connection "
-                        "open), so it may well have arrived; not sent again", unanswered=True)
+                        "open), so it may well have arrived; not sent again", unanswered=True, cut_off=True)
+    delivered, text = outcome
+    if isinstance(delivered, Exception):  # a plugin bug must not crash detection
+        return Delivery(f"{type(delivered).__name__}: {delivered}".replace(url, "<url>")[:ERROR_CHARS])
     if delivered:
         return Delivery()
     reasons = [line.split(" - ", 2)[-1] for line in text.splitlines() if " - WARNING - " in line or " - ERROR - " in line]
@@ -487,31 +497,79 @@ def _with_failure_kind(reason: str, captured: str) -> str:
 def _send_deadline(sender) -> float:
     """Seconds a whole send may take: the read timeout bounds each read, not the answer, so a
     receiver that sends a byte now and then would hold the service's notifying (and detecting) for
-    as long as it liked. Twice a connection and an answer, and some seconds more."""
+    as long as it liked. Twice a connection and an answer, and some seconds more; at most an hour
+    (a huge rto= given in the URL)."""
     slowest = max((server.socket_connect_timeout + server.socket_read_timeout for server in sender),
                   default=CONNECT_TIMEOUT + READ_TIMEOUT)
-    return 2 * slowest + 5
+    return min(2 * slowest + 5, MAX_SEND_SECONDS)
 
 
-def _notify_within(deadline: float, sender, **message) -> bool | None:
-    """sender.notify(**message) in a worker thread; None when it has not finished after `deadline`
-    seconds (the worker is left to end on its own: a daemon, it does not keep the service up)."""
+MAX_SEND_SECONDS = 3600.0
+_STILL_SENDING: dict[str, threading.Thread] = {}  # URL -> its send cut off at the deadline (memory only)
+_STILL_SENDING_LOCK = threading.Lock()
+
+
+def still_sending(url: str) -> bool:
+    """Whether a send to `url` cut off at its deadline is still going: nothing more is sent there
+    until it has ended, so stuck sends do not pile up."""
+    with _STILL_SENDING_LOCK:
+        worker = _STILL_SENDING.get(url)
+        if worker is not None and not worker.is_alive():
+            del _STILL_SENDING[url]
+            worker = None
+    return worker is not None
+
+
+def _asset_without_service_deadline():
+    """apprise 2 keeps its own deadline per send (60 s), and sends in a thread pool of its own to keep
+    it; the deadline here is ours (`_send_deadline`), so that the send runs in our worker thread and
+    its log lines can be told from another send's."""
+    import apprise
+
+    try:
+        return apprise.AppriseAsset(service_timeout=0)
+    except (TypeError, AttributeError):  # apprise 1: no such deadline; it sends in the calling thread
+        return apprise.AppriseAsset()
+
+
+def _send_within(url: str, deadline: float, sender, **message) -> tuple[object, str] | None:
+    """(sender.notify's result or the exception it raised, apprise's lines of that send), from a
+    worker thread; None when the worker has not finished after `deadline` seconds."""
     outcome: dict = {}
 
     def send() -> None:
-        try:
-            outcome["delivered"] = sender.notify(**message)
-        except Exception as exc:
-            outcome["error"] = exc
+        with _apprise_lines_kept_out(), _this_threads_apprise_lines() as captured:
+            try:
+                outcome["delivered"] = sender.notify(**message)
+            except Exception as exc:
+                outcome["delivered"] = exc
+            outcome["text"] = captured.getvalue()
 
     worker = threading.Thread(target=send, name="notification-send", daemon=True)
     worker.start()
     worker.join(deadline)
     if worker.is_alive():
+        with _STILL_SENDING_LOCK:
+            _STILL_SENDING[url] = worker
         return None
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["delivered"]
+    return outcome["delivered"], outcome["text"]
+
+
+@contextlib.contextmanager
+def _this_threads_apprise_lines():
+    """apprise's log lines written by this thread only, as text (another thread's send, one cut off
+    at its deadline say, must not lend this one its failure)."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.addHandler(handler)
+    try:
+        yield buffer
+    finally:
+        apprise_log.removeHandler(handler)
 
 
 def _apply_default_timeouts(sender, url: str) -> None:
@@ -733,6 +791,9 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
             break
         if target_name in failing:
             continue
+        if _cut_off_send_still_going(targets.get(target_name)):
+            failing.add(target_name)  # left due: sent once that send has ended
+            continue
         held = _hold_back(db, targets.get(target_name), notification_id, alert_id, target_name, state)
         if held == WAIT:
             continue
@@ -749,17 +810,25 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
         with _sending(notification_id):
             try:
                 delivery = _send_one(db, targets.get(target_name), target_name, alert_id, state)
+            except KeyboardInterrupt:  # Ctrl-C in `detect`: sent at the next run, not CLAIM_TIMEOUT later
+                _release_claims(db, [notification_id])
+                raise
             except Exception as exc:  # one target's surprise must not stop the others' messages
                 log.exception("notification %s (alert %s, target %s): unexpected error", state, alert_id,
                               target_name)
                 delivery = Delivery(f"unexpected error ({type(exc).__name__}; see the service log)")
-        if delivery.error is not None and not delivery.unanswered:
+        if delivery.error is not None and (delivery.cut_off or not delivery.unanswered):
             failing.add(target_name)
         _record(db, config, result, moment, (notification_id, alert_id, target_name, state, attempts + 1), delivery)
         if state.startswith("opened:") and (delivery.error is None or delivery.unanswered):
             result.superseded += _supersede_escalations_told(db, alert_id, target_name,
                                                              delivery.stated_severity)
     return result
+
+
+def _cut_off_send_still_going(target) -> bool:
+    url = target.resolve_url() if target is not None else None
+    return url is not None and still_sending(url)
 
 
 @contextlib.contextmanager
@@ -780,12 +849,16 @@ def settle_interrupted_sends(db) -> int:
     times. Returns how many."""
     with _SENDING_LOCK:
         began = sorted(_SENDING)
+    _release_claims(db, began)
+    return len(began)
+
+
+def _release_claims(db, notification_ids) -> None:
     with db.atomic():
-        for notification_id in began:
+        for notification_id in notification_ids:
             db.execute("UPDATE notifications SET claimed_at = NULL, attempts = max(attempts - 1, 0) "
                        "WHERE id = ? AND status IN ('pending', 'failed') AND claimed_at IS NOT NULL",
                        [notification_id])
-    return len(began)
 
 
 def _stated_note(state: str, delivery: Delivery) -> str | None:

@@ -865,11 +865,17 @@ class Notification(_Strict):
 
 
 def url_file_text(data: bytes) -> str:
-    """A url_file's text: UTF-8, with or without a byte-order mark, or UTF-16 with one (what
-    Notepad and PowerShell write); UnicodeError for other bytes."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
-    return data.decode("utf-8-sig")
+    """A url_file's text: UTF-8, with or without a byte-order mark, or UTF-16 or UTF-32 with one
+    (Notepad and PowerShell write UTF-16); UnicodeError for other bytes."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: its mark starts alike
+        text = data.decode("utf-32")
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16")
+    else:
+        text = data.decode("utf-8-sig")
+    if "\x00" in text:  # UTF-16 without its mark reads as UTF-8 with a NUL between letters
+        raise UnicodeError("NUL characters: not UTF-8 text")
+    return text
 
 
 class ServiceConfig(_Strict):

@@ -121,3 +121,12 @@ def test_a_watch_on_utc_gets_no_second_time():
         " (Asia/Shanghai: 2015-03-17 03:00 to 04:00)")
     still_open = dt.datetime(2015, 3, 16, 19, 30, tzinfo=dt.timezone.utc)
     assert _local_window_words(finding, still_open, "Asia/Tokyo") == " (Asia/Tokyo: since 2015-03-17 04:00)"
+
+
+def test_a_window_across_a_change_of_the_clocks_names_both_offsets():
+    """01:00 to 01:00 read as an empty window on the night New York's clocks go back."""
+    finding = Finding("acme", None, "spike", "2015-11-01T05:00:00Z", "2015-11-01T06:00:00Z", 40, 2, 9, "high",
+                      "2015-11-01T06:00:00Z", "high", [], False, "2015-11-01T05:00:00Z", "2015-11-01T06:00:00Z")
+    after = dt.datetime(2015, 11, 2, tzinfo=dt.timezone.utc)
+    assert _local_window_words(finding, after, "America/New_York") == (
+        " (America/New_York: 2015-11-01 01:00 EDT to 01:00 EST)")

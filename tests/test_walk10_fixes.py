@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from mentionwatch.triage import export as export_module
 
 from tests.test_export import _stock
@@ -124,21 +126,70 @@ class _TricklingHook:
         self.server.__exit__(*exc)
 
 
-def test_a_receiver_that_trickles_its_answer_cannot_hold_the_sender(db, monkeypatch):
+def test_a_receiver_that_trickles_its_answer_cannot_hold_the_sender(db, webhook, monkeypatch):
     """The read timeout bounds each read, not the answer: a receiver sending a line every half
-    second held a send for as long as it liked (the service's detection waits for its sends)."""
-    from alerts.notify import send_pending
-    from tests.test_notify import NOW, make_config, rows
+    second held a send for as long as it liked (the service's detection waits for its sends). Cut
+    off, its send goes on in the background: it must not lend its failure to the next target's
+    send (that one was stored unconfirmed, never retried), and nothing more goes to it meanwhile."""
+    from alerts.notify import queue_notifications, send_pending
+    from tests.test_notify import NOW, add_alert, make_config, rows
 
+    webhook.status = 500
     with _TricklingHook() as hook:
-        monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{hook.port}/hook?cto=1&rto=1")
-        config = make_config("  - {name: team, url_env: MW_HOOK}")
-        _queue_one(db, config)
+        monkeypatch.setenv("MW_STUCK", f"json://127.0.0.1:{hook.port}/hook?cto=1&rto=1")
+        monkeypatch.setenv("MW_OPS", f"json://127.0.0.1:{webhook.port}/ops")
+        config = make_config("  - {name: stuck, url_env: MW_STUCK}\n  - {name: ops, url_env: MW_OPS}")
+        for _ in range(3):
+            queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
         started = time.monotonic()
         result = send_pending(db, config, now=NOW)
         took = time.monotonic() - started
-    assert result.unconfirmed == 1
-    assert took < 40  # deadline 2 x (1 + 1) + 5 = 9 s; the receiver would have gone on for a minute
-    status, attempts, error = rows(db)[0][2:5]
-    assert (status, attempts) == ("unconfirmed", 1)
-    assert error.startswith("no complete answer within 9 s")
+        again = send_pending(db, config, now=NOW)  # the cut-off send is still going: nothing to `stuck`
+    assert took < 25  # one deadline, 2 x (1 + 1) + 5 = 9 s, not one per message
+    assert (result.unconfirmed, result.failed, again.unconfirmed) == (1, 1, 0)
+    stuck = [row for row in rows(db) if row[0] == "stuck"]
+    assert [row[2] for row in stuck] == ["unconfirmed", "pending", "pending"]
+    assert stuck[0][4].startswith("no complete answer within 9 s")
+    ops = [row for row in rows(db) if row[0] == "ops"]
+    assert ops[0][2] == "failed" and "500" in ops[0][4], ops  # its own reason, retried later
+
+
+def test_a_huge_read_timeout_in_the_url_is_capped():
+    import apprise
+
+    from alerts.notify import MAX_SEND_SECONDS, _send_deadline
+
+    sender = apprise.Apprise()
+    sender.add("json://127.0.0.1:9/x?rto=5000000000")
+    assert _send_deadline(sender) == MAX_SEND_SECONDS
+
+
+def test_ctrl_c_during_a_send_releases_its_claim(db, monkeypatch):
+    """`detect` stopped mid-send left the row claimed: nobody sent it for 10 minutes."""
+    import alerts.notify as notify
+    from tests.test_notify import NOW, make_config
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(notify, "deliver", interrupted)
+    monkeypatch.setenv("MW_HOOK", "json://127.0.0.1:9/hook")
+    config = make_config("  - {name: team, url_env: MW_HOOK}")
+    _queue_one(db, config)
+    with pytest.raises(KeyboardInterrupt):
+        notify.send_pending(db, config, now=NOW)
+    assert db.execute("SELECT status, attempts, claimed_at FROM notifications").fetchall() == [("pending", 0, None)]
+
+
+@pytest.mark.parametrize("data", [
+    "json://127.0.0.1:9/x".encode("utf-16-le"),  # UTF-16 without its byte-order mark
+    b"\xff\xfe\x00\x00" + "json://127.0.0.1:9/x".encode("utf-32-le"),  # UTF-32 with one
+])
+def test_url_files_in_utf32_or_utf16_without_a_mark(data):
+    from mentionwatch.config import url_file_text
+
+    if data.startswith(b"\xff\xfe\x00\x00"):
+        assert url_file_text(data) == "json://127.0.0.1:9/x"
+    else:
+        with pytest.raises(UnicodeError):
+            url_file_text(data)
