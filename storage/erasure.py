@@ -245,11 +245,12 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
                 step.erase_batch(ids[start:start + ERASE_BATCH], each_post)
         with db.atomic():  # the rest, and what was stored since the first batch
             step.erase_batch(_selected_ids(db, selection), each_post)
-        if step.plan.mention_ids:
-            # A deleted row's words stay in the full-text index's older segments until they are
-            # merged; merging them all takes the erased words out of the file.
-            with db.atomic():
-                db.execute("INSERT INTO mentions_fts (mentions_fts) VALUES ('optimize')")
+        # A deleted row's words stay in the full-text index's older segments until they are merged;
+        # merging them all takes the erased words out of the file. Merged even when nothing was
+        # erased now: an erasure stopped during its merge (Ctrl-C) is finished by running it again,
+        # and an index already merged is merged again in no time.
+        with db.atomic():
+            db.execute("INSERT INTO mentions_fts (mentions_fts) VALUES ('optimize')")
     finally:
         db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
     return Erasure(step.erasure_id, step.plan, file_clean=wipe_log(db))

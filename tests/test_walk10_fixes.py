@@ -193,3 +193,36 @@ def test_url_files_in_utf32_or_utf16_without_a_mark(data):
     else:
         with pytest.raises(UnicodeError):
             url_file_text(data)
+
+
+def test_an_erasure_stopped_during_its_index_merge_is_finished_by_running_it_again(cli, tmp_path, monkeypatch):
+    """Ctrl-C while `forget` merged the full-text index left the erased words in the database file,
+    and running it again (nothing left to erase) did not merge: they stayed."""
+    import storage.db as storage_db
+    from storage import Mention, open_db, save_mentions
+
+    db_path = tmp_path / "mw.db"
+    db = open_db(db_path)
+    save_mentions(db, [Mention("reddit", f"p{i}", f"ordinary post {i} about acme", "2025-01-01T00:00:00Z",
+                               author=f"user{i}") for i in range(200)]
+                  + [Mention("reddit", "secret", "acme zyxwvutsecretword", "2025-01-02T00:00:00Z", author="janedoe")])
+    db.close()
+    real = storage_db._Database.execute
+
+    def interrupted_at_the_merge(self, sql, *args, **kwargs):
+        if "'optimize'" in sql:
+            raise KeyboardInterrupt
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(storage_db._Database, "execute", interrupted_at_the_merge)
+    stopped = cli("--db", db_path, "forget", "--author", "janedoe", "--yes")
+    assert stopped.exit_code == 130 and "run the same command again to finish it" in stopped.stderr
+    monkeypatch.setattr(storage_db._Database, "execute", real)
+
+    def word_in_the_files() -> bool:
+        return any(b"zyxwvutsecretword" in path.read_bytes() for path in tmp_path.glob("mw.db*"))
+
+    assert word_in_the_files()  # what the interrupted merge left behind
+    again = cli("--db", db_path, "forget", "--author", "janedoe", "--yes")
+    assert again.exit_code == 0, again.output
+    assert not word_in_the_files()

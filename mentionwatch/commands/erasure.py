@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from mentionwatch.app import App, UserMistake, actor_or_login_name, main, pass_app
+from mentionwatch.app import INTERRUPTED_EXIT, App, UserMistake, actor_or_login_name, main, pass_app
 
 MAX_MENTION_ID = 2**63 - 1  # SQLite's largest integer
 SHOWN_MISSING_IDS = 10
@@ -67,8 +67,14 @@ def forget(app: App, mention_ids, author, url, source, before, allow_again, lift
         click.echo(_preview(plan, selection, remember, no_author))
         return
     authors = [(source or ANY_SOURCE, author)] if (author and remember) else []
-    done = erase(app.db, selection, what=_what(selection), actor=actor_or_login_name(actor),
-                 remember_posts=remember, remember_authors=authors)
+    try:
+        done = erase(app.db, selection, what=_what(selection), actor=actor_or_login_name(actor),
+                     remember_posts=remember, remember_authors=authors)
+    except KeyboardInterrupt:
+        click.echo("\nInterrupted: the erasure may not be complete (what was erased stays erased, but "
+                   "erased words may still be in the database file): run the same command again to "
+                   "finish it.", err=True)
+        raise SystemExit(INTERRUPTED_EXIT) from None
     author_only = not (selection.mention_ids or selection.url)
     if no_author and author_only and done.plan.mention_ids:
         no_author = None  # a post of theirs was stored since the check, and erased
