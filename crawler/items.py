@@ -14,6 +14,8 @@ class MentionItem(scrapy.Item):
 
     source = scrapy.Field()  # the source type: 'reviews' or 'sitemap'
     external_id = scrapy.Field()  # unique within the source (host-prefixed)
+    # the id earlier versions gave it (a review's fingerprint without its date), or None
+    earlier_id = scrapy.Field()
     text = scrapy.Field()
     created_at = scrapy.Field()  # raw date text; parsed by the pipeline
     date_format = scrapy.Field()  # optional strptime format for created_at

@@ -14,15 +14,15 @@ silent loss: the spider then leaves its pages for the next crawl to read again.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 
 from scrapy.exceptions import DropItem
 
+from crawler.dates import item_created_at
 from crawler.matching import wanted
 from mentionwatch.logging_setup import redact
-from storage import Mention, open_db, parse_timestamp, save_mentions
+from storage import Mention, open_db, save_mentions
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,9 @@ def item_to_mention(item, watch_name: str, warnings: list[str] | None = None) ->
     mention = Mention(
         source=item.get("source"),
         external_id=_without_secrets(item.get("external_id")),
+        earlier_id=_without_secrets(item.get("earlier_id")),
         text=text.strip(),
-        created_at=_created_at(item.get("created_at"), item.get("date_format")),
+        created_at=item_created_at(item.get("created_at"), item.get("date_format")),
         url=_without_secrets(item.get("url")),
         author=item.get("author"),
         title=item.get("title"),
@@ -57,25 +58,6 @@ def item_to_mention(item, watch_name: str, warnings: list[str] | None = None) ->
 def _without_secrets(value):
     """A page's address may carry the site's key (`?key=${SITE_KEY}`): never stored."""
     return redact(value) if isinstance(value, str) else value
-
-
-def _created_at(raw, date_format: str | None):
-    """`date_format` first, then the usual ISO/RFC forms: a site may mix both (a `datetime`
-    attribute on some reviews, "3 May 2024" on others). Neither: ValueError."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        raise ValueError("created_at: missing")
-    if not (date_format and isinstance(raw, str)):
-        return raw
-    text = raw.strip()
-    try:
-        return dt.datetime.strptime(text, date_format)
-    except ValueError:
-        pass
-    try:
-        return parse_timestamp(text)
-    except ValueError:
-        raise ValueError(f"created_at: {text[:40]!r} matches neither date_format {date_format!r} "
-                         f"nor an ISO/RFC date") from None
 
 
 def _optional(read, field: str, warnings: list[str] | None, *raw):

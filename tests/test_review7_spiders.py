@@ -332,4 +332,6 @@ def test_a_listing_that_never_ends_is_not_read_further_on_every_crawl(tmp_path):
         for _ in range(6):
             crawl_reviews(site, db_path, max_pages=2)
             asked.append(len(site.asked_pages()))
-    assert asked[-1] == asked[-2] == asked[-3]  # bounded: no crawl goes further than the one before
+    # bounded: the first empty page (5) ends the list (review 9), so no crawl reads further; a
+    # finished listing of off-topic reviews is read again from the top, as one ended by its last page
+    assert max(asked) <= 5, asked

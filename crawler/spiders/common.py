@@ -11,7 +11,8 @@ request dropped on the way) is an error line too, so such a run is never a silen
 asking to wait longer than RETRY_AFTER_MAX_WAIT is given up on at once (see crawler.spiders.retry),
 with a line saying so. `read_mentions` dates a mention that has no date of its own with the one its
 listing gave (sitemap lastmod, feed date), else with the time its page was fetched, and reports a
-page where the `item` selector matches nothing.
+page where the `item` selector matches nothing. A review an older version stored under its earlier
+fingerprint (author and text, without the date) keeps that id (see `_keep_earlier_ids`).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from crawler.dates import stored_date
 from crawler.items import MentionItem
 from crawler.spiders.retry import RETRY_AFTER_MAX_WAIT, response_retry_after, wait_wording
 from crawler.spiders.extract import extract_mentions
@@ -121,10 +123,41 @@ class MentionSpiderMixin:
         self.count_page()
         items = extract_mentions(response, self.options, self.source_type,
                                  fallback_date=listed_date or utc_now_iso())
+        self._keep_earlier_ids(items)
         if not items and expect_items:
             self.add_error(f"{response.url}: item selector {self.options.item!r} matched nothing "
                            f"(site changed?)")
         return items
+
+    def _keep_earlier_ids(self, items: list[MentionItem]) -> None:
+        """An item stored under its earlier id (an older version's fingerprint: author and text,
+        without the date) keeps that id when the stored date is the one on the page: else it
+        would be stored twice. Stored with another date, it is another review with the same
+        author and text, and takes its new id. Not stored, it keeps `earlier_id` for storage (a
+        review erased under it stays out); storage's own match by address cannot be used: a
+        fingerprinted review's address is its position on the page, which changes."""
+        earlier = [item for item in items if item.get("earlier_id")]
+        if not earlier:
+            return
+        stored = self._stored_dates({item["earlier_id"] for item in earlier})
+        for item in earlier:
+            if item["earlier_id"] not in stored:
+                continue
+            if stored[item["earlier_id"]] == stored_date(item["created_at"], item["date_format"]):
+                item["external_id"] = item["earlier_id"]
+            item["earlier_id"] = None
+
+    def _stored_dates(self, ids: set[str]) -> dict[str, str]:
+        """The stored date of each of these ids of this source that is stored (for any watch)."""
+        found: dict[str, str] = {}
+        id_list = sorted(ids)
+        for start in range(0, len(id_list), 500):
+            chunk = id_list[start:start + 500]
+            found.update(self.database().execute(
+                "SELECT external_id, created_at FROM mentions WHERE source = ? "
+                f"AND external_id IN ({','.join('?' * len(chunk))})",
+                [self.source_type, *chunk]).fetchall())
+        return found
 
     def unreadable(self, response) -> bool:
         """True, with one error line, for a page selectors cannot read: JSON, an image, a download

@@ -110,11 +110,13 @@ def _node_mention(response, node: Selector, index: int, selectors: FieldSelector
     author = first_value(node, selectors.author)
     permalink = _absolute_url(response, first_value(node, selectors.url), "url")
     site_id = first_value(node, selectors.id)
+    date = first_value(node, selectors.date)
     return MentionItem(
         source=source,
-        external_id=_external_id(response.url, site_id, permalink, author, text),
+        external_id=_external_id(response.url, site_id, permalink, author, text, date),
+        earlier_id=_earlier_id(response.url, site_id, permalink, author, text, date),
         text=text,
-        created_at=first_value(node, selectors.date) or fallback_date,
+        created_at=date or fallback_date,
         date_format=selectors.date_format,
         url=permalink or f"{response.url}#{index + 1}",
         author=author,
@@ -193,16 +195,28 @@ def _absolute_url(response, link: str | None, field: str) -> str | None:
 
 
 def _external_id(page_url: str, site_id: str | None, permalink: str | None, author: str | None,
-                 text: str) -> str:
+                 text: str, date: str | None = None) -> str:
     """The site's own id (prefixed with the host), else the permalink, else a content hash.
 
     The hash leaves out the page URL and the item's position on purpose: new reviews push old ones
-    onto later pages, and the same review must keep the same id.
+    onto later pages, and the same review must keep the same id. It takes in the review's date as
+    the page writes it, when the `date` selector finds one: two reviews 'Good' by 'Anonymous' are
+    two reviews.
     """
     host = urlsplit(page_url).netloc.rpartition("@")[2]  # without user:password@
     if site_id:
         return f"{host}:{site_id}"
     if permalink:
         return url_id(permalink)
-    digest = hashlib.sha1(f"{author or ''}\n{text}".encode("utf-8")).hexdigest()[:20]
+    parts = [author or "", text] + ([date] if date else [])
+    digest = hashlib.sha1("\n".join(parts).encode("utf-8")).hexdigest()[:20]
     return f"{host}:sha1:{digest}"
+
+
+def _earlier_id(page_url: str, site_id: str | None, permalink: str | None, author: str | None,
+                text: str, date: str | None) -> str | None:
+    """The id earlier versions gave the item, when it differs: they hashed a review's author and
+    text alone, without its date."""
+    if site_id or permalink or not date:
+        return None
+    return _external_id(page_url, None, None, author, text)

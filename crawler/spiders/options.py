@@ -18,6 +18,7 @@ from parsel import Selector
 from parsel.csstranslator import HTMLTranslator
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from crawler.dates import has_year
 from crawler.source_types import http_url_problem, shown_value
 
 XPATH_PREFIX = "xpath:"
@@ -54,8 +55,10 @@ _BAD_DIRECTIVE = re.compile(r"^'(.*)' is a bad directive in format")
 
 
 def check_date_format(date_format: str) -> str:
-    """A strptime format with a directive strptime does not know (`%Q`), a lone `%` at its end, or
-    no directive at all (`dd/mm/yyyy`) would make every date it should read unreadable: refused."""
+    """A strptime format with a directive strptime does not know (`%Q`), a lone `%` at its end, no
+    directive at all (`dd/mm/yyyy`), or neither a year nor a month (`%H:%M`) would make every date
+    it should read unreadable: refused. One without a year is read as
+    `crawler.dates.read_with_format` says."""
     try:
         dt.datetime.strptime("", date_format)
     except ValueError as exc:
@@ -69,6 +72,9 @@ def check_date_format(date_format: str) -> str:
     if not re.search(r"%[^%]", date_format.replace("%%", "")):
         raise ValueError(f"invalid date_format {date_format!r}: it has no % directive, so it can "
                          "read no date (write it as strptime does, e.g. '%d/%m/%Y')")
+    if not (has_year(date_format) or re.search(r"%[mbBhj]", date_format.replace("%%", ""))):
+        raise ValueError(f"invalid date_format {date_format!r}: it has neither a year nor a month, "
+                         "so it can read no date (e.g. '%d %B %H:%M')")
     return date_format
 
 
@@ -120,7 +126,8 @@ class FieldSelectors(BaseModel):
     date_format: str | None = Field(default=None,
                                     description="strptime format for dates that are not ISO/RFC, "
                                                 "e.g. '%d %B %Y' (tried first; ISO/RFC dates are "
-                                                "still read)")
+                                                "still read); without a year ('%d %B'), the latest "
+                                                "such date that is not after tomorrow")
     rating: str | None = Field(default=None, description="stars; the first number found is kept "
                                                          "('★★★☆☆' only: the filled stars)")
     rating_out_of: float | None = Field(default=None, gt=0,

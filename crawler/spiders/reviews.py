@@ -29,10 +29,12 @@ listing is read.
 
 A review without a date (no `date` selector, or it matches nothing on that review) is dated with the
 time its page was fetched. A start page whose `item` selector matches nothing is an error line: the
-site has most likely changed its markup, and a silent `ok` would hide that for good. So is a start
-page that robots.txt disallows; a later page it disallows (or one not fetched for another lasting
-reason, such as too many redirects) ends the list, as does a next link back to a page already read
-(the same page with a `#fragment`): left unfinished, every crawl would re-read the listing.
+site has most likely changed its markup, and a silent `ok` would hide that for good. A later page
+where it matches nothing ends the list (sites often keep a next link on their empty last pages). A
+start page that robots.txt disallows is an error line too; a later page it disallows (or one not
+fetched for another lasting reason, such as too many redirects) ends the list, as does a next link
+back to a page already read (the same page with a `#fragment`): left unfinished, every crawl would
+re-read the listing.
 
 The marks are filed under `reviews:listings`, not a hash of the options, so that an option edit
 keeps them (those an older version filed under the options' hash are read too). A listing without
@@ -158,6 +160,10 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         self._deepest[listing] = max(self._deepest.get(listing, 0), page)
         # later pages may legitimately be empty (the end of the list); a start page may not
         items = self.read_mentions(response, expect_items=page == 1)
+        if page > 1 and not items:
+            self.logger.info("%s holds no reviews: end of the list", response.url)
+            self._listings_done.add(listing)
+            return
         shows_new = bool({item["external_id"] for item in items} - self._ids_seen)
         # asked before the items are yielded: the pipeline stores batches while the crawl runs
         reached_known, read_before = self._known_on_page(items, listing)

@@ -2,12 +2,13 @@
 
 `sitemap_urls` may name sitemap.xml files (nested sitemap indexes and .gz included), a robots.txt
 (its `Sitemap:` lines), or RSS/Atom feeds. Listed pages are filtered by `follow` patterns, newest
-first (sitemap `lastmod` / feed dates), pages already stored for this watch are skipped (one stored
-for another watch is fetched, to be linked to this one), and at most `max_pages` are fetched per
-run. Each page is one mention (or several with an `item` selector); a mention without its own date
-gets the one its sitemap or feed gave, else the time its page was fetched. A page where the `item`
-selector matches nothing is an error line, as in the `reviews` spider: every listed page should hold
-items (a forum thread its posts), so the site has most likely changed its markup.
+first (sitemap `lastmod` / feed dates; one later than storage allows counts as none), pages already
+stored for this watch are skipped (one stored for another watch is fetched, to be linked to this
+one), and at most `max_pages` are fetched per run. Each page is one mention (or several with an
+`item` selector); a mention without its own date gets the one its sitemap or feed gave, else the
+time its page was fetched. A page where the `item` selector matches nothing is an error line, as in
+the `reviews` spider: every listed page should hold items (a forum thread its posts), so the site
+has most likely changed its markup.
 
 Pages skipped as already stored count as pages in the database, so one dead page listed beside them
 makes the run `partial`, not `failed`. A sitemap URL disallowed by robots.txt is an error line, and
@@ -24,13 +25,14 @@ edit keeps them). A pair is not remembered (and one remembered is cleared) when 
 another URL the sitemap lists or the canonical of another listed URL too: a site giving every page
 one canonical URL would otherwise keep its other pages from ever being fetched, even once fixed.
 
-A page fetched and found not to match the watch is not stored, yet must not be fetched on every
-crawl: it would use up `max_pages` again and again, and the older listed pages would never be
-reached. So such pages are remembered (cursor `unmatched`, under the source's cursor key: a hash of
-each listed URL with the date its sitemap or feed gave, at most UNMATCHED_LIMIT of them, for the
-watch's query as it was) and left out until their date changes, the query changes, or an option
-that says what is read (selectors, `match_query`, ...) is edited; a page listed without a date is
-fetched again UNDATED_RECHECK_DAYS after it was found not to match.
+A page fetched and found not to match the watch (or rejected: no text, a date storage refuses) is
+not stored, yet must not be fetched on every crawl: it would use up `max_pages` again and again,
+and the older listed pages would never be reached. So such pages are remembered (cursor
+`unmatched`, under the source's cursor key: a hash of each listed URL with the date its sitemap or
+feed gave, at most UNMATCHED_LIMIT of them, for the watch's query as it was) and left out until
+their date changes, the query changes, or an option that says what is read (selectors,
+`match_query`, ...) is edited; a page listed without a date is fetched again UNDATED_RECHECK_DAYS
+after it was found not to match.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ from crawler.cursors import cursor_key, load_cursors, load_source_cursors, save_
 from crawler.spiders.common import MentionSpiderMixin
 from crawler.ids import url_id
 from crawler.spiders.extract import readable_date
+from storage.mentions import latest_allowed_created_at
 
 CANONICAL_CURSOR = "canonical "  # + url_digest(listed URL): the canonical URL its page is stored under
 # filed under the source type, not cursor_key (a hash of the options): editing an option must
@@ -176,7 +179,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         `max_pages`."""
         self._listed_urls.update(entry["loc"] for entry in listed)
         listed = [entry for entry in listed if self._followed(entry["loc"])]
-        listed.sort(key=lambda entry: readable_date(entry.get(date_key)) or "", reverse=True)
+        listed.sort(key=lambda entry: _listed_date(entry, date_key), reverse=True)
         listed = self._without_disallowed(listed)
         if self._skips_known():
             known = self.known_ids(self._stored_id(entry["loc"]) for entry in listed)
@@ -193,9 +196,9 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             listed = listed[:room]
         self._pages_scheduled += len(listed)
         for entry in listed:
-            # an unreadable date ('2024-05-03 or so') is no date: the page's fetch time is used
-            date = readable_date(entry.get(date_key))
-            if date is not None:
+            # an unreadable or future date is no date: the page's fetch time is used
+            date = _listed_date(entry, date_key)
+            if date:
                 self._listed_dates[entry["loc"]] = date
         return listed
 
@@ -209,9 +212,10 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         return fetch
 
     def note_item_dropped(self, item, reason: str) -> None:
-        """A page that does not match the watch is remembered, with its listed date."""
+        """A page that does not match the watch, or that storage would refuse (no text, say), is
+        remembered with its listed date."""
         listed_url = self._listed_of_page.get(item.get("page_url"))
-        if reason == "filtered" and listed_url is not None and self._skips_known():
+        if reason in ("filtered", "rejected") and listed_url is not None and self._skips_known():
             self._unmatched_now[_page_hash(listed_url)] = (self._listed_dates.get(listed_url)
                                                            or "@" + dt.date.today().isoformat())
 
@@ -358,7 +362,11 @@ def _still_unmatched(remembered: str | None, listed_date: str) -> bool:
 
 
 def _listed_date(entry: dict, date_key: str) -> str:
-    return readable_date(entry.get(date_key)) or ""
+    """The date a sitemap or feed gives a page, as stored text; "" for none. One later than storage
+    allows (a scheduled event's page, a year typo) is none: it would win the newest-first order on
+    every crawl, and date the page so that storage refuses it."""
+    date = readable_date(entry.get(date_key)) or ""
+    return "" if date > latest_allowed_created_at() else date
 
 
 def _unmatched_pages(value: str | None, query_hash: str) -> dict[str, str]:

@@ -1,0 +1,63 @@
+"""Reading a scraped item's date: with the source's `date_format` (a strptime format) first, then
+the usual ISO/RFC forms. Shared by the pipeline, which stores the date, and the spiders, which
+compare it with a stored one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from storage import parse_timestamp, to_iso
+from storage.mentions import latest_allowed_created_at
+
+
+def has_year(date_format: str) -> bool:
+    """Whether a strptime format reads the year (%c and %x hold one)."""
+    return re.search(r"%[YyGcx]", date_format.replace("%%", "")) is not None
+
+
+def item_created_at(raw, date_format: str | None):
+    """`date_format` first, then the usual ISO/RFC forms: a site may mix both (a `datetime`
+    attribute on some reviews, "3 May 2024" on others). Neither: ValueError."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise ValueError("created_at: missing")
+    if not (date_format and isinstance(raw, str)):
+        return raw
+    text = raw.strip()
+    try:
+        return read_with_format(text, date_format)
+    except ValueError:
+        pass
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise ValueError(f"created_at: {text[:40]!r} matches neither date_format {date_format!r} "
+                         f"nor an ISO/RFC date") from None
+
+
+def stored_date(raw, date_format: str | None) -> str | None:
+    """An item's date as storage keeps it, or None when it cannot be read."""
+    try:
+        return parse_timestamp(item_created_at(raw, date_format))
+    except ValueError:
+        return None
+
+
+def read_with_format(text: str, date_format: str) -> dt.datetime:
+    """`strptime`; a format without a year (forums write '3 May') gives the latest such date that
+    storage accepts: this year's, or last year's when this year's is still to come (after tomorrow).
+    strptime alone would take 1900, a date storage refuses."""
+    if has_year(date_format):
+        return dt.datetime.strptime(text, date_format)
+    # read in a leap year: strptime refuses '29 Feb' without one
+    parsed = dt.datetime.strptime(f"{text}|2000", f"{date_format}|%Y")
+    latest = latest_allowed_created_at()
+    this_year = int(latest[:4])
+    for year in range(this_year, this_year - 9, -1):  # 29 February: back to a leap year
+        try:
+            dated = parsed.replace(year=year)
+        except ValueError:
+            continue
+        if to_iso(dated) <= latest:
+            return dated
+    raise ValueError(f"no year makes {text[:40]!r} a past date")
