@@ -5,10 +5,15 @@ Copying the file with `cp` while the service runs can miss what is still in its 
 (committed batches only) without stopping writers, and writes a compact copy: no free pages, so no
 leftovers of erased posts. The copy is written under a temporary name, checked, switched out of WAL
 mode (one self-contained file) and only then given its name.
+
+`restore_database` (`mentionwatch restore`) puts a copy of a backup in the database's place, with
+the service stopped; the database it replaces is renamed together with its write-ahead log, which
+SQLite would otherwise apply to the restored file and damage it.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,5 +81,132 @@ def _checked(partial: Path) -> BackupSummary:
 
 
 def _count(connection: sqlite3.Connection, table: str) -> int:
-    exists = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
-    return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if exists else 0
+    return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if _has_table(connection, table) else 0
+
+
+@dataclass
+class RestoreSummary:
+    """What `restore_database` did."""
+
+    backup: BackupSummary
+    set_aside: list[Path]  # the files of the database it replaced, renamed (empty: there was none)
+    later_erasures: int  # erasures the replaced database records that the backup does not
+
+
+class ServiceStillRunning(BackupError):
+    """A service works on the database to be replaced: it must be stopped first."""
+
+
+def restore_database(backup: Path, target: Path, *, now: str, running_service=None) -> RestoreSummary:
+    """Put a copy of `backup` at `target`; the database there, with its write-ahead log, is renamed
+    (`<name>.before-restore-<now>`, `-wal` and `-shm` alike), never deleted and never mixed with the
+    copy: a log left beside the restored file would be applied to it and damage it.
+
+    `running_service(target) -> str | None` says which service works on the database (refused).
+    The backup file itself is left as it is."""
+    backup, target = Path(backup), Path(target)
+    checked = check_backup(backup)
+    if backup.resolve() == target.resolve():
+        raise BackupError(f"{backup}: is the database itself: nothing to restore")
+    if target.exists() and running_service is not None:
+        service = running_service(target)
+        if service:
+            raise ServiceStillRunning(f"the service is running on {target} ({service}): stop it first")
+    later = _later_erasures(target, backup) if target.exists() else 0
+    partial = target.with_name(f".{target.name}.restoring-{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    try:
+        shutil.copyfile(backup, partial)
+        _settled(partial)
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        set_aside = _set_aside(target, f"before-restore-{now}")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return RestoreSummary(checked, set_aside, later)
+
+
+def check_backup(path: Path) -> BackupSummary:
+    """A backup's counts, after SQLite's check; BackupError for a file that is not a sound
+    mentionwatch database."""
+    if not path.is_file():
+        raise BackupError(f"{path}: no such file")
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise BackupError(f"{path}: cannot be opened ({exc})") from None
+    try:
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise BackupError(f"{path}: failed SQLite's check ({'; '.join(problems[:3])}): not restored")
+        if not _has_table(connection, "mentions"):
+            raise BackupError(f"{path}: is not a mentionwatch database (no mentions table)")
+        unknown = _unknown_migrations(connection)
+        if unknown:
+            raise BackupError(f"{path}: was written by a newer mentionwatch (unknown migration "
+                              f"{', '.join(unknown)}): upgrade mentionwatch first")
+        summary = BackupSummary(path, path.stat().st_size, _count(connection, "mentions"),
+                                _count(connection, "alerts"))
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{path}: is not a database SQLite can read ({exc})") from None
+    finally:
+        connection.close()
+    return summary
+
+
+def _settled(copy: Path) -> None:
+    """The copy's service row says stopped: the service that was running when the backup was taken
+    is not this database's any more (`status` called it crashed)."""
+    connection = sqlite3.connect(copy)
+    try:
+        if _has_table(connection, "service_process"):
+            with connection:
+                connection.execute("UPDATE service_process SET state = 'stopped' "
+                                   "WHERE state IN ('running', 'starting', 'stopping')")
+    finally:
+        connection.close()
+
+
+def _set_aside(target: Path, suffix: str) -> list[Path]:
+    """Rename the database file and its -wal, -shm and -journal files, keeping them a set SQLite
+    can open together (`X.suffix`, `X.suffix-wal` ...)."""
+    moved = []
+    for extra in ("", "-wal", "-shm", "-journal"):
+        path = Path(f"{target}{extra}")
+        if path.exists():
+            new_name = Path(f"{target}.{suffix}{extra}")
+            os.replace(path, new_name)
+            moved.append(new_name)
+    return moved
+
+
+def _later_erasures(target: Path, backup: Path) -> int:
+    """How many erasures the current database records beyond the backup's (0 when it cannot be read)."""
+    counts = []
+    for path in (target, backup):
+        try:
+            connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                counts.append(_count(connection, "erasures"))
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            return 0
+    return max(counts[0] - counts[1], 0)
+
+
+def _unknown_migrations(connection: sqlite3.Connection) -> list[str]:
+    from storage.migrations import migrations
+
+    if not _has_table(connection, "_sqlite_migrations"):
+        return []
+    known = {migration.name for migration in migrations._migrations}  # as storage.db reads them
+    applied = connection.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
+                                 (migrations.name,)).fetchall()
+    return [name for (name,) in applied if name not in known]
+
+
+def _has_table(connection: sqlite3.Connection, table: str) -> bool:
+    return connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                              (table,)).fetchone() is not None

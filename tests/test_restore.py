@@ -1,0 +1,129 @@
+"""`mentionwatch restore`: a backup put back in the database's place without the old write-ahead log
+(walkthrough 10: `mv backup.db mentionwatch.db` beside a crashed service's -wal damaged the backup
+for good, and `mv` had taken the only copy)."""
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+
+from storage import Mention, open_db, save_mentions, utc_now_iso
+
+# a process that writes and dies without closing the database: its -wal stays beside the file
+_CRASHING_WRITER = """
+import os, sys
+sys.path.insert(0, {repo!r})
+from storage import Mention, open_db, save_mentions
+db = open_db({path!r})
+save_mentions(db, [Mention("reddit", f"late{{i}}", f"acme post {{i}} after the backup", "2025-01-02T00:00:00Z")
+                   for i in range(300)])
+os._exit(0)
+"""
+
+
+def _stocked(path, count: int) -> None:
+    db = open_db(path)
+    save_mentions(db, [Mention("reddit", f"p{i}", f"acme post {i}", "2025-01-01T00:00:00Z") for i in range(count)])
+    db.close()
+
+
+def _mentions(path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute("SELECT count(*) FROM mentions").fetchone()[0]
+    finally:
+        connection.close()
+
+
+def test_restore_after_a_crash_sets_the_old_log_aside_and_keeps_the_backup(cli, tmp_path):
+    from pathlib import Path
+
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 50)
+    assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
+    subprocess.run([sys.executable, "-c", _CRASHING_WRITER.format(repo=str(Path(__file__).parents[1]),
+                                                                  path=str(db_path))], check=True)
+    assert Path(f"{db_path}-wal").stat().st_size > 0  # what a crashed service leaves
+
+    preview = cli("--db", db_path, "restore", tmp_path / "b.db")
+    assert preview.exit_code == 0 and "Nothing is restored yet" in preview.output
+    assert _mentions(db_path) == 350  # the preview changed nothing
+
+    done = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "Restored" in done.output and "50 mentions" in done.output
+    connection = sqlite3.connect(db_path)
+    assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    connection.close()
+    assert _mentions(db_path) == 50
+    assert (tmp_path / "b.db").exists()  # the backup is still there
+    [kept] = [p for p in tmp_path.iterdir() if p.name.startswith("mentionwatch.db.before-restore-")
+              and not p.name.endswith(("-wal", "-shm"))]
+    assert _mentions(kept) == 350  # the replaced database, with its log, loses nothing
+    assert cli("--db", db_path, "alerts", "list").exit_code == 0
+
+
+def test_restore_is_refused_while_the_service_runs_on_the_database(cli, tmp_path):
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 3)
+    assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
+    service = subprocess.Popen(["sleep", "60"])  # stands for the running service's process
+    try:
+        db = open_db(db_path)
+        with db.atomic():
+            db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
+                            "VALUES (1, ?, ?, 'running', ?, ?)",
+                            [service.pid, socket.gethostname(), utc_now_iso(), utc_now_iso()])
+        db.close()
+        refused = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
+    finally:
+        service.kill()
+        service.wait()
+    assert refused.exit_code == 2
+    assert f"the service is running on {db_path} (pid {service.pid}" in refused.stderr
+    assert not any(p.name.startswith("mentionwatch.db.before-restore") for p in tmp_path.iterdir())
+
+
+def test_a_restored_database_does_not_say_its_service_crashed(cli, tmp_path):
+    """The backup was taken while the service ran: `status` said 'killed or crashed'."""
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 3)
+    finished = subprocess.Popen(["sleep", "0"])
+    finished.wait()
+    db = open_db(db_path)
+    with db.atomic():
+        db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
+                        "VALUES (1, ?, ?, 'running', ?, ?)",
+                        [finished.pid, socket.gethostname(), utc_now_iso(), utc_now_iso()])
+    db.close()
+    assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
+    assert cli("--db", db_path, "restore", tmp_path / "b.db", "--yes").exit_code == 0
+    status = cli("--db", db_path, "status")
+    assert status.stdout.startswith("Service: stopped"), status.stdout
+
+
+def test_a_damaged_or_foreign_file_is_not_restored(cli, tmp_path):
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 3)
+    (tmp_path / "notes.db").write_bytes(b"not a database at all" * 100)
+    other = sqlite3.connect(tmp_path / "other.db")
+    other.execute("CREATE TABLE things (x)")
+    other.commit()
+    other.close()
+    for name, words in (("notes.db", "is not a database"), ("other.db", "is not a mentionwatch database"),
+                        ("missing.db", "no such file")):
+        result = cli("--db", db_path, "restore", tmp_path / name, "--yes")
+        assert result.exit_code == 2 and words in result.stderr, (name, result.output)
+    assert _mentions(db_path) == 3
+
+
+def test_erasures_made_after_the_backup_are_named(cli, tmp_path):
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 3)
+    assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
+    ids = [row[0] for row in sqlite3.connect(db_path).execute("SELECT id FROM mentions LIMIT 1")]
+    assert cli("--db", db_path, "forget", ids[0], "--yes").exit_code == 0
+    result = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
+    assert result.exit_code == 0
+    assert "records 1 erasure(s) made after this backup" in result.stderr
