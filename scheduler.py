@@ -454,9 +454,9 @@ class Service:
             first, self._db_damaged = not self._db_damaged, True
         if first:
             self.exit_code = 1
-            log.error("the database file %s is damaged (%s); stopping. Restore a backup with the "
-                      "service stopped (or move it into place with mv, never cp over the live "
-                      "file), then start the service again", self.db_path.resolve(), exc,
+            log.error("the database file %s is damaged (%s); stopping. Restore a backup "
+                      "(mentionwatch restore FILE --yes), then start the service again",
+                      self.db_path.resolve(), exc,
                       extra={"fields": {"event": "database_damaged"}})
             self.stop("database file damaged")
         return True

@@ -46,14 +46,33 @@ def backup_database(source: Path, destination: Path, *, replace: bool = False) -
     partial.unlink(missing_ok=True)
     try:
         create_private_file(partial)  # 0600 while it fills (VACUUM INTO accepts an empty file)
-        _vacuum_into(source, partial)
+        try:
+            _vacuum_into(source, partial)
+        except sqlite3.OperationalError as exc:
+            _refuse_where_the_copy_goes(exc, destination)
+            raise
         summary = _checked(partial)
         os.chmod(partial, os.stat(source).st_mode & 0o777)  # as private as the database itself
         os.replace(partial, destination)
     finally:
-        partial.unlink(missing_ok=True)
+        for leftover in (partial, Path(f"{partial}-journal")):
+            leftover.unlink(missing_ok=True)
     summary.path = destination
     return summary
+
+
+def _refuse_where_the_copy_goes(exc: sqlite3.OperationalError, destination: Path) -> None:
+    """A full disk or a folder SQLite cannot write while copying is the backup's, not the database's:
+    said so (the generic line would name the database, and send the user to free space there)."""
+    text = str(exc).lower()
+    if "full" in text:
+        raise BackupError(f"{destination}: disk full: the backup does not fit there (free some space on "
+                          "that disk, or give a folder on another one); nothing was left under its name")
+    if "disk i/o" in text:
+        raise BackupError(f"{destination}: could not be written (disk I/O error: a full or failing "
+                          "disk, or a file size limit?); nothing was left under its name")
+    if "unable to open" in text or "readonly" in text or "read-only" in text:
+        raise BackupError(f"{destination}: cannot be written ({exc}); nothing was left under its name")
 
 
 def _vacuum_into(source: Path, partial: Path) -> None:

@@ -127,3 +127,27 @@ def test_erasures_made_after_the_backup_are_named(cli, tmp_path):
     result = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
     assert result.exit_code == 0
     assert "records 1 erasure(s) made after this backup" in result.stderr
+
+
+def test_a_backup_that_does_not_fit_names_the_backup_not_the_database(tmp_path):
+    """It said 'disk full ... (mentionwatch.db)': the user freed space on the wrong disk."""
+    import resource
+    import signal
+
+    db_path = tmp_path / "mentionwatch.db"
+    db = open_db(db_path)
+    save_mentions(db, [Mention("reddit", f"x{i}", "acme " + "word " * 200, "2025-01-01T00:00:00Z")
+                       for i in range(3000)])
+    db.close()
+
+    def small_files_only():  # as a full disk does, the copy cannot grow past 2 MB
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+
+    result = subprocess.run([sys.executable, "-m", "mentionwatch", "--db", str(db_path), "backup",
+                             str(tmp_path / "copy.db")], preexec_fn=small_files_only, capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"Error: {tmp_path / 'copy.db'}: could not be written"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mentionwatch.db"]  # no partial copy left
