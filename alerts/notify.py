@@ -631,6 +631,8 @@ WAIT = "wait"
 def _hold_back(db, target, notification_id: int, alert_id: int, target_name: str, state: str) -> str | None:
     """WAIT while an earlier message of the alert to this target is on its way; a reason when the
     message is no longer true (it is superseded); None to send it now."""
+    if target is None:  # taken out of the watchlist on purpose: retrying it 8 times helps nobody
+        return f"no notification named {target_name!r} in the watchlist any more"
     earlier = db.execute(
         "SELECT 1 FROM notifications WHERE alert_id = ? AND target = ? AND id < ? "
         "AND status IN ('pending', 'failed') AND attempts < ? LIMIT 1",

@@ -226,3 +226,22 @@ def test_an_erasure_stopped_during_its_index_merge_is_finished_by_running_it_aga
     again = cli("--db", db_path, "forget", "--author", "janedoe", "--yes")
     assert again.exit_code == 0, again.output
     assert not word_in_the_files()
+
+
+def test_messages_for_a_target_taken_out_of_the_watchlist_are_dropped_not_retried(db, webhook, monkeypatch):
+    """They were retried 8 times over hours ('failed, attempt 6: no notification named ...'), an
+    ERROR said they were given up, and `status` listed them as not delivered."""
+    from alerts.notify import queue_notifications, send_pending
+    from tests.test_notify import NOW, add_alert, make_config, rows
+
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    before = make_config("  - {name: team, url_env: MW_HOOK}\n  - {name: old-hook, url_env: MW_HOOK}")
+    alert_id = add_alert(db)
+    queue_notifications(db, before, alert_id, "opened", "medium", now=NOW)
+    queue_notifications(db, before, alert_id, "escalated", "high", now=NOW)
+    after = make_config("  - {name: team, url_env: MW_HOOK}")
+    result = send_pending(db, after, now=NOW)
+    assert (result.sent, result.failed, result.superseded) == (2, 0, 2)
+    dropped = [row for row in rows(db) if row[0] == "old-hook"]
+    assert [(row[2], row[3]) for row in dropped] == [("superseded", 0), ("superseded", 0)]
+    assert dropped[0][4] == "no notification named 'old-hook' in the watchlist any more"
