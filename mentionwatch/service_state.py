@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import socket
 from dataclasses import dataclass
 
@@ -236,7 +237,7 @@ def recorded_service(db: Database, now: dt.datetime) -> dict:
     elif alive and age > STALE_HEARTBEAT_SECONDS:
         if here:  # the process is there: hung (or starved), not killed
             hung = True
-            state = f"not responding (was {state}; process {pid} is still there: hung?)"
+            state = f"not responding (was {state}; process {pid} is still there: {_why_silent(db)})"
         else:
             state = f"not responding (was {state}; killed or hung?)"
         alive = False
@@ -244,6 +245,23 @@ def recorded_service(db: Database, now: dt.datetime) -> dict:
             "started_at": started_at, "heartbeat_at": heartbeat_at,
             "heartbeat_age_seconds": round(age), "process_gone": gone, "watchlist_problem": watchlist_problem,
             "notification_problems": json.loads(targets) if targets else [], "model_id": model_id}
+
+
+def _why_silent(db: Database) -> str:
+    """'hung?', unless the disk holding the database is full: then the service cannot write its
+    heartbeat, and it goes on once space is freed (killing it would not help)."""
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    try:
+        free = shutil.disk_usage(os.path.dirname(path) or ".").free if path else None
+    except OSError:
+        free = None
+    if free is not None and free < DISK_FULL_BYTES:
+        return (f"the disk holding the database is full ({free // 1024} KB free), so it cannot record "
+                "its heartbeat; free some space and it goes on")
+    return "hung?"
+
+
+DISK_FULL_BYTES = 1024 * 1024  # less free than this: SQLite cannot grow the database or its log
 
 
 def _jobs(db: Database) -> list[dict]:

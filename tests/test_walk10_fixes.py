@@ -245,3 +245,33 @@ def test_messages_for_a_target_taken_out_of_the_watchlist_are_dropped_not_retrie
     dropped = [row for row in rows(db) if row[0] == "old-hook"]
     assert [(row[2], row[3]) for row in dropped] == [("superseded", 0), ("superseded", 0)]
     assert dropped[0][4] == "no notification named 'old-hook' in the watchlist any more"
+
+
+def test_status_says_a_silent_service_may_only_be_out_of_disk(tmp_path, cli, monkeypatch):
+    """With the database's disk full the service cannot write its heartbeat: `status` said 'hung?'
+    and sent the user to kill a service that goes on by itself once space is freed."""
+    import shutil
+    import socket
+    import subprocess
+
+    import mentionwatch.service_state as service_state
+    from storage import open_db, utc_now_iso
+
+    db_path = tmp_path / "mentionwatch.db"
+    service = subprocess.Popen(["sleep", "60"])  # the service's process, still there
+    try:
+        db = open_db(db_path)
+        with db.atomic():
+            db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
+                            "VALUES (1, ?, ?, 'running', ?, '2020-01-01T00:00:00Z')",
+                            [service.pid, socket.gethostname(), utc_now_iso()])
+        db.close()
+        assert "hung?" in cli("--db", db_path, "status").stdout.splitlines()[0]
+        full = shutil.disk_usage(tmp_path)._replace(free=20 * 1024)
+        monkeypatch.setattr(service_state.shutil, "disk_usage", lambda path: full)
+        first_line = cli("--db", db_path, "status").stdout.splitlines()[0]
+    finally:
+        service.kill()
+        service.wait()
+    assert "hung?" not in first_line
+    assert "the disk holding the database is full (20 KB free)" in first_line
