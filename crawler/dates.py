@@ -49,15 +49,15 @@ def read_with_format(text: str, date_format: str) -> dt.datetime:
     strptime alone would take 1900, a date storage refuses."""
     if has_year(date_format):
         return dt.datetime.strptime(text, date_format)
-    # read in a leap year: strptime refuses '29 Feb' without one
-    parsed = dt.datetime.strptime(f"{text}|2000", f"{date_format}|%Y")
     latest = latest_allowed_created_at()
     this_year = int(latest[:4])
-    for year in range(this_year, this_year - 9, -1):  # 29 February: back to a leap year
+    # read in each year back from this one: '29 Feb' needs a leap year, and a day of the year
+    # (%j) is another date in one (day 61 is 1 March, or 2 March in a leap year)
+    for year in range(this_year, this_year - 9, -1):
         try:
-            dated = parsed.replace(year=year)
+            dated = dt.datetime.strptime(f"{text}|{year}", f"{date_format}|%Y")
         except ValueError:
             continue
-        if to_iso(dated) <= latest:
+        if dated.year == year and to_iso(dated) <= latest:
             return dated
     raise ValueError(f"no year makes {text[:40]!r} a past date")

@@ -269,3 +269,89 @@ def test_a_date_format_with_neither_a_year_nor_a_month_is_refused():
                                   "date_format": "%H:%M"})
     assert str(caught.value) == ("options.date_format: invalid date_format '%H:%M': it has neither "
                                  "a year nor a month, so it can read no date (e.g. '%d %B %H:%M')")
+
+
+# --- the review of these fixes -----------------------------------------------------------------------
+
+def test_a_review_keeps_its_id_when_the_site_writes_its_date_otherwise(tmp_path):
+    """The fingerprint took the date's words: '2025-05-03' becoming '2025-05-03T00:00:00Z' (a
+    redesign, '3 May' gaining its year at New Year, an edited selector) made every review new, and
+    the whole listing was stored twice."""
+    db_path = tmp_path / "m.db"
+    reviews = [("ann", "Acme broke", "2025-05-03"), ("bo", "Acme slow", "2025-05-02"),
+               ("cy", "Acme rude", "2025-05-01")]
+    with Site() as site:
+        review_pages(site, reviews)
+        first = crawl_reviews(site, db_path)
+        review_pages(site, [(author, text, f"{date}T00:00:00Z") for author, text, date in reviews])
+        second = crawl_reviews(site, db_path)
+    assert first["new"] == 3 and second["new"] == 0
+    assert len(stored(db_path)) == 3
+
+
+def test_a_sitemap_page_refused_once_is_fetched_again_after_a_week(tmp_path):
+    """A page served empty once was remembered until its listed date changed: for good."""
+    db_path = tmp_path / "m.db"
+    with Site() as site:
+        site.pages["/sitemap.xml"] = (200, "application/xml", sitemap(site, ["/news/1"], {"/news/1": "2025-05-01"}))
+        site.pages["/news/1"] = article("")
+        first, _ = crawl_sitemap(site, db_path)
+        site.pages["/news/1"] = article("<p>Acme outage report</p>")
+        _, next_day = crawl_sitemap(site, db_path)
+        week_ago = (dt.date.today() - dt.timedelta(days=8)).isoformat()
+        db = open_db(db_path)
+        with db.atomic():
+            db.execute("UPDATE cursors SET value = replace(value, ?, ?)",
+                       [f"~{dt.date.today().isoformat()}", f"~{week_ago}"])
+        db.close()
+        _, week_later = crawl_sitemap(site, db_path)
+    assert first["rejected"] == 1 and next_day == []
+    assert week_later == ["/news/1"] and stored(db_path) == ["Acme outage report"]
+
+
+def test_an_events_page_dated_ahead_is_stored_with_its_listed_date(tmp_path):
+    """Its own <time> gives the event's day, ten days ahead: it was refused as 'in the future'."""
+    db_path = tmp_path / "m.db"
+    listed = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    event_day = (dt.date.today() + dt.timedelta(days=10)).isoformat()
+    with Site() as site:
+        site.pages["/sitemap.xml"] = (200, "application/xml", sitemap(site, ["/news/1"], {"/news/1": listed}))
+        site.pages["/news/1"] = article(f'<time datetime="{event_day}">{event_day}</time><p>Acme launch party</p>')
+        run, _ = crawl_sitemap(site, db_path)
+    assert run["new"] == 1
+    assert stored(db_path, "created_at") == [f"{listed}T00:00:00Z"]
+
+
+def test_an_empty_page_before_the_stored_reviews_leaves_the_listing_to_be_read_on(tmp_path):
+    """Page 2 answered 'try again later' once, with its pager: the listing was marked done and the
+    new reviews behind it were never stored."""
+    from test_review7_spiders import listing, on_topic
+
+    db_path = tmp_path / "m.db"
+    options = {"item": "div.review", "text": "p ::text", "id": "::attr(data-id)",
+               "next_page": "a.next::attr(href)"}
+    with Site() as site:
+        listing(site, "list", on_topic("o4", "o3", "o2", "o1"))
+        crawl(db_path, "reviews", {"start_urls": [f"{site.url}/list?page=1"], **options})
+        listing(site, "list", on_topic("n6", "n5", "n4", "n3", "n2", "n1", "o4", "o3", "o2", "o1"))
+        good = site.pages["/list?page=2"]
+        site.pages["/list?page=2"] = (200, HTML, '<html><body><p>Try again later.</p>'
+                                                  '<a class="next" href="/list?page=3">Next</a></body></html>')
+        crawl(db_path, "reviews", {"start_urls": [f"{site.url}/list?page=1"], **options})
+        site.pages["/list?page=2"] = good
+        crawl(db_path, "reviews", {"start_urls": [f"{site.url}/list?page=1"], **options})
+    db = open_db(db_path)
+    ids = sorted(row[0].rsplit(":", 1)[1] for row in db.execute("SELECT external_id FROM mentions"))
+    db.close()
+    assert ids == ["n1", "n2", "n3", "n4", "n5", "n6", "o1", "o2", "o3", "o4"]
+
+
+def test_a_day_of_the_year_without_a_year_is_read_in_its_own_year():
+    """Read in 2000 (a leap year) and moved, day 61 came out as 1 March in other years, not 2 March."""
+    from crawler.dates import read_with_format
+
+    this_year = dt.datetime.now(dt.timezone.utc).year
+    day = read_with_format("10", "%j")
+    assert day == dt.datetime(day.year, 1, 10) and day.year in (this_year, this_year - 1)
+    march = read_with_format("61", "%j")
+    assert march == dt.datetime.strptime(f"61 {march.year}", "%j %Y")

@@ -15,10 +15,12 @@ from urllib.parse import urlsplit
 from parsel import Selector, SelectorList
 from parsel.csstranslator import HTMLTranslator
 
+from crawler.dates import stored_date
 from crawler.ids import url_id
 from crawler.items import MentionItem
 from crawler.spiders.options import XPATH_PREFIX, FieldSelectors
 from storage import parse_timestamp
+from storage.mentions import latest_allowed_created_at
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +113,11 @@ def _node_mention(response, node: Selector, index: int, selectors: FieldSelector
     permalink = _absolute_url(response, first_value(node, selectors.url), "url")
     site_id = first_value(node, selectors.id)
     date = first_value(node, selectors.date)
+    day = _day_of(date, selectors.date_format)
     return MentionItem(
         source=source,
-        external_id=_external_id(response.url, site_id, permalink, author, text, date),
-        earlier_id=_earlier_id(response.url, site_id, permalink, author, text, date),
+        external_id=_external_id(response.url, site_id, permalink, author, text, day),
+        earlier_id=_earlier_id(response.url, site_id, permalink, author, text, day),
         text=text,
         created_at=date or fallback_date,
         date_format=selectors.date_format,
@@ -162,10 +165,11 @@ def _page_date(response) -> str | None:
     """The page's date from common markup: the first candidate that reads as a date. A <time> may
     hold a time of day or a duration ('09:00', 'PT5M'): taken as the date, it would get the page
     rejected instead of dated by its sitemap or feed."""
+    latest = latest_allowed_created_at()
     for default in PAGE_DEFAULTS["date"]:
         for value in select_visible(response, default).getall():
             date = readable_date(value)
-            if date is not None:
+            if date is not None and date <= latest:  # an event's day to come: not when it was written
                 return date
     return None
 
@@ -195,28 +199,38 @@ def _absolute_url(response, link: str | None, field: str) -> str | None:
 
 
 def _external_id(page_url: str, site_id: str | None, permalink: str | None, author: str | None,
-                 text: str, date: str | None = None) -> str:
+                 text: str, day: str | None = None) -> str:
     """The site's own id (prefixed with the host), else the permalink, else a content hash.
 
     The hash leaves out the page URL and the item's position on purpose: new reviews push old ones
-    onto later pages, and the same review must keep the same id. It takes in the review's date as
-    the page writes it, when the `date` selector finds one: two reviews 'Good' by 'Anonymous' are
-    two reviews.
+    onto later pages, and the same review must keep the same id. It takes in the day the review's
+    date reads as, when the `date` selector finds one that reads: two reviews 'Good' by 'Anonymous'
+    on two days are two reviews.
     """
     host = urlsplit(page_url).netloc.rpartition("@")[2]  # without user:password@
     if site_id:
         return f"{host}:{site_id}"
     if permalink:
         return url_id(permalink)
-    parts = [author or "", text] + ([date] if date else [])
+    parts = [author or "", text] + ([day] if day else [])
     digest = hashlib.sha1("\n".join(parts).encode("utf-8")).hexdigest()[:20]
     return f"{host}:sha1:{digest}"
 
 
+def _day_of(date_text: str | None, date_format: str | None) -> str | None:
+    """The UTC day a review's date text reads as ('2026-05-03'), or None when it reads as none. The
+    fingerprint takes the day, not the words: '3 May' becoming '3 May 2026' at New Year, a site
+    redesign ('May 3, 2026') or an edited `date` selector must not make every review a new one."""
+    if not date_text:
+        return None
+    stored = stored_date(date_text, date_format)
+    return stored[:10] if stored else None
+
+
 def _earlier_id(page_url: str, site_id: str | None, permalink: str | None, author: str | None,
-                text: str, date: str | None) -> str | None:
+                text: str, day: str | None) -> str | None:
     """The id earlier versions gave the item, when it differs: they hashed a review's author and
     text alone, without its date."""
-    if site_id or permalink or not date:
+    if site_id or permalink or not day:
         return None
     return _external_id(page_url, None, None, author, text)

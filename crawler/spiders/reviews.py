@@ -161,8 +161,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         # later pages may legitimately be empty (the end of the list); a start page may not
         items = self.read_mentions(response, expect_items=page == 1)
         if page > 1 and not items:
-            self.logger.info("%s holds no reviews: end of the list", response.url)
-            self._listings_done.add(listing)
+            self._end_at_an_empty_page(response.url, listing)
             return
         shows_new = bool({item["external_id"] for item in items} - self._ids_seen)
         # asked before the items are yielded: the pipeline stores batches while the crawl runs
@@ -187,6 +186,18 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
                 self._listings_done.add(listing)  # else the next crawl reads on from here
             return
         yield self._listing_request(next_url, page + 1, listing, counted)
+
+    def _end_at_an_empty_page(self, url: str, listing: str) -> None:
+        """A later page without reviews ends the list. Before any review stored by an earlier crawl
+        was reached, though, it may be an error page served with status 200 ("try again later"):
+        the listing is then left unfinished, so the next crawl reads on from there to the stored
+        reviews, as after `max_pages`, instead of losing the reviews behind it."""
+        if not self.options.stop_at_known or self._first_crawl(listing):
+            self.logger.info("%s holds no reviews: end of the list", url)
+            self._listings_done.add(listing)
+        else:
+            self.logger.info("%s holds no reviews before any stored one was reached: the next crawl "
+                             "reads on from here", url)
 
     def _next_page_url(self, response) -> str | None:
         """The next listing page, or None at the end of the list: no link, a link that is not

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from urllib.parse import urlsplit
 
@@ -62,6 +63,7 @@ UNMATCHED_LIMIT = 5000  # pages remembered as not matching the watch
 # a page listed without a date may change unannounced (an edit, a maintenance page answered once):
 # it is fetched again this many days after it was found not to match
 UNDATED_RECHECK_DAYS = 7
+REJECTED_MARK = "~"  # an `unmatched` entry for a page storage refused: "~<day found>|<listed date>"
 
 # an RSS/Atom/RDF root element, after a UTF-8 byte order mark and any XML declaration,
 # stylesheet, comment or doctype
@@ -212,12 +214,20 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         return fetch
 
     def note_item_dropped(self, item, reason: str) -> None:
-        """A page that does not match the watch, or that storage would refuse (no text, say), is
-        remembered with its listed date."""
+        """A page that does not match the watch is remembered with its listed date. One that storage
+        refused (no text, a date still to come) is remembered for UNDATED_RECHECK_DAYS only: what
+        made it unusable may pass (an event's page dated the day it happens, a page served empty
+        once)."""
         listed_url = self._listed_of_page.get(item.get("page_url"))
-        if reason in ("filtered", "rejected") and listed_url is not None and self._skips_known():
-            self._unmatched_now[_page_hash(listed_url)] = (self._listed_dates.get(listed_url)
-                                                           or "@" + dt.date.today().isoformat())
+        if reason not in ("filtered", "rejected") or listed_url is None or not self._skips_known():
+            return
+        listed_date = self._listed_dates.get(listed_url) or ""
+        today = dt.date.today().isoformat()
+        if reason == "rejected":
+            mark = f"{REJECTED_MARK}{today}|{listed_date}"
+        else:
+            mark = listed_date or "@" + today
+        self._unmatched_now[_page_hash(listed_url)] = mark
 
     def _unmatched_to_save(self) -> str | None:
         """The `unmatched` cursor: the pages remembered before that were not fetched again, then
@@ -352,13 +362,20 @@ def _still_unmatched(remembered: str | None, listed_date: str) -> bool:
     without a date and found less than UNDATED_RECHECK_DAYS ago."""
     if remembered is None:
         return False
+    if remembered.startswith(REJECTED_MARK):  # refused by storage: a week, at the same listed date
+        found_text, _, date_then = remembered[len(REJECTED_MARK):].partition("|")
+        return date_then == listed_date and _days_since(found_text) < UNDATED_RECHECK_DAYS
     if not remembered.startswith("@"):
         return bool(listed_date) and remembered == listed_date
+    return not listed_date and _days_since(remembered[1:]) < UNDATED_RECHECK_DAYS
+
+
+def _days_since(day_text: str) -> float:
+    """Days since an ISO day; infinite for one that cannot be read (so it is rechecked)."""
     try:
-        found = dt.date.fromisoformat(remembered[1:])
+        return (dt.date.today() - dt.date.fromisoformat(day_text)).days
     except ValueError:
-        return False
-    return not listed_date and (dt.date.today() - found).days < UNDATED_RECHECK_DAYS
+        return math.inf
 
 
 def _listed_date(entry: dict, date_key: str) -> str:
