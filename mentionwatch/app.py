@@ -47,6 +47,14 @@ NEED_AN_EXISTING_DATABASE = frozenset(
      "stats", "status"})
 
 
+# Commands that only read the database. On one they cannot write to (a backup on read-only storage, a
+# file without write permission) they open it read-only instead of failing, and on any they leave its
+# journal mode as it is: a backup stays one file. Every other command may write.
+ONLY_READ_THE_DATABASE = frozenset(
+    {"alerts list", "alerts show", "backtest", "backup", "browse", "export", "report", "search", "stats",
+     "status"})
+
+
 # Commands that poll the sources or send notifications: only these need the secrets (`${TOKEN}`
 # in a source's or a notification's settings) to be set; the others read the watchlist with such a
 # value left as written (a PR lead resolving an alert needs neither the API tokens nor the webhook).
@@ -108,8 +116,16 @@ class App:
 
     @cached_property
     def db(self):
-        from storage import open_db
+        """The database, opened as the command running needs it (see ONLY_READ_THE_DATABASE)."""
+        self._check_db_path()
+        try:
+            return self._open_db()
+        except OSError as exc:  # its folder cannot be made: under a file, or a missing mount
+            raise click.ClickException(f"cannot create the database {self.db_path}: "
+                                       f"{describe_os_error(exc)}") from None
 
+    def _check_db_path(self) -> None:
+        """A folder, or a missing file where the command needs an existing database, is a mistake."""
         if Path(self.db_path).is_dir():
             raise UserMistake(f"{self.db_path}: is a folder, not a database file (check --db)")
         if self.db_must_exist and not Path(self.db_path).exists():
@@ -119,11 +135,20 @@ class App:
                                   f"{Path.cwd()}: run the command in your watchlist's folder, or give "
                                   "--config (run 'mentionwatch init' only to start a new watchlist here)")
             raise UserMistake(f"{self.db_path}: no such database (run 'mentionwatch init' first, or check --db)")
+
+    def _open_db(self):
+        """open_db_to_read for a command that only reads, else open_db, which refuses a read-only file."""
+        from storage.db import ReadOnlyDatabaseError, open_db, open_db_to_read
+
+        command = running_command()
+        if command in ONLY_READ_THE_DATABASE:
+            return open_db_to_read(self.db_path)
         try:
             return open_db(self.db_path)
-        except OSError as exc:  # its folder cannot be made: under a file, or a missing mount
-            raise click.ClickException(f"cannot create the database {self.db_path}: "
-                                       f"{describe_os_error(exc)}") from None
+        except ReadOnlyDatabaseError as exc:
+            raise click.ClickException(
+                f"{exc} ({self.db_path}): '{command or 'this command'}' writes to it; the commands that "
+                "only read it (status, stats, search, export, report, alerts list/show, browse) work") from None
 
     def require_configured_watch(self, name: str | None) -> None:
         """For commands that need the watch's settings (crawl, backtest): it must be in the watchlist."""
@@ -149,6 +174,16 @@ class App:
             if not fits_sqlite(alert_id) or not self.db.execute(
                     "SELECT 1 FROM alerts WHERE id = ?", [alert_id]).fetchone():
                 raise UserMistake(f"no alert with id {alert_id}")
+
+
+def running_command() -> str | None:
+    """The command being run, without 'mentionwatch' ('stats', 'alerts list'); None outside click."""
+    ctx = click.get_current_context(silent=True)
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.command.name)
+        ctx = ctx.parent
+    return " ".join(reversed(names)) or None
 
 
 def person_name(value: str | None, option: str) -> str | None:

@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.db import BUSY_TIMEOUT_SECONDS, create_private_file
+from storage.db import BUSY_TIMEOUT_SECONDS, create_private_file, open_db_to_read, unwritable_reason
 
 
 @dataclass
@@ -76,7 +76,10 @@ def _refuse_where_the_copy_goes(exc: sqlite3.OperationalError, destination: Path
 
 
 def _vacuum_into(source: Path, partial: Path) -> None:
-    connection = sqlite3.connect(source, timeout=BUSY_TIMEOUT_SECONDS)
+    if unwritable_reason(source) is not None:  # a backup on read-only storage: read it as it is
+        connection = open_db_to_read(source).conn
+    else:
+        connection = sqlite3.connect(source, timeout=BUSY_TIMEOUT_SECONDS)
     try:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
         connection.execute("VACUUM INTO ?", (str(partial),))

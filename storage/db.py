@@ -1,4 +1,8 @@
-"""Opening the database: one connection setup (WAL, busy timeout, migrations) used everywhere."""
+"""Opening the database: one connection setup (WAL, busy timeout, migrations) used everywhere.
+
+`open_db` is for commands that write; `open_db_to_read` for those that only read, which also work on
+a database that cannot be written (a backup on read-only storage, a file without write permission).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -28,11 +32,19 @@ class NewerSchemaError(sqlite3.DatabaseError):
     """
 
 
+class OlderSchemaError(sqlite3.DatabaseError):
+    """A database that cannot be written has migrations still to apply: it cannot be brought up to date."""
+
+
+class ReadOnlyDatabaseError(sqlite3.OperationalError):
+    """The database cannot be written (file, folder or storage read-only); the message says why."""
+
+
 def database_problem(exc: BaseException) -> str | None:
     """A plain-words line for a database error (locked, disk full ...); None for other errors."""
     if not isinstance(exc, sqlite3.DatabaseError):
         return None
-    if isinstance(exc, NewerSchemaError):
+    if isinstance(exc, (NewerSchemaError, OlderSchemaError, ReadOnlyDatabaseError)):
         return str(exc)
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
@@ -56,6 +68,8 @@ class _Database(Database):
     lock first, waiting for it, so concurrent writers (the service's jobs, a command typed by hand)
     queue up instead of failing.
     """
+
+    access = "read-write"  # or "read-only" (mode=ro), "immutable" (immutable=1): see open_db_to_read
 
     @contextlib.contextmanager
     def atomic(self):
@@ -82,7 +96,7 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     The connection waits up to 30 s for a lock held by another process (the service and the
     CLI may share one file), and WAL lets readers go on while a writer commits. A new database file
     is created private to its owner (0600, see create_private_file); an existing one keeps its
-    permissions.
+    permissions. One that cannot be written raises ReadOnlyDatabaseError, saying why.
     """
     path = Path(path)
     if path.parent and not path.parent.exists():
@@ -90,7 +104,44 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     in_memory = str(path) == ":memory:"  # a throw-away database: no file, and no WAL to switch to
     if not in_memory:
         create_private_file(path)
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        refuse_unwritable(path)
+    db = _connect(str(path))
+    _refuse_newer_schema_or_close(db)  # before anything is written, even the journal mode
+    if not in_memory:  # SQLite keeps ':memory:' in journal mode 'memory': waiting for WAL never ends
+        _enable_wal(db)
+    db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed batch
+    if migrate:
+        migrate_schema(db)
+    return db
+
+
+def open_db_to_read(path: str | Path) -> Database:
+    """Open an existing database for a command that only reads it.
+
+    If it can be written: as open_db, but its journal mode is left as it is (a backup stays one
+    file, without a -wal beside it); migrations still pending are applied, as the code needs them.
+    If not: opened read-only (see _connect_read_only), nothing written, and a schema older than the
+    code raises OlderSchemaError.
+    """
+    path = Path(path)
+    if not path.is_file() or unwritable_reason(path) is None:
+        db = _connect(str(path))
+        _refuse_newer_schema_or_close(db)
+        migrate_schema(db)
+        return db
+    db = _connect_read_only(path)
+    try:
+        refuse_newer_schema(db)
+        refuse_older_schema(db)
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
+def _connect(target: str, *, uri: bool = False) -> _Database:
+    """A connection with the settings every use shares (busy timeout, foreign keys, secure delete)."""
+    conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, uri=uri)
     db = _Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
     db.execute("PRAGMA foreign_keys = ON")
@@ -98,17 +149,105 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     # full-text merge or a page split leaves no old copy of a post in free pages, where an erasure
     # (`mentionwatch forget`), which zeroes only what it deletes itself, could not reach it.
     db.execute("PRAGMA secure_delete = ON")
+    return db
+
+
+def _refuse_newer_schema_or_close(db: Database) -> None:
     try:
-        refuse_newer_schema(db)  # before anything is written, even the journal mode
+        refuse_newer_schema(db)
     except NewerSchemaError:
         db.close()
         raise
-    if not in_memory:  # SQLite keeps ':memory:' in journal mode 'memory': waiting for WAL never ends
-        _enable_wal(db)
-    db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed batch
-    if migrate:
-        migrate_schema(db)
+
+
+def unwritable_reason(path: str | Path) -> str | None:
+    """Why the existing database file at `path` cannot be written, in a few words; None if it can.
+
+    SQLite writes its -journal (or -wal and -shm) files beside the database, so a folder that
+    cannot be written blocks writing too, unless the WAL files are there already and writable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    if _on_read_only_storage(path):
+        return "it is on read-only storage"
+    if not os.access(path, os.W_OK):  # chmod, chattr +i (even for root)
+        return "check file permissions"
+    if not os.access(path.parent, os.W_OK) and not all(
+            os.access(f"{path}{suffix}", os.W_OK) for suffix in ("-wal", "-shm")):
+        return "its folder cannot be written, and SQLite keeps its journal files beside it"
+    return None
+
+
+def refuse_unwritable(path: str | Path) -> None:
+    """Raise ReadOnlyDatabaseError for an existing database file that cannot be written."""
+    reason = unwritable_reason(path)
+    if reason is not None:
+        raise ReadOnlyDatabaseError(f"database is read-only ({reason})")
+
+
+def _on_read_only_storage(path: Path) -> bool:
+    """Whether the file system holding `path` is mounted read-only."""
+    if not hasattr(os, "statvfs"):  # Windows
+        return False
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def unsaved_changes_beside(path: str | Path) -> str | None:
+    """The name of a non-empty -wal or -journal file beside the database (changes not yet in the
+    file itself, which an immutable reader would miss); None when there is none."""
+    for suffix in ("-wal", "-journal"):
+        side = Path(f"{path}{suffix}")
+        try:
+            if side.stat().st_size > 0:
+                return side.name
+        except OSError:
+            continue
+    return None
+
+
+def _connect_read_only(path: Path) -> _Database:
+    """A read-only connection (SQLite mode=ro); immutable=1 where even that cannot open the file.
+
+    A WAL-mode database needs a -shm file beside it, even to read, which read-only storage cannot
+    hold. immutable=1 reads the file alone: fine when nothing waits in a -wal or -journal file,
+    refused otherwise (what is there would be missed).
+    """
+    uri = path.resolve().as_uri()
+    try:
+        return _read_only_connection(f"{uri}?mode=ro", "read-only")
+    except sqlite3.OperationalError as exc:
+        if not _cannot_open(exc):
+            raise
+    pending = unsaved_changes_beside(path)
+    if pending:
+        raise ReadOnlyDatabaseError(
+            f"database is read-only, and changes in {pending} beside it cannot be read without write "
+            f"access: copy {path.name} and {pending} together somewhere writable, and open the copy")
+    return _read_only_connection(f"{uri}?immutable=1", "immutable")
+
+
+def _read_only_connection(uri: str, access: str) -> _Database:
+    """Connect to `uri` and read the schema, where SQLite says whether it can open the file at all."""
+    db = _connect(uri, uri=True)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    db.access = access
     return db
+
+
+def _cannot_open(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_CANTOPEN (or a read-only refusal) from opening a WAL-mode database read-only."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY)
+    return "unable to open" in str(exc) or "readonly" in str(exc)
 
 
 def create_private_file(path: str | Path) -> bool:
@@ -163,6 +302,18 @@ def refuse_newer_schema(db: Database) -> None:
         raise NewerSchemaError(
             f"database was written by a newer mentionwatch (unknown migration "
             f"{', '.join(unknown)}); upgrade mentionwatch")
+
+
+def refuse_older_schema(db: Database) -> None:
+    """Raise OlderSchemaError when migrations are pending (for a database opened read-only)."""
+    if not migrations.pending(db):
+        return
+    if not migrations.applied(db):
+        raise OlderSchemaError("not a mentionwatch database yet (no tables), and it cannot be written")
+    raise OlderSchemaError(
+        "database was written by an older mentionwatch and cannot be brought up to date read-only: "
+        "open it once with write access (any command, where it can be written), or copy it somewhere "
+        "writable and use the copy")
 
 
 def migrate_schema(db: Database) -> None:

@@ -716,7 +716,7 @@ def test_a_database_damaged_under_the_service_stops_it(tmp_path, caplog):
     assert code == 1
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, errors
-    assert "is damaged" in errors[0] and "never cp" in errors[0]
+    assert "is damaged" in errors[0] and "mentionwatch restore FILE --yes" in errors[0]
 
 
 def test_a_service_inside_another_program_never_ends_that_program(tmp_path):

@@ -345,10 +345,9 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
     from mentionwatch.triage.browse import ListenError, listen, serve
     from mentionwatch.triage.query import choose_model_id
 
-    db = app.db  # brings the schema up to date before the read-only view opens it
+    db = app.db  # brings the schema up to date (where it can be written) before the view opens it
     model_id = choose_model_id(db, app.config.sentiment)
-    if immutable:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # immutable readers never look at the WAL
+    immutable = _immutable_view(db, Path(app.db_path), immutable)
     db.close()
     try:
         sock = listen(host, port)
@@ -362,6 +361,23 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
     except KeyboardInterrupt:  # Ctrl+C: the server has shut down; that is how it is stopped
         pass
     click.echo("stopped", err=True)
+
+
+def _immutable_view(db, db_path: Path, asked: bool) -> bool:
+    """Whether the view opens the file immutable: when asked (what waits in the WAL is first written
+    into the file: immutable readers never look at it), and where only that could read it (a
+    WAL-mode database on read-only storage). Asked for a read-only file with changes in its WAL,
+    which cannot be written into it: refused, the view would miss them."""
+    from storage.db import unsaved_changes_beside
+
+    if db.access == "immutable":
+        return True
+    if asked and db.access == "read-write":
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    elif asked and unsaved_changes_beside(db_path):
+        raise UserMistake(f"--immutable would not show the changes in {unsaved_changes_beside(db_path)}, "
+                          f"which cannot be written into the read-only {db_path}: browse without --immutable")
+    return asked
 
 
 @bench.command(name="export")
