@@ -209,6 +209,19 @@ def _private_rotating_handler(log_file: str | os.PathLike) -> logging.Handler:
             create_private_file(self.baseFilename)
             return super()._open()
 
+        def handleError(self, record):
+            """A log file that cannot be written (a full disk): one line on standard error for each
+            kind of failure, not Python's traceback for every line logged."""
+            failure = sys.exc_info()[1]
+            said = f"{type(failure).__name__}:{getattr(failure, 'errno', '')}"
+            if said not in self.failures_said:
+                self.failures_said.add(said)
+                detail = getattr(failure, "strerror", None) or failure
+                sys.stderr.write(f"mentionwatch: cannot write the log file {self.baseFilename} ({detail}); "
+                                 "lines are lost until it can be written again\n")
+
+    PrivateRotatingFileHandler.failures_said = set()
+
     return PrivateRotatingFileHandler(log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS,
                                       encoding="utf-8")
 

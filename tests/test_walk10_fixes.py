@@ -275,3 +275,40 @@ def test_status_says_a_silent_service_may_only_be_out_of_disk(tmp_path, cli, mon
         service.wait()
     assert "hung?" not in first_line
     assert "the disk holding the database is full (20 KB free)" in first_line
+
+
+def test_a_log_file_on_a_full_disk_gives_one_line_not_a_traceback_per_line(tmp_path, capsys):
+    """`--log-file` on a full disk: Python's '--- Logging error ---' and a call stack for every line
+    logged went to standard error (the journal)."""
+    import errno
+    import logging
+
+    from mentionwatch.logging_setup import _private_rotating_handler
+
+    class FullDisk:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+        def seek(self, *args):
+            return 0
+
+        def tell(self):
+            return 0
+
+    handler = _private_rotating_handler(tmp_path / "service.log")
+    handler.stream = FullDisk()
+    logger = logging.getLogger("mentionwatch.test_full_disk")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for n in range(3):
+            logger.warning("job %d ran", n)
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Logging error" not in err
+    assert err.splitlines() == [f"mentionwatch: cannot write the log file {tmp_path / 'service.log'} "
+                                "(No space left on device); lines are lost until it can be written again"]
