@@ -179,15 +179,18 @@ def check_backup(path: Path) -> BackupSummary:
 
 def _settled(copy: Path) -> None:
     """The copy's service row says stopped: the service that was running when the backup was taken
-    is not this database's any more (`status` called it crashed)."""
+    is not this database's any more (`status` called it crashed). And the copy is switched back to
+    WAL, as a live database is (a backup is one file, in rollback-journal mode), so that commands
+    that only read it do not hold up the service's writes."""
     connection = sqlite3.connect(copy)
     try:
         if _has_table(connection, "service_process"):
             with connection:
                 connection.execute("UPDATE service_process SET state = 'stopped' "
                                    "WHERE state IN ('running', 'starting', 'stopping')")
+        connection.execute("PRAGMA journal_mode = WAL")
     finally:
-        connection.close()
+        connection.close()  # the last connection: its -wal and -shm go with it
 
 
 def _set_aside(target: Path, suffix: str) -> list[Path]:

@@ -55,6 +55,7 @@ def test_restore_after_a_crash_sets_the_old_log_aside_and_keeps_the_backup(cli, 
     assert "Restored" in done.output and "50 mentions" in done.output
     connection = sqlite3.connect(db_path)
     assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # as a live database
     connection.close()
     assert _mentions(db_path) == 50
     assert (tmp_path / "b.db").exists()  # the backup is still there
