@@ -873,7 +873,8 @@ class Service:
         from alerts.notify import send_pending
 
         with self._notify_lock:  # detect and notify both send: one at a time, or a row goes twice
-            result = send_pending(db, config, keep_going=lambda: not self._stopping.is_set())
+            result = send_pending(db, config, keep_going=lambda: not self._stopping.is_set(),
+                                  drop_removed_targets=True)
         return {"sent": result.sent, "failed": result.failed, "unconfirmed": result.unconfirmed,
                 "superseded": result.superseded}
 

@@ -631,8 +631,6 @@ WAIT = "wait"
 def _hold_back(db, target, notification_id: int, alert_id: int, target_name: str, state: str) -> str | None:
     """WAIT while an earlier message of the alert to this target is on its way; a reason when the
     message is no longer true (it is superseded); None to send it now."""
-    if target is None:  # taken out of the watchlist on purpose: retrying it 8 times helps nobody
-        return f"no notification named {target_name!r} in the watchlist any more"
     earlier = db.execute(
         "SELECT 1 FROM notifications WHERE alert_id = ? AND target = ? AND id < ? "
         "AND status IN ('pending', 'failed') AND attempts < ? LIMIT 1",
@@ -772,13 +770,18 @@ def _supersede_escalations_told(db, alert_id: int, target_name: str, stated: str
             [f"{OPENING_SAID} {stated}", notification_id]).rowcount for notification_id in told)
 
 
-def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: True) -> NotifyResult:
+def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: True,
+                 drop_removed_targets: bool = False) -> NotifyResult:
     """Deliver every pending notification, and failed ones whose retry time has come, in order per
     alert and target; superseded ones are marked, not sent (see the module doc).
 
     Safe to run in several processes at once: each row is claimed before it is sent (see the
     module doc), and rows another sender holds are left to it. A target that fails is not tried
     again in the same pass, so one slow or dead target does not hold up the others for long.
+
+    A row for a target `config` does not name is superseded when `drop_removed_targets` (the
+    service, whose watchlist is the one in force: the target was taken out of it), else left for
+    the service (`detect` run with another watchlist must not drop the service's messages).
     """
     moment = now or _utc_now()
     result = NotifyResult()
@@ -793,10 +796,15 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
             break
         if target_name in failing:
             continue
+        if target_name not in targets and not drop_removed_targets:
+            continue
         if _cut_off_send_still_going(targets.get(target_name)):
             failing.add(target_name)  # left due: sent once that send has ended
             continue
-        held = _hold_back(db, targets.get(target_name), notification_id, alert_id, target_name, state)
+        if target_name not in targets:  # taken out of the watchlist: retrying it 8 times helps nobody
+            held = f"no notification named {target_name!r} in the watchlist any more"
+        else:
+            held = _hold_back(db, targets.get(target_name), notification_id, alert_id, target_name, state)
         if held == WAIT:
             continue
         if held is not None:

@@ -119,10 +119,14 @@ class App:
         """The database, opened as the command running needs it (see ONLY_READ_THE_DATABASE)."""
         self._check_db_path()
         try:
-            return self._open_db()
+            db = self._open_db()
         except OSError as exc:  # its folder cannot be made: under a file, or a missing mount
             raise click.ClickException(f"cannot create the database {self.db_path}: "
                                        f"{describe_os_error(exc)}") from None
+        context = click.get_current_context(silent=True)
+        if context is not None:  # closed when the command ends, not whenever Python collects it
+            context.call_on_close(db.close)
+        return db
 
     def _check_db_path(self) -> None:
         """A folder, or a missing file where the command needs an existing database, is a mistake."""

@@ -209,18 +209,29 @@ def _private_rotating_handler(log_file: str | os.PathLike) -> logging.Handler:
             create_private_file(self.baseFilename)
             return super()._open()
 
+        def emit(self, record):
+            self.failed = False
+            super().emit(record)
+            if not self.failed:
+                self.failures_said.clear()  # written again: a later failure is said again
+
         def handleError(self, record):
             """A log file that cannot be written (a full disk): one line on standard error for each
-            kind of failure, not Python's traceback for every line logged."""
+            kind of failure while it lasts, not Python's traceback for every line logged. Other
+            errors (a logging call with the wrong arguments) keep Python's report."""
             failure = sys.exc_info()[1]
-            said = f"{type(failure).__name__}:{getattr(failure, 'errno', '')}"
+            if not isinstance(failure, OSError):
+                return super().handleError(record)
+            self.failed = True
+            said = f"{type(failure).__name__}:{failure.errno}"
             if said not in self.failures_said:
                 self.failures_said.add(said)
-                detail = getattr(failure, "strerror", None) or failure
-                sys.stderr.write(f"mentionwatch: cannot write the log file {self.baseFilename} ({detail}); "
-                                 "lines are lost until it can be written again\n")
+                sys.stderr.write(f"mentionwatch: cannot write the log file {self.baseFilename} "
+                                 f"({failure.strerror or failure}); lines are lost until it can be "
+                                 "written again\n")
 
     PrivateRotatingFileHandler.failures_said = set()
+    PrivateRotatingFileHandler.failed = False
 
     return PrivateRotatingFileHandler(log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS,
                                       encoding="utf-8")

@@ -13,7 +13,6 @@ SQLite would otherwise apply to the restored file and damage it.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,29 +123,92 @@ def restore_database(backup: Path, target: Path, *, now: str, running_service=No
     (`<name>.before-restore-<now>`, `-wal` and `-shm` alike), never deleted and never mixed with the
     copy: a log left beside the restored file would be applied to it and damage it.
 
-    `running_service(target) -> str | None` says which service works on the database (refused).
-    The backup file itself is left as it is."""
-    backup, target = Path(backup), Path(target)
+    `running_service(target) -> str | None` says which service works on the database (refused), and
+    a database another program has open (`browse`, a crawl) is refused too: it would go on with the
+    replaced file. A link at `target` is followed: the file it points to is restored, the link
+    stays. The restored file gets the permissions and owner of the one it replaces. The backup
+    file itself is left as it is."""
+    backup, target = Path(backup), Path(target).resolve()
     checked = check_backup(backup)
-    if backup.resolve() == target.resolve():
+    if backup.resolve() == target:
         raise BackupError(f"{backup}: is the database itself: nothing to restore")
-    if target.exists() and running_service is not None:
-        service = running_service(target)
-        if service:
-            raise ServiceStillRunning(f"the service is running on {target} ({service}): stop it first")
+    if target.exists():
+        _refuse_if_in_use(target, running_service)
     later = _later_erasures(target, backup) if target.exists() else 0
     partial = target.with_name(f".{target.name}.restoring-{os.getpid()}")
-    partial.unlink(missing_ok=True)
+    _remove_with_journals(partial)
     try:
-        shutil.copyfile(backup, partial)
-        _settled(partial)
-        with open(partial, "rb+") as handle:
-            os.fsync(handle.fileno())
+        try:
+            _copy_through_sqlite(backup, partial)
+            _settled(partial)
+            _same_access_as(partial, target)
+        except (OSError, sqlite3.Error) as exc:
+            raise BackupError(f"{target.parent}: not restored, the copy could not be written there "
+                              f"({getattr(exc, 'strerror', None) or exc}); nothing was changed") from None
         set_aside = _set_aside(target, f"before-restore-{now}")
         os.replace(partial, target)
     finally:
-        partial.unlink(missing_ok=True)
+        _remove_with_journals(partial)
     return RestoreSummary(checked, set_aside, later)
+
+
+def _refuse_if_in_use(target: Path, running_service) -> None:
+    """The service, or any program with the database open, would go on with the replaced file."""
+    if running_service is not None:
+        service = running_service(target)
+        if service:
+            raise ServiceStillRunning(f"the service is running on {target} ({service}): stop it first")
+    try:
+        connection = sqlite3.connect(target, timeout=1)
+    except sqlite3.Error:
+        return  # damaged beyond opening: nothing can be using it well
+    try:
+        # leaving WAL needs the database to itself: it fails while another connection is open (and
+        # writes what waits in the log into the file, which is then set aside as one file)
+        mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise BackupError(f"another program has {target} open (mentionwatch browse, a crawl, an "
+                              "export ...): close it, then restore") from None
+        return
+    except sqlite3.DatabaseError:
+        return  # damaged: it is being replaced
+    finally:
+        connection.close()
+    if mode != "delete":
+        raise BackupError(f"another program has {target} open (mentionwatch browse, a crawl, an "
+                          "export ...): close it, then restore")
+
+
+def _copy_through_sqlite(backup: Path, partial: Path) -> None:
+    """A copy made by SQLite: a backup copied by hand with its -wal beside it holds what is in that
+    log too (a file copy would lose it). 0600 while it is made."""
+    create_private_file(partial)
+    source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    destination = sqlite3.connect(partial)
+    try:
+        source.backup(destination)
+    finally:
+        destination.close()
+        source.close()
+
+
+def _same_access_as(copy: Path, target: Path) -> None:
+    """The permissions and owner of the database it replaces (the service's user must write it)."""
+    if not target.exists() or os.name == "nt":
+        return
+    status = os.stat(target)
+    os.chmod(copy, status.st_mode & 0o777)
+    if (status.st_uid, status.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.chown(copy, status.st_uid, status.st_gid)
+        except PermissionError:
+            pass  # not ours to give away: the permissions at least are kept
+
+
+def _remove_with_journals(path: Path) -> None:
+    for extra in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
 
 
 def check_backup(path: Path) -> BackupSummary:
@@ -195,12 +257,18 @@ def _settled(copy: Path) -> None:
 
 def _set_aside(target: Path, suffix: str) -> list[Path]:
     """Rename the database file and its -wal, -shm and -journal files, keeping them a set SQLite
-    can open together (`X.suffix`, `X.suffix-wal` ...)."""
+    can open together (`X.suffix`, `X.suffix-wal` ...), under names no file has yet (a second
+    restore within the same second gets `X.suffix-2`)."""
+    extras = ("", "-wal", "-shm", "-journal")
+    name, number = f"{target}.{suffix}", 1
+    while any(Path(f"{name}{extra}").exists() for extra in extras):
+        number += 1
+        name = f"{target}.{suffix}-{number}"
     moved = []
-    for extra in ("", "-wal", "-shm", "-journal"):
+    for extra in extras:
         path = Path(f"{target}{extra}")
         if path.exists():
-            new_name = Path(f"{target}.{suffix}{extra}")
+            new_name = Path(f"{name}{extra}")
             os.replace(path, new_name)
             moved.append(new_name)
     return moved

@@ -118,17 +118,15 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
 def open_db_to_read(path: str | Path) -> Database:
     """Open an existing database for a command that only reads it.
 
-    If it can be written: as open_db, but its journal mode is left as it is (a backup stays one
-    file, without a -wal beside it); migrations still pending are applied, as the code needs them.
+    If it can be written: as open_db (WAL, migrations), so that a reader never holds up a writer.
     If not: opened read-only (see _connect_read_only), nothing written, and a schema older than the
     code raises OlderSchemaError.
     """
     path = Path(path)
     if not path.is_file() or unwritable_reason(path) is None:
-        db = _connect(str(path))
-        _refuse_newer_schema_or_close(db)
-        migrate_schema(db)
-        return db
+        # as open_db: a live database left in rollback-journal mode (a backup moved into place by
+        # hand) would let a reader hold up the service's writes
+        return open_db(path)
     db = _connect_read_only(path)
     try:
         refuse_newer_schema(db)

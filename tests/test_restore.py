@@ -123,7 +123,9 @@ def test_erasures_made_after_the_backup_are_named(cli, tmp_path):
     db_path = tmp_path / "mentionwatch.db"
     _stocked(db_path, 3)
     assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
-    ids = [row[0] for row in sqlite3.connect(db_path).execute("SELECT id FROM mentions LIMIT 1")]
+    reader = sqlite3.connect(db_path)
+    ids = [row[0] for row in reader.execute("SELECT id FROM mentions LIMIT 1")]
+    reader.close()
     assert cli("--db", db_path, "forget", ids[0], "--yes").exit_code == 0
     result = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
     assert result.exit_code == 0
@@ -152,3 +154,81 @@ def test_a_backup_that_does_not_fit_names_the_backup_not_the_database(tmp_path):
     assert result.stderr.startswith(f"Error: {tmp_path / 'copy.db'}: could not be written"), result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mentionwatch.db"]  # no partial copy left
+
+
+def test_a_copy_made_by_hand_with_its_wal_is_restored_whole(cli, tmp_path):
+    """A plain copy of a live database with its -wal: the file alone was copied, losing the log's
+    300 mentions while saying 'Restored ... 350 mentions'."""
+    import shutil
+
+    live = tmp_path / "live" / "mw.db"
+    live.parent.mkdir()
+    _stocked(live, 50)
+    writer = open_db(live)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    save_mentions(writer, [Mention("reddit", f"w{i}", f"acme {i}", "2025-01-03T00:00:00Z") for i in range(300)])
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(live, copy / "mw.db")
+    shutil.copy(f"{live}-wal", copy / "mw.db-wal")
+    writer.close()
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 1)
+    done = cli("--db", db_path, "restore", copy / "mw.db", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "350 mentions" in done.output and _mentions(db_path) == 350
+
+
+def test_the_restored_file_keeps_the_permissions_of_the_one_it_replaces(cli, tmp_path):
+    import os
+    import stat
+
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 3)
+    assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
+    os.chmod(db_path, 0o660)  # the team's group writes it (the service runs as another user)
+    assert cli("--db", db_path, "restore", tmp_path / "b.db", "--yes").exit_code == 0
+    assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o660
+
+
+def test_restore_is_refused_while_another_program_has_the_database_open(cli, tmp_path):
+    """`browse` or a crawl went on with the replaced file, saying nothing."""
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 3)
+    assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
+    reader = open_db(db_path)
+    reader.execute("SELECT count(*) FROM mentions").fetchone()
+    try:
+        refused = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
+    finally:
+        reader.close()
+    assert refused.exit_code == 2
+    assert f"another program has {db_path} open" in refused.stderr
+    assert cli("--db", db_path, "restore", tmp_path / "b.db", "--yes").exit_code == 0
+
+
+def test_restore_through_a_link_restores_the_file_it_points_to(cli, tmp_path):
+    real = tmp_path / "data" / "real.db"
+    real.parent.mkdir()
+    _stocked(real, 3)
+    link = tmp_path / "mentionwatch.db"
+    link.symlink_to(real)
+    assert cli("--db", link, "backup", tmp_path / "b.db").exit_code == 0
+    db = open_db(real)
+    save_mentions(db, [Mention("reddit", "later", "acme later", "2025-01-04T00:00:00Z")])
+    db.close()
+    assert cli("--db", link, "restore", tmp_path / "b.db", "--yes").exit_code == 0
+    assert link.is_symlink() and _mentions(real) == 3
+
+
+def test_two_restores_in_one_second_keep_both_replaced_databases(tmp_path):
+    from storage.backup import restore_database
+
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 7)
+    for count, name in ((2, "b1.db"), (1, "b2.db")):
+        _stocked(tmp_path / name, count)
+    first = restore_database(tmp_path / "b1.db", db_path, now="2026-12-06T090000Z")
+    second = restore_database(tmp_path / "b2.db", db_path, now="2026-12-06T090000Z")
+    assert first.set_aside[0] != second.set_aside[0]
+    assert (_mentions(first.set_aside[0]), _mentions(second.set_aside[0])) == (7, 2)

@@ -8,8 +8,8 @@ import pytest
 
 from mentionwatch.triage import export as export_module
 
-from tests.test_export import _stock
-from tests.test_notify import webhook  # noqa: F401  (a fixture)
+from test_export import _stock
+from test_notify import webhook  # noqa: F401  (a fixture)
 
 
 def test_ctrl_c_during_an_export_exits_130_and_keeps_the_previous_file(cli, tmp_path, monkeypatch):
@@ -36,7 +36,7 @@ def test_ctrl_c_during_an_export_exits_130_and_keeps_the_previous_file(cli, tmp_
 
 def _queue_one(db, config) -> int:
     from alerts.notify import queue_notifications
-    from tests.test_notify import NOW, add_alert
+    from test_notify import NOW, add_alert
 
     alert_id = add_alert(db)
     queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
@@ -47,7 +47,7 @@ def test_a_url_file_written_by_notepad_is_read_and_one_in_another_encoding_is_na
     """A UTF-16 url_file (Notepad, PowerShell) crashed the service at start, `status` and `notify
     test` with a traceback, and the pass that met it sent nothing to any target."""
     from alerts.notify import send_pending, target_problems
-    from tests.test_notify import NOW, make_config, rows
+    from test_notify import NOW, make_config, rows
 
     notepad = tmp_path / "team.url"
     notepad.write_bytes(f"json://127.0.0.1:{webhook.port}/team\r\n".encode("utf-16"))
@@ -64,7 +64,7 @@ def test_a_url_file_written_by_notepad_is_read_and_one_in_another_encoding_is_na
 
 def test_one_targets_unexpected_error_is_recorded_and_the_others_still_get_theirs(db, webhook, monkeypatch):
     import alerts.notify as notify
-    from tests.test_notify import NOW, make_config, rows
+    from test_notify import NOW, make_config, rows
 
     monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
     config = make_config("  - {name: first, url_env: MW_HOOK}\n  - {name: second, url_env: MW_HOOK}")
@@ -89,7 +89,7 @@ def test_a_target_url_holding_two_apprise_urls_is_refused(db, webhook, monkeypat
     """apprise sends "json://a json://b" to both and counts the send failed when one fails: the one
     that worked got the same message on every retry (8 times)."""
     from alerts.notify import SEVERAL_URLS, send_pending, target_problems
-    from tests.test_notify import NOW, make_config, rows
+    from test_notify import NOW, make_config, rows
 
     monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/ok json://127.0.0.1:1/down")
     config = make_config("  - {name: team, url_env: MW_HOOK}")
@@ -101,10 +101,15 @@ def test_a_target_url_holding_two_apprise_urls_is_refused(db, webhook, monkeypat
 
 
 class _TricklingHook:
-    """Answers a POST with a header line every half second for a minute: a stuck proxy."""
+    """Answers a POST with a header line every half second for a minute: a stuck proxy. At exit it
+    hangs up and waits for the sends it held to end, so that none goes on into the next test."""
 
     def __enter__(self):
+        import threading
+
         from mentionwatch.local_servers import LocalServer
+
+        hang_up = self.hang_up = threading.Event()
 
         class Trickle(LocalServer):
             def handle_post(self, request):
@@ -116,14 +121,23 @@ class _TricklingHook:
                         request.wfile.flush()
                     except OSError:
                         return
-                    time.sleep(0.5)
+                    if hang_up.wait(0.5):
+                        request.connection.close()
+                        return
 
         self.server = Trickle().__enter__()
         self.port = self.server.httpd.server_address[1]
         return self
 
     def __exit__(self, *exc):
+        from alerts.notify import still_sending
+
+        self.hang_up.set()
         self.server.__exit__(*exc)
+        url = f"json://127.0.0.1:{self.port}/hook?cto=1&rto=1"
+        deadline = time.monotonic() + 30
+        while still_sending(url) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def test_a_receiver_that_trickles_its_answer_cannot_hold_the_sender(db, webhook, monkeypatch):
@@ -132,7 +146,7 @@ def test_a_receiver_that_trickles_its_answer_cannot_hold_the_sender(db, webhook,
     off, its send goes on in the background: it must not lend its failure to the next target's
     send (that one was stored unconfirmed, never retried), and nothing more goes to it meanwhile."""
     from alerts.notify import queue_notifications, send_pending
-    from tests.test_notify import NOW, add_alert, make_config, rows
+    from test_notify import NOW, add_alert, make_config, rows
 
     webhook.status = 500
     with _TricklingHook() as hook:
@@ -167,7 +181,7 @@ def test_a_huge_read_timeout_in_the_url_is_capped():
 def test_ctrl_c_during_a_send_releases_its_claim(db, monkeypatch):
     """`detect` stopped mid-send left the row claimed: nobody sent it for 10 minutes."""
     import alerts.notify as notify
-    from tests.test_notify import NOW, make_config
+    from test_notify import NOW, make_config
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -232,7 +246,7 @@ def test_messages_for_a_target_taken_out_of_the_watchlist_are_dropped_not_retrie
     """They were retried 8 times over hours ('failed, attempt 6: no notification named ...'), an
     ERROR said they were given up, and `status` listed them as not delivered."""
     from alerts.notify import queue_notifications, send_pending
-    from tests.test_notify import NOW, add_alert, make_config, rows
+    from test_notify import NOW, add_alert, make_config, rows
 
     monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
     before = make_config("  - {name: team, url_env: MW_HOOK}\n  - {name: old-hook, url_env: MW_HOOK}")
@@ -240,8 +254,11 @@ def test_messages_for_a_target_taken_out_of_the_watchlist_are_dropped_not_retrie
     queue_notifications(db, before, alert_id, "opened", "medium", now=NOW)
     queue_notifications(db, before, alert_id, "escalated", "high", now=NOW)
     after = make_config("  - {name: team, url_env: MW_HOOK}")
-    result = send_pending(db, after, now=NOW)
-    assert (result.sent, result.failed, result.superseded) == (2, 0, 2)
+    by_hand = send_pending(db, after, now=NOW)  # `detect` run with another watchlist: left alone
+    assert (by_hand.sent, by_hand.superseded) == (2, 0)
+    assert [row[2] for row in rows(db) if row[0] == "old-hook"] == ["pending", "pending"]
+    result = send_pending(db, after, now=NOW, drop_removed_targets=True)  # the service
+    assert (result.sent, result.failed, result.superseded) == (0, 0, 2)
     dropped = [row for row in rows(db) if row[0] == "old-hook"]
     assert [(row[2], row[3]) for row in dropped] == [("superseded", 0), ("superseded", 0)]
     assert dropped[0][4] == "no notification named 'old-hook' in the watchlist any more"
