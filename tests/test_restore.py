@@ -28,6 +28,15 @@ def _stocked(path, count: int) -> None:
     db.close()
 
 
+def _record_running_service(db_path, pid: int) -> None:
+    """The database records a service in its running state, with process `pid` on this host."""
+    db = open_db(db_path)
+    with db.atomic():
+        db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
+                        "VALUES (1, ?, ?, 'running', ?, ?)", [pid, socket.gethostname(), utc_now_iso(), utc_now_iso()])
+    db.close()
+
+
 def _mentions(path) -> int:
     connection = sqlite3.connect(path)
     try:
@@ -71,12 +80,7 @@ def test_restore_is_refused_while_the_service_runs_on_the_database(cli, tmp_path
     assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
     service = subprocess.Popen(["sleep", "60"])  # stands for the running service's process
     try:
-        db = open_db(db_path)
-        with db.atomic():
-            db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
-                            "VALUES (1, ?, ?, 'running', ?, ?)",
-                            [service.pid, socket.gethostname(), utc_now_iso(), utc_now_iso()])
-        db.close()
+        _record_running_service(db_path, service.pid)
         refused = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
     finally:
         service.kill()
@@ -92,12 +96,7 @@ def test_a_restored_database_does_not_say_its_service_crashed(cli, tmp_path):
     _stocked(db_path, 3)
     finished = subprocess.Popen(["sleep", "0"])
     finished.wait()
-    db = open_db(db_path)
-    with db.atomic():
-        db.conn.execute("INSERT INTO service_process (id, pid, host, state, started_at, heartbeat_at) "
-                        "VALUES (1, ?, ?, 'running', ?, ?)",
-                        [finished.pid, socket.gethostname(), utc_now_iso(), utc_now_iso()])
-    db.close()
+    _record_running_service(db_path, finished.pid)
     assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
     assert cli("--db", db_path, "restore", tmp_path / "b.db", "--yes").exit_code == 0
     status = cli("--db", db_path, "status")
