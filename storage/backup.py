@@ -91,14 +91,17 @@ def _checked(partial: Path) -> BackupSummary:
     connection = sqlite3.connect(partial)
     try:
         connection.execute("PRAGMA journal_mode = DELETE")
-        problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            raise BackupError(f"the copy failed SQLite's check: {'; '.join(problems[:3])}")
-        mentions = _count(connection, "mentions")
-        alerts = _count(connection, "alerts")
+        return _summary_if_sound(connection, partial, "the copy")
     finally:
         connection.close()
-    return BackupSummary(partial, partial.stat().st_size, mentions, alerts)
+
+
+def _summary_if_sound(connection: sqlite3.Connection, path: Path, named: str) -> BackupSummary:
+    """The file's counts, after SQLite's own check (BackupError naming the file as `named`)."""
+    problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+    if problems != ["ok"]:
+        raise BackupError(f"{named} failed SQLite's check: {'; '.join(problems[:3])}")
+    return BackupSummary(path, path.stat().st_size, _count(connection, "mentions"), _count(connection, "alerts"))
 
 
 def _count(connection: sqlite3.Connection, table: str) -> int:
@@ -221,17 +224,13 @@ def check_backup(path: Path) -> BackupSummary:
     except sqlite3.Error as exc:
         raise BackupError(f"{path}: cannot be opened ({exc})") from None
     try:
-        problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            raise BackupError(f"{path}: failed SQLite's check ({'; '.join(problems[:3])}): not restored")
+        summary = _summary_if_sound(connection, path, f"{path}: not restored:")
         if not _has_table(connection, "mentions"):
             raise BackupError(f"{path}: is not a mentionwatch database (no mentions table)")
         unknown = _unknown_migrations(connection)
         if unknown:
             raise BackupError(f"{path}: was written by a newer mentionwatch (unknown migration "
                               f"{', '.join(unknown)}): upgrade mentionwatch first")
-        summary = BackupSummary(path, path.stat().st_size, _count(connection, "mentions"),
-                                _count(connection, "alerts"))
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{path}: is not a database SQLite can read ({exc})") from None
     finally:
