@@ -655,9 +655,7 @@ def _later_escalation(db, notification_id: int, alert_id: int, target_name: str)
 
 
 def _send_one(db, target, target_name: str, alert_id: int, state: str) -> Delivery:
-    """Send one notification to `target` (None: no longer configured)."""
-    if target is None:
-        return Delivery(f"no notification named {target_name!r} in the config any more")
+    """Send one notification to `target` (a target the watchlist names: see send_pending)."""
     url = target.resolve_url()
     if url is None:
         return Delivery(_missing_url_problem(target))

@@ -54,8 +54,7 @@ def backup_database(source: Path, destination: Path, *, replace: bool = False) -
         os.chmod(partial, os.stat(source).st_mode & 0o777)  # as private as the database itself
         os.replace(partial, destination)
     finally:
-        for leftover in (partial, Path(f"{partial}-journal")):
-            leftover.unlink(missing_ok=True)
+        _remove_with_journals(partial)
     summary.path = destination
     return summary
 

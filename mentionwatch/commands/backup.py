@@ -86,11 +86,11 @@ def _restore_preview(file: Path, target: Path, backup) -> str:
 
 def _running_service(target: Path) -> str | None:
     """Which service works on the database at `target` (alive, or hung with its process still
-    there); None when none does, or the database cannot be read (a damaged one is being replaced)."""
-    import datetime as dt
+    there: `scheduler.other_live_service`); None when none does, or the database cannot be read (a
+    damaged one is being replaced)."""
     import sqlite3
 
-    from mentionwatch.service_state import recorded_service
+    from scheduler import other_live_service
     from storage import open_db
 
     try:
@@ -98,14 +98,11 @@ def _running_service(target: Path) -> str | None:
     except (sqlite3.Error, OSError):
         return None
     try:
-        service = recorded_service(db, dt.datetime.now(dt.timezone.utc))
+        return other_live_service(db)
     except sqlite3.Error:
         return None
     finally:
         db.close()
-    if service["alive"] or service.get("hung"):
-        return f"pid {service['pid']} on {service['host']}"
-    return None
 
 
 def _counted(number: int, noun: str) -> str:
