@@ -174,3 +174,15 @@ def test_short_window_labelled_points_are_5_minute_peaks_amazon_1_april_among_th
     assert len(lines) == 17  # every labelled point of the five series, none lost to a time mismatch
     amazon = next(line for line in lines if "AMZN" in line and "04-01 21:57" in line)
     assert "282 in 5 min" in amazon and "ratio 4.5" in amazon
+
+
+def test_recent_peak_is_the_busiest_window_that_ended_before_the_current_one():
+    variants = _nab_variants()
+    settings = DetectorSettings(season=24, smooth=2)  # one bucket an hour, 2-hour windows
+    observed = np.array([1.0, 5.0, 2.0, 3.0, 9.0, 4.0, 1.0, 1.0, 1.0, 1.0])
+    peak = variants.recent_peak(observed, settings, hours=3)
+    assert np.isinf(peak[:2]).all()  # no window has ended before the first one: no gate
+    assert peak[2] == 1.0  # only bucket 0 lies before bucket 2's window
+    assert peak[4] == 5.0  # buckets 0-2: the current window (3, 4) is not its own past
+    assert peak[6] == 9.0 and peak[8] == 9.0  # the burst at 4 stays the bar for 3 hours
+    assert peak[9] == 4.0  # then it has left the 3-hour memory

@@ -18,6 +18,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py bars          # z and ratio bars at every volume (1-2 min)
     .venv/bin/python scripts/experiments/nab_variants.py timezone      # days counted in US time (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py short-window  # 5- and 10-minute windows, alone or added (3 min)
+    .venv/bin/python scripts/experiments/nab_variants.py novelty       # the hour must beat the recent peak (1-2 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -809,10 +810,56 @@ def short_window(data_dir: Path) -> None:
         _print_leave_one_out(name, {combo: results[combo] for combo in pool}, _label)
 
 
+# --- novelty: the hour must also beat the busiest hour of the recent past --------------------------
+
+NOVELTY_HOURS = (6, 12, 24, 48, 72, 96)
+NOVELTY_FACTORS = (0.8, 1.0, 1.1, 1.2, 1.3, 1.5)
+
+
+def recent_peak(observed: np.ndarray, settings: DetectorSettings, hours: int) -> np.ndarray:
+    """The largest windowed count among the `hours` before the current window began (inf where
+    there is none), so a burst that does not outdo one a few hours old is not news."""
+    buckets = int(round(hours * settings.season / 24))
+    padded = np.concatenate([np.full(buckets - 1, -np.inf), observed])
+    peaks = np.lib.stride_tricks.sliding_window_view(padded, buckets).max(axis=1)  # peaks[k]: max of k-buckets+1..k
+    ended_before = np.full(len(observed), np.inf)  # no window ended before the first ones: no gate
+    ended_before[settings.smooth:] = peaks[: len(observed) - settings.smooth]  # windows ending by t - smooth
+    return ended_before
+
+
+def _novelty_scores(job) -> dict[str, float]:
+    hours, factor = job
+    scores = {}
+    for one in SERIES:
+        settings = cell_settings(product_cell(), series_bucket_seconds(one.timestamps))
+        stats = bucket_stats(np.asarray(one.values, dtype=float), settings)
+        if hours:
+            stats.hot &= stats.observed >= factor * recent_peak(stats.observed, settings, hours)
+        scores[one.name] = _raw_score(one, alert_flags(len(one.values), find_incidents(stats, settings)))
+    return scores
+
+
+def novelty(data_dir: Path) -> None:
+    """The product's setting (1 hour, z 5, ratio 2.5), and an alert only where the hour's count is
+    also at least a factor of the busiest hour in the 6-48 hours before it."""
+    jobs = [(0, 0.0)] + [(hours, factor) for hours in NOVELTY_HOURS for factor in NOVELTY_FACTORS]
+    results = dict(zip(jobs, _in_parallel(_novelty_scores, jobs, data_dir)))
+    counts = _window_counts()
+    for job, scores in results.items():
+        print(f"{_novelty_label(job)}: {corpus_score(scores, counts):.1f}")
+    _print_leave_one_out("the novelty gates and none", results, _novelty_label)
+
+
+def _novelty_label(job) -> str:
+    hours, factor = job
+    return f"{factor:g} x the peak of the past {hours} h" if hours else "no novelty gate"
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
             "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
-            "timezone": timezone, "short-window": short_window}
+            "timezone": timezone, "short-window": short_window,
+            "novelty": novelty}
 
 
 def main() -> None:
