@@ -8,7 +8,8 @@ mode (one self-contained file) and only then given its name.
 
 `restore_database` (`mentionwatch restore`) puts a copy of a backup in the database's place, with
 the service stopped; the database it replaces is renamed together with its write-ahead log, which
-SQLite would otherwise apply to the restored file and damage it.
+SQLite would otherwise apply to the restored file and damage it. Erasures the replaced database
+made after the backup are carried into the copy (storage/later_erasures.py).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.db import BUSY_TIMEOUT_SECONDS, create_private_file, open_db_to_read, unwritable_reason
+from storage.db import BUSY_TIMEOUT_SECONDS, create_private_file, open_db, open_db_to_read, unwritable_reason
+from storage.later_erasures import LaterErasures, carry_into, find
 
 
 @dataclass
@@ -113,14 +115,16 @@ class RestoreSummary:
 
     backup: BackupSummary
     set_aside: list[Path]  # the files of the database it replaced, renamed (empty: there was none)
-    later_erasures: int  # erasures the replaced database records that the backup does not
+    later: LaterErasures  # what the replaced database erased after the backup was taken
+    erased_again: int  # the backup's posts erased again in the restored copy (0 with bring_back_erased)
 
 
 class ServiceStillRunning(BackupError):
     """A service works on the database to be replaced: it must be stopped first."""
 
 
-def restore_database(backup: Path, target: Path, *, now: str, running_service=None) -> RestoreSummary:
+def restore_database(backup: Path, target: Path, *, now: str, running_service=None,
+                     bring_back_erased: bool = False, actor: str | None = None) -> RestoreSummary:
     """Put a copy of `backup` at `target`; the database there, with its write-ahead log, is renamed
     (`<name>.before-restore-<now>`, `-wal` and `-shm` alike), never deleted and never mixed with the
     copy: a log left beside the restored file would be applied to it and damage it.
@@ -129,19 +133,26 @@ def restore_database(backup: Path, target: Path, *, now: str, running_service=No
     a database another program has open (`browse`, a crawl) is refused too: it would go on with the
     replaced file. A link at `target` is followed: the file it points to is restored, the link
     stays. The restored file gets the permissions and owner of the one it replaces. The backup
-    file itself is left as it is."""
+    file itself is left as it is.
+
+    Posts the replaced database erased after the backup was taken are erased again in the copy, and
+    what those erasures keep out is kept out (see storage/later_erasures.py), unless
+    `bring_back_erased` (restoring to undo an erasure made by mistake)."""
     backup, target = Path(backup), Path(target).resolve()
     checked = check_backup(backup)
     if backup.resolve() == target:
         raise BackupError(f"{backup}: is the database itself: nothing to restore")
     if target.exists():
         _refuse_if_in_use(target, running_service)
-    later = _later_erasures(target, backup) if target.exists() else 0
+    later = find(backup, target) if target.exists() else LaterErasures()
+    erased_again = 0
     partial = target.with_name(f".{target.name}.restoring-{os.getpid()}")
     _remove_with_journals(partial)
     try:
         try:
             _copy_through_sqlite(backup, partial)
+            if later.carried and not bring_back_erased:
+                erased_again = _erase_again(partial, later, actor)
             _settled(partial)
             _same_access_as(partial, target)
         except (OSError, sqlite3.Error) as exc:
@@ -151,7 +162,15 @@ def restore_database(backup: Path, target: Path, *, now: str, running_service=No
         os.replace(partial, target)
     finally:
         _remove_with_journals(partial)
-    return RestoreSummary(checked, set_aside, later)
+    return RestoreSummary(checked, set_aside, later, erased_again)
+
+
+def _erase_again(copy: Path, later: LaterErasures, actor: str | None) -> int:
+    db = open_db(copy)  # a backup from an older version is brought up to date first, as its next use would
+    try:
+        return carry_into(db, later, actor)
+    finally:
+        db.close()
 
 
 def _refuse_if_in_use(target: Path, running_service) -> None:
@@ -270,21 +289,6 @@ def _set_aside(target: Path, suffix: str) -> list[Path]:
             os.replace(path, new_name)
             moved.append(new_name)
     return moved
-
-
-def _later_erasures(target: Path, backup: Path) -> int:
-    """How many erasures the current database records beyond the backup's (0 when it cannot be read)."""
-    counts = []
-    for path in (target, backup):
-        try:
-            connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                counts.append(_count(connection, "erasures"))
-            finally:
-                connection.close()
-        except sqlite3.Error:
-            return 0
-    return max(counts[0] - counts[1], 0)
 
 
 def _unknown_migrations(connection: sqlite3.Connection) -> list[str]:

@@ -128,7 +128,8 @@ def test_erasures_made_after_the_backup_are_named(cli, tmp_path):
     assert cli("--db", db_path, "forget", ids[0], "--yes").exit_code == 0
     result = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
     assert result.exit_code == 0
-    assert "records 1 erasure(s) made after this backup" in result.stderr
+    assert "1 post erased after this backup (1 erasure) was erased again" in result.output
+    assert _mentions(db_path) == 2
 
 
 def test_a_backup_that_does_not_fit_names_the_backup_not_the_database(tmp_path):
