@@ -156,6 +156,19 @@ def query_words(watch) -> set[str]:
     return set().union(*(words(p) for p in [*query.phrases, *query.any, *query.all])) if watch else set()
 
 
+ONGOING = "now (ongoing)"
+
+
+def window_end_text(end: str | None, resolved_at: str | None, now: str) -> str | None:
+    """The end of an alert's window as it should read at `now`: the stored end of a window still
+    growing is the end of its current bucket (the hour), not a time already seen, so it reads as
+    'now (ongoing)'; an alert resolved before that end is over, and its window ends at the
+    resolution."""
+    if end is None or end <= now:
+        return end
+    return resolved_at or ONGOING
+
+
 def peak_text(rule: str, observed, expected, score, peak: dict | None) -> str:
     """An alert's numbers in words. The spike rule compares the peak with the usual count; a
     threshold rule's `expected` is the rule's own count, stated with the rule's own window

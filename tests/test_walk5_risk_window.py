@@ -163,3 +163,22 @@ def test_detect_on_a_fresh_burst_prints_the_window_as_ongoing(cli, tmp_path, mod
     later = cli("alerts", "show", 1).stdout
     assert f" -> {end}" in later and "ongoing" not in later
     db.close()
+
+
+def test_the_report_words_an_alert_window_as_alerts_show_does(cli, two_alerts, tmp_path):
+    """The report gave a growing window's end (the end of the current hour, not yet seen) and kept
+    it after the alert was resolved within that hour; `alerts show` said 'now (ongoing)', then the
+    resolution."""
+    db, ongoing, _over = two_alerts
+    start, end = db.execute("SELECT window_start, window_end FROM alerts WHERE id = ?", [ongoing]).fetchone()
+
+    def report_html() -> str:
+        result = cli("report", "--since", "2d", "--out", tmp_path / "report")
+        assert result.exit_code == 0, result.output
+        return next((tmp_path / "report").glob("*.html")).read_text(encoding="utf-8")
+
+    html = report_html()
+    assert f"window {start} to now (ongoing)" in html and f"to {end}" not in html
+    assert cli("alerts", "resolve", ongoing).exit_code == 0
+    resolved_at = db.execute("SELECT resolved_at FROM alerts WHERE id = ?", [ongoing]).fetchone()[0]
+    assert f"window {start} to {resolved_at}," in report_html()

@@ -133,18 +133,12 @@ def _one_line(db, alert_id: int) -> str:
     return f"{where} {rule} {severity} {_window_text(start, end, resolved_at)}: {peak}"
 
 
-ONGOING = "now (ongoing)"
-
-
 def _window_text(start: str, end: str | None, resolved_at: str | None = None) -> str:
-    """'START -> END', or 'START -> now (ongoing)' while END is still ahead: the stored end of a
-    window still growing is the end of its current bucket (the hour), not a time already seen. An
-    alert resolved before that end is over: its window ends at the resolution."""
+    """'START -> END', END as it reads now (see alerts.explain.window_end_text)."""
+    from alerts.explain import window_end_text
     from storage import utc_now_iso
 
-    if end is None or end <= utc_now_iso():
-        return f"{start} -> {end}"
-    return f"{start} -> {resolved_at or ONGOING}"
+    return f"{start} -> {window_end_text(end, resolved_at, utc_now_iso())}"
 
 
 def _peak(rule: str, observed, expected, score, explanation: str | None) -> str:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerts.explain import peak_text
+from alerts.explain import peak_text, window_end_text
 from alerts.postcrisis import after_complete, evaluate_alert, format_duration, recorded_late
 from mentionwatch.config import watch_name_problem
 from mentionwatch.terminal import terminal_safe
@@ -447,7 +447,8 @@ def _alert_html(alert: dict) -> str:
     status = alert["status"]
     head = (f'<div class="alert {_e(status)}"><h3>Alert #{alert["id"]} &middot; {_e(status)} &middot; '
             f'{_e(alert["severity"])}</h3><p class="meta">window {_e(alert["window_start"])} to '
-            f'{_e(alert["window_end"])}, opened {_e(alert["opened_at"])}'
+            f'{_e(window_end_text(alert["window_end"], alert.get("resolved_at"), utc_now_iso()))}, '
+            f'opened {_e(alert["opened_at"])}'
             + (f', source {_e(alert["source"])}' if alert.get("source") else "")
             + (", " + _e(plain_words(peak_text(alert["rule"], alert["observed"], alert["expected"],
                                                alert.get("score"), explanation.get("peak"))))
