@@ -2,14 +2,17 @@
 
 A backup still holds the posts of every erasure (`mentionwatch forget`) made after it: restored as
 it is, it would bring back posts that someone asked to have erased. The database it replaces knows
-what was erased since: its erasure log goes on past the backup's, and the backup's posts it no
-longer holds are exactly the ones erased since (nothing else deletes a stored post). `find` works
-that out from the two files, read-only; `carry_into` erases those posts again in the copy, before
-it takes the database's place, and copies the log entries with what they keep out, so that the
-next crawl or import does not store them again either.
+what was erased since: its erasure log goes on past the backup's, and each erasure left behind
+what it keeps out of later crawls (hashes of the post or the author, or a date before which no
+post is stored). `find` reads that from the two files, read-only; `carry_into` copies the log
+entries and what they keep out into the copy, before it takes the database's place, and erases
+the posts of the copy that are now kept out: the restored database holds nothing it keeps out.
 
-When the replaced database cannot be read (a damaged one, the usual reason to restore), or does not
-descend from the backup, nothing can be carried, and `restore` says so.
+Posts are found by what is kept out, never by their absence from the replaced database: that one
+may not hold a post for other reasons (it was itself restored from an older backup). An erasure
+made with `--allow-again` keeps nothing out, so its posts cannot be found: `restore` says so. When
+the replaced database cannot be read (a damaged one, the usual reason to restore), or its log does
+not go on from the backup's, nothing is carried, and `restore` says so too.
 """
 from __future__ import annotations
 
@@ -17,34 +20,53 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storage.erasure import Selection, erase, lowest_new_mention_id
+from storage.erasure import Selection, erase, incoming_author_keys, post_key
 
 _ERASURE_COLUMNS = ("at", "actor", "what", "mentions", "highest_mention_id", "created_before")
+RESTORE_WHAT = "mentionwatch restore:"  # the log entry of a restore's own erasing: not a request
+_CHUNK = 500  # keys per statement, under SQLite's limit on parameters
 
 
 @dataclass
 class LaterErasures:
-    """What the replaced database erased after the backup was taken."""
+    """What the replaced database erased, or stopped keeping out, after the backup was taken."""
 
     log: list[dict] = field(default_factory=list)  # its erasure log entries beyond the backup's
+    finished: dict | None = None  # the backup's last entry as it ended (an erasure the backup caught midway)
     kept_out: list[tuple[str, str, int]] = field(default_factory=list)  # (key, kind, erasure id) of those
-    mention_ids: list[int] = field(default_factory=list)  # the backup's posts it no longer holds
+    cutoff_lifted: bool = False  # `forget --lift-cutoff` since: history before a date may be stored again
+    mention_ids: list[int] = field(default_factory=list)  # the backup's posts they keep out
     unreadable: str | None = None  # why the replaced database could not be read: nothing is known
     unrelated: str | None = None  # why it does not look like the backup's later state: nothing is carried
 
     @property
     def carried(self) -> bool:
-        return bool(self.log) and not (self.unreadable or self.unrelated)
+        return bool(self.log or self.finished or self.cutoff_lifted) and not (self.unreadable or self.unrelated)
+
+    @property
+    def requests(self) -> list[dict]:
+        """The later log entries that were erasures asked for (not a restore's own erasing again)."""
+        return [entry for entry in self.log if not (entry["what"] or "").startswith(RESTORE_WHAT)]
+
+    @property
+    def keeping_nothing_out(self) -> int:
+        """Later erasures made with --allow-again: their posts cannot be found in the backup."""
+        keeping = {erasure_id for _key, _kind, erasure_id in self.kept_out}
+        return sum(1 for entry in self.requests
+                   if entry["id"] not in keeping and not entry["created_before"])
 
 
 def find(backup: Path, replaced: Path) -> LaterErasures:
-    """The erasures `replaced` records beyond `backup`'s, and the backup's posts they erased."""
+    """The erasures `replaced` records beyond `backup`'s, and the backup's posts they keep out."""
     try:
         old, new = _read_only(backup), _read_only(replaced)
     except sqlite3.Error as exc:
         return LaterErasures(unreadable=str(exc))
     try:
-        return _compared(old, new)
+        later = _compared(old, new)
+        if later.carried:
+            later.mention_ids = _kept_out_ids(old, later)
+        return later
     except sqlite3.DatabaseError as exc:
         return LaterErasures(unreadable=str(exc))
     finally:
@@ -61,46 +83,24 @@ def _read_only(path: Path) -> sqlite3.Connection:
 def _compared(backup: sqlite3.Connection, replaced: sqlite3.Connection) -> LaterErasures:
     if not _has_table(replaced, "erasures"):
         return LaterErasures()
-    backup_log = _has_table(backup, "erasures") and backup.execute(
-        "SELECT id, at FROM erasures ORDER BY id DESC LIMIT 1").fetchone()
-    if backup_log:
-        same_entry = replaced.execute("SELECT at FROM erasures WHERE id = ?", [backup_log["id"]]).fetchone()
-        if same_entry is None or same_entry["at"] != backup_log["at"]:
+    last = _has_table(backup, "erasures") and backup.execute(
+        "SELECT * FROM erasures ORDER BY id DESC LIMIT 1").fetchone()
+    after = last["id"] if last else 0
+    later = LaterErasures()
+    if last:
+        same = replaced.execute("SELECT * FROM erasures WHERE id = ?", [after]).fetchone()
+        if same is None or same["at"] != last["at"]:
             return LaterErasures(unrelated="its erasure log does not go on from the backup's")
-    after = backup_log["id"] if backup_log else 0
-    log = [dict(row) for row in replaced.execute("SELECT * FROM erasures WHERE id > ? ORDER BY id", [after])]
-    if not log:
-        return LaterErasures()
-    kept_out = [tuple(row) for row in replaced.execute(
-        "SELECT key, kind, erasure_id FROM forgotten WHERE erasure_id > ?", [after])]
-    later = LaterErasures(log=log, kept_out=kept_out)
-    later.mention_ids, others = _gone_from(backup, replaced)
-    if others:
-        later.unrelated = f"it holds other posts than the backup's under {others} of their ids"
-    elif len(later.mention_ids) > sum(entry["mentions"] for entry in log):
-        later.unrelated = (f"{len(later.mention_ids)} of the backup's posts are missing from it, more than "
-                           "its erasures since the backup removed")
+        if (same["mentions"], same["highest_mention_id"]) != (last["mentions"], last["highest_mention_id"]):
+            later.finished = dict(same)  # the backup was taken while this erasure went on
+        lifted_since = replaced.execute("SELECT count(*) FROM erasures WHERE id <= ? AND created_before IS NOT NULL",
+                                        [after]).fetchone()[0] == 0
+        later.cutoff_lifted = lifted_since and backup.execute(
+            "SELECT count(*) FROM erasures WHERE created_before IS NOT NULL").fetchone()[0] > 0
+    later.log = [dict(row) for row in replaced.execute("SELECT * FROM erasures WHERE id > ? ORDER BY id", [after])]
+    later.kept_out = [tuple(row) for row in replaced.execute(
+        "SELECT key, kind, erasure_id FROM forgotten WHERE erasure_id >= ?", [after or 1])]
     return later
-
-
-def _gone_from(backup: sqlite3.Connection, replaced: sqlite3.Connection) -> tuple[list[int], int]:
-    """The backup's mention ids that `replaced` no longer holds (of those it could have held), and
-    under how many of the others it holds another post (a stored post's source and id never
-    change). Both are read in id order, side by side, so memory grows with what is gone, not with
-    the database."""
-    highest = lowest_new_mention_id(replaced)
-    ours = backup.execute("SELECT id, source, external_id FROM mentions WHERE id <= ? ORDER BY id", [highest])
-    theirs = replaced.execute("SELECT id, source, external_id FROM mentions ORDER BY id")
-    gone, others = [], 0
-    their_row = theirs.fetchone()
-    for row in ours:
-        while their_row is not None and their_row[0] < row[0]:
-            their_row = theirs.fetchone()
-        if their_row is None or their_row[0] != row[0]:
-            gone.append(row[0])
-        elif tuple(their_row) != tuple(row):
-            others += 1
-    return gone, others
 
 
 def _has_table(connection: sqlite3.Connection, table: str) -> bool:
@@ -108,22 +108,73 @@ def _has_table(connection: sqlite3.Connection, table: str) -> bool:
                               [table]).fetchone() is not None
 
 
+def _kept_out_ids(backup: sqlite3.Connection, later: LaterErasures) -> list[int]:
+    """The backup's posts that its own keep-out list and the carried one together keep out."""
+    backup.execute("CREATE TEMP TABLE carried (key TEXT PRIMARY KEY) WITHOUT ROWID")
+    backup.executemany("INSERT OR IGNORE INTO temp.carried (key) VALUES (?)", [(key,) for key, _, _ in later.kept_out])
+    sources = ["temp.carried"] + (["forgotten"] if _has_table(backup, "forgotten") else [])
+    cutoffs = [entry["created_before"] for entry in later.log if entry["created_before"]]
+    if _has_table(backup, "erasures") and not later.cutoff_lifted:
+        cutoffs += [row[0] for row in backup.execute("SELECT created_before FROM erasures WHERE created_before IS NOT NULL")]
+    return kept_out_ids(backup, sources, max(cutoffs, default=None))
+
+
+def kept_out_ids(connection, key_tables: list[str], before: str | None) -> list[int]:
+    """Ids of the stored mentions that the keys in `key_tables` (tables with a `key` column) or the
+    date `before` keep out, as storing them again would be refused (save_mentions)."""
+    found = []
+    rows = connection.execute("SELECT id, source, external_id, author, created_at FROM mentions ORDER BY id")
+    while True:
+        chunk = rows.fetchmany(_CHUNK)
+        if not chunk:
+            return found
+        keys_of: dict[str, set[int]] = {}
+        for mention_id, source, external_id, author, created_at in chunk:
+            if before and created_at < before:
+                found.append(mention_id)
+                continue
+            for key in [post_key(source, external_id)] + (incoming_author_keys(source, author) if author else []):
+                keys_of.setdefault(key, set()).add(mention_id)
+        found.extend(sorted(_ids_under_keys(connection, key_tables, keys_of)))
+
+
+def _ids_under_keys(connection, key_tables: list[str], keys_of: dict[str, set[int]]) -> set[int]:
+    ids: set[int] = set()
+    keys = list(keys_of)
+    for start in range(0, len(keys), _CHUNK // 2):
+        part = keys[start:start + _CHUNK // 2]
+        marks = ",".join("?" * len(part))
+        union = " UNION ".join(f"SELECT key FROM {table} WHERE key IN ({marks})" for table in key_tables)
+        for (key,) in connection.execute(union, part * len(key_tables)):
+            ids.update(keys_of[key])
+    return ids
+
+
 def carry_into(db, later: LaterErasures, actor: str | None) -> int:
-    """In the restored copy `db`: the later erasure log entries and what they keep out, then their
-    posts erased again (one more log entry, and a line on each alert they were behind). Returns how
-    many posts were erased again."""
+    """In the restored copy `db`: the later log entries and what they keep out, then the copy's posts
+    that it now keeps out erased (one more log entry, and a line on each alert they were behind).
+    Returns how many posts were erased again."""
     if not later.carried:
         return 0
     with db.atomic():
         new_id_of = {}
+        if later.finished:
+            new_id_of[later.finished["id"]] = later.finished["id"]
+            db.execute("UPDATE erasures SET mentions = ?, highest_mention_id = ? WHERE id = ?",
+                       [later.finished["mentions"], later.finished["highest_mention_id"], later.finished["id"]])
+        if later.cutoff_lifted:
+            db.execute("UPDATE erasures SET created_before = NULL WHERE created_before IS NOT NULL")
         for entry in later.log:
             new_id_of[entry["id"]] = db.execute(
                 f"INSERT INTO erasures ({', '.join(_ERASURE_COLUMNS)}) VALUES ({', '.join('?' * len(_ERASURE_COLUMNS))})",
                 [entry[column] for column in _ERASURE_COLUMNS]).lastrowid
         db.conn.executemany("INSERT OR IGNORE INTO forgotten (key, kind, erasure_id) VALUES (?, ?, ?)",
-                            [(key, kind, new_id_of[erasure_id]) for key, kind, erasure_id in later.kept_out])
-    if not later.mention_ids:
+                            [(key, kind, new_id_of.get(erasure_id, erasure_id))
+                             for key, kind, erasure_id in later.kept_out])
+        before = db.execute("SELECT max(created_before) FROM erasures").fetchone()[0]
+        ids = kept_out_ids(db.conn, ["forgotten"], before)
+    if not ids:
         return 0
-    count = len(later.log)
-    what = f"mentionwatch restore: erased again ({count} erasure{'' if count == 1 else 's'} made after the backup)"
-    return len(erase(db, Selection(mention_ids=tuple(later.mention_ids)), what=what, actor=actor).plan.mention_ids)
+    count = len(later.requests)
+    what = f"{RESTORE_WHAT} erased again ({count} erasure{'' if count == 1 else 's'} made after the backup)"
+    return len(erase(db, Selection(mention_ids=tuple(ids)), what=what, actor=actor).plan.mention_ids)

@@ -128,7 +128,7 @@ def test_erasures_made_after_the_backup_are_named(cli, tmp_path):
     assert cli("--db", db_path, "forget", ids[0], "--yes").exit_code == 0
     result = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
     assert result.exit_code == 0
-    assert "1 post erased after this backup (1 erasure) was erased again" in result.output
+    assert "1 post erased since this backup was erased again" in result.output
     assert _mentions(db_path) == 2
 
 

@@ -68,39 +68,61 @@ def restore(app: App, file: Path, yes: bool, bring_back_erased: bool) -> None:
         raise UserMistake(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{target}: not restored: {describe_os_error(exc)}") from None
-    click.echo(f"Restored {file} into {target}: {_counted(done.backup.mentions, 'mention')}, "
-               f"{_counted(done.backup.alerts, 'alert')}.")
+    kept = done.backup.mentions - done.erased_again
+    click.echo(f"Restored {file} into {target}: {_counted(kept, 'mention')}"
+               + (f" (of the backup's {done.backup.mentions:,})" if done.erased_again else "")
+               + f", {_counted(done.backup.alerts, 'alert')}.")
     if done.set_aside:
         click.echo(f"The database it replaced is kept as {done.set_aside[0]}"
                    + (" (with its log files)" if len(done.set_aside) > 1 else "")
                    + ": delete it once you are sure.")
-        _say_later_erasures(done.later, done.erased_again, bring_back_erased)
+        erased = len(done.later.mention_ids) if bring_back_erased else done.erased_again
+        for line, is_warning in _later_erasure_lines(done.later, erased, bring_back_erased, done=True):
+            click.echo(("Warning: " if is_warning else "") + line, err=is_warning)
 
 
-def _say_later_erasures(later, erased_again: int, bring_back_erased: bool) -> None:
-    """What became of the erasures the replaced database made after the backup."""
-    erasures = _counted(len(later.log), "erasure")
+def _later_erasure_lines(later, erased: int, bring_back_erased: bool, done: bool) -> list[tuple[str, bool]]:
+    """What becomes (`done`: became) of the erasures the replaced database made after the backup:
+    (line, is a warning)."""
     if later.unreadable:
-        click.echo(f"Warning: the replaced database could not be read ({later.unreadable}): if posts were "
-                   "erased after this backup, they are back; run those `mentionwatch forget` commands again.",
-                   err=True)
-    elif not later.log:
-        return
-    elif later.unrelated:
-        click.echo(f"Warning: the replaced database records {erasures} made after this backup, but it does not "
-                   f"descend from it ({later.unrelated}): nothing was erased again; run those `mentionwatch "
-                   "forget` commands again.", err=True)
+        return [(f"the replaced database {'could not' if done else 'cannot'} be read ({later.unreadable}): posts "
+                 f"erased after this backup, if any, {'are' if done else 'would be'} back; run those "
+                 "`mentionwatch forget` commands again.", True)]
+    requests = _counted(len(later.requests), "erasure")
+    if later.unrelated:
+        return [(f"the replaced database records {requests} but is not a later state of this backup "
+                 f"({later.unrelated}): nothing {'was' if done else 'would be'} erased again; run those "
+                 "`mentionwatch forget` commands again.", True)] if later.requests else []
+    if not later.carried:
+        return []
+    lines = []
+    posts = _counted(erased, "post")
+    if bring_back_erased and erased:
+        lines.append((f"{posts} kept out by erasures made since this backup {_verb(erased, done, 'back')}, as "
+                      "--bring-back-erased asked; those erasures no longer keep them out.", True))
     elif bring_back_erased:
-        click.echo(f"Warning: {_counted(len(later.mention_ids), 'post')} erased after this backup ({erasures}) "
-                   "are back, as --bring-back-erased asked; what those erasures keep out is no longer kept out.",
-                   err=True)
-    elif not erased_again:
-        click.echo(f"The {erasures} made after this backup removed none of its posts; what "
-                   f"{'it keeps' if len(later.log) == 1 else 'they keep'} out stays out.")
-    else:
-        click.echo(f"{_counted(erased_again, 'post')} erased after this backup ({erasures}) "
-                   f"{'was' if erased_again == 1 else 'were'} erased again, and what those erasures keep out "
-                   "stays out (--bring-back-erased keeps them).")
+        lines.append(("--bring-back-erased: what the erasures made since this backup keep out is not carried "
+                      "into the restored database.", True))
+    elif erased:
+        lines.append((f"{posts} erased since this backup {_verb(erased, done, 'erased again')}; what those "
+                      "erasures keep out stays out (--bring-back-erased keeps them).", False))
+    elif len(later.requests) > later.keeping_nothing_out:
+        lines.append((f"The {requests} made since this backup removed none of its posts; what "
+                      f"{'it keeps' if len(later.requests) == 1 else 'they keep'} out stays out.", False))
+    if later.keeping_nothing_out:
+        lines.append((f"{_counted(later.keeping_nothing_out, 'erasure')} made since this backup kept nothing "
+                      "out (forget --allow-again): their posts cannot be found in it and may be back; run "
+                      "them again if so.", True))
+    if later.cutoff_lifted and not bring_back_erased:
+        lines.append(("History before an erasure's date, let in again since this backup (forget "
+                      "--lift-cutoff), stays let in.", False))
+    return lines
+
+
+def _verb(count: int, done: bool, what: str) -> str:
+    if not done:
+        return f"would be {what}"
+    return f"{'was' if count == 1 else 'were'} {what}" if what != "back" else f"{'is' if count == 1 else 'are'} back"
 
 
 def _restore_preview(file: Path, target: Path, backup, later, bring_back_erased: bool) -> str:
@@ -111,18 +133,9 @@ def _restore_preview(file: Path, target: Path, backup, later, bring_back_erased:
         service = _running_service(target)
         if service:
             lines.append(f"The service is running on it ({service}): stop it first.")
-        if later is not None and later.unreadable:
-            lines.append(f"It cannot be read ({later.unreadable}): posts erased after this backup, if any, "
-                         "would be back.")
-        elif later is not None and later.unrelated and later.log:
-            lines.append(f"It records {_counted(len(later.log), 'erasure')} made after this backup but does not "
-                         f"descend from it ({later.unrelated}): their posts would not be erased again.")
-        elif later is not None and later.carried:
-            posts = _counted(len(later.mention_ids), "post")
-            lines.append(f"It records {_counted(len(later.log), 'erasure')} made after this backup: "
-                         + (f"their {posts} would be back (--bring-back-erased)." if bring_back_erased else
-                            f"their {posts} would be erased again in the restored copy, and what they keep "
-                            "out kept out (--bring-back-erased keeps them)."))
+        if later is not None:
+            lines += [("Warning: " if is_warning else "") + line for line, is_warning
+                      in _later_erasure_lines(later, len(later.mention_ids), bring_back_erased, done=False)]
     lines.append("Nothing is restored yet: run the same command with --yes to restore.")
     return "\n".join(lines)
 
