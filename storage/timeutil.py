@@ -100,8 +100,14 @@ def parse_given_time(value: object) -> str:
     """A time typed on the command line (--since, --before, --at): read as parse_timestamp reads
     it, except that a numeric date is never guessed: 25/03/2026 is read (one order alone makes a
     date), 03/05/2026 is refused, as `import` refuses it without --date-order; so are a two-digit
-    year (24-03-01 may be year first) and such a date followed by anything but a time (or UTC)."""
+    year (24-03-01 may be year first) and such a date followed by anything but a time (or UTC).
+    A zone may follow the time: a place (2026-12-01 09:00 America/New_York, daylight saving
+    followed) or an abbreviation with one meaning (PST is UTC-8 as written; CST is refused)."""
     text = _UTC_NAME_AT_END.sub("", str(value).strip())
+    zoned = _ZONE_AT_END.fullmatch(text)
+    if zoned and (zoned["zone"].upper() in ZONE_OFFSETS or zoned["zone"].upper() in AMBIGUOUS_ZONES
+                  or "/" in zoned["zone"]):
+        return _given_in_zone(zoned["time"], zoned["zone"], text)
     numeric = _NUMERIC_DATE.match(text)
     if numeric is None:
         return parse_timestamp(value)
@@ -111,6 +117,47 @@ def parse_given_time(value: object) -> str:
         raise ValueError(f"{text[:40]!r} is not read: write it as YYYY-MM-DD HH:MM (UTC), or with an "
                          "offset, such as 2026-03-05T14:02:00+01:00")
     return to_iso(_numeric_date(numeric, None, text, ambiguous_hint="write the date as YYYY-MM-DD"))
+
+
+# a time typed with a zone after it: '2026-12-01 09:00 America/New_York', '2026-12-01 09:00 PST'
+_ZONE_AT_END = re.compile(r"(?P<time>.*?\d.*?)\s+(?P<zone>[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+-]+)*)")
+_PLACES_OF_AMBIGUOUS = {"IST": "Asia/Kolkata, Europe/Dublin or Asia/Jerusalem",
+                        "CST": "America/Chicago or Asia/Shanghai",
+                        "AST": "America/Halifax or Asia/Riyadh", "ADT": "America/Halifax or Asia/Riyadh"}
+_OFFSET_AT_END = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+
+
+def _given_in_zone(time_text: str, zone_name: str, shown: str) -> str:
+    """A wall-clock time in a named zone: a place (America/New_York, its summer time followed) or an
+    abbreviation with one meaning (PST: UTC-8, as written)."""
+    if _OFFSET_AT_END.search(time_text):
+        raise ValueError(f"{shown[:60]!r} has both an offset and a time zone: give one of them")
+    if time_text.strip().lstrip("-").replace(".", "", 1).isdigit():
+        raise ValueError(f"{shown[:60]!r}: Unix seconds are the same moment in every zone: leave out the zone")
+    if zone_name.upper() in AMBIGUOUS_ZONES:
+        raise ValueError(f"time zone {zone_name!r} is ambiguous ({AMBIGUOUS_ZONES[zone_name.upper()]}): "
+                         f"write the place, e.g. {_PLACES_OF_AMBIGUOUS[zone_name.upper()]}")
+    wall_clock = dt.datetime.fromisoformat(parse_given_time(time_text)[:-1])  # as if UTC: no zone yet
+    if zone_name.upper() in ZONE_OFFSETS:
+        offset = ZONE_OFFSETS[zone_name.upper()]
+        zone = dt.timezone(int(offset[0] + "1") * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[3:])))
+    else:
+        zone = _place(zone_name)
+    return to_iso(wall_clock.replace(tzinfo=zone))
+
+
+def _place(name: str) -> dt.tzinfo:
+    """The IANA zone of that name, whatever its case; a one-line error naming a close one."""
+    import difflib
+    import zoneinfo
+
+    zones = {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
+    found = zones.get(name.casefold())
+    if found is None:
+        close = difflib.get_close_matches(name.casefold(), list(zones), n=1)
+        hint = f" (did you mean {zones[close[0]]!r}?)" if close else ": write a place such as Europe/Paris"
+        raise ValueError(f"unknown time zone {name!r}{hint}")
+    return zoneinfo.ZoneInfo(found)
 
 
 def _parse(value: object, strict: bool, date_order: str | None) -> str:

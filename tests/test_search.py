@@ -240,7 +240,7 @@ def test_since_limits_the_search(cli, posts_db):
     assert _found(cli, posts_db, "酒店", "--since", "2024-05-01T08:01:00Z") == ["p2", "p8"]
     _one_line_mistake(cli("--db", posts_db, "search", "酒店", "--since", "soon"),
                       "Invalid value for --since: 'soon' is not a time: unrecognised timestamp 'soon' "
-                      "(use e.g. 2015-02-20, 2015-02-20T08:00:00Z or 7d)")
+                      "(use e.g. 2015-02-20, 2015-02-20T08:00:00Z, 2015-02-20 08:00 America/New_York or 7d)")
 
 
 def test_bench_search_prints_its_figures(cli):

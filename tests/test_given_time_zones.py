@@ -1,0 +1,52 @@
+"""Times typed on the command line with a time zone after them (--since, --until, --before, --at):
+a place, with its daylight saving, or an abbreviation that has one meaning (walkthrough 8: a team
+in New York had to work out the UTC time of its own morning)."""
+from __future__ import annotations
+
+import pytest
+
+from storage.timeutil import parse_given_time
+
+
+@pytest.mark.parametrize("written, stored", [
+    ("2026-12-01 09:00 America/New_York", "2026-12-01T14:00:00Z"),  # winter: UTC-5
+    ("2026-07-01 09:00 America/New_York", "2026-07-01T13:00:00Z"),  # summer: UTC-4
+    ("2026-12-01 09:00 america/new_york", "2026-12-01T14:00:00Z"),  # any case
+    ("2026-12-01 America/New_York", "2026-12-01T05:00:00Z"),  # a date: its local midnight
+    ("2026-12-01 9:00 PM Asia/Tokyo", "2026-12-01T12:00:00Z"),
+    ("25/03/2026 Europe/Paris", "2026-03-24T23:00:00Z"),
+    ("2026-12-01 09:00 PST", "2026-12-01T17:00:00Z"),  # an abbreviation is the offset it names
+    ("2026-07-01 09:00 pdt", "2026-07-01T16:00:00Z"),
+    ("2026-12-01 09:00 UTC", "2026-12-01T09:00:00Z"),
+    ("2026-12-01T09:00:00-05:00", "2026-12-01T14:00:00Z"),  # as before: an offset
+])
+def test_a_time_in_a_named_zone_is_stored_in_utc(written, stored):
+    assert parse_given_time(written) == stored
+
+
+@pytest.mark.parametrize("written, says", [
+    ("2026-12-01 09:00 CST", "'CST' is ambiguous (US Central or China): write the place, e.g. America/Chicago"),
+    ("2026-12-01 09:00 America/NewYork", "unknown time zone 'America/NewYork' (did you mean 'America/New_York'?)"),
+    ("2026-12-01T09:00+01:00 Europe/Paris", "has both an offset and a time zone"),
+    ("1424419200 Europe/Paris", "Unix seconds are the same moment in every zone"),
+])
+def test_a_zone_that_cannot_be_read_is_named(written, says):
+    with pytest.raises(ValueError) as refused:
+        parse_given_time(written)
+    assert says in str(refused.value)
+
+
+def test_search_since_takes_a_place(cli, tmp_path):
+    from storage import Mention, open_db, save_mentions
+
+    db = open_db(tmp_path / "z.db")
+    save_mentions(db, [Mention("reddit", "early", "acme at dawn", "2026-12-01T13:30:00Z"),
+                       Mention("reddit", "late", "acme after nine in New York", "2026-12-01T14:30:00Z")])
+    db.close()
+    result = cli("--db", tmp_path / "z.db", "search", "acme", "--since", "2026-12-01 09:00 America/New_York")
+    assert result.exit_code == 0, result.output
+    assert "after nine" in result.stdout and "dawn" not in result.stdout
+    refused = cli("--db", tmp_path / "z.db", "search", "acme", "--since", "2026-12-01 09:00 IST")
+    assert refused.exit_code == 2
+    assert "write the place, e.g. Asia/Kolkata, Europe/Dublin or Asia/Jerusalem" in refused.stderr
+    assert "Traceback" not in refused.output
