@@ -103,14 +103,24 @@ def parse_given_time(value: object) -> str:
     year (24-03-01 may be year first) and such a date followed by anything but a time (or UTC).
     A zone may follow the time: a place (2026-12-01 09:00 America/New_York, daylight saving
     followed) or an abbreviation with one meaning (PST is UTC-8 as written; CST is refused)."""
-    text = _UTC_NAME_AT_END.sub("", str(value).strip())
+    if not isinstance(value, str):
+        return parse_timestamp(value)  # a datetime or Unix seconds: one moment, nothing to guess
+    text = _UTC_NAME_AT_END.sub("", value.strip())
     zoned = _ZONE_AT_END.fullmatch(text)
-    if zoned and (zoned["zone"].upper() in ZONE_OFFSETS or zoned["zone"].upper() in AMBIGUOUS_ZONES
-                  or "/" in zoned["zone"]):
+    if zoned and "/" in zoned["zone"]:
         return _given_in_zone(zoned["time"], zoned["zone"], text)
+    if zoned and (zoned["zone"].upper() in ZONE_OFFSETS or zoned["zone"].upper() in AMBIGUOUS_ZONES):
+        try:  # an e-mail date ('Tue, 17 Feb 2015 10:00:00 CST') keeps RFC 2822's reading of its zone
+            return _given_without_zone(text)
+        except ValueError:
+            return _given_in_zone(zoned["time"], zoned["zone"], text)
+    return _given_without_zone(text)
+
+
+def _given_without_zone(text: str) -> str:
     numeric = _NUMERIC_DATE.match(text)
     if numeric is None:
-        return parse_timestamp(value)
+        return parse_timestamp(text)
     if len(numeric[4]) != 4:
         raise ValueError(f"{text[:40]!r}: write the year in full, or the date as YYYY-MM-DD")
     if numeric.end() != len(text):
@@ -130,20 +140,44 @@ _OFFSET_AT_END = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 def _given_in_zone(time_text: str, zone_name: str, shown: str) -> str:
     """A wall-clock time in a named zone: a place (America/New_York, its summer time followed) or an
     abbreviation with one meaning (PST: UTC-8, as written)."""
-    if _OFFSET_AT_END.search(time_text):
-        raise ValueError(f"{shown[:60]!r} has both an offset and a time zone: give one of them")
+    if _carries_zone(time_text):
+        raise ValueError(f"{shown[:60]!r} has two time zones or offsets: give one of them")
     if time_text.strip().lstrip("-").replace(".", "", 1).isdigit():
         raise ValueError(f"{shown[:60]!r}: Unix seconds are the same moment in every zone: leave out the zone")
     if zone_name.upper() in AMBIGUOUS_ZONES:
         raise ValueError(f"time zone {zone_name!r} is ambiguous ({AMBIGUOUS_ZONES[zone_name.upper()]}): "
                          f"write the place, e.g. {_PLACES_OF_AMBIGUOUS[zone_name.upper()]}")
-    wall_clock = dt.datetime.fromisoformat(parse_given_time(time_text)[:-1])  # as if UTC: no zone yet
+    wall_clock = dt.datetime.fromisoformat(_given_without_zone(time_text)[:-1])  # as if UTC: no zone yet
     if zone_name.upper() in ZONE_OFFSETS:
         offset = ZONE_OFFSETS[zone_name.upper()]
         zone = dt.timezone(int(offset[0] + "1") * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[3:])))
-    else:
-        zone = _place(zone_name)
-    return to_iso(wall_clock.replace(tzinfo=zone))
+        return to_iso(wall_clock.replace(tzinfo=zone))
+    return to_iso(_one_moment(wall_clock, _place(zone_name), shown))
+
+
+def _carries_zone(time_text: str) -> bool:
+    """Whether a time already ends with a zone or an offset ('10:00 PST', '10:00+01:00', '10:00Z')."""
+    words = time_text.split()
+    last = words[-1].upper() if words else ""
+    if last in ZONE_OFFSETS or last in AMBIGUOUS_ZONES or last in _RFC_ZONES or _OFFSET_AT_END.search(last):
+        return True
+    return bool(re.search(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|(?:GMT|UTC|UT)?[+-]\d{1,2}(?::?\d\d)?)$",
+                          time_text.strip(), re.IGNORECASE))
+
+
+def _one_moment(wall_clock: dt.datetime, zone: dt.tzinfo, shown: str) -> dt.datetime:
+    """The moment a wall-clock time names in `zone`: refused when the clocks skipped it (spring)
+    or passed it twice (autumn), naming what to write instead."""
+    first, second = wall_clock.replace(tzinfo=zone, fold=0), wall_clock.replace(tzinfo=zone, fold=1)
+    back_on_the_wall = first.astimezone(dt.timezone.utc).astimezone(zone).replace(tzinfo=None)
+    if back_on_the_wall != wall_clock:
+        raise ValueError(f"{shown[:60]!r} did not happen: the clocks skipped it (daylight saving); "
+                         "give an hour later, or an offset")
+    if first.utcoffset() != second.utcoffset():
+        readings = " or ".join(f"{to_iso(moment)} ({moment.tzname()})" for moment in (first, second))
+        raise ValueError(f"{shown[:60]!r} happened twice, as the clocks went back: {readings}; "
+                         f"give the offset, e.g. {first.isoformat()}")
+    return first
 
 
 def _place(name: str) -> dt.tzinfo:

@@ -27,7 +27,7 @@ def test_a_time_in_a_named_zone_is_stored_in_utc(written, stored):
 @pytest.mark.parametrize("written, says", [
     ("2026-12-01 09:00 CST", "'CST' is ambiguous (US Central or China): write the place, e.g. America/Chicago"),
     ("2026-12-01 09:00 America/NewYork", "unknown time zone 'America/NewYork' (did you mean 'America/New_York'?)"),
-    ("2026-12-01T09:00+01:00 Europe/Paris", "has both an offset and a time zone"),
+    ("2026-12-01T09:00+01:00 Europe/Paris", "has two time zones or offsets"),
     ("1424419200 Europe/Paris", "Unix seconds are the same moment in every zone"),
 ])
 def test_a_zone_that_cannot_be_read_is_named(written, says):
@@ -50,3 +50,35 @@ def test_search_since_takes_a_place(cli, tmp_path):
     assert refused.exit_code == 2
     assert "write the place, e.g. Asia/Kolkata, Europe/Dublin or Asia/Jerusalem" in refused.stderr
     assert "Traceback" not in refused.output
+
+
+@pytest.mark.parametrize("written", ["2015-02-17 10:00 EST EST", "2015-02-17 10:00 PST Europe/Paris",
+                                     "2015-02-17 10:00 GMT+1 Europe/Paris", "2015-02-17 10:00 UTC PST",
+                                     "2015-02-17T10:00:00Z Europe/Paris"])
+def test_two_zones_are_refused_not_added_up(written):
+    """Review: the time before the zone was read with its own zone, and the two shifts added up."""
+    with pytest.raises(ValueError, match="two time zones or offsets"):
+        parse_given_time(written)
+
+
+@pytest.mark.parametrize("written, stored", [
+    ("Tue, 17 Feb 2015 10:00:00 CST", "2015-02-17T16:00:00Z"),  # RFC 2822: CST is US Central
+    ("Tue, 17 Feb 2015 10:00:00 -0500 EST", "2015-02-17T15:00:00Z"),
+])
+def test_e_mail_dates_keep_their_reading(written, stored):
+    assert parse_given_time(written) == stored
+
+
+def test_a_time_the_clocks_skipped_or_passed_twice_is_refused_with_the_readings():
+    with pytest.raises(ValueError, match="did not happen: the clocks skipped it"):
+        parse_given_time("2026-03-08 02:30 America/New_York")
+    with pytest.raises(ValueError) as twice:
+        parse_given_time("2026-11-01 01:30 America/New_York")
+    assert "2026-11-01T05:30:00Z (EDT) or 2026-11-01T06:30:00Z (EST)" in str(twice.value)
+    assert "e.g. 2026-11-01T01:30:00-04:00" in str(twice.value)
+
+
+def test_a_fraction_of_a_second_is_rounded_up_with_a_zone_too():
+    from mentionwatch.triage.query import parse_time_limit
+
+    assert parse_time_limit("2015-02-17 10:00:00.5 Europe/Paris") == "2015-02-17T09:00:01Z"

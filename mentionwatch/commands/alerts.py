@@ -39,7 +39,8 @@ def _moment(value: str | None, option: str):
               help="Queue and send notifications, or store alerts telling nobody "
                    "[default: notify, except for a replay: --at in the past].")
 @click.option("--at", "at", default=None, metavar="TIME",
-              help="Detect as if it were this time (UTC), e.g. to replay an imported day. Default: now.")
+              help="Detect as if it were this time (UTC unless a zone follows: '2015-02-20 09:00 America/New_York'), "
+                   "e.g. to replay an imported day. Default: now.")
 @pass_app
 def detect(app: App, notify: bool | None, at: str | None) -> None:
     """Run spike detection over the stored, scored mentions; open or update alerts; send notifications."""
@@ -159,7 +160,8 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozense
 
 @main.command()
 @click.option("--since", required=True, metavar="TIME",
-              help="Start of the replayed period (UTC, included): 2015-02-20, 2015-02-20T08:00:00Z, or 30d ago.")
+              help="Start of the replayed period (UTC unless a zone follows; included): 2015-02-20, "
+                   "2015-02-20T08:00:00Z, '2015-02-20 Europe/Paris', or 30d ago.")
 @click.option("--until", required=True, metavar="TIME",
               help="End of the replayed period (UTC, not included), written as --since (1d: a day ago).")
 @click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeatable) [default: all].")

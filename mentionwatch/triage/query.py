@@ -89,10 +89,13 @@ def _is_number(text: str) -> bool:
     return text.strip().lstrip("-").replace(".", "", 1).isdigit()
 
 
+_ZONE_WORD_AT_END = re.compile(r"(?<=\d)\s+[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+-]+)*$")
+
+
 def _has_fraction(text: str) -> bool:
     """Whether a timestamp names a moment inside a second (ISO 8601 or Unix seconds with a
     fraction), which parse_timestamp cuts down to the whole second."""
-    text = text.strip()
+    text = _ZONE_WORD_AT_END.sub("", text.strip())  # '10:00:00.5 Europe/Paris': the fraction is the time's
     if _is_number(text):  # Unix seconds, or milliseconds as it reads them
         seconds = float(text)
         seconds = seconds / 1000.0 if seconds > 1e11 else seconds
