@@ -34,6 +34,7 @@ from storage.timeutil import to_iso
 log = logging.getLogger(__name__)
 
 ANY_SOURCE = "*"  # an author forgotten on every source
+ALLOWED_AGAIN_WHAT = "mentionwatch forget --allow-again:"  # the log entry of an erasure that keeps nothing out
 MIN_AGE_KEPT_OUT = dt.timedelta(days=14)  # history kept out by date must be at least this old
 ERASE_BATCH = 10_000  # mentions per transaction of a big erasure
 _CHUNK = 500  # ids per statement, under SQLite's limit on parameters

@@ -8,9 +8,10 @@ post is stored). `find` reads that from the two files, read-only; `carry_into` c
 entries and what they keep out into the copy, before it takes the database's place, and erases
 the posts of the copy that are now kept out: the restored database holds nothing it keeps out.
 
-Posts are found by what is kept out, never by their absence from the replaced database: that one
-may not hold a post for other reasons (it was itself restored from an older backup). An erasure
-made with `--allow-again` keeps nothing out, so its posts cannot be found: `restore` says so. When
+Posts are found by what the carried erasures keep out (not by the backup's own keep-out list, nor
+by their absence from the replaced database, which may lack a post for other reasons: it was
+itself restored from an older backup). An erasure made with `--allow-again` keeps nothing out, so
+its posts cannot be found: `restore` says so. When
 the replaced database cannot be read (a damaged one, the usual reason to restore), or its log does
 not go on from the backup's, nothing is carried, and `restore` says so too.
 """
@@ -20,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storage.erasure import Selection, erase, incoming_author_keys, post_key
+from storage.erasure import ALLOWED_AGAIN_WHAT, Selection, erase, incoming_author_keys, post_key
 
 _ERASURE_COLUMNS = ("at", "actor", "what", "mentions", "highest_mention_id", "created_before")
 RESTORE_WHAT = "mentionwatch restore:"  # the log entry of a restore's own erasing: not a request
@@ -50,10 +51,16 @@ class LaterErasures:
 
     @property
     def keeping_nothing_out(self) -> int:
-        """Later erasures made with --allow-again: their posts cannot be found in the backup."""
-        keeping = {erasure_id for _key, _kind, erasure_id in self.kept_out}
-        return sum(1 for entry in self.requests
-                   if entry["id"] not in keeping and not entry["created_before"])
+        """Erasures made with --allow-again since the backup (or under way when it was taken): their
+        posts cannot be found in it."""
+        entries = self.requests + ([self.finished] if self.finished else [])
+        return sum(1 for entry in entries if (entry["what"] or "").startswith(ALLOWED_AGAIN_WHAT))
+
+    @property
+    def cutoff(self) -> str | None:
+        """The latest date before which the carried erasures keep history out."""
+        entries = self.log + ([self.finished] if self.finished else [])
+        return max((entry["created_before"] for entry in entries if entry["created_before"]), default=None)
 
 
 def find(backup: Path, replaced: Path) -> LaterErasures:
@@ -89,7 +96,7 @@ def _compared(backup: sqlite3.Connection, replaced: sqlite3.Connection) -> Later
     later = LaterErasures()
     if last:
         same = replaced.execute("SELECT * FROM erasures WHERE id = ?", [after]).fetchone()
-        if same is None or same["at"] != last["at"]:
+        if same is None or (same["at"], same["what"]) != (last["at"], last["what"]) or _keys_differ(backup, replaced, after):
             return LaterErasures(unrelated="its erasure log does not go on from the backup's")
         if (same["mentions"], same["highest_mention_id"]) != (last["mentions"], last["highest_mention_id"]):
             later.finished = dict(same)  # the backup was taken while this erasure went on
@@ -98,9 +105,19 @@ def _compared(backup: sqlite3.Connection, replaced: sqlite3.Connection) -> Later
         later.cutoff_lifted = lifted_since and backup.execute(
             "SELECT count(*) FROM erasures WHERE created_before IS NOT NULL").fetchone()[0] > 0
     later.log = [dict(row) for row in replaced.execute("SELECT * FROM erasures WHERE id > ? ORDER BY id", [after])]
+    first_carried = after if later.finished else after + 1  # an erasure under way: its later keys too
     later.kept_out = [tuple(row) for row in replaced.execute(
-        "SELECT key, kind, erasure_id FROM forgotten WHERE erasure_id >= ?", [after or 1])]
+        "SELECT key, kind, erasure_id FROM forgotten WHERE erasure_id >= ?", [first_carried])]
     return later
+
+
+def _keys_differ(backup: sqlite3.Connection, replaced: sqlite3.Connection, erasure_id: int) -> bool:
+    """Whether the backup keeps out something under its last erasure that the replaced database does
+    not (an erasure goes on adding keys, never takes one away): then they are two different
+    erasures, logged under the same id within the same second."""
+    keys = backup.execute("SELECT key FROM forgotten WHERE erasure_id = ?", [erasure_id])
+    return any(replaced.execute("SELECT 1 FROM forgotten WHERE key = ? AND erasure_id = ?", [key, erasure_id]).fetchone()
+               is None for (key,) in keys)
 
 
 def _has_table(connection: sqlite3.Connection, table: str) -> bool:
@@ -108,15 +125,14 @@ def _has_table(connection: sqlite3.Connection, table: str) -> bool:
                               [table]).fetchone() is not None
 
 
-def _kept_out_ids(backup: sqlite3.Connection, later: LaterErasures) -> list[int]:
-    """The backup's posts that its own keep-out list and the carried one together keep out."""
-    backup.execute("CREATE TEMP TABLE carried (key TEXT PRIMARY KEY) WITHOUT ROWID")
-    backup.executemany("INSERT OR IGNORE INTO temp.carried (key) VALUES (?)", [(key,) for key, _, _ in later.kept_out])
-    sources = ["temp.carried"] + (["forgotten"] if _has_table(backup, "forgotten") else [])
-    cutoffs = [entry["created_before"] for entry in later.log if entry["created_before"]]
-    if _has_table(backup, "erasures") and not later.cutoff_lifted:
-        cutoffs += [row[0] for row in backup.execute("SELECT created_before FROM erasures WHERE created_before IS NOT NULL")]
-    return kept_out_ids(backup, sources, max(cutoffs, default=None))
+def _kept_out_ids(connection, later: LaterErasures) -> list[int]:
+    """The posts held by `connection` (the backup, or its copy) that the carried erasures keep out:
+    by their keys (in a temporary table) or their cutoff date."""
+    connection.execute("CREATE TEMP TABLE IF NOT EXISTS carried (key TEXT PRIMARY KEY) WITHOUT ROWID")
+    connection.execute("DELETE FROM temp.carried")
+    connection.executemany("INSERT OR IGNORE INTO temp.carried (key) VALUES (?)",
+                           [(key,) for key, _, _ in later.kept_out])
+    return kept_out_ids(connection, ["temp.carried"], later.cutoff)
 
 
 def kept_out_ids(connection, key_tables: list[str], before: str | None) -> list[int]:
@@ -171,10 +187,8 @@ def carry_into(db, later: LaterErasures, actor: str | None) -> int:
         db.conn.executemany("INSERT OR IGNORE INTO forgotten (key, kind, erasure_id) VALUES (?, ?, ?)",
                             [(key, kind, new_id_of.get(erasure_id, erasure_id))
                              for key, kind, erasure_id in later.kept_out])
-        before = db.execute("SELECT max(created_before) FROM erasures").fetchone()[0]
-        ids = kept_out_ids(db.conn, ["forgotten"], before)
+        ids = _kept_out_ids(db.conn, later)
     if not ids:
         return 0
-    count = len(later.requests)
-    what = f"{RESTORE_WHAT} erased again ({count} erasure{'' if count == 1 else 's'} made after the backup)"
+    what = f"{RESTORE_WHAT} posts kept out by erasures made after the backup, erased again"
     return len(erase(db, Selection(mention_ids=tuple(ids)), what=what, actor=actor).plan.mention_ids)

@@ -55,7 +55,7 @@ def test_posts_erased_after_the_backup_are_erased_again_and_kept_out(cli, tmp_pa
     assert _rows(db_path, "SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH 'anvils'") == []
     log = _rows(db_path, "SELECT what, mentions FROM erasures ORDER BY id")
     assert log[0] == ("mentionwatch forget: one author on reddit", 2)  # as the replaced database logged it
-    assert log[1] == ("mentionwatch restore: erased again (1 erasure made after the backup)", 2)
+    assert log[1] == ("mentionwatch restore: posts kept out by erasures made after the backup, erased again", 2)
     assert _authors(backup) == ["pg", "roadrunner", "wile", "wile"]
 
     db = open_db(db_path)  # the author stays kept out: the next crawl does not store them again
@@ -145,7 +145,8 @@ def test_restoring_twice_counts_the_erasure_once(cli, tmp_path):
         assert done.exit_code == 0, done.output
         assert "1 post erased since this backup was erased again" in done.output
     assert len(_authors(db_path)) == 3
-    assert "(1 erasure made after the backup)" in _rows(db_path, "SELECT what FROM erasures ORDER BY id DESC")[0][0]
+    whats = [what for (what,) in _rows(db_path, "SELECT what FROM erasures ORDER BY id")]
+    assert whats[0].startswith("mentionwatch forget:") and all(w.startswith("mentionwatch restore:") for w in whats[1:])
 
 
 def test_an_erasure_under_way_when_the_backup_was_taken_is_finished(cli, tmp_path, monkeypatch):
@@ -187,7 +188,8 @@ def test_an_erasure_that_keeps_nothing_out_is_named(cli, tmp_path):
     assert cli("--db", db_path, "forget", "1", "--allow-again", "--yes").exit_code == 0
     done = cli("--db", db_path, "restore", backup, "--yes")
     assert done.exit_code == 0, done.output
-    assert "1 erasure made since this backup kept nothing out (forget --allow-again)" in done.stderr
+    assert "1 erasure made since this backup (or under way when it was taken) kept nothing out (forget " \
+           "--allow-again): its posts cannot be found" in done.stderr
     assert "stays out" not in done.output
 
 
@@ -214,3 +216,67 @@ def test_a_damaged_replaced_database_is_restored_over_with_a_warning(cli, tmp_pa
     assert done.exit_code == 0, done.output
     assert "the replaced database could not be read" in done.stderr
     assert len(_authors(db_path)) == 4
+
+
+def test_only_what_the_later_erasures_keep_out_is_erased(cli, tmp_path):
+    """Review: the copy was matched against its own keep-out list too, so a post the backup held
+    beside an older, broader key (an every-source author erasure of an earlier version) was erased
+    by an unrelated later erasure."""
+    from storage.erasure import author_key
+
+    db_path, backup = tmp_path / "mentionwatch.db", tmp_path / "b.db"
+    _stocked(db_path)
+    db = open_db(db_path)  # an old erasure's key that matches a stored post (as an earlier version left them)
+    with db.atomic():
+        erasure_id = db.execute("INSERT INTO erasures (at, what, mentions, highest_mention_id) "
+                                "VALUES ('2025-01-01T00:00:00Z', 'older', 0, 4)").lastrowid
+        db.execute("INSERT INTO forgotten (key, kind, erasure_id) VALUES (?, 'author', ?)",
+                   [author_key("*", "pg"), erasure_id])
+    db.close()
+    assert cli("--db", db_path, "backup", backup).exit_code == 0
+    assert cli("--db", db_path, "forget", "--author", "roadrunner", "--yes").exit_code == 0
+
+    done = cli("--db", db_path, "restore", backup, "--yes")
+    assert done.exit_code == 0, done.output
+    assert _authors(db_path) == ["pg", "wile", "wile"]  # roadrunner erased again, pg left as the backup has it
+
+
+def test_a_log_that_does_not_go_on_from_the_backups_is_warned_about(cli, tmp_path):
+    db_path, b0, b1 = tmp_path / "mentionwatch.db", tmp_path / "b0.db", tmp_path / "b1.db"
+    _stocked(db_path)
+    assert cli("--db", db_path, "forget", "--author", "pg", "--yes").exit_code == 0
+    assert cli("--db", db_path, "backup", b0).exit_code == 0
+    assert cli("--db", db_path, "forget", "--author", "roadrunner", "--yes").exit_code == 0
+    assert cli("--db", db_path, "backup", b1).exit_code == 0
+    assert cli("--db", db_path, "restore", b0, "--yes", "--bring-back-erased").exit_code == 0
+    assert cli("--db", db_path, "forget", "--author", "wile", "--yes").exit_code == 0  # logged under b1's id 2
+
+    done = cli("--db", db_path, "restore", b1, "--yes")
+    assert done.exit_code == 0, done.output
+    assert "is not a later state of this backup" in done.stderr
+
+
+def test_an_allow_again_erasure_caught_midway_by_the_backup_is_named(cli, tmp_path, monkeypatch):
+    import storage.erasure as erasure
+    from storage.backup import backup_database
+
+    db_path, backup = tmp_path / "mentionwatch.db", tmp_path / "b.db"
+    db = open_db(db_path)
+    save_mentions(db, [Mention("reddit", f"old{i}", f"acme old {i}", "2020-01-01T00:00:00Z", author=f"a{i}")
+                       for i in range(6)])
+    monkeypatch.setattr(erasure, "ERASE_BATCH", 3)
+    original, batches = erasure._Step.erase_batch, []
+
+    def backing_up_after_the_first_batch(self, ids, remember):
+        batches.append(ids)
+        if len(batches) == 2:
+            backup_database(db_path, backup)
+        original(self, ids, remember)
+
+    monkeypatch.setattr(erasure._Step, "erase_batch", backing_up_after_the_first_batch)
+    erasure.erase(db, erasure.Selection(mention_ids=tuple(range(1, 7))), actor=None,
+                  what=f"{erasure.ALLOWED_AGAIN_WHAT} 6 mention ids")
+    db.close()
+    done = cli("--db", db_path, "restore", backup, "--yes")
+    assert done.exit_code == 0, done.output
+    assert "kept nothing out (forget --allow-again)" in done.stderr

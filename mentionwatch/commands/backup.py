@@ -88,15 +88,15 @@ def _later_erasure_lines(later, erased: int, bring_back_erased: bool, done: bool
         return [(f"the replaced database {'could not' if done else 'cannot'} be read ({later.unreadable}): posts "
                  f"erased after this backup, if any, {'are' if done else 'would be'} back; run those "
                  "`mentionwatch forget` commands again.", True)]
-    requests = _counted(len(later.requests), "erasure")
     if later.unrelated:
-        return [(f"the replaced database records {requests} but is not a later state of this backup "
-                 f"({later.unrelated}): nothing {'was' if done else 'would be'} erased again; run those "
-                 "`mentionwatch forget` commands again.", True)] if later.requests else []
+        return [(f"the replaced database is not a later state of this backup ({later.unrelated}): no erasure "
+                 f"it records {'was' if done else 'would be'} carried; run the `mentionwatch forget` commands "
+                 "made since the backup again.", True)]
     if not later.carried:
         return []
     lines = []
     posts = _counted(erased, "post")
+    keeping = len(later.requests) - sum(1 for entry in later.requests if _allowed_again(entry))
     if bring_back_erased and erased:
         lines.append((f"{posts} kept out by erasures made since this backup {_verb(erased, done, 'back')}, as "
                       "--bring-back-erased asked; those erasures no longer keep them out.", True))
@@ -106,17 +106,24 @@ def _later_erasure_lines(later, erased: int, bring_back_erased: bool, done: bool
     elif erased:
         lines.append((f"{posts} erased since this backup {_verb(erased, done, 'erased again')}; what those "
                       "erasures keep out stays out (--bring-back-erased keeps them).", False))
-    elif len(later.requests) > later.keeping_nothing_out:
-        lines.append((f"The {requests} made since this backup removed none of its posts; what "
-                      f"{'it keeps' if len(later.requests) == 1 else 'they keep'} out stays out.", False))
+    elif keeping:
+        lines.append((f"The {_counted(keeping, 'erasure')} made since this backup removed none of its posts; "
+                      f"what {'it keeps' if keeping == 1 else 'they keep'} out stays out.", False))
     if later.keeping_nothing_out:
-        lines.append((f"{_counted(later.keeping_nothing_out, 'erasure')} made since this backup kept nothing "
-                      "out (forget --allow-again): their posts cannot be found in it and may be back; run "
-                      "them again if so.", True))
+        one = later.keeping_nothing_out == 1
+        lines.append((f"{_counted(later.keeping_nothing_out, 'erasure')} made since this backup (or under way when "
+                      f"it was taken) kept nothing out (forget --allow-again): {'its' if one else 'their'} posts "
+                      f"cannot be found in it and may be back; run {'it' if one else 'them'} again if so.", True))
     if later.cutoff_lifted and not bring_back_erased:
         lines.append(("History before an erasure's date, let in again since this backup (forget "
                       "--lift-cutoff), stays let in.", False))
     return lines
+
+
+def _allowed_again(entry: dict) -> bool:
+    from storage.erasure import ALLOWED_AGAIN_WHAT
+
+    return (entry["what"] or "").startswith(ALLOWED_AGAIN_WHAT)
 
 
 def _verb(count: int, done: bool, what: str) -> str:

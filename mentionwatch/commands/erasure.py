@@ -68,7 +68,7 @@ def forget(app: App, mention_ids, author, url, source, before, allow_again, lift
         return
     authors = [(source or ANY_SOURCE, author)] if (author and remember) else []
     try:
-        done = erase(app.db, selection, what=_what(selection), actor=actor_or_login_name(actor),
+        done = erase(app.db, selection, what=_what(selection, remember), actor=actor_or_login_name(actor),
                      remember_posts=remember, remember_authors=authors)
     except KeyboardInterrupt:
         click.echo("\nInterrupted: the erasure may not be complete (what was erased stays erased, but "
@@ -228,8 +228,11 @@ def _close_authors(db, author: str, count: int = 3) -> list[tuple[str, list[str]
     return list(spellings.items())
 
 
-def _what(selection) -> str:
-    """How the erasure log describes it: never a name, an address or a text."""
+def _what(selection, remember: bool = True) -> str:
+    """How the erasure log describes it: never a name, an address or a text. One that keeps nothing
+    out says so (`restore` cannot find its posts in a backup)."""
+    from storage.erasure import ALLOWED_AGAIN_WHAT
+
     where = f"on {selection.source}" if selection.source else "on every source"
     parts = []
     if selection.mention_ids:
@@ -240,7 +243,7 @@ def _what(selection) -> str:
         parts.append(f"one address {where}")
     if selection.before:
         parts.append(f"mentions created before {selection.before}")
-    return "mentionwatch forget: " + ", ".join(parts)
+    return f"{ALLOWED_AGAIN_WHAT if not remember else 'mentionwatch forget:'} " + ", ".join(parts)
 
 
 def _preview(plan, selection, remember: bool, no_author: str | None = None) -> str:
