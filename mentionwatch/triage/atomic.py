@@ -34,6 +34,8 @@ def replacing(path: Path) -> Iterator[Path]:
     previous_mode = path.stat().st_mode & 0o7777 if path.exists() else None
     # The real suffix stays last: some writers (xlsxwriter, matplotlib) look at it.
     temporary = path.with_name(f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}")
+    # made private before anything is written: others must not open it while it fills and keep reading
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
         yield temporary
         if previous_mode is not None:

@@ -379,6 +379,48 @@ def serve(db_path: Path, model_id: str | None, sock: socket.socket, *,
     datasette = make_datasette(db_path, model_id, immutable=immutable)
     asyncio.run(datasette.invoke_startup())
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(datasette.app(), host=host, port=port, log_level="warning",
-                            lifespan="on")
+    app = datasette.app()
+    if _is_loopback(host):
+        app = only_for_local_names(app)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
+
+
+LOCAL_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def only_for_local_names(app):
+    """The view on this computer only answers requests addressed to it by a local name. A web page
+    elsewhere can point a domain of its own at 127.0.0.1 (DNS rebinding) and have your browser read
+    the database through it; such a request names that domain in its Host header, and gets 400."""
+    async def checked(scope, receive, send):
+        if scope["type"] in ("http", "websocket") and _host_name(scope) not in LOCAL_NAMES:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+            await send({"type": "http.response.body",
+                        "body": b"Bad Request: open this view as http://127.0.0.1 or http://localhost\n"})
+            return
+        await app(scope, receive, send)
+
+    return checked
+
+
+def _host_name(scope) -> str:
+    """The Host header without its port ('[::1]:8015' -> '::1'), lower case."""
+    host = next((value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"host"), "")
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

@@ -1,0 +1,47 @@
+"""Security review (2026-12-06): `browse` answers only requests addressed to this computer by a
+local name (DNS rebinding), and an export is private while it is being written."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import httpx
+
+from test_browse import _free_port, stop, wait_until_serving
+
+
+def test_browse_refuses_a_request_addressed_to_another_name(tmp_path):
+    from storage import open_db
+
+    open_db(tmp_path / "b.db").close()
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "mentionwatch", "--db", str(tmp_path / "b.db"), "browse",
+                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, base, lambda: process.stderr.read())
+        rebound = httpx.get(f"{base}/b.json", params={"sql": "select count(*) from mentions"},
+                            headers={"Host": f"attacker.example:{port}"}, timeout=10)
+        assert rebound.status_code == 400 and "127.0.0.1" in rebound.text
+        for name in ("127.0.0.1", "localhost", "LOCALHOST"):
+            answer = httpx.get(f"{base}/-/versions.json", headers={"Host": f"{name}:{port}"}, timeout=10)
+            assert answer.status_code == 200, name
+    finally:
+        stop(process)
+
+
+def test_an_export_is_private_while_it_is_written(tmp_path):
+    from mentionwatch.triage.atomic import replacing
+
+    previous_umask = os.umask(0o022)  # the usual one: files readable by everyone unless made private
+    try:
+        with replacing(tmp_path / "out.csv") as temporary:
+            assert stat.S_IMODE(os.stat(temporary).st_mode) == 0o600  # before a byte of it is written
+            temporary.write_text("id,text\n", encoding="utf-8")
+            assert stat.S_IMODE(os.stat(temporary).st_mode) == 0o600
+    finally:
+        os.umask(previous_umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "out.csv").st_mode) == 0o600
