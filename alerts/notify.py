@@ -75,8 +75,24 @@ _SENDING_LOCK = threading.Lock()
 POST_CHARS = 200
 URL_PART_CHARS = 4  # shorter user, password or path parts of a URL are not hidden in a reason
 OPENING_SAID = "the opening already said the alert is"  # why an escalation it made redundant is not sent
-# apprise sends plain text to these as it is, yet Mattermost renders it as Markdown: escaped here
-MARKDOWN_AS_TEXT_SCHEMES = {"mmost", "mmosts"}
+# Zero-width space: after the "@" or "<" that would start a mention it leaves the text reading the
+# same and stops the service from pinging anyone.
+ZWSP = "\u200b"
+# An "@" that starts a word: how Mattermost (@channel, @all, @name), Rocket.Chat (@all, @here),
+# Telegram (@name), Matrix (@room) and Zulip (@**all**, @*group*) mention. One in an e-mail address
+# or a URL's path (a Mastodon profile) follows a letter, a digit or "/": left as it is.
+_MENTION_AT = re.compile(r"(?<![^\W_]|/)@(?=[\w*])")
+# What pings in Discord even inside a link: @everyone, @here, and <@123>, <@&123> (apprise's own
+# mention finder, used for ?format=markdown, takes them without the brackets)
+_DISCORD_LINK_MENTION = re.compile(r"@(?=everyone|here|[&!]?\d)", re.IGNORECASE)
+# A link as the services' autolinkers take it; left as written (escaped, it would no longer work).
+# It stops at the characters that start markup, which are escaped like any other text.
+_URL = re.compile(r"https?://[^\s<>\[\]()`*$|\\{}\"']+")
+_DISCORD_MARKUP = re.compile(r"([\\*_~`|\[\]>#])")
+# Zulip has no backslash escapes: its markup characters become HTML character references, which it
+# shows as the characters once it has parsed the markup (so they form none)
+_ZULIP_MARKUP = str.maketrans({"&": "&amp;", "*": "&#42;", "`": "&#96;", "~": "&#126;", "$": "&#36;",
+                               "[": "&#91;", "]": "&#93;", "<": "&lt;", ">": "&gt;", "#": "&#35;"})
 
 
 @dataclass
@@ -259,8 +275,8 @@ def _was_told(db, alert_id: int, target) -> bool:
 def message_for(db, alert_id: int, state: str, target_name: str | None = None) -> tuple[str, str]:
     """Title and plain-text body of the message announcing `state` ('opened:high') of the alert.
 
-    The body is plain text (deliver() says so to apprise, which escapes it for HTML and Markdown
-    targets); post text is public and untrusted.
+    The body is plain text (deliver() makes it inert for the service that gets it: _inert_body);
+    post text is public and untrusted.
     """
     alert = _alert_row(db, alert_id)
     event, severity = state.split(":", 1)
@@ -421,13 +437,10 @@ def deliver(url: str, title: str, body: str, notify_type: str = "info") -> Deliv
     if len(sender) > 1:
         return Delivery(SEVERAL_URLS)
     _apply_default_timeouts(sender, url)
-    if url.split("://", 1)[0].lower() in MARKDOWN_AS_TEXT_SCHEMES:
-        from apprise.conversion.format import text_to_markdown
-
-        body = text_to_markdown(body)
+    body, body_format = _inert_body(_schemes_of(next(iter(sender))), body)
     deadline = _send_deadline(sender)
     outcome = _send_within(url, deadline, sender, title=title, body=body,
-                           body_format=apprise.NotifyFormat.TEXT, notify_type=notify_type)
+                           body_format=body_format, notify_type=notify_type)
     if outcome is None:
         return Delivery(f"no complete answer within {deadline:.0f} s (the receiver kept the connection "
                         "open), so it may well have arrived; not sent again", unanswered=True, cut_off=True)
@@ -447,6 +460,79 @@ def deliver(url: str, title: str, body: str, notify_type: str = "info") -> Deliv
     else:
         reason = _with_failure_kind(reason, text)
     return Delivery(reason.replace(url, "<url>")[:ERROR_CHARS], unanswered=unanswered)
+
+
+def _schemes_of(server) -> set[str]:
+    """The URL schemes of the apprise plugin that sends: a service is known by its plugin, not by
+    the URL's scheme (https://discord.com/api/webhooks/… loads the Discord plugin too)."""
+    names = set()
+    for value in (getattr(server, "protocol", None), getattr(server, "secure_protocol", None)):
+        names.update([value] if isinstance(value, str) else value or ())
+    return {name.lower() for name in names}
+
+
+def _inert_body(schemes: set[str], body: str) -> tuple[str, str]:
+    """The plain-text body made inert for the service of `schemes`, and the format to tell apprise.
+
+    Post text is public and untrusted. apprise escapes plain text for the HTML and Markdown targets
+    it knows (e-mail, Slack, Telegram, Google Chat, Rocket.Chat, Teams workflows), but sends it as it
+    is to Mattermost, Discord and Zulip, which render Markdown (a disguised link, a heading): escaped
+    here, and then said to be Markdown, so that apprise does not escape it a second time. Services
+    that ping people for an "@" in the text get a zero-width space after it."""
+    import apprise
+
+    for scheme, escape in _MARKDOWN_ESCAPES.items():
+        if scheme in schemes:
+            return escape(body), apprise.NotifyFormat.MARKDOWN
+    if schemes & _PINGING_SCHEMES:
+        body = _without_mentions(body)
+    return body, apprise.NotifyFormat.TEXT
+
+
+def _without_mentions(text: str) -> str:
+    """A zero-width space after each "@" that starts a word (see _MENTION_AT): nobody is pinged, and
+    the text reads the same."""
+    return _MENTION_AT.sub("@" + ZWSP, text)
+
+
+def _outside_links(text: str, escape) -> str:
+    """`escape` applied to the text between links, each link left as written so that it still works
+    (the services link it as a whole, so no markup forms inside it)."""
+    parts, end = [], 0
+    for link in _URL.finditer(text):
+        parts += [escape(text[end:link.start()]), link[0]]
+        end = link.end()
+    return "".join(parts + [escape(text[end:])])
+
+
+def _mattermost_text(text: str) -> str:
+    """Mattermost renders the text as Markdown and pings @channel, @all, @here and @name."""
+    from apprise.conversion.format import text_to_markdown
+
+    return _outside_links(_without_mentions(text), text_to_markdown)
+
+
+def _discord_text(text: str) -> str:
+    """Discord renders Markdown in a web hook's content ([masked](links), headings, quotes, spoilers)
+    and pings @everyone and @here (web hooks do unless told not to; apprise does not tell them) and
+    <@user>, <@&role>, <#channel>: markup characters get a backslash, Discord's escape, and each "<"
+    and "@" a zero-width space (in a link, only the "@" of a mention: see _DISCORD_LINK_MENTION)."""
+    text = _outside_links(text, lambda part: _DISCORD_MARKUP.sub(r"\\\1", part).replace("<", "<" + ZWSP)
+                          .replace("@", "@" + ZWSP))
+    return _DISCORD_LINK_MENTION.sub("@" + ZWSP, text)
+
+
+def _zulip_text(text: str) -> str:
+    """Zulip renders its Markdown ([links](…), **bold**, $$TeX$$, <time:…>) and pings @**all**,
+    @**everyone**, @**stream**, @**name** and @*group*: see _ZULIP_MARKUP."""
+    return _outside_links(_without_mentions(text), lambda part: part.translate(_ZULIP_MARKUP))
+
+
+# Services that render a plain-text body as Markdown unless it is escaped here (see _inert_body)
+_MARKDOWN_ESCAPES = {"mmost": _mattermost_text, "mmosts": _mattermost_text, "discord": _discord_text,
+                     "zulip": _zulip_text}
+# Services apprise escapes the markup for, but that ping people mentioned with an "@" in the text
+_PINGING_SCHEMES = {"rocket", "rockets", "tgram", "matrix", "matrixs"}
 
 
 # What apprise's debug lines (the socket exception text of requests and urllib3) may say, and the
