@@ -77,7 +77,7 @@ API_OPTIONS: dict[str, dict[str, Option]] = {
     "stackexchange": {"site": Option(pattern=r"[a-z0-9.-]+", expects="a site's API name: lower case, "
                                      "no spaces (e.g. stackoverflow, superuser, ru.stackoverflow)"),
                       "query": _QUERY, "max_pages": _MAX_PAGES},
-    "github": {"query": _QUERY, "qualifiers": Option(), "max_pages": _MAX_PAGES},
+    "github": {"query": _QUERY, "qualifiers": Option(), "token_env": Option(), "max_pages": _MAX_PAGES},
 }
 
 # a source that needs one of these options given (true, not empty) to have anything to read

@@ -324,8 +324,8 @@ CREDENTIAL_HINTS = {  # source type -> what its refusal adds while none of its v
 }
 
 
-def refused(db, source_type: str, status: int) -> list[str]:
-    config = make_config({"type": source_type})
+def refused(db, source_type: str, status: int, options: dict | None = None) -> list[str]:
+    config = make_config({"type": source_type, **({"options": options} if options else {})})
     watch = config.watches[0]
     transport = httpx.MockTransport(lambda request: httpx.Response(status, json={"error": "no"}))
     return collect_source(db, config, watch, watch.sources[0], transport=transport,
@@ -355,9 +355,12 @@ def test_a_refusal_names_only_the_variables_still_unset(db, monkeypatch):
     (line,) = refused(db, "reddit", 403)
     assert line.endswith("HTTP 403 Forbidden (MENTIONWATCH_REDDIT_CLIENT_SECRET is not set: "
                          "put that app's secret in it)")
-    monkeypatch.setenv("MENTIONWATCH_GITHUB_TOKEN", "ghp-abc123")  # set but refused: no hint
-    (line,) = refused(db, "github", 401)
+    monkeypatch.setenv("MENTIONWATCH_GITHUB_TOKEN", "ghp-abc123")  # set, sent, and refused: no hint
+    (line,) = refused(db, "github", 401, options={"token_env": "MENTIONWATCH_GITHUB_TOKEN"})
     assert line.endswith("HTTP 401 Unauthorized")
+    (line,) = refused(db, "github", 401)  # not sent to a host other than GitHub's own: said so
+    assert line.endswith("(MENTIONWATCH_GITHUB_TOKEN was not sent to faults.test: name it with "
+                         "options.token_env to send it there)")
     (line,) = refused(db, "stackexchange", 404)  # not a refusal: no hint
     assert line.endswith("HTTP 404 Not Found")
 

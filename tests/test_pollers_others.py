@@ -211,7 +211,9 @@ def test_github_issue_search_with_token(db, monkeypatch):
         "created_at": "2024-03-01T10:00:00Z", "html_url": "https://github.com/acme/client/issues/7",
         "user": {"login": "octo"}}]}
     replay = Replay([file_response("/search/issues", json.dumps(items).encode(), "application/json")])
-    source = {"type": "github", "base_url": BASE_URL, "options": {"qualifiers": "is:issue"}}
+    # base_url is not api.github.com: the default variable's token goes there only when named
+    source = {"type": "github", "base_url": BASE_URL,
+              "options": {"qualifiers": "is:issue", "token_env": "MENTIONWATCH_GITHUB_TOKEN"}}
     config = make_config(source, {"any": ["acme"]})
     result = run(db, config, replay.transport())
     assert (result.status, result.new) == ("ok", 1)

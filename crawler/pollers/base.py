@@ -7,8 +7,13 @@ interval between requests, and retries with exponential backoff that honour `Ret
 and 5xx answers (and on 403 when it carries one: GitHub's secondary rate limit), and the end of a
 rate limit an API announces in its own way (no requests remaining and a reset time in
 `X-RateLimit-*` or `RateLimit-*` headers: GitHub, Mastodon, Reddit, Bluesky; Stack Exchange's
-`throttle_violation`). Every problem comes out as a `FetchError` whose message is one line (no URLs
-with query strings, no tokens), with the API's own short error message when its body has one.
+`throttle_violation`). No answer is read past MAX_ANSWER_BYTES once decompressed (a small gzip
+answer can unpack to gigabytes). Every problem comes out as a `FetchError` whose message is one line
+(no URLs with query strings, no tokens, no terminal controls), with the API's own short error
+message when its body has one.
+
+A token read from a poller's default variable goes only to the hosts it is meant for
+(`Poller.token_hosts`); another `base_url` gets it only when `options.token_env` names the variable.
 
 A `Poller` turns payloads into `Mention`s with a pure `parse(payload, problems)` (malformed items are
 logged and skipped, never raised) and pages through a source with `pages()`, a generator of `Page`s
@@ -44,9 +49,11 @@ from typing import Any, ClassVar
 import httpcore
 import httpx
 
+from crawler.settings import DOWNLOAD_MAXSIZE
 from mentionwatch import __version__
 from mentionwatch.config import SourceConfig, Watch
 from mentionwatch.logging_setup import redact, remember_secrets
+from mentionwatch.terminal import terminal_safe
 from storage import Mention
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,15 @@ DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)  # per socket operation (con
 # the longest one request may take in all (connecting, sending, the whole answer, its redirects)
 REQUEST_DEADLINE = 60.0
 MAX_REDIRECTS = 20  # httpx's default
+# the most read of one answer, decompressed: the spiders' cap. A 65 KB gzip answer can unpack to
+# 1 GiB, which read whole would take minutes and gigabytes of memory
+MAX_ANSWER_BYTES = DOWNLOAD_MAXSIZE
+# One layer of gzip or deflate unpacks one network read (64 KB) to at most ~66 MB, so memory stays
+# near the cap. Brotli, zstd or stacked layers can unpack one read to gigabytes before the cap is
+# checked: they are not asked for, and an answer that uses them anyway is refused.
+ACCEPT_ENCODING = "gzip, deflate"
+_READ_ENCODINGS = frozenset({"gzip", "deflate"})
+_REFUSED_ENCODINGS = frozenset({"br", "zstd"})  # the other codings httpx would decode
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # answers that no other search of the same source would escape (see FetchError.whole_source):
 # refused credentials, no such endpoint (a wrong base_url), rate limits
@@ -92,11 +108,11 @@ def make_client(transport: httpx.BaseTransport | None = None, headers: dict | No
     """The one httpx client of a source (use it as a context manager).
 
     Its own network transports (not a `transport` given by a test) keep to the deadline a
-    `Fetcher` sets for each request.
+    `Fetcher` sets for each request, and no answer is read past MAX_ANSWER_BYTES (`caps_answers`).
     """
     client = httpx.Client(
         timeout=DEFAULT_TIMEOUT,
-        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **(headers or {})},
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         transport=transport,
@@ -104,7 +120,50 @@ def make_client(transport: httpx.BaseTransport | None = None, headers: dict | No
     if transport is None:
         for own in (client._transport, *client._mounts.values()):  # proxies from the environment too
             keeps_deadlines(own)
+    return caps_answers(client)
+
+
+class AnswerRefused(Exception):
+    """An answer not read: larger than MAX_ANSWER_BYTES decompressed, or in a content encoding
+    that could unpack past it at once. `Fetcher.request` makes it a FetchError line."""
+
+
+def caps_answers(client: httpx.Client) -> httpx.Client:
+    """The client, reading every answer through `read_within_cap` (added once)."""
+    hooks = client.event_hooks
+    if read_within_cap not in hooks["response"]:
+        client.event_hooks = {**hooks, "response": [*hooks["response"], read_within_cap]}
     return client
+
+
+def read_within_cap(response: httpx.Response) -> None:
+    """A response hook: read the body streamed, decompressed chunk by chunk, and stop with
+    AnswerRefused once it passes MAX_ANSWER_BYTES.
+
+    httpx calls it before it reads a body itself, for the final answer and for each redirect
+    (whose body it would otherwise read whole); the body read here is kept as httpx's own `read()`
+    keeps it, so `.content`, `.text` and `.json()` work as usual and httpx reads nothing more.
+    """
+    _refuse_unbounded_encoding(response)
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            response.close()
+            raise AnswerRefused(f"answer larger than {MAX_ANSWER_BYTES // 2**20} MB (decompressed); "
+                                "not read further")
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+
+
+def _refuse_unbounded_encoding(response: httpx.Response) -> None:
+    """AnswerRefused for a Content-Encoding of brotli or zstd, or of stacked layers (see
+    ACCEPT_ENCODING). A coding httpx does not know is passed through undecoded, as before."""
+    codings = [c.strip().lower() for c in response.headers.get_list("content-encoding", split_commas=True)]
+    decoded = [c for c in codings if c in _READ_ENCODINGS | _REFUSED_ENCODINGS]
+    if len(decoded) > 1 or _REFUSED_ENCODINGS.intersection(decoded):
+        raise AnswerRefused(f"answer compressed as '{', '.join(decoded)}', which was not asked for "
+                            f"(only one layer of {' or '.join(sorted(_READ_ENCODINGS))} is read)")
 
 
 def keeps_deadlines(transport: httpx.BaseTransport | None) -> bool:
@@ -199,7 +258,7 @@ class Fetcher:
                  backoff: float = 2.0, max_wait: float = 120.0, deadline: float | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic):
-        self.client = client
+        self.client = caps_answers(client)
         # seconds one request may take in all, on the real clock (default REQUEST_DEADLINE)
         self.deadline = REQUEST_DEADLINE if deadline is None else deadline
         self.min_interval = min_interval
@@ -271,12 +330,14 @@ class Fetcher:
             except httpx.DecodingError as exc:  # e.g. a body that is not the gzip its header says
                 raise FetchError(f"{method} {where}: the answer could not be decoded "
                                  f"({_one_line(str(exc))[:100] or 'DecodingError'})") from None
+            except AnswerRefused as exc:  # too large: asking again would only read as much again
+                raise FetchError(f"{method} {where}: {exc}") from None
             else:
                 status = response.status_code
                 if status < 300 or status in set(ok_statuses):
                     return response
                 detail = api_error_detail(response)
-                problem = f"{method} {where}: HTTP {status} {response.reason_phrase}".rstrip()
+                problem = f"{method} {where}: HTTP {status} {remote_text(response.reason_phrase)}".rstrip()
                 if detail:
                     problem += f": {detail}"
                 whole_source = status in SOURCE_WIDE_STATUSES
@@ -341,6 +402,12 @@ def with_token_hint(error: FetchError, variables: dict[str, str]) -> FetchError:
                       whole_source=error.whole_source, retry_at=error.retry_at)
 
 
+def _host_matches(host: str, pattern: str) -> bool:
+    """'api.github.com' matches itself; '.host.bsky.network' any host under host.bsky.network."""
+    host = host.lower().rstrip(".")
+    return host.endswith(pattern) if pattern.startswith(".") else host == pattern
+
+
 def warn_once(message: str, *args) -> None:
     """A configuration warning, logged once per process (a source is polled again and again)."""
     text = message % args if args else message
@@ -359,7 +426,7 @@ def decode_json(response: httpx.Response) -> Any:
     they become U+FFFD in that item's text, with one warning for the answer.
     """
     where = describe_url(str(response.request.url)) if response.request else "response"
-    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = remote_text(response.headers.get("content-type", "").split(";")[0].strip().lower())
     body = response.content
     start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:100].lower()
     if not start:
@@ -400,7 +467,8 @@ _MAX_DETAIL = 160
 def api_error_detail(response: httpx.Response) -> str | None:
     """The API's short error name and message from a JSON error body (Stack Exchange
     `error_name`/`error_message`, GitHub `message`, Bluesky `error` + `message`), one line,
-    redacted; None when the body has none. A lone `error` field is not quoted (often a bare code)."""
+    redacted and safe to print (`remote_text`); None when the body has none. A lone `error` field
+    is not quoted (often a bare code)."""
     body = _json_error_body(response)
     if body is None:
         return None
@@ -408,8 +476,8 @@ def api_error_detail(response: httpx.Response) -> str | None:
     name = next((body[k] for k in _ERROR_NAME_FIELDS if isinstance(body.get(k), str)), None)
     if name is None and message is not None and isinstance(body.get("error"), str):
         name = body["error"]
-    parts = [_one_line(p) for p in (name, message) if p and _one_line(p)]
-    parts = [p for p in dict.fromkeys(parts) if p.lower() != response.reason_phrase.lower()]
+    parts = [remote_text(p) for p in (name, message) if p and _one_line(p)]
+    parts = [p for p in dict.fromkeys(parts) if p.lower() != remote_text(response.reason_phrase).lower()]
     if not parts:
         return None
     detail = redact(": ".join(parts))
@@ -552,6 +620,15 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def remote_text(text: str) -> str:
+    """Text a remote server chose (an API's error message, a reason phrase, a content type) as one
+    line safe to print and log: escape sequences and other controls a terminal would obey (ESC, BEL,
+    bidi overrides) are written out as visible escapes ('\\x1b'), as `mentionwatch status` shows
+    stored text. Made safe where it is taken from the answer, it is safe in every error line, stored
+    error and log line that quotes it."""
+    return terminal_safe(_one_line(text))
+
+
 def describe_url(url: str) -> str:
     """Host, port (when not the default) and path only: query strings may carry search terms or keys,
     user:password@ credentials, and lines stay short."""
@@ -655,6 +732,13 @@ class Poller:
     # environment variables it reads credentials from (all optional) -> what goes in each; a
     # refusal while one is unset names it (see explain_refusal)
     credentials: ClassVar[dict[str, str]] = {}
+    # hosts a token from the default variable (of `credentials`) is meant for, over https on the
+    # default port; a leading dot: any host under that domain; empty: default_base_url's host.
+    # Any other base_url gets that token only when options.token_env names the variable: a token
+    # for mastodon.social must not go to the operator of a second instance a watch reads.
+    token_hosts: ClassVar[tuple[str, ...]] = ()
+    # the variable whose token bearer_headers left out (base_url not among token_hosts), if any
+    token_withheld: str | None = None
 
     def __init__(self, watch: Watch, source_cfg: SourceConfig, fetcher: Fetcher,
                  cursors: dict[str, str], known: Callable[[list[str]], set[str]]):
@@ -703,17 +787,46 @@ class Poller:
         return dict(self.credentials)
 
     def bearer_headers(self) -> dict[str, str]:
-        """An Authorization header with the token from its variable; none while that is unset."""
+        """An Authorization header with the token from its variable; none while that is unset, and
+        none for a default variable's token when base_url is not a host it is meant for (see
+        `token_hosts`; a warning says how to send it)."""
         (variable,) = self.credential_variables()
         token = os.environ.get(variable)
         remember_secrets([token])  # token_env may name any variable, not only MENTIONWATCH_*
-        if not token and self.option("token_env"):
+        named = bool(self.option("token_env"))
+        if not token and named:
             warn_once("%s: options.token_env names %s, which is not set: polling without a token",
                       self.source, variable)
+        if token and not named and not self.token_meant_for_base_url():
+            self.token_withheld = variable
+            warn_once("%s: %s is not sent to %s: its token goes only to %s; to send it there, add "
+                      "'token_env: %s' to this source's options", self.source, variable,
+                      self._base_host(), ", ".join(self._token_hosts()), variable)
+            return {}
         return {"Authorization": f"Bearer {token}"} if token else {}
 
+    def token_meant_for_base_url(self) -> bool:
+        """Whether base_url is https, on the default port, on one of `token_hosts`."""
+        try:
+            url = httpx.URL(self.base_url)
+        except httpx.InvalidURL:
+            return False
+        return (url.scheme == "https" and url.port in (None, 443)
+                and any(_host_matches(url.host, host) for host in self._token_hosts()))
+
+    def _token_hosts(self) -> tuple[str, ...]:
+        return self.token_hosts or (httpx.URL(self.default_base_url).host,)
+
+    def _base_host(self) -> str:
+        return describe_url(self.base_url).split("/", 1)[0]  # host and port, never credentials
+
     def explain_refusal(self, error: FetchError) -> FetchError:
-        """The error, naming the unset credential variables when the source refused us (401/403)."""
+        """The error, naming the unset credential variables when the source refused us (401/403),
+        or the default token that was not sent to this base_url."""
+        if self.token_withheld and re.search(r"HTTP 40[13]\b", str(error)):
+            return FetchError(f"{error} ({self.token_withheld} was not sent to {self._base_host()}: "
+                              f"name it with options.token_env to send it there)",
+                              whole_source=error.whole_source, retry_at=error.retry_at)
         return with_token_hint(error, self.credential_variables())
 
     @property

@@ -11,6 +11,10 @@ An author whose handle failed verification (`handle.invalid`) is known by their 
 
 Bluesky's public AppView may require a login for search: put an access token (JWT) in the
 environment variable named by `token_env` (default MENTIONWATCH_BLUESKY_TOKEN) if it answers 401/403.
+An access token is issued and checked by the account's PDS (bsky.social, the entryway of Bluesky's
+PDSes, which passes app.bsky.* requests on to the AppView), so with one set `base_url` to
+https://bsky.social. MENTIONWATCH_BLUESKY_TOKEN goes only to Bluesky's own hosts (TOKEN_HOSTS); another
+PDS or AppView gets it only when `token_env` names it (see Poller.token_hosts).
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from storage import Mention, parse_timestamp
 from storage.mentions import EARLIEST_CREATED_AT
 
 TOKEN_ENV = "MENTIONWATCH_BLUESKY_TOKEN"
+# Bluesky's own hosts: the public AppView, the AppView, the PDS entryway and its PDSes
+TOKEN_HOSTS = ("public.api.bsky.app", "api.bsky.app", "bsky.social", ".host.bsky.network")
 PAGE_LIMIT = 100
 CLOCK_TOLERANCE = 600  # seconds a createdAt may be after indexedAt (the author's clock a little fast)
 INVALID_HANDLE = "handle.invalid"  # what the AppView shows for a handle that failed verification
@@ -35,12 +41,14 @@ class BlueskyPoller(Poller):
     options_doc = {
         "query": "remote search text (default: built from the watch's query)",
         "lang": "only posts in this language, e.g. 'en' (default: the watch's first language, if any)",
-        "token_env": f"environment variable holding an access token (default {TOKEN_ENV})",
+        "token_env": f"environment variable holding an access token (default {TOKEN_ENV}, which is "
+                     "sent to Bluesky's own hosts only: name it here to send it to another server)",
         "max_pages": "pages of 100 per poll (default 5): how far back the first poll reads; later polls "
                      "read up to this many of new posts, then of any backlog",
     }
     default_base_url = "https://public.api.bsky.app"
     credentials = {TOKEN_ENV: "an access token (JWT)"}
+    token_hosts = TOKEN_HOSTS
     min_interval = 1.0
 
     @classmethod

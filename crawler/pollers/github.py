@@ -1,7 +1,9 @@
 """GitHub issues and pull requests through the issue search API (`/search/issues`).
 
 Works without a token (10 searches a minute); with MENTIONWATCH_GITHUB_TOKEN set, 30 a minute.
-The token is sent as a header only and never logged. Later polls ask only for issues created after
+The token is sent as a header only and never logged, and only to api.github.com: a `base_url` of
+GitHub Enterprise or a proxy gets a token only from the variable `token_env` names (see
+Poller.token_hosts). Later polls ask only for issues created after
 the newest one read (`created:>...` in the query); more new ones than `max_pages` pages are read by
 the next polls (`created:A..B` windows, see crawler.cursors.newest_first_pages). An answer with
 `incomplete_results: true` (the search timed out and left matches out) is read for what it shows,
@@ -28,6 +30,9 @@ class GitHubPoller(Poller):
     options_doc = {
         "query": "remote search text (default: built from the watch's query)",
         "qualifiers": "extra GitHub search qualifiers, e.g. 'repo:org/name is:issue'",
+        "token_env": f"environment variable holding a token (default {TOKEN_ENV}, which is sent to "
+                     "api.github.com only: name it here to send it to another base_url, e.g. GitHub "
+                     "Enterprise)",
         "max_pages": "pages of 100 per poll (default 3): how far back the first poll reads; later polls "
                      "read up to this many of new posts, then of any backlog",
     }

@@ -15,7 +15,9 @@ empty search page (a short one is no end: see `_is_empty`) or a short timeline p
 statuses are only left out.
 
 Many instances only return statuses for a search when the request is authenticated: put an access
-token in the environment variable named by `token_env` (default MENTIONWATCH_MASTODON_TOKEN).
+token in the environment variable named by `token_env` (default MENTIONWATCH_MASTODON_TOKEN). A token
+is good for its own instance only: MENTIONWATCH_MASTODON_TOKEN goes to mastodon.social (the default
+instance) and to another instance only when `token_env` names it (see Poller.token_hosts).
 Statuses are stored under their global `uri`, so the same post seen from two instances is one mention.
 """
 from __future__ import annotations
@@ -41,7 +43,8 @@ class MastodonPoller(Poller):
     options_doc = {
         "tag": "read this hashtag's timeline instead of searching, e.g. 'acme'",
         "query": "remote search text (default: built from the watch's query)",
-        "token_env": f"environment variable holding an access token (default {TOKEN_ENV})",
+        "token_env": f"environment variable holding an access token (default {TOKEN_ENV}, which is "
+                     "sent to mastodon.social only: name it here to send it to another instance)",
         "max_pages": "pages of 40 per poll (default 5): how far back the first poll reads; later "
                      "searches read up to this many of new statuses, then of any backlog",
     }

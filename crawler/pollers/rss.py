@@ -29,7 +29,8 @@ import feedparser
 import httpx
 
 from crawler.ids import feed_entry_id, feed_site, url_id
-from crawler.pollers.base import FetchError, Page, Poller, describe_url, html_to_text, parse_items
+from crawler.pollers.base import (FetchError, Page, Poller, describe_url, html_to_text, parse_items,
+                                  remote_text)
 from storage import Mention
 from storage.timeutil import parse_timestamp, to_iso
 
@@ -126,7 +127,7 @@ class RssPoller(Poller):
         response = self.fetcher.get(url, headers=headers, ok_statuses=(304,))
         if response.status_code == 304:
             return Page([])
-        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = remote_text(response.headers.get("content-type", "").split(";")[0].strip().lower())
         where = describe_url(url)  # host and path: never the query string, which may hold a key
         feed = _parse_feed(response.content)
         if feed is None:

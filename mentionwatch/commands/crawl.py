@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, bench, main, pass_app, shared_data_folder
+from mentionwatch.terminal import terminal_safe
 from mentionwatch.text_table import table_lines
 
 ALL_FAILED_EXIT = 1
@@ -62,7 +63,8 @@ def crawl(app: App, watch_names: tuple[str, ...], source_types: tuple[str, ...])
     click.echo(summary_table(results))
     for result in results:
         for line in result.errors[:ERROR_LINES_SHOWN]:
-            click.echo(f"{result.watch}/{result.source}: {line}", err=True)
+            # the pollers make remote text safe where they quote it; this guards every other line
+            click.echo(terminal_safe(f"{result.watch}/{result.source}: {line}"), err=True)
         if result.retry_at is not None and not result.errors:  # a long pause asked on the last page
             click.echo(f"{result.watch}/{result.source}: the site asked for a pause until "
                        f"{result.retry_at:%Y-%m-%d %H:%M} UTC: the service polls it again after that",
