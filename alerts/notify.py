@@ -82,12 +82,17 @@ ZWSP = "\u200b"
 # Telegram (@name), Matrix (@room) and Zulip (@**all**, @*group*) mention. One in an e-mail address
 # or a URL's path (a Mastodon profile) follows a letter, a digit or "/": left as it is.
 _MENTION_AT = re.compile(r"(?<![^\W_]|/)@(?=[\w*])")
-# What pings in Discord even inside a link: @everyone, @here, and <@123>, <@&123> (apprise's own
-# mention finder, used for ?format=markdown, takes them without the brackets)
-_DISCORD_LINK_MENTION = re.compile(r"@(?=everyone|here|[&!]?\d)", re.IGNORECASE)
-# A link as the services' autolinkers take it; left as written (escaped, it would no longer work).
-# It stops at the characters that start markup, which are escaped like any other text.
-_URL = re.compile(r"https?://[^\s<>\[\]()`*$|\\{}\"']+")
+# The mentions that ping everyone are defused anywhere, after a "/" too (Mattermost and Matrix split
+# words there: https://mastodon.social/@channel would ping the channel)
+_BROADCAST_AT = re.compile(r"@(?=(?:channel|all|here|room|everyone)\b)", re.IGNORECASE)
+# What pings in Discord, in a link too: @everyone, @here, and <@123>, <@&123> (apprise's own mention
+# finder, used for ?format=markdown, takes them without the brackets)
+_DISCORD_MENTION = re.compile(r"@(?=everyone|here|[&!]?\d)", re.IGNORECASE)
+# A link as the services' autolinkers take it (see _link_as_read); left as written: escaped, it
+# would no longer work.
+_URL = re.compile(r"https?://[^\s<>]+", re.IGNORECASE)
+# what ends a sentence rather than a link ('see https://x.org/a.'), as the services' autolinkers read it
+_AFTER_LINK = ".,;:!?'\"*_~`|]"
 _DISCORD_MARKUP = re.compile(r"([\\*_~`|\[\]>#])")
 # Zulip has no backslash escapes: its markup characters become HTML character references, which it
 # shows as the characters once it has parsed the markup (so they form none)
@@ -490,9 +495,9 @@ def _inert_body(schemes: set[str], body: str) -> tuple[str, str]:
 
 
 def _without_mentions(text: str) -> str:
-    """A zero-width space after each "@" that starts a word (see _MENTION_AT): nobody is pinged, and
-    the text reads the same."""
-    return _MENTION_AT.sub("@" + ZWSP, text)
+    """A zero-width space after each "@" that starts a word (see _MENTION_AT), and after every
+    @channel, @all, @here, @room: nobody is pinged, and the text reads the same."""
+    return _BROADCAST_AT.sub("@" + ZWSP, _MENTION_AT.sub("@" + ZWSP, text))
 
 
 def _outside_links(text: str, escape) -> str:
@@ -500,9 +505,19 @@ def _outside_links(text: str, escape) -> str:
     (the services link it as a whole, so no markup forms inside it)."""
     parts, end = [], 0
     for link in _URL.finditer(text):
-        parts += [escape(text[end:link.start()]), link[0]]
-        end = link.end()
+        address = _link_as_read(link[0])
+        parts += [escape(text[end:link.start()]), address]
+        end = link.start() + len(address)
     return "".join(parts + [escape(text[end:])])
+
+
+def _link_as_read(candidate: str) -> str:
+    """The link an autolinker takes from `candidate`: without the punctuation that ends a sentence,
+    and without a closing bracket it did not open (Foo_(bar) keeps its own)."""
+    while candidate and (candidate[-1] in _AFTER_LINK
+                         or candidate[-1] == ")" and candidate.count(")") > candidate.count("(")):
+        candidate = candidate[:-1]
+    return candidate
 
 
 def _mattermost_text(text: str) -> str:
@@ -516,10 +531,12 @@ def _discord_text(text: str) -> str:
     """Discord renders Markdown in a web hook's content ([masked](links), headings, quotes, spoilers)
     and pings @everyone and @here (web hooks do unless told not to; apprise does not tell them) and
     <@user>, <@&role>, <#channel>: markup characters get a backslash, Discord's escape, and each "<"
-    and "@" a zero-width space (in a link, only the "@" of a mention: see _DISCORD_LINK_MENTION)."""
+    and "@" a zero-width space (in a link, only the "@" of a mention: see _DISCORD_MENTION). Every
+    "@", not only those of Discord's mentions: with ?format=markdown apprise itself takes any @word
+    (an e-mail address's domain too) for a mention, allows it, and sends it as a ping of its own."""
     text = _outside_links(text, lambda part: _DISCORD_MARKUP.sub(r"\\\1", part).replace("<", "<" + ZWSP)
                           .replace("@", "@" + ZWSP))
-    return _DISCORD_LINK_MENTION.sub("@" + ZWSP, text)
+    return _DISCORD_MENTION.sub("@" + ZWSP, text)
 
 
 def _zulip_text(text: str) -> str:

@@ -157,3 +157,18 @@ def test_plain_text_targets_get_the_post_as_written(db, monkeypatch, webhook):  
     send_alert(db, monkeypatch, f"json://127.0.0.1:{webhook.port}/hook")
     message = webhook.requests[0]["message"]
     assert f"\n{POST_LINE}\n" in message and ZWSP not in message
+
+
+def test_everyone_mentions_after_a_slash_are_defused_and_links_keep_their_brackets():
+    """Review: Mattermost and Matrix split words at '/', so https://mastodon.social/@channel pinged
+    the channel; a link with brackets or braces was cut short and escaped inside."""
+    from alerts.notify import _inert_body
+
+    body, _ = _inert_body({"mmost"}, "see https://mastodon.social/@channel and "
+                                     "https://en.wikipedia.org/wiki/Foo_(bar), https://example.com/{id}/x_y.")
+    assert f"/@{ZWSP}channel" in body
+    assert "https://en.wikipedia.org/wiki/Foo_(bar)," in body and "https://example.com/{id}/x_y\\." in body
+    body, _ = _inert_body({"matrix"}, "a/@room")
+    assert body == f"a/@{ZWSP}room"
+    body, _ = _inert_body({"discord"}, "HTTPS://Example.com/a_b [x](https://evil.example/login)")
+    assert body.startswith("HTTPS://Example.com/a_b ") and "\\[x\\](https://evil.example/login)" in body

@@ -264,3 +264,19 @@ def test_crawl_and_status_print_no_escape_sequence(cli, tmp_path):
     status = cli("--config", config, "status")
     assert _no_controls(status.output)
     assert "HACKED-TITLE" in status.output
+
+
+def test_an_answer_without_a_body_may_name_any_coding():
+    """Review: a 304 (an unchanged feed) that named brotli was refused, though it has nothing to decode."""
+    answer = httpx.MockTransport(lambda request: httpx.Response(304, headers={"Content-Encoding": "br"}))
+    with make_client(transport=answer) as client:
+        fetcher = Fetcher(client, min_interval=0, sleep=lambda s: None)
+        assert fetcher.request("GET", "http://127.0.0.1:9/feed.xml", ok_statuses=(304,)).status_code == 304
+
+
+def test_the_warning_says_why_the_token_was_held_back(db, tokens, caplog):
+    """Review: http://mastodon.social was told 'not sent to mastodon.social: it goes only to mastodon.social'."""
+    source = {"type": "mastodon", "base_url": "http://mastodon.social"}
+    crawl(db, source, httpx.MockTransport(lambda request: httpx.Response(200, json={"statuses": []})))
+    warnings = [r.getMessage() for r in caplog.records if "is not sent to" in r.getMessage()]
+    assert warnings and "(not https)" in warnings[0] and "over https" in warnings[0]

@@ -26,7 +26,7 @@ def test_browse_refuses_a_request_addressed_to_another_name(tmp_path):
         rebound = httpx.get(f"{base}/b.json", params={"sql": "select count(*) from mentions"},
                             headers={"Host": f"attacker.example:{port}"}, timeout=10)
         assert rebound.status_code == 400 and "127.0.0.1" in rebound.text
-        for name in ("127.0.0.1", "localhost", "LOCALHOST"):
+        for name in ("127.0.0.1", "127.0.0.2", "[::1]", "localhost", "LOCALHOST", "localhost."):
             answer = httpx.get(f"{base}/-/versions.json", headers={"Host": f"{name}:{port}"}, timeout=10)
             assert answer.status_code == 200, name
     finally:

@@ -144,7 +144,8 @@ def read_within_cap(response: httpx.Response) -> None:
     (whose body it would otherwise read whole); the body read here is kept as httpx's own `read()`
     keeps it, so `.content`, `.text` and `.json()` work as usual and httpx reads nothing more.
     """
-    _refuse_unbounded_encoding(response)
+    if _has_body(response):  # a 304 or a HEAD answer may name any coding: there is nothing to decode
+        _refuse_unbounded_encoding(response)
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
@@ -154,6 +155,11 @@ def read_within_cap(response: httpx.Response) -> None:
                                 "not read further")
         chunks.append(chunk)
     response._content = b"".join(chunks)
+
+
+def _has_body(response: httpx.Response) -> bool:
+    status = response.status_code
+    return not (response.request.method == "HEAD" or status < 200 or status in (204, 304))
 
 
 def _refuse_unbounded_encoding(response: httpx.Response) -> None:
@@ -799,11 +805,22 @@ class Poller:
                       self.source, variable)
         if token and not named and not self.token_meant_for_base_url():
             self.token_withheld = variable
-            warn_once("%s: %s is not sent to %s: its token goes only to %s; to send it there, add "
-                      "'token_env: %s' to this source's options", self.source, variable,
-                      self._base_host(), ", ".join(self._token_hosts()), variable)
+            warn_once("%s: %s is not sent to %s (%s): its token goes only to %s over https; to send it "
+                      "there, add 'token_env: %s' to this source's options", self.source, variable,
+                      self._base_host(), self._why_not_sent(), ", ".join(self._token_hosts()), variable)
             return {}
+        if token and httpx.URL(self.base_url).scheme != "https":
+            warn_once("%s: the token of %s goes to %s over plain http, readable on the way: use https",
+                      self.source, variable, self._base_host())
         return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _why_not_sent(self) -> str:
+        url = httpx.URL(self.base_url)
+        if url.scheme != "https":
+            return "not https"
+        if url.port not in (None, 443):
+            return f"port {url.port}"
+        return "another host"
 
     def token_meant_for_base_url(self) -> bool:
         """Whether base_url is https, on the default port, on one of `token_hosts`."""

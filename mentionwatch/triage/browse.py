@@ -379,47 +379,60 @@ def serve(db_path: Path, model_id: str | None, sock: socket.socket, *,
     datasette = make_datasette(db_path, model_id, immutable=immutable)
     asyncio.run(datasette.invoke_startup())
     host, port = sock.getsockname()[:2]
-    app = datasette.app()
-    if _is_loopback(host):
-        app = only_for_local_names(app)
+    app = only_for_addresses_and_own_names(datasette.app())
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
 
 
-LOCAL_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+def only_for_addresses_and_own_names(app):
+    """The view answers only requests addressed to this computer: by an IP address, by localhost,
+    or by this computer's own name. A web page elsewhere can point a domain of its own at 127.0.0.1
+    or at your network address (DNS rebinding) and have your browser read the database through
+    it; such a request names that domain in its Host header, and gets 400."""
+    own_names = _own_names()
 
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def only_for_local_names(app):
-    """The view on this computer only answers requests addressed to it by a local name. A web page
-    elsewhere can point a domain of its own at 127.0.0.1 (DNS rebinding) and have your browser read
-    the database through it; such a request names that domain in its Host header, and gets 400."""
     async def checked(scope, receive, send):
-        if scope["type"] in ("http", "websocket") and _host_name(scope) not in LOCAL_NAMES:
+        if scope["type"] in ("http", "websocket") and not _addressed_to_us(_host_name(scope), own_names):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await send({"type": "http.response.start", "status": 400,
                         "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
             await send({"type": "http.response.body",
-                        "body": b"Bad Request: open this view as http://127.0.0.1 or http://localhost\n"})
+                        "body": b"Bad Request: open this view by its address (http://127.0.0.1:PORT) or as "
+                                b"http://localhost:PORT\n"})
             return
         await app(scope, receive, send)
 
     return checked
 
 
-def _host_name(scope) -> str:
-    """The Host header without its port ('[::1]:8015' -> '::1'), lower case."""
-    host = next((value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"host"), "")
+def _own_names() -> frozenset[str]:
+    names = {"localhost", socket.gethostname().lower()}
+    with contextlib.suppress(OSError):
+        names.add(socket.getfqdn().lower())
+    return frozenset(name.rstrip(".") for name in names if name)
+
+
+def _addressed_to_us(host: str | None, own_names: frozenset[str]) -> bool:
+    """A request without a Host header comes from no browser (browsers always send one)."""
+    import ipaddress
+
+    if host is None:
+        return True
+    host = host.rstrip(".")
+    try:
+        ipaddress.ip_address(host)
+        return True  # an address: a rebinding page can only name a domain
+    except ValueError:
+        return host in own_names
+
+
+def _host_name(scope) -> str | None:
+    """The Host header without its port ('[::1]:8015' -> '::1'), lower case; None without one."""
+    host = next((value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"host"), None)
+    if host is None:
+        return None
     host = host.strip().lower()
     if host.startswith("["):
         return host[1:host.find("]")] if "]" in host else host
