@@ -37,6 +37,42 @@ def _backup_then_forget_wile(cli, db_path, backup):
     assert _authors(db_path) == ["pg", "roadrunner"]
 
 
+def _later_post(external_id: str) -> Mention:
+    return Mention("reddit", external_id, "acme later post", "2025-01-03T00:00:00Z", author="coyote")
+
+
+def _backup_then_store_a_later_post(cli, db_path, backup, external_id: str) -> None:
+    """The four posts, a backup of them, then one more post (coyote's) that the backup lacks."""
+    _stocked(db_path)
+    assert cli("--db", db_path, "backup", backup).exit_code == 0
+    db = open_db(db_path)
+    save_mentions(db, [_later_post(external_id)])
+    db.close()
+
+
+def _erase_with_a_backup_midway(db_path, backup, monkeypatch, count: int, **erase_options) -> None:
+    """Store `count` old posts and erase them all in batches of 3, taking a backup once the first
+    batch is committed (as a backup made while the service works can)."""
+    import storage.erasure as erasure
+    from storage.backup import backup_database
+
+    db = open_db(db_path)
+    save_mentions(db, [Mention("reddit", f"old{i}", f"acme old {i}", "2020-01-01T00:00:00Z", author=f"a{i}")
+                       for i in range(count)])
+    monkeypatch.setattr(erasure, "ERASE_BATCH", 3)
+    original, batches = erasure._Step.erase_batch, []
+
+    def backing_up_after_the_first_batch(self, ids, remember):
+        batches.append(ids)
+        if len(batches) == 2:  # the first batch is committed: a backup now catches the erasure midway
+            backup_database(db_path, backup)
+        original(self, ids, remember)
+
+    monkeypatch.setattr(erasure._Step, "erase_batch", backing_up_after_the_first_batch)
+    erasure.erase(db, erasure.Selection(mention_ids=tuple(range(1, count + 1))), actor=None, **erase_options)
+    db.close()
+
+
 def test_posts_erased_after_the_backup_are_erased_again_and_kept_out(cli, tmp_path):
     db_path, backup = tmp_path / "mentionwatch.db", tmp_path / "b.db"
     _stocked(db_path)
@@ -80,11 +116,7 @@ def test_bring_back_erased_restores_the_backup_as_it_is(cli, tmp_path):
 
 def test_an_erasure_of_posts_stored_after_the_backup_keeps_them_out(cli, tmp_path):
     db_path, backup = tmp_path / "mentionwatch.db", tmp_path / "b.db"
-    _stocked(db_path)
-    assert cli("--db", db_path, "backup", backup).exit_code == 0
-    db = open_db(db_path)
-    save_mentions(db, [Mention("reddit", "late", "acme late post", "2025-01-03T00:00:00Z", author="coyote")])
-    db.close()
+    _backup_then_store_a_later_post(cli, db_path, backup, "late")
     assert cli("--db", db_path, "forget", "--author", "coyote", "--yes").exit_code == 0
 
     done = cli("--db", db_path, "restore", backup, "--yes")
@@ -92,7 +124,7 @@ def test_an_erasure_of_posts_stored_after_the_backup_keeps_them_out(cli, tmp_pat
     assert "The 1 erasure made since this backup removed none of its posts; what it keeps out stays out" in done.output
     assert len(_authors(db_path)) == 4
     db = open_db(db_path)
-    result = save_mentions(db, [Mention("reddit", "late", "acme late post", "2025-01-03T00:00:00Z", author="coyote")])
+    result = save_mentions(db, [_later_post("late")])
     db.close()
     assert result.forgotten == 1
 
@@ -118,11 +150,7 @@ def test_undoing_a_restore_erases_nothing_that_was_not_erased(cli, tmp_path):
     """Review: putting the set-aside database back lost a post stored after the backup (it was
     missing from the restored one, so it was taken for erased)."""
     db_path, backup = tmp_path / "mentionwatch.db", tmp_path / "b.db"
-    _stocked(db_path)
-    assert cli("--db", db_path, "backup", backup).exit_code == 0
-    db = open_db(db_path)
-    save_mentions(db, [Mention("reddit", "p4", "acme later post", "2025-01-03T00:00:00Z", author="coyote")])
-    db.close()
+    _backup_then_store_a_later_post(cli, db_path, backup, "p4")
     assert cli("--db", db_path, "forget", "2", "--yes").exit_code == 0
     assert cli("--db", db_path, "restore", backup, "--yes").exit_code == 0
     assert _authors(db_path) == ["pg", "roadrunner", "wile"]  # p4 was not in the backup; p2 erased again
@@ -152,27 +180,8 @@ def test_restoring_twice_counts_the_erasure_once(cli, tmp_path):
 def test_an_erasure_under_way_when_the_backup_was_taken_is_finished(cli, tmp_path, monkeypatch):
     """Review: a backup taken between two batches of a big erasure held its log entry, so the
     erasure was not 'after' the backup and the rest of its posts came back."""
-    import storage.erasure as erasure
-    from storage.backup import backup_database
-
     db_path, backup = tmp_path / "mentionwatch.db", tmp_path / "b.db"
-    db = open_db(db_path)
-    save_mentions(db, [Mention("reddit", f"old{i}", f"acme old {i}", "2020-01-01T00:00:00Z", author=f"a{i}")
-                       for i in range(8)])
-    monkeypatch.setattr(erasure, "ERASE_BATCH", 3)
-    original = erasure._Step.erase_batch
-    batches = []
-
-    def backing_up_after_the_first_batch(self, ids, remember):
-        batches.append(ids)
-        if len(batches) == 2:  # the first batch is committed: a backup now catches the erasure midway
-            backup_database(db_path, backup)
-        original(self, ids, remember)
-
-    monkeypatch.setattr(erasure._Step, "erase_batch", backing_up_after_the_first_batch)
-    erasure.erase(db, erasure.Selection(mention_ids=tuple(range(1, 9))), what="test", actor=None,
-                  remember_posts=True)
-    db.close()
+    _erase_with_a_backup_midway(db_path, backup, monkeypatch, 8, what="test", remember_posts=True)
     assert len(_authors(backup)) == 5 and len(_authors(db_path)) == 0
 
     done = cli("--db", db_path, "restore", backup, "--yes")
@@ -257,26 +266,10 @@ def test_a_log_that_does_not_go_on_from_the_backups_is_warned_about(cli, tmp_pat
 
 
 def test_an_allow_again_erasure_caught_midway_by_the_backup_is_named(cli, tmp_path, monkeypatch):
-    import storage.erasure as erasure
-    from storage.backup import backup_database
+    from storage.erasure import ALLOWED_AGAIN_WHAT
 
     db_path, backup = tmp_path / "mentionwatch.db", tmp_path / "b.db"
-    db = open_db(db_path)
-    save_mentions(db, [Mention("reddit", f"old{i}", f"acme old {i}", "2020-01-01T00:00:00Z", author=f"a{i}")
-                       for i in range(6)])
-    monkeypatch.setattr(erasure, "ERASE_BATCH", 3)
-    original, batches = erasure._Step.erase_batch, []
-
-    def backing_up_after_the_first_batch(self, ids, remember):
-        batches.append(ids)
-        if len(batches) == 2:
-            backup_database(db_path, backup)
-        original(self, ids, remember)
-
-    monkeypatch.setattr(erasure._Step, "erase_batch", backing_up_after_the_first_batch)
-    erasure.erase(db, erasure.Selection(mention_ids=tuple(range(1, 7))), actor=None,
-                  what=f"{erasure.ALLOWED_AGAIN_WHAT} 6 mention ids")
-    db.close()
+    _erase_with_a_backup_midway(db_path, backup, monkeypatch, 6, what=f"{ALLOWED_AGAIN_WHAT} 6 mention ids")
     done = cli("--db", db_path, "restore", backup, "--yes")
     assert done.exit_code == 0, done.output
     assert "kept nothing out (forget --allow-again)" in done.stderr
