@@ -144,7 +144,7 @@ def restore_database(backup: Path, target: Path, *, now: str, running_service=No
         raise BackupError(f"{backup}: is the database itself: nothing to restore")
     if target.exists():
         _refuse_if_in_use(target, running_service)
-    later = find(backup, target) if target.exists() else LaterErasures()
+    later = find(backup, target, count_posts=bring_back_erased) if target.exists() else LaterErasures()
     erased_again = 0
     partial = target.with_name(f".{target.name}.restoring-{os.getpid()}")
     _remove_with_journals(partial)

@@ -25,7 +25,6 @@ from storage.erasure import ALLOWED_AGAIN_WHAT, Selection, erase, incoming_autho
 
 _ERASURE_COLUMNS = ("at", "actor", "what", "mentions", "highest_mention_id", "created_before")
 RESTORE_WHAT = "mentionwatch restore:"  # the log entry of a restore's own erasing: not a request
-_CHUNK = 500  # keys per statement, under SQLite's limit on parameters
 
 
 @dataclass
@@ -54,7 +53,12 @@ class LaterErasures:
         """Erasures made with --allow-again since the backup (or under way when it was taken): their
         posts cannot be found in it."""
         entries = self.requests + ([self.finished] if self.finished else [])
-        return sum(1 for entry in entries if (entry["what"] or "").startswith(ALLOWED_AGAIN_WHAT))
+        return sum(1 for entry in entries if _allowed_again(entry))
+
+    @property
+    def keeping_out(self) -> int:
+        """Erasures asked for since the backup that keep something out."""
+        return sum(1 for entry in self.requests if not _allowed_again(entry))
 
     @property
     def cutoff(self) -> str | None:
@@ -63,15 +67,20 @@ class LaterErasures:
         return max((entry["created_before"] for entry in entries if entry["created_before"]), default=None)
 
 
-def find(backup: Path, replaced: Path) -> LaterErasures:
-    """The erasures `replaced` records beyond `backup`'s, and the backup's posts they keep out."""
+def _allowed_again(entry: dict) -> bool:
+    return (entry["what"] or "").startswith(ALLOWED_AGAIN_WHAT)
+
+
+def find(backup: Path, replaced: Path, count_posts: bool = True) -> LaterErasures:
+    """The erasures `replaced` records beyond `backup`'s, and (`count_posts`) the backup's posts they
+    keep out: for a preview, or to say how many come back; a restore finds them in its copy."""
     try:
         old, new = _read_only(backup), _read_only(replaced)
     except sqlite3.Error as exc:
         return LaterErasures(unreadable=str(exc))
     try:
         later = _compared(old, new)
-        if later.carried:
+        if later.carried and count_posts:
             later.mention_ids = _kept_out_ids(old, later)
         return later
     except sqlite3.DatabaseError as exc:
@@ -126,44 +135,16 @@ def _has_table(connection: sqlite3.Connection, table: str) -> bool:
 
 
 def _kept_out_ids(connection, later: LaterErasures) -> list[int]:
-    """The posts held by `connection` (the backup, or its copy) that the carried erasures keep out:
-    by their keys (in a temporary table) or their cutoff date."""
-    connection.execute("CREATE TEMP TABLE IF NOT EXISTS carried (key TEXT PRIMARY KEY) WITHOUT ROWID")
-    connection.execute("DELETE FROM temp.carried")
-    connection.executemany("INSERT OR IGNORE INTO temp.carried (key) VALUES (?)",
-                           [(key,) for key, _, _ in later.kept_out])
-    return kept_out_ids(connection, ["temp.carried"], later.cutoff)
-
-
-def kept_out_ids(connection, key_tables: list[str], before: str | None) -> list[int]:
-    """Ids of the stored mentions that the keys in `key_tables` (tables with a `key` column) or the
-    date `before` keep out, as storing them again would be refused (save_mentions)."""
+    """Ids of the posts held by `connection` (the backup, or its copy) that the carried erasures keep
+    out, by their keys or their cutoff date, as storing them again would be refused (save_mentions)."""
+    carried, before = {key for key, _kind, _erasure in later.kept_out}, later.cutoff
     found = []
-    rows = connection.execute("SELECT id, source, external_id, author, created_at FROM mentions ORDER BY id")
-    while True:
-        chunk = rows.fetchmany(_CHUNK)
-        if not chunk:
-            return found
-        keys_of: dict[str, set[int]] = {}
-        for mention_id, source, external_id, author, created_at in chunk:
-            if before and created_at < before:
-                found.append(mention_id)
-                continue
-            for key in [post_key(source, external_id)] + (incoming_author_keys(source, author) if author else []):
-                keys_of.setdefault(key, set()).add(mention_id)
-        found.extend(sorted(_ids_under_keys(connection, key_tables, keys_of)))
-
-
-def _ids_under_keys(connection, key_tables: list[str], keys_of: dict[str, set[int]]) -> set[int]:
-    ids: set[int] = set()
-    keys = list(keys_of)
-    for start in range(0, len(keys), _CHUNK // 2):
-        part = keys[start:start + _CHUNK // 2]
-        marks = ",".join("?" * len(part))
-        union = " UNION ".join(f"SELECT key FROM {table} WHERE key IN ({marks})" for table in key_tables)
-        for (key,) in connection.execute(union, part * len(key_tables)):
-            ids.update(keys_of[key])
-    return ids
+    for mention_id, source, external_id, author, created_at in connection.execute(
+            "SELECT id, source, external_id, author, created_at FROM mentions ORDER BY id"):
+        keys = [post_key(source, external_id)] + (incoming_author_keys(source, author) if author else [])
+        if (before and created_at < before) or carried.intersection(keys):
+            found.append(mention_id)
+    return found
 
 
 def carry_into(db, later: LaterErasures, actor: str | None) -> int:

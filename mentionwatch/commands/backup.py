@@ -96,7 +96,7 @@ def _later_erasure_lines(later, erased: int, bring_back_erased: bool, done: bool
         return []
     lines = []
     posts = _counted(erased, "post")
-    keeping = len(later.requests) - sum(1 for entry in later.requests if _allowed_again(entry))
+    keeping = later.keeping_out
     if bring_back_erased and erased:
         lines.append((f"{posts} kept out by erasures made since this backup {_verb(erased, done, 'back')}, as "
                       "--bring-back-erased asked; those erasures no longer keep them out.", True))
@@ -118,12 +118,6 @@ def _later_erasure_lines(later, erased: int, bring_back_erased: bool, done: bool
         lines.append(("History before an erasure's date, let in again since this backup (forget "
                       "--lift-cutoff), stays let in.", False))
     return lines
-
-
-def _allowed_again(entry: dict) -> bool:
-    from storage.erasure import ALLOWED_AGAIN_WHAT
-
-    return (entry["what"] or "").startswith(ALLOWED_AGAIN_WHAT)
 
 
 def _verb(count: int, done: bool, what: str) -> str:

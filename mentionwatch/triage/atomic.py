@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from storage.db import create_private_file
+
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
@@ -35,7 +37,7 @@ def replacing(path: Path) -> Iterator[Path]:
     # The real suffix stays last: some writers (xlsxwriter, matplotlib) look at it.
     temporary = path.with_name(f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}")
     # made private before anything is written: others must not open it while it fills and keep reading
-    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    create_private_file(temporary)
     try:
         yield temporary
         if previous_mode is not None:
