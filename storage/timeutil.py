@@ -8,6 +8,7 @@ both day-first and month-first is an error, not a time that may be hours or mont
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from email.utils import parsedate_to_datetime
 
@@ -185,13 +186,20 @@ def _place(name: str) -> dt.tzinfo:
     import difflib
     import zoneinfo
 
-    zones = {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
+    zones = _zones_by_folded_name()
     found = zones.get(name.casefold())
     if found is None:
         close = difflib.get_close_matches(name.casefold(), list(zones), n=1)
         hint = f" (did you mean {zones[close[0]]!r}?)" if close else ": write a place such as Europe/Paris"
         raise ValueError(f"unknown time zone {name!r}{hint}")
     return zoneinfo.ZoneInfo(found)
+
+
+@functools.cache
+def _zones_by_folded_name() -> dict[str, str]:
+    import zoneinfo
+
+    return {zone.casefold(): zone for zone in zoneinfo.available_timezones()}  # a walk of the zone files: once
 
 
 def _parse(value: object, strict: bool, date_order: str | None) -> str:
