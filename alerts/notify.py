@@ -84,13 +84,15 @@ ZWSP = "\u200b"
 _MENTION_AT = re.compile(r"(?<![^\W_]|/)@(?=[\w*])")
 # The mentions that ping everyone are defused anywhere, after a "/" too (Mattermost and Matrix split
 # words there: https://mastodon.social/@channel would ping the channel)
-_BROADCAST_AT = re.compile(r"@(?=(?:channel|all|here|room|everyone)\b)", re.IGNORECASE)
+# (after a letter or digit it is an e-mail address's, as in ops@here.io: left alone)
+_BROADCAST_AT = re.compile(r"(?<![^\W_])@(?=(?:channel|all|here|room|everyone)\b)", re.IGNORECASE)
 # What pings in Discord, in a link too: @everyone, @here, and <@123>, <@&123> (apprise's own mention
 # finder, used for ?format=markdown, takes them without the brackets)
 _DISCORD_MENTION = re.compile(r"@(?=everyone|here|[&!]?\d)", re.IGNORECASE)
 # A link as the services' autolinkers take it (see _link_as_read); left as written: escaped, it
 # would no longer work.
-_URL = re.compile(r"https?://[^\s<>]+", re.IGNORECASE)
+# A bracket ends it: https://x.org/[text](https://evil.example) must not carry a masked link through
+_URL = re.compile(r"https?://[^\s<>\[\]]+", re.IGNORECASE)
 # what ends a sentence rather than a link ('see https://x.org/a.'), as the services' autolinkers read it
 _AFTER_LINK = ".,;:!?'\"*_~`|]"
 _DISCORD_MARKUP = re.compile(r"([\\*_~`|\[\]>#])")

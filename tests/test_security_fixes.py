@@ -45,3 +45,25 @@ def test_an_export_is_private_while_it_is_written(tmp_path):
     finally:
         os.umask(previous_umask)
     assert stat.S_IMODE(os.stat(tmp_path / "out.csv").st_mode) == 0o600
+
+
+def test_an_xlsx_export_into_a_folder_it_cannot_write_is_one_line(cli, tmp_path):
+    """Review: a temporary file left for the writer to create failed inside xlsxwriter, whose error
+    is no OSError: a traceback instead of the usual line."""
+    from storage import Mention, open_db, save_mentions
+
+    db = open_db(tmp_path / "x.db")
+    save_mentions(db, [Mention("forum", "f1", "acme", "2024-03-01T08:00:00Z")])
+    db.close()
+    result = cli("--db", tmp_path / "x.db", "export", "--format", "xlsx", "--out", "/proc/self/out.xlsx")
+    assert result.exit_code == 1
+    assert "cannot write" in result.stderr and "Traceback" not in result.output
+
+
+def test_links_stop_at_a_bracket_and_e_mail_addresses_keep_their_at():
+    """Review: a masked link written inside an address passed through unescaped; ops@here.io got a
+    zero-width space as if it were @here."""
+    from alerts.notify import _inert_body
+
+    body, _ = _inert_body({"zulip"}, "https://x.org/[Reset](https://evil.example/login) ops@here.io a/@all")
+    assert "&#91;Reset&#93;" in body and "ops@here.io" in body and "a/@\u200ball" in body

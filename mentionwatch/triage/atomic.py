@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from storage.db import create_private_file
-
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
@@ -36,8 +34,10 @@ def replacing(path: Path) -> Iterator[Path]:
     previous_mode = path.stat().st_mode & 0o7777 if path.exists() else None
     # The real suffix stays last: some writers (xlsxwriter, matplotlib) look at it.
     temporary = path.with_name(f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}")
-    # made private before anything is written: others must not open it while it fills and keep reading
-    create_private_file(temporary)
+    # made private before anything is written: others must not open it while it fills and keep reading.
+    # Not storage.db.create_private_file, which leaves a failure to the writer: xlsxwriter's own
+    # error for an unwritable folder is no OSError, and would reach the user as a traceback.
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
         yield temporary
         if previous_mode is not None:
