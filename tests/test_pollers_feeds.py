@@ -402,6 +402,8 @@ def test_googleplay_library_goes_to_base_url_and_its_failure_is_reported(db):
     assert mirror.requests and all(r.startswith("POST /_/PlayStoreUi/data/batchexecute?") for r in mirror.requests)
     from google_play_scraper.constants.request import Formats  # the library is left as it was
     assert Formats.Reviews.build(lang="en", country="us").startswith("https://play.google.com/")
+    import ssl  # the library's import switched off certificate checks for all of urllib: switched on again
+    assert ssl._create_default_https_context is ssl.create_default_context
 
 
 def test_googleplay_check_reads_the_host_the_library_used(db, monkeypatch):

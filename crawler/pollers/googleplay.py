@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,6 +67,8 @@ def _library_reviews(app_id: str, *, base_url: str | None = None, **kwargs) -> t
     from google_play_scraper import Sort, reviews
     from google_play_scraper.constants.request import Formats
     from google_play_scraper.features import reviews as reviews_module
+
+    _check_certificates_again()
 
     endpoint = Formats.Reviews
     failures: list[BaseException] = []
@@ -104,6 +107,14 @@ def _library_reviews(app_id: str, *, base_url: str | None = None, **kwargs) -> t
         raise LibraryRequestFailed(f"no reviews came back: the library's POST {describe_url(request_url)} "
                                    f"failed: {_library_problem(failures[-1])}")
     return found, token
+
+
+def _check_certificates_again() -> None:
+    """google-play-scraper switches off certificate checks for every https request urllib makes in
+    the process when it is imported (ssl._create_default_https_context = _create_unverified_context):
+    anyone on the way could then answer for Google Play. Python's default is put back."""
+    if ssl._create_default_https_context is not ssl.create_default_context:
+        ssl._create_default_https_context = ssl.create_default_context
 
 
 def _library_problem(exc: BaseException) -> str:
