@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,8 +28,18 @@ PROFILES: dict[str, dict[str, float]] = {
 
 
 @dataclass
+class Scored:
+    """One line of a series' score: a window found (its first detection) or missed, or a false alarm."""
+
+    kind: str  # 'found', 'missed' or 'false alarm'
+    window: tuple[datetime, datetime] | None  # the labelled window (None for a false alarm)
+    at: datetime | None  # the detection (None for a missed window)
+    points: float  # what it adds to the raw score under the profile
+
+
+@dataclass
 class FileScore:
-    """One series scored under one profile (the columns of NAB's *_scores.csv)."""
+    """One series scored under one profile (the columns of NAB's *_scores.csv), and the lines behind it."""
 
     name: str
     profile: str
@@ -38,6 +48,7 @@ class FileScore:
     fp: int
     fn: int
     windows: int
+    lines: list[Scored] = field(default_factory=list)
 
 
 def scaled_sigmoid(relative_position: float) -> float:
@@ -68,7 +79,8 @@ def score_file(timestamps: list[datetime], detections: list[bool], windows: list
     except KeyError as missing:
         raise ValueError(f"{name}: label window edge {missing.args[0]} is not a timestamp of the series") from None
     window_score = {}  # window left index -> best (first) detection's weighted score, or -fnWeight
-    fp_total = 0.0
+    first_detection = {}  # window left index -> index of its first scored detection
+    false_alarms: list[Scored] = []
     tp = fp = 0
 
     span_at = 0
@@ -86,7 +98,9 @@ def score_file(timestamps: list[datetime], detections: list[bool], windows: list
                 left, right = current
                 width = right - left + 1
                 weighted = scaled_sigmoid(-(right - i + 1) / width) * weights["tpWeight"] / max_tp
-                window_score[left] = max(window_score[left], weighted)
+                if weighted > window_score[left]:
+                    window_score[left] = weighted
+                    first_detection[left] = i
                 tp += 1
             else:
                 if previous is None:
@@ -94,13 +108,25 @@ def score_file(timestamps: list[datetime], detections: list[bool], windows: list
                 else:
                     left, right = previous
                     position = abs(right - i) / float(right - left + 1 - 1)
-                fp_total += scaled_sigmoid(position) * weights["fpWeight"]
+                false_alarms.append(Scored("false alarm", None, timestamps[i],
+                                           scaled_sigmoid(position) * weights["fpWeight"]))
                 fp += 1
         if current is not None and i == current[1]:
             previous, current = current, None
 
-    missed = sum(1 for value in window_score.values() if value == -weights["fnWeight"])
-    return FileScore(name, profile, sum(window_score.values()) + fp_total, tp, fp, missed, len(spans))
+    lines = [_window_line(timestamps, (left, right), window_score[left], first_detection.get(left))
+             for left, right in spans if left in window_score]
+    lines = sorted(lines + false_alarms, key=lambda line: line.at or line.window[0])
+    missed = sum(1 for line in lines if line.kind == "missed")
+    return FileScore(name, profile, sum(line.points for line in lines), tp, fp, missed, len(spans), lines)
+
+
+def _window_line(timestamps: list[datetime], span: tuple[int, int], points: float,
+                 detection: int | None) -> Scored:
+    window = (timestamps[span[0]], timestamps[span[1]])
+    if detection is None:
+        return Scored("missed", window, None, points)
+    return Scored("found", window, timestamps[detection], points)
 
 
 def null_score(window_counts: list[int], profile: str) -> float:

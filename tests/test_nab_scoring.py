@@ -108,6 +108,39 @@ def test_false_positives_cost_less_right_after_a_window_and_probation_is_free():
     assert in_probation == pytest.approx(base)
 
 
+def test_score_lines_itemise_the_score():
+    times = _series()
+    windows = [(times[200], times[299]), (times[400], times[499]), (times[700], times[799])]
+    # 100 in probation (free), 250 and 260 in the first window, 510 a false alarm just after the
+    # second window (which is missed), 900 a false alarm long after the third
+    scored = score_file(times, _flags(1000, 100, 260, 250, 510, 750, 900), windows, "standard")
+    assert [(line.kind, line.at) for line in scored.lines] == [
+        ("found", times[250]), ("missed", None), ("false alarm", times[510]), ("found", times[750]),
+        ("false alarm", times[900])]
+    assert [line.window for line in scored.lines] == [windows[0], windows[1], None, windows[2], None]
+    assert sum(line.points for line in scored.lines) == pytest.approx(scored.score)
+    assert scored.lines[1].points == -1.0
+    assert scored.lines[2].points == pytest.approx(0.11 * scaled_sigmoid((510 - 499) / 99))
+
+
+def test_bench_nab_detail_lists_each_window_and_false_alarm(cli, shared_data, tmp_path):
+    data = tmp_path / "data" / "realTweets"
+    data.mkdir(parents=True)
+    shutil.copy(shared_data / "nab/realTweets/Twitter_volume_AMZN.csv", data)
+    labels = shared_data / "nab/labels/realTweets_windows.json"
+    result = cli("bench", "nab", data, "--labels", labels, "--out", tmp_path / "out", "--detail")
+    assert result.exit_code == 0, result.output
+    listed = [line.split() for line in result.stdout.splitlines() if line.startswith("    ")]
+    spans = read_windows(labels)["realTweets/Twitter_volume_AMZN.csv"]
+    windows = [line for line in listed if line[0] == "window"]
+    assert [(f"{w[1]} {w[2]}", f"{w[4]} {w[5].rstrip(':')}") for w in windows] == [
+        (a.strftime("%Y-%m-%d %H:%M"), b.strftime("%Y-%m-%d %H:%M")) for a, b in spans]
+    total = sum(float(line[-1]) for line in listed)
+    raw = next(float(line.split()[2]) for line in result.stdout.splitlines()
+               if line.startswith("Twitter_volume_AMZN.csv") and " standard " in line)
+    assert total == pytest.approx(raw, abs=0.001 * len(listed))
+
+
 def test_bench_nab_writes_results_and_prints_the_three_profiles(cli, shared_data, tmp_path):
     data = tmp_path / "data" / "realTweets"
     data.mkdir(parents=True)

@@ -487,7 +487,10 @@ def _check_labels_file(labels_path: Path) -> None:
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path), help=_NAB_LABELS_HELP)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("nab-results"),
               show_default=True, help="Where to write one timestamp,value,anomaly_score CSV per series.")
-def bench_nab(data_dir: Path | None, labels_path: Path | None, out_dir: Path) -> None:
+@click.option("--detail", is_flag=True,
+              help="Also list, per series, each window found or missed and each false alarm, with the "
+                   "points each adds to the standard profile's raw score.")
+def bench_nab(data_dir: Path | None, labels_path: Path | None, out_dir: Path, detail: bool) -> None:
     """Run the spike detector over NAB series and print the NAB score of the three profiles.
 
     DATA_DIR holds the series [default: nab/realTweets in the shared data folder:
@@ -508,7 +511,30 @@ def bench_nab(data_dir: Path | None, labels_path: Path | None, out_dir: Path) ->
                f"(0 = null detector, 100 = perfect):")
     for profile, score in result.normalized.items():
         click.echo(f"  {profile:20} {score:6.1f}")
+    if detail:
+        _echo_score_lines([f for f in result.files if f.profile == "standard"])
     click.echo(f"Results written to {out_dir}")
+
+
+def _echo_score_lines(files) -> None:
+    """Where each series' standard score comes from: its windows and its false alarms, in time order."""
+    click.echo("Where the standard score comes from (times as in the data files):")
+    for scored in files:
+        click.echo(f"  {scored.name}")
+        for line in scored.lines:
+            click.echo(f"    {_score_line_text(line):82} {line.points:+7.3f}")
+
+
+def _score_line_text(line) -> str:
+    def minute(moment):
+        return moment.strftime("%Y-%m-%d %H:%M")
+    if line.kind == "false alarm":
+        return f"false alarm at {minute(line.at)}"
+    window = f"window {minute(line.window[0])} to {minute(line.window[1])}"
+    if line.kind == "missed":
+        return f"{window}: missed"
+    hours = (line.at - line.window[0]).total_seconds() / 3600
+    return f"{window}: found at {minute(line.at)}, {hours:.1f} h in"
 
 
 @bench.command(name="nab-grid")
