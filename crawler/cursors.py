@@ -28,7 +28,7 @@ from storage.timeutil import from_iso
 # Options that say how often, how far or as whom a source is read, not what it reads. Changing them
 # keeps the source's cursors, and so its gaps: raising max_pages to catch up after a burst (as the
 # gap line advises) must not make the source start over and lose the posts not read yet.
-PACING_OPTIONS = frozenset({"max_pages", "min_interval", "limit", "token_env"})
+PACING_OPTIONS = frozenset({"max_pages", "min_interval", "limit", "token_env", "send_oauth"})
 
 
 def cursor_key(source_cfg: SourceConfig) -> str:

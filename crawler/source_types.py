@@ -59,7 +59,8 @@ COMMON_API_OPTIONS = {"min_interval": Option("seconds"), "match_query": Option("
 
 API_OPTIONS: dict[str, dict[str, Option]] = {
     "reddit": {"subreddit": _SUBREDDIT, "mode": Option("choice", choices=("search", "new", "comments")),
-               "query": _QUERY, "limit": Option("whole", high=100), "max_pages": _MAX_PAGES},
+               "query": _QUERY, "limit": Option("whole", high=100), "max_pages": _MAX_PAGES,
+               "send_oauth": Option("flag")},
     "hackernews": {"query": _QUERY, "tags": Option(), "max_pages": _MAX_PAGES},
     "mastodon": {"tag": Option(), "query": _QUERY, "token_env": Option(), "max_pages": _MAX_PAGES},
     "bluesky": {"query": _QUERY, "lang": Option(), "token_env": Option(), "max_pages": _MAX_PAGES},

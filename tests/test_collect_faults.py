@@ -250,7 +250,7 @@ def test_secrets_never_reach_logs_or_the_database(db, monkeypatch, caplog):
             return ok_json({"access_token": "token-xyz-789", "token_type": "bearer"})
         return httpx.Response(500, text="oops")
 
-    config = make_config({"type": "reddit"})
+    config = make_config({"type": "reddit", "options": {"send_oauth": True}})
     watch = config.watches[0]
     with caplog.at_level(logging.DEBUG):
         result = collect_source(db, config, watch, watch.sources[0],

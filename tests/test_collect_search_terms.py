@@ -285,6 +285,69 @@ def test_reddit_with_only_a_client_id_warns_that_the_secret_is_unset(db, monkeyp
     assert not any("id-abc123" in w for w in warnings)
 
 
+def _reddit_source(base_url: str, **options) -> Config:
+    return Config.model_validate({"watches": [{"name": "w", "query": {"any": ["acme"]}, "sources": [
+        {"type": "reddit", "base_url": base_url, "options": options}]}]})
+
+
+@pytest.mark.parametrize("base_url, why", [("https://reddit-proxy.example", "another host"),
+                                           ("http://www.reddit.com", "not https"),
+                                           ("https://www.reddit.com:8443", "port 8443")])
+def test_reddit_oauth_pair_is_not_sent_to_another_base_url(db, monkeypatch, caplog, base_url, why):
+    monkeypatch.setattr(base, "_WARNED", set())
+    monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_ID", "id-abc123")
+    monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_SECRET", "secret-xyz789")
+    asked = []
+    transport = httpx.MockTransport(lambda request: asked.append(request) or httpx.Response(403))
+    config = _reddit_source(base_url)
+    watch = config.watches[0]
+    with caplog.at_level(logging.WARNING):
+        result = collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
+    assert [request.url.path for request in asked] == ["/search.json"]  # no token request: anonymous
+    assert "authorization" not in asked[0].headers
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"are not sent to {httpx.URL(base_url).netloc.decode()} ({why})" in w and "send_oauth: true" in w
+               for w in warnings), warnings
+    assert result.errors[0].endswith("HTTP 403 Forbidden (MENTIONWATCH_REDDIT_CLIENT_ID and "
+                                     "MENTIONWATCH_REDDIT_CLIENT_SECRET were not sent to "
+                                     f"{httpx.URL(base_url).netloc.decode()}: add send_oauth: true to send them there)")
+    assert "secret-xyz789" not in caplog.text and "id-abc123" not in caplog.text
+
+
+_REDDIT_TOKEN_URL = "https://www.reddit.com/api/v1/access_token"
+
+
+@pytest.mark.parametrize("base_url, options, token_url, plain_http", [
+    ("https://oauth.reddit.com", {}, _REDDIT_TOKEN_URL, False), ("https://reddit.com", {}, _REDDIT_TOKEN_URL, False),
+    ("http://reddit-proxy.example", {"send_oauth": True}, "http://reddit-proxy.example/api/v1/access_token", True)])
+def test_reddit_oauth_pair_goes_to_reddit_or_where_send_oauth_says(db, monkeypatch, caplog, base_url, options,
+                                                                   token_url, plain_http):
+    monkeypatch.setattr(base, "_WARNED", set())
+    monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_ID", "id-abc123")
+    monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_SECRET", "secret-xyz789")
+    listing = {"kind": "Listing", "data": {"children": [], "after": None}}
+    asked = []
+
+    def answer(request):
+        asked.append(request)
+        if request.url.path == "/api/v1/access_token":
+            return httpx.Response(200, json={"access_token": "tok-1", "token_type": "bearer"})
+        return httpx.Response(200, json=listing)
+
+    config = _reddit_source(base_url, **options)
+    watch = config.watches[0]
+    with caplog.at_level(logging.WARNING):
+        result = collect_source(db, config, watch, watch.sources[0], transport=httpx.MockTransport(answer),
+                                sleep=lambda s: None)
+    assert result.status == "ok", result.errors
+    assert [(str(r.url.copy_with(query=None)), r.headers.get("authorization")) for r in asked] == [
+        (token_url, asked[0].headers["authorization"]),
+        (f"{base_url}/search", "bearer tok-1")]
+    assert asked[0].headers["authorization"].startswith("Basic ")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("over plain http" in w for w in warnings) == plain_http
+
+
 def test_an_unreachable_news_site_skips_the_remaining_google_news_searches(db):
     port = closed_port()
     config = Config.model_validate({"watches": [{

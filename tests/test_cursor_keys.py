@@ -1,6 +1,6 @@
-"""Cursor keys: options that say how a source is read (max_pages, min_interval, limit, token_env) do
-not start it over, so following the gap line's advice to raise max_pages loses nothing; cursors
-stored by older versions under a key of all the options are carried over."""
+"""Cursor keys: options that say how a source is read (max_pages, min_interval, limit, token_env,
+send_oauth) do not start it over, so following the gap line's advice to raise max_pages loses
+nothing; cursors stored by older versions under a key of all the options are carried over."""
 from __future__ import annotations
 
 from crawler.collect import collect_source
@@ -32,6 +32,14 @@ def test_pacing_options_keep_the_key_and_what_is_read_changes_it():
     other_search = _config("http://127.0.0.1:9", {"query": "deno"}).watches[0].sources[0]
     assert cursor_key(paced) == cursor_key(base)
     assert cursor_key(other_search) != cursor_key(base)
+
+
+def test_sending_reddits_oauth_pair_to_a_proxy_keeps_the_key():
+    def reddit(options):
+        return Config.model_validate({"watches": [{"name": "node", "query": {"any": ["node"]}, "sources": [
+            {"type": "reddit", "base_url": "https://proxy.example", "options": options}]}]}).watches[0].sources[0]
+
+    assert cursor_key(reddit({"send_oauth": True})) == cursor_key(reddit({}))
 
 
 def test_raising_max_pages_after_a_burst_reads_the_gap_instead_of_starting_over(db):

@@ -61,7 +61,7 @@ def test_oauth_new_listing_then_before_poll(shared_file, db, monkeypatch):
     monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_SECRET", "client-secret")
     recordings = betamax(cassette)
     replay = Replay(recordings, match_params=("before", "after"))
-    config = make_config({"subreddit": "all", "mode": "new", "max_pages": 1})
+    config = make_config({"subreddit": "all", "mode": "new", "max_pages": 1, "send_oauth": True})
 
     first = run(db, config, replay)
     assert first.status == "ok", first.errors
@@ -137,7 +137,7 @@ def test_comment_stream_with_an_empty_before_page(shared_file, db, monkeypatch):
     recordings = betamax(cassette)
     replay = Replay(recordings, sequential=True, reusable_paths=("/api/v1/access_token",))
     query = {"any": ["kakapo", "the", "a", "i", "nice"]}
-    config = make_config({"subreddit": "kakapo", "mode": "comments", "max_pages": 1}, query)
+    config = make_config({"subreddit": "kakapo", "mode": "comments", "max_pages": 1, "send_oauth": True}, query)
 
     first = run(db, config, replay)
     assert (first.status, first.fetched) == ("ok", 16), first.errors

@@ -394,13 +394,18 @@ class Fetcher:
         return min(self.backoff * (2 ** attempt), self.max_wait)
 
 
+def is_refusal(error: FetchError) -> bool:
+    """Whether the source refused us: HTTP 401 or 403."""
+    return re.search(r"HTTP 40[13]\b", str(error)) is not None
+
+
 def with_token_hint(error: FetchError, variables: dict[str, str]) -> FetchError:
     """A refusal (HTTP 401/403) while credential variables are unset: the line names them.
 
     `variables` maps each environment variable to what goes in it ('an access token').
     """
     unset = {name: what for name, what in variables.items() if not os.environ.get(name)}
-    if not unset or not re.search(r"HTTP 40[13]\b", str(error)):
+    if not unset or not is_refusal(error):
         return error
     names, things = " and ".join(unset), " and ".join(unset.values())
     verb, pronoun = ("is", "it") if len(unset) == 1 else ("are", "them")
@@ -840,7 +845,7 @@ class Poller:
     def explain_refusal(self, error: FetchError) -> FetchError:
         """The error, naming the unset credential variables when the source refused us (401/403),
         or the default token that was not sent to this base_url."""
-        if self.token_withheld and re.search(r"HTTP 40[13]\b", str(error)):
+        if self.token_withheld and is_refusal(error):
             return FetchError(f"{error} ({self.token_withheld} was not sent to {self._base_host()}: "
                               f"name it with options.token_env to send it there)",
                               whole_source=error.whole_source, retry_at=error.retry_at)

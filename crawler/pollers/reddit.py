@@ -14,7 +14,8 @@ from there, after what is new, until they reach it; the run says so and is `part
 
 Anonymous by default. With MENTIONWATCH_REDDIT_CLIENT_ID and MENTIONWATCH_REDDIT_CLIENT_SECRET set,
 it gets an application-only OAuth token (higher limits) and uses oauth.reddit.com. The token is kept
-in memory only and never logged.
+in memory only and never logged. The pair goes only to reddit.com over https: a `base_url` elsewhere
+(a proxy, a test server) is polled anonymously unless `options.send_oauth` is true.
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from typing import Any
 import httpx
 
 from crawler.cursors import required_id
-from crawler.pollers.base import (FetchError, Page, Poller, dig, optional_text, parse_items, text_of,
-                                  warn_once)
+from crawler.pollers.base import (FetchError, Page, Poller, dig, is_refusal, optional_text, parse_items,
+                                  text_of, warn_once)
 from crawler.source_types import subreddit_name
 from storage import Mention
 
@@ -48,9 +49,12 @@ class RedditPoller(Poller):
         "query": "remote search text (default: built from the watch's query)",
         "limit": "items per request, at most 100 (default 100)",
         "max_pages": "pages read on the first poll (default 5)",
+        "send_oauth": "true: send the OAuth pair to a base_url that is not reddit.com over https (a "
+                      "proxy you run); without it such a base_url is polled anonymously",
     }
     default_base_url = "https://www.reddit.com"
     credentials = {CLIENT_ID_ENV: "a Reddit app's client id", CLIENT_SECRET_ENV: "that app's secret"}
+    token_hosts = ("reddit.com", ".reddit.com")
     min_interval = 2.0  # anonymous clients get about 10 requests a minute
 
     @classmethod
@@ -65,9 +69,33 @@ class RedditPoller(Poller):
             missing = CLIENT_SECRET_ENV if have_id else CLIENT_ID_ENV
             warn_once("reddit: %s is set but %s is not: polling anonymously (OAuth needs both)",
                       CLIENT_ID_ENV if have_id else CLIENT_SECRET_ENV, missing)
-        if self.oauth and not self.source_cfg.base_url:
+        self.oauth_withheld = False
+        if self.oauth and self.source_cfg.base_url:
+            self.oauth = self._oauth_for_base_url()
+            self.oauth_withheld = not self.oauth
+        elif self.oauth:
             self.base_url = OAUTH_BASE_URL
         self._auth_header: dict[str, str] = {}
+
+    def _oauth_for_base_url(self) -> bool:
+        """Whether the OAuth pair may go to the configured base_url: reddit.com over https, or any
+        host with options.send_oauth (a warning says why it is not sent, or that it goes unencrypted)."""
+        if self.option("send_oauth") is not True and not self.token_meant_for_base_url():
+            warn_once("reddit: %s and %s are not sent to %s (%s): they go only to reddit.com over https; "
+                      "to send them there, add 'send_oauth: true' to this source's options; polling "
+                      "anonymously", CLIENT_ID_ENV, CLIENT_SECRET_ENV, self._base_host(), self._why_not_sent())
+            return False
+        if httpx.URL(self.base_url).scheme != "https":
+            warn_once("reddit: %s and %s go to %s over plain http, readable on the way: use https",
+                      CLIENT_ID_ENV, CLIENT_SECRET_ENV, self._base_host())
+        return True
+
+    def explain_refusal(self, error: FetchError) -> FetchError:
+        if self.oauth_withheld and is_refusal(error):
+            return FetchError(f"{error} ({CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} were not sent to "
+                              f"{self._base_host()}: add send_oauth: true to send them there)",
+                              whole_source=error.whole_source, retry_at=error.retry_at)
+        return super().explain_refusal(error)
 
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:
@@ -190,7 +218,8 @@ class RedditPoller(Poller):
                                      headers=self._auth_header)
 
     def _authenticate(self) -> None:
-        token_url = f"{self.base_url}/api/v1/access_token" if self.source_cfg.base_url else TOKEN_URL
+        # Reddit's own hosts take tokens from www.reddit.com; a proxy (send_oauth) serves its own
+        token_url = TOKEN_URL if self.token_meant_for_base_url() else f"{self.base_url}/api/v1/access_token"
         response = self.fetcher.request(
             "POST", token_url, data={"grant_type": "client_credentials"},
             auth=httpx.BasicAuth(os.environ[CLIENT_ID_ENV], os.environ[CLIENT_SECRET_ENV]))
