@@ -5,6 +5,8 @@ import datetime as dt
 import json
 import logging
 import re
+import threading
+import urllib.request
 
 import pytest
 from pydantic import ValidationError
@@ -404,6 +406,63 @@ def test_googleplay_library_goes_to_base_url_and_its_failure_is_reported(db):
     assert Formats.Reviews.build(lang="en", country="us").startswith("https://play.google.com/")
     import ssl  # the library's import switched off certificate checks for all of urllib: switched on again
     assert ssl._create_default_https_context is ssl.create_default_context
+
+
+class SlowPlayStore(LocalServer):
+    """Answers the library's review POST too big, never, or a byte at a time (`how`)."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.release = threading.Event()
+
+    def handle_post(self, request):
+        self.requests.append(f"POST {request.path}")
+        request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        if self.how == "silent":
+            self.release.wait(10)
+            return
+        body = b")]}'\n" + b"x" * 4096
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        try:
+            if self.how == "large":
+                request.wfile.write(body)
+                return
+            for byte in body:  # trickling: every read gets something, the whole never comes
+                if self.release.wait(0.05):
+                    return
+                request.wfile.write(bytes([byte]))
+                request.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def __exit__(self, *exc):
+        self.release.set()
+        super().__exit__(*exc)
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("large", "answer larger than 0 MB; not read further"),
+    ("silent", "timed out: the server sent nothing for 0.3 s"),
+    ("trickle", "answer not read whole within 0.5 s")])
+def test_googleplay_library_requests_keep_to_the_size_cap_and_deadlines(db, monkeypatch, how, problem):
+    from crawler.pollers import googleplay
+
+    monkeypatch.setattr(googleplay, "MAX_ANSWER_BYTES", 1000)
+    monkeypatch.setattr(googleplay, "LIBRARY_SOCKET_TIMEOUT", 0.3)
+    monkeypatch.setattr(googleplay, "REQUEST_DEADLINE", 0.5)
+    with SlowPlayStore(how) as store:  # the real library, pointed at the store
+        source = {"type": "googleplay", "base_url": store.url, "options": {"app_id": "com.exists.app"}}
+        result = run(db, make_config(source, {"any": ["acme"]}))
+    port = store.url.rsplit(":", 1)[1]
+    assert result.status == "failed"
+    assert result.errors == [f"googleplay: com.exists.app: no reviews came back: the library's POST "
+                             f"127.0.0.1:{port}/_/PlayStoreUi/data/batchexecute failed: {problem}"]
+    from google_play_scraper.utils import request as library_requests  # left as it was
+    assert library_requests.urlopen is urllib.request.urlopen
 
 
 def test_googleplay_check_reads_the_host_the_library_used(db, monkeypatch):

@@ -1,7 +1,8 @@
 """Google Play reviews, through the maintained google-play-scraper library (newest first).
 
 No key needed. The library talks to Google Play with urllib, outside httpx: any failure of it is
-caught and recorded on the crawl run as one line. Its `reviews()` swallows its own errors (an
+caught and recorded on the crawl run as one line. While it runs, its urlopen is given a socket
+timeout and its answers are read within the Fetcher's size cap and deadline (urllib waits forever). Its `reviews()` swallows its own errors (an
 unreachable Play store, a wrong app_id) and answers "no reviews", so the poller watches the
 library's requests: when a pass gets no review at all and one of them failed, that failure is the
 run's error line. Otherwise, with no review at all, the app's Play page is read with the Fetcher:
@@ -39,13 +40,14 @@ import re
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from crawler.cursors import (ListingBudget, iso_cursor, iso_time, stored_time, unix_time,
                              unreachable_reviews_line, unread_reviews_line)
-from crawler.pollers.base import (FetchError, Page, Poller, describe_url, network_problem, optional_text,
-                                  parse_items, text_of)
+from crawler.pollers.base import (MAX_ANSWER_BYTES, REQUEST_DEADLINE, AnswerRefused, FetchError, Page, Poller,
+                                  describe_url, network_problem, optional_text, parse_items, text_of)
 from storage import Mention
 
 PAGE_SIZE = 100
@@ -55,6 +57,10 @@ _JA_DATE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
 _WIDTH = re.compile(r"width:\s*(\d+(?:\.\d+)?)%")
 # the library keeps its request URL and request function as module state: one call at a time
 _LIBRARY_LOCK = threading.Lock()
+# seconds each socket operation of the library's requests may take (urllib's own default: forever,
+# so a Play store that never answers would hold the source's job for good)
+LIBRARY_SOCKET_TIMEOUT = 20.0
+_READ_SIZE = 64 * 1024
 
 
 class LibraryRequestFailed(Exception):
@@ -67,12 +73,14 @@ def _library_reviews(app_id: str, *, base_url: str | None = None, **kwargs) -> t
     from google_play_scraper import Sort, reviews
     from google_play_scraper.constants.request import Formats
     from google_play_scraper.features import reviews as reviews_module
+    from google_play_scraper.utils import request as request_module
 
     _check_certificates_again()
 
     endpoint = Formats.Reviews
     failures: list[BaseException] = []
     real_post = getattr(reviews_module, "post", None)
+    real_urlopen = getattr(request_module, "urlopen", None)  # what its requests go through
 
     def watched_post(*args, **kw):
         try:
@@ -97,16 +105,57 @@ def _library_reviews(app_id: str, *, base_url: str | None = None, **kwargs) -> t
             request_url = endpoint.build(lang=kwargs.get("lang", "en"), country=kwargs.get("country", "us"))
             if real_post is not None:
                 reviews_module.post = watched_post
+            if real_urlopen is not None:
+                request_module.urlopen = _urlopen_within_limits
             found, token = reviews(app_id, sort=Sort.NEWEST, **kwargs)
         finally:
             if real_post is not None:
                 reviews_module.post = real_post
+            if real_urlopen is not None:
+                request_module.urlopen = real_urlopen
             if redirected:
                 del endpoint.URL_FORMAT
     if not found and failures:
         raise LibraryRequestFailed(f"no reviews came back: the library's POST {describe_url(request_url)} "
                                    f"failed: {_library_problem(failures[-1])}")
     return found, token
+
+
+def _urlopen_within_limits(request, *args, **kwargs):
+    """urllib's urlopen as the library calls it, with a socket timeout, and an answer read only up to
+    MAX_ANSWER_BYTES and REQUEST_DEADLINE (the limits the Fetcher keeps)."""
+    started = time.monotonic()
+    kwargs.setdefault("timeout", LIBRARY_SOCKET_TIMEOUT)
+    return _LimitedAnswer(urllib.request.urlopen(request, *args, **kwargs), started)
+
+
+class _DeadlinePassed(TimeoutError):
+    """An answer still coming in after REQUEST_DEADLINE."""
+
+
+class _LimitedAnswer:
+    """A urllib answer whose `read()` stops at the size cap or the deadline (the library reads whole
+    answers only)."""
+
+    def __init__(self, response, started: float):
+        self._response = response
+        self._started = started
+
+    def read(self, *_args) -> bytes:
+        chunks, size = [], 0
+        with self._response:
+            # read1: what has come in (read() would wait for all of _READ_SIZE, past the deadline)
+            while chunk := self._response.read1(_READ_SIZE):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise AnswerRefused(f"answer larger than {MAX_ANSWER_BYTES // 2**20} MB; not read further")
+                if time.monotonic() - self._started > REQUEST_DEADLINE:
+                    raise _DeadlinePassed(f"answer not read whole within {REQUEST_DEADLINE:g} s")
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def __getattr__(self, name):
+        return getattr(self._response, name)
 
 
 def _check_certificates_again() -> None:
@@ -120,6 +169,10 @@ def _check_certificates_again() -> None:
 def _library_problem(exc: BaseException) -> str:
     """The library's request failure in plain words: 'connection refused (URLError)', 'HTTP 404'."""
     message = " ".join(str(exc).split())
+    if isinstance(exc, (AnswerRefused, _DeadlinePassed)):
+        return message
+    if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+        return f"timed out: the server sent nothing for {LIBRARY_SOCKET_TIMEOUT:g} s"
     status = re.search(r"\((\d{3})\)|Status code (\d{3})", message)
     if status:
         code = status.group(1) or status.group(2)
