@@ -25,6 +25,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
                       ValidationInfo, field_validator, model_validator)
 
 from mentionwatch.logging_setup import remember_secrets
+from storage.timeutil import AMBIGUOUS_ZONES, ZONE_PLACES, ambiguous_zone_places
 
 DEFAULT_CONFIG_NAME = "mentionwatch.yaml"
 DEFAULT_DB_NAME = "mentionwatch.db"
@@ -501,13 +502,6 @@ TIME_ZONE_EXAMPLES = "a time zone name such as Europe/Paris, America/New_York or
 # setting is for (EST all year is not New York's time from March to November)
 _NO_DAYLIGHT_SAVING = {"EST": ("UTC-5", "America/New_York", "America/Panama"),
                        "MST": ("UTC-7", "America/Denver", "America/Phoenix")}
-# abbreviations people write for a time zone, and the place to write instead
-_ZONE_ABBREVIATIONS = {"EDT": "America/New_York", "CDT": "America/Chicago",
-                       "MDT": "America/Denver", "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
-                       "BST": "Europe/London", "CEST": "Europe/Paris", "IST": "Asia/Kolkata",
-                       "JST": "Asia/Tokyo", "KST": "Asia/Seoul", "HKT": "Asia/Hong_Kong",
-                       "SGT": "Asia/Singapore", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney"}
-_AMBIGUOUS_ZONES = {"CST": "'America/Chicago' (US Central) or 'Asia/Shanghai' (China)"}
 # big cities whose zone is named after another one
 _ZONE_CITIES = {"beijing": "Asia/Shanghai", "peking": "Asia/Shanghai", "shenzhen": "Asia/Shanghai",
                 "guangzhou": "Asia/Shanghai", "chengdu": "Asia/Shanghai", "hangzhou": "Asia/Shanghai",
@@ -550,10 +544,10 @@ def _time_zone_hint(name: str, zones: frozenset[str]) -> str:
     offset = _OFFSET.fullmatch(name.strip())
     if offset:
         return _offset_hint(*offset.groups(), zones)
-    if name.upper() in _AMBIGUOUS_ZONES:
-        return f" (did you mean {_AMBIGUOUS_ZONES[name.upper()]}?)"
+    if name.upper() in AMBIGUOUS_ZONES:
+        return f" (did you mean {ambiguous_zone_places(name, quoted=True)}?)"
     known = {zone.casefold(): zone for zone in zones if zone.upper() not in _NO_DAYLIGHT_SAVING}
-    close = (known.get(name.casefold()) or _ZONE_ABBREVIATIONS.get(name.upper())
+    close = (known.get(name.casefold()) or ZONE_PLACES.get(name.upper())
              or _ZONE_CITIES.get(" ".join(name.replace("_", " ").casefold().split())))
     if close is None and len(name) > 4:
         close = next(iter(difflib.get_close_matches(name, sorted(known.values()), n=1)), None)

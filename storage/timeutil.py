@@ -25,6 +25,20 @@ _EXTRA_FORMATS = (
 )
 _DAY_FIRST_FORMAT = "%d/%m/%Y %H:%M"  # what parse_timestamp has always read; files say their order
 
+def _or_list(words: list[str]) -> str:
+    """'a, b or c'."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def ambiguous_zone_places(name: str, quoted: bool = False) -> str:
+    """The places an ambiguous abbreviation may mean: 'America/Chicago or Asia/Shanghai', or quoted
+    with what each is: "'America/Chicago' (US Central) or 'Asia/Shanghai' (China)"."""
+    meanings = _AMBIGUOUS_PLACES[name.upper()]
+    if quoted:
+        return _or_list([f"{place!r} ({what})" for place, what in meanings])
+    return _or_list([place for place, _what in meanings])
+
+
 # Zone names with one meaning, as UTC offsets. RFC 2822's US names are here too; names with
 # several meanings (IST: India, Ireland or Israel; CST: US Central or China) are refused.
 ZONE_OFFSETS = {
@@ -36,8 +50,26 @@ ZONE_OFFSETS = {
     "MDT": "-0600", "PST": "-0800", "PDT": "-0700", "AKST": "-0900", "AKDT": "-0800",
     "HST": "-1000",
 }
-AMBIGUOUS_ZONES = {"IST": "India, Ireland or Israel", "CST": "US Central or China",
-                   "AST": "Atlantic or Arabia", "ADT": "Atlantic or Arabia"}
+# a place that keeps each of them: what to write where a place is needed (alerts.timezone)
+ZONE_PLACES = {
+    "WET": "Europe/Lisbon", "WEST": "Europe/Lisbon", "BST": "Europe/London", "CET": "Europe/Paris",
+    "CEST": "Europe/Paris", "MEZ": "Europe/Berlin", "MESZ": "Europe/Berlin", "EET": "Europe/Athens",
+    "EEST": "Europe/Athens", "MSK": "Europe/Moscow", "JST": "Asia/Tokyo", "KST": "Asia/Seoul",
+    "HKT": "Asia/Hong_Kong", "SGT": "Asia/Singapore", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney",
+    "NZST": "Pacific/Auckland", "NZDT": "Pacific/Auckland", "EST": "America/New_York", "EDT": "America/New_York",
+    "CDT": "America/Chicago", "MST": "America/Denver", "MDT": "America/Denver", "PST": "America/Los_Angeles",
+    "PDT": "America/Los_Angeles", "AKST": "America/Anchorage", "AKDT": "America/Anchorage",
+    "HST": "Pacific/Honolulu",
+}
+# names with several meanings: (place, what it is) for each
+_AMBIGUOUS_PLACES = {
+    "IST": (("Asia/Kolkata", "India"), ("Europe/Dublin", "Ireland"), ("Asia/Jerusalem", "Israel")),
+    "CST": (("America/Chicago", "US Central"), ("Asia/Shanghai", "China")),
+    "AST": (("America/Halifax", "Atlantic"), ("Asia/Riyadh", "Arabia")),
+    "ADT": (("America/Halifax", "Atlantic"), ("Asia/Riyadh", "Arabia")),
+}
+AMBIGUOUS_ZONES = {name: _or_list([what for _place, what in meanings])
+                   for name, meanings in _AMBIGUOUS_PLACES.items()}  # 'IST': 'India, Ireland or Israel'
 _RFC_ZONES = {"UT", "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "AST",
               "ADT"}  # email.utils knows these: collectors' dates keep reading them as it does
 # an offset as people write it after a time: GMT+1, UTC-5, +01, +05:30, GMT+01:00 (email.utils
@@ -132,9 +164,6 @@ def _given_without_zone(text: str) -> str:
 
 # a time typed with a zone after it: '2026-12-01 09:00 America/New_York', '2026-12-01 09:00 PST'
 _ZONE_AT_END = re.compile(r"(?P<time>.*?\d.*?)\s+(?P<zone>[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+-]+)*)")
-_PLACES_OF_AMBIGUOUS = {"IST": "Asia/Kolkata, Europe/Dublin or Asia/Jerusalem",
-                        "CST": "America/Chicago or Asia/Shanghai",
-                        "AST": "America/Halifax or Asia/Riyadh", "ADT": "America/Halifax or Asia/Riyadh"}
 _OFFSET_AT_END = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 
 
@@ -147,7 +176,7 @@ def _given_in_zone(time_text: str, zone_name: str, shown: str) -> str:
         raise ValueError(f"{shown[:60]!r}: Unix seconds are the same moment in every zone: leave out the zone")
     if zone_name.upper() in AMBIGUOUS_ZONES:
         raise ValueError(f"time zone {zone_name!r} is ambiguous ({AMBIGUOUS_ZONES[zone_name.upper()]}): "
-                         f"write the place, e.g. {_PLACES_OF_AMBIGUOUS[zone_name.upper()]}")
+                         f"write the place, e.g. {ambiguous_zone_places(zone_name)}")
     wall_clock = dt.datetime.fromisoformat(_given_without_zone(time_text)[:-1])  # as if UTC: no zone yet
     if zone_name.upper() in ZONE_OFFSETS:
         offset = ZONE_OFFSETS[zone_name.upper()]

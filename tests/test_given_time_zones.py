@@ -82,3 +82,18 @@ def test_a_fraction_of_a_second_is_rounded_up_with_a_zone_too():
     from mentionwatch.triage.query import parse_time_limit
 
     assert parse_time_limit("2015-02-17 10:00:00.5 Europe/Paris") == "2015-02-17T09:00:01Z"
+
+
+def test_each_abbreviation_s_place_keeps_its_offset_in_winter_or_summer():
+    """The place `alerts.timezone` is pointed to for an abbreviation is one where it is the time."""
+    import datetime as dt
+    import zoneinfo
+
+    from storage.timeutil import ZONE_OFFSETS, ZONE_PLACES
+
+    for name, place in ZONE_PLACES.items():
+        offsets = {dt.datetime(2026, month, 15, 12, tzinfo=zoneinfo.ZoneInfo(place)).strftime("%z")
+                   for month in (1, 7)}
+        assert ZONE_OFFSETS[name] in offsets, (name, place, offsets)
+    assert set(ZONE_PLACES) == set(ZONE_OFFSETS) - {"UT", "UTC", "GMT"}
+

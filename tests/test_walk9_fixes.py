@@ -79,6 +79,8 @@ def test_korean_two_syllable_words_and_full_width_letters_are_terms():
 
 @pytest.mark.parametrize("written, hint", [
     ("CST", "(did you mean 'America/Chicago' (US Central) or 'Asia/Shanghai' (China)?)"),
+    ("IST", "(did you mean 'Asia/Kolkata' (India), 'Europe/Dublin' (Ireland) or 'Asia/Jerusalem' (Israel)?)"),
+    ("NZST", "(did you mean 'Pacific/Auckland'?)"),
     ("UTC+8", ": a time zone is a place, not an offset (did you mean 'Asia/Shanghai' or 'Etc/GMT-8'?)"),
     ("+0530", ": a time zone is a place, not an offset (did you mean 'Asia/Kolkata'?)"),
     ("Beijing", "(did you mean 'Asia/Shanghai'?)"),
