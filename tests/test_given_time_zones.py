@@ -52,6 +52,22 @@ def test_search_since_takes_a_place(cli, tmp_path):
     assert "Traceback" not in refused.output
 
 
+def test_the_whole_day_hint_keeps_the_zone_the_date_was_given_in(cli, tmp_path):
+    from storage import open_db
+
+    open_db(tmp_path / "z.db").close()
+    since = "2024-03-02 09:00 America/New_York"
+    refused = cli("--db", tmp_path / "z.db", "export", "--since", since, "--until", "2024-03-02 America/New_York",
+                  "--out", tmp_path / "d.csv")
+    assert refused.exit_code == 2
+    assert refused.stderr.strip().endswith(
+        "use --until '2024-03-03 America/New_York' for the whole of 2024-03-02)"), refused.stderr
+    # the next day's midnight in New York (05:00Z) is past --since (14:00Z): that is the whole day
+    whole_day = cli("--db", tmp_path / "z.db", "export", "--since", since, "--until", "2024-03-03 America/New_York",
+                    "--out", tmp_path / "d.csv")
+    assert whole_day.exit_code == 0, whole_day.output
+
+
 @pytest.mark.parametrize("written", ["2015-02-17 10:00 EST EST", "2015-02-17 10:00 PST Europe/Paris",
                                      "2015-02-17 10:00 GMT+1 Europe/Paris", "2015-02-17 10:00 UTC PST",
                                      "2015-02-17T10:00:00Z Europe/Paris"])

@@ -16,7 +16,7 @@ from sentiment.scorer import LABELS
 
 _CHOICE_SENTIMENT = click.Choice([*LABELS, "unscored"], case_sensitive=False)
 _CHOICE_STATE = click.Choice([*TRIAGE_STATES, "none"], case_sensitive=False)
-_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_IN_ZONE = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:\s+(?P<zone>[A-Za-z][\w/+-]*))?")
 STDOUT_NAME = "-"  # `export --out -`: standard output (a file named '-' is --out ./-)
 
 
@@ -48,17 +48,25 @@ def _period(since: str | None, until: str | None,
 
 def whole_day_hint(since_text: str, until: str) -> str:
     """'--until 2015-02-22' is midnight at the start of that day, and --until is not included:
-    when the user probably meant the whole day, name the date that covers it."""
-    if not _BARE_DATE.fullmatch(until.strip()):
+    when the user probably meant the whole day, name the date that covers it (in the zone the date
+    was given in: '--until "2015-02-22 America/New_York"')."""
+    written = _DATE_IN_ZONE.fullmatch(until.strip())
+    if not written:
         return ""
-    day = dt.date.fromisoformat(until.strip())
+    day = dt.date.fromisoformat(written["date"])
     if day == dt.date.max:
         return ""
     next_day = day + dt.timedelta(days=1)
-    if since_text >= f"{next_day.isoformat()}T00:00:00Z":
+    covering = f"{next_day.isoformat()} {written['zone']}" if written["zone"] else next_day.isoformat()
+    try:
+        next_midnight = _time_option(covering, "--until")
+    except UserMistake:
         return ""
+    if since_text >= next_midnight:
+        return ""
+    shown = f"'{covering}'" if written["zone"] else covering
     return (f" (a date means midnight at its start and --until is not included: use --until "
-            f"{next_day.isoformat()} for the whole of {day.isoformat()})")
+            f"{shown} for the whole of {day.isoformat()})")
 
 
 def _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query, unhandled,
