@@ -39,6 +39,7 @@ import socket
 import sqlite3
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -183,6 +184,9 @@ class Service:
         self._reload_lock = threading.Lock()
         self._scorer = None
         self._scorer_lock = threading.Lock()
+        # the scorer this service loaded from the watchlist (see `_get_scorer`); a weak reference,
+        # so that a replaced model is not kept in memory by it
+        self._loaded_scorer: Callable[[], object] = lambda: None
         # model id -> the highest mention id the score job has read. Ids only grow, so the
         # mentions below it that are still unscored failed to score: they are retried once per
         # start of the service (and by `mentionwatch score`), never ahead of newer mentions.
@@ -590,7 +594,7 @@ class Service:
                 except ModelLoadError as exc:
                     return self._reject(reason, f"{self.config_path}: sentiment.model: {exc}")
                 with self._scorer_lock:
-                    self._scorer = new_scorer
+                    self._install_scorer(new_scorer)
             self.config = new_config
             if Path(new_config.database).resolve() != Path(old_config.database).resolve():
                 log.warning("the watchlist names another database; restart the service to use it")
@@ -879,20 +883,61 @@ class Service:
                 "superseded": result.superseded}
 
     def _get_scorer(self):
+        """The configured model's scorer: loaded at first use, and loaded again when the model's
+        files changed while the service runs (`mentionwatch model build`, new weights pulled, a
+        model folder's symlink pointed elsewhere). Its id names those files, and detection and
+        `status` work the id out afresh from them: scores stored under the old id would never be
+        looked at. Finding the id is cheap (the weights file is hashed once per size and mtime)."""
+        changed = False
         with self._scorer_lock:
             if self._scorer is None:
-                self._scorer = self._load_model(self.config)
-            return self._scorer
+                self._install_scorer(self._load_model(self.config))
+            elif self._loaded_scorer() is self._scorer:  # not a scorer put in place by hand (tests)
+                current = configured_model_id(self.config.sentiment)
+                loaded = self._scorer.model_id
+                if current is not None and current != loaded:
+                    log.info("the sentiment model's files changed, reloading it: %s -> %s", loaded, current,
+                             extra={"fields": {"event": "model_changed", "old_model": loaded,
+                                               "model": current}})
+                    # ModelLoadError (a damaged new file): the run says it, and the next run tries again
+                    self._install_scorer(self._load_model(self.config))
+                    changed = True
+            scorer = self._scorer
+        if changed:
+            self._record_model_id(scorer.model_id)
+        return scorer
+
+    def _record_model_id(self, model_id: str) -> None:
+        """The model id `status` counts the backlog for while the service runs (the rest of what
+        `_record_view` records, a rejected watchlist's problem say, stays as it is)."""
+        if not self._claimed:
+            return
+        try:
+            db = self.db()
+            with db.atomic():
+                db.conn.execute("UPDATE service_process SET model_id = ? WHERE id = 1 AND pid = ?",
+                                [model_id, os.getpid()])
+        except sqlite3.DatabaseError as exc:
+            _rollback(self._local)
+            log.warning("could not record the new model id for status: %s", describe_db_error(exc))
+
+    def _install_scorer(self, scorer) -> None:
+        """Use `scorer` from now on (under `_scorer_lock`); the one it replaces is dropped."""
+        self._scorer = scorer
+        self._loaded_scorer = weakref.ref(scorer)
 
     @staticmethod
     def _load_model(config: Config):
-        """The configured sentiment model, loaded (ModelLoadError: one line saying why not)."""
+        """The configured sentiment model, loaded (ModelLoadError: one line saying why not).
+
+        Not kept in `load_scorer`'s cache: the service holds the one model it uses, and a model
+        replaced by a reload or by new weights is freed, not kept for the life of the process."""
         from sentiment import load_scorer
 
         _quiet_progress_bars()
         started = time.monotonic()
         try:
-            scorer = load_scorer(config.sentiment)
+            scorer = load_scorer(config.sentiment, cache=False)
         except ModelLoadError:
             raise
         except Exception as exc:  # out of memory, a broken file ...: one line too, never a traceback

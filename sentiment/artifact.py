@@ -14,11 +14,15 @@ ARTIFACT = Path(__file__).parent / "model_files" / "model.safetensors"
 
 
 def artifact_hash(path: Path | None = None) -> str:
-    """First 12 hex digits of the artifact's sha256: part of the model id, key of the ONNX cache."""
+    """First 12 hex digits of the artifact's sha256: part of the model id, key of the ONNX cache.
+
+    Cheap to ask again and again (the service does before each score run, to notice new weights):
+    the file is read only when its size or modification time is new."""
     path = path or ARTIFACT
-    return _file_hash(str(path), path.stat().st_mtime_ns)
+    stat = path.stat()
+    return _file_hash(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 @lru_cache(maxsize=8)
-def _file_hash(path: str, _mtime: int) -> str:
+def _file_hash(path: str, _size: int, _mtime: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]

@@ -58,17 +58,33 @@ def unreadable_watches(config) -> list[str]:
 
 
 def model_id_for(sentiment_cfg) -> str:
-    """The id stored with every score, worked out without loading the model."""
-    if sentiment_cfg.model == "builtin":
-        from sentiment.artifact import artifact_hash  # not sentiment.builtin: that imports torch
+    """The id stored with every score, worked out without loading the model.
 
-        return f"builtin-minilm-{artifact_hash()}"
+    It names the weights (the built-in file's hash, the model's folder or hub id), the label_map,
+    and `max_length` when it is not the default: a text cut at another length gets another score,
+    and mixing those under one id would leave the history scored at the old length. The default
+    adds nothing, so the ids of scores stored before max_length counted stay as they were.
+    backend and precision are left out on purpose (see the README's Speed)."""
+    if sentiment_cfg.model == "builtin":
+        return builtin_weights_id() + _length_part(sentiment_cfg)
     path = Path(sentiment_cfg.model).expanduser()
     model_id = f"path:{path.resolve()}" if path.exists() else f"hf:{sentiment_cfg.model}"
     if sentiment_cfg.label_map:
         mapping = ",".join(f"{k}={v}" for k, v in sorted(sentiment_cfg.label_map.items()))
         model_id += "#" + hashlib.sha256(mapping.encode()).hexdigest()[:8]
-    return model_id
+    return model_id + _length_part(sentiment_cfg)
+
+
+def builtin_weights_id() -> str:
+    """The built-in model's id without settings: its weights file's hash (names the ONNX files)."""
+    from sentiment.artifact import artifact_hash  # not sentiment.builtin: that imports torch
+
+    return f"builtin-minilm-{artifact_hash()}"
+
+
+def _length_part(sentiment_cfg) -> str:
+    max_length = getattr(sentiment_cfg, "max_length", DEFAULT_MAX_LENGTH)
+    return "" if max_length == DEFAULT_MAX_LENGTH else f"#len{max_length}"
 
 
 def configured_model_id(sentiment_cfg) -> str | None:
@@ -180,7 +196,8 @@ class BuiltinScorer(Scorer):
             try:
                 # int8 scales measured on batches of another length make another file
                 calibrated_on = "" if self.max_length == DEFAULT_MAX_LENGTH else f"-len{self.max_length}"
-                self.session = onnx_backend.session_for(self.net, self.model_id, self.precision,
+                # the exported graphs read any length: named after the weights alone
+                self.session = onnx_backend.session_for(self.net, builtin_weights_id(), self.precision,
                                                         self._calibration_batches, calibrated_on)
             except Exception as exc:  # export needs onnx/onnxscript; torch always works
                 log.warning("ONNX Runtime path unavailable (%s); scoring with torch", exc)
@@ -413,18 +430,40 @@ _LOADED: dict[tuple, Scorer] = {}
 
 
 def load_scorer(sentiment_cfg, cache: bool = True) -> Scorer:
-    """The scorer for this configuration, loaded once per process and kept."""
-    key = (sentiment_cfg.model_dump_json(),)
+    """The scorer for this configuration, loaded once per process and kept (with cache=False:
+    loaded now and not kept, for a caller that holds it and drops it when done, as the service
+    does). The key holds the model id, so new weights (`mentionwatch model build`) are loaded
+    anew under their own id."""
+    key = (sentiment_cfg.model_dump_json(), configured_model_id(sentiment_cfg))
     if cache and key in _LOADED:
         return _LOADED[key]
     if sentiment_cfg.model == "builtin":
         try:
             scorer: Scorer = BuiltinScorer(sentiment_cfg)
+        except ModelLoadError:
+            raise
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"model builtin could not be loaded: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - safetensors' SafetensorError: not a weights file
+            raise ModelLoadError(_damaged_builtin(exc)) from None
     else:
         scorer = HubScorer(sentiment_cfg)
     if cache:
         _LOADED[key] = scorer
     return scorer
 
+
+def _damaged_builtin(exc: Exception) -> str:
+    """One line for a built-in model that cannot be loaded for a reason other than a missing file:
+    above all a weights file that is no safetensors file (an unfetched Git LFS pointer, a file cut
+    short), said as `mentionwatch model info` says it."""
+    reason = _one_line(str(exc)) or type(exc).__name__
+    if isinstance(exc, ImportError):  # a package missing from this installation, not the file
+        return f"model builtin could not be loaded: {type(exc).__name__}: {reason}"
+    from sentiment import builtin
+
+    if type(exc).__name__ == "SafetensorError":
+        return (f"model builtin could not be loaded: {builtin.ARTIFACT}: not a weights file ({reason}; a Git "
+                "LFS pointer not fetched?): fetch it, or make it with 'mentionwatch model build'")
+    return (f"model builtin could not be loaded: {type(exc).__name__}: {reason} ({builtin.ARTIFACT} damaged? "
+            "a Git LFS pointer not fetched?): fetch it, or make it with 'mentionwatch model build'")

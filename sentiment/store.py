@@ -4,8 +4,9 @@ Mentions are read in pages by id and written one transaction per batch, so a cra
 one batch and the background service can call this again and again: rows that already have a score
 from `scorer.model_id` are never read. If a whole batch fails (which the scorers avoid), its texts
 are retried one by one and the ones that still fail are logged and skipped: they stay unscored
-(and counted by `count_unscored`). A caller that scores in chunks passes the returned `last_id` as
-the next chunk's `after_id`, so mentions skipped in one chunk are not read again by the next.
+(and counted by `count_unscored`); so are texts the model gives a NaN probability. A caller that
+scores in chunks passes the returned `last_id` as the next chunk's `after_id`, so mentions skipped
+in one chunk are not read again by the next.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 from storage import utc_now_iso
 from sentiment.textprep import mention_text
@@ -100,6 +103,7 @@ def _score_and_write(db, scorer, rows: list[tuple]) -> tuple[int, int]:
     except Exception as exc:  # noqa: BLE001 - one bad text must not stop the batch
         log.warning("scoring a batch of %d failed (%s); retrying one by one", len(rows), exc)
         scores = _one_by_one(scorer, ids, texts)
+    scores = _finite_only(scorer, scores)
     now = utc_now_iso()
     with db.conn:
         before = db.conn.total_changes
@@ -111,6 +115,34 @@ def _score_and_write(db, scorer, rows: list[tuple]) -> tuple[int, int]:
              for mention_id, s in scores])
         stored = db.conn.total_changes - before
     return stored, len(rows) - len(scores)
+
+
+def _finite(score) -> bool:
+    return bool(np.isfinite([score.p_negative, score.p_neutral, score.p_positive]).all())
+
+
+def _finite_only(scorer, scores: list[tuple]) -> list[tuple]:
+    """The scores whose probabilities are all numbers. A NaN (a model whose logits overflow on
+    one odd text) cannot be stored, and it would fail the whole batch's write again at every run:
+    its mention is passed over like one that cannot be scored. When every text of the batch gives
+    one, the model is tried on PROBE_TEXT: if that gives one too, the model is at fault
+    (ScoringFailed), not the texts."""
+    kept = [(mention_id, score) for mention_id, score in scores if _finite(score)]
+    if len(kept) == len(scores):
+        return scores
+    for mention_id, score in scores:
+        if not _finite(score):
+            log.warning("mention %s skipped: the model gave it no usable probabilities (%s, %s, %s)",
+                        mention_id, score.p_negative, score.p_neutral, score.p_positive)
+    if not kept:
+        try:
+            probe = scorer.score_texts([PROBE_TEXT])[0]
+        except Exception as exc:  # noqa: BLE001
+            raise ScoringFailed(f"the sentiment model fails on any text ({type(exc).__name__}: "
+                                f"{str(exc)[:200]})") from exc
+        if not _finite(probe):
+            raise ScoringFailed("the sentiment model gives no usable probabilities (NaN) for any text")
+    return kept
 
 
 class ScoringFailed(Exception):
