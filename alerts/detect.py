@@ -6,11 +6,16 @@ What several rules find in one incident is merged first (`merged_alerts`), so a 
 one 'opened' notification. An incident that matches a stored alert (same watch and source,
 overlapping window) updates it. Notifications are queued (not sent: `alerts.notify.send_pending`
 does that) when an alert opens or its severity rises, but only for incidents still going on at
-`now`: spikes found in old, freshly imported history are stored without waking anybody.
+`now`: spikes found in old, freshly imported history are stored without waking anybody. An opening
+or a rise that a run telling nobody stored (`detect --no-notify`, a replay) is announced by the
+next run that notifies and finds the incident still going on (`_unannounced`,
+`_unannounced_escalation`).
 
 A resolved alert is closed for good. When its incident goes on (hot buckets before the cooldown has
 passed), the part after the resolution is judged on the mentions created since then alone and, if
-still hot, opens a new alert (`alerts_for_series`); `backtest` knows no resolutions.
+still hot, opens a new alert (`alerts_for_series`); a separate incident whose rule looks back over
+the resolved alert's hours leaves the resolved wave's posts out (`_latest_resolution`); `backtest`
+knows no resolutions.
 
 An alert's `opened_at` is when the rules would have raised it (the end of its first hot bucket,
 never later than the run's time); its timeline events are written at the time they were recorded.
@@ -22,6 +27,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -35,6 +41,7 @@ from alerts.notify import queue_notifications
 from alerts.series import Series, build_series, scored_rows
 from mentionwatch.config import duration_text
 from sentiment import model_id_for
+from storage.mentions import EARLIEST_CREATED_AT
 from storage.timeutil import from_iso, parse_timestamp, to_iso
 
 log = logging.getLogger(__name__)
@@ -194,39 +201,63 @@ def alerts_for_series(run: _Run, series: Series, settings) -> list[Finding]:
     resolutions = _resolutions(run.db, series)
     alerts: list[Finding] = []
     for alert in merged_alerts(findings_for_series(series, settings), settings.cooldown):
-        resolved = _latest_resolution(alert, resolutions)
+        resolved = _latest_resolution(alert, resolutions, series, settings.cooldown)
         alerts.extend(_after_resolution(run, series, settings, alert, *resolved) if resolved else [alert])
     return alerts
 
 
-def _resolutions(db, series: Series) -> list[tuple[int, str, str, str]]:
-    """(id, window start, window end, resolved at) of the series' resolved alerts."""
+def _resolutions(db, series: Series) -> list[tuple[int, str, str, str, str]]:
+    """(id, window start, window end, opened at, resolved at) of the series' resolved alerts."""
     return db.execute(
-        """SELECT id, window_start, window_end, resolved_at FROM alerts
+        """SELECT id, window_start, window_end, opened_at, resolved_at FROM alerts
            WHERE watch = ? AND source IS ? AND status = 'resolved' AND resolved_at IS NOT NULL""",
         [series.watch, series.source]).fetchall()
 
 
-def _latest_resolution(alert: Finding, resolutions) -> tuple[int, str] | None:
-    """(id, resolved at) of the last resolution of an alert on the incident before the incident ended."""
-    during = [(resolved_at, alert_id) for alert_id, start, end, resolved_at in resolutions
-              if _overlap(alert, start, end) and resolved_at <= alert.window_end]
-    return (max(during)[1], max(during)[0]) if during else None
+def _latest_resolution(alert: Finding, resolutions, series: Series, cooldown: float) -> tuple[int | None, str] | None:
+    """(id, since) for an alert whose window overlaps a resolved alert's and went on after the
+    resolution: it counts only the mentions created from `since` on. For the resolved alert's own
+    incident (one a live run would have merged into it, see _same_incident) that is the time of the
+    resolution. A separate incident (it fired after the cooldown past the resolved alert's window)
+    overlaps it only through a rule's look-back (a count rule's "50 in 12h"): the resolved wave's
+    posts, written before the resolution, are left out of that look-back too, but not the
+    incident's own, from its first hot bucket on, when it began before the resolution. The id is
+    None then: it is no new wave after that resolution. None when no resolution cuts anything."""
+    cuts = []
+    for resolved_id, start, end, opened_at, resolved_at in resolutions:
+        if not (_overlap(alert, start, end) and resolved_at <= alert.window_end):
+            continue
+        resolved = dataclasses.replace(alert, window_start=start, window_end=end, opened_at=opened_at)
+        if _same_incident(resolved, alert, cooldown) or resolved_at <= (began := _first_hot_start(alert, series)):
+            cuts.append((resolved_at, resolved_id))
+        else:
+            cuts.append((began, None))
+    if not cuts:
+        return None
+    since, resolved_id = max(cuts, key=lambda cut: cut[0])
+    return resolved_id, since
+
+
+def _first_hot_start(alert: Finding, series: Series) -> str:
+    """The start of the alert's first hot bucket (the one it opened at the end of, or during)."""
+    opened = (from_iso(alert.opened_at) - series.start).total_seconds()
+    return to_iso(series.bucket_start(int((opened - 1e-6) // series.bucket_seconds)))
 
 
 def _overlap(alert: Finding, start: str, end: str) -> bool:
     return alert.window_start < end and alert.window_end > start
 
 
-def _after_resolution(run: _Run, series: Series, settings, alert: Finding, resolved_id: int,
-                      resolved_at: str) -> list[Finding]:
-    """The alerts that the incident's mentions created since `resolved_at` make on their own."""
-    rows = scored_rows(run.db, series.watch, run.model_id, since=resolved_at, until=to_iso(series.ends_at),
+def _after_resolution(run: _Run, series: Series, settings, alert: Finding, resolved_id: int | None,
+                      since: str) -> list[Finding]:
+    """The alerts that the incident's mentions created since `since` make on their own (see
+    _latest_resolution); `resolved_id`: the resolved alert they come after, if any."""
+    rows = scored_rows(run.db, series.watch, run.model_id, since=since, until=to_iso(series.ends_at),
                        source=series.source)
     last_bucket = series.ends_at - dt.timedelta(seconds=1e-6)
     recent = build_series(rows, series.watch, series.bucket_seconds, last_bucket, source=series.source,
                           start=series.start, time_zone=settings.timezone).negative
-    later = merged_alerts(findings_for_series(series, settings, since=resolved_at, recent=recent),
+    later = merged_alerts(findings_for_series(series, settings, since=since, recent=recent),
                           settings.cooldown)
     return [dataclasses.replace(part, follows=resolved_id) for part in later
             if _overlap(part, alert.window_start, alert.window_end)]
@@ -440,6 +471,8 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
             events = [event] if event else []
             if never_announced is not None:
                 events = _first_announcement(never_announced, event)
+            elif event is None and run.notify and alert.live:
+                events = _unannounced_escalation(run, existing[0])
         if run.notify and alert.live:
             for alert_id, kind, severity, *unless_taking in events:
                 run.result.queued += queue_notifications(run.db, run.config, alert_id, kind, severity,
@@ -466,6 +499,38 @@ def _unannounced(run: _Run, alert_id: int) -> tuple[int, str, str] | None:
     if status != "open" or announced is not None:  # acknowledged: somebody knows already
         return None
     return alert_id, "opened", severity
+
+
+def _unannounced_escalation(run: _Run, alert_id: int) -> list[tuple]:
+    """[(alert id, 'escalated', severity)] for an announced alert whose severity rose in a run that
+    told nobody (a replay, `detect --no-notify`): this run finds it unchanged, and the rise would
+    otherwise never be announced. The severity is compared with the highest one already queued
+    for the alert ('opened:'/'escalated:' rows, whatever became of them), so that it is queued once:
+    the next run finds it queued. An opening that went out late already stated the severity it
+    had grown to ('sent as opened (critical)'): then only the targets that take escalations but not
+    openings are told (as `_first_announcement` does). [] when there is nothing to announce."""
+    status, severity = run.db.execute("SELECT status, severity FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if status == "resolved":
+        return []
+    rows = run.db.execute(
+        "SELECT state, last_error FROM notifications WHERE alert_id = ? "
+        "AND (state LIKE 'opened:%' OR state LIKE 'escalated:%')", [alert_id]).fetchall()
+    if not rows:  # never announced: `_unannounced` (an acknowledged alert: somebody knows already)
+        return []
+    queued = max(severity_rank(state.split(":", 1)[1]) for state, _error in rows)
+    if severity_rank(severity) <= queued:
+        return []
+    openings = [_stated_by_opening(state, error) for state, error in rows if state.startswith("opened:")]
+    if openings and all(severity_rank(stated) >= severity_rank(severity) for stated in openings):
+        return [(alert_id, "escalated", severity, "opened")]
+    return [(alert_id, "escalated", severity)]
+
+
+def _stated_by_opening(state: str, last_error: str | None) -> str:
+    """The severity an 'opened' row told: the one it was queued at, or the one it was sent with when it
+    went out after the alert had grown (alerts.notify notes 'sent as opened (critical)')."""
+    sent_as = re.search(r"sent as opened \((\w+)\)", last_error or "")
+    return sent_as[1] if sent_as else state.split(":", 1)[1]
 
 
 def _open_alert(run: _Run, watch, settings, alert: Finding) -> tuple[int, str, str]:
@@ -640,9 +705,7 @@ def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | No
         settings = config.alert_settings(watch.name)
         if not settings.enabled:
             continue
-        # what a live run at `start` reads: an incident going on at `start` opens when it did
-        history = dt.timedelta(days=HISTORY_DAYS) + history_needed(settings)
-        all_series = watch_series(db, watch.name, settings, model_id, start - history, end)
+        all_series = backtest_series(db, watch.name, settings, model_id, start, end)
         if not all_series and unchecked is not None:
             unchecked.append(watch.name)
         for series in all_series:
@@ -651,6 +714,37 @@ def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | No
             findings.extend(alert for alert in merged_alerts(before_end, settings.cooldown)
                             if alert.window_end >= to_iso(start))
     return sorted(findings, key=lambda f: (f.opened_at, f.watch, f.source or ""))
+
+
+def backtest_series(db, watch_name: str, settings, model_id: str, start: dt.datetime,
+                    end: dt.datetime) -> list[Series]:
+    """The series `backtest` judges for [start, end): from what a live run at `start` reads (an
+    incident going on at `start` opens when it did), never before the first mention that can be
+    dated (EARLIEST_CREATED_AT: `--since 0001-01-01` reads from there), up to `end`, or only up to
+    `quiet_after` the watch's last scored mention before `end`: past that no rule can find anything,
+    and `--until 9999-12-31` would otherwise count millions of empty buckets."""
+    earliest = from_iso(EARLIEST_CREATED_AT)
+    history = dt.timedelta(days=HISTORY_DAYS) + history_needed(settings)
+    since = start - history if start - earliest > history else earliest
+    last = db.execute(
+        "SELECT max(m.created_at) FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+        "JOIN scores s ON s.mention_id = m.id AND s.model_id = ? "
+        "WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?",
+        [model_id, watch_name, to_iso(since), to_iso(end)]).fetchone()[0]
+    if last is None or since >= end:
+        return []
+    until = min(end, from_iso(last) + quiet_after(settings))
+    return watch_series(db, watch_name, settings, model_id, since, until)
+
+
+def quiet_after(settings) -> dt.timedelta:
+    """How long after a watch's last mention the rules may still find something: a rule counts the
+    mentions of its window (the spike rule: the last hour), so the buckets after the last mention stay
+    hot for a window at most; an incident ends `cooldown` quiet buckets later. Two buckets more, for
+    the bucket the last mention is in and the one that shows the incident over."""
+    tuned = detector_settings(settings)
+    windows = [tuned.smooth, *(max(1, round(rule.window / settings.bucket)) for rule in settings.thresholds)]
+    return dt.timedelta(seconds=(max(windows) + tuned.cooldown + 2) * settings.bucket)
 
 
 def _as_of(finding: Finding, end: str) -> Finding:
