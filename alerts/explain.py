@@ -1,8 +1,11 @@
 """Why an alert fired: the negative mentions behind it, the terms that stand out, the sources.
 
 The explanation is stored as JSON in `alerts.explanation`:
-{"summary", "top_mentions": [{mention_id, source, author, author_reach, url, created_at, text,
+{"summary", "top_mentions": [{mention_id, source, author, author_reach, url, created_at, title, text,
 p_negative}], "terms": [{term, count, baseline_rate, lift}], "sources": {source: count}}.
+A top mention is shown as `entry_text` gives it: its title, then its text (a Hacker News story or a
+Reddit link post has its words in the title alone). Explanations stored before the title was kept
+have no "title": their text is shown.
 Top mentions are ranked by reach (log scale) plus recency inside the alert window; terms are words
 (in Chinese and Japanese, pairs of neighbouring characters) used by more of the alert's negative
 mentions than of the mentions in the baseline period before it.
@@ -205,12 +208,28 @@ def build_explanation(ranked: list[dict], terms: list[dict], summary: str) -> di
 
 
 def top_entry(mention: dict) -> dict:
-    """One of the explanation's top mentions, from a row with its columns (and `p_negative`)."""
-    text = mention["text"] or ""
+    """One of the explanation's top mentions, from a row with its columns (and `p_negative`); a row
+    read without its title (an older query) gives a top mention without one."""
     return {
         "mention_id": mention["mention_id"], "source": mention["source"], "author": mention["author"],
         "author_reach": mention["author_reach"], "url": mention["url"],
         "created_at": mention["created_at"],
-        "text": text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…",
+        "title": _cut(mention.get("title")) or None,
+        "text": _cut(mention["text"]),
         "p_negative": round(float(mention["p_negative"] or 0.0), 4),
     }
+
+
+def _cut(text: str | None) -> str:
+    text = text or ""
+    return text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…"
+
+
+def entry_text(entry: dict) -> str:
+    """What a top mention (or any post dict with `title` and `text`) says, as a reader expects it:
+    its title, then its text, joined as the model read them (sentiment.textprep.mention_text). One
+    stored without a "title" (before titles were kept) gives its text."""
+    from sentiment.textprep import mention_text
+
+    title, text = entry.get("title"), entry.get("text")
+    return mention_text(None if text is None else str(text), None if title is None else str(title))

@@ -21,9 +21,11 @@ receiver that trickles its answer); nothing more goes to that URL until it has e
 
 Several processes may send at once (the service, and `mentionwatch detect` run by hand):
 each row is claimed in its own write transaction before it is sent (`claimed_at` set, `attempts`
-counted) and only the sender whose claim changed the row sends it. A claim older than
-CLAIM_TIMEOUT was left by a sender that died mid-send; the row is due again (it may then have gone
-out twice, never zero times). A service that stops mid-send releases its own claims
+counted) and only the sender whose claim changed the row sends it. A send's deadline stays
+CLAIM_MARGIN_SECONDS short of CLAIM_TIMEOUT (`_send_deadline`; one still going then is settled
+unconfirmed) and each claim is stamped when its send begins, so a claim older than CLAIM_TIMEOUT
+was left by a sender that died mid-send; the row is due again (it may then have gone out twice,
+never zero times). A service that stops mid-send releases its own claims
 (`settle_interrupted_sends`), and so does a send stopped by Ctrl-C, so the next start sends them
 at once.
 
@@ -45,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerts.detector import severity_rank
+from alerts.explain import entry_text
 from mentionwatch.config import url_file_text
 from mentionwatch.logging_setup import REDACTED, redact
 from storage.timeutil import from_iso, to_iso
@@ -108,6 +111,10 @@ class NotifyResult:
     failed: int = 0
     superseded: int = 0
     unconfirmed: int = 0
+    # target name -> why this shell cannot send to it: its rows were left pending for the service
+    # (send_pending(from_shell=True)); how many rows, per target
+    left_for_service: dict[str, str] = dataclasses.field(default_factory=dict)
+    left_rows: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -352,7 +359,7 @@ def _explanation_lines(alert: dict) -> list[str]:
         lines += ["", "Top negative mentions:"]
     for mention in mentions:
         who = mention.get("author") or mention.get("source")
-        lines.append(f"- {who}: {_shortened(mention.get('text') or '')}")
+        lines.append(f"- {who}: {_shortened(entry_text(mention))}")
         if mention.get("url"):
             lines.append(f"  {mention['url']}")
     return lines
@@ -602,14 +609,26 @@ def _with_failure_kind(reason: str, captured: str) -> str:
 def _send_deadline(sender) -> float:
     """Seconds a whole send may take: the read timeout bounds each read, not the answer, so a
     receiver that sends a byte now and then would hold the service's notifying (and detecting) for
-    as long as it liked. Twice a connection and an answer, and some seconds more; at most an hour
-    (a huge rto= given in the URL)."""
+    as long as it liked. Twice a connection and an answer, and some seconds more; at most
+    MAX_SEND_SECONDS (a huge rto= given in the URL), so that a send still going has not outlived
+    its claim (another sender would take it for abandoned and send the same state again)."""
     slowest = max((server.socket_connect_timeout + server.socket_read_timeout for server in sender),
                   default=CONNECT_TIMEOUT + READ_TIMEOUT)
-    return min(2 * slowest + 5, MAX_SEND_SECONDS)
+    return min(2 * slowest + 5, max_send_seconds())
 
 
-MAX_SEND_SECONDS = 3600.0
+# what a claimed row may still need after its send's deadline (its message read before the send,
+# the outcome written after it, waiting up to storage's 30 s busy timeout for the write lock)
+CLAIM_MARGIN_SECONDS = 90.0
+MAX_SEND_SECONDS = CLAIM_TIMEOUT.total_seconds() - CLAIM_MARGIN_SECONDS  # 510 s
+
+
+def max_send_seconds() -> float:
+    """The longest deadline a send gets: CLAIM_MARGIN_SECONDS short of CLAIM_TIMEOUT (worked out
+    when asked, so that a test that shortens CLAIM_TIMEOUT shortens it too)."""
+    return CLAIM_TIMEOUT.total_seconds() - CLAIM_MARGIN_SECONDS
+
+
 _STILL_SENDING: dict[str, threading.Thread] = {}  # URL -> its send cut off at the deadline (memory only)
 _STILL_SENDING_LOCK = threading.Lock()
 
@@ -874,7 +893,7 @@ def _supersede_escalations_told(db, alert_id: int, target_name: str, stated: str
 
 
 def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: True,
-                 drop_removed_targets: bool = False) -> NotifyResult:
+                 drop_removed_targets: bool = False, from_shell: bool = False) -> NotifyResult:
     """Deliver every pending notification, and failed ones whose retry time has come, in order per
     alert and target; superseded ones are marked, not sent (see the module doc).
 
@@ -885,6 +904,15 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
     A row for a target `config` does not name is superseded when `drop_removed_targets` (the
     service, whose watchlist is the one in force: the target was taken out of it), else left for
     the service (`detect` run with another watchlist must not drop the service's messages).
+
+    `from_shell` (`detect` typed in a shell, never the service): a row whose target takes its URL
+    from a variable or a file this process lacks (see `shell_problem`) is left pending, with no
+    attempt counted and no retry put off, for the service, which has its own environment; the
+    result names those targets (`left_for_service`). The service records such a row failed, as any.
+
+    Each row is claimed (and its outcome timed) at the time it is reached, not when the round
+    began: a round of slow sends would otherwise leave its later claims looking old to another
+    sender while they are still going. `now` (tests, simulations) fixes that time for the round.
     """
     moment = now or _utc_now()
     result = NotifyResult()
@@ -894,9 +922,11 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
     ).fetchall()
     targets = {n.name: n for n in config.notifications}
     failing: set[str] = set()
+    problems: dict[str, str | None] = {}  # target -> shell_problem, looked at once per round
     for notification_id, alert_id, target_name, state, attempts, claimed_at in due:
         if not keep_going():  # the service is stopping: no new send it could not see through
             break
+        moment = now or _utc_now()
         if target_name in failing:
             continue
         if target_name not in targets and not drop_removed_targets:
@@ -914,6 +944,14 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
             if _supersede(db, notification_id, attempts, moment, held):
                 result.superseded += 1
                 log.info("notification %s (alert %s, target %s) not sent: %s", state, alert_id, target_name, held)
+            continue
+        if from_shell and target_name not in problems:
+            problems[target_name] = shell_problem(targets[target_name])
+        if from_shell and problems[target_name] is not None:
+            result.left_for_service[target_name] = problems[target_name]
+            result.left_rows[target_name] = result.left_rows.get(target_name, 0) + 1
+            log.info("notification %s (alert %s, target %s) not sent from this shell: %s; the service sends it",
+                     state, alert_id, target_name, problems[target_name])
             continue
         if not _claim(db, notification_id, attempts, moment):
             continue  # another process is sending it, or already has
@@ -937,6 +975,24 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
             result.superseded += _supersede_escalations_told(db, alert_id, target_name,
                                                              delivery.stated_severity)
     return result
+
+
+def shell_problem(target) -> str | None:
+    """Why this process cannot send to `target` when the service may well can: its URL comes from
+    an environment variable or a file (or reads a ${VARIABLE}) this process lacks or reads
+    differently ('MW_URL_X is not set here'). None when it can send, or when its problem is in the
+    watchlist itself (a `url:` apprise cannot use), which the service shares."""
+    problem = url_problem(target)
+    if problem is None:
+        return None
+    if target.url_env:
+        if target.resolve_url() is None:
+            return f"{target.url_env} is not set here"
+        return f"{problem} (the URL in {target.url_env} here)"
+    if target.url_file:
+        return problem.removeprefix("no URL: ")
+    unset = _UNSET_REFERENCE.search(target.url or "")
+    return f"{unset.group(1)} (in its url) is not set here" if unset else None
 
 
 def _cut_off_send_still_going(target) -> bool:

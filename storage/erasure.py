@@ -395,7 +395,7 @@ def _next_ranked(db, alert_id: int, count: int) -> list[dict]:
     from alerts.explain import top_entry
 
     cursor = db.execute(
-        "SELECT m.id AS mention_id, m.source, m.author, m.author_reach, m.url, m.created_at, m.text, "
+        "SELECT m.id AS mention_id, m.source, m.author, m.author_reach, m.url, m.created_at, m.title, m.text, "
         "s.p_negative FROM alert_mentions am JOIN mentions m ON m.id = am.mention_id "
         "JOIN alerts a ON a.id = am.alert_id "
         "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = a.model_id "

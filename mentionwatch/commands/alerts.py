@@ -64,9 +64,26 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
     if replay and not notify:
         click.echo("A replay (--at in the past): no notifications queued or sent; add --notify to send them.")
     if notify:
-        sent = send_pending(app.db, app.config)
+        # this shell is not the sender of last resort: a message for a target whose URL variable or
+        # file this shell lacks is left to the service, not failed here (attempts, backoff)
+        sent = send_pending(app.db, app.config, from_shell=True)
         if sent.sent or sent.failed or sent.unconfirmed or sent.superseded:
             click.echo(f"Notifications: {_sent_summary(sent)}.")
+        _say_left_for_service(app, sent)
+
+
+def _say_left_for_service(app: App, sent) -> None:
+    """One line per target whose messages this shell left pending for the service."""
+    if not sent.left_for_service:
+        return
+    from mentionwatch.service_state import live_service
+
+    running = live_service(app.db) is not None
+    for name, why in sent.left_for_service.items():
+        count = sent.left_rows.get(name, 1)
+        messages, it = ("1 message", "it") if count == 1 else (f"{count} messages", "them")
+        sender = f"the service sends {it}" + ("" if running else " when it runs (none is running now)")
+        click.echo(f"Notification {name!r} ({messages}): not sent from this shell: {why}; {sender}.")
 
 
 def _in_the_future(moment: str) -> bool:
@@ -274,6 +291,8 @@ def _status_words(status: str | None) -> str:
 @pass_app
 def show_alert(app: App, alert_id: int) -> None:
     """Everything about one alert: numbers, explanation, timeline, notifications."""
+    from alerts.explain import entry_text
+
     app.require_alerts([alert_id])
     db = app.db
     cursor = db.execute("SELECT * FROM alerts WHERE id = ?", [alert_id])
@@ -306,7 +325,7 @@ def show_alert(app: App, alert_id: int) -> None:
             reach = f" reach {m['author_reach']}" if m.get("author_reach") else ""
             _say(f"  [{m['mention_id']}] {m['created_at']} {m['source']} {m.get('author') or '-'}{reach}"
                  f" p_neg {m['p_negative']:.2f}")
-            _say(f"      {' '.join((m.get('text') or '').split())}")
+            _say(f"      {' '.join(entry_text(m).split())}")
             if m.get("url"):
                 _say(f"      {m['url']}")
     _say("Timeline:")

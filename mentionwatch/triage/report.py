@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerts.explain import peak_text, window_end_text
+from alerts.explain import entry_text, peak_text, window_end_text
 from alerts.postcrisis import after_complete, evaluate_alert, format_duration, recorded_late
 from mentionwatch.config import watch_name_problem
 from mentionwatch.terminal import terminal_safe
@@ -292,7 +292,7 @@ def _top_posts(db, alert: dict, model_id: str | None) -> list[dict]:
         return [p for p in listed if isinstance(p, dict)][:TOP_POSTS]
     cursor = db.conn.execute(
         "SELECT m.id AS mention_id, m.source, m.author, m.author_reach, m.url, m.created_at, "
-        "m.text, s.p_negative FROM alert_mentions am JOIN mentions m ON m.id = am.mention_id "
+        "m.title, m.text, s.p_negative FROM alert_mentions am JOIN mentions m ON m.id = am.mention_id "
         "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = ? WHERE am.alert_id = ? "
         "ORDER BY am.rank IS NULL, am.rank, s.p_negative DESC LIMIT ?", [model_id, alert["id"], TOP_POSTS])
     names = [d[0] for d in cursor.description]
@@ -544,7 +544,7 @@ def _counted_from_html(figures: dict) -> str:
 
 
 def _post_html(post: dict) -> str:
-    text = " ".join(str(post.get("text") or "").split())
+    text = " ".join(entry_text(post).split())  # title first: a story or link post has its words there
     if len(text) > 400:
         text = text[:400] + "…"
     who = " · ".join(str(x) for x in (

@@ -307,8 +307,8 @@ def edge_created_at(db, watches: list[str] | None, *, newest: bool, below: str |
                       [*named, *params]).fetchone()[0]
 
 
-_POST_DETAILS = ("source", "author", "url", "text")
-_POST_KEYS = ("mention_id", "created_at", "source", "author", "author_reach", "url", "text",
+_POST_DETAILS = ("source", "author", "url", "title", "text")
+_POST_KEYS = ("mention_id", "created_at", "source", "author", "author_reach", "url", "title", "text",
               "p_negative", "weight")
 
 
