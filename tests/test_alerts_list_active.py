@@ -58,6 +58,12 @@ def test_the_count_line_also_follows_a_limited_list(cli, inbox):
     result = cli("alerts", "list", "--limit", 1)
     assert _listed(result) == [(4, "open")]
     assert result.stdout.splitlines()[-1] == f"3 resolved alerts {HINT}"
+    assert result.stdout.splitlines()[0] == \
+        "The 1 most recent of 2 alerts (--limit to see more), most recently opened first:"
+    every = cli("alerts", "list", "--all", "--limit", 3)
+    assert every.stdout.splitlines()[0] == \
+        "The 3 most recent of 5 alerts (--limit to see more), most recently opened first:"
+    assert cli("alerts", "list", "--limit", 2).stdout.splitlines()[0] == "2 alert(s), most recently opened first:"
 
 
 def test_all_shows_every_status(cli, inbox):

@@ -238,7 +238,8 @@ ACTIVE_STATUSES = ("open", "acknowledged")  # what `alerts list` shows by defaul
               help="Only alerts in this status ('all' as --all) [default: open and acknowledged].")
 @click.option("--all", "every_status", is_flag=True, help="Alerts in every status, resolved ones included.")
 @click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeatable).")
-@click.option("--limit", type=count_at_least(1), default=50, show_default=True)
+@click.option("--limit", type=count_at_least(1), default=50, show_default=True,
+              help="At most this many alerts, the most recently opened.")
 @pass_app
 def list_alerts(app: App, status: str | None, every_status: bool, watch_names: tuple[str, ...], limit: int) -> None:
     """The most recently opened alerts, newest first: by default the open and acknowledged ones."""
@@ -246,8 +247,9 @@ def list_alerts(app: App, status: str | None, every_status: bool, watch_names: t
         raise UserMistake(f"--all lists every status and --status {status} one: give one of them")
     if every_status:
         status = "all"
-    sql = ("SELECT id, status, severity, opened_at, watch, source, rule, observed, expected, window_start, "
-           "window_end, owner, resolved_at FROM alerts WHERE 1 = 1")
+    columns = ("id, status, severity, opened_at, watch, source, rule, observed, expected, window_start, "
+               "window_end, owner, resolved_at")
+    sql = " FROM alerts WHERE 1 = 1"  # the conditions follow
     params: list = []
     watch_sql = ""
     if watch_names:
@@ -261,11 +263,15 @@ def list_alerts(app: App, status: str | None, every_status: bool, watch_names: t
         params.append(status)
     sql += watch_sql
     params.extend(watch_names)
-    rows = app.db.execute(sql + " ORDER BY opened_at DESC, id DESC LIMIT ?", [*params, limit]).fetchall()
+    rows = app.db.execute(f"SELECT {columns}{sql} ORDER BY opened_at DESC, id DESC LIMIT ?",
+                          [*params, limit]).fetchall()
     if not rows:
         click.echo(f"No {_status_words(status)}alerts.")
     else:
-        click.echo(f"{len(rows)} alert(s), most recently opened first:")
+        (matching,) = app.db.execute(f"SELECT count(*){sql}", params).fetchone()
+        shown = f"{len(rows)} alert(s)" if matching <= len(rows) else \
+            f"The {len(rows)} most recent of {matching} alerts (--limit to see more)"
+        click.echo(f"{shown}, most recently opened first:")
         table = [[str(alert_id), state, severity, opened, watch, source or "-", rule, f"{observed or 0:g}",
                   _expected_cell(rule, expected), _window_text(start, end, resolved_at), owner or "-"]
                  for (alert_id, state, severity, opened, watch, source, rule, observed, expected, start, end,
