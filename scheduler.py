@@ -191,6 +191,8 @@ class Service:
         # mentions below it that are still unscored failed to score: they are retried once per
         # start of the service (and by `mentionwatch score`), never ahead of newer mentions.
         self._score_after: dict[str, int] = {}
+        # the same, for the first pass of each score run: the mentions detection reads (see _job_score)
+        self._recent_score_after: dict[str, int] = {}
         self._notify_lock = threading.Lock()
         self._running: set[str] = set()  # job runs under way (finish() waits for them)
         self._housekeeping_runs = 0  # watchlist checks, reloads, heartbeats under way (likewise)
@@ -842,21 +844,31 @@ class Service:
     def _job_score(self, db, _job_id: str) -> tuple[str, dict]:
         """Score the backlog in committed chunks, each starting after the last mention the one
         before read: mentions that cannot be scored are passed over, never read again by this
-        process for this model (see `_score_after`), and stay in the unscored backlog."""
+        process for this model in that pass (see `_score_after`), and stay in the unscored backlog.
+
+        The mentions detection reads (created within `_detection_reach` of now) are scored first, and
+        detection is asked for as soon as they are: after a model change, every stored mention
+        waits for a score from the new model, and oldest first the newest would wait for the whole
+        history (hours for a large database). Oldest first within that pass, so that detection never
+        sees recent posts scored against a baseline that is not scored yet."""
         from sentiment import score_unscored
 
         scorer = self._get_scorer()
+        recent_since = to_iso(dt.datetime.now(dt.timezone.utc) - _detection_reach(self.config))
         scored = skipped = 0
-        while not self._stopping.is_set():
-            after_id = self._score_after.get(scorer.model_id, 0)
-            step = score_unscored(db, scorer, limit=SCORE_CHUNK, after_id=after_id)
-            self._score_after[scorer.model_id] = step.last_id
-            scored += step.scored
-            skipped += step.skipped
-            if step.scored + step.skipped < SCORE_CHUNK:  # the end of the backlog
-                break
-        if scored:
-            self.request_run("detect")
+        for cursors, created_since in ((self._recent_score_after, recent_since), (self._score_after, None)):
+            scored_in_pass = 0
+            while not self._stopping.is_set():
+                after_id = cursors.get(scorer.model_id, 0)
+                step = score_unscored(db, scorer, limit=SCORE_CHUNK, after_id=after_id, created_since=created_since)
+                cursors[scorer.model_id] = step.last_id
+                scored_in_pass += step.scored
+                skipped += step.skipped
+                if step.scored + step.skipped < SCORE_CHUNK:  # the end of the backlog
+                    break
+            scored += scored_in_pass
+            if scored_in_pass:
+                self.request_run("detect")
         return "ok", {"scored": scored, "skipped": skipped, "model": scorer.model_id}
 
     def _job_detect(self, db, _job_id: str) -> tuple[str, dict]:
@@ -990,6 +1002,17 @@ class Service:
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             log.debug("job %s is still running; this turn is skipped", event.job_id,
                      extra={"fields": {"job": event.job_id, "event": "skipped_busy"}})
+
+
+def _detection_reach(config: Config) -> dt.timedelta:
+    """How far back from now detection reads mentions: HISTORY_DAYS judged, and before them the
+    longest warm-up or baseline of the watches it runs for; a day more, so that the edge is never
+    short by a bucket."""
+    from alerts.detect import HISTORY_DAYS, history_needed
+
+    settings = [config.alert_settings(watch.name) for watch in config.watches]
+    needed = max((history_needed(one) for one in settings if one.enabled), default=dt.timedelta(0))
+    return dt.timedelta(days=HISTORY_DAYS + 1) + needed
 
 
 def _known_problem(exc: BaseException) -> str | None:

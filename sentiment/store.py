@@ -42,30 +42,33 @@ class ScoreRunResult:
         return self.scored / self.seconds if self.seconds > 0 else 0.0
 
 
-_UNSCORED = """
-    SELECT m.id, m.text, m.title FROM mentions m
-    WHERE m.id > ? AND NOT EXISTS (
-        SELECT 1 FROM scores s WHERE s.mention_id = m.id AND s.model_id = ?)
-    ORDER BY m.id LIMIT ?
-"""
+def _unscored_where(created_since: str | None) -> str:
+    """Mentions above an id with no score from a model (and created at a time or later, if given)."""
+    recent = "" if created_since is None else "AND m.created_at >= ? "
+    return (f"WHERE m.id > ? {recent}AND NOT EXISTS "
+            "(SELECT 1 FROM scores s WHERE s.mention_id = m.id AND s.model_id = ?)")
 
 
-def count_unscored(db, model_id: str, after_id: int = 0) -> int:
-    """Mentions (with an id above `after_id`) that have no score from `model_id`."""
-    row = db.execute(
-        "SELECT count(*) FROM mentions m WHERE m.id > ? AND NOT EXISTS "
-        "(SELECT 1 FROM scores s WHERE s.mention_id = m.id AND s.model_id = ?)",
-        [after_id, model_id]).fetchone()
+def _unscored_params(after_id: int, created_since: str | None, model_id: str) -> list:
+    return [after_id, model_id] if created_since is None else [after_id, created_since, model_id]
+
+
+def count_unscored(db, model_id: str, after_id: int = 0, created_since: str | None = None) -> int:
+    """Mentions (with an id above `after_id`, created at `created_since` or later) that have no
+    score from `model_id`."""
+    row = db.execute(f"SELECT count(*) FROM mentions m {_unscored_where(created_since)}",
+                     _unscored_params(after_id, created_since, model_id)).fetchone()
     return int(row[0])
 
 
 def score_unscored(db, scorer, limit: int | None = None,
                    progress: Callable[[int, int], None] | None = None,
-                   batch_size: int = WRITE_BATCH, after_id: int = 0) -> ScoreRunResult:
-    """Score mentions with an id above `after_id` and no score from `scorer.model_id`, lowest id
-    first; `progress(done, total)` after each batch."""
+                   batch_size: int = WRITE_BATCH, after_id: int = 0,
+                   created_since: str | None = None) -> ScoreRunResult:
+    """Score mentions with an id above `after_id` (and created at `created_since` or later) and no
+    score from `scorer.model_id`, lowest id first; `progress(done, total)` after each batch."""
     started = time.perf_counter()
-    total = count_unscored(db, scorer.model_id, after_id)
+    total = count_unscored(db, scorer.model_id, after_id, created_since)
     if limit is not None:
         total = min(total, limit)
     scored = skipped = 0
@@ -73,7 +76,9 @@ def score_unscored(db, scorer, limit: int | None = None,
     size = min(batch_size, FIRST_WRITE_BATCH)
     while scored + skipped < total:
         page = min(size, total - scored - skipped)
-        rows = db.execute(_UNSCORED, [last_id, scorer.model_id, page]).fetchall()
+        rows = db.execute(
+            f"SELECT m.id, m.text, m.title FROM mentions m {_unscored_where(created_since)} ORDER BY m.id LIMIT ?",
+            [*_unscored_params(last_id, created_since, scorer.model_id), page]).fetchall()
         if not rows:
             break
         last_id = rows[-1][0]

@@ -140,3 +140,40 @@ def test_batches_last_about_three_seconds_between_64_and_512_mentions():
     assert _next_batch_size(512, 1.0, 512) == 512  # 512 a second: the large batches stay
     assert _next_batch_size(512, 12.8, 512) == 120  # 40 a second: 3 s worth
     assert _next_batch_size(64, 60.0, 512) == 64  # never below the first batch's size
+
+
+class _RecordsOrder(BuiltinScorer):
+    """The real model, noting the texts it is given, in order."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen: list[str] = []
+
+    def _probabilities(self, texts):
+        self.seen.extend(texts)
+        return super()._probabilities(texts)
+
+
+def test_the_mentions_detection_reads_are_scored_before_older_history(tmp_path):
+    """After a model change every stored mention waits for the new model: the recent ones (what
+    detection reads) go first, or alerts would wait for years of history to be scored again."""
+    import datetime as dt
+
+    service = _service(tmp_path)
+    service._scorer = _RecordsOrder(SentimentConfig(), backend="torch")
+    db = open_db(service.db_path)
+    now = dt.datetime.now(dt.timezone.utc)
+    old = (now - dt.timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recent = (now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    history = [Mention("test", f"old{n}", f"acme history post {n}", old, watches=("acme",))
+               for n in range(SCORE_CHUNK + 10)]  # stored first: the lower ids
+    latest = [Mention("test", f"new{n}", f"acme latest post {n}", recent, watches=("acme",)) for n in range(5)]
+    save_mentions(db, history + latest)
+
+    service._run_job("score", "score")
+    seen = service._scorer.seen
+    assert set(seen[:5]) == {f"acme latest post {n}" for n in range(5)}, seen[:8]
+    assert len(_scored_ids(db)) == len(history) + len(latest) == len(seen)  # each scored once
+    assert (_last_score_run(db)["scored"], _last_score_run(db)["skipped"]) == (len(seen), 0)
+    service._close_connections()
+
