@@ -595,8 +595,9 @@ class Service:
                     new_scorer = self._load_model(new_config)
                 except ModelLoadError as exc:
                     return self._reject(reason, f"{self.config_path}: sentiment.model: {exc}")
-                with self._scorer_lock:
+                with self._scorer_lock:  # with its config: _get_scorer compares the two
                     self._install_scorer(new_scorer)
+                    self.config = new_config
             self.config = new_config
             if Path(new_config.database).resolve() != Path(old_config.database).resolve():
                 log.warning("the watchlist names another database; restart the service to use it")

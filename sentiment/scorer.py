@@ -454,16 +454,18 @@ def load_scorer(sentiment_cfg, cache: bool = True) -> Scorer:
 
 
 def _damaged_builtin(exc: Exception) -> str:
-    """One line for a built-in model that cannot be loaded for a reason other than a missing file:
-    above all a weights file that is no safetensors file (an unfetched Git LFS pointer, a file cut
-    short), said as `mentionwatch model info` says it."""
-    reason = _one_line(str(exc)) or type(exc).__name__
-    if isinstance(exc, ImportError):  # a package missing from this installation, not the file
-        return f"model builtin could not be loaded: {type(exc).__name__}: {reason}"
+    """One line for a built-in model that cannot be loaded for a reason other than a missing file.
+    A weights file that is no safetensors file (an unfetched Git LFS pointer, a file cut short) is
+    said as `mentionwatch model info` says it; anything else (out of memory, a missing package) as
+    what it is, for the file is not to blame."""
+    from mentionwatch.logging_setup import redact
+
+    reason = redact(_one_line(str(exc))) or type(exc).__name__
+    if type(exc).__name__ != "SafetensorError":
+        return f"model builtin could not be loaded: {type(exc).__name__}: {reason[:300]}"
     from sentiment import builtin
 
-    if type(exc).__name__ == "SafetensorError":
-        return (f"model builtin could not be loaded: {builtin.ARTIFACT}: not a weights file ({reason}; a Git "
-                "LFS pointer not fetched?): fetch it, or make it with 'mentionwatch model build'")
+    return (f"model builtin could not be loaded: {builtin.ARTIFACT}: not a weights file ({reason}; a Git "
+            "LFS pointer not fetched?): fetch it, or make it with 'mentionwatch model build'")
     return (f"model builtin could not be loaded: {type(exc).__name__}: {reason} ({builtin.ARTIFACT} damaged? "
             "a Git LFS pointer not fetched?): fetch it, or make it with 'mentionwatch model build'")

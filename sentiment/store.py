@@ -129,24 +129,24 @@ def _finite(score) -> bool:
 def _finite_only(scorer, scores: list[tuple]) -> list[tuple]:
     """The scores whose probabilities are all numbers. A NaN (a model whose logits overflow on
     one odd text) cannot be stored, and it would fail the whole batch's write again at every run:
-    its mention is passed over like one that cannot be scored. When every text of the batch gives
-    one, the model is tried on PROBE_TEXT: if that gives one too, the model is at fault
-    (ScoringFailed), not the texts."""
+    its mention is passed over like one that cannot be scored. But first the model is tried on
+    PROBE_TEXT: if that gives a NaN too, the model is at fault (ScoringFailed), not the texts (a
+    batch's texts that clean to nothing are scored neutral without the model, so a broken model
+    can still leave some scores standing)."""
     kept = [(mention_id, score) for mention_id, score in scores if _finite(score)]
     if len(kept) == len(scores):
         return scores
+    try:
+        probe = scorer.score_texts([PROBE_TEXT])[0]
+    except Exception as exc:  # noqa: BLE001
+        raise ScoringFailed(f"the sentiment model fails on any text ({type(exc).__name__}: "
+                            f"{str(exc)[:200]})") from exc
+    if not _finite(probe):
+        raise ScoringFailed("the sentiment model gives no usable probabilities (NaN) for any text")
     for mention_id, score in scores:
         if not _finite(score):
             log.warning("mention %s skipped: the model gave it no usable probabilities (%s, %s, %s)",
                         mention_id, score.p_negative, score.p_neutral, score.p_positive)
-    if not kept:
-        try:
-            probe = scorer.score_texts([PROBE_TEXT])[0]
-        except Exception as exc:  # noqa: BLE001
-            raise ScoringFailed(f"the sentiment model fails on any text ({type(exc).__name__}: "
-                                f"{str(exc)[:200]})") from exc
-        if not _finite(probe):
-            raise ScoringFailed("the sentiment model gives no usable probabilities (NaN) for any text")
     return kept
 
 

@@ -194,12 +194,30 @@ def test_a_model_that_gives_nan_for_every_text_passes_nothing_over(tmp_path):
     svc = Service(_write_watchlist(tmp_path), blocking=False)
     svc._scorer = _NaNOnAll()
     db = open_db(svc.db_path)
-    save_mentions(db, [_mention(1, "acme ok"), _mention(2, "acme fine")])
+    # a post that cleans to nothing is scored neutral without the model: it must not hide the fault
+    save_mentions(db, [_mention(1, "acme ok"), _mention(2, "acme fine"), _mention(3, "\ufffd\ufffd")])
     svc._run_job("score", "score")
     status, detail = _last_run(db, "score")
     assert status == "error" and "no usable probabilities" in detail["error"]
     assert svc._score_after.get("fake-all-nan", 0) == 0  # tried again at the next run
+    assert db.execute("SELECT count(*) FROM scores").fetchone()[0] == 0
     db.close()
+
+
+@pytest.mark.parametrize("failure, said", [
+    (MemoryError("cannot allocate 90 MB"), "MemoryError: cannot allocate 90 MB"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB"), "RuntimeError: CUDA out of memory.")])
+def test_a_load_that_fails_for_want_of_memory_does_not_blame_the_weights_file(monkeypatch, failure, said):
+    from sentiment import builtin
+
+    def fail(*_args, **_kwargs):
+        raise failure
+
+    monkeypatch.setattr(builtin, "load_builtin", fail)
+    with pytest.raises(scorer_module.ModelLoadError) as refused:
+        scorer_module.load_scorer(SentimentConfig(model="builtin"), cache=False)
+    assert str(refused.value).startswith(f"model builtin could not be loaded: {said}")
+    assert "damaged" not in str(refused.value) and "LFS" not in str(refused.value)
 
 
 # --- 3. a damaged built-in weights file ---------------------------------------------------------

@@ -230,7 +230,8 @@ def info() -> None:
             f"{ARTIFACT}: not a weights file ({exc}; a Git LFS pointer not fetched?): fetch it, "
             "or make it with 'mentionwatch model build'") from None
     click.echo(f"file: {ARTIFACT} ({ARTIFACT.stat().st_size / 1e6:.1f} MB)")
-    click.echo(f"model id: {model_id_for(SentimentConfig())}")
+    click.echo(f"model id: {model_id_for(SentimentConfig())} (scores are stored under it, with "
+               f"#len<N> added where sentiment.max_length is not {SentimentConfig().max_length})")
     click.echo(json.dumps(how_built, indent=2, sort_keys=True))
 
 
