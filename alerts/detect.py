@@ -3,8 +3,10 @@
 `run_detection(db, config, now=None, notify=True)` runs every watch's rules over the last
 HISTORY_DAYS of scored mentions (plus the warm-up, or the week of baseline when that is longer).
 What several rules find in one incident is merged first (`merged_alerts`), so a new incident opens one alert at the highest severity it reached, with
-one 'opened' notification. An incident that matches a stored alert (same watch and source,
-overlapping window) updates it. Notifications are queued (not sent: `alerts.notify.send_pending`
+one 'opened' notification. An incident updates the stored alert of the same incident (same watch
+and source, and the later of the two fired before the cooldown after the other's window ran out:
+`_same_incident`); a window that overlaps only through a count rule's look-back is no reason.
+Notifications are queued (not sent: `alerts.notify.send_pending`
 does that) when an alert opens or its severity rises, but only for incidents still going on at
 `now`: spikes found in old, freshly imported history are stored without waking anybody. An opening
 or a rise that a run telling nobody stored (`detect --no-notify`, a replay) is announced by the
@@ -264,18 +266,21 @@ def _after_resolution(run: _Run, series: Series, settings, alert: Finding, resol
 
 
 def _same_incident(alert: Finding, finding: Finding, cooldown: float) -> bool:
-    """Whether `finding` belongs to `alert`'s incident. A finding that fired after the alert opened
-    belongs to it when it fired before the cooldown after the alert's window ran out: measured from
-    when it fired, not from its window's start, which a count rule sets a whole day back ("70 in
-    1d"), over the earlier incident. One rule's own incidents never meet this way (the detector
-    ends one after `cooldown` quiet buckets); another rule's hot hours in between can join them, as
-    the team lived them. A finding that fired first or with it belongs when their windows overlap."""
+    """Whether `finding` belongs to `alert`'s incident: of the two, the one that fired later fired
+    before the cooldown after the other's window ran out. Measured from when it fired, not from its
+    window's start, which a count rule sets a whole day back ("70 in 1d"), over the earlier
+    incident. One rule's own incidents never meet this way (the detector ends one after `cooldown`
+    quiet buckets); another rule's hot hours in between can join them, as the team lived them. Two
+    that fired at one time belong together when their windows overlap. The rule is the same either
+    way round: `merged_alerts` meets findings by opening time, but `_store` also meets a stored alert
+    that opened after the finding (a later, separate incident whose look-back reaches over it)."""
     if alert.window_start >= finding.window_end:
         return False
-    if finding.opened_at <= alert.opened_at:  # found with it or before it: their windows decide
+    if finding.opened_at == alert.opened_at:  # found together: their windows decide
         return alert.window_end > finding.window_start
-    reach = to_iso(from_iso(finding.opened_at) - dt.timedelta(seconds=cooldown))
-    return reach < alert.window_end
+    first, later = (alert, finding) if alert.opened_at < finding.opened_at else (finding, alert)
+    reach = to_iso(from_iso(later.opened_at) - dt.timedelta(seconds=cooldown))
+    return reach < first.window_end
 
 
 def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
@@ -449,20 +454,7 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
     # before they were queued would leave an alert that is never announced (the next run finds it
     # unchanged and queues nothing).
     with run.db.atomic():
-        # one incident is one alert (see _same_incident): any rule firing before the cooldown after
-        # its window ran out updates the same alert, unless that alert was resolved before this one
-        # opened (see alerts_for_series)
-        reach = to_iso(from_iso(alert.opened_at) - dt.timedelta(seconds=settings.cooldown))
-        existing = run.db.execute(
-            """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score,
-                      opened_at, explanation
-               FROM alerts WHERE watch = ? AND source IS ? AND window_start < ?
-                 AND CASE WHEN ? <= opened_at THEN window_end > ? ELSE window_end > ? END
-                 AND NOT (status = 'resolved' AND resolved_at <= ?)
-               ORDER BY id DESC LIMIT 1""",
-            [alert.watch, alert.source, alert.window_end, alert.opened_at, alert.window_start, reach,
-             alert.opened_at],
-        ).fetchone()
+        existing = _incident_alert(run, settings, alert)
         if existing is None:
             events = [_open_alert(run, watch, settings, alert)]
         else:
@@ -477,6 +469,31 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
             for alert_id, kind, severity, *unless_taking in events:
                 run.result.queued += queue_notifications(run.db, run.config, alert_id, kind, severity,
                                                          unless_taking=unless_taking[0] if unless_taking else None)
+
+
+def _incident_alert(run: _Run, settings, alert: Finding) -> tuple | None:
+    """The stored alert of the alert's incident (see _same_incident), the latest if several, or None.
+    One incident is one alert: any rule firing before the cooldown after its window ran out updates
+    the same alert, unless that alert was resolved before this one opened (see alerts_for_series).
+    An overlap of windows alone is not enough: a later, separate incident's alert, whose count rule
+    looks back over this one ("50 in 12h"), would otherwise take this incident in on the next run
+    and stretch its window back over it. SQL narrows the rows down (every row of the incident has
+    a window ending after the earlier of the alert's window start and its opening less the
+    cooldown); _same_incident decides."""
+    reach = to_iso(from_iso(alert.opened_at) - dt.timedelta(seconds=settings.cooldown))
+    rows = run.db.execute(
+        """SELECT id, rule, severity, window_start, window_end, status, observed, expected, score,
+                  opened_at, explanation
+           FROM alerts WHERE watch = ? AND source IS ? AND window_start < ? AND window_end > ?
+             AND NOT (status = 'resolved' AND resolved_at <= ?)
+           ORDER BY id DESC""",
+        [alert.watch, alert.source, alert.window_end, min(alert.window_start, reach), alert.opened_at],
+    )
+    for row in rows:
+        stored = dataclasses.replace(alert, window_start=row[3], window_end=row[4], opened_at=row[9])
+        if _same_incident(stored, alert, settings.cooldown):
+            return row
+    return None
 
 
 def _first_announcement(never_announced: tuple[int, str, str], event: tuple | None) -> list[tuple]:
@@ -758,9 +775,9 @@ def _as_of(finding: Finding, end: str) -> Finding:
 
 
 def merged_alerts(findings: list[Finding], cooldown: float = 0.0) -> list[Finding]:
-    """One series' findings (by opening time) as the alerts a live run makes of them: a finding whose
-    window overlaps an alert's, or that fires less than `cooldown` seconds after the alert's window
-    ends, updates that alert (see `_store`): one incident is one alert."""
+    """One series' findings (by opening time) as the alerts a live run makes of them: a finding of an
+    alert's incident, one that fires less than `cooldown` seconds after the alert's window ends (see
+    `_same_incident`), updates that alert, as `_store` does: one incident is one alert."""
     alerts: list[Finding] = []
     for finding in findings:
         overlapping = next((i for i in range(len(alerts) - 1, -1, -1)
