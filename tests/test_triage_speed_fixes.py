@@ -218,8 +218,8 @@ def test_risk_is_the_same_either_way(stocked, monkeypatch):
     monkeypatch.undo()
     big = risk.watch_risk(stocked, "big", MODEL, END)
     assert big.top_posts and list(big.top_posts[0]) == [
-        "mention_id", "created_at", "source", "author", "author_reach", "url", "text", "p_negative",
-        "weight"]
+        "mention_id", "created_at", "source", "author", "author_reach", "url", "title", "text",
+        "p_negative", "weight"]
     assert big.top_posts[0]["text"].startswith("big post ")
 
 
@@ -229,7 +229,7 @@ def _old_risk_top_posts(db, watch, end):
     recent_start = to_iso(end_time - dt.timedelta(hours=risk.RECENT_HOURS))
     cursor = db.conn.execute(
         "SELECT m.id AS mention_id, m.created_at, m.source, m.author, m.author_reach, m.url, "
-        "m.text, s.p_negative FROM mentions m "
+        "m.title, m.text, s.p_negative FROM mentions m "
         "CROSS JOIN mention_watches w ON w.mention_id = m.id AND w.watch = :watch "
         "CROSS JOIN scores s ON s.mention_id = m.id AND s.model_id = :model AND s.label = 'negative' "
         "WHERE m.created_at >= :start AND m.created_at < :end",
