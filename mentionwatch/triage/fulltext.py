@@ -1,10 +1,12 @@
 """The SQL condition of a full-text query: FTS5 for words, text containment for CJK words.
 
-The index (FTS5, tokenizer unicode61) splits text at spaces and punctuation only. Chinese and
-Japanese put no spaces between words, and Korean attaches particles to them, so a whole run such as
-"酒店太差了" is one indexed token and a search for 酒店 finds only posts where it stands alone.
-Here each word or "phrase" of the query that holds such characters is matched as text instead
-(contained in the title or text), and the rest of the query still goes through the index:
+The index (FTS5, tokenizer unicode61) splits text at spaces and punctuation, and at emoji and
+Chinese, Japanese and Korean characters (storage.migrations.FTS_SEPARATOR_RANGES), which it holds
+none of: those scripts put no spaces between words (Korean attaches particles to them), so a whole
+run such as "酒店太差了" would be one token, and a search for 酒店 would find only posts where it
+stands alone. Each word or "phrase" of the query that holds such characters (or an emoji) is
+matched as text instead (contained in the title or text), and the rest of the query still goes
+through the index:
 
     酒店 wifi          contains 酒店 AND MATCH 'wifi'
     太慢 OR 很慢       contains 太慢 OR contains 很慢
@@ -40,6 +42,7 @@ NO_SPACE_RANGES = (
     (0xF900, 0xFAFF),    # CJK compatibility ideographs
     (0xFF66, 0xFFDC),    # halfwidth Katakana and Hangul
     (0x20000, 0x3134F),  # CJK extensions B-G
+    (0x1F000, 0x1FAFF),  # emoji: the index splits words at them and holds none (see storage.migrations)
 )
 _NO_SPACE = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in NO_SPACE_RANGES) + "]")
 
