@@ -20,6 +20,10 @@ import unicodedata
 
 OPERATORS = ("AND", "OR", "NOT")
 COLUMNS = ("title", "text")
+# field names people type in other tools' search boxes (author:bob, source:reddit): the index has no
+# such column, and read as words they would be the phrase "author bob", which finds nothing
+_FIELDS_ELSEWHERE = frozenset({"author", "by", "from", "user", "source", "site", "lang", "language",
+                               "watch", "sentiment", "date"})
 _PIECE = re.compile(r'\s*(?:(?P<quoted>"(?:[^"]|"")*")|(?P<bracket>[()])|(?P<chunk>[^\s"()]+))')
 
 
@@ -76,6 +80,7 @@ def _chunk(chunk: str) -> str:
     """One run of characters between spaces, quotes and brackets, as FTS5 text."""
     if chunk in OPERATORS:
         return chunk
+    _refuse_unknown_field(chunk)
     column = next((name + ":" for name in COLUMNS if chunk.startswith(name + ":")), "")
     if not _words(chunk[len(column):]):
         column = ""  # 'text:' alone is the word text
@@ -89,6 +94,15 @@ def _chunk(chunk: str) -> str:
     phrase = words[0] if len(words) == 1 else '"' + " ".join(words) + '"'
     prefix = "*" if rest.endswith("*") and is_word_char(rest[-2:-1] or " ") else ""
     return column + phrase + prefix
+
+
+def _refuse_unknown_field(chunk: str) -> None:
+    """`author:bob` and the like: refused in one line, never searched as the phrase "author bob"."""
+    name, colon, value = chunk.partition(":")
+    if colon and name.lower() in _FIELDS_ELSEWHERE and _words(value):
+        raise UnreadableQuery(f"'{name}:' is not a field search can look in, only title: and text: are "
+                              f"(export filters by --source, --watch and --sentiment; to search the "
+                              f"words themselves, write \"{name} {value}\")")
 
 
 def _words(text: str) -> list[str]:
