@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import socket
 import sqlite3
 import sys
@@ -257,14 +258,24 @@ def register_magic_parameters(datasette):
     return [("fts", _fts_parameter)]
 
 
+# what the text branch of "Search mentions" would look for as letters: an operator or a bracket
+_SYNTAX_AS_TEXT = re.compile(r"(?<!\S)(?:AND|OR|NOT)(?!\S)|[()]")
+
+
 def _fts_parameter(box: str, request) -> str | None:
     """The query typed in the box `box` as `mentionwatch search` would give it to FTS5 (stray
     punctuation as word separators), or None when the index is not asked: for a blank box, and
     for a query with Chinese, Japanese or Korean characters, which the search query reads as text.
 
     Raises SearchMistake with the line `search` shows for a query it refuses: an unclosed quote or
-    bracket, AND / OR / NOT without words on both sides, no word at all ('*')."""
+    bracket, AND / OR / NOT without words on both sides, no word at all ('*'); and for a query read
+    as text that has AND, OR, NOT or a bracket, which that branch would look for as letters (the
+    opposite of what was typed: `search` reads them, this box does not)."""
     text = request.args.get(box) or ""
+    if has_no_space_script(text) and _SYNTAX_AS_TEXT.search(text):
+        raise SearchMistake(f"the search query {text[:60]!r}: this box finds Chinese, Japanese and Korean "
+                            "words (and emoji) as text, every word typed: AND, OR, NOT and brackets are "
+                            "not read with them here ('mentionwatch search' reads them)")
     if not text.strip() or has_no_space_script(text):
         return None
     # fts_query tries the query on an index with the columns of mentions_fts; an empty one will do
