@@ -850,27 +850,44 @@ class Service:
         The mentions detection reads (created within `_detection_reach` of now) are scored first, and
         detection is asked for as soon as they are: after a model change, every stored mention
         waits for a score from the new model, and oldest first the newest would wait for the whole
-        history (hours for a large database). Oldest first within that pass, so that detection never
-        sees recent posts scored against a baseline that is not scored yet."""
-        from sentiment import score_unscored
-
+        history (hours for a large database). Between chunks of the history, what has come in since
+        is scored first again. Each pass goes in the order the mentions were stored, so that
+        detection does not see recent posts scored against a baseline that is not scored yet."""
         scorer = self._get_scorer()
         recent_since = to_iso(dt.datetime.now(dt.timezone.utc) - _detection_reach(self.config))
         scored = skipped = 0
-        for cursors, created_since in ((self._recent_score_after, recent_since), (self._score_after, None)):
-            scored_in_pass = 0
-            while not self._stopping.is_set():
-                after_id = cursors.get(scorer.model_id, 0)
-                step = score_unscored(db, scorer, limit=SCORE_CHUNK, after_id=after_id, created_since=created_since)
-                cursors[scorer.model_id] = step.last_id
-                scored_in_pass += step.scored
-                skipped += step.skipped
-                if step.scored + step.skipped < SCORE_CHUNK:  # the end of the backlog
-                    break
-            scored += scored_in_pass
-            if scored_in_pass:
+        history_left = True
+        while history_left and not self._stopping.is_set():
+            recent_scored, recent_skipped, _ = self._score_chunks(db, scorer, self._recent_score_after,
+                                                                  recent_since, until_end=True)
+            if recent_scored:
                 self.request_run("detect")
+            history_scored, history_skipped, history_left = self._score_chunks(db, scorer, self._score_after,
+                                                                               None, until_end=False)
+            scored += recent_scored + history_scored
+            skipped += recent_skipped + history_skipped
+        if scored:
+            self.request_run("detect")
         return "ok", {"scored": scored, "skipped": skipped, "model": scorer.model_id}
+
+    def _score_chunks(self, db, scorer, cursors: dict[str, int], created_since: str | None,
+                      until_end: bool) -> tuple[int, int, bool]:
+        """(scored, skipped, more left) after one chunk, or all of them (`until_end`), of the mentions
+        after `cursors`' place for the model (and created at `created_since` or later)."""
+        from sentiment import score_unscored
+
+        scored = skipped = 0
+        while not self._stopping.is_set():
+            step = score_unscored(db, scorer, limit=SCORE_CHUNK, after_id=cursors.get(scorer.model_id, 0),
+                                  created_since=created_since)
+            cursors[scorer.model_id] = step.last_id
+            scored += step.scored
+            skipped += step.skipped
+            if step.scored + step.skipped < SCORE_CHUNK:  # the end of the backlog
+                return scored, skipped, False
+            if not until_end:
+                break
+        return scored, skipped, True
 
     def _job_detect(self, db, _job_id: str) -> tuple[str, dict]:
         from alerts.detect import run_detection

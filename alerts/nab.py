@@ -81,6 +81,7 @@ def score_file(timestamps: list[datetime], detections: list[bool], windows: list
     window_score = {}  # window left index -> best (first) detection's weighted score, or -fnWeight
     first_detection = {}  # window left index -> index of its first scored detection
     false_alarms: list[Scored] = []
+    fp_total = 0.0
     tp = fp = 0
 
     span_at = 0
@@ -108,8 +109,9 @@ def score_file(timestamps: list[datetime], detections: list[bool], windows: list
                 else:
                     left, right = previous
                     position = abs(right - i) / float(right - left + 1 - 1)
-                false_alarms.append(Scored("false alarm", None, timestamps[i],
-                                           scaled_sigmoid(position) * weights["fpWeight"]))
+                cost = scaled_sigmoid(position) * weights["fpWeight"]
+                false_alarms.append(Scored("false alarm", None, timestamps[i], cost))
+                fp_total += cost
                 fp += 1
         if current is not None and i == current[1]:
             previous, current = current, None
@@ -118,7 +120,8 @@ def score_file(timestamps: list[datetime], detections: list[bool], windows: list
              for left, right in spans if left in window_score]
     lines = sorted(lines + false_alarms, key=lambda line: line.at or line.window[0])
     missed = sum(1 for line in lines if line.kind == "missed")
-    return FileScore(name, profile, sum(line.points for line in lines), tp, fp, missed, len(spans), lines)
+    # summed as NAB sums them (windows, then false alarms in order), to the last bit
+    return FileScore(name, profile, sum(window_score.values()) + fp_total, tp, fp, missed, len(spans), lines)
 
 
 def _window_line(timestamps: list[datetime], span: tuple[int, int], points: float,

@@ -66,14 +66,14 @@ def test_mistyped_search_shows_the_line_search_gives(served, cli, query):
     assert answer["error"] in result.stderr  # word for word what the command line says
 
 
-@pytest.mark.parametrize("query", ["酒店 OR 宾馆", "酒店 NOT 房间", "(酒店 wifi)", "🤬 AND acme"])
+@pytest.mark.parametrize("query", ["酒店 OR 宾馆", "酒店 NOT 房间", "🤬 AND acme"])
 def test_operators_with_words_read_as_text_are_refused_not_searched_as_letters(served, query):
     """The text branch would look for the letters OR, NOT, AND and the brackets in every post."""
     base, _, _ = served
     page = httpx.get(f"{base}/watch/search", params={"q": query}, timeout=10)
     assert page.status_code == 400
     errors = _page_errors(page.text)
-    assert len(errors) == 1 and "AND, OR, NOT and brackets are not read with them here" in errors[0], errors
+    assert len(errors) == 1 and "AND, OR and NOT are not read with them here" in errors[0], errors
     assert "'mentionwatch search' reads them" in errors[0]
 
 

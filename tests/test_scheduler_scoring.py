@@ -177,3 +177,39 @@ def test_the_mentions_detection_reads_are_scored_before_older_history(tmp_path):
     assert (_last_score_run(db)["scored"], _last_score_run(db)["skipped"]) == (len(seen), 0)
     service._close_connections()
 
+
+class _StoresAPostMidway(_RecordsOrder):
+    """The real model, noting texts; when it is first given history, a new post comes in (stored
+    through another connection, as the collect job would)."""
+
+    def __init__(self, db_path, recent, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.db_path, self.recent, self.stored = db_path, recent, False
+
+    def _probabilities(self, texts):
+        if not self.stored and any("history" in text for text in texts):
+            self.stored = True
+            other = open_db(self.db_path)
+            save_mentions(other, [Mention("test", "fresh", "acme fresh post", self.recent, watches=("acme",))])
+            other.close()
+        return super()._probabilities(texts)
+
+
+def test_a_post_that_comes_in_while_history_is_scored_does_not_wait_for_all_of_it(tmp_path):
+    import datetime as dt
+
+    service = _service(tmp_path)
+    now = dt.datetime.now(dt.timezone.utc)
+    old = (now - dt.timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recent = (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    service._scorer = _StoresAPostMidway(service.db_path, recent, SentimentConfig(), backend="torch")
+    db = open_db(service.db_path)
+    save_mentions(db, [Mention("test", f"old{n}", f"acme history post {n}", old, watches=("acme",))
+                       for n in range(3 * SCORE_CHUNK)])
+
+    service._run_job("score", "score")
+    seen = service._scorer.seen
+    assert len(seen) == 3 * SCORE_CHUNK + 1 == len(_scored_ids(db))
+    assert seen.index("acme fresh post") <= 2 * SCORE_CHUNK  # after the chunk it came in during, at most
+    service._close_connections()
+

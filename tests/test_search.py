@@ -154,8 +154,8 @@ def test_such_syntax_still_works_on_the_other_words(cli, posts_db):
 
 def test_relevance_order_is_refused_for_cjk_words(cli, posts_db):
     _one_line_mistake(cli("--db", posts_db, "search", "酒店", "--sort", "relevance"),
-                      "--sort relevance cannot rank Chinese, Japanese or Korean words: they are found "
-                      "as text, not through the index (use --sort newest or oldest)")
+                      "--sort relevance cannot rank Chinese, Japanese or Korean words (or emoji): they "
+                      "are found as text, not through the index (use --sort newest or oldest)")
 
 
 SIGNS = "甲乙丙丁"

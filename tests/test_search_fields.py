@@ -11,14 +11,16 @@ from storage import Mention, open_db, save_mentions
 def posts(tmp_path):
     db = open_db(tmp_path / "p.db")
     save_mentions(db, [Mention("reddit", "1", "refund still missing", "2024-05-01T08:00:00Z", author="jwmb6c"),
-                       Mention("forum", "2", "the source of the delay: our author", "2024-05-01T09:00:00Z")])
+                       Mention("forum", "2", "the source of the delay: our author", "2024-05-01T09:00:00Z"),
+                       Mention("forum", "3", "train delayed by:2 hours", "2024-05-01T10:00:00Z")])
     db.close()
     return tmp_path / "p.db"
 
 
 @pytest.mark.parametrize("query, field, words", [
     ("author:jwmb6c", "author", "author jwmb6c"), ("source:reddit", "source", "source reddit"),
-    ("refund lang:en", "lang", "lang en"), ("Author:jwmb6c", "Author", "Author jwmb6c")])
+    ("refund lang:en", "lang", "lang en"), ("Author:jwmb6c", "Author", "Author jwmb6c"),
+    ('source:"reddit"', "source", "source reddit"), ('author:"bob smith"', "author", "author bob smith")])
 def test_a_field_search_has_not_is_refused_in_one_line(cli, posts, query, field, words):
     result = cli("--db", posts, "search", query)
     assert result.exit_code == 2, result.output
@@ -29,7 +31,7 @@ def test_a_field_search_has_not_is_refused_in_one_line(cli, posts, query, field,
 
 
 def test_the_words_themselves_and_the_real_columns_still_search(cli, posts):
-    for query in ('"source of"', "text:refund", "source", "author"):
+    for query in ('"source of"', "text:refund", "source", "author", "delayed by:2"):
         result = cli("--db", posts, "search", query)
         assert result.exit_code == 0, result.output
         assert "1 mention found" in result.stderr, (query, result.stderr)

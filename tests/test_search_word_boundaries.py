@@ -18,6 +18,10 @@ POSTS = [
     ("wifi", "酒店的wifi很好"),
     ("bed", "床有2M宽"),
     ("plain", "acme rocks"),
+    ("kk", "Acmeㅋㅋㅋ 최고"),
+    ("thai", "ร้านacmeดีมาก"),
+    ("halfwidth", "acmeｻﾎﾟｰﾄ遅い"),
+    ("coffee", "need ☕ before acme support calls"),
 ]
 
 
@@ -35,12 +39,13 @@ def _found(cli, db_path, query) -> list[str]:
 
 
 @pytest.mark.parametrize("query, found", [
-    ("acme", ["glued", "ja", "ko", "plain", "zh"]),
+    ("acme", ["coffee", "glued", "halfwidth", "ja", "kk", "ko", "plain", "thai", "zh"]),
+    ("☕", ["coffee"]),  # an emoji older than Unicode 6.1, found as text too
     ("sad", ["sad"]),
     ("wifi", ["wifi"]),
     ("2M", ["bed"]),
     ("🥺", ["sad"]),  # an emoji: found as text, wherever it stands
-    ("acme NOT 🤬", ["ja", "ko", "plain", "zh"]),
+    ("acme NOT 🤬", ["coffee", "halfwidth", "ja", "kk", "ko", "plain", "thai", "zh"]),
     ("酒店 wifi", ["wifi"]),
 ])
 def test_words_against_emoji_or_cjk_text_are_found(cli, tmp_path, query, found):

@@ -106,7 +106,7 @@ def _library_reviews(app_id: str, *, base_url: str | None = None, **kwargs) -> t
             if real_post is not None:
                 reviews_module.post = watched_post
             if real_urlopen is not None:
-                request_module.urlopen = _urlopen_within_limits
+                request_module.urlopen = _LimitedRequests().urlopen
             found, token = reviews(app_id, sort=Sort.NEWEST, **kwargs)
         finally:
             if real_post is not None:
@@ -121,12 +121,22 @@ def _library_reviews(app_id: str, *, base_url: str | None = None, **kwargs) -> t
     return found, token
 
 
-def _urlopen_within_limits(request, *args, **kwargs):
-    """urllib's urlopen as the library calls it, with a socket timeout, and an answer read only up to
-    MAX_ANSWER_BYTES and REQUEST_DEADLINE (the limits the Fetcher keeps)."""
-    started = time.monotonic()
-    kwargs.setdefault("timeout", LIBRARY_SOCKET_TIMEOUT)
-    return _LimitedAnswer(urllib.request.urlopen(request, *args, **kwargs), started)
+class _LimitedRequests:
+    """urllib's urlopen as the library calls it during one `_library_reviews` call: with a socket
+    timeout, and answers read only up to MAX_ANSWER_BYTES and until REQUEST_DEADLINE after the call
+    began (the limits the Fetcher keeps). The library tries a failed request three times: once a
+    limit has been passed, its other tries fail at once with the same error, instead of reading
+    32 MB or waiting out the deadline again."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.passed: Exception | None = None
+
+    def urlopen(self, request, *args, **kwargs):
+        if self.passed is not None:
+            raise self.passed
+        kwargs.setdefault("timeout", LIBRARY_SOCKET_TIMEOUT)
+        return _LimitedAnswer(urllib.request.urlopen(request, *args, **kwargs), self)
 
 
 class _DeadlinePassed(TimeoutError):
@@ -137,9 +147,9 @@ class _LimitedAnswer:
     """A urllib answer whose `read()` stops at the size cap or the deadline (the library reads whole
     answers only)."""
 
-    def __init__(self, response, started: float):
+    def __init__(self, response, limits: _LimitedRequests):
         self._response = response
-        self._started = started
+        self._limits = limits
 
     def read(self, *_args) -> bytes:
         chunks, size = [], 0
@@ -148,9 +158,12 @@ class _LimitedAnswer:
             while chunk := self._response.read1(_READ_SIZE):
                 size += len(chunk)
                 if size > MAX_ANSWER_BYTES:
-                    raise AnswerRefused(f"answer larger than {MAX_ANSWER_BYTES // 2**20} MB; not read further")
-                if time.monotonic() - self._started > REQUEST_DEADLINE:
-                    raise _DeadlinePassed(f"answer not read whole within {REQUEST_DEADLINE:g} s")
+                    self._limits.passed = AnswerRefused(
+                        f"answer larger than {MAX_ANSWER_BYTES // 2**20} MB; not read further")
+                elif time.monotonic() - self._limits.started > REQUEST_DEADLINE:
+                    self._limits.passed = _DeadlinePassed(f"answer not read whole within {REQUEST_DEADLINE:g} s")
+                if self._limits.passed is not None:
+                    raise self._limits.passed
                 chunks.append(chunk)
         return b"".join(chunks)
 

@@ -258,8 +258,9 @@ def register_magic_parameters(datasette):
     return [("fts", _fts_parameter)]
 
 
-# what the text branch of "Search mentions" would look for as letters: an operator or a bracket
-_SYNTAX_AS_TEXT = re.compile(r"(?<!\S)(?:AND|OR|NOT)(?!\S)|[()]")
+# what the text branch of "Search mentions" would look for as letters: an operator (brackets are
+# left to mean themselves: '苹果(Apple)' is how a brand is written)
+_SYNTAX_AS_TEXT = re.compile(r"(?<!\S)(?:AND|OR|NOT)(?!\S)")
 
 
 def _fts_parameter(box: str, request) -> str | None:
@@ -269,13 +270,13 @@ def _fts_parameter(box: str, request) -> str | None:
 
     Raises SearchMistake with the line `search` shows for a query it refuses: an unclosed quote or
     bracket, AND / OR / NOT without words on both sides, no word at all ('*'); and for a query read
-    as text that has AND, OR, NOT or a bracket, which that branch would look for as letters (the
+    as text that has AND, OR or NOT, which that branch would look for as letters (the
     opposite of what was typed: `search` reads them, this box does not)."""
     text = request.args.get(box) or ""
     if has_no_space_script(text) and _SYNTAX_AS_TEXT.search(text):
         raise SearchMistake(f"the search query {text[:60]!r}: this box finds Chinese, Japanese and Korean "
-                            "words (and emoji) as text, every word typed: AND, OR, NOT and brackets are "
-                            "not read with them here ('mentionwatch search' reads them)")
+                            "words (and emoji) as text, every word typed: AND, OR and NOT are not read "
+                            "with them here ('mentionwatch search' reads them)")
     if not text.strip() or has_no_space_script(text):
         return None
     # fts_query tries the query on an index with the columns of mentions_fts; an empty one will do

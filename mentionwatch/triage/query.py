@@ -319,8 +319,8 @@ def _ranked_search_rows(db, filters: MentionFilters) -> list[dict]:
     """Best match first: FTS5's bm25 rank, which only words looked up in the index have."""
     query = filters.query
     if fulltext.has_no_space_script(query):
-        raise FilterError("--sort relevance cannot rank Chinese, Japanese or Korean words: they are "
-                          "found as text, not through the index (use --sort newest or oldest)")
+        raise FilterError("--sort relevance cannot rank Chinese, Japanese or Korean words (or emoji): they "
+                          "are found as text, not through the index (use --sort newest or oldest)")
     where, params = where_clause(db, replace(filters, query=None))
     params["fts"] = query
     sql = (f"SELECT {_SEARCH_COLUMNS} FROM mentions_fts JOIN mentions m ON m.id = mentions_fts.rowid "
