@@ -856,17 +856,20 @@ class Service:
         scorer = self._get_scorer()
         recent_since = to_iso(dt.datetime.now(dt.timezone.utc) - _detection_reach(self.config))
         scored = skipped = 0
+        unseen_by_detection = 0  # history scored since detection was last asked for
         history_left = True
         while history_left and not self._stopping.is_set():
             recent_scored, recent_skipped, _ = self._score_chunks(db, scorer, self._recent_score_after,
                                                                   recent_since, until_end=True)
             if recent_scored:
                 self.request_run("detect")
+                unseen_by_detection = 0
             history_scored, history_skipped, history_left = self._score_chunks(db, scorer, self._score_after,
                                                                                None, until_end=False)
+            unseen_by_detection += history_scored
             scored += recent_scored + history_scored
             skipped += recent_skipped + history_skipped
-        if scored:
+        if unseen_by_detection:
             self.request_run("detect")
         return "ok", {"scored": scored, "skipped": skipped, "model": scorer.model_id}
 

@@ -120,8 +120,11 @@ def score_file(timestamps: list[datetime], detections: list[bool], windows: list
              for left, right in spans if left in window_score]
     lines = sorted(lines + false_alarms, key=lambda line: line.at or line.window[0])
     missed = sum(1 for line in lines if line.kind == "missed")
-    # summed as NAB sums them (windows, then false alarms in order), to the last bit
-    return FileScore(name, profile, sum(window_score.values()) + fp_total, tp, fp, missed, len(spans), lines)
+    # summed in NAB's order, to the last bit: false alarms, then the windows found, then those missed
+    found = [window_score[left] for left, _ in spans if first_detection.get(left) is not None]
+    not_found = [window_score[left] for left, _ in spans if left in window_score and left not in first_detection]
+    score = sum([fp_total, *found, *not_found])
+    return FileScore(name, profile, score, tp, fp, missed, len(spans), lines)
 
 
 def _window_line(timestamps: list[datetime], span: tuple[int, int], points: float,

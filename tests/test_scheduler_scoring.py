@@ -213,3 +213,21 @@ def test_a_post_that_comes_in_while_history_is_scored_does_not_wait_for_all_of_i
     assert seen.index("acme fresh post") <= 2 * SCORE_CHUNK  # after the chunk it came in during, at most
     service._close_connections()
 
+
+def test_detection_is_asked_for_once_per_score_run(tmp_path, failing_scorer):
+    import datetime as dt
+
+    service = _service(tmp_path)
+    service._scorer = failing_scorer
+    asked = []
+    real_request = service.request_run
+    service.request_run = lambda job_id: (asked.append(job_id), real_request(job_id))[1]
+    db = open_db(service.db_path)
+    recent = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for run in range(2):
+        save_mentions(db, [Mention("test", f"r{run}{n}", f"acme post {n}", recent, watches=("acme",))
+                           for n in range(2)])
+        service._run_job("score", "score")
+        assert asked.count("detect") == run + 1, asked
+    service._close_connections()
+

@@ -20,7 +20,8 @@ def posts(tmp_path):
 @pytest.mark.parametrize("query, field, words", [
     ("author:jwmb6c", "author", "author jwmb6c"), ("source:reddit", "source", "source reddit"),
     ("refund lang:en", "lang", "lang en"), ("Author:jwmb6c", "Author", "Author jwmb6c"),
-    ('source:"reddit"', "source", "source reddit"), ('author:"bob smith"', "author", "author bob smith")])
+    ('source:"reddit"', "source", "source reddit"), ('author:"bob smith"', "author", "author bob smith"),
+    ("date:2024", "date", "date 2024")])
 def test_a_field_search_has_not_is_refused_in_one_line(cli, posts, query, field, words):
     result = cli("--db", posts, "search", query)
     assert result.exit_code == 2, result.output
@@ -35,3 +36,10 @@ def test_the_words_themselves_and_the_real_columns_still_search(cli, posts):
         result = cli("--db", posts, "search", query)
         assert result.exit_code == 0, result.output
         assert "1 mention found" in result.stderr, (query, result.stderr)
+
+
+def test_a_column_before_a_quoted_phrase_is_kept_when_stray_punctuation_is_read_away(cli, posts):
+    result = cli("--db", posts, "search", 'text:"still missing" refund!')  # '!' makes FTS5 refuse it as typed
+    assert result.exit_code == 0, result.output
+    assert "1 mention found" in result.stderr, result.stderr
+

@@ -123,20 +123,20 @@ def _library_reviews(app_id: str, *, base_url: str | None = None, **kwargs) -> t
 
 class _LimitedRequests:
     """urllib's urlopen as the library calls it during one `_library_reviews` call: with a socket
-    timeout, and answers read only up to MAX_ANSWER_BYTES and until REQUEST_DEADLINE after the call
-    began (the limits the Fetcher keeps). The library tries a failed request three times: once a
-    limit has been passed, its other tries fail at once with the same error, instead of reading
-    32 MB or waiting out the deadline again."""
+    timeout, and each answer read only up to MAX_ANSWER_BYTES and until REQUEST_DEADLINE after its
+    request began (the limits the Fetcher keeps). The library tries a failed request three times:
+    once a limit has been passed, its other tries fail at once with the same error, instead of
+    reading 32 MB or waiting out the deadline again (a socket timeout is tried again, as before)."""
 
     def __init__(self):
-        self.started = time.monotonic()
         self.passed: Exception | None = None
 
     def urlopen(self, request, *args, **kwargs):
         if self.passed is not None:
             raise self.passed
+        started = time.monotonic()
         kwargs.setdefault("timeout", LIBRARY_SOCKET_TIMEOUT)
-        return _LimitedAnswer(urllib.request.urlopen(request, *args, **kwargs), self)
+        return _LimitedAnswer(urllib.request.urlopen(request, *args, **kwargs), self, started)
 
 
 class _DeadlinePassed(TimeoutError):
@@ -147,9 +147,10 @@ class _LimitedAnswer:
     """A urllib answer whose `read()` stops at the size cap or the deadline (the library reads whole
     answers only)."""
 
-    def __init__(self, response, limits: _LimitedRequests):
+    def __init__(self, response, limits: _LimitedRequests, started: float):
         self._response = response
         self._limits = limits
+        self._started = started
 
     def read(self, *_args) -> bytes:
         chunks, size = [], 0
@@ -160,7 +161,7 @@ class _LimitedAnswer:
                 if size > MAX_ANSWER_BYTES:
                     self._limits.passed = AnswerRefused(
                         f"answer larger than {MAX_ANSWER_BYTES // 2**20} MB; not read further")
-                elif time.monotonic() - self._limits.started > REQUEST_DEADLINE:
+                elif time.monotonic() - self._started > REQUEST_DEADLINE:
                     self._limits.passed = _DeadlinePassed(f"answer not read whole within {REQUEST_DEADLINE:g} s")
                 if self._limits.passed is not None:
                     raise self._limits.passed

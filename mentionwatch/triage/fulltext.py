@@ -42,11 +42,7 @@ NO_SPACE_RANGES = (
     (0xF900, 0xFAFF),    # CJK compatibility ideographs
     (0xFF66, 0xFFDC),    # halfwidth Katakana and Hangul
     (0x20000, 0x3134F),  # CJK extensions B-G
-    # emoji and pictographs: the index splits words at them and holds none (see storage.migrations)
-    (0x2300, 0x23FF),    # ⌚ ⏰ ...
-    (0x2600, 0x27BF),    # ☀ ☕ ❤ ✅ ✨ ...
-    (0x2B00, 0x2BFF),    # ⭐ ⬆ ...
-    (0x1F000, 0x1FAFF),
+    (0x1F000, 0x1FAFF),  # emoji: the index splits words at them and holds none (see storage.migrations)
 )
 _NO_SPACE = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in NO_SPACE_RANGES) + "]")
 

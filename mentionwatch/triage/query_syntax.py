@@ -23,7 +23,8 @@ COLUMNS = ("title", "text")
 # field names people type in other tools' search boxes (author:bob, source:reddit): the index has no
 # such column, and read as words they would be the phrase "author bob", which finds nothing
 # ("by:" and "from:" are left out: 'delayed by:2 hours' is ordinary text)
-_FIELDS_ELSEWHERE = frozenset({"author", "user", "source", "site", "lang", "language", "watch", "sentiment"})
+_FIELDS_ELSEWHERE = frozenset({"author", "user", "source", "site", "lang", "language", "watch", "sentiment",
+                               "date"})
 _PIECE = re.compile(r'\s*(?:(?P<quoted>"(?:[^"]|"")*")|(?P<bracket>[()])|(?P<chunk>[^\s"()]+))')
 
 
@@ -72,9 +73,15 @@ def _pieces(query: str) -> list[str]:
         if match is None:  # only a quote the pattern could not close is left
             raise UnreadableQuery(f"a quote (\") is not closed: {query[position:].strip()[:20]!r}")
         position = match.end()
-        if match.group("chunk") and query[position:].startswith('"'):  # source:"reddit"
-            _refuse_unknown_field(match.group("chunk") + query[position:].split('"', 2)[1])
-        pieces.append(match.group("quoted") or match.group("bracket") or _chunk(match.group("chunk")))
+        chunk = match.group("chunk")
+        if chunk and query[position:].startswith('"'):  # source:"reddit", title:"refund"
+            _refuse_unknown_field(chunk + query[position:].split('"', 2)[1])
+            quoted = _PIECE.match(query, position)
+            if chunk in tuple(name + ":" for name in COLUMNS) and quoted and quoted.group("quoted"):
+                pieces.append(chunk + quoted.group("quoted"))
+                position = quoted.end()
+                continue
+        pieces.append(match.group("quoted") or match.group("bracket") or _chunk(chunk))
     return pieces
 
 
