@@ -79,3 +79,14 @@ def test_a_database_indexed_before_is_indexed_again_when_opened(cli, tmp_path):
     assert reopened.execute("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH 'fine'").fetchone()[0] == 1
     reopened.execute("INSERT INTO mentions_fts (mentions_fts) VALUES ('integrity-check')")
     reopened.close()
+
+
+def test_every_character_the_index_splits_at_is_searched_as_text():
+    """What the index holds none of must be found another way (and has_searchable_word relies on
+    it to read queries with SQLite's plain tokenizer)."""
+    from mentionwatch.triage.fulltext import NO_SPACE_RANGES
+    from storage.migrations import FTS_SEPARATOR_RANGES
+
+    for low, high in FTS_SEPARATOR_RANGES:
+        assert any(start <= low and high <= end for start, end in NO_SPACE_RANGES), (hex(low), hex(high))
+

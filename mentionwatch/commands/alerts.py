@@ -12,6 +12,7 @@ from mentionwatch.app import (
 from mentionwatch.cli_types import ALERT_ID, count_at_least
 from mentionwatch.terminal import terminal_safe
 from mentionwatch.text_table import table_lines
+from storage.db import read_snapshot
 
 NAB_DATA = Path("nab/realTweets")  # in the shared data folder
 NAB_LABELS = Path("nab/labels/realTweets_windows.json")
@@ -263,12 +264,13 @@ def list_alerts(app: App, status: str | None, every_status: bool, watch_names: t
         params.append(status)
     sql += watch_sql
     params.extend(watch_names)
-    rows = app.db.execute(f"SELECT {columns}{sql} ORDER BY opened_at DESC, id DESC LIMIT ?",
-                          [*params, limit]).fetchall()
+    with read_snapshot(app.db):  # the rows and their count from one state of the database
+        rows = app.db.execute(f"SELECT {columns}{sql} ORDER BY opened_at DESC, id DESC LIMIT ?",
+                              [*params, limit]).fetchall()
+        (matching,) = app.db.execute(f"SELECT count(*){sql}", params).fetchone()
     if not rows:
         click.echo(f"No {_status_words(status)}alerts.")
     else:
-        (matching,) = app.db.execute(f"SELECT count(*){sql}", params).fetchone()
         shown = f"{len(rows)} alert(s)" if matching <= len(rows) else \
             f"The {len(rows)} most recent of {matching} alerts (--limit to see more)"
         click.echo(f"{shown}, most recently opened first:")

@@ -196,28 +196,23 @@ def query_condition(db, text: str, params: dict) -> str:
         raise FilterError(f"the search query {text!r}: {exc}") from None
 
 
-def _index_separator(char: str) -> bool:
-    from storage.migrations import FTS_SEPARATOR_RANGES
-
-    return any(low <= ord(char) <= high for low, high in FTS_SEPARATOR_RANGES)
-
-
 def has_searchable_word(text: str) -> bool:
     """Whether `text` has a word of a script written without spaces, or an emoji (both found as
     text, see fulltext.py), or one FTS5's tokenizer finds.
 
     SQLite's own tokenizer decides rather than a Python guess: its Unicode tables differ from
-    Python's. It runs on a throw-away in-memory table with the tokenizer mentions_fts uses
-    (unicode61), the characters mentions_fts also splits at (FTS_SEPARATOR_RANGES) made spaces
-    first: listing them to the tokenizer would cost each search a tenth of a second.
+    Python's. It runs on a throw-away in-memory table with SQLite's tokenizer (unicode61), without
+    the separators mentions_fts adds, which would cost each search some hundredths of a second.
     """
     if fulltext.has_no_space_script(text):  # a Chinese word or an emoji: found as text
         return True
-    spaced = "".join(" " if _index_separator(char) else char for char in text)
+    # past that test the text holds none of the characters mentions_fts also splits at (every
+    # one of FTS_SEPARATOR_RANGES is in fulltext.NO_SPACE_RANGES), so the plain tokenizer reads it
+    # as mentions_fts would
     with contextlib.closing(sqlite3.connect(":memory:")) as probe:
         probe.execute("CREATE VIRTUAL TABLE probe USING fts5 (text)")
         probe.execute("CREATE VIRTUAL TABLE probe_words USING fts5vocab (probe, 'instance')")
-        probe.execute("INSERT INTO probe (text) VALUES (?)", [spaced])
+        probe.execute("INSERT INTO probe (text) VALUES (?)", [text])
         return probe.execute("SELECT 1 FROM probe_words LIMIT 1").fetchone() is not None
 
 
