@@ -2,10 +2,12 @@
 
 `queue_notifications` adds one `notifications` row per configured target that wants the event
 ('opened', 'escalated', 'resolved') and covers the watch; the UNIQUE (alert_id, target, state) key
-makes the same state never queue twice. `send_pending` delivers due rows, records failures with the
-reason apprise logged (its lines of that send only) and schedules retries with exponential
-backoff. The target's URL is a secret: only the notification's name is stored, and the URL is cut
-out of any error text before it is stored or logged. Nothing here raises for a failed send.
+makes the same state never queue twice. A target added after the alert opened gets its first
+escalation as an opening at that severity (`_event_for`), and its 'resolved' only once told.
+`send_pending` delivers due rows, records failures with the reason apprise logged (its lines of
+that send only) and schedules retries with exponential backoff. The target's URL is a secret: only
+the notification's name is stored, and the URL is cut out of any error text before it is stored
+or logged. Nothing here raises for a failed send.
 
 Order and relevance, per alert and target: a message waits while an earlier one of the same alert to
 the same target is still on its way, so a team never reads "escalated" before "opened". A message
@@ -253,10 +255,19 @@ def queue_notifications(db, config, alert_id: int, event: str, severity: str, no
             cursor = db.execute(
                 """INSERT OR IGNORE INTO notifications (alert_id, target, state, status, attempts, next_attempt_at,
                    created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)""",
-                [alert_id, target.name, f"{event}:{severity}", moment, moment],
+                [alert_id, target.name, f"{_event_for(db, alert_id, target, event)}:{severity}", moment, moment],
             )
             queued += cursor.rowcount
     return queued
+
+
+def _event_for(db, alert_id: int, target, event: str) -> str:
+    """The event to queue for `target`: an escalation is its opening (at the severity of now) for a
+    target that takes openings but never heard of the alert (added to the watchlist since it opened):
+    "escalated" would tell it of a change it never saw the start of."""
+    if event == "escalated" and "opened" in target.events and not _may_have_heard(db, alert_id, target):
+        return "opened"
+    return event
 
 
 def _announces_alerts(target) -> bool:

@@ -1,0 +1,123 @@
+"""Two review suspicions about notifications, checked on a real SQLite database with the real
+detection and notify code: (a) a target added to the watchlist while an alert goes on must not hear
+of it first through an "escalated" message, and one added after it was resolved hears nothing;
+(b) `detect` in a shell whose target variable holds a URL apprise cannot use says so in one line
+and leaves the message to the service (no attempt spent, nothing retried)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from apprise.decorators import notify
+
+from alerts.detect import run_detection
+from alerts.lifecycle import resolve
+from alerts.notify import send_pending
+from mentionwatch.config import parse_config
+from tests.test_alerts_detection import START, add_stream
+from tests.test_review_notify_fixes import _title_only_stories, _watchlist
+
+GOT: list[tuple[str, str]] = []
+EVENTS = "events: [opened, escalated, resolved]"
+A = f'  - {{name: a, url: "mwsuspicion://a", {EVENTS}}}'
+B = f'  - {{name: b, url: "mwsuspicion://b", {EVENTS}}}'
+BURST = 2 * 24 + 10  # inside the warm-up: only the threshold rule fires
+
+
+@notify(on="mwsuspicion")
+def _receive(body, title, notify_type, meta, *args, **kwargs):
+    """A target of our own: remembers (host, title) of each message."""
+    GOT.append((meta.get("host"), title.split(": ", 1)[1]))
+    return True
+
+
+def _config(targets: str):
+    return parse_config(f"""
+sentiment: {{model: builtin}}
+alerts:
+  warmup: 4d
+  cooldown: 3h
+  thresholds:
+    - {{count: 20, window: 1h, severity: medium}}
+notifications:
+{targets}
+watches:
+  - name: acme
+    query: {{any: [acme]}}
+""")
+
+
+def _run(db, config, hours: float) -> None:
+    run_detection(db, config, now=START + dt.timedelta(hours=BURST + hours))
+    send_pending(db, config)
+
+
+def _opened_and_escalated_for_a_alone(db, model_id, last_hour: int = 0) -> int:
+    """25, 45 (and `last_hour` more) negative posts an hour: opened medium, escalated high, told to a."""
+    GOT.clear()
+    burst = {BURST: [("reddit", 25)], BURST + 1: [("reddit", 45)]}
+    if last_hour:
+        burst[BURST + 2] = [("reddit", last_hour)]
+    add_stream(db, model_id, days=3, burst=burst)
+    only_a = _config(A)
+    _run(db, only_a, 1)
+    _run(db, only_a, 2)
+    assert [title.split(" - ")[0] for _host, title in GOT] == [
+        "alert #1 opened (medium)", "alert #1 escalated medium -> high"]
+    GOT.clear()
+    return 1
+
+
+def test_a_target_added_during_an_alert_hears_of_it_first_as_an_opening_at_its_severity(db, model_id):
+    alert_id = _opened_and_escalated_for_a_alone(db, model_id, last_hour=100)
+    both = _config(f"{A}\n{B}")
+    _run(db, both, 2.1)  # nothing changed: nobody is told anything
+    assert GOT == []
+
+    _run(db, both, 3)  # 100 posts in the hour: critical
+    assert db.execute("SELECT severity FROM alerts").fetchone()[0] == "critical"
+    assert sorted((host, title.split(" - ")[0]) for host, title in GOT) == [
+        ("a", "alert #1 escalated high -> critical"), ("b", "alert #1 opened (critical)")]
+    assert db.execute("SELECT state, status FROM notifications WHERE target = 'b'").fetchall() == [
+        ("opened:critical", "sent")]
+
+    GOT.clear()
+    resolve(db, alert_id, "pat", config=both)
+    send_pending(db, both)
+    assert sorted((host, title.split(" - ")[0]) for host, title in GOT) == [
+        ("a", "alert #1 resolved (was critical)"), ("b", "alert #1 resolved (was critical)")]
+
+
+def test_a_target_added_after_the_alert_was_resolved_hears_nothing_of_it(db, model_id):
+    alert_id = _opened_and_escalated_for_a_alone(db, model_id)
+    only_a = _config(A)
+    resolve(db, alert_id, "pat", config=only_a)
+    send_pending(db, only_a)
+    assert [(host, title.split(" - ")[0]) for host, title in GOT] == [("a", "alert #1 resolved (was high)")]
+
+    GOT.clear()
+    both = _config(f"{A}\n{B}")
+    _run(db, both, 2.1)
+    _run(db, both, 3)
+    assert GOT == []
+    assert db.execute("SELECT count(*) FROM notifications WHERE target = 'b'").fetchone()[0] == 0
+
+
+def test_detect_with_an_unusable_url_in_the_variable_says_so_once_and_spends_no_attempt(
+        tmp_path, cli, monkeypatch):
+    from storage import open_db
+
+    monkeypatch.setenv("MW_RV_HOOK", "nosuchscheme://hooks.example/x")
+    _path, config = _watchlist(tmp_path)
+    _title_only_stories(tmp_path, config).close()
+    line = ("Notification 'team' (1 message): not sent from this shell: apprise cannot use the notification "
+            "URL (check its scheme and that no part is missing) (the URL in MW_RV_HOOK here); the service "
+            "sends it when it runs (none is running now).")
+    for _run_again in range(2):
+        result = cli("detect", "--at", "2015-03-01T12:00:00Z", "--notify")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines().count(line) == 1
+        assert "nosuchscheme" not in result.output and "hooks.example" not in result.output
+    db = open_db(config.database)
+    assert db.execute("SELECT status, attempts, claimed_at, last_error FROM notifications").fetchall() == [
+        ("pending", 0, None, None)]
+    db.close()
