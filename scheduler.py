@@ -929,6 +929,9 @@ class Service:
                 current = configured_model_id(self.config.sentiment)
                 loaded = self._scorer.model_id
                 if current is not None and current != loaded:
+                    missing = missing_model_folder(self.config.sentiment.model)
+                    if missing:  # a folder being replaced, say: not "changed" to an hf: id; back next run
+                        raise ModelLoadError(missing)
                     log.info("the sentiment model's files changed, reloading it: %s -> %s", loaded, current,
                              extra={"fields": {"event": "model_changed", "old_model": loaded,
                                                "model": current}})
