@@ -29,7 +29,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -466,9 +465,8 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
             elif event is None and run.notify and alert.live:
                 events = _unannounced_escalation(run, existing[0])
         if run.notify and alert.live:
-            for alert_id, kind, severity, *unless_taking in events:
-                run.result.queued += queue_notifications(run.db, run.config, alert_id, kind, severity,
-                                                         unless_taking=unless_taking[0] if unless_taking else None)
+            for alert_id, kind, severity in events:
+                run.result.queued += queue_notifications(run.db, run.config, alert_id, kind, severity)
 
 
 def _incident_alert(run: _Run, settings, alert: Finding) -> tuple | None:
@@ -499,12 +497,13 @@ def _incident_alert(run: _Run, settings, alert: Finding) -> tuple | None:
 def _first_announcement(never_announced: tuple[int, str, str], event: tuple | None) -> list[tuple]:
     """The team first hears of an alert now: that is its opening, at the severity it has reached. A
     target that takes escalations but not openings (a pager for the worst only) still hears this
-    run's escalation, as it would have had the opening been announced."""
+    run's escalation, as it would have had the opening been announced (the targets the opening
+    tells are not told it again: queue_notifications)."""
     alert_id, _opened, severity = never_announced
     if event is None:
         return [never_announced]
     opening = (alert_id, "opened", event[2])
-    return [opening, (*event, "opened")] if event[1] == "escalated" else [opening]
+    return [opening, event] if event[1] == "escalated" else [opening]
 
 
 def _unannounced(run: _Run, alert_id: int) -> tuple[int, str, str] | None:
@@ -523,9 +522,9 @@ def _unannounced_escalation(run: _Run, alert_id: int) -> list[tuple]:
     told nobody (a replay, `detect --no-notify`): this run finds it unchanged, and the rise would
     otherwise never be announced. The severity is compared with the highest one already queued
     for the alert ('opened:'/'escalated:' rows, whatever became of them), so that it is queued once:
-    the next run finds it queued. An opening that went out late already stated the severity it
-    had grown to ('sent as opened (critical)'): then only the targets that take escalations but not
-    openings are told (as `_first_announcement` does). [] when there is nothing to announce."""
+    the next run finds it queued. A target whose opening went out late and already stated the
+    severity it had grown to ('sent as opened (critical)') is not told again (queue_notifications
+    decides that per target). [] when there is nothing to announce."""
     status, severity = run.db.execute("SELECT status, severity FROM alerts WHERE id = ?", [alert_id]).fetchone()
     if status == "resolved":
         return []
@@ -537,17 +536,7 @@ def _unannounced_escalation(run: _Run, alert_id: int) -> list[tuple]:
     queued = max(severity_rank(state.split(":", 1)[1]) for state, _error in rows)
     if severity_rank(severity) <= queued:
         return []
-    openings = [_stated_by_opening(state, error) for state, error in rows if state.startswith("opened:")]
-    if openings and all(severity_rank(stated) >= severity_rank(severity) for stated in openings):
-        return [(alert_id, "escalated", severity, "opened")]
     return [(alert_id, "escalated", severity)]
-
-
-def _stated_by_opening(state: str, last_error: str | None) -> str:
-    """The severity an 'opened' row told: the one it was queued at, or the one it was sent with when it
-    went out after the alert had grown (alerts.notify notes 'sent as opened (critical)')."""
-    sent_as = re.search(r"sent as opened \((\w+)\)", last_error or "")
-    return sent_as[1] if sent_as else state.split(":", 1)[1]
 
 
 def _open_alert(run: _Run, watch, settings, alert: Finding) -> tuple[int, str, str]:

@@ -234,21 +234,22 @@ def _watch_of(db, alert_id: int) -> str:
     return db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
 
 
-def queue_notifications(db, config, alert_id: int, event: str, severity: str, now: dt.datetime | None = None,
-                        unless_taking: str | None = None) -> int:
-    """Queue the alert's `event` for every target that wants it (and does not take the event
-    `unless_taking` too, when given); returns how many rows were new.
+def queue_notifications(db, config, alert_id: int, event: str, severity: str,
+                        now: dt.datetime | None = None) -> int:
+    """Queue the alert's `event` for every target that wants it; returns how many rows were new.
 
     'resolved' is queued only for targets that heard (or may still hear) of the alert: the others
-    would be told an incident is over that nobody told them about. Called inside the transaction
+    would be told an incident is over that nobody told them about. An escalation is not queued for
+    a target whose opening states that severity already (queued with it, or sent late at it), and
+    is an opening for a target that never heard of the alert (`_event_for`). Called inside the transaction
     that wrote the alert's change, the rows commit with it (a savepoint); else in one of their own.
     """
     moment = to_iso(now or _utc_now())
     queued = 0
     with db.atomic():
         targets = targets_for(config, _watch_of(db, alert_id), event)
-        if unless_taking:
-            targets = [target for target in targets if unless_taking not in target.events]
+        if event == "escalated":
+            targets = [target for target in targets if not _opening_stated(db, alert_id, target, severity)]
         if event == "resolved":
             targets = [target for target in targets if _may_have_heard(db, alert_id, target)]
         for target in targets:
@@ -268,6 +269,21 @@ def _event_for(db, alert_id: int, target, event: str) -> str:
     if event == "escalated" and "opened" in target.events and not _may_have_heard(db, alert_id, target):
         return "opened"
     return event
+
+
+def _opening_stated(db, alert_id: int, target, severity: str) -> bool:
+    """Whether an opening of the alert to `target`, sent or still on its way, states `severity` or
+    a higher one: then an escalation to it would tell the target nothing new."""
+    rows = db.execute("SELECT state, last_error FROM notifications WHERE alert_id = ? AND target = ? "
+                      "AND state LIKE 'opened:%' AND status != 'superseded'", [alert_id, target.name])
+    return any(severity_rank(stated_severity(state, error)) >= severity_rank(severity) for state, error in rows)
+
+
+def stated_severity(state: str, last_error: str | None) -> str:
+    """The severity an 'opened'/'escalated' row told: the one it was queued at, or the one a late
+    opening was sent with after the alert had grown ('sent as opened (critical)' in last_error)."""
+    sent_as = re.search(r"sent as opened \((\w+)\)", last_error or "") if state.startswith("opened:") else None
+    return sent_as[1] if sent_as else state.split(":", 1)[1]
 
 
 def _announces_alerts(target) -> bool:
@@ -339,11 +355,12 @@ def _severity_told_before(db, alert_id: int, target_name: str | None, severity: 
     told, since an alert's severity only rises. An escalation superseded because the opening already
     stated its severity counts as told."""
     rows = db.execute(
-        "SELECT state FROM notifications WHERE alert_id = ? AND target = ? AND state NOT LIKE 'resolved:%' "
+        "SELECT state, last_error FROM notifications WHERE alert_id = ? AND target = ? "
+        "AND state NOT LIKE 'resolved:%' "
         f"AND (status IN ({', '.join('?' * len(TOLD))}) OR (status = 'superseded' AND last_error LIKE ?)) "
         "AND state != ?",
         [alert_id, target_name, *TOLD, f"{OPENING_SAID}%", f"escalated:{severity}"]).fetchall()
-    told = [row[0].split(":", 1)[1] for row in rows]
+    told = [stated_severity(state, error) for state, error in rows]
     return max(told, key=severity_rank) if told else None
 
 
@@ -351,7 +368,7 @@ def _status_lines(db, alert: dict, event: str, severity: str) -> list[str]:
     """Severity now (when it moved on since this message was queued) and who owns the alert."""
     lines = []
     if event == "opened" and alert["severity"] != severity:
-        lines.append(f"Opened at {severity}; it has grown to {alert['severity']} since.")
+        lines.append(f"Opened at {_first_told(db, alert['id'], severity)}; it has grown to {alert['severity']} since.")
     elif alert["severity"] != severity:
         lines.append(f"Severity is now {alert['severity']} (this message was queued at {severity}).")
     if alert["acknowledged_at"]:
@@ -360,6 +377,14 @@ def _status_lines(db, alert: dict, event: str, severity: str) -> list[str]:
     elif event == "escalated":
         lines.append("Not acknowledged yet.")
     return lines
+
+
+def _first_told(db, alert_id: int, severity: str) -> str:
+    """The severity the alert's first opening message (to any target) was queued at: a target added
+    later has its own opening queued at the severity of then, not the one the alert opened at."""
+    first = db.execute("SELECT state FROM notifications WHERE alert_id = ? AND state LIKE 'opened:%' "
+                       "ORDER BY id LIMIT 1", [alert_id]).fetchone()
+    return first[0].split(":", 1)[1] if first else severity
 
 
 def _explanation_lines(alert: dict) -> list[str]:

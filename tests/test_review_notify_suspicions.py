@@ -23,10 +23,14 @@ B = f'  - {{name: b, url: "mwsuspicion://b", {EVENTS}}}'
 BURST = 2 * 24 + 10  # inside the warm-up: only the threshold rule fires
 
 
+BODIES: list[tuple[str, str, str]] = []
+
+
 @notify(on="mwsuspicion")
 def _receive(body, title, notify_type, meta, *args, **kwargs):
-    """A target of our own: remembers (host, title) of each message."""
+    """A target of our own: remembers (host, title) of each message, and (host, title, body)."""
     GOT.append((meta.get("host"), title.split(": ", 1)[1]))
+    BODIES.append((meta.get("host"), title, body))
     return True
 
 
@@ -100,6 +104,54 @@ def test_a_target_added_after_the_alert_was_resolved_hears_nothing_of_it(db, mod
     _run(db, both, 3)
     assert GOT == []
     assert db.execute("SELECT count(*) FROM notifications WHERE target = 'b'").fetchone()[0] == 0
+
+
+def _three_steps(db, model_id) -> None:
+    """25, 45 and 100 negative posts in three hours: medium, then high, then critical."""
+    GOT.clear()
+    BODIES.clear()
+    add_stream(db, model_id, days=3, burst={BURST: [("reddit", 25)], BURST + 1: [("reddit", 45)],
+                                             BURST + 2: [("reddit", 100)]})
+
+
+def _titles(host: str) -> list[str]:
+    return [title.split(" - ")[0] for got_host, title in GOT if got_host == host]
+
+
+def test_a_late_targets_opening_says_where_the_alert_opened_not_where_it_was_queued(db, model_id):
+    _three_steps(db, model_id)
+    only_a, both = _config(A), _config(f"{A}\n{B}")
+    _run(db, only_a, 1)  # opened medium, told to a
+    run_detection(db, both, now=START + dt.timedelta(hours=BURST + 2))  # high: b's opening queued at high
+    run_detection(db, both, now=START + dt.timedelta(hours=BURST + 3))  # critical before it went
+    send_pending(db, both)
+    body = [body for host, title, body in BODIES if host == "b"]
+    assert _titles("b") == ["alert #1 opened (critical)"]
+    assert "Opened at medium; it has grown to critical since." in body[0]
+
+
+def test_a_late_target_told_critical_by_its_opening_is_not_told_the_escalation_again(db, model_id):
+    _three_steps(db, model_id)
+    only_a, both = _config(A), _config(f"{A}\n{B}")
+    _run(db, only_a, 1)  # a: opened medium
+    run_detection(db, both, now=START + dt.timedelta(hours=BURST + 2))  # a: escalated high; b: opened:high
+    run_detection(db, both, now=START + dt.timedelta(hours=BURST + 3), notify=False)  # critical, told nobody
+    send_pending(db, both)  # b's opening goes out late, as 'opened (critical)'
+    _run(db, both, 3.1)  # the unannounced rise to critical: a only
+    _run(db, both, 3.2)
+    assert _titles("b") == ["alert #1 opened (critical)"]
+    assert _titles("a") == ["alert #1 opened (medium)", "alert #1 escalated medium -> high",
+                            "alert #1 escalated high -> critical"]
+
+
+def test_a_target_added_after_a_silent_rise_hears_of_the_alert_as_an_opening(db, model_id):
+    _opened_and_escalated_for_a_alone(db, model_id, last_hour=100)
+    both = _config(f"{A}\n{B}")
+    run_detection(db, both, now=START + dt.timedelta(hours=BURST + 3), notify=False)  # critical, told nobody
+    _run(db, both, 3.1)
+    _run(db, both, 3.2)
+    assert _titles("a") == ["alert #1 escalated high -> critical"]
+    assert _titles("b") == ["alert #1 opened (critical)"]
 
 
 def test_detect_with_an_unusable_url_in_the_variable_says_so_once_and_spends_no_attempt(
