@@ -39,6 +39,7 @@ from alerts.detector import (DetectorSettings, Incident, bucket_stats, find_inci
                              threshold_incidents)
 from alerts.lifecycle import record_event
 from alerts.notify import queue_notifications
+from alerts.postcrisis import negative_share
 from alerts.series import Series, build_series, scored_rows
 from mentionwatch.config import duration_text
 from sentiment import model_id_for
@@ -97,8 +98,6 @@ class Finding:
     peak_start: str
     peak_end: str
     rules: tuple[str, ...] = ()  # every rule that fired on the incident
-    negative_share: float | None = None  # share of negative mentions in the window
-    usual_share: float | None = None  # ... and over the week before it
     follows: int | None = None  # the resolved alert whose incident this one continues, after its resolution
 
 
@@ -134,14 +133,8 @@ def history_needed(settings) -> dt.timedelta:
     return dt.timedelta(seconds=max(settings.warmup, baseline_buckets(detector_settings(settings)) * bucket))
 
 
-def _share(series: Series, first: int, last: int) -> float | None:
-    total = series.total[max(first, 0): last + 1].sum()
-    return round(float(series.negative[max(first, 0): last + 1].sum() / total), 4) if total else None
-
-
 def _finding(series: Series, rule: str, incident: Incident, span: int, not_before: str | None = None) -> Finding:
     first_bucket = max(0, incident.start - span + 1)
-    week = round(SEASON_SECONDS * SEASON_DAYS / series.bucket_seconds)
     steps = [(to_iso(series.known_at(bucket)), severity) for bucket, _kind, severity in incident.events]
     return Finding(
         watch=series.watch, source=series.source, rule=rule,
@@ -154,8 +147,6 @@ def _finding(series: Series, rule: str, incident: Incident, span: int, not_befor
         peak_start=max(to_iso(series.bucket_start(max(0, incident.peak - span + 1))), not_before or ""),
         peak_end=to_iso(series.bucket_end(incident.peak)),
         rules=(rule,),
-        negative_share=_share(series, first_bucket, incident.end),
-        usual_share=_share(series, first_bucket - week, first_bucket - 1),
     )
 
 
@@ -633,12 +624,24 @@ def describe(db, watch, finding: Finding, model_id: str, settings, as_of: dt.dat
     peak = {"start": finding.peak_start, "end": min(finding.peak_end, seen_until)}
     if (window := rule_window(finding.rule, settings)) is not None:
         peak["rule_window"] = window
-    summary = _summary(finding, ranked, terms, peak, as_of, settings.timezone)
+    shares = _negative_shares(db, finding, model_id, start, from_iso(seen_until))
+    summary = _summary(finding, ranked, terms, peak, as_of, settings.timezone, shares)
     explanation = explain.build_explanation(ranked, terms, summary)
     explanation["peak"] = peak
     explanation["rules"] = list(finding.rules)
     # every negative mention of the window is linked, so `export --alert` hands over all of them
     return explanation, [m["mention_id"] for m in ranked]
+
+
+def _negative_shares(db, finding: Finding, model_id: str, start: dt.datetime,
+                     end: dt.datetime) -> tuple[float | None, float | None]:
+    """The negative share of the watch's scored mentions in the alert's window, and over the week
+    before it. Read for the window the alert has now: one that took in another rule's finding is
+    wider than either finding's own."""
+    where = {"watch": finding.watch, "source": finding.source}
+    week_before = start - dt.timedelta(seconds=SEASON_SECONDS * SEASON_DAYS)
+    return (negative_share(db, where, model_id, start, end)["share"],
+            negative_share(db, where, model_id, week_before, start)["share"])
 
 
 def rule_window(rule: str, settings) -> float | None:
@@ -650,14 +653,15 @@ def rule_window(rule: str, settings) -> float | None:
 
 
 def _summary(finding: Finding, ranked: list[dict], terms: list[dict], peak_span: dict, as_of: dt.datetime,
-             time_zone: str = "UTC") -> str:
+             time_zone: str = "UTC", shares: tuple[float | None, float | None] = (None, None)) -> str:
     where = f" on {finding.source}" if finding.source else ""
     peak = explain.peak_text(finding.rule, finding.observed, finding.expected, finding.score, peak_span)
     window = _window_words(finding, as_of) + _local_window_words(finding, as_of, time_zone)
     text = (f"{len(ranked)} negative mentions of {finding.watch}{where} {window}; "
             f"{peak} ({finding.severity})")
-    if finding.negative_share is not None and finding.usual_share is not None:
-        text += f"; {finding.negative_share:.0%} of its mentions negative (usually {finding.usual_share:.0%})"
+    during, usual = shares
+    if during is not None and usual is not None:
+        text += f"; {during:.0%} of its mentions negative (usually {usual:.0%})"
     if terms:
         text += explain.STANDING_OUT + ", ".join(t["term"] for t in terms[:5])
     return text

@@ -39,11 +39,11 @@ def evaluate_alert(db, alert_id: int, model_id: str | None = None, now: dt.datet
         _event_time(db, alert_id, "resolved") if alert["status"] == "resolved" else None)
     window_start, window_end = from_iso(alert["window_start"]), from_iso(alert["window_end"])
 
-    baseline = _negative_share(db, alert, model_id,
+    baseline = negative_share(db, alert, model_id,
                                window_start - dt.timedelta(days=BASELINE_DAYS), window_start)
     if resolved_at:  # resolved while it lasted: what came after the resolution counts as "after"
         window_end = max(window_start, min(window_end, from_iso(resolved_at)))
-    during = _negative_share(db, alert, model_id, window_start, window_end)
+    during = negative_share(db, alert, model_id, window_start, window_end)
     result = {
         "alert_id": alert_id,
         "watch": alert["watch"],
@@ -68,7 +68,7 @@ def evaluate_alert(db, alert_id: int, model_id: str | None = None, now: dt.datet
     if resolved_at:
         after_start = from_iso(resolved_at)
         after_end = min(after_start + dt.timedelta(hours=AFTER_HOURS), max(now, after_start))
-        after = _negative_share(db, alert, model_id, after_start, after_end)
+        after = negative_share(db, alert, model_id, after_start, after_end)
         result["after_negative_share"] = after["share"]
         result["after_mentions"] = after["total"]
         result["after_seconds"] = (after_end - after_start).total_seconds()
@@ -188,9 +188,10 @@ def _model_for_alert(db, alert_id: int, sentiment_cfg=None) -> str | None:
     return row[0] if row else choose_model_id(db, sentiment_cfg)  # what export and report read
 
 
-def _negative_share(db, alert: dict, model_id: str | None, start: dt.datetime,
+def negative_share(db, alert: dict, model_id: str | None, start: dt.datetime,
                     end: dt.datetime) -> dict:
-    """Scored mentions of the alert's watch (and source, if it has one) in [start, end)."""
+    """Scored mentions of the alert's watch (and source, if it has one) in [start, end): how many,
+    how many negative, and the negative share (None when there are none)."""
     sql = ("SELECT count(*), sum(s.label = 'negative') FROM mentions m "
            "JOIN mention_watches w ON w.mention_id = m.id AND w.watch = :watch "
            "JOIN scores s ON s.mention_id = m.id AND s.model_id = :model "
