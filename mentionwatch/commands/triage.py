@@ -17,6 +17,7 @@ from sentiment.scorer import LABELS
 _CHOICE_SENTIMENT = click.Choice([*LABELS, "unscored"], case_sensitive=False)
 _CHOICE_STATE = click.Choice([*TRIAGE_STATES, "none"], case_sensitive=False)
 _DATE_IN_ZONE = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:\s+(?P<zone>[A-Za-z][\w/+-]*))?")
+_PLACE_AT_END = re.compile(r"\s[A-Za-z][A-Za-z_]*/\S+$")  # '… America/New_York'
 STDOUT_NAME = "-"  # `export --out -`: standard output (a file named '-' is --out ./-)
 
 
@@ -255,15 +256,21 @@ def mark(app: App, mention_ids, state, note, actor) -> None:
 
 @main.command()
 @click.option("--watch", "watches", multiple=True, help="Watch to report on (repeatable) [default: all].")
-@click.option("--since", help="Start of the period: 2015-02-16, 2015-02-16T08:00:00Z or 7d "
-                              "[default: 7 days before --until].")
+@click.option("--since", help="Start of the period: 2015-02-16, 2015-02-16T08:00:00Z or 7d (back "
+                              "from now). A date or time without a zone is read in the report's "
+                              "time zone (a date is midnight there); one with a zone or offset, as "
+                              "typed [default: 7 days before --until].")
 @click.option("--until", help="End of the period, not included (same forms; a date is midnight at "
                               "its start) [default: the newest mention of the watches reported, "
                               "included; now after --since 7d, or when nothing came since].")
+@click.option("--timezone", "zone_text", metavar="ZONE",
+              help="Time zone of the charts' hours and days and of every time shown, such as "
+                   "America/New_York or Asia/Shanghai [default: the alerts.timezone of the "
+                   "watches reported when they share one, else UTC].")
 @click.option("--out", "out_text", required=True, type=click.Path(file_okay=False),
               help="Folder for report.html and the PNG charts.")
 @pass_app
-def report(app: App, watches, since, until, out_text) -> None:
+def report(app: App, watches, since, until, zone_text, out_text) -> None:
     """Write PNG charts and one self-contained HTML page (report.html). Example:
 
       mentionwatch report --watch acme --since 14d --out reports/acme
@@ -274,14 +281,15 @@ def report(app: App, watches, since, until, out_text) -> None:
     from storage.timeutil import to_iso
 
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # 7d is 7 days up to this now
-    since_text, until_text = _period(since, until, now)
+    zone = _report_zone(app, zone_text, list(watches))
+    since_text, until_text = _period_in_zone(since, until, zone, now)
     out_dir = _report_folder(out_text)
     configured = [watch.name for watch in app.config.watches]
     try:
         result = build_report(app.db, out_dir, watches=list(watches) or None, since=since_text,
                               until=until_text, sentiment_cfg=app.config.sentiment,
                               configured=configured, since_from_now=_counts_back(since),
-                              now=to_iso(now))
+                              now=to_iso(now), timezone=zone)
     except ReportError as exc:
         raise UserMistake(str(exc)) from None
     except ChartError as exc:
@@ -290,13 +298,57 @@ def report(app: App, watches, since, until, out_text) -> None:
         raise click.ClickException(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"{result.html_path}: {len(result.sections)} watch"
                f"{'es' if len(result.sections) != 1 else ''}, {len(result.charts)} charts, "
-               f"{result.period_text}")
+               f"{result.period_text}" + ("" if zone == "UTC" else f", times in {zone}"))
     for section in result.sections:
         click.echo(f"  {section.watch}: {_section_line(section)}")
     if result.newest and len(result.sections) > 1 and any(
             s.newest_long_before and s.mentions for s in result.sections):
         click.echo("  (the period ends with the newest mention of all these watches: for a watch "
                    "whose mentions end long before, give --until, or report it alone with --watch)")
+
+
+def _report_zone(app: App, zone_text: str | None, watches: list[str]) -> str:
+    """--timezone, checked as the watchlist's alerts.timezone is; else the zone the watches
+    reported share, or UTC (said on stderr) when their zones differ."""
+    from mentionwatch.config import _time_zone
+    from mentionwatch.triage.report import watch_zones
+
+    if zone_text is not None:
+        try:
+            return _time_zone(zone_text)
+        except ValueError as exc:
+            raise _bad_option("--timezone", str(exc)) from None
+    zones = watch_zones(app.db, app.config, watches)
+    shared = set(zones.values()) or {app.config.alerts.timezone}
+    if len(shared) == 1:
+        return shared.pop()
+    click.echo(f"Times in UTC: the watches reported have different time zones "
+               f"({', '.join(sorted(shared))}); give --timezone for another.", err=True)
+    return "UTC"
+
+
+def _period_in_zone(since: str | None, until: str | None, zone: str,
+                    now: dt.datetime) -> tuple[str | None, str | None]:
+    """--since and --until as stored text, a date or time without a zone read in `zone`. A
+    mistake in what was typed is shown as typed, not with the zone added."""
+    try:
+        return _period(_in_zone(since, zone), _in_zone(until, zone), now)
+    except UserMistake:
+        _period(since, until, now)
+        raise
+
+
+def _in_zone(value: str | None, zone: str) -> str | None:
+    """'2026-03-08' -> '2026-03-08 America/New_York' (local midnight); a time that names its zone
+    or offset, Unix seconds and 7d are left as typed."""
+    from storage.timeutil import _carries_zone
+
+    if value is None or not value.strip() or zone == "UTC" or _counts_back(value):
+        return value
+    text = value.strip()
+    if text.lstrip("-").replace(".", "", 1).isdigit() or _carries_zone(text) or _PLACE_AT_END.search(text):
+        return value
+    return f"{text} {zone}"
 
 
 def _counts_back(since: str | None) -> bool:

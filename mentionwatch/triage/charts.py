@@ -4,7 +4,8 @@
 it, and shades each alert's window, with the alert's number in a strip above the chart (numbers
 that would overprint each other take another row; those with no room are listed in a caption);
 a first or last bucket that the period covers only in part is hatched, and legends stand beside
-the plots. `sources_chart` shows each source's mentions by sentiment, with the count written after
+the plots. Buckets and the time axis follow the report's time zone (UTC unless given): its local
+hours and midnights, so a local day across a change of the clocks is 23 or 25 hours. `sources_chart` shows each source's mentions by sentiment, with the count written after
 each bar kept inside the plot and the legend beside it. An empty period gives 0-based axes and a
 note, a long title is wrapped and a long source name is cut with '…'.
 Every chart has a fixed pixel size (CHART_SIZES) so pages lay out the same way every time.
@@ -17,6 +18,7 @@ drawn raises ChartError, whose message is one line for the user.
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import functools
@@ -28,6 +30,7 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import matplotlib
 
@@ -58,6 +61,10 @@ MAX_TITLE_LINES = 3
 SOURCE_LABEL_WIDTH = 32  # columns of a source name beside its bar (a Chinese character takes two)
 NOTE_PAD_PX = 6  # room left between a bar's note and the right edge of the sources plot
 MIN_BAR_ROOM = 0.2  # the least share of the sources plot's width left to the bars
+
+
+LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z in Unix seconds: the last moment a chart shows
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 BASE_FONT = "DejaVu Sans"  # matplotlib's own font, always there
@@ -154,10 +161,17 @@ class Series:
     scored: list[int] | None = None  # mentions with a score, the share's base [default: all]
     since: dt.datetime | None = None  # the period, which may start or end inside a bucket
     until: dt.datetime | None = None
+    zone: str = "UTC"  # the time zone whose hours and midnights the buckets follow
+    end: dt.datetime | None = None  # where the last bucket ends [default: a bucket after its start]
 
     def __post_init__(self):
         if self.scored is None:
             self.scored = list(self.totals)
+
+    @property
+    def last_end(self) -> dt.datetime:
+        """The end of the last bucket (a local day may be 23 or 25 hours long)."""
+        return self.end or _plus(self.starts[-1], dt.timedelta(hours=self.bucket_hours))
 
     @property
     def partial(self) -> list[bool]:
@@ -168,8 +182,7 @@ class Series:
             return flags
         if self.since is not None and self.since > self.starts[0]:
             flags[0] = True
-        bucket_end = _plus(self.starts[-1], dt.timedelta(hours=self.bucket_hours))
-        if self.until is not None and self.until < bucket_end:
+        if self.until is not None and self.until < self.last_end:
             flags[-1] = True
         return flags
 
@@ -194,31 +207,84 @@ def choose_bucket_hours(since: str, until: str) -> int:
 
 
 def watch_series(db, watch: str, model_id: str | None, since: str, until: str,
-                 bucket_hours: int, links: int | None = None) -> Series:
-    """Mentions and negative mentions of a watch per bucket in [since, until), gaps filled with 0.
-    The mentions are read from the period's or from the watch's, whichever are fewer
-    (risk.window_first; `links`: the watch's links, when counted already)."""
-    bucket_seconds = bucket_hours * 3600
+                 bucket_hours: int, links: int | None = None, zone: str = "UTC") -> Series:
+    """Mentions and negative mentions of a watch per bucket in [since, until), gaps filled with 0;
+    the buckets follow the local hours and midnights of `zone` (bucket_edges). The mentions are
+    read from the period's or from the watch's, whichever are fewer (risk.window_first; `links`:
+    the watch's links, when counted already)."""
+    edges = bucket_edges(since, until, bucket_hours, zone)
+    # counted in SQL per cell of this many seconds, a whole number of cells in every bucket: the
+    # bucket itself in UTC, an hour for New York's days (midnight is 04:00 or 05:00 UTC)
+    cell = math.gcd(bucket_hours * 3600, *edges[:-1])
     rows = db.execute(
         "SELECT (CAST(strftime('%s', m.created_at) AS INTEGER) / :size) * :size AS bucket, "
         "count(*), sum(coalesce(s.label = 'negative', 0)), count(s.label) FROM "
         f"{watch_mentions_sql(db, watch, since, until, links)} "
         "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = :model "
         "WHERE m.created_at >= :since AND m.created_at < :until GROUP BY bucket ORDER BY bucket",
-        {"size": bucket_seconds, "watch": watch, "model": model_id, "since": since,
+        {"size": cell, "watch": watch, "model": model_id, "since": since,
          "until": until}).fetchall()
-    counts = {bucket: (total, negative, scored) for bucket, total, negative, scored in rows}
-    first = int(from_iso(since).timestamp()) // bucket_seconds * bucket_seconds
-    last = int(from_iso(until).timestamp() - 1) // bucket_seconds * bucket_seconds
-    starts, totals, negatives, scored = [], [], [], []
-    for bucket in range(first, last + 1, bucket_seconds):
-        total, negative, scored_count = counts.get(bucket, (0, 0, 0))
-        starts.append(dt.datetime.fromtimestamp(bucket, tz=dt.timezone.utc))
-        totals.append(total)
-        negatives.append(negative)
-        scored.append(scored_count)
-    return Series(starts, totals, negatives, bucket_hours, scored, from_iso(since),
-                  from_iso(until))
+    buckets = len(edges) - 1
+    totals, negatives, scored = [0] * buckets, [0] * buckets, [0] * buckets
+    for start, total, negative, scored_count in rows:
+        index = bisect.bisect_right(edges, start) - 1
+        totals[index] += total
+        negatives[index] += negative
+        scored[index] += scored_count
+    return Series([_moment(edge) for edge in edges[:-1]], totals, negatives, bucket_hours, scored,
+                  from_iso(since), from_iso(until), zone, _moment(edges[-1]))
+
+
+def bucket_edges(since: str, until: str, bucket_hours: int, zone: str = "UTC") -> list[int]:
+    """Where the buckets covering [since, until) start, and where the last one ends, in Unix
+    seconds: the moments the zone's clocks read a whole number of buckets since 1970-01-01 (local
+    hours, 6-hour marks, midnights). A local day across a change of the clocks is 23 or 25 hours
+    long; an hour the clocks pass twice is two hourly buckets."""
+    size = bucket_hours * 3600
+    start, end = int(from_iso(since).timestamp()), int(from_iso(until).timestamp())
+    wall = _wall_seconds(start, zone) // size * size
+    edges: list[int] = []
+    while not edges or edges[-1] < end:
+        edges.extend(_moments(wall, zone, both_folds=size == 3600))
+        wall += size
+    edges = sorted(set(edges))
+    while len(edges) > 2 and edges[1] <= start:  # the first of an hour passed twice, before since
+        del edges[0]
+    while len(edges) > 2 and edges[-2] >= end:  # the second of an hour passed twice, after until
+        del edges[-1]
+    return edges
+
+
+def _wall_seconds(moment: int, zone: str) -> int:
+    """What the zone's clocks read at `moment` (Unix seconds), as seconds since 1970-01-01."""
+    if zone == "UTC":
+        return moment
+    try:
+        offset = dt.datetime.fromtimestamp(moment, ZoneInfo(zone)).utcoffset()
+    except (OverflowError, ValueError):  # near year 1 or 9999: no local time to read
+        return moment
+    return moment + int(offset.total_seconds())
+
+
+def _moments(wall: int, zone: str, both_folds: bool) -> list[int]:
+    """The moments (Unix seconds) the zone's clocks read `wall`: the earlier one where they read it
+    twice (both with `both_folds`), and the change itself where they skip it."""
+    if zone == "UTC":
+        return [wall]
+    tz = ZoneInfo(zone)
+    try:
+        local = _EPOCH + dt.timedelta(seconds=wall)
+        first = int(local.replace(tzinfo=tz, fold=0).timestamp())  # in a gap: the change's moment
+        second = local.replace(tzinfo=tz, fold=1)
+        read_twice = dt.datetime.fromtimestamp(second.timestamp(), tz).replace(tzinfo=None) == local
+    except (OverflowError, ValueError):  # past year 9999 (or before year 1)
+        return [min(wall, LAST_SECOND)]
+    return [first, int(second.timestamp())] if both_folds and read_twice else [first]
+
+
+def _moment(seconds: int) -> dt.datetime:
+    """Unix seconds as a UTC datetime, stopping at the end of year 9999."""
+    return dt.datetime.fromtimestamp(min(seconds, LAST_SECOND), tz=dt.timezone.utc)
 
 
 def source_breakdown(db, watch: str, model_id: str | None, since: str, until: str,
@@ -270,13 +336,14 @@ def _draw_volume(series: Series, alerts: list[dict], title: str):
 def _draw_counts(axis, series: Series, alerts_shown: bool) -> None:
     """Mentions and negative mentions per bucket; a bucket the period covers only in part is
     hatched and lighter, so that its smaller count does not read as a dip."""
-    width = dt.timedelta(hours=series.bucket_hours) * 0.9
+    widths = _bar_widths(series)
     partial = series.partial
     for hatched in (False, True):
         chosen = [i for i, flag in enumerate(partial) if flag == hatched]
         if not chosen:
             continue
         starts = [series.starts[i] for i in chosen]
+        width = widths if isinstance(widths, dt.timedelta) else [widths[i] for i in chosen]
         extra = PARTIAL_STYLE if hatched else {}
         axis.bar(starts, [series.totals[i] for i in chosen], width=width, align="edge",
                  color=COLOURS["all"], alpha=0.2 if hatched else 0.35,
@@ -301,6 +368,15 @@ def _draw_counts(axis, series: Series, alerts_shown: bool) -> None:
         handles.append(Patch(color=COLOURS["alert"], alpha=0.3))
         labels.append("alert window\n(#number above)")
     _legend_beside(axis, handles, labels)
+
+
+def _bar_widths(series: Series) -> dt.timedelta | list[dt.timedelta]:
+    """Each bar 90% of its bucket: one width in UTC, one per bar in a zone whose clocks change (a
+    local day across the change is 23 or 25 hours)."""
+    if series.zone == "UTC" or not series.starts:
+        return dt.timedelta(hours=series.bucket_hours) * 0.9
+    ends = [*series.starts[1:], series.last_end]
+    return [(end - start) * 0.9 for start, end in zip(series.starts, ends)]
 
 
 def _draw_shares(axis, series: Series) -> None:
@@ -338,15 +414,19 @@ def _legend_beside(axis, handles, labels) -> None:
 def _time_axis(axis, series: Series) -> None:
     """The x axis spans the period's buckets exactly (margins could pass year 9999); the dates
     show the year where the span needs it, and the time of day only where ticks are not whole
-    days."""
+    days; ticks and label are in the series' time zone."""
     if series.starts:
-        axis.set_xlim(series.starts[0], _plus(series.starts[-1],
-                                              dt.timedelta(hours=series.bucket_hours)))
-    locator = mdates.AutoDateLocator(tz=dt.timezone.utc)
+        axis.set_xlim(series.starts[0], series.last_end)
+    zone = _tzinfo(series.zone)
+    locator = mdates.AutoDateLocator(tz=zone)
     axis.xaxis.set_major_locator(locator)
     axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
-        locator, tz=dt.timezone.utc, formats=["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"]))
-    axis.set_xlabel("time (UTC)")
+        locator, tz=zone, formats=["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"]))
+    axis.set_xlabel(f"time ({series.zone})")
+
+
+def _tzinfo(zone: str) -> dt.tzinfo:
+    return dt.timezone.utc if zone == "UTC" else ZoneInfo(zone)
 
 
 def wrapped_title(title: str, limit: int = TITLE_WIDTH) -> str:
@@ -478,7 +558,7 @@ def _alerts_in_period(alerts: list[dict], series: Series) -> list[tuple[dict, dt
     first."""
     if not series.starts:
         return []
-    low, high = series.starts[0], _plus(series.starts[-1], dt.timedelta(hours=series.bucket_hours))
+    low, high = series.starts[0], series.last_end
     spans = []
     for alert in alerts:
         start, end = from_iso(alert["window_start"]), from_iso(alert["window_end"])

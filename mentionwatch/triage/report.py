@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from alerts.explain import entry_text, peak_text, window_end_text
 from alerts.postcrisis import after_complete, evaluate_alert, format_duration, recorded_late
@@ -44,6 +45,33 @@ OPEN_ALERTS_MEANING = (
     "Open alerts: alerts of the watch opened before the end of the period and not resolved by "
     "then (one resolved since still counts; one opened after the period does not).")
 _SPREADS = re.compile(r"\((\d+(?:\.\d+)?) spreads above normal\)")
+_STORED_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def local_time(stored: str | None, zone: str) -> str | None:
+    """A stored time as a report in `zone` shows it: as stored in UTC, else the zone's wall clock
+    ('2024-03-04 19:00:00'), with its abbreviation where the clocks read it twice (01:30:00 EDT).
+    Anything else ('now (ongoing)') is left as it is."""
+    if zone == "UTC" or not isinstance(stored, str) or not _STORED_TIME.fullmatch(stored):
+        return stored
+    moment = from_iso(stored).astimezone(ZoneInfo(zone))
+    text = moment.replace(tzinfo=None).isoformat(sep=" ")
+    read_twice = moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset()
+    return f"{text} {moment.tzname()}" if read_twice else text
+
+
+def local_times_in(text: str, zone: str) -> str:
+    """`text` with each stored time in it as `local_time` shows it."""
+    return _STORED_TIME.sub(lambda match: local_time(match[0], zone), text)
+
+
+def watch_zones(db, config, watches: list[str] | None) -> dict[str, str]:
+    """{watch: its alerts.timezone} for the watches a report covers (all known when None): the
+    watch's own setting, else the global one (also for a watch only the database knows)."""
+    configured = {watch.name for watch in config.watches}
+    names = watches or _known_watches(db, [watch.name for watch in config.watches])
+    return {name: config.alert_settings(name).timezone if name in configured
+            else config.alerts.timezone for name in names}
 
 
 @dataclass
@@ -59,10 +87,13 @@ class WatchSection:
     # the watch's own newest mention, when it is more than DEFAULT_PERIOD_DAYS before the end of
     # the period (a watch gone quiet, or history imported next to newer watches); else None
     newest_long_before: str | None = None
+    timezone: str = "UTC"  # the zone the report shows times in
 
     def quiet_text(self) -> str:
         """'its newest mention is 2015-02-24T19:53:37Z', or ''."""
-        return f"its newest mention is {self.newest_long_before}" if self.newest_long_before else ""
+        if not self.newest_long_before:
+            return ""
+        return f"its newest mention is {local_time(self.newest_long_before, self.timezone)}"
 
     @property
     def unscored(self) -> int:
@@ -87,11 +118,15 @@ class ReportResult:
     newest: str | None = None  # the newest mention, when it set the end of the period
     latest_opening: str | None = None  # the latest alert's opening, when it set the end, after `newest`
     ends_now: bool = False  # no --until, and the period ends now (see build_report)
+    timezone: str = "UTC"  # the zone of the charts' buckets and of every time shown
 
     @property
     def period_text(self) -> str:
         """The period as a reader expects it: ending at the newest mention, now, or at --until,
-        which is not included."""
+        which is not included; in the report's time zone."""
+        return local_times_in(self._period_in_utc(), self.timezone)
+
+    def _period_in_utc(self) -> str:
         if self.latest_opening:
             return (f"{self.since} to {self.latest_opening} (the latest alert's opening; "
                     f"the newest mention is {self.newest})")
@@ -109,8 +144,9 @@ class ReportError(ValueError):
 def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: str | None = None,
                  until: str | None = None, sentiment_cfg=None,
                  configured: list[str] | None = None, since_from_now: bool = False,
-                 now: str | None = None) -> ReportResult:
-    """Write charts and report.html for these watches (all when None) over [since, until).
+                 now: str | None = None, timezone: str = "UTC") -> ReportResult:
+    """Write charts and report.html for these watches (all when None) over [since, until), with
+    the charts' hours and days, and every time shown, in `timezone` (an IANA name).
 
     Without `until` the period ends just after the newest mention of these watches (one period
     for them all), except that it ends now when `since` was counted back from now
@@ -124,11 +160,11 @@ def build_report(db, out_dir: Path, *, watches: list[str] | None = None, since: 
     of the database (`read_snapshot`): the service may be storing and scoring meanwhile."""
     with read_snapshot(db):
         return _build_report(db, out_dir, watches, since, until, sentiment_cfg, configured,
-                             since_from_now, now)
+                             since_from_now, now, timezone)
 
 
 def _build_report(db, out_dir: Path, watches, since, until, sentiment_cfg, configured, since_from_now,
-                  now) -> ReportResult:
+                  now, timezone) -> ReportResult:
     model_id = choose_model_id(db, sentiment_cfg)
     known = _known_watches(db, configured or [])
     for name in watches or []:
@@ -157,10 +193,11 @@ def _build_report(db, out_dir: Path, watches, since, until, sentiment_cfg, confi
 
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReportResult(out_dir / "report.html", since=since, until=until, model_id=model_id,
-                          newest=newest, latest_opening=latest_opening, ends_now=ends_now)
+                          newest=newest, latest_opening=latest_opening, ends_now=ends_now,
+                          timezone=timezone)
     bucket_hours = charts.choose_bucket_hours(since, until)
     for watch in watches:
-        section = _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir)
+        section = _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir, timezone)
         section.newest_long_before = _newest_long_before(db, watch, until)
         result.sections.append(section)
         result.charts.extend(section.charts.values())
@@ -240,10 +277,11 @@ def _any_mention(db, watches: list[str] | None) -> bool:
                       f"ON m.id = w.mention_id {chosen})", watches or []).fetchone()[0] == 1
 
 
-def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> WatchSection:
+def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir,
+                   timezone) -> WatchSection:
     alerts = _alerts(db, watch, since, until)
     links = watch_links(db, watch)  # counted once for the choices of the queries below
-    series = charts.watch_series(db, watch, model_id, since, until, bucket_hours, links)
+    series = charts.watch_series(db, watch, model_id, since, until, bucket_hours, links, timezone)
     breakdown = charts.source_breakdown(db, watch, model_id, since, until, links)
     slug = _slug(watch)
     chart_paths = {
@@ -260,7 +298,7 @@ def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir) -> 
             alert["postcrisis"] = evaluate_alert(db, alert["id"], model_id, now=from_iso(until))
     return WatchSection(watch, watch_risk(db, watch, model_id, until, links), alerts, chart_paths,
                         sum(series.totals), sum(series.negatives), triage_counts(db, watch),
-                        scored=sum(series.scored))
+                        scored=sum(series.scored), timezone=timezone)
 
 
 def _alerts(db, watch: str, since: str, until: str) -> list[dict]:
@@ -346,17 +384,18 @@ code { font-size: 0.95em; }
 
 def render_html(result: ReportResult) -> str:
     """The whole page; every text from the database is escaped."""
+    zone = result.timezone
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>mentionwatch report {_e(result.since[:10])} to "
-        f"{_e((result.newest or result.until)[:10])}</title>",
+        f"<title>mentionwatch report {_e(local_time(result.since, zone)[:10])} to "
+        f"{_e(local_time(result.newest or result.until, zone)[:10])}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>mentionwatch report</h1>",
-        f'<p class="meta">Period {_e(result.period_text)}, times in UTC &middot; '
+        f'<p class="meta">Period {_e(result.period_text)}, times in {_e(zone)} &middot; '
         f"sentiment model {_e(result.model_id or 'none: no scores stored')} &middot; "
-        f"generated {_e(utc_now_iso())}</p>",
+        f"generated {_e(local_time(utc_now_iso(), zone))}</p>",
         _risk_table(result.sections),
     ]
     for section in result.sections:
@@ -401,7 +440,7 @@ def _dash_note(sections: list[WatchSection]) -> str:
 
 
 def _watch_html(section: WatchSection) -> str:
-    r = section.risk
+    r, zone = section.risk, section.timezone
     parts = [
         f'<h2 id="watch-{_e(_slug(section.watch))}">{_e(section.watch)}</h2>',
         f"<p>{_e(_period_counts(section))} {_risk_words(r)} {_level(r.level)}: "
@@ -415,20 +454,21 @@ def _watch_html(section: WatchSection) -> str:
         parts.append(_img(section.charts[kind], f"{section.watch}: {alt}"))
     if r.top_posts:
         parts.append(f"<h3>Evidence: negative posts with most weight in the last {RECENT_HOURS} h</h3>")
-        parts.extend(_post_html(post) for post in r.top_posts)
+        parts.extend(_post_html(post, zone) for post in r.top_posts)
     parts.append(f"<h3>Alerts ({len(section.alerts)})</h3>")
     parts.append('<p class="meta">Alerts whose window falls in the period, and alerts started '
                  "before its end that were not resolved when it began.</p>")
     if not section.alerts:
         parts.append("<p>No alert in this period.</p>")
-    parts.extend(_alert_html(alert) for alert in section.alerts)
+    parts.extend(_alert_html(alert, zone) for alert in section.alerts)
     return "\n".join(parts)
 
 
 def _period_counts(section: WatchSection) -> str:
     """'5,040 mentions in the period, 120 negative (2%).', saying how many are not scored yet:
     an unscored mention is not a mention that is not negative."""
-    quiet = (f" The newest mention of this watch is {section.newest_long_before}."
+    quiet = (f" The newest mention of this watch is "
+             f"{local_time(section.newest_long_before, section.timezone)}."
              if section.newest_long_before else "")
     if not section.mentions:
         return f"No mentions of this watch in the period.{quiet}"
@@ -442,18 +482,16 @@ def _period_counts(section: WatchSection) -> str:
             f"{quiet}")
 
 
-def _alert_html(alert: dict) -> str:
+def _alert_html(alert: dict, zone: str) -> str:
     explanation = alert["explanation"]
     status = alert["status"]
+    window_end = window_end_text(alert["window_end"], alert.get("resolved_at"), utc_now_iso())
     head = (f'<div class="alert {_e(status)}"><h3>Alert #{alert["id"]} &middot; {_e(status)} &middot; '
-            f'{_e(alert["severity"])}</h3><p class="meta">window {_e(alert["window_start"])} to '
-            f'{_e(window_end_text(alert["window_end"], alert.get("resolved_at"), utc_now_iso()))}, '
-            f'opened {_e(alert["opened_at"])}'
+            f'{_e(alert["severity"])}</h3><p class="meta">window '
+            f'{_e(local_time(alert["window_start"], zone))} to {_e(local_time(window_end, zone))}, '
+            f'opened {_e(local_time(alert["opened_at"], zone))}'
             + (f', source {_e(alert["source"])}' if alert.get("source") else "")
-            + (", " + _e(plain_words(peak_text(alert["rule"], alert["observed"], alert["expected"],
-                                               alert.get("score"), explanation.get("peak"))))
-               if alert.get("observed") is not None and alert.get("expected") is not None else "")
-            + "</p>")
+            + _peak_html(alert, zone) + "</p>")
     parts = [head]
     if explanation.get("summary"):
         parts.append(f"<p>{_e(plain_words(explanation['summary']))}</p>")
@@ -466,17 +504,26 @@ def _alert_html(alert: dict) -> str:
     if isinstance(sources, dict) and sources:
         parts.append("<p><b>Sources:</b> " + ", ".join(
             f"{_e(name)} {count}" for name, count in sources.items()) + "</p>")
-    parts.append(_handling_html(alert))
+    parts.append(_handling_html(alert, zone))
     if alert.get("postcrisis"):
-        parts.append(_postcrisis_html(alert["postcrisis"]))
+        parts.append(_postcrisis_html(alert["postcrisis"], zone))
     if alert["top_posts"]:
         parts.append(f'<p><b>Top posts</b></p><p class="meta">{_e(TOP_POSTS_RANKING)}</p>')
-        parts.extend(_post_html(post) for post in alert["top_posts"])
+        parts.extend(_post_html(post, zone) for post in alert["top_posts"])
     parts.append("</div>")
     return "\n".join(parts)
 
 
-def _handling_html(alert: dict) -> str:
+def _peak_html(alert: dict, zone: str) -> str:
+    """', 40 negative mentions in 1h at peak (… -> …), 3 expected (…)', or '' without figures."""
+    if alert.get("observed") is None or alert.get("expected") is None:
+        return ""
+    words = peak_text(alert["rule"], alert["observed"], alert["expected"], alert.get("score"),
+                      alert["explanation"].get("peak"))
+    return ", " + _e(local_times_in(plain_words(words), zone))
+
+
+def _handling_html(alert: dict, zone: str) -> str:
     """Owner, acknowledgement, resolution (by whom, with its note) and the notes written."""
     events = alert.get("handling") or []
     resolutions = [e for e in events if e["kind"] == "resolved"]
@@ -485,22 +532,23 @@ def _handling_html(alert: dict) -> str:
     if alert.get("owner"):
         facts.append(f"owner {_e(alert['owner'])}")
     if alert.get("acknowledged_at"):
-        facts.append(f"acknowledged {_e(alert['acknowledged_at'])}")
+        facts.append(f"acknowledged {_e(local_time(alert['acknowledged_at'], zone))}")
     if alert["status"] == "resolved":
         by = f" by {_e(resolution['actor'])}" if resolution and resolution["actor"] else ""
-        facts.append(f"resolved {_e(alert.get('resolved_at'))}{by}")
+        facts.append(f"resolved {_e(local_time(alert.get('resolved_at'), zone))}{by}")
     parts = [f"<p><b>Handling:</b> {'; '.join(facts)}.</p>"] if facts else []
     if resolution and resolution["detail"]:
         parts.append(f"<p><b>Resolution note:</b> {_e(resolution['detail'])}</p>")
     notes = [e for e in events if e["detail"] and e is not resolution]
     if notes:
         parts.append("<p><b>Notes</b></p><ul>" + "".join(
-            f"<li>{_e(e['at'])} &middot; {_e(e['actor'] or 'unknown')} ({_e(e['kind'])}): "
+            f"<li>{_e(local_time(e['at'], zone))} &middot; {_e(e['actor'] or 'unknown')} "
+            f"({_e(e['kind'])}): "
             f"{_e(e['detail'])}</li>" for e in notes) + "</ul>")
     return "\n".join(parts)
 
 
-def _postcrisis_html(figures: dict) -> str:
+def _postcrisis_html(figures: dict, zone: str) -> str:
     verdict = {True: "yes", False: "no", None: "not known yet"}[figures["back_to_baseline"]]
     return (
         "<table><tr><th>time to acknowledge</th><th>time to resolve</th>"
@@ -511,7 +559,7 @@ def _postcrisis_html(figures: dict) -> str:
         f"<td>{_share_of(figures['baseline_negative_share'], figures['baseline_mentions'])}</td>"
         f"<td>{_share_of(figures['alert_negative_share'], figures['alert_mentions'])}</td>"
         f"<td>{_share_of(figures['after_negative_share'], figures['after_mentions'])}{_so_far(figures)}</td>"
-        f"<td>{verdict}</td></tr></table>" + _counted_from_html(figures))
+        f"<td>{verdict}</td></tr></table>" + _counted_from_html(figures, zone))
 
 
 def _so_far(figures: dict) -> str:
@@ -534,22 +582,22 @@ def plain_words(text: str) -> str:
     return _SPREADS.sub(r"(\1 times the usual variation above normal)", text)
 
 
-def _counted_from_html(figures: dict) -> str:
+def _counted_from_html(figures: dict, zone: str) -> str:
     """For an alert found late (a replay, imported history): the times count from its recording."""
-    late = recorded_late(figures).strip()
+    late = local_times_in(recorded_late(figures), zone).strip()
     if not late:
         return ""
     return f'<p class="meta">Times to acknowledge and resolve {_e(late.strip("()"))}.</p>'
 
 
 
-def _post_html(post: dict) -> str:
+def _post_html(post: dict, zone: str) -> str:
     text = " ".join(entry_text(post).split())  # title first: a story or link post has its words there
     if len(text) > 400:
         text = text[:400] + "…"
     who = " · ".join(str(x) for x in (
         f"mention {post['mention_id']}" if post.get("mention_id") is not None else None,
-        post.get("created_at"), post.get("source"), post.get("author"),
+        local_time(post.get("created_at"), zone), post.get("source"), post.get("author"),
         f"reach {post['author_reach']:,}" if isinstance(post.get("author_reach"), int) else None,
         f"p(negative) {post['p_negative']:.2f}" if isinstance(post.get("p_negative"), float) else None,
     ) if x)

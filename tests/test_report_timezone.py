@@ -1,0 +1,201 @@
+"""`mentionwatch report` in the team's time zone: local days and hours in the charts (across a
+change of the clocks too), local times on the page, --since/--until read there, and the zone taken
+from alerts.timezone when --timezone is not given."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mentionwatch.triage import charts
+from mentionwatch.triage.report import local_time
+from storage import Mention, open_db, save_mentions
+from test_export import MODEL
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _mentions(db_path, watch: str, times: list[str]) -> None:
+    """Negative mentions of `watch` at these times (stored form), scored."""
+    db = open_db(db_path)
+    save_mentions(db, [Mention("forum", f"{watch}-{i}", f"{watch} is awful", at, watches=(watch,))
+                       for i, at in enumerate(times)])
+    db.conn.execute("INSERT INTO scores SELECT id, ?, 'negative', 0.9, 0.05, 0.05, "
+                    "'2026-01-01T00:00:00Z' FROM mentions WHERE external_id LIKE ?",
+                    [MODEL, f"{watch}-%"])
+    db.conn.commit()
+    db.close()
+
+
+def _watchlist(tmp_path, global_zone: str, acme_zone: str | None = None) -> str:
+    """A watchlist of acme and globex on the database s.db; acme may have its own zone."""
+    acme_alerts = f", alerts: {{timezone: {acme_zone}}}" if acme_zone else ""
+    config = tmp_path / "mentionwatch.yaml"
+    config.write_text(f"database: {tmp_path / 's.db'}\nalerts: {{timezone: {global_zone}}}\n"
+                      "watches:\n"
+                      f"  - {{name: acme, query: {{any: [acme]}}{acme_alerts}}}\n"
+                      "  - {name: globex, query: {any: [globex]}}\n", encoding="utf-8")
+    return str(config)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """{watch: the Series of its volume chart}, for each chart the report draws (drawn all the same)."""
+    series = {}
+    draw = charts.volume_chart
+
+    def spy(drawn_series, alerts, title, path):
+        series[path.name.removesuffix("-volume.png")] = drawn_series
+        return draw(drawn_series, alerts, title, path)
+
+    monkeypatch.setattr(charts, "volume_chart", spy)
+    return series
+
+
+def _per_local_day(series, zone) -> dict[str, int]:
+    return {start.astimezone(zone).date().isoformat(): total
+            for start, total in zip(series.starts, series.totals)}
+
+
+def _meta(tmp_path, folder="r") -> str:
+    page = (tmp_path / folder / "report.html").read_text(encoding="utf-8")
+    return page[page.index('<p class="meta">Period'):].split("</p>")[0]
+
+
+def test_early_utc_mentions_fall_on_the_previous_day_in_new_york(cli, tmp_path, drawn):
+    _mentions(tmp_path / "s.db", "acme", ["2026-01-15T03:00:00Z", "2026-01-15T04:00:00Z",
+                                          "2026-01-15T04:59:00Z", "2026-01-15T05:00:00Z",
+                                          "2026-01-15T15:00:00Z"])
+    result = cli("--db", tmp_path / "s.db", "report", "--since", "2025-11-20", "--until",
+                 "2026-01-31", "--timezone", "America/New_York", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    series = drawn["acme"]
+    assert series.bucket_hours == 24  # 72 days: a bar per day
+    assert all(start.astimezone(NEW_YORK).time() == dt.time(0) for start in series.starts)
+    days = _per_local_day(series, NEW_YORK)
+    assert (days["2026-01-14"], days["2026-01-15"]) == (3, 2)  # 22:00 to 23:59 the evening before
+    assert min(days) == "2025-11-20" and max(days) == "2026-01-30"  # the dates are New York's
+    assert _meta(tmp_path).startswith('<p class="meta">Period 2025-11-20 00:00:00 up to '
+                                      "2026-01-31 00:00:00 (not included), times in America/New_York")
+    figure = charts.volume_figure(series, [], "acme")
+    try:
+        assert figure.axes[-1].get_xlabel() == "time (America/New_York)"
+    finally:
+        charts.plt.close(figure)
+
+    in_utc = cli("--db", tmp_path / "s.db", "report", "--since", "2025-11-20", "--until",
+                 "2026-01-31", "--out", tmp_path / "utc")
+    assert in_utc.exit_code == 0, in_utc.output
+    assert _per_local_day(drawn["acme"], dt.timezone.utc)["2026-01-15"] == 5
+    assert "times in UTC" in _meta(tmp_path, "utc")
+
+
+def test_a_new_york_day_across_the_march_change_is_23_hours(cli, tmp_path, drawn):
+    _mentions(tmp_path / "s.db", "acme", [
+        "2026-03-08T04:30:00Z",  # 7 March 23:30 EST
+        "2026-03-08T05:00:00Z",  # 8 March 00:00 EST
+        "2026-03-09T03:30:00Z",  # 8 March 23:30 EDT
+        "2026-03-09T04:00:00Z",  # 9 March 00:00 EDT
+    ])
+    result = cli("--db", tmp_path / "s.db", "report", "--since", "2026-01-20", "--until",
+                 "2026-04-01", "--timezone", "America/New_York", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    series = drawn["acme"]
+    days = _per_local_day(series, NEW_YORK)
+    assert (days["2026-03-07"], days["2026-03-08"], days["2026-03-09"]) == (1, 2, 1)
+    index = [s.astimezone(NEW_YORK).date() for s in series.starts].index(dt.date(2026, 3, 8))
+    assert series.starts[index + 1] - series.starts[index] == dt.timedelta(hours=23)
+    assert series.starts[index - 1].astimezone(dt.timezone.utc).hour == 5  # EST: UTC-5
+    assert series.starts[index + 1].astimezone(dt.timezone.utc).hour == 4  # EDT: UTC-4
+    assert not any(series.partial)  # local midnights to local midnight: no bar cut
+
+
+def test_an_hour_the_clocks_pass_twice_is_two_hourly_bars(cli, tmp_path, drawn):
+    _mentions(tmp_path / "s.db", "acme", ["2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z",
+                                          "2026-11-01T06:40:00Z"])
+    result = cli("--db", tmp_path / "s.db", "report", "--since", "2026-10-31", "--until",
+                 "2026-11-02", "--timezone", "America/New_York", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    series = drawn["acme"]
+    assert len(series.starts) == 49  # 31 October and the 25 hours of 1 November
+    one_am = [(start, total) for start, total in zip(series.starts, series.totals)
+              if start.astimezone(NEW_YORK).hour == 1 and start.month == 11]
+    assert [(start.astimezone(dt.timezone.utc).hour, total) for start, total in one_am] == [(5, 1),
+                                                                                             (6, 2)]
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "2026-11-01 01:30:00 EDT" in page and "2026-11-01 01:30:00 EST" in page  # the evidence
+    assert local_time("2026-11-01T07:30:00Z", "America/New_York") == "2026-11-01 02:30:00"
+
+
+@pytest.mark.parametrize("global_zone, acme_zone", [("Asia/Shanghai", None),
+                                                    ("UTC", "Asia/Shanghai")])
+def test_the_default_zone_is_the_watchs_alerts_timezone(cli, tmp_path, drawn, global_zone,
+                                                        acme_zone):
+    _mentions(tmp_path / "s.db", "acme", ["2026-01-15T20:00:00Z"])
+    config = _watchlist(tmp_path, global_zone, acme_zone)
+    result = cli("--config", config, "report", "--watch", "acme", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[0].endswith(
+        "2026-01-09 04:00:01 to 2026-01-16 04:00:00 (the newest mention), times in Asia/Shanghai")
+    assert "times in Asia/Shanghai" in _meta(tmp_path)
+    assert drawn["acme"].zone == "Asia/Shanghai"
+
+
+def test_watches_in_different_zones_are_reported_in_utc_saying_so(cli, tmp_path, drawn):
+    _mentions(tmp_path / "s.db", "acme", ["2026-01-15T20:00:00Z"])
+    _mentions(tmp_path / "s.db", "globex", ["2026-01-15T21:00:00Z"])
+    config = _watchlist(tmp_path, "Asia/Shanghai", "America/New_York")
+    result = cli("--config", config, "report", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "Times in UTC: the watches reported have different time zones (America/New_York, "
+        "Asia/Shanghai); give --timezone for another."]
+    assert "times in UTC" in _meta(tmp_path)
+    assert {series.zone for series in drawn.values()} == {"UTC"}
+
+    chosen = cli("--config", config, "report", "--timezone", "Asia/Tokyo", "--out", tmp_path / "t")
+    assert chosen.exit_code == 0 and chosen.stderr == ""
+    assert "times in Asia/Tokyo" in _meta(tmp_path, "t")
+
+
+@pytest.mark.parametrize("zone, hint", [
+    ("CST", "'CST' is not a time zone (did you mean 'America/Chicago' (US Central) or "
+            "'Asia/Shanghai' (China)?)"),
+    ("UTC+8", "a time zone is a place, not an offset (did you mean 'Asia/Shanghai' or 'Etc/GMT-8'?)"),
+    ("America/New_Yrok", "(did you mean 'America/New_York'?)"),
+    ("EST", "'EST' is UTC-5 all year, without daylight saving"),
+])
+def test_a_bad_timezone_is_one_line(cli, tmp_path, zone, hint):
+    _mentions(tmp_path / "s.db", "acme", ["2026-01-15T20:00:00Z"])
+    result = cli("--db", tmp_path / "s.db", "report", "--timezone", zone, "--out", tmp_path / "r")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: Invalid value for --timezone: ") and hint in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "r" / "report.html").exists()
+
+
+@pytest.mark.parametrize("since, shown", [
+    ("2026-01-10", "2026-01-10 00:00:00"),  # a date: midnight in Shanghai
+    ("2026-01-10 06:30", "2026-01-10 06:30:00"),
+    ("2026-01-10T00:00:00Z", "2026-01-10 08:00:00"),  # a zone typed: as typed
+    ("2026-01-10 Europe/Paris", "2026-01-10 07:00:00"),
+])
+def test_since_and_until_without_a_zone_are_read_in_the_reports_zone(cli, tmp_path, since, shown):
+    _mentions(tmp_path / "s.db", "acme", ["2026-01-15T20:00:00Z"])
+    result = cli("--db", tmp_path / "s.db", "report", "--timezone", "Asia/Shanghai", "--since",
+                 since, "--until", "2026-01-20", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert f"{shown} up to 2026-01-20 00:00:00 (not included), times in Asia/Shanghai" in result.stdout
+
+
+def test_a_time_the_clocks_skip_is_refused_in_one_line(cli, tmp_path):
+    _mentions(tmp_path / "s.db", "acme", ["2026-03-15T20:00:00Z"])
+    result = cli("--db", tmp_path / "s.db", "report", "--timezone", "America/New_York", "--since",
+                 "2026-03-08 02:30", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "did not happen" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    typo = cli("--db", tmp_path / "s.db", "report", "--timezone", "America/New_York", "--since",
+               "someday", "--out", tmp_path / "r")
+    assert typo.exit_code == 2 and "'someday' is not a time" in typo.stderr  # as typed
