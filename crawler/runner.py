@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -210,9 +211,10 @@ def _relay_warnings(stderr: str) -> None:
     """Repeat the child's warnings (rejected items, failed pages) in this process's log."""
     relayed = 0
     for line in redact(stderr or "").splitlines():
-        if "] WARNING:" in line or "] ERROR:" in line or "] CRITICAL:" in line:
-            if relayed < RELAYED_LOG_LINES:
-                log.warning("spider: %s", line.split("] ", 1)[-1][:500])
+        level = re.search(r"\] (WARNING|ERROR|CRITICAL): ", line)
+        if level:
+            if relayed < RELAYED_LOG_LINES:  # at the child's level, without repeating its name
+                log.log(logging.getLevelName(level[1]), "spider: %s", line[level.end():][:500])
             relayed += 1
         else:
             log.debug("spider: %s", line)

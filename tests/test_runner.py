@@ -227,6 +227,7 @@ def test_a_child_that_dies_without_a_result_is_one_error_line(caplog):
 
     stderr = ("2024-05-01 10:00:00 [scrapy.core.engine] INFO: Spider opened\n"
               "2024-05-01 10:00:01 [scrapy.core.scraper] WARNING: Dropped: malformed item\n"
+              "2024-05-01 10:00:02 [scrapy.core.scraper] ERROR: Spider error processing <GET http://x/>\n"
               "Traceback (most recent call last):\n  ...\nMemoryError: out of memory\n")
     outcome = _parse_child_output("some stray print\n", stderr, -9)
     assert outcome["errors"] == ["the crawl process ended without a result (exit -9): "
@@ -234,7 +235,9 @@ def test_a_child_that_dies_without_a_result_is_one_error_line(caplog):
     assert outcome["new"] == 0
     with caplog.at_level("WARNING", logger="crawler.runner"):
         _relay_warnings(stderr)
-    assert [r.getMessage() for r in caplog.records] == ["spider: WARNING: Dropped: malformed item"]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "spider: Dropped: malformed item"),
+        ("ERROR", "spider: Spider error processing <GET http://x/>")]
 
 
 def test_a_secret_straddling_the_cut_of_a_dying_childs_last_words_is_hidden():
