@@ -55,11 +55,13 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
     replay = moment is not None and is_replay(moment)
     if notify is None:
         notify = not replay
+    severities = _severities(app.db)  # before the run: which updates are escalations
     result = run_detection(app.db, app.config, now=moment, notify=notify)
     click.echo(f"Checked {result.checked} series: {len(result.opened)} alert(s) opened, "
                f"{len(result.updated)} updated.")
     for alert_id in result.opened:
         click.echo(f"  opened #{alert_id}: {_one_line(app.db, alert_id)}")
+    _echo_escalations(app.db, result.updated, severities)
     _warn_unchecked(app, result.unchecked, moment)
     _warn_unconfigured(app)
     if replay and not notify:
@@ -71,6 +73,21 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
         if sent.sent or sent.failed or sent.unconfirmed or sent.superseded:
             click.echo(f"Notifications: {_sent_summary(sent)}.")
         _say_left_for_service(app, sent)
+
+
+def _severities(db) -> dict[int, str]:
+    return dict(db.execute("SELECT id, severity FROM alerts WHERE status != 'resolved'").fetchall())
+
+
+def _echo_escalations(db, updated: list[int], before: dict[int, str]) -> None:
+    """A line per updated alert whose severity rose (the team is told again); other updates are only counted."""
+    from alerts.detector import severity_rank
+
+    for alert_id in updated:
+        (now,) = db.execute("SELECT severity FROM alerts WHERE id = ?", [alert_id]).fetchone()
+        was = before.get(alert_id)
+        if was is not None and severity_rank(now) > severity_rank(was):
+            click.echo(f"  escalated #{alert_id}: {was} -> {now}: {_one_line(db, alert_id)}")
 
 
 def _say_left_for_service(app: App, sent) -> None:
@@ -115,22 +132,36 @@ def _warn_unchecked(app: App, watches: list[str], moment: str | None) -> None:
     if watches:
         end = moment or utc_now_iso()
         start = to_iso(from_iso(end) - dt.timedelta(days=HISTORY_DAYS))
-        click.echo(f"No scored mentions of {', '.join(watches)} in the {HISTORY_DAYS} days before "
-                   f"{moment or 'now'}, not checked (older history: --at TIME or `mentionwatch backtest`"
-                   f"{_unscored_hint(app, watches, start, end)}).")
+        click.echo(_unchecked_line(app, watches, start, end, f"in the {HISTORY_DAYS} days before {moment or 'now'}",
+                                   "older history: --at TIME or `mentionwatch backtest`"))
 
 
-def _unscored_hint(app: App, watches: list[str], start: str, end: str) -> str:
-    """'; unscored mentions: ...' when some of these watches' mentions of the period have no score."""
+def _unchecked_line(app: App, watches: list[str], start: str, end: str, period: str, advice: str = "") -> str:
+    """'No mentions of A yet; no scored mentions of B, C PERIOD, not checked (ADVICE; they have unscored
+    mentions: ...)': the `score` hint only for the watches with unscored mentions in [start, end)."""
     from sentiment import model_id_for
 
     marks = ", ".join("?" for _ in watches)
-    unscored = app.db.execute(
-        f"SELECT 1 FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+    mentioned = {name for (name,) in app.db.execute(
+        f"SELECT DISTINCT watch FROM mention_watches WHERE watch IN ({marks})", watches)}
+    unscored = {name for (name,) in app.db.execute(
+        f"SELECT DISTINCT w.watch FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
         f"LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = ? "
-        f"WHERE w.watch IN ({marks}) AND m.created_at >= ? AND m.created_at < ? AND s.mention_id IS NULL LIMIT 1",
-        [model_id_for(app.config.sentiment), *watches, start, end]).fetchone()
-    return "; they have unscored mentions: `mentionwatch score`" if unscored else ""
+        f"WHERE w.watch IN ({marks}) AND m.created_at >= ? AND m.created_at < ? AND s.mention_id IS NULL",
+        [model_id_for(app.config.sentiment), *watches, start, end])}
+    never = [name for name in watches if name not in mentioned]
+    others = [name for name in watches if name in mentioned]
+    parts = [f"no mentions of {', '.join(never)} yet"] if never else []
+    if others:
+        notes = [advice] if advice else []
+        if len(unscored) == len(others):
+            notes.append("they have unscored mentions: `mentionwatch score`")
+        elif unscored:
+            notes.append(f"unscored mentions of {', '.join(n for n in others if n in unscored)}: `mentionwatch score`")
+        parts.append(f"no scored mentions of {', '.join(others)} {period}, not checked"
+                     + (f" ({'; '.join(notes)})" if notes else ""))
+    line = "; ".join(parts)
+    return line[0].upper() + line[1:] + "."
 
 
 def _warn_unconfigured(app: App) -> None:
@@ -198,9 +229,7 @@ def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> 
     unchecked: list[str] = []
     findings = replay(app.db, app.config, start, end, watch_names, unchecked)
     if unchecked:
-        hint = _unscored_hint(app, unchecked, start, end).removeprefix("; ")
-        click.echo(f"No scored mentions of {', '.join(unchecked)} between {start} and {end}, not checked"
-                   + (f" ({hint})." if hint else "."))
+        click.echo(_unchecked_line(app, unchecked, start, end, f"between {start} and {end}"))
     if not watch_names:
         _warn_unconfigured(app)
     period = f"between {start} (included) and {end} (not included)"

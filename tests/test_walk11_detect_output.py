@@ -1,0 +1,76 @@
+"""Walkthrough 11: `detect` names the alerts that escalated, and the 'no scored mentions' line of
+`detect`/`backtest` tells a watch with no mentions at all from one whose mentions are unscored."""
+from __future__ import annotations
+
+import datetime as dt
+
+from storage import Mention, open_db, save_mentions
+from tests.test_alerts_detection import START, add_stream, config_text, iso
+
+
+def test_detect_names_each_alert_that_escalated(cli, tmp_path, model_id):
+    (tmp_path / "mentionwatch.yaml").write_text(config_text() + "database: esc.db\n")
+    db = open_db(tmp_path / "esc.db")
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 15)], burst_hour + 1: [("reddit", 80)]})
+    first_look = START + dt.timedelta(hours=burst_hour + 1)
+    first = cli("detect", "--no-notify", "--at", iso(first_look))
+    assert "1 alert(s) opened" in first.stdout, first.output
+    [alert_id, severity] = db.execute("SELECT id, severity FROM alerts").fetchone()
+
+    second = cli("detect", "--no-notify", "--at", iso(first_look + dt.timedelta(hours=1)))
+    assert second.exit_code == 0, second.output
+    new_severity = db.execute("SELECT severity FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    assert new_severity != severity
+    assert "0 alert(s) opened, 1 updated." in second.stdout
+    [line] = [line for line in second.stdout.splitlines() if "escalated" in line]
+    assert line.startswith(f"  escalated #{alert_id}: {severity} -> {new_severity}: acme ")
+
+    again = cli("detect", "--no-notify", "--at", iso(first_look + dt.timedelta(hours=1)))
+    assert "escalated" not in again.stdout  # nothing rose in this run
+    db.close()
+
+
+def _three_watches(tmp_path):
+    """acme: no mentions at all; airlines and us-airways: unscored mentions on 2015-03-02."""
+    (tmp_path / "mentionwatch.yaml").write_text(
+        "watches:\n" + "".join(f"  - name: {name}\n    query: {{any: [{name}]}}\n"
+                               for name in ("acme", "airlines", "us-airways")))
+    db = open_db(tmp_path / "mentionwatch.db")
+    save_mentions(db, [Mention("reddit", name, f"{name} is awful", "2015-03-02T10:00:00Z", watches=(name,))
+                       for name in ("airlines", "us-airways")])
+    db.close()
+
+
+def test_backtest_says_a_watch_without_mentions_has_none(cli, tmp_path):
+    _three_watches(tmp_path)
+    result = cli("backtest", "--since", "2015-03-01", "--until", "2015-03-05")
+    assert result.exit_code == 0, result.output
+    assert "No mentions of acme yet; no scored mentions of airlines, us-airways between 2015-03-01" \
+           in result.stdout
+    assert "(they have unscored mentions: `mentionwatch score`)." in result.stdout
+    assert "scored mentions of acme" not in result.stdout
+
+
+def test_detect_says_a_watch_without_mentions_has_none(cli, tmp_path):
+    _three_watches(tmp_path)
+    result = cli("detect", "--no-notify", "--at", "2015-03-05")
+    assert result.exit_code == 0, result.output
+    assert "No mentions of acme yet; no scored mentions of airlines, us-airways in the 30 days before " \
+           "2015-03-05T00:00:00Z, not checked" in result.stdout
+    assert "they have unscored mentions: `mentionwatch score`" in result.stdout
+
+
+def test_only_watches_with_unscored_mentions_are_sent_to_score(cli, tmp_path, model_id):
+    """A watch whose mentions are all scored but outside the period is not told to score."""
+    _three_watches(tmp_path)
+    db = open_db(tmp_path / "mentionwatch.db")
+    save_mentions(db, [Mention("reddit", "old", "acme is awful", "2015-01-02T10:00:00Z", watches=("acme",))])
+    db.conn.execute("INSERT INTO scores SELECT id, ?, 'negative', 0.9, 0.05, 0.05, '2025-01-01T00:00:00Z' "
+                    "FROM mentions WHERE external_id = 'old'", [model_id])
+    db.conn.commit()
+    db.close()
+    result = cli("backtest", "--since", "2015-03-01", "--until", "2015-03-05")
+    [line] = [line for line in result.stdout.splitlines() if "scored mentions" in line]
+    assert "No mentions of" not in line
+    assert "unscored mentions of airlines, us-airways: `mentionwatch score`" in line
