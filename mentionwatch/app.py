@@ -66,7 +66,9 @@ class App:
 
     def __init__(self, config_path: Path | None, db_path: Path | None, *, db_must_exist: bool = False,
                  needs_source_secrets: bool = True):
-        self.config_path_given = config_path is not None
+        # named by --config or $MENTIONWATCH_CONFIG: if that file does not exist, it is a mistake
+        # (a typo), not the empty watchlist of a folder without one
+        self.config_path_given = config_path is not None or bool(os.environ.get(CONFIG_ENV))
         self.config_path = Path(config_path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
         self._db_path = db_path
         self.db_must_exist = db_must_exist
@@ -75,8 +77,8 @@ class App:
 
     @cached_property
     def config(self) -> Config:
-        """The validated watchlist; a missing default file means an empty watchlist."""
-        if not self.config_path.exists() and not self.config_path_given and CONFIG_ENV not in os.environ:
+        """The validated watchlist; a missing default file (none named) means an empty watchlist."""
+        if not self.config_path_given and not self.config_path.exists():
             return Config()
         keep = False if self.needs_source_secrets else KEEP_UNSET_IN_SOURCES
         return load_config(self.config_path, keep_unset_env=keep)

@@ -118,20 +118,27 @@ def _export_target(out_text: str) -> Path:
     return out_path
 
 
-def _format_from_name(out_path: Path) -> str:
-    """The export format a file name asks for: .xlsx, .jsonl, else CSV; .json is refused, since
-    a .json file is expected to hold one JSON document and the export writes JSON Lines."""
+def _format_for(out_path: Path, fmt: str | None) -> str:
+    """--format, else the format the file name asks for: .xlsx, .jsonl, else CSV. The two must
+    agree where the name asks for one: CSV text in a .xlsx file is a workbook Excel cannot open.
+    .json asks for --format jsonl, and without it is refused: a .json file is expected to hold
+    one JSON document and the export writes JSON Lines."""
     suffix = out_path.suffix.lower()
-    if suffix == ".json":
+    if suffix == ".json" and fmt is None:
         raise _bad_option("--out", f"{str(out_path)!r}: the JSON export is JSON Lines (one object "
                           f"per line): name the file {out_path.with_suffix('.jsonl').name}, or "
                           "give --format jsonl")
-    return {".jsonl": "jsonl", ".xlsx": "xlsx"}.get(suffix, "csv")
+    named = {".csv": "csv", ".json": "jsonl", ".jsonl": "jsonl", ".xlsx": "xlsx"}.get(suffix)
+    if fmt is not None and named is not None and fmt != named:
+        raise _bad_option("--out", f"{str(out_path)!r} ends in {suffix} but --format is {fmt}: "
+                          f"name the file {out_path.with_suffix('.' + fmt).name}, or give --format {named}")
+    return fmt or named or "csv"
 
 
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default=None,
-              help="File format [default: from the --out file's extension, else csv].")
+              help="File format [default: from the --out file's extension, else csv]; it must "
+                   "agree with a .csv, .jsonl or .xlsx extension.")
 @click.option("--out", "out_text", required=True, type=click.Path(dir_okay=False),
               help="File to write, in a folder that exists; - writes csv or jsonl to standard "
                    "output.")
@@ -174,7 +181,7 @@ def export(app: App, fmt, out_text, watches, sources, sentiments, alert_ids, sin
         out_path = Path(STDOUT_NAME)
     else:
         out_path = _export_target(out_text)
-        fmt = fmt or _format_from_name(out_path)
+        fmt = _format_for(out_path, fmt)
     filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
                        unhandled, states, limit)
     app.require_watches(watches)
