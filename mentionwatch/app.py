@@ -350,8 +350,12 @@ def _one_line_usage_error(ctx: click.Context, exc: click.UsageError) -> None:
 def main(ctx: click.Context, config_path: Path | None, db_path: Path | None, verbose: int) -> None:
     """mentionwatch: collect public mentions, score their sentiment, alert on negative spikes."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    from mentionwatch.logging_setup import TextFormatter
+
+    # the service's line format (time in UTC), not logging's default local time without a zone
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setFormatter(TextFormatter())
+    logging.basicConfig(level=level, handlers=[to_stderr])
     hide_secrets_in_logs(level)
     ctx.obj = App(config_path, db_path, db_must_exist=ctx.invoked_subcommand in NEED_AN_EXISTING_DATABASE,
                   needs_source_secrets=ctx.invoked_subcommand in NEED_THE_SOURCES_SECRETS)
