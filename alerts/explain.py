@@ -40,13 +40,15 @@ will with would you your yours http https www com amp rt via im dont cant its yo
 
 
 def negative_mentions(db, watch: str, model_id: str, since: str, until: str, source: str | None = None):
-    """The watch's negative mentions created in [since, until), as dicts."""
+    """The watch's negative mentions created in [since, until), as dicts. The period's mentions are
+    read first, by time (CROSS JOIN fixes SQLite's order: see alerts.postcrisis.negative_share)."""
     sql = """SELECT m.id, m.source, m.author, m.author_reach, m.url, m.created_at, m.title, m.text,
                     s.p_negative
-             FROM mention_watches w JOIN mentions m ON m.id = w.mention_id
-             JOIN scores s ON s.mention_id = m.id AND s.model_id = ? AND s.label = 'negative'
-             WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?"""
-    params = [model_id, watch, since, until]
+             FROM mentions m
+             CROSS JOIN mention_watches w ON w.watch = ? AND w.mention_id = m.id
+             CROSS JOIN scores s ON s.mention_id = m.id AND s.model_id = ? AND s.label = 'negative'
+             WHERE m.created_at >= ? AND m.created_at < ?"""
+    params = [watch, model_id, since, until]
     if source is not None:
         sql += " AND m.source = ?"
         params.append(source)
@@ -57,9 +59,9 @@ def negative_mentions(db, watch: str, model_id: str, since: str, until: str, sou
 
 def baseline_texts(db, watch: str, since: str, until: str, source: str | None = None, limit: int = 5000):
     """Texts of the watch's mentions (any sentiment) in the baseline period before an alert."""
-    sql = """SELECT coalesce(m.title, '') || ' ' || m.text FROM mention_watches w
-             JOIN mentions m ON m.id = w.mention_id
-             WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?"""
+    sql = """SELECT coalesce(m.title, '') || ' ' || m.text FROM mentions m
+             CROSS JOIN mention_watches w ON w.watch = ? AND w.mention_id = m.id
+             WHERE m.created_at >= ? AND m.created_at < ?"""
     params: list = [watch, since, until]
     if source is not None:
         sql += " AND m.source = ?"
