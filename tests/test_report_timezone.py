@@ -199,3 +199,38 @@ def test_a_time_the_clocks_skip_is_refused_in_one_line(cli, tmp_path):
     typo = cli("--db", tmp_path / "s.db", "report", "--timezone", "America/New_York", "--since",
                "someday", "--out", tmp_path / "r")
     assert typo.exit_code == 2 and "'someday' is not a time" in typo.stderr  # as typed
+
+
+@pytest.mark.parametrize("since, until, said", [
+    ("2026-02-20", "2026-02-20", "Invalid value for --since: 2026-02-20 is not before --until 2026-02-20 "
+     "(read in America/New_York) (a date means midnight at its start and --until is not included: use "
+     "--until 2026-02-21 for the whole of 2026-02-20)"),
+    ("2026-03-08 02:30", "2026-03-08 01:00", "Invalid value for --since: '2026-03-08 02:30' (read in "
+     "America/New_York) is not a time: '2026-03-08 02:30' did not happen"),
+])
+def test_a_mistake_in_the_period_quotes_it_as_typed_and_the_zone_it_was_read_in(cli, tmp_path, since,
+                                                                              until, said):
+    _mentions(tmp_path / "s.db", "acme", ["2026-02-15T20:00:00Z"])
+    result = cli("--db", tmp_path / "s.db", "report", "--timezone", "America/New_York", "--since", since,
+                 "--until", until, "--out", tmp_path / "r")
+    assert result.exit_code == 2 and result.stderr.startswith(f"Error: {said}")
+    assert "T00:00:00Z" not in result.stderr  # a UTC moment the user never typed
+
+
+def test_an_alerts_summary_gives_its_peak_in_the_reports_zone(tmp_path, model_id):
+    from alerts.detect import run_detection
+    from mentionwatch.config import parse_config
+    from mentionwatch.triage.report import build_report
+    from test_alerts_detection import START, add_stream, config_text
+
+    db = open_db(tmp_path / "s.db")
+    add_stream(db, model_id, burst={6 * 24 + 10: [("reddit", 80)]})
+    config = parse_config(config_text())
+    run_detection(db, config, now=START + dt.timedelta(days=8), notify=False)
+    build_report(db, tmp_path / "r", watches=["acme"], since="2025-03-01T00:00:00Z",
+                 until="2025-03-09T00:00:00Z", sentiment_cfg=config.sentiment, configured=["acme"],
+                 timezone="America/New_York")
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "at peak (2025-03-07 05:00:00 -&gt; 2025-03-07 06:00:00)" in page  # 10:00-11:00 UTC
+    assert "T10:00:00Z" not in page
+    db.close()

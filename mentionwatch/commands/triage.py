@@ -337,12 +337,35 @@ def _report_zone(app: App, zone_text: str | None, watches: list[str]) -> str:
 def _period_in_zone(since: str | None, until: str | None, zone: str,
                     now: dt.datetime) -> tuple[str | None, str | None]:
     """--since and --until as stored text, a date or time without a zone read in `zone`. A
-    mistake in what was typed is shown as typed, not with the zone added."""
+    mistake is worded with the values as typed and, where the zone was added, says so."""
+    if zone == "UTC":
+        return _period(since, until, now)
+    since_text = _time_in_zone(since, "--since", zone, now)
+    until_text = _time_in_zone(until, "--until", zone, now)
+    if since_text and until_text and since_text >= until_text:
+        hint = re.sub(rf"'(\S+) {re.escape(zone)}'", r"\1", whole_day_hint(since_text, _in_zone(until, zone)))
+        raise _bad_option("--since", f"{since.strip()} is not before --until {until.strip()}"
+                          f"{_read_in(zone, since, until)}{hint}")
+    return since_text, until_text
+
+
+def _time_in_zone(value: str | None, option: str, zone: str, now: dt.datetime) -> str | None:
+    """One of --since/--until read in `zone` (see _in_zone); an error quotes it as typed, and names
+    the zone when it is the zone that makes it wrong (a time the clocks skipped there)."""
+    zoned = _in_zone(value, zone)
     try:
-        return _period(_in_zone(since, zone), _in_zone(until, zone), now)
-    except UserMistake:
-        _period(since, until, now)
-        raise
+        return _time_option(zoned, option, now)
+    except UserMistake as exc:
+        if zoned == value:
+            raise
+        _time_option(value, option, now)  # no time in any zone ('someday'): that error, as typed
+        typed = str(exc).replace(f"'{zoned}'", f"'{value.strip()}'")
+        raise UserMistake(typed.replace(f"'{value.strip()}'", f"'{value.strip()}' (read in {zone})", 1)) from None
+
+
+def _read_in(zone: str, *values: str | None) -> str:
+    """' (read in ZONE)' when the zone was added to any of `values`, else ''."""
+    return f" (read in {zone})" if any(_in_zone(value, zone) != value for value in values) else ""
 
 
 def _in_zone(value: str | None, zone: str) -> str | None:
