@@ -234,3 +234,12 @@ def test_an_alerts_summary_gives_its_peak_in_the_reports_zone(tmp_path, model_id
     assert "at peak (2025-03-07 05:00:00 -&gt; 2025-03-07 06:00:00)" in page  # 10:00-11:00 UTC
     assert "T10:00:00Z" not in page
     db.close()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_a_report_of_everything_from_year_1_is_drawn(cli, tmp_path, zone):
+    _mentions(tmp_path / "s.db", "acme", ["2026-02-15T20:00:00Z"])
+    result = cli("--db", tmp_path / "s.db", "report", "--timezone", zone, "--since", "0001-01-01",
+                 "--until", "9999-12-31", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output  # was a traceback: year -1 is out of range
+    assert "acme: " in result.stdout and (tmp_path / "r" / "acme-volume.png").exists()

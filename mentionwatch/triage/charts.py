@@ -64,6 +64,7 @@ MIN_BAR_ROOM = 0.2  # the least share of the sources plot's width left to the ba
 
 
 LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z in Unix seconds: the last moment a chart shows
+FIRST_SECOND = -62135596800  # 0001-01-01T00:00:00Z: the first (a bar may start before it)
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -283,8 +284,8 @@ def _moments(wall: int, zone: str, both_folds: bool) -> list[int]:
 
 
 def _moment(seconds: int) -> dt.datetime:
-    """Unix seconds as a UTC datetime, stopping at the end of year 9999."""
-    return dt.datetime.fromtimestamp(min(seconds, LAST_SECOND), tz=dt.timezone.utc)
+    """Unix seconds as a UTC datetime, within years 1 to 9999."""
+    return dt.datetime.fromtimestamp(min(max(seconds, FIRST_SECOND), LAST_SECOND), tz=dt.timezone.utc)
 
 
 def source_breakdown(db, watch: str, model_id: str | None, since: str, until: str,

@@ -29,6 +29,7 @@ from mentionwatch.triage.risk import (
     edge_created_at, watch_links, watch_risk,
 )
 from storage import utc_now_iso
+from storage.mentions import EARLIEST_CREATED_AT
 from storage.db import read_snapshot
 from storage.timeutil import from_iso, to_iso
 
@@ -195,9 +196,10 @@ def _build_report(db, out_dir: Path, watches, since, until, sentiment_cfg, confi
     result = ReportResult(out_dir / "report.html", since=since, until=until, model_id=model_id,
                           newest=newest, latest_opening=latest_opening, ends_now=ends_now,
                           timezone=timezone)
-    bucket_hours = charts.choose_bucket_hours(since, until)
+    charted_since = _charted_since(since, until)
+    bucket_hours = charts.choose_bucket_hours(charted_since, until)
     for watch in watches:
-        section = _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir, timezone)
+        section = _watch_section(db, watch, model_id, charted_since, until, bucket_hours, out_dir, timezone)
         section.newest_long_before = _newest_long_before(db, watch, until)
         result.sections.append(section)
         result.charts.extend(section.charts.values())
@@ -205,6 +207,14 @@ def _build_report(db, out_dir: Path, watches, since, until, sentiment_cfg, confi
     with replacing(result.html_path) as temporary:  # the previous report survives a failure
         temporary.write_text(render_html(result), encoding="utf-8")
     return result
+
+
+def _charted_since(since: str, until: str) -> str:
+    """Where the charts and counts start: no mention is dated before EARLIEST_CREATED_AT, and a
+    chart cannot be drawn back to year 1 ('--since 0001-01-01' for "everything")."""
+    if until > EARLIEST_CREATED_AT:
+        return max(since, EARLIEST_CREATED_AT)
+    return max(since, to_iso(before(from_iso(until), dt.timedelta(days=DEFAULT_PERIOD_DAYS))))
 
 
 def _risk_order(section: WatchSection) -> tuple:
