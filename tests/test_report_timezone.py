@@ -10,22 +10,13 @@ import pytest
 
 from mentionwatch.triage import charts
 from mentionwatch.triage.report import local_time
-from storage import Mention, open_db, save_mentions
-from test_export import MODEL
+from storage import open_db
+from test_report_cli import _add_new_watch
 
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def _mentions(db_path, watch: str, times: list[str]) -> None:
-    """Negative mentions of `watch` at these times (stored form), scored."""
-    db = open_db(db_path)
-    save_mentions(db, [Mention("forum", f"{watch}-{i}", f"{watch} is awful", at, watches=(watch,))
-                       for i, at in enumerate(times)])
-    db.conn.execute("INSERT INTO scores SELECT id, ?, 'negative', 0.9, 0.05, 0.05, "
-                    "'2026-01-01T00:00:00Z' FROM mentions WHERE external_id LIKE ?",
-                    [MODEL, f"{watch}-%"])
-    db.conn.commit()
-    db.close()
+_mentions = _add_new_watch  # negative mentions of a watch at these times (stored form), scored
 
 
 def _watchlist(tmp_path, global_zone: str, acme_zone: str | None = None) -> str:
