@@ -5,8 +5,9 @@ it, and shades each alert's window, with the alert's number in a strip above the
 that would overprint each other take another row; those with no room are listed in a caption);
 a first or last bucket that the period covers only in part is hatched, and legends stand beside
 the plots. Buckets and the time axis follow the report's time zone (UTC unless given): its local
-hours and midnights, so a local day across a change of the clocks is 23 or 25 hours. `sources_chart` shows each source's mentions by sentiment, with the count written after
-each bar kept inside the plot and the legend beside it. An empty period gives 0-based axes and a
+hours and midnights, so a local day across a change of the clocks is 23 or 25 hours.
+`sources_chart` shows each source's mentions by sentiment, with the count written after each bar
+kept inside the plot and the legend beside it. An empty period gives 0-based axes and a
 note, a long title is wrapped and a long source name is cut with '…'.
 Every chart has a fixed pixel size (CHART_SIZES) so pages lay out the same way every time.
 Text falls back to an installed font with Chinese, Japanese and Korean glyphs when there is one
