@@ -73,6 +73,7 @@ MAX_HALFWIDTH_BUCKETS = 6
 class DetectionResult:
     opened: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
+    escalated: dict[int, tuple[str, str]] = field(default_factory=dict)  # alert: (severity before, after) this run
     checked: int = 0
     unchecked: list[str] = field(default_factory=list)  # alerting watches without scored mentions in the period
     queued: int = 0  # notification messages queued (an alert nobody heard of can be announced unchanged)
@@ -587,6 +588,9 @@ def _update_alert(run: _Run, watch, settings, alert: Finding, existing: tuple) -
     _link_mentions(run.db, alert_id, mention_ids)
     if alert_id not in run.result.updated and alert_id not in run.result.opened:
         run.result.updated.append(alert_id)
+    if escalated and alert_id not in run.result.opened:
+        before = run.result.escalated.get(alert_id, (severity, ""))[0]
+        run.result.escalated[alert_id] = (before, merged.severity)
     return (alert_id, "escalated", merged.severity) if escalated else None
 
 

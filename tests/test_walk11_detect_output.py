@@ -31,6 +31,32 @@ def test_detect_names_each_alert_that_escalated(cli, tmp_path, model_id):
     db.close()
 
 
+def test_detect_does_not_name_an_escalation_another_process_made_meanwhile(cli, tmp_path, model_id,
+                                                                           monkeypatch):
+    import alerts.detect
+
+    (tmp_path / "mentionwatch.yaml").write_text(config_text() + "database: esc.db\n")
+    db = open_db(tmp_path / "esc.db")
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 15)], burst_hour + 1: [("reddit", 80)],
+                                    burst_hour + 2: [("reddit", 90)]})
+    first_look = START + dt.timedelta(hours=burst_hour + 1)
+    assert "1 alert(s) opened" in cli("detect", "--no-notify", "--at", iso(first_look)).stdout
+    real_detection = alerts.detect.run_detection
+
+    def service_first(db_, config, now=None, notify=True):
+        """The service escalates the alert just before this run."""
+        service = open_db(tmp_path / "esc.db")
+        real_detection(service, config, now=first_look + dt.timedelta(hours=1), notify=False)
+        service.close()
+        return real_detection(db_, config, now=now, notify=notify)
+
+    monkeypatch.setattr(alerts.detect, "run_detection", service_first)
+    second = cli("detect", "--no-notify", "--at", iso(first_look + dt.timedelta(hours=2)))
+    assert "1 updated" in second.stdout and "escalated" not in second.stdout, second.output
+    db.close()
+
+
 def _three_watches(tmp_path):
     """acme: no mentions at all; airlines and us-airways: unscored mentions on 2015-03-02."""
     (tmp_path / "mentionwatch.yaml").write_text(

@@ -55,13 +55,13 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
     replay = moment is not None and is_replay(moment)
     if notify is None:
         notify = not replay
-    severities = _severities(app.db)  # before the run: which updates are escalations
     result = run_detection(app.db, app.config, now=moment, notify=notify)
     click.echo(f"Checked {result.checked} series: {len(result.opened)} alert(s) opened, "
                f"{len(result.updated)} updated.")
     for alert_id in result.opened:
         click.echo(f"  opened #{alert_id}: {_one_line(app.db, alert_id)}")
-    _echo_escalations(app.db, result.updated, severities)
+    for alert_id, (was, now) in result.escalated.items():  # a line each: the team is told again
+        click.echo(f"  escalated #{alert_id}: {was} -> {now}: {_one_line(app.db, alert_id)}")
     _warn_unchecked(app, result.unchecked, moment)
     _warn_unconfigured(app)
     if replay and not notify:
@@ -73,21 +73,6 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
         if sent.sent or sent.failed or sent.unconfirmed or sent.superseded:
             click.echo(f"Notifications: {_sent_summary(sent)}.")
         _say_left_for_service(app, sent)
-
-
-def _severities(db) -> dict[int, str]:
-    return dict(db.execute("SELECT id, severity FROM alerts WHERE status != 'resolved'").fetchall())
-
-
-def _echo_escalations(db, updated: list[int], before: dict[int, str]) -> None:
-    """A line per updated alert whose severity rose (the team is told again); other updates are only counted."""
-    from alerts.detector import severity_rank
-
-    for alert_id in updated:
-        (now,) = db.execute("SELECT severity FROM alerts WHERE id = ?", [alert_id]).fetchone()
-        was = before.get(alert_id)
-        if was is not None and severity_rank(now) > severity_rank(was):
-            click.echo(f"  escalated #{alert_id}: {was} -> {now}: {_one_line(db, alert_id)}")
 
 
 def _say_left_for_service(app: App, sent) -> None:
@@ -141,14 +126,15 @@ def _unchecked_line(app: App, watches: list[str], start: str, end: str, period: 
     mentions: ...)': the `score` hint only for the watches with unscored mentions in [start, end)."""
     from sentiment import model_id_for
 
-    marks = ", ".join("?" for _ in watches)
-    mentioned = {name for (name,) in app.db.execute(
-        f"SELECT DISTINCT watch FROM mention_watches WHERE watch IN ({marks})", watches)}
-    unscored = {name for (name,) in app.db.execute(
-        f"SELECT DISTINCT w.watch FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
-        f"LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = ? "
-        f"WHERE w.watch IN ({marks}) AND m.created_at >= ? AND m.created_at < ? AND s.mention_id IS NULL",
-        [model_id_for(app.config.sentiment), *watches, start, end])}
+    model_id = model_id_for(app.config.sentiment)
+    # one row is enough per watch (LIMIT 1): a watch's links can be millions
+    mentioned = {name for name in watches if app.db.execute(
+        "SELECT 1 FROM mention_watches WHERE watch = ? LIMIT 1", [name]).fetchone()}
+    unscored = {name for name in mentioned if app.db.execute(
+        "SELECT 1 FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+        "LEFT JOIN scores s ON s.mention_id = m.id AND s.model_id = ? "
+        "WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ? AND s.mention_id IS NULL LIMIT 1",
+        [model_id, name, start, end]).fetchone()}
     never = [name for name in watches if name not in mentioned]
     others = [name for name in watches if name in mentioned]
     parts = [f"no mentions of {', '.join(never)} yet"] if never else []
