@@ -219,7 +219,7 @@ def _relay_warnings(stderr: str) -> None:
         else:
             log.debug("spider: %s", line)
     if relayed > RELAYED_LOG_LINES:
-        log.warning("spider: ... and %d more warnings", relayed - RELAYED_LOG_LINES)
+        log.warning("spider: ... and %d more warnings and errors", relayed - RELAYED_LOG_LINES)
 
 
 # --- child side ------------------------------------------------------------------------------
