@@ -208,7 +208,7 @@ def test_a_mistake_in_the_period_quotes_it_as_typed_and_the_zone_it_was_read_in(
     assert "T00:00:00Z" not in result.stderr  # a UTC moment the user never typed
 
 
-def test_an_alerts_summary_gives_its_peak_in_the_reports_zone(tmp_path, model_id):
+def test_an_alerts_header_is_in_the_reports_zone_and_its_summary_in_utc_as_stored(tmp_path, model_id):
     from alerts.detect import run_detection
     from mentionwatch.config import parse_config
     from mentionwatch.triage.report import build_report
@@ -222,12 +222,15 @@ def test_an_alerts_summary_gives_its_peak_in_the_reports_zone(tmp_path, model_id
                  until="2025-03-09T00:00:00Z", sentiment_cfg=config.sentiment, configured=["acme"],
                  timezone="America/New_York")
     page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
-    assert "at peak (2025-03-07 05:00:00 -&gt; 2025-03-07 06:00:00)" in page  # 10:00-11:00 UTC
-    assert "T10:00:00Z" not in page
+    header = page[page.index('<div class="alert'):].split("</p>")[0]
+    assert "at peak (2025-03-07 05:00:00 -&gt; 2025-03-07 06:00:00)" in header  # 10:00-11:00 UTC
+    summary = page[page.index('<div class="alert'):].split("<p>")[1]
+    assert "between 2025-03-07 10:00 and 11:00 UTC" in summary  # one clock in one sentence
+    assert "at peak (2025-03-07T10:00:00Z -&gt; 2025-03-07T11:00:00Z)" in summary
     db.close()
 
 
-@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Europe/Berlin", "Pacific/Kiritimati"])
 def test_a_report_of_everything_from_year_1_is_drawn(cli, tmp_path, zone):
     _mentions(tmp_path / "s.db", "acme", ["2026-02-15T20:00:00Z"])
     result = cli("--db", tmp_path / "s.db", "report", "--timezone", zone, "--since", "0001-01-01",

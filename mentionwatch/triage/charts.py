@@ -66,6 +66,7 @@ MIN_BAR_ROOM = 0.2  # the least share of the sources plot's width left to the ba
 
 LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z in Unix seconds: the last moment a chart shows
 FIRST_SECOND = -62135596800  # 0001-01-01T00:00:00Z: the first (a bar may start before it)
+LAST_EAST_OF_UTC = dt.datetime(9999, 12, 31, 9, 59, 59, tzinfo=dt.timezone.utc)  # year 9999 at UTC+14
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -417,9 +418,11 @@ def _time_axis(axis, series: Series) -> None:
     """The x axis spans the period's buckets exactly (margins could pass year 9999); the dates
     show the year where the span needs it, and the time of day only where ticks are not whole
     days; ticks and label are in the series' time zone."""
-    if series.starts:
-        axis.set_xlim(series.starts[0], series.last_end)
     zone = _tzinfo(series.zone)
+    if series.starts:
+        # the end of year 9999 in UTC is year 10000 east of it, which the axis cannot show
+        last_shown = series.last_end if series.zone == "UTC" else min(series.last_end, LAST_EAST_OF_UTC)
+        axis.set_xlim(series.starts[0], last_shown)
     locator = mdates.AutoDateLocator(tz=zone)
     axis.xaxis.set_major_locator(locator)
     axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(

@@ -504,9 +504,9 @@ def _alert_html(alert: dict, zone: str) -> str:
             + _peak_html(alert, zone) + "</p>")
     parts = [head]
     if explanation.get("summary"):
-        # stored when the alert was found: its peak's times are shown in the report's zone too
-        # (the window it words in UTC, with the watch's own zone after it, says so itself)
-        parts.append(f"<p>{_e(local_times_in(plain_words(explanation['summary']), zone))}</p>")
+        # as stored when the alert was found (and as its notification said it): its times are UTC
+        # and say so; converting some of them would put two clocks in one sentence
+        parts.append(f"<p>{_e(plain_words(explanation['summary']))}</p>")
     terms = [t for t in explanation.get("terms") or [] if isinstance(t, dict)]
     if terms:
         parts.append("<p><b>Over-represented words:</b> " + ", ".join(
