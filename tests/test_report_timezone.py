@@ -198,6 +198,8 @@ def test_a_time_the_clocks_skip_is_refused_in_one_line(cli, tmp_path):
      "--until 2026-02-21 for the whole of 2026-02-20)"),
     ("2026-03-08 02:30", "2026-03-08 01:00", "Invalid value for --since: '2026-03-08 02:30' (read in "
      "America/New_York) is not a time: '2026-03-08 02:30' did not happen"),
+    ("1985-04-28 02:30", "2026-02-20", "Invalid value for --since: '1985-04-28 02:30' (read in "
+     "America/New_York) is not a time: '1985-04-28 02:30' did not happen"),  # before any post, still refused
 ])
 def test_a_mistake_in_the_period_quotes_it_as_typed_and_the_zone_it_was_read_in(cli, tmp_path, since,
                                                                               until, said):

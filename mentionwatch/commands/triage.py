@@ -12,7 +12,6 @@ from mentionwatch.app import App, UserMistake, actor_or_login_name, bench, main,
 from mentionwatch.cli_types import ALERT_ID, MENTION_ID, count_at_least
 from mentionwatch.triage.export import FORMATS, STREAM_FORMATS, XLSX_MAX_CELL_CHARS
 from mentionwatch.triage.query import TRIAGE_STATES
-from storage.mentions import EARLIEST_CREATED_AT
 from sentiment.scorer import LABELS
 
 _CHOICE_SENTIMENT = click.Choice([*LABELS, "unscored"], case_sensitive=False)
@@ -360,7 +359,7 @@ def _time_in_zone(value: str | None, option: str, zone: str, now: dt.datetime) -
         if zoned == value:
             raise
         in_utc = _time_option(value, option, now)  # no time in any zone ('someday'): that error, as typed
-        if in_utc < EARLIEST_CREATED_AT:  # '0001-01-01' east of UTC is before year 1 there: all the same
+        if in_utc < "0001-01-03":  # '0001-01-01' east of UTC is before year 1 there; no post is dated so
             return in_utc
         typed = str(exc).replace(f"'{zoned}'", f"'{value.strip()}'")
         raise UserMistake(typed.replace(f"'{value.strip()}'", f"'{value.strip()}' (read in {zone})", 1)) from None
