@@ -8,6 +8,7 @@ notification's URL through `url_env` / `url_file`. `load_config` turns every pro
 from __future__ import annotations
 
 import codecs
+import contextvars
 import difflib
 import functools
 import math
@@ -746,13 +747,17 @@ def _token_in_url(url: str) -> str | None:
     return f"its {secret}= parameter is a secret" if secret else None
 
 
-def _written_in_the_file(url: str) -> str:
-    """The URL less every value read from ${ENV_VAR} (remembered as a secret) and every ${ENV_VAR}
-    left unread (see load_config): what the file itself says."""
-    from mentionwatch.logging_setup import known_secrets
+# the values the ${ENV_VAR} references of the watchlist being read were replaced with (parse_config)
+_READ_FROM_ENVIRONMENT: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "read_from_environment", default=frozenset())
 
-    for secret in known_secrets():
-        url = url.replace(secret, "")
+
+def _written_in_the_file(url: str) -> str:
+    """The URL less every value read from ${ENV_VAR} and every ${ENV_VAR} left unread (see
+    load_config): what the file itself says. Not less every secret this process knows: a target's
+    URL is one once it was used, and a token added after it in the file must still be seen."""
+    for value in sorted(_READ_FROM_ENVIRONMENT.get(), key=len, reverse=True):
+        url = url.replace(value, "")
     return _ENV_REFERENCE.sub("", url)
 
 
@@ -819,11 +824,9 @@ class Notification(_Strict):
     def _no_password_in_the_file(cls, url: str | None, info: ValidationInfo) -> str | None:
         """`url` is for an address that holds no secret (a local test hook); a password in it would
         sit in a file that is shared, backed up and shown. (A token: see _no_token_in_the_file.)"""
-        from mentionwatch.logging_setup import known_secrets
-
-        with_password = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:([^/@]*)@", url or "")
-        # a password read from ${ENV_VAR} is not in the file (it was remembered as a secret)
-        if with_password and with_password.group(1) and with_password.group(1) not in known_secrets():
+        # a password read from ${ENV_VAR} is not in the file
+        with_password = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:([^/@]*)@", _written_in_the_file(url or ""))
+        if with_password and with_password.group(1):
             named = f"notification {info.data['name']!r}: " if info.data.get("name") else ""
             raise ValueError(f"{named}this URL holds a password: put it in an environment variable (url_env) "
                              "or a file (url_file), not in the watchlist")
@@ -1059,8 +1062,17 @@ def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bo
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the file must be a mapping of settings, not {type(data).__name__}")
     written = data
+    reading = _READ_FROM_ENVIRONMENT.set(frozenset())
     try:
-        data = _interpolate(data, (), keep_unset_env)
+        return _validated(path, node, text, written, _interpolated(path, node, data, keep_unset_env))
+    finally:
+        _READ_FROM_ENVIRONMENT.reset(reading)
+
+
+def _interpolated(path, node, data: dict, keep_unset_env: bool | str) -> dict:
+    """The watchlist's settings with ${ENV_VAR} references replaced, or one ConfigError line."""
+    try:
+        return _interpolate(data, (), keep_unset_env)
     except _MissingEnv as missing:
         raise ConfigError(
             f"{path}:{_line_of(node, missing.location)}: {_dotted(missing.location)}: "
@@ -1069,6 +1081,10 @@ def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bo
     except _BadReference as bad:
         raise ConfigError(f"{path}:{_line_of(node, bad.location)}: {_dotted(bad.location)}: "
                           f"{bad.problem}") from None
+
+
+def _validated(path, node, text: str, written: dict, data: dict) -> Config:
+    """The Config of the interpolated settings `data`, or one ConfigError line."""
     try:
         config = Config.model_validate(data, context=WATCHLIST_CONTEXT)
     except ValidationError as exc:
@@ -1169,6 +1185,7 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
                     return match.group(0)
                 raise _MissingEnv(name, location)
             remember_secrets([os.environ[name]])  # hidden in logs and stored errors from now on
+            _READ_FROM_ENVIRONMENT.set(_READ_FROM_ENVIRONMENT.get() | {os.environ[name]})
             return os.environ[name]
         return _ENV_REFERENCE.sub(replace, value)
     return value
