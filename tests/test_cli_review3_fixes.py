@@ -166,8 +166,11 @@ def test_run_log_file_option(tmp_path):
                             timeout=120)
     assert result.returncode == 1, result.stderr
     assert "cannot start: database error: file is not a database" in (tmp_path / "mw.log").read_text()
-    assert "cannot start" not in result.stderr
-    assert result.stderr.strip() == "mentionwatch run: logging to mw.log ('mentionwatch status' shows how it is doing)"
+    logging_to, refused = result.stderr.strip().splitlines()  # the service's own lines are in the file
+    assert logging_to == "mentionwatch run: logging to mw.log ('mentionwatch status' shows how it is doing)"
+    # ... but a refusal to start is said on the terminal too, or it would look as if it ran
+    assert refused.startswith("mentionwatch run: cannot start: database error: file is not a database (")
+    assert refused.endswith(" (see mw.log)")
     missing = subprocess.run([*command, "logs/mw.log"], cwd=tmp_path, env=env, capture_output=True,
                              text=True, timeout=120)
     assert missing.returncode == 2  # a mistake in the command, as a folder given as the file is

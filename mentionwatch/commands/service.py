@@ -61,18 +61,22 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
         service = Service(app.config_path, app.db_path, reload_check=reload_check,
                           stop_timeout=stop_timeout)
         code = service.run()
-    except sqlite3.DatabaseError as exc:
-        logging.getLogger("mentionwatch.service").error(  # no retry here: the process ends
-            "cannot start: %s (%s)", database_problem(exc), Path(app.db_path).resolve())
-        raise SystemExit(1) from None
+    except sqlite3.DatabaseError as exc:  # no retry here: the process ends
+        _cannot_start(f"{database_problem(exc)} ({Path(app.db_path).resolve()})", log_file)
     except ServiceAlreadyRunning as exc:
-        logging.getLogger("mentionwatch.service").error("cannot start: %s", exc)
-        raise SystemExit(1) from None
+        _cannot_start(str(exc), log_file)
     except OSError as exc:  # the database's folder cannot be made
-        logging.getLogger("mentionwatch.service").error(
-            "cannot start: cannot create the database %s: %s", app.db_path, describe_os_error(exc))
-        raise SystemExit(1) from None
+        _cannot_start(f"cannot create the database {app.db_path}: {describe_os_error(exc)}", log_file)
     raise SystemExit(code)
+
+
+def _cannot_start(reason: str, log_file: Path | None) -> None:
+    """Log why the service cannot start and end with exit code 1; with --log-file the terminal is
+    told too, or it would read only 'logging to …', as if the service ran."""
+    logging.getLogger("mentionwatch.service").error("cannot start: %s", reason)
+    if log_file is not None:
+        click.echo(f"mentionwatch run: cannot start: {reason} (see {log_file})", err=True)
+    raise SystemExit(1)
 
 
 def _log_file_problem(log_file: Path, error: OSError) -> click.ClickException:
