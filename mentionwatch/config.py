@@ -747,18 +747,15 @@ def _token_in_url(url: str) -> str | None:
     return f"its {secret}= parameter is a secret" if secret else None
 
 
-# the values the ${ENV_VAR} references of the watchlist being read were replaced with (parse_config)
-_READ_FROM_ENVIRONMENT: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
-    "read_from_environment", default=frozenset())
+# while parse_config reads a watchlist: {a notification setting after ${ENV_VAR} replacement: as written}
+_WRITTEN_AS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("written_as", default=None)
 
 
 def _written_in_the_file(url: str) -> str:
-    """The URL less every value read from ${ENV_VAR} and every ${ENV_VAR} left unread (see
-    load_config): what the file itself says. Not less every secret this process knows: a target's
-    URL is one once it was used, and a token added after it in the file must still be seen."""
-    for value in sorted(_READ_FROM_ENVIRONMENT.get(), key=len, reverse=True):
-        url = url.replace(value, "")
-    return _ENV_REFERENCE.sub("", url)
+    """The URL as the file writes it, less its ${ENV_VAR} references: what the file itself says.
+    (Not the URL less every secret this process knows: a target's URL is one once it was used, and
+    a token added to it in the file must still be seen.)"""
+    return _ENV_REFERENCE.sub("", (_WRITTEN_AS.get() or {}).get(url, url))
 
 
 class Notification(_Strict):
@@ -1062,11 +1059,11 @@ def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bo
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the file must be a mapping of settings, not {type(data).__name__}")
     written = data
-    reading = _READ_FROM_ENVIRONMENT.set(frozenset())
+    reading = _WRITTEN_AS.set({})
     try:
         return _validated(path, node, text, written, _interpolated(path, node, data, keep_unset_env))
     finally:
-        _READ_FROM_ENVIRONMENT.reset(reading)
+        _WRITTEN_AS.reset(reading)
 
 
 def _interpolated(path, node, data: dict, keep_unset_env: bool | str) -> dict:
@@ -1185,9 +1182,12 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
                     return match.group(0)
                 raise _MissingEnv(name, location)
             remember_secrets([os.environ[name]])  # hidden in logs and stored errors from now on
-            _READ_FROM_ENVIRONMENT.set(_READ_FROM_ENVIRONMENT.get() | {os.environ[name]})
             return os.environ[name]
-        return _ENV_REFERENCE.sub(replace, value)
+        replaced = _ENV_REFERENCE.sub(replace, value)
+        written_as = _WRITTEN_AS.get()
+        if written_as is not None and _in_a_notification(location):
+            written_as[replaced] = value
+        return replaced
     return value
 
 

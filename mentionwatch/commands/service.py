@@ -73,9 +73,11 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
 def _cannot_start(reason: str, log_file: Path | None) -> None:
     """Log why the service cannot start and end with exit code 1; with --log-file the terminal is
     told too, or it would read only 'logging to …', as if the service ran."""
+    from mentionwatch.logging_setup import redact
+
     logging.getLogger("mentionwatch.service").error("cannot start: %s", reason)
-    if log_file is not None:
-        click.echo(f"mentionwatch run: cannot start: {reason} (see {log_file})", err=True)
+    if log_file is not None:  # hidden as the log hides it (a path may hold a ${VAR}'s value)
+        click.echo(f"mentionwatch run: cannot start: {redact(reason)} (see {log_file})", err=True)
     raise SystemExit(1)
 
 
