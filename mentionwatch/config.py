@@ -517,8 +517,9 @@ _PLACE_AT_OFFSET = {"+8": "Asia/Shanghai", "+9": "Asia/Tokyo", "+5:30": "Asia/Ko
                     "+7": "Asia/Bangkok", "+10": "Australia/Sydney", "-3": "America/Sao_Paulo"}
 
 
-def _time_zone(value: object) -> str:
-    """An IANA time zone name: the spike detector's "same time of day" is counted in it."""
+def time_zone_name(value: object) -> str:
+    """An IANA time zone name (alerts.timezone, `report --timezone`): the spike detector's "same time
+    of day" is counted in it; a mistake is a ValueError of one line, with the name to write."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected {TIME_ZONE_EXAMPLES}")
     name = value.strip()
@@ -570,7 +571,7 @@ def _offset_hint(sign: str, hours: str, minutes: str | None, zones: frozenset[st
             else f": a time zone is a place, not an offset: use {TIME_ZONE_EXAMPLES}")
 
 
-TimeZone = Annotated[str, BeforeValidator(_time_zone)]
+TimeZone = Annotated[str, BeforeValidator(time_zone_name)]
 
 
 class AlertSettings(_Strict):

@@ -170,7 +170,7 @@ _OFFSET_AT_END = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 def _given_in_zone(time_text: str, zone_name: str, shown: str) -> str:
     """A wall-clock time in a named zone: a place (America/New_York, its summer time followed) or an
     abbreviation with one meaning (PST: UTC-8, as written)."""
-    if _carries_zone(time_text):
+    if carries_zone(time_text):
         raise ValueError(f"{shown[:60]!r} has two time zones or offsets: give one of them")
     if time_text.strip().lstrip("-").replace(".", "", 1).isdigit():
         raise ValueError(f"{shown[:60]!r}: Unix seconds are the same moment in every zone: leave out the zone")
@@ -185,7 +185,7 @@ def _given_in_zone(time_text: str, zone_name: str, shown: str) -> str:
     return to_iso(_one_moment(wall_clock, _place(zone_name), shown))
 
 
-def _carries_zone(time_text: str) -> bool:
+def carries_zone(time_text: str) -> bool:
     """Whether a time already ends with a zone or an offset ('10:00 PST', '10:00+01:00', '10:00Z')."""
     words = time_text.split()
     last = words[-1].upper() if words else ""

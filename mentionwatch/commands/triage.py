@@ -317,12 +317,12 @@ def report(app: App, watches, since, until, zone_text, out_text) -> None:
 def _report_zone(app: App, zone_text: str | None, watches: list[str]) -> str:
     """--timezone, checked as the watchlist's alerts.timezone is; else the zone the watches
     reported share, or UTC (said on stderr) when their zones differ."""
-    from mentionwatch.config import _time_zone
+    from mentionwatch.config import time_zone_name
     from mentionwatch.triage.report import watch_zones
 
     if zone_text is not None:
         try:
-            return _time_zone(zone_text)
+            return time_zone_name(zone_text)
         except ValueError as exc:
             raise _bad_option("--timezone", str(exc)) from None
     zones = watch_zones(app.db, app.config, watches)
@@ -373,12 +373,12 @@ def _read_in(zone: str, *values: str | None) -> str:
 def _in_zone(value: str | None, zone: str) -> str | None:
     """'2026-03-08' -> '2026-03-08 America/New_York' (local midnight); a time that names its zone
     or offset, Unix seconds and 7d are left as typed."""
-    from storage.timeutil import _carries_zone
+    from storage.timeutil import carries_zone
 
     if value is None or not value.strip() or zone == "UTC" or _counts_back(value):
         return value
     text = value.strip()
-    if text.lstrip("-").replace(".", "", 1).isdigit() or _carries_zone(text) or _PLACE_AT_END.search(text):
+    if text.lstrip("-").replace(".", "", 1).isdigit() or carries_zone(text) or _PLACE_AT_END.search(text):
         return value
     return f"{text} {zone}"
 
