@@ -19,7 +19,9 @@ opening that never got through), an escalation up to the severity a late opening
 queued at, with 'sent as opened (critical)' noted in last_error). A web hook that takes the request
 but does not answer within the read timeout may well have got it: the row is marked 'unconfirmed' and not sent again (a retry
 would repeat the message, up to MAX_ATTEMPTS times). So is a send still going at its deadline (a
-receiver that trickles its answer); nothing more goes to that URL until it has ended.
+receiver that trickles its answer); nothing more goes to that URL until it has ended. Targets are
+sent to side by side (`_SendRound`), each in its own order, so a slow one holds up no other; the
+sends run in threads, the database is read and written by the caller's thread only.
 
 Several processes may send at once (the service, and `mentionwatch detect` run by hand):
 each row is claimed in its own write transaction before it is sent (`claimed_at` set, `attempts`
@@ -36,12 +38,14 @@ redaction of its reason), storing nothing.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
 import io
 import json
 import logging
+import queue
 import re
 import threading
 import urllib.parse
@@ -814,18 +818,6 @@ def _later_escalation(db, notification_id: int, alert_id: int, target_name: str)
                       [alert_id, target_name, notification_id]).fetchone() is not None
 
 
-def _send_one(db, target, target_name: str, alert_id: int, state: str) -> Delivery:
-    """Send one notification to `target` (a target the watchlist names: see send_pending)."""
-    url = target.resolve_url()
-    if url is None:
-        return Delivery(_missing_url_problem(target))
-    title, body = message_for(db, alert_id, state, target_name)
-    stated = _stated_state(db, alert_id, state)
-    delivery = deliver(url, title, body, notify_type_for(stated))
-    return dataclasses.replace(delivery, error=_without_address(delivery.error, url, target_name),
-                               stated_severity=stated.split(":", 1)[1])
-
-
 TEST_TITLE = "[mentionwatch] test message — no alert"
 
 
@@ -933,9 +925,13 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
     """Deliver every pending notification, and failed ones whose retry time has come, in order per
     alert and target; superseded ones are marked, not sent (see the module doc).
 
+    Targets are sent to at once (up to SEND_LANES), each in its own order: a slow target (a mail
+    server taking a minute, a web hook held to its deadline) does not hold up the others. Only the
+    sends themselves run in threads; every read and write of `db` stays in the calling thread.
+
     Safe to run in several processes at once: each row is claimed before it is sent (see the
     module doc), and rows another sender holds are left to it. A target that fails is not tried
-    again in the same pass, so one slow or dead target does not hold up the others for long.
+    again in the same pass.
 
     A row for a target `config` does not name is superseded when `drop_removed_targets` (the
     service, whose watchlist is the one in force: the target was taken out of it), else left for
@@ -950,67 +946,171 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
     began: a round of slow sends would otherwise leave its later claims looking old to another
     sender while they are still going. `now` (tests, simulations) fixes that time for the round.
     """
-    moment = now or _utc_now()
-    result = NotifyResult()
     due = db.execute(
         f"SELECT id, alert_id, target, state, attempts, claimed_at FROM notifications WHERE {_DUE} ORDER BY id",
-        _due_params(moment),
+        _due_params(now or _utc_now()),
     ).fetchall()
-    targets = {n.name: n for n in config.notifications}
-    failing: set[str] = set()
-    problems: dict[str, str | None] = {}  # target -> shell_problem, looked at once per round
-    for notification_id, alert_id, target_name, state, attempts, claimed_at in due:
-        if not keep_going():  # the service is stopping: no new send it could not see through
-            break
-        moment = now or _utc_now()
-        if target_name in failing:
-            continue
-        if target_name not in targets and not drop_removed_targets:
-            continue
-        if _cut_off_send_still_going(targets.get(target_name)):
-            failing.add(target_name)  # left due: sent once that send has ended
-            continue
-        if target_name not in targets:  # taken out of the watchlist: retrying it 8 times helps nobody
+    lanes: dict[str, collections.deque] = {}
+    for row in due:
+        lanes.setdefault(row[2], collections.deque()).append(row)
+    sending = _SendRound(db, config, now, drop_removed_targets, from_shell)
+    sending.run(lanes, keep_going)
+    return sending.result
+
+
+def _unexpected(exc: BaseException, send: _Send) -> Delivery:
+    _notification_id, alert_id, target_name, state, _attempts = send.row
+    log.error("notification %s (alert %s, target %s): unexpected error", state, alert_id, target_name,
+              exc_info=exc)
+    return Delivery(f"unexpected error ({type(exc).__name__}; see the service log)")
+
+
+SEND_LANES = 8  # targets sent to at once; more wait for a free lane
+
+
+@dataclass
+class _Send:
+    """A claimed row whose message is on its way, in a thread of its own."""
+    row: tuple  # (notification_id, alert_id, target_name, state, attempts after this one)
+    moment: dt.datetime
+    url: str
+    target_name: str
+    stated: str  # the state its title gives ('opened:critical')
+
+
+class _SendRound:
+    """One pass of send_pending: the rows of each target in order, the targets side by side."""
+
+    def __init__(self, db, config, now, drop_removed_targets: bool, from_shell: bool):
+        self.db, self.config, self.now = db, config, now
+        self.drop_removed_targets, self.from_shell = drop_removed_targets, from_shell
+        self.result = NotifyResult()
+        self.targets = {n.name: n for n in config.notifications}
+        self.failing: set[str] = set()
+        self.problems: dict[str, str | None] = {}  # target -> shell_problem, looked at once per round
+        self.in_flight: dict[int, _Send] = {}
+        self.finished: queue.Queue = queue.Queue()  # (notification_id, Delivery) from the send threads
+
+    def run(self, lanes: dict[str, collections.deque], keep_going) -> None:
+        idle = collections.deque(lanes)  # targets with rows left and no send going
+        try:
+            while True:
+                while idle and len(self.in_flight) < SEND_LANES and keep_going():
+                    target_name = idle.popleft()
+                    self._start_next(target_name, lanes[target_name])
+                if not self.in_flight:  # all sent, or stopping: no new send it could not see through
+                    return
+                notification_id, delivery = self._next_finished()
+                send = self.in_flight.pop(notification_id)
+                self._finish(send, delivery)
+                if lanes[send.target_name] and send.target_name not in self.failing:
+                    idle.append(send.target_name)
+        except KeyboardInterrupt:  # Ctrl-C in `detect`: sent at the next run, not CLAIM_TIMEOUT later
+            _release_claims(self.db, list(self.in_flight))
+            raise
+        finally:
+            with _SENDING_LOCK:
+                _SENDING.difference_update(self.in_flight)
+
+    def _next_finished(self) -> tuple[int, Delivery]:
+        while True:
+            try:  # a timeout, so that Ctrl-C is seen while the sends go on
+                return self.finished.get(timeout=1.0)
+            except queue.Empty:
+                continue
+
+    def _start_next(self, target_name: str, rows: collections.deque) -> None:
+        """Start the send of this target's next row that is to go now, passing over (and marking)
+        the rows that are not; nothing when none is."""
+        while rows and target_name not in self.failing:
+            send = self._claimed(*rows.popleft())
+            if send is None:
+                continue
+            with _SENDING_LOCK:
+                _SENDING.add(send.row[0])
+            self.in_flight[send.row[0]] = send
+            threading.Thread(target=self._deliver, args=(send, self._message(send)),
+                             name="notification-lane", daemon=True).start()
+            return
+
+    def _claimed(self, notification_id, alert_id, target_name, state, attempts, claimed_at) -> _Send | None:
+        """The row claimed for sending, or None when it is not to go now (marked superseded, left
+        for later or for the service, or claimed by another sender)."""
+        moment = self.now or _utc_now()
+        target = self.targets.get(target_name)
+        if target is None and not self.drop_removed_targets:
+            return None
+        if _cut_off_send_still_going(target):
+            self.failing.add(target_name)  # left due: sent once that send has ended
+            return None
+        if target is None:  # taken out of the watchlist: retrying it 8 times helps nobody
             held = f"no notification named {target_name!r} in the watchlist any more"
         else:
-            held = _hold_back(db, targets.get(target_name), notification_id, alert_id, target_name, state)
+            held = _hold_back(self.db, target, notification_id, alert_id, target_name, state)
         if held == WAIT:
-            continue
+            return None
         if held is not None:
-            if _supersede(db, notification_id, attempts, moment, held):
-                result.superseded += 1
+            if _supersede(self.db, notification_id, attempts, moment, held):
+                self.result.superseded += 1
                 log.info("notification %s (alert %s, target %s) not sent: %s", state, alert_id, target_name, held)
-            continue
-        if from_shell and target_name not in problems:
-            problems[target_name] = shell_problem(targets[target_name])
-        if from_shell and problems[target_name] is not None:
-            result.left_for_service[target_name] = problems[target_name]
-            result.left_rows[target_name] = result.left_rows.get(target_name, 0) + 1
-            log.info("notification %s (alert %s, target %s) not sent from this shell: %s; the service sends it",
-                     state, alert_id, target_name, problems[target_name])
-            continue
-        if not _claim(db, notification_id, attempts, moment):
-            continue  # another process is sending it, or already has
+            return None
+        if self.from_shell and self._shell_problem(target, state, alert_id) is not None:
+            return None
+        if not _claim(self.db, notification_id, attempts, moment):
+            return None  # another process is sending it, or already has
         if claimed_at is not None:
             log.warning("notification %s (alert %s, target %s) was claimed at %s by a sender that never "
                         "finished; sending it again", state, alert_id, target_name, claimed_at)
-        with _sending(notification_id):
-            try:
-                delivery = _send_one(db, targets.get(target_name), target_name, alert_id, state)
-            except KeyboardInterrupt:  # Ctrl-C in `detect`: sent at the next run, not CLAIM_TIMEOUT later
-                _release_claims(db, [notification_id])
-                raise
-            except Exception as exc:  # one target's surprise must not stop the others' messages
-                log.exception("notification %s (alert %s, target %s): unexpected error", state, alert_id,
-                              target_name)
-                delivery = Delivery(f"unexpected error ({type(exc).__name__}; see the service log)")
+        return _Send((notification_id, alert_id, target_name, state, attempts + 1), moment,
+                     target.resolve_url(), target_name, _stated_state(self.db, alert_id, state))
+
+    def _shell_problem(self, target, state: str, alert_id: int) -> str | None:
+        """Why this shell leaves the row to the service (counted in the result), or None."""
+        if target.name not in self.problems:
+            self.problems[target.name] = shell_problem(target)
+        problem = self.problems[target.name]
+        if problem is not None:
+            self.result.left_for_service[target.name] = problem
+            self.result.left_rows[target.name] = self.result.left_rows.get(target.name, 0) + 1
+            log.info("notification %s (alert %s, target %s) not sent from this shell: %s; the service sends it",
+                     state, alert_id, target.name, problem)
+        return problem
+
+    def _message(self, send: _Send) -> tuple[str, str] | Delivery:
+        """Title and body, read here (the send threads never touch the database); a Delivery with
+        the error when there is nothing to send."""
+        _notification_id, alert_id, target_name, state, _attempts = send.row
+        if send.url is None:
+            return Delivery(_missing_url_problem(self.targets[target_name]))
+        try:
+            return message_for(self.db, alert_id, state, target_name)
+        except Exception as exc:  # one alert's surprise must not stop the others' messages
+            return _unexpected(exc, send)
+
+    def _deliver(self, send: _Send, message: tuple[str, str] | Delivery) -> None:
+        """In the send's own thread: deliver it, and hand the outcome back to the round."""
+        try:
+            if isinstance(message, Delivery):
+                delivery = message
+            else:
+                delivery = deliver(send.url, *message, notify_type_for(send.stated))
+                delivery = dataclasses.replace(delivery, error=_without_address(delivery.error, send.url,
+                                                                                send.target_name),
+                                               stated_severity=send.stated.split(":", 1)[1])
+        except BaseException as exc:  # one target's surprise must not stop the others' messages
+            delivery = _unexpected(exc, send)
+        self.finished.put((send.row[0], delivery))
+
+    def _finish(self, send: _Send, delivery: Delivery) -> None:
+        notification_id, alert_id, target_name, state, _attempts = send.row
+        with _SENDING_LOCK:
+            _SENDING.discard(notification_id)
         if delivery.error is not None and (delivery.cut_off or not delivery.unanswered):
-            failing.add(target_name)
-        _record(db, config, result, moment, (notification_id, alert_id, target_name, state, attempts + 1), delivery)
+            self.failing.add(target_name)
+        _record(self.db, self.config, self.result, send.moment, send.row, delivery)
         if state.startswith("opened:") and (delivery.error is None or delivery.unanswered):
-            result.superseded += _supersede_escalations_told(db, alert_id, target_name,
-                                                             delivery.stated_severity)
-    return result
+            self.result.superseded += _supersede_escalations_told(self.db, alert_id, target_name,
+                                                                  delivery.stated_severity)
 
 
 def shell_problem(target) -> str | None:
@@ -1034,17 +1134,6 @@ def shell_problem(target) -> str | None:
 def _cut_off_send_still_going(target) -> bool:
     url = target.resolve_url() if target is not None else None
     return url is not None and still_sending(url)
-
-
-@contextlib.contextmanager
-def _sending(notification_id: int):
-    with _SENDING_LOCK:
-        _SENDING.add(notification_id)
-    try:
-        yield
-    finally:
-        with _SENDING_LOCK:
-            _SENDING.discard(notification_id)
 
 
 def settle_interrupted_sends(db) -> int:

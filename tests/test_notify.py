@@ -827,3 +827,28 @@ def test_a_sender_told_to_stop_claims_no_new_row(db, monkeypatch):
     queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
     assert send_pending(db, config, now=NOW, keep_going=lambda: False).sent == 0
     assert rows(db)[0][2:4] == ("pending", 0) and CALLS == []
+
+
+def test_a_slow_target_does_not_hold_up_the_others(db, monkeypatch):
+    """Sends went one after another: a mail server taking a minute delayed the team's chat by as much,
+    and a receiver held to its deadline by up to 510 s. The quick target is told while the slow one
+    still has its message."""
+    with Webhook() as slow, Webhook() as quick:
+        slow.hold = threading.Event()
+        monkeypatch.setenv("MW_SLOW", f"json://127.0.0.1:{slow.port}/hook")
+        monkeypatch.setenv("MW_QUICK", f"json://127.0.0.1:{quick.port}/hook")
+        config = make_config("  - {name: slow, url_env: MW_SLOW}\n  - {name: quick, url_env: MW_QUICK}")
+        queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+        told_meanwhile: list[bool] = []
+
+        def release_slow_once_quick_is_told():
+            told_meanwhile.append(quick.arrived.wait(timeout=10))
+            slow.hold.set()
+
+        releaser = threading.Thread(target=release_slow_once_quick_is_told)
+        releaser.start()
+        result = send_pending(db, config, now=NOW)
+        releaser.join()
+    assert told_meanwhile == [True]
+    assert result.sent == 2 and [row[2] for row in rows(db)] == ["sent", "sent"]
+    assert len(slow.requests) == len(quick.requests) == 1

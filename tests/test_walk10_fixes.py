@@ -2,6 +2,7 @@
 without its fix."""
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -179,19 +180,29 @@ def test_a_huge_read_timeout_in_the_url_is_capped():
 
 
 def test_ctrl_c_during_a_send_releases_its_claim(db, monkeypatch):
-    """`detect` stopped mid-send left the row claimed: nobody sent it for 10 minutes."""
+    """`detect` stopped mid-send left the row claimed: nobody sent it for 10 minutes. Ctrl-C reaches
+    the main thread while the send goes on in its own."""
+    import _thread
+
     import alerts.notify as notify
     from test_notify import NOW, make_config
 
+    send_ends = threading.Event()
+
     def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+        _thread.interrupt_main()  # as Ctrl-C does
+        send_ends.wait(timeout=60)
+        return notify.Delivery()
 
     monkeypatch.setattr(notify, "deliver", interrupted)
     monkeypatch.setenv("MW_HOOK", "json://127.0.0.1:9/hook")
     config = make_config("  - {name: team, url_env: MW_HOOK}")
     _queue_one(db, config)
-    with pytest.raises(KeyboardInterrupt):
-        notify.send_pending(db, config, now=NOW)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            notify.send_pending(db, config, now=NOW)
+    finally:
+        send_ends.set()
     assert db.execute("SELECT status, attempts, claimed_at FROM notifications").fetchall() == [("pending", 0, None)]
 
 
