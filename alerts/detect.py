@@ -11,7 +11,8 @@ does that) when an alert opens or its severity rises, but only for incidents sti
 `now`: spikes found in old, freshly imported history are stored without waking anybody. An opening
 or a rise that a run telling nobody stored (`detect --no-notify`, a replay) is announced by the
 next run that notifies and finds the incident still going on (`_unannounced`,
-`_unannounced_escalation`).
+`_unannounced_escalation`), as is an open alert to a target added to the watchlist since it
+opened (`queue_late_openings`).
 
 A resolved alert is closed for good. When its incident goes on (hot buckets before the cooldown has
 passed), the part after the resolution is judged on the mentions created since then alone and, if
@@ -38,7 +39,7 @@ from alerts import explain
 from alerts.detector import (DetectorSettings, Incident, bucket_stats, find_incidents, severity_rank,
                              threshold_incidents)
 from alerts.lifecycle import record_event
-from alerts.notify import queue_notifications
+from alerts.notify import queue_late_openings, queue_notifications
 from alerts.postcrisis import negative_share
 from alerts.series import Series, build_series, scored_rows
 from mentionwatch.config import duration_text
@@ -459,6 +460,8 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
         if run.notify and alert.live:
             for alert_id, kind, severity in events:
                 run.result.queued += queue_notifications(run.db, run.config, alert_id, kind, severity)
+            if existing is not None:  # a target added to the watchlist since the alert opened
+                run.result.queued += queue_late_openings(run.db, run.config, existing[0])
 
 
 def _incident_alert(run: _Run, settings, alert: Finding) -> tuple | None:

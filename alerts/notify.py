@@ -3,7 +3,9 @@
 `queue_notifications` adds one `notifications` row per configured target that wants the event
 ('opened', 'escalated', 'resolved') and covers the watch; the UNIQUE (alert_id, target, state) key
 makes the same state never queue twice. A target added after the alert opened gets its first
-escalation as an opening at that severity (`_event_for`), and its 'resolved' only once told.
+escalation as an opening at that severity (`_event_for`), or, while the alert is open and
+unchanged, its opening at the severity of then (`queue_late_openings`); its 'resolved' only once
+told.
 `send_pending` delivers due rows, records failures with the reason apprise logged (its lines of
 that send only) and schedules retries with exponential backoff. The target's URL is a secret: only
 the notification's name is stored, and the URL is cut out of any error text before it is stored
@@ -257,13 +259,40 @@ def queue_notifications(db, config, alert_id: int, event: str, severity: str,
         if event == "resolved":
             targets = [target for target in targets if _may_have_heard(db, alert_id, target)]
         for target in targets:
-            cursor = db.execute(
-                """INSERT OR IGNORE INTO notifications (alert_id, target, state, status, attempts, next_attempt_at,
-                   created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)""",
-                [alert_id, target.name, f"{_event_for(db, alert_id, target, event)}:{severity}", moment, moment],
-            )
-            queued += cursor.rowcount
+            queued += _queue_row(db, alert_id, target, f"{_event_for(db, alert_id, target, event)}:{severity}",
+                                 moment)
     return queued
+
+
+def queue_late_openings(db, config, alert_id: int, now: dt.datetime | None = None) -> int:
+    """Queue the opening of an open alert, at its severity of now, for each target that takes openings
+    of its watch and has no message of it at all: one added to the watchlist while the alert went on
+    unchanged would otherwise hear of it only if it grew. Returns how many rows were queued. An
+    acknowledged alert is left alone: somebody is on it already."""
+    status, severity, watch = db.execute("SELECT status, severity, watch FROM alerts WHERE id = ?",
+                                         [alert_id]).fetchone()
+    if status != "open":
+        return 0
+    moment = to_iso(now or _utc_now())
+    queued = 0
+    with db.atomic():
+        for target in targets_for(config, watch, "opened"):
+            if not _has_any_message(db, alert_id, target):
+                queued += _queue_row(db, alert_id, target, f"opened:{severity}", moment)
+    return queued
+
+
+def _has_any_message(db, alert_id: int, target) -> bool:
+    return db.execute("SELECT 1 FROM notifications WHERE alert_id = ? AND target = ? LIMIT 1",
+                      [alert_id, target.name]).fetchone() is not None
+
+
+def _queue_row(db, alert_id: int, target, state: str, moment: str) -> int:
+    return db.execute(
+        """INSERT OR IGNORE INTO notifications (alert_id, target, state, status, attempts, next_attempt_at,
+           created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)""",
+        [alert_id, target.name, state, moment, moment],
+    ).rowcount
 
 
 def _event_for(db, alert_id: int, target, event: str) -> str:
@@ -369,10 +398,13 @@ def _severity_told_before(db, alert_id: int, target_name: str | None, severity: 
 
 
 def _status_lines(db, alert: dict, event: str, severity: str) -> list[str]:
-    """Severity now (when it moved on since this message was queued) and who owns the alert."""
+    """Severity now (when it moved on since the alert opened or this message was queued) and who owns
+    the alert."""
     lines = []
-    if event == "opened" and alert["severity"] != severity:
-        lines.append(f"Opened at {_first_told(db, alert['id'], severity)}; it has grown to {alert['severity']} since.")
+    if event == "opened":
+        first = _first_told(db, alert["id"], severity)
+        if first != alert["severity"]:  # grown since, or a late target's opening: queued at a later severity
+            lines.append(f"Opened at {first}; it has grown to {alert['severity']} since.")
     elif alert["severity"] != severity:
         lines.append(f"Severity is now {alert['severity']} (this message was queued at {severity}).")
     if alert["acknowledged_at"]:

@@ -74,9 +74,6 @@ def _opened_and_escalated_for_a_alone(db, model_id, last_hour: int = 0) -> int:
 def test_a_target_added_during_an_alert_hears_of_it_first_as_an_opening_at_its_severity(db, model_id):
     alert_id = _opened_and_escalated_for_a_alone(db, model_id, last_hour=100)
     both = _config(f"{A}\n{B}")
-    _run(db, both, 2.1)  # nothing changed: nobody is told anything
-    assert GOT == []
-
     _run(db, both, 3)  # 100 posts in the hour: critical
     assert db.execute("SELECT severity FROM alerts").fetchone()[0] == "critical"
     assert sorted((host, title.split(" - ")[0]) for host, title in GOT) == [
@@ -173,3 +170,39 @@ def test_detect_with_an_unusable_url_in_the_variable_says_so_once_and_spends_no_
     assert db.execute("SELECT status, attempts, claimed_at, last_error FROM notifications").fetchall() == [
         ("pending", 0, None, None)]
     db.close()
+
+
+def test_a_target_added_while_the_alert_goes_on_unchanged_hears_of_it_at_the_next_run(db, model_id):
+    """It heard nothing until the alert grew, which may be never: a team that adds its on-call
+    channel in the middle of a crisis is told of the crisis at the next detection."""
+    alert_id = _opened_and_escalated_for_a_alone(db, model_id, last_hour=100)
+    both = _config(f"{A}\n{B}")
+    _run(db, both, 2.1)  # unchanged (high): b hears of it as an opening, a hears nothing new
+    _run(db, both, 2.2)
+    assert [(host, title.split(" - ")[0]) for host, title in GOT] == [("b", "alert #1 opened (high)")]
+    body = [body for host, _title, body in BODIES if host == "b"][-1]
+    assert "Opened at medium; it has grown to high since." in body
+
+    GOT.clear()
+    _run(db, both, 3)  # critical: both are told the rise from what they were told
+    assert sorted((host, title.split(" - ")[0]) for host, title in GOT) == [
+        ("a", "alert #1 escalated high -> critical"), ("b", "alert #1 escalated high -> critical")]
+    GOT.clear()
+    resolve(db, alert_id, "pat", config=both)
+    send_pending(db, both)
+    assert sorted(host for host, _title in GOT) == ["a", "b"]
+
+
+def test_a_target_added_while_the_alert_is_acknowledged_or_taking_only_escalations_hears_nothing(db, model_id):
+    from alerts.lifecycle import acknowledge
+
+    alert_id = _opened_and_escalated_for_a_alone(db, model_id)
+    pager = '  - {name: pager, url: "mwsuspicion://pager", events: [escalated]}'
+    with_pager = _config(f"{A}\n{pager}")
+    _run(db, with_pager, 2.1)  # pager takes no openings: an unchanged alert is no news to it
+    assert GOT == []
+    acknowledge(db, alert_id, "pat")
+    both = _config(f"{A}\n{B}")
+    _run(db, both, 2.2)  # somebody is on it already
+    assert GOT == []
+    assert db.execute("SELECT count(*) FROM notifications WHERE target IN ('b', 'pager')").fetchone()[0] == 0
