@@ -327,9 +327,10 @@ def _announces_alerts(target) -> bool:
 def _heard_of(db, alert_id: int, target, statuses: tuple[str, ...]) -> bool:
     """Whether an 'opened' or 'escalated' message of the alert has one of `statuses` for this target;
     for a target that takes only 'resolved': for any target (the alert was announced)."""
+    # a failed row counts while it is still to be tried: one given up on told nobody anything
     sql = (f"SELECT 1 FROM notifications WHERE alert_id = ? AND state NOT LIKE 'resolved:%' "
-           f"AND status IN ({', '.join('?' * len(statuses))})")
-    params = [alert_id, *statuses]
+           f"AND status IN ({', '.join('?' * len(statuses))}) AND NOT (status = 'failed' AND attempts >= ?)")
+    params = [alert_id, *statuses, MAX_ATTEMPTS]
     if _announces_alerts(target):
         sql += " AND target = ?"
         params.append(target.name)

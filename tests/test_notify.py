@@ -852,3 +852,22 @@ def test_a_slow_target_does_not_hold_up_the_others(db, monkeypatch):
     assert told_meanwhile == [True]
     assert result.sent == 2 and [row[2] for row in rows(db)] == ["sent", "sent"]
     assert len(slow.requests) == len(quick.requests) == 1
+
+
+def test_a_target_whose_opening_was_given_up_hears_of_a_rise_as_an_opening(db, monkeypatch):
+    """A given-up opening counted as 'may have heard': the target was later told "escalated medium
+    -> high" of an alert it never heard of, and queued a 'resolved' of it."""
+    from alerts.notify import MAX_ATTEMPTS
+
+    monkeypatch.setenv("MW_FLAKY", "mwnotifytest://down")
+    config = make_config("  - {name: flaky, url_env: MW_FLAKY, events: [opened, escalated, resolved]}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    moment = NOW
+    for _ in range(MAX_ATTEMPTS):
+        send_pending(db, config, now=moment)
+        moment += dt.timedelta(hours=1)
+    assert rows(db)[0][2:4] == ("failed", MAX_ATTEMPTS)
+    assert queue_notifications(db, config, alert_id, "resolved", "medium", now=moment) == 0
+    assert queue_notifications(db, config, alert_id, "escalated", "high", now=moment) == 1
+    assert [row[1] for row in rows(db)] == ["opened:medium", "opened:high"]
