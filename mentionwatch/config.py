@@ -733,7 +733,7 @@ def _token_in_url(url: str) -> str | None:
     scheme, rest = match.group(1).lower(), match.group(2)
     if scheme in _TOKEN_SCHEMES and re.search(r"[A-Za-z0-9]", rest):
         return f"{scheme}:// URLs are made of tokens"
-    if scheme in ("ntfy", "ntfys") and "@" in rest.split("/", 1)[0]:
+    if scheme in ("ntfy", "ntfys") and _ntfy_token_written(rest.split("/", 1)[0]):
         return "the part before @ of an ntfy URL is an access token"
     try:
         parts = urllib.parse.urlsplit(url.strip())
@@ -746,6 +746,15 @@ def _token_in_url(url: str) -> str | None:
             return f"a {what} address carries its token"
     secret = next((name for name, value in urllib.parse.parse_qsl(parts.query) if is_secret_parameter(name)), None)
     return f"its {secret}= parameter is a secret" if secret else None
+
+
+def _ntfy_token_written(authority: str) -> bool:
+    """Whether an ntfy URL's token@host has its token written out: a ${ENV_VAR} in its place has
+    been taken out already, leaving '@host'; user:password@host is the password check's."""
+    if "@" not in authority:
+        return False
+    before_at = authority.rsplit("@", 1)[0]
+    return ":" not in before_at and re.search(r"[A-Za-z0-9]", before_at) is not None
 
 
 # while parse_config reads a watchlist: {a notification setting after ${ENV_VAR} replacement: as written}

@@ -166,7 +166,9 @@ def test_a_url_without_a_secret_stays_accepted(url):
 
 @pytest.mark.parametrize("url", ["${MW_R4_HOOK}", "slack://${MW_R4_TOKENS}",
                                  "https://hooks.slack.com/services/${MW_R4_TOKENS}",
-                                 "json://127.0.0.1:8080/hook?token=${MW_R4_TOKEN}"])
+                                 "json://127.0.0.1:8080/hook?token=${MW_R4_TOKEN}",
+                                 "ntfys://${MW_R4_TOKEN}@ntfy.sh/acme-alerts",
+                                 "ntfy://pr:${MW_R4_TOKEN}@ntfy.example.org/acme-alerts"])
 def test_a_token_read_from_the_environment_is_not_in_the_file(monkeypatch, url):
     monkeypatch.setenv("MW_R4_HOOK", f"slack://T0ACME/B0ACME/{TOKEN}")
     monkeypatch.setenv("MW_R4_TOKENS", f"T0ACME/B0ACME/{TOKEN}")
