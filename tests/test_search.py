@@ -137,6 +137,20 @@ def test_stray_punctuation_keeps_the_operators(cli, posts_db, query, found):
     assert _found(cli, posts_db, query) == found
 
 
+@pytest.mark.parametrize("query, found", [
+    ("hotel (slow OR fast)", ["p7"]),
+    ("(slow OR fast) hotel", ["p7"]),
+    ("酒店 (wifi OR 很脏)", ["p1", "p2"]),
+    ("(酒店) (wifi)", ["p2"]),
+    ('"the hotel" (wifi)', ["p7"]),
+    ("wifi NOT (酒店 OR 很慢)", ["p7"]),
+])
+def test_a_word_beside_a_bracket_means_both_as_two_words_side_by_side_do(cli, posts_db, query, found):
+    """Walkthrough 13: FTS5 wants AND written there; 'lost (bag OR luggage)' was refused with its
+    raw 'fts5: syntax error near "OR"'."""
+    assert _found(cli, posts_db, query) == found
+
+
 @pytest.mark.parametrize("query, problem", [
     ("(太慢 OR 很慢", "a bracket '(' is not closed"),
     ("太慢)", "a closing bracket ')' has no opening one"),

@@ -10,7 +10,8 @@ rather than searched as something else: quotes and brackets closed, AND / OR / N
 both sides, and no `-word` (a minus does not leave a word out in FTS5: NOT does).
 
 Kept as they are: "quoted phrases", brackets, AND / OR / NOT, a `*` right after a word (prefix)
-and a title: or text: column filter in front of a word.
+and a title: or text: column filter in front of a word. A bracket beside a word gets the AND that
+FTS5 wants written there (`lost (bag OR luggage)`).
 """
 from __future__ import annotations
 
@@ -49,7 +50,21 @@ def repaired_query(query: str) -> str:
     pieces = [piece for piece in _pieces(query) if piece]
     _check_brackets(pieces)
     _check_operators(pieces)
-    return " ".join(pieces)
+    return " ".join(_with_and_beside_brackets(pieces))
+
+
+def _with_and_beside_brackets(pieces: list[str]) -> list[str]:
+    """AND written out between a bracket and a word or bracket beside it: FTS5 reads two words side
+    by side as both (`late delayed`), but refuses `lost (bag OR luggage)` unless the AND is there."""
+    joined: list[str] = []
+    for piece in pieces:
+        previous = joined[-1] if joined else None
+        ends_operand = previous is not None and previous not in (*OPERATORS, "(")
+        starts_operand = piece not in (*OPERATORS, ")")
+        if ends_operand and starts_operand and (previous == ")" or piece == "("):
+            joined.append("AND")
+        joined.append(piece)
+    return joined
 
 
 def lowercase_operator_hint(query: str) -> str | None:
