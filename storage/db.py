@@ -106,12 +106,18 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
         create_private_file(path)
         refuse_unwritable(path)
     db = _connect(str(path))
-    _refuse_newer_schema_or_close(db)  # before anything is written, even the journal mode
-    if not in_memory:  # SQLite keeps ':memory:' in journal mode 'memory': waiting for WAL never ends
-        _enable_wal(db)
-    db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed batch
-    if migrate:
-        migrate_schema(db)
+    try:
+        refuse_newer_schema(db)  # before anything is written, even the journal mode
+        if not in_memory:  # SQLite keeps ':memory:' in journal mode 'memory': waiting for WAL never ends
+            _enable_wal(db)
+        db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed batch
+        if migrate:
+            migrate_schema(db)
+    except BaseException:
+        # a connection left open to a damaged file holds a lock: `restore` found the database
+        # "open in another program" and could not replace it
+        db.close()
+        raise
     return db
 
 
@@ -148,14 +154,6 @@ def _connect(target: str, *, uri: bool = False) -> _Database:
     # (`mentionwatch forget`), which zeroes only what it deletes itself, could not reach it.
     db.execute("PRAGMA secure_delete = ON")
     return db
-
-
-def _refuse_newer_schema_or_close(db: Database) -> None:
-    try:
-        refuse_newer_schema(db)
-    except NewerSchemaError:
-        db.close()
-        raise
 
 
 def unwritable_reason(path: str | Path) -> str | None:

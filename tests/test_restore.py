@@ -8,6 +8,8 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from storage import Mention, open_db, save_mentions, utc_now_iso
 
 # a process that writes and dies without closing the database: its -wal stays beside the file
@@ -232,3 +234,20 @@ def test_two_restores_in_one_second_keep_both_replaced_databases(tmp_path):
     second = restore_database(tmp_path / "b2.db", db_path, now="2026-12-06T090000Z")
     assert first.set_aside[0] != second.set_aside[0]
     assert (_mentions(first.set_aside[0]), _mentions(second.set_aside[0])) == (7, 2)
+
+
+def test_a_database_damaged_in_its_first_pages_is_replaced(cli, tmp_path):
+    """Walkthrough 13: the check for a running service opened the damaged file, failed on its
+    migrations table and left its connection open; the restore then found the database 'open in
+    another program' and refused, though a damaged database is what one restores."""
+    db_path = tmp_path / "mentionwatch.db"
+    _stocked(db_path, 200)
+    assert cli("--db", db_path, "backup", tmp_path / "b.db").exit_code == 0
+    with open(db_path, "r+b") as damaged:
+        damaged.seek(8192)
+        damaged.write(b"x" * 3000)
+    with pytest.raises(sqlite3.DatabaseError):
+        open_db(db_path)  # damaged where opening reads
+    done = cli("--db", db_path, "restore", tmp_path / "b.db", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "Restored" in done.output and _mentions(db_path) == 200
