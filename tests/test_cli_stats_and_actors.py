@@ -145,3 +145,17 @@ def test_acknowledging_an_alert_someone_else_owns_says_it_was_taken_over(cli, tm
     assert details == ["owner sam", "taken over from sam"]
     same = cli("--db", db_path, "alerts", "ack", alert_id)  # dana again: nothing taken over
     assert same.stdout.strip() == f"Alert #{alert_id} acknowledged, owner dana."
+
+
+def test_stats_shows_a_source_name_with_hidden_characters_escaped(cli, tmp_path, monkeypatch):
+    """Walkthrough 13: a source named on import with a colour code and a right-to-left override
+    changed the terminal (search showed it escaped)."""
+    monkeypatch.delenv("MENTIONWATCH_CONFIG", raising=False)
+    db_path = tmp_path / "m.db"
+    db = open_db(db_path)
+    save_mentions(db, [Mention("ev\u202eil\x1b[31m", "1", "acme post", "2024-01-01T00:00:00Z", watches=("acme",))])
+    db.close()
+    result = cli("--db", db_path, "stats")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    assert "per source: ev\\u202eil\\x1b[31m 1" in result.stdout

@@ -364,7 +364,7 @@ def stats(app: App, as_json: bool) -> None:
     for title, key in (("per source", "per_source"), ("per watch", "per_watch"),
                        (f"sentiment ({figures['unscored_model']})", "per_label")):
         if figures[key]:
-            click.echo(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in figures[key].items()))
+            click.echo(f"  {title}: " + ", ".join(f"{terminal_safe(k)} {v}" for k, v in figures[key].items()))
     click.echo(_unscored_line(figures))
     click.echo("Alerts: " + ", ".join(f"{count} {status}" for status, count in figures["alerts_by_status"].items()))
     click.echo(f"Crawl runs: {figures['crawl_runs']}")
