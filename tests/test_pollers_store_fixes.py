@@ -220,6 +220,29 @@ def test_appstore_later_poll_stops_at_the_page_that_reaches_the_cursor(db):
     assert (result.status, result.fetched, len(later.requests)) == ("ok", 100, 2), result.errors
 
 
+def test_appstore_page_cut_off_ends_the_poll_and_is_read_again(db):
+    """Walkthrough 13: a cut-off XML page was one 'rejected' item of an 'ok' run, taken for the end
+    of the feed; the cursor moved past its reviews, and no later poll read them."""
+    def pages(first_id: int, cut_page: int | None = None) -> list:
+        reviews = [(str(n), f"2024-05-01T{n // 60:02d}:{n % 60:02d}:00Z", "review") for n in range(first_id, first_id - 150, -1)]
+        bodies = [atom_feed(reviews[50 * p:50 * p + 50]) for p in range(3)]
+        if cut_page is not None:
+            bodies[cut_page] = bodies[cut_page][:len(bodies[cut_page]) // 2]
+        return [file_response(f"/us/rss/customerreviews/page={p + 1}/id=1/sortby=mostrecent/xml", body,
+                              "application/xml") for p, body in enumerate(bodies)]
+
+    source = {"type": "appstore", "base_url": BASE_URL,
+              "options": {"app_id": "1", "max_pages": 3, "format": "xml", "match_query": False}}
+    config = make_config(source, {"any": ["x"]})
+    assert run(db, config, Replay(pages(700)).transport()).new == 150
+    cut = run(db, config, Replay(pages(800, cut_page=1)).transport())  # 100 new reviews, page 2 cut off
+    assert cut.new == 50 and cut.status != "ok"
+    assert any("page 2: the feed is cut off or not XML" in error for error in cut.errors), cut.errors
+    again = run(db, config, Replay(pages(800)).transport())
+    assert (again.status, again.new) == ("ok", 50), again.errors
+    assert len(stored(db)) == 250
+
+
 def test_appstore_json_reviews_without_dates_are_not_piled_onto_one_instant(shared_file, db):
     payload = json.loads(shared_file(APPSTORE_JP_JSON).read_text(encoding="utf-8"))
     assert all("updated" not in entry for entry in payload["feed"]["entry"])  # the recorded feed

@@ -128,6 +128,7 @@ class AppStorePoller(Poller):
             payload = self.fetcher.get(url).content
             if b"<feed" not in payload[:4000]:
                 raise FetchError(f"appstore: page {number}: expected an Atom feed, got something else")
+            _refuse_unreadable_xml(payload, number)
             page, _ = self.make_page(payload, stop_at_known=False)
             own = {m.external_id for m in page.parsed}  # an XML review without a date is refused
         dated = {m.external_id: unix_time(m.created_at) for m in page.parsed if m.external_id in own}
@@ -191,6 +192,16 @@ def _mention_from_json(entry: dict, fallback_time: Any) -> Mention:
         author=optional_text(dig(entry, "author", "name", "label"), "author"),
         rating=rating,
     )
+
+
+def _refuse_unreadable_xml(payload: bytes, number: int) -> None:
+    """A page cut off (or otherwise not XML) ends the poll: read as an empty page it was taken for
+    the end of the feed, and the cursor moved past the reviews it held (they were never stored)."""
+    try:
+        ET.fromstring(payload)
+    except (ET.ParseError, LookupError) as exc:
+        raise FetchError(f"appstore: page {number}: the feed is cut off or not XML ({exc}); "
+                         "nothing of it is stored, the next poll reads it again") from None
 
 
 def _parse_xml(payload: bytes | str, problems: list[str] | None) -> list[Mention]:
