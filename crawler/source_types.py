@@ -77,7 +77,7 @@ API_OPTIONS: dict[str, dict[str, Option]] = {
                    "html_url": Option("url")},
     "stackexchange": {"site": Option(pattern=r"[a-z0-9.-]+", expects="a site's API name: lower case, "
                                      "no spaces (e.g. stackoverflow, superuser, ru.stackoverflow)"),
-                      "query": _QUERY, "max_pages": _MAX_PAGES},
+                      "query": _QUERY, "token_env": Option(), "max_pages": _MAX_PAGES},
     "github": {"query": _QUERY, "qualifiers": Option(), "token_env": Option(), "max_pages": _MAX_PAGES},
 }
 

@@ -280,3 +280,28 @@ def test_the_warning_says_why_the_token_was_held_back(db, tokens, caplog):
     crawl(db, source, httpx.MockTransport(lambda request: httpx.Response(200, json={"statuses": []})))
     warnings = [r.getMessage() for r in caplog.records if "is not sent to" in r.getMessage()]
     assert warnings and "(not https)" in warnings[0] and "over https" in warnings[0]
+
+
+@pytest.mark.parametrize("base_url, options, sent", [
+    (None, {}, True),
+    ("http://127.0.0.1:9/se", {}, False),
+    ("https://api.stackexchange.com.evil.test", {}, False),
+    ("http://127.0.0.1:9/se", {"token_env": "MENTIONWATCH_STACKEXCHANGE_KEY"}, True),
+], ids=["own-host", "elsewhere", "lookalike", "named"])
+def test_the_stack_exchange_key_goes_only_to_its_own_host_unless_named(db, tokens, caplog, base_url, options, sent):
+    """Walkthrough 13: the key went as ?key= to any base_url, over plain http too, without a word."""
+    tokens.setenv("MENTIONWATCH_STACKEXCHANGE_KEY", "se-key-789")
+    keys = []
+
+    def answer(request):
+        keys.append(request.url.params.get("key"))
+        return httpx.Response(200, json={"items": [], "has_more": False})
+
+    source = {"type": "stackexchange", "options": options, **({"base_url": base_url} if base_url else {})}
+    with caplog.at_level(logging.WARNING):
+        result = crawl(db, source, httpx.MockTransport(answer))
+    assert result.status == "ok", result.errors
+    assert keys and set(keys) == {"se-key-789" if sent else None}
+    withheld = [r.getMessage() for r in caplog.records if "is not sent to" in r.getMessage()]
+    assert len(withheld) == (0 if sent or base_url is None else 1)
+    assert "se-key-789" not in caplog.text

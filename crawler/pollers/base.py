@@ -798,9 +798,14 @@ class Poller:
         return dict(self.credentials)
 
     def bearer_headers(self) -> dict[str, str]:
-        """An Authorization header with the token from its variable; none while that is unset, and
-        none for a default variable's token when base_url is not a host it is meant for (see
-        `token_hosts`; a warning says how to send it)."""
+        """An Authorization header with the token from its variable (see `token_for_base_url`)."""
+        token = self.token_for_base_url()
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def token_for_base_url(self) -> str | None:
+        """The token from its variable; None while that is unset, and None for a default variable's
+        token when base_url is not a host it is meant for (see `token_hosts`; a warning says how to
+        send it)."""
         (variable,) = self.credential_variables()
         token = os.environ.get(variable)
         remember_secrets([token])  # token_env may name any variable, not only MENTIONWATCH_*
@@ -813,11 +818,11 @@ class Poller:
             warn_once("%s: %s is not sent to %s (%s): its token goes only to %s over https; to send it "
                       "there, add 'token_env: %s' to this source's options", self.source, variable,
                       self._base_host(), self._why_not_sent(), ", ".join(self._token_hosts()), variable)
-            return {}
+            return None
         if token and httpx.URL(self.base_url).scheme != "https":
             warn_once("%s: the token of %s goes to %s over plain http, readable on the way: use https",
                       self.source, variable, self._base_host())
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        return token or None
 
     def _why_not_sent(self) -> str:
         url = httpx.URL(self.base_url)

@@ -1,7 +1,8 @@
 """Stack Exchange questions (Stack Overflow by default) through `/2.3/search/advanced`.
 
 No key needed (300 requests a day per IP); with a key in MENTIONWATCH_STACKEXCHANGE_KEY the quota
-is 10,000. The API's `backoff` field (seconds to wait before the next request) is always honoured:
+is 10,000. The key goes only to api.stackexchange.com over https, or from the variable
+`options.token_env` names to any base_url (Poller.token_for_base_url). The API's `backoff` field (seconds to wait before the next request) is always honoured:
 slept when short, else the poll ends and the next one waits (Fetcher.wait).
 Later polls ask only for questions created after the newest one read (`fromdate`); more new ones
 than `max_pages` pages are read by the next polls (`fromdate` and `todate` windows, see
@@ -9,7 +10,6 @@ crawler.cursors.newest_first_pages).
 """
 from __future__ import annotations
 
-import os
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +30,8 @@ class StackExchangePoller(Poller):
         "query": "remote search text (default: built from the watch's query)",
         "max_pages": "pages of 100 per poll (default 3): how far back the first poll reads; later polls "
                      "read up to this many of new posts, then of any backlog",
+        "token_env": f"environment variable holding a Stack Apps key (default {KEY_ENV}, which is sent "
+                     "to api.stackexchange.com only: name it here to send it to another base_url)",
     }
     default_base_url = "https://api.stackexchange.com"
     default_max_pages = 3
@@ -58,8 +60,9 @@ class StackExchangePoller(Poller):
             params["fromdate"] = window.after + 1
         if window.until is not None:
             params["todate"] = window.until + 1  # whether the API counts todate in or not
-        if os.environ.get(KEY_ENV):
-            params["key"] = os.environ[KEY_ENV]
+        key = self.token_for_base_url()  # a base_url elsewhere gets no key (a warning says so)
+        if key:
+            params["key"] = key
         payload = self.fetcher.get_json(f"{self.base_url}/2.3/search/advanced", params=params)
         # stored items are skipped, not stopped at: newest_first_pages decides where to stop
         page, _ = self.make_page(payload, dig(payload, "items"), stop_at_known=False)
