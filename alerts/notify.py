@@ -278,13 +278,24 @@ def queue_late_openings(db, config, alert_id: int, now: dt.datetime | None = Non
     with db.atomic():
         for target in targets_for(config, watch, "opened"):
             if not _has_any_message(db, alert_id, target):
-                queued += _queue_row(db, alert_id, target, f"opened:{severity}", moment)
+                queued += _revive(db, alert_id, target, f"opened:{severity}", moment) or \
+                    _queue_row(db, alert_id, target, f"opened:{severity}", moment)
     return queued
 
 
 def _has_any_message(db, alert_id: int, target) -> bool:
-    return db.execute("SELECT 1 FROM notifications WHERE alert_id = ? AND target = ? LIMIT 1",
-                      [alert_id, target.name]).fetchone() is not None
+    """Whether the target has a message of the alert that was not dropped (one superseded while the
+    target was out of the watchlist, say, told it nothing)."""
+    return db.execute("SELECT 1 FROM notifications WHERE alert_id = ? AND target = ? "
+                      "AND status != 'superseded' LIMIT 1", [alert_id, target.name]).fetchone() is not None
+
+
+def _revive(db, alert_id: int, target, state: str, moment: str) -> int:
+    """A dropped row of this very state made pending again (the key allows one row per state)."""
+    return db.execute(
+        "UPDATE notifications SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = ?, "
+        "sent_at = NULL, claimed_at = NULL WHERE alert_id = ? AND target = ? AND state = ? "
+        "AND status = 'superseded'", [moment, alert_id, target.name, state]).rowcount
 
 
 def _queue_row(db, alert_id: int, target, state: str, moment: str) -> int:
@@ -983,10 +994,10 @@ def send_pending(db, config, now: dt.datetime | None = None, keep_going=lambda: 
         f"SELECT id, alert_id, target, state, attempts, claimed_at FROM notifications WHERE {_DUE} ORDER BY id",
         _due_params(now or _utc_now()),
     ).fetchall()
+    sending = _SendRound(db, config, now, drop_removed_targets, from_shell)
     lanes: dict[str, collections.deque] = {}
     for row in due:
-        lanes.setdefault(row[2], collections.deque()).append(row)
-    sending = _SendRound(db, config, now, drop_removed_targets, from_shell)
+        lanes.setdefault(sending.lane_of(row[2]), collections.deque()).append(row)
     sending.run(lanes, keep_going)
     return sending.result
 
@@ -998,7 +1009,7 @@ def _unexpected(exc: BaseException, send: _Send) -> Delivery:
     return Delivery(f"unexpected error ({type(exc).__name__}; see the service log)")
 
 
-SEND_LANES = 8  # targets sent to at once; more wait for a free lane
+SEND_LANES = 8  # targets (addresses) sent to at once; more wait for a free lane
 
 
 @dataclass
@@ -1009,10 +1020,13 @@ class _Send:
     url: str
     target_name: str
     stated: str  # the state its title gives ('opened:critical')
+    lane: str = ""
 
 
 class _SendRound:
-    """One pass of send_pending: the rows of each target in order, the targets side by side."""
+    """One pass of send_pending: the rows of each target in order, the targets side by side. A lane
+    is an address: two targets with the same URL share one, so that one receiver never has two of
+    our sends at once (a stuck one would hold both)."""
 
     def __init__(self, db, config, now, drop_removed_targets: bool, from_shell: bool):
         self.db, self.config, self.now = db, config, now
@@ -1024,26 +1038,52 @@ class _SendRound:
         self.in_flight: dict[int, _Send] = {}
         self.finished: queue.Queue = queue.Queue()  # (notification_id, Delivery) from the send threads
 
+    def lane_of(self, target_name: str) -> str:
+        """The lane a target's rows go in: its address, or its name when it has none here."""
+        target = self.targets.get(target_name)
+        url = target.resolve_url() if target is not None else None
+        return f"url:{url}" if url else f"name:{target_name}"
+
     def run(self, lanes: dict[str, collections.deque], keep_going) -> None:
-        idle = collections.deque(lanes)  # targets with rows left and no send going
+        idle = collections.deque(lanes)  # lanes with rows left and no send going
         try:
             while True:
                 while idle and len(self.in_flight) < SEND_LANES and keep_going():
-                    target_name = idle.popleft()
-                    self._start_next(target_name, lanes[target_name])
+                    lane = idle.popleft()
+                    self._start_next(lane, lanes[lane])
                 if not self.in_flight:  # all sent, or stopping: no new send it could not see through
                     return
-                notification_id, delivery = self._next_finished()
-                send = self.in_flight.pop(notification_id)
-                self._finish(send, delivery)
-                if lanes[send.target_name] and send.target_name not in self.failing:
-                    idle.append(send.target_name)
+                send = self._finish_next()
+                if lanes[send.lane]:
+                    idle.append(send.lane)
         except KeyboardInterrupt:  # Ctrl-C in `detect`: sent at the next run, not CLAIM_TIMEOUT later
             _release_claims(self.db, list(self.in_flight))
+            raise
+        except BaseException:
+            self._see_through_in_flight()
             raise
         finally:
             with _SENDING_LOCK:
                 _SENDING.difference_update(self.in_flight)
+
+    def _finish_next(self) -> _Send:
+        notification_id, delivery = self._next_finished()
+        send = self.in_flight.pop(notification_id)
+        self._finish(send, delivery)
+        return send
+
+    def _see_through_in_flight(self) -> None:
+        """After an error here (the database locked, say), the sends already on their way are
+        waited for and their outcomes recorded as far as the database lets: left claimed, each
+        would go again CLAIM_TIMEOUT later."""
+        while self.in_flight:
+            try:
+                self._finish_next()
+            except KeyboardInterrupt:
+                _release_claims(self.db, list(self.in_flight))
+                raise
+            except Exception:
+                log.exception("notifications: could not record what became of a send")
 
     def _next_finished(self) -> tuple[int, Delivery]:
         while True:
@@ -1052,13 +1092,18 @@ class _SendRound:
             except queue.Empty:
                 continue
 
-    def _start_next(self, target_name: str, rows: collections.deque) -> None:
-        """Start the send of this target's next row that is to go now, passing over (and marking)
-        the rows that are not; nothing when none is."""
-        while rows and target_name not in self.failing:
-            send = self._claimed(*rows.popleft())
+    def _start_next(self, lane: str, rows: collections.deque) -> None:
+        """Start the send of this lane's next row that is to go now, passing over (and marking)
+        the rows that are not, and those of a target that failed in this round; nothing when none
+        is."""
+        while rows:
+            row = rows.popleft()
+            if row[2] in self.failing:
+                continue
+            send = self._claimed(*row)
             if send is None:
                 continue
+            send.lane = lane
             with _SENDING_LOCK:
                 _SENDING.add(send.row[0])
             self.in_flight[send.row[0]] = send

@@ -206,3 +206,19 @@ def test_a_target_added_while_the_alert_is_acknowledged_or_taking_only_escalatio
     _run(db, both, 2.2)  # somebody is on it already
     assert GOT == []
     assert db.execute("SELECT count(*) FROM notifications WHERE target IN ('b', 'pager')").fetchone()[0] == 0
+
+
+def test_a_target_taken_out_and_put_back_during_an_alert_hears_of_it(db, model_id):
+    """Review: its opening, dropped while it was out of the watchlist, counted as a message, so the
+    late opening never came (nor, then, a 'resolved')."""
+    add_stream(db, model_id, days=3, burst={BURST: [("reddit", 25)], BURST + 1: [("reddit", 25)],
+                                             BURST + 2: [("reddit", 25)]})
+    GOT.clear()
+    both, only_a = _config(f"{A}\n{B}"), _config(A)
+    run_detection(db, both, now=START + dt.timedelta(hours=BURST + 1))  # opened: a and b queued
+    send_pending(db, only_a, drop_removed_targets=True)  # the service, b taken out: b's opening dropped
+    assert _titles("b") == []
+    _run(db, both, 2)  # b is back
+    _run(db, both, 2.5)
+    assert _titles("b") == ["alert #1 opened (medium)"]
+    assert _titles("a") == ["alert #1 opened (medium)"]
