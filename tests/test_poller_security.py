@@ -305,3 +305,25 @@ def test_the_stack_exchange_key_goes_only_to_its_own_host_unless_named(db, token
     withheld = [r.getMessage() for r in caplog.records if "is not sent to" in r.getMessage()]
     assert len(withheld) == (0 if sent or base_url is None else 1)
     assert "se-key-789" not in caplog.text
+
+
+def test_an_echoed_basic_authorization_is_hidden_in_errors(db, monkeypatch):
+    """Walkthrough 13: a proxy's 401 quoting our Authorization header put base64 of the Reddit
+    client id and secret into the error line and crawl_runs; no stored secret matches it as written."""
+    import base64
+
+    from crawler.pollers.reddit import CLIENT_ID_ENV, CLIENT_SECRET_ENV
+
+    monkeypatch.setenv(CLIENT_ID_ENV, "SECRETRID111")
+    monkeypatch.setenv(CLIENT_SECRET_ENV, "SECRETRSEC222")
+    encoded = base64.b64encode(b"SECRETRID111:SECRETRSEC222").decode()
+
+    def echo(request):
+        return httpx.Response(401, json={"message": f"refused auth={request.headers.get('authorization')}"})
+
+    result = crawl(db, {"type": "reddit", "base_url": "http://127.0.0.1:9/r",
+                        "options": {"send_oauth": True}}, httpx.MockTransport(echo))
+    assert result.status == "failed" and result.errors
+    stored = db.execute("SELECT errors FROM crawl_runs").fetchall()
+    assert "Basic [redacted]" in " ".join(result.errors)
+    assert encoded not in " ".join(result.errors) + repr(stored)
