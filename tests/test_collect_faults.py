@@ -97,7 +97,11 @@ def test_timeouts_are_retried_then_recorded(db):
     script = Script(httpx.ReadTimeout("slow"))
     result, _ = run_hn(db, script)
     assert result.status == "failed"
-    assert result.errors[0].startswith("GET faults.test/search_by_date: timed out")
+    # walkthrough 13: a server that stopped half-way through its answer was a bare 'timed out'
+    assert result.errors == ["GET faults.test/search_by_date: timed out: the server sent nothing for 20 s "
+                             "(after 4 attempts)"]
+    connect, _ = run_hn(db, Script(httpx.ConnectTimeout("no answer")))
+    assert connect.errors[0].startswith("GET faults.test/search_by_date: timed out: no connection within 10 s")
 
 
 def test_a_timeout_then_success(db):

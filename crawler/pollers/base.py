@@ -104,6 +104,16 @@ class FetchError(Exception):
         self.retry_at = retry_at
 
 
+def _timeout_kind(exc: httpx.TimeoutException) -> str:
+    """What ran out, in the words the README uses: a server that stops sending half-way through an
+    answer is 'sent nothing for 20 s', not a bare 'timed out'."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"timed out: no connection within {DEFAULT_TIMEOUT.connect:g} s"
+    if isinstance(exc, httpx.ReadTimeout):
+        return f"timed out: the server sent nothing for {DEFAULT_TIMEOUT.read:g} s"
+    return "timed out"
+
+
 def make_client(transport: httpx.BaseTransport | None = None, headers: dict | None = None) -> httpx.Client:
     """The one httpx client of a source (use it as a context manager).
 
@@ -318,11 +328,11 @@ class Fetcher:
             try:
                 response = self.client.request(method, url, params=params, headers=headers,
                                                data=data, auth=auth)
-            except httpx.TimeoutException:
+            except httpx.TimeoutException as exc:
                 if deadline.reached:  # retrying would only stall the poll as long again
                     raise FetchError(f"{method} {where}: answer too slow (over {self.deadline:g} s)",
                                      whole_source=True) from None
-                problem, delay = f"{method} {where}: timed out", self._backoff_delay(attempt)
+                problem, delay = f"{method} {where}: {_timeout_kind(exc)}", self._backoff_delay(attempt)
                 whole_source = True
             except httpx.TransportError as exc:
                 reason = network_problem(exc)
