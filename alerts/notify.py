@@ -338,9 +338,11 @@ def _announces_alerts(target) -> bool:
 def _heard_of(db, alert_id: int, target, statuses: tuple[str, ...]) -> bool:
     """Whether an 'opened' or 'escalated' message of the alert has one of `statuses` for this target;
     for a target that takes only 'resolved': for any target (the alert was announced)."""
-    # a failed row counts while it is still to be tried: one given up on told nobody anything
+    # a failed row counts while it is still to be tried (its last try may be on its way: claimed):
+    # one given up on told nobody anything
     sql = (f"SELECT 1 FROM notifications WHERE alert_id = ? AND state NOT LIKE 'resolved:%' "
-           f"AND status IN ({', '.join('?' * len(statuses))}) AND NOT (status = 'failed' AND attempts >= ?)")
+           f"AND status IN ({', '.join('?' * len(statuses))}) "
+           f"AND NOT (status = 'failed' AND attempts >= ? AND claimed_at IS NULL)")
     params = [alert_id, *statuses, MAX_ATTEMPTS]
     if _announces_alerts(target):
         sql += " AND target = ?"
@@ -1104,12 +1106,23 @@ class _SendRound:
             if send is None:
                 continue
             send.lane = lane
-            with _SENDING_LOCK:
-                _SENDING.add(send.row[0])
-            self.in_flight[send.row[0]] = send
+            self._launch(send)
+            return
+
+    def _launch(self, send: _Send) -> None:
+        """The send's thread started, and the send counted in flight once it has."""
+        notification_id = send.row[0]
+        with _SENDING_LOCK:
+            _SENDING.add(notification_id)
+        try:
             threading.Thread(target=self._deliver, args=(send, self._message(send)),
                              name="notification-lane", daemon=True).start()
-            return
+        except BaseException:  # no thread to be had (or Ctrl-C): the row goes at the next round
+            with _SENDING_LOCK:
+                _SENDING.discard(notification_id)
+            _release_claims(self.db, [notification_id])
+            raise
+        self.in_flight[notification_id] = send
 
     def _claimed(self, notification_id, alert_id, target_name, state, attempts, claimed_at) -> _Send | None:
         """The row claimed for sending, or None when it is not to go now (marked superseded, left
@@ -1134,13 +1147,15 @@ class _SendRound:
             return None
         if self.from_shell and self._shell_problem(target, state, alert_id) is not None:
             return None
+        # read before the claim: a failure after it would leave the row claimed for CLAIM_TIMEOUT
+        url, stated = target.resolve_url(), _stated_state(self.db, alert_id, state)
         if not _claim(self.db, notification_id, attempts, moment):
             return None  # another process is sending it, or already has
         if claimed_at is not None:
             log.warning("notification %s (alert %s, target %s) was claimed at %s by a sender that never "
                         "finished; sending it again", state, alert_id, target_name, claimed_at)
-        return _Send((notification_id, alert_id, target_name, state, attempts + 1), moment,
-                     target.resolve_url(), target_name, _stated_state(self.db, alert_id, state))
+        return _Send((notification_id, alert_id, target_name, state, attempts + 1), moment, url, target_name,
+                     stated)
 
     def _shell_problem(self, target, state: str, alert_id: int) -> str | None:
         """Why this shell leaves the row to the service (counted in the result), or None."""

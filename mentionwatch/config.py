@@ -722,9 +722,11 @@ _SECRET_WEBHOOKS = (
 _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
 
 
-def _token_in_url(url: str) -> str | None:
+def _token_in_url(url: str, marked: str | None = None) -> str | None:
     """Why this notification URL holds a token (its scheme, its host, a `token=` parameter), in a
-    few words that do not quote it; None when nothing in it looks like a token."""
+    few words that do not quote it; None when nothing in it looks like a token. `marked` is the URL
+    with FROM_ENV where the file reads a ${VAR} (an ntfy URL's token:@ and user:${PASSWORD}@ look
+    alike once that is taken out)."""
     from mentionwatch.logging_setup import is_secret_parameter
 
     match = _URL_SCHEME.fullmatch(url.strip())
@@ -733,7 +735,8 @@ def _token_in_url(url: str) -> str | None:
     scheme, rest = match.group(1).lower(), match.group(2)
     if scheme in _TOKEN_SCHEMES and re.search(r"[A-Za-z0-9]", rest):
         return f"{scheme}:// URLs are made of tokens"
-    if scheme in ("ntfy", "ntfys") and _ntfy_token_written(rest.split("/", 1)[0]):
+    marked_rest = _URL_SCHEME.fullmatch((marked or url).strip())
+    if scheme in ("ntfy", "ntfys") and marked_rest and _ntfy_token_written(marked_rest.group(2).split("/", 1)[0]):
         return "the part before @ of an ntfy URL is an access token"
     try:
         parts = urllib.parse.urlsplit(url.strip())
@@ -749,23 +752,28 @@ def _token_in_url(url: str) -> str | None:
 
 
 def _ntfy_token_written(authority: str) -> bool:
-    """Whether an ntfy URL's token@host has its token written out: a ${ENV_VAR} in its place has
-    been taken out already, leaving '@host'; user:password@host is the password check's."""
+    """Whether an ntfy URL's token@host (or token:@host, which apprise reads as a token too) has its
+    token written out; a ${ENV_VAR} shows as FROM_ENV. user:password@host is the password check's."""
     if "@" not in authority:
         return False
-    before_at = authority.rsplit("@", 1)[0]
-    return ":" not in before_at and re.search(r"[A-Za-z0-9]", before_at) is not None
+    user, colon, password = authority.rsplit("@", 1)[0].partition(":")
+    if colon and password:
+        return False
+    return re.search(r"[A-Za-z0-9]", user) is not None
+
+
+FROM_ENV = "\x00"  # what a ${VAR} reads as in `_written_in_the_file(url, FROM_ENV)`: no letter, no digit
 
 
 # while parse_config reads a watchlist: {a notification setting after ${ENV_VAR} replacement: as written}
 _WRITTEN_AS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("written_as", default=None)
 
 
-def _written_in_the_file(url: str) -> str:
-    """The URL as the file writes it, less its ${ENV_VAR} references: what the file itself says.
-    (Not the URL less every secret this process knows: a target's URL is one once it was used, and
-    a token added to it in the file must still be seen.)"""
-    return _ENV_REFERENCE.sub("", (_WRITTEN_AS.get() or {}).get(url, url))
+def _written_in_the_file(url: str, stand_in: str = "") -> str:
+    """The URL as the file writes it, less its ${ENV_VAR} references (each `stand_in`): what the
+    file itself says. (Not the URL less every secret this process knows: a target's URL is one once
+    it was used, and a token added to it in the file must still be seen.)"""
+    return _ENV_REFERENCE.sub(stand_in, (_WRITTEN_AS.get() or {}).get(url, url))
 
 
 class Notification(_Strict):
@@ -844,7 +852,9 @@ class Notification(_Strict):
         """Like a password, a token in `url` would sit in the watchlist: in a scheme made of tokens
         (slack://), the path of a web hook (hooks.slack.com/services/…) or a `token=` parameter.
         Neither the URL nor the token is quoted."""
-        why = _token_in_url(_written_in_the_file(self.url)) if self.url else None
+        if not self.url:
+            return self
+        why = _token_in_url(_written_in_the_file(self.url), _written_in_the_file(self.url, FROM_ENV))
         if why:
             raise _error_at(("url",), f"notification {self.name!r}: this URL holds a token ({why}): "
                                       "give it with url_env (an environment variable) or url_file "

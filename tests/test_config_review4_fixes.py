@@ -138,6 +138,7 @@ def test_the_cli_refuses_a_made_up_language_in_one_line(cli, tmp_path):
     (f"mmost://chat.example.org/{TOKEN}", "mmost:// URLs are made of tokens"),
     (f"Zulip://bot@acme/{TOKEN}", "zulip:// URLs are made of tokens"),
     (f"ntfy://{TOKEN}@ntfy.sh/alerts", "the part before @ of an ntfy URL is an access token"),
+    (f"ntfys://{TOKEN}:@ntfy.sh/alerts", "the part before @ of an ntfy URL is an access token"),
     (f"https://hooks.slack.com/services/T0ACME/B0ACME/{TOKEN}", "a Slack web hook address carries its token"),
     (f"https://discord.com/api/webhooks/123/{TOKEN}", "a Discord web hook address carries its token"),
     (f"https://discordapp.com/api/webhooks/123/{TOKEN}", "a Discord web hook address carries its token"),

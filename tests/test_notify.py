@@ -919,3 +919,55 @@ def test_an_error_while_recording_one_send_leaves_the_others_recorded(db, monkey
             send_pending(db, config, now=NOW)
     assert dict((row[0], row[2]) for row in rows(db)) == {"a": "sent", "b": "pending"}
     assert notify._SENDING == set()
+
+
+def test_an_opening_on_its_last_try_still_counts_as_on_its_way(db, monkeypatch):
+    """Review: the 8th try counts its attempt when it is claimed, before it is sent; taken for given
+    up then, a rise meanwhile was queued as a second opening and a resolution for nobody."""
+    from alerts.notify import MAX_ATTEMPTS
+
+    monkeypatch.setenv("MW_FLAKY", "mwnotifytest://up")
+    config = make_config("  - {name: flaky, url_env: MW_FLAKY, events: [opened, escalated, resolved]}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    with db.conn:  # the last try claimed, still sending
+        db.execute("UPDATE notifications SET status = 'failed', attempts = ?, claimed_at = ?",
+                   [MAX_ATTEMPTS, "2025-06-01T12:00:00Z"])
+    assert queue_notifications(db, config, alert_id, "escalated", "high", now=NOW) == 1
+    assert queue_notifications(db, config, alert_id, "resolved", "high", now=NOW) == 1
+    assert [row[1] for row in rows(db)] == ["opened:medium", "escalated:high", "resolved:high"]
+
+
+
+def test_a_send_whose_thread_cannot_start_is_left_for_the_next_round(db, monkeypatch, tmp_path):
+    """Review: the send was counted in flight before its thread started; when none could be had,
+    the round waited for it for ever (the service's notify job hung) and the row stayed claimed."""
+    from storage import open_db
+
+    monkeypatch.setenv("MW_A", "mwnotifytest://up")
+    config = make_config("  - {name: a, url_env: MW_A}")
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    real_start = threading.Thread.start
+
+    def no_lane_thread(thread):
+        if thread.name == "notification-lane":
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", no_lane_thread)
+    raised = []
+
+    def send():
+        try:
+            send_pending(open_db(tmp_path / "test.db"), config, now=NOW)
+        except RuntimeError as exc:
+            raised.append(str(exc))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    sender.join(timeout=20)
+    assert not sender.is_alive() and raised == ["can't start new thread"]
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    assert rows(db)[0][2:4] == ("pending", 0)
+    assert db.execute("SELECT claimed_at FROM notifications").fetchone()[0] is None
+    assert send_pending(db, config, now=NOW).sent == 1
