@@ -144,11 +144,21 @@ def test_stray_punctuation_keeps_the_operators(cli, posts_db, query, found):
     ("(酒店) (wifi)", ["p2"]),
     ('"the hotel" (wifi)', ["p7"]),
     ("wifi NOT (酒店 OR 很慢)", ["p7"]),
+    ("NEAR(hotel wifi!)", ["p7"]),  # a bracket right after a word is not parted from it
 ])
 def test_a_word_beside_a_bracket_means_both_as_two_words_side_by_side_do(cli, posts_db, query, found):
     """Walkthrough 13: FTS5 wants AND written there; 'lost (bag OR luggage)' was refused with its
     raw 'fts5: syntax error near "OR"'."""
     assert _found(cli, posts_db, query) == found
+
+
+@pytest.mark.parametrize("query", ["wifi -(slow OR 酒店)", "wifi - (slow)"])
+def test_a_minus_before_brackets_is_refused_not_read_as_both(cli, posts_db, query):
+    """Review: the lone minus was dropped as punctuation, and the query found what it meant to
+    leave out."""
+    _one_line_mistake(cli("--db", posts_db, "search", query),
+                      f"the search query {query!r}: '-(': a minus does not leave words out; write NOT (...) "
+                      "after the words to keep")
 
 
 @pytest.mark.parametrize("query, problem", [

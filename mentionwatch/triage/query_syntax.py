@@ -47,21 +47,24 @@ def repaired_query(query: str) -> str:
     Raises UnreadableQuery for an unclosed quote or bracket, empty brackets, an operator without
     words on both sides, or a `-word`.
     """
-    pieces = [piece for piece in _pieces(query) if piece]
+    spaced = [(piece, after_space) for piece, after_space in _pieces(query) if piece]
+    pieces = [piece for piece, _after_space in spaced]
     _check_brackets(pieces)
     _check_operators(pieces)
-    return " ".join(_with_and_beside_brackets(pieces))
+    return " ".join(_with_and_beside_brackets(spaced))
 
 
-def _with_and_beside_brackets(pieces: list[str]) -> list[str]:
-    """AND written out between a bracket and a word or bracket beside it: FTS5 reads two words side
-    by side as both (`late delayed`), but refuses `lost (bag OR luggage)` unless the AND is there."""
+def _with_and_beside_brackets(spaced: list[tuple[str, bool]]) -> list[str]:
+    """AND written out where a space parts a bracket from a word or bracket beside it: FTS5 reads two
+    words side by side as both (`late delayed`), but refuses `lost (bag OR luggage)` unless the AND
+    is there. A bracket right after a word is left as it is: NEAR(a b) is FTS5's own, and
+    `text:(a)` or `alert(1)` mean something else than both."""
     joined: list[str] = []
-    for piece in pieces:
+    for piece, after_space in spaced:
         previous = joined[-1] if joined else None
         ends_operand = previous is not None and previous not in (*OPERATORS, "(")
         starts_operand = piece not in (*OPERATORS, ")")
-        if ends_operand and starts_operand and (previous == ")" or piece == "("):
+        if after_space and ends_operand and starts_operand and (previous == ")" or piece == "("):
             joined.append("AND")
         joined.append(piece)
     return joined
@@ -79,24 +82,29 @@ def lowercase_operator_hint(query: str) -> str | None:
             f"({word.upper()})")
 
 
-def _pieces(query: str) -> list[str]:
-    """Quoted phrases, brackets, operators and words (FTS5 text each); '' for what has no word."""
+def _pieces(query: str) -> list[tuple[str, bool]]:
+    """Quoted phrases, brackets, operators and words (FTS5 text each; '' for what has no word), each
+    with whether a space (or the query's start) comes before it."""
     pieces = []
     position = 0
     while query[position:].strip():
         match = _PIECE.match(query, position)
         if match is None:  # only a quote the pattern could not close is left
             raise UnreadableQuery(f"a quote (\") is not closed: {query[position:].strip()[:20]!r}")
+        after_space = position == 0 or match.start(match.lastgroup) > position
         position = match.end()
         chunk = match.group("chunk")
         if chunk and query[position:].startswith('"'):  # source:"reddit", title:"refund"
             _refuse_unknown_field(chunk + query[position:].split('"', 2)[1])
             quoted = _PIECE.match(query, position)
             if chunk in tuple(name + ":" for name in COLUMNS) and quoted and quoted.group("quoted"):
-                pieces.append(chunk + quoted.group("quoted"))
+                pieces.append((chunk + quoted.group("quoted"), after_space))
                 position = quoted.end()
                 continue
-        pieces.append(match.group("quoted") or match.group("bracket") or _chunk(chunk))
+        if chunk == "-" and query[position:].lstrip().startswith("("):
+            raise UnreadableQuery("'-(': a minus does not leave words out; write NOT (...) after the words "
+                                  "to keep")
+        pieces.append((match.group("quoted") or match.group("bracket") or _chunk(chunk), after_space))
     return pieces
 
 
