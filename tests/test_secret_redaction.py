@@ -327,3 +327,14 @@ def _collect_logged(process: subprocess.Popen, log_path) -> bool:
         raise AssertionError(f"the service exited with {process.returncode}: "
                              f"{log_path.read_text(encoding='utf-8')[-2000:]}")
     return log_path.exists() and "job collect:acme:reviews" in log_path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("refused auth=Basic U0VDUkVUUklEMTExOlNFQ1JFVFJTRUMyMjI=", f"refused auth=Basic {REDACTED}"),
+    ("Authorization: Bearer ghp_abc123defghijkl", f"Authorization: Bearer {REDACTED}"),
+    ("plan changed from Basic 2024-06-01T12:00:00Z to Pro", "plan changed from Basic 2024-06-01T12:00:00Z to Pro"),
+    ("Bearer 1000000000000 shares", "Bearer 1000000000000 shares"),
+    ("basic training was hard", "basic training was hard"),
+])
+def test_an_echoed_authorization_header_is_hidden_and_ordinary_words_kept(text, expected):
+    assert redact(text) == expected
