@@ -14,7 +14,7 @@ import csv
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentionwatch.legacy_text import not_utf8_hint
@@ -35,6 +35,8 @@ class LabeledSet:
     # the classes declared with --labels: macro figures average over all of them, also over one
     # that happens to be missing from a slice (empty: the classes present in `labels`)
     classes: tuple[int, ...] = ()
+    # where the rows with no text were ('file.csv:12'): left out, as no model can read a label there
+    without_text: list[str] = field(default_factory=list)
 
 
 def parse_label_map(spec: str | None) -> dict[str, int]:
@@ -87,8 +89,15 @@ def _is_utf8(encoding: str) -> bool:
 
 
 def _open_text(path: Path, encoding: str):
-    """utf-8-sig for UTF-8: Excel's "CSV UTF-8" starts with a byte-order mark. Undecodable bytes
-    become lone surrogates (surrogateescape), found per line by `_refuse_undecoded`."""
+    """utf-8-sig for UTF-8: Excel's "CSV UTF-8" starts with a byte-order mark. A UTF-16 or UTF-32
+    byte-order mark (Excel's "Unicode Text") wins over `encoding`, as in `import`. Undecodable
+    bytes become lone surrogates (surrogateescape), found per line by `_refuse_undecoded`."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        encoding = "utf-32"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"  # the codec reads the byte order from the mark, and drops it
     return path.open(encoding="utf-8-sig" if _is_utf8(encoding) else encoding,
                      errors="surrogateescape", newline="")
 
@@ -133,14 +142,18 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
     if not texts:
         raise LabeledFileError(f"{path}: no texts (the file is empty)")
     labels = [_label_index(raw, mapping, f"{labels_file}:{n}") for n, raw in enumerate(raw_labels, 1)]
-    return LabeledSet(texts, labels)
+    blank = [f"{path}:{n}" for n, text in enumerate(texts, 1) if not text.strip()]
+    kept = [(text, label) for text, label in zip(texts, labels) if text.strip()]
+    if not kept:
+        raise LabeledFileError(f"{path}: no texts (every line is blank)")
+    return LabeledSet([text for text, _ in kept], [label for _, label in kept], without_text=blank)
 
 
 def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int],
                 encoding: str = "utf-8") -> LabeledSet:
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    texts, labels = [], []
+    texts, labels, blank = [], [], []
     try:
         with _open_text(path, encoding) as handle:
             reader = csv.DictReader(handle, delimiter=delimiter)
@@ -153,8 +166,15 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
                 where = f"{path}:{reader.line_num}: {label_col}"
                 if row.get(label_col) is None or row.get(text_col) is None:
                     raise LabeledFileError(f"{where}: the row has too few fields")
+                if None in row:  # DictReader's key for fields past the header's
+                    raise LabeledFileError(f"{path}:{reader.line_num}: the row has more fields than the header "
+                                           "(a text with a comma in it must be in double quotes)")
                 _refuse_undecoded(path, reader.line_num, row[text_col] + row[label_col], encoding)
-                labels.append(_label_index(row[label_col], mapping, where))
+                label = _label_index(row[label_col], mapping, where)
+                if not row[text_col].strip():
+                    blank.append(f"{path}:{reader.line_num}")
+                    continue
+                labels.append(label)
                 texts.append(row[text_col])
     except OSError as exc:
         raise LabeledFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
@@ -164,8 +184,8 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
     except csv.Error as exc:
         raise LabeledFileError(f"{path}: not a valid CSV/TSV file: {exc}") from None
     if not texts:
-        raise LabeledFileError(f"{path}: no labeled rows")
-    return LabeledSet(texts, labels)
+        raise LabeledFileError(f"{path}: no labeled rows" + (" with a text" if blank else ""))
+    return LabeledSet(texts, labels, without_text=blank)
 
 
 def leave_out_seen(labeled: LabeledSet) -> tuple[LabeledSet, int]:

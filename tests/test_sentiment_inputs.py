@@ -127,6 +127,36 @@ def test_eval_text_files_split_at_newlines_only(cli, tmp_path):
     assert "texts: 3" in result.stdout
 
 
+def test_eval_leaves_out_a_row_with_no_text_and_says_where(cli, tmp_path):
+    """Walkthrough 13: an empty text was scored (neutral) and counted against its label."""
+    (tmp_path / "e.csv").write_text("text,label\ngreat stuff,pos\n,neg\n  ,neg\nfine,neu\n", encoding="utf-8")
+    result = cli(*EVAL, "e.csv", "--text-col", "text", "--label-col", "label", "--keep-seen")
+    assert result.exit_code == 0, result.output
+    assert "left out: 2 row(s) with no text (e.csv:3, e.csv:4)" in result.stdout
+    assert "texts: 2" in result.stdout
+    (tmp_path / "t.txt").write_text("great stuff\n\nfine\n", encoding="utf-8")
+    (tmp_path / "l.txt").write_text("pos\nneg\nneu\n", encoding="utf-8")
+    result = cli(*EVAL, "t.txt", "--labels-file", "l.txt", "--keep-seen")
+    assert result.exit_code == 0, result.output
+    assert "left out: 1 row(s) with no text (t.txt:2)" in result.stdout and "texts: 2" in result.stdout
+
+
+def test_eval_refuses_a_row_with_more_fields_than_the_header(cli, tmp_path):
+    """Walkthrough 13: the text after an unquoted comma was dropped without a word."""
+    (tmp_path / "u.csv").write_text("label,text\nneg,not good, not good at all\npos,great\n", encoding="utf-8")
+    line = _one_error_line(cli(*EVAL, "u.csv", "--text-col", "text", "--label-col", "label", "--keep-seen"))
+    assert line == ("Error: u.csv:2: the row has more fields than the header (a text with a comma in it must "
+                    "be in double quotes)")
+
+
+def test_eval_reads_a_utf16_file_with_its_byte_order_mark(cli, tmp_path):
+    """Walkthrough 13: Excel's "Unicode Text" got 'try --encoding cp1252', which then read garbage."""
+    (tmp_path / "u16.csv").write_bytes("text,label\nI love it,pos\nI hate it,neg\n".encode("utf-16"))
+    result = cli(*EVAL, "u16.csv", "--text-col", "text", "--label-col", "label", "--keep-seen")
+    assert result.exit_code == 0, result.output
+    assert "texts: 2" in result.stdout
+
+
 # 6, 7: sentiment.model as a path
 
 def test_a_relative_model_path_is_beside_the_watchlist(cli, tmp_path, monkeypatch):

@@ -143,10 +143,14 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
         labeled = read_labeled(file, text_col, label_col, label_spec, labels_file, encoding)
     except LabeledFileError as exc:
         raise UserMistake(str(exc)) from None
+    without_text = labeled.without_text
     if limit:
         labeled = LabeledSet(labeled.texts[:limit], labeled.labels[:limit], labeled.classes)
     scorer = _scorer(app, model, backend)
     click.echo(f"model: {_describe(scorer)}")
+    if without_text:
+        click.echo(f"left out: {len(without_text)} row(s) with no text "
+                   f"({', '.join(without_text[:3])}{' …' if len(without_text) > 3 else ''})")
     if scorer.model_id.startswith("builtin-") and not keep_seen:
         labeled, left_out = leave_out_seen(labeled)
         click.echo(f"left out: {left_out} texts found in the model's training corpora (--keep-seen counts them)")
