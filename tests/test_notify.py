@@ -830,16 +830,23 @@ def test_a_sender_told_to_stop_claims_no_new_row(db, monkeypatch):
     assert rows(db)[0][2:4] == ("pending", 0) and CALLS == []
 
 
+def _held_and_quick_targets(db, monkeypatch, held, quick, names: tuple[str, str]):
+    """A watchlist with two web hook targets, `held` answering only once released, and an alert's
+    opening queued for both."""
+    held.hold = threading.Event()
+    for name, hook in zip(names, (held, quick)):
+        monkeypatch.setenv(f"MW_{name.upper()}", f"json://127.0.0.1:{hook.port}/hook")
+    config = make_config("\n".join(f"  - {{name: {name}, url_env: MW_{name.upper()}}}" for name in names))
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    return config
+
+
 def test_a_slow_target_does_not_hold_up_the_others(db, monkeypatch):
     """Sends went one after another: a mail server taking a minute delayed the team's chat by as much,
     and a receiver held to its deadline by up to 510 s. The quick target is told while the slow one
     still has its message."""
     with Webhook() as slow, Webhook() as quick:
-        slow.hold = threading.Event()
-        monkeypatch.setenv("MW_SLOW", f"json://127.0.0.1:{slow.port}/hook")
-        monkeypatch.setenv("MW_QUICK", f"json://127.0.0.1:{quick.port}/hook")
-        config = make_config("  - {name: slow, url_env: MW_SLOW}\n  - {name: quick, url_env: MW_QUICK}")
-        queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+        config = _held_and_quick_targets(db, monkeypatch, slow, quick, names=("slow", "quick"))
         told_meanwhile: list[bool] = []
 
         def release_slow_once_quick_is_told():
@@ -901,11 +908,7 @@ def test_an_error_while_recording_one_send_leaves_the_others_recorded(db, monkey
     from alerts import notify
 
     with Webhook() as slow, Webhook() as quick:
-        slow.hold = threading.Event()
-        monkeypatch.setenv("MW_A", f"json://127.0.0.1:{slow.port}/hook")
-        monkeypatch.setenv("MW_B", f"json://127.0.0.1:{quick.port}/hook")
-        config = make_config("  - {name: a, url_env: MW_A}\n  - {name: b, url_env: MW_B}")
-        queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+        config = _held_and_quick_targets(db, monkeypatch, slow, quick, names=("a", "b"))
         record = notify._record
 
         def locked_for_b(db_, config_, result, moment, row, delivery):
