@@ -276,10 +276,10 @@ def queue_late_openings(db, config, alert_id: int, now: dt.datetime | None = Non
     moment = to_iso(now or _utc_now())
     queued = 0
     with db.atomic():
+        state = f"opened:{severity}"
         for target in targets_for(config, watch, "opened"):
             if not _has_any_message(db, alert_id, target):
-                queued += _revive(db, alert_id, target, f"opened:{severity}", moment) or \
-                    _queue_row(db, alert_id, target, f"opened:{severity}", moment)
+                queued += _revive(db, alert_id, target, state, moment) or _queue_row(db, alert_id, target, state, moment)
     return queued
 
 

@@ -735,9 +735,10 @@ def _token_in_url(url: str, marked: str | None = None) -> str | None:
     scheme, rest = match.group(1).lower(), match.group(2)
     if scheme in _TOKEN_SCHEMES and re.search(r"[A-Za-z0-9]", rest):
         return f"{scheme}:// URLs are made of tokens"
-    marked_rest = _URL_SCHEME.fullmatch((marked or url).strip())
-    if scheme in ("ntfy", "ntfys") and marked_rest and _ntfy_token_written(marked_rest.group(2).split("/", 1)[0]):
-        return "the part before @ of an ntfy URL is an access token"
+    if scheme in ("ntfy", "ntfys"):
+        written = _URL_SCHEME.fullmatch((marked or url).strip())
+        if written and _ntfy_token_written(written.group(2).split("/", 1)[0]):
+            return "the part before @ of an ntfy URL is an access token"
     try:
         parts = urllib.parse.urlsplit(url.strip())
         host = (parts.hostname or "").lower()

@@ -31,7 +31,8 @@ _URL_CREDENTIALS = re.compile(r"(\w+://)[^/?#\s@]+@")
 # (as HTTP writes it, capitalised, and with a digit and a small letter in it: 'Basic training',
 # 'Basic 2024-06-01T12:00Z' and 'Bearer 1000000000000 shares' are left alone)
 _TOKEN_CHARS = "[A-Za-z0-9+/=._~-]"
-_AUTHORIZATION = re.compile(rf"\b(Basic|Bearer)(\s+)(?={_TOKEN_CHARS}*\d)(?={_TOKEN_CHARS}*[a-z]){_TOKEN_CHARS}{{12,}}")
+_AUTHORIZATION = re.compile(rf"\b(Basic|Bearer)(\s+)(?={_TOKEN_CHARS}*\d)(?={_TOKEN_CHARS}*[a-z])"
+                            rf"{_TOKEN_CHARS}{{12,}}")
 _QUERY_PARAMETER = re.compile(r"(?P<lead>[?&;](?P<name>[\w.\-\[\]%]+)=)(?P<value>[^&#\s\"'<>]+)")
 _SECRET_PARAMETER_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "pass",
                            "signature", "sig", "auth", "authorization", "credential", "credentials"}

@@ -288,7 +288,8 @@ def test_the_warning_says_why_the_token_was_held_back(db, tokens, caplog):
     ("https://api.stackexchange.com.evil.test", {}, False),
     ("http://127.0.0.1:9/se", {"token_env": "MENTIONWATCH_STACKEXCHANGE_KEY"}, True),
 ], ids=["own-host", "elsewhere", "lookalike", "named"])
-def test_the_stack_exchange_key_goes_only_to_its_own_host_unless_named(db, tokens, caplog, base_url, options, sent):
+def test_the_stack_exchange_key_goes_only_to_its_own_host_unless_named(db, tokens, caplog, base_url, options,
+                                                                      sent):
     """Walkthrough 13: the key went as ?key= to any base_url, over plain http too, without a word."""
     tokens.setenv("MENTIONWATCH_STACKEXCHANGE_KEY", "se-key-789")
     keys = []

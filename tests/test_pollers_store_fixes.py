@@ -224,7 +224,8 @@ def test_appstore_page_cut_off_ends_the_poll_and_is_read_again(db):
     """Walkthrough 13: a cut-off XML page was one 'rejected' item of an 'ok' run, taken for the end
     of the feed; the cursor moved past its reviews, and no later poll read them."""
     def pages(first_id: int, cut_page: int | None = None) -> list:
-        reviews = [(str(n), f"2024-05-01T{n // 60:02d}:{n % 60:02d}:00Z", "review") for n in range(first_id, first_id - 150, -1)]
+        reviews = [(str(n), f"2024-05-01T{n // 60:02d}:{n % 60:02d}:00Z", "review")
+                   for n in range(first_id, first_id - 150, -1)]
         bodies = [atom_feed(reviews[50 * p:50 * p + 50]) for p in range(3)]
         if cut_page is not None:
             bodies[cut_page] = bodies[cut_page][:len(bodies[cut_page]) // 2]

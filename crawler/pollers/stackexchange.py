@@ -2,8 +2,9 @@
 
 No key needed (300 requests a day per IP); with a key in MENTIONWATCH_STACKEXCHANGE_KEY the quota
 is 10,000. The key goes only to api.stackexchange.com over https, or from the variable
-`options.token_env` names to any base_url (Poller.token_for_base_url). The API's `backoff` field (seconds to wait before the next request) is always honoured:
-slept when short, else the poll ends and the next one waits (Fetcher.wait).
+`options.token_env` names to any base_url (Poller.token_for_base_url). The API's `backoff` field
+(seconds to wait before the next request) is always honoured: slept when short, else the poll ends
+and the next one waits (Fetcher.wait).
 Later polls ask only for questions created after the newest one read (`fromdate`); more new ones
 than `max_pages` pages are read by the next polls (`fromdate` and `todate` windows, see
 crawler.cursors.newest_first_pages).
