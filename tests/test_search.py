@@ -144,7 +144,11 @@ def test_stray_punctuation_keeps_the_operators(cli, posts_db, query, found):
     ("(酒店) (wifi)", ["p2"]),
     ('"the hotel" (wifi)', ["p7"]),
     ("wifi NOT (酒店 OR 很慢)", ["p7"]),
-    ("NEAR(hotel wifi!)", ["p7"]),  # a bracket right after a word is not parted from it
+    ("NEAR(hotel wifi!)", ["p7"]),  # NEAR binds its bracket
+    ("text:(wi-fi OR slow!)", ["p7"]),  # and so does a column filter
+    ("(slow OR fast)hotel", ["p7"]),  # brackets written against a word
+    ("酒店(wifi)", ["p2"]),
+    ('"the hotel"(slow)', ["p7"]),
 ])
 def test_a_word_beside_a_bracket_means_both_as_two_words_side_by_side_do(cli, posts_db, query, found):
     """Walkthrough 13: FTS5 wants AND written there; 'lost (bag OR luggage)' was refused with its
@@ -152,13 +156,20 @@ def test_a_word_beside_a_bracket_means_both_as_two_words_side_by_side_do(cli, po
     assert _found(cli, posts_db, query) == found
 
 
-@pytest.mark.parametrize("query", ["wifi -(slow OR 酒店)", "wifi - (slow)"])
-def test_a_minus_before_brackets_is_refused_not_read_as_both(cli, posts_db, query):
+@pytest.mark.parametrize("query, written", [("wifi -(slow OR 酒店)", "-("), ("wifi - (slow)", "-("),
+                                            ('wifi -"the hotel"', '-"'), ('wifi - "slow"', '-"')])
+def test_a_minus_before_brackets_or_quotes_is_refused_not_read_as_both(cli, posts_db, query, written):
     """Review: the lone minus was dropped as punctuation, and the query found what it meant to
     leave out."""
     _one_line_mistake(cli("--db", posts_db, "search", query),
-                      f"the search query {query!r}: '-(': a minus does not leave words out; write NOT (...) "
-                      "after the words to keep")
+                      f"the search query {query!r}: '{written}': a minus does not leave words out; write NOT "
+                      "before them, after the words to keep")
+
+
+def test_a_double_minus_is_refused_as_a_single_one_is(cli, posts_db):
+    _one_line_mistake(cli("--db", posts_db, "search", "wifi --slow"),
+                      "the search query 'wifi --slow': '--slow': a minus does not leave a word out; write NOT "
+                      "slow after the words to keep")
 
 
 @pytest.mark.parametrize("query, problem", [

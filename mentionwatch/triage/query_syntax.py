@@ -21,6 +21,7 @@ import unicodedata
 
 OPERATORS = ("AND", "OR", "NOT")
 COLUMNS = ("title", "text")
+_COLUMN_FILTERS = tuple(name + ":" for name in COLUMNS)
 # field names people type in other tools' search boxes (author:bob, source:reddit): the index has no
 # such column, and read as words they would be the phrase "author bob", which finds nothing
 # ("by:" and "from:" are left out: 'delayed by:2 hours' is ordinary text)
@@ -47,26 +48,27 @@ def repaired_query(query: str) -> str:
     Raises UnreadableQuery for an unclosed quote or bracket, empty brackets, an operator without
     words on both sides, or a `-word`.
     """
-    spaced = [(piece, after_space) for piece, after_space in _pieces(query) if piece]
-    pieces = [piece for piece, _after_space in spaced]
+    marked = [(piece, binds) for piece, binds in _pieces(query) if piece]
+    pieces = [piece for piece, _binds in marked]
     _check_brackets(pieces)
     _check_operators(pieces)
-    return " ".join(_with_and_beside_brackets(spaced))
+    return " ".join(_with_and_beside_brackets(marked))
 
 
-def _with_and_beside_brackets(spaced: list[tuple[str, bool]]) -> list[str]:
-    """AND written out where a space parts a bracket from a word or bracket beside it: FTS5 reads two
-    words side by side as both (`late delayed`), but refuses `lost (bag OR luggage)` unless the AND
-    is there. A bracket right after a word is left as it is: NEAR(a b) is FTS5's own, and
-    `text:(a)` or `alert(1)` mean something else than both."""
+def _with_and_beside_brackets(marked: list[tuple[str, bool]]) -> list[str]:
+    """AND written out between a bracket and a word or bracket beside it: FTS5 reads two words side
+    by side as both (`late delayed`), but refuses `lost (bag OR luggage)` and `酒店(wifi)` unless the
+    AND is there. Not after a piece that binds the bracket after it (NEAR(a b), text:(a b))."""
     joined: list[str] = []
-    for piece, after_space in spaced:
+    binds_next = False
+    for piece, binds in marked:
         previous = joined[-1] if joined else None
         ends_operand = previous is not None and previous not in (*OPERATORS, "(")
         starts_operand = piece not in (*OPERATORS, ")")
-        if after_space and ends_operand and starts_operand and (previous == ")" or piece == "("):
+        if ends_operand and starts_operand and (previous == ")" or piece == "(") and not binds_next:
             joined.append("AND")
         joined.append(piece)
+        binds_next = binds
     return joined
 
 
@@ -84,27 +86,29 @@ def lowercase_operator_hint(query: str) -> str | None:
 
 def _pieces(query: str) -> list[tuple[str, bool]]:
     """Quoted phrases, brackets, operators and words (FTS5 text each; '' for what has no word), each
-    with whether a space (or the query's start) comes before it."""
+    with whether it binds the bracket right after it (NEAR(, text:( ): no AND goes between them."""
     pieces = []
     position = 0
     while query[position:].strip():
         match = _PIECE.match(query, position)
         if match is None:  # only a quote the pattern could not close is left
             raise UnreadableQuery(f"a quote (\") is not closed: {query[position:].strip()[:20]!r}")
-        after_space = position == 0 or match.start(match.lastgroup) > position
         position = match.end()
         chunk = match.group("chunk")
         if chunk and query[position:].startswith('"'):  # source:"reddit", title:"refund"
             _refuse_unknown_field(chunk + query[position:].split('"', 2)[1])
             quoted = _PIECE.match(query, position)
-            if chunk in tuple(name + ":" for name in COLUMNS) and quoted and quoted.group("quoted"):
-                pieces.append((chunk + quoted.group("quoted"), after_space))
+            if chunk in _COLUMN_FILTERS and quoted and quoted.group("quoted"):
+                pieces.append((chunk + quoted.group("quoted"), False))
                 position = quoted.end()
                 continue
-        if chunk == "-" and query[position:].lstrip().startswith("("):
-            raise UnreadableQuery("'-(': a minus does not leave words out; write NOT (...) after the words "
-                                  "to keep")
-        pieces.append((match.group("quoted") or match.group("bracket") or _chunk(chunk), after_space))
+        if chunk and chunk.strip("-") == "" and query[position:].lstrip()[:1] in ('(', '"'):
+            raise UnreadableQuery(f"'{chunk}{query[position:].lstrip()[:1]}': a minus does not leave words out; "
+                                  "write NOT before them, after the words to keep")
+        if chunk in (*_COLUMN_FILTERS, "NEAR") and query[position:].startswith("("):
+            pieces.append((chunk, True))
+            continue
+        pieces.append((match.group("quoted") or match.group("bracket") or _chunk(chunk), False))
     return pieces
 
 
@@ -120,8 +124,9 @@ def _chunk(chunk: str) -> str:
     words = _words(rest)
     if not words:
         return ""
-    if len(rest) > 1 and rest[0] == "-" and is_word_char(rest[1]):
-        raise UnreadableQuery(f"{chunk!r}: a minus does not leave a word out; write NOT {rest[1:]} "
+    unsigned = rest.lstrip("-")
+    if unsigned != rest and is_word_char(unsigned[:1] or " "):
+        raise UnreadableQuery(f"{chunk!r}: a minus does not leave a word out; write NOT {unsigned} "
                               "after the words to keep")
     phrase = words[0] if len(words) == 1 else '"' + " ".join(words) + '"'
     prefix = "*" if rest.endswith("*") and is_word_char(rest[-2:-1] or " ") else ""
