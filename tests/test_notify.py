@@ -924,6 +924,12 @@ def test_an_error_while_recording_one_send_leaves_the_others_recorded(db, monkey
     assert notify._SENDING == set()
 
 
+def _just_now() -> str:
+    from storage.timeutil import to_iso
+
+    return to_iso(dt.datetime.now(dt.timezone.utc))
+
+
 def test_an_opening_on_its_last_try_still_counts_as_on_its_way(db, monkeypatch):
     """Review: the 8th try counts its attempt when it is claimed, before it is sent; taken for given
     up then, a rise meanwhile was queued as a second opening and a resolution for nobody."""
@@ -935,10 +941,17 @@ def test_an_opening_on_its_last_try_still_counts_as_on_its_way(db, monkeypatch):
     queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
     with db.conn:  # the last try claimed, still sending
         db.execute("UPDATE notifications SET status = 'failed', attempts = ?, claimed_at = ?",
-                   [MAX_ATTEMPTS, "2025-06-01T12:00:00Z"])
+                   [MAX_ATTEMPTS, _just_now()])
     assert queue_notifications(db, config, alert_id, "escalated", "high", now=NOW) == 1
     assert queue_notifications(db, config, alert_id, "resolved", "high", now=NOW) == 1
     assert [row[1] for row in rows(db)] == ["opened:medium", "escalated:high", "resolved:high"]
+    other_alert = add_alert(db)
+    queue_notifications(db, config, other_alert, "opened", "medium", now=NOW)
+    with db.conn:  # a claim older than CLAIM_TIMEOUT: its sender died, the opening was given up
+        db.execute("UPDATE notifications SET status = 'failed', attempts = ?, claimed_at = '2025-06-01T12:00:00Z' "
+                   "WHERE alert_id = ?", [MAX_ATTEMPTS, other_alert])
+    assert queue_notifications(db, config, other_alert, "escalated", "high", now=NOW) == 1
+    assert rows(db)[-1][1] == "opened:high"
 
 
 
@@ -974,3 +987,20 @@ def test_a_send_whose_thread_cannot_start_is_left_for_the_next_round(db, monkeyp
     assert rows(db)[0][2:4] == ("pending", 0)
     assert db.execute("SELECT claimed_at FROM notifications").fetchone()[0] is None
     assert send_pending(db, config, now=NOW).sent == 1
+
+
+def test_an_escalation_waits_for_an_opening_on_its_last_try(db, monkeypatch):
+    """Review: the opening on its 8th try (claimed by another sender, still on its way) was not
+    waited for: the team could read 'escalated' before, or without, the opening."""
+    from alerts.notify import MAX_ATTEMPTS
+
+    monkeypatch.setenv("MW_A", "mwnotifytest://up")
+    config = make_config("  - {name: a, url_env: MW_A}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    with db.conn:
+        db.execute("UPDATE notifications SET status = 'failed', attempts = ?, claimed_at = ?",
+                   [MAX_ATTEMPTS, _just_now()])
+    queue_notifications(db, config, alert_id, "escalated", "high", now=NOW)
+    assert send_pending(db, config, now=NOW).sent == 0
+    assert [row[2] for row in rows(db)] == ["failed", "pending"] and CALLS == []
