@@ -737,7 +737,7 @@ def _token_in_url(url: str, marked: str | None = None) -> str | None:
         return f"{scheme}:// URLs are made of tokens"
     if scheme in ("ntfy", "ntfys"):
         written = _URL_SCHEME.fullmatch((marked or url).strip())
-        if written and _ntfy_token_written(written.group(2).split("/", 1)[0]):
+        if written and _ntfy_token_written(re.split(r"[/?#]", written.group(2), maxsplit=1)[0]):
             return "the part before @ of an ntfy URL is an access token"
     try:
         parts = urllib.parse.urlsplit(url.strip())
@@ -748,8 +748,14 @@ def _token_in_url(url: str, marked: str | None = None) -> str | None:
         # the token is the path's last part: left empty, it comes from ${ENV_VAR}, not the file
         if re.fullmatch(host_pattern, host) and re.match(path_start, parts.path) and parts.path.split("/")[-1]:
             return f"a {what} address carries its token"
-    secret = next((name for name, value in urllib.parse.parse_qsl(parts.query) if is_secret_parameter(name)), None)
+    secret = next((name for name, value in urllib.parse.parse_qsl(parts.query)
+                   if is_secret_parameter(name) and not _names_a_method(scheme, name, value)), None)
     return f"its {secret}= parameter is a secret" if secret else None
+
+
+def _names_a_method(scheme: str, name: str, value: str) -> bool:
+    """ntfy's auth= says how the part before @ is sent (basic, token), not a secret."""
+    return scheme in ("ntfy", "ntfys") and name.lower() == "auth" and value.lower() in ("basic", "token")
 
 
 def _ntfy_token_written(authority: str) -> bool:

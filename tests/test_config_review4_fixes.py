@@ -159,6 +159,7 @@ def test_a_token_written_in_the_url_is_refused_without_showing_it(url, why):
     "json://localhost:8080/hook", "json://127.0.0.1:8080/", "jsons://127.0.0.1:8443/hook?lang=en",
     "https://example.org/hook", "https://hooks.example.com/services/T000/B000", "mailto://example.com",
     "mailto://pr@example.com?to=team@example.com", "ntfy://acme-alerts", "ntfys://ntfy.example.org/alerts",
+    "ntfy://acme-alerts?email=pr@example.com",
     "form://127.0.0.1:9/hook?keyword=acme",
 ])
 def test_a_url_without_a_secret_stays_accepted(url):
@@ -169,7 +170,8 @@ def test_a_url_without_a_secret_stays_accepted(url):
                                  "https://hooks.slack.com/services/${MW_R4_TOKENS}",
                                  "json://127.0.0.1:8080/hook?token=${MW_R4_TOKEN}",
                                  "ntfys://${MW_R4_TOKEN}@ntfy.sh/acme-alerts",
-                                 "ntfy://pr:${MW_R4_TOKEN}@ntfy.example.org/acme-alerts"])
+                                 "ntfy://pr:${MW_R4_TOKEN}@ntfy.example.org/acme-alerts",
+                                 "ntfys://${MW_R4_TOKEN}@ntfy.sh/acme-alerts?auth=token"])
 def test_a_token_read_from_the_environment_is_not_in_the_file(monkeypatch, url):
     monkeypatch.setenv("MW_R4_HOOK", f"slack://T0ACME/B0ACME/{TOKEN}")
     monkeypatch.setenv("MW_R4_TOKENS", f"T0ACME/B0ACME/{TOKEN}")

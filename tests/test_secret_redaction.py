@@ -335,6 +335,8 @@ def _collect_logged(process: subprocess.Popen, log_path) -> bool:
     ("plan changed from Basic 2024-06-01T12:00:00Z to Pro", "plan changed from Basic 2024-06-01T12:00:00Z to Pro"),
     ("Bearer 1000000000000 shares", "Bearer 1000000000000 shares"),
     ("basic training was hard", "basic training was hard"),
+    ("authorization: bearer eyJhbGciOiJIUzI1NiJ9.abc123def456", f"authorization: bearer {REDACTED}"),
+    ("Authorization: Bearer 0F3A9C77D1E24B6F8A0C", f"Authorization: Bearer {REDACTED}"),
 ])
 def test_an_echoed_authorization_header_is_hidden_and_ordinary_words_kept(text, expected):
     assert redact(text) == expected

@@ -29,6 +29,7 @@ from crawler.cursors import required_id
 from crawler.pollers.base import (FetchError, Page, Poller, dig, is_refusal, optional_text, parse_items,
                                   text_of, warn_once)
 from crawler.source_types import subreddit_name
+from mentionwatch.logging_setup import remember_secrets
 from storage import Mention
 
 CLIENT_ID_ENV = "MENTIONWATCH_REDDIT_CLIENT_ID"
@@ -228,6 +229,7 @@ class RedditPoller(Poller):
         except (ValueError, KeyError, TypeError):
             raise FetchError("reddit: OAuth token request gave no access_token "
                              f"(check {CLIENT_ID_ENV}/{CLIENT_SECRET_ENV})") from None
+        remember_secrets([str(token)])  # hidden wherever a server's error quotes it back
         self._auth_header = {"Authorization": f"bearer {token}"}
 
 
