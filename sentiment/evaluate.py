@@ -69,17 +69,18 @@ def _label_index(raw: str, mapping: dict[str, int], where: str) -> int:
 
 def read_labeled(path: Path, text_col: str | None = None, label_col: str | None = None,
                  labels: str | None = None, labels_file: Path | None = None,
-                 encoding: str = "utf-8") -> LabeledSet:
-    """The labeled texts of `path`; files are read as `encoding` text (a leading UTF-8 byte-order
-    mark is dropped), and bytes that are not such text are refused with their line."""
+                 encoding: str = "utf-8", limit: int | None = None) -> LabeledSet:
+    """The labeled texts of `path` (the first `limit` with a text); files are read as `encoding` text
+    (a leading UTF-8 byte-order mark is dropped), and bytes that are not such text are refused with
+    their line. Rows with no text are left out, and where they were is kept (`without_text`)."""
     mapping = parse_label_map(labels)
     if labels_file is not None:
-        labeled = _read_line_files(path, labels_file, mapping, encoding)
+        labeled = _read_line_files(path, labels_file, mapping, encoding, limit)
     elif not text_col or not label_col:
         raise LabeledFileError(f"{path}: give --text-col and --label-col "
                                "(or --labels-file for one-text-a-line files)")
     else:
-        labeled = _read_table(path, text_col, label_col, mapping, encoding)
+        labeled = _read_table(path, text_col, label_col, mapping, encoding, limit)
     labeled.classes = tuple(sorted(set(mapping.values())))
     return labeled
 
@@ -130,7 +131,7 @@ def _read_lines(path: Path, encoding: str) -> list[str]:
 
 
 def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
-                     encoding: str = "utf-8") -> LabeledSet:
+                     encoding: str = "utf-8", limit: int | None = None) -> LabeledSet:
     texts = _read_lines(path, encoding)
     raw_labels = _read_lines(labels_file, encoding)
     while raw_labels and not raw_labels[-1].strip():
@@ -141,16 +142,22 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
         raise LabeledFileError(f"{labels_file}: {len(raw_labels)} labels for {len(texts)} texts in {path}")
     if not texts:
         raise LabeledFileError(f"{path}: no texts (the file is empty)")
-    labels = [_label_index(raw, mapping, f"{labels_file}:{n}") for n, raw in enumerate(raw_labels, 1)]
-    blank = [f"{path}:{n}" for n, text in enumerate(texts, 1) if not text.strip()]
-    kept = [(text, label) for text, label in zip(texts, labels) if text.strip()]
-    if not kept:
+    labeled = LabeledSet([], [])
+    for number, (text, raw) in enumerate(zip(texts, raw_labels), 1):
+        if limit is not None and len(labeled.texts) == limit:
+            break
+        if not text.strip():  # its label, if any, is not read: nothing is scored against it
+            labeled.without_text.append(f"{path}:{number}")
+            continue
+        labeled.labels.append(_label_index(raw, mapping, f"{labels_file}:{number}"))
+        labeled.texts.append(text)
+    if not labeled.texts:
         raise LabeledFileError(f"{path}: no texts (every line is blank)")
-    return LabeledSet([text for text, _ in kept], [label for _, label in kept], without_text=blank)
+    return labeled
 
 
 def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int],
-                encoding: str = "utf-8") -> LabeledSet:
+                encoding: str = "utf-8", limit: int | None = None) -> LabeledSet:
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     texts, labels, blank = [], [], []
@@ -162,20 +169,23 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
             for column in (text_col, label_col):
                 if column not in header:
                     raise LabeledFileError(f"{path}:1: no column {column!r} (columns: {', '.join(header)})")
+            row_starts = reader.line_num + 1  # a quoted text may run over several lines
             for row in reader:
                 where = f"{path}:{reader.line_num}: {label_col}"
                 if row.get(label_col) is None or row.get(text_col) is None:
                     raise LabeledFileError(f"{where}: the row has too few fields")
-                if None in row:  # DictReader's key for fields past the header's
+                if any((extra or "").strip() for extra in row.get(None) or []):  # past the header's fields
                     raise LabeledFileError(f"{path}:{reader.line_num}: the row has more fields than the header "
                                            "(a text with a comma in it must be in double quotes)")
                 _refuse_undecoded(path, reader.line_num, row[text_col] + row[label_col], encoding)
-                label = _label_index(row[label_col], mapping, where)
-                if not row[text_col].strip():
-                    blank.append(f"{path}:{reader.line_num}")
-                    continue
-                labels.append(label)
-                texts.append(row[text_col])
+                if not row[text_col].strip():  # its label, if any, is not read: nothing is scored against it
+                    blank.append(f"{path}:{row_starts}")
+                else:
+                    labels.append(_label_index(row[label_col], mapping, where))
+                    texts.append(row[text_col])
+                row_starts = reader.line_num + 1
+                if limit is not None and len(texts) == limit:
+                    break
     except OSError as exc:
         raise LabeledFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:  # bytes even surrogateescape cannot keep (UTF-16, say)

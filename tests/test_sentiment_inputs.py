@@ -141,6 +141,35 @@ def test_eval_leaves_out_a_row_with_no_text_and_says_where(cli, tmp_path):
     assert "left out: 1 row(s) with no text (t.txt:2)" in result.stdout and "texts: 2" in result.stdout
 
 
+def test_eval_leaves_out_blank_rows_whole_and_names_only_those_read(cli, tmp_path):
+    """Review: a blank row (a spreadsheet's empty last line, no label either) stopped the run on its
+    label; --limit named blank rows it never reached; a quoted text over two lines was named by
+    its last line."""
+    (tmp_path / "b.csv").write_text('text,label\ngreat,pos\n,\n"bad\nworse",neg\n,neg\nok,neu\n,\n',
+                                    encoding="utf-8")
+    args = ("b.csv", "--text-col", "text", "--label-col", "label", "--keep-seen")
+    result = cli(*EVAL, *args)
+    assert result.exit_code == 0, result.output
+    assert "left out: 3 row(s) with no text (b.csv:3, b.csv:6, b.csv:8)" in result.stdout
+    assert "texts: 3" in result.stdout
+    limited = cli(*EVAL, *args, "--limit", "2")
+    assert limited.exit_code == 0, limited.output
+    assert "left out: 1 row(s) with no text (b.csv:3)" in limited.stdout and "texts: 2" in limited.stdout
+    (tmp_path / "t.txt").write_text("great\n\nfine\n", encoding="utf-8")
+    (tmp_path / "l.txt").write_text("pos\n\nneu\n", encoding="utf-8")
+    result = cli(*EVAL, "t.txt", "--labels-file", "l.txt", "--keep-seen")
+    assert result.exit_code == 0, result.output
+    assert "left out: 1 row(s) with no text (t.txt:2)" in result.stdout and "texts: 2" in result.stdout
+
+
+def test_eval_takes_empty_fields_past_the_header(cli, tmp_path):
+    """Review: a trailing comma (an empty field past the header) was refused, though nothing is lost."""
+    (tmp_path / "c.csv").write_text('text,label\nhello,pos,,\n"hi, world",neg,\n', encoding="utf-8")
+    result = cli(*EVAL, "c.csv", "--text-col", "text", "--label-col", "label", "--keep-seen")
+    assert result.exit_code == 0, result.output
+    assert "texts: 2" in result.stdout
+
+
 def test_eval_refuses_a_row_with_more_fields_than_the_header(cli, tmp_path):
     """Walkthrough 13: the text after an unquoted comma was dropped without a word."""
     (tmp_path / "u.csv").write_text("label,text\nneg,not good, not good at all\npos,great\n", encoding="utf-8")

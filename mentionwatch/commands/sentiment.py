@@ -127,7 +127,7 @@ def sentiment_group() -> None:
 def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, model, backend, limit,
           keep_seen, encoding) -> None:
     """Accuracy, macro-F1, macro-recall and confusion matrix of the model on a labeled FILE."""
-    from sentiment.evaluate import LabeledFileError, LabeledSet, evaluate, leave_out_seen, read_labeled
+    from sentiment.evaluate import LabeledFileError, evaluate, leave_out_seen, read_labeled
     from sentiment.metrics import format_confusion
 
     for path in (file, labels_file):  # one line, not click's usage text: the README promises it
@@ -140,12 +140,10 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
     except ValueError as exc:
         raise UserMistake(f"--encoding: {exc}") from None
     try:
-        labeled = read_labeled(file, text_col, label_col, label_spec, labels_file, encoding)
+        labeled = read_labeled(file, text_col, label_col, label_spec, labels_file, encoding, limit or None)
     except LabeledFileError as exc:
         raise UserMistake(str(exc)) from None
     without_text = labeled.without_text
-    if limit:
-        labeled = LabeledSet(labeled.texts[:limit], labeled.labels[:limit], labeled.classes)
     scorer = _scorer(app, model, backend)
     click.echo(f"model: {_describe(scorer)}")
     if without_text:
