@@ -149,6 +149,9 @@ def test_stray_punctuation_keeps_the_operators(cli, posts_db, query, found):
     ("(slow OR fast)hotel", ["p7"]),  # brackets written against a word
     ("酒店(wifi)", ["p2"]),
     ('"the hotel"(slow)', ["p7"]),
+    ("NEAR (hotel wifi)!", ["p7"]),
+    ("text:NEAR(hotel wifi)!", ["p7"]),
+    ("slow text:(hotel!)", ["p7"]),
 ])
 def test_a_word_beside_a_bracket_means_both_as_two_words_side_by_side_do(cli, posts_db, query, found):
     """Walkthrough 13: FTS5 wants AND written there; 'lost (bag OR luggage)' was refused with its

@@ -22,6 +22,8 @@ import unicodedata
 OPERATORS = ("AND", "OR", "NOT")
 COLUMNS = ("title", "text")
 _COLUMN_FILTERS = tuple(name + ":" for name in COLUMNS)
+# what takes the bracketed group after it as its own (FTS5's NEAR(a b), title:(a OR b), title:NEAR(…))
+_BINDS_A_GROUP = (*_COLUMN_FILTERS, "NEAR", *(f"{column}NEAR" for column in _COLUMN_FILTERS))
 # field names people type in other tools' search boxes (author:bob, source:reddit): the index has no
 # such column, and read as words they would be the phrase "author bob", which finds nothing
 # ("by:" and "from:" are left out: 'delayed by:2 hours' is ordinary text)
@@ -65,7 +67,8 @@ def _with_and_beside_brackets(marked: list[tuple[str, bool]]) -> list[str]:
         previous = joined[-1] if joined else None
         ends_operand = previous is not None and previous not in (*OPERATORS, "(")
         starts_operand = piece not in (*OPERATORS, ")")
-        if ends_operand and starts_operand and (previous == ")" or piece == "(") and not binds_next:
+        group_beside = previous == ")" or piece == "(" or (binds and piece.endswith(":"))
+        if ends_operand and starts_operand and group_beside and not binds_next:
             joined.append("AND")
         joined.append(piece)
         binds_next = binds
@@ -86,7 +89,7 @@ def lowercase_operator_hint(query: str) -> str | None:
 
 def _pieces(query: str) -> list[tuple[str, bool]]:
     """Quoted phrases, brackets, operators and words (FTS5 text each; '' for what has no word), each
-    with whether it binds the bracket right after it (NEAR(, text:( ): no AND goes between them."""
+    with whether it binds the bracket after it (NEAR (, text:( ): no AND goes between them."""
     pieces = []
     position = 0
     while query[position:].strip():
@@ -105,7 +108,7 @@ def _pieces(query: str) -> list[tuple[str, bool]]:
         if chunk and chunk.strip("-") == "" and query[position:].lstrip()[:1] in ('(', '"'):
             raise UnreadableQuery(f"'{chunk}{query[position:].lstrip()[:1]}': a minus does not leave words out; "
                                   "write NOT before them, after the words to keep")
-        if chunk in (*_COLUMN_FILTERS, "NEAR") and query[position:].startswith("("):
+        if chunk in _BINDS_A_GROUP and query[position:].lstrip().startswith("("):
             pieces.append((chunk, True))
             continue
         pieces.append((match.group("quoted") or match.group("bracket") or _chunk(chunk), False))
