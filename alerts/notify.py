@@ -338,12 +338,12 @@ def _announces_alerts(target) -> bool:
 def _heard_of(db, alert_id: int, target, statuses: tuple[str, ...]) -> bool:
     """Whether an 'opened' or 'escalated' message of the alert has one of `statuses` for this target;
     for a target that takes only 'resolved': for any target (the alert was announced)."""
-    # a failed row counts while it is still to be tried (its last try may be on its way: claimed,
-    # not long ago): one given up on told nobody anything
+    # a failed row counts while it is still to be tried (its last try may be on its way, or due
+    # again when its sender died: claimed, see _DUE): one given up on told nobody anything
     sql = (f"SELECT 1 FROM notifications WHERE alert_id = ? AND state NOT LIKE 'resolved:%' "
            f"AND status IN ({', '.join('?' * len(statuses))}) "
-           f"AND NOT (status = 'failed' AND attempts >= ? AND coalesce(claimed_at, '') <= ?)")
-    params = [alert_id, *statuses, MAX_ATTEMPTS, _stale_claims()]
+           f"AND NOT (status = 'failed' AND attempts >= ? AND claimed_at IS NULL)")
+    params = [alert_id, *statuses, MAX_ATTEMPTS]
     if _announces_alerts(target):
         sql += " AND target = ?"
         params.append(target.name)
@@ -799,13 +799,10 @@ def backoff_seconds(attempts: int, config) -> float:
     return min(config.service.max_backoff, config.service.notify_retry_interval * 2 ** max(0, attempts - 1))
 
 
-_DUE = """status IN ('pending', 'failed') AND attempts < :max_attempts
+# a last try whose sender died mid-send (its claim gone stale) is due once more: it may have gone
+# out twice, never zero times
+_DUE = """status IN ('pending', 'failed') AND (attempts < :max_attempts OR claimed_at <= :stale)
            AND coalesce(next_attempt_at, '') <= :now AND (claimed_at IS NULL OR claimed_at <= :stale)"""
-
-
-def _stale_claims() -> str:
-    """Claims made before this were left by a sender that died mid-send (see CLAIM_TIMEOUT)."""
-    return to_iso(_utc_now() - CLAIM_TIMEOUT)
 
 
 def _due_params(moment: dt.datetime) -> dict:
@@ -846,10 +843,10 @@ WAIT = "wait"
 def _hold_back(db, target, notification_id: int, alert_id: int, target_name: str, state: str) -> str | None:
     """WAIT while an earlier message of the alert to this target is on its way; a reason when the
     message is no longer true (it is superseded); None to send it now."""
-    earlier = db.execute(  # still to be tried, or on its last try (claimed, and not long ago)
+    earlier = db.execute(  # still to be tried, or on its last try (claimed: see _DUE)
         "SELECT 1 FROM notifications WHERE alert_id = ? AND target = ? AND id < ? "
-        "AND status IN ('pending', 'failed') AND (attempts < ? OR claimed_at > ?) LIMIT 1",
-        [alert_id, target_name, notification_id, MAX_ATTEMPTS, _stale_claims()]).fetchone()
+        "AND status IN ('pending', 'failed') AND (attempts < ? OR claimed_at IS NOT NULL) LIMIT 1",
+        [alert_id, target_name, notification_id, MAX_ATTEMPTS]).fetchone()
     if earlier:
         return WAIT
     event = state.split(":", 1)[0]

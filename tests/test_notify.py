@@ -945,13 +945,25 @@ def test_an_opening_on_its_last_try_still_counts_as_on_its_way(db, monkeypatch):
     assert queue_notifications(db, config, alert_id, "escalated", "high", now=NOW) == 1
     assert queue_notifications(db, config, alert_id, "resolved", "high", now=NOW) == 1
     assert [row[1] for row in rows(db)] == ["opened:medium", "escalated:high", "resolved:high"]
-    other_alert = add_alert(db)
-    queue_notifications(db, config, other_alert, "opened", "medium", now=NOW)
-    with db.conn:  # a claim older than CLAIM_TIMEOUT: its sender died, the opening was given up
-        db.execute("UPDATE notifications SET status = 'failed', attempts = ?, claimed_at = '2025-06-01T12:00:00Z' "
-                   "WHERE alert_id = ?", [MAX_ATTEMPTS, other_alert])
-    assert queue_notifications(db, config, other_alert, "escalated", "high", now=NOW) == 1
-    assert rows(db)[-1][1] == "opened:high"
+
+
+def test_a_last_try_whose_sender_died_is_sent_once_more(db, monkeypatch, caplog):
+    """Review: the 8th try's attempt is counted when it is claimed; its sender killed mid-send, the
+    row was never due again: sent zero times, and never said to be given up."""
+    from alerts.notify import MAX_ATTEMPTS
+
+    monkeypatch.setenv("MW_FLAKY", "mwnotifytest://down")
+    config = make_config("  - {name: flaky, url_env: MW_FLAKY}")
+    queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
+    with db.conn:  # claimed long before NOW by a sender that died
+        db.execute("UPDATE notifications SET status = 'failed', attempts = ?, claimed_at = '2025-06-01T11:00:00Z'",
+                   [MAX_ATTEMPTS])
+    with caplog.at_level(logging.ERROR):
+        assert send_pending(db, config, now=NOW).failed == 1
+    assert [c["host"] for c in CALLS] == ["down"]
+    assert rows(db)[0][2:4] == ("failed", MAX_ATTEMPTS + 1)
+    assert any("given up" in r.getMessage() for r in caplog.records)
+    assert send_pending(db, config, now=NOW + dt.timedelta(days=1)).failed == 0  # not again
 
 
 
