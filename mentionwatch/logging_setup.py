@@ -28,11 +28,11 @@ _NOT_SECRET_ENV = ("MENTIONWATCH_CONFIG", "MENTIONWATCH_DB")  # paths, named in 
 _URL_CREDENTIALS = re.compile(r"(\w+://)[^/?#\s@]+@")
 # an Authorization header's credentials quoted by a server's error: Basic is base64 of "id:secret",
 # which no stored secret matches as written
-# (16 characters or more, with a digit and a letter in them: 'Basic training', 'Basic
-# 2024-06-01T12:00Z' and 'Bearer 1000000000000 shares' are left alone)
+# (with a digit and a letter in them, and 12 characters or more with a small letter, 16 without:
+# 'Basic training', 'Basic 2024-06-01T12:00Z' and 'Bearer 1000000000000 shares' are left alone)
 _TOKEN_CHARS = "[A-Za-z0-9+/=._~-]"
-_AUTHORIZATION = re.compile(rf"\b(Basic|Bearer)(\s+)(?={_TOKEN_CHARS}*\d)(?={_TOKEN_CHARS}*[A-Za-z])"
-                            rf"{_TOKEN_CHARS}{{16,}}", re.IGNORECASE)
+_AUTHORIZATION = re.compile(rf"\b((?i:basic|bearer))(\s+)(?={_TOKEN_CHARS}*\d)(?={_TOKEN_CHARS}*[A-Za-z])"
+                            rf"(?:(?={_TOKEN_CHARS}*[a-z]){_TOKEN_CHARS}{{12,}}|{_TOKEN_CHARS}{{16,}})")
 _QUERY_PARAMETER = re.compile(r"(?P<lead>[?&;](?P<name>[\w.\-\[\]%]+)=)(?P<value>[^&#\s\"'<>]+)")
 _SECRET_PARAMETER_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "pass",
                            "signature", "sig", "auth", "authorization", "credential", "credentials"}

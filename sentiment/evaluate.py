@@ -160,31 +160,23 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
                 encoding: str = "utf-8", limit: int | None = None) -> LabeledSet:
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    texts, labels, blank = [], [], []
+    labeled = LabeledSet([], [])
     try:
         with _open_text(path, encoding) as handle:
-            reader = csv.DictReader(handle, delimiter=delimiter)
-            header = reader.fieldnames or []
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = next(reader, [])
             _refuse_undecoded(path, 1, "".join(header), encoding)
             for column in (text_col, label_col):
                 if column not in header:
                     raise LabeledFileError(f"{path}:1: no column {column!r} (columns: {', '.join(header)})")
-            row_starts = reader.line_num + 1  # a quoted text may run over several lines
+            text_at, label_at = header.index(text_col), header.index(label_col)
+            row_starts = reader.line_num + 1  # a quoted text may run over several lines: its first
             for row in reader:
-                where = f"{path}:{reader.line_num}: {label_col}"
-                if row.get(label_col) is None or row.get(text_col) is None:
-                    raise LabeledFileError(f"{where}: the row has too few fields")
-                if any((extra or "").strip() for extra in row.get(None) or []):  # past the header's fields
-                    raise LabeledFileError(f"{path}:{reader.line_num}: the row has more fields than the header "
-                                           "(a text with a comma in it must be in double quotes)")
-                _refuse_undecoded(path, reader.line_num, row[text_col] + row[label_col], encoding)
-                if not row[text_col].strip():  # its label, if any, is not read: nothing is scored against it
-                    blank.append(f"{path}:{row_starts}")
-                else:
-                    labels.append(_label_index(row[label_col], mapping, where))
-                    texts.append(row[text_col])
+                if row:  # an empty line is no row
+                    _add_row(labeled, row, (text_at, label_at, len(header)), mapping,
+                             (path, row_starts, label_col, encoding))
                 row_starts = reader.line_num + 1
-                if limit is not None and len(texts) == limit:
+                if limit is not None and len(labeled.texts) == limit:
                     break
     except OSError as exc:
         raise LabeledFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
@@ -193,9 +185,28 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
                                "check --encoding") from None
     except csv.Error as exc:
         raise LabeledFileError(f"{path}: not a valid CSV/TSV file: {exc}") from None
-    if not texts:
-        raise LabeledFileError(f"{path}: no labeled rows" + (" with a text" if blank else ""))
-    return LabeledSet(texts, labels, without_text=blank)
+    if not labeled.texts:
+        raise LabeledFileError(f"{path}: no labeled rows" + (" with a text" if labeled.without_text else ""))
+    return labeled
+
+
+def _add_row(labeled: LabeledSet, row: list[str], columns: tuple[int, int, int], mapping: dict[str, int],
+             at: tuple) -> None:
+    """One row of a table into `labeled`: its text and label, or where it was when it has no text."""
+    text_at, label_at, width = columns
+    path, line, label_col, encoding = at
+    if len(row) <= max(text_at, label_at):
+        raise LabeledFileError(f"{path}:{line}: {label_col}: the row has too few fields")
+    if any(extra.strip() for extra in row[width:]):
+        raise LabeledFileError(f"{path}:{line}: the row has more fields than the header "
+                               "(a text with a comma in it must be in double quotes)")
+    text, raw_label = row[text_at], row[label_at]
+    _refuse_undecoded(path, line, text + raw_label, encoding)
+    if not text.strip():  # its label, if any, is not read: nothing is scored against it
+        labeled.without_text.append(f"{path}:{line}")
+        return
+    labeled.labels.append(_label_index(raw_label, mapping, f"{path}:{line}: {label_col}"))
+    labeled.texts.append(text)
 
 
 def leave_out_seen(labeled: LabeledSet) -> tuple[LabeledSet, int]:

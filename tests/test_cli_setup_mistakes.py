@@ -48,7 +48,7 @@ def test_verbose_crawl_never_prints_the_api_key(tmp_path):
         config = {"database": "mw.db", "watches": [{
             "name": "acme", "query": {"any": ["acme"]},
             "sources": [{"type": "stackexchange", "base_url": server.url,
-                         "options": {"max_pages": 1}}]}]}
+                         "options": {"max_pages": 1, "token_env": "MENTIONWATCH_STACKEXCHANGE_KEY"}}]}]}
         (tmp_path / "mentionwatch.yaml").write_text(json.dumps(config), encoding="utf-8")
         env = {**os.environ, "MENTIONWATCH_STACKEXCHANGE_KEY": secret}
         env.pop("MENTIONWATCH_CONFIG", None)

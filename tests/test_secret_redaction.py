@@ -337,6 +337,7 @@ def _collect_logged(process: subprocess.Popen, log_path) -> bool:
     ("basic training was hard", "basic training was hard"),
     ("authorization: bearer eyJhbGciOiJIUzI1NiJ9.abc123def456", f"authorization: bearer {REDACTED}"),
     ("Authorization: Bearer 0F3A9C77D1E24B6F8A0C", f"Authorization: Bearer {REDACTED}"),
+    ("Authorization: Basic Ym9iOnB3MTIz", f"Authorization: Basic {REDACTED}"),
 ])
 def test_an_echoed_authorization_header_is_hidden_and_ordinary_words_kept(text, expected):
     assert redact(text) == expected

@@ -132,13 +132,13 @@ def test_eval_leaves_out_a_row_with_no_text_and_says_where(cli, tmp_path):
     (tmp_path / "e.csv").write_text("text,label\ngreat stuff,pos\n,neg\n  ,neg\nfine,neu\n", encoding="utf-8")
     result = cli(*EVAL, "e.csv", "--text-col", "text", "--label-col", "label", "--keep-seen")
     assert result.exit_code == 0, result.output
-    assert "left out: 2 row(s) with no text (e.csv:3, e.csv:4)" in result.stdout
+    assert "no text: 2 row(s) left out (e.csv:3, e.csv:4)" in result.stdout
     assert "texts: 2" in result.stdout
     (tmp_path / "t.txt").write_text("great stuff\n\nfine\n", encoding="utf-8")
     (tmp_path / "l.txt").write_text("pos\nneg\nneu\n", encoding="utf-8")
     result = cli(*EVAL, "t.txt", "--labels-file", "l.txt", "--keep-seen")
     assert result.exit_code == 0, result.output
-    assert "left out: 1 row(s) with no text (t.txt:2)" in result.stdout and "texts: 2" in result.stdout
+    assert "no text: 1 row(s) left out (t.txt:2)" in result.stdout and "texts: 2" in result.stdout
 
 
 def test_eval_leaves_out_blank_rows_whole_and_names_only_those_read(cli, tmp_path):
@@ -150,16 +150,28 @@ def test_eval_leaves_out_blank_rows_whole_and_names_only_those_read(cli, tmp_pat
     args = ("b.csv", "--text-col", "text", "--label-col", "label", "--keep-seen")
     result = cli(*EVAL, *args)
     assert result.exit_code == 0, result.output
-    assert "left out: 3 row(s) with no text (b.csv:3, b.csv:6, b.csv:8)" in result.stdout
+    assert "no text: 3 row(s) left out (b.csv:3, b.csv:6, b.csv:8)" in result.stdout
     assert "texts: 3" in result.stdout
     limited = cli(*EVAL, *args, "--limit", "2")
     assert limited.exit_code == 0, limited.output
-    assert "left out: 1 row(s) with no text (b.csv:3)" in limited.stdout and "texts: 2" in limited.stdout
+    assert "no text: 1 row(s) left out (b.csv:3)" in limited.stdout and "texts: 2" in limited.stdout
     (tmp_path / "t.txt").write_text("great\n\nfine\n", encoding="utf-8")
     (tmp_path / "l.txt").write_text("pos\n\nneu\n", encoding="utf-8")
     result = cli(*EVAL, "t.txt", "--labels-file", "l.txt", "--keep-seen")
     assert result.exit_code == 0, result.output
-    assert "left out: 1 row(s) with no text (t.txt:2)" in result.stdout and "texts: 2" in result.stdout
+    assert "no text: 1 row(s) left out (t.txt:2)" in result.stdout and "texts: 2" in result.stdout
+
+
+def test_eval_names_the_first_line_of_a_row(tmp_path):
+    """Review: a blank row after an empty line, and a mistake in a text over several lines, were
+    named by the wrong line."""
+    from sentiment.evaluate import LabeledFileError, read_labeled
+
+    (tmp_path / "a.csv").write_text("text,label\ngood,positive\n\n,negative\nbad,negative\n", encoding="utf-8")
+    assert read_labeled(tmp_path / "a.csv", "text", "label").without_text == [f"{tmp_path / 'a.csv'}:4"]
+    (tmp_path / "b.csv").write_text('text,label\n"a\nb\nc",nope\n', encoding="utf-8")
+    with pytest.raises(LabeledFileError, match=r"b\.csv:2: label: label 'nope'"):
+        read_labeled(tmp_path / "b.csv", "text", "label")
 
 
 def test_eval_takes_empty_fields_past_the_header(cli, tmp_path):

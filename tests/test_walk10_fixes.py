@@ -2,6 +2,7 @@
 without its fix."""
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -188,6 +189,8 @@ def test_ctrl_c_during_a_send_releases_its_claim(db, monkeypatch):
     from test_notify import NOW, make_config
 
     send_ends = threading.Event()
+    # a test run started in the background ignores SIGINT (the shell's doing): Ctrl-C as typed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def interrupted(*args, **kwargs):
         _thread.interrupt_main()  # as Ctrl-C does
@@ -203,6 +206,7 @@ def test_ctrl_c_during_a_send_releases_its_claim(db, monkeypatch):
             notify.send_pending(db, config, now=NOW)
     finally:
         send_ends.set()
+        signal.signal(signal.SIGINT, previous)
     assert db.execute("SELECT status, attempts, claimed_at FROM notifications").fetchall() == [("pending", 0, None)]
 
 

@@ -147,7 +147,7 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
     scorer = _scorer(app, model, backend)
     click.echo(f"model: {_describe(scorer)}")
     if without_text:
-        click.echo(f"left out: {len(without_text)} row(s) with no text "
+        click.echo(f"no text: {len(without_text)} row(s) left out "
                    f"({', '.join(without_text[:3])}{' …' if len(without_text) > 3 else ''})")
     if scorer.model_id.startswith("builtin-") and not keep_seen:
         labeled, left_out = leave_out_seen(labeled)
