@@ -6,6 +6,7 @@ text. Kana tell Japanese apart; Chinese and Korean bytes read as each other's ch
 an error, so the hint names the encodings to try rather than guess one."""
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 
@@ -19,6 +20,17 @@ SHARE_OF_LETTERS = 0.2
 JAPANESE = ("cp932", "Japanese")
 CHINESE_OR_KOREAN = ("gb18030 (Chinese), big5 (Chinese, traditional), cp949 (Korean) or cp932 "
                      "(Japanese)", "Chinese, Korean or Japanese")
+
+
+def byte_order_mark_encoding(head: bytes) -> str | None:
+    """'utf-32' or 'utf-16' when the file's first bytes are that encoding's byte-order mark (which
+    the codec then reads the byte order from, and drops); None otherwise. UTF-32's little-endian
+    mark starts with UTF-16's, so it is looked for first."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
 
 
 def east_asian_encoding(head: bytes) -> tuple[str, str] | None:

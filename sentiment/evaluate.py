@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mentionwatch.legacy_text import not_utf8_hint
+from mentionwatch.legacy_text import byte_order_mark_encoding, not_utf8_hint
 from sentiment.metrics import LABEL_NAMES, classification_report
 
 
@@ -94,11 +94,7 @@ def _open_text(path: Path, encoding: str):
     byte-order mark (Excel's "Unicode Text") wins over `encoding`, as in `import`. Undecodable
     bytes become lone surrogates (surrogateescape), found per line by `_refuse_undecoded`."""
     with path.open("rb") as handle:
-        head = handle.read(4)
-    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        encoding = "utf-32"
-    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"  # the codec reads the byte order from the mark, and drops it
+        encoding = byte_order_mark_encoding(handle.read(4)) or encoding
     return path.open(encoding="utf-8-sig" if _is_utf8(encoding) else encoding,
                      errors="surrogateescape", newline="")
 
@@ -146,11 +142,7 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
     for number, (text, raw) in enumerate(zip(texts, raw_labels), 1):
         if limit is not None and len(labeled.texts) == limit:
             break
-        if not text.strip():  # its label, if any, is not read: nothing is scored against it
-            labeled.without_text.append(f"{path}:{number}")
-            continue
-        labeled.labels.append(_label_index(raw, mapping, f"{labels_file}:{number}"))
-        labeled.texts.append(text)
+        _add_labeled(labeled, text, raw, mapping, f"{path}:{number}", f"{labels_file}:{number}")
     if not labeled.texts:
         raise LabeledFileError(f"{path}: no texts (every line is blank)")
     return labeled
@@ -202,10 +194,17 @@ def _add_row(labeled: LabeledSet, row: list[str], columns: tuple[int, int, int],
                                "(a text with a comma in it must be in double quotes)")
     text, raw_label = row[text_at], row[label_at]
     _refuse_undecoded(path, line, text + raw_label, encoding)
-    if not text.strip():  # its label, if any, is not read: nothing is scored against it
-        labeled.without_text.append(f"{path}:{line}")
+    _add_labeled(labeled, text, raw_label, mapping, f"{path}:{line}", f"{path}:{line}: {label_col}")
+
+
+def _add_labeled(labeled: LabeledSet, text: str, raw_label: str, mapping: dict[str, int], text_at: str,
+                 label_at: str) -> None:
+    """The text and its label into `labeled`; a text that is blank only where it was: its label, if
+    any, is not read, as nothing is scored against it."""
+    if not text.strip():
+        labeled.without_text.append(text_at)
         return
-    labeled.labels.append(_label_index(raw_label, mapping, f"{path}:{line}: {label_col}"))
+    labeled.labels.append(_label_index(raw_label, mapping, label_at))
     labeled.texts.append(text)
 
 
