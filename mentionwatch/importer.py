@@ -28,7 +28,7 @@ from storage import Mention
 from storage.mentions import LINKED_BY_IMPORT, MAX_SQLITE_INTEGER
 from storage.timeutil import parse_file_timestamp
 
-from mentionwatch.legacy_text import east_asian_encoding, not_utf8_hint
+from mentionwatch.legacy_text import byte_order_mark_encoding, east_asian_encoding, not_utf8_hint
 from mentionwatch.terminal import terminal_safe
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -227,8 +227,9 @@ def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:
         if head.startswith(magic):
             raise ImportFileError(f"{path}: this is a {kind} file, not CSV, TSV or JSON Lines: "
                                   f"unpack it first ({command} {path})")
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"  # Excel's "Unicode text"; the codec reads the byte order from the mark
+    marked = byte_order_mark_encoding(head)  # UTF-16: Excel's "Unicode text"
+    if marked:
+        return marked
     name = codecs.lookup(encoding).name
     utf16 = None if name.startswith(("utf-16", "utf-32")) else _utf16_without_bom(head)
     if utf16:

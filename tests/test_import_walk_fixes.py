@@ -241,6 +241,16 @@ def test_a_utf16_file_is_read_by_its_byte_order_mark(cli, tmp_path, separator, n
     assert _stored(tmp_path) == [("u1", "Café 😀 中文")]
 
 
+def test_a_utf32_file_is_read_by_its_byte_order_mark(cli, tmp_path):
+    """Reread: UTF-32's little-endian mark starts with UTF-16's, and the file was read as UTF-16
+    (every column name came out as \x00t\x00e\x00x\x00t)."""
+    path = tmp_path / "u32.csv"
+    path.write_bytes(f"id,text,created_at\nu1,Café 😀 中文,{TIME}\n".encode("utf-32"))  # with its mark
+    result = cli("import", path)
+    assert result.exit_code == 0, result.output
+    assert _stored(tmp_path) == [("u1", "Café 😀 中文")]
+
+
 def test_a_utf16_file_cut_short_says_what_was_stored_before(cli, tmp_path):
     path = tmp_path / "cut.tsv"
     text = f"id\ttext\tcreated_at\r\nu1\tfirst\t{TIME}\r\nu2\tsecond\t{TIME}\r\n"
