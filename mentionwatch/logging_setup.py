@@ -67,9 +67,12 @@ def _secret_parts_of_url(value: str) -> list[str]:
     except ValueError:  # not a URL after all
         return []
     query = urllib.parse.parse_qsl(parts.query)
-    # error lines quote an address as host/path, without its scheme
+    # error lines quote an address as host/path, without its scheme; a server's error may quote
+    # the path alone (a web hook's path is its token; a secret base_url may hide one there too)
     without_scheme = value.strip().split("://", 1)[1]
+    path = parts.path.rstrip("/")
     return [part for part in (without_scheme, without_scheme.rstrip("/"), password,
+                              path if len(path.strip("/")) >= _MIN_SECRET_LENGTH else None,
                               *(v for k, v in query if is_secret_parameter(k))) if part]
 
 

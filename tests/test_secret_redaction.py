@@ -56,6 +56,18 @@ def test_a_remembered_url_hides_its_password_and_token_quoted_alone():
         f"login {REDACTED} refused; token {REDACTED} unknown; lang en"
 
 
+def test_a_remembered_url_hides_its_path_quoted_alone():
+    # a proxy's error quoting only the path of a secret base_url, or of a web hook
+    remember_secrets(["https://example.test/hnSECRETPATH444/", "json://hooks.test/services/T1/B2/xyz9"])
+    assert redact("404 for path=/hnSECRETPATH444/v0/item/1.json; POST /services/T1/B2/xyz9 failed") == \
+        f"404 for path={REDACTED}/v0/item/1.json; POST {REDACTED} failed"
+
+
+def test_a_short_path_of_a_remembered_url_is_not_hidden_everywhere():
+    remember_secrets(["https://example.test/api/", "json://hooks.test/v1"])
+    assert redact("GET /api/items, then /v1/items") == "GET /api/items, then /v1/items"
+
+
 @pytest.mark.parametrize("url, expected", [
     ("https://user:pw1@example.test/hook", f"https://{REDACTED}@example.test/hook"),
     ("https://ghp_only@github.com/a/b.git", f"https://{REDACTED}@github.com/a/b.git"),
