@@ -20,9 +20,11 @@ import re
 import socket
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 from datasette import Response, hookimpl
+from datasette.database import QueryInterrupted
 from markupsafe import escape
 
 from mentionwatch.terminal import LINE_BREAKS, is_hidden, terminal_safe
@@ -288,22 +290,44 @@ def _fts_parameter(box: str, request) -> str | None:
             raise SearchMistake(str(exc)) from None
 
 
-def _one_line_errors(execute):
-    """Database.execute, printing a failed query as one short line on the console instead of the
+def _one_line_errors(database):
+    """database.execute, printing a failed query as one short line on the console instead of the
     whole SQL with the connection and parameters (~2,300 characters for "Search mentions"); a
-    SearchMistake is the visitor's typing, told on the page, so it prints nothing."""
+    SearchMistake is the visitor's typing, told on the page, so it prints nothing.
+
+    A query stopped by its time limit while SQLite opens the search index says "vtable
+    constructor failed", not "interrupted" (Datasette's 10 ms table counts on the first pages
+    of a loaded machine); past its time limit it is told to Datasette as the interruption it is,
+    which Datasette expects and does not print.
+    """
+    execute = database.execute
 
     async def execute_quietly(sql, params=None, *, log_sql_errors=True, **options):
+        started = time.perf_counter()
         try:
             return await execute(sql, params, log_sql_errors=False, **options)
         except SearchMistake:
             raise
         except sqlite3.DatabaseError as exc:
+            if _interrupted_opening_the_index(exc, time.perf_counter() - started,
+                                              _time_limit_ms(database, options)):
+                raise QueryInterrupted(exc, sql, params) from None
             if log_sql_errors:
                 print(f"ERROR: a query failed: {exc}", file=sys.stderr, flush=True)
             raise
 
     return execute_quietly
+
+
+def _time_limit_ms(database, options: dict) -> float:
+    """The time limit Datasette's execute gives a query (its own setting, or a shorter one asked)."""
+    limit = database.ds.sql_time_limit_ms
+    asked = options.get("custom_time_limit")
+    return min(limit, asked) if asked else limit
+
+
+def _interrupted_opening_the_index(exc: sqlite3.DatabaseError, elapsed_s: float, limit_ms: float) -> bool:
+    return str(exc).startswith("vtable constructor failed") and elapsed_s * 1000 >= limit_ms
 
 
 @hookimpl
@@ -353,7 +377,7 @@ def make_datasette(db_path: Path, model_id: str | None, *, immutable: bool = Fal
                           immutables=[path] if immutable else [],
                           metadata=build_metadata(db_path.stem, model_id), settings=settings)
     for database in datasette.databases.values():  # Datasette logs a failed query's whole SQL
-        database.execute = _one_line_errors(database.execute)
+        database.execute = _one_line_errors(database)
     return datasette
 
 
