@@ -159,6 +159,21 @@ def test_a_word_beside_a_bracket_means_both_as_two_words_side_by_side_do(cli, po
     assert _found(cli, posts_db, query) == found
 
 
+@pytest.mark.parametrize("query, found", [
+    ("NEAR(hotel slow, 2)!", ["p7"]), ("NEAR(hotel slow,2) wifi!", ["p7"]),
+    ('text:NEAR("the hotel" slow!, 2)?', ["p7"]), ("NEAR(hotel slow, 1)!", []),
+])
+def test_near_keeps_its_distance_beside_stray_punctuation(cli, posts_db, query, found):
+    """Left alone last session: the comma was dropped as punctuation and the distance searched
+    for as a word ('2'), so NEAR(hotel slow, 2)! found nothing."""
+    assert _found(cli, posts_db, query) == found
+
+
+def test_near_with_a_distance_and_no_word_is_refused(cli, posts_db):
+    _one_line_mistake(cli("--db", posts_db, "search", "NEAR(, 3)!"),
+                      "the search query 'NEAR(, 3)!': NEAR(…, 3) holds no word")
+
+
 @pytest.mark.parametrize("query, written", [("wifi -(slow OR 酒店)", "-("), ("wifi - (slow)", "-("),
                                             ('wifi -"the hotel"', '-"'), ('wifi - "slow"', '-"')])
 def test_a_minus_before_brackets_or_quotes_is_refused_not_read_as_both(cli, posts_db, query, written):

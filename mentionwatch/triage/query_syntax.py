@@ -29,6 +29,8 @@ _BINDS_A_GROUP = (*_COLUMN_FILTERS, "NEAR", *(f"{column}NEAR" for column in _COL
 # ("by:" and "from:" are left out: 'delayed by:2 hours' is ordinary text)
 _FIELDS_ELSEWHERE = frozenset({"author", "user", "source", "site", "lang", "language", "watch", "sentiment",
                                "date"})
+# NEAR's bracket up to its closing one, and the distance written before it: NEAR(a "b c", 3)
+_NEAR_GROUP = re.compile(r'\s*\((?P<phrases>(?:"(?:[^"]|"")*"|[^()"])*?),\s*(?P<distance>\d+)\s*\)')
 _PIECE = re.compile(r'\s*(?:(?P<quoted>"(?:[^"]|"")*")|(?P<bracket>[()])|(?P<chunk>[^\s"()]+))')
 
 
@@ -108,11 +110,25 @@ def _pieces(query: str) -> list[tuple[str, bool]]:
         if chunk and chunk.strip("-") == "" and query[position:].lstrip()[:1] in ('(', '"'):
             raise UnreadableQuery(f"'{chunk}{query[position:].lstrip()[:1]}': a minus does not leave words out; "
                                   "write NOT before them, after the words to keep")
+        near_group = _NEAR_GROUP.match(query, position) if chunk and chunk.endswith("NEAR") else None
+        if chunk in _BINDS_A_GROUP and near_group and near_group["distance"]:
+            pieces.extend(_near_with_distance(chunk, near_group["phrases"], near_group["distance"]))
+            position = near_group.end()
+            continue
         if chunk in _BINDS_A_GROUP and query[position:].lstrip().startswith("("):
             pieces.append((chunk, True))
             continue
         pieces.append((match.group("quoted") or match.group("bracket") or _chunk(chunk), False))
     return pieces
+
+
+def _near_with_distance(near: str, phrases: str, distance: str) -> list[tuple[str, bool]]:
+    """NEAR(a b, 3): its phrases read as any other words, its distance kept as FTS5 writes it (read
+    as words, the comma would be dropped and the 3 searched for)."""
+    inside = [piece for piece in _pieces(phrases) if piece[0]]
+    if not inside:
+        raise UnreadableQuery(f"{near}(…, {distance}) holds no word")
+    return [(near, True), ("(", False), *inside, (f", {distance}", False), (")", False)]
 
 
 def _chunk(chunk: str) -> str:
