@@ -318,8 +318,9 @@ def _load_hub_model(name: str):
     except Exception as exc:  # not in the cache (OSError), or a cached copy that fails: ask the hub
         log.debug("%s is not usable from the local cache: %r", name, exc)
     endpoint = _reachable_hub_endpoint()
-    if endpoint is None:
-        raise ModelLoadError(f"model {name} could not be loaded: {HUB_HINT}")
+    if endpoint is None:  # a name such as models/mine may be a folder that went missing, too
+        raise ModelLoadError(f"model {name} could not be loaded: there is no folder {folder.absolute()}, "
+                             f"and the Hugging Face hub cannot be reached ({HUB_HINT})")
     return _from_pretrained(name, local_files_only=False, where=f"from {endpoint}")
 
 

@@ -1,6 +1,8 @@
 """The Hugging Face path: a tiny BERT built and saved here, loaded by path like any hub model."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -70,8 +72,10 @@ def test_unreachable_hub_model_gives_the_offline_hint(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError) as error:
         load_scorer(SentimentConfig(model="no-such-org/no-such-sentiment-model"), cache=False)
-    assert str(error.value) == ("model no-such-org/no-such-sentiment-model could not be loaded: "
-                                "offline? set sentiment.model to a local path or 'builtin'")
+    assert str(error.value) == ("model no-such-org/no-such-sentiment-model could not be loaded: there is no "
+                                f"folder {Path('no-such-org/no-such-sentiment-model').absolute()}, and the "
+                                "Hugging Face hub cannot be reached (offline? set sentiment.model to a local "
+                                "path or 'builtin')")
 
 
 @pytest.fixture
@@ -99,8 +103,10 @@ def test_a_hub_that_does_not_answer_fails_at_once_with_one_line(hub_at, caplog):
     caplog.set_level("INFO")
     with pytest.raises(ModelLoadError) as error:
         load_scorer(SentimentConfig(model="no-such-org/no-such-sentiment-model"), cache=False)
-    assert str(error.value) == ("model no-such-org/no-such-sentiment-model could not be loaded: "
-                                "offline? set sentiment.model to a local path or 'builtin'")
+    assert str(error.value) == ("model no-such-org/no-such-sentiment-model could not be loaded: there is no "
+                                f"folder {Path('no-such-org/no-such-sentiment-model').absolute()}, and the "
+                                "Hugging Face hub cannot be reached (offline? set sentiment.model to a local "
+                                "path or 'builtin')")
     assert not [r for r in caplog.records if "Retry" in r.getMessage()]  # no download was tried
 
 
