@@ -69,6 +69,23 @@ def test_the_service_under_a_regular_file_says_cannot_start(cli, a_file, tmp_pat
     assert "a part of this path is a file, not a folder" in line
 
 
+@pytest.mark.usefixtures("root_logging_kept")
+def test_a_file_system_error_elsewhere_is_not_called_the_database(cli, tmp_path, monkeypatch):
+    """Every OSError while the service started was told as 'cannot create the database'."""
+    import scheduler
+
+    def no_more_files(_service):
+        raise OSError(24, "Too many open files", str(tmp_path / "models" / "mine" / "config.json"))
+
+    monkeypatch.setattr(scheduler.Service, "_install_signal_handlers", no_more_files)
+    config = tmp_path / "watch.yaml"
+    config.write_text(f"database: {tmp_path / 'x.db'}\nwatches: []\n", encoding="utf-8")
+    result = cli("--config", config, "run")
+    assert result.exit_code == 1
+    assert _one_error_line(result).endswith(
+        f"cannot start: {tmp_path / 'models' / 'mine' / 'config.json'}: Too many open files")
+
+
 def test_any_other_file_system_error_is_one_line(cli, tmp_path):
     """The backstop in MainGroup: here a labels 'file' that is a folder."""
     (tmp_path / "data").mkdir()

@@ -65,9 +65,21 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
         _cannot_start(f"{database_problem(exc)} ({Path(app.db_path).resolve()})", log_file)
     except ServiceAlreadyRunning as exc:
         _cannot_start(str(exc), log_file)
-    except OSError as exc:  # the database's folder cannot be made
-        _cannot_start(f"cannot create the database {app.db_path}: {describe_os_error(exc)}", log_file)
+    except OSError as exc:  # the database's folder cannot be made, or another file-system error
+        _cannot_start(_start_problem(exc, Path(app.db_path)), log_file)
     raise SystemExit(code)
+
+
+def _start_problem(error: OSError, db_path: Path) -> str:
+    """The reason for an OSError while the service starts: about the database when it names the
+    database, a folder above it or one of its files (-wal, -shm, -journal), else as it is."""
+    if error.filename is None:
+        return describe_os_error(error)
+    named = Path(error.filename).absolute()
+    database = db_path.absolute()
+    if named in database.parents or (named.name.startswith(database.name) and named.parent == database.parent):
+        return f"cannot create the database {db_path}: {describe_os_error(error)}"
+    return describe_os_error(error)
 
 
 def _cannot_start(reason: str, log_file: Path | None) -> None:
