@@ -190,6 +190,24 @@ def test_eval_refuses_a_row_with_more_fields_than_the_header(cli, tmp_path):
                     "be in double quotes)")
 
 
+@pytest.mark.parametrize("name, content, line, problem", [
+    # left alone last session: the rows after the open quote were read as its text, without a word
+    ("q.tsv", 'label\ttext\npos\tgreat\nneg\t"awful service\npos\tlovely\nneu\tok\n', 3,
+     'a quote (") opened on this line is not closed where the row ends (a quote inside a text is written "" '
+     "in a quoted field)"),
+    ("r.tsv", 'text\tlabel\n"awful service\tneg\nlovely\tpos\n', 2,
+     'a quote (") opened on this line is not closed where the row ends (a quote inside a text is written "" '
+     "in a quoted field)"),
+    ("s.csv", 'text,label\ngood,pos\n"bad" news,neg\n', 3,
+     'a quoted field has a stray quote (") inside: write it as "" or leave the field unquoted'),
+])
+def test_eval_names_a_quote_left_open(cli, tmp_path, name, content, line, problem):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    result = cli(*EVAL, name, "--text-col", "text", "--label-col", "label", "--keep-seen")
+    assert result.exit_code != 0
+    assert _one_error_line(result) == f"Error: {name}:{line}: {problem}"
+
+
 def test_eval_reads_a_utf16_file_with_its_byte_order_mark(cli, tmp_path):
     """Walkthrough 13: Excel's "Unicode Text" got 'try --encoding cp1252', which then read garbage."""
     (tmp_path / "u16.csv").write_bytes("text,label\nI love it,pos\nI hate it,neg\n".encode("utf-16"))
