@@ -255,6 +255,9 @@ def test_forget_before_a_recent_or_future_date_is_refused_unless_nothing_is_kept
     assert len(future.output.strip().splitlines()) == 1
     recent = cli("--db", str(db_path), "forget", "--before", "3d", "--yes")
     assert recent.exit_code == 2
+    for just_old_enough in ("14d", "336h"):  # walkthrough 14: refused as "less than 14 days ago"
+        assert cli("--db", str(db_path), "forget", "--before", just_old_enough, "--yes").exit_code == 0
+    assert cli("--db", str(db_path), "forget", "--before", "335h", "--yes").exit_code == 2
     wipe = cli("--db", str(db_path), "forget", "--before", "0d", "--allow-again", "--yes")
     assert wipe.exit_code == 0, wipe.output
 

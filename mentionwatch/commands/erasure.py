@@ -146,7 +146,9 @@ def _refuse_recent_cutoff(before_text: str) -> None:
     from storage.timeutil import from_iso, to_iso
 
     latest = dt.datetime.now(dt.timezone.utc) - MIN_AGE_KEPT_OUT
-    if from_iso(before_text) > latest:
+    # '14d' was worked out a moment ago, in whole seconds rounded up: it is "at least 14 days ago"
+    latest_whole_second = latest.replace(microsecond=0) + dt.timedelta(seconds=bool(latest.microsecond))
+    if from_iso(before_text) > latest_whole_second:
         raise UserMistake(
             f"Invalid value for --before: {before_text} is less than {MIN_AGE_KEPT_OUT.days} days ago; "
             f"mentions older than it would be kept out of every later crawl, new ones included. Use "
