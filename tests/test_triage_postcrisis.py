@@ -150,6 +150,15 @@ def test_acknowledged_at_filled_in_by_an_older_resolve_is_no_acknowledgement(his
     assert figures["summary"].startswith("not acknowledged, resolved after 5h")
 
 
+def test_the_report_says_not_acknowledged_as_alerts_show_does(history):
+    """Walkthrough 14c: the report's table read '-' for an alert resolved without acknowledgement."""
+    from mentionwatch.triage.report import _postcrisis_html
+
+    alert_id = _alert(history, acknowledged=False)
+    cells = _postcrisis_html(evaluate_alert(history, alert_id), "UTC")
+    assert "<tr><td>not acknowledged</td><td>5h 0m</td>" in cells
+
+
 def _browse_timings(db, alert_id: int) -> tuple:
     from mentionwatch.triage.browse import canned_queries
 

@@ -566,12 +566,17 @@ def _postcrisis_html(figures: dict, zone: str) -> str:
         "<table><tr><th>time to acknowledge</th><th>time to resolve</th>"
         "<th>negative share before</th><th>during</th><th>24 h after resolution</th>"
         "<th>back to baseline</th></tr>"
-        f"<tr><td>{format_duration(figures['time_to_acknowledge_s'])}</td>"
+        f"<tr><td>{_time_to_acknowledge(figures['time_to_acknowledge_s'])}</td>"
         f"<td>{format_duration(figures['time_to_resolve_s'])}</td>"
         f"<td>{_share_of(figures['baseline_negative_share'], figures['baseline_mentions'])}</td>"
         f"<td>{_share_of(figures['alert_negative_share'], figures['alert_mentions'])}</td>"
         f"<td>{_share_of(figures['after_negative_share'], figures['after_mentions'])}{_so_far(figures)}</td>"
         f"<td>{verdict}</td></tr></table>" + _counted_from_html(figures, zone))
+
+
+def _time_to_acknowledge(seconds: float | None) -> str:
+    """As `alerts show` says it: a resolved alert nobody acknowledged is 'not acknowledged'."""
+    return "not acknowledged" if seconds is None else format_duration(seconds)
 
 
 def _so_far(figures: dict) -> str:
