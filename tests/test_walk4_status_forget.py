@@ -140,13 +140,30 @@ def test_an_author_that_matches_nothing_is_said_so_and_still_kept_out(cli, tmp_p
     db.close()
 
 
+def test_the_hint_says_case_counts_on_hacker_news(cli, tmp_path):
+    """Walkthrough 14c: the hint said case does not matter, on Hacker News too, where 'Dang' and
+    'DANG' are two accounts (and matching did tell them apart)."""
+    db_path = _stored_authors(tmp_path)
+    db = open_db(db_path)
+    save_mentions(db, [Mention("hackernews", "h1", "acme", "2025-03-03T10:00:00Z", author="Dang")])
+    db.close()
+    preview = cli("--db", db_path, "forget", "--author", "DANG", "--source", "hackernews")
+    assert preview.exit_code == 0, preview.output
+    assert preview.stdout.startswith(
+        "No stored mention is by 'DANG' on hackernews (check the spelling: names are matched as stored, "
+        "apart from width and a leading @; case counts on hackernews). Stored authors with a close name: "
+        "Dang (hackernews).")
+    other = cli("--db", db_path, "forget", "--author", "nobody_here_zz", "--source", "reddit")
+    assert "apart from case, width and a leading @)" in other.output
+
+
 def test_a_preview_of_an_author_that_matches_nothing_says_so(cli, tmp_path):
     db_path = _stored_authors(tmp_path)
     preview = cli("--db", db_path, "forget", "--author", "nobody_here_zz")
     assert preview.exit_code == 0, preview.output
     assert preview.stdout.splitlines() == [
         "No stored mention is by 'nobody_here_zz' (check the spelling: names are matched as stored, "
-        "apart from case, width and a leading @).",
+        "apart from case (except on hackernews), width and a leading @).",
         "With --yes: this author's posts on any source would be kept out of later crawls and imports "
         "all the same.",
     ]

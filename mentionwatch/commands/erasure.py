@@ -182,9 +182,23 @@ def _no_author_text(app: App, plan, selection) -> str | None:
             return None
     elif plan.mention_ids:
         return None
+    from storage.erasure import CASE_SENSITIVE_NAMES
+
     where = f" on {selection.source}" if selection.source else ""
+    if selection.source in CASE_SENSITIVE_NAMES:  # 'Dang' and 'dang' are two accounts there
+        apart_from = f"apart from width and a leading @; case counts on {selection.source}"
+    elif selection.source:
+        apart_from = "apart from case, width and a leading @"
+    else:
+        apart_from = f"apart from case (except on {', '.join(_sources_where_case_counts())}), width and a leading @"
     return (f"No stored mention is by '{terminal_safe(selection.author.strip())}'{where} (check the "
-            "spelling: names are matched as stored, apart from case, width and a leading @)")
+            f"spelling: names are matched as stored, {apart_from})")
+
+
+def _sources_where_case_counts() -> list[str]:
+    from storage.erasure import CASE_SENSITIVE_NAMES
+
+    return sorted(name for name in CASE_SENSITIVE_NAMES if not name.startswith("*"))
 
 
 def _close_authors_text(db, author: str) -> str:
