@@ -15,7 +15,9 @@ search` gives, and a failed query is one short line on the console, never its wh
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import io
 import re
 import socket
 import sqlite3
@@ -332,8 +334,9 @@ def _interrupted_opening_the_index(exc: sqlite3.DatabaseError, elapsed_s: float,
 
 @hookimpl
 def asgi_wrapper(datasette):
-    """Answers 405 to a request that would change something: the view only reads."""
-    return _reading_only
+    """Answers 405 to a request that would change something (the view only reads), and makes every
+    CSV download safe to open in a spreadsheet."""
+    return lambda app: _reading_only(_spreadsheet_safe_csv(app))
 
 
 READING_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -351,6 +354,68 @@ def _reading_only(app):
         await app(scope, receive, send)
 
     return guarded
+
+
+def _spreadsheet_safe_csv(app):
+    """The ASGI app `app`, its CSV answers written as `mentionwatch export` writes CSV: a text that
+    a spreadsheet would run as a formula (=HYPERLINK(…), @SUM(…), '-cmd|…') gets a leading quote,
+    every field is quoted, and a download has a byte-order mark (Excel reads UTF-8 without one
+    as the local code page). Datasette writes a CSV of one page (streaming all rows is off in
+    make_datasette), so the whole answer is held and written again."""
+
+    async def guarded(scope, receive, send):
+        if scope["type"] != "http" or not _asks_for_csv(scope):
+            await app(scope, receive, send)
+            return
+        held: dict = {"start": None, "body": []}
+
+        async def send_when_whole(message):
+            if message["type"] == "http.response.start":
+                held["start"] = message
+            elif message["type"] == "http.response.body":
+                held["body"].append(message.get("body", b""))
+                if not message.get("more_body"):
+                    await _send_csv_made_safe(send, held["start"], b"".join(held["body"]))
+            else:
+                await send(message)
+
+        await app(scope, receive, send_when_whole)
+
+    return guarded
+
+
+def _asks_for_csv(scope) -> bool:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return scope["path"].endswith(".csv") or "_format=csv" in query
+
+
+async def _send_csv_made_safe(send, start: dict, body: bytes) -> None:
+    headers = dict(start.get("headers", []))
+    content_type = headers.get(b"content-type", b"")
+    if start["status"] == 200 and content_type.startswith((b"text/plain", b"text/csv")):
+        try:
+            body = _csv_made_safe(body.decode("utf-8"),
+                                  with_mark=b"attachment" in headers.get(b"content-disposition", b""))
+        except (UnicodeDecodeError, csv.Error):
+            start, body = {"status": 500}, ("the CSV could not be made safe for spreadsheets; "
+                                            "use `mentionwatch export` instead\n").encode()
+            headers = {b"content-type": b"text/plain; charset=utf-8"}
+    headers[b"content-length"] = str(len(body)).encode()
+    await send({"type": "http.response.start", "status": start["status"], "headers": list(headers.items())})
+    await send({"type": "http.response.body", "body": body})
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")  # -0.5 stays a number, as in export
+
+
+def _csv_made_safe(text: str, with_mark: bool) -> bytes:
+    from mentionwatch.triage.export import neutralise
+
+    written = io.StringIO()
+    writer = csv.writer(written, quoting=csv.QUOTE_ALL)
+    for row in csv.reader(io.StringIO(text, newline=""), strict=True):
+        writer.writerow([cell if _NUMBER.fullmatch(cell) else neutralise(cell) for cell in row])
+    return (("\ufeff" if with_mark and text else "") + written.getvalue()).encode("utf-8")
 
 
 def register_plugin() -> None:
@@ -372,7 +437,8 @@ def make_datasette(db_path: Path, model_id: str | None, *, immutable: bool = Fal
 
     path = str(db_path)
     settings = {"default_page_size": 50, "sql_time_limit_ms": 5000, "allow_download": False,
-                "suggest_facets": False}
+                "suggest_facets": False,
+                "allow_csv_stream": False}  # a CSV holds one page, made safe whole (_spreadsheet_safe_csv)
     datasette = Datasette(files=[] if immutable else [path],
                           immutables=[path] if immutable else [],
                           metadata=build_metadata(db_path.stem, model_id), settings=settings)
