@@ -210,6 +210,23 @@ def test_browse_serves_a_database_that_cannot_be_written(cli, tmp_path, monkeypa
     assert served.calls == [(immutable, 200, 6)]
 
 
+def test_browse_immutable_on_a_database_that_can_change_warns(cli, tmp_path, monkeypatch):
+    """Walkthrough 14c: `browse --immutable` on the live database went on serving a post after
+    `forget` erased it, without a word."""
+    from mentionwatch.triage import browse
+
+    served = _ServedView()
+    monkeypatch.setattr(browse, "serve", served)
+    monkeypatch.setattr(browse, "listen", lambda host, port: socket.socket())
+    _stock(tmp_path / "live.db")
+    result = cli("--db", tmp_path / "live.db", "browse", "--immutable")
+    assert result.exit_code == 0, result.output
+    assert served.calls == [(True, 200, 6)]
+    assert ("Warning: --immutable: this view will not show what changes in "
+            f"{tmp_path / 'live.db'} while it runs") in result.output
+    assert "Warning" not in cli("--db", tmp_path / "live.db", "browse").output
+
+
 WRITE_COMMANDS = [
     ["mark", "1", "--state", "flagged"],
     ["alerts", "ack", "7"],

@@ -466,6 +466,9 @@ def _immutable_view(db, db_path: Path, asked: bool) -> bool:
         return True
     if asked and db.access == "read-write":
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        click.echo(f"Warning: --immutable: this view will not show what changes in {db_path} while it "
+                   "runs (new mentions, alerts, erasures: an erased post stays visible here until the "
+                   "view is restarted); it is meant for an archived copy", err=True)
     elif asked and unsaved_changes_beside(db_path):
         raise UserMistake(f"--immutable would not show the changes in {unsaved_changes_beside(db_path)}, "
                           f"which cannot be written into the read-only {db_path}: browse without --immutable")
