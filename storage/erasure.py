@@ -342,7 +342,7 @@ def erase_old_mentions(db, keep_seconds: float, now: dt.datetime | None = None) 
     selection = Selection(before=cutoff)
     if not db.execute("SELECT 1 FROM mentions WHERE created_at < ? LIMIT 1", [cutoff]).fetchone():
         return 0
-    done = erase(db, selection, what=f"mentions created before {cutoff} (service.keep_mentions)",
+    done = erase(db, selection, what=f"service.keep_mentions: mentions created before {cutoff}",
                  actor="service", remember_posts=True)
     log.info("retention: erased %d mentions created before %s (service.keep_mentions)",
              len(done.plan.mention_ids), cutoff)
