@@ -570,6 +570,7 @@ def _update_alert(run: _Run, watch, settings, alert: Finding, existing: tuple) -
         rules=tuple(stored_details.get("rules") or (rule,)))
     change = merge_into(stored, alert)
     if change is None:
+        _catch_up(run, watch, settings, alert_id, stored, alert, stored_details.get("seen_until"))
         return None
     merged, escalated = change
     explanation, mention_ids = describe(run.db, watch, merged, run.model_id, settings, run.moment)
@@ -595,6 +596,24 @@ def _update_alert(run: _Run, watch, settings, alert: Finding, existing: tuple) -
         before = run.result.escalated.get(alert_id, (severity, ""))[0]
         run.result.escalated[alert_id] = (before, merged.severity)
     return (alert_id, "escalated", merged.severity) if escalated else None
+
+
+def _catch_up(run: _Run, watch, settings, alert_id: int, stored: Finding, found: Finding,
+              seen_until: str | None) -> None:
+    """An alert described while its last hot hour went on (a run at 17:30 for a window ending at
+    18:00) is described again once more of that hour has been seen, though nothing else changed:
+    its summary, sources and linked posts would otherwise stop at 17:30. No event is written (the
+    incident did not change, only what is known of it); an alert stored before the explanation
+    kept `seen_until` is described again once."""
+    seen_now = min(stored.window_end, to_iso(run.moment))
+    if seen_until is not None and seen_until >= seen_now:
+        return
+    if found.peak_start == stored.peak_start:  # the same peak: its end was cut where the run looked
+        stored = dataclasses.replace(stored, peak_end=max(stored.peak_end, found.peak_end))
+    explanation, mention_ids = describe(run.db, watch, stored, run.model_id, settings, run.moment)
+    run.db.execute("UPDATE alerts SET updated_at = ?, explanation = ?, model_id = ? WHERE id = ?",
+                   [run.recorded, json.dumps(explanation, ensure_ascii=False), run.model_id, alert_id])
+    _link_mentions(run.db, alert_id, mention_ids)
 
 
 def _reached_at(alert: Finding) -> str:
@@ -636,6 +655,7 @@ def describe(db, watch, finding: Finding, model_id: str, settings, as_of: dt.dat
     explanation = explain.build_explanation(ranked, terms, summary)
     explanation["peak"] = peak
     explanation["rules"] = list(finding.rules)
+    explanation["seen_until"] = seen_until  # a later run describes it again past this (_catch_up)
     # every negative mention of the window is linked, so `export --alert` hands over all of them
     return explanation, [m["mention_id"] for m in ranked]
 

@@ -611,6 +611,33 @@ def test_a_replay_words_its_summary_as_of_the_time_it_looks_from(db, model_id):
     assert f" since {burst_hour:%Y-%m-%d %H:%M} UTC; " in json.loads(explanation)["summary"]
 
 
+def test_an_alert_seen_mid_hour_is_described_again_once_its_hour_is_over(db, model_id):
+    """Walkthrough 14a: a run at 10:30 stored '… since 10:00' with the posts up to 10:30; a later run
+    changed nothing else (same window end, severity, score), so the summary, the sources and the
+    linked posts stopped at 10:30 for good, and `export --alert` missed the rest of the hour."""
+    config = parse_config(config_text())
+    burst_hour = START + dt.timedelta(hours=6 * 24 + 10)
+    # the peak hour, then a smaller hot hour (minutes 0 to 49) that is going on at the first run
+    add_stream(db, model_id, burst={6 * 24 + 10: [("reddit", 80)], 6 * 24 + 11: [("reddit", 50)]})
+    [alert_id] = run_detection(db, config, now=burst_hour + dt.timedelta(minutes=80), notify=False).opened
+
+    def linked() -> int:
+        return db.execute("SELECT count(*) FROM alert_mentions WHERE alert_id = ?", [alert_id]).fetchone()[0]
+
+    early = linked()
+    later = run_detection(db, config, now=burst_hour + dt.timedelta(hours=4), notify=False)
+    assert later.opened == [] and later.updated == []  # nothing new happened to the incident
+    start, end, explanation = db.execute("SELECT window_start, window_end, explanation FROM alerts WHERE id = ?",
+                                         [alert_id]).fetchone()
+    negatives_in_window = db.execute(
+        "SELECT count(*) FROM mentions m JOIN scores s ON s.mention_id = m.id "
+        "WHERE s.label = 'negative' AND m.created_at >= ? AND m.created_at < ?", [start, end]).fetchone()[0]
+    assert early < 130 <= negatives_in_window == linked()
+    summary = json.loads(explanation)["summary"]
+    assert " since " not in summary and f"{negatives_in_window} negative mentions" in summary, summary
+    assert [k for (k,) in db.execute("SELECT kind FROM alert_events WHERE alert_id = ?", [alert_id])] == ["opened"]
+
+
 def test_backtest_leaves_out_an_escalation_made_at_until(db, model_id):
     """--until is not included: a change a live run would make at --until is outside the period,
     and the severity listed is the one reached before it."""
