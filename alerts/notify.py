@@ -116,7 +116,8 @@ _ZULIP_MARKUP = str.maketrans({"&": "&amp;", "*": "&#42;", "`": "&#96;", "~": "&
 @dataclass
 class NotifyResult:
     sent: int = 0
-    failed: int = 0
+    failed: int = 0  # given_up included
+    given_up: int = 0  # failed at the last of MAX_ATTEMPTS tries: not tried again
     superseded: int = 0
     unconfirmed: int = 0
     # target name -> why this shell cannot send to it: its rows were left pending for the service
@@ -1287,6 +1288,7 @@ def _record(db, config, result: NotifyResult, moment: dt.datetime, row: tuple, d
         log.warning("notification %s (alert %s, target %s) failed, attempt %d: %s",
                     state, alert_id, target_name, attempts, error)
         if attempts >= MAX_ATTEMPTS:
+            result.given_up += 1
             log.error("notification %s (alert %s, target %s) given up after %d attempts; "
                       "'mentionwatch alerts show %s' has its last error",
                       state, alert_id, target_name, attempts, alert_id)

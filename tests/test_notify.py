@@ -211,13 +211,21 @@ def test_a_target_that_stays_down_is_given_up_after_max_attempts(db, monkeypatch
     queue_notifications(db, config, add_alert(db), "opened", "medium", now=NOW)
     moment = NOW
     caplog.set_level(logging.WARNING)
+    results = []
     for _ in range(MAX_ATTEMPTS + 3):
-        send_pending(db, config, now=moment)
+        results.append(send_pending(db, config, now=moment))
         moment += dt.timedelta(hours=1)
     assert rows(db)[0][3] == MAX_ATTEMPTS
     assert len(CALLS) == MAX_ATTEMPTS
     given_up = [r for r in caplog.records if "given up" in r.getMessage()]
     assert len(given_up) == 1 and given_up[0].levelname == "ERROR"  # said once, after the last try
+    # walkthrough 14a: `detect` printed "1 failed (retried later)" for the try that was given up
+    assert [(r.failed, r.given_up) for r in results[:MAX_ATTEMPTS]] == [(1, 0)] * (MAX_ATTEMPTS - 1) + [(1, 1)]
+    from mentionwatch.commands.alerts import _sent_summary
+    assert _sent_summary(results[MAX_ATTEMPTS - 1]) == (
+        f"0 sent, 0 failed (retried later), 1 given up after {MAX_ATTEMPTS} tries (not tried again; "
+        "'alerts show' has the last error)")
+    assert _sent_summary(results[0]) == "0 sent, 1 failed (retried later)"
 
 
 def test_targets_that_cannot_send_are_named_before_any_alert(tmp_path, monkeypatch, caplog):

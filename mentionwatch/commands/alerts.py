@@ -99,7 +99,12 @@ def _in_the_future(moment: str) -> bool:
 
 
 def _sent_summary(sent) -> str:
-    parts = [f"{sent.sent} sent", f"{sent.failed} failed (retried later)"]
+    from alerts.notify import MAX_ATTEMPTS
+
+    parts = [f"{sent.sent} sent", f"{sent.failed - sent.given_up} failed (retried later)"]
+    if sent.given_up:
+        parts.append(f"{sent.given_up} given up after {MAX_ATTEMPTS} tries (not tried again; "
+                     "'alerts show' has the last error)")
     if sent.unconfirmed:
         parts.append(f"{sent.unconfirmed} unconfirmed (no answer in time; not sent again)")
     if sent.superseded:
