@@ -164,6 +164,8 @@ def _missing_url_problem(target) -> str:
     if target.url_env:
         return f"no URL: environment variable {target.url_env} is not set or empty"
     path = Path(target.url_file)
+    if path.is_dir():
+        return f"no URL: {target.url_file} is a folder, not a file"
     if not path.is_file():
         return f"no URL: file {target.url_file} does not exist"
     try:

@@ -228,6 +228,14 @@ def test_a_target_that_stays_down_is_given_up_after_max_attempts(db, monkeypatch
     assert _sent_summary(results[0]) == "0 sent, 1 failed (retried later)"
 
 
+def test_a_url_file_that_is_a_folder_is_called_a_folder(tmp_path):
+    """Walkthrough 14a: 'url_file: /tmp' was said not to exist."""
+    from alerts.notify import target_problems
+
+    config = make_config(f"  - {{name: dir, url_file: {tmp_path}}}")
+    assert target_problems(config) == [f"notification 'dir': no URL: {tmp_path} is a folder, not a file"]
+
+
 def test_targets_that_cannot_send_are_named_before_any_alert(tmp_path, monkeypatch, caplog):
     from alerts.notify import target_problems, warn_about_targets
 
