@@ -502,6 +502,18 @@ def test_acknowledging_for_someone_else_shows_the_handover(cli, tmp_path, model_
     db.close()
 
 
+def test_an_owner_with_a_bidi_override_is_printed_escaped(cli, tmp_path, model_id):
+    """Walkthrough 14a: `alerts ack --owner` and `status` printed U+202E raw (the terminal then
+    shows the line in another order); `alerts list` and `show` escaped it."""
+    db, (alert_id, _other) = _two_alerts(cli, tmp_path, model_id)
+    acked = cli("alerts", "ack", alert_id, "--owner", "bi\u202edi")
+    assert acked.exit_code == 0 and "\u202e" not in acked.output
+    assert f"Alert #{alert_id} acknowledged, owner bi\\u202edi." in acked.output
+    status = cli("status").output
+    assert "\u202e" not in status and "owner bi\\u202edi" in status
+    db.close()
+
+
 def test_an_alert_resolved_without_acknowledgement_is_not_acknowledged(cli, tmp_path, model_id):
     db, (_one, alert_id) = _two_alerts(cli, tmp_path, model_id)
     assert cli("alerts", "resolve", alert_id, "--actor", "kim").exit_code == 0

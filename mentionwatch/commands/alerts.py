@@ -422,8 +422,8 @@ def ack(app: App, alert_id: int, actor: str | None, owner: str | None, note: str
     actor = actor_or_login_name(actor)
     owner = person_name(owner, "--owner")
     taken_from = _lifecycle_step(acknowledge, app, alert_id, actor, note=note, owner=owner)
-    click.echo(f"Alert #{alert_id} acknowledged, owner {owner or actor}"
-               + (f" (taken over from {taken_from})." if taken_from else "."))
+    click.echo(f"Alert #{alert_id} acknowledged, owner {terminal_safe(owner or actor)}"
+               + (f" (taken over from {terminal_safe(taken_from)})." if taken_from else "."))
 
 
 @alerts_group.command(name="resolve")

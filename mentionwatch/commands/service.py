@@ -12,6 +12,7 @@ import click
 
 from mentionwatch.app import App, UserMistake, bench, describe_os_error, main, pass_app
 from mentionwatch.config import DEFAULT_DB_NAME, Config, ConfigError, load_config, parse_duration
+from mentionwatch.terminal import terminal_safe
 from mentionwatch.text_table import table_lines
 from storage.timeutil import from_iso
 
@@ -244,7 +245,7 @@ def format_report(report: dict) -> str:
     acknowledged = sum(alert["status"] == "acknowledged" for alert in alerts)
     lines.append(f"Alerts: {len(alerts) - acknowledged} open, {acknowledged} acknowledged")
     for alert in alerts[:20]:
-        where = f"{alert['watch']}/{alert['source']}" if alert["source"] else alert["watch"]
+        where = terminal_safe(f"{alert['watch']}/{alert['source']}" if alert["source"] else alert["watch"])
         lines.append(f"  #{alert['id']} {where} {alert['severity']} {_alert_state(alert)} ({alert['rule']})")
     return "\n".join(lines)
 
@@ -258,7 +259,7 @@ def _alert_state(alert: dict) -> str:
     if alert.get("acknowledged_at"):
         state += f" {alert['acknowledged_at']}"
     if alert.get("owner"):
-        state += f", owner {alert['owner']}"
+        state += f", owner {terminal_safe(alert['owner'])}"  # a bidi override would reorder the line
     return f"{state}, opened {alert['opened_at']}"
 
 
