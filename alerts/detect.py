@@ -286,7 +286,9 @@ def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:
     # the peak is the bucket that stood out most (highest score), as the detector picks it; its
     # count, expected count and score are kept together
     stronger = same_rule and finding.score > (alert.score or 0.0)
-    if not (escalated or stronger or finding.window_end > alert.window_end):
+    # a window may grow backwards only: a re-run with a longer cooldown joins an earlier incident
+    grew = finding.window_end > alert.window_end or _merged_start(alert, finding) < alert.window_start
+    if not (escalated or stronger or grew):
         return None
     peak = finding if stronger else alert
     merged = dataclasses.replace(

@@ -650,6 +650,23 @@ def test_an_alert_seen_mid_hour_is_described_again_once_its_hour_is_over(db, mod
     assert [k for (k,) in db.execute("SELECT kind FROM alert_events WHERE alert_id = ?", [alert_id])] == ["opened"]
 
 
+def test_a_rerun_with_a_longer_cooldown_widens_the_newest_alert_backwards(db, model_id):
+    """Walkthrough 14a: two bursts 4 hours apart are two alerts with a 3-hour cooldown; re-run with
+    6 hours they are one incident, and the README says the newest alert's window grows over it.
+    It stayed as it was: a window growing only backwards counted as no change."""
+    burst = 6 * 24 + 10
+    # the second burst is the bigger: the wider incident has its peak, so only its start is new
+    add_stream(db, model_id, burst={burst: [("reddit", 60)], burst + 4: [("reddit", 80)]})
+    after = START + dt.timedelta(hours=burst + 12)
+    first, second = run_detection(db, parse_config(config_text()), now=after, notify=False).opened
+    looser = parse_config(config_text().replace("cooldown: 3h", "cooldown: 6h"))
+    result = run_detection(db, looser, now=after, notify=False)
+    assert result.opened == [] and result.updated == [second]
+    windows = dict(db.execute("SELECT id, window_start FROM alerts").fetchall())
+    assert windows[second] == windows[first] == iso(START + dt.timedelta(hours=burst))
+    assert run_detection(db, looser, now=after, notify=False).updated == []  # and only once
+
+
 def test_backtest_leaves_out_an_escalation_made_at_until(db, model_id):
     """--until is not included: a change a live run would make at --until is outside the period,
     and the severity listed is the one reached before it."""
