@@ -730,11 +730,14 @@ def _always_utc(zone: ZoneInfo) -> bool:
     return all(dt.datetime(2024, month, 1, tzinfo=zone).utcoffset() == dt.timedelta(0) for month in (1, 7))
 
 
-def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | None = None) -> list[Finding]:
+def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | None = None,
+             switched_off: list[str] | None = None) -> list[Finding]:
     """The alerts of the watches named (default: all) that a live run at some time in [since, until)
     would have opened or updated: opened before `until`, and hot up to `since` or later (some
     opened before `since`). Stores nothing. Watches with no scored mentions in the period (or the
-    history before it) are added to `unchecked` when it is given."""
+    history before it) are added to `unchecked` when it is given. A watch whose alerts are off
+    (alerts.enabled: false) is replayed when it is named, to tune its rules before switching them
+    on; unnamed, it is left out and added to `switched_off`."""
     start, end = _now(since), _now(until)
     model_id = model_id_for(config.sentiment)
     findings: list[Finding] = []
@@ -742,7 +745,9 @@ def backtest(db, config, since, until, watch_names=(), unchecked: list[str] | No
         if watch_names and watch.name not in watch_names:
             continue
         settings = config.alert_settings(watch.name)
-        if not settings.enabled:
+        if not settings.enabled and watch.name not in watch_names:
+            if switched_off is not None:
+                switched_off.append(watch.name)
             continue
         all_series = backtest_series(db, watch.name, settings, model_id, start, end)
         if not all_series and unchecked is not None:

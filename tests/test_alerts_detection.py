@@ -317,6 +317,26 @@ def test_backtest_and_alerts_list_take_the_watch_option_repeated(cli, tmp_path, 
     db.close()
 
 
+def test_backtest_replays_a_watch_with_alerts_off_when_it_is_named(cli, tmp_path, model_id):
+    """Walkthrough 14a: backtest is for tuning rules before switching alerts on, but a watch with
+    `alerts: {enabled: false}` got 'No alerts would have been raised', without a word."""
+    burst = 6 * 24 + 5
+    db = two_watch_setup(cli, tmp_path, model_id, {burst: [("reddit", 40)]}, {burst + 20: [("reddit", 40)]})
+    watchlist = tmp_path / "mentionwatch.yaml"
+    watchlist.write_text(watchlist.read_text().replace(
+        f"  - name: {LONG_WATCH}\n", f"  - name: {LONG_WATCH}\n    alerts: {{enabled: false}}\n"))
+    period = ("--since", iso(START), "--until", iso(START + dt.timedelta(days=8)))
+    every = cli("backtest", *period)
+    assert every.exit_code == 0, every.output
+    assert (f"Alerts are off (alerts.enabled: false) for {LONG_WATCH}: not replayed; name a watch with "
+            "--watch to replay its rules all the same.") in every.stdout
+    assert _rows(every.stdout, "acme") and not _rows(every.stdout, LONG_WATCH)
+    named = cli("backtest", *period, "--watch", LONG_WATCH)
+    assert named.exit_code == 0 and "1 alert(s)" in named.stdout and _rows(named.stdout, LONG_WATCH)
+    assert "Alerts are off" not in named.stdout
+    db.close()
+
+
 def test_alerts_list_never_cuts_names_and_sorts_by_the_opening_time_it_shows(cli, tmp_path, model_id):
     first = 6 * 24 + 5
     long_incident = {first + hour: [("reddit", 40)] for hour in range(6)}  # opened first, ends last

@@ -218,9 +218,13 @@ def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> 
     for name in watch_names:
         app.require_configured_watch(name)
     unchecked: list[str] = []
-    findings = replay(app.db, app.config, start, end, watch_names, unchecked)
+    switched_off: list[str] = []
+    findings = replay(app.db, app.config, start, end, watch_names, unchecked, switched_off)
     if unchecked:
         click.echo(_unchecked_line(app, unchecked, start, end, f"between {start} and {end}"))
+    if switched_off:
+        click.echo(f"Alerts are off (alerts.enabled: false) for {', '.join(switched_off)}: not replayed; "
+                   "name a watch with --watch to replay its rules all the same.")
     if not watch_names:
         _warn_unconfigured(app)
     period = f"between {start} (included) and {end} (not included)"
