@@ -566,7 +566,10 @@ def _offset_hint(sign: str, hours: str, minutes: str | None, zones: frozenset[st
     place = _PLACE_AT_OFFSET.get(written)
     fixed = f"Etc/GMT{'-' if sign == '+' else '+'}{int(hours)}" if whole_hours else None
     fixed = fixed if fixed in zones else None  # Etc/GMT-14 is the last: UTC+99 is no offset at all
-    choices = " or ".join(repr(zone) for zone in (place, fixed) if zone)
+    named = [repr(place)] if place else []
+    if fixed:  # a zone, though not a place: IANA's name for UTC+8 all year reverses the sign
+        named.append(f"{fixed!r}, which is UTC{written} all year")
+    choices = " or ".join(named)
     return (f": a time zone is a place, not an offset (did you mean {choices}?)" if choices
             else f": a time zone is a place, not an offset: use {TIME_ZONE_EXAMPLES}")
 

@@ -154,7 +154,7 @@ def test_watches_in_different_zones_are_reported_in_utc_saying_so(cli, tmp_path,
 @pytest.mark.parametrize("zone, hint", [
     ("CST", "'CST' is not a time zone (did you mean 'America/Chicago' (US Central) or "
             "'Asia/Shanghai' (China)?)"),
-    ("UTC+8", "a time zone is a place, not an offset (did you mean 'Asia/Shanghai' or 'Etc/GMT-8'?)"),
+    ("UTC+8", "a time zone is a place, not an offset (did you mean 'Asia/Shanghai' or 'Etc/GMT-8', which is UTC+8 all year?)"),
     ("America/New_Yrok", "(did you mean 'America/New_York'?)"),
     ("EST", "'EST' is UTC-5 all year, without daylight saving"),
 ])

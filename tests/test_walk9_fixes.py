@@ -81,7 +81,7 @@ def test_korean_two_syllable_words_and_full_width_letters_are_terms():
     ("CST", "(did you mean 'America/Chicago' (US Central) or 'Asia/Shanghai' (China)?)"),
     ("IST", "(did you mean 'Asia/Kolkata' (India), 'Europe/Dublin' (Ireland) or 'Asia/Jerusalem' (Israel)?)"),
     ("NZST", "(did you mean 'Pacific/Auckland'?)"),
-    ("UTC+8", ": a time zone is a place, not an offset (did you mean 'Asia/Shanghai' or 'Etc/GMT-8'?)"),
+    ("UTC+8", ": a time zone is a place, not an offset (did you mean 'Asia/Shanghai' or 'Etc/GMT-8', which is UTC+8 all year?)"),
     ("+0530", ": a time zone is a place, not an offset (did you mean 'Asia/Kolkata'?)"),
     ("Beijing", "(did you mean 'Asia/Shanghai'?)"),
     ("UTC+99", ": a time zone is a place, not an offset: use a time zone name such as Europe/Paris, "

@@ -203,7 +203,8 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozense
               help="Start of the replayed period (UTC unless a zone follows; included): 2015-02-20, "
                    "2015-02-20T08:00:00Z, '2015-02-20 Europe/Paris', or 30d ago.")
 @click.option("--until", required=True, metavar="TIME",
-              help="End of the replayed period (UTC, not included), written as --since (1d: a day ago).")
+              help="End of the replayed period (not included), written as --since (UTC unless a zone "
+                   "follows; 1d: a day ago).")
 @click.option("--watch", "watch_names", multiple=True, help="Only this watch (repeatable) [default: all].")
 @pass_app
 def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> None:
