@@ -985,11 +985,19 @@ class Config(_Strict):
             checks.append(((("watches", number, "alerts") if own_rules else ("alerts",)),
                            self.alert_settings(watch.name), f" of watch {watch.name!r}"))
         for location, settings, whose in checks:
+            labels: set[str] = set()
             for number, rule in enumerate(settings.thresholds):
                 if rule.window % settings.bucket:
                     raise _error_at((*location, "thresholds", number, "window"),
                                     f"{duration_text(rule.window)} is not a whole number of buckets "
                                     f"(the bucket{whose} is {duration_text(settings.bucket)})", rule.window)
+                # an alert names its rule by this label: two alike could not be told apart
+                label = rule.name or f"{rule.count} in {duration_text(rule.window)}"
+                if label in labels:
+                    raise _error_at((*location, "thresholds", number, "name" if rule.name else "count"),
+                                    f"a second threshold rule{whose} called {label!r}: alerts name their "
+                                    "rule, so give each its own name", rule.name or rule.count)
+                labels.add(label)
         return self
 
     @model_validator(mode="after")

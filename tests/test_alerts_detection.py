@@ -265,6 +265,17 @@ def test_detect_says_what_it_could_not_check(cli, tmp_path, model_id):
     db.close()
 
 
+def test_two_threshold_rules_alike_are_refused():
+    """Walkthrough 14a: two rules named 'flood' were both shown as threshold:flood."""
+    import pytest
+
+    from mentionwatch.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"alerts\.thresholds\[1\]\.name: a second threshold rule called "
+                                          r"'flood': alerts name their rule, so give each its own name"):
+        parse_config(config_text("  thresholds: [{name: flood, count: 20}, {name: flood, count: 50}]"))
+
+
 def test_a_watch_s_own_threshold_rules_are_applied(db, model_id):
     from alerts.detect import findings_for_series, watch_series
 
