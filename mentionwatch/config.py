@@ -685,6 +685,9 @@ class SentimentConfig(_Strict):
     model: str = "builtin"
     label_map: dict[str, Literal["negative", "neutral", "positive"]] = Field(default_factory=dict)
     batch_size: int = Field(default=32, ge=1, le=4096)
+    # for a model written 'org/name': the folder beside the watchlist that was looked for (and
+    # missing, or the model would name it); the error of a model not found names it
+    _folder_beside: Path | None = PrivateAttr(default=None)
     backend: Literal["auto", "onnx", "torch"] = "auto"
     device: str = "auto"
     max_length: int = Field(default=128, ge=8, le=512)
@@ -1153,6 +1156,8 @@ def _anchor_relative_paths(config: Config, folder: Path) -> None:
     if model != "builtin" and not Path(model).expanduser().is_absolute():
         if model in (".", "..") or model.startswith(("./", "../", ".\\", "..\\")) or (folder / model).is_dir():
             config.sentiment.model = os.path.normpath(folder / model)
+        else:
+            config.sentiment._folder_beside = Path(os.path.normpath(folder / model))
 
 
 class _MissingEnv(Exception):

@@ -257,7 +257,7 @@ class HubScorer(Scorer):
         self.max_length = sentiment_cfg.max_length
         self.device = resolve_device(sentiment_cfg.device)
         name = sentiment_cfg.model
-        self.tokenizer, self.model = _load_hub_model(name)
+        self.tokenizer, self.model = _load_hub_model(name, getattr(sentiment_cfg, "_folder_beside", None))
         self.max_length = min(self.max_length, _model_limit(self.tokenizer, self.model.config))
         self.class_of_output = label_mapping(name, self.model.config.id2label, sentiment_cfg.label_map)
         use_all_cores()
@@ -298,8 +298,10 @@ def _model_limit(tokenizer, model_config) -> int:
     return min(limits) if limits else 10**9
 
 
-def _load_hub_model(name: str):
+def _load_hub_model(name: str, folder_beside: Path | None = None):
     """Tokenizer and model from a local folder, the local hub cache, or the hub itself.
+
+    folder_beside: where the watchlist looked for a folder of that name (see SentimentConfig).
 
     The hub is asked only when the model is not cached, and only after one quick request shows it
     answers: unreachable, huggingface_hub retries each file for about 25 seconds, logging every try.
@@ -319,8 +321,9 @@ def _load_hub_model(name: str):
         log.debug("%s is not usable from the local cache: %r", name, exc)
     endpoint = _reachable_hub_endpoint()
     if endpoint is None:  # a name such as models/mine may be a folder that went missing, too
-        raise ModelLoadError(f"model {name} could not be loaded: there is no folder {folder.absolute()}, "
-                             f"and the Hugging Face hub cannot be reached ({HUB_HINT})")
+        raise ModelLoadError(f"model {name} could not be loaded: there is no folder "
+                             f"{folder_beside or folder.absolute()}, and the Hugging Face hub cannot be "
+                             f"reached ({HUB_HINT})")
     return _from_pretrained(name, local_files_only=False, where=f"from {endpoint}")
 
 

@@ -78,6 +78,24 @@ def test_unreachable_hub_model_gives_the_offline_hint(monkeypatch):
                                 "path or 'builtin')")
 
 
+def test_a_missing_model_folder_is_named_beside_the_watchlist(monkeypatch, tmp_path):
+    """Review: the message named the folder in the current directory ('/models/mine' under systemd),
+    while a name such as models/mine is looked for beside the watchlist."""
+    import huggingface_hub.constants
+
+    from mentionwatch.config import load_config
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    (tmp_path / "wl").mkdir()
+    (tmp_path / "wl" / "mentionwatch.yaml").write_text("sentiment: {model: models/mine}\nwatches: []\n")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(tmp_path / "wl" / "mentionwatch.yaml")
+    with pytest.raises(ModelLoadError) as error:
+        load_scorer(config.sentiment, cache=False)
+    assert f"there is no folder {tmp_path / 'wl' / 'models' / 'mine'}, and the Hugging Face hub" in str(error.value)
+
+
 @pytest.fixture
 def hub_at(monkeypatch, tmp_path):
     """Point huggingface_hub at an address of our choosing, with an empty model cache."""

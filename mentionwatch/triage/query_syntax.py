@@ -29,8 +29,7 @@ _BINDS_A_GROUP = (*_COLUMN_FILTERS, "NEAR", *(f"{column}NEAR" for column in _COL
 # ("by:" and "from:" are left out: 'delayed by:2 hours' is ordinary text)
 _FIELDS_ELSEWHERE = frozenset({"author", "user", "source", "site", "lang", "language", "watch", "sentiment",
                                "date"})
-# NEAR's bracket up to its closing one, and the distance written before it: NEAR(a "b c", 3)
-_NEAR_GROUP = re.compile(r'\s*\((?P<phrases>(?:"(?:[^"]|"")*"|[^()"])*?),\s*(?P<distance>\d+)\s*\)')
+_NEAR_DISTANCE = re.compile(r",\s*(\d+)\s*$")  # how the inside of NEAR(a b, 3) ends
 _PIECE = re.compile(r'\s*(?:(?P<quoted>"(?:[^"]|"")*")|(?P<bracket>[()])|(?P<chunk>[^\s"()]+))')
 
 
@@ -110,16 +109,36 @@ def _pieces(query: str) -> list[tuple[str, bool]]:
         if chunk and chunk.strip("-") == "" and query[position:].lstrip()[:1] in ('(', '"'):
             raise UnreadableQuery(f"'{chunk}{query[position:].lstrip()[:1]}': a minus does not leave words out; "
                                   "write NOT before them, after the words to keep")
-        near_group = _NEAR_GROUP.match(query, position) if chunk and chunk.endswith("NEAR") else None
-        if chunk in _BINDS_A_GROUP and near_group and near_group["distance"]:
-            pieces.extend(_near_with_distance(chunk, near_group["phrases"], near_group["distance"]))
-            position = near_group.end()
+        near_group = _near_group(query, position) if chunk in _BINDS_A_GROUP and chunk.endswith("NEAR") else None
+        if near_group:
+            phrases, distance, position = near_group
+            pieces.extend(_near_with_distance(chunk, phrases, distance))
             continue
         if chunk in _BINDS_A_GROUP and query[position:].lstrip().startswith("("):
             pieces.append((chunk, True))
             continue
         pieces.append((match.group("quoted") or match.group("bracket") or _chunk(chunk), False))
     return pieces
+
+
+def _near_group(query: str, position: int) -> tuple[str, str, int] | None:
+    """(phrases, distance, end) of the bracket after NEAR at `position` when it ends in a distance
+    (NEAR(a "b c", 3)); else None. Read character by character: a quote opens or closes a phrase
+    ("" inside one closes and opens it again), and the first bracket outside a phrase ends it."""
+    opening = len(query) - len(query[position:].lstrip())
+    if not query.startswith("(", opening):
+        return None
+    in_phrase = False
+    for at in range(opening + 1, len(query)):
+        char = query[at]
+        if char == '"':
+            in_phrase = not in_phrase
+        elif char in "()" and not in_phrase:
+            if char == "(":
+                return None
+            distance = _NEAR_DISTANCE.search(query, opening + 1, at)
+            return (query[opening + 1:distance.start()], distance[1], at + 1) if distance else None
+    return None
 
 
 def _near_with_distance(near: str, phrases: str, distance: str) -> list[tuple[str, bool]]:
