@@ -72,3 +72,11 @@ def test_a_canned_query_in_the_browser_is_made_safe_too(tmp_path):
 def test_streaming_every_row_is_off(tmp_path):
     db_path, _ = _stocked(tmp_path)
     assert _get(db_path, "/watch/mentions.csv?_stream=on").status_code == 400
+
+
+def test_a_cell_longer_than_the_csv_module_s_default_limit_is_written(tmp_path):
+    """Review: a cell over 131,072 characters (a custom query's group_concat) was a 500."""
+    db_path, _ = _stocked(tmp_path)
+    response = _get(db_path, "/watch.csv?sql=select+printf('%.*c',140000,'x')+as+long")
+    assert response.status_code == 200
+    assert _rows(response.text) == [["long"], ["x" * 140000]]

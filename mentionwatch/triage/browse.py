@@ -411,6 +411,7 @@ _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")  # -0.5 stays a num
 def _csv_made_safe(text: str, with_mark: bool) -> bytes:
     from mentionwatch.triage.export import neutralise
 
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a group_concat of long posts is one cell
     written = io.StringIO()
     writer = csv.writer(written, quoting=csv.QUOTE_ALL)
     for row in csv.reader(io.StringIO(text, newline=""), strict=True):
