@@ -68,12 +68,21 @@ def _secret_parts_of_url(value: str) -> list[str]:
         return []
     query = urllib.parse.parse_qsl(parts.query)
     # error lines quote an address as host/path, without its scheme; a server's error may quote
-    # the path alone (a web hook's path is its token; a secret base_url may hide one there too)
+    # the path alone (a web hook's path holds its token; a secret base_url may hide one there too)
     without_scheme = value.strip().split("://", 1)[1]
     path = parts.path.rstrip("/")
     return [part for part in (without_scheme, without_scheme.rstrip("/"), password,
-                              path if len(path.strip("/")) >= _MIN_SECRET_LENGTH else None,
+                              path if _holds_a_token(path) else None,
                               *(v for k, v in query if is_secret_parameter(k))) if part]
+
+
+_TOKEN_SHAPED = re.compile(r"(?=[A-Za-z0-9_]*\d)(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{8,}")
+
+
+def _holds_a_token(path: str) -> bool:
+    """Whether a part of the path looks like a token (8+ letters and digits, both): such a path is
+    hidden wherever it is quoted; '/feed.xml', '/webhook' or '/api/v1' are ordinary words in logs."""
+    return any(_TOKEN_SHAPED.fullmatch(part) for part in path.split("/"))
 
 
 def secrets_from_environment(environ: dict[str, str] | None = None) -> list[str]:

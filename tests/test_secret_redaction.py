@@ -58,14 +58,19 @@ def test_a_remembered_url_hides_its_password_and_token_quoted_alone():
 
 def test_a_remembered_url_hides_its_path_quoted_alone():
     # a proxy's error quoting only the path of a secret base_url, or of a web hook
-    remember_secrets(["https://example.test/hnSECRETPATH444/", "json://hooks.test/services/T1/B2/xyz9"])
-    assert redact("404 for path=/hnSECRETPATH444/v0/item/1.json; POST /services/T1/B2/xyz9 failed") == \
+    hook_path = "/services/T0AB12CD3/B0CD45EF6/a1B2c3D4e5F6g7H8"
+    remember_secrets(["https://example.test/hnSECRETPATH444/", f"json://hooks.test{hook_path}"])
+    assert redact(f"404 for path=/hnSECRETPATH444/v0/item/1.json; POST {hook_path} failed") == \
         f"404 for path={REDACTED}/v0/item/1.json; POST {REDACTED} failed"
 
 
-def test_a_short_path_of_a_remembered_url_is_not_hidden_everywhere():
-    remember_secrets(["https://example.test/api/", "json://hooks.test/v1"])
-    assert redact("GET /api/items, then /v1/items") == "GET /api/items, then /v1/items"
+def test_an_ordinary_path_of_a_remembered_url_is_not_hidden_everywhere():
+    # review: '/feed.xml' and '/webhook' were cut out of other sources' lines and stored addresses
+    remember_secrets(["https://example.test/api/", "json://hooks.test/v1", "https://news.example.com/feed.xml",
+                      "json://hooks.example.com/webhook", "https://blog.example/post-2024-10-01/"])
+    line = ("GET /api/items, then /v1/items; GET https://blog.other.org/feed.xml: HTTP 404; "
+            "POST https://api.other.com/webhooks/42 failed; see /post-2024-10-01/")
+    assert redact(line) == line
 
 
 @pytest.mark.parametrize("url, expected", [
