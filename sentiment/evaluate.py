@@ -156,8 +156,11 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
     row_starts = 1
     try:
         with _open_text(path, encoding) as handle:
-            # strict: a quote left open ends in an error, not in the rows after it read as its text
-            reader = csv.reader(handle, delimiter=delimiter, strict=True)
+            # strict: a quote left open, or a stray one, ends in an error, not in the rows after it
+            # read as its text. A TSV is read leniently ('"Great" movie', common in tweet sets, is
+            # read as it always was), and a quote left open there shows as a text over several
+            # lines holding a tab: the rows after it (see _runs_on)
+            reader = csv.reader(handle, delimiter=delimiter, strict=delimiter != "\t")
             header = next(reader, [])
             _refuse_undecoded(path, 1, "".join(header), encoding)
             for column in (text_col, label_col):
@@ -166,8 +169,8 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
             text_at, label_at = header.index(text_col), header.index(label_col)
             row_starts = reader.line_num + 1  # a quoted text may run over several lines: its first
             for row in reader:
-                if row and len(row) < len(header) and reader.line_num > row_starts:
-                    raise csv.Error("a row over several lines with too few fields")
+                if delimiter == "\t" and reader.line_num > row_starts and any("\t" in field for field in row):
+                    raise csv.Error("unexpected end of data: a quoted field runs on over the rows after it")
                 if row:  # an empty line is no row
                     _add_row(labeled, row, (text_at, label_at, len(header)), mapping,
                              (path, row_starts, label_col, encoding))
@@ -180,16 +183,15 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
         raise LabeledFileError(f"{path}: cannot be read as {encoding} text ({exc.reason}); "
                                "check --encoding") from None
     except csv.Error as exc:
-        over_lines = reader.line_num > row_starts
-        raise LabeledFileError(f"{path}:{row_starts}: {_malformed_row(exc, over_lines)}") from None
+        raise LabeledFileError(f"{path}:{row_starts}: {_malformed_row(exc)}") from None
     if not labeled.texts:
         raise LabeledFileError(f"{path}: no labeled rows" + (" with a text" if labeled.without_text else ""))
     return labeled
 
 
-def _malformed_row(error: csv.Error, over_lines: bool) -> str:
+def _malformed_row(error: csv.Error) -> str:
     """What is wrong with a row the csv module could not read, in the words `import` uses."""
-    if over_lines or "unexpected end of data" in str(error):
+    if "unexpected end of data" in str(error):
         return ('a quote (") opened on this line is not closed where the row ends (a quote inside '
                 'a text is written "" in a quoted field)')
     if "expected after" in str(error):

@@ -200,12 +200,28 @@ def test_eval_refuses_a_row_with_more_fields_than_the_header(cli, tmp_path):
      "in a quoted field)"),
     ("s.csv", 'text,label\ngood,pos\n"bad" news,neg\n', 3,
      'a quoted field has a stray quote (") inside: write it as "" or leave the field unquoted'),
+    # review: a stray quote in a text over two lines was said not to be closed
+    ("t.csv", 'text,label\nok,pos\n"first line\nsecond" line,neg\n', 3,
+     'a quoted field has a stray quote (") inside: write it as "" or leave the field unquoted'),
 ])
 def test_eval_names_a_quote_left_open(cli, tmp_path, name, content, line, problem):
     (tmp_path / name).write_text(content, encoding="utf-8")
     result = cli(*EVAL, name, "--text-col", "text", "--label-col", "label", "--keep-seen")
     assert result.exit_code != 0
     assert _one_error_line(result) == f"Error: {name}:{line}: {problem}"
+
+
+def test_eval_reads_short_rows_over_several_lines_and_quotes_in_a_tsv_text(cli, tmp_path):
+    """Review: a row with fewer fields than the header, its text over two lines in quotes, was
+    refused as a quote not closed; and a TSV of tweets with '"Great" movie' in it was refused."""
+    (tmp_path / "short.csv").write_text('label,text,source\r\npos,"great\r\nstay"\r\nneg,awful,web\r\n',
+                                        encoding="utf-8")
+    (tmp_path / "tweets.tsv").write_text('label\ttext\npos\t"Great" movie\nneg\tawful "service"\n',
+                                         encoding="utf-8")
+    for name in ("short.csv", "tweets.tsv"):
+        result = cli(*EVAL, name, "--text-col", "text", "--label-col", "label", "--keep-seen")
+        assert result.exit_code == 0, result.output
+        assert "texts: 2" in result.stdout
 
 
 def test_eval_reads_a_utf16_file_with_its_byte_order_mark(cli, tmp_path):
