@@ -219,12 +219,18 @@ def test_browse_immutable_on_a_database_that_can_change_warns(cli, tmp_path, mon
     monkeypatch.setattr(browse, "serve", served)
     monkeypatch.setattr(browse, "listen", lambda host, port: socket.socket())
     _stock(tmp_path / "live.db")
-    result = cli("--db", tmp_path / "live.db", "browse", "--immutable")
-    assert result.exit_code == 0, result.output
-    assert served.calls == [(True, 200, 6)]
-    assert ("Warning: --immutable: this view will not show what changes in "
-            f"{tmp_path / 'live.db'} while it runs") in result.output
-    assert "Warning" not in cli("--db", tmp_path / "live.db", "browse").output
+    (tmp_path / "mentionwatch.yaml").write_text(f"database: {tmp_path / 'live.db'}\nwatches: []\n")
+    for how in ([], ["--db", tmp_path / "live.db"]):  # the watchlist's database, however named
+        result = cli("--config", tmp_path / "mentionwatch.yaml", *how, "browse", "--immutable")
+        assert result.exit_code == 0, result.output
+        assert ("Warning: --immutable: this view will not show what changes in "
+                f"{tmp_path / 'live.db'} while it runs") in result.output
+    assert served.calls == [(True, 200, 6)] * 2
+    assert "Warning" not in cli("--config", tmp_path / "mentionwatch.yaml", "browse").output
+    # review: a backup, what --immutable is for, got the warning too
+    shutil.copy(tmp_path / "live.db", tmp_path / "copy.db")
+    copy = cli("--config", tmp_path / "mentionwatch.yaml", "--db", tmp_path / "copy.db", "browse", "--immutable")
+    assert copy.exit_code == 0 and "Warning" not in copy.output
 
 
 WRITE_COMMANDS = [

@@ -439,7 +439,7 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
 
     db = app.db  # brings the schema up to date (where it can be written) before the view opens it
     model_id = choose_model_id(db, app.config.sentiment)
-    immutable = _immutable_view(db, Path(app.db_path), immutable)
+    immutable = _immutable_view(db, Path(app.db_path), immutable, live=_is_live_database(app, db))
     db.close()
     try:
         sock = listen(host, port)
@@ -455,7 +455,22 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
     click.echo("stopped", err=True)
 
 
-def _immutable_view(db, db_path: Path, asked: bool) -> bool:
+def _is_live_database(app: App, db) -> bool:
+    """Whether the database is one that changes: the watchlist's own, or one a service runs on
+    (not a backup or an archived copy named with --db)."""
+    from mentionwatch.config import ConfigError
+    from mentionwatch.service_state import live_service
+
+    if live_service(db) is not None or not app.db_path_given:
+        return True
+    try:
+        watchlists = app.config.database if app.has_config_file else None
+    except ConfigError:
+        return False
+    return watchlists is not None and Path(watchlists).resolve() == Path(app.db_path).resolve()
+
+
+def _immutable_view(db, db_path: Path, asked: bool, live: bool = False) -> bool:
     """Whether the view opens the file immutable: when asked (what waits in the WAL is first written
     into the file: immutable readers never look at it), and where only that could read it (a
     WAL-mode database on read-only storage). Asked for a read-only file with changes in its WAL,
@@ -466,9 +481,10 @@ def _immutable_view(db, db_path: Path, asked: bool) -> bool:
         return True
     if asked and db.access == "read-write":
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        click.echo(f"Warning: --immutable: this view will not show what changes in {db_path} while it "
-                   "runs (new mentions, alerts, erasures: an erased post stays visible here until the "
-                   "view is restarted); it is meant for an archived copy", err=True)
+        if live:
+            click.echo(f"Warning: --immutable: this view will not show what changes in {db_path} while "
+                       "it runs (new mentions, alerts, erasures: an erased post stays visible here until "
+                       "the view is restarted); it is meant for an archived copy", err=True)
     elif asked and unsaved_changes_beside(db_path):
         raise UserMistake(f"--immutable would not show the changes in {unsaved_changes_beside(db_path)}, "
                           f"which cannot be written into the read-only {db_path}: browse without --immutable")
