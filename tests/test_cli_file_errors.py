@@ -5,6 +5,7 @@ traceback. A database or watchlist under a regular file or a missing mount, an u
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import pytest
@@ -84,6 +85,16 @@ def test_a_file_system_error_elsewhere_is_not_called_the_database(cli, tmp_path,
     assert result.exit_code == 1
     assert _one_error_line(result).endswith(
         f"cannot start: {tmp_path / 'models' / 'mine' / 'config.json'}: Too many open files")
+
+
+def test_a_start_problem_with_a_bytes_or_number_file_name_is_told(tmp_path):
+    """Review: Path(b'…') and Path(987) raised TypeError: a traceback instead of the one line."""
+    from mentionwatch.commands.service import _start_problem
+
+    database = tmp_path / "x.db"
+    assert _start_problem(OSError(13, "Permission denied", os.fsencode(database)), database) == (
+        f"cannot create the database {database}: {os.fsencode(database)}: Permission denied")
+    assert _start_problem(OSError(9, "Bad file descriptor", 987), database) == "987: Bad file descriptor"
 
 
 def test_any_other_file_system_error_is_one_line(cli, tmp_path):

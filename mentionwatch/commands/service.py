@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -74,9 +75,9 @@ def run(ctx: click.Context, log_format: str, reload_check: float, stop_timeout: 
 def _start_problem(error: OSError, db_path: Path) -> str:
     """The reason for an OSError while the service starts: about the database when it names the
     database, a folder above it or one of its files (-wal, -shm, -journal), else as it is."""
-    if error.filename is None:
+    if not isinstance(error.filename, (str, bytes)):  # none, or a file descriptor's number
         return describe_os_error(error)
-    named = Path(error.filename).absolute()
+    named = Path(os.fsdecode(error.filename)).absolute()
     database = db_path.absolute()
     if named in database.parents or (named.name.startswith(database.name) and named.parent == database.parent):
         return f"cannot create the database {db_path}: {describe_os_error(error)}"
