@@ -88,10 +88,14 @@ def _vacuum_into(source: Path, partial: Path) -> None:
 
 
 def _checked(partial: Path) -> BackupSummary:
-    """Integrity of the copy, its counts, and rollback-journal mode (no -wal file beside it)."""
+    """Integrity of the copy, its counts, and rollback-journal mode (no -wal file beside it). Its
+    service row says stopped: the service running when it was taken runs on the database, not on
+    the copy (`status` on the backup said it ran there, and a service or a restore into a copy of
+    it was refused)."""
     connection = sqlite3.connect(partial)
     try:
         connection.execute("PRAGMA journal_mode = DELETE")
+        _service_stopped(connection)
         return _summary_if_sound(connection, partial, "the copy")
     finally:
         connection.close()
@@ -263,13 +267,17 @@ def _settled(copy: Path) -> None:
     that only read it do not hold up the service's writes."""
     connection = sqlite3.connect(copy)
     try:
-        if _has_table(connection, "service_process"):
-            with connection:
-                connection.execute("UPDATE service_process SET state = 'stopped' "
-                                   "WHERE state IN ('running', 'starting', 'stopping')")
+        _service_stopped(connection)
         connection.execute("PRAGMA journal_mode = WAL")
     finally:
         connection.close()  # the last connection: its -wal and -shm go with it
+
+
+def _service_stopped(connection: sqlite3.Connection) -> None:
+    if _has_table(connection, "service_process"):
+        with connection:
+            connection.execute("UPDATE service_process SET state = 'stopped' "
+                               "WHERE state IN ('running', 'starting', 'stopping')")
 
 
 def _set_aside(target: Path, suffix: str) -> list[Path]:

@@ -51,3 +51,27 @@ def test_backup_refuses_to_overwrite_unless_forced_and_never_names_the_database_
     assert itself.exit_code == 2 and "is the database itself" in itself.stderr
     missing = cli("--db", tmp_path / "none.db", "backup", tmp_path / "x.db")
     assert missing.exit_code == 2 and "no such database" in missing.stderr
+
+
+def test_a_backup_does_not_say_the_service_runs_on_it(cli, tmp_path):
+    """Walkthrough 14b: the copy kept the running service's row, so `status` on the backup said the
+    service ran there, and a service (or a restore) on a copy of it was refused."""
+    import os
+
+    from mentionwatch.service_state import live_service
+    from test_restore import _record_running_service
+
+    live = tmp_path / "live.db"
+    _stock(live, 1)
+    _record_running_service(live, os.getpid())  # this process stands in for the running service
+    assert cli("--db", live, "backup", tmp_path / "copy.db").exit_code == 0
+    original, copy = open_db(live), open_db(tmp_path / "copy.db")
+    try:
+        assert live_service(original) is not None  # the database's service goes on
+        assert live_service(copy) is None
+        assert copy.execute("SELECT state FROM service_process").fetchone()[0] == "stopped"
+    finally:
+        original.close()
+        copy.close()
+    status = cli("--db", tmp_path / "copy.db", "status")
+    assert "Service: running" not in status.output
