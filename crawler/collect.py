@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -120,6 +121,7 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
     """Poll one source for one watch, store its new matching mentions, record the crawl run."""
     started = time.monotonic()
     label = source_label(watch, source_cfg)
+    _record_runs_left_unrecorded(db)
     result = CrawlRunResult(run_id=_start_run(db, watch.name, label), watch=watch.name, source=label)
     try:
         if source_cfg.type in SCRAPY_TYPES:
@@ -141,7 +143,11 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
         for line in result.errors:  # INFO: callers (CLI, service) report the errors themselves
             log.info("%s/%s: %s", watch.name, label, line)
     result.seconds = round(time.monotonic() - started, 3)
-    _finish_run(db, result)
+    try:
+        _finish_run(db, result)
+    except sqlite3.DatabaseError:
+        _keep_unrecorded(db, result)
+        raise
     return result
 
 
@@ -342,6 +348,37 @@ def _record_database_failure(db: Database, result: CrawlRunResult, exc: sqlite3.
         _finish_run(db, result)
     except sqlite3.DatabaseError:
         log.debug("could not record the failed crawl run %s", result.run_id)
+        _keep_unrecorded(db, result)
+
+
+# crawl runs whose outcome could not be written (disk full), by database file and run id: written
+# by the next collection of this process, or they would stay 'running' until the service restarts
+_unrecorded: dict[tuple[str, int], CrawlRunResult] = {}
+_unrecorded_lock = threading.Lock()
+
+
+def _keep_unrecorded(db: Database, result: CrawlRunResult) -> None:
+    try:
+        database = _database_path(db)
+    except sqlite3.DatabaseError:
+        return  # the next start closes it (service_state.close_interrupted_runs)
+    with _unrecorded_lock:
+        _unrecorded[(database, result.run_id)] = result
+
+
+def _record_runs_left_unrecorded(db: Database) -> None:
+    """Write the outcome of this database's crawl runs that could not be written before."""
+    with _unrecorded_lock:
+        if not _unrecorded:
+            return
+        database = _database_path(db)
+        for key in [key for key in _unrecorded if key[0] == database]:
+            try:
+                _finish_run(db, _unrecorded[key])
+            except sqlite3.DatabaseError:
+                db.conn.rollback()
+                return  # still full: the next collection tries again
+            del _unrecorded[key]
 
 
 def _finish_run(db: Database, result: CrawlRunResult) -> None:
