@@ -781,6 +781,8 @@ class Service:
                 self._housekeeping_step(kind)
 
     def _housekeeping_step(self, kind: str) -> None:
+        if self._db_damaged:  # nothing more is written; the stop's ERROR line has said why
+            return
         try:
             if kind == "watchlist":
                 if _file_stamp(self.config_path) != self._stamp:
@@ -803,7 +805,8 @@ class Service:
                     erase_old_mentions(self.db(), self.config.service.keep_mentions)
         except sqlite3.DatabaseError as exc:
             _rollback(self._local)
-            if not self._stop_if_damaged(exc):
+            # damage found meanwhile by a job: what this step met then is part of it, said once
+            if not self._stop_if_damaged(exc) and not self._db_damaged:
                 log.warning("%s: %s", kind, describe_db_error(exc))
 
     def _wipe_after_erasures(self) -> None:

@@ -143,3 +143,24 @@ def test_a_damaged_database_found_by_two_threads_is_said_once(service, caplog):
     errors = _errors(caplog)
     assert len(errors) == 1 and "is damaged" in errors[0], errors
     assert service._stopping.is_set() and service.exit_code == 1
+
+
+def test_a_heartbeat_meeting_the_damage_a_job_found_says_nothing_more(service, caplog, monkeypatch):
+    """Walkthrough 14b: after the ERROR line of a damaged database, a heartbeat under way logged
+    'heartbeat: database error: table mentions already exists; will retry at the job's next run'
+    for a service that was stopping."""
+    import scheduler
+
+    caplog.set_level(logging.INFO, logger="mentionwatch.service")
+    _slow_stop(service)
+
+    def heartbeat_meets_the_damage(_db):
+        service._stop_if_damaged(sqlite3.DatabaseError("database disk image is malformed"))  # a job found it
+        raise sqlite3.OperationalError("table mentions already exists")
+
+    monkeypatch.setattr(scheduler, "heartbeat", heartbeat_meets_the_damage)
+    monkeypatch.setattr(service, "_database_file_replaced", lambda: False)  # the same file, damaged
+    service._housekeeping_step("heartbeat")
+    service._housekeeping_step("heartbeat")  # and a later one does nothing at all
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and "is damaged" in lines[0], lines
