@@ -24,7 +24,7 @@ from mentionwatch.config import (
     database_setting,
     load_config,
 )
-from storage.db import database_problem
+from storage.db import database_problem, file_in_the_way
 
 MISTAKE_EXIT = 2  # a mistake in the command, the watchlist or an input file
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
@@ -134,6 +134,10 @@ class App:
         """A folder, or a missing file where the command needs an existing database, is a mistake."""
         if Path(self.db_path).is_dir():
             raise UserMistake(f"{self.db_path}: is a folder, not a database file (check --db)")
+        in_the_way = file_in_the_way(self.db_path)
+        if in_the_way is not None:
+            raise UserMistake(f"{self.db_path}: {in_the_way} is a file, not a folder (check --db or the "
+                              "watchlist's database:)")
         if self.db_must_exist and not Path(self.db_path).exists():
             if not (self.has_config_file or self.config_path_given or self.db_path_given):
                 # most likely run in another folder than the watchlist's: `init` here would start afresh

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import os
 import sqlite3
 import time
@@ -99,6 +100,9 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     permissions. One that cannot be written raises ReadOnlyDatabaseError, saying why.
     """
     path = Path(path)
+    in_the_way = file_in_the_way(path)
+    if in_the_way is not None:  # SQLite would say only "unable to open database file"
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(in_the_way))
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     in_memory = str(path) == ":memory:"  # a throw-away database: no file, and no WAL to switch to
@@ -244,6 +248,14 @@ def _cannot_open(exc: sqlite3.OperationalError) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY)
     return "unable to open" in str(exc) or "readonly" in str(exc)
+
+
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The folder above `path` that is a file instead (`afile/mw.db` with `afile` a file), or None."""
+    for folder in Path(path).parents:
+        if folder.exists():
+            return None if folder.is_dir() else folder
+    return None
 
 
 def create_private_file(path: str | Path) -> bool:

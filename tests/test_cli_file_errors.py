@@ -25,12 +25,16 @@ def a_file(tmp_path):
     return path
 
 
-def test_a_database_under_a_regular_file_is_one_line(cli, a_file):
-    result = cli("--db", a_file / "sub" / "x.db", "init")
-    assert result.exit_code == 1
-    line = _one_error_line(result)
-    assert line == (f"Error: cannot create the database {a_file / 'sub' / 'x.db'}: "
-                    f"{a_file / 'sub'}: a part of this path is a file, not a folder")
+@pytest.mark.parametrize("under", [("sub", "x.db"), ("x.db",)])
+def test_a_database_under_a_regular_file_is_one_line(cli, a_file, under):
+    """Walkthrough 14b: right under the file (afile/x.db) SQLite's 'unable to open database file'
+    was all `run` said, and `status` answered 'no such database'."""
+    database = a_file.joinpath(*under)
+    for command in (["init"], ["status"], ["stats"]):
+        result = cli("--db", database, *command)
+        assert result.exit_code == 2, (command, result.output)
+        assert _one_error_line(result) == (f"Error: {database}: {a_file} is a file, not a folder (check --db "
+                                           "or the watchlist's database:)")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
