@@ -123,6 +123,19 @@ def test_a_long_stack_exchange_ban_is_waited_out_not_prolonged(tmp_path, cli):
     assert f"rate limited until {until}: waiting for the rate limit to end" in line
 
 
+def test_a_back_off_that_is_over_is_not_told_as_going_on():
+    """Walkthrough 14b: a job running again still read 'backing off until <a time gone by>'."""
+    import datetime as dt
+
+    from mentionwatch.commands.service import _job_note
+
+    now = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.timezone.utc)
+    job = {"failures": 1, "last_detail": None}
+    assert _job_note({**job, "backoff_until": "2026-12-06T12:05:00Z"}, now) == (
+        "1 failure(s) in a row, backing off until 2026-12-06T12:05:00Z")
+    assert _job_note({**job, "backoff_until": "2026-12-06T11:55:00Z"}, now) == "1 failure(s) in a row"
+
+
 def test_a_partial_poll_cut_short_by_a_ban_waits_for_its_end(tmp_path):
     with ThrottlingStackExchange(BAN_SECONDS, pages_answered=1) as server:
         service = _start(tmp_path, _source("stackexchange", server.url))

@@ -602,6 +602,12 @@ def test_status_lists_notifications_not_delivered(tmp_path, cli, monkeypatch):
     report = json.loads(cli("--config", config_path, "status", "--json").stdout)
     assert [n["alert_id"] for n in report["undelivered_notifications"]] == alert_ids
     assert "127.0.0.1:9/hook" not in result.stdout
+    # review: a receiver's error with a colour code or a bidi override reached the terminal raw
+    with db.conn:
+        db.execute("UPDATE notifications SET last_error = ? WHERE alert_id = ?",
+                   ["\x1b[2Jspoofed \u202eredaeh", alert_ids[0]])
+    shown = cli("--config", config_path, "status").stdout
+    assert "\x1b" not in shown and "\u202e" not in shown and "\\x1b[2Jspoofed \\u202eredaeh" in shown
 
 
 def test_status_tells_a_killed_service_at_once_on_the_same_host(tmp_path, cli):

@@ -217,7 +217,7 @@ def format_report(report: dict) -> str:
     for job in report["jobs"]:
         next_run = _when(job["next_run_at"], now) if service_up else "- (service not running)"
         job_rows.append((job["job_id"], _when(job["last_run_at"], now), job["last_status"] or "-",
-                         next_run, _job_note(job)))
+                         next_run, _job_note(job, now)))
     if report["jobs"]:
         lines += table_lines(job_rows, indent="  ")
     lines += ["", "Sources:"]
@@ -248,7 +248,9 @@ def format_report(report: dict) -> str:
     for alert in alerts[:20]:
         where = terminal_safe(f"{alert['watch']}/{alert['source']}" if alert["source"] else alert["watch"])
         lines.append(f"  #{alert['id']} {where} {alert['severity']} {_alert_state(alert)} ({alert['rule']})")
-    return "\n".join(lines)
+    # every line holds text from outside (a server's error, a name typed by someone): a control or
+    # bidi character in it must not change the terminal or reorder the line
+    return "\n".join(terminal_safe(line) for line in lines)
 
 
 def _alert_state(alert: dict) -> str:
@@ -305,10 +307,13 @@ def _service_line(service: dict, now: dt.datetime) -> str:
             f"started {_when(service['started_at'], now)}, heartbeat {_when(service['heartbeat_at'], now)})")
 
 
-def _job_note(job: dict) -> str:
+def _job_note(job: dict, now: dt.datetime) -> str:
     parts = []
     if job["failures"]:
-        parts.append(f"{job['failures']} failure(s) in a row, backing off until {job['backoff_until']}")
+        # once the wait is over (the job runs again), only the failures so far are worth telling
+        waiting = job["backoff_until"] and from_iso(job["backoff_until"]) > now
+        parts.append(f"{job['failures']} failure(s) in a row"
+                     + (f", backing off until {job['backoff_until']}" if waiting else ""))
     detail = job["last_detail"]
     if detail:
         try:
