@@ -41,6 +41,7 @@ _TRAILING_PUNCTUATION = re.compile(r"[.,:;)\]]+$")  # ends a sentence, not the v
 _MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words
 
 _remembered: set[str] = set()  # secrets this process has met (see remember_secrets)
+_remembered_paths: dict[str, re.Pattern] = {}  # secret URLs' paths, found where they stand alone
 
 
 def remember_secrets(values: Iterable[str | None]) -> None:
@@ -56,6 +57,7 @@ def remember_secrets(values: Iterable[str | None]) -> None:
             if len(secret) >= _MIN_SECRET_LENGTH:
                 _remembered.update({secret, urllib.parse.quote(secret, safe=""),
                                     urllib.parse.quote_plus(secret, safe="")})
+        _remember_path(value)
 
 
 def _secret_parts_of_url(value: str) -> list[str]:
@@ -67,22 +69,25 @@ def _secret_parts_of_url(value: str) -> list[str]:
     except ValueError:  # not a URL after all
         return []
     query = urllib.parse.parse_qsl(parts.query)
-    # error lines quote an address as host/path, without its scheme; a server's error may quote
-    # the path alone (a web hook's path holds its token; a secret base_url may hide one there too)
+    # error lines quote an address as host/path, without its scheme
     without_scheme = value.strip().split("://", 1)[1]
-    path = parts.path.rstrip("/")
     return [part for part in (without_scheme, without_scheme.rstrip("/"), password,
-                              path if _holds_a_token(path) else None,
                               *(v for k, v in query if is_secret_parameter(k))) if part]
 
 
-_TOKEN_SHAPED = re.compile(r"(?=[A-Za-z0-9_]*\d)(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{8,}")
-
-
-def _holds_a_token(path: str) -> bool:
-    """Whether a part of the path looks like a token (8+ letters and digits, both): such a path is
-    hidden wherever it is quoted; '/feed.xml', '/webhook' or '/api/v1' are ordinary words in logs."""
-    return any(_TOKEN_SHAPED.fullmatch(part) for part in path.split("/"))
+def _remember_path(value: str) -> None:
+    """A server's error may quote a secret URL's path alone (a web hook's path holds its token; a
+    secret base_url may hide a key there): it is hidden where it stands as a path of its own, not
+    after another host or inside a longer word ('/webhook' of a hook leaves
+    'https://api.other.com/webhooks/42' and a stored '/feed.xml.bak' alone)."""
+    if "://" not in value:
+        return
+    try:
+        path = urllib.parse.urlsplit(value.strip()).path.rstrip("/")
+    except ValueError:
+        return
+    if len(path.strip("/")) >= _MIN_SECRET_LENGTH:
+        _remembered_paths[path] = re.compile(rf"(?<![\w.~%:/-]){re.escape(path)}(?![\w~%-])(?!\.\w)")
 
 
 def secrets_from_environment(environ: dict[str, str] | None = None) -> list[str]:
@@ -107,6 +112,9 @@ def redact(text: str) -> str:
     for secret in known_secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)
+    for path, standing_alone in list(_remembered_paths.items()):
+        if path in text:
+            text = standing_alone.sub(REDACTED, text)
     text = _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
     text = _AUTHORIZATION.sub(rf"\1\2{REDACTED}", text)
     return _QUERY_PARAMETER.sub(_redact_parameter, text)

@@ -64,13 +64,22 @@ def test_a_remembered_url_hides_its_path_quoted_alone():
         f"404 for path={REDACTED}/v0/item/1.json; POST {REDACTED} failed"
 
 
-def test_an_ordinary_path_of_a_remembered_url_is_not_hidden_everywhere():
+def test_a_token_with_dashes_in_a_hook_path_is_hidden_too():
+    # second review: a rule that looked for a token-shaped part let Discord's and ntfy's through
+    remember_secrets(["https://discord.com/api/webhooks/1234567890123456789/Ab-cD_efGh-yz12",
+                      "ntfys://ntfy.sh/acme-alerts-secret-topic"])
+    assert redact("HTTP 404 for POST /api/webhooks/1234567890123456789/Ab-cD_efGh-yz12; "
+                  "topic /acme-alerts-secret-topic unknown") == f"HTTP 404 for POST {REDACTED}; topic {REDACTED} unknown"
+
+
+def test_a_remembered_path_is_not_hidden_after_another_host_or_inside_a_word():
     # review: '/feed.xml' and '/webhook' were cut out of other sources' lines and stored addresses
     remember_secrets(["https://example.test/api/", "json://hooks.test/v1", "https://news.example.com/feed.xml",
-                      "json://hooks.example.com/webhook", "https://blog.example/post-2024-10-01/"])
+                      "json://hooks.example.com/webhook"])
     line = ("GET /api/items, then /v1/items; GET https://blog.other.org/feed.xml: HTTP 404; "
-            "POST https://api.other.com/webhooks/42 failed; see /post-2024-10-01/")
+            "POST https://api.other.com/webhooks/42 failed; see /feed.xml.bak; https://shop.other.org/webhook/r/1")
     assert redact(line) == line
+    assert redact("POST /webhook failed.") == f"POST {REDACTED} failed."
 
 
 @pytest.mark.parametrize("url, expected", [
