@@ -605,12 +605,14 @@ def _catch_up(run: _Run, watch, settings, alert_id: int, stored: Finding, found:
     """An alert described while its last hot hour went on (a run at 17:30 for a window ending at
     18:00) is described again once more of that hour has been seen, though nothing else changed:
     its summary, sources and linked posts would otherwise stop at 17:30. No event is written (the
-    incident did not change, only what is known of it); an alert stored before the explanation
-    kept `seen_until` is described again once."""
+    incident did not change, only what is known of it). An alert stored before the explanation
+    kept `seen_until` is left as it was (a replay must not cut its description short)."""
     seen_now = min(stored.window_end, to_iso(run.moment))
-    if seen_until is not None and seen_until >= seen_now:
+    if seen_until is None or seen_until >= seen_now:
         return
-    if found.peak_start == stored.peak_start:  # the same peak: its end was cut where the run looked
+    if found.rule == stored.rule and found.peak_start == stored.peak_start:
+        # the same peak of the same rule, with the same count (a higher one is an update): only
+        # its end was cut where the earlier run looked
         stored = dataclasses.replace(stored, peak_end=max(stored.peak_end, found.peak_end))
     explanation, mention_ids = describe(run.db, watch, stored, run.model_id, settings, run.moment)
     run.db.execute("UPDATE alerts SET updated_at = ?, explanation = ?, model_id = ? WHERE id = ?",

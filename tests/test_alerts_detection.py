@@ -681,6 +681,43 @@ def test_an_alert_seen_mid_hour_is_described_again_once_its_hour_is_over(db, mod
     assert [k for (k,) in db.execute("SELECT kind FROM alert_events WHERE alert_id = ?", [alert_id])] == ["opened"]
 
 
+def test_an_alert_described_before_seen_until_is_left_as_it_was(db, model_id):
+    """Second review: an alert stored before the explanation kept seen_until was described again by
+    any run, a replay at 11:30 too, which cut its full description down to '… since 10:00'."""
+    config = parse_config(config_text())
+    burst_hour = START + dt.timedelta(hours=6 * 24 + 10)
+    add_stream(db, model_id, burst={6 * 24 + 10: [("reddit", 80)], 6 * 24 + 11: [("reddit", 50)]})
+    [alert_id] = run_detection(db, config, now=burst_hour + dt.timedelta(hours=4), notify=False).opened
+    explanation = json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])
+    del explanation["seen_until"]
+    with db.conn:
+        db.execute("UPDATE alerts SET explanation = ?", [json.dumps(explanation, ensure_ascii=False)])
+    before = db.execute("SELECT explanation, updated_at FROM alerts").fetchone()
+    linked = db.execute("SELECT count(*) FROM alert_mentions WHERE rank IS NOT NULL").fetchone()[0]
+    run_detection(db, config, now=burst_hour + dt.timedelta(minutes=90), notify=False)  # detect --at
+    assert db.execute("SELECT explanation, updated_at FROM alerts").fetchone() == before
+    assert db.execute("SELECT count(*) FROM alert_mentions WHERE rank IS NOT NULL").fetchone()[0] == linked
+
+
+def test_a_catch_up_by_another_rule_keeps_the_peak_its_count_was_taken_over(db, model_id):
+    """Second review: a threshold alert found at 10:20 ('22 in 20m at peak') was caught up by a
+    spike finding: its peak grew to the whole hour while its count stayed 22 ('22 in 1h')."""
+    from alerts.explain import peak_text
+
+    config = parse_config(config_text("  min_count: 30\n  thresholds: [{count: 12, window: 1h, severity: critical}]"))
+    burst_hour = START + dt.timedelta(hours=6 * 24 + 10)
+    add_stream(db, model_id, burst={6 * 24 + 10: [("reddit", 40)]})
+    [alert_id] = run_detection(db, config, now=burst_hour + dt.timedelta(minutes=20), notify=False).opened
+    rule, observed, first = db.execute("SELECT rule, observed, explanation FROM alerts").fetchone()
+    assert rule.startswith("threshold:")
+    run_detection(db, config, now=burst_hour + dt.timedelta(hours=4), notify=False)
+    rule_now, observed_now, later = db.execute("SELECT rule, observed, explanation FROM alerts").fetchone()
+    peak_before, peak_after = json.loads(first)["peak"], json.loads(later)["peak"]
+    assert (rule_now, observed_now) == (rule, observed)
+    assert (peak_after["start"], peak_after["end"]) == (peak_before["start"], peak_before["end"])
+    assert peak_text(rule, observed, 12, 0, peak_after).startswith(f"{observed:g} negative mentions in 20m at peak")
+
+
 def test_a_rerun_with_a_longer_cooldown_widens_the_newest_alert_backwards(db, model_id):
     """Walkthrough 14a: two bursts 4 hours apart are two alerts with a 3-hour cooldown; re-run with
     6 hours they are one incident, and the README says the newest alert's window grows over it.
