@@ -685,9 +685,14 @@ class SentimentConfig(_Strict):
     model: str = "builtin"
     label_map: dict[str, Literal["negative", "neutral", "positive"]] = Field(default_factory=dict)
     batch_size: int = Field(default=32, ge=1, le=4096)
-    # for a model written 'org/name': the folder beside the watchlist that was looked for (and
-    # missing, or the model would name it); the error of a model not found names it
-    _folder_beside: Path | None = PrivateAttr(default=None)
+    # for a model written 'org/name': (that name, the folder beside the watchlist that was looked
+    # for, missing); the error of a model not found names it. A copy with another model (`sentiment
+    # eval --model`) keeps it, so the name says whose it is
+    _folder_beside: tuple[str, Path] | None = PrivateAttr(default=None)
+
+    def folder_looked_for(self) -> Path | None:
+        """The folder beside the watchlist that `model` was looked for in, when it is not there."""
+        return self._folder_beside[1] if self._folder_beside and self._folder_beside[0] == self.model else None
     backend: Literal["auto", "onnx", "torch"] = "auto"
     device: str = "auto"
     max_length: int = Field(default=128, ge=8, le=512)
@@ -1157,7 +1162,7 @@ def _anchor_relative_paths(config: Config, folder: Path) -> None:
         if model in (".", "..") or model.startswith(("./", "../", ".\\", "..\\")) or (folder / model).is_dir():
             config.sentiment.model = os.path.normpath(folder / model)
         else:
-            config.sentiment._folder_beside = Path(os.path.normpath(folder / model))
+            config.sentiment._folder_beside = (model, Path(os.path.normpath(folder / model)))
 
 
 class _MissingEnv(Exception):

@@ -257,7 +257,8 @@ class HubScorer(Scorer):
         self.max_length = sentiment_cfg.max_length
         self.device = resolve_device(sentiment_cfg.device)
         name = sentiment_cfg.model
-        self.tokenizer, self.model = _load_hub_model(name, getattr(sentiment_cfg, "_folder_beside", None))
+        looked_for = sentiment_cfg.folder_looked_for() if hasattr(sentiment_cfg, "folder_looked_for") else None
+        self.tokenizer, self.model = _load_hub_model(name, looked_for)
         self.max_length = min(self.max_length, _model_limit(self.tokenizer, self.model.config))
         self.class_of_output = label_mapping(name, self.model.config.id2label, sentiment_cfg.label_map)
         use_all_cores()

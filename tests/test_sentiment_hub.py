@@ -94,6 +94,10 @@ def test_a_missing_model_folder_is_named_beside_the_watchlist(monkeypatch, tmp_p
     with pytest.raises(ModelLoadError) as error:
         load_scorer(config.sentiment, cache=False)
     assert f"there is no folder {tmp_path / 'wl' / 'models' / 'mine'}, and the Hugging Face hub" in str(error.value)
+    # second review: `sentiment eval --model other/one` (a copy with another model) named the first's
+    with pytest.raises(ModelLoadError) as error:
+        load_scorer(config.sentiment.model_copy(update={"model": "other/one"}), cache=False)
+    assert f"there is no folder {Path('other/one').absolute()}, and" in str(error.value)
 
 
 @pytest.fixture
