@@ -99,11 +99,9 @@ def _in_the_future(moment: str) -> bool:
 
 
 def _sent_summary(sent) -> str:
-    from alerts.notify import MAX_ATTEMPTS
-
     parts = [f"{sent.sent} sent", f"{sent.failed - sent.given_up} failed (retried later)"]
-    if sent.given_up:
-        parts.append(f"{sent.given_up} given up after {MAX_ATTEMPTS} tries (not tried again; "
+    if sent.given_up:  # after 8 tries, or 9 when a sender died during the 8th (see notify._DUE)
+        parts.append(f"{sent.given_up} given up after the last try (not tried again; "
                      "'alerts show' has the last error)")
     if sent.unconfirmed:
         parts.append(f"{sent.unconfirmed} unconfirmed (no answer in time; not sent again)")
