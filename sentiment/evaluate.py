@@ -150,17 +150,32 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
 
 def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int],
                 encoding: str = "utf-8", limit: int | None = None) -> LabeledSet:
+    """A CSV read strictly by CSV's quoting rules: a quote left open, or a stray one, is an error
+    naming its row, never the rows after it read as its text. A TSV is read by the same rules when
+    it keeps them (Excel's and pandas' quoted texts over several lines); one that does not (tweet
+    sets write '"Great" movie', or a quote never closed) is read as plain lines: each line a row,
+    split at tabs, quotes kept as written."""
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        return _read_rows(path, text_col, label_col, mapping, encoding, limit, delimiter, csv.QUOTE_MINIMAL)
+    except _MalformedRow as malformed:
+        if delimiter != "\t":
+            raise LabeledFileError(str(malformed)) from None
+    return _read_rows(path, text_col, label_col, mapping, encoding, limit, delimiter, csv.QUOTE_NONE)
+
+
+class _MalformedRow(LabeledFileError):
+    """A row the quoting rules could not read: an error for a CSV, a TSV read again as plain lines."""
+
+
+def _read_rows(path: Path, text_col: str, label_col: str, mapping: dict[str, int], encoding: str,
+               limit: int | None, delimiter: str, quoting: int) -> LabeledSet:
     labeled = LabeledSet([], [])
     row_starts = 1
     try:
         with _open_text(path, encoding) as handle:
-            # strict: a quote left open, or a stray one, ends in an error, not in the rows after it
-            # read as its text. A TSV is read leniently ('"Great" movie', common in tweet sets, is
-            # read as it always was), and a quote left open there shows as a text over several
-            # lines holding a tab: the rows after it (see _runs_on)
-            reader = csv.reader(handle, delimiter=delimiter, strict=delimiter != "\t")
+            reader = csv.reader(handle, delimiter=delimiter, strict=True, quoting=quoting)
             header = next(reader, [])
             _refuse_undecoded(path, 1, "".join(header), encoding)
             for column in (text_col, label_col):
@@ -169,8 +184,6 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
             text_at, label_at = header.index(text_col), header.index(label_col)
             row_starts = reader.line_num + 1  # a quoted text may run over several lines: its first
             for row in reader:
-                if delimiter == "\t" and reader.line_num > row_starts and any("\t" in field for field in row):
-                    raise csv.Error("unexpected end of data: a quoted field runs on over the rows after it")
                 if row:  # an empty line is no row
                     _add_row(labeled, row, (text_at, label_at, len(header)), mapping,
                              (path, row_starts, label_col, encoding))
@@ -183,7 +196,7 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
         raise LabeledFileError(f"{path}: cannot be read as {encoding} text ({exc.reason}); "
                                "check --encoding") from None
     except csv.Error as exc:
-        raise LabeledFileError(f"{path}:{row_starts}: {_malformed_row(exc)}") from None
+        raise _MalformedRow(f"{path}:{row_starts}: {_malformed_row(exc)}") from None
     if not labeled.texts:
         raise LabeledFileError(f"{path}: no labeled rows" + (" with a text" if labeled.without_text else ""))
     return labeled

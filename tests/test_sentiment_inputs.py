@@ -192,10 +192,7 @@ def test_eval_refuses_a_row_with_more_fields_than_the_header(cli, tmp_path):
 
 @pytest.mark.parametrize("name, content, line, problem", [
     # left alone last session: the rows after the open quote were read as its text, without a word
-    ("q.tsv", 'label\ttext\npos\tgreat\nneg\t"awful service\npos\tlovely\nneu\tok\n', 3,
-     'a quote (") opened on this line is not closed where the row ends (a quote inside a text is written "" '
-     "in a quoted field)"),
-    ("r.tsv", 'text\tlabel\n"awful service\tneg\nlovely\tpos\n', 2,
+    ("q.csv", 'label,text\npos,great\nneg,"awful service\npos,lovely\nneu,ok\n', 3,
      'a quote (") opened on this line is not closed where the row ends (a quote inside a text is written "" '
      "in a quoted field)"),
     ("s.csv", 'text,label\ngood,pos\n"bad" news,neg\n', 3,
@@ -211,17 +208,22 @@ def test_eval_names_a_quote_left_open(cli, tmp_path, name, content, line, proble
     assert _one_error_line(result) == f"Error: {name}:{line}: {problem}"
 
 
-def test_eval_reads_short_rows_over_several_lines_and_quotes_in_a_tsv_text(cli, tmp_path):
-    """Review: a row with fewer fields than the header, its text over two lines in quotes, was
-    refused as a quote not closed; and a TSV of tweets with '"Great" movie' in it was refused."""
-    (tmp_path / "short.csv").write_text('label,text,source\r\npos,"great\r\nstay"\r\nneg,awful,web\r\n',
-                                        encoding="utf-8")
-    (tmp_path / "tweets.tsv").write_text('label\ttext\npos\t"Great" movie\nneg\tawful "service"\n',
-                                         encoding="utf-8")
-    for name in ("short.csv", "tweets.tsv"):
-        result = cli(*EVAL, name, "--text-col", "text", "--label-col", "label", "--keep-seen")
-        assert result.exit_code == 0, result.output
-        assert "texts: 2" in result.stdout
+@pytest.mark.parametrize("name, content, texts", [
+    # review: a short row, its text over two lines in quotes, was refused as a quote not closed
+    ("short.csv", 'label,text,source\r\npos,"great\r\nstay"\r\nneg,awful,web\r\n', ["great\r\nstay", "awful"]),
+    # a TSV as Excel and csv.writer write one: a quoted text over two lines, holding a tab
+    ("excel.tsv", 'label\ttext\npos\t"first line\tafter a tab\nsecond line"\nneg\tawful\n',
+     ["first line\tafter a tab\nsecond line", "awful"]),
+    # a TSV of tweets, whose quotes follow no rule, is read as plain lines, its quotes kept
+    ("tweets.tsv", 'label\ttext\npos\t"Great" movie\nneg\tawful "service"\n', ['"Great" movie', 'awful "service"']),
+    ("open.tsv", 'label\ttext\npos\tgreat\nneg\t"awful service\npos\tlovely\n',
+     ["great", '"awful service', "lovely"]),
+])
+def test_eval_reads_texts_as_their_file_writes_them(tmp_path, name, content, texts):
+    from sentiment.evaluate import read_labeled
+
+    (tmp_path / name).write_text(content, encoding="utf-8", newline="")
+    assert read_labeled(tmp_path / name, "text", "label").texts == texts
 
 
 def test_eval_reads_a_utf16_file_with_its_byte_order_mark(cli, tmp_path):
