@@ -92,6 +92,15 @@ class App:
         """Whether --db or $MENTIONWATCH_DB names the database (else the watchlist does)."""
         return self._db_path is not None or bool(os.environ.get(DB_ENV))
 
+    @property
+    def db_path_named_by(self) -> str:
+        """Where to look to change the database's path, for an error line: 'check --db' ..."""
+        if self._db_path is not None:
+            return "check --db"
+        if os.environ.get(DB_ENV):
+            return f"check {DB_ENV}"
+        return f"check database: in {self.config_path}"
+
     def require_config_file(self) -> None:
         """For commands that do nothing without a watchlist (crawl, run): a missing one is a mistake,
         not an empty watchlist, so a scheduled job started in the wrong folder does not pass silently."""
@@ -136,8 +145,7 @@ class App:
             raise UserMistake(f"{self.db_path}: is a folder, not a database file (check --db)")
         in_the_way = file_in_the_way(self.db_path)
         if in_the_way is not None:
-            raise UserMistake(f"{self.db_path}: {in_the_way} is a file, not a folder (check --db or the "
-                              "watchlist's database:)")
+            raise UserMistake(f"{self.db_path}: {in_the_way} is a file, not a folder ({self.db_path_named_by})")
         if self.db_must_exist and not Path(self.db_path).exists():
             if not (self.has_config_file or self.config_path_given or self.db_path_given):
                 # most likely run in another folder than the watchlist's: `init` here would start afresh

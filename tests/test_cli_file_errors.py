@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from storage import open_db
+
 
 def _one_error_line(result) -> str:
     lines = result.stderr.strip().splitlines()
@@ -30,11 +32,26 @@ def test_a_database_under_a_regular_file_is_one_line(cli, a_file, under):
     """Walkthrough 14b: right under the file (afile/x.db) SQLite's 'unable to open database file'
     was all `run` said, and `status` answered 'no such database'."""
     database = a_file.joinpath(*under)
-    for command in (["init"], ["status"], ["stats"]):
+    for command in (["init"], ["status"], ["stats"], ["restore", a_file]):
         result = cli("--db", database, *command)
         assert result.exit_code == 2, (command, result.output)
-        assert _one_error_line(result) == (f"Error: {database}: {a_file} is a file, not a folder (check --db "
-                                           "or the watchlist's database:)")
+        assert _one_error_line(result) == f"Error: {database}: {a_file} is a file, not a folder (check --db)"
+
+
+def test_a_path_through_a_file_is_named_with_what_gave_it(cli, a_file, tmp_path, monkeypatch):
+    """Third review: MENTIONWATCH_DB's path was said to come from --db or the watchlist; and a
+    backup under a file was told to 'mkdir -p' it."""
+    monkeypatch.setenv("MENTIONWATCH_DB", str(a_file / "x.db"))
+    assert _one_error_line(cli("stats")) == (
+        f"Error: {a_file / 'x.db'}: {a_file} is a file, not a folder (check MENTIONWATCH_DB)")
+    monkeypatch.delenv("MENTIONWATCH_DB")
+    (tmp_path / "w.yaml").write_text(f"database: {a_file / 'x.db'}\nwatches: []\n", encoding="utf-8")
+    assert _one_error_line(cli("--config", tmp_path / "w.yaml", "stats")) == (
+        f"Error: {a_file / 'x.db'}: {a_file} is a file, not a folder (check database: in {tmp_path / 'w.yaml'})")
+    open_db(tmp_path / "ok.db").close()
+    refused = cli("--db", tmp_path / "ok.db", "backup", a_file / "b.db")
+    assert refused.exit_code == 2
+    assert _one_error_line(refused) == f"Error: {a_file / 'b.db'}: {a_file} is a file, not a folder"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")

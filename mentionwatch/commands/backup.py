@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, actor_or_login_name, describe_os_error, main, pass_app
+from storage.db import file_in_the_way
 
 
 @main.command()
@@ -23,6 +24,9 @@ def backup(app: App, file: Path, force: bool) -> None:
     from storage.backup import BackupError, backup_database
 
     app.db.close()  # refuses a missing database or one a newer mentionwatch wrote, as other commands do
+    in_the_way = file_in_the_way(file)
+    if in_the_way is not None:
+        raise UserMistake(f"{file}: {in_the_way} is a file, not a folder")
     if file.parent and not file.parent.is_dir():
         raise UserMistake(f"{file.parent}: no such folder (make it first: mkdir -p {file.parent})")
     try:
@@ -56,6 +60,9 @@ def restore(app: App, file: Path, yes: bool, bring_back_erased: bool) -> None:
     from storage.later_erasures import find
 
     target = Path(app.db_path)
+    in_the_way = file_in_the_way(target)
+    if in_the_way is not None:
+        raise UserMistake(f"{target}: {in_the_way} is a file, not a folder ({app.db_path_named_by})")
     try:
         backup = check_backup(file)
         if not yes:
