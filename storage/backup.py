@@ -13,12 +13,14 @@ made after the backup are carried into the copy (storage/later_erasures.py).
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.db import BUSY_TIMEOUT_SECONDS, create_private_file, open_db, open_db_to_read, unwritable_reason
+from storage.db import (BUSY_TIMEOUT_SECONDS, create_private_file, open_db, open_db_to_read, unwritable_reason,
+                        utc_now_iso)
 from storage.later_erasures import LaterErasures, carry_into, find
 
 
@@ -273,11 +275,24 @@ def _settled(copy: Path) -> None:
         connection.close()  # the last connection: its -wal and -shm go with it
 
 
+_TAKEN_DURING_IT = "the backup was taken during this run"
+
+
 def _service_stopped(connection: sqlite3.Connection) -> None:
-    if _has_table(connection, "service_process"):
-        with connection:
+    """In a copy, no service runs: its row says stopped, and the runs going on when the copy was
+    taken are closed as interrupted (as a start closes a stopped service's; status on the copy
+    showed them running under a stopped service)."""
+    now = utc_now_iso()
+    with connection:
+        if _has_table(connection, "service_process"):
             connection.execute("UPDATE service_process SET state = 'stopped' "
                                "WHERE state IN ('running', 'starting', 'stopping')")
+        if _has_table(connection, "job_runs"):
+            connection.execute("UPDATE job_runs SET status = 'interrupted', finished_at = ?, detail = ? "
+                               "WHERE status = 'running'", [now, _TAKEN_DURING_IT])
+        if _has_table(connection, "crawl_runs"):
+            connection.execute("UPDATE crawl_runs SET status = 'failed', finished_at = ?, errors = ? "
+                               "WHERE status = 'running'", [now, json.dumps([f"interrupted: {_TAKEN_DURING_IT}"])])
 
 
 def _set_aside(target: Path, suffix: str) -> list[Path]:

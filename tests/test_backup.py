@@ -61,15 +61,29 @@ def test_a_backup_does_not_say_the_service_runs_on_it(cli, tmp_path):
     from mentionwatch.service_state import live_service
     from test_restore import _record_running_service
 
+    from mentionwatch.service_state import start_job_run
+
     live = tmp_path / "live.db"
     _stock(live, 1)
     _record_running_service(live, os.getpid())  # this process stands in for the running service
+    db = open_db(live)
+    start_job_run(db, "collect:acme/rss")  # a run going on when the backup is taken
+    with db.conn:
+        db.execute("INSERT INTO crawl_runs (watch, source, started_at, status) "
+                   "VALUES ('acme', 'rss', '2026-12-06T10:00:00Z', 'running')")
+    db.close()
     assert cli("--db", live, "backup", tmp_path / "copy.db").exit_code == 0
     original, copy = open_db(live), open_db(tmp_path / "copy.db")
     try:
         assert live_service(original) is not None  # the database's service goes on
         assert live_service(copy) is None
         assert copy.execute("SELECT state FROM service_process").fetchone()[0] == "stopped"
+        # third review: the runs going on stayed 'running' under a stopped service
+        assert copy.execute("SELECT status, detail FROM job_runs").fetchall() == [
+            ("interrupted", "the backup was taken during this run")]
+        assert copy.execute("SELECT status, errors FROM crawl_runs").fetchall() == [
+            ("failed", '["interrupted: the backup was taken during this run"]')]
+        assert original.execute("SELECT status FROM job_runs").fetchall() == [("running",)]
     finally:
         original.close()
         copy.close()
