@@ -351,10 +351,12 @@ def _record_database_failure(db: Database, result: CrawlRunResult, exc: sqlite3.
         _keep_unrecorded(db, result)
 
 
-# crawl runs whose outcome could not be written (disk full), by database file and run id: written
-# by the next collection of this process, or they would stay 'running' until the service restarts
-_unrecorded: dict[tuple[str, int], CrawlRunResult] = {}
+# crawl runs whose outcome could not be written (disk full), with the time they ended, by database
+# file and run id: written by the next collection of this process, or they would stay 'running'
+# until the service restarts. A few at most: a full disk stops every source alike
+_unrecorded: dict[tuple[str, int], tuple[CrawlRunResult, str]] = {}
 _unrecorded_lock = threading.Lock()
+_MOST_KEPT = 1000
 
 
 def _keep_unrecorded(db: Database, result: CrawlRunResult) -> None:
@@ -362,8 +364,11 @@ def _keep_unrecorded(db: Database, result: CrawlRunResult) -> None:
         database = _database_path(db)
     except sqlite3.DatabaseError:
         return  # the next start closes it (service_state.close_interrupted_runs)
+    if not database:  # ':memory:' (each such database has the same empty name): nothing outlives it
+        return
     with _unrecorded_lock:
-        _unrecorded[(database, result.run_id)] = result
+        if len(_unrecorded) < _MOST_KEPT:
+            _unrecorded[(database, result.run_id)] = (result, utc_now_iso())
 
 
 def _record_runs_left_unrecorded(db: Database) -> None:
@@ -373,21 +378,22 @@ def _record_runs_left_unrecorded(db: Database) -> None:
             return
         database = _database_path(db)
         for key in [key for key in _unrecorded if key[0] == database]:
+            result, finished_at = _unrecorded[key]
             try:
-                _finish_run(db, _unrecorded[key])
+                _finish_run(db, result, finished_at)
             except sqlite3.DatabaseError:
                 db.conn.rollback()
                 return  # still full: the next collection tries again
             del _unrecorded[key]
 
 
-def _finish_run(db: Database, result: CrawlRunResult) -> None:
+def _finish_run(db: Database, result: CrawlRunResult, finished_at: str | None = None) -> None:
     """Store the run; its error lines are redacted first, so callers print what was stored."""
     result.errors = redact_data(result.errors)
     with db.atomic():
         db.conn.execute(
             "UPDATE crawl_runs SET finished_at = ?, status = ?, fetched = ?, new = ?, duplicates = ?, "
             "rejected = ?, errors = ?, seconds = ? WHERE id = ?",
-            [utc_now_iso(), result.status, result.fetched, result.new, result.duplicates,
+            [finished_at or utc_now_iso(), result.status, result.fetched, result.new, result.duplicates,
              result.rejected, json.dumps(result.errors) if result.errors else None, result.seconds,
              result.run_id])

@@ -29,10 +29,10 @@ def test_a_run_whose_outcome_met_a_full_disk_is_recorded_by_the_next_collection(
     real_finish = crawler.collect._finish_run
     disk = {"full": True}
 
-    def finish_unless_full(database, result):
+    def finish_unless_full(database, result, finished_at=None):
         if disk["full"]:
             raise sqlite3.OperationalError("database or disk is full")
-        real_finish(database, result)
+        real_finish(database, result, finished_at)
 
     monkeypatch.setattr(crawler.collect, "_finish_run", finish_unless_full)
     with HackerNewsServer(synthetic_hits(20, 60, NEWEST, "node {n}")) as server:
@@ -45,3 +45,7 @@ def test_a_run_whose_outcome_met_a_full_disk_is_recorded_by_the_next_collection(
         collect_source(db, config, watch, watch.sources[0], sleep=lambda s: None)
     runs = db.execute("SELECT status, new, finished_at IS NOT NULL FROM crawl_runs ORDER BY id").fetchall()
     assert runs == [("ok", 20, 1), ("ok", 0, 1)]
+    first_ended, second_started = db.execute(
+        "SELECT (SELECT finished_at FROM crawl_runs WHERE id = 1), (SELECT started_at FROM crawl_runs WHERE id = 2)"
+    ).fetchone()
+    assert first_ended <= second_started  # when it ended, not when it could be written (third review)
