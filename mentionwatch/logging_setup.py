@@ -75,18 +75,27 @@ def _secret_parts_of_url(value: str) -> list[str]:
                               *(v for k, v in query if is_secret_parameter(k))) if part]
 
 
+# a part of a path shaped like a token: 8 or more letters, digits, '_' or '-', with a digit and a letter
+_TOKEN_SHAPED = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{8,}", re.ASCII)
+
+
 def _remember_path(value: str) -> None:
     """A server's error may quote a secret URL's path alone (a web hook's path holds its token; a
-    secret base_url may hide a key there): it is hidden where it stands as a path of its own, not
-    after another host or inside a longer word ('/webhook' of a hook leaves
-    'https://api.other.com/webhooks/42' and a stored '/feed.xml.bak' alone)."""
+    secret base_url may hide a key there). A path with a part shaped like a token is hidden
+    wherever it is, percent-encoded too; another (`/feed.xml`, `/webhook`) only where it stands as
+    a path of its own, not after another host or inside a longer word: those are common words of
+    other sources' lines and stored addresses."""
     if "://" not in value:
         return
     try:
         path = urllib.parse.urlsplit(value.strip()).path.rstrip("/")
     except ValueError:
         return
-    if len(path.strip("/")) >= _MIN_SECRET_LENGTH:
+    if len(path.strip("/")) < _MIN_SECRET_LENGTH:
+        return
+    if any(_TOKEN_SHAPED.fullmatch(part) for part in path.split("/")):
+        _remembered.update({path, urllib.parse.quote(path, safe=""), urllib.parse.quote_plus(path, safe="")})
+    else:
         _remembered_paths[path] = re.compile(rf"(?<![\w.~%:/-]){re.escape(path)}(?![\w~%-])(?!\.\w)")
 
 
@@ -112,7 +121,8 @@ def redact(text: str) -> str:
     for secret in known_secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)
-    for path, standing_alone in list(_remembered_paths.items()):
+    # longest first, as known_secrets: a path that begins another must not hide only its start
+    for path, standing_alone in sorted(_remembered_paths.items(), key=lambda item: len(item[0]), reverse=True):
         if path in text:
             text = standing_alone.sub(REDACTED, text)
     text = _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)

@@ -72,6 +72,17 @@ def test_a_token_with_dashes_in_a_hook_path_is_hidden_too():
                   "topic /acme-alerts-secret-topic unknown") == f"HTTP 404 for POST {REDACTED}; topic {REDACTED} unknown"
 
 
+def test_a_token_path_is_hidden_anywhere_and_a_longer_path_before_its_start():
+    # third review: hidden only where it stood alone, a token path leaked percent-encoded, before
+    # '.json' or after 'host:443'; and a remembered path that begins another hid only that start
+    remember_secrets(["https://discord.com/api/webhooks/123456/abcDEF789xyz",
+                      "https://feeds.example/hooks/abcdef", "https://chat.example/hooks/abcdef/tokenpart"])
+    for quoted in ("%2Fapi%2Fwebhooks%2F123456%2FabcDEF789xyz", "/api/webhooks/123456/abcDEF789xyz.json",
+                   "discord.com:443/api/webhooks/123456/abcDEF789xyz", "path:/api/webhooks/123456/abcDEF789xyz"):
+        assert "abcDEF789xyz" not in redact(f"Not found: {quoted}"), quoted
+    assert redact('POST /hooks/abcdef/tokenpart "HTTP/1.1 404 Not Found"') == f'POST {REDACTED} "HTTP/1.1 404 Not Found"'
+
+
 def test_a_remembered_path_is_not_hidden_after_another_host_or_inside_a_word():
     # review: '/feed.xml' and '/webhook' were cut out of other sources' lines and stored addresses
     remember_secrets(["https://example.test/api/", "json://hooks.test/v1", "https://news.example.com/feed.xml",
