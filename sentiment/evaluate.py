@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 import sys
 import time
@@ -150,32 +151,18 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
 
 def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int],
                 encoding: str = "utf-8", limit: int | None = None) -> LabeledSet:
-    """A CSV read strictly by CSV's quoting rules: a quote left open, or a stray one, is an error
-    naming its row, never the rows after it read as its text. A TSV is read by the same rules when
-    it keeps them (Excel's and pandas' quoted texts over several lines); one that does not (tweet
-    sets write '"Great" movie', or a quote never closed) is read as plain lines: each line a row,
-    split at tabs, quotes kept as written."""
+    """A CSV is read strictly by CSV's quoting rules: a quote left open, or a stray one, is an error
+    naming its row, never the rows after it read as its text. A TSV is read as it always was,
+    leniently ('"Great" movie', common in tweet sets, is the text 'Great movie'), and a row over
+    several lines is checked (see _check_tsv_row)."""
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    try:
-        return _read_rows(path, text_col, label_col, mapping, encoding, limit, delimiter, csv.QUOTE_MINIMAL)
-    except _MalformedRow as malformed:
-        if delimiter != "\t":
-            raise LabeledFileError(str(malformed)) from None
-    return _read_rows(path, text_col, label_col, mapping, encoding, limit, delimiter, csv.QUOTE_NONE)
-
-
-class _MalformedRow(LabeledFileError):
-    """A row the quoting rules could not read: an error for a CSV, a TSV read again as plain lines."""
-
-
-def _read_rows(path: Path, text_col: str, label_col: str, mapping: dict[str, int], encoding: str,
-               limit: int | None, delimiter: str, quoting: int) -> LabeledSet:
     labeled = LabeledSet([], [])
     row_starts = 1
     try:
         with _open_text(path, encoding) as handle:
-            reader = csv.reader(handle, delimiter=delimiter, strict=True, quoting=quoting)
+            lines = _RecordLines(handle)
+            reader = csv.reader(lines, delimiter=delimiter, strict=delimiter != "\t")
             header = next(reader, [])
             _refuse_undecoded(path, 1, "".join(header), encoding)
             for column in (text_col, label_col):
@@ -183,11 +170,15 @@ def _read_rows(path: Path, text_col: str, label_col: str, mapping: dict[str, int
                     raise LabeledFileError(f"{path}:1: no column {column!r} (columns: {', '.join(header)})")
             text_at, label_at = header.index(text_col), header.index(label_col)
             row_starts = reader.line_num + 1  # a quoted text may run over several lines: its first
+            lines.record = []
             for row in reader:
+                if delimiter == "\t":
+                    _check_tsv_row(lines.record, row, len(header))
                 if row:  # an empty line is no row
                     _add_row(labeled, row, (text_at, label_at, len(header)), mapping,
                              (path, row_starts, label_col, encoding))
                 row_starts = reader.line_num + 1
+                lines.record = []
                 if limit is not None and len(labeled.texts) == limit:
                     break
     except OSError as exc:
@@ -196,10 +187,44 @@ def _read_rows(path: Path, text_col: str, label_col: str, mapping: dict[str, int
         raise LabeledFileError(f"{path}: cannot be read as {encoding} text ({exc.reason}); "
                                "check --encoding") from None
     except csv.Error as exc:
-        raise _MalformedRow(f"{path}:{row_starts}: {_malformed_row(exc)}") from None
+        raise LabeledFileError(f"{path}:{row_starts}: {_malformed_row(exc)}") from None
     if not labeled.texts:
         raise LabeledFileError(f"{path}: no labeled rows" + (" with a text" if labeled.without_text else ""))
     return labeled
+
+
+class _RecordLines:
+    """The file's lines for csv.reader, keeping those of the row being read (`record`)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.record: list[str] = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.handle)
+        self.record.append(line)
+        return line
+
+
+def _check_tsv_row(record: list[str], row: list[str], width: int) -> None:
+    """A TSV row read leniently is refused (csv.Error) where a quote was left open: the file ended
+    inside it (a text ending in a line break on one line), it breaks CSV's rules once its lines
+    are read strictly, or its first line is a whole row and so is a later one (the rows after the
+    quote read as its text). A text over several lines as Excel quotes it passes."""
+    if len(record) <= 1:
+        if any("\n" in field or "\r" in field for field in row):
+            raise csv.Error("unexpected end of data")
+        return
+    list(csv.reader(io.StringIO("".join(record), newline=""), delimiter="\t", strict=True))
+
+    def is_a_whole_row(line: str) -> bool:
+        return len(line.rstrip("\r\n").split("\t")) == width
+
+    if is_a_whole_row(record[0]) and any(is_a_whole_row(line) for line in record[1:]):
+        raise csv.Error("unexpected end of data: rows of their own read as one quoted text")
 
 
 def _malformed_row(error: csv.Error) -> str:

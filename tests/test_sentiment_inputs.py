@@ -190,6 +190,10 @@ def test_eval_refuses_a_row_with_more_fields_than_the_header(cli, tmp_path):
                     "be in double quotes)")
 
 
+NOT_CLOSED = ('a quote (") opened on this line is not closed where the row ends (a quote inside a text is '
+              'written "" in a quoted field)')
+
+
 @pytest.mark.parametrize("name, content, line, problem", [
     # left alone last session: the rows after the open quote were read as its text, without a word
     ("q.csv", 'label,text\npos,great\nneg,"awful service\npos,lovely\nneu,ok\n', 3,
@@ -200,6 +204,12 @@ def test_eval_refuses_a_row_with_more_fields_than_the_header(cli, tmp_path):
     # review: a stray quote in a text over two lines was said not to be closed
     ("t.csv", 'text,label\nok,pos\n"first line\nsecond" line,neg\n', 3,
      'a quoted field has a stray quote (") inside: write it as "" or leave the field unquoted'),
+    # a TSV's quote left open: the rows after it read as its text (the third review's one closes
+    # by accident), or the file ending inside it
+    ("a.tsv", 'label\ttext\npositive\t"Wow, what a day\nnegative\tworst ever"\nneutral\tok\n', 2, NOT_CLOSED),
+    ("open.tsv", 'label\ttext\npos\tgreat\nneg\t"awful service\npos\tlovely\n', 3, NOT_CLOSED),
+    ("end.tsv", 'label\ttext\npos\tgood\nneg\t"bad and open\n', 3, NOT_CLOSED),
+    ("end2.tsv", 'label\ttext\npos\t"good and open\nneg\n', 2, NOT_CLOSED),
 ])
 def test_eval_names_a_quote_left_open(cli, tmp_path, name, content, line, problem):
     (tmp_path / name).write_text(content, encoding="utf-8")
@@ -214,10 +224,14 @@ def test_eval_names_a_quote_left_open(cli, tmp_path, name, content, line, proble
     # a TSV as Excel and csv.writer write one: a quoted text over two lines, holding a tab
     ("excel.tsv", 'label\ttext\npos\t"first line\tafter a tab\nsecond line"\nneg\tawful\n',
      ["first line\tafter a tab\nsecond line", "awful"]),
-    # a TSV of tweets, whose quotes follow no rule, is read as plain lines, its quotes kept
-    ("tweets.tsv", 'label\ttext\npos\t"Great" movie\nneg\tawful "service"\n', ['"Great" movie', 'awful "service"']),
-    ("open.tsv", 'label\ttext\npos\tgreat\nneg\t"awful service\npos\tlovely\n',
-     ["great", '"awful service', "lovely"]),
+    # a TSV of tweets, whose quotes follow no rule, read as it always was
+    ("tweets.tsv", 'label\ttext\npos\t"Great" movie\nneg\tawful "service"\n', ["Great movie", 'awful "service"']),
+    # third review: a quoted text over two lines in the first column, a quoted label, a quoted tab,
+    # each beside a tweet's quotes, were refused by the plain-lines reading
+    ("b.tsv", 'text\tlabel\n"line one\nline two"\tpos\nfine\tneg\n"Great" movie\tpos\n',
+     ["line one\nline two", "fine", "Great movie"]),
+    ("g.tsv", 'text\tlabel\n"ok"\t"pos"\n"Great" movie\tpos\n', ["ok", "Great movie"]),
+    ("l.tsv", 'text\tlabel\n"a\tb"\tpos\n"Great" movie\tpos\n', ["a\tb", "Great movie"]),
 ])
 def test_eval_reads_texts_as_their_file_writes_them(tmp_path, name, content, texts):
     from sentiment.evaluate import read_labeled
