@@ -151,10 +151,11 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
 
 def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int],
                 encoding: str = "utf-8", limit: int | None = None) -> LabeledSet:
-    """A CSV is read strictly by CSV's quoting rules: a quote left open, or a stray one, is an error
-    naming its row, never the rows after it read as its text. A TSV is read as it always was,
-    leniently ('"Great" movie', common in tweet sets, is the text 'Great movie'), and a row over
-    several lines is checked (see _check_tsv_row)."""
+    """A CSV is read strictly by CSV's quoting rules: a quote left open to the end of the file, or a
+    stray one, is an error naming its row. A TSV is read as it always was, leniently ('"Great"
+    movie', common in tweet sets, is the text 'Great movie'), only a quote left open to the end of
+    the file is refused. A quote that a later one closes by accident still merges the rows between
+    them into one text (README: no rule tells such a text from one Excel quotes over lines)."""
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     labeled = LabeledSet([], [])
@@ -173,7 +174,7 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
             lines.record = []
             for row in reader:
                 if delimiter == "\t":
-                    _check_tsv_row(lines.record, row, len(header))
+                    _refuse_a_quote_open_at_the_end(lines)
                 if row:  # an empty line is no row
                     _add_row(labeled, row, (text_at, label_at, len(header)), mapping,
                              (path, row_starts, label_col, encoding))
@@ -194,37 +195,36 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
 
 
 class _RecordLines:
-    """The file's lines for csv.reader, keeping those of the row being read (`record`)."""
+    """The file's lines for csv.reader, keeping those of the row being read (`record`) and whether
+    the file has ended (`at_end`)."""
 
     def __init__(self, handle):
         self.handle = handle
         self.record: list[str] = []
+        self.at_end = False
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
-        line = next(self.handle)
+        try:
+            line = next(self.handle)
+        except StopIteration:
+            self.at_end = True
+            raise
         self.record.append(line)
         return line
 
 
-def _check_tsv_row(record: list[str], row: list[str], width: int) -> None:
-    """A TSV row read leniently is refused (csv.Error) where a quote was left open: the file ended
-    inside it (a text ending in a line break on one line), it breaks CSV's rules once its lines
-    are read strictly, or its first line is a whole row and so is a later one (the rows after the
-    quote read as its text). A text over several lines as Excel quotes it passes."""
-    if len(record) <= 1:
-        if any("\n" in field or "\r" in field for field in row):
-            raise csv.Error("unexpected end of data")
-        return
-    list(csv.reader(io.StringIO("".join(record), newline=""), delimiter="\t", strict=True))
-
-    def is_a_whole_row(line: str) -> bool:
-        return len(line.rstrip("\r\n").split("\t")) == width
-
-    if is_a_whole_row(record[0]) and any(is_a_whole_row(line) for line in record[1:]):
-        raise csv.Error("unexpected end of data: rows of their own read as one quoted text")
+def _refuse_a_quote_open_at_the_end(lines: _RecordLines) -> None:
+    """The lenient reader takes the end of the file inside a quote as the end of the text, with
+    every row after the quote in it: never a text the file meant (csv.Error, as a strict read)."""
+    if lines.at_end and lines.record:
+        try:
+            list(csv.reader(io.StringIO("".join(lines.record), newline=""), delimiter="\t", strict=True))
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise
 
 
 def _malformed_row(error: csv.Error) -> str:

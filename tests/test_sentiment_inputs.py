@@ -204,9 +204,7 @@ NOT_CLOSED = ('a quote (") opened on this line is not closed where the row ends 
     # review: a stray quote in a text over two lines was said not to be closed
     ("t.csv", 'text,label\nok,pos\n"first line\nsecond" line,neg\n', 3,
      'a quoted field has a stray quote (") inside: write it as "" or leave the field unquoted'),
-    # a TSV's quote left open: the rows after it read as its text (the third review's one closes
-    # by accident), or the file ending inside it
-    ("a.tsv", 'label\ttext\npositive\t"Wow, what a day\nnegative\tworst ever"\nneutral\tok\n', 2, NOT_CLOSED),
+    # a TSV's quote left open to the end of the file, the rows after it read as its text
     ("open.tsv", 'label\ttext\npos\tgreat\nneg\t"awful service\npos\tlovely\n', 3, NOT_CLOSED),
     ("end.tsv", 'label\ttext\npos\tgood\nneg\t"bad and open\n', 3, NOT_CLOSED),
     ("end2.tsv", 'label\ttext\npos\t"good and open\nneg\n', 2, NOT_CLOSED),
@@ -232,6 +230,11 @@ def test_eval_names_a_quote_left_open(cli, tmp_path, name, content, line, proble
      ["line one\nline two", "fine", "Great movie"]),
     ("g.tsv", 'text\tlabel\n"ok"\t"pos"\n"Great" movie\tpos\n', ["ok", "Great movie"]),
     ("l.tsv", 'text\tlabel\n"a\tb"\tpos\n"Great" movie\tpos\n', ["a\tb", "Great movie"]),
+    # fourth review: csv.writer's quoted texts over lines with tabs on two of them, and a tweet's
+    # quotes beside a quoted text over two lines, were refused by the checks then tried
+    ("tab1.tsv", 'text\tlabel\n"Title:\tGreat phone\nWorks well"\tpos\n', ["Title:\tGreat phone\nWorks well"]),
+    ("tab2.tsv", 'label\ttext\npos\t"Pros:\n\tgreat screen\n\tfast"\n', ["Pros:\n\tgreat screen\n\tfast"]),
+    ("mixed.tsv", 'label\ttext\tnote\npos\t"Great" movie\t"n1\nn2"\n', ["Great movie"]),
 ])
 def test_eval_reads_texts_as_their_file_writes_them(tmp_path, name, content, texts):
     from sentiment.evaluate import read_labeled
