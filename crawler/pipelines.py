@@ -56,8 +56,9 @@ def item_to_mention(item, watch_name: str, warnings: list[str] | None = None) ->
 
 
 def _without_secrets(value):
-    """A page's address may carry the site's key (`?key=${SITE_KEY}`): never stored."""
-    return redact(value) if isinstance(value, str) else value
+    """A page's address may carry the site's key (`?key=${SITE_KEY}`): never stored. The paths of
+    secret URLs are left alone here: another site's address may share one (`/feeds/2024-rss`)."""
+    return redact(value, paths=False) if isinstance(value, str) else value
 
 
 def _optional(read, field: str, warnings: list[str] | None, *raw):

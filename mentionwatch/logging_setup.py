@@ -41,7 +41,10 @@ _TRAILING_PUNCTUATION = re.compile(r"[.,:;)\]]+$")  # ends a sentence, not the v
 _MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words
 
 _remembered: set[str] = set()  # secrets this process has met (see remember_secrets)
-_remembered_paths: dict[str, re.Pattern] = {}  # secret URLs' paths, found where they stand alone
+# secret URLs' paths (see _remember_path): hidden anywhere when token-shaped, else where they stand
+# alone; in what is logged and in stored errors, never in a collected post's own address
+_remembered_token_paths: set[str] = set()
+_remembered_paths: dict[str, re.Pattern] = {}
 
 
 def remember_secrets(values: Iterable[str | None]) -> None:
@@ -76,7 +79,8 @@ def _secret_parts_of_url(value: str) -> list[str]:
 
 
 # a part of a path shaped like a token: 8 or more letters, digits, '_' or '-', with a digit and a letter
-_TOKEN_SHAPED = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{8,}", re.ASCII)
+_TOKEN_SHAPED = re.compile(r"(?=[\w:-]*\d)(?=[\w:-]*[A-Za-z])[\w:-]{8,}", re.ASCII)  # Telegram's has a ':'
+
 
 
 def _remember_path(value: str) -> None:
@@ -94,7 +98,8 @@ def _remember_path(value: str) -> None:
     if len(path.strip("/")) < _MIN_SECRET_LENGTH:
         return
     if any(_TOKEN_SHAPED.fullmatch(part) for part in path.split("/")):
-        _remembered.update({path, urllib.parse.quote(path, safe=""), urllib.parse.quote_plus(path, safe="")})
+        _remembered_token_paths.update({path, urllib.parse.quote(path, safe=""),
+                                        urllib.parse.quote_plus(path, safe="")})
     else:
         _remembered_paths[path] = re.compile(rf"(?<![\w.~%:/-]){re.escape(path)}(?![\w~%-])(?!\.\w)")
 
@@ -116,18 +121,29 @@ def known_secrets() -> list[str]:
     return sorted((s for s in found if s and len(s) >= _MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
-def redact(text: str) -> str:
-    """The text with every known secret, URL credential and secret query parameter replaced."""
+def redact(text: str, *, paths: bool = True) -> str:
+    """The text with every known secret, URL credential and secret query parameter replaced; with
+    `paths`, the paths of secret URLs too (see _remember_path): not in a collected post's address,
+    where another site's '/feeds/2024-rss' is the post's own."""
     for secret in known_secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)
-    # longest first, as known_secrets: a path that begins another must not hide only its start
-    for path, standing_alone in sorted(_remembered_paths.items(), key=lambda item: len(item[0]), reverse=True):
-        if path in text:
-            text = standing_alone.sub(REDACTED, text)
+    if paths:
+        text = _without_secret_paths(text)
     text = _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
     text = _AUTHORIZATION.sub(rf"\1\2{REDACTED}", text)
     return _QUERY_PARAMETER.sub(_redact_parameter, text)
+
+
+def _without_secret_paths(text: str) -> str:
+    # longest first, as known_secrets: a path that begins another must not hide only its start
+    for path in sorted(_remembered_token_paths, key=len, reverse=True):
+        if path in text:
+            text = text.replace(path, REDACTED)
+    for path, standing_alone in sorted(_remembered_paths.items(), key=lambda item: len(item[0]), reverse=True):
+        if path in text:
+            text = standing_alone.sub(REDACTED, text)
+    return text
 
 
 def redact_data(value):

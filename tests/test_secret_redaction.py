@@ -83,6 +83,28 @@ def test_a_token_path_is_hidden_anywhere_and_a_longer_path_before_its_start():
     assert redact('POST /hooks/abcdef/tokenpart "HTTP/1.1 404 Not Found"') == f'POST {REDACTED} "HTTP/1.1 404 Not Found"'
 
 
+def test_a_secret_path_is_left_in_a_collected_posts_own_address():
+    # fourth review: '/feeds/2024-rss' of a ${VAR} feed URL was cut out of another site's post
+    # address and its external_id, the key that tells posts apart
+    remember_secrets(["https://example.com/feeds/2024-rss", "https://www.reddit.com/r/acme2024"])
+    for address in ("https://news.other.org/feeds/2024-rss/post-7",
+                    "https://old.reddit.com/r/acme2024/comments/1abc/title"):
+        mention = item_to_mention({"source": "rss", "text": "acme", "url": address, "external_id": address,
+                                   "created_at": "2025-03-01T10:00:00Z"}, "acme")
+        assert (mention.url, mention.external_id) == (address, address)
+    assert redact("GET https://news.other.org/feeds/2024-rss/post-7: HTTP 500") == \
+        f"GET https://news.other.org{REDACTED}/post-7: HTTP 500"  # a log line hides it still
+
+
+def test_a_telegram_bot_token_in_a_path_is_hidden_anywhere():
+    # fourth review: its ':' kept it from being taken for a token
+    token_path = "/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage"
+    remember_secrets([f"https://api.telegram.org{token_path}"])
+    for quoted in (f"api.telegram.org:443{token_path}: 401", f"POST {token_path}.json failed",
+                   "url=" + urllib.parse.quote(token_path, safe="")):
+        assert "AAHdqTcv" not in redact(quoted), quoted
+
+
 def test_a_remembered_path_is_not_hidden_after_another_host_or_inside_a_word():
     # review: '/feed.xml' and '/webhook' were cut out of other sources' lines and stored addresses
     remember_secrets(["https://example.test/api/", "json://hooks.test/v1", "https://news.example.com/feed.xml",
