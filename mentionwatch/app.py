@@ -142,7 +142,7 @@ class App:
     def _check_db_path(self) -> None:
         """A folder, or a missing file where the command needs an existing database, is a mistake."""
         if Path(self.db_path).is_dir():
-            raise UserMistake(f"{self.db_path}: is a folder, not a database file (check --db)")
+            raise UserMistake(f"{self.db_path}: is a folder, not a database file ({self.db_path_named_by})")
         in_the_way = file_in_the_way(self.db_path)
         if in_the_way is not None:
             raise UserMistake(f"{self.db_path}: {in_the_way} is a file, not a folder ({self.db_path_named_by})")

@@ -136,6 +136,18 @@ def test_a_back_off_that_is_over_is_not_told_as_going_on():
     assert _job_note({**job, "backoff_until": "2026-12-06T11:55:00Z"}, now) == "1 failure(s) in a row"
 
 
+def test_a_run_closed_with_a_plain_line_shows_it():
+    """Fourth review: 'the service stopped during this run' (and a backup's 'the backup was taken
+    during this run') is stored as a plain line, and status showed an empty note."""
+    import datetime as dt
+
+    from mentionwatch.commands.service import _job_note
+
+    now = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.timezone.utc)
+    job = {"failures": 0, "backoff_until": None, "last_detail": "the backup was taken during this run"}
+    assert _job_note(job, now) == "the backup was taken during this run"
+
+
 def test_a_partial_poll_cut_short_by_a_ban_waits_for_its_end(tmp_path):
     with ThrottlingStackExchange(BAN_SECONDS, pages_answered=1) as server:
         service = _start(tmp_path, _source("stackexchange", server.url))

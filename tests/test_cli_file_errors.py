@@ -38,6 +38,17 @@ def test_a_database_under_a_regular_file_is_one_line(cli, a_file, under):
         assert _one_error_line(result) == f"Error: {database}: {a_file} is a file, not a folder (check --db)"
 
 
+def test_restore_onto_a_folder_is_refused(cli, tmp_path):
+    """Fourth review: `restore` set the folder aside as "the replaced database" and put the backup
+    in its place."""
+    open_db(tmp_path / "ok.db").close()
+    (tmp_path / "somedir").mkdir()
+    result = cli("--db", tmp_path / "somedir", "restore", tmp_path / "ok.db", "--yes")
+    assert result.exit_code == 2
+    assert _one_error_line(result) == f"Error: {tmp_path / 'somedir'}: is a folder, not a database file (check --db)"
+    assert (tmp_path / "somedir").is_dir() and not list(tmp_path.glob("somedir.before-restore*"))
+
+
 def test_a_path_through_a_file_is_named_with_what_gave_it(cli, a_file, tmp_path, monkeypatch):
     """Third review: MENTIONWATCH_DB's path was said to come from --db or the watchlist; and a
     backup under a file was told to 'mkdir -p' it."""

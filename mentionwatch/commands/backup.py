@@ -63,6 +63,8 @@ def restore(app: App, file: Path, yes: bool, bring_back_erased: bool) -> None:
     in_the_way = file_in_the_way(target)
     if in_the_way is not None:
         raise UserMistake(f"{target}: {in_the_way} is a file, not a folder ({app.db_path_named_by})")
+    if target.is_dir():  # it would be set aside as "the replaced database", the backup in its place
+        raise UserMistake(f"{target}: is a folder, not a database file ({app.db_path_named_by})")
     try:
         backup = check_backup(file)
         if not yes:

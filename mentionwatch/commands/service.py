@@ -323,6 +323,8 @@ def _job_note(job: dict, now: dt.datetime) -> str:
         if isinstance(detail, dict):
             if detail.get("error"):
                 parts.append(_shortened(str(detail["error"])))
+            elif isinstance(detail.get("detail"), str):  # a plain line: 'the service stopped during this run'
+                parts.append(_shortened(detail["detail"]))
             elif detail.get("errors"):
                 parts.append(_shortened(str(detail["errors"][0])))
             else:
