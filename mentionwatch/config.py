@@ -685,17 +685,13 @@ class SentimentConfig(_Strict):
     model: str = "builtin"
     label_map: dict[str, Literal["negative", "neutral", "positive"]] = Field(default_factory=dict)
     batch_size: int = Field(default=32, ge=1, le=4096)
+    backend: Literal["auto", "onnx", "torch"] = "auto"
+    device: str = "auto"
+    max_length: int = Field(default=128, ge=8, le=512)
     # for a model written 'org/name': (that name, the folder beside the watchlist that was looked
     # for, missing); the error of a model not found names it. A copy with another model (`sentiment
     # eval --model`) keeps it, so the name says whose it is
     _folder_beside: tuple[str, Path] | None = PrivateAttr(default=None)
-
-    def folder_looked_for(self) -> Path | None:
-        """The folder beside the watchlist that `model` was looked for in, when it is not there."""
-        return self._folder_beside[1] if self._folder_beside and self._folder_beside[0] == self.model else None
-    backend: Literal["auto", "onnx", "torch"] = "auto"
-    device: str = "auto"
-    max_length: int = Field(default=128, ge=8, le=512)
 
     @field_validator("device")
     @classmethod
@@ -705,6 +701,10 @@ class SentimentConfig(_Strict):
         if not _DEVICE.match(device):
             raise ValueError(f"unknown device {value!r} (use auto, cpu, cuda, cuda:N or mps)")
         return device
+
+    def folder_looked_for(self) -> Path | None:
+        """The folder beside the watchlist that `model` was looked for in, when it is not there."""
+        return self._folder_beside[1] if self._folder_beside and self._folder_beside[0] == self.model else None
 
 
 # apprise schemes whose URL is made of tokens or keys (from apprise's list of services): written in
@@ -792,7 +792,6 @@ def _written_in_the_file(url: str, stand_in: str = "") -> str:
     file itself says. (Not the URL less every secret this process knows: a target's URL is one once
     it was used, and a token added to it in the file must still be seen.)"""
     return _ENV_REFERENCE.sub(stand_in, (_WRITTEN_AS.get() or {}).get(url, url))
-
 
 class Notification(_Strict):
     """Where alerts are sent: an apprise URL, read from the environment or a file (it is a secret)."""

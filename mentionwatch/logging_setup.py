@@ -78,9 +78,9 @@ def _secret_parts_of_url(value: str) -> list[str]:
                               *(v for k, v in query if is_secret_parameter(k))) if part]
 
 
-# a part of a path shaped like a token: 8 or more letters, digits, '_' or '-', with a digit and a letter
-_TOKEN_SHAPED = re.compile(r"(?=[\w:-]*\d)(?=[\w:-]*[A-Za-z])[\w:-]{8,}", re.ASCII)  # Telegram's has a ':'
-
+# a part of a path shaped like a token: 8 or more letters, digits, '_', '-' or ':' (a Telegram bot's
+# has one), with a digit and a letter
+_TOKEN_SHAPED = re.compile(r"(?=[\w:-]*\d)(?=[\w:-]*[A-Za-z])[\w:-]{8,}", re.ASCII)
 
 
 def _remember_path(value: str) -> None:
