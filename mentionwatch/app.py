@@ -99,7 +99,9 @@ class App:
             return "check --db"
         if os.environ.get(DB_ENV):
             return f"check {DB_ENV}"
-        return f"check database: in {self.config_path}"
+        if self.has_config_file:
+            return f"check database: in {self.config_path}"
+        return "check --db"  # the built-in default, mentionwatch.db in this folder
 
     def require_config_file(self) -> None:
         """For commands that do nothing without a watchlist (crawl, run): a missing one is a mistake,

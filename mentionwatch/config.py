@@ -793,6 +793,7 @@ def _written_in_the_file(url: str, stand_in: str = "") -> str:
     it was used, and a token added to it in the file must still be seen.)"""
     return _ENV_REFERENCE.sub(stand_in, (_WRITTEN_AS.get() or {}).get(url, url))
 
+
 class Notification(_Strict):
     """Where alerts are sent: an apprise URL, read from the environment or a file (it is a secret)."""
 

@@ -85,8 +85,13 @@ def _secrets_stay_with_their_test():
     from mentionwatch import logging_setup
 
     before = set(logging_setup._remembered)
+    token_paths_before = set(logging_setup._remembered_token_paths)
+    paths_before = dict(logging_setup._remembered_paths)
     yield
     logging_setup._remembered.intersection_update(before)
+    logging_setup._remembered_token_paths.intersection_update(token_paths_before)
+    logging_setup._remembered_paths.clear()
+    logging_setup._remembered_paths.update(paths_before)
 
 
 @pytest.fixture(autouse=True)

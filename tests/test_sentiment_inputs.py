@@ -208,6 +208,9 @@ NOT_CLOSED = ('a quote (") opened on this line is not closed where the row ends 
     ("open.tsv", 'label\ttext\npos\tgreat\nneg\t"awful service\npos\tlovely\n', 3, NOT_CLOSED),
     ("end.tsv", 'label\ttext\npos\tgood\nneg\t"bad and open\n', 3, NOT_CLOSED),
     ("end2.tsv", 'label\ttext\npos\t"good and open\nneg\n', 2, NOT_CLOSED),
+    # fifth review: a tweet's quote earlier in the row hid the open quote from the strict re-read
+    ("stray.tsv", 'label\tnote\ttext\npos\tn\tplain\nneg\t"a" b\t"open here\npos\tx\tmore\nneg\ty\tlast\n', 3,
+     NOT_CLOSED),
 ])
 def test_eval_names_a_quote_left_open(cli, tmp_path, name, content, line, problem):
     (tmp_path / name).write_text(content, encoding="utf-8")
