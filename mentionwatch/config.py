@@ -582,7 +582,7 @@ class AlertSettings(_Strict):
 
     enabled: bool = True
     bucket: Duration = 3600.0
-    sensitivity: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False,
+    sensitivity: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False, strict=True,
                                description="0 = only the largest spikes, 1 = the faintest")
     min_count: int = Field(default=5, ge=1, strict=True,
                            description="fewest negative mentions in a bucket to alert")
@@ -603,7 +603,7 @@ class AlertOverrides(_Strict):
 
     enabled: bool | None = None
     bucket: Duration | None = None
-    sensitivity: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    sensitivity: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
     min_count: int | None = Field(default=None, ge=1, strict=True)
     warmup: Duration | None = None
     cooldown: Duration | None = None
@@ -1284,6 +1284,14 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
         message = f"should be a list, such as [a, b] (or '- ' lines below it), not {shown}"
     elif first["type"] == "missing" and location:  # pydantic says "Field required"
         message = _missing_setting(location)
+    elif first["type"] in ("float_type", "int_type") and isinstance(first.get("input"), bool):
+        # `sensitivity: off` was read as 0.0 without a word: still spike alerts, on the largest spikes
+        scalar = _deepest_node(node, location)
+        written = scalar.value if isinstance(scalar, yaml.ScalarNode) else str(first["input"]).lower()
+        read_as = str(first["input"]).lower()
+        notes = ([] if written.lower() == read_as else [f"YAML reads a bare {written} as {read_as}"]) + (
+            ["to switch alerts off write enabled: false"] if location and location[-1] == "sensitivity" else [])
+        message = f"expected a number, got {written}" + (f" ({'; '.join(notes)})" if notes else "")
     elif first["type"] in ("bool_type", "bool_parsing"):  # as the sources' options say it
         from crawler.source_types import shown_value
 

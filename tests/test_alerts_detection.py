@@ -265,6 +265,22 @@ def test_detect_says_what_it_could_not_check(cli, tmp_path, model_id):
     db.close()
 
 
+def test_a_sensitivity_written_off_or_yes_is_refused():
+    """Walkthrough 15: `sensitivity: off` was read as 0.0 without a word (spike alerts still on, for
+    the largest spikes), `yes` as 1.0 (the faintest)."""
+    import pytest
+
+    from mentionwatch.config import ConfigError
+
+    for written, read_as in (("off", "false"), ("yes", "true")):
+        with pytest.raises(ConfigError, match=rf"alerts\.sensitivity: expected a number, got {written} \(YAML reads "
+                                              rf"a bare {written} as {read_as}; to switch alerts off write enabled: false\)"):
+            parse_config(config_text(f"  sensitivity: {written}"))
+    with pytest.raises(ConfigError, match=r"alerts\.min_count: expected a number, got no \(YAML reads a bare no as false\)"):
+        parse_config(config_text("  min_count: no"))
+    assert parse_config(config_text("  sensitivity: 1")).alerts.sensitivity == 1.0
+
+
 def test_two_threshold_rules_alike_are_refused():
     """Walkthrough 14a: two rules named 'flood' were both shown as threshold:flood."""
     import pytest

@@ -117,7 +117,7 @@ def test_env_reference_interpolated_and_missing_one_reported(monkeypatch):
      r"w\.yaml:2: notifications\[0\]\.name: a notification needs a name that is not blank"),
     ("notifications:\n  - {name: \"team\\tchat\", url_env: X}\n",
      r"w\.yaml:2: notifications\[0\]\.name: 'team\\tchat' cannot be a notification name: it holds control"),
-    ("alerts:\n  min_count: true\n", r"w\.yaml:2: alerts\.min_count: Input should be a valid integer"),
+    ("alerts:\n  min_count: true\n", r"w\.yaml:2: alerts\.min_count: expected a number, got true$"),
     # words YAML reads as true/false: the line says to quote them, in the file's own spelling
     ("watches:\n  - name: on\n    query: {any: [x]}\n",
      r"w\.yaml:2: watches\[0\]\.name: YAML reads a bare on as true: put it in quotes \('on'\)"),
