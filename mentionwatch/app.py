@@ -92,6 +92,16 @@ class App:
         """Whether --db or $MENTIONWATCH_DB names the database (else the watchlist does)."""
         return self._db_path is not None or bool(os.environ.get(DB_ENV))
 
+    def config_if_readable(self) -> Config | None:
+        """The watchlist, or None when it has a mistake, for a command that can go on without it:
+        the mistake is then said on a warning line after the command's output (config_mistake)."""
+        try:
+            return self.config
+        except ConfigError as mistake:
+            if self.has_config_file and self.config_mistake is None:
+                self.config_mistake = str(mistake)
+            return None
+
     @property
     def db_path_named_by(self) -> str:
         """Where to look to change the database's path, for an error line: 'check --db' ..."""
@@ -309,8 +319,10 @@ class MainGroup(click.Group):
             result = super().invoke(ctx)
             mistake = getattr(ctx.obj, "config_mistake", None)
             if mistake:  # stats, alerts list … went on with what is stored: the mistake is still there
-                click.echo(f"Warning: {mistake} (only the database setting was read; mend the file "
-                           "before the commands that need the rest)", err=True)
+                read = ("the watchlist was not used" if ctx.obj.db_path_given
+                        else "only the database setting was read")
+                click.echo(f"Warning: {mistake} ({read}; mend the file before the commands that need "
+                           "the rest)", err=True)
             return result
         except click.NoSuchOption as exc:
             if exc.option_name not in ("--config", "--db"):

@@ -33,6 +33,20 @@ def test_a_mistake_elsewhere_in_the_watchlist_does_not_lock_stats_and_the_alert_
     assert "1" in cli("stats").stdout  # the stored mention is counted from m.db beside the watchlist
 
 
+def test_with_db_given_a_mistake_in_the_watchlist_it_reads_is_still_said(cli, tmp_path, monkeypatch):
+    """Walkthrough 15: with --db or MENTIONWATCH_DB, `stats` went on without a word and blamed the
+    model ('the configured sentiment model is unknown')."""
+    _setup(tmp_path, "alerts:\n  min_cont: 5")
+    for given in (["--db", tmp_path / "m.db"], []):
+        if not given:
+            monkeypatch.setenv("MENTIONWATCH_DB", str(tmp_path / "m.db"))
+        result = cli(*given, "stats")
+        assert result.exit_code == 0, result.output
+        assert result.stderr.strip().splitlines() == [
+            "Warning: mentionwatch.yaml:3: alerts.min_cont: unknown setting 'min_cont' (did you mean 'min_count'?) (the "
+            "watchlist was not used; mend the file before the commands that need the rest)"]
+
+
 def test_an_unset_webhook_variable_stops_only_the_commands_that_send(cli, tmp_path, monkeypatch):
     monkeypatch.delenv("MW_TEST_HOOK", raising=False)
     _setup(tmp_path, "notifications:\n  - name: team\n    url: ${MW_TEST_HOOK}")

@@ -381,13 +381,9 @@ def _say(line: str) -> None:
 
 def _sentiment_settings(app: App):
     """The watchlist's sentiment settings; None when the watchlist cannot be read (showing an
-    alert does not need it)."""
-    from mentionwatch.config import ConfigError
-
-    try:
-        return app.config.sentiment
-    except ConfigError:
-        return None
+    alert does not need it; a warning line says why)."""
+    config = app.config_if_readable()
+    return None if config is None else config.sentiment
 
 
 def _print_postcrisis(db, alert_id: int, sentiment_cfg=None) -> None:

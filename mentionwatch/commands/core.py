@@ -244,7 +244,7 @@ def _import_source(source: str) -> str:
 def _check_import_watches(app: App, watches: tuple[str, ...]) -> None:
     """--watch must follow the watchlist's rule for watch names, or no watchlist could declare it,
     and must not differ only in capitals from a watch there is ('Acme' beside 'acme' would be two)."""
-    from mentionwatch.config import ConfigError, watch_name_problem
+    from mentionwatch.config import watch_name_problem
 
     for watch in watches:
         problem = watch_name_problem(watch)
@@ -252,10 +252,8 @@ def _check_import_watches(app: App, watches: tuple[str, ...]) -> None:
             raise UserMistake(f"--watch: {problem}")
     if not watches:
         return
-    try:
-        known = {watch.name for watch in app.config.watches}
-    except ConfigError:  # the import itself does not need the watchlist
-        known = set()
+    config = app.config_if_readable()  # the import itself does not need the watchlist
+    known = {watch.name for watch in config.watches} if config is not None else set()
     if Path(app.db_path).is_file():
         known |= {name for (name,) in app.db.execute("SELECT DISTINCT watch FROM mention_watches")}
     for watch in watches:
@@ -376,9 +374,12 @@ def _configured_model_id(app: App) -> str | None:
     from mentionwatch.config import ConfigError
     from sentiment.scorer import configured_model_id
 
+    config = app.config_if_readable()
+    if config is None:
+        return None
     try:
-        return configured_model_id(app.config.sentiment)
-    except ConfigError:
+        return configured_model_id(config.sentiment)
+    except ConfigError:  # the model's own file
         return None
 
 
