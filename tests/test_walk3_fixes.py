@@ -153,3 +153,16 @@ def test_search_since_after_every_stored_mention_says_how_old_they_are(cli, tmp_
     assert found == "0 mentions found"
     assert hint.startswith("hint: the newest stored mention is from 2025-03-01T10:00:00Z, before --since 20")
     assert "hint" not in cli("search", "nothinglikethis").stderr
+
+
+def test_status_says_the_database_variable_it_lacks(cli, tmp_path, monkeypatch):
+    """Walkthrough 15: `database: ${NODB}/x.db` with NODB unset gave 'no such database' for a path
+    holding '${NODB}' literally."""
+    monkeypatch.delenv("MW_TEST_NODB", raising=False)
+    (tmp_path / "mentionwatch.yaml").write_text("database: ${MW_TEST_NODB}/x.db\nwatches: []\n", encoding="utf-8")
+    for extra in ([], ["--json"]):
+        result = cli("status", *extra)
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            "Error: mentionwatch.yaml: database: environment variable MW_TEST_NODB is not set in this shell "
+            "(status needs it to find the database; or give --db)")

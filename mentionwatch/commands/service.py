@@ -144,6 +144,10 @@ def _watchlist_for_status(app: App) -> tuple[Config | None, str | None]:
         if not app.db_path_given:
             app.db_path = _database_named_in(app.config_path)
         return None, str(exc)
+    unset = re.search(r"\$\{(\w+)\}", str(config.database))
+    if unset and not app.db_path_given:  # the database itself cannot be found without it
+        raise UserMistake(f"{app.config_path}: database: environment variable {unset.group(1)} is not set in "
+                          "this shell (status needs it to find the database; or give --db)")
     app.config = config
     return config, None
 
