@@ -166,3 +166,22 @@ def test_status_says_the_database_variable_it_lacks(cli, tmp_path, monkeypatch):
         assert result.stderr.strip() == (
             "Error: mentionwatch.yaml: database: environment variable MW_TEST_NODB is not set in this shell "
             "(status needs it to find the database; or give --db)")
+
+
+def test_init_with_db_writes_that_database_into_the_starter(cli, tmp_path, monkeypatch):
+    """Walkthrough 15: `init --db other.db` made other.db but wrote `database: mentionwatch.db`, so
+    the commands after it (without --db) said 'no such database'."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    assert cli("--db", "data/other.db", "init").exit_code == 0
+    assert 'database: "data/other.db"' in (tmp_path / "mentionwatch.yaml").read_text(encoding="utf-8")
+    stats = cli("stats")
+    assert stats.exit_code == 0, stats.output
+    assert stats.stdout.startswith(f"Database: {tmp_path / 'data' / 'other.db'}")
+
+
+def test_score_with_nothing_stored_says_so(cli, tmp_path, monkeypatch):
+    """Walkthrough 15: it said 'every mention has a score' of an empty database."""
+    monkeypatch.chdir(tmp_path)
+    assert cli("init").exit_code == 0
+    assert cli("score").stdout.strip() == "Nothing to score: no mention is stored yet (crawl or import some first)."

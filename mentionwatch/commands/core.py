@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -34,14 +35,20 @@ def init(app: App, force: bool) -> None:
     if target.exists() and not force:
         click.echo(f"{target} already exists; keeping it (use --force to overwrite).")
     else:
-        _write_starter_watchlist(target)
+        _write_starter_watchlist(target, app.db_path if app.db_path_given else None)
         click.echo(f"Wrote {target}: edit its watches, sources and notifications.")
     app.db  # creates the database file and its tables
     click.echo(f"Database ready at {app.db_path}")
 
 
-def _write_starter_watchlist(target: Path) -> None:
+def _write_starter_watchlist(target: Path, database: Path | None = None) -> None:
+    """The starter file at `target`; naming `database` (init --db) when given, so the commands
+    run after it without --db find the database init made."""
     starter = resources.files("mentionwatch").joinpath("starter.yaml").read_text("utf-8")
+    if database is not None:
+        where = Path(os.path.relpath(Path(database).absolute(), target.absolute().parent))
+        shown = where if not where.as_posix().startswith("../") else Path(database).absolute()
+        starter = starter.replace("\ndatabase: mentionwatch.db\n", f"\ndatabase: {json.dumps(str(shown))}\n", 1)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(starter, encoding="utf-8")

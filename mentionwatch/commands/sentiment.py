@@ -46,6 +46,9 @@ def score(app: App, limit: int | None) -> None:
     for line in unreadable_watches(app.config):
         click.echo(f"Warning: {line}", err=True)
     known_id = configured_model_id(app.config.sentiment)  # worked out without loading the model
+    if not db.execute("SELECT EXISTS (SELECT 1 FROM mentions)").fetchone()[0]:
+        click.echo("Nothing to score: no mention is stored yet (crawl or import some first).")
+        return
     if known_id is not None and count_unscored(db, known_id) == 0:
         click.echo(f"Nothing to score: every mention has a score from {known_id}.")
         return
