@@ -579,12 +579,27 @@ def _offset_hint(sign: str, hours: str, minutes: str | None, zones: frozenset[st
 TimeZone = Annotated[str, BeforeValidator(time_zone_name)]
 
 
+def _refuse_true_or_false(value: object) -> object:
+    """A number setting written yes/no/on/off, which YAML reads as true/false and pydantic would take
+    as 1 or 0 (`sensitivity: off` is 0.0: alerts still on, for the largest spikes): refused, and told
+    in the file's own word (_validation_error_line)."""
+    if isinstance(value, bool):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value
+
+
+NumberSetting = Annotated[float, BeforeValidator(_refuse_true_or_false)]
+WholeNumberSetting = Annotated[int, BeforeValidator(_refuse_true_or_false)]
+
+
 class AlertSettings(_Strict):
     """How spikes are detected. Every field may be overridden per watch."""
 
     enabled: bool = True
     bucket: Duration = 3600.0
-    sensitivity: float = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False, strict=True,
+    sensitivity: NumberSetting = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False,
                                description="0 = only the largest spikes, 1 = the faintest")
     min_count: int = Field(default=5, ge=1, strict=True,
                            description="fewest negative mentions in a bucket to alert")
@@ -605,7 +620,7 @@ class AlertOverrides(_Strict):
 
     enabled: bool | None = None
     bucket: Duration | None = None
-    sensitivity: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
+    sensitivity: NumberSetting | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     min_count: int | None = Field(default=None, ge=1, strict=True)
     warmup: Duration | None = None
     cooldown: Duration | None = None
@@ -686,10 +701,10 @@ class SentimentConfig(_Strict):
 
     model: str = "builtin"
     label_map: dict[str, Literal["negative", "neutral", "positive"]] = Field(default_factory=dict)
-    batch_size: int = Field(default=32, ge=1, le=4096)
+    batch_size: WholeNumberSetting = Field(default=32, ge=1, le=4096)
     backend: Literal["auto", "onnx", "torch"] = "auto"
     device: str = "auto"
-    max_length: int = Field(default=128, ge=8, le=512)
+    max_length: WholeNumberSetting = Field(default=128, ge=8, le=512)
     # for a model written 'org/name': (that name, the folder beside the watchlist that was looked
     # for, missing); the error of a model not found names it. A copy with another model (`sentiment
     # eval --model`) keeps it, so the name says whose it is

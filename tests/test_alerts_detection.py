@@ -279,6 +279,15 @@ def test_a_sensitivity_written_off_or_yes_is_refused():
     with pytest.raises(ConfigError, match=r"alerts\.min_count: expected a number, got no \(YAML reads a bare no as false\)"):
         parse_config(config_text("  min_count: no"))
     assert parse_config(config_text("  sensitivity: 1")).alerts.sensitivity == 1.0
+    # sixth review: a strict number took neither a ${VAR} (text) nor 5e-1 (which YAML reads as text)
+    assert parse_config(config_text("  sensitivity: 5e-1")).alerts.sensitivity == 0.5
+    with pytest.raises(ConfigError, match=r"sentiment\.batch_size: expected a number, got yes"):
+        parse_config(config_text().replace("sentiment: {model: builtin}", "sentiment: {model: builtin, batch_size: yes}"))
+
+
+def test_a_sensitivity_from_a_variable_is_read(monkeypatch):
+    monkeypatch.setenv("MW_TEST_SENSITIVITY", "0.7")
+    assert parse_config(config_text("  sensitivity: ${MW_TEST_SENSITIVITY}")).alerts.sensitivity == 0.7
 
 
 def test_two_threshold_rules_alike_are_refused():
