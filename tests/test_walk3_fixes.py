@@ -174,10 +174,30 @@ def test_init_with_db_writes_that_database_into_the_starter(cli, tmp_path, monke
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     assert cli("--db", "data/other.db", "init").exit_code == 0
-    assert 'database: "data/other.db"' in (tmp_path / "mentionwatch.yaml").read_text(encoding="utf-8")
+    assert "\ndatabase: data/other.db\n" in (tmp_path / "mentionwatch.yaml").read_text(encoding="utf-8")
     stats = cli("stats")
     assert stats.exit_code == 0, stats.output
     assert stats.stdout.startswith(f"Database: {tmp_path / 'data' / 'other.db'}")
+
+
+def test_init_with_db_names_only_a_database_the_watchlist_can_hold(cli, tmp_path, monkeypatch):
+    """Sixth review: 'data/ünï😀.db' was written as JSON escapes YAML reads as lone surrogates,
+    'my$file.db' as a variable reference every command then refused, and a folder given with --db
+    was written into the watchlist before init refused it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    assert cli("--db", "data/ünï😀.db", "init").exit_code == 0
+    assert cli("stats").stdout.startswith(f"Database: {tmp_path / 'data' / 'ünï😀.db'}")
+    (tmp_path / "mentionwatch.yaml").unlink()
+    dollar = cli("--db", "data/my$file.db", "init")
+    assert dollar.exit_code == 0 and "a watchlist cannot name a path with '$' in it" in dollar.stderr
+    assert cli("stats").exit_code == 2  # the default it names is not there: nothing named wrongly
+    (tmp_path / "mentionwatch.yaml").unlink()
+    assert cli("--db", "data", "init").exit_code == 2
+    assert not (tmp_path / "mentionwatch.yaml").exists()
+    assert cli("--db", "data/first.db", "init").exit_code == 0
+    again = cli("--db", "data/second.db", "init")
+    assert "Note: mentionwatch.yaml names the database" in again.stderr and "give --db data/second.db" in again.stderr
 
 
 def test_score_with_nothing_stored_says_so(cli, tmp_path, monkeypatch):

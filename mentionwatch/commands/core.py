@@ -32,28 +32,51 @@ ALERT_STATUSES = ("open", "acknowledged", "resolved")  # as the alerts table all
 def init(app: App, force: bool) -> None:
     """Write a commented starter watchlist (mentionwatch.yaml) and create the database."""
     target = app.config_path
+    if app.db_path_given:
+        app.db  # a path that cannot be a database is refused before the watchlist names it
     if target.exists() and not force:
         click.echo(f"{target} already exists; keeping it (use --force to overwrite).")
+        _say_if_it_names_another_database(app)
     else:
-        _write_starter_watchlist(target, app.db_path if app.db_path_given else None)
+        named = _write_starter_watchlist(target, app.db_path if app.db_path_given else None)
         click.echo(f"Wrote {target}: edit its watches, sources and notifications.")
+        if not named:
+            click.echo(f"Note: {target} names mentionwatch.db: a watchlist cannot name a path with '$' in it; "
+                       f"give --db {app.db_path} to the commands", err=True)
     app.db  # creates the database file and its tables
     click.echo(f"Database ready at {app.db_path}")
 
 
-def _write_starter_watchlist(target: Path, database: Path | None = None) -> None:
-    """The starter file at `target`; naming `database` (init --db) when given, so the commands
-    run after it without --db find the database init made."""
+def _say_if_it_names_another_database(app: App) -> None:
+    """init --db beside a watchlist that names another database: the commands run without --db
+    would use that one."""
+    config = app.config_if_readable() if app.db_path_given else None
+    if config is not None and Path(config.database).resolve() != Path(app.db_path).resolve():
+        click.echo(f"Note: {app.config_path} names the database {config.database}: give --db {app.db_path} "
+                   "to the commands, or edit its database: line", err=True)
+
+
+def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool:
+    """The starter file at `target`; naming `database` (init --db) when given, so the commands run
+    after it without --db find the database init made. False when it cannot name it: a '$' in a
+    watchlist's value is read as an environment variable."""
+    import yaml
+
     starter = resources.files("mentionwatch").joinpath("starter.yaml").read_text("utf-8")
+    named = True
     if database is not None:
         where = Path(os.path.relpath(Path(database).absolute(), target.absolute().parent))
         shown = where if not where.as_posix().startswith("../") else Path(database).absolute()
-        starter = starter.replace("\ndatabase: mentionwatch.db\n", f"\ndatabase: {json.dumps(str(shown))}\n", 1)
+        named = "$" not in str(shown)
+        if named:
+            line = yaml.safe_dump({"database": str(shown)}, allow_unicode=True, width=1_000_000).strip()
+            starter = starter.replace("\ndatabase: mentionwatch.db\n", f"\n{line}\n", 1)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(starter, encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write the watchlist {target}: {describe_os_error(exc)}") from None
+    return named
 
 
 @main.command(name="import")
