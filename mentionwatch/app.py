@@ -140,7 +140,7 @@ class App:
     @cached_property
     def db(self):
         """The database, opened as the command running needs it (see ONLY_READ_THE_DATABASE)."""
-        self._check_db_path()
+        self.check_db_path()
         try:
             db = self._open_db()
         except OSError as exc:  # its folder cannot be made: under a file, or a missing mount
@@ -151,7 +151,7 @@ class App:
             context.call_on_close(db.close)
         return db
 
-    def _check_db_path(self) -> None:
+    def check_db_path(self) -> None:
         """A folder, or a missing file where the command needs an existing database, is a mistake."""
         if Path(self.db_path).is_dir():
             raise UserMistake(f"{self.db_path}: is a folder, not a database file ({self.db_path_named_by})")

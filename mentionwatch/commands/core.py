@@ -33,7 +33,7 @@ def init(app: App, force: bool) -> None:
     """Write a commented starter watchlist (mentionwatch.yaml) and create the database."""
     target = app.config_path
     if app.db_path_given:
-        app.db  # a path that cannot be a database is refused before the watchlist names it
+        app.check_db_path()  # a path that cannot be a database is refused before the watchlist names it
     if target.exists() and not force:
         click.echo(f"{target} already exists; keeping it (use --force to overwrite).")
         _say_if_it_names_another_database(app)
