@@ -205,3 +205,21 @@ def test_score_with_nothing_stored_says_so(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli("init").exit_code == 0
     assert cli("score").stdout.strip() == "Nothing to score: no mention is stored yet (crawl or import some first)."
+
+
+def test_status_finds_the_unset_database_variable_beside_another_mistake(cli, tmp_path, monkeypatch):
+    """Sixth review: with another mistake in the file, status fell back to mentionwatch.db beside it
+    (and reported that one, empty, when it was there); and a variable whose value holds '${Q}' was
+    taken for an unset Q."""
+    monkeypatch.delenv("MW_TEST_NODB", raising=False)
+    (tmp_path / "mentionwatch.yaml").write_text("database: ${MW_TEST_NODB}/x.db\nalerts:\n  min_cont: 5\n"
+                                                "watches: []\n", encoding="utf-8")
+    open_db(tmp_path / "mentionwatch.db").close()
+    result = cli("status")
+    assert result.exit_code == 2 and "environment variable MW_TEST_NODB is not set" in result.stderr
+    (tmp_path / "lit${Q}").mkdir()
+    open_db(tmp_path / "lit${Q}" / "x.db").close()
+    monkeypatch.setenv("MW_TEST_NODB", str(tmp_path / "lit${Q}"))
+    (tmp_path / "mentionwatch.yaml").write_text("database: ${MW_TEST_NODB}/x.db\nwatches: []\n", encoding="utf-8")
+    found = cli("status")
+    assert found.exit_code == 0, found.output

@@ -138,29 +138,42 @@ def _watchlist_for_status(app: App) -> tuple[Config | None, str | None]:
     mistake here (it stays as written)."""
     if not app.has_config_file:
         return app.config, None  # an empty watchlist, or the 'no such file' mistake for a named one
+    unset = None if app.db_path_given else _unset_database_variable(app.config_path)
+    if unset:  # the database itself cannot be found without it
+        raise UserMistake(f"{app.config_path}: database: environment variable {unset} is not set in this shell "
+                          "(status needs it to find the database; or give --db)")
     try:
         config = load_config(app.config_path, keep_unset_env=True)
     except ConfigError as exc:
         if not app.db_path_given:
             app.db_path = _database_named_in(app.config_path)
         return None, str(exc)
-    unset = re.search(r"\$\{(\w+)\}", str(config.database))
-    if unset and not app.db_path_given:  # the database itself cannot be found without it
-        raise UserMistake(f"{app.config_path}: database: environment variable {unset.group(1)} is not set in "
-                          "this shell (status needs it to find the database; or give --db)")
     app.config = config
     return config, None
 
 
-def _database_named_in(config_path: Path) -> Path:
-    """The database of a watchlist that has a mistake: its top-level `database:` line when one is
-    there, else the default beside the file, as a valid watchlist would give."""
+def _database_line(config_path: Path) -> str:
+    """The value of the watchlist's top-level `database:` line as written ('' when none)."""
     try:
         text = config_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        text = ""
+        return ""
     match = re.search(r"^database:[ \t]*(['\"]?)([^'\"#\n]*?)\1[ \t]*(#.*)?$", text, re.MULTILINE)
-    name = match.group(2).strip() if match else ""
+    return match.group(2).strip() if match else ""
+
+
+def _unset_database_variable(config_path: Path) -> str | None:
+    """The first variable the `database:` line names (${NAME}) that this shell does not set."""
+    return next((name for name in re.findall(r"\$\{(\w+)\}", _database_line(config_path))
+                 if name not in os.environ), None)
+
+
+def _database_named_in(config_path: Path) -> Path:
+    """The database of a watchlist that has a mistake: its top-level `database:` line when one is
+    there (its ${VAR}s read from this shell: _watchlist_for_status refused one that is unset), else
+    the default beside the file, as a valid watchlist would give."""
+    name = re.sub(r"\$\{(\w+)\}", lambda match: os.environ.get(match.group(1), match.group(0)),
+                  _database_line(config_path))
     path = Path(name if name and "${" not in name else DEFAULT_DB_NAME)
     return path if path.is_absolute() else config_path.resolve().parent / path
 
