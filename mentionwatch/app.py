@@ -98,8 +98,8 @@ class App:
         try:
             return self.config
         except ConfigError as mistake:
-            if self.has_config_file and self.config_mistake is None:
-                self.config_mistake = str(mistake)
+            if (self.has_config_file or self.config_path_given) and self.config_mistake is None:
+                self.config_mistake = str(mistake)  # a file named but not there is one too
             return None
 
     @property
@@ -267,6 +267,14 @@ def _is_text(value: str) -> bool:
     return True
 
 
+def _warn_of_the_watchlist_mistake(ctx: click.Context) -> None:
+    """stats, alerts list … went on with what is stored: the watchlist's mistake is still there."""
+    mistake = getattr(ctx.obj, "config_mistake", None)
+    if mistake:
+        read = "the watchlist was not used" if ctx.obj.db_path_given else "only the database setting was read"
+        click.echo(f"Warning: {mistake} ({read}; mend the file before the commands that need the rest)", err=True)
+
+
 class _NamesItselfInUsageErrors:
     """A usage error found while parsing this command's own arguments names this command: click
     leaves the context out of some ("Option '--status' requires an argument"), and the one-line
@@ -317,13 +325,11 @@ class MainGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             result = super().invoke(ctx)
-            mistake = getattr(ctx.obj, "config_mistake", None)
-            if mistake:  # stats, alerts list … went on with what is stored: the mistake is still there
-                read = ("the watchlist was not used" if ctx.obj.db_path_given
-                        else "only the database setting was read")
-                click.echo(f"Warning: {mistake} ({read}; mend the file before the commands that need "
-                           "the rest)", err=True)
+            _warn_of_the_watchlist_mistake(ctx)
             return result
+        except SystemExit:  # a command ending with its own exit code (import with rejected rows)
+            _warn_of_the_watchlist_mistake(ctx)
+            raise
         except click.NoSuchOption as exc:
             if exc.option_name not in ("--config", "--db"):
                 _one_line_usage_error(ctx, exc)

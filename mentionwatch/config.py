@@ -58,7 +58,7 @@ def parse_duration(value: object) -> float:
     else:
         match = _DURATION.match(str(value))
         if not match:
-            # as written: an empty setting is nothing, yes/no is what YAML made true/false of
+            # an empty setting is nothing; yes/no/on/off are shown as the true/false YAML made of them
             shown = "nothing" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
             raise ValueError(f"not a duration: {shown} (use e.g. 30s, 15m, 1h, 1d)")
         seconds = float(match.group(1)) * _DURATION_SECONDS[match.group(2)]

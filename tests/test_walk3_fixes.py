@@ -223,3 +223,17 @@ def test_status_finds_the_unset_database_variable_beside_another_mistake(cli, tm
     (tmp_path / "mentionwatch.yaml").write_text("database: ${MW_TEST_NODB}/x.db\nwatches: []\n", encoding="utf-8")
     found = cli("status")
     assert found.exit_code == 0, found.output
+
+
+def test_the_watchlist_warning_comes_with_a_named_missing_file_and_an_own_exit_code(cli, tmp_path):
+    """Sixth review: `--config nope.yaml --db m.db stats` went on silently, and the warning was lost
+    when a command ended with its own exit code (import with a rejected row: 3)."""
+    _setup(tmp_path, "")
+    named = cli("--config", tmp_path / "nope.yaml", "--db", tmp_path / "m.db", "stats")
+    assert named.exit_code == 0 and "nope.yaml: no such file" in named.stderr and "Warning:" in named.stderr
+    _setup(tmp_path, "alerts:\n  min_cont: 5")
+    (tmp_path / "rows.csv").write_text("id,text,created_at\nr1,acme,2025-03-02T10:00:00Z\nr2,acme,not a date\n",
+                                       encoding="utf-8")
+    imported = cli("import", tmp_path / "rows.csv", "--watch", "acme")
+    assert imported.exit_code == 3, imported.output
+    assert "Warning: mentionwatch.yaml:3: alerts.min_cont" in imported.stderr
