@@ -226,8 +226,8 @@ def _refuse_a_quote_open_at_the_end(lines: _RecordLines) -> None:
     open takes that line into the row."""
     if lines.at_end and lines.record:
         last = "".join(lines.record)
-        again = csv.reader(io.StringIO(f"{last}{'' if last.endswith(chr(10)) else chr(10)}{_END_OF_FILE}\n",
-                                       newline=""), delimiter="\t")
+        line_end = "" if last.endswith(("\n", "\r")) else "\n"
+        again = csv.reader(io.StringIO(last + line_end + _END_OF_FILE + "\n", newline=""), delimiter="\t")
         if any(_END_OF_FILE in field for field in next(again, [])):
             raise csv.Error("unexpected end of data")
 
