@@ -1109,6 +1109,20 @@ def database_setting(path: str | Path) -> Path | None:
     return database if database.is_absolute() else path.resolve().parent / database
 
 
+def unset_database_variable(path: str | Path) -> str | None:
+    """The first ${NAME} the watchlist's database setting names that this shell does not set (read
+    on its own, as database_setting reads it), or None."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    value = data.get("database") if isinstance(data, dict) else None
+    if not isinstance(value, str):
+        return None
+    return next((match.group(1) for match in _ENV_REFERENCE.finditer(value) if match.group(1) not in os.environ),
+                None)
+
+
 def parse_config(text: str, path: str | Path = "<config>", *, keep_unset_env: bool | str = False) -> Config:
     """Validate watchlist text; relative paths (database, url_file, a model folder) are taken from the file's folder."""
     try:

@@ -237,3 +237,26 @@ def test_the_watchlist_warning_comes_with_a_named_missing_file_and_an_own_exit_c
     imported = cli("import", tmp_path / "rows.csv", "--watch", "acme")
     assert imported.exit_code == 3, imported.output
     assert "Warning: mentionwatch.yaml:3: alerts.min_cont" in imported.stderr
+
+
+def test_status_finds_an_unset_database_variable_however_the_yaml_writes_it(cli, tmp_path, monkeypatch):
+    """Seventh review: the line-by-line reading missed a value on the next line and a JSON-style file."""
+    monkeypatch.delenv("MW_TEST_NODB", raising=False)
+    for text in ("database:\n  ${MW_TEST_NODB}/x.db\nwatches: []\n", '{"database": "${MW_TEST_NODB}/x.db", "watches": []}\n'):
+        (tmp_path / "mentionwatch.yaml").write_text(text, encoding="utf-8")
+        result = cli("status")
+        assert result.exit_code == 2 and "environment variable MW_TEST_NODB is not set" in result.stderr, text
+
+
+def test_init_with_db_beside_a_watchlist_with_a_mistake_still_says_which_database_it_names(cli, tmp_path, monkeypatch):
+    """Seventh review: the mistake elsewhere in the file hid the note, and a warning said 'the
+    watchlist was not used' of init."""
+    monkeypatch.chdir(tmp_path)
+    assert cli("init").exit_code == 0
+    watchlist = tmp_path / "mentionwatch.yaml"
+    watchlist.write_text(watchlist.read_text(encoding="utf-8").replace("sensitivity: 0.5", "sensitivity: off"),
+                         encoding="utf-8")
+    again = cli("--db", "a $x.db", "init")
+    assert again.exit_code == 0, again.output
+    assert "Warning" not in again.stderr
+    assert "Note: mentionwatch.yaml names the database" in again.stderr and "give --db 'a $x.db'" in again.stderr

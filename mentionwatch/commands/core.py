@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -42,7 +43,7 @@ def init(app: App, force: bool) -> None:
         click.echo(f"Wrote {target}: edit its watches, sources and notifications.")
         if not named:
             click.echo(f"Note: {target} names mentionwatch.db: a watchlist cannot name a path with '$' in it; "
-                       f"give --db {app.db_path} to the commands", err=True)
+                       f"give --db {shlex.quote(str(app.db_path))} to the commands", err=True)
     app.db  # creates the database file and its tables
     click.echo(f"Database ready at {app.db_path}")
 
@@ -50,9 +51,11 @@ def init(app: App, force: bool) -> None:
 def _say_if_it_names_another_database(app: App) -> None:
     """init --db beside a watchlist that names another database: the commands run without --db
     would use that one."""
-    config = app.config_if_readable() if app.db_path_given else None
-    if config is not None and Path(config.database).resolve() != Path(app.db_path).resolve():
-        click.echo(f"Note: {app.config_path} names the database {config.database}: give --db {app.db_path} "
+    from mentionwatch.config import database_setting
+
+    named = database_setting(app.config_path) if app.db_path_given else None  # the rest may have a mistake
+    if named is not None and named.resolve() != Path(app.db_path).resolve():
+        click.echo(f"Note: {app.config_path} names the database {named}: give --db {shlex.quote(str(app.db_path))} "
                    "to the commands, or edit its database: line", err=True)
 
 

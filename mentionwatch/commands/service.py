@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, bench, describe_os_error, main, pass_app
-from mentionwatch.config import DEFAULT_DB_NAME, Config, ConfigError, load_config, parse_duration
+from mentionwatch.config import (DEFAULT_DB_NAME, Config, ConfigError, load_config, parse_duration,
+                                 unset_database_variable)
 from mentionwatch.terminal import terminal_safe
 from mentionwatch.text_table import table_lines
 from storage.timeutil import from_iso
@@ -138,7 +139,7 @@ def _watchlist_for_status(app: App) -> tuple[Config | None, str | None]:
     mistake here (it stays as written)."""
     if not app.has_config_file:
         return app.config, None  # an empty watchlist, or the 'no such file' mistake for a named one
-    unset = None if app.db_path_given else _unset_database_variable(app.config_path)
+    unset = None if app.db_path_given else unset_database_variable(app.config_path)
     if unset:  # the database itself cannot be found without it
         raise UserMistake(f"{app.config_path}: database: environment variable {unset} is not set in this shell "
                           "(status needs it to find the database; or give --db)")
@@ -160,12 +161,6 @@ def _database_line(config_path: Path) -> str:
         return ""
     match = re.search(r"^database:[ \t]*(['\"]?)([^'\"#\n]*?)\1[ \t]*(#.*)?$", text, re.MULTILINE)
     return match.group(2).strip() if match else ""
-
-
-def _unset_database_variable(config_path: Path) -> str | None:
-    """The first variable the `database:` line names (${NAME}) that this shell does not set."""
-    return next((name for name in re.findall(r"\$\{(\w+)\}", _database_line(config_path))
-                 if name not in os.environ), None)
 
 
 def _database_named_in(config_path: Path) -> Path:
