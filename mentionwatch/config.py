@@ -1094,11 +1094,7 @@ def database_setting(path: str | Path) -> Path | None:
     the commands that only read what is stored (`stats`, `alerts list` …), which must keep working
     while someone's edit has left a mistake elsewhere in the file."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    value = data.get("database", DEFAULT_DB_NAME) if isinstance(data, dict) else None
+    value = _database_as_written(path)
     if not isinstance(value, str) or not value.strip():
         return None
     try:
@@ -1109,14 +1105,20 @@ def database_setting(path: str | Path) -> Path | None:
     return database if database.is_absolute() else path.resolve().parent / database
 
 
+def _database_as_written(path: Path) -> object:
+    """The watchlist's `database` value as YAML reads it, the rest of the file unchecked (the
+    default when it has none; None when the file cannot be read as YAML)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data.get("database", DEFAULT_DB_NAME) if isinstance(data, dict) else None
+
+
 def unset_database_variable(path: str | Path) -> str | None:
     """The first ${NAME} the watchlist's database setting names that this shell does not set (read
     on its own, as database_setting reads it), or None."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    value = data.get("database") if isinstance(data, dict) else None
+    value = _database_as_written(Path(path))
     if not isinstance(value, str):
         return None
     return next((match.group(1) for match in _ENV_REFERENCE.finditer(value) if match.group(1) not in os.environ),
