@@ -271,6 +271,9 @@ def _warn_of_the_watchlist_mistake(ctx: click.Context) -> None:
     """stats, alerts list … went on with what is stored: the watchlist's mistake is still there."""
     mistake = getattr(ctx.obj, "config_mistake", None)
     if mistake:
+        if not ctx.obj.has_config_file:  # a --config file that is not there: nothing to mend
+            click.echo(f"Warning: {mistake} (the watchlist was not used)", err=True)
+            return
         read = "the watchlist was not used" if ctx.obj.db_path_given else "only the database setting was read"
         click.echo(f"Warning: {mistake} ({read}; mend the file before the commands that need the rest)", err=True)
 

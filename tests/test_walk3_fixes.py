@@ -189,6 +189,9 @@ def test_init_with_db_names_only_a_database_the_watchlist_can_hold(cli, tmp_path
     assert cli("--db", "data/ünï😀.db", "init").exit_code == 0
     assert cli("stats").stdout.startswith(f"Database: {tmp_path / 'data' / 'ünï😀.db'}")
     (tmp_path / "mentionwatch.yaml").unlink()
+    assert cli("--db", "data/a\x85b.db", "init").exit_code == 0  # YAML reads a raw NEL as a line break
+    assert cli("stats").stdout.startswith("Database: " + str(tmp_path / "data" / "a\x85b.db"))
+    (tmp_path / "mentionwatch.yaml").unlink()
     dollar = cli("--db", "data/my$file.db", "init")
     assert dollar.exit_code == 0 and "a watchlist cannot name a path with '$' in it" in dollar.stderr
     assert cli("stats").exit_code == 2  # the default it names is not there: nothing named wrongly
@@ -231,6 +234,8 @@ def test_the_watchlist_warning_comes_with_a_named_missing_file_and_an_own_exit_c
     _setup(tmp_path, "")
     named = cli("--config", tmp_path / "nope.yaml", "--db", tmp_path / "m.db", "stats")
     assert named.exit_code == 0 and "nope.yaml: no such file" in named.stderr and "Warning:" in named.stderr
+    assert "mend the file" not in named.stderr  # there is no file to mend
+    assert named.stderr.rstrip().endswith("(the watchlist was not used)")
     _setup(tmp_path, "alerts:\n  min_cont: 5")
     (tmp_path / "rows.csv").write_text("id,text,created_at\nr1,acme,2025-03-02T10:00:00Z\nr2,acme,not a date\n",
                                        encoding="utf-8")

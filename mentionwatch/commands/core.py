@@ -73,6 +73,8 @@ def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool
         named = "$" not in str(shown)
         if named:
             line = yaml.safe_dump({"database": str(shown)}, allow_unicode=True, width=1_000_000).strip()
+            if yaml.safe_load(line) != {"database": str(shown)}:  # a NEL (U+0085) is written as a line break
+                line = yaml.safe_dump({"database": str(shown)}, width=1_000_000).strip()  # escaped instead
             starter = starter.replace("\ndatabase: mentionwatch.db\n", f"\n{line}\n", 1)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
