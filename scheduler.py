@@ -581,6 +581,11 @@ class Service:
     def _reload(self, reason: str) -> bool:
         with self._reload_lock:
             self._stamp = _file_stamp(self.config_path)
+            if _is_blank(self.config_path):
+                # an editor that empties the file before writing it, caught in between: taken as it
+                # stands, it would stop every collection until the next check
+                return self._reject(reason, f"{self.config_path}: the file is empty (to stop collecting, "
+                                            "stop the service or remove the watches)")
             try:
                 new_config = load_config(self.config_path)
             except ConfigError as exc:
@@ -1090,6 +1095,16 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_mtime_ns, stat.st_size
+
+
+def _is_blank(path: Path) -> bool:
+    """Whether the watchlist file holds nothing but white space (False when it cannot be read:
+    load_config says why)."""
+    try:
+        with open(path, "rb") as file:
+            return not file.read(1_000_000).strip()
+    except OSError:
+        return False
 
 
 def _model_key(config: Config) -> str:

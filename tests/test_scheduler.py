@@ -453,6 +453,28 @@ def test_a_deleted_or_replaced_database_file_stops_the_service(tmp_path, hn_hits
         assert open_db(service.db_path).execute("SELECT count(*) FROM service_process").fetchone()[0] == 0
 
 
+def test_an_empty_watchlist_on_reload_keeps_the_jobs(tmp_path, caplog, cli):
+    """An editor that empties the file before writing it, caught in between, stopped every
+    collection until the next check."""
+    caplog.set_level(logging.INFO, logger="mentionwatch.service")
+    service = _service(tmp_path, _hn_source(CLOSED_PORT_URL, "30m"))
+    _stand_in_bodies(service, [])
+    service.start()
+    try:
+        jobs_before = {job.id for job in service.scheduler.get_jobs()}
+        assert any(job.startswith("collect:") for job in jobs_before)
+        service.config_path.write_text(" \n", encoding="utf-8")
+        assert service.reload("test") is False
+        assert {job.id for job in service.scheduler.get_jobs()} == jobs_before
+        result = cli("--config", service.config_path, "--db", tmp_path / "svc.db", "status")
+    finally:
+        service.stop("test over")
+        assert service.finish() == 0
+    rejected = [r.getMessage() for r in caplog.records if "watchlist rejected" in r.getMessage()]
+    assert len(rejected) == 1 and "the file is empty" in rejected[0]
+    assert "the file is empty" in result.stdout and "keeps running with the previous watchlist" in result.stdout
+
+
 @pytest.mark.parametrize("model", ["nonexistent-model", "empty-folder"])
 def test_a_sentiment_model_that_cannot_be_loaded_is_rejected_on_reload(tmp_path, caplog, cli, model):
     caplog.set_level(logging.INFO, logger="mentionwatch.service")
