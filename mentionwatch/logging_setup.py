@@ -74,8 +74,21 @@ def _secret_parts_of_url(value: str) -> list[str]:
     query = urllib.parse.parse_qsl(parts.query)
     # error lines quote an address as host/path, without its scheme
     without_scheme = value.strip().split("://", 1)[1]
-    return [part for part in (without_scheme, without_scheme.rstrip("/"), password,
+    return [part for part in (without_scheme, without_scheme.rstrip("/"), password, *_with_ports(parts),
                               *(v for k, v in query if is_secret_parameter(k))) if part]
+
+
+def _with_ports(parts: urllib.parse.SplitResult) -> list[str]:
+    """host:port/path of a URL written without its port: an HTTP library's error names the port it
+    connected to ('ntfy.sh:443/topic')."""
+    path = parts.path.rstrip("/")
+    try:
+        written_port = parts.port
+    except ValueError:
+        return []
+    if not parts.hostname or written_port is not None or len(path.strip("/")) < _MIN_SECRET_LENGTH:
+        return []
+    return [f"{parts.hostname}:{port}{path}" for port in (443, 80)]
 
 
 # a part of a path shaped like a token: 8 or more letters, digits, '_', '-' or ':' (a Telegram bot's

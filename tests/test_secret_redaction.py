@@ -83,6 +83,14 @@ def test_a_token_path_is_hidden_anywhere_and_a_longer_path_before_its_start():
     assert redact('POST /hooks/abcdef/tokenpart "HTTP/1.1 404 Not Found"') == f'POST {REDACTED} "HTTP/1.1 404 Not Found"'
 
 
+def test_a_topic_path_after_its_own_host_and_port_is_hidden():
+    # left alone by the previous session: an ntfy topic without a digit was hidden only alone
+    remember_secrets(["ntfys://ntfy.sh/acme-alerts-topic"])
+    assert "acme-alerts-topic" not in redact("ConnectError for ntfy.sh:443/acme-alerts-topic")
+    assert redact("GET https://other.example:443/acme-alerts-topic/feed") == \
+        "GET https://other.example:443/acme-alerts-topic/feed"  # another site's own path
+
+
 def test_a_secret_path_is_left_in_a_collected_posts_own_address():
     # fourth review: '/feeds/2024-rss' of a ${VAR} feed URL was cut out of another site's post
     # address and its external_id, the key that tells posts apart
