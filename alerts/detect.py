@@ -654,6 +654,8 @@ def describe(db, watch, finding: Finding, model_id: str, settings, as_of: dt.dat
     peak = {"start": finding.peak_start, "end": min(finding.peak_end, seen_until)}
     if (window := rule_window(finding.rule, settings)) is not None:
         peak["rule_window"] = window
+    elif peak["end"] < finding.peak_end:  # a spike seen while its bucket goes on: expected is the whole bucket's
+        peak["bucket"] = (from_iso(finding.peak_end) - from_iso(finding.peak_start)).total_seconds()
     shares = _negative_shares(db, finding, model_id, start, from_iso(seen_until))
     summary = _summary(finding, ranked, terms, peak, as_of, settings.timezone, shares)
     explanation = explain.build_explanation(ranked, terms, summary)

@@ -182,15 +182,19 @@ def peak_text(rule: str, observed, expected, score, peak: dict | None) -> str:
 
     span = when = ""
     peak = peak or {}
+    expected_in = ""
     if peak.get("start") and peak.get("end"):
         seconds = (from_iso(peak["end"]) - from_iso(peak["start"])).total_seconds()
         span = f" in {readable_duration(seconds)}"
         when = f" ({peak['start']} -> {peak['end']})"
+        if peak.get("bucket"):  # seen before its bucket was over ('58 in 21s', where 2 are expected in 1h)
+            span = f" in the first {readable_duration(seconds)} of {readable_duration(peak['bucket'])}"
+            expected_in = f" in {readable_duration(peak['bucket'])}"
     text = f"{observed or 0:g} negative mentions{span} at peak{when}"
     if rule.startswith("threshold:"):
         window = f" in {readable_duration(peak['rule_window'])}" if peak.get("rule_window") else span
         return f"{text}, rule: at least {expected or 0:g}{window}"
-    return f"{text}, {round(expected or 0, 1):g} expected ({score or 0:.1f} spreads above normal)"
+    return f"{text}, {round(expected or 0, 1):g} expected{expected_in} ({score or 0:.1f} spreads above normal)"
 
 
 def readable_duration(seconds: float) -> str:

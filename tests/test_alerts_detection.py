@@ -693,6 +693,8 @@ def test_an_alert_seen_mid_hour_is_described_again_once_its_hour_is_over(db, mod
         return db.execute("SELECT count(*) FROM alert_mentions WHERE alert_id = ?", [alert_id]).fetchone()[0]
 
     early = linked()
+    burst_peak = json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])["summary"]
+    assert " negative mentions in 1h at peak" in burst_peak, burst_peak  # the peak hour is over
     later = run_detection(db, config, now=burst_hour + dt.timedelta(hours=4), notify=False)
     assert later.opened == [] and later.updated == []  # nothing new happened to the incident
     start, end, explanation = db.execute("SELECT window_start, window_end, explanation FROM alerts WHERE id = ?",
@@ -704,6 +706,21 @@ def test_an_alert_seen_mid_hour_is_described_again_once_its_hour_is_over(db, mod
     summary = json.loads(explanation)["summary"]
     assert " since " not in summary and f"{negatives_in_window} negative mentions" in summary, summary
     assert [k for (k,) in db.execute("SELECT kind FROM alert_events WHERE alert_id = ?", [alert_id])] == ["opened"]
+
+
+def test_a_peak_seen_mid_hour_says_its_count_is_part_of_the_hour(db, model_id):
+    """Left alone last session: a spike found 21 seconds into its hour read '58 in 21s at peak,
+    2 expected', against an hourly expectation."""
+    config = parse_config(config_text())
+    burst_hour = START + dt.timedelta(hours=6 * 24 + 10)
+    add_stream(db, model_id, burst={6 * 24 + 10: [("reddit", 40)]})  # minutes 0 to 39
+    run_detection(db, config, now=burst_hour + dt.timedelta(minutes=30, seconds=30), notify=False)
+    summary = json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])["summary"]
+    assert " negative mentions in the first 30 min of 1h at peak (" in summary, summary
+    assert " expected in 1h (" in summary, summary
+    run_detection(db, config, now=burst_hour + dt.timedelta(hours=4), notify=False)  # caught up
+    summary = json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])["summary"]
+    assert " negative mentions in 1h at peak (" in summary and "expected in" not in summary, summary
 
 
 def test_an_alert_described_before_seen_until_is_left_as_it_was(db, model_id):
