@@ -212,11 +212,14 @@ def test_a_short_stack_exchange_throttle_is_waited_out():
 
 
 def test_githubs_exhausted_rate_limit_gives_up_saying_when_it_ends():
-    error, requests = fetch(github_limit(1_900_000_000))
+    reset = int(time.time()) + 5 * 3600
+    error, requests = fetch(github_limit(reset))
     assert len(requests) == 1 and error.whole_source
+    ends = dt.datetime.fromtimestamp(reset, UTC)
     assert str(error).startswith("GET api.test/2.3/search/advanced: HTTP 403 Forbidden: API rate limit "
-                                 "exceeded for user ID 1. (rate limited until 2030-03-17 17:46 UTC, in ")
-    assert error.retry_at == dt.datetime(2030, 3, 17, 17, 46, 40, tzinfo=UTC)
+                                 f"exceeded for user ID 1. (rate limited until {ends:%Y-%m-%d %H:%M} UTC, in ")
+    assert str(error).endswith("; not waiting that long)")
+    assert error.retry_at == ends
 
 
 def test_githubs_rate_limit_ending_soon_is_waited_out():
@@ -248,8 +251,9 @@ def test_the_crawl_lines_name_the_rate_limits(db, monkeypatch):
     def answer(request):
         if request.url.path == "/2.3/search/advanced":
             return se_throttle(82512)
-        return github_limit(1_900_000_000)
+        return github_limit(reset)
 
+    reset = int(time.time()) + 5 * 3600
     transport = httpx.MockTransport(answer)
     se = crawl(db, config_for({"type": "stackexchange", "base_url": "https://se.test"}), transport)
     gh = crawl(db, config_for({"type": "github", "base_url": "https://gh.test"}), transport)
@@ -258,6 +262,34 @@ def test_the_crawl_lines_name_the_rate_limits(db, monkeypatch):
                                    "too many requests from this IP, more requests available in 82512 seconds "
                                    "(rate limited until ")
     assert gh.errors == ["GET gh.test/search/issues: HTTP 403 Forbidden: API rate limit exceeded for user "
-                         "ID 1. (rate limited until 2030-03-17 17:46 UTC, in "
+                         f"ID 1. (rate limited until {dt.datetime.fromtimestamp(reset, UTC):%Y-%m-%d %H:%M} UTC, in "
                          f"{gh.errors[0].split(', in ')[1]}"]
     assert "k-123456789" not in " ".join(se.errors) and "ghp_abcdefghijkl" not in " ".join(gh.errors)
+
+
+# a pause asked for that never ends (review of 2026-12-06) -------------------------------------------
+
+@pytest.mark.parametrize("headers", [
+    {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}, {"Retry-After": "99999999999999"},
+    {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "99999999999"},  # GitHub's, past the year 5000
+])
+def test_a_site_asking_for_a_pause_of_decades_is_asked_again_after_a_day(headers):
+    """One answer with a far-future Retry-After (a proxy's wrong header, a wrong clock) stopped the
+    source until 2099, and a huge number of seconds was an internal OverflowError."""
+    limited = httpx.MockTransport(lambda request: httpx.Response(
+        429 if "Retry-After" in headers else 403, headers=headers, json={"message": "slow down"}))
+    with make_client(limited) as client, pytest.raises(FetchError) as caught:
+        Fetcher(client, min_interval=0, sleep=lambda s: None).get_json("https://api.test/search")
+    in_a_day = dt.datetime.now(UTC) + dt.timedelta(days=1)
+    assert abs((caught.value.retry_at - in_a_day).total_seconds()) < 60
+    assert str(caught.value).endswith("; a longer pause asked for is taken as a day)")
+
+
+def test_a_stack_exchange_backoff_of_decades_keeps_the_page_it_came_with(db):
+    """`backoff: 1e15` was an internal OverflowError, and the page fetched with it was thrown away."""
+    question = {"question_id": 1, "title": "acme", "body": "<p>acme broke</p>", "creation_date": 1700000000,
+                "link": "https://stackoverflow.com/q/1", "owner": {"display_name": "someone"}}
+    answer = httpx.MockTransport(lambda request: httpx.Response(
+        200, json={"items": [question], "has_more": False, "backoff": 10**15}))
+    result = crawl(db, config_for({"type": "stackexchange", "options": {"min_interval": 0}}), transport=answer)
+    assert (result.status, result.new, result.errors) == ("ok", 1, [])

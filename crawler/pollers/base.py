@@ -294,6 +294,7 @@ class Fetcher:
         A pause longer than `max_wait` is not slept: until it ends, every request to that site
         from this process (other watches' polls too) fails at once, and the caller keeps
         `hold_until` so that the service's next poll waits for it too."""
+        seconds = min(seconds, MAX_SITE_PAUSE) if math.isfinite(seconds) else MAX_SITE_PAUSE
         if seconds > self.max_wait:
             self.hold_until = _utc_now() + dt.timedelta(seconds=seconds)
             if self._last_host:
@@ -309,7 +310,7 @@ class Fetcher:
         self.hold_until = max(ends)
         left = (self.hold_until - _utc_now()).total_seconds()
         raise FetchError(f"{method} {where}: the site asked for a pause until {_when(self.hold_until)} "
-                         f"(in {duration_wording(left)}; not waiting that long)",
+                         f"(in {duration_wording(left)}; not waiting that long{_taken_as_a_day(left + 1)})",
                          whole_source=True, retry_at=self.hold_until)
 
     def request(self, method: str, url: str, *, params: dict | None = None,
@@ -370,11 +371,11 @@ class Fetcher:
                     delay = self._backoff_delay(attempt)
                 elif delay > self.max_wait and limited_until is not None:
                     raise FetchError(f"{problem} (rate limited until {_when(limited_until)}, "
-                                     f"in {duration_wording(delay)}; not waiting that long)",
+                                     f"in {duration_wording(delay)}; not waiting that long{_taken_as_a_day(delay)})",
                                      whole_source=True, retry_at=limited_until)
                 elif delay > self.max_wait:
                     raise FetchError(f"{problem} (Retry-After {delay:.0f}s is longer than "
-                                     f"{self.max_wait:.0f}s; try again later)", whole_source=True,
+                                     f"{self.max_wait:.0f}s; try again later{_taken_as_a_day(delay)})", whole_source=True,
                                      retry_at=_utc_now() + dt.timedelta(seconds=delay))
             finally:
                 _DEADLINE.reset(token)
@@ -402,6 +403,11 @@ class Fetcher:
 
     def _backoff_delay(self, attempt: int) -> float:
         return min(self.backoff * (2 ** attempt), self.max_wait)
+
+
+def _taken_as_a_day(seconds: float) -> str:
+    """The note of an error line whose pause reached MAX_SITE_PAUSE: the site may have asked for more."""
+    return _LONGER_ASKED if seconds >= MAX_SITE_PAUSE - 1 else ""
 
 
 def is_refusal(error: FetchError) -> bool:
@@ -524,6 +530,10 @@ _RATE_LIMIT_HEADERS = (("x-ratelimit-remaining", "x-ratelimit-reset"),
                        ("ratelimit-remaining", "ratelimit-reset"))
 # a reset below this (2001-09-09 as Unix time) counts seconds from now (Reddit), not a Unix time
 _SECONDS_FROM_NOW_BELOW = 10**9
+# the longest pause a site's answer can impose: one asking for more (a proxy's wrong header, a site
+# with a wrong clock, 'Retry-After: <a date in 2099>') would silence the source for good
+MAX_SITE_PAUSE = 86400.0
+_LONGER_ASKED = "; a longer pause asked for is taken as a day"
 
 
 def _is_rate_limit(response: httpx.Response) -> bool:
@@ -563,7 +573,7 @@ def _rate_limit_end(response: httpx.Response) -> dt.datetime | None:
     body = _json_error_body(response) or {}
     match = _AVAILABLE_IN.search(str(body.get("error_message", "")))
     if match:
-        return _utc_now() + dt.timedelta(seconds=int(match.group(1)))
+        return _utc_now() + dt.timedelta(seconds=min(int(match.group(1)), MAX_SITE_PAUSE))
     return None
 
 
@@ -575,11 +585,12 @@ def _reset_moment(value: str) -> dt.datetime | None:
         return _iso_moment(value)
     if number < 0:
         return None
+    latest = _utc_now() + dt.timedelta(seconds=MAX_SITE_PAUSE)
     if number < _SECONDS_FROM_NOW_BELOW:
-        return _utc_now() + dt.timedelta(seconds=number)
+        return _utc_now() + dt.timedelta(seconds=min(number, MAX_SITE_PAUSE))
     try:
-        return dt.datetime.fromtimestamp(number, dt.timezone.utc)
-    except (OverflowError, ValueError, OSError):  # past the year 9999
+        return min(dt.datetime.fromtimestamp(number, dt.timezone.utc), latest)
+    except (OverflowError, ValueError, OSError):  # past the year 9999: unreadable
         return None
 
 
@@ -590,7 +601,7 @@ def _iso_moment(value: str) -> dt.datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+    return min(moment.astimezone(dt.timezone.utc), _utc_now() + dt.timedelta(seconds=MAX_SITE_PAUSE))
 
 
 def _utc_now() -> dt.datetime:
@@ -707,19 +718,20 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds a Retry-After value asks for (a number or an HTTP date); None if absent or unreadable."""
+    """Seconds a Retry-After value asks for (a number or an HTTP date), at most MAX_SITE_PAUSE; None
+    if absent or unreadable."""
     value = (value or "").strip()
     if not value:
         return None
     if value.isdigit():
-        return float(value)
+        return min(float(value), MAX_SITE_PAUSE)
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (moment - dt.datetime.now(dt.timezone.utc)).total_seconds())
+    return min(max(0.0, (moment - dt.datetime.now(dt.timezone.utc)).total_seconds()), MAX_SITE_PAUSE)
 
 
 @dataclass
