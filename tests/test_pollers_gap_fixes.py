@@ -188,7 +188,8 @@ def test_mastodon_unreadable_stored_gaps_are_dropped(db):
     with Mastodon([status(1000)]) as server:
         config = make_config([{"type": "mastodon", "base_url": server.url, "options": {"query": "acme"}}])
         key = cursor_key(config.watches[0].sources[0])
-        save_cursors(db, "w", key, {"newest_id": "999", GAPS: json.dumps([{"min_id": "9", "max_id": "x"}])})
+        save_cursors(db, "w", key, {"newest_id": "999", GAPS: json.dumps([{"min_id": "9", "max_id": "x y"},
+                                                                          {"min_id": "90", "max_id": "9"}])})
         result = poll(db, config)
         assert (result.status, result.new) == ("ok", 1)
         assert load_cursors(db, "w", key) == {"newest_id": "1000"}

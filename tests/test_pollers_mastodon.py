@@ -189,6 +189,30 @@ def test_an_interrupted_first_poll_resumes_and_reads_the_pages_it_never_reached(
     assert (top.status, top.new, top.duplicates, len(server.requests)) == ("ok", 0, 115, asked + 4)
 
 
+def test_a_server_with_ulid_status_ids_gets_a_cursor_and_loses_no_burst(shared_file, db):
+    """Review: GoToSocial's ULIDs (and Pleroma's flake ids) were not taken for status ids, so no
+    cursor was ever saved and every poll read only its first page: 80 of a burst of 120 were lost."""
+    template = json.loads(vcr(shared_file("api/mastodon/test_entity_status.yaml"))[0].body)
+    statuses = [dict(s, id="01HZ" + s["id"].rjust(22, "0"))
+                for s in _statuses(template, 130, 1, "a sample status {n}")]
+    published = 10
+
+    def search(request):  # newest first; min_id and max_id filter, as a search's do
+        params = request.url.params
+        shown = [s for s in reversed(statuses[:published])
+                 if params.get("min_id", "") < s["id"] and s["id"] < params.get("max_id", "~")]
+        return httpx.Response(200, json={"accounts": [], "statuses": shown[:40], "hashtags": []})
+
+    config = make_config({"any": ["sample"]}, {"max_pages": 5, "query": "sample"})
+    assert run(db, config, httpx.MockTransport(search)).new == 10
+    key = cursor_key(config.watches[0].sources[0])
+    assert load_cursors(db, "fedi", key) == {"newest_id": statuses[9]["id"]}
+    published = 130
+    second = run(db, config, httpx.MockTransport(search))
+    assert (second.status, second.new) == ("ok", 120), second.errors
+    assert db.execute("SELECT count(*) FROM mentions WHERE source = 'mastodon'").fetchone()[0] == 130
+
+
 def test_an_account_of_the_instance_asked_is_stored_with_its_host(shared_file):
     """The API writes 'halcy' for halcy@mastodon.social when asked at mastodon.social, and
     'halcy@icosahedron.website' for another person: the stored author always names the host."""

@@ -206,8 +206,7 @@ def _stored_gaps(value: str | None) -> list[dict[str, str]]:
     gaps = []
     for item in raw:
         low, high = (item.get("min_id"), item.get("max_id")) if isinstance(item, dict) else (None, None)
-        if not (isinstance(low, str) and isinstance(high, str) and low.isdigit() and high.isdigit()
-                and _id_order(low) < _id_order(high)):
+        if not (_is_status_id(low) and _is_status_id(high) and _id_order(low) < _id_order(high)):
             log.warning("mastodon: stored gap %r ignored as corrupt", str(item)[:120])
             continue
         gaps.append({"min_id": low, "max_id": high})
@@ -225,15 +224,21 @@ def _gap_line(gaps: list[dict[str, str]], budget: int) -> str:
 
 
 def _id_order(status_id: str) -> tuple[int, str]:
-    """Mastodon ids are numbers written as text: compare them by length, then digits."""
+    """Mastodon ids are numbers written as text: compare them by length, then digits. Servers
+    speaking its API with other ids (GoToSocial's ULIDs, Pleroma's and Akkoma's flake ids) write
+    them in letters and digits of one length that sort by time, so the same order holds."""
     return (len(status_id), status_id)
+
+
+def _is_status_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isalnum()
 
 
 def _status_ids(statuses: Any) -> list[str]:
     if not isinstance(statuses, list):
         return []
     ids = [s.get("id") for s in statuses if isinstance(s, dict)]
-    return [i for i in ids if isinstance(i, str) and i.isdigit()]
+    return [i for i in ids if _is_status_id(i)]
 
 
 def _full_account(account: dict) -> str | None:
