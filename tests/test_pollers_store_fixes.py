@@ -220,6 +220,25 @@ def test_appstore_later_poll_stops_at_the_page_that_reaches_the_cursor(db):
     assert (result.status, result.fetched, len(later.requests)) == ("ok", 100, 2), result.errors
 
 
+def test_appstore_one_new_review_with_an_old_date_does_not_end_the_poll(db):
+    """Review: a new review (id above the cursor's) dated years back, on page 1 of a burst, was
+    taken for the cursor reached: pages 2 and 3 were never read, and the cursor moved past them."""
+    def pages(first_id: int, old_dated: int | None = None) -> list:
+        reviews = [(str(n), "2015-06-01T10:00:00Z" if n == old_dated else f"2024-05-01T{n // 60:02d}:{n % 60:02d}:00Z",
+                    "review") for n in range(first_id, first_id - 150, -1)]
+        return [file_response(f"/us/rss/customerreviews/page={p + 1}/id=1/sortby=mostrecent/xml",
+                              atom_feed(reviews[50 * p:50 * p + 50]), "application/xml") for p in range(3)]
+
+    source = {"type": "appstore", "base_url": BASE_URL,
+              "options": {"app_id": "1", "max_pages": 3, "format": "xml", "match_query": False}}
+    config = make_config(source, {"any": ["x"]})
+    assert run(db, config, Replay(pages(700)).transport()).new == 150
+    burst = Replay(pages(800, old_dated=790))  # 100 new reviews; the 11th dated 2015
+    result = run(db, config, burst.transport())
+    assert (result.status, result.new, len(burst.requests)) == ("ok", 100, 3), result.errors
+    assert len(stored(db)) == 250
+
+
 def test_appstore_page_cut_off_ends_the_poll_and_is_read_again(db):
     """Walkthrough 13: a cut-off XML page was one 'rejected' item of an 'ok' run, taken for the end
     of the feed; the cursor moved past its reviews, and no later poll read them."""

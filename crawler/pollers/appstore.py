@@ -89,7 +89,8 @@ class AppStorePoller(Poller):
             oldest = _lowest(oldest, dated.values())
             numbers = [_review_number(m.external_id) for m in page.parsed]
             newest_id = _highest(newest_id, numbers)
-            reached = ((top is not None and any(t <= top for t in dated.values()))
+            reached = ((top is not None and any(t <= top and not _new_by_id(review, top_id)
+                                                for review, t in dated.items()))
                        or (bool(undated) and _old_by_id(undated[-1], top_id)))
             last = not page.fetched or page.fetched < PAGE_SIZE or number == MAX_PAGES
             # review numbers mark the pages read: JSON reviews may have no date
@@ -174,6 +175,13 @@ def _old_by_id(mention: Mention, top_id: int | None) -> bool:
     """A review whose id is not above the last poll's `newest_id` (on a first poll: every review)."""
     number = _review_number(mention.external_id)
     return top_id is None or number is None or number <= top_id
+
+
+def _new_by_id(external_id: str, top_id: int | None) -> bool:
+    """A review whose id is above the last poll's `newest_id`: new, whatever its date says (one
+    review dated years back, among a burst, must not end the poll with the rest of it unread)."""
+    number = _review_number(external_id)
+    return top_id is not None and number is not None and number > top_id
 
 
 def _mention_from_json(entry: dict, fallback_time: Any) -> Mention:
