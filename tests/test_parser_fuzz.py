@@ -189,6 +189,26 @@ def test_a_numeric_author_is_kept_as_its_text(name):
     assert (mention.author, problems) == ("42", [])
 
 
+@pytest.mark.parametrize("name, path, field", [
+    ("mastodon", ("account", "acct"), "account.acct"), ("mastodon", ("account",), "account"),
+    ("mastodon", ("account", "url"), "account.url"), ("mastodon", ("language",), "language"),
+    ("mastodon", ("url",), "url"), ("bluesky", ("author", "handle"), "author.handle"),
+    ("bluesky", ("author",), "author")])
+def test_a_wrong_typed_optional_field_of_mastodon_or_bluesky_costs_the_field_not_the_post(name, path, field, caplog):
+    """Review: an author, address or language of the wrong type dropped the whole post, past its
+    cursor, with a line that named neither the field nor the post."""
+    parse, wrap, templates = JSON_CASES[name]
+    caplog.set_level(logging.WARNING)
+    problems: list[str] = []
+    item = with_value(templates[0], path, {"id": 1} if path[-1] not in ("account", "author") else "alice")
+    if path == ("account", "url"):
+        item["account"]["acct"] = "alice"  # the address is read for the host of a local account
+    kept = parse(wrap([item]), problems)
+    assert len(kept) == 1 and problems == []
+    wrong = "expected an object, got str" if path[-1] in ("account", "author") else "expected text, got dict"
+    assert f"{field}: {wrong}; kept the item without it" in caplog.text
+
+
 def test_parse_items_drops_a_bad_optional_field_and_keeps_the_item(caplog):
     from crawler.pollers.base import parse_items
 

@@ -1020,6 +1020,16 @@ def optional_text(value: Any, name: str) -> str | None:
         return None
 
 
+def optional_object(value: Any, name: str) -> dict:
+    """An optional object field (a post's author): {} when missing, and {} with a warning naming the
+    field when it is not an object; never raises."""
+    if value is None or isinstance(value, dict):
+        return value or {}
+    log.warning("%s: %s: expected an object, got %s; kept the item without it", _ITEM.get() or "item", name,
+                type(value).__name__)
+    return {}
+
+
 def html_to_text(html: str) -> str:
     """Plain text from the small HTML snippets APIs return (Mastodon statuses, feed summaries)."""
     import html as html_lib

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from crawler.cursors import Batch, Window, iso_cursor, iso_time, newest_first_pages, unix_time
-from crawler.pollers.base import Page, Poller, dig, optional_text, parse_items, text_of
+from crawler.pollers.base import Page, Poller, dig, optional_object, optional_text, parse_items, text_of
 from storage import Mention, parse_timestamp
 from storage.mentions import EARLIEST_CREATED_AT
 
@@ -131,7 +131,7 @@ def _mention_from_post(post: dict) -> Mention | None:
     langs = record.get("langs")
     lang = langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) else None
     rkey = uri.rsplit("/", 1)[-1]
-    author = _author(post.get("author") or {}, uri)
+    author = _author(optional_object(post.get("author"), "author"), uri)
     return Mention(
         source="bluesky",
         external_id=uri,
@@ -148,7 +148,7 @@ def _author(author: dict, uri: str) -> str | None:
 
     A handle that failed verification comes as 'handle.invalid', shared by every such account and
     useless in a link; bsky.app takes a DID in a profile address instead."""
-    handle = text_of(author.get("handle")).strip()
+    handle = (optional_text(author.get("handle"), "author.handle") or "").strip()
     if handle and handle.lower() != INVALID_HANDLE:
         return handle
     did = optional_text(author.get("did"), "author")

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from crawler.cursors import GAPS, MAX_GAPS
-from crawler.pollers.base import Page, Poller, html_to_text, parse_items, text_of
+from crawler.pollers.base import Page, Poller, html_to_text, optional_object, optional_text, parse_items, text_of
 from storage import Mention
 
 TOKEN_ENV = "MENTIONWATCH_MASTODON_TOKEN"
@@ -245,19 +245,17 @@ def _full_account(account: dict) -> str | None:
     """'user@host' for every author. The API writes an account of the instance asked as plain
     'user', which names a different person on every instance (and would make `mentionwatch forget
     --author alice@a.example` miss her posts): the host is taken from the account's own address."""
-    acct = text_of(account.get("acct"))
+    acct = optional_text(account.get("acct"), "account.acct")
     if not acct or "@" in acct:
-        return acct or None
-    host = urllib.parse.urlsplit(text_of(account.get("url"))).hostname
+        return acct
+    host = urllib.parse.urlsplit(optional_text(account.get("url"), "account.url") or "").hostname
     return f"{acct}@{host}" if host else acct
 
 
 def _mention_from_status(status: dict) -> Mention | None:
     if isinstance(status.get("reblog"), dict):
         status = status["reblog"]  # a boost: the mention is the original post
-    account = status.get("account") or {}
-    if not isinstance(account, dict):
-        raise TypeError("account is not an object")
+    account = optional_object(status.get("account"), "account")
     spoiler = text_of(status.get("spoiler_text"))
     text = html_to_text(text_of(status.get("content")))
     reach = account.get("followers_count")
@@ -266,8 +264,8 @@ def _mention_from_status(status: dict) -> Mention | None:
         external_id=text_of(status.get("uri")) or text_of(status["url"]),
         text=f"{spoiler}\n{text}".strip() if spoiler else text,
         created_at=status["created_at"],
-        url=text_of(status.get("url")) or text_of(status.get("uri")) or None,
+        url=optional_text(status.get("url"), "url") or optional_text(status.get("uri"), "uri"),
         author=_full_account(account),
         author_reach=reach if isinstance(reach, int) and not isinstance(reach, bool) else None,
-        lang=text_of(status.get("language")) or None,
+        lang=optional_text(status.get("language"), "language"),
     )
