@@ -82,7 +82,7 @@ def _optional_html(value, name: str) -> str | None:
 
 
 def _mention_from_question(question: dict) -> Mention:
-    link = text_of(question.get("link"))
+    link = optional_text(question.get("link"), "link") or ""
     site = urllib.parse.urlsplit(link).netloc or "stackexchange"  # ids are unique per site
     reputation = dig(question, "owner", "reputation")
     return Mention(
