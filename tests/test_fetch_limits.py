@@ -293,3 +293,28 @@ def test_a_stack_exchange_backoff_of_decades_keeps_the_page_it_came_with(db):
         200, json={"items": [question], "has_more": False, "backoff": 10**15}))
     result = crawl(db, config_for({"type": "stackexchange", "options": {"min_interval": 0}}), transport=answer)
     assert (result.status, result.new, result.errors) == ("ok", 1, [])
+
+
+class RedirectsTo(LocalServer):
+    def __init__(self, location: str):
+        super().__init__()
+        self.location = location
+
+    def handle_get(self, request):
+        self.requests.append(request.path)
+        self.reply(request, 302, b"", "text/plain", {"Location": self.location})
+
+
+@pytest.mark.parametrize("location, reason", [("http://127.0.0.1:1/moved", "connection refused"),
+                                              ("ftp://files.example/moved", "")])
+def test_a_redirect_that_fails_names_where_it_led_and_a_scheme_httpx_cannot_follow_is_not_retried(location, reason):
+    """Review: the site asked was blamed for the address it redirected to ('127.0.0.1:42645: connection
+    refused'), and a redirect to ftp:// was tried four times, waiting 2, 4 and 8 seconds."""
+    slept = []
+    with RedirectsTo(location) as server, make_client() as client, pytest.raises(FetchError) as caught:
+        Fetcher(client, min_interval=0, sleep=slept.append).get(f"{server.url}/api/search")
+    where = location.split("://", 1)[1]
+    assert str(caught.value).startswith(f"GET 127.0.0.1:{server.url.rsplit(':', 1)[1]}/api/search "
+                                        f"(redirected to {where}): {reason}")
+    if location.startswith("ftp"):
+        assert slept == [] and len(server.requests) == 1

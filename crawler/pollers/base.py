@@ -337,8 +337,10 @@ class Fetcher:
                 whole_source = True
             except httpx.TransportError as exc:
                 reason = network_problem(exc)
-                problem, delay = f"{method} {where}: {reason}", self._backoff_delay(attempt)
+                problem, delay = f"{method} {where}{_redirected_to(exc, url)}: {reason}", self._backoff_delay(attempt)
                 whole_source = True
+                if isinstance(exc, httpx.UnsupportedProtocol):  # a redirect to ftp:// fails the same way again
+                    raise FetchError(problem, whole_source=True) from None
                 if attempt >= 1 and reason.startswith(_HARDLY_PASSING):
                     break  # no DNS or no network: tried twice, the rest is waiting for nothing
             except httpx.TooManyRedirects:  # the server sends us round in a circle: not worth a retry
@@ -403,6 +405,18 @@ class Fetcher:
 
     def _backoff_delay(self, attempt: int) -> float:
         return min(self.backoff * (2 ** attempt), self.max_wait)
+
+
+def _redirected_to(exc: httpx.TransportError, url: str) -> str:
+    """' (redirected to host/path)' when the request that failed is a redirect's, not the one asked:
+    the site asked answered, and the address it sent us to is the one to check."""
+    try:
+        failed = exc.request.url
+        if failed.copy_with(query=None) == httpx.URL(url).copy_with(query=None):
+            return ""
+    except (RuntimeError, httpx.InvalidURL):  # no request attached; an address httpx cannot read
+        return ""
+    return f" (redirected to {describe_url(str(failed)) or 'an address with no host'})"
 
 
 def _taken_as_a_day(seconds: float) -> str:
