@@ -3,13 +3,16 @@
 It starts at each of `start_urls`, reads every `item` on the page with the field selectors, and
 follows `next_page` (an http(s) link; anything else, such as a disabled button's
 `javascript:void(0)`, is the end of the list) up to `max_pages` pages. Review sites list the newest
-first, so once a page holds a review stored for this watch by an earlier crawl, the older pages
-behind it are not fetched again (like the API pollers stop at the first known item);
-`stop_at_known: false` turns that off. Reviews stored for another watch do not stop it: this watch
-must still read (and be linked to) them. Nor do reviews another listing of the watch stored first
-(a site's forum and its product pages share ids): each listing remembers the hashed ids of the
-reviews its finished crawls read (cursor `seen` + a hash of its start URL, filed under
-`reviews:seen`; the newest MEMORY_LIMIT), and stops only at a stored review among them.
+first, so once a page ends with a review an earlier finished crawl of this listing read, the older
+pages behind it are not fetched again (like the API pollers stop at the first known item);
+`stop_at_known: false` turns that off. Each listing remembers the hashed ids of the reviews its
+finished crawls read, stored or left out by the query (cursor `seen` + a hash of its start URL,
+filed under `reviews:seen`; the newest MEMORY_LIMIT). It goes by the page's last review, not any
+known one on it: a review shown above the new ones on every page ("most helpful", a sticky thread)
+would stop it above the reviews they pushed onto the next page. Reviews stored for another watch,
+or by another listing of the watch (a site's forum and its product pages share ids), do not stop
+it: this listing has not read them. A listing whose memory is an older version's (none) stops at
+any review stored for the watch, as that version did.
 
 A listing that stops part-way (a page failing, the crawl's time limit, `max_pages` reached before
 the known reviews, the process killed) must not leave a gap: the next crawl would stop at the
@@ -234,8 +237,9 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
             self._listings_done.add(listing)
 
     def _known_on_page(self, items, listing: str) -> tuple[bool, bool]:
-        """(whether paging stops here, whether the page was read before: every review on it read
-        by the unfinished crawl(s) this one resumes).
+        """(whether paging stops here: the page ends with a review the listing's finished crawls
+        read; whether the page was read before: every review on it read by the unfinished
+        crawl(s) this one resumes).
 
         Reviews this crawl already yielded (a review repeated on two pages) do not count: they may
         be stored by now."""
@@ -245,19 +249,19 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         if not self.options.stop_at_known or not new_to_this_crawl:
             return False, False
         stored = self._stored_times(new_to_this_crawl)
-        if self._stops_at(stored, listing):
+        seen = self._seen.get(listing)
+        if seen is not None:
+            if _id_hash(items[-1]["external_id"]) in seen:
+                return True, False
+        elif self._stops_at(stored, listing):
             return True, False
         resumed = listing in self._resume
         return False, resumed and new_to_this_crawl == ids and self._read_before(ids, stored, listing)
 
     def _stops_at(self, stored: dict[str, str], listing: str) -> bool:
-        """Whether paging stops at these reviews stored for the watch: at one an earlier finished
-        crawl of this listing read (another listing of the watch may have stored the others)."""
-        seen = self._seen.get(listing)
-        if seen is not None:
-            return any(_id_hash(external_id) in seen for external_id in stored)
-        # an older version's listing, with no memory of its reviews: any review stored for the
-        # watch, while it is resumed only one stored before the unfinished crawl(s) began
+        """Whether paging stops at these reviews stored for the watch, for an older version's
+        listing, with no memory of its reviews: at any review stored for the watch, while it is
+        resumed only at one stored before the unfinished crawl(s) began."""
         resume = self._resume.get(listing)
         return any(resume is None or matched_at < resume["since"] for matched_at in stored.values())
 

@@ -1,0 +1,54 @@
+"""The reviews spider against sites laid out as real ones are (a review of 2026-12-06): a review shown
+on every listing page, a forum whose newest posts do not match the watch, a site that moved host.
+
+The real Scrapy engine in its child process against a local server on 127.0.0.1 (Site)."""
+from __future__ import annotations
+
+from test_spiders_walk_fixes import HTML, Site, crawl_reviews, listing, stored
+
+
+def publish_with_a_pinned_review(site: Site, newest_first: list[str], per_page: int = 3) -> None:
+    """`newest_first` a few a page, under a 'most helpful' review shown at the top of every page."""
+    pages = [newest_first[at:at + per_page] for at in range(0, len(newest_first), per_page)]
+    for number, page_ids in enumerate(pages, start=1):
+        next_href = f"/list?page={number + 1}" if number < len(pages) else None
+        site.pages[f"/list?page={number}"] = listing(["pinned", *page_ids], next_href)
+
+
+def test_a_review_shown_on_every_page_does_not_stop_the_crawl_above_the_new_ones(tmp_path):
+    """A stored review above the new ones on page 1 stopped the crawl there: the new reviews it
+    pushed onto page 2 were never read, by any later crawl either."""
+    db_path = tmp_path / "m.db"
+    with Site({}) as site:
+        publish_with_a_pinned_review(site, ["o6", "o5", "o4", "o3", "o2", "o1"])
+        assert crawl_reviews(site, db_path)["new"] == 7
+        publish_with_a_pinned_review(site, ["n5", "n4", "n3", "n2", "n1", "o6", "o5", "o4", "o3", "o2", "o1"])
+        asked = len(site.requests)
+        second = crawl_reviews(site, db_path)
+        assert (second["new"], second["errors"]) == (5, [])
+        # page 2 ends with o6, read before: the older pages are not fetched again
+        assert [path for path in site.requests[asked:] if path != "/robots.txt"] == ["/list?page=1", "/list?page=2"]
+    assert {external_id.rsplit(":", 1)[1] for external_id in stored(db_path)} >= {"n1", "n2", "n3", "n4", "n5"}
+
+
+def off_topic_page(number: int, last: int) -> tuple[int, str, str]:
+    posts = "".join(f'<div class="review" data-id="p{number}-{k}"><p>Blender talk {number}-{k}</p></div>'
+                    for k in range(3))
+    link = "" if number == last else f'<a class="next" href="/list?page={number + 1}">Next</a>'
+    return 200, HTML, f'<html lang="en"><body>{posts}{link}</body></html>'
+
+
+def test_a_listing_with_no_matching_review_is_not_read_further_on_every_crawl(tmp_path):
+    """With nothing stored, no crawl after the first reached 'a stored review', so each left the
+    listing unfinished and the next read `max_pages` further: 3, 3, 6, 9, 12 … pages."""
+    db_path = tmp_path / "m.db"
+    with Site({}) as site:
+        for number in range(1, 41):
+            site.pages[f"/list?page={number}"] = off_topic_page(number, 40)
+        read = []
+        for _ in range(4):
+            asked = len(site.requests)
+            result = crawl_reviews(site, db_path, max_pages=3)
+            assert (result["new"], result["errors"]) == (0, [])
+            read.append(len([path for path in site.requests[asked:] if path.startswith("/list")]))
+    assert read == [3, 1, 1, 1]  # then page 1 ends with a post read before
