@@ -52,3 +52,34 @@ def test_a_listing_with_no_matching_review_is_not_read_further_on_every_crawl(tm
             assert (result["new"], result["errors"]) == (0, [])
             read.append(len([path for path in site.requests[asked:] if path.startswith("/list")]))
     assert read == [3, 1, 1, 1]  # then page 1 ends with a post read before
+
+
+class MovedSite(Site):
+    """Once `moved`, every page asked for at 127.0.0.1 answers a 301 to the same path at localhost."""
+
+    moved = False
+
+    def handle_get(self, request):
+        if self.moved and request.headers.get("Host", "").startswith("127.0.0.1") and request.path != "/robots.txt":
+            self.requests.append(request.path)
+            port = self.httpd.server_address[1]
+            return self.reply(request, 301, b"", HTML, {"Location": f"http://localhost:{port}{request.path}"})
+        return super().handle_get(request)
+
+
+def test_a_site_that_moved_host_has_no_review_stored_twice(tmp_path):
+    """After a 301 to another host name every review's id took the new host: all were stored a
+    second time (a false spike), and the crawl never stopped at the known ones."""
+    db_path = tmp_path / "m.db"
+    with MovedSite({}) as site:
+        site.pages["/list?page=1"] = listing(["a", "b", "c"], "/list?page=2")
+        site.pages["/list?page=2"] = listing(["d", "e", "f"], None)
+        assert crawl_reviews(site, db_path)["new"] == 6
+        site.moved = True
+        site.pages["/list?page=1"] = listing(["new", "a", "b"], "/list?page=2")
+        site.pages["/list?page=2"] = listing(["c", "d", "e"], "/list?page=3")
+        site.pages["/list?page=3"] = listing(["f"], None)
+        second = crawl_reviews(site, db_path)
+        assert (second["new"], second["errors"]) == (1, [])
+        port = site.httpd.server_address[1]
+    assert stored(db_path) == sorted([f"127.0.0.1:{port}:{review}" for review in "abcdef"] + [f"localhost:{port}:new"])

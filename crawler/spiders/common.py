@@ -116,14 +116,17 @@ class MentionSpiderMixin:
         self.crawler.stats.inc_value("mentionwatch/pages")
 
     def read_mentions(self, response, listed_date: str | None = None, *,
-                      expect_items: bool = True) -> list[MentionItem]:
+                      expect_items: bool = True, site_url: str | None = None) -> list[MentionItem]:
         """The mentions of a fetched page (counted as read). With `expect_items`, a page where the
         `item` selector matches nothing is an error line: the site most likely changed its markup,
-        and a silent `ok` would hide that for good."""
+        and a silent `ok` would hide that for good. `site_url`: the address the watchlist gives
+        for the site, whose host the ids of its stored reviews carry (see _keep_ids_of_the_site)."""
         self.count_page()
         items = extract_mentions(response, self.options, self.source_type,
                                  fallback_date=listed_date or utc_now_iso())
         self._keep_earlier_ids(items)
+        if site_url:
+            self._keep_ids_of_the_site(items, response.url, site_url)
         if not items and expect_items:
             self.add_error(f"{response.url}: item selector {self.options.item!r} matched nothing "
                            f"(site changed?)")
@@ -146,6 +149,20 @@ class MentionSpiderMixin:
             if stored[item["earlier_id"]] == stored_date(item["created_at"], item["date_format"]):
                 item["external_id"] = item["earlier_id"]
             item["earlier_id"] = None
+
+    def _keep_ids_of_the_site(self, items: list[MentionItem], page_url: str, site_url: str) -> None:
+        """A site that moved host (a 301 from example.com to www.example.com) gives its reviews ids
+        with the new host: each one stored under the host the watchlist names keeps that id, else
+        every review would be stored a second time. New reviews take the new host's ids."""
+        page_host, site_host = _host(page_url), _host(site_url)
+        if not page_host or not site_host or page_host == site_host:
+            return
+        aliases = {item["external_id"]: _on_host(item["external_id"], page_host, site_host) for item in items}
+        stored = self._stored_dates({alias for alias in aliases.values() if alias})
+        for item in items:
+            alias = aliases[item["external_id"]]
+            if alias in stored:
+                item["external_id"] = alias
 
     def _stored_dates(self, ids: set[str]) -> dict[str, str]:
         """The stored date of each of these ids of this source that is stored (for any watch)."""
@@ -251,3 +268,24 @@ def _robots_url(url: str) -> str:
     """The robots.txt that rules over this URL."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], "/robots.txt", "", ""))
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).netloc.rpartition("@")[2].lower()
+    except ValueError:
+        return ""
+
+
+def _on_host(external_id: str, page_host: str, site_host: str) -> str | None:
+    """The id a review would have had on `site_host`: 'host:id' and 'host:sha1:…' with the host
+    changed, a permalink with its host changed; None for an id of neither form."""
+    if external_id.lower().startswith(f"{page_host}:"):
+        return f"{site_host}:{external_id[len(page_host) + 1:]}"
+    try:
+        parts = urlsplit(external_id)
+    except ValueError:
+        return None
+    if parts.scheme in ("http", "https") and parts.netloc.lower() == page_host:
+        return urlunsplit(parts._replace(netloc=site_host))
+    return None

@@ -162,7 +162,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
             return
         self._deepest[listing] = max(self._deepest.get(listing, 0), page)
         # later pages may legitimately be empty (the end of the list); a start page may not
-        items = self.read_mentions(response, expect_items=page == 1)
+        items = self.read_mentions(response, expect_items=page == 1, site_url=listing)
         if page > 1 and not items:
             self._end_at_an_empty_page(response.url, listing)
             return
