@@ -1,10 +1,13 @@
 """The reviews spider against sites laid out as real ones are (a review of 2026-12-06): a review shown
-on every listing page, a forum whose newest posts do not match the watch, a site that moved host.
+on every listing page, a forum whose newest posts do not match the watch, a site that moved host,
+a sitemap index with an archive, two sitemaps listing the same pages.
 
 The real Scrapy engine in its child process against a local server on 127.0.0.1 (Site)."""
 from __future__ import annotations
 
-from test_spiders_walk_fixes import HTML, Site, crawl_reviews, listing, stored
+import time
+
+from test_spiders_walk_fixes import HTML, XML, Site, crawl, crawl_reviews, listing, stored, urlset
 
 
 def publish_with_a_pinned_review(site: Site, newest_first: list[str], per_page: int = 3) -> None:
@@ -83,3 +86,54 @@ def test_a_site_that_moved_host_has_no_review_stored_twice(tmp_path):
         assert (second["new"], second["errors"]) == (1, [])
         port = site.httpd.server_address[1]
     assert stored(db_path) == sorted([f"127.0.0.1:{port}:{review}" for review in "abcdef"] + [f"localhost:{port}:new"])
+
+
+# sitemaps: max_pages newest first across every sitemap ---------------------------------------------
+
+class NewestAnswersLast(Site):
+    """The sitemap named in `slow` answers half a second late."""
+
+    slow = ""
+
+    def handle_get(self, request):
+        if request.path == self.slow:
+            time.sleep(0.5)
+        super().handle_get(request)
+
+
+def _news_page(path: str) -> tuple[int, str, str]:
+    return 200, HTML, f"<html lang='en'><body><article><p>Acme news {path}</p></article></body></html>"
+
+
+def test_max_pages_goes_to_the_newest_pages_of_every_sitemap_not_the_first_to_answer(tmp_path):
+    """An index listing a 2019 archive and this year's sitemap: the archive, answering first, used
+    up max_pages, and the new posts waited for later crawls."""
+    with NewestAnswersLast({}) as site:
+        site.slow = "/sitemap-2024.xml"
+        old = [(f"{site.url}/2019/{i}", f"2019-01-{i + 1:02d}") for i in range(5)]
+        new = [(f"{site.url}/2024/{i}", f"2024-06-{i + 1:02d}") for i in range(5)]
+        site.pages["/sitemap.xml"] = (200, XML, (
+            '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<sitemap><loc>{site.url}/sitemap-2019.xml</loc></sitemap>"
+            f"<sitemap><loc>{site.url}/sitemap-2024.xml</loc></sitemap></sitemapindex>"))
+        site.pages["/sitemap-2019.xml"], site.pages["/sitemap-2024.xml"] = urlset(old), urlset(new)
+        for url, _ in old + new:
+            site.pages[url.removeprefix(site.url)] = _news_page(url)
+        result = crawl(site, tmp_path / "m.db", "sitemap", {"sitemap_urls": [site.url + "/sitemap.xml"], "max_pages": 5})
+        assert (result["new"], result["errors"]) == (5, [])
+    assert all(created.startswith("2024-06") for created in stored(tmp_path / "m.db", "created_at"))
+
+
+def test_a_page_listed_in_two_sitemaps_is_fetched_once_and_counted_once(tmp_path):
+    """A news sitemap and the full one list the same newest pages: the second sitemap's share of
+    max_pages went on those pages again, and Scrapy's duplicate filter dropped them."""
+    with NewestAnswersLast({}) as site:
+        site.slow = "/sitemap.xml"
+        pages = [(f"{site.url}/a/{i}", f"2024-06-{30 - i:02d}") for i in range(20)]
+        site.pages["/news-sitemap.xml"], site.pages["/sitemap.xml"] = urlset(pages[:5]), urlset(pages)
+        for url, _ in pages:
+            site.pages[url.removeprefix(site.url)] = _news_page(url)
+        result = crawl(site, tmp_path / "m.db", "sitemap",
+                       {"sitemap_urls": [site.url + "/news-sitemap.xml", site.url + "/sitemap.xml"], "max_pages": 10})
+        assert (result["new"], result["errors"]) == (10, [])
+        assert sorted(path for path in site.requests if path.startswith("/a/")) == sorted(f"/a/{i}" for i in range(10))

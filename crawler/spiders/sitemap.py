@@ -44,6 +44,8 @@ from urllib.parse import urlsplit
 
 import feedparser
 import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.spiders import SitemapSpider
 from scrapy.utils.sitemap import Sitemap
@@ -79,9 +81,12 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
     def __init__(self, watch, source, db_path, **kwargs):
         self.options = self.setup(watch, source, db_path)
         self.sitemap_urls = self.options.sitemap_urls
-        self.sitemap_rules = [("", "parse_page")]  # `follow` is applied in _pages_to_fetch
+        self.sitemap_rules = [("", "parse_page")]  # `follow` is applied in _pool
         self._page_patterns = [re.compile(pattern) for pattern in self.options.follow]
         self._listed_dates: dict[str, str] = {}
+        # listed URL -> entry ({"loc", "date"}) of every sitemap and feed read so far: the pages are
+        # chosen, newest first across all of them, once every one is read (_schedule_listed_pages)
+        self._listed_pool: dict[str, dict] = {}
         self._pages_scheduled = 0
         self._listed_requested: set[str] = set()  # URLs of the listed pages asked for
         self._listed_known = 0  # listed pages not fetched: stored for this watch before
@@ -124,9 +129,26 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             self.add_error(f"{response.url}: neither a sitemap nor an RSS/Atom feed")
             return
         for request in requests:
-            if request.callback == self.parse_page:
-                self._listed_requested.add(request.url)
             yield request.replace(errback=self.on_request_error)
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._schedule_listed_pages, signal=signals.spider_idle)
+        return spider
+
+    def _schedule_listed_pages(self, spider) -> None:
+        """Once every sitemap and feed is read (the crawl has nothing else to do), the pages to
+        fetch: newest first across all of them, so that a yearly archive's sitemap answering first
+        does not use up `max_pages` before this year's is read."""
+        if spider is not self or not self._listed_pool:
+            return
+        listed, self._listed_pool = list(self._listed_pool.values()), {}
+        for entry in self._pages_to_fetch(listed):
+            self._listed_requested.add(entry["loc"])
+            request = scrapy.Request(entry["loc"], callback=self.parse_page, errback=self.on_request_error)
+            self.crawler.engine.crawl(request)
+        raise DontCloseSpider
 
     def _sitemap_type(self, response) -> str | None:
         """'urlset' or 'sitemapindex' when the response is a sitemap, else None."""
@@ -140,13 +162,13 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         return kind if kind in ("urlset", "sitemapindex") else None
 
     def _sitemap_requests(self, response) -> list[scrapy.Request]:
-        """The nested sitemaps of an index, or the pages of a urlset chosen by `_pages_to_fetch`."""
+        """The nested sitemaps of an index; a urlset's pages go to the pool (_schedule_listed_pages)."""
         sitemap = Sitemap(self._get_sitemap_body(response))
         listed = self._usable_entries(sitemap, response)
         if sitemap.type == "sitemapindex":
             return [scrapy.Request(entry["loc"], callback=self._parse_sitemap) for entry in listed]
-        return [scrapy.Request(entry["loc"], callback=self.parse_page)
-                for entry in self._pages_to_fetch(listed, date_key="lastmod")]
+        self._pool([{"loc": entry["loc"], "date": entry.get("lastmod")} for entry in listed])
+        return []
 
     def _usable_entries(self, entries, response) -> list[dict]:
         """The sitemap's entries with a `loc` made absolute against the sitemap's URL; a malformed
@@ -168,19 +190,28 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             self.logger.warning("%s: skipped the listed URL %r: %s", response.url, loc[:200], exc)
             return None
 
-    def _feed_requests(self, response):
+    def _feed_requests(self, response) -> list:
         feed = feedparser.parse(response.body)
-        listed = self._usable_entries(
+        self._pool(self._usable_entries(
             [{"loc": entry.get("link"), "date": entry.get("published") or entry.get("updated")}
-             for entry in feed.entries if entry.get("link")], response)
-        for entry in self._pages_to_fetch(listed, date_key="date"):
-            yield scrapy.Request(entry["loc"], callback=self.parse_page)
+             for entry in feed.entries if entry.get("link")], response))
+        return []
 
-    def _pages_to_fetch(self, listed: list[dict], date_key: str) -> list[dict]:
+    def _pool(self, listed: list[dict]) -> None:
+        """Keep a sitemap's or feed's followed pages ({"loc", "date"}) for _schedule_listed_pages;
+        a page listed twice (a news sitemap and the full one) is one page, with its latest date."""
+        self._listed_urls.update(entry["loc"] for entry in listed)
+        for entry in listed:
+            if not self._followed(entry["loc"]):
+                continue
+            before = self._listed_pool.get(entry["loc"])
+            if before is None or _listed_date(entry, "date") > _listed_date(before, "date"):
+                self._listed_pool[entry["loc"]] = entry
+
+    def _pages_to_fetch(self, listed: list[dict], date_key: str = "date") -> list[dict]:
         """Followed pages not yet stored for this watch, newest first, within what is left of
         `max_pages`."""
-        self._listed_urls.update(entry["loc"] for entry in listed)
-        listed = [entry for entry in listed if self._followed(entry["loc"])]
+        listed = [entry for entry in listed if entry["loc"] not in self._listed_requested]
         listed.sort(key=lambda entry: _listed_date(entry, date_key), reverse=True)
         listed = self._without_disallowed(listed)
         if self._skips_known():
