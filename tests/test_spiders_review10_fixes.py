@@ -137,3 +137,36 @@ def test_a_page_listed_in_two_sitemaps_is_fetched_once_and_counted_once(tmp_path
                        {"sitemap_urls": [site.url + "/news-sitemap.xml", site.url + "/sitemap.xml"], "max_pages": 10})
         assert (result["new"], result["errors"]) == (10, [])
         assert sorted(path for path in site.requests if path.startswith("/a/")) == sorted(f"/a/{i}" for i in range(10))
+
+
+class GzipSitemap(Site):
+    gz = b""
+
+    def handle_get(self, request):
+        if request.path == "/sitemap.xml.gz":
+            self.requests.append(request.path)
+            return self.reply(request, 200, self.gz, "application/x-gzip")
+        super().handle_get(request)
+
+
+def padded_sitemap(site: Site, megabytes: int) -> bytes:
+    """A sitemap listing one page, padded with white space to `megabytes` MB, gzipped (a few kB)."""
+    import gzip
+
+    padding = " " * (megabytes * 2**20)
+    return gzip.compress((f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                          f"<url><loc>{site.url}/p/1</loc><lastmod>2024-05-01</lastmod></url>{padding}"
+                          "</urlset>").encode())
+
+
+def test_a_gzip_sitemap_up_to_the_protocols_50_mb_is_read_and_a_larger_one_said_so(tmp_path):
+    """A valid .gz sitemap of 39 MB unpacked was 'neither a sitemap nor an RSS/Atom feed': Scrapy
+    gives up unpacking past the size a page may have (32 MB)."""
+    with GzipSitemap({"/p/1": _news_page("/p/1")}) as site:
+        site.gz = padded_sitemap(site, 40)
+        read = crawl(site, tmp_path / "m.db", "sitemap", {"sitemap_urls": [site.url + "/sitemap.xml.gz"]})
+        assert (read["new"], read["errors"]) == (1, [])
+        site.gz = padded_sitemap(site, 51)
+        too_large = crawl(site, tmp_path / "other.db", "sitemap", {"sitemap_urls": [site.url + "/sitemap.xml.gz"]})
+    assert too_large["errors"] == [f"{site.url}/sitemap.xml.gz: a gzip file larger than 50 MB once unpacked "
+                                   "(a sitemap may hold 50 MB): not read"]

@@ -46,6 +46,7 @@ import feedparser
 import scrapy
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
+from scrapy.utils.gz import gzip_magic_number
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.spiders import SitemapSpider
 from scrapy.utils.sitemap import Sitemap
@@ -65,6 +66,7 @@ UNMATCHED_LIMIT = 5000  # pages remembered as not matching the watch
 # a page listed without a date may change unannounced (an edit, a maintenance page answered once):
 # it is fetched again this many days after it was found not to match
 UNDATED_RECHECK_DAYS = 7
+SITEMAP_MAX_UNPACKED = 50 * 2**20  # the sitemap protocol's limit on a file's size, unpacked
 REJECTED_MARK = "~"  # an `unmatched` entry for a page storage refused: "~<day found>|<listed date>"
 
 # an RSS/Atom/RDF root element, after a UTF-8 byte order mark and any XML declaration,
@@ -125,6 +127,10 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             requests = super()._parse_sitemap(response)
         elif self._sitemap_type(response) is not None:
             requests = self._sitemap_requests(response)
+        elif gzip_magic_number(response):  # Scrapy gives up unpacking past _max_size
+            self.add_error(f"{response.url}: a gzip file larger than {self._max_size // 2**20} MB once "
+                           "unpacked (a sitemap may hold 50 MB): not read")
+            return
         else:
             self.add_error(f"{response.url}: neither a sitemap nor an RSS/Atom feed")
             return
@@ -135,6 +141,8 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._schedule_listed_pages, signal=signals.spider_idle)
+        # a .gz sitemap may unpack to the protocol's 50 MB, past the size a page may have
+        spider._max_size = max(spider._max_size, SITEMAP_MAX_UNPACKED)
         return spider
 
     def _schedule_listed_pages(self, spider) -> None:
