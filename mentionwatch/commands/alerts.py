@@ -160,7 +160,8 @@ def _warn_unconfigured(app: App) -> None:
     if missing:
         listed = ", ".join(f"{name} ({count} mentions)" for name, count in missing)
         click.echo(f"Not checked, not a watch in {app.config_path}: {listed}. Add them under `watches:` "
-                   "to have them checked.")
+                   "to have them checked, or, for a watch renamed there, move its history with "
+                   "'mentionwatch rename OLD NEW'.")
 
 
 def _one_line(db, alert_id: int) -> str:

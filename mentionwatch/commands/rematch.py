@@ -1,5 +1,6 @@
 """The `rematch` command: apply the watches' current queries to the mentions already stored, after
-showing what would change (the work is done in storage/rematch.py)."""
+showing what would change (the work is done in storage/rematch.py); and `rename`, which moves a
+renamed watch's stored history to its new name (storage/rename.py)."""
 from __future__ import annotations
 
 import time
@@ -132,3 +133,67 @@ def _mentions(count: int, noun: str = "mention") -> str:
 
 def _links(count: int) -> str:
     return "1 link" if count == 1 else f"{count:,} links"
+
+
+@main.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--yes", is_flag=True, help="Move. Without it, only say what would move.")
+@pass_app
+def rename(app: App, old: str, new: str, yes: bool) -> None:
+    """After renaming a watch in the watchlist (OLD to NEW), move its stored history to NEW.
+
+    \b
+      mentionwatch rename acme acme-corp         # shows what would move
+      mentionwatch rename acme acme-corp --yes
+
+    Every mention linked to OLD (imported ones too), its alerts (resolved ones too: a wave already
+    dealt with does not alert again), its crawl runs and its sources' cursors (collection goes on
+    where it stopped) become NEW's.
+    """
+    from storage.rename import apply_rename, plan_rename
+
+    plan = plan_rename(app.db, old, new)
+    _check_rename(app, plan)
+    what = _rename_what(plan)
+    if not yes:
+        click.echo(f"Would move from {old} to {new}: {what}.")
+        click.echo("Nothing is changed yet: run the same command with --yes to move them.")
+        return
+    apply_rename(app.db, plan)
+    click.echo(f"Moved from {old} to {new}: {what}.")
+
+
+def _check_rename(app: App, plan) -> None:
+    """One line for a rename that cannot be meant, or would leave two live alerts for one watch."""
+    from storage.rename import names_differing_only_in_case
+
+    configured = {watch.name for watch in app.config.watches}
+    if plan.old == plan.new:
+        raise UserMistake(f"{plan.old!r} is both the old and the new name")
+    if plan.old in configured:
+        raise UserMistake(f"{plan.old!r} is still a watch in {app.config_path}: rename it there first, "
+                          "then move its history")
+    app.require_configured_watch(plan.new)
+    if plan.empty:
+        stored = sorted({name for (name,) in app.db.execute(
+            "SELECT DISTINCT watch FROM mention_watches UNION SELECT DISTINCT watch FROM alerts")} - configured)
+        raise UserMistake(f"nothing is stored under {plan.old!r} (names stored that are not in the watchlist: "
+                          f"{', '.join(stored) or 'none'})")
+    clashes = names_differing_only_in_case(app.db, plan.new, plan.old)
+    if clashes:
+        raise UserMistake(f"the database holds {', '.join(repr(name) for name in clashes)}, which differs from "
+                          f"{plan.new!r} only in capitals: their report charts would overwrite each other on a "
+                          "Mac or Windows disk (choose another name)")
+    if plan.live_alerts and plan.new_live_alerts:
+        raise UserMistake(f"both {plan.old!r} and {plan.new!r} have open or acknowledged alerts: resolve "
+                          f"{plan.new!r}'s first ('mentionwatch alerts list --watch {plan.new}'), so that one "
+                          "incident is not two live alerts")
+
+
+def _rename_what(plan) -> str:
+    linked_too = f" ({plan.already_linked:,} of them linked to {plan.new} already)" if plan.already_linked else ""
+    live = f" ({plan.live_alerts} open or acknowledged)" if plan.live_alerts else ""
+    return (f"{_mentions(plan.mentions)}{linked_too}, {plan.alerts} alert{'s' if plan.alerts != 1 else ''}{live}, "
+            f"{plan.crawl_runs:,} crawl run{'s' if plan.crawl_runs != 1 else ''} and "
+            f"{plan.cursors} source cursor{'s' if plan.cursors != 1 else ''}")
