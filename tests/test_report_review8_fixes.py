@@ -102,3 +102,17 @@ def test_a_report_reads_one_state_of_the_database_while_mentions_keep_coming(db,
     [section] = result.sections
     assert (section.mentions, section.risk.all_recent, section.risk.unscored_recent) == (30, 30, 0)
     assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 42  # stored, read after the report
+
+
+def test_watches_differing_only_in_capitals_get_chart_files_a_mac_keeps_apart(cli, tmp_path):
+    """A walkthrough renamed a watch 'world' to 'World' in the watchlist: the report wrote World-volume.png
+    and world-volume.png, one file on a Mac or Windows disk."""
+    db = open_db(tmp_path / "s.db")
+    _save_scored(db, [(f"a{i}", "acme", f"2024-03-0{1 + i}T10:00:00Z", None) for i in range(3)]
+                 + [(f"b{i}", "Acme", f"2024-03-0{1 + i}T11:00:00Z", None) for i in range(2)])
+    db.close()
+    result = cli("--db", tmp_path / "s.db", "report", "--watch", "acme", "--watch", "Acme",
+                 "--since", "2024-03-01", "--until", "2024-03-05", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    pngs = [path.name for path in (tmp_path / "r").glob("*.png")]
+    assert len(pngs) == 4 and len({name.lower() for name in pngs}) == 4, pngs

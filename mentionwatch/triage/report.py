@@ -198,8 +198,10 @@ def _build_report(db, out_dir: Path, watches, since, until, sentiment_cfg, confi
                           timezone=timezone)
     charted_since = _charted_since(since, until)
     bucket_hours = charts.choose_bucket_hours(charted_since, until)
+    taken: set[str] = set()  # chart file names in use, in small letters
     for watch in watches:
-        section = _watch_section(db, watch, model_id, charted_since, until, bucket_hours, out_dir, timezone)
+        section = _watch_section(db, watch, model_id, charted_since, until, bucket_hours, out_dir, timezone,
+                                 _file_slug(watch, taken))
         section.newest_long_before = _newest_long_before(db, watch, until)
         result.sections.append(section)
         result.charts.extend(section.charts.values())
@@ -288,12 +290,11 @@ def _any_mention(db, watches: list[str] | None) -> bool:
 
 
 def _watch_section(db, watch, model_id, since, until, bucket_hours, out_dir,
-                   timezone) -> WatchSection:
+                   timezone, slug: str) -> WatchSection:
     alerts = _alerts(db, watch, since, until)
     links = watch_links(db, watch)  # counted once for the choices of the queries below
     series = charts.watch_series(db, watch, model_id, since, until, bucket_hours, links, timezone)
     breakdown = charts.source_breakdown(db, watch, model_id, since, until, links)
-    slug = _slug(watch)
     chart_paths = {
         "volume": charts.volume_chart(series, alerts, f"{watch}: mentions, negative mentions and "
                                       "negative share", out_dir / f"{slug}-volume.png"),
@@ -354,6 +355,17 @@ def _handling_events(db, alert_id: int) -> list[dict]:
         "('acknowledged', 'note', 'resolved') ORDER BY at, id", [alert_id])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor]
+
+
+def _file_slug(name: str, taken: set[str]) -> str:
+    """The watch's name in its chart files: `_slug`, with a hash of the name when another watch of
+    the report has it in other capitals (a watch renamed 'Acme' beside 'acme' stored before): on a
+    Mac or Windows disk their charts would overwrite each other."""
+    slug = _slug(name)
+    if slug.lower() in taken:
+        slug = f"{slug}-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}"
+    taken.add(slug.lower())
+    return slug
 
 
 def _slug(name: str) -> str:
