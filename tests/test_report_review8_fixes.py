@@ -23,14 +23,19 @@ def _save_scored(db, posts: list[tuple[str, str, str, int | None]], p_negative=0
     db.conn.commit()
 
 
-def test_watches_acme_and_acme_dash_get_charts_and_anchors_of_their_own(cli, tmp_path):
+def _report_of_acme_and(second: str, cli, tmp_path):
+    """The report of watch acme (3 posts) and `second` (2 posts) into tmp_path / 'r'."""
     db = open_db(tmp_path / "s.db")
     _save_scored(db, [(f"a{i}", "acme", f"2024-03-0{1 + i}T10:00:00Z", None) for i in range(3)]
-                 + [(f"b{i}", "acme-", f"2024-03-0{1 + i}T11:00:00Z", None) for i in range(2)])
+                 + [(f"b{i}", second, f"2024-03-0{1 + i}T11:00:00Z", None) for i in range(2)])
     db.close()
-    result = cli("--db", tmp_path / "s.db", "report", "--watch", "acme", "--watch", "acme-",
+    result = cli("--db", tmp_path / "s.db", "report", "--watch", "acme", "--watch", second,
                  "--since", "2024-03-01", "--until", "2024-03-05", "--out", tmp_path / "r")
     assert result.exit_code == 0, result.output
+
+
+def test_watches_acme_and_acme_dash_get_charts_and_anchors_of_their_own(cli, tmp_path):
+    _report_of_acme_and("acme-", cli, tmp_path)
     pngs = sorted(path.name for path in (tmp_path / "r").glob("*.png"))
     assert pngs == ["acme--sources.png", "acme--volume.png", "acme-sources.png", "acme-volume.png"]
     digests = {hashlib.sha1(path.read_bytes()).hexdigest() for path in (tmp_path / "r").glob("*volume.png")}
@@ -107,12 +112,6 @@ def test_a_report_reads_one_state_of_the_database_while_mentions_keep_coming(db,
 def test_watches_differing_only_in_capitals_get_chart_files_a_mac_keeps_apart(cli, tmp_path):
     """A walkthrough renamed a watch 'world' to 'World' in the watchlist: the report wrote World-volume.png
     and world-volume.png, one file on a Mac or Windows disk."""
-    db = open_db(tmp_path / "s.db")
-    _save_scored(db, [(f"a{i}", "acme", f"2024-03-0{1 + i}T10:00:00Z", None) for i in range(3)]
-                 + [(f"b{i}", "Acme", f"2024-03-0{1 + i}T11:00:00Z", None) for i in range(2)])
-    db.close()
-    result = cli("--db", tmp_path / "s.db", "report", "--watch", "acme", "--watch", "Acme",
-                 "--since", "2024-03-01", "--until", "2024-03-05", "--out", tmp_path / "r")
-    assert result.exit_code == 0, result.output
+    _report_of_acme_and("Acme", cli, tmp_path)
     pngs = [path.name for path in (tmp_path / "r").glob("*.png")]
     assert len(pngs) == 4 and len({name.lower() for name in pngs}) == 4, pngs
