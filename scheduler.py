@@ -294,7 +294,7 @@ class Service:
         self._claimed = True  # from now on the process row is this service's to update
         self._record_view(self.config)
         for job_id, (failures, until) in load_failures(db).items():
-            self._failures[job_id], self._backoff_until[job_id] = failures, until
+            self._failures[job_id], self._backoff_until[job_id] = failures, self._at_most_a_day(job_id, until)
         summary = self._apply_config(self.config, first=True)
         mark_process(db, "running")
         log.info("service started: %d collection jobs, database %s, watchlist %s", summary["collect"],
@@ -546,6 +546,21 @@ class Service:
                         "the next heartbeat records them", database_problem(exc),
                         extra={"fields": {"event": "schedules_not_recorded"}})
         return dict(summary)
+
+    def _at_most_a_day(self, job_id: str, until: str | None) -> str | None:
+        """A stored back-off end no later than a site may make a pause (a day) or the service's
+        `max_backoff`: an older version took a 'Retry-After: <a date in 2099>' as it came."""
+        from crawler.pollers.base import MAX_SITE_PAUSE
+
+        longest = max(MAX_SITE_PAUSE, self.config.service.max_backoff)
+        latest = dt.datetime.now(UTC) + dt.timedelta(seconds=longest)
+        try:
+            if until is None or from_iso(until) <= latest:
+                return until
+        except ValueError:  # unreadable: _seconds_until_backoff_ends would fail on it too
+            return None
+        log.warning("source %s was held until %s; asked again from %s instead", job_id, until, to_iso(latest))
+        return to_iso(latest)
 
     def _seconds_until_backoff_ends(self, job_id: str, now: dt.datetime) -> float:
         until = self._backoff_until.get(job_id)

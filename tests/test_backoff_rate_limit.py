@@ -213,3 +213,23 @@ def test_a_new_interval_does_not_end_a_ban_early(tmp_path):
             assert service.scheduler.get_job(job_id).next_run_time >= _when(until)  # ... not earlier
         finally:
             _stop(service)
+
+
+def test_a_pause_of_decades_stored_by_an_older_version_is_cut_to_a_day_at_start(tmp_path):
+    """An older version took 'Retry-After: <a date in 2099>' as it came and stored it: after the
+    upgrade the source stayed silent until 2099."""
+    with ThrottlingStackExchange(BAN_SECONDS) as server:
+        service = _start(tmp_path, _source("stackexchange", server.url))
+        [job_id] = collect_targets(service.config)
+        _stop(service)
+        db = open_db(tmp_path / "svc.db")
+        with db.conn:
+            db.execute("UPDATE service_jobs SET backoff_until = '2099-10-21T07:28:00Z', failures = 1 "
+                       "WHERE job_id = ?", [job_id])
+        db.close()
+        service = _start(tmp_path, _source("stackexchange", server.url))
+        try:
+            next_run = service.scheduler.get_job(job_id).next_run_time
+            assert next_run <= dt.datetime.now(UTC) + dt.timedelta(days=1, minutes=1)
+        finally:
+            _stop(service)

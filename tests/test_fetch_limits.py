@@ -285,6 +285,27 @@ def test_a_site_asking_for_a_pause_of_decades_is_asked_again_after_a_day(headers
     assert str(caught.value).endswith("; a longer pause asked for is taken as a day)")
 
 
+def test_a_pause_of_a_day_or_less_is_taken_as_asked_with_no_note():
+    for asked in ("86400", "86399"):
+        limited = httpx.MockTransport(lambda request: httpx.Response(429, headers={"Retry-After": asked}))
+        with make_client(limited) as client, pytest.raises(FetchError) as caught:
+            Fetcher(client, min_interval=0, sleep=lambda s: None).get_json("https://api.test/search")
+        assert str(caught.value).endswith("; try again later)") and "taken as a day" not in str(caught.value)
+        in_asked = dt.datetime.now(UTC) + dt.timedelta(seconds=float(asked))
+        assert abs((caught.value.retry_at - in_asked).total_seconds()) < 60
+
+
+@pytest.mark.parametrize("backoff", ["-Infinity", "NaN"])
+def test_a_stack_exchange_backoff_that_is_no_number_of_seconds_is_no_pause(backoff):
+    answer = httpx.MockTransport(lambda request: httpx.Response(
+        200, content=f'{{"items": [], "has_more": false, "backoff": {backoff}}}'.encode(),
+        headers={"Content-Type": "application/json"}))
+    with make_client(answer) as client:
+        fetcher = Fetcher(client, min_interval=0, sleep=lambda s: None)
+        fetcher.wait(float(backoff.replace("Infinity", "inf")))
+        assert fetcher.hold_until is None
+
+
 def test_a_stack_exchange_backoff_of_decades_keeps_the_page_it_came_with(db):
     """`backoff: 1e15` was an internal OverflowError, and the page fetched with it was thrown away."""
     question = {"question_id": 1, "title": "acme", "body": "<p>acme broke</p>", "creation_date": 1700000000,
@@ -306,14 +327,16 @@ class RedirectsTo(LocalServer):
 
 
 @pytest.mark.parametrize("location, reason", [("http://127.0.0.1:1/moved", "connection refused"),
-                                              ("ftp://files.example/moved", "")])
+                                              ("ftp://files.example/moved", ""),
+                                              ("http://127.0.0.1:1/x%0aforged%1b[2J", "connection refused")])
 def test_a_redirect_that_fails_names_where_it_led_and_a_scheme_httpx_cannot_follow_is_not_retried(location, reason):
     """Review: the site asked was blamed for the address it redirected to ('127.0.0.1:42645: connection
     refused'), and a redirect to ftp:// was tried four times, waiting 2, 4 and 8 seconds."""
     slept = []
     with RedirectsTo(location) as server, make_client() as client, pytest.raises(FetchError) as caught:
         Fetcher(client, min_interval=0, sleep=slept.append).get(f"{server.url}/api/search")
-    where = location.split("://", 1)[1]
+    where = location.split("://", 1)[1].replace("%0a", " ").replace("%1b", "\\x1b")  # one line, ESC shown
+    assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
     assert str(caught.value).startswith(f"GET 127.0.0.1:{server.url.rsplit(':', 1)[1]}/api/search "
                                         f"(redirected to {where}): {reason}")
     if location.startswith("ftp"):

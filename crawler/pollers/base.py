@@ -294,7 +294,12 @@ class Fetcher:
         A pause longer than `max_wait` is not slept: until it ends, every request to that site
         from this process (other watches' polls too) fails at once, and the caller keeps
         `hold_until` so that the service's next poll waits for it too."""
-        seconds = min(seconds, MAX_SITE_PAUSE) if math.isfinite(seconds) else MAX_SITE_PAUSE
+        if math.isnan(seconds):
+            return
+        if seconds > MAX_SITE_PAUSE:  # +inf too
+            log.warning("%s asked for a pause of %s: taken as a day", self._last_host or "a site",
+                        duration_wording(seconds) if math.isfinite(seconds) else "forever")
+            seconds = MAX_SITE_PAUSE
         if seconds > self.max_wait:
             self.hold_until = _utc_now() + dt.timedelta(seconds=seconds)
             if self._last_host:
@@ -310,7 +315,7 @@ class Fetcher:
         self.hold_until = max(ends)
         left = (self.hold_until - _utc_now()).total_seconds()
         raise FetchError(f"{method} {where}: the site asked for a pause until {_when(self.hold_until)} "
-                         f"(in {duration_wording(left)}; not waiting that long{_taken_as_a_day(left + 1)})",
+                         f"(in {duration_wording(left)}; not waiting that long)",
                          whole_source=True, retry_at=self.hold_until)
 
     def request(self, method: str, url: str, *, params: dict | None = None,
@@ -365,6 +370,10 @@ class Fetcher:
                 if limited_until is not None:  # an API's own rate limit, with its end: like Retry-After
                     whole_source = True
                     delay = max(1.0, (limited_until - _utc_now()).total_seconds())
+                longer_asked = ""
+                if delay is not None and delay > MAX_SITE_PAUSE:
+                    delay, longer_asked = MAX_SITE_PAUSE, _LONGER_ASKED
+                    limited_until = limited_until and _utc_now() + dt.timedelta(seconds=delay)
                 # a 403 with Retry-After is a rate limit (GitHub's secondary one), not a refusal
                 if (status not in RETRY_STATUSES and not (status == 403 and delay is not None)
                         and limited_until is None):
@@ -373,11 +382,11 @@ class Fetcher:
                     delay = self._backoff_delay(attempt)
                 elif delay > self.max_wait and limited_until is not None:
                     raise FetchError(f"{problem} (rate limited until {_when(limited_until)}, "
-                                     f"in {duration_wording(delay)}; not waiting that long{_taken_as_a_day(delay)})",
+                                     f"in {duration_wording(delay)}; not waiting that long{longer_asked})",
                                      whole_source=True, retry_at=limited_until)
                 elif delay > self.max_wait:
                     raise FetchError(f"{problem} (Retry-After {delay:.0f}s is longer than "
-                                     f"{self.max_wait:.0f}s; try again later{_taken_as_a_day(delay)})", whole_source=True,
+                                     f"{self.max_wait:.0f}s; try again later{longer_asked})", whole_source=True,
                                      retry_at=_utc_now() + dt.timedelta(seconds=delay))
             finally:
                 _DEADLINE.reset(token)
@@ -416,12 +425,10 @@ def _redirected_to(exc: httpx.TransportError, url: str) -> str:
             return ""
     except (RuntimeError, httpx.InvalidURL):  # no request attached; an address httpx cannot read
         return ""
-    return f" (redirected to {describe_url(str(failed)) or 'an address with no host'})"
-
-
-def _taken_as_a_day(seconds: float) -> str:
-    """The note of an error line whose pause reached MAX_SITE_PAUSE: the site may have asked for more."""
-    return _LONGER_ASKED if seconds >= MAX_SITE_PAUSE - 1 else ""
+    where = describe_url(str(failed)) or "an address with no host"
+    if where == describe_url(url):  # http to https, say: the scheme is what differs
+        where = f"{failed.scheme}://{where}"
+    return f" (redirected to {remote_text(where)})"  # the other server chose it: no controls
 
 
 def is_refusal(error: FetchError) -> bool:
@@ -587,7 +594,7 @@ def _rate_limit_end(response: httpx.Response) -> dt.datetime | None:
     body = _json_error_body(response) or {}
     match = _AVAILABLE_IN.search(str(body.get("error_message", "")))
     if match:
-        return _utc_now() + dt.timedelta(seconds=min(int(match.group(1)), MAX_SITE_PAUSE))
+        return _utc_now() + dt.timedelta(seconds=int(match.group(1)))
     return None
 
 
@@ -599,12 +606,11 @@ def _reset_moment(value: str) -> dt.datetime | None:
         return _iso_moment(value)
     if number < 0:
         return None
-    latest = _utc_now() + dt.timedelta(seconds=MAX_SITE_PAUSE)
     if number < _SECONDS_FROM_NOW_BELOW:
-        return _utc_now() + dt.timedelta(seconds=min(number, MAX_SITE_PAUSE))
+        return _utc_now() + dt.timedelta(seconds=number)
     try:
-        return min(dt.datetime.fromtimestamp(number, dt.timezone.utc), latest)
-    except (OverflowError, ValueError, OSError):  # past the year 9999: unreadable
+        return dt.datetime.fromtimestamp(number, dt.timezone.utc)
+    except (OverflowError, ValueError, OSError):  # past the year 9999
         return None
 
 
@@ -615,7 +621,7 @@ def _iso_moment(value: str) -> dt.datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return min(moment.astimezone(dt.timezone.utc), _utc_now() + dt.timedelta(seconds=MAX_SITE_PAUSE))
+    return moment.astimezone(dt.timezone.utc)
 
 
 def _utc_now() -> dt.datetime:
@@ -732,20 +738,19 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds a Retry-After value asks for (a number or an HTTP date), at most MAX_SITE_PAUSE; None
-    if absent or unreadable."""
+    """Seconds a Retry-After value asks for (a number or an HTTP date); None if absent or unreadable."""
     value = (value or "").strip()
     if not value:
         return None
     if value.isdigit():
-        return min(float(value), MAX_SITE_PAUSE)
+        return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return min(max(0.0, (moment - dt.datetime.now(dt.timezone.utc)).total_seconds()), MAX_SITE_PAUSE)
+    return max(0.0, (moment - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
 @dataclass
