@@ -234,8 +234,8 @@ def test_a_review_another_listing_stored_does_not_stop_a_listing(tmp_path):
         again = crawl_reviews(site, db_path, "forum")
     assert product["new"] == 4
     assert forum["new"] == 4 and forum_asked == [f"/forum?page={n}" for n in (1, 2, 3)]
-    # the forum's own earlier crawl read x1 and y1: it stops there now
-    assert again["new"] == 1 and site.asked_pages() == ["/forum?page=1"]
+    # the forum's own earlier crawl read x1, y1 and y2: it stops at page 2, which ends with two of them
+    assert again["new"] == 1 and site.asked_pages() == ["/forum?page=1", "/forum?page=2"]
     assert stored(db_path) == ["x1", "x2", "x3", "x4", "y1", "y2", "y3", "y4", "y5"]
 
 

@@ -29,9 +29,32 @@ def test_a_review_shown_on_every_page_does_not_stop_the_crawl_above_the_new_ones
         asked = len(site.requests)
         second = crawl_reviews(site, db_path)
         assert (second["new"], second["errors"]) == (5, [])
-        # page 2 ends with o6, read before: the older pages are not fetched again
-        assert [path for path in site.requests[asked:] if path != "/robots.txt"] == ["/list?page=1", "/list?page=2"]
+        # page 3 ends with o4 and o3, read before: the older pages are not fetched again
+        assert [path for path in site.requests[asked:] if path != "/robots.txt"] == [
+            "/list?page=1", "/list?page=2", "/list?page=3"]
     assert {external_id.rsplit(":", 1)[1] for external_id in stored(db_path)} >= {"n1", "n2", "n3", "n4", "n5"}
+
+
+def test_a_sticky_post_closing_every_page_does_not_stop_the_crawl_either(tmp_path):
+    """Review of the fix above: a page that merely ended with a known review stopped the crawl, so
+    a forum's rules post closing every page stopped it at page 1 and lost what page 2 held."""
+    def publish(newest_first: list[str]) -> None:
+        pages = [newest_first[at:at + 3] for at in range(0, len(newest_first), 3)]
+        for number, page_ids in enumerate(pages, start=1):
+            posts = "".join(f'<div class="review" data-id="{i}"><p>Acme post {i}</p></div>' for i in page_ids)
+            posts += '<div class="review" data-id="rules"><p>Forum rules: be nice</p></div>'
+            link = f'<a class="next" href="/list?page={number + 1}">Next</a>' if number < len(pages) else ""
+            site.pages[f"/list?page={number}"] = (200, HTML, f'<html lang="en"><body>{posts}{link}</body></html>')
+
+    db_path = tmp_path / "m.db"
+    with Site({}) as site:
+        publish(["o6", "o5", "o4", "o3", "o2", "o1"])
+        assert crawl_reviews(site, db_path)["new"] == 6
+        publish(["n4", "n3", "n2", "n1", "o6", "o5", "o4", "o3", "o2", "o1"])
+        assert crawl_reviews(site, db_path)["new"] == 4
+        asked = len(site.requests)
+        assert crawl_reviews(site, db_path)["new"] == 0  # nothing new: page 1 ends with n2 and the rules
+        assert [path for path in site.requests[asked:] if path != "/robots.txt"] == ["/list?page=1"]
 
 
 def off_topic_page(number: int, last: int) -> tuple[int, str, str]:

@@ -3,13 +3,14 @@
 It starts at each of `start_urls`, reads every `item` on the page with the field selectors, and
 follows `next_page` (an http(s) link; anything else, such as a disabled button's
 `javascript:void(0)`, is the end of the list) up to `max_pages` pages. Review sites list the newest
-first, so once a page ends with a review an earlier finished crawl of this listing read, the older
-pages behind it are not fetched again (like the API pollers stop at the first known item);
+first, so once a page ends with two reviews an earlier finished crawl of this listing read, the
+older pages behind it are not fetched again (like the API pollers stop at the first known item);
 `stop_at_known: false` turns that off. Each listing remembers the hashed ids of the reviews its
 finished crawls read, stored or left out by the query (cursor `seen` + a hash of its start URL,
-filed under `reviews:seen`; the newest MEMORY_LIMIT). It goes by the page's last review, not any
-known one on it: a review shown above the new ones on every page ("most helpful", a sticky thread)
-would stop it above the reviews they pushed onto the next page. Reviews stored for another watch,
+filed under `reviews:seen`; the newest MEMORY_LIMIT). It goes by the page's last two reviews, not
+any known one on it: a review shown above the new ones on every page ("most helpful", a sticky
+thread) would stop it above the reviews they pushed onto the next page, and one closing every page
+would too if it went by the last alone. Reviews stored for another watch,
 or by another listing of the watch (a site's forum and its product pages share ids), do not stop
 it: this listing has not read them. A listing whose memory is an older version's (none) stops at
 any review stored for the watch, as that version did.
@@ -237,7 +238,7 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
             self._listings_done.add(listing)
 
     def _known_on_page(self, items, listing: str) -> tuple[bool, bool]:
-        """(whether paging stops here: the page ends with a review the listing's finished crawls
+        """(whether paging stops here: the page ends with reviews the listing's finished crawls
         read; whether the page was read before: every review on it read by the unfinished
         crawl(s) this one resumes).
 
@@ -251,12 +252,20 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
         stored = self._stored_times(new_to_this_crawl)
         seen = self._seen.get(listing)
         if seen is not None:
-            if _id_hash(items[-1]["external_id"]) in seen:
+            if self._ends_with_reviews_read_before(items, seen):
                 return True, False
         elif self._stops_at(stored, listing):
             return True, False
         resumed = listing in self._resume
         return False, resumed and new_to_this_crawl == ids and self._read_before(ids, stored, listing)
+
+    def _ends_with_reviews_read_before(self, items, seen: dict[str, None]) -> bool:
+        """Whether the page's last two reviews (or its only one) were read by the listing's finished
+        crawls. Not any known review on it: one shown above the new ones on every page ("most
+        helpful", a sticky thread) would stop the crawl above those they pushed onto the next page;
+        nor only the last: a sticky post closing every page would."""
+        last = [item["external_id"] for item in items][-2:]
+        return all(_id_hash(external_id) in seen for external_id in last)
 
     def _stops_at(self, stored: dict[str, str], listing: str) -> bool:
         """Whether paging stops at these reviews stored for the watch, for an older version's
