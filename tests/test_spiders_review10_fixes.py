@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from storage import open_db
 from test_spiders_walk_fixes import HTML, XML, Site, crawl, crawl_reviews, listing, stored, urlset
 
 
@@ -193,3 +194,74 @@ def test_a_gzip_sitemap_up_to_the_protocols_50_mb_is_read_and_a_larger_one_said_
         too_large = crawl(site, tmp_path / "other.db", "sitemap", {"sitemap_urls": [site.url + "/sitemap.xml.gz"]})
     assert too_large["errors"] == [f"{site.url}/sitemap.xml.gz: a gzip file larger than 50 MB once unpacked "
                                    "(a sitemap may hold 50 MB): not read"]
+
+
+def test_a_review_erased_before_the_site_moved_stays_out(tmp_path, cli):
+    """Review of the host-move fix: only ids still stored were moved back to the start URL's host,
+    so a review erased with `forget` came back under the new host."""
+    db_path = tmp_path / "m.db"
+    with MovedSite({}) as site:
+        site.pages["/list?page=1"] = listing(["a", "b", "c"], None)
+        assert crawl_reviews(site, db_path)["new"] == 3
+        db = open_db(db_path)
+        [(erased,)] = db.execute("SELECT id FROM mentions WHERE external_id LIKE '%:b'").fetchall()
+        db.close()
+        assert cli("--db", db_path, "forget", erased, "--yes").exit_code == 0
+        site.moved = True
+        assert crawl_reviews(site, db_path)["new"] == 0
+    assert [external_id.rsplit(":", 1)[1] for external_id in stored(db_path)] == ["a", "c"]
+
+
+class SchemeMovedSite(Site):
+    """Reviews with permalinks; once `moved`, every page answers a 301 to the same path at localhost,
+    whose own pages' permalinks say https (as after a move to https://www.)."""
+
+    moved = False
+
+    def handle_get(self, request):
+        port = self.httpd.server_address[1]
+        if self.moved and request.headers.get("Host", "").startswith("127.0.0.1") and request.path != "/robots.txt":
+            self.requests.append(request.path)
+            return self.reply(request, 301, b"", HTML, {"Location": f"http://localhost:{port}{request.path}"})
+        return super().handle_get(request)
+
+
+def permalinked(ids: list[str], base: str) -> tuple[int, str, str]:
+    reviews = "".join(f'<div class="review"><a class="link" href="{base}/r/{i}">#</a><p>Acme review {i}</p></div>'
+                      for i in ids)
+    return 200, HTML, f'<html lang="en"><body>{reviews}</body></html>'
+
+
+def test_reviews_known_by_permalink_keep_their_ids_when_the_scheme_and_host_change(tmp_path):
+    """The usual move, to https://www., changes a permalink's scheme as well as its host: only the
+    host was put back, and every review was stored a second time."""
+    db_path = tmp_path / "m.db"
+    selectors = {"item": "div.review", "text": "p ::text", "url": "a.link::attr(href)"}
+    with SchemeMovedSite({}) as site:
+        port = site.httpd.server_address[1]
+        site.pages["/list"] = permalinked(["a", "b"], f"http://127.0.0.1:{port}")
+        first = crawl(site, db_path, "reviews", {"start_urls": [site.url + "/list"], **selectors})
+        assert first["new"] == 2
+        site.moved = True
+        site.pages["/list"] = permalinked(["n", "a", "b"], f"https://localhost:{port}")
+        second = crawl(site, db_path, "reviews", {"start_urls": [site.url + "/list"], **selectors})
+        assert (second["new"], second["errors"]) == (1, [])
+    assert stored(db_path) == [f"http://127.0.0.1:{port}/r/a", f"http://127.0.0.1:{port}/r/b",
+                               f"https://localhost:{port}/r/n"]
+
+
+def test_a_listing_of_posts_left_out_still_stops_where_it_did_after_the_site_moved(tmp_path):
+    """Review of the host-move fix: posts left out by the query are remembered by their ids under
+    the old host, so after the move no page ended with known posts and each crawl read 3 pages
+    further, down to the end of the listing."""
+    db_path = tmp_path / "m.db"
+    with MovedSite({}) as site:
+        for number in range(1, 11):
+            site.pages[f"/list?page={number}"] = off_topic_page(number, 10)
+        assert crawl_reviews(site, db_path, max_pages=3)["new"] == 0
+        site.moved = True
+        for _ in range(2):
+            asked = len(site.requests)
+            assert crawl_reviews(site, db_path, max_pages=3)["new"] == 0
+            # page 1, asked at the old host (a 301) and at the new one
+            assert [path for path in site.requests[asked:] if path.startswith("/list")] == ["/list?page=1"] * 2

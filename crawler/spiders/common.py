@@ -115,18 +115,19 @@ class MentionSpiderMixin:
         """One more page read for mentions (sitemaps, feeds and robots.txt are not counted)."""
         self.crawler.stats.inc_value("mentionwatch/pages")
 
-    def read_mentions(self, response, listed_date: str | None = None, *,
-                      expect_items: bool = True, site_url: str | None = None) -> list[MentionItem]:
+    def read_mentions(self, response, listed_date: str | None = None, *, expect_items: bool = True,
+                      site_url: str | None = None, read_before=None) -> list[MentionItem]:
         """The mentions of a fetched page (counted as read). With `expect_items`, a page where the
         `item` selector matches nothing is an error line: the site most likely changed its markup,
         and a silent `ok` would hide that for good. `site_url`: the address the watchlist gives
-        for the site, whose host the ids of its stored reviews carry (see _keep_ids_of_the_site)."""
+        for the site, whose scheme and host the ids of its reviews carry (see
+        _keep_ids_of_the_site); `read_before(id)`: whether the listing's earlier crawls read it."""
         self.count_page()
         items = extract_mentions(response, self.options, self.source_type,
                                  fallback_date=listed_date or utc_now_iso())
         self._keep_earlier_ids(items)
         if site_url:
-            self._keep_ids_of_the_site(items, response.url, site_url)
+            self._keep_ids_of_the_site(items, response.url, site_url, read_before)
         if not items and expect_items:
             self.add_error(f"{response.url}: item selector {self.options.item!r} matched nothing "
                            f"(site changed?)")
@@ -150,19 +151,39 @@ class MentionSpiderMixin:
                 item["external_id"] = item["earlier_id"]
             item["earlier_id"] = None
 
-    def _keep_ids_of_the_site(self, items: list[MentionItem], page_url: str, site_url: str) -> None:
-        """A site that moved host (a 301 from example.com to www.example.com) gives its reviews ids
-        with the new host: each one stored under the host the watchlist names keeps that id, else
-        every review would be stored a second time. New reviews take the new host's ids."""
-        page_host, site_host = _host(page_url), _host(site_url)
-        if not page_host or not site_host or page_host == site_host:
+    def _keep_ids_of_the_site(self, items: list[MentionItem], page_url: str, site_url: str,
+                              read_before=None) -> None:
+        """A site that moved (a 301 from http://example.com to https://www.example.com) gives its
+        reviews ids with the new host (and permalinks with the new scheme): a review known under
+        the address the watchlist names (stored, erased with `forget`, or read by the listing's
+        earlier crawls) keeps that id, else every review would be stored a second time, an erased
+        one would come back, and the listing would never find where it stopped. New reviews take
+        the new address's ids."""
+        page, site = _origin(page_url), _origin(site_url)
+        if not page[1] or not site[1] or page == site:
             return
-        aliases = {item["external_id"]: _on_host(item["external_id"], page_host, site_host) for item in items}
-        stored = self._stored_dates({alias for alias in aliases.values() if alias})
+        aliases = {item["external_id"]: _on_site(item["external_id"], page, site) for item in items}
+        wanted = {alias for external_id, alias in aliases.items() if alias and alias != external_id}
+        known = set(self._stored_dates(wanted)) | self._forgotten(wanted)
+        if read_before is not None:
+            known |= {alias for alias in wanted if read_before(alias)}
         for item in items:
             alias = aliases[item["external_id"]]
-            if alias in stored:
+            if alias in known:
                 item["external_id"] = alias
+
+    def _forgotten(self, ids: set[str]) -> set[str]:
+        """Those of these ids of this source erased with `forget` (kept out of later crawls)."""
+        from storage.erasure import post_key
+
+        keys = {post_key(self.source_type, external_id): external_id for external_id in ids}
+        found: set[str] = set()
+        key_list = sorted(keys)
+        for start in range(0, len(key_list), 500):
+            chunk = key_list[start:start + 500]
+            found.update(keys[key] for (key,) in self.database().execute(
+                f"SELECT key FROM forgotten WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+        return found
 
     def _stored_dates(self, ids: set[str]) -> dict[str, str]:
         """The stored date of each of these ids of this source that is stored (for any watch)."""
@@ -270,22 +291,25 @@ def _robots_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], "/robots.txt", "", ""))
 
 
-def _host(url: str) -> str:
+def _origin(url: str) -> tuple[str, str]:
+    """(scheme, host with its port) of an address, in small letters; ('', '') when unreadable."""
     try:
-        return urlsplit(url).netloc.rpartition("@")[2].lower()
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.netloc.rpartition("@")[2].lower()
     except ValueError:
-        return ""
+        return "", ""
 
 
-def _on_host(external_id: str, page_host: str, site_host: str) -> str | None:
-    """The id a review would have had on `site_host`: 'host:id' and 'host:sha1:…' with the host
-    changed, a permalink with its host changed; None for an id of neither form."""
-    if external_id.lower().startswith(f"{page_host}:"):
-        return f"{site_host}:{external_id[len(page_host) + 1:]}"
+def _on_site(external_id: str, page: tuple[str, str], site: tuple[str, str]) -> str | None:
+    """The id a review of the page at `page` (scheme, host) would have had at `site`: 'host:id'
+    and 'host:sha1:…' with the host changed, a permalink with its scheme and host changed; None
+    for an id of neither form."""
+    if page[1] != site[1] and external_id.lower().startswith(f"{page[1]}:"):
+        return f"{site[1]}:{external_id[len(page[1]) + 1:]}"
     try:
         parts = urlsplit(external_id)
     except ValueError:
         return None
-    if parts.scheme in ("http", "https") and parts.netloc.lower() == page_host:
-        return urlunsplit(parts._replace(netloc=site_host))
+    if parts.scheme.lower() in ("http", "https") and parts.netloc.lower() == page[1]:
+        return urlunsplit(parts._replace(scheme=site[0], netloc=site[1]))
     return None

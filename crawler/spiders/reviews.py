@@ -163,7 +163,9 @@ class ReviewSpider(MentionSpiderMixin, scrapy.Spider):
             return
         self._deepest[listing] = max(self._deepest.get(listing, 0), page)
         # later pages may legitimately be empty (the end of the list); a start page may not
-        items = self.read_mentions(response, expect_items=page == 1, site_url=listing)
+        seen = self._seen.get(listing)
+        items = self.read_mentions(response, expect_items=page == 1, site_url=listing,
+                                   read_before=None if seen is None else lambda review: _id_hash(review) in seen)
         if page > 1 and not items:
             self._end_at_an_empty_page(response.url, listing)
             return
