@@ -118,10 +118,11 @@ class NewestAnswersLast(Site):
     """The sitemap named in `slow` answers half a second late."""
 
     slow = ""
+    delay = 0.5
 
     def handle_get(self, request):
         if request.path == self.slow:
-            time.sleep(0.5)
+            time.sleep(self.delay)
         super().handle_get(request)
 
 
@@ -265,3 +266,48 @@ def test_a_listing_of_posts_left_out_still_stops_where_it_did_after_the_site_mov
             assert crawl_reviews(site, db_path, max_pages=3)["new"] == 0
             # page 1, asked at the old host (a 301) and at the new one
             assert [path for path in site.requests[asked:] if path.startswith("/list")] == ["/list?page=1"] * 2
+
+
+def test_pages_of_the_sitemaps_read_are_fetched_before_a_time_limit_a_slow_sitemap_runs_into(tmp_path):
+    """Review of the newest-first fix: pages were asked for only once every sitemap was read, so a
+    slow archive sitemap that ran into the crawl's time limit left the crawl with no page at all."""
+    from crawler.runner import run_spider
+    from test_spiders_walk_fixes import FAST, WATCH  # noqa: E402
+
+    with NewestAnswersLast({}) as site:
+        site.slow, site.delay = "/sitemap-archive.xml", 6.0
+        new = [(f"{site.url}/2024/{i}", f"2024-06-{i + 1:02d}") for i in range(5)]
+        site.pages["/sitemap-2024.xml"] = urlset(new)
+        site.pages["/sitemap-archive.xml"] = urlset([(f"{site.url}/2019/1", "2019-01-01")])
+        for url, _ in new:
+            site.pages[url.removeprefix(site.url)] = _news_page(url)
+        source = {"type": "sitemap", "options": {"min_interval": 0, "sitemap_urls": [
+            site.url + "/sitemap-2024.xml", site.url + "/sitemap-archive.xml"]}}
+        result = run_spider(tmp_path / "m.db", WATCH, source, settings_overrides={**FAST, "DOWNLOAD_TIMEOUT": 60},
+                            timeout=3)
+    assert result["new"] == 5 and result["finish_reason"] == "closespider_timeout"
+
+
+def test_a_small_gzip_feed_is_read_and_a_gzip_page_is_not_called_too_large(tmp_path):
+    """Review of the 50 MB fix: every .gz that was not a sitemap was said to be 'larger than 50 MB
+    once unpacked', a gzipped feed of 161 bytes too (and it was never read)."""
+    import gzip
+
+    class Blobs(Site):
+        blobs: dict = {}
+
+        def handle_get(self, request):
+            if request.path in self.blobs:
+                self.requests.append(request.path)
+                return self.reply(request, 200, self.blobs[request.path], "application/x-gzip")
+            super().handle_get(request)
+
+    with Blobs({"/p/1": _news_page("/p/1")}) as site:
+        feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>Acme</title>'
+                f"<link>{site.url}/p/1</link><pubDate>Sat, 01 Jun 2024 10:00:00 GMT</pubDate></item></channel></rss>")
+        site.blobs = {"/feed.xml.gz": gzip.compress(feed.encode()),
+                      "/page.html.gz": gzip.compress(b"<html><body>hi</body></html>")}
+        read = crawl(site, tmp_path / "feed.db", "sitemap", {"sitemap_urls": [site.url + "/feed.xml.gz"]})
+        assert (read["new"], read["errors"]) == (1, [])
+        page = crawl(site, tmp_path / "page.db", "sitemap", {"sitemap_urls": [site.url + "/page.html.gz"]})
+    assert page["errors"] == [f"{site.url}/page.html.gz: neither a sitemap nor an RSS/Atom feed (once unpacked)"]

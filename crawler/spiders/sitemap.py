@@ -37,9 +37,12 @@ after it was found not to match.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import io
 import json
 import math
 import re
+import zlib
 from urllib.parse import urlsplit
 
 import feedparser
@@ -47,6 +50,7 @@ import scrapy
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.gz import gzip_magic_number
+from scrapy.utils.reactor import CallLaterOnce
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.spiders import SitemapSpider
 from scrapy.utils.sitemap import Sitemap
@@ -66,6 +70,8 @@ UNMATCHED_LIMIT = 5000  # pages remembered as not matching the watch
 # a page listed without a date may change unannounced (an edit, a maintenance page answered once):
 # it is fetched again this many days after it was found not to match
 UNDATED_RECHECK_DAYS = 7
+# seconds the listed pages of the sitemaps read so far wait for the others before some are asked for
+POOL_WAIT = 30.0
 SITEMAP_MAX_UNPACKED = 50 * 2**20  # the sitemap protocol's limit on a file's size, unpacked
 REJECTED_MARK = "~"  # an `unmatched` entry for a page storage refused: "~<day found>|<listed date>"
 
@@ -89,6 +95,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         # listed URL -> entry ({"loc", "date"}) of every sitemap and feed read so far: the pages are
         # chosen, newest first across all of them, once every one is read (_schedule_listed_pages)
         self._listed_pool: dict[str, dict] = {}
+        self._pool_timer: CallLaterOnce | None = None  # chooses from the pool if sitemaps are slow
         self._pages_scheduled = 0
         self._listed_requested: set[str] = set()  # URLs of the listed pages asked for
         self._listed_known = 0  # listed pages not fetched: stored for this watch before
@@ -127,10 +134,16 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             requests = super()._parse_sitemap(response)
         elif self._sitemap_type(response) is not None:
             requests = self._sitemap_requests(response)
-        elif gzip_magic_number(response):  # Scrapy gives up unpacking past _max_size
-            self.add_error(f"{response.url}: a gzip file larger than {self._max_size // 2**20} MB once "
-                           "unpacked (a sitemap may hold 50 MB): not read")
-            return
+        elif gzip_magic_number(response):  # not a sitemap once unpacked, or Scrapy gave up unpacking it
+            unpacked = self._unpacked(response.body)
+            if unpacked is None:
+                self.add_error(f"{response.url}: a gzip file larger than {self._max_size // 2**20} MB once "
+                               "unpacked (a sitemap may hold 50 MB): not read")
+                return
+            if not _FEED_START.match(unpacked[:4096]):
+                self.add_error(f"{response.url}: neither a sitemap nor an RSS/Atom feed (once unpacked)")
+                return
+            requests = self._feed_requests(response.replace(body=unpacked))
         else:
             self.add_error(f"{response.url}: neither a sitemap nor an RSS/Atom feed")
             return
@@ -149,14 +162,31 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         """Once every sitemap and feed is read (the crawl has nothing else to do), the pages to
         fetch: newest first across all of them, so that a yearly archive's sitemap answering first
         does not use up `max_pages` before this year's is read."""
-        if spider is not self or not self._listed_pool:
-            return
+        if spider is self and self._listed_pool:
+            self._fetch_pooled_pages()
+            raise DontCloseSpider
+
+    def _fetch_pooled_pages(self) -> None:
+        """Ask for the pool's pages (newest first, within what is left of `max_pages`). Also run
+        POOL_WAIT after a sitemap was pooled, when other sitemaps are slow to answer: the crawl's
+        time limit must not come with no page asked for."""
+        if self._pool_timer is not None:
+            self._pool_timer.cancel()
+            self._pool_timer = None
         listed, self._listed_pool = list(self._listed_pool.values()), {}
         for entry in self._pages_to_fetch(listed):
             self._listed_requested.add(entry["loc"])
             request = scrapy.Request(entry["loc"], callback=self.parse_page, errback=self.on_request_error)
             self.crawler.engine.crawl(request)
-        raise DontCloseSpider
+
+    def _unpacked(self, body: bytes) -> bytes | None:
+        """A gzip file's content; None when it is larger than `_max_size` (b"" when it is broken)."""
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(body)) as file:
+                unpacked = file.read(self._max_size + 1)
+        except (OSError, EOFError, zlib.error):
+            return b""
+        return None if len(unpacked) > self._max_size else unpacked
 
     def _sitemap_type(self, response) -> str | None:
         """'urlset' or 'sitemapindex' when the response is a sitemap, else None."""
@@ -215,6 +245,14 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             before = self._listed_pool.get(entry["loc"])
             if before is None or _listed_date(entry, "date") > _listed_date(before, "date"):
                 self._listed_pool[entry["loc"]] = entry
+        if self._listed_pool and self._pool_timer is None:
+            self._pool_timer = CallLaterOnce(self._fetch_pooled_pages)
+            self._pool_timer.schedule(self._pool_wait())
+
+    def _pool_wait(self) -> float:
+        """POOL_WAIT, or a quarter of the crawl's time limit when that is shorter."""
+        limit = self.crawler.settings.getfloat("CLOSESPIDER_TIMEOUT")
+        return min(POOL_WAIT, limit / 4) if limit > 0 else POOL_WAIT
 
     def _pages_to_fetch(self, listed: list[dict], date_key: str = "date") -> list[dict]:
         """Followed pages not yet stored for this watch, newest first, within what is left of
@@ -362,6 +400,8 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
     def closed(self, reason: str) -> None:
         """Every listed page disallowed by robots.txt (none stored before): the source can never
         collect anything, which is an error line rather than a quiet `ok`."""
+        if self._pool_timer is not None:  # the crawl is over: nothing more is asked for
+            self._pool_timer.cancel()
         blocked = [url for url in self.robots_blocked if url in self._listed_requested]
         if (blocked and len(blocked) == len(self._listed_requested)
                 and not (self._listed_known or self._listed_unmatched)):
