@@ -15,7 +15,14 @@ The explanation of an alert keeps the words it was written with (its summary nam
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+
+from storage.timeutil import to_iso
+
+# a crawl run still 'running' after this long was cut off (a killed process), not still going: a
+# crawl stops at its time limit, one hour
+RUNNING_AT_MOST = 2 * 3600
 
 
 @dataclass
@@ -29,16 +36,19 @@ class RenamePlan:
     alerts: int = 0
     live_alerts: int = 0  # open or acknowledged
     crawl_runs: int = 0
-    cursors: int = 0
+    cursors: int = 0  # that move: the new name has none of the same source and name
+    cursors_dropped: int = 0  # the new name has its own (a poll since the rename): the old one goes
     new_live_alerts: int = 0  # open or acknowledged alerts the new name raised since the rename
+    running_crawls: int = 0  # under the old name: a crawl started before the rename
 
     @property
     def empty(self) -> bool:
-        return not (self.mentions or self.alerts or self.crawl_runs or self.cursors)
+        return not (self.mentions or self.alerts or self.crawl_runs or self.cursors or self.cursors_dropped)
 
 
 def plan_rename(db, old: str, new: str) -> RenamePlan:
     """Count what `apply_rename` would move; change nothing."""
+    now = dt.datetime.now(dt.timezone.utc)
     def count(sql: str, *params) -> int:
         return db.execute(sql, params).fetchone()[0]
 
@@ -50,8 +60,13 @@ def plan_rename(db, old: str, new: str) -> RenamePlan:
         alerts=count("SELECT count(*) FROM alerts WHERE watch = ?", old),
         live_alerts=count("SELECT count(*) FROM alerts WHERE watch = ? AND status != 'resolved'", old),
         crawl_runs=count("SELECT count(*) FROM crawl_runs WHERE watch = ?", old),
-        cursors=count("SELECT count(*) FROM cursors WHERE watch = ?", old),
-        new_live_alerts=count("SELECT count(*) FROM alerts WHERE watch = ? AND status != 'resolved'", new))
+        cursors=count("SELECT count(*) FROM cursors o WHERE o.watch = ? AND NOT EXISTS (SELECT 1 FROM cursors n "
+                      "WHERE n.watch = ? AND n.source = o.source AND n.name = o.name)", old, new),
+        cursors_dropped=count("SELECT count(*) FROM cursors o JOIN cursors n ON n.source = o.source "
+                              "AND n.name = o.name AND n.watch = ? WHERE o.watch = ?", new, old),
+        new_live_alerts=count("SELECT count(*) FROM alerts WHERE watch = ? AND status != 'resolved'", new),
+        running_crawls=count("SELECT count(*) FROM crawl_runs WHERE watch = ? AND status = 'running' "
+                             "AND started_at > ?", old, to_iso(now - dt.timedelta(seconds=RUNNING_AT_MOST))))
 
 
 def apply_rename(db, plan: RenamePlan) -> None:

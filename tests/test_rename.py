@@ -100,3 +100,30 @@ def test_a_renamed_watch_with_its_own_live_alert_is_not_given_another(cli, tmp_p
     _write(tmp_path, _renamed(config_text()))
     both = cli("rename", "acme", "acme-corp", "--yes")
     assert both.exit_code == 2 and "both 'acme' and 'acme-corp' have open or acknowledged alerts" in both.stderr
+
+
+def test_a_rename_waits_for_a_crawl_of_the_old_name_and_counts_only_the_cursors_that_move(cli, tmp_path, model_id):
+    """Review: a crawl started before the rename stored under the old name again after the move;
+    and cursors the new name already had were counted as moved, though the old ones were dropped."""
+    _resolved_wave(tmp_path, model_id)
+    db = open_db(tmp_path / "mentionwatch.db")
+    save_cursors(db, "acme-corp", "reddit:abc", {"newest": "2025-03-09T00:00:00Z"})  # a poll since the rename
+    save_cursors(db, "acme", "reddit:abc", {"gaps": "[]"})
+    now = dt.datetime.now(dt.timezone.utc)
+    with db.conn:
+        for started in (now - dt.timedelta(minutes=5), now - dt.timedelta(hours=5)):  # one going on, one cut off
+            db.execute("INSERT INTO crawl_runs (watch, source, started_at) VALUES ('acme', 'reddit', ?)",
+                       [started.strftime("%Y-%m-%dT%H:%M:%SZ")])
+    db.close()
+    _write(tmp_path, _renamed(config_text()))
+    running = cli("rename", "acme", "acme-corp")
+    assert running.exit_code == 2 and "a crawl of 'acme' is running" in running.stderr
+    db = open_db(tmp_path / "mentionwatch.db")
+    with db.conn:
+        db.execute("UPDATE crawl_runs SET status = 'ok' WHERE started_at > ?",
+                   [(now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")])
+    db.close()
+    preview = cli("rename", "acme", "acme-corp")
+    assert preview.exit_code == 0, preview.output
+    assert "2 crawl runs and 1 source cursor (1 more dropped: acme-corp has its own, from a poll since the " \
+           "rename)." in preview.stdout

@@ -185,6 +185,10 @@ def _check_rename(app: App, plan) -> None:
         raise UserMistake(f"the database holds {', '.join(repr(name) for name in clashes)}, which differs from "
                           f"{plan.new!r} only in capitals: their report charts would overwrite each other on a "
                           "Mac or Windows disk (choose another name)")
+    if plan.running_crawls:
+        raise UserMistake(f"a crawl of {plan.old!r} is running (started before the rename; see "
+                          "'mentionwatch status'): it would store under the old name again; run this once it "
+                          "is over (a running service starts the renamed watch's crawls within seconds)")
     if plan.live_alerts and plan.new_live_alerts:
         raise UserMistake(f"both {plan.old!r} and {plan.new!r} have open or acknowledged alerts: resolve "
                           f"{plan.new!r}'s first ('mentionwatch alerts list --watch {plan.new}'), so that one "
@@ -194,6 +198,8 @@ def _check_rename(app: App, plan) -> None:
 def _rename_what(plan) -> str:
     linked_too = f" ({plan.already_linked:,} of them linked to {plan.new} already)" if plan.already_linked else ""
     live = f" ({plan.live_alerts} open or acknowledged)" if plan.live_alerts else ""
+    dropped = (f" ({plan.cursors_dropped} more dropped: {plan.new} has its own, from a poll since the rename)"
+               if plan.cursors_dropped else "")
     return (f"{_mentions(plan.mentions)}{linked_too}, {plan.alerts} alert{'s' if plan.alerts != 1 else ''}{live}, "
             f"{plan.crawl_runs:,} crawl run{'s' if plan.crawl_runs != 1 else ''} and "
-            f"{plan.cursors} source cursor{'s' if plan.cursors != 1 else ''}")
+            f"{plan.cursors} source cursor{'s' if plan.cursors != 1 else ''}{dropped}")
