@@ -296,6 +296,9 @@ class Service:
         for job_id, (failures, until) in load_failures(db).items():
             self._failures[job_id], self._backoff_until[job_id] = failures, self._at_most_a_day(job_id, until)
         summary = self._apply_config(self.config, first=True)
+        if not summary["collect"]:
+            log.warning("the watchlist %s has no watch with a source to collect: nothing will be collected "
+                        "until it has one", self.config_path, extra={"fields": {"event": "nothing_to_collect"}})
         mark_process(db, "running")
         log.info("service started: %d collection jobs, database %s, watchlist %s", summary["collect"],
                  self.db_path, self.config_path,
@@ -596,11 +599,11 @@ class Service:
     def _reload(self, reason: str) -> bool:
         with self._reload_lock:
             self._stamp = _file_stamp(self.config_path)
-            if _is_blank(self.config_path):
+            if _holds_nothing(self.config_path):
                 # an editor that empties the file before writing it, caught in between: taken as it
                 # stands, it would stop every collection until the next check
                 return self._reject(reason, f"{self.config_path}: the file is empty (to stop collecting, "
-                                            "stop the service or remove the watches)")
+                                            "stop the service, or write watches: [])")
             try:
                 new_config = load_config(self.config_path)
             except ConfigError as exc:
@@ -1112,13 +1115,14 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
-def _is_blank(path: Path) -> bool:
-    """Whether the watchlist file holds nothing but white space (False when it cannot be read:
-    load_config says why)."""
+def _holds_nothing(path: Path) -> bool:
+    """Whether the watchlist file reads as no YAML at all: white space, a byte order mark, comments,
+    a bare '---' (False when it cannot be read: load_config says why)."""
+    import yaml
+
     try:
-        with open(path, "rb") as file:
-            return not file.read(1_000_000).strip()
-    except OSError:
+        return yaml.safe_load(path.read_bytes().decode("utf-8-sig")) is None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
 
 

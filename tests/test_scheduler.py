@@ -463,16 +463,28 @@ def test_an_empty_watchlist_on_reload_keeps_the_jobs(tmp_path, caplog, cli):
     try:
         jobs_before = {job.id for job in service.scheduler.get_jobs()}
         assert any(job.startswith("collect:") for job in jobs_before)
-        service.config_path.write_text(" \n", encoding="utf-8")
-        assert service.reload("test") is False
-        assert {job.id for job in service.scheduler.get_jobs()} == jobs_before
+        for nothing in (" \n", "\ufeff\n", "# all of it commented out\n", "---\n"):
+            service.config_path.write_text(nothing, encoding="utf-8")
+            assert service.reload("test") is False
+            assert {job.id for job in service.scheduler.get_jobs()} == jobs_before
         result = cli("--config", service.config_path, "--db", tmp_path / "svc.db", "status")
     finally:
         service.stop("test over")
         assert service.finish() == 0
     rejected = [r.getMessage() for r in caplog.records if "watchlist rejected" in r.getMessage()]
-    assert len(rejected) == 1 and "the file is empty" in rejected[0]
+    assert len(rejected) == 4 and all("the file is empty" in line for line in rejected)
     assert "the file is empty" in result.stdout and "keeps running with the previous watchlist" in result.stdout
+
+
+def test_a_service_started_with_nothing_to_collect_says_so(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mentionwatch.service")
+    (tmp_path / "watch.yaml").write_text(f"database: {tmp_path / 'svc.db'}\n", encoding="utf-8")
+    service = Service(tmp_path / "watch.yaml", blocking=False)
+    _stand_in_bodies(service, [])
+    service.start()
+    service.stop("test over")
+    assert service.finish() == 0
+    assert any("has no watch with a source to collect" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("model", ["nonexistent-model", "empty-folder"])
