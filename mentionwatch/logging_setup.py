@@ -79,16 +79,22 @@ def _secret_parts_of_url(value: str) -> list[str]:
 
 
 def _with_ports(parts: urllib.parse.SplitResult) -> list[str]:
-    """host:port/path of a URL written without its port: an HTTP library's error names the port it
-    connected to ('ntfy.sh:443/topic')."""
-    path = parts.path.rstrip("/")
+    """The URL without its scheme, written with the default port it lacks, or without the default
+    port it has: an HTTP library's error names the port it connected to ('ntfy.sh:443/topic'),
+    and a line from mentionwatch leaves a default port out. All of what follows the host is kept
+    (a secret in the query stays part of it)."""
+    rest = urllib.parse.urlunsplit(("", "", parts.path, parts.query, parts.fragment)).rstrip("/")
     try:
-        written_port = parts.port
+        port = parts.port
     except ValueError:
         return []
-    if not parts.hostname or written_port is not None or len(path.strip("/")) < _MIN_SECRET_LENGTH:
+    host = parts.hostname
+    if not host or len(rest.strip("/?#")) < _MIN_SECRET_LENGTH:
         return []
-    return [f"{parts.hostname}:{port}{path}" for port in (443, 80)]
+    host = f"[{host}]" if ":" in host else host
+    if port is None:
+        return [f"{host}:443{rest}", f"{host}:80{rest}"]
+    return [f"{host}{rest}"] if port in (443, 80) else []
 
 
 # a part of a path shaped like a token: 8 or more letters, digits, '_', '-' or ':' (a Telegram bot's

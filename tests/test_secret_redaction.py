@@ -89,6 +89,14 @@ def test_a_topic_path_after_its_own_host_and_port_is_hidden():
     assert "acme-alerts-topic" not in redact("ConnectError for ntfy.sh:443/acme-alerts-topic")
     assert redact("GET https://other.example:443/acme-alerts-topic/feed") == \
         "GET https://other.example:443/acme-alerts-topic/feed"  # another site's own path
+    # review: a secret URL written with its port leaked where a line leaves the port out; an IPv6
+    # host was missed; a secret only in the query hid the whole path everywhere
+    remember_secrets(["https://ntfy.example.com:443/team-alerts-topic", "http://[2001:db8::5]/hooks/teamtopic",
+                      "https://hooks.example.com/notify/team?token=abcdef123456"])
+    assert "team-alerts-topic" not in redact("POST ntfy.example.com/team-alerts-topic: HTTP 500")
+    assert "teamtopic" not in redact("ConnectError for [2001:db8::5]:80/hooks/teamtopic")
+    assert redact("GET https://hooks.example.com:443/notify/team-public/feed: HTTP 404") == \
+        "GET https://hooks.example.com:443/notify/team-public/feed: HTTP 404"
 
 
 def test_a_secret_path_is_left_in_a_collected_posts_own_address():
