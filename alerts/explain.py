@@ -187,9 +187,11 @@ def peak_text(rule: str, observed, expected, score, peak: dict | None) -> str:
         seconds = (from_iso(peak["end"]) - from_iso(peak["start"])).total_seconds()
         span = f" in {readable_duration(seconds)}"
         when = f" ({peak['start']} -> {peak['end']})"
-        if peak.get("bucket"):  # seen before its bucket was over ('58 in 21s', where 2 are expected in 1h)
-            span = f" in the first {readable_duration(seconds)} of {readable_duration(peak['bucket'])}"
-            expected_in = f" in {readable_duration(peak['bucket'])}"
+        bucket = peak.get("bucket")
+        if bucket and readable_duration(seconds, down=True) != readable_duration(bucket):
+            # seen before its bucket was over ('58 in 21s', where 2 are expected in 1h)
+            span = f" in the first {readable_duration(seconds, down=True)} of {readable_duration(bucket)}"
+            expected_in = f" in {readable_duration(bucket)}"
     text = f"{observed or 0:g} negative mentions{span} at peak{when}"
     if rule.startswith("threshold:"):
         window = f" in {readable_duration(peak['rule_window'])}" if peak.get("rule_window") else span
@@ -197,13 +199,17 @@ def peak_text(rule: str, observed, expected, score, peak: dict | None) -> str:
     return f"{text}, {round(expected or 0, 1):g} expected{expected_in} ({score or 0:.1f} spreads above normal)"
 
 
-def readable_duration(seconds: float) -> str:
-    """'1h' or '30m' for a whole unit, as a watchlist writes it; else in minutes: '51 min', '2 h 5 min'."""
+def readable_duration(seconds: float, down: bool = False) -> str:
+    """'1h' or '30m' for a whole unit, as a watchlist writes it; else in minutes: '51 min', '2 h 5 min'
+    (`down`: whole minutes only, so that 59 min 40 s of an hour is not 'an hour')."""
     from mentionwatch.config import duration_text
 
     if seconds % 60 == 0 or seconds < 60:
         return duration_text(seconds)
-    hours, minutes = divmod(round(seconds / 60), 60)
+    whole_minutes = math.floor(seconds / 60) if down else round(seconds / 60)
+    if whole_minutes % 60 == 0:
+        return duration_text(whole_minutes * 60)
+    hours, minutes = divmod(whole_minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 

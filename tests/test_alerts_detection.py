@@ -923,3 +923,16 @@ def test_a_day_long_count_rule_reaches_back_from_when_it_fired_not_from_its_look
         findings = findings_for_series(series, settings)
         assert len(findings) == 2
         assert len(merged_alerts(findings, settings.cooldown)) == 2, quiet_hours
+
+
+def test_a_peak_seen_just_before_its_bucket_ends_reads_in_whole_minutes():
+    """Review: 59 min 40 s of an hour read 'in the first 1 h 0 min of 1h'."""
+    from alerts.explain import peak_text, readable_duration
+
+    def peak(end: str, bucket: float = 3600.0) -> str:
+        return peak_text("spike", 30, 9, 5.2, {"start": "2026-12-06T17:00:00Z", "end": end, "bucket": bucket})
+
+    assert " in the first 59 min of 1h at peak " in peak("2026-12-06T17:59:40Z")
+    assert " in the first 21s of 1h at peak " in peak("2026-12-06T17:00:21Z")
+    assert " in 1h at peak " in peak("2026-12-06T18:00:00Z") and "expected in" not in peak("2026-12-06T18:00:00Z")
+    assert readable_duration(3580) == "1h" and readable_duration(7510) == "2 h 5 min"

@@ -151,7 +151,7 @@ def _author(author: dict, uri: str) -> str | None:
     handle = (optional_text(author.get("handle"), "author.handle") or "").strip()
     if handle and handle.lower() != INVALID_HANDLE:
         return handle
-    did = optional_text(author.get("did"), "author")
+    did = optional_text(author.get("did"), "author.did")
     if not did and uri.startswith("at://did:"):
         did = uri.removeprefix("at://").split("/", 1)[0]
     return did or None
