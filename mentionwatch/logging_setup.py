@@ -82,7 +82,8 @@ def _with_ports(parts: urllib.parse.SplitResult) -> list[str]:
     """The URL without its scheme, written with the default port it lacks, or without the default
     port it has: an HTTP library's error names the port it connected to ('ntfy.sh:443/topic'),
     and a line from mentionwatch leaves a default port out. All of what follows the host is kept
-    (a secret in the query stays part of it)."""
+    (a secret in the query stays part of it); the path alone too when the query holds no secret
+    (`?priority=high`: the path is what is secret)."""
     rest = urllib.parse.urlunsplit(("", "", parts.path, parts.query, parts.fragment)).rstrip("/")
     try:
         port = parts.port
@@ -92,9 +93,14 @@ def _with_ports(parts: urllib.parse.SplitResult) -> list[str]:
     if not host or len(rest.strip("/?#")) < _MIN_SECRET_LENGTH:
         return []
     host = f"[{host}]" if ":" in host else host
+    rests = [rest]
+    path = parts.path.rstrip("/")
+    query_secret = any(is_secret_parameter(name) for name, _ in urllib.parse.parse_qsl(parts.query))
+    if path != rest and not query_secret and len(path.strip("/")) >= _MIN_SECRET_LENGTH:
+        rests.append(path)  # the path is the secret (a topic, a hook), the query only options
     if port is None:
-        return [f"{host}:443{rest}", f"{host}:80{rest}"]
-    return [f"{host}{rest}"] if port in (443, 80) else []
+        return [f"{host}:{default}{tail}" for tail in rests for default in (443, 80)]
+    return [f"{host}{tail}" for tail in rests] if port in (443, 80) else []
 
 
 # a part of a path shaped like a token: 8 or more letters, digits, '_', '-' or ':' (a Telegram bot's

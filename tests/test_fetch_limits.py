@@ -306,6 +306,13 @@ def test_a_stack_exchange_backoff_that_is_no_number_of_seconds_is_no_pause(backo
         assert fetcher.hold_until is None
 
 
+def test_a_retry_after_of_hundreds_of_digits_is_a_number_of_seconds():
+    """Review: float('9' * 400) is infinite, and the spiders' error line failed on it (OverflowError)."""
+    from crawler.pollers.base import duration_wording, retry_after_seconds
+
+    assert duration_wording(retry_after_seconds("9" * 400)) == "11574d01h"
+
+
 def test_a_stack_exchange_backoff_of_decades_keeps_the_page_it_came_with(db):
     """`backoff: 1e15` was an internal OverflowError, and the page fetched with it was thrown away."""
     question = {"question_id": 1, "title": "acme", "body": "<p>acme broke</p>", "creation_date": 1700000000,

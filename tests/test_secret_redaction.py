@@ -97,6 +97,9 @@ def test_a_topic_path_after_its_own_host_and_port_is_hidden():
     assert "teamtopic" not in redact("ConnectError for [2001:db8::5]:80/hooks/teamtopic")
     assert redact("GET https://hooks.example.com:443/notify/team-public/feed: HTTP 404") == \
         "GET https://hooks.example.com:443/notify/team-public/feed: HTTP 404"
+    # second review: a query of options only (apprise's ?rto=) dropped the path-only form
+    remember_secrets(["jsons://hooks2.example.com/team-alerts-hook?rto=120"])
+    assert "team-alerts-hook" not in redact("ConnectError for hooks2.example.com:443/team-alerts-hook")
 
 
 def test_a_secret_path_is_left_in_a_collected_posts_own_address():

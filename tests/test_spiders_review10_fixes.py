@@ -251,6 +251,20 @@ def test_reviews_known_by_permalink_keep_their_ids_when_the_scheme_and_host_chan
                                f"https://localhost:{port}/r/n"]
 
 
+def test_permalinks_on_https_under_an_http_start_url_are_not_stored_again_after_a_move(tmp_path):
+    """Review of the scheme fix: permalinks always on https under a start URL written http:// were
+    looked for with http://, found nowhere, and stored a second time."""
+    db_path = tmp_path / "m.db"
+    selectors = {"item": "div.review", "text": "p ::text", "url": "a.link::attr(href)"}
+    with SchemeMovedSite({}) as site:
+        port = site.httpd.server_address[1]
+        site.pages["/list"] = permalinked(["a", "b"], f"https://127.0.0.1:{port}")
+        assert crawl(site, db_path, "reviews", {"start_urls": [site.url + "/list"], **selectors})["new"] == 2
+        site.moved = True
+        site.pages["/list"] = permalinked(["n", "a", "b"], f"https://localhost:{port}")
+        assert crawl(site, db_path, "reviews", {"start_urls": [site.url + "/list"], **selectors})["new"] == 1
+
+
 def test_a_listing_of_posts_left_out_still_stops_where_it_did_after_the_site_moved(tmp_path):
     """Review of the host-move fix: posts left out by the query are remembered by their ids under
     the old host, so after the move no page ended with known posts and each crawl read 3 pages
@@ -286,6 +300,45 @@ def test_pages_of_the_sitemaps_read_are_fetched_before_a_time_limit_a_slow_sitem
         result = run_spider(tmp_path / "m.db", WATCH, source, settings_overrides={**FAST, "DOWNLOAD_TIMEOUT": 60},
                             timeout=3)
     assert result["new"] == 5 and result["finish_reason"] == "closespider_timeout"
+
+
+def test_a_sitemap_answering_in_seconds_is_waited_for_when_the_time_limit_is_far(tmp_path):
+    """Review of the time-limit fix: the pages pooled so far were chosen 30 s (or a quarter of the
+    time limit) after the first sitemap, so a site with many sitemaps spent max_pages on the old
+    ones that answered first. They are chosen early only halfway to the time limit."""
+    from crawler.runner import run_spider
+    from test_spiders_walk_fixes import FAST, WATCH  # noqa: E402
+
+    with NewestAnswersLast({}) as site:
+        site.slow, site.delay = "/sitemap-2024.xml", 3.0
+        old = [(f"{site.url}/2019/{i}", f"2019-01-{i + 1:02d}") for i in range(3)]
+        new = [(f"{site.url}/2024/{i}", f"2024-06-{i + 1:02d}") for i in range(3)]
+        site.pages["/sitemap-2019.xml"], site.pages["/sitemap-2024.xml"] = urlset(old), urlset(new)
+        for url, _ in old + new:
+            site.pages[url.removeprefix(site.url)] = _news_page(url)
+        source = {"type": "sitemap", "options": {"min_interval": 0, "max_pages": 3, "sitemap_urls": [
+            site.url + "/sitemap-2019.xml", site.url + "/sitemap-2024.xml"]}}
+        result = run_spider(tmp_path / "m.db", WATCH, source, settings_overrides=FAST, timeout=10)
+    assert (result["new"], result["errors"]) == (3, [])
+    assert all(created.startswith("2024-06") for created in stored(tmp_path / "m.db", "created_at"))
+
+
+def test_a_gzip_sitemap_served_as_xml_is_read(tmp_path):
+    """Review: Scrapy leaves a .gz served as application/xml packed; it was 'neither a sitemap nor
+    an RSS/Atom feed'."""
+    import gzip
+
+    class XmlGzip(Site):
+        def handle_get(self, request):
+            if request.path == "/s1.xml.gz":
+                self.requests.append(request.path)
+                return self.reply(request, 200, gzip.compress(urlset([(f"{self.url}/p/1", "2024-06-01")])[2].encode()),
+                                  "application/xml")
+            super().handle_get(request)
+
+    with XmlGzip({"/p/1": _news_page("/p/1")}) as site:
+        result = crawl(site, tmp_path / "m.db", "sitemap", {"sitemap_urls": [site.url + "/s1.xml.gz"]})
+    assert (result["new"], result["errors"]) == (1, [])
 
 
 def test_a_small_gzip_feed_is_read_and_a_gzip_page_is_not_called_too_large(tmp_path):

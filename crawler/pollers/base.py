@@ -743,7 +743,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     if value.isdigit():
-        return float(value)
+        return min(float(value), 1e9)  # 400 nines would be infinite: about 31 years is plenty
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

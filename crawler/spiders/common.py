@@ -162,15 +162,16 @@ class MentionSpiderMixin:
         page, site = _origin(page_url), _origin(site_url)
         if not page[1] or not site[1] or page == site:
             return
-        aliases = {item["external_id"]: _on_site(item["external_id"], page, site) for item in items}
-        wanted = {alias for external_id, alias in aliases.items() if alias and alias != external_id}
+        aliases = {item["external_id"]: [alias for alias in _on_site(item["external_id"], page, site)
+                                          if alias != item["external_id"]] for item in items}
+        wanted = {alias for candidates in aliases.values() for alias in candidates}
         known = set(self._stored_dates(wanted)) | self._forgotten(wanted)
         if read_before is not None:
             known |= {alias for alias in wanted if read_before(alias)}
         for item in items:
-            alias = aliases[item["external_id"]]
-            if alias in known:
-                item["external_id"] = alias
+            known_as = [alias for alias in aliases[item["external_id"]] if alias in known]
+            if known_as:
+                item["external_id"] = known_as[0]
 
     def _forgotten(self, ids: set[str]) -> set[str]:
         """Those of these ids of this source erased with `forget` (kept out of later crawls)."""
@@ -300,16 +301,17 @@ def _origin(url: str) -> tuple[str, str]:
         return "", ""
 
 
-def _on_site(external_id: str, page: tuple[str, str], site: tuple[str, str]) -> str | None:
-    """The id a review of the page at `page` (scheme, host) would have had at `site`: 'host:id'
-    and 'host:sha1:…' with the host changed, a permalink with its scheme and host changed; None
-    for an id of neither form."""
+def _on_site(external_id: str, page: tuple[str, str], site: tuple[str, str]) -> list[str]:
+    """The ids a review of the page at `page` (scheme, host) may have had at `site`: 'host:id' and
+    'host:sha1:…' with the host changed; a permalink with its host changed, with the start URL's
+    scheme or its own (a site on https for years may be named http:// in the watchlist)."""
     if page[1] != site[1] and external_id.lower().startswith(f"{page[1]}:"):
-        return f"{site[1]}:{external_id[len(page[1]) + 1:]}"
+        return [f"{site[1]}:{external_id[len(page[1]) + 1:]}"]
     try:
         parts = urlsplit(external_id)
     except ValueError:
-        return None
+        return []
     if parts.scheme.lower() in ("http", "https") and parts.netloc.lower() == page[1]:
-        return urlunsplit(parts._replace(scheme=site[0], netloc=site[1]))
-    return None
+        schemes = dict.fromkeys([site[0], parts.scheme.lower()])
+        return [urlunsplit(parts._replace(scheme=scheme, netloc=site[1])) for scheme in schemes]
+    return []

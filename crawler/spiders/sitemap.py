@@ -70,8 +70,6 @@ UNMATCHED_LIMIT = 5000  # pages remembered as not matching the watch
 # a page listed without a date may change unannounced (an edit, a maintenance page answered once):
 # it is fetched again this many days after it was found not to match
 UNDATED_RECHECK_DAYS = 7
-# seconds the listed pages of the sitemaps read so far wait for the others before some are asked for
-POOL_WAIT = 30.0
 SITEMAP_MAX_UNPACKED = 50 * 2**20  # the sitemap protocol's limit on a file's size, unpacked
 REJECTED_MARK = "~"  # an `unmatched` entry for a page storage refused: "~<day found>|<listed date>"
 
@@ -140,10 +138,16 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
                 self.add_error(f"{response.url}: a gzip file larger than {self._max_size // 2**20} MB once "
                                "unpacked (a sitemap may hold 50 MB): not read")
                 return
-            if not _FEED_START.match(unpacked[:4096]):
+            if not unpacked:
+                self.add_error(f"{response.url}: a broken gzip file: not read")
+                return
+            if _FEED_START.match(unpacked[:4096]):
+                requests = self._feed_requests(response.replace(body=unpacked))
+            elif _sitemap_kind(unpacked) is not None:  # a .gz served as XML: Scrapy left it packed
+                requests = self._sitemap_requests(response, unpacked)
+            else:
                 self.add_error(f"{response.url}: neither a sitemap nor an RSS/Atom feed (once unpacked)")
                 return
-            requests = self._feed_requests(response.replace(body=unpacked))
         else:
             self.add_error(f"{response.url}: neither a sitemap nor an RSS/Atom feed")
             return
@@ -168,8 +172,8 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
 
     def _fetch_pooled_pages(self) -> None:
         """Ask for the pool's pages (newest first, within what is left of `max_pages`). Also run
-        POOL_WAIT after a sitemap was pooled, when other sitemaps are slow to answer: the crawl's
-        time limit must not come with no page asked for."""
+        halfway to the crawl's time limit when sitemaps are still being read (a slow site, a large
+        index): the time limit must not come with no page asked for."""
         if self._pool_timer is not None:
             self._pool_timer.cancel()
             self._pool_timer = None
@@ -191,17 +195,12 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
     def _sitemap_type(self, response) -> str | None:
         """'urlset' or 'sitemapindex' when the response is a sitemap, else None."""
         body = self._get_sitemap_body(response)
-        if not body:
-            return None
-        try:
-            kind = Sitemap(body).type
-        except Exception:  # lxml on garbage: not a sitemap, whatever the reason
-            return None
-        return kind if kind in ("urlset", "sitemapindex") else None
+        return _sitemap_kind(body) if body else None
 
-    def _sitemap_requests(self, response) -> list[scrapy.Request]:
-        """The nested sitemaps of an index; a urlset's pages go to the pool (_schedule_listed_pages)."""
-        sitemap = Sitemap(self._get_sitemap_body(response))
+    def _sitemap_requests(self, response, body: bytes | None = None) -> list[scrapy.Request]:
+        """The nested sitemaps of an index; a urlset's pages go to the pool (_schedule_listed_pages).
+        `body`: the sitemap, when it is not the response's own body as Scrapy reads it."""
+        sitemap = Sitemap(body if body is not None else self._get_sitemap_body(response))
         listed = self._usable_entries(sitemap, response)
         if sitemap.type == "sitemapindex":
             return [scrapy.Request(entry["loc"], callback=self._parse_sitemap) for entry in listed]
@@ -245,14 +244,10 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             before = self._listed_pool.get(entry["loc"])
             if before is None or _listed_date(entry, "date") > _listed_date(before, "date"):
                 self._listed_pool[entry["loc"]] = entry
-        if self._listed_pool and self._pool_timer is None:
-            self._pool_timer = CallLaterOnce(self._fetch_pooled_pages)
-            self._pool_timer.schedule(self._pool_wait())
-
-    def _pool_wait(self) -> float:
-        """POOL_WAIT, or a quarter of the crawl's time limit when that is shorter."""
         limit = self.crawler.settings.getfloat("CLOSESPIDER_TIMEOUT")
-        return min(POOL_WAIT, limit / 4) if limit > 0 else POOL_WAIT
+        if self._listed_pool and self._pool_timer is None and limit > 0:
+            self._pool_timer = CallLaterOnce(self._fetch_pooled_pages)
+            self._pool_timer.schedule(limit / 2)
 
     def _pages_to_fetch(self, listed: list[dict], date_key: str = "date") -> list[dict]:
         """Followed pages not yet stored for this watch, newest first, within what is left of
@@ -429,6 +424,15 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         if self._skips_known() and mentions and mentions[0]["url"] != listed_url:
             self._new_canonicals[listed_url] = mentions[0]["url"]
         yield from mentions
+
+
+def _sitemap_kind(body: bytes) -> str | None:
+    """'urlset' or 'sitemapindex' when `body` is a sitemap, else None."""
+    try:
+        kind = Sitemap(body).type
+    except Exception:  # lxml on garbage: not a sitemap, whatever the reason
+        return None
+    return kind if kind in ("urlset", "sitemapindex") else None
 
 
 def _page_hash(url: str) -> str:
