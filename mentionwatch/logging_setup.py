@@ -100,7 +100,8 @@ def _with_ports(parts: urllib.parse.SplitResult) -> list[str]:
         rests.append(path)  # the path is the secret (a topic, a hook), the query only options
     if port is None:
         return [f"{host}:{default}{tail}" for tail in rests for default in (443, 80)]
-    return [f"{host}{tail}" for tail in rests] if port in (443, 80) else []
+    # without its port only as written: 'host/path' alone would cut the host's other addresses
+    return [f"{host}{rest}"] if port in (443, 80) else []
 
 
 # a part of a path shaped like a token: 8 or more letters, digits, '_', '-' or ':' (a Telegram bot's

@@ -311,6 +311,7 @@ def test_a_retry_after_of_hundreds_of_digits_is_a_number_of_seconds():
     from crawler.pollers.base import duration_wording, retry_after_seconds
 
     assert duration_wording(retry_after_seconds("9" * 400)) == "11574d01h"
+    assert retry_after_seconds("\u00b2") is None  # a Latin-1 byte read as '²' is no number (third review)
 
 
 def test_a_stack_exchange_backoff_of_decades_keeps_the_page_it_came_with(db):

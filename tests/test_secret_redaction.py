@@ -97,6 +97,13 @@ def test_a_topic_path_after_its_own_host_and_port_is_hidden():
     assert "teamtopic" not in redact("ConnectError for [2001:db8::5]:80/hooks/teamtopic")
     assert redact("GET https://hooks.example.com:443/notify/team-public/feed: HTTP 404") == \
         "GET https://hooks.example.com:443/notify/team-public/feed: HTTP 404"
+    # third review: an explicit default port with a query of options cut the host's other addresses
+    remember_secrets(["https://blog.example.com:443/articles?format=rss"])
+    address = "https://blog.example.com/articles/2024/post-1"
+    post = item_to_mention({"source": "rss", "text": "acme", "url": address, "external_id": address,
+                            "created_at": "2025-03-01T10:00:00Z"}, "acme")
+    assert (post.url, post.external_id) == (address, address)
+    assert redact("fetched https://blog.example.com/articles-archive") == "fetched https://blog.example.com/articles-archive"
     # second review: a query of options only (apprise's ?rto=) dropped the path-only form
     remember_secrets(["jsons://hooks2.example.com/team-alerts-hook?rto=120"])
     assert "team-alerts-hook" not in redact("ConnectError for hooks2.example.com:443/team-alerts-hook")

@@ -302,6 +302,32 @@ def test_pages_of_the_sitemaps_read_are_fetched_before_a_time_limit_a_slow_sitem
     assert result["new"] == 5 and result["finish_reason"] == "closespider_timeout"
 
 
+def test_the_early_choice_is_halfway_to_the_time_limit_counted_from_the_crawls_start(tmp_path):
+    """Third review: the early choice was timed from the first sitemap read, so one read after half
+    the time limit left the crawl with no page asked for."""
+    from crawler.runner import run_spider
+    from test_spiders_walk_fixes import FAST, WATCH  # noqa: E402
+
+    class EachSlow(Site):
+        delays = {"/sitemap-2024.xml": 2.5, "/sitemap-archive.xml": 8.0}
+
+        def handle_get(self, request):
+            time.sleep(self.delays.get(request.path, 0))
+            super().handle_get(request)
+
+    with EachSlow({}) as site:
+        new = [(f"{site.url}/2024/{i}", f"2024-06-{i + 1:02d}") for i in range(5)]
+        site.pages["/sitemap-2024.xml"] = urlset(new)
+        site.pages["/sitemap-archive.xml"] = urlset([(f"{site.url}/2019/1", "2019-01-01")])
+        for url, _ in new:
+            site.pages[url.removeprefix(site.url)] = _news_page(url)
+        source = {"type": "sitemap", "options": {"min_interval": 0, "sitemap_urls": [
+            site.url + "/sitemap-2024.xml", site.url + "/sitemap-archive.xml"]}}
+        result = run_spider(tmp_path / "m.db", WATCH, source, settings_overrides={**FAST, "DOWNLOAD_TIMEOUT": 60},
+                            timeout=4)
+    assert result["new"] == 5 and result["finish_reason"] == "closespider_timeout"
+
+
 def test_a_sitemap_answering_in_seconds_is_waited_for_when_the_time_limit_is_far(tmp_path):
     """Review of the time-limit fix: the pages pooled so far were chosen 30 s (or a quarter of the
     time limit) after the first sitemap, so a site with many sitemaps spent max_pages on the old

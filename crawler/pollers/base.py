@@ -742,7 +742,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     value = (value or "").strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not '²' (a Latin-1 byte read as text)
         return min(float(value), 1e9)  # 400 nines would be infinite: about 31 years is plenty
     try:
         moment = email.utils.parsedate_to_datetime(value)

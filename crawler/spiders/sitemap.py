@@ -42,6 +42,7 @@ import io
 import json
 import math
 import re
+import time
 import zlib
 from urllib.parse import urlsplit
 
@@ -94,6 +95,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         # chosen, newest first across all of them, once every one is read (_schedule_listed_pages)
         self._listed_pool: dict[str, dict] = {}
         self._pool_timer: CallLaterOnce | None = None  # chooses from the pool if sitemaps are slow
+        self._started = time.monotonic()
         self._pages_scheduled = 0
         self._listed_requested: set[str] = set()  # URLs of the listed pages asked for
         self._listed_known = 0  # listed pages not fetched: stored for this watch before
@@ -110,6 +112,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         super().__init__(**kwargs)
 
     async def start(self):
+        self._started = time.monotonic()  # the pool's early choice is halfway to the time limit
         if self._skips_known():
             db = self.database()
             filed = load_cursors(db, self.watch.name, CANONICALS_KEY)
@@ -247,7 +250,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         limit = self.crawler.settings.getfloat("CLOSESPIDER_TIMEOUT")
         if self._listed_pool and self._pool_timer is None and limit > 0:
             self._pool_timer = CallLaterOnce(self._fetch_pooled_pages)
-            self._pool_timer.schedule(limit / 2)
+            self._pool_timer.schedule(max(limit / 2 - (time.monotonic() - self._started), 0.0))
 
     def _pages_to_fetch(self, listed: list[dict], date_key: str = "date") -> list[dict]:
         """Followed pages not yet stored for this watch, newest first, within what is left of
