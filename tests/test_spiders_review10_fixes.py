@@ -282,14 +282,24 @@ def test_a_listing_of_posts_left_out_still_stops_where_it_did_after_the_site_mov
             assert [path for path in site.requests[asked:] if path.startswith("/list")] == ["/list?page=1"] * 2
 
 
-def test_pages_of_the_sitemaps_read_are_fetched_before_a_time_limit_a_slow_sitemap_runs_into(tmp_path):
-    """Review of the newest-first fix: pages were asked for only once every sitemap was read, so a
-    slow archive sitemap that ran into the crawl's time limit left the crawl with no page at all."""
+class EachSlow(Site):
+    """Each path in `delays` answers that many seconds late."""
+
+    delays: dict = {}
+
+    def handle_get(self, request):
+        time.sleep(self.delays.get(request.path, 0))
+        super().handle_get(request)
+
+
+def _crawl_a_new_and_an_archive_sitemap(tmp_path, delays: dict, timeout: float) -> dict:
+    """A sitemap of 5 pages of 2024 and an archive's of one page of 2019, each answering as late as
+    `delays` says, crawled with a time limit of `timeout` seconds."""
     from crawler.runner import run_spider
     from test_spiders_walk_fixes import FAST, WATCH  # noqa: E402
 
-    with NewestAnswersLast({}) as site:
-        site.slow, site.delay = "/sitemap-archive.xml", 6.0
+    with EachSlow({}) as site:
+        site.delays = delays
         new = [(f"{site.url}/2024/{i}", f"2024-06-{i + 1:02d}") for i in range(5)]
         site.pages["/sitemap-2024.xml"] = urlset(new)
         site.pages["/sitemap-archive.xml"] = urlset([(f"{site.url}/2019/1", "2019-01-01")])
@@ -297,34 +307,22 @@ def test_pages_of_the_sitemaps_read_are_fetched_before_a_time_limit_a_slow_sitem
             site.pages[url.removeprefix(site.url)] = _news_page(url)
         source = {"type": "sitemap", "options": {"min_interval": 0, "sitemap_urls": [
             site.url + "/sitemap-2024.xml", site.url + "/sitemap-archive.xml"]}}
-        result = run_spider(tmp_path / "m.db", WATCH, source, settings_overrides={**FAST, "DOWNLOAD_TIMEOUT": 60},
-                            timeout=3)
+        return run_spider(tmp_path / "m.db", WATCH, source, settings_overrides={**FAST, "DOWNLOAD_TIMEOUT": 60},
+                          timeout=timeout)
+
+
+def test_pages_of_the_sitemaps_read_are_fetched_before_a_time_limit_a_slow_sitemap_runs_into(tmp_path):
+    """Review of the newest-first fix: pages were asked for only once every sitemap was read, so a
+    slow archive sitemap that ran into the crawl's time limit left the crawl with no page at all."""
+    result = _crawl_a_new_and_an_archive_sitemap(tmp_path, {"/sitemap-archive.xml": 6.0}, timeout=3)
     assert result["new"] == 5 and result["finish_reason"] == "closespider_timeout"
 
 
 def test_the_early_choice_is_halfway_to_the_time_limit_counted_from_the_crawls_start(tmp_path):
     """Third review: the early choice was timed from the first sitemap read, so one read after half
     the time limit left the crawl with no page asked for."""
-    from crawler.runner import run_spider
-    from test_spiders_walk_fixes import FAST, WATCH  # noqa: E402
-
-    class EachSlow(Site):
-        delays = {"/sitemap-2024.xml": 2.5, "/sitemap-archive.xml": 8.0}
-
-        def handle_get(self, request):
-            time.sleep(self.delays.get(request.path, 0))
-            super().handle_get(request)
-
-    with EachSlow({}) as site:
-        new = [(f"{site.url}/2024/{i}", f"2024-06-{i + 1:02d}") for i in range(5)]
-        site.pages["/sitemap-2024.xml"] = urlset(new)
-        site.pages["/sitemap-archive.xml"] = urlset([(f"{site.url}/2019/1", "2019-01-01")])
-        for url, _ in new:
-            site.pages[url.removeprefix(site.url)] = _news_page(url)
-        source = {"type": "sitemap", "options": {"min_interval": 0, "sitemap_urls": [
-            site.url + "/sitemap-2024.xml", site.url + "/sitemap-archive.xml"]}}
-        result = run_spider(tmp_path / "m.db", WATCH, source, settings_overrides={**FAST, "DOWNLOAD_TIMEOUT": 60},
-                            timeout=4)
+    result = _crawl_a_new_and_an_archive_sitemap(
+        tmp_path, {"/sitemap-2024.xml": 2.5, "/sitemap-archive.xml": 8.0}, timeout=4)
     assert result["new"] == 5 and result["finish_reason"] == "closespider_timeout"
 
 

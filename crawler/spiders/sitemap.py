@@ -252,11 +252,11 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             self._pool_timer = CallLaterOnce(self._fetch_pooled_pages)
             self._pool_timer.schedule(max(limit / 2 - (time.monotonic() - self._started), 0.0))
 
-    def _pages_to_fetch(self, listed: list[dict], date_key: str = "date") -> list[dict]:
+    def _pages_to_fetch(self, listed: list[dict]) -> list[dict]:
         """Followed pages not yet stored for this watch, newest first, within what is left of
         `max_pages`."""
         listed = [entry for entry in listed if entry["loc"] not in self._listed_requested]
-        listed.sort(key=lambda entry: _listed_date(entry, date_key), reverse=True)
+        listed.sort(key=lambda entry: _listed_date(entry, "date"), reverse=True)
         listed = self._without_disallowed(listed)
         if self._skips_known():
             known = self.known_ids(self._stored_id(entry["loc"]) for entry in listed)
@@ -265,7 +265,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
             # 'partial', not 'failed'
             self.note_pages_in_database(known)
             self._listed_known += len(known)
-            listed = self._without_unmatched(listed, date_key)
+            listed = self._without_unmatched(listed, "date")
         room = max(self.options.max_pages - self._pages_scheduled, 0)
         if len(listed) > room:
             self.logger.info("max_pages (%d) reached: %d listed pages left for the next run",
@@ -274,7 +274,7 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         self._pages_scheduled += len(listed)
         for entry in listed:
             # an unreadable or future date is no date: the page's fetch time is used
-            date = _listed_date(entry, date_key)
+            date = _listed_date(entry, "date")
             if date:
                 self._listed_dates[entry["loc"]] = date
         return listed
