@@ -193,8 +193,9 @@ class App:
                     "SELECT 1 FROM mention_watches WHERE watch = ? UNION ALL "
                     "SELECT 1 FROM alerts WHERE watch = ? LIMIT 1", [name, name]).fetchone():
                 continue
-            stored = {row[0] for row in self.db.execute(
-                "SELECT DISTINCT watch FROM mention_watches UNION SELECT watch FROM alerts")}
+            from storage.rename import stored_watch_names
+
+            stored = stored_watch_names(self.db)
             known = ", ".join(sorted(configured | stored)) or "none yet"
             raise UserMistake(f"no watch named {name!r} in {self.config_path} or the database (known: {known})")
 

@@ -91,6 +91,11 @@ def _move_cursors(db, old: str, new: str) -> None:
 def names_differing_only_in_case(db, new: str, old: str) -> list[str]:
     """Names stored in the database, other than `old`, that are `new` in other capitals: the
     report's chart files of the two would overwrite each other on a Mac or Windows disk."""
-    stored = {name for (name,) in db.execute(
+    return sorted(name for name in stored_watch_names(db)
+                  if name != new and name != old and name.lower() == new.lower())
+
+
+def stored_watch_names(db) -> set[str]:
+    """Every watch name the database holds mentions or alerts under."""
+    return {name for (name,) in db.execute(
         "SELECT DISTINCT watch FROM mention_watches UNION SELECT DISTINCT watch FROM alerts")}
-    return sorted(name for name in stored if name != new and name != old and name.lower() == new.lower())

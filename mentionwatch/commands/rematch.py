@@ -166,7 +166,7 @@ def rename(app: App, old: str, new: str, yes: bool) -> None:
 
 def _check_rename(app: App, plan) -> None:
     """One line for a rename that cannot be meant, or would leave two live alerts for one watch."""
-    from storage.rename import names_differing_only_in_case
+    from storage.rename import names_differing_only_in_case, stored_watch_names
 
     configured = {watch.name for watch in app.config.watches}
     if plan.old == plan.new:
@@ -176,8 +176,7 @@ def _check_rename(app: App, plan) -> None:
                           "then move its history")
     app.require_configured_watch(plan.new)
     if plan.empty:
-        stored = sorted({name for (name,) in app.db.execute(
-            "SELECT DISTINCT watch FROM mention_watches UNION SELECT DISTINCT watch FROM alerts")} - configured)
+        stored = sorted(stored_watch_names(app.db) - configured)
         raise UserMistake(f"nothing is stored under {plan.old!r} (names stored that are not in the watchlist: "
                           f"{', '.join(stored) or 'none'})")
     clashes = names_differing_only_in_case(app.db, plan.new, plan.old)
