@@ -70,7 +70,6 @@ UNUSABLE_URL = "apprise cannot use the notification URL (check its scheme and th
 # the one that worked would get the message again with every retry
 SEVERAL_URLS = ("the notification URL holds several apprise URLs: give each its own notification "
                 "target (with its own name), so that one failing is not retried through the others")
-_UNSET_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Seconds to wait for a target to accept the connection and to answer, unless its URL says (cto=, rto=);
 # apprise's own 4 s read timeout cut off web hooks that answer slowly, and each retry then repeated
 # the message. A plugin whose own default is longer (e-mail: 15 s) keeps it.
@@ -148,9 +147,6 @@ def url_problem(target) -> str | None:
     url = target.resolve_url()
     if url is None:
         return _missing_url_problem(target)
-    unset = _UNSET_REFERENCE.search(url)  # kept as written by a command that sends nothing itself
-    if unset:
-        return f"environment variable {unset.group(1)} (in its url) is not set in this shell"
     sender = apprise.Apprise()
     with _apprise_lines_kept_out():
         understood = sender.add(url)
@@ -161,6 +157,8 @@ def url_problem(target) -> str | None:
 
 def _missing_url_problem(target) -> str:
     """Why target.resolve_url() found no URL: its variable unset, its file missing or empty."""
+    if target.url:
+        return f"no URL: environment variable {target.unset_variable()} (in its url) is not set"
     if target.url_env:
         return f"no URL: environment variable {target.url_env} is not set or empty"
     path = Path(target.url_file)
@@ -1225,8 +1223,8 @@ def shell_problem(target) -> str | None:
         return f"{problem} (the URL in {target.url_env} here)"
     if target.url_file:
         return problem.removeprefix("no URL: ")
-    unset = _UNSET_REFERENCE.search(target.url or "")
-    return f"{unset.group(1)} (in its url) is not set here" if unset else None
+    unset = target.unset_variable()
+    return f"{unset} (in its url) is not set here" if unset else None
 
 
 def _cut_off_send_still_going(target) -> bool:

@@ -20,7 +20,7 @@ import click
 
 from mentionwatch.cli_types import fits_sqlite
 from mentionwatch.config import (
-    CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, KEEP_UNSET_IN_SOURCES, Config, ConfigError,
+    CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, KEEP_UNSET_IN_NOTIFICATIONS, KEEP_UNSET_IN_SOURCES, Config, ConfigError,
     database_setting,
     load_config,
 )
@@ -55,10 +55,11 @@ ONLY_READ_THE_DATABASE = frozenset(
      "status"})
 
 
-# Commands that poll the sources or send notifications: only these need the secrets (`${TOKEN}`
-# in a source's or a notification's settings) to be set; the others read the watchlist with such a
-# value left as written (a PR lead resolving an alert needs neither the API tokens nor the webhook).
-NEED_THE_SOURCES_SECRETS = frozenset({"crawl", "run", "detect", "notify"})
+# Commands that poll the sources: only these need the sources' secrets (`${TOKEN}` in a source's
+# settings) to be set; the others read the watchlist with such a value left as written (a PR lead
+# resolving an alert needs no API token). A notification's unset ${VARIABLE} is left as written for
+# every command: that target cannot send (and says why), as one whose url_env is unset.
+NEED_THE_SOURCES_SECRETS = frozenset({"crawl", "run"})
 
 
 class App:
@@ -80,7 +81,7 @@ class App:
         """The validated watchlist; a missing default file (none named) means an empty watchlist."""
         if not self.config_path_given and not self.config_path.exists():
             return Config()
-        keep = False if self.needs_source_secrets else KEEP_UNSET_IN_SOURCES
+        keep = KEEP_UNSET_IN_NOTIFICATIONS if self.needs_source_secrets else KEEP_UNSET_IN_SOURCES
         return load_config(self.config_path, keep_unset_env=keep)
 
     @property

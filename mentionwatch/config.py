@@ -897,14 +897,21 @@ class Notification(_Strict):
         return self
 
     def resolve_url(self) -> str | None:
-        """The apprise URL, or None when its environment variable or file is not there."""
+        """The apprise URL, or None when its environment variable or file is not there (or its
+        `url:` reads a ${VARIABLE} this process does not set)."""
         url = self._read_url()
         remember_secrets([url])  # a webhook URL is a secret: hidden in logs and stored errors
         return url
 
+    def unset_variable(self) -> str | None:
+        """The first ${NAME} its `url:` still holds: a variable unset when the watchlist was read
+        (kept as written, see load_config), or None."""
+        reference = _ENV_REFERENCE.search(self.url or "")
+        return reference.group(1) if reference else None
+
     def _read_url(self) -> str | None:
         if self.url:
-            return self.url
+            return None if self.unset_variable() else self.url
         if self.url_env:
             return os.environ.get(self.url_env) or None
         try:
@@ -1057,6 +1064,7 @@ class Config(_Strict):
 
 
 KEEP_UNSET_IN_SOURCES = "sources"
+KEEP_UNSET_IN_NOTIFICATIONS = "notifications"
 
 
 def load_config(path: str | Path, *, keep_unset_env: bool | str = False) -> Config:
@@ -1066,8 +1074,10 @@ def load_config(path: str | Path, *, keep_unset_env: bool | str = False) -> Conf
     settings whose variable is not set stays as written (and unchecked) instead of being an error:
     for the commands that neither poll a source nor send a message (`report`, `search`,
     `alerts resolve` …), which may run without the service's secrets;
-    elsewhere (the database's path, say) it is still an error. With `keep_unset_env=True` it stays
-    anywhere: for `status`, a health check run from any shell.
+    elsewhere (the database's path, say) it is still an error. With KEEP_UNSET_IN_NOTIFICATIONS
+    only a notification's stays: for the commands that send (`detect`, `run` …), where that one
+    target cannot send (and says why) as one whose url_env is unset, while the others still do.
+    With `keep_unset_env=True` it stays anywhere: for `status`, a health check run from any shell.
     """
     path = Path(path)
     try:
@@ -1247,6 +1257,15 @@ def _in_a_source(location: tuple) -> bool:
     return location[:1] == ("watches",) and location[2:3] == ("sources",)
 
 
+def _kept_unset(keep_unset: bool | str, location: tuple) -> bool:
+    """Whether a `${NAME}` whose variable is unset stays as written at `location` (see load_config)."""
+    if keep_unset is True:
+        return True
+    if keep_unset in (KEEP_UNSET_IN_SOURCES, KEEP_UNSET_IN_NOTIFICATIONS) and _in_a_notification(location):
+        return True
+    return keep_unset == KEEP_UNSET_IN_SOURCES and _in_a_source(location)
+
+
 def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) -> Any:
     if isinstance(value, dict):
         return {k: _interpolate(v, (*location, k), keep_unset) for k, v in value.items()}
@@ -1258,8 +1277,7 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
         def replace(match: re.Match) -> str:
             name = match.group(1)
             if name not in os.environ:
-                if keep_unset is True or (keep_unset == KEEP_UNSET_IN_SOURCES
-                                          and (_in_a_source(location) or _in_a_notification(location))):
+                if _kept_unset(keep_unset, location):
                     return match.group(0)
                 raise _MissingEnv(name, location)
             remember_secrets([os.environ[name]])  # hidden in logs and stored errors from now on

@@ -53,7 +53,7 @@ def receiver():
         yield server
 
 
-def _watchlist(tmp_path, targets: str = "  - {name: team, url_env: MW_RV_HOOK}"):
+def _watchlist(tmp_path, targets: str = "  - {name: team, url_env: MW_RV_HOOK}", keep_unset_env: bool | str = False):
     """mentionwatch.yaml (database mw.db beside it) with watch acme and a 5-in-an-hour rule."""
     from mentionwatch.config import load_config
 
@@ -72,7 +72,7 @@ watches:
   - name: acme
     query: {{any: [acme]}}
 """)
-    return path, load_config(path)
+    return path, load_config(path, keep_unset_env=keep_unset_env)
 
 
 def _title_only_stories(tmp_path, config):

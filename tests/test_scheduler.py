@@ -792,7 +792,7 @@ def test_an_unexpected_error_reading_the_watchlist_is_a_rejection_status_shows(t
         _stand_in_bodies(service, [])
         service.start()
         try:
-            def broken_check(_path):
+            def broken_check(_path, **_options):
                 raise RuntimeError("a check went wrong")
             monkeypatch.setattr(scheduler, "load_config", broken_check)
             assert service.reload("test") is False

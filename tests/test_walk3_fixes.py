@@ -47,17 +47,18 @@ def test_with_db_given_a_mistake_in_the_watchlist_it_reads_is_still_said(cli, tm
             "watchlist was not used; mend the file before the commands that need the rest)"]
 
 
-def test_an_unset_webhook_variable_stops_only_the_commands_that_send(cli, tmp_path, monkeypatch):
+def test_an_unset_webhook_variable_stops_only_that_target(cli, tmp_path, monkeypatch):
     monkeypatch.delenv("MW_TEST_HOOK", raising=False)
     _setup(tmp_path, "notifications:\n  - name: team\n    url: ${MW_TEST_HOOK}")
-    for command in (["alerts", "list"], ["search", "acme"], ["stats"]):
+    for command in (["alerts", "list"], ["search", "acme"], ["stats"], ["detect"]):
         result = cli(*command)
         assert result.exit_code == 0 and "MW_TEST_HOOK" not in result.stderr, (command, result.output)
-    detect = cli("detect")
-    assert detect.exit_code == 2 and "environment variable MW_TEST_HOOK is not set" in detect.stderr
     status = cli("status")
-    assert "notification 'team': environment variable MW_TEST_HOOK (in its url) is not set in this shell" \
+    assert "notification 'team': no URL: environment variable MW_TEST_HOOK (in its url) is not set" \
         in status.output
+    tested = cli("notify", "test")
+    assert tested.exit_code == 1
+    assert "  team: no URL: environment variable MW_TEST_HOOK (in its url) is not set" in tested.stdout.splitlines()
 
 
 def test_a_yaml_syntax_error_says_where_to_look(cli, tmp_path):
