@@ -336,11 +336,12 @@ class MainGroup(click.Group):
             _warn_of_the_watchlist_mistake(ctx)
             raise
         except click.NoSuchOption as exc:
-            if exc.option_name not in ("--config", "--db"):
+            if exc.option_name not in ("--config", "--db", "-v", "--verbose"):
                 _one_line_usage_error(ctx, exc)
             command = ctx.invoked_subcommand or "COMMAND"
+            value = " FILE" if exc.option_name in ("--config", "--db") else ""
             click.echo(f"Error: {exc.option_name} goes before the command: mentionwatch "
-                       f"{exc.option_name} FILE {command} ...", err=True)
+                       f"{exc.option_name}{value} {command} ...", err=True)
             ctx.exit(MISTAKE_EXIT)
         except click.UsageError as exc:
             _one_line_usage_error(ctx, exc)

@@ -1025,11 +1025,12 @@ class Config(_Strict):
                                     f"(the bucket{whose} is {duration_text(settings.bucket)})", rule.window)
                 # an alert names its rule by this label: two alike could not be told apart
                 label = rule.name or f"{rule.count} in {duration_text(rule.window)}"
-                if label in labels:
+                # 'Flood' and 'flood ' read as 'flood' in an alert list: alike too
+                if " ".join(label.split()).casefold() in labels:
                     raise _error_at((*location, "thresholds", number, "name" if rule.name else "count"),
                                     f"a second threshold rule{whose} called {label!r}: alerts name their "
                                     "rule, so give each its own name", rule.name or rule.count)
-                labels.add(label)
+                labels.add(" ".join(label.split()).casefold())
         return self
 
     @model_validator(mode="after")

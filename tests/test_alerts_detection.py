@@ -299,6 +299,9 @@ def test_two_threshold_rules_alike_are_refused():
     with pytest.raises(ConfigError, match=r"alerts\.thresholds\[1\]\.name: a second threshold rule called "
                                           r"'flood': alerts name their rule, so give each its own name"):
         parse_config(config_text("  thresholds: [{name: flood, count: 20}, {name: flood, count: 50}]"))
+    for second in ("Flood", "'flood '"):  # shown alike in an alert list
+        with pytest.raises(ConfigError, match=r"alerts\.thresholds\[1\]\.name: a second threshold rule called "):
+            parse_config(config_text(f"  thresholds: [{{name: flood, count: 20}}, {{name: {second}, count: 50}}]"))
 
 
 def test_a_watch_s_own_threshold_rules_are_applied(db, model_id):

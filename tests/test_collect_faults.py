@@ -328,8 +328,10 @@ CREDENTIAL_HINTS = {  # source type -> what its refusal adds while none of its v
 }
 
 
-def refused(db, source_type: str, status: int, options: dict | None = None) -> list[str]:
-    config = make_config({"type": source_type, **({"options": options} if options else {})})
+def refused(db, source_type: str, status: int, options: dict | None = None, base_url: str | None = BASE_URL
+            ) -> list[str]:
+    """The error lines of a poll answered `status`; base_url None: the source's own default."""
+    config = make_config({"type": source_type, "base_url": base_url, **({"options": options} if options else {})})
     watch = config.watches[0]
     transport = httpx.MockTransport(lambda request: httpx.Response(status, json={"error": "no"}))
     return collect_source(db, config, watch, watch.sources[0], transport=transport,
@@ -348,9 +350,22 @@ def unset_credentials(monkeypatch) -> None:
 @pytest.mark.parametrize("source_type", sorted(CREDENTIAL_HINTS))
 def test_a_refusal_names_the_unset_credential_variables(db, monkeypatch, source_type, status):
     unset_credentials(monkeypatch)
-    (line,) = refused(db, source_type, status)
+    (line,) = refused(db, source_type, status, base_url=None)
     assert line.endswith(f"HTTP {status} {httpx.codes.get_reason_phrase(status)} "
                          f"{CREDENTIAL_HINTS[source_type]}")
+
+
+@pytest.mark.parametrize("source_type, variable, hosts", [
+    ("mastodon", "MENTIONWATCH_MASTODON_TOKEN", "mastodon.social"),
+    ("github", "MENTIONWATCH_GITHUB_TOKEN", "api.github.com")])
+def test_a_refusal_by_another_server_says_its_token_needs_token_env(db, monkeypatch, source_type, variable, hosts):
+    """Setting the default variable would not help a second Mastodon instance or a GitHub
+    Enterprise server: the token goes only to its own hosts, so the line says what would."""
+    unset_credentials(monkeypatch)
+    (line,) = refused(db, source_type, 401)
+    assert line.endswith(f"HTTP 401 Unauthorized (no token sent: {variable} goes only to {hosts}; for "
+                         "faults.test, put its token in an environment variable and name it with "
+                         "options.token_env)")
 
 
 def test_a_refusal_names_only_the_variables_still_unset(db, monkeypatch):

@@ -67,6 +67,19 @@ def test_missing_column_is_one_line_exit_2(cli, tmp_path):
     result = cli("import", path)
     assert result.exit_code == 2
     assert result.stderr.strip() == f"Error: {path}:1: missing columns text, created_at (columns are: id, body, when)"
+    assert not list(tmp_path.glob("mentionwatch.db*"))  # the database it would have made is not left behind
+
+
+def test_a_file_it_cannot_use_leaves_an_existing_database_alone(cli, tmp_path):
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("id,text,created_at\n1,acme,2024-01-01\n")
+    bad.write_text("id,body,when\n1,a,2024-01-01\n")
+    assert cli("import", good).exit_code == 0
+    assert cli("import", bad).exit_code == 2
+    import sqlite3
+
+    stored = sqlite3.connect(tmp_path / "mentionwatch.db").execute("SELECT text FROM mentions").fetchall()
+    assert stored == [("acme",)]
 
 
 def test_missing_column_names_the_closest_and_lists_every_column_uncut(cli, shared_file):
@@ -251,7 +264,7 @@ def test_an_optional_column_named_but_absent_is_refused_and_nothing_stored(cli, 
     assert result.stderr.startswith(
         f"Error: {tweets}:1: missing columns nme (did you mean --author-col name?), nosuch "
         "(columns are: tweet_id,")
-    assert _stored(tmp_path) == [(0,)]
+    assert not (tmp_path / "mentionwatch.db").exists()  # nothing stored: not even the new database is left
 
 
 def test_optional_columns_left_at_their_default_may_be_absent(cli, tmp_path):

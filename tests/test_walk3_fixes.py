@@ -98,6 +98,9 @@ def test_config_after_the_command_says_where_it_goes(cli, tmp_path):
     result = cli("crawl", "--config", "mentionwatch.yaml")
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: --config goes before the command: mentionwatch --config FILE crawl ..."
+    verbose = cli("stats", "-v")
+    assert verbose.exit_code == 2
+    assert verbose.stderr.strip() == "Error: -v goes before the command: mentionwatch -v stats ..."
 
 
 def test_a_misspelt_required_key_is_named_as_unknown_with_a_suggestion(cli, tmp_path):

@@ -791,6 +791,8 @@ class Poller:
     token_hosts: ClassVar[tuple[str, ...]] = ()
     # the variable whose token bearer_headers left out (base_url not among token_hosts), if any
     token_withheld: str | None = None
+    # the default variable, unset, whose token would not go to this base_url even if it were set
+    token_elsewhere: str | None = None
 
     def __init__(self, watch: Watch, source_cfg: SourceConfig, fetcher: Fetcher,
                  cursors: dict[str, str], known: Callable[[list[str]], set[str]]):
@@ -854,6 +856,8 @@ class Poller:
         if not token and named:
             warn_once("%s: options.token_env names %s, which is not set: polling without a token",
                       self.source, variable)
+        if not token and not named and not self.token_meant_for_base_url():
+            self.token_elsewhere = variable  # set, it would not be sent here either
         if token and not named and not self.token_meant_for_base_url():
             self.token_withheld = variable
             warn_once("%s: %s is not sent to %s (%s): its token goes only to %s over https; to send it "
@@ -894,6 +898,11 @@ class Poller:
         if self.token_withheld and is_refusal(error):
             return FetchError(f"{error} ({self.token_withheld} was not sent to {self._base_host()}: "
                               f"name it with options.token_env to send it there)",
+                              whole_source=error.whole_source, retry_at=error.retry_at)
+        if self.token_elsewhere and is_refusal(error):
+            return FetchError(f"{error} (no token sent: {self.token_elsewhere} goes only to "
+                              f"{', '.join(self._token_hosts())}; for {self._base_host()}, put its token in an "
+                              f"environment variable and name it with options.token_env)",
                               whole_source=error.whole_source, retry_at=error.retry_at)
         return with_token_hint(error, self.credential_variables())
 

@@ -40,7 +40,7 @@ class BlueskyPoller(Poller):
     description = "Bluesky posts (app.bsky.feed.searchPosts)"
     options_doc = {
         "query": "remote search text (default: built from the watch's query)",
-        "lang": "only posts in this language, e.g. 'en' (default: the watch's first language, if any)",
+        "lang": "only posts in this language, e.g. 'en' (default: the watch's language when it has exactly one)",
         "token_env": f"environment variable holding an access token (default {TOKEN_ENV}, which is "
                      "sent to Bluesky's own hosts only: name it here to send it to another server)",
         "max_pages": "pages of 100 per poll (default 5): how far back the first poll reads; later polls "

@@ -122,6 +122,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     if name_problem:  # before the database is created
         raise UserMistake(name_problem)
     source = _import_source(source)
+    database_is_new = not Path(app.db_path).exists()
     _check_import_watches(app, watches)
     new_database_without_a_watchlist = _new_database_without_a_watchlist(app)
     options = _read_options(encoding, delimiter, date_order, keep_entities)
@@ -137,6 +138,8 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         mentions = _counting_id_clashes(app.db, (mention for _, mention in rows), clashes)
         result = save_mentions(app.db, mentions, batch_size=batch_size)
     except ImportFileError as exc:
+        if database_is_new:  # a file it cannot use leaves no empty database behind
+            _remove_new_database(app)
         raise UserMistake(str(exc)) from None
     _show_rejects_and_warnings(file, notes)
     if notes.stopped:
@@ -163,6 +166,13 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
                    "a file that numbers its rows as another one did needs its own --source", err=True)
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)
+
+
+def _remove_new_database(app: App) -> None:
+    """Delete the database this import created, nothing stored in it yet (with SQLite's files beside it)."""
+    app.db.close()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{app.db_path}{suffix}").unlink(missing_ok=True)
 
 
 def _new_database_without_a_watchlist(app: App) -> bool:
