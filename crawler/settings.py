@@ -32,6 +32,8 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.spiders.retry.RetryAfterMiddleware": 550,
+    # an HTML page that declares no encoding is read in its language's code page
+    "crawler.spiders.encoding.UndeclaredEncodingMiddleware": 560,
 }
 DOWNLOAD_MAXSIZE = 32 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
