@@ -280,19 +280,20 @@ class Service:
     def start(self) -> None:
         """Prepare the database and the jobs, then start the scheduler (blocks when blocking)."""
         db = self.db()
-        other = other_live_service(db)
-        if other:
-            raise ServiceAlreadyRunning(f"another mentionwatch service ({other}) is running on "
-                                        f"{self.db_path.resolve()}; stop it first")
         self._db_identity = _file_identity(self.db_path)
         self._wal_identities = {suffix: _file_identity(_sibling(self.db_path, suffix))
                                 for suffix in WAL_SUFFIXES}
-        interrupted = close_interrupted_runs(db)
+        with db.atomic():  # checked and claimed at once: of two services started together, one runs
+            other = other_live_service(db)
+            if other:
+                raise ServiceAlreadyRunning(f"another mentionwatch service ({other}) is running on "
+                                            f"{self.db_path.resolve()}; stop it first")
+            interrupted = close_interrupted_runs(db)
+            mark_process(db, "starting", str(self.config_path.resolve()))
+        self._claimed = True  # from now on the process row is this service's to update
         if interrupted:
             log.warning("%d job run(s) were interrupted by the previous stop of the service "
                         "(their committed work is kept)", interrupted)
-        mark_process(db, "starting", str(self.config_path.resolve()))
-        self._claimed = True  # from now on the process row is this service's to update
         self._record_view(self.config)
         for job_id, (failures, until) in load_failures(db).items():
             self._failures[job_id], self._backoff_until[job_id] = failures, self._at_most_a_day(job_id, until)

@@ -13,7 +13,9 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlite_utils import Database
 
@@ -41,7 +43,9 @@ class JobSchedule:
 # --- written by the service -------------------------------------------------------------------
 
 def mark_process(db: Database, state: str, config_path: str | None = None) -> None:
-    """Record this process as the database's service (state: starting/running/stopping/stopped)."""
+    """Record this process as the database's service (state: starting/running/stopping/stopped).
+    Only 'starting' takes the row over; the later states change it only while it is this
+    process's, so a service stopping never records another one that took over as stopped."""
     now = utc_now_iso()
     with db.atomic():
         db.conn.execute(
@@ -50,7 +54,9 @@ def mark_process(db: Database, state: str, config_path: str | None = None) -> No
             "host = excluded.host, config_path = COALESCE(excluded.config_path, config_path), "
             "state = excluded.state, heartbeat_at = excluded.heartbeat_at, "
             "started_at = CASE WHEN excluded.state = 'starting' THEN excluded.started_at "
-            "ELSE started_at END",
+            "ELSE started_at END "
+            "WHERE excluded.state = 'starting' OR (service_process.pid = excluded.pid "
+            "AND service_process.host = excluded.host)",
             [os.getpid(), socket.gethostname(), config_path, state, now, now])
 
 
@@ -248,8 +254,9 @@ def recorded_service(db: Database, now: dt.datetime) -> dict:
 
 
 def _why_silent(db: Database) -> str:
-    """'hung?', unless the disk holding the database is full: then the service cannot write its
-    heartbeat, and it goes on once space is freed (killing it would not help)."""
+    """'hung?', unless the disk holding the database is full or the database is locked for writing:
+    then the service cannot write its heartbeat, and it goes on once space is freed or the lock is
+    let go (killing it would not help)."""
     path = db.execute("PRAGMA database_list").fetchone()[2]
     try:
         free = shutil.disk_usage(os.path.dirname(path) or ".").free if path else None
@@ -258,7 +265,27 @@ def _why_silent(db: Database) -> str:
     if free is not None and free < DISK_FULL_BYTES:
         return (f"the disk holding the database is full ({free // 1024} KB free), so it cannot record "
                 "its heartbeat; free some space and it goes on")
+    if path and _locked_for_writing(path):
+        return ("the database is locked for writing, so it cannot record its heartbeat: another program "
+                "holding it (DB Browser for SQLite with unsaved changes, a sqlite3 shell inside BEGIN) "
+                "stops every writer; it goes on once that program lets go")
     return "hung?"
+
+
+def _locked_for_writing(path: str) -> bool:
+    """Whether a write to the database would wait for another connection's lock now."""
+    try:
+        probe = sqlite3.connect(f"{Path(path).as_uri()}?mode=rw", uri=True, timeout=0)
+    except (sqlite3.Error, ValueError):
+        return False
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        return "locked" in str(exc) or "busy" in str(exc)
+    finally:
+        probe.close()
 
 
 DISK_FULL_BYTES = 1024 * 1024  # less free than this: SQLite cannot grow the database or its log
