@@ -26,12 +26,12 @@ def mark_mentions(db, mention_ids: Iterable[int], state: str, actor: str | None 
     if state not in TRIAGE_STATES:
         raise ValueError(f"state must be one of {', '.join(TRIAGE_STATES)}, not {state!r}")
     ids = sorted(set(int(i) for i in mention_ids))
-    missing = [i for i in ids if not fits_sqlite(i)  # SQLite cannot even take such an id
-               or not db.execute("SELECT 1 FROM mentions WHERE id = ?", [i]).fetchone()]
-    if missing:
-        raise UnknownMentions(missing)
     now = utc_now_iso()
-    with db.atomic():
+    with db.atomic():  # checked under the write lock: a mention a `forget` is erasing is gone or not
+        missing = [i for i in ids if not fits_sqlite(i)  # SQLite cannot even take such an id
+                   or not db.execute("SELECT 1 FROM mentions WHERE id = ?", [i]).fetchone()]
+        if missing:
+            raise UnknownMentions(missing)
         db.conn.executemany(
             "INSERT INTO triage (mention_id, state, actor, at, note) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (mention_id) DO UPDATE SET state = excluded.state, "

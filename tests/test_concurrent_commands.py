@@ -1,7 +1,9 @@
-"""Two `mentionwatch run` started at the same moment on one database: exactly one runs, the other
-is refused; and a service that stops never records another one as stopped. Real processes, a real
-SQLite file; the test holds the database's write lock while both start, so both reach their check
-together every time (the race a double `nohup … run &` or systemd plus a manual start hits)."""
+"""Commands that overlap on one database: two `mentionwatch run` started at the same moment (exactly
+one runs, the other is refused; a service that stops never records another one as stopped),
+`status` while another program holds the write lock, and `mark` on a mention a `forget` is
+erasing. Real processes and real SQLite files; the tests hold the write lock themselves, so each
+overlap happens every time (the race a double `nohup … run &`, or systemd plus a manual start, hits).
+"""
 from __future__ import annotations
 
 import os
@@ -80,3 +82,34 @@ def test_status_says_a_silent_service_may_be_waiting_for_a_lock(tmp_path, cli):
         db.close()
     assert "hung?" not in first_line
     assert "the database is locked for writing, so it cannot record its heartbeat" in first_line
+
+
+def test_mark_on_a_mention_being_erased_is_the_plain_unknown_mention_mistake(tmp_path):
+    """`mark` typed while a `forget` erases that mention: checked under the write lock, it is 'no
+    mention with id N', not a foreign-key error from SQLite."""
+    import threading
+
+    from mentionwatch.triage.marks import UnknownMentions, mark_mentions
+    from storage import Mention, save_mentions
+
+    eraser, marker = open_db(tmp_path / "x.db"), open_db(tmp_path / "x.db")
+    save_mentions(eraser, [Mention("reddit", "t1", "acme is broken", "2026-12-01T10:00:00Z", watches=("acme",))])
+    (mention_id,) = eraser.execute("SELECT id FROM mentions").fetchone()
+    eraser.conn.execute("BEGIN IMMEDIATE")  # the forget, under way
+    eraser.conn.execute("DELETE FROM mention_watches WHERE mention_id = ?", [mention_id])
+    eraser.conn.execute("DELETE FROM mentions WHERE id = ?", [mention_id])
+    outcome: list = []
+
+    def mark() -> None:
+        try:
+            outcome.append(mark_mentions(marker, [mention_id], "handled"))
+        except Exception as exc:  # noqa: BLE001 (what it raised is the point)
+            outcome.append(exc)
+    thread = threading.Thread(target=mark)
+    thread.start()
+    time.sleep(1)  # the mark waits for the forget's lock
+    eraser.conn.execute("COMMIT")
+    thread.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], UnknownMentions), outcome
+    eraser.close()
+    marker.close()
