@@ -1344,6 +1344,11 @@ def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: Valida
         notes = ([] if written.lower() == read_as else [f"YAML reads a bare {written} as {read_as}"]) + (
             ["to switch alerts off write enabled: false"] if location and location[-1] == "sensitivity" else [])
         message = f"expected a number, got {written}" + (f" ({'; '.join(notes)})" if notes else "")
+    elif message.startswith("not a duration: ") and isinstance(first.get("input"), bool):
+        # `cooldown: on` said "not a duration: true", a word the file does not hold
+        scalar = _deepest_node(node, location)
+        written = scalar.value if isinstance(scalar, yaml.ScalarNode) else str(first["input"]).lower()
+        message = f"not a duration: {written} (use e.g. 30s, 15m, 1h, 1d)"
     elif first["type"] in ("bool_type", "bool_parsing"):  # as the sources' options say it
         from crawler.source_types import shown_value
 

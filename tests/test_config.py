@@ -166,6 +166,15 @@ def test_bad_config_gives_one_line(tmp_path, text, expected):
         load_config(path)
 
 
+@pytest.mark.parametrize("written", ["on", "off", "yes", "No", "true"])
+def test_a_duration_yaml_reads_as_true_or_false_is_named_as_written(tmp_path, written):
+    path = tmp_path / "w.yaml"
+    path.write_text(f"alerts:\n  cooldown: {written}\nwatches: []\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert str(refused.value) == f"{path}:2: alerts.cooldown: not a duration: {written} (use e.g. 30s, 15m, 1h, 1d)"
+
+
 def test_cli_reports_bad_config_with_exit_2(cli, tmp_path):
     (tmp_path / "mentionwatch.yaml").write_text("alerts:\n  cooldown: [1, 2]\n")
     result = cli("stats")
