@@ -8,6 +8,8 @@ through torch on a GPU when one is present.
 """
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import logging
 import os
@@ -379,9 +381,34 @@ def _one_line(message: str, limit: int = 300) -> str:
 def _transformers_load(name: str, *, local_files_only: bool):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
-    model = AutoModelForSequenceClassification.from_pretrained(name, local_files_only=local_files_only)
+    with _transformers_quiet():  # its progress bars and load report are not ours to print
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            name, local_files_only=local_files_only, output_loading_info=True)
+    untrained = sorted(set(loading.get("missing_keys") or ()) | {str(k[0]) if isinstance(k, tuple) else str(k)
+                                                                  for k in loading.get("mismatched_keys") or ()})
+    if untrained:
+        # transformers fills such layers with random numbers: every load would score differently
+        raise ValueError(f"it is not a trained sentiment classifier: its files lack {', '.join(untrained[:3])}"
+                         f"{' …' if len(untrained) > 3 else ''} (a base or sentence-embedding model?), "
+                         "which would be random numbers; use a model fine-tuned for sentiment, or 'builtin'")
     return tokenizer, model
+
+
+@contextlib.contextmanager
+def _transformers_quiet():
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = transformers_logging.get_verbosity()
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 def _reachable_hub_endpoint(timeout_seconds: float = 5.0) -> str | None:

@@ -161,6 +161,18 @@ def test_model_build_to_a_folder_that_cannot_be_written_stops_before_training(cl
     assert result.stdout == ""  # no training step started
 
 
+def test_a_trial_build_never_replaces_the_built_in_model(cli):
+    """`--limit` is a quick trial: it wrote a 0.48-accurate model over the one every score uses."""
+    from sentiment.builtin import ARTIFACT
+
+    before = ARTIFACT.stat().st_mtime_ns
+    result = cli("model", "build", "--limit", "100", "--epochs", "1")
+    assert result.exit_code == 2
+    assert _one_error_line(result) == ("Error: --limit trains a trial model: give it --output FILE (the built-in "
+                                       "model is only rebuilt in full)")
+    assert result.stdout == "" and ARTIFACT.stat().st_mtime_ns == before
+
+
 def test_model_info_without_the_weights_file_says_how_to_make_it(cli, tmp_path, monkeypatch):
     """As in a checkout where the model file is missing, or is the Git LFS pointer to it."""
     missing = tmp_path / "model.safetensors"

@@ -52,7 +52,8 @@ def score(app: App, limit: int | None) -> None:
     if known_id is not None and count_unscored(db, known_id) == 0:
         click.echo(f"Nothing to score: every mention has a score from {known_id}.")
         return
-    click.echo("Loading the sentiment model (the first use also prepares its fast ONNX copy)...", err=True)
+    prepares = " (the first use also prepares its fast ONNX copy)" if app.config.sentiment.model == "builtin" else ""
+    click.echo(f"Loading the sentiment model{prepares}...", err=True)
     try:
         scorer = _scorer(app)
     except KeyboardInterrupt:
@@ -192,7 +193,7 @@ def model() -> None:
 @click.option("--seed", default=13, show_default=True, type=int, help="Seed of every random choice.")
 @click.option("--epochs", default=4, show_default=True, type=click.IntRange(1, 50))
 @click.option("--limit", type=click.IntRange(100),
-              help="Train on only this many texts per language (a quick trial).")
+              help="Train on only this many texts per language (a quick trial; needs --output).")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Where to write the weights [default: the built-in model file in the package].")
 def build(seed: int, epochs: int, limit: int | None, output: Path | None) -> None:
@@ -200,6 +201,9 @@ def build(seed: int, epochs: int, limit: int | None, output: Path | None) -> Non
     from sentiment.build import BuildSettings, build as run_build
     from sentiment.builtin import ARTIFACT
 
+    if limit is not None and output is None:  # a trial must never replace the model every score uses
+        raise UserMistake("--limit trains a trial model: give it --output FILE (the built-in model is "
+                          "only rebuilt in full)")
     output = output or ARTIFACT
     _check_writable_folder(output)
     run_build(BuildSettings(seed=seed, epochs=epochs, limit=limit, output=output), say=click.echo)
