@@ -56,7 +56,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.notify import settle_interrupted_sends, warn_about_targets
-from mentionwatch.config import KEEP_UNSET_IN_NOTIFICATIONS, Config, ConfigError, SourceConfig, Watch, load_config
+from mentionwatch.config import KEEP_UNSET_IN_URLS, Config, ConfigError, SourceConfig, Watch, load_config
 from mentionwatch.logging_setup import redact
 from mentionwatch.service_state import (
     JobSchedule, close_interrupted_runs, finish_job_run, heartbeat, load_failures, mark_process,
@@ -163,7 +163,7 @@ class Service:
                  collect_options: dict | None = None):
         self.config_path = Path(config_path)
         # a notification whose ${VAR} is unset cannot send (and is named as such), the rest go on
-        self.config: Config = load_config(self.config_path, keep_unset_env=KEEP_UNSET_IN_NOTIFICATIONS)  # ConfigError: the caller says it
+        self.config: Config = load_config(self.config_path, keep_unset_env=KEEP_UNSET_IN_URLS)  # ConfigError: the caller says it
         problem = missing_model_folder(self.config.sentiment.model)
         if problem:
             raise ConfigError(f"{self.config_path}: sentiment.model: {problem}")
@@ -607,7 +607,7 @@ class Service:
                 return self._reject(reason, f"{self.config_path}: the file is empty (to stop collecting, "
                                             "stop the service, or write watches: [])")
             try:
-                new_config = load_config(self.config_path, keep_unset_env=KEEP_UNSET_IN_NOTIFICATIONS)
+                new_config = load_config(self.config_path, keep_unset_env=KEEP_UNSET_IN_URLS)
             except ConfigError as exc:
                 return self._reject(reason, str(exc))
             except Exception as exc:  # a bug in a check: the old jobs go on, and `status` says why

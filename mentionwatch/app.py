@@ -20,7 +20,8 @@ import click
 
 from mentionwatch.cli_types import fits_sqlite
 from mentionwatch.config import (
-    CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, KEEP_UNSET_IN_NOTIFICATIONS, KEEP_UNSET_IN_SOURCES, Config, ConfigError,
+    CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, KEEP_UNSET_IN_SOURCES, KEEP_UNSET_IN_SOURCES_AND_URLS,
+    KEEP_UNSET_IN_URLS, Config, ConfigError,
     database_setting,
     load_config,
 )
@@ -55,25 +56,34 @@ ONLY_READ_THE_DATABASE = frozenset(
      "status"})
 
 
-# Commands that poll the sources: only these need the sources' secrets (`${TOKEN}` in a source's
-# settings) to be set; the others read the watchlist with such a value left as written (a PR lead
-# resolving an alert needs no API token). A notification's unset ${VARIABLE} is left as written for
-# every command: that target cannot send (and says why), as one whose url_env is unset.
-NEED_THE_SOURCES_SECRETS = frozenset({"crawl", "run"})
+# Commands that poll the sources need the sources' secrets (`${TOKEN}` in a source's settings) to be
+# set; the others read the watchlist with such a value left as written (a PR lead resolving an alert
+# needs no API token). A notification url's unset ${VARIABLE} is left as written by every command:
+# that target cannot send (and says why), as one whose url_env is unset. The commands that send need
+# a notification's other settings (its name) set: see load_config.
+POLL_THE_SOURCES = frozenset({"crawl", "run"})
+SEND_MESSAGES = frozenset({"detect", "notify"})
+
+
+def unset_variables_kept_by(command: str | None) -> str:
+    """load_config's keep_unset_env for this command."""
+    if command in POLL_THE_SOURCES:
+        return KEEP_UNSET_IN_URLS
+    return KEEP_UNSET_IN_SOURCES_AND_URLS if command in SEND_MESSAGES else KEEP_UNSET_IN_SOURCES
 
 
 class App:
     """What the global options point at; config and database are opened on first use."""
 
     def __init__(self, config_path: Path | None, db_path: Path | None, *, db_must_exist: bool = False,
-                 needs_source_secrets: bool = True):
+                 keep_unset_env: str = KEEP_UNSET_IN_URLS):
         # named by --config or $MENTIONWATCH_CONFIG: if that file does not exist, it is a mistake
         # (a typo), not the empty watchlist of a folder without one
         self.config_path_given = config_path is not None or bool(os.environ.get(CONFIG_ENV))
         self.config_path = Path(config_path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
         self._db_path = db_path
         self.db_must_exist = db_must_exist
-        self.needs_source_secrets = needs_source_secrets
+        self.keep_unset_env = keep_unset_env
         self.config_mistake: str | None = None  # set when the database was found despite a mistake
 
     @cached_property
@@ -81,8 +91,7 @@ class App:
         """The validated watchlist; a missing default file (none named) means an empty watchlist."""
         if not self.config_path_given and not self.config_path.exists():
             return Config()
-        keep = KEEP_UNSET_IN_NOTIFICATIONS if self.needs_source_secrets else KEEP_UNSET_IN_SOURCES
-        return load_config(self.config_path, keep_unset_env=keep)
+        return load_config(self.config_path, keep_unset_env=self.keep_unset_env)
 
     @property
     def has_config_file(self) -> bool:
@@ -396,7 +405,7 @@ def main(ctx: click.Context, config_path: Path | None, db_path: Path | None, ver
     logging.basicConfig(level=level, handlers=[to_stderr])
     hide_secrets_in_logs(level)
     ctx.obj = App(config_path, db_path, db_must_exist=ctx.invoked_subcommand in NEED_AN_EXISTING_DATABASE,
-                  needs_source_secrets=ctx.invoked_subcommand in NEED_THE_SOURCES_SECRETS)
+                  keep_unset_env=unset_variables_kept_by(ctx.invoked_subcommand))
 
 
 @main.group()

@@ -904,9 +904,13 @@ class Notification(_Strict):
         return url
 
     def unset_variable(self) -> str | None:
-        """The first ${NAME} its `url:` still holds: a variable unset when the watchlist was read
-        (kept as written, see load_config), or None."""
-        reference = _ENV_REFERENCE.search(self.url or "")
+        """The first ${NAME} its `url:` still holds because its variable was unset when the
+        watchlist was read (kept as written, see load_config), or None. A '${' that came from a
+        variable's value is part of the URL."""
+        if self.url not in _URLS_WITH_UNSET_VARIABLES:
+            return None
+        reference = next((found for found in _ENV_REFERENCE.finditer(self.url) if found.group(1) not in os.environ),
+                         None)
         return reference.group(1) if reference else None
 
     def _read_url(self) -> str | None:
@@ -1064,8 +1068,10 @@ class Config(_Strict):
         return self.alerts.model_copy(update=changed)
 
 
-KEEP_UNSET_IN_SOURCES = "sources"
-KEEP_UNSET_IN_NOTIFICATIONS = "notifications"
+# what a `${NAME}` whose variable is unset may stay as written in (see load_config)
+KEEP_UNSET_IN_SOURCES = "sources"  # and in every notification setting
+KEEP_UNSET_IN_URLS = "urls"  # only in a notification's url
+KEEP_UNSET_IN_SOURCES_AND_URLS = "sources and urls"
 
 
 def load_config(path: str | Path, *, keep_unset_env: bool | str = False) -> Config:
@@ -1075,9 +1081,12 @@ def load_config(path: str | Path, *, keep_unset_env: bool | str = False) -> Conf
     settings whose variable is not set stays as written (and unchecked) instead of being an error:
     for the commands that neither poll a source nor send a message (`report`, `search`,
     `alerts resolve` …), which may run without the service's secrets;
-    elsewhere (the database's path, say) it is still an error. With KEEP_UNSET_IN_NOTIFICATIONS
-    only a notification's stays: for the commands that send (`detect`, `run` …), where that one
-    target cannot send (and says why) as one whose url_env is unset, while the others still do.
+    elsewhere (the database's path, say) it is still an error. With KEEP_UNSET_IN_URLS only a
+    notification's `url` keeps it: for `crawl` and `run`, which poll the sources and need their
+    secrets; that target cannot send (and says why), as one whose url_env is unset, while the
+    others still do. KEEP_UNSET_IN_SOURCES_AND_URLS is both: for `detect` and `notify`, which send
+    but poll nothing. A notification's other settings (its name, its url_file) are not kept by the
+    commands that send: messages queued under a name the service reads otherwise would never go.
     With `keep_unset_env=True` it stays anywhere: for `status`, a health check run from any shell.
     """
     path = Path(path)
@@ -1260,11 +1269,20 @@ def _in_a_source(location: tuple) -> bool:
 
 def _kept_unset(keep_unset: bool | str, location: tuple) -> bool:
     """Whether a `${NAME}` whose variable is unset stays as written at `location` (see load_config)."""
-    if keep_unset is True:
+    if keep_unset is True or (keep_unset and _is_a_notification_url(location)):
         return True
-    if keep_unset in (KEEP_UNSET_IN_SOURCES, KEEP_UNSET_IN_NOTIFICATIONS) and _in_a_notification(location):
+    if keep_unset in (KEEP_UNSET_IN_SOURCES, KEEP_UNSET_IN_SOURCES_AND_URLS) and _in_a_source(location):
         return True
-    return keep_unset == KEEP_UNSET_IN_SOURCES and _in_a_source(location)
+    return keep_unset == KEEP_UNSET_IN_SOURCES and _in_a_notification(location)
+
+
+def _is_a_notification_url(location: tuple) -> bool:
+    return len(location) == 3 and location[0] == "notifications" and location[2] == "url"
+
+
+# notification urls that hold a ${NAME} kept as written (its variable unset when they were read):
+# told apart from a URL whose variable's value itself holds '${' (see Notification.unset_variable)
+_URLS_WITH_UNSET_VARIABLES: set[str] = set()
 
 
 def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) -> Any:
@@ -1275,15 +1293,20 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
     if isinstance(value, str) and "$" in value:
         _check_references(value, location)
     if isinstance(value, str) and "${" in value:
+        kept: list[str] = []
+
         def replace(match: re.Match) -> str:
             name = match.group(1)
             if name not in os.environ:
                 if _kept_unset(keep_unset, location):
+                    kept.append(name)
                     return match.group(0)
                 raise _MissingEnv(name, location)
             remember_secrets([os.environ[name]])  # hidden in logs and stored errors from now on
             return os.environ[name]
         replaced = _ENV_REFERENCE.sub(replace, value)
+        if kept and _is_a_notification_url(location):
+            _URLS_WITH_UNSET_VARIABLES.add(replaced)
         written_as = _WRITTEN_AS.get()
         if written_as is not None and _in_a_notification(location):
             written_as[replaced] = value

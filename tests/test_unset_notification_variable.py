@@ -10,11 +10,11 @@ from test_review_notify_fixes import T0, _title_only_stories, _watchlist, receiv
 
 
 def _two_targets(tmp_path, port: int):
-    """The watchlist as the commands that send read it (load_config's KEEP_UNSET_IN_NOTIFICATIONS)."""
-    from mentionwatch.config import KEEP_UNSET_IN_NOTIFICATIONS
+    """The watchlist as the service reads it (load_config's KEEP_UNSET_IN_URLS)."""
+    from mentionwatch.config import KEEP_UNSET_IN_URLS
 
     return _watchlist(tmp_path, f"""  - {{name: team, url: "json://127.0.0.1:{port}/${{MW_UNSET_HOOK}}"}}
-  - {{name: desk, url: "json://127.0.0.1:{port}/desk"}}""", keep_unset_env=KEEP_UNSET_IN_NOTIFICATIONS)
+  - {{name: desk, url: "json://127.0.0.1:{port}/desk"}}""", keep_unset_env=KEEP_UNSET_IN_URLS)
 
 
 def test_detect_sends_to_the_other_targets_and_leaves_that_one_to_the_service(tmp_path, cli, receiver,
@@ -83,3 +83,29 @@ def test_detect_needs_no_source_token(tmp_path, cli, monkeypatch):
     assert detect.exit_code == 0, detect.output
     crawl = cli("--config", path, "crawl")
     assert crawl.exit_code == 2 and "environment variable MW_UNSET_TOKEN is not set" in crawl.stderr
+
+
+def test_only_a_url_is_kept_unread_for_the_commands_that_send(tmp_path, cli, monkeypatch):
+    """A target's name read from an unset variable would queue its messages under a name the
+    service (which has the variable) does not know, and they would never go: an error, as before."""
+    monkeypatch.delenv("MW_UNSET_TEAM", raising=False)
+    path, config = _two_targets(tmp_path, 9)
+    _title_only_stories(tmp_path, config).close()
+    path.write_text(path.read_text().replace("name: desk", "name: '${MW_UNSET_TEAM}-chat'"))
+    detect = cli("--config", path, "detect")
+    assert detect.exit_code == 2
+    assert "notifications[1].name: environment variable MW_UNSET_TEAM is not set" in detect.stderr
+    assert cli("--config", path, "alerts", "list").exit_code == 0  # a command that sends nothing reads it
+
+
+def test_a_url_whose_variable_holds_a_dollar_brace_is_sent(tmp_path, receiver, monkeypatch):
+    from alerts.notify import send_test
+    from mentionwatch.config import load_config
+
+    monkeypatch.setenv("MW_HOOK_WITH_BRACES", f"json://127.0.0.1:{receiver.port}/hook?x=${{ab}}")
+    path, _config = _two_targets(tmp_path, receiver.port)
+    path.write_text(path.read_text().replace('"json://127.0.0.1:%d/desk"' % receiver.port, '"${MW_HOOK_WITH_BRACES}"'))
+    config = load_config(path, keep_unset_env="urls")
+    desk = next(target for target in config.notifications if target.name == "desk")
+    assert desk.unset_variable() is None
+    assert send_test(desk, str(path), "host")[0] == "sent" and len(receiver.bodies) == 1
