@@ -265,15 +265,22 @@ def _why_silent(db: Database) -> str:
     if free is not None and free < DISK_FULL_BYTES:
         return (f"the disk holding the database is full ({free // 1024} KB free), so it cannot record "
                 "its heartbeat; free some space and it goes on")
-    if path and _locked_for_writing(path):
+    locked = _locked_for_writing(path) if path else False
+    if locked:
         return ("the database is locked for writing, so it cannot record its heartbeat: another program "
                 "holding it (DB Browser for SQLite with unsaved changes, a sqlite3 shell inside BEGIN) "
                 "stops every writer; it goes on once that program lets go")
+    if locked is None:
+        return ("hung?, or waiting for a write lock another program holds on the database (this user "
+                "cannot write it, so cannot tell which)")
     return "hung?"
 
 
-def _locked_for_writing(path: str) -> bool:
-    """Whether a write to the database would wait for another connection's lock now."""
+def _locked_for_writing(path: str) -> bool | None:
+    """Whether a write to the database would wait for another connection's lock now; None when
+    this user cannot write it (SQLite then opens it read-only, and the test would always pass)."""
+    if not os.access(path, os.W_OK):
+        return None
     try:
         probe = sqlite3.connect(f"{Path(path).as_uri()}?mode=rw", uri=True, timeout=0)
     except (sqlite3.Error, ValueError):

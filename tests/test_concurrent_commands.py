@@ -113,3 +113,14 @@ def test_mark_on_a_mention_being_erased_is_the_plain_unknown_mention_mistake(tmp
     assert len(outcome) == 1 and isinstance(outcome[0], UnknownMentions), outcome
     eraser.close()
     marker.close()
+
+
+def test_status_of_a_user_who_cannot_write_the_database_does_not_rule_out_a_lock(tmp_path, monkeypatch):
+    """A team member who may only read the database (chmod 640) cannot test the lock: SQLite opens
+    it read-only and the test would say 'not locked' even while another program holds it."""
+    import mentionwatch.service_state as service_state
+
+    db = open_db(tmp_path / "mentionwatch.db")
+    monkeypatch.setattr(service_state.os, "access", lambda path, mode: False)
+    assert service_state._why_silent(db).startswith("hung?, or waiting for a write lock another program holds")
+    db.close()
