@@ -123,3 +123,43 @@ def test_a_page_naming_no_language_keeps_a_non_latin_guess():
     assert russian in _read("https://example.com/", f"<html><p>{russian}</p></html>".encode("koi8_r"))
     longer = JAPANESE + "配送も遅く、カスタマーサポートは電話に出ません。本当にがっかりしました。"
     assert longer in _read("https://example.com/", f"<html><p>{longer}</p></html>".encode("shift_jis"))
+
+
+# what a review of the first version found: a language or a country taken as certain over the bytes
+
+RUSSIAN = REVIEWS["ru"][1]
+ENGLISH = "I don’t recommend it — the café was “fine” but the staff didn’t care. Won’t return."
+
+
+@pytest.mark.parametrize("address", ["https://example.lv/", "https://example.il/", "https://example.az/"])
+def test_a_cyrillic_page_on_another_countrys_address_keeps_its_script(address):
+    assert RUSSIAN in _read(address, f"<html><p>{RUSSIAN}</p></html>".encode("cp1251"))
+
+
+@pytest.mark.parametrize("address", ["https://example.jp/", "https://example.ru/", "https://example.cn/"])
+def test_an_english_page_on_a_non_latin_countrys_address_stays_western(address):
+    assert ENGLISH in _read(address, f"<html><p>{ENGLISH}</p></html>".encode("cp1252"))
+
+
+def test_a_templates_lang_en_over_a_russian_page_keeps_cyrillic():
+    assert RUSSIAN in _read("https://example.com/", f'<html lang="en"><p>{RUSSIAN}</p></html>'.encode("cp1251"))
+
+
+def test_a_language_code_the_table_does_not_know_keeps_the_guess_and_jp_means_japanese():
+    longer = JAPANESE + "配送も遅く、カスタマーサポートは電話に出ません。本当にがっかりしました。"
+    assert longer in _read("https://example.com/", f'<html lang="jp"><p>{longer}</p></html>'.encode("shift_jis"))
+    cantonese = "呢間餐廳啲嘢食好難食，侍應又冇禮貌，等咗成個鐘先有得食，以後都唔會再嚟。"
+    assert cantonese in _read("https://example.hk/", f'<html lang="yue"><p>{cantonese}</p></html>'.encode("big5hkscs"))
+
+
+def test_a_meta_charset_after_the_first_4_kb_is_honoured():
+    style = "<style>" + "p { margin: 0 } " * 400 + "</style>"  # pushes the meta past 4096 bytes
+    body = (f'<html lang="en"><head>{style}<meta charset="windows-1251"></head><p>{RUSSIAN}</p></html>'
+            .encode("cp1251"))
+    assert body.index(b"<meta") > 4096 and RUSSIAN in _read("https://example.com/", body)
+
+
+def test_polish_cp1250_with_only_a_with_ogonek_is_told_from_iso_8859_2():
+    text = "Paczka doszła po tygodniu, ale towar zgodny z opisem. Ceny są dobre, obsługa miła."
+    assert text in _read("https://sklep.example.pl/", f"<html><p>{text}</p></html>".encode("cp1250"))
+    assert text in _read("https://sklep.example.pl/", f"<html><p>{text}</p></html>".encode("iso8859_2"))

@@ -4,12 +4,22 @@ A page that says nothing of its encoding (no charset in its Content-Type, no byt
 `<meta charset>`) and is not UTF-8 is, on the web, almost always in the legacy Windows code page
 of its language. Scrapy guesses one from the bytes alone (charset_normalizer), which on a short
 review mistakes French for Baltic (`trčs déįu`) and Polish for Western (`obs³uga`). Browsers
-decide from the language instead; this downloader middleware does the same, in this order: the
-source's `lang` option, the page's `<html lang>`, the country of its address (`.pl`); then, with
-no language known, it keeps the guess when it is a non-Latin script (Cyrillic, Greek, Hebrew,
-Arabic, Thai, Chinese, Japanese, Korean: those the bytes show well) and reads the page as
-windows-1252, the web's default, otherwise. The table of languages is WHATWG's suggested default
-encodings (HTML standard, "determining the character encoding").
+decide from the language instead; this downloader middleware does the same:
+
+* a language the page names (the source's `lang` option, else its `<html lang>`) that is in
+  WHATWG's table of default encodings (HTML standard, "determining the character encoding"), or
+  is a Western one, gives its code page; Scrapy's guess is kept only when it is another code page
+  of the same non-Latin script (a Russian page in KOI8-R, a Japanese one in EUC-JP);
+  A Western language over text whose letters are mostly bytes above ASCII (a template's `lang="en"`
+  over a Russian page) keeps a non-Latin guess;
+* otherwise (no language, or a code the table does not know such as `yue`) Scrapy's guess is kept
+  when it is a non-Latin script (Cyrillic, Greek, Hebrew, Arabic, Thai, Chinese, Japanese, Korean:
+  those the bytes show well); a Latin-script guess is a coin toss between code pages, so the
+  country of the address decides (`.pl`: Central European; only for single-byte code pages, and a
+  non-Latin one only for text whose letters are mostly above ASCII), else windows-1252, the web's
+  default.
+
+A `<meta charset>` further into the page than the 4 KB Scrapy looks at is honoured as declared.
 """
 from __future__ import annotations
 
@@ -36,6 +46,17 @@ LANGUAGE_ENCODINGS = {
     "ja": "shift_jis", "ko": "euc_kr", "zh": "gb18030", "zh-tw": "big5", "zh-hk": "big5", "zh-hant": "big5",
 }
 
+# country codes written where a language code belongs (`<html lang="jp">`), and retired codes
+LANGUAGE_ALIASES = {"jp": "ja", "cn": "zh", "kr": "ko", "ua": "uk", "cz": "cs", "gr": "el", "iw": "he",
+                    "in": "id", "dk": "da", "se": "sv", "ee": "et", "si": "sl"}
+
+# languages written in windows-1252 (WHATWG: "all other locales"), named so that a code the table
+# does not know (`yue`, a typo) is not taken for one of them
+WESTERN_LANGUAGES = {
+    "af", "br", "ca", "co", "cy", "da", "de", "en", "es", "eu", "fi", "fil", "fo", "fr", "fy", "ga", "gd", "gl",
+    "id", "is", "it", "la", "lb", "ms", "nb", "nl", "nn", "no", "oc", "pt", "rm", "sq", "sv", "sw", "tl", "wa",
+}
+
 # a country's address (its top-level domain) to its language, for a page that names none
 COUNTRY_LANGUAGES = {
     "ae": "ar", "eg": "ar", "sa": "ar", "ir": "fa", "pk": "ur", "az": "az", "tr": "tr",
@@ -48,14 +69,14 @@ COUNTRY_LANGUAGES = {
 # the code pages of each script other than Latin, whose bytes tell them apart: Scrapy's guess from
 # the bytes is kept when it is one of the language's own (a Russian page in KOI8-R, a Japanese one
 # in EUC-JP), and when no language is known; a Latin-script guess is a coin toss between code pages
-SCRIPT_ENCODINGS = [
-    {"cp1251", "koi8_r", "koi8_u", "iso8859_5", "mac_cyrillic", "cp866", "cp855"},
-    {"cp1253", "iso8859_7"}, {"cp1255", "iso8859_8"}, {"cp1256", "iso8859_6"}, {"cp874", "tis_620"},
-    {"shift_jis", "cp932", "euc_jp", "euc_jis_2004", "euc_jisx0213", "shift_jis_2004", "shift_jisx0213",
-     "iso2022_jp"},
-    {"gb2312", "gbk", "gb18030", "big5", "big5hkscs", "cp950", "hz"},
-    {"euc_kr", "cp949", "johab", "iso2022_kr"},
-]
+CYRILLIC = {"cp1251", "koi8_r", "koi8_u", "iso8859_5", "mac_cyrillic", "cp866", "cp855"}
+JAPANESE = {"shift_jis", "cp932", "euc_jp", "euc_jis_2004", "euc_jisx0213", "shift_jis_2004", "shift_jisx0213",
+            "iso2022_jp"}
+CHINESE = {"gb2312", "gbk", "gb18030", "big5", "big5hkscs", "cp950", "hz"}
+KOREAN = {"euc_kr", "cp949", "johab", "iso2022_kr"}
+EAST_ASIAN = JAPANESE | CHINESE | KOREAN
+SCRIPT_ENCODINGS = [CYRILLIC, {"cp1253", "iso8859_7"}, {"cp1255", "iso8859_8"}, {"cp1256", "iso8859_6"},
+                    {"cp874", "tis_620"}, JAPANESE, CHINESE, KOREAN]
 
 _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.I)
 
@@ -74,28 +95,70 @@ class UndeclaredEncodingMiddleware:
         if not isinstance(response, HtmlResponse) or _declares_or_is_utf8(response):
             return response
         spider = self.crawler.spider
+        late = _late_meta_charset(response.body)
+        if late:  # declared after the first 4 KB: as declared, as a browser reads it
+            return response.replace(encoding=late)
         options = getattr(spider, "options", None)
-        language = (getattr(options, "lang", None) or _html_lang(response.body)
-                    or COUNTRY_LANGUAGES.get(_top_level_domain(response.url)))
+        language = getattr(options, "lang", None) or _html_lang(response.body)
         guess = _codec_name(response.encoding)  # Scrapy's, from the bytes alone
-        encoding = encoding_for(language, response.body, guess) if language else _unknown_language(guess)
+        encoding = choose_encoding(language, _top_level_domain(response.url), response.body, guess)
         if encoding == guess:
             return response
         spider.logger.debug("%s declares no encoding: read as %s (language %s)", response.url, encoding,
-                            language or "unknown")
+                            language or "not named")
         return response.replace(encoding=encoding)
 
 
-def encoding_for(language: str, body: bytes, guess: str) -> str:
-    """The code page a page in `language` ('pt-BR', 'zh_TW') that declares none is written in;
-    `guess`, the one its bytes suggest, when it is one of the language's script."""
+def choose_encoding(language: str | None, country: str, body: bytes, guess: str) -> str:
+    """The encoding of a page that declares none: see the module's docstring."""
+    known = _known_language(language) if language else None
+    if known in WESTERN_LANGUAGES and _non_latin(guess) and _mostly_high_bytes(body):
+        return guess  # a template's lang="en" over a page in another script
+    if known:
+        return encoding_for(known, body, guess)
+    if _non_latin(guess):
+        return guess
+    by_country = COUNTRY_LANGUAGES.get(country)
+    if by_country and not _multi_byte(LANGUAGE_ENCODINGS[by_country]):
+        if _non_latin(LANGUAGE_ENCODINGS[by_country]) and not _mostly_high_bytes(body):
+            return WESTERN  # Latin letters on a .ru address: English, say, not Russian
+        return encoding_for(by_country, body, guess)
+    return WESTERN
+
+
+def _mostly_high_bytes(body: bytes) -> bool:
+    """Whether most letters of the page's text are bytes above ASCII, as in a single-byte Cyrillic,
+    Greek, Hebrew, Arabic or Thai page; in a Latin-script language they are a few accented letters."""
+    text = _MARKUP.sub(b" ", body)
+    high = len(re.findall(rb"[\x80-\xff]", text))
+    return high > 0.3 * (high + len(re.findall(rb"[A-Za-z]", text)))
+
+
+_MARKUP = re.compile(rb"<script\b.*?</script>|<style\b.*?</style>|<[^>]*>", re.I | re.S)
+
+
+def _known_language(language: str) -> str | None:
+    """The code as the tables write it ('pt-BR' -> 'pt', 'zh_TW' -> 'zh-tw', 'jp' -> 'ja'), or None
+    for one they do not know."""
     code = language.strip().lower().replace("_", "-")
-    encoding = LANGUAGE_ENCODINGS.get(code) or LANGUAGE_ENCODINGS.get(code.split("-")[0], WESTERN)
+    base = LANGUAGE_ALIASES.get(code.split("-")[0], code.split("-")[0])
+    if code in LANGUAGE_ENCODINGS:
+        return code
+    return base if base in LANGUAGE_ENCODINGS or base in WESTERN_LANGUAGES else None
+
+
+def encoding_for(language: str, body: bytes, guess: str) -> str:
+    """The code page a page in `language` (as _known_language writes it) that declares none is
+    written in; `guess`, the one its bytes suggest, when it is one of the language's script."""
+    encoding = LANGUAGE_ENCODINGS.get(language, WESTERN)
     if any(encoding in script and guess in script for script in SCRIPT_ENCODINGS):
         return guess
     if encoding == CENTRAL_EUROPEAN:
-        # ISO-8859-2 leaves 0x80-0x9F to control characters, where cp1250 has letters (ś, ź, š, ť)
-        return "cp1250" if re.search(rb"[\x80-\x9f]", body) else "iso8859_2"
+        # ISO-8859-2 leaves 0x80-0x9F to control characters, where cp1250 has letters (ś, ź, š, ť);
+        # without them, Polish tells them apart by its ą: 0xB9 in cp1250, 0xB1 in ISO-8859-2
+        if re.search(rb"[\x80-\x9f]", body) or (language == "pl" and body.count(b"\xb9") > body.count(b"\xb1")):
+            return "cp1250"
+        return "iso8859_2"
     return encoding
 
 
@@ -121,8 +184,28 @@ def _top_level_domain(url: str) -> str:
     return host.rsplit(".", 1)[-1] if "." in host else ""
 
 
-def _unknown_language(guess: str) -> str:
-    return guess if any(guess in script for script in SCRIPT_ENCODINGS) else WESTERN
+def _non_latin(encoding: str) -> bool:
+    return any(encoding in script for script in SCRIPT_ENCODINGS)
+
+
+def _multi_byte(encoding: str) -> bool:
+    """Chinese, Japanese and Korean code pages: an address's country is too weak a hint for them (an
+    English page on a .jp address would lose the letter after each of its curly quotes)."""
+    return encoding in EAST_ASIAN
+
+
+_LATE_META = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+
+
+def _late_meta_charset(body: bytes) -> str | None:
+    """The encoding a `<meta charset>` between 4 KB and 64 KB into the page declares, if any."""
+    found = _LATE_META.search(body[:65536])
+    if not found:
+        return None
+    try:
+        return codecs.lookup(found.group(1).decode("ascii")).name
+    except LookupError:
+        return None
 
 
 def _codec_name(encoding: str) -> str:
