@@ -639,6 +639,11 @@ def _entities(text: str | None, unescape: bool) -> str | None:
     return _ENTITY.sub(_entity_read, text)
 
 
+def read_entities(text: str) -> str:
+    """The text with its HTML entities read, as an import stores it (see _entities)."""
+    return _entities(text, True) or text
+
+
 def _entity_read(entity: re.Match) -> str:
     """An entity's character: a number, or a name HTML knows whole ('&region;' stays as written,
     where html.unescape would read its start '&reg' and leave '®ion;')."""

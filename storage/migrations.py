@@ -423,3 +423,15 @@ def m016_fts_script_separators(db: Database) -> None:
                        title, text, content = 'mentions', content_rowid = 'id', tokenize = "{fts_tokenizer()}")""")
     db.execute("INSERT INTO mentions_fts (mentions_fts) VALUES ('rebuild')")
     db.execute("INSERT INTO mentions_fts (mentions_fts, rank) VALUES ('automerge', 16)")  # as m009 set it
+
+
+@migrations()
+def m017_alert_opening_within_its_window(db: Database) -> None:
+    """Before 2026-12-05 an alert's opened_at was the time the run that raised it ran, which for
+    history imported and then detected, a replay, or a service back after a while, is days after
+    its window; since then it is the end of its first hot bucket, inside the window, and the rule
+    that finds one incident's stored alert (alerts.detect._same_incident) measures from it. Such an
+    older alert is moved to its window's end, the latest time now possible, so the first run after
+    the upgrade updates it instead of opening a second alert for the same incident (a resolved one
+    included). Its timeline keeps the times it was recorded at."""
+    db.execute("UPDATE alerts SET opened_at = window_end WHERE opened_at > window_end")

@@ -205,8 +205,16 @@ def _clashing(db, chunk: list) -> int:
         marks = ", ".join("?" * len(texts))
         stored = db.execute(f"SELECT external_id, text FROM mentions WHERE source = ? AND external_id IN ({marks})",
                             [source, *texts]).fetchall()
-        clashing += sum(1 for external_id, text in stored if texts[external_id] != text)
+        clashing += sum(1 for external_id, text in stored if not _same_text(texts[external_id], text))
     return clashing
+
+
+def _same_text(imported: str, stored: str) -> bool:
+    """Equal, or equal once HTML entities are read on both sides: versions before 2026-12-05 stored
+    an import's `&amp;` as written, and this one reads it (unless --keep-entities)."""
+    from mentionwatch.importer import read_entities
+
+    return imported == stored or read_entities(imported) == read_entities(stored)
 
 
 def _show_rejects_and_warnings(file: Path, notes: ImportNotes) -> None:
