@@ -16,6 +16,7 @@ import difflib
 import functools
 import html
 import html.entities
+import itertools
 import json
 import re
 import sys
@@ -365,26 +366,55 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
         if first is None or not first[1].strip():
             raise ImportFileError(f"{path}: the file is empty" if first is None else
                                   f"{path}:1: the first line is empty: it must name the columns")
+        excel_separator = _EXCEL_SEPARATOR_LINE.fullmatch(first[1].strip())
+        if excel_separator:  # Excel's "sep=;" line, before the column names: it says the separator
+            delimiter, detect = excel_separator[1], False
+            first = next(lines, None)
+            if first is None or not first[1].strip():
+                raise ImportFileError(f"{path}:2: no column names after Excel's 'sep=' line")
         if detect:
             delimiter = _header_delimiter(first[1], delimiter, columns)
         header = _read_header(text_file, first[1], delimiter)
-        repeated = _repeated_read_column(header, columns)
-        if repeated:
-            raise ImportFileError(f"{path}:1: the header has the column {terminal_safe(repeated)} "
-                                  "twice: rename or remove one, so that it is clear which to import")
         required = columns.options()
         missing = {option: name for option, name in required.items() if name not in header}
+        below = _header_further_down(text_file, lines, delimiter, detect, columns) if missing else None
+        if below:  # an export opening with lines about itself (Brandwatch's, say)
+            number, delimiter, header = below
+            notes.warn(f"the column names are on line {number}: the {number - 1} line"
+                       f"{'s' if number > 2 else ''} above them were skipped")
+            missing = {}
+        repeated = _repeated_read_column(header, columns)
+        if repeated:
+            raise ImportFileError(f"{path}:{first[0]}: the header has the column {terminal_safe(repeated)} "
+                                  "twice: rename or remove one, so that it is clear which to import")
         if missing:
             other = _other_separator(header, delimiter, columns)
             if other:
                 names = terminal_safe(", ".join(missing.values()))
                 raise ImportFileError(
-                    f"{path}:1: missing column{'s' if len(missing) > 1 else ''} {names}: the header is "
+                    f"{path}:{first[0]}: missing column{'s' if len(missing) > 1 else ''} {names}: the header is "
                     f"one column, '{terminal_safe(_short(header[0]))}', which contains {other}: is the "
                     f"file separated by {other}? (--delimiter {other})")
             taken = set(columns.read()) - set(missing.values())
-            raise ImportFileError(f"{path}:1: {missing_columns_message(missing, header, taken)}")
+            raise ImportFileError(f"{path}:{first[0]}: {missing_columns_message(missing, header, taken)}")
         yield from _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
+
+
+_EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=(.)"?')
+HEADER_SEARCH_LINES = 30  # how far an export's lines about itself may push its column names down
+
+
+def _header_further_down(text_file: _TextFile, lines: Iterator[tuple[int, str]], delimiter: str, detect: bool,
+                         columns: ColumnMap) -> tuple[int, str, list[str]] | None:
+    """(line number, separator, column names) of the first of the next lines that names every
+    column the import needs, or None (the lines read are then spent: the import stops anyway)."""
+    required = set(columns.options().values())
+    for number, line in itertools.islice(lines, HEADER_SEARCH_LINES):
+        line_delimiter = _header_delimiter(line, delimiter, columns) if detect else delimiter
+        names = [name.strip() for name in _split_line(line, line_delimiter)]
+        if required <= set(names):
+            return number, line_delimiter, _read_header(text_file, line, line_delimiter)
+    return None
 
 
 def _header_delimiter(line: str, default: str, columns: ColumnMap) -> str:

@@ -22,6 +22,8 @@ _EXTRA_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%d",
     "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y",  # 24 Feb 2015, February 24, 2015: the month is a word
+    "%d-%b-%Y", "%d-%b-%Y %H:%M", "%d-%b-%Y %H:%M:%S",  # 01-Dec-2026 (Meltwater's exports, Oracle's dates)
+    "%d %b %Y %H:%M", "%d %B %Y %H:%M", "%d %b %Y %H:%M:%S", "%d %B %Y %H:%M:%S",
 )
 _DAY_FIRST_FORMAT = "%d/%m/%Y %H:%M"  # what parse_timestamp has always read; files say their order
 
@@ -415,10 +417,24 @@ def _full_year(year: str) -> int:
 
 
 def _from_number(seconds: float, strict: bool = False, text: str | None = None) -> str:
+    compact = _compact_date(seconds)
+    if compact is not None:
+        return compact
     if strict and _EXCEL_DAYS[0] <= seconds <= _EXCEL_DAYS[1]:
         raise ValueError(f"{text or seconds} looks like an Excel date number: format the column as "
                          "a date (or give Unix seconds)")
     return _from_epoch(seconds)
+
+
+def _compact_date(number: float) -> str | None:
+    """20261201 as 2026-12-01: eight digits that make a date from 1990 on. As Unix seconds they
+    would be a time in 1970-1973, before any mention this tool stores (storage.mentions.EARLIEST_CREATED_AT)."""
+    if not (19900101 <= number <= 21001231) or number != int(number):
+        return None
+    try:
+        return to_iso(dt.datetime.strptime(str(int(number)), "%Y%m%d"))
+    except ValueError:
+        return None
 
 
 def _from_epoch(seconds: float) -> str:

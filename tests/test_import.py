@@ -304,3 +304,25 @@ def test_a_text_longer_than_the_limit_is_stored_cut_and_the_import_says_so(tmp_p
     result = cli("--db", str(tmp_path / "t.db"), "import", str(csv))
     assert result.exit_code == 0, result.output
     assert "2 inserted, 0 already present, 0 rejected, 1 text cut to 100,000 characters" in result.output
+
+
+def test_excels_sep_line_says_the_separator(cli, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("sep=;\nid;text;created_at\n1;acme, again;2026-01-01T00:00:00Z\n", encoding="utf-8")
+    result = cli("import", path)
+    assert result.exit_code == 0, result.output
+    assert "1 inserted" in result.stdout
+    assert cli("search", "again").stdout.count("acme, again") == 1
+
+
+def test_an_export_opening_with_lines_about_itself_is_read_from_its_column_names(cli, tmp_path):
+    """Brandwatch-like: a title and the query before the header."""
+    path = tmp_path / "export.csv"
+    path.write_text("Brandwatch Consumer Research export\nQuery: acme,,\n"
+                    "id,text,created_at\n1,acme is bad,2026-01-01T00:00:00Z\n2,acme is fine,2026-01-02T00:00:00Z\n",
+                    encoding="utf-8")
+    result = cli("import", path)
+    assert result.exit_code == 0, result.output
+    assert "2 inserted, 0 already present, 0 rejected" in result.stdout
+    assert f"{path}: warning: the column names are on line 3: the 2 lines above them were skipped" \
+        in result.stderr.splitlines()

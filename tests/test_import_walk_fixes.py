@@ -111,6 +111,20 @@ def test_zone_names_with_one_meaning_are_read_as_their_offset(written, stored):
     assert parse_file_timestamp(written) == stored
 
 
+@pytest.mark.parametrize("written, stored", [
+    ("01-Dec-2026", "2026-12-01T00:00:00Z"),  # Meltwater's exports
+    ("01-Dec-2026 10:03", "2026-12-01T10:03:00Z"),
+    ("1 December 2026 10:03:05", "2026-12-01T10:03:05Z"),
+    ("20261201", "2026-12-01T00:00:00Z"),  # compact: not Unix seconds of 1970
+    (20261201, "2026-12-01T00:00:00Z"),
+    ("1700000000", "2023-11-14T22:13:20Z"),  # Unix seconds as before
+])
+def test_more_date_forms_of_other_tools_exports(written, stored):
+    from storage.timeutil import parse_file_timestamp
+
+    assert parse_file_timestamp(written) == stored
+
+
 @pytest.mark.parametrize("written, reason", [
     ("Tue, 24 Feb 2015 11:35:52 XYZ", "unknown time zone 'XYZ': give a UTC offset such as +0100"),
     ("2026-03-05 14:02 IST", "time zone 'IST' is ambiguous (India, Ireland or Israel): give a UTC "

@@ -70,10 +70,12 @@ def test_a_yaml_syntax_error_says_where_to_look(cli, tmp_path):
 
 def test_backtest_and_detect_refuse_a_bare_year_as_export_does(cli, tmp_path):
     _setup(tmp_path, "")
-    result = cli("detect", "--at", "20150225")
+    result = cli("detect", "--at", "20150225")  # a compact date, as written (it was Unix seconds of 1970)
+    assert result.exit_code == 0, result.output
+    result = cli("detect", "--at", "20151")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "Error: Invalid value for --at: '20150225' is read as 1970-08-22T05:17:05Z, before any "
+        "Error: Invalid value for --at: '20151' is read as 1970-01-01T05:35:51Z, before any "
         "mention can be dated: write a date such as 2015-02-20"]
     # backtest reads its period as export does, in export's words
     for command in (["backtest", "--since", "2015", "--until", "2015-02-25"],
