@@ -326,3 +326,30 @@ def test_an_export_opening_with_lines_about_itself_is_read_from_its_column_names
     assert "2 inserted, 0 already present, 0 rejected" in result.stdout
     assert f"{path}: warning: the column names are on line 3: the 2 lines above them were skipped" \
         in result.stderr.splitlines()
+
+
+def test_a_title_column_named_otherwise_is_read_with_title_col(cli, tmp_path):
+    path = tmp_path / "news.csv"
+    path.write_text("id,text,created_at,Headline\n1,the body,2026-01-01T00:00:00Z,Acme recalls its kettles\n",
+                    encoding="utf-8")
+    assert cli("import", path, "--title-col", "Headline").exit_code == 0
+    import sqlite3
+
+    assert sqlite3.connect(tmp_path / "mentionwatch.db").execute("SELECT title FROM mentions").fetchall() == [
+        ("Acme recalls its kettles",)]
+    missing = cli("import", path, "--title-col", "Heading", "--source", "other")
+    assert missing.exit_code == 2 and "missing column Heading (did you mean --title-col Headline?)" in missing.stderr
+
+
+def test_a_watch_name_nobody_knows_is_warned_about_with_the_close_one(cli, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("id,text,created_at\n1,acme is bad,2026-01-01T00:00:00Z\n", encoding="utf-8")
+    (tmp_path / "mentionwatch.yaml").write_text("watches:\n  - name: acme\n    query: {any: [acme]}\n",
+                                                encoding="utf-8")
+    assert cli("init").exit_code == 0
+    typo = cli("import", path, "--watch", "acmee")
+    assert typo.exit_code == 0
+    assert ("Warning: --watch acmee is a new watch: neither the watchlist nor the database has one of that name "
+            "(did you mean --watch acme?); its mentions are filed under it all the same") in typo.stderr.splitlines()
+    known = cli("import", path, "--watch", "acme")
+    assert known.exit_code == 0 and "Warning" not in known.stderr

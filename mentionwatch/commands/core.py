@@ -1,6 +1,7 @@
 """Foundation commands: init, import, search, stats, and the ingest and search benchmarks."""
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shlex
@@ -96,6 +97,8 @@ def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool
 @click.option("--lang-col", default="lang", show_default=True)
 @click.option("--reach-col", default="author_reach", show_default=True,
               help="Column with the author's followers/reach.")
+@click.option("--title-col", default="title", show_default=True,
+              help="Column with the post's title (a review's, a news story's headline).")
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--encoding", default=DEFAULT_ENCODING, show_default=True,
               help="Text encoding of FILE, e.g. cp1252 for a CSV saved by older Excel as plain "
@@ -108,7 +111,7 @@ def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool
               help="Store HTML entities (&amp;) in text and title as written, not unescaped.")
 @pass_app
 def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col: str, text_col: str,
-            time_col: str, author_col: str, url_col: str, lang_col: str, reach_col: str,
+            time_col: str, author_col: str, url_col: str, lang_col: str, reach_col: str, title_col: str,
             batch_size: int, encoding: str, delimiter: str | None, date_order: str | None,
             keep_entities: bool) -> None:
     """Import mentions from a CSV, TSV or JSONL FILE (columns id,text,created_at[,author,author_reach,url,lang,title]).
@@ -127,7 +130,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     new_database_without_a_watchlist = _new_database_without_a_watchlist(app)
     options = _read_options(encoding, delimiter, date_order, keep_entities)
     columns = ColumnMap(id=id_col, text=text_col, created_at=time_col, author=author_col,
-                        url=url_col, lang=lang_col, reach=reach_col,
+                        url=url_col, lang=lang_col, reach=reach_col, title=title_col,
                         named=_named_optional_columns(click.get_current_context()))
     notes = ImportNotes()
     links_before = _watch_link_counts(app.db, watches)
@@ -254,7 +257,7 @@ def _stored_cut_texts(db, highest_id: int, source: str, cut_ids: set[str]) -> in
 
 
 _OPTIONAL_COLUMN_OPTIONS = {"author_col": "--author-col", "url_col": "--url-col",
-                            "lang_col": "--lang-col", "reach_col": "--reach-col"}
+                            "lang_col": "--lang-col", "reach_col": "--reach-col", "title_col": "--title-col"}
 
 
 def _named_optional_columns(ctx: click.Context) -> tuple[tuple[str, str], ...]:
@@ -314,6 +317,11 @@ def _check_import_watches(app: App, watches: tuple[str, ...]) -> None:
         if same_but_case and watch not in known:
             raise UserMistake(f"--watch {watch}: there is a watch named {same_but_case[0]!r} (names that differ "
                               f"only in capitals would be two watches): use --watch {same_but_case[0]}")
+        if known and watch not in known:  # a typo ('acmee') would file the mentions under a watch of their own
+            close = difflib.get_close_matches(watch, sorted(known), n=1)
+            hint = f" (did you mean --watch {close[0]}?)" if close else ""
+            click.echo(f"Warning: --watch {watch} is a new watch: neither the watchlist nor the database has "
+                       f"one of that name{hint}; its mentions are filed under it all the same", err=True)
 
 
 @main.command()
