@@ -575,7 +575,7 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                notes.reject(line, f"invalid JSON: {exc.msg}")
+                notes.reject(line, f"invalid JSON: {exc.msg} column {exc.colno}")
                 continue
             if not isinstance(row, dict):
                 notes.reject(line, "expected a JSON object")

@@ -23,11 +23,14 @@ from sentiment.textprep import mention_text
 log = logging.getLogger(__name__)
 
 WRITE_BATCH = 512
-# Each batch is stored in one transaction, so a Ctrl-C loses at most the batch being scored. A slow
-# model (about 40 Chinese reviews a second on 2 cores) would take 13 s over 512: batches are sized
-# to take about this long, between FIRST_WRITE_BATCH and WRITE_BATCH mentions.
+# Each batch is stored in one transaction, so a Ctrl-C loses at most the batch being scored, and
+# waits for it (the model's call is not interrupted). A slow model (about 40 Chinese reviews a second
+# on 2 cores, 1 a second for reviews of 2,000 characters) would take 13 s over 512, a minute over 64:
+# batches are sized to take about this long, between SMALLEST_WRITE_BATCH and WRITE_BATCH mentions,
+# starting at FIRST_WRITE_BATCH.
 SECONDS_PER_WRITE = 3.0
-FIRST_WRITE_BATCH = 64
+FIRST_WRITE_BATCH = 16
+SMALLEST_WRITE_BATCH = 4
 
 
 @dataclass
@@ -95,7 +98,7 @@ def score_unscored(db, scorer, limit: int | None = None,
 def _next_batch_size(rows: int, seconds: float, largest: int) -> int:
     """How many mentions the next batch takes to last about SECONDS_PER_WRITE at this batch's pace."""
     per_second = rows / max(seconds, 1e-6)
-    return max(min(FIRST_WRITE_BATCH, largest), min(largest, int(per_second * SECONDS_PER_WRITE)))
+    return max(min(SMALLEST_WRITE_BATCH, largest), min(largest, int(per_second * SECONDS_PER_WRITE)))
 
 
 def _score_and_write(db, scorer, rows: list[tuple]) -> tuple[int, int]:

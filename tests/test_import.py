@@ -353,3 +353,12 @@ def test_a_watch_name_nobody_knows_is_warned_about_with_the_close_one(cli, tmp_p
             "(did you mean --watch acme?); its mentions are filed under it all the same") in typo.stderr.splitlines()
     known = cli("import", path, "--watch", "acme")
     assert known.exit_code == 0 and "Warning" not in known.stderr
+
+
+def test_a_broken_jsonl_line_is_rejected_with_where_it_breaks(cli, tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": 1, "text": "acme ok", "created_at": "2026-01-01T00:00:00Z"}\n'
+                    '{"id": 2, "text": "acme\tbad", "created_at": "2026-01-01T00:00:00Z"}\n', encoding="utf-8")
+    result = cli("import", path)
+    assert result.exit_code == 3
+    assert f"{path}:2: rejected: invalid JSON: Invalid control character at column 24" in result.stderr.splitlines()

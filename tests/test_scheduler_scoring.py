@@ -134,12 +134,13 @@ def test_a_slow_model_stores_its_scores_in_small_batches_so_an_interrupt_loses_l
     assert all(size <= 16 for size in batches)  # about 0.1 s each at 100 a second, never 512 at once
 
 
-def test_batches_last_about_three_seconds_between_64_and_512_mentions():
+def test_batches_last_about_three_seconds_between_4_and_512_mentions():
     from sentiment.store import _next_batch_size
 
     assert _next_batch_size(512, 1.0, 512) == 512  # 512 a second: the large batches stay
     assert _next_batch_size(512, 12.8, 512) == 120  # 40 a second: 3 s worth
-    assert _next_batch_size(64, 60.0, 512) == 64  # never below the first batch's size
+    assert _next_batch_size(16, 16.0, 512) == 4  # 1 a second (long Chinese reviews): 4, not a minute's 64
+    assert _next_batch_size(4, 60.0, 512) == 4  # never below SMALLEST_WRITE_BATCH
 
 
 class _RecordsOrder(BuiltinScorer):
