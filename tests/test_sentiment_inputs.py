@@ -307,13 +307,13 @@ def test_ctrl_c_during_score_says_what_was_stored_and_score_goes_on(cli, tmp_pat
     result = cli("score")
     assert result.exit_code == 130, result.output
     assert "Aborted!" not in result.output and "Traceback" not in result.output
-    # the first batch is 64 mentions (later ones last about 3 s each): that much was stored
-    assert ("Interrupted: 64 mentions scored and stored before the interrupt (536 still unscored); "
+    # the first batch is 16 mentions (later ones last about 3 s each): that much was stored
+    assert ("Interrupted: 16 mentions scored and stored before the interrupt (584 still unscored); "
             "run 'mentionwatch score' again to go on") in result.stderr
     monkeypatch.setattr(Scorer, "score_texts", real)
     again = cli("score")
     assert again.exit_code == 0, again.output
-    assert "Scored 536 mentions" in again.stdout
+    assert "Scored 584 mentions" in again.stdout
     db = open_db(tmp_path / "mentionwatch.db")
     assert db["scores"].count == 600
     db.close()
