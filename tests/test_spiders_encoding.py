@@ -163,3 +163,37 @@ def test_polish_cp1250_with_only_a_with_ogonek_is_told_from_iso_8859_2():
     text = "Paczka doszła po tygodniu, ale towar zgodny z opisem. Ceny są dobre, obsługa miła."
     assert text in _read("https://sklep.example.pl/", f"<html><p>{text}</p></html>".encode("cp1250"))
     assert text in _read("https://sklep.example.pl/", f"<html><p>{text}</p></html>".encode("iso8859_2"))
+
+
+# what a second review found
+
+FRENCH = REVIEWS["fr"][1]
+
+
+def test_a_meta_in_a_comment_or_a_script_after_4_kb_declares_nothing():
+    style = "<style>" + "p { margin: 0 } " * 400 + "</style>"
+    for hidden in ("<!-- <meta charset=\"utf-8\"> -->", "<script>d.write('<meta charset=\"utf-8\">')</script>"):
+        body = f'<html lang="fr"><head>{style}{hidden}</head><p>{FRENCH}</p></html>'.encode("cp1252")
+        assert FRENCH in _read("https://example.com/", body), hidden
+
+
+def test_english_menus_around_two_russian_posts_keep_cyrillic():
+    posts = "".join(f"<div class=post><p>{RUSSIAN}</p><a>Quote</a> <a>Report</a></div>" for _ in range(2))
+    page = (f'<html lang="en"><nav>Board index Search Members Login Register FAQ</nav>{posts}'
+            "<footer>Powered by phpBB Forum Software. Privacy | Terms. All times are UTC.</footer></html>")
+    assert RUSSIAN in _read("https://forum.example.com/", page.encode("cp1251"))
+
+
+@pytest.mark.parametrize("text, encoding", [
+    ("Berbat hizmet, sipariş gelmedi, parayı iade etmediler. Bir daha asla almam, çok üzgünüm.", "cp1254"),
+    ("Baisus aptarnavimas, užsakymas neatėjo, pinigų negrąžino. Daugiau niekada, gaila. Prekė buvo "
+     "sugadinta, o pardavėjas neatsakė į žinutes. Labai nusivyliau šia parduotuve.", "cp1257")])
+def test_a_turkish_or_baltic_page_naming_no_language_keeps_its_guess(text, encoding):
+    assert text in _read("https://example.com/", f"<html><p>{text}</p></html>".encode(encoding))
+
+
+def test_serbian_in_latin_letters_is_central_european():
+    text = "Užasna usluga, porudžbina nije stigla, novac nisu vratili. Nikad više, šteta što ću čekati."
+    body = f"<html><p>{text}</p></html>".encode("cp1250")
+    assert text in _read("https://example.com/", body.replace(b"<html>", b'<html lang="sr-Latn">'))
+    assert text in _read("https://prodavnica.example.rs/", body)

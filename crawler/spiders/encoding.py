@@ -10,14 +10,15 @@ decide from the language instead; this downloader middleware does the same:
   WHATWG's table of default encodings (HTML standard, "determining the character encoding"), or
   is a Western one, gives its code page; Scrapy's guess is kept only when it is another code page
   of the same non-Latin script (a Russian page in KOI8-R, a Japanese one in EUC-JP);
-  A Western language over text whose letters are mostly bytes above ASCII (a template's `lang="en"`
-  over a Russian page) keeps a non-Latin guess;
+  A Western language over text whose words with letters above ASCII mostly have no ASCII letter (a
+  template's `lang="en"` over Russian posts) keeps a non-Latin guess;
 * otherwise (no language, or a code the table does not know such as `yue`) Scrapy's guess is kept
   when it is a non-Latin script (Cyrillic, Greek, Hebrew, Arabic, Thai, Chinese, Japanese, Korean:
   those the bytes show well); a Latin-script guess is a coin toss between code pages, so the
   country of the address decides (`.pl`: Central European; only for single-byte code pages, and a
-  non-Latin one only for text whose letters are mostly above ASCII), else windows-1252, the web's
-  default.
+  non-Latin one only for text in another script, as above); else a Latin guess other than
+  windows-1252 is kept when the page has letters windows-1252 reads as þ ð ý within words (Turkish,
+  Baltic, Vietnamese, Czech pages), and windows-1252, the web's default, is taken otherwise.
 
 A `<meta charset>` further into the page than the 4 KB Scrapy looks at is honoured as declared.
 """
@@ -28,7 +29,7 @@ import re
 from urllib.parse import urlsplit
 
 from scrapy.http import HtmlResponse
-from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom, resolve_encoding
 
 WESTERN = "cp1252"
 CENTRAL_EUROPEAN = "central european"  # cp1250 or ISO-8859-2, told apart by the bytes (below)
@@ -40,6 +41,7 @@ LANGUAGE_ENCODINGS = {
     "ru": "cp1251", "sah": "cp1251", "sr": "cp1251", "tg": "cp1251", "tt": "cp1251", "uk": "cp1251",
     "bs": CENTRAL_EUROPEAN, "cs": CENTRAL_EUROPEAN, "hr": CENTRAL_EUROPEAN, "hu": CENTRAL_EUROPEAN,
     "pl": CENTRAL_EUROPEAN, "ro": CENTRAL_EUROPEAN, "sk": CENTRAL_EUROPEAN, "sl": CENTRAL_EUROPEAN,
+    "sr-latn": CENTRAL_EUROPEAN,
     "el": "cp1253", "he": "cp1255", "iw": "cp1255",
     "et": "cp1257", "lt": "cp1257", "lv": "cp1257",
     "th": "cp874", "vi": "cp1258",
@@ -112,38 +114,79 @@ class UndeclaredEncodingMiddleware:
 def choose_encoding(language: str | None, country: str, body: bytes, guess: str) -> str:
     """The encoding of a page that declares none: see the module's docstring."""
     known = _known_language(language) if language else None
-    if known in WESTERN_LANGUAGES and _non_latin(guess) and _mostly_high_bytes(body):
-        return guess  # a template's lang="en" over a page in another script
+    if known in WESTERN_LANGUAGES and _non_latin(guess) and _words_in_another_script(body):
+        return guess  # a template's lang="en" over posts in another script
     if known:
         return encoding_for(known, body, guess)
     if _non_latin(guess):
         return guess
     by_country = COUNTRY_LANGUAGES.get(country)
     if by_country and not _multi_byte(LANGUAGE_ENCODINGS[by_country]):
-        if _non_latin(LANGUAGE_ENCODINGS[by_country]) and not _mostly_high_bytes(body):
-            return WESTERN  # Latin letters on a .ru address: English, say, not Russian
+        if _non_latin(LANGUAGE_ENCODINGS[by_country]) and not _words_in_another_script(body):
+            # Latin letters on a .ru address: English, say, not Russian; on a .rs one, Serbian
+            return encoding_for("sr-latn", body, guess) if by_country == "sr" else WESTERN
         return encoding_for(by_country, body, guess)
+    if guess != WESTERN and re.search(_NOT_WESTERN_LETTERS, body):
+        return guess  # Turkish, Baltic, Vietnamese, Czech ... guessed from bytes windows-1252 reads as þ ð ý
     return WESTERN
 
 
-def _mostly_high_bytes(body: bytes) -> bool:
-    """Whether most letters of the page's text are bytes above ASCII, as in a single-byte Cyrillic,
-    Greek, Hebrew, Arabic or Thai page; in a Latin-script language they are a few accented letters."""
-    text = _MARKUP.sub(b" ", body)
-    high = len(re.findall(rb"[\x80-\xff]", text))
-    return high > 0.3 * (high + len(re.findall(rb"[A-Za-z]", text)))
+# bytes windows-1252 reads as þ, ð, ý (Icelandic letters): in a Turkish, Baltic, Vietnamese or
+# Czech page they are ş ı ğ, ž š ų, ư đ, ý: a Latin-script guess other than windows-1252 that
+# such a page gets from its bytes is kept, where French or German ones (which never have them) are not
+_NOT_WESTERN_LETTERS = rb"[A-Za-z][\xf0\xfd\xfe]|[\xf0\xfd\xfe][A-Za-z]"
 
 
-_MARKUP = re.compile(rb"<script\b.*?</script>|<style\b.*?</style>|<[^>]*>", re.I | re.S)
+def _words_in_another_script(body: bytes) -> bool:
+    """Whether most of the page's words that have letters above ASCII have no ASCII letter at all,
+    as in single-byte Cyrillic, Greek, Hebrew, Arabic or Thai text (even a few posts among an
+    English template's menus); in a Latin-script language such letters are accents within words."""
+    words = re.findall(rb"[A-Za-z\xa8\xb8\xc0-\xff]+", _text_of(body))
+    with_high = [word for word in words if re.search(rb"[\x80-\xff]", word)]
+    only_high = [word for word in with_high if not re.search(rb"[A-Za-z]", word)]
+    return len(only_high) >= 3 and len(only_high) > 0.5 * len(with_high)
+
+
+def _text_of(body: bytes) -> bytes:
+    """The page without its comments, scripts, styles and tags: in one pass, as an unclosed <script
+    or <!-- must not make each later one scan to the end of the page."""
+    return re.sub(rb"<[^<>]*>", b" ", _without_hidden_parts(body))  # [^<>]: a lone < stops at the next
+
+
+_HIDDEN_PARTS = ((b"<!--", b"-->"), (b"<script", b"</script"), (b"<style", b"</style"))
+
+
+def _without_hidden_parts(body: bytes) -> bytes:
+    """The page without its comments, scripts and styles (an unclosed one runs to the end)."""
+    lowered = body.lower()
+    kept, at = [], 0
+    next_start = {opener: lowered.find(opener) for opener, _closer in _HIDDEN_PARTS}
+    while True:
+        for opener in next_start:  # the openers passed over by the last part, looked for again
+            if 0 <= next_start[opener] < at:
+                next_start[opener] = lowered.find(opener, at)
+        found = [(start, opener, closer) for opener, closer in _HIDDEN_PARTS
+                 if (start := next_start[opener]) >= 0]
+        if not found:
+            kept.append(body[at:])
+            return b"".join(kept)
+        start, opener, closer = min(found)
+        kept.append(body[at:start])
+        end = lowered.find(closer, start + len(opener))
+        if end < 0:
+            return b"".join(kept)
+        at = end + len(closer)
 
 
 def _known_language(language: str) -> str | None:
-    """The code as the tables write it ('pt-BR' -> 'pt', 'zh_TW' -> 'zh-tw', 'jp' -> 'ja'), or None
-    for one they do not know."""
+    """The code as the tables write it ('pt-BR' -> 'pt', 'zh_TW' -> 'zh-tw', 'jp' -> 'ja',
+    'sr-Latn' -> 'sr-latn'), or None for one they do not know."""
     code = language.strip().lower().replace("_", "-")
     base = LANGUAGE_ALIASES.get(code.split("-")[0], code.split("-")[0])
     if code in LANGUAGE_ENCODINGS:
         return code
+    if "-latn" in code and LANGUAGE_ENCODINGS.get(base) == "cp1251":  # Serbian in Latin letters
+        return "sr-latn"
     return base if base in LANGUAGE_ENCODINGS or base in WESTERN_LANGUAGES else None
 
 
@@ -198,14 +241,19 @@ _LATE_META = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+
 
 
 def _late_meta_charset(body: bytes) -> str | None:
-    """The encoding a `<meta charset>` between 4 KB and 64 KB into the page declares, if any."""
-    found = _LATE_META.search(body[:65536])
-    if not found:
+    """The encoding a `<meta charset>` between 4 KB and 64 KB into the page declares, if any (not
+    one inside a comment or a script, which an ad's iframe may write; utf-16 and utf-32, which an
+    ASCII-like page cannot be in, mean UTF-8, as the HTML standard says)."""
+    found = _LATE_META.search(_without_hidden_parts(body[:65536]))
+    name = resolve_encoding(found.group(1).decode("ascii")) if found else None  # text encodings only
+    if name is None or name.startswith(("utf_7", "utf-7")):
         return None
+    name = "utf-8" if name.startswith(("utf-16", "utf_16", "utf-32", "utf_32")) else name
     try:
-        return codecs.lookup(found.group(1).decode("ascii")).name
-    except LookupError:
+        body.decode(name)  # a page not in what it says (its bytes are not UTF-8, say) is guessed
+    except (UnicodeDecodeError, LookupError):
         return None
+    return name
 
 
 def _codec_name(encoding: str) -> str:
