@@ -368,35 +368,27 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
                                   f"{path}:1: the first line is empty: it must name the columns")
         excel_separator = _EXCEL_SEPARATOR_LINE.fullmatch(first[1].strip())
         if excel_separator:  # Excel's "sep=;" line, before the column names: it says the separator
-            delimiter, detect = excel_separator[1], False
+            if detect:  # unless --delimiter says another
+                delimiter, detect = excel_separator[1], False
             first = next(lines, None)
             if first is None or not first[1].strip():
                 raise ImportFileError(f"{path}:2: no column names after Excel's 'sep=' line")
-        if detect:
-            delimiter = _header_delimiter(first[1], delimiter, columns)
-        header = _read_header(text_file, first[1], delimiter)
-        required = columns.options()
-        missing = {option: name for option, name in required.items() if name not in header}
-        below = _header_further_down(text_file, lines, delimiter, detect, columns) if missing else None
-        if below:  # an export opening with lines about itself (Brandwatch's, say)
-            number, delimiter, header = below
-            notes.warn(f"the column names are on line {number}: the {number - 1} line"
-                       f"{'s' if number > 2 else ''} above them were skipped")
-            missing = {}
+        number, delimiter, header = _header_line(text_file, first, lines, delimiter, detect, columns, notes)
         repeated = _repeated_read_column(header, columns)
         if repeated:
-            raise ImportFileError(f"{path}:{first[0]}: the header has the column {terminal_safe(repeated)} "
+            raise ImportFileError(f"{path}:{number}: the header has the column {terminal_safe(repeated)} "
                                   "twice: rename or remove one, so that it is clear which to import")
+        missing = {option: name for option, name in columns.options().items() if name not in header}
         if missing:
             other = _other_separator(header, delimiter, columns)
             if other:
                 names = terminal_safe(", ".join(missing.values()))
                 raise ImportFileError(
-                    f"{path}:{first[0]}: missing column{'s' if len(missing) > 1 else ''} {names}: the header is "
+                    f"{path}:{number}: missing column{'s' if len(missing) > 1 else ''} {names}: the header is "
                     f"one column, '{terminal_safe(_short(header[0]))}', which contains {other}: is the "
                     f"file separated by {other}? (--delimiter {other})")
             taken = set(columns.read()) - set(missing.values())
-            raise ImportFileError(f"{path}:{first[0]}: {missing_columns_message(missing, header, taken)}")
+            raise ImportFileError(f"{path}:{number}: {missing_columns_message(missing, header, taken)}")
         yield from _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
 
 
@@ -404,17 +396,36 @@ _EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=(.)"?')
 HEADER_SEARCH_LINES = 30  # how far an export's lines about itself may push its column names down
 
 
-def _header_further_down(text_file: _TextFile, lines: Iterator[tuple[int, str]], delimiter: str, detect: bool,
-                         columns: ColumnMap) -> tuple[int, str, list[str]] | None:
-    """(line number, separator, column names) of the first of the next lines that names every
-    column the import needs, or None (the lines read are then spent: the import stops anyway)."""
-    required = set(columns.options().values())
-    for number, line in itertools.islice(lines, HEADER_SEARCH_LINES):
-        line_delimiter = _header_delimiter(line, delimiter, columns) if detect else delimiter
-        names = [name.strip() for name in _split_line(line, line_delimiter)]
-        if required <= set(names):
-            return number, line_delimiter, _read_header(text_file, line, line_delimiter)
-    return None
+def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[tuple[int, str]], delimiter: str,
+                 detect: bool, columns: ColumnMap, notes: ImportNotes) -> tuple[int, str, list[str]]:
+    """(line number, separator, column names) of the line that names the columns: the first line,
+    or, in an export that opens with lines about itself (a title, the query: Brandwatch's), the first
+    of the next HEADER_SEARCH_LINES that names every column the import needs. When none does, the
+    line naming most of them, for the error to list its columns (the lines read are then spent:
+    the import stops anyway)."""
+    wanted = len(columns.options())
+    best = _header_candidate(first, delimiter, detect, columns)
+    if best[0] < wanted:
+        for numbered in itertools.islice(lines, HEADER_SEARCH_LINES):
+            candidate = _header_candidate(numbered, delimiter, detect, columns)
+            if candidate[0] == wanted:
+                skipped = numbered[0] - 1
+                notes.warn(f"the column names are on line {numbered[0]}: the {skipped} line"
+                           f"{' above them was' if skipped == 1 else 's above them were'} skipped")
+                best = candidate
+                break
+            if candidate[0] > best[0]:
+                best = candidate
+    _found, (number, line), line_delimiter = best
+    return number, line_delimiter, _read_header(text_file, line, line_delimiter, number)
+
+
+def _header_candidate(numbered: tuple[int, str], delimiter: str, detect: bool,
+                      columns: ColumnMap) -> tuple[int, tuple[int, str], str]:
+    """(how many of the columns the import needs the line names, the line, its separator)."""
+    line_delimiter = _header_delimiter(numbered[1], delimiter, columns) if detect else delimiter
+    names = {name.strip() for name in _split_line(numbered[1], line_delimiter)}
+    return len(set(columns.options().values()) & names), numbered, line_delimiter
 
 
 def _header_delimiter(line: str, default: str, columns: ColumnMap) -> str:
@@ -462,14 +473,14 @@ def _split_line(line: str, delimiter: str) -> list[str]:
         return []
 
 
-def _read_header(text_file: _TextFile, line: str, delimiter: str) -> list[str]:
+def _read_header(text_file: _TextFile, line: str, delimiter: str, number: int = 1) -> list[str]:
     path = text_file.path
     try:
         header = next(csv.reader([line], delimiter=delimiter, strict=True), [])
     except csv.Error as exc:
-        raise ImportFileError(f"{path}:1: unreadable header: {exc}") from None
+        raise ImportFileError(f"{path}:{number}: unreadable header: {exc}") from None
     if _has_undecoded_bytes(header):
-        raise ImportFileError(f"{path}:1: header is {text_file.not_text_reason()}")
+        raise ImportFileError(f"{path}:{number}: header is {text_file.not_text_reason()}")
     return [name.strip() for name in header]
 
 
@@ -575,7 +586,7 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                notes.reject(line, f"invalid JSON: {exc.msg} column {exc.colno}")
+                notes.reject(line, f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}")
                 continue
             if not isinstance(row, dict):
                 notes.reject(line, "expected a JSON object")

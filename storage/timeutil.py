@@ -434,7 +434,7 @@ def _compact_date(number: float) -> str | None:
     try:
         return to_iso(dt.datetime.strptime(str(int(number)), "%Y%m%d"))
     except ValueError:
-        return None
+        raise ValueError(f"{int(number)} is no date: read as YYYYMMDD, its month or day is out of range") from None
 
 
 def _from_epoch(seconds: float) -> str:

@@ -349,7 +349,7 @@ def test_a_watch_name_nobody_knows_is_warned_about_with_the_close_one(cli, tmp_p
     assert cli("init").exit_code == 0
     typo = cli("import", path, "--watch", "acmee")
     assert typo.exit_code == 0
-    assert ("Warning: --watch acmee is a new watch: neither the watchlist nor the database has one of that name "
+    assert ("Warning: --watch acmee is a new watch: neither the watchlist nor the database had one of that name "
             "(did you mean --watch acme?); its mentions are filed under it all the same") in typo.stderr.splitlines()
     known = cli("import", path, "--watch", "acme")
     assert known.exit_code == 0 and "Warning" not in known.stderr
@@ -362,3 +362,41 @@ def test_a_broken_jsonl_line_is_rejected_with_where_it_breaks(cli, tmp_path):
     result = cli("import", path)
     assert result.exit_code == 3
     assert f"{path}:2: rejected: invalid JSON: Invalid control character at column 24" in result.stderr.splitlines()
+
+
+def test_column_names_below_lines_about_the_export_are_found_for_the_error_too(cli, tmp_path):
+    """A title line with a quote in it, then names close to the ones asked for: the error names
+    the line they are on and the close ones, and the `sep=` line gives way to --delimiter."""
+    path = tmp_path / "export.csv"
+    path.write_text('sep=;\n"Acme" mentions export, December 2026\nQuery Id,Full Text,Date\n1,acme bad,2026-01-01\n',
+                    encoding="utf-8")
+    result = cli("import", path, "--delimiter", ",", "--id-col", "Query Id", "--text-col", "Full text",
+                 "--time-col", "Date")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"Error: {path}:3: missing column Full text (did you mean --text-col Full "
+                                     "Text?) (columns are: Query Id, Full Text, Date)")
+    one_line = tmp_path / "one.csv"
+    one_line.write_text("Report\nid,text,created_at\n1,acme bad,2026-01-01\n", encoding="utf-8")
+    read = cli("import", one_line)
+    assert read.exit_code == 0 and "the 1 line above them was skipped" in read.stderr
+
+
+def test_an_impossible_compact_date_is_said_to_be_no_date(cli, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("id,text,created_at\n1,acme bad,20261301\n", encoding="utf-8")
+    result = cli("import", path)
+    assert result.exit_code == 3
+    assert (f"{path}:2: rejected: created_at: 20261301 is no date: read as YYYYMMDD, its month or day is out "
+            "of range") in result.stderr.splitlines()
+
+
+def test_an_entity_an_older_version_stored_twice_escaped_is_no_clash(cli, tmp_path):
+    from storage import Mention, open_db, save_mentions
+
+    db = open_db(tmp_path / "mentionwatch.db")
+    save_mentions(db, [Mention("import", "1", "Tom &amp;amp; Jerry", "2024-01-01T00:00:00Z")])
+    db.close()
+    path = tmp_path / "x.csv"
+    path.write_text("id,text,created_at\n1,Tom &amp;amp; Jerry,2024-01-01T00:00:00Z\n", encoding="utf-8")
+    again = cli("import", path)
+    assert again.exit_code == 0 and "1 already present" in again.stdout and "warning" not in again.stderr

@@ -126,7 +126,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         raise UserMistake(name_problem)
     source = _import_source(source)
     database_is_new = not Path(app.db_path).exists()
-    _check_import_watches(app, watches)
+    new_watch_warnings = _check_import_watches(app, watches)
     new_database_without_a_watchlist = _new_database_without_a_watchlist(app)
     options = _read_options(encoding, delimiter, date_order, keep_entities)
     columns = ColumnMap(id=id_col, text=text_col, created_at=time_col, author=author_col,
@@ -159,6 +159,8 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     click.echo(f"{file}: {result.inserted} inserted, {result.present} already present, "
                f"{rejected} rejected" + forgotten
                + _newly_linked_text(app.db, links_before, result.inserted))
+    for line in new_watch_warnings:
+        click.echo(line, err=True)
     if new_database_without_a_watchlist:
         click.echo(f"Note: there is no {app.config_path} in {Path.cwd()}, so the mentions went into a new "
                    f"database, {app.db_path}; to add them to your watchlist's, run the command in its folder "
@@ -213,11 +215,12 @@ def _clashing(db, chunk: list) -> int:
 
 
 def _same_text(imported: str, stored: str) -> bool:
-    """Equal, or equal once HTML entities are read on both sides: versions before 2026-12-05 stored
-    an import's `&amp;` as written, and this one reads it (unless --keep-entities)."""
+    """Equal, or equal once the entities of one side are read: versions before 2026-12-05 stored an
+    import's `&amp;` as written, which this one reads (unless --keep-entities). One level only: an
+    old `&amp;amp;` is the `&amp;` read now."""
     from mentionwatch.importer import read_entities
 
-    return imported == stored or read_entities(imported) == read_entities(stored)
+    return imported in (stored, read_entities(stored)) or read_entities(imported) == stored
 
 
 def _show_rejects_and_warnings(file: Path, notes: ImportNotes) -> None:
@@ -297,9 +300,11 @@ def _import_source(source: str) -> str:
     return source
 
 
-def _check_import_watches(app: App, watches: tuple[str, ...]) -> None:
+def _check_import_watches(app: App, watches: tuple[str, ...]) -> list[str]:
     """--watch must follow the watchlist's rule for watch names, or no watchlist could declare it,
-    and must not differ only in capitals from a watch there is ('Acme' beside 'acme' would be two)."""
+    and must not differ only in capitals from a watch there is ('Acme' beside 'acme' would be two).
+    Returns a warning line for each name neither the watchlist nor the database has (a typo?),
+    said once the import is done."""
     from mentionwatch.config import watch_name_problem
 
     for watch in watches:
@@ -307,11 +312,12 @@ def _check_import_watches(app: App, watches: tuple[str, ...]) -> None:
         if problem:
             raise UserMistake(f"--watch: {problem}")
     if not watches:
-        return
+        return []
     config = app.config_if_readable()  # the import itself does not need the watchlist
     known = {watch.name for watch in config.watches} if config is not None else set()
     if Path(app.db_path).is_file():
         known |= {name for (name,) in app.db.execute("SELECT DISTINCT watch FROM mention_watches")}
+    warnings = []
     for watch in watches:
         same_but_case = sorted(name for name in known if name.lower() == watch.lower() and name != watch)
         if same_but_case and watch not in known:
@@ -320,8 +326,9 @@ def _check_import_watches(app: App, watches: tuple[str, ...]) -> None:
         if known and watch not in known:  # a typo ('acmee') would file the mentions under a watch of their own
             close = difflib.get_close_matches(watch, sorted(known), n=1)
             hint = f" (did you mean --watch {close[0]}?)" if close else ""
-            click.echo(f"Warning: --watch {watch} is a new watch: neither the watchlist nor the database has "
-                       f"one of that name{hint}; its mentions are filed under it all the same", err=True)
+            warnings.append(f"Warning: --watch {watch} is a new watch: neither the watchlist nor the database "
+                            f"had one of that name{hint}; its mentions are filed under it all the same")
+    return warnings
 
 
 @main.command()
