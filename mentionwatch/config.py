@@ -903,6 +903,16 @@ class Notification(_Strict):
         remember_secrets([url])  # a webhook URL is a secret: hidden in logs and stored errors
         return url
 
+    def unread_variable(self) -> str | None:
+        """A ${NAME} its name or its watches still hold, its variable unset when the watchlist was
+        read for a command that sends nothing (see load_config), or None: such a target is not the
+        one the service knows, and a message queued for it here would never go."""
+        for value in (self.name, *self.watches):
+            reference = _ENV_REFERENCE.search(value)
+            if reference and reference.group(1) not in os.environ:
+                return reference.group(1)
+        return None
+
     def unset_variable(self) -> str | None:
         """The first ${NAME} its `url:` still holds because its variable was unset when the
         watchlist was read (kept as written, see load_config), or None. A '${' that came from a
@@ -1004,7 +1014,8 @@ class Config(_Strict):
         names = [watch.name for watch in self.watches]
         for number, notification in enumerate(self.notifications):
             for position, name in enumerate(notification.watches):
-                if name not in names:
+                # a ${NAME} kept as written (its variable unset here, see load_config) is unchecked
+                if name not in names and not _ENV_REFERENCE.search(name):
                     close = difflib.get_close_matches(name, names, n=1)
                     hint = f"did you mean {close[0]!r}?" if close else "known: " + (", ".join(names) or "none")
                     raise _error_at(("notifications", number, "watches", position),

@@ -109,3 +109,35 @@ def test_a_url_whose_variable_holds_a_dollar_brace_is_sent(tmp_path, receiver, m
     desk = next(target for target in config.notifications if target.name == "desk")
     assert desk.unset_variable() is None
     assert send_test(desk, str(path), "host")[0] == "sent" and len(receiver.bodies) == 1
+
+
+def test_resolve_refuses_where_a_targets_name_reads_an_unset_variable(tmp_path, cli, monkeypatch):
+    """The 'resolved' message is queued by the target's name: under '${MW_UNSET_TEAM}-chat' it went
+    to no target the service knows, and the team never heard the incident was over."""
+    from alerts.detect import run_detection
+
+    monkeypatch.setenv("MW_UNSET_TEAM", "ops")
+    path, config = _two_targets(tmp_path, 9)
+    path.write_text(path.read_text().replace("name: desk", "name: '${MW_UNSET_TEAM}-chat'"))
+    db = _title_only_stories(tmp_path, config)
+    assert run_detection(db, config, now=T0 + dt.timedelta(hours=2), notify=False).opened == [1]
+    db.close()
+    monkeypatch.delenv("MW_UNSET_TEAM")
+    resolved = cli("--config", path, "alerts", "resolve", "1")
+    assert resolved.exit_code == 2
+    assert resolved.stderr.strip() == (
+        "Error: notification '${MW_UNSET_TEAM}-chat' is named (or picks its watches) with ${MW_UNSET_TEAM}, "
+        "which this shell does not set: resolve where the service's variables are set, so that its "
+        "'resolved' message reaches the right target")
+    assert "open" in cli("--config", path, "alerts", "list").stdout  # still open, and listed
+
+
+def test_a_targets_watches_read_from_an_unset_variable_do_not_stop_the_other_commands(tmp_path, cli, monkeypatch):
+    monkeypatch.delenv("MW_UNSET_BRAND", raising=False)
+    path, config = _two_targets(tmp_path, 9)
+    _title_only_stories(tmp_path, config).close()
+    path.write_text(path.read_text().replace("name: desk,", 'name: desk, watches: ["${MW_UNSET_BRAND}"],'))
+    for command in (["search", "acme"], ["alerts", "list"], ["status"]):
+        result = cli("--config", path, *command)
+        assert result.exit_code == 0, (command, result.output)
+        assert "will not start" not in result.stdout
