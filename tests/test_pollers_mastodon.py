@@ -88,8 +88,9 @@ def test_unauthorised_search_is_recorded(db, monkeypatch):
     transport = httpx.MockTransport(lambda request: httpx.Response(401, json={"error": "login"}))
     result = run(db, make_config({"any": ["x"]}, {}), transport)
     assert result.status == "failed"
-    assert result.errors == ["GET replay.test/api/v2/search: HTTP 401 Unauthorized "
-                             "(MENTIONWATCH_MASTODON_TOKEN is not set: put an access token in it)"]
+    assert result.errors == ["GET replay.test/api/v2/search: HTTP 401 Unauthorized (no token sent: "
+                             "MENTIONWATCH_MASTODON_TOKEN goes only to mastodon.social; for replay.test, put its "
+                             "token in an environment variable and name it with options.token_env)"]
 
 
 # a poll interrupted part-way (503 on a later page) ------------------------------------------------

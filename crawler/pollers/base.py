@@ -862,7 +862,7 @@ class Poller:
             self.token_withheld = variable
             warn_once("%s: %s is not sent to %s (%s): its token goes only to %s over https; to send it "
                       "there, add 'token_env: %s' to this source's options", self.source, variable,
-                      self._base_host(), self._why_not_sent(), ", ".join(self._token_hosts()), variable)
+                      self._base_host(), self._why_not_sent(), self._token_hosts_text(), variable)
             return None
         if token and httpx.URL(self.base_url).scheme != "https":
             warn_once("%s: the token of %s goes to %s over plain http, readable on the way: use https",
@@ -886,6 +886,10 @@ class Poller:
         return (url.scheme == "https" and url.port in (None, 443)
                 and any(_host_matches(url.host, host) for host in self._token_hosts()))
 
+    def _token_hosts_text(self) -> str:
+        """'mastodon.social', 'api.bsky.app, *.host.bsky.network': the hosts as a line names them."""
+        return ", ".join(f"*{host}" if host.startswith(".") else host for host in self._token_hosts())
+
     def _token_hosts(self) -> tuple[str, ...]:
         return self.token_hosts or (httpx.URL(self.default_base_url).host,)
 
@@ -901,7 +905,7 @@ class Poller:
                               whole_source=error.whole_source, retry_at=error.retry_at)
         if self.token_elsewhere and is_refusal(error):
             return FetchError(f"{error} (no token sent: {self.token_elsewhere} goes only to "
-                              f"{', '.join(self._token_hosts())}; for {self._base_host()}, put its token in an "
+                              f"{self._token_hosts_text()}; for {self._base_host()}, put its token in an "
                               f"environment variable and name it with options.token_env)",
                               whole_source=error.whole_source, retry_at=error.retry_at)
         return with_token_hint(error, self.credential_variables())
