@@ -197,3 +197,29 @@ def test_serbian_in_latin_letters_is_central_european():
     body = f"<html><p>{text}</p></html>".encode("cp1250")
     assert text in _read("https://example.com/", body.replace(b"<html>", b'<html lang="sr-Latn">'))
     assert text in _read("https://prodavnica.example.rs/", body)
+
+
+# what a third review found
+
+def test_icelandic_and_faroese_pages_stay_western():
+    text = "Þjónustan var hræðileg, pöntunin kom aldrei og þeir endurgreiddu ekki. Það er óásættanlegt."
+    for address in ("https://example.com/", "https://example.is/"):
+        assert text in _read(address, f"<html><p>{text}</p></html>".encode("cp1252")), address
+
+
+@pytest.mark.parametrize("text", ["Acme Pro kit: 2 × 500 ml bottles, tray 30 × 40 cm, box of 6 × 2 filters.",
+                                  "Il servizio è pessimo: è arrivato tardi, è rotto. Acme non risponde."])
+def test_latin_text_with_times_signs_or_one_letter_words_on_a_cyrillic_address_stays_western(text):
+    assert text in _read("http://shop.example.ru/p", f"<html><p>{text}</p></html>".encode("cp1252"))
+
+
+@pytest.mark.parametrize("comment", ["<!-->", "<!--->"])
+def test_an_empty_comment_hides_nothing_after_it(comment):
+    posts = "".join(f"<div><p>{RUSSIAN}</p></div>" for _ in range(3))
+    page = f'<html lang="en"><nav>Home Search Login</nav>{comment}{posts}</html>'
+    assert RUSSIAN in _read("https://forum.example.com/", page.encode("cp1251"))
+
+
+def test_a_late_meta_naming_pythons_undefined_codec_is_no_crash():
+    body = f'<html lang="fr"><p>{FRENCH}</p>'.encode("cp1252") + b" " * 5000 + b'<meta charset="undefined">'
+    assert FRENCH in _read("https://example.com/", body)

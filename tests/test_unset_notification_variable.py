@@ -118,7 +118,8 @@ def test_resolve_refuses_where_a_targets_name_reads_an_unset_variable(tmp_path, 
 
     monkeypatch.setenv("MW_UNSET_TEAM", "ops")
     path, config = _two_targets(tmp_path, 9)
-    path.write_text(path.read_text().replace("name: desk", "name: '${MW_UNSET_TEAM}-chat'"))
+    path.write_text(path.read_text().replace("name: desk", "name: '${MW_UNSET_TEAM}-chat', events: [opened, resolved]")
+                    .replace("name: team,", "name: pager,"))
     db = _title_only_stories(tmp_path, config)
     assert run_detection(db, config, now=T0 + dt.timedelta(hours=2), notify=False).opened == [1]
     db.close()
@@ -130,6 +131,9 @@ def test_resolve_refuses_where_a_targets_name_reads_an_unset_variable(tmp_path, 
         "which this shell does not set: resolve where the service's variables are set, so that its "
         "'resolved' message reaches the right target")
     assert "open" in cli("--config", path, "alerts", "list").stdout  # still open, and listed
+    # a target that takes no 'resolved' message stops nothing
+    path.write_text(path.read_text().replace("events: [opened, resolved]", "events: [opened]"))
+    assert cli("--config", path, "alerts", "resolve", "1").exit_code == 0
 
 
 def test_a_targets_watches_read_from_an_unset_variable_do_not_stop_the_other_commands(tmp_path, cli, monkeypatch):

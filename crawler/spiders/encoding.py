@@ -16,9 +16,9 @@ decide from the language instead; this downloader middleware does the same:
   when it is a non-Latin script (Cyrillic, Greek, Hebrew, Arabic, Thai, Chinese, Japanese, Korean:
   those the bytes show well); a Latin-script guess is a coin toss between code pages, so the
   country of the address decides (`.pl`: Central European; only for single-byte code pages, and a
-  non-Latin one only for text in another script, as above); else a Latin guess other than
-  windows-1252 is kept when the page has letters windows-1252 reads as þ ð ý within words (Turkish,
-  Baltic, Vietnamese, Czech pages), and windows-1252, the web's default, is taken otherwise.
+  non-Latin one only for text in another script, as above); else a Turkish, Baltic or Vietnamese
+  guess is kept when the page has letters windows-1252 reads as þ ð ý within words (not on an
+  Icelandic or Faroese address), and windows-1252, the web's default, is taken otherwise.
 
 A `<meta charset>` further into the page than the 4 KB Scrapy looks at is honoured as declared.
 """
@@ -126,22 +126,25 @@ def choose_encoding(language: str | None, country: str, body: bytes, guess: str)
             # Latin letters on a .ru address: English, say, not Russian; on a .rs one, Serbian
             return encoding_for("sr-latn", body, guess) if by_country == "sr" else WESTERN
         return encoding_for(by_country, body, guess)
-    if guess != WESTERN and re.search(_NOT_WESTERN_LETTERS, body):
-        return guess  # Turkish, Baltic, Vietnamese, Czech ... guessed from bytes windows-1252 reads as þ ð ý
+    if guess in KEPT_LATIN_GUESSES and country not in ("is", "fo") and re.search(_NOT_WESTERN_LETTERS, body):
+        return guess  # Turkish, Baltic, Vietnamese: bytes windows-1252 reads as þ ð ý inside words
     return WESTERN
 
 
-# bytes windows-1252 reads as þ, ð, ý (Icelandic letters): in a Turkish, Baltic, Vietnamese or
-# Czech page they are ş ı ğ, ž š ų, ư đ, ý: a Latin-script guess other than windows-1252 that
-# such a page gets from its bytes is kept, where French or German ones (which never have them) are not
+# bytes windows-1252 reads as þ, ð, ý, Icelandic and Faroese letters: in a Turkish, Baltic or
+# Vietnamese page they are ş ı ğ, ž š ų, ư đ. Such a guess from the bytes is kept, where a French
+# or German page never has them. cp1250 is not among them: the bytes alone give it to French and
+# Icelandic pages too (a Czech or Polish page names its language, or gets it from its address).
+KEPT_LATIN_GUESSES = {"cp1254", "iso8859_9", "cp1257", "iso8859_13", "iso8859_4", "cp1258"}
 _NOT_WESTERN_LETTERS = rb"[A-Za-z][\xf0\xfd\xfe]|[\xf0\xfd\xfe][A-Za-z]"
 
 
 def _words_in_another_script(body: bytes) -> bool:
     """Whether most of the page's words that have letters above ASCII have no ASCII letter at all,
     as in single-byte Cyrillic, Greek, Hebrew, Arabic or Thai text (even a few posts among an
-    English template's menus); in a Latin-script language such letters are accents within words."""
-    words = re.findall(rb"[A-Za-z\xa8\xb8\xc0-\xff]+", _text_of(body))
+    English template's menus); in a Latin-script language such letters are accents within words.
+    One-letter words (Italian è, French à) and × ÷ (0xD7, 0xF7 in windows-1252) do not count."""
+    words = re.findall(rb"[A-Za-z\xa8\xb8\xc0-\xd6\xd8-\xf6\xf8-\xff]{2,}", _text_of(body))
     with_high = [word for word in words if re.search(rb"[\x80-\xff]", word)]
     only_high = [word for word in with_high if not re.search(rb"[A-Za-z]", word)]
     return len(only_high) >= 3 and len(only_high) > 0.5 * len(with_high)
@@ -153,29 +156,26 @@ def _text_of(body: bytes) -> bytes:
     return re.sub(rb"<[^<>]*>", b" ", _without_hidden_parts(body))  # [^<>]: a lone < stops at the next
 
 
-_HIDDEN_PARTS = ((b"<!--", b"-->"), (b"<script", b"</script"), (b"<style", b"</style"))
+# a comment, a script or a style: not <scripts> or <styled>, custom tags whose text is the page's
+_HIDDEN_PART = re.compile(rb"<!--|<(script|style)(?=[\s>/])", re.I)
 
 
 def _without_hidden_parts(body: bytes) -> bytes:
     """The page without its comments, scripts and styles (an unclosed one runs to the end)."""
     lowered = body.lower()
     kept, at = [], 0
-    next_start = {opener: lowered.find(opener) for opener, _closer in _HIDDEN_PARTS}
-    while True:
-        for opener in next_start:  # the openers passed over by the last part, looked for again
-            if 0 <= next_start[opener] < at:
-                next_start[opener] = lowered.find(opener, at)
-        found = [(start, opener, closer) for opener, closer in _HIDDEN_PARTS
-                 if (start := next_start[opener]) >= 0]
-        if not found:
-            kept.append(body[at:])
-            return b"".join(kept)
-        start, opener, closer = min(found)
-        kept.append(body[at:start])
-        end = lowered.find(closer, start + len(opener))
+    while (found := _HIDDEN_PART.search(lowered, at)) is not None:
+        kept.append(body[at:found.start()])
+        if found[1]:
+            closer, after = b"</" + found[1], found.end()
+        else:  # '<!-->' and '<!--->' are whole comments too
+            closer, after = b"-->", found.start() + 2
+        end = lowered.find(closer, after)
         if end < 0:
             return b"".join(kept)
         at = end + len(closer)
+    kept.append(body[at:])
+    return b"".join(kept)
 
 
 def _known_language(language: str) -> str | None:
@@ -251,7 +251,7 @@ def _late_meta_charset(body: bytes) -> str | None:
     name = "utf-8" if name.startswith(("utf-16", "utf_16", "utf-32", "utf_32")) else name
     try:
         body.decode(name)  # a page not in what it says (its bytes are not UTF-8, say) is guessed
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError):  # UnicodeError: Python's 'undefined' codec, say
         return None
     return name
 

@@ -435,7 +435,7 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
     """Resolve an alert: the incident is over."""
     from alerts.lifecycle import resolve
 
-    for target in app.config.notifications:  # the 'resolved' message is queued by the target's name
+    for target in _targets_this_shell_cannot_name(app, alert_id):
         unread = target.unread_variable()
         if unread:
             raise UserMistake(f"notification {terminal_safe(target.name)!r} is named (or picks its watches) with "
@@ -454,6 +454,18 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
         _warn_unsendable(app, alert_id, "resolved")
     else:
         click.echo(f"No 'resolved' message: {_why_no_message(app, alert_id, 'resolved')}.")
+
+
+def _targets_this_shell_cannot_name(app: App, alert_id: int) -> list:
+    """The targets that may take this alert's 'resolved' message and whose name or watches read a
+    variable this shell lacks: the message is queued by the target's name, which this shell does
+    not know (see Notification.unread_variable)."""
+    row = app.db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if row is None:  # no such alert: the step says so
+        return []
+    return [target for target in app.config.notifications
+            if target.unread_variable() and "resolved" in target.events
+            and (not target.watches or row[0] in target.watches or any("${" in name for name in target.watches))]
 
 
 def _why_no_message(app: App, alert_id: int, event: str) -> str:
