@@ -16,11 +16,16 @@ def _read_csv(path):
 
 # ------------------------------------------------- 1. --since 2024 is not 1970-01-01T00:33:44Z
 
-def test_a_year_or_a_date_without_dashes_is_refused_not_read_as_1970(cli, tmp_path):
+def test_a_year_is_refused_and_a_date_without_dashes_is_a_date_not_1970(cli, tmp_path):
     """'--since 20240303' was Unix seconds (1970-08-23): every mention exported, and with --until
-    none, without a word."""
+    none, without a word. Since 2026-12-07 it is 3 March 2024."""
     _stock(tmp_path / "s.db")
-    for option, value in (("--since", "20240303"), ("--until", "20240303"), ("--since", "2024")):
+    since = cli("--db", tmp_path / "s.db", "export", "--out", tmp_path / "x.csv", "--since", "20240303")
+    assert since.exit_code == 0, since.output
+    dates = [row["created_at"] for row in _read_csv(tmp_path / "x.csv")]
+    assert dates and min(dates) >= "2024-03-03"
+    (tmp_path / "x.csv").unlink()
+    for option, value in (("--since", "2024"), ("--until", "2024")):
         result = cli("--db", tmp_path / "s.db", "export", "--out", tmp_path / "x.csv", option, value)
         assert result.exit_code == 2, result.output
         assert f"Invalid value for {option}: '{value}' is read as Unix seconds, 1970-" in result.output
