@@ -162,8 +162,9 @@ class Service:
                  connect: Callable[[Path], object] | None = None,
                  collect_options: dict | None = None):
         self.config_path = Path(config_path)
-        # a notification whose ${VAR} is unset cannot send (and is named as such), the rest go on
-        self.config: Config = load_config(self.config_path, keep_unset_env=KEEP_UNSET_IN_URLS)  # ConfigError: the caller says it
+        # ConfigError: the caller says it. A notification url whose ${VAR} is unset cannot send (and
+        # is named as such); the other targets go on
+        self.config: Config = load_config(self.config_path, keep_unset_env=KEEP_UNSET_IN_URLS)
         problem = missing_model_folder(self.config.sentiment.model)
         if problem:
             raise ConfigError(f"{self.config_path}: sentiment.model: {problem}")

@@ -381,7 +381,9 @@ def _one_line(message: str, limit: int = 300) -> str:
 def _transformers_load(name: str, *, local_files_only: bool):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    with _transformers_quiet():  # its progress bars and load report are not ours to print
+    # its load report, and its progress bars over files already here, are not ours to print; a
+    # download's progress is shown
+    with _transformers_quiet(bars=not local_files_only):
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
         model, loading = AutoModelForSequenceClassification.from_pretrained(
             name, local_files_only=local_files_only, output_loading_info=True)
@@ -396,18 +398,19 @@ def _transformers_load(name: str, *, local_files_only: bool):
 
 
 @contextlib.contextmanager
-def _transformers_quiet():
+def _transformers_quiet(bars: bool):
     from transformers.utils import logging as transformers_logging
 
     verbosity = transformers_logging.get_verbosity()
-    bars = transformers_logging.is_progress_bar_enabled()
+    bars_were_on = transformers_logging.is_progress_bar_enabled()
     transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
+    if not bars:
+        transformers_logging.disable_progress_bar()
     try:
         yield
     finally:
         transformers_logging.set_verbosity(verbosity)
-        if bars:
+        if bars_were_on:
             transformers_logging.enable_progress_bar()
 
 

@@ -435,12 +435,11 @@ def resolve_cmd(app: App, alert_id: int, actor: str | None, note: str | None) ->
     """Resolve an alert: the incident is over."""
     from alerts.lifecycle import resolve
 
-    for target in _targets_this_shell_cannot_name(app, alert_id):
-        unread = target.unread_variable()
-        if unread:
-            raise UserMistake(f"notification {terminal_safe(target.name)!r} is named (or picks its watches) with "
-                              f"${{{unread}}}, which this shell does not set: resolve where the service's "
-                              "variables are set, so that its 'resolved' message reaches the right target")
+    unnamed = _targets_this_shell_cannot_name(app, alert_id)
+    if unnamed:
+        raise UserMistake(f"notification {terminal_safe(unnamed[0].name)!r} is named (or picks its watches) with "
+                          f"${{{unnamed[0].unread_variable()}}}, which this shell does not set: resolve where the "
+                          "service's variables are set, so that its 'resolved' message reaches the right target")
     queued = _lifecycle_step(resolve, app, alert_id, actor_or_login_name(actor), note=note,
                              config=app.config)
     click.echo(f"Alert #{alert_id} resolved.")
