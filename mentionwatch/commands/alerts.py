@@ -9,7 +9,7 @@ import click
 from mentionwatch.app import (
     App, UserMistake, actor_or_login_name, bench, main, pass_app, person_name, shared_data_folder,
 )
-from mentionwatch.cli_types import ALERT_ID, count_at_least
+from mentionwatch.cli_types import ALERT_ID, count_at_least, fits_sqlite
 from mentionwatch.terminal import terminal_safe
 from mentionwatch.text_table import table_lines
 from storage.db import read_snapshot
@@ -459,7 +459,8 @@ def _targets_this_shell_cannot_name(app: App, alert_id: int) -> list:
     """The targets that may take this alert's 'resolved' message and whose name or watches read a
     variable this shell lacks: the message is queued by the target's name, which this shell does
     not know (see Notification.unread_variable)."""
-    row = app.db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    row = app.db.execute("SELECT watch FROM alerts WHERE id = ?", [alert_id]).fetchone() \
+        if fits_sqlite(alert_id) else None
     if row is None:  # no such alert: the step says so
         return []
     return [target for target in app.config.notifications
