@@ -70,10 +70,12 @@ def _label_index(raw: str, mapping: dict[str, int], where: str) -> int:
 
 def read_labeled(path: Path, text_col: str | None = None, label_col: str | None = None,
                  labels: str | None = None, labels_file: Path | None = None,
-                 encoding: str = "utf-8", limit: int | None = None) -> LabeledSet:
+                 encoding: str = "utf-8", limit: int | None = None, delimiter: str | None = None) -> LabeledSet:
     """The labeled texts of `path` (the first `limit` with a text); files are read as `encoding` text
     (a leading UTF-8 byte-order mark is dropped), and bytes that are not such text are refused with
-    their line. Rows with no text are left out, and where they were is kept (`without_text`)."""
+    their line. Rows with no text are left out, and where they were is kept (`without_text`).
+    A table's separator is `delimiter`, else Excel's `sep=` first line, else the one that makes its
+    header name both columns (a tab for .tsv/.tab, a comma otherwise, when none does)."""
     mapping = parse_label_map(labels)
     if labels_file is not None:
         labeled = _read_line_files(path, labels_file, mapping, encoding, limit)
@@ -81,7 +83,7 @@ def read_labeled(path: Path, text_col: str | None = None, label_col: str | None 
         raise LabeledFileError(f"{path}: give --text-col and --label-col "
                                "(or --labels-file for one-text-a-line files)")
     else:
-        labeled = _read_table(path, text_col, label_col, mapping, encoding, limit)
+        labeled = _read_table(path, (text_col, label_col, delimiter), mapping, encoding, limit)
     labeled.classes = tuple(sorted(set(mapping.values())))
     return labeled
 
@@ -149,28 +151,30 @@ def _read_line_files(path: Path, labels_file: Path, mapping: dict[str, int],
     return labeled
 
 
-def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, int],
+def _read_table(path: Path, layout: tuple[str, str, str | None], mapping: dict[str, int],
                 encoding: str = "utf-8", limit: int | None = None) -> LabeledSet:
     """A CSV is read strictly by CSV's quoting rules: a quote left open to the end of the file, or a
     stray one, is an error naming its row. A TSV is read as it always was, leniently ('"Great"
     movie', common in tweet sets, is the text 'Great movie'), only a quote left open to the end of
     the file is refused. A quote that a later one closes by accident still merges the rows between
     them into one text (README: no rule tells such a text from one Excel quotes over lines)."""
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    text_col, label_col, delimiter = layout
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     labeled = LabeledSet([], [])
     row_starts = 1
     try:
         with _open_text(path, encoding) as handle:
             lines = _RecordLines(handle)
+            delimiter, skipped = _table_delimiter(path, lines, (text_col, label_col), delimiter)
             reader = csv.reader(lines, delimiter=delimiter, strict=delimiter != "\t")
             header = next(reader, [])
-            _refuse_undecoded(path, 1, "".join(header), encoding)
+            _refuse_undecoded(path, 1 + skipped, "".join(header), encoding)
             for column in (text_col, label_col):
                 if column not in header:
-                    raise LabeledFileError(f"{path}:1: no column {column!r} (columns: {', '.join(header)})")
+                    raise LabeledFileError(f"{path}:{1 + skipped}: no column {column!r} "
+                                           f"(columns: {', '.join(header)})")
             text_at, label_at = header.index(text_col), header.index(label_col)
-            row_starts = reader.line_num + 1  # a quoted text may run over several lines: its first
+            row_starts = reader.line_num + 1 + skipped  # a quoted text may run over several lines: its first
             lines.record = []
             for row in reader:
                 if delimiter == "\t":
@@ -178,7 +182,7 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
                 if row:  # an empty line is no row
                     _add_row(labeled, row, (text_at, label_at, len(header)), mapping,
                              (path, row_starts, label_col, encoding))
-                row_starts = reader.line_num + 1
+                row_starts = reader.line_num + 1 + skipped
                 lines.record = []
                 if limit is not None and len(labeled.texts) == limit:
                     break
@@ -194,6 +198,30 @@ def _read_table(path: Path, text_col: str, label_col: str, mapping: dict[str, in
     return labeled
 
 
+_EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=(.)"?')
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+def _table_delimiter(path: Path, lines: "_RecordLines", columns: tuple[str, str],
+                     given: str | None) -> tuple[str, int]:
+    """The separator, and how many lines before the header were read to find it (Excel's `sep=`
+    line). The header line is given back to `lines`, so the reader still starts at it."""
+    first = next(lines, "")
+    excel_separator = _EXCEL_SEPARATOR_LINE.fullmatch(first.strip())
+    if excel_separator:
+        lines.record = []
+        return given or excel_separator[1], 1
+    lines.give_back(first)
+    if given:
+        return given, 0
+    default = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    for separator in (default, *_SEPARATORS):
+        header = next(csv.reader([first], delimiter=separator), [])
+        if all(column in header for column in columns):
+            return separator, 0
+    return default, 0
+
+
 class _RecordLines:
     """The file's lines for csv.reader, keeping those of the row being read (`record`) and whether
     the file has ended (`at_end`)."""
@@ -202,11 +230,16 @@ class _RecordLines:
         self.handle = handle
         self.record: list[str] = []
         self.at_end = False
+        self._given_back: list[str] = []
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
+        if self._given_back:
+            line = self._given_back.pop()
+            self.record.append(line)
+            return line
         try:
             line = next(self.handle)
         except StopIteration:
@@ -214,6 +247,12 @@ class _RecordLines:
             raise
         self.record.append(line)
         return line
+
+    def give_back(self, line: str) -> None:
+        """`line`, read to look at it, is read again next (and is not part of a record yet)."""
+        if line:
+            self._given_back.append(line)
+        self.record = []
 
 
 _END_OF_FILE = "\x00end of the file\x00"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, UserMistake, bench, describe_os_error, main, pass_app
+from mentionwatch.app import INTERRUPTED_EXIT, App, UserMistake, bench, describe_os_error, main, pass_app
 from mentionwatch.importer import (
     DEFAULT_ENCODING, ColumnMap, ImportFileError, ImportNotes, ReadOptions, check_encoding, delimiter_option,
     file_name_problem, read_mentions,
@@ -144,6 +144,9 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         if database_is_new:  # a file it cannot use leaves no empty database behind
             _remove_new_database(app)
         raise UserMistake(str(exc)) from None
+    except KeyboardInterrupt:
+        _say_what_the_interrupted_import_stored(app, highest_id, source)
+        click.get_current_context().exit(INTERRUPTED_EXIT)
     _show_rejects_and_warnings(file, notes)
     if notes.stopped:
         stored = (f"the {result.inserted} new mention before it was stored" if result.inserted == 1
@@ -171,6 +174,18 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
                    "a file that numbers its rows as another one did needs its own --source", err=True)
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)
+
+
+def _say_what_the_interrupted_import_stored(app: App, highest_id: int, source: str) -> None:
+    """After Ctrl-C: how many new mentions the batches committed before it hold (the batch in
+    flight is rolled back), and that running the same import again adds the rest."""
+    if app.db.conn.in_transaction:
+        app.db.conn.rollback()
+    stored = app.db.execute("SELECT count(*) FROM mentions WHERE id > ? AND source = ?",
+                            [highest_id, source]).fetchone()[0]
+    mentions = "new mention was" if stored == 1 else "new mentions were"
+    click.echo(f"\nInterrupted: {stored:,} {mentions} stored before it; the same import run again "
+               "adds the rest (rows already stored are counted, not stored twice)", err=True)
 
 
 def _remove_new_database(app: App) -> None:

@@ -127,9 +127,11 @@ def sentiment_group() -> None:
               help="Also count texts the built-in model saw in training (left out by default).")
 @click.option("--encoding", default="utf-8", show_default=True,
               help="Text encoding of FILE (and --labels-file), e.g. cp1252 for a CSV saved by Excel on Windows.")
+@click.option("--delimiter", help="Column separator of a CSV/TSV: ',', ';', 'tab' or '|' (default: Excel's "
+                                  "'sep=' line, else the one that makes the header name both columns).")
 @pass_app
 def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, model, backend, limit,
-          keep_seen, encoding) -> None:
+          keep_seen, encoding, delimiter) -> None:
     """Accuracy, macro-F1, macro-recall and confusion matrix of the model on a labeled FILE."""
     from sentiment.evaluate import LabeledFileError, evaluate, leave_out_seen, read_labeled
     from sentiment.metrics import format_confusion
@@ -137,14 +139,19 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
     for path in (file, labels_file):  # one line, not click's usage text: the README promises it
         if path is not None and not path.is_file():
             raise UserMistake(f"{path}: no such file")
-    from mentionwatch.importer import check_encoding
+    from mentionwatch.importer import check_encoding, delimiter_option
 
     try:
         encoding = check_encoding(encoding)
     except ValueError as exc:
         raise UserMistake(f"--encoding: {exc}") from None
     try:
-        labeled = read_labeled(file, text_col, label_col, label_spec, labels_file, encoding, limit or None)
+        delimiter = delimiter_option(delimiter) if delimiter is not None else None
+    except ValueError as exc:
+        raise UserMistake(f"--delimiter: {exc}") from None
+    try:
+        labeled = read_labeled(file, text_col, label_col, label_spec, labels_file, encoding, limit or None,
+                               delimiter)
     except LabeledFileError as exc:
         raise UserMistake(str(exc)) from None
     without_text = labeled.without_text
