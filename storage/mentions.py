@@ -117,6 +117,7 @@ class SaveResult:
     rejected: int = 0
     forgotten: int = 0  # posts or authors erased on request (`mentionwatch forget`): not stored again
     cut: int = 0  # texts longer than MAX_TEXT_CHARS, stored cut to that length
+    updated: int = 0  # of those present, how many took new values (`update_up_to_id`)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
 
     def add(self, other: "SaveResult") -> None:
@@ -125,6 +126,7 @@ class SaveResult:
         self.rejected += other.rejected
         self.forgotten += other.forgotten
         self.cut += other.cut
+        self.updated += other.updated
         self.rejects.extend(other.rejects)
 
 
@@ -134,15 +136,18 @@ def save_mentions(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch=None,
+    update_up_to_id: int | None = None,
 ) -> SaveResult:
     """Validate and store mentions; a malformed one is logged and skipped, the rest are kept.
 
     Each batch is committed on its own, so a failure or a killed process loses at most the batch
     in flight, never a row committed before it. `on_batch(result_so_far)` runs after each commit.
+    With `update_up_to_id`, a mention already stored with an id up to it takes the new values
+    (`import --update`: see `_update_stored`).
     """
     total = SaveResult()
     for batch in _batches(mentions, batch_size):
-        total.add(_save_batch(db, batch))
+        total.add(_save_batch(db, batch, update_up_to_id))
         if on_batch is not None:
             on_batch(total)
     return total
@@ -206,7 +211,7 @@ def _latest_allowed_in_minute(minute: int) -> str:
     return to_iso(dt.datetime.fromtimestamp(minute * 60, dt.timezone.utc) + FUTURE_ALLOWANCE)
 
 
-def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
+def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None = None) -> SaveResult:
     result = SaveResult()
     rows, watches_of, imported_of = [], {}, {}  # (source, external_id) -> watches, by how linked
     earlier_ids: dict[int, str] = {}  # row position -> the earlier id of a post not stored under it
@@ -263,10 +268,44 @@ def _save_batch(db: Database, batch: list[Mention]) -> SaveResult:
             _link_watches(conn, watches_of, new_ids, now)
         if imported_of:
             _link_imported(conn, imported_of, new_ids, now)
+        if update_up_to_id is not None:
+            result.updated = _update_stored(conn, rows, update_up_to_id)
     result.present = len(rows) - result.inserted
     if result.forgotten:
         log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)
     return result
+
+
+_UPDATED_COLUMNS = ("created_at", "text", "title", "url", "author", "author_reach", "lang", "rating")
+_KEPT_WHEN_MISSING = frozenset(_UPDATED_COLUMNS) - {"created_at", "text"}  # a file without the column
+
+
+def _update_stored(conn, rows: list[tuple], up_to_id: int) -> int:
+    """Give the mentions stored before (id up to `up_to_id`) with these rows' (source, external_id)
+    the rows' values; how many changed. A value the row lacks (an author a file has no column
+    for) keeps the stored one. A changed text or title loses its scores: the next scoring run
+    scores the new words."""
+    at = {column: _COLUMNS.index(column) for column in _UPDATED_COLUMNS}
+    wanted = {(row[0], row[1]): row for row in rows}
+    changed: list[tuple] = []
+    rescore: list[tuple[int]] = []
+    for source in {key[0] for key in wanted}:
+        ids = [external_id for (row_source, external_id) in wanted if row_source == source]
+        stored = _rows_found(
+            conn, f"SELECT m.external_id, m.id, {', '.join(_UPDATED_COLUMNS)} FROM mentions m "
+                  "WHERE m.source = ? AND m.id <= ?", [source, up_to_id], ids)
+        for external_id, mention_id, *old in stored:
+            row = wanted[(source, external_id)]
+            new = [row[at[column]] if row[at[column]] is not None or column not in _KEPT_WHEN_MISSING
+                   else value for column, value in zip(_UPDATED_COLUMNS, old)]
+            if new != old:
+                changed.append((*new, mention_id))
+                if new[1:3] != old[1:3]:  # text, title
+                    rescore.append((mention_id,))
+    conn.executemany(f"UPDATE mentions SET {', '.join(f'{c} = ?' for c in _UPDATED_COLUMNS)} WHERE id = ?",
+                     changed)
+    conn.executemany("DELETE FROM scores WHERE mention_id = ?", rescore)
+    return len(changed)
 
 
 def _stored_earlier_ids(db: Database, batch: list[Mention]) -> set[tuple]:

@@ -92,3 +92,48 @@ def test_sentiment_eval_delimiter_wins_and_a_wrong_one_is_one_line(tmp_path, cli
     result = cli("sentiment", "eval", tabbed, "--text-col", "text", "--label-col", "label", "--delimiter", "x")
     assert result.exit_code == 2
     assert result.output.strip() == "Error: --delimiter: 'x' is not one of ',', ';', 'tab', '|'"
+
+
+# ------------------------------------------------------------------ import --update
+
+def _score_everything(database) -> None:
+    with sqlite3.connect(database) as connection:
+        connection.execute("INSERT INTO scores (mention_id, model_id, label, p_negative, p_neutral, "
+                           "p_positive, scored_at) SELECT id, 'm1', 'neutral', 0.1, 0.8, 0.1, "
+                           "'2026-12-01T00:00:00Z' FROM mentions")
+
+
+def _stored(database) -> list[tuple]:
+    with sqlite3.connect(database) as connection:
+        return connection.execute(
+            "SELECT m.external_id, m.created_at, m.text, m.author, count(s.mention_id) FROM mentions m "
+            "LEFT JOIN scores s ON s.mention_id = m.id GROUP BY m.id ORDER BY m.id").fetchall()
+
+
+def test_import_update_corrects_rows_stored_before(cli, tmp_path):
+    """Re-importing never corrected a stored row: a file imported with the wrong --date-order kept
+    its wrong dates, and `forget` keeps the ids out of later imports."""
+    (tmp_path / "first.csv").write_text("id,text,created_at,author\n1,great flight,03/05/2026 10:00,ann\n"
+                                        "2,awful delay,04/05/2026 11:00,bob\n", encoding="utf-8")
+    assert cli("--db", "u.db", "import", "first.csv", "--watch", "acme", "--date-order", "mdy").exit_code == 0
+    _score_everything(tmp_path / "u.db")
+    (tmp_path / "again.csv").write_text("id,text,created_at\n1,great flight,03/05/2026 10:00\n"
+                                        "2,awful delay!!,04/05/2026 11:00\n3,new words,05/05/2026 09:00\n",
+                                        encoding="utf-8")
+    plain = cli("--db", "u.db", "import", "again.csv", "--date-order", "dmy")
+    assert plain.output.startswith("again.csv: 1 inserted, 2 already present, 0 rejected")
+    assert "another text" in plain.output  # without --update nothing stored changes
+    assert [row[1:3] for row in _stored(tmp_path / "u.db")][:2] == [
+        ("2026-03-05T10:00:00Z", "great flight"), ("2026-04-05T11:00:00Z", "awful delay")]
+
+    updated = cli("--db", "u.db", "import", "again.csv", "--date-order", "dmy", "--update")
+    assert updated.exit_code == 0, updated.output
+    assert updated.output.strip() == "again.csv: 0 inserted, 3 already present (2 updated), 0 rejected"
+    assert _stored(tmp_path / "u.db") == [
+        ("1", "2026-05-03T10:00:00Z", "great flight", "ann", 1),  # the file has no author: ann is kept
+        ("2", "2026-05-04T11:00:00Z", "awful delay!!", "bob", 0),  # a new text is scored again
+        ("3", "2026-05-05T09:00:00Z", "new words", None, 0),
+    ]
+    assert "awful delay!!" in cli("--db", "u.db", "search", "awful").output  # the search index follows
+    again = cli("--db", "u.db", "import", "again.csv", "--date-order", "dmy", "--update")
+    assert again.output.strip() == "again.csv: 0 inserted, 3 already present (0 updated), 0 rejected"

@@ -109,11 +109,15 @@ def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool
               help="Order of day and month in dates such as 03/05/2026 (dmy: 3 May; mdy: 5 March).")
 @click.option("--keep-entities", is_flag=True,
               help="Store HTML entities (&amp;) in text and title as written, not unescaped.")
+@click.option("--update", is_flag=True,
+              help="Rows already stored (same --source and id) take the file's values: to correct an "
+                   "import made with the wrong --date-order, or a file edited since. A changed text "
+                   "is scored again by the next 'score'.")
 @pass_app
 def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col: str, text_col: str,
             time_col: str, author_col: str, url_col: str, lang_col: str, reach_col: str, title_col: str,
             batch_size: int, encoding: str, delimiter: str | None, date_order: str | None,
-            keep_entities: bool) -> None:
+            keep_entities: bool, update: bool) -> None:
     """Import mentions from a CSV, TSV or JSONL FILE (columns id,text,created_at[,author,author_reach,url,lang,title]).
 
     Rows already stored are counted, not duplicated; broken rows are listed with their line and
@@ -138,8 +142,11 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     try:
         rows = read_mentions(file, columns, source, watches, notes, options)
         clashes: list[int] = [0]
-        mentions = _counting_id_clashes(app.db, (mention for _, mention in rows), clashes)
-        result = save_mentions(app.db, mentions, batch_size=batch_size)
+        mentions = (mention for _, mention in rows)
+        if not update:  # with --update another text is the correction asked for
+            mentions = _counting_id_clashes(app.db, mentions, clashes)
+        result = save_mentions(app.db, mentions, batch_size=batch_size,
+                               update_up_to_id=highest_id if update else None)
     except ImportFileError as exc:
         if database_is_new:  # a file it cannot use leaves no empty database behind
             _remove_new_database(app)
@@ -159,7 +166,8 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     cut = _stored_cut_texts(app.db, highest_id, source, notes.cut_ids)
     if cut:
         forgotten += f", {cut} text{'s' if cut > 1 else ''} cut to {MAX_TEXT_CHARS:,} characters"
-    click.echo(f"{file}: {result.inserted} inserted, {result.present} already present, "
+    updated = f" ({result.updated} updated)" if update else ""
+    click.echo(f"{file}: {result.inserted} inserted, {result.present} already present{updated}, "
                f"{rejected} rejected" + forgotten
                + _newly_linked_text(app.db, links_before, result.inserted))
     for line in new_watch_warnings:
