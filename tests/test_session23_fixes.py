@@ -1,7 +1,6 @@
 """Fixes of the twenty-third session: items left alone before (an interrupted import's count, …)."""
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
