@@ -136,3 +136,33 @@ def test_import_update_corrects_rows_stored_before(cli, tmp_path):
     assert "awful delay!!" in cli("--db", "u.db", "search", "awful").output  # the search index follows
     again = cli("--db", "u.db", "import", "again.csv", "--date-order", "dmy", "--update")
     assert again.output.strip() == "again.csv: 0 inserted, 3 already present (0 updated), 0 rejected"
+
+
+# ------------------------------------------------------------------ status during a long run
+
+def test_status_shows_a_running_jobs_past_next_time_as_after_this_run(tmp_path):
+    """A crawl running past its next time showed that time as '… (3m ago)', as if the service were late."""
+    import datetime as dt
+
+    from mentionwatch.commands.service import format_report
+    from mentionwatch.service_state import (JobSchedule, health_report, mark_process, save_schedules,
+                                            start_job_run)
+    from storage import open_db
+    from storage.timeutil import to_iso
+
+    db = open_db(tmp_path / "s.db")
+    mark_process(db, "running")
+    now = dt.datetime.now(dt.timezone.utc)
+    past, future = to_iso(now - dt.timedelta(minutes=3)), to_iso(now + dt.timedelta(minutes=12))
+    save_schedules(db, [JobSchedule("collect:acme:rss", "collect", "acme", "rss", 900.0, past),
+                        JobSchedule("detect", "detect", None, None, 900.0, future),
+                        JobSchedule("score", "score", None, None, 900.0, past)])
+    start_job_run(db, "collect:acme:rss")
+    start_job_run(db, "detect")
+    lines = format_report(health_report(db, None)).splitlines()
+    collect = next(line for line in lines if line.strip().startswith("collect:acme:rss"))
+    detect = next(line for line in lines if line.strip().startswith("detect "))
+    score = next(line for line in lines if line.strip().startswith("score "))
+    assert "after this run ends" in collect and "ago" not in collect.split("running", 1)[1]
+    assert f"{future} (in 1" in detect  # running, its next time still ahead: shown as it is
+    assert f"{past} (3m ago)" in score  # not running: a time gone is shown as gone

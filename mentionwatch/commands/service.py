@@ -227,7 +227,7 @@ def format_report(report: dict) -> str:
     job_rows = [("job", "last run", "result", "next run", "note")]
     service_up = report["service"]["state"] in ("running", "starting")
     for job in report["jobs"]:
-        next_run = _when(job["next_run_at"], now) if service_up else "- (service not running)"
+        next_run = _next_run(job, now) if service_up else "- (service not running)"
         job_rows.append((job["job_id"], _when(job["last_run_at"], now), job["last_status"] or "-",
                          next_run, _job_note(job, now)))
     if report["jobs"]:
@@ -317,6 +317,16 @@ def _service_line(service: dict, now: dt.datetime) -> str:
         return "Service: never started on this database (start it with 'mentionwatch run')"
     return (f"Service: {service['state']} (pid {service['pid']} on {service['host']}, "
             f"started {_when(service['started_at'], now)}, heartbeat {_when(service['heartbeat_at'], now)})")
+
+
+def _next_run(job: dict, now: dt.datetime) -> str:
+    """When the job runs next. A run still going past its next time makes the scheduler skip that
+    time (one run of a job at a time, `max_instances=1`) and take the first one after the run: the
+    time gone is not shown as if the service were late."""
+    stamp = job["next_run_at"]
+    if job["last_status"] == "running" and stamp and from_iso(stamp) <= now:
+        return "after this run ends"
+    return _when(stamp, now)
 
 
 def _job_note(job: dict, now: dt.datetime) -> str:
