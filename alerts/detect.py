@@ -41,7 +41,7 @@ from alerts.detector import (DetectorSettings, Incident, bucket_stats, find_inci
 from alerts.lifecycle import record_event
 from alerts.notify import queue_late_openings, queue_notifications
 from alerts.postcrisis import negative_share
-from alerts.series import Series, build_series, scored_rows
+from alerts.series import Series, build_series, floor_to_bucket, scored_rows, zone_offset
 from mentionwatch.config import duration_text
 from sentiment import model_id_for
 from storage.mentions import EARLIEST_CREATED_AT
@@ -770,7 +770,13 @@ def backtest_series(db, watch_name: str, settings, model_id: str, start: dt.date
     incident going on at `start` opens when it did), never before the first mention that can be
     dated (EARLIEST_CREATED_AT: `--since 0001-01-01` reads from there), up to `end`, or only up to
     `quiet_after` the watch's last scored mention before `end`: past that no rule can find anything,
-    and `--until 9999-12-31` would otherwise count millions of empty buckets."""
+    and `--until 9999-12-31` would otherwise count millions of empty buckets.
+
+    The runs in the period judge the buckets that end before `end`: the one ending at `end` is the
+    next period's (a run at `end` judges it), so its mentions are left out here. Counted in, they
+    made an alert's peak and window reach past the severity the period gave it ('high', peak 42,
+    where 40 is critical)."""
+    end = floor_to_bucket(end - dt.timedelta(microseconds=1), settings.bucket, zone_offset(settings.timezone))
     earliest = from_iso(EARLIEST_CREATED_AT)
     history = dt.timedelta(days=HISTORY_DAYS) + history_needed(settings)
     since = start - history if start - earliest > history else earliest

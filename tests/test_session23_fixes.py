@@ -166,3 +166,29 @@ def test_status_shows_a_running_jobs_past_next_time_as_after_this_run(tmp_path):
     assert "after this run ends" in collect and "ago" not in collect.split("running", 1)[1]
     assert f"{future} (in 1" in detect  # running, its next time still ahead: shown as it is
     assert f"{past} (3m ago)" in score  # not running: a time gone is shown as gone
+
+
+# ------------------------------------------------------------------ backtest at its --until
+
+def test_backtest_leaves_the_hour_ending_at_until_to_the_next_period(db, model_id):
+    """The hour ending at --until was counted in an alert's peak and window while the escalation it
+    caused was left out: 'high, peak 42' where the rule makes 40 critical."""
+    import datetime as dt
+
+    from alerts.detect import backtest
+    from mentionwatch.config import parse_config
+    from test_alerts_detection import START, add_stream, config_text
+
+    rule = "  min_count: 100000\n  thresholds:\n    - {count: 20, window: 1h, severity: high}"
+    config = parse_config(config_text(rule))
+    day = 6 * 24
+    add_stream(db, model_id, burst={day: [("reddit", 30)], day + 1: [("reddit", 42)]})
+    hour = lambda h: START + dt.timedelta(hours=day + h)  # noqa: E731
+    [before] = backtest(db, config, hour(-3), hour(2))  # the runs up to hour 1: 42 not seen yet
+    assert (before.severity, before.window_end) == ("high", "2025-03-07T01:00:00Z")
+    assert 30 <= before.observed < 40
+    [after] = backtest(db, config, hour(-3), hour(3))  # the run at hour 2 sees the second hour
+    assert (after.severity, after.window_end) == ("critical", "2025-03-07T02:00:00Z")
+    assert after.observed >= 40
+    [next_period] = backtest(db, config, hour(2), hour(3))
+    assert (next_period.severity, next_period.escalations) == ("critical", [("2025-03-07T02:00:00Z", "critical")])
