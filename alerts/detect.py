@@ -30,6 +30,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -42,7 +43,7 @@ from alerts.lifecycle import record_event
 from alerts.notify import queue_late_openings, queue_notifications
 from alerts.postcrisis import negative_share
 from alerts.series import Series, build_series, floor_to_bucket, scored_rows, zone_offset
-from mentionwatch.config import duration_text
+from mentionwatch.config import duration_text, parse_duration
 from sentiment import model_id_for
 from storage.mentions import EARLIEST_CREATED_AT
 from storage.timeutil import from_iso, parse_timestamp, to_iso
@@ -678,11 +679,22 @@ def _negative_shares(db, finding: Finding, model_id: str, start: dt.datetime,
 
 
 def rule_window(rule: str, settings) -> float | None:
-    """A threshold rule's own window (seconds), found by the name `findings_for_series` gives it."""
+    """A threshold rule's own window (seconds), found by the name `findings_for_series` gives it. A
+    rule no longer in the watchlist (edited while its alert is open) is read from its name when
+    the name says it ('threshold:20 in 1h'): the alert still quotes the rule it opened under."""
     for threshold in settings.thresholds:
         if rule == threshold_rule_name(threshold):
             return threshold.window
+    unnamed = _UNNAMED_RULE.fullmatch(rule)
+    if unnamed:
+        try:
+            return parse_duration(unnamed[1])
+        except (ValueError, TypeError):
+            return None
     return None
+
+
+_UNNAMED_RULE = re.compile(r"threshold:\d+ in (\S+)")  # threshold_rule_name of a rule without a name
 
 
 def _summary(finding: Finding, ranked: list[dict], terms: list[dict], peak_span: dict, as_of: dt.datetime,

@@ -192,3 +192,16 @@ def test_backtest_leaves_the_hour_ending_at_until_to_the_next_period(db, model_i
     assert after.observed >= 40
     [next_period] = backtest(db, config, hour(2), hour(3))
     assert (next_period.severity, next_period.escalations) == ("critical", [("2025-03-07T02:00:00Z", "critical")])
+
+
+def test_an_alert_quotes_the_rule_it_opened_under_after_the_rule_is_edited():
+    """With '20 in 1h' edited to '10 in 1h' while its alert was open, the alert read 'rule: at least
+    20 in 50m' (the span of its peak), a rule that never existed."""
+    from alerts.detect import rule_window
+    from mentionwatch.config import parse_config
+    from test_alerts_detection import config_text
+
+    edited = parse_config(config_text("  thresholds:\n    - {count: 10, window: 1h}")).alert_settings("acme")
+    assert rule_window("threshold:20 in 1h", edited) == 3600
+    assert rule_window("threshold:5 in 90m", edited) == 5400
+    assert rule_window("threshold:night shift", edited) is None  # a named rule's name says no window
