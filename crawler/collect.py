@@ -304,7 +304,7 @@ def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult, 
             matching.append(mention)
     saved = save_mentions(db, matching)
     result.fetched += page.fetched
-    result.filtered += len(page.mentions) - len(matching)
+    result.filtered += len(page.mentions) - len(matching) + page.left_out
     result.new += saved.inserted
     result.duplicates += saved.present + saved.forgotten + page.already_stored
     result.rejected += page.rejected + saved.rejected

@@ -274,6 +274,8 @@ def test_appstore_json_reviews_without_dates_are_not_piled_onto_one_instant(shar
     result = run(db, config, first.transport())
     # a backlog of unknown age is left out, not stored 50 times at the feed's time
     assert (result.status, result.new, len(first.requests)) == ("ok", 0, 1), result.errors
+    fetched = len(payload["feed"]["entry"])
+    assert (result.fetched, result.filtered, result.duplicates) == (fetched, fetched, 0)  # each counted once
 
     newer = copy.deepcopy(payload["feed"]["entry"][0])
     newer["id"]["label"] = "6310006838"  # written after the first poll: a higher id
@@ -282,6 +284,7 @@ def test_appstore_json_reviews_without_dates_are_not_piled_onto_one_instant(shar
     second = Replay([file_response(path, json.dumps(payload).encode(), "application/json")])
     result = run(db, config, second.transport())
     assert (result.status, result.new) == ("ok", 1), result.errors
+    assert (result.filtered, result.duplicates) == (0, fetched)  # the first poll's reviews: read before
     assert stored(db, "created_at") == {"6310006838": "2020-08-12T15:00:37Z"}
 
 

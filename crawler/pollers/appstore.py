@@ -143,6 +143,11 @@ class AppStorePoller(Poller):
             return
         skipped = [m for m in page.mentions if id(m) in old]
         page.mentions = [m for m in page.mentions if id(m) not in old]
+        # in the crawl's counts: left out (filtered) on a first poll; later, a poll read them before
+        if top_id is None:
+            page.left_out += len(skipped)
+        else:
+            page.already_stored += len(skipped)
         if skipped and top_id is None:
             log.warning("appstore: %d reviews left out: the JSON feed gives them no date (only the "
                         "feed's time); format: xml has their dates. Reviews written from now on are kept",

@@ -763,6 +763,7 @@ class Page:
     cursors: dict[str, str | None] = field(default_factory=dict)  # None clears a cursor
     errors: list[str] = field(default_factory=list)  # non-fatal problems (e.g. one feed of many)
     already_stored: int = 0  # items from the first stored one on (the poll stopped there), or skipped as stored
+    left_out: int = 0  # items a poller leaves out on purpose (counted as filtered)
     parsed: list[Mention] = field(default_factory=list, repr=False)  # all of the payload's mentions, stored ones too
 
 
