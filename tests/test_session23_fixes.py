@@ -205,3 +205,12 @@ def test_an_alert_quotes_the_rule_it_opened_under_after_the_rule_is_edited():
     assert rule_window("threshold:20 in 1h", edited) == 3600
     assert rule_window("threshold:5 in 90m", edited) == 5400
     assert rule_window("threshold:night shift", edited) is None  # a named rule's name says no window
+
+
+def test_a_mastodon_gap_line_does_not_claim_statuses_are_missing():
+    """A search crawl that had read every new status still said they were 'not read yet' (only an
+    empty page shows the end of a stretch)."""
+    from crawler.pollers.mastodon import _gap_line
+
+    line = _gap_line([{"min_id": "100", "max_id": "140"}], 2)
+    assert line.startswith("mastodon: statuses after id 100 and before id 140 may not all be read yet: ")

@@ -214,12 +214,14 @@ def _stored_gaps(value: str | None) -> list[dict[str, str]]:
 
 
 def _gap_line(gaps: list[dict[str, str]], budget: int) -> str:
-    """One line for the crawl run: which statuses are not read yet, and why."""
+    """One line for the crawl run: which statuses may not be read yet, and why. Only an empty page
+    shows a stretch read to its end (a search leaves out statuses the account may not see, so a
+    short page proves nothing): the stretch may hold none, which the next poll finds in one request."""
     stretch = "" if len(gaps) == 1 else f" (in {len(gaps)} stretches)"
     low = min((g["min_id"] for g in gaps), key=_id_order)
     high = max((g["max_id"] for g in gaps), key=_id_order)
-    return (f"mastodon: statuses after id {low} and before id {high}{stretch} not read yet: more new "
-            f"statuses than {budget} page(s) per poll hold; the next polls read them (a larger "
+    return (f"mastodon: statuses after id {low} and before id {high}{stretch} may not all be read yet: "
+            f"more new statuses than {budget} page(s) per poll hold; the next polls read on there (a larger "
             f"options.max_pages catches up sooner)")
 
 
