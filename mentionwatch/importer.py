@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import difflib
 import functools
 import html
@@ -109,6 +110,7 @@ class ReadOptions:
     delimiter: str | None = None  # None: told by the header line
     date_order: str | None = None  # 'dmy' or 'mdy' for 03/05/2026
     keep_entities: bool = False
+    time_zone: dt.tzinfo | None = None  # of times written without a zone (None: UTC)
 
 
 class ImportFileError(Exception):
@@ -623,7 +625,7 @@ def _row_to_mention(row: dict, columns: ColumnMap, source: str, watches: tuple[s
         source=source,
         external_id=_external_id(row.get(columns.id), columns.id, json_lines),
         text=_text(row.get(columns.text), columns.text, unescape),
-        created_at=_created_at(row.get(columns.created_at), columns.created_at, options.date_order),
+        created_at=_created_at(row.get(columns.created_at), columns.created_at, options),
         url=_optional(row.get(columns.url), columns.url, notes, line),
         author=_optional(row.get(columns.author), columns.author, notes, line),
         author_reach=_reach(row.get(columns.reach), columns.reach, notes, line),
@@ -694,11 +696,11 @@ def _entity_read(entity: re.Match) -> str:
     return written
 
 
-def _created_at(value: object, column: str, date_order: str | None) -> str:
+def _created_at(value: object, column: str, options: ReadOptions) -> str:
     if isinstance(value, (dict, list, bool)):
         raise ValueError(f"{column}: expected a time, got {_json_value_kind(value)}")
     try:
-        return parse_file_timestamp(value, date_order)
+        return parse_file_timestamp(value, options.date_order, options.time_zone)
     except ValueError as exc:
         raise ValueError(f"{column}: {_number_not_time(value) or exc}") from None
 

@@ -123,12 +123,12 @@ def parse_timestamp(value: object) -> str:
     return _parse(value, strict=False, date_order=None)
 
 
-def parse_file_timestamp(value: object, date_order: str | None = None) -> str:
+def parse_file_timestamp(value: object, date_order: str | None = None, zone: dt.tzinfo | None = None) -> str:
     """Like parse_timestamp, for a column of an imported file, guessing nothing: a zone name
     must have one meaning ('CET', never 'IST'), a numeric date like 03/05/2026 needs
     `date_order` ('dmy' or 'mdy') unless only one order makes a date, and a number that
-    looks like an Excel date (46086.58) is refused with a hint. No zone means UTC."""
-    return _parse(value, strict=True, date_order=date_order)
+    looks like an Excel date (46086.58) is refused with a hint. No zone means `zone` (None: UTC)."""
+    return _parse(value, strict=True, date_order=date_order, zone=zone)
 
 
 def parse_given_time(value: object) -> str:
@@ -233,7 +233,7 @@ def _zones_by_folded_name() -> dict[str, str]:
     return {zone.casefold(): zone for zone in zoneinfo.available_timezones()}  # a walk of the zone files: once
 
 
-def _parse(value: object, strict: bool, date_order: str | None) -> str:
+def _parse(value: object, strict: bool, date_order: str | None, zone: dt.tzinfo | None = None) -> str:
     if isinstance(value, str) and _STORED_FORM.fullmatch(value):
         dt.datetime.fromisoformat(value[:-1])  # still rejects impossible dates such as 2024-02-30
         return value
@@ -242,30 +242,42 @@ def _parse(value: object, strict: bool, date_order: str | None) -> str:
     if isinstance(value, bool) or value is None:
         raise ValueError("missing timestamp")
     if isinstance(value, (int, float)):
-        return _from_number(float(value), strict)
+        return _from_number(float(value), strict, zone=zone)
     text = str(value).strip()
     if not text:
         raise ValueError("empty timestamp")
-    text = _UTC_NAME_AT_END.sub("", text)
+    without_utc = _UTC_NAME_AT_END.sub("", text)
+    if without_utc != text:  # written in UTC: no other zone applies
+        text, zone = without_utc, None
     if text.lstrip("-").replace(".", "", 1).isdigit():
-        return _from_number(float(text), strict, text)
-    return _from_text(text, strict, date_order)
+        return _from_number(float(text), strict, text, zone)
+    return _from_text(text, strict, date_order, zone=zone)
 
 
-def _from_text(text: str, strict: bool, date_order: str | None, shown: str | None = None) -> str:
-    """`shown`: the text as written, when `text` is it with its zone name made an offset."""
+def _stored_in(zone: dt.tzinfo | None, moment: dt.datetime) -> str:
+    """`moment` as stored text; one without a zone is a wall-clock time in `zone` (None: UTC). A
+    time the clocks skipped or passed twice is read with the offset before the change (fold 0)."""
+    if moment.tzinfo is None and zone is not None:
+        moment = moment.replace(tzinfo=zone)
+    return to_iso(moment)
+
+
+def _from_text(text: str, strict: bool, date_order: str | None, shown: str | None = None,
+               zone: dt.tzinfo | None = None) -> str:
+    """`shown`: the text as written, when `text` is it with its zone name made an offset; `zone`:
+    where a time written without a zone or offset is (None: UTC)."""
     try:
         iso = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         iso = None
     if iso is not None:
-        return to_iso(iso)  # a ValueError here says out of range, not unrecognised
+        return _stored_in(zone, iso)  # a ValueError here says out of range, not unrecognised
     year_first = _YEAR_FIRST_DATE.fullmatch(text)
     if year_first:
-        return to_iso(_year_first_date(year_first, shown or text))
+        return _stored_in(zone, _year_first_date(year_first, shown or text))
     javascript = _JAVASCRIPT_FORM.fullmatch(text)
     if javascript:
-        return to_iso(dt.datetime.strptime(f"{javascript[1]} {javascript[2]}", "%a %b %d %Y %H:%M:%S %z"))
+        return _stored_in(zone, dt.datetime.strptime(f"{javascript[1]} {javascript[2]}", "%a %b %d %Y %H:%M:%S %z"))
     if shown is None and not (strict and _NUMERIC_DATE.fullmatch(text)):
         # read word by word: 2:02 PM as 14:02 (email.utils would drop the PM); in a file's dates
         # also 'cet' as 'CET'
@@ -273,17 +285,17 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
         written = _upper_zone_names(written) if strict else written
         if written != text:
             return _from_text(_zone_name_as_offset(_offsets_as_hhmm(written), strict), strict,
-                              date_order, shown=text)
+                              date_order, shown=text, zone=zone)
     if shown is None:
         with_offset = _zone_name_as_offset(_offsets_as_hhmm(text), strict)
         if with_offset != text:
-            return _from_text(with_offset, strict, date_order, shown=text)
+            return _from_text(with_offset, strict, date_order, shown=text, zone=zone)
     numeric = _NUMERIC_DATE.fullmatch(text) if strict else None
     if numeric:
-        return to_iso(_numeric_date(numeric, date_order, shown or text))
+        return _stored_in(zone, _numeric_date(numeric, date_order, shown or text))
     for fmt in _EXTRA_FORMATS if strict else (*_EXTRA_FORMATS, _DAY_FIRST_FORMAT):
         try:
-            return to_iso(dt.datetime.strptime(text, fmt))
+            return _stored_in(zone, dt.datetime.strptime(text, fmt))
         except ValueError:
             continue
     if strict and any(character.isdigit() for character in text):  # a date with a word it cannot read
@@ -291,7 +303,7 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
     if strict and not re.search(r"\d:\d\d", text):  # email.utils would take an offset or a year for a time
         raise ValueError(f"unrecognised timestamp {(shown or text)[:40]!r}")
     try:
-        return to_iso(parsedate_to_datetime(text))
+        return _stored_in(zone, parsedate_to_datetime(text))
     except (TypeError, ValueError, IndexError):
         raise ValueError(f"unrecognised timestamp {(shown or text)[:40]!r}") from None
 
@@ -416,8 +428,9 @@ def _full_year(year: str) -> int:
     return int(year) + 2000 if len(year) == 2 else int(year)
 
 
-def _from_number(seconds: float, strict: bool = False, text: str | None = None) -> str:
-    compact = _compact_date(seconds)
+def _from_number(seconds: float, strict: bool = False, text: str | None = None,
+                 zone: dt.tzinfo | None = None) -> str:
+    compact = _compact_date(seconds, zone)
     if compact is not None:
         return compact
     if strict and _EXCEL_DAYS[0] <= seconds <= _EXCEL_DAYS[1]:
@@ -426,13 +439,14 @@ def _from_number(seconds: float, strict: bool = False, text: str | None = None) 
     return _from_epoch(seconds)
 
 
-def _compact_date(number: float) -> str | None:
-    """20261201 as 2026-12-01: eight digits that make a date from 1990 on. As Unix seconds they
-    would be a time in 1970-1973, before any mention this tool stores (storage.mentions.EARLIEST_CREATED_AT)."""
+def _compact_date(number: float, zone: dt.tzinfo | None = None) -> str | None:
+    """20261201 as 2026-12-01 (its midnight in `zone`, None: UTC): eight digits that make a date
+    from 1990 on. As Unix seconds they would be a time in 1970-1973, before any mention this tool
+    stores (storage.mentions.EARLIEST_CREATED_AT)."""
     if not (19900101 <= number <= 21001231) or number != int(number):
         return None
     try:
-        return to_iso(dt.datetime.strptime(str(int(number)), "%Y%m%d"))
+        return _stored_in(zone, dt.datetime.strptime(str(int(number)), "%Y%m%d"))
     except ValueError:
         raise ValueError(f"{int(number)} is no date: read as YYYYMMDD, its month or day is out of range") from None
 

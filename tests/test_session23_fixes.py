@@ -214,3 +214,34 @@ def test_a_mastodon_gap_line_does_not_claim_statuses_are_missing():
 
     line = _gap_line([{"min_id": "100", "max_id": "140"}], 2)
     assert line.startswith("mastodon: statuses after id 100 and before id 140 may not all be read yet: ")
+
+
+# ------------------------------------------------------------------ import --timezone
+
+def test_import_timezone_places_times_written_without_a_zone(cli, tmp_path):
+    """Times without a zone could only be taken as UTC: an export in Paris time was stored an hour
+    (in summer two) late, and alerts' windows moved with it."""
+    (tmp_path / "paris.csv").write_text(
+        "id,text,created_at\n1,winter,2026-03-05 10:00\n2,summer,05.07.2026 10:00\n3,zoned,2026-03-05T10:00:00Z\n"
+        "4,offset,2026-03-05 10:00 +0100\n5,utc name,2026-03-05 10:00 UTC\n6,compact,20260305\n"
+        "7,unix,1772704800\n", encoding="utf-8")
+    result = cli("--db", "p.db", "import", "paris.csv", "--timezone", "Europe/Paris")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "p.db") as connection:
+        stored = dict(connection.execute("SELECT text, created_at FROM mentions"))
+    assert stored == {"winter": "2026-03-05T09:00:00Z", "summer": "2026-07-05T08:00:00Z",
+                      "zoned": "2026-03-05T10:00:00Z", "offset": "2026-03-05T09:00:00Z",
+                      "utc name": "2026-03-05T10:00:00Z", "compact": "2026-03-04T23:00:00Z",
+                      "unix": "2026-03-05T10:00:00Z"}
+
+
+@pytest.mark.parametrize("written, message", [
+    ("Paris", "Error: --timezone: 'Paris' is not a time zone"),
+    ("UTC+1", "Error: --timezone: 'UTC+1' is not a time zone: a time zone is a place, not an offset"),
+])
+def test_import_timezone_mistakes_are_one_line_and_store_nothing(cli, tmp_path, written, message):
+    (tmp_path / "f.csv").write_text("id,text,created_at\n1,a,2026-03-05 10:00\n", encoding="utf-8")
+    result = cli("--db", "m.db", "import", "f.csv", "--timezone", written)
+    assert result.exit_code == 2
+    assert result.output.startswith(message) and result.output.count("\n") == 1
+    assert not (tmp_path / "m.db").exists()

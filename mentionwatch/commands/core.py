@@ -107,6 +107,9 @@ def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool
                                   "that makes the header hold the expected columns).")
 @click.option("--date-order", type=click.Choice(DATE_ORDERS, case_sensitive=False),
               help="Order of day and month in dates such as 03/05/2026 (dmy: 3 May; mdy: 5 March).")
+@click.option("--timezone", "time_zone",
+              help="Time zone of the times written without one, e.g. Europe/Paris or America/New_York "
+                   "(as the export's account shows them) [default: UTC].")
 @click.option("--keep-entities", is_flag=True,
               help="Store HTML entities (&amp;) in text and title as written, not unescaped.")
 @click.option("--update", is_flag=True,
@@ -117,7 +120,7 @@ def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool
 def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col: str, text_col: str,
             time_col: str, author_col: str, url_col: str, lang_col: str, reach_col: str, title_col: str,
             batch_size: int, encoding: str, delimiter: str | None, date_order: str | None,
-            keep_entities: bool, update: bool) -> None:
+            time_zone: str | None, keep_entities: bool, update: bool) -> None:
     """Import mentions from a CSV, TSV or JSONL FILE (columns id,text,created_at[,author,author_reach,url,lang,title]).
 
     Rows already stored are counted, not duplicated; broken rows are listed with their line and
@@ -132,7 +135,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     database_is_new = not Path(app.db_path).exists()
     new_watch_warnings = _check_import_watches(app, watches)
     new_database_without_a_watchlist = _new_database_without_a_watchlist(app)
-    options = _read_options(encoding, delimiter, date_order, keep_entities)
+    options = _read_options(encoding, delimiter, date_order, keep_entities, time_zone)
     columns = ColumnMap(id=id_col, text=text_col, created_at=time_col, author=author_col,
                         url=url_col, lang=lang_col, reach=reach_col, title=title_col,
                         named=_named_optional_columns(click.get_current_context()))
@@ -258,8 +261,18 @@ def _show_rejects_and_warnings(file: Path, notes: ImportNotes) -> None:
 
 
 def _read_options(encoding: str, delimiter: str | None, date_order: str | None,
-                  keep_entities: bool) -> ReadOptions:
-    """The import's reading options, checked: an unknown encoding or separator is one mistake."""
+                  keep_entities: bool, time_zone: str | None = None) -> ReadOptions:
+    """The import's reading options, checked: an unknown encoding, separator or time zone is one mistake."""
+    from zoneinfo import ZoneInfo
+
+    from mentionwatch.config import time_zone_name
+
+    zone = None
+    if time_zone is not None:
+        try:
+            zone = ZoneInfo(time_zone_name(time_zone))
+        except ValueError as exc:
+            raise UserMistake(f"--timezone: {exc}") from None
     try:
         encoding = check_encoding(encoding)
     except ValueError as exc:
@@ -269,7 +282,7 @@ def _read_options(encoding: str, delimiter: str | None, date_order: str | None,
     except ValueError as exc:
         raise UserMistake(f"--delimiter: {exc}") from None
     return ReadOptions(encoding=encoding, delimiter=delimiter, date_order=date_order,
-                       keep_entities=keep_entities)
+                       keep_entities=keep_entities, time_zone=zone)
 
 
 def _stored_cut_texts(db, highest_id: int, source: str, cut_ids: set[str]) -> int:
