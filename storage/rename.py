@@ -75,6 +75,11 @@ def apply_rename(db, plan: RenamePlan) -> None:
     with db.atomic():
         db.execute("INSERT OR IGNORE INTO mention_watches (watch, mention_id, matched_at, linked_by) "
                    "SELECT ?, mention_id, matched_at, linked_by FROM mention_watches WHERE watch = ?", [new, old])
+        # a post the new name already has by a query (a rematch made before the rename) stays an
+        # import when the old name had it so: rematch leaves imported links alone
+        db.execute("UPDATE mention_watches SET linked_by = 'import' WHERE watch = ? AND linked_by IS NOT 'import' "
+                   "AND mention_id IN (SELECT mention_id FROM mention_watches WHERE watch = ? AND linked_by = 'import')",
+                   [new, old])
         db.execute("DELETE FROM mention_watches WHERE watch = ?", [old])
         for table in ("alerts", "crawl_runs"):
             db.execute(f"UPDATE {table} SET watch = ? WHERE watch = ?", [new, old])

@@ -245,3 +245,25 @@ def test_import_timezone_mistakes_are_one_line_and_store_nothing(cli, tmp_path, 
     assert result.exit_code == 2
     assert result.output.startswith(message) and result.output.count("\n") == 1
     assert not (tmp_path / "m.db").exists()
+
+
+# ------------------------------------------------------------------ rename keeps an import's links
+
+def test_a_rename_after_a_rematch_keeps_the_imported_links_imported(tmp_path):
+    """Renamed in the watchlist, rematched (the new name's query linked the imported posts), then
+    `rename`: the old name's 'import' links lost to the new name's 'query' ones, and a later
+    rematch offered to unlink imported posts."""
+    from storage import Mention, open_db, save_mentions
+    from storage.rename import apply_rename, plan_rename
+
+    db = open_db(tmp_path / "r.db")
+    save_mentions(db, [Mention("twitter", "1", "flight delayed again", "2026-11-02T10:00:00Z",
+                               watches=("usair",), linked_by="import"),
+                       Mention("twitter", "2", "another flight", "2026-11-02T11:00:00Z", watches=("usair",))])
+    save_mentions(db, [Mention("twitter", "1", "flight delayed again", "2026-11-02T10:00:00Z",
+                               watches=("usairways",)),  # the rematch under the new name: a query link
+                       Mention("twitter", "2", "another flight", "2026-11-02T11:00:00Z", watches=("usairways",))])
+    apply_rename(db, plan_rename(db, "usair", "usairways"))
+    links = db.execute("SELECT m.external_id, w.watch, w.linked_by FROM mention_watches w "
+                       "JOIN mentions m ON m.id = w.mention_id ORDER BY 1").fetchall()
+    assert links == [("1", "usairways", "import"), ("2", "usairways", "query")]
