@@ -1,11 +1,13 @@
 """Fixes of the twenty-third session: items left alone before (an interrupted import's count, …)."""
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -142,8 +144,6 @@ def test_import_update_corrects_rows_stored_before(cli, tmp_path):
 
 def test_status_shows_a_running_jobs_past_next_time_as_after_this_run(tmp_path):
     """A crawl running past its next time showed that time as '… (3m ago)', as if the service were late."""
-    import datetime as dt
-
     from mentionwatch.commands.service import format_report
     from mentionwatch.service_state import (JobSchedule, health_report, mark_process, save_schedules,
                                             start_job_run)
@@ -173,8 +173,6 @@ def test_status_shows_a_running_jobs_past_next_time_as_after_this_run(tmp_path):
 def test_backtest_leaves_the_hour_ending_at_until_to_the_next_period(db, model_id):
     """The hour ending at --until was counted in an alert's peak and window while the escalation it
     caused was left out: 'high, peak 42' where the rule makes 40 critical."""
-    import datetime as dt
-
     from alerts.detect import backtest
     from mentionwatch.config import parse_config
     from test_alerts_detection import START, add_stream, config_text
@@ -267,3 +265,46 @@ def test_a_rename_after_a_rematch_keeps_the_imported_links_imported(tmp_path):
     links = db.execute("SELECT m.external_id, w.watch, w.linked_by FROM mention_watches w "
                        "JOIN mentions m ON m.id = w.mention_id ORDER BY 1").fetchall()
     assert links == [("1", "usairways", "import"), ("2", "usairways", "query")]
+
+
+# ------------------------------------------------------------------ report: the negative shares
+
+def test_the_risk_table_shows_the_negative_share_now_and_before(db):
+    """The README says the page shows 'the negative share now and before'; it showed neither."""
+    from mentionwatch.triage.report import WatchSection, _risk_table
+    from mentionwatch.triage.risk import watch_risk
+    from test_report_risk import END, _last_day, _steady
+    from storage import Mention, save_mentions
+    from storage.timeutil import to_iso
+
+    _steady(db, "storm", 10)
+    _last_day(db, "storm", 30)
+    calm = [Mention("forum", f"ok-{n}", "storm is fine", to_iso(END - dt.timedelta(hours=1 + n / 10)),
+                    watches=("storm",)) for n in range(10)]
+    save_mentions(db, calm)
+    db.conn.execute("INSERT INTO scores SELECT id, 'm', 'positive', 0.05, 0.05, 0.9, '2024-07-01T00:00:00Z' "
+                    "FROM mentions WHERE external_id LIKE 'ok-%'")
+    risk = watch_risk(db, "storm", "m", to_iso(END))
+    table = _risk_table([WatchSection("storm", risk, [], {}, 40, 30)])
+    assert "<th>negative share (24 h / 7 days before)</th>" in table
+    assert '<td class="num">75% / 100%</td>' in table  # 30 of 40 now, every one of the 70 before
+
+
+def test_a_reports_default_week_starts_at_local_midnight_across_a_clock_change():
+    """`report --until 2015-03-10 --timezone America/New_York` started at 2015-03-02 23:00: 168 hours
+    back in UTC, so the first day's bar was a one-hour stub."""
+    from mentionwatch.triage.report import _days_before
+
+    assert _days_before("2015-03-10T04:00:00Z", 7, "America/New_York") == "2015-03-03T05:00:00Z"  # midnights
+    assert _days_before("2015-11-05T05:00:00Z", 7, "America/New_York") == "2015-10-29T04:00:00Z"
+    assert _days_before("2015-03-10T04:00:00Z", 7, "UTC") == "2015-03-03T04:00:00Z"
+
+
+def test_a_reports_title_names_the_last_day_in_it_and_links_take_any_case():
+    from mentionwatch.triage.report import ReportResult, _post_html, render_html
+
+    result = ReportResult(Path("r.html"), since="2015-02-20T00:00:00Z", until="2015-02-23T00:00:00Z",
+                          model_id="m", timezone="UTC")
+    assert "<title>mentionwatch report 2015-02-20 to 2015-02-22</title>" in render_html(result)
+    post = {"text": "late again", "url": " HTTPS://example.com/p/1", "created_at": "2015-02-21T10:00:00Z"}
+    assert '<a href="HTTPS://example.com/p/1" rel="noreferrer">link</a>' in _post_html(post, "UTC")

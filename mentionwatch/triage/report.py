@@ -188,7 +188,7 @@ def _build_report(db, out_dir: Path, watches, since, until, sentiment_cfg, confi
         if since is not None and since >= until:
             raise ReportError(f"--since {since} is in the future (now is {now}; give --until "
                               "for a period of mentions dated in the future)")
-    since = since or to_iso(before(from_iso(until), dt.timedelta(days=DEFAULT_PERIOD_DAYS)))
+    since = since or _days_before(until, DEFAULT_PERIOD_DAYS, timezone)
     if since >= until:
         raise ReportError(f"--since {since} is not before --until {until}")
 
@@ -209,6 +209,17 @@ def _build_report(db, out_dir: Path, watches, since, until, sentiment_cfg, confi
     with replacing(result.html_path) as temporary:  # the previous report survives a failure
         temporary.write_text(render_html(result), encoding="utf-8")
     return result
+
+
+def _days_before(until: str, days: int, zone: str) -> str:
+    """The same time of day `days` calendar days before `until` in `zone` (a clock change between
+    them makes that a day of 23 or 25 hours: a period ending at local midnight starts at one)."""
+    local = from_iso(until).astimezone(ZoneInfo(zone))
+    try:
+        wall_clock = local.replace(tzinfo=None) - dt.timedelta(days=days)
+    except OverflowError:  # a period given in the first days of year 1
+        return to_iso(before(from_iso(until), dt.timedelta(days=days)))
+    return to_iso(wall_clock.replace(tzinfo=ZoneInfo(zone)))
 
 
 def _charted_since(since: str, until: str) -> str:
@@ -382,7 +393,8 @@ def _slug(name: str) -> str:
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", sans-serif;
-       margin: 0 auto; max-width: 1040px; padding: 16px 24px 48px; color: #1c2833; }
+       margin: 0 auto; max-width: 1040px; padding: 16px 24px 48px; color: #1c2833;
+       overflow-wrap: anywhere; }
 h1 { font-size: 1.6em; margin-bottom: 0; } h2 { border-bottom: 2px solid #d5d8dc; padding-bottom: 4px;
      margin-top: 2.2em; } h3 { margin-bottom: 0.3em; }
 .meta { color: #5d6d7e; font-size: 0.9em; }
@@ -412,7 +424,7 @@ def render_html(result: ReportResult) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>mentionwatch report {_e(local_time(result.since, zone)[:10])} to "
-        f"{_e(local_time(result.newest or result.until, zone)[:10])}</title>",
+        f"{_e(_last_day(result, zone))}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>mentionwatch report</h1>",
         f'<p class="meta">Period {_e(result.period_text)}, times in {_e(zone)} &middot; '
@@ -427,6 +439,14 @@ def render_html(result: ReportResult) -> str:
     return "\n".join(parts)
 
 
+def _last_day(result: ReportResult, zone: str) -> str:
+    """The period's last day, in `zone`: the newest mention's, or the day before an `until` at
+    midnight (`until` itself is not in the period)."""
+    if result.newest:
+        return local_time(result.newest, zone)[:10]
+    return local_time(to_iso(from_iso(result.until) - dt.timedelta(seconds=1)), zone)[:10]
+
+
 def _risk_table(sections: list[WatchSection]) -> str:
     rows = []
     for s in sections:
@@ -439,6 +459,7 @@ def _risk_table(sections: list[WatchSection]) -> str:
             f'<td class="num">{_scored_figure(r, r.weighted_usual, "{:.1f}")}</td>'
             f'<td class="num">{_scored_figure(r, r.size, "x{:.2f}")}</td>'
             f'<td class="num">{_scored_figure(r, r.speed, "x{:.2f}")}</td>'
+            f'<td class="num">{_shares_figure(r)}</td>'
             f'<td class="num">{r.open_alerts}</td></tr>')
     return (
         "<h2>Risk by watch</h2>"
@@ -446,6 +467,7 @@ def _risk_table(sections: list[WatchSection]) -> str:
         'see <a href="#risk-formula">how the score is computed</a>).</p>'
         "<table><tr><th>watch</th><th>risk</th><th>level</th><th>negative (24 h)</th>"
         "<th>reach-weighted (24 h)</th><th>usual per 24 h</th><th>size</th><th>speed</th>"
+        f"<th>negative share (24 h / {BASELINE_DAYS} days before)</th>"
         "<th>open alerts</th></tr>" + "".join(rows) + "</table>"
         + _dash_note(sections) + f'<p class="meta">{_e(OPEN_ALERTS_MEANING)}</p>')
 
@@ -630,9 +652,9 @@ def _post_html(post: dict, zone: str) -> str:
         f"reach {post['author_reach']:,}" if isinstance(post.get("author_reach"), int) else None,
         f"p(negative) {post['p_negative']:.2f}" if isinstance(post.get("p_negative"), float) else None,
     ) if x)
-    link = str(post.get("url") or "")
+    link = str(post.get("url") or "").strip()
     link_html = (f' <a href="{html.escape(link, quote=True)}" rel="noreferrer">link</a>'
-                 if link.startswith(("http://", "https://")) else "")
+                 if link.lower().startswith(("http://", "https://")) else "")
     return f'<div class="post">{_e(text)}<div class="who">{_e(who)}{link_html}</div></div>'
 
 
@@ -683,6 +705,12 @@ def _counted_figure(risk: WatchRisk, value: float, form: str) -> str:
     """A count of the last 24 h; an en dash while some of them are not scored (it would be
     read as all there is)."""
     return _risk_figure(None if risk.unscored_recent else value, form)
+
+
+def _shares_figure(risk: WatchRisk) -> str:
+    """'42% / 18%': the share of scored mentions that are negative in the last 24 h and in the
+    days before; an en dash for a side with no scored mention."""
+    return " / ".join(_risk_figure(share, "{:.0%}") for share in (risk.share_recent, risk.share_baseline))
 
 
 def _scored_figure(risk: WatchRisk, value: float | None, form: str) -> str:
