@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment.textprep import clean, emoji_as_words, is_chinese
+from sentiment.textprep import clean, emoji_as_words, emoji_of_wordless, is_chinese
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +226,13 @@ class BuiltinScorer(Scorer):
         from sentiment.builtin import ZH_TRANSFORMER_WEIGHT
 
         probabilities = np.zeros((len(texts), 3), dtype=np.float64)
-        spelled_out = [emoji_as_words(text) for text in texts]  # MiniLM knows no emoji
-        for batch, input_ids, mask in self._tokenized_batches(self.tokenizer, spelled_out):
-            probabilities[batch] = self._run(input_ids, mask)
+        by_ranking = _emoji_only_scores(texts)  # MiniLM knows no emoji: wordless posts by the ranking
+        to_model = [i for i in range(len(texts)) if i not in by_ranking]
+        spelled_out = [emoji_as_words(texts[i]) for i in to_model]  # or by their names
+        for batch, input_ids, mask in self._tokenized_batches(self.tokenizer, spelled_out) if to_model else ():
+            probabilities[[to_model[i] for i in batch]] = self._run(input_ids, mask)
+        for i, shares in by_ranking.items():
+            probabilities[i] = shares
         chinese = [i for i, text in enumerate(texts) if is_chinese(text)]
         if chinese:
             p_positive = self.chinese.p_positive([texts[i] for i in chinese])
@@ -246,6 +250,19 @@ class BuiltinScorer(Scorer):
             out = self.net(torch.from_numpy(input_ids).to(self.device),
                            torch.from_numpy(mask).to(self.device))
         return out.float().cpu().numpy()
+
+
+def _emoji_only_scores(texts: list[str]) -> dict[int, np.ndarray]:
+    """{position: probabilities} of the mentions made of emoji the Emoji Sentiment Ranking knows."""
+    from sentiment.emoji_lexicon import emoji_only_probabilities
+
+    scores = {}
+    for position, text in enumerate(texts):
+        emoji = emoji_of_wordless(text)
+        shares = emoji_only_probabilities(emoji) if emoji else None
+        if shares is not None:
+            scores[position] = shares
+    return scores
 
 
 class HubScorer(Scorer):

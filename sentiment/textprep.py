@@ -9,7 +9,8 @@ characters would only waste time).
 The built-in English encoder has no emoji in its vocabulary (each one becomes "unknown"), and its
 training texts have none. A mention made only of emoji would read as a row of unknowns, the same
 for "😡😡😡" as for "😍", so for such mentions `emoji_as_words` spells them out by their Unicode
-names ("pouting face"). Mentions with words of their own are left as they are: spelling out their
+names ("pouting face"), unless the Emoji Sentiment Ranking knows them all (sentiment.emoji_lexicon
+scores those). Mentions with words of their own are left as they are: spelling out their
 emoji too made the model worse on the emoji-bearing airline tweets (README, Sentiment). Hub
 models, which often know emoji, always get them as they are.
 """
@@ -70,6 +71,14 @@ def emoji_as_words(text: str) -> str:
     if not _EMOJI.search(text) or _has_words(text):
         return text
     return _SPACES.sub(" ", _EMOJI.sub(_spelled_out, text)).strip()
+
+
+def emoji_of_wordless(text: str) -> str | None:
+    """The emoji of a cleaned mention with emoji and no words of its own ("@user ❤️❤️!" -> "❤️❤️"),
+    else None."""
+    if not _EMOJI.search(text) or _has_words(text):
+        return None
+    return "".join(_EMOJI.findall(text))
 
 
 def _has_words(text: str) -> bool:
