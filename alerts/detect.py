@@ -788,7 +788,7 @@ def backtest_series(db, watch_name: str, settings, model_id: str, start: dt.date
     next period's (a run at `end` judges it), so its mentions are left out here. Counted in, they
     made an alert's peak and window reach past the severity the period gave it ('high', peak 42,
     where 40 is critical)."""
-    end = floor_to_bucket(end - dt.timedelta(microseconds=1), settings.bucket, zone_offset(settings.timezone))
+    judged_end = floor_to_bucket(end - dt.timedelta(microseconds=1), settings.bucket, zone_offset(settings.timezone))
     earliest = from_iso(EARLIEST_CREATED_AT)
     history = dt.timedelta(days=HISTORY_DAYS) + history_needed(settings)
     since = start - history if start - earliest > history else earliest
@@ -799,8 +799,19 @@ def backtest_series(db, watch_name: str, settings, model_id: str, start: dt.date
         [model_id, watch_name, to_iso(since), to_iso(end)]).fetchone()[0]
     if last is None or since >= end:
         return []
-    until = min(end, from_iso(last) + quiet_after(settings))
-    return watch_series(db, watch_name, settings, model_id, since, until)
+    until = min(judged_end, from_iso(last) + quiet_after(settings))
+    # a watch whose scored mentions all lie in the bucket ending at `end` (the next period's) is
+    # checked, with nothing to show: not one with no scored mentions
+    series = watch_series(db, watch_name, settings, model_id, since, until) if until > since else []
+    return series or [_empty_series(watch_name, settings, since)]
+
+
+def _empty_series(watch_name: str, settings, since: dt.datetime) -> Series:
+    """A series of one quiet bucket: a watch `backtest` checked, whose scored mentions all lie in
+    the bucket ending at `--until` (the next period's), has nothing to show, but is no watch with
+    no scored mentions."""
+    start = floor_to_bucket(since, settings.bucket, zone_offset(settings.timezone))
+    return Series(watch_name, None, start, settings.bucket, np.zeros(1), np.zeros(1))
 
 
 def quiet_after(settings) -> dt.timedelta:

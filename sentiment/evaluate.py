@@ -181,7 +181,7 @@ def _read_table(path: Path, layout: tuple[str, str, str | None], mapping: dict[s
                     _refuse_a_quote_open_at_the_end(lines)
                 if row:  # an empty line is no row
                     _add_row(labeled, row, (text_at, label_at, len(header)), mapping,
-                             (path, row_starts, label_col, encoding))
+                             (path, row_starts, label_col, encoding, delimiter))
                 row_starts = reader.line_num + 1 + skipped
                 lines.record = []
                 if limit is not None and len(labeled.texts) == limit:
@@ -200,6 +200,7 @@ def _read_table(path: Path, layout: tuple[str, str, str | None], mapping: dict[s
 
 _EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=(.)"?')
 _SEPARATORS = (",", ";", "\t", "|")
+_SEPARATOR_NAMES = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a '|'"}
 
 
 def _table_delimiter(path: Path, lines: "_RecordLines", columns: tuple[str, str],
@@ -207,7 +208,7 @@ def _table_delimiter(path: Path, lines: "_RecordLines", columns: tuple[str, str]
     """The separator, and how many lines before the header were read to find it (Excel's `sep=`
     line). The header line is given back to `lines`, so the reader still starts at it."""
     first = next(lines, "")
-    excel_separator = _EXCEL_SEPARATOR_LINE.fullmatch(first.strip())
+    excel_separator = _EXCEL_SEPARATOR_LINE.fullmatch(first.rstrip("\r\n").strip(" "))  # 'sep=\t' keeps its tab
     if excel_separator:
         lines.record = []
         return given or excel_separator[1], 1
@@ -285,12 +286,13 @@ def _add_row(labeled: LabeledSet, row: list[str], columns: tuple[int, int, int],
              at: tuple) -> None:
     """One row of a table into `labeled`: its text and label, or where it was when it has no text."""
     text_at, label_at, width = columns
-    path, line, label_col, encoding = at
+    path, line, label_col, encoding, delimiter = at
     if len(row) <= max(text_at, label_at):
         raise LabeledFileError(f"{path}:{line}: {label_col}: the row has too few fields")
     if any(extra.strip() for extra in row[width:]):
         raise LabeledFileError(f"{path}:{line}: the row has more fields than the header "
-                               "(a text with a comma in it must be in double quotes)")
+                               f"(a text with {_SEPARATOR_NAMES.get(delimiter, repr(delimiter))} in it must be "
+                               "in double quotes)")
     text, raw_label = row[text_at], row[label_at]
     _refuse_undecoded(path, line, text + raw_label, encoding)
     _add_labeled(labeled, text, raw_label, mapping, f"{path}:{line}", f"{path}:{line}: {label_col}")

@@ -103,9 +103,11 @@ def _next_batch_size(rows: int, seconds: float, largest: int) -> int:
 
 def _score_and_write(db, scorer, rows: list[tuple]) -> tuple[int, int]:
     """(scores stored, mentions passed over because they cannot be scored). A mention erased while
-    its batch was being scored is neither: its score is not stored."""
+    its batch was being scored is neither: its score is not stored; nor is the score of one whose
+    text or title `import --update` changed meanwhile (it is of the old words: it stays unscored)."""
     ids = [row[0] for row in rows]
     texts = [mention_text(row[1], row[2]) for row in rows]
+    as_read = {row[0]: (row[1], row[2]) for row in rows}
     try:
         scores = list(zip(ids, scorer.score_texts(texts)))
     except Exception as exc:  # noqa: BLE001 - one bad text must not stop the batch
@@ -115,12 +117,14 @@ def _score_and_write(db, scorer, rows: list[tuple]) -> tuple[int, int]:
     now = utc_now_iso()
     with db.conn:
         before = db.conn.total_changes
-        # only for mentions still stored: `forget` or the retention job may have erased one meanwhile
+        # only for mentions still stored as read: `forget` or the retention job may have erased one
+        # meanwhile, `import --update` changed its words
         db.conn.executemany(
             "INSERT OR REPLACE INTO scores (mention_id, model_id, label, p_negative, p_neutral, "
-            "p_positive, scored_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM mentions WHERE id = ?)",
-            [(mention_id, scorer.model_id, s.label, s.p_negative, s.p_neutral, s.p_positive, now, mention_id)
-             for mention_id, s in scores])
+            "p_positive, scored_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+            "(SELECT 1 FROM mentions WHERE id = ? AND text IS ? AND title IS ?)",
+            [(mention_id, scorer.model_id, s.label, s.p_negative, s.p_neutral, s.p_positive, now, mention_id,
+              *as_read[mention_id]) for mention_id, s in scores])
         stored = db.conn.total_changes - before
     return stored, len(rows) - len(scores)
 

@@ -118,6 +118,8 @@ class SaveResult:
     forgotten: int = 0  # posts or authors erased on request (`mentionwatch forget`): not stored again
     cut: int = 0  # texts longer than MAX_TEXT_CHARS, stored cut to that length
     updated: int = 0  # of those present, how many took new values (`update_up_to_id`)
+    # with `update_up_to_id`: ids of stored mentions whose new values an erasure keeps out (left as they are)
+    kept_out_stored: list[int] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
 
     def add(self, other: "SaveResult") -> None:
@@ -127,6 +129,7 @@ class SaveResult:
         self.forgotten += other.forgotten
         self.cut += other.cut
         self.updated += other.updated
+        self.kept_out_stored.extend(other.kept_out_stored)
         self.rejects.extend(other.rejects)
 
 
@@ -248,6 +251,9 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         forgotten = forgotten_positions(conn, rows, earlier_ids)
         if forgotten:
             result.forgotten = len(forgotten)
+            if update_up_to_id is not None:
+                result.kept_out_stored = _stored_ids(conn, [rows[position] for position in forgotten],
+                                                     update_up_to_id)
             rows = [row for position, row in enumerate(rows) if position not in forgotten]
         # New rows get ids above the current maximum: that is how the FTS index and the watch
         # links find them without a lookup per row. Above erased ids too, which SQLite would reuse.
@@ -274,6 +280,16 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
     if result.forgotten:
         log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)
     return result
+
+
+def _stored_ids(conn, rows: list[tuple], up_to_id: int) -> list[int]:
+    """Ids of the mentions stored (up to `up_to_id`) under these rows' (source, external_id)."""
+    found: list[int] = []
+    for source in {row[0] for row in rows}:
+        ids = [row[1] for row in rows if row[0] == source]
+        found += [mention_id for (mention_id,) in _rows_found(
+            conn, "SELECT m.id FROM mentions m WHERE m.source = ? AND m.id <= ?", [source, up_to_id], ids)]
+    return sorted(found)
 
 
 _UPDATED_COLUMNS = ("created_at", "text", "title", "url", "author", "author_reach", "lang", "rating")
@@ -305,6 +321,10 @@ def _update_stored(conn, rows: list[tuple], up_to_id: int) -> int:
     conn.executemany(f"UPDATE mentions SET {', '.join(f'{c} = ?' for c in _UPDATED_COLUMNS)} WHERE id = ?",
                      changed)
     conn.executemany("DELETE FROM scores WHERE mention_id = ?", rescore)
+    if rescore:  # a running service's score job has passed them: it reads them again (m018)
+        conn.execute("INSERT INTO rescore_requests (id, lowest_mention_id) VALUES (1, ?) ON CONFLICT (id) "
+                     "DO UPDATE SET lowest_mention_id = min(lowest_mention_id, excluded.lowest_mention_id)",
+                     [min(mention_id for (mention_id,) in rescore)])
     return len(changed)
 
 

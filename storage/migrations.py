@@ -435,3 +435,12 @@ def m017_alert_opening_within_its_window(db: Database) -> None:
     the upgrade updates it instead of opening a second alert for the same incident (a resolved one
     included). Its timeline keeps the times it was recorded at."""
     db.execute("UPDATE alerts SET opened_at = window_end WHERE opened_at > window_end")
+
+
+@migrations()
+def m018_rescore_requests(db: Database) -> None:
+    """Mentions whose scores `import --update` deleted (their text changed): the lowest id of them,
+    for the service's score job, whose place in the mentions (`Service._score_after`) has moved
+    past them; it reads on from there once, then deletes the request."""
+    db.execute("CREATE TABLE rescore_requests (id INTEGER PRIMARY KEY CHECK (id = 1), "
+               "lowest_mention_id INTEGER NOT NULL)")

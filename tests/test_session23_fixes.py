@@ -129,7 +129,9 @@ def test_import_update_corrects_rows_stored_before(cli, tmp_path):
 
     updated = cli("--db", "u.db", "import", "again.csv", "--date-order", "dmy", "--update")
     assert updated.exit_code == 0, updated.output
-    assert updated.output.strip() == "again.csv: 0 inserted, 3 already present (2 updated), 0 rejected"
+    assert updated.output.splitlines() == ["again.csv: 0 inserted, 3 already present (2 updated), 0 rejected",
+                                           "again.csv: 1 row had the id of a stored import mention with another "
+                                           "text, which they replaced (--update)"]
     assert _stored(tmp_path / "u.db") == [
         ("1", "2026-05-03T10:00:00Z", "great flight", "ann", 1),  # the file has no author: ann is kept
         ("2", "2026-05-04T11:00:00Z", "awful delay!!", "bob", 0),  # a new text is scored again
@@ -211,7 +213,7 @@ def test_a_mastodon_gap_line_does_not_claim_statuses_are_missing():
     from crawler.pollers.mastodon import _gap_line
 
     line = _gap_line([{"min_id": "100", "max_id": "140"}], 2)
-    assert line.startswith("mastodon: statuses after id 100 and before id 140 may not all be read yet: ")
+    assert line.startswith("mastodon: statuses after id 100 and before id 140 may not all be read yet: a poll reads at most 2 page(s) ")
 
 
 # ------------------------------------------------------------------ import --timezone
@@ -308,3 +310,123 @@ def test_a_reports_title_names_the_last_day_in_it_and_links_take_any_case():
     assert "<title>mentionwatch report 2015-02-20 to 2015-02-22</title>" in render_html(result)
     post = {"text": "late again", "url": " HTTPS://example.com/p/1", "created_at": "2015-02-21T10:00:00Z"}
     assert '<a href="HTTPS://example.com/p/1" rel="noreferrer">link</a>' in _post_html(post, "UTC")
+
+
+# ------------------------------------------------------------------ review of import --update
+
+def test_the_service_scores_again_what_an_update_changed_behind_its_place(tmp_path, cli):
+    """The service's score job reads on from the last mention it read: texts `import --update`
+    changed lower down waited, unscored, for a restart (README: 'or the service' scores them)."""
+    from test_scheduler_scoring import _service
+    from sentiment.scorer import load_scorer
+    from mentionwatch.config import SentimentConfig
+    from storage import open_db
+
+    service = _service(tmp_path)
+    service._scorer = load_scorer(SentimentConfig())
+    (tmp_path / "old.csv").write_text("id,text,created_at\n1,acme was fine,2026-06-06T10:00:00Z\n"
+                                      "2,acme shipped on time,2026-06-06T11:00:00Z\n", encoding="utf-8")
+    assert cli("--config", service.config_path, "import", "old.csv", "--watch", "acme").exit_code == 0
+    db = open_db(service.db_path)
+    service._run_job("score", "score")
+    (tmp_path / "new.csv").write_text("id,text,created_at\n1,acme lost my bags and refuses a refund,"
+                                      "2026-06-06T10:00:00Z\n", encoding="utf-8")
+    updated = cli("--config", service.config_path, "import", "new.csv", "--update")
+    assert "(1 updated)" in updated.output
+    assert db.execute("SELECT count(*) FROM scores").fetchone()[0] == 1
+    service._run_job("score", "score")
+    labels = dict(db.execute("SELECT m.external_id, s.label FROM mentions m JOIN scores s ON s.mention_id = m.id"))
+    assert labels["1"] == "negative" and len(labels) == 2
+    assert db.execute("SELECT count(*) FROM rescore_requests").fetchone()[0] == 0  # asked once
+    service._close_connections()
+
+
+def test_a_score_of_words_an_update_replaced_meanwhile_is_not_stored(db):
+    """`score` read the old text, `--update` changed it, and the old words' score was stored for
+    good: the mention counted as scored and was never scored again."""
+    from types import SimpleNamespace
+
+    from sentiment import score_unscored
+    from storage import Mention, save_mentions
+
+    save_mentions(db, [Mention("import", "1", "great flight", "2026-11-01T10:00:00Z")])
+
+    class UpdatedWhileScoring:
+        model_id = "m"
+
+        def score_texts(self, texts):
+            db.execute("UPDATE mentions SET text = 'worst airline ever lost my bags' WHERE external_id = '1'")
+            db.conn.commit()
+            return [SimpleNamespace(label="positive", p_negative=0.1, p_neutral=0.1, p_positive=0.8) for _ in texts]
+
+    first = score_unscored(db, UpdatedWhileScoring())
+    assert first.scored == 0 and db.execute("SELECT count(*) FROM scores").fetchone()[0] == 0
+
+
+def test_import_update_takes_only_a_files_first_row_of_an_id(cli, tmp_path):
+    """A repeated id: the first row is stored, yet `--update` stored the later one while warning it
+    was 'not stored'; across batches the values flipped at every run."""
+    (tmp_path / "dup.csv").write_text("id,text,created_at\n1,first version,2026-11-01T10:00:00Z\n"
+                                      "2,other,2026-11-01T11:00:00Z\n1,second version,2026-11-01T10:00:00Z\n",
+                                      encoding="utf-8")
+    for _ in range(2):
+        result = cli("--db", "u.db", "import", "dup.csv", "--update", "--batch-size", "1")
+        assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "dup.csv: 0 inserted, 3 already present (0 updated), 0 rejected"
+    with sqlite3.connect(tmp_path / "u.db") as connection:
+        assert connection.execute("SELECT text FROM mentions WHERE external_id = '1'").fetchone() == ("first version",)
+
+
+def test_import_update_says_which_stored_mentions_an_erasure_kept_as_they_were(cli, tmp_path):
+    (tmp_path / "a.csv").write_text("id,text,created_at,author\n1,great flight,2026-11-03T10:00:00Z,ann\n"
+                                    "2,awful delay,2026-11-04T11:00:00Z,carl\n", encoding="utf-8")
+    assert cli("--db", "f.db", "import", "a.csv").exit_code == 0
+    assert cli("--db", "f.db", "forget", "--author", "bob", "--source", "import", "--yes").exit_code == 0
+    (tmp_path / "b.csv").write_text("id,text,created_at,author\n1,great flight,2026-11-03T10:00:00Z,ann\n"
+                                    "2,awful delay,2026-11-04T11:00:00Z,bob\n", encoding="utf-8")
+    result = cli("--db", "f.db", "import", "b.csv", "--update")
+    assert "1 not stored (erased before and kept out" in result.output
+    assert ("b.csv: warning: 1 row(s) fall under an erasure (mentionwatch forget) while a mention with their id "
+            "is stored, which was left as it is (ids 2)") in result.output
+
+
+def test_import_update_names_the_texts_it_replaced(cli, tmp_path):
+    (tmp_path / "s2024.csv").write_text("id,text,created_at\n1,survey 2024 answer,2026-11-01\n", encoding="utf-8")
+    (tmp_path / "s2025.csv").write_text("id,text,created_at\n1,survey 2025 answer,2026-11-02\n", encoding="utf-8")
+    cli("--db", "s.db", "import", "s2024.csv")
+    result = cli("--db", "s.db", "import", "s2025.csv", "--update")
+    assert ("s2025.csv: 1 row had the id of a stored import mention with another text, which they replaced "
+            "(--update)") in result.output
+
+
+def test_backtest_counts_a_watch_whose_mentions_are_all_in_the_hour_ending_at_until_as_checked(db, model_id):
+    from alerts.detect import backtest
+    from mentionwatch.config import parse_config
+    from storage import Mention, save_mentions
+    from test_alerts_detection import START, config_text
+
+    save_mentions(db, [Mention("reddit", str(n), "acme is terrible today", START + dt.timedelta(minutes=minutes),
+                               watches=("acme",)) for n, minutes in enumerate((10, 40))])
+    db.execute("INSERT INTO scores SELECT id, ?, 'negative', 0.9, 0.05, 0.05, '2025-03-02T00:00:00Z' FROM mentions",
+               [model_id])
+    db.conn.commit()
+    config = parse_config(config_text())
+    unchecked: list[str] = []
+    assert backtest(db, config, START - dt.timedelta(hours=1), START + dt.timedelta(hours=1),
+                    unchecked=unchecked) == []
+    assert unchecked == []  # its mentions are the next period's: not 'no scored mentions'
+    before: list[str] = []
+    backtest(db, config, START - dt.timedelta(days=2), START - dt.timedelta(days=1), unchecked=before)
+    assert before == ["acme"]
+
+
+def test_sentiment_eval_reads_excels_sep_line_naming_a_tab(tmp_path):
+    tabbed = tmp_path / "t.csv"
+    tabbed.write_text("sep=\t\ntext\tlabel\nhi, you\tpositive\n", encoding="utf-8")
+    assert _labeled_texts(tabbed) == [("hi, you", 2)]
+    semicolons = tmp_path / "s.csv"
+    semicolons.write_text("text;label\nok;neutral;x\n", encoding="utf-8")
+    from sentiment.evaluate import LabeledFileError
+
+    with pytest.raises(LabeledFileError, match="a text with a semicolon in it must be in double quotes"):
+        _labeled_texts(semicolons)

@@ -221,8 +221,8 @@ def _gap_line(gaps: list[dict[str, str]], budget: int) -> str:
     low = min((g["min_id"] for g in gaps), key=_id_order)
     high = max((g["max_id"] for g in gaps), key=_id_order)
     return (f"mastodon: statuses after id {low} and before id {high}{stretch} may not all be read yet: "
-            f"more new statuses than {budget} page(s) per poll hold; the next polls read on there (a larger "
-            f"options.max_pages catches up sooner)")
+            f"a poll reads at most {budget} page(s) of new statuses, and its last page still held some; the "
+            f"next polls read on there (a larger options.max_pages catches up sooner)")
 
 
 def _id_order(status_id: str) -> tuple[int, str]:

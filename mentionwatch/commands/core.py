@@ -127,6 +127,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     skipped. Exit code 3 when some rows were rejected, 2 when the file cannot be used at all.
     """
     from storage import save_mentions
+    from storage.mentions import SaveResult
 
     name_problem = file_name_problem(file)
     if name_problem:  # before the database is created
@@ -142,21 +143,26 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     notes = ImportNotes()
     links_before = _watch_link_counts(app.db, watches)
     highest_id = app.db.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
+    saved_so_far = [SaveResult()]  # what the batches committed so far did (for Ctrl-C)
+    repeats = [0]
     try:
         rows = read_mentions(file, columns, source, watches, notes, options)
         clashes: list[int] = [0]
         mentions = (mention for _, mention in rows)
-        if not update:  # with --update another text is the correction asked for
-            mentions = _counting_id_clashes(app.db, mentions, clashes)
+        if update:  # only a file's first row with an id is stored: only it may update
+            mentions = _first_row_of_each_id(mentions, repeats)
+        mentions = _counting_id_clashes(app.db, mentions, clashes)
         result = save_mentions(app.db, mentions, batch_size=batch_size,
-                               update_up_to_id=highest_id if update else None)
+                               update_up_to_id=highest_id if update else None,
+                               on_batch=lambda so_far: saved_so_far.__setitem__(0, so_far))
     except ImportFileError as exc:
         if database_is_new:  # a file it cannot use leaves no empty database behind
             _remove_new_database(app)
         raise UserMistake(str(exc)) from None
     except KeyboardInterrupt:
-        _say_what_the_interrupted_import_stored(app, highest_id, source)
+        _say_what_the_interrupted_import_stored(app, highest_id, source, saved_so_far[0].updated)
         click.get_current_context().exit(INTERRUPTED_EXIT)
+    result.present += repeats[0]
     _show_rejects_and_warnings(file, notes)
     if notes.stopped:
         stored = (f"the {result.inserted} new mention before it was stored" if result.inserted == 1
@@ -166,7 +172,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     rejected = len(notes.problems) + result.rejected
     forgotten = (f", {result.forgotten} not stored (erased before and kept out: see mentionwatch forget)"
                  if result.forgotten else "")
-    cut = _stored_cut_texts(app.db, highest_id, source, notes.cut_ids)
+    cut = _stored_cut_texts(app.db, 0 if update else highest_id, source, notes.cut_ids)
     if cut:
         forgotten += f", {cut} text{'s' if cut > 1 else ''} cut to {MAX_TEXT_CHARS:,} characters"
     updated = f" ({result.updated} updated)" if update else ""
@@ -179,23 +185,55 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         click.echo(f"Note: there is no {app.config_path} in {Path.cwd()}, so the mentions went into a new "
                    f"database, {app.db_path}; to add them to your watchlist's, run the command in its folder "
                    "or give --config", err=True)
-    if clashes[0]:
-        click.echo(f"{file}: warning: {clashes[0]} row{'s' if clashes[0] > 1 else ''} had the id of a stored "
-                   f"{source} mention with another text, and {'were' if clashes[0] > 1 else 'was'} not stored: "
-                   "a file that numbers its rows as another one did needs its own --source", err=True)
+    _show_id_clashes(file, source, clashes[0], update)
+    if result.kept_out_stored:
+        shown = " ".join(str(mention_id) for mention_id in result.kept_out_stored[:10])
+        more = " …" if len(result.kept_out_stored) > 10 else ""
+        click.echo(f"{file}: warning: {len(result.kept_out_stored)} row(s) fall under an erasure (mentionwatch "
+                   f"forget) while a mention with their id is stored, which was left as it is (ids {shown}{more}): "
+                   "if the erasure covers it, erase it too with mentionwatch forget ID --yes", err=True)
     if rejected:
         raise SystemExit(REJECTED_ROWS_EXIT)
 
 
-def _say_what_the_interrupted_import_stored(app: App, highest_id: int, source: str) -> None:
+def _show_id_clashes(file: Path, source: str, clashes: int, update: bool) -> None:
+    """The rows whose id a stored mention of the source has with another text: not stored, or with
+    --update stored over it (a file numbered as another one was would replace its posts)."""
+    if not clashes:
+        return
+    rows = f"{clashes} row{'s' if clashes > 1 else ''}"
+    if update:
+        click.echo(f"{file}: {rows} had the id of a stored {source} mention with another text, which "
+                   "they replaced (--update)", err=True)
+        return
+    click.echo(f"{file}: warning: {rows} had the id of a stored {source} mention with another text, and "
+               f"{'were' if clashes > 1 else 'was'} not stored: a file that numbers its rows as another one did "
+               "needs its own --source", err=True)
+
+
+def _first_row_of_each_id(mentions, repeats: list[int]):
+    """The mentions, but for a later row with an id an earlier row of the file had (`repeats[0]`
+    counts them): as without --update, where the first row is the one stored."""
+    seen: set[str] = set()
+    for mention in mentions:
+        if mention.external_id in seen:
+            repeats[0] += 1
+            continue
+        seen.add(mention.external_id)
+        yield mention
+
+
+def _say_what_the_interrupted_import_stored(app: App, highest_id: int, source: str, updated: int) -> None:
     """After Ctrl-C: how many new mentions the batches committed before it hold (the batch in
-    flight is rolled back), and that running the same import again adds the rest."""
+    flight is rolled back), and how many stored ones they updated (--update), and that running
+    the same import again adds the rest."""
     if app.db.conn.in_transaction:
         app.db.conn.rollback()
     stored = app.db.execute("SELECT count(*) FROM mentions WHERE id > ? AND source = ?",
                             [highest_id, source]).fetchone()[0]
     mentions = "new mention was" if stored == 1 else "new mentions were"
-    click.echo(f"\nInterrupted: {stored:,} {mentions} stored before it; the same import run again "
+    changed = f" and {updated:,} stored one{'s' if updated != 1 else ''} updated" if updated else ""
+    click.echo(f"\nInterrupted: {stored:,} {mentions} stored{changed} before it; the same import run again "
                "adds the rest (rows already stored are counted, not stored twice)", err=True)
 
 
