@@ -186,3 +186,31 @@ def test_recent_peak_is_the_busiest_window_that_ended_before_the_current_one():
     assert peak[4] == 5.0  # buckets 0-2: the current window (3, 4) is not its own past
     assert peak[6] == 9.0 and peak[8] == 9.0  # the burst at 4 stays the bar for 3 hours
     assert peak[9] == 4.0  # then it has left the 3-hour memory
+
+
+def test_scan_likelihood_ratios_match_scipy_and_the_dispersion_is_causal():
+    from scipy import stats
+
+    variants = _nab_variants()
+    observed, expected = np.array([30.0, 5.0, 0.0]), np.array([10.0, 8.0, 2.0])
+    poisson = variants.poisson_llr(observed, expected)
+    assert abs(poisson[0] - (stats.poisson.logpmf(30, 30) - stats.poisson.logpmf(30, 10))) < 1e-9
+    assert list(poisson[1:]) == [0.0, 0.0]  # no raise: no evidence of one
+    size = np.array([4.0, 4.0, 4.0])
+    nb = variants.negative_binomial_llr(observed, expected, size)
+
+    def nb_logpmf(k, mean, n):
+        return stats.nbinom.logpmf(k, n, n / (n + mean))
+
+    assert abs(nb[0] - (nb_logpmf(30, 30, 4.0) - nb_logpmf(30, 10, 4.0))) < 1e-9
+    assert 0 < nb[0] < poisson[0]  # overdispersion makes the same count less surprising
+
+    settings = DetectorSettings(season=288, season_days=7, season_halfwidth=3, smooth=12, threshold=5,
+                                min_ratio=2.5, min_count=1, warmup=288, cooldown=288)
+    rng = np.random.default_rng(3)
+    residuals = rng.exponential(1.0, 288 * 10)
+    changed = residuals.copy()
+    changed[2500:] += 500.0
+    before = variants.causal_dispersion(residuals, settings, "median")
+    after = variants.causal_dispersion(changed, settings, "median")
+    assert np.array_equal(np.nan_to_num(before[:2500], nan=-1), np.nan_to_num(after[:2500], nan=-1))

@@ -19,6 +19,11 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py timezone      # days counted in US time (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py short-window  # 5- and 10-minute windows, alone or added (3 min)
     .venv/bin/python scripts/experiments/nab_variants.py novelty       # the hour must beat the recent peak (1-2 min)
+    .venv/bin/python scripts/experiments/nab_variants.py scan          # multi-scale quasi-Poisson LLR scan, 5 min-4 h (4 min)
+    .venv/bin/python scripts/experiments/nab_variants.py scan-models   # scan: quasi-Poisson / neg. binomial x shortest window (3 min)
+    .venv/bin/python scripts/experiments/nab_variants.py scan-nb       # neg.-binomial scan, finer grid, 7 volumes (6 min)
+    .venv/bin/python scripts/experiments/nab_variants.py scan-union    # leave-one-out among the 3 scan grids (2 min)
+    .venv/bin/python scripts/experiments/nab_variants.py likelihood    # Numenta-style anomaly likelihood of z (1 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -855,11 +860,362 @@ def _novelty_label(job) -> str:
     return f"{factor:g} x the peak of the past {hours} h" if hours else "no novelty gate"
 
 
+# --- scan: one likelihood-ratio statistic over windows of 5 minutes to 4 hours --------------------
+
+SCAN_MINUTES = (5, 15, 30, 60, 120, 240)
+SCAN_LLR = (6.0, 9.0, 13.5, 20.0, 30.0, 45.0, 68.0)
+SCAN_RATIO = (1.5, 2.0, 2.5, 3.0)
+SCAN_DISPERSIONS = ("mean", "median")
+SCAN_THINNING = ((1.0, 1), (0.5, 1), (0.5, 2), (0.25, 1), (0.25, 2))
+CHI2_1_MEDIAN = 0.4549364  # median of (X - mu)^2 / mu for a Poisson X with a large mu (chi-square, 1 df)
+
+
+def causal_dispersion(residuals: np.ndarray, settings: DetectorSettings, estimator: str) -> np.ndarray:
+    """Quasi-Poisson dispersion at every bucket from the Pearson residuals (obs - exp)^2 / exp of the
+    windows that ended before the current one began, over the previous 7 days: their mean ("mean",
+    the textbook estimate, which a crisis inflates for a week) or their median over the chi-square
+    median ("median", robust to bursts); never below 1; nan with fewer than 12 hours of residuals."""
+    lag, span = settings.smooth, 7 * settings.season
+    valid = ~np.isnan(residuals)
+    phi = np.full(len(residuals), np.nan)
+    if estimator == "mean":
+        total = np.concatenate([[0.0], np.cumsum(np.where(valid, residuals, 0.0))])
+        number = np.concatenate([[0], np.cumsum(valid)])
+        ends = np.arange(len(residuals)) - lag + 1  # residuals at t' <= t - lag
+        starts = np.clip(ends - span, 0, None)
+        ends = np.clip(ends, 0, None)
+        count = number[ends] - number[starts]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            phi = np.where(count >= settings.season // 2, (total[ends] - total[starts]) / count, np.nan)
+    else:
+        step = max(1, settings.season // 24)  # recomputed once an hour
+        for start in range(0, len(residuals), step):
+            past = residuals[max(0, start - lag + 1 - span): max(0, start - lag + 1)]
+            past = past[~np.isnan(past)]
+            if len(past) >= settings.season // 2:
+                phi[start: start + step] = np.median(past) / CHI2_1_MEDIAN
+    return np.maximum(phi, 1.0)
+
+
+def scan_scales(values, bucket_seconds: float) -> list[tuple]:
+    """For every window of SCAN_MINUTES: its settings, the windowed count, the seasonal median of
+    that count (the product's baseline at that window), and the count of one mention per bucket
+    that the ratio adds to both sides (the product's rule)."""
+    base = cell_settings(product_cell(), bucket_seconds)
+    scales = []
+    for minutes in SCAN_MINUTES:
+        settings = dataclasses.replace(base, smooth=max(1, round(minutes * 60 / bucket_seconds)))
+        observed = windowed_counts(values, settings)
+        expected = seasonal_past(observed, settings, np.arange(len(observed)))[0]
+        scales.append((settings, observed, expected))
+    return scales
+
+
+def poisson_llr(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Log-likelihood ratio of a raised Poisson rate (observed) against `expected`; 0 below it."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        llr = np.where(observed > expected,
+                       np.where(observed > 0, observed * np.log(observed / expected), 0.0) - (observed - expected),
+                       0.0)
+    return np.nan_to_num(llr)
+
+
+def negative_binomial_llr(observed: np.ndarray, expected: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Log-likelihood ratio of a raised mean (observed) against `expected` for a negative binomial
+    of the given size (variance mu + mu^2 / size); the Poisson one as size grows; 0 below it."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        llr = np.where(observed > expected,
+                       np.where(observed > 0, observed * np.log(observed / expected), 0.0)
+                       - (observed + size) * np.log1p((observed - expected) / (expected + size)), 0.0)
+    return np.nan_to_num(llr)
+
+
+def scan_statistic(scales, estimator: str, model: str = "quasi-poisson"):
+    """Per window: the LLR, the ratio, and where a baseline exists. "quasi-poisson": the Poisson LLR
+    divided by the dispersion; "negative-binomial": the LLR of a negative binomial whose variance is
+    the dispersion times the mean (size mean / (dispersion - 1)). The expected count is floored at
+    1 mention for the LLR and the dispersion (the product floors its spread at sqrt(max(expected, 1)))."""
+    per_scale = []
+    for settings, observed, expected in scales:
+        floored = np.maximum(expected, 1.0)
+        with np.errstate(invalid="ignore"):
+            residuals = (observed - floored) ** 2 / floored
+        phi = causal_dispersion(residuals, settings, estimator)
+        with np.errstate(invalid="ignore"):
+            ratio = np.nan_to_num((observed + settings.smooth) / (expected + settings.smooth))
+        known = ~np.isnan(expected) & ~np.isnan(phi)
+        phi = np.where(known, phi, 1.0)
+        if model == "quasi-poisson":
+            llr = poisson_llr(observed, floored) / phi
+        else:
+            with np.errstate(divide="ignore"):
+                size = np.where(phi > 1.0, floored / (phi - 1.0), 1e12)
+            llr = negative_binomial_llr(observed, floored, size)
+        per_scale.append((llr, ratio, known))
+    return per_scale
+
+
+def scan_flags(per_scale, llr_bar: float, ratio_bar: float, settings: DetectorSettings,
+               observed: np.ndarray, expected: np.ndarray, shortest: float = 0) -> np.ndarray:
+    """Alert openings where the largest LLR among the windows (of `shortest` minutes or more) whose
+    ratio clears `ratio_bar` clears `llr_bar` (after the warm-up), grouped with the product's cooldown."""
+    gated = np.max([np.where(known & (ratio >= ratio_bar), llr, 0.0)
+                    for minutes, (llr, ratio, known) in zip(SCAN_MINUTES, per_scale) if minutes >= shortest], axis=0)
+    hot = gated >= llr_bar
+    hot[: settings.warmup] = False
+    stats = BucketStats(observed, expected, gated, np.zeros(len(gated)), hot)
+    return alert_flags(len(gated), find_incidents(stats, dataclasses.replace(settings, threshold=llr_bar)))
+
+
+def _scan_job(job) -> dict:
+    """Raw scores of every scan setting (and of the product's detector) on one series of one thinned copy."""
+    fraction, seed, index = job
+    one = SERIES[index]
+    bucket_seconds = series_bucket_seconds(one.timestamps)
+    values = thinned_values(one.values, fraction, seed, index)
+    scales = scan_scales(values, bucket_seconds)
+    hour = next(scale for scale in scales if scale[0].smooth * bucket_seconds == 3600.0)
+    results = {("product",): _raw_score(one, alert_flags(len(values), detect(values, cell_settings(
+        product_cell(), bucket_seconds))[1]))}
+    for estimator in SCAN_DISPERSIONS:
+        per_scale = scan_statistic(scales, estimator)
+        for llr_bar in SCAN_LLR:
+            for ratio_bar in SCAN_RATIO:
+                flags = scan_flags(per_scale, llr_bar, ratio_bar, hour[0], hour[1], hour[2])
+                results[(estimator, llr_bar, ratio_bar)] = _raw_score(one, flags)
+    return results
+
+
+def _scan_label(job) -> str:
+    if job == ("product",):
+        return "the product (1 h, z 5, ratio 2.5)"
+    estimator, llr_bar, ratio_bar = job
+    return f"LLR {llr_bar:g}, ratio {ratio_bar:g}, dispersion {estimator}"
+
+
+def _by_draw(draws, jobs, results) -> list[dict]:
+    """{setting: {series: raw}} for each draw, from the per-(draw, series) results."""
+    by_draw = []
+    for fraction, seed in draws:
+        merged: dict = {}
+        for job, scores in zip(jobs, results):
+            if job[:2] == (fraction, seed):
+                for setting, raw in scores.items():
+                    merged.setdefault(setting, {})[SERIES[job[2]].name] = raw
+        by_draw.append(merged)
+    return by_draw
+
+
+def _print_family(name: str, draws, by_draw, label, reference) -> None:
+    """A family's grid on the full series, its leave-one-series-out figures (chosen on the full
+    series; and chosen on four series at every volume at once), and the chosen settings on the thinned copies."""
+    counts, names = _window_counts(), [one.name for one in SERIES]
+    full = {job: scores for job, scores in by_draw[0].items() if job != reference}
+    totals = {job: corpus_score(scores, counts) for job, scores in full.items()}
+    print(f"{name}: {len(totals)} settings on the full series, best {max(totals.values()):.1f}, "
+          f"median {np.median(list(totals.values())):.1f}; "
+          f"the product {corpus_score(by_draw[0][reference], counts):.1f}")
+    for job in sorted(totals, key=totals.get, reverse=True)[:12]:
+        print(f"  {totals[job]:5.1f}  {label(job)}   " + " ".join(f"{full[job][n]:.2f}" for n in names))
+    _print_leave_one_out(name + ", full series", full, label)
+    best = max(totals, key=totals.get)
+    header = "  ".join(f"{fraction:g} ({seed})" for fraction, seed in draws)
+    print(f"  on every copy ({header}):")
+    for job in (reference, best):
+        print(f"    {label(job)}: " + "  ".join(f"{corpus_score(results[job], counts):.1f}" for results in by_draw))
+    chosen = {}
+    for held_out in names:
+        on_others = {job: sum(results[job][n] for results in by_draw for n in names if n != held_out) for job in full}
+        chosen[held_out] = max(on_others, key=on_others.get)
+    print("  chosen on four series at every volume: " + "; ".join(
+        f"without {n.split('_')[-1].removesuffix('.csv')}: {label(job)}" for n, job in chosen.items()))
+    held = [corpus_score({n: results[chosen[n]][n] for n in names}, counts) for results in by_draw]
+    print("    held out at each volume: " + "  ".join(f"{total:.1f}" for total in held)
+          + f"   mean {np.mean(held):.1f}")
+    every = {job: np.mean([corpus_score(results[job], counts) for results in by_draw]) for job in full}
+    top = max(every, key=every.get)
+    print(f"  best mean over the copies: {every[top]:.1f} ({label(top)}); "
+          f"the product {np.mean([corpus_score(results[reference], counts) for results in by_draw]):.1f}")
+
+
+def scan(data_dir: Path) -> None:
+    """A multi-scale scan statistic: at every bucket, for windows of 5 minutes to 4 hours ending
+    there, the Poisson log-likelihood ratio of the windowed count against its seasonal median,
+    divided by a quasi-Poisson dispersion estimated causally over the past week (mean or median of
+    the Pearson residuals, floored at 1); the largest among the windows whose ratio clears a bar,
+    against one bar in LLR units. Product's warm-up and cooldown. On the full series and thinned copies."""
+    jobs = [(fraction, seed, index) for fraction, seed in SCAN_THINNING for index in range(len(SERIES))]
+    by_draw = _by_draw(SCAN_THINNING, jobs, _in_parallel(_scan_job, jobs, data_dir))
+    _print_family("scan statistic", SCAN_THINNING, by_draw, _scan_label, ("product",))
+    counts = _window_counts()
+    for estimator in SCAN_DISPERSIONS:
+        print(f"dispersion {estimator}, full series, LLR {SCAN_LLR} in rows x ratio {SCAN_RATIO}:")
+        for llr_bar in SCAN_LLR:
+            print(f"  {llr_bar:4g}: " + " ".join(f"{corpus_score(by_draw[0][(estimator, llr_bar, r)], counts):5.1f}"
+                                         for r in SCAN_RATIO))
+
+
+SCAN_GRIDS = {  # models x shortest window kept (minutes) x LLR bars x ratio bars
+    "scan-models": (("quasi-poisson", "negative-binomial"), (5, 15, 30), (9.0, 13.5, 20.0, 30.0, 45.0), (1.5, 2.5)),
+    "scan-nb": (("negative-binomial",), (15, 30, 60), (6.0, 7.5, 9.0, 11.0, 13.5), (1.5, 2.0, 2.5)),
+}
+SCAN_NB_THINNING = SCAN_THINNING + ((0.1, 1), (0.1, 2))
+
+
+def _scan_models_job(job) -> dict:
+    """Raw scores of the scan with the median dispersion over one grid of SCAN_GRIDS (model, shortest
+    window, LLR bar, ratio bar), on one series of one thinned copy."""
+    fraction, seed, index, grid = job
+    models, shortests, llr_bars, ratio_bars = SCAN_GRIDS[grid]
+    one = SERIES[index]
+    bucket_seconds = series_bucket_seconds(one.timestamps)
+    values = thinned_values(one.values, fraction, seed, index)
+    scales = scan_scales(values, bucket_seconds)
+    hour = next(scale for scale in scales if scale[0].smooth * bucket_seconds == 3600.0)
+    results = {("product",): _raw_score(one, alert_flags(len(values), detect(values, cell_settings(
+        product_cell(), bucket_seconds))[1]))}
+    for model in models:
+        per_scale = scan_statistic(scales, "median", model)
+        for shortest in shortests:
+            for llr_bar in llr_bars:
+                for ratio_bar in ratio_bars:
+                    flags = scan_flags(per_scale, llr_bar, ratio_bar, hour[0], hour[1], hour[2], shortest)
+                    results[(model, shortest, llr_bar, ratio_bar)] = _raw_score(one, flags)
+    return results
+
+
+def _scan_models_label(job) -> str:
+    if job == ("product",):
+        return "the product (1 h, z 5, ratio 2.5)"
+    model, shortest, llr_bar, ratio_bar = job
+    return f"{model}, windows {shortest:g}-240 min, LLR {llr_bar:g}, ratio {ratio_bar:g}"
+
+
+def _scan_grid(grid: str, draws, data_dir: Path) -> None:
+    models, shortests, llr_bars, ratio_bars = SCAN_GRIDS[grid]
+    jobs = [(fraction, seed, index, grid) for fraction, seed in draws for index in range(len(SERIES))]
+    by_draw = _by_draw(draws, jobs, _in_parallel(_scan_models_job, jobs, data_dir))
+    _print_family(f"scan ({grid})", draws, by_draw, _scan_models_label, ("product",))
+    counts = _window_counts()
+    for model in models:
+        for shortest in shortests:
+            row = " ".join(f"{corpus_score(by_draw[0][(model, shortest, b, r)], counts):5.1f}"
+                           for b in llr_bars for r in ratio_bars)
+            print(f"  {model}, from {shortest} min, LLR {llr_bars} x ratio {ratio_bars}: {row}")
+
+
+def scan_models(data_dir: Path) -> None:
+    """`scan` with its best dispersion (the median) opens nearly all its alerts on the 5-minute window
+    of the busy series: the bursts' tails there are heavier than a dispersion from the bulk allows.
+    Here: the quasi-Poisson LLR or a negative binomial's (variance = dispersion x mean), with the
+    shortest window 5, 15 or 30 minutes."""
+    _scan_grid("scan-models", SCAN_THINNING, data_dir)
+
+
+def scan_nb(data_dir: Path) -> None:
+    """The negative-binomial scan around the cell that `scan-models` chose at every volume (windows
+    30-240 min, LLR 9, ratio 1.5, at that grid's edge): shortest window 15/30/60 min, LLR 6-13.5,
+    ratio 1.5-2.5, on the full series and the thinned copies (a tenth too)."""
+    _scan_grid("scan-nb", SCAN_NB_THINNING, data_dir)
+
+
+def _scan_union_job(index: int) -> dict:
+    """Every setting of `scan`, `scan-models` and `scan-nb` on one full series."""
+    results = _scan_job((1.0, 1, index))
+    for grid in SCAN_GRIDS:
+        results.update(_scan_models_job((1.0, 1, index, grid)))
+    return results
+
+
+def scan_union(data_dir: Path) -> None:
+    """Leave-one-series-out on the full series among the settings of the three scan grids at once
+    (the later grids were drawn after seeing the earlier ones' results: this is the family's figure)."""
+    raw: dict = {}
+    for index, results in enumerate(_in_parallel(_scan_union_job, range(len(SERIES)), data_dir)):
+        for job, score in results.items():
+            raw.setdefault(job, {})[SERIES[index].name] = score
+    product = raw.pop(("product",))
+    counts = _window_counts()
+    print(f"the product: {corpus_score(product, counts):.1f}; {len(raw)} scan settings, best "
+          f"{max(corpus_score(scores, counts) for scores in raw.values()):.1f}")
+    label = lambda job: _scan_label(job) if len(job) == 3 else _scan_models_label(job)  # noqa: E731
+    _print_leave_one_out("every scan setting", raw, label)
+
+
+# --- likelihood: Numenta-style anomaly likelihood over the product's own z, robustly calibrated -----
+
+LIKELIHOOD_K = (2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0)  # Gaussian tail of 0.02 .. 1e-9
+LIKELIHOOD_AVERAGE = (1, 6)  # buckets of z averaged (Numenta: a short moving average)
+LIKELIHOOD_RATIO = (2.0, 2.5, 3.0)
+
+
+def robust_z_location(z: np.ndarray, settings: DetectorSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Median and scale (1.4826 x median absolute deviation, never below 1, the nominal spread of z)
+    of the z scores of the windows that ended before the current one began, over the previous
+    7 days, recomputed once an hour; nan with fewer than 12 hours of them. A crisis moves neither."""
+    lag, span, step = settings.smooth, 7 * settings.season, max(1, settings.season // 24)
+    location, scale = np.full(len(z), np.nan), np.full(len(z), np.nan)
+    for start in range(0, len(z), step):
+        past = z[max(0, start - lag + 1 - span): max(0, start - lag + 1)]
+        past = past[~np.isnan(past)]
+        if len(past) >= settings.season // 2:
+            middle = np.median(past)
+            location[start: start + step] = middle
+            scale[start: start + step] = max(1.0, 1.4826 * np.median(np.abs(past - middle)))
+    return location, scale
+
+
+def _likelihood_job(job) -> dict:
+    """Raw scores of every anomaly-likelihood setting (and of the product) on one series of one thinned copy."""
+    fraction, seed, index = job
+    one = SERIES[index]
+    bucket_seconds = series_bucket_seconds(one.timestamps)
+    values = thinned_values(one.values, fraction, seed, index)
+    settings = cell_settings(product_cell(), bucket_seconds)
+    observed = windowed_counts(values, settings)
+    expected, upper, lower = seasonal_past(observed, settings, np.arange(len(observed)))
+    spread = np.maximum((upper - lower) / 1.349, np.sqrt(np.maximum(expected, 1.0)))
+    with np.errstate(invalid="ignore"):
+        z = (observed - expected) / spread
+        ratio = np.nan_to_num((observed + settings.smooth) / (expected + settings.smooth))
+    location, scale = robust_z_location(z, settings)
+    results = {("product",): _raw_score(one, alert_flags(len(values), detect(values, settings)[1]))}
+    for average in LIKELIHOOD_AVERAGE:
+        recent = np.convolve(np.nan_to_num(z), np.ones(average) / average)[: len(z)]
+        with np.errstate(invalid="ignore"):
+            surprise = np.nan_to_num((recent - location) / scale)  # in Gaussian standard deviations
+        for k in LIKELIHOOD_K:
+            for ratio_bar in LIKELIHOOD_RATIO:
+                tuned = dataclasses.replace(settings, threshold=k, min_ratio=ratio_bar)
+                hot = (surprise >= k) & (ratio >= ratio_bar) & hot_candidates(observed, tuned) & ~np.isnan(expected)
+                stats = BucketStats(observed, expected, surprise, ratio, hot)
+                results[(average, k, ratio_bar)] = _raw_score(one, alert_flags(len(z), find_incidents(stats, tuned)))
+    return results
+
+
+def _likelihood_label(job) -> str:
+    if job == ("product",):
+        return "the product (1 h, z 5, ratio 2.5)"
+    average, k, ratio_bar = job
+    return f"z averaged over {average} bucket(s) >= median + {k:g} x scale of the past week, ratio {ratio_bar:g}"
+
+
+def likelihood(data_dir: Path) -> None:
+    """Numenta's anomaly likelihood over the product's 1-hour z: a short average of z against the
+    distribution of the series' own z scores over the past week, here robust (median and MAD, scale
+    at least 1) so a crisis does not blind it; alert at a Gaussian tail of k deviations, with the
+    product's ratio gate, warm-up and cooldown. On the full series and the thinned copies."""
+    jobs = [(fraction, seed, index) for fraction, seed in SCAN_THINNING for index in range(len(SERIES))]
+    by_draw = _by_draw(SCAN_THINNING, jobs, _in_parallel(_likelihood_job, jobs, data_dir))
+    _print_family("anomaly likelihood", SCAN_THINNING, by_draw, _likelihood_label, ("product",))
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
             "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
             "timezone": timezone, "short-window": short_window,
-            "novelty": novelty}
+            "novelty": novelty, "scan": scan, "scan-models": scan_models, "scan-nb": scan_nb, "scan-union": scan_union,
+            "likelihood": likelihood}
 
 
 def main() -> None:
