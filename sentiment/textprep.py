@@ -32,6 +32,7 @@ _LETTER = re.compile(r"[^\W\d_]")
 # letters are matched too so they can be dropped (they carry no sentiment and have long names)
 _EMOJI = re.compile("[\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\u3297\u3299\U0001F000-\U0001FAFF\u200d\ufe0e\ufe0f\U000E0020-\U000E007F]+")
 _PLACEHOLDERS = re.compile(r"@user|\bhttp\b")
+_DIGIT_OR_FLAG = re.compile("[0-9\U0001F1E6-\U0001F1FF]")
 _SILENT_EMOJI_PARTS = re.compile("[\u200d\ufe0e\ufe0f\U0001F3FB-\U0001F3FF\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F]")
 
 
@@ -75,8 +76,9 @@ def emoji_as_words(text: str) -> str:
 
 def emoji_of_wordless(text: str) -> str | None:
     """The emoji of a cleaned mention with emoji and no words of its own ("@user ❤️❤️!" -> "❤️❤️"),
-    else None."""
-    if not _EMOJI.search(text) or _has_words(text):
+    else None; None too with a digit (a rating: "1⭐", "0 👍", "1️⃣") or a flag, whose sense the
+    emoji alone do not carry."""
+    if not _EMOJI.search(text) or _has_words(text) or _DIGIT_OR_FLAG.search(text):
         return None
     return "".join(_EMOJI.findall(text))
 

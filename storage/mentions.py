@@ -118,6 +118,7 @@ class SaveResult:
     forgotten: int = 0  # posts or authors erased on request (`mentionwatch forget`): not stored again
     cut: int = 0  # texts longer than MAX_TEXT_CHARS, stored cut to that length
     updated: int = 0  # of those present, how many took new values (`update_up_to_id`)
+    texts_replaced: int = 0  # of those updated, how many took another text
     # with `update_up_to_id`: ids of stored mentions whose new values an erasure keeps out (left as they are)
     kept_out_stored: list[int] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
@@ -129,6 +130,7 @@ class SaveResult:
         self.forgotten += other.forgotten
         self.cut += other.cut
         self.updated += other.updated
+        self.texts_replaced += other.texts_replaced
         self.kept_out_stored.extend(other.kept_out_stored)
         self.rejects.extend(other.rejects)
 
@@ -275,7 +277,7 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         if imported_of:
             _link_imported(conn, imported_of, new_ids, now)
         if update_up_to_id is not None:
-            result.updated = _update_stored(conn, rows, update_up_to_id)
+            result.updated, result.texts_replaced = _update_stored(conn, rows, update_up_to_id)
     result.present = len(rows) - result.inserted
     if result.forgotten:
         log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)
@@ -296,15 +298,16 @@ _UPDATED_COLUMNS = ("created_at", "text", "title", "url", "author", "author_reac
 _KEPT_WHEN_MISSING = frozenset(_UPDATED_COLUMNS) - {"created_at", "text"}  # a file without the column
 
 
-def _update_stored(conn, rows: list[tuple], up_to_id: int) -> int:
+def _update_stored(conn, rows: list[tuple], up_to_id: int) -> tuple[int, int]:
     """Give the mentions stored before (id up to `up_to_id`) with these rows' (source, external_id)
-    the rows' values; how many changed. A value the row lacks (an author a file has no column
-    for) keeps the stored one. A changed text or title loses its scores: the next scoring run
-    scores the new words."""
+    the rows' values; (how many changed, how many of them in their text). A value the row lacks
+    (an author a file has no column for) keeps the stored one. A changed text or title loses its
+    scores: the next scoring run scores the new words."""
     at = {column: _COLUMNS.index(column) for column in _UPDATED_COLUMNS}
     wanted = {(row[0], row[1]): row for row in rows}
     changed: list[tuple] = []
     rescore: list[tuple[int]] = []
+    texts = 0
     for source in {key[0] for key in wanted}:
         ids = [external_id for (row_source, external_id) in wanted if row_source == source]
         stored = _rows_found(
@@ -316,6 +319,7 @@ def _update_stored(conn, rows: list[tuple], up_to_id: int) -> int:
                    else value for column, value in zip(_UPDATED_COLUMNS, old)]
             if new != old:
                 changed.append((*new, mention_id))
+                texts += new[1] != old[1]
                 if new[1:3] != old[1:3]:  # text, title
                     rescore.append((mention_id,))
     conn.executemany(f"UPDATE mentions SET {', '.join(f'{c} = ?' for c in _UPDATED_COLUMNS)} WHERE id = ?",
@@ -325,7 +329,7 @@ def _update_stored(conn, rows: list[tuple], up_to_id: int) -> int:
         conn.execute("INSERT INTO rescore_requests (id, lowest_mention_id) VALUES (1, ?) ON CONFLICT (id) "
                      "DO UPDATE SET lowest_mention_id = min(lowest_mention_id, excluded.lowest_mention_id)",
                      [min(mention_id for (mention_id,) in rescore)])
-    return len(changed)
+    return len(changed), texts
 
 
 def _stored_earlier_ids(db: Database, batch: list[Mention]) -> set[tuple]:

@@ -246,12 +246,29 @@ def _parse(value: object, strict: bool, date_order: str | None, zone: dt.tzinfo 
     text = str(value).strip()
     if not text:
         raise ValueError("empty timestamp")
-    without_utc = _UTC_NAME_AT_END.sub("", text)
-    if without_utc != text:  # written in UTC: no other zone applies
-        text, zone = without_utc, None
+    if zone is not None and _written_with_zone(text):  # its own zone or offset: no other applies
+        zone = None
+    text = _UTC_NAME_AT_END.sub("", text)
     if text.lstrip("-").replace(".", "", 1).isdigit():
         return _from_number(float(text), strict, text, zone)
     return _from_text(text, strict, date_order, zone=zone)
+
+
+_DATE_WITH_OFFSET = re.compile(r"(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}(?::?\d{2})?)", re.IGNORECASE)
+_OFFSET_IN_TEXT = re.compile(
+    r"\dZ\b"  # 2026-03-05T10:00Z, 2026-03-05Z
+    r"|(?:^|\s)[+-]\d{4}\b"  # RFC 2822 and Twitter: ... 11:35:52 -0800 2015, -0000
+    r"|(?:\d{4}-\d{2}-\d{2}|\d:\d\d(?::\d\d(?:\.\d+)?)?)\s*[+-]\d{1,2}(?::?\d{2})?\b",  # 10:00+01:00, 2026-03-05+01:00
+    re.IGNORECASE)
+
+
+def _written_with_zone(text: str) -> bool:
+    """Whether a time names its zone or offset anywhere (`--timezone` is for the times that do
+    not): an offset, a Z, or a zone name (GMT-0000, CET, '(CET)')."""
+    if _OFFSET_IN_TEXT.search(text):
+        return True
+    names = {*ZONE_OFFSETS, *AMBIGUOUS_ZONES, *_RFC_ZONES}
+    return any(word.strip("()[],").upper() in names for word in re.split(r"[\s+-]+", text))
 
 
 def _stored_in(zone: dt.tzinfo | None, moment: dt.datetime) -> str:
@@ -266,6 +283,10 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
                zone: dt.tzinfo | None = None) -> str:
     """`shown`: the text as written, when `text` is it with its zone name made an offset; `zone`:
     where a time written without a zone or offset is (None: UTC)."""
+    dated = _DATE_WITH_OFFSET.fullmatch(text)
+    if dated:  # Python 3.11 reads '2026-03-05+01:00' as 01:00 without a zone
+        offset = dated[2].upper().replace("Z", "+00:00")
+        text = f"{dated[1]}T00:00:00{offset if ':' in offset or len(offset) == 3 else offset[:3] + ':' + offset[3:]}"
     try:
         iso = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

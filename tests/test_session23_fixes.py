@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -131,7 +132,7 @@ def test_import_update_corrects_rows_stored_before(cli, tmp_path):
     assert updated.exit_code == 0, updated.output
     assert updated.output.splitlines() == ["again.csv: 0 inserted, 3 already present (2 updated), 0 rejected",
                                            "again.csv: 1 row had the id of a stored import mention with another "
-                                           "text, which they replaced (--update)"]
+                                           "text, which it replaced (--update)"]
     assert _stored(tmp_path / "u.db") == [
         ("1", "2026-05-03T10:00:00Z", "great flight", "ann", 1),  # the file has no author: ann is kept
         ("2", "2026-05-04T11:00:00Z", "awful delay!!", "bob", 0),  # a new text is scored again
@@ -383,8 +384,9 @@ def test_import_update_says_which_stored_mentions_an_erasure_kept_as_they_were(c
     assert cli("--db", "f.db", "import", "a.csv").exit_code == 0
     assert cli("--db", "f.db", "forget", "--author", "bob", "--source", "import", "--yes").exit_code == 0
     (tmp_path / "b.csv").write_text("id,text,created_at,author\n1,great flight,2026-11-03T10:00:00Z,ann\n"
-                                    "2,awful delay,2026-11-04T11:00:00Z,bob\n", encoding="utf-8")
+                                    "2,awful delay!!,2026-11-04T11:00:00Z,bob\n", encoding="utf-8")
     result = cli("--db", "f.db", "import", "b.csv", "--update")
+    assert "replaced" not in result.output  # the row kept out replaced nothing
     assert "1 not stored (erased before and kept out" in result.output
     assert ("b.csv: warning: 1 row(s) fall under an erasure (mentionwatch forget) while a mention with their id "
             "is stored, which was left as it is (ids 2)") in result.output
@@ -395,7 +397,7 @@ def test_import_update_names_the_texts_it_replaced(cli, tmp_path):
     (tmp_path / "s2025.csv").write_text("id,text,created_at\n1,survey 2025 answer,2026-11-02\n", encoding="utf-8")
     cli("--db", "s.db", "import", "s2024.csv")
     result = cli("--db", "s.db", "import", "s2025.csv", "--update")
-    assert ("s2025.csv: 1 row had the id of a stored import mention with another text, which they replaced "
+    assert ("s2025.csv: 1 row had the id of a stored import mention with another text, which it replaced "
             "(--update)") in result.output
 
 
@@ -430,3 +432,60 @@ def test_sentiment_eval_reads_excels_sep_line_naming_a_tab(tmp_path):
 
     with pytest.raises(LabeledFileError, match="a text with a semicolon in it must be in double quotes"):
         _labeled_texts(semicolons)
+
+
+# ------------------------------------------------------------------ second review of the session's fixes
+
+@pytest.mark.parametrize("written, stored", [
+    ("Tue, 24 Feb 2015 11:35:52 -0000", "2015-02-24T11:35:52Z"),  # RFC 2822's UTC, as email.utils writes it
+    ("Tue, 24 Feb 2015 11:35:52 GMT-0000", "2015-02-24T11:35:52Z"),
+    ("24 Feb 2015 14:02 -0000", "2015-02-24T14:02:00Z"),
+    ("2026-03-05Z", "2026-03-05T00:00:00Z"),
+    ("2026-03-05+01:00", "2026-03-04T23:00:00Z"),  # Python 3.11 read it as 01:00, with or without --timezone
+    ("Tue Feb 24 11:35:52 -0800 2015", "2015-02-24T19:35:52Z"),
+    ("Thu Mar 05 2026 14:02:00 GMT+0100 (CET)", "2026-03-05T13:02:00Z"),
+    ("2026-03-05 10:00", "2026-03-05T01:00:00Z"),  # no zone: Tokyo's
+])
+def test_timezone_applies_only_to_times_written_without_a_zone(written, stored):
+    from zoneinfo import ZoneInfo
+
+    from storage.timeutil import parse_file_timestamp
+
+    assert parse_file_timestamp(written, "dmy", ZoneInfo("Asia/Tokyo")) == stored
+
+
+def test_the_share_column_is_a_dash_while_mentions_wait_for_scores(db):
+    from mentionwatch.triage.report import WatchSection, _risk_table
+    from mentionwatch.triage.risk import watch_risk
+    from storage import Mention, save_mentions
+    from storage.timeutil import to_iso
+    from test_report_risk import END, _last_day, _steady
+
+    _steady(db, "storm", 10)
+    _last_day(db, "storm", 30)
+    save_mentions(db, [Mention("forum", f"new-{n}", "storm news", to_iso(END - dt.timedelta(hours=2)),
+                               watches=("storm",)) for n in range(5)])  # not scored yet
+    risk = watch_risk(db, "storm", "m", to_iso(END))
+    assert '<td class="num">&ndash; / 100%</td>' in _risk_table([WatchSection("storm", risk, [], {}, 35, 30)])
+
+
+def test_a_report_at_the_edges_of_the_calendar_in_a_time_zone_is_no_traceback():
+    from mentionwatch.triage.report import _days_before
+
+    assert _days_before("9999-12-31T23:00:00Z", 7, "Asia/Tokyo") == "9999-12-24T23:00:00Z"
+    assert _days_before("0001-01-01T03:00:00Z", 7, "America/New_York") == "0001-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("text", ["1⭐", "1/10 ⭐", "0 👍", "🇺🇸", "@user 1️⃣"])
+def test_ratings_and_flags_are_left_to_the_model(text):
+    from sentiment.textprep import clean, emoji_of_wordless
+
+    assert emoji_of_wordless(clean(text)) is None
+
+
+def test_an_emoji_seen_in_a_few_tweets_reads_as_neutral():
+    from sentiment.emoji_lexicon import emoji_only_probabilities
+
+    rare = emoji_only_probabilities("✘")  # 6 tweets in the ranking, 5 positive
+    assert int(np.argmax(rare)) == 1
+    assert int(np.argmax(emoji_only_probabilities("👎"))) == 0 and int(np.argmax(emoji_only_probabilities("❤"))) == 2

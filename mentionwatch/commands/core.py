@@ -151,7 +151,8 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         mentions = (mention for _, mention in rows)
         if update:  # only a file's first row with an id is stored: only it may update
             mentions = _first_row_of_each_id(mentions, repeats)
-        mentions = _counting_id_clashes(app.db, mentions, clashes)
+        else:  # with --update, the texts replaced are counted as they are stored
+            mentions = _counting_id_clashes(app.db, mentions, clashes)
         result = save_mentions(app.db, mentions, batch_size=batch_size,
                                update_up_to_id=highest_id if update else None,
                                on_batch=lambda so_far: saved_so_far.__setitem__(0, so_far))
@@ -185,7 +186,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         click.echo(f"Note: there is no {app.config_path} in {Path.cwd()}, so the mentions went into a new "
                    f"database, {app.db_path}; to add them to your watchlist's, run the command in its folder "
                    "or give --config", err=True)
-    _show_id_clashes(file, source, clashes[0], update)
+    _show_id_clashes(file, source, result.texts_replaced if update else clashes[0], update)
     if result.kept_out_stored:
         shown = " ".join(str(mention_id) for mention_id in result.kept_out_stored[:10])
         more = " …" if len(result.kept_out_stored) > 10 else ""
@@ -204,7 +205,7 @@ def _show_id_clashes(file: Path, source: str, clashes: int, update: bool) -> Non
     rows = f"{clashes} row{'s' if clashes > 1 else ''}"
     if update:
         click.echo(f"{file}: {rows} had the id of a stored {source} mention with another text, which "
-                   "they replaced (--update)", err=True)
+                   f"{'they' if clashes > 1 else 'it'} replaced (--update)", err=True)
         return
     click.echo(f"{file}: warning: {rows} had the id of a stored {source} mention with another text, and "
                f"{'were' if clashes > 1 else 'was'} not stored: a file that numbers its rows as another one did "

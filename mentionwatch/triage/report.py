@@ -214,12 +214,11 @@ def _build_report(db, out_dir: Path, watches, since, until, sentiment_cfg, confi
 def _days_before(until: str, days: int, zone: str) -> str:
     """The same time of day `days` calendar days before `until` in `zone` (a clock change between
     them makes that a day of 23 or 25 hours: a period ending at local midnight starts at one)."""
-    local = from_iso(until).astimezone(ZoneInfo(zone))
     try:
-        wall_clock = local.replace(tzinfo=None) - dt.timedelta(days=days)
-    except OverflowError:  # a period given in the first days of year 1
+        local = from_iso(until).astimezone(ZoneInfo(zone))
+        return to_iso((local.replace(tzinfo=None) - dt.timedelta(days=days)).replace(tzinfo=ZoneInfo(zone)))
+    except (OverflowError, ValueError):  # a period at the edge of year 1 or 9999 in that zone
         return to_iso(before(from_iso(until), dt.timedelta(days=days)))
-    return to_iso(wall_clock.replace(tzinfo=ZoneInfo(zone)))
 
 
 def _charted_since(since: str, until: str) -> str:
@@ -709,8 +708,11 @@ def _counted_figure(risk: WatchRisk, value: float, form: str) -> str:
 
 def _shares_figure(risk: WatchRisk) -> str:
     """'42% / 18%': the share of scored mentions that are negative in the last 24 h and in the
-    days before; an en dash for a side with no scored mention."""
-    return " / ".join(_risk_figure(share, "{:.0%}") for share in (risk.share_recent, risk.share_baseline))
+    days before; an en dash for a side with no scored mention, or some not scored yet (a share of
+    part of them would be read as the whole's)."""
+    recent = None if risk.unscored_recent else risk.share_recent
+    baseline = None if risk.unscored_baseline else risk.share_baseline
+    return " / ".join(_risk_figure(share, "{:.0%}") for share in (recent, baseline))
 
 
 def _scored_figure(risk: WatchRisk, value: float | None, form: str) -> str:
