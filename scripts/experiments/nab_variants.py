@@ -967,9 +967,9 @@ def scan_flags(per_scale, llr_bar: float, ratio_bar: float, settings: DetectorSe
     return alert_flags(len(gated), find_incidents(stats, dataclasses.replace(settings, threshold=llr_bar)))
 
 
-def _scan_job(job) -> dict:
-    """Raw scores of every scan setting (and of the product's detector) on one series of one thinned copy."""
-    fraction, seed, index = job
+def _scan_setup(fraction: float, seed: int, index: int) -> tuple:
+    """One series of one thinned copy: the series, its scan scales, the 1-hour scale, and the
+    product detector's raw score on it (the results' reference)."""
     one = SERIES[index]
     bucket_seconds = series_bucket_seconds(one.timestamps)
     values = thinned_values(one.values, fraction, seed, index)
@@ -977,6 +977,13 @@ def _scan_job(job) -> dict:
     hour = next(scale for scale in scales if scale[0].smooth * bucket_seconds == 3600.0)
     results = {("product",): _raw_score(one, alert_flags(len(values), detect(values, cell_settings(
         product_cell(), bucket_seconds))[1]))}
+    return one, scales, hour, results
+
+
+def _scan_job(job) -> dict:
+    """Raw scores of every scan setting (and of the product's detector) on one series of one thinned copy."""
+    fraction, seed, index = job
+    one, scales, hour, results = _scan_setup(fraction, seed, index)
     for estimator in SCAN_DISPERSIONS:
         per_scale = scan_statistic(scales, estimator)
         for llr_bar in SCAN_LLR:
@@ -1067,13 +1074,7 @@ def _scan_models_job(job) -> dict:
     window, LLR bar, ratio bar), on one series of one thinned copy."""
     fraction, seed, index, grid = job
     models, shortests, llr_bars, ratio_bars = SCAN_GRIDS[grid]
-    one = SERIES[index]
-    bucket_seconds = series_bucket_seconds(one.timestamps)
-    values = thinned_values(one.values, fraction, seed, index)
-    scales = scan_scales(values, bucket_seconds)
-    hour = next(scale for scale in scales if scale[0].smooth * bucket_seconds == 3600.0)
-    results = {("product",): _raw_score(one, alert_flags(len(values), detect(values, cell_settings(
-        product_cell(), bucket_seconds))[1]))}
+    one, scales, hour, results = _scan_setup(fraction, seed, index)
     for model in models:
         per_scale = scan_statistic(scales, "median", model)
         for shortest in shortests:
