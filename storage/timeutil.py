@@ -286,6 +286,7 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
     dated = _DATE_WITH_OFFSET.fullmatch(text)
     if dated:  # Python 3.11 reads '2026-03-05+01:00' as 01:00 without a zone
         offset = dated[2].upper().replace("Z", "+00:00")
+        shown = shown or text  # an error names the time as written
         text = f"{dated[1]}T00:00:00{offset if ':' in offset or len(offset) == 3 else offset[:3] + ':' + offset[3:]}"
     try:
         iso = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -373,8 +373,8 @@ def test_column_names_below_lines_about_the_export_are_found_for_the_error_too(c
     result = cli("import", path, "--delimiter", ",", "--id-col", "Query Id", "--text-col", "Full text",
                  "--time-col", "Date")
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"Error: {path}:3: missing column Full text (did you mean --text-col Full "
-                                     "Text?) (columns are: Query Id, Full Text, Date)")
+    assert result.stderr.strip() == (f"Error: {path}:3: missing column Full text (did you mean --text-col 'Full "
+                                     "Text'?) (columns are: Query Id, Full Text, Date)")  # quoted, as typed
     one_line = tmp_path / "one.csv"
     one_line.write_text("Report\nid,text,created_at\n1,acme bad,2026-01-01\n", encoding="utf-8")
     read = cli("import", one_line)

@@ -318,13 +318,20 @@ def test_a_reports_title_names_the_last_day_in_it_and_links_take_any_case():
 def test_the_service_scores_again_what_an_update_changed_behind_its_place(tmp_path, cli):
     """The service's score job reads on from the last mention it read: texts `import --update`
     changed lower down waited, unscored, for a restart (README: 'or the service' scores them)."""
-    from test_scheduler_scoring import _service
-    from sentiment.scorer import load_scorer
-    from mentionwatch.config import SentimentConfig
+    from types import SimpleNamespace
+
     from storage import open_db
+    from test_scheduler_scoring import _service
+
+    class Reader:  # a stand-in model: "refund" reads negative, the rest positive
+        model_id = "words-test"
+
+        def score_texts(self, texts):
+            return [SimpleNamespace(label="negative" if "refund" in text else "positive", p_negative=0.8,
+                                    p_neutral=0.1, p_positive=0.1) for text in texts]
 
     service = _service(tmp_path)
-    service._scorer = load_scorer(SentimentConfig())
+    service._get_scorer = Reader
     (tmp_path / "old.csv").write_text("id,text,created_at\n1,acme was fine,2026-06-06T10:00:00Z\n"
                                       "2,acme shipped on time,2026-06-06T11:00:00Z\n", encoding="utf-8")
     assert cli("--config", service.config_path, "import", "old.csv", "--watch", "acme").exit_code == 0
@@ -454,7 +461,7 @@ def test_timezone_applies_only_to_times_written_without_a_zone(written, stored):
     assert parse_file_timestamp(written, "dmy", ZoneInfo("Asia/Tokyo")) == stored
 
 
-def test_the_share_column_is_a_dash_while_mentions_wait_for_scores(db):
+def test_the_share_column_is_a_dash_only_for_a_watch_not_scored_yet(db):
     from mentionwatch.triage.report import WatchSection, _risk_table
     from mentionwatch.triage.risk import watch_risk
     from storage import Mention, save_mentions
@@ -463,10 +470,15 @@ def test_the_share_column_is_a_dash_while_mentions_wait_for_scores(db):
 
     _steady(db, "storm", 10)
     _last_day(db, "storm", 30)
-    save_mentions(db, [Mention("forum", f"new-{n}", "storm news", to_iso(END - dt.timedelta(hours=2)),
-                               watches=("storm",)) for n in range(5)])  # not scored yet
+    save_mentions(db, [Mention("forum", "new-0", "storm news", to_iso(END - dt.timedelta(hours=2)),
+                               watches=("storm",))])  # a small backlog: the score is kept, and its figures
     risk = watch_risk(db, "storm", "m", to_iso(END))
-    assert '<td class="num">&ndash; / 100%</td>' in _risk_table([WatchSection("storm", risk, [], {}, 35, 30)])
+    assert risk.has_score and '<td class="num">100% / 100%</td>' in _risk_table([WatchSection("storm", risk, [], {}, 31, 30)])
+    save_mentions(db, [Mention("forum", f"new-{n}", "storm news", to_iso(END - dt.timedelta(hours=2)),
+                               watches=("storm",)) for n in range(1, 6)])  # too many: not scored yet
+    risk = watch_risk(db, "storm", "m", to_iso(END))
+    assert not risk.scored_enough
+    assert '<td class="num">&ndash; / &ndash;</td>' in _risk_table([WatchSection("storm", risk, [], {}, 36, 30)])
 
 
 def test_a_report_at_the_edges_of_the_calendar_in_a_time_zone_is_no_traceback():
@@ -483,9 +495,91 @@ def test_ratings_and_flags_are_left_to_the_model(text):
     assert emoji_of_wordless(clean(text)) is None
 
 
-def test_an_emoji_seen_in_a_few_tweets_reads_as_neutral():
+def test_an_emoji_seen_in_few_tweets_is_left_to_the_model():
     from sentiment.emoji_lexicon import emoji_only_probabilities
 
-    rare = emoji_only_probabilities("✘")  # 6 tweets in the ranking, 5 positive
-    assert int(np.argmax(rare)) == 1
+    assert emoji_only_probabilities("✘") is None  # 6 tweets in the ranking, 5 positive
+    assert emoji_only_probabilities("❌❌") is None  # 56, 30 positive
+    assert emoji_only_probabilities("☹️") is None  # 20: the model reads 'white frowning face'
     assert int(np.argmax(emoji_only_probabilities("👎"))) == 0 and int(np.argmax(emoji_only_probabilities("❤"))) == 2
+
+
+@pytest.mark.parametrize("text, emoji", [("🇬🇧❤️", "❤️"), ("@user 🇫🇷 ❤️ 🇫🇷", "❤️"), ("❤️ 2026", "❤️"),
+                                         ("１⭐", None)])
+def test_flags_are_left_out_and_only_ratings_hold_numbers(text, emoji):
+    """A flag beside ❤️ sent the mention to the model, which reads 'heavy black heart' as negative."""
+    from sentiment.textprep import clean, emoji_of_wordless
+
+    assert emoji_of_wordless(clean(text)) == emoji
+
+
+def test_an_impossible_date_with_an_offset_is_named_as_written():
+    from storage.timeutil import parse_file_timestamp
+
+    with pytest.raises(ValueError, match=r"^unrecognised timestamp '2026-02-30\+01:00'$"):
+        parse_file_timestamp("2026-02-30+01:00")
+
+
+def test_a_report_from_the_first_day_of_year_1_in_a_zone_west_of_utc_is_no_traceback(cli, tmp_path):
+    (tmp_path / "a.csv").write_text("id,text,created_at\n1,acme ok,2026-11-01T10:00:00Z\n", encoding="utf-8")
+    cli("--db", "y.db", "import", "a.csv", "--watch", "acme")
+    result = cli("--db", "y.db", "report", "--until", "0001-01-02", "--timezone", "America/New_York", "--out", "r")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+
+
+# ------------------------------------------------------------------ a PR analyst's corrected export
+
+def test_a_corrected_export_without_update_is_told_to_use_it(cli, tmp_path):
+    """The warning about rows with another text advised its own --source, which stores every post
+    twice; rows whose time alone changed (a first import without --timezone) were not mentioned."""
+    (tmp_path / "v1.csv").write_text("id,text,created_at\n1,late again,2026-11-01 10:00\n2,fine,2026-11-01 11:00\n",
+                                     encoding="utf-8")
+    (tmp_path / "v2.csv").write_text("id,text,created_at\n1,late again!!,2026-11-01 10:00\n2,fine,2026-11-01 11:00\n",
+                                     encoding="utf-8")
+    cli("--db", "c.db", "import", "v1.csv")
+    texts = cli("--db", "c.db", "import", "v2.csv")
+    assert "if the file is a newer export of the same posts, run it again with --update" in texts.output
+    times = cli("--db", "c.db", "import", "v1.csv", "--timezone", "Europe/Paris")
+    assert ("v1.csv: warning: 2 rows had the id and text of a stored import mention with another time, and were "
+            "kept as stored: to store the file's times (a corrected --timezone or --date-order), run it again "
+            "with --update") in times.output
+
+
+def test_an_update_that_moves_the_posts_of_an_alert_names_the_alert(cli, tmp_path, model_id):
+    from alerts.detect import run_detection
+    from mentionwatch.config import parse_config
+    from storage import open_db
+    from test_alerts_detection import START, add_stream, config_text
+
+    db = open_db(tmp_path / "a.db")
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 40)]})
+    [alert_id] = run_detection(db, parse_config(config_text()), now=START + dt.timedelta(hours=burst_hour + 1),
+                               notify=False).opened
+    moved = (START + dt.timedelta(hours=burst_hour - 30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    db.close()
+    (tmp_path / "fix.csv").write_text(f"id,text,created_at\nb{burst_hour}-reddit-0,acme checkout keeps failing "
+                                      f"(post {burst_hour}-reddit-0),{moved}\n", encoding="utf-8")
+    result = cli("--db", "a.db", "import", "fix.csv", "--source", "reddit", "--update")
+    assert "(1 updated)" in result.output
+    assert f"1 alert(s) hold posts this update changed (#{alert_id})" in result.output
+
+
+def test_an_exports_author_url_and_title_columns_are_read_in_any_case(cli, tmp_path):
+    """'Author', 'URL', 'Title' were silently not read: the client's spreadsheet had no authors."""
+    (tmp_path / "e.csv").write_text("id,text,created_at,Author,URL,Title\n1,acme late,2026-11-01,Ann,http://x/1,Hello\n",
+                                    encoding="utf-8")
+    assert cli("--db", "e.db", "import", "e.csv").exit_code == 0
+    with sqlite3.connect(tmp_path / "e.db") as connection:
+        assert connection.execute("SELECT author, url, title FROM mentions").fetchall() == [("Ann", "http://x/1", "Hello")]
+
+
+def test_an_export_naming_no_column_is_read_from_its_column_line_with_quoted_suggestions(cli, tmp_path):
+    """The title line was taken for the header ('columns are: Brandwatch Consumer Research export'),
+    with no suggestion; a suggestion with a space could not be typed as shown."""
+    (tmp_path / "bw.csv").write_text("Brandwatch Consumer Research export\nQuery: acme\n\nResource Id;Date;Full Text;Author\n"
+                                     "1;10/03/2015 10:00;acme is late;ann\n", encoding="utf-8")
+    result = cli("--db", "bw.db", "import", "bw.csv")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: bw.csv:4: missing columns id (did you mean --id-col 'Resource Id'?), "
+                                    "text (did you mean --text-col 'Full Text'?)")

@@ -47,8 +47,8 @@ def test_control_characters_in_column_names_are_escaped_not_printed(cli, tmp_pat
     result = cli("import", path)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"Error: {path}:1: missing columns text (did you mean --text-col te\\x1b[31mxt?), created_at "
-        "(did you mean --time-col created\\x00_at\\u202e?) (columns are: id, te\\x1b[31mxt, "
+        f"Error: {path}:1: missing columns text (did you mean --text-col 'te\\x1b[31mxt'?), created_at "
+        "(did you mean --time-col 'created\\x00_at\\u202e'?) (columns are: id, te\\x1b[31mxt, "
         "created\\x00_at\\u202e)"]
 
 

@@ -147,12 +147,12 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     repeats = [0]
     try:
         rows = read_mentions(file, columns, source, watches, notes, options)
-        clashes: list[int] = [0]
+        clashes: list[int] = [0, 0]  # rows with another text, with another time
         mentions = (mention for _, mention in rows)
         if update:  # only a file's first row with an id is stored: only it may update
             mentions = _first_row_of_each_id(mentions, repeats)
         else:  # with --update, the texts replaced are counted as they are stored
-            mentions = _counting_id_clashes(app.db, mentions, clashes)
+            mentions = _counting_id_clashes(app.db, mentions, clashes, highest_id)
         result = save_mentions(app.db, mentions, batch_size=batch_size,
                                update_up_to_id=highest_id if update else None,
                                on_batch=lambda so_far: saved_so_far.__setitem__(0, so_far))
@@ -187,6 +187,12 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
                    f"database, {app.db_path}; to add them to your watchlist's, run the command in its folder "
                    "or give --config", err=True)
     _show_id_clashes(file, source, result.texts_replaced if update else clashes[0], update)
+    if clashes[1]:
+        click.echo(f"{file}: warning: {clashes[1]} row{'s' if clashes[1] > 1 else ''} had the id and text of a "
+                   f"stored {source} mention with another time, and {'were' if clashes[1] > 1 else 'was'} kept "
+                   "as stored: to store the file's times (a corrected --timezone or --date-order), run it again "
+                   "with --update", err=True)
+    _show_alerts_of_updated(app.db, file, result.updated_ids)
     if result.kept_out_stored:
         shown = " ".join(str(mention_id) for mention_id in result.kept_out_stored[:10])
         more = " …" if len(result.kept_out_stored) > 10 else ""
@@ -208,8 +214,26 @@ def _show_id_clashes(file: Path, source: str, clashes: int, update: bool) -> Non
                    f"{'they' if clashes > 1 else 'it'} replaced (--update)", err=True)
         return
     click.echo(f"{file}: warning: {rows} had the id of a stored {source} mention with another text, and "
-               f"{'were' if clashes > 1 else 'was'} not stored: a file that numbers its rows as another one did "
-               "needs its own --source", err=True)
+               f"{'were' if clashes > 1 else 'was'} not stored: if the file is a newer export of the same posts, "
+               "run it again with --update; a file that numbers its rows as another one did needs its own "
+               "--source", err=True)
+
+
+def _show_alerts_of_updated(db, file: Path, mention_ids: list[int]) -> None:
+    """The alerts raised on mentions `--update` changed: their counts, windows and posts are what
+    the old values made them, and `detect` would raise others beside them."""
+    alert_ids: set[int] = set()
+    for start in range(0, len(mention_ids), 500):
+        chunk = mention_ids[start:start + 500]
+        alert_ids.update(row[0] for row in db.execute(
+            f"SELECT DISTINCT alert_id FROM alert_mentions WHERE mention_id IN ({', '.join('?' * len(chunk))})",
+            chunk))
+    if not alert_ids:
+        return
+    shown = " ".join(f"#{alert_id}" for alert_id in sorted(alert_ids)[:10]) + (" …" if len(alert_ids) > 10 else "")
+    click.echo(f"{file}: warning: {len(alert_ids)} alert(s) hold posts this update changed ({shown}): they keep "
+               "the counts and windows the old values gave them, and detect would raise new ones beside them; "
+               "resolve them (mentionwatch alerts resolve ID) before running detect again", err=True)
 
 
 def _first_row_of_each_id(mentions, repeats: list[int]):
@@ -252,31 +276,46 @@ def _new_database_without_a_watchlist(app: App) -> bool:
     return not named and not Path(app.db_path).exists()
 
 
-def _counting_id_clashes(db, mentions, clashes: list[int], chunk_size: int = 1000):
-    """The mentions, unchanged; `clashes[0]` counts those whose (source, id) is stored already
-    with another text: "already present", but a different post (two files numbered alike)."""
+def _counting_id_clashes(db, mentions, clashes: list[int], stored_up_to: int, chunk_size: int = 1000):
+    """The mentions, unchanged; `clashes[0]` counts those whose (source, id) was stored before the
+    import (an id up to `stored_up_to`) with another text: "already present", but a different
+    post (two files numbered alike), or a newer export; `clashes[1]` those stored with the same
+    text and another time. (A row repeating an id of the file itself has its own warning.)"""
     chunk: list = []
     for mention in mentions:
         chunk.append(mention)
         if len(chunk) >= chunk_size:
-            clashes[0] += _clashing(db, chunk)
+            _add_clashes(clashes, _clashing(db, chunk, stored_up_to))
             yield from chunk
             chunk = []
-    clashes[0] += _clashing(db, chunk)
+    _add_clashes(clashes, _clashing(db, chunk, stored_up_to))
     yield from chunk
 
 
-def _clashing(db, chunk: list) -> int:
-    texts_by_source: dict[str, dict[str, str]] = {}  # an import has one source: one query per chunk
+def _add_clashes(clashes: list[int], found: tuple[int, int]) -> None:
+    clashes[0] += found[0]
+    clashes[1] += found[1]
+
+
+def _clashing(db, chunk: list, stored_up_to: int) -> tuple[int, int]:
+    """(rows whose id a stored mention of the source has with another text, rows whose id and
+    text it has with another time)."""
+    rows_by_source: dict[str, dict[str, tuple]] = {}  # an import has one source: one query per chunk
     for mention in chunk:
-        texts_by_source.setdefault(mention.source, {})[str(mention.external_id)] = mention.text[:MAX_TEXT_CHARS]
-    clashing = 0
-    for source, texts in texts_by_source.items():
-        marks = ", ".join("?" * len(texts))
-        stored = db.execute(f"SELECT external_id, text FROM mentions WHERE source = ? AND external_id IN ({marks})",
-                            [source, *texts]).fetchall()
-        clashing += sum(1 for external_id, text in stored if not _same_text(texts[external_id], text))
-    return clashing
+        rows_by_source.setdefault(mention.source, {})[str(mention.external_id)] = (
+            mention.text[:MAX_TEXT_CHARS], str(mention.created_at))
+    texts = times = 0
+    for source, rows in rows_by_source.items():
+        marks = ", ".join("?" * len(rows))
+        stored = db.execute(f"SELECT external_id, text, created_at FROM mentions WHERE source = ? AND id <= ? "
+                            f"AND external_id IN ({marks})", [source, stored_up_to, *rows]).fetchall()
+        for external_id, text, created_at in stored:
+            imported_text, imported_time = rows[external_id]
+            if not _same_text(imported_text, text):
+                texts += 1
+            elif imported_time != created_at:
+                times += 1
+    return texts, times
 
 
 def _same_text(imported: str, stored: str) -> bool:

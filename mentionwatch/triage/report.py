@@ -55,7 +55,10 @@ def local_time(stored: str | None, zone: str) -> str | None:
     Anything else ('now (ongoing)') is left as it is."""
     if zone == "UTC" or not isinstance(stored, str) or not _STORED_TIME.fullmatch(stored):
         return stored
-    moment = from_iso(stored).astimezone(ZoneInfo(zone))
+    try:
+        moment = from_iso(stored).astimezone(ZoneInfo(zone))
+    except OverflowError:  # the first hours of year 1 west of UTC: year 0 has no calendar here
+        return stored
     text = moment.replace(tzinfo=None).isoformat(sep=" ")
     read_twice = moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset()
     return f"{text} {moment.tzname()}" if read_twice else text
@@ -708,11 +711,12 @@ def _counted_figure(risk: WatchRisk, value: float, form: str) -> str:
 
 def _shares_figure(risk: WatchRisk) -> str:
     """'42% / 18%': the share of scored mentions that are negative in the last 24 h and in the
-    days before; an en dash for a side with no scored mention, or some not scored yet (a share of
-    part of them would be read as the whole's)."""
-    recent = None if risk.unscored_recent else risk.share_recent
-    baseline = None if risk.unscored_baseline else risk.share_baseline
-    return " / ".join(_risk_figure(share, "{:.0%}") for share in (recent, baseline))
+    days before, as the score reads them (a small backlog does not hold it back); en dashes for a
+    watch 'not scored yet' (a share of part of its mentions would be read as the whole's), and
+    for a side with no scored mention."""
+    if not risk.scored_enough:
+        return "&ndash; / &ndash;"
+    return " / ".join(_risk_figure(share, "{:.0%}") for share in (risk.share_recent, risk.share_baseline))
 
 
 def _scored_figure(risk: WatchRisk, value: float | None, form: str) -> str:
