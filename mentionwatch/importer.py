@@ -377,7 +377,6 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
             if first is None or not first[1].strip():
                 raise ImportFileError(f"{path}:2: no column names after Excel's 'sep=' line")
         number, delimiter, header = _header_line(text_file, first, lines, delimiter, detect, columns, notes)
-        header = _optional_columns_in_any_case(header, columns)
         repeated = _repeated_read_column(header, columns)
         if repeated:
             raise ImportFileError(f"{path}:{number}: the header has the column {terminal_safe(repeated)} "
@@ -393,20 +392,22 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
                     f"file separated by {other}? (--delimiter {other})")
             taken = set(columns.read()) - set(missing.values())
             raise ImportFileError(f"{path}:{number}: {missing_columns_message(missing, header, taken)}")
+        header = _optional_columns_in_any_case(header, columns)  # after the checks: they name what the file has
         yield from _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
 
 
 def _optional_columns_in_any_case(header: list[str], columns: ColumnMap) -> list[str]:
     """The header, with an optional column left at its default name found in another case
     ('Author', 'URL', 'Title', as exports write them) renamed to it, so that it is read; a column
-    named with its option must be written as named."""
-    named = set(dict(columns.named).values())
+    named with its option (`--text-col Title`) must be written as named, and is never renamed."""
+    named = {columns.id, columns.text, columns.created_at, *dict(columns.named).values()}
     present = set(header)
     renamed = list(header)
     for default in (columns.author, columns.url, columns.lang, columns.reach, columns.title):
         if default in present or default in named:
             continue
-        same = [position for position, name in enumerate(header) if name.strip().casefold() == default.casefold()]
+        same = [position for position, name in enumerate(header)
+                if name.strip().casefold() == default.casefold() and name not in named]
         if len(same) == 1:
             renamed[same[0]] = default
     return renamed
@@ -421,21 +422,23 @@ def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[t
     """(line number, separator, column names) of the line that names the columns: the first line,
     or, in an export that opens with lines about itself (a title, the query: Brandwatch's), the first
     of the next HEADER_SEARCH_LINES that names every column the import needs. When none does, the
-    line naming most of them (of those naming none, the one with most fields: an export's own
-    column names, not its title), for the error to list its columns and their close names (the
-    lines read are then spent: the import stops anyway)."""
+    line naming most of them (naming none, the first line, or after a first line of one field, a
+    title, the first line with several), for the error to list its columns and their close names
+    (the lines read are then spent: the import stops anyway)."""
     wanted = len(columns.options())
     best = _header_candidate(first, delimiter, detect, columns)
     if best[0][0] < wanted:
         for numbered in itertools.islice(lines, HEADER_SEARCH_LINES):
             candidate = _header_candidate(numbered, delimiter, detect, columns)
+            if best[0] == (0, 1) and candidate[0][1] > 1:  # a title line, then the first with columns
+                best = candidate
             if candidate[0][0] == wanted:
                 skipped = numbered[0] - 1
                 notes.warn(f"the column names are on line {numbered[0]}: the {skipped} line"
                            f"{' above them was' if skipped == 1 else 's above them were'} skipped")
                 best = candidate
                 break
-            if candidate[0] > best[0]:
+            if candidate[0][0] > best[0][0]:
                 best = candidate
     _found, (number, line), line_delimiter = best
     return number, line_delimiter, _read_header(text_file, line, line_delimiter, number)

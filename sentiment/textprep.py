@@ -32,8 +32,9 @@ _LETTER = re.compile(r"[^\W\d_]")
 # letters are matched too so they can be dropped (they carry no sentiment and have long names)
 _EMOJI = re.compile("[\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\u3297\u3299\U0001F000-\U0001FAFF\u200d\ufe0e\ufe0f\U000E0020-\U000E007F]+")
 _PLACEHOLDERS = re.compile(r"@user|\bhttp\b")
-_RATING_SIGNS = "\u2b50\u2605\u2606\U0001F44D\U0001F44E"  # ⭐ ★ ☆ 👍 👎
-_RATING = re.compile(f"\\d\\s*(?:/\\s*\\d+\\s*)?[{_RATING_SIGNS}]|[{_RATING_SIGNS}]\\ufe0f?\\s*[x×]?\\s*\\d|\\u20e3")
+# a number (any script's digits, a keycap) or stars: a rating ("1⭐", "0 ❤️", "★☆☆☆☆"), whose sense
+# the emoji alone do not carry
+_RATING = re.compile("[\\d\u20e3\u2605\u2606\U0001F31F]")
 _FLAG_LETTERS = re.compile("[\U0001F1E6-\U0001F1FF\U0001F3F4\U000E0020-\U000E007F]")  # 🇬🇧, 🏴 and its tags
 _SILENT_EMOJI_PARTS = re.compile("[\u200d\ufe0e\ufe0f\U0001F3FB-\U0001F3FF\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F]")
 
@@ -78,8 +79,9 @@ def emoji_as_words(text: str) -> str:
 
 def emoji_of_wordless(text: str) -> str | None:
     """The emoji of a cleaned mention with emoji and no words of its own ("@user 🇬🇧❤️❤️!" ->
-    "❤️❤️", flags left out: they carry no sentiment), else None; None too for a rating ("1⭐",
-    "0 👍", "2/10 ⭐", a keycap "1️⃣"), whose sense is in its number, and for flags alone."""
+    "❤️❤️", flags left out: they carry no sentiment), else None; None too for flags alone, and for
+    a mention with a number or stars, most likely a rating ("1⭐", "0 ❤️", "★☆☆☆☆", a keycap
+    "1️⃣"), whose sense the emoji alone do not carry (so "❤️ 2026" goes to the model too)."""
     if not _EMOJI.search(text) or _has_words(text) or _RATING.search(text):
         return None
     emoji = _FLAG_LETTERS.sub("", "".join(_EMOJI.findall(text)))

@@ -120,6 +120,7 @@ class SaveResult:
     updated: int = 0  # of those present, how many took new values (`update_up_to_id`)
     texts_replaced: int = 0  # of those updated, how many took another text
     updated_ids: list[int] = field(default_factory=list)  # the mentions updated
+    recounted_ids: list[int] = field(default_factory=list)  # of those, the ones whose time, text or title changed
     # with `update_up_to_id`: ids of stored mentions whose new values an erasure keeps out (left as they are)
     kept_out_stored: list[int] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
@@ -133,6 +134,7 @@ class SaveResult:
         self.updated += other.updated
         self.texts_replaced += other.texts_replaced
         self.updated_ids.extend(other.updated_ids)
+        self.recounted_ids.extend(other.recounted_ids)
         self.kept_out_stored.extend(other.kept_out_stored)
         self.rejects.extend(other.rejects)
 
@@ -279,7 +281,8 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         if imported_of:
             _link_imported(conn, imported_of, new_ids, now)
         if update_up_to_id is not None:
-            result.updated_ids, result.texts_replaced = _update_stored(conn, rows, update_up_to_id)
+            result.updated_ids, result.recounted_ids, result.texts_replaced = _update_stored(conn, rows,
+                                                                                            update_up_to_id)
             result.updated = len(result.updated_ids)
     result.present = len(rows) - result.inserted
     if result.forgotten:
@@ -301,15 +304,17 @@ _UPDATED_COLUMNS = ("created_at", "text", "title", "url", "author", "author_reac
 _KEPT_WHEN_MISSING = frozenset(_UPDATED_COLUMNS) - {"created_at", "text"}  # a file without the column
 
 
-def _update_stored(conn, rows: list[tuple], up_to_id: int) -> tuple[list[int], int]:
+def _update_stored(conn, rows: list[tuple], up_to_id: int) -> tuple[list[int], list[int], int]:
     """Give the mentions stored before (id up to `up_to_id`) with these rows' (source, external_id)
-    the rows' values; (the ids of those that changed, how many in their text). A value the row lacks
+    the rows' values; (the ids of those that changed, of those whose time, text or title changed:
+    what alerts count, how many took another text). A value the row lacks
     (an author a file has no column for) keeps the stored one. A changed text or title loses its
     scores: the next scoring run scores the new words."""
     at = {column: _COLUMNS.index(column) for column in _UPDATED_COLUMNS}
     wanted = {(row[0], row[1]): row for row in rows}
     changed: list[tuple] = []
     rescore: list[tuple[int]] = []
+    recounted: list[int] = []
     texts = 0
     for source in {key[0] for key in wanted}:
         ids = [external_id for (row_source, external_id) in wanted if row_source == source]
@@ -323,6 +328,8 @@ def _update_stored(conn, rows: list[tuple], up_to_id: int) -> tuple[list[int], i
             if new != old:
                 changed.append((*new, mention_id))
                 texts += new[1] != old[1]
+                if new[:3] != old[:3]:  # created_at, text, title
+                    recounted.append(mention_id)
                 if new[1:3] != old[1:3]:  # text, title
                     rescore.append((mention_id,))
     conn.executemany(f"UPDATE mentions SET {', '.join(f'{c} = ?' for c in _UPDATED_COLUMNS)} WHERE id = ?",
@@ -332,7 +339,7 @@ def _update_stored(conn, rows: list[tuple], up_to_id: int) -> tuple[list[int], i
         conn.execute("INSERT INTO rescore_requests (id, lowest_mention_id) VALUES (1, ?) ON CONFLICT (id) "
                      "DO UPDATE SET lowest_mention_id = min(lowest_mention_id, excluded.lowest_mention_id)",
                      [min(mention_id for (mention_id,) in rescore)])
-    return [values[-1] for values in changed], texts
+    return [values[-1] for values in changed], recounted, texts
 
 
 def _stored_earlier_ids(db: Database, batch: list[Mention]) -> set[tuple]:

@@ -504,8 +504,8 @@ def test_an_emoji_seen_in_few_tweets_is_left_to_the_model():
     assert int(np.argmax(emoji_only_probabilities("👎"))) == 0 and int(np.argmax(emoji_only_probabilities("❤"))) == 2
 
 
-@pytest.mark.parametrize("text, emoji", [("🇬🇧❤️", "❤️"), ("@user 🇫🇷 ❤️ 🇫🇷", "❤️"), ("❤️ 2026", "❤️"),
-                                         ("１⭐", None)])
+@pytest.mark.parametrize("text, emoji", [("🇬🇧❤️", "❤️"), ("@user 🇫🇷 ❤️ 🇫🇷", "❤️"), ("❤️ 2026", None),
+                                         ("１⭐", None), ("0 ❤️", None), ("★☆☆☆☆", None), ("1🌟", None)])
 def test_flags_are_left_out_and_only_ratings_hold_numbers(text, emoji):
     """A flag beside ❤️ sent the mention to the model, which reads 'heavy black heart' as negative."""
     from sentiment.textprep import clean, emoji_of_wordless
@@ -562,7 +562,20 @@ def test_an_update_that_moves_the_posts_of_an_alert_names_the_alert(cli, tmp_pat
                                       f"(post {burst_hour}-reddit-0),{moved}\n", encoding="utf-8")
     result = cli("--db", "a.db", "import", "fix.csv", "--source", "reddit", "--update")
     assert "(1 updated)" in result.output
-    assert f"1 alert(s) hold posts this update changed (#{alert_id})" in result.output
+    assert f"1 open alert(s) hold posts whose time or text this update changed (#{alert_id})" in result.output
+    with sqlite3.connect(tmp_path / "a.db") as connection:
+        connection.execute("UPDATE alerts SET status = 'resolved'")
+    (tmp_path / "fix2.csv").write_text(f"id,text,created_at\nb{burst_hour}-reddit-1,acme refund never arrived "
+                                       f"(post {burst_hour}-reddit-1),{moved}\n", encoding="utf-8")
+    resolved = cli("--db", "a.db", "import", "fix2.csv", "--source", "reddit", "--update")
+    assert "(1 updated)" in resolved.output and "alert(s)" not in resolved.output  # closed already
+    same_time = (START + dt.timedelta(hours=burst_hour, minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (tmp_path / "who.csv").write_text(f"id,text,created_at,author\nb{burst_hour}-reddit-2,acme app crashes on login "
+                                      f"(post {burst_hour}-reddit-2),{same_time},someone\n", encoding="utf-8")
+    with sqlite3.connect(tmp_path / "a.db") as connection:
+        connection.execute("UPDATE alerts SET status = 'open'")
+    author_only = cli("--db", "a.db", "import", "who.csv", "--source", "reddit", "--update")
+    assert "(1 updated)" in author_only.output and "alert(s)" not in author_only.output  # counts unmoved
 
 
 def test_an_exports_author_url_and_title_columns_are_read_in_any_case(cli, tmp_path):
@@ -583,3 +596,23 @@ def test_an_export_naming_no_column_is_read_from_its_column_line_with_quoted_sug
     assert result.exit_code == 2
     assert result.output.startswith("Error: bw.csv:4: missing columns id (did you mean --id-col 'Resource Id'?), "
                                     "text (did you mean --text-col 'Full Text'?)")
+
+
+def test_a_required_column_named_like_an_optional_one_is_read_as_named(cli, tmp_path):
+    """`--text-col Title` on a header 'Title' failed: the cell was renamed to the optional 'title'."""
+    (tmp_path / "news.csv").write_text("id,Title,created_at,URL\n1,Great service,2026-03-01T10:00:00Z,https://ex.com/1\n",
+                                       encoding="utf-8")
+    result = cli("--db", "n.db", "import", "news.csv", "--text-col", "Title")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "n.db") as connection:
+        assert connection.execute("SELECT text, title, url FROM mentions").fetchall() == [
+            ("Great service", None, "https://ex.com/1")]
+
+
+@pytest.mark.parametrize("body", ['1,"Acme is great\nreally, truly, deeply, madly, great, they, said, so",2026-03-01 10:00\n',
+                                  "1,Acme is great,2026-03-01 10:00,,,,\n"])
+def test_a_first_line_naming_no_column_is_still_the_one_shown(cli, tmp_path, body):
+    """A data line with more fields was shown as the header ('columns are: really, truly, …')."""
+    (tmp_path / "bw.csv").write_text("Resource Id,Full Text,Date\n" + body, encoding="utf-8")
+    result = cli("--db", "b.db", "import", "bw.csv")
+    assert result.output.startswith("Error: bw.csv:1: missing columns id (did you mean --id-col 'Resource Id'?)")

@@ -192,7 +192,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
                    f"stored {source} mention with another time, and {'were' if clashes[1] > 1 else 'was'} kept "
                    "as stored: to store the file's times (a corrected --timezone or --date-order), run it again "
                    "with --update", err=True)
-    _show_alerts_of_updated(app.db, file, result.updated_ids)
+    _show_alerts_of_updated(app.db, file, result.recounted_ids)
     if result.kept_out_stored:
         shown = " ".join(str(mention_id) for mention_id in result.kept_out_stored[:10])
         more = " …" if len(result.kept_out_stored) > 10 else ""
@@ -220,20 +220,21 @@ def _show_id_clashes(file: Path, source: str, clashes: int, update: bool) -> Non
 
 
 def _show_alerts_of_updated(db, file: Path, mention_ids: list[int]) -> None:
-    """The alerts raised on mentions `--update` changed: their counts, windows and posts are what
-    the old values made them, and `detect` would raise others beside them."""
+    """The alerts not resolved raised on mentions whose time, text or title `--update` changed:
+    their counts, windows and posts are what the old values made them, and `detect` would raise
+    others beside them. (A resolved alert is left out: it is closed already.)"""
     alert_ids: set[int] = set()
     for start in range(0, len(mention_ids), 500):
         chunk = mention_ids[start:start + 500]
         alert_ids.update(row[0] for row in db.execute(
-            f"SELECT DISTINCT alert_id FROM alert_mentions WHERE mention_id IN ({', '.join('?' * len(chunk))})",
-            chunk))
+            "SELECT DISTINCT am.alert_id FROM alert_mentions am JOIN alerts a ON a.id = am.alert_id "
+            f"WHERE a.status != 'resolved' AND am.mention_id IN ({', '.join('?' * len(chunk))})", chunk))
     if not alert_ids:
         return
     shown = " ".join(f"#{alert_id}" for alert_id in sorted(alert_ids)[:10]) + (" …" if len(alert_ids) > 10 else "")
-    click.echo(f"{file}: warning: {len(alert_ids)} alert(s) hold posts this update changed ({shown}): they keep "
-               "the counts and windows the old values gave them, and detect would raise new ones beside them; "
-               "resolve them (mentionwatch alerts resolve ID) before running detect again", err=True)
+    click.echo(f"{file}: warning: {len(alert_ids)} open alert(s) hold posts whose time or text this update "
+               f"changed ({shown}): they keep the counts and windows the old values gave them, and the next detect "
+               "may raise corrected ones beside them: resolve these (mentionwatch alerts resolve ID)", err=True)
 
 
 def _first_row_of_each_id(mentions, repeats: list[int]):
