@@ -425,7 +425,7 @@ def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[t
     line naming most of them (naming none, the first line, or after a first line of one field, a
     title, the first line with several), for the error to list its columns and their close names
     (the lines read are then spent: the import stops anyway)."""
-    wanted = len(columns.options())
+    wanted = len(set(columns.options().values()))  # two options may name one column (--id-col url --url-col url)
     best = _header_candidate(first, delimiter, detect, columns)
     if best[0][0] < wanted:
         for numbered in itertools.islice(lines, HEADER_SEARCH_LINES):

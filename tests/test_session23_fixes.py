@@ -616,3 +616,31 @@ def test_a_first_line_naming_no_column_is_still_the_one_shown(cli, tmp_path, bod
     (tmp_path / "bw.csv").write_text("Resource Id,Full Text,Date\n" + body, encoding="utf-8")
     result = cli("--db", "b.db", "import", "bw.csv")
     assert result.output.startswith("Error: bw.csv:1: missing columns id (did you mean --id-col 'Resource Id'?)")
+
+
+# ------------------------------------------------------------------ fifth review: regressions of the import path
+
+def test_a_reimport_of_a_file_repeating_an_id_is_quiet(cli, tmp_path):
+    (tmp_path / "r.csv").write_text("id,text,created_at\n1,hello,2026-03-05 10:00\n1,hello,2026-03-05 12:00\n",
+                                    encoding="utf-8")
+    cli("--db", "r.db", "import", "r.csv")
+    again = cli("--db", "r.db", "import", "r.csv")
+    assert again.output.strip() == "r.csv: 0 inserted, 2 already present, 0 rejected"
+
+
+def test_two_options_naming_one_column_read_every_row(cli, tmp_path):
+    """`--id-col url --url-col url` stored only the rows after the 30th, silently (older than today)."""
+    rows = "".join(f"{n},post {n},2026-03-05 10:{n:02d},http://x/{n}\n" for n in range(40))
+    (tmp_path / "d.csv").write_text("id,text,created_at,url\n" + rows, encoding="utf-8")
+    result = cli("--db", "d.db", "import", "d.csv", "--id-col", "url", "--url-col", "url")
+    assert result.output.strip() == "d.csv: 40 inserted, 0 already present, 0 rejected"
+
+
+def test_update_counts_only_the_texts_it_cut_now(cli, tmp_path):
+    long_text = "acme " * 20_020
+    (tmp_path / "l.csv").write_text(f"id,text,created_at\n1,{long_text},2026-03-05 10:00\n2,short,2026-03-05 11:00\n",
+                                    encoding="utf-8")
+    first = cli("--db", "l.db", "import", "l.csv")
+    assert "1 text cut to 100,000 characters" in first.output
+    again = cli("--db", "l.db", "import", "l.csv", "--update")
+    assert again.output.strip() == "l.csv: 0 inserted, 2 already present (0 updated), 0 rejected"

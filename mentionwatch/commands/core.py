@@ -149,9 +149,10 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         rows = read_mentions(file, columns, source, watches, notes, options)
         clashes: list[int] = [0, 0]  # rows with another text, with another time
         mentions = (mention for _, mention in rows)
-        if update:  # only a file's first row with an id is stored: only it may update
-            mentions = _first_row_of_each_id(mentions, repeats)
-        else:  # with --update, the texts replaced are counted as they are stored
+        # only a file's first row with an id is stored: a later one is neither compared with it
+        # once stored nor (--update) stored over it
+        mentions = _first_row_of_each_id(mentions, repeats)
+        if not update:  # with --update, the texts replaced are counted as they are stored
             mentions = _counting_id_clashes(app.db, mentions, clashes, highest_id)
         result = save_mentions(app.db, mentions, batch_size=batch_size,
                                update_up_to_id=highest_id if update else None,
@@ -173,7 +174,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     rejected = len(notes.problems) + result.rejected
     forgotten = (f", {result.forgotten} not stored (erased before and kept out: see mentionwatch forget)"
                  if result.forgotten else "")
-    cut = _stored_cut_texts(app.db, 0 if update else highest_id, source, notes.cut_ids)
+    cut = _stored_cut_texts(app.db, highest_id, source, notes.cut_ids, result.updated_ids)
     if cut:
         forgotten += f", {cut} text{'s' if cut > 1 else ''} cut to {MAX_TEXT_CHARS:,} characters"
     updated = f" ({result.updated} updated)" if update else ""
@@ -364,14 +365,21 @@ def _read_options(encoding: str, delimiter: str | None, date_order: str | None,
                        keep_entities=keep_entities, time_zone=zone)
 
 
-def _stored_cut_texts(db, highest_id: int, source: str, cut_ids: set[str]) -> int:
+def _stored_cut_texts(db, highest_id: int, source: str, cut_ids: set[str], updated_ids: list[int]) -> int:
     """How many of the texts cut to MAX_TEXT_CHARS this import stored (new rows get ids above
-    the highest before it); those of mentions already present are not counted."""
+    the highest before it) or updated (`updated_ids`); those of mentions already present and left
+    as they were are not counted."""
     if not cut_ids:
         return 0
     stored = db.execute("SELECT external_id FROM mentions WHERE id > ? AND source = ? "
                         "AND length(text) = ?", [highest_id, source, MAX_TEXT_CHARS]).fetchall()
-    return len(cut_ids.intersection(row[0] for row in stored))
+    found = {row[0] for row in stored}
+    for start in range(0, len(updated_ids), 500):
+        chunk = updated_ids[start:start + 500]
+        found.update(row[0] for row in db.execute(
+            f"SELECT external_id FROM mentions WHERE length(text) = ? AND id IN ({', '.join('?' * len(chunk))})",
+            [MAX_TEXT_CHARS, *chunk]))
+    return len(cut_ids & found)
 
 
 _OPTIONAL_COLUMN_OPTIONS = {"author_col": "--author-col", "url_col": "--url-col",
