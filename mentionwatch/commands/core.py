@@ -187,21 +187,28 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         click.echo(f"Note: there is no {app.config_path} in {Path.cwd()}, so the mentions went into a new "
                    f"database, {app.db_path}; to add them to your watchlist's, run the command in its folder "
                    "or give --config", err=True)
+    _show_what_stored_rows_became(app.db, file, source, result, clashes if not update else None)
+    if rejected:
+        raise SystemExit(REJECTED_ROWS_EXIT)
+
+
+def _show_what_stored_rows_became(db, file: Path, source: str, result, clashes: list[int] | None) -> None:
+    """The lines about rows whose id was stored already: with another text or time (`clashes`,
+    without --update), replaced, kept out by an erasure, or behind open alerts (--update)."""
+    update = clashes is None
     _show_id_clashes(file, source, result.texts_replaced if update else clashes[0], update)
-    if clashes[1]:
+    if not update and clashes[1]:
         click.echo(f"{file}: warning: {clashes[1]} row{'s' if clashes[1] > 1 else ''} had the id and text of a "
                    f"stored {source} mention with another time, and {'were' if clashes[1] > 1 else 'was'} kept "
                    "as stored: to store the file's times (a corrected --timezone or --date-order), run it again "
                    "with --update", err=True)
-    _show_alerts_of_updated(app.db, file, result.recounted_ids)
+    _show_alerts_of_updated(db, file, result.recounted_ids)
     if result.kept_out_stored:
         shown = " ".join(str(mention_id) for mention_id in result.kept_out_stored[:10])
         more = " …" if len(result.kept_out_stored) > 10 else ""
         click.echo(f"{file}: warning: {len(result.kept_out_stored)} row(s) fall under an erasure (mentionwatch "
                    f"forget) while a mention with their id is stored, which was left as it is (ids {shown}{more}): "
                    "if the erasure covers it, erase it too with mentionwatch forget ID --yes", err=True)
-    if rejected:
-        raise SystemExit(REJECTED_ROWS_EXIT)
 
 
 def _show_id_clashes(file: Path, source: str, clashes: int, update: bool) -> None:
