@@ -117,13 +117,16 @@ class SaveResult:
     rejected: int = 0
     forgotten: int = 0  # posts or authors erased on request (`mentionwatch forget`): not stored again
     cut: int = 0  # texts longer than MAX_TEXT_CHARS, stored cut to that length
-    updated: int = 0  # of those present, how many took new values (`update_up_to_id`)
     texts_replaced: int = 0  # of those updated, how many took another text
-    updated_ids: list[int] = field(default_factory=list)  # the mentions updated
+    updated_ids: list[int] = field(default_factory=list)  # of those present, the ones given new values (`update_up_to_id`)
     recounted_ids: list[int] = field(default_factory=list)  # of those, the ones whose time, text or title changed
     # with `update_up_to_id`: ids of stored mentions whose new values an erasure keeps out (left as they are)
     kept_out_stored: list[int] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
+
+    @property
+    def updated(self) -> int:
+        return len(self.updated_ids)
 
     def add(self, other: "SaveResult") -> None:
         self.inserted += other.inserted
@@ -131,7 +134,6 @@ class SaveResult:
         self.rejected += other.rejected
         self.forgotten += other.forgotten
         self.cut += other.cut
-        self.updated += other.updated
         self.texts_replaced += other.texts_replaced
         self.updated_ids.extend(other.updated_ids)
         self.recounted_ids.extend(other.recounted_ids)
@@ -283,7 +285,6 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         if update_up_to_id is not None:
             result.updated_ids, result.recounted_ids, result.texts_replaced = _update_stored(conn, rows,
                                                                                             update_up_to_id)
-            result.updated = len(result.updated_ids)
     result.present = len(rows) - result.inserted
     if result.forgotten:
         log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)
