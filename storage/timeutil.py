@@ -254,6 +254,7 @@ def _parse(value: object, strict: bool, date_order: str | None, zone: dt.tzinfo 
     return _from_text(text, strict, date_order, zone=zone)
 
 
+_ZONE_NAMES = frozenset({*ZONE_OFFSETS, *AMBIGUOUS_ZONES, *_RFC_ZONES})
 _DATE_WITH_OFFSET = re.compile(r"(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}(?::?\d{2})?)", re.IGNORECASE)
 _OFFSET_IN_TEXT = re.compile(
     r"\dZ\b"  # 2026-03-05T10:00Z, 2026-03-05Z
@@ -262,13 +263,18 @@ _OFFSET_IN_TEXT = re.compile(
     re.IGNORECASE)
 
 
+def _offset_with_colon(offset: str) -> str:
+    """'Z', '+01', '+0100' or '+01:00' as fromisoformat reads them all: '+00:00', '+01', '+01:00'."""
+    offset = offset.upper().replace("Z", "+00:00")
+    return offset if ":" in offset or len(offset) == 3 else f"{offset[:3]}:{offset[3:]}"
+
+
 def _written_with_zone(text: str) -> bool:
     """Whether a time names its zone or offset anywhere (`--timezone` is for the times that do
     not): an offset, a Z, or a zone name (GMT-0000, CET, '(CET)')."""
     if _OFFSET_IN_TEXT.search(text):
         return True
-    names = {*ZONE_OFFSETS, *AMBIGUOUS_ZONES, *_RFC_ZONES}
-    return any(word.strip("()[],").upper() in names for word in re.split(r"[\s+-]+", text))
+    return any(word.strip("()[],").upper() in _ZONE_NAMES for word in re.split(r"[\s+-]+", text))
 
 
 def _stored_in(zone: dt.tzinfo | None, moment: dt.datetime) -> str:
@@ -285,9 +291,8 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
     where a time written without a zone or offset is (None: UTC)."""
     dated = _DATE_WITH_OFFSET.fullmatch(text)
     if dated:  # Python 3.11 reads '2026-03-05+01:00' as 01:00 without a zone
-        offset = dated[2].upper().replace("Z", "+00:00")
         shown = shown or text  # an error names the time as written
-        text = f"{dated[1]}T00:00:00{offset if ':' in offset or len(offset) == 3 else offset[:3] + ':' + offset[3:]}"
+        text = f"{dated[1]}T00:00:00{_offset_with_colon(dated[2])}"
     try:
         iso = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
