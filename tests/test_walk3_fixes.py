@@ -129,7 +129,8 @@ def test_a_second_file_numbered_like_the_first_is_warned_about(cli, tmp_path):
     assert "0 inserted, 2 already present" in result.stdout
     assert result.stderr.strip() == (
         f"{second}: warning: 1 row had the id of a stored import mention with another text, "
-        "and was not stored: a file that numbers its rows as another one did needs its own --source")
+        "and was not stored: if the file is a newer export of the same posts, run it again with --update; "
+        "a file that numbers its rows as another one did needs its own --source")
 
 
 def test_an_alert_id_is_taken_as_the_tool_writes_it(cli, tmp_path):
