@@ -124,6 +124,10 @@ class RowProblem:
     reason: str
 
 
+# a time of day in a date as exports write it: 10:05, T10, 10 PM, 14時05分, 14h05 (not Unix seconds)
+_TIME_OF_DAY = re.compile(r"\d:\d\d|T\d\d|\d\s*[ap]\.?m\b|\d\s*[时時시]|\d{1,2}h\d\d", re.IGNORECASE)
+
+
 @dataclass
 class ImportNotes:
     """What reading a file found besides the mentions: rejected rows, warnings (message ->
@@ -134,8 +138,17 @@ class ImportNotes:
     cut_ids: set[str] = field(default_factory=set)
     stopped: str | None = None  # why the file could not be read to its end
 
+    times_read: int = 0  # rows whose time was read (CSV/TSV) ...
+    dates_without_time: int = 0  # ... and of them, those with no time of day ('10/03/2015')
+
     def reject(self, line: int, reason: str) -> None:
         self.problems.append(RowProblem(line, reason))
+
+    def count_time(self, value: object) -> None:
+        self.times_read += 1
+        text = str(value).strip() if value is not None else ""
+        if text and not text.replace(".", "", 1).isdigit() and not _TIME_OF_DAY.search(text):
+            self.dates_without_time += 1
 
     def warn(self, message: str, line: int = 0) -> None:
         counted = self.warnings.setdefault(message, [0, line])
@@ -211,7 +224,13 @@ def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[st
         if first_text != hash(mention.text):  # stored is the first row's text: this one is lost
             notes.warn("{count} row{s} not stored: an earlier row of this file has the same id "
                        "with another text (ids must be unique in a file)", line)
+        if not json_lines:
+            notes.count_time(row.get(columns.created_at))
         yield line, mention
+    if notes.times_read > 1 and notes.dates_without_time == notes.times_read:
+        notes.warn(f"every {columns.created_at} is a date without a time of day, so the mentions are stored "
+                   "at midnight: alerts and charts by the hour will bunch them there; if the export has the "
+                   "time in another column, join the two (in a spreadsheet) and import again with --update")
 
 
 def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:

@@ -644,3 +644,16 @@ def test_update_counts_only_the_texts_it_cut_now(cli, tmp_path):
     assert "1 text cut to 100,000 characters" in first.output
     again = cli("--db", "l.db", "import", "l.csv", "--update")
     assert again.output.strip() == "l.csv: 0 inserted, 2 already present (0 updated), 0 rejected"
+
+
+def test_a_time_column_of_dates_alone_is_warned_about(cli, tmp_path):
+    """A Meltwater-style export with the date and the time in two columns, imported by its date:
+    every post stored at midnight, silently, and an hourly rule fired every day."""
+    (tmp_path / "d.csv").write_text("id,text,created_at\n1,a,10/03/2015\n2,b,11/03/2015\n", encoding="utf-8")
+    dates = cli("--db", "d.db", "import", "d.csv", "--date-order", "dmy")
+    assert ("d.csv: warning: every created_at is a date without a time of day, so the mentions are stored at "
+            "midnight") in dates.output
+    (tmp_path / "t.csv").write_text("id,text,created_at\n3,a,2015-03-10\n4,b,2015-03-10 10:00\n5,c,1425981600\n"
+                                    "6,d,10/03/2015 2 PM\n", encoding="utf-8")
+    mixed = cli("--db", "d.db", "import", "t.csv", "--date-order", "dmy")
+    assert "without a time of day" not in mixed.output
