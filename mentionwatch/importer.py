@@ -388,7 +388,7 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
         if first is None or not first[1].strip():
             raise ImportFileError(f"{path}: the file is empty" if first is None else
                                   f"{path}:1: the first line is empty: it must name the columns")
-        excel_separator = _EXCEL_SEPARATOR_LINE.fullmatch(first[1].strip())
+        excel_separator = EXCEL_SEPARATOR_LINE.fullmatch(first[1].strip())
         if excel_separator:  # Excel's "sep=;" line, before the column names: it says the separator
             if detect:  # unless --delimiter says another
                 delimiter, detect = excel_separator[1], False
@@ -432,7 +432,7 @@ def _optional_columns_in_any_case(header: list[str], columns: ColumnMap) -> list
     return renamed
 
 
-_EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=(.)"?')
+EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=(.)"?')  # Excel's first line naming the separator (also sentiment eval)
 HEADER_SEARCH_LINES = 30  # how far an export's lines about itself may push its column names down
 
 

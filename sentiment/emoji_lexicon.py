@@ -23,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from sentiment.textprep import SILENT_EMOJI_PARTS
+
 log = logging.getLogger(__name__)
 
 DATA_FILE = Path("data") / "Emoji_Sentiment_Data_v1.0.csv"
 MIN_TWEETS = 100  # fewer tweets are left to the model: a share from 100 is known to about ±0.05 (❤ has 8,050, ❌ 56, ✘ 6)
-# parts of an emoji that carry no sentiment of their own: variation selectors, the zero-width
-# joiner, skin tones (the ranking lists emoji without them)
-_SILENT = frozenset("\ufe0e\ufe0f\u200d") | {chr(code) for code in range(0x1F3FB, 0x1F400)}
 
 
 @functools.cache
@@ -55,8 +54,9 @@ def emoji_only_probabilities(emoji_text: str) -> np.ndarray | None:
     """(negative, neutral, positive) for a mention's emoji (the mention has no words), or None
     when one of them is not in the ranking."""
     known = ranking()
-    found = [known.get(character) for character in emoji_text
-             if not character.isspace() and character not in _SILENT]
+    # variation selectors, joiners, skin tones and flags carry no sentiment of their own (the
+    # ranking lists emoji without them)
+    found = [known.get(character) for character in SILENT_EMOJI_PARTS.sub("", emoji_text) if not character.isspace()]
     if not found or any(shares is None for shares in found):
         return None
     return np.mean(found, axis=0)

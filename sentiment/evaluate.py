@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mentionwatch.importer import EXCEL_SEPARATOR_LINE
 from mentionwatch.legacy_text import byte_order_mark_encoding, not_utf8_hint
 from sentiment.metrics import LABEL_NAMES, classification_report
 
@@ -198,7 +199,6 @@ def _read_table(path: Path, layout: tuple[str, str, str | None], mapping: dict[s
     return labeled
 
 
-_EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=(.)"?')
 _SEPARATORS = (",", ";", "\t", "|")
 _SEPARATOR_NAMES = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a '|'"}
 
@@ -208,7 +208,7 @@ def _table_delimiter(path: Path, lines: "_RecordLines", columns: tuple[str, str]
     """The separator, and how many lines before the header were read to find it (Excel's `sep=`
     line). The header line is given back to `lines`, so the reader still starts at it."""
     first = next(lines, "")
-    excel_separator = _EXCEL_SEPARATOR_LINE.fullmatch(first.rstrip("\r\n").strip(" "))  # 'sep=\t' keeps its tab
+    excel_separator = EXCEL_SEPARATOR_LINE.fullmatch(first.rstrip("\r\n").strip(" "))  # 'sep=\t' keeps its tab
     if excel_separator:
         lines.record = []
         return given or excel_separator[1], 1

@@ -36,7 +36,7 @@ _PLACEHOLDERS = re.compile(r"@user|\bhttp\b")
 # the emoji alone do not carry
 _RATING = re.compile("[\\d\u20e3\u2605\u2606\U0001F31F]")
 _FLAG_LETTERS = re.compile("[\U0001F1E6-\U0001F1FF\U0001F3F4\U000E0020-\U000E007F]")  # 🇬🇧, 🏴 and its tags
-_SILENT_EMOJI_PARTS = re.compile("[\u200d\ufe0e\ufe0f\U0001F3FB-\U0001F3FF\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F]")
+SILENT_EMOJI_PARTS = re.compile("[\u200d\ufe0e\ufe0f\U0001F3FB-\U0001F3FF\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F]")
 
 
 def mention_text(text: str | None, title: str | None = None) -> str:
@@ -85,7 +85,7 @@ def emoji_of_wordless(text: str) -> str | None:
     if not _EMOJI.search(text) or _has_words(text) or _RATING.search(text):
         return None
     emoji = _FLAG_LETTERS.sub("", "".join(_EMOJI.findall(text)))
-    return emoji if _SILENT_EMOJI_PARTS.sub("", emoji) else None
+    return emoji if SILENT_EMOJI_PARTS.sub("", emoji) else None
 
 
 def _has_words(text: str) -> bool:
@@ -94,5 +94,5 @@ def _has_words(text: str) -> bool:
 
 
 def _spelled_out(run: re.Match) -> str:
-    names = [unicodedata.name(ch, "").lower() for ch in _SILENT_EMOJI_PARTS.sub("", run.group())]
+    names = [unicodedata.name(ch, "").lower() for ch in SILENT_EMOJI_PARTS.sub("", run.group())]
     return " " + " ".join(name for name in names if name) + " "
