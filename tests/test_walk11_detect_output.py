@@ -100,3 +100,40 @@ def test_only_watches_with_unscored_mentions_are_sent_to_score(cli, tmp_path, mo
     [line] = [line for line in result.stdout.splitlines() if "scored mentions" in line]
     assert "No mentions of" not in line
     assert "unscored mentions of airlines, us-airways: `mentionwatch score`" in line
+
+
+def _scored_stream_then_unscored_burst(tmp_path, model_id):
+    """A scored week of acme, then a burst of 60 negative posts stored without a score (imported after
+    the last `score`): (database, the hour after the burst)."""
+    (tmp_path / "mentionwatch.yaml").write_text(config_text() + "database: late.db\n")
+    db = open_db(tmp_path / "late.db")
+    add_stream(db, model_id)
+    burst_at = START + dt.timedelta(days=7, hours=10)
+    save_mentions(db, [Mention("reddit", f"late-{k}", "acme lost my parcel again",
+                               iso(burst_at + dt.timedelta(minutes=k % 60)), watches=("acme",)) for k in range(60)])
+    return db, burst_at + dt.timedelta(hours=1)
+
+
+def test_detect_and_backtest_say_how_many_mentions_they_counted_unscored(cli, tmp_path, model_id):
+    """Review (2026-12-07): a batch imported without `score` was counted as not negative and the
+    wave in it raised nothing, with no word said; status alone showed the backlog."""
+    db, after_burst = _scored_stream_then_unscored_burst(tmp_path, model_id)
+    detected = cli("detect", "--no-notify", "--at", iso(after_burst))
+    assert detected.exit_code == 0, detected.output
+    assert "0 alert(s) opened" in detected.stdout  # the wave is not seen ...
+    [line] = [line for line in detected.stdout.splitlines() if line.startswith("Not scored yet")]
+    assert "60 of the " in line and " mentions of acme in the 30 days before " in line  # ... and it says why
+    assert "`mentionwatch score`" in line
+
+    replayed = cli("backtest", "--since", iso(after_burst - dt.timedelta(days=2)), "--until", iso(after_burst))
+    assert replayed.exit_code == 0, replayed.output
+    [line] = [line for line in replayed.stdout.splitlines() if line.startswith("Not scored yet")]
+    assert "60 of the " in line and "mentions of acme between" in line
+
+    db.conn.execute("INSERT INTO scores SELECT id, ?, 'negative', 0.9, 0.05, 0.05, '2025-01-01T00:00:00Z' "
+                    "FROM mentions WHERE external_id LIKE 'late-%'", [model_id])
+    db.conn.commit()
+    db.close()
+    scored = cli("detect", "--no-notify", "--at", iso(after_burst))
+    assert "1 alert(s) opened" in scored.stdout, scored.output
+    assert "Not scored yet" not in scored.stdout

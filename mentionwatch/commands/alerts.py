@@ -63,6 +63,7 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
     for alert_id, (was, now) in result.escalated.items():  # a line each: the team is told again
         click.echo(f"  escalated #{alert_id}: {was} -> {now}: {_one_line(app.db, alert_id)}")
     _warn_unchecked(app, result.unchecked, moment)
+    _warn_unscored_detect(app, result.unchecked, moment)
     _warn_unconfigured(app)
     if replay and not notify:
         click.echo("A replay (--at in the past): no notifications queued or sent; add --notify to send them.")
@@ -122,6 +123,44 @@ def _warn_unchecked(app: App, watches: list[str], moment: str | None) -> None:
         start = to_iso(from_iso(end) - dt.timedelta(days=HISTORY_DAYS))
         click.echo(_unchecked_line(app, watches, start, end, f"in the {HISTORY_DAYS} days before {moment or 'now'}",
                                    "older history: --at TIME or `mentionwatch backtest`"))
+
+
+def _warn_unscored_detect(app: App, unchecked: list[str], moment: str | None) -> None:
+    import datetime as dt
+
+    from alerts.detect import HISTORY_DAYS
+    from storage import utc_now_iso
+    from storage.timeutil import from_iso, to_iso
+
+    end = moment or utc_now_iso()
+    start = to_iso(from_iso(end) - dt.timedelta(days=HISTORY_DAYS))
+    watches = [name for name in _alerting_watches(app) if name not in unchecked]
+    _warn_unscored(app, watches, start, end, f"in the {HISTORY_DAYS} days before {moment or 'now'}")
+
+
+def _alerting_watches(app: App) -> list[str]:
+    """The watchlist's watches whose alerts are on."""
+    return [watch.name for watch in app.config.watches if app.config.alert_settings(watch.name).enabled]
+
+
+def _warn_unscored(app: App, watches: list[str], start: str, end: str, period: str) -> None:
+    """One line naming the checked watches with mentions in [start, end) that have no sentiment score:
+    detection counts them as not negative, so a wave among them raises no alert (scoring them first
+    is what the service does; a shell's import followed by detect may not)."""
+    from sentiment import model_id_for
+
+    model_id = model_id_for(app.config.sentiment)
+    waiting = []
+    for name in watches:
+        total, unscored = app.db.execute(
+            "SELECT count(*), coalesce(sum(NOT EXISTS (SELECT 1 FROM scores s WHERE s.mention_id = m.id "
+            "AND s.model_id = ?)), 0) FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+            "WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?", [model_id, name, start, end]).fetchone()
+        if unscored:
+            waiting.append(f"{unscored:,} of the {total:,} mentions of {name}")
+    if waiting:
+        click.echo(f"Not scored yet, so counted as not negative: {'; '.join(waiting)} {period}. Run "
+                   "`mentionwatch score`, then this command again, or a wave among them goes unnoticed.")
 
 
 def _unchecked_line(app: App, watches: list[str], start: str, end: str, period: str, advice: str = "") -> str:
@@ -222,6 +261,9 @@ def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> 
     findings = replay(app.db, app.config, start, end, watch_names, unchecked, switched_off)
     if unchecked:
         click.echo(_unchecked_line(app, unchecked, start, end, f"between {start} and {end}"))
+    replayed = list(dict.fromkeys(watch_names)) if watch_names else _alerting_watches(app)
+    _warn_unscored(app, [name for name in replayed if name not in unchecked], start, end,
+                   f"between {start} and {end}")
     if switched_off:
         click.echo(f"Alerts are off (alerts.enabled: false) for {', '.join(switched_off)}: not replayed; "
                    "name a watch with --watch to replay its rules all the same.")
