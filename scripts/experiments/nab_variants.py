@@ -24,6 +24,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py scan-nb       # neg.-binomial scan, finer grid, 7 volumes (6 min)
     .venv/bin/python scripts/experiments/nab_variants.py scan-union    # leave-one-out among the 3 scan grids (2 min)
     .venv/bin/python scripts/experiments/nab_variants.py likelihood    # Numenta-style anomaly likelihood of z (1 min)
+    .venv/bin/python scripts/experiments/nab_variants.py art           # fuzzy-ART novelty: alone, AND / OR the product (1-2 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -40,6 +41,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -1211,12 +1213,245 @@ def likelihood(data_dir: Path) -> None:
     _print_family("anomaly likelihood", SCAN_THINNING, by_draw, _likelihood_label, ("product",))
 
 
+# --- art: a fuzzy adaptive-resonance (ART) novelty detector, alone and with the product's alerts -----
+
+ART_SUM_BUCKETS = 3  # a feature vector's points are 15 minutes (3 five-minute buckets) apart
+ART_NORMALISATIONS = ("log-minmax", "seasonal")
+ART_WINDOWS = (4, 12)  # points per feature vector: the last 1 or 3 hours
+ART_VIGILANCE = (0.7, 0.75, 0.8, 0.85, 0.9)
+ART_QUIET = ((1.0, 24.0), (3.0, 12.0))  # (warm-up in days of learning, suppression in hours)
+ART_GATE_HOURS = (1.0, 3.0, 6.0, 12.0, 24.0)  # AND: a rising novelty within this long of the product's alert
+ART_MINMAX_DAYS = 7  # log-minmax: the running range of the past week
+ART_SEASONAL_OCTAVES = (-2.0, 4.0)  # seasonal: log2 of the 1-hour ratio mapped from this range onto [0, 1]
+
+
+def running_range(x: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum and maximum of x over the `span` points ending at (and including) each point."""
+    padded = np.concatenate([np.full(span - 1, x[0]), x])
+    centre = slice(span // 2, span // 2 + len(x))  # the filter's window centred there covers t-span+1..t
+    return minimum_filter1d(padded, span)[centre], maximum_filter1d(padded, span)[centre]
+
+
+def art_inputs(values, bucket_seconds: float, normalisation: str, window: int) -> np.ndarray:
+    """One feature vector per bucket, from that bucket and before it only: a signal at the bucket
+    and 15, 30 ... minutes before it (`window` points, oldest first) on a [0, 1] scale; nan rows
+    where it is not known yet. "log-minmax": log(1 + the 15-minute sum) between its minimum and
+    maximum over the past week (the current point included, so a new high reads 1); "seasonal":
+    log2 of the product's ratio (1-hour count + 12) / (seasonal median + 12), -2..4 onto 0..1."""
+    counts = np.asarray(values, dtype=float)
+    if normalisation == "log-minmax":
+        signal = np.log1p(np.convolve(counts, np.ones(ART_SUM_BUCKETS))[: len(counts)])
+        low, high = running_range(signal, int(ART_MINMAX_DAYS * 86400 / bucket_seconds))
+    else:
+        settings = cell_settings(product_cell(), bucket_seconds)
+        observed = windowed_counts(counts, settings)
+        expected = seasonal_past(observed, settings, np.arange(len(observed)))[0]
+        signal = np.log2((observed + settings.smooth) / (expected + settings.smooth))
+        low, high = (np.full(len(counts), edge) for edge in ART_SEASONAL_OCTAVES)
+    positions = np.arange(len(counts))
+    columns = []
+    for lag in range(window - 1, -1, -1):
+        back = positions - lag * ART_SUM_BUCKETS
+        columns.append(np.where(back >= 0, signal[np.clip(back, 0, None)], np.nan))
+    scaled = (np.column_stack(columns) - low[:, None]) / np.maximum(high - low, 1e-9)[:, None]
+    return np.clip(scaled, 0.0, 1.0)
+
+
+def fuzzy_art(inputs: np.ndarray, vigilance: float, choice: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Fuzzy ART with complement coding and fast learning, run once over the rows in order. A row
+    resonates with the category of highest choice |I ^ w| / (choice + |w|) among those whose match
+    |I ^ w| / |I| reaches the vigilance, which then grows to cover it (w <- I ^ w); a row that
+    resonates with none becomes a category of its own. Returns per row: whether it made a new
+    category (novel), and whether it lay more above the nearest category's box (best match) than
+    below it, summed over the window (a rise, not a dip). Rows with nan are skipped."""
+    length = inputs.shape[1]
+    weights = np.empty((256, 2 * length))
+    sizes = np.empty(256)
+    count = 0
+    novel, above = np.zeros(len(inputs), bool), np.zeros(len(inputs), bool)
+    for t, row in enumerate(inputs):
+        if np.isnan(row).any():
+            continue
+        coded = np.concatenate([row, 1.0 - row])
+        if count:
+            overlap = np.minimum(weights[:count], coded)
+            common = overlap.sum(axis=1)
+            match = common / length
+            fits = match >= vigilance
+            if fits.any():
+                best = np.argmax(np.where(fits, common / (choice + sizes[:count]), -np.inf))
+                weights[best] = overlap[best]
+                sizes[best] = common[best]
+                continue
+            lower, upper = weights[np.argmax(match), :length], 1.0 - weights[np.argmax(match), length:]
+            above[t] = np.maximum(row - upper, 0.0).sum() > np.maximum(lower - row, 0.0).sum()
+        novel[t] = True
+        if count == len(weights):
+            weights, sizes = np.vstack([weights, np.empty_like(weights)]), np.concatenate([sizes, np.empty_like(sizes)])
+        weights[count], sizes[count] = coded, length
+        count += 1
+    return novel, above
+
+
+def suppressed(candidates: np.ndarray, gap: int) -> np.ndarray:
+    """The candidates that come more than `gap` buckets after the previous one kept (one alert per incident)."""
+    flags, last = np.zeros(len(candidates)), -np.inf
+    for t in np.flatnonzero(candidates):
+        if t - last > gap:
+            flags[t], last = 1.0, t
+    return flags
+
+
+def art_flags(novel_rise: np.ndarray, first: int, bucket_seconds: float, warmup_days: float,
+              suppression_hours: float) -> np.ndarray:
+    """ART alerts: the rising novelties once it has learned for `warmup_days` (from its first
+    input, bucket `first`), each followed by a quiet period."""
+    candidates = novel_rise.copy()
+    candidates[: first + int(warmup_days * 86400 / bucket_seconds)] = False
+    return suppressed(candidates, int(suppression_hours * 3600 / bucket_seconds))
+
+
+def confirmed(product: np.ndarray, novel_rise: np.ndarray, buckets: int) -> np.ndarray:
+    """AND: the product's alerts with a rising ART novelty in the `buckets` up to and including theirs."""
+    recent = np.convolve(novel_rise.astype(float), np.ones(buckets))[: len(novel_rise)] > 0
+    return product * recent
+
+
+def confirmed_either_order(product: np.ndarray, novel_rise: np.ndarray, buckets: int) -> np.ndarray:
+    """AND in either order: the product's alerts with a rising ART novelty in the `buckets` up to and
+    including theirs (alerted then), or else in the `buckets` after them (alerted at the novelty)."""
+    flags, rises = np.zeros(len(product)), np.flatnonzero(novel_rise)
+    for t in np.flatnonzero(product):
+        near = rises[(rises > t - buckets) & (rises < t + buckets)]
+        if len(near):
+            flags[t if near[0] <= t else near[0]] = 1.0
+    return flags
+
+
+def either(product: np.ndarray, art: np.ndarray, buckets: int) -> np.ndarray:
+    """OR: every alert of either detector, less those that come within `buckets` after one of the
+    other's that was kept (the same incident, already alerted)."""
+    events = sorted([(t, 0) for t in np.flatnonzero(product)] + [(t, 1) for t in np.flatnonzero(art)])
+    flags, last = np.zeros(len(product)), [-np.inf, -np.inf]
+    for t, source in events:
+        if t - last[1 - source] > buckets:
+            flags[t], last[source] = 1.0, t
+    return flags
+
+
+def _art_job(job) -> dict:
+    """Standard-profile lines (raw score, windows found, false alarms) of the product, and of every
+    ART setting of one normalisation alone, AND the product, OR the product, on one series."""
+    index, normalisation = job
+    one = SERIES[index]
+    bucket_seconds = series_bucket_seconds(one.timestamps)
+    hour = 3600 / bucket_seconds
+    product = alert_flags(len(one.values), detect(one.values, cell_settings(product_cell(), bucket_seconds))[1])
+    lines = {("product",): _art_line(one, product)}
+    for window in ART_WINDOWS:
+        inputs = art_inputs(one.values, bucket_seconds, normalisation, window)
+        first = int(np.argmax(~np.isnan(inputs).any(axis=1)))
+        for vigilance in ART_VIGILANCE:
+            novel, above = fuzzy_art(inputs, vigilance)
+            rise = novel & above
+            art = (normalisation, window, vigilance)
+            for warmup, suppression in ART_QUIET:
+                alone = art_flags(rise, first, bucket_seconds, warmup, suppression)
+                lines[("alone",) + art + (warmup, suppression)] = _art_line(one, alone)
+                lines[("or",) + art + (warmup, suppression)] = _art_line(one, either(product, alone, int(24 * hour)))
+            for gate in ART_GATE_HOURS:
+                lines[("and",) + art + (gate,)] = _art_line(one, confirmed(product, rise, int(gate * hour)))
+                lines[("and-either",) + art + (gate,)] = _art_line(
+                    one, confirmed_either_order(product, rise, int(gate * hour)))
+    return lines
+
+
+def _art_line(one, flags) -> tuple[float, int, int]:
+    scored = score_file(one.timestamps, [bool(f) for f in flags], one.spans, "standard", one.name)
+    return scored.score, scored.windows - scored.fn, scored.fp
+
+
+def _art_label(job) -> str:
+    if job == ("product",):
+        return "the product (1 h, z 5, ratio 2.5)"
+    kind, normalisation, window, vigilance, *rest = job
+    art = f"{normalisation}, {window / 4:g} h window, vigilance {vigilance:g}"
+    if kind == "and":
+        return f"product AND ART ({art}) in the {rest[0]:g} h before"
+    if kind == "and-either":
+        return f"product AND ART ({art}) within {rest[0]:g} h before or after, alerted at the later"
+    quiet = f"warm-up {rest[0]:g} d, quiet {rest[1]:g} h"
+    return f"ART ({art}, {quiet})" if kind == "alone" else f"product OR ART ({art}, {quiet})"
+
+
+def _print_art_family(name: str, lines: dict, kind: str) -> None:
+    """The family's best settings on all five series (raw score per series), its leave-one-series-out
+    figure, and that figure again with the product's own setting among the candidates."""
+    counts, names = _window_counts(), [one.name for one in SERIES]
+    family = {job: {n: lines[job][n][0] for n in names} for job in lines if job[0] == kind}
+    totals = {job: corpus_score(scores, counts) for job, scores in family.items()}
+    print(f"{name}: {len(family)} settings, best {max(totals.values()):.1f}, "
+          f"median {np.median(list(totals.values())):.1f}")
+    for job in sorted(totals, key=totals.get, reverse=True)[:6]:
+        print(f"  {totals[job]:5.1f}  {_art_label(job)}   " + " ".join(f"{family[job][n]:.2f}" for n in names))
+    best = max(totals, key=totals.get)
+    print("  the best at every vigilance, all else equal: " + "  ".join(
+        f"{vigilance:g}: {totals[best[:3] + (vigilance,) + best[4:]]:.1f}" for vigilance in ART_VIGILANCE))
+    _print_leave_one_out(name, family, _art_label)
+    product = {n: lines[("product",)][n][0] for n in names}
+    print("    held out, raw (the product's): " + "; ".join(
+        f"{_ticker(fold.held_out)} {fold.held_out_raw:.2f} ({product[fold.held_out]:.2f})"
+        for fold in leave_one_out(family)))
+    _print_leave_one_out(name + " and the product alone", family | {("product",): product}, _art_label)
+
+
+def _print_art_counts(job, lines: dict) -> None:
+    """Windows found (of those labelled) and false alarms per series, for one setting."""
+    counts = _window_counts()
+    print(f"  {_art_label(job)}: " + "; ".join(
+        f"{_ticker(one.name)} {lines[job][one.name][1]}/{counts[one.name]} windows, "
+        f"{lines[job][one.name][2]} false alarms" for one in SERIES))
+
+
+def _ticker(name: str) -> str:
+    return name.split("_")[-1].removesuffix(".csv")
+
+
+def art(data_dir: Path) -> None:
+    """An adaptive-resonance novelty detector in the spirit of ARTime (written here from the published
+    idea, not its code): at every bucket, the last 1 or 3 hours of a signal, a point every 15 minutes,
+    scaled causally to [0, 1] (log 15-minute counts between the past week's minimum and maximum, or
+    the product's 1-hour seasonal ratio), are one input to a fuzzy ART learned online; an input that
+    resonates with no category (a new category) and lies above its nearest one is a rising novelty.
+    Measured: (1) alone, an alert at a rising novelty after a warm-up of learning, then a quiet
+    period; (2a) the product's alerts kept only where a rising novelty came in the hours before
+    (and, a variant, in the hours before or after, the alert then waiting for it); (2b) the alerts
+    of either, one per day. Each on all five series and leave-one-series-out within its family
+    (and with the product alone a candidate too)."""
+    jobs = [(index, normalisation) for index in range(len(SERIES)) for normalisation in ART_NORMALISATIONS]
+    lines: dict = {}
+    for (index, _), result in zip(jobs, _in_parallel(_art_job, jobs, data_dir)):
+        for job, line in result.items():
+            lines.setdefault(job, {})[SERIES[index].name] = line
+    counts = _window_counts()
+    product = {n: line[0] for n, line in lines[("product",)].items()}
+    print(f"the product (1 h, z 5, ratio 2.5): {corpus_score(product, counts):.1f}")
+    _print_art_counts(("product",), lines)
+    for name, kind in (("ART alone", "alone"), ("product AND ART (ART before)", "and"),
+                       ("product AND ART (either order)", "and-either"), ("product OR ART", "or")):
+        _print_art_family(name, lines, kind)
+    print("the best of each family on all five, per series:")
+    for kind in ("alone", "and", "and-either", "or"):
+        _print_art_counts(max((job for job in lines if job[0] == kind), key=lambda job: corpus_score(
+            {n: line[0] for n, line in lines[job].items()}, counts)), lines)
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
             "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
             "timezone": timezone, "short-window": short_window,
             "novelty": novelty, "scan": scan, "scan-models": scan_models, "scan-nb": scan_nb, "scan-union": scan_union,
-            "likelihood": likelihood}
+            "likelihood": likelihood, "art": art}
 
 
 def main() -> None:
