@@ -411,24 +411,31 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
                     f"file separated by {other}? (--delimiter {other})")
             taken = set(columns.read()) - set(missing.values())
             raise ImportFileError(f"{path}:{number}: {missing_columns_message(missing, header, taken)}")
-        header = _optional_columns_in_any_case(header, columns)  # after the checks: they name what the file has
+        header = _optional_columns_in_any_case(header, columns, notes)  # after the checks: they name what the file has
         yield from _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
 
 
-def _optional_columns_in_any_case(header: list[str], columns: ColumnMap) -> list[str]:
+def _optional_columns_in_any_case(header: list[str], columns: ColumnMap, notes: ImportNotes) -> list[str]:
     """The header, with an optional column left at its default name found in another case
     ('Author', 'URL', 'Title', as exports write them) renamed to it, so that it is read; a column
-    named with its option (`--text-col Title`) must be written as named, and is never renamed."""
+    named with its option (`--text-col Title`) must be written as named, and is never renamed.
+    Two such columns ('Author' and 'AUTHOR') leave both unread, with a warning naming the option."""
     named = {columns.id, columns.text, columns.created_at, *dict(columns.named).values()}
     present = set(header)
     renamed = list(header)
-    for default in (columns.author, columns.url, columns.lang, columns.reach, columns.title):
+    for default, option in ((columns.author, "--author-col"), (columns.url, "--url-col"),
+                            (columns.lang, "--lang-col"), (columns.reach, "--reach-col"),
+                            (columns.title, "--title-col")):
         if default in present or default in named:
             continue
         same = [position for position, name in enumerate(header)
                 if name.strip().casefold() == default.casefold() and name not in named]
         if len(same) == 1:
             renamed[same[0]] = default
+        elif same:
+            listed = " and ".join(terminal_safe(repr(header[position])) for position in same)
+            notes.warn(f"the columns {listed} could each be the {default} column, so neither is read: "
+                       f"name the one to import with {option}")
     return renamed
 
 
