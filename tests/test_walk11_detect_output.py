@@ -137,3 +137,15 @@ def test_detect_and_backtest_say_how_many_mentions_they_counted_unscored(cli, tm
     scored = cli("detect", "--no-notify", "--at", iso(after_burst))
     assert "1 alert(s) opened" in scored.stdout, scored.output
     assert "Not scored yet" not in scored.stdout
+
+
+def test_with_the_service_running_the_unscored_line_leaves_scoring_to_it(cli, tmp_path, model_id):
+    from mentionwatch.service_state import mark_process
+
+    db, after_burst = _scored_stream_then_unscored_burst(tmp_path, model_id)
+    mark_process(db, "running", str(tmp_path / "mentionwatch.yaml"))  # this process, recorded as the service
+    db.close()
+    detected = cli("detect", "--no-notify", "--at", iso(after_burst))
+    [line] = [line for line in detected.stdout.splitlines() if line.startswith("Not scored yet")]
+    assert line.endswith(": the running service scores them, and its next detection counts them "
+                         "(`mentionwatch status` shows the backlog).")

@@ -158,9 +158,14 @@ def _warn_unscored(app: App, watches: list[str], start: str, end: str, period: s
             "WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?", [model_id, name, start, end]).fetchone()
         if unscored:
             waiting.append(f"{unscored:,} of the {total:,} mentions of {name}")
-    if waiting:
-        click.echo(f"Not scored yet, so counted as not negative: {'; '.join(waiting)} {period}. Run "
-                   "`mentionwatch score`, then this command again, or a wave among them goes unnoticed.")
+    if not waiting:
+        return
+    from mentionwatch.service_state import live_service
+
+    advice = ("the running service scores them, and its next detection counts them (`mentionwatch status` shows "
+              "the backlog)" if live_service(app.db) is not None else
+              "run `mentionwatch score`, then this command again, or a wave among them goes unnoticed")
+    click.echo(f"Not scored yet, so counted as not negative: {'; '.join(waiting)} {period}: {advice}.")
 
 
 def _unchecked_line(app: App, watches: list[str], start: str, end: str, period: str, advice: str = "") -> str:
