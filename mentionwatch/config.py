@@ -51,6 +51,9 @@ class ConfigError(Exception):
     """A configuration problem, already phrased as the one line the user sees."""
 
 
+MAX_DURATION_SECONDS = 3650 * 86400.0
+
+
 def parse_duration(value: object) -> float:
     """'90s', '15m', '1h', '2d', '1w' or a number of seconds -> seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -66,6 +69,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 1h, 1d)")
     if seconds <= 0:
         raise ValueError("a duration must be more than 0")
+    if seconds > MAX_DURATION_SECONDS:  # longer spans overflow date arithmetic (a traceback in detect or run)
+        raise ValueError(f"{value!r} is too long: at most {duration_text(MAX_DURATION_SECONDS)} (10 years)")
     return seconds
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 
 def test_two_capitalisations_of_an_optional_column_are_named_in_a_warning(cli, tmp_path):
     """'Author' and 'AUTHOR' in one header: neither was read, and nothing said so."""
@@ -18,3 +20,39 @@ def test_two_capitalisations_of_an_optional_column_are_named_in_a_warning(cli, t
     assert "could each be" not in chosen.output
     with sqlite3.connect(tmp_path / "b.db") as connection:
         assert connection.execute("SELECT author FROM mentions").fetchall() == [("ann99",)]
+
+
+@pytest.mark.parametrize("command", [("backtest", "--since", "", "--until", "2015-02-25"),
+                                     ("backtest", "--since", "2015-02-20", "--until", " "),
+                                     ("export", "--since", "", "--out", "x.csv"),
+                                     ("report", "--until", "", "--out", "rep"),
+                                     ("search", "late", "--since", "")])
+def test_an_empty_time_is_a_mistake_not_an_open_period(cli, tmp_path, command):
+    """`backtest --since "$START"` with START unset replayed nothing and said 'No alerts would have
+    been raised' (exit 0); export, report and search read an empty time as no limit."""
+    (tmp_path / "mentionwatch.yaml").write_text("watches:\n  - name: acme\n    query: {any: [acme]}\n")
+    assert cli("init").exit_code == 0
+    result = cli(*command)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --" in result.output and "empty (give a time such as 2015-02-20" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_browse_refuses_an_empty_host_instead_of_listening_on_every_interface(cli, tmp_path):
+    (tmp_path / "mentionwatch.yaml").write_text("watches:\n  - name: acme\n    query: {any: [acme]}\n")
+    assert cli("init").exit_code == 0
+    result = cli("browse", "--host", "", "--port", "8123")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: Invalid value for --host: empty (127.0.0.1 serves this computer only")
+
+
+@pytest.mark.parametrize("setting, line", [("alerts:\n  warmup: 99999999999d\n", 5),
+                                           ("alerts:\n  cooldown: 3000000d\n", 5),
+                                           ("alerts:\n  thresholds:\n    - {count: 3, window: 100000000h}\n", 6)])
+def test_a_duration_too_long_for_dates_is_one_line_about_the_watchlist(cli, tmp_path, setting, line):
+    """A traceback (OverflowError) from detect, backtest or run, instead of a line about the setting."""
+    (tmp_path / "mentionwatch.yaml").write_text("watches:\n  - name: acme\n    query: {any: [acme]}\n" + setting)
+    result = cli("backtest", "--since", "2015-02-16", "--until", "2015-02-26")
+    assert result.exit_code == 2, result.output
+    assert f"mentionwatch.yaml:{line}:" in result.output and "is too long: at most 3650d (10 years)" in result.output
+    assert "Traceback" not in result.output

@@ -521,12 +521,9 @@ def _search_line(row: dict) -> str:
 
 
 def _since_option(since: str | None) -> str | None:
-    from mentionwatch.triage.query import FilterError, parse_time_limit
+    from mentionwatch.commands.triage import _time_option
 
-    try:
-        return parse_time_limit(since)
-    except FilterError as exc:
-        raise UserMistake(f"Invalid value for --since: {exc}") from None
+    return _time_option(since, "--since")
 
 
 def _found_line(count: int, limit: int, order: str) -> str:

@@ -31,6 +31,8 @@ def _time_option(value: str | None, option: str, now: dt.datetime | None = None)
     time), or a one-line error naming the option."""
     from mentionwatch.triage.query import FilterError, parse_time_limit
 
+    if value is not None and not value.strip():  # `--since "$START"` with START unset: not "no limit"
+        raise _bad_option(option, "empty (give a time such as 2015-02-20, 2015-02-20T08:00:00Z or 7d)")
     try:
         return parse_time_limit(value, now=now)
     except FilterError as exc:
@@ -437,6 +439,9 @@ def browse(app: App, host: str, port: int, immutable: bool) -> None:
     from mentionwatch.triage.browse import ListenError, listen, serve
     from mentionwatch.triage.query import choose_model_id
 
+    if not host.strip():  # an empty address binds every interface: `--host "$HOST"` with HOST unset
+        raise _bad_option("--host", "empty (127.0.0.1 serves this computer only; 0.0.0.0, written out, "
+                          "your whole network)")
     db = app.db  # brings the schema up to date (where it can be written) before the view opens it
     model_id = choose_model_id(db, app.config.sentiment)
     immutable = _immutable_view(db, Path(app.db_path), immutable, live=_is_live_database(app, db))
