@@ -388,7 +388,7 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
         if first is None or not first[1].strip():
             raise ImportFileError(f"{path}: the file is empty" if first is None else
                                   f"{path}:1: the first line is empty: it must name the columns")
-        excel_separator = EXCEL_SEPARATOR_LINE.fullmatch(first[1].strip())
+        excel_separator = EXCEL_SEPARATOR_LINE.fullmatch(first[1].rstrip("\r\n").strip(" "))  # 'sep=\t' keeps its tab
         if excel_separator:  # Excel's "sep=;" line, before the column names: it says the separator
             if detect:  # unless --delimiter says another
                 delimiter, detect = excel_separator[1], False
@@ -453,7 +453,9 @@ def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[t
     (the lines read are then spent: the import stops anyway)."""
     wanted = len(set(columns.options().values()))  # two options may name one column (--id-col url --url-col url)
     best = _header_candidate(first, delimiter, detect, columns)
-    if best[0][0] < wanted:
+    # a first line that another separator than --delimiter splits into the columns is the header read
+    # with the wrong one, not a title: no later line is taken for it (the error then names the separator)
+    if best[0][0] < wanted and not (not detect and _other_separator([first[1]], delimiter, columns)):
         for numbered in itertools.islice(lines, HEADER_SEARCH_LINES):
             candidate = _header_candidate(numbered, delimiter, detect, columns)
             if best[0] == (0, 1) and candidate[0][1] > 1:  # a title line, then the first with columns

@@ -56,3 +56,24 @@ def test_a_duration_too_long_for_dates_is_one_line_about_the_watchlist(cli, tmp_
     assert result.exit_code == 2, result.output
     assert f"mentionwatch.yaml:{line}:" in result.output and "is too long: at most 3650d (10 years)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_wrong_delimiter_blames_the_header_line_and_names_the_right_separator(cli, tmp_path):
+    """`--delimiter ';'` on a comma file took a data line split by a ';' in its text for the header:
+    'q.csv:2: missing columns ... (columns are: 50,"hello, united",2026-01-01)'."""
+    (tmp_path / "q.csv").write_text('id,text,created_at\n50,"hello; united",2026-01-01\n', encoding="utf-8")
+    result = cli("--db", "q.db", "import", "q.csv", "--delimiter", ";")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: q.csv:1: missing columns")
+    assert "(--delimiter ',')" in result.output
+
+
+def test_an_excel_sep_line_naming_a_tab_is_read_as_the_separator(cli, tmp_path):
+    """'sep=<tab>' lost its tab to strip(): the line was taken for a title ('the column names are on line 2:
+    the 1 line above them was skipped')."""
+    (tmp_path / "t.csv").write_text("sep=\t\nid\ttext\tcreated_at\n1\tacme, late\t2026-03-05 10:00\n", encoding="utf-8")
+    result = cli("--db", "t.db", "import", "t.csv")
+    assert result.exit_code == 0, result.output
+    assert "skipped" not in result.output
+    with sqlite3.connect(tmp_path / "t.db") as connection:
+        assert connection.execute("SELECT text FROM mentions").fetchall() == [("acme, late",)]
