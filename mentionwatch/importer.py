@@ -21,6 +21,7 @@ import itertools
 import json
 import re
 import shlex
+import stat
 import sys
 from collections import deque
 from collections.abc import Iterator
@@ -195,11 +196,30 @@ def file_name_problem(path: Path) -> str | None:
             "a JSON array can be converted with: jq -c '.[]'")
 
 
+SAVE_TO_A_FILE = "save the data to a file first (e.g. zcat export.csv.gz > export.csv) and give that file"
+
+
+def not_a_file_problem(path: Path) -> str | None:
+    """Why `path` is no file to read, when it is a pipe, a device or '-' (standard input): the file
+    is read more than once (its first bytes tell its encoding and kind), and a pipe gives its data
+    only once, or, a named pipe with no writer, never."""
+    if str(path) == "-":
+        return f"-: standard input is not read: {SAVE_TO_A_FILE}"
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing or unreadable: opening it says so
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a folder has its own message
+        return None
+    kind = "a pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+    return f"{path}: this is {kind}, not a file: {SAVE_TO_A_FILE}"
+
+
 def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[str, ...],
                   notes: ImportNotes, options: ReadOptions = ReadOptions(),
                   ) -> Iterator[tuple[int, Mention]]:
     """Yield (line number, Mention) for each row; broken rows and warnings go to `notes`."""
-    problem = file_name_problem(path)
+    problem = not_a_file_problem(path) or file_name_problem(path)
     if problem:
         raise ImportFileError(problem)
     suffix = path.suffix.lower()

@@ -136,10 +136,14 @@ def eval_(app: App, file: Path, text_col, label_col, label_spec, labels_file, mo
     from sentiment.evaluate import LabeledFileError, evaluate, leave_out_seen, read_labeled
     from sentiment.metrics import format_confusion
 
+    from mentionwatch.importer import check_encoding, delimiter_option, not_a_file_problem
+
     for path in (file, labels_file):  # one line, not click's usage text: the README promises it
+        problem = None if path is None else not_a_file_problem(path)
+        if problem:
+            raise UserMistake(problem)
         if path is not None and not path.is_file():
             raise UserMistake(f"{path}: no such file")
-    from mentionwatch.importer import check_encoding, delimiter_option
 
     try:
         encoding = check_encoding(encoding)
