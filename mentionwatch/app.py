@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from mentionwatch.cli_types import fits_sqlite
+from mentionwatch.cli_types import GivenPath, fits_sqlite
 from mentionwatch.config import (
     CONFIG_ENV, DB_ENV, DEFAULT_CONFIG_NAME, DEFAULT_DB_NAME, KEEP_UNSET_IN_SOURCES, KEEP_UNSET_IN_SOURCES_AND_URLS,
     KEEP_UNSET_IN_URLS, Config, ConfigError,
@@ -387,9 +387,9 @@ def _one_line_usage_error(ctx: click.Context, exc: click.UsageError) -> None:
 
 
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+@click.option("--config", "config_path", type=GivenPath(path_type=Path), default=None,
               help=f"Watchlist file [default: ${CONFIG_ENV} or ./{DEFAULT_CONFIG_NAME}].")
-@click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
+@click.option("--db", "db_path", type=GivenPath(path_type=Path), default=None,
               help=f"SQLite database [default: ${DB_ENV}, the config's 'database', or ./{DEFAULT_DB_NAME}].")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(package_name="mentionwatch")

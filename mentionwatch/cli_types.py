@@ -44,3 +44,28 @@ class RowIdType(click.ParamType):
 
 ALERT_ID = RowIdType("an alert")
 MENTION_ID = RowIdType("a mention")
+
+
+class StoredIdRange(click.IntRange):
+    """A mention id from 1 to SQLite's largest integer, also written '#5' as RowIdType takes it (for
+    an erasure, where an id out of range is a mistake, not 'no such mention')."""
+
+    name = "integer"  # click's 'not a valid integer range' suggested that '1-3' works
+
+    def __init__(self):
+        super().__init__(1, SQLITE_MAX_INT)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            value = value.strip().removeprefix("#")
+        return super().convert(value, param, ctx)
+
+
+class GivenPath(click.Path):
+    """click's Path, refusing an empty value: Path('') is '.', the current folder, so `--db "$DB"`
+    with DB unset would be read as a folder ('.: is a folder'), and `backup ''` as one that exists."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("empty (a file or folder name is needed)", param, ctx)
+        return super().convert(value, param, ctx)

@@ -129,6 +129,12 @@ class ServiceStillRunning(BackupError):
     """A service works on the database to be replaced: it must be stopped first."""
 
 
+def refuse_the_database_itself(backup: Path, target: Path) -> None:
+    """A 'backup' that is the database to be replaced (restore's preview says so too)."""
+    if Path(backup).resolve() == Path(target).resolve():
+        raise BackupError(f"{backup}: is the database itself: nothing to restore")
+
+
 def restore_database(backup: Path, target: Path, *, now: str, running_service=None,
                      bring_back_erased: bool = False, actor: str | None = None) -> RestoreSummary:
     """Put a copy of `backup` at `target`; the database there, with its write-ahead log, is renamed
@@ -146,8 +152,7 @@ def restore_database(backup: Path, target: Path, *, now: str, running_service=No
     `bring_back_erased` (restoring to undo an erasure made by mistake)."""
     backup, target = Path(backup), Path(target).resolve()
     checked = check_backup(backup)
-    if backup.resolve() == target:
-        raise BackupError(f"{backup}: is the database itself: nothing to restore")
+    refuse_the_database_itself(backup, target)
     if target.exists():
         _refuse_if_in_use(target, running_service)
     later = find(backup, target, count_posts=bring_back_erased) if target.exists() else LaterErasures()

@@ -115,3 +115,41 @@ def test_standard_input_as_dash_is_named(cli, tmp_path):
     result = cli("--db", "d.db", "import", "-")
     assert result.exit_code == 2
     assert result.output.startswith("Error: -: standard input is not read: save the data to a file first")
+
+
+@pytest.mark.parametrize("command, option", [(("--db", "", "stats"), "'--db'"),
+                                             (("--config", "", "stats"), "'--config'"),
+                                             (("backup", ""), "'FILE'"),
+                                             (("export", "--out", ""), "'--out'")])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(cli, tmp_path, command, option):
+    """`--db "$DB"` with DB unset said '.: is a folder, not a database file'; `backup ''` said '.: already
+    exists (… --force …)', as if forcing it could help."""
+    (tmp_path / "mentionwatch.yaml").write_text("watches:\n  - name: acme\n    query: {any: [acme]}\n")
+    result = cli(*command)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {option}: empty (a file or folder name is needed)" in result.output
+
+
+def test_restore_preview_of_the_database_itself_says_it_cannot_be_done(cli, tmp_path):
+    """The preview said 'Would restore mw.db … run the same command with --yes', which then refused."""
+    (tmp_path / "mentionwatch.yaml").write_text("watches:\n  - name: acme\n    query: {any: [acme]}\n")
+    assert cli("init").exit_code == 0
+    for command in (("restore", "mentionwatch.db"), ("restore", "mentionwatch.db", "--yes")):
+        result = cli(*command)
+        assert result.exit_code == 2, result.output
+        assert "mentionwatch.db: is the database itself: nothing to restore" in result.output
+
+
+def test_forget_takes_an_id_written_as_the_tool_writes_it_and_words_a_bad_one_plainly(cli, tmp_path):
+    from storage import Mention, open_db, save_mentions
+
+    db = open_db(tmp_path / "f.db")
+    save_mentions(db, [Mention("reddit", "x1", "acme is awful", "2026-03-02T10:00:00Z")])
+    [mention_id] = db.execute("SELECT id FROM mentions").fetchone()
+    db.close()
+    preview = cli("--db", "f.db", "forget", f"#{mention_id}")
+    assert preview.exit_code == 0, preview.output
+    bad = cli("--db", "f.db", "forget", "abc")
+    assert bad.exit_code == 2
+    assert "'abc' is not a valid integer" in bad.output and "range" not in bad.output
+    assert "is not in the range 1<=x<=" in cli("--db", "f.db", "forget", "0").output

@@ -9,7 +9,7 @@ import click
 from mentionwatch.app import (
     App, UserMistake, actor_or_login_name, bench, main, pass_app, person_name, shared_data_folder,
 )
-from mentionwatch.cli_types import ALERT_ID, count_at_least, fits_sqlite
+from mentionwatch.cli_types import ALERT_ID, GivenPath, count_at_least, fits_sqlite
 from mentionwatch.terminal import terminal_safe
 from mentionwatch.text_table import table_lines
 from storage.db import read_snapshot
@@ -595,9 +595,9 @@ def _check_labels_file(labels_path: Path) -> None:
 
 
 @bench.command(name="nab")
-@click.argument("data_dir", type=click.Path(path_type=Path), required=False)
-@click.option("--labels", "labels_path", type=click.Path(path_type=Path), help=_NAB_LABELS_HELP)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("nab-results"),
+@click.argument("data_dir", type=GivenPath(path_type=Path), required=False)
+@click.option("--labels", "labels_path", type=GivenPath(path_type=Path), help=_NAB_LABELS_HELP)
+@click.option("--out", "out_dir", type=GivenPath(path_type=Path), default=Path("nab-results"),
               show_default=True, help="Where to write one timestamp,value,anomaly_score CSV per series.")
 @click.option("--detail", is_flag=True,
               help="Also list, per series, each window found or missed and each false alarm, with the "
@@ -650,8 +650,8 @@ def _score_line_text(line) -> str:
 
 
 @bench.command(name="nab-grid")
-@click.argument("data_dir", type=click.Path(path_type=Path), required=False)
-@click.option("--labels", "labels_path", type=click.Path(path_type=Path), help=_NAB_LABELS_HELP)
+@click.argument("data_dir", type=GivenPath(path_type=Path), required=False)
+@click.option("--labels", "labels_path", type=GivenPath(path_type=Path), help=_NAB_LABELS_HELP)
 def bench_nab_grid(data_dir: Path | None, labels_path: Path | None) -> None:
     """Score a grid of detector settings on NAB series, and choose among them leave-one-series-out.
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, actor_or_login_name, describe_os_error, main, pass_app
+from mentionwatch.cli_types import GivenPath
 from storage.db import file_in_the_way
 
 
 @main.command()
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=GivenPath(path_type=Path, dir_okay=False))
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @pass_app
 def backup(app: App, file: Path, force: bool) -> None:
@@ -39,7 +40,7 @@ def backup(app: App, file: Path, force: bool) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=GivenPath(path_type=Path, dir_okay=False))
 @click.option("--yes", is_flag=True, help="Restore. Without it, only say what would be done.")
 @click.option("--bring-back-erased", is_flag=True,
               help="Keep the posts that erasures made after the backup removed (to undo an erasure made by "
@@ -56,7 +57,7 @@ def restore(app: App, file: Path, yes: bool, bring_back_erased: bool) -> None:
     and what those erasures keep out stays out, unless --bring-back-erased.
     """
     from storage import utc_now_iso
-    from storage.backup import BackupError, check_backup, restore_database
+    from storage.backup import BackupError, check_backup, refuse_the_database_itself, restore_database
     from storage.later_erasures import find
 
     target = Path(app.db_path)
@@ -67,6 +68,7 @@ def restore(app: App, file: Path, yes: bool, bring_back_erased: bool) -> None:
         raise UserMistake(f"{target}: is a folder, not a database file ({app.db_path_named_by})")
     try:
         backup = check_backup(file)
+        refuse_the_database_itself(file, target)
         if not yes:
             later = find(file, target) if target.exists() else None
             click.echo(_restore_preview(file, target, backup, later, bring_back_erased))

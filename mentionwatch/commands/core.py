@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import INTERRUPTED_EXIT, App, UserMistake, bench, describe_os_error, main, pass_app
+from mentionwatch.cli_types import GivenPath
 from mentionwatch.importer import (
     DEFAULT_ENCODING, ColumnMap, ImportFileError, ImportNotes, ReadOptions, check_encoding, delimiter_option,
     file_name_problem, read_mentions,
@@ -86,7 +87,7 @@ def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool
 
 
 @main.command(name="import")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=GivenPath(path_type=Path, dir_okay=False))
 @click.option("--source", default="import", show_default=True, help="Source name stored with each mention.")
 @click.option("--watch", "watches", multiple=True, help="Watch the mentions belong to (repeatable).")
 @click.option("--id-col", default="id", show_default=True)
@@ -679,7 +680,7 @@ def _time_insert_all(path: Path, rows: list[dict], *, wal: bool) -> float:
 @click.option("--seed", default=7, show_default=True)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000),
               help="As search --limit.")
-@click.option("--keep", "keep_path", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--keep", "keep_path", type=GivenPath(path_type=Path, dir_okay=False),
               help="Reuse this database if it exists, else fill and keep it (a million takes under a minute).")
 def bench_search(count: int, seed: int, limit: int, keep_path: Path | None) -> None:
     """Time `search` on synthetic mentions (one in 10 Chinese): words, phrases, Chinese words.

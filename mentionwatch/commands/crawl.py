@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, bench, main, pass_app, shared_data_folder
+from mentionwatch.cli_types import GivenPath
 from mentionwatch.terminal import terminal_safe
 from mentionwatch.text_table import table_lines
 
@@ -161,7 +162,7 @@ RECORDED_PAYLOADS = (  # (parser's source type, file under the shared data folde
 
 
 @bench.command(name="parsers")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--data", "data_dir", type=GivenPath(path_type=Path, file_okay=False), default=None,
               help="The shared data folder [default: $MENTIONWATCH_SHARED_DATA or ../shared/data].")
 @click.option("--seconds", default=1.0, show_default=True, help="Time spent on each file.")
 def bench_parsers(data_dir: Path | None, seconds: float) -> None:

@@ -7,13 +7,13 @@ import datetime as dt
 import click
 
 from mentionwatch.app import INTERRUPTED_EXIT, App, UserMistake, actor_or_login_name, main, pass_app
+from mentionwatch.cli_types import StoredIdRange
 
-MAX_MENTION_ID = 2**63 - 1  # SQLite's largest integer
 SHOWN_MISSING_IDS = 10
 
 
 @main.command()
-@click.argument("mention_ids", nargs=-1, type=click.IntRange(1, MAX_MENTION_ID))
+@click.argument("mention_ids", nargs=-1, type=StoredIdRange())
 @click.option("--author", help="Every stored post of this author (name as stored; case, width and a "
                                "leading @ do not matter).")
 @click.option("--url", help="The post at this address (http or https, a trailing / and utm_ "

@@ -12,6 +12,7 @@ from mentionwatch.app import (
     INTERRUPTED_EXIT, SHARED_DATA_ENV, App, UserMistake, bench, describe_os_error, main, pass_app,
     shared_data_folder,
 )
+from mentionwatch.cli_types import GivenPath
 
 
 def _scorer(app: App, model: str | None = None, backend: str | None = None):
@@ -114,11 +115,11 @@ def sentiment_group() -> None:
 
 
 @sentiment_group.command(name="eval")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=GivenPath(path_type=Path, dir_okay=False))
 @click.option("--text-col", help="Column holding the text (CSV/TSV).")
 @click.option("--label-col", help="Column holding the label (CSV/TSV).")
 @click.option("--labels", "label_spec", help="How labels map, e.g. 0=negative,1=neutral,2=positive.")
-@click.option("--labels-file", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--labels-file", type=GivenPath(path_type=Path, dir_okay=False),
               help="One label per line, for FILE with one text per line (TweetEval layout).")
 @click.option("--model", help="Model to measure instead of the configured one ('builtin', an id or a path).")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"], case_sensitive=False), help="Override sentiment.backend.")
@@ -205,7 +206,7 @@ def model() -> None:
 @click.option("--epochs", default=4, show_default=True, type=click.IntRange(1, 50))
 @click.option("--limit", type=click.IntRange(100),
               help="Train on only this many texts per language (a quick trial; needs --output).")
-@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--output", type=GivenPath(path_type=Path, dir_okay=False),
               help="Where to write the weights [default: the built-in model file in the package].")
 def build(seed: int, epochs: int, limit: int | None, output: Path | None) -> None:
     """Train the built-in model from the corpora shipped in packages (about an hour on 2 cores)."""
@@ -258,7 +259,7 @@ def info() -> None:
 @bench.command(name="sentiment")
 @click.option("--count", default=2000, show_default=True, type=click.IntRange(10),
               help="How many texts (TweetEval validation texts when present).")
-@click.option("--data", "--shared-data", "shared_data", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--data", "--shared-data", "shared_data", type=GivenPath(path_type=Path, file_okay=False),
               default=None, help=f"Folder with tweeteval/, as for bench parsers [default: ${SHARED_DATA_ENV} "
               "or ../shared/data].")
 @click.option("--skip-naive", is_flag=True, help="Leave out the slow per-text pipeline.")

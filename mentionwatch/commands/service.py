@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, bench, describe_os_error, main, pass_app
+from mentionwatch.cli_types import GivenPath
 from mentionwatch.config import (DEFAULT_DB_NAME, Config, ConfigError, load_config, parse_duration,
                                  unset_database_variable)
 from mentionwatch.terminal import terminal_safe
@@ -33,7 +34,7 @@ def _duration(_ctx, _param, value):
               help="How often the watchlist file is checked for changes (SIGHUP reloads at once).")
 @click.option("--stop-timeout", default="10s", show_default=True, callback=_duration,
               help="How long SIGTERM/Ctrl-C waits for running jobs to finish.")
-@click.option("--log-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--log-file", type=GivenPath(path_type=Path, dir_okay=False), default=None,
               help="Write the log to this file instead of stderr. It never grows past 10 MB: it is "
                    "then renamed FILE.1 (FILE.2 ... FILE.5 the older ones; older still are deleted).")
 @click.pass_context
