@@ -89,6 +89,9 @@ def _watchlist_duration(value: object, info: ValidationInfo) -> float:
     """A duration setting. In a watchlist file a bare number is refused: `interval: 15` or
     `cooldown: 6` was meant in minutes or hours, and would be read as seconds. (A configuration
     passed on as JSON, to the spiders' process, keeps its durations as numbers of seconds.)"""
+    unset = _ENV_REFERENCE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if unset and unset[1] not in os.environ:  # kept as written in a source (see load_config): it is no duration
+        raise ValueError(f"environment variable {unset[1]} is not set")
     if (info.context or {}).get("watchlist"):
         number = _number_without_unit(value)
         if number is not None:

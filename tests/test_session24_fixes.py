@@ -153,3 +153,16 @@ def test_forget_takes_an_id_written_as_the_tool_writes_it_and_words_a_bad_one_pl
     assert bad.exit_code == 2
     assert "'abc' is not a valid integer" in bad.output and "range" not in bad.output
     assert "is not in the range 1<=x<=" in cli("--db", "f.db", "forget", "0").output
+
+
+def test_an_unset_variable_as_a_sources_interval_is_named_as_unset(cli, tmp_path, monkeypatch):
+    """'interval: ${UNSET_I}' said "not a duration: '${UNSET_I}'" where every other setting says the
+    variable is not set."""
+    monkeypatch.delenv("MW_S24_UNSET_I", raising=False)
+    (tmp_path / "mentionwatch.yaml").write_text(
+        "watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n"
+        "      - type: hackernews\n        interval: ${MW_S24_UNSET_I}\n")
+    result = cli("stats")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("Error: mentionwatch.yaml:6: watches[0].sources[0].interval: environment "
+                                     "variable MW_S24_UNSET_I is not set")
