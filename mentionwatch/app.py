@@ -29,6 +29,21 @@ from storage.db import database_problem, file_in_the_way
 
 MISTAKE_EXIT = 2  # a mistake in the command, the watchlist or an input file
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
+
+
+def end_on_broken_pipe() -> None:
+    """A reader that stopped early (`| head`): end quietly, with the exit code of other Unix tools.
+    Standard output goes to /dev/null first: Python would report the broken pipe again when it
+    flushes standard output at exit."""
+    import io
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+    raise SystemExit(BROKEN_PIPE_EXIT)
 
 
 class UserMistake(click.ClickException):
@@ -362,8 +377,8 @@ class MainGroup(click.Group):
             click.echo(f"Error: {database_problem(exc)} ({where})", err=True)
             ctx.exit(1)
         except OSError as exc:
-            if exc.errno == errno.EPIPE:  # output piped into `head`: click ends quietly
-                raise
+            if exc.errno == errno.EPIPE:  # output piped into `head`
+                end_on_broken_pipe()
             click.echo(f"Error: {describe_os_error(exc)}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:  # click would print "Aborted!" and exit 1, as for a failure

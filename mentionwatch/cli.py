@@ -21,11 +21,21 @@ def ignore_hangup_until_the_service_handles_it(argv: list[str]) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
+def _interrupted_while_loading(_signum, _frame) -> None:
+    """Ctrl-C during the imports below (half a second or more): the line every command ends with
+    on Ctrl-C, not a traceback through the import machinery."""
+    sys.stderr.write("\nInterrupted.\n")
+    raise SystemExit(130)
+
+
 ignore_hangup_until_the_service_handles_it(sys.argv[1:])  # before the slow imports below
+signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 from mentionwatch.app import main  # noqa: E402
 from mentionwatch.commands import (  # noqa: E402,F401  (importing a module registers its commands)
     alerts, backup, core, crawl, erasure, notify, rematch, sentiment, service, triage,
 )
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt again: each command handles it
 
 __all__ = ["main"]

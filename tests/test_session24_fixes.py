@@ -166,3 +166,53 @@ def test_an_unset_variable_as_a_sources_interval_is_named_as_unset(cli, tmp_path
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: mentionwatch.yaml:6: watches[0].sources[0].interval: environment "
                                      "variable MW_S24_UNSET_I is not set")
+
+
+_CTRL_C_WHILE_LOADING = """
+import importlib.abc, os, signal, sys
+
+class CtrlCWhenTheCommandsLoad(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "mentionwatch.app":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlCWhenTheCommandsLoad())
+sys.argv = ["mentionwatch", "stats"]
+from mentionwatch.cli import main
+main()
+"""
+
+
+def test_ctrl_c_while_the_commands_load_ends_with_one_line(tmp_path):
+    """A Ctrl-C in the first half-second printed a KeyboardInterrupt traceback from the imports."""
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    done = subprocess.run([sys.executable, "-c", _CTRL_C_WHILE_LOADING], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == "Interrupted."
+
+
+def test_a_reader_that_stops_early_ends_every_command_as_export_does(tmp_path):
+    """`search … | head -1` exited 1 (click's broken-pipe handling, 'a failure' in the README) where
+    `export --out - | head -1` exits 141 as other Unix tools do."""
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+    from storage import Mention, open_db, save_mentions
+
+    (tmp_path / "mentionwatch.yaml").write_text("watches:\n  - name: acme\n    query: {any: [acme]}\n")
+    db = open_db(tmp_path / "mentionwatch.db")
+    save_mentions(db, [Mention("reddit", str(n), f"acme post {n} " + "x" * 200, "2026-03-02T10:00:00Z",
+                               watches=("acme",)) for n in range(3000)])
+    db.close()
+    command = f"{sys.executable} -m mentionwatch search acme --limit 3000 | head -c 10 > /dev/null; exit ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.returncode == 141, done.stderr
+    assert "Error" not in done.stderr and "Traceback" not in done.stderr

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from pathlib import Path
 
 import click
 
-from mentionwatch.app import App, UserMistake, actor_or_login_name, bench, main, pass_app
+from mentionwatch.app import App, UserMistake, actor_or_login_name, bench, end_on_broken_pipe, main, pass_app
 from mentionwatch.cli_types import ALERT_ID, MENTION_ID, GivenPath, count_at_least
 from mentionwatch.triage.export import FORMATS, STREAM_FORMATS, XLSX_MAX_CELL_CHARS
 from mentionwatch.triage.query import TRIAGE_STATES
@@ -216,7 +215,6 @@ def export(app: App, fmt, out_text, watches, sources, sentiments, alert_ids, sin
 def _export_to_stdout(rows, fmt: str) -> int:
     """Stream the rows to standard output; returns how many. A reader that stops early
     (`| head`) ends the export quietly, as other Unix tools do."""
-    import os
     import sys
 
     from mentionwatch.triage.export import export_to_stream
@@ -225,12 +223,7 @@ def _export_to_stdout(rows, fmt: str) -> int:
         sys.stdout.flush()
         return export_to_stream(rows, sys.stdout.buffer, fmt)
     except BrokenPipeError:
-        try:  # Python would report the broken pipe again when it flushes standard output at exit
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-            pass
-        raise SystemExit(141) from None  # 128 + SIGPIPE, what a shell reports for `yes | head`
+        end_on_broken_pipe()
     except OSError as exc:
         raise click.ClickException(f"standard output: cannot write: {exc.strerror or exc}") from None
 
