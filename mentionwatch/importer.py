@@ -429,6 +429,9 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
                     f"{path}:{number}: missing column{'s' if len(missing) > 1 else ''} {names}: the header is "
                     f"one column, '{terminal_safe(_short(header[0]))}', which contains {other}: is the "
                     f"file separated by {other}? (--delimiter {other})")
+            if header and header[0].lstrip().startswith("{"):
+                raise ImportFileError(f"{path}:{number}: this line is a JSON object, not column names: the file "
+                                      f"looks like JSON Lines; name it {path.with_suffix('.jsonl').name}")
             taken = set(columns.read()) - set(missing.values())
             raise ImportFileError(f"{path}:{number}: {missing_columns_message(missing, header, taken)}")
         header = _optional_columns_in_any_case(header, columns, notes)  # after the checks: they name what the file has
@@ -649,6 +652,7 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
     """(line, object) of each JSON line; a column found in no object is warned about once."""
     unseen = columns.options()  # option -> column, while no line has had the column
     paths = columns.paths()
+    seen_json = False
     with text_file.open() as handle:
         for line, text in text_file.lines(handle, notes):
             if not text.strip():
@@ -659,8 +663,13 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
+                if not seen_json and _names_columns_as_a_table(text, columns):
+                    raise ImportFileError(f"{text_file.path}:{line}: this line names the columns of a table, "
+                                          "not a JSON object: the file looks like CSV; name it "
+                                          f"{text_file.path.with_suffix('.csv').name}") from None
                 notes.reject(line, f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}")
                 continue
+            seen_json = True
             if not isinstance(row, dict):
                 notes.reject(line, "expected a JSON object")
                 continue
@@ -671,6 +680,12 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
             yield line, row
     for option, column in unseen.items():
         notes.warn(f"no line has {column} ({option})")
+
+
+def _names_columns_as_a_table(line: str, columns: ColumnMap) -> bool:
+    """Whether a line split by ',' ';' tab or '|' names every column the import needs (a CSV header)."""
+    wanted = set(columns.options().values())
+    return any(wanted <= {name.strip().strip('"') for name in line.split(separator)} for separator in _SEPARATOR_NAMES)
 
 
 def _with_paths(row: dict, paths: tuple[str, ...]) -> dict:

@@ -211,8 +211,25 @@ def test_a_reader_that_stops_early_ends_every_command_as_export_does(tmp_path):
     save_mentions(db, [Mention("reddit", str(n), f"acme post {n} " + "x" * 200, "2026-03-02T10:00:00Z",
                                watches=("acme",)) for n in range(3000)])
     db.close()
-    command = f"{sys.executable} -m mentionwatch search acme --limit 3000 | head -c 10 > /dev/null; exit ${{PIPESTATUS[0]}}"
+    command = (f"{sys.executable} -m mentionwatch search acme --limit 3000 | head -c 10 > /dev/null; "
+               "exit ${PIPESTATUS[0]}")
     done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)})
     assert done.returncode == 141, done.stderr
     assert "Error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_file_in_the_other_format_than_its_name_says_is_named_in_one_line(cli, tmp_path):
+    """JSON Lines named .csv got "did you mean --id-col '{"id": 1'?"; a CSV named .jsonl rejected
+    every row as invalid JSON (exit 3)."""
+    (tmp_path / "j.csv").write_text('{"id": 1, "text": "acme late", "created_at": "2026-03-01T10:00:00Z"}\n',
+                                    encoding="utf-8")
+    as_csv = cli("--db", "j.db", "import", "j.csv")
+    assert as_csv.exit_code == 2
+    assert as_csv.output.strip() == ("Error: j.csv:1: this line is a JSON object, not column names: the file looks "
+                                     "like JSON Lines; name it j.jsonl")
+    (tmp_path / "c.jsonl").write_text("id,text,created_at\n1,acme late,2026-03-01 10:00\n", encoding="utf-8")
+    as_jsonl = cli("--db", "c.db", "import", "c.jsonl")
+    assert as_jsonl.exit_code == 2
+    assert as_jsonl.output.strip() == ("Error: c.jsonl:1: this line names the columns of a table, not a JSON "
+                                       "object: the file looks like CSV; name it c.csv")
