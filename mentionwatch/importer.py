@@ -532,9 +532,13 @@ def _repeated_read_column(header: list[str], columns: ColumnMap) -> str | None:
 def _other_separator(header: list[str], delimiter: str, columns: ColumnMap) -> str | None:
     """How --delimiter names another separator (',' ';' tab '|') when the header read with
     `delimiter` is one column that this other one splits into columns the import asks for."""
+    return other_separator(header, delimiter, set(columns.options().values()))
+
+
+def other_separator(header: list[str], delimiter: str, wanted: set[str]) -> str | None:
+    """As `_other_separator`, for the `wanted` column names (also sentiment eval's)."""
     if len(header) != 1:
         return None
-    wanted = set(columns.options().values())
     for separator, option in _SEPARATOR_NAMES.items():
         if separator != delimiter and separator in header[0]:
             if wanted.intersection(name.strip() for name in _split_line(header[0], separator)):

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mentionwatch.importer import EXCEL_SEPARATOR_LINE
+from mentionwatch.importer import EXCEL_SEPARATOR_LINE, other_separator
 from mentionwatch.legacy_text import byte_order_mark_encoding, not_utf8_hint
 from sentiment.metrics import LABEL_NAMES, classification_report
 
@@ -172,8 +172,10 @@ def _read_table(path: Path, layout: tuple[str, str, str | None], mapping: dict[s
             _refuse_undecoded(path, 1 + skipped, "".join(header), encoding)
             for column in (text_col, label_col):
                 if column not in header:
-                    raise LabeledFileError(f"{path}:{1 + skipped}: no column {column!r} "
-                                           f"(columns: {', '.join(header)})")
+                    other = other_separator(header, delimiter, {text_col, label_col})
+                    hint = (f": is the file separated by {other}? (--delimiter {other})" if other
+                            else f" (columns: {', '.join(header)})")
+                    raise LabeledFileError(f"{path}:{1 + skipped}: no column {column!r}{hint}")
             text_at, label_at = header.index(text_col), header.index(label_col)
             row_starts = reader.line_num + 1 + skipped  # a quoted text may run over several lines: its first
             lines.record = []

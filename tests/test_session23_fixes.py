@@ -85,7 +85,7 @@ def test_sentiment_eval_delimiter_wins_and_a_wrong_one_is_one_line(tmp_path, cli
 
     semicolons = tmp_path / "semi.csv"
     semicolons.write_text("text;label\nfine;neutral\n", encoding="utf-8")
-    with pytest.raises(LabeledFileError, match=r"semi\.csv:1: no column 'text' \(columns: text;label\)"):
+    with pytest.raises(LabeledFileError, match=r"semi\.csv:1: no column 'text': is the file separated by ';'\? \(--delimiter ';'\)"):
         _labeled_texts(semicolons, delimiter="|")  # the separator given is the one used
     tabbed = tmp_path / "tabs.txt"
     tabbed.write_text("text\tlabel\nhello, you\tpositive\n", encoding="utf-8")

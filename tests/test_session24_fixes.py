@@ -233,3 +233,10 @@ def test_a_file_in_the_other_format_than_its_name_says_is_named_in_one_line(cli,
     assert as_jsonl.exit_code == 2
     assert as_jsonl.output.strip() == ("Error: c.jsonl:1: this line names the columns of a table, not a JSON "
                                        "object: the file looks like CSV; name it c.csv")
+
+
+def test_sentiment_eval_with_the_wrong_delimiter_names_the_right_one(cli, tmp_path):
+    (tmp_path / "l.csv").write_text("text,label\nacme is late,negative\n", encoding="utf-8")
+    result = cli("sentiment", "eval", "l.csv", "--text-col", "text", "--label-col", "label", "--delimiter", ";")
+    assert result.exit_code == 2
+    assert "l.csv:1: no column 'text': is the file separated by ','? (--delimiter ',')" in result.output
