@@ -794,7 +794,7 @@ def backtest_series(db, watch_name: str, settings, model_id: str, start: dt.date
     since = start - history if start - earliest > history else earliest
     last = db.execute(
         "SELECT max(m.created_at) FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
-        "JOIN scores s ON s.mention_id = m.id AND s.model_id = ? "
+        "JOIN scores s ON s.mention_id = m.id AND +s.model_id = ? "  # from the watch's links (see scored_rows)
         "WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?",
         [model_id, watch_name, to_iso(since), to_iso(end)]).fetchone()[0]
     if last is None or since >= end:

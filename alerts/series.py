@@ -73,9 +73,11 @@ def zone_offset(time_zone: str) -> float:
 def scored_rows(db, watch: str, model_id: str, since: str | None = None, until: str | None = None,
                 source: str | None = None) -> list[tuple[str, str, str]]:
     """(created_at, source, label) of the watch's mentions scored by `model_id`, oldest first."""
+    # `+s.model_id`: no index on it, so SQLite starts from the watch's links. With one model stored,
+    # starting from the scores index walked every score of every watch, each detect (24 s on 2.2M)
     sql = ["SELECT m.created_at, m.source, s.label FROM mention_watches w",
            "JOIN mentions m ON m.id = w.mention_id",
-           "JOIN scores s ON s.mention_id = m.id AND s.model_id = ?",
+           "JOIN scores s ON s.mention_id = m.id AND +s.model_id = ?",
            "WHERE w.watch = ?"]
     params: list = [model_id, watch]
     for clause, value in (("m.created_at >= ?", since), ("m.created_at < ?", until), ("m.source = ?", source)):
