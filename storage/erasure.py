@@ -19,6 +19,7 @@ comes to mean another post.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -77,8 +78,15 @@ def author_form(author: str | None, source: str | None = None) -> str | None:
     'jane_doe') except on sources whose names differ by case (CASE_SENSITIVE_NAMES)."""
     if author is None:
         return None
+    return _folded_name(author, source in CASE_SENSITIVE_NAMES)
+
+
+@functools.lru_cache(maxsize=65_536)  # an erasure by author folds every stored name: most recur
+def _folded_name(author: str, keep_case: bool) -> str:
+    if author.isascii():  # NFKC leaves ASCII as it is, casefold is lower, no character is invisible
+        return (author if keep_case else author.lower()).strip().lstrip("@").strip()
     folded = unicodedata.normalize("NFKC", author)
-    if source not in CASE_SENSITIVE_NAMES:
+    if not keep_case:
         folded = folded.casefold()
     visible = "".join(char for char in folded if unicodedata.category(char) != "Cf")
     return visible.strip().lstrip("@").strip()
@@ -143,7 +151,16 @@ def plan_erasure(db, selection: Selection) -> Plan:
     return plan
 
 
-def _selected_ids(db, selection: Selection) -> list[int]:
+def _still_stored(db, mention_ids: list[int]) -> list[int]:
+    """Those of the ids that are stored (another erasure may have taken some meanwhile)."""
+    return [row[0] for row in db.execute(
+        "SELECT id FROM mentions WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", [json.dumps(mention_ids)])]
+
+
+def _selected_ids(db, selection: Selection, above_id: int = 0) -> list[int]:
+    """The ids of the mentions the selection finds (with an id above `above_id`: stored since a
+    pass that read up to it, which the write-locked last pass of `erase` reads alone, instead of
+    the whole table: a name compared in Python on every row held collectors up for seconds)."""
     _register_functions(db)
     conditions, params = [], []
     if selection.mention_ids:
@@ -151,8 +168,12 @@ def _selected_ids(db, selection: Selection) -> list[int]:
         params.append(json.dumps(list(selection.mention_ids)))
     narrowed = " AND source = ?" if selection.source else ""
     if selection.author:
-        conditions.append(f"(mw_author_form(author, source) = mw_author_form(?, source){narrowed})")
-        params += [selection.author] + ([selection.source] if selection.source else [])
+        # the name's two forms worked out once (with and without case), not once per stored row
+        keeping_case = ", ".join("?" * len(CASE_SENSITIVE_NAMES))
+        conditions.append(f"(author IS NOT NULL AND mw_author_form(author, source) = CASE WHEN source IN "
+                          f"({keeping_case}) THEN ? ELSE ? END{narrowed})")
+        params += [*sorted(CASE_SENSITIVE_NAMES), _folded_name(selection.author, keep_case=True),
+                   _folded_name(selection.author, keep_case=False)] + ([selection.source] if selection.source else [])
     if selection.url:
         # instr() on the address's most telling part first (the last path part, or the longest
         # query value: item?id=123): the Python comparison then reads a few rows, not every one
@@ -165,7 +186,7 @@ def _selected_ids(db, selection: Selection) -> list[int]:
     if not conditions:
         return []
     return [row[0] for row in db.execute(
-        f"SELECT id FROM mentions WHERE {' OR '.join(conditions)} ORDER BY id", params)]
+        f"SELECT id FROM mentions WHERE id > ? AND ({' OR '.join(conditions)}) ORDER BY id", [above_id, *params])]
 
 
 def _telling_part(url: str) -> str:
@@ -225,8 +246,10 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
 
     Big erasures (a year of history) go in batches of ERASE_BATCH mentions, one transaction each, so
     that collectors writing at the same time wait seconds, not minutes; each batch records what it
-    erased and keeps out (see _Step). The last transaction works the selection out again under the
-    write lock, so a mention stored since the preview, or since the first batch, is not missed.
+    erased and keeps out (see _Step). The last transaction, under the write lock, also selects from
+    the mentions stored since the first pass read the table, so one stored meanwhile is not missed;
+    it reads only those, not every row again, which held collectors up for seconds on a big
+    database. (A mention stored before, whose author `import --update` changes meanwhile, is not seen.)
     Then the full-text index is merged, to take the erased words out of it, and the write-ahead log
     emptied (see `wipe_log`).
 
@@ -240,12 +263,16 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
     secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]  # as open_db set it: kept after
     db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left with the erased text
     try:
+        highest_read = db.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
         ids = _selected_ids(db, selection)
-        for start in range(0, max(len(ids) - ERASE_BATCH, 0), ERASE_BATCH):
+        last_start = 0
+        for last_start in range(0, max(len(ids) - ERASE_BATCH, 0), ERASE_BATCH):
             with db.atomic():
-                step.erase_batch(ids[start:start + ERASE_BATCH], each_post)
-        with db.atomic():  # the rest, and what was stored since the first batch
-            step.erase_batch(_selected_ids(db, selection), each_post)
+                step.erase_batch(ids[last_start:last_start + ERASE_BATCH], each_post)
+        rest = ids[last_start + ERASE_BATCH:] if len(ids) > ERASE_BATCH else ids
+        with db.atomic():  # the rest, and what was stored since the first pass read the table
+            step.erase_batch(_still_stored(db, rest) + _selected_ids(db, selection, above_id=highest_read),
+                             each_post)
         # A deleted row's words stay in the full-text index's older segments until they are merged;
         # merging them all takes the erased words out of the file. Merged even when nothing was
         # erased now: an erasure stopped during its merge (Ctrl-C) is finished by running it again,

@@ -240,3 +240,40 @@ def test_sentiment_eval_with_the_wrong_delimiter_names_the_right_one(cli, tmp_pa
     result = cli("sentiment", "eval", "l.csv", "--text-col", "text", "--label-col", "label", "--delimiter", ";")
     assert result.exit_code == 2
     assert "l.csv:1: no column 'text': is the file separated by ','? (--delimiter ',')" in result.output
+
+
+def test_an_erasure_counts_only_what_it_erased_when_another_took_some_meanwhile(tmp_path, monkeypatch):
+    """The last, write-locked pass no longer selects from the whole table again (seconds under the
+    lock on a big database): it takes the first pass's rest, less what another erasure took meanwhile,
+    and what was stored since."""
+    import contextlib
+
+    import storage.erasure
+    from storage import Mention, open_db, save_mentions
+    from storage.erasure import Selection, erase
+
+    monkeypatch.setattr(storage.erasure, "ERASE_BATCH", 3)
+    db = open_db(tmp_path / "e.db")
+    save_mentions(db, [Mention("reddit", f"p{n}", "acme", "2025-03-01T10:00:00Z", author="Jane") for n in range(7)]
+                  + [Mention("reddit", "other", "acme", "2025-03-01T10:00:00Z", author="bob")])
+    transaction, committed = db.atomic, []
+
+    @contextlib.contextmanager
+    def then_others_write():
+        with transaction():
+            yield db
+        committed.append(True)
+        if len(committed) == 1:  # after the first batch: another erasure takes p6, a collector stores one
+            other = open_db(tmp_path / "e.db")
+            other.execute("DELETE FROM mentions WHERE external_id = 'p6'")
+            other.conn.commit()
+            save_mentions(other, [Mention("reddit", "late", "acme", "2025-03-02T10:00:00Z", author="＠ＪＡＮＥ")])
+            other.close()
+
+    monkeypatch.setattr(db, "atomic", then_others_write)
+    done = erase(db, Selection(author="jane"), what="x", actor="t")
+    monkeypatch.setattr(db, "atomic", transaction)
+    assert len(done.plan.mention_ids) == 7  # p0-p5 and the late one, full-width '＠ＪＡＮＥ' folded as 'jane'
+    assert db.execute("SELECT external_id FROM mentions").fetchall() == [("other",)]
+    assert db.execute("SELECT mentions FROM erasures").fetchone()[0] == 7
+    db.close()
