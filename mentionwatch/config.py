@@ -1066,10 +1066,13 @@ class Config(_Strict):
         warmups = [self.alerts.warmup] + [self.alert_settings(w.name).warmup for w in self.watches]
         needed = max(warmups) + BASELINE_SECONDS
         if keep < needed:
+            advice = (f"keep at least {duration_text(needed)}" if needed <= MAX_DURATION_SECONDS else
+                      f"that is more than the longest duration ({duration_text(MAX_DURATION_SECONDS)}): "
+                      "shorten the warm-up, or leave keep_mentions out to keep everything")
             raise _error_at(("service", "keep_mentions"),
                             f"{duration_text(keep)} keeps less than the longest warm-up "
                             f"({duration_text(max(warmups))}) plus the week of history spike detection "
-                            f"compares with: keep at least {duration_text(needed)}", keep)
+                            f"compares with: {advice}", keep)
         return self
 
     def watch(self, name: str) -> Watch:

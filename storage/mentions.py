@@ -120,7 +120,7 @@ class SaveResult:
     texts_replaced: int = 0  # of those updated, how many took another text
     updated_ids: list[int] = field(default_factory=list)  # of those present, the ones given new values (`update_up_to_id`)
     recounted_ids: list[int] = field(default_factory=list)  # of those, the ones whose time, text or title changed
-    # with `update_up_to_id`: ids of stored mentions whose new values an erasure keeps out (left as they are)
+    # ids of stored mentions whose row in this batch an erasure keeps out (left as they are)
     kept_out_stored: list[int] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
 
@@ -259,9 +259,9 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         forgotten = forgotten_positions(conn, rows, earlier_ids)
         if forgotten:
             result.forgotten = len(forgotten)
-            if update_up_to_id is not None:
-                result.kept_out_stored = _stored_ids(conn, [rows[position] for position in forgotten],
-                                                     update_up_to_id)
+            # a stored mention with the id of a row kept out is left as it is, update or not: said so
+            result.kept_out_stored = _stored_ids(conn, [rows[position] for position in forgotten],
+                                                 MAX_SQLITE_INTEGER if update_up_to_id is None else update_up_to_id)
             rows = [row for position, row in enumerate(rows) if position not in forgotten]
         # New rows get ids above the current maximum: that is how the FTS index and the watch
         # links find them without a lookup per row. Above erased ids too, which SQLite would reuse.

