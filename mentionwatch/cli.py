@@ -28,14 +28,28 @@ def _interrupted_while_loading(_signum, _frame) -> None:
     raise SystemExit(130)
 
 
+def _quiet_ctrl_c_while_loading() -> bool:
+    """Install `_interrupted_while_loading` where Ctrl-C would raise KeyboardInterrupt; not where it
+    is ignored (a job a script started in the background must survive a Ctrl-C meant for the
+    script), nor outside the main thread (where signal handlers cannot be set)."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return False
+    try:
+        signal.signal(signal.SIGINT, _interrupted_while_loading)
+    except ValueError:
+        return False
+    return True
+
+
 ignore_hangup_until_the_service_handles_it(sys.argv[1:])  # before the slow imports below
-signal.signal(signal.SIGINT, _interrupted_while_loading)
+_LOADING_HANDLER = _quiet_ctrl_c_while_loading()
 
 from mentionwatch.app import main  # noqa: E402
 from mentionwatch.commands import (  # noqa: E402,F401  (importing a module registers its commands)
     alerts, backup, core, crawl, erasure, notify, rematch, sentiment, service, triage,
 )
 
-signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt again: each command handles it
+if _LOADING_HANDLER:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt again: each command handles it
 
 __all__ = ["main"]

@@ -89,9 +89,6 @@ def _watchlist_duration(value: object, info: ValidationInfo) -> float:
     """A duration setting. In a watchlist file a bare number is refused: `interval: 15` or
     `cooldown: 6` was meant in minutes or hours, and would be read as seconds. (A configuration
     passed on as JSON, to the spiders' process, keeps its durations as numbers of seconds.)"""
-    unset = _ENV_REFERENCE.fullmatch(value.strip()) if isinstance(value, str) else None
-    if unset and unset[1] not in os.environ:  # kept as written in a source (see load_config): it is no duration
-        raise ValueError(f"environment variable {unset[1]} is not set")
     if (info.context or {}).get("watchlist"):
         number = _number_without_unit(value)
         if number is not None:
@@ -371,7 +368,14 @@ class SourceConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     _written_base_url: str | None = PrivateAttr(default=None)  # set by parse_config
 
-    _interval = field_validator("interval", mode="before")(lambda v, info: _watchlist_duration(v, info))
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval_or_unknown(cls, value: object, info: ValidationInfo) -> float:
+        """A `${NAME}` kept as written (read for a command that polls no source, see load_config) is
+        no duration to check: the default stands in, and only the service, which polls, reads it."""
+        if _holds_unset_variable(value):
+            return cls.model_fields["interval"].default
+        return _watchlist_duration(value, info)
 
     @property
     def written_base_url(self) -> str | None:

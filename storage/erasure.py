@@ -151,12 +151,6 @@ def plan_erasure(db, selection: Selection) -> Plan:
     return plan
 
 
-def _still_stored(db, mention_ids: list[int]) -> list[int]:
-    """Those of the ids that are stored (another erasure may have taken some meanwhile)."""
-    return [row[0] for row in db.execute(
-        "SELECT id FROM mentions WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", [json.dumps(mention_ids)])]
-
-
 def _selected_ids(db, selection: Selection, above_id: int = 0) -> list[int]:
     """The ids of the mentions the selection finds (with an id above `above_id`: stored since a
     pass that read up to it, which the write-locked last pass of `erase` reads alone, instead of
@@ -221,7 +215,7 @@ def _counted(db, mention_ids: list[int]) -> Plan:
 def _fill_erasing(db, mention_ids: list[int]) -> None:
     db.execute("CREATE TEMP TABLE IF NOT EXISTS erasing (id INTEGER PRIMARY KEY)")
     db.execute("DELETE FROM temp.erasing")
-    db.conn.executemany("INSERT INTO temp.erasing (id) VALUES (?)", [(i,) for i in mention_ids])
+    db.conn.executemany("INSERT OR IGNORE INTO temp.erasing (id) VALUES (?)", [(i,) for i in mention_ids])
 
 
 def _register_functions(db) -> None:
@@ -271,8 +265,9 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
                 step.erase_batch(ids[last_start:last_start + ERASE_BATCH], each_post)
         rest = ids[last_start + ERASE_BATCH:] if len(ids) > ERASE_BATCH else ids
         with db.atomic():  # the rest, and what was stored since the first pass read the table
-            step.erase_batch(_still_stored(db, rest) + _selected_ids(db, selection, above_id=highest_read),
-                             each_post)
+            # (a mention stored between reading the highest id and the first pass is in both)
+            since = _selected_ids(db, selection, above_id=highest_read)
+            step.erase_batch(sorted(set(rest + since)), each_post)
         # A deleted row's words stay in the full-text index's older segments until they are merged;
         # merging them all takes the erased words out of the file. Merged even when nothing was
         # erased now: an erasure stopped during its merge (Ctrl-C) is finished by running it again,
@@ -306,6 +301,8 @@ class _Step:
         db.execute("UPDATE erasures SET highest_mention_id = max(highest_mention_id, ?) WHERE id = ?",
                    [lowest_new_mention_id(db.conn), self.erasure_id])
         batch = _counted(db, mention_ids)
+        # another erasure may have taken some meanwhile: the log counts what this one erased
+        erased_now = [row[0] for row in db.execute("SELECT id FROM mentions WHERE id IN (SELECT id FROM temp.erasing)")]
         if remember_posts:
             posts = db.execute(
                 "SELECT source, external_id FROM mentions WHERE id IN (SELECT id FROM temp.erasing)").fetchall()
@@ -314,7 +311,7 @@ class _Step:
         for table in ("scores", "triage", "alert_mentions", "mention_watches"):
             db.execute(f"DELETE FROM {table} WHERE mention_id IN (SELECT id FROM temp.erasing)")
         db.execute("DELETE FROM mentions WHERE id IN (SELECT id FROM temp.erasing)")  # the FTS trigger follows
-        self.plan.mention_ids += mention_ids
+        self.plan.mention_ids += erased_now
         self.plan.per_source.update(batch.per_source)
         self.plan.scores += batch.scores
         self.plan.triage_marks += batch.triage_marks

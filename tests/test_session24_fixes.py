@@ -155,17 +155,21 @@ def test_forget_takes_an_id_written_as_the_tool_writes_it_and_words_a_bad_one_pl
     assert "is not in the range 1<=x<=" in cli("--db", "f.db", "forget", "0").output
 
 
-def test_an_unset_variable_as_a_sources_interval_is_named_as_unset(cli, tmp_path, monkeypatch):
-    """'interval: ${UNSET_I}' said "not a duration: '${UNSET_I}'" where every other setting says the
-    variable is not set."""
+def test_an_unset_variable_as_a_sources_interval_stops_only_the_commands_that_poll(cli, tmp_path, monkeypatch):
+    """'interval: ${UNSET_I}' stopped stats, search and report ("not a duration: '${UNSET_I}'"), which
+    run without the sources' variables; crawl and run, which poll, name the unset variable."""
     monkeypatch.delenv("MW_S24_UNSET_I", raising=False)
     (tmp_path / "mentionwatch.yaml").write_text(
         "watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n"
         "      - type: hackernews\n        interval: ${MW_S24_UNSET_I}\n")
-    result = cli("stats")
-    assert result.exit_code == 2
-    assert result.output.strip() == ("Error: mentionwatch.yaml:6: watches[0].sources[0].interval: environment "
-                                     "variable MW_S24_UNSET_I is not set")
+    assert cli("init").exit_code == 0
+    for command in (("stats",), ("search", "acme")):
+        result = cli(*command)
+        assert result.exit_code == 0, result.output
+    crawl = cli("crawl")
+    assert crawl.exit_code == 2
+    assert ("mentionwatch.yaml:6: watches[0].sources[0].interval: environment variable MW_S24_UNSET_I is not set"
+            in crawl.output)
 
 
 _CTRL_C_WHILE_LOADING = """
@@ -244,8 +248,8 @@ def test_sentiment_eval_with_the_wrong_delimiter_names_the_right_one(cli, tmp_pa
 
 def test_an_erasure_counts_only_what_it_erased_when_another_took_some_meanwhile(tmp_path, monkeypatch):
     """The last, write-locked pass no longer selects from the whole table again (seconds under the
-    lock on a big database): it takes the first pass's rest, less what another erasure took meanwhile,
-    and what was stored since."""
+    lock on a big database): it takes the first pass's rest and what was stored since; each batch
+    counts what it erased, not what another erasure took meanwhile (a middle batch overcounted)."""
     import contextlib
 
     import storage.erasure
@@ -263,9 +267,9 @@ def test_an_erasure_counts_only_what_it_erased_when_another_took_some_meanwhile(
         with transaction():
             yield db
         committed.append(True)
-        if len(committed) == 1:  # after the first batch: another erasure takes p6, a collector stores one
-            other = open_db(tmp_path / "e.db")
-            other.execute("DELETE FROM mentions WHERE external_id = 'p6'")
+        if len(committed) == 1:  # after the first batch: another erasure takes p4 (of the second batch)
+            other = open_db(tmp_path / "e.db")  # and p6 (of the last), and a collector stores one
+            other.execute("DELETE FROM mentions WHERE external_id IN ('p4', 'p6')")
             other.conn.commit()
             save_mentions(other, [Mention("reddit", "late", "acme", "2025-03-02T10:00:00Z", author="＠ＪＡＮＥ")])
             other.close()
@@ -273,9 +277,9 @@ def test_an_erasure_counts_only_what_it_erased_when_another_took_some_meanwhile(
     monkeypatch.setattr(db, "atomic", then_others_write)
     done = erase(db, Selection(author="jane"), what="x", actor="t")
     monkeypatch.setattr(db, "atomic", transaction)
-    assert len(done.plan.mention_ids) == 7  # p0-p5 and the late one, full-width '＠ＪＡＮＥ' folded as 'jane'
+    assert len(done.plan.mention_ids) == 6  # p0-p3, p5 and the late one, full-width '＠ＪＡＮＥ' folded as 'jane'
     assert db.execute("SELECT external_id FROM mentions").fetchall() == [("other",)]
-    assert db.execute("SELECT mentions FROM erasures").fetchone()[0] == 7
+    assert db.execute("SELECT mentions FROM erasures").fetchone()[0] == 6
     db.close()
 
 
@@ -302,3 +306,43 @@ def test_import_without_update_also_names_a_stored_mention_whose_row_an_erasure_
     result = cli("--db", "f.db", "import", "b.csv")
     assert ("b.csv: warning: 1 row(s) fall under an erasure (mentionwatch forget) while a mention with their id "
             "is stored, which was left as it is (ids ") in result.output
+
+
+def test_a_command_started_with_ctrl_c_ignored_keeps_it_ignored(tmp_path):
+    """A job a script starts in the background (SIGINT ignored) stopped on a Ctrl-C meant for the
+    script: the loading handler replaced 'ignored' with Python's default."""
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    script = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nimport mentionwatch.cli\n"
+              "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.stdout.strip() == "True", done.stderr
+
+
+def test_a_mention_stored_between_reading_the_highest_id_and_the_first_pass_is_erased_once(tmp_path, monkeypatch):
+    """It was in the first pass and among those stored since: twice in the last batch, which failed
+    with 'UNIQUE constraint failed: erasing.id' after the earlier batches had committed."""
+    import storage.erasure
+    from storage import Mention, open_db, save_mentions
+    from storage.erasure import Selection, erase
+
+    db = open_db(tmp_path / "e.db")
+    save_mentions(db, [Mention("reddit", "p0", "acme", "2025-03-01T10:00:00Z", author="jane")])
+    real_selected = storage.erasure._selected_ids
+    calls = []
+
+    def a_collector_writes_first(db_, selection, above_id=0):
+        calls.append(above_id)
+        if len(calls) == 1:
+            save_mentions(db_, [Mention("reddit", "p1", "acme", "2025-03-01T11:00:00Z", author="jane")])
+        return real_selected(db_, selection, above_id)
+
+    monkeypatch.setattr(storage.erasure, "_selected_ids", a_collector_writes_first)
+    done = erase(db, Selection(author="jane"), what="x", actor="t")
+    assert len(done.plan.mention_ids) == 2
+    assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 0
+    db.close()

@@ -139,7 +139,7 @@ def test_detect_and_backtest_say_how_many_mentions_they_counted_unscored(cli, tm
     assert "Not scored yet" not in scored.stdout
 
 
-def test_with_the_service_running_the_unscored_line_leaves_scoring_to_it(cli, tmp_path, model_id):
+def test_with_the_service_running_the_unscored_line_leaves_scoring_to_it(cli, tmp_path, model_id, monkeypatch):
     from mentionwatch.service_state import mark_process
 
     db, after_burst = _scored_stream_then_unscored_burst(tmp_path, model_id)
@@ -147,5 +147,11 @@ def test_with_the_service_running_the_unscored_line_leaves_scoring_to_it(cli, tm
     db.close()
     detected = cli("detect", "--no-notify", "--at", iso(after_burst))
     [line] = [line for line in detected.stdout.splitlines() if line.startswith("Not scored yet")]
+    # a replay (--at in the past), which the service's own detection, as of now, never repeats
+    assert line.endswith(": the running service scores them: run this command again once it has "
+                         "(`mentionwatch status` shows the backlog).")
+    monkeypatch.setattr("alerts.detect.is_replay", lambda moment: False)  # as if --at were now
+    live = cli("detect", "--no-notify", "--at", iso(after_burst))
+    [line] = [line for line in live.stdout.splitlines() if line.startswith("Not scored yet")]
     assert line.endswith(": the running service scores them, and its next detection counts them "
                          "(`mentionwatch status` shows the backlog).")

@@ -63,7 +63,7 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
     for alert_id, (was, now) in result.escalated.items():  # a line each: the team is told again
         click.echo(f"  escalated #{alert_id}: {was} -> {now}: {_one_line(app.db, alert_id)}")
     _warn_unchecked(app, result.unchecked, moment)
-    _warn_unscored_detect(app, result.unchecked, moment)
+    _warn_unscored_detect(app, result.unchecked, moment, live=not replay)
     _warn_unconfigured(app)
     if replay and not notify:
         click.echo("A replay (--at in the past): no notifications queued or sent; add --notify to send them.")
@@ -125,7 +125,7 @@ def _warn_unchecked(app: App, watches: list[str], moment: str | None) -> None:
                                    "older history: --at TIME or `mentionwatch backtest`"))
 
 
-def _warn_unscored_detect(app: App, unchecked: list[str], moment: str | None) -> None:
+def _warn_unscored_detect(app: App, unchecked: list[str], moment: str | None, live: bool) -> None:
     import datetime as dt
 
     from alerts.detect import HISTORY_DAYS
@@ -135,7 +135,7 @@ def _warn_unscored_detect(app: App, unchecked: list[str], moment: str | None) ->
     end = moment or utc_now_iso()
     start = to_iso(from_iso(end) - dt.timedelta(days=HISTORY_DAYS))
     watches = [name for name in _alerting_watches(app) if name not in unchecked]
-    _warn_unscored(app, watches, start, end, f"in the {HISTORY_DAYS} days before {moment or 'now'}")
+    _warn_unscored(app, watches, start, end, f"in the {HISTORY_DAYS} days before {moment or 'now'}", live)
 
 
 def _alerting_watches(app: App) -> list[str]:
@@ -143,10 +143,11 @@ def _alerting_watches(app: App) -> list[str]:
     return [watch.name for watch in app.config.watches if app.config.alert_settings(watch.name).enabled]
 
 
-def _warn_unscored(app: App, watches: list[str], start: str, end: str, period: str) -> None:
+def _warn_unscored(app: App, watches: list[str], start: str, end: str, period: str, live: bool) -> None:
     """One line naming the checked watches with mentions in [start, end) that have no sentiment score:
-    detection counts them as not negative, so a wave among them raises no alert (scoring them first
-    is what the service does; a shell's import followed by detect may not)."""
+    detection leaves them out of its counts, so a wave among them raises no alert (scoring them first
+    is what the service does; a shell's import followed by detect may not). `live`: a detection as of
+    now, which the running service's next one repeats (a replay or a backtest it never does)."""
     from sentiment import model_id_for
 
     model_id = model_id_for(app.config.sentiment)
@@ -162,10 +163,15 @@ def _warn_unscored(app: App, watches: list[str], start: str, end: str, period: s
         return
     from mentionwatch.service_state import live_service
 
-    advice = ("the running service scores them, and its next detection counts them (`mentionwatch status` shows "
-              "the backlog)" if live_service(app.db) is not None else
-              "run `mentionwatch score`, then this command again, or a wave among them goes unnoticed")
-    click.echo(f"Not scored yet, so counted as not negative: {'; '.join(waiting)} {period}: {advice}.")
+    if live_service(app.db) is None:
+        advice = "run `mentionwatch score`, then this command again, or a wave among them goes unnoticed"
+    elif live:
+        advice = "the running service scores them, and its next detection counts them (`mentionwatch status` " \
+                 "shows the backlog)"
+    else:
+        advice = "the running service scores them: run this command again once it has (`mentionwatch status` " \
+                 "shows the backlog)"
+    click.echo(f"Not scored yet, so left out of the counts: {'; '.join(waiting)} {period}: {advice}.")
 
 
 def _unchecked_line(app: App, watches: list[str], start: str, end: str, period: str, advice: str = "") -> str:
@@ -268,7 +274,7 @@ def backtest(app: App, since: str, until: str, watch_names: tuple[str, ...]) -> 
         click.echo(_unchecked_line(app, unchecked, start, end, f"between {start} and {end}"))
     replayed = list(dict.fromkeys(watch_names)) if watch_names else _alerting_watches(app)
     _warn_unscored(app, [name for name in replayed if name not in unchecked], start, end,
-                   f"between {start} and {end}")
+                   f"between {start} and {end}", live=False)
     if switched_off:
         click.echo(f"Alerts are off (alerts.enabled: false) for {', '.join(switched_off)}: not replayed; "
                    "name a watch with --watch to replay its rules all the same.")
