@@ -484,7 +484,8 @@ class Service:
             threading.Thread(target=self._reload_on_signal, daemon=True).start()
 
         signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a service a script started in the
+            signal.signal(signal.SIGINT, on_stop)  # background outlives a Ctrl-C meant for the script
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, on_hup)
 

@@ -373,7 +373,7 @@ class SourceConfig(_Strict):
     def _interval_or_unknown(cls, value: object, info: ValidationInfo) -> float:
         """A `${NAME}` kept as written (read for a command that polls no source, see load_config) is
         no duration to check: the default stands in, and only the service, which polls, reads it."""
-        if _holds_unset_variable(value):
+        if isinstance(value, KeptUnset):
             return cls.model_fields["interval"].default
         return _watchlist_duration(value, info)
 
@@ -1311,6 +1311,11 @@ def _is_a_notification_url(location: tuple) -> bool:
 _URLS_WITH_UNSET_VARIABLES: set[str] = set()
 
 
+class KeptUnset(str):
+    """A setting holding a `${NAME}` kept as written: its variable is unset, and the command reading
+    the watchlist uses no such setting (see load_config)."""
+
+
 def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) -> Any:
     if isinstance(value, dict):
         return {k: _interpolate(v, (*location, k), keep_unset) for k, v in value.items()}
@@ -1333,6 +1338,8 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
         replaced = _ENV_REFERENCE.sub(replace, value)
         if kept and _is_a_notification_url(location):
             _URLS_WITH_UNSET_VARIABLES.add(replaced)
+        if kept:  # told apart from a set variable whose value holds '${' (SourceConfig's interval)
+            replaced = KeptUnset(replaced)
         written_as = _WRITTEN_AS.get()
         if written_as is not None and _in_a_notification(location):
             written_as[replaced] = value

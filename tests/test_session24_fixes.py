@@ -346,3 +346,36 @@ def test_a_mention_stored_between_reading_the_highest_id_and_the_first_pass_is_e
     assert len(done.plan.mention_ids) == 2
     assert db.execute("SELECT count(*) FROM mentions").fetchone()[0] == 0
     db.close()
+
+
+def test_a_set_variable_whose_value_holds_a_reference_is_no_interval_for_the_service(tmp_path, monkeypatch):
+    """`interval: ${MWX}` with MWX='${FAST}' (an env file a tool did not expand): `run` polled every
+    15 minutes without a word; only a reference kept because its variable is unset reads as the default."""
+    from mentionwatch.config import KEEP_UNSET_IN_SOURCES, KEEP_UNSET_IN_URLS, ConfigError, load_config
+
+    monkeypatch.setenv("MW_S24_LITERAL", "${FAST}")
+    monkeypatch.delenv("MW_S24_UNSET", raising=False)
+    path = tmp_path / "w.yaml"
+    path.write_text("watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n"
+                    "      - type: hackernews\n        interval: ${MW_S24_LITERAL}\n")
+    for keep in (KEEP_UNSET_IN_URLS, KEEP_UNSET_IN_SOURCES):
+        with pytest.raises(ConfigError, match="interval: not a duration"):
+            load_config(path, keep_unset_env=keep)
+    path.write_text(path.read_text().replace("MW_S24_LITERAL", "MW_S24_UNSET"))
+    assert load_config(path, keep_unset_env=KEEP_UNSET_IN_SOURCES).watches[0].sources[0].interval == 900.0
+
+
+def test_a_service_started_with_ctrl_c_ignored_keeps_it_ignored(tmp_path):
+    """`mentionwatch run &` from a script stopped on a Ctrl-C meant for the script: the service set its
+    own SIGINT handler over the ignored one (SIGTERM still stops it)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    script = ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nfrom scheduler import Service\n"
+              "Service._install_signal_handlers(Service.__new__(Service))\n"
+              "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN, signal.getsignal(signal.SIGTERM).__name__)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.stdout.strip() == "True on_stop", done.stderr
