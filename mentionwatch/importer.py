@@ -478,7 +478,7 @@ def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[t
     best = _header_candidate(first, delimiter, detect, columns)
     # a first line that another separator than --delimiter splits into the columns is the header read
     # with the wrong one, not a title: no later line is taken for it (the error then names the separator)
-    if best[0][0] < wanted and not (not detect and _other_separator([first[1]], delimiter, columns)):
+    if best[0][0] < wanted and (detect or not _other_separator([first[1]], delimiter, columns)):
         for numbered in itertools.islice(lines, HEADER_SEARCH_LINES):
             candidate = _header_candidate(numbered, delimiter, detect, columns)
             if best[0] == (0, 1) and candidate[0][1] > 1:  # a title line, then the first with columns
@@ -689,7 +689,7 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
 def _names_columns_as_a_table(line: str, columns: ColumnMap) -> bool:
     """Whether a line split by ',' ';' tab or '|' names every column the import needs (a CSV header)."""
     wanted = set(columns.options().values())
-    return any(wanted <= {name.strip().strip('"') for name in line.split(separator)} for separator in _SEPARATOR_NAMES)
+    return any(wanted <= {name.strip() for name in _split_line(line, separator)} for separator in _SEPARATOR_NAMES)
 
 
 def _with_paths(row: dict, paths: tuple[str, ...]) -> dict:

@@ -259,15 +259,14 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
     try:
         highest_read = db.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
         ids = _selected_ids(db, selection)
-        last_start = 0
-        for last_start in range(0, max(len(ids) - ERASE_BATCH, 0), ERASE_BATCH):
+        batches = [ids[start:start + ERASE_BATCH] for start in range(0, len(ids), ERASE_BATCH)] or [[]]
+        for batch in batches[:-1]:
             with db.atomic():
-                step.erase_batch(ids[last_start:last_start + ERASE_BATCH], each_post)
-        rest = ids[last_start + ERASE_BATCH:] if len(ids) > ERASE_BATCH else ids
-        with db.atomic():  # the rest, and what was stored since the first pass read the table
+                step.erase_batch(batch, each_post)
+        with db.atomic():  # the last batch, and what was stored since the first pass read the table
             # (a mention stored between reading the highest id and the first pass is in both)
             since = _selected_ids(db, selection, above_id=highest_read)
-            step.erase_batch(sorted(set(rest + since)), each_post)
+            step.erase_batch(sorted(set(batches[-1] + since)), each_post)
         # A deleted row's words stay in the full-text index's older segments until they are merged;
         # merging them all takes the erased words out of the file. Merged even when nothing was
         # erased now: an erasure stopped during its merge (Ctrl-C) is finished by running it again,

@@ -111,21 +111,8 @@ def _sent_summary(sent) -> str:
     return ", ".join(parts)
 
 
-def _warn_unchecked(app: App, watches: list[str], moment: str | None) -> None:
-    import datetime as dt
-
-    from alerts.detect import HISTORY_DAYS
-    from storage import utc_now_iso
-    from storage.timeutil import from_iso, to_iso
-
-    if watches:
-        end = moment or utc_now_iso()
-        start = to_iso(from_iso(end) - dt.timedelta(days=HISTORY_DAYS))
-        click.echo(_unchecked_line(app, watches, start, end, f"in the {HISTORY_DAYS} days before {moment or 'now'}",
-                                   "older history: --at TIME or `mentionwatch backtest`"))
-
-
-def _warn_unscored_detect(app: App, unchecked: list[str], moment: str | None, live: bool) -> None:
+def _history_period(moment: str | None) -> tuple[str, str]:
+    """(start, end) of the history a detection as of `moment` (default now) looks at, as stored text."""
     import datetime as dt
 
     from alerts.detect import HISTORY_DAYS
@@ -133,7 +120,22 @@ def _warn_unscored_detect(app: App, unchecked: list[str], moment: str | None, li
     from storage.timeutil import from_iso, to_iso
 
     end = moment or utc_now_iso()
-    start = to_iso(from_iso(end) - dt.timedelta(days=HISTORY_DAYS))
+    return to_iso(from_iso(end) - dt.timedelta(days=HISTORY_DAYS)), end
+
+
+def _warn_unchecked(app: App, watches: list[str], moment: str | None) -> None:
+    from alerts.detect import HISTORY_DAYS
+
+    if watches:
+        start, end = _history_period(moment)
+        click.echo(_unchecked_line(app, watches, start, end, f"in the {HISTORY_DAYS} days before {moment or 'now'}",
+                                   "older history: --at TIME or `mentionwatch backtest`"))
+
+
+def _warn_unscored_detect(app: App, unchecked: list[str], moment: str | None, live: bool) -> None:
+    from alerts.detect import HISTORY_DAYS
+
+    start, end = _history_period(moment)
     watches = [name for name in _alerting_watches(app) if name not in unchecked]
     _warn_unscored(app, watches, start, end, f"in the {HISTORY_DAYS} days before {moment or 'now'}", live)
 
@@ -165,12 +167,10 @@ def _warn_unscored(app: App, watches: list[str], start: str, end: str, period: s
 
     if live_service(app.db) is None:
         advice = "run `mentionwatch score`, then this command again, or a wave among them goes unnoticed"
-    elif live:
-        advice = "the running service scores them, and its next detection counts them (`mentionwatch status` " \
-                 "shows the backlog)"
     else:
-        advice = "the running service scores them: run this command again once it has (`mentionwatch status` " \
-                 "shows the backlog)"
+        advice = ("the running service scores them, and its next detection counts them" if live else
+                  "the running service scores them: run this command again once it has")
+        advice += " (`mentionwatch status` shows the backlog)"
     click.echo(f"Not scored yet, so left out of the counts: {'; '.join(waiting)} {period}: {advice}.")
 
 
