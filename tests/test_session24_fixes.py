@@ -119,8 +119,7 @@ def test_standard_input_as_dash_is_named(cli, tmp_path):
 
 @pytest.mark.parametrize("command, option", [(("--db", "", "stats"), "'--db'"),
                                              (("--config", "", "stats"), "'--config'"),
-                                             (("backup", ""), "'FILE'"),
-                                             (("export", "--out", ""), "'--out'")])
+                                             (("backup", ""), "'FILE'")])
 def test_an_empty_path_is_refused_not_read_as_the_current_folder(cli, tmp_path, command, option):
     """`--db "$DB"` with DB unset said '.: is a folder, not a database file'; `backup ''` said '.: already
     exists (… --force …)', as if forcing it could help."""

@@ -140,7 +140,7 @@ def _format_for(out_path: Path, fmt: str | None) -> str:
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default=None,
               help="File format [default: from the --out file's extension, else csv]; it must "
                    "agree with a .csv, .jsonl or .xlsx extension.")
-@click.option("--out", "out_text", required=True, type=GivenPath(dir_okay=False),
+@click.option("--out", "out_text", required=True, type=click.Path(dir_okay=False),  # '' refused below, in words
               help="File to write, in a folder that exists; - writes csv or jsonl to standard "
                    "output.")
 @click.option("--watch", "watches", multiple=True, help="Only mentions of this watch (repeatable).")
@@ -269,7 +269,7 @@ def mark(app: App, mention_ids, state, note, actor) -> None:
               help="Time zone of the charts' hours and days and of every time shown, such as "
                    "America/New_York or Asia/Shanghai [default: the alerts.timezone of the "
                    "watches reported when they share one, else UTC].")
-@click.option("--out", "out_text", required=True, type=GivenPath(file_okay=False),
+@click.option("--out", "out_text", required=True, type=click.Path(file_okay=False),  # '' refused below, in words
               help="Folder for report.html and the PNG charts.")
 @pass_app
 def report(app: App, watches, since, until, zone_text, out_text) -> None:
