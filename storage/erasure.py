@@ -273,9 +273,38 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
         # and an index already merged is merged again in no time.
         with db.atomic():
             db.execute("INSERT INTO mentions_fts (mentions_fts) VALUES ('optimize')")
+            if (full_text_levels(db) or 0) > FULL_TEXT_LEVELS_BEFORE_REBUILD:
+                db.execute("INSERT INTO mentions_fts (mentions_fts) VALUES ('rebuild')")
     finally:
         db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
     return Erasure(step.erasure_id, step.plan, file_clean=wipe_log(db))
+
+
+# FTS5's 'optimize' (SQLite 3.40 here) puts the merged index one level above the highest: with
+# mentions stored between erasures, the levels grow by one or two per erasure, and at about 1,100
+# erasures the index reads as "database disk image is malformed" (search and storing mentions fail).
+# 'rebuild' reads the index again from the mentions, on one level (15 s on 2.2M mentions, under the
+# write lock): done when the levels pass this, every few hundred erasures.
+FULL_TEXT_LEVELS_BEFORE_REBUILD = 200
+_FTS5_STRUCTURE_ROWID = 10  # the row of mentions_fts_data holding the index's structure record
+_FTS5_STRUCTURE_V2 = b"\xff\x00\x00\x01"  # a marker newer SQLite versions write after the cookie
+
+
+def full_text_levels(db) -> int | None:
+    """How many levels the full-text index's structure record holds (None where it cannot be read):
+    its 4-byte cookie, a marker in newer versions, then the number of levels as an SQLite varint."""
+    row = db.execute("SELECT block FROM mentions_fts_data WHERE id = ?", [_FTS5_STRUCTURE_ROWID]).fetchone()
+    blob = bytes(row[0]) if row and row[0] is not None else b""
+    start = 8 if blob[4:8] == _FTS5_STRUCTURE_V2 else 4
+    value = 0
+    for position in range(start, min(start + 9, len(blob))):
+        byte = blob[position]
+        if position == start + 8:
+            return (value << 8) | byte
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value
+    return None
 
 
 class _Step:

@@ -378,3 +378,25 @@ def test_a_service_started_with_ctrl_c_ignored_keeps_it_ignored(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)})
     assert done.stdout.strip() == "True on_stop", done.stderr
+
+
+def test_the_full_text_index_outlives_a_thousand_erasures(tmp_path):
+    """FTS5's 'optimize' after each erasure added a level to the index whenever mentions had been
+    stored since the last one; at about 1,100 erasures (three years of daily retention) every search
+    and every store failed with 'database disk image is malformed'. The index is now rebuilt when its
+    levels pass FULL_TEXT_LEVELS_BEFORE_REBUILD."""
+    from storage import Mention, open_db, save_mentions
+    from storage.erasure import FULL_TEXT_LEVELS_BEFORE_REBUILD, Selection, erase, full_text_levels
+
+    db = open_db(tmp_path / "long.db")
+    most_levels = 0
+    for day in range(1_250):
+        save_mentions(db, [Mention("reddit", f"p{day}-{k}", f"acme post {day} {k}", "2026-03-01T10:00:00Z")
+                           for k in range(3)])
+        [oldest] = db.execute("SELECT min(id) FROM mentions").fetchone()
+        erase(db, Selection(mention_ids=(oldest,)), what="retention", actor="t")
+        most_levels = max(most_levels, full_text_levels(db))
+    assert 2 < most_levels <= FULL_TEXT_LEVELS_BEFORE_REBUILD + 2  # it grew, and was rebuilt in time
+    stored = db.execute("SELECT count(*) FROM mentions").fetchone()[0]
+    assert db.execute("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH 'acme'").fetchone()[0] == stored
+    db.close()
