@@ -18,8 +18,9 @@ One APScheduler 3 `BlockingScheduler` is all the process does. Its jobs, each wi
   notification targets that cannot send, its model) is recorded for `mentionwatch status`.
 - `heartbeat`: tells `mentionwatch status` that the service is alive and when each job runs next.
   It runs on a worker thread of its own, so slow collections filling the pool never delay it.
-- `maintenance`: prunes old job runs (hourly) and erases old mentions (`service.keep_mentions`,
-  daily), in the ordinary pool, so that a long erasure never holds up the heartbeat either.
+- `maintenance`: prunes old job and crawl runs (hourly) and erases old mentions
+  (`service.keep_mentions`, daily), in the ordinary pool, so that a long erasure never holds up the
+  heartbeat either.
 
 Before every job run and heartbeat the database file is checked: deleted or replaced by another
 file, the service logs an ERROR and stops (exit code 1) instead of writing on into the old one.
@@ -60,7 +61,7 @@ from mentionwatch.config import KEEP_UNSET_IN_URLS, Config, ConfigError, SourceC
 from mentionwatch.logging_setup import redact
 from mentionwatch.service_state import (
     JobSchedule, close_interrupted_runs, finish_job_run, heartbeat, load_failures, mark_process,
-    prune_job_runs, record_service_view, recorded_service, save_schedules, start_job_run,
+    prune_crawl_runs, prune_job_runs, record_service_view, recorded_service, save_schedules, start_job_run,
 )
 from sentiment.scorer import ModelLoadError, configured_model_id, missing_model_folder, unreadable_watches
 from sentiment.store import ScoringFailed
@@ -80,7 +81,8 @@ MAX_WORKERS = 6
 HEARTBEAT_EXECUTOR = "heartbeat"  # the heartbeat's own one-thread pool: never queued behind jobs
 HOUSEKEEPING_KINDS = ("watchlist", "heartbeat", "maintenance")  # no job_runs row, no log line
 MAX_BACKOFF_DOUBLINGS = 64  # 2**64 times any interval is past every cap; more would overflow a float
-JOB_RUNS_KEEP_DAYS = 30  # `job_runs` history kept; crawl runs and alerts are never pruned
+JOB_RUNS_KEEP_DAYS = 30  # `job_runs` history kept; alerts are never pruned
+CRAWL_RUNS_KEEP_DAYS = 90  # `crawl_runs` history kept (and each source's last run, success and error)
 PRUNE_EVERY_SECONDS = 3600.0
 RETENTION_EVERY_SECONDS = 86400.0  # `service.keep_mentions`: old mentions are erased once a day
 STOP_WRITE_TIMEOUT_MS = 2000  # the last writes of a stop wait this long for a lock held by a job
@@ -827,6 +829,7 @@ class Service:
                 if time.monotonic() >= self._next_prune:
                     self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
                     prune_job_runs(self.db(), JOB_RUNS_KEEP_DAYS)
+                    prune_crawl_runs(self.db(), CRAWL_RUNS_KEEP_DAYS)
                 if self.config.service.keep_mentions and time.monotonic() >= self._next_retention:
                     self._next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
                     erase_old_mentions(self.db(), self.config.service.keep_mentions)

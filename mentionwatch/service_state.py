@@ -184,6 +184,32 @@ def prune_job_runs(db: Database, keep_days: float, now: dt.datetime | None = Non
     return cursor.rowcount
 
 
+
+PRUNE_BATCH = 10_000  # crawl runs deleted per transaction, so collectors wait milliseconds, not seconds
+
+
+def prune_crawl_runs(db: Database, keep_days: float, now: dt.datetime | None = None) -> int:
+    """Forget finished crawl runs older than `keep_days` (20 sources polled every 15 minutes write
+    700,000 a year), except what `mentionwatch status` shows of each watch and source: its last
+    run, last success and last error, however old. Returns how many were deleted."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    cutoff = to_iso(now - dt.timedelta(days=keep_days))
+    old_ids = [row[0] for row in db.execute(
+        """
+        WITH shown (id) AS (  -- as _sources reads them; NULL where a source never succeeded or failed
+            SELECT max(id) FROM crawl_runs GROUP BY watch, source
+            UNION SELECT max(CASE WHEN status IN ('ok', 'partial') THEN id END) FROM crawl_runs GROUP BY watch, source
+            UNION SELECT max(CASE WHEN status IN ('failed', 'partial') THEN id END) FROM crawl_runs GROUP BY watch, source)
+        SELECT id FROM crawl_runs
+        WHERE finished_at IS NOT NULL AND finished_at < ?
+          AND id NOT IN (SELECT id FROM shown WHERE id IS NOT NULL)
+        """, [cutoff])]
+    for start in range(0, len(old_ids), PRUNE_BATCH):
+        batch = old_ids[start:start + PRUNE_BATCH]
+        with db.atomic():
+            db.conn.execute(f"DELETE FROM crawl_runs WHERE id IN ({','.join('?' * len(batch))})", batch)
+    return len(old_ids)
+
 # --- read by `mentionwatch status` -----------------------------------------------------------
 
 def health_report(db: Database, model_id: str | None, now: dt.datetime | None = None) -> dict:

@@ -28,3 +28,67 @@ def test_an_erasure_rebuilds_the_full_text_index_instead_of_merging_it_first(tmp
     assert db.execute("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH 'acme'").fetchone()[0] == stored
     assert db.execute("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH '\"post 0\"'").fetchone()[0] == 0
     db.close()
+
+
+def _crawl_run(db, watch, source, finished, status):
+    return db.conn.execute("INSERT INTO crawl_runs (watch, source, started_at, finished_at, status) "
+                           "VALUES (?, ?, ?, ?, ?)", [watch, source, finished, finished, status]).lastrowid
+
+
+def _old_and_new_crawl_runs(db) -> dict[str, int]:
+    """acme/rss: old runs of every kind, then recent ones; acme/reddit: only old runs, its last a
+    failure, its last success months before; acme/hn: one old run, still the last."""
+    runs = {}
+    for day, status in enumerate(["ok", "failed", "ok", "partial", "ok", "failed", "ok"], start=1):
+        runs[f"rss-old-{day}"] = _crawl_run(db, "acme", "rss", f"2026-01-{day:02d}T10:00:00Z", status)
+    runs["rss-new-ok"] = _crawl_run(db, "acme", "rss", "2026-11-30T10:00:00Z", "ok")
+    runs["rss-running"] = db.conn.execute("INSERT INTO crawl_runs (watch, source, started_at) VALUES "
+                                          "('acme', 'rss', '2026-01-01T09:00:00Z')").lastrowid
+    runs["reddit-old-ok"] = _crawl_run(db, "acme", "reddit", "2026-02-01T10:00:00Z", "ok")
+    runs["reddit-older-failed"] = _crawl_run(db, "acme", "reddit", "2026-02-02T10:00:00Z", "failed")
+    runs["reddit-last-failed"] = _crawl_run(db, "acme", "reddit", "2026-03-01T10:00:00Z", "failed")
+    runs["hn-only"] = _crawl_run(db, "acme", "hackernews", "2025-06-01T10:00:00Z", "ok")
+    db.conn.commit()
+    return runs
+
+
+def test_old_crawl_runs_are_pruned_but_what_status_shows_is_kept(db):
+    """crawl_runs grew by one row per poll forever (1M rows at 20 sources in a year)."""
+    import datetime as dt
+
+    from mentionwatch.service_state import _sources, prune_crawl_runs
+
+    runs = _old_and_new_crawl_runs(db)
+    shown_before = _sources(db)
+    deleted = prune_crawl_runs(db, keep_days=90, now=dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc))
+    left = {name for name, run_id in runs.items()
+            if db.execute("SELECT 1 FROM crawl_runs WHERE id = ?", [run_id]).fetchone()}
+    assert left == {"rss-old-6", "rss-new-ok", "rss-running", "reddit-old-ok", "reddit-last-failed",
+                    "hn-only"}, left  # rss-old-6: rss's last failure; the running one is not finished
+    assert deleted == len(runs) - len(left)
+    assert _sources(db) == shown_before
+    assert prune_crawl_runs(db, keep_days=90, now=dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc)) == 0
+
+
+def test_the_service_prunes_old_crawl_runs(tmp_path, onnx_cache):
+    # onnx_cache: the service's score job loads the model; its ONNX files go where the other tests' do
+    from scheduler import Service
+    from storage import open_db
+    from tests.service_fakes import wait_until, write_watchlist
+
+    config_path, db_path = tmp_path / "watch.yaml", tmp_path / "svc.db"
+    write_watchlist(config_path, db_path, "      []")
+    db = open_db(db_path)
+    runs = _old_and_new_crawl_runs(db)
+    service = Service(config_path, blocking=False)
+    service.start()
+    try:
+        wait_until(lambda: db.execute("SELECT count(*) FROM crawl_runs").fetchone()[0] < len(runs), 30,
+                   what="the hourly pruning")
+    finally:
+        service.stop("test over")
+        service.finish()
+    # the service closed the run left running as failed at its start: now rss's last failure
+    left = {run_id for (run_id,) in db.execute("SELECT id FROM crawl_runs")}
+    assert left == {runs[name] for name in ("rss-new-ok", "rss-running", "reddit-old-ok", "reddit-last-failed",
+                                            "hn-only")}
