@@ -92,3 +92,21 @@ def test_the_service_prunes_old_crawl_runs(tmp_path, onnx_cache):
     left = {run_id for (run_id,) in db.execute("SELECT id FROM crawl_runs")}
     assert left == {runs[name] for name in ("rss-new-ok", "rss-running", "reddit-old-ok", "reddit-last-failed",
                                             "hn-only")}
+
+
+def test_a_row_kept_out_by_an_erasure_is_not_also_told_to_run_again_with_update(cli, tmp_path):
+    """A row with another text than the stored mention of its id, under an erasure: the import
+    advised '--update', which leaves the stored mention as it is all the same."""
+    (tmp_path / "a.csv").write_text("id,text,created_at,author\n2,awful delay,2026-11-04T11:00:00Z,carl\n"
+                                    "3,fine flight,2026-11-04T12:00:00Z,dan\n", encoding="utf-8")
+    assert cli("--db", "f.db", "import", "a.csv").exit_code == 0
+    assert cli("--db", "f.db", "forget", "--author", "bob", "--source", "import", "--yes").exit_code == 0
+    (tmp_path / "b.csv").write_text("id,text,created_at,author\n2,awful delay again,2026-11-04T11:00:00Z,bob\n"
+                                    "3,fine flight indeed,2026-11-04T12:00:00Z,dan\n", encoding="utf-8")
+    result = cli("--db", "f.db", "import", "b.csv")
+    assert "1 row(s) fall under an erasure" in result.output
+    # only row 3 is a newer text that --update would store
+    assert "warning: 1 row had the id of a stored import mention with another text" in result.output
+    updated = cli("--db", "f.db", "import", "b.csv", "--update")
+    assert "1 row had the id of a stored import mention with another text, which it replaced" in updated.output
+    assert "1 row(s) fall under an erasure" in updated.output

@@ -148,7 +148,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     repeats = [0]
     try:
         rows = read_mentions(file, columns, source, watches, notes, options)
-        clashes: list[int] = [0, 0]  # rows with another text, with another time
+        clashes: list[set[int]] = [set(), set()]  # stored ids: with another text, with another time
         mentions = (mention for _, mention in rows)
         # only a file's first row with an id is stored: a later one is neither compared with it
         # once stored nor (--update) stored over it
@@ -193,14 +193,17 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
         raise SystemExit(REJECTED_ROWS_EXIT)
 
 
-def _show_what_stored_rows_became(db, file: Path, source: str, result, clashes: list[int] | None) -> None:
+def _show_what_stored_rows_became(db, file: Path, source: str, result, clashes: list[set[int]] | None) -> None:
     """The lines about rows whose id was stored already: with another text or time (`clashes`,
-    without --update), replaced, kept out by an erasure, or behind open alerts (--update)."""
+    without --update), replaced, kept out by an erasure, or behind open alerts (--update). A row
+    kept out is named once, as kept out: --update would change nothing for it."""
     update = clashes is None
-    _show_id_clashes(file, source, result.texts_replaced if update else clashes[0], update)
-    if not update and clashes[1]:
-        click.echo(f"{file}: warning: {clashes[1]} row{'s' if clashes[1] > 1 else ''} had the id and text of a "
-                   f"stored {source} mention with another time, and {'were' if clashes[1] > 1 else 'was'} kept "
+    kept_out = set(result.kept_out_stored)
+    other_texts, other_times = (0, 0) if update else (len(clashes[0] - kept_out), len(clashes[1] - kept_out))
+    _show_id_clashes(file, source, result.texts_replaced if update else other_texts, update)
+    if other_times:
+        click.echo(f"{file}: warning: {other_times} row{'s' if other_times > 1 else ''} had the id and text of a "
+                   f"stored {source} mention with another time, and {'were' if other_times > 1 else 'was'} kept "
                    "as stored: to store the file's times (a corrected --timezone or --date-order), run it again "
                    "with --update", err=True)
     _show_alerts_of_updated(db, file, result.recounted_ids)
@@ -286,11 +289,11 @@ def _new_database_without_a_watchlist(app: App) -> bool:
     return not named and not Path(app.db_path).exists()
 
 
-def _counting_id_clashes(db, mentions, clashes: list[int], stored_up_to: int, chunk_size: int = 1000):
-    """The mentions, unchanged; `clashes[0]` counts those whose (source, id) was stored before the
-    import (an id up to `stored_up_to`) with another text: "already present", but a different
-    post (two files numbered alike), or a newer export; `clashes[1]` those stored with the same
-    text and another time. (A row repeating an id of the file itself has its own warning.)"""
+def _counting_id_clashes(db, mentions, clashes: list[set[int]], stored_up_to: int, chunk_size: int = 1000):
+    """The mentions, unchanged; `clashes[0]` collects the stored mentions (ids up to `stored_up_to`)
+    whose (source, id) a row has with another text: "already present", but a different post (two
+    files numbered alike), or a newer export; `clashes[1]` those with the same text and another
+    time. (A row repeating an id of the file itself has its own warning.)"""
     chunk: list = []
     for mention in mentions:
         chunk.append(mention)
@@ -302,29 +305,30 @@ def _counting_id_clashes(db, mentions, clashes: list[int], stored_up_to: int, ch
     yield from chunk
 
 
-def _add_clashes(clashes: list[int], found: tuple[int, int]) -> None:
-    clashes[0] += found[0]
-    clashes[1] += found[1]
+def _add_clashes(clashes: list[set[int]], found: tuple[list[int], list[int]]) -> None:
+    clashes[0].update(found[0])
+    clashes[1].update(found[1])
 
 
-def _clashing(db, chunk: list, stored_up_to: int) -> tuple[int, int]:
-    """(rows whose id a stored mention of the source has with another text, rows whose id and
-    text it has with another time)."""
+def _clashing(db, chunk: list, stored_up_to: int) -> tuple[list[int], list[int]]:
+    """(the stored mentions of the source with a row's id and another text, those with a row's id
+    and text and another time)."""
     rows_by_source: dict[str, dict[str, tuple]] = {}  # an import has one source: one query per chunk
     for mention in chunk:
         rows_by_source.setdefault(mention.source, {})[str(mention.external_id)] = (
             mention.text[:MAX_TEXT_CHARS], str(mention.created_at))
-    texts = times = 0
+    texts: list[int] = []
+    times: list[int] = []
     for source, rows in rows_by_source.items():
         marks = ", ".join("?" * len(rows))
-        stored = db.execute(f"SELECT external_id, text, created_at FROM mentions WHERE source = ? AND id <= ? "
+        stored = db.execute(f"SELECT id, external_id, text, created_at FROM mentions WHERE source = ? AND id <= ? "
                             f"AND external_id IN ({marks})", [source, stored_up_to, *rows]).fetchall()
-        for external_id, text, created_at in stored:
+        for mention_id, external_id, text, created_at in stored:
             imported_text, imported_time = rows[external_id]
             if not _same_text(imported_text, text):
-                texts += 1
+                texts.append(mention_id)
             elif imported_time != created_at:
-                times += 1
+                times.append(mention_id)
     return texts, times
 
 
