@@ -214,3 +214,28 @@ def test_scan_likelihood_ratios_match_scipy_and_the_dispersion_is_causal():
     before = variants.causal_dispersion(residuals, settings, "median")
     after = variants.causal_dispersion(changed, settings, "median")
     assert np.array_equal(np.nan_to_num(before[:2500], nan=-1), np.nan_to_num(after[:2500], nan=-1))
+
+
+def test_bocpd_is_causal_sees_an_upward_change_and_matches_scipy():
+    """The change-point recursion of `nab_variants.py bocpd`: its negative-binomial predictive is
+    scipy's, a sustained tripling after two weeks of Poisson counts is a change within the horizon,
+    and nothing at a step depends on what comes after it."""
+    from scipy.stats import nbinom
+
+    variants = _nab_variants()
+    shape, rate, expected = np.array([2.5]), np.array([1.5]), 4.0
+    assert np.allclose(np.exp(variants.negative_binomial_log_predictive(3.0, expected, shape, rate)),
+                       nbinom.pmf(3, shape, rate / (rate + expected)))
+    rng = np.random.default_rng(7)
+    per_day = 288
+    values = rng.poisson(3, per_day * 16).astype(float)
+    jump = per_day * 15
+    values[jump:] = rng.poisson(9, len(values) - jump)
+    run = variants.bocpd_run(values, 300.0, minutes=60, hazard_days=14.0, horizon_hours=6.0)
+    changes = variants.bocpd_changes(run, bar=0.9, ratio=2.0, warmup=per_day)
+    assert changes[jump:jump + 6 * 12].any() and not changes[per_day:jump].any()
+    cut = jump + 24
+    earlier = variants.bocpd_run(values[:cut], 300.0, minutes=60, hazard_days=14.0, horizon_hours=6.0)
+    shared = run.ends < cut
+    assert np.allclose(run.recent[shared], earlier.recent, equal_nan=True)
+    assert np.allclose(run.new_rate[shared], earlier.new_rate, equal_nan=True)

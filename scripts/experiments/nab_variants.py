@@ -25,6 +25,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py scan-union    # leave-one-out among the 3 scan grids (2 min)
     .venv/bin/python scripts/experiments/nab_variants.py likelihood    # Numenta-style anomaly likelihood of z (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py art           # fuzzy-ART novelty: alone, AND / OR the product (1-2 min)
+    .venv/bin/python scripts/experiments/nab_variants.py bocpd         # Bayesian online change points: alone, AND / OR (20 s)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -39,9 +40,11 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
+from scipy.special import gammaln
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -1446,12 +1449,205 @@ def art(data_dir: Path) -> None:
             {n: line[0] for n, line in lines[job].items()}, counts)), lines)
 
 
+# --- bocpd: Bayesian online change-point detection (Adams & MacKay 2007) on the seasonal ratio ---------
+
+BOCPD_BUCKET_MINUTES = (30, 60)  # the 5-minute counts added up in consecutive blocks of this length
+BOCPD_HAZARD_DAYS = (1.0, 14.0)  # the expected time between change points (constant hazard)
+BOCPD_HORIZON_HOURS = (1.0, 6.0, 12.0)  # "a change within the last ..." (the new segment's age)
+BOCPD_BAR = (0.5, 0.9)  # posterior probability of a change within the horizon
+BOCPD_RATIO = (2.0, 2.5, 3.0)  # the new segment's rate multiplier over the seasonal expected count
+BOCPD_PRIOR = 0.1  # the multiplier's prior: Gamma(shape 0.1, rate 0.1), mean 1 (the expected count), broad
+BOCPD_MAX_RUN_DAYS = 7.0  # run lengths truncated there (the tail's mass kept in the longest)
+BOCPD_BURN_IN_HOURS = 12.0  # the model learns this long before it may alert
+BOCPD_GATE_HOURS = (1.0, 3.0, 6.0, 12.0)  # AND: a BOCPD change this near the product's alert
+
+
+class BocpdRun(NamedTuple):
+    """One pass of BOCPD over a series' blocks: per block, the 5-minute step it ends on, the
+    posterior probability of a change within the horizon, the new segment's rate multiplier, and the
+    multiplier expected at the horizon's start (before the change); and the first block it may alert on."""
+
+    ends: np.ndarray
+    recent: np.ndarray
+    new_rate: np.ndarray
+    old_rate: np.ndarray
+    first: int
+    length: int  # 5-minute steps in the series
+
+
+def block_counts(values, bucket_seconds: float, minutes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The counts added up in consecutive blocks of `minutes` (from the series' start), the step
+    each block ends on, and each block's expected count: the product's seasonal median for a window
+    of that length ending there (same time of day +-30 min, previous 7 days); plus the block length in steps."""
+    settings = dataclasses.replace(cell_settings(product_cell(), bucket_seconds),
+                                   smooth=max(1, round(minutes * 60 / bucket_seconds)))
+    observed = windowed_counts(values, settings)
+    ends = np.arange(settings.smooth - 1, len(observed), settings.smooth)
+    return observed[ends], ends, seasonal_past(observed, settings, ends)[0][ends], settings.smooth
+
+
+def negative_binomial_log_predictive(count: float, expected: float, shape: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """log p(count) for count ~ Poisson(multiplier x expected), multiplier ~ Gamma(shape, rate): a
+    negative binomial (counts may be fractional after the dispersion scaling)."""
+    return (gammaln(shape + count) - gammaln(shape) - gammaln(count + 1.0)
+            + shape * np.log(rate / (rate + expected)) + count * np.log(expected / (rate + expected)))
+
+
+def bocpd_run(values, bucket_seconds: float, minutes: int, hazard_days: float, horizon_hours: float) -> BocpdRun:
+    """Adams & MacKay's recursion over the blocks, causal. Each block's count x and expected count e
+    get one mention per 5-minute step added (the product's ratio rule), then are divided by the
+    quasi-Poisson dispersion of the past week's blocks (robust median, `causal_dispersion`; without
+    it every hour of Twitter's wandering level is a change point); x ~ Poisson(m e) with a rate
+    multiplier m constant within a segment and Gamma-distributed a priori (conjugate: the predictive
+    is a negative binomial), and a change point before any block with probability 1 / (hazard in
+    blocks). Run length r after a block: the current segment holds the last r blocks. Blocks before
+    a baseline exists are skipped."""
+    counts, ends, expected, steps = block_counts(values, bucket_seconds, minutes)
+    per_day = round(86400 / (steps * bucket_seconds))
+    floored = np.maximum(expected, 1.0)
+    with np.errstate(invalid="ignore"):
+        residuals = (counts - floored) ** 2 / floored
+    phi = causal_dispersion(residuals, DetectorSettings(season=per_day, smooth=1), "median")
+    x, e = (counts + steps) / phi, (expected + steps) / phi
+    log_hazard, log_growth = np.log(1.0 / (hazard_days * per_day)), np.log1p(-1.0 / (hazard_days * per_day))
+    longest, horizon = int(BOCPD_MAX_RUN_DAYS * per_day), max(1, round(horizon_hours * 60 / minutes))
+    latest = slice(1, horizon + 1)  # the segment began with one of the last `horizon` blocks
+    recent, new_rate, mean_rate = (np.full(len(counts), np.nan) for _ in range(3))
+    log_weights, shape, rate = np.zeros(1), np.array([BOCPD_PRIOR]), np.array([BOCPD_PRIOR])
+    started = None
+    for t in np.flatnonzero(~np.isnan(x) & ~np.isnan(e)):
+        started = t if started is None else started
+        joint = log_weights + negative_binomial_log_predictive(x[t], e[t], shape, rate)
+        log_weights = np.concatenate([[np.logaddexp.reduce(joint + log_hazard)], joint + log_growth])
+        shape, rate = np.concatenate([[BOCPD_PRIOR], shape + x[t]]), np.concatenate([[BOCPD_PRIOR], rate + e[t]])
+        if len(log_weights) > longest:
+            log_weights = np.concatenate([log_weights[:longest - 1], [np.logaddexp(*log_weights[longest - 1:])]])
+            shape, rate = shape[:longest], rate[:longest]
+        log_weights -= np.logaddexp.reduce(log_weights)
+        weights = np.exp(log_weights)
+        recent[t] = weights[latest].sum()
+        new_rate[t] = (weights[latest] * shape[latest] / rate[latest]).sum() / max(recent[t], 1e-300)
+        mean_rate[t] = (weights * shape / rate).sum()
+    old_rate = np.concatenate([np.full(horizon, np.nan), mean_rate[:-horizon]])
+    first = len(counts) if started is None else started + int(BOCPD_BURN_IN_HOURS * 60 / minutes)
+    return BocpdRun(ends, recent, new_rate, old_rate, first, len(values))
+
+
+def bocpd_changes(run: BocpdRun, bar: float, ratio: float, warmup: int) -> np.ndarray:
+    """At every 5-minute step: True where a block ends whose posterior probability of a change within
+    the horizon reaches `bar`, whose new segment's multiplier is at least `ratio` (over the seasonal
+    expected count) and above the one before the change (an upward change only), once the model has
+    learned (burn-in) and past the product's warm-up."""
+    with np.errstate(invalid="ignore"):
+        hot = (run.recent >= bar) & (run.new_rate >= ratio) & (run.new_rate > run.old_rate)
+    hot[: run.first] = False
+    changes = np.zeros(run.length, bool)
+    changes[run.ends[hot]] = True
+    changes[:warmup] = False
+    return changes
+
+
+def _bocpd_job(index: int) -> dict:
+    """Standard-profile lines (raw score, windows found, false alarms) of the product, and of every
+    BOCPD setting alone (one alert per cooldown), AND the product (either order), OR the product, on one series."""
+    one = SERIES[index]
+    bucket_seconds = series_bucket_seconds(one.timestamps)
+    settings = cell_settings(product_cell(), bucket_seconds)
+    hour = int(3600 / bucket_seconds)
+    product = alert_flags(len(one.values), detect(one.values, settings)[1])
+    lines = {("product",): _art_line(one, product)}
+    for minutes in BOCPD_BUCKET_MINUTES:
+        for hazard in BOCPD_HAZARD_DAYS:
+            for horizon in BOCPD_HORIZON_HOURS:
+                run = bocpd_run(one.values, bucket_seconds, minutes, hazard, horizon)
+                for bar in BOCPD_BAR:
+                    for ratio in BOCPD_RATIO:
+                        model = (minutes, hazard, horizon, bar, ratio)
+                        changes = bocpd_changes(run, bar, ratio, settings.warmup)
+                        alone = suppressed(changes, settings.cooldown)
+                        lines[("alone",) + model] = _art_line(one, alone)
+                        lines[("or",) + model] = _art_line(one, either(product, alone, settings.cooldown))
+                        for gate in BOCPD_GATE_HOURS:
+                            lines[("and",) + model + (gate,)] = _art_line(
+                                one, confirmed_either_order(product, changes, int(gate * hour)))
+    return lines
+
+
+def _bocpd_label(job) -> str:
+    if job == ("product",):
+        return "the product (1 h, z 5, ratio 2.5)"
+    kind, minutes, hazard, horizon, bar, ratio, *gate = job
+    model = (f"{minutes} min blocks, hazard 1/{hazard:g} d, P(change within {horizon:g} h) >= {bar:g}, "
+             f"ratio {ratio:g}")
+    if kind == "and":
+        return f"product AND BOCPD ({model}) within {gate[0]:g} h before or after, alerted at the later"
+    return f"BOCPD ({model})" if kind == "alone" else f"product OR BOCPD ({model})"
+
+
+def _print_bocpd_family(name: str, lines: dict, kind: str) -> None:
+    """The family's best settings on all five series (raw score per series), the best at each
+    horizon, its leave-one-series-out figure with the held-out raw scores, and that figure again
+    with the product's own setting among the candidates."""
+    counts, names = _window_counts(), [one.name for one in SERIES]
+    family = {job: {n: lines[job][n][0] for n in names} for job in lines if job[0] == kind}
+    totals = {job: corpus_score(scores, counts) for job, scores in family.items()}
+    print(f"{name}: {len(family)} settings, best {max(totals.values()):.1f}, "
+          f"median {np.median(list(totals.values())):.1f}")
+    for job in sorted(totals, key=totals.get, reverse=True)[:6]:
+        print(f"  {totals[job]:5.1f}  {_bocpd_label(job)}   " + " ".join(f"{family[job][n]:.2f}" for n in names))
+    print("  the best at each horizon: " + "  ".join(
+        f"{horizon:g} h: {max(total for job, total in totals.items() if job[3] == horizon):.1f}"
+        for horizon in BOCPD_HORIZON_HOURS))
+    _print_leave_one_out(name, family, _bocpd_label)
+    product = {n: lines[("product",)][n][0] for n in names}
+    print("    held out, raw (the product's): " + "; ".join(
+        f"{_ticker(fold.held_out)} {fold.held_out_raw:.2f} ({product[fold.held_out]:.2f})"
+        for fold in leave_one_out(family)))
+    _print_leave_one_out(name + " and the product alone", family | {("product",): product}, _bocpd_label)
+
+
+def _print_bocpd_counts(job, lines: dict) -> None:
+    """Windows found (of those labelled), false alarms and raw score per series, for one setting."""
+    counts = _window_counts()
+    print(f"  {_bocpd_label(job)}: " + "; ".join(
+        f"{_ticker(one.name)} {lines[job][one.name][1]}/{counts[one.name]} windows, "
+        f"{lines[job][one.name][2]} false alarms, {lines[job][one.name][0]:.2f}" for one in SERIES))
+
+
+def bocpd(data_dir: Path) -> None:
+    """Bayesian online change-point detection (Adams & MacKay 2007), written here: the 5-minute
+    counts in 30- or 60-minute blocks, each against the product's seasonal expected count for a
+    window that long, with a Gamma-Poisson model of the rate multiplier (count over expected) that
+    is constant between change points, quasi-Poisson scaled by the past week's dispersion, and a
+    constant hazard. A change is an upward one whose posterior probability within the horizon (the
+    last 1, 6 or 12 hours) reaches a bar, with the new segment's multiplier at least a ratio.
+    Measured like `art`: (1) alone, one alert per change with the product's warm-up and cooldown;
+    (2) AND: the product's alerts kept only with a change within some hours before or after them
+    (alerted at the later); (3) OR: the alerts of either, one per day. Each on all five series and
+    leave-one-series-out within its family (and with the product alone a candidate too)."""
+    jobs = list(range(len(SERIES)))
+    lines: dict = {}
+    for index, result in zip(jobs, _in_parallel(_bocpd_job, jobs, data_dir)):
+        for job, line in result.items():
+            lines.setdefault(job, {})[SERIES[index].name] = line
+    counts = _window_counts()
+    product = {n: line[0] for n, line in lines[("product",)].items()}
+    print(f"the product (1 h, z 5, ratio 2.5): {corpus_score(product, counts):.1f}")
+    _print_bocpd_counts(("product",), lines)
+    for name, kind in (("BOCPD alone", "alone"), ("product AND BOCPD", "and"), ("product OR BOCPD", "or")):
+        _print_bocpd_family(name, lines, kind)
+    print("the best of each family on all five, per series:")
+    for kind in ("alone", "and", "or"):
+        _print_bocpd_counts(max((job for job in lines if job[0] == kind), key=lambda job: corpus_score(
+            {n: line[0] for n, line in lines[job].items()}, counts)), lines)
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
             "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
             "timezone": timezone, "short-window": short_window,
             "novelty": novelty, "scan": scan, "scan-models": scan_models, "scan-nb": scan_nb, "scan-union": scan_union,
-            "likelihood": likelihood, "art": art}
+            "likelihood": likelihood, "art": art, "bocpd": bocpd}
 
 
 def main() -> None:
