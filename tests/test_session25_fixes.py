@@ -1,6 +1,8 @@
 """Fixes of the session of 2026-12-07 (the twenty-fifth), each from the left-alone list or a review."""
 from __future__ import annotations
 
+import time
+
 
 def test_an_erasure_rebuilds_the_full_text_index_instead_of_merging_it_first(tmp_path, monkeypatch):
     """When the levels had piled up, an erasure merged the index ('optimize', 2.7 s of the write lock
@@ -110,3 +112,35 @@ def test_a_row_kept_out_by_an_erasure_is_not_also_told_to_run_again_with_update(
     updated = cli("--db", "f.db", "import", "b.csv", "--update")
     assert "1 row had the id of a stored import mention with another text, which it replaced" in updated.output
     assert "1 row(s) fall under an erasure" in updated.output
+
+
+def test_browse_started_with_ctrl_c_ignored_keeps_serving_after_one(tmp_path):
+    """`browse &` from a script (SIGINT ignored) stopped on a Ctrl-C meant for the script: uvicorn set
+    its own handler over the ignored one. SIGTERM still stops it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+    from test_browse import _free_port, stop, wait_until_serving
+
+    from storage import open_db
+
+    open_db(tmp_path / "b.db").close()
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mentionwatch", "--db", str(tmp_path / "b.db"), "browse", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, base, lambda: process.stderr.read())
+        process.send_signal(signal.SIGINT)
+        time.sleep(1.5)
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        assert httpx.get(f"{base}/-/versions.json", timeout=5).status_code == 200
+        process.terminate()
+        process.wait(timeout=15)  # uvicorn ends as the signal it caught would (-15)
+    finally:
+        stop(process)

@@ -19,6 +19,7 @@ import csv
 import errno
 import io
 import re
+import signal
 import socket
 import sqlite3
 import sys
@@ -484,7 +485,23 @@ def serve(db_path: Path, model_id: str | None, sock: socket.socket, *,
     host, port = sock.getsockname()[:2]
     app = only_for_addresses_and_own_names(datasette.app())
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    _server_keeping_ignored_ctrl_c(uvicorn.Server)(config).run(sockets=[sock])
+
+
+def _server_keeping_ignored_ctrl_c(server_class):
+    """uvicorn's server, except that a Ctrl-C the process ignores stays ignored: `browse &` started
+    by a script (SIGINT ignored, as shells do for background jobs) must not stop on a Ctrl-C meant
+    for the script. SIGTERM still stops it."""
+    class Server(server_class):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            with super().capture_signals():
+                if ignored:
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+                yield
+
+    return Server
 
 
 def only_for_addresses_and_own_names(app):
