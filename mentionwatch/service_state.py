@@ -196,13 +196,13 @@ def prune_crawl_runs(db: Database, keep_days: float, now: dt.datetime | None = N
     cutoff = to_iso(now - dt.timedelta(days=keep_days))
     old_ids = [row[0] for row in db.execute(
         """
-        WITH shown (id) AS (  -- as _sources reads them; NULL where a source never succeeded or failed
-            SELECT max(id) FROM crawl_runs GROUP BY watch, source
-            UNION SELECT max(CASE WHEN status IN ('ok', 'partial') THEN id END) FROM crawl_runs GROUP BY watch, source
-            UNION SELECT max(CASE WHEN status IN ('failed', 'partial') THEN id END) FROM crawl_runs GROUP BY watch, source)
+        WITH shown (id) AS (  -- the rows _sources reads: with max(), SQLite takes the bare id from its row
+            SELECT id FROM (SELECT id, max(started_at) FROM crawl_runs GROUP BY watch, source)
+            UNION SELECT id FROM (SELECT id, max(finished_at) FROM crawl_runs
+                                  WHERE status IN ('ok', 'partial') GROUP BY watch, source)
+            UNION SELECT max(id) FROM crawl_runs WHERE status IN ('failed', 'partial') GROUP BY watch, source)
         SELECT id FROM crawl_runs
-        WHERE finished_at IS NOT NULL AND finished_at < ?
-          AND id NOT IN (SELECT id FROM shown WHERE id IS NOT NULL)
+        WHERE finished_at IS NOT NULL AND finished_at < ? AND id NOT IN shown
         """, [cutoff])]
     for start in range(0, len(old_ids), PRUNE_BATCH):
         batch = old_ids[start:start + PRUNE_BATCH]

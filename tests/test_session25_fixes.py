@@ -144,3 +144,20 @@ def test_browse_started_with_ctrl_c_ignored_keeps_serving_after_one(tmp_path):
         process.wait(timeout=15)  # uvicorn ends as the signal it caught would (-15)
     finally:
         stop(process)
+
+
+def test_pruning_keeps_the_success_that_finished_last_when_runs_overlapped(db):
+    """A long crawl by hand beside the service's polls: the success that finished last (the one status
+    shows) is not the one with the highest id, and the pruning deleted it (review)."""
+    import datetime as dt
+
+    from mentionwatch.service_state import _sources, prune_crawl_runs
+
+    for started, finished, status in (("00:00", "00:30", "ok"), ("00:01", "00:02", "ok"), ("00:03", "00:04", "failed")):
+        db.conn.execute("INSERT INTO crawl_runs (watch, source, started_at, finished_at, status) VALUES "
+                        "('acme', 'reddit', ?, ?, ?)", [f"2026-01-01T{started}:00Z", f"2026-01-01T{finished}:00Z", status])
+    db.conn.commit()
+    shown_before = _sources(db)
+    assert shown_before[0]["last_success_at"] == "2026-01-01T00:30:00Z"
+    assert prune_crawl_runs(db, keep_days=90, now=dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc)) == 1
+    assert _sources(db) == shown_before
