@@ -12,6 +12,8 @@ that same transaction: a crash cannot leave a resolved alert whose message was n
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from alerts.notify import queue_notifications
 from storage.db import utc_now_iso
 
@@ -39,20 +41,31 @@ def _require_unresolved(db, alert_id: int) -> None:
         raise LifecycleError(f"alert {alert_id} is already resolved")
 
 
-def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: str | None = None) -> str | None:
-    """Someone has seen the alert and owns it (the actor, unless another owner is named). Returns
-    the owner it was taken over from, if it had another one."""
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What `acknowledge` did: `changed` is False for an alert already acknowledged by the same
+    owner, with no note (nothing written: a repeat would add an empty line to its timeline);
+    `taken_from` is the owner it was taken over from, if it had another one."""
+
+    changed: bool
+    taken_from: str | None = None
+
+
+def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: str | None = None) -> Acknowledgement:
+    """Someone has seen the alert and owns it (the actor, unless another owner is named)."""
     note = _text_or_none(note)
     with db.atomic():
         _require_unresolved(db, alert_id)
         now = utc_now_iso()
-        previous = db.execute("SELECT owner FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+        status, previous = db.execute("SELECT status, owner FROM alerts WHERE id = ?", [alert_id]).fetchone()
+        if status == "acknowledged" and previous == (owner or actor) and note is None:
+            return Acknowledgement(changed=False)
         taken_from = previous if previous and previous != (owner or actor) else None
         db.execute("""UPDATE alerts SET status = 'acknowledged', owner = ?, updated_at = ?,
                       acknowledged_at = coalesce(acknowledged_at, ?) WHERE id = ? AND status != 'resolved'""",
                    [owner or actor, now, now, alert_id])
         record_event(db, alert_id, "acknowledged", _handover(actor, owner, note, taken_from), actor=actor, at=now)
-    return taken_from
+    return Acknowledgement(changed=True, taken_from=taken_from)
 
 
 def _handover(actor: str, owner: str | None, note: str | None, taken_from: str | None = None) -> str | None:

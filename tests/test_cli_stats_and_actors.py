@@ -143,8 +143,8 @@ def test_acknowledging_an_alert_someone_else_owns_says_it_was_taken_over(cli, tm
     details = [row[0] for row in db.execute("SELECT detail FROM alert_events WHERE kind = 'acknowledged' "
                                             "ORDER BY id")]
     assert details == ["owner sam", "taken over from sam"]
-    same = cli("--db", db_path, "alerts", "ack", alert_id)  # dana again: nothing taken over
-    assert same.stdout.strip() == f"Alert #{alert_id} acknowledged, owner dana."
+    same = cli("--db", db_path, "alerts", "ack", alert_id)  # dana again: nothing taken over, nothing new
+    assert same.stdout.strip() == f"Alert #{alert_id} is already acknowledged, owner dana: nothing changed."
 
 
 def test_stats_shows_a_source_name_with_hidden_characters_escaped(cli, tmp_path, monkeypatch):

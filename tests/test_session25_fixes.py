@@ -161,3 +161,25 @@ def test_pruning_keeps_the_success_that_finished_last_when_runs_overlapped(db):
     assert shown_before[0]["last_success_at"] == "2026-01-01T00:30:00Z"
     assert prune_crawl_runs(db, keep_days=90, now=dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc)) == 1
     assert _sources(db) == shown_before
+
+
+def test_acknowledging_again_with_nothing_new_changes_nothing(cli, tmp_path, monkeypatch):
+    """A second `alerts ack` by the same owner without a note added an empty 'acknowledged' line to
+    the timeline each time (review); a note or another owner is still recorded."""
+    from test_cli_stats_and_actors import _open_alert, _stored
+
+    from storage import open_db
+
+    monkeypatch.setenv("LOGNAME", "dana")
+    db_path = tmp_path / "m.db"
+    _stored(db_path, 1)
+    db = open_db(db_path)
+    alert_id = _open_alert(db)
+    assert cli("--db", db_path, "alerts", "ack", alert_id).stdout.strip() == f"Alert #{alert_id} acknowledged, owner dana."
+    again = cli("--db", db_path, "alerts", "ack", alert_id)
+    assert again.exit_code == 0
+    assert again.stdout.strip() == f"Alert #{alert_id} is already acknowledged, owner dana: nothing changed."
+    assert cli("--db", db_path, "alerts", "ack", alert_id, "--note", "called them").exit_code == 0
+    assert cli("--db", db_path, "alerts", "ack", alert_id, "--owner", "sam").exit_code == 0
+    events = db.execute("SELECT actor, detail FROM alert_events WHERE kind = 'acknowledged' ORDER BY id").fetchall()
+    assert events == [("dana", None), ("dana", "called them"), ("dana", "owner sam; taken over from dana")]

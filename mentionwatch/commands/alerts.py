@@ -474,9 +474,12 @@ def ack(app: App, alert_id: int, actor: str | None, owner: str | None, note: str
 
     actor = actor_or_login_name(actor)
     owner = person_name(owner, "--owner")
-    taken_from = _lifecycle_step(acknowledge, app, alert_id, actor, note=note, owner=owner)
+    done = _lifecycle_step(acknowledge, app, alert_id, actor, note=note, owner=owner)
+    if not done.changed:
+        click.echo(f"Alert #{alert_id} is already acknowledged, owner {terminal_safe(owner or actor)}: nothing changed.")
+        return
     click.echo(f"Alert #{alert_id} acknowledged, owner {terminal_safe(owner or actor)}"
-               + (f" (taken over from {terminal_safe(taken_from)})." if taken_from else "."))
+               + (f" (taken over from {terminal_safe(done.taken_from)})." if done.taken_from else "."))
 
 
 @alerts_group.command(name="resolve")
