@@ -79,6 +79,9 @@ class DetectionResult:
     checked: int = 0
     unchecked: list[str] = field(default_factory=list)  # alerting watches without scored mentions in the period
     queued: int = 0  # notification messages queued (an alert nobody heard of can be announced unchanged)
+    # alerts stored before this run, neither opened nor escalated by it, whose messages it queued: found
+    # by a run that told nobody (a replay), or new to a target added to the watchlist since
+    announced: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -461,10 +464,13 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
             elif event is None and run.notify and alert.live:
                 events = _unannounced_escalation(run, existing[0])
         if run.notify and alert.live:
-            for alert_id, kind, severity in events:
-                run.result.queued += queue_notifications(run.db, run.config, alert_id, kind, severity)
+            queued = sum(queue_notifications(run.db, run.config, alert_id, kind, severity)
+                         for alert_id, kind, severity in events)
             if existing is not None:  # a target added to the watchlist since the alert opened
-                run.result.queued += queue_late_openings(run.db, run.config, existing[0])
+                queued += queue_late_openings(run.db, run.config, existing[0])
+            run.result.queued += queued
+            if queued and existing is not None and existing[0] not in run.result.escalated:
+                run.result.announced.append(existing[0])
 
 
 def _incident_alert(run: _Run, settings, alert: Finding) -> tuple | None:

@@ -183,3 +183,30 @@ def test_acknowledging_again_with_nothing_new_changes_nothing(cli, tmp_path, mon
     assert cli("--db", db_path, "alerts", "ack", alert_id, "--owner", "sam").exit_code == 0
     events = db.execute("SELECT actor, detail FROM alert_events WHERE kind = 'acknowledged' ORDER BY id").fetchall()
     assert events == [("dana", None), ("dana", "called them"), ("dana", "owner sam; taken over from dana")]
+
+
+def test_detect_names_an_alert_whose_opening_it_sends_late(cli, tmp_path, model_id):
+    """A replay stored alert #1 telling nobody; a later `detect --notify` sent its opening but printed
+    only '0 alert(s) opened, 1 updated': the team got 'alert #1 opened' and the shell never named it (review)."""
+    import datetime as dt
+
+    import test_alerts_detection as detection
+
+    from storage import open_db
+
+    (tmp_path / "mentionwatch.yaml").write_text(detection.config_text() + "database: late.db\n")
+    db = open_db(tmp_path / "late.db")
+    burst = 6 * 24 + 5
+    detection.add_stream(db, model_id, burst={burst: [("reddit", 40)]})
+    during = detection.START + dt.timedelta(hours=burst + 1)
+    assert cli("detect", "--at", detection.iso(during)).exit_code == 0
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
+    later = cli("detect", "--at", detection.iso(during + dt.timedelta(minutes=30)), "--notify")
+    assert later.exit_code == 0, later.output
+    assert "0 alert(s) opened" in later.stdout
+    [line] = [line for line in later.stdout.splitlines() if "announced" in line]
+    assert line.startswith("  announced #1 (found earlier by a run that told nobody, or new to a target): acme spike")
+    assert [s.split(":")[0] for (s,) in db.execute("SELECT state FROM notifications")] == ["opened"]
+    again = cli("detect", "--at", detection.iso(during + dt.timedelta(minutes=40)), "--notify")
+    assert "announced" not in again.stdout  # queued once: nothing new to say
+    db.close()

@@ -62,6 +62,9 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
         click.echo(f"  opened #{alert_id}: {_one_line(app.db, alert_id)}")
     for alert_id, (was, now) in result.escalated.items():  # a line each: the team is told again
         click.echo(f"  escalated #{alert_id}: {was} -> {now}: {_one_line(app.db, alert_id)}")
+    for alert_id in dict.fromkeys(result.announced):  # its messages go out now: say which alert they are about
+        click.echo(f"  announced #{alert_id} (found earlier by a run that told nobody, or new to a target): "
+                   f"{_one_line(app.db, alert_id)}")
     _warn_unchecked(app, result.unchecked, moment)
     _warn_unscored_detect(app, result.unchecked, moment, live=not replay)
     _warn_unconfigured(app)
