@@ -239,3 +239,31 @@ def test_bocpd_is_causal_sees_an_upward_change_and_matches_scipy():
     shared = run.ends < cut
     assert np.allclose(run.recent[shared], earlier.recent, equal_nan=True)
     assert np.allclose(run.new_rate[shared], earlier.new_rate, equal_nan=True)
+
+
+def test_half_space_trees_are_causal_and_score_a_planted_burst_as_anomalous():
+    """The streaming HS-Trees of `nab_variants.py hstrees`: a row's score uses only earlier windows'
+    masses (changing later rows changes nothing before them), the first window is not scored, and a
+    point far from two days of clustered rows scores far above them; the past-week scaling and the
+    quantile bar look only at earlier steps."""
+    variants = _nab_variants()
+    rng = np.random.default_rng(5)
+    window = 100
+    inputs = np.clip(rng.normal(0.4, 0.05, (400, 3)), 0.0, 1.0)
+    inputs[350] = [0.95, 0.95, 0.95]  # a burst: far from every earlier row
+    score = variants.half_space_trees(inputs, window, trees=25, depth=10, seed=0)
+    assert np.isnan(score[:window]).all() and not np.isnan(score[window:]).any()
+    assert score[350] > np.quantile(score[window:350], 0.99) + 3
+    changed = inputs.copy()
+    changed[360:] = rng.uniform(size=(40, 3))
+    again = variants.half_space_trees(changed, window, trees=25, depth=10, seed=0)
+    assert np.array_equal(score[:360], again[:360], equal_nan=True)  # later rows change no earlier score
+    x = rng.normal(size=500)
+    y = x.copy()
+    y[300:] += 50.0
+    scaled, other = (variants.past_range_scaled(v, 100, 50) for v in (x, y))
+    assert np.array_equal(np.nan_to_num(scaled[:300], nan=-9), np.nan_to_num(other[:300], nan=-9))
+    assert np.isnan(scaled[:50]).all() and other[300] > 1  # a new high reads above 1
+    bar = variants.past_quantile(y, 0.9, 100, 50, 12)
+    assert np.array_equal(np.nan_to_num(bar[:300], nan=-9),
+                          np.nan_to_num(variants.past_quantile(x, 0.9, 100, 50, 12)[:300], nan=-9))

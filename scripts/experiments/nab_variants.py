@@ -26,6 +26,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py likelihood    # Numenta-style anomaly likelihood of z (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py art           # fuzzy-ART novelty: alone, AND / OR the product (1-2 min)
     .venv/bin/python scripts/experiments/nab_variants.py bocpd         # Bayesian online change points: alone, AND / OR (20 s)
+    .venv/bin/python scripts/experiments/nab_variants.py hstrees       # streaming Half-Space Trees: alone, AND / OR, 3 seeds (2-3 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -1641,13 +1642,330 @@ def bocpd(data_dir: Path) -> None:
         _print_bocpd_counts(max((job for job in lines if job[0] == kind), key=lambda job: corpus_score(
             {n: line[0] for n, line in lines[job].items()}, counts)), lines)
 
+# --- hstrees: streaming Half-Space Trees (Tan, Ting & Liu 2011) on causal features ------------------
+
+HST_FEATURES = {  # feature sets: the columns of `hst_features` each uses
+    "1h": ("ratio 1h", "z 1h"),
+    "multi": ("ratio 5m", "ratio 1h", "ratio 12h", "z 1h"),
+    "multi+hour": ("ratio 5m", "ratio 1h", "ratio 12h", "z 1h", "hour"),
+}
+HST_WINDOW_DAYS = (1.0, 3.0, 7.0)  # the mass profile's window (the model is replaced after each)
+HST_SHAPE = (25, 10)  # trees, depth of each (the grid; `HST_SHAPES` are measured at the best setting)
+HST_SHAPES = ((10, 8), (10, 12), (25, 8), (25, 12), (25, 15), (50, 10), (50, 15))
+HST_BAR = (0.99, 0.998)  # the anomaly score at least this quantile of the past week's scores
+HST_RATIO = (1.5, 2.0, 2.5)  # upward only: the product's 1-hour ratio at least this
+HST_SEEDS = (0, 1, 2)
+HST_SIZE_LIMIT = 0.1  # a node with less than this share of a window's mass ends the descent (the paper's)
+HST_RANGE_DAYS = 7  # features scaled between their minimum and maximum over the past week
+HST_GATE_HOURS = (1.0, 3.0, 6.0, 12.0)  # AND: an HST anomaly this near the product's alert
+
+
+def _seasonal_log_ratio(values, bucket_seconds: float, minutes: int) -> tuple[np.ndarray, np.ndarray]:
+    """log2 of (window count + one per step) / (seasonal median + one per step) for windows of
+    `minutes` ending at every step, and the robust z of the count (the product's spread, its Poisson
+    floor); nan before the baseline exists."""
+    settings = dataclasses.replace(cell_settings(product_cell(), bucket_seconds),
+                                   smooth=max(1, round(minutes * 60 / bucket_seconds)))
+    observed = windowed_counts(values, settings)
+    expected, upper, lower = seasonal_past(observed, settings, np.arange(len(observed)))
+    spread = np.maximum((upper - lower) / 1.349, np.sqrt(np.maximum(expected, 1.0)))
+    return (np.log2((observed + settings.smooth) / (expected + settings.smooth)),
+            (observed - expected) / spread)
+
+
+def hst_features(values, timestamps, bucket_seconds: float) -> dict[str, np.ndarray]:
+    """Causal raw features at every step: log2 seasonal ratios of the last 5 minutes, hour and 12
+    hours, asinh of the 1-hour z (a crisis's z of 60 would squash the rest of the range), and the
+    hour of day on 0-1 (UTC)."""
+    ratio_5m, _ = _seasonal_log_ratio(values, bucket_seconds, 5)
+    ratio_1h, z_1h = _seasonal_log_ratio(values, bucket_seconds, 60)
+    ratio_12h, _ = _seasonal_log_ratio(values, bucket_seconds, 720)
+    hour = np.array([(t.hour * 3600 + t.minute * 60 + t.second) / 86400 for t in timestamps])
+    return {"ratio 5m": ratio_5m, "ratio 1h": ratio_1h, "ratio 12h": ratio_12h, "z 1h": np.arcsinh(z_1h),
+            "hour": hour}
+
+
+def past_range_scaled(x: np.ndarray, span: int, least: int) -> np.ndarray:
+    """x scaled by its minimum and maximum over the `span` steps before each step (not the step
+    itself: a new high reads above 1, a new low below 0); nan where fewer than `least` of them are known."""
+    previous = np.concatenate([[np.nan], x[:-1]])
+    known = ~np.isnan(previous)
+    low, _ = running_range(np.where(known, previous, np.inf), span)
+    _, high = running_range(np.where(known, previous, -np.inf), span)
+    number = np.convolve(known.astype(float), np.ones(span))[: len(x)]
+    with np.errstate(invalid="ignore"):
+        scaled = (x - low) / np.maximum(high - low, 1e-9)
+    return np.where(number >= least, scaled, np.nan)
+
+
+def hst_inputs(features: dict[str, np.ndarray], names, bucket_seconds: float) -> np.ndarray:
+    """One row per step, the named features on a 0-1 scale: the hour of day as it is, the others by
+    their past week's range (`past_range_scaled`, at least half a day of it); nan rows where not all are known."""
+    span, day = int(HST_RANGE_DAYS * 86400 / bucket_seconds), int(86400 / bucket_seconds)
+    return np.column_stack([features[n] if n == "hour" else past_range_scaled(features[n], span, day // 2)
+                            for n in names])
+
+
+def half_space_tree(dimensions: int, depth: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One random half-space tree, complete to `depth`, in heap order (node i's children 2i+1, 2i+2):
+    the split dimension and value of each inner node. The work range of dimension q is
+    s_q -+ 2 max(s_q, 1 - s_q), s_q uniform on [0, 1]; each node halves its range on a random dimension."""
+    s = rng.uniform(size=dimensions)
+    reach = 2.0 * np.maximum(s, 1.0 - s)
+    low, high = (s - reach)[None, :], (s + reach)[None, :]
+    split_dimension, split_value = [], []
+    for level in range(depth):
+        dims = rng.integers(dimensions, size=2 ** level)
+        rows = np.arange(2 ** level)
+        middle = (low[rows, dims] + high[rows, dims]) / 2
+        split_dimension.append(dims)
+        split_value.append(middle)
+        left_high, right_low = high.copy(), low.copy()
+        left_high[rows, dims], right_low[rows, dims] = middle, middle
+        low = np.stack([low, right_low], axis=1).reshape(-1, dimensions)  # children 2i+1 (left), 2i+2 (right)
+        high = np.stack([left_high, high], axis=1).reshape(-1, dimensions)
+    return np.concatenate(split_dimension), np.concatenate(split_value)
+
+
+def hst_paths(inputs: np.ndarray, split_dimension: np.ndarray, split_value: np.ndarray, depth: int) -> np.ndarray:
+    """The node each row visits at every level, root (0) to leaf: shape (rows, depth + 1)."""
+    node = np.zeros(len(inputs), dtype=np.int64)
+    path = [node]
+    rows = np.arange(len(inputs))
+    for _ in range(depth):
+        right = inputs[rows, split_dimension[node]] >= split_value[node]
+        node = 2 * node + 1 + right
+        path.append(node)
+    return np.column_stack(path)
+
+
+def half_space_trees(inputs: np.ndarray, window: int, trees: int, depth: int, seed: int) -> np.ndarray:
+    """Streaming HS-Trees: the known rows, in order, fall into windows of `window` rows; each row's
+    mass score is, summed over the trees, r x 2^k at the first node on its path whose reference mass
+    r (the count of the previous window's rows there) is under the size limit, or at the leaf (k its
+    depth); the reference profile is replaced by the latest window's at each window's end (the
+    model is never scored on the window it learns from). Returned per step: the anomaly score
+    -log2(mean mass / window + 2^-20), high where mass is low; nan in the first window and where a
+    row is unknown. Causal: a row's score uses only the rows of earlier windows."""
+    rng = np.random.default_rng(seed)
+    known = np.flatnonzero(~np.isnan(inputs).any(axis=1))
+    score = np.full(len(inputs), np.nan)
+    if len(known) <= window:
+        return score
+    x = inputs[known]
+    which = np.arange(len(known)) // window
+    scored = which >= 1
+    mass = np.zeros(len(known))
+    limit, weights = HST_SIZE_LIMIT * window, 2.0 ** np.arange(depth + 1)
+    for _ in range(trees):
+        path = hst_paths(x, *half_space_tree(inputs.shape[1], depth, rng), depth)
+        nodes = 2 ** (depth + 1) - 1
+        profile = np.bincount((which[:, None] * nodes + path).ravel(),  # mass of each window at each node
+                              minlength=(which[-1] + 1) * nodes).reshape(-1, nodes).astype(float)
+        reference = profile[np.maximum(which - 1, 0)[:, None], path]  # the previous window's, along the path
+        below = reference < limit
+        stop = np.where(below.any(axis=1), below.argmax(axis=1), depth)
+        mass += reference[np.arange(len(x)), stop] * weights[stop]
+    score[known[scored]] = -np.log2(mass[scored] / trees / window + 2.0 ** -20)
+    return score
+
+
+def past_quantile(score: np.ndarray, quantile: float, span: int, least: int, step: int) -> np.ndarray:
+    """The `quantile` of the known scores over the `span` steps before each step (recomputed every
+    `step` steps from the steps before the first of them); nan with fewer than `least` known."""
+    bar = np.full(len(score), np.nan)
+    for start in range(0, len(score), step):
+        past = score[max(0, start - span): start]
+        past = past[~np.isnan(past)]
+        if len(past) >= least:
+            bar[start: start + step] = np.quantile(past, quantile)
+    return bar
+
+
+def hst_candidates(score: np.ndarray, bar: np.ndarray, ratio_1h: np.ndarray, ratio: float, warmup: int) -> np.ndarray:
+    """Steps where the anomaly score passes the bar and the 1-hour seasonal ratio is at least
+    `ratio` (a rise, not a dip), past the product's warm-up."""
+    with np.errstate(invalid="ignore"):
+        hot = (score > bar) & (ratio_1h >= np.log2(ratio))
+    hot[:warmup] = False
+    return hot
+
+
+def confirmed_once_learned(product: np.ndarray, hot: np.ndarray, buckets: int, first: int) -> np.ndarray:
+    """AND where the gate exists: the product's alerts before step `first` (HS-Trees not yet scoring:
+    its first window, its bar's first half day) kept as they are, the later ones as `confirmed_either_order`."""
+    flags = confirmed_either_order(product, hot, buckets)
+    flags[:first] = product[:first]
+    return flags
+
+
+def _hst_scores(bucket_seconds: float, features: dict, names, window_days: float, trees: int,
+                depth: int, seed: int) -> tuple[np.ndarray, dict]:
+    """The anomaly score of one HS-Trees setting on a series, and its past-week bar at each quantile."""
+    day = int(86400 / bucket_seconds)
+    score = half_space_trees(hst_inputs(features, names, bucket_seconds), int(window_days * day), trees, depth, seed)
+    bars = {q: past_quantile(score, q, HST_RANGE_DAYS * day, day // 2, day // 24) for q in HST_BAR}
+    return score, bars
+
+
+def _hst_job(job) -> dict:
+    """Standard-profile lines (raw score, windows found, false alarms) of the product, and, for one
+    seed, of every HS-Trees setting of the grid alone (one alert per cooldown), AND the product (either
+    order), OR the product; and, for the best setting given, the tree shapes of `HST_SHAPES`; on one series."""
+    index, seed, best = job
+    one = SERIES[index]
+    bucket_seconds = series_bucket_seconds(one.timestamps)
+    settings = cell_settings(product_cell(), bucket_seconds)
+    hour = int(3600 / bucket_seconds)
+    product = alert_flags(len(one.values), detect(one.values, settings)[1])
+    features = hst_features(one.values, one.timestamps, bucket_seconds)
+    lines = {("product",): _art_line(one, product)}
+    if best is not None:
+        _, names, window_days, bar, ratio, _, _ = best
+        for trees, depth in HST_SHAPES:
+            score, bars = _hst_scores(bucket_seconds, features, HST_FEATURES[names], window_days, trees,
+                                      depth, seed)
+            hot = hst_candidates(score, bars[bar], features["ratio 1h"], ratio, settings.warmup)
+            lines[("alone", names, window_days, bar, ratio, trees, depth)] = _art_line(
+                one, suppressed(hot, settings.cooldown))
+        return lines
+    for names in HST_FEATURES:
+        for window_days in HST_WINDOW_DAYS:
+            score, bars = _hst_scores(bucket_seconds, features, HST_FEATURES[names], window_days, *HST_SHAPE,
+                                      seed)
+            for bar in HST_BAR:
+                for ratio in HST_RATIO:
+                    model = (names, window_days, bar, ratio) + HST_SHAPE
+                    hot = hst_candidates(score, bars[bar], features["ratio 1h"], ratio, settings.warmup)
+                    alone = suppressed(hot, settings.cooldown)
+                    lines[("alone",) + model] = _art_line(one, alone)
+                    lines[("or",) + model] = _art_line(one, either(product, alone, settings.cooldown))
+                    first = int(np.argmax(~np.isnan(score) & ~np.isnan(bars[bar])))
+                    for gate in HST_GATE_HOURS:
+                        lines[("and",) + model + (gate,)] = _art_line(
+                            one, confirmed_either_order(product, hot, int(gate * hour)))
+                        lines[("and-learned",) + model + (gate,)] = _art_line(
+                            one, confirmed_once_learned(product, hot, int(gate * hour), first))
+    return lines
+
+
+def _hst_label(job) -> str:
+    if job == ("product",):
+        return "the product (1 h, z 5, ratio 2.5)"
+    kind, names, window_days, bar, ratio, trees, depth, *gate = job
+    model = (f"{names}, window {window_days:g} d, {trees} trees of depth {depth}, "
+             f"score > q{bar * 100:g} of the past week, ratio {ratio:g}")
+    if kind == "and":
+        return f"product AND HST ({model}) within {gate[0]:g} h before or after, alerted at the later"
+    if kind == "and-learned":
+        return f"product AND HST ({model}) within {gate[0]:g} h, not gated before HST scores"
+    return f"HST ({model})" if kind == "alone" else f"product OR HST ({model})"
+
+
+def _hst_lines(jobs, data_dir: Path) -> dict:
+    """{seed: {setting: {series: line}}} from the per-series jobs, run on all cores."""
+    lines: dict = {}
+    for (index, seed, _), result in zip(jobs, _in_parallel(_hst_job, jobs, data_dir)):
+        for job, line in result.items():
+            lines.setdefault(seed, {}).setdefault(job, {})[SERIES[index].name] = line
+    return lines
+
+
+def _print_hst_family(name: str, lines: dict, kind: str) -> None:
+    """The family's best settings on all five series (raw score per series), the best per feature
+    set and window, its leave-one-series-out figure with the held-out raw scores, and that figure
+    again with the product's own setting among the candidates."""
+    counts, names = _window_counts(), [one.name for one in SERIES]
+    family = {job: {n: lines[job][n][0] for n in names} for job in lines if job[0] == kind}
+    totals = {job: corpus_score(scores, counts) for job, scores in family.items()}
+    print(f"{name}: {len(family)} settings, best {max(totals.values()):.1f}, "
+          f"median {np.median(list(totals.values())):.1f}")
+    for job in sorted(totals, key=totals.get, reverse=True)[:6]:
+        print(f"  {totals[job]:5.1f}  {_hst_label(job)}   " + " ".join(f"{family[job][n]:.2f}" for n in names))
+    print("  the best per feature set and window: " + "  ".join(
+        f"{features} {days:g} d: {max(t for job, t in totals.items() if job[1:3] == (features, days)):.1f}"
+        for features in HST_FEATURES for days in HST_WINDOW_DAYS))
+    _print_leave_one_out(name, family, _hst_label)
+    product = {n: lines[("product",)][n][0] for n in names}
+    print("    held out, raw (the product's): " + "; ".join(
+        f"{_ticker(fold.held_out)} {fold.held_out_raw:.2f} ({product[fold.held_out]:.2f})"
+        for fold in leave_one_out(family)))
+    _print_leave_one_out(name + " and the product alone", family | {("product",): product}, _hst_label)
+
+
+def _print_hst_counts(job, lines: dict) -> None:
+    """Windows found (of those labelled), false alarms and raw score per series, for one setting."""
+    counts = _window_counts()
+    print(f"  {_hst_label(job)}: " + "; ".join(
+        f"{_ticker(one.name)} {lines[job][one.name][1]}/{counts[one.name]} windows, "
+        f"{lines[job][one.name][2]} false alarms, {lines[job][one.name][0]:.2f}" for one in SERIES))
+
+
+def _corpus(lines: dict, job) -> float:
+    return corpus_score({n: line[0] for n, line in lines[job].items()}, _window_counts())
+
+
+def _print_hst_seeds(by_seed: dict) -> None:
+    """Per family: the best setting of the first seed scored with every seed, the best of each seed,
+    and each seed's leave-one-series-out figure."""
+    first = by_seed[HST_SEEDS[0]]
+    names = [one.name for one in SERIES]
+    for kind in ("alone", "and", "and-learned", "or"):
+        best = max((job for job in first if job[0] == kind), key=lambda job: _corpus(first, job))
+        held = []
+        for seed in HST_SEEDS:
+            family = {job: {n: by_seed[seed][job][n][0] for n in names} for job in by_seed[seed] if job[0] == kind}
+            folds = leave_one_out(family)
+            held.append(corpus_score({fold.held_out: fold.held_out_raw for fold in folds}, _window_counts()))
+        print(f"  {kind}: seed {HST_SEEDS[0]}'s best with seeds {', '.join(map(str, HST_SEEDS))}: " + " / ".join(
+            f"{_corpus(by_seed[seed], best):.1f}" for seed in HST_SEEDS) + "; each seed's best: " + " / ".join(
+            f"{max(_corpus(by_seed[seed], job) for job in by_seed[seed] if job[0] == kind):.1f}"
+            for seed in HST_SEEDS) + "; held out: " + " / ".join(f"{h:.1f}" for h in held))
+
+
+def hstrees(data_dir: Path) -> None:
+    """Streaming Half-Space Trees (Tan, Ting & Liu 2011; `river`'s HalfSpaceTrees), written here in
+    numpy: at every 5-minute step a few causal features (the log seasonal ratios of the last 5
+    minutes, hour and 12 hours, the asinh of the product's 1-hour z, the hour of day), scaled by
+    their past week's range; random half-space trees whose node masses are counted over windows of
+    1, 3 or 7 days, the model replaced at each window's end and scored with the previous window's
+    masses. An anomaly where the score (low mass) passes a quantile of the past week's scores and
+    the 1-hour ratio is at least 1.5-2.5 (upward only). Measured like `bocpd`: (1) alone, with the
+    product's warm-up and 1-day cooldown; (2) AND: the product's alerts kept only with an anomaly
+    within some hours before or after them (and, a variant, the alerts that come before HS-Trees
+    scores at all left ungated); (3) OR: the alerts of either, one per day. Each on all
+    five series and leave-one-series-out within its family (and with the product alone a candidate
+    too); then the spread over seeds, and tree counts and depths at the best setting alone."""
+    by_seed = _hst_lines([(index, seed, None) for seed in HST_SEEDS for index in range(len(SERIES))], data_dir)
+    lines = by_seed[HST_SEEDS[0]]
+    counts = _window_counts()
+    product = {n: line[0] for n, line in lines[("product",)].items()}
+    print(f"the product (1 h, z 5, ratio 2.5): {corpus_score(product, counts):.1f}")
+    _print_hst_counts(("product",), lines)
+    print(f"seed {HST_SEEDS[0]}:")
+    for name, kind in (("HST alone", "alone"), ("product AND HST", "and"),
+                       ("product AND HST, not gated before HST scores", "and-learned"), ("product OR HST", "or")):
+        _print_hst_family(name, lines, kind)
+    print("the best of each family on all five, per series:")
+    for kind in ("alone", "and", "and-learned", "or"):
+        _print_hst_counts(max((job for job in lines if job[0] == kind), key=lambda job: _corpus(lines, job)), lines)
+    print("seeds:")
+    _print_hst_seeds(by_seed)
+    best = max((job for job in lines if job[0] == "alone"), key=lambda job: _corpus(lines, job))
+    shapes = _hst_lines([(index, seed, best) for seed in HST_SEEDS for index in range(len(SERIES))], data_dir)
+    print("the best alone with other trees x depth, seeds " + ", ".join(map(str, HST_SEEDS)) + ":")
+    for trees, depth in HST_SHAPES:
+        job = best[:5] + (trees, depth)
+        print(f"  {trees} trees of depth {depth}: " + " / ".join(f"{_corpus(shapes[seed], job):.1f}"
+                                                                 for seed in HST_SEEDS))
+
 
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
             "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
             "timezone": timezone, "short-window": short_window,
             "novelty": novelty, "scan": scan, "scan-models": scan_models, "scan-nb": scan_nb, "scan-union": scan_union,
-            "likelihood": likelihood, "art": art, "bocpd": bocpd}
+            "likelihood": likelihood, "art": art, "bocpd": bocpd, "hstrees": hstrees}
 
 
 def main() -> None:
