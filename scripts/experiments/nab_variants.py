@@ -1388,33 +1388,39 @@ def _art_label(job) -> str:
     return f"ART ({art}, {quiet})" if kind == "alone" else f"product OR ART ({art}, {quiet})"
 
 
-def _print_art_family(name: str, lines: dict, kind: str) -> None:
-    """The family's best settings on all five series (raw score per series), its leave-one-series-out
-    figure, and that figure again with the product's own setting among the candidates."""
+def _print_combined_family(name: str, lines: dict, kind: str, label, breakdown) -> None:
+    """A family of settings measured alone or with the product's alerts (`art`, `bocpd`, `hstrees`):
+    its best settings on all five series (raw score per series), `breakdown(totals)`'s line (the
+    best along one of its own dimensions), its leave-one-series-out figure with the held-out raw
+    scores, and that figure again with the product's own setting among the candidates."""
     counts, names = _window_counts(), [one.name for one in SERIES]
     family = {job: {n: lines[job][n][0] for n in names} for job in lines if job[0] == kind}
     totals = {job: corpus_score(scores, counts) for job, scores in family.items()}
     print(f"{name}: {len(family)} settings, best {max(totals.values()):.1f}, "
           f"median {np.median(list(totals.values())):.1f}")
     for job in sorted(totals, key=totals.get, reverse=True)[:6]:
-        print(f"  {totals[job]:5.1f}  {_art_label(job)}   " + " ".join(f"{family[job][n]:.2f}" for n in names))
-    best = max(totals, key=totals.get)
-    print("  the best at every vigilance, all else equal: " + "  ".join(
-        f"{vigilance:g}: {totals[best[:3] + (vigilance,) + best[4:]]:.1f}" for vigilance in ART_VIGILANCE))
-    _print_leave_one_out(name, family, _art_label)
+        print(f"  {totals[job]:5.1f}  {label(job)}   " + " ".join(f"{family[job][n]:.2f}" for n in names))
+    print("  " + breakdown(totals))
+    _print_leave_one_out(name, family, label)
     product = {n: lines[("product",)][n][0] for n in names}
     print("    held out, raw (the product's): " + "; ".join(
         f"{_ticker(fold.held_out)} {fold.held_out_raw:.2f} ({product[fold.held_out]:.2f})"
         for fold in leave_one_out(family)))
-    _print_leave_one_out(name + " and the product alone", family | {("product",): product}, _art_label)
+    _print_leave_one_out(name + " and the product alone", family | {("product",): product}, label)
 
 
-def _print_art_counts(job, lines: dict) -> None:
-    """Windows found (of those labelled) and false alarms per series, for one setting."""
+def _print_setting_counts(job, lines: dict, label) -> None:
+    """Windows found (of those labelled), false alarms and raw score per series, for one setting."""
     counts = _window_counts()
-    print(f"  {_art_label(job)}: " + "; ".join(
+    print(f"  {label(job)}: " + "; ".join(
         f"{_ticker(one.name)} {lines[job][one.name][1]}/{counts[one.name]} windows, "
-        f"{lines[job][one.name][2]} false alarms" for one in SERIES))
+        f"{lines[job][one.name][2]} false alarms, {lines[job][one.name][0]:.2f}" for one in SERIES))
+
+
+def _art_by_vigilance(totals: dict) -> str:
+    best = max(totals, key=totals.get)
+    return "the best at every vigilance, all else equal: " + "  ".join(
+        f"{vigilance:g}: {totals[best[:3] + (vigilance,) + best[4:]]:.1f}" for vigilance in ART_VIGILANCE)
 
 
 def _ticker(name: str) -> str:
@@ -1440,14 +1446,14 @@ def art(data_dir: Path) -> None:
     counts = _window_counts()
     product = {n: line[0] for n, line in lines[("product",)].items()}
     print(f"the product (1 h, z 5, ratio 2.5): {corpus_score(product, counts):.1f}")
-    _print_art_counts(("product",), lines)
+    _print_setting_counts(("product",), lines, _art_label)
     for name, kind in (("ART alone", "alone"), ("product AND ART (ART before)", "and"),
                        ("product AND ART (either order)", "and-either"), ("product OR ART", "or")):
-        _print_art_family(name, lines, kind)
+        _print_combined_family(name, lines, kind, _art_label, _art_by_vigilance)
     print("the best of each family on all five, per series:")
     for kind in ("alone", "and", "and-either", "or"):
-        _print_art_counts(max((job for job in lines if job[0] == kind), key=lambda job: corpus_score(
-            {n: line[0] for n, line in lines[job].items()}, counts)), lines)
+        _print_setting_counts(max((job for job in lines if job[0] == kind), key=lambda job: corpus_score(
+            {n: line[0] for n, line in lines[job].items()}, counts)), lines, _art_label)
 
 
 # --- bocpd: Bayesian online change-point detection (Adams & MacKay 2007) on the seasonal ratio ---------
@@ -1585,34 +1591,10 @@ def _bocpd_label(job) -> str:
     return f"BOCPD ({model})" if kind == "alone" else f"product OR BOCPD ({model})"
 
 
-def _print_bocpd_family(name: str, lines: dict, kind: str) -> None:
-    """The family's best settings on all five series (raw score per series), the best at each
-    horizon, its leave-one-series-out figure with the held-out raw scores, and that figure again
-    with the product's own setting among the candidates."""
-    counts, names = _window_counts(), [one.name for one in SERIES]
-    family = {job: {n: lines[job][n][0] for n in names} for job in lines if job[0] == kind}
-    totals = {job: corpus_score(scores, counts) for job, scores in family.items()}
-    print(f"{name}: {len(family)} settings, best {max(totals.values()):.1f}, "
-          f"median {np.median(list(totals.values())):.1f}")
-    for job in sorted(totals, key=totals.get, reverse=True)[:6]:
-        print(f"  {totals[job]:5.1f}  {_bocpd_label(job)}   " + " ".join(f"{family[job][n]:.2f}" for n in names))
-    print("  the best at each horizon: " + "  ".join(
+def _bocpd_by_horizon(totals: dict) -> str:
+    return "the best at each horizon: " + "  ".join(
         f"{horizon:g} h: {max(total for job, total in totals.items() if job[3] == horizon):.1f}"
-        for horizon in BOCPD_HORIZON_HOURS))
-    _print_leave_one_out(name, family, _bocpd_label)
-    product = {n: lines[("product",)][n][0] for n in names}
-    print("    held out, raw (the product's): " + "; ".join(
-        f"{_ticker(fold.held_out)} {fold.held_out_raw:.2f} ({product[fold.held_out]:.2f})"
-        for fold in leave_one_out(family)))
-    _print_leave_one_out(name + " and the product alone", family | {("product",): product}, _bocpd_label)
-
-
-def _print_bocpd_counts(job, lines: dict) -> None:
-    """Windows found (of those labelled), false alarms and raw score per series, for one setting."""
-    counts = _window_counts()
-    print(f"  {_bocpd_label(job)}: " + "; ".join(
-        f"{_ticker(one.name)} {lines[job][one.name][1]}/{counts[one.name]} windows, "
-        f"{lines[job][one.name][2]} false alarms, {lines[job][one.name][0]:.2f}" for one in SERIES))
+        for horizon in BOCPD_HORIZON_HOURS)
 
 
 def bocpd(data_dir: Path) -> None:
@@ -1634,13 +1616,14 @@ def bocpd(data_dir: Path) -> None:
     counts = _window_counts()
     product = {n: line[0] for n, line in lines[("product",)].items()}
     print(f"the product (1 h, z 5, ratio 2.5): {corpus_score(product, counts):.1f}")
-    _print_bocpd_counts(("product",), lines)
+    _print_setting_counts(("product",), lines, _bocpd_label)
     for name, kind in (("BOCPD alone", "alone"), ("product AND BOCPD", "and"), ("product OR BOCPD", "or")):
-        _print_bocpd_family(name, lines, kind)
+        _print_combined_family(name, lines, kind, _bocpd_label, _bocpd_by_horizon)
     print("the best of each family on all five, per series:")
     for kind in ("alone", "and", "or"):
-        _print_bocpd_counts(max((job for job in lines if job[0] == kind), key=lambda job: corpus_score(
-            {n: line[0] for n, line in lines[job].items()}, counts)), lines)
+        _print_setting_counts(max((job for job in lines if job[0] == kind), key=lambda job: corpus_score(
+            {n: line[0] for n, line in lines[job].items()}, counts)), lines, _bocpd_label)
+
 
 # --- hstrees: streaming Half-Space Trees (Tan, Ting & Liu 2011) on causal features ------------------
 
@@ -1871,34 +1854,10 @@ def _hst_lines(jobs, data_dir: Path) -> dict:
     return lines
 
 
-def _print_hst_family(name: str, lines: dict, kind: str) -> None:
-    """The family's best settings on all five series (raw score per series), the best per feature
-    set and window, its leave-one-series-out figure with the held-out raw scores, and that figure
-    again with the product's own setting among the candidates."""
-    counts, names = _window_counts(), [one.name for one in SERIES]
-    family = {job: {n: lines[job][n][0] for n in names} for job in lines if job[0] == kind}
-    totals = {job: corpus_score(scores, counts) for job, scores in family.items()}
-    print(f"{name}: {len(family)} settings, best {max(totals.values()):.1f}, "
-          f"median {np.median(list(totals.values())):.1f}")
-    for job in sorted(totals, key=totals.get, reverse=True)[:6]:
-        print(f"  {totals[job]:5.1f}  {_hst_label(job)}   " + " ".join(f"{family[job][n]:.2f}" for n in names))
-    print("  the best per feature set and window: " + "  ".join(
+def _hst_by_features(totals: dict) -> str:
+    return "the best per feature set and window: " + "  ".join(
         f"{features} {days:g} d: {max(t for job, t in totals.items() if job[1:3] == (features, days)):.1f}"
-        for features in HST_FEATURES for days in HST_WINDOW_DAYS))
-    _print_leave_one_out(name, family, _hst_label)
-    product = {n: lines[("product",)][n][0] for n in names}
-    print("    held out, raw (the product's): " + "; ".join(
-        f"{_ticker(fold.held_out)} {fold.held_out_raw:.2f} ({product[fold.held_out]:.2f})"
-        for fold in leave_one_out(family)))
-    _print_leave_one_out(name + " and the product alone", family | {("product",): product}, _hst_label)
-
-
-def _print_hst_counts(job, lines: dict) -> None:
-    """Windows found (of those labelled), false alarms and raw score per series, for one setting."""
-    counts = _window_counts()
-    print(f"  {_hst_label(job)}: " + "; ".join(
-        f"{_ticker(one.name)} {lines[job][one.name][1]}/{counts[one.name]} windows, "
-        f"{lines[job][one.name][2]} false alarms, {lines[job][one.name][0]:.2f}" for one in SERIES))
+        for features in HST_FEATURES for days in HST_WINDOW_DAYS)
 
 
 def _corpus(lines: dict, job) -> float:
@@ -1941,14 +1900,14 @@ def hstrees(data_dir: Path) -> None:
     counts = _window_counts()
     product = {n: line[0] for n, line in lines[("product",)].items()}
     print(f"the product (1 h, z 5, ratio 2.5): {corpus_score(product, counts):.1f}")
-    _print_hst_counts(("product",), lines)
+    _print_setting_counts(("product",), lines, _hst_label)
     print(f"seed {HST_SEEDS[0]}:")
     for name, kind in (("HST alone", "alone"), ("product AND HST", "and"),
                        ("product AND HST, not gated before HST scores", "and-learned"), ("product OR HST", "or")):
-        _print_hst_family(name, lines, kind)
+        _print_combined_family(name, lines, kind, _hst_label, _hst_by_features)
     print("the best of each family on all five, per series:")
     for kind in ("alone", "and", "and-learned", "or"):
-        _print_hst_counts(max((job for job in lines if job[0] == kind), key=lambda job: _corpus(lines, job)), lines)
+        _print_setting_counts(max((job for job in lines if job[0] == kind), key=lambda job: _corpus(lines, job)), lines, _hst_label)
     print("seeds:")
     _print_hst_seeds(by_seed)
     best = max((job for job in lines if job[0] == "alone"), key=lambda job: _corpus(lines, job))
