@@ -193,6 +193,8 @@ def carries_zone(time_text: str) -> bool:
     last = words[-1].upper() if words else ""
     if last in ZONE_OFFSETS or last in AMBIGUOUS_ZONES or last in _RFC_ZONES or _OFFSET_AT_END.search(last):
         return True
+    if _DATE_WITH_OFFSET.fullmatch(last):  # '2026-03-05+10': midnight at that offset
+        return True
     return bool(re.search(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|(?:GMT|UTC|UT)?[+-]\d{1,2}(?::?\d\d)?)$",
                           time_text.strip(), re.IGNORECASE))
 
@@ -289,6 +291,7 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
                zone: dt.tzinfo | None = None) -> str:
     """`shown`: the text as written, when `text` is it with its zone name made an offset; `zone`:
     where a time written without a zone or offset is (None: UTC)."""
+    _refuse_offset_minutes_over_59(text, shown or text)
     dated = _DATE_WITH_OFFSET.fullmatch(text)
     if dated:  # Python 3.11 reads '2026-03-05+01:00' as 01:00 without a zone
         shown = shown or text  # an error names the time as written
@@ -327,12 +330,24 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
             continue
     if strict and any(character.isdigit() for character in text):  # a date with a word it cannot read
         _refuse_unread_words(text, shown or text)
-    if strict and not re.search(r"\d:\d\d", text):  # email.utils would take an offset or a year for a time
+    # email.utils would take an offset ('24 Feb 2015 +05:30') or a year for a time of day
+    if not _TIME_OF_DAY.search(text) and (strict or re.search(r"\d:\d\d", text)):
         raise ValueError(f"unrecognised timestamp {(shown or text)[:40]!r}")
     try:
         return _stored_in(zone, parsedate_to_datetime(text))
     except (TypeError, ValueError, IndexError):
         raise ValueError(f"unrecognised timestamp {(shown or text)[:40]!r}") from None
+
+
+# hh:mm not part of an offset ('+05:30' is none: email.utils read '24 Feb 2015 +05:30' as 05:30)
+_TIME_OF_DAY = re.compile(r"(?<![+-])(?<![+-]\d)\d:\d\d")
+# an offset whose minutes are 60 or more (fromisoformat reads +01:60 as +02:00)
+_OFFSET_MINUTES_OVER_59 = re.compile(r"(?:\d|T|Z|\s)[+-]\d{2}:?[6-9]\d(?!\d)", re.IGNORECASE)
+
+
+def _refuse_offset_minutes_over_59(text: str, shown: str) -> None:
+    if _OFFSET_MINUTES_OVER_59.search(text):
+        raise ValueError(f"a UTC offset's minutes go up to 59, in {shown[:40]!r}")
 
 
 _HALF_DAY_TIME = re.compile(r"\b(\d{1,2}):(\d\d)(?::(\d\d))?\s*([AaPp])\.?[Mm]\.?(?![A-Za-z])")
@@ -395,7 +410,25 @@ def _zone_name_as_offset(text: str, strict: bool) -> str:
                          "give a UTC offset such as +0100")
     if name not in ZONE_OFFSETS:
         raise ValueError(f"unknown time zone {name!r}: give a UTC offset such as +0100")
+    # an e-mail's '+0100 (CET)' names its offset twice; a file's '2026-03-05+10 EST' two zones
+    written = _written_offset_minutes(text) if strict else None
+    if written is not None and written != _written_offset_minutes(f"00:00 {ZONE_OFFSETS[name]}"):
+        raise ValueError(f"{text[:40]!r} has two time zones or offsets ({name} is {ZONE_OFFSETS[name]}): "
+                         "give one of them")
     return f"{text[:match.start()]}{ZONE_OFFSETS[name]}{text[match.end():]}"
+
+
+def _written_offset_minutes(text: str) -> int | None:
+    """The UTC offset written in `text` ('2026-03-05+10', '10:00 +0100', '10:00Z'), in minutes; None
+    without one."""
+    found = _OFFSET_IN_TEXT.search(text)
+    if not found:
+        return None
+    offset = re.search(r"([+-])(\d{1,2})(?::?(\d{2}))?$", found[0].strip())
+    if not offset:  # a Z
+        return 0
+    minutes = int(offset[2]) * 60 + int(offset[3] or 0)
+    return -minutes if offset[1] == "-" else minutes
 
 
 def _numeric_date(match: re.Match, date_order: str | None, text: str,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 
 def test_an_erasure_rebuilds_the_full_text_index_instead_of_merging_it_first(tmp_path, monkeypatch):
     """When the levels had piled up, an erasure merged the index ('optimize', 2.7 s of the write lock
@@ -210,3 +212,38 @@ def test_detect_names_an_alert_whose_opening_it_sends_late(cli, tmp_path, model_
     again = cli("detect", "--at", detection.iso(during + dt.timedelta(minutes=40)), "--notify")
     assert "announced" not in again.stdout  # queued once: nothing new to say
     db.close()
+
+
+@pytest.mark.parametrize("written, problem", [
+    ("24 Feb 2015 +05:30", "unrecognised timestamp"),  # was read as 05:30 UTC: the offset taken for a time
+    ("2026-03-05+01:60", "a UTC offset's minutes go up to 59"),  # was +02:00
+    ("2026-03-05T10:00+01:75", "a UTC offset's minutes go up to 59"),
+])
+def test_a_time_the_parsers_misread_is_refused_everywhere(written, problem):
+    from storage.timeutil import parse_file_timestamp, parse_given_time, parse_timestamp
+
+    for parse in (parse_file_timestamp, parse_timestamp, parse_given_time):
+        with pytest.raises(ValueError, match=problem):
+            parse(written)
+
+
+def test_a_file_time_with_an_offset_and_another_zone_name_is_refused():
+    """'2026-03-05+10 EST' was stored as 15:00 UTC (the +10 read as an hour, EST as the zone)."""
+    from storage.timeutil import parse_file_timestamp, parse_given_time
+
+    with pytest.raises(ValueError, match=r"'2026-03-05\+10 EST' has two time zones or offsets \(EST is -0500\)"):
+        parse_file_timestamp("2026-03-05+10 EST")
+    with pytest.raises(ValueError, match="has two time zones or offsets"):
+        parse_given_time("2026-03-05+10 EST")
+    # an e-mail date naming its offset twice, alike, is one zone
+    assert parse_file_timestamp("Tue, 24 Feb 2015 11:35:52 +0100 (CET)") == "2015-02-24T10:35:52Z"
+    assert parse_file_timestamp("24 Feb 2015 10:00 +05:30") == "2015-02-24T04:30:00Z"
+
+
+def test_an_import_row_with_a_misread_time_is_rejected_by_line(cli, tmp_path):
+    (tmp_path / "t.csv").write_text("id,text,created_at\n1,acme late,2026-03-05+10 EST\n"
+                                    "2,acme fine,2026-03-05T10:00:00Z\n", encoding="utf-8")
+    result = cli("--db", "t.db", "import", "t.csv")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "1 inserted" in result.output and "1 rejected" in result.output
+    assert "has two time zones or offsets" in result.output
