@@ -247,3 +247,27 @@ def test_an_import_row_with_a_misread_time_is_rejected_by_line(cli, tmp_path):
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "1 inserted" in result.output and "1 rejected" in result.output
     assert "has two time zones or offsets" in result.output
+
+
+def test_a_count_left_out_for_a_small_backlog_is_explained_under_the_risk_table(db):
+    """With a few unscored mentions, 'negative (24 h)' showed a dash beside a risk score and a share,
+    and the note under the table explained only the other dashes."""
+    import datetime as dt
+
+    from test_report_risk import END, _last_day, _steady
+
+    from mentionwatch.triage.report import WatchSection, _risk_table
+    from mentionwatch.triage.risk import watch_risk
+    from storage import Mention, save_mentions
+    from storage.timeutil import to_iso
+
+    _steady(db, "storm", 10)
+    _last_day(db, "storm", 30)
+    scored = _risk_table([WatchSection("storm", watch_risk(db, "storm", "m", to_iso(END)), [], {}, 30, 30)])
+    assert "&ndash;" not in scored
+    save_mentions(db, [Mention("forum", "new-0", "storm news", to_iso(END - dt.timedelta(hours=2)),
+                               watches=("storm",))])
+    risk = watch_risk(db, "storm", "m", to_iso(END))
+    table = _risk_table([WatchSection("storm", risk, [], {}, 31, 30)])
+    assert risk.has_score and '<td class="num">&ndash;</td>' in table
+    assert "a few mentions of the last 24 hours have no sentiment score yet, so the count would be short" in table

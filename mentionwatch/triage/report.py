@@ -482,6 +482,11 @@ def _dash_note(sections: list[WatchSection]) -> str:
     if any(not s.risk.scored_enough for s in sections):
         reasons.append(f"{NOT_SCORED}, mentions of the last {RECENT_HOURS} hours or the "
                        f"{BASELINE_DAYS} days before have no sentiment score: run mentionwatch score")
+    if any(s.risk.scored_enough and s.risk.unscored_recent for s in sections):
+        # the risk score and the shares stand on the scored mentions; a count of them would look whole
+        reasons.append(f"in the {RECENT_HOURS}-hour counts of a watch with a score, a few mentions of "
+                       f"the last {RECENT_HOURS} hours have no sentiment score yet, so the count would be "
+                       "short (the score and the shares are of the scored ones): run mentionwatch score")
     return f'<p class="meta">&ndash;: {"; or ".join(reasons)}.</p>' if reasons else ""
 
 
