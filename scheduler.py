@@ -66,7 +66,7 @@ from mentionwatch.service_state import (
 from sentiment.scorer import ModelLoadError, configured_model_id, missing_model_folder, unreadable_watches
 from sentiment.store import ScoringFailed
 from storage import open_db
-from storage.db import database_problem
+from storage.db import NewerSchemaError, database_problem, refuse_newer_schema
 from storage.erasure import erase_old_mentions, wipe_log
 from storage.timeutil import from_iso, to_iso
 
@@ -174,7 +174,7 @@ class Service:
         self.exit_code = 0  # 1 when the service stopped on its own because of a problem
         self._db_identity: tuple[int, int] | None = None  # the database file the service opened
         self._db_gone = False  # that file was deleted or replaced: nothing more is written
-        self._db_damaged = False  # SQLite found the file malformed: nothing more is written
+        self._db_damaged = False  # the file is malformed, or a newer version migrated it: nothing more is written
         self._trouble_lock = threading.Lock()  # one thread (of several that find it) says it and stops
         self._wal_identities: dict[str, tuple[int, int] | None] = {}  # its -wal/-shm files
         self._set_aside: list[Path] = []  # those files, renamed once the database was replaced
@@ -410,6 +410,25 @@ class Service:
                       "the file now at that path)", self.db_path.resolve(),
                       extra={"fields": {"event": "database_replaced"}})
             self.stop("database file deleted or replaced")
+        return True
+
+    def _schema_upgraded_meanwhile(self) -> bool:
+        """True when a newer mentionwatch has migrated the database while this service ran (the code
+        was upgraded, and a command of the new version opened the file): this older code knows
+        nothing of the new tables and columns, so it stops (ERROR, exit code 1) instead of writing on."""
+        try:
+            refuse_newer_schema(self.db())
+            return False
+        except NewerSchemaError as exc:
+            problem = str(exc)
+        with self._trouble_lock:  # one line, one stop
+            first, self._db_damaged = not self._db_damaged, True
+        if first and not self._stopping.is_set():
+            self.exit_code = 1
+            log.error("the database was upgraded by a newer mentionwatch while this service ran (%s); "
+                      "stopping: start the service again with the new version", problem,
+                      extra={"fields": {"event": "database_upgraded"}})
+            self.stop("database upgraded by a newer mentionwatch")
         return True
 
     def _set_aside_old_wal(self) -> None:
@@ -816,7 +835,7 @@ class Service:
             if kind == "watchlist":
                 if _file_stamp(self.config_path) != self._stamp:
                     self.reload()
-            elif self._database_file_replaced():
+            elif self._database_file_replaced() or self._schema_upgraded_meanwhile():
                 pass
             elif kind == "heartbeat":  # on its own thread: kept short, never waits for the pool
                 heartbeat(self.db())

@@ -271,3 +271,31 @@ def test_a_count_left_out_for_a_small_backlog_is_explained_under_the_risk_table(
     table = _risk_table([WatchSection("storm", risk, [], {}, 31, 30)])
     assert risk.has_score and '<td class="num">&ndash;</td>' in table
     assert "a few mentions of the last 24 hours have no sentiment score yet, so the count would be short" in table
+
+
+def test_an_older_service_stops_when_a_newer_version_migrates_its_database(tmp_path, onnx_cache, caplog):
+    """After an upgrade, the first command of the new version migrates the database under the old
+    service still running, which went on writing with code that knows nothing of the new schema (review)."""
+    import logging
+
+    from scheduler import Service
+    from storage import open_db
+    from tests.service_fakes import wait_until, write_watchlist
+
+    config_path, db_path = tmp_path / "watch.yaml", tmp_path / "svc.db"
+    write_watchlist(config_path, db_path, "      []")
+    service = Service(config_path, blocking=False)
+    service.start()
+    try:
+        db = open_db(db_path)
+        [migration_set] = db.execute("SELECT DISTINCT migration_set FROM _sqlite_migrations").fetchone()
+        db.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                   "VALUES (?, 'm999_from_the_future', '2027-01-01')", [migration_set])
+        db.conn.commit()
+        with caplog.at_level(logging.ERROR, logger="mentionwatch.service"):
+            wait_until(lambda: service.exit_code == 1, 40, what="the service to notice the newer schema")
+    finally:
+        service.stop("test over")
+        service.finish()
+    assert any("upgraded by a newer mentionwatch" in r.getMessage() and "m999_from_the_future" in r.getMessage()
+               for r in caplog.records)
