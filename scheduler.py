@@ -24,6 +24,8 @@ One APScheduler 3 `BlockingScheduler` is all the process does. Its jobs, each wi
 
 Before every job run and heartbeat the database file is checked: deleted or replaced by another
 file, the service logs an ERROR and stops (exit code 1) instead of writing on into the old one.
+So it does when the heartbeat finds the database migrated by a newer mentionwatch (an upgrade
+whose first command ran while this older service still did).
 
 Every job run is logged as one structured line and stored in `job_runs`. A locked database or a full
 disk is one clear log line and a retry at the job's next run, never a crash. SIGTERM/SIGINT stop

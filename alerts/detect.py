@@ -469,7 +469,7 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
             if existing is not None:  # a target added to the watchlist since the alert opened
                 queued += queue_late_openings(run.db, run.config, existing[0])
             run.result.queued += queued
-            if queued and existing is not None and existing[0] not in run.result.escalated:
+            if queued and existing is not None and existing[0] not in (*run.result.opened, *run.result.escalated):
                 run.result.announced.append(existing[0])
 
 

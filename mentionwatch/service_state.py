@@ -184,7 +184,6 @@ def prune_job_runs(db: Database, keep_days: float, now: dt.datetime | None = Non
     return cursor.rowcount
 
 
-
 PRUNE_BATCH = 10_000  # crawl runs deleted per transaction, so collectors wait milliseconds, not seconds
 
 
@@ -209,6 +208,7 @@ def prune_crawl_runs(db: Database, keep_days: float, now: dt.datetime | None = N
         with db.atomic():
             db.conn.execute(f"DELETE FROM crawl_runs WHERE id IN ({','.join('?' * len(batch))})", batch)
     return len(old_ids)
+
 
 # --- read by `mentionwatch status` -----------------------------------------------------------
 
