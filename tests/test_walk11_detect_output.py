@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 from storage import Mention, open_db, save_mentions
 from tests.test_alerts_detection import START, add_stream, config_text, iso
@@ -151,6 +152,10 @@ def test_with_the_service_running_the_unscored_line_leaves_scoring_to_it(cli, tm
     assert line.endswith(": the running service scores them: run this command again once it has "
                          "(`mentionwatch status` shows the backlog).")
     monkeypatch.setattr("alerts.detect.is_replay", lambda moment: False)  # as if --at were now
+    fresh = cli("detect", "--no-notify", "--at", iso(after_burst))
+    assert "Not scored yet" not in fresh.stdout  # stored a moment ago: the service's next score run takes them
+    with sqlite3.connect(tmp_path / "late.db") as connection:  # stored long ago, still unscored: a backlog
+        connection.execute("UPDATE mentions SET fetched_at = '2000-01-01T00:00:00Z' WHERE external_id LIKE 'late-%'")
     live = cli("detect", "--no-notify", "--at", iso(after_burst))
     [line] = [line for line in live.stdout.splitlines() if line.startswith("Not scored yet")]
     assert line.endswith(": the running service scores them, and its next detection counts them "

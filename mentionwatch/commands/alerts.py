@@ -153,28 +153,43 @@ def _warn_unscored(app: App, watches: list[str], start: str, end: str, period: s
     detection leaves them out of its counts, so a wave among them raises no alert (scoring them first
     is what the service does; a shell's import followed by detect may not). `live`: a detection as of
     now, which the running service's next one repeats (a replay or a backtest it never does)."""
+    from mentionwatch.service_state import live_service
     from sentiment import model_id_for
 
     model_id = model_id_for(app.config.sentiment)
+    service_running = live_service(app.db) is not None
+    # with the service running, what it stored in the last minutes is scored at its next score run:
+    # only mentions it should have scored by now are named (a backlog), not every run's newest posts
+    stored_before = _scored_by_now_if_stored_before(app) if service_running and live else "9999"
     waiting = []
     for name in watches:
         total, unscored = app.db.execute(
             "SELECT count(*), coalesce(sum(NOT EXISTS (SELECT 1 FROM scores s WHERE s.mention_id = m.id "
-            "AND s.model_id = ?)), 0) FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
-            "WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?", [model_id, name, start, end]).fetchone()
+            "AND s.model_id = ?) AND m.fetched_at < ?), 0) FROM mention_watches w JOIN mentions m ON m.id = w.mention_id "
+            "WHERE w.watch = ? AND m.created_at >= ? AND m.created_at < ?",
+            [model_id, stored_before, name, start, end]).fetchone()
         if unscored:
             waiting.append(f"{unscored:,} of the {total:,} mentions of {name}")
     if not waiting:
         return
-    from mentionwatch.service_state import live_service
-
-    if live_service(app.db) is None:
+    if not service_running:
         advice = "run `mentionwatch score`, then this command again, or a wave among them goes unnoticed"
     else:
         advice = ("the running service scores them, and its next detection counts them" if live else
                   "the running service scores them: run this command again once it has")
         advice += " (`mentionwatch status` shows the backlog)"
     click.echo(f"Not scored yet, so left out of the counts: {'; '.join(waiting)} {period}: {advice}.")
+
+
+def _scored_by_now_if_stored_before(app: App) -> str:
+    """The stored time before which a running service has had a score run to score a mention: its
+    score interval and two minutes more (a score run of a big batch takes a while)."""
+    import datetime as dt
+
+    from storage.timeutil import to_iso
+
+    waited = dt.timedelta(seconds=app.config.service.score_interval + 120)
+    return to_iso(dt.datetime.now(dt.timezone.utc) - waited)
 
 
 def _unchecked_line(app: App, watches: list[str], start: str, end: str, period: str, advice: str = "") -> str:
