@@ -19,8 +19,12 @@ One APScheduler 3 `BlockingScheduler` is all the process does. Its jobs, each wi
 - `heartbeat`: tells `mentionwatch status` that the service is alive and when each job runs next.
   It runs on a worker thread of its own, so slow collections filling the pool never delay it.
 - `maintenance`: prunes old job and crawl runs (hourly) and erases old mentions
-  (`service.keep_mentions`, daily), in the ordinary pool, so that a long erasure never holds up the
-  heartbeat either.
+  (`service.keep_mentions`, daily), never on the heartbeat's thread, so that a long erasure never
+  holds it up.
+
+Collections share one pool of MAX_WORKERS threads; score, detect, notify, the watchlist check and
+maintenance have a pool of their own, a thread each, so that collections waiting out slow or
+rate-limiting sites never hold up scoring, alerts and their notifications.
 
 Before every job run and heartbeat the database file is checked: deleted or replaced by another
 file, the service logs an ERROR and stops (exit code 1) instead of writing on into the old one.
@@ -79,8 +83,12 @@ DEFAULT_RELOAD_CHECK_SECONDS = 10.0
 DEFAULT_STOP_TIMEOUT_SECONDS = 10.0
 SCORE_CHUNK = 256  # mentions scored and committed per step: a stop request waits for one step only
 FIRST_COLLECT_SPREAD_SECONDS = 10.0  # first polls after a start are spread over this many seconds
-MAX_WORKERS = 6
+MAX_WORKERS = 6  # collections at once
 HEARTBEAT_EXECUTOR = "heartbeat"  # the heartbeat's own one-thread pool: never queued behind jobs
+# score, detect, notify, the watchlist check and maintenance: a pool of their own, a thread each, so
+# that collections waiting out a slow or rate-limiting site (up to minutes each) never hold up alerts
+PIPELINE_EXECUTOR = "pipeline"
+PIPELINE_KINDS = ("score", "detect", "notify", "watchlist", "maintenance")
 HOUSEKEEPING_KINDS = ("watchlist", "heartbeat", "maintenance")  # no job_runs row, no log line
 MAX_BACKOFF_DOUBLINGS = 64  # 2**64 times any interval is past every cap; more would overflow a float
 JOB_RUNS_KEEP_DAYS = 30  # `job_runs` history kept; alerts are never pruned
@@ -224,6 +232,7 @@ class Service:
         scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
         self.scheduler = scheduler_class(
             executors={"default": ThreadPoolExecutor(MAX_WORKERS),
+                       PIPELINE_EXECUTOR: ThreadPoolExecutor(len(PIPELINE_KINDS)),
                        HEARTBEAT_EXECUTOR: ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True,
                           "misfire_grace_time": _whole_seconds(self.config.service.misfire_grace)},
@@ -549,7 +558,7 @@ class Service:
                     self._run_job, trigger, args=(job_id, kind), id=job_id, name=job_id,
                     next_run_time=now + dt.timedelta(seconds=delay), replace_existing=True,
                     misfire_grace_time=_whole_seconds(service.misfire_grace),
-                    executor=HEARTBEAT_EXECUTOR if kind == "heartbeat" else "default")
+                    executor=_executor_of(kind))
                 summary["added"] += 0 if first else 1
             else:
                 if self._intervals.get(job_id) != (interval, jitter):
@@ -846,7 +855,7 @@ class Service:
                 if unsaved:
                     self._schedules_unsaved = False
                 self._wipe_after_erasures()  # never waits for a lock (see wipe_log)
-            else:  # maintenance: may take long (an erasure), in the ordinary pool
+            else:  # maintenance: may take long (an erasure), in the pipeline's pool
                 if time.monotonic() >= self._next_prune:
                     self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
                     prune_job_runs(self.db(), JOB_RUNS_KEEP_DAYS)
@@ -1187,6 +1196,13 @@ def _short_busy_timeout(db, milliseconds: int = STOP_WRITE_TIMEOUT_MS):
         yield db
     finally:
         db.execute(f"PRAGMA busy_timeout = {int(before)}")
+
+
+def _executor_of(kind: str) -> str:
+    """The thread pool a job of this kind runs in (collections share the default one)."""
+    if kind == "heartbeat":
+        return HEARTBEAT_EXECUTOR
+    return PIPELINE_EXECUTOR if kind in PIPELINE_KINDS else "default"
 
 
 def _whole_seconds(seconds: float) -> int:

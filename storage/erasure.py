@@ -272,7 +272,7 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
         # erased now: an erasure stopped during its merge (Ctrl-C) is finished by running it again,
         # and an index already merged is merged again in no time.
         with db.atomic():
-            db.execute("INSERT INTO mentions_fts (mentions_fts) VALUES (?)", [_full_text_cleanup(db)])
+            db.execute(f"INSERT INTO mentions_fts (mentions_fts) VALUES ('{_full_text_cleanup(db)}')")  # one of two words
     finally:
         db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
     return Erasure(step.erasure_id, step.plan, file_clean=wipe_log(db))

@@ -299,3 +299,36 @@ def test_an_older_service_stops_when_a_newer_version_migrates_its_database(tmp_p
         service.finish()
     assert any("upgraded by a newer mentionwatch" in r.getMessage() and "m999_from_the_future" in r.getMessage()
                for r in caplog.records)
+
+
+def test_scoring_runs_while_every_collection_thread_waits_on_a_slow_site(tmp_path, onnx_cache):
+    """Six or more sources stuck on one slow or rate-limiting host filled the service's only pool
+    (MAX_WORKERS threads): scoring, detection and notifications waited minutes behind them (review)."""
+    from mentionwatch.config import SentimentConfig
+    from scheduler import MAX_WORKERS, Service
+    from sentiment.scorer import load_scorer
+    from storage import Mention, open_db, save_mentions
+    from tests.service_fakes import FeedServer, rss_feed, wait_until, write_watchlist
+
+    load_scorer(SentimentConfig(model="builtin"))  # exported and loaded once, before the clock matters
+    feeds = {f"/slow{n}.xml": rss_feed(f"feed {n}", [(f"s{n}", "node news", "node")]) for n in range(MAX_WORKERS)}
+    config_path, db_path = tmp_path / "watch.yaml", tmp_path / "svc.db"
+    db = open_db(db_path)
+    save_mentions(db, [Mention("import", f"u{n}", "node is down again", "2026-12-01T10:00:00Z", watches=("nodejs",))
+                       for n in range(5)])
+    finished_runs = "SELECT count(*) FROM crawl_runs WHERE status != 'running'"
+    with FeedServer(feeds, delay=12.0) as server:
+        sources = "\n".join(f"      - {{type: rss, interval: 10m, options: {{urls: [{server.url}{path}]}}}}"
+                            for path in feeds)
+        write_watchlist(config_path, db_path, sources)
+        service = Service(config_path, blocking=False)
+        service.start()
+        try:
+            wait_until(lambda: db.execute("SELECT count(*) FROM scores").fetchone()[0] >= 5, 30,
+                       what="the unscored mentions scored")
+            assert len(server.requests) == MAX_WORKERS  # every collection thread was waiting on the site ...
+            assert db.execute(finished_runs).fetchone()[0] == 0  # ... and none had finished: no waiting for them
+            wait_until(lambda: db.execute(finished_runs).fetchone()[0] == MAX_WORKERS, 30, what="the slow polls")
+        finally:
+            service.stop("test over")
+            service.finish()
