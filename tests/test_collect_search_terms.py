@@ -186,6 +186,7 @@ def test_a_403_with_retry_after_is_waited_out():
     with make_client(transport) as client:
         response = Fetcher(client, min_interval=0, sleep=slept.append).get("https://api.github.test/x")
     assert response.status_code == 200 and slept == [7.0]
+    base._SITE_HOLDS.clear()  # the fake sleep took no time: the 7 s pause would still hold the next fetchers
 
     too_long = httpx.MockTransport(lambda request: httpx.Response(403, headers={"Retry-After": "3600"}))
     with make_client(too_long) as client, pytest.raises(FetchError, match="Retry-After 3600s"):

@@ -332,3 +332,38 @@ def test_scoring_runs_while_every_collection_thread_waits_on_a_slow_site(tmp_pat
         finally:
             service.stop("test over")
             service.finish()
+
+
+def test_a_short_pause_a_site_asks_of_one_source_holds_its_other_sources_instead_of_their_threads():
+    """Six sources on one host answered 429 with Retry-After 100: each slept it out in a collection
+    thread, every thread was taken, and each went on asking the host meanwhile (review). The source
+    told waits; the host's other sources end their poll at once, to come back when the pause ends."""
+    import httpx
+
+    from crawler.pollers.base import FetchError, Fetcher
+
+    asked = []
+
+    def site(request):
+        asked.append(str(request.url))
+        if len(asked) == 1:
+            return httpx.Response(429, headers={"Retry-After": "100"})
+        return httpx.Response(200, json={"ok": True})
+
+    other_source_error = []
+
+    def sleep_while_another_source_polls(seconds):
+        with httpx.Client(transport=httpx.MockTransport(site)) as client:
+            try:
+                Fetcher(client, min_interval=0, sleep=lambda s: None).get("http://api.example.test/other")
+            except FetchError as exc:
+                other_source_error.append(exc)
+
+    with httpx.Client(transport=httpx.MockTransport(site)) as client:
+        told = Fetcher(client, min_interval=0, sleep=sleep_while_another_source_polls)
+        assert told.get("http://api.example.test/first").status_code == 200
+        assert told.get("http://api.example.test/next-page").status_code == 200  # its own pause is over
+    [error] = other_source_error
+    assert "the site asked for a pause until" in str(error) and error.retry_at is not None
+    assert asked == ["http://api.example.test/first", "http://api.example.test/first",
+                     "http://api.example.test/next-page"]  # the other source asked nothing meanwhile

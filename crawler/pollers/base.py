@@ -288,6 +288,9 @@ class Fetcher:
         # a pause the site asked for that is longer than max_wait: no request before it ends
         self.hold_until: dt.datetime | None = None
         self._last_host: str | None = None
+        # the end of a short pause a site asked of this fetcher, which it sleeps out itself while
+        # the site's other sources (other threads) hold off: not a hold for itself
+        self._own_site_pause: dt.datetime | None = None
 
     def wait(self, seconds: float) -> None:
         """Pause before the next request (a source asked for it, e.g. Stack Exchange `backoff`).
@@ -309,7 +312,10 @@ class Fetcher:
 
     def _respect_hold(self, method: str, where: str, host: str | None) -> None:
         """FetchError (with its end) while a long pause the site asked for lasts."""
-        ends = [end for end in (self.hold_until, _site_hold(host)) if end is not None]
+        site_hold = _site_hold(host)
+        if site_hold is not None and self._own_site_pause is not None and site_hold <= self._own_site_pause:
+            site_hold = None
+        ends = [end for end in (self.hold_until, site_hold) if end is not None]
         if not ends or max(ends) <= _utc_now():
             return
         self.hold_until = max(ends)
@@ -328,6 +334,7 @@ class Fetcher:
         self._last_host = _host_of(url)
         self._respect_hold(method, where, self._last_host)
         for attempt in range(self.max_retries + 1):
+            asked_pause = False  # the site said how long to wait (Retry-After, a rate limit's end)
             self._respect_rate_limit()
             deadline = _Deadline(time.monotonic() + self.deadline)
             token = _DEADLINE.set(deadline)
@@ -367,6 +374,7 @@ class Fetcher:
                 whole_source = status in SOURCE_WIDE_STATUSES
                 delay = _retry_after(response)
                 limited_until = None if delay is not None else _rate_limit_end(response)
+                asked_pause = delay is not None or limited_until is not None
                 if limited_until is not None:  # an API's own rate limit, with its end: like Retry-After
                     whole_source = True
                     delay = max(1.0, (limited_until - _utc_now()).total_seconds())
@@ -392,6 +400,9 @@ class Fetcher:
                 _DEADLINE.reset(token)
             if attempt == self.max_retries:
                 break
+            if asked_pause and self._last_host:  # the site's other sources wait for it too, not sleeping
+                self._own_site_pause = _utc_now() + dt.timedelta(seconds=delay)
+                _hold_site(self._last_host, self._own_site_pause)
             log.info("%s; retrying in %.1fs", problem, delay)
             self.sleep(delay)
         raise FetchError(f"{problem} (after {attempt + 1} attempts)", whole_source=whole_source)
