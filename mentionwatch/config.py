@@ -1154,9 +1154,9 @@ def database_setting(path: str | Path) -> Path | None:
 def _database_as_written(path: Path) -> object:
     """The watchlist's `database` value as YAML reads it, the rest of the file unchecked (the
     default when it has none; None when the file cannot be read as YAML)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    try:  # a file that is not UTF-8 elsewhere (a Latin-1 'Café') still names its database
+        data = yaml.safe_load(path.read_bytes().decode("utf-8", errors="replace"))
+    except (OSError, yaml.YAMLError):
         return None
     return data.get("database", DEFAULT_DB_NAME) if isinstance(data, dict) else None
 

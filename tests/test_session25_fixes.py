@@ -367,3 +367,17 @@ def test_a_short_pause_a_site_asks_of_one_source_holds_its_other_sources_instead
     assert "the site asked for a pause until" in str(error) and error.retry_at is not None
     assert asked == ["http://api.example.test/first", "http://api.example.test/first",
                      "http://api.example.test/next-page"]  # the other source asked nothing meanwhile
+
+
+def test_status_finds_the_database_of_a_watchlist_saved_as_latin_1(cli, tmp_path):
+    """A watchlist saved as Latin-1 ('Café'): status said 'mentionwatch.db: no such database (run
+    mentionwatch init first)' although `database: svc.db` is plain on line 1 (review)."""
+    from storage import open_db
+
+    open_db(tmp_path / "svc.db").close()
+    (tmp_path / "latin1.yaml").write_bytes(b'database: svc.db\nwatches:\n  - name: acme\n    description: "Caf\xe9"\n'
+                                           b"    query: {any: [acme]}\n")
+    result = cli("--config", "latin1.yaml", "status")
+    assert result.exit_code == 0, result.output
+    assert "no such database" not in result.output
+    assert "Watchlist: latin1.yaml:4: not UTF-8 text (byte 0xe9)" in result.output

@@ -155,10 +155,11 @@ def _watchlist_for_status(app: App) -> tuple[Config | None, str | None]:
 
 
 def _database_line(config_path: Path) -> str:
-    """The value of the watchlist's top-level `database:` line as written ('' when none)."""
+    """The value of the watchlist's top-level `database:` line as written ('' when none). A file
+    that is not UTF-8 elsewhere (a Latin-1 'Café') still names its database."""
     try:
-        text = config_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = config_path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
         return ""
     match = re.search(r"^database:[ \t]*(['\"]?)([^'\"#\n]*?)\1[ \t]*(#.*)?$", text, re.MULTILINE)
     return match.group(2).strip() if match else ""
