@@ -892,7 +892,7 @@ class Service:
                                 source_index=target.source_index, **self._collect_options)
         detail = {"watch": target.watch.name, "source": result.source,
                   "crawl_run": result.run_id, "fetched": result.fetched, "new": result.new,
-                  "duplicates": result.duplicates, "rejected": result.rejected}
+                  "duplicates": result.duplicates, "filtered": result.filtered, "rejected": result.rejected}
         if result.errors:
             detail["errors"] = result.errors[:3]
         if result.retry_at is not None and result.retry_at > dt.datetime.now(UTC):

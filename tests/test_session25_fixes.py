@@ -381,3 +381,29 @@ def test_status_finds_the_database_of_a_watchlist_saved_as_latin_1(cli, tmp_path
     assert result.exit_code == 0, result.output
     assert "no such database" not in result.output
     assert "Watchlist: latin1.yaml:4: not UTF-8 text (byte 0xe9)" in result.output
+
+
+def test_the_service_says_how_many_collected_posts_its_query_left_out(tmp_path, onnx_cache):
+    """`crawl` showed 'filtered', the service's job line and `status` did not: a query that drops
+    everything looked like a quiet source (review)."""
+    import json
+
+    from scheduler import Service
+    from storage import open_db
+    from tests.service_fakes import FeedServer, rss_feed, wait_until, write_watchlist
+
+    feed = rss_feed("news", [("a", "node 22 released", "node"), ("b", "python news", "python only")])
+    config_path, db_path = tmp_path / "watch.yaml", tmp_path / "svc.db"
+    with FeedServer({"/feed.xml": feed}) as server:
+        write_watchlist(config_path, db_path, f"      - {{type: rss, options: {{urls: [{server.url}/feed.xml]}}}}")
+        service = Service(config_path, blocking=False)
+        service.start()
+        db = open_db(db_path)
+        try:
+            wait_until(lambda: db.execute("SELECT count(*) FROM job_runs WHERE job_id LIKE 'collect:%' "
+                                          "AND status = 'ok'").fetchone()[0], 30, what="the poll")
+        finally:
+            service.stop("test over")
+            service.finish()
+    [detail] = db.execute("SELECT detail FROM job_runs WHERE job_id LIKE 'collect:%'").fetchone()
+    assert json.loads(detail)["filtered"] == 1 and json.loads(detail)["new"] == 1
