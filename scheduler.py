@@ -99,6 +99,7 @@ STOP_WRITE_TIMEOUT_MS = 2000  # the last writes of a stop wait this long for a l
 UTC = dt.timezone.utc
 WAL_SUFFIXES = ("-wal", "-shm")  # SQLite's files beside a WAL-mode database
 RATE_LIMITED_UNTIL = "rate_limited_until"  # a collect run's detail: when the source's rate limit ends
+HELD = "held"  # a collect run's detail: it asked nothing, the site being in a pause it asked for
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,8 @@ class Service:
         self.exit_code = 0  # 1 when the service stopped on its own because of a problem
         self._db_identity: tuple[int, int] | None = None  # the database file the service opened
         self._db_gone = False  # that file was deleted or replaced: nothing more is written
-        self._db_damaged = False  # the file is malformed, or a newer version migrated it: nothing more is written
+        self._db_damaged = False  # SQLite found the file malformed: nothing more is written
+        self._db_upgraded = False  # a newer mentionwatch migrated the file: the service stops
         self._trouble_lock = threading.Lock()  # one thread (of several that find it) says it and stops
         self._wal_identities: dict[str, tuple[int, int] | None] = {}  # its -wal/-shm files
         self._set_aside: list[Path] = []  # those files, renamed once the database was replaced
@@ -432,8 +434,10 @@ class Service:
             return False
         except NewerSchemaError as exc:
             problem = str(exc)
+        # the file is sound, and the tables a stop writes (its state, the runs it cuts short) are in
+        # every version: the stop is recorded as usual, only no new job starts
         with self._trouble_lock:  # one line, one stop
-            first, self._db_damaged = not self._db_damaged, True
+            first, self._db_upgraded = not self._db_upgraded, True
         if first and not self._stopping.is_set():
             self.exit_code = 1
             log.error("the database was upgraded by a newer mentionwatch while this service ran (%s); "
@@ -778,7 +782,8 @@ class Service:
     def _after_run(self, job_id: str, kind: str, status: str, detail: dict | None = None) -> None:
         try:
             if kind == "collect":
-                self._update_backoff(job_id, status, (detail or {}).get(RATE_LIMITED_UNTIL))
+                self._update_backoff(job_id, status, (detail or {}).get(RATE_LIMITED_UNTIL),
+                                     held=bool((detail or {}).get(HELD)))
             try:
                 self._save_schedule(job_id)
             except sqlite3.DatabaseError:
@@ -788,14 +793,22 @@ class Service:
                 self._running.discard(job_id)
                 self._idle.notify_all()
 
-    def _update_backoff(self, job_id: str, status: str, rate_limited_until: str | None = None) -> None:
+    def _update_backoff(self, job_id: str, status: str, rate_limited_until: str | None = None,
+                        held: bool = False) -> None:
         """A failed poll pushes the next one out exponentially; any success resets it. A source
-        rate-limiting us until `rate_limited_until` (ISO, UTC) is not polled again before then."""
+        rate-limiting us until `rate_limited_until` (ISO, UTC) is not polled again before then. A
+        poll `held` by a pause the site asked for (of another source on it, say) did not fail: it
+        comes back when the pause ends, its failures neither counted nor reset."""
         if status not in ("ok", "partial", "failed"):
             return  # skipped, or an error of the database or the job itself: not the source's fault
         interval = self._intervals.get(job_id, (900.0, 0.0))[0]
         now = dt.datetime.now(UTC)
         limit = 0.0 if not rate_limited_until else (from_iso(rate_limited_until) - now).total_seconds()
+        if status == "failed" and held:
+            until = from_iso(to_iso(now + dt.timedelta(seconds=max(limit, 1.0))))
+            self._backoff_until[job_id] = to_iso(until)
+            self._run_soon(job_id, at=until)
+            return
         if status in ("ok", "partial"):
             self._failures[job_id], self._backoff_until[job_id] = 0, None
             delay = interval
@@ -901,6 +914,8 @@ class Service:
             # first, so that `mentionwatch status` shows it as the job's note
             detail["errors"] = [f"rate limited until {until}: waiting for the rate limit to end "
                                 f"before the next try", *result.errors[:2]]
+        if result.held and result.status == "failed":  # it waited for the site's pause: no failure of its own
+            detail[HELD] = True
         if result.new:
             self.request_run("score")
         return result.status, detail

@@ -64,6 +64,7 @@ class CrawlRunResult:
     pages: int = 0  # pages (or feeds) stored before the run ended
     # when the source's rate limit ends (UTC), if one of its errors said so: the latest such end
     retry_at: dt.datetime | None = None
+    held: bool = False  # nothing was asked: the site is in a pause it asked for (see Fetcher.held)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -188,6 +189,7 @@ def _poll_searches(db: Database, watch: Watch, source_cfg: SourceConfig, result:
             _poll_each(db, watch, polls, fetcher, result, match_terms)
         finally:
             result.note_pause_until(fetcher.hold_until)  # a long pause asked for: the next poll waits too
+            result.held = fetcher.held and not fetcher.asked  # it waited for the site, asking nothing
 
 
 def _poll_each(db: Database, watch: Watch, polls: list[SourceConfig], fetcher: Fetcher,

@@ -410,8 +410,10 @@ def _zone_name_as_offset(text: str, strict: bool) -> str:
                          "give a UTC offset such as +0100")
     if name not in ZONE_OFFSETS:
         raise ValueError(f"unknown time zone {name!r}: give a UTC offset such as +0100")
-    # an e-mail's '+0100 (CET)' names its offset twice; a file's '2026-03-05+10 EST' two zones
-    written = _written_offset_minutes(text) if strict else None
+    # a file's '2026-03-05+10 EST' names two zones; an e-mail's '+1000 (EST)' names its offset and
+    # a comment (older Australian mailers wrote EST for their eastern time): the offset counts
+    comment = text[match.start() - 1:match.start()] == "(" and text[match.end():match.end() + 1] == ")"
+    written = _written_offset_minutes(text) if strict and not comment else None
     if written is not None and written != _written_offset_minutes(f"00:00 {ZONE_OFFSETS[name]}"):
         raise ValueError(f"{text[:40]!r} has two time zones or offsets ({name} is {ZONE_OFFSETS[name]}): "
                          "give one of them")

@@ -237,6 +237,8 @@ def test_a_file_time_with_an_offset_and_another_zone_name_is_refused():
         parse_given_time("2026-03-05+10 EST")
     # an e-mail date naming its offset twice, alike, is one zone
     assert parse_file_timestamp("Tue, 24 Feb 2015 11:35:52 +0100 (CET)") == "2015-02-24T10:35:52Z"
+    # a name in brackets is a comment: an older Australian mailer's 'EST' beside +1000 (review)
+    assert parse_file_timestamp("Mon, 2 Mar 2026 08:00:00 +1000 (EST)") == "2026-03-01T22:00:00Z"
     assert parse_file_timestamp("24 Feb 2015 10:00 +05:30") == "2015-02-24T04:30:00Z"
 
 
@@ -299,6 +301,9 @@ def test_an_older_service_stops_when_a_newer_version_migrates_its_database(tmp_p
         service.finish()
     assert any("upgraded by a newer mentionwatch" in r.getMessage() and "m999_from_the_future" in r.getMessage()
                for r in caplog.records)
+    # the file is sound: the stop is recorded as a stop, not left looking like a crash (review)
+    state = db.execute("SELECT state FROM service_process").fetchone()[0]
+    assert state == "stopped"
 
 
 def test_scoring_runs_while_every_collection_thread_waits_on_a_slow_site(tmp_path, onnx_cache):
@@ -407,3 +412,35 @@ def test_the_service_says_how_many_collected_posts_its_query_left_out(tmp_path, 
             service.finish()
     [detail] = db.execute("SELECT detail FROM job_runs WHERE job_id LIKE 'collect:%'").fetchone()
     assert json.loads(detail)["filtered"] == 1 and json.loads(detail)["new"] == 1
+
+
+def test_a_source_held_by_the_sites_pause_comes_back_when_it_ends_with_no_failure_counted(tmp_path, onnx_cache):
+    """A source held by a pause the site asked of another of its sources was recorded as a failure
+    and backed off twice its interval (20 minutes) although it asked nothing and the pause ended in
+    seconds (review of the shared pause)."""
+    import datetime as dt
+
+    from crawler.pollers import base
+    from scheduler import Service
+    from storage import open_db
+    from tests.service_fakes import FeedServer, rss_feed, wait_until, write_watchlist
+
+    config_path, db_path = tmp_path / "watch.yaml", tmp_path / "svc.db"
+    with FeedServer({"/feed.xml": rss_feed("news", [("a", "node 22", "node")])}) as server:
+        write_watchlist(config_path, db_path, f"      - {{type: rss, interval: 10m, options: {{urls: [{server.url}/feed.xml]}}}}")
+        base._hold_site("127.0.0.1", dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=4))  # another source's pause
+        service = Service(config_path, blocking=False)
+        service.start()
+        db = open_db(db_path)
+        try:
+            wait_until(lambda: db.execute("SELECT count(*) FROM crawl_runs WHERE status = 'failed'").fetchone()[0],
+                       20, what="the held poll")
+            assert server.requests == []  # nothing was asked during the pause
+            [job_id] = [job.id for job in service.scheduler.get_jobs() if job.id.startswith("collect:")]
+            assert service._failures.get(job_id, 0) == 0
+            wait_until(lambda: db.execute("SELECT count(*) FROM crawl_runs WHERE status = 'ok'").fetchone()[0],
+                       20, what="the poll once the pause is over, not 20 minutes later")
+        finally:
+            service.stop("test over")
+            service.finish()
+

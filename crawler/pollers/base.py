@@ -291,6 +291,8 @@ class Fetcher:
         # the end of a short pause a site asked of this fetcher, which it sleeps out itself while
         # the site's other sources (other threads) hold off: not a hold for itself
         self._own_site_pause: dt.datetime | None = None
+        self.asked = False  # a request went out
+        self.held = False  # a request was not made: the site is in a pause it asked for
 
     def wait(self, seconds: float) -> None:
         """Pause before the next request (a source asked for it, e.g. Stack Exchange `backoff`).
@@ -319,6 +321,7 @@ class Fetcher:
         if not ends or max(ends) <= _utc_now():
             return
         self.hold_until = max(ends)
+        self.held = True
         left = (self.hold_until - _utc_now()).total_seconds()
         raise FetchError(f"{method} {where}: the site asked for a pause until {_when(self.hold_until)} "
                          f"(in {duration_wording(left)}; not waiting that long)",
@@ -338,6 +341,7 @@ class Fetcher:
             self._respect_rate_limit()
             deadline = _Deadline(time.monotonic() + self.deadline)
             token = _DEADLINE.set(deadline)
+            self.asked = True
             try:
                 response = self.client.request(method, url, params=params, headers=headers,
                                                data=data, auth=auth)
@@ -400,12 +404,18 @@ class Fetcher:
                 _DEADLINE.reset(token)
             if attempt == self.max_retries:
                 break
-            if asked_pause and self._last_host:  # the site's other sources wait for it too, not sleeping
-                self._own_site_pause = _utc_now() + dt.timedelta(seconds=delay)
-                _hold_site(self._last_host, self._own_site_pause)
+            if asked_pause:  # the site's other sources wait for it too, not sleeping
+                self._hold_whole_site(_utc_now() + dt.timedelta(seconds=delay))
             log.info("%s; retrying in %.1fs", problem, delay)
             self.sleep(delay)
         raise FetchError(f"{problem} (after {attempt + 1} attempts)", whole_source=whole_source)
+
+    def _hold_whole_site(self, until: dt.datetime) -> None:
+        """A pause the site asked of this source: its other sources (other threads) hold off until
+        then too, instead of asking it meanwhile; this fetcher is not held by it."""
+        if self._last_host:
+            self._own_site_pause = until
+            _hold_site(self._last_host, until)
 
     def get(self, url: str, **kwargs) -> httpx.Response:
         return self.request("GET", url, **kwargs)
