@@ -112,8 +112,8 @@ def test_retention_runs_outside_the_heartbeat(tmp_path):
     service._apply_config(service.config, first=True)
     jobs = {job.id: job for job in service.scheduler.get_jobs()}
     assert jobs["heartbeat"].executor == scheduler.HEARTBEAT_EXECUTOR
-    assert jobs["maintenance"].executor == "default"
-    assert all(job.executor == "default" for job_id, job in jobs.items() if job_id != "heartbeat")
+    assert jobs["maintenance"].executor == scheduler.PIPELINE_EXECUTOR  # not the heartbeat's thread
+    assert all(job.executor == scheduler.PIPELINE_EXECUTOR for job_id, job in jobs.items() if job_id != "heartbeat")
     listed = {row[0] for row in open_db(service.db_path).execute("SELECT job_id FROM service_jobs")}
     assert "maintenance" not in listed and "heartbeat" not in listed  # housekeeping: not shown by status
 
@@ -191,7 +191,7 @@ def test_a_run_is_over_even_when_its_back_off_cannot_be_worked_out(tmp_path):
     service = _service(tmp_path, _hn_source(CLOSED_PORT_URL))
     job_id = next(iter(collect_targets(service.config)))
 
-    def broken(*_args):
+    def broken(*_args, **_kwargs):
         raise RuntimeError("a bug in the back-off")
 
     service._update_backoff = broken
