@@ -127,6 +127,23 @@ def test_two_sources_of_one_type_are_told_apart_in_crawl_and_status(cli, tmp_pat
     assert f"{working} (not in the watchlist)" in cli("--config", path, "status").stdout
 
 
+def test_status_says_why_a_sources_runs_lost_their_name_when_a_second_of_its_type_is_added(
+        cli, tmp_path, server):
+    config = {"database": "mw.db", "watches": [{
+        "name": "news", "query": {"any": ["labour", "olympics", "police"]},
+        "sources": [{"type": "rss", "options": {"urls": [server + "/feeds/bbc.xml"]}}]}]}
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    assert cli("--config", path, "crawl").exit_code == 0
+    config["watches"][0]["sources"].append({"type": "rss", "options": {"urls": [server + "/feeds/bbc.xml?b"]}})
+    path.write_text(json.dumps(config), encoding="utf-8")
+    status = json.loads(cli("--config", path, "status", "--json").stdout)
+    old_runs = next(entry for entry in status["sources"] if entry["source"] == "rss")
+    assert old_runs["renamed_since"] and not old_runs["in_watchlist"]
+    text = cli("--config", path, "status").stdout
+    assert "rss (runs from before a second rss source was added)" in text
+    assert "(not in the watchlist)" not in text
+
 def test_status_counts_a_partial_run_as_collecting_and_dates_runs_by_their_end(cli, tmp_path):
     from storage.db import open_db
 

@@ -214,8 +214,23 @@ def _mark_sources_in_watchlist(sources: list[dict], config) -> None:
 
     current = {(watch.name, source_label(watch, source)) for watch in config.watches
                for source in watch.sources if source.enabled}
+    split_types = {(watch.name, source.type) for watch in config.watches for source in watch.sources
+                   if source_label(watch, source) != source.type}
     for entry in sources:
         entry["in_watchlist"] = (entry["watch"], entry["source"]) in current
+        # A watch's only rss source is labelled `rss`; once a second one is added both become
+        # `rss#<key>`, and the runs made before keep the bare label.
+        entry["renamed_since"] = (not entry["in_watchlist"]
+                                  and (entry["watch"], entry["source"]) in split_types)
+
+
+def _source_name(src: dict) -> str:
+    """A source's name in the status table, saying why its runs no longer match the watchlist."""
+    if src.get("renamed_since"):
+        return f"{src['source']} (runs from before a second {src['source']} source was added)"
+    if not src.get("in_watchlist", True):
+        return f"{src['source']} (not in the watchlist)"
+    return src["source"]
 
 
 def format_report(report: dict) -> str:
@@ -243,7 +258,7 @@ def format_report(report: dict) -> str:
             error = "-"
             if src["last_error"]:
                 error = f"{_when(src['last_error_at'], now)}: {_shortened(src['last_error'])}"
-            name = src["source"] if src.get("in_watchlist", True) else f"{src['source']} (not in the watchlist)"
+            name = _source_name(src)
             source_rows.append((src["watch"], name, _when(src["last_success_at"], now), error))
         lines += table_lines(source_rows, indent="  ")
     backlog = report["backlog"]
