@@ -250,10 +250,20 @@ def _parse(value: object, strict: bool, date_order: str | None, zone: dt.tzinfo 
         raise ValueError("empty timestamp")
     if zone is not None and _written_with_zone(text):  # its own zone or offset: no other applies
         zone = None
-    text = _UTC_NAME_AT_END.sub("", text)
+    written, text = text, _UTC_NAME_AT_END.sub("", text)
     if text.lstrip("-").replace(".", "", 1).isdigit():
         return _from_number(float(text), strict, text, zone)
-    return _from_text(text, strict, date_order, zone=zone)
+    try:
+        return _from_text(text, strict, date_order, zone=zone)
+    except _OffsetOutOfRange:  # '10:00 -1900' is no place's time: a mistyped offset, or a year
+        raise ValueError(f"a UTC offset is at most 14 hours either way, in {written[:40]!r}") from None
+
+
+class _OffsetOutOfRange(ValueError):
+    """A time read with an offset beyond ±14:00, which no time zone has."""
+
+
+_LARGEST_OFFSET = dt.timedelta(hours=14)
 
 
 _ZONE_NAMES = frozenset({*ZONE_OFFSETS, *AMBIGUOUS_ZONES, *_RFC_ZONES})
@@ -284,6 +294,9 @@ def _stored_in(zone: dt.tzinfo | None, moment: dt.datetime) -> str:
     time the clocks skipped or passed twice is read with the offset before the change (fold 0)."""
     if moment.tzinfo is None and zone is not None:
         moment = moment.replace(tzinfo=zone)
+    offset = moment.utcoffset()
+    if offset is not None and abs(offset) > _LARGEST_OFFSET:
+        raise _OffsetOutOfRange()
     return to_iso(moment)
 
 
@@ -325,18 +338,20 @@ def _from_text(text: str, strict: bool, date_order: str | None, shown: str | Non
         return _stored_in(zone, _numeric_date(numeric, date_order, shown or text))
     for fmt in _EXTRA_FORMATS if strict else (*_EXTRA_FORMATS, _DAY_FIRST_FORMAT):
         try:
-            return _stored_in(zone, dt.datetime.strptime(text, fmt))
+            moment = dt.datetime.strptime(text, fmt)
         except ValueError:
             continue
+        return _stored_in(zone, moment)
     if strict and any(character.isdigit() for character in text):  # a date with a word it cannot read
         _refuse_unread_words(text, shown or text)
     # email.utils would take an offset ('24 Feb 2015 +05:30') or a year for a time of day
     if not _TIME_OF_DAY.search(text) and (strict or re.search(r"\d:\d\d", text)):
         raise ValueError(f"unrecognised timestamp {(shown or text)[:40]!r}")
     try:
-        return _stored_in(zone, parsedate_to_datetime(text))
+        moment = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         raise ValueError(f"unrecognised timestamp {(shown or text)[:40]!r}") from None
+    return _stored_in(zone, moment)
 
 
 # hh:mm not part of an offset ('+05:30' is none: email.utils read '24 Feb 2015 +05:30' as 05:30)
