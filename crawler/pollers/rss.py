@@ -79,7 +79,7 @@ class RssPoller(Poller):
             log.info("%s: %d entr%s without a date: dated with %s (%s)", label, undated,
                      "y" if undated == 1 else "ies", what, fallback)
         site = feed_site(feed_url) if feed_url else None
-        return parse_items(entries, lambda entry: _mention_from_entry(entry, language, fallback, site),
+        return parse_items(entries, lambda entry: _mention_from_entry(entry, language, fallback, site, feed_url),
                            label, problems)
 
     def feed_urls(self) -> list[str]:
@@ -234,35 +234,71 @@ def _cut_off_error(payload: bytes, feed: feedparser.FeedParserDict) -> str | Non
 
 
 def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | None = None,
-                        site: str | None = None) -> Mention:
-    link = entry.get("link")
+                        site: str | None = None, feed_url: str | None = None) -> Mention:
+    written_link = entry.get("link")
+    # a relative link ('/posts/1') is on the feed's own site
+    link = urllib.parse.urljoin(feed_url, str(written_link)) if written_link and feed_url else written_link
     guid = entry.get("id")
     if not guid and not link:
         raise ValueError("entry has neither id nor link")
-    content = entry["content"][0] if entry.get("content") else {}
-    # an Atom entry's summary may be its content, which alone says its type
-    summary, summary_type = entry.get("summary") or "", _type_of(entry.get("summary_detail") or content)
-    if not summary and content:
-        summary, summary_type = content.get("value", ""), _type_of(content)
+    text, text_type = _entry_text(entry)
     title = (entry.get("title") or "").strip()
     created = _entry_date(entry) or fallback_date
     if not created:
         raise ValueError("entry has no date (and neither has the feed)")
     source = entry.get("source", {})
     author = entry.get("author") or (source.get("title") if isinstance(source, dict) else None)
-    external_id = feed_entry_id(str(guid), site) if guid else url_id(str(link))
-    earlier_id = url_id(str(guid)) if guid else None  # a bare guid was once an id of its own
+    if guid:
+        external_id = feed_entry_id(_without_slot_mark(str(guid), link), site)
+        earlier_id = url_id(str(guid))  # a bare guid, or one with its slot mark, was once the id
+    else:
+        external_id, earlier_id = url_id(str(link)), url_id(str(written_link))
     return Mention(
         source="rss",
         external_id=external_id,
         earlier_id=earlier_id if earlier_id != external_id else None,
-        text=_as_text(str(summary), summary_type),
+        text=_as_text(str(text), text_type),
         title=_as_text(title, _type_of(entry.get("title_detail"))) or None,
         created_at=created,
         url=str(link) if link else None,
         author=str(author) if author else None,
-        lang=(str(language).strip().lower() or None) if language else None,
+        lang=_entry_language(entry) or _language_code(language),
     )
+
+
+def _entry_text(entry: dict) -> tuple[str, str]:
+    """The entry's words and their content type: its full content (RSS `content:encoded`, Atom
+    `content`) when it has one, as a short summary beside it may not name the brand, else the
+    summary (RSS `description`)."""
+    content = entry["content"][0] if entry.get("content") else {}
+    if isinstance(content, dict) and str(content.get("value") or "").strip():
+        return str(content["value"]), _type_of(content)
+    return entry.get("summary") or "", _type_of(entry.get("summary_detail") or content)
+
+
+def _without_slot_mark(guid: str, link: Any) -> str:
+    """A guid that is the entry's own link plus a fragment ('…/article#10': BBC marks each place a
+    story holds in the feed so) names that link; a fragment the link has too (a live blog's
+    '…#post-7') is part of the item's address and kept."""
+    address, hash_mark, _ = guid.partition("#")
+    if hash_mark and isinstance(link, str) and "#" not in link and address == link:
+        return address
+    return guid
+
+
+def _entry_language(entry: dict) -> str | None:
+    """The language the entry itself is written in (Atom's xml:lang on the entry or its content),
+    which may differ from the feed's."""
+    for key in ("content", "summary_detail", "title_detail"):
+        detail = entry.get(key)
+        detail = detail[0] if isinstance(detail, list) and detail else detail
+        if isinstance(detail, dict) and _language_code(detail.get("language")):
+            return _language_code(detail.get("language"))
+    return None
+
+
+def _language_code(language: Any) -> str | None:
+    return (str(language).strip().lower() or None) if language else None
 
 
 def _type_of(detail: Any) -> str:
