@@ -97,3 +97,19 @@ def test_a_story_stored_under_its_slot_marked_guid_before_keeps_it(db):
     assert (result.new, result.duplicates) == (0, 1)
     assert [row[0] for row in db.execute("SELECT external_id FROM mentions")] == [f"{story}#0"]
 
+
+
+def test_a_bluesky_post_in_two_languages_is_kept_under_the_one_the_watch_asks_for(shared_file, db):
+    import json
+
+    from tests.test_pollers_others import (BASE_URL, Replay, bluesky_search_response, file_response,
+                                           make_config, run)
+
+    payload = bluesky_search_response(shared_file, "The python sdk release is great")
+    payload["posts"][0]["record"]["langs"] = ["ja", "en"]
+    replay = Replay([file_response("/xrpc/app.bsky.feed.searchPosts", json.dumps(payload).encode(),
+                                   "application/json")])
+    config = make_config({"type": "bluesky", "base_url": BASE_URL}, {"any": ["python"], "languages": ["en"]})
+    result = run(db, config, replay.transport())
+    assert (result.new, result.filtered) == (1, 0)
+    assert db.execute("SELECT lang FROM mentions").fetchone()[0] == "en"

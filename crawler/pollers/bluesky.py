@@ -23,6 +23,7 @@ from typing import Any
 
 from crawler.cursors import Batch, Window, iso_cursor, iso_time, newest_first_pages, unix_time
 from crawler.pollers.base import Page, Poller, dig, optional_object, optional_text, parse_items, text_of
+from mentionwatch.config import language_code
 from storage import Mention, parse_timestamp
 from storage.mentions import EARLIEST_CREATED_AT
 
@@ -81,11 +82,30 @@ class BlueskyPoller(Poller):
         posts = dig(payload, "posts")
         # stored items are skipped, not stopped at: newest_first_pages decides where to stop
         page, _ = self.make_page(payload, posts, stop_at_known=False)
+        _in_the_watchs_language(page.parsed, posts, self.watch.query.languages)
         cursor = dig(payload, "cursor")
         more = bool(page.fetched) and isinstance(cursor, str) and bool(cursor)
         total = dig(payload, "hitsTotal")
         return Batch(page, _sort_times(posts, page.parsed), cursor if more else None,
                      total if isinstance(total, int) and not isinstance(total, bool) else None)
+
+
+def _in_the_watchs_language(mentions: list[Mention], posts: Any, languages: list[str]) -> None:
+    """A post tagged with several languages (`langs: [ja, en]`) is stored under the first of them
+    the watch asks for, not always under the first: Bluesky found it for `lang=en`, and the
+    watch's language filter would drop it as Japanese."""
+    if not languages:
+        return
+    wanted = {language_code(code) for code in languages}
+    langs_of = {post["uri"].strip(): dig(post, "record", "langs") for post in posts
+                if isinstance(post, dict) and isinstance(post.get("uri"), str)}
+    for mention in mentions:
+        langs = langs_of.get(mention.external_id)
+        if not isinstance(langs, list):
+            continue
+        chosen = next((lang for lang in langs if isinstance(lang, str) and language_code(lang) in wanted), None)
+        if chosen:
+            mention.lang = chosen
 
 
 def _sort_times(posts: Any, accepted: list[Mention]) -> dict[str, int]:
