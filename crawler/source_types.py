@@ -44,9 +44,15 @@ class Option:
     hint: str = ""  # added to the message when the value is wrong
     pattern: str = ""
     expects: str = ""
+    quoted: bool = True  # False: a wrong value is not shown (it may be the secret itself)
 
 
 _QUERY = Option()
+# the name of the variable holding a token; a token pasted here instead must not be printed back
+_TOKEN_ENV = Option(pattern=r"(?!gh[pousr]_|github_pat_)[A-Za-z_][A-Za-z0-9_]*", quoted=False,
+                    expects="the name of the environment variable that holds the token, e.g. "
+                            "token_env: MY_INSTANCE_TOKEN (letters, digits and _; no $, "
+                            "not the token itself)")
 _COUNTRY = Option(pattern=r"[A-Za-z]{2}", expects="a two-letter country code (e.g. us, gb, jp)")
 # Reddit's names: letters, digits and _, 2 to 21; 'a+b' reads several, 'all-a-b' all of Reddit but
 # those; a leading r/ is left out; empty: all of Reddit
@@ -62,8 +68,8 @@ API_OPTIONS: dict[str, dict[str, Option]] = {
                "query": _QUERY, "limit": Option("whole", high=100), "max_pages": _MAX_PAGES,
                "send_oauth": Option("flag")},
     "hackernews": {"query": _QUERY, "tags": Option(), "max_pages": _MAX_PAGES},
-    "mastodon": {"tag": Option(), "query": _QUERY, "token_env": Option(), "max_pages": _MAX_PAGES},
-    "bluesky": {"query": _QUERY, "lang": Option(), "token_env": Option(), "max_pages": _MAX_PAGES},
+    "mastodon": {"tag": Option(), "query": _QUERY, "token_env": _TOKEN_ENV, "max_pages": _MAX_PAGES},
+    "bluesky": {"query": _QUERY, "lang": Option(), "token_env": _TOKEN_ENV, "max_pages": _MAX_PAGES},
     "rss": {"urls": Option("urls"), "google_news": Option("flag"),
             "google_news_locale": Option("strings", count=3, hint="e.g. [en-GB, GB, 'GB:en']"),
             "query": _QUERY},
@@ -77,8 +83,8 @@ API_OPTIONS: dict[str, dict[str, Option]] = {
                    "html_url": Option("url")},
     "stackexchange": {"site": Option(pattern=r"[a-z0-9.-]+", expects="a site's API name: lower case, "
                                      "no spaces (e.g. stackoverflow, superuser, ru.stackoverflow)"),
-                      "query": _QUERY, "token_env": Option(), "max_pages": _MAX_PAGES},
-    "github": {"query": _QUERY, "qualifiers": Option(), "token_env": Option(), "max_pages": _MAX_PAGES},
+                      "query": _QUERY, "token_env": _TOKEN_ENV, "max_pages": _MAX_PAGES},
+    "github": {"query": _QUERY, "qualifiers": Option(), "token_env": _TOKEN_ENV, "max_pages": _MAX_PAGES},
 }
 
 # a source that needs one of these options given (true, not empty) to have anything to read
@@ -174,7 +180,7 @@ def _value_problem(spec: Option, value: Any) -> str | None:
         if isinstance(value, (bool, list, dict)):
             return f"expected text, got {shown_value(value)} (put it in quotes)"
         if spec.pattern and not re.fullmatch(spec.pattern, str(value)):
-            return f"expected {spec.expects}, got {shown_value(value)}"
+            return f"expected {spec.expects}" + (f", got {shown_value(value)}" if spec.quoted else "")
     elif spec.kind == "whole":
         number = int(value) if _is_whole(value) else None
         if number is None or number < spec.low or (spec.high is not None and number > spec.high):

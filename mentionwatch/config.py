@@ -25,7 +25,7 @@ import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
                       ValidationInfo, field_validator, model_validator)
 
-from mentionwatch.logging_setup import remember_secrets
+from mentionwatch.logging_setup import redact, remember_secrets
 from storage.timeutil import AMBIGUOUS_ZONES, ZONE_PLACES, ambiguous_zone_places
 
 DEFAULT_CONFIG_NAME = "mentionwatch.yaml"
@@ -939,7 +939,7 @@ class Notification(_Strict):
         if self.url:
             return None if self.unset_variable() else self.url
         if self.url_env:
-            return os.environ.get(self.url_env) or None
+            return os.environ.get(self.url_env, "").strip() or None  # as a url_file's text is
         try:
             return url_file_text(Path(self.url_file).read_bytes()).strip() or None
         except (OSError, UnicodeError):  # told by the notifier: "... is not UTF-8 text"
@@ -1334,7 +1334,8 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
                     return match.group(0)
                 raise _MissingEnv(name, location)
             remember_secrets([os.environ[name]])  # hidden in logs and stored errors from now on
-            return os.environ[name]
+            # an env file saved on Windows ends each value in '\r': no URL or token ends so
+            return os.environ[name].rstrip("\r\n")
         replaced = _ENV_REFERENCE.sub(replace, value)
         if kept and _is_a_notification_url(location):
             _URLS_WITH_UNSET_VARIABLES.add(replaced)
@@ -1352,9 +1353,13 @@ def _hide_environment_values(line: str, text: str) -> str:
     `${NAME}` in its place."""
     for name in sorted(set(_ENV_REFERENCE.findall(text))):
         value = os.environ.get(name, "")
-        if len(value) >= 4:  # shorter values would replace ordinary characters
-            line = line.replace(value, "${" + name + "}")
-    return line
+        # as quoted too: a value from a Windows env file ends in '\r', which a quoted value shows
+        # escaped ('…Tok9\\r'), and the stripped value an error may name alone
+        forms = {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1]}
+        for form in sorted(forms, key=len, reverse=True):
+            if len(form) >= 4:  # shorter values would replace ordinary characters
+                line = line.replace(form, "${" + name + "}")
+    return redact(line, paths=False)  # a key=… in a URL written into the file itself
 
 
 def _yaml_error_line(path: str | Path, exc: yaml.YAMLError) -> str:

@@ -58,8 +58,10 @@ def remember_secrets(values: Iterable[str | None]) -> None:
             continue
         for secret in (value, *_secret_parts_of_url(value)):
             if len(secret) >= _MIN_SECRET_LENGTH:
-                _remembered.update({secret, urllib.parse.quote(secret, safe=""),
-                                    urllib.parse.quote_plus(secret, safe="")})
+                # a secret written percent-encoded ('Tok%2B9abc') is quoted decoded by some lines
+                forms = {secret, urllib.parse.unquote(secret), urllib.parse.unquote_plus(secret)}
+                _remembered.update({form for form in forms if len(form) >= _MIN_SECRET_LENGTH})
+                _remembered.update({urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe="")})
         _remember_path(value)
 
 

@@ -711,7 +711,10 @@ def describe_url(url: str) -> str:
             return parsed.path
         host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host  # an IPv6 address
         port = f":{parsed.port}" if parsed.port is not None else ""
-        return f"{host}{port}{parsed.path}"
+        # the path as written, percent-encoding kept: decoded, a key in it would no longer be the
+        # text the log's redaction knows
+        path = parsed.raw_path.split(b"?", 1)[0].decode("ascii", "replace")
+        return f"{host}{port}{path}"
     except Exception:  # an unparsable URL is still worth a line
         return url.split("?")[0].rsplit("@", 1)[-1][:200]
 
@@ -874,6 +877,7 @@ class Poller:
         (variable,) = self.credential_variables()
         token = os.environ.get(variable)
         remember_secrets([token])  # token_env may name any variable, not only MENTIONWATCH_*
+        token = token.strip() if token else token  # a line ending from an env file is no part of it
         named = bool(self.option("token_env"))
         if not token and named:
             warn_once("%s: options.token_env names %s, which is not set: polling without a token",
