@@ -89,11 +89,21 @@ def first_value(node: Selector, selector: str | None) -> str | None:
 
 
 def joined_text(node: Selector, selector: str | None) -> str:
-    """Every text piece the selector matches, joined with single spaces."""
+    """Every text piece the selector matches, joined with single spaces, except before a piece that
+    goes on a word (`I love <b>Acme</b>'s service`, `<a>acme.com</a>, now`): a space there would
+    keep the phrase "Acme's service" from matching."""
     if not selector:
         return ""
     pieces = (_SPACES.sub(" ", piece).strip() for piece in select_visible(node, selector).getall())
-    return " ".join(piece for piece in pieces if piece)
+    joined = ""
+    for piece in (piece for piece in pieces if piece):
+        joined += piece if not joined or _GOES_ON_A_WORD.match(piece) else f" {piece}"
+    return joined
+
+
+# what follows a word without a space: an English apostrophe's ending ('s, 're), a comma and the like,
+# a closing bracket (not a full stop: '.NET' may open a paragraph)
+_GOES_ON_A_WORD = re.compile(r"['’](?:s|t|d|m|ll|re|ve)\b|[,;:!?)%]", re.IGNORECASE)
 
 
 def extract_mentions(response, selectors: FieldSelectors, source: str,
