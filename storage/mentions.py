@@ -123,6 +123,8 @@ class SaveResult:
     # ids of stored mentions whose row in this batch an erasure keeps out (left as they are)
     kept_out_stored: list[int] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (external id or position, reason)
+    # watch -> mentions found stored that an import linked to that watch (they were not in it)
+    linked_stored: dict[str, int] = field(default_factory=dict)
 
     @property
     def updated(self) -> int:
@@ -139,6 +141,8 @@ class SaveResult:
         self.recounted_ids.extend(other.recounted_ids)
         self.kept_out_stored.extend(other.kept_out_stored)
         self.rejects.extend(other.rejects)
+        for watch, count in other.linked_stored.items():
+            self.linked_stored[watch] = self.linked_stored.get(watch, 0) + count
 
 
 def save_mentions(
@@ -281,7 +285,7 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         if watches_of:
             _link_watches(conn, watches_of, new_ids, now)
         if imported_of:
-            _link_imported(conn, imported_of, new_ids, now)
+            result.linked_stored = _link_imported(conn, imported_of, new_ids, now)
         if update_up_to_id is not None:
             result.updated_ids, result.recounted_ids, result.texts_replaced = _update_stored(conn, rows,
                                                                                             update_up_to_id)
@@ -383,17 +387,27 @@ def _link_watches(conn, watches_of: dict, new_ids: list, now: str) -> None:
          for (source, external_id), watches in watches_of.items() for watch in watches])
 
 
-def _link_imported(conn, watches_of: dict, new_ids: list, now: str) -> None:
+def _link_imported(conn, watches_of: dict, new_ids: list, now: str) -> dict[str, int]:
     """Like _link_watches, for links an import makes: recorded as 'import', also when the mention
-    was already linked to the watch by a query (the file is what the analyst chose to bring in)."""
+    was already linked to the watch by a query (the file is what the analyst chose to bring in).
+    Returns, per watch, how many mentions stored before this batch it was newly linked to."""
     links = [(watch, mention_id, now) for source, external_id, mention_id in new_ids
              for watch in watches_of.pop((source, external_id), ())]
     conn.executemany(_IMPORT_LINK + "VALUES (?, ?, ?, 'import')" + _AS_IMPORT, links)
-    conn.executemany(  # what is left was already stored before this batch
-        _IMPORT_LINK + "SELECT ?, id, ?, 'import' FROM mentions WHERE source = ? AND external_id = ?"
-        + _AS_IMPORT,
-        [(watch, now, source, external_id)
-         for (source, external_id), watches in watches_of.items() for watch in watches])
+    stored_links: dict[str, list[tuple]] = {}  # what is left was already stored before this batch
+    for (source, external_id), watches in watches_of.items():
+        for watch in watches:
+            stored_links.setdefault(watch, []).append((watch, now, source, external_id))
+    newly_linked = {}
+    for watch, rows in stored_links.items():
+        added = conn.executemany(
+            "INSERT OR IGNORE INTO mention_watches (watch, mention_id, matched_at, linked_by) "
+            "SELECT ?, id, ?, 'import' FROM mentions WHERE source = ? AND external_id = ?", rows).rowcount
+        newly_linked[watch] = max(added, 0)
+        conn.executemany(  # those linked by a query before are the import's now
+            _IMPORT_LINK + "SELECT ?, id, ?, 'import' FROM mentions WHERE source = ? AND external_id = ?"
+            + _AS_IMPORT, rows)
+    return newly_linked
 
 
 _IMPORT_LINK = "INSERT INTO mention_watches (watch, mention_id, matched_at, linked_by) "

@@ -142,7 +142,6 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
                         url=url_col, lang=lang_col, reach=reach_col, title=title_col,
                         named=_named_optional_columns(click.get_current_context()))
     notes = ImportNotes()
-    links_before = _watch_link_counts(app.db, watches)
     highest_id = app.db.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
     saved_so_far = [SaveResult()]  # what the batches committed so far did (for Ctrl-C)
     repeats = [0]
@@ -181,7 +180,7 @@ def import_(app: App, file: Path, source: str, watches: tuple[str, ...], id_col:
     updated = f" ({result.updated} updated)" if update else ""
     click.echo(f"{file}: {result.inserted} inserted, {result.present} already present{updated}, "
                f"{rejected} rejected" + forgotten
-               + _newly_linked_text(app.db, links_before, result.inserted))
+               + _newly_linked_text(result.linked_stored))
     for line in new_watch_warnings:
         click.echo(line, err=True)
     if new_database_without_a_watchlist:
@@ -407,21 +406,12 @@ def _named_optional_columns(ctx: click.Context) -> tuple[tuple[str, str], ...]:
                  if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT)
 
 
-def _watch_link_counts(db, watches: tuple[str, ...]) -> dict[str, int]:
-    """How many mentions each watch has, to tell afterwards how many an import added to it."""
-    return {watch: db.execute("SELECT count(*) FROM mention_watches WHERE watch = ?",
-                              [watch]).fetchone()[0] for watch in dict.fromkeys(watches)}
-
-
-def _newly_linked_text(db, links_before: dict[str, int], inserted: int) -> str:
+def _newly_linked_text(linked_stored: dict[str, int]) -> str:
     """'; 2759 already-stored mentions added to watch united': mentions stored before that an
-    import with a new --watch linked to it (every inserted mention is linked as well)."""
-    parts = []
-    for watch, before in links_before.items():
-        gained = _watch_link_counts(db, (watch,))[watch] - before - inserted
-        if gained > 0:
-            parts.append(f"{gained} already-stored mention{'s' if gained != 1 else ''} added to "
-                         f"watch {watch}")
+    import with a new --watch linked to it (every inserted mention is linked as well). Counted by
+    the links the import made: the service or another import may link mentions meanwhile."""
+    parts = [f"{count} already-stored mention{'s' if count != 1 else ''} added to watch {watch}"
+             for watch, count in linked_stored.items() if count > 0]
     return "".join(f"; {part}" for part in parts)
 
 
