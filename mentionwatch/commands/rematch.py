@@ -36,7 +36,13 @@ def rematch(app: App, watches: tuple[str, ...], any_source: bool, yes: bool) -> 
     """
     from storage.rematch import WatchRule, apply_rematch, plan_rematch
 
-    rules = [WatchRule.of(watch, None if any_source else app.db) for watch in _chosen_watches(app, watches)]
+    chosen = _chosen_watches(app, watches)
+    rules = [WatchRule.of(watch, None if any_source else app.db) for watch in chosen]
+    older_crawls = _crawls_on_the_older_query(app, [watch.name for watch in chosen])
+    if older_crawls and yes:
+        raise UserMistake(f"a crawl of {', '.join(older_crawls)} that started before the watchlist was last "
+                          "changed is running (see 'mentionwatch status'): it stores posts by the old query, "
+                          "after this would have run; run this once it is over")
     started = time.monotonic()
     plan = plan_rematch(app.db, rules)
     if not yes:
@@ -45,11 +51,32 @@ def rematch(app: App, watches: tuple[str, ...], any_source: bool, yes: bool) -> 
         click.echo(_read_line(plan, time.monotonic() - started))
         if any(changes.unlink or changes.link for changes in plan.watches):  # else there is nothing to apply
             click.echo("Nothing is changed yet: run the same command with --yes to apply.")
+        if older_crawls:
+            click.echo(f"Note: a crawl of {', '.join(older_crawls)} that started before the watchlist was last "
+                       "changed is still running with the old query: apply once it is over.")
         return
     apply_rematch(app.db, plan)
     for changes in plan.watches:
         click.echo(_done_line(changes))
     click.echo(_read_line(plan, time.monotonic() - started))
+
+
+def _crawls_on_the_older_query(app: App, watches: list[str]) -> list[str]:
+    """The watches with a crawl still running that started before the watchlist file last changed:
+    it matches posts by the query it read, and would store what a rematch now unlinks."""
+    import datetime as dt
+
+    from storage.rename import RUNNING_AT_MOST
+    from storage.timeutil import to_iso
+
+    try:
+        changed = dt.datetime.fromtimestamp(app.config_path.stat().st_mtime, dt.timezone.utc)
+    except OSError:
+        return []
+    oldest_running = to_iso(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=RUNNING_AT_MOST))
+    return [watch for watch in watches if app.db.execute(
+        "SELECT 1 FROM crawl_runs WHERE watch = ? AND status = 'running' AND started_at > ? "
+        "AND started_at <= ? LIMIT 1", [watch, oldest_running, to_iso(changed)]).fetchone()]
 
 
 def _chosen_watches(app: App, names: tuple[str, ...]) -> list:
