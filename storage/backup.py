@@ -56,11 +56,29 @@ def backup_database(source: Path, destination: Path, *, replace: bool = False) -
             raise
         summary = _checked(partial)
         os.chmod(partial, os.stat(source).st_mode & 0o777)  # as private as the database itself
-        os.replace(partial, destination)
+        if replace:
+            os.replace(partial, destination)
+        else:
+            _put_where_nothing_is(partial, destination)
     finally:
         _remove_with_journals(partial)
     summary.path = destination
     return summary
+
+
+def _put_where_nothing_is(partial: Path, destination: Path) -> None:
+    """The finished copy at `destination`, refused if a file appeared there while it was made (two
+    backups to one new name at once: the second must not replace the first unasked)."""
+    already = BackupError(f"{destination}: already exists: another backup wrote it meanwhile (give another "
+                          "name, or --force to replace it)")
+    try:
+        os.link(partial, destination)  # fails where a file is, as a rename would not
+    except FileExistsError:
+        raise already from None
+    except OSError:  # a file system without hard links (FAT, some network shares)
+        if destination.exists():
+            raise already from None
+        os.replace(partial, destination)
 
 
 def _refuse_where_the_copy_goes(exc: sqlite3.OperationalError, destination: Path) -> None:
@@ -155,6 +173,7 @@ def restore_database(backup: Path, target: Path, *, now: str, running_service=No
     refuse_the_database_itself(backup, target)
     if target.exists():
         _refuse_if_in_use(target, running_service)
+    state_before = _written_state(target)
     later = find(backup, target, count_posts=bring_back_erased) if target.exists() else LaterErasures()
     erased_again = 0
     partial = target.with_name(f".{target.name}.restoring-{os.getpid()}")
@@ -169,6 +188,7 @@ def restore_database(backup: Path, target: Path, *, now: str, running_service=No
         except (OSError, sqlite3.Error) as exc:
             raise BackupError(f"{target.parent}: not restored, the copy could not be written there "
                               f"({getattr(exc, 'strerror', None) or exc}); nothing was changed") from None
+        _refuse_if_written_meanwhile(target, state_before, running_service)
         set_aside = _set_aside(target, f"before-restore-{now}")
         os.replace(partial, target)
     finally:
@@ -182,6 +202,28 @@ def _erase_again(copy: Path, later: LaterErasures, actor: str | None) -> int:
         return carry_into(db, later, actor)
     finally:
         db.close()
+
+
+def _written_state(target: Path) -> tuple:
+    """What changes when anything writes to the database: its header (SQLite's change counter, the
+    journal mode a new connection switches back to WAL), its size, whether a write-ahead log is there."""
+    try:
+        with open(target, "rb") as database:
+            header = database.read(100)
+        return header, target.stat().st_size, Path(f"{target}-wal").exists()
+    except OSError:
+        return ()
+
+
+def _refuse_if_written_meanwhile(target: Path, state_before: tuple, running_service) -> None:
+    """A command that opened the database while the copy was made (a `forget`, an `import`) would
+    have its work set aside with the replaced file, silently: refused, nothing replaced."""
+    written = _written_state(target) != state_before  # before the check below rewrites the header
+    if target.exists():
+        _refuse_if_in_use(target, running_service)
+    if written:
+        raise BackupError(f"{target}: not restored: another command wrote to it while the copy was made "
+                          "(an import, a forget ...); nothing was changed: run restore again")
 
 
 def _refuse_if_in_use(target: Path, running_service) -> None:

@@ -113,3 +113,198 @@ def test_a_bluesky_post_in_two_languages_is_kept_under_the_one_the_watch_asks_fo
     result = run(db, config, replay.transport())
     assert (result.new, result.filtered) == (1, 0)
     assert db.execute("SELECT lang FROM mentions").fetchone()[0] == "en"
+
+
+# secrets (review of every path a secret could take) ------------------------------------------------
+
+def test_a_percent_encoded_secret_in_a_feed_path_stays_hidden_in_errors_and_the_database(cli, tmp_path, monkeypatch):
+    import json
+
+    from mentionwatch.local_servers import LocalServer
+
+    class HtmlEverywhere(LocalServer):
+        def handle_get(self, request):
+            self.reply(request, 200, b"<html><body>not a feed</body></html>", "text/html")
+
+    secret_written, secret_decoded = "Tok%2B9abc%3Dxyz77", "Tok+9abc=xyz77"
+    monkeypatch.setenv("FEEDPATH", secret_written)
+    with HtmlEverywhere() as site:
+        config = {"database": "mw.db", "watches": [{"name": "acme", "query": {"any": ["acme"]}, "sources": [
+            {"type": "rss", "options": {"urls": [site.url + "/priv/${FEEDPATH}/rss"]}}]}]}
+        (tmp_path / "w.yaml").write_text(json.dumps(config), encoding="utf-8")
+        result = cli("--config", tmp_path / "w.yaml", "crawl")
+    assert "not a feed" in result.stderr and "[redacted]" in result.stderr
+    stored = (tmp_path / "mw.db").read_bytes()
+    for secret in (secret_written, secret_decoded):
+        assert secret not in result.stderr and secret not in result.stdout
+        assert secret.encode() not in stored
+
+
+def test_a_secret_url_ending_in_a_windows_line_ending_is_read_without_it_and_never_printed(cli, tmp_path, monkeypatch):
+    from mentionwatch.config import load_config
+
+    monkeypatch.setenv("MASTODON_URL", "https://mastodon.example/Tok9Secret123\r\n")
+    (tmp_path / "w.yaml").write_text(
+        "database: mw.db\nwatches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n"
+        "      - type: mastodon\n        base_url: ${MASTODON_URL}\n        options: {bad_option: 1}\n",
+        encoding="utf-8")
+    result = cli("--config", tmp_path / "w.yaml", "crawl")
+    assert result.exit_code == 2 and "bad_option" in result.stderr
+    assert "Tok9Secret123" not in result.stderr
+    (tmp_path / "w.yaml").write_text(
+        "database: mw.db\nwatches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n"
+        "      - type: mastodon\n        base_url: ${MASTODON_URL}\n", encoding="utf-8")
+    assert load_config(tmp_path / "w.yaml").watches[0].sources[0].base_url == "https://mastodon.example/Tok9Secret123"
+
+
+def test_an_invalid_value_from_a_variable_is_named_by_the_variable_even_when_it_ends_in_a_line_break(monkeypatch):
+    from mentionwatch.config import ConfigError, parse_config
+
+    monkeypatch.setenv("FEED", "ftp://feeds.example/rss?key=FeedKey77abc\r")
+    with pytest.raises(ConfigError) as refused:
+        parse_config('watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n'
+                     '      - type: rss\n        options: {urls: ["${FEED}"]}\n', "w.yaml")
+    assert "${FEED}" in str(refused.value) and "FeedKey77abc" not in str(refused.value)
+
+
+@pytest.mark.parametrize("pasted", ["ghp_R3alTokenValue1234567890abcd", "Zk3-9aQ_realMastodonTokenValue"])
+def test_a_token_pasted_into_token_env_is_refused_without_printing_it(pasted):
+    from mentionwatch.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as refused:
+        parse_config('watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n'
+                     f'      - type: github\n        options: {{token_env: "{pasted}"}}\n', "w.yaml")
+    assert "not the token itself" in str(refused.value) and pasted not in str(refused.value)
+    parse_config('watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n'
+                 '      - type: github\n        options: {token_env: MY_GHE_TOKEN}\n', "w.yaml")
+
+
+def test_a_review_pages_inline_markup_adds_no_space_before_an_apostrophes_ending_or_a_comma():
+    from parsel import Selector
+
+    from crawler.matching import matches_query
+    from crawler.spiders.extract import joined_text
+    from mentionwatch.config import Query
+
+    page = Selector(text="<div><p class=body>I love <b>Acme</b>'s service</p>"
+                         "<p class=body>Visit <a>acme.com</a>, now!<br>Next line</p>"
+                         "<p class=body>'Great' said Bo</p><p class=body>.NET too</p></div>")
+    text = joined_text(page, "p.body ::text")
+    assert text == "I love Acme's service Visit acme.com, now! Next line 'Great' said Bo .NET too"
+    assert matches_query(Query(phrases=["Acme's service"]), text)
+
+
+# commands run at once (review of concurrent use) ------------------------------------------------
+
+def test_an_import_counts_only_the_links_it_made_not_the_services_meanwhile(cli, tmp_path, monkeypatch):
+    import mentionwatch.commands.core as core
+    from storage import Mention, save_mentions
+    from storage.db import open_db
+
+    path = tmp_path / "posts.csv"
+    path.write_text("id,text,created_at\n1,hello,2024-01-01\n2,again,2024-01-02\n", encoding="utf-8")
+    assert cli("import", path).exit_code == 0
+    real_read = core.read_mentions
+
+    def read_while_the_service_collects(*args, **kwargs):
+        service = open_db(tmp_path / "mentionwatch.db")  # the service stores and links 6 posts meanwhile
+        save_mentions(service, [Mention(source="hackernews", external_id=str(n), text="acme news",
+                                        created_at="2024-01-05T00:00:00Z", watches=("acme",)) for n in range(6)])
+        service.close()
+        yield from real_read(*args, **kwargs)
+
+    monkeypatch.setattr(core, "read_mentions", read_while_the_service_collects)
+    path.write_text("id,text,created_at\n1,hello,2024-01-01\n2,again,2024-01-02\n3,new,2024-01-03\n", encoding="utf-8")
+    linked = cli("import", path, "--watch", "acme")
+    assert linked.stdout.strip() == (f"{path}: 1 inserted, 2 already present, 0 rejected; "
+                                     "2 already-stored mentions added to watch acme")
+
+
+def test_rematch_waits_for_a_crawl_that_started_before_the_query_was_edited(cli, tmp_path):
+    import datetime as dt
+    import os
+
+    from storage.db import open_db
+    from storage.timeutil import to_iso
+    from tests.test_rematch import _three_acme_posts, _watchlist
+
+    _three_acme_posts(tmp_path)
+    db = open_db(tmp_path / "mentionwatch.db")
+    a_minute_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    with db.atomic():
+        db.execute("INSERT INTO crawl_runs (watch, source, started_at, status) VALUES ('acme', 'reddit', ?, 'running')",
+                   [to_iso(a_minute_ago)])
+    db.close()
+    _watchlist(tmp_path, acme_extra=", exclude: [anvil]")  # edited now, while that crawl runs
+    refused = cli("rematch", "--watch", "acme", "--yes")
+    assert refused.exit_code == 2 and "started before the watchlist was last changed" in refused.stderr
+    preview = cli("rematch", "--watch", "acme")
+    assert preview.exit_code == 0 and "still running with the old query" in preview.stdout
+    two_minutes_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2)).timestamp()
+    os.utime(tmp_path / "mentionwatch.yaml", (two_minutes_ago, two_minutes_ago))  # edited before it started
+    assert cli("rematch", "--watch", "acme", "--yes").exit_code == 0
+
+
+def _database_with(path, *external_ids):
+    from storage import Mention, save_mentions
+    from storage.db import open_db
+
+    db = open_db(path)
+    save_mentions(db, [Mention(source="csv", external_id=i, text="acme", created_at="2026-01-01T00:00:00Z")
+                       for i in external_ids])
+    db.close()
+
+
+def _stored_ids(path):
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        return sorted(row[0] for row in connection.execute("SELECT external_id FROM mentions"))
+    finally:
+        connection.close()
+
+
+def test_a_restore_refuses_to_replace_a_database_written_while_it_copied(tmp_path, monkeypatch):
+    import storage.backup as backup_module
+    from storage.backup import BackupError, backup_database, restore_database
+
+    live = tmp_path / "live.db"
+    _database_with(live, "a")
+    backup_database(live, tmp_path / "b.db")
+    real_copy = backup_module._copy_through_sqlite
+
+    def copy_while_an_import_writes(backup, partial):
+        real_copy(backup, partial)
+        _database_with(live, "imported-meanwhile")  # another analyst's import, done meanwhile
+
+    monkeypatch.setattr(backup_module, "_copy_through_sqlite", copy_while_an_import_writes)
+    with pytest.raises(BackupError, match="another command wrote to it while the copy was made"):
+        restore_database(tmp_path / "b.db", live, now="2026-12-07T130000Z")
+    assert _stored_ids(live) == ["a", "imported-meanwhile"]
+    assert not list(tmp_path.glob("*before-restore*")) and not list(tmp_path.glob(".live.db.restoring*"))
+    monkeypatch.setattr(backup_module, "_copy_through_sqlite", real_copy)
+    restore_database(tmp_path / "b.db", live, now="2026-12-07T130000Z")  # nothing writes: restored
+    assert _stored_ids(live) == ["a"]
+
+
+def test_two_backups_to_one_new_name_at_once_do_not_replace_each_other(tmp_path, monkeypatch):
+    import storage.backup as backup_module
+    from storage.backup import BackupError, backup_database
+
+    live = tmp_path / "live.db"
+    _database_with(live, "a")
+    target = tmp_path / "same.db"
+    real_vacuum = backup_module._vacuum_into
+
+    def vacuum_while_another_backup_finishes(source, partial):
+        real_vacuum(source, partial)
+        target.write_bytes(b"the other backup")
+
+    monkeypatch.setattr(backup_module, "_vacuum_into", vacuum_while_another_backup_finishes)
+    with pytest.raises(BackupError, match="another backup wrote it meanwhile"):
+        backup_database(live, target)
+    assert target.read_bytes() == b"the other backup"
+    assert not list(tmp_path.glob(".same.db.partial*"))
+    backup_database(live, target, replace=True)  # --force still replaces it
+    assert _stored_ids(target) == ["a"]
