@@ -308,3 +308,23 @@ def test_two_backups_to_one_new_name_at_once_do_not_replace_each_other(tmp_path,
     assert not list(tmp_path.glob(".same.db.partial*"))
     backup_database(live, target, replace=True)  # --force still replaces it
     assert _stored_ids(target) == ["a"]
+
+
+def test_a_post_passed_over_as_no_mention_is_counted_so_the_crawl_columns_add_up(shared_file, db):
+    import copy
+    import json
+
+    from tests.test_pollers_others import (BASE_URL, Replay, bluesky_search_response, file_response,
+                                           make_config, run)
+
+    payload = bluesky_search_response(shared_file, "The python sdk release is great")
+    quote_only = copy.deepcopy(payload["posts"][0])  # the recording: a quote with no words of its own
+    quote_only["record"]["text"] = ""
+    quote_only["uri"] = quote_only["uri"].replace("3kaheyt6vpc22", "3kaheyt6vpc23")
+    payload["posts"].append(quote_only)
+    replay = Replay([file_response("/xrpc/app.bsky.feed.searchPosts", json.dumps(payload).encode(),
+                                   "application/json")])
+    result = run(db, make_config({"type": "bluesky", "base_url": BASE_URL}, {"any": ["python"]}),
+                 replay.transport())
+    assert (result.fetched, result.new, result.filtered) == (2, 1, 1)
+    assert result.fetched == result.new + result.duplicates + result.filtered + result.rejected

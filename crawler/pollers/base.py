@@ -988,8 +988,11 @@ class Poller:
             stored = self.known([m.external_id for m in mentions])
             fresh = [m for m in mentions if m.external_id not in stored]
             stopped = False
+        # items parse() passed over as no post (a quote with no words of its own, a removed
+        # comment): counted as filtered, so a crawl line's columns add up to what it fetched
+        passed_over = max(0, fetched - len(mentions) - len(problems)) if isinstance(items, list) else 0
         page = Page(fresh, fetched=fetched, rejected=len(problems),
-                    already_stored=len(mentions) - len(fresh), parsed=mentions)
+                    already_stored=len(mentions) - len(fresh), parsed=mentions, left_out=passed_over)
         return page, stopped
 
 
