@@ -328,3 +328,20 @@ def test_a_post_passed_over_as_no_mention_is_counted_so_the_crawl_columns_add_up
                  replay.transport())
     assert (result.fetched, result.new, result.filtered) == (2, 1, 1)
     assert result.fetched == result.new + result.duplicates + result.filtered + result.rejected
+
+
+@pytest.mark.parametrize(("feed_url", "language", "stored"), [
+    ("https://timesofindia.example.in/rss.xml", "en", "2024-08-08T10:09:03Z"),  # India: +05:30
+    ("https://news.example.com/rss.xml", "en", "2024-08-08T10:09:03Z"),
+    ("https://www.rte.ie/news/rss.xml", "en", "2024-08-08T14:39:03Z"),  # Irish summer time: +01:00
+    ("https://www.ynet.co.il/rss.xml", "he", "2024-08-08T13:39:03Z")])  # Israel: +02:00
+def test_a_feed_date_in_ist_is_read_in_its_place_not_as_utc(feed_url, language, stored):
+    from crawler.pollers.rss import RssPoller
+    from storage.timeutil import parse_timestamp
+
+    feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><language>{language}</language>'
+            '<item><title>Acme</title><link>https://x.example/a</link>'
+            '<pubDate>Thu, 08 Aug 2024 15:39:03 IST</pubDate><description>acme</description></item>'
+            '</channel></rss>').encode()
+    (mention,) = RssPoller.parse(feed, feed_url=feed_url)
+    assert parse_timestamp(mention.created_at) == stored

@@ -246,6 +246,7 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
     created = _entry_date(entry) or fallback_date
     if not created:
         raise ValueError("entry has no date (and neither has the feed)")
+    created = _with_ist_placed(created, site, language)
     source = entry.get("source", {})
     author = entry.get("author") or (source.get("title") if isinstance(source, dict) else None)
     if guid:
@@ -264,6 +265,25 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
         author=str(author) if author else None,
         lang=_entry_language(entry) or _language_code(language),
     )
+
+
+def _with_ist_placed(date: Any, site: str | None, language: Any) -> Any:
+    """'Thu, 08 Aug 2024 15:39:03 IST' with IST as an offset. Indian news feeds write their dates
+    so; the name is India's (+05:30) unless the feed's site or language is Irish (+01:00, Irish
+    Standard Time is the summer's) or Israeli (+02:00). Read as it stands, it was taken as UTC."""
+    if not isinstance(date, str) or not _IST_AT_END.search(date):
+        return date
+    place = f"{site or ''} {str(language or '').lower().replace('_', '-')}"
+    if re.search(r"\.ie\b|(?:^|\s)ga\b|-ie\b", place):
+        offset = "+0100"
+    elif re.search(r"\.il\b|(?:^|\s)(?:he|iw)\b|-il\b", place):
+        offset = "+0200"
+    else:
+        offset = "+0530"
+    return _IST_AT_END.sub(f" {offset}", date)
+
+
+_IST_AT_END = re.compile(r"(?<=\d)\s*\(?IST\)?\s*$")
 
 
 def _entry_text(entry: dict) -> tuple[str, str]:
