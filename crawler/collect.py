@@ -139,6 +139,10 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
     except Exception as exc:  # a bug in one source must not stop the others
         log.debug("collector crashed", exc_info=True)
         result.errors.append(f"{source_cfg.type}: internal error: {type(exc).__name__}: {str(exc)[:200]}")
+    except KeyboardInterrupt:  # Ctrl-C: the run is closed, not left 'running' until the service starts
+        result.errors.append("interrupted (Ctrl-C)")
+        _close_interrupted_run(db, result, started)
+        raise
     if result.errors:
         result.status = "partial" if result.pages or result.new else "failed"
         for line in result.errors:  # INFO: callers (CLI, service) report the errors themselves
@@ -150,6 +154,18 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
         _keep_unrecorded(db, result)
         raise
     return result
+
+
+def _close_interrupted_run(db: Database, result: CrawlRunResult, started: float) -> None:
+    """Record a run stopped part-way: partial when it stored something, else failed."""
+    result.status = "partial" if result.new else "failed"
+    result.seconds = round(time.monotonic() - started, 3)
+    try:
+        if db.conn.in_transaction:
+            db.conn.rollback()
+        _finish_run(db, result)
+    except sqlite3.DatabaseError:
+        log.debug("could not record the interrupted crawl run %s", result.run_id)
 
 
 def search_polls(watch: Watch, source_cfg: SourceConfig) -> list[SourceConfig]:

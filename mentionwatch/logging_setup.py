@@ -53,16 +53,23 @@ def remember_secrets(values: Iterable[str | None]) -> None:
     Also their percent-encoded forms (a URL-encoded copy of a secret is as good as the secret) and,
     for a URL, its password and secret query values, which an error may quote on their own.
     """
-    for value in values:
-        if not value:
+    for given in values:
+        if not given:
             continue
-        for secret in (value, *_secret_parts_of_url(value)):
-            if len(secret) >= _MIN_SECRET_LENGTH:
-                # a secret written percent-encoded ('Tok%2B9abc') is quoted decoded by some lines
-                forms = {secret, urllib.parse.unquote(secret), urllib.parse.unquote_plus(secret)}
-                _remembered.update({form for form in forms if len(form) >= _MIN_SECRET_LENGTH})
-                _remembered.update({urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe="")})
-        _remember_path(value)
+        # as given, and without the line ending an env file saved on Windows leaves (the value used)
+        for value in dict.fromkeys((given, given.strip())):
+            for secret in (value, *_secret_parts_of_url(value)):
+                if len(secret) >= _MIN_SECRET_LENGTH:
+                    _remembered.update(form for form in _written_forms(secret) if len(form) >= _MIN_SECRET_LENGTH)
+            _remember_path(value)
+
+
+def _written_forms(secret: str) -> set[str]:
+    """The ways a line may quote a secret: as it is; decoded, when it was written percent-encoded
+    ('Tok%2B9abc'); encoded whole, or as an address's path encodes it (non-ASCII, braces)."""
+    return {secret, urllib.parse.unquote(secret), urllib.parse.unquote_plus(secret),
+            urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe=""),
+            urllib.parse.quote(secret, safe="/:@!$&'()*+,;=%~")}
 
 
 def _secret_parts_of_url(value: str) -> list[str]:

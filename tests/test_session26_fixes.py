@@ -220,7 +220,7 @@ def test_an_import_counts_only_the_links_it_made_not_the_services_meanwhile(cli,
                                      "2 already-stored mentions added to watch acme")
 
 
-def test_rematch_waits_for_a_crawl_that_started_before_the_query_was_edited(cli, tmp_path):
+def test_rematch_says_to_run_again_after_a_crawl_that_started_before_the_query_was_edited(cli, tmp_path):
     import datetime as dt
     import os
 
@@ -236,13 +236,12 @@ def test_rematch_waits_for_a_crawl_that_started_before_the_query_was_edited(cli,
                    [to_iso(a_minute_ago)])
     db.close()
     _watchlist(tmp_path, acme_extra=", exclude: [anvil]")  # edited now, while that crawl runs
-    refused = cli("rematch", "--watch", "acme", "--yes")
-    assert refused.exit_code == 2 and "started before the watchlist was last changed" in refused.stderr
     preview = cli("rematch", "--watch", "acme")
-    assert preview.exit_code == 0 and "still running with the old query" in preview.stdout
+    assert preview.exit_code == 0 and "run rematch again once it is over" in preview.stdout
     two_minutes_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2)).timestamp()
     os.utime(tmp_path / "mentionwatch.yaml", (two_minutes_ago, two_minutes_ago))  # edited before it started
-    assert cli("rematch", "--watch", "acme", "--yes").exit_code == 0
+    applied = cli("rematch", "--watch", "acme", "--yes")
+    assert applied.exit_code == 0 and "unlinked 1" in applied.stdout and "Note:" not in applied.stdout
 
 
 def _database_with(path, *external_ids):
@@ -345,3 +344,67 @@ def test_a_feed_date_in_ist_is_read_in_its_place_not_as_utc(feed_url, language, 
             '</channel></rss>').encode()
     (mention,) = RssPoller.parse(feed, feed_url=feed_url)
     assert parse_timestamp(mention.created_at) == stored
+
+
+def test_a_crawl_stopped_with_ctrl_c_closes_its_run_instead_of_leaving_it_running(db, monkeypatch):
+    import crawler.collect as collect
+    from tests.test_pollers_others import make_config, run
+
+    def pressed_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(collect, "_poll_searches", pressed_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run(db, make_config({"type": "hackernews"}, {"any": ["acme"]}))
+    (status, errors, finished_at), = db.execute("SELECT status, errors, finished_at FROM crawl_runs").fetchall()
+    assert status == "failed" and "interrupted (Ctrl-C)" in errors and finished_at
+
+
+@pytest.mark.parametrize("secret", ["Zk39aQrealMastodonTokenValue\r", "Tok9Secret123\r\n", "Pässw=rt1234",
+                                    "ab{cd}/ef1234"])
+def test_a_secret_is_hidden_as_used_and_as_an_address_path_encodes_it(secret):
+    import urllib.parse
+
+    from mentionwatch.logging_setup import redact, remember_secrets
+
+    remember_secrets([secret])
+    used = secret.strip()
+    line = (f"HTTP 401: the access token {used} is invalid; GET host/priv/{used}/rss; "
+            f"GET host/priv/{urllib.parse.quote(used, safe='/:@!$&()*+,;=%~')}/rss")
+    assert used not in redact(line) and "%" not in redact(line).replace("[redacted]", "")
+
+
+def test_a_feed_items_content_that_is_only_an_image_leaves_its_description_as_the_text():
+    from crawler.pollers.rss import RssPoller
+
+    feed = _rss('<item><title>News</title><link>https://blog.example/p/3</link>'
+                '<pubDate>Tue, 04 Jun 2024 10:00:00 GMT</pubDate><description>Acme store opening in Leeds</description>'
+                '<content:encoded><![CDATA[<figure><img src="/a.png"></figure>]]></content:encoded></item>')
+    (item,) = RssPoller.parse(feed)
+    assert item.text == "Acme store opening in Leeds"
+
+
+def test_relative_links_of_a_feed_that_moved_are_on_the_site_it_moved_to(db):
+    from mentionwatch.local_servers import LocalServer
+    from tests.test_pollers_feeds import FeedServer, poll_feeds
+
+    item = _rss('<item><title>Acme pricing</title><link>/posts/1</link>'
+                '<pubDate>Tue, 04 Jun 2024 10:00:00 GMT</pubDate><description>acme</description></item>')
+    with FeedServer({"/feed.xml": item}) as new_site:
+        class Moved(LocalServer):
+            def handle_get(self, request):
+                self.reply(request, 301, b"", "text/plain", {"Location": f"{new_site.url}/feed.xml"})
+
+        with Moved() as old_site:
+            assert poll_feeds(db, (old_site, "/feed.xml")).new == 1
+        assert db.execute("SELECT url FROM mentions").fetchone()[0] == f"{new_site.url}/posts/1"
+
+
+def test_a_long_mix_of_capitals_small_letters_and_digits_is_taken_for_a_pasted_token():
+    from mentionwatch.config import ConfigError, parse_config
+
+    pasted = "Zk39aQrealMastodonTokenValue4Gh7XyZ1abcdefgHIJ"
+    with pytest.raises(ConfigError) as refused:
+        parse_config('watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n'
+                     f'      - type: mastodon\n        options: {{token_env: {pasted}}}\n', "w.yaml")
+    assert pasted not in str(refused.value)

@@ -711,10 +711,7 @@ def describe_url(url: str) -> str:
             return parsed.path
         host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host  # an IPv6 address
         port = f":{parsed.port}" if parsed.port is not None else ""
-        # the path as written, percent-encoding kept: decoded, a key in it would no longer be the
-        # text the log's redaction knows
-        path = parsed.raw_path.split(b"?", 1)[0].decode("ascii", "replace")
-        return f"{host}{port}{path}"
+        return f"{host}{port}{parsed.path}"
     except Exception:  # an unparsable URL is still worth a line
         return url.split("?")[0].rsplit("@", 1)[-1][:200]
 

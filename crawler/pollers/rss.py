@@ -141,7 +141,9 @@ class RssPoller(Poller):
         problems: list[str] = []
         read_at = to_iso(dt.datetime.now(dt.timezone.utc))
         # feeds are short and not always in date order: keep all
-        mentions = self.parse(feed, problems, read_at=read_at, label=f"rss {where}", feed_url=url)
+        # relative links are on the site the feed was read from, after any redirect
+        mentions = self.parse(feed, problems, read_at=read_at, label=f"rss {where}",
+                              feed_url=str(getattr(response, "url", "") or url))
         page = Page(mentions, fetched=len(mentions) + len(problems), rejected=len(problems))
         if cut_off:  # no cursors: a 304 next time would leave the rest of the feed unread
             page.errors = [f"rss: {where}: feed cut off ({cut_off}); "
@@ -241,7 +243,7 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
     guid = entry.get("id")
     if not guid and not link:
         raise ValueError("entry has neither id nor link")
-    text, text_type = _entry_text(entry)
+    text = _entry_text(entry)
     title = (entry.get("title") or "").strip()
     created = _entry_date(entry) or fallback_date
     if not created:
@@ -258,7 +260,7 @@ def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | 
         source="rss",
         external_id=external_id,
         earlier_id=earlier_id if earlier_id != external_id else None,
-        text=_as_text(str(text), text_type),
+        text=text,
         title=_as_text(title, _type_of(entry.get("title_detail"))) or None,
         created_at=created,
         url=str(link) if link else None,
@@ -286,14 +288,17 @@ def _with_ist_placed(date: Any, site: str | None, language: Any) -> Any:
 _IST_AT_END = re.compile(r"(?<=\d)\s*\(?IST\)?\s*$")
 
 
-def _entry_text(entry: dict) -> tuple[str, str]:
-    """The entry's words and their content type: its full content (RSS `content:encoded`, Atom
-    `content`) when it has one, as a short summary beside it may not name the brand, else the
-    summary (RSS `description`)."""
+def _entry_text(entry: dict) -> str:
+    """The entry's words as plain text: its full content (RSS `content:encoded`, Atom `content`)
+    when it has words, as a short summary beside it may not name the brand, else the summary (RSS
+    `description`): a content that is only an image says nothing."""
     content = entry["content"][0] if entry.get("content") else {}
-    if isinstance(content, dict) and str(content.get("value") or "").strip():
-        return str(content["value"]), _type_of(content)
-    return entry.get("summary") or "", _type_of(entry.get("summary_detail") or content)
+    if isinstance(content, dict) and content.get("value"):
+        full = _as_text(str(content["value"]), _type_of(content))
+        if full:
+            return full
+    summary = entry.get("summary") or ""
+    return _as_text(str(summary), _type_of(entry.get("summary_detail") or content))
 
 
 def _without_slot_mark(guid: str, link: Any) -> str:

@@ -39,10 +39,6 @@ def rematch(app: App, watches: tuple[str, ...], any_source: bool, yes: bool) -> 
     chosen = _chosen_watches(app, watches)
     rules = [WatchRule.of(watch, None if any_source else app.db) for watch in chosen]
     older_crawls = _crawls_on_the_older_query(app, [watch.name for watch in chosen])
-    if older_crawls and yes:
-        raise UserMistake(f"a crawl of {', '.join(older_crawls)} that started before the watchlist was last "
-                          "changed is running (see 'mentionwatch status'): it stores posts by the old query, "
-                          "after this would have run; run this once it is over")
     started = time.monotonic()
     plan = plan_rematch(app.db, rules)
     if not yes:
@@ -51,14 +47,20 @@ def rematch(app: App, watches: tuple[str, ...], any_source: bool, yes: bool) -> 
         click.echo(_read_line(plan, time.monotonic() - started))
         if any(changes.unlink or changes.link for changes in plan.watches):  # else there is nothing to apply
             click.echo("Nothing is changed yet: run the same command with --yes to apply.")
-        if older_crawls:
-            click.echo(f"Note: a crawl of {', '.join(older_crawls)} that started before the watchlist was last "
-                       "changed is still running with the old query: apply once it is over.")
+        _note_older_crawls(older_crawls)
         return
     apply_rematch(app.db, plan)
     for changes in plan.watches:
         click.echo(_done_line(changes))
     click.echo(_read_line(plan, time.monotonic() - started))
+    _note_older_crawls(older_crawls)
+
+
+def _note_older_crawls(watches: list[str]) -> None:
+    if watches:
+        click.echo(f"Note: a crawl of {', '.join(watches)} that started before the watchlist was last changed "
+                   "is still running (see 'mentionwatch status'): it stores posts by the old query; run "
+                   "rematch again once it is over.")
 
 
 def _crawls_on_the_older_query(app: App, watches: list[str]) -> list[str]:
