@@ -74,6 +74,9 @@ def _put_where_nothing_is(partial: Path, destination: Path) -> None:
     try:
         os.link(partial, destination)  # fails where a file is, as a rename would not
     except FileExistsError:
+        if destination.is_symlink() and not destination.exists():
+            raise BackupError(f"{destination}: is a link to a file that does not exist (give another name, "
+                              "or --force to replace the link)") from None
         raise already from None
     except OSError:  # a file system without hard links (FAT, some network shares)
         if destination.exists():

@@ -408,3 +408,13 @@ def test_a_long_mix_of_capitals_small_letters_and_digits_is_taken_for_a_pasted_t
         parse_config('watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n'
                      f'      - type: mastodon\n        options: {{token_env: {pasted}}}\n', "w.yaml")
     assert pasted not in str(refused.value)
+
+
+def test_a_backup_to_a_link_to_nowhere_says_so(tmp_path):
+    from storage.backup import BackupError, backup_database
+
+    live = tmp_path / "live.db"
+    _database_with(live, "a")
+    (tmp_path / "dangling.db").symlink_to(tmp_path / "missing" / "x.db")
+    with pytest.raises(BackupError, match="is a link to a file that does not exist"):
+        backup_database(live, tmp_path / "dangling.db")
