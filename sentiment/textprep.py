@@ -60,13 +60,20 @@ def clean(text: str | None) -> str:
 
 def is_chinese(text: str) -> bool:
     """True when at least 30% of the letters are Chinese characters (user names, links and their
-    placeholders left out: "@小王 垃圾！ https://t.cn/abc" is Chinese)."""
+    placeholders left out: "@小王 垃圾！ https://t.cn/abc" is Chinese). Words written like names
+    (a capital first, or a digit: 'Tesla Model Y', 'iPhone 15', 'M3') are left out too, as a brand
+    says nothing of the language around it: "Tesla Model Y 太垃圾了" is Chinese."""
     words = _PLACEHOLDERS.sub(" ", _LINK.sub(" ", _USER.sub(" ", text[:MAX_CHARS])))
-    letters = _LETTER.findall(words)
-    if not letters:
+    cjk = len(_CJK.findall(words))
+    if not cjk:
         return False
-    cjk = sum(1 for ch in letters if _CJK.match(ch))
-    return cjk / len(letters) >= CJK_SHARE_FOR_CHINESE
+    other = sum(len(_LETTER.findall(word)) for word in _OTHER_WORD.findall(_CJK.sub(" ", words))
+                if not _LOOKS_LIKE_A_NAME.search(word))
+    return cjk / (cjk + other) >= CJK_SHARE_FOR_CHINESE
+
+
+_OTHER_WORD = re.compile(r"[^\W_]+")  # a run of letters and digits between spaces and punctuation
+_LOOKS_LIKE_A_NAME = re.compile(r"^[^\W\d_](?<=[A-Z])|\d|[a-z][A-Z]")  # Tesla, M3, iPhone
 
 
 def emoji_as_words(text: str) -> str:

@@ -418,3 +418,24 @@ def test_a_backup_to_a_link_to_nowhere_says_so(tmp_path):
     (tmp_path / "dangling.db").symlink_to(tmp_path / "missing" / "x.db")
     with pytest.raises(BackupError, match="is a link to a file that does not exist"):
         backup_database(live, tmp_path / "dangling.db")
+
+
+# Chinese and Japanese (review of a Shanghai or Tokyo team's use) -----------------------------------
+
+@pytest.mark.parametrize(("text", "chinese"), [
+    ("Tesla Model Y 太垃圾了", True), ("Nike Air Max 质量差", True), ("Huawei Mate 60 Pro 太卡", True),
+    ("MacBook Pro M3 屏幕太烂", True), ("iPhone 15 真的很差", True),
+    ("Visit 上海 today", False), ("I went to 北京 and the duck at 全聚德 was amazing", False), ("hello 你", False)])
+def test_a_latin_brand_name_does_not_make_a_chinese_post_english(text, chinese):
+    from sentiment.textprep import clean, is_chinese
+
+    assert is_chinese(clean(text)) is chinese
+
+
+def test_a_short_chinese_complaint_naming_a_latin_brand_is_scored_negative(onnx_cache):
+    from mentionwatch.config import SentimentConfig
+    from sentiment.scorer import load_scorer
+
+    scorer = load_scorer(SentimentConfig())
+    scores = scorer.score_texts(["Tesla Model Y 太垃圾了", "MacBook Pro M3 屏幕太烂"])
+    assert [score.label for score in scores] == ["negative", "negative"]
