@@ -58,6 +58,7 @@ from alerts.detector import severity_rank
 from alerts.explain import entry_text
 from mentionwatch.config import url_file_text
 from mentionwatch.logging_setup import REDACTED, redact
+from mentionwatch.terminal import cut_at_word
 from storage.timeutil import from_iso, to_iso
 
 log = logging.getLogger(__name__)
@@ -457,8 +458,7 @@ def _shortened(text: str, limit: int = POST_CHARS) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
-    return cut.rstrip(" ,.;:") + "…"
+    return cut_at_word(text, limit).rstrip(" ,.;:") + "…"
 
 
 def _resolved_lines(db, alert: dict) -> list[str]:

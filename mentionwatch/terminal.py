@@ -13,6 +13,7 @@ JSON readers decode back to the stored text.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 LINE_BREAKS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029")
@@ -68,3 +69,26 @@ def json_line(value: object) -> str:
     """`value` as one line of JSON (non-ASCII kept readable) with no hidden character left raw."""
     # json.dumps escapes only U+0000-U+001F; inside strings the rest may be escaped just the same
     return json.dumps(value, ensure_ascii=False).translate(_JSON)
+
+
+
+# where a sentence or clause ends in Chinese or Japanese, which put no spaces between words
+_CJK_BREAKS = "。！？；，、）」』"
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff66-\uff9f]")
+
+
+def cut_at_word(text: str, limit: int) -> str:
+    """The start of `text`, at most `limit` characters, cut after a word: at the last space, unless
+    Chinese or Japanese follows it (they put no spaces between words: 'Home Inn 首先感觉…' would
+    keep only the brand); then after the last of their punctuation marks in the last third, else at
+    `limit` itself."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > 0 and not _CJK.search(cut[space:]):
+        return cut[:space]
+    punctuation = max(cut.rfind(mark) for mark in _CJK_BREAKS)
+    if punctuation >= limit * 2 // 3:
+        return cut[:punctuation + 1]
+    return cut

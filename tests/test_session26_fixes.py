@@ -439,3 +439,14 @@ def test_a_short_chinese_complaint_naming_a_latin_brand_is_scored_negative(onnx_
     scorer = load_scorer(SentimentConfig())
     scores = scorer.score_texts(["Tesla Model Y 太垃圾了", "MacBook Pro M3 屏幕太烂"])
     assert [score.label for score in scores] == ["negative", "negative"]
+
+
+def test_a_notification_cuts_a_chinese_post_in_its_text_not_after_the_brand():
+    from alerts.notify import _shortened
+
+    review = ("入住丽晶，感觉很好。因为是新酒店，的确有淡淡的油漆味，房间内较新。房间大小合适，卫生间设备齐全，"
+              "服务态度也很好。网速可能是提升了吧，感觉还好。") * 4
+    cut = _shortened("Home Inn " + review, 200)
+    assert len(cut) > 150 and cut.startswith("Home Inn 入住丽晶") and cut.endswith("…")
+    english = "The service at the hotel was " + "really " * 40 + "bad"
+    assert _shortened(english, 200).endswith("really…")  # English is still cut at a space

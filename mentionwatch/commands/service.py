@@ -15,7 +15,7 @@ from mentionwatch.app import App, UserMistake, bench, describe_os_error, main, p
 from mentionwatch.cli_types import GivenPath
 from mentionwatch.config import (DEFAULT_DB_NAME, Config, ConfigError, load_config, parse_duration,
                                  unset_database_variable)
-from mentionwatch.terminal import terminal_safe
+from mentionwatch.terminal import cut_at_word, terminal_safe
 from mentionwatch.text_table import table_lines
 from storage.timeutil import from_iso
 
@@ -414,4 +414,4 @@ def _shortened(text: str, limit: int = 120) -> str:
     (`status --json` has the whole line)."""
     if len(text) <= limit:
         return text
-    return text[:limit - 1].rsplit(" ", 1)[0] + "…"
+    return cut_at_word(text, limit - 1) + "…"
