@@ -450,3 +450,23 @@ def test_a_notification_cuts_a_chinese_post_in_its_text_not_after_the_brand():
     assert len(cut) > 150 and cut.startswith("Home Inn 入住丽晶") and cut.endswith("…")
     english = "The service at the hotel was " + "really " * 40 + "bad"
     assert _shortened(english, 200).endswith("really…")  # English is still cut at a space
+
+
+def test_a_google_play_source_of_a_japanese_watch_asks_for_japanese_reviews(db, monkeypatch):
+    import datetime as dt
+
+    from crawler.pollers.googleplay import GooglePlayPoller
+    from tests.test_pollers_others import make_config, run
+
+    calls = []
+
+    def fake_reviews(app_id, **kwargs):  # the network edge: google-play-scraper's own request
+        calls.append(kwargs)
+        return [{"reviewId": "r1", "userName": "Ann", "content": "メルカリ 最悪。商品が届かない",
+                 "score": 1, "at": dt.datetime(2024, 5, 1, 12, 0)}], None
+
+    monkeypatch.setattr(GooglePlayPoller, "fetch_reviews", staticmethod(fake_reviews))
+    source = {"type": "googleplay", "options": {"app_id": "com.kouzoh.mercari", "country": "jp"}}
+    result = run(db, make_config(source, {"any": ["メルカリ"], "languages": ["ja"]}))
+    assert (result.new, result.filtered) == (1, 0) and calls[0]["lang"] == "ja"
+    assert db.execute("SELECT lang FROM mentions").fetchone()[0] == "ja"

@@ -202,7 +202,7 @@ class GooglePlayPoller(Poller):
     description = "Google Play reviews (google-play-scraper library, newest first)"
     options_doc = {
         "app_id": "the app's package name, e.g. 'com.example.app' [required]",
-        "lang": "review language (default 'en')",
+        "lang": "review language (default: the watch's language when it has exactly one, else 'en')",
         "country": "store country (default 'us')",
         "max_pages": "pages of 100 reviews read per poll at most (default 5): how far back the first poll "
                      "reads; after a burst, pages the last poll read already do not count",
@@ -262,12 +262,18 @@ class GooglePlayPoller(Poller):
                 return
             yield page
 
+    def _lang(self) -> str:
+        """The language to ask reviews in: options.lang, else the watch's when it has exactly one (a
+        watch of Japanese posts asking for English reviews would filter out all it got), else 'en'."""
+        languages = self.watch.query.languages
+        return self.option("lang", languages[0] if len(languages) == 1 else "en")
+
     def _fetch(self, app_id: str, token: Any) -> tuple[list, Any]:
         """One page of reviews from the library (newest first), and the token of the next."""
         extra = {"base_url": self.base_url} if self.source_cfg.base_url else {}
         try:
             reviews, token = self.fetch_reviews(
-                app_id, lang=self.option("lang", "en"), country=self.option("country", "us"),
+                app_id, lang=self._lang(), country=self.option("country", "us"),
                 count=PAGE_SIZE, continuation_token=token, **extra)
         except LibraryRequestFailed as exc:
             raise FetchError(f"googleplay: {app_id}: {exc}", whole_source=True) from None
@@ -276,14 +282,14 @@ class GooglePlayPoller(Poller):
         for review in reviews if isinstance(reviews, list) else []:
             if isinstance(review, dict):
                 review.setdefault("appId", app_id)
-                review.setdefault("lang", self.option("lang", "en"))
+                review.setdefault("lang", self._lang())
         return reviews, token
 
     def _check_app_page(self, app_id: str) -> None:
         """No review at all: tell 'the app has none' from 'the library could not reach Google Play'.
         The page is read from the host the library used (base_url, else Google Play)."""
         url = f"{self.base_url if self.source_cfg.base_url else PLAY_BASE_URL}/store/apps/details"
-        params = {"id": app_id, "hl": self.option("lang", "en"), "gl": self.option("country", "us")}
+        params = {"id": app_id, "hl": self._lang(), "gl": self.option("country", "us")}
         try:
             self.fetcher.get(url, params=params)
         except FetchError as exc:
