@@ -92,10 +92,13 @@ _NUMERIC_DATE = re.compile(
 # year first: 2015/2/17, 2015/02/17 10:00, 2015.02.17 (Chinese and Japanese spreadsheets write dates
 # so); and 2015年2月17日 10:00, 2015年2月17日(火) 14時05分, 14时05分30秒. Year, month, day: nobody
 # writes year, day, month
+# the half of the day in Chinese (上午, 下午) and Japanese (午前, 午後), before or after the time
+_CJK_HALF_DAY = "(上午|下午|午前|午後)"
 _YEAR_FIRST_DATE = re.compile(
-    r"(\d{4})(?:([/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日(?:\s*[(（][^)）]{1,3}[)）])?)"
-    r"(?:[ T]*(\d{1,2})(?::(\d\d)(?::(\d\d)(?:\.\d+)?)?|[時时](\d{1,2})分(?:(\d{1,2})秒)?)"
-    r"(?:\s*([+-]\d{4}))?)?")
+    r"(\d{4})(?:([/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日)(?:\s*[(（][^)）]{1,3}[)）])?"
+    rf"(?:[ T]*{_CJK_HALF_DAY}?\s*(\d{{1,2}})(?:[:：](\d\d)(?:[:：](\d\d)(?:\.\d+)?)?|[時时点點](\d{{1,2}})分(?:(\d{{1,2}})秒)?)"
+    rf"\s*{_CJK_HALF_DAY}?(?:\s*([+-]\d{{4}}))?)?")
+_AFTERNOON = ("下午", "午後")
 # Excel stores a date as days since 1899-12-30: 32874 is 1990-01-01, 73051 is 2100-01-01
 _EXCEL_DAYS = (32874, 73051)
 
@@ -250,13 +253,16 @@ def _parse(value: object, strict: bool, date_order: str | None, zone: dt.tzinfo 
         raise ValueError("empty timestamp")
     if zone is not None and _written_with_zone(text):  # its own zone or offset: no other applies
         zone = None
-    written, text = text, _UTC_NAME_AT_END.sub("", text)
+    written, text = text, _UTC_NAME_AT_END.sub("", _FULL_WIDTH_COLON.sub(":", text))
     if text.lstrip("-").replace(".", "", 1).isdigit():
         return _from_number(float(text), strict, text, zone)
     try:
         return _from_text(text, strict, date_order, zone=zone)
     except _OffsetOutOfRange:  # '10:00 -1900' is no place's time: a mistyped offset, or a year
         raise ValueError(f"a UTC offset is at most 14 hours either way, in {written[:40]!r}") from None
+
+
+_FULL_WIDTH_COLON = re.compile(r"(?<=\d)：(?=\d)")  # '10：00', as Chinese and Japanese input methods type it
 
 
 class _OffsetOutOfRange(ValueError):
@@ -477,11 +483,17 @@ def _numeric_date(match: re.Match, date_order: str | None, text: str,
 
 
 def _year_first_date(match: re.Match, text: str) -> dt.datetime:
-    (year, _separator, month, day, cjk_month, cjk_day, hour, minute, second, cjk_minute, cjk_second,
-     offset) = match.groups()
+    (year, _separator, month, day, cjk_month, cjk_day, half_before, hour, minute, second, cjk_minute,
+     cjk_second, half_after, offset) = match.groups()
     zone = dt.datetime.strptime(offset, "%z").tzinfo if offset else None
+    hour_of_day = int(hour or 0)
+    half = half_before or half_after
+    if half and not 1 <= hour_of_day <= 12:
+        raise ValueError(f"{text[:40]!r}: hour {hour_of_day} with {half}")
+    if half:
+        hour_of_day = hour_of_day % 12 + (12 if half in _AFTERNOON else 0)
     try:
-        return dt.datetime(int(year), int(month or cjk_month), int(day or cjk_day), int(hour or 0),
+        return dt.datetime(int(year), int(month or cjk_month), int(day or cjk_day), hour_of_day,
                            int(minute or cjk_minute or 0), int(second or cjk_second or 0), tzinfo=zone)
     except ValueError:
         raise ValueError(f"{text[:40]!r} is not a date read as year/month/day") from None

@@ -470,3 +470,17 @@ def test_a_google_play_source_of_a_japanese_watch_asks_for_japanese_reviews(db, 
     result = run(db, make_config(source, {"any": ["メルカリ"], "languages": ["ja"]}))
     assert (result.new, result.filtered) == (1, 0) and calls[0]["lang"] == "ja"
     assert db.execute("SELECT lang FROM mentions").fetchone()[0] == "ja"
+
+
+@pytest.mark.parametrize(("written", "stored"), [
+    ("2015/2/17(火) 14:05", "2015-02-17T14:05:00Z"), ("2015/02/17 (火) 14:05", "2015-02-17T14:05:00Z"),
+    ("2015年2月17日 午後2時05分", "2015-02-17T14:05:00Z"), ("2015/2/17 2:05 午後", "2015-02-17T14:05:00Z"),
+    ("2015年2月17日 下午2:05", "2015-02-17T14:05:00Z"), ("2015年2月17日 上午12:30", "2015-02-17T00:30:00Z"),
+    ("2026年11月21日 10点05分", "2026-11-21T10:05:00Z"), ("2026-11-21 10：00", "2026-11-21T10:00:00Z")])
+def test_chinese_and_japanese_ways_of_writing_a_time_are_read(written, stored):
+    assert parse_file_timestamp(written) == stored
+
+
+def test_a_chinese_afternoon_with_a_24_hour_clock_is_refused():
+    with pytest.raises(ValueError, match="hour 13 with 午後"):
+        parse_file_timestamp("2015/2/17 13:05 午後")
