@@ -317,6 +317,11 @@ def _looks_like_utf8(head: bytes) -> bool:
     return True
 
 
+# encodings that a common wider one contains: Japanese Excel's Shift_JIS is cp932 (① ㈱), Chinese
+# text in GBK may hold characters only GB18030 has (𠮷)
+_WIDER_ENCODING = {"shift_jis": "cp932", "euc_jp": "cp932", "gbk": "gb18030", "gb2312": "gb18030"}
+
+
 @dataclass(frozen=True)
 class _TextFile:
     path: Path
@@ -341,6 +346,9 @@ class _TextFile:
             return f"not UTF-8 text ({self.not_utf8_hint})"
         if name.startswith("utf-16"):
             return "not UTF-16 text (a broken character)"
+        wider = _WIDER_ENCODING.get(name)
+        if wider:  # Excel writes the wider one under the narrower one's name
+            return f"not {self.encoding} text (try --encoding {wider}, which has more characters)"
         return f"not {self.encoding} text (check --encoding)"
 
     def lines(self, handle, notes: ImportNotes) -> Iterator[tuple[int, str]]:

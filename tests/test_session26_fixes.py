@@ -484,3 +484,11 @@ def test_chinese_and_japanese_ways_of_writing_a_time_are_read(written, stored):
 def test_a_chinese_afternoon_with_a_24_hour_clock_is_refused():
     with pytest.raises(ValueError, match="hour 13 with 午後"):
         parse_file_timestamp("2015/2/17 13:05 午後")
+
+
+def test_a_row_shift_jis_cannot_read_suggests_cp932_which_japanese_excel_writes(cli, tmp_path):
+    path = tmp_path / "sj.csv"
+    path.write_bytes('id,text,created_at\n1,"株式会社 ① good",2024-01-01\n'.encode("cp932"))
+    refused = cli("import", path, "--encoding", "shift_jis")
+    assert "not shift_jis text (try --encoding cp932" in refused.stderr
+    assert "1 inserted" in cli("import", path, "--encoding", "cp932").stdout
