@@ -91,7 +91,28 @@ def words(text: str) -> set[str]:
     (ＩＲＩＡＭ is IRIAM)."""
     text = unicodedata.normalize("NFKC", text or "")
     latin = {w.lower().strip("'’-") for w in _WORD.findall(_CJK_RUN.sub(" ", text))} - _STOPWORDS
-    return latin | {pair for run in _CJK_RUN.findall(text) for pair in _bigrams(run)}
+    return latin | {term for run in _CJK_RUN.findall(text) for term in _cjk_terms(run)}
+
+
+def _cjk_terms(run: str) -> set[str]:
+    """The terms of a run of Chinese or Japanese: pairs of neighbouring Han characters; a katakana
+    word whole (パスワード: its pairs パス, スワ … would be fragments); hiragana, which writes
+    Japanese particles and endings (が, の, ない), and a lone Han character between them left out,
+    as their pairs are no words."""
+    pieces = _SCRIPT_PIECE.findall(run)
+    if len(pieces) == 1 and not _KATAKANA.fullmatch(run) and not _HIRAGANA.fullmatch(run):
+        return _bigrams(run)  # Chinese (a lone character too: 好！)
+    terms = set()
+    for piece in pieces:
+        if len(piece) < 2 or _HIRAGANA.fullmatch(piece):
+            continue  # the stem of a Japanese verb (見る, 開く) says little alone
+        terms |= {piece} if _KATAKANA.fullmatch(piece) else _bigrams(piece)
+    return terms
+
+
+_KATAKANA = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff]+")
+_HIRAGANA = re.compile(r"[\u3040-\u309f]+")
+_SCRIPT_PIECE = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff]+|[\u3040-\u309f]+|[^\u3040-\u30ff\u31f0-\u31ff]+")
 
 
 def _bigrams(run: str) -> set[str]:

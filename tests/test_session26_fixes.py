@@ -492,3 +492,12 @@ def test_a_row_shift_jis_cannot_read_suggests_cp932_which_japanese_excel_writes(
     refused = cli("import", path, "--encoding", "shift_jis")
     assert "not shift_jis text (try --encoding cp932" in refused.stderr
     assert "1 inserted" in cli("import", path, "--encoding", "cp932").stdout
+
+
+def test_japanese_terms_standing_out_are_katakana_words_and_kanji_pairs_not_fragments():
+    from alerts.explain import words
+
+    terms = words("パスワードが多いのにコメントできない。システム障害で見られない")
+    assert {"パスワード", "コメント", "システム", "障害"} <= terms
+    assert not terms & {"が多", "のに", "コメ", "メン", "けな", "ワー", "見"}
+    assert words("这个酒店很差 好！") == {"这个", "个酒", "酒店", "店很", "很差", "好"}  # Chinese as before

@@ -71,7 +71,8 @@ def test_korean_two_syllable_words_and_full_width_letters_are_terms():
 
     assert words("삼성 갤럭시 배터리 문제") == {"삼성", "갤럭시", "배터리", "문제"}
     assert words("ＩＲＩＡＭ crashed") == words("IRIAM crashed") == {"iriam", "crashed"}
-    assert "ｲﾘｱﾑ" not in words("ｲﾘｱﾑ 落ちる") and "イリ" in words("ｲﾘｱﾑ 落ちる")  # half-width kana read as kana
+    # half-width kana read as kana, a katakana word whole (since 2026-12-07: its pairs were fragments)
+    assert "ｲﾘｱﾑ" not in words("ｲﾘｱﾑ 落ちる") and "イリアム" in words("ｲﾘｱﾑ 落ちる")
     alert = ["삼성 배터리 문제 심각", "삼성 배터리 또 문제", "배터리 문제 있어요 삼성"]
     baseline = ["오늘 날씨 좋아요", "커피 맛있어요"] * 10
     assert {term["term"] for term in over_represented_terms(alert, baseline)} >= {"삼성", "배터리", "문제"}
