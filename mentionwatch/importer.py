@@ -55,9 +55,11 @@ _EXACT_FLOAT_INTEGERS = 2**53  # a float id beyond this has lost digits
 # more (read as Unix milliseconds, so refused only past year 9999: an id, most likely)
 _NUMBER_NOT_TIME = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+|[+-]?\d{12,}")
 # 12,300 / 12 300 / 12'300 / 12.300 (a reach counts people: 12.300 is no fraction of one)
-_THOUSANDS = re.compile(r"\d{1,3}(?:([,.\u00a0 '])\d{3})(?:\1\d{3})*")
-_SHORT_COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmMbB])")  # 1.2K followers, 1,5M
-_COUNT_UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
+_THOUSANDS = re.compile(r"\d{1,3}(?:([,.\u00a0 '，])\d{3})(?:\1\d{3})*")  # ， as Chinese input writes it
+# 1.2K followers, 1,5M; Chinese and Japanese 1.2万 (ten thousand, 'w' in Chinese posts), 3亿 / 3億
+_SHORT_COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmMbBwW万萬亿億])")
+_COUNT_UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000, "w": 10_000, "万": 10_000, "萬": 10_000,
+                "亿": 100_000_000, "億": 100_000_000}
 _SINGLE_BYTE_ENCODINGS = {"cp1252", "iso8859-1", "iso8859-15", "cp1250", "mac-roman"}  # codecs' names
 # a compressed file's first bytes -> what it is and the command that unpacks it
 _COMPRESSED = {b"\x1f\x8b": ("gzip-compressed", "gunzip"), b"BZh": ("bzip2-compressed", "bunzip2"),

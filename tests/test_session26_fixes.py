@@ -501,3 +501,11 @@ def test_japanese_terms_standing_out_are_katakana_words_and_kanji_pairs_not_frag
     assert {"パスワード", "コメント", "システム", "障害"} <= terms
     assert not terms & {"が多", "のに", "コメ", "メン", "けな", "ワー", "見"}
     assert words("这个酒店很差 好！") == {"这个", "个酒", "酒店", "店很", "很差", "好"}  # Chinese as before
+
+
+@pytest.mark.parametrize(("written", "reach"), [("1.2万", 12_000), ("1.2w", 12_000), ("3亿", 300_000_000),
+                                               ("5億", 500_000_000), ("12，300", 12_300), ("1.2K", 1_200)])
+def test_follower_counts_as_chinese_and_japanese_posts_write_them(written, reach):
+    from mentionwatch.importer import _count_text
+
+    assert _count_text(written) == reach
