@@ -400,17 +400,15 @@ def _link_imported(conn, watches_of: dict, new_ids: list, now: str) -> dict[str,
             stored_links.setdefault(watch, []).append((watch, now, source, external_id))
     newly_linked = {}
     for watch, rows in stored_links.items():
-        added = conn.executemany(
-            "INSERT OR IGNORE INTO mention_watches (watch, mention_id, matched_at, linked_by) "
-            "SELECT ?, id, ?, 'import' FROM mentions WHERE source = ? AND external_id = ?", rows).rowcount
-        newly_linked[watch] = max(added, 0)
-        conn.executemany(  # those linked by a query before are the import's now
-            _IMPORT_LINK + "SELECT ?, id, ?, 'import' FROM mentions WHERE source = ? AND external_id = ?"
-            + _AS_IMPORT, rows)
+        added = conn.executemany(_IMPORT_LINK.replace("INSERT", "INSERT OR IGNORE", 1) + _STORED_ONE, rows)
+        newly_linked[watch] = max(added.rowcount, 0)
+        # those linked by a query before are the import's now
+        conn.executemany(_IMPORT_LINK + _STORED_ONE + _AS_IMPORT, rows)
     return newly_linked
 
 
 _IMPORT_LINK = "INSERT INTO mention_watches (watch, mention_id, matched_at, linked_by) "
+_STORED_ONE = "SELECT ?, id, ?, 'import' FROM mentions WHERE source = ? AND external_id = ?"
 _AS_IMPORT = " ON CONFLICT (watch, mention_id) DO UPDATE SET linked_by = 'import'"
 
 _INSERT_MENTION = (
