@@ -89,16 +89,16 @@ _JAVASCRIPT_FORM = re.compile(r"(\w{3} \w{3} \d\d \d{4} \d\d:\d\d:\d\d) GMT([+-]
 _NUMERIC_DATE = re.compile(
     r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d\d)"
     r"(?:[ T]+(\d{1,2}):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:\s*([AaPp])\.?[Mm]\.?)?)?")
-# year first: 2015/2/17, 2015/02/17 10:00, 2015.02.17 (Chinese and Japanese spreadsheets write dates
-# so); and 2015年2月17日 10:00, 2015年2月17日(火) 14時05分, 14时05分30秒. Year, month, day: nobody
-# writes year, day, month
 # the half of the day in Chinese (上午, 下午) and Japanese (午前, 午後), before or after the time
 _CJK_HALF_DAY = "(上午|下午|午前|午後)"
+_AFTERNOON = ("下午", "午後")
+# year first: 2015/2/17, 2015/02/17 10:00, 2015.02.17 (Chinese and Japanese spreadsheets write dates
+# so); and 2015年2月17日 10:00, 2015年2月17日(火) 14時05分, 14时05分30秒, 10点05分, 午後2時05分, 2:05 午後.
+# Year, month, day: nobody writes year, day, month
 _YEAR_FIRST_DATE = re.compile(
     r"(\d{4})(?:([/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日)(?:\s*[(（][^)）]{1,3}[)）])?"
     rf"(?:[ T]*{_CJK_HALF_DAY}?\s*(\d{{1,2}})(?:[:：](\d\d)(?:[:：](\d\d)(?:\.\d+)?)?|[時时点點](\d{{1,2}})分(?:(\d{{1,2}})秒)?)"
     rf"\s*{_CJK_HALF_DAY}?(?:\s*([+-]\d{{4}}))?)?")
-_AFTERNOON = ("下午", "午後")
 # Excel stores a date as days since 1899-12-30: 32874 is 1990-01-01, 73051 is 2100-01-01
 _EXCEL_DAYS = (32874, 73051)
 
