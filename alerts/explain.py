@@ -95,24 +95,36 @@ def words(text: str) -> set[str]:
 
 
 def _cjk_terms(run: str) -> set[str]:
-    """The terms of a run of Chinese or Japanese: pairs of neighbouring Han characters; a katakana
-    word whole (パスワード: its pairs パス, スワ … would be fragments); hiragana, which writes
-    Japanese particles and endings (が, の, ない), and a lone Han character between them left out,
-    as their pairs are no words."""
+    """The terms of a run of Chinese or Japanese. Chinese (Han characters only): pairs of
+    neighbouring characters. Japanese: a katakana word whole (パスワード, not its pairs パス, スワ …),
+    pairs of neighbouring kanji, a kanji with the kana that ends its word (落ち, 繋が, 重い), and a
+    run written only in hiragana (つながらない) whole; the hiragana of particles between them (が,
+    の, のに) makes no term."""
+    if _HIRAGANA.fullmatch(run):
+        return {run} if len(run) >= 3 else set()
     pieces = _SCRIPT_PIECE.findall(run)
-    if len(pieces) == 1 and not _KATAKANA.fullmatch(run) and not _HIRAGANA.fullmatch(run):
-        return _bigrams(run)  # Chinese (a lone character too: 好！)
+    if len(pieces) == 1 and not _KATAKANA.fullmatch(run):
+        return _bigrams(run)  # Chinese
     terms = set()
-    for piece in pieces:
-        if len(piece) < 2 or _HIRAGANA.fullmatch(piece):
-            continue  # the stem of a Japanese verb (見る, 開く) says little alone
-        terms |= {piece} if _KATAKANA.fullmatch(piece) else _bigrams(piece)
+    for piece, following in zip(pieces, [*pieces[1:], ""]):
+        if _KATAKANA.fullmatch(piece):
+            if len(piece) > 1:
+                terms.add(piece)
+        elif not _HIRAGANA.fullmatch(piece):  # kanji
+            if len(piece) > 1:
+                terms |= _bigrams(piece)
+            if _HIRAGANA.fullmatch(following) and following[0] not in _PARTICLES:
+                terms.add(piece[-1] + following[0])
     return terms
 
 
+_PARTICLES = frozenset("をはへのでもやとに")  # after a kanji, these start the next word, not its ending
+
+
+# the long-vowel mark ー belongs to the word it is in, katakana (コーヒー) or hiragana (すごーい)
 _KATAKANA = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff]+")
-_HIRAGANA = re.compile(r"[\u3040-\u309f]+")
-_SCRIPT_PIECE = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff]+|[\u3040-\u309f]+|[^\u3040-\u30ff\u31f0-\u31ff]+")
+_HIRAGANA = re.compile(r"[\u3040-\u309f\u30fc]+")
+_SCRIPT_PIECE = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff]+|[\u3040-\u309f\u30fc]+|[^\u3040-\u30ff\u31f0-\u31ff]+")
 
 
 def _bigrams(run: str) -> set[str]:

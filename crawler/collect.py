@@ -140,7 +140,8 @@ def collect_source(db: Database, config: Config, watch: Watch, source_cfg: Sourc
         log.debug("collector crashed", exc_info=True)
         result.errors.append(f"{source_cfg.type}: internal error: {type(exc).__name__}: {str(exc)[:200]}")
     except KeyboardInterrupt:  # Ctrl-C: the run is closed, not left 'running' until the service starts
-        result.errors.append("interrupted (Ctrl-C)")
+        # a spider stores as it goes, and its counts stay in its own process: what it stored is kept
+        result.errors.append("interrupted (Ctrl-C); what it stored before is kept")
         _close_interrupted_run(db, result, started)
         raise
     if result.errors:

@@ -60,6 +60,7 @@ _THOUSANDS = re.compile(r"\d{1,3}(?:([,.\u00a0 '，])\d{3})(?:\1\d{3})*")  # ，
 _SHORT_COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmMbBwW万萬亿億])")
 _COUNT_UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000, "w": 10_000, "万": 10_000, "萬": 10_000,
                 "亿": 100_000_000, "億": 100_000_000}
+_EAST_ASIAN_UNITS = frozenset("w万萬亿億")
 _SINGLE_BYTE_ENCODINGS = {"cp1252", "iso8859-1", "iso8859-15", "cp1250", "mac-roman"}  # codecs' names
 # a compressed file's first bytes -> what it is and the command that unpacks it
 _COMPRESSED = {b"\x1f\x8b": ("gzip-compressed", "gunzip"), b"BZh": ("bzip2-compressed", "bunzip2"),
@@ -321,7 +322,7 @@ def _looks_like_utf8(head: bytes) -> bool:
 
 # encodings that a common wider one contains: Japanese Excel's Shift_JIS is cp932 (① ㈱), Chinese
 # text in GBK may hold characters only GB18030 has (𠮷)
-_WIDER_ENCODING = {"shift_jis": "cp932", "euc_jp": "cp932", "gbk": "gb18030", "gb2312": "gb18030"}
+_WIDER_ENCODING = {"shift_jis": "cp932", "gbk": "gb18030", "gb2312": "gb18030"}
 
 
 @dataclass(frozen=True)
@@ -865,7 +866,10 @@ def _count_text(text: str) -> int | None:
         return int(re.sub(r"\D", "", text))
     short = _SHORT_COUNT.fullmatch(text)
     if short:
-        return round(float(short[1].replace(",", ".")) * _COUNT_UNITS[short[2].lower()])
+        unit = short[2].lower()
+        # a comma is a decimal one in '1,5M' (Europe) and a thousands one in '1,200万' (East Asia)
+        number = short[1].replace(",", "") if unit in _EAST_ASIAN_UNITS else short[1].replace(",", ".")
+        return round(float(number) * _COUNT_UNITS[unit])
     try:
         number = float(text)
     except ValueError:

@@ -74,19 +74,19 @@ def json_line(value: object) -> str:
 
 # where a sentence or clause ends in Chinese or Japanese, which put no spaces between words
 _CJK_BREAKS = "。！？；，、）」』"
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff66-\uff9f]")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")  # not Korean: it has spaces
 
 
 def cut_at_word(text: str, limit: int) -> str:
     """The start of `text`, at most `limit` characters, cut after a word: at the last space, unless
-    Chinese or Japanese follows it (they put no spaces between words: 'Home Inn 首先感觉…' would
-    keep only the brand); then after the last of their punctuation marks in the last third, else at
-    `limit` itself."""
+    it comes early and Chinese or Japanese follows it (they put no spaces between words: 'Home Inn
+    首先感觉…' would keep only the brand); then after the last of their punctuation marks in the
+    last third, else at `limit` itself."""
     if len(text) <= limit:
         return text
     cut = text[:limit]
     space = cut.rfind(" ")
-    if space > 0 and not _CJK.search(cut[space:]):
+    if space >= limit // 3 or (space > 0 and not _CJK.search(cut[space:])):
         return cut[:space]
     punctuation = max(cut.rfind(mark) for mark in _CJK_BREAKS)
     if punctuation >= limit * 2 // 3:

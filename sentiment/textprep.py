@@ -61,19 +61,26 @@ def clean(text: str | None) -> str:
 def is_chinese(text: str) -> bool:
     """True when at least 30% of the letters are Chinese characters (user names, links and their
     placeholders left out: "@小王 垃圾！ https://t.cn/abc" is Chinese). Words written like names
-    (a capital first, or a digit: 'Tesla Model Y', 'iPhone 15', 'M3') are left out too, as a brand
-    says nothing of the language around it: "Tesla Model Y 太垃圾了" is Chinese."""
+    (a capital first, or a digit: 'Tesla Model Y', 'iPhone 15', 'M3') are left out too, unless the
+    other words read as English (the, in, is, I …), as a brand says nothing of the language around
+    it: "Tesla Model Y 太垃圾了" is Chinese, "Apple Opens Its First Store In 上海" English."""
     words = _PLACEHOLDERS.sub(" ", _LINK.sub(" ", _USER.sub(" ", text[:MAX_CHARS])))
     cjk = len(_CJK.findall(words))
     if not cjk:
         return False
-    other = sum(len(_LETTER.findall(word)) for word in _OTHER_WORD.findall(_CJK.sub(" ", words))
-                if not _LOOKS_LIKE_A_NAME.search(word))
+    others = _OTHER_WORD.findall(_CJK.sub(" ", words))
+    if not any(word.lower() in _ENGLISH_GLUE for word in others):  # else English, names and all
+        others = [word for word in others if not _LOOKS_LIKE_A_NAME.search(word)]
+    other = sum(len(_LETTER.findall(word)) for word in others)
     return cjk / (cjk + other) >= CJK_SHARE_FOR_CHINESE
 
 
 _OTHER_WORD = re.compile(r"[^\W_]+")  # a run of letters and digits between spaces and punctuation
 _LOOKS_LIKE_A_NAME = re.compile(r"^[^\W\d_](?<=[A-Z])|\d|[a-z][A-Z]")  # Tesla, M3, iPhone
+# words an English sentence has and a brand name does not: "Apple Opens Its First Store In 上海" and
+# "I AM IN 北京" are English however they are capitalised
+_ENGLISH_GLUE = frozenset("""a an the i am is are was were be been it its in on at to of for from by
+with and or but not no my me we you he she they this that so""".split())
 
 
 def emoji_as_words(text: str) -> str:

@@ -93,11 +93,12 @@ _NUMERIC_DATE = re.compile(
 _CJK_HALF_DAY = "(上午|下午|午前|午後)"
 _AFTERNOON = ("下午", "午後")
 # year first: 2015/2/17, 2015/02/17 10:00, 2015.02.17 (Chinese and Japanese spreadsheets write dates
-# so); and 2015年2月17日 10:00, 2015年2月17日(火) 14時05分, 14时05分30秒, 10点05分, 午後2時05分, 2:05 午後.
+# so); and 2015年2月17日 10:00, 2015年2月17日(火) 14時05分, 14时05分30秒, 10点05分, 下午3点, 午後2時05分,
+# 2:05 午後, 午前0:30.
 # Year, month, day: nobody writes year, day, month
 _YEAR_FIRST_DATE = re.compile(
     r"(\d{4})(?:([/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日)(?:\s*[(（][^)）]{1,3}[)）])?"
-    rf"(?:[ T]*{_CJK_HALF_DAY}?\s*(\d{{1,2}})(?:[:：](\d\d)(?:[:：](\d\d)(?:\.\d+)?)?|[時时点點](\d{{1,2}})分(?:(\d{{1,2}})秒)?)"
+    rf"(?:[ T]*{_CJK_HALF_DAY}?\s*(\d{{1,2}})(?:[:：](\d\d)(?:[:：](\d\d)(?:\.\d+)?)?|[時时点點](?:(\d{{1,2}})分(?:(\d{{1,2}})秒)?)?)"
     rf"\s*{_CJK_HALF_DAY}?(?:\s*([+-]\d{{4}}))?)?")
 # Excel stores a date as days since 1899-12-30: 32874 is 1990-01-01, 73051 is 2100-01-01
 _EXCEL_DAYS = (32874, 73051)
@@ -488,7 +489,7 @@ def _year_first_date(match: re.Match, text: str) -> dt.datetime:
     zone = dt.datetime.strptime(offset, "%z").tzinfo if offset else None
     hour_of_day = int(hour or 0)
     half = half_before or half_after
-    if half and not 1 <= hour_of_day <= 12:
+    if half and not 0 <= hour_of_day <= 12:  # 午前0:30 is how phones write half past midnight
         raise ValueError(f"{text[:40]!r}: hour {hour_of_day} with {half}")
     if half:
         hour_of_day = hour_of_day % 12 + (12 if half in _AFTERNOON else 0)

@@ -425,7 +425,9 @@ def test_a_backup_to_a_link_to_nowhere_says_so(tmp_path):
 @pytest.mark.parametrize(("text", "chinese"), [
     ("Tesla Model Y 太垃圾了", True), ("Nike Air Max 质量差", True), ("Huawei Mate 60 Pro 太卡", True),
     ("MacBook Pro M3 屏幕太烂", True), ("iPhone 15 真的很差", True),
-    ("Visit 上海 today", False), ("I went to 北京 and the duck at 全聚德 was amazing", False), ("hello 你", False)])
+    ("Visit 上海 today", False), ("I went to 北京 and the duck at 全聚德 was amazing", False), ("hello 你", False),
+    ("Apple Opens Its First Store In 上海", False), ("BREAKING: TESLA RECALLS 1 MILLION CARS IN 中国", False),
+    ("I am in 北京", False), ("Is It Worth It? 上海 Disney Review", False)])
 def test_a_latin_brand_name_does_not_make_a_chinese_post_english(text, chinese):
     from sentiment.textprep import clean, is_chinese
 
@@ -476,7 +478,10 @@ def test_a_google_play_source_of_a_japanese_watch_asks_for_japanese_reviews(db, 
     ("2015/2/17(火) 14:05", "2015-02-17T14:05:00Z"), ("2015/02/17 (火) 14:05", "2015-02-17T14:05:00Z"),
     ("2015年2月17日 午後2時05分", "2015-02-17T14:05:00Z"), ("2015/2/17 2:05 午後", "2015-02-17T14:05:00Z"),
     ("2015年2月17日 下午2:05", "2015-02-17T14:05:00Z"), ("2015年2月17日 上午12:30", "2015-02-17T00:30:00Z"),
-    ("2026年11月21日 10点05分", "2026-11-21T10:05:00Z"), ("2026-11-21 10：00", "2026-11-21T10:00:00Z")])
+    ("2026年11月21日 10点05分", "2026-11-21T10:05:00Z"), ("2026-11-21 10：00", "2026-11-21T10:00:00Z"),
+    ("2015/2/17 午前0:30:00", "2015-02-17T00:30:00Z"), ("2015/2/17 午後0:30:00", "2015-02-17T12:30:00Z"),
+    ("2015/2/17 上午0:30", "2015-02-17T00:30:00Z"), ("2015/2/17 下午3点", "2015-02-17T15:00:00Z"),
+    ("2015年2月17日 午後2時", "2015-02-17T14:00:00Z"), ("2015/2/17 午前12:30", "2015-02-17T00:30:00Z")])
 def test_chinese_and_japanese_ways_of_writing_a_time_are_read(written, stored):
     assert parse_file_timestamp(written) == stored
 
@@ -498,14 +503,69 @@ def test_japanese_terms_standing_out_are_katakana_words_and_kanji_pairs_not_frag
     from alerts.explain import words
 
     terms = words("パスワードが多いのにコメントできない。システム障害で見られない")
-    assert {"パスワード", "コメント", "システム", "障害"} <= terms
-    assert not terms & {"が多", "のに", "コメ", "メン", "けな", "ワー", "見"}
+    assert {"パスワード", "コメント", "システム", "障害", "多い"} <= terms
+    assert not terms & {"が多", "のに", "コメ", "メン", "けな", "ワー", "害で"}
+    assert words("つながらない すごーい が") == {"つながらない", "すごーい"}  # hiragana words whole, not particles
     assert words("这个酒店很差 好！") == {"这个", "个酒", "酒店", "店很", "很差", "好"}  # Chinese as before
 
 
+def test_a_japanese_outage_alert_has_terms_standing_out():
+    from alerts.explain import over_represented_terms
+
+    alert = ["インスタ落ちてる？", "インスタ全然繋がらない", "また落ちてる", "繋がらないんだけど", "インスタ重い"]
+    baseline = ["今日のランチ美味しかった", "新しいカメラを買った", "週末は海に行く"] * 3
+    terms = {term["term"] for term in over_represented_terms(alert, baseline)}
+    assert {"インスタ", "落ち", "繋が"} <= terms
+
+
 @pytest.mark.parametrize(("written", "reach"), [("1.2万", 12_000), ("1.2w", 12_000), ("3亿", 300_000_000),
-                                               ("5億", 500_000_000), ("12，300", 12_300), ("1.2K", 1_200)])
+                                               ("5億", 500_000_000), ("12，300", 12_300), ("1.2K", 1_200),
+                                               ("1,200万", 12_000_000), ("1,5M", 1_500_000)])
 def test_follower_counts_as_chinese_and_japanese_posts_write_them(written, reach):
     from mentionwatch.importer import _count_text
 
     assert _count_text(written) == reach
+
+
+def test_a_feed_that_moved_keeps_its_posts_ids_and_reads_relative_links_where_it_moved(db):
+    from mentionwatch.local_servers import LocalServer
+    from tests.test_pollers_feeds import FeedServer, numbered_feed, poll_feeds
+
+    feed = numbered_feed("acme recall", "/posts/1")  # guid '1', no address: kept under the feed's site
+    with FeedServer({"/feed.xml": feed}) as new_site:
+        class Moved(LocalServer):
+            def handle_get(self, request):
+                self.reply(request, 301, b"", "text/plain", {"Location": f"{new_site.url}/feed.xml"})
+
+        with Moved() as old_site:
+            assert poll_feeds(db, (old_site, "/feed.xml")).new == 1
+            old_host = old_site.url.removeprefix("http://")
+        (external_id, url), = db.execute("SELECT external_id, url FROM mentions").fetchall()
+    assert external_id == f"feed-guid:{old_host}/1" and url == f"{new_site.url}/posts/1"
+
+
+def test_a_korean_or_spaced_japanese_post_is_still_cut_at_a_space():
+    from mentionwatch.terminal import cut_at_word
+
+    korean = "배터리가 하루도 못 가요 " * 10 + "정말 최악이에요"
+    assert cut_at_word(korean, 63).endswith("가요 배터리가")  # not '… 배터리가 하루', mid-word
+    spaced_japanese = "このアプリ 本当に ひどい です " * 8
+    assert cut_at_word(spaced_japanese, 60)[-1] != " " and len(cut_at_word(spaced_japanese, 60)) <= 60
+    assert cut_at_word(spaced_japanese, 60).rsplit(" ", 1)[-1] in {"このアプリ", "本当に", "ひどい", "です"}
+
+
+@pytest.mark.parametrize(("name", "allowed"), [
+    ("MENTIONWATCH_MASTODON_TOKEN_fosstodon2", True), ("Mastodon_Token_Instance2_Acme", True), ("MyToken2", True),
+    ("Zk39aQrealMastodonTokenValue4Gh7XyZ1abcdefgHIJ", False), ("ghp_R3alTokenValue1234567890abcd", False)])
+def test_token_env_takes_variable_names_of_any_case_and_refuses_what_looks_like_a_token(name, allowed):
+    import re
+
+    from crawler.source_types import API_OPTIONS
+
+    assert bool(re.fullmatch(API_OPTIONS["mastodon"]["token_env"].pattern, name)) is allowed
+
+
+def test_an_euc_jp_file_gets_no_cp932_advice():
+    from mentionwatch.importer import _WIDER_ENCODING
+
+    assert "euc_jp" not in _WIDER_ENCODING and _WIDER_ENCODING["shift_jis"] == "cp932"

@@ -57,12 +57,14 @@ class RssPoller(Poller):
 
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None, *, read_at: str | None = None,
-              label: str = "rss", feed_url: str | None = None) -> list[Mention]:
+              label: str = "rss", feed_url: str | None = None, read_from: str | None = None) -> list[Mention]:
         """Feed XML (bytes or text) or an already parsed feedparser result -> mentions.
 
         An entry without a date gets the channel's lastBuildDate or pubDate, else `read_at` (when
         the feed was fetched); with neither it is rejected. `label` starts its log lines. A guid
-        that is no address is kept under the site of `feed_url` (crawler.ids.feed_entry_id)."""
+        that is no address is kept under the site of `feed_url` (crawler.ids.feed_entry_id), as
+        configured, so a feed that moves keeps its posts' ids; a relative link is read on the site
+        the feed came from, `read_from` (after redirects; default `feed_url`)."""
         feed = payload if isinstance(payload, feedparser.FeedParserDict) else _parse_feed(payload)
         if feed is None:
             if problems is not None:
@@ -79,7 +81,8 @@ class RssPoller(Poller):
             log.info("%s: %d entr%s without a date: dated with %s (%s)", label, undated,
                      "y" if undated == 1 else "ies", what, fallback)
         site = feed_site(feed_url) if feed_url else None
-        return parse_items(entries, lambda entry: _mention_from_entry(entry, language, fallback, site, feed_url),
+        link_base = read_from or feed_url
+        return parse_items(entries, lambda entry: _mention_from_entry(entry, language, fallback, site, link_base),
                            label, problems)
 
     def feed_urls(self) -> list[str]:
@@ -141,9 +144,8 @@ class RssPoller(Poller):
         problems: list[str] = []
         read_at = to_iso(dt.datetime.now(dt.timezone.utc))
         # feeds are short and not always in date order: keep all
-        # relative links are on the site the feed was read from, after any redirect
-        mentions = self.parse(feed, problems, read_at=read_at, label=f"rss {where}",
-                              feed_url=str(getattr(response, "url", "") or url))
+        mentions = self.parse(feed, problems, read_at=read_at, label=f"rss {where}", feed_url=url,
+                              read_from=str(getattr(response, "url", "") or url))
         page = Page(mentions, fetched=len(mentions) + len(problems), rejected=len(problems))
         if cut_off:  # no cursors: a 304 next time would leave the rest of the feed unread
             page.errors = [f"rss: {where}: feed cut off ({cut_off}); "
@@ -236,10 +238,10 @@ def _cut_off_error(payload: bytes, feed: feedparser.FeedParserDict) -> str | Non
 
 
 def _mention_from_entry(entry: dict, language: str | None, fallback_date: str | None = None,
-                        site: str | None = None, feed_url: str | None = None) -> Mention:
+                        site: str | None = None, link_base: str | None = None) -> Mention:
     written_link = entry.get("link")
-    # a relative link ('/posts/1') is on the feed's own site
-    link = urllib.parse.urljoin(feed_url, str(written_link)) if written_link and feed_url else written_link
+    # a relative link ('/posts/1') is on the site the feed came from
+    link = urllib.parse.urljoin(link_base, str(written_link)) if written_link and link_base else written_link
     guid = entry.get("id")
     if not guid and not link:
         raise ValueError("entry has neither id nor link")
