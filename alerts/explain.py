@@ -118,7 +118,9 @@ def _cjk_terms(run: str) -> set[str]:
     return terms
 
 
-_PARTICLES = frozenset("をはへのでもやとに")  # after a kanji, these start the next word, not its ending
+# after a kanji, these start a particle (障害が, 障害か, 最悪だ), not the word's ending; so does the
+# long-vowel mark (遅ーい)
+_PARTICLES = frozenset("をはへのでもやとにがかだー")
 
 
 # the long-vowel mark ー belongs to the word it is in, katakana (コーヒー) or hiragana (すごーい)

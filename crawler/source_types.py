@@ -49,9 +49,9 @@ class Option:
 
 _QUERY = Option()
 # the name of the variable holding a token; a token pasted here instead must not be printed back
-# not a GitHub token ('ghp_…'), nor a long mix of capitals, small letters and digits with no _ to
-# part words (a Mastodon token)
-_TOKEN_ENV = Option(pattern=r"(?!gh[pousr]_|github_pat_)(?!(?=[^_]*[a-z])(?=[^_]*[A-Z])(?=[^_]*\d)[^_]{24,}$)"
+# not a GitHub token ('ghp_…'), nor 24 characters or more with a small letter followed by a capital
+# twice (a Mastodon token: 'Zk39aQrealMasto…'; names are written MY_TOKEN, my_token or My_Token)
+_TOKEN_ENV = Option(pattern=r"(?!gh[pousr]_|github_pat_)(?!(?=.{24})(?=.*[a-z][A-Z].*[a-z][A-Z]))"
                             r"[A-Za-z_][A-Za-z0-9_]*", quoted=False,
                     expects="the name of the environment variable that holds the token, e.g. "
                             "token_env: MY_INSTANCE_TOKEN (letters, digits and _; no $, "

@@ -867,8 +867,9 @@ def _count_text(text: str) -> int | None:
     short = _SHORT_COUNT.fullmatch(text)
     if short:
         unit = short[2].lower()
-        # a comma is a decimal one in '1,5M' (Europe) and a thousands one in '1,200万' (East Asia)
-        number = short[1].replace(",", "") if unit in _EAST_ASIAN_UNITS else short[1].replace(",", ".")
+        # a comma is a decimal one in '1,5M' and '1,5万', a thousands one in '1,200万' (East Asia)
+        thousands = unit in _EAST_ASIAN_UNITS and re.fullmatch(r"\d{1,3}(?:,\d{3})+", short[1])
+        number = short[1].replace(",", "") if thousands else short[1].replace(",", ".")
         return round(float(number) * _COUNT_UNITS[unit])
     try:
         number = float(text)

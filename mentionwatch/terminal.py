@@ -79,16 +79,17 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")  # 
 
 def cut_at_word(text: str, limit: int) -> str:
     """The start of `text`, at most `limit` characters, cut after a word: at the last space, unless
-    it comes early and Chinese or Japanese follows it (they put no spaces between words: 'Home Inn
-    首先感觉…' would keep only the brand); then after the last of their punctuation marks in the
-    last third, else at `limit` itself."""
+    Chinese or Japanese follows it (they put no spaces between words: 'Home Inn 首先感觉…' would keep
+    only the brand); then at the later of that space and their last punctuation mark, when late
+    enough, else at `limit` itself."""
     if len(text) <= limit:
         return text
     cut = text[:limit]
     space = cut.rfind(" ")
-    if space >= limit // 3 or (space > 0 and not _CJK.search(cut[space:])):
+    if space > 0 and not _CJK.search(cut[space:]):
         return cut[:space]
+    # Chinese or Japanese after the last space: the later of a space past the first third and
+    # their punctuation past the first two thirds, else the limit
     punctuation = max(cut.rfind(mark) for mark in _CJK_BREAKS)
-    if punctuation >= limit * 2 // 3:
-        return cut[:punctuation + 1]
-    return cut
+    ends = [end for end, earliest in ((space, limit // 3), (punctuation + 1, limit * 2 // 3)) if end >= earliest]
+    return cut[:max(ends)] if ends else cut

@@ -62,15 +62,16 @@ def is_chinese(text: str) -> bool:
     """True when at least 30% of the letters are Chinese characters (user names, links and their
     placeholders left out: "@小王 垃圾！ https://t.cn/abc" is Chinese). Words written like names
     (a capital first, or a digit: 'Tesla Model Y', 'iPhone 15', 'M3') are left out too, unless the
-    other words read as English (the, in, is, I …), as a brand says nothing of the language around
-    it: "Tesla Model Y 太垃圾了" is Chinese, "Apple Opens Its First Store In 上海" English."""
+    other words read as English (two different words such as the, in, is, I; one, like the 'IT' of
+    '我们 IT 部门', is common in Chinese posts), as a brand says nothing of the language around it:
+    "Tesla Model Y 太垃圾了" is Chinese, "Apple Opens Its First Store In 上海" English."""
     words = _PLACEHOLDERS.sub(" ", _LINK.sub(" ", _USER.sub(" ", text[:MAX_CHARS])))
     cjk = len(_CJK.findall(words))
     if not cjk:
         return False
     others = _OTHER_WORD.findall(_CJK.sub(" ", words))
-    if not any(word.lower() in _ENGLISH_GLUE for word in others):  # else English, names and all
-        others = [word for word in others if not _LOOKS_LIKE_A_NAME.search(word)]
+    if len({word.lower() for word in others} & _ENGLISH_GLUE) < 2:  # two or more: English, names and all
+        others = [word for word in others if word == "I" or not _LOOKS_LIKE_A_NAME.search(word)]
     other = sum(len(_LETTER.findall(word)) for word in others)
     return cjk / (cjk + other) >= CJK_SHARE_FOR_CHINESE
 
