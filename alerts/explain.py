@@ -118,9 +118,10 @@ def _cjk_terms(run: str) -> set[str]:
     return terms
 
 
-# after a kanji, these start a particle (障害が, 障害か, 最悪だ), not the word's ending; so does the
-# long-vowel mark (遅ーい)
-_PARTICLES = frozenset("をはへのでもやとにがかだー")
+# after a kanji, these start a particle (障害の, 最悪だ), not the word's ending; so does the long-vowel
+# mark (遅ーい). が and か do both (障害が, 障害か; 繋がる, 確か): kept, as 繋が is what an outage's
+# posts share
+_PARTICLES = frozenset("をはへのでもやとにだー")
 
 
 # the long-vowel mark ー belongs to the word it is in, katakana (コーヒー) or hiragana (すごーい)

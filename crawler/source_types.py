@@ -49,9 +49,10 @@ class Option:
 
 _QUERY = Option()
 # the name of the variable holding a token; a token pasted here instead must not be printed back
-# not a GitHub token ('ghp_…'), nor 24 characters or more with a small letter followed by a capital
-# twice (a Mastodon token: 'Zk39aQrealMasto…'; names are written MY_TOKEN, my_token or My_Token)
-_TOKEN_ENV = Option(pattern=r"(?!gh[pousr]_|github_pat_)(?!(?=.{24})(?=.*[a-z][A-Z].*[a-z][A-Z]))"
+# not a GitHub token ('ghp_…'), nor 24 characters or more with a digit and a small letter followed by
+# a capital twice (a Mastodon token: 'Zk39aQrealMasto…'; names are written MY_TOKEN, my_token,
+# My_Token or myMastodonToken)
+_TOKEN_ENV = Option(pattern=r"(?!gh[pousr]_|github_pat_)(?!(?=.{24})(?=.*\d)(?=.*[a-z][A-Z].*[a-z][A-Z]))"
                             r"[A-Za-z_][A-Za-z0-9_]*", quoted=False,
                     expects="the name of the environment variable that holds the token, e.g. "
                             "token_env: MY_INSTANCE_TOKEN (letters, digits and _; no $, "
