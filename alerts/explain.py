@@ -98,8 +98,8 @@ def _cjk_terms(run: str) -> set[str]:
     """The terms of a run of Chinese or Japanese. Chinese (Han characters only): pairs of
     neighbouring characters. Japanese: a katakana word whole (パスワード, not its pairs パス, スワ …),
     pairs of neighbouring kanji, a kanji with the kana that ends its word (落ち, 繋が, 重い), and a
-    run written only in hiragana (つながらない) whole; the hiragana of particles between them (が,
-    の, のに) makes no term."""
+    run written only in hiragana (つながらない) whole; the hiragana of particles between them (の,
+    を, のに) makes no term."""
     if _HIRAGANA.fullmatch(run):
         return {run} if len(run) >= 3 else set()
     pieces = _SCRIPT_PIECE.findall(run)
