@@ -1,6 +1,8 @@
 """Fixes of the session of 2026-12-07 (twenty-sixth): each test fails without its fix."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from storage.timeutil import parse_file_timestamp, parse_given_time, parse_timestamp
@@ -384,19 +386,28 @@ def test_a_feed_items_content_that_is_only_an_image_leaves_its_description_as_th
     assert item.text == "Acme store opening in Leeds"
 
 
-def test_relative_links_of_a_feed_that_moved_are_on_the_site_it_moved_to(db):
+@contextlib.contextmanager
+def _feed_that_moved(feed: bytes):
+    """(old site, new site): the old one answers /feed.xml with a 301 to the new one, which serves `feed`."""
     from mentionwatch.local_servers import LocalServer
-    from tests.test_pollers_feeds import FeedServer, poll_feeds
+    from tests.test_pollers_feeds import FeedServer
 
-    item = _rss('<item><title>Acme pricing</title><link>/posts/1</link>'
-                '<pubDate>Tue, 04 Jun 2024 10:00:00 GMT</pubDate><description>acme</description></item>')
-    with FeedServer({"/feed.xml": item}) as new_site:
+    with FeedServer({"/feed.xml": feed}) as new_site:
         class Moved(LocalServer):
             def handle_get(self, request):
                 self.reply(request, 301, b"", "text/plain", {"Location": f"{new_site.url}/feed.xml"})
 
         with Moved() as old_site:
-            assert poll_feeds(db, (old_site, "/feed.xml")).new == 1
+            yield old_site, new_site
+
+
+def test_relative_links_of_a_feed_that_moved_are_on_the_site_it_moved_to(db):
+    from tests.test_pollers_feeds import poll_feeds
+
+    item = _rss('<item><title>Acme pricing</title><link>/posts/1</link>'
+                '<pubDate>Tue, 04 Jun 2024 10:00:00 GMT</pubDate><description>acme</description></item>')
+    with _feed_that_moved(item) as (old_site, new_site):
+        assert poll_feeds(db, (old_site, "/feed.xml")).new == 1
         assert db.execute("SELECT url FROM mentions").fetchone()[0] == f"{new_site.url}/posts/1"
 
 
@@ -534,18 +545,12 @@ def test_follower_counts_as_chinese_and_japanese_posts_write_them(written, reach
 
 
 def test_a_feed_that_moved_keeps_its_posts_ids_and_reads_relative_links_where_it_moved(db):
-    from mentionwatch.local_servers import LocalServer
-    from tests.test_pollers_feeds import FeedServer, numbered_feed, poll_feeds
+    from tests.test_pollers_feeds import numbered_feed, poll_feeds
 
     feed = numbered_feed("acme recall", "/posts/1")  # guid '1', no address: kept under the feed's site
-    with FeedServer({"/feed.xml": feed}) as new_site:
-        class Moved(LocalServer):
-            def handle_get(self, request):
-                self.reply(request, 301, b"", "text/plain", {"Location": f"{new_site.url}/feed.xml"})
-
-        with Moved() as old_site:
-            assert poll_feeds(db, (old_site, "/feed.xml")).new == 1
-            old_host = old_site.url.removeprefix("http://")
+    with _feed_that_moved(feed) as (old_site, new_site):
+        assert poll_feeds(db, (old_site, "/feed.xml")).new == 1
+        old_host = old_site.url.removeprefix("http://")
         (external_id, url), = db.execute("SELECT external_id, url FROM mentions").fetchall()
     assert external_id == f"feed-guid:{old_host}/1" and url == f"{new_site.url}/posts/1"
 
