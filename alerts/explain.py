@@ -97,25 +97,37 @@ def words(text: str) -> set[str]:
 def _cjk_terms(run: str) -> set[str]:
     """The terms of a run of Chinese or Japanese. Chinese (Han characters only): pairs of
     neighbouring characters. Japanese: a katakana word whole (パスワード, not its pairs パス, スワ …),
-    pairs of neighbouring kanji, a kanji with the kana that ends its word (落ち, 繋が, 重い), and a
-    run written only in hiragana (つながらない) whole; the hiragana of particles between them (の,
-    を, のに) makes no term."""
+    pairs of neighbouring kanji, a kanji with the kana that ends its word (落ち, 繋が, 重い), and the
+    stretches of 3 to 8 characters of hiragana (つながらない, from アプリがつながらない or from
+    またつながらないんだけど): without a dictionary the words cannot be told apart, so every stretch
+    is a term and over_represented_terms keeps the longest that the alert's posts share."""
     if _HIRAGANA.fullmatch(run):
-        return {run} if len(run) >= 3 else set()
+        return _hiragana_stretches(run)
     pieces = _SCRIPT_PIECE.findall(run)
     if len(pieces) == 1 and not _KATAKANA.fullmatch(run):
         return _bigrams(run)  # Chinese
     terms = set()
-    for piece, following in zip(pieces, [*pieces[1:], ""]):
+    for before, piece, following in zip(["", *pieces], pieces, [*pieces[1:], ""]):
         if _KATAKANA.fullmatch(piece):
             if len(piece) > 1:
                 terms.add(piece)
-        elif not _HIRAGANA.fullmatch(piece):  # kanji
+        elif _HIRAGANA.fullmatch(piece):
+            # its first kana ends the word before it (繋が) or is a particle (アプリが): not a start
+            terms |= _hiragana_stretches(piece, first_start=1 if before else 0)
+        else:  # kanji
             if len(piece) > 1:
                 terms |= _bigrams(piece)
             if _HIRAGANA.fullmatch(following) and following[0] not in _PARTICLES:
                 terms.add(piece[-1] + following[0])
     return terms
+
+
+_SHORTEST_STRETCH, _LONGEST_STRETCH = 3, 8  # two kana are mostly endings (ない, ます); 8 holds つながりません
+
+
+def _hiragana_stretches(piece: str, first_start: int = 0) -> set[str]:
+    return {piece[start:end] for start in range(first_start, len(piece))
+            for end in range(start + _SHORTEST_STRETCH, min(len(piece), start + _LONGEST_STRETCH) + 1)}
 
 
 # after a kanji, these start a particle (障害の, 最悪だ), not the word's ending; so does the long-vowel
@@ -151,8 +163,23 @@ def over_represented_terms(alert_texts: list[str], baseline: list[str], ignore: 
         if lift > 1.5:
             terms.append({"term": term, "count": count, "baseline_rate": round(baseline_rate, 4),
                           "lift": round(lift, 2)})
+    terms = _longest_stretches(terms)
     terms.sort(key=lambda t: (t["lift"] * math.log1p(t["count"]), t["count"]), reverse=True)
     return terms[:limit]
+
+
+_NEARLY_AS_MANY = 0.75
+
+
+def _longest_stretches(terms: list[dict]) -> list[dict]:
+    """Without the stretches of hiragana that a longer term shared by nearly as many posts holds
+    (つなが and ながら inside つながらない): one word, not its pieces. 'Nearly': a post that writes
+    the word after a kanji (全然つながらない) has only its later stretches (ながらない)."""
+    def held(term: dict) -> bool:
+        return bool(_HIRAGANA.fullmatch(term["term"])) and any(
+            len(other["term"]) > len(term["term"]) and term["term"] in other["term"]
+            and other["count"] >= _NEARLY_AS_MANY * term["count"] for other in terms)
+    return [term for term in terms if not held(term)]
 
 
 STANDING_OUT = "; standing out: "  # where a summary lists its terms (last, see alerts.detect._summary)

@@ -317,7 +317,7 @@ def _store_page(db: Database, watch: Watch, page: Page, result: CrawlRunResult, 
                 match_terms: bool = True) -> None:
     matching = []
     for mention in page.mentions:
-        if wanted(watch.query, mention.text, lang=mention.lang, title=mention.title,
+        if wanted(watch.query, mention.text, lang=mention.lang, title=mention.own_title,
                   match_terms=match_terms):
             mention.watches = (*mention.watches, watch.name)
             matching.append(mention)

@@ -143,7 +143,7 @@ class StoreMentionsPipeline:
                            log_level="WARNING") from None
         for warning in warnings:
             logger.warning("item %s on %s: %s", mention.external_id, item.get("page_url"), warning)
-        if not wanted(self.watch.query, mention.text, lang=mention.lang, title=mention.title,
+        if not wanted(self.watch.query, mention.text, lang=mention.lang, title=mention.own_title,
                       match_terms=self.match_query):
             self.stats.inc_value("mentionwatch/filtered")
             self._tell_spider("note_item_dropped", item, "filtered")

@@ -289,9 +289,10 @@ def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:
     if east_asian and not _looks_like_utf8(head):
         notes.warn(f"the file looks like {east_asian[1]} text, which --encoding {encoding} garbles: "
                    f"try --encoding {east_asian[0]}")
-    if name in _SINGLE_BYTE_ENCODINGS and _looks_like_utf8(head):
+    if not name.startswith("utf") and _looks_like_utf8(head):
+        example = "é as Ã©" if name in _SINGLE_BYTE_ENCODINGS else "返金 as 霑秘"
         notes.warn(f"the file looks like UTF-8 text but is read as {encoding} (--encoding): "
-                   "leave --encoding out if letters come out wrong (é as Ã©)")
+                   f"leave --encoding out if letters come out wrong ({example})")
     return "utf-8-sig" if name == "utf-8" else encoding
 
 
@@ -334,6 +335,14 @@ class _TextFile:
     def not_utf8_hint(self) -> str:
         return not_utf8_hint(self.path)  # read once, for the first row refused
 
+    @functools.cached_property
+    def looks_like_utf8(self) -> bool:
+        try:
+            with self.path.open("rb") as handle:
+                return _looks_like_utf8(handle.read(SNIFFED_BYTES))
+        except OSError:
+            return False
+
     def open(self):
         # surrogatepass: UTF-16 keeps a lone surrogate (a broken character) for its row to reject
         errors = "surrogatepass" if self.encoding.startswith("utf-16") else "surrogateescape"
@@ -349,6 +358,8 @@ class _TextFile:
             return f"not UTF-8 text ({self.not_utf8_hint})"
         if name.startswith("utf-16"):
             return "not UTF-16 text (a broken character)"
+        if self.looks_like_utf8:  # the wider encoding would only garble it differently
+            return f"not {self.encoding} text (the file looks like UTF-8: leave --encoding out)"
         wider = _WIDER_ENCODING.get(name)
         if wider:  # Excel writes the wider one under the narrower one's name
             return f"not {self.encoding} text (try --encoding {wider}, which has more characters)"

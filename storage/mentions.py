@@ -64,6 +64,8 @@ class Mention:
     # the id an earlier version of its collector gave this post: stored under it with the same url
     # and title, it stays there, and erased under it, it stays out (see _save_batch)
     earlier_id: str | None = field(default=None, repr=False, compare=False)
+    # the title is the thread's a comment was written in: shown with it, never matched on (m019)
+    title_is_thread: bool = field(default=False, repr=False, compare=False)
 
     def normalized(self) -> "Mention":
         """A copy with every field checked and in stored form; ValueError names the bad field."""
@@ -73,7 +75,13 @@ class Mention:
          created_at) = self.stored_row()
         return Mention(source, external_id, text, created_at, url, author, author_reach, title,
                        lang, rating, self.stored_watches(), checked=True, cut=len(text) < len(self.text),
-                       linked_by=self.linked_by, earlier_id=self.earlier_id)
+                       linked_by=self.linked_by, earlier_id=self.earlier_id,
+                       title_is_thread=self.title_is_thread)
+
+    @property
+    def own_title(self) -> str | None:
+        """The title a watch's query is matched on: none for a comment under its thread's title."""
+        return None if self.title_is_thread else self.title
 
     def stored_row(self, latest_created_at: str | None = None) -> tuple:
         """The row as stored, in _COLUMNS order, after checking every field (ValueError if bad).
@@ -231,6 +239,7 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
     rows, watches_of, imported_of = [], {}, {}  # (source, external_id) -> watches, by how linked
     earlier_ids: dict[int, str] = {}  # row position -> the earlier id of a post not stored under it
     stored_earlier = _stored_earlier_ids(db, batch)
+    thread_titled: set[tuple] = set()  # (source, external_id) of comments stored with their thread's title
     latest = latest_allowed_created_at()
     for position, mention in enumerate(batch):
         if mention.earlier_id and _same_post_key(mention.source, mention.earlier_id, mention.url,
@@ -251,6 +260,8 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         rows.append(row)
         if mention.cut or len(row[6]) < len(mention.text):
             result.cut += 1
+        if mention.title_is_thread and row[5] is not None:
+            thread_titled.add((row[0], row[1]))
         if watches:
             key = (row[0], row[1])  # (source, external_id)
             links = watches_of if mention.linked_by == LINKED_BY_QUERY else imported_of
@@ -282,6 +293,9 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         new_ids = conn.execute(
             "SELECT source, external_id, id FROM mentions WHERE id > ?", [last_id]).fetchall()
         result.inserted = len(new_ids)
+        conn.executemany("UPDATE mentions SET title_is_thread = 1 WHERE id = ?",
+                         [(mention_id,) for source, external_id, mention_id in new_ids
+                          if (source, external_id) in thread_titled])
         if watches_of:
             _link_watches(conn, watches_of, new_ids, now)
         if imported_of:

@@ -444,3 +444,15 @@ def m018_rescore_requests(db: Database) -> None:
     past them; it reads on from there once, then deletes the request."""
     db.execute("CREATE TABLE rescore_requests (id INTEGER PRIMARY KEY CHECK (id = 1), "
                "lowest_mention_id INTEGER NOT NULL)")
+
+
+@migrations()
+def m019_thread_titles(db: Database) -> None:
+    """A comment is stored with its thread's title (a Reddit comment, a Hacker News comment): shown
+    with it, but not matched against a watch's query on it, or every 'thanks' in a thread about a
+    brand would be a mention of the brand. `title_is_thread` says which titles are such context.
+    Reddit comments stored before are marked by their id ('t1_…'); Hacker News gives its comments
+    ids like its stories', so those stored before keep being matched on their title."""
+    db.execute("ALTER TABLE mentions ADD COLUMN title_is_thread INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE mentions SET title_is_thread = 1 WHERE source = 'reddit' "
+               "AND external_id >= 't1_' AND external_id < 't1`' AND title IS NOT NULL")

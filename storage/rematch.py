@@ -112,12 +112,15 @@ def plan_rematch(db, rules: Iterable[WatchRule], *, chunk: int = READ_CHUNK) -> 
     plan = RematchPlan([WatchChanges(rule.name) for rule in rules])
     last_id = 0
     while True:
-        rows = db.execute("SELECT id, source, title, text, lang FROM mentions WHERE id > ? ORDER BY id LIMIT ?",
+        rows = db.execute("SELECT id, source, title, text, lang, title_is_thread FROM mentions WHERE id > ? "
+                          "ORDER BY id LIMIT ?",
                           [last_id, chunk]).fetchall()
         if not rows:
             break
         links = _links_between(db, [rule.name for rule in rules], rows[0][0], rows[-1][0])
-        folded = [folded_post(text, title) for _id, _source, title, text, _lang in rows]  # once for all watches
+        # once for all watches; a comment's thread title is shown, not matched on (as collecting does)
+        folded = [folded_post(text, None if thread_title else title)
+                  for _id, _source, title, text, _lang, thread_title in rows]
         for rule, changes in zip(rules, plan.watches):
             _match_rows(rule, changes, rows, folded, links)
         plan.mentions_read += len(rows)
@@ -136,7 +139,7 @@ def _links_between(db, watches: list[str], first_id: int, last_id: int) -> dict[
 
 def _match_rows(rule: WatchRule, changes: WatchChanges, rows: list[tuple], folded: list[str], links: dict) -> None:
     """Sort one chunk of mentions (and their folded texts) into the watch's changes."""
-    for (mention_id, source, title, text, lang), folded_text in zip(rows, folded):
+    for (mention_id, source, title, text, lang, _thread_title), folded_text in zip(rows, folded):
         linked_by = links.get((mention_id, rule.name), _NOT_LINKED)
         if source in rule.unqueried_sources:
             if linked_by is not _NOT_LINKED:

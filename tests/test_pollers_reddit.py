@@ -37,7 +37,7 @@ def expected_matches(listing: dict, query: dict) -> set[str]:
     from mentionwatch.config import Query
 
     q = Query.model_validate(query)
-    return {m.external_id for m in RedditPoller.parse(listing) if matches_query(q, m.text, m.lang, m.title)}
+    return {m.external_id for m in RedditPoller.parse(listing) if matches_query(q, m.text, m.lang, m.own_title)}
 
 
 def test_parse_listing_fields(shared_file):

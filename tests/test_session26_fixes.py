@@ -521,7 +521,8 @@ def test_japanese_terms_standing_out_are_katakana_words_and_kanji_pairs_not_frag
     for particle_after_kanji in ("最悪だよ", "遅ーい", "障害の", "運営は"):
         assert not {term for term in words(particle_after_kanji) if len(term) == 2 and term[-1] in "だーのは"}
     assert {"繋が", "分か", "確か"} <= words("繋がらない 分からない 確かに")  # が and か also end words
-    assert words("つながらない すごーい が") == {"つながらない", "すごーい"}  # hiragana words whole, not particles
+    # hiragana words whole among their stretches (the alert keeps the longest shared: session 27), not particles
+    assert {"つながらない", "すごーい"} <= words("つながらない すごーい が") and "が" not in words("が")
     assert words("这个酒店很差 好！") == {"这个", "个酒", "酒店", "店很", "很差", "好"}  # Chinese as before
 
 

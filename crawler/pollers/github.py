@@ -17,6 +17,7 @@ from typing import Any
 from crawler.cursors import (Batch, Window, created_times, iso_cursor, iso_time, newest_first_pages,
                              required_id)
 from crawler.pollers.base import Page, Poller, dig, optional_text, parse_items, text_of
+from crawler.pollers.markdown import markdown_to_text
 from storage import Mention
 
 TOKEN_ENV = "MENTIONWATCH_GITHUB_TOKEN"
@@ -83,7 +84,7 @@ def _mention_from_issue(issue: dict) -> Mention:
     return Mention(
         source="github",
         external_id=required_id(issue.get("id"), "id"),
-        text=text_of(issue.get("body")),
+        text=markdown_to_text(text_of(issue.get("body")), html_tags=True),
         title=optional_text(issue.get("title"), "title"),
         created_at=issue["created_at"],
         url=optional_text(issue.get("html_url"), "url"),

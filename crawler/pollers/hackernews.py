@@ -74,7 +74,8 @@ def is_comment_hit(hit: dict) -> bool:
 
 def _mention_from_hit(hit: dict) -> Mention:
     object_id = required_id(hit.get("objectID"), "objectID")
-    title = optional_text(hit.get("story_title" if is_comment_hit(hit) else "title"), "title")
+    comment = is_comment_hit(hit)
+    title = optional_text(hit.get("story_title" if comment else "title"), "title")
     body = text_of(hit.get("comment_text")) or text_of(hit.get("story_text"))
     created = hit.get("created_at_i")
     if created is None:
@@ -84,6 +85,7 @@ def _mention_from_hit(hit: dict) -> Mention:
         external_id=object_id,
         text=html_to_text(body),
         title=title,
+        title_is_thread=comment,
         created_at=created,
         url=f"https://news.ycombinator.com/item?id={object_id}",
         author=optional_text(hit.get("author"), "author"),

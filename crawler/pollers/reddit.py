@@ -28,6 +28,7 @@ import httpx
 from crawler.cursors import required_id
 from crawler.pollers.base import (FetchError, Page, Poller, dig, is_refusal, optional_text, parse_items,
                                   text_of, warn_once)
+from crawler.pollers.markdown import markdown_to_text
 from crawler.source_types import subreddit_name
 from mentionwatch.logging_setup import remember_secrets
 from storage import Mention
@@ -297,14 +298,16 @@ def _mention_from_child(child: dict) -> Mention | None:
         title, text = optional_text(data.get("link_title"), "title"), text_of(data.get("body"))
         if text in ("[deleted]", "[removed]"):
             return None  # a removed comment says nothing: only its thread's title would be left
-    if text in ("[deleted]", "[removed]"):
-        text = ""
+    written, text = text, "" if text in ("[deleted]", "[removed]") else markdown_to_text(text)
+    if kind == "t1" and written.strip() and not text:
+        return None  # a reaction face alone ('[](#middleparrot)'): no words of its own
     author = optional_text(data.get("author"), "author")
     return Mention(
         source="reddit",
         external_id=name,
         text=text,
         title=title,
+        title_is_thread=kind == "t1",
         created_at=data["created_utc"],
         url=_post_url(kind, data),
         author=None if author == "[deleted]" else author,

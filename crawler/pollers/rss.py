@@ -291,16 +291,29 @@ _IST_AT_END = re.compile(r"(?<=\d)\s*\(?IST\)?\s*$")
 
 
 def _entry_text(entry: dict) -> str:
-    """The entry's words as plain text: its full content (RSS `content:encoded`, Atom `content`)
-    when it has words, as a short summary beside it may not name the brand, else the summary (RSS
-    `description`): a content that is only an image says nothing."""
+    """The entry's words as plain text: its full content (RSS `content:encoded`, Atom `content`),
+    as a short summary beside it may not name the brand, and the summary (RSS `description`) too
+    where the content does not hold it: a content that is an image and "Read more" says nothing."""
     content = entry["content"][0] if entry.get("content") else {}
+    full = ""
     if isinstance(content, dict) and content.get("value"):
         full = _as_text(str(content["value"]), _type_of(content))
-        if full:
-            return full
-    summary = entry.get("summary") or ""
-    return _as_text(str(summary), _type_of(entry.get("summary_detail") or content))
+    summary = _as_text(str(entry.get("summary") or ""), _type_of(entry.get("summary_detail") or content))
+    if not full or not summary or _holds_summary(full, summary):
+        return full or summary
+    return f"{summary}\n\n{full}"
+
+
+_CUT_MARK = re.compile(r"\s*(?:\[(?:…|\.\.\.)\]|…|\.\.\.)\s*$")  # a summary cut short: 'words […]'
+
+
+def _holds_summary(full: str, summary: str) -> bool:
+    """Whether the content's text begins with, or holds, the summary's (most summaries are the
+    content's first words, cut short)."""
+    def folded(text: str) -> str:
+        return " ".join(text.split()).casefold()
+    start = folded(_CUT_MARK.sub("", summary))[:200]
+    return start in folded(full)
 
 
 def _without_slot_mark(guid: str, link: Any) -> str:

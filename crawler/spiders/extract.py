@@ -90,20 +90,30 @@ def first_value(node: Selector, selector: str | None) -> str | None:
 
 def joined_text(node: Selector, selector: str | None) -> str:
     """Every text piece the selector matches, joined with single spaces, except before a piece that
-    goes on a word (`I love <b>Acme</b>'s service`, `<a>acme.com</a>, now`): a space there would
-    keep the phrase "Acme's service" from matching."""
+    goes on a word (`I love <b>Acme</b>'s service`, `<a>acme.com</a>, now`) and between Chinese or
+    Japanese pieces (`我很喜欢<b>小米</b>的手机`), which are written without spaces: a space there would
+    keep the phrase "Acme's service" or 小米的手机 from matching."""
     if not selector:
         return ""
     pieces = (_SPACES.sub(" ", piece).strip() for piece in select_visible(node, selector).getall())
     joined = ""
     for piece in (piece for piece in pieces if piece):
-        joined += piece if not joined or _GOES_ON_A_WORD.match(piece) else f" {piece}"
+        joined += piece if not joined or _goes_on(joined, piece) else f" {piece}"
     return joined
+
+
+def _goes_on(joined: str, piece: str) -> bool:
+    if _CJK.match(joined[-1]) and _CJK.match(piece):
+        return True
+    return bool(_GOES_ON_A_WORD.match(piece)) and not _EMOTICON.match(piece)
 
 
 # what follows a word without a space: an English apostrophe's ending ('s, 're), a comma and the like,
 # a closing bracket (not a full stop: '.NET' may open a paragraph)
 _GOES_ON_A_WORD = re.compile(r"['’](?:s|t|d|m|ll|re|ve)\b|[,;:!?)%]", re.IGNORECASE)
+_EMOTICON = re.compile(r"[:;][-']?[()DPp/\\|]")  # ':) would buy again' opens its own paragraph
+# Han, kana and the CJK punctuation and full-width forms (not Hangul: Korean is written with spaces)
+_CJK = re.compile(r"[\u3000-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60]")
 
 
 def extract_mentions(response, selectors: FieldSelectors, source: str,

@@ -1,0 +1,205 @@
+"""Fixes of the session of 2026-12-07 (twenty-seventh): each test fails without its fix."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crawler.pollers.github import GitHubPoller
+from crawler.pollers.hackernews import HackerNewsPoller
+from crawler.pollers.markdown import markdown_to_text
+from crawler.pollers.reddit import RedditPoller
+from mentionwatch.config import Query
+from storage import Mention, open_db, save_mentions
+from storage.rematch import WatchRule, plan_rematch
+from tests.test_pollers_others import make_config, run
+from pollers_replay import BASE_URL, Replay, file_response
+
+HN_RECORDED = "api/hackernews/search_by_date_query-nodejs.json"
+
+
+# comments are matched on their own words, not their thread's title (review of what pollers store) --
+
+def _reddit_comment(name: str, body: str, thread_title: str) -> dict:
+    return {"kind": "t1", "data": {"name": name, "body": body, "link_title": thread_title,
+                                   "created_utc": 1_700_000_000, "permalink": f"/r/x/comments/1/t/{name}/"}}
+
+
+def _reddit_listing(children: list[dict]) -> bytes:
+    return json.dumps({"kind": "Listing", "data": {"children": children, "after": None}}).encode()
+
+
+def test_a_reddit_reply_that_does_not_name_the_brand_is_no_mention_of_it(db):
+    listing = _reddit_listing([
+        _reddit_comment("t1_a", "Thanks, stickied", "Acme anvils are breaking"),
+        _reddit_comment("t1_b", "Mine from Acme broke too", "Anvil thread"),
+        {"kind": "t3", "data": {"name": "t3_c", "title": "Acme recall?", "selftext": "",
+                                "created_utc": 1_700_000_000, "permalink": "/r/x/comments/c/"}}])
+    replay = Replay([file_response("/r/acme/comments.json", listing, "application/json")])
+    config = make_config({"type": "reddit", "base_url": BASE_URL,
+                          "options": {"subreddit": "acme", "mode": "comments", "max_pages": 1}}, {"any": ["acme"]})
+    result = run(db, config, replay.transport())
+    assert (result.new, result.filtered) == (2, 1)
+    stored = dict(db.execute("SELECT external_id, title_is_thread FROM mentions").fetchall())
+    assert stored == {"t1_b": 1, "t3_c": 0}  # a post is still matched on its own title
+    assert db.execute("SELECT title FROM mentions WHERE external_id = 't1_b'").fetchone()[0] == "Anvil thread"
+
+
+def test_a_hacker_news_comment_is_kept_by_its_words_even_when_its_storys_title_is_excluded(shared_file):
+    payload = json.loads(shared_file(HN_RECORDED).read_text())
+    comment = next(hit for hit in payload["hits"] if hit["objectID"] == "15348128")
+    mention = HackerNewsPoller.parse({"hits": [comment]})[0]
+    assert mention.title_is_thread and "knowledge" in mention.title.lower()
+    from crawler.matching import wanted
+
+    query = Query.model_validate({"any": ["nodejs"], "exclude": ["knowledge"]})
+    assert wanted(query, mention.text, lang=mention.lang, title=mention.own_title)
+    story = HackerNewsPoller.parse({"hits": [{**comment, "_tags": ["story"], "comment_text": None,
+                                              "title": "Acme story", "story_text": "words"}]})[0]
+    assert not story.title_is_thread and story.own_title == "Acme story"
+
+
+def test_rematch_matches_stored_comments_on_their_own_words(tmp_path):
+    db = open_db(tmp_path / "m.db")
+    save_mentions(db, [
+        Mention("reddit", "t1_a", "Thanks, stickied", "2025-03-01T10:00:00Z", title="Acme thread",
+                title_is_thread=True),
+        Mention("reddit", "t3_b", "", "2025-03-01T10:00:00Z", title="Acme thread"),
+        Mention("hackernews", "9", "great", "2025-03-01T10:00:00Z", title="Acme launch")])  # stored as before
+    plan = plan_rematch(db, [WatchRule("acme", Query.model_validate({"any": ["acme"]}))])
+    linked = {row[0] for row in db.execute("SELECT external_id FROM mentions WHERE id IN (SELECT value FROM "
+                                           "json_each(?))", [json.dumps(plan.watches[0].link)])}
+    assert linked == {"t3_b", "9"}
+
+
+def test_reddit_comments_stored_before_are_marked_by_the_upgrade(tmp_path):
+    from storage.migrations import migrations
+
+    path = tmp_path / "old.db"
+    db = open_db(path)
+    save_mentions(db, [Mention("reddit", "t1_a", "thanks", "2025-03-01T10:00:00Z", title="Acme thread"),
+                       Mention("reddit", "t3_b", "post", "2025-03-01T10:00:00Z", title="Acme thread"),
+                       Mention("reddit", "t1_c", "no title", "2025-03-01T10:00:00Z")])
+    db.execute("UPDATE mentions SET title_is_thread = 0")
+    db.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm019_thread_titles'")
+    db.conn.execute("ALTER TABLE mentions DROP COLUMN title_is_thread")
+    db.conn.commit()
+    db.close()
+    db = open_db(path)
+    assert dict(db.execute("SELECT external_id, title_is_thread FROM mentions").fetchall()) == {
+        "t1_a": 1, "t3_b": 0, "t1_c": 0}
+    assert migrations  # the registry the upgrade ran from
+    db.close()
+
+
+# Markdown as a reader sees it (Reddit, GitHub) ---------------------------------------------------
+
+@pytest.mark.parametrize(("written", "shown"), [
+    ("I tried **Acme** today", "I tried Acme today"),
+    ("one\n\n&#x200B;\n\ntwo", "one\n\ntwo"),  # the rich-text editor's blank line
+    ("&gt; quoted\n\nreply", "quoted\n\nreply"),
+    ("see [the docs](https://acme.com/docs) and [wiki](/r/acme/wiki)", "see the docs (https://acme.com/docs) and wiki"),
+    ("[](#middleparrot) nice", "nice"),
+    (">!spoiler!< ~~old~~ new", "spoiler old new"),
+    ("2 * 3 * 4, *nix and __init__", "2 * 3 * 4, *nix and __init__"),  # no emphasis there
+    ("AT&amp;T", "AT&T"),
+])
+def test_markdown_reads_as_shown(written, shown):
+    assert markdown_to_text(written) == shown
+
+
+def test_a_reddit_post_is_stored_as_shown_and_a_lone_reaction_comment_is_no_mention():
+    listing = {"data": {"children": [
+        {"kind": "t3", "data": {"name": "t3_1", "title": "Selling", "selftext": "**Acme** GPU\n\n&#x200B;\n\nDM me",
+                                "created_utc": 1_700_000_000, "permalink": "/r/x/1"}},
+        _reddit_comment("t1_2", "[](#middleparrot)", "Selling")]}}
+    problems: list[str] = []
+    mentions = RedditPoller.parse(listing, problems)
+    assert problems == [] and [m.text for m in mentions] == ["Acme GPU\n\nDM me"]
+
+
+def test_a_github_issue_templates_hidden_comments_are_not_its_words():
+    body = ("<!-- Thanks for reporting an issue to Acme! Please fill in -->\r\n### Steps\r\n"
+            "<details><summary>Log</summary>\r\ncrash on start\r\n</details>")
+    payload = {"items": [{"id": 3001, "title": "Crash on startup", "body": body, "created_at": "2024-05-01T10:00:00Z",
+                          "html_url": "https://github.com/o/r/issues/1", "user": {"login": "u"}}]}
+    mention = GitHubPoller.parse(payload)[0]
+    assert mention.text == "Steps\nLog\ncrash on start"
+    assert "acme" not in mention.text.lower()
+
+
+# Japanese terms standing out (review of the last session's fixes) -------------------------------
+
+def test_a_japanese_outages_shared_word_stands_out_whole_wherever_it_is_written():
+    from alerts.explain import over_represented_terms
+
+    alert = ["アプリがつながらない", "またつながらないんだけど", "全然つながらないよ！", "アプリがつながらない、最悪",
+             "ログインできない。つながらない", "サーバーが落ちた", "また落ちた、繋がらない", "繋がらないし最悪"]
+    baseline = ["今日はいい天気ですね", "新しいアプリを試しました", "ながらスマホはだめ", "ログインしました",
+                "よく分からないです", "知らない"] * 5  # らない ends many words
+    terms = [term["term"] for term in over_represented_terms(alert, baseline)]
+    assert terms[0] == "つながらない"
+    assert {"最悪", "落ち", "繋が"} <= set(terms)
+    assert not {"つなが", "ながら", "ながらない", "がつながらない", "またつながらないんだけど"} & set(terms)
+
+
+# import with a legacy --encoding of a file that is UTF-8 --------------------------------------------
+
+def test_a_utf8_file_read_with_a_japanese_or_chinese_encoding_says_to_leave_encoding_out(cli, tmp_path):
+    path = tmp_path / "refund.csv"
+    path.write_text("id,text,created_at\n1,返金してほしい,2024-01-01\n2,最悪なアプリ,2024-01-01\n", encoding="utf-8")
+    for encoding in ("shift_jis", "gbk"):
+        refused = cli("import", path, "--encoding", encoding)
+        assert f"not {encoding} text (the file looks like UTF-8: leave --encoding out)" in refused.stderr
+        assert "try --encoding" not in refused.stderr
+    garbled = cli("import", path, "--encoding", "cp932")  # reads, garbled: said so before anything
+    assert "looks like UTF-8 text but is read as cp932" in garbled.stderr
+
+
+# RSS: a content of boilerplate keeps the description's words ---------------------------------------
+
+def _feed_entry_text(description: str, content: str) -> str:
+    import feedparser
+
+    from crawler.pollers.rss import _entry_text
+    from tests.test_session26_fixes import _rss
+
+    feed = _rss(f'<item><title>t</title><link>https://b.example/1</link><description>{description}</description>'
+                f'<content:encoded><![CDATA[{content}]]></content:encoded></item>')
+    return _entry_text(feedparser.parse(feed).entries[0])
+
+
+def test_a_feed_items_description_is_kept_when_its_content_is_an_image_and_read_more():
+    assert _feed_entry_text("Acme launches thing", '<img src="x.png"/><p>Read more</p>') == \
+        "Acme launches thing\n\nRead more"
+
+
+def test_a_description_that_is_the_contents_first_words_is_not_stored_twice():
+    assert _feed_entry_text("Acme was by far the worst [&#8230;]", "<p>Acme was by far the worst vendor.</p>") == \
+        "Acme was by far the worst vendor."
+
+
+# review pages: Chinese pieces join without a space; an emoticon opens its own words ----------------
+
+@pytest.mark.parametrize(("html", "text"), [
+    ("<p>我很喜欢<b>小米</b>的手机</p>", "我很喜欢小米的手机"),
+    ("<p>Great phone</p><p>:) would buy again</p>", "Great phone :) would buy again"),
+    ("<p>I love <b>Acme</b>'s service</p>", "I love Acme's service"),
+    ("<p>Acme <b>小米</b> phone</p>", "Acme 小米 phone"),
+])
+def test_review_text_pieces_join_as_the_page_reads(html, text):
+    from parsel import Selector
+
+    from crawler.spiders.extract import joined_text
+
+    assert joined_text(Selector(text=html), "body ::text") == text
+
+
+def test_a_chinese_phrase_split_by_markup_matches_its_watch():
+    from parsel import Selector
+
+    from crawler.matching import matches_query
+    from crawler.spiders.extract import joined_text
+
+    text = joined_text(Selector(text="<p>我很喜欢<b>小米</b>的手机</p>"), "body ::text")
+    assert matches_query(Query.model_validate({"any": ["小米的手机"]}), text)
