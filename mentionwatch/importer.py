@@ -60,7 +60,7 @@ _THOUSANDS = re.compile(r"\d{1,3}(?:([,.\u00a0 '，])\d{3})(?:\1\d{3})*")  # ，
 _SHORT_COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmMbBwW万萬亿億])")
 _COUNT_UNITS = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000, "w": 10_000, "万": 10_000, "萬": 10_000,
                 "亿": 100_000_000, "億": 100_000_000}
-_EAST_ASIAN_UNITS = frozenset("w万萬亿億")
+_COUNT_SUFFIX = re.compile(r"(?<=[kKmMbBwW万萬亿億])\s*(?:\+|人)$")
 _SINGLE_BYTE_ENCODINGS = {"cp1252", "iso8859-1", "iso8859-15", "cp1250", "mac-roman"}  # codecs' names
 # a compressed file's first bytes -> what it is and the command that unpacks it
 _COMPRESSED = {b"\x1f\x8b": ("gzip-compressed", "gunzip"), b"BZh": ("bzip2-compressed", "bunzip2"),
@@ -875,11 +875,12 @@ def _count_text(text: str) -> int | None:
         return int(text)
     if _THOUSANDS.fullmatch(text):
         return int(re.sub(r"\D", "", text))
-    short = _SHORT_COUNT.fullmatch(text)
+    # '10万+' (WeChat's 'over 100,000'), '1.2万人' (people), '1，5万' (a full-width comma)
+    short = _SHORT_COUNT.fullmatch(_COUNT_SUFFIX.sub("", text).replace("，", ","))
     if short:
         unit = short[2].lower()
-        # a comma is a decimal one in '1,5M' and '1,5万', a thousands one in '1,200万' (East Asia)
-        thousands = unit in _EAST_ASIAN_UNITS and re.fullmatch(r"\d{1,3}(?:,\d{3})+", short[1])
+        # a comma is a decimal one in '1,5M' and '1,5万', a thousands one in '1,200万' and '1,200K'
+        thousands = re.fullmatch(r"\d{1,3}(?:,\d{3})+", short[1])
         number = short[1].replace(",", "") if thousands else short[1].replace(",", ".")
         return round(float(number) * _COUNT_UNITS[unit])
     try:

@@ -90,15 +90,15 @@ _NUMERIC_DATE = re.compile(
     r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d\d)"
     r"(?:[ T]+(\d{1,2}):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:\s*([AaPp])\.?[Mm]\.?)?)?")
 # the half of the day in Chinese (上午, 下午) and Japanese (午前, 午後), before or after the time
-_CJK_HALF_DAY = "(上午|下午|午前|午後)"
-_AFTERNOON = ("下午", "午後")
+_CJK_HALF_DAY = "(上午|下午|午前|午後|午后|早上|凌晨|中午|晚上)"
+_AFTERNOON = ("下午", "午後", "午后", "晚上")  # 晚上8点 is 20:00; 中午1点 is 13:00 (see _year_first_date)
 # year first: 2015/2/17, 2015/02/17 10:00, 2015.02.17 (Chinese and Japanese spreadsheets write dates
-# so); and 2015年2月17日 10:00, 2015年2月17日(火) 14時05分, 14时05分30秒, 10点05分, 下午3点, 午後2時05分,
-# 2:05 午後, 午前0:30.
+# so); and 2015年2月17日 10:00, 2015年2月17日(火) 14時05分, 14时05分30秒, 10点05分, 下午3点, 下午3点半,
+# 晚上8:00, 凌晨2:00, 午後2時05分, 2:05 午後, 午前0:30.
 # Year, month, day: nobody writes year, day, month
 _YEAR_FIRST_DATE = re.compile(
     r"(\d{4})(?:([/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日)(?:\s*[(（][^)）]{1,3}[)）])?"
-    rf"(?:[ T]*{_CJK_HALF_DAY}?\s*(\d{{1,2}})(?:[:：](\d\d)(?:[:：](\d\d)(?:\.\d+)?)?|[時时点點](?:(\d{{1,2}})分(?:(\d{{1,2}})秒)?)?)"
+    rf"(?:[ T]*{_CJK_HALF_DAY}?\s*(\d{{1,2}})(?:[:：](\d\d)(?:[:：](\d\d)(?:\.\d+)?)?|[時时点點](?:(\d{{1,2}})分(?:(\d{{1,2}})秒)?|(半))?)"
     rf"\s*{_CJK_HALF_DAY}?(?:\s*([+-]\d{{4}}))?)?")
 # Excel stores a date as days since 1899-12-30: 32874 is 1990-01-01, 73051 is 2100-01-01
 _EXCEL_DAYS = (32874, 73051)
@@ -485,17 +485,21 @@ def _numeric_date(match: re.Match, date_order: str | None, text: str,
 
 def _year_first_date(match: re.Match, text: str) -> dt.datetime:
     (year, _separator, month, day, cjk_month, cjk_day, half_before, hour, minute, second, cjk_minute,
-     cjk_second, half_after, offset) = match.groups()
+     cjk_second, half_past, half_after, offset) = match.groups()
     zone = dt.datetime.strptime(offset, "%z").tzinfo if offset else None
     hour_of_day = int(hour or 0)
     half = half_before or half_after
-    if half and not 0 <= hour_of_day <= 12:  # 午前0:30 is how phones write half past midnight
+    if half and not 0 <= hour_of_day <= 12 or half == "晚上" and hour_of_day == 12:
+        # 午前0:30 is how phones write half past midnight; 晚上12点 is the midnight that ends the day
         raise ValueError(f"{text[:40]!r}: hour {hour_of_day} with {half}")
-    if half:
+    if half == "中午":  # around noon: 中午12点 is 12:00, 中午1点 13:00
+        hour_of_day += 12 if 1 <= hour_of_day <= 5 else 0
+    elif half:
         hour_of_day = hour_of_day % 12 + (12 if half in _AFTERNOON else 0)
+    minute_of_hour = 30 if half_past else int(minute or cjk_minute or 0)  # 3点半: half past three
     try:
         return dt.datetime(int(year), int(month or cjk_month), int(day or cjk_day), hour_of_day,
-                           int(minute or cjk_minute or 0), int(second or cjk_second or 0), tzinfo=zone)
+                           minute_of_hour, int(second or cjk_second or 0), tzinfo=zone)
     except ValueError:
         raise ValueError(f"{text[:40]!r} is not a date read as year/month/day") from None
 

@@ -284,3 +284,24 @@ def test_crawl_source_takes_the_label_of_one_of_several_sources_of_a_type(cli, t
         f"sources: {', '.join(sorted([first, second]))})")
     bad_type = cli("--config", path, "crawl", "--source", "hackernewz#00000000")
     assert bad_type.exit_code == 2 and "unknown source type 'hackernewz'" in bad_type.stderr
+
+
+def test_status_tells_the_remaining_sources_runs_from_the_removed_ones_when_two_become_one(cli, tmp_path, server):
+    """Review of the last session's fixes: the reverse of the test above."""
+    from crawler.source_types import source_label
+    from mentionwatch.config import Config
+
+    config = {"database": "mw.db", "watches": [{
+        "name": "news", "query": {"any": ["labour", "olympics", "police"]},
+        "sources": [{"type": "rss", "options": {"urls": [server + "/feeds/bbc.xml"]}},
+                    {"type": "rss", "options": {"urls": [server + "/feeds/bbc.xml?b"]}}]}]}
+    watch = Config.model_validate(config).watches[0]
+    kept, removed = (source_label(watch, source) for source in watch.sources)
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    assert cli("--config", path, "crawl").exit_code == 0
+    config["watches"][0]["sources"].pop()
+    path.write_text(json.dumps(config), encoding="utf-8")
+    text = cli("--config", path, "status").stdout
+    assert f"{kept} (runs of the rss source from when the watch had two rss sources)" in text
+    assert f"{removed} (not in the watchlist)" in text

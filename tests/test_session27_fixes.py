@@ -203,3 +203,32 @@ def test_a_chinese_phrase_split_by_markup_matches_its_watch():
 
     text = joined_text(Selector(text="<p>我很喜欢<b>小米</b>的手机</p>"), "body ::text")
     assert matches_query(Query.model_validate({"any": ["小米的手机"]}), text)
+
+
+# Chinese counts and times (review of the last session's fixes) --------------------------------------
+
+@pytest.mark.parametrize(("written", "count"), [("10万+", 100_000), ("10w+", 100_000), ("1.2万人", 12_000),
+                                                ("1，5万", 15_000), ("1，200万", 12_000_000), ("1,200K", 1_200_000),
+                                                ("1,5M", 1_500_000), ("1,5万", 15_000)])
+def test_reach_written_as_chinese_apps_and_thousands_write_it(written, count):
+    from mentionwatch.importer import _count
+
+    assert _count(written) == count
+
+
+@pytest.mark.parametrize(("written", "stored"), [
+    ("2015/2/17 下午3点半", "2015-02-17T15:30:00Z"), ("2015/2/17 午后3:05", "2015-02-17T15:05:00Z"),
+    ("2015/2/17 晚上8:00", "2015-02-17T20:00:00Z"), ("2015/2/17 凌晨2:00", "2015-02-17T02:00:00Z"),
+    ("2015/2/17 中午12点", "2015-02-17T12:00:00Z"), ("2015/2/17 中午1点", "2015-02-17T13:00:00Z"),
+    ("2015/2/17 早上7点", "2015-02-17T07:00:00Z")])
+def test_more_chinese_ways_of_writing_the_time_of_day(written, stored):
+    from storage.timeutil import parse_file_timestamp
+
+    assert parse_file_timestamp(written) == stored
+
+
+def test_evening_twelve_oclock_is_refused_not_read_as_noon():
+    from storage.timeutil import parse_file_timestamp
+
+    with pytest.raises(ValueError, match="hour 12 with 晚上"):
+        parse_file_timestamp("2015/2/17 晚上12点")

@@ -210,24 +210,32 @@ def _add_acknowledgements(db, alerts: list[dict]) -> None:
 def _mark_sources_in_watchlist(sources: list[dict], config) -> None:
     """Crawl runs outlive the sources that made them: one removed from the watchlist (or disabled)
     is marked, so its old error is not taken for a live failure."""
-    from crawler.source_types import source_label
+    from crawler.source_types import settings_key, source_label
 
     current = {(watch.name, source_label(watch, source)) for watch in config.watches
                for source in watch.sources if source.enabled}
     split_types = {(watch.name, source.type) for watch in config.watches for source in watch.sources
                    if source_label(watch, source) != source.type}
+    # the key a watch's only source of its type had while it had two (`rss#<key>`)
+    keyed_before = {(watch.name, f"{source.type}#{settings_key(source)}") for watch in config.watches
+                    for source in watch.sources if source.enabled and source_label(watch, source) == source.type}
     for entry in sources:
         entry["in_watchlist"] = (entry["watch"], entry["source"]) in current
         # A watch's only rss source is labelled `rss`; once a second one is added both become
-        # `rss#<key>`, and the runs made before keep the bare label.
+        # `rss#<key>`, and the runs made before keep the bare label; once one of the two is
+        # removed, the other's runs of that time keep the keyed one.
         entry["renamed_since"] = (not entry["in_watchlist"]
                                   and (entry["watch"], entry["source"]) in split_types)
+        entry["single_since"] = not entry["in_watchlist"] and (entry["watch"], entry["source"]) in keyed_before
 
 
 def _source_name(src: dict) -> str:
     """A source's name in the status table, saying why its runs no longer match the watchlist."""
     if src.get("renamed_since"):
         return f"{src['source']} (runs from before a second {src['source']} source was added)"
+    if src.get("single_since"):
+        kind = src["source"].partition("#")[0]
+        return f"{src['source']} (runs of the {kind} source from when the watch had two {kind} sources)"
     if not src.get("in_watchlist", True):
         return f"{src['source']} (not in the watchlist)"
     return src["source"]

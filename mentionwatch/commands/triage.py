@@ -264,7 +264,8 @@ def mark(app: App, mention_ids, state, note, actor) -> None:
                               "typed [default: 7 days before --until].")
 @click.option("--until", help="End of the period, not included (same forms; a date is midnight at "
                               "its start) [default: the newest mention of the watches reported, "
-                              "included; now after --since 7d, or when nothing came since].")
+                              "included (of any watch when they have none yet); now after --since "
+                              "7d, or when nothing came since].")
 @click.option("--timezone", "zone_text", metavar="ZONE",
               help="Time zone of the charts' hours and days and of every time shown, such as "
                    "America/New_York or Asia/Shanghai [default: the alerts.timezone of the "
