@@ -7,13 +7,15 @@ A top mention is shown as `entry_text` gives it: its title, then its text (a Hac
 Reddit link post has its words in the title alone). Explanations stored before the title was kept
 have no "title": their text is shown.
 Top mentions are ranked by reach (log scale) plus recency inside the alert window; terms are words
-(in Chinese and Japanese, pairs of neighbouring characters) used by more of the alert's negative
-mentions than of the mentions in the baseline period before it.
+(in Chinese, pairs of neighbouring characters; in Japanese, words as Janome's dictionary splits them)
+used by more of the alert's negative mentions than of the mentions in the baseline period before it.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
+import threading
 import unicodedata
 from collections import Counter
 
@@ -86,64 +88,80 @@ def rank_mentions(mentions: list[dict], since_epoch: float, until_epoch: float) 
 
 
 def words(text: str) -> set[str]:
-    """The terms of a text: its words, and for Chinese and Japanese, which are written without spaces,
-    each pair of neighbouring characters (see _CJK_RUN). Full-width letters count as the usual ones
+    """The terms of a text: its words; for Chinese, which is written without spaces, each pair of
+    neighbouring characters (see _CJK_RUN); for Japanese (a text with kana), its words as a
+    dictionary splits them (see japanese_terms). Full-width letters count as the usual ones
     (ＩＲＩＡＭ is IRIAM)."""
     text = unicodedata.normalize("NFKC", text or "")
     latin = {w.lower().strip("'’-") for w in _WORD.findall(_CJK_RUN.sub(" ", text))} - _STOPWORDS
-    return latin | {term for run in _CJK_RUN.findall(text) for term in _cjk_terms(run)}
+    if _KANA.search(text):
+        return latin | japanese_terms(text)
+    return latin | {pair for run in _CJK_RUN.findall(text) for pair in _bigrams(run)}
 
 
-def _cjk_terms(run: str) -> set[str]:
-    """The terms of a run of Chinese or Japanese. Chinese (Han characters only): pairs of
-    neighbouring characters. Japanese: a katakana word whole (パスワード, not its pairs パス, スワ …),
-    pairs of neighbouring kanji, a kanji with the kana that ends its word (落ち, 繋が, 重い), and the
-    stretches of 3 to 8 characters of hiragana (つながらない, from アプリがつながらない or from
-    またつながらないんだけど): without a dictionary the words cannot be told apart, so every stretch
-    is a term and over_represented_terms keeps the longest that the alert's posts share."""
-    if _HIRAGANA.fullmatch(run):
-        return _hiragana_stretches(run)
-    pieces = _SCRIPT_PIECE.findall(run)
-    if len(pieces) == 1 and not _KATAKANA.fullmatch(run):
-        return _bigrams(run)  # Chinese
-    terms = set()
-    for before, piece, following in zip(["", *pieces], pieces, [*pieces[1:], ""]):
-        if _KATAKANA.fullmatch(piece):
-            if len(piece) > 1:
-                terms.add(piece)
-        elif _HIRAGANA.fullmatch(piece):
-            # its first kana ends the word before it (繋が) or is a particle (アプリが): not a start
-            terms |= _hiragana_stretches(piece, first_start=1 if before else 0)
-        else:  # kanji
-            if len(piece) > 1:
-                terms |= _bigrams(piece)
-            if _HIRAGANA.fullmatch(following) and following[0] not in _PARTICLES:
-                terms.add(piece[-1] + following[0])
-    return terms
-
-
-_SHORTEST_STRETCH, _LONGEST_STRETCH = 3, 8  # two kana are mostly endings (ない, ます); 8 holds つながりません
-
-
-def _hiragana_stretches(piece: str, first_start: int = 0) -> set[str]:
-    return {piece[start:end] for start in range(first_start, len(piece))
-            for end in range(start + _SHORTEST_STRETCH, min(len(piece), start + _LONGEST_STRETCH) + 1)}
-
-
-# after a kanji, these start a particle (障害の, 最悪だ), not the word's ending; so does the long-vowel
-# mark (遅ーい). が and か do both (障害が, 障害か; 繋がる, 確か): kept, as 繋が is what an outage's
-# posts share
-_PARTICLES = frozenset("をはへのでもやとにだー")
-
-
-# the long-vowel mark ー belongs to the word it is in, katakana (コーヒー) or hiragana (すごーい)
-_KATAKANA = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff]+")
-_HIRAGANA = re.compile(r"[\u3040-\u309f\u30fc]+")
-_SCRIPT_PIECE = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff]+|[\u3040-\u309f\u30fc]+|[^\u3040-\u30ff\u31f0-\u31ff]+")
+_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
 
 
 def _bigrams(run: str) -> set[str]:
     return {run} if len(run) == 1 else {run[i:i + 2] for i in range(len(run) - 1)}
+
+
+@functools.lru_cache(maxsize=20_000)  # a service's detect runs read mostly the same baseline posts
+def japanese_terms(text: str) -> frozenset[str]:
+    """The words of a Japanese text that can tell what it is about, split by Janome's dictionary
+    (IPADIC): nouns of two characters or more (障害, アプリ, ログイン), verbs and adjectives in their
+    dictionary form (落ちる, 遅い), and a verb with its negation as written (つながらない, できない:
+    "cannot connect" is what an outage's posts share, not "connect"). Particles, auxiliaries and
+    light verbs (する, なる, いる …) are no terms. Only the first JAPANESE_CHARS characters are
+    read: a term that stands out is in the first lines of a post."""
+    tokens = _japanese_tokens(text[:JAPANESE_CHARS])
+    terms = set()
+    for position, token in enumerate(tokens):
+        kind, detail = token.part_of_speech.split(",")[:2]
+        if not _CJK_RUN.search(token.surface):
+            continue  # Latin letters and digits are found as words
+        if kind == "名詞" and detail not in _NOUNS_NAMING_NOTHING and len(token.surface) > 1:
+            terms.add(token.surface)
+        elif kind in ("動詞", "形容詞") and detail == "自立":
+            negation = _negation_after(tokens[position + 1:position + 3])
+            if negation:
+                terms.add(token.surface + negation)
+            elif token.base_form not in _LIGHT_VERBS:
+                terms.add(token.base_form)
+    return frozenset(terms)
+
+
+def _negation_after(following: list) -> str | None:
+    """'ない' after つながら (つながらない, つながらなかった), 'ません' after わかり; else None."""
+    auxiliaries = []
+    for token in following:  # the auxiliaries right after the verb (書いてない: て comes between)
+        if not token.part_of_speech.startswith("助動詞"):
+            break
+        auxiliaries.append(token.base_form)
+    if auxiliaries[:1] and auxiliaries[0] in _NEGATIONS:
+        return auxiliaries[0]
+    if auxiliaries[:2] == ["ます", "ん"]:
+        return "ません"
+    return None
+
+
+JAPANESE_CHARS = 2_000
+_NOUNS_NAMING_NOTHING = frozenset({"非自立", "代名詞", "数", "接尾"})  # こと, それ, 三, さん
+_NEGATIONS = frozenset({"ない", "ぬ", "ん"})
+_LIGHT_VERBS = frozenset("する なる ある いる できる しまう くる いく おる いう 思う みる くれる もらう "
+                         "やる れる られる せる させる".split())
+_JAPANESE_TOKENIZER = None
+_JAPANESE_LOCK = threading.Lock()  # a Janome tokenizer is not to be shared between threads at once
+
+
+def _japanese_tokens(text: str) -> list:
+    global _JAPANESE_TOKENIZER
+    with _JAPANESE_LOCK:
+        if _JAPANESE_TOKENIZER is None:
+            from janome.tokenizer import Tokenizer  # loaded when a Japanese post first needs it
+
+            _JAPANESE_TOKENIZER = Tokenizer()
+        return list(_JAPANESE_TOKENIZER.tokenize(text))
 
 
 def over_represented_terms(alert_texts: list[str], baseline: list[str], ignore: set[str] = frozenset(),
@@ -163,23 +181,8 @@ def over_represented_terms(alert_texts: list[str], baseline: list[str], ignore: 
         if lift > 1.5:
             terms.append({"term": term, "count": count, "baseline_rate": round(baseline_rate, 4),
                           "lift": round(lift, 2)})
-    terms = _longest_stretches(terms)
     terms.sort(key=lambda t: (t["lift"] * math.log1p(t["count"]), t["count"]), reverse=True)
     return terms[:limit]
-
-
-_NEARLY_AS_MANY = 0.75
-
-
-def _longest_stretches(terms: list[dict]) -> list[dict]:
-    """Without the stretches of hiragana that a longer term shared by nearly as many posts holds
-    (つなが and ながら inside つながらない): one word, not its pieces. 'Nearly': a post that writes
-    the word after a kanji (全然つながらない) has only its later stretches (ながらない)."""
-    def held(term: dict) -> bool:
-        return bool(_HIRAGANA.fullmatch(term["term"])) and any(
-            len(other["term"]) > len(term["term"]) and term["term"] in other["term"]
-            and other["count"] >= _NEARLY_AS_MANY * term["count"] for other in terms)
-    return [term for term in terms if not held(term)]
 
 
 STANDING_OUT = "; standing out: "  # where a summary lists its terms (last, see alerts.detect._summary)

@@ -290,9 +290,8 @@ def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:
         notes.warn(f"the file looks like {east_asian[1]} text, which --encoding {encoding} garbles: "
                    f"try --encoding {east_asian[0]}")
     if not name.startswith("utf") and _looks_like_utf8(head):
-        example = "é as Ã©" if name in _SINGLE_BYTE_ENCODINGS else "返金 as 霑秘"
         notes.warn(f"the file looks like UTF-8 text but is read as {encoding} (--encoding): "
-                   f"leave --encoding out if letters come out wrong ({example})")
+                   f"leave --encoding out if letters come out wrong ({_garbled_example(head, encoding)})")
     return "utf-8-sig" if name == "utf-8" else encoding
 
 
@@ -308,6 +307,13 @@ def _utf16_without_bom(head: bytes) -> str | None:
                 and not nuls[:len(line)].strip(b"\x00")):
             return name
     return None
+
+
+def _garbled_example(head: bytes, encoding: str) -> str:
+    """The file's first non-ASCII letters and what `encoding` makes of them: 'é as Ã©', '返金 as 杩旈噾'."""
+    letters = re.search(r"[^\x00-\x7f]{1,3}", codecs.getincrementaldecoder("utf-8")().decode(head, final=False))
+    written = letters.group() if letters else "é"
+    return f"{written} as {written.encode('utf-8').decode(encoding, errors='replace')}"
 
 
 def _looks_like_utf8(head: bytes) -> bool:

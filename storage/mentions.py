@@ -260,7 +260,7 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         rows.append(row)
         if mention.cut or len(row[6]) < len(mention.text):
             result.cut += 1
-        if mention.title_is_thread and row[5] is not None:
+        if row[5] is not None and (mention.title_is_thread or _is_reddit_comment(row[0], row[1])):
             thread_titled.add((row[0], row[1]))
         if watches:
             key = (row[0], row[1])  # (source, external_id)
@@ -307,6 +307,12 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
     if result.forgotten:
         log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)
     return result
+
+
+def _is_reddit_comment(source: str, external_id: str) -> bool:
+    """A Reddit comment ('t1_…'), however it came in (collected, or imported from a file with its
+    thread's title): its title is its thread's, as m019 marks those stored before."""
+    return source == "reddit" and external_id.startswith("t1_")
 
 
 def _stored_ids(conn, rows: list[tuple], up_to_id: int) -> list[int]:

@@ -92,6 +92,8 @@ _NUMERIC_DATE = re.compile(
 # the half of the day in Chinese (上午, 下午) and Japanese (午前, 午後), before or after the time
 _CJK_HALF_DAY = "(上午|下午|午前|午後|午后|早上|凌晨|中午|晚上)"
 _AFTERNOON = ("下午", "午後", "午后", "晚上")  # 晚上8点 is 20:00; 中午1点 is 13:00 (see _year_first_date)
+# the hours each half of the day is written with (others: 0-12); 早上 is the morning, 晚上 the evening
+_HOURS_WITH = {"早上": range(4, 12), "中午": (11, 12, 1, 2), "晚上": range(6, 12)}
 # year first: 2015/2/17, 2015/02/17 10:00, 2015.02.17 (Chinese and Japanese spreadsheets write dates
 # so); and 2015年2月17日 10:00, 2015年2月17日(火) 14時05分, 14时05分30秒, 10点05分, 下午3点, 下午3点半,
 # 晚上8:00, 凌晨2:00, 午後2時05分, 2:05 午後, 午前0:30.
@@ -489,11 +491,11 @@ def _year_first_date(match: re.Match, text: str) -> dt.datetime:
     zone = dt.datetime.strptime(offset, "%z").tzinfo if offset else None
     hour_of_day = int(hour or 0)
     half = half_before or half_after
-    if half and not 0 <= hour_of_day <= 12 or half == "晚上" and hour_of_day == 12:
-        # 午前0:30 is how phones write half past midnight; 晚上12点 is the midnight that ends the day
+    if half and hour_of_day not in _HOURS_WITH.get(half, range(13)):
+        # 午前0:30 is how phones write half past midnight; 晚上12点 or 晚上1点 may be either night
         raise ValueError(f"{text[:40]!r}: hour {hour_of_day} with {half}")
     if half == "中午":  # around noon: 中午12点 is 12:00, 中午1点 13:00
-        hour_of_day += 12 if 1 <= hour_of_day <= 5 else 0
+        hour_of_day += 12 if hour_of_day <= 2 else 0
     elif half:
         hour_of_day = hour_of_day % 12 + (12 if half in _AFTERNOON else 0)
     minute_of_hour = 30 if half_past else int(minute or cjk_minute or 0)  # 3点半: half past three

@@ -288,7 +288,7 @@ def test_a_utf8_file_given_a_single_byte_encoding_is_told_so(cli, tmp_path):
     result = cli("import", plain, "--encoding", "latin-1")
     assert result.stderr.splitlines() == [
         f"{plain}: warning: the file looks like UTF-8 text but is read as iso8859-1 (--encoding): "
-        "leave --encoding out if letters come out wrong (é as Ã©)"]
+        "leave --encoding out if letters come out wrong (è as Ã¨)"]
     assert _stored(tmp_path)[0] == ("b1", "Café")
 
 

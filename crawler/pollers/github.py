@@ -84,7 +84,7 @@ def _mention_from_issue(issue: dict) -> Mention:
     return Mention(
         source="github",
         external_id=required_id(issue.get("id"), "id"),
-        text=markdown_to_text(text_of(issue.get("body")), html_tags=True),
+        text=markdown_to_text(text_of(issue.get("body")), github=True),
         title=optional_text(issue.get("title"), "title"),
         created_at=issue["created_at"],
         url=optional_text(issue.get("html_url"), "url"),

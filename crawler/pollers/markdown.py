@@ -4,19 +4,30 @@ Both APIs return the author's source, not what the site shows: `**bold**`, `[tex
 `&#x200B;` on the blank lines its rich-text editor leaves, GitHub's hidden `<!-- template -->`
 comments. What is matched against a watch's query, scored and shown should be what a reader sees, so
 the marks go and the words stay. A link's address is kept after its words (`here (https://…)`): a
-team watching its own domain wants the post that links to it.
+team watching its own domain wants the post that links to it. Code (fenced, indented or in
+backticks) is shown as written, so it is kept as written.
 """
 from __future__ import annotations
 
 import html
 import re
 
-_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+# code: a fenced block, a line indented as code, a span in backticks (kept as written)
+_CODE = re.compile(r"^(?P<fence>```|~~~)[^\n]*\n.*?(?:^(?P=fence)[ \t]*$|\Z)"
+                   r"|^(?: {4}|\t)[^\n]*$"
+                   r"|(?P<ticks>`+)[^`\n]+?(?P=ticks)",
+                   re.MULTILINE | re.DOTALL)
+_FENCE_LINE = re.compile(r"^(?:```|~~~)[^\n]*\n?|\n?(?:```|~~~)[ \t]*$")
+_KEPT = re.compile("\ue000(\\d+)\ue001")  # where a piece of code waits while the rest is read
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)  # GitHub hides it; one never closed stays
+# an entity with its semicolon: html.unescape alone also reads '&region' in an address as '®ion'
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\(([^()\s]*)(?:\s+\"[^\"\n]*\")?\)")
 _LINK = re.compile(r"\[([^\]\n]*)\]\(((?:[^()\s]|\([^()\s]*\))*)(?:\s+\"[^\"\n]*\")?\)")
 _AUTOLINK = re.compile(r"<(https?://[^\s<>]+)>")
 _SPOILER = re.compile(r">!(.+?)!<", re.DOTALL)
-_PAIRED_MARK = re.compile(r"(\*\*|~~)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
+# '**bold**' and '~~struck~~' within a line ('__' is left alone: Python's __init__)
+_PAIRED_MARK = re.compile(r"(\*\*|~~)(?=\S)([^\n]+?)(?<=\S)\1")
 _SINGLE_STAR = re.compile(r"(?<![\w*\\])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*\\])\*(?![\w*])")
 _LINE_MARK = re.compile(r"^[ \t]{0,3}(?:#{1,6}[ \t]+|(?:>[ \t]?)+)", re.MULTILINE)
 _ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|^])")
@@ -27,13 +38,16 @@ _GITHUB_TAG = re.compile(
     r"h[1-6]|ul|ol|li|table|thead|tbody|tr|td|th|blockquote|ins|del)\b[^<>]*>", re.IGNORECASE)
 
 
-def markdown_to_text(source: str, *, html_tags: bool = False) -> str:
-    """The words of a Markdown post as a reader sees them. `html_tags`: drop the HTML tags GitHub
-    renders (`<details>`, `<br>` …); Reddit shows tags as typed, so it keeps them."""
-    text = _HTML_COMMENT.sub("", source.replace("\r\n", "\n").replace("\r", "\n"))
-    if html_tags:
-        text = _GITHUB_TAG.sub("", text)
-    text = html.unescape(text)
+def markdown_to_text(source: str, *, github: bool = False) -> str:
+    """The words of a Markdown post as a reader sees them. `github`: also drop the HTML comments
+    and tags GitHub hides or renders (`<!-- … -->`, `<details>`, `<br>` …); Reddit shows them as
+    typed, so it keeps them."""
+    text = source.replace("\r\n", "\n").replace("\r", "\n")
+    code: list[str] = []
+    text = _CODE.sub(lambda found: _set_aside(found, code), text)
+    if github:
+        text = _GITHUB_TAG.sub("", _HTML_COMMENT.sub("", text))
+    text = _ENTITY.sub(lambda found: html.unescape(found.group()), text)
     text = _IMAGE.sub(lambda found: found.group(1), text)
     text = _LINK.sub(_link_words, text)
     text = _AUTOLINK.sub(r"\1", text)
@@ -43,8 +57,16 @@ def markdown_to_text(source: str, *, html_tags: bool = False) -> str:
     text = _SINGLE_STAR.sub(r"\1", text)
     text = _ESCAPED.sub(r"\1", text)
     text = _INVISIBLE.sub("", text)
+    text = _KEPT.sub(lambda found: code[int(found.group(1))], text)
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _set_aside(found: re.Match, code: list[str]) -> str:
+    """A placeholder for a piece of code; a fenced block is kept without its fence lines."""
+    piece = found.group()
+    code.append(_FENCE_LINE.sub("", piece) if found.group("fence") else piece)
+    return f"\ue000{len(code) - 1}\ue001"
 
 
 def _link_words(found: re.Match) -> str:

@@ -304,15 +304,16 @@ def _entry_text(entry: dict) -> str:
     return f"{summary}\n\n{full}"
 
 
-_CUT_MARK = re.compile(r"\s*(?:\[(?:…|\.\.\.)\]|…|\.\.\.)\s*$")  # a summary cut short: 'words […]'
+# where a summary is cut short: 'words […]', 'words … Continue reading →'
+_CUT_MARK = re.compile(r"\[?(?:…|\.\.\.)\]?")
 
 
 def _holds_summary(full: str, summary: str) -> bool:
-    """Whether the content's text begins with, or holds, the summary's (most summaries are the
-    content's first words, cut short)."""
+    """Whether the content holds the summary's words up to where it is cut short (most summaries
+    are the content's first words, with "[…]" or "… Continue reading" after them)."""
     def folded(text: str) -> str:
         return " ".join(text.split()).casefold()
-    start = folded(_CUT_MARK.sub("", summary))[:200]
+    start = folded(_CUT_MARK.split(summary, maxsplit=1)[0])[:200] or folded(summary)[:200]
     return start in folded(full)
 
 
