@@ -446,6 +446,7 @@ def unconfigured_watches(db, config) -> list[tuple[str, int]]:
 
 
 def _store(run: _Run, watch, settings, alert: Finding) -> None:
+    _split_before_the_lock(run, alert)
     # The write lock is taken before looking for the incident's alert, so two detections at once
     # (the service and a `detect` typed by hand) cannot both open one for the same incident. The
     # notifications are queued in the same transaction: a crash after the alert was written but
@@ -471,6 +472,22 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
             run.result.queued += queued
             if queued and existing is not None and existing[0] not in (*run.result.opened, *run.result.escalated):
                 run.result.announced.append(existing[0])
+
+
+def _split_before_the_lock(run: _Run, alert: Finding) -> None:
+    """Find the terms of the posts the alert's explanation will read (its window's negative posts,
+    the week before it) while no lock is held: splitting Japanese posts into words takes seconds
+    for a busy week, and other writers (a collector, an import) would wait for the write lock
+    meanwhile. explain.words remembers them, so describe() inside the lock finds them split."""
+    start = from_iso(alert.window_start)
+    baseline_since = to_iso(start - dt.timedelta(seconds=SEASON_SECONDS * SEASON_DAYS))
+    baseline = explain.baseline_texts(run.db, alert.watch, baseline_since, alert.window_start, alert.source)
+    if not any(explain.is_japanese(text) for text in baseline[:200]):
+        return  # splitting other languages is quick: nothing to do ahead
+    negatives = explain.negative_mentions(run.db, alert.watch, run.model_id, alert.window_start,
+                                          min(alert.window_end, to_iso(run.moment)), alert.source)
+    for text in [*baseline, *(f"{m['title'] or ''} {m['text']}" for m in negatives)]:
+        explain.words(text)
 
 
 def _incident_alert(run: _Run, settings, alert: Finding) -> tuple | None:

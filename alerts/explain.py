@@ -30,7 +30,8 @@ _WORD = re.compile(r"[^\W\d_][\w'’-]{2,}|[\uac00-\ud7a3]{2}", re.UNICODE)
 # finding words in it needs a dictionary; pairs of neighbouring characters are the usual stand-in
 # (most Chinese words are two characters: 小时, 没人), and a pair that is no word rarely repeats
 # across posts often enough to stand out. Korean is written with spaces, so its words are kept.
-_CJK_RUN = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# The middle dot ・ separates words (雅虎・中国): it ends a run.
+_CJK_RUN = re.compile(r"[\u3040-\u30fa\u30fc-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _STOPWORDS = frozenset("""
 a about after again all also am an and any are as at be because been before being but by can
 could did do does doing don't for from get got had has have having he her here hers him his how
@@ -94,12 +95,25 @@ def words(text: str) -> set[str]:
     (ＩＲＩＡＭ is IRIAM)."""
     text = unicodedata.normalize("NFKC", text or "")
     latin = {w.lower().strip("'’-") for w in _WORD.findall(_CJK_RUN.sub(" ", text))} - _STOPWORDS
-    if _KANA.search(text):
-        return latin | japanese_terms(text)
-    return latin | {pair for run in _CJK_RUN.findall(text) for pair in _bigrams(run)}
+    if _JAPANESE.search(text):
+        return latin | japanese_terms(text[:JAPANESE_CHARS])
+    return latin | _character_pairs(text)
 
 
-_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
+def is_japanese(text: str) -> bool:
+    """Whether words() splits the text with Janome (slow) rather than into character pairs."""
+    return bool(_JAPANESE.search(unicodedata.normalize("NFKC", text or "")))
+
+
+def _character_pairs(text: str) -> set[str]:
+    return {pair for run in _CJK_RUN.findall(text) for pair in _bigrams(run)}
+
+
+# Japanese: a kana letter beside another or beside a kanji (東京都で, つながる); a lone kana in a
+# Chinese post, as in the kaomoji (づ｡◕‿◕｡)づ or (´・ω・`), does not make it Japanese
+_KANA_LETTER = "\u3041-\u3096\u30a1-\u30fa"
+_JAPANESE = re.compile(f"[{_KANA_LETTER}][{_KANA_LETTER}\u30fc\u3400-\u4dbf\u4e00-\u9fff]"
+                       f"|[\u30fc\u3400-\u4dbf\u4e00-\u9fff][{_KANA_LETTER}]")  # ー: 遅ーい
 
 
 def _bigrams(run: str) -> set[str]:
@@ -112,9 +126,10 @@ def japanese_terms(text: str) -> frozenset[str]:
     (IPADIC): nouns of two characters or more (障害, アプリ, ログイン), verbs and adjectives in their
     dictionary form (落ちる, 遅い), and a verb with its negation as written (つながらない, できない:
     "cannot connect" is what an outage's posts share, not "connect"). Particles, auxiliaries and
-    light verbs (する, なる, いる …) are no terms. Only the first JAPANESE_CHARS characters are
-    read: a term that stands out is in the first lines of a post."""
-    tokens = _japanese_tokens(text[:JAPANESE_CHARS])
+    light verbs (する, なる, いる …) are no terms. words() hands it the first JAPANESE_CHARS
+    characters only: a term that stands out is in the first lines of a post, and the cache holds
+    no more of each."""
+    tokens = _japanese_tokens(text)
     terms = set()
     for position, token in enumerate(tokens):
         kind, detail = token.part_of_speech.split(",")[:2]
@@ -124,7 +139,7 @@ def japanese_terms(text: str) -> frozenset[str]:
             terms.add(token.surface)
         elif kind in ("動詞", "形容詞") and detail == "自立":
             negation = _negation_after(tokens[position + 1:position + 3])
-            if negation:
+            if negation:  # 繋がらず and わからん counted with 繋がらない and わからない
                 terms.add(token.surface + negation)
             elif token.base_form not in _LIGHT_VERBS:
                 terms.add(token.base_form)
@@ -132,14 +147,14 @@ def japanese_terms(text: str) -> frozenset[str]:
 
 
 def _negation_after(following: list) -> str | None:
-    """'ない' after つながら (つながらない, つながらなかった), 'ません' after わかり; else None."""
+    """'ない' after つながら (つながらない, つながらなかった, つながらず), 'ません' after わかり; else None."""
     auxiliaries = []
     for token in following:  # the auxiliaries right after the verb (書いてない: て comes between)
         if not token.part_of_speech.startswith("助動詞"):
             break
         auxiliaries.append(token.base_form)
     if auxiliaries[:1] and auxiliaries[0] in _NEGATIONS:
-        return auxiliaries[0]
+        return "ない"
     if auxiliaries[:2] == ["ます", "ん"]:
         return "ません"
     return None
@@ -149,7 +164,7 @@ JAPANESE_CHARS = 2_000
 _NOUNS_NAMING_NOTHING = frozenset({"非自立", "代名詞", "数", "接尾"})  # こと, それ, 三, さん
 _NEGATIONS = frozenset({"ない", "ぬ", "ん"})
 _LIGHT_VERBS = frozenset("する なる ある いる できる しまう くる いく おる いう 思う みる くれる もらう "
-                         "やる れる られる せる させる".split())
+                         "やる れる られる せる させる ない".split())  # ない: 返信ない, 意味ない
 _JAPANESE_TOKENIZER = None
 _JAPANESE_LOCK = threading.Lock()  # a Janome tokenizer is not to be shared between threads at once
 
@@ -195,7 +210,7 @@ def without_erased_words(explanation: dict, erased_texts: list[str]):
     Each term's count loses the erased posts that used it; a term left in fewer than 2 posts goes
     (it may be the erased person's own name or words), and so does any word of the erased posts
     from the lists in older lines."""
-    erased_counts = Counter(w for text in erased_texts for w in words(text))
+    erased_counts = Counter(w for text in erased_texts for w in _terms_of_any_version(text))
     kept = []
     for term in explanation.get("terms") or []:
         # a term stored before words() folded width ('ｉｒｉａｍ') is compared as it folds now
@@ -215,6 +230,16 @@ def without_erased_words(explanation: dict, erased_texts: list[str]):
     if cleaned.get("summary"):
         cleaned["summary"] = rewrite(cleaned["summary"])
     return cleaned, rewrite
+
+
+def _terms_of_any_version(text: str) -> set[str]:
+    """The terms words() gives a text now, and those older versions gave it, which explanations
+    stored before still hold: in Japanese, pairs of neighbouring characters (山田太郎さん: 田太,
+    郎さ), whole katakana words and whole runs of hiragana."""
+    folded = unicodedata.normalize("NFKC", text or "")
+    runs = _CJK_RUN.findall(folded)
+    return words(text) | _character_pairs(folded) | set(runs) | {
+        piece for run in runs for piece in re.findall(r"[\u30a0-\u30ff]{2,}|[\u3040-\u309f]{3,}", run)}
 
 
 def _width_folded(term: str) -> str:

@@ -311,9 +311,12 @@ def _utf16_without_bom(head: bytes) -> str | None:
 
 def _garbled_example(head: bytes, encoding: str) -> str:
     """The file's first non-ASCII letters and what `encoding` makes of them: 'é as Ã©', '返金 as 杩旈噾'."""
-    letters = re.search(r"[^\x00-\x7f]{1,3}", codecs.getincrementaldecoder("utf-8")().decode(head, final=False))
+    decoded = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    letters = re.search(r"[^\x00-\x7f\s\u00a0\u200b\ufeff]{1,3}", decoded)  # not a no-break space
     written = letters.group() if letters else "é"
-    return f"{written} as {written.encode('utf-8').decode(encoding, errors='replace')}"
+    garbled = written.encode("utf-8").decode(encoding, errors="replace")
+    # what the terminal would not show (latin-1 reads an emoji's bytes as control characters) as '?'
+    return f"{written} as {''.join(c if c.isprintable() else '?' for c in garbled)}"
 
 
 def _looks_like_utf8(head: bytes) -> bool:

@@ -293,9 +293,6 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         new_ids = conn.execute(
             "SELECT source, external_id, id FROM mentions WHERE id > ?", [last_id]).fetchall()
         result.inserted = len(new_ids)
-        conn.executemany("UPDATE mentions SET title_is_thread = 1 WHERE id = ?",
-                         [(mention_id,) for source, external_id, mention_id in new_ids
-                          if (source, external_id) in thread_titled])
         if watches_of:
             _link_watches(conn, watches_of, new_ids, now)
         if imported_of:
@@ -303,6 +300,9 @@ def _save_batch(db: Database, batch: list[Mention], update_up_to_id: int | None 
         if update_up_to_id is not None:
             result.updated_ids, result.recounted_ids, result.texts_replaced = _update_stored(conn, rows,
                                                                                             update_up_to_id)
+        # new ones, and stored ones given their thread's title now (import --update)
+        conn.executemany("UPDATE mentions SET title_is_thread = 1 WHERE source = ? AND external_id = ? "
+                         "AND title IS NOT NULL AND title_is_thread = 0", sorted(thread_titled))
     result.present = len(rows) - result.inserted
     if result.forgotten:
         log.info("%d mentions not stored: erased on request before (mentionwatch forget)", result.forgotten)

@@ -9,6 +9,7 @@ from crawler.pollers.github import GitHubPoller
 from crawler.pollers.hackernews import HackerNewsPoller
 from crawler.pollers.markdown import markdown_to_text
 from crawler.pollers.reddit import RedditPoller
+from crawler.matching import wanted
 from mentionwatch.config import Query
 from storage import Mention, open_db, save_mentions
 from storage.rematch import WatchRule, plan_rematch
@@ -50,7 +51,6 @@ def test_a_hacker_news_comment_is_kept_by_its_words_even_when_its_storys_title_i
     comment = next(hit for hit in payload["hits"] if hit["objectID"] == "15348128")
     mention = HackerNewsPoller.parse({"hits": [comment]})[0]
     assert mention.title_is_thread and "knowledge" in mention.title.lower()
-    from crawler.matching import wanted
 
     query = Query.model_validate({"any": ["nodejs"], "exclude": ["knowledge"]})
     assert wanted(query, mention.text, lang=mention.lang, title=mention.own_title)
@@ -281,3 +281,71 @@ def test_the_utf8_warning_shows_what_the_named_encoding_makes_of_the_files_own_l
     path.write_text("id,text,created_at\n1,Возврат денег,2024-01-01\n", encoding="utf-8")
     warned = cli("import", path, "--encoding", "cp1251")
     assert "leave --encoding out if letters come out wrong (Воз as Р’РѕР·)" in warned.stderr
+
+
+# second review of this session's fixes ------------------------------------------------------------
+
+@pytest.mark.parametrize("kaomoji", ["(´・ω・`)", "(づ｡◕‿‿◕｡)づ", "ヽ(･∀･)ﾉ"])
+def test_a_chinese_post_with_a_kaomoji_keeps_its_chinese_terms(kaomoji):
+    from alerts.explain import words
+
+    assert {"退款", "客服", "到账"} <= words(f"退款三天了还没到账，客服不理人 {kaomoji}")
+    assert words("雅虎・中国 服务器宕机") == {"雅虎", "中国", "服务", "务器", "器宕", "宕机"}
+
+
+def test_japanese_negations_count_as_one_term_and_lone_nai_is_none():
+    from alerts.explain import words
+
+    assert words("繋がらず困る") == {"繋がらない", "困る"}
+    assert words("わからん") == {"わからない"}
+    assert words("返信ない") == {"返信"}
+
+
+def test_a_nested_list_item_is_read_as_shown_not_kept_as_code():
+    text = markdown_to_text("Status today:\n\n- EU region fine\n    - [Acme](/r/acme) is **down** again")
+    assert text == "Status today:\n\n- EU region fine\n    - Acme is down again"
+    assert wanted(Query.model_validate({"phrases": ["acme is down"]}), text)
+
+
+def test_markdown_of_pathological_posts_is_read_in_time_and_placeholders_are_not_taken_from_the_post():
+    import time
+
+    started = time.monotonic()
+    markdown_to_text("<!--" * 16384, github=True)
+    markdown_to_text("<!-- note " * 6000, github=True)
+    assert time.monotonic() - started < 1.0  # each took seconds (a regular expression of squared time)
+    assert markdown_to_text("see \ue0000\ue001 `fix`") == "see 0 `fix`"
+    assert markdown_to_text("````\n```inside```\n````\nafter **x**", github=True) == "```inside```\nafter x"
+
+
+def test_a_feed_summary_with_an_early_ellipsis_is_kept_and_a_short_one_needs_the_contents_start():
+    assert _feed_entry_text("Watch... Acme recalls 2 million e-bike batteries", "<p>Watch: the video of the day…</p>") \
+        == "Watch... Acme recalls 2 million e-bike batteries\n\nWatch: the video of the day…"
+    assert _feed_entry_text("So...", "<p>Also this</p>") == "So...\n\nAlso this"
+
+
+def test_import_update_that_gives_a_reddit_comment_its_threads_title_marks_it(tmp_path):
+    db = open_db(tmp_path / "m.db")
+    save_mentions(db, [Mention("reddit", "t1_abc", "great stuff", "2017-01-01T00:00:00Z")])
+    from storage.mentions import _save_batch
+
+    _save_batch(db, [Mention("reddit", "t1_abc", "great stuff", "2017-01-01T00:00:00Z",
+                             title="Acme outage megathread")], update_up_to_id=10**9)
+    assert db.execute("SELECT title, title_is_thread FROM mentions").fetchone() == ("Acme outage megathread", 1)
+
+
+def test_forget_removes_the_character_pairs_older_explanations_hold_for_a_japanese_name():
+    from alerts.explain import without_erased_words
+
+    stored = {"terms": [{"term": "田太", "count": 2}, {"term": "郎さ", "count": 2}, {"term": "障害", "count": 5}],
+              "summary": "x; standing out: 田太, 郎さ, 障害"}
+    cleaned, _ = without_erased_words(stored, ["山田太郎さんが障害を報告", "山田太郎さんです"])
+    assert [term["term"] for term in cleaned["terms"]] == ["障害"]
+    assert cleaned["summary"].endswith("standing out: 障害")
+
+
+def test_the_garbled_example_skips_spaces_and_shows_no_control_characters():
+    from mentionwatch.importer import _garbled_example
+
+    assert _garbled_example("a\u00a0b Café".encode(), "cp1252") == "é as Ã©"
+    assert _garbled_example("x 😡 y".encode(), "latin-1") == "😡 as ð??¡"

@@ -4,22 +4,21 @@ Both APIs return the author's source, not what the site shows: `**bold**`, `[tex
 `&#x200B;` on the blank lines its rich-text editor leaves, GitHub's hidden `<!-- template -->`
 comments. What is matched against a watch's query, scored and shown should be what a reader sees, so
 the marks go and the words stay. A link's address is kept after its words (`here (https://…)`): a
-team watching its own domain wants the post that links to it. Code (fenced, indented or in
-backticks) is shown as written, so it is kept as written.
+team watching its own domain wants the post that links to it. Code (fenced, or in backticks)
+is shown as written, so it is kept as written.
 """
 from __future__ import annotations
 
 import html
 import re
 
-# code: a fenced block, a line indented as code, a span in backticks (kept as written)
-_CODE = re.compile(r"^(?P<fence>```|~~~)[^\n]*\n.*?(?:^(?P=fence)[ \t]*$|\Z)"
-                   r"|^(?: {4}|\t)[^\n]*$"
-                   r"|(?P<ticks>`+)[^`\n]+?(?P=ticks)",
+# code: a fenced block (``` or ~~~, or more of them) or a span in backticks, kept as written. A line
+# indented four spaces is not taken for code: it is as often a nested list item, and the marks
+# this module removes need the start of a line (headings, quotes) that indentation already keeps.
+_CODE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n.*?(?:^(?P=fence)[ \t]*$|\Z)|`[^`\n]+`",
                    re.MULTILINE | re.DOTALL)
-_FENCE_LINE = re.compile(r"^(?:```|~~~)[^\n]*\n?|\n?(?:```|~~~)[ \t]*$")
+_FENCE_LINE = re.compile(r"^(?:`{3,}|~{3,})[^\n]*\n?|\n?(?:`{3,}|~{3,})[ \t]*$")
 _KEPT = re.compile("\ue000(\\d+)\ue001")  # where a piece of code waits while the rest is read
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)  # GitHub hides it; one never closed stays
 # an entity with its semicolon: html.unescape alone also reads '&region' in an address as '®ion'
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\(([^()\s]*)(?:\s+\"[^\"\n]*\")?\)")
@@ -42,11 +41,12 @@ def markdown_to_text(source: str, *, github: bool = False) -> str:
     """The words of a Markdown post as a reader sees them. `github`: also drop the HTML comments
     and tags GitHub hides or renders (`<!-- … -->`, `<details>`, `<br>` …); Reddit shows them as
     typed, so it keeps them."""
-    text = source.replace("\r\n", "\n").replace("\r", "\n")
+    # the placeholders' private-use characters would be taken for ones (and mean nothing in a post)
+    text = source.replace("\r\n", "\n").replace("\r", "\n").replace("\ue000", "").replace("\ue001", "")
     code: list[str] = []
     text = _CODE.sub(lambda found: _set_aside(found, code), text)
     if github:
-        text = _GITHUB_TAG.sub("", _HTML_COMMENT.sub("", text))
+        text = _GITHUB_TAG.sub("", _without_html_comments(text))
     text = _ENTITY.sub(lambda found: html.unescape(found.group()), text)
     text = _IMAGE.sub(lambda found: found.group(1), text)
     text = _LINK.sub(_link_words, text)
@@ -60,6 +60,21 @@ def markdown_to_text(source: str, *, github: bool = False) -> str:
     text = _KEPT.sub(lambda found: code[int(found.group(1))], text)
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _without_html_comments(text: str) -> str:
+    """Without the `<!-- … -->` comments GitHub hides; one never closed is shown, so it stays.
+    (A loop, not a regular expression: one for this takes time growing with the square of a
+    text of many unclosed comments.)"""
+    kept, position = [], 0
+    while (start := text.find("<!--", position)) >= 0:
+        end = text.find("-->", start + 4)
+        if end < 0:
+            break
+        kept.append(text[position:start])
+        position = end + 3
+    kept.append(text[position:])
+    return "".join(kept)
 
 
 def _set_aside(found: re.Match, code: list[str]) -> str:

@@ -304,8 +304,10 @@ def _entry_text(entry: dict) -> str:
     return f"{summary}\n\n{full}"
 
 
-# where a summary is cut short: 'words […]', 'words … Continue reading →'
-_CUT_MARK = re.compile(r"\[?(?:…|\.\.\.)\]?")
+# how a summary cut short ends: 'words […]', 'words … Continue reading →', 'words... Read more'
+_CUT_END = re.compile(r"\s*(?:\[?(?:…|\.\.\.)\]?)?\s*(?:(?:continue reading|read more)\b[^\n]{0,40})?$",
+                      re.IGNORECASE)
+_SHORTEST_HELD = 20  # a shorter summary ('So...') is held only by a content that starts with it
 
 
 def _holds_summary(full: str, summary: str) -> bool:
@@ -313,8 +315,10 @@ def _holds_summary(full: str, summary: str) -> bool:
     are the content's first words, with "[…]" or "… Continue reading" after them)."""
     def folded(text: str) -> str:
         return " ".join(text.split()).casefold()
-    start = folded(_CUT_MARK.split(summary, maxsplit=1)[0])[:200] or folded(summary)[:200]
-    return start in folded(full)
+    start, content = folded(_CUT_END.sub("", summary, count=1))[:200], folded(full)
+    if len(start) < _SHORTEST_HELD:
+        return content.startswith(start)
+    return start in content
 
 
 def _without_slot_mark(guid: str, link: Any) -> str:

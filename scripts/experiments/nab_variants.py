@@ -2028,13 +2028,17 @@ def _hw_job(index: int) -> dict:
                             for ratio in HW_RATIO:
                                 model = (transform, update, alpha, beta, gamma, z_bar, ratio)
                                 hot = hw_candidates(observed, forecast_count, z, z_bar, ratio, settings.smooth, first)
-                                alone = suppressed(hot, settings.cooldown)
-                                lines[("alone",) + model] = _art_line(one, alone)
-                                lines[("or",) + model] = _art_line(one, either(product, alone, settings.cooldown))
-                                for gate in HW_GATE_HOURS:
-                                    lines[("and",) + model + (gate,)] = _art_line(
-                                        one, confirmed_either_order(product, hot, int(gate * hour)))
+                                _add_gated_lines(lines, one, model, hot, product, HW_GATE_HOURS, settings.cooldown, hour)
     return lines
+
+
+def _add_gated_lines(lines: dict, one, model: tuple, hot, product, gate_hours, cooldown: int, hour: int) -> None:
+    """The family's alerts alone, OR the product's, and the product's AND them within each gate."""
+    alone = suppressed(hot, cooldown)
+    lines[("alone",) + model] = _art_line(one, alone)
+    lines[("or",) + model] = _art_line(one, either(product, alone, cooldown))
+    for gate in gate_hours:
+        lines[("and",) + model + (gate,)] = _art_line(one, confirmed_either_order(product, hot, int(gate * hour)))
 
 
 HW_PROBE_Z = (5.0, 5.5, 6.0, 6.5, 7.0)  # after the grid: around the best alone
@@ -2214,12 +2218,7 @@ def _sr_job(index: int) -> dict:
                     for ratio in SR_RATIO:
                         model = (minutes, days, transform, bar, ratio)
                         hot = hst_candidates(score, np.full(len(score), bar), log_ratio, ratio, settings.warmup)
-                        alone = suppressed(hot, settings.cooldown)
-                        lines[("alone",) + model] = _art_line(one, alone)
-                        lines[("or",) + model] = _art_line(one, either(product, alone, settings.cooldown))
-                        for gate in SR_GATE_HOURS:
-                            lines[("and",) + model + (gate,)] = _art_line(
-                                one, confirmed_either_order(product, hot, int(gate * hour)))
+                        _add_gated_lines(lines, one, model, hot, product, SR_GATE_HOURS, settings.cooldown, hour)
     return lines
 
 
