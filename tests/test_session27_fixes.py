@@ -349,3 +349,28 @@ def test_the_garbled_example_skips_spaces_and_shows_no_control_characters():
 
     assert _garbled_example("a\u00a0b Café".encode(), "cp1252") == "é as Ã©"
     assert _garbled_example("x 😡 y".encode(), "latin-1") == "😡 as ð??¡"
+
+
+def test_a_japanese_alerts_posts_are_split_before_detection_takes_the_write_lock(db, model_id, monkeypatch):
+    """Splitting a busy Japanese week took 40 s inside the write lock: an import waited and failed."""
+    import datetime as dt
+
+    from alerts import explain
+    from alerts.detect import run_detection
+    from mentionwatch.config import parse_config
+    from tests.test_alerts_detection import START, add_stream, config_text
+
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 15)], burst_hour + 1: [("reddit", 80)]})
+    db.execute("UPDATE mentions SET text = 'アプリがつながらない、返金してほしい ' || id")
+    db.conn.commit()
+    explain.japanese_terms.cache_clear()
+    split_inside_a_transaction = []
+    tokens = explain._japanese_tokens
+    monkeypatch.setattr(explain, "_japanese_tokens",
+                        lambda text: split_inside_a_transaction.append(db.conn.in_transaction) or tokens(text))
+    result = run_detection(db, parse_config(config_text()), now=START + dt.timedelta(hours=burst_hour + 1))
+    assert len(result.opened) == 1
+    assert split_inside_a_transaction and not any(split_inside_a_transaction)
+    terms = json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])["terms"]
+    assert "つながらない" not in [term["term"] for term in terms]  # every post of the week says it: no lift
