@@ -90,8 +90,8 @@ def rank_mentions(mentions: list[dict], since_epoch: float, until_epoch: float) 
 
 def words(text: str) -> set[str]:
     """The terms of a text: its words; for Chinese, which is written without spaces, each pair of
-    neighbouring characters (see _CJK_RUN); for Japanese (a text with kana), its words as a
-    dictionary splits them (see japanese_terms). Full-width letters count as the usual ones
+    neighbouring characters (see _CJK_RUN); for Japanese (a text with a kana beside a kana or a
+    kanji, see _JAPANESE), its words as a dictionary splits them (see japanese_terms). Full-width letters count as the usual ones
     (ＩＲＩＡＭ is IRIAM)."""
     text = unicodedata.normalize("NFKC", text or "")
     latin = {w.lower().strip("'’-") for w in _WORD.findall(_CJK_RUN.sub(" ", text))} - _STOPWORDS
