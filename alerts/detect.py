@@ -446,7 +446,7 @@ def unconfigured_watches(db, config) -> list[tuple[str, int]]:
 
 
 def _store(run: _Run, watch, settings, alert: Finding) -> None:
-    _split_before_the_lock(run, alert)
+    _split_before_the_lock(run, settings, alert)
     # The write lock is taken before looking for the incident's alert, so two detections at once
     # (the service and a `detect` typed by hand) cannot both open one for the same incident. The
     # notifications are queued in the same transaction: a crash after the alert was written but
@@ -474,20 +474,39 @@ def _store(run: _Run, watch, settings, alert: Finding) -> None:
                 run.result.announced.append(existing[0])
 
 
-def _split_before_the_lock(run: _Run, alert: Finding) -> None:
-    """Find the terms of the posts the alert's explanation will read (its window's negative posts,
-    the week before it) while no lock is held: splitting Japanese posts into words takes seconds
-    for a busy week, and other writers (a collector, an import) would wait for the write lock
-    meanwhile. explain.words remembers them, so describe() inside the lock finds them split."""
-    start = from_iso(alert.window_start)
+def _split_before_the_lock(run: _Run, settings, alert: Finding) -> None:
+    """Split the Japanese posts the alert's explanation will read (its window's negative posts, the
+    week before it) while no lock is held: splitting takes seconds for a busy week, and other
+    writers (a collector, an import) would wait for the write lock meanwhile. explain.words
+    remembers them, so describe() inside the lock finds them split. Only for an alert that will be
+    described: an unchanged one is not, and a `detect` run by cron must not split them all again."""
+    finding = _finding_to_describe(run, settings, alert)
+    if finding is None:
+        return
+    start = from_iso(finding.window_start)
     baseline_since = to_iso(start - dt.timedelta(seconds=SEASON_SECONDS * SEASON_DAYS))
-    baseline = explain.baseline_texts(run.db, alert.watch, baseline_since, alert.window_start, alert.source)
-    if not any(explain.is_japanese(text) for text in baseline[:200]):
-        return  # splitting other languages is quick: nothing to do ahead
-    negatives = explain.negative_mentions(run.db, alert.watch, run.model_id, alert.window_start,
-                                          min(alert.window_end, to_iso(run.moment)), alert.source)
+    baseline = explain.baseline_texts(run.db, finding.watch, baseline_since, finding.window_start, finding.source)
+    negatives = explain.negative_mentions(run.db, finding.watch, run.model_id, finding.window_start,
+                                          min(finding.window_end, to_iso(run.moment)), finding.source)
     for text in [*baseline, *(f"{m['title'] or ''} {m['text']}" for m in negatives)]:
-        explain.words(text)
+        if explain.is_japanese(text):
+            explain.words(text)
+
+
+def _finding_to_describe(run: _Run, settings, alert: Finding) -> Finding | None:
+    """What _store will describe for the alert, read before it takes the lock: the alert itself when
+    it opens, the merged one when it changes its stored alert, the stored one when _catch_up
+    describes it again; None when nothing is described (a change meanwhile costs only the split)."""
+    existing = _incident_alert(run, settings, alert)
+    if existing is None:
+        return alert
+    stored, stored_details = _stored_finding(alert, existing)
+    if stored is None:
+        return None
+    change = merge_into(stored, alert)
+    if change is not None:
+        return change[0]
+    return stored if _needs_catch_up(run, stored, stored_details.get("seen_until")) else None
 
 
 def _incident_alert(run: _Run, settings, alert: Finding) -> tuple | None:
@@ -583,17 +602,10 @@ def _open_alert(run: _Run, watch, settings, alert: Finding) -> tuple[int, str, s
 def _update_alert(run: _Run, watch, settings, alert: Finding, existing: tuple) -> tuple[int, str, str] | None:
     """Merge the alert found now into its stored alert (inside _store's transaction);
     (alert id, 'escalated', severity) when the severity rose, else None."""
-    (alert_id, rule, severity, window_start, window_end, status, observed, expected, score, opened_at,
-     stored_explanation) = existing
-    if status == "resolved":
-        return None  # a resolved alert is closed for good; a later incident opens a new one
-    stored_details = json.loads(stored_explanation or "{}")
-    peak = stored_details.get("peak") or {}
-    stored = dataclasses.replace(
-        alert, rule=rule, severity=severity, opened_severity=severity, opened_at=opened_at, escalations=[],
-        window_start=window_start, window_end=window_end, observed=observed, expected=expected, score=score,
-        peak_start=peak.get("start", ""), peak_end=peak.get("end", ""),
-        rules=tuple(stored_details.get("rules") or (rule,)))
+    alert_id, rule, severity = existing[:3]
+    stored, stored_details = _stored_finding(alert, existing)
+    if stored is None:
+        return None
     change = merge_into(stored, alert)
     if change is None:
         _catch_up(run, watch, settings, alert_id, stored, alert, stored_details.get("seen_until"))
@@ -624,6 +636,28 @@ def _update_alert(run: _Run, watch, settings, alert: Finding, existing: tuple) -
     return (alert_id, "escalated", merged.severity) if escalated else None
 
 
+def _stored_finding(alert: Finding, existing: tuple) -> tuple[Finding | None, dict]:
+    """The stored alert of the alert's incident as a Finding, and its stored explanation; None for
+    a resolved one, closed for good (a later incident opens a new one)."""
+    (_alert_id, rule, severity, window_start, window_end, status, observed, expected, score, opened_at,
+     stored_explanation) = existing
+    if status == "resolved":
+        return None, {}
+    stored_details = json.loads(stored_explanation or "{}")
+    peak = stored_details.get("peak") or {}
+    stored = dataclasses.replace(
+        alert, rule=rule, severity=severity, opened_severity=severity, opened_at=opened_at, escalations=[],
+        window_start=window_start, window_end=window_end, observed=observed, expected=expected, score=score,
+        peak_start=peak.get("start", ""), peak_end=peak.get("end", ""),
+        rules=tuple(stored_details.get("rules") or (rule,)))
+    return stored, stored_details
+
+
+def _needs_catch_up(run: _Run, stored: Finding, seen_until: str | None) -> bool:
+    """See _catch_up."""
+    return seen_until is not None and seen_until < min(stored.window_end, to_iso(run.moment))
+
+
 def _catch_up(run: _Run, watch, settings, alert_id: int, stored: Finding, found: Finding,
               seen_until: str | None) -> None:
     """An alert described while its last hot hour went on (a run at 17:30 for a window ending at
@@ -631,8 +665,7 @@ def _catch_up(run: _Run, watch, settings, alert_id: int, stored: Finding, found:
     its summary, sources and linked posts would otherwise stop at 17:30. No event is written (the
     incident did not change, only what is known of it). An alert stored before the explanation
     kept `seen_until` is left as it was (a replay must not cut its description short)."""
-    seen_now = min(stored.window_end, to_iso(run.moment))
-    if seen_until is None or seen_until >= seen_now:
+    if not _needs_catch_up(run, stored, seen_until):
         return
     if found.rule == stored.rule and found.peak_start == stored.peak_start:
         # the same peak of the same rule, with the same count (a higher one is an update): only

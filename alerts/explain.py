@@ -110,8 +110,9 @@ def _character_pairs(text: str) -> set[str]:
 
 
 # Japanese: a kana letter beside another or beside a kanji (東京都で, つながる); a lone kana in a
-# Chinese post, as in the kaomoji (づ｡◕‿◕｡)づ or (´・ω・`), does not make it Japanese
-_KANA_LETTER = "\u3041-\u3096\u30a1-\u30fa"
+# Chinese post, as in the kaomoji (づ｡◕‿◕｡)づ or (´・ω・`), does not make it Japanese, nor does の,
+# which Chinese posts write for 的 (这家店の外卖): a Japanese text with no other kana keeps its pairs
+_KANA_LETTER = "\u3041-\u306d\u306f-\u3096\u30a1-\u30fa"
 _JAPANESE = re.compile(f"[{_KANA_LETTER}][{_KANA_LETTER}\u30fc\u3400-\u4dbf\u4e00-\u9fff]"
                        f"|[\u30fc\u3400-\u4dbf\u4e00-\u9fff][{_KANA_LETTER}]")  # ー: 遅ーい
 

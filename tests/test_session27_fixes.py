@@ -374,3 +374,59 @@ def test_a_japanese_alerts_posts_are_split_before_detection_takes_the_write_lock
     assert split_inside_a_transaction and not any(split_inside_a_transaction)
     terms = json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])["terms"]
     assert "つながらない" not in [term["term"] for term in terms]  # every post of the week says it: no lift
+
+    # a later run (cron: a new process, nothing remembered) that changes nothing splits nothing
+    explain.japanese_terms.cache_clear()
+    split_inside_a_transaction.clear()
+    again = run_detection(db, parse_config(config_text()), now=START + dt.timedelta(hours=burst_hour + 1))
+    assert (again.opened, again.updated, split_inside_a_transaction) == ([], [], [])
+
+
+def test_a_japanese_burst_after_an_english_week_is_split_before_the_lock(db, model_id, monkeypatch):
+    import datetime as dt
+
+    from alerts import explain
+    from alerts.detect import run_detection
+    from mentionwatch.config import parse_config
+    from tests.test_alerts_detection import START, add_stream, config_text
+
+    burst_hour = 6 * 24 + 10
+    add_stream(db, model_id, burst={burst_hour: [("reddit", 15)], burst_hour + 1: [("reddit", 80)]})
+    db.execute("UPDATE mentions SET text = 'アプリがつながらない ' || id WHERE external_id LIKE 'b%'")
+    db.conn.commit()
+    explain.japanese_terms.cache_clear()
+    split_inside_a_transaction = []
+    tokens = explain._japanese_tokens
+    monkeypatch.setattr(explain, "_japanese_tokens",
+                        lambda text: split_inside_a_transaction.append(db.conn.in_transaction) or tokens(text))
+    result = run_detection(db, parse_config(config_text()), now=START + dt.timedelta(hours=burst_hour + 1))
+    assert len(result.opened) == 1
+    assert split_inside_a_transaction and not any(split_inside_a_transaction)
+    terms = json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])["terms"]
+    assert "つながらない" in [term["term"] for term in terms]
+
+
+# third review of this session's fixes ----------------------------------------------------------------
+
+def test_a_blog_footer_or_a_long_continue_reading_after_the_cut_keeps_the_summary_out():
+    content = "<p>The new Acme battery pack is faulty and will be recalled.</p>"
+    assert _feed_entry_text("The new Acme battery pack is faulty [&#8230;] The post Acme recall appeared first on "
+                            "Example News.", content) == "The new Acme battery pack is faulty and will be recalled."
+    content = "<p>The new Acme battery pack is faulty. It will be recalled.</p>"
+    assert _feed_entry_text('The new Acme battery pack is faulty. Continue reading "Acme battery recall, all '
+                            'you need to know" →', content) == "The new Acme battery pack is faulty. It will be recalled."
+
+
+@pytest.mark.parametrize(("written", "shown"), [
+    ("```acme app crashes on login```\nanyone else?", "```acme app crashes on login```\nanyone else?"),
+    ("~~~~\ncode **x**\n~~~~~\nafter **y**", "code **x**\nafter y"),
+    ("``a`b`` and **restart**", "``a`b`` and restart"),
+])
+def test_backtick_lines_that_are_spans_longer_closing_fences_and_double_backtick_spans(written, shown):
+    assert markdown_to_text(written) == shown
+
+
+def test_a_chinese_post_writing_no_for_de_keeps_its_character_pairs():
+    from alerts.explain import words
+
+    assert {"外卖", "好吃", "送餐"} <= words("这家店の外卖很好吃，送餐很快")

@@ -15,7 +15,10 @@ import re
 # code: a fenced block (``` or ~~~, or more of them) or a span in backticks, kept as written. A line
 # indented four spaces is not taken for code: it is as often a nested list item, and the marks
 # this module removes need the start of a line (headings, quotes) that indentation already keeps.
-_CODE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n.*?(?:^(?P=fence)[ \t]*$|\Z)|`[^`\n]+`",
+# (a backtick fence's first line holds no backtick: '```acme crashes```' is a span, as on the sites;
+# a closing fence may be longer than the opening one)
+_CODE = re.compile(r"^(?P<fence>`{3,}(?=[^`\n]*\n)|~{3,})[^\n]*\n.*?(?:^(?P=fence)[`~]*[ \t]*$|\Z)"
+                   r"|``[^\n]+?``|`[^`\n]+`",
                    re.MULTILINE | re.DOTALL)
 _FENCE_LINE = re.compile(r"^(?:`{3,}|~{3,})[^\n]*\n?|\n?(?:`{3,}|~{3,})[ \t]*$")
 _KEPT = re.compile("\ue000(\\d+)\ue001")  # where a piece of code waits while the rest is read

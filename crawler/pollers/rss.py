@@ -304,21 +304,27 @@ def _entry_text(entry: dict) -> str:
     return f"{summary}\n\n{full}"
 
 
-# how a summary cut short ends: 'words […]', 'words … Continue reading →', 'words... Read more'
-_CUT_END = re.compile(r"\s*(?:\[?(?:…|\.\.\.)\]?)?\s*(?:(?:continue reading|read more)\b[^\n]{0,40})?$",
+# where a summary is cut short: 'words […] The post … appeared first on …', 'words … Continue reading →'
+_CUT_MARK = re.compile(r"\[?(?:…|\.\.\.)\]?")
+_CUT_END = re.compile(r"\s*(?:\[?(?:…|\.\.\.)\]?)?\s*(?:(?:continue reading|read more)\b[^\n]*)?$",
                       re.IGNORECASE)
-_SHORTEST_HELD = 20  # a shorter summary ('So...') is held only by a content that starts with it
+_SHORTEST_HELD = 20  # a shorter start ('So...') is held only by a content that starts with it
 
 
 def _holds_summary(full: str, summary: str) -> bool:
     """Whether the content holds the summary's words up to where it is cut short (most summaries
-    are the content's first words, with "[…]" or "… Continue reading" after them)."""
+    are the content's first words, with "[…]", "… Continue reading" or a blog's footer after them).
+    Where the cut is, is not certain ('Watch... Acme recalls' is no cut), so both the words before
+    the first mark (when they are enough to tell) and the whole summary less a mark at its end are
+    tried."""
     def folded(text: str) -> str:
         return " ".join(text.split()).casefold()
-    start, content = folded(_CUT_END.sub("", summary, count=1))[:200], folded(full)
-    if len(start) < _SHORTEST_HELD:
-        return content.startswith(start)
-    return start in content
+    content = folded(full)
+    before_first_mark = folded(_CUT_MARK.split(summary, maxsplit=1)[0])[:200]
+    if len(before_first_mark) >= _SHORTEST_HELD and before_first_mark in content:
+        return True
+    start = folded(_CUT_END.sub("", summary, count=1))[:200]
+    return start in content if len(start) >= _SHORTEST_HELD else bool(start) and content.startswith(start)
 
 
 def _without_slot_mark(guid: str, link: Any) -> str:
