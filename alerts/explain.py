@@ -95,26 +95,31 @@ def words(text: str) -> set[str]:
     (ＩＲＩＡＭ is IRIAM)."""
     text = unicodedata.normalize("NFKC", text or "")
     latin = {w.lower().strip("'’-") for w in _WORD.findall(_CJK_RUN.sub(" ", text))} - _STOPWORDS
-    if _JAPANESE.search(text):
+    if _is_japanese(text):
         return latin | japanese_terms(text[:JAPANESE_CHARS])
     return latin | _character_pairs(text)
 
 
 def is_japanese(text: str) -> bool:
     """Whether words() splits the text with Janome (slow) rather than into character pairs."""
-    return bool(_JAPANESE.search(unicodedata.normalize("NFKC", text or "")))
+    return _is_japanese(unicodedata.normalize("NFKC", text or ""))
+
+
+def _is_japanese(folded: str) -> bool:
+    return bool(_JAPANESE.search(folded)) and not _ONLY_CHINESE.search(folded)
 
 
 def _character_pairs(text: str) -> set[str]:
     return {pair for run in _CJK_RUN.findall(text) for pair in _bigrams(run)}
 
 
-# Japanese: a kana letter beside another or beside a kanji (東京都で, つながる); a lone kana in a
-# Chinese post, as in the kaomoji (づ｡◕‿◕｡)づ or (´・ω・`), does not make it Japanese, nor does の,
-# which Chinese posts write for 的 (这家店の外卖): a Japanese text with no other kana keeps its pairs
-_KANA_LETTER = "\u3041-\u306d\u306f-\u3096\u30a1-\u30fa"
+# Japanese: a kana letter beside another or beside a kanji (auの通信障害, つながる); a lone kana in a
+# Chinese post, as in the kaomoji (づ｡◕‿◕｡)づ or (´・ω・`), does not make it Japanese, nor does the の
+# Chinese posts write for 的 (这家店の外卖很好吃): a character only Chinese writes says which it is
+_KANA_LETTER = "\u3041-\u3096\u30a1-\u30fa"
 _JAPANESE = re.compile(f"[{_KANA_LETTER}][{_KANA_LETTER}\u30fc\u3400-\u4dbf\u4e00-\u9fff]"
                        f"|[\u30fc\u3400-\u4dbf\u4e00-\u9fff][{_KANA_LETTER}]")  # ー: 遅ーい
+_ONLY_CHINESE = re.compile("[这们吗呢没还说么很吧啊给让对个为]")  # simplified forms Japanese does not use
 
 
 def _bigrams(run: str) -> set[str]:

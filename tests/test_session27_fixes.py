@@ -426,7 +426,18 @@ def test_backtick_lines_that_are_spans_longer_closing_fences_and_double_backtick
     assert markdown_to_text(written) == shown
 
 
-def test_a_chinese_post_writing_no_for_de_keeps_its_character_pairs():
+def test_a_chinese_post_writing_no_for_de_keeps_its_character_pairs_and_a_japanese_headline_its_words():
     from alerts.explain import words
 
     assert {"外卖", "好吃", "送餐"} <= words("这家店の外卖很好吃，送餐很快")
+    assert words("LINEの障害") == {"line", "障害"}  # review 4: not the pair の障
+    assert words("auの通信障害") == {"通信", "障害"}
+
+
+def test_an_ellipsis_or_read_more_inside_a_summary_is_no_cut():
+    assert _feed_entry_text("Reports of the outage spread more quickly than the fix, say Acme Cloud customers.",
+                            "<p>Reports of the outage spread across the country.</p>").startswith("Reports of the "
+                                                                                                   "outage spread more")
+    assert _feed_entry_text("The airline said the delays were... not over, says Acme Air's pilots' union.",
+                            "<p>The airline said the delays were over by noon.</p>").startswith("The airline said "
+                                                                                                "the delays were...")

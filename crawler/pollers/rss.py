@@ -304,25 +304,28 @@ def _entry_text(entry: dict) -> str:
     return f"{summary}\n\n{full}"
 
 
-# where a summary is cut short: 'words […] The post … appeared first on …', 'words … Continue reading →'
+# where a summary is cut short: 'words […]', 'words … Continue reading →', 'words. Read more', and a
+# blog's footer after the cut ('[…] The post Acme recall appeared first on Example News.')
 _CUT_MARK = re.compile(r"\[?(?:…|\.\.\.)\]?")
-_CUT_END = re.compile(r"\s*(?:\[?(?:…|\.\.\.)\]?)?\s*(?:(?:continue reading|read more)\b[^\n]*)?$",
+_CUT_END = re.compile(r"(?:\s*\[?(?:…|\.\.\.)\]?)?(?:(?<=[.!?…\]])\s*(?:continue reading|read more)\b[^\n]{0,80})?\s*$",
                       re.IGNORECASE)
+_AFTER_THE_CUT = re.compile(r"\s*(?:$|the post\b.{0,300}\bappeared first on\b|continue reading\b|read more\b)",
+                            re.IGNORECASE | re.DOTALL)
 _SHORTEST_HELD = 20  # a shorter start ('So...') is held only by a content that starts with it
 
 
 def _holds_summary(full: str, summary: str) -> bool:
     """Whether the content holds the summary's words up to where it is cut short (most summaries
-    are the content's first words, with "[…]", "… Continue reading" or a blog's footer after them).
-    Where the cut is, is not certain ('Watch... Acme recalls' is no cut), so both the words before
-    the first mark (when they are enough to tell) and the whole summary less a mark at its end are
-    tried."""
+    are the content's first words, with "[…]", "… Continue reading" or a blog's footer after them;
+    an ellipsis followed by more words, 'were... not over, says Acme', is no cut)."""
     def folded(text: str) -> str:
         return " ".join(text.split()).casefold()
     content = folded(full)
-    before_first_mark = folded(_CUT_MARK.split(summary, maxsplit=1)[0])[:200]
-    if len(before_first_mark) >= _SHORTEST_HELD and before_first_mark in content:
-        return True
+    cut = _CUT_MARK.search(summary)
+    if cut and _AFTER_THE_CUT.match(summary, cut.end()):
+        before_the_cut = folded(summary[:cut.start()])[:200]
+        if len(before_the_cut) >= _SHORTEST_HELD and before_the_cut in content:
+            return True
     start = folded(_CUT_END.sub("", summary, count=1))[:200]
     return start in content if len(start) >= _SHORTEST_HELD else bool(start) and content.startswith(start)
 
