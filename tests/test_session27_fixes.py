@@ -351,8 +351,13 @@ def test_the_garbled_example_skips_spaces_and_shows_no_control_characters():
     assert _garbled_example("x 😡 y".encode(), "latin-1") == "😡 as ð??¡"
 
 
-def test_a_japanese_alerts_posts_are_split_before_detection_takes_the_write_lock(db, model_id, monkeypatch):
-    """Splitting a busy Japanese week took 40 s inside the write lock: an import waited and failed."""
+_BURST_HOUR = 6 * 24 + 10
+
+
+def _japanese_detection(db, model_id, monkeypatch, japanese_rows: str):
+    """A week and a burst (tests.test_alerts_detection.add_stream) with the texts of `japanese_rows`
+    (an SQL condition) in Japanese; returns a detection run at the burst's end, and the list that
+    records, for each post split, whether a transaction was open then."""
     import datetime as dt
 
     from alerts import explain
@@ -360,50 +365,42 @@ def test_a_japanese_alerts_posts_are_split_before_detection_takes_the_write_lock
     from mentionwatch.config import parse_config
     from tests.test_alerts_detection import START, add_stream, config_text
 
-    burst_hour = 6 * 24 + 10
-    add_stream(db, model_id, burst={burst_hour: [("reddit", 15)], burst_hour + 1: [("reddit", 80)]})
-    db.execute("UPDATE mentions SET text = 'アプリがつながらない、返金してほしい ' || id")
+    add_stream(db, model_id, burst={_BURST_HOUR: [("reddit", 15)], _BURST_HOUR + 1: [("reddit", 80)]})
+    db.execute(f"UPDATE mentions SET text = 'アプリがつながらない、返金してほしい ' || id WHERE {japanese_rows}")
     db.conn.commit()
-    explain.japanese_terms.cache_clear()
-    split_inside_a_transaction = []
+    split_inside_a_transaction: list[bool] = []
     tokens = explain._japanese_tokens
     monkeypatch.setattr(explain, "_japanese_tokens",
                         lambda text: split_inside_a_transaction.append(db.conn.in_transaction) or tokens(text))
-    result = run_detection(db, parse_config(config_text()), now=START + dt.timedelta(hours=burst_hour + 1))
-    assert len(result.opened) == 1
+
+    def detect():
+        explain.japanese_terms.cache_clear()  # as in a new process
+        return run_detection(db, parse_config(config_text()), now=START + dt.timedelta(hours=_BURST_HOUR + 1))
+    return detect, split_inside_a_transaction
+
+
+def _stored_terms(db) -> list[str]:
+    return [term["term"] for term in json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])["terms"]]
+
+
+def test_a_japanese_alerts_posts_are_split_before_detection_takes_the_write_lock(db, model_id, monkeypatch):
+    """Splitting a busy Japanese week took 40 s inside the write lock: an import waited and failed."""
+    detect, split_inside_a_transaction = _japanese_detection(db, model_id, monkeypatch, "1")
+    assert len(detect().opened) == 1
     assert split_inside_a_transaction and not any(split_inside_a_transaction)
-    terms = json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])["terms"]
-    assert "つながらない" not in [term["term"] for term in terms]  # every post of the week says it: no lift
+    assert "つながらない" not in _stored_terms(db)  # every post of the week says it: no lift
 
     # a later run (cron: a new process, nothing remembered) that changes nothing splits nothing
-    explain.japanese_terms.cache_clear()
     split_inside_a_transaction.clear()
-    again = run_detection(db, parse_config(config_text()), now=START + dt.timedelta(hours=burst_hour + 1))
+    again = detect()
     assert (again.opened, again.updated, split_inside_a_transaction) == ([], [], [])
 
 
 def test_a_japanese_burst_after_an_english_week_is_split_before_the_lock(db, model_id, monkeypatch):
-    import datetime as dt
-
-    from alerts import explain
-    from alerts.detect import run_detection
-    from mentionwatch.config import parse_config
-    from tests.test_alerts_detection import START, add_stream, config_text
-
-    burst_hour = 6 * 24 + 10
-    add_stream(db, model_id, burst={burst_hour: [("reddit", 15)], burst_hour + 1: [("reddit", 80)]})
-    db.execute("UPDATE mentions SET text = 'アプリがつながらない ' || id WHERE external_id LIKE 'b%'")
-    db.conn.commit()
-    explain.japanese_terms.cache_clear()
-    split_inside_a_transaction = []
-    tokens = explain._japanese_tokens
-    monkeypatch.setattr(explain, "_japanese_tokens",
-                        lambda text: split_inside_a_transaction.append(db.conn.in_transaction) or tokens(text))
-    result = run_detection(db, parse_config(config_text()), now=START + dt.timedelta(hours=burst_hour + 1))
-    assert len(result.opened) == 1
+    detect, split_inside_a_transaction = _japanese_detection(db, model_id, monkeypatch, "external_id LIKE 'b%'")
+    assert len(detect().opened) == 1
     assert split_inside_a_transaction and not any(split_inside_a_transaction)
-    terms = json.loads(db.execute("SELECT explanation FROM alerts").fetchone()[0])["terms"]
-    assert "つながらない" in [term["term"] for term in terms]
+    assert "つながらない" in _stored_terms(db)
 
 
 # third review of this session's fixes ----------------------------------------------------------------
