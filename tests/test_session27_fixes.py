@@ -428,7 +428,10 @@ def test_a_chinese_post_writing_no_for_de_keeps_its_character_pairs_and_a_japane
 
     assert {"外卖", "好吃", "送餐"} <= words("这家店の外卖很好吃，送餐很快")
     assert words("LINEの障害") == {"line", "障害"}  # review 4: not the pair の障
-    assert words("auの通信障害") == {"通信", "障害"}
+    assert {"通信", "障害"} <= words("auの通信障害") and not any("の" in term for term in words("auの通信障害"))
+    # review 5: 没 is Japanese too (没収); a post with another kana is Japanese whatever its kanji
+    assert {"アカウント", "没収", "ログイン", "できない"} <= words("アカウントが没収されてログインできない")
+    assert {"今天", "外卖", "态度"} <= words("今天の外卖非常快，态度好")  # no Chinese-only character in it
 
 
 def test_an_ellipsis_or_read_more_inside_a_summary_is_no_cut():
@@ -438,3 +441,17 @@ def test_an_ellipsis_or_read_more_inside_a_summary_is_no_cut():
     assert _feed_entry_text("The airline said the delays were... not over, says Acme Air's pilots' union.",
                             "<p>The airline said the delays were over by noon.</p>").startswith("The airline said "
                                                                                                 "the delays were...")
+
+
+@pytest.mark.parametrize("summary", [
+    "Acme Corp said the recall is voluntary. “Customers come first.” Continue reading “Acme recall”",
+    "Acme Corp said the recall is voluntary. “Customers come first.” Read more",
+    "Acme Corp said the recall is voluntary. “Customers come first ... [Read More...]",
+    "Acme Corp said the recall is voluntary. “Customers come […] Read the full story",
+    "Acme Corp said the recall is voluntary. “Customers come first.” The post Acme recall appeared first on News.",
+    "Acme Corp said the recall is voluntary Read More",
+])
+def test_a_summary_with_a_read_more_link_or_footer_is_not_stored_beside_its_content(summary):
+    content = "<p>Acme Corp said the recall is voluntary. “Customers come first.”</p><p>The recall covers</p>"
+    assert _feed_entry_text(summary, content) == "Acme Corp said the recall is voluntary. “Customers come first.”" \
+        "\n\nThe recall covers"

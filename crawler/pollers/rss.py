@@ -305,12 +305,15 @@ def _entry_text(entry: dict) -> str:
 
 
 # where a summary is cut short: 'words […]', 'words … Continue reading →', 'words. Read more', and a
-# blog's footer after the cut ('[…] The post Acme recall appeared first on Example News.')
+# blog's footer after the cut or after a whole short post ('The post Acme recall appeared first on …')
 _CUT_MARK = re.compile(r"\[?(?:…|\.\.\.)\]?")
-_CUT_END = re.compile(r"(?:\s*\[?(?:…|\.\.\.)\]?)?(?:(?<=[.!?…\]])\s*(?:continue reading|read more)\b[^\n]{0,80})?\s*$",
-                      re.IGNORECASE)
-_AFTER_THE_CUT = re.compile(r"\s*(?:$|the post\b.{0,300}\bappeared first on\b|continue reading\b|read more\b)",
-                            re.IGNORECASE | re.DOTALL)
+_LINK_WORDS = r"\[?(?:continue reading|read more|read the full (?:story|article|post)|read the rest)\b"
+_FOOTER = r"the post\b.{0,300}\bappeared first on\b[^\n]*"
+# a 'read more' link after a sentence's end, a closing quote or bracket, a cut mark, or alone at the end
+_CUT_END = re.compile(
+    rf"(?:\s*\[?(?:…|\.\.\.)\]?)?(?:(?:(?<=[.!?…\]”’\"')»])\s*|\s+(?={_LINK_WORDS}[\s.…\]→»]*$)){_LINK_WORDS}"
+    rf"[^\n]{{0,300}}|\s*{_FOOTER})?\s*$", re.IGNORECASE)
+_AFTER_THE_CUT = re.compile(rf"\s*(?:$|{_FOOTER}|{_LINK_WORDS})", re.IGNORECASE | re.DOTALL)
 _SHORTEST_HELD = 20  # a shorter start ('So...') is held only by a content that starts with it
 
 
