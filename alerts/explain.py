@@ -106,7 +106,16 @@ def is_japanese(text: str) -> bool:
 
 
 def _is_japanese(folded: str) -> bool:
-    return bool(_JAPANESE.search(folded))
+    return bool(_JAPANESE.search(folded)) and all(_in_japanese_text(han) for han in set(_HAN.findall(folded)))
+
+
+@functools.lru_cache(maxsize=None)
+def _in_japanese_text(han: str) -> bool:
+    try:
+        han.encode("cp932")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _character_pairs(text: str) -> set[str]:
@@ -118,14 +127,14 @@ def _character_pairs(text: str) -> set[str]:
 _KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
 
 
-# Japanese: a kana letter beside another or beside a kanji (東京都で, つながる); a lone kana in a
-# Chinese post, as in the kaomoji (づ｡◕‿◕｡)づ or (´・ω・`), does not make it Japanese, nor does の,
-# which Chinese posts write for 的 (今天の外卖非常快: a fifth of the food-delivery reviews could). A
-# Japanese headline whose only kana is の (auの通信障害) is read in pairs then, less those holding
-# the kana (see _character_pairs).
-_KANA_LETTER = "\u3041-\u306d\u306f-\u3096\u30a1-\u30fa"
+# Japanese: a kana letter beside another or beside a kanji (auの通信障害, つながる), with no kanji that
+# Japanese text cannot hold (one Shift_JIS, cp932, cannot write: the simplified 这, 卖, 账 …). So a lone
+# kana in a Chinese post, as in the kaomoji (づ｡◕‿◕｡)づ, does not make it Japanese, nor the の Chinese
+# posts write for 的 (今天の外卖非常快), nor a Japanese brand in one (ユニクロ退款一直没到账).
+_KANA_LETTER = "\u3041-\u3096\u30a1-\u30fa"
 _JAPANESE = re.compile(f"[{_KANA_LETTER}][{_KANA_LETTER}\u30fc\u3400-\u4dbf\u4e00-\u9fff]"
                        f"|[\u30fc\u3400-\u4dbf\u4e00-\u9fff][{_KANA_LETTER}]")  # ー: 遅ーい
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def _bigrams(run: str) -> set[str]:

@@ -424,11 +424,13 @@ def test_backtick_lines_that_are_spans_longer_closing_fences_and_double_backtick
 
 
 def test_a_chinese_post_writing_no_for_de_keeps_its_character_pairs_and_a_japanese_headline_its_words():
-    from alerts.explain import words
+    from alerts.explain import _KANA, words
 
     assert {"外卖", "好吃", "送餐"} <= words("这家店の外卖很好吃，送餐很快")
     assert words("LINEの障害") == {"line", "障害"}  # review 4: not the pair の障
-    assert {"通信", "障害"} <= words("auの通信障害") and not any("の" in term for term in words("auの通信障害"))
+    assert words("auの大規模通信障害") == {"規模", "通信", "障害"}  # review 6: a headline whose only kana is の
+    assert {"退款", "客服", "到账"} <= words("ユニクロ退款一直没到账，客服不理人")  # a Japanese brand in Chinese
+    assert not any(_KANA.search(term) for term in words("ユニクロ退款一直没到账，客服不理人"))
     # review 5: 没 is Japanese too (没収); a post with another kana is Japanese whatever its kanji
     assert {"アカウント", "没収", "ログイン", "できない"} <= words("アカウントが没収されてログインできない")
     assert {"今天", "外卖", "态度"} <= words("今天の外卖非常快，态度好")  # no Chinese-only character in it
@@ -455,3 +457,23 @@ def test_a_summary_with_a_read_more_link_or_footer_is_not_stored_beside_its_cont
     content = "<p>Acme Corp said the recall is voluntary. “Customers come first.”</p><p>The recall covers</p>"
     assert _feed_entry_text(summary, content) == "Acme Corp said the recall is voluntary. “Customers come first.”" \
         "\n\nThe recall covers"
+
+
+@pytest.mark.parametrize("summary", [
+    "Acme Corp said the recall is voluntary. Read the rest of the Beta Inc lawsuit here",
+    "Acme Corp said the recall is voluntary... read the rest of Beta Inc's statement on page 2",
+])
+def test_a_read_the_rest_sentence_of_a_summary_is_kept(summary):
+    content = "<p>Acme Corp said the recall is voluntary. “Customers come first.”</p>"
+    assert _feed_entry_text(summary, content).startswith(summary)
+
+
+def test_a_summary_of_thousands_of_blank_lines_is_compared_in_time():
+    import time
+
+    from crawler.pollers.rss import _holds_summary
+
+    started = time.monotonic()
+    _holds_summary("x", "\n" * 20_000 + "abc")
+    _holds_summary("x", "\u00a0\n" * 4_000)
+    assert time.monotonic() - started < 1.0  # 23 s before (patterns of squared time on a run of spaces)

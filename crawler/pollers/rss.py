@@ -307,29 +307,30 @@ def _entry_text(entry: dict) -> str:
 # where a summary is cut short: 'words […]', 'words … Continue reading →', 'words. Read more', and a
 # blog's footer after the cut or after a whole short post ('The post Acme recall appeared first on …')
 _CUT_MARK = re.compile(r"\[?(?:…|\.\.\.)\]?")
-_LINK_WORDS = r"\[?(?:continue reading|read more|read the full (?:story|article|post)|read the rest)\b"
-_FOOTER = r"the post\b.{0,300}\bappeared first on\b[^\n]*"
-# a 'read more' link after a sentence's end, a closing quote or bracket, a cut mark, or alone at the end
-_CUT_END = re.compile(
-    rf"(?:\s*\[?(?:…|\.\.\.)\]?)?(?:(?:(?<=[.!?…\]”’\"')»])\s*|\s+(?={_LINK_WORDS}[\s.…\]→»]*$)){_LINK_WORDS}"
-    rf"[^\n]{{0,300}}|\s*{_FOOTER})?\s*$", re.IGNORECASE)
-_AFTER_THE_CUT = re.compile(rf"\s*(?:$|{_FOOTER}|{_LINK_WORDS})", re.IGNORECASE | re.DOTALL)
+# a link's words, with at most a quoted title and arrows after them ('Read the rest of the lawsuit
+# here' is a sentence of the summary, not a link)
+_LINK = (r"\[?(?:continue reading|read more|read the full (?:story|article|post)|read the rest)\b"
+         r"(?: ?[“\"‘'][^“”\"]{0,200}[”\"’'])?[ .…\]→»›>]*")
+_FOOTER = r"the post\b.{0,300}\bappeared first on\b.*"
+# the link after a sentence's end, a closing quote or bracket, a cut mark, or alone at the end
+_CUT_END = re.compile(rf"(?: ?\[?(?:…|\.\.\.)\]?)?(?:(?:(?<=[.!?…\]”’\"')»]) ?| ){_LINK}| ?{_FOOTER})?$", re.IGNORECASE)
+_AFTER_THE_CUT = re.compile(rf" ?(?:$|{_FOOTER}|{_LINK}$)", re.IGNORECASE)
 _SHORTEST_HELD = 20  # a shorter start ('So...') is held only by a content that starts with it
 
 
 def _holds_summary(full: str, summary: str) -> bool:
     """Whether the content holds the summary's words up to where it is cut short (most summaries
     are the content's first words, with "[…]", "… Continue reading" or a blog's footer after them;
-    an ellipsis followed by more words, 'were... not over, says Acme', is no cut)."""
-    def folded(text: str) -> str:
-        return " ".join(text.split()).casefold()
-    content = folded(full)
+    an ellipsis followed by more words, 'were... not over, says Acme', is no cut). Both are compared
+    with their spaces folded, first (a run of thousands of spaces would make the patterns slow)."""
+    summary, content = (" ".join(text.split()) for text in (summary, full))
+    content = content.casefold()
     cut = _CUT_MARK.search(summary)
     if cut and _AFTER_THE_CUT.match(summary, cut.end()):
-        before_the_cut = folded(summary[:cut.start()])[:200]
+        before_the_cut = summary[:cut.start()].strip().casefold()[:200]
         if len(before_the_cut) >= _SHORTEST_HELD and before_the_cut in content:
             return True
-    start = folded(_CUT_END.sub("", summary, count=1))[:200]
+    start = _CUT_END.sub("", summary, count=1).strip().casefold()[:200]
     return start in content if len(start) >= _SHORTEST_HELD else bool(start) and content.startswith(start)
 
 
