@@ -111,11 +111,13 @@ def _is_japanese(folded: str) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _in_japanese_text(han: str) -> bool:
-    try:
-        han.encode("cp932")
-    except UnicodeEncodeError:
-        return False
-    return True
+    for encoding in ("cp932", "shift_jis_2004"):  # Windows' Shift_JIS, and JIS X 0213's (剝, 頰, 鷗)
+        try:
+            han.encode(encoding)
+            return True
+        except UnicodeEncodeError:
+            pass
+    return False
 
 
 def _character_pairs(text: str) -> set[str]:
@@ -127,11 +129,13 @@ def _character_pairs(text: str) -> set[str]:
 _KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
 
 
-# Japanese: a kana letter beside another or beside a kanji (auの通信障害, つながる), with no kanji that
-# Japanese text cannot hold (one Shift_JIS, cp932, cannot write: the simplified 这, 卖, 账 …). So a lone
-# kana in a Chinese post, as in the kaomoji (づ｡◕‿◕｡)づ, does not make it Japanese, nor the の Chinese
-# posts write for 的 (今天の外卖非常快), nor a Japanese brand in one (ユニクロ退款一直没到账).
-_KANA_LETTER = "\u3041-\u3096\u30a1-\u30fa"
+# Japanese: a kana letter other than の beside another or beside a kanji (東京都で, つながる), with no
+# kanji that Japanese text cannot hold (one Shift_JIS cannot write, JIS X 0213's 剝 and 頰 included:
+# the simplified 这, 卖, 账 …). So a lone kana in a Chinese post, as in the kaomoji (づ｡◕‿◕｡)づ, does
+# not make it Japanese, nor the の Chinese posts write for 的 (小米の手机又死机了), nor a Japanese brand
+# in one (ユニクロ退款一直没到账). A Japanese headline whose only kana is の (auの通信障害) is read in
+# character pairs then, less those holding the kana (see _character_pairs).
+_KANA_LETTER = "\u3041-\u306d\u306f-\u3096\u30a1-\u30fa"
 _JAPANESE = re.compile(f"[{_KANA_LETTER}][{_KANA_LETTER}\u30fc\u3400-\u4dbf\u4e00-\u9fff]"
                        f"|[\u30fc\u3400-\u4dbf\u4e00-\u9fff][{_KANA_LETTER}]")  # ー: 遅ーい
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")

@@ -428,7 +428,12 @@ def test_a_chinese_post_writing_no_for_de_keeps_its_character_pairs_and_a_japane
 
     assert {"外卖", "好吃", "送餐"} <= words("这家店の外卖很好吃，送餐很快")
     assert words("LINEの障害") == {"line", "障害"}  # review 4: not the pair の障
-    assert words("auの大規模通信障害") == {"規模", "通信", "障害"}  # review 6: a headline whose only kana is の
+    # review 7: の alone does not make a post Japanese (小米の手机又死机了), so a Japanese headline whose
+    # only kana is の is read in pairs, none holding the kana
+    assert {"規模", "通信", "障害"} <= words("auの大規模通信障害")
+    assert not any("の" in term for term in words("auの大規模通信障害"))
+    assert {"手机", "死机"} <= words("小米の手机又死机了")
+    assert {"ケース", "塗装", "返品"} <= words("iPhoneケースの塗装がすぐ剝がれる、返品したい")  # 剝: JIS X 0213
     assert {"退款", "客服", "到账"} <= words("ユニクロ退款一直没到账，客服不理人")  # a Japanese brand in Chinese
     assert not any(_KANA.search(term) for term in words("ユニクロ退款一直没到账，客服不理人"))
     # review 5: 没 is Japanese too (没収); a post with another kana is Japanese whatever its kanji
@@ -477,3 +482,17 @@ def test_a_summary_of_thousands_of_blank_lines_is_compared_in_time():
     _holds_summary("x", "\n" * 20_000 + "abc")
     _holds_summary("x", "\u00a0\n" * 4_000)
     assert time.monotonic() - started < 1.0  # 23 s before (patterns of squared time on a run of spaces)
+
+
+@pytest.mark.parametrize("summary", [
+    "Acme Corp recalled heaters after reports of fires … Continue reading “Acme recall” The post Acme recall "
+    "appeared first on News.",
+    "Acme Corp recalled heaters after reports of fires […] Read more The post Acme recall appeared first on News.",
+    "Acme Corp recalled heaters after reports of fires […] Read more at News",
+    "Acme Corp recalled heaters after reports of fires … Read more:",
+    "Acme Corp recalled heaters after reports of fires … Continue reading Acme recall →",
+    "Acme Corp recalled heaters after reports of fires … Continue reading on Medium »",
+])
+def test_a_link_with_a_footer_after_it_or_a_link_to_another_site_is_no_part_of_the_summary(summary):
+    content = "<p>Acme Corp recalled heaters after reports of fires in three states.</p>"
+    assert _feed_entry_text(summary, content) == "Acme Corp recalled heaters after reports of fires in three states."

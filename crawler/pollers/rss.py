@@ -307,14 +307,16 @@ def _entry_text(entry: dict) -> str:
 # where a summary is cut short: 'words […]', 'words … Continue reading →', 'words. Read more', and a
 # blog's footer after the cut or after a whole short post ('The post Acme recall appeared first on …')
 _CUT_MARK = re.compile(r"\[?(?:…|\.\.\.)\]?")
-# a link's words, with at most a quoted title and arrows after them ('Read the rest of the lawsuit
-# here' is a sentence of the summary, not a link)
+# a link's words, then at most a quoted title, a title before an arrow, 'on Medium' or 'at News', or
+# a colon ('Read the rest of the lawsuit here' is a sentence of the summary, not a link)
 _LINK = (r"\[?(?:continue reading|read more|read the full (?:story|article|post)|read the rest)\b"
-         r"(?: ?[“\"‘'][^“”\"]{0,200}[”\"’'])?[ .…\]→»›>]*")
+         r"(?: ?[“\"‘'][^“”\"]{0,200}[”\"’']| [^\n]{0,120}?[→»›]| (?:on|at) [^\n]{1,60}|:)?[ .…\]→»›>]*")
 _FOOTER = r"the post\b.{0,300}\bappeared first on\b.*"
-# the link after a sentence's end, a closing quote or bracket, a cut mark, or alone at the end
-_CUT_END = re.compile(rf"(?: ?\[?(?:…|\.\.\.)\]?)?(?:(?:(?<=[.!?…\]”’\"')»]) ?| ){_LINK}| ?{_FOOTER})?$", re.IGNORECASE)
-_AFTER_THE_CUT = re.compile(rf" ?(?:$|{_FOOTER}|{_LINK}$)", re.IGNORECASE)
+# the link after a sentence's end, a closing quote or bracket, a cut mark, or alone at the end; then
+# the footer a blog adds
+_CUT_END = re.compile(rf"(?: ?\[?(?:…|\.\.\.)\]?)?(?:(?:(?<=[.!?…\]”’\"')»]) ?| ){_LINK})?(?: ?{_FOOTER})?$",
+                      re.IGNORECASE)
+_AFTER_THE_CUT = re.compile(rf" ?(?:{_LINK})?(?: ?{_FOOTER})?$", re.IGNORECASE)
 _SHORTEST_HELD = 20  # a shorter start ('So...') is held only by a content that starts with it
 
 
