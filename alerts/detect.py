@@ -485,12 +485,22 @@ def _split_before_the_lock(run: _Run, settings, alert: Finding) -> None:
         return
     start = from_iso(finding.window_start)
     baseline_since = to_iso(start - dt.timedelta(seconds=SEASON_SECONDS * SEASON_DAYS))
-    baseline = explain.baseline_texts(run.db, finding.watch, baseline_since, finding.window_start, finding.source)
     negatives = explain.negative_mentions(run.db, finding.watch, run.model_id, finding.window_start,
                                           min(finding.window_end, to_iso(run.moment)), finding.source)
-    for text in [*baseline, *(f"{m['title'] or ''} {m['text']}" for m in negatives)]:
+    texts = [f"{m['title'] or ''} {m['text']}" for m in negatives]
+    # a sample of the week before tells whether the whole of it needs reading here (most watches
+    # write no Japanese: they read it once, inside the lock, as before)
+    texts += explain.baseline_texts(run.db, finding.watch, baseline_since, finding.window_start, finding.source,
+                                    limit=_JAPANESE_SAMPLE)
+    if not any(explain.is_japanese(text) for text in texts):
+        return
+    texts += explain.baseline_texts(run.db, finding.watch, baseline_since, finding.window_start, finding.source)
+    for text in texts:
         if explain.is_japanese(text):
             explain.words(text)
+
+
+_JAPANESE_SAMPLE = 200
 
 
 def _finding_to_describe(run: _Run, settings, alert: Finding) -> Finding | None:
