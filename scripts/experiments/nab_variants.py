@@ -1556,14 +1556,20 @@ def bocpd_changes(run: BocpdRun, bar: float, ratio: float, warmup: int) -> np.nd
     return changes
 
 
-def _bocpd_job(index: int) -> dict:
-    """Standard-profile lines (raw score, windows found, false alarms) of the product, and of every
-    BOCPD setting alone (one alert per cooldown), AND the product (either order), OR the product, on one series."""
+def _series_and_product(index: int) -> tuple:
+    """One labelled series, its bucket length, the product's settings for it, the buckets in an
+    hour, and where the product alerts on it: what every family's job starts from."""
     one = SERIES[index]
     bucket_seconds = series_bucket_seconds(one.timestamps)
     settings = cell_settings(product_cell(), bucket_seconds)
-    hour = int(3600 / bucket_seconds)
-    product = alert_flags(len(one.values), detect(one.values, settings)[1])
+    return (one, bucket_seconds, settings, int(3600 / bucket_seconds),
+            alert_flags(len(one.values), detect(one.values, settings)[1]))
+
+
+def _bocpd_job(index: int) -> dict:
+    """Standard-profile lines (raw score, windows found, false alarms) of the product, and of every
+    BOCPD setting alone (one alert per cooldown), AND the product (either order), OR the product, on one series."""
+    one, bucket_seconds, settings, hour, product = _series_and_product(index)
     lines = {("product",): _art_line(one, product)}
     for minutes in BOCPD_BUCKET_MINUTES:
         for hazard in BOCPD_HAZARD_DAYS:
@@ -1798,11 +1804,7 @@ def _hst_job(job) -> dict:
     seed, of every HS-Trees setting of the grid alone (one alert per cooldown), AND the product (either
     order), OR the product; and, for the best setting given, the tree shapes of `HST_SHAPES`; on one series."""
     index, seed, best = job
-    one = SERIES[index]
-    bucket_seconds = series_bucket_seconds(one.timestamps)
-    settings = cell_settings(product_cell(), bucket_seconds)
-    hour = int(3600 / bucket_seconds)
-    product = alert_flags(len(one.values), detect(one.values, settings)[1])
+    one, bucket_seconds, settings, hour, product = _series_and_product(index)
     features = hst_features(one.values, one.timestamps, bucket_seconds)
     lines = {("product",): _art_line(one, product)}
     if best is not None:
@@ -2008,11 +2010,7 @@ def _hw_job(index: int) -> dict:
     """Standard-profile lines (raw score, windows found, false alarms) of the product, and of every
     Holt-Winters setting alone (one alert per cooldown), AND the product (either order), OR the
     product, on one series."""
-    one = SERIES[index]
-    bucket_seconds = series_bucket_seconds(one.timestamps)
-    settings = cell_settings(product_cell(), bucket_seconds)
-    hour = int(3600 / bucket_seconds)
-    product = alert_flags(len(one.values), detect(one.values, settings)[1])
+    one, bucket_seconds, settings, hour, product = _series_and_product(index)
     observed = windowed_counts(one.values, settings)
     lines = {("product",): _art_line(one, product)}
     for transform in HW_TRANSFORMS:
@@ -2203,11 +2201,7 @@ def sr_scores(values, bucket_seconds: float, minutes: int, days: float, transfor
 def _sr_job(index: int) -> dict:
     """Standard-profile lines (raw score, windows found, false alarms) of the product, and of every
     SR setting alone (one alert per cooldown), AND the product (either order), OR the product, on one series."""
-    one = SERIES[index]
-    bucket_seconds = series_bucket_seconds(one.timestamps)
-    settings = cell_settings(product_cell(), bucket_seconds)
-    hour = int(3600 / bucket_seconds)
-    product = alert_flags(len(one.values), detect(one.values, settings)[1])
+    one, bucket_seconds, settings, hour, product = _series_and_product(index)
     log_ratio = _seasonal_log_ratio(one.values, bucket_seconds, 60)[0]
     lines = {("product",): _art_line(one, product)}
     for minutes in SR_MINUTES:
