@@ -29,6 +29,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py hstrees       # streaming Half-Space Trees: alone, AND / OR, 3 seeds (2-3 min)
     .venv/bin/python scripts/experiments/nab_variants.py holt-winters  # additive Holt-Winters, one hour ahead: alone, AND / OR (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py spectral-residual  # causal Spectral Residual saliency: alone, AND / OR (1 min)
+    .venv/bin/python scripts/experiments/nab_variants.py spectral-residual-inside  # SR as a condition on the product's buckets (1 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -2266,13 +2267,59 @@ def spectral_residual(data_dir: Path) -> None:
     _print_neighbourhood(_sr_probe, lines, _sr_label, SR_PROBE_BAR, SR_PROBE_RATIO, "score", data_dir)
 
 
+SR_INSIDE_HOURS = (1.0, 3.0, 6.0, 12.0, 24.0)  # a bucket is hot only with an SR anomaly this recent
+
+
+def _sr_inside_job(index: int) -> dict:
+    """Standard-profile lines of the product, and of the product with SR inside it: a bucket is hot
+    only when it is hot for the product AND an SR anomaly came in the last 1-24 h (incidents, warm-up
+    and cooldown as the product's), for every SR setting of `spectral-residual`, on one series."""
+    one, bucket_seconds, settings, hour, product = _series_and_product(index)
+    log_ratio = _seasonal_log_ratio(one.values, bucket_seconds, 60)[0]
+    stats = bucket_stats(one.values, settings)
+    lines = {("product",): _art_line(one, product)}
+    for minutes in SR_MINUTES:
+        for days in SR_DAYS:
+            for transform in SR_TRANSFORMS:
+                score = sr_scores(one.values, bucket_seconds, minutes, days, transform)
+                for bar in SR_BAR:
+                    for ratio in SR_RATIO:
+                        anomaly = hst_candidates(score, np.full(len(score), bar), log_ratio, ratio, settings.warmup)
+                        for hours in SR_INSIDE_HOURS:
+                            recent = np.convolve(anomaly.astype(float), np.ones(int(hours * hour)))[: len(anomaly)] > 0
+                            gated = dataclasses.replace(stats, hot=stats.hot & recent)
+                            lines[("inside", minutes, days, transform, bar, ratio, hours)] = _art_line(
+                                one, alert_flags(len(one.values), find_incidents(gated, settings)))
+    return lines
+
+
+def _sr_inside_label(job) -> str:
+    if job == ("product",):
+        return "the product (1 h, z 5, ratio 2.5)"
+    _, minutes, days, transform, bar, ratio, hours = job
+    return (f"product hot only with an SR anomaly ({minutes}-min points, {days:g} d window, {transform}, "
+            f"score {bar:g}, ratio {ratio:g}) in the last {hours:g} h")
+
+
+def spectral_residual_inside(data_dir: Path) -> None:
+    """The `spectral-residual` gate as the product would run it: not on alert openings (kept only with
+    an SR anomaly within 12 h before or after, alerted at the later: an alert can come up to 12 h
+    late), but on buckets: a bucket is hot only when the product's conditions hold and an SR anomaly
+    came in the last 1-24 h, so an incident opens at its first such bucket and never later than the
+    product would alert on it. The 96 SR settings of `spectral-residual` x 5 spans = 480 settings;
+    on all five series and leave-one-series-out (the product alone a candidate too)."""
+    _print_families(_sr_inside_job, _sr_inside_label, (("product with SR inside", "inside"),),
+                    (_best_by(6, SR_INSIDE_HOURS, "span (h)"), _best_by(1, SR_MINUTES, "resolution (min)")), data_dir)
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
             "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
             "timezone": timezone, "short-window": short_window,
             "novelty": novelty, "scan": scan, "scan-models": scan_models, "scan-nb": scan_nb, "scan-union": scan_union,
             "likelihood": likelihood, "art": art, "bocpd": bocpd, "hstrees": hstrees,
-            "holt-winters": holt_winters_family, "spectral-residual": spectral_residual}
+            "holt-winters": holt_winters_family, "spectral-residual": spectral_residual,
+            "spectral-residual-inside": spectral_residual_inside}
 
 
 def main() -> None:
