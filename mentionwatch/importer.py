@@ -34,6 +34,8 @@ from storage.timeutil import parse_file_timestamp
 
 from mentionwatch.legacy_text import byte_order_mark_encoding, east_asian_encoding, not_utf8_hint
 from mentionwatch.terminal import terminal_safe
+from mentionwatch.triage.export import neutralise
+from mentionwatch.triage.query import EXPORT_COLUMNS
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -465,8 +467,21 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
                                       f"looks like JSON Lines; name it {path.with_suffix('.jsonl').name}")
             taken = set(columns.read()) - set(missing.values())
             raise ImportFileError(f"{path}:{number}: {missing_columns_message(missing, header, taken)}")
+        ours = tuple(header) == EXPORT_COLUMNS  # mentionwatch's own export
         header = _optional_columns_in_any_case(header, columns, notes)  # after the checks: they name what the file has
-        yield from _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
+        records = _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
+        yield from _without_export_guards(records) if ours else records
+
+
+def _without_export_guards(records: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
+    """The rows of mentionwatch's own CSV export without the quote it put before a text a spreadsheet
+    would run as a formula ('@united lost my bag): imported again, the text is as it was stored."""
+    for line, row in records:
+        yield line, {name: _unguarded(value) for name, value in row.items()}
+
+
+def _unguarded(value: str) -> str:
+    return value[1:] if value.startswith("'") and neutralise(value[1:]) == value else value
 
 
 def _optional_columns_in_any_case(header: list[str], columns: ColumnMap, notes: ImportNotes) -> list[str]:
@@ -502,9 +517,10 @@ def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[t
     """(line number, separator, column names) of the line that names the columns: the first line,
     or, in an export that opens with lines about itself (a title, the query: Brandwatch's), the first
     of the next HEADER_SEARCH_LINES that names every column the import needs. When none does, the
-    line naming most of them (naming none, the first line, or after a first line of one field, a
-    title, the first line with several), for the error to list its columns and their close names
-    (the lines read are then spent: the import stops anyway)."""
+    line naming most of them (naming none, the first line with the most close names, such as 'Resource
+    Id' for id, after lines of 'key, value' pairs about the export; with none, the first line of
+    several fields), for the error to list its columns and their close names (the lines read are
+    then spent: the import stops anyway)."""
     wanted = len(set(columns.options().values()))  # two options may name one column (--id-col url --url-col url)
     best = _header_candidate(first, delimiter, detect, columns)
     # a first line that another separator than --delimiter splits into the columns is the header read
@@ -512,7 +528,7 @@ def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[t
     if best[0][0] < wanted and (detect or not _other_separator([first[1]], delimiter, columns)):
         for numbered in itertools.islice(lines, HEADER_SEARCH_LINES):
             candidate = _header_candidate(numbered, delimiter, detect, columns)
-            if best[0] == (0, 1) and candidate[0][1] > 1:  # a title line, then the first with columns
+            if best[0][0] == 0 == candidate[0][0] and _hint_rank(candidate, columns) > _hint_rank(best, columns):
                 best = candidate
             if candidate[0][0] == wanted:
                 skipped = numbered[0] - 1
@@ -524,6 +540,16 @@ def _header_line(text_file: _TextFile, first: tuple[int, str], lines: Iterator[t
                 best = candidate
     _found, (number, line), line_delimiter = best
     return number, line_delimiter, _read_header(text_file, line, line_delimiter, number)
+
+
+def _hint_rank(candidate: tuple, columns: ColumnMap) -> tuple[int, bool]:
+    """For a line naming none of the columns: (how many of them have a close name among its fields,
+    whether it has several fields). A data line under the header ranks below it: its words are not
+    close to column names."""
+    (_named, field_count), (_number, line), line_delimiter = candidate
+    fields = [name.strip() for name in _split_line(line, line_delimiter)]
+    close = sum(closest_column(name, fields) is not None for name in set(columns.options().values()))
+    return close, field_count > 1
 
 
 def _header_candidate(numbered: tuple[int, str], delimiter: str, detect: bool,
@@ -614,6 +640,7 @@ def _csv_records(text_file: _TextFile, lines: _RecordLines, delimiter: str, head
         joined = "".join(values)
         if not joined.strip():  # a blank line, or one of empty cells (,,,)
             continue
+        values = _fitted_to_header(values, header)
         if len(values) != width:
             if len(lines.record) > 1:
                 _reject_malformed(lines, _UnclosedQuote(), notes)
@@ -623,6 +650,17 @@ def _csv_records(text_file: _TextFile, lines: _RecordLines, delimiter: str, head
             notes.reject(line, text_file.not_text_reason())
         else:
             yield line, dict(zip(header, values))
+
+
+def _fitted_to_header(values: list[str], header: list[str]) -> list[str]:
+    """A row that differs from the header only by empty trailing fields (a tool that ends every row,
+    or the header, with a separator) made as wide as the header; any other row as it is."""
+    width = len(header)
+    if len(values) > width and not "".join(values[width:]).strip():
+        return values[:width]
+    if len(values) < width and not "".join(header[len(values):]):
+        return values + [""] * (width - len(values))
+    return values
 
 
 def _reject_malformed(lines: _RecordLines, exc: Exception, notes: ImportNotes) -> None:
@@ -695,6 +733,7 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
             if _UNDECODED_BYTE.search(text):
                 notes.reject(line, text_file.not_text_reason())
                 continue
+            text = text.rstrip("\r\n")  # so that an error's column is on the line, not after its end
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -702,8 +741,12 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
                     raise ImportFileError(f"{text_file.path}:{line}: this line names the columns of a table, "
                                           "not a JSON object: the file looks like CSV; name it "
                                           f"{text_file.path.with_suffix('.csv').name}") from None
+                if not seen_json and text.strip() in ("[", "{"):
+                    raise ImportFileError(_one_json_document(text_file.path, line, text.strip() == "[")) from None
                 notes.reject(line, f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}")
                 continue
+            if not seen_json and isinstance(row, list):
+                raise ImportFileError(_one_json_document(text_file.path, line, array=True))
             seen_json = True
             if not isinstance(row, dict):
                 notes.reject(line, "expected a JSON object")
@@ -715,6 +758,13 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
             yield line, row
     for option, column in unseen.items():
         notes.warn(f"no line has {column} ({option})")
+
+
+def _one_json_document(path: Path, line: int, array: bool) -> str:
+    """The error for a JSON array, or an object written over several lines, in a .jsonl file."""
+    what, filter_ = ("a JSON array", "'.[]'") if array else ("a JSON object written over several lines", ".")
+    return (f"{path}:{line}: the file holds {what}, not JSON Lines (one JSON object per line): "
+            f"convert it with: jq -c {filter_} {shlex.quote(path.name)} > lines.jsonl")
 
 
 def _names_columns_as_a_table(line: str, columns: ColumnMap) -> bool:

@@ -26,6 +26,20 @@ _USER = re.compile(r"@\w+")
 _LINK = re.compile(r"https?://\S+|www\.\S+")
 _JUNK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd\ud800-\udfff]+")  # controls, junk, lone surrogates
 _SPACES = re.compile(r"\s+")
+# HTML left in a post by a page or an export ('<div class="content">太差了</div>'): its tag names are
+# no words of the post, and would make a short Chinese post read as English. Only HTML's own element
+# names, so '<3' and '<sarcasm>' stay; inline ones go without a space ('我很喜欢<b>小米</b>').
+_INLINE_TAGS = "a abbr b big cite code del em font i ins kbd mark q s small span strike strong sub sup tt u"
+_BLOCK_TAGS = ("article aside blockquote body br caption center dd div dl dt figcaption figure footer h1 h2 h3 "
+               "h4 h5 h6 head header hr html img li main nav ol p pre section table tbody td tfoot th thead tr ul")
+
+
+def _tags(names: str) -> re.Pattern:
+    return re.compile(r"</?(?:" + "|".join(names.split()) + r")(?:\s[^<>]*)?/?>", re.IGNORECASE)
+
+
+_INLINE_MARKUP = _tags(_INLINE_TAGS)
+_BLOCK_MARKUP = re.compile(r"<!--.*?-->|" + _tags(_BLOCK_TAGS).pattern, re.IGNORECASE | re.DOTALL)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTER = re.compile(r"[^\W\d_]")
 # pictographs, dingbats and other emoji symbols (not arrows, maths or box drawing); joiners, variation selectors, skin tones and flag
@@ -48,11 +62,12 @@ def mention_text(text: str | None, title: str | None = None) -> str:
 
 
 def clean(text: str | None) -> str:
-    """Placeholders for users and links, no control characters, single spaces, bounded length."""
+    """Placeholders for users and links, no control characters or HTML tags, single spaces, bounded length."""
     if not text:
         return ""
     text = text[: MAX_CHARS * 2]
     text = _JUNK.sub(" ", text)
+    text = _INLINE_MARKUP.sub("", _BLOCK_MARKUP.sub(" ", text))
     text = _USER.sub("@user", text)
     text = _LINK.sub("http", text)
     return _SPACES.sub(" ", text).strip()[:MAX_CHARS]

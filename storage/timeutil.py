@@ -257,6 +257,7 @@ def _parse(value: object, strict: bool, date_order: str | None, zone: dt.tzinfo 
     if zone is not None and _written_with_zone(text):  # its own zone or offset: no other applies
         zone = None
     written, text = text, _UTC_NAME_AT_END.sub("", _FULL_WIDTH_COLON.sub(":", text))
+    text = _SPACE_BEFORE_OFFSET.sub(r"\1\2", _ZONE_AFTER_OFFSET.sub(r"\1", text))
     if text.lstrip("-").replace(".", "", 1).isdigit():
         return _from_number(float(text), strict, text, zone)
     try:
@@ -266,6 +267,11 @@ def _parse(value: object, strict: bool, date_order: str | None, zone: dt.tzinfo 
 
 
 _FULL_WIDTH_COLON = re.compile(r"(?<=\d)：(?=\d)")  # '10：00', as Chinese and Japanese input methods type it
+# Java's and Ruby's '2015-02-24 11:35:52.000 -0800': a fraction of a second, a space, the offset
+_SPACE_BEFORE_OFFSET = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\.\d+)\s+([+-]\d\d:?\d\d)$")
+# Java's ZonedDateTime '2015-02-24T10:00:00+01:00[Europe/Paris]': the offset says when it was
+_ZONE_AFTER_OFFSET = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d))"
+                                r"\[[A-Za-z][A-Za-z0-9_/+-]*\]$", re.IGNORECASE)
 
 
 class _OffsetOutOfRange(ValueError):
