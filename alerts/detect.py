@@ -276,7 +276,7 @@ def _same_incident(alert: Finding, finding: Finding, cooldown: float) -> bool:
         return alert.window_end > finding.window_start
     first, later = (alert, finding) if alert.opened_at < finding.opened_at else (finding, alert)
     reach = to_iso(from_iso(later.opened_at) - dt.timedelta(seconds=cooldown))
-    return reach < first.window_end
+    return reach <= first.window_end  # the detector's own rule: a new incident after more than `cooldown` quiet buckets
 
 
 def merge_into(alert: Finding, finding: Finding) -> tuple[Finding, bool] | None:

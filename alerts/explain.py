@@ -39,7 +39,13 @@ i i'm if in into is it it's its just me more most my no not now of off on once o
 out over own same she should so some such than that that's the their them then there these they
 this those through to too under until up very was we were what when where which while who why
 will with would you your yours http https www com amp rt via im dont cant its youre thats
-""".split())
+""".split()) | frozenset(
+    # "won't" says nothing of what an incident is about; written with ' or ’ or none (wont, didnt;
+    # but not "ill" and "id" for i'll and i'd: "the food made me ill" is about the incident)
+    spelled for word in """aren't can't couldn't didn't doesn't don't hadn't hasn't haven't isn't shouldn't
+    wasn't weren't won't wouldn't i've i'll i'd you've you'll we're we've they're they've there's what's
+    let's he's she's""".split()
+    for spelled in (word, word.replace("'", "’"), "" if word in ("i'll", "i'd") else word.replace("'", "")) if spelled)
 
 
 def negative_mentions(db, watch: str, model_id: str, since: str, until: str, source: str | None = None):
@@ -284,10 +290,12 @@ def window_end_text(end: str | None, resolved_at: str | None, now: str) -> str |
     """The end of an alert's window as it should read at `now`: the stored end of a window still
     growing is the end of its current bucket (the hour), not a time already seen, so it reads as
     'now (ongoing)'; an alert resolved before that end is over, and its window ends at the
-    resolution."""
+    resolution, then as later (the posts after it are the next alert's)."""
+    if end is not None and resolved_at and resolved_at < end:
+        return resolved_at
     if end is None or end <= now:
         return end
-    return resolved_at or ONGOING
+    return ONGOING
 
 
 def peak_text(rule: str, observed, expected, score, peak: dict | None) -> str:

@@ -44,7 +44,8 @@ def _require_unresolved(db, alert_id: int) -> None:
 @dataclass(frozen=True)
 class Acknowledgement:
     """What `acknowledge` did: `changed` is False for an alert already acknowledged by the same
-    owner, with no note (nothing written: a repeat would add an empty line to its timeline);
+    owner, with no note or the note of its latest step (nothing written: a repeat would add an
+    empty or a repeated line to its timeline);
     `taken_from` is the owner it was taken over from, if it had another one."""
 
     changed: bool
@@ -58,7 +59,8 @@ def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: s
         _require_unresolved(db, alert_id)
         now = utc_now_iso()
         status, previous = db.execute("SELECT status, owner FROM alerts WHERE id = ?", [alert_id]).fetchone()
-        if status == "acknowledged" and previous == (owner or actor) and note is None:
+        if status == "acknowledged" and previous == (owner or actor) and (
+                note is None or _last_event(db, alert_id) == ("acknowledged", actor, _handover(actor, owner, note))):
             return Acknowledgement(changed=False)
         taken_from = previous if previous and previous != (owner or actor) else None
         db.execute("""UPDATE alerts SET status = 'acknowledged', owner = ?, updated_at = ?,
@@ -66,6 +68,13 @@ def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: s
                    [owner or actor, now, now, alert_id])
         record_event(db, alert_id, "acknowledged", _handover(actor, owner, note, taken_from), actor=actor, at=now)
     return Acknowledgement(changed=True, taken_from=taken_from)
+
+
+def _last_event(db, alert_id: int) -> tuple | None:
+    """(kind, actor, detail) of the alert's latest timeline step: an acknowledgement typed again
+    (the same owner, the same note, nothing in between) adds nothing."""
+    return db.execute("SELECT kind, actor, detail FROM alert_events WHERE alert_id = ? ORDER BY id DESC LIMIT 1",
+                      [alert_id]).fetchone()
 
 
 def _handover(actor: str, owner: str | None, note: str | None, taken_from: str | None = None) -> str | None:
