@@ -228,77 +228,7 @@ def over_represented_terms(alert_texts: list[str], baseline: list[str], ignore: 
             terms.append({"term": term, "count": count, "baseline_rate": round(baseline_rate, 4),
                           "lift": round(lift, 2)})
     terms.sort(key=lambda t: (t["lift"] * math.log1p(t["count"]), t["count"]), reverse=True)
-    return _whole_chinese_words(terms, alert_texts, limit)
-
-
-MAX_GROWN_TERM_CHARS = 6  # 服务态度差, 中央空调: a phrase, not a sentence that two alike posts share
-
-
-def _whole_chinese_words(terms: list[dict], alert_texts: list[str], limit: int) -> list[dict]:
-    """The first `limit` terms, each Chinese character pair grown to the longest string that all its
-    places in the alert's Chinese posts share (打电 is always 打电话, 央空 always 中央空调) and without
-    grammatical characters at its ends (个小时 is 小时), less a
-    Chinese term holding one listed before it in as many posts or more, or held in one (多小 of
-    一个多小时 grows to 多小时, which 小时 listed before already names)."""
-    if not any(_HAN_PAIR.fullmatch(term["term"]) for term in terms[:limit * 3]):
-        return terms[:limit]  # no Chinese term near the top (an English watch): nothing to grow
-    chinese = [text for text in (unicodedata.normalize("NFKC", t or "") for t in alert_texts)
-               if not _is_japanese(text)]
-    kept: list[dict] = []
-    for term in terms:
-        if len(kept) == limit:
-            break
-        grown = _trimmed(_grown(term["term"], chinese)) if _HAN_PAIR.fullmatch(term["term"]) else term["term"]
-        if not any(_names_the_same(grown, term["count"], other) for other in kept):
-            kept.append({**term, "term": grown})
-    return kept
-
-
-def _trimmed(term: str) -> str:
-    """A grown term without the grammatical characters at its ends (个小时 -> 小时, 打电话给 -> 打电话),
-    when two characters or more are left."""
-    inner = term.strip("".join(_GRAMMAR_CHARACTERS))
-    return inner if len(inner) >= 2 else term
-
-
-def _names_the_same(term: str, count: int, listed: dict) -> bool:
-    if term == listed["term"]:
-        return True
-    chinese = _HAN_PAIR.match(term) and _HAN_PAIR.match(listed["term"])
-    return bool(chinese) and listed["count"] >= count and (listed["term"] in term or term in listed["term"])
-
-
-_HAN_PAIR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2}")
-_HAN_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{3,}")
-
-
-def _grown(pair: str, texts: list[str]) -> str:
-    """`pair` with the characters that stand beside it at every place it is found in `texts`."""
-    places = [(text, match.start()) for text in texts for match in re.finditer(re.escape(pair), text)]
-    start, end = 0, len(pair)  # the grown term is text[at + start : at + end] at every place
-    while places and end - start < MAX_GROWN_TERM_CHARS:
-        after = {_cjk_at(text, at + end) for text, at in places}
-        before = {_cjk_at(text, at + start - 1) for text, at in places}
-        if len(after) == 1 and None not in after:
-            end += 1
-        elif len(before) == 1 and None not in before:
-            start -= 1
-        else:
-            break
-    text, at = places[0] if places else (pair, 0)
-    return text[at + start:at + end]
-
-
-def _cjk_at(text: str, position: int) -> str | None:
-    """The Chinese character at `position` of `text` that a term may grow by (None outside the text,
-    for any other character, and for a grammatical one: 小时 always after 个 stays 小时, not 个小时)."""
-    if 0 <= position < len(text) and _HAN.match(text[position]) and text[position] not in _GRAMMAR_CHARACTERS:
-        return text[position]
-    return None
-
-
-# measure words, particles and adverbs of degree: beside a word, not part of it (的态度, 个小时, 了一)
-_GRAMMAR_CHARACTERS = frozenset("的了个是在也都就还很太又着过吗呢吧啊呀把被给和与及而之其这那我你他她它们")
+    return terms[:limit]
 
 
 STANDING_OUT = "; standing out: "  # where a summary lists its terms (last, see alerts.detect._summary)
@@ -312,18 +242,13 @@ def without_erased_words(explanation: dict, erased_texts: list[str]):
     (it may be the erased person's own name or words), and so does any word of the erased posts
     from the lists in older lines."""
     erased_counts = Counter(w for text in erased_texts for w in _terms_of_any_version(text))
-    erased_folded = [unicodedata.normalize("NFKC", text or "") for text in erased_texts]
-    for term in explanation.get("terms") or []:
-        folded = _width_folded(term["term"])
-        if folded not in erased_counts and _HAN_RUN.fullmatch(folded):  # a pair grown to its word (个多小时)
-            erased_counts[folded] = sum(folded in text for text in erased_folded)
     kept = []
     for term in explanation.get("terms") or []:
         # a term stored before words() folded width ('ｉｒｉａｍ') is compared as it folds now
         remaining = term["count"] - erased_counts[_width_folded(term["term"])]
         if remaining >= 2:
             kept.append({**term, "count": remaining})
-    dropped = {term for term, count in erased_counts.items() if count} - {_width_folded(term["term"]) for term in kept}
+    dropped = set(erased_counts) - {_width_folded(term["term"]) for term in kept}
 
     def rewrite(line: str) -> str:
         head, marker, listed = line.partition(STANDING_OUT)

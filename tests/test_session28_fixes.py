@@ -174,38 +174,3 @@ def test_an_acknowledgement_typed_again_with_the_same_note_adds_nothing(db):
     assert acknowledge(db, 1, "ana", note="calling them").changed  # after another step: said again
     kinds = [row[0] for row in db.execute("SELECT kind FROM alert_events WHERE alert_id = 1 ORDER BY id")]
     assert kinds == ["acknowledged", "acknowledged", "note", "acknowledged"]
-
-
-def test_chinese_terms_are_whole_words_not_the_pairs_inside_them():
-    """'小时, 多小, 个多, 个半' for posts about waiting an hour and more: pairs grow to what every
-    place they are found in shares (review of detection: 音效 read from 隔音效果, 有空 from 有空调)."""
-    from alerts.explain import over_represented_terms
-
-    alert = ["等了一个多小时还没到", "外卖等了一个多小时", "一个多小时才送到，差评", "等了两个半小时，太慢了",
-             "两个半小时！饭都凉了", "房间隔音效果很差", "隔音效果太差了", "没有空调，热死了", "房间没有空调"]
-    baseline = ["味道不错，下次再来", "送得很快，好吃", "服务很好", "价格便宜，分量足", "环境很好，干净"] * 4
-    terms = [term["term"] for term in over_represented_terms(alert, baseline, limit=20)]
-    assert {"小时", "隔音效果", "没有空调"} <= set(terms)
-    # 多小 grows to 多小时 (个 is grammar: no part of a word), which 小时, listed before, names
-    assert not {"多小", "个多", "个半", "音效", "有空", "间隔", "多小时", "个多小时", "个半小时"} & set(terms)
-    assert len(terms) == len(set(terms))
-
-
-def test_a_grown_chinese_term_sheds_grammatical_characters_at_its_ends():
-    from alerts.explain import over_represented_terms
-
-    alert = ["真郁闷的一天", "好郁闷的服务", "郁闷的酒店", "打电话给客服没人接", "打电话给经理也没用"]
-    baseline = ["味道不错，下次再来", "送得很快，好吃"] * 5
-    terms = [term["term"] for term in over_represented_terms(alert, baseline, limit=20)]
-    assert {"郁闷", "打电话"} <= set(terms)
-    assert not {"郁闷的", "闷的", "打电话给", "话给", "打电"} & set(terms)
-
-
-def test_a_grown_chinese_term_loses_the_posts_forget_erases():
-    from alerts.explain import without_erased_words
-
-    stored = {"terms": [{"term": "个多小时", "count": 3}, {"term": "小时", "count": 5}],
-              "summary": "x; standing out: 个多小时, 小时"}
-    cleaned, rewrite = without_erased_words(stored, ["等了一个多小时", "一个多小时才到"])
-    assert [(term["term"], term["count"]) for term in cleaned["terms"]] == [("小时", 3)]
-    assert cleaned["summary"].endswith("standing out: 小时")
