@@ -60,7 +60,7 @@ def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: s
         now = utc_now_iso()
         status, previous = db.execute("SELECT status, owner FROM alerts WHERE id = ?", [alert_id]).fetchone()
         if status == "acknowledged" and previous == (owner or actor) and (
-                note is None or _last_event(db, alert_id) == ("acknowledged", actor, _handover(actor, owner, note))):
+                note is None or _repeats_last_acknowledgement(db, alert_id, actor, note)):
             return Acknowledgement(changed=False)
         taken_from = previous if previous and previous != (owner or actor) else None
         db.execute("""UPDATE alerts SET status = 'acknowledged', owner = ?, updated_at = ?,
@@ -70,11 +70,15 @@ def acknowledge(db, alert_id: int, actor: str, note: str | None = None, owner: s
     return Acknowledgement(changed=True, taken_from=taken_from)
 
 
-def _last_event(db, alert_id: int) -> tuple | None:
-    """(kind, actor, detail) of the alert's latest timeline step: an acknowledgement typed again
-    (the same owner, the same note, nothing in between) adds nothing."""
-    return db.execute("SELECT kind, actor, detail FROM alert_events WHERE alert_id = ? ORDER BY id DESC LIMIT 1",
+def _repeats_last_acknowledgement(db, alert_id: int, actor: str, note: str) -> bool:
+    """Whether the alert's latest timeline step is this actor's acknowledgement with this note (its
+    detail may name the owner, or whom it was taken over from, before the note): typed again, with
+    nothing in between, it adds nothing."""
+    last = db.execute("SELECT kind, actor, detail FROM alert_events WHERE alert_id = ? ORDER BY id DESC LIMIT 1",
                       [alert_id]).fetchone()
+    if last is None or last[0] != "acknowledged" or last[1] != actor or last[2] is None:
+        return False
+    return last[2] == note or last[2].endswith("; " + note)
 
 
 def _handover(actor: str, owner: str | None, note: str | None, taken_from: str | None = None) -> str | None:

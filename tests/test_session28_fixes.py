@@ -71,6 +71,15 @@ def test_a_json_document_in_a_jsonl_file_is_one_clear_error(cli, tmp_path, docum
     assert "jq -c" in result.stderr
 
 
+def test_an_array_written_one_object_a_line_is_refused_and_lines_of_arrays_are_rows(cli, tmp_path):
+    rows = [json.dumps({"id": i, "text": "x", "created_at": "2015-02-24T10:00:00Z"}) for i in range(3)]
+    result = _import(cli, tmp_path, "wrapped.jsonl", "[" + ",\n".join(rows) + "]\n")
+    assert result.exit_code == 2 and "wrapped.jsonl:1: the file holds a JSON array" in result.stderr
+    result = _import(cli, tmp_path, "lists.jsonl", '["1", "x", "2015-02-24T10:00:00Z"]\n["2", "y", "2015-02-24T10:00:00Z"]\n')
+    assert result.exit_code == 3 and "lists.jsonl:1: rejected: expected a JSON object" in result.stderr
+    assert "jq" not in result.stderr  # '.[]' would break each row into its values
+
+
 def test_an_invalid_json_line_names_the_column_where_it_breaks(cli, tmp_path):
     good = '{"id":1,"text":"a","created_at":"2015-02-24T10:00:00Z"}'
     result = _import(cli, tmp_path, "cut.jsonl", good + "\n" + good.replace("1", "2")[:-1] + "\n")
@@ -79,7 +88,8 @@ def test_an_invalid_json_line_names_the_column_where_it_breaks(cli, tmp_path):
 
 def test_mentionwatchs_own_csv_export_imports_without_its_formula_guards(cli, tmp_path):
     _import(cli, tmp_path, "posts.csv", "id,text,created_at,author\n1,@united lost my bag,2015-02-24 10:00,@bob\n"
-            "2,=1+1 fun,2015-02-24 11:00,-x\n3,'quoted' word,2015-02-24 12:00,a\n")
+            "2,=1+1 fun,2015-02-24 11:00,-x\n3,'quoted' word,2015-02-24 12:00,a\n"
+            "4,'@united as I typed it,2015-02-24 13:00,'-dash\n5,''=) happy,2015-02-24 14:00,b\n")
     assert cli("export", "--out", "out.csv").exit_code == 0
     assert "'@united lost my bag" in (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
     again = cli("--db", "copy.db", "import", "out.csv", "--source", "t", "--id-col", "mention_id")
@@ -89,7 +99,8 @@ def test_mentionwatchs_own_csv_export_imports_without_its_formula_guards(cli, tm
         rows = [(row["text"], row["author"]) for row in copy.query("SELECT text, author FROM mentions ORDER BY id")]
     finally:
         copy.close()
-    assert rows == [("@united lost my bag", "@bob"), ("=1+1 fun", "-x"), ("'quoted' word", "a")]
+    assert rows == [("@united lost my bag", "@bob"), ("=1+1 fun", "-x"), ("'quoted' word", "a"),
+                    ("'@united as I typed it", "'-dash"), ("''=) happy", "b")]  # quotes of their own kept
 
 
 def test_a_csv_that_is_not_our_export_keeps_a_leading_quote(cli, tmp_path):
@@ -108,7 +119,8 @@ def test_html_tags_are_no_words_of_a_post(marked, plain):
     assert is_chinese(clean(marked)) == is_chinese(plain)
 
 
-@pytest.mark.parametrize("text", ["I <3 it", "<sarcasm>great</sarcasm>", "x < y > z"])
+@pytest.mark.parametrize("text", ["I <3 it", "<sarcasm>great</sarcasm>", "x < y > z", "<I hate this airline>",
+                                  "<a lot of> issues", "<b bold claim"])
 def test_what_only_looks_like_a_tag_is_kept(text):
     assert clean(text) == text
 
@@ -159,6 +171,18 @@ def test_a_resolved_alerts_window_ends_at_its_resolution_whenever_it_is_read(now
     assert window_end_text("2026-12-07T18:00:00Z", "2026-12-07T17:51:24Z", now) == "2026-12-07T17:51:24Z"
     assert window_end_text("2026-12-07T18:00:00Z", "2026-12-07T19:10:00Z", now) == (
         "2026-12-07T18:00:00Z" if now > "2026-12-07T18:00:00Z" else "now (ongoing)")  # resolved after it ended
+
+
+def test_an_acknowledgement_typed_again_after_a_takeover_adds_nothing(db):
+    from alerts.lifecycle import acknowledge
+
+    db.execute("""INSERT INTO alerts (id, watch, rule, window_start, window_end, status, severity, opened_at,
+                  updated_at) VALUES (1, 'acme', 'spike', '2026-12-07T17:00:00Z', '2026-12-07T18:00:00Z', 'open',
+                  'low', '2026-12-07T18:00:00Z', '2026-12-07T18:00:00Z')""")
+    acknowledge(db, 1, "bo")
+    assert acknowledge(db, 1, "ana", note="on it").taken_from == "bo"
+    assert not acknowledge(db, 1, "ana", note="on it").changed
+    assert acknowledge(db, 1, "ana", note="it").changed  # another note, though "on it" ends with it
 
 
 def test_an_acknowledgement_typed_again_with_the_same_note_adds_nothing(db):

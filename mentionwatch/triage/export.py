@@ -51,10 +51,13 @@ def neutralise(value):
 
     Excel and LibreOffice drop leading spaces before they look for a formula, so " =1+1" counts
     too; any Unicode whitespace (tab, line feed, no-break space, ideographic space) is skipped.
-    Numbers (scores, reach) are never quoted: -0.5 stays a number."""
+    Numbers (scores, reach) are never quoted: -0.5 stays a number. A text already starting with
+    quotes before such a start ("'@united") gets one more, so that import, which takes off one
+    quote where this function would have put it, gives back the text as stored."""
     if not isinstance(value, str):
         return value
-    if value.startswith(FORMULA_TRIGGERS) or value.lstrip().startswith(FORMULA_STARTS):
+    unquoted = value.lstrip("'")
+    if unquoted.startswith(FORMULA_TRIGGERS) or unquoted.lstrip().startswith(FORMULA_STARTS):
         return "'" + value
     return value
 
