@@ -196,6 +196,8 @@ def encoding_for(language: str, body: bytes, guess: str) -> str:
     encoding = LANGUAGE_ENCODINGS.get(language, WESTERN)
     if any(encoding in script and guess in script for script in SCRIPT_ENCODINGS):
         return guess
+    if encoding in MULTI_BYTE_ALTERNATIVES:
+        return _cleanest(body, MULTI_BYTE_ALTERNATIVES[encoding])
     if encoding == CENTRAL_EUROPEAN:
         # ISO-8859-2 leaves 0x80-0x9F to control characters, where cp1250 has letters (ś, ź, š, ť);
         # without them, Polish tells them apart by its ą: 0xB9 in cp1250, 0xB1 in ISO-8859-2
@@ -203,6 +205,26 @@ def encoding_for(language: str, body: bytes, guess: str) -> str:
             return "cp1250"
         return "iso8859_2"
     return encoding
+
+
+# a language's multi-byte code pages, its default first: when the guess from the bytes is of another
+# script (charset_normalizer 3.5 takes a short EUC-JP page for ASCII, a Shift_JIS one for Korean),
+# the one that reads the page most cleanly is taken
+MULTI_BYTE_ALTERNATIVES = {"shift_jis": ("shift_jis", "cp932", "euc_jp"), "gb18030": ("gb18030", "big5"),
+                           "big5": ("big5", "gb18030"), "euc_kr": ("euc_kr", "cp949")}
+# what a wrong East Asian code page reads: half-width katakana, private-use characters, U+FFFD
+_MISREAD = re.compile("[\uff61-\uff9f\ue000-\uf8ff\ufffd]")
+
+
+def _cleanest(body: bytes, encodings: tuple[str, ...]) -> str:
+    """The first of `encodings` that reads `body` with no error and the fewest misread characters."""
+    def misread(encoding: str) -> float:
+        try:
+            return len(_MISREAD.findall(body.decode(encoding)))
+        except UnicodeDecodeError:
+            return float("inf")
+
+    return min(encodings, key=misread)  # min keeps the first of equals: the language's default
 
 
 def _declares_or_is_utf8(response: HtmlResponse) -> bool:
