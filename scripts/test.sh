@@ -9,7 +9,9 @@ fi
 # code 0 and no summary; conftest.py leaves this file only when the session really finished.
 finished="$(mktemp -u /tmp/mentionwatch-tests-finished.XXXXXX)"
 status=0
-MENTIONWATCH_TESTS_FINISHED="$finished" .venv/bin/python -m pytest "$@" || status=$?
+# Two test processes (pytest-xdist): many tests wait on real servers, schedulers and clocks, so two
+# share 2 cores well; MENTIONWATCH_TEST_WORKERS=0 runs them in this one process.
+MENTIONWATCH_TESTS_FINISHED="$finished" .venv/bin/python -m pytest -n "${MENTIONWATCH_TEST_WORKERS:-2}" "$@" || status=$?
 if [ ! -e "$finished" ]; then
   echo "scripts/test.sh: the test run stopped before its end (no pytest summary): counted as a failure" >&2
   exit 1

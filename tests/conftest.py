@@ -117,5 +117,5 @@ def model_id():
 def pytest_sessionfinish(session, exitstatus):
     """Tell scripts/test.sh the session reached its end (see there: a run cut short must fail)."""
     marker = os.environ.get("MENTIONWATCH_TESTS_FINISHED")
-    if marker:
+    if marker and not os.environ.get("PYTEST_XDIST_WORKER"):  # the run's end is the controller's
         Path(marker).write_text(str(int(exitstatus)), encoding="utf-8")
