@@ -20,6 +20,15 @@ decide from the language instead; this downloader middleware does the same:
   guess is kept when the page has letters windows-1252 reads as þ ð ý within words (not on an
   Icelandic or Faroese address), and windows-1252, the web's default, is taken otherwise.
 
+Scrapy's guess is weak on short texts (charset-normalizer 3.5 took a short EUC-JP review for ASCII,
+a Chinese one for Korean, windows-1251 Russian for Mac Cyrillic), so within a language the bytes are
+read with each of its code pages: Japanese as EUC-JP when they are EUC-JP, else Shift_JIS; Chinese
+and Korean, guessed another script, in the code page that reads them cleanly; Cyrillic in the code
+page that gives words in small letters. A `.cn`/`.jp`/`.tw`/`.kr`/`.hk` or `.ru`-like address counts
+as the language for bytes of that kind; ISO-2022-JP, which passes for UTF-8, is recognised by its
+escapes; and bytes above ASCII standing alone between letters (Latin accents) are never taken for
+Chinese, Japanese or Korean.
+
 A `<meta charset>` further into the page than the 4 KB Scrapy looks at is honoured as declared.
 """
 from __future__ import annotations
@@ -94,7 +103,11 @@ class UndeclaredEncodingMiddleware:
         return cls(crawler)
 
     def process_response(self, request, response):
-        if not isinstance(response, HtmlResponse) or _declares_or_is_utf8(response):
+        if not isinstance(response, HtmlResponse) or _declares_encoding(response):
+            return response
+        if _ISO_2022_JP.search(response.body):  # 7-bit, so it reads as UTF-8, escape codes and all
+            return response.replace(encoding="iso2022_jp")
+        if _is_utf8(response.body):
             return response
         spider = self.crawler.spider
         late = _late_meta_charset(response.body)
@@ -118,9 +131,17 @@ def choose_encoding(language: str | None, country: str, body: bytes, guess: str)
         return guess  # a template's lang="en" over posts in another script
     if known:
         return encoding_for(known, body, guess)
+    by_country = COUNTRY_LANGUAGES.get(country)
+    if by_country and _multi_byte(LANGUAGE_ENCODINGS[by_country]) and (
+            guess in EAST_ASIAN or _words_in_another_script(body)):
+        return encoding_for(by_country, body, guess)  # a short Chinese review on .cn guessed Korean
+    if by_country and LANGUAGE_ENCODINGS[by_country] == "cp1251" and (
+            guess in CYRILLIC or _words_in_another_script(body)):
+        return _likeliest_cyrillic(body, by_country)  # windows-1251 on .ru guessed Mac Cyrillic
+    if guess in EAST_ASIAN and _accents_within_latin_words(body):
+        guess = WESTERN  # "Ça marche très bien" read as Big5-HKSCS: ぺ marche tr鋊 bien
     if _non_latin(guess):
         return guess
-    by_country = COUNTRY_LANGUAGES.get(country)
     if by_country and not _multi_byte(LANGUAGE_ENCODINGS[by_country]):
         if _non_latin(LANGUAGE_ENCODINGS[by_country]) and not _words_in_another_script(body):
             # Latin letters on a .ru address: English, say, not Russian; on a .rs one, Serbian
@@ -194,6 +215,10 @@ def encoding_for(language: str, body: bytes, guess: str) -> str:
     """The code page a page in `language` (as _known_language writes it) that declares none is
     written in; `guess`, the one its bytes suggest, when it is one of the language's script."""
     encoding = LANGUAGE_ENCODINGS.get(language, WESTERN)
+    if encoding == "shift_jis":  # even a Japanese guess: the bytes alone take EUC-JP for cp932
+        return _cleanest(body, MULTI_BYTE_ALTERNATIVES[encoding])
+    if encoding == "cp1251":  # the bytes alone take a short windows-1251 review for Mac Cyrillic
+        return _likeliest_cyrillic(body, language)
     if any(encoding in script and guess in script for script in SCRIPT_ENCODINGS):
         return guess
     if encoding in MULTI_BYTE_ALTERNATIVES:
@@ -207,33 +232,58 @@ def encoding_for(language: str, body: bytes, guess: str) -> str:
     return encoding
 
 
-# a language's multi-byte code pages, its default first: when the guess from the bytes is of another
-# script (charset_normalizer 3.5 takes a short EUC-JP page for ASCII, a Shift_JIS one for Korean),
-# the one that reads the page most cleanly is taken
-MULTI_BYTE_ALTERNATIVES = {"shift_jis": ("shift_jis", "cp932", "euc_jp"), "gb18030": ("gb18030", "big5"),
-                           "big5": ("big5", "gb18030"), "euc_kr": ("euc_kr", "cp949")}
-# what a wrong East Asian code page reads: half-width katakana, private-use characters, U+FFFD
-_MISREAD = re.compile("[\uff61-\uff9f\ue000-\uf8ff\ufffd]")
+# a language's multi-byte code pages, the likeliest to read the page rightly first: when the guess
+# from the bytes is of another script (charset_normalizer 3.5 takes a short EUC-JP page for ASCII, a
+# Shift_JIS one for Korean), the first that reads the page with the fewest misread characters is
+# taken. EUC-JP comes first: Shift_JIS text, whose kana bytes EUC-JP does not have, never reads as
+# EUC-JP, while EUC-JP text reads as Shift_JIS (as half-width katakana and kanji, wrongly).
+MULTI_BYTE_ALTERNATIVES = {"shift_jis": ("euc_jp", "shift_jis"), "gb18030": ("gb18030", "big5"),
+                           "big5": ("big5", "gb18030"), "euc_kr": ("euc_kr",)}
+_MISREAD = re.compile("[\ue000-\uf8ff\ufffd]")  # private-use characters and U+FFFD
+
+
+def _likeliest_cyrillic(body: bytes, language: str) -> str:
+    """windows-1251, KOI8-R/U, Mac Cyrillic, ISO-8859-5 or DOS's 866, whichever reads the page's text as Cyrillic words in
+    small letters (a capital only first in a word): KOI8 swaps the small and capital letters of
+    windows-1251, and Mac Cyrillic reads its capitals as symbols (Ужасный as ”жасный)."""
+    text = _text_of(body)
+    candidates = ("cp1251", "koi8_u" if language in ("uk", "be") else "koi8_r", "mac_cyrillic", "iso8859_5", "cp866")
+    return max(candidates, key=lambda encoding: _cyrillic_fit(text.decode(encoding, errors="replace")))
+
+
+def _cyrillic_fit(text: str) -> int:
+    small = len(re.findall("[а-яёєіїў]", text))
+    first_capitals = len(re.findall(r"(?<![^\W\d_])[А-ЯЁЄІЇЎ]", text))
+    inner_capitals = len(re.findall(r"(?<=[^\W\d_])[А-ЯЁЄІЇЎ]", text))
+    symbols = len(re.findall("[\u2010-\u203a\u2122\u00a0-\u00bf\u2500-\u25ff\ufffd]", text))
+    return small + first_capitals - 3 * inner_capitals - 3 * symbols
 
 
 def _cleanest(body: bytes, encodings: tuple[str, ...]) -> str:
-    """The first of `encodings` that reads `body` with no error and the fewest misread characters."""
+    """The first of `encodings` that reads `body` with no error and the fewest misread characters,
+    each read as Scrapy will read it (big5 as Big5-HKSCS, with Hong Kong's 嘅 and 咗; shift_jis as
+    cp932)."""
     def misread(encoding: str) -> float:
         try:
-            return len(_MISREAD.findall(body.decode(encoding)))
+            return len(_MISREAD.findall(body.decode(resolve_encoding(encoding) or encoding)))
         except UnicodeDecodeError:
             return float("inf")
 
-    return min(encodings, key=misread)  # min keeps the first of equals: the language's default
+    return min(encodings, key=misread)  # min keeps the first of equals
 
 
-def _declares_or_is_utf8(response: HtmlResponse) -> bool:
+_ISO_2022_JP = re.compile(rb"\x1b\$[@B]")  # the escape that starts its two-byte characters
+
+
+def _declares_encoding(response: HtmlResponse) -> bool:
     content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
-    if http_content_type_encoding(content_type) or read_bom(response.body)[0] \
-            or html_body_declared_encoding(response.body):
-        return True
+    return bool(http_content_type_encoding(content_type) or read_bom(response.body)[0]
+                or html_body_declared_encoding(response.body))
+
+
+def _is_utf8(body: bytes) -> bool:
     try:
-        response.body.decode("utf-8")
+        body.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
@@ -251,6 +301,16 @@ def _top_level_domain(url: str) -> str:
 
 def _non_latin(encoding: str) -> bool:
     return any(encoding in script for script in SCRIPT_ENCODINGS)
+
+
+def _accents_within_latin_words(body: bytes) -> bool:
+    """Whether the page's bytes above ASCII stand mostly alone between letters (très, Müller), as
+    accents in a single-byte Latin code page do, rather than in runs, as the two bytes of each
+    Chinese, Japanese or Korean character do."""
+    text = _text_of(body)
+    alone = len(re.findall(rb"(?<=[A-Za-z])[\x80-\xff](?=[A-Za-z])", text))
+    runs = len(re.findall(rb"[\x80-\xff]{2,}", text))
+    return alone > 2 * runs and (alone >= 2 or runs == 0)
 
 
 def _multi_byte(encoding: str) -> bool:
