@@ -12,6 +12,8 @@ that same transaction: a crash cannot leave a resolved alert whose message was n
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from alerts.notify import queue_notifications
@@ -78,7 +80,7 @@ def _repeats_last_acknowledgement(db, alert_id: int, actor: str, note: str) -> b
                       [alert_id]).fetchone()
     if last is None or last[0] != "acknowledged" or last[1] != actor or last[2] is None:
         return False
-    return last[2] == note or last[2].endswith("; " + note)
+    return re.fullmatch(r"(?:owner [^;]*; )?(?:taken over from [^;]*; )?" + re.escape(note), last[2]) is not None
 
 
 def _handover(actor: str, owner: str | None, note: str | None, taken_from: str | None = None) -> str | None:

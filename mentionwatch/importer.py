@@ -741,8 +741,10 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
                     raise ImportFileError(f"{text_file.path}:{line}: this line names the columns of a table, "
                                           "not a JSON object: the file looks like CSV; name it "
                                           f"{text_file.path.with_suffix('.csv').name}") from None
-                if not seen_json and (text.strip() == "{" or text.lstrip().startswith("[")):
-                    raise ImportFileError(_one_json_document(text_file.path, line, text.lstrip().startswith("["))) from None
+                object_goes_on = text.lstrip().startswith("{") and exc.pos >= len(text.rstrip())
+                if not seen_json and (object_goes_on or text.lstrip().startswith("[")):
+                    raise ImportFileError(_one_json_document(text_file.path, line,
+                                                             text.lstrip().startswith("["))) from None
                 notes.reject(line, f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}")
                 continue
             if not seen_json and isinstance(row, list) and any(isinstance(item, dict) for item in row):

@@ -28,13 +28,20 @@ _JUNK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd\ud800-\udfff]+")  # controls,
 _SPACES = re.compile(r"\s+")
 # HTML left in a post by a page or an export ('<div class="content">太差了</div>'): its tag names are
 # no words of the post, and would make a short Chinese post read as English. Only HTML's own element
-# names, and attributes only as name=value, so '<3', '<sarcasm>' and '<I hate this airline>' stay;
+# names, and attributes only as name=value or HTML's own valueless ones (nowrap), so '<3', '<sarcasm>'
+# and '<I hate this airline>' stay;
 # inline ones go without a space ('我很喜欢<b>小米</b>').
 _INLINE_TAGS = "a abbr b big cite code del em font i ins kbd mark q s small span strike strong sub sup tt u"
 _BLOCK_TAGS = ("article aside blockquote body br button caption center dd div dl dt figcaption figure footer form "
                "h1 h2 h3 h4 h5 h6 head header hr html iframe img input label li main nav ol p pre section table "
                "tbody td tfoot th thead tr ul")
-_ATTRIBUTES = r"""(?:\s+[\w:-]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))*\s*/?>"""
+# HTML's attributes that stand without a value ('<td nowrap>'); any other needs one, so that the
+# words of '<I hate this airline>' are not read as attributes
+_BOOLEAN_ATTRIBUTES = ("allowfullscreen|async|autofocus|autoplay|checked|controls|default|defer|disabled|download"
+                       "|hidden|inert|itemscope|loop|multiple|muted|nomodule|novalidate|nowrap|open|playsinline"
+                       "|readonly|required|reversed|selected")
+_ATTRIBUTES = (r"""(?:\s+(?:[\w:-]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+)|(?:"""
+               + _BOOLEAN_ATTRIBUTES + r""")(?![\w:-])))*\s*/?>""")
 
 
 def _tags(names: str) -> re.Pattern:

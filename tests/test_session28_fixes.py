@@ -80,6 +80,12 @@ def test_an_array_written_one_object_a_line_is_refused_and_lines_of_arrays_are_r
     assert "jq" not in result.stderr  # '.[]' would break each row into its values
 
 
+def test_an_object_written_over_lines_is_refused_also_when_its_first_line_holds_a_key(cli, tmp_path):
+    result = _import(cli, tmp_path, "pretty.jsonl", '{"id": 1,\n "text": "x",\n "created_at": "2015-02-24T10:00:00Z"}\n')
+    assert result.exit_code == 2
+    assert "pretty.jsonl:1: the file holds a JSON object written over several lines" in result.stderr
+
+
 def test_an_invalid_json_line_names_the_column_where_it_breaks(cli, tmp_path):
     good = '{"id":1,"text":"a","created_at":"2015-02-24T10:00:00Z"}'
     result = _import(cli, tmp_path, "cut.jsonl", good + "\n" + good.replace("1", "2")[:-1] + "\n")
@@ -117,6 +123,15 @@ def test_a_csv_that_is_not_our_export_keeps_a_leading_quote(cli, tmp_path):
 def test_html_tags_are_no_words_of_a_post(marked, plain):
     assert clean(marked) == plain
     assert is_chinese(clean(marked)) == is_chinese(plain)
+
+
+@pytest.mark.parametrize("marked, plain", [
+    ("<td nowrap>太差了</td>", "太差了"),
+    ('<a href="x.zip" download>下载</a>太慢了', "下载太慢了"),
+    ('<iframe src="v" allowfullscreen></iframe>好', "好"),
+])
+def test_html_tags_with_attributes_that_stand_without_a_value_go_too(marked, plain):
+    assert clean(marked) == plain
 
 
 @pytest.mark.parametrize("text", ["I <3 it", "<sarcasm>great</sarcasm>", "x < y > z", "<I hate this airline>",
@@ -185,6 +200,16 @@ def test_an_acknowledgement_typed_again_after_a_takeover_adds_nothing(db):
     assert acknowledge(db, 1, "ana", note="it").changed  # another note, though "on it" ends with it
 
 
+def test_an_acknowledgement_whose_note_ends_as_the_last_one_did_is_a_new_step(db):
+    from alerts.lifecycle import acknowledge
+
+    db.execute("""INSERT INTO alerts (id, watch, rule, window_start, window_end, status, severity, opened_at,
+                  updated_at) VALUES (1, 'acme', 'spike', '2026-12-07T17:00:00Z', '2026-12-07T18:00:00Z', 'open',
+                  'low', '2026-12-07T18:00:00Z', '2026-12-07T18:00:00Z')""")
+    assert acknowledge(db, 1, "ana", note="called the airline; waiting for reply").changed
+    assert acknowledge(db, 1, "ana", note="waiting for reply").changed  # was taken for a repeat, and lost
+
+
 def test_an_acknowledgement_typed_again_with_the_same_note_adds_nothing(db):
     from alerts.lifecycle import acknowledge, add_note
 
@@ -198,3 +223,37 @@ def test_an_acknowledgement_typed_again_with_the_same_note_adds_nothing(db):
     assert acknowledge(db, 1, "ana", note="calling them").changed  # after another step: said again
     kinds = [row[0] for row in db.execute("SELECT kind FROM alert_events WHERE alert_id = 1 ORDER BY id")]
     assert kinds == ["acknowledged", "acknowledged", "note", "acknowledged"]
+
+
+# pages that declare no encoding (a fresh install's charset-normalizer guesses otherwise; review) --
+
+def _bare(text: str, lang: str = "") -> str:
+    return f'<html{f" lang={lang!r}" if lang else ""}><body><div class="review"><p>{text}</p></div></body></html>'
+
+
+@pytest.mark.parametrize("url, text, lang, encoding", [
+    ("https://example.com/r", "呢間餐廳嘅服務好差", "zh-hk", "big5hkscs"),  # Hong Kong characters
+    ("https://example.com/r", "裏面很乾淨", "zh-tw", "cp950"),
+    ("https://example.com/r", "値段の割に品質が良いです。", "ja", "euc_jp"),  # guessed cp932
+    ("https://example.com/r", "アクメの対応は最悪でした。二度と買いません。", "ja", "euc_jp"),  # guessed ascii
+    ("https://shop.example.cn/r", "超级好吃！又快！！", "", "gbk"),  # guessed Korean
+    ("https://shop.example.jp/r", "配送が遅くて最悪でした。", "", "shift_jis"),
+    ("https://shop.example.tw/r", "服務態度很差，不會再來了。", "", "big5"),
+    ("https://example.com/r", "Всё отлично, рекомендую!", "ru", "koi8_r"),
+    ("https://example.com/r", "Ужасный сервис, заказ не пришёл.", "ru", "cp1251"),  # guessed Mac Cyrillic
+    ("https://example.ua/r", "Все чудово, рекомендую їх!", "uk", "koi8_u"),
+    ("https://example.ru/r", "Ужасный сервис, заказ не пришёл.", "", "cp1251"),
+    ("https://example.com/r", "配送が遅くて最悪でした。", "ja", "iso2022_jp"),  # 7-bit: passes for UTF-8
+    ("https://boutique.example.fr/r", "Ça marche très bien, merci.", "", "cp1252"),  # guessed Big5-HKSCS
+])
+def test_a_page_that_declares_no_encoding_is_read_in_its_own(url, text, lang, encoding):
+    from tests.test_spiders_encoding import _read
+
+    assert text in _read(url, _bare(text, lang).encode(encoding))
+
+
+def test_a_shift_jis_page_is_not_read_as_euc_jp():
+    from tests.test_spiders_encoding import _read
+
+    text = "ｶｽﾀﾏｰｻｰﾋﾞｽ最悪です。二度と買いません。"
+    assert text in _read("https://example.com/r", _bare(text, "ja").encode("shift_jis"))
