@@ -2203,18 +2203,23 @@ def _sr_job(index: int) -> dict:
     """Standard-profile lines (raw score, windows found, false alarms) of the product, and of every
     SR setting alone (one alert per cooldown), AND the product (either order), OR the product, on one series."""
     one, bucket_seconds, settings, hour, product = _series_and_product(index)
-    log_ratio = _seasonal_log_ratio(one.values, bucket_seconds, 60)[0]
     lines = {("product",): _art_line(one, product)}
+    for model, hot in _sr_anomalies(one, bucket_seconds, settings):
+        _add_gated_lines(lines, one, model, hot, product, SR_GATE_HOURS, settings.cooldown, hour)
+    return lines
+
+
+def _sr_anomalies(one, bucket_seconds: float, settings):
+    """(setting, where it finds an anomaly) for every SR setting of the grid, on one series."""
+    log_ratio = _seasonal_log_ratio(one.values, bucket_seconds, 60)[0]
     for minutes in SR_MINUTES:
         for days in SR_DAYS:
             for transform in SR_TRANSFORMS:
                 score = sr_scores(one.values, bucket_seconds, minutes, days, transform)
                 for bar in SR_BAR:
                     for ratio in SR_RATIO:
-                        model = (minutes, days, transform, bar, ratio)
-                        hot = hst_candidates(score, np.full(len(score), bar), log_ratio, ratio, settings.warmup)
-                        _add_gated_lines(lines, one, model, hot, product, SR_GATE_HOURS, settings.cooldown, hour)
-    return lines
+                        yield ((minutes, days, transform, bar, ratio),
+                               hst_candidates(score, np.full(len(score), bar), log_ratio, ratio, settings.warmup))
 
 
 SR_PROBE_BAR = (0.5, 0.75, 1.0, 1.25, 1.5)  # after the grid: around the best alone
@@ -2275,21 +2280,14 @@ def _sr_inside_job(index: int) -> dict:
     only when it is hot for the product AND an SR anomaly came in the last 1-24 h (incidents, warm-up
     and cooldown as the product's), for every SR setting of `spectral-residual`, on one series."""
     one, bucket_seconds, settings, hour, product = _series_and_product(index)
-    log_ratio = _seasonal_log_ratio(one.values, bucket_seconds, 60)[0]
     stats = bucket_stats(one.values, settings)
     lines = {("product",): _art_line(one, product)}
-    for minutes in SR_MINUTES:
-        for days in SR_DAYS:
-            for transform in SR_TRANSFORMS:
-                score = sr_scores(one.values, bucket_seconds, minutes, days, transform)
-                for bar in SR_BAR:
-                    for ratio in SR_RATIO:
-                        anomaly = hst_candidates(score, np.full(len(score), bar), log_ratio, ratio, settings.warmup)
-                        for hours in SR_INSIDE_HOURS:
-                            recent = np.convolve(anomaly.astype(float), np.ones(int(hours * hour)))[: len(anomaly)] > 0
-                            gated = dataclasses.replace(stats, hot=stats.hot & recent)
-                            lines[("inside", minutes, days, transform, bar, ratio, hours)] = _art_line(
-                                one, alert_flags(len(one.values), find_incidents(gated, settings)))
+    for model, anomaly in _sr_anomalies(one, bucket_seconds, settings):
+        for hours in SR_INSIDE_HOURS:
+            recent = np.convolve(anomaly.astype(float), np.ones(int(hours * hour)))[: len(anomaly)] > 0
+            gated = dataclasses.replace(stats, hot=stats.hot & recent)
+            lines[("inside",) + model + (hours,)] = _art_line(
+                one, alert_flags(len(one.values), find_incidents(gated, settings)))
     return lines
 
 
