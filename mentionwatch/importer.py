@@ -741,7 +741,8 @@ def _jsonl_rows(text_file: _TextFile, columns: ColumnMap,
                     raise ImportFileError(f"{text_file.path}:{line}: this line names the columns of a table, "
                                           "not a JSON object: the file looks like CSV; name it "
                                           f"{text_file.path.with_suffix('.csv').name}") from None
-                object_goes_on = text.lstrip().startswith("{") and exc.pos >= len(text.rstrip())
+                # '{' or '{"id": 1,' as pretty-printed JSON begins (a line cut short ends otherwise)
+                object_goes_on = text.lstrip().startswith("{") and text.rstrip().endswith(("{", ",", "[", ":"))
                 if not seen_json and (object_goes_on or text.lstrip().startswith("[")):
                     raise ImportFileError(_one_json_document(text_file.path, line,
                                                              text.lstrip().startswith("["))) from None

@@ -257,3 +257,39 @@ def test_a_shift_jis_page_is_not_read_as_euc_jp():
 
     text = "ｶｽﾀﾏｰｻｰﾋﾞｽ最悪です。二度と買いません。"
     assert text in _read("https://example.com/r", _bare(text, "ja").encode("shift_jis"))
+
+
+@pytest.mark.parametrize("url, text, lang, encoding", [
+    ("https://shop.example.ru/r", "ВНИМАНИЕ! МОШЕННИКИ! Не переводите деньги, это обман.", "", "cp1251"),
+    ("https://shop.example.com/r", "Президент США и генсек НАТО обсудили ситуацию в ЕС и СНГ.", "ru", "cp1251"),
+    ("https://shop.example.ru/r", "Ужасный сервис, НИКОМУ НЕ СОВЕТУЮ!!!", "", "cp1251"),
+    ("https://shop.example.ru/r", "«Отлично» — сказал он… «Брал в „Эльдорадо“ — всё ок»", "", "cp1251"),
+    ("https://www.example.jp/r", "배송이 너무 늦었고 고객센터는 전화를 받지 않았습니다.", "", "euc_kr"),
+    ("https://www.example.cn/r", "배송이 너무 늦었고 고객센터는 전화를 받지 않았습니다.", "", "euc_kr"),
+    ("https://www.example.kr/r", "酒店服务很差，前台态度恶劣，房间也很脏，不会再来了。", "", "gb18030"),
+    ("https://www.example.cn/r", "Ужасный сервис, доставка опоздала на неделю, никому не советую.", "", "cp1251"),
+    ("https://www.example.bg/r", "Πολύ κακή εξυπηρέτηση, η παράδοση άργησε μία εβδομάδα.", "", "cp1253"),
+    ("https://www.example.ru/r", "บริการแย่มาก ส่งของช้าไปหนึ่งสัปดาห์ ไม่แนะนำเลย", "", "cp874"),
+])
+def test_capitals_and_other_scripts_keep_the_code_page_the_bytes_show(url, text, lang, encoding):
+    """Review of the first version: capitals counted against windows-1251 (МВД read as Mac
+    Cyrillic), and a country's address forced its code page on pages in another script."""
+    from tests.test_spiders_encoding import _read
+
+    assert text in _read(url, _bare(text, lang).encode(encoding))
+
+
+def test_a_shift_jis_excerpt_cut_inside_a_character_is_still_shift_jis():
+    from tests.test_spiders_encoding import _read
+
+    text = "アクメの対応は最悪でした。二度と買いません。"
+    body = _bare(text, "ja").encode("shift_jis").replace("</p>".encode(), "\x82</p>".encode("latin-1"))
+    assert text in _read("https://example.com/r", body)
+
+
+def test_a_broken_first_line_of_a_jsonl_file_is_one_rejected_row(cli, tmp_path):
+    rows = ['{"id": 1, "text": "a", "created_at": "2015-02-24T10:00:00Z"',
+            '{"id": 2, "text": "b", "created_at": "2015-02-24T10:00:00Z"}',
+            '{"id": 3, "text": "c", "created_at": "2015-02-24T10:00:00Z"}']
+    result = _import(cli, tmp_path, "cut.jsonl", "\n".join(rows) + "\n")
+    assert result.exit_code == 3 and "2 inserted" in result.stdout and "cut.jsonl:1: rejected" in result.stderr

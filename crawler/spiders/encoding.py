@@ -132,12 +132,12 @@ def choose_encoding(language: str | None, country: str, body: bytes, guess: str)
     if known:
         return encoding_for(known, body, guess)
     by_country = COUNTRY_LANGUAGES.get(country)
+    saw_no_script = not _non_latin(guess) and _words_in_another_script(body)
     if by_country and _multi_byte(LANGUAGE_ENCODINGS[by_country]) and (
-            guess in EAST_ASIAN or _words_in_another_script(body)):
+            saw_no_script or (guess in EAST_ASIAN and not _reads_as_its_language(body, guess))):
         return encoding_for(by_country, body, guess)  # a short Chinese review on .cn guessed Korean
-    if by_country and LANGUAGE_ENCODINGS[by_country] == "cp1251" and (
-            guess in CYRILLIC or _words_in_another_script(body)):
-        return _likeliest_cyrillic(body, by_country)  # windows-1251 on .ru guessed Mac Cyrillic
+    if by_country and LANGUAGE_ENCODINGS[by_country] == "cp1251" and (saw_no_script or guess in CYRILLIC):
+        return _likeliest_cyrillic(body, by_country, guess)  # windows-1251 on .ru guessed Mac Cyrillic
     if guess in EAST_ASIAN and _accents_within_latin_words(body):
         guess = WESTERN  # "Ça marche très bien" read as Big5-HKSCS: ぺ marche tr鋊 bien
     if _non_latin(guess):
@@ -218,7 +218,7 @@ def encoding_for(language: str, body: bytes, guess: str) -> str:
     if encoding == "shift_jis":  # even a Japanese guess: the bytes alone take EUC-JP for cp932
         return _cleanest(body, MULTI_BYTE_ALTERNATIVES[encoding])
     if encoding == "cp1251":  # the bytes alone take a short windows-1251 review for Mac Cyrillic
-        return _likeliest_cyrillic(body, language)
+        return _likeliest_cyrillic(body, language, guess)
     if any(encoding in script and guess in script for script in SCRIPT_ENCODINGS):
         return guess
     if encoding in MULTI_BYTE_ALTERNATIVES:
@@ -242,32 +242,62 @@ MULTI_BYTE_ALTERNATIVES = {"shift_jis": ("euc_jp", "shift_jis"), "gb18030": ("gb
 _MISREAD = re.compile("[\ue000-\uf8ff\ufffd]")  # private-use characters and U+FFFD
 
 
-def _likeliest_cyrillic(body: bytes, language: str) -> str:
-    """windows-1251, KOI8-R/U, Mac Cyrillic, ISO-8859-5 or DOS's 866, whichever reads the page's text as Cyrillic words in
-    small letters (a capital only first in a word): KOI8 swaps the small and capital letters of
-    windows-1251, and Mac Cyrillic reads its capitals as symbols (Ужасный as ”жасный)."""
+def _likeliest_cyrillic(body: bytes, language: str, guess: str) -> str:
+    """windows-1251, KOI8-R/U, Mac Cyrillic, ISO-8859-5 or DOS's 866, whichever reads the page's
+    text as Cyrillic words (see _cyrillic_fit); on a tie the guess from the bytes, else windows-1251."""
     text = _text_of(body)
-    candidates = ("cp1251", "koi8_u" if language in ("uk", "be") else "koi8_r", "mac_cyrillic", "iso8859_5", "cp866")
+    candidates = ["cp1251", "koi8_u" if language in ("uk", "be") else "koi8_r", "mac_cyrillic", "iso8859_5", "cp866"]
+    if guess in candidates:
+        candidates.remove(guess)
+        candidates.insert(0, guess)
     return max(candidates, key=lambda encoding: _cyrillic_fit(text.decode(encoding, errors="replace")))
 
 
 def _cyrillic_fit(text: str) -> int:
-    small = len(re.findall("[а-яёєіїў]", text))
-    first_capitals = len(re.findall(r"(?<![^\W\d_])[А-ЯЁЄІЇЎ]", text))
-    inner_capitals = len(re.findall(r"(?<=[^\W\d_])[А-ЯЁЄІЇЎ]", text))
-    symbols = len(re.findall("[\u2010-\u203a\u2122\u00a0-\u00bf\u2500-\u25ff\ufffd]", text))
-    return small + first_capitals - 3 * inner_capitals - 3 * symbols
+    """Cyrillic letters, less what a wrong code page makes of a word: a capital after a small letter
+    (KOI8 read as windows-1251 swaps the cases: Всё as чУЈ) and a sign between letters (Mac
+    Cyrillic reads windows-1251 capitals as signs: ВНИМАНИЕ as ¬Ќ»ћјЌ»≈). Capitals alone (МВД, an
+    all-capitals review) and quotes and dashes around words are no sign of either."""
+    letters = len(re.findall("[А-Яа-яЁёЄєІіЇїЎўҐґЂђЈјЉљЊњЋћЏџЃѓЌќЅѕ]", text))
+    swapped = len(re.findall("[а-яёєіїўґђјљњћџѓќѕ][А-ЯЁЄІЇЎҐЂЈЉЊЋЏЃЌЅ]", text))
+    inside = len(re.findall(r"(?<=[^\W\d_])[^\w\s'’\-](?=[^\W\d_])", text))
+    return letters - 3 * swapped - 3 * inside
+
+
+def _reads_as_its_language(body: bytes, guess: str) -> bool:
+    """Whether the page read in the guessed East Asian code page looks written in that code page's
+    language: Korean mostly in Hangul (a Chinese page taken for Korean reads as Hangul with hanja
+    among it: 낚섬봤넜！棠우), Japanese with kana, Chinese with neither."""
+    text = _text_of(body).decode(resolve_encoding(guess) or guess, errors="replace")
+    hangul = re.findall("[\uac00-\ud7a3]", text)
+    han = len(re.findall("[\u4e00-\u9fff]", text))
+    kana = len(re.findall("[\u3041-\u3096\u30a1-\u30fa]", text))
+    if guess in KOREAN:  # and in the 2,350 syllables of EUC-KR: Shift_JIS kana read as cp949 are rarer ones
+        common = sum(_in_euc_kr(syllable) for syllable in hangul)
+        return bool(hangul) and han <= 0.1 * len(hangul) and common >= 0.9 * len(hangul)
+    if guess in JAPANESE:
+        return kana > 0
+    return not hangul and not kana
+
+
+def _in_euc_kr(syllable: str) -> bool:
+    """One of EUC-KR's own 2,350 syllables (two bytes; Python writes any other as eight, by its jamo)."""
+    try:
+        return len(syllable.encode("euc_kr")) == 2
+    except UnicodeEncodeError:
+        return False
 
 
 def _cleanest(body: bytes, encodings: tuple[str, ...]) -> str:
     """The first of `encodings` that reads `body` with no error and the fewest misread characters,
     each read as Scrapy will read it (big5 as Big5-HKSCS, with Hong Kong's 嘅 and 咗; shift_jis as
     cp932)."""
-    def misread(encoding: str) -> float:
+    def misread(encoding: str) -> tuple[bool, int]:
+        codec = resolve_encoding(encoding) or encoding
         try:
-            return len(_MISREAD.findall(body.decode(resolve_encoding(encoding) or encoding)))
-        except UnicodeDecodeError:
-            return float("inf")
+            return False, len(_MISREAD.findall(body.decode(codec)))
+        except UnicodeDecodeError:  # a character cut short (an excerpt cut by bytes): the fewest such
+            return True, body.decode(codec, errors="replace").count("\ufffd")
 
     return min(encodings, key=misread)  # min keeps the first of equals
 
