@@ -83,7 +83,7 @@ def test_a_score_does_not_depend_on_the_other_mentions_in_its_batch(default_scor
 
 
 def test_scorer_is_loaded_once_and_model_id_needs_no_loading(default_scorer):
-    assert load_scorer(SentimentConfig()) is default_scorer
+    assert load_scorer(SentimentConfig()) is load_scorer(SentimentConfig())  # kept by the process
     assert default_scorer.model_id == model_id_for(SentimentConfig())
     assert default_scorer.model_id.startswith("builtin-")
 
