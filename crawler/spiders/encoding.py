@@ -132,7 +132,8 @@ def choose_encoding(language: str | None, country: str, body: bytes, guess: str)
     if known:
         return encoding_for(known, body, guess)
     by_country = COUNTRY_LANGUAGES.get(country)
-    saw_no_script = not _non_latin(guess) and _words_in_another_script(body)
+    # read only with an address's country: the page's text is scanned once more for it
+    saw_no_script = bool(by_country) and not _non_latin(guess) and _words_in_another_script(body)
     if by_country and _multi_byte(LANGUAGE_ENCODINGS[by_country]) and (
             saw_no_script or (guess in EAST_ASIAN and not _reads_as_its_language(body, guess))):
         return encoding_for(by_country, body, guess)  # a short Chinese review on .cn guessed Korean
@@ -344,8 +345,9 @@ def _accents_within_latin_words(body: bytes) -> bool:
 
 
 def _multi_byte(encoding: str) -> bool:
-    """Chinese, Japanese and Korean code pages: an address's country is too weak a hint for them (an
-    English page on a .jp address would lose the letter after each of its curly quotes)."""
+    """Chinese, Japanese and Korean code pages: an address's country decides for them only when the
+    bytes look East Asian (see choose_encoding); an English page on a .jp address read in Shift_JIS
+    would lose the letter after each of its curly quotes."""
     return encoding in EAST_ASIAN
 
 
