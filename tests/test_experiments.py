@@ -267,3 +267,20 @@ def test_half_space_trees_are_causal_and_score_a_planted_burst_as_anomalous():
     bar = variants.past_quantile(y, 0.9, 100, 50, 12)
     assert np.array_equal(np.nan_to_num(bar[:300], nan=-9),
                           np.nan_to_num(variants.past_quantile(x, 0.9, 100, 50, 12)[:300], nan=-9))
+
+
+def test_materiality_gate_opens_once_the_extra_mentions_reach_the_share_of_a_day():
+    module = _nab_variants()
+    from alerts.detector import Incident
+
+    settings = DetectorSettings(season=24, smooth=2, threshold=5.0, min_ratio=1.0, warmup=0, cooldown=24)
+    expected_per_bucket = np.full(60, 10.0)  # 240 mentions expected in a day
+    values = np.full(60, 10.0)
+    values[30:34] = [40.0, 40.0, 40.0, 40.0]  # 30 extra mentions a bucket from bucket 30
+    incident = Incident(start=31, end=33, peak=31, observed=80.0, expected=20.0, z=9.0, severity="high")
+    # extra mentions from the start of the opening window (bucket 30): 30, 60, 90, 120 by buckets 30-33
+    assert module.material_opening(values, expected_per_bucket, incident, settings, 0.2, 6) == 31  # 60 >= 48
+    assert module.material_opening(values, expected_per_bucket, incident, settings, 0.3, 6) == 32  # 90 >= 72
+    assert module.material_opening(values, expected_per_bucket, incident, settings, 0.6, 6) is None  # 120 < 144
+    # within 1 hour of the opening only (one bucket of a 24-bucket day): bucket 32 is the last one looked at
+    assert module.material_opening(values, expected_per_bucket, incident, settings, 0.5, 1) is None

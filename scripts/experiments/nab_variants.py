@@ -30,6 +30,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py holt-winters  # additive Holt-Winters, one hour ahead: alone, AND / OR (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py spectral-residual  # causal Spectral Residual saliency: alone, AND / OR (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py spectral-residual-inside  # SR as a condition on the product's buckets (1 min)
+    .venv/bin/python scripts/experiments/nab_variants.py materiality   # alert once the extra mentions reach a share of a day (1 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -2310,6 +2311,67 @@ def spectral_residual_inside(data_dir: Path) -> None:
                     (_best_by(6, SR_INSIDE_HOURS, "span (h)"), _best_by(1, SR_MINUTES, "resolution (min)")), data_dir)
 
 
+# --- materiality: an alert only once the burst's extra mentions reach a share of a normal day -------
+
+MATERIALITY_CELLS = (Cell(3600.0, 5.0, 2.5), Cell(3600.0, 4.0, 2.5), Cell(3600.0, 5.0, 2.0), Cell(3600.0, 4.0, 2.0),
+                     Cell(3600.0, 3.5, 2.0))
+MATERIALITY_SHARES = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
+MATERIALITY_HOURS = (6, 24)
+
+
+def material_opening(values: np.ndarray, expected_per_bucket: np.ndarray, incident, settings: DetectorSettings,
+                     share: float, hours: int) -> int | None:
+    """The first bucket of the incident, within `hours` of its opening, by which the mentions above
+    the expected count (from the start of the window that opened it) reach `share` of the expected
+    mentions of the day before it; None if they never do."""
+    day = np.nansum(expected_per_bucket[max(0, incident.start - settings.season):incident.start])
+    first = max(0, incident.start - settings.smooth + 1)
+    last = min(len(values) - 1, incident.end, incident.start + int(hours * settings.season / 24))
+    extra = np.nancumsum(values[first:last + 1] - expected_per_bucket[first:last + 1])[incident.start - first:]
+    reached = np.nonzero(extra >= share * day)[0]
+    return incident.start + int(reached[0]) if len(reached) else None
+
+
+def _materiality_scores(cell: Cell) -> dict:
+    """Raw scores per series of every gate on one cell, its incidents found once per series."""
+    results = {(cell, share, hours): {} for share in MATERIALITY_SHARES for hours in MATERIALITY_HOURS}
+    for one in SERIES:
+        settings = cell_settings(cell, series_bucket_seconds(one.timestamps))
+        values = np.asarray(one.values, dtype=float)
+        stats, incidents = detect(values, settings)
+        expected_per_bucket = stats.expected / settings.smooth
+        for (_, share, hours), scores in results.items():
+            flags = np.zeros(len(values))
+            for incident in incidents:
+                opening = material_opening(values, expected_per_bucket, incident, settings, share, hours)
+                if opening is not None:
+                    flags[opening] = 1.0
+            scores[one.name] = _raw_score(one, flags)
+    return results
+
+
+def materiality(data_dir: Path) -> None:
+    """A materiality gate on 1-hour settings: an incident alerts only once its extra mentions (above
+    the seasonal expected count, summed from the start of the window that opened it) reach 2-30 % of
+    the mentions expected in a day, within 6 or 24 hours of its opening, so a short flurry of a few
+    extra posts is not news. Share 0 is the setting without the gate."""
+    results = {}
+    for per_cell in _in_parallel(_materiality_scores, MATERIALITY_CELLS, data_dir):
+        results.update((job, scores) for job, scores in per_cell.items() if job[1] or job[2] == MATERIALITY_HOURS[0])
+    counts = _window_counts()
+    for job in sorted(results, key=lambda one: -corpus_score(results[one], counts))[:10]:
+        print(f"{_materiality_label(job)}: {corpus_score(results[job], counts):.1f}")
+    ungated = (product_cell(), 0.0, MATERIALITY_HOURS[0])
+    print(f"the product, {_materiality_label(ungated)}: {corpus_score(results[ungated], counts):.1f}")
+    _print_leave_one_out("the gated settings and the ungated ones", results, _materiality_label)
+
+
+def _materiality_label(job) -> str:
+    cell, share, hours = job
+    gate = f"extra mentions >= {share:g} of a day within {hours} h" if share else "no gate"
+    return f"{cell.label}, {gate}"
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
             "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
@@ -2317,7 +2379,7 @@ VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise
             "novelty": novelty, "scan": scan, "scan-models": scan_models, "scan-nb": scan_nb, "scan-union": scan_union,
             "likelihood": likelihood, "art": art, "bocpd": bocpd, "hstrees": hstrees,
             "holt-winters": holt_winters_family, "spectral-residual": spectral_residual,
-            "spectral-residual-inside": spectral_residual_inside}
+            "spectral-residual-inside": spectral_residual_inside, "materiality": materiality}
 
 
 def main() -> None:
