@@ -259,11 +259,26 @@ def queue_notifications(db, config, alert_id: int, event: str, severity: str,
         if event == "escalated":
             targets = [target for target in targets if not _opening_stated(db, alert_id, target, severity)]
         if event == "resolved":
+            _supersede_unsent_news(db, alert_id)
             targets = [target for target in targets if _may_have_heard(db, alert_id, target)]
         for target in targets:
             queued += _queue_row(db, alert_id, target, f"{_event_for(db, alert_id, target, event)}:{severity}",
                                  moment)
     return queued
+
+
+RESOLVED_BEFORE_SENT = "the alert was resolved before this message went out"
+
+
+def _supersede_unsent_news(db, alert_id: int) -> int:
+    """At the alert's resolution, its openings and escalations still waiting for a (first or next)
+    try will never go (`_hold_back` would drop them): marked superseded now, so they are not listed
+    as undelivered meanwhile and a target that was never told gets no 'resolved' either. A message
+    being sent right now (claimed) is left to its sender: it may get through."""
+    return db.execute(
+        "UPDATE notifications SET status = 'superseded', last_error = ?, next_attempt_at = NULL "
+        "WHERE alert_id = ? AND state NOT LIKE 'resolved:%' AND status IN ('pending', 'failed') "
+        "AND attempts < ? AND claimed_at IS NULL", [RESOLVED_BEFORE_SENT, alert_id, MAX_ATTEMPTS]).rowcount
 
 
 def queue_late_openings(db, config, alert_id: int, now: dt.datetime | None = None) -> int:
@@ -853,7 +868,7 @@ def _hold_back(db, target, notification_id: int, alert_id: int, target_name: str
     event = state.split(":", 1)[0]
     resolved = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0] == "resolved"
     if event != "resolved" and resolved:
-        return "the alert was resolved before this message went out"
+        return RESOLVED_BEFORE_SENT
     if event == "escalated" and _later_escalation(db, notification_id, alert_id, target_name):
         return "a later escalation of the alert replaces it"
     if event == "resolved" and not _was_told(db, alert_id, target):

@@ -84,13 +84,16 @@ class Step(threading.Thread):
 
 
 def add_alert(db, config) -> int:
-    """An open alert of acme whose 'opened' message is queued (so 'resolved' is news to its target)."""
+    """An open alert of acme whose 'opened' message was sent (so 'resolved' is news to its target)."""
     with db.atomic():
         alert_id = db.execute(
             """INSERT INTO alerts (watch, rule, severity, window_start, window_end, opened_at, updated_at)
                VALUES ('acme', 'spike', 'medium', '2025-06-01T11:00:00Z', '2025-06-01T12:00:00Z',
                        '2025-06-01T12:00:00Z', '2025-06-01T12:00:00Z')""").lastrowid
     queue_notifications(db, config, alert_id, "opened", "medium")
+    with db.atomic():
+        db.execute("UPDATE notifications SET status = 'sent', sent_at = '2025-06-01T12:00:05Z' WHERE alert_id = ?",
+                   [alert_id])
     return alert_id
 
 
