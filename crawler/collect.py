@@ -41,6 +41,7 @@ from crawler.source_types import settings_key, source_label
 from mentionwatch.config import Config, SourceConfig, Watch
 from mentionwatch.logging_setup import redact_data
 from storage import save_mentions, utc_now_iso
+from storage.crawl_processes import close_runs_of_gone_processes, this_process
 from storage.mentions import stored_for_watch
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def collect_all(db: Database, config: Config, watch_name: str | None = None,
     `status` show it (`rss#3f9a21c0`, see `source_chosen`). `progress(watch, source_cfg, result)`
     is called after each source when given.
     """
+    close_runs_of_gone_processes(db)  # a crawl killed before left its runs 'running'
     results = []
     for watch in config.watches:
         if watch_name is not None and watch.name != watch_name:
@@ -353,8 +355,8 @@ def _database_path(db: Database) -> str:
 def _start_run(db: Database, watch: str, source: str) -> int:
     with db.atomic():
         cursor = db.conn.execute(
-            "INSERT INTO crawl_runs (watch, source, started_at, status) VALUES (?, ?, ?, 'running')",
-            [watch, source, utc_now_iso()])
+            "INSERT INTO crawl_runs (watch, source, started_at, status, process) VALUES (?, ?, ?, 'running', ?)",
+            [watch, source, utc_now_iso(), this_process()])
     return cursor.lastrowid
 
 

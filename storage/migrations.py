@@ -456,3 +456,10 @@ def m019_thread_titles(db: Database) -> None:
     db.execute("ALTER TABLE mentions ADD COLUMN title_is_thread INTEGER NOT NULL DEFAULT 0")
     db.execute("UPDATE mentions SET title_is_thread = 1 WHERE source = 'reddit' "
                "AND external_id >= 't1_' AND external_id < 't1`' AND title IS NOT NULL")
+
+
+@migrations()
+def m020_crawl_run_process(db: Database) -> None:
+    """The process ('host:pid') that runs a crawl, so a run left 'running' by a killed `mentionwatch
+    crawl` is known as such (storage.crawl_processes) and no longer blocks `rename` for hours."""
+    db.execute("ALTER TABLE crawl_runs ADD COLUMN process TEXT")

@@ -127,3 +127,38 @@ def test_a_rename_waits_for_a_crawl_of_the_old_name_and_counts_only_the_cursors_
     assert preview.exit_code == 0, preview.output
     assert "2 crawl runs and 1 source cursor (1 more dropped: acme-corp has its own, from a poll since the " \
            "rename)." in preview.stdout
+
+
+def test_a_killed_crawls_runs_are_closed_and_no_longer_block_a_rename_a_live_ones_do(cli, tmp_path, model_id):
+    """Review: a `crawl` killed with SIGKILL left its run 'running', and `rename` refused the watch
+    for two hours though no crawl was going on."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    _resolved_wave(tmp_path, model_id)
+    gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    gone.send_signal(signal.SIGKILL)
+    gone.wait()  # reaped: its process id no longer exists
+    host = socket.gethostname()
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    db = open_db(tmp_path / "mentionwatch.db")
+    with db.conn:
+        for process in (f"{host}:{os.getpid()}", f"{host}:{gone.pid}"):  # this test's process is alive
+            db.execute("INSERT INTO crawl_runs (watch, source, started_at, process) VALUES ('acme', 'reddit', ?, ?)",
+                       [now, process])
+    db.close()
+    _write(tmp_path, _renamed(config_text()))
+    running = cli("rename", "acme", "acme-corp")
+    assert running.exit_code == 2 and "a crawl of 'acme' is running" in running.stderr
+    db = open_db(tmp_path / "mentionwatch.db")
+    rows = db.execute("SELECT process, status, errors FROM crawl_runs WHERE process IS NOT NULL ORDER BY id").fetchall()
+    assert [row[1] for row in rows] == ["running", "failed"]
+    assert "the crawl process is gone" in rows[1][2]
+    with db.conn:
+        db.execute("DELETE FROM crawl_runs WHERE process = ?", [f"{host}:{os.getpid()}"])  # that crawl ended
+    db.close()
+    moved = cli("rename", "acme", "acme-corp", "--yes")
+    assert moved.exit_code == 0, moved.output

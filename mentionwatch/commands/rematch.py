@@ -68,8 +68,11 @@ def _crawls_on_the_older_query(app: App, watches: list[str]) -> list[str]:
     it matches posts by the query it read, and would store what a rematch now unlinks."""
     import datetime as dt
 
+    from storage.crawl_processes import close_runs_of_gone_processes
     from storage.rename import RUNNING_AT_MOST
     from storage.timeutil import to_iso
+
+    close_runs_of_gone_processes(app.db)  # a killed crawl's runs are not a crawl still going
 
     try:
         changed = dt.datetime.fromtimestamp(app.config_path.stat().st_mtime, dt.timezone.utc)
@@ -180,8 +183,10 @@ def rename(app: App, old: str, new: str, yes: bool) -> None:
     dealt with does not alert again), its crawl runs and its sources' cursors (collection goes on
     where it stopped) become NEW's.
     """
+    from storage.crawl_processes import close_runs_of_gone_processes
     from storage.rename import apply_rename, plan_rename
 
+    close_runs_of_gone_processes(app.db)  # a killed crawl's runs are not a crawl still going
     plan = plan_rename(app.db, old, new)
     _check_rename(app, plan)
     what = _rename_what(plan)
