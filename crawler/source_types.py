@@ -64,6 +64,10 @@ _SUBREDDIT_NAME = r"[A-Za-z0-9_]{2,21}"
 _SUBREDDIT = Option(pattern=rf"\s*((?:/?[rR]/)?(?:{_SUBREDDIT_NAME}(?:\+{_SUBREDDIT_NAME})*|all(?:-{_SUBREDDIT_NAME})+)/?)?\s*",
                     expects="a subreddit name: letters, digits and _, 2 to 21 (the name after r/ "
                             "in its address, e.g. sysadmin)")
+# a Mastodon hashtag as its timeline's address takes it: letters (any script), digits and _, with
+# the '·' and zero-width non-joiner some languages write inside words; a leading # is dropped
+_HASHTAG = Option(pattern=r"#?\w[\w\u00b7\u200c]*",
+                  expects="a hashtag: letters, digits and _, no spaces (e.g. acme or #acme)")
 _MAX_PAGES = Option("whole")
 COMMON_API_OPTIONS = {"min_interval": Option("seconds"), "match_query": Option("flag")}
 
@@ -72,7 +76,7 @@ API_OPTIONS: dict[str, dict[str, Option]] = {
                "query": _QUERY, "limit": Option("whole", high=100), "max_pages": _MAX_PAGES,
                "send_oauth": Option("flag")},
     "hackernews": {"query": _QUERY, "tags": Option(), "max_pages": _MAX_PAGES},
-    "mastodon": {"tag": Option(), "query": _QUERY, "token_env": _TOKEN_ENV, "max_pages": _MAX_PAGES},
+    "mastodon": {"tag": _HASHTAG, "query": _QUERY, "token_env": _TOKEN_ENV, "max_pages": _MAX_PAGES},
     "bluesky": {"query": _QUERY, "lang": Option(), "token_env": _TOKEN_ENV, "max_pages": _MAX_PAGES},
     "rss": {"urls": Option("urls"), "google_news": Option("flag"),
             "google_news_locale": Option("strings", count=3, hint="e.g. [en-GB, GB, 'GB:en']"),

@@ -126,9 +126,12 @@ def test_a_timeout_then_success(db):
     (httpx.Response(200, headers={"content-type": "text/plain"}, content=json.dumps(hn_page([hn_hit(1)])).encode()),
      "expected JSON, got text/plain"),
     (httpx.Response(200, headers={"content-type": "application/json"}, content=b'"just a string"'),
-     "hackernews: GET faults.test/search_by_date: unexpected response: no list of items (got str)"),
+     "GET faults.test/search_by_date: unexpected response: no list of items (got text)"),
     (httpx.Response(200, headers={"content-type": "application/json"}, content=b'{"error": "bad query"}'),
-     "hackernews: GET faults.test/search_by_date: unexpected response: no list of items (got dict)"),
+     "GET faults.test/search_by_date: unexpected response: no list of items (got an object: error: text)"),
+    (httpx.Response(200, headers={"content-type": "application/json"}, content=b'{"hits": null, "page": 0}'),
+     "GET faults.test/search_by_date: unexpected response: no list of items (got an object: hits: null, "
+     "page: a number)"),
 ])
 def test_bad_payloads_are_recorded_not_raised(db, response, message):
     result, _ = run_hn(db, Script(response))
@@ -371,9 +374,13 @@ def test_a_refusal_by_another_server_says_its_token_needs_token_env(db, monkeypa
 def test_a_refusal_names_only_the_variables_still_unset(db, monkeypatch):
     unset_credentials(monkeypatch)
     monkeypatch.setenv("MENTIONWATCH_REDDIT_CLIENT_ID", "id-abc123")  # no secret: polls anonymously
-    (line,) = refused(db, "reddit", 403)
+    (line,) = refused(db, "reddit", 403, base_url=None)
     assert line.endswith("HTTP 403 Forbidden (MENTIONWATCH_REDDIT_CLIENT_SECRET is not set: "
                          "put that app's secret in it)")
+    (line,) = refused(db, "reddit", 403)  # another host: the secret alone would not be sent there
+    assert line.endswith("HTTP 403 Forbidden (no OAuth sent: MENTIONWATCH_REDDIT_CLIENT_ID and "
+                         "MENTIONWATCH_REDDIT_CLIENT_SECRET go only to reddit.com over https; for faults.test, "
+                         "set MENTIONWATCH_REDDIT_CLIENT_SECRET too and add send_oauth: true to this source's options)")
     monkeypatch.setenv("MENTIONWATCH_GITHUB_TOKEN", "ghp-abc123")  # set, sent, and refused: no hint
     (line,) = refused(db, "github", 401, options={"token_env": "MENTIONWATCH_GITHUB_TOKEN"})
     assert line.endswith("HTTP 401 Unauthorized")

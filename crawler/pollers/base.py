@@ -972,8 +972,9 @@ class Poller:
         """
         if items is not _NOT_GIVEN and not isinstance(items, list):
             asked = getattr(self.fetcher, "last_asked", None)
-            raise FetchError(f"{self.source}: {asked + ': ' if asked else ''}unexpected response: no list "
-                             f"of items (got {type(payload).__name__})")
+            # no source name: the caller's line starts with the watch and source already
+            raise FetchError(f"{asked + ': ' if asked else ''}unexpected response: no list of items "
+                             f"(got {_described_answer(payload)})")
         if stop_at_known is None:
             stop_at_known = not self.resuming
         problems: list[str] = []
@@ -1044,6 +1045,26 @@ def _normalized_without_bad_optional_fields(mention: Mention, where: str) -> Men
     return mention.normalized()
 
 
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    return {dict: "an object", list: "a list", str: "text"}.get(type(value), "a number")
+
+
+def _described_answer(payload: Any, most_keys: int = 5) -> str:
+    """What an answer with no list of items holds, for the error line: 'text', or 'an object:
+    hits: null' (its first keys, each with its kind), so a changed or failing API shows where."""
+    if not isinstance(payload, dict):
+        return _json_kind(payload)
+    if not payload:
+        return "an empty object"
+    keys = [f"{str(key)[:40]}: {_json_kind(value)}" for key, value in list(payload.items())[:most_keys]]
+    more = f" and {len(payload) - most_keys} more" if len(payload) > most_keys else ""
+    return f"an object: {', '.join(keys)}{more}"
+
+
 def dig(node: Any, *path: Any, default: Any = None) -> Any:
     """node[path[0]][path[1]]... or default when any step is missing or of the wrong type."""
     for key in path:
@@ -1083,9 +1104,13 @@ def optional_object(value: Any, name: str) -> dict:
     field when it is not an object; never raises."""
     if value is None or isinstance(value, dict):
         return value or {}
-    log.warning("%s: %s: expected an object, got %s; kept the item without it", _ITEM.get() or "item", name,
-                type(value).__name__)
+    warn_bad_optional_field(name, f"expected an object, got {type(value).__name__}")
     return {}
+
+
+def warn_bad_optional_field(name: str, problem: str) -> None:
+    """Log that the item being parsed (see parse_items) is kept without its optional field `name`."""
+    log.warning("%s: %s: %s; kept the item without it", _ITEM.get() or "item", name, problem)
 
 
 def html_to_text(html: str) -> str:

@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from crawler.cursors import Batch, Window, iso_cursor, iso_time, newest_first_pages, unix_time
-from crawler.pollers.base import Page, Poller, dig, optional_object, optional_text, parse_items, text_of
+from crawler.pollers.base import (Page, Poller, dig, optional_object, optional_text, parse_items, text_of,
+                                  warn_bad_optional_field)
 from mentionwatch.config import language_code
 from storage import Mention, parse_timestamp
 from storage.mentions import EARLIEST_CREATED_AT
@@ -97,13 +98,11 @@ def _in_the_watchs_language(mentions: list[Mention], posts: Any, languages: list
     if not languages:
         return
     wanted = {language_code(code) for code in languages}
-    langs_of = {post["uri"].strip(): dig(post, "record", "langs") for post in posts
+    langs_of = {post["uri"].strip(): record_languages(dig(post, "record", default={})) for post in posts
                 if isinstance(post, dict) and isinstance(post.get("uri"), str)}
     for mention in mentions:
-        langs = langs_of.get(mention.external_id)
-        if not isinstance(langs, list):
-            continue
-        chosen = next((lang for lang in langs if isinstance(lang, str) and language_code(lang) in wanted), None)
+        langs = langs_of.get(mention.external_id) or []
+        chosen = next((lang for lang in langs if language_code(lang) in wanted), None)
         if chosen:
             mention.lang = chosen
 
@@ -148,8 +147,8 @@ def _mention_from_post(post: dict) -> Mention | None:
     text = _own_text(post, record)
     if not text.strip() and _is_quote(post):
         return None
-    langs = record.get("langs")
-    lang = langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) else None
+    langs = record_languages(record, warn=True)
+    lang = langs[0] if langs else None
     rkey = uri.rsplit("/", 1)[-1]
     author = _author(optional_object(post.get("author"), "author"), uri)
     return Mention(
@@ -161,6 +160,19 @@ def _mention_from_post(post: dict) -> Mention | None:
         author=author,
         lang=lang,
     )
+
+
+def record_languages(record: Any, warn: bool = False) -> list[str]:
+    """A post record's `langs`, the texts of the list; one text written alone ("en", not ["en"]) is
+    that language. Anything else is no language (with a warning naming the field when `warn`)."""
+    langs = record.get("langs") if isinstance(record, dict) else None
+    if isinstance(langs, str):
+        langs = [langs]
+    if langs is not None and not isinstance(langs, list):
+        if warn:
+            warn_bad_optional_field("langs", f"expected a list of language codes, got {type(langs).__name__}")
+        return []
+    return [lang.strip() for lang in langs or [] if isinstance(lang, str) and lang.strip()]
 
 
 def _author(author: dict, uri: str) -> str | None:

@@ -97,6 +97,15 @@ class RedditPoller(Poller):
             return FetchError(f"{error} ({CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} were not sent to "
                               f"{self._base_host()}: add send_oauth: true to send them there)",
                               whole_source=error.whole_source, retry_at=error.retry_at)
+        if (is_refusal(error) and not self.oauth and self.source_cfg.base_url
+                and self.option("send_oauth") is not True and not self.token_meant_for_base_url()):
+            # setting the pair would not help: it goes only to reddit.com unless send_oauth is on
+            unset = [name for name in (CLIENT_ID_ENV, CLIENT_SECRET_ENV) if not os.environ.get(name)]
+            to_set = "set them" if len(unset) == 2 else f"set {unset[0]} too"
+            return FetchError(f"{error} (no OAuth sent: {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} go only to "
+                              f"reddit.com over https; for {self._base_host()}, {to_set} and add "
+                              f"send_oauth: true to this source's options)",
+                              whole_source=error.whole_source, retry_at=error.retry_at)
         return super().explain_refusal(error)
 
     @staticmethod
