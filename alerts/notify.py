@@ -268,6 +268,7 @@ def queue_notifications(db, config, alert_id: int, event: str, severity: str,
 
 
 RESOLVED_BEFORE_SENT = "the alert was resolved before this message went out"
+NEVER_TOLD = "this target was never told about the alert"
 
 
 def _supersede_unsent_news(db, alert_id: int) -> int:
@@ -872,7 +873,7 @@ def _hold_back(db, target, notification_id: int, alert_id: int, target_name: str
     if event == "escalated" and _later_escalation(db, notification_id, alert_id, target_name):
         return "a later escalation of the alert replaces it"
     if event == "resolved" and not _was_told(db, alert_id, target):
-        return "this target was never told about the alert"
+        return NEVER_TOLD
     return None
 
 
@@ -1266,6 +1267,30 @@ def _release_claims(db, notification_ids) -> None:
                        [notification_id])
 
 
+def _is_resolved(db, alert_id: int) -> bool:
+    return db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0] == "resolved"
+
+
+def _drop_news_of_a_resolved_alert(db, config, notification_id: int, alert_id: int, error: str) -> int:
+    """A try that failed while the alert was resolved (it was on its way at the resolution) will not
+    be retried: `_hold_back` would drop it at its next turn. It is marked superseded now, and so is a
+    'resolved' queued behind it for a target that has now heard nothing of the alert, so neither is
+    listed as still to be delivered meanwhile. Returns how many rows were dropped."""
+    db.execute("UPDATE notifications SET status = 'superseded', last_error = ?, next_attempt_at = NULL "
+               "WHERE id = ?", [f"{RESOLVED_BEFORE_SENT} (its last try failed: {error})", notification_id])
+    dropped = 1
+    waiting = db.execute("SELECT id, target FROM notifications WHERE alert_id = ? AND state LIKE 'resolved:%' "
+                         "AND status IN ('pending', 'failed') AND claimed_at IS NULL", [alert_id]).fetchall()
+    targets = {target.name: target for target in config.notifications}
+    for resolved_id, target_name in waiting:
+        target = targets.get(target_name)
+        if target is not None and not _may_have_heard(db, alert_id, target):
+            db.execute("UPDATE notifications SET status = 'superseded', last_error = ?, next_attempt_at = NULL "
+                       "WHERE id = ?", [NEVER_TOLD, resolved_id])
+            dropped += 1
+    return dropped
+
+
 def _stated_note(state: str, delivery: Delivery) -> str | None:
     """What a message said when it was not its queued state, for `alerts show`: a late opening is
     titled with the alert's severity when it went. The row keeps its queued state, the key that
@@ -1293,6 +1318,8 @@ def _record(db, config, result: NotifyResult, moment: dt.datetime, row: tuple, d
             db.execute("UPDATE notifications SET status = 'failed', attempts = ?, last_error = ?, "
                        "next_attempt_at = ?, claimed_at = NULL WHERE id = ?",
                        [attempts, error, to_iso(retry_at), notification_id])
+            if not state.startswith("resolved:") and _is_resolved(db, alert_id):
+                result.superseded += _drop_news_of_a_resolved_alert(db, config, notification_id, alert_id, error)
     if error is None:
         result.sent += 1
     elif delivery.unanswered:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,8 @@ class Option:
 
     kind: 'text', 'whole' (a whole number from `low` to `high`), 'seconds' (0 or more), 'flag'
     (true/false), 'choice' (one of `choices`), 'digits', 'urls' (one URL or a list of them) or
-    'url' (a URL, or a path taken from base_url when one is set), 'strings' (a list of `count` texts).
+    'url' (a URL, or a path taken from base_url when one is set), 'strings' (a list of `count` texts),
+    'hashtag' (see is_hashtag).
     A 'text' with a `pattern` (a regular expression the whole text must match) is refused otherwise
     as not being `expects`.
     """
@@ -64,10 +66,8 @@ _SUBREDDIT_NAME = r"[A-Za-z0-9_]{2,21}"
 _SUBREDDIT = Option(pattern=rf"\s*((?:/?[rR]/)?(?:{_SUBREDDIT_NAME}(?:\+{_SUBREDDIT_NAME})*|all(?:-{_SUBREDDIT_NAME})+)/?)?\s*",
                     expects="a subreddit name: letters, digits and _, 2 to 21 (the name after r/ "
                             "in its address, e.g. sysadmin)")
-# a Mastodon hashtag as its timeline's address takes it: letters (any script), digits and _, with
-# the '·' and zero-width non-joiner some languages write inside words; a leading # is dropped
-_HASHTAG = Option(pattern=r"#?\w[\w\u00b7\u200c]*",
-                  expects="a hashtag: letters, digits and _, no spaces (e.g. acme or #acme)")
+_HASHTAG = Option("hashtag", expects="a hashtag: letters (at least one), digits and _, no spaces "
+                                     "(e.g. acme or #acme)")
 _MAX_PAGES = Option("whole")
 COMMON_API_OPTIONS = {"min_interval": Option("seconds"), "match_query": Option("flag")}
 
@@ -144,6 +144,22 @@ def check_api_options(source_type: str, options: dict[str, Any], has_base_url: b
         raise OptionProblem(None, f"{source_type} needs {given}")
 
 
+# written inside hashtags besides word characters: middle dot (Catalan l·l), katakana middle dot
+# (ポケモン・サン), zero-width non-joiner (Persian)
+_HASHTAG_JOINERS = {"\u00b7", "\u30fb", "\u200c"}
+
+
+def is_hashtag(text: str) -> bool:
+    """Whether `text` (a leading # aside) is a hashtag as Mastodon reads one: letters, combining marks
+    (Hindi, Thai, Arabic vowel signs), digits, connectors such as _ and the joiners above, with at
+    least one letter (a tag of digits alone is no hashtag: its timeline would stay empty)."""
+    name = text.removeprefix("#")
+    categories = [unicodedata.category(character) for character in name]
+    return (bool(name) and any(category.startswith("L") for category in categories)
+            and all(character in _HASHTAG_JOINERS or category[0] in "LMN" or category == "Pc"
+                    for character, category in zip(name, categories)))
+
+
 def subreddit_name(value: Any) -> str:
     """The subreddit as Reddit's paths take it: 'r/sysadmin' or '/r/sysadmin/' -> 'sysadmin'."""
     name = str(value).strip().strip("/")
@@ -207,6 +223,9 @@ def _value_problem(spec: Option, value: Any) -> str | None:
     elif spec.kind == "digits":
         if isinstance(value, bool) or not str(value).strip().isdigit():
             return f"expected digits only, got {shown_value(value)}"
+    elif spec.kind == "hashtag":
+        if isinstance(value, (bool, list, dict)) or not is_hashtag(str(value)):
+            return f"expected {spec.expects}, got {shown_value(value)}"
     elif spec.kind == "strings":
         if not (isinstance(value, list) and len(value) == spec.count
                 and all(isinstance(v, str) for v in value)):

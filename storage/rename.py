@@ -40,6 +40,7 @@ class RenamePlan:
     cursors_dropped: int = 0  # the new name has its own (a poll since the rename): the old one goes
     new_live_alerts: int = 0  # open or acknowledged alerts the new name raised since the rename
     running_crawls: int = 0  # under the old name: a crawl started before the rename
+    running_crawl: tuple[str, str, str | None] | None = None  # the latest of them: (source, started_at, process)
 
     @property
     def empty(self) -> bool:
@@ -52,6 +53,7 @@ def plan_rename(db, old: str, new: str) -> RenamePlan:
     def count(sql: str, *params) -> int:
         return db.execute(sql, params).fetchone()[0]
 
+    running_since = to_iso(now - dt.timedelta(seconds=RUNNING_AT_MOST))
     return RenamePlan(
         old, new,
         mentions=count("SELECT count(*) FROM mention_watches WHERE watch = ?", old),
@@ -66,7 +68,10 @@ def plan_rename(db, old: str, new: str) -> RenamePlan:
                               "AND n.name = o.name AND n.watch = ? WHERE o.watch = ?", new, old),
         new_live_alerts=count("SELECT count(*) FROM alerts WHERE watch = ? AND status != 'resolved'", new),
         running_crawls=count("SELECT count(*) FROM crawl_runs WHERE watch = ? AND status = 'running' "
-                             "AND started_at > ?", old, to_iso(now - dt.timedelta(seconds=RUNNING_AT_MOST))))
+                             "AND started_at > ?", old, running_since),
+        running_crawl=db.execute("SELECT source, started_at, process FROM crawl_runs WHERE watch = ? "
+                                 "AND status = 'running' AND started_at > ? ORDER BY started_at DESC LIMIT 1",
+                                 [old, running_since]).fetchone())
 
 
 def apply_rename(db, plan: RenamePlan) -> None:

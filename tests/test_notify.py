@@ -1053,3 +1053,35 @@ def test_an_escalation_waits_for_an_opening_on_its_last_try(db, monkeypatch):
     queue_notifications(db, config, alert_id, "escalated", "high", now=NOW)
     assert send_pending(db, config, now=NOW).sent == 0
     assert [row[2] for row in rows(db)] == ["failed", "pending"] and CALLS == []
+
+
+def test_an_opening_that_fails_on_its_way_after_the_resolution_is_dropped_with_its_resolved(db, webhook, tmp_path,
+                                                                                             monkeypatch):
+    """Review 2026-12-07: an opening being sent when the alert was resolved, whose send then failed,
+    was listed (with the 'resolved' queued behind it) as still to be delivered until its retry time,
+    though neither could ever go."""
+    from alerts.lifecycle import resolve
+    from storage import open_db
+
+    monkeypatch.setenv("MW_HOOK", f"json://127.0.0.1:{webhook.port}/hook")
+    config = make_config("  - {name: ops, url_env: MW_HOOK, events: [opened, resolved]}")
+    alert_id = add_alert(db)
+    queue_notifications(db, config, alert_id, "opened", "medium", now=NOW)
+    webhook.hold, webhook.status = threading.Event(), 500
+    sender_db = open_db(tmp_path / "test.db")
+    outcome = {}
+    sender = threading.Thread(target=lambda: outcome.update(result=send_pending(sender_db, config)))
+    sender.start()
+    try:
+        assert webhook.arrived.wait(30)  # the opening is on its way
+        assert resolve(db, alert_id, "sam", config=config) == 1  # it may get through: 'resolved' waits behind it
+    finally:
+        webhook.hold.set()
+        sender.join(60)
+        sender_db.close()
+    assert (outcome["result"].failed, outcome["result"].superseded) == (1, 2)
+    by_state = {state: (status, reason) for _t, state, status, _a, reason, _r in rows(db)}
+    assert by_state["opened:medium"][0] == "superseded"
+    assert by_state["opened:medium"][1].startswith("the alert was resolved before this message went out "
+                                                   "(its last try failed: ")
+    assert by_state["resolved:medium"] == ("superseded", "this target was never told about the alert")

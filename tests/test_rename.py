@@ -152,7 +152,9 @@ def test_a_killed_crawls_runs_are_closed_and_no_longer_block_a_rename_a_live_one
     db.close()
     _write(tmp_path, _renamed(config_text()))
     running = cli("rename", "acme", "acme-corp")
-    assert running.exit_code == 2 and "a crawl of 'acme' is running" in running.stderr
+    assert running.exit_code == 2
+    assert f"a crawl of 'acme' is running (reddit, started {now} by process {os.getpid()} on {host}, before the " \
+           "rename)" in running.stderr  # `status` shows no running crawl: the line says which process it is
     db = open_db(tmp_path / "mentionwatch.db")
     rows = db.execute("SELECT process, status, errors FROM crawl_runs WHERE process IS NOT NULL ORDER BY id").fetchall()
     assert [row[1] for row in rows] == ["running", "failed"]

@@ -16,7 +16,8 @@ def _one_source(source: dict) -> Config:
     return Config.model_validate({"watches": [{"name": "w", "query": {"any": ["acme"]}, "sources": [source]}]})
 
 
-@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8765/rd", "https://reddit-proxy.example"])
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8765/rd", "https://reddit-proxy.example",
+                                      "http://www.reddit.com", "https://www.reddit.com:8443"])
 def test_reddit_refusal_from_another_host_says_the_oauth_pair_would_not_be_sent_there(db, monkeypatch, base_url):
     monkeypatch.setattr(base, "_WARNED", set())
     monkeypatch.delenv("MENTIONWATCH_REDDIT_CLIENT_ID", raising=False)
@@ -26,9 +27,12 @@ def test_reddit_refusal_from_another_host_says_the_oauth_pair_would_not_be_sent_
     watch = config.watches[0]
     result = collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
     host = httpx.URL(base_url).netloc.decode()
+    # Reddit's own host written with http or a port: send_oauth would send the secret there as written
+    advice = ("set them and write base_url as https://www.reddit.com, or leave it out" if "reddit.com" in base_url
+              else f"for {host}, set them and add send_oauth: true to this source's options")
     assert result.errors[0].endswith(
         "HTTP 401 Unauthorized (no OAuth sent: MENTIONWATCH_REDDIT_CLIENT_ID and MENTIONWATCH_REDDIT_CLIENT_SECRET "
-        f"go only to reddit.com over https; for {host}, set them and add send_oauth: true to this source's options)")
+        f"go only to reddit.com over https; {advice})")
 
 
 def test_reddit_refusal_from_reddit_itself_still_asks_for_the_unset_variables(db, monkeypatch):
@@ -45,7 +49,7 @@ def test_reddit_refusal_from_reddit_itself_still_asks_for_the_unset_variables(db
 
 # Mastodon's hashtag is checked when the watchlist is read ---------------------------------------------
 
-@pytest.mark.parametrize("tag", ["''", "'a b'", "'#'", "'acme!'"])
+@pytest.mark.parametrize("tag", ["''", "'a b'", "'#'", "'acme!'", "2024", "'_'", "'½'"])
 def test_mastodon_tag_that_is_no_hashtag_is_refused_in_one_line(tmp_path, tag):
     from mentionwatch.config import ConfigError
     from test_config_sources import read
@@ -53,16 +57,17 @@ def test_mastodon_tag_that_is_no_hashtag_is_refused_in_one_line(tmp_path, tag):
     with pytest.raises(ConfigError) as caught:
         read(tmp_path, f"      - type: mastodon\n        options: {{tag: {tag}}}\n")
     assert len(str(caught.value).splitlines()) == 1
-    assert re.search(r"w\.yaml:6: .*options\.tag: expected a hashtag: letters, digits and _, no spaces "
-                     r"\(e\.g\. acme or #acme\), got ", str(caught.value)), str(caught.value)
+    assert re.search(r"w\.yaml:6: .*options\.tag: expected a hashtag: letters \(at least one\), digits and _, "
+                     r"no spaces \(e\.g\. acme or #acme\), got ", str(caught.value)), str(caught.value)
 
 
 def test_mastodon_hashtags_in_any_script_are_accepted(tmp_path):
     from test_config_sources import read
 
     config = read(tmp_path, "".join(f"      - type: mastodon\n        options: {{tag: '{tag}'}}\n"
-                                    for tag in ("acme", "#acme", "日本語", "acme_2024")))
-    assert len(config.watches[0].sources) == 4
+                                    for tag in ("acme", "#acme", "日本語", "acme_2024", "भारत", "தமிழ்",
+                                                "สวัสดี", "مَرحبا", "ポケモン・サン", "cafe\u0301", "l·l")))
+    assert len(config.watches[0].sources) == 11
 
 
 # Bluesky: langs written as one text --------------------------------------------------------------------
@@ -111,3 +116,22 @@ def test_crawl_runs_record_their_process_and_a_later_crawl_closes_a_killed_ones(
     rows = db.execute("SELECT process, status FROM crawl_runs ORDER BY id").fetchall()
     assert rows[0][1] == "failed" and rows[1] == ("another-machine.example:1", "running")
     assert rows[2] == (this_process(), result.status)
+
+
+# an answer with no list of items: what it holds, never a key that may be a secret -------------------
+
+@pytest.mark.parametrize("payload, described", [
+    ([], "a list, where this API answers with an object"),
+    ({"github_pat_11ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij": 1, "error": "no"},
+     "an object: a key of another form: a number, error: text"),
+    ({"line\nbreak": None}, "an object: a key of another form: null"),
+    ({}, "an empty object"),
+])
+def test_an_answer_with_no_list_of_items_says_what_it_holds(db, payload, described):
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=payload))
+    config = _one_source({"type": "github", "base_url": "http://127.0.0.1:8765"})
+    watch = config.watches[0]
+    result = collect_source(db, config, watch, watch.sources[0], transport=transport, sleep=lambda s: None)
+    assert result.status == "failed"
+    assert result.errors[0].endswith(f"unexpected response: no list of items (got {described})"), result.errors
+    assert "github_pat" not in result.errors[0]

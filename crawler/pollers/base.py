@@ -909,6 +909,14 @@ class Poller:
         return (url.scheme == "https" and url.port in (None, 443)
                 and any(_host_matches(url.host, host) for host in self._token_hosts()))
 
+    def base_url_on_token_host(self) -> bool:
+        """Whether base_url's host is one of `token_hosts`, whatever its scheme and port."""
+        try:
+            host = httpx.URL(self.base_url).host
+        except httpx.InvalidURL:
+            return False
+        return any(_host_matches(host, token_host) for token_host in self._token_hosts())
+
     def _token_hosts_text(self) -> str:
         """'mastodon.social', 'api.bsky.app, *.host.bsky.network': the hosts as a line names them."""
         return ", ".join(f"*{host}" if host.startswith(".") else host for host in self._token_hosts())
@@ -1053,14 +1061,21 @@ def _json_kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "text"}.get(type(value), "a number")
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,39}")
+
+
 def _described_answer(payload: Any, most_keys: int = 5) -> str:
     """What an answer with no list of items holds, for the error line: 'text', or 'an object:
-    hits: null' (its first keys, each with its kind), so a changed or failing API shows where."""
+    hits: null' (its first keys, each with its kind), so a changed or failing API shows where. A key
+    that is not a short plain name is not written out (it could be anything, a token even)."""
+    if isinstance(payload, list):
+        return "a list, where this API answers with an object"
     if not isinstance(payload, dict):
         return _json_kind(payload)
     if not payload:
         return "an empty object"
-    keys = [f"{str(key)[:40]}: {_json_kind(value)}" for key, value in list(payload.items())[:most_keys]]
+    keys = [f"{key if isinstance(key, str) and _PLAIN_KEY.fullmatch(key) else 'a key of another form'}: "
+            f"{_json_kind(value)}" for key, value in list(payload.items())[:most_keys]]
     more = f" and {len(payload) - most_keys} more" if len(payload) > most_keys else ""
     return f"an object: {', '.join(keys)}{more}"
 

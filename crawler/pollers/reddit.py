@@ -75,8 +75,8 @@ class RedditPoller(Poller):
         if self.oauth and self.source_cfg.base_url:
             self.oauth = self._oauth_for_base_url()
             self.oauth_withheld = not self.oauth
-        elif self.oauth:
-            self.base_url = OAUTH_BASE_URL
+        if self.oauth and (not self.source_cfg.base_url or self.token_meant_for_base_url()):
+            self.base_url = OAUTH_BASE_URL  # Reddit takes its tokens only there (www.reddit.com written out too)
         self._auth_header: dict[str, str] = {}
 
     def _oauth_for_base_url(self) -> bool:
@@ -84,8 +84,8 @@ class RedditPoller(Poller):
         host with options.send_oauth (a warning says why it is not sent, or that it goes unencrypted)."""
         if self.option("send_oauth") is not True and not self.token_meant_for_base_url():
             warn_once("reddit: %s and %s are not sent to %s (%s): they go only to reddit.com over https; "
-                      "to send them there, add 'send_oauth: true' to this source's options; polling "
-                      "anonymously", CLIENT_ID_ENV, CLIENT_SECRET_ENV, self._base_host(), self._why_not_sent())
+                      "%s; polling anonymously", CLIENT_ID_ENV, CLIENT_SECRET_ENV, self._base_host(),
+                      self._why_not_sent(), self._how_to_send())
             return False
         if httpx.URL(self.base_url).scheme != "https":
             warn_once("reddit: %s and %s go to %s over plain http, readable on the way: use https",
@@ -95,18 +95,29 @@ class RedditPoller(Poller):
     def explain_refusal(self, error: FetchError) -> FetchError:
         if self.oauth_withheld and is_refusal(error):
             return FetchError(f"{error} ({CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} were not sent to "
-                              f"{self._base_host()}: add send_oauth: true to send them there)",
+                              f"{self._base_host()}: {self._how_to_send()})",
                               whole_source=error.whole_source, retry_at=error.retry_at)
         if (is_refusal(error) and not self.oauth and self.source_cfg.base_url
                 and self.option("send_oauth") is not True and not self.token_meant_for_base_url()):
-            # setting the pair would not help: it goes only to reddit.com unless send_oauth is on
+            # setting the pair alone would not help: it goes only to reddit.com over https
             unset = [name for name in (CLIENT_ID_ENV, CLIENT_SECRET_ENV) if not os.environ.get(name)]
             to_set = "set them" if len(unset) == 2 else f"set {unset[0]} too"
+            if self.base_url_on_token_host():
+                advice = f"{to_set} and write base_url as https://www.reddit.com, or leave it out"
+            else:
+                advice = f"for {self._base_host()}, {to_set} and add send_oauth: true to this source's options"
             return FetchError(f"{error} (no OAuth sent: {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} go only to "
-                              f"reddit.com over https; for {self._base_host()}, {to_set} and add "
-                              f"send_oauth: true to this source's options)",
+                              f"reddit.com over https; {advice})",
                               whole_source=error.whole_source, retry_at=error.retry_at)
         return super().explain_refusal(error)
+
+    def _how_to_send(self) -> str:
+        """How the OAuth pair would reach this base_url: Reddit's own host written with http or a port
+        over https (send_oauth would send the secret unencrypted or to the wrong port), another host
+        (a proxy) with send_oauth."""
+        if self.base_url_on_token_host():
+            return "write base_url as https://www.reddit.com, or leave it out"
+        return "add send_oauth: true to send them there"
 
     @staticmethod
     def parse(payload: Any, problems: list[str] | None = None) -> list[Mention]:

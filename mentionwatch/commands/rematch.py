@@ -59,8 +59,7 @@ def rematch(app: App, watches: tuple[str, ...], any_source: bool, yes: bool) -> 
 def _note_older_crawls(watches: list[str]) -> None:
     if watches:
         click.echo(f"Note: a crawl of {', '.join(watches)} that started before the watchlist was last changed "
-                   "is still running (see 'mentionwatch status'): it stores posts by the old query; run "
-                   "rematch again once it is over.")
+                   "is still running: it stores posts by the old query; run rematch again once it is over.")
 
 
 def _crawls_on_the_older_query(app: App, watches: list[str]) -> list[str]:
@@ -219,9 +218,11 @@ def _check_rename(app: App, plan) -> None:
                           f"{plan.new!r} only in capitals: their report charts would overwrite each other on a "
                           "Mac or Windows disk (choose another name)")
     if plan.running_crawls:
-        raise UserMistake(f"a crawl of {plan.old!r} is running (started before the rename; see "
-                          "'mentionwatch status'): it would store under the old name again; run this once it "
-                          "is over (a running service starts the renamed watch's crawls within seconds)")
+        source, started_at, process = plan.running_crawl
+        by = f" by process {process.rpartition(':')[2]} on {process.rpartition(':')[0]}" if process else ""
+        raise UserMistake(f"a crawl of {plan.old!r} is running ({source}, started {started_at}{by}, before the "
+                          "rename): it would store under the old name again; run this once it is over (a "
+                          "running service starts the renamed watch's crawls within seconds)")
     if plan.live_alerts and plan.new_live_alerts:
         raise UserMistake(f"both {plan.old!r} and {plan.new!r} have open or acknowledged alerts: resolve "
                           f"{plan.new!r}'s first ('mentionwatch alerts list --watch {plan.new}'), so that one "
