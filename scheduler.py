@@ -198,6 +198,10 @@ class Service:
         self._connections: list = []
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
+        # (watch, source type, place in the watch's list) -> a lock held while that source is polled:
+        # an option edit makes a new job (collect_targets), which must not poll the site beside the
+        # old job's crawl still going
+        self._source_locks: dict[tuple[str, str, int], threading.Lock] = {}
         self._scorer = None
         self._scorer_lock = threading.Lock()
         # the scorer this service loaded from the watchlist (see `_get_scorer`); a weak reference,
@@ -901,8 +905,9 @@ class Service:
         target = collect_targets(config).get(job_id)
         if target is None:
             return "skipped", {"reason": "source no longer in the watchlist"}
-        result = collect_source(db, config, target.watch, target.source_cfg,
-                                source_index=target.source_index, **self._collect_options)
+        with self._source_lock(target):
+            result = collect_source(db, config, target.watch, target.source_cfg,
+                                    source_index=target.source_index, **self._collect_options)
         detail = {"watch": target.watch.name, "source": result.source,
                   "crawl_run": result.run_id, "fetched": result.fetched, "new": result.new,
                   "duplicates": result.duplicates, "filtered": result.filtered, "rejected": result.rejected}
@@ -919,6 +924,13 @@ class Service:
         if result.new:
             self.request_run("score")
         return result.status, detail
+
+    def _source_lock(self, target: CollectTarget) -> threading.Lock:
+        """The lock of the source `target` polls, whatever its options: the job of its settings
+        before a watchlist edit may still be crawling when the job of its new settings starts."""
+        with self._lock:
+            return self._source_locks.setdefault(
+                (target.watch.name, target.source_cfg.type, target.source_index), threading.Lock())
 
     def _job_score(self, db, _job_id: str) -> tuple[str, dict]:
         """Score the backlog in committed chunks, each starting after the last mention the one

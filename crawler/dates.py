@@ -16,20 +16,33 @@ def has_year(date_format: str) -> bool:
     return re.search(r"%[YyGcx]", date_format.replace("%%", "")) is not None
 
 
+# W3C's year and year-month dates ('2024', '2024-05'): parse_timestamp would read '2024' as Unix seconds
+# (valid in a sitemap's <lastmod> and a <time datetime>)
+YEAR_OR_MONTH = re.compile(r"\d{4}(?:-\d{2})?")
+
+
+def first_day_if_year_or_month(text: str) -> str:
+    """'2024' -> '2024-01-01', '2024-05' -> '2024-05-01'; any other text as it is."""
+    return f"{text}-01-01"[:10] if YEAR_OR_MONTH.fullmatch(text) else text
+
+
 def item_created_at(raw, date_format: str | None):
     """`date_format` first, then the usual ISO/RFC forms: a site may mix both (a `datetime`
-    attribute on some reviews, "3 May 2024" on others). Neither: ValueError."""
+    attribute on some reviews, "3 May 2024" on others). Neither: ValueError. A year alone, or a
+    year and month, is its first day."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise ValueError("created_at: missing")
-    if not (date_format and isinstance(raw, str)):
+    if not isinstance(raw, str):
         return raw
     text = raw.strip()
+    if not date_format:
+        return first_day_if_year_or_month(text)
     try:
         return read_with_format(text, date_format)
     except ValueError:
         pass
     try:
-        return parse_timestamp(text)
+        return parse_timestamp(first_day_if_year_or_month(text))
     except ValueError:
         raise ValueError(f"created_at: {text[:40]!r} matches neither date_format {date_format!r} "
                          f"nor an ISO/RFC date") from None

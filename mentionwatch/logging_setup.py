@@ -25,7 +25,9 @@ from collections.abc import Iterable
 REDACTED = "[redacted]"
 _SECRET_ENV_NAME = re.compile(r"(TOKEN|SECRET|PASS|KEY|URL|WEBHOOK|AUTH|CREDENTIAL)", re.IGNORECASE)
 _NOT_SECRET_ENV = ("MENTIONWATCH_CONFIG", "MENTIONWATCH_DB")  # paths, named in ordinary messages
-_URL_CREDENTIALS = re.compile(r"(\w+://)[^/?#\s@]+@")
+# user:password@ in an address; '[' and ']' cannot stand in that part of a URL, and stop the match
+# in an XPath selector written in a message (xpath://div[@class='reviews'] is no address)
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^/?#\s@\[\]]+@")
 # an Authorization header's credentials quoted by a server's error: Basic is base64 of "id:secret",
 # which no stored secret matches as written
 # (with a digit and a letter in them, and 12 characters or more with a small letter, 16 without:

@@ -135,3 +135,121 @@ def test_an_answer_with_no_list_of_items_says_what_it_holds(db, payload, describ
     assert result.status == "failed"
     assert result.errors[0].endswith(f"unexpected response: no list of items (got {described})"), result.errors
     assert "github_pat" not in result.errors[0]
+
+
+# sitemaps: a listed page whose redirects loop, a news sitemap's dates, a sitemap cut off ------------
+
+def _crawl_sitemap(tmp_path, pages: dict) -> tuple[dict, list]:
+    from test_spiders_walk_fixes import Site, crawl
+
+    with Site(pages) as site:
+        for path, (status, content_type, body, *headers) in list(pages.items()):
+            pages[path] = (status, content_type, body.replace("SITE", site.url), *headers)
+        run = crawl(site, tmp_path / "m.db", "sitemap", {"sitemap_urls": [f"{site.url}/sitemap.xml"]})
+        asked = list(site.requests)
+    db = open_db_at(tmp_path / "m.db")
+    try:
+        rows = db.execute("SELECT url, created_at FROM mentions ORDER BY url").fetchall()
+    finally:
+        db.close()
+    return {**run, "asked": asked}, [(url.rsplit("/", 1)[-1], created_at) for url, created_at in rows]
+
+
+def open_db_at(path):
+    from storage import open_db
+
+    return open_db(path)
+
+
+URLSET = '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" ' \
+         'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{}</urlset>'
+ARTICLE = (200, "text/html; charset=utf-8", '<html lang="en"><body><article><p>Acme news today</p></article></body></html>')
+
+
+def test_a_listed_page_whose_redirects_loop_is_an_error_line(tmp_path):
+    pages = {"/sitemap.xml": (200, "application/xml", URLSET.format(
+                 "<url><loc>SITE/loop</loc><lastmod>2024-05-05</lastmod></url>"
+                 "<url><loc>SITE/a1</loc><lastmod>2024-05-04</lastmod></url>")),
+             "/loop": (302, "text/html", "", {"Location": "/loopA"}),
+             "/loopA": (302, "text/html", "", {"Location": "/loopB"}),
+             "/loopB": (302, "text/html", "", {"Location": "/loopA"}),
+             "/a1": ARTICLE}
+    run, stored_pages = _crawl_sitemap(tmp_path, pages)
+    assert [page for page, _ in stored_pages] == ["a1"]
+    assert any(error.endswith("/loop: not read: too many redirects (a redirect loop, or a login or cookie "
+                              "wall?)") for error in run["errors"]), run["errors"]
+
+
+def test_a_news_sitemaps_publication_date_dates_its_pages(tmp_path):
+    news = ("<url><loc>SITE/n1</loc><news:news><news:publication><news:name>Acme Daily</news:name>"
+            "<news:language>en</news:language></news:publication>"
+            "<news:publication_date>2024-05-05T10:00:00+02:00</news:publication_date>"
+            "<news:title>Acme</news:title></news:news></url>")
+    run, stored_pages = _crawl_sitemap(tmp_path, {"/sitemap.xml": (200, "application/xml", URLSET.format(news)),
+                                                  "/n1": ARTICLE})
+    assert stored_pages == [("n1", "2024-05-05T08:00:00Z")], run["errors"]
+
+
+def test_a_sitemap_cut_off_reads_its_complete_entries_and_says_so(tmp_path):
+    cut = URLSET.format("<url><loc>SITE/a1</loc><lastmod>2024-05-05</lastmod></url>"
+                        "<url><loc>SITE/a2</loc></url><url><loc>SITE/a3-cut-sho")
+    cut = cut[:cut.index("a3-cut-sho") + len("a3-cut-sho")]
+    run, stored_pages = _crawl_sitemap(tmp_path, {"/sitemap.xml": (200, "application/xml", cut), "/a1": ARTICLE,
+                                                  "/a2": ARTICLE})
+    assert sorted(page for page, _ in stored_pages) == ["a1", "a2"]
+    assert not any("a3" in path for path in run["asked"])
+    assert any(error.endswith("/sitemap.xml: the sitemap is cut off (it does not end with </urlset>): its 2 "
+                              "complete entries are read") for error in run["errors"]), run["errors"]
+
+
+def test_a_review_dated_by_its_year_alone_is_its_first_day_not_unix_seconds():
+    from crawler.dates import stored_date
+
+    assert stored_date("2024", None) == "2024-01-01T00:00:00Z"  # was 1970-01-01T00:33:44Z, rejected
+    assert stored_date("2024-05", None) == "2024-05-01T00:00:00Z"
+    assert stored_date("2024", "%d %B %Y") == "2024-01-01T00:00:00Z"  # the format fails, then the year
+    assert stored_date("1714000000", None) == "2024-04-24T23:06:40Z"  # Unix seconds stay Unix seconds
+
+
+# the service: after an option edit, the new job of a source waits for the old one's crawl ---------------
+
+def test_an_edited_sources_new_job_waits_for_the_old_jobs_crawl(tmp_path, monkeypatch):
+    """Review: an option edit makes a new job (its id hashes the options); while the old job's crawl
+    went on, the new one polled the same site at the same time."""
+    import threading
+    import time
+
+    import crawler.collect
+    import scheduler
+    from mentionwatch.config import load_config
+
+    def watchlist(min_interval: float) -> str:
+        return ("database: m.db\nwatches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n"
+                "      - type: rss\n        interval: 10m\n"
+                f"        options: {{urls: ['http://127.0.0.1:9/feed.xml'], min_interval: {min_interval}}}\n")
+
+    config_path = tmp_path / "w.yaml"
+    config_path.write_text(watchlist(1), encoding="utf-8")
+    spans, started_first = [], threading.Event()
+
+    def slow_collect(db, config, watch, source_cfg, **kwargs):
+        started = time.monotonic()
+        started_first.set()
+        time.sleep(1.0)
+        spans.append((started, time.monotonic()))
+        return crawler.collect.CrawlRunResult(run_id=0, watch=watch.name, source="rss")
+
+    monkeypatch.setattr(crawler.collect, "collect_source", slow_collect)
+    service = scheduler.Service(config_path, tmp_path / "m.db", blocking=False)
+    [old_job] = scheduler.collect_targets(service.config)
+    first = threading.Thread(target=service._job_collect, args=(None, old_job))
+    first.start()
+    assert started_first.wait(10)
+    config_path.write_text(watchlist(2), encoding="utf-8")
+    service.config = load_config(config_path)
+    [new_job] = scheduler.collect_targets(service.config)
+    assert new_job != old_job  # the edit made a new job
+    service._job_collect(None, new_job)
+    first.join(10)
+    (first_start, first_end), (second_start, _) = sorted(spans)
+    assert second_start >= first_end  # one after the other, never side by side

@@ -237,6 +237,10 @@ class MentionSpiderMixin:
         elif failure.check(IgnoreRequest) and start_url:
             # a redirect loop, more redirects than allowed: the source can read nothing there
             self.add_error(f"{start_url}: not read: {_ignored_reason(failure.value)}")
+        elif failure.check(IgnoreRequest) and MAX_REDIRECTIONS in str(failure.value):
+            # a listed or next page that never arrives anywhere, named as it was asked for
+            asked = (failure.request.meta.get("redirect_urls") or [url])[0]
+            self.add_error(f"{asked}: not read: {_ignored_reason(failure.value)}")
         elif failure.check(IgnoreRequest):
             self.logger.info("skipped %s: %s", url, failure.value)
         else:
@@ -278,10 +282,13 @@ def _http_problem(response) -> str:
     return f"HTTP {response.status}"
 
 
+MAX_REDIRECTIONS = "max redirections"  # Scrapy's RedirectMiddleware gives up with these words
+
+
 def _ignored_reason(exc: Exception) -> str:
     """Why Scrapy dropped a request, in the user's words."""
     text = str(exc)
-    if "max redirections" in text:
+    if MAX_REDIRECTIONS in text:
         return "too many redirects (a redirect loop, or a login or cookie wall?)"
     return text[:200] or "the request was dropped"
 

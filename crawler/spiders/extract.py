@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from parsel import Selector, SelectorList
 from parsel.csstranslator import HTMLTranslator
 
-from crawler.dates import stored_date
+from crawler.dates import first_day_if_year_or_month, stored_date
 from crawler.ids import url_id
 from crawler.items import MentionItem
 from crawler.spiders.options import XPATH_PREFIX, FieldSelectors
@@ -33,9 +33,6 @@ PAGE_DEFAULTS = {
 }
 
 _SPACES = re.compile(r"\s+")
-# W3C Datetime's reduced forms, valid in a sitemap's <lastmod> and a <time datetime>: 'YYYY', 'YYYY-MM'
-_YEAR_OR_MONTH = re.compile(r"\d{4}(-\d{2})?")
-
 
 # what a page holds but never shows: `p ::text` would pick up a <script>'s code (and a brand name in
 # it, a false mention), a <style> sheet or a <noscript> notice
@@ -197,9 +194,7 @@ def _page_date(response) -> str | None:
 def readable_date(value: str | None) -> str | None:
     """A date as stored text, or None when it is missing or cannot be read. W3C's 'YYYY' and
     'YYYY-MM' are their first day (parse_timestamp would read '2024' as Unix seconds)."""
-    text = (value or "").strip()
-    if _YEAR_OR_MONTH.fullmatch(text):
-        text = f"{text}-01-01"[:10]
+    text = first_day_if_year_or_month((value or "").strip())
     try:
         return parse_timestamp(text) if text else None
     except ValueError:

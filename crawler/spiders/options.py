@@ -166,8 +166,8 @@ class ReviewOptions(FieldSelectors):
     next_page: str | None = Field(default=None, description="link to the next listing page")
     max_pages: int = Field(default=50, ge=1, le=10_000, description="listing pages per start URL")
     stop_at_known: bool = Field(default=True, strict=True,
-                                description="stop paging after a page holding a review already "
-                                            "stored for this watch")
+                                description="stop paging after a page whose last two reviews an "
+                                            "earlier crawl of this listing read")
 
     _next = field_validator("next_page")(
         lambda value: None if value is None else check_selector(value))

@@ -183,7 +183,10 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         listed, self._listed_pool = list(self._listed_pool.values()), {}
         for entry in self._pages_to_fetch(listed):
             self._listed_requested.add(entry["loc"])
-            request = scrapy.Request(entry["loc"], callback=self.parse_page, errback=self.on_request_error)
+            # dont_filter: the pool lists each page once; the duplicate filter would only drop a page
+            # whose redirects loop silently, where too many redirects is an error line
+            request = scrapy.Request(entry["loc"], callback=self.parse_page, errback=self.on_request_error,
+                                     dont_filter=True)
             self.crawler.engine.crawl(request)
 
     def _unpacked(self, body: bytes) -> bytes | None:
@@ -203,8 +206,15 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
     def _sitemap_requests(self, response, body: bytes | None = None) -> list[scrapy.Request]:
         """The nested sitemaps of an index; a urlset's pages go to the pool (_schedule_listed_pages).
         `body`: the sitemap, when it is not the response's own body as Scrapy reads it."""
-        sitemap = Sitemap(body if body is not None else self._get_sitemap_body(response))
-        listed = self._usable_entries(sitemap, response)
+        body = body if body is not None else self._get_sitemap_body(response)
+        sitemap = Sitemap(body)
+        entries = _with_news_dates(list(sitemap), body)
+        complete = _complete_entries(body, sitemap.type)
+        if complete is not None:  # cut off: its last entry (a URL cut short, say) is not read
+            entries = entries[:complete]
+            self.add_error(f"{response.url}: the sitemap is cut off (it does not end with </{sitemap.type}>): "
+                           f"its {len(entries)} complete entries are read")
+        listed = self._usable_entries(entries, response)
         if sitemap.type == "sitemapindex":
             return [scrapy.Request(entry["loc"], callback=self._parse_sitemap) for entry in listed]
         self._pool([{"loc": entry["loc"], "date": entry.get("lastmod")} for entry in listed])
@@ -436,6 +446,50 @@ def _sitemap_kind(body: bytes) -> str | None:
     except Exception:  # lxml on garbage: not a sitemap, whatever the reason
         return None
     return kind if kind in ("urlset", "sitemapindex") else None
+
+
+def _with_news_dates(entries: list[dict], body: bytes) -> list[dict]:
+    """The entries, each without a `lastmod` given its Google News `<news:publication_date>` in its
+    place: Scrapy's Sitemap reads the `<news:news>` element as empty text, and news sitemaps often
+    carry no other date."""
+    if b"publication_date" not in body:
+        return entries
+    dates = _news_dates(body)
+    return [entry if entry.get("lastmod") or entry.get("loc") not in dates
+            else {**entry, "lastmod": dates[entry["loc"]]} for entry in entries]
+
+
+def _news_dates(body: bytes) -> dict[str, str]:
+    """{loc as written: publication date} of a news sitemap's entries."""
+    from lxml import etree
+
+    parser = etree.XMLParser(recover=True, remove_comments=True, resolve_entities=False, huge_tree=True)
+    root = etree.fromstring(body, parser=parser)
+    dates: dict[str, str] = {}
+    for entry in root if root is not None else []:
+        loc = date = None
+        for element in entry.iter():
+            name = etree.QName(element).localname if isinstance(element.tag, str) else None
+            if name == "loc" and loc is None:
+                loc = (element.text or "").strip()
+            elif name == "publication_date" and date is None:
+                date = (element.text or "").strip()
+        if loc and date:
+            dates[loc] = date
+    return dates
+
+
+def _complete_entries(body: bytes, kind: str | None) -> int | None:
+    """None for a sitemap that ends as it should; for one cut off (no closing </urlset> or
+    </sitemapindex> at its end), how many of its entries are complete (closed by </url> or
+    </sitemap>): the one after them may hold a URL cut short."""
+    if kind not in ("urlset", "sitemapindex"):
+        return None
+    tail = re.sub(rb"(?:\s|<!--.*?-->)+$", b"", body[-4096:], flags=re.S)
+    if re.search(rb"</(?:[\w.-]+:)?" + kind.encode() + rb"\s*>$", tail, re.I):
+        return None
+    entry = b"url" if kind == "urlset" else b"sitemap"
+    return len(re.findall(rb"</(?:[\w.-]+:)?" + entry + rb"\s*>", body, re.I))
 
 
 def _page_hash(url: str) -> str:
