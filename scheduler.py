@@ -905,9 +905,17 @@ class Service:
         target = collect_targets(config).get(job_id)
         if target is None:
             return "skipped", {"reason": "source no longer in the watchlist"}
-        with self._source_lock(target):
+        source_lock = self._source_lock(target)
+        while not source_lock.acquire(timeout=1.0):  # the old settings' crawl of this source goes on
+            if self._stopping.is_set():
+                return "skipped", {"reason": "the service stopped while this source's previous crawl still ran"}
+        try:
+            if self._stopping.is_set():
+                return "skipped", {"reason": "the service stopped before this crawl began"}
             result = collect_source(db, config, target.watch, target.source_cfg,
                                     source_index=target.source_index, **self._collect_options)
+        finally:
+            source_lock.release()
         detail = {"watch": target.watch.name, "source": result.source,
                   "crawl_run": result.run_id, "fetched": result.fetched, "new": result.new,
                   "duplicates": result.duplicates, "filtered": result.filtered, "rejected": result.rejected}

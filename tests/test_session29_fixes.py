@@ -198,8 +198,31 @@ def test_a_sitemap_cut_off_reads_its_complete_entries_and_says_so(tmp_path):
                                                   "/a2": ARTICLE})
     assert sorted(page for page, _ in stored_pages) == ["a1", "a2"]
     assert not any("a3" in path for path in run["asked"])
-    assert any(error.endswith("/sitemap.xml: the sitemap is cut off (it does not end with </urlset>): its 2 "
+    assert any(error.endswith("/sitemap.xml: the sitemap is cut off (it has no </urlset>): its 2 "
                               "complete entries are read") for error in run["errors"]), run["errors"]
+
+
+def test_what_is_a_cut_off_sitemap_and_what_of_it_is_read():
+    from scrapy.utils.sitemap import Sitemap
+
+    from crawler.spiders.sitemap import _complete_part, _news_dates
+
+    whole = URLSET.format("<url><loc>https://x.example/a</loc></url>").encode()
+    assert _complete_part(whole, "urlset") is None
+    assert _complete_part(whole + b'\n<script src="//ads.example/a.js"></script>', "urlset") is None  # a host's
+    assert _complete_part(whole + b"<!--" + b"x" * 5000 + b"-->", "urlset") is None  # additions after it
+    assert _complete_part(whole.decode().replace('version="1.0"', 'version="1.0" encoding="UTF-16"')
+                          .encode("utf-16"), "urlset") is None  # no ASCII tags to look for
+    cut = URLSET.format("<url><loc>https://x.example/k1</loc></url><url><lastmod>2024-01-01</lastmod></url>"
+                        "<url><loc>https://x.example/k2-cu").encode()
+    cut = cut[:cut.index(b"k2-cu") + 5]
+    assert [entry["loc"] for entry in Sitemap(_complete_part(cut, "urlset"))] == ["https://x.example/k1"]
+    assert _complete_part(b'<?xml version="1.0"?><urlset><url><loc>https://x.exa', "urlset") == b""
+    # a news: prefix the sitemap never declared is read all the same
+    undeclared = (b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://x.example/m1'
+                  b'</loc><news:news><news:publication_date>2024-03-05T10:00:00Z</news:publication_date>'
+                  b'</news:news></url></urlset>')
+    assert _news_dates(undeclared) == {"https://x.example/m1": "2024-03-05T10:00:00Z"}
 
 
 def test_a_review_dated_by_its_year_alone_is_its_first_day_not_unix_seconds():
@@ -253,3 +276,32 @@ def test_an_edited_sources_new_job_waits_for_the_old_jobs_crawl(tmp_path, monkey
     first.join(10)
     (first_start, first_end), (second_start, _) = sorted(spans)
     assert second_start >= first_end  # one after the other, never side by side
+
+    # a stop while the new job waits: it gives up waiting, and never starts a crawl
+    started_first.clear()
+    first = threading.Thread(target=service._job_collect, args=(None, new_job))
+    first.start()
+    assert started_first.wait(10)
+    service._stopping.set()
+    waited = time.monotonic()
+    status, detail = service._job_collect(None, new_job)
+    first.join(10)
+    assert status == "skipped" and detail["reason"].startswith("the service stopped")
+    assert len(spans) == 3 and time.monotonic() - waited < 1.0 + 1.5  # not one more crawl of a second
+
+
+@pytest.mark.parametrize("option, url", [("sitemap_urls", "http://fred:Yx7Qw77@127.0.0.1:8791/sitemap.xml"),
+                                         ("start_urls", "http://dave:Yx7Qw55@[::1]:1/list")])
+def test_a_spider_address_with_a_password_is_refused_without_showing_it(tmp_path, option, url):
+    """Review: Scrapy cannot fetch such an address, and its error put the password in the log and
+    the database (no scheme before it, so redaction missed it)."""
+    from mentionwatch.config import ConfigError
+    from test_config_sources import read
+
+    source_type = "sitemap" if option == "sitemap_urls" else "reviews"
+    extra = "" if source_type == "sitemap" else ", item: div.r, text: p::text"
+    with pytest.raises(ConfigError) as caught:
+        read(tmp_path, f"      - type: {source_type}\n        options: {{{option}: ['{url}']{extra}}}\n")
+    message = str(caught.value)
+    assert "an address with a user name or password before its host (user:password@)" in message
+    assert "Yx7Qw" not in message and len(message.splitlines()) == 1

@@ -79,10 +79,19 @@ def check_date_format(date_format: str) -> str:
 
 
 def _check_url(url: str) -> str:
+    if _has_user_info(url):  # said without the address: what is before the @ may be a password
+        raise ValueError("an address with a user name or password before its host (user:password@): the "
+                         "web spiders cannot send them (Scrapy refuses such an address); leave them out")
     problem = http_url_problem(url)
     if problem:
         raise ValueError(problem)
     return url
+
+
+def _has_user_info(url: str) -> bool:
+    """Whether the address part after '//' and before the path holds an '@' (user:password@host)."""
+    authority = url.split("//", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return "@" in authority
 
 
 def _check_pattern(pattern: str) -> str:

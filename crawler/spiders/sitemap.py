@@ -208,14 +208,17 @@ class SitemapMentionSpider(MentionSpiderMixin, SitemapSpider):
         `body`: the sitemap, when it is not the response's own body as Scrapy reads it."""
         body = body if body is not None else self._get_sitemap_body(response)
         sitemap = Sitemap(body)
-        entries = _with_news_dates(list(sitemap), body)
-        complete = _complete_entries(body, sitemap.type)
-        if complete is not None:  # cut off: its last entry (a URL cut short, say) is not read
-            entries = entries[:complete]
-            self.add_error(f"{response.url}: the sitemap is cut off (it does not end with </{sitemap.type}>): "
+        kind = sitemap.type
+        complete_part = _complete_part(body, kind)
+        if complete_part is None:
+            entries = list(sitemap)
+        else:  # cut off: its last entry (a URL cut short, say) is not read
+            body = complete_part
+            entries = list(Sitemap(body)) if body else []
+            self.add_error(f"{response.url}: the sitemap is cut off (it has no </{kind}>): "
                            f"its {len(entries)} complete entries are read")
-        listed = self._usable_entries(entries, response)
-        if sitemap.type == "sitemapindex":
+        listed = self._usable_entries(_with_news_dates(entries, body), response)
+        if kind == "sitemapindex":
             return [scrapy.Request(entry["loc"], callback=self._parse_sitemap) for entry in listed]
         self._pool([{"loc": entry["loc"], "date": entry.get("lastmod")} for entry in listed])
         return []
@@ -469,7 +472,8 @@ def _news_dates(body: bytes) -> dict[str, str]:
     for entry in root if root is not None else []:
         loc = date = None
         for element in entry.iter():
-            name = etree.QName(element).localname if isinstance(element.tag, str) else None
+            # the name without its namespace ('{uri}loc') or an undeclared prefix ('news:news')
+            name = element.tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1] if isinstance(element.tag, str) else None
             if name == "loc" and loc is None:
                 loc = (element.text or "").strip()
             elif name == "publication_date" and date is None:
@@ -479,17 +483,18 @@ def _news_dates(body: bytes) -> dict[str, str]:
     return dates
 
 
-def _complete_entries(body: bytes, kind: str | None) -> int | None:
-    """None for a sitemap that ends as it should; for one cut off (no closing </urlset> or
-    </sitemapindex> at its end), how many of its entries are complete (closed by </url> or
-    </sitemap>): the one after them may hold a URL cut short."""
-    if kind not in ("urlset", "sitemapindex"):
+def _complete_part(body: bytes, kind: str | None) -> bytes | None:
+    """None for a sitemap that is whole (its closing </urlset> or </sitemapindex> is there, whatever
+    a host put after it); for one cut off, the part up to its last complete entry (closed by </url>
+    or </sitemap>), b"" when there is none: the entry after them may hold a URL cut short. A sitemap
+    in UTF-16 (the protocol asks for UTF-8) is taken as whole: its tags are no ASCII bytes."""
+    if kind not in ("urlset", "sitemapindex") or body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:200]:
         return None
-    tail = re.sub(rb"(?:\s|<!--.*?-->)+$", b"", body[-4096:], flags=re.S)
-    if re.search(rb"</(?:[\w.-]+:)?" + kind.encode() + rb"\s*>$", tail, re.I):
+    if re.search(rb"</(?:[\w.-]+:)?" + kind.encode() + rb"\s*>", body, re.I):
         return None
     entry = b"url" if kind == "urlset" else b"sitemap"
-    return len(re.findall(rb"</(?:[\w.-]+:)?" + entry + rb"\s*>", body, re.I))
+    closings = list(re.finditer(rb"</(?:[\w.-]+:)?" + entry + rb"\s*>", body, re.I))
+    return body[:closings[-1].end()] if closings else b""
 
 
 def _page_hash(url: str) -> str:
