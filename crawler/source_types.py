@@ -166,21 +166,32 @@ def subreddit_name(value: Any) -> str:
     return name[2:] if name[:2] in ("r/", "R/") else name
 
 
+# 'user:password@' after '//' (or a '/' typed alone), the password with '/', '?' or '#' in it too
+# (not 'host:8080/…@')
+USER_AND_PASSWORD = re.compile(r"^(\s*[a-z][\w+.-]*:/{1,2})[^/@\s]*:(?!\d*(?:[/?#]|$))[^@\s]*@", re.IGNORECASE)
+
+
+def without_password(url: str) -> str:
+    """The address as an error line may show it: a user:password@ part hidden."""
+    return USER_AND_PASSWORD.sub(r"\1[redacted]@", url)
+
+
 def http_url_problem(url: Any) -> str | None:
     """Why this is not an absolute http(s) URL, or None when it is one."""
     try:
         parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
     except ValueError:  # e.g. an unclosed IPv6 bracket
         parsed = None
+    shown = without_password(url) if isinstance(url, str) else url
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname or \
             any(c.isspace() for c in url):
-        return f"not an http(s) URL: {url!r} (write it whole, starting with http:// or https://)"
+        return f"not an http(s) URL: {shown!r} (write it whole, starting with http:// or https://)"
     try:
         port = parsed.port
     except ValueError:  # out of range, or not a number
         port = 0
     if port == 0:
-        return f"bad port in {url!r} (a port is a number from 1 to 65535)"
+        return f"bad port in {shown!r} (a port is a number from 1 to 65535)"
     return None
 
 

@@ -722,6 +722,16 @@ class SentimentConfig(_Strict):
     # eval --model`) keeps it, so the name says whose it is
     _folder_beside: tuple[str, Path] | None = PrivateAttr(default=None)
 
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _label_numbers_as_text(cls, value: Any) -> Any:
+        """`{0: negative, 1: neutral}`: YAML reads the bare label numbers as numbers; they name the
+        model's labels by their index ('0', LABEL_0) all the same."""
+        if isinstance(value, dict):
+            return {str(key) if isinstance(key, int) and not isinstance(key, bool) else key: label
+                    for key, label in value.items()}
+        return value
+
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:
@@ -1351,11 +1361,14 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
 def _hide_environment_values(line: str, text: str) -> str:
     """A value that came from ${NAME} may be a secret (a webhook URL, a token): an error line shows
     `${NAME}` in its place."""
+    from crawler.source_types import without_password
+
     for name in sorted(set(_ENV_REFERENCE.findall(text))):
         value = os.environ.get(name, "")
         # as quoted too: a value from a Windows env file ends in '\r', which a quoted value shows
         # escaped ('…Tok9\\r'), and the stripped value an error may name alone
-        forms = {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1]}
+        forms = {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1],
+                 without_password(value.strip())}  # as an address's error line shows it (source_types)
         for form in sorted(forms, key=len, reverse=True):
             if len(form) >= 4:  # shorter values would replace ordinary characters
                 line = line.replace(form, "${" + name + "}")

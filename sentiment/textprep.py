@@ -31,10 +31,16 @@ _SPACES = re.compile(r"\s+")
 # names, and attributes only as name=value or HTML's own valueless ones (nowrap), so '<3', '<sarcasm>'
 # and '<I hate this airline>' stay;
 # inline ones go without a space ('我很喜欢<b>小米</b>').
-_INLINE_TAGS = "a abbr b big cite code del em font i ins kbd mark q s small span strike strong sub sup tt u"
-_BLOCK_TAGS = ("article aside blockquote body br button caption center dd div dl dt figcaption figure footer form "
-               "h1 h2 h3 h4 h5 h6 head header hr html iframe img input label li main nav ol p pre section table "
-               "tbody td tfoot th thead tr ul")
+_INLINE_TAGS = ("a abbr b bdi bdo big cite code data del dfn em font i ins kbd mark nobr q s samp small span strike "
+                "strong sub sup time tt u var wbr")
+_BLOCK_TAGS = ("address article aside audio blockquote body br button canvas caption center col colgroup dd details "
+               "dialog div dl dt embed fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head header hr html "
+               "iframe img input label legend li link main menu meta meter nav object ol optgroup option output p "
+               "param picture pre progress section select source summary table tbody td textarea tfoot th thead "
+               "tr track ul video")
+# elements whose content is never shown as text: code, style sheets, notices for old browsers
+_HIDDEN_ELEMENTS = re.compile(r"<(script|style|noscript|template)(?:\s[^<>]*)?>.*?</\1\s*>",
+                              re.IGNORECASE | re.DOTALL)
 # HTML's attributes that stand without a value ('<td nowrap>'); any other needs one, so that the
 # words of '<I hate this airline>' are not read as attributes
 _BOOLEAN_ATTRIBUTES = ("allowfullscreen|async|autofocus|autoplay|checked|controls|default|defer|disabled|download"
@@ -78,7 +84,7 @@ def clean(text: str | None) -> str:
         return ""
     text = text[: MAX_CHARS * 2]
     text = _JUNK.sub(" ", text)
-    text = _INLINE_MARKUP.sub("", _BLOCK_MARKUP.sub(" ", text))
+    text = _INLINE_MARKUP.sub("", _BLOCK_MARKUP.sub(" ", _HIDDEN_ELEMENTS.sub(" ", text)))
     text = _USER.sub("@user", text)
     text = _LINK.sub("http", text)
     return _SPACES.sub(" ", text).strip()[:MAX_CHARS]

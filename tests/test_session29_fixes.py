@@ -218,6 +218,9 @@ def test_what_is_a_cut_off_sitemap_and_what_of_it_is_read():
     cut = cut[:cut.index(b"k2-cu") + 5]
     assert [entry["loc"] for entry in Sitemap(_complete_part(cut, "urlset"))] == ["https://x.example/k1"]
     assert _complete_part(b'<?xml version="1.0"?><urlset><url><loc>https://x.exa', "urlset") == b""
+    for empty in (b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"/>',
+                  b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" />'):
+        assert _complete_part(empty, "urlset" if b"urlset" in empty else "sitemapindex") is None  # lists nothing
     # a news: prefix the sitemap never declared is read all the same
     undeclared = (b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://x.example/m1'
                   b'</loc><news:news><news:publication_date>2024-03-05T10:00:00Z</news:publication_date>'
@@ -277,21 +280,45 @@ def test_an_edited_sources_new_job_waits_for_the_old_jobs_crawl(tmp_path, monkey
     (first_start, first_end), (second_start, _) = sorted(spans)
     assert second_start >= first_end  # one after the other, never side by side
 
-    # a stop while the new job waits: it gives up waiting, and never starts a crawl
+    # edited twice while the first job crawls: the job of the settings in between, once it gets its
+    # turn, finds them gone and polls nothing (review: it crawled with the removed settings)
     started_first.clear()
     first = threading.Thread(target=service._job_collect, args=(None, new_job))
     first.start()
     assert started_first.wait(10)
+    config_path.write_text(watchlist(3), encoding="utf-8")
+    service.config = load_config(config_path)
+    [between_job] = scheduler.collect_targets(service.config)
+    outcome: list = []
+    between = threading.Thread(target=lambda: outcome.append(service._job_collect(None, between_job)))
+    between.start()
+    time.sleep(0.2)
+    config_path.write_text(watchlist(4), encoding="utf-8")
+    service.config = load_config(config_path)
+    first.join(10)
+    between.join(10)
+    assert outcome == [("skipped", {"reason": "the source's settings changed while this job waited"})]
+    assert len(spans) == 3
+
+    # a stop while the new job waits: it gives up waiting, and never starts a crawl
+    [current_job] = scheduler.collect_targets(service.config)
+    started_first.clear()
+    first = threading.Thread(target=service._job_collect, args=(None, current_job))
+    first.start()
+    assert started_first.wait(10)
     service._stopping.set()
     waited = time.monotonic()
-    status, detail = service._job_collect(None, new_job)
+    status, detail = service._job_collect(None, current_job)
     first.join(10)
     assert status == "skipped" and detail["reason"].startswith("the service stopped")
-    assert len(spans) == 3 and time.monotonic() - waited < 1.0 + 1.5  # not one more crawl of a second
+    assert len(spans) == 4 and time.monotonic() - waited < 1.0 + 1.5  # not one more crawl of a second
 
 
 @pytest.mark.parametrize("option, url", [("sitemap_urls", "http://fred:Yx7Qw77@127.0.0.1:8791/sitemap.xml"),
-                                         ("start_urls", "http://dave:Yx7Qw55@[::1]:1/list")])
+                                         ("start_urls", "http://dave:Yx7Qw55@[::1]:1/list"),
+                                         ("sitemap_urls", "https://fred:Pa#Yx7Qw9@example.com/sitemap.xml"),
+                                         ("sitemap_urls", "https://fred:Yx7/Qw3t@example.com/s.xml"),
+                                         ("start_urls", "https:/fred:Yx7Qw3t@example.com/s.xml")])
 def test_a_spider_address_with_a_password_is_refused_without_showing_it(tmp_path, option, url):
     """Review: Scrapy cannot fetch such an address, and its error put the password in the log and
     the database (no scheme before it, so redaction missed it)."""
@@ -303,5 +330,68 @@ def test_a_spider_address_with_a_password_is_refused_without_showing_it(tmp_path
     with pytest.raises(ConfigError) as caught:
         read(tmp_path, f"      - type: {source_type}\n        options: {{{option}: ['{url}']{extra}}}\n")
     message = str(caught.value)
-    assert "an address with a user name or password before its host (user:password@)" in message
     assert "Yx7Qw" not in message and len(message.splitlines()) == 1
+    assert "an address with a user name or password before its host (user:password@)" in message or \
+        message.endswith("not an http(s) URL: 'https:/[redacted]@example.com/s.xml' (write it whole, starting with "
+                         "http:// or https://)")
+
+
+@pytest.mark.parametrize("url", ["https://medium.com/@acme", "https://example.com:8080/@user/posts",
+                                 "https://example.com/x?a=1:2@3", "https://example.com/p#top@x"])
+def test_an_at_sign_in_a_path_query_or_fragment_is_no_password(tmp_path, url):
+    from test_config_sources import read
+
+    config = read(tmp_path, f"      - type: sitemap\n        options: {{sitemap_urls: ['{url}']}}\n")
+    assert config.watches[0].sources[0].options["sitemap_urls"] == [url]
+
+
+# scoring: HTML elements the model should never read ---------------------------------------------------
+
+@pytest.mark.parametrize("html", ['<time datetime="2024-06-01T10:00">6月1日</time> 太差了',
+                                  "<details><summary>评论</summary>太差了</details>",
+                                  '<picture><source srcset="a.webp"><img src="a.jpg"></picture>太差了',
+                                  '<video controls src="x.mp4"></video>太差了',
+                                  "<script>var x = 1;</script>太差了", "<style>.a{color:red}</style>太差了",
+                                  "<noscript>Enable JavaScript to see this page</noscript>太差了"])
+def test_html_elements_and_hidden_content_are_not_read_as_words(html):
+    from sentiment.textprep import clean, is_chinese
+
+    cleaned = clean(html)
+    assert "<" not in cleaned and "var x" not in cleaned and "color" not in cleaned and "JavaScript" not in cleaned
+    assert is_chinese(cleaned)  # the short Chinese post goes to the Chinese model, as its bare text does
+
+
+def test_text_that_only_looks_like_tags_stays():
+    from sentiment.textprep import clean
+
+    assert clean("I <3 this <sarcasm> <I hate this airline>") == "I <3 this <sarcasm> <I hate this airline>"
+    assert clean("the <title> of the film is great") == "the <title> of the film is great"
+
+
+def test_label_map_keys_written_as_bare_numbers_name_the_labels_by_index(tmp_path):
+    from mentionwatch.config import load_config
+
+    path = tmp_path / "w.yaml"
+    path.write_text("sentiment:\n  label_map: {0: negative, 1: neutral, 2: positive}\n"
+                    "watches:\n  - name: acme\n    query: {any: [acme]}\n", encoding="utf-8")
+    assert load_config(path).sentiment.label_map == {"0": "negative", "1": "neutral", "2": "positive"}
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_a_seed_out_of_range_is_one_line(cli, seed, tmp_path):
+    """Review: `model build --seed -1` ended in numpy's traceback."""
+    result = cli("model", "build", "--seed", seed, "--limit", "100", "--output", tmp_path / "x.safetensors")
+    assert result.exit_code == 2
+    assert "Invalid value for '--seed'" in result.output and "Traceback" not in result.output
+
+
+def test_status_says_why_a_run_was_skipped():
+    import datetime as dt
+    import json
+
+    from mentionwatch.commands.service import _job_note
+
+    job = {"failures": 0, "backoff_until": None,
+           "last_detail": json.dumps({"reason": "the service stopped while this source's previous crawl still ran"})}
+    assert _job_note(job, dt.datetime.now(dt.timezone.utc)) == ("the service stopped while this source's previous "
+                                                               "crawl still ran")

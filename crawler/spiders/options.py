@@ -19,7 +19,7 @@ from parsel.csstranslator import HTMLTranslator
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from crawler.dates import has_year
-from crawler.source_types import http_url_problem, shown_value
+from crawler.source_types import USER_AND_PASSWORD, http_url_problem, shown_value
 
 XPATH_PREFIX = "xpath:"
 _css_translator = HTMLTranslator()
@@ -89,9 +89,11 @@ def _check_url(url: str) -> str:
 
 
 def _has_user_info(url: str) -> bool:
-    """Whether the address part after '//' and before the path holds an '@' (user:password@host)."""
+    """Whether the address holds a user name or password: an '@' before its path (user@host), or
+    a 'user:password@' whose password holds '/', '?' or '#' (then the '@' seems to be in the path;
+    a port followed by a path, 'host:8080/@user', is not one)."""
     authority = url.split("//", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    return "@" in authority
+    return "@" in authority or USER_AND_PASSWORD.search(url) is not None
 
 
 def _check_pattern(pattern: str) -> str:

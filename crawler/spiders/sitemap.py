@@ -490,7 +490,9 @@ def _complete_part(body: bytes, kind: str | None) -> bytes | None:
     in UTF-16 (the protocol asks for UTF-8) is taken as whole: its tags are no ASCII bytes."""
     if kind not in ("urlset", "sitemapindex") or body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:200]:
         return None
-    if re.search(rb"</(?:[\w.-]+:)?" + kind.encode() + rb"\s*>", body, re.I):
+    closed = rb"</(?:[\w.-]+:)?" + kind.encode() + rb"\s*>"
+    empty = rb"<(?:[\w.-]+:)?" + kind.encode() + rb"\b[^<>]*/>"  # <urlset xmlns="…"/>: a sitemap listing nothing
+    if re.search(closed, body, re.I) or re.search(empty, body, re.I):
         return None
     entry = b"url" if kind == "urlset" else b"sitemap"
     closings = list(re.finditer(rb"</(?:[\w.-]+:)?" + entry + rb"\s*>", body, re.I))

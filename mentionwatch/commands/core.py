@@ -610,7 +610,7 @@ def collect_stats(db, model_id: str | None) -> dict:
 
 @bench.command(name="ingest")
 @click.option("--count", default=200_000, show_default=True, type=click.IntRange(1000, 10_000_000))
-@click.option("--seed", default=7, show_default=True)
+@click.option("--seed", default=7, show_default=True, type=click.IntRange(0, 2**32 - 1))
 def bench_ingest(count: int, seed: int) -> None:
     """Mentions stored per second (dedupe + FTS on) beside sqlite-utils insert_all of the same rows.
 
@@ -671,7 +671,7 @@ def _time_insert_all(path: Path, rows: list[dict], *, wal: bool) -> float:
 
 @bench.command(name="search")
 @click.option("--count", default=1_000_000, show_default=True, type=click.IntRange(1000, 10_000_000))
-@click.option("--seed", default=7, show_default=True)
+@click.option("--seed", default=7, show_default=True, type=click.IntRange(0, 2**32 - 1))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000),
               help="As search --limit.")
 @click.option("--keep", "keep_path", type=GivenPath(path_type=Path, dir_okay=False),

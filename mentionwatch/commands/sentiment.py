@@ -202,7 +202,8 @@ def model() -> None:
 
 
 @model.command()
-@click.option("--seed", default=13, show_default=True, type=int, help="Seed of every random choice.")
+@click.option("--seed", default=13, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Seed of every random choice.")
 @click.option("--epochs", default=4, show_default=True, type=click.IntRange(1, 50))
 @click.option("--limit", type=click.IntRange(100),
               help="Train on only this many texts per language (a quick trial; needs --output).")

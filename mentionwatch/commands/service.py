@@ -374,6 +374,8 @@ def _job_note(job: dict, now: dt.datetime) -> str:
                 parts.append(_shortened(detail["detail"]))
             elif detail.get("errors"):
                 parts.append(_shortened(str(detail["errors"][0])))
+            elif isinstance(detail.get("reason"), str):  # a skipped run: why
+                parts.append(_shortened(detail["reason"]))
             else:
                 numbers = [f"{k} {v}" for k, v in detail.items()
                            if isinstance(v, int) and not isinstance(v, bool) and k != "crawl_run"]

@@ -497,7 +497,7 @@ def _immutable_view(db, db_path: Path, asked: bool, live: bool = False) -> bool:
               show_default=True, type=click.Choice(FORMATS, case_sensitive=False))
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Also load every row with fetchall(), to compare memory with streaming.")
-@click.option("--seed", default=7, show_default=True)
+@click.option("--seed", default=7, show_default=True, type=click.IntRange(0, 2**32 - 1))
 def bench_export(count: int, formats, reference: bool, seed: int) -> None:
     """Export rows/s and peak RSS on COUNT stored synthetic mentions (each export in its own process)."""
     import shutil
