@@ -867,8 +867,7 @@ def _hold_back(db, target, notification_id: int, alert_id: int, target_name: str
     if earlier:
         return WAIT
     event = state.split(":", 1)[0]
-    resolved = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0] == "resolved"
-    if event != "resolved" and resolved:
+    if event != "resolved" and _is_resolved(db, alert_id):
         return RESOLVED_BEFORE_SENT
     if event == "escalated" and _later_escalation(db, notification_id, alert_id, target_name):
         return "a later escalation of the alert replaces it"

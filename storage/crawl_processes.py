@@ -34,7 +34,7 @@ def process_is_gone(process: str | None) -> bool:
         os.kill(int(pid_text), 0)  # signal 0: nothing is sent, only whether the process exists
     except ProcessLookupError:
         return True
-    except (PermissionError, OverflowError, OSError):
+    except (OverflowError, OSError):  # PermissionError among them
         return False  # it exists (another user's), or the number cannot be a process: leave it
     return False
 
