@@ -198,10 +198,10 @@ class Service:
         self._connections: list = []
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
-        # (watch, source type) -> a lock held while a source of that type is polled for the watch: an
-        # option edit makes a new job (collect_targets), which must not poll the site beside the old
-        # job's crawl still going. By type, not by place in the list, which an edit may change too
-        self._source_locks: dict[tuple[str, str], threading.Lock] = {}
+        # (watch, source type, place in the watch's list) -> a lock held while that source is polled:
+        # an option edit makes a new job (collect_targets), which must not poll the site beside the
+        # old job's crawl still going. Not per watch and type: a watch's feeds are polled side by side
+        self._source_locks: dict[tuple[str, str, int], threading.Lock] = {}
         self._scorer = None
         self._scorer_lock = threading.Lock()
         # the scorer this service loaded from the watchlist (see `_get_scorer`); a weak reference,
@@ -941,7 +941,8 @@ class Service:
         """The lock of the source `target` polls, whatever its options: the job of its settings
         before a watchlist edit may still be crawling when the job of its new settings starts."""
         with self._lock:
-            return self._source_locks.setdefault((target.watch.name, target.source_cfg.type), threading.Lock())
+            return self._source_locks.setdefault(
+                (target.watch.name, target.source_cfg.type, target.source_index), threading.Lock())
 
     def _job_score(self, db, _job_id: str) -> tuple[str, dict]:
         """Score the backlog in committed chunks, each starting after the last mention the one
