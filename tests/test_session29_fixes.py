@@ -267,13 +267,25 @@ def test_an_edited_sources_new_job_waits_for_the_old_jobs_crawl(tmp_path, monkey
 
     monkeypatch.setattr(crawler.collect, "collect_source", slow_collect)
     service = scheduler.Service(config_path, tmp_path / "m.db", blocking=False)
+
+    def crawling(job: str) -> threading.Thread:
+        """`job` run in a thread of its own, once its (slow) crawl has begun."""
+        started_first.clear()
+        thread = threading.Thread(target=service._job_collect, args=(None, job))
+        thread.start()
+        assert started_first.wait(10)
+        return thread
+
+    def edited(min_interval: float) -> str:
+        """The watchlist edited and read again, as a reload does; the source's job id now."""
+        config_path.write_text(watchlist(min_interval), encoding="utf-8")
+        service.config = load_config(config_path)
+        [job] = scheduler.collect_targets(service.config)
+        return job
+
     [old_job] = scheduler.collect_targets(service.config)
-    first = threading.Thread(target=service._job_collect, args=(None, old_job))
-    first.start()
-    assert started_first.wait(10)
-    config_path.write_text(watchlist(2), encoding="utf-8")
-    service.config = load_config(config_path)
-    [new_job] = scheduler.collect_targets(service.config)
+    first = crawling(old_job)
+    new_job = edited(2)
     assert new_job != old_job  # the edit made a new job
     service._job_collect(None, new_job)
     first.join(10)
@@ -282,30 +294,20 @@ def test_an_edited_sources_new_job_waits_for_the_old_jobs_crawl(tmp_path, monkey
 
     # edited twice while the first job crawls: the job of the settings in between, once it gets its
     # turn, finds them gone and polls nothing (review: it crawled with the removed settings)
-    started_first.clear()
-    first = threading.Thread(target=service._job_collect, args=(None, new_job))
-    first.start()
-    assert started_first.wait(10)
-    config_path.write_text(watchlist(3), encoding="utf-8")
-    service.config = load_config(config_path)
-    [between_job] = scheduler.collect_targets(service.config)
+    first = crawling(new_job)
+    between_job = edited(3)
     outcome: list = []
     between = threading.Thread(target=lambda: outcome.append(service._job_collect(None, between_job)))
     between.start()
     time.sleep(0.2)
-    config_path.write_text(watchlist(4), encoding="utf-8")
-    service.config = load_config(config_path)
+    current_job = edited(4)
     first.join(10)
     between.join(10)
     assert outcome == [("skipped", {"reason": "the source's settings changed while this job waited"})]
     assert len(spans) == 3
 
     # a stop while the new job waits: it gives up waiting, and never starts a crawl
-    [current_job] = scheduler.collect_targets(service.config)
-    started_first.clear()
-    first = threading.Thread(target=service._job_collect, args=(None, current_job))
-    first.start()
-    assert started_first.wait(10)
+    first = crawling(current_job)
     service._stopping.set()
     waited = time.monotonic()
     status, detail = service._job_collect(None, current_job)
