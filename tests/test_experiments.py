@@ -284,3 +284,31 @@ def test_materiality_gate_opens_once_the_extra_mentions_reach_the_share_of_a_day
     assert module.material_opening(values, expected_per_bucket, incident, settings, 0.6, 6) is None  # 120 < 144
     # within 1 hour of the opening only (one bucket of a 24-bucket day): bucket 32 is the last one looked at
     assert module.material_opening(values, expected_per_bucket, incident, settings, 0.5, 1) is None
+
+
+def test_learned_gate_features_are_causal_and_labels_follow_the_windows():
+    module = _nab_variants()
+    from datetime import datetime, timedelta, timezone
+
+    from alerts.nab import LabelledSeries
+    from alerts.nab_grid import Cell
+
+    start = datetime(2015, 3, 1, tzinfo=timezone.utc)
+    steps = 12 * 288  # twelve days of 5-minute steps
+    values = np.random.default_rng(7).poisson(20, steps).astype(float)
+    burst = 10 * 288 + 100
+    values[burst:burst + 12] += 200  # an hour of 200 extra mentions a step on day 11
+    stamps = [start + timedelta(minutes=5 * i) for i in range(steps)]
+    span = (stamps[burst - 50], stamps[burst + 50])
+    series = LabelledSeries("synthetic.csv", stamps, list(values), [span])
+    hot = module.hot_bucket_features(series, Cell(3600.0, 5.0, 2.5))
+    first = int(hot.where[0])
+    assert burst <= first < burst + 12 and hot.inside[0] == 1  # the burst's hour, and only it, is hot
+    assert all(label == int(span[0] <= stamps[t] <= span[1]) for t, label in zip(hot.where, hot.inside))
+
+    changed = values.copy()
+    changed[first + 1:] = 0.0  # whatever follows the first hot step
+    later = module.hot_bucket_features(LabelledSeries("synthetic.csv", stamps, list(changed), [span]),
+                                       Cell(3600.0, 5.0, 2.5))
+    assert later.where[0] == first
+    assert np.allclose(later.features[0], hot.features[0])

@@ -31,6 +31,7 @@ scorer (`alerts/nab.py`); only the part being varied is written here. Standard p
     .venv/bin/python scripts/experiments/nab_variants.py spectral-residual  # causal Spectral Residual saliency: alone, AND / OR (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py spectral-residual-inside  # SR as a condition on the product's buckets (1 min)
     .venv/bin/python scripts/experiments/nab_variants.py materiality   # alert once the extra mentions reach a share of a day (1 min)
+    .venv/bin/python scripts/experiments/nab_variants.py learned-gate  # a logistic model of which hot buckets are in windows (3 min)
 
 `--data` points at the shared data folder (default: $MENTIONWATCH_SHARED_DATA, else ../shared/data
 beside the repository).
@@ -2372,6 +2373,108 @@ def _materiality_label(job) -> str:
     return f"{cell.label}, {gate}"
 
 
+# --- learned-gate: a logistic model of which hot buckets fall inside labelled windows ---------------
+
+GATE_CELLS = (Cell(3600.0, 3.5, 2.0), Cell(3600.0, 4.0, 2.0), Cell(3600.0, 5.0, 2.5))
+GATE_STRENGTHS = (0.01, 0.1, 1.0)  # the logistic regression's C (smaller: more regularised)
+GATE_BARS = tuple(round(0.05 * step, 2) for step in range(20))  # 0 lets every hot bucket through
+
+
+class HotBuckets(NamedTuple):
+    """One series under one cell: its detector state, its hot buckets, their features and labels."""
+    one: object
+    settings: DetectorSettings
+    stats: BucketStats
+    where: np.ndarray  # indices of the hot buckets
+    features: np.ndarray  # one row per hot bucket
+    inside: np.ndarray  # 1 where the hot bucket lies in a labelled window
+
+
+def hot_bucket_features(one, cell: Cell) -> HotBuckets:
+    """Causal features of every hot bucket: log ratio, log(1 + z), log(1 + expected count), the
+    busiest 5-minute step of the window against its expected share, the hour before the window
+    against the expected count, and how many hot buckets the series had 1-7 days before."""
+    settings = cell_settings(cell, series_bucket_seconds(one.timestamps))
+    values = np.asarray(one.values, dtype=float)
+    stats = bucket_stats(values, settings)
+    window, day = settings.smooth, settings.season
+    hot_so_far = np.concatenate([[0], np.cumsum(stats.hot)])
+    seconds = np.array([stamp.timestamp() for stamp in one.timestamps])
+    where = np.flatnonzero(stats.hot)
+    rows = []
+    for t in where:
+        busiest = (values[max(0, t - window + 1):t + 1].max() + 1) / (stats.expected[t] / window + 1)
+        hour_before = values[max(0, t - 2 * window + 1):max(0, t - window + 1)].sum()
+        recent_hot = hot_so_far[max(0, t - day)] - hot_so_far[max(0, t - 7 * day)]
+        rows.append([np.log(stats.ratio[t]), np.log1p(max(stats.z[t], 0.0)), np.log1p(stats.expected[t]),
+                     np.log(busiest), np.log((hour_before + window) / (stats.expected[t] + window)),
+                     np.log1p(recent_hot)])
+    inside = np.array([any(start.timestamp() <= seconds[t] <= end.timestamp() for start, end in one.spans)
+                       for t in where], dtype=int)
+    return HotBuckets(one, settings, stats, where, np.array(rows).reshape(len(where), 6), inside)
+
+
+def _fitted_gate(parts: list[HotBuckets], strength: float):
+    """A class-balanced logistic regression of `inside` on the features of `parts`; returns the
+    function giving a hot bucket's probability of lying in a window."""
+    from sklearn.linear_model import LogisticRegression
+    features = np.vstack([part.features for part in parts])
+    mean, spread = features.mean(axis=0), features.std(axis=0) + 1e-9
+    model = LogisticRegression(C=strength, class_weight="balanced", max_iter=3000)
+    model.fit((features - mean) / spread, np.concatenate([part.inside for part in parts]))
+    return lambda rows: model.predict_proba((rows - mean) / spread)[:, 1]
+
+
+def _gated_raw(part: HotBuckets, probability: np.ndarray, bar: float) -> float:
+    """The series' raw score when only the hot buckets at or above `bar` stay hot (incidents, warm-up
+    and cooldown as the product's, so never later than the product would alert)."""
+    hot = np.zeros(len(part.stats.hot), dtype=bool)
+    hot[part.where[probability >= bar]] = True
+    incidents = find_incidents(dataclasses.replace(part.stats, hot=hot), part.settings)
+    return _raw_score(part.one, alert_flags(len(hot), incidents))
+
+
+def _chosen_bar(parts: list[HotBuckets], strength: float) -> float:
+    """The bar that scores best on `parts`, each scored by a gate fitted on the others (so the bar
+    is chosen on probabilities the gate did not see in training)."""
+    unseen = {i: _fitted_gate(parts[:i] + parts[i + 1:], strength)(part.features) for i, part in enumerate(parts)}
+    totals = {bar: sum(_gated_raw(part, unseen[i], bar) for i, part in enumerate(parts)) for bar in GATE_BARS}
+    return max(GATE_BARS, key=lambda bar: (totals[bar], -bar))
+
+
+def _learned_gate_job(cell: Cell) -> list[str]:
+    parts = [hot_bucket_features(one, cell) for one in SERIES]
+    counts = _window_counts()
+    lines = [f"{cell.label}: {sum(len(p.where) for p in parts)} hot buckets, "
+             f"{sum(int(p.inside.sum()) for p in parts)} inside windows"]
+    for strength in GATE_STRENGTHS:
+        gate = _fitted_gate(parts, strength)
+        in_sample = {bar: corpus_score({p.one.name: _gated_raw(p, gate(p.features), bar) for p in parts}, counts)
+                     for bar in GATE_BARS}
+        best = max(GATE_BARS, key=lambda bar: (in_sample[bar], -bar))
+        held_out, bars = {}, []
+        for i, part in enumerate(parts):
+            others = parts[:i] + parts[i + 1:]
+            bar = _chosen_bar(others, strength)
+            held_out[part.one.name] = _gated_raw(part, _fitted_gate(others, strength)(part.features), bar)
+            bars.append(f"{bar:g}")
+        lines.append(f"  C {strength:g}: fitted on all five {in_sample[best]:.1f} (bar {best:g}; ungated "
+                     f"{in_sample[0.0]:.1f}); leave-one-series-out {corpus_score(held_out, counts):.1f} "
+                     f"(bars {', '.join(bars)})")
+    return lines
+
+
+def learned_gate(data_dir: Path) -> None:
+    """A learned gate inside the detector: a logistic regression, fitted on labelled series, of
+    whether a hot bucket lies in a labelled window, from causal features of that bucket; a bucket
+    stays hot only where its probability reaches a bar. Three candidate cells (the product's and two
+    looser ones) x C 0.01 / 0.1 / 1 x 20 bars. "Fitted on all five" fits and chooses the bar on all
+    five series; leave-one-series-out fits on four, chooses the bar on those four (each scored by a
+    gate fitted on the other three), and scores the fifth."""
+    for lines in _in_parallel(_learned_gate_job, GATE_CELLS, data_dir):
+        print("\n".join(lines))
+
+
 VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise, "ewma": ewma, "adaptive": adaptive,
             "thinned": thinned, "ratio-prior": ratio_prior,
             "vote": vote, "level": level, "level-prior": level_prior, "weekday": weekday, "bars": bars,
@@ -2379,7 +2482,8 @@ VARIANTS = {"season": season, "two-windows": two_windows, "slow-rise": slow_rise
             "novelty": novelty, "scan": scan, "scan-models": scan_models, "scan-nb": scan_nb, "scan-union": scan_union,
             "likelihood": likelihood, "art": art, "bocpd": bocpd, "hstrees": hstrees,
             "holt-winters": holt_winters_family, "spectral-residual": spectral_residual,
-            "spectral-residual-inside": spectral_residual_inside, "materiality": materiality}
+            "spectral-residual-inside": spectral_residual_inside, "materiality": materiality,
+            "learned-gate": learned_gate}
 
 
 def main() -> None:
