@@ -173,7 +173,7 @@ def _missing_url_problem(target) -> str:
         return f"no URL: file {target.url_file} is not UTF-8 text (save it as UTF-8)"
     except OSError as exc:
         return f"no URL: file {target.url_file} cannot be read ({exc.strerror or type(exc).__name__})"
-    return f"no URL: file {target.url_file} is empty"
+    return f"no URL: file {target.url_file} is empty (or holds only # comment lines)"
 
 
 _KEEPING_OUT = {"depth": 0, "propagating": True, "level": logging.NOTSET}

@@ -33,7 +33,8 @@ PACING_OPTIONS = frozenset({"max_pages", "min_interval", "limit", "token_env", "
 
 def cursor_key(source_cfg: SourceConfig) -> str:
     """'reddit:1a2b3c4d': stable while the source's type, base_url and what it reads stay the same."""
-    what_is_read = {name: value for name, value in source_cfg.options.items() if name not in PACING_OPTIONS}
+    options = getattr(source_cfg, "written_options", source_cfg.options)
+    what_is_read = {name: value for name, value in options.items() if name not in PACING_OPTIONS}
     return f"{source_cfg.type}:{settings_key(source_cfg, what_is_read)}"
 
 
@@ -42,18 +43,22 @@ def _key_before_pacing_options(source_cfg: SourceConfig) -> str:
     return f"{source_cfg.type}:{settings_key(source_cfg)}"
 
 
-def _as_filled_in(source_cfg: SourceConfig) -> SimpleNamespace:
-    """The source as keys saw it before they hashed base_url as written: its `${VAR}` filled in."""
-    return SimpleNamespace(type=source_cfg.type, base_url=source_cfg.base_url,
-                           written_base_url=source_cfg.base_url, options=source_cfg.options)
+def _as_filled_in(source_cfg: SourceConfig, *, base_url_as_written: bool = False) -> SimpleNamespace:
+    """The source as keys saw it before they hashed options (and, earlier, base_url) as written:
+    its `${VAR}` filled in."""
+    base_url = source_cfg.written_base_url if base_url_as_written else source_cfg.base_url
+    return SimpleNamespace(type=source_cfg.type, base_url=source_cfg.base_url, written_base_url=base_url,
+                           options=source_cfg.options, written_options=source_cfg.options)
 
 
 def older_cursor_keys(source_cfg: SourceConfig) -> list[str]:
     """The keys earlier versions kept this source's cursors under, newest first (none equal to
-    cursor_key): every option hashed (before PACING_OPTIONS), a filled-in base_url (a secret in it
-    made a new token a new source)."""
+    cursor_key): filled-in options (a secret in a feed's address made a new key a new source),
+    every option hashed (before PACING_OPTIONS), a filled-in base_url too (likewise for a token)."""
+    options_filled = _as_filled_in(source_cfg, base_url_as_written=True)
     filled = _as_filled_in(source_cfg)
-    keys = [_key_before_pacing_options(source_cfg), cursor_key(filled), _key_before_pacing_options(filled)]
+    keys = [cursor_key(options_filled), _key_before_pacing_options(source_cfg),
+            _key_before_pacing_options(options_filled), cursor_key(filled), _key_before_pacing_options(filled)]
     current = cursor_key(source_cfg)
     return [key for key in dict.fromkeys(keys) if key != current]
 

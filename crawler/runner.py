@@ -88,7 +88,8 @@ def _crawl_in_child(db_path: str | Path, watch: Watch, source_cfg: SourceConfig,
         "db_path": str(Path(db_path).resolve()),
         "watch": watch.model_dump(mode="json"),
         "source": source_cfg.model_dump(mode="json"),
-        "written_base_url": source_cfg.written_base_url,  # a private attribute: model_dump leaves it out
+        "written_base_url": source_cfg.written_base_url,  # private attributes: model_dump leaves them out
+        "written_options": source_cfg.written_options,
         "settings": settings_overrides or {},
         "timeout": timeout,
         "secrets": known_secrets(),  # the ${VAR} values this process read: the child hides them too
@@ -235,6 +236,7 @@ def crawl(job: dict) -> dict:
     remember_secrets(job.get("secrets") or [])  # kept out of the mentions' URLs and ids
     watch, source_cfg = _as_watch(job["watch"]), _as_source(job["source"])
     source_cfg._written_base_url = job.get("written_base_url")  # its key, as the parent works it out
+    source_cfg._written_options = job.get("written_options")
     spider_class = SPIDERS.get(source_cfg.type)
     if spider_class is None:
         return _result(errors=[f"{source_cfg.type!r} is not a Scrapy source"])

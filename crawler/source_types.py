@@ -278,10 +278,12 @@ def shown_value(value: Any) -> str:
 def settings_key(source_cfg, options: dict | None = None) -> str:
     """8 hex digits that stay the same while the source's base_url and options do (the service's job
     ids use it, so does source_label; cursors hash only the options that say what is read).
-    base_url counts as written (`${TOKEN}`, not the token), so a new token keeps the source's key."""
+    base_url and options count as written (`${TOKEN}`, not the token), so a new token keeps the
+    source's key."""
     base_url = getattr(source_cfg, "written_base_url", source_cfg.base_url)
-    settings = json.dumps({"base_url": base_url,
-                           "options": source_cfg.options if options is None else options},
+    if options is None:
+        options = getattr(source_cfg, "written_options", source_cfg.options)
+    settings = json.dumps({"base_url": base_url, "options": options},
                           sort_keys=True, default=str)
     return hashlib.sha1(settings.encode()).hexdigest()[:8]
 

@@ -367,6 +367,7 @@ class SourceConfig(_Strict):
     enabled: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
     _written_base_url: str | None = PrivateAttr(default=None)  # set by parse_config
+    _written_options: dict | None = PrivateAttr(default=None)  # set by parse_config when they read a ${VAR}
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -383,6 +384,12 @@ class SourceConfig(_Strict):
         new token in it does not make it a new source."""
         return self.base_url if self._written_base_url is None else self._written_base_url
 
+    @property
+    def written_options(self) -> dict:
+        """options as the watchlist writes them, `${VAR}` unread: what the source's key and label
+        hash, so a rotated key in a feed's address does not make it a new source."""
+        return self.options if self._written_options is None else self._written_options
+
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
@@ -396,9 +403,13 @@ class SourceConfig(_Strict):
 
     @field_validator("base_url")
     @classmethod
-    def _absolute_base_url(cls, value: str | None) -> str | None:
-        from crawler.source_types import http_url_problem
+    def _absolute_base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from crawler.source_types import SCRAPY_TYPES, http_url_problem
 
+        if value is not None and info.data.get("type") in SCRAPY_TYPES:  # it would be ignored
+            addresses = "start_urls" if info.data["type"] == "reviews" else "sitemap_urls"
+            raise ValueError(f"a {info.data['type']} source has no base_url: write each address whole "
+                             f"in options.{addresses}")
         if _holds_unset_variable(value):  # read without the sources' secrets (see load_config)
             return value
         problem = None if value is None else http_url_problem(value)
@@ -645,6 +656,17 @@ class AlertOverrides(_Strict):
     )
     _bucket = field_validator("bucket")(lambda v: None if v is None else _check_bucket(v))
 
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _rules_or_none_said_so(cls, value: object, info: ValidationInfo) -> object:
+        """`thresholds:` left empty under a watch would keep the global rules, which a user clearing
+        the list rarely means: `[]` says no rules for this watch, leaving the key out says the global
+        ones. (A watch sent to a crawl's child process holds None for "left out".)"""
+        if value is None and (info.context or {}).get("watchlist"):
+            raise ValueError("is empty: write thresholds: [] for no threshold rules on this watch, "
+                             "or leave it out to use the global ones")
+        return value
+
 
 WATCH_NAME_RULE = ("1-64 ASCII letters (A-Z, a-z), digits, '_', '.' or '-', starting with a letter "
                    "or digit")
@@ -721,6 +743,14 @@ class SentimentConfig(_Strict):
     # for, missing); the error of a model not found names it. A copy with another model (`sentiment
     # eval --model`) keeps it, so the name says whose it is
     _folder_beside: tuple[str, Path] | None = PrivateAttr(default=None)
+
+    @field_validator("model")
+    @classmethod
+    def _some_model(cls, value: str) -> str:
+        """`model: ""` would name the watchlist's folder: refused here, not as a missing model later."""
+        if not value.strip():
+            raise ValueError("is empty: write builtin, a Hugging Face model id or a model folder, or leave it out")
+        return value
 
     @field_validator("label_map", mode="before")
     @classmethod
@@ -882,6 +912,9 @@ class Notification(_Strict):
         if isinstance(value, str) and "://" in value:
             raise ValueError("url_file takes the path of a file that holds the URL, not the URL itself "
                              "(for a URL in an environment variable: url_env: VARIABLE_NAME)")
+        if isinstance(value, str) and value.strip() in ("", ".", ".."):
+            raise ValueError("url_file takes the path of a file that holds the URL, such as "
+                             "/etc/mentionwatch/slack.url; this names a folder")
         return value
 
     @model_validator(mode="after")
@@ -951,9 +984,16 @@ class Notification(_Strict):
         if self.url_env:
             return os.environ.get(self.url_env, "").strip() or None  # as a url_file's text is
         try:
-            return url_file_text(Path(self.url_file).read_bytes()).strip() or None
+            return url_in_file(url_file_text(Path(self.url_file).read_bytes())) or None
         except (OSError, UnicodeError):  # told by the notifier: "... is not UTF-8 text"
             return None
+
+
+def url_in_file(text: str) -> str:
+    """A url_file's URL: its lines without blank ones and comments (`# old: slack://…`), which
+    apprise would read as another target. Several lines left stay several (refused when sent)."""
+    lines = (line.strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("#"))
 
 
 def url_file_text(data: bytes) -> str:
@@ -1157,7 +1197,7 @@ def database_setting(path: str | Path) -> Path | None:
         value = _interpolate(value, ("database",))
     except (_MissingEnv, _BadReference):
         return None
-    database = Path(value)
+    database = Path(value).expanduser()
     return database if database.is_absolute() else path.resolve().parent / database
 
 
@@ -1217,32 +1257,98 @@ def _interpolated(path, node, data: dict, keep_unset_env: bool | str) -> dict:
 
 def _validated(path, node, text: str, written: dict, data: dict) -> Config:
     """The Config of the interpolated settings `data`, or one ConfigError line."""
-    try:
-        config = Config.model_validate(data, context=WATCHLIST_CONTEXT)
-    except ValidationError as exc:
-        raise ConfigError(_hide_environment_values(_validation_error_line(path, node, exc), text)) from None
+    while True:
+        try:
+            config = Config.model_validate(data, context=WATCHLIST_CONTEXT)
+            break
+        except ValidationError as exc:
+            retyped = _with_typed_variables(exc, written, data)
+            if retyped is None:
+                line = _validation_error_line(path, node, exc)
+                raise ConfigError(f"{path}:" + _hide_environment_values(line.removeprefix(f"{path}:"), text)) from None
+            data = retyped
     if str(path) != "<config>":
         _anchor_relative_paths(config, Path(path).resolve().parent)
     _keep_written_base_urls(config, written)
     return config
 
 
+def _with_typed_variables(exc: ValidationError, written: dict, data: dict) -> dict | None:
+    """A copy of `data` in which each setting refused that the file writes as a whole `${NAME}`
+    (`min_count: ${MIN_COUNT}`) holds its variable's value as YAML reads it, when that is a number
+    or true/false (a variable's value is text); None when no refused setting is such a one."""
+    import copy
+
+    retyped = copy.deepcopy(data)
+    changed = False
+    for error in exc.errors():
+        location = tuple(part for part in error["loc"] if isinstance(part, (str, int)))
+        if not _ENV_WHOLE_REFERENCE.fullmatch(str(_setting_at(written, location))):
+            continue
+        parent, key = _setting_at(retyped, location[:-1]), location[-1] if location else None
+        value = _setting_at(retyped, location)
+        if not isinstance(value, str) or isinstance(value, KeptUnset):
+            continue
+        try:
+            typed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            continue
+        if isinstance(typed, (bool, int, float)):
+            parent[key] = typed
+            changed = True
+    return retyped if changed else None
+
+
+_ENV_WHOLE_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_NOWHERE = object()
+
+
+def _setting_at(settings: Any, location: tuple) -> Any:
+    """The value at `location` (keys and list positions) in nested settings, or _NOWHERE."""
+    for part in location:
+        if isinstance(settings, dict) and part in settings:
+            settings = settings[part]
+        elif isinstance(settings, list) and isinstance(part, int) and 0 <= part < len(settings):
+            settings = settings[part]
+        else:
+            return _NOWHERE
+    return settings
+
+
 def _keep_written_base_urls(config: Config, written: dict) -> None:
-    """Each source's base_url as the file writes it (see SourceConfig.written_base_url)."""
+    """Each source's base_url, and its options where they read a ${VAR}, as the file writes them
+    (see SourceConfig.written_base_url and written_options)."""
     for watch, written_watch in zip(config.watches, written.get("watches") or []):
         sources = written_watch.get("sources") if isinstance(written_watch, dict) else None
         for source, written_source in zip(watch.sources, sources or []):
-            value = written_source.get("base_url") if isinstance(written_source, dict) else None
+            if not isinstance(written_source, dict):
+                continue
+            value = written_source.get("base_url")
             if isinstance(value, str):
                 source._written_base_url = value
+            options = written_source.get("options")
+            if isinstance(options, dict) and _reads_a_variable(options):
+                source._written_options = options
+
+
+def _reads_a_variable(value: Any) -> bool:
+    """Whether a setting as written holds a ${NAME} anywhere inside it."""
+    if isinstance(value, dict):
+        return any(_reads_a_variable(one) for one in value.values())
+    if isinstance(value, list):
+        return any(_reads_a_variable(one) for one in value)
+    return isinstance(value, str) and _ENV_REFERENCE.search(value) is not None
 
 
 def _anchor_relative_paths(config: Config, folder: Path) -> None:
     """Paths written in the watchlist mean the same whichever folder the command runs from."""
+    config.database = config.database.expanduser()  # ~/mentionwatch.db is in the home folder
     if not config.database.is_absolute():
         config.database = folder / config.database
     for notification in config.notifications:
-        if notification.url_file and not notification.url_file.expanduser().is_absolute():
+        if notification.url_file:
+            notification.url_file = notification.url_file.expanduser()
+        if notification.url_file and not notification.url_file.is_absolute():
             notification.url_file = folder / notification.url_file
     # sentiment.model is a hub id ("org/name") or a folder: one written as a relative path
     # ('./x', '../x') is always beside the watchlist; for 'org/name' a folder beside it wins
@@ -1331,6 +1437,10 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
         return {k: _interpolate(v, (*location, k), keep_unset) for k, v in value.items()}
     if isinstance(value, list):
         return [_interpolate(v, (*location, i), keep_unset) for i, v in enumerate(value)]
+    if isinstance(value, str) and "$${" in value:  # '$${' is a '${' as written (a watch on "${jndi:")
+        parts = [_interpolate(part, location, keep_unset) for part in value.split("$${")]
+        joined = "${".join(parts)
+        return KeptUnset(joined) if any(isinstance(part, KeptUnset) for part in parts) else joined
     if isinstance(value, str) and "$" in value:
         _check_references(value, location)
     if isinstance(value, str) and "${" in value:
@@ -1358,6 +1468,9 @@ def _interpolate(value: Any, location: tuple, keep_unset: bool | str = False) ->
     return value
 
 
+_ORDINARY_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "none"})
+
+
 def _hide_environment_values(line: str, text: str) -> str:
     """A value that came from ${NAME} may be a secret (a webhook URL, a token): an error line shows
     `${NAME}` in its place."""
@@ -1365,6 +1478,8 @@ def _hide_environment_values(line: str, text: str) -> str:
 
     for name in sorted(set(_ENV_REFERENCE.findall(text))):
         value = os.environ.get(name, "")
+        if value.strip().lower() in _ORDINARY_WORDS:  # no secret, and 'expected true or false' holds them
+            continue
         # as quoted too: a value from a Windows env file ends in '\r', which a quoted value shows
         # escaped ('…Tok9\\r'), and the stripped value an error may name alone
         forms = {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1],
@@ -1380,10 +1495,21 @@ def _yaml_error_line(path: str | Path, exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     if mark is not None and "'\\t'" in problem:
         return f"{path}:{mark.line + 1}:{mark.column + 1}: a tab: indent with spaces, not tabs"
+    if mark is not None and "${" in _line_at(mark):
+        return (f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem} (inside {{ }} or "
+                "[ ] a ${VARIABLE} must be quoted: \"${VARIABLE}\")")
     if mark is not None:
         return (f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem} "
                 "(check this line's indentation against the lines above it, and quote a value that holds ': ')")
     return f"{path}: YAML syntax error: {problem}"
+
+
+def _line_at(mark) -> str:
+    """The text of the line a YAML error points at ('' when the mark holds no text)."""
+    buffer = getattr(mark, "buffer", None)
+    if not isinstance(buffer, str):
+        return ""
+    return buffer.split("\n")[mark.line] if mark.line < buffer.count("\n") + 1 else ""
 
 
 def _validation_error_line(path: str | Path, node: yaml.Node | None, exc: ValidationError) -> str:

@@ -76,11 +76,14 @@ def test_base_url_without_http_scheme_is_refused(tmp_path, base_url):
                                  f"http(s) URL: {base_url!r} (write it whole, starting with http:// or https://)")
 
 
-def test_base_url_is_checked_for_spider_sources_too(tmp_path):
-    sources = ("      - type: sitemap\n        base_url: example.org\n"
+@pytest.mark.parametrize("base_url", ["example.org", "https://example.org"])
+def test_spider_sources_take_no_base_url(tmp_path, base_url):
+    sources = (f"      - type: sitemap\n        base_url: {base_url}\n"
                "        options: {sitemap_urls: ['https://example.org/sitemap.xml']}\n")
-    with pytest.raises(ConfigError, match=r"w\.yaml:6: .*base_url: not an http\(s\) URL: 'example\.org'"):
+    with pytest.raises(ConfigError) as caught:
         read(tmp_path, sources)
+    assert str(caught.value).endswith("w.yaml:6: watches[0].sources[0].base_url: a sitemap source has no "
+                                      "base_url: write each address whole in options.sitemap_urls")
 
 
 def test_rss_feed_url_without_scheme_is_refused(tmp_path):

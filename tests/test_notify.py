@@ -253,7 +253,7 @@ def test_targets_that_cannot_send_are_named_before_any_alert(tmp_path, monkeypat
     assert target_problems(config) == [
         "notification 'unset': no URL: environment variable MW_NOT_SET is not set or empty",
         f"notification 'nofile': no URL: file {tmp_path / 'nosuch.url'} does not exist",
-        f"notification 'emptyfile': no URL: file {tmp_path / 'empty.url'} is empty",
+        f"notification 'emptyfile': no URL: file {tmp_path / 'empty.url'} is empty (or holds only # comment lines)",
         "notification 'odd': apprise cannot use the notification URL (check its scheme and that no part is missing)",
     ]
     caplog.set_level(logging.WARNING)

@@ -61,7 +61,8 @@ SOURCES: dict[str, SourceInfo] = {
 
 COMMON_OPTIONS = {
     "interval": "how often the service polls it, e.g. 15m (default 15m)",
-    "base_url": "another server for the same API (your Mastodon instance, a mirror, a test server)",
+    "base_url": "another server for the same API (your Mastodon instance, a mirror, a test server); "
+                "not for reviews and sitemap, whose addresses are written whole in their options",
     "enabled": "false to keep it in the file without polling it",
     "options.min_interval": "seconds between two requests to it (each source has a polite default)",
     "options.match_query": "false: keep every item, not only those matching the watch's query "

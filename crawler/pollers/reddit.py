@@ -65,7 +65,7 @@ class RedditPoller(Poller):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        have_id, have_secret = bool(os.environ.get(CLIENT_ID_ENV)), bool(os.environ.get(CLIENT_SECRET_ENV))
+        have_id, have_secret = bool(_credential(CLIENT_ID_ENV)), bool(_credential(CLIENT_SECRET_ENV))
         self.oauth = have_id and have_secret
         if have_id != have_secret:
             missing = CLIENT_SECRET_ENV if have_id else CLIENT_ID_ENV
@@ -100,7 +100,7 @@ class RedditPoller(Poller):
         if (is_refusal(error) and not self.oauth and self.source_cfg.base_url
                 and self.option("send_oauth") is not True and not self.token_meant_for_base_url()):
             # setting the pair alone would not help: it goes only to reddit.com over https
-            unset = [name for name in (CLIENT_ID_ENV, CLIENT_SECRET_ENV) if not os.environ.get(name)]
+            unset = [name for name in (CLIENT_ID_ENV, CLIENT_SECRET_ENV) if not _credential(name)]
             to_set = "set them" if len(unset) == 2 else f"set {unset[0]} too"
             if self.base_url_on_token_host():
                 advice = f"{to_set} and write base_url as https://www.reddit.com, or leave it out"
@@ -244,7 +244,7 @@ class RedditPoller(Poller):
         token_url = TOKEN_URL if self.token_meant_for_base_url() else f"{self.base_url}/api/v1/access_token"
         response = self.fetcher.request(
             "POST", token_url, data={"grant_type": "client_credentials"},
-            auth=httpx.BasicAuth(os.environ[CLIENT_ID_ENV], os.environ[CLIENT_SECRET_ENV]))
+            auth=httpx.BasicAuth(_credential(CLIENT_ID_ENV), _credential(CLIENT_SECRET_ENV)))
         try:
             token = response.json()["access_token"]
         except (ValueError, KeyError, TypeError):
@@ -252,6 +252,11 @@ class RedditPoller(Poller):
                              f"(check {CLIENT_ID_ENV}/{CLIENT_SECRET_ENV})") from None
         remember_secrets([str(token)])  # hidden wherever a server's error quotes it back
         self._auth_header = {"Authorization": f"bearer {token}"}
+
+
+def _credential(variable: str) -> str:
+    """One half of the OAuth pair, without the line ending an env file written on Windows leaves."""
+    return os.environ.get(variable, "").strip()
 
 
 def _cut_at_read(page: Page, cursor: str) -> bool:

@@ -1,0 +1,154 @@
+"""Defects found by the session-30 reviews (configuration, …), each pinned by a test."""
+from __future__ import annotations
+
+import pytest
+
+from crawler.cursors import cursor_key, older_cursor_keys
+from crawler.source_types import settings_key, source_label
+from mentionwatch.config import ConfigError, database_setting, load_config, url_in_file
+
+WATCH = "watches:\n  - name: acme\n    query: {any: [acme]}\n    sources:\n"
+
+
+def _write(tmp_path, text: str, name: str = "w.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- notification URL files --------------------------------------------------------------------
+
+def test_a_url_files_comment_lines_are_no_targets(tmp_path):
+    url_file = tmp_path / "team.url"
+    url_file.write_text("json://127.0.0.1:9/hook/current\n# old: json://127.0.0.1:9/hook/old\n\n")
+    config = load_config(_write(tmp_path, "notifications:\n  - name: team\n    url_file: team.url\n"))
+    assert config.notifications[0].resolve_url() == "json://127.0.0.1:9/hook/current"
+    # two URL lines stay two (refused when sent: one target each)
+    assert url_in_file("  json://a\r\n#x\r\njson://b\r\n") == "json://a\njson://b"
+    assert url_in_file("# only a comment\n\n") == ""
+
+
+@pytest.mark.parametrize("written", ['""', '"."', "..", '"  "'])
+def test_a_url_file_naming_a_folder_or_nothing_is_refused_when_read(tmp_path, written):
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, f"notifications:\n  - name: team\n    url_file: {written}\n"))
+    assert str(caught.value).startswith(f"{tmp_path / 'w.yaml'}:3: notifications[0].url_file: url_file takes "
+                                        "the path of a file that holds the URL")
+
+
+def test_home_folder_paths_are_expanded_for_the_database_and_url_files(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    (home / "team.url").write_text("json://127.0.0.1:9/hook\n")
+    path = _write(tmp_path, "database: ~/mw.db\nnotifications:\n  - name: team\n    url_file: ~/team.url\n")
+    config = load_config(path)
+    assert config.database == home / "mw.db"
+    assert config.notifications[0].url_file == home / "team.url"
+    assert config.notifications[0].resolve_url() == "json://127.0.0.1:9/hook"
+    assert database_setting(path) == home / "mw.db"
+
+
+# --- ${VAR} in settings ----------------------------------------------------------------------------
+
+FEEDS = (WATCH + "      - type: rss\n        options:\n          urls: ['https://news.example/feed?key=${FEEDKEY}']\n"
+         "      - type: rss\n        options:\n          urls: ['https://news.example/other.xml']\n")
+
+
+def test_a_secret_in_a_sources_options_does_not_change_its_key_or_label(tmp_path, monkeypatch):
+    path = _write(tmp_path, FEEDS)
+    monkeypatch.setenv("FEEDKEY", "sekrit-abcdef-123")
+    first = load_config(path).watches[0]
+    monkeypatch.setenv("FEEDKEY", "rotated-xyz-987")
+    rotated = load_config(path).watches[0]
+    monkeypatch.delenv("FEEDKEY")
+    unset = load_config(path, keep_unset_env=True).watches[0]  # status, run without the secrets
+    labels = {source_label(watch, watch.sources[0]) for watch in (first, rotated, unset)}
+    assert len(labels) == 1 and labels.pop().startswith("rss#")
+    assert cursor_key(first.sources[0]) == cursor_key(rotated.sources[0]) == cursor_key(unset.sources[0])
+    assert first.sources[0].options["urls"] == ["https://news.example/feed?key=sekrit-abcdef-123"]
+    # the other source, with nothing read from a variable, keeps the key it always had
+    other = first.sources[1]
+    assert other.written_options is other.options
+
+
+def test_cursors_kept_under_the_key_with_the_secret_filled_in_are_found(tmp_path, monkeypatch):
+    """Earlier versions keyed the source by its options with the secret filled in."""
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("FEEDKEY", "sekrit-abcdef-123")
+    source = load_config(_write(tmp_path, FEEDS)).watches[0].sources[0]
+    as_before = SimpleNamespace(type=source.type, base_url=source.base_url, written_base_url=source.written_base_url,
+                                options=source.options, written_options=source.options)
+    assert cursor_key(as_before) != cursor_key(source)
+    assert cursor_key(as_before) in older_cursor_keys(source)
+    assert settings_key(as_before) != settings_key(source)
+
+
+def test_a_number_or_flag_read_whole_from_a_variable_takes_its_type(tmp_path, monkeypatch):
+    monkeypatch.setenv("MC", "7")
+    monkeypatch.setenv("RULE_COUNT", "20")
+    monkeypatch.setenv("MQ", "false")
+    monkeypatch.setenv("QUERY", "2024")  # text settings keep the variable's text
+    text = ("alerts:\n  min_count: ${MC}\n  thresholds:\n    - count: ${RULE_COUNT}\n"
+            + WATCH.replace("{any: [acme]}", '{any: ["${QUERY}"]}')
+            + "      - type: hackernews\n        options: {match_query: \"${MQ}\"}\n")
+    config = load_config(_write(tmp_path, text))
+    assert config.alerts.min_count == 7 and config.alerts.thresholds[0].count == 20
+    assert config.watches[0].sources[0].options["match_query"] is False
+    assert config.watches[0].query.any == ["2024"]
+
+
+def test_an_error_line_keeps_the_files_own_path_when_a_variable_names_its_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA", str(tmp_path))
+    monkeypatch.setenv("MQ", "maybe")
+    path = _write(tmp_path, "database: ${DATA}/x.db\n" + WATCH
+                  + "      - type: hackernews\n        options:\n          match_query: ${MQ}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (f"{path}:8: watches[0].sources[0].options.match_query: expected true or false, "
+                                 "got '${MQ}'")
+
+
+def test_a_variable_inside_braces_unquoted_gets_a_hint_to_quote_it(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, "alerts: {min_count: ${MC}}\n"))
+    assert str(caught.value).endswith('(inside { } or [ ] a ${VARIABLE} must be quoted: "${VARIABLE}")')
+
+
+def test_a_doubled_dollar_writes_a_literal_reference(tmp_path, monkeypatch):
+    monkeypatch.delenv("jndi", raising=False)
+    text = WATCH.replace("{any: [acme]}", "\n      phrases: ['$${jndi:ldap', 'x $${jndi} y']") + "      - type: hackernews\n"
+    config = load_config(_write(tmp_path, text))
+    assert config.watches[0].query.phrases == ["${jndi:ldap", "x ${jndi} y"]
+
+
+# --- alert overrides, spider sources, the sentiment model --------------------------------------
+
+def test_an_empty_thresholds_under_a_watch_is_refused_and_an_empty_list_means_none(tmp_path):
+    top = "alerts:\n  thresholds: [{count: 20, window: 1h}]\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, top + WATCH + "      - type: hackernews\n    alerts:\n      thresholds:\n"))
+    assert str(caught.value) == (f"{tmp_path / 'w.yaml'}:9: watches[0].alerts.thresholds: is empty: write "
+                                 "thresholds: [] for no threshold rules on this watch, or leave it out to use "
+                                 "the global ones")
+    config = load_config(_write(tmp_path, top + WATCH + "      - type: hackernews\n    alerts:\n      thresholds: []\n"))
+    assert config.alert_settings("acme").thresholds == []
+    config = load_config(_write(tmp_path, top + WATCH + "      - type: hackernews\n    alerts:\n      min_count: 9\n"))
+    assert [rule.count for rule in config.alert_settings("acme").thresholds] == [20]
+
+
+def test_an_empty_sentiment_model_is_refused_when_read(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, "sentiment:\n  model: ''\n"))
+    assert str(caught.value) == (f"{tmp_path / 'w.yaml'}:2: sentiment.model: is empty: write builtin, a Hugging "
+                                 "Face model id or a model folder, or leave it out")
+
+
+def test_reddit_oauth_pair_is_sent_without_a_windows_line_ending(monkeypatch):
+    from crawler.pollers import reddit
+
+    monkeypatch.setenv(reddit.CLIENT_ID_ENV, "myid123\r")
+    monkeypatch.setenv(reddit.CLIENT_SECRET_ENV, " mysecret456\r\n")
+    assert reddit._credential(reddit.CLIENT_ID_ENV) == "myid123"
+    assert reddit._credential(reddit.CLIENT_SECRET_ENV) == "mysecret456"
