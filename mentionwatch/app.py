@@ -59,8 +59,8 @@ class UserMistake(click.ClickException):
 # Commands that only work on mentions already stored: on a database file that does not exist they
 # say so (a mistyped --db) instead of creating an empty one and reporting nothing.
 NEED_AN_EXISTING_DATABASE = frozenset(
-    {"alerts", "backtest", "backup", "browse", "detect", "export", "forget", "mark", "rematch", "report", "score", "search",
-     "stats", "status"})
+    {"alerts", "backtest", "backup", "browse", "detect", "export", "forget", "mark", "rematch", "rename", "report",
+     "score", "search", "stats", "status"})
 
 
 # Commands that only read the database. On one they cannot write to (a backup on read-only storage, a

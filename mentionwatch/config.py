@@ -1201,6 +1201,15 @@ def database_setting(path: str | Path) -> Path | None:
     return database if database.is_absolute() else path.resolve().parent / database
 
 
+def names_a_database(path: str | Path) -> bool:
+    """Whether the watchlist has a `database:` line (without one it means the default file)."""
+    try:
+        data = yaml.safe_load(Path(path).read_bytes().decode("utf-8", errors="replace"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "database" in data
+
+
 def _database_as_written(path: Path) -> object:
     """The watchlist's `database` value as YAML reads it, the rest of the file unchecked (the
     default when it has none; None when the file cannot be read as YAML)."""

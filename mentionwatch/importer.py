@@ -271,6 +271,10 @@ def _sniff_encoding(path: Path, encoding: str, notes: ImportNotes) -> str:
                               "save it as CSV UTF-8 (Excel: File > Save As > CSV UTF-8)")
     if head.startswith(b"%PDF"):
         raise ImportFileError(f"{path}: this is a PDF document, not CSV, TSV or JSON Lines")
+    if head.startswith(b"SQLite format 3\x00"):
+        raise ImportFileError(f"{path}: this is a SQLite database (a mentionwatch database or backup?), not CSV, "
+                              "TSV or JSON Lines: to bring a backup back use 'mentionwatch restore'; to copy "
+                              "mentions from another database, export them there first")
     for magic, (kind, command) in _COMPRESSED.items():
         if head.startswith(magic):
             raise ImportFileError(f"{path}: this is a {kind} file, not CSV, TSV or JSON Lines: "

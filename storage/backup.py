@@ -34,6 +34,18 @@ class BackupSummary:
     alerts: int
 
 
+DATABASE_COMPANIONS = ("-wal", "-shm", "-journal")  # SQLite's own files beside the database
+
+
+def is_one_of_its_files(path: Path, database: Path) -> bool:
+    """Whether `path` is the database or one of SQLite's files beside it (its -wal, -shm, -journal),
+    through links too: writing there would destroy what is stored."""
+    target = Path(path).resolve()
+    database = Path(database).resolve()
+    return target == database or any(target == database.with_name(database.name + suffix)
+                                     for suffix in DATABASE_COMPANIONS)
+
+
 class BackupError(Exception):
     """The copy could not be made or is not sound; nothing was left under the backup's name."""
 
@@ -43,6 +55,8 @@ def backup_database(source: Path, destination: Path, *, replace: bool = False) -
     source, destination = Path(source), Path(destination)
     if destination.resolve() == source.resolve():
         raise BackupError(f"{destination}: is the database itself: give the backup another name")
+    if is_one_of_its_files(destination, source):
+        raise BackupError(f"{destination}: is one of the database's own files: give the backup another name")
     if destination.exists() and not replace:
         raise BackupError(f"{destination}: already exists (give another name, or --force to replace it)")
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")

@@ -271,11 +271,35 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
         # merging them all takes the erased words out of the file. Merged even when nothing was
         # erased now: an erasure stopped during its merge (Ctrl-C) is finished by running it again,
         # and an index already merged is merged again in no time.
-        with db.atomic():
-            db.execute(f"INSERT INTO mentions_fts (mentions_fts) VALUES ('{_full_text_cleanup(db)}')")  # one of two words
+        _merge_full_text_index(db)
     finally:
         db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
     return Erasure(step.erasure_id, step.plan, file_clean=wipe_log(db))
+
+
+def _merge_full_text_index(db) -> None:
+    with db.atomic():
+        db.execute(f"INSERT INTO mentions_fts (mentions_fts) VALUES ('{_full_text_cleanup(db)}')")  # one of two words
+
+
+def finish_earlier_erasures(db) -> bool:
+    """What an erasure stopped during its merge (Ctrl-C) left undone: the erased words taken out of
+    the full-text index and the write-ahead log emptied. For a `forget` run again whose posts are
+    all gone already. Returns whether the file is clean (see `wipe_log`)."""
+    secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]
+    db.execute("PRAGMA secure_delete = ON")
+    try:
+        _merge_full_text_index(db)
+    finally:
+        db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
+    return wipe_log(db)
+
+
+def erased_before(db, mention_ids: list[int]) -> list[int]:
+    """Those of `mention_ids` (none stored now) that were given to a mention once: erased, since
+    ids are never reused; the others were never used."""
+    highest = lowest_new_mention_id(db)
+    return [one for one in mention_ids if 0 < one <= highest]
 
 
 # FTS5's 'optimize' (SQLite 3.40 here) puts the merged index one level above the highest: with

@@ -152,3 +152,92 @@ def test_reddit_oauth_pair_is_sent_without_a_windows_line_ending(monkeypatch):
     monkeypatch.setenv(reddit.CLIENT_SECRET_ENV, " mysecret456\r\n")
     assert reddit._credential(reddit.CLIENT_ID_ENV) == "myid123"
     assert reddit._credential(reddit.CLIENT_SECRET_ENV) == "mysecret456"
+
+
+# --- the stored data (storage review) -----------------------------------------------------------
+
+def _database_with_mentions(tmp_path, count: int = 3):
+    from storage import Mention, open_db, save_mentions
+
+    db_path = tmp_path / "mw.db"
+    db = open_db(db_path)
+    save_mentions(db, [Mention("reddit", f"p{i}", f"acme post {i} changed", "2025-03-01T10:00:00Z",
+                               author=f"a{i}", url=f"https://example.org/{i}") for i in range(1, count + 1)])
+    db.close()
+    return db_path
+
+
+def _stored(db_path) -> int:
+    from storage import open_db
+
+    return open_db(db_path).execute("SELECT count(*) FROM mentions").fetchone()[0]
+
+
+@pytest.mark.parametrize("out", ["mw.db", "mw.db-wal", "link.csv"])
+def test_export_over_the_database_or_its_files_is_refused(tmp_path, cli, out):
+    db_path = _database_with_mentions(tmp_path)
+    (tmp_path / "link.csv").symlink_to(db_path)
+    before = db_path.read_bytes()
+    result = cli("--db", db_path, "export", "--out", tmp_path / out)
+    assert result.exit_code == 2
+    assert "is the database itself (or one of its files): give the export another name" in result.output
+    assert db_path.read_bytes() == before and _stored(db_path) == 3
+
+
+def test_backup_into_the_databases_wal_file_is_refused(tmp_path, cli):
+    db_path = _database_with_mentions(tmp_path)
+    result = cli("--db", db_path, "backup", f"{db_path}-wal")
+    assert result.exit_code == 2 and "is one of the database's own files" in result.output
+    assert not (tmp_path / "mw.db-wal").exists() or (tmp_path / "mw.db-wal").stat().st_size == 0
+
+
+def test_rename_on_a_database_that_does_not_exist_creates_none(tmp_path, cli):
+    (tmp_path / "w.yaml").write_text("watches:\n  - name: b\n    query: {any: [b]}\n")
+    result = cli("--db", tmp_path / "nodir" / "typo.db", "--config", tmp_path / "w.yaml", "rename", "a", "b")
+    assert result.exit_code == 2 and "no such database" in result.output
+    assert not (tmp_path / "nodir").exists()
+
+
+def test_importing_a_database_file_says_it_is_a_database(tmp_path, cli):
+    source = _database_with_mentions(tmp_path)
+    result = cli("--db", tmp_path / "other.db", "import", source)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {source}: this is a SQLite database (a mentionwatch database or backup?), not CSV, TSV or "
+        "JSON Lines: to bring a backup back use 'mentionwatch restore'; to copy mentions from another "
+        "database, export them there first")
+    assert "acme post" not in result.output
+
+
+def test_forget_by_ids_run_again_names_the_ids_erased_already_and_erases_the_rest(tmp_path, cli):
+    db_path = _database_with_mentions(tmp_path, 4)
+    assert cli("--db", db_path, "forget", "1", "2", "--yes").exit_code == 0
+    # as if a forget of 1-4 had been stopped after its first batch
+    preview = cli("--db", db_path, "forget", "1", "2", "3", "9")
+    assert preview.exit_code == 2 and "no mention with id 9; nothing was erased" in preview.output
+    again = cli("--db", db_path, "forget", "1", "2", "3", "4", "--yes")
+    assert again.exit_code == 0, again.output
+    assert "Erased 2 mentions" in again.output and "Mentions 1, 2 were erased already" in again.output
+    assert _stored(db_path) == 0
+    finished = cli("--db", db_path, "forget", "3", "--yes")
+    assert finished.exit_code == 0
+    assert finished.output.startswith("Mention 3 was erased already (ids are never reused). Nothing was left "
+                                      "to erase; the words of earlier erasures are out of the database file")
+
+
+def test_forget_url_run_again_finishes_the_earlier_erasure_and_says_nothing_matched(tmp_path, cli):
+    db_path = _database_with_mentions(tmp_path)
+    assert cli("--db", db_path, "forget", "--url", "https://example.org/1", "--yes").exit_code == 0
+    again = cli("--db", db_path, "forget", "--url", "https://example.org/1", "--yes")
+    assert again.exit_code == 2
+    assert "no stored mention at the address given with --url; nothing was erased (if an earlier erasure" in again.output
+    assert _stored(db_path) == 2
+
+
+def test_init_beside_a_watchlist_without_a_database_line_says_it_means_the_default(tmp_path, cli):
+    (tmp_path / "w.yaml").write_text("watches: []\n")
+    result = cli("--config", tmp_path / "w.yaml", "--db", tmp_path / "other.db", "init")
+    assert result.exit_code == 0
+    assert (f"{tmp_path / 'w.yaml'} has no database: line, so it means the database {tmp_path / 'mentionwatch.db'}"
+            in result.stderr)
+    assert f"or add a line database: {tmp_path / 'other.db'} to it" in result.stderr

@@ -57,8 +57,14 @@ def _say_if_it_names_another_database(app: App) -> None:
 
     named = database_setting(app.config_path) if app.db_path_given else None  # the rest may have a mistake
     if named is not None and named.resolve() != Path(app.db_path).resolve():
-        click.echo(f"Note: {app.config_path} names the database {named}: give --db {shlex.quote(str(app.db_path))} "
-                   "to the commands, or edit its database: line", err=True)
+        from mentionwatch.config import names_a_database
+
+        written = names_a_database(app.config_path)
+        how = ("edit its database: line" if written else
+               f"add a line database: {shlex.quote(str(app.db_path))} to it")
+        click.echo(f"Note: {app.config_path} {'names' if written else 'has no database: line, so it means'} "
+                   f"the database {named}: give --db {shlex.quote(str(app.db_path))} to the commands, or {how}",
+                   err=True)
 
 
 def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool:

@@ -54,7 +54,10 @@ def forget(app: App, mention_ids, author, url, source, before, allow_again, lift
     remember = not allow_again
     selection = _selection(app, mention_ids, author, url, source, before, remember)
     plan = plan_erasure(app.db, selection)
-    _refuse_what_is_not_stored(app, plan, selection)
+    erased_already = _refuse_what_is_not_stored(app, plan, selection, yes)
+    if erased_already and not plan.mention_ids and not selection.author:
+        _say_erased_already(app, erased_already, yes)
+        return
     # an author none of whose posts is stored: a misspelt name, said so; kept out all the same
     # (their later posts are not stored), refused where nothing would be kept out (--allow-again)
     no_author = _no_author_text(app, plan, selection)
@@ -86,6 +89,8 @@ def forget(app: App, mention_ids, author, url, source, before, allow_again, lift
     else:
         click.echo(f"Erased {_mentions(len(done.plan.mention_ids))}{_by_source(done.plan)}; "
                    f"erasure #{done.erasure_id}." + _alerts_text(done.plan))
+        if erased_already:
+            click.echo(_erased_already_text(erased_already))
         if no_author:  # beside ids or an address that were found; the close names still stored
             click.echo(f"{no_author}.{_close_authors_text(app.db, author)}")
         if remember:
@@ -155,18 +160,48 @@ def _refuse_recent_cutoff(before_text: str) -> None:
             f"a date before {to_iso(latest)[:10]}, or add --allow-again to erase without keeping out")
 
 
-def _refuse_what_is_not_stored(app: App, plan, selection) -> None:
-    """Ids or an address that match nothing are a mistake (a typo), not an erasure of nothing."""
-    from storage.erasure import Selection, plan_erasure
+def _refuse_what_is_not_stored(app: App, plan, selection, yes: bool) -> list[int]:
+    """Ids or an address that match nothing are a mistake (a typo), not an erasure of nothing.
+    Ids erased before are no mistake: the same command run again after a Ctrl-C finishes the
+    erasure (returned, to be said so)."""
+    from storage.erasure import Selection, erased_before, finish_earlier_erasures, plan_erasure
 
-    if plan.missing_ids:
-        shown = ", ".join(map(str, plan.missing_ids[:SHOWN_MISSING_IDS]))
-        more = len(plan.missing_ids) - SHOWN_MISSING_IDS
-        listed = f"{shown} and {more} more" if more > 0 else shown
-        raise UserMistake(f"no mention with id {listed}; nothing was erased")
+    erased_already = erased_before(app.db, plan.missing_ids)
+    never_used = [one for one in plan.missing_ids if one not in set(erased_already)]
+    if never_used:
+        raise UserMistake(f"no mention with id {_listed(never_used)}; nothing was erased")
     if selection.url and not plan_erasure(app.db, Selection(url=selection.url, source=selection.source)).mention_ids:
         where = f" on {selection.source}" if selection.source else ""
-        raise UserMistake(f"no stored mention at the address given with --url{where}; nothing was erased")
+        finished = " (if an earlier erasure of it was stopped, its erased words are now out of the database " \
+                   "file)" if yes and finish_earlier_erasures(app.db) else ""
+        raise UserMistake(f"no stored mention at the address given with --url{where}; nothing was erased{finished}")
+    return erased_already
+
+
+def _listed(mention_ids: list[int]) -> str:
+    shown = ", ".join(map(str, mention_ids[:SHOWN_MISSING_IDS]))
+    more = len(mention_ids) - SHOWN_MISSING_IDS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _erased_already_text(mention_ids: list[int]) -> str:
+    one = len(mention_ids) == 1
+    return (f"Mention{'' if one else 's'} {_listed(mention_ids)} {'was' if one else 'were'} erased already "
+            "(ids are never reused).")
+
+
+def _say_erased_already(app: App, mention_ids: list[int], yes: bool) -> None:
+    """Every id asked for was erased before: nothing to erase, and with --yes the end of an
+    erasure stopped during its merge is done (its words taken out of the database file)."""
+    from storage.erasure import finish_earlier_erasures
+
+    if not yes:
+        click.echo(_erased_already_text(mention_ids) + " Nothing is left to erase.")
+        return
+    clean = finish_earlier_erasures(app.db)
+    click.echo(_erased_already_text(mention_ids) + " Nothing was left to erase; the words of earlier "
+               "erasures are out of the database file" + ("." if clean else " once the programs reading it "
+                                                            "have finished."))
 
 
 def _no_author_text(app: App, plan, selection) -> str | None:

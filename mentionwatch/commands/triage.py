@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mentionwatch.app import App, UserMistake, actor_or_login_name, bench, end_on_broken_pipe, main, pass_app
-from mentionwatch.cli_types import ALERT_ID, MENTION_ID, GivenPath, count_at_least
+from mentionwatch.cli_types import ALERT_ID, MENTION_ID, count_at_least
 from mentionwatch.triage.export import FORMATS, STREAM_FORMATS, XLSX_MAX_CELL_CHARS
 from mentionwatch.triage.query import TRIAGE_STATES
 from sentiment.scorer import LABELS
@@ -119,6 +119,15 @@ def _export_target(out_text: str) -> Path:
     return out_path
 
 
+def _not_the_database(out_path: Path, app: App) -> None:
+    """An export written over the database (or its -wal file) would destroy what it exports."""
+    from storage.backup import is_one_of_its_files
+
+    if is_one_of_its_files(out_path, Path(app.db_path)):
+        raise _bad_option("--out", f"{str(out_path)!r} is the database itself (or one of its files): "
+                                   "give the export another name, e.g. mentions.csv")
+
+
 def _format_for(out_path: Path, fmt: str | None) -> str:
     """--format, else the format the file name asks for: .xlsx, .jsonl, else CSV. The two must
     agree where the name asks for one: CSV text in a .xlsx file is a workbook Excel cannot open.
@@ -183,6 +192,7 @@ def export(app: App, fmt, out_text, watches, sources, sentiments, alert_ids, sin
     else:
         out_path = _export_target(out_text)
         fmt = _format_for(out_path, fmt)
+        _not_the_database(out_path, app)
     filters = _filters(watches, sources, sentiments, alert_ids, since, until, min_reach, query,
                        unhandled, states, limit)
     app.require_watches(watches)

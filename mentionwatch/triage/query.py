@@ -25,7 +25,7 @@ _SEARCH_COLUMNS = "m.id, m.source, m.external_id, m.created_at, m.author, m.url,
 # Column order of every export; the names are what a spreadsheet user sees in the header.
 EXPORT_COLUMNS = (
     "mention_id", "created_at", "source", "watches", "author", "author_reach", "url", "title",
-    "text", "sentiment", "p_negative", "p_neutral", "p_positive", "alert_ids", "triage_state",
+    "text", "lang", "sentiment", "p_negative", "p_neutral", "p_positive", "alert_ids", "triage_state",
     "triage_by", "triage_at", "triage_note",
 )
 
@@ -271,7 +271,7 @@ def export_sql(db, filters: MentionFilters, model_id: str | None) -> tuple[str, 
         SELECT m.id AS mention_id, m.created_at, m.source,
                (SELECT group_concat(w.watch, ';') FROM mention_watches w
                  WHERE w.mention_id = m.id) AS watches,
-               m.author, m.author_reach, m.url, m.title, m.text,
+               m.author, m.author_reach, m.url, m.title, m.text, m.lang,
                s.label AS sentiment, s.p_negative, s.p_neutral, s.p_positive,
                (SELECT group_concat(am.alert_id, ';') FROM alert_mentions am
                  WHERE am.mention_id = m.id) AS alert_ids,
