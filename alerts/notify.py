@@ -499,8 +499,10 @@ def _time_to_resolve(db, alert: dict, resolved_at: str) -> str:
     counted_from = to_iso(start)
     if start == from_iso(alert["opened_at"]):
         return f"{_duration(alert['opened_at'], resolved_at)} after it opened ({_utc_text(alert['opened_at'])})"
+    # the incident began with its window (the first hot hour), not at the opening that ends it
+    began = alert.get("window_start") or alert["opened_at"]
     return (f"{_duration(counted_from, resolved_at)} after it was recorded ({_utc_text(counted_from)}; "
-            f"the incident began {_utc_text(alert['opened_at'])})")
+            f"the incident began {_utc_text(began)})")
 
 
 def _command_lines(alert: dict) -> list[str]:

@@ -507,6 +507,15 @@ class ThresholdRule(_Strict):
 
     _window = field_validator("window", mode="before")(lambda v, info: _watchlist_duration(v, info))
 
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, name: str | None) -> str | None:
+        """Alerts show the rule as `threshold:<name>`: blanks alone would name nothing."""
+        if name and not name.strip():
+            raise ValueError("a rule's name cannot be only blanks: write one, or leave it out "
+                             "(the rule is then shown as its count and window, e.g. 20 in 1h)")
+        return name
+
 
 DAY_SECONDS = 86400.0
 MIN_BUCKET, MAX_BUCKET = 60.0, DAY_SECONDS
@@ -625,7 +634,7 @@ class AlertSettings(_Strict):
     sensitivity: NumberSetting = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False,
                                description="0 = only the largest spikes, 1 = the faintest")
     min_count: int = Field(default=5, ge=1, strict=True,
-                           description="fewest negative mentions in a bucket to alert")
+                           description="fewest negative mentions in the spike's hour (or bucket, when longer) to alert")
     warmup: Duration = 7 * 86400.0
     cooldown: Duration = 6 * 3600.0
     per_source: bool = False

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from storage import Mention
 from storage.mentions import LINKED_BY_IMPORT, MAX_SQLITE_INTEGER
-from storage.timeutil import parse_file_timestamp
+from storage.timeutil import parse_file_timestamp, to_iso
 
 from mentionwatch.legacy_text import byte_order_mark_encoding, east_asian_encoding, not_utf8_hint
 from mentionwatch.terminal import terminal_safe
@@ -57,6 +57,7 @@ _EXACT_FLOAT_INTEGERS = 2**53  # a float id beyond this has lost digits
 # more (read as Unix milliseconds, so refused only past year 9999: an id, most likely)
 _NUMBER_NOT_TIME = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+|[+-]?\d{12,}")
 # 12,300 / 12 300 / 12'300 / 12.300 (a reach counts people: 12.300 is no fraction of one)
+AHEAD_OF_NOW = dt.timedelta(minutes=10)  # a created_at later than now by more than this is warned about
 _THOUSANDS = re.compile(r"\d{1,3}(?:([,.\u00a0 '，])\d{3})(?:\1\d{3})*")  # ， as Chinese input writes it
 # 1.2K followers, 1,5M; Chinese and Japanese 1.2万 (ten thousand, 'w' in Chinese posts), 3亿 / 3億
 _SHORT_COUNT = re.compile(r"(\d+(?:[.,]\d+)?)\s*([kKmMbBwW万萬亿億])")
@@ -237,6 +238,8 @@ def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[st
         rows = _csv_rows(text_file, options.delimiter or default, options.delimiter is None,
                          columns, notes)
     texts_of_ids: dict[str, int] = {}  # id -> hash of the text of the first row with it
+    # later than this is later than any clock difference: most likely local times read as UTC
+    ahead_of_now = to_iso(dt.datetime.now(dt.timezone.utc) + AHEAD_OF_NOW)
     for line, row in rows:
         try:
             mention = _row_to_mention(row, columns, source, watches, options, notes, line, json_lines)
@@ -251,6 +254,9 @@ def read_mentions(path: Path, columns: ColumnMap, source: str, watches: tuple[st
                        "with another text (ids must be unique in a file)", line)
         if not json_lines:
             notes.count_time(row.get(columns.created_at))
+        if mention.created_at > ahead_of_now:
+            notes.warn("{count} row{s} dated after now (local times read as UTC? give --timezone, then import "
+                       "again with --update): stored, but spike detection leaves them out until that time", line)
         yield line, mention
     if notes.times_read > 1 and notes.dates_without_time == notes.times_read:
         notes.warn(f"every {columns.created_at} is a date without a time of day, so the mentions are stored "

@@ -241,3 +241,46 @@ def test_init_beside_a_watchlist_without_a_database_line_says_it_means_the_defau
     assert (f"{tmp_path / 'w.yaml'} has no database: line, so it means the database {tmp_path / 'mentionwatch.db'}"
             in result.stderr)
     assert f"or add a line database: {tmp_path / 'other.db'} to it" in result.stderr
+
+
+# --- alerts (alert workflow review) -------------------------------------------------------------
+
+def test_a_threshold_rule_named_with_blanks_only_is_refused(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, 'alerts:\n  thresholds:\n    - {count: 20, window: 1h, name: "   "}\n'))
+    assert str(caught.value).startswith(f"{tmp_path / 'w.yaml'}:3: alerts.thresholds[0].name: a rule's name "
+                                        "cannot be only blanks")
+
+
+def test_an_alert_note_may_start_with_a_dash(tmp_path, cli):
+    from storage import open_db
+
+    db_path = _database_with_mentions(tmp_path)
+    db = open_db(db_path)
+    db.conn.execute("INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
+                    "updated_at) VALUES ('acme', 'spike', 'open', 'high', '2025-03-01T09:00:00Z', "
+                    "'2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z')")
+    db.conn.commit()
+    result = cli("--db", db_path, "alerts", "note", "1", "-5% refund offered", "--actor", "dana")
+    assert result.exit_code == 0, result.output
+    assert db.execute("SELECT detail FROM alert_events WHERE kind = 'note'").fetchone()[0] == "-5% refund offered"
+
+
+def test_rows_dated_after_now_are_warned_about_on_import_and_named_by_detect(tmp_path, cli):
+    import datetime as dt
+
+    from storage.timeutil import to_iso
+
+    ahead = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=3)
+    rows = [f"{i},acme is awful {i},{to_iso(ahead + dt.timedelta(minutes=i))}" for i in range(3)]
+    (tmp_path / "m.csv").write_text("id,text,created_at\n1000,acme fine,2025-03-01T10:00:00Z\n" + "\n".join(rows) + "\n")
+    (tmp_path / "w.yaml").write_text("database: mw.db\nwatches:\n  - name: acme\n    query: {any: [acme]}\n"
+                                     "  - name: quiet\n    query: {any: [quiet]}\n    alerts: {enabled: false}\n")
+    imported = cli("--config", tmp_path / "w.yaml", "import", tmp_path / "m.csv", "--watch", "acme")
+    assert imported.exit_code == 0, imported.output
+    assert "3 rows dated after now (local times read as UTC? give --timezone" in imported.output
+    assert "(first on line 3)" in imported.output
+    detected = cli("--config", tmp_path / "w.yaml", "detect")
+    assert detected.exit_code == 0, detected.output
+    assert f"Dated after now, so left out until their time comes: 3 of acme (the latest {to_iso(ahead + dt.timedelta(minutes=2))})" in detected.output
+    assert "Alerts are off (alerts.enabled: false) for quiet: not checked." in detected.output

@@ -220,7 +220,8 @@ def test_a_replayed_alert_is_timed_from_its_recording_as_alerts_show_times_it(hi
     assert figures["counted_from"] == to_iso(recorded)
     _, body = message_for(db, alert_id, "resolved:high")
     assert "2 h 0 min after it was recorded" in body  # resolved 5 h after the opening
-    assert "the incident began" in body
+    # the incident began with its window, two hours before the opening that ends the window
+    assert f"the incident began {WINDOW_START:%Y-%m-%d %H:%M} UTC" in body
 
 
 def test_before_the_24_hours_after_have_passed_the_verdict_waits_and_says_so_far(history):

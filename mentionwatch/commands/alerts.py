@@ -67,6 +67,9 @@ def detect(app: App, notify: bool | None, at: str | None) -> None:
                    f"{_one_line(app.db, alert_id)}")
     _warn_unchecked(app, result.unchecked, moment)
     _warn_unscored_detect(app, result.unchecked, moment, live=not replay)
+    if moment is None:
+        _warn_dated_after_now(app)
+    _warn_switched_off(app)
     _warn_unconfigured(app)
     if replay and not notify:
         click.echo("A replay (--at in the past): no notifications queued or sent; add --notify to send them.")
@@ -141,6 +144,31 @@ def _warn_unscored_detect(app: App, unchecked: list[str], moment: str | None, li
     start, end = _history_period(moment)
     watches = [name for name in _alerting_watches(app) if name not in unchecked]
     _warn_unscored(app, watches, start, end, f"in the {HISTORY_DAYS} days before {moment or 'now'}", live)
+
+
+def _warn_dated_after_now(app: App) -> None:
+    """Mentions dated after now (local times imported as UTC, say) are left out of a detection as of
+    now, and would make it look as if there were none: said in one line."""
+    from storage import utc_now_iso
+
+    now = utc_now_iso()
+    ahead = []
+    for name in _alerting_watches(app):
+        count, latest = app.db.execute(
+            # by the time index first: mentions dated after now are few, a watch's links may be millions
+            "SELECT count(*), max(m.created_at) FROM mentions m WHERE m.created_at > ? AND EXISTS "
+            "(SELECT 1 FROM mention_watches w WHERE w.mention_id = m.id AND w.watch = ?)", [now, name]).fetchone()
+        if count:
+            ahead.append(f"{count:,} of {name} (the latest {latest})")
+    if ahead:
+        click.echo(f"Dated after now, so left out until their time comes: {'; '.join(ahead)}. Imported local "
+                   "times read as UTC? Import the file again with --timezone and --update.")
+
+
+def _warn_switched_off(app: App) -> None:
+    off = [watch.name for watch in app.config.watches if not app.config.alert_settings(watch.name).enabled]
+    if off:
+        click.echo(f"Alerts are off (alerts.enabled: false) for {', '.join(off)}: not checked.")
 
 
 def _alerting_watches(app: App) -> list[str]:
@@ -581,7 +609,8 @@ def _warn_unsendable(app: App, alert_id: int, event: str) -> None:
                            err=True)
 
 
-@alerts_group.command(name="note")
+# a note may start with '-' ("-5% refund offered"): read as the note, not refused as an unknown option
+@alerts_group.command(name="note", context_settings={"ignore_unknown_options": True})
 @click.argument("alert_id", type=ALERT_ID)
 @click.argument("text")
 @click.option("--actor", default=None, help="Who writes the note [default: your login name].")
