@@ -407,7 +407,8 @@ class Service:
                 settle_interrupted_sends(db)  # sent at the next start, not CLAIM_TIMEOUT later
         except sqlite3.DatabaseError as exc:  # the next start closes them
             _rollback(self._local)
-            log.warning("could not record the unfinished runs: %s", describe_db_error(exc))
+            log.warning("could not record the unfinished runs: %s; the next start records them",
+                        database_problem(exc) or exc)
 
     def _database_file_replaced(self) -> bool:
         """True when the database file was deleted or replaced since the start: then an ERROR is

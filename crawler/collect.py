@@ -192,7 +192,12 @@ def _searches_remotely(source_cfg: SourceConfig) -> bool:
 
 
 def _with_options(source_cfg: SourceConfig, **options) -> SourceConfig:
-    return source_cfg.model_copy(update={"options": {**source_cfg.options, **options}})
+    """The source polling one of its searches: `options` over its own, in the options as written too
+    (its key hashes those: each search keeps a cursor of its own)."""
+    copy = source_cfg.model_copy(update={"options": {**source_cfg.options, **options}})
+    if source_cfg._written_options is not None:
+        copy._written_options = {**source_cfg._written_options, **options}
+    return copy
 
 
 def _poll_searches(db: Database, watch: Watch, source_cfg: SourceConfig, result: CrawlRunResult,

@@ -35,7 +35,7 @@ from storage.timeutil import parse_file_timestamp, to_iso
 from mentionwatch.legacy_text import byte_order_mark_encoding, east_asian_encoding, not_utf8_hint
 from mentionwatch.terminal import terminal_safe
 from mentionwatch.triage.export import neutralise
-from mentionwatch.triage.query import EXPORT_COLUMNS
+from mentionwatch.triage.query import EARLIER_EXPORT_COLUMNS, EXPORT_COLUMNS
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -477,7 +477,7 @@ def _csv_rows(text_file: _TextFile, delimiter: str, detect: bool, columns: Colum
                                       f"looks like JSON Lines; name it {path.with_suffix('.jsonl').name}")
             taken = set(columns.read()) - set(missing.values())
             raise ImportFileError(f"{path}:{number}: {missing_columns_message(missing, header, taken)}")
-        ours = tuple(header) == EXPORT_COLUMNS  # mentionwatch's own export
+        ours = tuple(header) in (EXPORT_COLUMNS, *EARLIER_EXPORT_COLUMNS)  # mentionwatch's own export
         header = _optional_columns_in_any_case(header, columns, notes)  # after the checks: they name what the file has
         records = _csv_records(text_file, _RecordLines(lines), delimiter, header, notes)
         yield from _without_export_guards(records) if ours else records

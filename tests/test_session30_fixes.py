@@ -240,7 +240,7 @@ def test_init_beside_a_watchlist_without_a_database_line_says_it_means_the_defau
     assert result.exit_code == 0
     assert (f"{tmp_path / 'w.yaml'} has no database: line, so it means the database {tmp_path / 'mentionwatch.db'}"
             in result.stderr)
-    assert f"or add a line database: {tmp_path / 'other.db'} to it" in result.stderr
+    assert f"or add a line database: {(tmp_path / 'other.db').resolve()} to it" in result.stderr
 
 
 # --- alerts (alert workflow review) -------------------------------------------------------------
@@ -282,5 +282,46 @@ def test_rows_dated_after_now_are_warned_about_on_import_and_named_by_detect(tmp
     assert "(first on line 3)" in imported.output
     detected = cli("--config", tmp_path / "w.yaml", "detect")
     assert detected.exit_code == 0, detected.output
-    assert f"Dated after now, so left out until their time comes: 3 of acme (the latest {to_iso(ahead + dt.timedelta(minutes=2))})" in detected.output
+    assert f"Dated more than 10 minutes after now, so left out until their time comes: 3 of acme (the latest {to_iso(ahead + dt.timedelta(minutes=2))})" in detected.output
     assert "Alerts are off (alerts.enabled: false) for quiet: not checked." in detected.output
+
+
+def test_an_option_shaped_note_is_refused_as_a_mistyped_option(tmp_path, cli):
+    db_path = _database_with_mentions(tmp_path)
+    for text in ("--actr=bob", "-x"):
+        result = cli("--db", db_path, "alerts", "note", "1", text)
+        assert result.exit_code == 2 and "No such option: " + text.split("=")[0] in result.output
+
+
+def test_each_search_of_a_source_with_a_variable_in_its_options_keeps_its_own_cursor(tmp_path, monkeypatch):
+    from crawler.collect import _with_options
+
+    monkeypatch.setenv("MAXP", "2")
+    path = _write(tmp_path, WATCH + '      - type: hackernews\n        options: {max_pages: "${MAXP}"}\n')
+    source = load_config(path).watches[0].sources[0]
+    alpha, beta = _with_options(source, query="alpha"), _with_options(source, query="beta")
+    assert cursor_key(alpha) != cursor_key(beta)
+    assert alpha.written_options == {"max_pages": "${MAXP}", "query": "alpha"}
+
+
+def test_a_csv_export_of_the_version_before_the_lang_column_is_still_recognised(tmp_path, cli):
+    from mentionwatch.triage.query import EARLIER_EXPORT_COLUMNS
+
+    header = ",".join(EARLIER_EXPORT_COLUMNS[0])
+    row = ["1", "2025-03-01T10:00:00Z", "twitter", "acme", "jane", "", "", "", "'@united lost my bag"] + [""] * 9
+    (tmp_path / "old.csv").write_text(header + "\n" + ",".join(row) + "\n", encoding="utf-8")
+    result = cli("--db", tmp_path / "r.db", "import", tmp_path / "old.csv", "--id-col", "mention_id",
+                 "--source", "twitter")
+    assert result.exit_code == 0, result.output
+    from storage import open_db
+
+    assert open_db(tmp_path / "r.db").execute("SELECT text FROM mentions").fetchone()[0] == "@united lost my bag"
+
+
+def test_status_with_db_reports_a_deleted_watchlist_instead_of_failing(tmp_path, cli):
+    db_path = _database_with_mentions(tmp_path)
+    result = cli("--config", tmp_path / "gone.yaml", "--db", db_path, "status")
+    assert result.exit_code == 0, result.output
+    assert f"Watchlist: {tmp_path / 'gone.yaml'}: no such file" in result.output
+    without_db = cli("--config", tmp_path / "gone.yaml", "status")
+    assert without_db.exit_code == 2 and "no such file" in without_db.output

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -149,9 +150,12 @@ def _warn_unscored_detect(app: App, unchecked: list[str], moment: str | None, li
 def _warn_dated_after_now(app: App) -> None:
     """Mentions dated after now (local times imported as UTC, say) are left out of a detection as of
     now, and would make it look as if there were none: said in one line."""
-    from storage import utc_now_iso
+    import datetime as dt
 
-    now = utc_now_iso()
+    from mentionwatch.importer import AHEAD_OF_NOW
+    from storage.timeutil import to_iso
+
+    now = to_iso(dt.datetime.now(dt.timezone.utc) + AHEAD_OF_NOW)  # a source's clock may be a little ahead
     ahead = []
     for name in _alerting_watches(app):
         count, latest = app.db.execute(
@@ -161,8 +165,8 @@ def _warn_dated_after_now(app: App) -> None:
         if count:
             ahead.append(f"{count:,} of {name} (the latest {latest})")
     if ahead:
-        click.echo(f"Dated after now, so left out until their time comes: {'; '.join(ahead)}. Imported local "
-                   "times read as UTC? Import the file again with --timezone and --update.")
+        click.echo(f"Dated more than 10 minutes after now, so left out until their time comes: {'; '.join(ahead)}. "
+                   "Imported local times read as UTC? Import the file again with --timezone and --update.")
 
 
 def _warn_switched_off(app: App) -> None:
@@ -609,7 +613,9 @@ def _warn_unsendable(app: App, alert_id: int, event: str) -> None:
                            err=True)
 
 
-# a note may start with '-' ("-5% refund offered"): read as the note, not refused as an unknown option
+# a note may start with '-' ("-5% refund offered"): read as the note, not refused as an unknown option;
+# one that is just an option's shape (--actr=bob, -x) is refused as one
+_LOOKS_LIKE_AN_OPTION = re.compile(r"--?[A-Za-z][\w-]*(=.*)?", re.DOTALL)
 @alerts_group.command(name="note", context_settings={"ignore_unknown_options": True})
 @click.argument("alert_id", type=ALERT_ID)
 @click.argument("text")
@@ -618,6 +624,10 @@ def _warn_unsendable(app: App, alert_id: int, event: str) -> None:
 def note_cmd(app: App, alert_id: int, text: str, actor: str | None) -> None:
     """Add a note to an alert's timeline."""
     from alerts.lifecycle import add_note
+
+    if _LOOKS_LIKE_AN_OPTION.fullmatch(text):  # a mistyped --actor is no note
+        raise click.UsageError(f"No such option: {text.split('=')[0]} (a note that starts so: write it "
+                               f"after --, e.g. alerts note {alert_id} -- '{text}')")
 
     _lifecycle_step(add_note, app, alert_id, actor_or_login_name(actor), text)
     click.echo(f"Note added to alert #{alert_id}.")

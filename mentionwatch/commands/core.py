@@ -60,8 +60,8 @@ def _say_if_it_names_another_database(app: App) -> None:
         from mentionwatch.config import names_a_database
 
         written = names_a_database(app.config_path)
-        how = ("edit its database: line" if written else
-               f"add a line database: {shlex.quote(str(app.db_path))} to it")
+        how = ("edit its database: line" if written else  # a path in it is read from its own folder
+               f"add a line database: {shlex.quote(str(Path(app.db_path).resolve()))} to it")
         click.echo(f"Note: {app.config_path} {'names' if written else 'has no database: line, so it means'} "
                    f"the database {named}: give --db {shlex.quote(str(app.db_path))} to the commands, or {how}",
                    err=True)

@@ -139,6 +139,8 @@ def _watchlist_for_status(app: App) -> tuple[Config | None, str | None]:
     health report is shown all the same. A ${VAR} set for the service but not in this shell is no
     mistake here (it stays as written)."""
     if not app.has_config_file:
+        if app.config_path_given and app.db_path_given:  # deleted under a running service: --db finds the database
+            return None, f"{app.config_path}: no such file"
         return app.config, None  # an empty watchlist, or the 'no such file' mistake for a named one
     unset = None if app.db_path_given else unset_database_variable(app.config_path)
     if unset:  # the database itself cannot be found without it

@@ -28,6 +28,8 @@ EXPORT_COLUMNS = (
     "text", "lang", "sentiment", "p_negative", "p_neutral", "p_positive", "alert_ids", "triage_state",
     "triage_by", "triage_at", "triage_note",
 )
+# the columns of exports written before `lang` was one: their formula guards are taken off too
+EARLIER_EXPORT_COLUMNS = (tuple(name for name in EXPORT_COLUMNS if name != "lang"),)
 
 
 class FilterError(ValueError):
