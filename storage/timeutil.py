@@ -180,7 +180,9 @@ def _given_in_zone(time_text: str, zone_name: str, shown: str) -> str:
     abbreviation with one meaning (PST: UTC-8, as written)."""
     if carries_zone(time_text):
         raise ValueError(f"{shown[:60]!r} has two time zones or offsets: give one of them")
-    if time_text.strip().lstrip("-").replace(".", "", 1).isdigit():
+    if is_compact_date(time_text):  # 20150222 America/New_York: that day's midnight there
+        time_text = _compact_date(float(time_text.strip()))[:10]
+    elif time_text.strip().lstrip("-").replace(".", "", 1).isdigit():
         raise ValueError(f"{shown[:60]!r}: Unix seconds are the same moment in every zone: leave out the zone")
     if zone_name.upper() in AMBIGUOUS_ZONES:
         raise ValueError(f"time zone {zone_name!r} is ambiguous ({AMBIGUOUS_ZONES[zone_name.upper()]}): "
@@ -539,6 +541,17 @@ def _from_number(seconds: float, strict: bool = False, text: str | None = None,
         raise ValueError(f"{text or seconds} looks like an Excel date number: format the column as "
                          "a date (or give Unix seconds)")
     return _from_epoch(seconds)
+
+
+def is_compact_date(text: str) -> bool:
+    """Whether `text` is a date without dashes (20150222), as the time parsers read eight such digits."""
+    text = text.strip()
+    if not (len(text) == 8 and text.isdigit()):
+        return False
+    try:
+        return _compact_date(float(text)) is not None
+    except ValueError:  # eight digits that are no date: read (and refused) as such elsewhere
+        return False
 
 
 def _compact_date(number: float, zone: dt.tzinfo | None = None) -> str | None:

@@ -325,3 +325,38 @@ def test_status_with_db_reports_a_deleted_watchlist_instead_of_failing(tmp_path,
     assert f"Watchlist: {tmp_path / 'gone.yaml'}: no such file" in result.output
     without_db = cli("--config", tmp_path / "gone.yaml", "status")
     assert without_db.exit_code == 2 and "no such file" in without_db.output
+
+
+# --- search and report (triage review) ----------------------------------------------------------
+
+def _import_rows(tmp_path, cli, rows: str, *extra):
+    (tmp_path / "m.csv").write_text("id,text,created_at,title\n" + rows, encoding="utf-8")
+    result = cli("--db", tmp_path / "s.db", "import", tmp_path / "m.csv", "--source", "rss", *extra)
+    assert result.exit_code == 0, result.output
+    return tmp_path / "s.db"
+
+
+def test_a_chinese_word_joined_by_ascii_punctuation_is_found_as_typed(tmp_path, cli):
+    db_path = _import_rows(tmp_path, cli, "1,床只有1.5米宽,2025-03-01T10:00:00Z,\n2,我在7-11便利店买的,2025-03-01T11:00:00Z,\n"
+                                          "3,床有2.5米 1 晚,2025-03-01T12:00:00Z,\n4,送餐太慢!很慢,2025-03-01T13:00:00Z,\n")
+    for query, found in (("1.5米", ["1"]), ("7-11便利店", ["2"]), ("太慢!很慢", ["4"]), ('"1.5米"', ["1"])):
+        result = cli("--db", db_path, "search", query, "--json")
+        assert result.exit_code == 0, result.output
+        import json
+
+        assert [json.loads(line)["external_id"] for line in result.stdout.splitlines()] == found, query
+
+
+def test_search_shows_a_posts_title(tmp_path, cli):
+    db_path = _import_rows(tmp_path, cli, "t2,see link,2015-02-22T10:01:00Z,Zorbix outage hits users\n")
+    result = cli("--db", db_path, "search", "zorbix")
+    assert "Zorbix outage hits users" in result.stdout and "see link" in result.stdout
+
+
+def test_a_date_without_dashes_in_a_report_is_a_day_in_the_reports_time_zone():
+    from mentionwatch.commands.triage import _in_zone
+    from storage.timeutil import parse_given_time
+
+    assert _in_zone("20150222", "America/New_York") == "20150222 America/New_York"
+    assert parse_given_time("20150222 America/New_York") == "2015-02-22T05:00:00Z"
+    assert _in_zone("1424563200", "America/New_York") == "1424563200"  # Unix seconds: one moment everywhere

@@ -516,7 +516,9 @@ def _search_json(row: dict) -> dict:
 
 def _search_line(row: dict) -> str:
     """One found mention on one line; what posts hold is shown, never obeyed by the terminal."""
-    text = " ".join(row["text"].split())
+    from alerts.explain import entry_text
+
+    text = " ".join(entry_text(row).split())  # a link post's words may be in its title alone
     return terminal_safe(f"{row['id']}  {row['created_at']}  {row['source']}  {row['author'] or '-'}  "
                          f"{text[:160]}")
 

@@ -377,13 +377,15 @@ def _read_in(zone: str, *values: str | None) -> str:
 
 
 def _in_zone(value: str | None, zone: str) -> str | None:
-    """'2026-03-08' -> '2026-03-08 America/New_York' (local midnight); a time that names its zone
-    or offset, Unix seconds and 7d are left as typed."""
-    from storage.timeutil import carries_zone
+    """'2026-03-08' (or 20260308) -> '2026-03-08 America/New_York' (local midnight); a time that names
+    its zone or offset, Unix seconds and 7d are left as typed."""
+    from storage.timeutil import carries_zone, is_compact_date
 
     if value is None or not value.strip() or zone == "UTC" or _counts_back(value):
         return value
     text = value.strip()
+    if is_compact_date(text):
+        return f"{text} {zone}"
     if text.lstrip("-").replace(".", "", 1).isdigit() or carries_zone(text) or _PLACE_AT_END.search(text):
         return value
     return f"{text} {zone}"

@@ -20,7 +20,7 @@ TRIAGE_STATES = ("flagged", "handled", "ignored")
 _RELATIVE_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")
 _UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 SEARCH_ORDERS = {"newest": "newest first", "oldest": "oldest first", "relevance": "best match first"}
-_SEARCH_COLUMNS = "m.id, m.source, m.external_id, m.created_at, m.author, m.url, m.text"
+_SEARCH_COLUMNS = "m.id, m.source, m.external_id, m.created_at, m.author, m.url, m.title, m.text"
 
 # Column order of every export; the names are what a spreadsheet user sees in the header.
 EXPORT_COLUMNS = (

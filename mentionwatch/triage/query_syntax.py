@@ -4,7 +4,9 @@ structure is refused.
 FTS5 fails on any character outside its syntax ('delay OR late!', '太慢, 很慢', '%慢'). The index
 ignores punctuation, so here it separates words as it does in the indexed text: `late!` is `late`,
 a lone `&`, `+` or `%` is dropped, and punctuation inside a run of letters keeps its words together
-as a phrase, as the index sees them (`don't` is the phrase "don t", `wi-fi` is "wi fi").
+as a phrase, as the index sees them (`don't` is the phrase "don t", `wi-fi` is "wi fi"); a run
+with Chinese, Japanese or Korean characters (`1.5米`, `7-11便利店`), found as text rather than through
+the index, is kept as typed.
 Everything that is still structure must be well formed, or the query is refused (UnreadableQuery)
 rather than searched as something else: quotes and brackets closed, AND / OR / NOT with words on
 both sides, and no `-word` (a minus does not leave a word out in FTS5: NOT does).
@@ -18,6 +20,8 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+
+from mentionwatch.triage.fulltext import has_no_space_script
 
 OPERATORS = ("AND", "OR", "NOT")
 COLUMNS = ("title", "text")
@@ -167,6 +171,10 @@ def _chunk(chunk: str) -> str:
         raise UnreadableQuery(f"{chunk!r}: a minus does not leave a word out; write NOT {unsigned} "
                               "after the words to keep")
     phrase = words[0] if len(words) == 1 else '"' + " ".join(words) + '"'
+    if len(words) > 1 and has_no_space_script(rest):
+        # found as text (triage.fulltext), where "1 5米" could never match 1.5米: kept as typed
+        typed = rest[rest.index(words[0]):rest.rindex(words[-1]) + len(words[-1])]
+        phrase = '"' + typed.replace('"', '""') + '"'
     prefix = "*" if rest.endswith("*") and is_word_char(rest[-2:-1] or " ") else ""
     return column + phrase + prefix
 
