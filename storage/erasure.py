@@ -18,6 +18,7 @@ comes to mean another post.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -254,9 +255,7 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
     step = _Step(db, utc_now_iso(), what, actor, kept_out_before=selection.before if remember_posts else None,
                  authors=list(remember_authors))
     each_post = remember_posts and not selection.before  # history erased by age is kept out by its date
-    secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]  # as open_db set it: kept after
-    db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left with the erased text
-    try:
+    with _freed_pages_zeroed(db):
         highest_read = db.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]
         ids = _selected_ids(db, selection)
         batches = [ids[start:start + ERASE_BATCH] for start in range(0, len(ids), ERASE_BATCH)] or [[]]
@@ -272,9 +271,19 @@ def erase(db, selection: Selection, *, what: str, actor: str | None, remember_po
         # erased now: an erasure stopped during its merge (Ctrl-C) is finished by running it again,
         # and an index already merged is merged again in no time.
         _merge_full_text_index(db)
+    return Erasure(step.erasure_id, step.plan, file_clean=wipe_log(db))
+
+
+@contextlib.contextmanager
+def _freed_pages_zeroed(db):
+    """Freed pages are zeroed while it lasts, not left with the erased text; then secure_delete is
+    as open_db set it."""
+    secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]
+    db.execute("PRAGMA secure_delete = ON")
+    try:
+        yield
     finally:
         db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
-    return Erasure(step.erasure_id, step.plan, file_clean=wipe_log(db))
 
 
 def _merge_full_text_index(db) -> None:
@@ -286,12 +295,8 @@ def finish_earlier_erasures(db) -> bool:
     """What an erasure stopped during its merge (Ctrl-C) left undone: the erased words taken out of
     the full-text index and the write-ahead log emptied. For a `forget` run again whose posts are
     all gone already. Returns whether the file is clean (see `wipe_log`)."""
-    secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]
-    db.execute("PRAGMA secure_delete = ON")
-    try:
+    with _freed_pages_zeroed(db):
         _merge_full_text_index(db)
-    finally:
-        db.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
     return wipe_log(db)
 
 

@@ -167,7 +167,8 @@ def _refuse_what_is_not_stored(app: App, plan, selection, yes: bool) -> list[int
     from storage.erasure import Selection, erased_before, finish_earlier_erasures, plan_erasure
 
     erased_already = erased_before(app.db, plan.missing_ids)
-    never_used = [one for one in plan.missing_ids if one not in set(erased_already)]
+    known = set(erased_already)
+    never_used = [one for one in plan.missing_ids if one not in known]
     if never_used:
         raise UserMistake(f"no mention with id {_listed(never_used)}; nothing was erased")
     if selection.url and not plan_erasure(app.db, Selection(url=selection.url, source=selection.source)).mention_ids:
