@@ -544,14 +544,10 @@ def _from_number(seconds: float, strict: bool = False, text: str | None = None,
 
 
 def is_compact_date(text: str) -> bool:
-    """Whether `text` is a date without dashes (20150222), as the time parsers read eight such digits."""
+    """Whether `text` is read as a date without dashes (20150222): eight digits from 19900101 to
+    21001231, as the time parsers read them (20151340 too, which they then refuse as no date)."""
     text = text.strip()
-    if not (len(text) == 8 and text.isdigit()):
-        return False
-    try:
-        return _compact_date(float(text)) is not None
-    except ValueError:  # eight digits that are no date: read (and refused) as such elsewhere
-        return False
+    return len(text) == 8 and text.isdigit() and 19900101 <= int(text) <= 21001231
 
 
 def _compact_date(number: float, zone: dt.tzinfo | None = None) -> str | None:

@@ -286,11 +286,22 @@ def test_rows_dated_after_now_are_warned_about_on_import_and_named_by_detect(tmp
     assert "Alerts are off (alerts.enabled: false) for quiet: not checked." in detected.output
 
 
-def test_an_option_shaped_note_is_refused_as_a_mistyped_option(tmp_path, cli):
+def test_an_option_shaped_note_is_refused_as_a_mistyped_option_unless_after_dashes(tmp_path, cli):
+    from storage import open_db
+
     db_path = _database_with_mentions(tmp_path)
+    db = open_db(db_path)
+    db.conn.execute("INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
+                    "updated_at) VALUES ('acme', 'spike', 'open', 'high', '2025-03-01T09:00:00Z', "
+                    "'2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z')")
+    db.conn.commit()
     for text in ("--actr=bob", "-x"):
         result = cli("--db", db_path, "alerts", "note", "1", text)
         assert result.exit_code == 2 and "No such option: " + text.split("=")[0] in result.output
+        written = cli("--db", db_path, "alerts", "note", "1", "--", text)
+        assert written.exit_code == 0, written.output
+    notes = [row[0] for row in db.execute("SELECT detail FROM alert_events WHERE kind = 'note' ORDER BY id")]
+    assert notes == ["--actr=bob", "-x"]
 
 
 def test_each_search_of_a_source_with_a_variable_in_its_options_keeps_its_own_cursor(tmp_path, monkeypatch):
@@ -339,7 +350,9 @@ def _import_rows(tmp_path, cli, rows: str, *extra):
 def test_a_chinese_word_joined_by_ascii_punctuation_is_found_as_typed(tmp_path, cli):
     db_path = _import_rows(tmp_path, cli, "1,床只有1.5米宽,2025-03-01T10:00:00Z,\n2,我在7-11便利店买的,2025-03-01T11:00:00Z,\n"
                                           "3,床有2.5米 1 晚,2025-03-01T12:00:00Z,\n4,送餐太慢!很慢,2025-03-01T13:00:00Z,\n")
-    for query, found in (("1.5米", ["1"]), ("7-11便利店", ["2"]), ("太慢!很慢", ["4"]), ('"1.5米"', ["1"])):
+    for query, found in (("1.5米", ["1"]), ("7-11便利店", ["2"]), ("太慢!很慢", ["4"]), ('"1.5米"', ["1"]),
+                         # full-width punctuation separates words, whatever else the query holds
+                         ("太慢！很慢", ["4"]), ("太慢！很慢 OR 7-11便利店", ["4", "2"])):
         result = cli("--db", db_path, "search", query, "--json")
         assert result.exit_code == 0, result.output
         import json
@@ -360,3 +373,14 @@ def test_a_date_without_dashes_in_a_report_is_a_day_in_the_reports_time_zone():
     assert _in_zone("20150222", "America/New_York") == "20150222 America/New_York"
     assert parse_given_time("20150222 America/New_York") == "2015-02-22T05:00:00Z"
     assert _in_zone("1424563200", "America/New_York") == "1424563200"  # Unix seconds: one moment everywhere
+    with pytest.raises(ValueError, match="20151340 is no date: read as YYYYMMDD"):
+        parse_given_time("20151340 America/New_York")
+
+
+def test_inits_suggested_database_line_is_valid_yaml(tmp_path, cli):
+    import yaml
+
+    (tmp_path / "w.yaml").write_text("watches: []\n")
+    result = cli("--config", tmp_path / "w.yaml", "--db", tmp_path / "it's.db", "init")
+    suggested = result.stderr.split("or add a line ")[1].removesuffix(" to it\n")
+    assert yaml.safe_load(suggested) == {"database": str((tmp_path / "it's.db").resolve())}

@@ -614,9 +614,19 @@ def _warn_unsendable(app: App, alert_id: int, event: str) -> None:
 
 
 # a note may start with '-' ("-5% refund offered"): read as the note, not refused as an unknown option;
-# one that is just an option's shape (--actr=bob, -x) is refused as one
+# one that is just an option's shape (--actr=bob, -x) is refused as one, unless written after --
 _LOOKS_LIKE_AN_OPTION = re.compile(r"--?[A-Za-z][\w-]*(=.*)?", re.DOTALL)
-@alerts_group.command(name="note", context_settings={"ignore_unknown_options": True})
+
+
+class _NoteCommand(click.Command):
+    """Remembers whether `--` was typed: what follows it is the note, whatever its shape."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["note_after_dashes"] = "--" in args
+        return super().parse_args(ctx, args)
+
+
+@alerts_group.command(name="note", cls=_NoteCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("alert_id", type=ALERT_ID)
 @click.argument("text")
 @click.option("--actor", default=None, help="Who writes the note [default: your login name].")
@@ -625,7 +635,8 @@ def note_cmd(app: App, alert_id: int, text: str, actor: str | None) -> None:
     """Add a note to an alert's timeline."""
     from alerts.lifecycle import add_note
 
-    if _LOOKS_LIKE_AN_OPTION.fullmatch(text):  # a mistyped --actor is no note
+    after_dashes = click.get_current_context().meta.get("note_after_dashes")
+    if _LOOKS_LIKE_AN_OPTION.fullmatch(text) and not after_dashes:  # a mistyped --actor is no note
         raise click.UsageError(f"No such option: {text.split('=')[0]} (a note that starts so: write it "
                                f"after --, e.g. alerts note {alert_id} -- '{text}')")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -61,10 +62,16 @@ def _say_if_it_names_another_database(app: App) -> None:
 
         written = names_a_database(app.config_path)
         how = ("edit its database: line" if written else  # a path in it is read from its own folder
-               f"add a line database: {shlex.quote(str(Path(app.db_path).resolve()))} to it")
+               f"add a line database: {_yaml_text(str(Path(app.db_path).resolve()))} to it")
         click.echo(f"Note: {app.config_path} {'names' if written else 'has no database: line, so it means'} "
                    f"the database {named}: give --db {shlex.quote(str(app.db_path))} to the commands, or {how}",
                    err=True)
+
+
+def _yaml_text(text: str) -> str:
+    """`text` as a YAML value to paste into the watchlist: as it is, or double-quoted when YAML would
+    read it otherwise (a quote, a colon, a '#')."""
+    return text if re.fullmatch(r"[\w./@+~-]+", text) else json.dumps(text, ensure_ascii=False)
 
 
 def _write_starter_watchlist(target: Path, database: Path | None = None) -> bool:

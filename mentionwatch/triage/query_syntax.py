@@ -172,11 +172,29 @@ def _chunk(chunk: str) -> str:
                               "after the words to keep")
     phrase = words[0] if len(words) == 1 else '"' + " ".join(words) + '"'
     if len(words) > 1 and has_no_space_script(rest):
-        # found as text (triage.fulltext), where "1 5米" could never match 1.5米: kept as typed
-        typed = rest[rest.index(words[0]):rest.rindex(words[-1]) + len(words[-1])]
-        phrase = '"' + typed.replace('"', '""') + '"'
+        phrase = _as_typed_between_other_punctuation(rest)
     prefix = "*" if rest.endswith("*") and is_word_char(rest[-2:-1] or " ") else ""
     return column + phrase + prefix
+
+
+def _as_typed_between_other_punctuation(text: str) -> str:
+    """A run with Chinese, Japanese or Korean characters, found as text (triage.fulltext), where the
+    phrase "1 5米" could never match 1.5米: its parts joined by ASCII punctuation are kept as typed
+    ("1.5米"); other punctuation (太慢！很慢) separates words, as FTS5 syntax, read unrepaired, has it."""
+    parts = []
+    for is_separator, run in itertools.groupby(text, _separates_cjk_words):
+        piece = "".join(run)
+        words = _words(piece)
+        if is_separator or not words:
+            continue
+        typed = piece[piece.index(words[0]):piece.rindex(words[-1]) + len(words[-1])]
+        parts.append(words[0] if len(words) == 1 else '"' + typed.replace('"', '""') + '"')
+    return " ".join(parts)
+
+
+def _separates_cjk_words(char: str) -> bool:
+    """Non-ASCII punctuation and spaces (，！。、), which FTS5 syntax lets stand inside a bareword."""
+    return not char.isascii() and not is_word_char(char)
 
 
 def _refuse_unknown_field(chunk: str) -> None:
