@@ -286,7 +286,7 @@ def test_rows_dated_after_now_are_warned_about_on_import_and_named_by_detect(tmp
     assert "Alerts are off (alerts.enabled: false) for quiet: not checked." in detected.output
 
 
-def test_an_option_shaped_note_is_refused_as_a_mistyped_option_unless_after_dashes(tmp_path, cli):
+def test_a_note_may_start_with_a_dash_and_a_mistyped_long_option_is_refused(tmp_path, cli):
     from storage import open_db
 
     db_path = _database_with_mentions(tmp_path)
@@ -295,13 +295,13 @@ def test_an_option_shaped_note_is_refused_as_a_mistyped_option_unless_after_dash
                     "updated_at) VALUES ('acme', 'spike', 'open', 'high', '2025-03-01T09:00:00Z', "
                     "'2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z')")
     db.conn.commit()
-    for text in ("--actr=bob", "-x"):
-        result = cli("--db", db_path, "alerts", "note", "1", text)
-        assert result.exit_code == 2 and "No such option: " + text.split("=")[0] in result.output
-        written = cli("--db", db_path, "alerts", "note", "1", "--", text)
-        assert written.exit_code == 0, written.output
+    refused = cli("--db", db_path, "alerts", "note", "1", "--actr=bob")
+    assert refused.exit_code == 2 and "No such option '--actr'. Did you mean '--actor'?" in refused.output
+    for args in (["--", "--actr=bob"], ["-x"], ["-5% refund, shipping fixed", "--actor", "dana"], ["-hello there"]):
+        written = cli("--db", db_path, "alerts", "note", "1", *args)
+        assert written.exit_code == 0 and "Note added" in written.output, written.output
     notes = [row[0] for row in db.execute("SELECT detail FROM alert_events WHERE kind = 'note' ORDER BY id")]
-    assert notes == ["--actr=bob", "-x"]
+    assert notes == ["--actr=bob", "-x", "-5% refund, shipping fixed", "-hello there"]
 
 
 def test_each_search_of_a_source_with_a_variable_in_its_options_keeps_its_own_cursor(tmp_path, monkeypatch):
@@ -384,3 +384,22 @@ def test_inits_suggested_database_line_is_valid_yaml(tmp_path, cli):
     result = cli("--config", tmp_path / "w.yaml", "--db", tmp_path / "it's.db", "init")
     suggested = result.stderr.split("or add a line ")[1].removesuffix(" to it\n")
     assert yaml.safe_load(suggested) == {"database": str((tmp_path / "it's.db").resolve())}
+
+
+def test_a_repaired_query_reads_chinese_words_as_one_read_as_typed_does():
+    from mentionwatch.triage.query_syntax import UnreadableQuery, repaired_query
+
+    assert repaired_query("wifi*，太差 !") == "wifi* 太差"  # the prefix is kept
+    assert repaired_query("wifi*太差 !") == "wifi* 太差"
+    assert repaired_query("太慢，NOT，很慢!") == "太慢 NOT 很慢"
+    with pytest.raises(UnreadableQuery, match="a minus does not leave a word out"):
+        repaired_query("太慢，-很慢")
+    with pytest.raises(UnreadableQuery, match="OR needs words on both sides"):
+        repaired_query("OR，太慢!")
+
+
+@pytest.mark.parametrize("value", ["2026 UTC", "12345678 UTC", "21001232 GMT"])
+def test_a_number_with_utc_after_it_is_not_read_as_1970(tmp_path, cli, value):
+    db_path = _database_with_mentions(tmp_path)
+    result = cli("--db", db_path, "export", "--out", tmp_path / "e.csv", "--until", value)
+    assert result.exit_code == 2 and "is read as Unix seconds" in result.output and "before any mention" in result.output

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import click
@@ -613,32 +612,28 @@ def _warn_unsendable(app: App, alert_id: int, event: str) -> None:
                            err=True)
 
 
-# a note may start with '-' ("-5% refund offered"): read as the note, not refused as an unknown option;
-# one that is just an option's shape (--actr=bob, -x) is refused as one, unless written after --
-_LOOKS_LIKE_AN_OPTION = re.compile(r"--?[A-Za-z][\w-]*(=.*)?", re.DOTALL)
-
-
 class _NoteCommand(click.Command):
-    """Remembers whether `--` was typed: what follows it is the note, whatever its shape."""
+    """A note may start with one '-' ("-5% refund offered", "-x"): such a word is the note, not a
+    cluster of short options, in which click would take an 'h' for -h and show the help instead
+    of storing it. A word starting with '--' stays an option (--actor; a mistyped --actr is
+    refused): a note that starts so is written after --."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        ctx.meta["note_after_dashes"] = "--" in args
+        if "--" not in args:
+            texts = [arg for arg in args if arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-h")]
+            args = [arg for arg in args if arg not in texts] + (["--", *texts] if texts else [])
         return super().parse_args(ctx, args)
 
 
-@alerts_group.command(name="note", cls=_NoteCommand, context_settings={"ignore_unknown_options": True})
+@alerts_group.command(name="note", cls=_NoteCommand)
 @click.argument("alert_id", type=ALERT_ID)
 @click.argument("text")
 @click.option("--actor", default=None, help="Who writes the note [default: your login name].")
 @pass_app
 def note_cmd(app: App, alert_id: int, text: str, actor: str | None) -> None:
-    """Add a note to an alert's timeline."""
+    """Add a note to an alert's timeline. A note that starts with '--': write it after --
+    (alerts note 12 -- '--see ticket 4411')."""
     from alerts.lifecycle import add_note
-
-    after_dashes = click.get_current_context().meta.get("note_after_dashes")
-    if _LOOKS_LIKE_AN_OPTION.fullmatch(text) and not after_dashes:  # a mistyped --actor is no note
-        raise click.UsageError(f"No such option: {text.split('=')[0]} (a note that starts so: write it "
-                               f"after --, e.g. alerts note {alert_id} -- '{text}')")
 
     _lifecycle_step(add_note, app, alert_id, actor_or_login_name(actor), text)
     click.echo(f"Note added to alert #{alert_id}.")

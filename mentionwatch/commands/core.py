@@ -61,10 +61,13 @@ def _say_if_it_names_another_database(app: App) -> None:
         from mentionwatch.config import names_a_database
 
         written = names_a_database(app.config_path)
-        how = ("edit its database: line" if written else  # a path in it is read from its own folder
-               f"add a line database: {_yaml_text(str(Path(app.db_path).resolve()))} to it")
+        path = str(Path(app.db_path).resolve())  # a path in the watchlist is read from its own folder
+        # a watchlist cannot name a path with '$' (read as a variable) or a control character in it
+        nameable = "$" not in path and path.isprintable()
+        how = ("" if not nameable else ", or edit its database: line" if written else
+               f", or add a line database: {_yaml_text(path)} to it")
         click.echo(f"Note: {app.config_path} {'names' if written else 'has no database: line, so it means'} "
-                   f"the database {named}: give --db {shlex.quote(str(app.db_path))} to the commands, or {how}",
+                   f"the database {named}: give --db {shlex.quote(str(app.db_path))} to the commands{how}",
                    err=True)
 
 

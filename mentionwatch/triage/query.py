@@ -77,7 +77,7 @@ def parse_time_limit(text: str | None, now: dt.datetime | None = None) -> str | 
     except (ValueError, OverflowError) as exc:
         raise FilterError(f"{text!r} is not a time: {exc} (use e.g. 2015-02-20, "
                           "2015-02-20T08:00:00Z, 2015-02-20 08:00 America/New_York or 7d)") from None
-    if _is_number(str(text)) and stored < EARLIEST_CREATED_AT:
+    if _is_number(_ZONE_WORD_AT_END.sub("", str(text).strip())) and stored < EARLIEST_CREATED_AT:
         # a year (2015) or a date without dashes (20150220) would be Unix seconds in 1970:
         # a period of no mention at all, or of every one, without a word
         raise FilterError(f"{text.strip()!r} is read as Unix seconds, {stored}, before any "

@@ -4,9 +4,10 @@ structure is refused.
 FTS5 fails on any character outside its syntax ('delay OR late!', '太慢, 很慢', '%慢'). The index
 ignores punctuation, so here it separates words as it does in the indexed text: `late!` is `late`,
 a lone `&`, `+` or `%` is dropped, and punctuation inside a run of letters keeps its words together
-as a phrase, as the index sees them (`don't` is the phrase "don t", `wi-fi` is "wi fi"); a run
-with Chinese, Japanese or Korean characters (`1.5米`, `7-11便利店`), found as text rather than through
-the index, is kept as typed.
+as a phrase, as the index sees them (`don't` is the phrase "don t", `wi-fi` is "wi fi"). In a run
+with Chinese, Japanese or Korean characters, found as text rather than through the index, words
+joined by ASCII punctuation are kept as typed (`1.5米`, `7-11便利店`), while other punctuation
+(`太慢！很慢`) and a prefix `*` separate words, as they do in a query FTS5 reads as typed.
 Everything that is still structure must be well formed, or the query is refused (UnreadableQuery)
 rather than searched as something else: quotes and brackets closed, AND / OR / NOT with words on
 both sides, and no `-word` (a minus does not leave a word out in FTS5: NOT does).
@@ -121,6 +122,9 @@ def _pieces(query: str) -> list[tuple[str, bool]]:
         if chunk in _BINDS_A_GROUP and query[position:].lstrip().startswith("("):
             pieces.append((chunk, True))
             continue
+        if chunk and has_no_space_script(chunk):
+            pieces.extend((_chunk(part), False) for part in _cjk_parts(chunk))
+            continue
         pieces.append((match.group("quoted") or match.group("bracket") or _chunk(chunk), False))
     return pieces
 
@@ -172,29 +176,28 @@ def _chunk(chunk: str) -> str:
                               "after the words to keep")
     phrase = words[0] if len(words) == 1 else '"' + " ".join(words) + '"'
     if len(words) > 1 and has_no_space_script(rest):
-        phrase = _as_typed_between_other_punctuation(rest)
+        # found as text (triage.fulltext), where the phrase "1 5米" could never match 1.5米: as typed
+        typed = rest[rest.index(words[0]):rest.rindex(words[-1]) + len(words[-1])]
+        phrase = '"' + typed.replace('"', '""') + '"'
     prefix = "*" if rest.endswith("*") and is_word_char(rest[-2:-1] or " ") else ""
     return column + phrase + prefix
 
 
-def _as_typed_between_other_punctuation(text: str) -> str:
-    """A run with Chinese, Japanese or Korean characters, found as text (triage.fulltext), where the
-    phrase "1 5米" could never match 1.5米: its parts joined by ASCII punctuation are kept as typed
-    ("1.5米"); other punctuation (太慢！很慢) separates words, as FTS5 syntax, read unrepaired, has it."""
-    parts = []
-    for is_separator, run in itertools.groupby(text, _separates_cjk_words):
-        piece = "".join(run)
-        words = _words(piece)
-        if is_separator or not words:
-            continue
-        typed = piece[piece.index(words[0]):piece.rindex(words[-1]) + len(words[-1])]
-        parts.append(words[0] if len(words) == 1 else '"' + typed.replace('"', '""') + '"')
-    return " ".join(parts)
-
-
-def _separates_cjk_words(char: str) -> bool:
-    """Non-ASCII punctuation and spaces (，！。、), which FTS5 syntax lets stand inside a bareword."""
-    return not char.isascii() and not is_word_char(char)
+def _cjk_parts(chunk: str) -> list[str]:
+    """A chunk with Chinese, Japanese or Korean characters cut where FTS5 syntax, read unrepaired,
+    separates its words: at non-ASCII punctuation and spaces (太慢！很慢) and after a prefix `*`
+    (wifi*太差); each part is then read as a chunk of its own (operators, a minus, a prefix)."""
+    parts, current = [], ""
+    for char in chunk:
+        if not char.isascii() and not is_word_char(char):
+            parts.append(current)
+            current = ""
+        elif char == "*":
+            parts.append(current + char)
+            current = ""
+        else:
+            current += char
+    return [part for part in parts + [current] if part]
 
 
 def _refuse_unknown_field(chunk: str) -> None:
