@@ -403,3 +403,26 @@ def test_a_number_with_utc_after_it_is_not_read_as_1970(tmp_path, cli, value):
     db_path = _database_with_mentions(tmp_path)
     result = cli("--db", db_path, "export", "--out", tmp_path / "e.csv", "--until", value)
     assert result.exit_code == 2 and "is read as Unix seconds" in result.output and "before any mention" in result.output
+
+
+def test_a_notes_actor_may_start_with_a_dash_and_the_alert_id_stays_first(tmp_path, cli):
+    from storage import open_db
+
+    db_path = _database_with_mentions(tmp_path)
+    db = open_db(db_path)
+    db.conn.execute("INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
+                    "updated_at) VALUES ('acme', 'spike', 'open', 'high', '2025-03-01T09:00:00Z', "
+                    "'2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z')")
+    db.conn.commit()
+    assert cli("--db", db_path, "alerts", "note", "1", "--actor", "-bob", "ok note").exit_code == 0
+    assert db.execute("SELECT actor, detail FROM alert_events WHERE kind = 'note'").fetchone() == ("-bob", "ok note")
+    missing_value = cli("--db", db_path, "alerts", "note", "1", "-x", "--actor")
+    assert missing_value.exit_code == 2 and "'--actor' requires an argument" in missing_value.output
+    negative = cli("--db", db_path, "alerts", "note", "-1", "hello")
+    assert negative.exit_code == 2 and "no alert with id -1" in negative.output
+
+
+def test_a_column_filter_after_full_width_punctuation_still_takes_its_group():
+    from mentionwatch.triage.query_syntax import repaired_query
+
+    assert repaired_query("酒店，text:(check OR wifi)") == repaired_query("酒店 text:(check OR wifi) !")

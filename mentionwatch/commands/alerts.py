@@ -619,10 +619,30 @@ class _NoteCommand(click.Command):
     refused): a note that starts so is written after --."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if "--" not in args:
-            texts = [arg for arg in args if arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-h")]
-            args = [arg for arg in args if arg not in texts] + (["--", *texts] if texts else [])
+        options, words = _options_and_words(args)
+        if "--" not in args and any(word.startswith("-") for word in words):
+            if options[-1:] == ["--actor"]:  # as click says it, not 'No such option' for the note
+                raise click.BadOptionUsage("--actor", "Option '--actor' requires an argument.", ctx=ctx)
+            args = [*options, "--", *words]  # the words in their order: the alert id, then the note
         return super().parse_args(ctx, args)
+
+
+def _options_and_words(args: list[str]) -> tuple[list[str], list[str]]:
+    """`alerts note`'s options (--actor and its value, --help, -h) and its other words, in order."""
+    options, words = [], []
+    taking_value = False
+    for arg in args:
+        if taking_value:
+            options.append(arg)  # --actor's value, whatever it starts with
+            taking_value = False
+        elif arg == "--actor":
+            options.append(arg)
+            taking_value = True
+        elif arg.startswith("--") or arg == "-h":
+            options.append(arg)
+        else:
+            words.append(arg)
+    return options, words
 
 
 @alerts_group.command(name="note", cls=_NoteCommand)

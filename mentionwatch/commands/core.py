@@ -66,9 +66,9 @@ def _say_if_it_names_another_database(app: App) -> None:
         nameable = "$" not in path and path.isprintable()
         how = ("" if not nameable else ", or edit its database: line" if written else
                f", or add a line database: {_yaml_text(path)} to it")
-        click.echo(f"Note: {app.config_path} {'names' if written else 'has no database: line, so it means'} "
-                   f"the database {named}: give --db {shlex.quote(str(app.db_path))} to the commands{how}",
-                   err=True)
+        click.echo(terminal_safe(f"Note: {app.config_path} {'names' if written else 'has no database: line, so it means'} "
+                                 f"the database {named}: give --db {shlex.quote(str(app.db_path))} to the "
+                                 f"commands{how}"), err=True)  # one line, whatever the path holds
 
 
 def _yaml_text(text: str) -> str:

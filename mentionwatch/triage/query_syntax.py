@@ -104,6 +104,9 @@ def _pieces(query: str) -> list[tuple[str, bool]]:
             raise UnreadableQuery(f"a quote (\") is not closed: {query[position:].strip()[:20]!r}")
         position = match.end()
         chunk = match.group("chunk")
+        if chunk and has_no_space_script(chunk):  # its last part may bind what follows (酒店，text:(a OR b))
+            *before, chunk = _cjk_parts(chunk) or [""]
+            pieces.extend((_chunk(part), False) for part in before)
         if chunk and query[position:].startswith('"'):  # source:"reddit", title:"refund"
             _refuse_unknown_field(chunk + query[position:].split('"', 2)[1])
             quoted = _PIECE.match(query, position)
@@ -121,9 +124,6 @@ def _pieces(query: str) -> list[tuple[str, bool]]:
             continue
         if chunk in _BINDS_A_GROUP and query[position:].lstrip().startswith("("):
             pieces.append((chunk, True))
-            continue
-        if chunk and has_no_space_script(chunk):
-            pieces.extend((_chunk(part), False) for part in _cjk_parts(chunk))
             continue
         pieces.append((match.group("quoted") or match.group("bracket") or _chunk(chunk), False))
     return pieces
