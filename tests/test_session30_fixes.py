@@ -167,6 +167,19 @@ def _database_with_mentions(tmp_path, count: int = 3):
     return db_path
 
 
+def _database_with_an_alert(tmp_path):
+    """A database with three mentions and one open alert (#1); its path and an open connection."""
+    from storage import open_db
+
+    db_path = _database_with_mentions(tmp_path)
+    db = open_db(db_path)
+    db.conn.execute("INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
+                    "updated_at) VALUES ('acme', 'spike', 'open', 'high', '2025-03-01T09:00:00Z', "
+                    "'2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z')")
+    db.conn.commit()
+    return db_path, db
+
+
 def _stored(db_path) -> int:
     from storage import open_db
 
@@ -253,14 +266,7 @@ def test_a_threshold_rule_named_with_blanks_only_is_refused(tmp_path):
 
 
 def test_an_alert_note_may_start_with_a_dash(tmp_path, cli):
-    from storage import open_db
-
-    db_path = _database_with_mentions(tmp_path)
-    db = open_db(db_path)
-    db.conn.execute("INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
-                    "updated_at) VALUES ('acme', 'spike', 'open', 'high', '2025-03-01T09:00:00Z', "
-                    "'2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z')")
-    db.conn.commit()
+    db_path, db = _database_with_an_alert(tmp_path)
     result = cli("--db", db_path, "alerts", "note", "1", "-5% refund offered", "--actor", "dana")
     assert result.exit_code == 0, result.output
     assert db.execute("SELECT detail FROM alert_events WHERE kind = 'note'").fetchone()[0] == "-5% refund offered"
@@ -287,14 +293,7 @@ def test_rows_dated_after_now_are_warned_about_on_import_and_named_by_detect(tmp
 
 
 def test_a_note_may_start_with_a_dash_and_a_mistyped_long_option_is_refused(tmp_path, cli):
-    from storage import open_db
-
-    db_path = _database_with_mentions(tmp_path)
-    db = open_db(db_path)
-    db.conn.execute("INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
-                    "updated_at) VALUES ('acme', 'spike', 'open', 'high', '2025-03-01T09:00:00Z', "
-                    "'2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z')")
-    db.conn.commit()
+    db_path, db = _database_with_an_alert(tmp_path)
     refused = cli("--db", db_path, "alerts", "note", "1", "--actr=bob")
     assert refused.exit_code == 2 and "No such option '--actr'. Did you mean '--actor'?" in refused.output
     for args in (["--", "--actr=bob"], ["-x"], ["-5% refund, shipping fixed", "--actor", "dana"], ["-hello there"]):
@@ -406,14 +405,7 @@ def test_a_number_with_utc_after_it_is_not_read_as_1970(tmp_path, cli, value):
 
 
 def test_a_notes_actor_may_start_with_a_dash_and_the_alert_id_stays_first(tmp_path, cli):
-    from storage import open_db
-
-    db_path = _database_with_mentions(tmp_path)
-    db = open_db(db_path)
-    db.conn.execute("INSERT INTO alerts (watch, rule, status, severity, window_start, window_end, opened_at, "
-                    "updated_at) VALUES ('acme', 'spike', 'open', 'high', '2025-03-01T09:00:00Z', "
-                    "'2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z', '2025-03-01T10:00:00Z')")
-    db.conn.commit()
+    db_path, db = _database_with_an_alert(tmp_path)
     assert cli("--db", db_path, "alerts", "note", "1", "--actor", "-bob", "ok note").exit_code == 0
     assert db.execute("SELECT actor, detail FROM alert_events WHERE kind = 'note'").fetchone() == ("-bob", "ok note")
     missing_value = cli("--db", db_path, "alerts", "note", "1", "-x", "--actor")
