@@ -543,18 +543,21 @@ def _from_number(seconds: float, strict: bool = False, text: str | None = None,
     return _from_epoch(seconds)
 
 
+_COMPACT_DATES = (19900101, 21001231)  # eight digits read as a date (YYYYMMDD), not as Unix seconds
+
+
 def is_compact_date(text: str) -> bool:
     """Whether `text` is read as a date without dashes (20150222): eight digits from 19900101 to
     21001231, as the time parsers read them (20151340 too, which they then refuse as no date)."""
     text = text.strip()
-    return len(text) == 8 and text.isdigit() and 19900101 <= int(text) <= 21001231
+    return len(text) == 8 and text.isdigit() and _COMPACT_DATES[0] <= int(text) <= _COMPACT_DATES[1]
 
 
 def _compact_date(number: float, zone: dt.tzinfo | None = None) -> str | None:
     """20261201 as 2026-12-01 (its midnight in `zone`, None: UTC): eight digits that make a date
     from 1990 on. As Unix seconds they would be a time in 1970-1973, before any mention this tool
     stores (storage.mentions.EARLIEST_CREATED_AT)."""
-    if not (19900101 <= number <= 21001231) or number != int(number):
+    if not (_COMPACT_DATES[0] <= number <= _COMPACT_DATES[1]) or number != int(number):
         return None
     try:
         return _stored_in(zone, dt.datetime.strptime(str(int(number)), "%Y%m%d"))

@@ -164,7 +164,8 @@ def _warn_dated_after_now(app: App) -> None:
         if count:
             ahead.append(f"{count:,} of {name} (the latest {latest})")
     if ahead:
-        click.echo(f"Dated more than 10 minutes after now, so left out until their time comes: {'; '.join(ahead)}. "
+        click.echo(f"Dated more than {AHEAD_OF_NOW.seconds // 60} minutes after now, so left out until their "
+                   f"time comes: {'; '.join(ahead)}. "
                    "Imported local times read as UTC? Import the file again with --timezone and --update.")
 
 
